@@ -1,0 +1,1 @@
+"""Singer tap that archives a ChatGPT Enterprise/Edu workspace through the Compliance API."""

@@ -1,0 +1,107 @@
+"""Base stream of the tap: base URL, bearer auth, timeouts, retries and error messages."""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.authenticators import BearerTokenAuthenticator
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error
+from tap_chatgpt_compliance.retry import wait_generator
+from tap_chatgpt_compliance.settings import DEFAULT_API_URL
+
+if t.TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from backoff.types import Details
+
+    from tap_chatgpt_compliance.run import SyncRun
+
+RETRY_STATUSES = (408, 425, 429)
+
+
+class ComplianceStream(RESTStream[t.Any]):
+    """A stream of the Compliance API (``https://api.chatgpt.com/v1``)."""
+
+    records_jsonpath = "$.data[*]"
+    extra_retry_statuses: t.ClassVar[list[int]] = list(RETRY_STATUSES)
+
+    @property
+    def url_base(self) -> str:
+        """Return the API base URL from ``api_url``."""
+        return str(self.config.get("api_url") or DEFAULT_API_URL).rstrip("/")
+
+    @property
+    def authenticator(self) -> BearerTokenAuthenticator:
+        """Send ``Authorization: Bearer <api_key>``."""
+        return BearerTokenAuthenticator(token=self.config["api_key"])
+
+    @property
+    def timeout(self) -> int:
+        """Return the request timeout in seconds (``request_timeout``)."""
+        return int(self.config.get("request_timeout") or 120)
+
+    @property
+    def workspace_id(self) -> str:
+        """Return the configured workspace id."""
+        return str(self.config["workspace_id"]).strip()
+
+    @property
+    def sync_run(self) -> SyncRun:
+        """Return the per-run cache and counters shared by all streams."""
+        return t.cast("SyncRun", self._tap.sync_run)  # type: ignore[attr-defined]
+
+    @cached_property
+    def signed_url_session(self) -> requests.Session:
+        """Return a session for signed download URLs: it never carries the API key."""
+        session = requests.Session()
+        session.trust_env = False
+        return session
+
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:  # type: ignore[override]
+        """Honour Retry-After (seconds or HTTP date), else back off exponentially."""
+        return wait_generator(float(self.config.get("max_retry_wait", 300)))
+
+    def backoff_jitter(self, value: float) -> float:
+        """Wait exactly what the server or the backoff asked for."""
+        return value
+
+    def backoff_max_tries(self) -> int:
+        """Return the number of tries: ``max_retries`` plus the first one."""
+        return int(self.config.get("max_retries", 8)) + 1
+
+    def backoff_handler(self, details: Details) -> None:
+        """Log each retry without URLs, arguments or bodies (they may carry secrets)."""
+        exc = details.get("exception")
+        response = getattr(exc, "response", None)
+        reason = (
+            f"HTTP {response.status_code}" if response is not None else type(exc).__name__
+        )
+        self.logger.warning(
+            "Retrying a request of stream '%s' in %.1f s after %s (try %d).",
+            self.name,
+            details.get("wait") or 0.0,
+            reason,
+            details.get("tries", 0),
+        )
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Retry 429, 408 and 5xx; turn every other error into a readable fatal error."""
+        status = response.status_code
+        if status in self.extra_retry_statuses or status >= 500:
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status >= 400:
+            raise ComplianceAPIError(self.describe_error(response))
+
+    def describe_error(self, response: requests.Response) -> str:
+        """Return the one-line message for a fatal answer of this stream's endpoint."""
+        return describe_http_error(response, workspace_id=self.workspace_id)
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """Describe a failed response by status and path only (no headers, no body)."""
+        path = requests.utils.urlparse(response.url).path
+        return f"HTTP {response.status_code} {response.reason} for path {path}"

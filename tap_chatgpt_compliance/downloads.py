@@ -1,0 +1,80 @@
+"""Downloads through the API's 307 redirect to a short-lived signed URL."""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_chatgpt_compliance.errors import ComplianceAPIError, server_message
+
+if t.TYPE_CHECKING:
+    import requests
+
+    from tap_chatgpt_compliance.client import ComplianceStream
+
+T = t.TypeVar("T")
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class Unavailable(ComplianceAPIError):
+    """The API answered that the object cannot be downloaded (403, 404 or 410)."""
+
+    def __init__(self, message: str, status: int, detail: str) -> None:
+        """Keep the status and the server's text beside the message."""
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+def download(
+    stream: ComplianceStream,
+    path: str,
+    consume: t.Callable[[requests.Response], T],
+    params: dict[str, t.Any] | None = None,
+) -> T:
+    """GET ``path`` on the API, follow its redirect without credentials, hand the body over.
+
+    Every try asks the API for a fresh signed URL, so an expired URL is never retried as is.
+    429, 5xx, connection errors and refused or expired signed URLs are retried with the
+    stream's backoff; 403, 404 and 410 of the API raise :class:`Unavailable`.
+    """
+
+    def attempt() -> T:
+        response = _api_get(stream, path, params)
+        if response.status_code not in REDIRECTS:
+            with response:
+                return consume(response)
+        location = response.headers.get("Location")
+        response.close()
+        if not location:
+            msg = f"The API answered {path} with a redirect but no Location header."
+            raise RetriableAPIError(msg, response)
+        with stream.signed_url_session.get(location, stream=True, timeout=stream.timeout) as signed:
+            if signed.status_code != 200:  # noqa: PLR2004
+                # An expired or refused signed URL, or a storage hiccup: ask for a new one.
+                msg = f"The signed download URL answered HTTP {signed.status_code}."
+                raise RetriableAPIError(msg, signed)
+            return consume(signed)
+
+    return stream.request_decorator(attempt)()
+
+
+def _api_get(
+    stream: ComplianceStream, path: str, params: dict[str, t.Any] | None
+) -> requests.Response:
+    prepared = stream.build_prepared_request(
+        method="GET", url=f"{stream.url_base}{path}", params=params or {}
+    )
+    response = stream.requests_session.send(
+        prepared, timeout=stream.timeout, allow_redirects=False, stream=True
+    )
+    status = response.status_code
+    if status in REDIRECTS or status == 200:  # noqa: PLR2004
+        return response
+    response.content  # noqa: B018  (read the error body before releasing the connection)
+    if status in (403, 404, 410):
+        raise Unavailable(stream.describe_error(response), status, server_message(response))
+    stream.validate_response(response)
+    msg = f"Unexpected HTTP {status} from {path}."
+    raise ComplianceAPIError(msg)

@@ -1,0 +1,21 @@
+"""Streams of the tap, by family."""
+
+from tap_chatgpt_compliance.streams.directory import GPTsStream, ProjectsStream, UsersStream
+from tap_chatgpt_compliance.streams.files import FilesStream
+from tap_chatgpt_compliance.streams.logs import (
+    ConversationsStream,
+    EventsStream,
+    LogFilesStream,
+    MessagesStream,
+)
+
+__all__ = [
+    "ConversationsStream",
+    "EventsStream",
+    "FilesStream",
+    "GPTsStream",
+    "LogFilesStream",
+    "MessagesStream",
+    "ProjectsStream",
+    "UsersStream",
+]

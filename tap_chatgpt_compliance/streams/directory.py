@@ -1,0 +1,61 @@
+"""Workspace directory lists that are still plain REST: users, GPTs, projects."""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_chatgpt_compliance import schemas
+from tap_chatgpt_compliance.client import ComplianceStream
+from tap_chatgpt_compliance.pagination import LastIdPaginator
+from tap_chatgpt_compliance.timeparse import to_iso
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+
+class DirectoryStream(ComplianceStream):
+    """A full-table Gen-1 list paged by ``after=last_id``."""
+
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    page_size: int = 200
+
+    def get_new_paginator(self) -> LastIdPaginator:
+        """Page by ``last_id`` while ``has_more``."""
+        return LastIdPaginator()
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
+        """Ask for a full page after the previous page's last id."""
+        return {"limit": self.page_size, "after": next_page_token}
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:  # noqa: ARG002
+        """Add the workspace id and turn Unix seconds into ISO 8601."""
+        row["workspace_id"] = self.workspace_id
+        if "created_at" in row:
+            row["created_at"] = to_iso(row["created_at"])
+        return row
+
+
+class UsersStream(DirectoryStream):
+    """Workspace members: the identities behind message actors."""
+
+    name = "users"
+    path = "/compliance/workspaces/{workspace_id}/users"
+    schema: t.ClassVar[dict] = schemas.USER
+
+
+class GPTsStream(DirectoryStream):
+    """Custom GPTs of the workspace, with their latest configuration."""
+
+    name = "gpts"
+    path = "/compliance/workspaces/{workspace_id}/gpts"
+    schema: t.ClassVar[dict] = schemas.GPT
+    page_size = 20
+
+
+class ProjectsStream(DirectoryStream):
+    """Projects of the workspace, with their latest configuration."""
+
+    name = "projects"
+    path = "/compliance/workspaces/{workspace_id}/projects"
+    schema: t.ClassVar[dict] = schemas.PROJECT
+    page_size = 20

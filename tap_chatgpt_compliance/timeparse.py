@@ -1,0 +1,40 @@
+"""Timestamps as the API sends them (ISO 8601 or Unix seconds) to UTC ISO 8601."""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import datetime, timezone
+
+
+def to_datetime(value: t.Any) -> datetime | None:
+    """Parse an ISO 8601 string or Unix seconds; None when missing or malformed."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) or type(value).__name__ == "Decimal":
+        try:
+            return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def to_iso(value: t.Any) -> str | None:
+    """Return the value as UTC ISO 8601 with microseconds, or None."""
+    parsed = to_datetime(value)
+    return None if parsed is None else parsed.isoformat(timespec="microseconds")
+
+
+def api_time(moment: datetime) -> str:
+    """Format a time for the API's ``after`` parameter (ISO 8601, UTC, ``Z``)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
