@@ -121,7 +121,8 @@ class AttachmentArchiver:
         if not ref.user_id:
             record.update(status="not_found", status_reason="the event names no user to ask")
             return record
-        path = f"/compliance/workspaces/{self.stream.workspace_id}/users/{ref.user_id}/files/{ref.file_id}"
+        workspace = f"/compliance/workspaces/{self.stream.workspace_id}"
+        path = f"{workspace}/users/{ref.user_id}/files/{ref.file_id}"
         params = {"conversation_id": ref.conversation_id} if ref.conversation_id else None
         try:
             fetched = download(self.stream, path, self._consume, params)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 from functools import cached_property
+from urllib.parse import urlparse
 
 import requests
 from singer_sdk import RESTStream
@@ -28,7 +29,7 @@ class ComplianceStream(RESTStream[t.Any]):
     """A stream of the Compliance API (``https://api.chatgpt.com/v1``)."""
 
     records_jsonpath = "$.data[*]"
-    extra_retry_statuses: t.ClassVar[list[int]] = list(RETRY_STATUSES)
+    extra_retry_statuses = list(RETRY_STATUSES)
 
     @property
     def url_base(self) -> str:
@@ -62,7 +63,7 @@ class ComplianceStream(RESTStream[t.Any]):
         session.trust_env = False
         return session
 
-    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:  # type: ignore[override]
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
         """Honour Retry-After (seconds or HTTP date), else back off exponentially."""
         return wait_generator(float(self.config.get("max_retry_wait", 300)))
 
@@ -78,9 +79,7 @@ class ComplianceStream(RESTStream[t.Any]):
         """Log each retry without URLs, arguments or bodies (they may carry secrets)."""
         exc = details.get("exception")
         response = getattr(exc, "response", None)
-        reason = (
-            f"HTTP {response.status_code}" if response is not None else type(exc).__name__
-        )
+        reason = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
         self.logger.warning(
             "Retrying a request of stream '%s' in %.1f s after %s (try %d).",
             self.name,
@@ -103,5 +102,5 @@ class ComplianceStream(RESTStream[t.Any]):
 
     def response_error_message(self, response: requests.Response) -> str:
         """Describe a failed response by status and path only (no headers, no body)."""
-        path = requests.utils.urlparse(response.url).path
+        path = urlparse(response.url).path
         return f"HTTP {response.status_code} {response.reason} for path {path}"

@@ -51,13 +51,14 @@ def download(
             msg = f"The API answered {path} with a redirect but no Location header."
             raise RetriableAPIError(msg, response)
         with stream.signed_url_session.get(location, stream=True, timeout=stream.timeout) as signed:
-            if signed.status_code != 200:  # noqa: PLR2004
+            if signed.status_code != 200:
                 # An expired or refused signed URL, or a storage hiccup: ask for a new one.
                 msg = f"The signed download URL answered HTTP {signed.status_code}."
                 raise RetriableAPIError(msg, signed)
             return consume(signed)
 
-    return stream.request_decorator(attempt)()
+    retrying = t.cast("t.Callable[[], T]", stream.request_decorator(t.cast("t.Any", attempt)))
+    return retrying()
 
 
 def _api_get(
@@ -70,7 +71,7 @@ def _api_get(
         prepared, timeout=stream.timeout, allow_redirects=False, stream=True
     )
     status = response.status_code
-    if status in REDIRECTS or status == 200:  # noqa: PLR2004
+    if status in REDIRECTS or status == 200:
         return response
     response.content  # noqa: B018  (read the error body before releasing the connection)
     if status in (403, 404, 410):

@@ -33,9 +33,9 @@ def server_message(response: requests.Response, limit: int = 300) -> str:
             return str(error["message"])[:limit]
         detail = body.get("detail")
         if isinstance(detail, list):
-            return "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)[
-                :limit
-            ]
+            return "; ".join(
+                str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail
+            )[:limit]
         if detail:
             return str(detail)[:limit]
         if body.get("message"):

@@ -67,10 +67,16 @@ def fetch_log_file(stream: ComplianceStream, scope_path: str, meta: dict[str, t.
         if not expected or sha256 == expected:
             if not expected:
                 LOGGER.warning("Log file %s was listed without file_sha256.", meta["id"])
-            return LogFile(meta=meta, sha256=sha256, size=len(body), attempts=attempt, **_parse(body))
+            return LogFile(
+                meta=meta, sha256=sha256, size=len(body), attempts=attempt, **_parse(body)
+            )
         LOGGER.warning(
             "Log file %s: SHA-256 %s does not match the listed %s (try %d of %d).",
-            meta["id"], sha256, expected, attempt, SHA_TRIES,
+            meta["id"],
+            sha256,
+            expected,
+            attempt,
+            SHA_TRIES,
         )
     msg = (
         f"Log file {meta['id']} ({meta.get('file_name')}) failed its SHA-256 check "
@@ -97,7 +103,11 @@ def _parse(body: bytes) -> dict[str, t.Any]:
             events.append(event)
         else:
             malformed.append(raw.decode("utf-8", errors="replace"))
-    return {"events": events, "malformed_lines": malformed, "line_count": len(events) + len(malformed)}
+    return {
+        "events": events,
+        "malformed_lines": malformed,
+        "line_count": len(events) + len(malformed),
+    }
 
 
 def drop_seen_events(log_file: LogFile, seen_event_ids: set[str]) -> None:

@@ -58,7 +58,7 @@ class LogFilesPaginator(BaseAPIPaginator[LogCursor]):
         return LogCursor(current.after, current.repeat + 1)
 
 
-class LastIdPaginator(BaseAPIPaginator[t.Optional[str]]):
+class LastIdPaginator(BaseAPIPaginator["str | None"]):
     """Pages Gen-1 lists by ``after=last_id`` while ``has_more`` is true (short pages included)."""
 
     def __init__(self) -> None:
@@ -66,7 +66,7 @@ class LastIdPaginator(BaseAPIPaginator[t.Optional[str]]):
         super().__init__(None)
 
     def continue_if_empty(self, response: requests.Response) -> bool:
-        """An empty page is not the end while ``has_more`` is true."""
+        """Keep paging over an empty page while ``has_more`` is true."""
         return bool(response.json().get("has_more"))
 
     def has_more(self, response: requests.Response) -> bool:
@@ -76,4 +76,4 @@ class LastIdPaginator(BaseAPIPaginator[t.Optional[str]]):
 
     def get_next(self, response: requests.Response) -> str | None:
         """Return ``last_id`` for the ``after`` parameter."""
-        return t.cast("t.Optional[str]", response.json().get("last_id"))
+        return t.cast("str | None", response.json().get("last_id"))

@@ -10,7 +10,7 @@ from tap_chatgpt_compliance.timeparse import to_iso
 if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.run import ConversationSeen
 
-Event = t.Dict[str, t.Any]
+Event = dict[str, t.Any]
 
 
 def _dict(value: t.Any) -> dict[str, t.Any]:
@@ -60,9 +60,9 @@ def message_record(event: Event, workspace_id: str, log_file_id: str) -> dict[st
         "previous_message_id": _str_or_none(event.get("previous_message_id")),
         "parent_id": _str_or_none(message.get("parent_id")),
         "created_at": created_at,
-        "created_at_raw": None if raw_created is None else (
-            raw_created if isinstance(raw_created, str) else json.dumps(raw_created)
-        ),
+        "created_at_raw": None
+        if raw_created is None
+        else (raw_created if isinstance(raw_created, str) else json.dumps(raw_created)),
         "created_at_source": source,
         "event_timestamp": to_iso(event.get("timestamp")),
         "author_type": author.get("type") or author.get("role"),

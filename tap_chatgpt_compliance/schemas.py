@@ -95,9 +95,11 @@ FILE = th.PropertiesList(
     th.Property("mime_type", th.StringType),
     th.Property("size", th.IntegerType),
     th.Property("sha256", th.StringType, description="SHA-256 computed while downloading."),
-    th.Property("status", th.StringType, description=(
-        "archived, expired, not_found, forbidden, too_large or metadata_only."
-    )),
+    th.Property(
+        "status",
+        th.StringType,
+        description=("archived, expired, not_found, forbidden, too_large or metadata_only."),
+    ),
     th.Property("status_reason", th.StringType),
     th.Property("archived_at", th.DateTimeType),
     th.Property("storage_uri", th.StringType),

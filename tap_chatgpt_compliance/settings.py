@@ -52,14 +52,19 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         required=True,
         title="Workspace ID",
-        description="UUID of the ChatGPT Enterprise/Edu workspace (chatgpt.com/admin → Workspace details).",
+        description=(
+            "UUID of the ChatGPT Enterprise/Edu workspace (chatgpt.com/admin → Workspace details)."
+        ),
         examples=["f7f33107-5fb9-4ee1-8922-3eae76b5b5a0"],
     ),
     th.Property(
         "organization_id",
         th.StringType,
         title="Organization ID",
-        description="OpenAI organization id (`org-…`). Only needed for org-scoped event types such as COSTS.",
+        description=(
+            "OpenAI organization id (`org-…`). Only needed for "
+            "org-scoped event types such as COSTS."
+        ),
     ),
     th.Property(
         "start_date",
@@ -75,7 +80,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         default=DEFAULT_API_URL,
         title="API base URL",
-        description="Base URL of the Compliance API. Change it only to point at a simulator or proxy.",
+        description=(
+            "Base URL of the Compliance API. Change it only to point at a simulator or proxy."
+        ),
     ),
     th.Property(
         "event_types",
@@ -140,7 +147,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType(minimum=0, maximum=50),
         default=8,
         title="Retries",
-        description="Retries of a failed request (429, 5xx, connection errors) before the run fails.",
+        description=(
+            "Retries of a failed request (429, 5xx, connection errors) before the run fails."
+        ),
     ),
     th.Property(
         "max_retry_wait",

@@ -7,6 +7,7 @@ import typing as t
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_chatgpt_compliance import streams
 from tap_chatgpt_compliance.run import SyncRun
@@ -31,8 +32,16 @@ class TapChatGPTCompliance(Tap):
     """Archive a ChatGPT Enterprise/Edu workspace through OpenAI's Compliance API."""
 
     name = "tap-chatgpt-compliance"
-    package_name = "tap-chatgpt-compliance"
     config_jsonschema = CONFIG_SCHEMA
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Set up the run's shared memory before the streams are built."""
@@ -58,23 +67,16 @@ class TapChatGPTCompliance(Tap):
         for line in self.sync_run.summary_lines():
             self.logger.info(line)
 
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
+        """Sync every selected stream, then log the run summary."""
+        super().sync_all()
+        self.log_summary()
+
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a fatal API error ends it with one readable line and exit code 1."""
-        original_sync_all = cls.sync_all
-
-        def sync_all_with_summary(tap: TapChatGPTCompliance) -> None:
-            original_sync_all(tap)
-            tap.log_summary()
-
-        cls.sync_all = sync_all_with_summary  # type: ignore[method-assign]
         try:
             super().invoke(*args, **kwargs)
         except FatalAPIError as exc:
-            cls.logger.error("%s", exc)  # noqa: TRY400  (one line, no traceback)
+            cls.logger.error("%s", exc)
             sys.exit(1)
-        finally:
-            cls.sync_all = original_sync_all  # type: ignore[method-assign]
-
-
-cli = TapChatGPTCompliance.cli

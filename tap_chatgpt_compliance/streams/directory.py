@@ -23,11 +23,11 @@ class DirectoryStream(ComplianceStream):
         """Page by ``last_id`` while ``has_more``."""
         return LastIdPaginator()
 
-    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         """Ask for a full page after the previous page's last id."""
         return {"limit": self.page_size, "after": next_page_token}
 
-    def post_process(self, row: dict, context: Context | None = None) -> dict | None:  # noqa: ARG002
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Add the workspace id and turn Unix seconds into ISO 8601."""
         row["workspace_id"] = self.workspace_id
         if "created_at" in row:

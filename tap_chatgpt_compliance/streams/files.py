@@ -7,7 +7,7 @@ from functools import cached_property
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.attachments import AttachmentArchiver, AttachmentRef
-from tap_chatgpt_compliance.streams.logs import LogFileChildStream
+from tap_chatgpt_compliance.streams.logs import LogFileChildStream, _as_dict
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -55,14 +55,14 @@ class FilesStream(LogFileChildStream):
 def attachment_refs(events: Iterable[dict[str, t.Any]]) -> Iterable[AttachmentRef]:
     """Yield every file a message of these events references."""
     for event in events:
-        message = event.get("message") if isinstance(event.get("message"), dict) else {}
+        message = _as_dict(event.get("message"))
         files = message.get("files")
         if isinstance(files, dict):
             files = files.get("data")
         if not isinstance(files, list):
             continue
-        actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
-        conversation = event.get("conversation") if isinstance(event.get("conversation"), dict) else {}
+        actor = _as_dict(event.get("actor"))
+        conversation = _as_dict(event.get("conversation"))
         for item in files:
             if not isinstance(item, dict) or not item.get("id"):
                 continue

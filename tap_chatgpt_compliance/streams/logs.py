@@ -12,7 +12,12 @@ from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.errors import describe_http_error
 from tap_chatgpt_compliance.logfiles import LogFile, drop_seen_events, fetch_log_file
 from tap_chatgpt_compliance.pagination import LogCursor, LogFilesPaginator
-from tap_chatgpt_compliance.records import conversation_record, event_record, message_record, message_time
+from tap_chatgpt_compliance.records import (
+    conversation_record,
+    event_record,
+    message_record,
+    message_time,
+)
 from tap_chatgpt_compliance.run import ConversationSeen
 from tap_chatgpt_compliance.settings import RETENTION, event_scope, parse_start_date
 from tap_chatgpt_compliance.timeparse import api_time, to_datetime
@@ -21,7 +26,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
-
     from singer_sdk.helpers.types import Context
 
 CONVERSATION_MESSAGE = "CONVERSATION_MESSAGE"
@@ -65,7 +69,7 @@ class LogFilesStream(ComplianceStream):
         event_types = self.config.get("event_types") or [CONVERSATION_MESSAGE]
         return [{"event_type": event_type} for event_type in dict.fromkeys(event_types)]
 
-    def get_replication_key_signpost(self, context: Context | None) -> None:  # noqa: ARG002
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
         """No signpost: bookmarks are the server's own end times, never the local clock."""
         return
 
@@ -109,14 +113,16 @@ class LogFilesStream(ComplianceStream):
                 self.logger.warning(
                     "start_date %s is older than the API's 30-day retention: log files before "
                     "%s no longer exist at OpenAI.",
-                    configured.isoformat(), (now - RETENTION).isoformat(),
+                    configured.isoformat(),
+                    (now - RETENTION).isoformat(),
                 )
             return configured, False
         if bookmark < now - RETENTION_WARNING:
             self.logger.warning(
                 "The %s bookmark %s is close to or past the 30-day retention: run the tap "
                 "more often or files will expire unarchived.",
-                self._event_type(context), bookmark.isoformat(),
+                self._event_type(context),
+                bookmark.isoformat(),
             )
         return bookmark, True
 
@@ -172,7 +178,9 @@ class LogFilesStream(ComplianceStream):
         return {
             "id": log_file.id,
             "workspace_id": self.workspace_id,
-            "organization_id": self.config.get("organization_id") if scope == "organization" else None,
+            "organization_id": self.config.get("organization_id")
+            if scope == "organization"
+            else None,
             "scope": scope,
             "event_type": meta.get("event_type") or event_type,
             "end_time": to_datetime(meta.get("end_time")),
@@ -189,7 +197,7 @@ class LogFilesStream(ComplianceStream):
             "processed_at": datetime.now(timezone.utc),
         }
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:  # noqa: ARG002
+    def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Children get the file id only; the events stay in the run's memory."""
         return {"log_file_id": record["id"]}
 
@@ -258,7 +266,7 @@ class ConversationsStream(LogFileChildStream):
             conversation_id = str(conversation["id"])
             seen = seen_by_id.setdefault(conversation_id, ConversationSeen())
             seen.add(conversation.get("title"), message_time(event)[0])
-            actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
+            actor = _as_dict(event.get("actor"))
             latest[conversation_id] = (conversation, actor)
         for conversation_id, (conversation, actor) in latest.items():
             yield conversation_record(
@@ -286,3 +294,6 @@ class EventsStream(LogFileChildStream):
                 continue
             yield event_record(event, self.workspace_id, org, log_file.id)
 
+
+def _as_dict(value: t.Any) -> dict[str, t.Any]:
+    return value if isinstance(value, dict) else {}
