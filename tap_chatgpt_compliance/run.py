@@ -44,6 +44,8 @@ class SyncRun:
     open_files: dict[str, LogFile] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    """Errors that let the run go on but must fail it at the end."""
 
     def note_problem(self, line: str) -> None:
         """Keep a line for the end-of-run summary."""

@@ -10,6 +10,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_chatgpt_compliance import streams
+from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.run import SyncRun
 from tap_chatgpt_compliance.settings import CONFIG_SCHEMA, config_errors
 
@@ -68,9 +69,11 @@ class TapChatGPTCompliance(Tap):
             self.logger.info(line)
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
-        """Sync every selected stream, then log the run summary."""
+        """Sync every selected stream, log the run summary, then fail if a stream was skipped."""
         super().sync_all()
         self.log_summary()
+        if self.sync_run.failures:
+            raise ComplianceAPIError(" | ".join(self.sync_run.failures))
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:

@@ -6,10 +6,14 @@ import typing as t
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.client import ComplianceStream
+from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.pagination import LastIdPaginator
 from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import requests
     from singer_sdk.helpers.types import Context
 
 
@@ -18,6 +22,23 @@ class DirectoryStream(ComplianceStream):
 
     primary_keys: t.ClassVar[list[str]] = ["id"]
     page_size: int = 200
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read the list; a 403 skips this stream but fails the run at its end.
+
+        A key without the export scope must not stop the archive of conversations.
+        """
+        try:
+            yield from super().get_records(context)
+        except _Forbidden as exc:
+            self.logger.error("Stream '%s' skipped: %s", self.name, exc)
+            self.sync_run.failures.append(str(exc))
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Mark 403 answers, so that they skip the stream instead of ending the run."""
+        if response.status_code == 403:  # noqa: PLR2004
+            raise _Forbidden(self.describe_error(response))
+        super().validate_response(response)
 
     def get_new_paginator(self) -> LastIdPaginator:
         """Page by ``last_id`` while ``has_more``."""
@@ -28,7 +49,8 @@ class DirectoryStream(ComplianceStream):
         return {"limit": self.page_size, "after": next_page_token}
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Add the workspace id and turn Unix seconds into ISO 8601."""
+        """Add the workspace id, drop the type tag, turn Unix seconds into ISO 8601."""
+        row.pop("object", None)  # the list item's type tag
         row["workspace_id"] = self.workspace_id
         if "created_at" in row:
             row["created_at"] = to_iso(row["created_at"])
@@ -59,3 +81,7 @@ class ProjectsStream(DirectoryStream):
     path = "/compliance/workspaces/{workspace_id}/projects"
     schema: t.ClassVar[dict] = schemas.PROJECT
     page_size = 20
+
+
+class _Forbidden(ComplianceAPIError):
+    """The key may not read this list."""

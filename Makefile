@@ -1,0 +1,34 @@
+# Thin wrapper: the logic lives in scripts/.
+.DEFAULT_GOAL := help
+.PHONY: help install test lint demo hub readme-settings build clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+install:  ## create .venv and install the locked dependencies (uv)
+	bash scripts/bootstrap.sh
+
+test:  ## install everything, start PostgreSQL + S3 on free ports, run the whole test suite
+	bash scripts/test.sh $(PYTEST_ARGS)
+
+lint:  ## ruff + mypy on both packages
+	bash scripts/bootstrap.sh
+	.venv/bin/ruff check tap_chatgpt_compliance chatgpt_compliance_simulator tests scripts
+	.venv/bin/ruff format --check tap_chatgpt_compliance chatgpt_compliance_simulator tests scripts
+	.venv/bin/mypy tap_chatgpt_compliance chatgpt_compliance_simulator
+
+demo:  ## simulator + local S3 + `meltano run tap-chatgpt-compliance target-s3`, then show what landed
+	bash scripts/bootstrap.sh
+	.venv/bin/python scripts/demo.py
+
+hub:  ## regenerate the Meltano Hub definition from `--about --format=json`
+	.venv/bin/python scripts/generate_hub_definition.py
+
+readme-settings:  ## regenerate the README settings table from `--about --format=markdown`
+	.venv/bin/python scripts/update_readme_settings.py
+
+build:  ## sdist + wheel into dist/
+	.venv/bin/uv build
+
+clean:  ## remove build and Meltano artefacts
+	rm -rf dist .meltano output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,178 @@
+"""Console command ``chatgpt-compliance-simulator serve``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from dataclasses import fields
+from types import FrameType
+
+from .config import Faults, Quirks, SimulatorConfig
+from .server import Simulator
+
+
+def _fault(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    known = {f.name for f in fields(Faults)}
+    if not sep or name not in known:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME in {sorted(known)}")
+    return name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="chatgpt-compliance-simulator",
+        description="Local simulator of OpenAI's ChatGPT Enterprise Compliance API.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser(
+        "serve",
+        help="serve the simulated API until SIGINT/SIGTERM",
+        description="Serve the simulated Compliance API on loopback until SIGINT or SIGTERM.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d = SimulatorConfig()
+    s.add_argument("--host", default="127.0.0.1", help="address to bind both listeners to")
+    s.add_argument("--port", type=int, default=8765, help="port of the API host (0 = any free)")
+    s.add_argument(
+        "--signed-port", type=int, default=0, help="port of the signed-URL host (0 = any free)"
+    )
+    s.add_argument("--seed", type=int, default=d.seed, help="seed of all generated data")
+    s.add_argument("--tenants", type=int, default=d.tenants, help="number of workspaces")
+    s.add_argument("--users", type=int, default=d.users, help="users per workspace")
+    s.add_argument(
+        "--conversations", type=int, default=d.conversations, help="initial conversations"
+    )
+    s.add_argument(
+        "--messages-min",
+        type=int,
+        default=d.messages_per_conversation[0],
+        help="minimum messages per conversation",
+    )
+    s.add_argument(
+        "--messages-max",
+        type=int,
+        default=d.messages_per_conversation[1],
+        help="maximum messages per conversation",
+    )
+    s.add_argument(
+        "--attachment-rate",
+        type=float,
+        default=d.attachment_rate,
+        help="probability that a user message carries an upload",
+    )
+    s.add_argument("--span-days", type=float, default=d.span_days, help="days of initial history")
+    s.add_argument(
+        "--speed",
+        type=float,
+        default=d.speed,
+        help="scales rate-limit windows and the auto-advance clock (60 = 1 min per second)",
+    )
+    s.add_argument(
+        "--signed-url-ttl",
+        type=float,
+        default=d.signed_url_ttl,
+        help="real seconds a signed URL works",
+    )
+    s.add_argument(
+        "--log-window-minutes",
+        type=int,
+        default=d.log_window_minutes,
+        help="log files are cut per event type per window of this many minutes",
+    )
+    s.add_argument(
+        "--auto-advance",
+        action="store_true",
+        help="the simulated clock follows real time x speed and new activity appears",
+    )
+    s.add_argument(
+        "--no-quirk",
+        action="append",
+        default=[],
+        choices=Quirks.names(),
+        metavar="NAME",
+        help=f"switch a quirk off (repeatable): {', '.join(Quirks.names())}",
+    )
+    s.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        type=_fault,
+        metavar="NAME=VALUE",
+        help="enable a fault (repeatable): latency_ms, error_rate, error_burst, reset_rate, "
+        "truncate_rate, expired_signed_url_rate, bad_sha_file_ids (comma-separated ids)",
+    )
+    s.add_argument("--no-rate-limits", action="store_true", help="disable the 429 rate limits")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    """Turn parsed ``serve`` arguments into a SimulatorConfig."""
+    quirks = Quirks()
+    for name in args.no_quirk:
+        setattr(quirks, name, False)
+    faults = Faults()
+    for name, value in args.fault:
+        if name == "bad_sha_file_ids":
+            faults.bad_sha_file_ids = {v for v in value.split(",") if v}
+        elif name == "error_burst":
+            faults.error_burst = int(value)
+        else:
+            setattr(faults, name, float(value))
+    return SimulatorConfig(
+        seed=args.seed,
+        tenants=args.tenants,
+        users=args.users,
+        conversations=args.conversations,
+        messages_per_conversation=(args.messages_min, args.messages_max),
+        attachment_rate=args.attachment_rate,
+        span_days=args.span_days,
+        speed=args.speed,
+        signed_url_ttl=args.signed_url_ttl,
+        log_window_minutes=args.log_window_minutes,
+        quirks=quirks,
+        faults=faults,
+        rate_limits=not args.no_rate_limits,
+        auto_advance=args.auto_advance,
+        host=args.host,
+        port=args.port,
+        signed_port=args.signed_port,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``chatgpt-compliance-simulator``."""
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sim = Simulator(cfg).start()
+    out = sys.stdout
+    print(f"ChatGPT Compliance API simulator listening on {sim.base_url}", file=out)
+    print(f"base_url: {sim.base_url}", file=out)
+    print(f"signed_base_url: {sim.signed_base_url}", file=out)
+    print(f"simulated now: {sim.now().isoformat()}", file=out)
+    for i, t in enumerate(sim.tenants):
+        print(f"tenant {i}: workspace_id: {t.workspace_id}", file=out)
+        print(f"tenant {i}: api_key: {t.api_key}", file=out)
+        print(f"tenant {i}: organization_id: {t.organization_id}", file=out)
+    print("Press Ctrl-C to stop.", file=out, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+        print("simulator stopped", file=out, flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""Configuration dataclasses of the simulator: scale, quirks and faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+#: Log event types that live under ``/v1/compliance/workspaces/{workspace_id}/logs``.
+WORKSPACE_EVENT_TYPES: tuple[str, ...] = (
+    "CONVERSATION_MESSAGE",
+    "AUDIT_LOG",
+    "AUTH_LOG",
+    "APP_LOG",
+    "APP_AUTH_LOG",
+    "CODEX_LOG",
+    "CODEX_SECURITY_LOG",
+    "CODEX_TURN",
+    "CUSTOM_AGENTS_LOG",
+    "CHATGPT_PLUGIN_SPREADSHEET",
+)
+#: Log event types that live under ``/v1/compliance/organizations/{organization_id}/logs``.
+ORG_EVENT_TYPES: tuple[str, ...] = ("COSTS",)
+#: Event types for which the simulator generates data (the others are accepted, always empty).
+GENERATED_WORKSPACE_TYPES: tuple[str, ...] = (
+    "CONVERSATION_MESSAGE",
+    "AUDIT_LOG",
+    "AUTH_LOG",
+    "APP_LOG",
+    "CODEX_LOG",
+)
+
+SCOPE_LOGS_ALL = "chatgpt.enterprise.compliance_logs_platform.read"
+SCOPE_EXPORT_READ = "chatgpt.enterprise.compliance_export.read"
+#: Per-type read scopes of the Compliance Logs Platform (reference §3.6).
+SCOPE_BY_TYPE: dict[str, str] = {
+    "CONVERSATION_MESSAGE": "chatgpt.enterprise.compliance_logs_platform.conversation_message.read",
+    "AUDIT_LOG": "chatgpt.enterprise.compliance_logs_platform.audit_log.read",
+    "AUTH_LOG": "chatgpt.enterprise.compliance_logs_platform.auth_log.read",
+    "COSTS": "chatgpt.enterprise.compliance_logs_platform.costs.read",
+}
+#: The scopes a key gets when ``issue_key(scopes=None)``.
+ALL_READ_SCOPES: frozenset[str] = frozenset({SCOPE_LOGS_ALL, SCOPE_EXPORT_READ})
+
+
+@dataclass
+class Quirks:
+    """Observed deviations of the real API (reference §3.2, §3.3, §5); on by default."""
+
+    boundary_rereturn: bool = True
+    """The file whose ``end_time`` equals ``after`` is returned again (ELASTIC, XSIAM)."""
+    empty_pages: bool = True
+    """Some listings answer ``{"data":[],"has_more":true,"last_end_time":null}`` once."""
+    empty_page_rate: float = 0.1
+    duplicate_events: bool = True
+    """At-least-once delivery: some events appear again in a later file."""
+    duplicate_rate: float = 0.03
+    late_events: bool = True
+    """Some events land in a later file than the window of their timestamp."""
+    late_rate: float = 0.03
+    bad_created_at: bool = True
+    """``message.created_at`` missing or malformed on some events."""
+    bad_created_at_rate: float = 0.03
+    untitled_first: bool = True
+    """Conversation title ``""`` on the first events of some conversations, set later."""
+    tool_content: bool = True
+    """Tool messages carry ``content: null`` or a JSON object/list as ``content.value``."""
+    no_trailing_newline: bool = True
+    """Some JSONL files lack the final newline."""
+    no_trailing_newline_rate: float = 0.3
+    expired_attachments: bool = True
+    """Chat uploads expire 24 h after upload (410). Off: nothing ever expires."""
+    short_pages: bool = True
+    """Gen-1 lists sometimes return fewer than ``limit`` items with ``has_more: true``."""
+    short_page_rate: float = 0.3
+    empty_previous_message_id: bool = True
+    """``previous_message_id`` is sometimes ``""`` on a first message instead of omitted."""
+
+    @classmethod
+    def none(cls) -> Quirks:
+        """Return a Quirks with every quirk switched off (the API as documented)."""
+        q = cls()
+        for f in fields(q):
+            if f.type in ("bool", bool):
+                setattr(q, f.name, False)
+        return q
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """Names of the boolean quirk switches."""
+        return [f.name for f in fields(cls) if f.type in ("bool", bool)]
+
+
+@dataclass
+class Faults:
+    """Injected failures, all off by default and deterministic from the seed."""
+
+    latency_ms: float = 0.0
+    """Added latency per request (both hosts)."""
+    error_rate: float = 0.0
+    """Probability that a request starts a burst of 5xx answers on its route."""
+    error_burst: int = 3
+    """Length of a 5xx burst (requests to the same route template)."""
+    reset_rate: float = 0.0
+    """Probability that the connection is reset instead of answered."""
+    truncate_rate: float = 0.0
+    """Probability that a body is cut in half (Content-Length stays the full size)."""
+    bad_sha_file_ids: set[str] = field(default_factory=set)
+    """Log file ids whose listing reports a wrong ``file_sha256``, forever."""
+    expired_signed_url_rate: float = 0.0
+    """Probability that a freshly minted signed URL is already expired."""
+
+
+@dataclass
+class SimulatorConfig:
+    """Everything that shapes a simulated deployment. Deterministic from ``seed``."""
+
+    seed: int = 7
+    tenants: int = 1
+    users: int = 5
+    conversations: int = 20
+    messages_per_conversation: tuple[int, int] = (2, 8)
+    attachment_rate: float = 0.2
+    attachment_size: tuple[int, int] = (200, 200_000)
+    span_days: float = 3.0
+    speed: float = 1.0
+    signed_url_ttl: float = 60.0
+    log_window_minutes: int = 10
+    max_log_file_bytes: int = 15 * 1024 * 1024
+    quirks: Quirks = field(default_factory=Quirks)
+    faults: Faults = field(default_factory=Faults)
+    rate_limits: bool = True
+    start: datetime | None = None
+    """Initial simulated time (tz-aware). Default: the wall clock, truncated to the second."""
+    gpts: int | None = None
+    """GPTs per workspace (default: ``max(2, users // 2)``)."""
+    projects: int | None = None
+    """Projects per workspace (default: ``max(2, users // 2)``)."""
+    retention_days: float = 30.0
+    attachment_retention_hours: float = 24.0
+    auto_advance: bool = False
+    """Follow real time x speed with new activity (serve mode, demos)."""
+    host: str = "127.0.0.1"
+    port: int = 0
+    signed_port: int = 0
+
+    def with_overrides(self, **overrides: Any) -> SimulatorConfig:
+        """Return a copy with the given fields replaced (unknown names raise TypeError)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown SimulatorConfig field(s): {sorted(unknown)}")
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(overrides)
+        return SimulatorConfig(**values)

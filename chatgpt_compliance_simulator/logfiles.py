@@ -1,0 +1,151 @@
+"""Log streams: events → JSONL files cut per (event type, time window), ≤ max bytes each.
+
+A file's ``end_time`` is the latest *delivery* instant of the lines it holds, rounded up to
+the whole second, and strictly increasing within a stream (bumped by one second on a tie).
+Normal events are delivered at their timestamp; late events and duplicates later.
+Files are cut only for windows that are complete at the simulated ``now``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .clock import US, iso_s
+
+
+@dataclass
+class LogFile:
+    """One immutable, pre-rendered JSONL file."""
+
+    id: str
+    event_type: str
+    owner_id: str
+    end_us: int
+    body: bytes
+    sha256: str
+    n_lines: int
+    max_event_us: int
+
+    @property
+    def end_time(self) -> str:
+        """``end_time`` as served (ISO 8601 UTC, seconds, ``Z``)."""
+        return iso_s(self.end_us)
+
+    @property
+    def file_name(self) -> str:
+        """``<EVENT_TYPE>_<iso>.jsonl`` as in the reference §2.8."""
+        return f"{self.event_type}_{self.end_time[:-1]}.jsonl"
+
+    def metadata(self, sha256: str | None = None) -> dict[str, object]:
+        """Return the LogFileMetadata object of a listing."""
+        return {
+            "id": self.id,
+            "event_type": self.event_type,
+            "end_time": self.end_time,
+            "file_name": self.file_name,
+            "file_size": len(self.body),
+            "file_sha256": sha256 or self.sha256,
+        }
+
+
+class Stream:
+    """All files of one (principal, event type)."""
+
+    def __init__(
+        self,
+        owner_id: str,
+        event_type: str,
+        seed: int,
+        window_us: int,
+        max_bytes: int,
+        no_newline_rate: float,
+    ) -> None:
+        self.owner_id = owner_id
+        self.event_type = event_type
+        self.rng = random.Random(f"{seed}:stream:{owner_id}:{event_type}")
+        self.window_us = window_us
+        self.max_bytes = max_bytes
+        self.no_newline_rate = no_newline_rate
+        self.pending: list[tuple[int, int, bytes]] = []  # (deliver_us, ts_us, line)
+        self.files: list[LogFile] = []
+        self.ends: list[int] = []
+        self.by_id: dict[str, LogFile] = {}
+        self.max_event_us: int | None = None
+
+    def deliver(self, deliver_us: int, ts_us: int, line: bytes) -> None:
+        """Queue one JSONL line (without newline) for the file covering ``deliver_us``."""
+        self.pending.append((deliver_us, ts_us, line))
+
+    def cut(self, now_us: int) -> list[LogFile]:
+        """Cut files for every window complete at ``now_us``; return the new files."""
+        boundary = (now_us // self.window_us) * self.window_us
+        ready = [p for p in self.pending if p[0] < boundary]
+        if not ready:
+            return []
+        self.pending = [p for p in self.pending if p[0] >= boundary]
+        ready.sort(key=lambda p: (p[0], p[1]))
+        new: list[LogFile] = []
+        chunk: list[tuple[int, int, bytes]] = []
+        size = 0
+        window = ready[0][0] // self.window_us
+        for item in ready:
+            w = item[0] // self.window_us
+            line_size = len(item[2]) + 1
+            if chunk and (w != window or size + line_size > self.max_bytes):
+                new.append(self._make(chunk))
+                chunk, size = [], 0
+            window = w
+            chunk.append(item)
+            size += line_size
+        if chunk:
+            new.append(self._make(chunk))
+        return new
+
+    def _make(self, chunk: list[tuple[int, int, bytes]]) -> LogFile:
+        body = b"\n".join(line for _, _, line in chunk)
+        if self.rng.random() >= self.no_newline_rate:
+            body += b"\n"
+        last_deliver = max(p[0] for p in chunk)
+        end_us = -(-last_deliver // US) * US
+        if self.ends and end_us <= self.ends[-1]:
+            end_us = self.ends[-1] + US
+        max_ts = max(p[1] for p in chunk)
+        self.max_event_us = max_ts if self.max_event_us is None else max(self.max_event_us, max_ts)
+        f = LogFile(
+            id="eclf_" + f"{self.rng.getrandbits(96):024x}",
+            event_type=self.event_type,
+            owner_id=self.owner_id,
+            end_us=end_us,
+            body=body,
+            sha256=hashlib.sha256(body).hexdigest(),
+            n_lines=len(chunk),
+            max_event_us=max_ts,
+        )
+        self.files.append(f)
+        self.ends.append(end_us)
+        self.by_id[f.id] = f
+        return f
+
+    def iter_from(
+        self, after_us: int, inclusive: bool, before_us: int | None, oldest_us: int
+    ) -> Iterator[tuple[int, str, LogFile]]:
+        """Files with end > after (>= if inclusive), end < before, end > oldest (retention)."""
+        lo = (
+            bisect.bisect_left(self.ends, after_us)
+            if inclusive
+            else bisect.bisect_right(self.ends, after_us)
+        )
+        lo = max(lo, bisect.bisect_right(self.ends, oldest_us))
+        for f in self.files[lo:]:
+            if before_us is not None and f.end_us >= before_us:
+                return
+            yield (f.end_us, f.id, f)
+
+    def visible(self, now_us: int, retention_us: int) -> list[LogFile]:
+        """Files currently listed (within retention)."""
+        lo = bisect.bisect_right(self.ends, now_us - retention_us)
+        return self.files[lo:]

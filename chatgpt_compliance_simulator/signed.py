@@ -1,0 +1,87 @@
+"""The signed-URL host: short-lived URLs that serve bytes without ``Authorization``.
+
+Behaviour (reference §3.3, §6 #16): every 307 of the API mints a fresh URL with its own
+expiry (``signed_url_ttl`` real seconds). The host answers 403 with an S3-like XML body
+when the URL has expired or when the request carries an ``Authorization`` header, and 404
+(XML ``NoSuchKey``) for an unknown token.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+
+@dataclass
+class SignedObject:
+    """What one signed URL serves."""
+
+    body: Callable[[], bytes]
+    content_type: str
+    filename: str
+    expires_at: float  # time.monotonic()
+
+
+def s3_error(code: str, message: str) -> bytes:
+    """Build an S3-style XML error document."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    ).encode()
+
+
+class SignedStore:
+    """Mints and resolves signed URLs."""
+
+    def __init__(self, seed: int, ttl: float, expired_rate: float) -> None:
+        self.rng = random.Random(f"{seed}:signed")
+        self.ttl = ttl
+        self.expired_rate = expired_rate
+        self.expire_next = 0
+        self.base_url = ""
+        self._objects: dict[str, SignedObject] = {}
+        self._lock = threading.Lock()
+
+    def mint(self, body: Callable[[], bytes], content_type: str, filename: str) -> str:
+        """Register ``body`` and return its signed URL."""
+        now = time.monotonic()
+        with self._lock:
+            token = f"{self.rng.getrandbits(128):032x}"
+            sig = f"{self.rng.getrandbits(256):064x}"
+            r = self.rng.random()
+            expired = False
+            if self.expire_next > 0:
+                self.expire_next -= 1
+                expired = True
+            elif r < self.expired_rate:
+                expired = True
+            expires_at = now - 1.0 if expired else now + self.ttl
+            self._objects[token] = SignedObject(body, content_type, filename, expires_at)
+            if len(self._objects) > 200_000:
+                self._gc(now)
+        exp_epoch = int(time.time() + (expires_at - now))
+        return (
+            f"{self.base_url}/o/{token}/{quote(filename)}"
+            f"?X-Amz-Expires={int(self.ttl)}&Expires={exp_epoch}&X-Amz-Signature={sig}"
+        )
+
+    def _gc(self, now: float) -> None:
+        for token in [t for t, o in self._objects.items() if o.expires_at < now - 3600]:
+            del self._objects[token]
+
+    def resolve(self, path: str) -> tuple[int, SignedObject | None, bytes]:
+        """Return (status, object, error body) for a request path ``/o/<token>/<name>``."""
+        parts = path.split("/")
+        if len(parts) < 3 or parts[1] != "o":
+            return 404, None, s3_error("NoSuchKey", "The specified key does not exist.")
+        with self._lock:
+            obj = self._objects.get(parts[2])
+        if obj is None:
+            return 404, None, s3_error("NoSuchKey", "The specified key does not exist.")
+        if time.monotonic() > obj.expires_at:
+            return 403, None, s3_error("AccessDenied", "Request has expired")
+        return 200, obj, b""

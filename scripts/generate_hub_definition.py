@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Generate the Meltano Hub plugin definition from ``tap-chatgpt-compliance --about --format=json``.
+
+Writes ``hub/tap-chatgpt-compliance.yml`` and refreshes the extractor's ``settings`` in
+``meltano.yml`` (comments kept), so both always describe the tap's real settings.
+
+    python scripts/generate_hub_definition.py          # write both files
+    python scripts/generate_hub_definition.py --check  # exit 1 if either is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parent.parent
+HUB_FILE = ROOT / "hub" / "tap-chatgpt-compliance.yml"
+MELTANO_YML = ROOT / "meltano.yml"
+
+# Publishing metadata that `--about` does not carry. VARIANT/REPO: the GitHub owner the project
+# is published under (Hub convention: variant = repository owner).
+VARIANT = "tap-chatgpt-compliance"
+REPO = "https://github.com/tap-chatgpt-compliance/tap-chatgpt-compliance"
+META: dict[str, Any] = {
+    "label": "ChatGPT Enterprise Compliance",
+    "logo_url": "/assets/logos/extractors/chatgpt-compliance.png",
+    "domain_url": "https://developers.openai.com/docs/enterprise/compliance-api",
+    "keywords": ["api", "meltano_sdk", "chatgpt", "openai", "compliance", "archiving", "ediscovery"],
+    "quality": "silver",
+    "maintenance_status": "active",
+    # Archiving attachments beside the transcripts is the point of the tap: `files` is selected.
+    "select": ["log_files.*", "conversations.*", "messages.*", "files.*", "events.*", "users.*"],
+}
+# Settings the SDK adds to every tap; kept in the definition (Hub shows them) with their kinds.
+_SECRET_KINDS = {"password"}
+
+
+def about_json(executable: str | None = None) -> dict[str, Any]:
+    exe = executable or str(Path(sys.executable).with_name("tap-chatgpt-compliance"))
+    out = subprocess.run([exe, "--about", "--format=json"], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    return json.loads(out)
+
+
+def _types(prop: dict[str, Any]) -> list[str]:
+    t = prop.get("type", [])
+    types = [t] if isinstance(t, str) else list(t)
+    for alt in prop.get("anyOf", []) + prop.get("oneOf", []):
+        types += _types(alt)
+    return [x for x in types if x != "null"]
+
+
+def setting_kind(prop: dict[str, Any]) -> str:
+    if prop.get("secret") or prop.get("writeOnly"):
+        return "password"
+    if prop.get("enum"):
+        return "options"
+    types = _types(prop)
+    if "string" in types and prop.get("format") in ("date-time", "date"):
+        return "date_iso8601"
+    for json_type, kind in (("object", "object"), ("array", "array"), ("boolean", "boolean"),
+                            ("integer", "integer"), ("number", "decimal")):
+        if json_type in types:
+            return kind
+    return "string"
+
+
+def settings_from_about(about: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, prop in about["settings"]["properties"].items():
+        kind = setting_kind(prop)
+        s: dict[str, Any] = {"name": name, "kind": kind,
+                             "label": prop.get("title") or name.replace("_", " ").title()}
+        if prop.get("description"):
+            s["description"] = " ".join(prop["description"].split())
+        if kind in _SECRET_KINDS:
+            s["sensitive"] = True
+        if kind == "options":
+            s["options"] = [{"label": str(v), "value": v} for v in prop["enum"] if v is not None]
+        if "default" in prop and prop["default"] is not None:
+            s["value"] = prop["default"]
+        out.append(s)
+    return out
+
+
+def hub_definition(about: dict[str, Any], pyproject_name: str = "tap-chatgpt-compliance") -> dict:
+    required = about["settings"].get("required") or []
+    return {
+        "name": about["name"],
+        "namespace": about["name"].replace("-", "_"),
+        "variant": VARIANT,
+        "label": META["label"],
+        "description": about["description"],
+        "logo_url": META["logo_url"],
+        "pip_url": pyproject_name,
+        "executable": about["name"],
+        "repo": REPO,
+        "docs": f"{REPO}#readme",
+        "domain_url": META["domain_url"],
+        "keywords": META["keywords"],
+        "quality": META["quality"],
+        "maintenance_status": META["maintenance_status"],
+        "supported_python_versions": about.get("supported_python_versions", []),
+        "capabilities": sorted(about["capabilities"]),
+        "settings_group_validation": [list(required)] if required else [],
+        "settings": settings_from_about(about),
+        "select": META["select"],
+    }
+
+
+def _yaml() -> YAML:
+    y = YAML()
+    y.indent(mapping=2, sequence=2, offset=0)
+    y.width = 4096  # never re-wrap long lines (keeps meltano.yml diffs small)
+    return y
+
+
+def render_hub(definition: dict) -> str:
+    buf = io.StringIO()
+    buf.write("# Generated by scripts/generate_hub_definition.py from "
+              "`tap-chatgpt-compliance --about --format=json`. Do not edit by hand.\n")
+    _yaml().dump(definition, buf)
+    return buf.getvalue()
+
+
+def render_meltano_yml(settings: list[dict[str, Any]]) -> str:
+    y = _yaml()
+    y.preserve_quotes = True
+    doc = y.load(MELTANO_YML.read_text())
+    tap = next(p for p in doc["plugins"]["extractors"] if p["name"] == "tap-chatgpt-compliance")
+    tap["settings"] = settings
+    buf = io.StringIO()
+    y.dump(doc, buf)
+    return buf.getvalue()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
+    args = parser.parse_args()
+    about = about_json()
+    wanted = {HUB_FILE: render_hub(hub_definition(about)),
+              MELTANO_YML: render_meltano_yml(settings_from_about(about))}
+    stale = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
+    if args.check:
+        for p in stale:
+            print(f"{p.relative_to(ROOT)} is out of date: run `make hub`", file=sys.stderr)
+        return 1 if stale else 0
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(wanted[p])
+        print(f"wrote {p.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Shared fixtures for the real servers started by ``make test`` (scripts/services.sh).
+
+``scripts/test.sh`` exports TEST_PG_* (a private PostgreSQL cluster) and TEST_S3_ENDPOINT (a moto
+S3 server), both on free loopback ports. Outside ``make test`` the tests that need them are
+skipped, except under CI (CI=true), where a missing server is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _require_env(*names: str) -> dict[str, str]:
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        msg = f"{', '.join(missing)} not set: run the suite through `make test`"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return {n: os.environ[n] for n in names}
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """URL of the moto S3 server started by scripts/services.sh."""
+    return _require_env("TEST_S3_ENDPOINT")["TEST_S3_ENDPOINT"]
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str):  # noqa: ANN201
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+
+
+@pytest.fixture
+def s3_bucket(s3_client) -> str:  # noqa: ANN001
+    """A fresh, empty bucket for one test."""
+    name = f"t-{uuid.uuid4().hex[:20]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def pg_params() -> dict[str, str]:
+    """Connection parameters of the private PostgreSQL cluster (trust auth)."""
+    env = _require_env("TEST_PG_HOST", "TEST_PG_PORT")
+    return {
+        "host": env["TEST_PG_HOST"],
+        "port": env["TEST_PG_PORT"],
+        "user": os.environ.get("TEST_PG_USER", "postgres"),
+        "password": os.environ.get("TEST_PG_PASSWORD", "postgres"),
+        "dbname": os.environ.get("TEST_PG_DATABASE", "postgres"),
+    }
+
+
+@pytest.fixture
+def pg_database(pg_params: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A fresh database for one test; yields its connection parameters."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(**pg_params, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield {**pg_params, "dbname": name}
+    with psycopg.connect(**pg_params, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_query(pg_database: dict[str, str]) -> Callable[[str], list[tuple]]:
+    """Run one SQL query against the test database and return all rows."""
+    import psycopg
+
+    def query(sql: str, *args: object) -> list[tuple]:
+        with psycopg.connect(**pg_database) as conn:
+            return conn.execute(sql, args or None).fetchall()
+
+    return query

@@ -1,0 +1,159 @@
+"""End to end through the real Meltano CLI: simulator -> tap -> target-s3 / target-postgres /
+target-jsonl, with state in Meltano's S3 state backend."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+import pytest
+
+from .conftest import (
+    TENANTS,
+    expected,
+    ids,
+    jsonl_records,
+    s3_objects,
+    s3_records,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def assert_matches_truth(recs: dict[str, list[dict]], exp: dict, *, where: str) -> None:
+    """Every stream that has a ground truth arrived completely, and nothing else."""
+    assert ids(recs.get("messages", []), "messages") == exp["messages"], where
+    assert ids(recs.get("conversations", []), "conversations") == exp["conversations"], where
+    assert ids(recs.get("log_files", []), "log_files") == exp["log_files"], where
+    files = recs.get("files", [])
+    assert exp["files_live"] <= ids(files, "files") <= exp["files_all"], where
+    archived = {f["id"] for f in files if f.get("status") == "archived"}
+    assert archived == exp["files_live"], where
+    for f in files:
+        if f["id"] in archived:
+            assert f["sha256"] == exp["attachments"][f["id"]]["sha256"], (where, f["id"])
+    # Every record of every stream belongs to this tenant's workspace.
+    for stream, rows in recs.items():
+        assert {r["workspace_id"] for r in rows} <= exp["workspace_id"], (where, stream)
+
+
+def assert_clean(meltano, sim) -> None:  # noqa: ANN001
+    """The archiver is read-only and never prints a secret."""
+    assert sim.non_get_count == 0
+    out = meltano.all_output()
+    for t in sim.tenants:
+        assert t.api_key not in out
+
+
+def test_s3_full_then_incremental_with_s3_state(meltano, sim2, s3_client, s3_bucket):
+    """Headline: `meltano run tap-chatgpt-compliance--acme target-s3`; then only new data."""
+    exp1 = expected(sim2, 0)
+    assert exp1["messages"], "simulator produced no messages"
+    meltano.elt("acme", "target-s3")
+
+    objs1 = s3_objects(s3_client, s3_bucket, "chatgpt-compliance/")
+    recs1 = s3_records(objs1, "acme")
+    assert_matches_truth(recs1, exp1, where="s3 run 1")
+    assert all(k.startswith("chatgpt-compliance/acme/") for k in objs1)
+
+    # State went to Meltano's S3 state backend, under this tenant's own state id.
+    state_keys = list(s3_objects(s3_client, s3_bucket, "meltano-state/"))
+    assert any("tap-chatgpt-compliance--acme-to-target-s3" in k for k in state_keys), state_keys
+    state_obj = next(k for k in state_keys if k.endswith("state.json") and "--acme-" in k)
+    state = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=state_obj)["Body"].read())
+    assert state["completed"]["singer_state"]["bookmarks"], state
+
+    # New activity; the second run moves only what is new.
+    sim2.advance(timedelta(hours=3))
+    exp2 = expected(sim2, 0)
+    new_messages = exp2["messages"] - exp1["messages"]
+    assert new_messages, "simulator produced no new messages"
+    meltano.elt("acme", "target-s3")
+
+    objs2 = s3_objects(s3_client, s3_bucket, "chatgpt-compliance/")
+    # Nothing earlier was overwritten or removed.
+    for key, obj in objs1.items():
+        assert key in objs2 and objs2[key]["etag"] == obj["etag"], key
+    new_objs = {k: v for k, v in objs2.items() if k not in objs1}
+    recs_new = s3_records(new_objs, "acme")
+    assert ids(recs_new.get("messages", []), "messages") == new_messages
+    assert ids(recs_new.get("log_files", []), "log_files") == exp2["log_files"] - exp1["log_files"]
+    # Together the two runs hold exactly the ground truth.
+    assert_matches_truth(s3_records(objs2, "acme"), exp2, where="s3 run 1+2")
+    assert_clean(meltano, sim2)
+
+
+def test_tenant_isolation_s3(meltano, sim2, s3_client, s3_bucket):
+    for tenant in TENANTS:
+        meltano.elt(tenant, "target-s3")
+    objs = s3_objects(s3_client, s3_bucket, "chatgpt-compliance/")
+    for i, tenant in enumerate(TENANTS):
+        exp = expected(sim2, i)
+        recs = s3_records(objs, tenant)
+        assert_matches_truth(recs, exp, where=f"s3 {tenant}")
+        other = expected(sim2, 1 - i)
+        assert not ids(recs.get("messages", []), "messages") & other["messages"]
+    # Separate state ids per tenant.
+    state_keys = list(s3_objects(s3_client, s3_bucket, "meltano-state/"))
+    for tenant in TENANTS:
+        assert any(f"tap-chatgpt-compliance--{tenant}-to-target-s3" in k for k in state_keys)
+    assert_clean(meltano, sim2)
+
+
+def test_postgres_upserts_and_tenant_isolation(meltano, sim2, pg_query):
+    for tenant in TENANTS:
+        meltano.elt(tenant, "target-postgres")
+    # A second normal run and a full refresh re-send data: upserts by key, no duplicate rows.
+    meltano.elt("acme", "target-postgres")
+    meltano.elt("acme", "target-postgres", flags=["--full-refresh"])
+
+    for i, tenant in enumerate(TENANTS):
+        exp = expected(sim2, i)
+        for stream, key in (("messages", "messages"), ("conversations", "conversations"),
+                            ("log_files", "log_files")):
+            total, distinct = pg_query(f'SELECT count(*), count(DISTINCT id) FROM "{tenant}"."{stream}"')[0]
+            assert total == distinct == len(exp[key]), (tenant, stream)
+            got = {r[0] for r in pg_query(f'SELECT id FROM "{tenant}"."{stream}"')}
+            assert got == exp[key], (tenant, stream)
+        archived = {r[0] for r in pg_query(
+            f"SELECT id FROM \"{tenant}\".files WHERE status = 'archived'")}
+        assert archived == exp["files_live"], tenant
+        total, distinct = pg_query(f'SELECT count(*), count(DISTINCT id) FROM "{tenant}".files')[0]
+        assert total == distinct
+        # Isolation: every row in a tenant's schema carries that tenant's workspace id.
+        for stream in ("messages", "conversations", "files", "log_files"):
+            wss = {r[0] for r in pg_query(f'SELECT DISTINCT workspace_id FROM "{tenant}"."{stream}"')}
+            assert wss <= exp["workspace_id"], (tenant, stream, wss)
+    assert_clean(meltano, sim2)
+
+
+def test_jsonl_loader_swap_needs_no_tap_change(meltano, sim2):
+    """Same tap configuration (same environment) as the S3 and Postgres tests; only the loader
+    name differs on the command line."""
+    meltano.elt("acme", "target-jsonl")
+    recs = jsonl_records(meltano.tmp / "jsonl" / "acme")
+    assert_matches_truth(recs, expected(sim2, 0), where="jsonl")
+    assert_clean(meltano, sim2)
+
+
+def test_storage_mode_puts_attachments_in_s3(meltano, sim2, s3_client, s3_bucket):
+    """file_content=storage: bytes land at <file_storage_url>/sha256/<hex[:2]>/<hex>."""
+    storage = f"s3://{s3_bucket}/attachments"
+    meltano.elt("acme", "target-s3", extra_env={
+        "TAP_CHATGPT_COMPLIANCE_FILE_CONTENT": "storage",
+        "TAP_CHATGPT_COMPLIANCE_FILE_STORAGE_URL": storage,
+    })
+    exp = expected(sim2, 0)
+    assert exp["files_live"], "simulator produced no attachments"
+    objs = s3_objects(s3_client, s3_bucket, "attachments/")
+    files = s3_records(s3_objects(s3_client, s3_bucket, "chatgpt-compliance/"), "acme")["files"]
+    by_id = {f["id"]: f for f in files}
+    for fid in exp["files_live"]:
+        sha = exp["attachments"][fid]["sha256"]
+        key = f"attachments/sha256/{sha[:2]}/{sha}"
+        assert key in objs, (fid, key)
+        assert hashlib.sha256(objs[key]["body"]).hexdigest() == sha
+        assert by_id[fid]["storage_uri"] == f"s3://{s3_bucket}/{key}"
+        assert not by_id[fid].get("content_base64")
+    assert_clean(meltano, sim2)

@@ -1,0 +1,100 @@
+"""Run the tap as a real process against the simulator and collect its Singer output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from chatgpt_compliance_simulator import Simulator
+
+
+def tap_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
+    """Return a config that reads everything the simulator holds."""
+    start = sim.now() - timedelta(days=29)
+    config = {
+        "api_key": sim.api_key,
+        "workspace_id": sim.workspace_id,
+        "api_url": sim.base_url,
+        "start_date": start.isoformat(),
+        "max_retry_wait": 5,
+    }
+    config.update(overrides)
+    return config
+
+
+@dataclass
+class TapRun:
+    """The Singer messages and logs of one tap process."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    states: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """Return the last STATE emitted."""
+        return self.states[-1] if self.states else None
+
+    def ids(self, stream: str, key: str = "id") -> set[str]:
+        """Return the distinct keys of a stream."""
+        return {record[key] for record in self.records[stream]}
+
+
+def parse_singer(stdout: str) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Split Singer output into records by stream and states, ignoring a torn last line."""
+    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    states: list[dict[str, Any]] = []
+    for line in stdout.splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if message["type"] == "RECORD":
+            records[message["stream"]].append(message["record"])
+        elif message["type"] == "STATE":
+            states.append(message["value"])
+    return records, states
+
+
+def tap_command(config: dict[str, Any], state: dict[str, Any] | None, workdir: Path) -> list[str]:
+    """Write config and state files and return the command line."""
+    config_path = workdir / "config.json"
+    config_path.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "tap_chatgpt_compliance", "--config", str(config_path)]
+    if state is not None:
+        state_path = workdir / "state.json"
+        state_path.write_text(json.dumps(state))
+        command += ["--state", str(state_path)]
+    return command
+
+
+def tap_env() -> dict[str, str]:
+    """Return an environment without TAP_ settings that could leak into the run."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TAP_CHATGPT_COMPLIANCE")}
+
+
+def run_tap(
+    config: dict[str, Any], state: dict[str, Any] | None = None, timeout: float = 300
+) -> TapRun:
+    """Run ``python -m tap_chatgpt_compliance`` to completion."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = subprocess.run(
+            tap_command(config, state, Path(tmp)),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=tap_env(),
+        )
+    records, states = parse_singer(result.stdout)
+    return TapRun(result.returncode, result.stdout, result.stderr, records, states)
