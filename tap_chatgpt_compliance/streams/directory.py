@@ -36,7 +36,7 @@ class DirectoryStream(ComplianceStream):
 
     def validate_response(self, response: requests.Response) -> None:
         """Mark 403 answers, so that they skip the stream instead of ending the run."""
-        if response.status_code == 403:  # noqa: PLR2004
+        if response.status_code == 403:
             raise _Forbidden(self.describe_error(response))
         super().validate_response(response)
 

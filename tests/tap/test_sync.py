@@ -15,6 +15,7 @@ from .harness import run_tap, tap_config
 
 LIST = "/v1/compliance/workspaces/{workspace_id}/logs"
 DOWNLOAD = "/v1/compliance/workspaces/{workspace_id}/logs/{log_file_id}"
+EXPORT_SCOPE = "chatgpt.enterprise.compliance_export.read"
 USER_FILE = "/v1/compliance/workspaces/{workspace_id}/users/{user_id}/files/{file_id}"
 
 
@@ -122,7 +123,9 @@ def test_files_sharing_an_end_time_are_not_skipped(simulator_factory) -> None:
     assert rerun.ids("log_files") == {last_id}
 
 
-def test_storage_mode_writes_content_addressed_objects_first(fresh: Simulator, tmp_path: Path) -> None:
+def test_storage_mode_writes_content_addressed_objects_first(
+    fresh: Simulator, tmp_path: Path
+) -> None:
     """file_content=storage: bytes at <url>/sha256/<aa>/<hex>, record carries the URI."""
     store = tmp_path / "archive"
     run = run_tap(tap_config(fresh, file_content="storage", file_storage_url=str(store)))
@@ -215,12 +218,21 @@ def test_a_failure_mid_run_then_a_rerun_loses_nothing(fresh: Simulator) -> None:
 @pytest.mark.parametrize(
     ("make_key", "expected"),
     [
-        (lambda sim: "sk-proj-not-a-real-key", "HTTP 401 from the Compliance API: api_key is wrong"),
+        (
+            lambda sim: "sk-proj-not-a-real-key",
+            "HTTP 401 from the Compliance API: api_key is wrong",
+        ),
         (lambda sim: sim.issue_key(sim.workspace_id, revoked=True), "wrong or was revoked"),
-        (lambda sim: sim.issue_key(sim.add_workspace(compliance_enabled=True).workspace_id),
-         "belongs to another workspace"),
-        (lambda sim: sim.issue_key(sim.workspace_id, scopes={"chatgpt.enterprise.compliance_export.read"}),
-         "chatgpt.enterprise.compliance_logs_platform.conversation_message.read"),
+        (
+            lambda sim: sim.issue_key(sim.add_workspace(compliance_enabled=True).workspace_id),
+            "belongs to another workspace",
+        ),
+        (
+            lambda sim: sim.issue_key(
+                sim.workspace_id, scopes={"chatgpt.enterprise.compliance_export.read"}
+            ),
+            "chatgpt.enterprise.compliance_logs_platform.conversation_message.read",
+        ),
     ],
 )
 def test_auth_errors_exit_1_with_one_readable_line(simulator, make_key, expected) -> None:
@@ -275,7 +287,9 @@ def test_other_event_types_go_to_events(simulator_factory) -> None:
 def test_flaky_api_with_every_quirk_still_loses_nothing(simulator_factory) -> None:
     """Quirks on, plus random 5xx bursts, resets and truncated bodies (reference §5)."""
     sim = simulator_factory(
-        seed=21, span_days=0.8, speed=60.0,
+        seed=21,
+        span_days=0.8,
+        speed=60.0,
         faults=Faults(error_rate=0.05, error_burst=2, reset_rate=0.03, truncate_rate=0.03),
     )
     run = run_tap(tap_config(sim, max_retries=10, max_retry_wait=2))
