@@ -458,13 +458,13 @@ class Workspace:
             elif quirks.tool_content and r < 0.7:
                 content = {
                     "type": "tool_result",
-                    "value": {"status": "ok", "rows": rng.randint(0, 99), "stdout": text[:40]},
+                    "value": {"status": "ok", "rows": q.randint(0, 99), "stdout": text[:40]},
                     "annotations": [],
                 }
             elif quirks.tool_content:
                 content = {
                     "type": "text",
-                    "value": [text[:30], rng.randint(0, 9)],
+                    "value": [text[:30], q.randint(0, 9)],
                     "annotations": [],
                 }
             else:

@@ -174,7 +174,7 @@ class Simulator:
         for srv in self._servers:
             t = threading.Thread(
                 target=srv.serve_forever,
-                kwargs={"poll_interval": 0.1},
+                kwargs={"poll_interval": 0.05},
                 daemon=True,
                 name="chatgpt-sim-http",
             )
@@ -190,8 +190,12 @@ class Simulator:
     def stop(self) -> None:
         """Close the listeners."""
         self._stop_auto.set()
+        stoppers = [threading.Thread(target=srv.shutdown) for srv in self._servers]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
         for srv in self._servers:
-            srv.shutdown()
             srv.server_close()
         for t in self._threads:
             t.join(timeout=5)

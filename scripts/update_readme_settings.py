@@ -20,13 +20,14 @@ START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 
 
 def about_markdown(executable: str | None = None) -> str:
+    """Return the tap's ``--about --format=markdown`` output."""
     exe = executable or str(Path(sys.executable).with_name("tap-chatgpt-compliance"))
     return subprocess.run([exe, "--about", "--format=markdown"], check=True, capture_output=True,
                           text=True, timeout=120).stdout
 
 
 def settings_block(markdown: str) -> str:
-    """The settings table (and the SDK's closing note) from the ``--about`` markdown."""
+    """Extract the settings table (and the SDK's closing note) from ``--about`` markdown."""
     lines = markdown.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| Setting"))
     end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
@@ -34,6 +35,7 @@ def settings_block(markdown: str) -> str:
 
 
 def render(readme: str, block: str) -> str:
+    """Return the README text with the settings block replaced."""
     if START not in readme or END not in readme:
         raise SystemExit(f"README.md lacks the {START} ... {END} markers")
     head, rest = readme.split(START, 1)
@@ -42,6 +44,7 @@ def render(readme: str, block: str) -> str:
 
 
 def main() -> int:
+    """Write or check the README settings table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if README.md is out of date")
     args = parser.parse_args()
@@ -50,7 +53,8 @@ def main() -> int:
     if current == wanted:
         return 0
     if args.check:
-        print("README.md settings table is out of date: run `make readme-settings`", file=sys.stderr)
+        print("README.md settings table is out of date: run `make readme-settings`",
+              file=sys.stderr)
         return 1
     README.write_text(wanted)
     print("updated README.md settings table")

@@ -39,7 +39,7 @@ def s3_endpoint() -> str:
 
 
 @pytest.fixture(scope="session")
-def s3_client(s3_endpoint: str):  # noqa: ANN201
+def s3_client(s3_endpoint: str):
     import boto3
 
     return boto3.client(
@@ -52,7 +52,7 @@ def s3_client(s3_endpoint: str):  # noqa: ANN201
 
 
 @pytest.fixture
-def s3_bucket(s3_client) -> str:  # noqa: ANN001
+def s3_bucket(s3_client) -> str:
     """A fresh, empty bucket for one test."""
     name = f"t-{uuid.uuid4().hex[:20]}"
     s3_client.create_bucket(Bucket=name)

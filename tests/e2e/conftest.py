@@ -83,13 +83,13 @@ def clean_base_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def sim2(simulator_factory):  # noqa: ANN001, ANN201
+def sim2(simulator_factory):
     """A two-tenant simulator (acme = tenants[0], globex = tenants[1])."""
     return simulator_factory(tenants=2, **SIM_KW)
 
 
 @pytest.fixture
-def meltano(tmp_path: Path, sim2, s3_endpoint: str, s3_bucket: str,  # noqa: ANN001
+def meltano(tmp_path: Path, sim2, s3_endpoint: str, s3_bucket: str,
             pg_database: dict[str, str]) -> MeltanoProject:
     env = clean_base_env()
     env.update({
@@ -99,8 +99,6 @@ def meltano(tmp_path: Path, sim2, s3_endpoint: str, s3_bucket: str,  # noqa: ANN
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
         "MELTANO_STATE_BACKEND_URI": f"s3://{s3_bucket}/meltano-state",
         "MELTANO_STATE_BACKEND_S3_ENDPOINT_URL": s3_endpoint,
-        "MELTANO_STATE_BACKEND_S3_AWS_ACCESS_KEY_ID": env.get("AWS_ACCESS_KEY_ID", "testing"),
-        "MELTANO_STATE_BACKEND_S3_AWS_SECRET_ACCESS_KEY": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
         "AWS_ENDPOINT_URL": s3_endpoint,
         "AWS_ACCESS_KEY_ID": env.get("AWS_ACCESS_KEY_ID", "testing"),
         "AWS_SECRET_ACCESS_KEY": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -129,7 +127,7 @@ def parse_jsonl(data: bytes, key: str = "") -> list[dict[str, Any]]:
     return [json.loads(line) for line in data.splitlines() if line.strip()]
 
 
-def s3_objects(s3_client, bucket: str, prefix: str) -> dict[str, dict[str, Any]]:  # noqa: ANN001
+def s3_objects(s3_client, bucket: str, prefix: str) -> dict[str, dict[str, Any]]:
     """key -> {etag, body} for every object under prefix."""
     out: dict[str, dict[str, Any]] = {}
     for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -165,7 +163,7 @@ def ids(records: Iterable[dict], stream: str) -> set[str]:
 
 
 # ----------------------------------------------------------------------------- ground truth
-def expected(sim, tenant_index: int) -> dict[str, set[str]]:  # noqa: ANN001
+def expected(sim, tenant_index: int) -> dict[str, set[str]]:
     """Distinct primary keys the archive must hold, per stream, from the simulator's truth."""
     ws = sim.tenants[tenant_index].workspace_id
     gt = sim.ground_truth(workspace_id=ws)

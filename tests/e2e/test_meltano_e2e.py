@@ -38,7 +38,7 @@ def assert_matches_truth(recs: dict[str, list[dict]], exp: dict, *, where: str) 
         assert {r["workspace_id"] for r in rows} <= exp["workspace_id"], (where, stream)
 
 
-def assert_clean(meltano, sim) -> None:  # noqa: ANN001
+def assert_clean(meltano, sim) -> None:
     """The archiver is read-only and never prints a secret."""
     assert sim.non_get_count == 0
     out = meltano.all_output()
@@ -74,7 +74,8 @@ def test_s3_full_then_incremental_with_s3_state(meltano, sim2, s3_client, s3_buc
     objs2 = s3_objects(s3_client, s3_bucket, "chatgpt-compliance/")
     # Nothing earlier was overwritten or removed.
     for key, obj in objs1.items():
-        assert key in objs2 and objs2[key]["etag"] == obj["etag"], key
+        assert key in objs2, key
+        assert objs2[key]["etag"] == obj["etag"], key
     new_objs = {k: v for k, v in objs2.items() if k not in objs1}
     recs_new = s3_records(new_objs, "acme")
     assert ids(recs_new.get("messages", []), "messages") == new_messages
@@ -112,7 +113,8 @@ def test_postgres_upserts_and_tenant_isolation(meltano, sim2, pg_query):
         exp = expected(sim2, i)
         for stream, key in (("messages", "messages"), ("conversations", "conversations"),
                             ("log_files", "log_files")):
-            total, distinct = pg_query(f'SELECT count(*), count(DISTINCT id) FROM "{tenant}"."{stream}"')[0]
+            table = f'"{tenant}"."{stream}"'
+            total, distinct = pg_query(f"SELECT count(*), count(DISTINCT id) FROM {table}")[0]
             assert total == distinct == len(exp[key]), (tenant, stream)
             got = {r[0] for r in pg_query(f'SELECT id FROM "{tenant}"."{stream}"')}
             assert got == exp[key], (tenant, stream)
@@ -123,7 +125,8 @@ def test_postgres_upserts_and_tenant_isolation(meltano, sim2, pg_query):
         assert total == distinct
         # Isolation: every row in a tenant's schema carries that tenant's workspace id.
         for stream in ("messages", "conversations", "files", "log_files"):
-            wss = {r[0] for r in pg_query(f'SELECT DISTINCT workspace_id FROM "{tenant}"."{stream}"')}
+            table = f'"{tenant}"."{stream}"'
+            wss = {r[0] for r in pg_query(f"SELECT DISTINCT workspace_id FROM {table}")}
             assert wss <= exp["workspace_id"], (tenant, stream, wss)
     assert_clean(meltano, sim2)
 

@@ -37,7 +37,8 @@ def test_every_plugin_is_offline_installable(project):
         for p in project["plugins"][kind]:
             if "inherit_from" in p:
                 continue
-            assert p.get("namespace") and p.get("pip_url") and p.get("executable"), p["name"]
+            for key in ("namespace", "pip_url", "executable"):
+                assert p.get(key), (p["name"], key)
             assert "git+" not in p["pip_url"], p["name"]
     assert project["send_anonymous_usage_stats"] is False
 
@@ -47,7 +48,8 @@ def test_extractor_definition(project):
     assert set(tap["capabilities"]) >= {"state", "catalog", "discover", "about", "stream-maps",
                                         "schema-flattening", "structured-logging"}
     settings = {s["name"]: s for s in tap["settings"]}
-    assert settings["api_key"]["kind"] == "password" and settings["api_key"]["sensitive"]
+    assert settings["api_key"]["kind"] == "password"
+    assert settings["api_key"]["sensitive"]
     assert all("kind" in s for s in tap["settings"])
     assert ["api_key", "workspace_id"] in tap["settings_group_validation"]
     assert any(s.startswith("files.") for s in tap["select"])

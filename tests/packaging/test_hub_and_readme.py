@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HUB_FILE = ROOT / "hub" / "tap-chatgpt-compliance.yml"
 
 
-def _load_script(name: str):  # noqa: ANN202
+def _load_script(name: str):
     spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -87,16 +88,19 @@ def test_hub_definition_validates_against_hub_schema():
 
 def test_hub_definition_content():
     d = yaml.safe_load(HUB_FILE.read_text())
-    assert d["pip_url"] == "tap-chatgpt-compliance" and "git+" not in d["pip_url"]
+    assert d["pip_url"] == "tap-chatgpt-compliance"
+    assert "git+" not in d["pip_url"]
     assert {"state", "catalog", "discover"} <= set(d["capabilities"])
     kinds = {s["name"]: s for s in d["settings"]}
-    assert kinds["api_key"]["kind"] == "password" and kinds["api_key"]["sensitive"] is True
+    assert kinds["api_key"]["kind"] == "password"
+    assert kinds["api_key"]["sensitive"] is True
     assert any(s.startswith("files.") for s in d["select"])
 
 
 def test_readme_settings_table_matches_about():
     text = (ROOT / "README.md").read_text()
-    assert readme.START in text and readme.END in text, "README.md lacks the settings markers"
+    assert readme.START in text, "README.md lacks the settings markers"
+    assert readme.END in text, "README.md lacks the settings markers"
     block = readme.settings_block(readme.about_markdown())
     assert readme.render(text, block) == text, (
         "README settings table drifted from `--about --format=markdown`: "

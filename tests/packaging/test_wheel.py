@@ -23,7 +23,8 @@ def test_build_and_install_wheel_in_clean_venv(tmp_path):
     subprocess.run([UV, "build", "--out-dir", str(dist), str(ROOT)], check=True,
                    capture_output=True, timeout=300)
     wheels, sdists = list(dist.glob("*.whl")), list(dist.glob("*.tar.gz"))
-    assert len(wheels) == 1 and len(sdists) == 1
+    assert len(wheels) == 1
+    assert len(sdists) == 1
     names = zipfile.ZipFile(wheels[0]).namelist()
     assert any(n.startswith("tap_chatgpt_compliance/") for n in names)
     assert not any(n.startswith("tests/") for n in names)

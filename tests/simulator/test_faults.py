@@ -7,7 +7,7 @@ import time
 
 import pytest
 import requests
-from conftest import EPOCH_AFTER, Client
+from simhelpers import EPOCH_AFTER, Client
 
 from chatgpt_compliance_simulator import Faults
 
@@ -22,7 +22,8 @@ def test_inject_status_and_retry_after(simulator):
     assert [c.get(c.ws("/logs"), params=PARAMS).status_code for _ in range(3)] == [503, 503, 200]
     simulator.inject(LOGS, status=429, retry_after=3)
     r = c.get(c.ws("/logs"), params=PARAMS)
-    assert r.status_code == 429 and r.headers["Retry-After"] == "3"
+    assert r.status_code == 429
+    assert r.headers["Retry-After"] == "3"
     assert r.json()["error"]["message"]
     with pytest.raises(ValueError):
         simulator.inject("/v1/nope", status=500)
@@ -71,10 +72,11 @@ def test_error_bursts_deterministic(make):
         c = Client(make(faults=Faults(error_rate=0.2, error_burst=3), rate_limits=False))
         seqs.append([c.get(c.ws("/users")).status_code for _ in range(40)])
     assert seqs[0] == seqs[1]
-    assert any(s >= 500 for s in seqs[0]) and 200 in seqs[0]
+    assert any(s >= 500 for s in seqs[0])
+    assert 200 in seqs[0]
     codes = seqs[0]
     first = codes.index(next(s for s in codes if s >= 500))
-    assert all(s >= 500 for s in codes[first:first + 3])
+    assert all(s >= 500 for s in codes[first : first + 3])
 
 
 def test_bad_sha(make):

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import requests
-from conftest import EPOCH_AFTER, Client, events_of
+from simhelpers import EPOCH_AFTER, Client, events_of
 
 from chatgpt_compliance_simulator import Quirks
 
@@ -42,7 +42,8 @@ def test_paging_collects_everything_once(plain):
     small = c.list_all(limit=2)
     assert [f["id"] for f in small] == [f["id"] for f in plain.log_files()]
     r = c.list_page(limit=2).json()
-    assert len(r["data"]) == 2 and r["has_more"] is True
+    assert len(r["data"]) == 2
+    assert r["has_more"] is True
     assert r["last_end_time"] == r["data"][-1]["end_time"]
 
 
@@ -94,7 +95,8 @@ def test_validation_422(plain):
         assert r.status_code == 422, (params, r.text)
         detail = r.json()["detail"]
         assert detail[0]["loc"] == ["query", field]
-        assert detail[0]["msg"] and detail[0]["type"]
+        assert detail[0]["msg"]
+        assert detail[0]["type"]
 
 
 def test_download_redirect_and_bytes(plain):
@@ -102,9 +104,11 @@ def test_download_redirect_and_bytes(plain):
     c = Client(plain)
     f = c.list_all()[0]
     r = c.get(c.ws(f"/logs/{f['id']}"))
-    assert r.status_code == 307 and r.content == b""
+    assert r.status_code == 307
+    assert r.content == b""
     loc = r.headers["Location"]
-    assert loc.startswith(plain.signed_base_url) and plain.signed_base_url not in plain.base_url
+    assert loc.startswith(plain.signed_base_url)
+    assert plain.signed_base_url not in plain.base_url
     r2 = c.get(c.ws(f"/logs/{f['id']}"))
     assert r2.headers["Location"] != loc  # each 307 mints a fresh URL
     got = requests.get(loc, timeout=5)
@@ -124,11 +128,13 @@ def test_signed_url_rejects_authorization_and_expires(make):
     f = c.list_all()[0]
     loc = c.get(c.ws(f"/logs/{f['id']}")).headers["Location"]
     bad = requests.get(loc, headers={"Authorization": f"Bearer {sim.api_key}"}, timeout=5)
-    assert bad.status_code == 403 and b"<Error>" in bad.content
+    assert bad.status_code == 403
+    assert b"<Error>" in bad.content
     assert requests.get(loc, timeout=5).status_code == 200
     time.sleep(0.6)
     late = requests.get(loc, timeout=5)
-    assert late.status_code == 403 and b"expired" in late.content
+    assert late.status_code == 403
+    assert b"expired" in late.content
     fresh = c.get(c.ws(f"/logs/{f['id']}")).headers["Location"]
     assert requests.get(fresh, timeout=5).status_code == 200
     assert requests.get(sim.signed_base_url + "/o/nope/x", timeout=5).status_code == 404
@@ -137,14 +143,13 @@ def test_signed_url_rejects_authorization_and_expires(make):
 def test_max_event_time(plain):
     """§1B L3: {max_event_time: {TYPE: iso|null}}; equals the newest published event."""
     c = Client(plain)
-    r = c.get(c.ws("/max_event_time"),
-              params={"event_type": ["CONVERSATION_MESSAGE", "CODEX_TURN"]})
+    r = c.get(
+        c.ws("/max_event_time"), params={"event_type": ["CONVERSATION_MESSAGE", "CODEX_TURN"]}
+    )
     assert r.status_code == 200
     got = r.json()["max_event_time"]
     assert got["CODEX_TURN"] is None
-    newest = max(
-        e["timestamp"] for f in c.list_all() for e in events_of(c.download(f["id"]))
-    )
+    newest = max(e["timestamp"] for f in c.list_all() for e in events_of(c.download(f["id"])))
     assert got["CONVERSATION_MESSAGE"] == newest
     assert c.get(c.ws("/max_event_time")).status_code == 422
 
@@ -153,24 +158,32 @@ def test_org_scope(plain):
     """§1B L4 / §3.5: COSTS only on the org path; each scope rejects the other's types (422)."""
     c = Client(plain)
     costs = c.list_all("COSTS", org=True)
-    assert costs and all(f["event_type"] == "COSTS" for f in costs)
+    assert costs
+    assert all(f["event_type"] == "COSTS" for f in costs)
     body = c.download(costs[0]["id"], org=True)
     ev = events_of(body)[0]
-    assert ev["type"] == "COSTS" and ev["principal"]["id"] == plain.organization_id
+    assert ev["type"] == "COSTS"
+    assert ev["principal"]["id"] == plain.organization_id
     r = c.get(c.org("/logs"), params={"event_type": "AUTH_LOG", "after": EPOCH_AFTER})
     assert r.status_code == 422
     assert "AUTH_LOG is a workspace-scoped event type" in r.json()["detail"][0]["msg"]
     assert "/v1/compliance/workspaces/" in r.json()["detail"][0]["msg"]
     r = c.list_page("COSTS")
-    assert r.status_code == 422 and "organization-scoped" in r.json()["detail"][0]["msg"]
+    assert r.status_code == 422
+    assert "organization-scoped" in r.json()["detail"][0]["msg"]
     m = c.get(c.org("/max_event_time"), params={"event_type": "COSTS"})
-    assert m.status_code == 200 and m.json()["max_event_time"]["COSTS"]
+    assert m.status_code == 200
+    assert m.json()["max_event_time"]["COSTS"]
     # a workspace file id is not found on the org path and vice versa
     ws_file = c.list_all()[0]["id"]
     assert c.get(c.org(f"/logs/{ws_file}")).status_code == 404
     assert c.get(c.ws(f"/logs/{costs[0]['id']}")).status_code == 404
-    assert c.get(c.org("/logs", org="org-unknown"), params={
-        "event_type": "COSTS", "after": EPOCH_AFTER}).status_code == 404
+    assert (
+        c.get(
+            c.org("/logs", org="org-unknown"), params={"event_type": "COSTS", "after": EPOCH_AFTER}
+        ).status_code
+        == 404
+    )
 
 
 def test_costs_are_late(plain):
@@ -212,8 +225,9 @@ def test_retention_30_days(make):
 
 def test_file_size_cap(make):
     """§2.8: files are split so none exceeds max_log_file_bytes; end_times strictly increase."""
-    sim = make(quirks=Quirks.none(), max_log_file_bytes=4096, log_window_minutes=60,
-               conversations=40)
+    sim = make(
+        quirks=Quirks.none(), max_log_file_bytes=4096, log_window_minutes=60, conversations=40
+    )
     files = sim.log_files()
     assert all(f["file_size"] <= 4096 for f in files)
     ends = [f["end_time"] for f in files]
@@ -225,26 +239,45 @@ def test_conversation_message_envelope(plain):
     c = Client(plain)
     evs = [e for f in c.list_all() for e in events_of(c.download(f["id"]))]
     e = evs[0]
-    assert {"event_id", "type", "timestamp", "principal", "actor", "message",
-            "conversation"} <= set(e)
+    assert {
+        "event_id",
+        "type",
+        "timestamp",
+        "principal",
+        "actor",
+        "message",
+        "conversation",
+    } <= set(e)
     assert e["principal"] == {"id": plain.workspace_id, "type": "CHATGPT_WORKSPACE"}
-    assert e["actor"]["type"] == "ACCOUNT_USER" and e["actor"]["user_id"].startswith("user-")
+    assert e["actor"]["type"] == "ACCOUNT_USER"
+    assert e["actor"]["user_id"].startswith("user-")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", e["timestamp"])
     m = e["message"]
     assert {"id", "created_at", "parent_id", "author", "content", "files"} <= set(m)
-    assert {"id", "title", "created_at", "is_pinned", "is_temporary_chat", "gpt_id", "gpt_name",
-            "project_id", "project_name"} <= set(e["conversation"])
+    assert {
+        "id",
+        "title",
+        "created_at",
+        "is_pinned",
+        "is_temporary_chat",
+        "gpt_id",
+        "gpt_name",
+        "project_id",
+        "project_name",
+    } <= set(e["conversation"])
     authors = {x["message"]["author"]["type"] for x in evs}
     assert authors == {"user", "assistant", "tool"}
     for x in evs:
         a = x["message"]["author"]
-        assert "tools_used" in a and "skills_used" in a
+        assert "tools_used" in a
+        assert "skills_used" in a
         if a["type"] == "assistant":
             assert a["model"]
         if a["type"] == "user":
             assert a["client_type"]
     firsts = [x for x in evs if x["message"]["parent_id"] is None]
-    assert firsts and all("previous_message_id" not in x for x in firsts)
+    assert firsts
+    assert all("previous_message_id" not in x for x in firsts)
     others = [x for x in evs if x["message"]["parent_id"]]
     assert all(x["previous_message_id"] == x["message"]["parent_id"] for x in others)
     with_files = [x for x in evs if x["message"]["files"]]
@@ -252,7 +285,8 @@ def test_conversation_message_envelope(plain):
     fobj = with_files[0]["message"]["files"][0]
     assert fobj["id"].startswith("file-")
     assert fobj["object"] == "compliance.workspace.conversation.message.file"
-    assert isinstance(fobj["created_at"], float) and fobj["name"]
+    assert isinstance(fobj["created_at"], float)
+    assert fobj["name"]
 
 
 def test_other_event_types_shapes(plain):
@@ -262,18 +296,33 @@ def test_other_event_types_shapes(plain):
     def first(t):
         f = c.list_all(t)[0]
         e = events_of(c.download(f["id"]))[0]
-        assert e["type"] == t and e["event_id"] and e["timestamp"].endswith("Z")
+        assert e["type"] == t
+        assert e["event_id"]
+        assert e["timestamp"].endswith("Z")
         return e
 
     auth = first("AUTH_LOG")
-    assert {"action", "role", "auth_provider_name", "client_id", "application_name",
-            "granted_scopes"} <= set(auth["action_data"])
+    assert {
+        "action",
+        "role",
+        "auth_provider_name",
+        "client_id",
+        "application_name",
+        "granted_scopes",
+    } <= set(auth["action_data"])
     assert "client_ip" in auth["request_metadata"]
     audit = first("AUDIT_LOG")
     assert {"action", "action_result", "action_privilege", "action_data"} <= set(audit)
     app = first("APP_LOG")
-    assert {"app_id", "app_name", "app_type", "conversation_id", "log_type", "input",
-            "output"} <= set(app)
+    assert {
+        "app_id",
+        "app_name",
+        "app_type",
+        "conversation_id",
+        "log_type",
+        "input",
+        "output",
+    } <= set(app)
     codex = first("CODEX_LOG")
     assert {"event_type", "client_id", "workspace_id", "event_details"} <= set(codex)
     assert "token_usage" in codex["event_details"]

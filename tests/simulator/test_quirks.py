@@ -6,7 +6,7 @@ import dataclasses
 from collections import Counter
 from datetime import timedelta
 
-from conftest import Client, events_of
+from simhelpers import Client, events_of
 
 from chatgpt_compliance_simulator import Quirks
 from chatgpt_compliance_simulator.clock import parse_iso
@@ -41,7 +41,8 @@ def test_boundary_rereturn_never_stalls(make):
     r = c.list_page(after=files[1]["end_time"], limit=1).json()
     assert r["data"][0]["id"] == files[2]["id"]
     last = c.list_page(after=files[-1]["end_time"]).json()
-    assert [f["id"] for f in last["data"]] == [files[-1]["id"]] and not last["has_more"]
+    assert [f["id"] for f in last["data"]] == [files[-1]["id"]]
+    assert not last["has_more"]
 
 
 def test_empty_pages(make):
@@ -51,7 +52,8 @@ def test_empty_pages(make):
     first = c.list_page().json()
     assert first == {"data": [], "has_more": True, "last_end_time": None}
     second = c.list_page().json()
-    assert second["data"] and second["last_end_time"]
+    assert second["data"]
+    assert second["last_end_time"]
     off = make(quirks=only(empty_pages=False, empty_page_rate=1.0))
     assert Client(off).list_page().json()["data"]
 
@@ -109,8 +111,11 @@ def test_tool_content(make):
     """§2.3 / §2.9: tool messages with content null or a JSON value instead of a string."""
     for on in (True, False):
         sim = make(quirks=only(tool_content=on), conversations=40)
-        tools = [e["message"]["content"] for _, e in all_events(sim)
-                 if e["message"]["author"]["type"] == "tool"]
+        tools = [
+            e["message"]["content"]
+            for _, e in all_events(sim)
+            if e["message"]["author"]["type"] == "tool"
+        ]
         assert tools
         odd = [c for c in tools if c is None or not isinstance(c["value"], str)]
         assert bool(odd) is on
@@ -131,12 +136,17 @@ def test_expired_attachments(make):
         sim = make(quirks=only(expired_attachments=on), attachment_rate=0.6, span_days=3.0)
         c = Client(sim)
         gt = sim.ground_truth()["attachments"]
-        old = [(fid, a) for fid, a in gt.items()
-               if a["uploaded_at"] < (sim.now() - timedelta(hours=25)).isoformat()]
+        old = [
+            (fid, a)
+            for fid, a in gt.items()
+            if a["uploaded_at"] < (sim.now() - timedelta(hours=25)).isoformat()
+        ]
         assert old
         fid, a = old[0]
-        r = c.get(c.ws(f"/users/{a['user_id']}/files/{fid}"),
-                   params={"conversation_id": a["conversation_id"]})
+        r = c.get(
+            c.ws(f"/users/{a['user_id']}/files/{fid}"),
+            params={"conversation_id": a["conversation_id"]},
+        )
         assert r.status_code == (410 if on else 307)
         assert a["expired"] is on
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import requests
-from conftest import Client
+from simhelpers import Client
 
 from chatgpt_compliance_simulator import Quirks
 
@@ -17,9 +17,11 @@ def test_users_list_and_paging(plain):
     r = c.get(c.ws("/users"))
     assert r.status_code == 200
     body = r.json()
-    assert body["object"] == "list" and body["has_more"] is False
+    assert body["object"] == "list"
+    assert body["has_more"] is False
     ids = [u["id"] for u in body["data"]]
-    assert ids == sorted(ids) and body["last_id"] == ids[-1]
+    assert ids == sorted(ids)
+    assert body["last_id"] == ids[-1]
     u = body["data"][0]
     assert u["object"] == "compliance.workspace.user"
     assert set(u) == {"object", "id", "email", "name", "created_at", "role", "status"}
@@ -54,17 +56,21 @@ def test_short_pages_still_reach_the_end(make):
 def test_gpts_and_projects(plain):
     """§1A #4-7, #15-18 / §2.4: GPT and project objects, configs (newest first), shared users."""
     c = Client(plain)
-    for kind, prefix in (("gpts", "compliance.workspace.gpt"),
-                         ("projects", "compliance.workspace.project")):
+    for kind, prefix in (
+        ("gpts", "compliance.workspace.gpt"),
+        ("projects", "compliance.workspace.project"),
+    ):
         lst = c.get(c.ws(f"/{kind}")).json()
-        assert lst["object"] == "list" and lst["data"]
+        assert lst["object"] == "list"
+        assert lst["data"]
         g = lst["data"][0]
         assert g["object"] == prefix
         assert g["sharing"]["object"] == f"{prefix}.sharing"
         cfg = g["latest_config"]["data"][0]
         assert cfg["object"] == f"{prefix}.configuration"
         one = c.get(c.ws(f"/{kind}/{g['id']}"))
-        assert one.status_code == 200 and one.json()["id"] == g["id"]
+        assert one.status_code == 200
+        assert one.json()["id"] == g["id"]
         configs = c.get(c.ws(f"/{kind}/{g['id']}/configs")).json()["data"]
         created = [x["created_at"] for x in configs]
         assert created == sorted(created, reverse=True)
@@ -74,7 +80,8 @@ def test_gpts_and_projects(plain):
         ids = c.get(c.ws(f"/{kind}"), params={"file_format": "id"}).json()
         for x in ids["data"]:
             for fobj in x["latest_config"]["data"][0]["files"]["data"]:
-                assert fobj["object"].endswith(".file_info") and "download_url" not in fobj
+                assert fobj["object"].endswith(".file_info")
+                assert "download_url" not in fobj
 
 
 def test_gpt_and_project_files(make):
@@ -88,7 +95,8 @@ def test_gpt_and_project_files(make):
         r = c.get(c.ws(f"/{route}/{fid}"))
         assert r.status_code == 307
         body = requests.get(r.headers["Location"], timeout=5).content
-        assert hashlib.sha256(body).hexdigest() == meta["sha256"] and len(body) == meta["size"]
+        assert hashlib.sha256(body).hexdigest() == meta["sha256"]
+        assert len(body) == meta["size"]
         assert c.get(c.ws(f"/{route}/file-unknown")).status_code == 404
 
 
@@ -97,10 +105,13 @@ def test_user_file_download(make):
     sim = make(attachment_rate=0.8, span_days=0.5)
     c = Client(sim)
     gt = sim.ground_truth()["attachments"]
-    live = [(fid, a) for fid, a in gt.items() if not a["expired"] and not a["needs_conversation_id"]]
+    live = [
+        (fid, a) for fid, a in gt.items() if not a["expired"] and not a["needs_conversation_id"]
+    ]
     fid, a = live[0]
     r = c.get(c.ws(f"/users/{a['user_id']}/files/{fid}"))
-    assert r.status_code == 307 and r.content == b""
+    assert r.status_code == 307
+    assert r.content == b""
     got = requests.get(r.headers["Location"], timeout=5)
     assert got.headers["Content-Type"] == a["mime_type"]
     assert hashlib.sha256(got.content).hexdigest() == a["sha256"]
@@ -112,14 +123,19 @@ def test_user_file_download(make):
 
 def test_audio_video_need_conversation_id(make):
     """§1A #9: conversation_id is required for audio and video files (400 without it)."""
-    sim = make(attachment_rate=1.0, span_days=0.5, conversations=40,
-               quirks=Quirks(expired_attachments=False))
+    sim = make(
+        attachment_rate=1.0,
+        span_days=0.5,
+        conversations=40,
+        quirks=Quirks(expired_attachments=False),
+    )
     c = Client(sim)
     gt = sim.ground_truth()["attachments"]
     fid, a = next((k, v) for k, v in gt.items() if v["needs_conversation_id"])
     url = c.ws(f"/users/{a['user_id']}/files/{fid}")
     r = c.get(url)
-    assert r.status_code == 400 and r.json()["error"]["param"] == "conversation_id"
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "conversation_id"
     assert c.get(url, params={"conversation_id": a["conversation_id"]}).status_code == 307
 
 
@@ -131,6 +147,8 @@ def test_file_ids_in_events_are_downloadable(make):
     with_files = [m for m in msgs.values() if m["file_ids"]]
     assert with_files
     m = with_files[0]
-    r = c.get(c.ws(f"/users/{m['user_id']}/files/{m['file_ids'][0]}"),
-              params={"conversation_id": m["conversation_id"]})
+    r = c.get(
+        c.ws(f"/users/{m['user_id']}/files/{m['file_ids'][0]}"),
+        params={"conversation_id": m["conversation_id"]},
+    )
     assert r.status_code == 307

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import requests
-from conftest import EPOCH_AFTER, Client
+from simhelpers import EPOCH_AFTER, Client
 
 LOGS = "/v1/compliance/workspaces/{workspace_id}/logs"
 USERS = "/v1/compliance/workspaces/{workspace_id}/users"
@@ -36,8 +36,12 @@ def test_write_routes_are_inert_and_counted(simulator):
         r = c.s.request(method, url, timeout=5)
         assert r.status_code == 405, (method, url)
     assert sim.non_get_count == len(calls)
-    assert sim.request_count(
-        "/v1/compliance/workspaces/{workspace_id}/conversations/{conversation_id}", "DELETE") == 1
+    assert (
+        sim.request_count(
+            "/v1/compliance/workspaces/{workspace_id}/conversations/{conversation_id}", "DELETE"
+        )
+        == 1
+    )
     assert sim.ground_truth() == before
     sim.reset_counters()
     assert sim.non_get_count == 0
@@ -56,13 +60,14 @@ def test_request_count_by_template(simulator):
 
 
 def test_rate_limit_429_with_retry_after(make):
-    """§3.4: 100/min per (key, route) for logs, 50/min for Gen-1 lists; 429 + integer Retry-After."""
+    """§3.4: 100/min per (key, route) for logs, 50/min for Gen-1 lists; 429 + Retry-After."""
     sim = make()
     c = Client(sim)
     url = c.ws("/logs")
     params = {"event_type": "AUTH_LOG", "after": EPOCH_AFTER, "limit": 1}
     codes = [c.get(url, params=params).status_code for _ in range(101)]
-    assert codes[:100] == [200] * 100 and codes[100] == 429
+    assert codes[:100] == [200] * 100
+    assert codes[100] == 429
     r = c.get(url, params=params)
     assert r.status_code == 429
     assert int(r.headers["Retry-After"]) >= 1
@@ -72,7 +77,8 @@ def test_rate_limit_429_with_retry_after(make):
     other = Client(sim, sim.issue_key(sim.workspace_id))
     assert other.get(url, params=params).status_code == 200
     users = [c.get(c.ws("/users")).status_code for _ in range(51)]
-    assert users[:50] == [200] * 50 and users[50] == 429
+    assert users[:50] == [200] * 50
+    assert users[50] == 429
 
 
 def test_speed_scales_rate_limit_window(make):

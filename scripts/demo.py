@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""`make demo`: archive a simulated ChatGPT Enterprise workspace to a local S3 server with Meltano.
+
+1. starts the Compliance API simulator and a local S3-compatible server (moto) on free ports;
+2. runs the headline command `meltano run tap-chatgpt-compliance target-s3`;
+3. shows what landed: objects per stream, record counts, attachments archived, one conversation
+   as a readable thread, all checked against the simulator's ground truth;
+4. stops what it started.
+
+Needs only the project venv (`scripts/bootstrap.sh`); no credentials, no network beyond loopback.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ARCHIVE_BUCKET = "chatgpt-compliance-archive"
+STATE_BUCKET = "chatgpt-compliance-state"
+PREFIX = "chatgpt-compliance/chatgpt_compliance/"  # target-s3 prefix of the base extractor
+BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
+
+
+def say(msg: str) -> None:
+    """Print a step heading."""
+    print(f"{BOLD}==> {msg}{RESET}", flush=True)
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto(stack: ExitStack, logdir: Path) -> str:
+    """Start moto's S3 server on a free port; return its URL."""
+    port = free_port()
+    log = (logdir / "moto.log").open("wb")
+    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    stack.callback(_stop, proc)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        if proc.poll() is not None:
+            raise SystemExit(f"moto_server exited; see {logdir / 'moto.log'}")
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)  # noqa: S310 (loopback)
+            return url
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("moto_server did not answer")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def start_simulator(stack: ExitStack) -> Any:
+    """Start the simulator in this process (a loopback HTTP server thread)."""
+    from chatgpt_compliance_simulator import Simulator
+
+    sim = Simulator(seed=7, users=5, conversations=20, span_days=1.5)
+    sim.start()
+    stack.callback(sim.stop)
+    return sim
+
+
+def read_archive(s3: Any) -> tuple[dict[str, list[dict]], Counter, Counter]:
+    """Read every object target-s3 wrote: records, objects and bytes per stream."""
+    records: dict[str, list[dict]] = defaultdict(list)
+    objects: Counter = Counter()
+    sizes: Counter = Counter()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ARCHIVE_BUCKET, Prefix=PREFIX):
+        for obj in page.get("Contents", []):
+            stream = obj["Key"][len(PREFIX):].split("/", 1)[0]
+            objects[stream] += 1
+            sizes[stream] += obj["Size"]
+            body = s3.get_object(Bucket=ARCHIVE_BUCKET, Key=obj["Key"])["Body"].read()
+            if obj["Key"].endswith(".gz"):
+                body = gzip.decompress(body)
+            records[stream] += [json.loads(x) for x in body.splitlines() if x.strip()]
+    return records, objects, sizes
+
+
+def human(n: float) -> str:
+    """Format a byte count."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def show(records: dict[str, list[dict]], objects: Counter, sizes: Counter, sim: Any) -> bool:
+    """Print what landed and compare it with the ground truth; True if all matches."""
+    say(f"What landed in s3://{ARCHIVE_BUCKET}/{PREFIX}")
+    print(f"  {'stream':<15}{'objects':>8}{'bytes':>12}{'records':>9}{'distinct':>10}")
+    for stream in sorted(set(objects) | set(records)):
+        rows = records.get(stream, [])
+        key = "event_id" if stream == "events" else "id"
+        print(f"  {stream:<15}{objects[stream]:>8}{human(sizes[stream]):>12}{len(rows):>9}"
+              f"{len({r.get(key) for r in rows}):>10}")
+
+    truth = sim.ground_truth()
+    files = records.get("files", [])
+    archived = [f for f in files if f.get("status") == "archived"]
+    by_status = Counter(f.get("status") for f in files)
+    print(f"\n  attachments: {len(archived)} archived "
+          f"({human(sum(f.get('size') or 0 for f in archived))}, inline base64 + SHA-256), "
+          + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()) if s != "archived"))
+
+    checks = {
+        "messages": (len({r["id"] for r in records.get("messages", [])}), len(truth["messages"])),
+        "conversations": (len({r["id"] for r in records.get("conversations", [])}),
+                          len(truth["conversations"])),
+        "attachments": (len({f["id"] for f in archived}),
+                        sum(1 for a in truth["attachments"].values() if not a.get("expired"))),
+        "sha256 match": (sum(1 for f in archived
+                             if truth["attachments"].get(f["id"], {}).get("sha256") == f["sha256"]),
+                         len(archived)),
+    }
+    print("\n  against the simulator's ground truth:")
+    ok = True
+    for name, (got, want) in checks.items():
+        mark = "ok" if got == want else "MISMATCH"
+        ok &= got == want
+        print(f"    {name:<15} {got:>5} / {want:<5} {mark}")
+    print(f"    write requests the tap sent to the API: {sim.non_get_count}")
+    ok &= sim.non_get_count == 0
+
+    show_thread(records)
+    return ok
+
+
+def show_thread(records: dict[str, list[dict]]) -> None:
+    """Print one archived conversation as a readable thread."""
+    msgs_by_conv: dict[str, dict[str, dict]] = defaultdict(dict)
+    for m in records.get("messages", []):
+        msgs_by_conv[m.get("conversation_id") or ""][m["id"]] = m
+    if not msgs_by_conv:
+        return
+    files = {f["id"]: f for f in records.get("files", [])}
+    convs = {c["id"]: c for c in records.get("conversations", [])}
+
+    def score(cid: str) -> tuple[bool, bool, int]:
+        ms = list(msgs_by_conv[cid].values())
+        att = [a for m in ms for a in m.get("attachment_ids") or []]
+        archived = any(files.get(a, {}).get("status") == "archived" for a in att)
+        return (archived, bool(att), len(ms))
+
+    cid = max(msgs_by_conv, key=score)
+    conv = convs.get(cid, {})
+    say(f"One conversation, as archived: “{conv.get('title') or '(untitled)'}”")
+    owner = conv.get("owner_email") or conv.get("owner_user_id")
+    print(f"  {DIM}id {cid} · owner {owner}{RESET}\n")
+    for m in sorted(msgs_by_conv[cid].values(), key=lambda m: m.get("created_at") or ""):
+        who = m.get("author_type") or "?"
+        if who == "user":
+            who = m.get("actor_email") or "user"
+        elif m.get("author_model"):
+            who = f"{who} ({m['author_model']})"
+        when = (m.get("created_at") or "")[:19].replace("T", " ")
+        text = m.get("content_text") or m.get("content_json") or ""
+        print(f"  {DIM}{when}{RESET}  {BOLD}{who}{RESET}")
+        for line in textwrap.wrap(text, 92)[:8] or ["(no text)"]:
+            print(f"      {line}")
+        for fid in m.get("attachment_ids") or []:
+            f = files.get(fid, {})
+            print(f"      📎 {f.get('name') or fid} · {human(f.get('size') or 0)} · "
+                  f"{f.get('status', 'not archived')} · sha256 {str(f.get('sha256'))[:12]}…")
+        print()
+
+
+def main() -> int:
+    """Run the demo; return the process exit code."""
+    start = time.monotonic()
+    os.chdir(ROOT)
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="tap-chatgpt-demo-") as tmp:
+        tmpdir = Path(tmp)
+        say("Starting the Compliance API simulator and a local S3 server (moto)")
+        sim = start_simulator(stack)
+        s3_url = start_moto(stack, tmpdir)
+        print(f"  simulator: {sim.base_url}  (workspace {sim.workspace_id})")
+        print(f"  S3:        {s3_url}")
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_", "TARGET_"))}
+        env.update({
+            "MELTANO_PROJECT_ROOT": str(ROOT),
+            "MELTANO_ENVIRONMENT": "local",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmpdir / 'meltano.db'}",
+            "MELTANO_STATE_BACKEND_URI": f"s3://{STATE_BUCKET}/meltano",
+            "AWS_ENDPOINT_URL": s3_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "ARCHIVE_S3_BUCKET": ARCHIVE_BUCKET,
+            "TAP_CHATGPT_COMPLIANCE_API_URL": sim.base_url,
+            "TAP_CHATGPT_COMPLIANCE_API_KEY": sim.api_key,
+            "TAP_CHATGPT_COMPLIANCE_WORKSPACE_ID": sim.workspace_id,
+        })
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106
+        for bucket in (ARCHIVE_BUCKET, STATE_BUCKET):
+            s3.create_bucket(Bucket=bucket)
+
+        meltano = str(BIN / "meltano")
+        log = tmpdir / "meltano.log"
+        say("meltano install tap-chatgpt-compliance target-s3")
+        with log.open("ab") as fh:
+            cmd = [meltano, "install", "tap-chatgpt-compliance", "target-s3"]
+            rc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                check=False).returncode
+        if rc:
+            print(log.read_text()[-5000:])
+            return rc
+
+        say("meltano run tap-chatgpt-compliance target-s3")
+        t0 = time.monotonic()
+        with log.open("ab") as fh:
+            rc = subprocess.run([meltano, "run", "tap-chatgpt-compliance", "target-s3"], env=env,
+                                stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
+        text = log.read_text()
+        if rc:
+            print(text[-8000:])
+            say(f"meltano run failed (exit {rc})")
+            return rc
+        print(f"  done in {time.monotonic() - t0:.1f} s "
+              f"(full log: {len(text.splitlines())} lines; the API key appears "
+              f"{text.count(sim.api_key)} times)")
+
+        records, objects, sizes = read_archive(s3)
+        ok = show(records, objects, sizes, sim)
+        state_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=STATE_BUCKET).get("Contents", [])]
+        print(f"  Meltano state: s3://{STATE_BUCKET}/{state_keys[0] if state_keys else '(none!)'}")
+        ok &= bool(state_keys) and sim.api_key not in text
+        say(f"Demo {'finished' if ok else 'FOUND PROBLEMS'} in {time.monotonic() - start:.0f} s; "
+            "stopping the simulator and the S3 server")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
