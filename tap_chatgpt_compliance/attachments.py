@@ -15,6 +15,7 @@ from functools import cached_property
 import fsspec
 
 from tap_chatgpt_compliance.downloads import Unavailable, download
+from tap_chatgpt_compliance.settings import DEFAULT_MAX_INLINE_FILE_BYTES
 
 if t.TYPE_CHECKING:
     import requests
@@ -47,8 +48,12 @@ class Fetched:
     sha256: str
     size: int
     mime_type: str | None
-    content: bytes | None  # inline mode, when not too large
-    storage_uri: str | None  # storage mode
+    content: bytes | None = None
+    """Inline mode: the whole content when it fits one record."""
+    spool: t.IO[bytes] | None = None
+    """Inline mode: the content of a larger file, to be cut into file_parts records."""
+    storage_uri: str | None = None
+    too_large: bool = False
 
 
 class ContentStore:
@@ -89,15 +94,19 @@ class AttachmentArchiver:
         config = stream.config
         self.stream = stream
         self.mode = str(config.get("file_content") or "inline")
-        self.max_inline = int(config.get("max_inline_file_bytes", 20 * 1024 * 1024))
+        self.max_inline = int(config.get("max_inline_file_bytes") or DEFAULT_MAX_INLINE_FILE_BYTES)
+        self.max_file = int(config.get("max_file_bytes") or 0)
         self.store = (
             ContentStore(str(config["file_storage_url"]), config.get("file_storage_options"))
             if self.mode == "storage"
             else None
         )
 
-    def archive(self, ref: AttachmentRef) -> dict[str, t.Any]:
-        """Return the ``files`` record of one attachment; failures become a status, not a gap."""
+    def archive(self, ref: AttachmentRef) -> tuple[dict[str, t.Any], t.IO[bytes] | None]:
+        """Return the ``files`` record of one attachment, and a spool of its parts if any.
+
+        Failures become a status with a reason, never a gap. The caller closes the spool.
+        """
         record: dict[str, t.Any] = {
             "id": ref.file_id,
             "workspace_id": self.stream.workspace_id,
@@ -113,14 +122,15 @@ class AttachmentArchiver:
             "archived_at": None,
             "storage_uri": None,
             "content_base64": None,
+            "part_count": None,
             "event_id": ref.event_id,
         }
         if self.mode == "none":
             record.update(status="metadata_only", status_reason="file_content is 'none'")
-            return record
+            return record, None
         if not ref.user_id:
             record.update(status="not_found", status_reason="the event names no user to ask")
-            return record
+            return record, None
         workspace = f"/compliance/workspaces/{self.stream.workspace_id}"
         path = f"{workspace}/users/{ref.user_id}/files/{ref.file_id}"
         params = {"conversation_id": ref.conversation_id} if ref.conversation_id else None
@@ -129,50 +139,71 @@ class AttachmentArchiver:
         except Unavailable as exc:
             status = STATUS_BY_HTTP.get(exc.status, "not_found")
             record.update(status=status, status_reason=f"HTTP {exc.status}: {exc.detail}")
-            return record
+            return record, None
         record.update(
             size=fetched.size,
             sha256=fetched.sha256,
             mime_type=fetched.mime_type or ref.mime_type,
-            archived_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         )
-        if self.mode == "inline" and fetched.content is None:
+        if fetched.too_large:
             record.update(
                 status="too_large",
                 status_reason=(
-                    f"{fetched.size} bytes exceed max_inline_file_bytes={self.max_inline}; "
-                    "use file_content=storage to archive it"
+                    f"{fetched.size} bytes exceed max_file_bytes={self.max_file}; raise or unset "
+                    "max_file_bytes to archive it"
                 ),
-                archived_at=None,
             )
-            return record
-        record["status"] = "archived"
+            return record, None
+        record.update(
+            status="archived",
+            archived_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            storage_uri=fetched.storage_uri,
+        )
         if fetched.content is not None:
             record["content_base64"] = base64.b64encode(fetched.content).decode("ascii")
-        record["storage_uri"] = fetched.storage_uri
-        return record
+        if fetched.spool is not None:
+            record["part_count"] = -(-fetched.size // self.max_inline)
+        return record, fetched.spool
 
     def _consume(self, response: requests.Response) -> Fetched:
-        """Stream the body once: hash it, and keep it inline or spool it for storage."""
+        """Stream the body once: hash it, and keep it inline, spooled, or in storage."""
         digest = hashlib.sha256()
         size = 0
         mime_type = (response.headers.get("Content-Type") or "").split(";")[0].strip() or None
-        if self.store is not None:
-            with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-                for chunk in response.iter_content(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
+        spool: t.IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+        keep = self.mode == "inline" or self.store is not None
+        try:
+            for chunk in response.iter_content(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if keep and self.max_file and size > self.max_file:
+                    keep = False  # go on hashing, stop keeping
+                if keep:
                     spool.write(chunk)
-                sha256 = digest.hexdigest()
+            sha256 = digest.hexdigest()
+            if self.max_file and size > self.max_file:
+                spool.close()
+                return Fetched(sha256, size, mime_type, too_large=True)
+            if self.store is not None:
                 uri = self.store.put(sha256, spool)
-            return Fetched(sha256, size, mime_type, None, uri)
-        chunks: list[bytes] | None = []
-        for chunk in response.iter_content(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            if chunks is not None:
-                chunks.append(chunk)
-                if size > self.max_inline:
-                    chunks = None  # keep hashing, stop keeping
-        content = b"".join(chunks) if chunks is not None else None
-        return Fetched(digest.hexdigest(), size, mime_type, content, None)
+                spool.close()
+                return Fetched(sha256, size, mime_type, storage_uri=uri)
+            spool.seek(0)
+            if size <= self.max_inline:
+                content = spool.read()
+                spool.close()
+                return Fetched(sha256, size, mime_type, content=content)
+            return Fetched(sha256, size, mime_type, spool=spool)
+        except BaseException:
+            spool.close()
+            raise
+
+
+def iter_parts(spool: t.IO[bytes], part_size: int) -> t.Iterator[tuple[int, int, bytes]]:
+    """Yield (index, offset, bytes) for consecutive parts of the spooled content."""
+    spool.seek(0)
+    index = offset = 0
+    while chunk := spool.read(part_size):
+        yield index, offset, chunk
+        index += 1
+        offset += len(chunk)

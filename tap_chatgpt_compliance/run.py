@@ -42,6 +42,7 @@ class SyncRun:
     handled_attachment_ids: set[str] = field(default_factory=set)
     conversations: dict[str, ConversationSeen] = field(default_factory=dict)
     open_files: dict[str, LogFile] = field(default_factory=dict)
+    open_spools: dict[str, t.IO[bytes]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)

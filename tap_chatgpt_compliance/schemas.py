@@ -107,8 +107,27 @@ FILE = th.PropertiesList(
         "content_base64",
         th.CustomType({"type": ["string", "null"], "contentEncoding": "base64"}),
     ),
+    th.Property(
+        "part_count",
+        th.IntegerType,
+        description="Number of file_parts records holding the content (inline mode, large files).",
+    ),
     th.Property("log_file_id", th.StringType),
     th.Property("event_id", th.StringType),
+).to_dict()
+
+FILE_PART = th.PropertiesList(
+    th.Property("file_id", th.StringType, required=True),
+    th.Property("part_index", th.IntegerType, required=True, description="0-based."),
+    th.Property("workspace_id", th.StringType, required=True),
+    th.Property("part_count", th.IntegerType),
+    th.Property("offset", th.IntegerType, description="Byte offset of the part in the file."),
+    th.Property("size", th.IntegerType),
+    th.Property("sha256", th.StringType, description="SHA-256 of the file (not of the part)."),
+    th.Property(
+        "content_base64",
+        th.CustomType({"type": ["string", "null"], "contentEncoding": "base64"}),
+    ),
 ).to_dict()
 
 EVENT = th.PropertiesList(

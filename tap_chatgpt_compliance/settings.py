@@ -12,9 +12,9 @@ DEFAULT_API_URL = "https://api.chatgpt.com/v1"
 RETENTION = timedelta(days=30)
 """How long OpenAI keeps Compliance Logs Platform files."""
 MIB = 1024 * 1024
-DEFAULT_MAX_INLINE_FILE_BYTES = 20 * MIB
-"""Base64 grows bytes by 4/3: 20 MiB stays far below Meltano's 50 MiB line limit."""
-MAX_INLINE_FILE_BYTES_LIMIT = 36 * MIB
+DEFAULT_MAX_INLINE_FILE_BYTES = 8 * MIB
+"""Base64 grows bytes by 4/3: an 8 MiB part is an 11 MiB line, far below Meltano's 50 MiB."""
+MAX_INLINE_FILE_BYTES_LIMIT = 32 * MIB
 WORKSPACE_EVENT_TYPES = (
     "CONVERSATION_MESSAGE",
     "AUDIT_LOG",
@@ -102,9 +102,10 @@ CONFIG_SCHEMA = th.PropertiesList(
         allowed_values=list(FILE_CONTENT_MODES),
         title="Attachment content",
         description=(
-            "Where attachment bytes go: `inline` (base64 in the files record, up to "
-            "max_inline_file_bytes), `storage` (written to file_storage_url, content-addressed by "
-            "SHA-256, before the record is emitted) or `none` (metadata only)."
+            "Where attachment bytes go: `inline` (base64 in the files record; attachments larger "
+            "than max_inline_file_bytes are split into file_parts records, so any target keeps "
+            "every byte), `storage` (written to file_storage_url, content-addressed by SHA-256, "
+            "before the record is emitted) or `none` (metadata only)."
         ),
     ),
     th.Property(
@@ -127,12 +128,22 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "max_inline_file_bytes",
-        th.IntegerType(minimum=0, maximum=MAX_INLINE_FILE_BYTES_LIMIT),
+        th.IntegerType(minimum=1024, maximum=MAX_INLINE_FILE_BYTES_LIMIT),
         default=DEFAULT_MAX_INLINE_FILE_BYTES,
-        title="Largest inline attachment",
+        title="Largest inline record",
         description=(
-            "With file_content=inline, larger attachments are still hashed but get status "
-            "`too_large` instead of content."
+            "With file_content=inline, the most bytes carried by one record: larger attachments "
+            "go to file_parts records of this size."
+        ),
+    ),
+    th.Property(
+        "max_file_bytes",
+        th.IntegerType(minimum=0),
+        default=0,
+        title="Largest attachment to archive",
+        description=(
+            "Attachments larger than this are hashed but not archived (status `too_large`). "
+            "0 means no limit."
         ),
     ),
     th.Property(

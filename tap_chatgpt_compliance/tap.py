@@ -22,6 +22,7 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.MessagesStream,
     streams.ConversationsStream,
     streams.FilesStream,
+    streams.FilePartsStream,
     streams.EventsStream,
     streams.UsersStream,
     streams.GPTsStream,

@@ -1,7 +1,7 @@
 """Streams of the tap, by family."""
 
 from tap_chatgpt_compliance.streams.directory import GPTsStream, ProjectsStream, UsersStream
-from tap_chatgpt_compliance.streams.files import FilesStream
+from tap_chatgpt_compliance.streams.files import FilePartsStream, FilesStream
 from tap_chatgpt_compliance.streams.logs import (
     ConversationsStream,
     EventsStream,
@@ -12,6 +12,7 @@ from tap_chatgpt_compliance.streams.logs import (
 __all__ = [
     "ConversationsStream",
     "EventsStream",
+    "FilePartsStream",
     "FilesStream",
     "GPTsStream",
     "LogFilesStream",

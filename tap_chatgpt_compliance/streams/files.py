@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import typing as t
 from functools import cached_property
 
 from tap_chatgpt_compliance import schemas
-from tap_chatgpt_compliance.attachments import AttachmentArchiver, AttachmentRef
+from tap_chatgpt_compliance.attachments import AttachmentArchiver, AttachmentRef, iter_parts
+from tap_chatgpt_compliance.client import ComplianceStream
+from tap_chatgpt_compliance.settings import DEFAULT_MAX_INLINE_FILE_BYTES
 from tap_chatgpt_compliance.streams.logs import LogFileChildStream, _as_dict
 
 if t.TYPE_CHECKING:
@@ -37,7 +40,7 @@ class FilesStream(LogFileChildStream):
             if ref.file_id in run.handled_attachment_ids:
                 continue
             run.handled_attachment_ids.add(ref.file_id)
-            record = self.archiver.archive(ref)
+            record, spool = self.archiver.archive(ref)
             record["log_file_id"] = log_file.id
             if record["status"] in ("archived", "metadata_only"):
                 run.counts["attachments_archived"] += record["status"] == "archived"
@@ -49,7 +52,52 @@ class FilesStream(LogFileChildStream):
                 )
                 self.logger.warning("Attachment not archived: %s", line)
                 run.note_problem(line)
-            yield record
+            if spool is None:
+                yield record
+                continue
+            run.open_spools[ref.file_id] = spool
+            try:
+                yield record  # its file_parts records are written before it
+            finally:
+                run.open_spools.pop(ref.file_id, None)
+                spool.close()
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
+        """file_parts needs the file id only; the bytes stay in the run's spool."""
+        return {"file_id": record["id"], "sha256": record["sha256"]}
+
+
+class FilePartsStream(ComplianceStream):
+    """Inline content of attachments larger than max_inline_file_bytes, in consecutive parts."""
+
+    name = "file_parts"
+    parent_stream_type = FilesStream
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    primary_keys: t.ClassVar[list[str]] = ["file_id", "part_index"]
+    schema: t.ClassVar[dict] = schemas.FILE_PART
+    path = ""
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Cut the spooled attachment into base64 parts."""
+        file_id = str((context or {}).get("file_id"))
+        spool = self.sync_run.open_spools.get(file_id)
+        if spool is None:
+            return
+        part_size = int(self.config.get("max_inline_file_bytes") or DEFAULT_MAX_INLINE_FILE_BYTES)
+        spool.seek(0, 2)
+        size = spool.tell()
+        part_count = -(-size // part_size)
+        for index, offset, chunk in iter_parts(spool, part_size):
+            yield {
+                "file_id": file_id,
+                "part_index": index,
+                "workspace_id": self.workspace_id,
+                "part_count": part_count,
+                "offset": offset,
+                "size": len(chunk),
+                "sha256": (context or {}).get("sha256"),
+                "content_base64": base64.b64encode(chunk).decode("ascii"),
+            }
 
 
 def attachment_refs(events: Iterable[dict[str, t.Any]]) -> Iterable[AttachmentRef]:

@@ -31,6 +31,7 @@ CONFIG = {
     "api_url": f"http://127.0.0.1:{SIMULATOR.port}/v1",
     "start_date": (START - timedelta(days=2)).isoformat(),
     "event_types": ["CONVERSATION_MESSAGE", "AUDIT_LOG"],
+    "max_inline_file_bytes": 2048,
 }
 
 _BaseTests = get_tap_test_class(

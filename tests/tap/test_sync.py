@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -141,9 +142,9 @@ def test_storage_mode_writes_content_addressed_objects_first(
 
 
 def test_expired_and_too_large_attachments_get_a_status_not_a_gap(simulator_factory) -> None:
-    """410 → expired; over max_inline_file_bytes → too_large, hashed anyway (reference §3.3)."""
+    """410 → expired; over max_file_bytes → too_large, hashed anyway (reference §3.3)."""
     sim = simulator_factory(seed=9, span_days=2.0, attachment_rate=0.5)
-    run = run_tap(tap_config(sim, max_inline_file_bytes=1000))
+    run = run_tap(tap_config(sim, max_file_bytes=20_000))
     truth = sim.ground_truth()["attachments"]
     statuses = {r["id"]: r for r in run.records["files"]}
     assert set(statuses) == set(truth)
@@ -152,7 +153,7 @@ def test_expired_and_too_large_attachments_get_a_status_not_a_gap(simulator_fact
         if expected["expired"]:
             assert record["status"] == "expired"
             assert "410" in record["status_reason"]
-        elif expected["size"] > 1000:
+        elif expected["size"] > 20_000:
             assert record["status"] == "too_large"
             assert record["sha256"] == expected["sha256"]
             assert record["content_base64"] is None
@@ -161,6 +162,41 @@ def test_expired_and_too_large_attachments_get_a_status_not_a_gap(simulator_fact
         if record["status"] != "archived":
             assert file_id in run.stderr  # warned and in the run summary
     assert {"expired", "too_large"} <= {r["status"] for r in statuses.values()}
+
+
+def test_large_inline_attachments_are_split_into_parts(fresh: Simulator) -> None:
+    """Inline mode never drops bytes: files above max_inline_file_bytes go to file_parts."""
+    run = run_tap(tap_config(fresh, max_inline_file_bytes=4096))
+    assert run.returncode == 0, run.stderr[-3000:]
+    truth = fresh.ground_truth()["attachments"]
+    parts: dict[str, list[dict]] = {}
+    for part in run.records["file_parts"]:
+        parts.setdefault(part["file_id"], []).append(part)
+    split = 0
+    for record in run.records["files"]:
+        expected = truth[record["id"]]
+        if record["part_count"]:
+            split += 1
+            assert record["content_base64"] is None
+            pieces = sorted(parts[record["id"]], key=lambda p: p["part_index"])
+            assert [p["part_index"] for p in pieces] == list(range(record["part_count"]))
+            content = b"".join(base64.b64decode(p["content_base64"]) for p in pieces)
+            assert all(p["sha256"] == expected["sha256"] for p in pieces)
+        else:
+            content = base64.b64decode(record["content_base64"])
+            assert len(content) <= 4096
+        assert hashlib.sha256(content).hexdigest() == expected["sha256"]
+    assert split, "the workspace must hold attachments larger than 4 KiB"
+    # A file's parts are written before its record, so a resumed run never has a torn file.
+    position: dict[tuple[str, str], int] = {}
+    for index, line in enumerate(run.stdout.splitlines()):
+        message = json.loads(line)
+        if message["type"] == "RECORD" and message["stream"] in ("files", "file_parts"):
+            record = message["record"]
+            key = record.get("file_id") or record["id"]
+            position[(message["stream"], key)] = index
+    for file_id in parts:
+        assert position[("file_parts", file_id)] < position[("files", file_id)]
 
 
 def test_none_mode_downloads_nothing(fresh: Simulator) -> None:
