@@ -36,8 +36,9 @@ META: dict[str, Any] = {
                  "ediscovery"],
     "quality": "silver",
     "maintenance_status": "active",
-    # Archiving attachments beside the transcripts is the point of the tap: `files` is selected.
-    "select": ["log_files.*", "conversations.*", "messages.*", "files.*", "events.*", "users.*"],
+    # Everything, attachments included (`files`, and `file_parts` for large inline ones):
+    # archiving them beside the transcripts is the point of the tap.
+    "select": ["*.*"],
 }
 # Settings the SDK adds to every tap; kept in the definition (Hub shows them) with their kinds.
 _SECRET_KINDS = {"password"}

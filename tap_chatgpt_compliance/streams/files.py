@@ -6,9 +6,11 @@ import base64
 import typing as t
 from functools import cached_property
 
+from singer_sdk.helpers.conform import TypeConformanceLevel
+
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.attachments import AttachmentArchiver, AttachmentRef, iter_parts
-from tap_chatgpt_compliance.client import ComplianceStream
+from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
 from tap_chatgpt_compliance.settings import DEFAULT_MAX_INLINE_FILE_BYTES
 from tap_chatgpt_compliance.streams.logs import LogFileChildStream, _as_dict
 
@@ -67,7 +69,7 @@ class FilesStream(LogFileChildStream):
         return {"file_id": record["id"], "sha256": record["sha256"]}
 
 
-class FilePartsStream(ComplianceStream):
+class FilePartsStream(OncePerRunSchema, ComplianceStream):
     """Inline content of attachments larger than max_inline_file_bytes, in consecutive parts."""
 
     name = "file_parts"
@@ -76,6 +78,7 @@ class FilePartsStream(ComplianceStream):
     primary_keys: t.ClassVar[list[str]] = ["file_id", "part_index"]
     schema: t.ClassVar[dict] = schemas.FILE_PART
     path = ""
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Cut the spooled attachment into base64 parts."""

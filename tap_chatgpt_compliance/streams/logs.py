@@ -5,10 +5,10 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime, timedelta, timezone
 
-from singer_sdk.helpers._typing import to_json_compatible
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
-from tap_chatgpt_compliance.client import ComplianceStream
+from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
 from tap_chatgpt_compliance.errors import describe_http_error
 from tap_chatgpt_compliance.logfiles import LogFile, drop_seen_events, fetch_log_file
 from tap_chatgpt_compliance.pagination import LogCursor, LogFilesPaginator
@@ -164,7 +164,7 @@ class LogFilesStream(ComplianceStream):
     def _remember_boundary(self, context: Context | None, record: dict[str, t.Any]) -> None:
         """Keep the ids of the files at the bookmark's end_time beside the bookmark."""
         state = self.get_context_state(context)
-        end_time = to_json_compatible(record["end_time"])
+        end_time = record["end_time"].isoformat(timespec="microseconds")
         ids = state.get("boundary_file_ids") or []
         if state.get("boundary_end_time") != end_time:
             ids = []
@@ -202,12 +202,14 @@ class LogFilesStream(ComplianceStream):
         return {"log_file_id": record["id"]}
 
 
-class LogFileChildStream(ComplianceStream):
+class LogFileChildStream(OncePerRunSchema, ComplianceStream):
     """A stream read from the log file its parent is processing (no HTTP of its own)."""
 
     parent_stream_type = LogFilesStream
     state_partitioning_keys: t.ClassVar[list[str]] = []
     path = ""
+    # Records are built from plain JSON values and ISO strings: only the top level needs checking.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
     reads_event_type: str | None = CONVERSATION_MESSAGE
     """The event type this stream reads; None reads every other type."""
 

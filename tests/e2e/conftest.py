@@ -153,7 +153,8 @@ def jsonl_records(folder: Path) -> dict[str, list[dict]]:
     """stream -> records, from target-jsonl files <stream>[-timestamp].jsonl."""
     out: dict[str, list[dict]] = {}
     for path in sorted(folder.glob("*.jsonl")):
-        stream = next((s for s in STREAMS if path.name.startswith(s)), path.stem)
+        # <stream>-<YYYYMMDDTHHMMSS>.jsonl with do_timestamp_file
+        stream = path.stem.rsplit("-", 1)[0] if "-" in path.stem else path.stem
         out.setdefault(stream, []).extend(parse_jsonl(path.read_bytes()))
     return out
 

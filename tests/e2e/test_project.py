@@ -52,7 +52,8 @@ def test_extractor_definition(project):
     assert settings["api_key"]["sensitive"]
     assert all("kind" in s for s in tap["settings"])
     assert ["api_key", "workspace_id"] in tap["settings_group_validation"]
-    assert any(s.startswith("files.") for s in tap["select"])
+    assert "*.*" in tap["select"] or any(s.startswith("files.") for s in tap["select"])
+    assert not any(s.startswith(("!files", "!file_parts")) for s in tap["select"])
 
 
 def test_hourly_schedule_per_tenant(tmp_path):

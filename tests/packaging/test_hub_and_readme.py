@@ -94,7 +94,8 @@ def test_hub_definition_content():
     kinds = {s["name"]: s for s in d["settings"]}
     assert kinds["api_key"]["kind"] == "password"
     assert kinds["api_key"]["sensitive"] is True
-    assert any(s.startswith("files.") for s in d["select"])
+    assert "*.*" in d["select"] or any(s.startswith("files.") for s in d["select"])
+    assert not any(s.startswith("!file") for s in d["select"])
 
 
 def test_readme_settings_table_matches_about():

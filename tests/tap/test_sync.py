@@ -69,8 +69,14 @@ def test_manifest_is_the_chain_of_custody(simulator_factory) -> None:
     assert sum(r["duplicates_dropped"] for r in run.records["log_files"]) > 0  # quirk is on
 
 
-def test_incremental_run_reads_only_new_files_and_idle_run_costs_one_list(fresh: Simulator) -> None:
-    """Bookmarks per event type; an idle run costs one list request (issue #3)."""
+def test_incremental_run_reads_only_new_files_and_idle_run_costs_one_list(
+    simulator_factory,
+) -> None:
+    """Bookmarks per event type; an idle run costs one list request (issue #3).
+
+    The empty-page quirk is off here: it makes any client ask twice, and is tested elsewhere.
+    """
+    fresh = simulator_factory(seed=11, span_days=0.8, quirks=Quirks(empty_pages=False))
     first = run_tap(tap_config(fresh))
     assert first.returncode == 0, first.stderr[-3000:]
     fresh.reset_counters()
@@ -334,3 +340,12 @@ def test_flaky_api_with_every_quirk_still_loses_nothing(simulator_factory) -> No
     assert run.ids("messages") == set(truth["messages"])
     live = {k for k, v in truth["attachments"].items() if not v["expired"]}
     assert {r["id"] for r in run.records["files"] if r["status"] == "archived"} == live
+
+
+def test_empty_pages_with_has_more_are_asked_again(simulator_factory) -> None:
+    """``{"data":[],"has_more":true,"last_end_time":null}`` is not the end (reference §5 #4)."""
+    sim = simulator_factory(seed=12, span_days=0.8, quirks=Quirks(empty_page_rate=1.0))
+    run = run_tap(tap_config(sim, file_content="none"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.ids("messages") == set(sim.ground_truth()["messages"])
+    assert sim.request_count(LIST) >= 2 * len(sim.log_files()) // 100 + 2
