@@ -92,18 +92,28 @@ def main() -> None:
     finally:
         sim.stop()
 
-    print(f"workspace: {messages} messages in {len(sim.log_files())} log files, "
-          f"{jsonl_bytes / 1e6:.1f} MB of JSONL, generated in {generated:.1f} s")
+    print(
+        f"workspace: {messages} messages in {len(sim.log_files())} log files, "
+        f"{jsonl_bytes / 1e6:.1f} MB of JSONL, generated in {generated:.1f} s"
+    )
     print(f"raw list+download of every file: {raw_seconds:.2f} s")
-    print(f"tap full sync (file_content={args.file_content}): {tap_seconds:.1f} s, "
-          f"{records} records, {messages / tap_seconds:,.0f} messages/s")
-    print(f"tap idle incremental run: {idle_seconds:.1f} s, {idle_records} records, "
-          f"{idle_lists} list request(s)")
+    print(
+        f"tap full sync (file_content={args.file_content}): {tap_seconds:.1f} s, "
+        f"{records} records, {messages / tap_seconds:,.0f} messages/s"
+    )
+    print(
+        f"tap idle incremental run: {idle_seconds:.1f} s, {idle_records} records, "
+        f"{idle_lists} list request(s)"
+    )
     print("ratios:")
-    print(f"  tap time / raw download time   = {tap_seconds / raw_seconds:6.1f}  (simulator is "
-          "not the bottleneck when >> 1)")
-    print(f"  tap peak RSS / JSONL bytes     = {peak_rss / jsonl_bytes:6.2f}  (memory does not "
-          "grow with the workspace when << 1 at scale)")
+    print(
+        f"  tap time / raw download time   = {tap_seconds / raw_seconds:6.1f}  (simulator is "
+        "not the bottleneck when >> 1)"
+    )
+    print(
+        f"  tap peak RSS / JSONL bytes     = {peak_rss / jsonl_bytes:6.2f}  (memory does not "
+        "grow with the workspace when << 1 at scale)"
+    )
     print(f"  idle list requests / event type = {idle_lists / 1:5.1f}  (goal: 1)")
 
 

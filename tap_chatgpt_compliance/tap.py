@@ -66,8 +66,10 @@ class TapChatGPTCompliance(Tap):
 
     def log_summary(self) -> None:
         """Log what the run archived and every attachment it could not archive."""
-        for line in self.sync_run.summary_lines():
-            self.logger.info(line)
+        summary, *problems = self.sync_run.summary_lines()
+        self.logger.info(summary)
+        for line in problems:
+            self.logger.warning(line)
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
         """Sync every selected stream, log the run summary, then fail if a stream was skipped."""

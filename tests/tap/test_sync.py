@@ -349,3 +349,17 @@ def test_empty_pages_with_has_more_are_asked_again(simulator_factory) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.ids("messages") == set(sim.ground_truth()["messages"])
     assert sim.request_count(LIST) >= 2 * len(sim.log_files()) // 100 + 2
+
+
+def test_retention_warnings(simulator) -> None:
+    """Data older than 30 days is gone at OpenAI: say so (reference §3.2)."""
+    old_start = (simulator.now() - timedelta(days=45)).isoformat()
+    run = run_tap(tap_config(simulator, start_date=old_start, file_content="none"))
+    assert run.returncode == 0
+    assert "older than the API's 30-day retention" in run.stderr
+    state = run.state
+    partition = state["bookmarks"]["log_files"]["partitions"][0]
+    partition["replication_key_value"] = (simulator.now() - timedelta(days=27)).isoformat()
+    partition["boundary_file_ids"] = []
+    again = run_tap(tap_config(simulator, file_content="none"), state=state)
+    assert "close to or past the 30-day retention" in again.stderr
