@@ -54,8 +54,11 @@ def start_moto(stack: ExitStack, logdir: Path) -> str:
     """Start moto's S3 server on a free port; return its URL."""
     port = free_port()
     log = (logdir / "moto.log").open("wb")
-    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     stack.callback(_stop, proc)
     url = f"http://127.0.0.1:{port}"
     for _ in range(150):
@@ -86,8 +89,9 @@ def start_simulator(stack: ExitStack, logdir: Path) -> dict[str, str]:
     cmd = [str(BIN / "chatgpt-compliance-simulator"), "serve", "--port", "0"]
     for key, value in SIM_ARGS.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=(logdir / "sim.log").open("wb"),
-                            text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=(logdir / "sim.log").open("wb"), text=True
+    )
     stack.callback(_stop, proc)
     info: dict[str, str] = {}
     assert proc.stdout is not None
@@ -122,7 +126,7 @@ def read_archive(s3: Any) -> tuple[dict[str, list[dict]], Counter, Counter]:
     sizes: Counter = Counter()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ARCHIVE_BUCKET, Prefix=PREFIX):
         for obj in page.get("Contents", []):
-            stream = obj["Key"][len(PREFIX):].split("/", 1)[0]
+            stream = obj["Key"][len(PREFIX) :].split("/", 1)[0]
             objects[stream] += 1
             sizes[stream] += obj["Size"]
             body = s3.get_object(Bucket=ARCHIVE_BUCKET, Key=obj["Key"])["Body"].read()
@@ -141,16 +145,19 @@ def human(n: float) -> str:
     return str(n)
 
 
-def show(records: dict[str, list[dict]], objects: Counter, sizes: Counter,
-         truth: dict[str, Any] | None) -> bool:
+def show(
+    records: dict[str, list[dict]], objects: Counter, sizes: Counter, truth: dict[str, Any] | None
+) -> bool:
     """Print what landed and compare it with the ground truth; True if all matches."""
     say(f"What landed in s3://{ARCHIVE_BUCKET}/{PREFIX}")
     print(f"  {'stream':<15}{'objects':>8}{'bytes':>12}{'records':>9}{'distinct':>10}")
     for stream in sorted(set(objects) | set(records)):
         rows = records.get(stream, [])
         key = "event_id" if stream == "events" else "id"
-        print(f"  {stream:<15}{objects[stream]:>8}{human(sizes[stream]):>12}{len(rows):>9}"
-              f"{len({r.get(key) for r in rows}):>10}")
+        print(
+            f"  {stream:<15}{objects[stream]:>8}{human(sizes[stream]):>12}{len(rows):>9}"
+            f"{len({r.get(key) for r in rows}):>10}"
+        )
 
     files = records.get("files", [])
     archived = [f for f in files if f.get("status") == "archived"]
@@ -167,19 +174,24 @@ def show(records: dict[str, list[dict]], objects: Counter, sizes: Counter,
             data = b"".join(base64.b64decode(p["content_base64"]) for p in pieces)
         verified += hashlib.sha256(data).hexdigest() == f.get("sha256")
     others = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()) if s != "archived")
-    print(f"\n  attachments: {len(archived)} archived "
-          f"({human(sum(f.get('size') or 0 for f in archived))} inline, "
-          f"SHA-256 re-verified for {verified}/{len(archived)})"
-          + (f"; {others}" if others else ""))
+    print(
+        f"\n  attachments: {len(archived)} archived "
+        f"({human(sum(f.get('size') or 0 for f in archived))} inline, "
+        f"SHA-256 re-verified for {verified}/{len(archived)})" + (f"; {others}" if others else "")
+    )
     ok = verified == len(archived)
 
     if truth is not None:
         live = sum(1 for a in truth["attachments"].values() if not a.get("expired"))
         checks = {
-            "messages": (len({r["id"] for r in records.get("messages", [])}),
-                         len(truth["messages"])),
-            "conversations": (len({r["id"] for r in records.get("conversations", [])}),
-                              len(truth["conversations"])),
+            "messages": (
+                len({r["id"] for r in records.get("messages", [])}),
+                len(truth["messages"]),
+            ),
+            "conversations": (
+                len({r["id"] for r in records.get("conversations", [])}),
+                len(truth["conversations"]),
+            ),
             "attachments": (len({f["id"] for f in archived}), live),
         }
         print("\n  against the simulator's ground truth:")
@@ -225,8 +237,10 @@ def show_thread(records: dict[str, list[dict]]) -> None:
             print(f"      {line}")
         for fid in m.get("attachment_ids") or []:
             f = files.get(fid, {})
-            print(f"      📎 {f.get('name') or fid} · {human(f.get('size') or 0)} · "
-                  f"{f.get('status', 'not archived')} · sha256 {str(f.get('sha256'))[:12]}…")
+            print(
+                f"      📎 {f.get('name') or fid} · {human(f.get('size') or 0)} · "
+                f"{f.get('status', 'not archived')} · sha256 {str(f.get('sha256'))[:12]}…"
+            )
         print()
 
 
@@ -239,30 +253,39 @@ def main() -> int:
         say("Starting the Compliance API simulator and a local S3 server (moto)")
         sim = start_simulator(stack, tmpdir)
         s3_url = start_moto(stack, tmpdir)
-        print(f"  simulator: {sim['base_url']}  (workspace {sim['workspace_id']}, "
-              f"simulated now {sim['simulated now']})")
+        print(
+            f"  simulator: {sim['base_url']}  (workspace {sim['workspace_id']}, "
+            f"simulated now {sim['simulated now']})"
+        )
         print(f"  S3:        {s3_url}")
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_", "TARGET_"))}
-        env.update({
-            "MELTANO_PROJECT_ROOT": str(ROOT),
-            "MELTANO_ENVIRONMENT": "local",
-            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "MELTANO_DATABASE_URI": f"sqlite:///{tmpdir / 'meltano.db'}",
-            "MELTANO_STATE_BACKEND_URI": f"s3://{STATE_BUCKET}/meltano",
-            "AWS_ENDPOINT_URL": s3_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "ARCHIVE_S3_BUCKET": ARCHIVE_BUCKET,
-            "TAP_CHATGPT_COMPLIANCE_API_URL": sim["base_url"],
-            "TAP_CHATGPT_COMPLIANCE_API_KEY": sim["api_key"],
-            "TAP_CHATGPT_COMPLIANCE_WORKSPACE_ID": sim["workspace_id"],
-        })
+        env.update(
+            {
+                "MELTANO_PROJECT_ROOT": str(ROOT),
+                "MELTANO_ENVIRONMENT": "local",
+                "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+                "MELTANO_DATABASE_URI": f"sqlite:///{tmpdir / 'meltano.db'}",
+                "MELTANO_STATE_BACKEND_URI": f"s3://{STATE_BUCKET}/meltano",
+                "AWS_ENDPOINT_URL": s3_url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "ARCHIVE_S3_BUCKET": ARCHIVE_BUCKET,
+                "TAP_CHATGPT_COMPLIANCE_API_URL": sim["base_url"],
+                "TAP_CHATGPT_COMPLIANCE_API_KEY": sim["api_key"],
+                "TAP_CHATGPT_COMPLIANCE_WORKSPACE_ID": sim["workspace_id"],
+            }
+        )
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=s3_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 (moto accepts anything)
+        )
         for bucket in (ARCHIVE_BUCKET, STATE_BUCKET):
             s3.create_bucket(Bucket=bucket)
 
@@ -271,8 +294,9 @@ def main() -> int:
         say("meltano install tap-chatgpt-compliance target-s3")
         with log.open("ab") as fh:
             cmd = [meltano, "install", "tap-chatgpt-compliance", "target-s3"]
-            rc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                check=False).returncode
+            rc = subprocess.run(
+                cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, check=False
+            ).returncode
         if rc:
             print(log.read_text()[-5000:])
             return rc
@@ -280,24 +304,33 @@ def main() -> int:
         say("meltano run tap-chatgpt-compliance target-s3")
         t0 = time.monotonic()
         with log.open("ab") as fh:
-            rc = subprocess.run([meltano, "run", "tap-chatgpt-compliance", "target-s3"], env=env,
-                                stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
+            rc = subprocess.run(
+                [meltano, "run", "tap-chatgpt-compliance", "target-s3"],
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
         text = log.read_text()
         if rc:
             print(text[-8000:])
             say(f"meltano run failed (exit {rc})")
             return rc
-        print(f"  done in {time.monotonic() - t0:.1f} s "
-              f"(full log: {len(text.splitlines())} lines; the API key appears "
-              f"{text.count(sim['api_key'])} times)")
+        print(
+            f"  done in {time.monotonic() - t0:.1f} s "
+            f"(full log: {len(text.splitlines())} lines; the API key appears "
+            f"{text.count(sim['api_key'])} times)"
+        )
 
         records, objects, sizes = read_archive(s3)
         ok = show(records, objects, sizes, ground_truth(sim))
         state_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=STATE_BUCKET).get("Contents", [])]
         print(f"  Meltano state: s3://{STATE_BUCKET}/{state_keys[0] if state_keys else '(none!)'}")
         ok &= bool(state_keys) and sim["api_key"] not in text
-        say(f"Demo {'finished' if ok else 'FOUND PROBLEMS'} in {time.monotonic() - start:.0f} s; "
-            "stopping the simulator and the S3 server")
+        say(
+            f"Demo {'finished' if ok else 'FOUND PROBLEMS'} in {time.monotonic() - start:.0f} s; "
+            "stopping the simulator and the S3 server"
+        )
     return 0 if ok else 1
 
 

@@ -22,8 +22,13 @@ START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 def about_markdown(executable: str | None = None) -> str:
     """Return the tap's ``--about --format=markdown`` output."""
     exe = executable or str(Path(sys.executable).with_name("tap-chatgpt-compliance"))
-    return subprocess.run([exe, "--about", "--format=markdown"], check=True, capture_output=True,
-                          text=True, timeout=120).stdout
+    return subprocess.run(
+        [exe, "--about", "--format=markdown"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
 
 
 def settings_block(markdown: str) -> str:
@@ -53,8 +58,9 @@ def main() -> int:
     if current == wanted:
         return 0
     if args.check:
-        print("README.md settings table is out of date: run `make readme-settings`",
-              file=sys.stderr)
+        print(
+            "README.md settings table is out of date: run `make readme-settings`", file=sys.stderr
+        )
         return 1
     README.write_text(wanted)
     print("updated README.md settings table")

@@ -49,12 +49,22 @@ class MeltanoProject:
     env: dict[str, str]
     outputs: list[str] = field(default_factory=list)
 
-    def run(self, *args: str, extra_env: dict[str, str] | None = None,
-            check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        extra_env: dict[str, str] | None = None,
+        check: bool = True,
+        timeout: int = 300,
+    ) -> subprocess.CompletedProcess[str]:
         env = {**self.env, **(extra_env or {})}
         proc = subprocess.run(
-            [MELTANO, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            [MELTANO, *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         self.outputs.append(proc.stdout + proc.stderr)
         if check and proc.returncode != 0:
@@ -89,29 +99,32 @@ def sim2(simulator_factory):
 
 
 @pytest.fixture
-def meltano(tmp_path: Path, sim2, s3_endpoint: str, s3_bucket: str,
-            pg_database: dict[str, str]) -> MeltanoProject:
+def meltano(
+    tmp_path: Path, sim2, s3_endpoint: str, s3_bucket: str, pg_database: dict[str, str]
+) -> MeltanoProject:
     env = clean_base_env()
-    env.update({
-        "MELTANO_PROJECT_ROOT": str(REPO_ROOT),
-        "MELTANO_ENVIRONMENT": "local",
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
-        "MELTANO_STATE_BACKEND_URI": f"s3://{s3_bucket}/meltano-state",
-        "MELTANO_STATE_BACKEND_S3_ENDPOINT_URL": s3_endpoint,
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": env.get("AWS_ACCESS_KEY_ID", "testing"),
-        "AWS_SECRET_ACCESS_KEY": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
-        "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
-        "ARCHIVE_S3_BUCKET": s3_bucket,
-        "TARGET_POSTGRES_HOST": pg_database["host"],
-        "TARGET_POSTGRES_PORT": str(pg_database["port"]),
-        "TARGET_POSTGRES_USER": pg_database["user"],
-        "TARGET_POSTGRES_PASSWORD": pg_database["password"],
-        "TARGET_POSTGRES_DATABASE": pg_database["dbname"],
-        # The tap: one API URL for all tenants (inherited), one key + workspace per tenant.
-        "TAP_CHATGPT_COMPLIANCE_API_URL": sim2.base_url,
-    })
+    env.update(
+        {
+            "MELTANO_PROJECT_ROOT": str(REPO_ROOT),
+            "MELTANO_ENVIRONMENT": "local",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+            "MELTANO_STATE_BACKEND_URI": f"s3://{s3_bucket}/meltano-state",
+            "MELTANO_STATE_BACKEND_S3_ENDPOINT_URL": s3_endpoint,
+            "AWS_ENDPOINT_URL": s3_endpoint,
+            "AWS_ACCESS_KEY_ID": env.get("AWS_ACCESS_KEY_ID", "testing"),
+            "AWS_SECRET_ACCESS_KEY": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
+            "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "ARCHIVE_S3_BUCKET": s3_bucket,
+            "TARGET_POSTGRES_HOST": pg_database["host"],
+            "TARGET_POSTGRES_PORT": str(pg_database["port"]),
+            "TARGET_POSTGRES_USER": pg_database["user"],
+            "TARGET_POSTGRES_PASSWORD": pg_database["password"],
+            "TARGET_POSTGRES_DATABASE": pg_database["dbname"],
+            # The tap: one API URL for all tenants (inherited), one key + workspace per tenant.
+            "TAP_CHATGPT_COMPLIANCE_API_URL": sim2.base_url,
+        }
+    )
     for name, tenant in zip(TENANTS, sim2.tenants, strict=False):
         env[f"{tenant_env(name)}_API_KEY"] = tenant.api_key
         env[f"{tenant_env(name)}_WORKSPACE_ID"] = tenant.workspace_id
@@ -144,7 +157,7 @@ def s3_records(objects: dict[str, dict[str, Any]], tenant: str) -> dict[str, lis
     for key, obj in objects.items():
         if not key.startswith(base):
             continue
-        stream = key[len(base):].split("/", 1)[0]
+        stream = key[len(base) :].split("/", 1)[0]
         out.setdefault(stream, []).extend(parse_jsonl(obj["body"], key))
     return out
 

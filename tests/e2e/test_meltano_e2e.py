@@ -110,15 +110,19 @@ def test_postgres_upserts_and_tenant_isolation(meltano, sim2, pg_query):
 
     for i, tenant in enumerate(TENANTS):
         exp = expected(sim2, i)
-        for stream, key in (("messages", "messages"), ("conversations", "conversations"),
-                            ("log_files", "log_files")):
+        for stream, key in (
+            ("messages", "messages"),
+            ("conversations", "conversations"),
+            ("log_files", "log_files"),
+        ):
             table = f'"{tenant}"."{stream}"'
             total, distinct = pg_query(f"SELECT count(*), count(DISTINCT id) FROM {table}")[0]
             assert total == distinct == len(exp[key]), (tenant, stream)
             got = {r[0] for r in pg_query(f'SELECT id FROM "{tenant}"."{stream}"')}
             assert got == exp[key], (tenant, stream)
-        archived = {r[0] for r in pg_query(
-            f"SELECT id FROM \"{tenant}\".files WHERE status = 'archived'")}
+        archived = {
+            r[0] for r in pg_query(f"SELECT id FROM \"{tenant}\".files WHERE status = 'archived'")
+        }
         assert archived == exp["files_live"], tenant
         total, distinct = pg_query(f'SELECT count(*), count(DISTINCT id) FROM "{tenant}".files')[0]
         assert total == distinct
@@ -142,10 +146,14 @@ def test_jsonl_loader_swap_needs_no_tap_change(meltano, sim2):
 def test_storage_mode_puts_attachments_in_s3(meltano, sim2, s3_client, s3_bucket):
     """file_content=storage: bytes land at <file_storage_url>/sha256/<hex[:2]>/<hex>."""
     storage = f"s3://{s3_bucket}/attachments"
-    meltano.elt("acme", "target-s3", extra_env={
-        "TAP_CHATGPT_COMPLIANCE_FILE_CONTENT": "storage",
-        "TAP_CHATGPT_COMPLIANCE_FILE_STORAGE_URL": storage,
-    })
+    meltano.elt(
+        "acme",
+        "target-s3",
+        extra_env={
+            "TAP_CHATGPT_COMPLIANCE_FILE_CONTENT": "storage",
+            "TAP_CHATGPT_COMPLIANCE_FILE_STORAGE_URL": storage,
+        },
+    )
     exp = expected(sim2, 0)
     assert exp["files_live"], "simulator produced no attachments"
     objs = s3_objects(s3_client, s3_bucket, "attachments/")

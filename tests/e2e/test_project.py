@@ -16,13 +16,22 @@ pytestmark = pytest.mark.e2e
 
 def meltano(*args: str, tmp_path: Path) -> str:
     env = clean_base_env()
-    env.update({
-        "MELTANO_PROJECT_ROOT": str(REPO_ROOT),
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
-    })
-    proc = subprocess.run([MELTANO, *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    env.update(
+        {
+            "MELTANO_PROJECT_ROOT": str(REPO_ROOT),
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        }
+    )
+    proc = subprocess.run(
+        [MELTANO, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -45,8 +54,15 @@ def test_every_plugin_is_offline_installable(project):
 
 def test_extractor_definition(project):
     tap = project["plugins"]["extractors"][0]
-    assert set(tap["capabilities"]) >= {"state", "catalog", "discover", "about", "stream-maps",
-                                        "schema-flattening", "structured-logging"}
+    assert set(tap["capabilities"]) >= {
+        "state",
+        "catalog",
+        "discover",
+        "about",
+        "stream-maps",
+        "schema-flattening",
+        "structured-logging",
+    }
     settings = {s["name"]: s for s in tap["settings"]}
     assert settings["api_key"]["kind"] == "password"
     assert settings["api_key"]["sensitive"]

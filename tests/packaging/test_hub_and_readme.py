@@ -48,13 +48,15 @@ def about() -> dict:
 
 def test_hub_definition_is_generated_from_about(about):
     assert HUB_FILE.read_text() == hubgen.render_hub(hubgen.hub_definition(about)), (
-        "hub/tap-chatgpt-compliance.yml is out of date: run `make hub`")
+        "hub/tap-chatgpt-compliance.yml is out of date: run `make hub`"
+    )
 
 
 def test_meltano_yml_settings_match_about(about):
     current = (ROOT / "meltano.yml").read_text()
     assert current == hubgen.render_meltano_yml(hubgen.settings_from_about(about)), (
-        "meltano.yml extractor settings are out of date: run `make hub`")
+        "meltano.yml extractor settings are out of date: run `make hub`"
+    )
 
 
 def test_hub_definition_validates_against_hub_schema():
@@ -62,8 +64,10 @@ def test_hub_definition_validates_against_hub_schema():
     from referencing import Registry, Resource
 
     root = hub_schemas_dir()
-    files = {p.relative_to(root).as_posix(): json.loads(p.read_text())
-             for p in root.rglob("*.schema.json")}
+    files = {
+        p.relative_to(root).as_posix(): json.loads(p.read_text())
+        for p in root.rglob("*.schema.json")
+    }
 
     def retrieve(uri: str) -> Resource:
         # The schemas $ref each other by relative path ("../common/x.schema.json",
@@ -104,5 +108,5 @@ def test_readme_settings_table_matches_about():
     assert readme.END in text, "README.md lacks the settings markers"
     block = readme.settings_block(readme.about_markdown())
     assert readme.render(text, block) == text, (
-        "README settings table drifted from `--about --format=markdown`: "
-        "run `make readme-settings`")
+        "README settings table drifted from `--about --format=markdown`: run `make readme-settings`"
+    )

@@ -20,8 +20,12 @@ pytestmark = pytest.mark.slow
 
 def test_build_and_install_wheel_in_clean_venv(tmp_path):
     dist = tmp_path / "dist"
-    subprocess.run([UV, "build", "--out-dir", str(dist), str(ROOT)], check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [UV, "build", "--out-dir", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheels, sdists = list(dist.glob("*.whl")), list(dist.glob("*.tar.gz"))
     assert len(wheels) == 1
     assert len(sdists) == 1
@@ -33,13 +37,29 @@ def test_build_and_install_wheel_in_clean_venv(tmp_path):
 
     venv = tmp_path / "venv"
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    subprocess.run([UV, "venv", "--python", sys.executable, str(venv)], check=True,
-                   capture_output=True, env=env, timeout=120)
-    subprocess.run([UV, "pip", "install", "--python", str(venv / "bin" / "python"),
-                    str(wheels[0])], check=True, capture_output=True, env=env, timeout=600)
-    out = subprocess.run([str(venv / "bin" / "tap-chatgpt-compliance"), "--about",
-                          "--format=json"], check=True, capture_output=True, text=True,
-                         cwd=tmp_path, env=env, timeout=120).stdout
+    subprocess.run(
+        [UV, "venv", "--python", sys.executable, str(venv)],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    subprocess.run(
+        [UV, "pip", "install", "--python", str(venv / "bin" / "python"), str(wheels[0])],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=600,
+    )
+    out = subprocess.run(
+        [str(venv / "bin" / "tap-chatgpt-compliance"), "--about", "--format=json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    ).stdout
     about = json.loads(out)
     assert about["name"] == "tap-chatgpt-compliance"
     assert {"api_key", "workspace_id"} <= set(about["settings"]["properties"])
