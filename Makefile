@@ -1,6 +1,6 @@
 # Thin wrapper: the logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help install test lint demo hub readme-settings build clean
+.PHONY: help install test lint demo bench hub readme-settings build clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -20,6 +20,10 @@ lint:  ## ruff + mypy on both packages
 demo:  ## simulator + local S3 + `meltano run tap-chatgpt-compliance target-s3`, then show what landed
 	bash scripts/bootstrap.sh
 	.venv/bin/python scripts/demo.py
+
+bench:  ## throughput and memory ratios of the tap against a 100k-message simulated workspace
+	bash scripts/bootstrap.sh
+	.venv/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 hub:  ## regenerate the Meltano Hub definition from `--about --format=json`
 	.venv/bin/python scripts/generate_hub_definition.py
