@@ -27,6 +27,7 @@ if t.TYPE_CHECKING:
 
     import requests
     from singer_sdk.helpers.types import Context
+    from singer_sdk.singerlib import Catalog
 
 CONVERSATION_MESSAGE = "CONVERSATION_MESSAGE"
 PAGE_SIZE = 100
@@ -53,15 +54,23 @@ class LogFilesStream(ComplianceStream):
     _listing_after: str = ""
     _current_event_type: str | None = None
 
-    @property
-    def selected(self) -> bool:
-        """Always sync the manifest: the bookmarks live on it and it proves what was read."""
-        return True
+    def apply_catalog(self, catalog: Catalog) -> None:
+        """Keep the manifest and all its fields selected whatever the catalog says.
 
-    @selected.setter
-    def selected(self, value: bool | None) -> None:
-        if value is False:
-            self.logger.warning("The log_files manifest cannot be deselected; it is always synced.")
+        The bookmarks live on this stream (the SDK moves them only for selected streams), and its
+        records are the chain of custody: deselecting it would silently stop incremental sync.
+        """
+        super().apply_catalog(catalog)
+        entries = self.metadata.values()
+        if any(entry.selected is False for entry in entries):
+            self.logger.warning(
+                "The log_files manifest (or a field of it) was deselected: it is always synced "
+                "in full, because it carries the bookmarks and the chain of custody."
+            )
+        for entry in entries:
+            if entry.selected is False:
+                entry.selected = True
+        self.selected = True
 
     @property
     def partitions(self) -> list[dict[str, t.Any]]:

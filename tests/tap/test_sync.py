@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Faults, Quirks, Simulator
 
-from .harness import run_tap, tap_config
+from .harness import parse_singer, run_tap, tap_config, tap_env
 
 LIST = "/v1/compliance/workspaces/{workspace_id}/logs"
 DOWNLOAD = "/v1/compliance/workspaces/{workspace_id}/logs/{log_file_id}"
@@ -363,3 +365,51 @@ def test_retention_warnings(simulator) -> None:
     partition["boundary_file_ids"] = []
     again = run_tap(tap_config(simulator, file_content="none"), state=state)
     assert "close to or past the 30-day retention" in again.stderr
+
+
+def test_a_catalog_cannot_deselect_the_manifest(fresh: Simulator, tmp_path: Path) -> None:
+    """Deselecting log_files would freeze the bookmarks: it is kept, in full, with a warning."""
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(tap_config(fresh, file_content="none")))
+    discovered = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tap_chatgpt_compliance",
+            "--config",
+            str(config_path),
+            "--discover",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=tap_env(),
+    )
+    catalog = json.loads(discovered.stdout)
+    for stream in catalog["streams"]:
+        keep = stream["tap_stream_id"] == "messages"
+        for entry in stream["metadata"]:
+            entry["metadata"]["selected"] = keep
+    catalog_path = tmp_path / "catalog.json"
+    catalog_path.write_text(json.dumps(catalog))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tap_chatgpt_compliance",
+            "--config",
+            str(config_path),
+            "--catalog",
+            str(catalog_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=tap_env(),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records, states = parse_singer(result.stdout)
+    assert set(records) == {"messages", "log_files"}
+    assert all(record["verified_sha256"] for record in records["log_files"])
+    assert states[-1]["bookmarks"]["log_files"]["partitions"][0]["replication_key_value"]
+    assert "always synced in full" in result.stderr
