@@ -8,7 +8,7 @@ import logging
 import typing as t
 from dataclasses import dataclass, field
 
-from tap_chatgpt_compliance.downloads import download
+from tap_chatgpt_compliance.downloads import Unavailable, download
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 
 if t.TYPE_CHECKING:
@@ -63,7 +63,17 @@ def fetch_log_file(stream: ComplianceStream, scope_path: str, meta: dict[str, t.
     expected = str(meta.get("file_sha256") or "").lower()
     path = f"{scope_path}/logs/{meta['id']}"
     for attempt in range(1, SHA_TRIES + 1):
-        body, sha256 = download(stream, path, _read_all)
+        try:
+            body, sha256 = download(stream, path, _read_all)
+        except Unavailable as exc:
+            if exc.status == 403:  # a scope problem: the message names the scope
+                raise
+            msg = (
+                f"Log file {meta['id']} was listed but cannot be downloaded (HTTP {exc.status}: "
+                f"{exc.detail}); it may have just passed the 30-day retention. State was not "
+                "advanced past it: rerun the tap."
+            )
+            raise ComplianceAPIError(msg) from exc
         if not expected or sha256 == expected:
             if not expected:
                 LOGGER.warning("Log file %s was listed without file_sha256.", meta["id"])

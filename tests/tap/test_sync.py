@@ -413,3 +413,12 @@ def test_a_catalog_cannot_deselect_the_manifest(fresh: Simulator, tmp_path: Path
     assert all(record["verified_sha256"] for record in records["log_files"])
     assert states[-1]["bookmarks"]["log_files"]["partitions"][0]["replication_key_value"]
     assert "always synced in full" in result.stderr
+
+
+def test_a_listed_file_that_vanished_fails_without_advancing(fresh: Simulator) -> None:
+    files = fresh.log_files()
+    fresh.inject(DOWNLOAD, status=404, count=1)
+    run = run_tap(tap_config(fresh, file_content="none"))
+    assert run.returncode == 1
+    assert f"Log file {files[0]['id']} was listed but cannot be downloaded (HTTP 404" in run.stderr
+    assert run.records["log_files"] == []
