@@ -151,23 +151,20 @@ USER = th.PropertiesList(
     th.Property("created_at", th.DateTimeType),
 ).to_dict()
 
-GPT = th.PropertiesList(
-    th.Property("id", th.StringType, required=True),
-    th.Property("workspace_id", th.StringType, required=True),
-    th.Property("created_at", th.DateTimeType),
-    th.Property("owner_id", th.StringType),
-    th.Property("owner_email", th.StringType),
-    th.Property("builder_name", th.StringType),
-    th.Property("sharing", _ANY_OBJECT),
-    th.Property("latest_config", _ANY_OBJECT),
-).to_dict()
 
-PROJECT = th.PropertiesList(
-    th.Property("id", th.StringType, required=True),
-    th.Property("workspace_id", th.StringType, required=True),
-    th.Property("created_at", th.DateTimeType),
-    th.Property("owner_id", th.StringType),
-    th.Property("owner_email", th.StringType),
-    th.Property("sharing", _ANY_OBJECT),
-    th.Property("latest_config", _ANY_OBJECT),
-).to_dict()
+def _shared_object(*extra: th.Property) -> dict:
+    """Return the schema of a GPT or project: owner, sharing and latest configuration."""
+    return th.PropertiesList(
+        th.Property("id", th.StringType, required=True),
+        th.Property("workspace_id", th.StringType, required=True),
+        th.Property("created_at", th.DateTimeType),
+        th.Property("owner_id", th.StringType),
+        th.Property("owner_email", th.StringType),
+        *extra,
+        th.Property("sharing", _ANY_OBJECT),
+        th.Property("latest_config", _ANY_OBJECT),
+    ).to_dict()
+
+
+GPT = _shared_object(th.Property("builder_name", th.StringType))
+PROJECT = _shared_object()
