@@ -96,5 +96,7 @@ def run_tap(
             check=False,
             env=tap_env(),
         )
+    # Every run of the suite doubles as a check that the secret never reaches the output.
+    assert config["api_key"] not in result.stdout + result.stderr, "the API key leaked"
     records, states = parse_singer(result.stdout)
     return TapRun(result.returncode, result.stdout, result.stderr, records, states)

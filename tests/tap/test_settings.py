@@ -57,3 +57,18 @@ def test_cli_rejects_bad_config_before_any_request(tmp_path) -> None:
     assert "Traceback" not in result.stderr
     assert GOOD["api_key"] not in result.stderr + result.stdout
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("flags", [["--about"], ["--about", "--format=json"], ["--discover"]])
+def test_about_and_discover_never_print_the_key(tmp_path, flags: list[str]) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(GOOD))
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_chatgpt_compliance", "--config", str(path), *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert GOOD["api_key"] not in result.stdout + result.stderr
