@@ -46,6 +46,9 @@ def test_full_sync_matches_ground_truth(fresh: Simulator) -> None:
         assert record["sha256"] == expected["sha256"]
         content = base64.b64decode(record["content_base64"])
         assert hashlib.sha256(content).hexdigest() == expected["sha256"]
+    # One pass: each log file and each attachment is downloaded exactly once in the run.
+    assert fresh.request_count(DOWNLOAD) == len(listed)
+    assert fresh.request_count(USER_FILE) == len(truth["attachments"])
     assert fresh.non_get_count == 0
     assert fresh.api_key not in run.stdout + run.stderr
 
