@@ -96,6 +96,7 @@ def conversation_record(
         "id": conversation.get("id"),
         "workspace_id": workspace_id,
         "title": seen.title if seen.title is not None else conversation.get("title"),
+        "title_seen_at": seen.title_at,
         "created_at": to_iso(conversation.get("created_at")),
         "owner_user_id": owner.get("user_id"),
         "owner_email": owner.get("user_email") or owner.get("email"),

@@ -16,14 +16,20 @@ class ConversationSeen:
     """What the run has seen of one conversation so far."""
 
     title: str | None = None
+    title_at: str | None = None
     first_message_at: str | None = None
     last_message_at: str | None = None
     message_count: int = 0
 
-    def add(self, title: str | None, message_at: str | None) -> None:
-        """Fold in one message: latest non-empty title wins, times widen the range."""
-        if title:
+    def add(self, title: str | None, message_at: str | None, event_at: str | None) -> None:
+        """Fold in one message; message times widen the range.
+
+        The non-empty title of the latest event wins, by event time: a late event never brings
+        back an old title.
+        """
+        if title and (self.title_at is None or (event_at or "") >= self.title_at):
             self.title = title
+            self.title_at = event_at or self.title_at
         self.message_count += 1
         if message_at:
             if self.first_message_at is None or message_at < self.first_message_at:

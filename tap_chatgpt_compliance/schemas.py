@@ -33,6 +33,11 @@ CONVERSATION = th.PropertiesList(
     th.Property("id", th.StringType, required=True),
     th.Property("workspace_id", th.StringType, required=True),
     th.Property("title", th.StringType, description="Latest non-empty title seen."),
+    th.Property(
+        "title_seen_at",
+        th.DateTimeType,
+        description="Time of the event that carried the title: the latest one wins downstream.",
+    ),
     th.Property("created_at", th.DateTimeType),
     th.Property("owner_user_id", th.StringType),
     th.Property("owner_email", th.StringType),

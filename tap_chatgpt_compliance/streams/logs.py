@@ -20,7 +20,7 @@ from tap_chatgpt_compliance.records import (
 )
 from tap_chatgpt_compliance.run import ConversationSeen
 from tap_chatgpt_compliance.settings import RETENTION, event_scope, parse_start_date
-from tap_chatgpt_compliance.timeparse import api_time, to_datetime
+from tap_chatgpt_compliance.timeparse import api_time, to_datetime, to_iso
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -276,7 +276,9 @@ class ConversationsStream(LogFileChildStream):
                 continue
             conversation_id = str(conversation["id"])
             seen = seen_by_id.setdefault(conversation_id, ConversationSeen())
-            seen.add(conversation.get("title"), message_time(event)[0])
+            seen.add(
+                conversation.get("title"), message_time(event)[0], to_iso(event.get("timestamp"))
+            )
             actor = _as_dict(event.get("actor"))
             latest[conversation_id] = (conversation, actor)
         for conversation_id, (conversation, actor) in latest.items():

@@ -20,11 +20,14 @@ def _assert_archive_matches(sim: Simulator, outputs: list) -> None:
     truth = sim.ground_truth()
     messages = set().union(*(run.ids("messages") for run in outputs))
     assert messages == set(truth["messages"])
-    titles: dict[str, str] = {}
+    # The documented downstream rule: per conversation, the title seen at the latest time wins.
+    titled: dict[str, tuple[str, str]] = {}
     for run in outputs:
         for record in run.records["conversations"]:
             if record["title"]:
-                titles[record["id"]] = record["title"]
+                candidate = (record["title_seen_at"] or "", record["title"])
+                titled[record["id"]] = max(titled.get(record["id"], candidate), candidate)
+    titles = {conversation_id: title for conversation_id, (_, title) in titled.items()}
     for conversation_id, expected in truth["conversations"].items():
         if expected["title"]:
             assert titles.get(conversation_id) == expected["title"], conversation_id

@@ -50,10 +50,12 @@ def test_attachment_ids_accepts_list_objects() -> None:
 
 def test_latest_non_empty_title_wins() -> None:
     seen = ConversationSeen()
-    seen.add("", "2026-01-01T00:00:02+00:00")
-    seen.add("Quarterly plan", "2026-01-01T00:00:01+00:00")
-    seen.add("", "2026-01-01T00:00:03+00:00")
+    seen.add("", "2026-01-01T00:00:02+00:00", "2026-01-01T00:00:02+00:00")
+    seen.add("Quarterly plan", "2026-01-01T00:00:01+00:00", "2026-01-01T00:00:05+00:00")
+    seen.add("", "2026-01-01T00:00:03+00:00", "2026-01-01T00:00:06+00:00")
+    seen.add("Old name", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:04+00:00")  # late event
     assert seen.title == "Quarterly plan"
-    assert seen.first_message_at == "2026-01-01T00:00:01+00:00"
+    assert seen.title_at == "2026-01-01T00:00:05+00:00"
+    assert seen.first_message_at == "2026-01-01T00:00:00+00:00"
     assert seen.last_message_at == "2026-01-01T00:00:03+00:00"
-    assert seen.message_count == 3
+    assert seen.message_count == 4
