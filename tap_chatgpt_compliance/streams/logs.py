@@ -126,10 +126,19 @@ class LogFilesStream(ComplianceStream):
                     (now - RETENTION).isoformat(),
                 )
             return configured, False
-        if bookmark < now - RETENTION_WARNING:
+        if bookmark < now - RETENTION:
+            message = (
+                f"Possible gap: the {self._event_type(context)} bookmark {bookmark.isoformat()} is "
+                f"older than the API's 30-day retention, so log files between it and "
+                f"{(now - RETENTION).isoformat()} may have expired unarchived. Everything still "
+                "available is archived in this run; run the tap at least daily."
+            )
+            self.logger.error(message)
+            self.sync_run.failures.append(message)
+        elif bookmark < now - RETENTION_WARNING:
             self.logger.warning(
-                "The %s bookmark %s is close to or past the 30-day retention: run the tap "
-                "more often or files will expire unarchived.",
+                "The %s bookmark %s is close to the 30-day retention: run the tap more often or "
+                "files will expire unarchived.",
                 self._event_type(context),
                 bookmark.isoformat(),
             )

@@ -367,7 +367,25 @@ def test_retention_warnings(simulator) -> None:
     partition["replication_key_value"] = (simulator.now() - timedelta(days=27)).isoformat()
     partition["boundary_file_ids"] = []
     again = run_tap(tap_config(simulator, file_content="none"), state=state)
-    assert "close to or past the 30-day retention" in again.stderr
+    assert again.returncode == 0
+    assert "close to the 30-day retention" in again.stderr
+
+
+def test_a_bookmark_past_retention_is_a_loud_gap_but_archives_what_exists(simulator) -> None:
+    """Files older than 30 days are gone: the run archives the rest, then exits 1 (no silence)."""
+    first = run_tap(tap_config(simulator, file_content="none"))
+    state = first.state
+    partition = state["bookmarks"]["log_files"]["partitions"][0]
+    partition["replication_key_value"] = (simulator.now() - timedelta(days=31)).isoformat()
+    partition["boundary_file_ids"] = []
+    run = run_tap(tap_config(simulator, file_content="none"), state=state)
+    assert run.returncode == 1
+    assert "Possible gap" in run.stderr.splitlines()[-1]
+    assert run.ids("messages") == set(simulator.ground_truth()["messages"])
+    assert (
+        run.state["bookmarks"]["log_files"]["partitions"][0]["replication_key_value"]
+        > (simulator.now() - timedelta(days=2)).isoformat()
+    )
 
 
 def test_a_catalog_cannot_deselect_the_manifest(fresh: Simulator, tmp_path: Path) -> None:
