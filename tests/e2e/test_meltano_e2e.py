@@ -167,3 +167,29 @@ def test_storage_mode_puts_attachments_in_s3(meltano, sim2, s3_client, s3_bucket
         assert by_id[fid]["storage_uri"] == f"s3://{s3_bucket}/{key}"
         assert not by_id[fid].get("content_base64")
     assert_clean(meltano, sim2)
+
+
+def test_a_failed_meltano_run_keeps_its_progress(meltano, sim2):
+    """A run that fails mid-way (a log file failing its SHA-256 check) keeps, through Meltano's
+    state, the files it fully emitted; the next run resumes at the failed file, loses nothing."""
+    acme = sim2.tenants[0].workspace_id
+    meltano.elt("acme", "target-jsonl")
+    first = {f["id"] for f in sim2.log_files(workspace_id=acme)}
+    sim2.advance(timedelta(hours=6))
+    new = [f for f in sim2.log_files(workspace_id=acme) if f["id"] not in first]
+    assert len(new) >= 3, "the simulator produced too few new log files"
+    bad = new[len(new) // 2]
+    sim2.corrupt_sha(bad["id"], count=1)  # only the failing run's listing lies
+
+    failed = meltano.elt("acme", "target-jsonl", check=False)
+    assert failed.returncode != 0
+    assert f"Log file {bad['id']}" in failed.stdout + failed.stderr
+    meltano.elt("acme", "target-jsonl")
+
+    recs = jsonl_records(meltano.tmp / "jsonl" / "acme")
+    assert ids(recs["messages"], "messages") == expected(sim2, 0)["messages"]
+    manifest = [r["id"] for r in recs["log_files"]]
+    for log_file in new[: len(new) // 2]:  # emitted before the failure: not read again
+        assert manifest.count(log_file["id"]) == 1, log_file["id"]
+    assert manifest.count(bad["id"]) == 1
+    assert_clean(meltano, sim2)
