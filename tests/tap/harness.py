@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,19 @@ class TapRun:
     def ids(self, stream: str, key: str = "id") -> set[str]:
         """Return the distinct keys of a stream."""
         return {record[key] for record in self.records[stream]}
+
+
+def bookmark(state: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    """Return the log_files partition state of one event type (the first by default)."""
+    return state["bookmarks"]["log_files"]["partitions"][index]
+
+
+def rewind_bookmark(state: dict[str, Any], when: datetime) -> dict[str, Any]:
+    """Move the first event type's bookmark back to ``when`` (forgetting its boundary files)."""
+    partition = bookmark(state)
+    partition["replication_key_value"] = when.isoformat()
+    partition["boundary_file_ids"] = []
+    return state
 
 
 def parse_singer(stdout: str) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:

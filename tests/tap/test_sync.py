@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -14,7 +15,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Faults, Quirks, Simulator
 
-from .harness import parse_singer, run_tap, tap_config, tap_env
+from .harness import bookmark, parse_singer, rewind_bookmark, run_tap, tap_config, tap_env
 
 LIST = "/v1/compliance/workspaces/{workspace_id}/logs"
 DOWNLOAD = "/v1/compliance/workspaces/{workspace_id}/logs/{log_file_id}"
@@ -116,10 +117,14 @@ def test_boundary_file_returned_again_is_recognised_by_id(simulator_factory) -> 
     """``after`` equal to a file's end_time may re-return it (reference §3.2, §6 #3)."""
     sim = simulator_factory(seed=5, span_days=0.5, quirks=Quirks(boundary_rereturn=True))
     first = run_tap(tap_config(sim, file_content="none"))
+    sim.reset_counters()
     again = run_tap(tap_config(sim, file_content="none"), state=first.state)
     assert again.returncode == 0
     assert again.records["messages"] == []
-    assert "already archived skipped" in again.stderr
+    assert sim.request_count(DOWNLOAD) == 0  # listed again, recognised, not downloaded
+    skipped = re.search(r"\((\d+) already archived skipped\)", again.stderr)
+    assert skipped is not None
+    assert int(skipped.group(1)) >= 1
 
 
 def test_files_sharing_an_end_time_are_not_skipped(simulator_factory) -> None:
@@ -127,7 +132,7 @@ def test_files_sharing_an_end_time_are_not_skipped(simulator_factory) -> None:
     sim = simulator_factory(seed=5, span_days=0.5, quirks=Quirks.none())
     first = run_tap(tap_config(sim, file_content="none"))
     state = first.state
-    partition = state["bookmarks"]["log_files"]["partitions"][0]
+    partition = bookmark(state)
     last_id = partition["boundary_file_ids"][-1]
     # Forget the last file: as if the run had stopped after a sibling with the same end_time.
     partition["boundary_file_ids"] = ["eclf_sibling_already_done"]
@@ -230,11 +235,19 @@ def test_retry_after_and_server_errors_are_retried(fresh: Simulator) -> None:
     assert run.ids("messages") == set(fresh.ground_truth()["messages"])
 
 
-def test_expired_signed_url_asks_the_api_again(fresh: Simulator) -> None:
-    fresh.expire_signed_urls_for(2)
-    run = run_tap(tap_config(fresh))
+def test_expired_signed_url_asks_the_api_again(simulator_factory) -> None:
+    """An expired signed URL is never retried as is: the API is asked for a new one."""
+    sim = simulator_factory(
+        seed=11, span_days=0.8, speed=60.0, faults=Faults(expired_signed_url_rate=0.3)
+    )
+    run = run_tap(tap_config(sim))
     assert run.returncode == 0, run.stderr[-3000:]
-    assert run.ids("messages") == set(fresh.ground_truth()["messages"])
+    truth = sim.ground_truth()
+    assert run.ids("messages") == set(truth["messages"])
+    live = {k for k, v in truth["attachments"].items() if not v["expired"]}
+    assert {r["id"] for r in run.records["files"] if r["status"] == "archived"} == live
+    # Each expired URL cost one more redirect from the API, never a retry of the stale URL.
+    assert sim.request_count(DOWNLOAD) > len(sim.log_files())
 
 
 def test_sha_mismatch_is_downloaded_again_then_fails_without_advancing(fresh: Simulator) -> None:
@@ -247,8 +260,7 @@ def test_sha_mismatch_is_downloaded_again_then_fails_without_advancing(fresh: Si
     assert "SHA-256" in run.stderr
     assert fresh.request_count(DOWNLOAD) >= len(files) // 2 + 2
     assert bad["id"] not in run.ids("log_files")
-    bookmark = run.state["bookmarks"]["log_files"]["partitions"][0]["replication_key_value"]
-    assert bookmark < bad["end_time"].replace("Z", "")
+    assert bookmark(run.state)["replication_key_value"] < bad["end_time"].replace("Z", "")
 
 
 def test_a_failure_mid_run_then_a_rerun_loses_nothing(fresh: Simulator) -> None:
@@ -362,10 +374,7 @@ def test_retention_warnings(simulator) -> None:
     run = run_tap(tap_config(simulator, start_date=old_start, file_content="none"))
     assert run.returncode == 0
     assert "older than the API's 30-day retention" in run.stderr
-    state = run.state
-    partition = state["bookmarks"]["log_files"]["partitions"][0]
-    partition["replication_key_value"] = (simulator.now() - timedelta(days=27)).isoformat()
-    partition["boundary_file_ids"] = []
+    state = rewind_bookmark(run.state, simulator.now() - timedelta(days=27))
     again = run_tap(tap_config(simulator, file_content="none"), state=state)
     assert again.returncode == 0
     assert "close to the 30-day retention" in again.stderr
@@ -374,16 +383,13 @@ def test_retention_warnings(simulator) -> None:
 def test_a_bookmark_past_retention_is_a_loud_gap_but_archives_what_exists(simulator) -> None:
     """Files older than 30 days are gone: the run archives the rest, then exits 1 (no silence)."""
     first = run_tap(tap_config(simulator, file_content="none"))
-    state = first.state
-    partition = state["bookmarks"]["log_files"]["partitions"][0]
-    partition["replication_key_value"] = (simulator.now() - timedelta(days=31)).isoformat()
-    partition["boundary_file_ids"] = []
+    state = rewind_bookmark(first.state, simulator.now() - timedelta(days=31))
     run = run_tap(tap_config(simulator, file_content="none"), state=state)
     assert run.returncode == 1
     assert "Possible gap" in run.stderr.splitlines()[-1]
     assert run.ids("messages") == set(simulator.ground_truth()["messages"])
     assert (
-        run.state["bookmarks"]["log_files"]["partitions"][0]["replication_key_value"]
+        bookmark(run.state)["replication_key_value"]
         > (simulator.now() - timedelta(days=2)).isoformat()
     )
 
@@ -432,7 +438,7 @@ def test_a_catalog_cannot_deselect_the_manifest(fresh: Simulator, tmp_path: Path
     records, states = parse_singer(result.stdout)
     assert set(records) == {"messages", "log_files"}
     assert all(record["verified_sha256"] for record in records["log_files"])
-    assert states[-1]["bookmarks"]["log_files"]["partitions"][0]["replication_key_value"]
+    assert bookmark(states[-1])["replication_key_value"]
     assert "always synced in full" in result.stderr
 
 
