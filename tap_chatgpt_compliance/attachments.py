@@ -171,14 +171,11 @@ class AttachmentArchiver:
         size = 0
         mime_type = (response.headers.get("Content-Type") or "").split(";")[0].strip() or None
         spool: t.IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
-        keep = self.mode == "inline" or self.store is not None
         try:
             for chunk in response.iter_content(CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
-                if keep and self.max_file and size > self.max_file:
-                    keep = False  # go on hashing, stop keeping
-                if keep:
+                if not (self.max_file and size > self.max_file):  # past the cap: only hash
                     spool.write(chunk)
             sha256 = digest.hexdigest()
             if self.max_file and size > self.max_file:

@@ -15,6 +15,9 @@ if t.TYPE_CHECKING:
 
 T = t.TypeVar("T")
 REDIRECTS = (301, 302, 303, 307, 308)
+EXPIRED = (401, 403, 410)
+"""What object stores answer for an expired or refused signed URL."""
+FRESH_URL_TRIES = 3
 
 
 class Unavailable(ComplianceAPIError):
@@ -35,27 +38,34 @@ def download(
 ) -> T:
     """GET ``path`` on the API, follow its redirect without credentials, hand the body over.
 
-    Every try asks the API for a fresh signed URL, so an expired URL is never retried as is.
-    429, 5xx, connection errors and refused or expired signed URLs are retried with the
-    stream's backoff; 403, 404 and 410 of the API raise :class:`Unavailable`.
+    Every try asks the API for a fresh signed URL, so an expired URL is never retried as is:
+    an expired or refused signed URL is replaced at once (a few times), other failures (429,
+    5xx, connection errors, truncated bodies) are retried with the stream's backoff; 403, 404
+    and 410 of the API itself raise :class:`Unavailable`.
     """
 
     def attempt() -> T:
-        response = _api_get(stream, path, params)
-        if response.status_code not in REDIRECTS:
-            with response:
-                return consume(response)
-        location = response.headers.get("Location")
-        response.close()
-        if not location:
-            msg = f"The API answered {path} with a redirect but no Location header."
-            raise RetriableAPIError(msg, response)
-        with stream.signed_url_session.get(location, stream=True, timeout=stream.timeout) as signed:
-            if signed.status_code != 200:
-                # An expired or refused signed URL, or a storage hiccup: ask for a new one.
-                msg = f"The signed download URL answered HTTP {signed.status_code}."
-                raise RetriableAPIError(msg, signed)
-            return consume(signed)
+        for _ in range(FRESH_URL_TRIES):
+            response = _api_get(stream, path, params)
+            if response.status_code not in REDIRECTS:
+                with response:
+                    return consume(response)
+            location = response.headers.get("Location")
+            response.close()
+            if not location:
+                msg = f"The API answered {path} with a redirect but no Location header."
+                raise RetriableAPIError(msg, response)
+            with stream.signed_url_session.get(
+                location, stream=True, timeout=stream.timeout
+            ) as signed:
+                if signed.status_code == 200:
+                    return consume(signed)
+                if signed.status_code not in EXPIRED:
+                    msg = f"The signed download URL answered HTTP {signed.status_code}."
+                    raise RetriableAPIError(msg, signed)
+            # Expired or refused: ask the API for a fresh URL at once, no backoff needed.
+        msg = f"{FRESH_URL_TRIES} signed URLs in a row were expired or refused for {path}."
+        raise RetriableAPIError(msg)
 
     retrying = t.cast("t.Callable[[], T]", stream.request_decorator(t.cast("t.Any", attempt)))
     return retrying()

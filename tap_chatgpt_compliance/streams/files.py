@@ -66,7 +66,11 @@ class FilesStream(LogFileChildStream):
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """file_parts needs the file id only; the bytes stay in the run's spool."""
-        return {"file_id": record["id"], "sha256": record["sha256"]}
+        return {
+            "file_id": record["id"],
+            "sha256": record["sha256"],
+            "part_count": record["part_count"],
+        }
 
 
 class FilePartsStream(OncePerRunSchema, ComplianceStream):
@@ -82,23 +86,19 @@ class FilePartsStream(OncePerRunSchema, ComplianceStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Cut the spooled attachment into base64 parts."""
-        file_id = str((context or {}).get("file_id"))
-        spool = self.sync_run.open_spools.get(file_id)
-        if spool is None:
+        if not context or (spool := self.sync_run.open_spools.get(context["file_id"])) is None:
             return
+        file_id = context["file_id"]
         part_size = int(self.config.get("max_inline_file_bytes") or DEFAULT_MAX_INLINE_FILE_BYTES)
-        spool.seek(0, 2)
-        size = spool.tell()
-        part_count = -(-size // part_size)
         for index, offset, chunk in iter_parts(spool, part_size):
             yield {
                 "file_id": file_id,
                 "part_index": index,
                 "workspace_id": self.workspace_id,
-                "part_count": part_count,
+                "part_count": context["part_count"],
                 "offset": offset,
                 "size": len(chunk),
-                "sha256": (context or {}).get("sha256"),
+                "sha256": context["sha256"],
                 "content_base64": base64.b64encode(chunk).decode("ascii"),
             }
 

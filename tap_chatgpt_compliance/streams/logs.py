@@ -11,7 +11,7 @@ from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
 from tap_chatgpt_compliance.errors import describe_http_error
 from tap_chatgpt_compliance.logfiles import LogFile, drop_seen_events, fetch_log_file
-from tap_chatgpt_compliance.pagination import LogCursor, LogFilesPaginator
+from tap_chatgpt_compliance.pagination import LogFilesPaginator
 from tap_chatgpt_compliance.records import (
     conversation_record,
     event_record,
@@ -93,9 +93,12 @@ class LogFilesStream(ComplianceStream):
         return f"{self.url_base}{self.scope_path(self._event_type(context))}/logs"
 
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        """Ask for one event type after the cursor, a full page at a time."""
-        cursor = next_page_token or LogCursor(self._listing_after)
-        return {"event_type": self._event_type(context), "after": cursor.after, "limit": PAGE_SIZE}
+        """Ask for one event type after the cursor (a LogCursor), a full page at a time."""
+        return {
+            "event_type": self._event_type(context),
+            "after": next_page_token.after,
+            "limit": PAGE_SIZE,
+        }
 
     def get_new_paginator(self) -> LogFilesPaginator:
         """Page by ``last_end_time``."""
