@@ -1,6 +1,6 @@
 # Thin wrapper: the logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help install test lint demo bench hub readme-settings build clean
+.PHONY: help install test lint demo bench chaos hub readme-settings build clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -24,6 +24,10 @@ demo:  ## simulator + local S3 + `meltano run tap-chatgpt-compliance target-s3`,
 bench:  ## throughput and memory ratios of the tap against a 100k-message simulated workspace
 	bash scripts/bootstrap.sh
 	.venv/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+chaos:  ## thousands of seeded fault schedules against the simulator (CHAOS_ARGS="--schedules 500 --jobs 2")
+	bash scripts/bootstrap.sh
+	.venv/bin/python scripts/chaos.py $(or $(CHAOS_ARGS),--schedules 5000)
 
 hub:  ## regenerate the Meltano Hub definition from `--about --format=json`
 	.venv/bin/python scripts/generate_hub_definition.py

@@ -8,6 +8,7 @@ from .config import (
     SCOPE_LOGS_ALL,
     WORKSPACE_EVENT_TYPES,
     Faults,
+    Oddities,
     Quirks,
     SimulatorConfig,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "SIGNED_ROUTE",
     "WORKSPACE_EVENT_TYPES",
     "Faults",
+    "Oddities",
     "Quirks",
     "Simulator",
     "SimulatorConfig",

@@ -6,6 +6,7 @@ import hashlib
 import heapq
 import json
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from .config import (
     SCOPE_LOGS_ALL,
     WORKSPACE_EVENT_TYPES,
 )
-from .generator import DAY_US, HOUR_US, Workspace
+from .generator import DAY_US, FUTURE_END_TIME, FUTURE_END_US, HOUR_US, Workspace
 from .logfiles import LogFile
 from .model import GPT_FILE, PROJECT_FILE, USER_FILE, Attachment, Config, Container, list_object
 
@@ -126,6 +127,9 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    chunks: Iterable[bytes] | None = None
+    """When set, streamed instead of ``body``; ``length`` is then the Content-Length."""
+    length: int = 0
 
 
 def json_response(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -211,6 +215,10 @@ class ApiApp:
         self.sim = sim
         self.cfg = sim.config
         self._empty_served: set[str] = set()
+        self._stuck_started: set[str] = set()
+        self._all_types = ALL_TYPES + tuple(
+            t for t in self.cfg.oddities.extra_event_types if t not in ALL_TYPES
+        )
 
     # ------------------------------------------------------------------ helpers
     def _hash01(self, *parts: object) -> float:
@@ -292,8 +300,8 @@ class ApiApp:
         types: list[str] = []
         for v in values:
             for t in v.split(","):
-                if t not in ALL_TYPES:
-                    allowed = ", ".join(f"'{x}'" for x in ALL_TYPES)
+                if t not in self._all_types:
+                    allowed = ", ".join(f"'{x}'" for x in self._all_types)
                     raise ValidationError(
                         [_detail("event_type", f"Input should be {allowed}", "enum", t)]
                     )
@@ -407,38 +415,82 @@ class ApiApp:
             if err:
                 return err
         sim = self.sim
-        quirks = self.cfg.quirks
+        quirks, odd = self.cfg.quirks, self.cfg.oddities
+        key = f"{ws.id}:{org}:{sorted(types)}"
+        if odd.stuck_listing and key in self._stuck_started:
+            return json_response(
+                200, {"data": [], "has_more": True, "last_end_time": req.query["after"][-1]}
+            )
+        future_id = ws.future_file_id if odd.future_end_time and not org else None
         with sim._lock:
             now = sim.clock.us
             oldest = now - int(self.cfg.retention_days * DAY_US)
             streams = [self._streams(ws, org)[t] for t in types]
 
-            def collect(inclusive: bool) -> tuple[list[LogFile], bool]:
-                merged = heapq.merge(
-                    *(s.iter_from(after, inclusive, before, oldest) for s in streams)
-                )
-                got = [item[2] for item in islice(merged, limit + 1)]
+            def listed(s: Any, inclusive: bool) -> Iterator[tuple[int, str, LogFile]]:
+                items = s.iter_from(after, inclusive, before, oldest)
+                if future_id is None or s.event_type != "CONVERSATION_MESSAGE":
+                    yield from items
+                    return
+                yield from (item for item in items if item[1] != future_id)
+                f = s.by_id.get(future_id)
+                if (
+                    f is not None
+                    and f.end_us > oldest
+                    and (after < FUTURE_END_US or (inclusive and after == FUTURE_END_US))
+                    and (before is None or before > FUTURE_END_US)
+                ):
+                    yield (FUTURE_END_US, f.id, f)
+
+            def collect(inclusive: bool) -> tuple[list[tuple[int, str, LogFile]], bool]:
+                merged = heapq.merge(*(listed(s, inclusive) for s in streams))
+                got = list(islice(merged, limit + 1))
                 return got[:limit], len(got) > limit
 
             page, has_more = collect(quirks.boundary_rereturn)
-            if quirks.boundary_rereturn and has_more and page and page[-1].end_us == after:
+            if quirks.boundary_rereturn and has_more and page and page[-1][0] == after:
                 page, has_more = collect(False)  # never let a page stall on the boundary
-            key = f"{ws.id}:{org}:{sorted(types)}:{after}:{before}:{limit}"
+            ekey = f"{key}:{after}:{before}:{limit}"
             if (
                 quirks.empty_pages
                 and page
-                and key not in self._empty_served
-                and self._hash01("empty", key) < quirks.empty_page_rate
+                and ekey not in self._empty_served
+                and self._hash01("empty", ekey) < quirks.empty_page_rate
             ):
-                self._empty_served.add(key)
+                self._empty_served.add(ekey)
                 return json_response(200, {"data": [], "has_more": True, "last_end_time": None})
-            data = [f.metadata(self._listed_sha(f)) for f in page]
+            omit = tuple(
+                k
+                for k, on in (
+                    ("end_time", odd.listing_without_end_time),
+                    ("event_type", odd.listing_without_event_type),
+                )
+                if on
+            )
+            data = [
+                f.metadata(
+                    self._listed_sha(f),
+                    end_time=FUTURE_END_TIME if f.id == future_id else None,
+                    omit=omit,
+                )
+                for _, _, f in page
+            ]
+            if odd.stuck_listing:
+                self._stuck_started.add(key)
+                has_more = True
+        if odd.out_of_order_listing:
+            data.reverse()
+        last = page[-1] if page else None
         return json_response(
             200,
             {
                 "data": data,
                 "has_more": has_more,
-                "last_end_time": page[-1].end_time if page else None,
+                "last_end_time": (
+                    (FUTURE_END_TIME if last[1] == future_id else last[2].end_time)
+                    if last is not None
+                    else None
+                ),
             },
         )
 
@@ -507,7 +559,7 @@ class ApiApp:
         return json_response(200, list_object(page, has_more=len(rest) > len(page)))
 
     def _file_url(self, a: Attachment) -> str:
-        return self.sim._signed.mint(a.body, a.mime_type, a.name)
+        return self.sim._signed.mint(a.iter_body, a.mime_type, a.name, size=a.size)
 
     def _user(self, ws: Workspace, uid: str) -> dict[str, Any] | None:
         return next((u.to_json() for u in ws.users if u.id == uid), None)
@@ -577,7 +629,11 @@ class ApiApp:
                     for uid in c.shared_user_ids
                 ],
             },
-            "latest_config": list_object([self._config_json(c, c.configs[0], file_format)]),
+            "latest_config": (
+                [self._config_json(c, c.configs[0], file_format)]
+                if c.kind == "project" and self.cfg.oddities.project_config_as_array
+                else list_object([self._config_json(c, c.configs[0], file_format)])
+            ),
         }
 
     @staticmethod

@@ -8,8 +8,9 @@ import sys
 import threading
 from dataclasses import fields
 from types import FrameType
+from typing import Any
 
-from .config import Faults, Quirks, SimulatorConfig
+from .config import Faults, Oddities, Quirks, SimulatorConfig
 from .server import Simulator
 
 
@@ -19,6 +20,28 @@ def _fault(text: str) -> tuple[str, str]:
     if not sep or name not in known:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME in {sorted(known)}")
     return name, value
+
+
+def _oddity(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    types = {f.name: str(f.type) for f in fields(Oddities)}
+    if name not in types:
+        raise argparse.ArgumentTypeError(f"expected NAME[=VALUE] with NAME in {sorted(types)}")
+    kind = types[name]
+    try:
+        if kind == "bool":
+            if sep and value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(value)
+            return name, not sep or value.lower() in ("1", "true", "yes", "on")
+        if not sep:
+            raise ValueError("a value is required")
+        if kind == "int":
+            return name, int(value)
+        if kind == "float":
+            return name, float(value)
+        return name, tuple(v for v in value.split(",") if v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"bad value for oddity {name} ({kind}): {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="enable a fault (repeatable): latency_ms, error_rate, error_burst, reset_rate, "
         "truncate_rate, expired_signed_url_rate, bad_sha_file_ids (comma-separated ids)",
     )
+    s.add_argument(
+        "--oddity",
+        action="append",
+        default=[],
+        type=_oddity,
+        metavar="NAME[=VALUE]",
+        help="serve an odd but plausible shape (repeatable; booleans need no value): "
+        "listing_without_end_time, listing_without_event_type, future_end_time, "
+        "missing_event_id_rate=F, empty_message_id_rate=F, foreign_events_rate=F, "
+        "invalid_utf8_lines=N, non_object_lines=N, event_id_clash_rate=F, "
+        "extra_event_types=A,B, project_config_as_array, stuck_listing, out_of_order_listing, "
+        "huge_message_bytes=N",
+    )
     s.add_argument("--no-rate-limits", action="store_true", help="disable the 429 rate limits")
     return parser
 
@@ -122,6 +158,9 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             faults.error_burst = int(value)
         else:
             setattr(faults, name, float(value))
+    oddities = Oddities()
+    for name, value in args.oddity:
+        setattr(oddities, name, value)
     return SimulatorConfig(
         seed=args.seed,
         tenants=args.tenants,
@@ -135,6 +174,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         log_window_minutes=args.log_window_minutes,
         quirks=quirks,
         faults=faults,
+        oddities=oddities,
         rate_limits=not args.no_rate_limits,
         auto_advance=args.auto_advance,
         host=args.host,

@@ -75,6 +75,22 @@ class Quirks:
     short_page_rate: float = 0.3
     empty_previous_message_id: bool = True
     """``previous_message_id`` is sometimes ``""`` on a first message instead of omitted."""
+    string_ip_details: bool = True
+    """``client_ip_details.asn/latitude/longitude`` are strings, sometimes ``""`` (published
+    samples); off: numbers."""
+    short_auth_action_data: bool = True
+    """AUTH_LOG ``action_data`` is just ``{action, role}`` (published samples); off: also
+    ``auth_provider_name, client_id, application_name, granted_scopes``."""
+    whole_second_timestamps: bool = True
+    """Some event ``timestamp`` values carry no fractional seconds (``…T10:53:18Z``)."""
+    whole_second_rate: float = 0.2
+    sparse_conversation_fields: bool = True
+    """``conversation`` omits ``gpt_id/gpt_name/project_id/project_name`` when it has none;
+    off: they are present as ``null``."""
+    offset_file_names: bool = True
+    """Some log ``file_name`` values are ``TYPE_<ts>+00:00.jsonl`` instead of
+    ``TYPE_<ts>.jsonl``."""
+    offset_file_name_rate: float = 0.5
 
     @classmethod
     def none(cls) -> Quirks:
@@ -112,6 +128,60 @@ class Faults:
 
 
 @dataclass
+class Oddities:
+    """Odd but plausible API shapes (issue #7), all off by default, deterministic from the seed.
+
+    Ground truth (``Simulator.ground_truth()``) accounts for each of them; see
+    docs/simulator.md.
+    """
+
+    listing_without_end_time: bool = False
+    """Items of ``/logs`` listings omit ``end_time`` (the page keeps ``last_end_time``)."""
+    listing_without_event_type: bool = False
+    """Items of ``/logs`` listings omit ``event_type``."""
+    future_end_time: bool = False
+    """The newest CONVERSATION_MESSAGE file of the initial history is listed with ``end_time``
+    ``2099-01-01T00:00:00Z`` (sorted last, so it is listed again after any ``after`` before
+    2099); its content is normal and it downloads normally."""
+    missing_event_id_rate: float = 0.0
+    """Fraction of events (any type) without an event id: half without the key, half ``""``."""
+    empty_message_id_rate: float = 0.0
+    """Fraction of CONVERSATION_MESSAGE events whose ``message.id`` is ``""``."""
+    foreign_events_rate: float = 0.0
+    """Per CONVERSATION_MESSAGE event, probability of an extra AUDIT_LOG-shaped event
+    (``type: "AUDIT_LOG"``) in the same CONVERSATION_MESSAGE file."""
+    invalid_utf8_lines: int = 0
+    """Lines (CONVERSATION_MESSAGE files of the initial history) that look like a JSON event
+    but hold bytes that are not valid UTF-8 in a string value."""
+    non_object_lines: int = 0
+    """Lines (CONVERSATION_MESSAGE files of the initial history) that are not JSON objects:
+    ``not json at all <n>``, ``[1, 2]``, ``"a string"`` in turn."""
+    event_id_clash_rate: float = 0.0
+    """Fraction of AUDIT_LOG/AUTH_LOG events that reuse the ``event_id`` of a
+    CONVERSATION_MESSAGE event (different type and content)."""
+    extra_event_types: tuple[str, ...] = ()
+    """Additional workspace event types, accepted by the listing and generated (a few events
+    a day each), e.g. ``("CHATGPT_PLUGIN_DOCUMENT", "CHATGPT_PLUGIN_PRESENTATION")``."""
+    project_config_as_array: bool = False
+    """Projects (list and get) carry ``latest_config`` as a JSON array of configurations."""
+    stuck_listing: bool = False
+    """The first page of a listing (per workspace and event types) is served with
+    ``has_more: true``; every later call answers ``{"data": [], "has_more": true,
+    "last_end_time": <after as given>}`` forever."""
+    out_of_order_listing: bool = False
+    """Listing pages return their items in descending ``end_time`` order (``last_end_time``
+    stays the page's maximum)."""
+    huge_message_bytes: int = 0
+    """When > 0, the first user message of the initial history has a ``content.value`` of
+    exactly this many bytes (ASCII)."""
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """Names of all oddity fields."""
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
 class SimulatorConfig:
     """Everything that shapes a simulated deployment. Deterministic from ``seed``."""
 
@@ -129,6 +199,7 @@ class SimulatorConfig:
     max_log_file_bytes: int = 15 * 1024 * 1024
     quirks: Quirks = field(default_factory=Quirks)
     faults: Faults = field(default_factory=Faults)
+    oddities: Oddities = field(default_factory=Oddities)
     rate_limits: bool = True
     start: datetime | None = None
     """Initial simulated time (tz-aware). Default: the wall clock, truncated to the second."""

@@ -14,7 +14,7 @@ import string
 import uuid
 from typing import Any
 
-from .clock import US, iso_us, parse_iso
+from .clock import US, iso_s, iso_us, parse_iso
 from .config import (
     GENERATED_WORKSPACE_TYPES,
     ORG_EVENT_TYPES,
@@ -148,6 +148,21 @@ CODEX_EVENTS = [
     "APP_MCP_CALL",
 ]
 CODEX_CLIENTS = ["CODEX_CLI", "CODEX_WEB", "CODEX_IDE_VSCODE"]
+#: ``client_ip_details`` of published samples: (country, city, region, code, asn, lat, lon).
+PLACES = [
+    ("DE", "Berlin", "Berlin", "BE", "3320", "52.52000", "13.40500"),
+    ("US", "Ashburn", "Virginia", "VA", "14618", "39.04370", "-77.48750"),
+    ("GB", "London", "England", "ENG", "5089", "51.50740", "-0.12780"),
+    ("JP", "Tokyo", "Tokyo", "13", "2516", "35.68950", "139.69170"),
+]
+#: Non-object lines written by ``Oddities.non_object_lines`` (in turn).
+NON_OBJECT_LINES = [b"not json at all %d", b"[1, 2]", b'"a string"']
+#: Bytes that are not valid UTF-8, placed inside a string value (``invalid_utf8_lines``).
+INVALID_UTF8 = b"invalid \xff\xfe bytes, latin-1 caf\xe9"
+_PLACEHOLDER = "@@INVALID_UTF8@@"
+#: ``end_time`` of the file listed in the future (``Oddities.future_end_time``).
+FUTURE_END_TIME = "2099-01-01T00:00:00Z"
+FUTURE_END_US = parse_iso(FUTURE_END_TIME)
 
 
 def _dumps(obj: Any) -> bytes:
@@ -162,6 +177,21 @@ def rand_uuid(rng: random.Random) -> str:
 def rand_token(rng: random.Random, n: int, alphabet: str = ALNUM) -> str:
     """``n`` characters drawn from ``alphabet``."""
     return "".join(rng.choices(alphabet, k=n))
+
+
+def _filler(n: int) -> str:
+    """Deterministic ASCII text of exactly ``n`` bytes."""
+    unit = " ".join(x for x in SENTENCES if x.isascii()) + " "
+    return (unit * (n // len(unit) + 1))[:n]
+
+
+def _parse_object(line: bytes) -> dict[str, Any] | None:
+    """Return the JSON object on ``line``, or None (not valid UTF-8 JSON of an object)."""
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def _count(rng: random.Random, expected: float) -> int:
@@ -180,6 +210,17 @@ class Workspace:
         self.rng = random.Random(tag)
         self.qrng = random.Random(tag + ":quirks")
         self.brng = random.Random(tag + ":background")
+        # oddities, realism and extra types draw from their own generators, so switching
+        # them does not reshuffle the conversations or the background streams
+        self.orng = random.Random(tag + ":oddities")
+        self.rrng = random.Random(tag + ":realism")
+        self.xrng = random.Random(tag + ":extra")
+        self.odd = cfg.oddities
+        self.future_file_id: str | None = None
+        self.huge_message_ids: list[str] = []
+        self._huge_left = cfg.oddities.huge_message_bytes > 0
+        self._clash_pool: list[str] = []
+        self._clash_used: set[str] = set()
         self.id = rand_uuid(self.rng)
         self.org_id = "org-" + rand_token(self.rng, 24, LOWER_ALNUM)
         self.window_us = cfg.log_window_minutes * 60 * US
@@ -188,13 +229,18 @@ class Workspace:
         self.projects: list[Container] = []
         self.conversations: list[Conversation] = []
         self.attachments: dict[str, Attachment] = {}
-        rate = cfg.quirks.no_trailing_newline_rate if cfg.quirks.no_trailing_newline else 0.0
+        q = cfg.quirks
+        rate = q.no_trailing_newline_rate if q.no_trailing_newline else 0.0
+        names = q.offset_file_name_rate if q.offset_file_names else 0.0
+        self.extra_types = tuple(
+            t for t in dict.fromkeys(cfg.oddities.extra_event_types) if t not in ORG_EVENT_TYPES
+        )
         self.streams: dict[str, Stream] = {
-            t: Stream(self.id, t, cfg.seed, self.window_us, cfg.max_log_file_bytes, rate)
-            for t in WORKSPACE_EVENT_TYPES
+            t: Stream(self.id, t, cfg.seed, self.window_us, cfg.max_log_file_bytes, rate, names)
+            for t in dict.fromkeys(WORKSPACE_EVENT_TYPES + self.extra_types)
         }
         self.org_streams: dict[str, Stream] = {
-            t: Stream(self.org_id, t, cfg.seed, self.window_us, cfg.max_log_file_bytes, rate)
+            t: Stream(self.org_id, t, cfg.seed, self.window_us, cfg.max_log_file_bytes, rate, names)
             for t in ORG_EVENT_TYPES
         }
         self.files_by_id: dict[str, LogFile] = {}
@@ -224,7 +270,12 @@ class Workspace:
             conv = self._new_conversation(t0)
             self._run_messages(conv, t0, gaps[:n], now_us)
         self._background(start_us, now_us)
+        self._odd_lines()
         self.cut(now_us)
+        cm = self.streams["CONVERSATION_MESSAGE"].files
+        if self.odd.future_end_time and cm:
+            self.future_file_id = cm[-1].id
+        self._huge_left = False
 
     def advance(self, from_us: int, to_us: int) -> None:
         """Generate activity with timestamps in ``(from_us, to_us]`` and cut complete windows."""
@@ -480,6 +531,18 @@ class Workspace:
                 else []
             )
             content = {"type": ctype, "value": text, "annotations": annotations}
+        odd, o = self.odd, self.orng
+        empty_id = o.random() < odd.empty_message_id_rate
+        huge = self._huge_left and role == "user"
+        if huge:
+            self._huge_left = False
+            empty_id = False
+            self.huge_message_ids.append(msg_id)
+            content = {
+                "type": "text",
+                "value": _filler(odd.huge_message_bytes),
+                "annotations": [],
+            }
         files: list[dict[str, Any]] = []
         if role == "user" and rng.random() < self.cfg.attachment_rate:
             for _ in range(2 if rng.random() < 0.1 else 1):
@@ -493,10 +556,14 @@ class Workspace:
                 if rng.random() < 0.9:
                     entry["mime_type"] = a.mime_type
                 files.append(entry)
+        if empty_id:  # a message without id carries no uploads (nothing could point at them)
+            for entry in files:
+                del self.attachments[entry["id"]]
+            files = []
         created_at: str | None = iso_us(ts)
         r = q.random()
         bad = quirks.bad_created_at and r < quirks.bad_created_at_rate
-        message: dict[str, Any] = {"id": msg_id}
+        message: dict[str, Any] = {"id": "" if empty_id else msg_id}
         if not bad:
             message["created_at"] = created_at
         else:
@@ -518,17 +585,20 @@ class Workspace:
             "created_at": iso_us(conv.created_us),
             "is_pinned": conv.is_pinned,
             "is_temporary_chat": conv.is_temporary,
-            "gpt_id": gpt.id if gpt else None,
-            "gpt_name": gpt.name if gpt else None,
-            "project_id": project.id if project else None,
-            "project_name": project.name if project else None,
         }
+        sparse = quirks.sparse_conversation_fields
+        if gpt or not sparse:
+            conversation["gpt_id"] = gpt.id if gpt else None
+            conversation["gpt_name"] = gpt.name if gpt else None
+        if project or not sparse:
+            conversation["project_id"] = project.id if project else None
+            conversation["project_name"] = project.name if project else None
         if conv.mode is not None:
             conversation["mode"] = conv.mode
         ev: dict[str, Any] = {
             "event_id": rand_uuid(rng),
             "type": "CONVERSATION_MESSAGE",
-            "timestamp": iso_us(ts),
+            "timestamp": self._timestamp(ts),
             "principal": {"id": self.id, "type": "CHATGPT_WORKSPACE"},
             "actor": {
                 "type": "ACCOUNT_USER",
@@ -543,10 +613,20 @@ class Workspace:
             ev["previous_message_id"] = ""
         ev["message"] = message
         ev["conversation"] = conversation
-        self._deliver(self.streams["CONVERSATION_MESSAGE"], ts, _dumps(ev))
+        stream = self.streams["CONVERSATION_MESSAGE"]
+        line = self._finish(ev, may_lose_id=not (empty_id or huge))
+        if ev.get("event_id"):
+            self._clash_pool.append(ev["event_id"])
+            if len(self._clash_pool) > 4000:
+                del self._clash_pool[:2000]
+        self._deliver(stream, ts, line)
+        if o.random() < odd.foreign_events_rate:
+            stream.deliver(ts, ts, _dumps(self._foreign_event(conv, ts)))
         conv.n_messages += 1
-        conv.last_message_id = msg_id
         conv.last_us = ts
+        if empty_id:
+            return  # later messages point at the last message that has an id
+        conv.last_message_id = msg_id
         if role == "user":
             conv.last_user_message_id = msg_id
 
@@ -571,6 +651,83 @@ class Workspace:
         self.attachments[a.id] = a
         return a
 
+    def _timestamp(self, ts: int) -> str:
+        """Event ``timestamp``: microseconds, or sometimes whole seconds (published samples)."""
+        quirks = self.cfg.quirks
+        whole = self.rrng.random() < quirks.whole_second_rate
+        return iso_s(ts) if quirks.whole_second_timestamps and whole else iso_us(ts)
+
+    def _finish(self, ev: dict[str, Any], may_lose_id: bool = True) -> bytes:
+        """Apply ``missing_event_id_rate`` (unless exempt) and serialise the event."""
+        r, half = self.orng.random(), self.orng.random()
+        if may_lose_id and r < self.odd.missing_event_id_rate:
+            if half < 0.5:
+                del ev["event_id"]
+            else:
+                ev["event_id"] = ""
+        return _dumps(ev)
+
+    def _clash_id(self) -> str | None:
+        """Pick a CONVERSATION_MESSAGE event id to reuse (``event_id_clash_rate``), or None."""
+        o = self.orng
+        r, pick = o.random(), o.random()
+        if r >= self.odd.event_id_clash_rate:
+            return None
+        pool = [e for e in self._clash_pool[-200:] if e not in self._clash_used]
+        if not pool:
+            return None
+        eid = pool[int(pick * len(pool))]
+        self._clash_used.add(eid)
+        return eid
+
+    def _foreign_event(self, conv: Conversation, ts: int) -> dict[str, Any]:
+        """Build an AUDIT_LOG-shaped event to write into a CONVERSATION_MESSAGE file."""
+        o = self.orng
+        ev = self._envelope("AUDIT_LOG", ts, self._user_actor(conv.user), rng=o)
+        ev["request_metadata"] = self._request_metadata(o)
+        ev.update(
+            {
+                "action": o.choice(AUDIT_ACTIONS[:-1]),
+                "action_result": "SUCCESS",
+                "action_privilege": "ADMIN",
+                "action_data": {"target_user_id": conv.user.id, "new_role": "standard-user"},
+            }
+        )
+        return ev
+
+    def _odd_lines(self) -> None:
+        """Add ``invalid_utf8_lines`` and ``non_object_lines`` to pending CM deliveries."""
+        n_bad, n_non = self.odd.invalid_utf8_lines, self.odd.non_object_lines
+        stream = self.streams["CONVERSATION_MESSAGE"]
+        base = [p for p in stream.pending if b'"type":"CONVERSATION_MESSAGE"' in p[2][:400]]
+        total = n_bad + n_non
+        if not total or not base:
+            return
+        o = self.orng
+        if total <= len(base):
+            picks = o.sample(range(len(base)), total)
+        else:
+            picks = [o.randrange(len(base)) for _ in range(total)]
+        for i, idx in enumerate(picks):
+            deliver, ts, line = base[idx]
+            if i < n_bad:
+                ev = json.loads(line)
+                ev["event_id"] = rand_uuid(o)
+                msg = dict(ev["message"])
+                msg.update(
+                    id=rand_uuid(o),
+                    content={"type": "text", "value": _PLACEHOLDER, "annotations": []},
+                    files=[],
+                )
+                ev["message"] = msg
+                new = _dumps(ev).replace(_PLACEHOLDER.encode(), INVALID_UTF8)
+            else:
+                j = i - n_bad
+                new = NON_OBJECT_LINES[j % 3]
+                if b"%d" in new:
+                    new = new % (j // 3 + 1)
+            stream.deliver(deliver, ts, new)
+
     def _deliver(self, stream: Stream, ts: int, line: bytes, base_delay: int = 0) -> None:
         q, quirks, w = self.qrng, self.cfg.quirks, self.window_us
         r_late, late_by = q.random(), q.randint(w, 3 * w)
@@ -583,11 +740,13 @@ class Workspace:
             stream.deliver(deliver + dup_by, ts, line)
 
     # ------------------------------------------------------------------ other event types
-    def _envelope(self, etype: str, ts: int, actor: dict[str, Any]) -> dict[str, Any]:
+    def _envelope(
+        self, etype: str, ts: int, actor: dict[str, Any], rng: random.Random | None = None
+    ) -> dict[str, Any]:
         return {
-            "event_id": rand_uuid(self.brng),
+            "event_id": rand_uuid(rng or self.brng),
             "type": etype,
-            "timestamp": iso_us(ts),
+            "timestamp": self._timestamp(ts),
             "principal": {"id": self.id, "type": "CHATGPT_WORKSPACE"},
             "actor": actor,
         }
@@ -595,11 +754,23 @@ class Workspace:
     def _user_actor(self, u: User) -> dict[str, Any]:
         return {"type": "ACCOUNT_USER", "user_id": u.id, "user_email": u.email}
 
-    def _request_metadata(self) -> dict[str, Any]:
-        r = self.brng
-        return {
-            "client_ip": f"203.0.113.{r.randint(1, 254)}",
-            "client_ip_details": {
+    def _request_metadata(self, rng: random.Random | None = None) -> dict[str, Any]:
+        r = rng or self.brng
+        details: dict[str, Any]
+        if self.cfg.quirks.string_ip_details:
+            country, city, region, code, asn, lat, lon = self.rrng.choice(PLACES)
+            blank = self.rrng.random() < 0.2
+            details = {
+                "country": country,
+                "city": city,
+                "region": region,
+                "region_code": code,
+                "asn": "" if blank else asn,
+                "latitude": "" if blank else lat,
+                "longitude": "" if blank else lon,
+            }
+        else:
+            details = {
                 "country": "DE",
                 "city": "Berlin",
                 "region": "Berlin",
@@ -607,15 +778,20 @@ class Workspace:
                 "asn": 3320,
                 "latitude": 52.52,
                 "longitude": 13.405,
-            },
+            }
+        return {
+            "client_ip": f"203.0.113.{r.randint(1, 254)}",
+            "client_ip_details": details,
             "client_user_agent": r.choice(["Mozilla/5.0 (Macintosh)", "ChatGPT/1.2025 (iOS)"]),
             "client_ja3": f"{r.getrandbits(128):032x}",
             "client_ja4": f"t13d1516h2_{r.getrandbits(48):012x}",
             "destination_hostname": "chatgpt.com",
         }
 
-    def _times(self, rate_per_day: float, from_us: int, to_us: int) -> list[int]:
-        r = self.brng
+    def _times(
+        self, rate_per_day: float, from_us: int, to_us: int, rng: random.Random | None = None
+    ) -> list[int]:
+        r = rng or self.brng
         n = _count(r, rate_per_day * (to_us - from_us) / DAY_US)
         return sorted(r.randint(from_us + 1, to_us) for _ in range(n))
 
@@ -626,7 +802,7 @@ class Workspace:
             u = r.choice(users)
             ev = self._envelope("AUTH_LOG", ts, self._user_actor(u))
             ev["request_metadata"] = self._request_metadata()
-            ev["action_data"] = {
+            action_data = {
                 "action": r.choice(AUTH_ACTIONS),
                 "role": u.role,
                 "auth_provider_name": r.choice(["password", "google", "saml"]),
@@ -634,7 +810,13 @@ class Workspace:
                 "application_name": "ChatGPT",
                 "granted_scopes": ["openid", "email", "profile"],
             }
-            self._deliver(self.streams["AUTH_LOG"], ts, _dumps(ev))
+            if self.cfg.quirks.short_auth_action_data:
+                action_data = {"action": action_data["action"], "role": u.role}
+            ev["action_data"] = action_data
+            clash = self._clash_id()
+            if clash:
+                ev["event_id"] = clash
+            self._deliver(self.streams["AUTH_LOG"], ts, self._finish(ev, not clash))
         for ts in self._times(max(2.0, len(users) * 0.5), from_us, to_us):
             u = r.choice(users)
             action = r.choice(AUDIT_ACTIONS)
@@ -658,7 +840,10 @@ class Workspace:
                     "action_data": data,
                 }
             )
-            self._deliver(self.streams["AUDIT_LOG"], ts, _dumps(ev))
+            clash = self._clash_id()
+            if clash:
+                ev["event_id"] = clash
+            self._deliver(self.streams["AUDIT_LOG"], ts, self._finish(ev, not clash))
         per_day = self.cfg.conversations / max(self.cfg.span_days, 1e-9)
         for ts in self._times(max(1.0, per_day * 0.1), from_us, to_us):
             u = r.choice(users)
@@ -675,7 +860,7 @@ class Workspace:
                     "output": [{"type": "text", "text": "3 issues found"}],
                 }
             )
-            self._deliver(self.streams["APP_LOG"], ts, _dumps(ev))
+            self._deliver(self.streams["APP_LOG"], ts, self._finish(ev))
         for ts in self._times(len(users) * 1.0, from_us, to_us):
             u = r.choice(users)
             ev = self._envelope("CODEX_LOG", ts, self._user_actor(u))
@@ -699,7 +884,8 @@ class Workspace:
                     },
                 }
             )
-            self._deliver(self.streams["CODEX_LOG"], ts, _dumps(ev))
+            self._deliver(self.streams["CODEX_LOG"], ts, self._finish(ev))
+        self._extra_events(from_us, to_us)
         # COSTS (org-scoped): hourly aggregates, delivered 3-5 h late (reference §3.2)
         first_hour = from_us // HOUR_US + 1
         last_hour = to_us // HOUR_US
@@ -737,49 +923,108 @@ class Workspace:
                     },
                 }
                 delay = r.randint(3 * HOUR_US, 5 * HOUR_US)
-                self._deliver(self.org_streams["COSTS"], ts, _dumps(ev), base_delay=delay)
+                self._deliver(self.org_streams["COSTS"], ts, self._finish(ev), base_delay=delay)
+
+    def _extra_events(self, from_us: int, to_us: int) -> None:
+        """Generate a few events a day of each ``Oddities.extra_event_types``."""
+        x = self.xrng
+        for etype in self.extra_types:
+            kind = etype.rsplit("_", 1)[-1].lower()
+            for ts in self._times(max(2.0, len(self.users) * 0.5), from_us, to_us, rng=x):
+                u = x.choice(self.users)
+                ev = self._envelope(etype, ts, self._user_actor(u), rng=x)
+                ev["request_metadata"] = self._request_metadata(x)
+                convs = self.conversations
+                ev.update(
+                    {
+                        "action": f"{kind.upper()}_{x.choice(['CREATED', 'UPDATED', 'EXPORTED'])}",
+                        "action_result": "SUCCESS",
+                        "action_data": {
+                            f"{kind}_id": f"{kind[:3]}_{rand_token(x, 20)}",
+                            "title": x.choice(TOPICS),
+                            "conversation_id": x.choice(convs).id if convs else None,
+                            "file_name": f"{rand_token(x, 8, string.ascii_lowercase)}.{kind[:4]}",
+                        },
+                    }
+                )
+                self.streams[etype].deliver(ts, ts, self._finish(ev))
 
     # ------------------------------------------------------------------ ground truth
     def ground_truth(self, now_us: int, published_only: bool = True) -> dict[str, Any]:
         """Everything that exists (published in a log file, unless ``published_only=False``)."""
         events: dict[str, dict[str, dict[str, Any]]] = {}
+        without_id: dict[str, dict[bytes, dict[str, Any]]] = {}
+        foreign: dict[str, dict[str, Any]] = {}
+        raw_lines: list[dict[str, Any]] = []
+        distinct: dict[str, dict[bytes, str]] = {}  # event_id -> {line: type}
         streams = list(self.streams.values()) + list(self.org_streams.values())
         for s in streams:
             bucket = events.setdefault(s.event_type, {})
-            chunks = [f.body for f in s.files]
+            no_id = without_id.setdefault(s.event_type, {})
+            sources: list[tuple[str | None, bytes]] = [(f.id, f.body) for f in s.files]
             if not published_only:
-                chunks.extend(p[2] for p in s.pending)
-            for body in chunks:
-                for line in body.split(b"\n"):
+                sources.extend((None, p[2]) for p in sorted(s.pending))
+            for fid, body in sources:
+                for n, line in enumerate(body.split(b"\n"), 1):
                     if not line:
                         continue
-                    ev = json.loads(line)
-                    bucket.setdefault(ev["event_id"], ev)
+                    ev = _parse_object(line)
+                    if ev is None:
+                        raw_lines.append(
+                            {
+                                "log_file_id": fid,
+                                "event_type": s.event_type,
+                                "line_number": n if fid is not None else None,
+                                "bytes": line,
+                            }
+                        )
+                        continue
+                    eid = ev.get("event_id")
+                    if not isinstance(eid, str) or not eid:
+                        no_id.setdefault(line, ev)
+                        continue
+                    distinct.setdefault(eid, {}).setdefault(line, str(ev.get("type")))
+                    if s.event_type == "CONVERSATION_MESSAGE" and ev.get("type") != s.event_type:
+                        foreign.setdefault(eid, ev)
+                    else:
+                        bucket.setdefault(eid, ev)
         for t in GENERATED_WORKSPACE_TYPES:
             events.setdefault(t, {})
+            without_id.setdefault(t, {})
+        clashes = {
+            eid: sorted(by_line.values()) for eid, by_line in distinct.items() if len(by_line) > 1
+        }
         messages: dict[str, dict[str, Any]] = {}
+        messages_without_id: dict[str, dict[str, Any]] = {}
         conversations: dict[str, dict[str, Any]] = {}
-        latest: dict[str, str] = {}
-        for ev in sorted(
-            events.get("CONVERSATION_MESSAGE", {}).values(), key=lambda e: e["timestamp"]
-        ):
+        latest: dict[str, int] = {}
+        cm_events = list(events["CONVERSATION_MESSAGE"].values())
+        cm_events += [
+            e
+            for e in without_id["CONVERSATION_MESSAGE"].values()
+            if e.get("type") == "CONVERSATION_MESSAGE"
+        ]
+        for ev in sorted(cm_events, key=lambda e: parse_iso(e["timestamp"])):
             m, c = ev["message"], ev["conversation"]
             raw = m.get("created_at")
             try:
                 created: str | None = iso_us(parse_iso(raw)) if raw else None
             except ValueError:
                 created = None
-            if m["id"] not in messages:
-                messages[m["id"]] = {
-                    "conversation_id": c["id"],
-                    "event_id": ev["event_id"],
-                    "author_type": m["author"]["type"],
-                    "created_at": created,
-                    "timestamp": ev["timestamp"],
-                    "content": m["content"],
-                    "file_ids": [f["id"] for f in m["files"]],
-                    "user_id": ev["actor"]["user_id"],
-                }
+            entry = {
+                "conversation_id": c["id"],
+                "event_id": ev.get("event_id"),
+                "author_type": m["author"]["type"],
+                "created_at": created,
+                "timestamp": ev["timestamp"],
+                "content": m["content"],
+                "file_ids": [f["id"] for f in m["files"]],
+                "user_id": ev["actor"]["user_id"],
+            }
+            if m.get("id"):
+                messages.setdefault(m["id"], entry)
+            else:
+                messages_without_id.setdefault(str(ev.get("event_id")), entry)
             conv = conversations.setdefault(
                 c["id"],
                 {
@@ -789,10 +1034,11 @@ class Workspace:
                     "message_ids": [],
                 },
             )
-            if ev["timestamp"] >= latest.get(c["id"], ""):
-                latest[c["id"]] = ev["timestamp"]
+            ts = parse_iso(ev["timestamp"])
+            if ts >= latest.get(c["id"], ts):
+                latest[c["id"]] = ts
                 conv["title"] = c["title"]
-            if m["id"] not in conv["message_ids"]:
+            if m.get("id") and m["id"] not in conv["message_ids"]:
                 conv["message_ids"].append(m["id"])
         retention_h = self.cfg.attachment_retention_hours
         expire_before = now_us - int(retention_h * HOUR_US)
@@ -821,9 +1067,18 @@ class Workspace:
             "organization_id": self.org_id,
             "as_of": iso_us(now_us),
             "messages": messages,
+            "messages_without_id": messages_without_id,
             "conversations": conversations,
             "attachments": attachments,
             "events": events,
+            "events_without_id": {t: list(v.values()) for t, v in without_id.items()},
+            "foreign_events": foreign,
+            "raw_lines": raw_lines,
+            "clashes": clashes,
+            "oddities": {
+                "future_end_time_files": [self.future_file_id] if self.future_file_id else [],
+                "huge_message_ids": list(self.huge_message_ids),
+            },
             "log_files": log_files,
             "users": [u.to_json() for u in self.users],
             "gpts": [{"id": g.id, "name": g.name, "owner_id": g.owner.id} for g in self.gpts],

@@ -29,6 +29,7 @@ class LogFile:
     sha256: str
     n_lines: int
     max_event_us: int
+    offset_name: bool = False
 
     @property
     def end_time(self) -> str:
@@ -37,19 +38,27 @@ class LogFile:
 
     @property
     def file_name(self) -> str:
-        """``<EVENT_TYPE>_<iso>.jsonl`` as in the reference §2.8."""
-        return f"{self.event_type}_{self.end_time[:-1]}.jsonl"
+        """``<EVENT_TYPE>_<iso>.jsonl`` (reference §2.8), or ``…+00:00.jsonl`` (published)."""
+        return f"{self.event_type}_{self.end_time[:-1]}{'+00:00' if self.offset_name else ''}.jsonl"
 
-    def metadata(self, sha256: str | None = None) -> dict[str, object]:
-        """Return the LogFileMetadata object of a listing."""
-        return {
+    def metadata(
+        self,
+        sha256: str | None = None,
+        end_time: str | None = None,
+        omit: tuple[str, ...] = (),
+    ) -> dict[str, object]:
+        """Return the LogFileMetadata object of a listing (``omit``: keys left out)."""
+        meta: dict[str, object] = {
             "id": self.id,
             "event_type": self.event_type,
-            "end_time": self.end_time,
+            "end_time": end_time or self.end_time,
             "file_name": self.file_name,
             "file_size": len(self.body),
             "file_sha256": sha256 or self.sha256,
         }
+        for k in omit:
+            meta.pop(k, None)
+        return meta
 
 
 class Stream:
@@ -63,10 +72,13 @@ class Stream:
         window_us: int,
         max_bytes: int,
         no_newline_rate: float,
+        offset_name_rate: float = 0.0,
     ) -> None:
         self.owner_id = owner_id
         self.event_type = event_type
         self.rng = random.Random(f"{seed}:stream:{owner_id}:{event_type}")
+        self.name_rng = random.Random(f"{seed}:names:{owner_id}:{event_type}")
+        self.offset_name_rate = offset_name_rate
         self.window_us = window_us
         self.max_bytes = max_bytes
         self.no_newline_rate = no_newline_rate
@@ -124,6 +136,7 @@ class Stream:
             sha256=hashlib.sha256(body).hexdigest(),
             n_lines=len(chunk),
             max_event_us=max_ts,
+            offset_name=self.name_rng.random() < self.offset_name_rate,
         )
         self.files.append(f)
         self.ends.append(end_us)

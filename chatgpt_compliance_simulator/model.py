@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,8 @@ FILE_KINDS: list[tuple[str, str, bytes]] = [
     ("mp4", "video/mp4", b"\x00\x00\x00\x18ftypmp42"),
 ]
 FILE_KIND_WEIGHTS = [20, 15, 10, 12, 10, 8, 8, 5, 4, 2, 6]
+#: Upload bytes are generated and served in chunks of this size (a multiple of 4, for base64).
+CHUNK = 1 << 20
 
 
 def is_audio_video(mime_type: str) -> bool:
@@ -81,23 +84,38 @@ class Attachment:
     message_id: str | None = None
     _sha256: str | None = None
 
-    def body(self) -> bytes:
-        """Generate the file's bytes (deterministic, on demand)."""
+    def iter_body(self) -> Iterator[bytes]:
+        """Yield the file's bytes in chunks of at most :data:`CHUNK` (deterministic, any size).
+
+        A magic header, then chunk ``k`` of the payload derived from ``(content_seed, k)``
+        alone, so no more than one chunk is ever in memory.
+        """
         ext = self.name.rsplit(".", 1)[-1]
-        header = next((h for e, _, h in FILE_KINDS if e == ext), b"")
-        rnd = random.Random(self.content_seed)
-        n = max(0, self.size - len(header))
-        if self.mime_type.startswith("text/") or self.mime_type == "application/json":
-            raw = base64.b64encode(rnd.randbytes(n * 3 // 4 + 3))[:n]
-        else:
-            raw = rnd.randbytes(n)
-        return (header + raw)[: self.size]
+        header = next((h for e, _, h in FILE_KINDS if e == ext), b"")[: self.size]
+        if header:
+            yield header
+        left = self.size - len(header)
+        text = self.mime_type.startswith("text/") or self.mime_type == "application/json"
+        k = 0
+        while left > 0:
+            rnd = random.Random(f"{self.content_seed}:{k}")
+            n = min(CHUNK, left)
+            yield base64.b64encode(rnd.randbytes(n * 3 // 4 + 3))[:n] if text else rnd.randbytes(n)
+            left -= CHUNK
+            k += 1
+
+    def body(self) -> bytes:
+        """Return the file's bytes at once (small files; large ones: :meth:`iter_body`)."""
+        return b"".join(self.iter_body())
 
     @property
     def sha256(self) -> str:
-        """Hex SHA-256 of :meth:`body` (cached)."""
+        """Hex SHA-256 of the file's bytes (computed by streaming, cached)."""
         if self._sha256 is None:
-            self._sha256 = hashlib.sha256(self.body()).hexdigest()
+            h = hashlib.sha256()
+            for chunk in self.iter_body():
+                h.update(chunk)
+            self._sha256 = h.hexdigest()
         return self._sha256
 
     @property

@@ -26,7 +26,7 @@ from .api import (
     server_error,
 )
 from .clock import US, Clock, to_us
-from .config import ALL_READ_SCOPES, Faults, SimulatorConfig
+from .config import ALL_READ_SCOPES, Faults, Oddities, SimulatorConfig
 from .faults import RESET, STATUS, TRUNCATE, FaultAction, FaultEngine
 from .generator import DAY_US, Workspace, rand_token
 from .ratelimit import RateLimiter
@@ -96,21 +96,29 @@ class _Handler(BaseHTTPRequestHandler):
     def send(self, resp: Response, truncate: bool = False) -> None:
         """Write ``resp``; with ``truncate`` send half the body and close."""
         body = resp.body
+        length = resp.length if resp.chunks is not None else len(body)
         self.send_response(resp.status)
         for k, v in resp.headers:
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         if truncate:
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command == "HEAD":
             return
+        limit = length // 2 if truncate else length
+        if resp.chunks is not None:
+            sent = 0
+            for chunk in resp.chunks:
+                if sent >= limit:
+                    break
+                part = chunk[: limit - sent]
+                self.wfile.write(part)
+                sent += len(part)
+        elif body:
+            self.wfile.write(body[:limit])
         if truncate:
-            self.wfile.write(body[: len(body) // 2])
             self.close_connection = True
-            return
-        if body:
-            self.wfile.write(body)
 
     def reset(self) -> None:
         """Abort the connection with a TCP RST."""
@@ -135,6 +143,8 @@ class Simulator:
             cfg = cfg.with_overrides(**overrides)
         if cfg.faults is None:
             cfg.faults = Faults()
+        if cfg.oddities is None:
+            cfg.oddities = Oddities()
         self.config = cfg
         self.clock = Clock(cfg.start)
         self._lock = threading.RLock()
@@ -454,7 +464,10 @@ class Simulator:
             ("Content-Type", obj.content_type),
             ("Content-Disposition", f'attachment; filename="{obj.filename}"'),
         ]
-        return Response(200, obj.body(), headers)
+        content = obj.body()
+        if obj.size is not None and not isinstance(content, bytes):
+            return Response(200, b"", headers, chunks=content, length=obj.size)
+        return Response(200, content if isinstance(content, bytes) else b"".join(content), headers)
 
     def _serve_api(self, req: Request) -> Response:
         auth = req.headers.get("authorization", "")

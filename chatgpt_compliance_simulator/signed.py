@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -20,10 +20,12 @@ from urllib.parse import quote
 class SignedObject:
     """What one signed URL serves."""
 
-    body: Callable[[], bytes]
+    body: Callable[[], bytes | Iterable[bytes]]
     content_type: str
     filename: str
     expires_at: float  # time.monotonic()
+    size: int | None = None
+    """Set when ``body`` yields chunks (streamed with this Content-Length)."""
 
 
 def s3_error(code: str, message: str) -> bytes:
@@ -46,8 +48,14 @@ class SignedStore:
         self._objects: dict[str, SignedObject] = {}
         self._lock = threading.Lock()
 
-    def mint(self, body: Callable[[], bytes], content_type: str, filename: str) -> str:
-        """Register ``body`` and return its signed URL."""
+    def mint(
+        self,
+        body: Callable[[], bytes | Iterable[bytes]],
+        content_type: str,
+        filename: str,
+        size: int | None = None,
+    ) -> str:
+        """Register ``body`` (bytes, or chunks totalling ``size``) and return its signed URL."""
         now = time.monotonic()
         with self._lock:
             token = f"{self.rng.getrandbits(128):032x}"
@@ -60,7 +68,7 @@ class SignedStore:
             elif r < self.expired_rate:
                 expired = True
             expires_at = now - 1.0 if expired else now + self.ttl
-            self._objects[token] = SignedObject(body, content_type, filename, expires_at)
+            self._objects[token] = SignedObject(body, content_type, filename, expires_at, size)
             if len(self._objects) > 200_000:
                 self._gc(now)
         exp_epoch = int(time.time() + (expires_at - now))

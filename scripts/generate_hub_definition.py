@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import LiteralScalarString
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB_FILE = ROOT / "hub" / "tap-chatgpt-compliance.yml"
@@ -28,9 +29,45 @@ MELTANO_YML = ROOT / "meltano.yml"
 # is published under (Hub convention: variant = repository owner).
 VARIANT = "tap-chatgpt-compliance"
 REPO = "https://github.com/tap-chatgpt-compliance/tap-chatgpt-compliance"
+# The Hub serves logos from its static/ folder: logo_url is that site path, and the file is kept
+# here at the same path under hub/static/ (copy it as-is into the Hub pull request).
+LOGO_URL = "/assets/logos/extractors/chatgpt-compliance.svg"
+LOGO_FILE = ROOT / "hub" / "static" / LOGO_URL.lstrip("/")
+PREREQ = """\
+From the owner of the ChatGPT Enterprise/Edu workspace you need:
+
+- a **Compliance API key** (OpenAI Admin Console → Credentials → Admin keys) with the scopes
+  - `chatgpt.enterprise.compliance_logs_platform.read` (or the per-type scopes it covers, such as
+    `chatgpt.enterprise.compliance_logs_platform.conversation_message.read` and
+    `chatgpt.enterprise.compliance_logs_platform.audit_log.read`) to read the log files, and
+  - `chatgpt.enterprise.compliance_export.read` to download attachments and list users, GPTs
+    and projects;
+- the **workspace ID**, a UUID shown at chatgpt.com/admin → Workspace details;
+- the **organization ID** (`org-…`) only to archive organization-scoped event types such as
+  `COSTS`.
+"""
+USAGE = """\
+```bash
+meltano config set tap-chatgpt-compliance workspace_id <workspace UUID>
+export TAP_CHATGPT_COMPLIANCE_API_KEY=<Compliance API key>   # or: meltano config set --interactive
+meltano config test tap-chatgpt-compliance    # one authenticated read: checks key, scopes, workspace
+meltano run tap-chatgpt-compliance target-postgres
+```
+
+- **Run it at least hourly** (`meltano schedule add … --interval @hourly`, or any orchestrator):
+  chat attachments expire about 24 hours after upload and log files 30 days after they are
+  written; each run downloads what is new, attachments included, and resumes from its bookmark.
+- Every stream is selected by default (`*.*`): attachments (`files`, and `file_parts` for large
+  ones) are archived beside the transcripts. Set `file_content: storage` and `file_storage_url`
+  to keep the bytes in S3/GCS/a folder instead of inline.
+- `tap-chatgpt-compliance --test` reads one record per stream.
+- target-postgres writes `timestamp without time zone` columns: the values are UTC.
+- The repository's `transform/` dbt project turns the PostgreSQL tables into ordered transcripts,
+  conversations, attachments with their archive status, daily activity and a completeness report.
+"""
 META: dict[str, Any] = {
     "label": "ChatGPT Enterprise Compliance",
-    "logo_url": "/assets/logos/extractors/chatgpt-compliance.png",
+    "logo_url": LOGO_URL,
     "domain_url": "https://developers.openai.com/docs/enterprise/compliance-api",
     "keywords": [
         "api",
@@ -46,9 +83,16 @@ META: dict[str, Any] = {
     # Everything, attachments included (`files`, and `file_parts` for large inline ones):
     # archiving them beside the transcripts is the point of the tap.
     "select": ["*.*"],
+    "prereq": PREREQ,
+    "usage": USAGE,
 }
-# Settings the SDK adds to every tap; kept in the definition (Hub shows them) with their kinds.
-_SECRET_KINDS = {"password"}
+# Every Singer SDK tap answers `--test` (one record per stream), which is what the Hub's `test`
+# capability announces; added here even while the tap's --about does not list it.
+EXTRA_CAPABILITIES = ("test",)
+# Settings that can carry credentials although the tap does not mark them secret:
+# file_storage_options holds fsspec options (key/secret/token of the store); stream_map_config
+# holds the values map expressions use, such as a hash seed for pseudonymising emails.
+ALWAYS_SENSITIVE = frozenset({"file_storage_options", "stream_map_config"})
 
 
 def about_json(executable: str | None = None) -> dict[str, Any]:
@@ -68,13 +112,18 @@ def _types(prop: dict[str, Any]) -> list[str]:
     return [x for x in types if x != "null"]
 
 
+def is_secret(prop: dict[str, Any]) -> bool:
+    """True for a setting the tap marks secret."""
+    return bool(prop.get("secret") or prop.get("writeOnly"))
+
+
 def setting_kind(prop: dict[str, Any]) -> str:
-    """Map a JSON-schema property to a Meltano setting kind."""
-    if prop.get("secret") or prop.get("writeOnly"):
+    """Map a JSON-schema property to a Meltano setting kind (a secret string is a password)."""
+    types = _types(prop)
+    if is_secret(prop) and (not types or "string" in types):
         return "password"
     if prop.get("enum"):
         return "options"
-    types = _types(prop)
     if "string" in types and prop.get("format") in ("date-time", "date"):
         return "date_iso8601"
     for json_type, kind in (
@@ -101,7 +150,7 @@ def settings_from_about(about: dict[str, Any]) -> list[dict[str, Any]]:
         }
         if prop.get("description"):
             s["description"] = " ".join(prop["description"].split())
-        if kind in _SECRET_KINDS:
+        if kind == "password" or is_secret(prop) or name in ALWAYS_SENSITIVE:
             s["sensitive"] = True
         if kind == "options":
             s["options"] = [{"label": str(v), "value": v} for v in prop["enum"] if v is not None]
@@ -130,10 +179,13 @@ def hub_definition(about: dict[str, Any], pyproject_name: str = "tap-chatgpt-com
         "quality": META["quality"],
         "maintenance_status": META["maintenance_status"],
         "supported_python_versions": about.get("supported_python_versions", []),
-        "capabilities": sorted(about["capabilities"]),
+        "capabilities": sorted(set(about["capabilities"]) | set(EXTRA_CAPABILITIES)),
         "settings_group_validation": [list(required)] if required else [],
         "settings": settings_from_about(about),
         "select": META["select"],
+        # markdown, written as YAML block scalars (`|`) so the file stays readable
+        "prereq": LiteralScalarString(META["prereq"]),
+        "usage": LiteralScalarString(META["usage"]),
     }
 
 
@@ -172,6 +224,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
     args = parser.parse_args()
+    if not LOGO_FILE.is_file():
+        print(f"logo_url {LOGO_URL} has no file at {LOGO_FILE.relative_to(ROOT)}", file=sys.stderr)
+        return 1
     about = about_json()
     wanted = {
         HUB_FILE: render_hub(hub_definition(about)),

@@ -3,29 +3,55 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
-import shutil
+import os
 import tempfile
+import time
 import typing as t
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlparse
 
 import fsspec
+import requests
+from fsspec.implementations.local import LocalFileSystem
+from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance.downloads import Unavailable, download
 from tap_chatgpt_compliance.settings import DEFAULT_MAX_INLINE_FILE_BYTES
 
 if t.TYPE_CHECKING:
-    import requests
-
     from tap_chatgpt_compliance.client import ComplianceStream
 
 LOGGER = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 STATUS_BY_HTTP = {410: "expired", 404: "not_found", 403: "forbidden"}
+FAILED = "failed"
+"""Status of an attempt that failed after every retry (5xx, timeouts, network) or in storage."""
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    RetriableAPIError,
+    requests.exceptions.RequestException,
+    ConnectionError,
+)
+"""What ``download`` raises once its retries are spent on an error that can clear."""
+FAILURES_BEFORE_PAUSE = 3
+"""After this many attachments in a row failed (retries spent, or storage), a run stops trying."""
+
+OBJECT_STORE_PROTOCOLS = frozenset(
+    {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "oci", "cos", "tos"}
+)
+"""Stores where an object appears only once its upload completes (one PUT, or the completion of
+a multipart/resumable upload): objects are written in place. Elsewhere (local folders, SFTP, …)
+they are written under PARTIAL_DIR and renamed into place."""
+PARTIAL_DIR = ".partial"
+STALE_PARTIAL_SECONDS = 3600
+"""A partial file untouched this long belongs to a run that died: it is deleted."""
 
 
 @dataclass
@@ -39,6 +65,8 @@ class AttachmentRef:
     event_id: str | None
     name: str | None
     mime_type: str | None
+    event_time: str | None = None
+    """Timestamp of the referencing event (≈ upload time): starts the retry window."""
 
 
 @dataclass
@@ -51,39 +79,236 @@ class Fetched:
     content: bytes | None = None
     """Inline mode: the whole content when it fits one record."""
     spool: t.IO[bytes] | None = None
-    """Inline mode: the content of a larger file, to be cut into file_parts records."""
-    storage_uri: str | None = None
+    """The content of a larger file (inline mode) or of any file to store (storage mode)."""
     too_large: bool = False
 
 
+class StorageError(Exception):
+    """An object could not be written to the store, or did not read back as written."""
+
+
+@dataclass
+class Stored:
+    """The outcome of :meth:`ContentStore.put`."""
+
+    uri: str
+    written: bool
+    """False when a sound object with this digest was already there (it was re-hashed)."""
+    repaired: str | None = None
+    """What was wrong with the object found at the path before it was rewritten."""
+
+
 class ContentStore:
-    """Content-addressed object storage on any fsspec URL (``<root>/sha256/<aa>/<hex>``)."""
+    """Content-addressed object storage on any fsspec URL (``<root>/sha256/<aa>/<hex>``).
+
+    An object is never visible at its path before all its bytes are there: object stores get
+    one upload whose completion is atomic; other file systems get a file written under
+    ``<root>/.partial/`` and renamed into place. An object already at the path is kept only if
+    its size and SHA-256 match; after a write the object is read back and verified.
+    """
 
     def __init__(self, url: str, options: dict[str, t.Any] | None = None) -> None:
         """Open the filesystem of ``url`` with the given fsspec options."""
         self.url = url.rstrip("/")
         self._options = dict(options or {})
+        self._partials_swept = False
 
     @cached_property
     def _fs_and_root(self) -> tuple[t.Any, str]:
         fs, root = fsspec.core.url_to_fs(self.url, **self._options)
         return fs, root.rstrip("/")
 
+    @property
+    def writes_in_place(self) -> bool:
+        """True for object stores, where an upload becomes visible only once complete."""
+        fs, _ = self._fs_and_root
+        protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+        return bool(OBJECT_STORE_PROTOCOLS & set(protocols))
+
     def uri_for(self, sha256: str) -> str:
         """Return the URI of the object holding content with this digest."""
         return f"{self.url}/sha256/{sha256[:2]}/{sha256}"
 
-    def put(self, sha256: str, spool: t.IO[bytes]) -> str:
-        """Write the spooled bytes unless an object with this digest already exists."""
+    def put(self, sha256: str, size: int, spool: t.IO[bytes]) -> Stored:
+        """Store the spooled bytes under their digest, unless a sound copy is already there.
+
+        Raises StorageError when the object cannot be written, or does not read back as
+        ``size`` bytes hashing to ``sha256``: nothing unverified is ever reported as stored.
+        """
+        uri = self.uri_for(sha256)
+        try:
+            return self._put(sha256, size, spool, uri)
+        except StorageError:
+            raise
+        except Exception as exc:  # any error of any fsspec backend
+            msg = f"cannot write {uri}: {type(exc).__name__}: {exc}"
+            raise StorageError(" ".join(msg.split())) from exc
+
+    def _put(self, sha256: str, size: int, spool: t.IO[bytes], uri: str) -> Stored:
         fs, root = self._fs_and_root
         path = f"{root}/sha256/{sha256[:2]}/{sha256}"
-        if not fs.exists(path):
-            parent = path.rsplit("/", 1)[0]
-            fs.makedirs(parent, exist_ok=True)
-            spool.seek(0)
-            with fs.open(path, "wb") as target:
-                shutil.copyfileobj(spool, target, CHUNK)
-        return self.uri_for(sha256)
+        problem = self._check(fs, path, size, sha256)
+        if problem is None:
+            return Stored(uri, written=False)
+        if self.writes_in_place:
+            self._write_in_place(fs, path, spool, sha256, size)
+        else:
+            self._write_and_rename(fs, root, path, sha256, size, spool)
+        after = self._check(fs, path, size, sha256)
+        if after is not None:
+            msg = f"the object written at {uri} does not match its digest: {after}"
+            raise StorageError(msg)
+        return Stored(uri, written=True, repaired=None if problem == _MISSING else problem)
+
+    @staticmethod
+    def _check(fs: t.Any, path: str, size: int, sha256: str) -> str | None:
+        """Return None if the object at ``path`` is sound, else what is wrong with it."""
+        with contextlib.suppress(Exception):
+            fs.invalidate_cache(path)
+        try:
+            info = fs.info(path)
+        except FileNotFoundError:
+            return _MISSING
+        if info.get("type") != "file":
+            return f"a {info.get('type') or 'non-file'} is in its place"
+        if info.get("size") != size:
+            return f"it holds {info.get('size')} bytes, not {size}"
+        digest = hashlib.sha256()
+        with fs.open(path, "rb") as source:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+        found = digest.hexdigest()
+        return None if found == sha256 else f"its bytes hash to {found}"
+
+    @staticmethod
+    def _write_in_place(fs: t.Any, path: str, spool: t.IO[bytes], sha256: str, size: int) -> None:
+        """Upload to an object store: the object appears when the upload completes, or never."""
+        target = fs.open(path, "wb")
+        try:
+            _copy_verified(spool, target, sha256, size)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                target.discard()  # abort the multipart upload
+            with contextlib.suppress(Exception):
+                target.closed = True  # so that closing never completes a partial upload
+            raise
+        target.close()
+
+    def _write_and_rename(
+        self, fs: t.Any, root: str, path: str, sha256: str, size: int, spool: t.IO[bytes]
+    ) -> None:
+        """Write under PARTIAL_DIR, then rename into place (atomic on one file system)."""
+        partial_dir = f"{root}/{PARTIAL_DIR}"
+        if not self._partials_swept:
+            self._partials_swept = True
+            self._sweep_partials(fs, partial_dir)
+        partial = f"{partial_dir}/{sha256}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+        parent = path.rsplit("/", 1)[0]
+        local = isinstance(fs, LocalFileSystem)
+        try:
+            if local:
+                Path(partial_dir).mkdir(parents=True, exist_ok=True)
+                with Path(partial).open("wb") as target:
+                    _copy_verified(spool, target, sha256, size)
+                    target.flush()
+                    os.fsync(target.fileno())  # the bytes are on disk before the name is
+                Path(parent).mkdir(parents=True, exist_ok=True)
+                Path(partial).replace(path)
+                _fsync_dir(parent)
+            else:
+                fs.makedirs(partial_dir, exist_ok=True)
+                with fs.open(partial, "wb") as target:
+                    _copy_verified(spool, target, sha256, size)
+                fs.makedirs(parent, exist_ok=True)
+                fs.mv(partial, path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if local:
+                    Path(partial).unlink()
+                else:
+                    fs.rm_file(partial)
+            raise
+
+    def _sweep_partials(self, fs: t.Any, partial_dir: str) -> None:
+        """Delete partial files left by runs that were killed while writing."""
+        try:
+            listing = fs.ls(partial_dir, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except Exception as exc:  # never fail a run over housekeeping
+            LOGGER.warning("Cannot list %s/%s: %s", self.url, PARTIAL_DIR, exc)
+            return
+        cutoff = time.time() - STALE_PARTIAL_SECONDS
+        removed = 0
+        for info in listing:
+            mtime = info.get("mtime")
+            if info.get("type") != "file" or not isinstance(mtime, (int, float)):
+                continue
+            if mtime < cutoff:
+                with contextlib.suppress(FileNotFoundError):
+                    fs.rm_file(info["name"])
+                    removed += 1
+        if removed:
+            LOGGER.warning(
+                "Removed %d partial file(s) left in %s/%s by interrupted runs (never visible as "
+                "archived objects).",
+                removed,
+                self.url,
+                PARTIAL_DIR,
+            )
+
+
+_MISSING = "missing"
+
+
+def _copy_verified(spool: t.IO[bytes], target: t.IO[bytes], sha256: str, size: int) -> None:
+    """Copy the spool to ``target``; raise before it is placed if it is not the expected bytes."""
+    spool.seek(0)
+    digest = hashlib.sha256()
+    copied = 0
+    while chunk := spool.read(CHUNK):
+        digest.update(chunk)
+        copied += len(chunk)
+        target.write(chunk)
+    if copied != size or digest.hexdigest() != sha256:
+        msg = (
+            f"the bytes to store ({copied} bytes, SHA-256 {digest.hexdigest()}) do not match "
+            f"the download ({size} bytes, {sha256}); nothing was stored"
+        )
+        raise StorageError(msg)
+
+
+def _fsync_dir(path: str) -> None:
+    """Make a rename durable (best effort: not every platform can open a directory)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def base_record(ref: AttachmentRef, workspace_id: str) -> dict[str, t.Any]:
+    """Return the ``files`` record of an attachment before any download."""
+    return {
+        "id": ref.file_id,
+        "workspace_id": workspace_id,
+        "conversation_id": ref.conversation_id,
+        "message_id": ref.message_id,
+        "user_id": ref.user_id,
+        "name": ref.name,
+        "mime_type": ref.mime_type,
+        "size": None,
+        "sha256": None,
+        "status": None,
+        "status_reason": None,
+        "archived_at": None,
+        "storage_uri": None,
+        "content_base64": None,
+        "part_count": None,
+        "retry_until": None,
+        "event_id": ref.event_id,
+    }
 
 
 class AttachmentArchiver:
@@ -101,35 +326,28 @@ class AttachmentArchiver:
             if self.mode == "storage"
             else None
         )
+        self._failures_in_a_row = 0
+        self._paused_because: str | None = None
 
     def archive(self, ref: AttachmentRef) -> tuple[dict[str, t.Any], t.IO[bytes] | None]:
         """Return the ``files`` record of one attachment, and a spool of its parts if any.
 
-        Failures become a status with a reason, never a gap. The caller closes the spool.
+        Failures become a status with a reason, never a gap: ``forbidden`` (403) and ``failed``
+        (retries spent on 5xx, timeouts or network errors; a storage error) can clear, and are
+        retried by later runs; ``expired`` (410) and ``not_found`` (404) are final. The caller
+        closes the spool.
         """
-        record: dict[str, t.Any] = {
-            "id": ref.file_id,
-            "workspace_id": self.stream.workspace_id,
-            "conversation_id": ref.conversation_id,
-            "message_id": ref.message_id,
-            "user_id": ref.user_id,
-            "name": ref.name,
-            "mime_type": ref.mime_type,
-            "size": None,
-            "sha256": None,
-            "status": None,
-            "status_reason": None,
-            "archived_at": None,
-            "storage_uri": None,
-            "content_base64": None,
-            "part_count": None,
-            "event_id": ref.event_id,
-        }
+        record = base_record(ref, self.stream.workspace_id)
         if self.mode == "none":
             record.update(status="metadata_only", status_reason="file_content is 'none'")
             return record, None
         if not ref.user_id:
             record.update(status="not_found", status_reason="the event names no user to ask")
+            return record, None
+        if self._paused_because:
+            record.update(
+                status=FAILED, status_reason=f"not tried in this run: {self._paused_because}"
+            )
             return record, None
         workspace = f"/compliance/workspaces/{self.stream.workspace_id}"
         path = f"{workspace}/users/{ref.user_id}/files/{ref.file_id}"
@@ -137,8 +355,12 @@ class AttachmentArchiver:
         try:
             fetched = download(self.stream, path, self._consume, params)
         except Unavailable as exc:
+            self._failures_in_a_row = 0
             status = STATUS_BY_HTTP.get(exc.status, "not_found")
             record.update(status=status, status_reason=f"HTTP {exc.status}: {exc.detail}")
+            return record, None
+        except TRANSIENT_ERRORS as exc:
+            record.update(status=FAILED, status_reason=self._failed(self._describe(exc)))
             return record, None
         record.update(
             size=fetched.size,
@@ -146,6 +368,7 @@ class AttachmentArchiver:
             mime_type=fetched.mime_type or ref.mime_type,
         )
         if fetched.too_large:
+            self._failures_in_a_row = 0
             record.update(
                 status="too_large",
                 status_reason=(
@@ -154,19 +377,66 @@ class AttachmentArchiver:
                 ),
             )
             return record, None
+        spool = fetched.spool
+        if self.store is not None and spool is not None:
+            try:
+                stored = self.store.put(fetched.sha256, fetched.size, spool)
+            except StorageError as exc:
+                record.update(status=FAILED, status_reason=self._failed(f"storage: {exc}"))
+                return record, None
+            finally:
+                spool.close()
+            spool = None
+            record["storage_uri"] = stored.uri
+            if stored.repaired:
+                LOGGER.warning(
+                    "Stored object %s of attachment %s was damaged (%s): rewritten and verified.",
+                    stored.uri,
+                    ref.file_id,
+                    stored.repaired,
+                )
+                self.stream.sync_run.counts["stored_objects_repaired"] += 1
+        self._failures_in_a_row = 0
         record.update(
             status="archived",
             archived_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-            storage_uri=fetched.storage_uri,
         )
         if fetched.content is not None:
             record["content_base64"] = base64.b64encode(fetched.content).decode("ascii")
-        if fetched.spool is not None:
+        if spool is not None:
             record["part_count"] = -(-fetched.size // self.max_inline)
-        return record, fetched.spool
+        return record, spool
+
+    def _failed(self, reason: str) -> str:
+        """Count a failure that can clear; after several in a row, stop trying in this run."""
+        self._failures_in_a_row += 1
+        if self._failures_in_a_row >= FAILURES_BEFORE_PAUSE:
+            self._paused_because = (
+                f"{self._failures_in_a_row} attachments in a row failed (last: {reason[:150]})"
+            )
+            LOGGER.warning(
+                "%d attachments in a row could not be archived: the other attachments of this "
+                "run are not tried, and are left for the next run to retry.",
+                self._failures_in_a_row,
+            )
+        return reason
+
+    def _describe(self, exc: BaseException) -> str:
+        """Say why a download failed after its retries, without any URL (signed URLs)."""
+        tries = getattr(exc, "tries", None) or int(self.stream.config.get("max_retries", 8)) + 1
+        if isinstance(exc, RetriableAPIError):
+            text = str(exc)
+        elif isinstance(exc, requests.exceptions.Timeout):
+            text = f"no answer within request_timeout ({type(exc).__name__})"
+        else:
+            request = getattr(exc, "request", None)
+            host = urlparse(str(getattr(request, "url", "") or "")).netloc
+            where = f" with {host}" if host else ""
+            text = f"connection failed{where} ({type(exc).__name__})"
+        return f"{text}, after {tries} tries"
 
     def _consume(self, response: requests.Response) -> Fetched:
-        """Stream the body once: hash it, and keep it inline, spooled, or in storage."""
+        """Stream the body once: hash it, and keep it inline or spooled."""
         digest = hashlib.sha256()
         size = 0
         mime_type = (response.headers.get("Content-Type") or "").split(";")[0].strip() or None
@@ -181,12 +451,8 @@ class AttachmentArchiver:
             if self.max_file and size > self.max_file:
                 spool.close()
                 return Fetched(sha256, size, mime_type, too_large=True)
-            if self.store is not None:
-                uri = self.store.put(sha256, spool)
-                spool.close()
-                return Fetched(sha256, size, mime_type, storage_uri=uri)
             spool.seek(0)
-            if size <= self.max_inline:
+            if self.store is None and size <= self.max_inline:
                 content = spool.read()
                 spool.close()
                 return Fetched(sha256, size, mime_type, content=content)

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 from functools import cached_property
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
+import backoff
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error
+from tap_chatgpt_compliance.pagination import check_listing_order
 from tap_chatgpt_compliance.retry import wait_generator
 from tap_chatgpt_compliance.settings import DEFAULT_API_URL
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Iterable
 
     from backoff.types import Details
+    from singer_sdk.helpers.types import RequestFunc
 
     from tap_chatgpt_compliance.run import SyncRun
 
@@ -73,6 +77,46 @@ class ComplianceStream(RESTStream[t.Any]):
         """Return the number of tries: ``max_retries`` plus the first one."""
         return int(self.config.get("max_retries", 8)) + 1
 
+    def request_decorator(self, func: RequestFunc) -> RequestFunc:
+        """Retry like the SDK, and note on the exception how many tries were made."""
+        decorator: t.Callable[..., t.Any] = backoff.on_exception(
+            self.backoff_wait_generator,
+            (
+                ConnectionResetError,
+                RetriableAPIError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ),
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            on_giveup=_note_tries,
+            jitter=self.backoff_jitter,
+            logger=self.logger,
+        )
+        return t.cast("RequestFunc", decorator(func))
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """Parse a page; an incremental stream's page is checked for order before any use.
+
+        The bookmark of an incremental stream (the log listing) moves with each item: an item
+        earlier than the ``after`` asked for, or a page not ascending, would move it past files
+        not yet seen, so the whole page is refused (:class:`ListingError`).
+        """
+        if not self.replication_key:
+            yield from super().parse_response(response)
+            return
+        items = list(super().parse_response(response))
+        query = parse_qs(urlparse(str(response.request.url or "")).query)
+        check_listing_order(
+            items,
+            key=self.replication_key,
+            after=next(iter(query.get("after") or []), None),
+            what=f"{(query.get('event_type') or [self.name])[0]} listing",
+        )
+        yield from items
+
     def backoff_handler(self, details: Details) -> None:
         """Log each retry without URLs, arguments or bodies (they may carry secrets)."""
         exc = details.get("exception")
@@ -117,3 +161,11 @@ class OncePerRunSchema(RESTStream[t.Any]):
         if not self._schema_sent:
             super()._write_schema_message()
             self._schema_sent = True
+
+
+def _note_tries(details: Details) -> None:
+    """Keep the number of tries on the exception that ends the retries, for its message."""
+    exc = details.get("exception")
+    if isinstance(exc, BaseException):
+        with contextlib.suppress(AttributeError):  # an exception class with __slots__
+            exc.tries = details.get("tries")  # type: ignore[attr-defined]

@@ -64,7 +64,11 @@ def download(
                     msg = f"The signed download URL answered HTTP {signed.status_code}."
                     raise RetriableAPIError(msg, signed)
             # Expired or refused: ask the API for a fresh URL at once, no backoff needed.
-        msg = f"{FRESH_URL_TRIES} signed URLs in a row were expired or refused for {path}."
+        msg = (
+            f"{FRESH_URL_TRIES} signed download URLs in a row were expired or refused for "
+            f"{path} (check the machine's clock, and that no proxy adds credentials to requests "
+            "to the download host)"
+        )
         raise RetriableAPIError(msg)
 
     retrying = t.cast("t.Callable[[], T]", stream.request_decorator(t.cast("t.Any", attempt)))

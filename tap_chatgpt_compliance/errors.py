@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import typing as t
+import re
 from urllib.parse import urlparse
 
-from singer_sdk.exceptions import FatalAPIError
-
-if t.TYPE_CHECKING:
-    import requests
+import requests
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 KEY_HELP = (
     "Create a new key in the OpenAI Admin Console (Credentials → Admin keys, with the "
@@ -83,3 +81,91 @@ def describe_http_error(
     if status == 422:
         return f"HTTP 422 on {path}: the API rejected the request ({detail})."
     return f"HTTP {status} on {path}: {detail}"
+
+
+class RecordTooLarge(ComplianceAPIError):
+    """A Singer line would exceed ``max_record_bytes`` (and so, by default, Meltano's limit)."""
+
+
+class ListingError(ComplianceAPIError):
+    """The log listing cannot be trusted (out of order, or stuck on ``has_more``)."""
+
+
+NOTHING_SKIPPED = (
+    "Nothing was skipped: the bookmark stays at the last log file fully archived, so a rerun "
+    "resumes there."
+)
+_ERRNO = re.compile(r"\[Errno [^\]]+\] [^'\")]+")
+MAX_LINE = 2000
+
+
+def fatal_message(exc: BaseException) -> str:
+    """Return the one readable line that ends a run failed by ``exc`` (never a traceback).
+
+    Messages name the host only (never a full URL: signed URLs carry signatures), and the
+    setting or the action that fixes the problem.
+    """
+    tries = getattr(exc, "tries", None)
+    after = f" after {tries} tries" if tries else ""
+    if isinstance(exc, ConfigValidationError):
+        text = " | ".join(str(error) for error in exc.errors) or str(exc)
+    elif isinstance(exc, FatalAPIError):
+        text = str(exc)
+    elif isinstance(exc, RetriableAPIError):
+        text = (
+            f"{exc}: still failing{after} (max_retries, max_retry_wait). {NOTHING_SKIPPED} "
+            "Rerun later, or raise max_retries / max_retry_wait."
+        )
+    elif isinstance(exc, requests.exceptions.Timeout):
+        text = (
+            f"No answer from {_host(exc)} within request_timeout{after}. {NOTHING_SKIPPED} "
+            "Rerun later, or raise request_timeout."
+        )
+    elif isinstance(exc, requests.exceptions.ConnectionError):
+        text = (
+            f"Cannot reach {_host(exc)} ({_reason(exc)}){after}: check api_url, DNS, proxy and "
+            f"firewall. {NOTHING_SKIPPED}"
+        )
+    elif isinstance(exc, requests.exceptions.RequestException):
+        text = (
+            f"The connection to {_host(exc)} failed while reading a response "
+            f"({type(exc).__name__}){after}. {NOTHING_SKIPPED} Rerun later."
+        )
+    elif isinstance(exc, BrokenPipeError):
+        text = (
+            "The tap's output was closed (broken pipe): the target or the process reading the "
+            f"tap stopped; see its log. {NOTHING_SKIPPED}"
+        )
+    elif isinstance(exc, OSError):
+        text = (
+            f"{type(exc).__name__}: {exc}. Check file_storage_url (permissions, free space, "
+            f"credentials) and the temporary folder. {NOTHING_SKIPPED}"
+        )
+    else:
+        text = (
+            f"Unexpected error {type(exc).__name__}: {exc}. {NOTHING_SKIPPED} Set "
+            "TAP_CHATGPT_COMPLIANCE_LOGLEVEL=DEBUG to log where it happened, and report it."
+        )
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
+
+
+def _host(exc: requests.exceptions.RequestException) -> str:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if not url:
+        return "the Compliance API"
+    parts = urlparse(str(url))
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the Compliance API"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    match = _ERRNO.search(text)
+    if match:
+        return match.group(0).strip()
+    if "NameResolution" in text or "resolve" in text:
+        return "host name not found"
+    if "Connection aborted" in text or "reset" in text.lower():
+        return "connection reset"
+    return type(exc).__name__

@@ -42,8 +42,15 @@ def attachment_ids(message: dict[str, t.Any]) -> list[str]:
     return ids
 
 
-def message_record(event: Event, workspace_id: str, log_file_id: str) -> dict[str, t.Any]:
-    """Build a ``messages`` record; the original event rides along unchanged."""
+def message_record(
+    event: Event, workspace_id: str, log_file_id: str, event_key: str | None = None
+) -> dict[str, t.Any]:
+    """Build a ``messages`` record; the original event rides along unchanged.
+
+    ``event_key`` is the key the tap gave the event when it is not its own ``event_id`` (none,
+    or shared with a different event): it becomes ``event_id``, flagged ``event_id_derived``.
+    The record's ``id`` is ``message.id``, or the event's key when that is missing or empty.
+    """
     message = _dict(event.get("message"))
     author = _dict(message.get("author"))
     actor = _dict(event.get("actor"))
@@ -53,10 +60,11 @@ def message_record(event: Event, workspace_id: str, log_file_id: str) -> dict[st
     created_at, source = message_time(event)
     raw_created = message.get("created_at")
     annotations = content_dict.get("annotations")
+    event_id = event_key or event.get("event_id")
     return {
-        "id": message.get("id"),
+        "id": _str_or_none(message.get("id")) or event_id,
         "workspace_id": workspace_id,
-        "conversation_id": _dict(event.get("conversation")).get("id"),
+        "conversation_id": _str_or_none(_dict(event.get("conversation")).get("id")),
         "previous_message_id": _str_or_none(event.get("previous_message_id")),
         "parent_id": _str_or_none(message.get("parent_id")),
         "created_at": created_at,
@@ -78,7 +86,8 @@ def message_record(event: Event, workspace_id: str, log_file_id: str) -> dict[st
         "content_json": None if value is None or isinstance(value, str) else json.dumps(value),
         "content_annotations": annotations if isinstance(annotations, list) else None,
         "attachment_ids": attachment_ids(message),
-        "event_id": event.get("event_id"),
+        "event_id": event_id,
+        "event_id_derived": event_key is not None,
         "log_file_id": log_file_id,
         "event": event,
     }
@@ -97,7 +106,7 @@ def conversation_record(
         "workspace_id": workspace_id,
         "title": seen.title if seen.title is not None else conversation.get("title"),
         "title_seen_at": seen.title_at,
-        "created_at": to_iso(conversation.get("created_at")),
+        "created_at": to_iso(conversation.get("created_at")) or seen.created_at,
         "owner_user_id": owner.get("user_id"),
         "owner_email": owner.get("user_email") or owner.get("email"),
         "is_pinned": conversation.get("is_pinned"),
@@ -115,14 +124,24 @@ def conversation_record(
 
 
 def event_record(
-    event: Event, workspace_id: str, organization_id: str | None, log_file_id: str
+    event: Event,
+    workspace_id: str,
+    organization_id: str | None,
+    log_file_id: str,
+    event_type: str,
+    event_key: str | None = None,
 ) -> dict[str, t.Any]:
-    """Build an ``events`` record for every event type other than CONVERSATION_MESSAGE."""
+    """Build an ``events`` record for every event type other than CONVERSATION_MESSAGE.
+
+    ``event_type`` is the event's ``type``, or its file's when it has none; ``event_key`` as in
+    :func:`message_record`.
+    """
     return {
-        "event_id": event.get("event_id"),
+        "event_id": event_key or event.get("event_id"),
+        "event_id_derived": event_key is not None,
         "workspace_id": workspace_id,
         "organization_id": organization_id,
-        "type": event.get("type"),
+        "type": event_type,
         "timestamp": to_iso(event.get("timestamp")),
         "actor": event.get("actor") if isinstance(event.get("actor"), dict) else None,
         "log_file_id": log_file_id,

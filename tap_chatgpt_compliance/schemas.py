@@ -6,25 +6,86 @@ from singer_sdk import typing as th
 
 _ANY_OBJECT = th.ObjectType(additional_properties=True)
 _STRINGS = th.ArrayType(th.StringType)
+_EVENT_ID = (
+    "The event's event_id; when it has none (absent or empty), sha256:<hex> of its canonical "
+    "JSON; when a different event of the same type already used it in the run, "
+    "<event_id>#sha256:<hex>. The original is always in event."
+)
+_EVENT_ID_DERIVED = "True when event_id is not the event's own (see event_id)."
+ITEM_DESCRIPTION = (
+    "The list item exactly as delivered by the API: fields the tap does not know are kept."
+)
 
 LOG_FILE = th.PropertiesList(
     th.Property("id", th.StringType, required=True, description="Log file id (eclf_…)."),
     th.Property("workspace_id", th.StringType, required=True),
     th.Property("organization_id", th.StringType),
     th.Property("scope", th.StringType, description="workspace or organization."),
-    th.Property("event_type", th.StringType, required=True),
-    th.Property("end_time", th.DateTimeType, required=True, description="Provider end_time."),
+    th.Property(
+        "event_type",
+        th.StringType,
+        required=True,
+        description="Listed event type, or the type requested when the listing item has none.",
+    ),
+    th.Property(
+        "end_time",
+        th.DateTimeType,
+        required=True,
+        description="Provider end_time (see end_time_source when the listing item had none).",
+    ),
+    th.Property(
+        "end_time_source",
+        th.StringType,
+        description=(
+            "listing (the item's end_time), page (the item had none: the page's last_end_time) "
+            "or previous (the item had none: the end_time of the file before it)."
+        ),
+    ),
+    th.Property(
+        "bookmark_capped",
+        th.BooleanType,
+        description="end_time was later than the current time: the bookmark did not move to it.",
+    ),
     th.Property("file_name", th.StringType),
     th.Property("file_size", th.IntegerType, description="Size announced by the listing."),
     th.Property("provider_sha256", th.StringType, description="file_sha256 from the listing."),
     th.Property("verified_sha256", th.StringType, description="SHA-256 of the bytes downloaded."),
     th.Property("bytes_downloaded", th.IntegerType),
     th.Property("download_attempts", th.IntegerType),
-    th.Property("line_count", th.IntegerType, description="JSON lines in the file."),
-    th.Property("event_count", th.IntegerType, description="Events kept (new in this run)."),
-    th.Property("duplicates_dropped", th.IntegerType, description="Events already seen."),
     th.Property(
-        "malformed_lines", _STRINGS, description="Lines that are not JSON objects, verbatim."
+        "line_count",
+        th.IntegerType,
+        description=(
+            "Lines in the file (separated by \\n): event_count + duplicates_dropped + "
+            "unparsed_lines + blank_lines."
+        ),
+    ),
+    th.Property("event_count", th.IntegerType, description="Events kept (new in this run)."),
+    th.Property(
+        "duplicates_dropped",
+        th.IntegerType,
+        description="Events already kept in this run: same key, same type, same bytes.",
+    ),
+    th.Property(
+        "unparsed_lines",
+        th.IntegerType,
+        description="Lines not UTF-8 or not a JSON object, kept in the unparsed_lines stream.",
+    ),
+    th.Property("blank_lines", th.IntegerType, description="Empty lines (no bytes)."),
+    th.Property(
+        "events_without_id",
+        th.IntegerType,
+        description="Events kept without an event_id: keyed by the SHA-256 of their content.",
+    ),
+    th.Property(
+        "id_clashes",
+        th.IntegerType,
+        description="Events kept although a different event already used their event_id.",
+    ),
+    th.Property(
+        "foreign_events",
+        th.IntegerType,
+        description="Events whose type differs from the file's (routed by their own type).",
     ),
     th.Property("processed_at", th.DateTimeType, description="When the tap finished the file."),
 ).to_dict()
@@ -85,7 +146,8 @@ MESSAGE = th.PropertiesList(
     ),
     th.Property("content_annotations", th.ArrayType(_ANY_OBJECT)),
     th.Property("attachment_ids", _STRINGS),
-    th.Property("event_id", th.StringType),
+    th.Property("event_id", th.StringType, description=_EVENT_ID),
+    th.Property("event_id_derived", th.BooleanType, description=_EVENT_ID_DERIVED),
     th.Property("log_file_id", th.StringType),
     th.Property("event", _ANY_OBJECT, description="The original event, as delivered."),
 ).to_dict()
@@ -103,11 +165,28 @@ FILE = th.PropertiesList(
     th.Property(
         "status",
         th.StringType,
-        description=("archived, expired, not_found, forbidden, too_large or metadata_only."),
+        description=(
+            "archived; forbidden (HTTP 403) or failed (retries spent on 5xx, timeouts or network "
+            "errors, or a storage error): retried by later runs until retry_until; gave_up "
+            "(still not archived when its retry window ended); expired (410), not_found (404), "
+            "too_large or metadata_only."
+        ),
     ),
     th.Property("status_reason", th.StringType),
     th.Property("archived_at", th.DateTimeType),
-    th.Property("storage_uri", th.StringType),
+    th.Property(
+        "storage_uri",
+        th.StringType,
+        description="file_content=storage: the object, verified to hash to sha256.",
+    ),
+    th.Property(
+        "retry_until",
+        th.DateTimeType,
+        description=(
+            "Set when status is forbidden or failed: later runs retry the download until this "
+            "time (the message's time plus the retry window); a later record settles it."
+        ),
+    ),
     th.Property(
         "content_base64",
         th.CustomType({"type": ["string", "null"], "contentEncoding": "base64"}),
@@ -136,28 +215,59 @@ FILE_PART = th.PropertiesList(
 ).to_dict()
 
 EVENT = th.PropertiesList(
-    th.Property("event_id", th.StringType, required=True),
+    th.Property("event_id", th.StringType, required=True, description=_EVENT_ID),
+    th.Property("event_id_derived", th.BooleanType, description=_EVENT_ID_DERIVED),
     th.Property("workspace_id", th.StringType, required=True),
     th.Property("organization_id", th.StringType),
-    th.Property("type", th.StringType),
+    th.Property(
+        "type",
+        th.StringType,
+        required=True,
+        description="The event's type, or its log file's when it has none.",
+    ),
     th.Property("timestamp", th.DateTimeType),
     th.Property("actor", _ANY_OBJECT),
     th.Property("log_file_id", th.StringType),
     th.Property("event", _ANY_OBJECT, description="The original event, as delivered."),
 ).to_dict()
 
+UNPARSED_LINE = th.PropertiesList(
+    th.Property("log_file_id", th.StringType, required=True),
+    th.Property(
+        "line_number", th.IntegerType, required=True, description="1-based, lines split on \\n."
+    ),
+    th.Property("workspace_id", th.StringType, required=True),
+    th.Property("event_type", th.StringType, description="Event type of the log file."),
+    th.Property(
+        "reason", th.StringType, description="invalid_utf8, invalid_json or not_an_object."
+    ),
+    th.Property("error", th.StringType, description="What the parser said."),
+    th.Property("byte_count", th.IntegerType, description="Bytes of the line, without its \\n."),
+    th.Property("sha256", th.StringType, description="SHA-256 of the line's bytes."),
+    th.Property(
+        "content_base64",
+        th.CustomType({"type": ["string"], "contentEncoding": "base64"}),
+        description="The line's bytes, exactly as in the file (without its \\n).",
+    ),
+).to_dict()
+
 USER = th.PropertiesList(
-    th.Property("id", th.StringType, required=True),
+    th.Property("id", th.StringType, required=True, description="User id (user-…)."),
     th.Property("workspace_id", th.StringType, required=True),
     th.Property("email", th.StringType),
     th.Property("name", th.StringType),
-    th.Property("role", th.StringType),
-    th.Property("status", th.StringType),
+    th.Property("display_name", th.StringType, description="Seen in published samples."),
+    th.Property("role", th.StringType, description="account-owner, standard-user, …"),
+    th.Property("status", th.StringType, description="active, inactive, …"),
     th.Property("created_at", th.DateTimeType),
+    th.Property("item", _ANY_OBJECT, description=ITEM_DESCRIPTION),
 ).to_dict()
 
+_OBJECT_OR_ARRAY = th.CustomType({"type": ["object", "array", "null"]})
+"""``latest_config`` is a list object in the reference, a bare array in published samples."""
 
-def _shared_object(*extra: th.Property) -> dict:
+
+def _shared_object() -> dict:
     """Return the schema of a GPT or project: owner, sharing and latest configuration."""
     return th.PropertiesList(
         th.Property("id", th.StringType, required=True),
@@ -165,11 +275,16 @@ def _shared_object(*extra: th.Property) -> dict:
         th.Property("created_at", th.DateTimeType),
         th.Property("owner_id", th.StringType),
         th.Property("owner_email", th.StringType),
-        *extra,
+        th.Property("builder_name", th.StringType),
         th.Property("sharing", _ANY_OBJECT),
-        th.Property("latest_config", _ANY_OBJECT),
+        th.Property(
+            "latest_config",
+            _OBJECT_OR_ARRAY,
+            description="As delivered: a list object ({object, data, …}) or an array.",
+        ),
+        th.Property("item", _ANY_OBJECT, description=ITEM_DESCRIPTION),
     ).to_dict()
 
 
-GPT = _shared_object(th.Property("builder_name", th.StringType))
+GPT = _shared_object()
 PROJECT = _shared_object()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 import typing as t
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlparse
 
 from singer_sdk import typing as th
+
+LOGGER = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.chatgpt.com/v1"
 RETENTION = timedelta(days=30)
@@ -15,6 +20,11 @@ MIB = 1024 * 1024
 DEFAULT_MAX_INLINE_FILE_BYTES = 8 * MIB
 """Base64 grows bytes by 4/3: an 8 MiB part is an 11 MiB line, far below Meltano's 50 MiB."""
 MAX_INLINE_FILE_BYTES_LIMIT = 32 * MIB
+DEFAULT_MAX_RECORD_BYTES = 50 * MIB
+"""Meltano's default line limit: half of its default ``elt.buffer_size`` (100 MiB)."""
+RECORD_OVERHEAD = 64 * 1024
+"""Room for the fields beside an inline attachment part in one Singer line."""
+STORAGE_PROBE = ".tap-chatgpt-compliance-write-probe"
 WORKSPACE_EVENT_TYPES = (
     "CONVERSATION_MESSAGE",
     "AUDIT_LOG",
@@ -137,6 +147,19 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "max_record_bytes",
+        th.IntegerType(minimum=MIB),
+        default=DEFAULT_MAX_RECORD_BYTES,
+        title="Largest output line",
+        description=(
+            "Largest Singer line the tap writes, in bytes. The default is Meltano's default line "
+            "limit (50 MiB, half of `elt.buffer_size`). A record above it fails the run with a "
+            "message naming it, before its log file's bookmark moves (nothing is skipped): "
+            "raise this and Meltano's `elt.buffer_size` (`MELTANO_ELT_BUFFER_SIZE`, at least "
+            "twice this value) together."
+        ),
+    ),
+    th.Property(
         "max_file_bytes",
         th.IntegerType(minimum=0),
         default=0,
@@ -193,15 +216,113 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append("api_key is empty: set it to the workspace's Compliance API key.")
     errors.extend(_event_type_errors(config))
     errors.extend(_file_errors(config))
-    api_url = str(config.get("api_url") or DEFAULT_API_URL)
-    if not api_url.startswith(("https://", "http://")):
-        errors.append(f"api_url {api_url!r} is not an http(s) URL: use {DEFAULT_API_URL}.")
-    elif "api.openai.com" in api_url:
-        errors.append(
+    errors.extend(_start_date_errors(config))
+    errors.extend(_api_url_errors(config))
+    return errors
+
+
+def _start_date_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    value = config.get("start_date")
+    if value is None:
+        return []
+    if _parse_date(value) is None:
+        return [
+            f"start_date {value!r} is not a date: use ISO 8601, such as 2026-01-31 or "
+            "2026-01-31T00:00:00Z, or leave it unset to start at the API's 30-day retention."
+        ]
+    return []
+
+
+def _parse_date(value: t.Any) -> datetime | None:
+    """Parse an ISO 8601 date or date-time; naive values are UTC. None when not a date."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _api_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    if "api_url" not in config:
+        return []
+    raw = config.get("api_url")
+    api_url = str(raw or "").strip()
+    if not api_url:
+        return [f"api_url is empty: remove the setting to use {DEFAULT_API_URL}."]
+    parts = urlparse(api_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return [f"api_url {api_url!r} is not an http(s) URL: use {DEFAULT_API_URL}."]
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number in range)
+    except ValueError:
+        return [f"api_url {api_url!r} has an invalid port: use {DEFAULT_API_URL}."]
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return [
+            f"api_url {api_url!r} is plain http to another machine: the API key would cross "
+            f"the network unencrypted. Use https:// (such as {DEFAULT_API_URL}); plain http is "
+            "accepted only for this machine (127.0.0.0/8, ::1, localhost)."
+        ]
+    if "api.openai.com" in parts.hostname:
+        return [
             f"api_url {api_url!r} points at the OpenAI platform API, which answers 404 for "
             f"compliance routes: use {DEFAULT_API_URL}."
+        ]
+    return []
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Probe file_storage_url (file_content=storage): write, then delete, a small marker.
+
+    Run before the first request, so that a store the tap cannot write fails the run at once
+    rather than after the first attachment. A marker that cannot be deleted only warns: the
+    tap itself never deletes (WORM buckets may refuse it).
+    """
+    url = str(config.get("file_storage_url") or "").rstrip("/")
+    if config.get("file_content") != "storage" or not url:
+        return []
+    import fsspec  # only needed with file_content=storage
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **dict(config.get("file_storage_options") or {}))
+        root = root.rstrip("/")
+        protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+        if {"file", "local"} & set(protocols):
+            fs.makedirs(root, exist_ok=True)  # a local folder is created, as the tap would
+        marker = f"{root}/{STORAGE_PROBE}"
+        fs.pipe_file(marker, b"tap-chatgpt-compliance write check\n")
+    except Exception as exc:  # any failure of any fsspec backend
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        hint = (
+            "install the filesystem's package (tap-chatgpt-compliance[s3] for s3://)"
+            if isinstance(exc, ImportError)
+            else "check the URL, file_storage_options, credentials and permissions"
         )
-    return errors
+        return [f"file_storage_url {url!r} cannot be written ({reason}): {hint}."]
+    try:
+        fs.rm_file(marker)
+    except Exception as exc:  # a WORM store may refuse deletes
+        LOGGER.warning(
+            "file_storage_url is writable, but the probe marker %s/%s could not be deleted "
+            "(%s); it is harmless.",
+            url,
+            STORAGE_PROBE,
+            type(exc).__name__,
+        )
+    return []
 
 
 def _event_type_errors(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -227,15 +348,34 @@ def _file_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             "file_content is 'storage' but file_storage_url is not set: set it to a folder or "
             "an fsspec URL such as s3://bucket/chatgpt-files, or use file_content=inline."
         ]
+    if (config.get("file_content") or "inline") == "inline":
+        inline = int(config.get("max_inline_file_bytes") or DEFAULT_MAX_INLINE_FILE_BYTES)
+        largest = int(config.get("max_record_bytes") or DEFAULT_MAX_RECORD_BYTES)
+        line = base64_size(inline) + RECORD_OVERHEAD
+        if line > largest:
+            fits = (largest - RECORD_OVERHEAD) // 4 * 3
+            return [
+                f"max_inline_file_bytes {inline} makes file_parts lines of about {line} bytes, "
+                f"above max_record_bytes {largest}: set max_inline_file_bytes to at most "
+                f"{fits}, or raise max_record_bytes."
+            ]
     return []
+
+
+def base64_size(size: int) -> int:
+    """Return the length of the base64 text of ``size`` bytes."""
+    return (size + 2) // 3 * 4
 
 
 def parse_start_date(value: str | None, now: datetime) -> datetime:
     """Return the configured start date, or the start of the retention window."""
     if not value:
         return now - RETENTION
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = _parse_date(value)
+    if parsed is None:  # config_errors rejects it before any request
+        msg = f"start_date {value!r} is not a date"
+        raise ValueError(msg)
+    return parsed
 
 
 def event_scope(event_type: str) -> str:

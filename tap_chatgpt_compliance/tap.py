@@ -6,13 +6,19 @@ import sys
 import typing as t
 
 from singer_sdk import Tap
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_chatgpt_compliance import streams
-from tap_chatgpt_compliance.errors import ComplianceAPIError
+from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
+from tap_chatgpt_compliance.output import LineLimitedWriter
 from tap_chatgpt_compliance.run import SyncRun
-from tap_chatgpt_compliance.settings import CONFIG_SCHEMA, config_errors
+from tap_chatgpt_compliance.settings import (
+    CONFIG_SCHEMA,
+    DEFAULT_MAX_RECORD_BYTES,
+    config_errors,
+    storage_errors,
+)
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -24,6 +30,7 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.FilesStream,
     streams.FilePartsStream,
     streams.EventsStream,
+    streams.UnparsedLinesStream,
     streams.UsersStream,
     streams.GPTsStream,
     streams.ProjectsStream,
@@ -35,6 +42,7 @@ class TapChatGPTCompliance(Tap):
 
     name = "tap-chatgpt-compliance"
     config_jsonschema = CONFIG_SCHEMA
+    message_writer_class = LineLimitedWriter
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
@@ -49,6 +57,9 @@ class TapChatGPTCompliance(Tap):
         """Set up the run's shared memory before the streams are built."""
         self.sync_run = SyncRun()
         super().__init__(*args, **kwargs)
+        if isinstance(self.message_writer, LineLimitedWriter):
+            limit = self.config.get("max_record_bytes") or DEFAULT_MAX_RECORD_BYTES
+            self.message_writer.max_line_bytes = int(limit)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Check the schema, then what a schema cannot say, with the fix for each setting."""
@@ -56,6 +67,8 @@ class TapChatGPTCompliance(Tap):
         if errors:
             return errors
         errors = config_errors(self.config)
+        if not errors and raise_errors:  # a real run, not --discover: probe the store too
+            errors = storage_errors(self.config)
         if errors and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
         return errors
@@ -72,17 +85,33 @@ class TapChatGPTCompliance(Tap):
             self.logger.warning(line)
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
-        """Sync every selected stream, log the run summary, then fail if a stream was skipped."""
-        super().sync_all()
-        self.log_summary()
+        """Sync every selected stream, log the run summary, then fail if a stream was skipped.
+
+        The summary is logged even when the run fails: the error line then comes last.
+        """
+        try:
+            t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
+            super().sync_all()
+        finally:
+            self.log_summary()
         if self.sync_run.failures:
             raise ComplianceAPIError(" | ".join(self.sync_run.failures))
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run the tap; a fatal API error ends it with one readable line and exit code 1."""
+        """Run the tap; any failure ends it with readable lines, never a traceback, and exit 1.
+
+        Invalid settings give one line each; every other error (API errors, retries
+        exhausted, an unreachable API, storage errors, …) gives one line, which is the last
+        line of the log. The traceback is logged only at DEBUG level.
+        """
         try:
             super().invoke(*args, **kwargs)
-        except FatalAPIError as exc:
-            cls.logger.error("%s", exc)
+        except ConfigValidationError as exc:
+            for error in exc.errors or [str(exc)]:
+                cls.logger.error("%s", " ".join(str(error).split()))
+            sys.exit(1)
+        except Exception as exc:  # every failure must end as one line and exit code 1
+            cls.logger.debug("Traceback of the failure", exc_info=True)
+            cls.logger.error("%s", fatal_message(exc))
             sys.exit(1)

@@ -7,6 +7,7 @@ from tap_chatgpt_compliance.streams.logs import (
     EventsStream,
     LogFilesStream,
     MessagesStream,
+    UnparsedLinesStream,
 )
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "LogFilesStream",
     "MessagesStream",
     "ProjectsStream",
+    "UnparsedLinesStream",
     "UsersStream",
 ]

@@ -49,12 +49,19 @@ class DirectoryStream(ComplianceStream):
         return {"limit": self.page_size, "after": next_page_token}
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Add the workspace id, drop the type tag, turn Unix seconds into ISO 8601."""
-        row.pop("object", None)  # the list item's type tag
-        row["workspace_id"] = self.workspace_id
-        if "created_at" in row:
-            row["created_at"] = to_iso(row["created_at"])
-        return row
+        """Keep the item as delivered in ``item``; copy the declared fields beside it.
+
+        Beside ``item``, only declared fields are kept (fields the tap does not know yet are
+        in ``item``, so nothing is dropped), with the workspace id added and ``created_at``
+        turned from Unix seconds into ISO 8601.
+        """
+        declared = self.schema["properties"]
+        record = {key: value for key, value in row.items() if key in declared}
+        record["workspace_id"] = self.workspace_id
+        if "created_at" in record:
+            record["created_at"] = to_iso(record["created_at"])
+        record["item"] = row
+        return record
 
 
 class UsersStream(DirectoryStream):

@@ -1,23 +1,47 @@
-"""Attachments referenced by messages, downloaded in the same run (they expire after ~24 h)."""
+"""Attachments referenced by messages, downloaded in the same run (they expire after ~24 h).
+
+An attachment that fails for a reason that can clear (403, retries spent on 5xx/timeouts/network
+errors, a storage error) still gets its ``files`` record in that run, and is kept in the state's
+retry list (:mod:`tap_chatgpt_compliance.pending`); every later run retries the list before it
+reads any log file, until the attachment is archived, the API says it is gone, or its retry
+window ends.
+"""
 
 from __future__ import annotations
 
 import base64
 import typing as t
+from collections import Counter
+from datetime import datetime, timezone
 from functools import cached_property
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
-from tap_chatgpt_compliance.attachments import AttachmentArchiver, AttachmentRef, iter_parts
+from tap_chatgpt_compliance.attachments import (
+    AttachmentArchiver,
+    AttachmentRef,
+    base_record,
+    iter_parts,
+)
 from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
+from tap_chatgpt_compliance.pending import (
+    MAX_PENDING,
+    RETRY_WINDOW,
+    RETRYABLE,
+    Pending,
+    PendingAttachments,
+)
 from tap_chatgpt_compliance.settings import DEFAULT_MAX_INLINE_FILE_BYTES
 from tap_chatgpt_compliance.streams.logs import LogFileChildStream, _as_dict
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
+
+RETRY_CONTEXT = "retry_pending_attachments"
+"""Context key of the sync that retries the attachments earlier runs could not archive."""
 
 
 class FilesStream(LogFileChildStream):
@@ -27,13 +51,41 @@ class FilesStream(LogFileChildStream):
     primary_keys: t.ClassVar[list[str]] = ["id"]
     schema: t.ClassVar[dict] = schemas.FILE
 
+    _failure_index: int | None = None
+
     @cached_property
     def archiver(self) -> AttachmentArchiver:
         """Return the archiver configured by ``file_content``."""
         return AttachmentArchiver(self)
 
+    @cached_property
+    def pending(self) -> PendingAttachments:
+        """Return the retry list kept in this stream's bookmark."""
+        return PendingAttachments(self.stream_state)
+
+    @cached_property
+    def _outcomes(self) -> Counter[str]:
+        """Statuses of the attempts of this run that left an attachment not archived."""
+        return Counter()
+
+    def retry_pending_attachments(self) -> None:
+        """Retry what earlier runs could not archive; called by the tap before anything else.
+
+        The records are written as ordinary ``files`` (and ``file_parts``) records; the STATE
+        that drops an entry from the list comes after the record that settles it.
+        """
+        if not self.selected or not len(self.pending):
+            return
+        self.logger.info(
+            "Retrying %d attachment(s) that earlier runs could not archive.", len(self.pending)
+        )
+        self.sync(context={RETRY_CONTEXT: True})
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Download each attachment of the file not yet handled in this run."""
+        if context and context.get(RETRY_CONTEXT):
+            yield from self._retry_pending()
+            return
         log_file = self.log_file(context)
         if log_file is None:
             return
@@ -43,26 +95,126 @@ class FilesStream(LogFileChildStream):
                 continue
             run.handled_attachment_ids.add(ref.file_id)
             record, spool = self.archiver.archive(ref)
-            record["log_file_id"] = log_file.id
-            if record["status"] in ("archived", "metadata_only"):
-                run.counts["attachments_archived"] += record["status"] == "archived"
+            yield from self._settle(ref, record, spool, log_file.id)
+
+    def _retry_pending(self) -> Iterator[dict[str, t.Any]]:
+        run = self.sync_run
+        for entry in self.pending.entries():
+            run.handled_attachment_ids.add(entry.id)
+            ref = entry.ref()
+            record, spool = self.archiver.archive(ref)
+            yield from self._settle(ref, record, spool, entry.log_file_id, previous=entry)
+            if self.pending.get(entry.id) is None:  # settled: it leaves the list at once
+                self._write_state_message()
+
+    def _settle(
+        self,
+        ref: AttachmentRef,
+        record: dict[str, t.Any],
+        spool: t.IO[bytes] | None,
+        log_file_id: str | None,
+        previous: Pending | None = None,
+    ) -> Iterator[dict[str, t.Any]]:
+        """Write the record of one attempt, then update the retry list (in that order)."""
+        run = self.sync_run
+        pending = self.pending
+        previous = previous or pending.get(ref.file_id)
+        previous_status = previous.status if previous else None
+        record["log_file_id"] = log_file_id
+        status = record["status"]
+        now = datetime.now(timezone.utc)
+        emit = True
+        if status in RETRYABLE:
+            entry = pending.record_failure(ref, log_file_id, status, record["status_reason"], now)
+            if now >= entry.retry_until:
+                pending.remove(ref.file_id)
+                record.update(status="gave_up", status_reason=_gave_up_reason(entry))
+                self._not_archived(record, "gave_up")
             else:
-                run.counts["attachments_not_archived"] += 1
-                line = (
-                    f"attachment {ref.file_id} of message {ref.message_id}: {record['status']} "
-                    f"({record['status_reason']})"
-                )
-                self.logger.warning("Attachment not archived: %s", line)
-                run.note_problem(line)
-            if spool is None:
-                yield record
-                continue
-            run.open_spools[ref.file_id] = spool
-            try:
-                yield record  # its file_parts records are written before it
-            finally:
-                run.open_spools.pop(ref.file_id, None)
-                spool.close()
+                record["retry_until"] = entry.retry_until.isoformat(timespec="microseconds")
+                suffix = f"; retried by later runs until {entry.retry_until.isoformat()}"
+                self._not_archived(record, status, suffix)
+                # A retry that fails the same way again adds nothing downstream.
+                emit = previous_status != status
+            overflow = pending.overflow()
+        else:
+            if previous is not None:
+                pending.remove(ref.file_id)
+            overflow = []
+            if status in ("archived", "metadata_only"):
+                run.counts["attachments_archived"] += status == "archived"
+            else:
+                self._not_archived(record, status)
+        if emit:
+            yield from self._emit(record, spool)
+        elif spool is not None:
+            spool.close()
+        for dropped in overflow:  # the oldest entries make room: they are given up, loudly
+            gave_up = base_record(dropped.ref(), self.workspace_id)
+            gave_up.update(
+                log_file_id=dropped.log_file_id,
+                status="gave_up",
+                status_reason=_gave_up_reason(dropped, full=True),
+            )
+            self._not_archived(gave_up, "gave_up")
+            yield gave_up
+        if overflow or previous is not None or status in RETRYABLE:
+            pending.save()
+            run.counts["attachments_pending_retry"] = len(pending)
+            self.state_manager.is_flushed = False
+
+    def _emit(
+        self, record: dict[str, t.Any], spool: t.IO[bytes] | None
+    ) -> Iterator[dict[str, t.Any]]:
+        if spool is None:
+            yield record
+            return
+        run = self.sync_run
+        run.open_spools[record["id"]] = spool
+        try:
+            yield record  # its file_parts records are written before it
+        finally:
+            run.open_spools.pop(record["id"], None)
+            spool.close()
+
+    def _not_archived(self, record: dict[str, t.Any], outcome: str, suffix: str = "") -> None:
+        """Warn, keep a summary line, and fail the run at its end when it can be fixed."""
+        run = self.sync_run
+        run.counts["attachments_not_archived"] += 1
+        line = (
+            f"attachment {record['id']} of message {record['message_id']}: {record['status']} "
+            f"({record['status_reason']}){suffix}"
+        )
+        self.logger.warning("Attachment not archived: %s", line)
+        run.note_problem(line)
+        if outcome not in RETRYABLE and outcome != "gave_up":
+            return
+        self._outcomes[outcome] += 1
+        retrying = sum(n for status, n in self._outcomes.items() if status in RETRYABLE)
+        parts = []
+        if retrying:
+            by_status = ", ".join(
+                f"{status}: {n}"
+                for status, n in sorted(self._outcomes.items())
+                if status in RETRYABLE
+            )
+            hours = int(RETRY_WINDOW.total_seconds() // 3600)
+            parts.append(
+                f"{retrying} attachment(s) could not be archived ({by_status}): they are kept in "
+                f"the state and retried by every later run for up to {hours} h after their "
+                "message; fix the cause (key scope, storage, network) before then"
+            )
+        if self._outcomes["gave_up"]:
+            parts.append(
+                f"{self._outcomes['gave_up']} attachment(s) gave up after the retry window or "
+                "because the retry list was full: they are not archived"
+            )
+        message = "; ".join(parts) + " (see 'Not archived' above)."
+        if self._failure_index is None:
+            self._failure_index = len(run.failures)
+            run.failures.append(message)
+        else:
+            run.failures[self._failure_index] = message
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """file_parts needs the file id only; the bytes stay in the run's spool."""
@@ -71,6 +223,18 @@ class FilesStream(LogFileChildStream):
             "sha256": record["sha256"],
             "part_count": record["part_count"],
         }
+
+
+def _gave_up_reason(entry: Pending, *, full: bool = False) -> str:
+    why = (
+        f"the retry list is full (at most {MAX_PENDING} entries, the oldest go first)"
+        if full
+        else f"its retry window ended at {entry.retry_until.isoformat()}"
+    )
+    return (
+        f"last try: {entry.status} ({entry.reason}); {entry.attempts} tries since "
+        f"{entry.first_failed_at}; not retried any more: {why}"
+    )
 
 
 class FilePartsStream(OncePerRunSchema, ComplianceStream):
@@ -125,4 +289,5 @@ def attachment_refs(events: Iterable[dict[str, t.Any]]) -> Iterable[AttachmentRe
                 event_id=event.get("event_id"),
                 name=item.get("name"),
                 mime_type=item.get("mime_type"),
+                event_time=event.get("timestamp"),
             )

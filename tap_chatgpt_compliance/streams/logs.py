@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import typing as t
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlparse
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
-from tap_chatgpt_compliance.errors import describe_http_error
-from tap_chatgpt_compliance.logfiles import LogFile, drop_seen_events, fetch_log_file
+from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
+from tap_chatgpt_compliance.logfiles import CONVERSATION_MESSAGE, LogFile, fetch_log_file
 from tap_chatgpt_compliance.pagination import LogFilesPaginator
 from tap_chatgpt_compliance.records import (
     conversation_record,
@@ -26,22 +30,30 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
-    from singer_sdk.helpers.types import Context
-    from singer_sdk.singerlib import Catalog
+    from singer_sdk.helpers.types import Context, Record
 
-CONVERSATION_MESSAGE = "CONVERSATION_MESSAGE"
 PAGE_SIZE = 100
 RETENTION_WARNING = timedelta(days=25)
 ONE_MICROSECOND = timedelta(microseconds=1)
+MAX_FUTURE_FILES = 500
+"""Most ids of future-dated files kept in a partition's state (state stays small)."""
+
+
+class ListingRejected(ComplianceAPIError):
+    """The API answered a log listing with 422 (e.g. an event type it does not know)."""
 
 
 class LogFilesStream(ComplianceStream):
     """One record per log file processed: the chain of custody, and the parent of the pass.
 
     Each file is listed once, downloaded once, verified against ``file_sha256``, and held in
-    memory while the child streams (messages, conversations, files, events) read it. Its
-    record, and with it the bookmark (its ``end_time``, per event type), is written only
-    after every child record of the file: a run stopped mid-file resumes at that file.
+    memory while the child streams (messages, conversations, files, events, unparsed_lines)
+    read it. Its record, and with it the bookmark (its ``end_time``, per event type), is
+    written only after every child record of the file: a run stopped mid-file resumes at that
+    file.
+
+    The stream runs whenever it or any of its children is selected (the bookmarks live here),
+    but writes its SCHEMA and RECORD messages only when the catalog selects it.
     """
 
     name = "log_files"
@@ -53,24 +65,47 @@ class LogFilesStream(ComplianceStream):
 
     _listing_after: str = ""
     _current_event_type: str | None = None
+    _page_last_item: dict[str, t.Any] | None = None
+    _page_last_end_time: t.Any = None
+    _server_now: datetime | None = None
+    _bookmark: datetime | None = None
 
-    def apply_catalog(self, catalog: Catalog) -> None:
-        """Keep the manifest and all its fields selected whatever the catalog says.
+    # Selection: read whenever something downstream is selected, emit only when selected.
 
-        The bookmarks live on this stream (the SDK moves them only for selected streams), and its
-        records are the chain of custody: deselecting it would silently stop incremental sync.
-        """
-        super().apply_catalog(catalog)
-        entries = self.metadata.values()
-        if any(entry.selected is False for entry in entries):
-            self.logger.warning(
-                "The log_files manifest (or a field of it) was deselected: it is always synced "
-                "in full, because it carries the bookmarks and the chain of custody."
-            )
-        for entry in entries:
-            if entry.selected is False:
-                entry.selected = True
-        self.selected = True
+    @property
+    def emits_records(self) -> bool:
+        """Return whether the catalog selects the manifest itself."""
+        return bool(self.mask.get((), True))
+
+    @property
+    def selected(self) -> bool:
+        """Run when the manifest or any stream read from the log files is selected."""
+        return self.emits_records or self.has_selected_descendents
+
+    @selected.setter
+    def selected(self, value: bool | None) -> None:
+        ComplianceStream.selected.fset(self, value)  # type: ignore[attr-defined]
+
+    def _write_schema_message(self) -> None:
+        if self.emits_records:
+            super()._write_schema_message()
+
+    def _write_record_message(self, record: Record) -> None:
+        if self.emits_records:
+            super()._write_record_message(record)
+        else:
+            self.state_manager.is_flushed = False
+
+    def _increment_stream_state(
+        self, latest_record: Record, *, context: Context | None = None
+    ) -> None:
+        """Move the bookmark to the value chosen in get_records, never past the current time."""
+        bookmark = (
+            self._bookmark if self._bookmark is not None else latest_record[self.replication_key]
+        )
+        super()._increment_stream_state({self.replication_key: bookmark}, context=context)
+
+    # Listing.
 
     @property
     def partitions(self) -> list[dict[str, t.Any]]:
@@ -103,6 +138,37 @@ class LogFilesStream(ComplianceStream):
     def get_new_paginator(self) -> LogFilesPaginator:
         """Page by ``last_end_time``."""
         return LogFilesPaginator(self._listing_after)
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        """Yield the listed files; remember the page's last item, last_end_time and Date.
+
+        The page was checked for order first (ComplianceStream.parse_response).
+        """
+        items = list(super().parse_response(response))
+        body = response.json()
+        self._server_now = _http_date(response.headers.get("Date"))
+        self._page_last_item = items[-1] if items else None
+        self._page_last_end_time = body.get("last_end_time") if isinstance(body, dict) else None
+        for item in items:
+            if not isinstance(item, dict) or not item.get("id"):
+                msg = (
+                    f"The {self._current_event_type} log listing holds an item without an id "
+                    f"({str(item)[:200]}): stopping without advancing state past it."
+                )
+                raise ComplianceAPIError(msg)
+            yield item
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Name the event type in a listing's 422 (the API may not know the type)."""
+        if response.status_code == 422 and urlparse(response.url).path.endswith("/logs"):
+            path = urlparse(response.url).path
+            msg = (
+                f"HTTP 422 on {path}: the Compliance API rejected the listing of event_type "
+                f"{self._current_event_type!r} ({server_message(response)}). If the API does "
+                "not know this event type, remove it from event_types."
+            )
+            raise ListingRejected(msg)
+        super().validate_response(response)
 
     def describe_error(self, response: requests.Response) -> str:
         """Name the event type's scope in 403 messages."""
@@ -147,8 +213,23 @@ class LogFilesStream(ComplianceStream):
             )
         return bookmark, True
 
+    def _now(self) -> datetime:
+        """Return the current time: the later of this host's clock and the API's Date."""
+        now = datetime.now(timezone.utc)
+        server = self._server_now
+        return server if server is not None and server > now else now
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """List, download and verify each new file, then hand it to the child streams."""
+        """List, download and verify each new file, then hand it to the child streams.
+
+        The listing is read defensively: an item without ``event_type`` is of the type asked
+        for; an item without ``end_time`` takes the page's ``last_end_time`` when it is the
+        page's last item, else the end_time of the file before it (so the bookmark never passes
+        a file not yet read); a page out of order stops the run before any of its files is read
+        (ComplianceStream.parse_response). A file whose end_time is later than the current time
+        is archived, but the bookmark stays where it was; its id is kept in the state
+        (future_file_ids), so the next run, which lists it again, does not read it again.
+        """
         event_type = self._event_type(context)
         self._current_event_type = event_type
         start, inclusive = self._start(context)
@@ -156,46 +237,108 @@ class LogFilesStream(ComplianceStream):
         # so that two files sharing an end_time are never skipped.
         self._listing_after = api_time(start - ONE_MICROSECOND if inclusive else start)
         run = self.sync_run
-        boundary = set(self.get_context_state(context).get("boundary_file_ids") or [])
-        for meta in self.request_records(context):
-            file_id = str(meta.get("id"))
-            if file_id in boundary or file_id in run.seen_log_file_ids:
-                run.counts["log_files_skipped"] += 1
-                continue
-            log_file = fetch_log_file(self, self.scope_path(event_type), meta)
-            run.seen_log_file_ids.add(file_id)
-            drop_seen_events(log_file, run.seen_event_ids)
-            record = self._manifest_record(log_file, event_type)
-            run.open_files[file_id] = log_file
-            try:
-                yield record  # children are written before this record and its bookmark
-            finally:
-                run.open_files.pop(file_id, None)
-            self._remember_boundary(context, record)
-            run.counts["log_files"] += 1
-            run.counts["events"] += len(log_file.events)
-            run.counts["duplicates"] += log_file.duplicates
-            if log_file.malformed_lines:
-                run.note_problem(
-                    f"log file {file_id}: {len(log_file.malformed_lines)} lines are not JSON "
-                    "objects (kept verbatim in log_files.malformed_lines)"
-                )
-            self._write_state_message()
-
-    def _remember_boundary(self, context: Context | None, record: dict[str, t.Any]) -> None:
-        """Keep the ids of the files at the bookmark's end_time beside the bookmark."""
         state = self.get_context_state(context)
-        end_time = record["end_time"].isoformat(timespec="microseconds")
-        ids = state.get("boundary_file_ids") or []
-        if state.get("boundary_end_time") != end_time:
-            ids = []
-        state["boundary_end_time"] = end_time
-        state["boundary_file_ids"] = [*ids, record["id"]]
-        self.state_manager.is_flushed = False
+        boundary = set(state.get("boundary_file_ids") or [])
+        future = _prune_future(state, start)
+        floor = start  # the bookmark so far: never decreases, never later than now
+        last_listed = start  # the latest end_time listed so far (the listing's order)
+        scope_path = self.scope_path(event_type)
+        try:
+            for meta in self.request_records(context):
+                file_id = str(meta["id"])
+                if file_id in boundary or file_id in future or file_id in run.seen_log_file_ids:
+                    run.counts["log_files_skipped"] += 1
+                    continue
+                end_time, source = self._listed_end_time(meta, last_listed)
+                last_listed = max(last_listed, end_time)
+                capped = end_time > self._now()
+                if capped:
+                    self.logger.warning(
+                        "Log file %s has end_time %s, later than the current time: it is "
+                        "archived, but the %s bookmark stays at %s.",
+                        file_id,
+                        end_time.isoformat(),
+                        event_type,
+                        floor.isoformat(),
+                    )
+                else:
+                    floor = end_time
+                file_type = str(meta.get("event_type") or event_type)
+                log_file = fetch_log_file(self, scope_path, meta, file_type, run.seen_events)
+                run.seen_log_file_ids.add(file_id)
+                record = self._manifest_record(log_file, end_time, source, capped)
+                self._bookmark = floor
+                run.open_files[file_id] = log_file
+                try:
+                    yield record  # children are written before this record and its bookmark
+                finally:
+                    run.open_files.pop(file_id, None)
+                    self._bookmark = None
+                if capped:
+                    future[file_id] = end_time.isoformat(timespec="microseconds")
+                    _store_future(state, future)
+                    run.counts["future_log_files"] += 1
+                else:
+                    self._remember_boundary(state, floor, file_id)
+                self.state_manager.is_flushed = False
+                self._count(log_file)
+                self._write_state_message()
+        except ListingRejected as exc:
+            self.logger.error("%s", exc)
+            run.failures.append(str(exc))
 
-    def _manifest_record(self, log_file: LogFile, event_type: str) -> dict[str, t.Any]:
+    def _listed_end_time(self, meta: dict[str, t.Any], previous: datetime) -> tuple[datetime, str]:
+        """Return the item's end_time and where it came from (see get_records)."""
+        listed = to_datetime(meta.get("end_time"))
+        if listed is not None:
+            return listed, "listing"
+        if meta.get("end_time") is not None:
+            self.logger.warning(
+                "Log file %s was listed with an unreadable end_time %r.",
+                meta["id"],
+                meta.get("end_time"),
+            )
+        if meta is self._page_last_item:
+            page_end = to_datetime(self._page_last_end_time)
+            if page_end is not None and page_end >= previous:
+                return page_end, "page"
+        return previous, "previous"
+
+    def _count(self, log_file: LogFile) -> None:
+        counts = self.sync_run.counts
+        lines = log_file.lines
+        counts["log_files"] += 1
+        counts["events"] += log_file.event_count
+        counts["duplicates"] += lines.duplicates
+        counts["unparsed_lines"] += len(lines.unparsed)
+        counts["events_without_id"] += lines.without_id
+        counts["id_clashes"] += lines.clashes
+        counts["foreign_events"] += lines.foreign
+        if lines.unparsed:
+            self.logger.warning(
+                "Log file %s: %d lines are not valid UTF-8 or not JSON objects (lines %s): kept "
+                "byte for byte in unparsed_lines.",
+                log_file.id,
+                len(lines.unparsed),
+                ", ".join(str(u.line_number) for u in lines.unparsed[:10])
+                + (", …" if len(lines.unparsed) > 10 else ""),
+            )
+
+    def _remember_boundary(self, state: dict, end_time: datetime, file_id: str) -> None:
+        """Keep the ids of the files at the bookmark's end_time beside the bookmark."""
+        end = end_time.isoformat(timespec="microseconds")
+        ids = state.get("boundary_file_ids") or []
+        if state.get("boundary_end_time") != end:
+            ids = []
+        state["boundary_end_time"] = end
+        state["boundary_file_ids"] = [*ids, file_id]
+
+    def _manifest_record(
+        self, log_file: LogFile, end_time: datetime, source: str, capped: bool
+    ) -> dict[str, t.Any]:
         meta = log_file.meta
-        scope = event_scope(event_type)
+        lines = log_file.lines
+        scope = event_scope(log_file.event_type)
         return {
             "id": log_file.id,
             "workspace_id": self.workspace_id,
@@ -203,24 +346,65 @@ class LogFilesStream(ComplianceStream):
             if scope == "organization"
             else None,
             "scope": scope,
-            "event_type": meta.get("event_type") or event_type,
-            "end_time": to_datetime(meta.get("end_time")),
+            "event_type": log_file.event_type,
+            "end_time": end_time,
+            "end_time_source": source,
+            "bookmark_capped": capped,
             "file_name": meta.get("file_name"),
             "file_size": meta.get("file_size"),
             "provider_sha256": meta.get("file_sha256"),
             "verified_sha256": log_file.sha256,
             "bytes_downloaded": log_file.size,
             "download_attempts": log_file.attempts,
-            "line_count": log_file.line_count,
-            "event_count": len(log_file.events),
-            "duplicates_dropped": log_file.duplicates,
-            "malformed_lines": log_file.malformed_lines,
+            "line_count": lines.line_count,
+            "event_count": log_file.event_count,
+            "duplicates_dropped": lines.duplicates,
+            "unparsed_lines": len(lines.unparsed),
+            "blank_lines": lines.blank_lines,
+            "events_without_id": lines.without_id,
+            "id_clashes": lines.clashes,
+            "foreign_events": lines.foreign,
             "processed_at": datetime.now(timezone.utc),
         }
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Children get the file id only; the events stay in the run's memory."""
         return {"log_file_id": record["id"]}
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _prune_future(state: dict, bookmark: datetime) -> dict[str, str]:
+    """Return the future-dated files of the state still ahead of the bookmark."""
+    future = state.get("future_file_ids")
+    if not isinstance(future, dict):
+        return {}
+    kept = {}
+    for file_id, end in future.items():
+        end_time = to_datetime(end)
+        if end_time is None or end_time >= bookmark:
+            kept[str(file_id)] = str(end)
+    _store_future(state, kept)
+    return kept
+
+
+def _store_future(state: dict, future: dict[str, str]) -> None:
+    if len(future) > MAX_FUTURE_FILES:  # keep the latest: the oldest reach the bookmark first
+        latest = sorted(future.items(), key=lambda item: item[1])[-MAX_FUTURE_FILES:]
+        future.clear()
+        future.update(latest)
+    if future:
+        state["future_file_ids"] = dict(future)
+    else:
+        state.pop("future_file_ids", None)
 
 
 class LogFileChildStream(OncePerRunSchema, ComplianceStream):
@@ -232,39 +416,42 @@ class LogFileChildStream(OncePerRunSchema, ComplianceStream):
     # Records are built from plain JSON values and ISO strings: only the top level needs checking.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
     reads_event_type: str | None = CONVERSATION_MESSAGE
-    """The event type this stream reads; None reads every other type."""
+    """CONVERSATION_MESSAGE reads the file's message events; None reads all its other events."""
 
     def log_file(self, context: Context | None) -> LogFile | None:
-        """Return the parent's current file if this stream reads its event type."""
+        """Return the parent's current file if it holds events this stream reads."""
         log_file = self.sync_run.open_files.get(str((context or {}).get("log_file_id")))
         if log_file is None:
             return None
-        is_message_file = log_file.event_type == CONVERSATION_MESSAGE
-        wanted = self.reads_event_type == CONVERSATION_MESSAGE
-        return log_file if is_message_file == wanted else None
+        if self.reads_event_type == CONVERSATION_MESSAGE:
+            return log_file if log_file.messages else None
+        return log_file if log_file.other_events else None
 
 
 class MessagesStream(LogFileChildStream):
-    """Every CONVERSATION_MESSAGE event, deduplicated by event_id within the run."""
+    """Every CONVERSATION_MESSAGE event, deduplicated by event key within the run."""
 
     name = "messages"
     primary_keys: t.ClassVar[list[str]] = ["id"]
     schema: t.ClassVar[dict] = schemas.MESSAGE
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Yield one record per event of the file."""
+        """Yield one record per message event of the file."""
         log_file = self.log_file(context)
         if log_file is None:
             return
         workspace_id = self.workspace_id
-        for event in log_file.events:
-            record = message_record(event, workspace_id, log_file.id)
-            if record["id"] is None:  # keep it under its event id rather than lose it
-                record["id"] = event.get("event_id")
-                self.sync_run.note_problem(
-                    f"event {event.get('event_id')} in log file {log_file.id} has no message.id"
-                )
-            self.sync_run.counts["messages"] += 1
+        key_of = log_file.key_of
+        counts = self.sync_run.counts
+        for event in log_file.messages:
+            record = message_record(event, workspace_id, log_file.id, key_of(event))
+            message = event.get("message")
+            if (
+                not (isinstance(message, dict) and isinstance(message.get("id"), str))
+                or not (message["id"])
+            ):
+                counts["messages_without_id"] += 1
+            counts["messages"] += 1
             yield record
 
 
@@ -276,20 +463,23 @@ class ConversationsStream(LogFileChildStream):
     schema: t.ClassVar[dict] = schemas.CONVERSATION
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Fold the file's events into per-conversation summaries, then yield them."""
+        """Fold the file's message events into per-conversation summaries, then yield them."""
         log_file = self.log_file(context)
         if log_file is None:
             return
         seen_by_id = self.sync_run.conversations
         latest: dict[str, tuple[dict[str, t.Any], dict[str, t.Any]]] = {}
-        for event in sorted(log_file.events, key=lambda e: str(e.get("timestamp") or "")):
+        for event in sorted(log_file.messages, key=lambda e: str(e.get("timestamp") or "")):
             conversation = event.get("conversation")
             if not isinstance(conversation, dict) or not conversation.get("id"):
                 continue
             conversation_id = str(conversation["id"])
             seen = seen_by_id.setdefault(conversation_id, ConversationSeen())
             seen.add(
-                conversation.get("title"), message_time(event)[0], to_iso(event.get("timestamp"))
+                conversation.get("title"),
+                message_time(event)[0],
+                to_iso(event.get("timestamp")),
+                None if seen.created_at else to_iso(conversation.get("created_at")),
             )
             actor = _as_dict(event.get("actor"))
             latest[conversation_id] = (conversation, actor)
@@ -300,24 +490,58 @@ class ConversationsStream(LogFileChildStream):
 
 
 class EventsStream(LogFileChildStream):
-    """Events of every other configured type (AUDIT_LOG, AUTH_LOG, …, COSTS), as delivered."""
+    """Events of every other type (AUDIT_LOG, AUTH_LOG, …, COSTS, types new to the tap)."""
 
     name = "events"
-    primary_keys: t.ClassVar[list[str]] = ["event_id"]
+    primary_keys: t.ClassVar[list[str]] = ["event_id", "type"]
     schema: t.ClassVar[dict] = schemas.EVENT
     reads_event_type = None
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Yield one record per event of the file."""
+        """Yield one record per event of the file that is not a message."""
         log_file = self.log_file(context)
         if log_file is None:
             return
         org = self.config.get("organization_id")
-        for event in log_file.events:
-            if not event.get("event_id"):
-                self.sync_run.note_problem(f"an event in log file {log_file.id} has no event_id")
-                continue
-            yield event_record(event, self.workspace_id, org, log_file.id)
+        workspace_id = self.workspace_id
+        file_type = log_file.event_type
+        key_of = log_file.key_of
+        for event in log_file.other_events:
+            event_type = event.get("type")
+            if type(event_type) is not str or not event_type:
+                event_type = file_type
+            yield event_record(event, workspace_id, org, log_file.id, event_type, key_of(event))
+
+
+class UnparsedLinesStream(LogFileChildStream):
+    """Lines that are not valid UTF-8 or not JSON objects, byte for byte (base64)."""
+
+    name = "unparsed_lines"
+    primary_keys: t.ClassVar[list[str]] = ["log_file_id", "line_number"]
+    schema: t.ClassVar[dict] = schemas.UNPARSED_LINE
+
+    def log_file(self, context: Context | None) -> LogFile | None:
+        """Return the parent's current file if it has unparsed lines."""
+        log_file = self.sync_run.open_files.get(str((context or {}).get("log_file_id")))
+        return log_file if log_file is not None and log_file.lines.unparsed else None
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Yield one record per unparsed line of the file."""
+        log_file = self.log_file(context)
+        if log_file is None:
+            return
+        for line in log_file.lines.unparsed:
+            yield {
+                "log_file_id": log_file.id,
+                "line_number": line.line_number,
+                "workspace_id": self.workspace_id,
+                "event_type": log_file.event_type,
+                "reason": line.reason,
+                "error": line.error,
+                "byte_count": len(line.raw),
+                "sha256": hashlib.sha256(line.raw).hexdigest(),
+                "content_base64": base64.b64encode(line.raw).decode("ascii"),
+            }
 
 
 def _as_dict(value: t.Any) -> dict[str, t.Any]:

@@ -32,6 +32,7 @@ def test_help_documents_options():
         "--auto-advance",
         "--no-quirk",
         "--fault",
+        "--oddity",
         "--no-rate-limits",
     ):
         assert opt in out.stdout

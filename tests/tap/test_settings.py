@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tap_chatgpt_compliance.settings import config_errors
+from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance.settings import config_errors, storage_errors
+
+from .harness import run_tap, tap_config
 
 GOOD = {
     "api_key": "sk-proj-unit-test-key",
@@ -72,3 +76,131 @@ def test_about_and_discover_never_print_the_key(tmp_path, flags: list[str]) -> N
     )
     assert result.returncode == 0, result.stderr
     assert GOOD["api_key"] not in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- issue #7: every setting checked
+
+
+@pytest.mark.parametrize(
+    ("override", "setting", "hint"),
+    [
+        ({"start_date": "yesterday"}, "start_date", "ISO 8601"),
+        ({"start_date": "2026-13-45"}, "start_date", "ISO 8601"),
+        ({"start_date": ""}, "start_date", "ISO 8601"),
+        ({"api_url": ""}, "api_url", "https://api.chatgpt.com/v1"),
+        ({"api_url": "   "}, "api_url", "https://api.chatgpt.com/v1"),
+        ({"api_url": "https://"}, "api_url", "https://api.chatgpt.com/v1"),
+        ({"api_url": "http://compliance-proxy.invalid/v1"}, "api_url", "https://"),
+        ({"api_url": "http://10.0.0.8:8080/v1"}, "api_url", "unencrypted"),
+        ({"api_url": "http://127.0.0.1:99999/v1"}, "api_url", "port"),
+        (
+            {"max_record_bytes": 4 * 1024 * 1024},
+            "max_inline_file_bytes",
+            "max_record_bytes",
+        ),
+    ],
+)
+def test_each_bad_setting_of_issue_7_is_named_with_a_fix(
+    override: dict, setting: str, hint: str
+) -> None:
+    errors = config_errors({**GOOD, **override})
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(setting), errors
+    assert hint in errors[0]
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"start_date": "2026-01-31"},
+        {"start_date": "2026-01-31T00:00:00Z"},
+        {"start_date": "2026-01-31T10:00:00.123456+02:00"},
+        {"api_url": "https://compliance-proxy.example.com/v1"},
+        {"api_url": "http://127.0.0.1:8080/v1"},
+        {"api_url": "http://127.5.6.7/v1"},
+        {"api_url": "http://localhost:8080/v1"},
+        {"api_url": "http://[::1]:8080/v1"},
+        {"max_record_bytes": 4 * 1024 * 1024, "max_inline_file_bytes": 2 * 1024 * 1024},
+        {"max_record_bytes": 4 * 1024 * 1024, "file_content": "none"},
+    ],
+)
+def test_good_values_pass(override: dict) -> None:
+    assert config_errors({**GOOD, **override}) == []
+
+
+def test_storage_probe_writes_and_deletes_a_marker(tmp_path: Path) -> None:
+    folder = tmp_path / "archive" / "files"  # created, as the tap would
+    config = {"file_content": "storage", "file_storage_url": str(folder)}
+    assert storage_errors(config) == []
+    assert folder.is_dir()
+    assert list(folder.iterdir()) == []
+    assert storage_errors({**config, "file_storage_url": "memory://probe-test/files"}) == []
+    assert storage_errors({"file_content": "inline", "file_storage_url": "/dev/null/x"}) == []
+
+
+def test_storage_probe_names_the_setting(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    errors = storage_errors({"file_content": "storage", "file_storage_url": str(blocker / "x")})
+    assert len(errors) == 1
+    assert errors[0].startswith("file_storage_url")
+    assert "cannot be written" in errors[0]
+
+
+def _bad_settings(sim: Simulator, tmp_path: Path) -> list[tuple[dict, str]]:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    return [
+        ({"start_date": "yesterday"}, "start_date"),
+        ({"start_date": "2026-13-45"}, "start_date"),
+        (
+            {"file_content": "storage", "file_storage_url": str(blocker / "files")},
+            "file_storage_url",
+        ),
+        ({"api_url": ""}, "api_url"),
+        ({"api_url": "http://compliance-proxy.invalid/v1"}, "api_url"),
+        ({"max_record_bytes": 2 * 1024 * 1024}, "max_inline_file_bytes"),
+        ({"max_retries": "many"}, "max_retries"),
+    ]
+
+
+def test_each_bad_setting_fails_before_any_request(simulator: Simulator, tmp_path: Path) -> None:
+    """Exit 1, one readable line naming the setting, no traceback, nothing sent to the API."""
+    for override, setting in _bad_settings(simulator, tmp_path):
+        run = run_tap(tap_config(simulator, **override), timeout=60)
+        assert run.returncode == 1, (override, run.stderr[-2000:])
+        errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+        assert len(errors) == 1, (override, errors)
+        assert setting in errors[0], (override, errors)
+        assert run.stderr.splitlines()[-1] == errors[0]
+        assert "Traceback" not in run.stderr
+        assert run.stdout == ""
+        assert simulator.request_count() == 0, override
+
+
+def test_unwritable_s3_store_fails_before_any_request(simulator: Simulator, s3_endpoint) -> None:
+    """A bucket that does not exist: one line naming file_storage_url, nothing requested."""
+    config = tap_config(
+        simulator,
+        file_content="storage",
+        file_storage_url="s3://tap-chatgpt-no-such-bucket/files",
+        file_storage_options={"endpoint_url": s3_endpoint},
+    )
+    run = run_tap(config, timeout=60)
+    assert run.returncode == 1
+    assert (
+        "file_storage_url 's3://tap-chatgpt-no-such-bucket/files' cannot be written"
+        in (run.stderr.splitlines()[-1])
+    )
+    assert "Traceback" not in run.stderr
+    assert simulator.request_count() == 0
+
+
+def test_writable_s3_store_passes_the_probe(s3_endpoint, s3_bucket, s3_client) -> None:
+    config = {
+        "file_content": "storage",
+        "file_storage_url": f"s3://{s3_bucket}/files",
+        "file_storage_options": {"endpoint_url": s3_endpoint},
+    }
+    assert storage_errors(config) == []
+    assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0

@@ -394,8 +394,10 @@ def test_a_bookmark_past_retention_is_a_loud_gap_but_archives_what_exists(simula
     )
 
 
-def test_a_catalog_cannot_deselect_the_manifest(fresh: Simulator, tmp_path: Path) -> None:
-    """Deselecting log_files would freeze the bookmarks: it is kept, in full, with a warning."""
+def test_a_deselected_manifest_emits_nothing_and_its_bookmarks_still_move(
+    fresh: Simulator, tmp_path: Path
+) -> None:
+    """Only messages selected: no log_files record or SCHEMA, yet the bookmarks move."""
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(tap_config(fresh, file_content="none")))
     discovered = subprocess.run(
@@ -436,10 +438,10 @@ def test_a_catalog_cannot_deselect_the_manifest(fresh: Simulator, tmp_path: Path
     )
     assert result.returncode == 0, result.stderr[-3000:]
     records, states = parse_singer(result.stdout)
-    assert set(records) == {"messages", "log_files"}
-    assert all(record["verified_sha256"] for record in records["log_files"])
+    assert set(records) == {"messages"}
+    schemas = [json.loads(line) for line in result.stdout.splitlines() if '"SCHEMA"' in line]
+    assert {schema["stream"] for schema in schemas} == {"messages"}
     assert bookmark(states[-1])["replication_key_value"]
-    assert "always synced in full" in result.stderr
 
 
 def test_a_listed_file_that_vanished_fails_without_advancing(fresh: Simulator) -> None:

@@ -1,0 +1,1 @@
+"""Chaos tests: kill storms and seeded fault schedules against the simulator's ground truth."""

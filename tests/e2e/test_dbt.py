@@ -1,0 +1,214 @@
+"""The dbt project (transform/) through Meltano on real PostgreSQL data: simulator -> tap ->
+target-postgres (several incremental runs), then `dbt-postgres--acme:build` in the same
+`meltano run`, then the models are checked against the simulator's ground truth."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import timedelta
+
+import pytest
+
+from .conftest import SIM_KW, expected
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SOURCE = "acme"  # the tenant's load_schema: what target-postgres wrote
+MODELS = "acme_archive"  # where dbt-postgres--acme builds
+
+
+@pytest.fixture
+def sim2(simulator_factory):
+    """One tenant (acme), a few more conversations than the other e2e tests so that later runs
+    add messages to conversations an earlier run already loaded."""
+    return simulator_factory(tenants=1, **{**SIM_KW, "conversations": 8})
+
+
+def dbt_env(meltano, pg_database: dict[str, str]) -> dict[str, str]:
+    """What a user sets for dbt-postgres: the connection, from the environment."""
+    for key in [k for k in meltano.env if k.startswith("DBT_")]:
+        del meltano.env[key]
+    return {
+        "DBT_POSTGRES_HOST": pg_database["host"],
+        "DBT_POSTGRES_PORT": str(pg_database["port"]),
+        "DBT_POSTGRES_USER": pg_database["user"],
+        "DBT_POSTGRES_PASSWORD": pg_database["password"],
+        "DBT_POSTGRES_DBNAME": pg_database["dbname"],
+        # keep dbt's artefacts out of the shared .meltano/ (tests may run concurrently)
+        "DBT_TARGET_PATH": str(meltano.tmp / "dbt-target"),
+        "DBT_LOG_PATH": str(meltano.tmp / "dbt-logs"),
+    }
+
+
+def advance_until_a_loaded_conversation_grows(sim, loaded: dict) -> None:
+    """Advance the simulated clock until some conversation already loaded gets new messages."""
+    loaded_conversations = {m["conversation_id"] for m in loaded["messages_detail"].values()}
+    for _ in range(12):
+        sim.advance(timedelta(hours=2))
+        gt = sim.ground_truth(workspace_id=sim.tenants[0].workspace_id)
+        grown = {
+            m["conversation_id"]
+            for mid, m in gt["messages"].items()
+            if mid not in loaded["messages"] and m["conversation_id"] in loaded_conversations
+        }
+        if grown:
+            return
+    pytest.fail("the simulator never added messages to an already loaded conversation")
+
+
+def truth(sim) -> dict:
+    exp = expected(sim, 0)
+    gt = sim.ground_truth(workspace_id=sim.tenants[0].workspace_id)
+    exp["messages_detail"] = gt["messages"]
+    exp["conversations_detail"] = gt["conversations"]
+    return exp
+
+
+def test_dbt_build_on_incremental_postgres_loads(meltano, sim2, pg_query, pg_database):
+    env = dbt_env(meltano, pg_database)
+
+    # Run 1, then two incremental runs; the last one builds the models in the same `meltano run`.
+    meltano.elt("acme", "target-postgres")
+    exp1 = truth(sim2)
+    assert exp1["messages"], "simulator produced no messages"
+    advance_until_a_loaded_conversation_grows(sim2, exp1)
+    meltano.elt("acme", "target-postgres")
+    sim2.advance(timedelta(hours=3))
+    proc = meltano.run(
+        "run",
+        "tap-chatgpt-compliance--acme",
+        "target-postgres",
+        "dbt-postgres--acme:build",
+        extra_env=env,
+        timeout=400,
+    )
+    out = proc.stdout + proc.stderr
+    assert "Completed successfully" in out, out[-4000:]
+    assert "ERROR=0" in out, out[-4000:]
+    exp = truth(sim2)
+
+    def rows(sql: str, *args: object) -> list[tuple]:
+        return pg_query(sql, *args)
+
+    # One transcript row per message of the ground truth, and per row of the messages table.
+    transcript_ids = [r[0] for r in rows(f"SELECT message_id FROM {MODELS}.transcripts")]
+    assert len(transcript_ids) == len(set(transcript_ids)) == len(exp["messages"])
+    assert set(transcript_ids) == exp["messages"]
+    (loaded,) = rows(f"SELECT count(*) FROM {SOURCE}.messages")[0]
+    assert loaded == len(transcript_ids)
+
+    # Conversations: the aggregates agree with the messages table, conversation by conversation,
+    # including the conversations that grew across the incremental runs.
+    per_conversation = {
+        cid: (n, first, last)
+        for cid, n, first, last in rows(
+            f"SELECT conversation_id, count(*), min(coalesce(created_at, event_timestamp)),"
+            f" max(coalesce(created_at, event_timestamp)) FROM {SOURCE}.messages GROUP BY 1"
+        )
+    }
+    models = {
+        cid: (n, first, last)
+        for cid, n, first, last in rows(
+            "SELECT conversation_id, message_count,"
+            " first_message_at AT TIME ZONE 'UTC', last_message_at AT TIME ZONE 'UTC'"
+            f" FROM {MODELS}.conversations"
+        )
+    }
+    assert models == per_conversation
+    assert set(models) == exp["conversations"]
+    for cid, conv in exp["conversations_detail"].items():
+        assert models[cid][0] == len(conv["message_ids"]), cid
+    first_run_conversations = {m["conversation_id"] for m in exp1["messages_detail"].values()}
+    grown = {
+        m["conversation_id"]
+        for mid, m in exp["messages_detail"].items()
+        if mid not in exp1["messages"] and m["conversation_id"] in first_run_conversations
+    }
+    assert grown, "no conversation spans several runs: the test would prove nothing"
+
+    # Titles: the latest one, as the simulator's ground truth defines it.
+    titles = dict(rows(f"SELECT conversation_id, title FROM {MODELS}.conversations"))
+    for cid, conv in exp["conversations_detail"].items():
+        if conv["title"]:
+            assert titles[cid] == conv["title"], cid
+
+    # A transcript reads in order: seq 1..n, time never goes backwards, replies after parents.
+    biggest = max(per_conversation, key=lambda c: per_conversation[c][0])
+    transcript = rows(
+        "SELECT message_seq, sent_at, author_type, author, content, parent_message_id, message_id"
+        f" FROM {MODELS}.transcripts WHERE conversation_id = %s ORDER BY message_seq",
+        biggest,
+    )
+    assert [r[0] for r in transcript] == list(range(1, len(transcript) + 1))
+    for earlier, later in itertools.pairwise(transcript):  # clocks may differ by < 1 s
+        assert later[1] >= earlier[1] - timedelta(seconds=1), (earlier, later)
+    assert {r[6] for r in transcript} == set(exp["conversations_detail"][biggest]["message_ids"])
+    position = {r[6]: r[0] for r in transcript}
+    for seq, *_, parent, _mid in transcript:
+        if parent in position:
+            assert position[parent] < seq
+    assert all(r[3] for r in transcript), "every message has a readable author"
+    users = [r for r in transcript if r[2] == "user"]
+    assert users
+    for r in users:
+        gt_msg = exp["messages_detail"][r[6]]
+        assert r[4] == gt_msg["content"]["value"], r[6]
+
+    # Tool output and other structured content reads as JSON text, whatever the column type.
+    for content, content_json, source_json in rows(
+        f"SELECT t.content, t.content_json, m.content_json::text FROM {MODELS}.transcripts t"
+        f" JOIN {SOURCE}.messages m ON m.id = t.message_id"
+        " WHERE m.content_text IS NULL AND m.content_json IS NOT NULL"
+    ):
+        assert json.loads(content) == content_json
+        parsed = json.loads(source_json)
+        assert content_json == (json.loads(parsed) if isinstance(parsed, str) else parsed)
+
+    # Attachments: names, status and SHA-256 on the transcript rows and in the attachments model.
+    attachments = {
+        a: (status, sha)
+        for a, status, sha in rows(
+            f"SELECT attachment_id, status, sha256 FROM {MODELS}.attachments"
+        )
+    }
+    archived = {a for a, (status, _) in attachments.items() if status == "archived"}
+    # every attachment still downloadable now was archived (older ones were, while they existed)
+    assert exp["files_live"] <= archived <= exp["files_all"]
+    assert exp["files_live"], "simulator produced no attachments"
+    for fid in archived:
+        assert attachments[fid][1] == exp["attachments"][fid]["sha256"], fid
+    for mid, names, items in rows(
+        f"SELECT message_id, attachment_names, attachments FROM {MODELS}.transcripts"
+        " WHERE attachment_count > 0"
+    ):
+        gt_files = exp["messages_detail"][mid]["file_ids"]
+        assert [i["id"] for i in items] == gt_files, mid
+        assert names == [exp["attachments"][f]["name"] for f in gt_files], mid
+        for item in items:
+            assert item["status"] == attachments[item["id"]][0]
+
+    # Completeness: every log file of the ground truth is archived and verified.
+    (c,) = rows(
+        "SELECT log_files_archived, log_files_sha256_verified, log_files_sha256_not_verified,"
+        f" records_in_archive FROM {MODELS}.completeness WHERE event_type = 'CONVERSATION_MESSAGE'"
+    )
+    assert c == (len(exp["log_files"]), len(exp["log_files"]), 0, len(exp["messages"]))
+
+    # Per-user activity adds up to the messages.
+    (total,) = rows(f"SELECT sum(messages_total) FROM {MODELS}.user_activity_daily")[0]
+    assert total == len(exp["messages"])
+
+    # Schema per tenant: the models live beside, not inside, the tenant's loaded schema.
+    tables = {
+        (s, t)
+        for s, t in rows(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+            " WHERE table_schema IN (%s, %s)",
+            SOURCE,
+            MODELS,
+        )
+    }
+    for model in ("transcripts", "conversations", "attachments", "user_activity_daily"):
+        assert (MODELS, model) in tables
+        assert (SOURCE, model) not in tables or model == "conversations"
