@@ -50,7 +50,7 @@ USAGE = """\
 ```bash
 meltano config set tap-chatgpt-compliance workspace_id <workspace UUID>
 export TAP_CHATGPT_COMPLIANCE_API_KEY=<Compliance API key>   # or: meltano config set --interactive
-meltano config test tap-chatgpt-compliance    # one authenticated read: checks key, scopes, workspace
+meltano config test tap-chatgpt-compliance    # runs the tap to its first record: key, workspace, URL
 meltano run tap-chatgpt-compliance target-postgres
 ```
 
