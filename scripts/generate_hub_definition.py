@@ -49,8 +49,8 @@ From the owner of the ChatGPT Enterprise/Edu workspace you need:
 USAGE = """\
 ```bash
 meltano config set tap-chatgpt-compliance workspace_id <workspace UUID>
-export TAP_CHATGPT_COMPLIANCE_API_KEY=<Compliance API key>   # or: meltano config set --interactive
-meltano config test tap-chatgpt-compliance    # runs the tap to its first record: key, workspace, URL
+export TAP_CHATGPT_COMPLIANCE_API_KEY=<Compliance API key>  # or: meltano config set --interactive
+meltano config test tap-chatgpt-compliance   # runs the tap to its first record
 meltano run tap-chatgpt-compliance target-postgres
 ```
 
@@ -113,7 +113,7 @@ def _types(prop: dict[str, Any]) -> list[str]:
 
 
 def is_secret(prop: dict[str, Any]) -> bool:
-    """True for a setting the tap marks secret."""
+    """Tell whether the tap marks the setting secret."""
     return bool(prop.get("secret") or prop.get("writeOnly"))
 
 

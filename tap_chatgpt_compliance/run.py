@@ -86,6 +86,10 @@ class SyncRun:
             ),
             (counts["id_clashes"], "events sharing an event_id with a different event (both kept)"),
             (
+                counts["messages_without_id"],
+                "messages without message.id (keyed by their event's key)",
+            ),
+            (
                 counts["foreign_events"],
                 "events of another type than their log file (routed by their own type)",
             ),

@@ -9,8 +9,9 @@ import json
 from datetime import timedelta
 
 import pytest
+import yaml
 
-from .conftest import SIM_KW, expected
+from .conftest import REPO_ROOT, SIM_KW, expected
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,8 +37,8 @@ def dbt_env(meltano, pg_database: dict[str, str]) -> dict[str, str]:
         "DBT_POSTGRES_PASSWORD": pg_database["password"],
         "DBT_POSTGRES_DBNAME": pg_database["dbname"],
         # keep dbt's artefacts out of the shared .meltano/ (tests may run concurrently)
-        "DBT_TARGET_PATH": str(meltano.tmp / "dbt-target"),
-        "DBT_LOG_PATH": str(meltano.tmp / "dbt-logs"),
+        "DBT_POSTGRES_TARGET_PATH": str(meltano.tmp / "dbt-target"),
+        "DBT_POSTGRES_LOG_PATH": str(meltano.tmp / "dbt-logs"),
     }
 
 
@@ -86,6 +87,7 @@ def test_dbt_build_on_incremental_postgres_loads(meltano, sim2, pg_query, pg_dat
     out = proc.stdout + proc.stderr
     assert "Completed successfully" in out, out[-4000:]
     assert "ERROR=0" in out, out[-4000:]
+    assert (meltano.tmp / "dbt-target" / "run_results.json").is_file()  # the settings were used
     exp = truth(sim2)
 
     def rows(sql: str, *args: object) -> list[tuple]:
@@ -212,3 +214,28 @@ def test_dbt_build_on_incremental_postgres_loads(meltano, sim2, pg_query, pg_dat
     for model in ("transcripts", "conversations", "attachments", "user_activity_daily"):
         assert (MODELS, model) in tables
         assert (SOURCE, model) not in tables or model == "conversations"
+
+
+def test_dbt_utility_is_offline_installable_and_follows_the_tenants():
+    """No server needed: the dbt-postgres utility in meltano.yml installs from PyPI alone and has
+    one inherited plugin per tenant reading that tenant's load_schema."""
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
+    utilities = {p["name"]: p for p in project["plugins"]["utilities"]}
+    base = utilities["dbt-postgres"]
+    assert base["namespace"]
+    assert base["executable"] == "dbt"
+    assert all("==" in req and "git+" not in req for req in base["pip_url"].split())
+    assert {"build", "run", "test"} <= set(base["commands"])
+    settings = {s["name"]: s for s in base["settings"]}
+    assert settings["password"]["sensitive"] is True
+    assert settings["project_dir"]["value"].endswith("/transform")
+    tenants = [p for p in project["plugins"]["extractors"] if "inherit_from" in p]
+    assert tenants
+    for tap in tenants:
+        tenant = tap["name"].split("--", 1)[1]
+        dbt = utilities[f"dbt-postgres--{tenant}"]
+        assert dbt["inherit_from"] == "dbt-postgres"
+        assert dbt["config"]["source_schema"] == tap["load_schema"]
+    # `dbt deps` would need the dbt package hub: the project uses no packages.
+    assert not (REPO_ROOT / "transform" / "packages.yml").exists()
+    assert not (REPO_ROOT / "transform" / "dependencies.yml").exists()

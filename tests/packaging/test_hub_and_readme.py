@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -100,6 +102,98 @@ def test_hub_definition_content():
     assert kinds["api_key"]["sensitive"] is True
     assert "*.*" in d["select"] or any(s.startswith("files.") for s in d["select"])
     assert not any(s.startswith("!file") for s in d["select"])
+
+
+def test_hub_definition_declares_test_and_helps_the_user():
+    d = yaml.safe_load(HUB_FILE.read_text())
+    assert "test" in d["capabilities"]  # `tap-chatgpt-compliance --test`
+    for needed in (
+        "chatgpt.enterprise.compliance_logs_platform.read",
+        "chatgpt.enterprise.compliance_export.read",
+        "chatgpt.com/admin",
+        "Workspace details",
+        "organization",
+    ):
+        assert needed in d["prereq"], needed
+    for needed in ("meltano config test tap-chatgpt-compliance", "hourly", "UTC"):
+        assert needed in d["usage"], needed
+
+
+def test_every_secret_bearing_setting_is_sensitive(about):
+    d = yaml.safe_load(HUB_FILE.read_text())
+    settings = {s["name"]: s for s in d["settings"]}
+    secret_in_about = {
+        name
+        for name, prop in about["settings"]["properties"].items()
+        if prop.get("secret") or prop.get("writeOnly")
+    }
+    # api_key: the key; file_storage_options: the store's credentials (key/secret/token);
+    # stream_map_config: values map expressions use, e.g. a hash seed.
+    must_hide = {"api_key", "file_storage_options", "stream_map_config"} | secret_in_about
+    for name in must_hide:
+        assert settings[name].get("sensitive") is True, name
+    # a secret keeps its real kind (an object stays an object), only strings become passwords
+    assert settings["file_storage_options"]["kind"] == "object"
+    assert all(s["kind"] != "password" or s.get("sensitive") for s in d["settings"])
+
+
+def test_logo_url_names_a_real_logo_in_the_repository():
+    d = yaml.safe_load(HUB_FILE.read_text())
+    url = d["logo_url"]
+    # Hub serves static/<logo_url> and its API prefixes the Hub's own address: a site path.
+    assert url.startswith("/assets/logos/extractors/"), url
+    path = ROOT / "hub" / "static" / url.lstrip("/")
+    assert path == hubgen.LOGO_FILE
+    assert path.is_file(), f"{url} has no file at {path.relative_to(ROOT)}"
+    assert 200 < path.stat().st_size < 200_000
+    if path.suffix == ".svg":
+        root = ElementTree.parse(path).getroot()
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        assert root.get("viewBox")
+    else:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_meltano_yml_capabilities_match_the_hub_definition():
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    tap = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-chatgpt-compliance")
+    d = yaml.safe_load(HUB_FILE.read_text())
+    assert sorted(tap["capabilities"]) == sorted(d["capabilities"])
+
+
+@pytest.mark.slow
+def test_meltano_add_from_ref_in_a_fresh_project(tmp_path):
+    """The README's command, in a new Meltano 4 project, offline: one extractor, nothing else
+    (`meltano add extractor … --from-ref` would also add a stray utility)."""
+    meltano = str(Path(sys.executable).with_name("meltano"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MELTANO_", "TAP_"))}
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+
+    def run(*args: str, cwd: Path) -> None:
+        proc = subprocess.run(
+            [meltano, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    run("init", "fresh", "--no-usage-stats", cwd=tmp_path)
+    project_dir = tmp_path / "fresh"
+    run(
+        "add",
+        "tap-chatgpt-compliance",
+        "--from-ref",
+        str(HUB_FILE),
+        "--no-install",
+        cwd=project_dir,
+    )
+    plugins = yaml.safe_load((project_dir / "meltano.yml").read_text())["plugins"]
+    assert list(plugins) == ["extractors"], plugins.keys()
+    (tap,) = plugins["extractors"]
+    assert tap["name"] == "tap-chatgpt-compliance"
+    assert tap["pip_url"] == "tap-chatgpt-compliance"
+    assert "test" in tap["capabilities"]
+    settings = {s["name"]: s for s in tap["settings"]}
+    for name in ("api_key", "file_storage_options"):
+        assert settings[name].get("sensitive") is True, name
 
 
 def test_readme_settings_table_matches_about():
