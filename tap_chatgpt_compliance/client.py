@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import typing as t
 from functools import cached_property
 from urllib.parse import parse_qs, urlparse
@@ -16,13 +17,15 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error
 from tap_chatgpt_compliance.pagination import check_listing_order
 from tap_chatgpt_compliance.retry import wait_generator
+from tap_chatgpt_compliance.sdk import run_meters, sync_log_level, write_record
 from tap_chatgpt_compliance.settings import DEFAULT_API_URL
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
 
     from backoff.types import Details
-    from singer_sdk.helpers.types import RequestFunc
+    from singer_sdk import metrics
+    from singer_sdk.helpers.types import Record, RequestFunc
 
     from tap_chatgpt_compliance.run import SyncRun
 
@@ -64,6 +67,26 @@ class ComplianceStream(RESTStream[t.Any]):
     def signed_url_session(self) -> requests.Session:
         """Return a session for signed download URLs: it never carries the API key."""
         return requests.Session()
+
+    def _write_record_message(self, record: Record) -> None:
+        """Write a RECORD by the tap's fast path when the SDK's would only copy it (sdk.py)."""
+        write_record(self, record, super()._write_record_message)
+
+    def get_record_counter(self, **kwargs: t.Any) -> metrics.Counter:
+        """Count a child stream's records over the run, not once per log file."""
+        if self.parent_stream_type is None:
+            return super().get_record_counter(**kwargs)
+        return run_meters(self)[0]
+
+    def get_sync_timer(self) -> metrics.Timer:
+        """Time a child stream over the run, not once per log file."""
+        if self.parent_stream_type is None:
+            return super().get_sync_timer()
+        return run_meters(self)[1]
+
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        """Log; a child stream's "Beginning sync" line at each log file is DEBUG."""
+        super().log(message, *args, level=sync_log_level(self, message, level), **kwargs)
 
     def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
         """Honour Retry-After (seconds or HTTP date), else back off exponentially."""

@@ -1,12 +1,30 @@
-"""Singer output with a line-size check: no line that Meltano's buffer would reject unannounced."""
+"""Singer output with a line-size check: no line that Meltano's buffer would reject unannounced.
+
+Records are serialised with the standard library's C JSON encoder, about three times faster than
+the SDK's simplejson writer, with the same output: ASCII only (``ensure_ascii``), compact
+separators, datetimes as ``isoformat(sep="T")``. What the standard encoder would write
+differently (``Decimal``, NaN and infinities, keys that are not strings or numbers) falls back
+to the SDK's serialiser, so every line is the one the SDK would have written.
+
+Lines are buffered and written in chunks; the buffer is always emptied before a STATE, a SCHEMA
+or any other message, and at the end of the run, so nothing is reordered and a STATE never
+reaches the target before the records it covers.
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import datetime
+import decimal
+import json
 import sys
 import typing as t
+import weakref
 
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib.json import serialize_json
 
 from tap_chatgpt_compliance.errors import RecordTooLarge
 from tap_chatgpt_compliance.settings import DEFAULT_MAX_RECORD_BYTES, MIB
@@ -15,28 +33,124 @@ if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Message
 
 KEY_FIELDS = ("id", "event_id", "file_id")
+BUFFER_BYTES = 256 * 1024
+"""Records are written to stdout in chunks of about this size (and before any other message)."""
+
+
+class _NotStdlib(TypeError):
+    """A value the standard encoder would write differently from the SDK's: use the SDK's."""
+
+
+def _default(value: t.Any) -> t.Any:
+    """Encode what JSON has no type for, as the SDK's ``_default_encoding`` does."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep="T")
+    if isinstance(value, decimal.Decimal):
+        raise _NotStdlib  # simplejson writes it as a number
+    return str(value)
+
+
+_ENCODE = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=_default
+).encode
+
+
+def record_line(
+    stream: str,
+    record: dict[str, t.Any],
+    version: int | None,
+    time_extracted: datetime.datetime | None,
+) -> str:
+    """Return the RECORD line the SDK would write for these values (``RecordMessage.to_dict``)."""
+    message: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record}
+    if version is not None:
+        message["version"] = version
+    if time_extracted is not None:
+        message["time_extracted"] = time_extracted
+    try:
+        return _ENCODE(message)
+    except (TypeError, ValueError):  # Decimal, NaN/Infinity, odd keys: the SDK's encoder
+        return serialize_json(message)
 
 
 class LineLimitedWriter(SingerWriter):
     """Write each message as one line, refusing lines longer than ``max_line_bytes``.
 
-    The line is serialised once, as the SDK does, and measured: the SDK's JSON is ASCII
-    (``ensure_ascii``), so its length in characters is its length in bytes, known in O(1).
-    A refused record raises :class:`RecordTooLarge` before anything of it is written; the
-    bookmark of its log file is written only after all its records, so nothing is skipped.
+    The JSON is ASCII (``ensure_ascii``, as the SDK's), so a line's length in characters is its
+    length in bytes. A refused record raises :class:`RecordTooLarge` before anything of it is
+    written; the bookmark of its log file is written only after all its records, so nothing is
+    skipped.
     """
 
     max_line_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
+    def __init__(self) -> None:
+        """Start with an empty buffer, emptied at exit whatever happens."""
+        super().__init__()
+        self._buffer: list[str] = []
+        self._buffered = 0
+        _WRITERS.add(self)
+
+    def _check(self, line: str, message: Message | None, stream: str, record: dict) -> None:
+        size = len(line) if line.isascii() else len(line.encode("utf-8"))
+        if size > self.max_line_bytes:
+            if message is None:
+                message = RecordMessage(stream=stream, record=record)
+            raise RecordTooLarge(too_large_message(message, size, self.max_line_bytes))
+
+    def write_record(
+        self, stream: str, record: dict[str, t.Any], version: int | None = None
+    ) -> None:
+        """Write one RECORD (the fast path of ``tap_chatgpt_compliance.sdk``)."""
+        line = record_line(stream, record, version, datetime.datetime.now(datetime.timezone.utc))
+        self._check(line, None, stream, record)
+        self._buffer.append(line)
+        self._buffered += len(line) + 1
+        if self._buffered >= BUFFER_BYTES:
+            self.flush()
+
+    def serialize_message(self, message: Message) -> str:
+        """Serialise a message: RECORDs by the standard encoder, the rest by the SDK's."""
+        if isinstance(message, RecordMessage):
+            return record_line(
+                message.stream, message.record, message.version, message.time_extracted
+            )
+        return super().serialize_message(message)
+
     def write_message(self, message: Message) -> None:
         """Write one message and a newline, or fail if the line is too long."""
         line = self.format_message(message)
-        size = len(line) if line.isascii() else len(line.encode("utf-8"))
-        if size > self.max_line_bytes:
-            raise RecordTooLarge(too_large_message(message, size, self.max_line_bytes))
-        sys.stdout.write(line)
-        sys.stdout.write("\n")
+        record = message.record if isinstance(message, RecordMessage) else {}
+        self._check(line, message, "", record)
+        if isinstance(message, RecordMessage):
+            self._buffer.append(line)
+            self._buffered += len(line) + 1
+            if self._buffered >= BUFFER_BYTES:
+                self.flush()
+            return
+        self._buffer.append(line)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered lines to stdout."""
+        if self._buffer:
+            self._buffer.append("")
+            text = "\n".join(self._buffer)
+            self._buffer.clear()
+            self._buffered = 0
+            sys.stdout.write(text)
         sys.stdout.flush()
+
+
+_WRITERS: weakref.WeakSet[LineLimitedWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Write what is still buffered when the process ends (a failed run included)."""
+    for writer in list(_WRITERS):
+        with contextlib.suppress(Exception):
+            writer.flush()
 
 
 def too_large_message(message: Message, size: int, limit: int) -> str:

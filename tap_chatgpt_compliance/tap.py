@@ -13,6 +13,7 @@ from tap_chatgpt_compliance import streams
 from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
 from tap_chatgpt_compliance.output import LineLimitedWriter
 from tap_chatgpt_compliance.run import SyncRun
+from tap_chatgpt_compliance.sdk import close_run_meters
 from tap_chatgpt_compliance.settings import (
     CONFIG_SCHEMA,
     DEFAULT_MAX_RECORD_BYTES,
@@ -93,6 +94,7 @@ class TapChatGPTCompliance(Tap):
             t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
             super().sync_all()
         finally:
+            close_run_meters(self.streams.values())
             self.log_summary()
         if self.sync_run.failures:
             raise ComplianceAPIError(" | ".join(self.sync_run.failures))

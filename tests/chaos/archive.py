@@ -233,7 +233,7 @@ def _check_conversations(truth: dict[str, Any], runs: list[TapRun], verdict: Ver
     wrong = [
         cid
         for cid, expected in truth["conversations"].items()
-        if expected["title"] and cid in titled and titled[cid][1] != expected["title"]
+        if expected["title"] and titled.get(cid, ("", None))[1] != expected["title"]
     ]
     if wrong:
         verdict.fail("conversations whose latest title is not the ground truth's", wrong)

@@ -123,6 +123,8 @@ class Schedule:
     max_retries: int
     max_retry_wait: float
     steps: list[Step]
+    error_burst: int = 3
+    """Length of the 5xx bursts that ``error_rate`` starts."""
 
     def describe(self) -> str:
         """A human-readable account of the schedule, one fact per line."""
@@ -140,6 +142,7 @@ class Schedule:
             )
             + f" event_types={','.join(self.event_types)} max_retries={self.max_retries}"
             f" max_retry_wait={self.max_retry_wait}",
+            f"  5xx bursts started by error_rate: {self.error_burst} answers",
         ]
         if self.expired_signed_url_rate:
             lines.append(f"  expired_signed_url_rate={self.expired_signed_url_rate}")
@@ -189,7 +192,8 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
     event_types = list(BASE_EVENT_TYPES)
     if rng.random() < 0.3:
         event_types.append("APP_LOG")
-    max_retries = rng.randint(1, 4)
+    max_retries = rng.randint(2, 5)
+    error_burst = rng.randint(1, 3)
     max_retry_wait = round(rng.uniform(0.05, 0.5), 2)
     expired_rate = rng.choice([0.0, 0.0, 0.05, 0.15])
     steps = []
@@ -202,7 +206,8 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
             kind = rng.choice(["429", "500", "502", "503", "reset", "truncate"])
             if kind == "truncate" and route in ("list", "users"):
                 kind = "503"
-            count = rng.randint(1, max_retries + 2)  # sometimes more than the tap retries
+            # mostly within the tap's retries; sometimes more, so that the run fails
+            count = rng.randint(1, max_retries) if rng.random() < 0.75 else max_retries + 1
             retry_after = rng.choice([None, 0, 1]) if kind in ("429", "503") else None
             step.injections.append(Injection(route, kind, count, retry_after))
         if rng.random() < 0.3:
@@ -235,6 +240,7 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
         max_retries=max_retries,
         max_retry_wait=max_retry_wait,
         steps=steps,
+        error_burst=error_burst,
     )
 
 
@@ -270,7 +276,9 @@ def default_start() -> datetime:
 def build_simulator(schedule: Schedule, start: datetime) -> Simulator:
     """Create (not start) the simulator the schedule describes."""
     quirks = Quirks(**schedule.quirks)
-    faults = Faults(expired_signed_url_rate=schedule.expired_signed_url_rate)
+    faults = Faults(
+        expired_signed_url_rate=schedule.expired_signed_url_rate, error_burst=schedule.error_burst
+    )
     overrides: dict[str, Any] = dict(schedule.sim)
     overrides.update(quirks=quirks, faults=faults, rate_limits=False, start=start)
     if schedule.oddities:

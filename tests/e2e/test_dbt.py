@@ -69,21 +69,16 @@ def truth(sim) -> dict:
 def test_dbt_build_on_incremental_postgres_loads(meltano, sim2, pg_query, pg_database):
     env = dbt_env(meltano, pg_database)
 
-    # Run 1, then two incremental runs; the last one builds the models in the same `meltano run`.
+    # Run 1, then two incremental runs; the last one builds the models in the same `meltano run`
+    # (the project's job postgres-acme).
     meltano.elt("acme", "target-postgres")
     exp1 = truth(sim2)
     assert exp1["messages"], "simulator produced no messages"
     advance_until_a_loaded_conversation_grows(sim2, exp1)
     meltano.elt("acme", "target-postgres")
     sim2.advance(timedelta(hours=3))
-    proc = meltano.run(
-        "run",
-        "tap-chatgpt-compliance--acme",
-        "target-postgres",
-        "dbt-postgres--acme:build",
-        extra_env=env,
-        timeout=400,
-    )
+    # job postgres-acme = tap-chatgpt-compliance--acme target-postgres dbt-postgres--acme:build
+    proc = meltano.run("run", "postgres-acme", extra_env=env, timeout=400)
     out = proc.stdout + proc.stderr
     assert "Completed successfully" in out, out[-4000:]
     assert "ERROR=0" in out, out[-4000:]

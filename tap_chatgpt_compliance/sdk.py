@@ -1,0 +1,253 @@
+"""The singer-sdk internals the tap relies on, gathered in one place.
+
+Each item below has a canary test in ``tests/tap/test_sdk_internals.py`` that fails loudly when a
+singer-sdk upgrade changes it (the tap is pinned to the 0.54 series, tested on 0.54.9):
+
+1. ``Tap.sync_all`` is ``@final``: the tap extends it anyway (retry list first, summary last).
+2. ``Stream._sync_records`` syncs a parent record's child streams (``_process_record`` →
+   ``_sync_children``) *before* it writes that record and moves the bookmark: every child record
+   of a log file is written before the file's manifest record and bookmark.
+3. ``Stream._write_state_message`` writes a STATE only while ``state_manager.is_flushed`` is
+   False: the tap clears the flag to force a STATE at a file boundary.
+4. ``Tap._validate_config(raise_errors=...)`` returns the errors: the tap adds its own checks.
+5. ``Stream._write_schema_message`` writes a stream's SCHEMA; the SDK calls it at every sync of
+   a child stream (once per parent record): the tap sends it once per run.
+6. ``PluginBase.message_writer_class`` is the class of ``tap.message_writer``, which writes every
+   message (STATE included, through ``StateWriter``).
+7. ``Stream._generate_record_messages`` (selection mask, type conformance, stream maps) and
+   ``Stream._write_record_message``: :class:`RecordPath` reproduces them for the streams whose
+   records are plain JSON values, without the per-key walks (see :func:`write_record`).
+8. ``Stream.get_record_counter``, ``Stream.get_sync_timer`` and ``Stream.log`` are called by
+   every ``Stream.sync``: child streams run once per log file, so their metrics are kept per run
+   (:class:`RunCounter`, :class:`RunTimer`) instead of one METRIC line per file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import typing as t
+
+from singer_sdk import metrics
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._typing import (
+    _conform_primitive_property,
+    _is_exclusive_boolean_type,
+    _warn_unmapped_properties,
+    is_object_type,
+    is_uniform_list,
+)
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.singerlib import RecordMessage
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams import Stream
+
+SDK_SERIES = "0.54"
+"""The singer-sdk series whose internals this module was checked against."""
+BEGINNING_SYNC = "Beginning sync of"
+"""How ``Stream.sync`` starts the INFO line it logs at every sync (every log file, for children)."""
+
+_PLAIN_TYPES = frozenset({str, int, bool, type(None), dict, list})
+"""Types that ROOT_ONLY conformance leaves as they are, except under a boolean-only property,
+where only booleans and None are left as they are (``value != 0`` for the others)."""
+
+
+class RecordPath:
+    """How one stream's records become RECORD messages, decided once per selection.
+
+    It is usable (:attr:`fast`) when the SDK would only check the top level of the record
+    (``TYPE_CONFORMANCE_LEVEL`` ROOT_ONLY), the only stream map is the default one with
+    flattening off, and the tap's writer can write records directly. Then:
+
+    - the selection mask is applied only if something in it is deselected (the SDK walks every
+      key of every nested object of every record to find out, even when all is selected);
+    - the top level is conformed exactly as the SDK does, but a record whose values are all
+      plain JSON types under properties of the schema is written as it is, without a copy;
+    - the record is written by the tap's writer (stdlib ``json``, see ``output.py``) without
+      building a ``RecordMessage``.
+    """
+
+    def __init__(self, stream: Stream) -> None:
+        """Decide for the stream's current selection, schema and stream maps."""
+        self.mask = stream.mask
+        self.selection_is_total = all(stream.mask.values())
+        schema = stream.effective_schema
+        self.properties: dict[str, dict] = schema.get("properties") or {}
+        self.additional = bool(schema.get("additionalProperties"))
+        self.exact = frozenset(
+            name for name, prop in self.properties.items() if _is_exclusive_boolean_type(prop)
+        )
+        maps = stream.stream_maps
+        self.alias = maps[0].stream_alias if maps else stream.name
+        writer = getattr(stream._tap, "message_writer", None)
+        self.write = getattr(writer, "write_record", None)
+        self.fast = (
+            self.write is not None
+            and stream.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.ROOT_ONLY
+            and len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+        )
+
+    def conform(self, stream: Stream, record: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Return the record as ROOT_ONLY conformance makes it (the same dict if unchanged)."""
+        properties = self.properties
+        exact = self.exact
+        plain = _PLAIN_TYPES
+        for name, value in record.items():
+            kind = type(value)
+            if (
+                kind not in plain
+                or name not in properties
+                or (name in exact and kind is not bool and value is not None)
+            ):
+                break
+        else:
+            return record
+        output: dict[str, t.Any] = {}
+        unmapped: list[str] = []
+        for name, value in record.items():
+            prop = properties.get(name)
+            if prop is None:
+                if self.additional:
+                    output[name] = value
+                else:
+                    unmapped.append(name)
+            elif _kept_whole(value, prop):
+                output[name] = value
+            else:
+                output[name] = _conform_primitive_property(value, prop)
+        if unmapped:
+            _warn_unmapped_properties(stream.name, tuple(unmapped), stream.logger)
+        return output
+
+
+def _kept_whole(value: t.Any, prop: dict) -> bool:
+    """Whether ROOT_ONLY conformance keeps a list or an object as it is (not a primitive)."""
+    if isinstance(value, list):
+        return bool(is_uniform_list(prop))
+    return isinstance(value, dict) and bool(is_object_type(prop)) and "properties" in prop
+
+
+def record_path(stream: Stream) -> RecordPath:
+    """Return the stream's :class:`RecordPath`, rebuilt when its selection changed."""
+    path: RecordPath | None = getattr(stream, "_tap_record_path", None)
+    if path is None or path.mask is not stream.mask:
+        path = RecordPath(stream)
+        stream._tap_record_path = path  # type: ignore[attr-defined]
+    return path
+
+
+def write_record(stream: Stream, record: dict[str, t.Any], sdk_write: t.Callable) -> None:
+    """Write one record as ``Stream._write_record_message`` would, by the fast path if usable.
+
+    ``sdk_write`` is the SDK's own ``_write_record_message``, used for every other stream.
+    """
+    path = record_path(stream)
+    if not path.fast:
+        sdk_write(record)
+        return
+    if not path.selection_is_total:
+        pop_deselected_record_properties(record, stream.schema, path.mask)
+    t.cast("t.Callable", path.write)(
+        path.alias,
+        path.conform(stream, record),
+        stream._stream_version,
+    )
+    stream.state_manager.is_flushed = False
+
+
+def sdk_record_message(stream: Stream, record: dict[str, t.Any]) -> list[RecordMessage]:
+    """Return the RECORD messages the SDK itself would write for a record (for tests)."""
+    return list(stream._generate_record_messages(record))
+
+
+class RunCounter(metrics.Counter):
+    """A record counter kept across all the syncs of a child stream in one run.
+
+    ``Stream.sync`` enters and leaves the stream's counter at each sync (each log file), and the
+    SDK's counter logs a METRIC line at each exit. This one logs every ``log_interval`` seconds
+    and once at the end of the run (:meth:`close`), without the per-file context.
+    """
+
+    def with_context(self, value: t.Any) -> None:
+        """Keep no per-file context: the counts are the run's."""
+
+    def __enter__(self) -> RunCounter:
+        """Enter a sync of the stream (the interval keeps running)."""
+        return self
+
+    def exit(self) -> None:
+        """Leave a sync of the stream: log only if the interval has passed."""
+        if self._ready_to_log():
+            self._pop()
+
+    def close(self) -> None:
+        """Log what was counted since the last line."""
+        if self.value:
+            self._pop()
+
+
+class RunTimer(metrics.Timer):
+    """A sync timer kept across all the syncs of a child stream: it logs once, at the end."""
+
+    def __init__(self, metric: metrics.Metric, tags: dict | None = None) -> None:
+        """Start with nothing timed."""
+        super().__init__(metric, tags)
+        self.total = 0.0
+        self.failed = False
+        self.used = False
+
+    def with_context(self, value: t.Any) -> None:
+        """Keep no per-file context."""
+
+    def __enter__(self) -> RunTimer:
+        """Start timing one sync."""
+        self.start_time = time.time()
+        self.used = True
+        return self
+
+    def __exit__(self, exc_type: t.Any, exc_val: t.Any, exc_tb: t.Any) -> None:
+        """Add the sync's duration to the run's."""
+        self.total += time.time() - self.start_time
+        self.failed = self.failed or exc_type is not None
+
+    def close(self) -> None:
+        """Log the run's total duration of this stream."""
+        if not self.used:
+            return
+        status = metrics.Status.FAILED if self.failed else metrics.Status.SUCCEEDED
+        self.tags[metrics.Tag.STATUS] = status
+        metrics.log(self.logger, metrics.Point("timer", self.metric, self.total, self.tags))
+        self.used = False
+
+
+def run_meters(stream: Stream) -> tuple[RunCounter, RunTimer]:
+    """Return the run-wide counter and timer of a child stream (created at first use)."""
+    meters: tuple[RunCounter, RunTimer] | None = getattr(stream, "_tap_run_meters", None)
+    if meters is None:
+        tags = {metrics.Tag.STREAM: stream.name}
+        meters = (
+            RunCounter(metrics.Metric.RECORD_COUNT, dict(tags)),
+            RunTimer(metrics.Metric.SYNC_DURATION, dict(tags)),
+        )
+        stream._tap_run_meters = meters  # type: ignore[attr-defined]
+    return meters
+
+
+def close_run_meters(streams: t.Iterable[Stream]) -> None:
+    """Log the final METRIC lines of every child stream's run-wide meters."""
+    for stream in streams:
+        meters = getattr(stream, "_tap_run_meters", None)
+        if meters is not None:
+            for meter in meters:
+                meter.close()
+
+
+def sync_log_level(stream: Stream, message: str, level: int) -> int:
+    """Return the level for a ``Stream.log`` line: a child's per-file "Beginning sync" is DEBUG."""
+    if stream.parent_stream_type is not None and message.startswith(BEGINNING_SYNC):
+        return logging.DEBUG
+    return level
