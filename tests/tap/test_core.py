@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from chatgpt_compliance_simulator import Simulator, SimulatorConfig
+from chatgpt_compliance_simulator import Oddities, Simulator, SimulatorConfig
 from tap_chatgpt_compliance.tap import TapChatGPTCompliance
 
 
@@ -19,8 +19,21 @@ def _free_port() -> int:
 
 
 START = datetime.now(timezone.utc).replace(microsecond=0)
+# Odd lines on, so that every stream (unparsed_lines included) has records to check.
 SIMULATOR = SimulatorConfig(
-    seed=99, tenants=1, users=4, conversations=8, span_days=1.5, start=START, port=_free_port()
+    seed=99,
+    tenants=1,
+    users=4,
+    conversations=8,
+    span_days=1.5,
+    start=START,
+    port=_free_port(),
+    oddities=Oddities(
+        invalid_utf8_lines=1,
+        non_object_lines=2,
+        missing_event_id_rate=0.05,
+        foreign_events_rate=0.05,
+    ),
 )
 # The simulator derives tenant ids and keys from the seed: read them from a throwaway instance.
 _probe = Simulator(SIMULATOR.with_overrides(port=0))
