@@ -1,4 +1,4 @@
-"""Log streams: events → JSONL files cut per (event type, time window), ≤ max bytes each.
+"""Log delivery: lines → JSONL files cut per (event type, time window), ≤ max bytes each.
 
 A file's ``end_time`` is the latest *delivery* instant of the lines it holds, rounded up to
 the whole second, and strictly increasing within a stream (bumped by one second on a tie).
@@ -14,7 +14,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .clock import US, iso_s
+from .clock import DAY_US, US, iso_s
+from .config import ORG_EVENT_TYPES, WORKSPACE_EVENT_TYPES, SimulatorConfig
 
 
 @dataclass
@@ -162,3 +163,70 @@ class Stream:
         """Files currently listed (within retention)."""
         lo = bisect.bisect_right(self.ends, now_us - retention_us)
         return self.files[lo:]
+
+
+class LogStore:
+    """The streams of one workspace and its organization, their files by id, and retention."""
+
+    def __init__(self, cfg: SimulatorConfig, workspace_id: str, org_id: str) -> None:
+        q = cfg.quirks
+        rate = q.no_trailing_newline_rate if q.no_trailing_newline else 0.0
+        names = q.offset_file_name_rate if q.offset_file_names else 0.0
+        self.window_us = cfg.log_window_minutes * 60 * US
+        self.retention_us = int(cfg.retention_days * DAY_US)
+        self.extra_types = tuple(
+            t for t in dict.fromkeys(cfg.oddities.extra_event_types) if t not in ORG_EVENT_TYPES
+        )
+        """``Oddities.extra_event_types`` that get a workspace stream."""
+
+        def stream(owner: str, event_type: str) -> Stream:
+            return Stream(
+                owner, event_type, cfg.seed, self.window_us, cfg.max_log_file_bytes, rate, names
+            )
+
+        self.streams: dict[str, Stream] = {
+            t: stream(workspace_id, t)
+            for t in dict.fromkeys(WORKSPACE_EVENT_TYPES + self.extra_types)
+        }
+        self.org_streams: dict[str, Stream] = {t: stream(org_id, t) for t in ORG_EVENT_TYPES}
+        self._files: dict[str, LogFile] = {}
+        self._org_files: dict[str, LogFile] = {}
+
+    def scope(self, org: bool) -> dict[str, Stream]:
+        """Return the streams of the organization (``org``) or of the workspace, by event type."""
+        return self.org_streams if org else self.streams
+
+    def all_streams(self) -> list[Stream]:
+        """Every stream, workspace ones first."""
+        return [*self.streams.values(), *self.org_streams.values()]
+
+    def stream(self, event_type: str) -> Stream:
+        """Return the stream of ``event_type`` (organization or workspace); KeyError if unknown."""
+        return self.org_streams.get(event_type) or self.streams[event_type]
+
+    def file(self, file_id: str, org: bool | None = None) -> LogFile | None:
+        """Return the file ``file_id`` of the organization, the workspace, or (``None``) either."""
+        if org is None:
+            return self._files.get(file_id) or self._org_files.get(file_id)
+        return (self._org_files if org else self._files).get(file_id)
+
+    def oldest_us(self, now_us: int) -> int:
+        """Files whose ``end_time`` is at or before this instant are out of retention."""
+        return now_us - self.retention_us
+
+    def visible(self, event_type: str, now_us: int) -> list[LogFile]:
+        """Files of ``event_type`` currently listed (within retention)."""
+        return self.stream(event_type).visible(now_us, self.retention_us)
+
+    def cut(self, now_us: int) -> list[LogFile]:
+        """Cut files for complete windows in every stream."""
+        new: list[LogFile] = []
+        for s in self.streams.values():
+            for f in s.cut(now_us):
+                self._files[f.id] = f
+                new.append(f)
+        for s in self.org_streams.values():
+            for f in s.cut(now_us):
+                self._org_files[f.id] = f
+                new.append(f)
+        return new

@@ -1,133 +1,23 @@
-"""The :class:`Simulator`: two loopback listeners (API and signed-URL host) over the model."""
+"""The :class:`Simulator`: the public facade over the state, the listeners and the oracle."""
 
 from __future__ import annotations
 
-import random
-import socket
-import struct
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from .api import (
-    GET_ROUTES,
-    UNMATCHED,
-    ApiApp,
-    Request,
-    Response,
-    error_response,
-    match_route,
-    server_error,
-)
-from .clock import US, Clock, to_us
-from .config import ALL_READ_SCOPES, Faults, Oddities, SimulatorConfig
+from .clock import US, to_us
+from .config import Faults, Oddities, SimulatorConfig
 from .faults import RESET, STATUS, TRUNCATE, FaultAction, FaultEngine
-from .generator import DAY_US, Workspace, rand_token
-from .ratelimit import RateLimiter
-from .signed import SignedStore, s3_error
+from .generator import Workspace
+from .httpd import Frontend, Listener
+from .oracle import ground_truth
+from .routes import GET_ROUTES, SIGNED_ROUTE
+from .state import SimState, Tenant
 
-SIGNED_ROUTE = "signed"
-
-
-@dataclass
-class Tenant:
-    """One workspace with its first API key and its organization."""
-
-    workspace_id: str
-    api_key: str
-    organization_id: str
-    compliance_enabled: bool = True
-
-
-@dataclass
-class KeyInfo:
-    """An API key: the tenant it belongs to, its scopes, whether it is revoked."""
-
-    workspace_id: str
-    scopes: frozenset[str]
-    revoked: bool = False
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, addr: tuple[str, int], handler: type, sim: Simulator, signed: bool) -> None:
-        super().__init__(addr, handler)
-        self.sim = sim
-        self.signed = signed
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "chatgpt-compliance-simulator"
-    sys_version = ""
-
-    def version_string(self) -> str:
-        """Return the Server header value."""
-        return self.server_version
-
-    disable_nagle_algorithm = True
-    timeout = 60
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default stderr access log."""
-
-    def _any(self) -> None:
-        method = self.command
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        try:
-            self.server.sim._serve(self, method, self.server.signed)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _any
-
-    def send(self, resp: Response, truncate: bool = False) -> None:
-        """Write ``resp``; with ``truncate`` send half the body and close."""
-        body = resp.body
-        length = resp.length if resp.chunks is not None else len(body)
-        self.send_response(resp.status)
-        for k, v in resp.headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(length))
-        if truncate:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        limit = length // 2 if truncate else length
-        if resp.chunks is not None:
-            sent = 0
-            for chunk in resp.chunks:
-                if sent >= limit:
-                    break
-                part = chunk[: limit - sent]
-                self.wfile.write(part)
-                sent += len(part)
-        elif body:
-            self.wfile.write(body[:limit])
-        if truncate:
-            self.close_connection = True
-
-    def reset(self) -> None:
-        """Abort the connection with a TCP RST."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
+__all__ = ["SIGNED_ROUTE", "Simulator", "Tenant"]
 
 
 class Simulator:
@@ -146,22 +36,15 @@ class Simulator:
         if cfg.oddities is None:
             cfg.oddities = Oddities()
         self.config = cfg
-        self.clock = Clock(cfg.start)
-        self._lock = threading.RLock()
-        self._workspaces: list[Workspace] = []
-        self._ws_by_id: dict[str, Workspace] = {}
-        self._ws_by_org: dict[str, Workspace] = {}
-        self._keys: dict[str, KeyInfo] = {}
-        self._key_rng = random.Random(f"{cfg.seed}:keys")
-        self.tenants: list[Tenant] = []
-        self._counts: Counter[tuple[str, str]] = Counter()
-        self._non_get = 0
-        self._corrupt_sha: dict[str, int | None] = {}
+        self._state = SimState(cfg)
+        self.clock = self._state.clock
         self._faults = FaultEngine(cfg.faults, cfg.seed)
-        self._limiter = RateLimiter(cfg.speed, cfg.rate_limits)
-        self._signed = SignedStore(cfg.seed, cfg.signed_url_ttl, cfg.faults.expired_signed_url_rate)
-        self._app = ApiApp(self)
-        self._servers: list[_Server] = []
+        self._frontend = Frontend(self._state, self._faults)
+        # read by tests/chaos/schedule.py (EndTimeTies), which edits freshly cut files
+        self._lock = self._state.lock
+        self._workspaces = self._state.workspaces
+        self.tenants: list[Tenant] = []
+        self._servers: list[Listener] = []
         self._threads: list[threading.Thread] = []
         self._stop_auto = threading.Event()
         self.base_url = ""
@@ -175,12 +58,12 @@ class Simulator:
         if self._servers:
             return self
         cfg = self.config
-        api = _Server((cfg.host, cfg.port), _Handler, self, signed=False)
-        signed = _Server((cfg.host, cfg.signed_port), _Handler, self, signed=True)
+        api = Listener((cfg.host, cfg.port), self._frontend, signed=False)
+        signed = Listener((cfg.host, cfg.signed_port), self._frontend, signed=True)
         self._servers = [api, signed]
         self.base_url = f"http://{cfg.host}:{api.server_address[1]}/v1"
         self.signed_base_url = f"http://{cfg.host}:{signed.server_address[1]}"
-        self._signed.base_url = self.signed_base_url
+        self._state.signed.base_url = self.signed_base_url
         for srv in self._servers:
             t = threading.Thread(
                 target=srv.serve_forever,
@@ -233,12 +116,8 @@ class Simulator:
 
     # ------------------------------------------------------------------ tenants and keys
     def _create_workspace(self, compliance_enabled: bool) -> Tenant:
-        with self._lock:
-            ws = Workspace(self.config, len(self._workspaces), compliance_enabled)
-            ws.populate(self.clock.us)
-            self._workspaces.append(ws)
-            self._ws_by_id[ws.id] = ws
-            self._ws_by_org[ws.org_id] = ws
+        with self._state.lock:
+            ws = self._state.add_workspace(compliance_enabled)
             key = self.issue_key(ws.id)
             tenant = Tenant(ws.id, key, ws.org_id, compliance_enabled)
             self.tenants.append(tenant)
@@ -252,19 +131,11 @@ class Simulator:
         self, workspace_id: str, scopes: set[str] | None = None, revoked: bool = False
     ) -> str:
         """Create an API key for ``workspace_id`` (``scopes=None``: every read scope)."""
-        with self._lock:
-            if workspace_id not in self._ws_by_id:
-                raise KeyError(f"unknown workspace {workspace_id}")
-            key = "sk-proj-" + rand_token(self._key_rng, 48)
-            self._keys[key] = KeyInfo(
-                workspace_id, frozenset(ALL_READ_SCOPES if scopes is None else scopes), revoked
-            )
-            return key
+        return self._state.issue_key(workspace_id, scopes, revoked)
 
     def revoke_key(self, key: str) -> None:
         """Revoke ``key`` (it then gets 401)."""
-        with self._lock:
-            self._keys[key].revoked = True
+        self._state.revoke_key(key)
 
     @property
     def workspace_id(self) -> str:
@@ -282,7 +153,11 @@ class Simulator:
         return self.tenants[0].organization_id
 
     def _ws(self, workspace_id: str | None) -> Workspace:
-        return self._ws_by_id[workspace_id or self.workspace_id]
+        wid = workspace_id or self.workspace_id
+        ws = self._state.workspace(wid)
+        if ws is None:
+            raise KeyError(wid)
+        return ws
 
     # ------------------------------------------------------------------ clock
     def now(self) -> datetime:
@@ -292,19 +167,8 @@ class Simulator:
     def advance(self, delta: timedelta) -> None:
         """Move the clock by ``delta`` and generate the activity of that interval."""
         step = int(delta.total_seconds() * US)
-        if step <= 0:
-            return
-        with self._lock:
-            start = self.clock.us
-            # big jumps are generated a day at a time to keep memory flat
-            t = start
-            end = start + step
-            while t < end:
-                nxt = min(end, t + DAY_US)
-                for ws in self._workspaces:
-                    ws.advance(t, nxt)
-                t = nxt
-                self.clock.set_us(nxt)
+        if step > 0:
+            self._state.advance(step)
 
     def advance_to(self, when: datetime) -> None:
         """Advance to an absolute simulated time."""
@@ -315,42 +179,36 @@ class Simulator:
         self, workspace_id: str | None = None, *, published_only: bool = True
     ) -> dict[str, Any]:
         """Everything in the workspace as of ``now()`` (see docs/simulator.md)."""
-        with self._lock:
-            return self._ws(workspace_id).ground_truth(self.clock.us, published_only)
+        with self._state.lock:
+            return ground_truth(self._ws(workspace_id), self.clock.us, published_only)
 
     def log_files(
         self, workspace_id: str | None = None, event_type: str = "CONVERSATION_MESSAGE"
     ) -> list[dict[str, Any]]:
         """Metadata of the files currently listed (true sha256, within retention)."""
-        with self._lock:
-            ws = self._ws(workspace_id)
-            stream = ws.org_streams.get(event_type) or ws.streams[event_type]
-            retention = int(self.config.retention_days * DAY_US)
-            return [f.metadata() for f in stream.visible(self.clock.us, retention)]
+        with self._state.lock:
+            logs = self._ws(workspace_id).logs
+            return [f.metadata() for f in logs.visible(event_type, self.clock.us)]
 
     def log_file_bytes(self, log_file_id: str, workspace_id: str | None = None) -> bytes:
-        """Return the bytes served for a log file."""
-        ws = self._ws(workspace_id)
-        f = ws.files_by_id.get(log_file_id) or ws.org_files_by_id[log_file_id]
+        """Return the bytes served for a log file (KeyError if unknown)."""
+        f = self._ws(workspace_id).logs.file(log_file_id)
+        if f is None:
+            raise KeyError(log_file_id)
         return f.body
 
     @property
     def non_get_count(self) -> int:
         """Number of non-GET requests received on either host."""
-        return self._non_get
+        return self._frontend.counts.non_get
 
     def request_count(self, route: str | None = None, method: str = "GET") -> int:
         """Count requests received by route template (``"signed"`` for the signed host)."""
-        with self._lock:
-            if route is None:
-                return sum(n for (m, _), n in self._counts.items() if m == method)
-            return self._counts[(method, route)]
+        return self._frontend.counts.count(route, method)
 
     def reset_counters(self) -> None:
         """Zero the request counters."""
-        with self._lock:
-            self._counts.clear()
-            self._non_get = 0
+        self._frontend.counts.reset()
 
     # ------------------------------------------------------------------ faults
     def inject(
@@ -376,133 +234,8 @@ class Simulator:
 
     def corrupt_sha(self, log_file_id: str, count: int | None = None) -> None:
         """Make listings report a wrong ``file_sha256`` for a file (forever, or ``count`` times)."""
-        with self._lock:
-            self._corrupt_sha[log_file_id] = count
+        self._state.corrupt_sha(log_file_id, count)
 
     def expire_signed_urls_for(self, count: int = 1) -> None:
         """Make the next ``count`` signed URLs minted are already expired."""
-        with self._lock:
-            self._signed.expire_next += count
-
-    # ------------------------------------------------------------------ request handling
-    def _serve(self, h: _Handler, method: str, signed: bool) -> None:
-        split = urlsplit(h.path)
-        path = split.path
-        if signed:
-            template: str | None = SIGNED_ROUTE
-            params: dict[str, str] = {}
-        else:
-            template, params = match_route(path, method)
-        with self._lock:
-            self._counts[(method, template or UNMATCHED)] += 1
-            if method != "GET":
-                self._non_get += 1
-        faults = self.config.faults
-        if faults.latency_ms:
-            time.sleep(faults.latency_ms / 1000.0)
-        if method != "GET":
-            h.send(
-                error_response(
-                    405,
-                    f"Method {method} is not allowed: this simulator is read-only.",
-                    code="method_not_allowed",
-                )
-                if not signed
-                else Response(
-                    405,
-                    s3_error("MethodNotAllowed", "Read-only host"),
-                    [("Content-Type", "application/xml")],
-                )
-            )
-            return
-        if template is None:
-            h.send(error_response(404, f"Invalid URL (GET {path})", code="unknown_url"))
-            return
-        action = self._faults.next_action(template)
-        if action is not None and action.kind == RESET:
-            h.reset()
-            return
-        if action is not None and action.kind == STATUS:
-            resp = (
-                server_error(action.status)
-                if action.status >= 500
-                else error_response(
-                    action.status, f"Injected error {action.status}.", code="injected"
-                )
-            )
-            if action.retry_after is not None:
-                resp.headers.append(("Retry-After", str(action.retry_after)))
-            h.send(resp)
-            return
-        truncate = action is not None and action.kind == TRUNCATE
-        if signed:
-            resp = self._serve_signed(h, path)
-        else:
-            query = parse_qs(split.query, keep_blank_values=True)
-            req = Request(
-                method, path, query, {k.lower(): v for k, v in h.headers.items()}, template, params
-            )
-            resp = self._serve_api(req)
-        h.send(resp, truncate=truncate)
-
-    def _serve_signed(self, h: _Handler, path: str) -> Response:
-        xml = [("Content-Type", "application/xml")]
-        if h.headers.get("Authorization") is not None:
-            return Response(
-                403,
-                s3_error(
-                    "InvalidArgument",
-                    "Only one auth mechanism allowed; the signed URL must be fetched without an "
-                    "Authorization header",
-                ),
-                xml,
-            )
-        status, obj, err = self._signed.resolve(path)
-        if obj is None:
-            return Response(status, err, xml)
-        headers = [
-            ("Content-Type", obj.content_type),
-            ("Content-Disposition", f'attachment; filename="{obj.filename}"'),
-        ]
-        content = obj.body()
-        if obj.size is not None and not isinstance(content, bytes):
-            return Response(200, b"", headers, chunks=content, length=obj.size)
-        return Response(200, content if isinstance(content, bytes) else b"".join(content), headers)
-
-    def _serve_api(self, req: Request) -> Response:
-        auth = req.headers.get("authorization", "")
-        scheme, _, key = auth.partition(" ")
-        info = self._keys.get(key.strip()) if scheme.lower() == "bearer" else None
-        if info is None or info.revoked:
-            return error_response(
-                401,
-                "Incorrect API key provided."
-                if auth
-                else "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                code="invalid_api_key",
-            )
-        per_minute = GET_ROUTES[req.template][1]
-        retry = self._limiter.check(key.strip(), req.template, per_minute)
-        if retry is not None:
-            return error_response(
-                429,
-                f"Rate limit reached for {req.template}: {per_minute} requests per minute. "
-                f"Please try again in {retry}s.",
-                code="rate_limit_exceeded",
-                headers=[("Retry-After", str(retry))],
-            )
-        org = "organization_id" in req.params
-        if org:
-            ws = self._ws_by_org.get(req.params["organization_id"])
-            what = f"Organization '{req.params['organization_id']}'"
-        else:
-            ws = self._ws_by_id.get(req.params["workspace_id"])
-            what = f"Workspace '{req.params['workspace_id']}'"
-        if ws is None or not ws.compliance_enabled:
-            return error_response(404, f"{what} not found.", code="not_found")
-        if info.workspace_id != ws.id:
-            return error_response(
-                403, f"This API key is not authorized for {what.lower()}.", code="forbidden"
-            )
-        return self._app.handle(req, info.scopes, ws, org)
+        self._state.signed.expire_next(count)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from .responses import Response
+
 
 @dataclass
 class SignedObject:
@@ -43,7 +45,7 @@ class SignedStore:
         self.rng = random.Random(f"{seed}:signed")
         self.ttl = ttl
         self.expired_rate = expired_rate
-        self.expire_next = 0
+        self._expire_next = 0
         self.base_url = ""
         self._objects: dict[str, SignedObject] = {}
         self._lock = threading.Lock()
@@ -62,8 +64,8 @@ class SignedStore:
             sig = f"{self.rng.getrandbits(256):064x}"
             r = self.rng.random()
             expired = False
-            if self.expire_next > 0:
-                self.expire_next -= 1
+            if self._expire_next > 0:
+                self._expire_next -= 1
                 expired = True
             elif r < self.expired_rate:
                 expired = True
@@ -76,6 +78,11 @@ class SignedStore:
             f"{self.base_url}/o/{token}/{quote(filename)}"
             f"?X-Amz-Expires={int(self.ttl)}&Expires={exp_epoch}&X-Amz-Signature={sig}"
         )
+
+    def expire_next(self, count: int) -> None:
+        """Make the next ``count`` minted URLs already expired."""
+        with self._lock:
+            self._expire_next += count
 
     def _gc(self, now: float) -> None:
         for token in [t for t, o in self._objects.items() if o.expires_at < now - 3600]:
@@ -93,3 +100,29 @@ class SignedStore:
         if time.monotonic() > obj.expires_at:
             return 403, None, s3_error("AccessDenied", "Request has expired")
         return 200, obj, b""
+
+
+def serve_signed(store: SignedStore, has_authorization: bool, path: str) -> Response:
+    """Answer a GET on the signed host (bytes at once, or streamed chunks of known size)."""
+    xml = [("Content-Type", "application/xml")]
+    if has_authorization:
+        return Response(
+            403,
+            s3_error(
+                "InvalidArgument",
+                "Only one auth mechanism allowed; the signed URL must be fetched without an "
+                "Authorization header",
+            ),
+            xml,
+        )
+    status, obj, err = store.resolve(path)
+    if obj is None:
+        return Response(status, err, xml)
+    headers = [
+        ("Content-Type", obj.content_type),
+        ("Content-Disposition", f'attachment; filename="{obj.filename}"'),
+    ]
+    content = obj.body()
+    if obj.size is not None and not isinstance(content, bytes):
+        return Response(200, b"", headers, chunks=content, length=obj.size)
+    return Response(200, content if isinstance(content, bytes) else b"".join(content), headers)

@@ -22,15 +22,17 @@ import requests
 from fsspec.implementations.local import LocalFileSystem
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_chatgpt_compliance.downloads import Unavailable, download
-from tap_chatgpt_compliance.settings import DEFAULT_MAX_INLINE_FILE_BYTES
+from tap_chatgpt_compliance.transport import Unavailable
 
 if t.TYPE_CHECKING:
-    from tap_chatgpt_compliance.client import ComplianceStream
+    from tap_chatgpt_compliance.settings import Settings
+    from tap_chatgpt_compliance.transport import Transport
 
 LOGGER = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
-SPOOL_IN_MEMORY = 8 * 1024 * 1024
+SPOOL_IN_MEMORY = 256 * 1024
+"""A downloaded attachment stays in memory up to this size, then goes to a temporary file: the
+attachments fetched ahead of the records hold little memory."""
 STATUS_BY_HTTP = {410: "expired", 404: "not_found", 403: "forbidden"}
 FAILED = "failed"
 """Status of an attempt that failed after every retry (5xx, timeouts, network) or in storage."""
@@ -311,64 +313,125 @@ def base_record(ref: AttachmentRef, workspace_id: str) -> dict[str, t.Any]:
     }
 
 
-class AttachmentArchiver:
-    """Fetch one attachment per call, following the ``file_content`` setting."""
+@dataclass
+class Outcome:
+    """What fetching one attachment gave (any thread); the record is built from it later."""
 
-    def __init__(self, stream: ComplianceStream) -> None:
-        """Read the archiving settings of the stream's tap."""
-        config = stream.config
-        self.stream = stream
-        self.mode = str(config.get("file_content") or "inline")
-        self.max_inline = int(config.get("max_inline_file_bytes") or DEFAULT_MAX_INLINE_FILE_BYTES)
-        self.max_file = int(config.get("max_file_bytes") or 0)
+    status: str | None = None
+    """None when the bytes were fetched (and stored); else the status of the record."""
+    reason: str | None = None
+    fetched: Fetched | None = None
+    stored: Stored | None = None
+    failed: bool = False
+    """A failure that can clear (retries spent, storage): counts towards pausing the run's
+    attachments."""
+
+    def close(self) -> None:
+        """Release the spooled bytes, if any."""
+        if self.fetched is not None and self.fetched.spool is not None:
+            self.fetched.spool.close()
+
+
+class AttachmentArchiver:
+    """Fetch attachments following the ``file_content`` setting, and build their records.
+
+    :meth:`fetch` (download, hash, spool, store) is safe to run on several threads at once;
+    :meth:`finish` (the record) runs on the thread that writes records, in reference order.
+    """
+
+    def __init__(self, settings: Settings, transport: Transport, logger: logging.Logger) -> None:
+        """Keep the archiving settings of the run."""
+        self.settings = settings
+        self.transport = transport
+        self.logger = logger
+        self.workspace_id = settings.workspace_id
+        self.mode = settings.file_content
+        self.max_inline = settings.max_inline_file_bytes
+        self.max_file = settings.max_file_bytes
         self.store = (
-            ContentStore(str(config["file_storage_url"]), config.get("file_storage_options"))
+            ContentStore(str(settings.file_storage_url), settings.file_storage_options)
             if self.mode == "storage"
             else None
         )
+        self.closing = False
+        """Set at the end of a run: downloads not started are not started, running ones stop."""
         self._failures_in_a_row = 0
         self._paused_because: str | None = None
 
-    def archive(self, ref: AttachmentRef) -> tuple[dict[str, t.Any], t.IO[bytes] | None]:
-        """Return the ``files`` record of one attachment, and a spool of its parts if any.
+    @property
+    def downloads(self) -> bool:
+        """Whether attachments are downloaded at all (not with file_content ``none``)."""
+        return self.mode != "none"
 
-        Failures become a status with a reason, never a gap: ``forbidden`` (403) and ``failed``
-        (retries spent on 5xx, timeouts or network errors; a storage error) can clear, and are
-        retried by later runs; ``expired`` (410) and ``not_found`` (404) are final. The caller
-        closes the spool.
+    def archive(self, ref: AttachmentRef) -> tuple[dict[str, t.Any], t.IO[bytes] | None]:
+        """Fetch one attachment and return its record (see :meth:`finish`)."""
+        return self.finish(ref, self.fetch(ref))
+
+    def fetch(self, ref: AttachmentRef) -> Outcome:
+        """Download (and store) one attachment; failures become a status, never a gap.
+
+        ``forbidden`` (403) and ``failed`` (retries spent on 5xx, timeouts or network errors; a
+        storage error) can clear, and are retried by later runs; ``expired`` (410) and
+        ``not_found`` (404) are final.
         """
-        record = base_record(ref, self.stream.workspace_id)
         if self.mode == "none":
-            record.update(status="metadata_only", status_reason="file_content is 'none'")
-            return record, None
+            return Outcome("metadata_only", "file_content is 'none'")
         if not ref.user_id:
-            record.update(status="not_found", status_reason="the event names no user to ask")
-            return record, None
-        if self._paused_because:
-            record.update(
-                status=FAILED, status_reason=f"not tried in this run: {self._paused_because}"
-            )
-            return record, None
-        workspace = f"/compliance/workspaces/{self.stream.workspace_id}"
+            return Outcome("not_found", "the event names no user to ask")
+        if self._paused_because or self.closing:
+            why = self._paused_because or "the run is ending"
+            return Outcome(FAILED, f"not tried in this run: {why}")
+        workspace = f"/compliance/workspaces/{self.workspace_id}"
         path = f"{workspace}/users/{ref.user_id}/files/{ref.file_id}"
         params = {"conversation_id": ref.conversation_id} if ref.conversation_id else None
         try:
-            fetched = download(self.stream, path, self._consume, params)
+            fetched = self.transport.download(
+                path, self._consume, params, logger=self.logger, what="stream 'files'"
+            )
         except Unavailable as exc:
-            self._failures_in_a_row = 0
             status = STATUS_BY_HTTP.get(exc.status, "not_found")
-            record.update(status=status, status_reason=f"HTTP {exc.status}: {exc.detail}")
-            return record, None
+            return Outcome(status, f"HTTP {exc.status}: {exc.detail}")
         except TRANSIENT_ERRORS as exc:
-            record.update(status=FAILED, status_reason=self._failed(self._describe(exc)))
+            return Outcome(FAILED, self._describe(exc), failed=True)
+        outcome = Outcome(fetched=fetched)
+        if fetched.too_large or self.store is None or fetched.spool is None:
+            return outcome
+        try:
+            outcome.stored = self.store.put(fetched.sha256, fetched.size, fetched.spool)
+        except StorageError as exc:
+            return Outcome(FAILED, f"storage: {exc}", fetched=fetched, failed=True)
+        finally:
+            fetched.spool.close()
+            fetched.spool = None
+        return outcome
+
+    def finish(
+        self, ref: AttachmentRef, outcome: Outcome
+    ) -> tuple[dict[str, t.Any], t.IO[bytes] | None]:
+        """Return the ``files`` record of one attachment, and a spool of its parts if any.
+
+        The caller closes the spool.
+        """
+        record = base_record(ref, self.workspace_id)
+        fetched = outcome.fetched
+        if fetched is not None:
+            record.update(
+                size=fetched.size,
+                sha256=fetched.sha256,
+                mime_type=fetched.mime_type or ref.mime_type,
+            )
+        if outcome.status is not None:
+            if outcome.failed:
+                record.update(status=outcome.status, status_reason=self._failed(outcome.reason))
+            else:
+                if outcome.status != FAILED and self.mode != "none":
+                    self._failures_in_a_row = 0
+                record.update(status=outcome.status, status_reason=outcome.reason)
+            outcome.close()
             return record, None
-        record.update(
-            size=fetched.size,
-            sha256=fetched.sha256,
-            mime_type=fetched.mime_type or ref.mime_type,
-        )
+        assert fetched is not None  # noqa: S101  (no status: the bytes were fetched)
+        self._failures_in_a_row = 0
         if fetched.too_large:
-            self._failures_in_a_row = 0
             record.update(
                 status="too_large",
                 status_reason=(
@@ -377,16 +440,8 @@ class AttachmentArchiver:
                 ),
             )
             return record, None
-        spool = fetched.spool
-        if self.store is not None and spool is not None:
-            try:
-                stored = self.store.put(fetched.sha256, fetched.size, spool)
-            except StorageError as exc:
-                record.update(status=FAILED, status_reason=self._failed(f"storage: {exc}"))
-                return record, None
-            finally:
-                spool.close()
-            spool = None
+        stored = outcome.stored
+        if stored is not None:
             record["storage_uri"] = stored.uri
             if stored.repaired:
                 LOGGER.warning(
@@ -395,22 +450,28 @@ class AttachmentArchiver:
                     ref.file_id,
                     stored.repaired,
                 )
-                self.stream.sync_run.counts["stored_objects_repaired"] += 1
-        self._failures_in_a_row = 0
+                self.repaired += 1
         record.update(
             status="archived",
             archived_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         )
-        if fetched.content is not None:
-            record["content_base64"] = base64.b64encode(fetched.content).decode("ascii")
+        spool = fetched.spool
+        if spool is not None and fetched.size <= self.max_inline:
+            with spool:
+                record["content_base64"] = base64.b64encode(spool.read()).decode("ascii")
+            fetched.spool = spool = None
         if spool is not None:
             record["part_count"] = -(-fetched.size // self.max_inline)
         return record, spool
 
-    def _failed(self, reason: str) -> str:
+    repaired = 0
+    """Stored objects found damaged and rewritten in this run."""
+
+    def _failed(self, reason: str | None) -> str:
         """Count a failure that can clear; after several in a row, stop trying in this run."""
+        reason = reason or "failed"
         self._failures_in_a_row += 1
-        if self._failures_in_a_row >= FAILURES_BEFORE_PAUSE:
+        if self._failures_in_a_row >= FAILURES_BEFORE_PAUSE and not self._paused_because:
             self._paused_because = (
                 f"{self._failures_in_a_row} attachments in a row failed (last: {reason[:150]})"
             )
@@ -423,7 +484,7 @@ class AttachmentArchiver:
 
     def _describe(self, exc: BaseException) -> str:
         """Say why a download failed after its retries, without any URL (signed URLs)."""
-        tries = getattr(exc, "tries", None) or int(self.stream.config.get("max_retries", 8)) + 1
+        tries = getattr(exc, "tries", None) or self.settings.max_retries + 1
         if isinstance(exc, RetriableAPIError):
             text = str(exc)
         elif isinstance(exc, requests.exceptions.Timeout):
@@ -436,13 +497,16 @@ class AttachmentArchiver:
         return f"{text}, after {tries} tries"
 
     def _consume(self, response: requests.Response) -> Fetched:
-        """Stream the body once: hash it, and keep it inline or spooled."""
+        """Stream the body once: hash it and spool it (in memory only while it is small)."""
         digest = hashlib.sha256()
         size = 0
         mime_type = (response.headers.get("Content-Type") or "").split(";")[0].strip() or None
         spool: t.IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
         try:
             for chunk in response.iter_content(CHUNK):
+                if self.closing:
+                    msg = "the run is ending"
+                    raise AttachmentsClosed(msg)
                 digest.update(chunk)
                 size += len(chunk)
                 if not (self.max_file and size > self.max_file):  # past the cap: only hash
@@ -452,14 +516,14 @@ class AttachmentArchiver:
                 spool.close()
                 return Fetched(sha256, size, mime_type, too_large=True)
             spool.seek(0)
-            if self.store is None and size <= self.max_inline:
-                content = spool.read()
-                spool.close()
-                return Fetched(sha256, size, mime_type, content=content)
             return Fetched(sha256, size, mime_type, spool=spool)
         except BaseException:
             spool.close()
             raise
+
+
+class AttachmentsClosed(Exception):
+    """A download stopped because the run is ending (after a failure elsewhere)."""
 
 
 def iter_parts(spool: t.IO[bytes], part_size: int) -> t.Iterator[tuple[int, int, bytes]]:

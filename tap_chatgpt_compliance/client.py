@@ -1,35 +1,30 @@
-"""Base stream of the tap: base URL, bearer auth, timeouts, retries and error messages."""
+"""Base stream of the tap: the run's settings and transport, error messages, record output."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import typing as t
-from functools import cached_property
 from urllib.parse import parse_qs, urlparse
 
-import backoff
-import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error
 from tap_chatgpt_compliance.pagination import check_listing_order
-from tap_chatgpt_compliance.retry import wait_generator
 from tap_chatgpt_compliance.sdk import run_meters, sync_log_level, write_record
-from tap_chatgpt_compliance.settings import DEFAULT_API_URL
+from tap_chatgpt_compliance.transport import RETRY_STATUSES, response_error_message
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Iterable
+    from collections.abc import Iterable
 
-    from backoff.types import Details
+    import requests
     from singer_sdk import metrics
     from singer_sdk.helpers.types import Record, RequestFunc
 
     from tap_chatgpt_compliance.run import SyncRun
-
-RETRY_STATUSES = (408, 425, 429)
+    from tap_chatgpt_compliance.settings import Settings
+    from tap_chatgpt_compliance.transport import Transport
 
 
 class ComplianceStream(RESTStream[t.Any]):
@@ -39,34 +34,44 @@ class ComplianceStream(RESTStream[t.Any]):
     extra_retry_statuses = list(RETRY_STATUSES)
 
     @property
+    def settings(self) -> Settings:
+        """Return the run's settings, read once by the tap."""
+        return t.cast("Settings", self._tap.settings)  # type: ignore[attr-defined]
+
+    @property
+    def transport(self) -> Transport:
+        """Return the run's HTTP transport (sessions, pacing, retries), shared by all streams."""
+        return t.cast("Transport", self._tap.transport)  # type: ignore[attr-defined]
+
+    @property
     def url_base(self) -> str:
         """Return the API base URL from ``api_url``."""
-        return str(self.config.get("api_url") or DEFAULT_API_URL).rstrip("/")
+        return self.settings.api_url
 
     @property
     def authenticator(self) -> BearerTokenAuthenticator:
         """Send ``Authorization: Bearer <api_key>``."""
-        return BearerTokenAuthenticator(token=self.config["api_key"])
+        return BearerTokenAuthenticator(token=self.settings.api_key)
 
     @property
-    def timeout(self) -> int:
+    def requests_session(self) -> requests.Session:
+        """Return the calling thread's paced session to the API (see transport.py)."""
+        return self.transport.api_session()
+
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
         """Return the request timeout in seconds (``request_timeout``)."""
-        return int(self.config.get("request_timeout") or 120)
+        return self.settings.request_timeout
 
     @property
     def workspace_id(self) -> str:
         """Return the configured workspace id."""
-        return str(self.config["workspace_id"]).strip()
+        return self.settings.workspace_id
 
     @property
     def sync_run(self) -> SyncRun:
         """Return the per-run cache and counters shared by all streams."""
         return t.cast("SyncRun", self._tap.sync_run)  # type: ignore[attr-defined]
-
-    @cached_property
-    def signed_url_session(self) -> requests.Session:
-        """Return a session for signed download URLs: it never carries the API key."""
-        return requests.Session()
 
     def _write_record_message(self, record: Record) -> None:
         """Write a RECORD by the tap's fast path when the SDK's would only copy it (sdk.py)."""
@@ -88,37 +93,11 @@ class ComplianceStream(RESTStream[t.Any]):
         """Log; a child stream's "Beginning sync" line at each log file is DEBUG."""
         super().log(message, *args, level=sync_log_level(self, message, level), **kwargs)
 
-    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
-        """Honour Retry-After (seconds or HTTP date), else back off exponentially."""
-        return wait_generator(float(self.config.get("max_retry_wait", 300)))
-
-    def backoff_jitter(self, value: float) -> float:
-        """Wait exactly what the server or the backoff asked for."""
-        return value
-
-    def backoff_max_tries(self) -> int:
-        """Return the number of tries: ``max_retries`` plus the first one."""
-        return int(self.config.get("max_retries", 8)) + 1
-
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        """Retry like the SDK, and note on the exception how many tries were made."""
-        decorator: t.Callable[..., t.Any] = backoff.on_exception(
-            self.backoff_wait_generator,
-            (
-                ConnectionResetError,
-                RetriableAPIError,
-                requests.exceptions.Timeout,
-                requests.exceptions.ConnectionError,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ),
-            max_tries=self.backoff_max_tries,
-            on_backoff=self.backoff_handler,
-            on_giveup=_note_tries,
-            jitter=self.backoff_jitter,
-            logger=self.logger,
+        """Retry with the run's policy; the number of tries is kept on the final exception."""
+        return t.cast(
+            "RequestFunc", self.transport.retrying(func, self.logger, f"stream '{self.name}'")
         )
-        return t.cast("RequestFunc", decorator(func))
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """Parse a page; an incremental stream's page is checked for order before any use.
@@ -140,19 +119,6 @@ class ComplianceStream(RESTStream[t.Any]):
         )
         yield from items
 
-    def backoff_handler(self, details: Details) -> None:
-        """Log each retry without URLs, arguments or bodies (they may carry secrets)."""
-        exc = details.get("exception")
-        response = getattr(exc, "response", None)
-        reason = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
-        self.logger.warning(
-            "Retrying a request of stream '%s' in %.1f s after %s (try %d).",
-            self.name,
-            details.get("wait") or 0.0,
-            reason,
-            details.get("tries", 0),
-        )
-
     def validate_response(self, response: requests.Response) -> None:
         """Retry 429, 408 and 5xx; turn every other error into a readable fatal error."""
         status = response.status_code
@@ -167,8 +133,7 @@ class ComplianceStream(RESTStream[t.Any]):
 
     def response_error_message(self, response: requests.Response) -> str:
         """Describe a failed response by status and path only (no headers, no body)."""
-        path = urlparse(response.url).path
-        return f"HTTP {response.status_code} {response.reason} for path {path}"
+        return response_error_message(response)
 
 
 class OncePerRunSchema(RESTStream[t.Any]):
@@ -184,11 +149,3 @@ class OncePerRunSchema(RESTStream[t.Any]):
         if not self._schema_sent:
             super()._write_schema_message()
             self._schema_sent = True
-
-
-def _note_tries(details: Details) -> None:
-    """Keep the number of tries on the exception that ends the retries, for its message."""
-    exc = details.get("exception")
-    if isinstance(exc, BaseException):
-        with contextlib.suppress(AttributeError):  # an exception class with __slots__
-            exc.tries = details.get("tries")  # type: ignore[attr-defined]

@@ -6,10 +6,13 @@ import ipaddress
 import logging
 import re
 import typing as t
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlparse
 
 from singer_sdk import typing as th
+
+from tap_chatgpt_compliance.pacing import DEFAULT_REQUESTS_PER_MINUTE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -192,7 +195,78 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Longest retry wait",
         description="Upper bound in seconds on one wait between retries, Retry-After included.",
     ),
+    th.Property(
+        "max_requests_per_minute",
+        th.NumberType(minimum=1),
+        default=DEFAULT_REQUESTS_PER_MINUTE,
+        title="Requests per minute per route",
+        description=(
+            "Rate limit of the workspace, per API route (the documented 100 requests per minute "
+            "per route). The tap paces each route itself, with a burst of at most one minute of "
+            "requests, instead of learning the limit from 429 answers; the Gen-1 lists (users, "
+            "GPTs, projects) are paced at half this rate, as documented. Log files and "
+            "attachments are separate routes, read in parallel. Lower it if the workspace has a "
+            "lower limit or shares its key with another client; a 429 also slows the route "
+            "down for the rest of the run."
+        ),
+    ),
 ).to_dict()
+
+_DEFAULTS: dict[str, t.Any] = {
+    name: prop.get("default") for name, prop in CONFIG_SCHEMA["properties"].items()
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The tap's settings, read once, with the schema's defaults (never repeated elsewhere).
+
+    Values were validated by the schema and :func:`config_errors` before the first request.
+    """
+
+    api_key: str
+    workspace_id: str
+    organization_id: str | None
+    start_date: str | None
+    api_url: str
+    event_types: tuple[str, ...]
+    file_content: str
+    file_storage_url: str | None
+    file_storage_options: dict[str, t.Any]
+    max_inline_file_bytes: int
+    max_record_bytes: int
+    max_file_bytes: int
+    request_timeout: float
+    max_retries: int
+    max_retry_wait: float
+    max_requests_per_minute: float
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
+        """Read a config (missing or null settings take the schema's default)."""
+
+        def get(name: str) -> t.Any:
+            value = config.get(name)
+            return _DEFAULTS.get(name) if value is None else value
+
+        return cls(
+            api_key=str(get("api_key") or ""),
+            workspace_id=str(get("workspace_id") or "").strip(),
+            organization_id=get("organization_id"),
+            start_date=get("start_date"),
+            api_url=str(get("api_url") or DEFAULT_API_URL).rstrip("/"),
+            event_types=tuple(dict.fromkeys(get("event_types") or ["CONVERSATION_MESSAGE"])),
+            file_content=str(get("file_content")),
+            file_storage_url=get("file_storage_url"),
+            file_storage_options=dict(get("file_storage_options") or {}),
+            max_inline_file_bytes=int(get("max_inline_file_bytes")),
+            max_record_bytes=int(get("max_record_bytes")),
+            max_file_bytes=int(get("max_file_bytes")),
+            request_timeout=float(get("request_timeout")),
+            max_retries=int(get("max_retries")),
+            max_retry_wait=float(get("max_retry_wait")),
+            max_requests_per_minute=float(get("max_requests_per_minute")),
+        )
 
 
 def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import typing as t
+from functools import cached_property
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
@@ -17,9 +18,11 @@ from tap_chatgpt_compliance.sdk import close_run_meters
 from tap_chatgpt_compliance.settings import (
     CONFIG_SCHEMA,
     DEFAULT_MAX_RECORD_BYTES,
+    Settings,
     config_errors,
     storage_errors,
 )
+from tap_chatgpt_compliance.transport import Transport
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -62,6 +65,16 @@ class TapChatGPTCompliance(Tap):
             limit = self.config.get("max_record_bytes") or DEFAULT_MAX_RECORD_BYTES
             self.message_writer.max_line_bytes = int(limit)
 
+    @cached_property
+    def settings(self) -> Settings:
+        """Return the settings, read once (after validation, at the first use in a sync)."""
+        return Settings.from_config(self.config)
+
+    @cached_property
+    def transport(self) -> Transport:
+        """Return the run's HTTP transport: sessions, per-route pacing, retries."""
+        return Transport(self.settings, self.logger)
+
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Check the schema, then what a schema cannot say, with the fix for each setting."""
         errors = super()._validate_config(raise_errors=raise_errors)
@@ -96,6 +109,8 @@ class TapChatGPTCompliance(Tap):
         finally:
             close_run_meters(self.streams.values())
             self.log_summary()
+            if "transport" in self.__dict__:
+                self.logger.info("%s", self.transport.pacer.summary())
         if self.sync_run.failures:
             raise ComplianceAPIError(" | ".join(self.sync_run.failures))
 
