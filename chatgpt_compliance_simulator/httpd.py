@@ -6,6 +6,7 @@ injected or random fault → signed host or :class:`.api.ApiApp`.
 
 from __future__ import annotations
 
+import email.utils
 import socket
 import struct
 import threading
@@ -66,6 +67,8 @@ class Frontend:
         self.faults = faults
         self.counts = RequestCounts()
         self.app = ApiApp(state)
+        self.now_us = state.now_us
+        """The simulated clock: the ``Date`` header tells simulated time, as the real API's does."""
 
     def serve(self, h: Handler, method: str, signed: bool) -> None:
         """Answer the request ``h`` received on the API host or (``signed``) the signed host."""
@@ -150,6 +153,12 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         """Return the Server header value."""
         return self.server_version
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """Return the ``Date`` header in simulated time (clients may compare it with end_time)."""
+        if timestamp is None:
+            timestamp = self.server.frontend.now_us() / 1_000_000
+        return email.utils.formatdate(timestamp, usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log."""

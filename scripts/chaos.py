@@ -16,8 +16,11 @@ run did, what failed, and a one-line replay command. Exit status 1 if any schedu
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import shutil
 import socketserver
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,12 +36,51 @@ if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != (ROOT / ".venv").resol
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from chaos import tapproc  # noqa: E402
 from chaos.schedule import (  # noqa: E402
     TapCannotStart,
     default_start,
     generate,
     run_schedule,
 )
+
+PACKAGE = "tap_chatgpt_compliance"
+
+
+def freeze_tap(tries: int = 10) -> str:
+    """Copy the tap's package to a temporary folder and run every schedule against that copy.
+
+    Several people edit the working tree: a batch of hours must test one version of the code,
+    not whatever is on disk when each schedule starts. The copy must start (``--about``);
+    a tree caught in the middle of an edit is copied again a few seconds later.
+    """
+    for attempt in range(tries):
+        root = Path(tempfile.mkdtemp(prefix="chaos-tap-"))
+        shutil.copytree(
+            ROOT / PACKAGE, root / PACKAGE, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        digest = hashlib.sha256()
+        for path in sorted((root / PACKAGE).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        probe = subprocess.run(
+            [sys.executable, "-m", PACKAGE, "--about"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        if probe.returncode == 0:
+            tapproc.TAP_ROOT = root
+            return digest.hexdigest()[:12]
+        shutil.rmtree(root, ignore_errors=True)
+        print(
+            f"chaos: the tap does not start (try {attempt + 1}), copying again in 10 s", flush=True
+        )
+        time.sleep(10)
+    msg = "the tap in the working tree does not start"
+    raise SystemExit(msg)
 
 
 def _quiet_servers() -> None:
@@ -90,10 +132,11 @@ def batch(args: argparse.Namespace) -> int:
     start = _parse_start(args.start)
     base = args.seed if args.seed is not None else int(time.time()) % 1_000_000 * 1000
     seeds = range(base, base + args.schedules)
+    code = "the working tree" if args.live_tree else f"a frozen copy of the tap ({freeze_tap()})"
     print(
         f"chaos: {args.schedules} schedules, seeds {seeds[0]}..{seeds[-1]}, "
         f"{'with' if args.oddities else 'without'} oddities, {args.jobs} jobs, "
-        f"start {start:%Y-%m-%dT%H:%M:%SZ}",
+        f"start {start:%Y-%m-%dT%H:%M:%SZ}, against {code}",
         flush=True,
     )
     began = time.monotonic()
@@ -142,6 +185,8 @@ def batch(args: argparse.Namespace) -> int:
             f"replay one: scripts/chaos.py --replay {sorted(failed)[0]}{odd} "
             f"--start {start:%Y-%m-%dT%H:%M:%SZ}"
         )
+    if tapproc.TAP_ROOT != tapproc.REPO_ROOT:
+        shutil.rmtree(tapproc.TAP_ROOT, ignore_errors=True)
     return 1 if failed else 0
 
 
@@ -194,6 +239,11 @@ def main() -> int:
     parser.add_argument("--storm", action="store_true", help="run the kill storm instead")
     parser.add_argument("--kills", type=int, default=22, help="with --storm: SIGKILLs (default 22)")
     parser.add_argument("--progress", type=int, default=25, help="progress line every N schedules")
+    parser.add_argument(
+        "--live-tree",
+        action="store_true",
+        help="batch: run the tap from the working tree as it changes (default: a frozen copy)",
+    )
     parser.add_argument(
         "--max-failures", type=int, default=0, help="stop after N failures (0: never)"
     )

@@ -11,6 +11,7 @@ import tempfile
 import time
 import typing as t
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -78,10 +79,8 @@ class Fetched:
     sha256: str
     size: int
     mime_type: str | None
-    content: bytes | None = None
-    """Inline mode: the whole content when it fits one record."""
     spool: t.IO[bytes] | None = None
-    """The content of a larger file (inline mode) or of any file to store (storage mode)."""
+    """The content (until it is stored, or written to records)."""
     too_large: bool = False
 
 
@@ -322,9 +321,9 @@ class Outcome:
     reason: str | None = None
     fetched: Fetched | None = None
     stored: Stored | None = None
-    failed: bool = False
-    """A failure that can clear (retries spent, storage): counts towards pausing the run's
-    attachments."""
+    streak: str | None = None
+    """``fail`` for a failure that can clear (retries spent, storage), ``reset`` for an answer of
+    the API (even 404/410): what it does to the count of failures in a row (see _failed)."""
 
     def close(self) -> None:
         """Release the spooled bytes, if any."""
@@ -339,9 +338,16 @@ class AttachmentArchiver:
     :meth:`finish` (the record) runs on the thread that writes records, in reference order.
     """
 
-    def __init__(self, settings: Settings, transport: Transport, logger: logging.Logger) -> None:
-        """Keep the archiving settings of the run."""
+    def __init__(
+        self,
+        settings: Settings,
+        transport: Transport,
+        logger: logging.Logger,
+        counts: Counter[str] | None = None,
+    ) -> None:
+        """Keep the archiving settings of the run (``counts``: the run's counters)."""
         self.settings = settings
+        self.counts: Counter[str] = Counter() if counts is None else counts
         self.transport = transport
         self.logger = logger
         self.workspace_id = settings.workspace_id
@@ -390,16 +396,16 @@ class AttachmentArchiver:
             )
         except Unavailable as exc:
             status = STATUS_BY_HTTP.get(exc.status, "not_found")
-            return Outcome(status, f"HTTP {exc.status}: {exc.detail}")
+            return Outcome(status, f"HTTP {exc.status}: {exc.detail}", streak="reset")
         except TRANSIENT_ERRORS as exc:
-            return Outcome(FAILED, self._describe(exc), failed=True)
-        outcome = Outcome(fetched=fetched)
+            return Outcome(FAILED, self._describe(exc), streak="fail")
+        outcome = Outcome(fetched=fetched, streak="reset")
         if fetched.too_large or self.store is None or fetched.spool is None:
             return outcome
         try:
             outcome.stored = self.store.put(fetched.sha256, fetched.size, fetched.spool)
         except StorageError as exc:
-            return Outcome(FAILED, f"storage: {exc}", fetched=fetched, failed=True)
+            return Outcome(FAILED, f"storage: {exc}", fetched=fetched, streak="fail")
         finally:
             fetched.spool.close()
             fetched.spool = None
@@ -420,17 +426,15 @@ class AttachmentArchiver:
                 sha256=fetched.sha256,
                 mime_type=fetched.mime_type or ref.mime_type,
             )
-        if outcome.status is not None:
-            if outcome.failed:
-                record.update(status=outcome.status, status_reason=self._failed(outcome.reason))
-            else:
-                if outcome.status != FAILED and self.mode != "none":
-                    self._failures_in_a_row = 0
-                record.update(status=outcome.status, status_reason=outcome.reason)
+        reason = outcome.reason
+        if outcome.streak == "fail":
+            reason = self._failed(reason)
+        elif outcome.streak == "reset":
+            self._failures_in_a_row = 0
+        if outcome.status is not None or fetched is None:
+            record.update(status=outcome.status or FAILED, status_reason=reason)
             outcome.close()
             return record, None
-        assert fetched is not None  # noqa: S101  (no status: the bytes were fetched)
-        self._failures_in_a_row = 0
         if fetched.too_large:
             record.update(
                 status="too_large",
@@ -450,7 +454,7 @@ class AttachmentArchiver:
                     ref.file_id,
                     stored.repaired,
                 )
-                self.repaired += 1
+                self.counts["stored_objects_repaired"] += 1
         record.update(
             status="archived",
             archived_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
@@ -463,9 +467,6 @@ class AttachmentArchiver:
         if spool is not None:
             record["part_count"] = -(-fetched.size // self.max_inline)
         return record, spool
-
-    repaired = 0
-    """Stored objects found damaged and rewritten in this run."""
 
     def _failed(self, reason: str | None) -> str:
         """Count a failure that can clear; after several in a row, stop trying in this run."""

@@ -11,8 +11,10 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_chatgpt_compliance import streams
+from tap_chatgpt_compliance.attachments import AttachmentArchiver
 from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
 from tap_chatgpt_compliance.output import LineLimitedWriter
+from tap_chatgpt_compliance.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.run import SyncRun
 from tap_chatgpt_compliance.sdk import close_run_meters
 from tap_chatgpt_compliance.settings import (
@@ -75,6 +77,14 @@ class TapChatGPTCompliance(Tap):
         """Return the run's HTTP transport: sessions, per-route pacing, retries."""
         return Transport(self.settings, self.logger)
 
+    @cached_property
+    def attachments(self) -> AttachmentPipeline:
+        """Return the run's attachment pipeline: fetched ahead by a few threads, in order."""
+        archiver = AttachmentArchiver(
+            self.settings, self.transport, self.streams["files"].logger, self.sync_run.counts
+        )
+        return AttachmentPipeline(archiver, self.sync_run.handled_attachment_ids)
+
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Check the schema, then what a schema cannot say, with the fix for each setting."""
         errors = super()._validate_config(raise_errors=raise_errors)
@@ -107,6 +117,8 @@ class TapChatGPTCompliance(Tap):
             t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
             super().sync_all()
         finally:
+            if "attachments" in self.__dict__:
+                self.attachments.close()
             close_run_meters(self.streams.values())
             self.log_summary()
             if "transport" in self.__dict__:

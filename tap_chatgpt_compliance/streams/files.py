@@ -18,12 +18,7 @@ from functools import cached_property
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
-from tap_chatgpt_compliance.attachments import (
-    AttachmentArchiver,
-    AttachmentRef,
-    base_record,
-    iter_parts,
-)
+from tap_chatgpt_compliance.attachments import AttachmentRef, base_record, iter_parts
 from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
 from tap_chatgpt_compliance.pending import (
     MAX_PENDING,
@@ -32,13 +27,14 @@ from tap_chatgpt_compliance.pending import (
     Pending,
     PendingAttachments,
 )
-from tap_chatgpt_compliance.settings import DEFAULT_MAX_INLINE_FILE_BYTES
 from tap_chatgpt_compliance.streams.logs import LogFileChildStream, _as_dict
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
+
+    from tap_chatgpt_compliance.pipeline import AttachmentPipeline
 
 RETRY_CONTEXT = "retry_pending_attachments"
 """Context key of the sync that retries the attachments earlier runs could not archive."""
@@ -53,10 +49,10 @@ class FilesStream(LogFileChildStream):
 
     _failure_index: int | None = None
 
-    @cached_property
-    def archiver(self) -> AttachmentArchiver:
-        """Return the archiver configured by ``file_content``."""
-        return AttachmentArchiver(self)
+    @property
+    def attachments(self) -> AttachmentPipeline:
+        """Return the run's attachment pipeline (fetched ahead, handed back in order)."""
+        return t.cast("AttachmentPipeline", self._tap.attachments)  # type: ignore[attr-defined]
 
     @cached_property
     def pending(self) -> PendingAttachments:
@@ -89,20 +85,19 @@ class FilesStream(LogFileChildStream):
         log_file = self.log_file(context)
         if log_file is None:
             return
-        run = self.sync_run
-        for ref in attachment_refs(log_file.events):
-            if ref.file_id in run.handled_attachment_ids:
-                continue
-            run.handled_attachment_ids.add(ref.file_id)
-            record, spool = self.archiver.archive(ref)
+        pipeline = self.attachments
+        pipeline.plan(log_file.id, attachment_refs(log_file.events))  # once, if not planned yet
+        for ref, outcome in pipeline.results(log_file.id):
+            record, spool = pipeline.archiver.finish(ref, outcome)
             yield from self._settle(ref, record, spool, log_file.id)
 
     def _retry_pending(self) -> Iterator[dict[str, t.Any]]:
-        run = self.sync_run
-        for entry in self.pending.entries():
-            run.handled_attachment_ids.add(entry.id)
-            ref = entry.ref()
-            record, spool = self.archiver.archive(ref)
+        pipeline = self.attachments
+        entries = {entry.id: entry for entry in self.pending.entries()}
+        pipeline.plan(RETRY_CONTEXT, [entry.ref() for entry in entries.values()])
+        for ref, outcome in pipeline.results(RETRY_CONTEXT):
+            entry = entries[ref.file_id]
+            record, spool = pipeline.archiver.finish(ref, outcome)
             yield from self._settle(ref, record, spool, entry.log_file_id, previous=entry)
             if self.pending.get(entry.id) is None:  # settled: it leaves the list at once
                 self._write_state_message()
@@ -253,7 +248,7 @@ class FilePartsStream(OncePerRunSchema, ComplianceStream):
         if not context or (spool := self.sync_run.open_spools.get(context["file_id"])) is None:
             return
         file_id = context["file_id"]
-        part_size = int(self.config.get("max_inline_file_bytes") or DEFAULT_MAX_INLINE_FILE_BYTES)
+        part_size = self.settings.max_inline_file_bytes
         for index, offset, chunk in iter_parts(spool, part_size):
             yield {
                 "file_id": file_id,

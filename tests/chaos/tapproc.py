@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Where ``python -m tap_chatgpt_compliance`` is run from (its package is imported from there):
+#: the working tree, or a frozen copy of the package for long batches (``scripts/chaos.py``),
+#: so that edits made meanwhile in a shared tree do not change the code under test mid-batch.
+TAP_ROOT: Path = REPO_ROOT
 #: REST list streams (full table each run): a ``records`` kill counts only the other streams'.
 DIRECTORY_STREAMS = frozenset({"users", "gpts", "projects"})
 
@@ -90,6 +94,8 @@ def tap_env() -> dict[str, str]:
     """Return the environment without TAP_ settings that could leak into the run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_CHATGPT_COMPLIANCE")}
     env["PYTHONUNBUFFERED"] = "1"
+    if TAP_ROOT != REPO_ROOT:
+        env["PYTHONPATH"] = str(TAP_ROOT)
     return env
 
 
@@ -126,7 +132,7 @@ def run_tap(
             stdout=subprocess.PIPE,
             stderr=stderr_file,
             env=tap_env(),
-            cwd=REPO_ROOT,
+            cwd=TAP_ROOT,
         )
         try:
             _pump(proc, run, kill, started, timeout, watch_dir)

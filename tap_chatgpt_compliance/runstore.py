@@ -1,0 +1,188 @@
+"""Run-wide memory that stays small: maps kept in memory up to a size, then in a temporary file.
+
+What a run must remember across all its log files (the keys of the events kept, for dedupe; what
+it has seen of each conversation; the attachments already handled) grows with the workspace: a
+30-day backfill holds tens of millions of messages. Each :class:`SpillMap` lives in a dict up to
+``limit`` entries, then moves to a table of a temporary SQLite file (deleted at the end of the
+run), read and written a log file at a time (``get_many``/``set_many``), with a page cache of
+about 1 MiB. Memory therefore stays flat however long the run; the exact semantics are kept
+(dedupe across the whole run, conversations seen over the whole run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import typing as t
+from pathlib import Path
+
+K = t.TypeVar("K", int, str)
+V = t.TypeVar("V")
+
+BATCH = 500
+"""Keys per SELECT (below SQLite's limit on parameters)."""
+CACHE_KIB = 1024
+
+
+class RunFile:
+    """The temporary SQLite file of a run, opened at the first spill, deleted at :meth:`close`."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        """Create nothing yet: most runs never spill."""
+        self._directory = directory
+        self._db: sqlite3.Connection | None = None
+        self._path: str | None = None
+        self.lock = threading.RLock()
+
+    def connection(self) -> sqlite3.Connection:
+        """Return the connection, creating the file at first use."""
+        with self.lock:
+            if self._db is None:
+                fd, self._path = tempfile.mkstemp(
+                    prefix="tap-chatgpt-compliance-run-", suffix=".sqlite", dir=self._directory
+                )
+                os.close(fd)
+                db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+                db.execute("PRAGMA journal_mode=OFF")
+                db.execute("PRAGMA synchronous=OFF")
+                db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+                db.execute("PRAGMA temp_store=FILE")
+                self._db = db
+            return self._db
+
+    @property
+    def path(self) -> str | None:
+        """Return the file's path once created."""
+        return self._path
+
+    def close(self) -> None:
+        """Close and delete the file."""
+        with self.lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if self._path is not None:
+                with contextlib.suppress(OSError):
+                    Path(self._path).unlink()
+                self._path = None
+
+
+class SpillMap(t.Generic[K, V]):
+    """A map of the run: a dict up to ``limit`` entries, then a table of the run's file.
+
+    ``encode``/``decode`` turn values into what SQLite stores (int, str, None, bytes) and back;
+    by default ints and strings are stored as they are and anything else as JSON.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        run_file: RunFile,
+        limit: int,
+        encode: t.Callable[[V], t.Any] | None = None,
+        decode: t.Callable[[t.Any], V] | None = None,
+    ) -> None:
+        """Name the table; spill past ``limit`` entries."""
+        self.name = name
+        self.limit = limit
+        self._file = run_file
+        self._memory: dict[K, V] | None = {}
+        self._encode = encode or _encode
+        self._decode = decode or t.cast("t.Callable[[t.Any], V]", _decode)
+
+    @property
+    def spilled(self) -> bool:
+        """Whether the map has moved to the run's file."""
+        return self._memory is None
+
+    def __len__(self) -> int:
+        """Return the number of entries."""
+        if self._memory is not None:
+            return len(self._memory)
+        with self._file.lock:
+            query = f"SELECT COUNT(*) FROM {self.name}"  # noqa: S608
+            return int(self._file.connection().execute(query).fetchone()[0])
+
+    def get_many(self, keys: t.Iterable[K]) -> dict[K, V]:
+        """Return the entries of the keys present."""
+        memory = self._memory
+        if memory is not None:
+            return {key: memory[key] for key in keys if key in memory}
+        wanted = list(dict.fromkeys(keys))
+        found: dict[K, V] = {}
+        decode = self._decode
+        with self._file.lock:
+            db = self._file.connection()
+            for start in range(0, len(wanted), BATCH):
+                chunk = wanted[start : start + BATCH]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT k, v FROM {self.name} WHERE k IN ({marks})"  # noqa: S608
+                for key, value in db.execute(query, chunk):
+                    found[key] = decode(value)
+        return found
+
+    def set_many(self, items: t.Mapping[K, V]) -> None:
+        """Add or replace entries."""
+        memory = self._memory
+        if memory is not None:
+            memory.update(items)
+            if len(memory) > self.limit:
+                self._spill()
+            return
+        encode = self._encode
+        with self._file.lock:
+            self._file.connection().executemany(
+                f"INSERT INTO {self.name} (k, v) VALUES (?, ?) "  # noqa: S608
+                "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                [(key, encode(value)) for key, value in items.items()],
+            )
+
+    def add_new(self, keys: t.Iterable[K], value: V) -> list[K]:
+        """Add the keys not present yet (with ``value``); return them, in order."""
+        keys = list(dict.fromkeys(keys))
+        present = self.get_many(keys)
+        new = [key for key in keys if key not in present]
+        if new:
+            self.set_many(dict.fromkeys(new, value))
+        return new
+
+    def discard_many(self, keys: t.Iterable[K]) -> None:
+        """Remove entries (absent keys are ignored)."""
+        memory = self._memory
+        if memory is not None:
+            for key in keys:
+                memory.pop(key, None)
+            return
+        with self._file.lock:
+            self._file.connection().executemany(
+                f"DELETE FROM {self.name} WHERE k = ?",  # noqa: S608
+                [(key,) for key in keys],
+            )
+
+    def _spill(self) -> None:
+        memory = t.cast("dict[K, V]", self._memory)
+        encode = self._encode
+        with self._file.lock:
+            db = self._file.connection()
+            db.execute(f"CREATE TABLE {self.name} (k PRIMARY KEY, v) WITHOUT ROWID")
+            db.executemany(
+                f"INSERT INTO {self.name} (k, v) VALUES (?, ?)",  # noqa: S608
+                [(key, encode(value)) for key, value in memory.items()],
+            )
+        self._memory = None
+
+
+def _encode(value: t.Any) -> t.Any:
+    if value is None or type(value) in (int, str):
+        return value
+    return "\x00" + json.dumps(value)
+
+
+def _decode(value: t.Any) -> t.Any:
+    if type(value) is str and value.startswith("\x00"):
+        return json.loads(value[1:])
+    return value
