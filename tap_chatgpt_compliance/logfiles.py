@@ -86,7 +86,143 @@ class ParsedLines:
     unparsed: list[UnparsedLine] = field(default_factory=list)
 
 
-def parse_lines(body: bytes, file_event_type: str, seen: SeenEvents) -> ParsedLines:
+class SeenEventsStore(t.Protocol):
+    """The run's memory of event keys (see runstore.SpillMap): read and written a file at a time."""
+
+    def get_many(self, keys: t.Iterable[t.Any]) -> dict[t.Any, t.Any]:
+        """Return the fingerprints kept under the keys present."""
+        ...
+
+    def set_many(self, items: t.Mapping[t.Any, t.Any]) -> None:
+        """Add or replace the fingerprints of keys."""
+        ...
+
+
+class _DictStore:
+    """A plain dict as the run's memory of event keys (tests, small uses)."""
+
+    def __init__(self, seen: dict[str, t.Any]) -> None:
+        self.seen = seen
+
+    def get_many(self, keys: t.Iterable[str]) -> dict[str, t.Any]:
+        seen = self.seen
+        return {key: seen[key] for key in keys if key in seen}
+
+    def set_many(self, items: t.Mapping[str, t.Any]) -> None:
+        self.seen.update(items)
+
+
+class LineParser:
+    """Parse a file's lines as they arrive; :meth:`finish` then drops the true duplicates.
+
+    Lines are parsed while the file downloads, so that neither the whole body nor its list of
+    lines is ever held; the events are only used once the file's SHA-256 matched.
+    """
+
+    def __init__(self, file_event_type: str) -> None:
+        """Parse the lines of a file of ``file_event_type``."""
+        self.file_event_type = file_event_type
+        self.parsed = ParsedLines()
+        self._pending: list[tuple[Event, str, int, bool, str]] = []
+        """Events in file order: (event, key, fingerprint, derived key, type)."""
+        self._tail = b""
+        self._number = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next bytes of the file."""
+        lines = (self._tail + chunk).split(b"\n") if self._tail else chunk.split(b"\n")
+        self._tail = lines.pop()
+        for raw in lines:
+            self.line(raw)
+
+    def end(self) -> None:
+        """End the file: its last line needs no newline."""
+        if self._tail:
+            self.line(self._tail)
+            self._tail = b""
+
+    def line(self, raw: bytes) -> None:
+        """Parse one line (without its newline)."""
+        self._number += 1
+        number = self._number
+        parsed = self.parsed
+        parsed.line_count = number
+        if not raw:
+            parsed.blank_lines += 1
+            return
+        try:
+            event = _DECODER.decode(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            parsed.unparsed.append(UnparsedLine(number, raw, "invalid_utf8", str(exc)))
+            return
+        except ValueError as exc:
+            parsed.unparsed.append(UnparsedLine(number, raw, "invalid_json", str(exc)))
+            return
+        if type(event) is not dict:
+            kind = "null" if event is None else type(event).__name__
+            parsed.unparsed.append(UnparsedLine(number, raw, "not_an_object", f"JSON {kind}"))
+            return
+        event_type = event.get("type")
+        if type(event_type) is not str or not event_type:
+            event_type = self.file_event_type
+        elif event_type != self.file_event_type:
+            parsed.foreign += 1
+        key = event.get("event_id")
+        if type(key) is str and key:
+            fingerprint = (hash((event_type, raw)) & ~_TYPE_BITS) | (hash(event_type) & _TYPE_BITS)
+            self._pending.append((event, key, fingerprint, False, event_type))
+        else:
+            self._pending.append(
+                (event, derived_event_key(event), hash(event_type), True, event_type)
+            )
+
+    def finish(self, seen: SeenEvents | SeenEventsStore) -> ParsedLines:
+        """Drop the true duplicates of events already kept in this run; keep the rest.
+
+        ``seen`` is the run's memory of event keys: read once for the file's keys, and written
+        once with what the file adds.
+        """
+        self.end()
+        store: SeenEventsStore = _DictStore(seen) if isinstance(seen, dict) else seen
+        pending, self._pending = self._pending, []
+        known = store.get_many({key for _, key, _, _, _ in pending})
+        changed: dict[str, t.Any] = {}
+        parsed = self.parsed
+        keys = parsed.keys
+        messages = parsed.messages
+        others = parsed.others
+        for event, key, fingerprint, derived, event_type in pending:
+            previous = changed.get(key, known.get(key))
+            if previous is None:
+                changed[key] = fingerprint
+                if derived:
+                    keys[id(event)] = key
+            else:
+                variants = (previous,) if type(previous) is int else tuple(previous)
+                if fingerprint in variants:
+                    parsed.duplicates += 1
+                    continue
+                changed[key] = [*variants, fingerprint]
+                parsed.clashes += 1
+                if derived:
+                    keys[id(event)] = key
+                type_bits = fingerprint & _TYPE_BITS
+                if any(v & _TYPE_BITS == type_bits for v in variants):
+                    keys[id(event)] = f"{key}#{derived_event_key(event)}"
+            if derived and fingerprint == hash(event_type):
+                parsed.without_id += 1
+            if event_type == CONVERSATION_MESSAGE:
+                messages.append(event)
+            else:
+                others.append(event)
+        if changed:
+            store.set_many(changed)
+        return parsed
+
+
+def parse_lines(
+    body: bytes, file_event_type: str, seen: SeenEvents | SeenEventsStore
+) -> ParsedLines:
     """Split JSONL into events and unparsed lines, and drop the events already kept this run.
 
     An event's type is its ``type``, or the file's when it has none: CONVERSATION_MESSAGE
@@ -103,64 +239,9 @@ def parse_lines(body: bytes, file_event_type: str, seen: SeenEvents) -> ParsedLi
     ``seen`` costs one small int per event: the fingerprint packs a hash of the type (low 16
     bits, only ever compared to tell "same type") with a hash of type and line (the rest).
     """
-    parsed = ParsedLines()
-    lines = body.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()  # the final newline ends the last line, it does not start another
-    parsed.line_count = len(lines)
-    decode = _DECODER.decode
-    messages = parsed.messages
-    others = parsed.others
-    for number, raw in enumerate(lines, 1):
-        if not raw:
-            parsed.blank_lines += 1
-            continue
-        try:
-            event = decode(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            parsed.unparsed.append(UnparsedLine(number, raw, "invalid_utf8", str(exc)))
-            continue
-        except ValueError as exc:
-            parsed.unparsed.append(UnparsedLine(number, raw, "invalid_json", str(exc)))
-            continue
-        if type(event) is not dict:
-            kind = "null" if event is None else type(event).__name__
-            parsed.unparsed.append(UnparsedLine(number, raw, "not_an_object", f"JSON {kind}"))
-            continue
-        event_type = event.get("type")
-        if type(event_type) is not str or not event_type:
-            event_type = file_event_type
-        elif event_type != file_event_type:
-            parsed.foreign += 1
-        key = event.get("event_id")
-        if type(key) is str and key:
-            type_hash = hash(event_type)
-            fingerprint = (hash((event_type, raw)) & ~_TYPE_BITS) | (type_hash & _TYPE_BITS)
-        else:
-            key = derived_event_key(event)
-            parsed.keys[id(event)] = key
-            fingerprint = hash(event_type)
-        previous = seen.get(key)
-        if previous is None:
-            seen[key] = fingerprint
-        elif previous == fingerprint or (type(previous) is tuple and fingerprint in previous):
-            parsed.duplicates += 1
-            parsed.keys.pop(id(event), None)
-            continue
-        else:
-            variants = previous if type(previous) is tuple else (previous,)
-            seen[key] = (*variants, fingerprint)
-            parsed.clashes += 1
-            type_bits = fingerprint & _TYPE_BITS
-            if any(v & _TYPE_BITS == type_bits for v in variants):
-                parsed.keys[id(event)] = f"{key}#{derived_event_key(event)}"
-        if fingerprint == hash(event_type) and id(event) in parsed.keys:
-            parsed.without_id += 1
-        if event_type == CONVERSATION_MESSAGE:
-            messages.append(event)
-        else:
-            others.append(event)
-    return parsed
+    parser = LineParser(file_event_type)
+    parser.feed(body)
+    return parser.finish(seen)
 
 
 @dataclass
@@ -206,13 +287,21 @@ class LogFile:
         return keys.get(id(event)) if keys else None
 
 
-def _read_all(response: requests.Response) -> tuple[bytes, str]:
-    digest = hashlib.sha256()
-    chunks = []
-    for chunk in response.iter_content(CHUNK):
-        digest.update(chunk)
-        chunks.append(chunk)
-    return b"".join(chunks), digest.hexdigest()
+def _reader(event_type: str) -> t.Callable[[requests.Response], tuple[LineParser, str, int]]:
+    """Return a consumer that hashes and parses a body as it streams (a new parser per try)."""
+
+    def read(response: requests.Response) -> tuple[LineParser, str, int]:
+        digest = hashlib.sha256()
+        parser = LineParser(event_type)
+        size = 0
+        for chunk in response.iter_content(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            parser.feed(chunk)
+        parser.end()
+        return parser, digest.hexdigest(), size
+
+    return read
 
 
 def fetch_log_file(
@@ -220,7 +309,7 @@ def fetch_log_file(
     scope_path: str,
     meta: dict[str, t.Any],
     event_type: str,
-    seen: SeenEvents,
+    seen: SeenEvents | SeenEventsStore,
 ) -> LogFile:
     """Download a listed file, check its SHA-256 (a mismatch is downloaded once more), parse it.
 
@@ -232,7 +321,7 @@ def fetch_log_file(
     path = f"{scope_path}/logs/{meta['id']}"
     for attempt in range(1, SHA_TRIES + 1):
         try:
-            body, sha256 = download(stream, path, _read_all)
+            parser, sha256, size = download(stream, path, _reader(event_type))
         except Unavailable as exc:
             if exc.status == 403:  # a scope problem: the message names the scope
                 raise
@@ -249,9 +338,9 @@ def fetch_log_file(
                 meta=meta,
                 event_type=event_type,
                 sha256=sha256,
-                size=len(body),
+                size=size,
                 attempts=attempt,
-                lines=parse_lines(body, event_type, seen),
+                lines=parser.finish(seen),
             )
         LOGGER.warning(
             "Log file %s: SHA-256 %s does not match the listed %s (try %d of %d).",

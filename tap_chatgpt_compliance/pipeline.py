@@ -11,22 +11,124 @@ before the file's manifest record. The attachments route is thus busy while log 
 
 from __future__ import annotations
 
+import queue
 import threading
 import typing as t
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from tap_chatgpt_compliance.attachments import AttachmentArchiver, AttachmentRef, Outcome
+    from tap_chatgpt_compliance.runstore import SpillMap
 
+P = t.TypeVar("P")
+R = t.TypeVar("R")
+
+LOG_FILES_AHEAD = 1
+"""Log files downloaded, verified and parsed ahead of the one whose records are written."""
 ATTACHMENT_WORKERS = 4
 """Threads downloading attachments (each waits for its route's pacing token)."""
 WINDOW = 16
 """Attachments fetched ahead of the records at most: with spools in memory only up to 256 KiB
 each (larger ones go to temporary files), they hold a few MiB."""
+
+
+class DaemonPool:
+    """A small thread pool whose threads never hold the process open.
+
+    A run that fails ends at once, even while a thread waits on a slow download or a retry
+    (``concurrent.futures.ThreadPoolExecutor`` joins its threads at exit).
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        """Start up to ``workers`` threads, named after ``name``, as work arrives."""
+        self._workers = workers
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Future[t.Any], Callable[..., t.Any], tuple] | None]
+        self._queue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., R], *args: t.Any) -> Future[R]:
+        """Queue ``fn(*args)``; return its future."""
+        future: Future[R] = Future()
+        self._queue.put((future, fn, args))
+        with self._lock:
+            if len(self._threads) < self._workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def shutdown(self) -> None:
+        """Let the threads end once the queued work is done (cancelled futures are skipped)."""
+        with self._lock:
+            for _ in self._threads:
+                self._queue.put(None)
+            self._threads = []
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the thread that waits on the future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+
+class ReadAhead(t.Generic[P, R]):
+    """Run ``work`` on the items of ``source`` one thread, ``depth`` items ahead, in order.
+
+    Iterating yields ``(item, work(item))`` in the order of ``source``. The source itself is
+    read on the iterating thread (it may be a generator of the SDK's). An exception of ``work``
+    is raised when its item is reached; an exception of ``source`` after every item read before
+    it was yielded: what happens to the items before a failure does not change.
+    """
+
+    def __init__(
+        self, source: Iterable[P], work: Callable[[P], R], depth: int = LOG_FILES_AHEAD
+    ) -> None:
+        """Read ``source`` lazily; run ``work`` up to ``depth`` items ahead of the consumer."""
+        self.source = iter(source)
+        self.work = work
+        self.depth = depth
+
+    def __iter__(self) -> Iterator[tuple[P, R]]:
+        """Yield each item with its result, in order."""
+        pool = DaemonPool(1, "tap-log-files")
+        window: deque[tuple[P, Future[R]]] = deque()
+        failure: BaseException | None = None
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and failure is None and len(window) <= self.depth:
+                    try:
+                        item = next(self.source)
+                    except StopIteration:
+                        exhausted = True
+                    except Exception as exc:  # raised once the items before it are done
+                        failure = exc
+                    else:
+                        window.append((item, pool.submit(self.work, item)))
+                if not window:
+                    if failure is not None:
+                        raise failure
+                    return
+                item, future = window.popleft()
+                yield item, future.result()
+        finally:
+            for _, future in window:
+                future.cancel()
+            pool.shutdown()
 
 
 @dataclass
@@ -47,7 +149,7 @@ class AttachmentPipeline:
     def __init__(
         self,
         archiver: AttachmentArchiver,
-        handled: t.MutableSet[str],
+        handled: SpillMap[str, int],
         *,
         workers: int = ATTACHMENT_WORKERS,
         window: int = WINDOW,
@@ -62,7 +164,7 @@ class AttachmentPipeline:
         """How many jobs at the head of the queue have been handed to the threads."""
         self._planned: list[str] = []
         self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: DaemonPool | None = None
 
     def plan(self, key: str, refs: Iterable[AttachmentRef]) -> None:
         """Queue the attachments of ``key`` not handled yet in this run (once per key)."""
@@ -70,11 +172,11 @@ class AttachmentPipeline:
             if key in self._planned:
                 return
             self._planned.append(key)
+            by_id: dict[str, AttachmentRef] = {}
             for ref in refs:
-                if ref.file_id in self.handled:
-                    continue
-                self.handled.add(ref.file_id)
-                self._jobs.append(_Job(key, ref))
+                by_id.setdefault(ref.file_id, ref)
+            for file_id in self.handled.add_new(by_id, 1):
+                self._jobs.append(_Job(key, by_id[file_id]))
             self._feed()
 
     def results(self, key: str) -> Iterator[tuple[AttachmentRef, Outcome]]:
@@ -114,7 +216,7 @@ class AttachmentPipeline:
             self._jobs.clear()
             self._submitted = 0
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown()
 
     def _feed(self) -> None:
         """Hand the next jobs to the threads, up to ``window`` ahead (lock held)."""
@@ -123,9 +225,7 @@ class AttachmentPipeline:
         jobs = self._jobs
         while self._submitted < len(jobs) and self._submitted < self.window:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    self.workers, thread_name_prefix="tap-attachments"
-                )
+                self._executor = DaemonPool(self.workers, "tap-attachments")
             job = jobs[self._submitted]
             job.future = self._executor.submit(self.archiver.fetch, job.ref)
             self._submitted += 1
@@ -137,11 +237,13 @@ class AttachmentPipeline:
         stale = set(self._planned[: self._planned.index(key)])
         if not stale:
             return
+        forgotten = []
         while self._jobs and self._jobs[0].key in stale:
             job = self._jobs.popleft()
             if job.future is not None:
                 self._submitted -= 1
                 if not job.future.cancel() and job.future.done() and not job.future.exception():
                     job.future.result().close()
-            self.handled.discard(job.ref.file_id)
+            forgotten.append(job.ref.file_id)
+        self.handled.discard_many(forgotten)
         self._planned = [k for k in self._planned if k not in stale]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import typing as t
 
+from tap_chatgpt_compliance.attachments import AttachmentRef
 from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from tap_chatgpt_compliance.run import ConversationSeen
 
 Event = dict[str, t.Any]
@@ -147,3 +150,29 @@ def event_record(
         "log_file_id": log_file_id,
         "event": event,
     }
+
+
+def attachment_refs(events: Iterable[dict[str, t.Any]]) -> Iterable[AttachmentRef]:
+    """Yield every file a message of these events references."""
+    for event in events:
+        message = _dict(event.get("message"))
+        files = message.get("files")
+        if isinstance(files, dict):
+            files = files.get("data")
+        if not isinstance(files, list):
+            continue
+        actor = _dict(event.get("actor"))
+        conversation = _dict(event.get("conversation"))
+        for item in files:
+            if not isinstance(item, dict) or not item.get("id"):
+                continue
+            yield AttachmentRef(
+                file_id=str(item["id"]),
+                user_id=actor.get("user_id"),
+                conversation_id=conversation.get("id"),
+                message_id=message.get("id"),
+                event_id=event.get("event_id"),
+                name=item.get("name"),
+                mime_type=item.get("mime_type"),
+                event_time=event.get("timestamp"),
+            )

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import typing as t
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import datetime, timezone
+
+from tap_chatgpt_compliance.runstore import HashedKeys, RunFile, SpillMap
 
 if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.logfiles import LogFile
+
+EVENTS_IN_MEMORY = 20_000
+"""Event keys kept in memory before the run's dedupe memory moves to its temporary file."""
+CONVERSATIONS_IN_MEMORY = 5_000
+ATTACHMENTS_IN_MEMORY = 20_000
 
 
 @dataclass
@@ -49,23 +56,55 @@ class ConversationSeen:
                 self.last_message_at = message_at
 
 
+def _encode_conversation(seen: ConversationSeen) -> list[t.Any]:
+    return list(astuple(seen))
+
+
+def _decode_conversation(value: list[t.Any]) -> ConversationSeen:
+    return ConversationSeen(*value)
+
+
 @dataclass
 class SyncRun:
-    """Run-scoped memory shared by the streams (never written to state)."""
+    """Run-scoped memory shared by the streams (never written to state).
+
+    What grows with the workspace (event keys, conversations, attachment ids) lives in
+    :class:`~tap_chatgpt_compliance.runstore.SpillMap` maps: in memory while small, then in a
+    temporary SQLite file deleted by :meth:`close`, so that memory stays flat however many
+    messages a run reads, and the dedupe window stays the whole run.
+    """
 
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    seen_events: dict[str, t.Any] = field(default_factory=dict)
-    """Event key → fingerprint of what was kept under it (logfiles.parse_lines): the dedupe
-    window is the run."""
+    run_file: RunFile = field(default_factory=RunFile)
+    seen_events: HashedKeys = field(init=False)
+    """Event key → fingerprint of what was kept under it (logfiles.LineParser.finish): the
+    dedupe window is the run."""
     seen_log_file_ids: set[str] = field(default_factory=set)
-    handled_attachment_ids: set[str] = field(default_factory=set)
-    conversations: dict[str, ConversationSeen] = field(default_factory=dict)
+    handled_attachment_ids: SpillMap[str, int] = field(init=False)
+    """Attachments already planned in this run (downloaded and recorded once per run)."""
+    conversations: SpillMap[str, ConversationSeen] = field(init=False)
     open_files: dict[str, LogFile] = field(default_factory=dict)
     open_spools: dict[str, t.IO[bytes]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     """Errors that let the run go on but must fail it at the end."""
+
+    def __post_init__(self) -> None:
+        """Open the run's maps (nothing is written to disk until one of them is large)."""
+        self.seen_events = HashedKeys(SpillMap("events", self.run_file, EVENTS_IN_MEMORY))
+        self.handled_attachment_ids = SpillMap("attachments", self.run_file, ATTACHMENTS_IN_MEMORY)
+        self.conversations = SpillMap(
+            "conversations",
+            self.run_file,
+            CONVERSATIONS_IN_MEMORY,
+            encode=_encode_conversation,
+            decode=_decode_conversation,
+        )
+
+    def close(self) -> None:
+        """Delete the run's temporary file, if one was needed."""
+        self.run_file.close()
 
     def note_problem(self, line: str) -> None:
         """Keep a line for the end-of-run summary (something that was not archived)."""

@@ -120,6 +120,7 @@ class TapChatGPTCompliance(Tap):
             if "attachments" in self.__dict__:
                 self.attachments.close()
             close_run_meters(self.streams.values())
+            self.sync_run.close()
             self.log_summary()
             if "transport" in self.__dict__:
                 self.logger.info("%s", self.transport.pacer.summary())

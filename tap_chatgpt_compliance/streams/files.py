@@ -27,7 +27,8 @@ from tap_chatgpt_compliance.pending import (
     Pending,
     PendingAttachments,
 )
-from tap_chatgpt_compliance.streams.logs import LogFileChildStream, _as_dict
+from tap_chatgpt_compliance.records import attachment_refs
+from tap_chatgpt_compliance.streams.logs import LogFileChildStream
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -260,29 +261,3 @@ class FilePartsStream(OncePerRunSchema, ComplianceStream):
                 "sha256": context["sha256"],
                 "content_base64": base64.b64encode(chunk).decode("ascii"),
             }
-
-
-def attachment_refs(events: Iterable[dict[str, t.Any]]) -> Iterable[AttachmentRef]:
-    """Yield every file a message of these events references."""
-    for event in events:
-        message = _as_dict(event.get("message"))
-        files = message.get("files")
-        if isinstance(files, dict):
-            files = files.get("data")
-        if not isinstance(files, list):
-            continue
-        actor = _as_dict(event.get("actor"))
-        conversation = _as_dict(event.get("conversation"))
-        for item in files:
-            if not isinstance(item, dict) or not item.get("id"):
-                continue
-            yield AttachmentRef(
-                file_id=str(item["id"]),
-                user_id=actor.get("user_id"),
-                conversation_id=conversation.get("id"),
-                message_id=message.get("id"),
-                event_id=event.get("event_id"),
-                name=item.get("name"),
-                mime_type=item.get("mime_type"),
-                event_time=event.get("timestamp"),
-            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import typing as t
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlparse
@@ -16,7 +17,9 @@ from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
 from tap_chatgpt_compliance.logfiles import CONVERSATION_MESSAGE, LogFile, fetch_log_file
 from tap_chatgpt_compliance.pagination import LogFilesPaginator
+from tap_chatgpt_compliance.pipeline import ReadAhead
 from tap_chatgpt_compliance.records import (
+    attachment_refs,
     conversation_record,
     event_record,
     message_record,
@@ -27,7 +30,7 @@ from tap_chatgpt_compliance.settings import RETENTION, event_scope, parse_start_
 from tap_chatgpt_compliance.timeparse import api_time, to_datetime, to_iso
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     import requests
     from singer_sdk.helpers.types import Context, Record
@@ -238,54 +241,91 @@ class LogFilesStream(ComplianceStream):
         self._listing_after = api_time(start - ONE_MICROSECOND if inclusive else start)
         run = self.sync_run
         state = self.get_context_state(context)
-        boundary = set(state.get("boundary_file_ids") or [])
         future = _prune_future(state, start)
-        floor = start  # the bookmark so far: never decreases, never later than now
-        last_listed = start  # the latest end_time listed so far (the listing's order)
-        scope_path = self.scope_path(event_type)
+        planned = self._planned_files(context, event_type, start, state, future)
         try:
-            for meta in self.request_records(context):
-                file_id = str(meta["id"])
-                if file_id in boundary or file_id in future or file_id in run.seen_log_file_ids:
-                    run.counts["log_files_skipped"] += 1
-                    continue
-                end_time, source = self._listed_end_time(meta, last_listed)
-                last_listed = max(last_listed, end_time)
-                capped = end_time > self._now()
-                if capped:
-                    self.logger.warning(
-                        "Log file %s has end_time %s, later than the current time: it is "
-                        "archived, but the %s bookmark stays at %s.",
-                        file_id,
-                        end_time.isoformat(),
-                        event_type,
-                        floor.isoformat(),
-                    )
-                else:
-                    floor = end_time
-                file_type = str(meta.get("event_type") or event_type)
-                log_file = fetch_log_file(self, scope_path, meta, file_type, run.seen_events)
-                run.seen_log_file_ids.add(file_id)
-                record = self._manifest_record(log_file, end_time, source, capped)
-                self._bookmark = floor
-                run.open_files[file_id] = log_file
+            for plan, log_file in ReadAhead(planned, self._read):
+                record = self._manifest_record(log_file, plan.end_time, plan.source, plan.capped)
+                self._bookmark = plan.floor
+                run.open_files[plan.file_id] = log_file
                 try:
                     yield record  # children are written before this record and its bookmark
                 finally:
-                    run.open_files.pop(file_id, None)
+                    run.open_files.pop(plan.file_id, None)
                     self._bookmark = None
-                if capped:
-                    future[file_id] = end_time.isoformat(timespec="microseconds")
+                if plan.capped:
+                    future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
                     _store_future(state, future)
                     run.counts["future_log_files"] += 1
                 else:
-                    self._remember_boundary(state, floor, file_id)
+                    self._remember_boundary(state, plan.floor, plan.file_id)
                 self.state_manager.is_flushed = False
                 self._count(log_file)
                 self._write_state_message()
         except ListingRejected as exc:
             self.logger.error("%s", exc)
             run.failures.append(str(exc))
+
+    def _planned_files(
+        self,
+        context: Context | None,
+        event_type: str,
+        start: datetime,
+        state: dict,
+        future: dict[str, str],
+    ) -> Iterator[_Planned]:
+        """List the files to read, in order, each with its end time and the bookmark after it.
+
+        Runs on the main thread (the SDK's listing), a file or so ahead of the records.
+        """
+        run = self.sync_run
+        boundary = set(state.get("boundary_file_ids") or [])
+        floor = start  # the bookmark so far: never decreases, never later than now
+        last_listed = start  # the latest end_time listed so far (the listing's order)
+        for meta in self.request_records(context):
+            file_id = str(meta["id"])
+            if file_id in boundary or file_id in future or file_id in run.seen_log_file_ids:
+                run.counts["log_files_skipped"] += 1
+                continue
+            run.seen_log_file_ids.add(file_id)
+            end_time, source = self._listed_end_time(meta, last_listed)
+            last_listed = max(last_listed, end_time)
+            capped = end_time > self._now()
+            if capped:
+                self.logger.warning(
+                    "Log file %s has end_time %s, later than the current time: it is "
+                    "archived, but the %s bookmark stays at %s.",
+                    file_id,
+                    end_time.isoformat(),
+                    event_type,
+                    floor.isoformat(),
+                )
+            else:
+                floor = end_time
+            yield _Planned(
+                meta=meta,
+                file_id=file_id,
+                file_type=str(meta.get("event_type") or event_type),
+                scope_path=self.scope_path(event_type),
+                end_time=end_time,
+                source=source,
+                capped=capped,
+                floor=floor,
+            )
+
+    def _read(self, plan: _Planned) -> LogFile:
+        """Download, verify and parse a file; queue its attachments (on the read-ahead thread)."""
+        log_file = fetch_log_file(
+            self, plan.scope_path, plan.meta, plan.file_type, self.sync_run.seen_events
+        )
+        files = self._tap.streams.get("files")
+        if (
+            log_file.messages
+            and files is not None
+            and (files.selected or files.has_selected_descendents)
+        ):
+            self._tap.attachments.plan(log_file.id, attachment_refs(log_file.messages))  # type: ignore[attr-defined]
+        return log_file
 
     def _listed_end_time(self, meta: dict[str, t.Any], previous: datetime) -> tuple[datetime, str]:
         """Return the item's end_time and where it came from (see get_records)."""
@@ -370,6 +410,20 @@ class LogFilesStream(ComplianceStream):
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Children get the file id only; the events stay in the run's memory."""
         return {"log_file_id": record["id"]}
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A listed file to read, and where the bookmark stands once it is archived."""
+
+    meta: dict[str, t.Any]
+    file_id: str
+    file_type: str
+    scope_path: str
+    end_time: datetime
+    source: str
+    capped: bool
+    floor: datetime
 
 
 def _http_date(value: str | None) -> datetime | None:
@@ -467,14 +521,20 @@ class ConversationsStream(LogFileChildStream):
         log_file = self.log_file(context)
         if log_file is None:
             return
-        seen_by_id = self.sync_run.conversations
+        events = sorted(log_file.messages, key=lambda e: str(e.get("timestamp") or ""))
+        touched = [
+            (str(conversation["id"]), conversation, event)
+            for event in events
+            if isinstance(conversation := event.get("conversation"), dict)
+            and conversation.get("id")
+        ]
+        store = self.sync_run.conversations
+        seen_by_id = store.get_many(conversation_id for conversation_id, _, _ in touched)
         latest: dict[str, tuple[dict[str, t.Any], dict[str, t.Any]]] = {}
-        for event in sorted(log_file.messages, key=lambda e: str(e.get("timestamp") or "")):
-            conversation = event.get("conversation")
-            if not isinstance(conversation, dict) or not conversation.get("id"):
-                continue
-            conversation_id = str(conversation["id"])
-            seen = seen_by_id.setdefault(conversation_id, ConversationSeen())
+        for conversation_id, conversation, event in touched:
+            seen = seen_by_id.get(conversation_id)
+            if seen is None:
+                seen = seen_by_id[conversation_id] = ConversationSeen()
             seen.add(
                 conversation.get("title"),
                 message_time(event)[0],
@@ -483,6 +543,7 @@ class ConversationsStream(LogFileChildStream):
             )
             actor = _as_dict(event.get("actor"))
             latest[conversation_id] = (conversation, actor)
+        store.set_many({conversation_id: seen_by_id[conversation_id] for conversation_id in latest})
         for conversation_id, (conversation, actor) in latest.items():
             yield conversation_record(
                 conversation, actor, seen_by_id[conversation_id], self.workspace_id, log_file.id

@@ -16,8 +16,19 @@ from typing import Any
 from chatgpt_compliance_simulator import Simulator
 
 
+def simulated_rate(sim: Simulator) -> float:
+    """Return the simulator's rate limit per route in requests per real minute.
+
+    The simulator scales its rate windows by ``speed`` (100/min at speed 60 is 6,000 per real
+    minute); without rate limits, anything goes.
+    """
+    if not sim.config.rate_limits:
+        return 1_000_000.0
+    return 100.0 * sim.config.speed
+
+
 def tap_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
-    """Return a config that reads everything the simulator holds."""
+    """Return a config that reads everything the simulator holds, paced at its rate."""
     start = sim.now() - timedelta(days=29)
     config = {
         "api_key": sim.api_key,
@@ -25,6 +36,7 @@ def tap_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
         "api_url": sim.base_url,
         "start_date": start.isoformat(),
         "max_retry_wait": 5,
+        "max_requests_per_minute": simulated_rate(sim),
     }
     config.update(overrides)
     return config
