@@ -49,7 +49,7 @@ From the owner of the ChatGPT Enterprise/Edu workspace you need:
 USAGE = """\
 ```bash
 meltano config set tap-chatgpt-compliance workspace_id <workspace UUID>
-export TAP_CHATGPT_COMPLIANCE_API_KEY=<Compliance API key>  # or: meltano config set --interactive
+meltano config set tap-chatgpt-compliance api_key <Compliance API key>  # stored in .env
 meltano config test tap-chatgpt-compliance   # runs the tap to its first record
 meltano run tap-chatgpt-compliance target-postgres
 ```

@@ -127,12 +127,14 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Attachment storage URL",
         description=(
             "fsspec URL for file_content=storage: a local folder, `s3://bucket/prefix`, "
-            "`gs://…`, … Objects are written to `<url>/sha256/<aa>/<sha256>`."
+            "`gs://…`, … Objects are written to `<url>/sha256/<aa>/<sha256>`. Credentials go in "
+            "file_storage_options or the environment, never in the URL."
         ),
     ),
     th.Property(
         "file_storage_options",
         th.ObjectType(additional_properties=True),
+        secret=True,
         title="Attachment storage options",
         description=(
             "Options passed to the fsspec filesystem, e.g. "
