@@ -12,7 +12,12 @@ from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error
 from tap_chatgpt_compliance.pagination import check_listing_order
-from tap_chatgpt_compliance.sdk import run_meters, sync_log_level, write_record
+from tap_chatgpt_compliance.sdk import (
+    lean_sync_records,
+    run_meters,
+    sync_log_level,
+    write_record,
+)
 from tap_chatgpt_compliance.transport import RETRY_STATUSES, response_error_message
 
 if t.TYPE_CHECKING:
@@ -20,7 +25,7 @@ if t.TYPE_CHECKING:
 
     import requests
     from singer_sdk import metrics
-    from singer_sdk.helpers.types import Record, RequestFunc
+    from singer_sdk.helpers.types import Context, Record, RequestFunc
 
     from tap_chatgpt_compliance.run import SyncRun
     from tap_chatgpt_compliance.settings import Settings
@@ -73,9 +78,41 @@ class ComplianceStream(RESTStream[t.Any]):
         """Return the per-run cache and counters shared by all streams."""
         return t.cast("SyncRun", self._tap.sync_run)  # type: ignore[attr-defined]
 
+    _event_json: tuple[Record, str] | None = None
+    """A record about to be written, and the JSON text of its ``event`` as delivered."""
+
     def _write_record_message(self, record: Record) -> None:
         """Write a RECORD by the tap's fast path when the SDK's would only copy it (sdk.py)."""
-        write_record(self, record, super()._write_record_message)
+        splice = self._event_json
+        event_json = splice[1] if splice is not None and splice[0] is record else None
+        write_record(self, record, super()._write_record_message, event_json)
+
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        """Run the SDK's record loop, or its lean equivalent for a child stream (sdk.py)."""
+        lean = lean_sync_records(self, context, write_messages)
+        if lean is None:
+            yield from super()._sync_records(context, write_messages=write_messages)
+        else:
+            yield from lean
+
+    def _process_record(
+        self,
+        record: Record,
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        """Sync the record's child streams; a stream without any has nothing to do (sdk.py)."""
+        if self.child_streams or partition_context:
+            super()._process_record(record, child_context, partition_context)
+
+    def _increment_stream_state(
+        self, latest_record: Record, *, context: Context | None = None
+    ) -> None:
+        """Move the bookmark; a stream without a replication key has none to move (sdk.py)."""
+        if self.replication_key:
+            super()._increment_stream_state(latest_record, context=context)
 
     def get_record_counter(self, **kwargs: t.Any) -> metrics.Counter:
         """Count a child stream's records over the run, not once per log file."""

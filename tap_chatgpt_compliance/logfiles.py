@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
@@ -23,9 +24,17 @@ if t.TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
+SPOOL_IN_MEMORY = 1024 * 1024
+"""A downloaded log file stays in memory up to this size, else in a temporary file."""
+UNPARSED_NUMBERS_KEPT = 11
+SEGMENT_BYTES = 256 * 1024
+"""A log file is parsed and its records written a segment of about this many bytes at a time:
+memory holds one segment's events (about five times its bytes), whatever the file's size."""
 SHA_TRIES = 2
 CONVERSATION_MESSAGE = "CONVERSATION_MESSAGE"
 DERIVED_KEY_PREFIX = "sha256:"
+_JSON_SPACE = " \t\r"
+"""JSON whitespace a line may carry around its object (the newline is not part of a line)."""
 _TYPE_BITS = 0xFFFF
 """Low bits of a seen-event fingerprint that hash the event type (see :func:`parse_lines`)."""
 
@@ -84,6 +93,9 @@ class ParsedLines:
     keys: dict[int, str] = field(default_factory=dict)
     """``id(event)`` → key, for the few events whose key is not their own ``event_id``."""
     unparsed: list[UnparsedLine] = field(default_factory=list)
+    raw: dict[int, str] = field(default_factory=dict)
+    """``id(event)`` → the event's line as delivered, for message events whose line is ASCII:
+    the ``messages`` record carries it as its ``event`` without serialising it again."""
 
 
 class SeenEventsStore(t.Protocol):
@@ -119,14 +131,14 @@ class LineParser:
     lines is ever held; the events are only used once the file's SHA-256 matched.
     """
 
-    def __init__(self, file_event_type: str) -> None:
-        """Parse the lines of a file of ``file_event_type``."""
+    def __init__(self, file_event_type: str, first_line: int = 0) -> None:
+        """Parse lines of a file of ``file_event_type``, numbered after ``first_line``."""
         self.file_event_type = file_event_type
         self.parsed = ParsedLines()
-        self._pending: list[tuple[Event, str, int, bool, str]] = []
-        """Events in file order: (event, key, fingerprint, derived key, type)."""
+        self._pending: list[tuple[Event, str, int, bool, str, str]] = []
+        """Events in file order: (event, key, fingerprint, derived key, type, line)."""
         self._tail = b""
-        self._number = 0
+        self._number = first_line
 
     def feed(self, chunk: bytes) -> None:
         """Take the next bytes of the file."""
@@ -134,6 +146,11 @@ class LineParser:
         self._tail = lines.pop()
         for raw in lines:
             self.line(raw)
+
+    @property
+    def line_number(self) -> int:
+        """Return the number of the last line parsed."""
+        return self._number
 
     def end(self) -> None:
         """End the file: its last line needs no newline."""
@@ -151,7 +168,8 @@ class LineParser:
             parsed.blank_lines += 1
             return
         try:
-            event = _DECODER.decode(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            event = _DECODER.decode(text)
         except UnicodeDecodeError as exc:
             parsed.unparsed.append(UnparsedLine(number, raw, "invalid_utf8", str(exc)))
             return
@@ -170,11 +188,10 @@ class LineParser:
         key = event.get("event_id")
         if type(key) is str and key:
             fingerprint = (hash((event_type, raw)) & ~_TYPE_BITS) | (hash(event_type) & _TYPE_BITS)
-            self._pending.append((event, key, fingerprint, False, event_type))
+            self._pending.append((event, key, fingerprint, False, event_type, text))
         else:
-            self._pending.append(
-                (event, derived_event_key(event), hash(event_type), True, event_type)
-            )
+            derived = derived_event_key(event)
+            self._pending.append((event, derived, hash(event_type), True, event_type, text))
 
     def finish(self, seen: SeenEvents | SeenEventsStore) -> ParsedLines:
         """Drop the true duplicates of events already kept in this run; keep the rest.
@@ -185,13 +202,14 @@ class LineParser:
         self.end()
         store: SeenEventsStore = _DictStore(seen) if isinstance(seen, dict) else seen
         pending, self._pending = self._pending, []
-        known = store.get_many({key for _, key, _, _, _ in pending})
+        known = store.get_many({entry[1] for entry in pending})
         changed: dict[str, t.Any] = {}
         parsed = self.parsed
         keys = parsed.keys
+        raws = parsed.raw
         messages = parsed.messages
         others = parsed.others
-        for event, key, fingerprint, derived, event_type in pending:
+        for event, key, fingerprint, derived, event_type, text in pending:
             previous = changed.get(key, known.get(key))
             if previous is None:
                 changed[key] = fingerprint
@@ -213,6 +231,8 @@ class LineParser:
                 parsed.without_id += 1
             if event_type == CONVERSATION_MESSAGE:
                 messages.append(event)
+                if text.isascii():
+                    raws[id(event)] = text.strip(_JSON_SPACE)
             else:
                 others.append(event)
         if changed:
@@ -246,7 +266,13 @@ def parse_lines(
 
 @dataclass
 class LogFile:
-    """A downloaded, verified log file and what its lines became."""
+    """A downloaded, verified log file, read a segment at a time.
+
+    The body waits in a spool (in memory while small, else in a temporary file). The file is
+    parsed a segment of about ``SEGMENT_BYTES`` at a time (:meth:`next_segment`): ``lines`` is
+    the current segment's parse, ``totals`` what all segments read so far became. Memory thus
+    holds one segment's events, whatever the size of the file.
+    """
 
     meta: dict[str, t.Any]
     event_type: str
@@ -255,6 +281,24 @@ class LogFile:
     size: int
     attempts: int
     lines: ParsedLines = field(default_factory=ParsedLines)
+    """The current segment's lines."""
+    totals: ParsedLines = field(default_factory=ParsedLines)
+    """Counts over every segment read so far (``messages``/``others``/``unparsed`` stay empty;
+    ``event_count`` is kept beside)."""
+    body: t.IO[bytes] | None = None
+    times: dict[int, tuple[t.Any, ...]] = field(default_factory=dict)
+    """``id(event)`` → its times (records.event_times) for the current segment, computed once
+    for the messages and conversations streams."""
+    segment: int = 0
+    """Index of the current segment (0 before the first)."""
+    last_segment: bool = False
+    """Whether the current segment is the file's last."""
+    event_total: int = 0
+    unparsed_total: int = 0
+    unparsed_numbers: list[int] = field(default_factory=list)
+    """Numbers of the first unparsed lines (for the warning)."""
+    _next_line: bytes | None = None
+    _line_number: int = 0
 
     @property
     def id(self) -> str:
@@ -263,45 +307,94 @@ class LogFile:
 
     @property
     def messages(self) -> list[Event]:
-        """Return the CONVERSATION_MESSAGE events kept (messages, conversations, files)."""
+        """Return the current segment's CONVERSATION_MESSAGE events kept."""
         return self.lines.messages
 
     @property
     def events(self) -> list[Event]:
-        """Return the CONVERSATION_MESSAGE events kept (the attachments are read from these)."""
+        """Return the current segment's CONVERSATION_MESSAGE events kept (attachments)."""
         return self.lines.messages
 
     @property
     def other_events(self) -> list[Event]:
-        """Return the events of every other type kept (what the events stream reads)."""
+        """Return the current segment's events of every other type kept (events stream)."""
         return self.lines.others
 
     @property
     def event_count(self) -> int:
-        """Return the number of events kept."""
-        return len(self.lines.messages) + len(self.lines.others)
+        """Return the number of events kept in the segments read so far."""
+        return self.event_total
 
     def key_of(self, event: Event) -> str | None:
         """Return the key given to an event when it is not its own ``event_id``, else None."""
         keys = self.lines.keys
         return keys.get(id(event)) if keys else None
 
+    def raw_of(self, event: Event) -> str | None:
+        """Return a message event's line as delivered when it is ASCII JSON, else None."""
+        return self.lines.raw.get(id(event))
 
-def _reader(event_type: str) -> t.Callable[[requests.Response], tuple[LineParser, str, int]]:
-    """Return a consumer that hashes and parses a body as it streams (a new parser per try)."""
+    def next_segment(self, seen: SeenEvents | SeenEventsStore, segment_bytes: int = 0) -> bool:
+        """Parse the next segment into ``lines``; False when the file has none left.
 
-    def read(response: requests.Response) -> tuple[LineParser, str, int]:
-        digest = hashlib.sha256()
-        parser = LineParser(event_type)
-        size = 0
+        A segment is whole lines, about ``segment_bytes`` (default ``SEGMENT_BYTES``); the
+        first segment of an empty file is empty (and the last).
+        """
+        body = self.body
+        if body is None or (self.segment and self.last_segment):
+            return False
+        limit = segment_bytes or SEGMENT_BYTES
+        parser = LineParser(self.event_type, first_line=self._line_number)
+        taken = 0
+        line = self._next_line if self.segment else body.readline()
+        while line and taken < limit:
+            taken += len(line)
+            parser.line(line[:-1] if line.endswith(b"\n") else line)
+            line = body.readline()
+        self._next_line = line
+        self._line_number = parser.line_number
+        self.last_segment = not line
+        self.lines = parsed = parser.finish(seen)
+        self.times = {}
+        self.segment += 1
+        totals = self.totals
+        totals.line_count = max(totals.line_count, parser.line_number)
+        totals.blank_lines += parsed.blank_lines
+        totals.duplicates += parsed.duplicates
+        totals.without_id += parsed.without_id
+        totals.clashes += parsed.clashes
+        totals.foreign += parsed.foreign
+        self.unparsed_total += len(parsed.unparsed)
+        room = UNPARSED_NUMBERS_KEPT - len(self.unparsed_numbers)
+        if room > 0:
+            self.unparsed_numbers.extend(u.line_number for u in parsed.unparsed[:room])
+        self.event_total += len(parsed.messages) + len(parsed.others)
+        if self.last_segment:
+            self.close()
+        return True
+
+    def close(self) -> None:
+        """Release the body."""
+        if self.body is not None:
+            self.body.close()
+            self.body = None
+
+
+def _reader(response: requests.Response) -> tuple[t.IO[bytes], str, int]:
+    """Spool a body as it streams and hash it (a new spool per try)."""
+    digest = hashlib.sha256()
+    spool: t.IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+    size = 0
+    try:
         for chunk in response.iter_content(CHUNK):
             digest.update(chunk)
             size += len(chunk)
-            parser.feed(chunk)
-        parser.end()
-        return parser, digest.hexdigest(), size
-
-    return read
+            spool.write(chunk)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool, digest.hexdigest(), size
 
 
 def fetch_log_file(
@@ -309,19 +402,18 @@ def fetch_log_file(
     scope_path: str,
     meta: dict[str, t.Any],
     event_type: str,
-    seen: SeenEvents | SeenEventsStore,
 ) -> LogFile:
-    """Download a listed file, check its SHA-256 (a mismatch is downloaded once more), parse it.
+    """Download a listed file and check its SHA-256 (a mismatch is downloaded once more).
 
     Raises ComplianceAPIError when the bytes still do not match: the caller must not
     advance state past this file. ``event_type`` is the file's type (the requested one when
-    the listing item has none); ``seen`` is the run's memory of event keys.
+    the listing item has none). Nothing is parsed yet (:meth:`LogFile.next_segment`).
     """
     expected = str(meta.get("file_sha256") or "").lower()
     path = f"{scope_path}/logs/{meta['id']}"
     for attempt in range(1, SHA_TRIES + 1):
         try:
-            parser, sha256, size = download(stream, path, _reader(event_type))
+            body, sha256, size = download(stream, path, _reader)
         except Unavailable as exc:
             if exc.status == 403:  # a scope problem: the message names the scope
                 raise
@@ -340,8 +432,9 @@ def fetch_log_file(
                 sha256=sha256,
                 size=size,
                 attempts=attempt,
-                lines=parser.finish(seen),
+                body=body,
             )
+        body.close()
         LOGGER.warning(
             "Log file %s: SHA-256 %s does not match the listed %s (try %d of %d).",
             meta["id"],

@@ -7,10 +7,11 @@ bucket of the request's route template (``/compliance/workspaces/{}/logs/{}`` â€
 ``max_requests_per_minute`` (half of it for the Gen-1 list routes users, GPTs and projects, which
 are documented at 50/min). A bucket holds one minute of requests, as the API's own does.
 
-It adapts when the API disagrees: a 429 empties the route's bucket, blocks the route for the
-``Retry-After`` the API asked for, and from then on the route is paced evenly (no burst); a 429
-on a route already paced evenly lowers its rate by 10% (logged once), for workspaces whose limit
-is lower than configured. Routes are independent: log downloads and attachment downloads proceed
+It adapts when the API disagrees: a 429 empties the route's bucket and blocks the route for the
+``Retry-After`` the API asked for; the first 429 also sizes the route's burst to what the API
+actually served (the requests sent less what its bucket refilled meanwhile), and any later 429
+lowers the route's rate by 10% (logged once), for workspaces whose limit is lower than
+configured. Routes are independent: log downloads and attachment downloads proceed
 in parallel, each at its own rate.
 """
 
@@ -65,8 +66,11 @@ class _Bucket:
     capacity: float
     updated: float
     blocked_until: float = 0.0
-    even: bool = False
+    learned: bool = False
     """True once a 429 showed that the API's burst is smaller than assumed."""
+    started: float = 0.0
+    taken: int = 0
+    """Tokens taken since ``started`` (the first request), to estimate the API's burst."""
 
     @property
     def rate(self) -> float:
@@ -130,6 +134,9 @@ class Pacer:
                 wait = bucket.blocked_until - now
                 if wait <= 0 and bucket.tokens >= 1.0:
                     bucket.tokens -= 1.0
+                    if not bucket.taken:
+                        bucket.started = now
+                    bucket.taken += 1
                     self.stats.requests[route] += 1
                     self.stats.waited += waited
                     return waited
@@ -146,7 +153,7 @@ class Pacer:
             bucket = self._bucket(route, now)
             bucket.refill(now)
             self.stats.throttled[route] += 1
-            if bucket.even:
+            if bucket.learned:
                 slower = max(MIN_RATE_PER_MINUTE, bucket.per_minute * SLOWDOWN)
                 if bucket.per_minute == route_rate(route, self.per_minute):
                     LOGGER.warning(
@@ -157,8 +164,12 @@ class Pacer:
                         bucket.per_minute,
                     )
                 bucket.per_minute = slower
-            bucket.even = True
-            bucket.capacity = 1.0
+                bucket.capacity = max(1.0, bucket.capacity / 2)
+            else:
+                # The API's bucket was empty: it held what was taken less what it refilled.
+                served = bucket.taken - (now - bucket.started) * bucket.rate
+                bucket.capacity = max(1.0, min(bucket.capacity, served))
+                bucket.learned = True
             bucket.tokens = min(bucket.tokens, 0.0)
             wait = retry_after if retry_after is not None else 60.0 / bucket.per_minute
             bucket.blocked_until = max(bucket.blocked_until, now + wait)

@@ -103,7 +103,11 @@ class ReadAhead(t.Generic[P, R]):
         self.depth = depth
 
     def __iter__(self) -> Iterator[tuple[P, R]]:
-        """Yield each item with its result, in order."""
+        """Yield each item with its result, in order (``depth`` 0: no thread, no read-ahead)."""
+        if self.depth <= 0:
+            for item in self.source:
+                yield item, self.work(item)
+            return
         pool = DaemonPool(1, "tap-log-files")
         window: deque[tuple[P, Future[R]]] = deque()
         failure: BaseException | None = None

@@ -16,6 +16,10 @@ if t.TYPE_CHECKING:
 Event = dict[str, t.Any]
 
 
+_EMPTY: dict[str, t.Any] = {}
+"""Stands for a missing or malformed object (never modified)."""
+
+
 def _dict(value: t.Any) -> dict[str, t.Any]:
     return value if isinstance(value, dict) else {}
 
@@ -32,6 +36,32 @@ def message_time(event: Event) -> tuple[str | None, str]:
     return to_iso(event.get("timestamp")), "event_timestamp"
 
 
+EventTimes = tuple["str | None", str, "str | None"]
+"""(message time, where it came from, event time), as ISO 8601."""
+
+
+def event_times(event: Event, times: dict[int, EventTimes] | None = None) -> EventTimes:
+    """Return an event's message time, its source, and the event time (see message_time).
+
+    ``times`` caches them by ``id(event)`` for the streams that read the same segment.
+    """
+    if times is not None:
+        cached = times.get(id(event))
+        if cached is not None:
+            return cached
+    event_at = to_iso(event.get("timestamp"))
+    message = event.get("message")
+    created_at = to_iso(message.get("created_at")) if type(message) is dict else None
+    found: EventTimes = (
+        (created_at, "message", event_at)
+        if created_at is not None
+        else (event_at, "event_timestamp", event_at)
+    )
+    if times is not None:
+        times[id(event)] = found
+    return found
+
+
 def attachment_ids(message: dict[str, t.Any]) -> list[str]:
     """Return the ids of the files attached to a message, in order, without repeats."""
     ids: list[str] = []
@@ -46,36 +76,57 @@ def attachment_ids(message: dict[str, t.Any]) -> list[str]:
 
 
 def message_record(
-    event: Event, workspace_id: str, log_file_id: str, event_key: str | None = None
+    event: Event,
+    workspace_id: str,
+    log_file_id: str,
+    event_key: str | None = None,
+    times: dict[int, EventTimes] | None = None,
 ) -> dict[str, t.Any]:
     """Build a ``messages`` record; the original event rides along unchanged.
 
     ``event_key`` is the key the tap gave the event when it is not its own ``event_id`` (none,
     or shared with a different event): it becomes ``event_id``, flagged ``event_id_derived``.
     The record's ``id`` is ``message.id``, or the event's key when that is missing or empty.
+    ``times`` is the cache of :func:`event_times` shared with the conversation fold.
     """
-    message = _dict(event.get("message"))
-    author = _dict(message.get("author"))
-    actor = _dict(event.get("actor"))
-    content = message.get("content")
-    content_dict = _dict(content)
-    value = content_dict.get("value")
-    created_at, source = message_time(event)
-    raw_created = message.get("created_at")
-    annotations = content_dict.get("annotations")
-    event_id = event_key or event.get("event_id")
+    get = event.get
+    message = get("message")
+    if type(message) is not dict:
+        message = _EMPTY
+    mget = message.get
+    author = mget("author")
+    if type(author) is not dict:
+        author = _EMPTY
+    actor = get("actor")
+    if type(actor) is not dict:
+        actor = _EMPTY
+    content = mget("content")
+    if type(content) is not dict:
+        content = _EMPTY
+    value = content.get("value")
+    raw_created = mget("created_at")
+    created_at, source, event_at = event_times(event, times)
+    annotations = content.get("annotations")
+    event_id = event_key or get("event_id")
+    conversation = get("conversation")
+    conversation_id = conversation.get("id") if type(conversation) is dict else None
+    message_id = mget("id")
+    previous_id = get("previous_message_id")
+    parent_id = mget("parent_id")
     return {
-        "id": _str_or_none(message.get("id")) or event_id,
+        "id": message_id if type(message_id) is str and message_id else event_id,
         "workspace_id": workspace_id,
-        "conversation_id": _str_or_none(_dict(event.get("conversation")).get("id")),
-        "previous_message_id": _str_or_none(event.get("previous_message_id")),
-        "parent_id": _str_or_none(message.get("parent_id")),
+        "conversation_id": conversation_id
+        if type(conversation_id) is str and conversation_id
+        else None,
+        "previous_message_id": previous_id if type(previous_id) is str and previous_id else None,
+        "parent_id": parent_id if type(parent_id) is str and parent_id else None,
         "created_at": created_at,
         "created_at_raw": None
         if raw_created is None
-        else (raw_created if isinstance(raw_created, str) else json.dumps(raw_created)),
+        else (raw_created if type(raw_created) is str else json.dumps(raw_created)),
         "created_at_source": source,
-        "event_timestamp": to_iso(event.get("timestamp")),
+        "event_timestamp": event_at,
         "author_type": author.get("type") or author.get("role"),
         "author_model": author.get("model"),
         "author_client_type": author.get("client_type"),
@@ -84,11 +135,11 @@ def message_record(
         "actor_type": actor.get("type"),
         "actor_user_id": actor.get("user_id"),
         "actor_email": actor.get("user_email") or actor.get("email"),
-        "content_type": content_dict.get("type"),
-        "content_text": value if isinstance(value, str) else None,
-        "content_json": None if value is None or isinstance(value, str) else json.dumps(value),
-        "content_annotations": annotations if isinstance(annotations, list) else None,
-        "attachment_ids": attachment_ids(message),
+        "content_type": content.get("type"),
+        "content_text": value if type(value) is str else None,
+        "content_json": None if value is None or type(value) is str else json.dumps(value),
+        "content_annotations": annotations if type(annotations) is list else None,
+        "attachment_ids": attachment_ids(message) if "files" in message else [],
         "event_id": event_id,
         "event_id_derived": event_key is not None,
         "log_file_id": log_file_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing as t
 from collections import Counter
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from tap_chatgpt_compliance.runstore import HashedKeys, RunFile, SpillMap
@@ -12,13 +12,13 @@ from tap_chatgpt_compliance.runstore import HashedKeys, RunFile, SpillMap
 if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.logfiles import LogFile
 
-EVENTS_IN_MEMORY = 20_000
+EVENTS_IN_MEMORY = 10_000
 """Event keys kept in memory before the run's dedupe memory moves to its temporary file."""
-CONVERSATIONS_IN_MEMORY = 5_000
-ATTACHMENTS_IN_MEMORY = 20_000
+CONVERSATIONS_IN_MEMORY = 2_000
+ATTACHMENTS_IN_MEMORY = 10_000
 
 
-@dataclass
+@dataclass(slots=True)
 class ConversationSeen:
     """What the run has seen of one conversation so far."""
 
@@ -57,7 +57,14 @@ class ConversationSeen:
 
 
 def _encode_conversation(seen: ConversationSeen) -> list[t.Any]:
-    return list(astuple(seen))
+    return [
+        seen.title,
+        seen.title_at,
+        seen.first_message_at,
+        seen.last_message_at,
+        seen.message_count,
+        seen.created_at,
+    ]
 
 
 def _decode_conversation(value: list[t.Any]) -> ConversationSeen:

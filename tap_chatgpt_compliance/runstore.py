@@ -47,6 +47,7 @@ class RunFile:
                 )
                 os.close(fd)
                 db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+                db.execute("PRAGMA locking_mode=EXCLUSIVE")  # one process: no lock per statement
                 db.execute("PRAGMA journal_mode=OFF")
                 db.execute("PRAGMA synchronous=OFF")
                 db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
@@ -139,11 +140,14 @@ class SpillMap(t.Generic[K, V]):
             return
         encode = self._encode
         with self._file.lock:
-            self._file.connection().executemany(
+            db = self._file.connection()
+            db.execute("BEGIN")
+            db.executemany(
                 f"INSERT INTO {self.name} (k, v) VALUES (?, ?) "  # noqa: S608
                 "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
                 [(key, encode(value)) for key, value in items.items()],
             )
+            db.execute("COMMIT")
 
     def add_new(self, keys: t.Iterable[K], value: V) -> list[K]:
         """Add the keys not present yet (with ``value``); return them, in order."""
@@ -162,21 +166,26 @@ class SpillMap(t.Generic[K, V]):
                 memory.pop(key, None)
             return
         with self._file.lock:
-            self._file.connection().executemany(
+            db = self._file.connection()
+            db.execute("BEGIN")
+            db.executemany(
                 f"DELETE FROM {self.name} WHERE k = ?",  # noqa: S608
                 [(key,) for key in keys],
             )
+            db.execute("COMMIT")
 
     def _spill(self) -> None:
         memory = t.cast("dict[K, V]", self._memory)
         encode = self._encode
         with self._file.lock:
             db = self._file.connection()
+            db.execute("BEGIN")
             db.execute(f"CREATE TABLE {self.name} (k PRIMARY KEY, v) WITHOUT ROWID")
             db.executemany(
                 f"INSERT INTO {self.name} (k, v) VALUES (?, ?)",  # noqa: S608
                 [(key, encode(value)) for key, value in memory.items()],
             )
+            db.execute("COMMIT")
         self._memory = None
 
 

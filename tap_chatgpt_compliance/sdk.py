@@ -20,6 +20,14 @@ singer-sdk upgrade changes it (the tap is pinned to the 0.54 series, tested on 0
 8. ``Stream.get_record_counter``, ``Stream.get_sync_timer`` and ``Stream.log`` are called by
    every ``Stream.sync``: child streams run once per log file, so their metrics are kept per run
    (:class:`RunCounter`, :class:`RunTimer`) instead of one METRIC line per file.
+9. ``Stream._process_record`` only syncs the record's child streams (and copies partition keys
+   into it), and ``Stream._increment_stream_state`` does nothing without a replication key:
+   ``ComplianceStream`` skips both calls per record for the streams where they do nothing.
+10. ``Stream._sync_records`` (called by the ``@final`` ``Stream.sync``) is, for a full-table
+    stream without children synced for one context, per record: ``post_process``, then (when
+    selected) ``_write_record_message`` and the record counter: :func:`lean_sync_records`
+    runs exactly that, with the record written by the fast path, and falls back to the SDK's
+    loop in every other case (dry runs with a record limit included).
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ BEGINNING_SYNC = "Beginning sync of"
 """How ``Stream.sync`` starts the INFO line it logs at every sync (every log file, for children)."""
 
 _PLAIN_TYPES = frozenset({str, int, bool, type(None), dict, list})
+_BOOL_OR_NONE = frozenset({bool, type(None)})
 """Types that ROOT_ONLY conformance leaves as they are, except under a boolean-only property,
 where only booleans and None are left as they are (``value != 0`` for the others)."""
 
@@ -75,14 +84,15 @@ class RecordPath:
         self.selection_is_total = all(stream.mask.values())
         schema = stream.effective_schema
         self.properties: dict[str, dict] = schema.get("properties") or {}
+        self.names = frozenset(self.properties)
         self.additional = bool(schema.get("additionalProperties"))
-        self.exact = frozenset(
+        self.exact = tuple(
             name for name, prop in self.properties.items() if _is_exclusive_boolean_type(prop)
         )
         maps = stream.stream_maps
         self.alias = maps[0].stream_alias if maps else stream.name
         writer = getattr(stream._tap, "message_writer", None)
-        self.write = getattr(writer, "write_record", None)
+        self.write: t.Callable[..., None] | None = getattr(writer, "write_record", None)
         self.fast = (
             self.write is not None
             and stream.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.ROOT_ONLY
@@ -93,19 +103,13 @@ class RecordPath:
 
     def conform(self, stream: Stream, record: dict[str, t.Any]) -> dict[str, t.Any]:
         """Return the record as ROOT_ONLY conformance makes it (the same dict if unchanged)."""
-        properties = self.properties
-        exact = self.exact
-        plain = _PLAIN_TYPES
-        for name, value in record.items():
-            kind = type(value)
-            if (
-                kind not in plain
-                or name not in properties
-                or (name in exact and kind is not bool and value is not None)
-            ):
-                break
-        else:
+        if (
+            record.keys() <= self.names
+            and _PLAIN_TYPES.issuperset(map(type, record.values()))
+            and all(type(record.get(name)) in _BOOL_OR_NONE for name in self.exact)
+        ):
             return record
+        properties = self.properties
         output: dict[str, t.Any] = {}
         unmapped: list[str] = []
         for name, value in record.items():
@@ -140,10 +144,17 @@ def record_path(stream: Stream) -> RecordPath:
     return path
 
 
-def write_record(stream: Stream, record: dict[str, t.Any], sdk_write: t.Callable) -> None:
+def write_record(
+    stream: Stream,
+    record: dict[str, t.Any],
+    sdk_write: t.Callable,
+    event_json: str | None = None,
+) -> None:
     """Write one record as ``Stream._write_record_message`` would, by the fast path if usable.
 
     ``sdk_write`` is the SDK's own ``_write_record_message``, used for every other stream.
+    ``event_json`` is the JSON text of ``record["event"]`` as delivered, written as it is when
+    nothing of the record is deselected.
     """
     path = record_path(stream)
     if not path.fast:
@@ -151,12 +162,72 @@ def write_record(stream: Stream, record: dict[str, t.Any], sdk_write: t.Callable
         return
     if not path.selection_is_total:
         pop_deselected_record_properties(record, stream.schema, path.mask)
+        event_json = None
     t.cast("t.Callable", path.write)(
         path.alias,
         path.conform(stream, record),
         stream._stream_version,
+        event_json,
     )
     stream.state_manager.is_flushed = False
+
+
+def lean_sync_records(
+    stream: Stream, context: t.Any, write_messages: bool
+) -> t.Iterator[dict[str, t.Any]] | None:
+    """Return the record loop of ``Stream._sync_records`` for a child stream, or None.
+
+    None when the SDK's own loop must run: a stream with children, a replication key or a
+    record limit (``--test``), no context, no writing, or records that need the SDK's path.
+    """
+    if (
+        context is None
+        or not write_messages
+        or stream.child_streams
+        or stream.replication_key
+        or stream.ABORT_AT_RECORD_COUNT is not None
+    ):
+        return None
+    path = record_path(stream)
+    if not path.fast:
+        return None
+    return _lean_loop(stream, context, path)
+
+
+def _lean_loop(stream: Stream, context: t.Any, path: RecordPath) -> t.Iterator[dict[str, t.Any]]:
+    record_counter = stream.get_record_counter()
+    timer = stream.get_sync_timer()
+    selected = stream.selected
+    total = path.selection_is_total
+    write = t.cast("t.Callable[..., None]", path.write)
+    conform = path.conform
+    alias = path.alias
+    version = stream._stream_version
+    schema = stream.schema
+    mask = path.mask
+    post_process = stream.post_process
+    increment = record_counter.increment
+    with record_counter, timer:
+        record_counter.with_context(context)
+        timer.with_context(context)
+        partition_context = stream._get_state_partition_context(context)
+        stream._write_starting_replication_value(context)
+        for record in t.cast("t.Iterable[dict[str, t.Any]]", stream.get_records(context)):
+            processed = post_process(record, context)
+            if processed is None or not selected:
+                continue
+            splice = getattr(stream, "_event_json", None)
+            event_json = splice[1] if splice is not None and splice[0] is record else None
+            if not total:
+                pop_deselected_record_properties(processed, schema, mask)
+                event_json = None
+            write(alias, conform(stream, processed), version, event_json)
+            stream.state_manager.is_flushed = False
+            increment()
+            yield processed
+        if context == partition_context:
+            stream._finalize_state(stream.get_context_state(context))
+    stream._write_state_message()
 
 
 def sdk_record_message(stream: Stream, record: dict[str, t.Any]) -> list[RecordMessage]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing as t
 from datetime import datetime, timezone
 
@@ -29,8 +30,20 @@ def to_datetime(value: t.Any) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
+_UTC_MICROS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", re.ASCII)
+"""What the API sends almost always: UTC with ``Z``, with microseconds or whole seconds."""
+
+
 def to_iso(value: t.Any) -> str | None:
     """Return the value as UTC ISO 8601 with microseconds, or None."""
+    if type(value) is str and _UTC_MICROS.fullmatch(value):
+        try:
+            datetime.fromisoformat(value)  # the fields must be a real date and time
+        except ValueError:
+            return None
+        if len(value) == 20:  # whole seconds
+            return value[:19] + ".000000+00:00"
+        return value[:26] + "+00:00"
     parsed = to_datetime(value)
     return None if parsed is None else parsed.isoformat(timespec="microseconds")
 

@@ -28,7 +28,7 @@ from tap_chatgpt_compliance.pending import (
     PendingAttachments,
 )
 from tap_chatgpt_compliance.records import attachment_refs
-from tap_chatgpt_compliance.streams.logs import LogFileChildStream
+from tap_chatgpt_compliance.streams.logs import LogFileChildStream, segment_key
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -87,8 +87,9 @@ class FilesStream(LogFileChildStream):
         if log_file is None:
             return
         pipeline = self.attachments
-        pipeline.plan(log_file.id, attachment_refs(log_file.events))  # once, if not planned yet
-        for ref, outcome in pipeline.results(log_file.id):
+        key = segment_key(log_file)
+        pipeline.plan(key, attachment_refs(log_file.events))  # once, if not planned yet
+        for ref, outcome in pipeline.results(key):
             record, spool = pipeline.archiver.finish(ref, outcome)
             yield from self._settle(ref, record, spool, log_file.id)
 

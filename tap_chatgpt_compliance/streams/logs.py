@@ -22,8 +22,8 @@ from tap_chatgpt_compliance.records import (
     attachment_refs,
     conversation_record,
     event_record,
+    event_times,
     message_record,
-    message_time,
 )
 from tap_chatgpt_compliance.run import ConversationSeen
 from tap_chatgpt_compliance.settings import RETENTION, event_scope, parse_start_date
@@ -72,6 +72,8 @@ class LogFilesStream(ComplianceStream):
     _page_last_end_time: t.Any = None
     _server_now: datetime | None = None
     _bookmark: datetime | None = None
+    _segment_record: dict[str, t.Any] | None = None
+    """The stand-in record of a segment before a file's last: not written, no bookmark."""
 
     # Selection: read whenever something downstream is selected, emit only when selected.
 
@@ -94,6 +96,8 @@ class LogFilesStream(ComplianceStream):
             super()._write_schema_message()
 
     def _write_record_message(self, record: Record) -> None:
+        if record is self._segment_record:
+            return
         if self.emits_records:
             super()._write_record_message(record)
         else:
@@ -103,6 +107,8 @@ class LogFilesStream(ComplianceStream):
         self, latest_record: Record, *, context: Context | None = None
     ) -> None:
         """Move the bookmark to the value chosen in get_records, never past the current time."""
+        if latest_record is self._segment_record:
+            return
         bookmark = (
             self._bookmark if self._bookmark is not None else latest_record[self.replication_key]
         )
@@ -243,16 +249,31 @@ class LogFilesStream(ComplianceStream):
         state = self.get_context_state(context)
         future = _prune_future(state, start)
         planned = self._planned_files(context, event_type, start, state, future)
+        seen = run.seen_events
         try:
             for plan, log_file in ReadAhead(planned, self._read):
-                record = self._manifest_record(log_file, plan.end_time, plan.source, plan.capped)
-                self._bookmark = plan.floor
                 run.open_files[plan.file_id] = log_file
                 try:
-                    yield record  # children are written before this record and its bookmark
+                    # Each segment's records are written by the child streams, synced for a
+                    # stand-in record written nowhere; the manifest record and its bookmark
+                    # come after the last segment's records.
+                    while log_file.next_segment(seen):
+                        self._plan_attachments(log_file)
+                        record = self._manifest_record(
+                            log_file, plan.end_time, plan.source, plan.capped
+                        )
+                        if not log_file.last_segment:
+                            self._segment_record = record
+                            yield record
+                            continue
+                        self._segment_record = None
+                        self._bookmark = plan.floor
+                        yield record  # children are written before this record and its bookmark
                 finally:
                     run.open_files.pop(plan.file_id, None)
                     self._bookmark = None
+                    self._segment_record = None
+                    log_file.close()
                 if plan.capped:
                     future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
                     _store_future(state, future)
@@ -314,18 +335,20 @@ class LogFilesStream(ComplianceStream):
             )
 
     def _read(self, plan: _Planned) -> LogFile:
-        """Download, verify and parse a file; queue its attachments (on the read-ahead thread)."""
-        log_file = fetch_log_file(
-            self, plan.scope_path, plan.meta, plan.file_type, self.sync_run.seen_events
-        )
+        """Download and verify a file (on the read-ahead thread)."""
+        return fetch_log_file(self, plan.scope_path, plan.meta, plan.file_type)
+
+    def _plan_attachments(self, log_file: LogFile) -> None:
+        """Queue the current segment's attachments, to be fetched while its records are written."""
         files = self._tap.streams.get("files")
         if (
             log_file.messages
             and files is not None
             and (files.selected or files.has_selected_descendents)
         ):
-            self._tap.attachments.plan(log_file.id, attachment_refs(log_file.messages))  # type: ignore[attr-defined]
-        return log_file
+            self._tap.attachments.plan(  # type: ignore[attr-defined]
+                segment_key(log_file), attachment_refs(log_file.messages)
+            )
 
     def _listed_end_time(self, meta: dict[str, t.Any], previous: datetime) -> tuple[datetime, str]:
         """Return the item's end_time and where it came from (see get_records)."""
@@ -346,22 +369,22 @@ class LogFilesStream(ComplianceStream):
 
     def _count(self, log_file: LogFile) -> None:
         counts = self.sync_run.counts
-        lines = log_file.lines
+        totals = log_file.totals
         counts["log_files"] += 1
         counts["events"] += log_file.event_count
-        counts["duplicates"] += lines.duplicates
-        counts["unparsed_lines"] += len(lines.unparsed)
-        counts["events_without_id"] += lines.without_id
-        counts["id_clashes"] += lines.clashes
-        counts["foreign_events"] += lines.foreign
-        if lines.unparsed:
+        counts["duplicates"] += totals.duplicates
+        counts["unparsed_lines"] += log_file.unparsed_total
+        counts["events_without_id"] += totals.without_id
+        counts["id_clashes"] += totals.clashes
+        counts["foreign_events"] += totals.foreign
+        if log_file.unparsed_total:
+            numbers = log_file.unparsed_numbers
             self.logger.warning(
                 "Log file %s: %d lines are not valid UTF-8 or not JSON objects (lines %s): kept "
                 "byte for byte in unparsed_lines.",
                 log_file.id,
-                len(lines.unparsed),
-                ", ".join(str(u.line_number) for u in lines.unparsed[:10])
-                + (", …" if len(lines.unparsed) > 10 else ""),
+                log_file.unparsed_total,
+                ", ".join(str(n) for n in numbers[:10]) + (", …" if len(numbers) > 10 else ""),
             )
 
     def _remember_boundary(self, state: dict, end_time: datetime, file_id: str) -> None:
@@ -377,7 +400,7 @@ class LogFilesStream(ComplianceStream):
         self, log_file: LogFile, end_time: datetime, source: str, capped: bool
     ) -> dict[str, t.Any]:
         meta = log_file.meta
-        lines = log_file.lines
+        lines = log_file.totals
         scope = event_scope(log_file.event_type)
         return {
             "id": log_file.id,
@@ -399,7 +422,7 @@ class LogFilesStream(ComplianceStream):
             "line_count": lines.line_count,
             "event_count": log_file.event_count,
             "duplicates_dropped": lines.duplicates,
-            "unparsed_lines": len(lines.unparsed),
+            "unparsed_lines": log_file.unparsed_total,
             "blank_lines": lines.blank_lines,
             "events_without_id": lines.without_id,
             "id_clashes": lines.clashes,
@@ -424,6 +447,11 @@ class _Planned:
     source: str
     capped: bool
     floor: datetime
+
+
+def segment_key(log_file: LogFile) -> str:
+    """Return the key of a file's current segment (attachments are planned per segment)."""
+    return f"{log_file.id}#{log_file.segment}"
 
 
 def _http_date(value: str | None) -> datetime | None:
@@ -496,55 +524,117 @@ class MessagesStream(LogFileChildStream):
             return
         workspace_id = self.workspace_id
         key_of = log_file.key_of
+        raw_of = log_file.raw_of
+        times = log_file.times
         counts = self.sync_run.counts
-        for event in log_file.messages:
-            record = message_record(event, workspace_id, log_file.id, key_of(event))
-            message = event.get("message")
-            if (
-                not (isinstance(message, dict) and isinstance(message.get("id"), str))
-                or not (message["id"])
-            ):
-                counts["messages_without_id"] += 1
-            counts["messages"] += 1
-            yield record
+        without_id = written = 0
+        try:
+            for event in log_file.messages:
+                record = message_record(event, workspace_id, log_file.id, key_of(event), times)
+                message = event.get("message")
+                if (
+                    not (isinstance(message, dict) and isinstance(message.get("id"), str))
+                    or not (message["id"])
+                ):
+                    without_id += 1
+                raw = raw_of(event)
+                self._event_json = None if raw is None else (record, raw)
+                yield record  # written before the generator resumes
+                written += 1
+        finally:
+            self._event_json = None
+            counts["messages_without_id"] += without_id
+            counts["messages"] += written
 
 
 class ConversationsStream(LogFileChildStream):
-    """One record per conversation touched by the file, with what the run has seen of it."""
+    """One record per conversation touched by the file, with what the run has seen of it.
+
+    The file's message events are folded in the order of their timestamps (file order for
+    equal ones), a segment at a time: what each contributes is kept in a few values per event,
+    and the records are written with the file's last segment.
+    """
 
     name = "conversations"
     primary_keys: t.ClassVar[list[str]] = ["id"]
     schema: t.ClassVar[dict] = schemas.CONVERSATION
 
+    _fold_file: str | None = None
+    _folded: list[tuple[str, int, str, t.Any, str | None, str | None, t.Any]]
+    _latest: dict[str, tuple[str, int, dict[str, t.Any], dict[str, t.Any]]]
+
+    def log_file(self, context: Context | None) -> LogFile | None:
+        """Return the parent's current file if it has messages, or ends a file with some."""
+        log_file = self.sync_run.open_files.get(str((context or {}).get("log_file_id")))
+        if log_file is None:
+            return None
+        if log_file.messages:
+            return log_file
+        return log_file if log_file.last_segment and self._fold_file == log_file.id else None
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Fold the file's message events into per-conversation summaries, then yield them."""
+        """Fold the segment's message events; with the file's last, yield its conversations."""
         log_file = self.log_file(context)
         if log_file is None:
             return
-        events = sorted(log_file.messages, key=lambda e: str(e.get("timestamp") or ""))
-        touched = [
-            (str(conversation["id"]), conversation, event)
-            for event in events
-            if isinstance(conversation := event.get("conversation"), dict)
-            and conversation.get("id")
-        ]
+        if self._fold_file != log_file.id:
+            self._fold_file = log_file.id
+            self._folded = []
+            self._latest = {}
+        folded = self._folded
+        latest = self._latest
+        times = log_file.times
+        for event in log_file.messages:
+            conversation = event.get("conversation")
+            if type(conversation) is not dict or not conversation.get("id"):
+                continue
+            conversation_id = str(conversation["id"])
+            sort_key = str(event.get("timestamp") or "")
+            order = len(folded)
+            message_at, _, event_at = event_times(event, times)
+            folded.append(
+                (
+                    sort_key,
+                    order,
+                    conversation_id,
+                    conversation.get("title"),
+                    message_at,
+                    event_at,
+                    conversation.get("created_at"),
+                )
+            )
+            best = latest.get(conversation_id)
+            if best is None or (sort_key, order) >= (best[0], best[1]):
+                latest[conversation_id] = (
+                    sort_key,
+                    order,
+                    conversation,
+                    _as_dict(event.get("actor")),
+                )
+        if not log_file.last_segment:
+            return
+        self._fold_file = None
+        folded.sort(key=lambda entry: (entry[0], entry[1]))
         store = self.sync_run.conversations
-        seen_by_id = store.get_many(conversation_id for conversation_id, _, _ in touched)
-        latest: dict[str, tuple[dict[str, t.Any], dict[str, t.Any]]] = {}
-        for conversation_id, conversation, event in touched:
+        seen_by_id = store.get_many(latest)
+        written: dict[str, None] = {}
+        for _, _, conversation_id, title, message_at, event_at, created_at in folded:
             seen = seen_by_id.get(conversation_id)
             if seen is None:
                 seen = seen_by_id[conversation_id] = ConversationSeen()
             seen.add(
-                conversation.get("title"),
-                message_time(event)[0],
-                to_iso(event.get("timestamp")),
-                None if seen.created_at else to_iso(conversation.get("created_at")),
+                title,
+                message_at,
+                event_at,
+                None if seen.created_at else to_iso(created_at),
             )
-            actor = _as_dict(event.get("actor"))
-            latest[conversation_id] = (conversation, actor)
-        store.set_many({conversation_id: seen_by_id[conversation_id] for conversation_id in latest})
-        for conversation_id, (conversation, actor) in latest.items():
+            written[conversation_id] = None
+        store.set_many(
+            {conversation_id: seen_by_id[conversation_id] for conversation_id in written}
+        )
+        self._folded, self._latest = [], {}
+        for conversation_id in written:
+            _, _, conversation, actor = latest[conversation_id]
             yield conversation_record(
                 conversation, actor, seen_by_id[conversation_id], self.workspace_id, log_file.id
             )

@@ -110,10 +110,13 @@ def verify_archive(
     event_types: list[str],
     storage_dir: Path | None,
     bodies: dict[str, tuple[str, bytes]] | None = None,
+    interim_statuses: set[str] | None = None,
 ) -> Verdict:
     """Check the union of all runs against the ground truth; return the verdict.
 
     ``bodies`` maps each listed log file id to its event type and bytes (see ``log_bodies``).
+    ``interim_statuses`` are terminal-looking statuses that a run may legitimately write for
+    an attachment it will retry (e.g. ``forbidden`` when 403s were injected on downloads).
     """
     verdict = Verdict()
     runs = [view.run for view in views]
@@ -123,7 +126,7 @@ def verify_archive(
     if CONVERSATION_MESSAGE in event_types:
         _check_messages(truth, runs, verdict)
         _check_conversations(truth, runs, verdict)
-        _check_attachments(truth, views, verdict)
+        _check_attachments(truth, views, verdict, interim_statuses or set())
     _check_events(truth, runs, event_types, verdict)
     _check_log_files(truth, runs, event_types, verdict)
     _check_bytes(runs, storage_dir, verdict)
@@ -407,7 +410,9 @@ def _check_log_files(
     verdict.stats["log_files"] = len(got)
 
 
-def _check_attachments(truth: dict[str, Any], views: list[RunView], verdict: Verdict) -> None:
+def _check_attachments(
+    truth: dict[str, Any], views: list[RunView], verdict: Verdict, interim: set[str]
+) -> None:
     expected = truth["attachments"]
     records: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for index, view in enumerate(views):
@@ -449,7 +454,7 @@ def _check_attachments(truth: dict[str, Any], views: list[RunView], verdict: Ver
             status = record.get("status")
             if status == "expired" and file_id not in views[index].expired_attachments:
                 false_expired.append(f"{file_id} in {views[index].run.label}")
-            elif status in TERMINAL_NOT_ARCHIVED:
+            elif status in TERMINAL_NOT_ARCHIVED and status not in interim:
                 odd_status.append(f"{file_id}={status} in {views[index].run.label}")
         if archived:
             archived_count += 1

@@ -203,9 +203,11 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
             step.advance_minutes = rng.choice([10, 30, 60, 120, 240, 360])
         for _ in range(rng.choice([0, 1, 1, 2, 3])):
             route = rng.choice(["list", "log", "log", "file", "file", "signed", "signed", "users"])
-            kind = rng.choice(["429", "500", "502", "503", "reset", "truncate"])
+            kind = rng.choice(["429", "500", "502", "503", "reset", "truncate", "403"])
             if kind == "truncate" and route in ("list", "users"):
                 kind = "503"
+            if kind == "403" and route == "signed":  # an expired signed URL: no scope problem
+                kind = "429"
             # mostly within the tap's retries; sometimes more, so that the run fails
             count = rng.randint(1, max_retries) if rng.random() < 0.75 else max_retries + 1
             retry_after = rng.choice([None, 0, 1]) if kind in ("429", "503") else None
@@ -261,6 +263,13 @@ def generate_oddities(rng: random.Random) -> dict[str, Any]:
         odd["event_id_clash_rate"] = round(rng.uniform(0.02, 0.15), 2)
     if rng.random() < 0.3:
         odd["extra_event_types"] = ("CHATGPT_PLUGIN_DOCUMENT", "CHATGPT_PLUGIN_PRESENTATION")
+    # listings read defensively: the tap must still archive every file exactly once
+    if rng.random() < 0.2:
+        odd["listing_without_event_type"] = True
+    if rng.random() < 0.2:
+        odd["listing_without_end_time"] = True
+    if rng.random() < 0.2:
+        odd["future_end_time"] = True
     if not odd:
         odd["non_object_lines"] = 1
     return odd
@@ -510,8 +519,18 @@ def run_schedule(
             verdict.fail(f"the state grew to {state_size(state)} bytes")
         truth = sim.ground_truth()
         bodies = log_bodies(sim, truth, schedule.event_types)
+        forbidden = any(
+            i.route == "file" and i.kind == "403"
+            for step in schedule.steps
+            for i in step.injections
+        )
         checked = verify_archive(
-            truth, views, event_types=schedule.event_types, storage_dir=storage, bodies=bodies
+            truth,
+            views,
+            event_types=schedule.event_types,
+            storage_dir=storage,
+            bodies=bodies,
+            interim_statuses={"forbidden"} if forbidden else set(),
         )
         verdict.failures += checked.failures
         verdict.notes += checked.notes + run_notes(runs)
