@@ -1,50 +1,79 @@
-"""Throughput and memory of the tap against the simulator, printed as ratios.
+"""Issue #8's goals measured in one run: throughput (P1), pacing (P3), memory (P4), requests (P2).
 
-Usage: python benchmarks/run.py [--conversations 10000] [--file-content none|inline]
+Usage: python benchmarks/run.py [--quick] [--out docs/benchmarks.md]
 
-Everything is measured in one run on this machine, so the ratios hold even when the machine is
-noisy. Goals (checked by eye, not by a timed test):
-  - the tap, not the simulator, is the bottleneck: tap time / raw download time well above 1;
-  - memory does not grow with the workspace: peak RSS / JSONL bytes well below 1;
-  - an idle incremental run costs one list request per event type.
+Everything is measured in the same run on this machine, against the project's simulator over
+loopback, so the ratios hold even on a noisy machine:
+
+- P1, throughput: the tap against the bare client of ``benchmarks/bare_client.py`` (lists and
+  downloads every log file, parses each line, builds a message dict and ``json.dumps`` it), in
+  records per second on the 100k-message workspace with ``file_content: none``; both write to
+  a file and run as processes of their own. Goal ≥ 0.5. Inline and storage modes are reported
+  beside (the bare client downloads no attachment, so those are not ratios to it).
+- P3, pacing: a backfill of ≥ 1,000 log files and ≥ 2,000 attachments under the simulator's
+  rate limits (its ``speed`` scales time, so the tap is given the matching
+  ``max_requests_per_minute``); the time from the first to the last request against the floor
+  the limits impose, and the share of 429 answers. Goals ≤ 1.10 and ≤ 1 %.
+- P4, memory: peak RSS of the tap process alone (VmHWM from /proc, sampled while it runs)
+  at 10k and 1M messages (``--quick``: 100k), goal < 1.2x; a 1 GiB attachment archived to
+  storage (goal < 100 MB) and a 256 MiB one inline (goal: a small multiple of
+  ``max_inline_file_bytes``).
+- P2, requests: the full run sends the minimum (one list page per 100 files, one download per
+  file and per attachment, one page per directory list); an idle incremental run sends one list
+  request per event type plus the directory lists.
+
+The results are printed and written to ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import platform
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-
-import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chatgpt_compliance_simulator import Simulator  # noqa: E402
+from chatgpt_compliance_simulator import Quirks, Simulator  # noqa: E402
 from tests.tap.harness import tap_command, tap_config, tap_env  # noqa: E402
 
-LIST = "/v1/compliance/workspaces/{workspace_id}/logs"
+WS = "/v1/compliance/workspaces/{workspace_id}"
+LIST = f"{WS}/logs"
+DOWNLOAD = f"{WS}/logs/{{log_file_id}}"
+USER_FILE = f"{WS}/users/{{user_id}}/files/{{file_id}}"
+DIRECTORY = (f"{WS}/users", f"{WS}/gpts", f"{WS}/projects")
+SIM_RATE = 100  # the simulator's limit per route and (simulated) minute for these routes
+SIM_BURST = 100  # its bucket capacity
+FAST = 10_000.0  # simulator speed when the rate limit is not what is measured
 
 
-def raw_download(sim: Simulator) -> tuple[float, int]:
-    """List and download every log file with a bare requests session: the serving floor."""
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {sim.api_key}"
-    start = time.perf_counter()
-    total = 0
-    for meta in sim.log_files():
-        url = f"{sim.base_url}/compliance/workspaces/{sim.workspace_id}/logs/{meta['id']}"
-        location = session.get(url, allow_redirects=False).headers["Location"]
-        total += len(requests.get(location, timeout=60).content)
-    return time.perf_counter() - start, total
+@dataclass
+class Proc:
+    """What one process of a benchmark did."""
+
+    seconds: float
+    records: int = 0
+    messages: int = 0
+    peak_rss: int = 0
+    state: dict | None = None
+    stderr: str = ""
+    first_request_at: float | None = None
+    by_stream: dict[str, int] = field(default_factory=dict)
 
 
-def _peak_rss(pid: int) -> int:
-    """Return the process's peak resident set size (VmHWM) in bytes, 0 once it is gone."""
+def peak_rss(pid: int) -> int:
+    """Return a process's peak resident set size (VmHWM) in bytes, 0 once it is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
@@ -55,87 +84,375 @@ def _peak_rss(pid: int) -> int:
     return 0
 
 
-def run_tap(config: dict, state: dict | None = None) -> tuple[float, int, dict | None, int]:
-    """Run the tap process; return seconds, records, last state and its peak RSS.
-
-    The peak is read from /proc while the tap runs (getrusage would count the memory of this
-    process, which holds the simulator, in every forked child).
-    """
-    records = 0
-    last_state = None
+def run_process(
+    command: list[str], env: dict[str, str], sim: Simulator | None = None
+) -> tuple[Proc, Path, tempfile.TemporaryDirectory]:
+    """Run a process with stdout to a file; sample its VmHWM, and the first API request."""
+    tmp = tempfile.TemporaryDirectory()
+    out = Path(tmp.name) / "out.jsonl"
+    err = Path(tmp.name) / "err.log"
     peak = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            tap_command(config, state, Path(tmp)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=tap_env(),
-        )
-        assert proc.stdout is not None
-        for count, line in enumerate(proc.stdout):
+    first: list[float] = []
+    start = time.perf_counter()
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(0.02):
+                peak = max(peak, peak_rss(proc.pid))
+                if sim is not None and not first and sim.request_count() > 0:
+                    first.append(time.perf_counter())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = proc.wait()
+        done.set()
+        sampler.join()
+    elapsed = time.perf_counter() - start
+    result = Proc(elapsed, peak_rss=peak, stderr=err.read_text(errors="replace"))
+    result.first_request_at = first[0] - start if first else None
+    if code != 0:
+        raise SystemExit(f"{command[:3]} failed ({code}):\n{result.stderr[-3000:]}")
+    return result, out, tmp
+
+
+def count_output(result: Proc, out: Path) -> None:
+    """Count the RECORD lines by stream, and keep the last STATE."""
+    by_stream: dict[str, int] = {}
+    with out.open("rb") as lines:
+        for line in lines:
             if line.startswith(b'{"type":"RECORD"'):
-                records += 1
+                stream = line[28 : line.index(b'"', 28)].decode()
+                by_stream[stream] = by_stream.get(stream, 0) + 1
             elif line.startswith(b'{"type":"STATE"'):
-                last_state = json.loads(line)["value"]
-            if count % 2000 == 0:
-                peak = max(peak, _peak_rss(proc.pid))
-        peak = max(peak, _peak_rss(proc.pid))
-        if proc.wait() != 0:
-            raise SystemExit(f"the tap failed with exit code {proc.returncode}")
-        elapsed = time.perf_counter() - start
-    return elapsed, records, last_state, peak
+                result.state = json.loads(line)["value"]
+    result.by_stream = by_stream
+    result.records = sum(by_stream.values())
+    result.messages = by_stream.get("messages", 0)
+
+
+def run_tap(sim: Simulator, config: dict, state: dict | None = None, *, count: bool = True) -> Proc:
+    """Run the tap as its own process against the simulator."""
+    with tempfile.TemporaryDirectory() as work:
+        command = tap_command(config, state, Path(work))
+        result, out, tmp = run_process(command, tap_env(), sim)
+        with tmp:
+            if count:
+                count_output(result, out)
+    return result
+
+
+def run_bare(sim: Simulator, after: str) -> Proc:
+    """Run the bare client as its own process against the simulator."""
+    env = {**tap_env(), "BARE_API_KEY": sim.api_key}
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "bare_client.py"),
+        sim.base_url,
+        sim.workspace_id,
+        after,
+    ]
+    result, out, tmp = run_process(command, env, sim)
+    with tmp:
+        count_output(result, out)
+    return result
+
+
+def pacing_line(stderr: str) -> tuple[int, int]:
+    """Return (API requests, 429 answers) from the tap's pacing summary line."""
+    match = re.search(r"Pacing: (\d+) API requests, (\d+) answered 429", stderr)
+    if not match:
+        raise SystemExit("the tap logged no pacing summary")
+    return int(match.group(1)), int(match.group(2))
+
+
+def workspace(conversations: int, **overrides: object) -> Simulator:
+    """Generate and start a workspace of ``conversations`` x 8-12 messages over 3 days."""
+    options: dict[str, object] = {
+        "seed": 1,
+        "conversations": conversations,
+        "messages_per_conversation": (8, 12),
+        "span_days": 3.0,
+        "speed": FAST,
+    }
+    options.update(overrides)
+    return Simulator(**options).start()  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------- P1/P2
+
+
+def bench_throughput(results: dict, conversations: int) -> None:
+    """P1 (none, inline, storage) and P2 on one workspace."""
+    started = time.perf_counter()
+    sim = workspace(conversations, attachment_size=(200, 20_000))
+    generated = time.perf_counter() - started
+    try:
+        messages = len(sim.ground_truth()["messages"])
+        files = len(sim.log_files())
+        jsonl = sum(f["file_size"] for f in sim.log_files())
+        config = tap_config(sim, file_content="none")
+        bare = run_bare(sim, config["start_date"])
+        sim.reset_counters()
+        tap = run_tap(sim, config)
+        full_requests = {
+            "list": sim.request_count(LIST),
+            "download": sim.request_count(DOWNLOAD),
+            "directory": sum(sim.request_count(route) for route in DIRECTORY),
+        }
+        sim.reset_counters()
+        idle = run_tap(sim, config, tap.state)
+        idle_requests = sim.request_count()
+        idle_lists = sim.request_count(LIST)
+        inline = run_tap(sim, tap_config(sim, file_content="inline"))
+        with tempfile.TemporaryDirectory() as store:
+            storage = run_tap(sim, tap_config(sim, file_content="storage", file_storage_url=store))
+    finally:
+        sim.stop()
+    results["workspace"] = {
+        "messages": messages,
+        "log_files": files,
+        "jsonl_mb": jsonl / 1e6,
+        "generated_s": generated,
+    }
+    results["P1"] = {
+        "bare_s": bare.seconds,
+        "bare_records": bare.records,
+        "bare_rps": bare.records / bare.seconds,
+        "tap_s": tap.seconds,
+        "tap_records": tap.records,
+        "tap_messages": tap.messages,
+        "tap_first_request_s": tap.first_request_at,
+        "ratio": (tap.messages / tap.seconds) / (bare.records / bare.seconds),
+        "ratio_all_records": (tap.records / tap.seconds) / (bare.records / bare.seconds),
+        "inline": {"s": inline.seconds, "records": inline.records, "rss": inline.peak_rss},
+        "storage": {"s": storage.seconds, "records": storage.records, "rss": storage.peak_rss},
+        "tap_rss": tap.peak_rss,
+    }
+    minimum_lists = math.ceil(files / 100)  # pages of 100 (+ the simulator's empty pages)
+    results["P2"] = {
+        "full": full_requests,
+        "files": files,
+        "minimum_list_pages": minimum_lists,
+        "idle_requests": idle_requests,
+        "idle_list_requests": idle_lists,
+        "idle_records": idle.by_stream,
+    }
+
+
+# -------------------------------------------------------------------------------------------- P3
+
+
+def bench_pacing(results: dict, speed: float, conversations: int) -> None:
+    """P3: a backfill under the simulator's rate limits, against the floor they impose."""
+    sim = workspace(
+        conversations,
+        messages_per_conversation=(4, 8),
+        span_days=7.5,
+        attachment_rate=0.6,
+        attachment_size=(200, 4_000),
+        speed=speed,
+        quirks=Quirks(expired_attachments=False),
+    )
+    try:
+        truth = sim.ground_truth()
+        files = len(sim.log_files())
+        config = tap_config(sim, file_content="inline")
+        sim.reset_counters()
+        tap = run_tap(sim, config, count=False)
+        counts = {
+            "list": sim.request_count(LIST),
+            "download": sim.request_count(DOWNLOAD),
+            "attachment": sim.request_count(USER_FILE),
+            "directory": sum(sim.request_count(route) for route in DIRECTORY),
+            "all": sim.request_count(),
+        }
+    finally:
+        sim.stop()
+    requests, throttled = pacing_line(tap.stderr)
+    rate = SIM_RATE / 60.0 * speed  # requests per real second per route
+    routes = {"download": counts["download"], "attachment": counts["attachment"]}
+    # Each route is its own bucket: no client can do better than its busiest route allows.
+    floors = {name: max(0, n - SIM_BURST) / rate for name, n in routes.items()}
+    floor = max(floors.values())
+    busy = tap.seconds - (tap.first_request_at or 0.0)
+    results["P3"] = {
+        "speed": speed,
+        "log_files": files,
+        "attachments": len(truth.get("attachments", {})) or counts["attachment"],
+        "requests": counts,
+        "tap_requests": requests,
+        "throttled": throttled,
+        "throttled_share": throttled / max(1, requests),
+        "floor_s": floor,
+        "floors": floors,
+        "tap_s": tap.seconds,
+        "startup_s": tap.first_request_at,
+        "busy_s": busy,
+        "ratio": busy / floor if floor else float("nan"),
+    }
+
+
+# -------------------------------------------------------------------------------------------- P4
+
+
+def bench_memory(results: dict, small: int, large: int, large_s_hint: str) -> None:
+    """P4: peak RSS at two workspace sizes, and with one huge attachment."""
+    peaks = {}
+    for conversations in (small, large):
+        started = time.perf_counter()
+        sim = workspace(conversations)
+        generated = time.perf_counter() - started
+        try:
+            messages = len(sim.ground_truth()["messages"])
+            tap = run_tap(sim, tap_config(sim, file_content="none"), count=False)
+        finally:
+            sim.stop()
+        peaks[messages] = {"rss": tap.peak_rss, "s": tap.seconds, "generated_s": generated}
+    (m_small, p_small), (m_large, p_large) = sorted(peaks.items())
+    results["P4"] = {
+        "small": {"messages": m_small, **p_small},
+        "large": {"messages": m_large, **p_large},
+        "ratio": p_large["rss"] / p_small["rss"],
+        "large_hint": large_s_hint,
+    }
+    gib = 1 << 30
+    results["P4"]["attachment_storage"] = _one_attachment(gib, "storage")
+    results["P4"]["attachment_inline"] = _one_attachment(gib // 4, "inline")
+
+
+def _one_attachment(size: int, mode: str) -> dict:
+    sim = Simulator(
+        seed=3,
+        conversations=1,
+        messages_per_conversation=(2, 2),
+        attachment_rate=1.0,
+        attachment_size=(size, size),
+        span_days=0.2,
+        speed=FAST,
+        quirks=Quirks(expired_attachments=False),
+    ).start()
+    try:
+        with tempfile.TemporaryDirectory() as store:
+            options = {"file_storage_url": store} if mode == "storage" else {}
+            config = tap_config(sim, file_content=mode, **options)
+            tap = run_tap(sim, config, count=False)
+            stored = sum(p.stat().st_size for p in Path(store).rglob("*") if p.is_file())
+    finally:
+        sim.stop()
+    return {
+        "size": size,
+        "mode": mode,
+        "rss": tap.peak_rss,
+        "s": tap.seconds,
+        "stored_bytes": stored,
+        "max_inline_file_bytes": 8 * 1024 * 1024,
+    }
+
+
+# ----------------------------------------------------------------------------------------- report
+
+
+def report(results: dict, quick: bool) -> str:
+    """Return the Markdown report (also printed)."""
+    p1, p2, p3, p4 = results["P1"], results["P2"], results["P3"], results["P4"]
+    ws = results["workspace"]
+    ok = lambda good: "met" if good else "NOT met"  # noqa: E731
+    mb = 1e6
+    storage_rss = p4["attachment_storage"]["rss"]
+    inline = p4["attachment_inline"]
+    inline_multiple = inline["rss"] / inline["max_inline_file_bytes"]
+    lines = [
+        "# Benchmarks (issue #8)",
+        "",
+        f"Measured by `make bench` ({'--quick, ' if quick else ''}one run) on "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; simulator and processes on loopback.",
+        "",
+        "| goal | measured | ratio | target | |",
+        "|---|---|---|---|---|",
+        f"| P1 throughput (`file_content: none`) | tap {p1['tap_messages'] / p1['tap_s']:,.0f} "
+        f"messages/s ({p1['tap_records'] / p1['tap_s']:,.0f} records/s), bare client "
+        f"{p1['bare_rps']:,.0f} records/s | **{p1['ratio']:.2f}x** "
+        f"({p1['ratio_all_records']:.2f}x counting all the tap's records) | ≥ 0.5x | "
+        f"{ok(p1['ratio'] >= 0.5)} |",
+        f"| P3 pacing | {p3['busy_s']:.1f} s for {p3['requests']['download']} log files and "
+        f"{p3['requests']['attachment']} attachments, floor {p3['floor_s']:.1f} s; "
+        f"{p3['throttled']} x 429 of {p3['tap_requests']} requests | **{p3['ratio']:.2f}x**, "
+        f"429s **{100 * p3['throttled_share']:.2f}%** | ≤ 1.10x, ≤ 1% | "
+        f"{ok(p3['ratio'] <= 1.10 and p3['throttled_share'] <= 0.01)} |",
+        f"| P4 memory | peak RSS {p4['small']['rss'] / mb:.1f} MB at "
+        f"{p4['small']['messages']:,} messages, {p4['large']['rss'] / mb:.1f} MB at "
+        f"{p4['large']['messages']:,} | **{p4['ratio']:.2f}x** | < 1.2x | "
+        f"{ok(p4['ratio'] < 1.2)} |",
+        f"| P4 1 GiB attachment to storage | peak RSS {storage_rss / mb:.1f} MB | | < 100 MB | "
+        f"{ok(storage_rss < 100 * mb)} |",
+        f"| P4 256 MiB attachment inline | peak RSS {inline['rss'] / mb:.1f} MB | "
+        f"{inline_multiple:.1f}x max_inline_file_bytes (8 MiB) | a small multiple | "
+        f"{ok(inline_multiple <= 12)} |",
+        f"| P2 requests | full run: {p2['full']['list']} list pages for {p2['files']} files "
+        f"(minimum {p2['minimum_list_pages']} + the simulator's empty pages), "
+        f"{p2['full']['download']} downloads, {p2['full']['directory']} directory pages; idle "
+        f"run: {p2['idle_list_requests']} list request(s) of {p2['idle_requests']} | "
+        f"{p2['idle_list_requests']} list/event type | 1 list per event type (+ directory) | "
+        f"{ok(p2['idle_list_requests'] == 1 and p2['full']['download'] == p2['files'])} |",
+        "",
+        "Details:",
+        f"- Workspace of P1/P2: {ws['messages']:,} messages in {ws['log_files']} log files, "
+        f"{ws['jsonl_mb']:.0f} MB of JSONL (generated in {ws['generated_s']:.0f} s). Bare client "
+        f"{p1['bare_s']:.1f} s for {p1['bare_records']:,} records; tap {p1['tap_s']:.1f} s for "
+        f"{p1['tap_records']:,} records ({p1['tap_messages']:,} messages), first request "
+        f"after {p1['tap_first_request_s'] or 0:.1f} s, peak RSS {p1['tap_rss'] / mb:.0f} MB.",
+        f"- Other modes on the same workspace (attachments of 0.2-20 kB): inline "
+        f"{p1['inline']['s']:.1f} s for {p1['inline']['records']:,} records "
+        f"({p1['inline']['records'] / p1['inline']['s']:,.0f} records/s, peak RSS "
+        f"{p1['inline']['rss'] / mb:.0f} MB); storage {p1['storage']['s']:.1f} s for "
+        f"{p1['storage']['records']:,} records "
+        f"({p1['storage']['records'] / p1['storage']['s']:,.0f} records/s, peak RSS "
+        f"{p1['storage']['rss'] / mb:.0f} MB).",
+        f"- P3: simulator at speed {p3['speed']:g} (its 100 requests/min per route are "
+        f"{100 * p3['speed']:g} per real minute; the tap gets `max_requests_per_minute: "
+        f"{100 * p3['speed']:g}`), {p3['log_files']} log files, "
+        f"{p3['requests']['attachment']} attachment downloads, {p3['requests']['all']} requests "
+        f"in all. Floor = the busiest route's requests beyond the bucket's {SIM_BURST} at the "
+        f"refill rate (log downloads {p3['floors']['download']:.1f} s, attachments "
+        f"{p3['floors']['attachment']:.1f} s). Measured from the tap's first request to its "
+        f"exit ({p3['tap_s']:.1f} s in all, of which {p3['startup_s'] or 0:.1f} s of start-up "
+        "before the first request).",
+        f"- P4: tap alone, `file_content: none`, VmHWM sampled every 20 ms; "
+        f"{p4['large']['messages']:,} messages took {p4['large']['s']:.0f} s "
+        f"(+ {p4['large']['generated_s']:.0f} s to generate the workspace). "
+        f"1 GiB attachment to local storage in {p4['attachment_storage']['s']:.0f} s "
+        f"({p4['attachment_storage']['stored_bytes'] / (1 << 30):.2f} GiB stored); 256 MiB "
+        f"inline (32 file_parts records of 8 MiB) in {inline['s']:.0f} s.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conversations", type=int, default=10_000)
-    parser.add_argument("--file-content", default="none", choices=["none", "inline"])
+    parser.add_argument("--quick", action="store_true", help="P4 at 100k messages, not 1M")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--conversations", type=int, default=10_000, help="P1 workspace")
+    parser.add_argument("--pacing-speed", type=float, default=30.0)
+    parser.add_argument("--pacing-conversations", type=int, default=1100)
     args = parser.parse_args()
-
-    start = time.perf_counter()
-    sim = Simulator(
-        seed=1,
-        conversations=args.conversations,
-        messages_per_conversation=(8, 12),
-        span_days=3.0,
-        speed=10_000.0,
-    ).start()
-    generated = time.perf_counter() - start
-    try:
-        messages = len(sim.ground_truth()["messages"])
-        raw_seconds, jsonl_bytes = raw_download(sim)
-        config = tap_config(sim, file_content=args.file_content)
-        tap_seconds, records, state, peak_rss = run_tap(config)
-        sim.reset_counters()
-        idle_seconds, idle_records, _, _ = run_tap(config, state)
-        idle_lists = sim.request_count(LIST)
-    finally:
-        sim.stop()
-
-    print(
-        f"workspace: {messages} messages in {len(sim.log_files())} log files, "
-        f"{jsonl_bytes / 1e6:.1f} MB of JSONL, generated in {generated:.1f} s"
-    )
-    print(f"raw list+download of every file: {raw_seconds:.2f} s")
-    print(
-        f"tap full sync (file_content={args.file_content}): {tap_seconds:.1f} s, "
-        f"{records} records, {messages / tap_seconds:,.0f} messages/s"
-    )
-    print(
-        f"tap idle incremental run: {idle_seconds:.1f} s, {idle_records} records, "
-        f"{idle_lists} list request(s)"
-    )
-    print("ratios:")
-    print(
-        f"  tap time / raw download time   = {tap_seconds / raw_seconds:6.1f}  (simulator is "
-        "not the bottleneck when >> 1)"
-    )
-    print(
-        f"  tap peak RSS / JSONL bytes     = {peak_rss / jsonl_bytes:6.2f}  (memory does not "
-        f"grow with the workspace when << 1 at scale; peak {peak_rss / 1e6:.0f} MB)"
-    )
-    print(f"  idle list requests / event type = {idle_lists / 1:5.1f}  (goal: 1)")
+    started = time.perf_counter()
+    results: dict = {}
+    print("P1/P2: throughput against the bare client …", flush=True)
+    bench_throughput(results, args.conversations)
+    print("P3: pacing under the simulator's rate limits …", flush=True)
+    bench_pacing(results, args.pacing_speed, args.pacing_conversations)
+    large = 10_000 if args.quick else 100_000
+    print(f"P4: peak RSS at 1k and {large // 1000}k conversations …", flush=True)
+    bench_memory(results, 1_000, large, "quick" if args.quick else "full")
+    text = report(results, args.quick)
+    text += f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s.\n"
+    print(text)
+    Path(args.out).write_text(text)
+    (Path(args.out).with_suffix(".json")).write_text(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":

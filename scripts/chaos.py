@@ -90,26 +90,28 @@ def _quiet_servers() -> None:
 
 def _one(
     seed: int, oddities: bool, start: datetime
-) -> tuple[int, bool, str, list[str], list[str], float]:
+) -> tuple[int, bool, str, list[str], list[str], Counter[str]]:
     _quiet_servers()
     try:
         outcome = run_schedule(generate(seed, oddities=oddities), start=start)
     except TapCannotStart as exc:
-        return (
-            seed,
-            False,
-            f"schedule seed={seed}: the tap cannot start:\n{exc}",
-            ["tap cannot start"],
-            [],
-            0.0,
-        )
+        report = f"schedule seed={seed}: the tap cannot start:\n{exc}"
+        return seed, False, report, ["tap cannot start"], [], Counter()
+    counts: Counter[str] = Counter()
+    for run in outcome.runs:
+        counts["tap runs"] += 1
+        counts["SIGKILLed runs" if run.killed else f"runs that exited {run.returncode}"] += 1
+        counts["records"] += run.record_count
+    for name in ("lines_checked", "archived_records_verified", "stored_objects_verified"):
+        counts[name.replace("_", " ")] += outcome.verdict.stats.get(name, 0)
+    counts["log files sharing an end_time"] += outcome.ties
     return (
         seed,
         outcome.ok,
         outcome.report(),
         outcome.verdict.failures,
         outcome.verdict.notes,
-        outcome.seconds,
+        counts,
     )
 
 
@@ -143,13 +145,15 @@ def batch(args: argparse.Namespace) -> int:
     failed: list[int] = []
     kinds: Counter[str] = Counter()
     notes: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
     done = 0
     with ProcessPoolExecutor(max_workers=args.jobs, initializer=_quiet_servers) as pool:
         futures = [pool.submit(_one, seed, args.oddities, start) for seed in seeds]
         try:
             for future in as_completed(futures):
-                seed, ok, report, failures, run_notes, _ = future.result()
+                seed, ok, report, failures, run_notes, counts = future.result()
                 done += 1
+                totals.update(counts)
                 for note in run_notes:
                     notes[_kind(note)] += 1
                 if not ok:
@@ -174,6 +178,7 @@ def batch(args: argparse.Namespace) -> int:
                 f.cancel()
             raise
     print(f"\nchaos: {done} schedules run, {len(failed)} failed")
+    print("  " + ", ".join(f"{n} {name}" for name, n in sorted(totals.items())))
     for kind, count in kinds.most_common():
         print(f"  {count:5d} x FAIL {kind}")
     for kind, count in notes.most_common(10):

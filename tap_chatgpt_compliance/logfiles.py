@@ -23,11 +23,11 @@ if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.client import ComplianceStream
 
 LOGGER = logging.getLogger(__name__)
-CHUNK = 1024 * 1024
-SPOOL_IN_MEMORY = 1024 * 1024
+CHUNK = 256 * 1024
+SPOOL_IN_MEMORY = 256 * 1024
 """A downloaded log file stays in memory up to this size, else in a temporary file."""
 UNPARSED_NUMBERS_KEPT = 11
-SEGMENT_BYTES = 256 * 1024
+SEGMENT_BYTES = 128 * 1024
 """A log file is parsed and its records written a segment of about this many bytes at a time:
 memory holds one segment's events (about five times its bytes), whatever the file's size."""
 SHA_TRIES = 2

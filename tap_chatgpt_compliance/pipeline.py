@@ -104,6 +104,14 @@ class ReadAhead(t.Generic[P, R]):
 
     def __iter__(self) -> Iterator[tuple[P, R]]:
         """Yield each item with its result, in order (``depth`` 0: no thread, no read-ahead)."""
+        try:
+            yield from self._iterate()
+        finally:
+            close = getattr(self.source, "close", None)
+            if close is not None:  # a generator: its own clean-up runs now, not at exit
+                close()
+
+    def _iterate(self) -> Iterator[tuple[P, R]]:
         if self.depth <= 0:
             for item in self.source:
                 yield item, self.work(item)

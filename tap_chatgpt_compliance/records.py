@@ -147,29 +147,68 @@ def message_record(
     }
 
 
+CONVERSATION_FIELDS = (
+    "id",
+    "title",
+    "created_at",
+    "is_pinned",
+    "is_temporary_chat",
+    "gpt_id",
+    "gpt_name",
+    "project_id",
+    "project_name",
+    "mode",
+)
+"""What a ``conversations`` record takes from the latest event's ``conversation``."""
+
+
+def conversation_fields(
+    conversation: dict[str, t.Any], owner: dict[str, t.Any]
+) -> tuple[t.Any, ...]:
+    """Keep what a ``conversations`` record needs of an event (not the whole event)."""
+    get = conversation.get
+    return (
+        *(get(name) for name in CONVERSATION_FIELDS),
+        owner.get("user_id"),
+        owner.get("user_email") or owner.get("email"),
+    )
+
+
 def conversation_record(
-    conversation: dict[str, t.Any],
-    owner: dict[str, t.Any],
+    conversation: dict[str, t.Any] | tuple[t.Any, ...],
+    owner: dict[str, t.Any] | None,
     seen: ConversationSeen,
     workspace_id: str,
     log_file_id: str,
 ) -> dict[str, t.Any]:
-    """Build a ``conversations`` record from the latest event and what the run has seen."""
+    """Build a ``conversations`` record from the latest event and what the run has seen.
+
+    ``conversation`` is the event's ``conversation`` (with ``owner``, its actor), or what
+    :func:`conversation_fields` kept of both.
+    """
+    fields = (
+        conversation
+        if isinstance(conversation, tuple)
+        else conversation_fields(conversation, owner or {})
+    )
+    cid, title, created_at, pinned, temporary, gpt_id, gpt_name, project_id, project, mode = fields[
+        :10
+    ]
     return {
-        "id": conversation.get("id"),
+        "id": cid,
         "workspace_id": workspace_id,
-        "title": seen.title if seen.title is not None else conversation.get("title"),
+        "title": seen.title if seen.title is not None else title,
         "title_seen_at": seen.title_at,
-        "created_at": to_iso(conversation.get("created_at")) or seen.created_at,
-        "owner_user_id": owner.get("user_id"),
-        "owner_email": owner.get("user_email") or owner.get("email"),
-        "is_pinned": conversation.get("is_pinned"),
-        "is_temporary_chat": conversation.get("is_temporary_chat"),
-        "gpt_id": conversation.get("gpt_id"),
-        "gpt_name": conversation.get("gpt_name"),
-        "project_id": conversation.get("project_id"),
-        "project_name": conversation.get("project_name"),
-        "mode": conversation.get("mode"),
+        "created_at": to_iso(created_at) or seen.created_at,
+        "owner_user_id": fields[10],
+        "owner_email": fields[11],
+        "is_pinned": pinned,
+        "is_temporary_chat": temporary,
+        "gpt_id": gpt_id,
+        "gpt_name": gpt_name,
+        "project_id": project_id,
+        "project_name": project,
+        "mode": mode,
         "first_message_seen_at": seen.first_message_at,
         "last_message_seen_at": seen.last_message_at,
         "message_count_seen": seen.message_count,

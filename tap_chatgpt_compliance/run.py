@@ -12,9 +12,9 @@ from tap_chatgpt_compliance.runstore import HashedKeys, RunFile, SpillMap
 if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.logfiles import LogFile
 
-EVENTS_IN_MEMORY = 10_000
+EVENTS_IN_MEMORY = 5_000
 """Event keys kept in memory before the run's dedupe memory moves to its temporary file."""
-CONVERSATIONS_IN_MEMORY = 2_000
+CONVERSATIONS_IN_MEMORY = 1_000
 ATTACHMENTS_IN_MEMORY = 10_000
 
 

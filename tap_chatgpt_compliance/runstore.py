@@ -5,7 +5,7 @@ it has seen of each conversation; the attachments already handled) grows with th
 30-day backfill holds tens of millions of messages. Each :class:`SpillMap` lives in a dict up to
 ``limit`` entries, then moves to a table of a temporary SQLite file (deleted at the end of the
 run), read and written a log file at a time (``get_many``/``set_many``), with a page cache of
-about 1 MiB. Memory therefore stays flat however long the run; the exact semantics are kept
+about 512 KiB. Memory therefore stays flat however long the run; the exact semantics are kept
 (dedupe across the whole run, conversations seen over the whole run).
 """
 
@@ -25,7 +25,7 @@ V = t.TypeVar("V")
 
 BATCH = 500
 """Keys per SELECT (below SQLite's limit on parameters)."""
-CACHE_KIB = 1024
+CACHE_KIB = 512
 
 
 class RunFile:

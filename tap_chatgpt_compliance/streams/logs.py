@@ -20,6 +20,7 @@ from tap_chatgpt_compliance.pagination import LogFilesPaginator
 from tap_chatgpt_compliance.pipeline import ReadAhead
 from tap_chatgpt_compliance.records import (
     attachment_refs,
+    conversation_fields,
     conversation_record,
     event_record,
     event_times,
@@ -561,7 +562,7 @@ class ConversationsStream(LogFileChildStream):
 
     _fold_file: str | None = None
     _folded: list[tuple[str, int, str, t.Any, str | None, str | None, t.Any]]
-    _latest: dict[str, tuple[str, int, dict[str, t.Any], dict[str, t.Any]]]
+    _latest: dict[str, tuple[str, int, tuple[t.Any, ...]]]
 
     def log_file(self, context: Context | None) -> LogFile | None:
         """Return the parent's current file if it has messages, or ends a file with some."""
@@ -605,12 +606,8 @@ class ConversationsStream(LogFileChildStream):
             )
             best = latest.get(conversation_id)
             if best is None or (sort_key, order) >= (best[0], best[1]):
-                latest[conversation_id] = (
-                    sort_key,
-                    order,
-                    conversation,
-                    _as_dict(event.get("actor")),
-                )
+                fields = conversation_fields(conversation, _as_dict(event.get("actor")))
+                latest[conversation_id] = (sort_key, order, fields)
         if not log_file.last_segment:
             return
         self._fold_file = None
@@ -634,9 +631,12 @@ class ConversationsStream(LogFileChildStream):
         )
         self._folded, self._latest = [], {}
         for conversation_id in written:
-            _, _, conversation, actor = latest[conversation_id]
             yield conversation_record(
-                conversation, actor, seen_by_id[conversation_id], self.workspace_id, log_file.id
+                latest[conversation_id][2],
+                None,
+                seen_by_id[conversation_id],
+                self.workspace_id,
+                log_file.id,
             )
 
 
