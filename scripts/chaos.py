@@ -134,7 +134,10 @@ def batch(args: argparse.Namespace) -> int:
     start = _parse_start(args.start)
     base = args.seed if args.seed is not None else int(time.time()) % 1_000_000 * 1000
     seeds = range(base, base + args.schedules)
-    code = "the working tree" if args.live_tree else f"a frozen copy of the tap ({freeze_tap()})"
+    if args.live_tree:
+        code = f"the tap in {tapproc.TAP_ROOT}"
+    else:
+        code = f"a frozen copy of the tap ({freeze_tap()})"
     print(
         f"chaos: {args.schedules} schedules, seeds {seeds[0]}..{seeds[-1]}, "
         f"{'with' if args.oddities else 'without'} oddities, {args.jobs} jobs, "
@@ -190,7 +193,7 @@ def batch(args: argparse.Namespace) -> int:
             f"replay one: scripts/chaos.py --replay {sorted(failed)[0]}{odd} "
             f"--start {start:%Y-%m-%dT%H:%M:%SZ}"
         )
-    if tapproc.TAP_ROOT != tapproc.REPO_ROOT:
+    if not args.live_tree:
         shutil.rmtree(tapproc.TAP_ROOT, ignore_errors=True)
     return 1 if failed else 0
 
@@ -245,6 +248,12 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=22, help="with --storm: SIGKILLs (default 22)")
     parser.add_argument("--progress", type=int, default=25, help="progress line every N schedules")
     parser.add_argument(
+        "--tap-root",
+        type=Path,
+        help="run the tap package found in this folder (e.g. `git archive HEAD "
+        "tap_chatgpt_compliance | tar -x -C DIR`) instead of the working tree's",
+    )
+    parser.add_argument(
         "--live-tree",
         action="store_true",
         help="batch: run the tap from the working tree as it changes (default: a frozen copy)",
@@ -254,6 +263,11 @@ def main() -> int:
     )
     args = parser.parse_args()
     _quiet_servers()
+    if args.tap_root is not None:
+        if not (args.tap_root / PACKAGE / "__init__.py").is_file():
+            parser.error(f"--tap-root: no {PACKAGE}/ package in {args.tap_root}")
+        tapproc.TAP_ROOT = args.tap_root.resolve()
+        args.live_tree = True  # no frozen copy: the given folder is the code under test
     if args.storm:
         return storm(args)
     if args.replay is not None:

@@ -200,7 +200,12 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
     for index in range(rng.randint(2, max_steps)):
         step = Step()
         if index and rng.random() < 0.85:
-            step.advance_minutes = rng.choice([10, 30, 60, 120, 240, 360])
+            step.advance_minutes = rng.choice([30, 60, 120, 240, 360])
+        if index == 0 and rng.random() < 0.6:
+            # the first run downloads the whole history's attachments: make some fail
+            kind = rng.choice(["403", "403", "500", "503", "reset", "truncate", "429"])
+            count = rng.randint(1, max_retries) if rng.random() < 0.75 else max_retries + 1
+            step.injections.append(Injection("file", kind, count))
         for _ in range(rng.choice([0, 1, 1, 2, 3])):
             route = rng.choice(["list", "log", "log", "file", "file", "signed", "signed", "users"])
             kind = rng.choice(["429", "500", "502", "503", "reset", "truncate", "403"])
@@ -220,9 +225,9 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
             step.truncate_rate = round(rng.uniform(0.0, 0.05), 3)
         roll = rng.random()
         if roll < 0.45:
-            step.kill = Kill("records", int(_log_uniform(rng, 1, 600)))
+            step.kill = Kill("records", int(_log_uniform(rng, 1, 200)))
         elif roll < 0.6:
-            step.kill = Kill("bytes", int(_log_uniform(rng, 500, 3_000_000)))
+            step.kill = Kill("bytes", int(_log_uniform(rng, 2_000, 400_000)))
         steps.append(step)
     odd: dict[str, Any] = {}
     if oddities:
