@@ -1,6 +1,6 @@
 # Thin wrapper: the logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help install test lint demo bench chaos hub readme-settings build clean
+.PHONY: help install test soak lint demo bench chaos hub readme-settings build clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -10,6 +10,9 @@ install:  ## create .venv and install the locked dependencies (uv)
 
 test:  ## install everything, start PostgreSQL + S3 on free ports, run the whole test suite
 	bash scripts/test.sh $(PYTEST_ARGS)
+
+soak:  ## real-time pacing runs at the documented rate limit (minutes each; not in `make test`)
+	bash scripts/test.sh -m soak tests/tap/test_pacing.py
 
 lint:  ## ruff + mypy on both packages
 	bash scripts/bootstrap.sh

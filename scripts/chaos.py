@@ -163,7 +163,8 @@ def batch(args: argparse.Namespace) -> int:
                     failed.append(seed)
                     for failure in failures:
                         kinds[_kind(failure)] += 1
-                    print(f"\nFAILED schedule {seed}\n{report}\n", flush=True)
+                    frozen = "" if args.live_tree else f" --tap-root {tapproc.TAP_ROOT}"
+                    print(f"\nFAILED schedule {seed}\n{report}{frozen}\n", flush=True)
                 if done % args.progress == 0 or done == len(futures):
                     elapsed = time.monotonic() - began
                     print(
@@ -193,7 +194,11 @@ def batch(args: argparse.Namespace) -> int:
             f"replay one: scripts/chaos.py --replay {sorted(failed)[0]}{odd} "
             f"--start {start:%Y-%m-%dT%H:%M:%SZ}"
         )
-    if not args.live_tree:
+        if not args.live_tree:
+            print(
+                f"  (add --tap-root {tapproc.TAP_ROOT} to replay against the code this batch ran)"
+            )
+    elif not args.live_tree:
         shutil.rmtree(tapproc.TAP_ROOT, ignore_errors=True)
     return 1 if failed else 0
 

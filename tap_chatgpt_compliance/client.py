@@ -27,6 +27,7 @@ if t.TYPE_CHECKING:
     from singer_sdk import metrics
     from singer_sdk.helpers.types import Context, Record, RequestFunc
 
+    from tap_chatgpt_compliance.output import Verbatim
     from tap_chatgpt_compliance.run import SyncRun
     from tap_chatgpt_compliance.settings import Settings
     from tap_chatgpt_compliance.transport import Transport
@@ -78,14 +79,14 @@ class ComplianceStream(RESTStream[t.Any]):
         """Return the per-run cache and counters shared by all streams."""
         return t.cast("SyncRun", self._tap.sync_run)  # type: ignore[attr-defined]
 
-    _event_json: tuple[Record, str] | None = None
-    """A record about to be written, and the JSON text of its ``event`` as delivered."""
+    _verbatim: tuple[Record, Verbatim] | None = None
+    """A record about to be written, and a field of it whose JSON text is known (output.py)."""
 
     def _write_record_message(self, record: Record) -> None:
         """Write a RECORD by the tap's fast path when the SDK's would only copy it (sdk.py)."""
-        splice = self._event_json
-        event_json = splice[1] if splice is not None and splice[0] is record else None
-        write_record(self, record, super()._write_record_message, event_json)
+        known = self._verbatim
+        verbatim = known[1] if known is not None and known[0] is record else None
+        write_record(self, record, super()._write_record_message, verbatim)
 
     def _sync_records(
         self, context: Context | None = None, *, write_messages: bool = True

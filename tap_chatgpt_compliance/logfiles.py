@@ -265,65 +265,56 @@ def parse_lines(
 
 
 @dataclass
-class LogFile:
-    """A downloaded, verified log file, read a segment at a time.
+class Segment:
+    """A run of whole lines of a log file, parsed: what the child streams read.
 
-    The body waits in a spool (in memory while small, else in a temporary file). The file is
-    parsed a segment of about ``SEGMENT_BYTES`` at a time (:meth:`next_segment`): ``lines`` is
-    the current segment's parse, ``totals`` what all segments read so far became. Memory thus
-    holds one segment's events, whatever the size of the file.
+    Child streams read one segment at a time (``SyncRun.open_files``), so memory holds the
+    events of a segment or two, whatever the size of the file.
     """
 
-    meta: dict[str, t.Any]
-    event_type: str
-    """The listed ``event_type``, or the requested one when the listing item lacks it."""
-    sha256: str
-    size: int
-    attempts: int
-    lines: ParsedLines = field(default_factory=ParsedLines)
-    """The current segment's lines."""
-    totals: ParsedLines = field(default_factory=ParsedLines)
-    """Counts over every segment read so far (``messages``/``others``/``unparsed`` stay empty;
-    ``event_count`` is kept beside)."""
-    body: t.IO[bytes] | None = None
+    log_file: LogFile
+    index: int
+    """1 for the file's first segment."""
+    lines: ParsedLines
+    last: bool
     times: dict[int, tuple[t.Any, ...]] = field(default_factory=dict)
-    """``id(event)`` → its times (records.event_times) for the current segment, computed once
-    for the messages and conversations streams."""
-    segment: int = 0
-    """Index of the current segment (0 before the first)."""
-    last_segment: bool = False
-    """Whether the current segment is the file's last."""
-    event_total: int = 0
-    unparsed_total: int = 0
-    unparsed_numbers: list[int] = field(default_factory=list)
-    """Numbers of the first unparsed lines (for the warning)."""
-    _next_line: bytes | None = None
-    _line_number: int = 0
+    """``id(event)`` → its times (records.event_times), computed once for the messages and
+    conversations streams."""
 
     @property
     def id(self) -> str:
         """Return the log file id."""
-        return str(self.meta["id"])
+        return self.log_file.id
+
+    @property
+    def event_type(self) -> str:
+        """Return the log file's event type."""
+        return self.log_file.event_type
+
+    @property
+    def last_segment(self) -> bool:
+        """Return whether this is the file's last segment."""
+        return self.last
+
+    @property
+    def segment(self) -> int:
+        """Return the segment's index (1 for the first)."""
+        return self.index
 
     @property
     def messages(self) -> list[Event]:
-        """Return the current segment's CONVERSATION_MESSAGE events kept."""
+        """Return the CONVERSATION_MESSAGE events kept."""
         return self.lines.messages
 
     @property
     def events(self) -> list[Event]:
-        """Return the current segment's CONVERSATION_MESSAGE events kept (attachments)."""
+        """Return the CONVERSATION_MESSAGE events kept (the attachments are read from these)."""
         return self.lines.messages
 
     @property
     def other_events(self) -> list[Event]:
-        """Return the current segment's events of every other type kept (events stream)."""
+        """Return the events of every other type kept (what the events stream reads)."""
         return self.lines.others
-
-    @property
-    def event_count(self) -> int:
-        """Return the number of events kept in the segments read so far."""
-        return self.event_total
 
     def key_of(self, event: Event) -> str | None:
         """Return the key given to an event when it is not its own ``event_id``, else None."""
@@ -334,29 +325,65 @@ class LogFile:
         """Return a message event's line as delivered when it is ASCII JSON, else None."""
         return self.lines.raw.get(id(event))
 
-    def next_segment(self, seen: SeenEvents | SeenEventsStore, segment_bytes: int = 0) -> bool:
-        """Parse the next segment into ``lines``; False when the file has none left.
 
-        A segment is whole lines, about ``segment_bytes`` (default ``SEGMENT_BYTES``); the
-        first segment of an empty file is empty (and the last).
+@dataclass
+class LogFile:
+    """A downloaded, verified log file, parsed a segment at a time (:meth:`next_segment`).
+
+    The body waits in a spool (in memory while small, else in a temporary file); ``totals``
+    holds what the segments parsed so far became, for the manifest.
+    """
+
+    meta: dict[str, t.Any]
+    event_type: str
+    """The listed ``event_type``, or the requested one when the listing item lacks it."""
+    sha256: str
+    size: int
+    attempts: int
+    totals: ParsedLines = field(default_factory=ParsedLines)
+    """Counts over every segment parsed so far (its lists stay empty)."""
+    body: t.IO[bytes] | None = None
+    segments: int = 0
+    """Segments parsed so far."""
+    done: bool = False
+    event_count: int = 0
+    """Events kept in the segments parsed so far."""
+    unparsed_total: int = 0
+    unparsed_numbers: list[int] = field(default_factory=list)
+    """Numbers of the first unparsed lines (for the warning)."""
+    _next_line: bytes = b""
+    _line_number: int = 0
+
+    @property
+    def id(self) -> str:
+        """Return the log file id."""
+        return str(self.meta["id"])
+
+    def next_segment(
+        self, seen: SeenEvents | SeenEventsStore, segment_bytes: int = 0
+    ) -> Segment | None:
+        """Parse the next segment; None when the file has none left.
+
+        A segment is whole lines, about ``segment_bytes`` (default ``SEGMENT_BYTES``); an empty
+        file has one segment, empty. Duplicates are dropped against ``seen`` as the segments
+        are parsed, in file order.
         """
         body = self.body
-        if body is None or (self.segment and self.last_segment):
-            return False
+        if body is None or self.done:
+            return None
         limit = segment_bytes or SEGMENT_BYTES
         parser = LineParser(self.event_type, first_line=self._line_number)
         taken = 0
-        line = self._next_line if self.segment else body.readline()
+        line = self._next_line if self.segments else body.readline()
         while line and taken < limit:
             taken += len(line)
             parser.line(line[:-1] if line.endswith(b"\n") else line)
             line = body.readline()
         self._next_line = line
         self._line_number = parser.line_number
-        self.last_segment = not line
-        self.lines = parsed = parser.finish(seen)
-        self.times = {}
-        self.segment += 1
+        self.done = not line
+        parsed = parser.finish(seen)
+        self.segments += 1
         totals = self.totals
         totals.line_count = max(totals.line_count, parser.line_number)
         totals.blank_lines += parsed.blank_lines
@@ -368,10 +395,10 @@ class LogFile:
         room = UNPARSED_NUMBERS_KEPT - len(self.unparsed_numbers)
         if room > 0:
             self.unparsed_numbers.extend(u.line_number for u in parsed.unparsed[:room])
-        self.event_total += len(parsed.messages) + len(parsed.others)
-        if self.last_segment:
+        self.event_count += len(parsed.messages) + len(parsed.others)
+        if self.done:
             self.close()
-        return True
+        return Segment(self, self.segments, parsed, self.done)
 
     def close(self) -> None:
         """Release the body."""

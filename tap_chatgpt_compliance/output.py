@@ -36,6 +36,8 @@ if t.TYPE_CHECKING:
 KEY_FIELDS = ("id", "event_id", "file_id")
 BUFFER_BYTES = 64 * 1024
 """Records are written to stdout in chunks of about this size (and before any other message)."""
+LARGE_LINE = 256 * 1024
+"""A record line at least this long is written by pieces, straight to stdout."""
 
 
 class _NotStdlib(TypeError):
@@ -93,32 +95,43 @@ def extraction_time() -> str:
     return t.cast("str", _stamp[1])
 
 
-def fast_record_line(
-    stream_json: str, record: dict[str, t.Any], version: int | None, event_json: str | None
-) -> str:
-    """Return the RECORD line of ``record`` (stream name already JSON), as ``record_line``.
+Verbatim = tuple[str, tuple[str, ...]]
+"""A record field written as given: its name, and the pieces of its JSON text."""
 
-    ``event_json``, when given, is the JSON text of ``record["event"]`` as delivered by the API
-    (ASCII, parsed strictly): it is written as it is instead of serialising the event again.
+
+def fast_record_parts(
+    stream_json: str, record: dict[str, t.Any], version: int | None, verbatim: Verbatim | None
+) -> list[str]:
+    """Return the pieces of the RECORD line of ``record`` (stream name already JSON).
+
+    Joined, they are the line ``record_line`` gives (``time_extracted`` aside). ``verbatim``
+    names a field whose JSON text is already known: the event as delivered by the API (ASCII,
+    parsed strictly), or base64 content between quotes; it is written as it is, last, instead
+    of being serialised again (a base64 part of 11 MiB is never copied into a line).
     """
-    if event_json is None or "event" not in record:
-        body = _ENCODE(record)
-    else:
-        event = record.pop("event")
-        try:
-            body = _ENCODE(record)
-        finally:
-            record["event"] = event
-        body = f'{body[:-1]}{"," if len(record) > 1 else ""}"event":{event_json}}}'
-    if version is None:
-        return (
-            f'{{"type":"RECORD","stream":{stream_json},"record":{body},'
-            f'"time_extracted":{extraction_time()}}}'
-        )
-    return (
-        f'{{"type":"RECORD","stream":{stream_json},"record":{body},"version":{version},'
-        f'"time_extracted":{extraction_time()}}}'
+    head = '{"type":"RECORD","stream":' + stream_json + ',"record":'
+    tail = (
+        ',"time_extracted":' + extraction_time() + "}"
+        if version is None
+        else f',"version":{version},"time_extracted":{extraction_time()}}}'
     )
+    if verbatim is None or verbatim[0] not in record:
+        return [head, _ENCODE(record), tail]
+    name, pieces = verbatim
+    value = record.pop(name)
+    try:
+        body = _ENCODE(record)
+    finally:
+        record[name] = value
+    separator = "," if len(record) > 1 else ""
+    return [head, body[:-1], separator, _ENCODE(name), ":", *pieces, "}", tail]
+
+
+def fast_record_line(
+    stream_json: str, record: dict[str, t.Any], version: int | None, verbatim: Verbatim | None
+) -> str:
+    """Return the RECORD line of ``record`` (see :func:`fast_record_parts`)."""
+    return "".join(fast_record_parts(stream_json, record, version, verbatim))
 
 
 class LineLimitedWriter(SingerWriter):
@@ -152,23 +165,33 @@ class LineLimitedWriter(SingerWriter):
         stream: str,
         record: dict[str, t.Any],
         version: int | None = None,
-        event_json: str | None = None,
+        verbatim: Verbatim | None = None,
     ) -> None:
         """Write one RECORD (the fast path of ``tap_chatgpt_compliance.sdk``)."""
         stream_json = self._stream_json.get(stream)
         if stream_json is None:
             stream_json = self._stream_json[stream] = _ENCODE(stream)
         try:
-            line = fast_record_line(stream_json, record, version, event_json)
+            parts = fast_record_parts(stream_json, record, version, verbatim)
         except (TypeError, ValueError):  # Decimal, NaN/Infinity, odd keys: the SDK's encoder
-            line = record_line(
-                stream, record, version, datetime.datetime.now(datetime.timezone.utc)
-            )
-        self._check(line, None, stream, record)
-        self._buffer.append(line)
-        self._buffered += len(line) + 1
-        if self._buffered >= BUFFER_BYTES:
-            self.flush()
+            parts = [
+                record_line(stream, record, version, datetime.datetime.now(datetime.timezone.utc))
+            ]
+        size = sum(map(len, parts))
+        if size > self.max_line_bytes or not all(map(str.isascii, parts)):
+            self._check("".join(parts), None, stream, record)
+        if size < LARGE_LINE:
+            self._buffer.append("".join(parts))
+            self._buffered += size + 1
+            if self._buffered >= BUFFER_BYTES:
+                self.flush()
+            return
+        self.flush()  # a large line is written piece by piece, never joined in memory
+        write = sys.stdout.write
+        for part in parts:
+            write(part)
+        write("\n")
+        sys.stdout.flush()
 
     def serialize_message(self, message: Message) -> str:
         """Serialise a message: RECORDs by the standard encoder, the rest by the SDK's."""

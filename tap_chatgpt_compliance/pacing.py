@@ -10,7 +10,7 @@ are documented at 50/min). A bucket holds one minute of requests, as the API's o
 It adapts when the API disagrees: a 429 empties the route's bucket and blocks the route for the
 ``Retry-After`` the API asked for; the first 429 also sizes the route's burst to what the API
 actually served (the requests sent less what its bucket refilled meanwhile), and any later 429
-lowers the route's rate by 10% (logged once), for workspaces whose limit is lower than
+lowers the route's rate by 20% (logged once), for workspaces whose limit is lower than
 configured. Routes are independent: log downloads and attachment downloads proceed
 in parallel, each at its own rate.
 """
@@ -30,9 +30,14 @@ DEFAULT_REQUESTS_PER_MINUTE = 100
 """The documented limit of the Compliance Logs Platform and file routes, per route and minute."""
 GEN1_LISTS = frozenset({"users", "gpts", "projects", "configs", "shared_users"})
 """Gen-1 list routes, documented at 50 requests per minute: paced at half the setting."""
-SLOWDOWN = 0.9
+SLOWDOWN = 0.8
 """Factor applied to a route's rate at each 429 received while it was already paced evenly."""
 MIN_RATE_PER_MINUTE = 1.0
+_ONE = 1.0 - 1e-9
+"""A whole token, give or take the rounding of refills."""
+RESERVE_SECONDS = 0.25
+"""Tokens worth this much time (at least one) are never used: requests reach the API a few
+milliseconds apart from when they were paced, and the API's bucket must not be empty then."""
 
 
 def route_template(path: str, base_path: str = "") -> str:
@@ -76,6 +81,11 @@ class _Bucket:
     def rate(self) -> float:
         """Tokens per second."""
         return self.per_minute / 60.0
+
+    @property
+    def reserve(self) -> float:
+        """Tokens kept unused (at most half of the burst beyond one request)."""
+        return min(max(1.0, self.rate * RESERVE_SECONDS), (self.capacity - 1.0) / 2)
 
     def refill(self, now: float) -> None:
         if now > self.updated:
@@ -132,7 +142,8 @@ class Pacer:
                 bucket = self._bucket(route, now)
                 bucket.refill(now)
                 wait = bucket.blocked_until - now
-                if wait <= 0 and bucket.tokens >= 1.0:
+                needed = 1.0 + bucket.reserve
+                if wait <= 0 and bucket.tokens >= needed - 1.0 + _ONE:
                     bucket.tokens -= 1.0
                     if not bucket.taken:
                         bucket.started = now
@@ -141,7 +152,7 @@ class Pacer:
                     self.stats.waited += waited
                     return waited
                 if wait <= 0:
-                    wait = (1.0 - bucket.tokens) / bucket.rate
+                    wait = (needed - bucket.tokens) / bucket.rate
             # Others may take the token first: check again after the wait.
             self._sleep(wait)
             waited += wait

@@ -143,6 +143,35 @@ class ReadAhead(t.Generic[P, R]):
             pool.shutdown()
 
 
+def one_ahead(source: Iterable[P]) -> Iterator[P]:
+    """Yield each item of ``source`` once the next one is computed: their work overlaps.
+
+    An exception while computing the next item is raised once the current one was consumed,
+    so what happens to an item never depends on a failure after it.
+    """
+    items = iter(source)
+    try:
+        try:
+            current = next(items)
+        except StopIteration:
+            return
+        while True:
+            try:
+                upcoming = next(items)
+            except StopIteration:
+                yield current
+                return
+            except Exception:
+                yield current
+                raise
+            yield current
+            current = upcoming
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
 @dataclass
 class _Job:
     key: str

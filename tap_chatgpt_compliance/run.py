@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from tap_chatgpt_compliance.runstore import HashedKeys, RunFile, SpillMap
 
 if t.TYPE_CHECKING:
-    from tap_chatgpt_compliance.logfiles import LogFile
+    from tap_chatgpt_compliance.logfiles import Segment
 
 EVENTS_IN_MEMORY = 5_000
 """Event keys kept in memory before the run's dedupe memory moves to its temporary file."""
@@ -90,7 +90,8 @@ class SyncRun:
     handled_attachment_ids: SpillMap[str, int] = field(init=False)
     """Attachments already planned in this run (downloaded and recorded once per run)."""
     conversations: SpillMap[str, ConversationSeen] = field(init=False)
-    open_files: dict[str, LogFile] = field(default_factory=dict)
+    open_files: dict[str, Segment] = field(default_factory=dict)
+    """Log file id → the segment whose records the child streams are writing."""
     open_spools: dict[str, t.IO[bytes]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)

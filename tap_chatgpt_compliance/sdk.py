@@ -27,7 +27,8 @@ singer-sdk upgrade changes it (the tap is pinned to the 0.54 series, tested on 0
     stream without children synced for one context, per record: ``post_process``, then (when
     selected) ``_write_record_message`` and the record counter: :func:`lean_sync_records`
     runs exactly that, with the record written by the fast path, and falls back to the SDK's
-    loop in every other case (dry runs with a record limit included).
+    loop in every other case (dry runs with a record limit included). ``Stream.sync`` discards
+    what the loop yields: the lean loop yields an empty dict, so no record outlives its line.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ from singer_sdk.singerlib import RecordMessage
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
+
+    from tap_chatgpt_compliance.output import Verbatim
 
 SDK_SERIES = "0.54"
 """The singer-sdk series whose internals this module was checked against."""
@@ -148,13 +151,13 @@ def write_record(
     stream: Stream,
     record: dict[str, t.Any],
     sdk_write: t.Callable,
-    event_json: str | None = None,
+    verbatim: Verbatim | None = None,
 ) -> None:
     """Write one record as ``Stream._write_record_message`` would, by the fast path if usable.
 
     ``sdk_write`` is the SDK's own ``_write_record_message``, used for every other stream.
-    ``event_json`` is the JSON text of ``record["event"]`` as delivered, written as it is when
-    nothing of the record is deselected.
+    ``verbatim`` is a field whose JSON text is known (the event as delivered, base64 content),
+    written as it is when nothing of the record is deselected.
     """
     path = record_path(stream)
     if not path.fast:
@@ -162,12 +165,12 @@ def write_record(
         return
     if not path.selection_is_total:
         pop_deselected_record_properties(record, stream.schema, path.mask)
-        event_json = None
+        verbatim = None
     t.cast("t.Callable", path.write)(
         path.alias,
         path.conform(stream, record),
         stream._stream_version,
-        event_json,
+        verbatim,
     )
     stream.state_manager.is_flushed = False
 
@@ -194,6 +197,10 @@ def lean_sync_records(
     return _lean_loop(stream, context, path)
 
 
+_WRITTEN: dict[str, t.Any] = {}
+"""What the lean loop yields for each record written (``Stream.sync`` discards it)."""
+
+
 def _lean_loop(stream: Stream, context: t.Any, path: RecordPath) -> t.Iterator[dict[str, t.Any]]:
     record_counter = stream.get_record_counter()
     timer = stream.get_sync_timer()
@@ -216,15 +223,18 @@ def _lean_loop(stream: Stream, context: t.Any, path: RecordPath) -> t.Iterator[d
             processed = post_process(record, context)
             if processed is None or not selected:
                 continue
-            splice = getattr(stream, "_event_json", None)
-            event_json = splice[1] if splice is not None and splice[0] is record else None
+            known = getattr(stream, "_verbatim", None)
+            verbatim = known[1] if known is not None and known[0] is record else None
             if not total:
                 pop_deselected_record_properties(processed, schema, mask)
-                event_json = None
-            write(alias, conform(stream, processed), version, event_json)
+                verbatim = None
+            write(alias, conform(stream, processed), version, verbatim)
             stream.state_manager.is_flushed = False
             increment()
-            yield processed
+            # Stream.sync ignores what is yielded: hold nothing, so that a record (and an
+            # 8 MiB part it may carry) is freed before the next one is built.
+            record = processed = None  # type: ignore[assignment]
+            yield _WRITTEN
         if context == partition_context:
             stream._finalize_state(stream.get_context_state(context))
     stream._write_state_message()

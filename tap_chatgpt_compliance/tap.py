@@ -19,7 +19,6 @@ from tap_chatgpt_compliance.run import SyncRun
 from tap_chatgpt_compliance.sdk import close_run_meters
 from tap_chatgpt_compliance.settings import (
     CONFIG_SCHEMA,
-    DEFAULT_MAX_RECORD_BYTES,
     Settings,
     config_errors,
     storage_errors,
@@ -65,8 +64,7 @@ class TapChatGPTCompliance(Tap):
         self.sync_run = SyncRun()
         super().__init__(*args, **kwargs)
         if isinstance(self.message_writer, LineLimitedWriter):
-            limit = self.config.get("max_record_bytes") or DEFAULT_MAX_RECORD_BYTES
-            self.message_writer.max_line_bytes = int(limit)
+            self.message_writer.max_line_bytes = self.settings.max_record_bytes
 
     @cached_property
     def settings(self) -> Settings:

@@ -99,6 +99,11 @@ class Transport:
         session: PacedSession | None = getattr(self._local, "api", None)
         if session is None:
             session = PacedSession(self.pacer, self.base_path)
+            session.trust_env = False  # proxies and CA bundle: environment(), read once
+            environment = self.environment(self.base_url)
+            session.proxies = environment["proxies"]
+            session.verify = environment["verify"]
+            session.cert = environment["cert"]
             session.headers["Authorization"] = f"Bearer {self.settings.api_key}"
             session.headers["User-Agent"] = USER_AGENT
             self._local.api = session
@@ -109,22 +114,23 @@ class Transport:
         session: requests.Session | None = getattr(self._local, "signed", None)
         if session is None:
             session = requests.Session()
+            session.trust_env = False  # no .netrc credentials; proxies from environment()
             self._local.signed = session
         return session
 
     def environment(self, url: str) -> dict[str, t.Any]:
         """Return proxies, CA bundle and certificate for a URL's host, from the environment.
 
-        ``requests`` reads them from every environment variable at every request; they are
-        read once per scheme and host instead.
+        ``requests`` reads them from every environment variable at every request (and again
+        for every redirect it does not follow); they are read once per scheme and host instead,
+        as ``requests`` would (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, …).
         """
         parts = urlsplit(url)
         key = f"{parts.scheme}://{parts.netloc}"
         found = self._environment.get(key)
         if found is None:
-            merged = self.signed_session().merge_environment_settings(
-                key + "/", {}, None, None, None
-            )
+            with requests.Session() as reader:
+                merged = reader.merge_environment_settings(key + "/", {}, None, None, None)
             found = {name: merged[name] for name in ("proxies", "verify", "cert")}
             with self._lock:
                 self._environment[key] = found

@@ -164,7 +164,13 @@ class FilesStream(LogFileChildStream):
         self, record: dict[str, t.Any], spool: t.IO[bytes] | None
     ) -> Iterator[dict[str, t.Any]]:
         if spool is None:
-            yield record
+            content = record.get("content_base64")
+            if isinstance(content, str):  # base64 needs no escaping: written as it is
+                self._verbatim = (record, ("content_base64", ('"', content, '"')))
+            try:
+                yield record
+            finally:
+                self._verbatim = None
             return
         run = self.sync_run
         run.open_spools[record["id"]] = spool
@@ -251,14 +257,30 @@ class FilePartsStream(OncePerRunSchema, ComplianceStream):
             return
         file_id = context["file_id"]
         part_size = self.settings.max_inline_file_bytes
-        for index, offset, chunk in iter_parts(spool, part_size):
-            yield {
-                "file_id": file_id,
-                "part_index": index,
-                "workspace_id": self.workspace_id,
-                "part_count": context["part_count"],
-                "offset": offset,
-                "size": len(chunk),
-                "sha256": context["sha256"],
-                "content_base64": base64.b64encode(chunk).decode("ascii"),
-            }
+        try:
+            for index, offset, size, content in _base64_parts(spool, part_size):
+                record = {
+                    "file_id": file_id,
+                    "part_index": index,
+                    "workspace_id": self.workspace_id,
+                    "part_count": context["part_count"],
+                    "offset": offset,
+                    "size": size,
+                    "sha256": context["sha256"],
+                    "content_base64": content,
+                }
+                self._verbatim = (record, ("content_base64", ('"', content, '"')))
+                yield record  # written before the generator resumes
+                self._verbatim = None
+                del record, content
+        finally:
+            self._verbatim = None
+
+
+def _base64_parts(spool: t.IO[bytes], part_size: int) -> t.Iterator[tuple[int, int, int, str]]:
+    """Yield (index, offset, size, base64 text) of consecutive parts, one part in memory."""
+    for index, offset, chunk in iter_parts(spool, part_size):
+        size = len(chunk)
+        content = base64.b64encode(chunk).decode("ascii")
+        del chunk
+        yield index, offset, size, content

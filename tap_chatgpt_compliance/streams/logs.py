@@ -15,9 +15,14 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
-from tap_chatgpt_compliance.logfiles import CONVERSATION_MESSAGE, LogFile, fetch_log_file
+from tap_chatgpt_compliance.logfiles import (
+    CONVERSATION_MESSAGE,
+    LogFile,
+    Segment,
+    fetch_log_file,
+)
 from tap_chatgpt_compliance.pagination import LogFilesPaginator
-from tap_chatgpt_compliance.pipeline import ReadAhead
+from tap_chatgpt_compliance.pipeline import ReadAhead, one_ahead
 from tap_chatgpt_compliance.records import (
     attachment_refs,
     conversation_fields,
@@ -120,8 +125,7 @@ class LogFilesStream(ComplianceStream):
     @property
     def partitions(self) -> list[dict[str, t.Any]]:
         """One partition (and one bookmark) per configured event type."""
-        event_types = self.config.get("event_types") or [CONVERSATION_MESSAGE]
-        return [{"event_type": event_type} for event_type in dict.fromkeys(event_types)]
+        return [{"event_type": event_type} for event_type in self.settings.event_types]
 
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         """No signpost: bookmarks are the server's own end times, never the local clock."""
@@ -130,7 +134,7 @@ class LogFilesStream(ComplianceStream):
     def scope_path(self, event_type: str) -> str:
         """Return the workspace or organization prefix for an event type."""
         if event_scope(event_type) == "organization":
-            return f"/compliance/organizations/{self.config['organization_id']}"
+            return f"/compliance/organizations/{self.settings.organization_id}"
         return f"/compliance/workspaces/{self.workspace_id}"
 
     def get_url(self, context: Context | None) -> str:
@@ -196,7 +200,7 @@ class LogFilesStream(ComplianceStream):
         now = datetime.now(timezone.utc)
         bookmark = to_datetime(state.get("replication_key_value"))
         if bookmark is None:
-            configured = parse_start_date(self.config.get("start_date"), now)
+            configured = parse_start_date(self.settings.start_date, now)
             if configured < now - RETENTION:
                 self.logger.warning(
                     "start_date %s is older than the API's 30-day retention: log files before "
@@ -250,31 +254,28 @@ class LogFilesStream(ComplianceStream):
         state = self.get_context_state(context)
         future = _prune_future(state, start)
         planned = self._planned_files(context, event_type, start, state, future)
-        seen = run.seen_events
+        segments = self._segments(ReadAhead(planned, self._read))
         try:
-            for plan, log_file in ReadAhead(planned, self._read):
-                run.open_files[plan.file_id] = log_file
-                try:
-                    # Each segment's records are written by the child streams, synced for a
-                    # stand-in record written nowhere; the manifest record and its bookmark
-                    # come after the last segment's records.
-                    while log_file.next_segment(seen):
-                        self._plan_attachments(log_file)
-                        record = self._manifest_record(
-                            log_file, plan.end_time, plan.source, plan.capped
-                        )
-                        if not log_file.last_segment:
-                            self._segment_record = record
-                            yield record
-                            continue
+            # Each segment's records are written by the child streams, synced for a stand-in
+            # record written nowhere; the manifest record and its bookmark come after the last
+            # segment's records. The next segment is parsed (and its attachments queued) before
+            # the current one's records are written.
+            for plan, log_file, segment in one_ahead(segments):
+                run.open_files[plan.file_id] = segment
+                record = self._manifest_record(log_file, plan.end_time, plan.source, plan.capped)
+                if not segment.last:
+                    self._segment_record = record
+                    try:
+                        yield record
+                    finally:
                         self._segment_record = None
-                        self._bookmark = plan.floor
-                        yield record  # children are written before this record and its bookmark
+                    continue
+                self._bookmark = plan.floor
+                try:
+                    yield record  # children are written before this record and its bookmark
                 finally:
                     run.open_files.pop(plan.file_id, None)
                     self._bookmark = None
-                    self._segment_record = None
-                    log_file.close()
                 if plan.capped:
                     future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
                     _store_future(state, future)
@@ -339,17 +340,26 @@ class LogFilesStream(ComplianceStream):
         """Download and verify a file (on the read-ahead thread)."""
         return fetch_log_file(self, plan.scope_path, plan.meta, plan.file_type)
 
-    def _plan_attachments(self, log_file: LogFile) -> None:
-        """Queue the current segment's attachments, to be fetched while its records are written."""
-        files = self._tap.streams.get("files")
-        if (
-            log_file.messages
-            and files is not None
-            and (files.selected or files.has_selected_descendents)
-        ):
-            self._tap.attachments.plan(  # type: ignore[attr-defined]
-                segment_key(log_file), attachment_refs(log_file.messages)
-            )
+    def _segments(
+        self, files: Iterable[tuple[_Planned, LogFile]]
+    ) -> Iterator[tuple[_Planned, LogFile, Segment]]:
+        """Parse each file a segment at a time, in order; queue each segment's attachments."""
+        seen = self.sync_run.seen_events
+        streams = self._tap.streams
+        files_stream = streams.get("files")
+        fetch = files_stream is not None and (
+            files_stream.selected or files_stream.has_selected_descendents
+        )
+        for plan, log_file in files:
+            try:
+                while (segment := log_file.next_segment(seen)) is not None:
+                    if fetch and segment.messages:
+                        self._tap.attachments.plan(  # type: ignore[attr-defined]
+                            segment_key(segment), attachment_refs(segment.messages)
+                        )
+                    yield plan, log_file, segment
+            finally:
+                log_file.close()
 
     def _listed_end_time(self, meta: dict[str, t.Any], previous: datetime) -> tuple[datetime, str]:
         """Return the item's end_time and where it came from (see get_records)."""
@@ -406,9 +416,7 @@ class LogFilesStream(ComplianceStream):
         return {
             "id": log_file.id,
             "workspace_id": self.workspace_id,
-            "organization_id": self.config.get("organization_id")
-            if scope == "organization"
-            else None,
+            "organization_id": self.settings.organization_id if scope == "organization" else None,
             "scope": scope,
             "event_type": log_file.event_type,
             "end_time": end_time,
@@ -450,9 +458,9 @@ class _Planned:
     floor: datetime
 
 
-def segment_key(log_file: LogFile) -> str:
-    """Return the key of a file's current segment (attachments are planned per segment)."""
-    return f"{log_file.id}#{log_file.segment}"
+def segment_key(segment: Segment) -> str:
+    """Return the key of a file's segment (attachments are planned per segment)."""
+    return f"{segment.id}#{segment.index}"
 
 
 def _http_date(value: str | None) -> datetime | None:
@@ -501,7 +509,7 @@ class LogFileChildStream(OncePerRunSchema, ComplianceStream):
     reads_event_type: str | None = CONVERSATION_MESSAGE
     """CONVERSATION_MESSAGE reads the file's message events; None reads all its other events."""
 
-    def log_file(self, context: Context | None) -> LogFile | None:
+    def log_file(self, context: Context | None) -> Segment | None:
         """Return the parent's current file if it holds events this stream reads."""
         log_file = self.sync_run.open_files.get(str((context or {}).get("log_file_id")))
         if log_file is None:
@@ -539,11 +547,11 @@ class MessagesStream(LogFileChildStream):
                 ):
                     without_id += 1
                 raw = raw_of(event)
-                self._event_json = None if raw is None else (record, raw)
+                self._verbatim = None if raw is None else (record, ("event", (raw,)))
                 yield record  # written before the generator resumes
                 written += 1
         finally:
-            self._event_json = None
+            self._verbatim = None
             counts["messages_without_id"] += without_id
             counts["messages"] += written
 
@@ -564,7 +572,7 @@ class ConversationsStream(LogFileChildStream):
     _folded: list[tuple[str, int, str, t.Any, str | None, str | None, t.Any]]
     _latest: dict[str, tuple[str, int, tuple[t.Any, ...]]]
 
-    def log_file(self, context: Context | None) -> LogFile | None:
+    def log_file(self, context: Context | None) -> Segment | None:
         """Return the parent's current file if it has messages, or ends a file with some."""
         log_file = self.sync_run.open_files.get(str((context or {}).get("log_file_id")))
         if log_file is None:
@@ -653,7 +661,7 @@ class EventsStream(LogFileChildStream):
         log_file = self.log_file(context)
         if log_file is None:
             return
-        org = self.config.get("organization_id")
+        org = self.settings.organization_id
         workspace_id = self.workspace_id
         file_type = log_file.event_type
         key_of = log_file.key_of
@@ -671,7 +679,7 @@ class UnparsedLinesStream(LogFileChildStream):
     primary_keys: t.ClassVar[list[str]] = ["log_file_id", "line_number"]
     schema: t.ClassVar[dict] = schemas.UNPARSED_LINE
 
-    def log_file(self, context: Context | None) -> LogFile | None:
+    def log_file(self, context: Context | None) -> Segment | None:
         """Return the parent's current file if it has unparsed lines."""
         log_file = self.sync_run.open_files.get(str((context or {}).get("log_file_id")))
         return log_file if log_file is not None and log_file.lines.unparsed else None

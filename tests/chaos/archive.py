@@ -12,7 +12,12 @@ What "nothing lost, nothing corrupted" means here, check by check:
 - every ``archived`` record's bytes are verified: the object at ``storage_uri`` (re-hashed from
   the storage folder) or the inline ``content_base64`` / ``file_parts`` reassembled;
 - every object at a final content-addressed path in the storage folder hashes to its name;
-- records sharing a primary key (declared in SCHEMA) never disagree on content;
+- records sharing a primary key (declared in SCHEMA) never disagree on content, and one event
+  is never emitted under two keys (keys derived by the tap must be deterministic);
+- every line of every listed log file ended up somewhere: a JSON object line is the ``event``
+  of a record of the right stream (``messages`` for CONVERSATION_MESSAGE, ``events`` for any
+  other type, wherever delivered), any other line is recoverable byte for byte from a record
+  of its file (``unparsed_lines.content_base64``); ids are never empty;
 - the last title seen per conversation is the ground truth's.
 """
 
@@ -217,6 +222,18 @@ def _check_messages(truth: dict[str, Any], runs: list[TapRun], verdict: Verdict)
                 break
     if altered:
         verdict.fail("messages whose `event` differs from the event as published", altered)
+    misattributed = [
+        message_id
+        for message_id, records in got.items()
+        if message_id in expected
+        and any(
+            r.get("conversation_id") != expected[message_id]["conversation_id"]
+            or ("attachment_ids" in r and r["attachment_ids"] != expected[message_id]["file_ids"])
+            for r in records
+        )
+    ]
+    if misattributed:
+        verdict.fail("messages with the wrong conversation_id or attachment_ids", misattributed)
     verdict.stats["messages"] = len(set(got) & set(expected))
 
 

@@ -123,17 +123,18 @@ def test_repeated_429s_slow_the_route_down(caplog: pytest.LogCaptureFixture) -> 
         for _ in range(3):
             pacer.acquire(route)
             pacer.throttled(route, 1.0)
-    assert pacer._buckets[route].per_minute == pytest.approx(100 * 0.9 * 0.9)
+    assert pacer._buckets[route].per_minute == pytest.approx(100 * 0.8 * 0.8)
     assert sum("max_requests_per_minute" in r.getMessage() for r in caplog.records) == 1
     assert "3 answered 429" in pacer.summary()
 
 
+@pytest.mark.soak
 def test_default_rate_matches_the_documented_limit_without_429(simulator_factory) -> None:
     """At the documented 100/min (the simulator at speed 1), > 100 log files: no 429 at all."""
     sim = simulator_factory(
         seed=5,
-        span_days=0.75,
-        conversations=40,
+        span_days=0.9,
+        conversations=150,
         attachment_rate=0.0,
         speed=1.0,
         quirks=Quirks(empty_pages=False),
@@ -151,12 +152,13 @@ def test_default_rate_matches_the_documented_limit_without_429(simulator_factory
     assert elapsed >= (files - 100) * 0.6 - 1  # 100 per minute after the burst
 
 
+@pytest.mark.soak
 def test_a_lower_limit_than_configured_is_learned(simulator_factory) -> None:
     """The workspace allows 100/min, the tap is told 300: a few 429s, then it slows down."""
     sim = simulator_factory(
         seed=5,
-        span_days=0.75,
-        conversations=40,
+        span_days=0.9,
+        conversations=150,
         attachment_rate=0.0,
         speed=1.0,
         quirks=Quirks(empty_pages=False),
@@ -166,7 +168,7 @@ def test_a_lower_limit_than_configured_is_learned(simulator_factory) -> None:
     assert len(run.records["log_files"]) == len(sim.log_files())
     match = re.search(r"Pacing: (\d+) API requests, (\d+) answered 429", run.stderr)
     assert match
-    assert 1 <= int(match.group(2)) <= 6
+    assert 1 <= int(match.group(2)) <= 8  # 300 → 240 → 192 → 154 → 123 → 98 per minute
 
 
 def _collect(pairs: t.Iterable[tuple[int, int]], into: list[tuple[int, int]]) -> None:

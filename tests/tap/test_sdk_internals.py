@@ -225,7 +225,7 @@ def test_spliced_event_is_the_same_json() -> None:
     """Item 7: a record written with its event's line as delivered parses to the same record."""
     record = _sample_message()
     raw = json.dumps(record["event"], separators=(", ", ": "))  # other spacing, same value
-    line = fast_record_line('"messages"', record, None, raw)
+    line = fast_record_line('"messages"', record, None, ("event", (raw,)))
     assert json.loads(line)["record"] == json.loads(json.dumps(record))
     assert list(record)[-1] == "event"  # the record is left as it was
 

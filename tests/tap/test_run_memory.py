@@ -1,0 +1,141 @@
+"""Memory stays flat (issue #8, P4): run-wide maps spill to a temporary SQLite file, log files are
+parsed a segment at a time, and nothing changes in what is written: duplicates are still dropped
+across the whole run, conversations still carry what the whole run has seen."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatgpt_compliance_simulator import Oddities, Quirks, Simulator
+from tap_chatgpt_compliance.logfiles import parse_lines
+from tap_chatgpt_compliance.runstore import HashedKeys, RunFile, SpillMap
+
+from .harness import TapRun, parse_singer, run_tap, tap_config, tap_env
+
+CM = "CONVERSATION_MESSAGE"
+
+
+@pytest.mark.parametrize("limit", [1_000, 2])
+def test_spill_map_keeps_its_entries(limit: int) -> None:
+    run_file = RunFile()
+    spill: SpillMap[str, Any] = SpillMap("t", run_file, limit=limit)
+    spill.set_many({"a": 1, "b": [1, 2], "c": "x"})
+    spill.set_many({"b": [3], "d": None})
+    assert spill.spilled == (limit == 2)
+    assert spill.get_many(["a", "b", "c", "d", "zz"]) == {"a": 1, "b": [3], "c": "x", "d": None}
+    assert spill.add_new(["a", "e", "e", "f"], 7) == ["e", "f"]
+    spill.discard_many(["a", "zz"])
+    assert spill.get_many(["a", "e", "f"]) == {"e": 7, "f": 7}
+    assert len(spill) == 5
+    path = run_file.path
+    run_file.close()
+    assert path is None or not Path(path).exists()
+
+
+def _line(event: dict[str, Any]) -> bytes:
+    return json.dumps(event).encode()
+
+
+def test_duplicates_are_dropped_across_the_whole_run_once_spilled() -> None:
+    """The dedupe window is the run: an event delivered again many files later is dropped."""
+    run_file = RunFile()
+    seen = HashedKeys(SpillMap("events", run_file, limit=3))
+    first = [{"event_id": f"e{n}", "type": CM, "n": n} for n in range(10)]
+    parsed = parse_lines(b"\n".join(_line(e) for e in first), CM, seen)
+    assert len(parsed.messages) == 10
+    assert seen.store.spilled
+    for n in range(20):  # other files in between
+        parse_lines(_line({"event_id": f"x{n}", "type": CM}), CM, seen)
+    again = parse_lines(b"\n".join(_line(e) for e in [first[0], first[9]]), CM, seen)
+    assert again.duplicates == 2
+    assert again.messages == []
+    changed = {**first[3], "n": "changed"}  # same id, other content: a clash, kept
+    clash = parse_lines(_line(changed), CM, seen)
+    assert clash.clashes == 1
+    assert len(clash.messages) == 1
+    run_file.close()
+
+
+TINY = """
+import sys
+import tap_chatgpt_compliance.logfiles as logfiles
+import tap_chatgpt_compliance.run as run
+logfiles.SEGMENT_BYTES = 1500
+run.EVENTS_IN_MEMORY = 7
+run.CONVERSATIONS_IN_MEMORY = 3
+run.ATTACHMENTS_IN_MEMORY = 2
+from tap_chatgpt_compliance.tap import TapChatGPTCompliance
+sys.argv = ["tap-chatgpt-compliance", *sys.argv[1:]]
+TapChatGPTCompliance.cli()
+"""
+
+
+def _run_tiny(config: dict[str, Any], tmp_path: Path) -> TapRun:
+    """Run the tap with tiny segments and maps that spill at once (and a private TMPDIR)."""
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", TINY, "--config", str(config_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**tap_env(), "TMPDIR": str(temp)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    leftovers = list(temp.iterdir())
+    assert leftovers == [], leftovers  # the run's temporary files are gone
+    records, states = parse_singer(result.stdout)
+    return TapRun(result.returncode, result.stdout, result.stderr, records, states)
+
+
+def _stable(records: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    volatile = {"processed_at", "archived_at", "retry_until"}
+    return {
+        stream: [{k: v for k, v in r.items() if k not in volatile} for r in rows]
+        for stream, rows in records.items()
+        if stream not in ("gpts", "projects")  # their items carry fresh signed URLs
+    }
+
+
+def test_segments_and_spilled_maps_change_nothing_written(simulator_factory, tmp_path) -> None:
+    """Tiny segments and maps spilled from the start write exactly what the defaults write."""
+    sim: Simulator = simulator_factory(
+        seed=17,
+        span_days=0.6,
+        speed=60.0,
+        attachment_rate=0.5,
+        quirks=Quirks(duplicate_rate=0.2, late_rate=0.1),
+        oddities=Oddities(missing_event_id_rate=0.05, non_object_lines=2, event_id_clash_rate=0.2),
+    )
+    config = tap_config(
+        sim,
+        event_types=[CM, "AUDIT_LOG"],
+        file_content="inline",
+        max_inline_file_bytes=2048,
+    )
+    default = run_tap(config)
+    assert default.returncode == 0, default.stderr[-3000:]
+    tiny = _run_tiny(config, tmp_path)
+    assert _stable(tiny.records) == _stable(default.records)
+    truth = sim.ground_truth()
+    # At-least-once duplicates were dropped across the whole run, with the maps on disk.
+    ids = [m["id"] for m in tiny.records["messages"]]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == set(truth["messages"])
+    duplicates = sum(f["duplicates_dropped"] for f in tiny.records["log_files"])
+    assert duplicates > 0
+    # Conversations carry what the whole run saw of them.
+    last = {c["id"]: c for c in tiny.records["conversations"]}
+    counts: dict[str, int] = {}
+    for message in tiny.records["messages"]:
+        counts[message["conversation_id"]] = counts.get(message["conversation_id"], 0) + 1
+    assert {cid: c["message_count_seen"] for cid, c in last.items()} == counts
