@@ -24,7 +24,7 @@ demo:  ## simulator + local S3 + `meltano run tap-chatgpt-compliance target-s3`,
 	bash scripts/bootstrap.sh
 	.venv/bin/python scripts/demo.py
 
-bench:  ## throughput and memory ratios of the tap against a 100k-message simulated workspace
+bench:  ## issue #8 goals in one run: throughput, pacing, memory, requests (BENCH_ARGS=--quick: ~7 min)
 	bash scripts/bootstrap.sh
 	.venv/bin/python benchmarks/run.py $(BENCH_ARGS)
 

@@ -54,7 +54,11 @@ def _default(value: t.Any) -> t.Any:
 
 
 _ENCODE = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=_default
+    separators=(",", ":"),
+    ensure_ascii=True,
+    allow_nan=False,
+    check_circular=False,  # records are trees of JSON values: no cycle to look for
+    default=_default,
 ).encode
 
 
@@ -95,6 +99,8 @@ def extraction_time() -> str:
     return t.cast("str", _stamp[1])
 
 
+_NAMES: dict[str, str] = {}
+"""Field name → its JSON text and the colon."""
 Verbatim = tuple[str, tuple[str, ...]]
 """A record field written as given: its name, and the pieces of its JSON text."""
 
@@ -124,7 +130,8 @@ def fast_record_parts(
     finally:
         record[name] = value
     separator = "," if len(record) > 1 else ""
-    return [head, body[:-1], separator, _ENCODE(name), ":", *pieces, "}", tail]
+    key = _NAMES.get(name) or _NAMES.setdefault(name, _ENCODE(name) + ":")
+    return [head, body[:-1], separator, key, *pieces, "}", tail]
 
 
 def fast_record_line(
@@ -177,8 +184,8 @@ class LineLimitedWriter(SingerWriter):
             parts = [
                 record_line(stream, record, version, datetime.datetime.now(datetime.timezone.utc))
             ]
-        size = sum(map(len, parts))
-        if size > self.max_line_bytes or not all(map(str.isascii, parts)):
+        size = sum(map(len, parts))  # every piece is ASCII JSON: characters are bytes
+        if size > self.max_line_bytes:
             self._check("".join(parts), None, stream, record)
         if size < LARGE_LINE:
             self._buffer.append("".join(parts))

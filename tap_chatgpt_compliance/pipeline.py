@@ -4,7 +4,8 @@ Records are only ever written by the main thread, and every child record of a lo
 the file's manifest record and bookmark (sdk.py, item 2). What may run ahead is the network:
 the attachments referenced by a file are queued as soon as the file is parsed
 (:meth:`AttachmentPipeline.plan`), fetched by ``ATTACHMENT_WORKERS`` threads at most
-``WINDOW`` attachments ahead of the records, and handed to the ``files`` stream in the order
+``WINDOW`` attachments ahead of the records (one at a time until one succeeds, and after a
+failure), and handed to the ``files`` stream in the order
 they were planned (:meth:`AttachmentPipeline.results`), which builds and writes their records
 before the file's manifest record. The attachments route is thus busy while log files are read.
 """
@@ -206,6 +207,10 @@ class AttachmentPipeline:
         self._planned: list[str] = []
         self._lock = threading.Lock()
         self._executor: DaemonPool | None = None
+        self._healthy = False
+        """False until an attachment was fetched, and after a failure that can clear: then one
+        attachment at a time is tried, so that the run stops trying after a few failures in a
+        row (attachments.FAILURES_BEFORE_PAUSE) without others already on their way."""
 
     def plan(self, key: str, refs: Iterable[AttachmentRef]) -> None:
         """Queue the attachments of ``key`` not handled yet in this run (once per key)."""
@@ -240,7 +245,9 @@ class AttachmentPipeline:
                 self._jobs.popleft()
                 if job.future is not None:
                     self._submitted -= 1
-                self._feed()
+                self._healthy = getattr(outcome, "streak", None) != "fail"
+                if self._healthy:  # else the next one starts once this one is settled
+                    self._feed()
             yield job.ref, outcome
         with self._lock:
             if key in self._planned:
@@ -264,7 +271,8 @@ class AttachmentPipeline:
         if not self.archiver.downloads or self.archiver.closing:
             return
         jobs = self._jobs
-        while self._submitted < len(jobs) and self._submitted < self.window:
+        ahead = self.window if self._healthy else 1
+        while self._submitted < len(jobs) and self._submitted < ahead:
             if self._executor is None:
                 self._executor = DaemonPool(self.workers, "tap-attachments")
             job = jobs[self._submitted]

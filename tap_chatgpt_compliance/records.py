@@ -147,28 +147,26 @@ def message_record(
     }
 
 
-CONVERSATION_FIELDS = (
-    "id",
-    "title",
-    "created_at",
-    "is_pinned",
-    "is_temporary_chat",
-    "gpt_id",
-    "gpt_name",
-    "project_id",
-    "project_name",
-    "mode",
-)
-"""What a ``conversations`` record takes from the latest event's ``conversation``."""
-
-
 def conversation_fields(
     conversation: dict[str, t.Any], owner: dict[str, t.Any]
 ) -> tuple[t.Any, ...]:
-    """Keep what a ``conversations`` record needs of an event (not the whole event)."""
+    """Keep what a ``conversations`` record needs of an event (not the whole event).
+
+    The conversation's id, title, created_at, is_pinned, is_temporary_chat, gpt_id, gpt_name,
+    project_id, project_name and mode, then the owner's user id and email.
+    """
     get = conversation.get
     return (
-        *(get(name) for name in CONVERSATION_FIELDS),
+        get("id"),
+        get("title"),
+        get("created_at"),
+        get("is_pinned"),
+        get("is_temporary_chat"),
+        get("gpt_id"),
+        get("gpt_name"),
+        get("project_id"),
+        get("project_name"),
+        get("mode"),
         owner.get("user_id"),
         owner.get("user_email") or owner.get("email"),
     )

@@ -106,12 +106,12 @@ class RecordPath:
 
     def conform(self, stream: Stream, record: dict[str, t.Any]) -> dict[str, t.Any]:
         """Return the record as ROOT_ONLY conformance makes it (the same dict if unchanged)."""
-        if (
-            record.keys() <= self.names
-            and _PLAIN_TYPES.issuperset(map(type, record.values()))
-            and all(type(record.get(name)) in _BOOL_OR_NONE for name in self.exact)
-        ):
-            return record
+        if record.keys() <= self.names and _PLAIN_TYPES.issuperset(map(type, record.values())):
+            for name in self.exact:
+                if type(record.get(name)) not in _BOOL_OR_NONE:
+                    break
+            else:
+                return record
         properties = self.properties
         output: dict[str, t.Any] = {}
         unmapped: list[str] = []
@@ -213,7 +213,7 @@ def _lean_loop(stream: Stream, context: t.Any, path: RecordPath) -> t.Iterator[d
     schema = stream.schema
     mask = path.mask
     post_process = stream.post_process
-    increment = record_counter.increment
+    written = 0
     with record_counter, timer:
         record_counter.with_context(context)
         timer.with_context(context)
@@ -229,12 +229,14 @@ def _lean_loop(stream: Stream, context: t.Any, path: RecordPath) -> t.Iterator[d
                 pop_deselected_record_properties(processed, schema, mask)
                 verbatim = None
             write(alias, conform(stream, processed), version, verbatim)
-            stream.state_manager.is_flushed = False
-            increment()
+            written += 1
             # Stream.sync ignores what is yielded: hold nothing, so that a record (and an
             # 8 MiB part it may carry) is freed before the next one is built.
             record = processed = None  # type: ignore[assignment]
             yield _WRITTEN
+        if written:
+            record_counter.increment(written)
+            stream.state_manager.is_flushed = False
         if context == partition_context:
             stream._finalize_state(stream.get_context_state(context))
     stream._write_state_message()

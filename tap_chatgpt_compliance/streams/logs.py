@@ -593,6 +593,7 @@ class ConversationsStream(LogFileChildStream):
         folded = self._folded
         latest = self._latest
         times = log_file.times
+        newest: dict[str, tuple[str, int, dict[str, t.Any], dict[str, t.Any]]] = {}
         for event in log_file.messages:
             conversation = event.get("conversation")
             if type(conversation) is not dict or not conversation.get("id"):
@@ -612,8 +613,13 @@ class ConversationsStream(LogFileChildStream):
                     conversation.get("created_at"),
                 )
             )
-            best = latest.get(conversation_id)
+            best = newest.get(conversation_id)
             if best is None or (sort_key, order) >= (best[0], best[1]):
+                newest[conversation_id] = (sort_key, order, conversation, event)
+        # Only what the latest event of each conversation says is kept past the segment.
+        for conversation_id, (sort_key, order, conversation, event) in newest.items():
+            kept = latest.get(conversation_id)
+            if kept is None or (sort_key, order) >= (kept[0], kept[1]):
                 fields = conversation_fields(conversation, _as_dict(event.get("actor")))
                 latest[conversation_id] = (sort_key, order, fields)
         if not log_file.last_segment:
