@@ -1,6 +1,8 @@
 """Issue #8's goals measured in one run: throughput (P1), pacing (P3), memory (P4), requests (P2).
 
-Usage: python benchmarks/run.py [--quick] [--out docs/benchmarks.md]
+Usage: python benchmarks/run.py [--quick] [--out docs/benchmarks.md] [--only P1,P3]
+
+``--only`` runs some parts and prints their measurements as JSON, without writing the report.
 
 Everything is measured in the same run on this machine, against the project's simulator over
 loopback, so the ratios hold even on a noisy machine:
@@ -501,18 +503,36 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=10_000, help="P1 workspace")
     parser.add_argument("--pacing-speed", type=float, default=30.0)
     parser.add_argument("--pacing-conversations", type=int, default=1100)
+    parser.add_argument(
+        "--only", default="", help="comma-separated parts (P1, P2, P3, P4): print JSON, no report"
+    )
     args = parser.parse_args()
+    only = {part.strip().upper() for part in args.only.split(",") if part.strip()}
     started = time.perf_counter()
     results: dict = {}
-    print("P1/P2: throughput against the bare client …", flush=True)
-    bench_throughput(results, args.conversations)
-    print("P2: requests of a full and an idle run …", flush=True)
-    bench_requests(results)
-    print("P3: pacing under the simulator's rate limits …", flush=True)
-    bench_pacing(results, args.pacing_speed, args.pacing_conversations)
     large = 10_000 if args.quick else 100_000
-    print(f"P4: peak RSS at 1k and {large // 1000}k conversations …", flush=True)
-    bench_memory(results, 1_000, large, "quick" if args.quick else "full")
+    parts = {
+        "P1": (
+            "P1: throughput against the bare client …",
+            lambda: bench_throughput(results, args.conversations),
+        ),
+        "P2": ("P2: requests of a full and an idle run …", lambda: bench_requests(results)),
+        "P3": (
+            "P3: pacing under the simulator's rate limits …",
+            lambda: bench_pacing(results, args.pacing_speed, args.pacing_conversations),
+        ),
+        "P4": (
+            f"P4: peak RSS at 1k and {large // 1000}k conversations …",
+            lambda: bench_memory(results, 1_000, large, "quick" if args.quick else "full"),
+        ),
+    }
+    for name, (title, bench) in parts.items():
+        if not only or name in only:
+            print(title, flush=True)
+            bench()
+    if only:
+        print(json.dumps(results, indent=2, default=str))
+        return
     text = report(results, args.quick)
     text += f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s.\n"
     print(text)

@@ -231,7 +231,8 @@ def show_thread(records: dict[str, list[dict]]) -> None:
         elif m.get("author_model"):
             who = f"{who} ({m['author_model']})"
         when = (m.get("created_at") or "")[:19].replace("T", " ")
-        text = m.get("content_text") or m.get("content_json") or ""
+        structured = m.get("content_json")  # a JSON value (tool output), not text
+        text = m.get("content_text") or ("" if structured is None else json.dumps(structured))
         print(f"  {DIM}{when}{RESET}  {BOLD}{who}{RESET}")
         for line in textwrap.wrap(text, 92)[:8] or ["(no text)"]:
             print(f"      {line}")

@@ -50,6 +50,8 @@ def _reject_constant(name: str) -> t.NoReturn:
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 """Strict JSON: NaN and Infinity are not JSON, such a line is kept unparsed."""
+_RAW_DECODE = _DECODER.raw_decode
+"""The same decoder without its two whitespace scans: for a line that is one JSON value."""
 
 
 def derived_event_key(event: Event) -> str:
@@ -169,7 +171,12 @@ class LineParser:
             return
         try:
             text = raw.decode("utf-8")
-            event = _DECODER.decode(text)
+            try:
+                event, end = _RAW_DECODE(text)
+            except ValueError:
+                end = -1
+            if end != len(text):  # around whitespace, or not JSON: the strict decoder says
+                event = _DECODER.decode(text)
         except UnicodeDecodeError as exc:
             parsed.unparsed.append(UnparsedLine(number, raw, "invalid_utf8", str(exc)))
             return
@@ -351,7 +358,12 @@ class LogFile:
     unparsed_total: int = 0
     unparsed_numbers: list[int] = field(default_factory=list)
     """Numbers of the first unparsed lines (for the warning)."""
-    _next_line: bytes = b""
+    raw: t.IO[bytes] | None = None
+    """The body, kept open past the last segment for its raw parts (:mod:`rawlogs`)."""
+    raw_storage_uri: str | None = None
+    """Where the raw bytes were stored and verified (file_content=storage)."""
+    _carry: bytes = b""
+    """The bytes read past the last segment (the start of the next one)."""
     _line_number: int = 0
 
     @property
@@ -373,15 +385,20 @@ class LogFile:
             return None
         limit = segment_bytes or SEGMENT_BYTES
         parser = LineParser(self.event_type, first_line=self._line_number)
-        taken = 0
-        line = self._next_line if self.segments else body.readline()
-        while line and taken < limit:
-            taken += len(line)
-            parser.line(line[:-1] if line.endswith(b"\n") else line)
-            line = body.readline()
-        self._next_line = line
+        # The lines that start within ``limit`` bytes: a block, completed to its line's end.
+        block = self._carry if self.segments else body.read(limit)
+        if block and not block.endswith(b"\n"):
+            block += body.readline()
+        self._carry = body.read(limit)
+        self.done = not self._carry
+        lines = block.split(b"\n")
+        if lines[-1] == b"":  # the newline that ends the block ends its last line
+            lines.pop()
+        line = parser.line
+        for raw in lines:
+            line(raw)
+        del block, lines
         self._line_number = parser.line_number
-        self.done = not line
         parsed = parser.finish(seen)
         self.segments += 1
         totals = self.totals
@@ -401,10 +418,17 @@ class LogFile:
         return Segment(self, self.segments, parsed, self.done)
 
     def close(self) -> None:
-        """Release the body."""
+        """Release the body (unless it is kept as ``raw``: see :meth:`close_raw`)."""
         if self.body is not None:
-            self.body.close()
+            if self.body is not self.raw:
+                self.body.close()
             self.body = None
+
+    def close_raw(self) -> None:
+        """Release the raw bytes kept past the last segment."""
+        if self.raw is not None:
+            self.raw.close()
+            self.raw = None
 
 
 def _reader(response: requests.Response) -> tuple[t.IO[bytes], str, int]:

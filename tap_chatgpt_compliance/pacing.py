@@ -5,14 +5,18 @@ requests per minute, and every 429 is a failed request against the workspace's b
 therefore never relies on 429s to find the limit: before each request it takes a token from the
 bucket of the request's route template (``/compliance/workspaces/{}/logs/{}`` …), refilled at
 ``max_requests_per_minute`` (half of it for the Gen-1 list routes users, GPTs and projects, which
-are documented at 50/min). A bucket holds one minute of requests, as the API's own does.
+are documented at 50/min). A bucket holds one minute of requests at the documented rate (100,
+or 50 for the Gen-1 lists; less when ``max_requests_per_minute`` is lower), as the API's own does:
+a higher setting raises the rate, not the burst, which the API does not document.
 
 It adapts when the API disagrees: a 429 empties the route's bucket and blocks the route for the
 ``Retry-After`` the API asked for; the first 429 also sizes the route's burst to what the API
-actually served (the requests sent less what its bucket refilled meanwhile), and any later 429
-lowers the route's rate by 20% (logged once), for workspaces whose limit is lower than
-configured. Routes are independent: log downloads and attachment downloads proceed
-in parallel, each at its own rate.
+actually held (the tap's bucket had the same refills, capped the same way: the API's burst is
+the tap's less the tokens the tap still had), and any later 429 lowers the route's rate by 20%
+(logged once), for workspaces whose limit is lower than configured. A 429 answering a request
+sent before the previous 429 of its route was noted (requests in flight together) only counts.
+Routes are independent: log downloads and attachment downloads proceed in parallel, each at its
+own rate.
 """
 
 from __future__ import annotations
@@ -73,9 +77,8 @@ class _Bucket:
     blocked_until: float = 0.0
     learned: bool = False
     """True once a 429 showed that the API's burst is smaller than assumed."""
-    started: float = 0.0
-    taken: int = 0
-    """Tokens taken since ``started`` (the first request), to estimate the API's burst."""
+    throttled_at: float = float("-inf")
+    """When the last 429 of the route was noted."""
 
     @property
     def rate(self) -> float:
@@ -129,7 +132,8 @@ class Pacer:
         bucket = self._buckets.get(route)
         if bucket is None:
             rate = route_rate(route, self.per_minute)
-            bucket = _Bucket(per_minute=rate, tokens=rate, capacity=rate, updated=now)
+            burst = min(rate, route_rate(route, DEFAULT_REQUESTS_PER_MINUTE))
+            bucket = _Bucket(per_minute=rate, tokens=burst, capacity=burst, updated=now)
             self._buckets[route] = bucket
         return bucket
 
@@ -145,9 +149,6 @@ class Pacer:
                 needed = 1.0 + bucket.reserve
                 if wait <= 0 and bucket.tokens >= needed - 1.0 + _ONE:
                     bucket.tokens -= 1.0
-                    if not bucket.taken:
-                        bucket.started = now
-                    bucket.taken += 1
                     self.stats.requests[route] += 1
                     self.stats.waited += waited
                     return waited
@@ -157,14 +158,26 @@ class Pacer:
             self._sleep(wait)
             waited += wait
 
-    def throttled(self, route: str, retry_after: float | None) -> None:
-        """Note a 429 on a route: block it for Retry-After, then pace it evenly (or slower)."""
+    def now(self) -> float:
+        """Return the pacer's clock (a request's send time, for :meth:`throttled`)."""
+        return self._clock()
+
+    def throttled(
+        self, route: str, retry_after: float | None, sent_at: float | None = None
+    ) -> None:
+        """Note a 429 on a route: block it for Retry-After, then pace it evenly (or slower).
+
+        ``sent_at`` (:meth:`now` when the request was sent): a 429 to a request sent before the
+        route's previous 429 was noted was in flight with it, and tells nothing new.
+        """
         with self._lock:
             now = self._clock()
             bucket = self._bucket(route, now)
             bucket.refill(now)
             self.stats.throttled[route] += 1
-            if bucket.learned:
+            if sent_at is not None and sent_at < bucket.throttled_at:
+                pass  # in flight with the 429 already noted: only its Retry-After counts
+            elif bucket.learned:
                 slower = max(MIN_RATE_PER_MINUTE, bucket.per_minute * SLOWDOWN)
                 if bucket.per_minute == route_rate(route, self.per_minute):
                     LOGGER.warning(
@@ -177,10 +190,13 @@ class Pacer:
                 bucket.per_minute = slower
                 bucket.capacity = max(1.0, bucket.capacity / 2)
             else:
-                # The API's bucket was empty: it held what was taken less what it refilled.
-                served = bucket.taken - (now - bucket.started) * bucket.rate
-                bucket.capacity = max(1.0, min(bucket.capacity, served))
+                # The API's bucket is empty while the tap's, refilled and capped alike, still
+                # holds ``tokens``: the API's burst is smaller by that much (and by the token
+                # of this request, which the API did not serve).
+                held = bucket.capacity - max(0.0, bucket.tokens) - 1.0
+                bucket.capacity = max(1.0, min(bucket.capacity, held))
                 bucket.learned = True
+            bucket.throttled_at = now
             bucket.tokens = min(bucket.tokens, 0.0)
             wait = retry_after if retry_after is not None else 60.0 / bucket.per_minute
             bucket.blocked_until = max(bucket.blocked_until, now + wait)

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import json
 import typing as t
+from datetime import datetime, timezone
 
 from tap_chatgpt_compliance.attachments import AttachmentRef
+from tap_chatgpt_compliance.run import ConversationSeen
+from tap_chatgpt_compliance.settings import event_scope
 from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
-    from tap_chatgpt_compliance.run import ConversationSeen
+    from tap_chatgpt_compliance.logfiles import LogFile
+    from tap_chatgpt_compliance.runstore import SpillMap
 
 Event = dict[str, t.Any]
 
 
 _EMPTY: dict[str, t.Any] = {}
 """Stands for a missing or malformed object (never modified)."""
+_CONTENT_FRAME = frozenset({"object", "type", "value", "annotations"})
+"""Keys of a content object that carry no content of their own."""
 
 
 def _dict(value: t.Any) -> dict[str, t.Any]:
@@ -101,9 +107,21 @@ def message_record(
     if type(actor) is not dict:
         actor = _EMPTY
     content = mget("content")
-    if type(content) is not dict:
+    text = structured = None
+    if type(content) is dict:
+        value = content.get("value")
+        if type(value) is str:
+            text = value
+        elif type(value) is dict:
+            structured = value
+        elif value is not None or content.keys() - _CONTENT_FRAME:
+            structured = content  # an array, number or boolean value, or another shape: whole
+    else:
+        if type(content) is str:
+            text = content  # a bare text instead of a content object
+        elif content is not None:
+            structured = {"value": content}
         content = _EMPTY
-    value = content.get("value")
     raw_created = mget("created_at")
     created_at, source, event_at = event_times(event, times)
     annotations = content.get("annotations")
@@ -136,8 +154,8 @@ def message_record(
         "actor_user_id": actor.get("user_id"),
         "actor_email": actor.get("user_email") or actor.get("email"),
         "content_type": content.get("type"),
-        "content_text": value if type(value) is str else None,
-        "content_json": None if value is None or type(value) is str else json.dumps(value),
+        "content_text": text,
+        "content_json": structured,
         "content_annotations": annotations if type(annotations) is list else None,
         "attachment_ids": attachment_ids(message) if "files" in message else [],
         "event_id": event_id,
@@ -145,6 +163,18 @@ def message_record(
         "log_file_id": log_file_id,
         "event": event,
     }
+
+
+def lacks_message_id(event: Event) -> bool:
+    """Return whether a message event has no usable ``message.id`` (absent, empty, not text).
+
+    Its ``messages`` record is then keyed by the event's key (see :func:`message_record`).
+    """
+    message = event.get("message")
+    if type(message) is not dict:
+        return True
+    message_id = message.get("id")
+    return type(message_id) is not str or not message_id
 
 
 def conversation_fields(
@@ -207,10 +237,130 @@ def conversation_record(
         "project_id": project_id,
         "project_name": project,
         "mode": mode,
-        "first_message_seen_at": seen.first_message_at,
-        "last_message_seen_at": seen.last_message_at,
-        "message_count_seen": seen.message_count,
         "log_file_id": log_file_id,
+    }
+
+
+_Folded = tuple[str, int, str, t.Any, "str | None", t.Any]
+"""(event timestamp, order in the file, conversation id, title, event time, created_at)."""
+
+
+class ConversationFold:
+    """The ``conversations`` records of one log file, folded a segment at a time.
+
+    The file's message events are folded in the order of their timestamps (file order for equal
+    ones): what each contributes is kept in a few values per event, and only the latest event of
+    each conversation is kept whole (as :func:`conversation_fields`). The records are built with
+    the file's last segment, from the run's view of each conversation (``store``): the title of
+    its latest event, its first ``created_at``.
+    """
+
+    def __init__(self, log_file_id: str) -> None:
+        """Start the fold of one log file."""
+        self.log_file_id = log_file_id
+        self._folded: list[_Folded] = []
+        self._latest: dict[str, tuple[str, int, tuple[t.Any, ...]]] = {}
+
+    def add(self, events: Iterable[Event], times: dict[int, EventTimes] | None = None) -> None:
+        """Fold in one segment's message events (``times``: the segment's event_times cache)."""
+        folded = self._folded
+        latest = self._latest
+        newest: dict[str, tuple[str, int, dict[str, t.Any], Event]] = {}
+        for event in events:
+            conversation = event.get("conversation")
+            if type(conversation) is not dict or not conversation.get("id"):
+                continue
+            conversation_id = str(conversation["id"])
+            sort_key = str(event.get("timestamp") or "")
+            order = len(folded)
+            folded.append(
+                (
+                    sort_key,
+                    order,
+                    conversation_id,
+                    conversation.get("title"),
+                    event_times(event, times)[2],
+                    conversation.get("created_at"),
+                )
+            )
+            best = newest.get(conversation_id)
+            if best is None or (sort_key, order) >= (best[0], best[1]):
+                newest[conversation_id] = (sort_key, order, conversation, event)
+        # Only what the latest event of each conversation says is kept past the segment.
+        for conversation_id, (sort_key, order, conversation, event) in newest.items():
+            kept = latest.get(conversation_id)
+            if kept is None or (sort_key, order) >= (kept[0], kept[1]):
+                fields = conversation_fields(conversation, _dict(event.get("actor")))
+                latest[conversation_id] = (sort_key, order, fields)
+
+    def records(
+        self, store: SpillMap[str, ConversationSeen], workspace_id: str
+    ) -> Iterator[dict[str, t.Any]]:
+        """Update the run's view of each conversation, then yield the file's records."""
+        folded, latest = self._folded, self._latest
+        self._folded, self._latest = [], {}
+        folded.sort(key=lambda entry: (entry[0], entry[1]))
+        seen_by_id = store.get_many(latest)
+        written: dict[str, None] = {}
+        for _, _, conversation_id, title, event_at, created_at in folded:
+            seen = seen_by_id.get(conversation_id)
+            if seen is None:
+                seen = seen_by_id[conversation_id] = ConversationSeen()
+            seen.add(title, event_at, None if seen.created_at else to_iso(created_at))
+            written[conversation_id] = None
+        store.set_many(
+            {conversation_id: seen_by_id[conversation_id] for conversation_id in written}
+        )
+        for conversation_id in written:
+            yield conversation_record(
+                latest[conversation_id][2],
+                None,
+                seen_by_id[conversation_id],
+                workspace_id,
+                self.log_file_id,
+            )
+
+
+def manifest_record(
+    log_file: LogFile,
+    end_time: datetime,
+    source: str,
+    capped: bool,
+    workspace_id: str,
+    organization_id: str | None,
+) -> dict[str, t.Any]:
+    """Build a ``log_files`` record: the file as listed, verified and parsed.
+
+    ``end_time`` is the listed one (or where it came from: ``source``); ``capped`` says the
+    bookmark did not follow it because it lies in the future.
+    """
+    meta = log_file.meta
+    lines = log_file.totals
+    scope = event_scope(log_file.event_type)
+    return {
+        "id": log_file.id,
+        "workspace_id": workspace_id,
+        "organization_id": organization_id if scope == "organization" else None,
+        "scope": scope,
+        "event_type": log_file.event_type,
+        "end_time": end_time,
+        "end_time_source": source,
+        "bookmark_capped": capped,
+        "file_name": meta.get("file_name"),
+        "file_size": meta.get("file_size"),
+        "provider_sha256": meta.get("file_sha256"),
+        "verified_sha256": log_file.sha256,
+        "bytes_downloaded": log_file.size,
+        "download_attempts": log_file.attempts,
+        "line_count": lines.line_count,
+        "event_count": log_file.event_count,
+        "duplicates_dropped": lines.duplicates,
+        "unparsed_lines": log_file.unparsed_total,
+        "blank_lines": lines.blank_lines,
+        "events_without_id": lines.without_id,
+        "id_clashes": lines.clashes,
+        "foreign_events": lines.foreign,
+        "processed_at": datetime.now(timezone.utc),
     }
 
 

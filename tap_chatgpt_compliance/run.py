@@ -7,11 +7,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from tap_chatgpt_compliance.progress import Progress
 from tap_chatgpt_compliance.runstore import HashedKeys, RunFile, SpillMap
 
 if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.logfiles import Segment
 
+EXAMPLES = 5
+"""Attachments not archived named in the log and the summary (all are in the files records)."""
 EVENTS_IN_MEMORY = 5_000
 """Event keys kept in memory before the run's dedupe memory moves to its temporary file."""
 CONVERSATIONS_IN_MEMORY = 1_000
@@ -20,25 +23,20 @@ ATTACHMENTS_IN_MEMORY = 10_000
 
 @dataclass(slots=True)
 class ConversationSeen:
-    """What the run has seen of one conversation so far."""
+    """What the run has seen of one conversation so far: facts of its events only.
+
+    Counts and message time ranges are not kept: they would describe one run, and be wrong in a
+    target that upserts by id. The dbt ``conversations`` model computes them from every message.
+    """
 
     title: str | None = None
     title_at: str | None = None
-    first_message_at: str | None = None
-    last_message_at: str | None = None
-    message_count: int = 0
     created_at: str | None = None
     """The conversation's created_at as first seen in the run: a later event without one (or
     with a malformed one) does not blank it."""
 
-    def add(
-        self,
-        title: str | None,
-        message_at: str | None,
-        event_at: str | None,
-        created_at: str | None = None,
-    ) -> None:
-        """Fold in one message; message times widen the range.
+    def add(self, title: str | None, event_at: str | None, created_at: str | None = None) -> None:
+        """Fold in one message event.
 
         The non-empty title of the latest event wins, by event time: a late event never brings
         back an old title.
@@ -48,23 +46,10 @@ class ConversationSeen:
         if title and (self.title_at is None or (event_at or "") >= self.title_at):
             self.title = title
             self.title_at = event_at or self.title_at
-        self.message_count += 1
-        if message_at:
-            if self.first_message_at is None or message_at < self.first_message_at:
-                self.first_message_at = message_at
-            if self.last_message_at is None or message_at > self.last_message_at:
-                self.last_message_at = message_at
 
 
 def _encode_conversation(seen: ConversationSeen) -> list[t.Any]:
-    return [
-        seen.title,
-        seen.title_at,
-        seen.first_message_at,
-        seen.last_message_at,
-        seen.message_count,
-        seen.created_at,
-    ]
+    return [seen.title, seen.title_at, seen.created_at]
 
 
 def _decode_conversation(value: list[t.Any]) -> ConversationSeen:
@@ -95,8 +80,13 @@ class SyncRun:
     open_spools: dict[str, t.IO[bytes]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    """The first few attachments not archived (EXAMPLES), for the summary."""
+    problem_count: int = 0
+    attachment_statuses: Counter[str] = field(default_factory=Counter)
+    """Attachments settled in this run, by final status (archived, expired, …)."""
     failures: list[str] = field(default_factory=list)
     """Errors that let the run go on but must fail it at the end."""
+    progress: Progress = field(default_factory=Progress)
 
     def __post_init__(self) -> None:
         """Open the run's maps (nothing is written to disk until one of them is large)."""
@@ -114,9 +104,17 @@ class SyncRun:
         """Delete the run's temporary file, if one was needed."""
         self.run_file.close()
 
-    def note_problem(self, line: str) -> None:
-        """Keep a line for the end-of-run summary (something that was not archived)."""
-        self.problems.append(line)
+    def note_problem(self, line: str) -> bool:
+        """Count an attachment not archived; keep the first few lines for the summary.
+
+        Return whether the line is one of those few (the caller logs only those at WARNING:
+        a run with thousands of expired attachments must not print thousands of lines).
+        """
+        self.problem_count += 1
+        if len(self.problems) < EXAMPLES:
+            self.problems.append(line)
+            return True
+        return False
 
     def odd_input_line(self) -> str | None:
         """Return the summary of input archived as found but not as expected, if any."""
@@ -148,20 +146,3 @@ class SyncRun:
         ]
         found = [f"{count} {what}" for count, what in parts if count]
         return "Archived as found: " + "; ".join(found) + "." if found else None
-
-    def summary_lines(self) -> list[str]:
-        """Return the end-of-run summary, one fact per line."""
-        counts = self.counts
-        lines = [
-            "Run summary: "
-            f"{counts['log_files']} log files processed "
-            f"({counts['log_files_skipped']} already archived skipped), "
-            f"{counts['events']} events kept, {counts['duplicates']} duplicate events dropped, "
-            f"{counts['messages']} messages, {counts['attachments_archived']} attachments "
-            f"archived, {counts['attachments_not_archived']} attachments not archived.",
-        ]
-        odd = self.odd_input_line()
-        if odd:
-            lines.append(odd)
-        lines.extend(f"Not archived: {problem}" for problem in self.problems)
-        return lines

@@ -7,6 +7,10 @@ it has seen of each conversation; the attachments already handled) grows with th
 run), read and written a log file at a time (``get_many``/``set_many``), with a page cache of
 about 512 KiB. Memory therefore stays flat however long the run; the exact semantics are kept
 (dedupe across the whole run, conversations seen over the whole run).
+
+Once spilled, a map gathers its writes in a dict of up to ``limit`` entries (no more memory than
+before the spill), written to the table in key order when full: one pass over the table's pages
+instead of a random page per key.
 """
 
 from __future__ import annotations
@@ -93,6 +97,8 @@ class SpillMap(t.Generic[K, V]):
         self.limit = limit
         self._file = run_file
         self._memory: dict[K, V] | None = {}
+        self._writes: dict[K, V] = {}
+        """Entries of the spilled map not written to its table yet (at most ``limit``)."""
         self._encode: t.Callable[[V], t.Any] = (
             _encode if encode is None else (lambda value: _encode(encode(value)))
         )
@@ -110,6 +116,7 @@ class SpillMap(t.Generic[K, V]):
         if self._memory is not None:
             return len(self._memory)
         with self._file.lock:
+            self._flush()
             query = f"SELECT COUNT(*) FROM {self.name}"  # noqa: S608
             return int(self._file.connection().execute(query).fetchone()[0])
 
@@ -118,10 +125,16 @@ class SpillMap(t.Generic[K, V]):
         memory = self._memory
         if memory is not None:
             return {key: memory[key] for key in keys if key in memory}
-        wanted = list(dict.fromkeys(keys))
         found: dict[K, V] = {}
         decode = self._decode
         with self._file.lock:
+            writes = self._writes
+            wanted = []
+            for key in dict.fromkeys(keys):
+                if key in writes:
+                    found[key] = writes[key]
+                else:
+                    wanted.append(key)
             db = self._file.connection()
             for start in range(0, len(wanted), BATCH):
                 chunk = wanted[start : start + BATCH]
@@ -139,16 +152,27 @@ class SpillMap(t.Generic[K, V]):
             if len(memory) > self.limit:
                 self._spill()
             return
-        encode = self._encode
         with self._file.lock:
-            db = self._file.connection()
-            db.execute("BEGIN")
-            db.executemany(
-                f"INSERT INTO {self.name} (k, v) VALUES (?, ?) "  # noqa: S608
-                "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-                [(key, encode(value)) for key, value in items.items()],
-            )
-            db.execute("COMMIT")
+            self._writes.update(items)
+            if len(self._writes) >= self.limit:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write the gathered entries to the table, in key order (lock held)."""
+        writes = self._writes
+        if not writes:
+            return
+        encode = self._encode
+        rows = [(key, encode(writes[key])) for key in sorted(writes)]
+        self._writes = {}
+        db = self._file.connection()
+        db.execute("BEGIN")
+        db.executemany(
+            f"INSERT INTO {self.name} (k, v) VALUES (?, ?) "  # noqa: S608
+            "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+            rows,
+        )
+        db.execute("COMMIT")
 
     def add_new(self, keys: t.Iterable[K], value: V) -> list[K]:
         """Add the keys not present yet (with ``value``); return them, in order."""
@@ -166,7 +190,10 @@ class SpillMap(t.Generic[K, V]):
             for key in keys:
                 memory.pop(key, None)
             return
+        keys = list(keys)
         with self._file.lock:
+            for key in keys:
+                self._writes.pop(key, None)
             db = self._file.connection()
             db.execute("BEGIN")
             db.executemany(
@@ -187,7 +214,7 @@ class SpillMap(t.Generic[K, V]):
                 [(key, encode(value)) for key, value in memory.items()],
             )
             db.execute("COMMIT")
-        self._memory = None
+            self._memory = None
 
 
 def _encode(value: t.Any) -> t.Any:

@@ -88,6 +88,33 @@ LOG_FILE = th.PropertiesList(
         description="Events whose type differs from the file's (routed by their own type).",
     ),
     th.Property("processed_at", th.DateTimeType, description="When the tap finished the file."),
+    th.Property(
+        "raw_content",
+        th.StringType,
+        description=(
+            "Where the file's bytes are kept, as delivered: storage (raw_storage_uri), inline "
+            "(raw_part_count log_file_parts records) or none (not kept)."
+        ),
+    ),
+    th.Property(
+        "raw_storage_uri",
+        th.StringType,
+        description="The stored copy of the file (<file_storage_url>/sha256/<aa>/<sha256>).",
+    ),
+    th.Property("raw_part_count", th.IntegerType, description="log_file_parts of the file."),
+    th.Property(
+        "chain_seq", th.IntegerType, description="Position in its event type's chain (1 first)."
+    ),
+    th.Property(
+        "chain_previous",
+        th.StringType,
+        description="chain_hash of the previous file of the event type (64 zeros for the first).",
+    ),
+    th.Property(
+        "chain_hash",
+        th.StringType,
+        description="SHA-256 linking this record to chain_previous (see docs/evidence.md).",
+    ),
 ).to_dict()
 
 CONVERSATION = th.PropertiesList(
@@ -109,9 +136,6 @@ CONVERSATION = th.PropertiesList(
     th.Property("project_id", th.StringType),
     th.Property("project_name", th.StringType),
     th.Property("mode", th.StringType),
-    th.Property("first_message_seen_at", th.DateTimeType),
-    th.Property("last_message_seen_at", th.DateTimeType),
-    th.Property("message_count_seen", th.IntegerType),
     th.Property("log_file_id", th.StringType, description="Log file that emitted this record."),
 ).to_dict()
 
@@ -142,7 +166,13 @@ MESSAGE = th.PropertiesList(
     th.Property("content_type", th.StringType),
     th.Property("content_text", th.StringType, description="content.value when it is text."),
     th.Property(
-        "content_json", th.StringType, description="content.value as JSON text when it is not text."
+        "content_json",
+        th.ObjectType(additional_properties=True),
+        description=(
+            "Content that is not text, as a JSON object (jsonb in PostgreSQL): content.value "
+            "when it is an object (tool output, …); the whole content object when its value is "
+            "an array, number or boolean, or when it has other fields but no value."
+        ),
     ),
     th.Property("content_annotations", th.ArrayType(_ANY_OBJECT)),
     th.Property("attachment_ids", _STRINGS),

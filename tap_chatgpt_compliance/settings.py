@@ -118,7 +118,9 @@ CONFIG_SCHEMA = th.PropertiesList(
             "Where attachment bytes go: `inline` (base64 in the files record; attachments larger "
             "than max_inline_file_bytes are split into file_parts records, so any target keeps "
             "every byte), `storage` (written to file_storage_url, content-addressed by SHA-256, "
-            "before the record is emitted) or `none` (metadata only)."
+            "before the record is emitted) or `none` (metadata only). The raw bytes of every "
+            "log file follow it too (log_file_parts records, or the store, addressed by "
+            "OpenAI's file_sha256), so `chatgpt-compliance verify` can prove them."
         ),
     ),
     th.Property(
@@ -219,6 +221,18 @@ _DEFAULTS: dict[str, t.Any] = {
 }
 
 
+def setting(config: t.Mapping[str, t.Any], name: str) -> t.Any:
+    """Return a setting of a raw config, or the schema's default when it is unset.
+
+    Unset is absent, null, or empty (``""``, ``[]``): the one place defaults are applied, for
+    :meth:`Settings.from_config` and the checks run before it.
+    """
+    value = config.get(name)
+    if value is None or (isinstance(value, (str, list)) and not value):
+        return _DEFAULTS.get(name)
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """The tap's settings, read once, with the schema's defaults (never repeated elsewhere).
@@ -248,16 +262,15 @@ class Settings:
         """Read a config (missing or null settings take the schema's default)."""
 
         def get(name: str) -> t.Any:
-            value = config.get(name)
-            return _DEFAULTS.get(name) if value is None else value
+            return setting(config, name)
 
         return cls(
             api_key=str(get("api_key") or ""),
             workspace_id=str(get("workspace_id") or "").strip(),
             organization_id=get("organization_id"),
             start_date=get("start_date"),
-            api_url=str(get("api_url") or DEFAULT_API_URL).rstrip("/"),
-            event_types=tuple(dict.fromkeys(get("event_types") or ["CONVERSATION_MESSAGE"])),
+            api_url=str(get("api_url")).rstrip("/"),
+            event_types=tuple(dict.fromkeys(get("event_types"))),
             file_content=str(get("file_content")),
             file_storage_url=get("file_storage_url"),
             file_storage_options=dict(get("file_storage_options") or {}),
@@ -402,7 +415,7 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
 
 
 def _event_type_errors(config: t.Mapping[str, t.Any]) -> list[str]:
-    event_types = config.get("event_types") or ["CONVERSATION_MESSAGE"]
+    event_types = setting(config, "event_types")
     errors = [
         f"event_types entry {event_type!r} is not an event type name: use upper-case names "
         "such as CONVERSATION_MESSAGE, AUDIT_LOG or AUTH_LOG."
@@ -424,9 +437,9 @@ def _file_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             "file_content is 'storage' but file_storage_url is not set: set it to a folder or "
             "an fsspec URL such as s3://bucket/chatgpt-files, or use file_content=inline."
         ]
-    if (config.get("file_content") or "inline") == "inline":
-        inline = int(config.get("max_inline_file_bytes") or DEFAULT_MAX_INLINE_FILE_BYTES)
-        largest = int(config.get("max_record_bytes") or DEFAULT_MAX_RECORD_BYTES)
+    if setting(config, "file_content") == "inline":
+        inline = int(setting(config, "max_inline_file_bytes"))
+        largest = int(setting(config, "max_record_bytes"))
         line = base64_size(inline) + RECORD_OVERHEAD
         if line > largest:
             fits = (largest - RECORD_OVERHEAD) // 4 * 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import typing as t
 from functools import cached_property
@@ -23,6 +25,9 @@ from tap_chatgpt_compliance.settings import (
     config_errors,
     storage_errors,
 )
+from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
+from tap_chatgpt_compliance.summary import Bookmark, CountingWriter, RunSummary
+from tap_chatgpt_compliance.timeparse import to_datetime
 from tap_chatgpt_compliance.transport import Transport
 
 if t.TYPE_CHECKING:
@@ -36,6 +41,7 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.FilePartsStream,
     streams.EventsStream,
     streams.UnparsedLinesStream,
+    LogFilePartsStream,
     streams.UsersStream,
     streams.GPTsStream,
     streams.ProjectsStream,
@@ -47,7 +53,7 @@ class TapChatGPTCompliance(Tap):
 
     name = "tap-chatgpt-compliance"
     config_jsonschema = CONFIG_SCHEMA
-    message_writer_class = LineLimitedWriter
+    message_writer_class = CountingWriter
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
@@ -63,6 +69,14 @@ class TapChatGPTCompliance(Tap):
         """Set up the run's shared memory before the streams are built."""
         self.sync_run = SyncRun()
         super().__init__(*args, **kwargs)
+        quiet_sdk_metrics(self.metrics_logger)
+        progress = self.sync_run.progress
+        progress.logger = self.logger
+        if isinstance(self.message_writer, CountingWriter):
+            records = self.message_writer.records
+            progress.records_total = lambda: sum(records.values())
+        statuses = self.sync_run.attachment_statuses
+        progress.attachments_total = lambda: sum(statuses.values())
         if isinstance(self.message_writer, LineLimitedWriter):
             self.message_writer.max_line_bytes = self.settings.max_record_bytes
 
@@ -100,29 +114,61 @@ class TapChatGPTCompliance(Tap):
         """Return every stream; none calls the API before a sync."""
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
-    def log_summary(self) -> None:
-        """Log what the run archived and every attachment it could not archive."""
-        summary, *problems = self.sync_run.summary_lines()
-        self.logger.info(summary)
-        for line in problems:
-            self.logger.warning(line)
+    def bookmarks(self) -> dict[str, Bookmark]:
+        """Return where each configured event type's bookmark stands now."""
+        stream = self.streams.get("log_files")
+        if stream is None or "settings" not in self.__dict__:
+            return {}
+        return {
+            event_type: Bookmark(
+                to_datetime(
+                    stream.get_context_state({"event_type": event_type}).get(
+                        "replication_key_value"
+                    )
+                )
+            )
+            for event_type in self.settings.event_types
+        }
+
+    def run_summary(self, fatal: BaseException | None = None) -> RunSummary:
+        """Gather the end-of-run summary (``fatal``: the error that ends the run, if any)."""
+        writer = self.message_writer
+        return RunSummary(
+            run=self.sync_run,
+            records=dict(writer.records) if isinstance(writer, CountingWriter) else {},
+            bookmarks=self.bookmarks(),
+            pacing=self.transport.pacer.summary() if "transport" in self.__dict__ else None,
+            fatal=None if fatal is None else fatal_message(fatal),
+        )
+
+    def log_summary(self, fatal: BaseException | None = None) -> None:
+        """Log the run summary block; its last line is ``Run summary (json): {...}``."""
+        try:
+            lines = self.run_summary(fatal).lines()
+        except Exception:  # the summary must never hide the run's own outcome
+            self.logger.warning("The run summary could not be built.", exc_info=True)
+            return
+        for line in lines:
+            self.logger.info("%s", line)
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
         """Sync every selected stream, log the run summary, then fail if a stream was skipped.
 
         The summary is logged even when the run fails: the error line then comes last.
         """
+        fatal: BaseException | None = None
         try:
             t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
             super().sync_all()
+        except BaseException as exc:
+            fatal = exc
+            raise
         finally:
             if "attachments" in self.__dict__:
                 self.attachments.close()
             close_run_meters(self.streams.values())
             self.sync_run.close()
-            self.log_summary()
-            if "transport" in self.__dict__:
-                self.logger.info("%s", self.transport.pacer.summary())
+            self.log_summary(fatal)
         if self.sync_run.failures:
             raise ComplianceAPIError(" | ".join(self.sync_run.failures))
 
@@ -144,3 +190,20 @@ class TapChatGPTCompliance(Tap):
             cls.logger.debug("Traceback of the failure", exc_info=True)
             cls.logger.error("%s", fatal_message(exc))
             sys.exit(1)
+
+
+METRICS_LOG_LEVEL = "TAP_CHATGPT_COMPLIANCE_METRICS_LOG_LEVEL"
+"""Environment variable that sets the level of the SDK's METRIC lines (default: WARNING)."""
+
+
+def quiet_sdk_metrics(logger: logging.Logger) -> None:
+    """Hide the SDK's METRIC lines (one per listing page and stream) unless asked for.
+
+    They come back with ``TAP_CHATGPT_COMPLIANCE_METRICS_LOG_LEVEL=INFO``, or with the whole
+    log at DEBUG (``TAP_CHATGPT_COMPLIANCE_LOGLEVEL=DEBUG``).
+    """
+    wanted = os.environ.get(METRICS_LOG_LEVEL)
+    if wanted:
+        logger.setLevel(wanted.upper())
+    elif logger.getEffectiveLevel() > logging.DEBUG:
+        logger.setLevel(logging.WARNING)

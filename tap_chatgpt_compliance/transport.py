@@ -71,9 +71,11 @@ class PacedSession(requests.Session):
         """Take a token of the request's route, send, and tell the pacer about a 429."""
         route = route_template(urlsplit(str(request.url)).path, self.base_path)
         self.pacer.acquire(route)
+        sent_at = self.pacer.now()
         response = super().send(request, **kwargs)
         if response.status_code == 429:
-            self.pacer.throttled(route, retry_after_seconds(response.headers.get("Retry-After")))
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            self.pacer.throttled(route, retry_after, sent_at)
         return response
 
 

@@ -142,6 +142,7 @@ class FilesStream(LogFileChildStream):
                 run.counts["attachments_archived"] += status == "archived"
             else:
                 self._not_archived(record, status)
+        run.attachment_statuses[record["status"]] += 1
         if emit:
             yield from self._emit(record, spool)
         elif spool is not None:
@@ -154,6 +155,7 @@ class FilesStream(LogFileChildStream):
                 status_reason=_gave_up_reason(dropped, full=True),
             )
             self._not_archived(gave_up, "gave_up")
+            run.attachment_statuses["gave_up"] += 1
             yield gave_up
         if overflow or previous is not None or status in RETRYABLE:
             pending.save()
@@ -188,8 +190,10 @@ class FilesStream(LogFileChildStream):
             f"attachment {record['id']} of message {record['message_id']}: {record['status']} "
             f"({record['status_reason']}){suffix}"
         )
-        self.logger.warning("Attachment not archived: %s", line)
-        run.note_problem(line)
+        if run.note_problem(line):  # the first few only: every one is in the files records
+            self.logger.warning("Attachment not archived: %s", line)
+        else:
+            self.logger.debug("Attachment not archived: %s", line)
         if outcome not in RETRYABLE and outcome != "gave_up":
             return
         self._outcomes[outcome] += 1
@@ -212,7 +216,7 @@ class FilesStream(LogFileChildStream):
                 f"{self._outcomes['gave_up']} attachment(s) gave up after the retry window or "
                 "because the retry list was full: they are not archived"
             )
-        message = "; ".join(parts) + " (see 'Not archived' above)."
+        message = "; ".join(parts) + " (see 'Not archived' in the run summary)."
         if self._failure_index is None:
             self._failure_index = len(run.failures)
             run.failures.append(message)

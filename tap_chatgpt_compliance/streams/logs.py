@@ -8,11 +8,12 @@ import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from urllib.parse import urlparse
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_chatgpt_compliance import schemas
+from tap_chatgpt_compliance import chain, schemas
 from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
 from tap_chatgpt_compliance.logfiles import (
@@ -23,17 +24,18 @@ from tap_chatgpt_compliance.logfiles import (
 )
 from tap_chatgpt_compliance.pagination import LogFilesPaginator
 from tap_chatgpt_compliance.pipeline import ReadAhead, one_ahead
+from tap_chatgpt_compliance.rawlogs import STREAM as RAW_PARTS_STREAM
+from tap_chatgpt_compliance.rawlogs import RawLogKeeper
 from tap_chatgpt_compliance.records import (
+    ConversationFold,
     attachment_refs,
-    conversation_fields,
-    conversation_record,
     event_record,
-    event_times,
+    lacks_message_id,
+    manifest_record,
     message_record,
 )
-from tap_chatgpt_compliance.run import ConversationSeen
 from tap_chatgpt_compliance.settings import RETENTION, event_scope, parse_start_date
-from tap_chatgpt_compliance.timeparse import api_time, to_datetime, to_iso
+from tap_chatgpt_compliance.timeparse import api_time, to_datetime
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -254,6 +256,7 @@ class LogFilesStream(ComplianceStream):
         state = self.get_context_state(context)
         future = _prune_future(state, start)
         planned = self._planned_files(context, event_type, start, state, future)
+        run.progress.begin(event_type)
         segments = self._segments(ReadAhead(planned, self._read))
         try:
             # Each segment's records are written by the child streams, synced for a stand-in
@@ -271,11 +274,14 @@ class LogFilesStream(ComplianceStream):
                         self._segment_record = None
                     continue
                 self._bookmark = plan.floor
+                chain.link(record, state)
                 try:
                     yield record  # children are written before this record and its bookmark
                 finally:
                     run.open_files.pop(plan.file_id, None)
                     self._bookmark = None
+                    log_file.close_raw()
+                chain.advance(state, record)
                 if plan.capped:
                     future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
                     _store_future(state, future)
@@ -285,9 +291,12 @@ class LogFilesStream(ComplianceStream):
                 self.state_manager.is_flushed = False
                 self._count(log_file)
                 self._write_state_message()
+                run.progress.file_done(plan.floor)
         except ListingRejected as exc:
             self.logger.error("%s", exc)
             run.failures.append(str(exc))
+        finally:
+            run.progress.end()
 
     def _planned_files(
         self,
@@ -311,6 +320,7 @@ class LogFilesStream(ComplianceStream):
                 run.counts["log_files_skipped"] += 1
                 continue
             run.seen_log_file_ids.add(file_id)
+            run.progress.listed()
             end_time, source = self._listed_end_time(meta, last_listed)
             last_listed = max(last_listed, end_time)
             capped = end_time > self._now()
@@ -337,8 +347,16 @@ class LogFilesStream(ComplianceStream):
             )
 
     def _read(self, plan: _Planned) -> LogFile:
-        """Download and verify a file (on the read-ahead thread)."""
-        return fetch_log_file(self, plan.scope_path, plan.meta, plan.file_type)
+        """Download and verify a file, and keep its raw bytes (on the read-ahead thread)."""
+        log_file = fetch_log_file(self, plan.scope_path, plan.meta, plan.file_type)
+        self.raw_keeper.keep(log_file)
+        return log_file
+
+    @cached_property
+    def raw_keeper(self) -> RawLogKeeper:
+        """Return what keeps the raw bytes of each log file (rawlogs.py)."""
+        parts = self._tap.streams.get(RAW_PARTS_STREAM)
+        return RawLogKeeper(self.settings, parts is not None and parts.selected)
 
     def _segments(
         self, files: Iterable[tuple[_Planned, LogFile]]
@@ -410,34 +428,11 @@ class LogFilesStream(ComplianceStream):
     def _manifest_record(
         self, log_file: LogFile, end_time: datetime, source: str, capped: bool
     ) -> dict[str, t.Any]:
-        meta = log_file.meta
-        lines = log_file.totals
-        scope = event_scope(log_file.event_type)
-        return {
-            "id": log_file.id,
-            "workspace_id": self.workspace_id,
-            "organization_id": self.settings.organization_id if scope == "organization" else None,
-            "scope": scope,
-            "event_type": log_file.event_type,
-            "end_time": end_time,
-            "end_time_source": source,
-            "bookmark_capped": capped,
-            "file_name": meta.get("file_name"),
-            "file_size": meta.get("file_size"),
-            "provider_sha256": meta.get("file_sha256"),
-            "verified_sha256": log_file.sha256,
-            "bytes_downloaded": log_file.size,
-            "download_attempts": log_file.attempts,
-            "line_count": lines.line_count,
-            "event_count": log_file.event_count,
-            "duplicates_dropped": lines.duplicates,
-            "unparsed_lines": log_file.unparsed_total,
-            "blank_lines": lines.blank_lines,
-            "events_without_id": lines.without_id,
-            "id_clashes": lines.clashes,
-            "foreign_events": lines.foreign,
-            "processed_at": datetime.now(timezone.utc),
-        }
+        record = manifest_record(
+            log_file, end_time, source, capped, self.workspace_id, self.settings.organization_id
+        )
+        record.update(self.raw_keeper.manifest_fields(log_file))
+        return record
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Children get the file id only; the events stay in the run's memory."""
@@ -540,11 +535,7 @@ class MessagesStream(LogFileChildStream):
         try:
             for event in log_file.messages:
                 record = message_record(event, workspace_id, log_file.id, key_of(event), times)
-                message = event.get("message")
-                if (
-                    not (isinstance(message, dict) and isinstance(message.get("id"), str))
-                    or not (message["id"])
-                ):
+                if lacks_message_id(event):
                     without_id += 1
                 raw = raw_of(event)
                 self._verbatim = None if raw is None else (record, ("event", (raw,)))
@@ -568,9 +559,8 @@ class ConversationsStream(LogFileChildStream):
     primary_keys: t.ClassVar[list[str]] = ["id"]
     schema: t.ClassVar[dict] = schemas.CONVERSATION
 
-    _fold_file: str | None = None
-    _folded: list[tuple[str, int, str, t.Any, str | None, str | None, t.Any]]
-    _latest: dict[str, tuple[str, int, tuple[t.Any, ...]]]
+    _fold: ConversationFold | None = None
+    """The fold of the log file being read (records.ConversationFold)."""
 
     def log_file(self, context: Context | None) -> Segment | None:
         """Return the parent's current file if it has messages, or ends a file with some."""
@@ -579,79 +569,23 @@ class ConversationsStream(LogFileChildStream):
             return None
         if log_file.messages:
             return log_file
-        return log_file if log_file.last_segment and self._fold_file == log_file.id else None
+        fold = self._fold
+        folding = fold is not None and fold.log_file_id == log_file.id
+        return log_file if log_file.last_segment and folding else None
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Fold the segment's message events; with the file's last, yield its conversations."""
         log_file = self.log_file(context)
         if log_file is None:
             return
-        if self._fold_file != log_file.id:
-            self._fold_file = log_file.id
-            self._folded = []
-            self._latest = {}
-        folded = self._folded
-        latest = self._latest
-        times = log_file.times
-        newest: dict[str, tuple[str, int, dict[str, t.Any], dict[str, t.Any]]] = {}
-        for event in log_file.messages:
-            conversation = event.get("conversation")
-            if type(conversation) is not dict or not conversation.get("id"):
-                continue
-            conversation_id = str(conversation["id"])
-            sort_key = str(event.get("timestamp") or "")
-            order = len(folded)
-            message_at, _, event_at = event_times(event, times)
-            folded.append(
-                (
-                    sort_key,
-                    order,
-                    conversation_id,
-                    conversation.get("title"),
-                    message_at,
-                    event_at,
-                    conversation.get("created_at"),
-                )
-            )
-            best = newest.get(conversation_id)
-            if best is None or (sort_key, order) >= (best[0], best[1]):
-                newest[conversation_id] = (sort_key, order, conversation, event)
-        # Only what the latest event of each conversation says is kept past the segment.
-        for conversation_id, (sort_key, order, conversation, event) in newest.items():
-            kept = latest.get(conversation_id)
-            if kept is None or (sort_key, order) >= (kept[0], kept[1]):
-                fields = conversation_fields(conversation, _as_dict(event.get("actor")))
-                latest[conversation_id] = (sort_key, order, fields)
+        fold = self._fold
+        if fold is None or fold.log_file_id != log_file.id:
+            fold = self._fold = ConversationFold(log_file.id)
+        fold.add(log_file.messages, log_file.times)
         if not log_file.last_segment:
             return
-        self._fold_file = None
-        folded.sort(key=lambda entry: (entry[0], entry[1]))
-        store = self.sync_run.conversations
-        seen_by_id = store.get_many(latest)
-        written: dict[str, None] = {}
-        for _, _, conversation_id, title, message_at, event_at, created_at in folded:
-            seen = seen_by_id.get(conversation_id)
-            if seen is None:
-                seen = seen_by_id[conversation_id] = ConversationSeen()
-            seen.add(
-                title,
-                message_at,
-                event_at,
-                None if seen.created_at else to_iso(created_at),
-            )
-            written[conversation_id] = None
-        store.set_many(
-            {conversation_id: seen_by_id[conversation_id] for conversation_id in written}
-        )
-        self._folded, self._latest = [], {}
-        for conversation_id in written:
-            yield conversation_record(
-                latest[conversation_id][2],
-                None,
-                seen_by_id[conversation_id],
-                self.workspace_id,
-                log_file.id,
-            )
+        self._fold = None
+        yield from fold.records(self.sync_run.conversations, self.workspace_id)
 
 
 class EventsStream(LogFileChildStream):
@@ -707,7 +641,3 @@ class UnparsedLinesStream(LogFileChildStream):
                 "sha256": hashlib.sha256(line.raw).hexdigest(),
                 "content_base64": base64.b64encode(line.raw).decode("ascii"),
             }
-
-
-def _as_dict(value: t.Any) -> dict[str, t.Any]:
-    return value if isinstance(value, dict) else {}

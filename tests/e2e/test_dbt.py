@@ -152,6 +152,43 @@ def test_dbt_build_on_incremental_postgres_loads(meltano, sim2, pg_query, pg_dat
         gt_msg = exp["messages_detail"][r[6]]
         assert r[4] == gt_msg["content"]["value"], r[6]
 
+    # Structured content arrives structured: content_json is jsonb in the loaded table, and
+    # every message whose event has content keeps it (text or JSON), none is lost.
+    column_types = dict(
+        rows(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = 'messages'",
+            SOURCE,
+        )
+    )
+    assert column_types["content_json"] == "jsonb"
+    (structured,) = rows(
+        f"SELECT count(*) FROM {SOURCE}.messages WHERE jsonb_typeof(content_json) = 'object'"
+    )[0]
+    assert structured > 0, "the simulator produced no structured tool output"
+    (lost,) = rows(
+        f"SELECT count(*) FROM {SOURCE}.messages WHERE content_text IS NULL"
+        " AND content_json IS NULL"
+        " AND coalesce(jsonb_typeof(event #> '{message,content,value}'), 'null') <> 'null'"
+    )[0]
+    assert lost == 0
+    # The conversations table holds facts of the source only: no per-run counts that an upsert
+    # by id would make wrong (the dbt model computes them, checked above).
+    conversation_columns = {
+        r[0]
+        for r in rows(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = 'conversations'",
+            SOURCE,
+        )
+    }
+    assert conversation_columns
+    assert not conversation_columns & {
+        "message_count_seen",
+        "first_message_seen_at",
+        "last_message_seen_at",
+    }
+
     # Tool output and other structured content reads as JSON text, whatever the column type.
     for content, content_json, source_json in rows(
         f"SELECT t.content, t.content_json, m.content_json::text FROM {MODELS}.transcripts t"

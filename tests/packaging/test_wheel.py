@@ -63,3 +63,14 @@ def test_build_and_install_wheel_in_clean_venv(tmp_path):
     about = json.loads(out)
     assert about["name"] == "tap-chatgpt-compliance"
     assert {"api_key", "workspace_id"} <= set(about["settings"]["properties"])
+    # The evidence console script (issue #11) is installed with the wheel.
+    helped = subprocess.run(
+        [str(venv / "bin" / "chatgpt-compliance"), "verify", "--help"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    ).stdout
+    assert "--jsonl" in helped

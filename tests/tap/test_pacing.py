@@ -54,7 +54,10 @@ def test_route_templates() -> None:
 
 @pytest.mark.parametrize("per_minute", [60, 100, 6000])
 def test_pacing_never_exceeds_the_configured_rate(per_minute: float) -> None:
-    """In any window of t seconds a route gets at most one minute's burst + rate x t requests."""
+    """In any window of t seconds a route gets at most one minute's burst + rate x t requests.
+
+    The burst is one minute at the documented rate (100), or less when the setting is lower.
+    """
     clock = FakeClock()
     pacer = Pacer(per_minute, clock=clock, sleep=clock.sleep)
     route = "/compliance/workspaces/{}/logs/{}"
@@ -64,19 +67,22 @@ def test_pacing_never_exceeds_the_configured_rate(per_minute: float) -> None:
         sent.append(clock.now)
         clock.now += random.random() * 0.5 / (per_minute / 60)  # the request takes some time
     rate = per_minute / 60
+    burst = min(per_minute, 100)
     for i, start in enumerate(sent):
         for j in range(i, len(sent), max(1, len(sent) // 50)):
-            assert j - i + 1 <= per_minute + rate * (sent[j] - start) + 1e-6
-    # And the whole run lasted at least what the rate imposes after the burst.
-    assert sent[-1] - sent[0] >= (len(sent) - per_minute) / rate - 1e-6
+            assert j - i + 1 <= burst + rate * (sent[j] - start) + 1e-6
+    # And the whole run lasted at least what the rate imposes after the burst, and not much
+    # more: the bucket's reserve (a quarter second of requests) is the only slack.
+    assert sent[-1] - sent[0] >= (len(sent) - burst) / rate - 1e-6
+    assert sent[-1] - sent[0] <= (len(sent) - burst) / rate + 1.5
     assert pacer.stats.requests[route] == len(sent)
 
 
 def test_pacing_across_threads_never_exceeds_the_rate() -> None:
     """Four threads sharing a route, real clock: the tokens are shared."""
-    pacer = Pacer(600)  # 10 per second, burst 600
+    pacer = Pacer(600)  # 10 per second, burst 100 (the documented one)
     route = "/compliance/workspaces/{}/users/{}/files/{}"
-    for _ in range(590):  # spend most of the burst
+    for _ in range(90):  # spend most of the burst
         pacer.acquire(route)
     times: list[float] = []
     lock = threading.Lock()
@@ -98,21 +104,86 @@ def test_pacing_across_threads_never_exceeds_the_rate() -> None:
     assert len(times) == 32
 
 
-def test_a_429_blocks_the_route_for_retry_after_and_learns_the_burst() -> None:
+def test_the_burst_is_the_documented_one_whatever_the_rate() -> None:
+    """A higher max_requests_per_minute raises the rate, not the burst (undocumented)."""
     clock = FakeClock()
-    pacer = Pacer(6000, clock=clock, sleep=clock.sleep)  # thinks: 100/s, burst 6000
+    files = "/compliance/workspaces/{}/users/{}/files/{}"
+    users = "/compliance/workspaces/{}/users"
+    for per_minute, burst, gen1_burst in ((6000, 100, 50), (100, 100, 50), (60, 60, 30)):
+        pacer = Pacer(per_minute, clock=clock, sleep=clock.sleep)
+        pacer.acquire(files)
+        pacer.acquire(users)
+        assert pacer._buckets[files].capacity == burst
+        assert pacer._buckets[files].per_minute == per_minute
+        assert pacer._buckets[users].capacity == gen1_burst
+
+
+class _ApiBucket:
+    """The API's token bucket (as the simulator's): ``capacity`` tokens refilled at ``rate``/s."""
+
+    def __init__(self, clock: FakeClock, capacity: float, rate: float) -> None:
+        self.clock, self.capacity, self.rate = clock, capacity, rate
+        self.tokens, self.updated = capacity, clock.now
+
+    def take(self) -> bool:
+        now = self.clock.now
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def test_a_429_blocks_the_route_for_retry_after_and_learns_the_burst() -> None:
+    """After a slow start (both buckets full, refills capped), the API's smaller burst is
+    learned from the first 429 without slowing the route: no further 429 at the full rate."""
+    clock = FakeClock()
+    pacer = Pacer(6000, clock=clock, sleep=clock.sleep)  # 100/s, burst 100
+    api = _ApiBucket(clock, capacity=40, rate=100.0)  # the same rate, a burst of 40 only
     route = "/compliance/workspaces/{}/logs/{}"
-    for _ in range(100):
+    throttled_at = []
+    for n in range(600):
         pacer.acquire(route)
-        clock.now += 0.001
-    pacer.throttled(route, 2.0)  # the API's own burst was about 100
-    before = clock.now
-    pacer.acquire(route)
-    assert clock.now - before >= 2.0
+        sent_at = pacer.now()
+        if not api.take():
+            throttled_at.append(n)
+            before = clock.now
+            pacer.throttled(route, 2.0, sent_at)
+            pacer.acquire(route)
+            assert clock.now - before >= 2.0  # blocked for Retry-After
+            assert api.take()
+        # 5 s of requests well below the rate, then as fast as the pacer lets them go.
+        clock.now += 0.05 if n < 100 else 0.0
+    assert len(throttled_at) == 1  # the slow start spent nothing: the burst was learned once
     bucket = pacer._buckets[route]
-    assert bucket.capacity <= 100
+    assert 30 <= bucket.capacity <= 40
     assert bucket.per_minute == 6000  # the first 429 only sizes the burst
     assert pacer.stats.throttled[route] == 1
+    assert pacer.stats.requests[route] == 601
+
+
+def test_429s_of_requests_in_flight_together_slow_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Four requests sent at once, all answered 429: one lesson, not three slowdowns."""
+    clock = FakeClock()
+    pacer = Pacer(100, clock=clock, sleep=clock.sleep)
+    route = "/compliance/workspaces/{}/users/{}/files/{}"
+    pacer.throttled(route, 1.0)  # an earlier 429: the burst is learned
+    clock.now += 5.0
+    sent = []
+    for _ in range(4):
+        pacer.acquire(route)
+        sent.append(pacer.now())
+    clock.now += 0.01
+    with caplog.at_level(logging.WARNING):
+        for sent_at in sent:
+            pacer.throttled(route, 1.0, sent_at)
+    bucket = pacer._buckets[route]
+    assert bucket.per_minute == pytest.approx(80)  # slowed once
+    assert sum("max_requests_per_minute" in r.getMessage() for r in caplog.records) == 1
+    assert pacer.stats.throttled[route] == 5
 
 
 def test_repeated_429s_slow_the_route_down(caplog: pytest.LogCaptureFixture) -> None:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-import json
+import typing as t
 
-from tap_chatgpt_compliance.records import attachment_ids, message_record, message_time
-from tap_chatgpt_compliance.run import ConversationSeen
+import jsonschema
+import pytest
+
+from tap_chatgpt_compliance.records import (
+    ConversationFold,
+    attachment_ids,
+    lacks_message_id,
+    message_record,
+    message_time,
+)
+from tap_chatgpt_compliance.run import ConversationSeen, SyncRun
+from tap_chatgpt_compliance.schemas import MESSAGE
 
 EVENT = {
     "event_id": "0c6f9a52-3e1b-4d7a-a8c4-5f2e9b1d7e33",
@@ -33,7 +43,7 @@ def test_malformed_created_at_falls_back_to_event_time_and_keeps_raw() -> None:
     assert record["previous_message_id"] is None
     assert record["author_type"] == "tool"
     assert record["content_text"] is None
-    assert json.loads(record["content_json"]) == {"rows": [1, 2]}
+    assert record["content_json"] == {"rows": [1, 2]}  # structured: a JSON value, not text
     assert record["attachment_ids"] == ["file-a", "file-b"]
     assert record["event"]["message"]["something_new"] == 1
 
@@ -50,12 +60,86 @@ def test_attachment_ids_accepts_list_objects() -> None:
 
 def test_latest_non_empty_title_wins() -> None:
     seen = ConversationSeen()
-    seen.add("", "2026-01-01T00:00:02+00:00", "2026-01-01T00:00:02+00:00")
-    seen.add("Quarterly plan", "2026-01-01T00:00:01+00:00", "2026-01-01T00:00:05+00:00")
-    seen.add("", "2026-01-01T00:00:03+00:00", "2026-01-01T00:00:06+00:00")
-    seen.add("Old name", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:04+00:00")  # late event
+    seen.add("", "2026-01-01T00:00:02+00:00")
+    seen.add("Quarterly plan", "2026-01-01T00:00:05+00:00")
+    seen.add("", "2026-01-01T00:00:06+00:00")
+    seen.add("Old name", "2026-01-01T00:00:04+00:00")  # late event
     assert seen.title == "Quarterly plan"
     assert seen.title_at == "2026-01-01T00:00:05+00:00"
-    assert seen.first_message_at == "2026-01-01T00:00:00+00:00"
-    assert seen.last_message_at == "2026-01-01T00:00:03+00:00"
-    assert seen.message_count == 4
+
+
+@pytest.mark.parametrize(
+    ("content", "text", "structured"),
+    [
+        ({"type": "text", "value": "hello", "annotations": []}, "hello", None),
+        ({"type": "code", "value": {"status": "ok", "rows": 3}}, None, {"status": "ok", "rows": 3}),
+        ({"type": "text", "value": ["a", 1]}, None, {"type": "text", "value": ["a", 1]}),
+        ({"type": "text", "value": 42}, None, {"type": "text", "value": 42}),
+        ({"type": "text", "value": False}, None, {"type": "text", "value": False}),
+        (
+            {"type": "multimodal_text", "parts": [{"asset": "x"}, "caption"]},
+            None,
+            {"type": "multimodal_text", "parts": [{"asset": "x"}, "caption"]},
+        ),
+        ("bare text", "bare text", None),
+        ([{"part": 1}], None, {"value": [{"part": 1}]}),
+        (None, None, None),
+        ({"type": "text", "value": None, "annotations": []}, None, None),
+    ],
+)
+def test_every_content_is_kept_as_text_or_structured(
+    content: object, text: str | None, structured: object
+) -> None:
+    """Text goes to content_text, anything else to content_json as a JSON object (jsonb)."""
+    event = {**EVENT, "message": {**t.cast("dict", EVENT["message"]), "content": content}}
+    record = message_record(event, "ws", "eclf_1")
+    assert record["content_text"] == text
+    assert record["content_json"] == structured
+    assert type(record["content_json"]) is type(structured)
+    if structured is not None:
+        validator = jsonschema.Draft7Validator(MESSAGE["properties"]["content_json"])
+        validator.validate(record["content_json"])
+
+
+def _message_event(timestamp: str, title: str, actor: str = "user-1") -> dict[str, t.Any]:
+    return {
+        "timestamp": timestamp,
+        "actor": {"user_id": actor},
+        "conversation": {"id": "c-1", "title": title, "created_at": "2026-01-01T00:00:00Z"},
+        "message": {"id": f"m-{timestamp}"},
+    }
+
+
+def test_conversation_fold_spans_segments_and_the_run() -> None:
+    """One record per conversation and file; the latest event's title and owner win."""
+    run = SyncRun()
+    try:
+        fold = ConversationFold("eclf_1")
+        fold.add(
+            [
+                _message_event("2026-01-01T00:00:05Z", "New name"),
+                _message_event("2026-01-01T00:00:01Z", "Old name", actor="user-0"),
+            ]
+        )
+        fold.add([_message_event("2026-01-01T00:00:03Z", "", actor="user-2")])  # next segment
+        (record,) = fold.records(run.conversations, "ws")
+        assert record["title"] == "New name"
+        assert record["title_seen_at"] == "2026-01-01T00:00:05.000000+00:00"
+        assert record["owner_user_id"] == "user-1"
+        assert record["created_at"] == "2026-01-01T00:00:00.000000+00:00"
+        assert record["log_file_id"] == "eclf_1"
+        assert not {"message_count_seen", "first_message_seen_at"} & set(record)
+        # A later file with a late event: the run's view keeps the newer title.
+        late = ConversationFold("eclf_2")
+        late.add([_message_event("2026-01-01T00:00:04Z", "Late name")])
+        (again,) = late.records(run.conversations, "ws")
+        assert (again["title"], again["log_file_id"]) == ("New name", "eclf_2")
+    finally:
+        run.close()
+
+
+def test_lacks_message_id() -> None:
+    assert lacks_message_id({"message": {"id": ""}})
+    assert lacks_message_id({"message": {"id": 7}})
+    assert lacks_message_id({"message": None})
+    assert not lacks_message_id({"message": {"id": "m-1"}})

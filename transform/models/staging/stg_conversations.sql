@@ -1,7 +1,7 @@
 {#-
   One row per conversation id (the latest loaded copy). Only facts of the conversation itself:
-  the tap's per-run columns (message_count_seen, first/last_message_seen_at) are left out on
-  purpose; the conversations model computes them from the messages.
+  the per-run columns of older tap versions (message_count_seen, first/last_message_seen_at)
+  are left out on purpose; the conversations model computes them from the messages.
 -#}
 {%- set src = source('archive', 'conversations') -%}
 {%- set cols = column_names(src) -%}

@@ -1,0 +1,5 @@
+"""Dagster code location for a fleet of tenants archived with tap-chatgpt-compliance (issue #10).
+
+``dagster definitions validate -m orchestration.definitions`` /
+``dagster dev -m orchestration.definitions``: see README "Many tenants".
+"""

@@ -1,0 +1,109 @@
+"""The per-tenant checks as plain functions of a run's outcome (Dagster wraps them in checks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .runner import RunOutcome
+from .settings import FleetSettings
+from .summary import is_credential_problem, parse_time
+
+DAY = 86400.0
+
+
+@dataclass
+class Verdict:
+    """A check result: passed, severity (``ERROR`` or ``WARN``) when not, text and metadata."""
+
+    passed: bool
+    severity: str
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _age_seconds(bookmark: dict[str, Any], now: datetime) -> float | None:
+    when = parse_time(str(bookmark.get("end_time") or ""))
+    if when is not None:
+        return (now - when).total_seconds()
+    lag = bookmark.get("lag_seconds")
+    return float(lag) if isinstance(lag, (int, float)) else None
+
+
+def retention(outcome: RunOutcome, settings: FleetSettings, now: datetime | None = None) -> Verdict:
+    """Bookmark older than ``retention_fail_days`` fails (possible gap), ``warn_days`` warns.
+
+    The tap's own ``Possible gap`` failure (the bookmark before the run was past the 30-day
+    retention, even if this run moved it) fails too.
+    """
+    now = now or datetime.now(timezone.utc)
+    ages = {
+        et: age for et, b in outcome.summary.bookmarks.items() if (age := _age_seconds(b, now)) is not None
+    }
+    gaps = [f for f in [*outcome.summary.failures, outcome.message or ""] if "Possible gap" in f]
+    meta: dict[str, Any] = {f"bookmark_age_days/{et}": round(a / DAY, 2) for et, a in ages.items()}
+    meta["source"] = outcome.summary.source
+    oldest = max(ages.items(), key=lambda kv: kv[1], default=None)
+    if gaps:
+        return Verdict(False, "ERROR", gaps[-1], meta)
+    if oldest and oldest[1] > settings.retention_fail_days * DAY:
+        return Verdict(
+            False,
+            "ERROR",
+            f"{oldest[0]} bookmark is {oldest[1] / DAY:.1f} days old, past the "
+            f"{settings.retention_fail_days:g}-day retention: possible gap",
+            meta,
+        )
+    if oldest and oldest[1] > settings.retention_warn_days * DAY:
+        return Verdict(
+            False,
+            "WARN",
+            f"{oldest[0]} bookmark is {oldest[1] / DAY:.1f} days old: log files expire after "
+            f"{settings.retention_fail_days:g} days",
+            meta,
+        )
+    if not ages:
+        return Verdict(True, "WARN", "no bookmark yet (first run, or nothing archived)", meta)
+    return Verdict(True, "WARN", f"oldest bookmark {max(ages.values()) / DAY:.2f} days old", meta)
+
+
+def attachments(outcome: RunOutcome) -> Verdict:
+    """Attachments the last run could not archive warn (they expire ~24 h after upload)."""
+    missing = outcome.summary.attachments_not_archived
+    meta: dict[str, Any] = {f"attachments/{k}": v for k, v in outcome.summary.attachments.items()}
+    if missing:
+        text = ", ".join(f"{n} {status}" for status, n in sorted(missing.items()))
+        return Verdict(False, "WARN", f"attachments not archived in the last run: {text}", meta)
+    if outcome.summary.source != "summary":
+        not_archived = [w for w in outcome.warnings if "not archived" in w.lower()]
+        if not_archived:
+            return Verdict(False, "WARN", not_archived[-1], meta)
+    return Verdict(True, "WARN", "every attachment of the last run archived", meta)
+
+
+def credentials(outcome: RunOutcome) -> Verdict:
+    """A revoked or wrong key, or a missing scope, fails with the tap's one-line message."""
+    if not outcome.ok and is_credential_problem(outcome.message):
+        return Verdict(False, "ERROR", str(outcome.message), {"exit_code": outcome.exit_code})
+    scope_warnings = [w for w in outcome.warnings if is_credential_problem(w)]
+    if scope_warnings:
+        return Verdict(False, "ERROR", scope_warnings[-1], {"exit_code": outcome.exit_code})
+    return Verdict(True, "ERROR", "the API accepted the key", {"exit_code": outcome.exit_code})
+
+
+def freshness(last_success: float | None, settings: FleetSettings, now: float) -> Verdict:
+    """The last successful run must be at most ``freshness_hours`` old."""
+    limit = settings.freshness_hours * 3600
+    if last_success is None:
+        return Verdict(False, "ERROR", "never archived successfully", {})
+    age = now - last_success
+    meta = {"hours_since_last_success": round(age / 3600, 2), "limit_hours": settings.freshness_hours}
+    if age > limit:
+        return Verdict(
+            False,
+            "ERROR",
+            f"last successful archive {age / 3600:.1f} h ago (limit {settings.freshness_hours:g} h)",
+            meta,
+        )
+    return Verdict(True, "ERROR", f"last successful archive {age / 60:.0f} min ago", meta)

@@ -1,0 +1,340 @@
+"""The Dagster code location: one asset per tenant and destination, checks, schedules, alerts.
+
+    dagster definitions validate -m orchestration.definitions
+    dagster dev -m orchestration.definitions
+
+Tenants are the ``tap-chatgpt-compliance--<tenant>`` extractors of ``meltano.yml``; destinations
+the loaders in ``FLEET_DESTINATIONS`` (default ``target-s3``). Each asset is materialised by
+``meltano run <tenant extractor> <loader>``; the tap's run summary becomes its metadata.
+"""
+
+
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSelection,
+    Backoff,
+    DagsterEventType,
+    DagsterInstance,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    Definitions,
+    EventRecordsFilter,
+    Failure,
+    JobDefinition,
+    Jitter,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    ScheduleDefinition,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    asset,
+    define_asset_job,
+    multi_asset_check,
+    multiprocess_executor,
+    sensor,
+)
+
+from . import checks
+from .alerts import send_alert
+from .project import Tenant, identifier, load_tenants
+from .runner import RunOutcome, run_pipeline, state_id
+from .settings import FleetSettings
+
+GROUP = "chatgpt_compliance"
+#: Op tag limited by the executor's ``tag_concurrency_limits`` (the in-run cap).
+RUN_TAG = "chatgpt_compliance/meltano_run"
+RUN_CHECKS = ("retention_horizon", "attachments_archived", "api_key_and_scopes")
+FRESHNESS_CHECK = "freshness"
+ARCHIVE_JOB = "archive_fleet"
+FRESHNESS_JOB = "fleet_freshness"
+
+
+def asset_key(tenant: Tenant, loader: str) -> AssetKey:
+    """``chatgpt_compliance/<tenant>/<loader>`` (names made Dagster-safe)."""
+    return AssetKey([GROUP, identifier(tenant.name), identifier(loader)])
+
+
+def _metadata(outcome: RunOutcome, tenant: Tenant, loader: str) -> dict[str, Any]:
+    s = outcome.summary
+    meta: dict[str, Any] = {
+        "tenant": tenant.name,
+        "destination": loader,
+        "state_id": state_id(tenant, loader),
+        "exit_code": outcome.exit_code,
+        "seconds": round(outcome.seconds, 2),
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at,
+        "summary_source": s.source,
+        "records_total": sum(s.records.values()),
+        "summary": MetadataValue.json(
+            {
+                "records": s.records,
+                "log_files": s.log_files,
+                "attachments": s.attachments,
+                "bookmarks": s.bookmarks,
+                "failures": s.failures,
+                "exit_code": s.exit_code,
+            }
+        ),
+    }
+    if s.log_files is not None:
+        meta["log_files"] = s.log_files
+    meta.update({f"records/{k}": v for k, v in s.records.items()})
+    meta.update({f"attachments/{k}": v for k, v in s.attachments.items()})
+    for event_type, bookmark in s.bookmarks.items():
+        meta[f"bookmark/{event_type}"] = str(bookmark.get("end_time"))
+        if bookmark.get("lag_seconds") is not None:
+            meta[f"bookmark_lag_hours/{event_type}"] = round(float(bookmark["lag_seconds"]) / 3600, 2)
+    if outcome.message:
+        meta["tap_message"] = outcome.message
+    if outcome.log_path:
+        meta["log_path"] = MetadataValue.path(str(outcome.log_path))
+    tail = "\n".join(outcome.output.splitlines()[-40:])
+    meta["log_tail"] = MetadataValue.md(f"```\n{tail}\n```")
+    return meta
+
+
+def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> AssetsDefinition:
+    """The asset of one tenant and destination, with its three run checks."""
+    key = asset_key(tenant, loader)
+
+    @asset(
+        key=key,
+        name=None,
+        group_name=GROUP,
+        description=f"`meltano run {tenant.extractor} {loader}`: workspace "
+        f"{tenant.workspace_id or '(from the environment)'} archived to {loader}.",
+        kinds={"meltano"},
+        tags={"tenant": identifier(tenant.name), "destination": identifier(loader)},
+        op_tags={RUN_TAG: "true"},
+        pool=settings.pool,
+        retry_policy=RetryPolicy(
+            max_retries=settings.retries,
+            delay=settings.retry_delay,
+            backoff=Backoff.EXPONENTIAL,
+            jitter=Jitter.PLUS_MINUS,
+        ),
+        check_specs=[AssetCheckSpec(name, asset=key) for name in RUN_CHECKS],
+    )
+    def _archive(context: AssetExecutionContext) -> Iterator[Any]:
+        log_dir = Path(settings.log_dir) if settings.log_dir else None
+        outcome = run_pipeline(tenant, loader, log_dir=log_dir, timeout=settings.run_timeout)
+        verdicts = {
+            "retention_horizon": checks.retention(outcome, settings),
+            "attachments_archived": checks.attachments(outcome),
+            "api_key_and_scopes": checks.credentials(outcome),
+        }
+        results = [
+            AssetCheckResult(
+                asset_key=key,
+                check_name=name,
+                passed=v.passed,
+                severity=AssetCheckSeverity(v.severity),
+                description=v.description,
+                metadata=v.metadata,
+            )
+            for name, v in verdicts.items()
+        ]
+        meta = _metadata(outcome, tenant, loader)
+        context.log.info(
+            f"meltano run {tenant.extractor} {loader}: exit {outcome.exit_code} "
+            f"in {outcome.seconds:.1f} s"
+        )
+        if outcome.ok:
+            yield MaterializeResult(metadata=meta, check_results=results)
+            return
+        yield from results
+        permanent = not verdicts["api_key_and_scopes"].passed
+        raise Failure(
+            description=f"{tenant.name} -> {loader}: "
+            f"{outcome.message or f'meltano run exited {outcome.exit_code}'}",
+            metadata=meta,
+            allow_retries=not permanent,  # a revoked key or missing scope needs a person
+        )
+
+    return _archive
+
+
+def build_freshness_checks(keys: list[AssetKey], settings: FleetSettings) -> Any:
+    """One ``freshness`` check per asset: the last successful run is recent enough."""
+
+    @multi_asset_check(
+        specs=[AssetCheckSpec(FRESHNESS_CHECK, asset=k) for k in keys],
+        name="fleet_freshness_checks",
+        can_subset=True,
+    )
+    def _freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+        now = time.time()
+        for check_key in context.selected_asset_check_keys:
+            event = context.instance.get_latest_materialization_event(check_key.asset_key)
+            v = checks.freshness(event.timestamp if event else None, settings, now)
+            yield AssetCheckResult(
+                asset_key=check_key.asset_key,
+                check_name=FRESHNESS_CHECK,
+                passed=v.passed,
+                severity=AssetCheckSeverity(v.severity),
+                description=v.description,
+                metadata=v.metadata,
+            )
+
+    return _freshness
+
+
+def collect_alerts(instance: DagsterInstance, cursor: int, limit: int = 500) -> tuple[list, int]:
+    """Failed checks, failed steps and failed runs after storage id ``cursor``."""
+    alerts: list[dict[str, Any]] = []
+    newest = cursor
+    kinds = (
+        DagsterEventType.ASSET_CHECK_EVALUATION,
+        DagsterEventType.STEP_FAILURE,
+        DagsterEventType.RUN_FAILURE,
+    )
+    records = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kind in kinds:
+            records += instance.get_event_records(
+                EventRecordsFilter(event_type=kind, after_cursor=cursor), limit=limit, ascending=True
+            )
+    for rec in sorted(records, key=lambda r: r.storage_id):
+        newest = max(newest, rec.storage_id)
+        event = rec.event_log_entry.dagster_event
+        if event is None:
+            continue
+        base = {"run_id": rec.run_id, "timestamp": rec.timestamp}
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            ev = event.event_specific_data
+            if ev is None or getattr(ev, "passed", True):
+                continue
+            path = ev.asset_key.path
+            alerts.append(
+                {
+                    **base,
+                    "kind": "check_failed",
+                    "asset": ev.asset_key.to_user_string(),
+                    "tenant": path[1] if len(path) > 1 else None,
+                    "check": ev.check_name,
+                    "severity": ev.severity.value,
+                    "description": ev.description,
+                }
+            )
+        elif event.event_type == DagsterEventType.STEP_FAILURE:
+            err = getattr(event.event_specific_data, "error", None)
+            user = getattr(event.event_specific_data, "user_failure_data", None)
+            alerts.append(
+                {
+                    **base,
+                    "kind": "step_failed",
+                    "step": event.step_key,
+                    "description": getattr(user, "description", None)
+                    or (err.message.strip() if err else event.message),
+                }
+            )
+        else:
+            alerts.append({**base, "kind": "run_failed", "description": event.message})
+    return alerts, newest
+
+
+def build_alert_sensor(settings: FleetSettings) -> SensorDefinition:
+    """Calls the webhook / command for every failed check, step and run."""
+
+    @sensor(
+        name="fleet_alerts",
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="FLEET_ALERT_WEBHOOK (POST JSON) / FLEET_ALERT_COMMAND (JSON on stdin) "
+        "for every failed check, tenant step and run.",
+    )
+    def _alerts(context: SensorEvaluationContext) -> SkipReason:
+        cursor = int(context.cursor or 0)
+        alerts, newest = collect_alerts(context.instance, cursor)
+        failed = 0
+        for alert in alerts:
+            errors = send_alert(alert, settings.alert_webhook, settings.alert_command)
+            for error in errors:
+                context.log.error(error)
+            failed += bool(errors)
+        context.update_cursor(str(newest))
+        if alerts and not (settings.alert_webhook or settings.alert_command):
+            return SkipReason(f"{len(alerts)} alert(s), but no FLEET_ALERT_WEBHOOK/COMMAND set")
+        return SkipReason(f"{len(alerts)} alert(s) sent, {failed} failed to send")
+
+    return _alerts
+
+
+def build_definitions(
+    settings: FleetSettings | None = None, tenants: list[Tenant] | None = None
+) -> Definitions:
+    """Every asset, check, job, schedule and sensor of the fleet."""
+    settings = settings or FleetSettings.from_env()
+    tenants = load_tenants() if tenants is None else tenants
+    assets = [build_tenant_asset(t, d, settings) for t in tenants for d in settings.destinations]
+    keys = [asset_key(t, d) for t in tenants for d in settings.destinations]
+    freshness = build_freshness_checks(keys, settings)
+    executor = multiprocess_executor.configured(
+        {
+            "max_concurrent": settings.max_concurrent,
+            "tag_concurrency_limits": [
+                {"key": RUN_TAG, "value": "true", "limit": settings.max_concurrent}
+            ],
+        }
+    )
+    archive = define_asset_job(
+        ARCHIVE_JOB,
+        selection=AssetSelection.assets(*keys).without_checks()
+        | AssetSelection.checks(*[AssetCheckKey(k, n) for k in keys for n in RUN_CHECKS]),
+        executor_def=executor,
+        description="Every tenant and destination: one `meltano run` each, capped by "
+        "FLEET_MAX_CONCURRENT; one tenant's failure never stops the others.",
+    )
+    fresh_job = define_asset_job(
+        FRESHNESS_JOB, selection=AssetSelection.checks(freshness), executor_def=executor
+    )
+    return Definitions(
+        assets=assets,
+        asset_checks=[freshness],
+        jobs=[archive, fresh_job],
+        schedules=[
+            ScheduleDefinition(
+                name="archive_fleet_hourly",
+                job=archive,
+                cron_schedule=settings.schedule,
+                default_status=DefaultScheduleStatus.RUNNING,
+            ),
+            ScheduleDefinition(
+                name="fleet_freshness_checks",
+                job=fresh_job,
+                cron_schedule=settings.freshness_schedule,
+                default_status=DefaultScheduleStatus.RUNNING,
+            ),
+        ],
+        sensors=[build_alert_sensor(settings)],
+    )
+
+
+def archive_fleet_job() -> JobDefinition:
+    """The hourly job, built from the current environment (a ``reconstructable`` target)."""
+    return build_definitions().resolve_job_def(ARCHIVE_JOB)
+
+
+def freshness_job() -> JobDefinition:
+    """The freshness-check job, built from the current environment."""
+    return build_definitions().resolve_job_def(FRESHNESS_JOB)
+
+
+defs = build_definitions()

@@ -1,0 +1,76 @@
+"""The tenants and loaders of the Meltano project, read from ``meltano.yml`` (never listed twice)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: The base extractor; each tenant is an inherited plugin ``tap-chatgpt-compliance--<tenant>``.
+BASE_EXTRACTOR = "tap-chatgpt-compliance"
+TENANT_PREFIX = f"{BASE_EXTRACTOR}--"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One tenant: its inherited extractor and the ``load_schema`` its loaders write to."""
+
+    name: str
+    extractor: str
+    load_schema: str
+    workspace_id: str | None
+
+    @property
+    def secret_env(self) -> str:
+        """Environment variable holding the tenant's API key (Meltano's naming)."""
+        return re.sub(r"[^A-Z0-9]", "_", self.extractor.upper()) + "_API_KEY"
+
+
+def project_root() -> Path:
+    """Root of the Meltano project: ``MELTANO_PROJECT_ROOT`` or this repository."""
+    return Path(os.environ.get("MELTANO_PROJECT_ROOT") or REPO_ROOT)
+
+
+def _load(root: Path) -> dict[str, Any]:
+    with (root / "meltano.yml").open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ValueError(f"{root / 'meltano.yml'} is not a Meltano project file")
+    return data
+
+
+def load_tenants(root: Path | None = None) -> list[Tenant]:
+    """Every ``tap-chatgpt-compliance--<tenant>`` extractor inheriting from the base tap."""
+    data = _load(root or project_root())
+    tenants = []
+    for plugin in (data.get("plugins") or {}).get("extractors") or []:
+        name = str(plugin.get("name", ""))
+        if not name.startswith(TENANT_PREFIX) or plugin.get("inherit_from") != BASE_EXTRACTOR:
+            continue
+        tenant = name[len(TENANT_PREFIX) :]
+        config = plugin.get("config") or {}
+        tenants.append(
+            Tenant(
+                name=tenant,
+                extractor=name,
+                load_schema=str(plugin.get("load_schema") or tenant),
+                workspace_id=config.get("workspace_id"),
+            )
+        )
+    return sorted(tenants, key=lambda t: t.name)
+
+
+def loader_names(root: Path | None = None) -> list[str]:
+    """Names of the loaders declared in ``meltano.yml``."""
+    data = _load(root or project_root())
+    return [str(p["name"]) for p in (data.get("plugins") or {}).get("loaders") or []]
+
+
+def identifier(name: str) -> str:
+    """A Dagster-safe identifier (letters, digits, underscores) for a plugin or tenant name."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)

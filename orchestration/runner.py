@@ -1,0 +1,131 @@
+"""Run one tenant's pipeline with the real Meltano CLI (``meltano run <tenant tap> <loader>``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .project import Tenant, project_root
+from .summary import RunSummary, bookmarks_from_state, parse_summary, tap_lines, tap_message
+
+
+def meltano_executable() -> str:
+    """``MELTANO_EXECUTABLE``, else the ``meltano`` beside this Python, else the one on PATH."""
+    configured = os.environ.get("MELTANO_EXECUTABLE")
+    if configured:
+        return configured
+    beside = Path(sys.executable).with_name("meltano")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("meltano") or "meltano"
+
+
+def state_id(tenant: Tenant, loader: str, environment: str | None = None) -> str:
+    """Meltano's state id of a ``meltano run <tenant> <loader>`` pipeline."""
+    env = environment if environment is not None else os.environ.get("MELTANO_ENVIRONMENT")
+    env = env or "local"
+    return f"{env}:{tenant.extractor}-to-{loader}"
+
+
+@dataclass
+class RunOutcome:
+    """What one ``meltano run`` did."""
+
+    tenant: str
+    loader: str
+    exit_code: int
+    started_at: float
+    finished_at: float
+    output: str
+    summary: RunSummary
+    message: str | None  # the tap's last line (its one-line reason on failure)
+    warnings: list[str]
+    log_path: Path | None
+
+    @property
+    def ok(self) -> bool:
+        """Whether Meltano exited 0."""
+        return self.exit_code == 0
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock duration of the run."""
+        return self.finished_at - self.started_at
+
+
+def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [meltano_executable(), *args],
+        cwd=project_root(),
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def get_state(tenant: Tenant, loader: str, timeout: float = 120) -> dict[str, Any] | None:
+    """The pipeline's Meltano state (``meltano state get``), or None when it has none."""
+    proc = _run(["state", "get", state_id(tenant, loader)], timeout)
+    if proc.returncode != 0:
+        return None
+    text = proc.stdout.strip()
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        data = json.JSONDecoder().raw_decode(text[start:])[0]
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def run_pipeline(
+    tenant: Tenant, loader: str, log_dir: Path | None = None, timeout: float = 3600
+) -> RunOutcome:
+    """``meltano run <tenant extractor> <loader>``; read its summary (or fall back to state)."""
+    started = time.time()
+    try:
+        proc = _run(["run", tenant.extractor, loader], timeout)
+        exit_code, output = proc.returncode, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        partial = exc.stderr or b""
+        text = partial.decode(errors="replace") if isinstance(partial, bytes) else partial
+        exit_code, output = 124, f"{text}\nmeltano run timed out after {timeout:.0f} s"
+    finished = time.time()
+    log_path = None
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+        log_path = log_dir / f"{tenant.name}-{loader}-{stamp}.log"
+        log_path.write_text(output, encoding="utf-8")
+    summary = parse_summary(output)
+    if summary is None:
+        summary = RunSummary(exit_code=exit_code, source="none")
+        state = get_state(tenant, loader)
+        if state is not None:
+            summary.bookmarks = bookmarks_from_state(state)
+            summary.source = "state"
+    message = tap_message(output, tenant.extractor)
+    if exit_code == 124:
+        message = f"meltano run timed out after {timeout:.0f} s"
+    return RunOutcome(
+        tenant=tenant.name,
+        loader=loader,
+        exit_code=exit_code,
+        started_at=started,
+        finished_at=finished,
+        output=output,
+        summary=summary,
+        message=message,
+        warnings=tap_lines(output, tenant.extractor, "warning"),
+        log_path=log_path,
+    )

@@ -1,0 +1,140 @@
+"""What a ``meltano run`` of one tenant left behind: the tap's run summary and its last message.
+
+The tap ends its log with ``Run summary (json): {...}`` (compact JSON: ``records`` {stream: n},
+``log_files`` n, ``attachments`` {status: n}, ``bookmarks`` {event_type: {end_time,
+lag_seconds}}, ``failures`` [str], ``exit_code``). Meltano prefixes every plugin line with a
+timestamp, a level and the plugin name, so the marker is searched anywhere in a line. When no
+such line exists (an older tap), the bookmarks come from the Meltano state instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+SUMMARY_MARKER = "Run summary (json): "
+#: ``2026-11-26T23:11:21.513257Z [error    ] tap-chatgpt-compliance--acme <message>``
+_MELTANO_LINE = re.compile(r"^\S+\s+\[\s*(?P<level>\w+)\s*\]\s+(?P<plugin>\S+)\s(?P<msg>.*)$")
+#: Lines of the tap that are noise, never its message (SDK metrics).
+_NOISE = ("METRIC ", "{")
+#: Problems of the key itself: retrying cannot help, a person must act.
+CREDENTIAL_MARKERS = (
+    "HTTP 401",
+    "HTTP 403",
+    "api_key is wrong or was revoked",
+    "lacks the scope",
+    "compliance_export.read",
+    "belongs to another workspace",
+)
+
+
+@dataclass
+class RunSummary:
+    """The tap's run summary, from its JSON line or rebuilt from the state."""
+
+    records: dict[str, int] = field(default_factory=dict)
+    log_files: int | None = None
+    attachments: dict[str, int] = field(default_factory=dict)
+    bookmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    source: str = "none"  # "summary" (the tap's JSON line), "state" (meltano state get), "none"
+
+    @property
+    def attachments_not_archived(self) -> dict[str, int]:
+        """Attachments of the run in any status but ``archived`` (and ``metadata_only``)."""
+        return {
+            status: n
+            for status, n in self.attachments.items()
+            if n and status not in ("archived", "metadata_only")
+        }
+
+
+def _plugin_lines(output: str, plugin: str) -> list[tuple[str, str]]:
+    """(level, message) of every line Meltano logged for ``plugin``."""
+    out = []
+    for line in output.splitlines():
+        m = _MELTANO_LINE.match(line.strip())
+        if m and m.group("plugin") == plugin:
+            out.append((m.group("level").lower(), m.group("msg").strip()))
+    return out
+
+
+def parse_summary(output: str) -> RunSummary | None:
+    """The LAST ``Run summary (json): {...}`` of the run's output, or None."""
+    for line in reversed(output.splitlines()):
+        at = line.find(SUMMARY_MARKER)
+        if at < 0:
+            continue
+        try:
+            data = json.JSONDecoder().raw_decode(line[at + len(SUMMARY_MARKER) :].strip())[0]
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            return RunSummary(
+                records={str(k): int(v) for k, v in (data.get("records") or {}).items()},
+                log_files=data.get("log_files"),
+                attachments={str(k): int(v) for k, v in (data.get("attachments") or {}).items()},
+                bookmarks=dict(data.get("bookmarks") or {}),
+                failures=[str(f) for f in data.get("failures") or []],
+                exit_code=data.get("exit_code"),
+                source="summary",
+            )
+    return None
+
+
+def tap_message(output: str, extractor: str) -> str | None:
+    """The tap's last line (its one-line reason when it failed), without Meltano's prefix.
+
+    The last error line wins; without one, the last line the tap logged.
+    """
+    lines = [
+        (level, msg)
+        for level, msg in _plugin_lines(output, extractor)
+        if msg and not msg.startswith(_NOISE) and SUMMARY_MARKER not in msg
+    ]
+    errors = [msg for level, msg in lines if level in ("error", "critical")]
+    if errors:
+        return errors[-1]
+    return lines[-1][1] if lines else None
+
+
+def tap_lines(output: str, extractor: str, level: str | None = None) -> list[str]:
+    """The tap's log messages, optionally only those of one level."""
+    return [m for lv, m in _plugin_lines(output, extractor) if level is None or lv == level]
+
+
+def is_credential_problem(message: str | None) -> bool:
+    """Whether the tap's message says the key is revoked, wrong or lacks a scope."""
+    return bool(message) and any(marker in str(message) for marker in CREDENTIAL_MARKERS)
+
+
+def bookmarks_from_state(state: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """{event_type: {end_time, lag_seconds}} from a Meltano state (``meltano state get``)."""
+    now = now or datetime.now(timezone.utc)
+    singer = state.get("singer_state", state.get("completed", {}).get("singer_state", state))
+    partitions = (singer.get("bookmarks") or {}).get("log_files", {}).get("partitions") or []
+    out: dict[str, Any] = {}
+    for part in partitions:
+        event_type = (part.get("context") or {}).get("event_type")
+        end_time = part.get("replication_key_value")
+        if not event_type or not end_time:
+            continue
+        when = parse_time(end_time)
+        out[event_type] = {
+            "end_time": end_time,
+            "lag_seconds": round((now - when).total_seconds()) if when else None,
+        }
+    return out
+
+
+def parse_time(value: str) -> datetime | None:
+    """An ISO 8601 time as an aware datetime, or None."""
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

@@ -1,0 +1,1 @@
+"""Evidence from an archive: ``chatgpt-compliance verify`` (and the sources it reads)."""

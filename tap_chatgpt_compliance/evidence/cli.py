@@ -1,0 +1,142 @@
+"""``chatgpt-compliance``: prove an archive (``verify``) and produce it (``export``).
+
+Exit status: 0 when the archive is intact, 1 on any finding or when the archive cannot be read
+(one readable line, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import typing as t
+from collections import Counter
+from pathlib import Path
+
+from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.export import Exporter, parse_bound
+from tap_chatgpt_compliance.evidence.verify import verify
+
+if t.TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--jsonl", metavar="DIR", help="a target-jsonl folder")
+    group.add_argument("--s3", metavar="URL", help="target-s3 objects under s3://bucket/prefix")
+    group.add_argument("--postgres", metavar="DSN", help="a target-postgres database")
+    parser.add_argument("--schema", metavar="NAME", help="the tenant's schema (with --postgres)")
+    parser.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="S3 endpoint for --s3 and s3:// storage URIs (an S3-compatible store)",
+    )
+    parser.add_argument(
+        "--storage-options",
+        metavar="JSON",
+        help="fsspec options for storage URIs and --s3, e.g. '{\"anon\": false}'",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line parser."""
+    parser = argparse.ArgumentParser(
+        prog="chatgpt-compliance",
+        description="Prove and produce an archive written by tap-chatgpt-compliance.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser(
+        "verify",
+        help="prove that nothing was dropped or altered since collection",
+        description=(
+            "Check that every raw log file hashes to OpenAI's SHA-256, every event of those "
+            "files is in the tables, the manifest chain is unbroken per event type, and every "
+            "archived attachment hashes right. Exit 1 on any finding."
+        ),
+    )
+    _add_source(check)
+    check.add_argument("--report", metavar="FILE", help="write the detailed report as JSON")
+    produce = commands.add_parser(
+        "export",
+        help="write an RSMF 2.0 + HTML production for a custodian or a conversation",
+        description=(
+            "One RSMF file per conversation per day (rsmf/), an HTML transcript per "
+            "conversation with index.html, and production_manifest.json/.csv with the SHA-256 "
+            "of every file. The same archive and selection give byte-identical files."
+        ),
+    )
+    _add_source(produce)
+    who = produce.add_mutually_exclusive_group(required=True)
+    who.add_argument("--custodian", metavar="EMAIL_OR_USER_ID")
+    who.add_argument("--conversation", metavar="ID")
+    produce.add_argument("--since", metavar="DATE", help="first day (or time), UTC")
+    produce.add_argument("--until", metavar="DATE", help="last day (inclusive), or an end time")
+    produce.add_argument("--out", metavar="DIR", required=True, help="the production folder")
+    return parser
+
+
+def open_archive(args: argparse.Namespace) -> sources.Archive:
+    """Open the archive named by the source flags."""
+    options: dict[str, t.Any] = {}
+    if args.storage_options:
+        try:
+            options = dict(json.loads(args.storage_options))
+        except (ValueError, TypeError) as exc:
+            msg = f"--storage-options is not a JSON object ({exc})"
+            raise sources.ArchiveError(msg) from exc
+    if args.endpoint_url:
+        options.setdefault("endpoint_url", args.endpoint_url)
+    if args.jsonl:
+        return sources.from_jsonl(args.jsonl, options)
+    if args.s3:
+        return sources.from_s3(args.s3, options)
+    if not args.schema:
+        msg = "--postgres needs --schema NAME (the tenant's load_schema)"
+        raise sources.ArchiveError(msg)
+    return sources.from_postgres(args.postgres, args.schema, options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "export":
+            return _export(args)
+        archive = open_archive(args)
+        report = verify(archive)
+        if args.report:
+            Path(args.report).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    except (sources.ArchiveError, OSError) as exc:
+        print(f"chatgpt-compliance {args.command}: {exc}", file=sys.stderr)
+        return 1
+    print(report.text())
+    return 0 if report.intact else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    since = parse_bound(args.since, end=False)
+    until = parse_bound(args.until, end=True)
+    archive = open_archive(args)
+    production = Exporter(archive).export(
+        Path(args.out), args.custodian, args.conversation, since, until
+    )
+    kinds = Counter(f["kind"] for f in production.files)
+    print(
+        f"Exported {len(production.message_ids)} messages of {len(production.conversations)} "
+        f"conversations to {args.out}: {kinds['rsmf']} RSMF files, {kinds['html']} HTML "
+        f"transcripts, {kinds['attachment']} attachment files; production_manifest.json/.csv "
+        f"({time.monotonic() - started:.1f} s)"
+    )
+    return 0
+
+
+def run() -> None:
+    """Console script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,192 @@
+"""The end-of-run summary: one short block a person reads, ending with one line a program reads.
+
+The block is at most about 30 lines however large the run: counts by stream and by attachment
+status, the bookmark reached per event type and its lag behind now, what was archived as found,
+the first few attachments not archived (every one is in the ``files`` records, with its
+``status_reason``), what failed, and the pacing. Its last line is::
+
+    Run summary (json): {"records": {...}, "log_files": n, "attachments": {...},
+    "bookmarks": {...}, "failures": [...], "exit_code": 0}
+
+on one line, compact JSON, for orchestrators. Nothing in it carries a secret: counts, event
+types, ISO times, ids and the tap's own one-line messages (which never hold a key or a URL).
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from singer_sdk.singerlib import RecordMessage
+
+from tap_chatgpt_compliance.output import LineLimitedWriter
+
+if t.TYPE_CHECKING:
+    from singer_sdk.singerlib import Message
+
+    from tap_chatgpt_compliance.output import Verbatim
+    from tap_chatgpt_compliance.run import SyncRun
+
+JSON_PREFIX = "Run summary (json): "
+"""How the machine-readable last line of the summary starts; the rest of the line is JSON."""
+FAILURES_SHOWN = 5
+"""Failures given a line each in the block (the JSON line lists them all)."""
+FAILURE_CHARS = 300
+"""Longest failure text in the JSON line (the human lines carry it whole)."""
+
+
+class CountingWriter(LineLimitedWriter):
+    """The tap's writer, counting the RECORD messages written per stream (for the summary)."""
+
+    def __init__(self) -> None:
+        """Start with no records counted."""
+        super().__init__()
+        self.records: Counter[str] = Counter()
+
+    def write_record(
+        self,
+        stream: str,
+        record: dict[str, t.Any],
+        version: int | None = None,
+        verbatim: Verbatim | None = None,
+    ) -> None:
+        """Write one RECORD by the fast path and count it."""
+        super().write_record(stream, record, version, verbatim)
+        self.records[stream] += 1
+
+    def write_message(self, message: Message) -> None:
+        """Write one message; count it if it is a RECORD."""
+        super().write_message(message)
+        if isinstance(message, RecordMessage):
+            self.records[message.stream] += 1
+
+
+@dataclass
+class Bookmark:
+    """Where one event type's bookmark stands at the end of the run."""
+
+    end_time: datetime | None
+
+    def lag_seconds(self, now: datetime) -> int | None:
+        """Return how far the bookmark is behind ``now``, in whole seconds (None if unset)."""
+        if self.end_time is None:
+            return None
+        return max(0, int((now - self.end_time).total_seconds()))
+
+
+@dataclass
+class RunSummary:
+    """What the summary says, gathered at the end of the run."""
+
+    run: SyncRun
+    records: dict[str, int]
+    bookmarks: dict[str, Bookmark]
+    pacing: str | None = None
+    fatal: str | None = None
+    """The one-line message of the error that ends the run, if one does."""
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def failures(self) -> list[str]:
+        """Return what failed the run (or will), the fatal error last."""
+        failures = list(self.run.failures)
+        if self.fatal and self.fatal not in failures:
+            failures.append(self.fatal)
+        return failures
+
+    @property
+    def exit_code(self) -> int:
+        """Return the exit code the run ends with."""
+        return 1 if self.failures else 0
+
+    def as_json(self) -> dict[str, t.Any]:
+        """Return the machine-readable summary (the keys documented in the module)."""
+        return {
+            "records": dict(sorted(self.records.items())),
+            "log_files": self.run.counts["log_files"],
+            "attachments": dict(sorted(self.run.attachment_statuses.items())),
+            "bookmarks": {
+                event_type: {
+                    "end_time": _iso(bookmark.end_time),
+                    "lag_seconds": bookmark.lag_seconds(self.now),
+                }
+                for event_type, bookmark in self.bookmarks.items()
+            },
+            "failures": [_short(failure, FAILURE_CHARS) for failure in self.failures],
+            "exit_code": self.exit_code,
+        }
+
+    def lines(self) -> list[str]:
+        """Return the block: a few lines for people, then the JSON line."""
+        run = self.run
+        counts = run.counts
+        lines = [
+            f"Run summary: {counts['log_files']:,} log files read "
+            f"({counts['log_files_skipped']:,} already archived skipped), "
+            f"{counts['events']:,} events kept, {counts['duplicates']:,} duplicate events "
+            f"dropped; {'FAILED (exit code 1)' if self.exit_code else 'succeeded'}.",
+            "  Records: "
+            + (", ".join(f"{stream} {n:,}" for stream, n in sorted(self.records.items())) or "none")
+            + ".",
+        ]
+        statuses = run.attachment_statuses
+        if statuses:
+            lines.append(
+                "  Attachments: "
+                + ", ".join(f"{status} {n:,}" for status, n in sorted(statuses.items()))
+                + "."
+            )
+        for event_type, bookmark in self.bookmarks.items():
+            lag = bookmark.lag_seconds(self.now)
+            where = (
+                "not set (nothing read yet)"
+                if bookmark.end_time is None
+                else f"{_iso(bookmark.end_time)} ({duration(lag or 0)} behind now)"
+            )
+            lines.append(f"  Bookmark {event_type}: {where}.")
+        odd = run.odd_input_line()
+        if odd:
+            lines.append(f"  {odd}")
+        if run.problem_count:
+            shown = len(run.problems)
+            lines.append(
+                f"  Not archived: {run.problem_count:,} attachment(s)"
+                + (f", the first {shown}:" if run.problem_count > shown else ":")
+                + " (each is a files record with its status and status_reason)"
+            )
+            lines.extend(f"    Not archived: {problem}" for problem in run.problems)
+        failures = self.failures
+        lines.extend(f"  Failed: {_short(failure, 1_000)}" for failure in failures[:FAILURES_SHOWN])
+        if len(failures) > FAILURES_SHOWN:
+            lines.append(f"  Failed: … and {len(failures) - FAILURES_SHOWN} more (see above).")
+        if self.pacing:
+            lines.append(f"  {self.pacing}")
+        lines.append(JSON_PREFIX + json.dumps(self.as_json(), separators=(",", ":")))
+        return lines
+
+
+def duration(seconds: float) -> str:
+    """Return a short human duration: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds")
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,87 @@
+"""Archives written by real tap runs against the simulator, laid out as target-jsonl does."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tap.harness import TapRun, run_tap, tap_config
+
+from chatgpt_compliance_simulator import Simulator, SimulatorConfig
+from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
+from tap_chatgpt_compliance.evidence.cli import main
+
+EVENT_TYPES = ["CONVERSATION_MESSAGE", "AUTH_LOG"]
+
+
+def write_jsonl(records: dict[str, list[dict[str, Any]]], folder: Path) -> Path:
+    """Write records as target-jsonl does: ``<stream>-<timestamp>.jsonl``, one record a line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stream, rows in records.items():
+        path = folder / f"{stream}-20261126T120000.jsonl"
+        with path.open("a") as out:
+            out.writelines(json.dumps(row) + "\n" for row in rows)
+    return folder
+
+
+def cli(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``chatgpt-compliance ARGS``: in this process (fast), or as a real process."""
+    if process:
+        command = [sys.executable, "-m", "tap_chatgpt_compliance.evidence.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def verify_cli(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``chatgpt-compliance verify``."""
+    return cli("verify", *args, process=process)
+
+
+def ok(run: TapRun) -> TapRun:
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    """A small workspace with messages, attachments and AUTH_LOG files."""
+    config = SimulatorConfig(**{**DEFAULT_FIXTURE_CONFIG, "seed": 41, "span_days": 0.6})
+    simulator = Simulator(config).start()
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+@pytest.fixture(scope="module")
+def inline_run(sim: Simulator) -> TapRun:
+    """A tap run with the defaults (file_content: inline)."""
+    return ok(run_tap(tap_config(sim, event_types=EVENT_TYPES)))
+
+
+@pytest.fixture(scope="module")
+def inline_archive(inline_run: TapRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_jsonl(inline_run.records, tmp_path_factory.mktemp("inline"))
+
+
+@pytest.fixture
+def copy_of(tmp_path: Path) -> Callable[[Path], Path]:
+    """Return a fresh copy of an archive folder to tamper with."""
+
+    def copy(folder: Path) -> Path:
+        target = tmp_path / f"copy-{folder.name}"
+        shutil.copytree(folder, target)
+        return target
+
+    return copy
