@@ -159,12 +159,16 @@ def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> 
             yield MaterializeResult(metadata=meta, check_results=results)
             return
         yield from results
-        permanent = not verdicts["api_key_and_scopes"].passed
+        # A revoked key or missing scope needs a person; after a possible gap the tap already
+        # archived everything still there: a retry would only hide the failed check.
+        permanent = not verdicts["api_key_and_scopes"].passed or any(
+            "Possible gap" in line for line in [*outcome.summary.failures, outcome.message or ""]
+        )
         raise Failure(
             description=f"{tenant.name} -> {loader}: "
             f"{outcome.message or f'meltano run exited {outcome.exit_code}'}",
             metadata=meta,
-            allow_retries=not permanent,  # a revoked key or missing scope needs a person
+            allow_retries=not permanent,
         )
 
     return _archive

@@ -38,3 +38,4 @@ def test_kill_storm_loses_and_corrupts_nothing(tmp_path: Path) -> None:
     report = verify(sources.from_jsonl(archive))
     assert report.intact, report.text()
     assert report.counts["raw_verified"] == report.counts["log_files"] > 0
+    assert all(c["unbroken"] and c["starts"] == 1 for c in report.chains.values())
