@@ -1,6 +1,6 @@
 # Thin wrapper: the logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help install test soak lint demo bench chaos hub readme-settings build clean
+.PHONY: help install test soak lint demo fleet-demo bench chaos hub readme-settings build clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -23,6 +23,10 @@ lint:  ## ruff + mypy on both packages
 demo:  ## simulator + local S3 + `meltano run tap-chatgpt-compliance target-s3`, then show what landed
 	bash scripts/bootstrap.sh
 	.venv/bin/python scripts/demo.py
+
+fleet-demo:  ## every tenant of meltano.yml through Dagster (checks, a revoked key, alerts); ~3 min
+	bash scripts/bootstrap.sh
+	.venv/bin/python scripts/fleet_demo.py
 
 bench:  ## issue #8 goals in one run: throughput, pacing, memory, requests (BENCH_ARGS=--quick: ~7 min)
 	bash scripts/bootstrap.sh

@@ -38,6 +38,7 @@ import math
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,14 @@ class Proc:
     stderr: str = ""
     first_request_at: float | None = None
     by_stream: dict[str, int] = field(default_factory=dict)
+    cpu_s: float = 0.0
+    """User + system CPU seconds of the process (less sensitive to a loaded machine)."""
+
+
+def children_cpu() -> float:
+    """Return the CPU seconds of the processes waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss(pid: int) -> int:
@@ -100,6 +109,7 @@ def run_process(
     peak = 0
     first: list[float] = []
     start = time.perf_counter()
+    cpu_before = children_cpu()
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
         done = threading.Event()
@@ -118,6 +128,7 @@ def run_process(
         sampler.join()
     elapsed = time.perf_counter() - start
     result = Proc(elapsed, peak_rss=peak, stderr=err.read_text(errors="replace"))
+    result.cpu_s = children_cpu() - cpu_before
     result.first_request_at = first[0] - start if first else None
     if code != 0:
         raise SystemExit(f"{command[:3]} failed ({code}):\n{result.stderr[-3000:]}")
@@ -231,6 +242,9 @@ def bench_throughput(results: dict, conversations: int) -> None:
         "tap_first_request_s": tap.first_request_at,
         "ratio": (tap.messages / tap.seconds) / (bare.records / bare.seconds),
         "ratio_all_records": (tap.records / tap.seconds) / (bare.records / bare.seconds),
+        "bare_cpu_s": bare.cpu_s,
+        "tap_cpu_s": tap.cpu_s,
+        "ratio_cpu": (tap.messages / tap.cpu_s) / (bare.records / bare.cpu_s),
         "inline": {"s": inline.seconds, "records": inline.records, "rss": inline.peak_rss},
         "storage": {"s": storage.seconds, "records": storage.records, "rss": storage.peak_rss},
         "tap_rss": tap.peak_rss,
@@ -465,7 +479,10 @@ def report(results: dict, quick: bool) -> str:
         f"{p1['bare_s']:.1f} s for {p1['bare_records']:,} records (best of {REPEATS}); tap "
         f"{p1['tap_s']:.1f} s for "
         f"{p1['tap_records']:,} records ({p1['tap_messages']:,} messages), first request "
-        f"after {p1['tap_first_request_s'] or 0:.1f} s, peak RSS {p1['tap_rss'] / mb:.0f} MB.",
+        f"after {p1['tap_first_request_s'] or 0:.1f} s, peak RSS {p1['tap_rss'] / mb:.0f} MB. "
+        f"In CPU time (user + system, which a loaded machine skews less): bare client "
+        f"{p1['bare_cpu_s']:.1f} s, tap {p1['tap_cpu_s']:.1f} s, ratio "
+        f"{p1['ratio_cpu']:.2f}x.",
         f"- Other modes on the same workspace (attachments of 0.2-20 kB): inline "
         f"{p1['inline']['s']:.1f} s for {p1['inline']['records']:,} records "
         f"({p1['inline']['records'] / p1['inline']['s']:,.0f} records/s, peak RSS "
@@ -481,7 +498,7 @@ def report(results: dict, quick: bool) -> str:
         f"refill rate (log downloads {p3['floors']['download']:.1f} s, attachments "
         f"{p3['floors']['attachment']:.1f} s). Measured from the tap's first request to its "
         f"exit ({p3['tap_s']:.1f} s in all, of which {p3['startup_s'] or 0:.1f} s of start-up "
-        "before the first request).",
+        "before the first request; the first request is seen by sampling every 20 ms).",
         f"- P4: tap alone, `file_content: none`, VmHWM sampled every 20 ms; "
         f"{p4['large']['messages']:,} messages took {p4['large']['s']:.0f} s "
         f"(+ {p4['large']['generated_s']:.0f} s to generate the workspace). The attachment "

@@ -39,7 +39,9 @@ def retention(outcome: RunOutcome, settings: FleetSettings, now: datetime | None
     """
     now = now or datetime.now(timezone.utc)
     ages = {
-        et: age for et, b in outcome.summary.bookmarks.items() if (age := _age_seconds(b, now)) is not None
+        et: age
+        for et, b in outcome.summary.bookmarks.items()
+        if (age := _age_seconds(b, now)) is not None
     }
     gaps = [f for f in [*outcome.summary.failures, outcome.message or ""] if "Possible gap" in f]
     meta: dict[str, Any] = {f"bookmark_age_days/{et}": round(a / DAY, 2) for et, a in ages.items()}
@@ -83,7 +85,7 @@ def attachments(outcome: RunOutcome) -> Verdict:
 
 
 def credentials(outcome: RunOutcome) -> Verdict:
-    """A revoked or wrong key, or a missing scope, fails with the tap's one-line message."""
+    """Fail on a revoked or wrong key, or a missing scope, with the tap's one-line message."""
     if not outcome.ok and is_credential_problem(outcome.message):
         return Verdict(False, "ERROR", str(outcome.message), {"exit_code": outcome.exit_code})
     scope_warnings = [w for w in outcome.warnings if is_credential_problem(w)]
@@ -93,17 +95,21 @@ def credentials(outcome: RunOutcome) -> Verdict:
 
 
 def freshness(last_success: float | None, settings: FleetSettings, now: float) -> Verdict:
-    """The last successful run must be at most ``freshness_hours`` old."""
+    """Fail when the last successful run is older than ``freshness_hours``."""
     limit = settings.freshness_hours * 3600
     if last_success is None:
         return Verdict(False, "ERROR", "never archived successfully", {})
     age = now - last_success
-    meta = {"hours_since_last_success": round(age / 3600, 2), "limit_hours": settings.freshness_hours}
+    meta = {
+        "hours_since_last_success": round(age / 3600, 2),
+        "limit_hours": settings.freshness_hours,
+    }
     if age > limit:
         return Verdict(
             False,
             "ERROR",
-            f"last successful archive {age / 3600:.1f} h ago (limit {settings.freshness_hours:g} h)",
+            f"last successful archive {age / 3600:.1f} h ago "
+            f"(limit {settings.freshness_hours:g} h)",
             meta,
         )
     return Verdict(True, "ERROR", f"last successful archive {age / 60:.0f} min ago", meta)

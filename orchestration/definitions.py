@@ -8,10 +8,10 @@ the loaders in ``FLEET_DESTINATIONS`` (default ``target-s3``). Each asset is mat
 ``meltano run <tenant extractor> <loader>``; the tap's run summary becomes its metadata.
 """
 
-
+import json
 import time
-import warnings
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +28,20 @@ from dagster import (
     Backoff,
     DagsterEventType,
     DagsterInstance,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     Definitions,
-    EventRecordsFilter,
     Failure,
-    JobDefinition,
     Jitter,
+    JobDefinition,
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
+    RunRequest,
+    RunsFilter,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
@@ -46,8 +49,10 @@ from dagster import (
     define_asset_job,
     multi_asset_check,
     multiprocess_executor,
+    schedule,
     sensor,
 )
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
 from . import checks
 from .alerts import send_alert
@@ -99,7 +104,9 @@ def _metadata(outcome: RunOutcome, tenant: Tenant, loader: str) -> dict[str, Any
     for event_type, bookmark in s.bookmarks.items():
         meta[f"bookmark/{event_type}"] = str(bookmark.get("end_time"))
         if bookmark.get("lag_seconds") is not None:
-            meta[f"bookmark_lag_hours/{event_type}"] = round(float(bookmark["lag_seconds"]) / 3600, 2)
+            meta[f"bookmark_lag_hours/{event_type}"] = round(
+                float(bookmark["lag_seconds"]) / 3600, 2
+            )
     if outcome.message:
         meta["tap_message"] = outcome.message
     if outcome.log_path:
@@ -110,7 +117,7 @@ def _metadata(outcome: RunOutcome, tenant: Tenant, loader: str) -> dict[str, Any
 
 
 def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> AssetsDefinition:
-    """The asset of one tenant and destination, with its three run checks."""
+    """Build the asset of one tenant and destination, with its three run checks."""
     key = asset_key(tenant, loader)
 
     @asset(
@@ -199,63 +206,89 @@ def build_freshness_checks(keys: list[AssetKey], settings: FleetSettings) -> Any
     return _freshness
 
 
-def collect_alerts(instance: DagsterInstance, cursor: int, limit: int = 500) -> tuple[list, int]:
-    """Failed checks, failed steps and failed runs after storage id ``cursor``."""
+def _alert(entry: Any) -> dict[str, Any] | None:
+    """Return the alert for one failed check, step or run event, or None."""
+    event = entry.dagster_event
+    if event is None:
+        return None
+    base = {"run_id": entry.run_id, "job": entry.job_name, "timestamp": entry.timestamp}
+    if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+        ev = event.event_specific_data
+        if ev is None or ev.passed:
+            return None
+        path = ev.asset_key.path
+        return {
+            **base,
+            "kind": "check_failed",
+            "asset": ev.asset_key.to_user_string(),
+            "tenant": path[1] if len(path) > 1 else None,
+            "check": ev.check_name,
+            "severity": ev.severity.value,
+            "description": ev.description,
+        }
+    if event.event_type == DagsterEventType.STEP_FAILURE:
+        data = event.event_specific_data
+        user = getattr(data, "user_failure_data", None)
+        err = getattr(data, "error", None)
+        parts = str(event.step_key or "").split("__")
+        return {
+            **base,
+            "kind": "step_failed",
+            "step": event.step_key,
+            "tenant": parts[1] if len(parts) == 3 and parts[0] == GROUP else None,
+            "description": getattr(user, "description", None)
+            or (err.message.strip() if err else event.message),
+        }
+    return {**base, "kind": "run_failed", "description": event.message}
+
+
+def collect_alerts(
+    instance: DagsterInstance, cursor: str | None, limit: int = 200
+) -> tuple[list[dict[str, Any]], str]:
+    """Failed checks, steps and runs of the runs that finished since ``cursor``.
+
+    Works on every instance storage (PostgreSQL, and the run-sharded SQLite of ``dagster dev``):
+    the cursor is the last finished run's update time plus the runs seen at that time.
+    """
+    state = json.loads(cursor) if cursor else {}
+    after = float(state.get("after", 0.0))
+    seen = set(state.get("seen", []))
+    records = instance.get_run_records(
+        filters=RunsFilter(
+            statuses=[
+                DagsterRunStatus.SUCCESS,
+                DagsterRunStatus.FAILURE,
+                DagsterRunStatus.CANCELED,
+            ],
+            updated_after=datetime.fromtimestamp(after, tz=timezone.utc) if after else None,
+        ),
+        limit=limit,
+        order_by="update_timestamp",
+        ascending=True,
+    )
     alerts: list[dict[str, Any]] = []
-    newest = cursor
-    kinds = (
+    kinds = {
         DagsterEventType.ASSET_CHECK_EVALUATION,
         DagsterEventType.STEP_FAILURE,
         DagsterEventType.RUN_FAILURE,
-    )
-    records = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for kind in kinds:
-            records += instance.get_event_records(
-                EventRecordsFilter(event_type=kind, after_cursor=cursor), limit=limit, ascending=True
-            )
-    for rec in sorted(records, key=lambda r: r.storage_id):
-        newest = max(newest, rec.storage_id)
-        event = rec.event_log_entry.dagster_event
-        if event is None:
+    }
+    for record in records:
+        run_id = record.dagster_run.run_id
+        updated = record.update_timestamp.timestamp()
+        if run_id in seen and updated <= after:
             continue
-        base = {"run_id": rec.run_id, "timestamp": rec.timestamp}
-        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-            ev = event.event_specific_data
-            if ev is None or getattr(ev, "passed", True):
-                continue
-            path = ev.asset_key.path
-            alerts.append(
-                {
-                    **base,
-                    "kind": "check_failed",
-                    "asset": ev.asset_key.to_user_string(),
-                    "tenant": path[1] if len(path) > 1 else None,
-                    "check": ev.check_name,
-                    "severity": ev.severity.value,
-                    "description": ev.description,
-                }
-            )
-        elif event.event_type == DagsterEventType.STEP_FAILURE:
-            err = getattr(event.event_specific_data, "error", None)
-            user = getattr(event.event_specific_data, "user_failure_data", None)
-            alerts.append(
-                {
-                    **base,
-                    "kind": "step_failed",
-                    "step": event.step_key,
-                    "description": getattr(user, "description", None)
-                    or (err.message.strip() if err else event.message),
-                }
-            )
-        else:
-            alerts.append({**base, "kind": "run_failed", "description": event.message})
-    return alerts, newest
+        if updated > after:
+            after, seen = updated, set()
+        seen.add(run_id)
+        for entry in instance.all_logs(run_id, of_type=kinds):
+            alert = _alert(entry)
+            if alert:
+                alerts.append(alert)
+    return alerts, json.dumps({"after": after, "seen": sorted(seen)})
 
 
 def build_alert_sensor(settings: FleetSettings) -> SensorDefinition:
-    """Calls the webhook / command for every failed check, step and run."""
+    """Call the webhook / command for every failed check, step and run."""
 
     @sensor(
         name="fleet_alerts",
@@ -265,20 +298,44 @@ def build_alert_sensor(settings: FleetSettings) -> SensorDefinition:
         "for every failed check, tenant step and run.",
     )
     def _alerts(context: SensorEvaluationContext) -> SkipReason:
-        cursor = int(context.cursor or 0)
-        alerts, newest = collect_alerts(context.instance, cursor)
+        alerts, newest = collect_alerts(context.instance, context.cursor)
         failed = 0
         for alert in alerts:
             errors = send_alert(alert, settings.alert_webhook, settings.alert_command)
             for error in errors:
                 context.log.error(error)
             failed += bool(errors)
-        context.update_cursor(str(newest))
+        context.update_cursor(newest)
         if alerts and not (settings.alert_webhook or settings.alert_command):
             return SkipReason(f"{len(alerts)} alert(s), but no FLEET_ALERT_WEBHOOK/COMMAND set")
         return SkipReason(f"{len(alerts)} alert(s) sent, {failed} failed to send")
 
     return _alerts
+
+
+def build_hourly_schedule(job: Any, settings: FleetSettings) -> ScheduleDefinition:
+    """Hourly run of the fleet, skipped while the previous one still runs.
+
+    Two runs of one tenant at once would race on its Meltano state; the next tick catches up
+    (each run resumes from its bookmarks).
+    """
+
+    @schedule(
+        name="archive_fleet_hourly",
+        job=job,
+        cron_schedule=settings.schedule,
+        default_status=DefaultScheduleStatus.RUNNING,
+    )
+    def _hourly(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        busy = context.instance.get_run_records(
+            filters=RunsFilter(job_name=ARCHIVE_JOB, statuses=IN_PROGRESS_RUN_STATUSES), limit=1
+        )
+        if busy:
+            run_id = busy[0].dagster_run.run_id
+            return SkipReason(f"{ARCHIVE_JOB} run {run_id} is still in progress")
+        return RunRequest()
+
+    return _hourly
 
 
 def build_definitions(
@@ -314,12 +371,7 @@ def build_definitions(
         asset_checks=[freshness],
         jobs=[archive, fresh_job],
         schedules=[
-            ScheduleDefinition(
-                name="archive_fleet_hourly",
-                job=archive,
-                cron_schedule=settings.schedule,
-                default_status=DefaultScheduleStatus.RUNNING,
-            ),
+            build_hourly_schedule(archive, settings),
             ScheduleDefinition(
                 name="fleet_freshness_checks",
                 job=fresh_job,
@@ -332,12 +384,12 @@ def build_definitions(
 
 
 def archive_fleet_job() -> JobDefinition:
-    """The hourly job, built from the current environment (a ``reconstructable`` target)."""
+    """Build the hourly job from the current environment (a ``reconstructable`` target)."""
     return build_definitions().resolve_job_def(ARCHIVE_JOB)
 
 
 def freshness_job() -> JobDefinition:
-    """The freshness-check job, built from the current environment."""
+    """Build the freshness-check job from the current environment."""
     return build_definitions().resolve_job_def(FRESHNESS_JOB)
 
 

@@ -65,6 +65,7 @@ def run_fleet(
     instance: DagsterInstance,
     env: Mapping[str, str] | None = None,
     assets: list[AssetKey] | None = None,
+    log_level: str = "DEBUG",
 ) -> JobExecutionResult:
     """Materialise every tenant once (the hourly job), in this process, with step subprocesses.
 
@@ -74,16 +75,29 @@ def run_fleet(
 
     os.environ.update(env or {})
     job = reconstructable(definitions.archive_fleet_job)
-    return execute_job(job, instance=instance, raise_on_error=False, asset_selection=assets)
+    return execute_job(
+        job,
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=assets,
+        run_config=_console(log_level),
+    )
 
 
-def run_freshness(instance: DagsterInstance) -> JobExecutionResult:
+def run_freshness(instance: DagsterInstance, log_level: str = "DEBUG") -> JobExecutionResult:
     """Run the freshness checks once."""
     from . import definitions
 
     return execute_job(
-        reconstructable(definitions.freshness_job), instance=instance, raise_on_error=False
+        reconstructable(definitions.freshness_job),
+        instance=instance,
+        raise_on_error=False,
+        run_config=_console(log_level),
     )
+
+
+def _console(level: str) -> dict[str, Any]:
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
 def check_results(result: JobExecutionResult) -> dict[tuple[str, str], Any]:

@@ -1,4 +1,4 @@
-"""The tenants and loaders of the Meltano project, read from ``meltano.yml`` (never listed twice)."""
+"""The tenants and loaders of the Meltano project, read from ``meltano.yml`` (listed once)."""
 
 from __future__ import annotations
 
@@ -72,5 +72,5 @@ def loader_names(root: Path | None = None) -> list[str]:
 
 
 def identifier(name: str) -> str:
-    """A Dagster-safe identifier (letters, digits, underscores) for a plugin or tenant name."""
+    """Return a Dagster-safe identifier (letters, digits, underscores) for a name."""
     return re.sub(r"[^A-Za-z0-9_]", "_", name)

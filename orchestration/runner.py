@@ -73,7 +73,7 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
 
 
 def get_state(tenant: Tenant, loader: str, timeout: float = 120) -> dict[str, Any] | None:
-    """The pipeline's Meltano state (``meltano state get``), or None when it has none."""
+    """Return the pipeline's Meltano state (``meltano state get``), or None when it has none."""
     proc = _run(["state", "get", state_id(tenant, loader)], timeout)
     if proc.returncode != 0:
         return None

@@ -64,7 +64,7 @@ def _plugin_lines(output: str, plugin: str) -> list[tuple[str, str]]:
 
 
 def parse_summary(output: str) -> RunSummary | None:
-    """The LAST ``Run summary (json): {...}`` of the run's output, or None."""
+    """Return the LAST ``Run summary (json): {...}`` of the run's output, or None."""
     for line in reversed(output.splitlines()):
         at = line.find(SUMMARY_MARKER)
         if at < 0:
@@ -87,7 +87,7 @@ def parse_summary(output: str) -> RunSummary | None:
 
 
 def tap_message(output: str, extractor: str) -> str | None:
-    """The tap's last line (its one-line reason when it failed), without Meltano's prefix.
+    """Return the tap's last line (its reason when it failed), without Meltano's prefix.
 
     The last error line wins; without one, the last line the tap logged.
     """
@@ -103,7 +103,7 @@ def tap_message(output: str, extractor: str) -> str | None:
 
 
 def tap_lines(output: str, extractor: str, level: str | None = None) -> list[str]:
-    """The tap's log messages, optionally only those of one level."""
+    """Return the tap's log messages, optionally only those of one level."""
     return [m for lv, m in _plugin_lines(output, extractor) if level is None or lv == level]
 
 
@@ -132,7 +132,7 @@ def bookmarks_from_state(state: dict[str, Any], now: datetime | None = None) -> 
 
 
 def parse_time(value: str) -> datetime | None:
-    """An ISO 8601 time as an aware datetime, or None."""
+    """Parse an ISO 8601 time as an aware datetime, or None."""
     try:
         when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:

@@ -15,6 +15,7 @@ from tap_chatgpt_compliance.pagination import check_listing_order
 from tap_chatgpt_compliance.sdk import (
     lean_sync_records,
     run_meters,
+    sync_children,
     sync_log_level,
     write_record,
 )
@@ -107,6 +108,20 @@ class ComplianceStream(RESTStream[t.Any]):
         """Sync the record's child streams; a stream without any has nothing to do (sdk.py)."""
         if self.child_streams or partition_context:
             super()._process_record(record, child_context, partition_context)
+
+    def _sync_children(self, child_context: Context | None) -> None:
+        """Sync the child streams, skipping those with nothing to write (sdk.py, item 11)."""
+        if not sync_children(self, child_context):
+            super()._sync_children(child_context)
+
+    def may_have_records(self, context: Context | None) -> bool:
+        """Whether a sync for ``context`` can write a record (False: it is skipped).
+
+        A stream read from the log files says so by its ``log_file(context)``: None when the
+        segment holds nothing it reads.
+        """
+        log_file = getattr(self, "log_file", None)
+        return log_file is None or log_file(context) is not None
 
     def _increment_stream_state(
         self, latest_record: Record, *, context: Context | None = None

@@ -29,6 +29,11 @@ singer-sdk upgrade changes it (the tap is pinned to the 0.54 series, tested on 0
     runs exactly that, with the record written by the fast path, and falls back to the SDK's
     loop in every other case (dry runs with a record limit included). ``Stream.sync`` discards
     what the loop yields: the lean loop yields an empty dict, so no record outlives its line.
+11. ``Stream._sync_children`` calls ``sync`` of every selected child (or parent of a selected
+    one) for each parent record, catching the aborted-sync exceptions: :func:`sync_children`
+    does the same, but skips the syncs a child says cannot write a record (a log file segment
+    without the events it reads, a ``files`` record without parts) once its first sync (with
+    its SCHEMA) is done: thousands of syncs per run that only did the SDK's bookkeeping.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import time
 import typing as t
 
 from singer_sdk import metrics
+from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._typing import (
     _conform_primitive_property,
@@ -240,6 +246,33 @@ def _lean_loop(stream: Stream, context: t.Any, path: RecordPath) -> t.Iterator[d
         if context == partition_context:
             stream._finalize_state(stream.get_context_state(context))
     stream._write_state_message()
+
+
+def sync_children(stream: Stream, child_context: t.Any) -> bool:
+    """Sync the stream's children for one parent record as ``Stream._sync_children`` does.
+
+    A child whose ``may_have_records(context)`` is False is not synced, unless it was never
+    synced in this run (its first sync writes its SCHEMA, as before). Return False when the
+    SDK's own method must run instead (no context: it logs a warning).
+    """
+    if child_context is None:
+        return False
+    for child in stream.child_streams:
+        if not (child.selected or child.has_selected_descendents):
+            continue
+        may_have_records = getattr(child, "may_have_records", None)
+        if (
+            may_have_records is not None
+            and getattr(child, "_tap_synced", False)
+            and not may_have_records(child_context)
+        ):
+            continue
+        child._tap_synced = True  # type: ignore[attr-defined]
+        try:
+            child.sync(context=child_context)
+        except (AbortedSyncFailedException, AbortedSyncPausedException):
+            continue  # as the SDK: an interrupted child does not stop the others
+    return True
 
 
 def sdk_record_message(stream: Stream, record: dict[str, t.Any]) -> list[RecordMessage]:

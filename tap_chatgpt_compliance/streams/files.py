@@ -255,6 +255,10 @@ class FilePartsStream(OncePerRunSchema, ComplianceStream):
     path = ""
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
 
+    def may_have_records(self, context: Context | None) -> bool:
+        """Only an attachment whose bytes are spooled for parts has any."""
+        return bool(context) and context["file_id"] in self.sync_run.open_spools  # type: ignore[index]
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Cut the spooled attachment into base64 parts."""
         if not context or (spool := self.sync_run.open_spools.get(context["file_id"])) is None:

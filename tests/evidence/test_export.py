@@ -22,18 +22,12 @@ from tap.harness import TapRun
 
 from .conftest import cli, write_jsonl
 
-SCHEMA = Path("/work/shared/reference/rsmf/rsmf_schema_2_0_0.json")
-RSMF_SCHEMA_PATHS = (
-    Path(__file__).resolve().parents[3] / "shared/reference/rsmf/rsmf_schema_2_0_0.json",
-    SCHEMA,
-)
+SCHEMA = Path(__file__).with_name("rsmf") / "rsmf_schema_2_0_0.json"
+"""The official RSMF 2.0.0 schema (relativitydev/rsmf-validator-samples, BSD-3: rsmf/LICENSE)."""
 
 
 def _schema() -> dict[str, Any]:
-    for path in RSMF_SCHEMA_PATHS:
-        if path.exists():
-            return json.loads(path.read_text())
-    pytest.skip("the official RSMF schema is not on this machine (../shared/reference/rsmf)")
+    return json.loads(SCHEMA.read_text())
 
 
 def export_cli(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:

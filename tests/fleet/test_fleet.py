@@ -133,9 +133,7 @@ def test_a_revoked_key_fails_only_its_tenant_and_its_check(revoked_run):
     assert not revoked_run.success
     failed = {e.step_key for e in revoked_run.get_step_failure_events()}
     assert failed == {"chatgpt_compliance__globex__target_s3"}
-    assert {e.asset_key.path[1] for e in revoked_run.get_asset_materialization_events()} == {
-        "acme"
-    }
+    assert {e.asset_key.path[1] for e in revoked_run.get_asset_materialization_events()} == {"acme"}
     # A revoked key is not retried: a person has to act.
     retried = [e for e in revoked_run.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert retried == []
@@ -230,8 +228,14 @@ def test_a_stale_bookmark_fails_the_retention_check(fleet, revoked_run, dagster_
         }
     }
     subprocess.run(
-        [meltano_executable(), "state", "set", "--force", state_id(acme, "target-s3"),
-         json.dumps(state)],
+        [
+            meltano_executable(),
+            "state",
+            "set",
+            "--force",
+            state_id(acme, "target-s3"),
+            json.dumps(state),
+        ],
         cwd=REPO_ROOT,
         check=True,
         capture_output=True,

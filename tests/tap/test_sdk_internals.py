@@ -321,3 +321,63 @@ def test_lean_loop_writes_what_the_sdk_loop_writes() -> None:
     for line in sdk_lines + lean_lines:
         line.pop("time_extracted", None)
     assert lean_lines == sdk_lines
+
+
+def test_sync_children_is_the_loop_the_tap_reproduces() -> None:
+    """Item 11: the SDK syncs each selected child (or parent of one), catching aborted syncs."""
+    source = inspect.getsource(Stream._sync_children)
+    for step in (
+        "child_context is None",
+        "for child_stream in self.child_streams",
+        "child_stream.selected or child_stream.has_selected_descendents",
+        "child_stream.sync(context=child_context)",
+        "AbortedSyncFailedException, AbortedSyncPausedException",
+    ):
+        assert step in source, step
+
+
+def test_children_with_nothing_to_write_are_synced_once_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Item 11: after its first sync (its SCHEMA), a child is synced only for a segment that
+    holds what it reads, and ``file_parts`` only for an attachment whose bytes are spooled."""
+    from tap_chatgpt_compliance.logfiles import LogFile, ParsedLines, Segment
+
+    tap = TapChatGPTCompliance(config=CONFIG, validate_config=False)
+    synced: list[str] = []
+    for stream in tap.streams.values():
+        monkeypatch.setattr(
+            stream, "sync", lambda context=None, name=stream.name: synced.append(name)
+        )
+    parent = tap.streams["log_files"]
+    selected = sorted(
+        c.name for c in parent.child_streams if c.selected or c.has_selected_descendents
+    )
+    context = {"log_file_id": "eclf_1"}
+    parent._sync_children(context)
+    assert sorted(synced) == selected  # the first sync of each: SCHEMA messages as before
+    synced.clear()
+    parent._sync_children(context)  # no file open: nothing to read
+    assert synced == []
+    log_file = LogFile(
+        meta={"id": "eclf_1"}, event_type="CONVERSATION_MESSAGE", sha256="", size=0, attempts=1
+    )
+    message = {"event_id": "e1", "type": "CONVERSATION_MESSAGE"}
+    segment = Segment(log_file, 1, ParsedLines(messages=[message]), last=False)
+    tap.sync_run.open_files["eclf_1"] = segment  # type: ignore[attr-defined]
+    parent._sync_children(context)
+    assert sorted(synced) == ["conversations", "files", "messages"]
+    segment.lines = ParsedLines(others=[{"event_id": "a1", "type": "AUDIT_LOG"}])
+    synced.clear()
+    parent._sync_children(context)
+    assert synced == ["events"]
+
+    files = tap.streams["files"]
+    part_context = {"file_id": "f1", "sha256": "0" * 64, "part_count": 2}
+    synced.clear()
+    files._sync_children(part_context)
+    files._sync_children(part_context)
+    assert synced == ["file_parts"]  # the first sync only: no bytes spooled for parts
+    tap.sync_run.open_spools["f1"] = io.BytesIO(b"xy")  # type: ignore[attr-defined]
+    files._sync_children(part_context)
+    assert synced == ["file_parts", "file_parts"]
