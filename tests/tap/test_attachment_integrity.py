@@ -172,6 +172,8 @@ def test_sigkill_during_a_storage_write_then_resume_leaves_only_whole_objects(
     live = _live(sim)
     assert len(live) >= 2
     sizes = {v["sha256"]: v["size"] for v in live.values()}
+    # The raw log files are content-addressed objects of the same store (issue #11).
+    sizes.update({f["file_sha256"]: f["file_size"] for f in sim.log_files()})
     store = tmp_path / "archive"
     store.mkdir()
     config = tap_config(sim, file_content="storage", file_storage_url=str(store))
@@ -259,6 +261,11 @@ def test_storage_on_s3_is_written_whole_and_verified(
         assert record["storage_uri"] == f"s3://{s3_bucket}/{key}"
         body = s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == expected["sha256"]
+        keys.add(key)
+    for manifest in run.records["log_files"]:  # raw log files, same store (issue #11)
+        key = manifest["raw_storage_uri"].removeprefix(f"s3://{s3_bucket}/")
+        body = s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == manifest["provider_sha256"]
         keys.add(key)
     listed = s3_client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])
     assert {item["Key"] for item in listed} == keys  # no temporary objects
