@@ -79,10 +79,23 @@ PY
   echo "services: moto S3 on $TEST_S3_ENDPOINT (pid $SERVICES_MOTO_PID)"
 }
 
+# The export test renders HTML transcripts in a real headless browser (Chromium from Debian).
+ensure_chromium_installed() {
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then return 0; fi
+  if [[ "$(id -u)" != 0 ]]; then
+    echo "services: chromium not found (the headless-browser test skips; as root: apt-get install chromium)" >&2
+    return 0
+  fi
+  echo "services: installing Chromium from Debian (headless-browser test of the HTML export)"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null
+}
+
 services_start() {
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
   export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
   ensure_postgres_installed
+  ensure_chromium_installed
   services_start_postgres
   services_start_moto
 }
