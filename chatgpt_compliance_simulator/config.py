@@ -174,6 +174,9 @@ class Oddities:
     huge_message_bytes: int = 0
     """When > 0, the first user message of the initial history has a ``content.value`` of
     exactly this many bytes (ASCII)."""
+    nul_in_message_text: bool = False
+    """The first user message of the initial history has a NUL (``\\u0000`` in the JSON line)
+    in the middle of its ``content.value``."""
 
     @classmethod
     def names(cls) -> list[str]:

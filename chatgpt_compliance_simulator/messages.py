@@ -2,7 +2,8 @@
 
 Message-level quirks (``tool_content``, ``bad_created_at``, ``empty_previous_message_id``,
 ``sparse_conversation_fields``) and oddities (``empty_message_id_rate``,
-``huge_message_bytes``) are decided here; delivery-level ones in :mod:`.delivery`.
+``huge_message_bytes``, ``nul_in_message_text``) are decided here; delivery-level ones in
+:mod:`.delivery`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ConversationActivity:
         self.huge_message_ids: list[str] = []
         """Messages made huge by ``Oddities.huge_message_bytes`` (at most one)."""
         self._huge_left = cfg.oddities.huge_message_bytes > 0
+        self._nul_left = cfg.oddities.nul_in_message_text
 
     # ------------------------------------------------------------------ schedule
     def initial(self, start_us: int, now_us: int) -> None:
@@ -142,6 +144,10 @@ class ConversationActivity:
                 "value": filler(self.odd.huge_message_bytes),
                 "annotations": [],
             }
+        elif self._nul_left and role == "user" and content is not None:
+            self._nul_left = False
+            half = len(text) // 2
+            content = {**content, "value": f"{text[:half]}\u0000{text[half:]}"}
         files = self._files(conv, role, msg_id, ts)
         if empty_id:  # a message without id carries no uploads (nothing could point at them)
             for entry in files:

@@ -208,6 +208,7 @@ def main() -> int:
                 "FLEET_RETRIES": "1",
                 "FLEET_RETRY_DELAY": "1",
                 "FLEET_ALERT_WEBHOOK": hook,
+                "DAGSTER_DISABLE_TELEMETRY": "1",
             }
         )
         os.environ.update(local_env(sim.base_url, creds, s3, BUCKET, work))

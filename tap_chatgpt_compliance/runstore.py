@@ -8,11 +8,11 @@ run), read and written a log file at a time (``get_many``/``set_many``), with a 
 about 512 KiB. Memory therefore stays flat however long the run; the exact semantics are kept
 (dedupe across the whole run, conversations seen over the whole run).
 
-Once spilled, a map gathers its writes in a dict of up to ``limit`` entries (no more memory than
-before the spill), written to the table in key order when full: one pass over the table's pages
-instead of a random page per key. It also keeps a Bloom filter of its keys (:class:`KeyFilter`,
-2 MiB): most keys looked up are new (event keys, attachment ids), and a key the filter has never
-seen is answered without a query.
+Once spilled, a map gathers its writes in a dict of up to ``WRITE_BATCH`` entries, written to the
+table in key order when full: one pass over the table's pages instead of a random page per key.
+The map of event keys (:class:`HashedKeys`) also keeps a Bloom filter of its keys
+(:class:`KeyFilter`, 2 MiB): nearly every event key looked up is new, and a key the filter has
+never seen is answered without a query.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ V = t.TypeVar("V")
 BATCH = 500
 """Keys per SELECT (below SQLite's limit on parameters)."""
 CACHE_KIB = 512
+WRITE_BATCH = 1_000
+"""Most writes a spilled map gathers before it writes them to its table."""
 FILTER_BITS = 1 << 24
 """Bits of a spilled map's key filter (2 MiB): about 1% false positives at a million keys, 9%
 at three million; a false positive only costs a query."""
@@ -44,12 +46,9 @@ class KeyFilter:
     the bits need no mixing. Not thread-safe: a map uses it under its file's lock.
     """
 
-    EMPTY: t.ClassVar[KeyFilter]
-    """A filter without bits (never used: a map in memory needs none)."""
-
-    def __init__(self, bits: int = FILTER_BITS) -> None:
+    def __init__(self) -> None:
         """Start empty."""
-        self._bits = bytearray(bits // 8)
+        self._bits = bytearray(FILTER_BITS // 8)
 
     def add_many(self, keys: t.Iterable[t.Any]) -> None:
         """Remember keys."""
@@ -72,9 +71,6 @@ class KeyFilter:
             if bits[p >> 3] >> (p & 7) & 1 and bits[q >> 3] >> (q & 7) & 1:
                 found.append(key)
         return found
-
-
-KeyFilter.EMPTY = KeyFilter(0)
 
 
 class RunFile:
@@ -143,10 +139,11 @@ class SpillMap(t.Generic[K, V]):
         self._file = run_file
         self._memory: dict[K, V] | None = {}
         self._writes: dict[K, V] = {}
-        """Entries of the spilled map not written to its table yet (at most ``limit``)."""
-        self._filter = KeyFilter.EMPTY
-        """Every key of the spilled map (a deleted key stays: a false positive); made at the
-        spill, so that a map that never spills costs no filter."""
+        """Entries of the spilled map not written to its table yet (below ``WRITE_BATCH``)."""
+        self.filtered = False
+        """Whether the map keeps a :class:`KeyFilter` once spilled (most keys looked up new)."""
+        self._filter: KeyFilter | None = None
+        """Every key of the spilled map (a deleted key stays: a false positive)."""
         self._encode: t.Callable[[V], t.Any] = (
             _encode if encode is None else (lambda value: _encode(encode(value)))
         )
@@ -183,7 +180,8 @@ class SpillMap(t.Generic[K, V]):
                     found[key] = writes[key]
                 else:
                     wanted.append(key)
-            wanted = self._filter.maybe(wanted)
+            if self._filter is not None:
+                wanted = self._filter.maybe(wanted)
             db = self._file.connection()
             for start in range(0, len(wanted), BATCH):
                 chunk = wanted[start : start + BATCH]
@@ -202,9 +200,10 @@ class SpillMap(t.Generic[K, V]):
                 self._spill()
             return
         with self._file.lock:
-            self._filter.add_many(items)
+            if self._filter is not None:
+                self._filter.add_many(items)
             self._writes.update(items)
-            if len(self._writes) >= self.limit:
+            if len(self._writes) >= min(self.limit, WRITE_BATCH):
                 self._flush()
 
     def _flush(self) -> None:
@@ -213,8 +212,7 @@ class SpillMap(t.Generic[K, V]):
         if not writes:
             return
         encode = self._encode
-        rows = [(key, encode(writes[key])) for key in sorted(writes)]
-        self._writes = {}
+        rows = ((key, encode(writes[key])) for key in sorted(writes))
         db = self._file.connection()
         db.execute("BEGIN")
         db.executemany(
@@ -223,6 +221,7 @@ class SpillMap(t.Generic[K, V]):
             rows,
         )
         db.execute("COMMIT")
+        self._writes = {}
 
     def add_new(self, keys: t.Iterable[K], value: V) -> list[K]:
         """Add the keys not present yet (with ``value``); return them, in order."""
@@ -264,8 +263,9 @@ class SpillMap(t.Generic[K, V]):
                 [(key, encode(value)) for key, value in memory.items()],
             )
             db.execute("COMMIT")
-            self._filter = KeyFilter()
-            self._filter.add_many(memory)
+            if self.filtered:
+                self._filter = KeyFilter()
+                self._filter.add_many(memory)
             self._memory = None
 
 
@@ -291,8 +291,9 @@ class HashedKeys:
     """
 
     def __init__(self, store: SpillMap[int, t.Any]) -> None:
-        """Wrap a map keyed by hashes."""
+        """Wrap a map keyed by hashes (it keeps a key filter once spilled)."""
         self.store = store
+        store.filtered = True
 
     def get_many(self, keys: t.Iterable[str]) -> dict[str, t.Any]:
         """Return the fingerprints kept under the keys present."""

@@ -11,11 +11,10 @@ import json
 import sys
 import time
 import typing as t
-from collections import Counter
 from pathlib import Path
 
 from tap_chatgpt_compliance.evidence import sources
-from tap_chatgpt_compliance.evidence.export import Exporter, parse_bound
+from tap_chatgpt_compliance.evidence.export import EXPORT_STREAMS, Exporter, parse_bound
 from tap_chatgpt_compliance.evidence.verify import verify
 
 if t.TYPE_CHECKING:
@@ -77,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_archive(args: argparse.Namespace) -> sources.Archive:
-    """Open the archive named by the source flags."""
+def open_archive(
+    args: argparse.Namespace, streams: t.Collection[str] = sources.STREAMS
+) -> sources.Archive:
+    """Open the archive named by the source flags (the streams given, and log_files)."""
     options: dict[str, t.Any] = {}
     if args.storage_options:
         try:
@@ -89,13 +90,13 @@ def open_archive(args: argparse.Namespace) -> sources.Archive:
     if args.endpoint_url:
         options.setdefault("endpoint_url", args.endpoint_url)
     if args.jsonl:
-        return sources.from_jsonl(args.jsonl, options)
+        return sources.from_jsonl(args.jsonl, options, streams)
     if args.s3:
-        return sources.from_s3(args.s3, options)
+        return sources.from_s3(args.s3, options, streams)
     if not args.schema:
         msg = "--postgres needs --schema NAME (the tenant's load_schema)"
         raise sources.ArchiveError(msg)
-    return sources.from_postgres(args.postgres, args.schema, options)
+    return sources.from_postgres(args.postgres, args.schema, options, streams)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,17 +120,16 @@ def _export(args: argparse.Namespace) -> int:
     started = time.monotonic()
     since = parse_bound(args.since, end=False)
     until = parse_bound(args.until, end=True)
-    archive = open_archive(args)
+    archive = open_archive(args, EXPORT_STREAMS)
     production = Exporter(archive).export(
-        Path(args.out), args.custodian, args.conversation, since, until
+        Path(args.out),
+        args.custodian,
+        args.conversation,
+        since,
+        until,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    kinds = Counter(f["kind"] for f in production.files)
-    print(
-        f"Exported {len(production.message_ids)} messages of {len(production.conversations)} "
-        f"conversations to {args.out}: {kinds['rsmf']} RSMF files, {kinds['html']} HTML "
-        f"transcripts, {kinds['attachment']} attachment files; production_manifest.json/.csv "
-        f"({time.monotonic() - started:.1f} s)"
-    )
+    print("\n".join(production.summary_lines(time.monotonic() - started)))
     return 0
 
 

@@ -24,9 +24,10 @@ import html
 import io
 import json
 import re
+import time
 import typing as t
 import zipfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email import policy
@@ -48,6 +49,11 @@ PLATFORM = "ChatGPT Enterprise"
 GENERATOR = "tap-chatgpt-compliance export"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+PROGRESS_EVERY = 15.0
+"""Seconds between progress lines, as the tap."""
+PLACEHOLDER_SUFFIX = "-NOT-ARCHIVED.txt"
+EXPORT_STREAMS = ("messages", "conversations", "users", "files", "file_parts")
+"""What an export reads of an archive (not the raw log files, events nor unparsed lines)."""
 
 
 class SelectionError(ArchiveError):
@@ -77,6 +83,36 @@ class Production:
     conversations: dict[str, dict[str, t.Any]] = field(default_factory=dict)
     message_ids: list[str] = field(default_factory=list)
     written: set[str] = field(default_factory=set)
+    attachments: dict[str, str] = field(default_factory=dict)
+    """Attachment entries of the production: ``included``, or the status of a placeholder."""
+
+    def summary_lines(self, seconds: float) -> list[str]:
+        """Return the summary block printed at the end of an export."""
+        kinds = Counter(f["kind"] for f in self.files)
+        included = sum(1 for status in self.attachments.values() if status == "included")
+        placeholders = Counter(s for s in self.attachments.values() if s != "included")
+        times = sorted(c["first"] for c in self.conversations.values()) + sorted(
+            c["last"] for c in self.conversations.values()
+        )
+        return [
+            f"Exported {len(self.message_ids):,} messages of {len(self.conversations):,} "
+            f"conversations to {self.out} in {seconds:.1f} s.",
+            f"  Production: {self.out.resolve()}",
+            f"  Files: {len(self.files) + 2:,}: {kinds['rsmf']:,} RSMF, {kinds['html']:,} HTML "
+            f"transcripts, {kinds['index']:,} index.html, {kinds['attachment']:,} attachment "
+            "files, production_manifest.json and .csv (every file's SHA-256).",
+            f"  Conversations: {len(self.conversations):,}; messages: {len(self.message_ids):,}"
+            + (f", {min(times)} .. {max(times)}." if times else "."),
+            f"  Attachments: {included:,} included (archived bytes, SHA-256 verified), "
+            f"{sum(placeholders.values()):,} placeholders"
+            + (
+                " ("
+                + ", ".join(f"{n:,} {status}" for status, n in sorted(placeholders.items()))
+                + ")."
+                if placeholders
+                else "."
+            ),
+        ]
 
     def write(self, relative: str, data: bytes, **about: t.Any) -> None:
         """Write one file of the production and list it with its SHA-256 (once)."""
@@ -270,7 +306,7 @@ class Exporter:
                 f"Attachment {name} ({file_id}) is not in this production: status "
                 f"{status}{f' ({reason})' if reason else ''}.\n"
             )
-            entry = _SAFE.sub("_", f"{file_id}-NOT-ARCHIVED.txt")
+            entry = _SAFE.sub("_", f"{file_id}{PLACEHOLDER_SUFFIX}")
             out.append((entry, f"{name} (not archived: {status})", text.encode(), record))
         return out
 
@@ -290,15 +326,36 @@ class Exporter:
         conversation: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        progress: t.Callable[[str], None] | None = None,
+        every: float = PROGRESS_EVERY,
     ) -> Production:
-        """Write the production folder; return what was written."""
+        """Write the production folder; return what was written.
+
+        ``progress`` gets a line at the start, then every ``every`` seconds (conversations and
+        messages done of the total, files written).
+        """
         user_id, selected = self.select(custodian, conversation, since, until)
         production = Production(out)
+        total = sum(len(messages) for messages in selected.values())
+        started = last = time.monotonic()
+        if progress:
+            progress(
+                f"Export: {total:,} messages of {len(selected):,} conversations selected; "
+                f"writing {out}"
+            )
         index_rows = []
-        for conversation_id, messages in selected.items():
+        for number, (conversation_id, messages) in enumerate(selected.items(), 1):
             self._write_rsmf(production, conversation_id, messages, user_id)
             index_rows.append(self._write_html(production, conversation_id, messages))
             production.message_ids.extend(m.id for m in messages)
+            now = time.monotonic()
+            if progress and now - last >= every:
+                last = now
+                progress(
+                    f"Export progress: {number:,}/{len(selected):,} conversations, "
+                    f"{len(production.message_ids):,}/{total:,} messages, "
+                    f"{len(production.files):,} files written ({now - started:.0f} s)"
+                )
         production.write(
             "index.html", _index_html(index_rows, custodian, conversation), kind="index"
         )
@@ -446,6 +503,11 @@ class Exporter:
             record = message.record
             links = []
             for entry, display, data, files_record in self.attachments_of(record):
+                production.attachments[entry] = (
+                    str((files_record or {}).get("status") or "not in the archive")
+                    if entry.endswith(PLACEHOLDER_SUFFIX)
+                    else "included"
+                )
                 path = f"attachments/{entry}"
                 production.write(
                     f"html/{path}", data, kind="attachment", conversation_id=conversation_id

@@ -2,8 +2,8 @@
 
 An :class:`Archive` is the records of every stream, keyed by stream name, plus a way to read the
 bytes behind a ``storage_uri`` (raw log files and attachments kept with ``file_content:
-storage``). Every source is read whole into memory: fine for verifying a tenant's archive of
-weeks; a very large archive should be verified a period at a time.
+storage``). The streams read are read whole into memory (about 12 KB per message with inline raw
+files and attachments, see docs/evidence.md); export reads only the streams it needs.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ class Archive:
     description: str
     tables: dict[str, list[dict[str, t.Any]]] = field(default_factory=dict)
     storage_options: dict[str, t.Any] = field(default_factory=dict)
+    nul_replaced: bool = False
+    """The target stores NUL (``\\u0000``) in text as U+FFFD (target-postgres
+    ``sanitize_null_text_characters``): verify compares events with that replacement."""
 
     def records(self, stream: str) -> list[dict[str, t.Any]]:
         """Return the records of one stream (none when the stream is absent)."""
@@ -76,8 +79,15 @@ def _parse_lines(data: bytes, where: str) -> list[dict[str, t.Any]]:
 _JSONL_NAME = re.compile(r"^(?P<stream>[a-z_]+?)(-[^/]*)?\.jsonl(\.gz)?$")
 
 
-def from_jsonl(folder: str | Path, storage_options: dict[str, t.Any] | None = None) -> Archive:
-    """Read a target-jsonl folder: ``<stream>.jsonl`` or ``<stream>-<timestamp>.jsonl`` files."""
+def from_jsonl(
+    folder: str | Path,
+    storage_options: dict[str, t.Any] | None = None,
+    streams: t.Collection[str] = STREAMS,
+) -> Archive:
+    """Read a target-jsonl folder: ``<stream>.jsonl`` or ``<stream>-<timestamp>.jsonl`` files.
+
+    Only the files of ``streams`` are read, and ``log_files``.
+    """
     root = Path(folder)
     if not root.is_dir():
         msg = f"--jsonl {folder}: no such folder"
@@ -88,6 +98,8 @@ def from_jsonl(folder: str | Path, storage_options: dict[str, t.Any] | None = No
         if not match or not path.is_file():
             continue
         stream = match["stream"]
+        if stream not in streams and stream != "log_files":
+            continue
         archive.tables.setdefault(stream, []).extend(_parse_lines(path.read_bytes(), str(path)))
     if "log_files" not in archive.tables:
         msg = f"--jsonl {folder}: no log_files*.jsonl file: not an archive of this tap"
@@ -95,8 +107,15 @@ def from_jsonl(folder: str | Path, storage_options: dict[str, t.Any] | None = No
     return archive
 
 
-def from_s3(url: str, storage_options: dict[str, t.Any] | None = None) -> Archive:
-    """Read target-s3 objects under ``url``: ``<url>/<stream>/…/*.jsonl[.gz]``."""
+def from_s3(
+    url: str,
+    storage_options: dict[str, t.Any] | None = None,
+    streams: t.Collection[str] = STREAMS,
+) -> Archive:
+    """Read target-s3 objects under ``url``: ``<url>/<stream>/…/*.jsonl[.gz]``.
+
+    Only the objects of ``streams`` are read, and ``log_files``.
+    """
     import fsspec
 
     options = dict(storage_options or {})
@@ -113,6 +132,8 @@ def from_s3(url: str, storage_options: dict[str, t.Any] | None = None) -> Archiv
         stream = relative.split("/", 1)[0]
         if "/" not in relative or not re.search(r"\.jsonl?(\.gz)?$", relative):
             continue
+        if stream not in streams and stream != "log_files":
+            continue
         data = fs.cat_file(path)
         archive.tables.setdefault(stream, []).extend(_parse_lines(data, f"s3://{path}"))
     if "log_files" not in archive.tables:
@@ -122,9 +143,15 @@ def from_s3(url: str, storage_options: dict[str, t.Any] | None = None) -> Archiv
 
 
 def from_postgres(
-    dsn: str, schema: str, storage_options: dict[str, t.Any] | None = None
+    dsn: str,
+    schema: str,
+    storage_options: dict[str, t.Any] | None = None,
+    streams: t.Collection[str] = STREAMS,
 ) -> Archive:
-    """Read the tables of a tenant's schema written by target-postgres."""
+    """Read the tables of a tenant's schema written by target-postgres.
+
+    Only the tables of ``streams`` are read, and ``log_files``.
+    """
     try:
         import psycopg
         from psycopg import sql
@@ -132,7 +159,11 @@ def from_postgres(
     except ImportError as exc:  # pragma: no cover - depends on the installation
         msg = "--postgres needs psycopg: pip install 'psycopg[binary]'"
         raise ArchiveError(msg) from exc
-    archive = Archive(f"postgres schema {schema}", storage_options=dict(storage_options or {}))
+    archive = Archive(
+        f"postgres schema {schema}",
+        storage_options=dict(storage_options or {}),
+        nul_replaced=True,
+    )
     try:
         with psycopg.connect(dsn, row_factory=dict_row) as conn:
             rows = conn.execute(
@@ -141,7 +172,7 @@ def from_postgres(
             ).fetchall()
             present = {str(row["table_name"]) for row in rows}
             for stream in STREAMS:
-                if stream in present:
+                if stream in present and (stream in streams or stream == "log_files"):
                     query = sql.SQL("SELECT * FROM {}.{}").format(
                         sql.Identifier(schema), sql.Identifier(stream)
                     )

@@ -1,4 +1,4 @@
-"""Prove from an archive alone that nothing was dropped or altered since collection.
+r"""Prove from an archive alone that nothing was dropped or altered since collection.
 
 Checks (each failure is a :class:`Finding` naming the item):
 
@@ -11,7 +11,15 @@ Checks (each failure is a :class:`Finding` naming the item):
    manifest record breaks the chain, and ``end_time`` never goes backwards along it;
 4. ``manifest``: every log file that records point to has its manifest record;
 5. ``attachment``: every ``archived`` attachment's bytes (inline, parts or stored object) hash to
-   its recorded ``sha256``.
+   its recorded ``sha256``;
+6. ``added``: every ``messages``, ``events`` and ``unparsed_lines`` row that points to a log file
+   whose raw bytes verified is a line of that file: a row added beyond what OpenAI delivered is a
+   finding.
+
+A PostgreSQL archive (target-postgres ``sanitize_null_text_characters``) holds U+FFFD where the
+delivered text had NUL (``\u0000``): for that source only, an event that equals its line once
+each NUL of the line is replaced by U+FFFD (and nothing else differs) is found, and listed as a
+note, not a finding.
 
 Log files kept with ``raw_content: none`` cannot be proven byte-exact: they are listed as a
 limitation, not a finding.
@@ -36,6 +44,8 @@ if t.TYPE_CHECKING:
 Record = dict[str, t.Any]
 MAX_LISTED = 50
 """Findings of one kind listed one by one in the human-readable output."""
+NUL, REPLACEMENT = "\u0000", "\ufffd"
+"""What target-postgres's ``sanitize_null_text_characters`` replaces, and with what."""
 
 
 @dataclass
@@ -58,6 +68,7 @@ class Report:
     source: str
     findings: list[Finding] = field(default_factory=list)
     limitations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     chains: dict[str, dict[str, t.Any]] = field(default_factory=dict)
 
@@ -78,6 +89,7 @@ class Report:
             "counts": dict(sorted(self.counts.items())),
             "chains": self.chains,
             "limitations": self.limitations,
+            "notes": self.notes,
             "findings": [asdict(f) for f in self.findings],
         }
 
@@ -94,6 +106,8 @@ class Report:
             f"{c['unparsed_in_raw']}",
             f"  attachments archived: {c['attachments_verified']} of {c['attachments_archived']} "
             "hash to their SHA-256",
+            f"  rows of the tables traced to a line of their raw file: {c['rows_traced']} of "
+            f"{c['rows_checked']}",
         ]
         for event_type, info in sorted(self.chains.items()):
             lines.append(
@@ -102,6 +116,7 @@ class Report:
                 f"{info['first_end_time']} .. {lines_or_none(info['last_end_time'])}"
             )
         lines.extend(f"  limitation: {text}" for text in self.limitations)
+        lines.extend(f"  note: {text}" for text in self.notes)
         by_check: Counter[str] = Counter()
         for finding in self.findings:
             by_check[finding.check] += 1
@@ -139,7 +154,8 @@ def verify(archive: Archive) -> Report:
     report = Report(archive.description)
     manifest = _manifest(archive, report)
     _check_chains(manifest, report)
-    _check_raw_files(archive, manifest, report)
+    traced = _check_raw_files(archive, manifest, report)
+    _check_added(archive, traced, report)
     _check_referenced_files(archive, manifest, report)
     _check_attachments(archive, report)
     return report
@@ -272,7 +288,21 @@ def _raw_bytes(
         return None
 
 
-def _check_raw_files(archive: Archive, manifest: dict[str, Record], report: Report) -> None:
+@dataclass
+class RawLines:
+    """What a verified raw file holds: its events (canonical JSON), their keys, unparsed lines."""
+
+    events: set[str] = field(default_factory=set)
+    altered: set[str] = field(default_factory=set)
+    """Keys of its events whose record was reported altered (not reported again as added)."""
+    unparsed: set[int] = field(default_factory=set)
+
+
+def _check_raw_files(
+    archive: Archive, manifest: dict[str, Record], report: Report
+) -> dict[str, RawLines]:
+    """Check the raw files and their events; return what each verified raw file holds."""
+    traced: dict[str, RawLines] = {}
     parts: dict[str, list[Record]] = defaultdict(list)
     for part in archive.records("log_file_parts"):
         parts[str(part.get("log_file_id"))].append(part)
@@ -305,12 +335,22 @@ def _check_raw_files(archive: Archive, manifest: dict[str, Record], report: Repo
             )
             continue
         report.counts["raw_verified"] += 1
-        _check_events(file_id, record, data, messages, events, unparsed, report)
+        traced[file_id] = _check_events(
+            file_id, record, data, messages, events, unparsed, report, archive.nul_replaced
+        )
     if not_kept:
         report.limitations.append(
             f"{not_kept} log files were archived without their raw bytes (file_content: none, "
             "or log_file_parts deselected): their byte-exactness cannot be proven"
         )
+    replaced = report.counts["events_nul_replaced"]
+    if replaced:
+        report.notes.append(
+            f"{replaced} events hold NUL (\\u0000) in their text, which this target stores as "
+            "U+FFFD (target-postgres sanitize_null_text_characters): they were compared with "
+            "exactly that replacement"
+        )
+    return traced
 
 
 def _index(
@@ -340,13 +380,16 @@ def _check_events(
     events: dict[tuple[str, ...], list[t.Any]],
     unparsed: dict[tuple[str, int], Record],
     report: Report,
-) -> None:
-    """Check that every line of a verified raw file is in the tables."""
+    nul_replaced: bool = False,
+) -> RawLines:
+    """Check that every line of a verified raw file is in the tables; return its lines."""
     file_type = str(record.get("event_type"))
     parser = LineParser(file_type)
     parser.feed(data)
     parsed = parser.finish({})
+    lines = RawLines()
     for line in parsed.unparsed:
+        lines.unparsed.add(line.line_number)
         report.counts["unparsed_in_raw"] += 1
         kept = unparsed.get((file_id, line.line_number))
         if kept is None or kept.get("sha256") != hashlib.sha256(line.raw).hexdigest():
@@ -363,8 +406,11 @@ def _check_events(
         *((e, events, "events") for e in parsed.others),
     ):
         report.counts["events_in_raw"] += 1
-        event_id = event.get("event_id")
-        key = event_id if isinstance(event_id, str) and event_id else derived_event_key(event)
+        key = _key(event)
+        lines.events.add(_canonical(event))
+        stored = replace_nul(event) if nul_replaced and _has_nul(event) else event
+        if stored is not event:
+            lines.events.add(_canonical(stored))
         event_type = event.get("type") if isinstance(event.get("type"), str) else None
         suffix = () if name == "messages" else (event_type or file_type,)
         candidates = [
@@ -374,8 +420,91 @@ def _check_events(
         if any(candidate == event for candidate in candidates):
             report.counts["events_found"] += 1
             continue
+        if stored is not event and any(candidate == stored for candidate in candidates):
+            report.counts["events_found"] += 1
+            report.counts["events_nul_replaced"] += 1
+            continue
         what = "altered (the record differs from the raw line)" if candidates else "missing"
+        if candidates:
+            lines.altered.add(key)
         report.add("event", f"{name} event {key} of log file {file_id}", what)
+    return lines
+
+
+def _key(event: t.Any) -> str:
+    """Return an event's key as the tap derives it (its event_id, else a content hash)."""
+    if not isinstance(event, dict):
+        return ""
+    event_id = event.get("event_id")
+    return event_id if isinstance(event_id, str) and event_id else derived_event_key(event)
+
+
+def replace_nul(value: t.Any) -> t.Any:
+    """Return a JSON value with each NUL of its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT)
+    if isinstance(value, dict):
+        return {replace_nul(k): replace_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [replace_nul(v) for v in value]
+    return value
+
+
+def _has_nul(value: t.Any) -> bool:
+    return "\\u0000" in json.dumps(value)
+
+
+def _normal(value: t.Any) -> t.Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    return value
+
+
+def _canonical(event: t.Any) -> str:
+    """Return an event as canonical JSON (1.0 and 1 alike, as a database may give them back)."""
+    return json.dumps(_normal(event), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _check_added(archive: Archive, traced: dict[str, RawLines], report: Report) -> None:
+    """Find rows that point to a verified raw file but are not one of its lines."""
+    for stream in ("messages", "events"):
+        for row in archive.records(stream):
+            file_id = str(row.get("log_file_id"))
+            lines = traced.get(file_id)
+            if lines is None:
+                continue  # raw file not kept or not verified (reported), or not in the manifest
+            report.counts["rows_checked"] += 1
+            event = _as_object(row.get("event"))
+            if _canonical(event) in lines.events:
+                report.counts["rows_traced"] += 1
+                continue
+            key = _key(event) or str(row.get("event_id"))
+            if key in lines.altered:
+                continue  # reported as altered
+            report.add(
+                "added",
+                f"{stream} event {key} of log file {file_id}",
+                "a row that is not a line of its raw file (which hashes to OpenAI's SHA-256)",
+            )
+    for row in archive.records("unparsed_lines"):
+        file_id = str(row.get("log_file_id"))
+        unparsed = traced.get(file_id)
+        if unparsed is None:
+            continue
+        report.counts["rows_checked"] += 1
+        number = int(row.get("line_number") or 0)
+        if number in unparsed.unparsed:
+            report.counts["rows_traced"] += 1
+            continue
+        report.add(
+            "added",
+            f"unparsed line {number} of log file {file_id}",
+            "the raw file has no such unparsed line",
+        )
 
 
 def _check_referenced_files(archive: Archive, manifest: dict[str, Record], report: Report) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from tap.harness import TapRun, run_tap, tap_config
 
-from chatgpt_compliance_simulator import Simulator, SimulatorConfig
+from chatgpt_compliance_simulator import Oddities, Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
 from tap_chatgpt_compliance.evidence.cli import main
 
@@ -85,3 +85,17 @@ def copy_of(tmp_path: Path) -> Callable[[Path], Path]:
         return target
 
     return copy
+
+
+@pytest.fixture(scope="module")
+def nul_run() -> TapRun:
+    """A tap run whose one user message holds a NUL in its text."""
+    config = SimulatorConfig(
+        **{**DEFAULT_FIXTURE_CONFIG, "seed": 43, "span_days": 0.3},
+        oddities=Oddities(nul_in_message_text=True),
+    )
+    simulator = Simulator(config).start()
+    try:
+        return ok(run_tap(tap_config(simulator, event_types=["CONVERSATION_MESSAGE"])))
+    finally:
+        simulator.stop()

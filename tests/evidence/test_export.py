@@ -21,6 +21,9 @@ import jsonschema
 import pytest
 from tap.harness import TapRun
 
+from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.export import Exporter
+
 from .conftest import cli, write_jsonl
 
 SCHEMA = Path(__file__).with_name("rsmf") / "rsmf_schema_2_0_0.json"
@@ -287,3 +290,60 @@ def test_html_transcript_in_a_headless_browser(inline_run: TapRun, tmp_path: Pat
     assert _body(messages[0]) in shown
     assert _body(messages[-1]) in shown
     assert with_attachment["sha256"] in shown
+
+
+def test_progress_and_summary(inline_run: TapRun, tmp_path: Path) -> None:
+    """Progress lines at the cadence given; the summary counts files, messages, attachments."""
+    records = {k: [dict(r) for r in v] for k, v in inline_run.records.items()}
+    user_id, _ = _custodian(inline_run)
+    expected = _expected(inline_run, user_id)
+    attached = [a for m in expected.values() for a in m["attachment_ids"]]
+    assert attached, "the custodian has no attachment"
+    for record in records["files"]:
+        if record["id"] == attached[0]:
+            record.update(status="expired", status_reason="HTTP 410: expired", content_base64=None)
+    folder = write_jsonl(records, tmp_path / "archive")
+    out = tmp_path / "out"
+
+    lines: list[str] = []
+    production = Exporter(sources.from_jsonl(folder)).export(
+        out, custodian=user_id, progress=lines.append, every=0
+    )
+    conversations = len({m["conversation_id"] for m in expected.values()})
+    assert lines[0] == (
+        f"Export: {len(expected)} messages of {conversations} conversations selected; writing {out}"
+    )
+    assert len(lines) == 1 + conversations
+    # the last line comes before index.html is written
+    assert lines[-1].startswith(
+        f"Export progress: {conversations}/{conversations} conversations, "
+        f"{len(expected)}/{len(expected)} messages, {len(production.files) - 1} files written"
+    )
+    quiet: list[str] = []
+    Exporter(sources.from_jsonl(folder)).export(
+        tmp_path / "quiet", custodian=user_id, progress=quiet.append
+    )
+    assert len(quiet) == 1  # only the start line within 15 s
+
+    done = export_cli("--jsonl", str(folder), "--custodian", user_id, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == lines[0]
+    summary = done.stdout.splitlines()
+    listed = json.loads((out / "production_manifest.json").read_text())
+    kinds = Counter(f["kind"] for f in listed["files"])
+    placeholders = sum(1 for f in listed["files"] if f["path"].endswith("NOT-ARCHIVED.txt"))
+    assert placeholders == 1
+    assert summary[0].startswith(
+        f"Exported {len(expected)} messages of {conversations} conversations to {out} in "
+    )
+    assert summary[1:] == [
+        f"  Production: {out.resolve()}",
+        f"  Files: {len(listed['files']) + 2}: {kinds['rsmf']} RSMF, {kinds['html']} HTML "
+        f"transcripts, 1 index.html, {kinds['attachment']} attachment files, "
+        "production_manifest.json and .csv (every file's SHA-256).",
+        f"  Conversations: {conversations}; messages: {len(expected)}, "
+        f"{min(c['first'] for c in listed['conversations'].values())} .. "
+        f"{max(c['last'] for c in listed['conversations'].values())}.",
+        f"  Attachments: {kinds['attachment'] - 1} included (archived bytes, SHA-256 verified), "
+        "1 placeholders (1 expired).",
+    ]

@@ -7,10 +7,12 @@ an object removed from S3, a line dropped from a JSONL file) and ``verify`` name
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
-from e2e.conftest import meltano, sim2  # noqa: F401  (fixtures)
+from e2e.conftest import REPO_ROOT, meltano, sim2  # noqa: F401  (fixtures)
+from tap.harness import TapRun
 
 from .conftest import verify_cli
 
@@ -81,3 +83,52 @@ def test_s3_from_meltano_verifies_then_a_removed_object_is_named(
     done = verify_cli("--s3", url, "--endpoint-url", s3_endpoint, "--report", str(report))
     assert done.returncode == 1
     assert any(line.startswith("raw: log file ") for line in _findings(report)), done.stdout
+
+
+TARGET_POSTGRES = REPO_ROOT / ".meltano/loaders/target-postgres/venv/bin/target-postgres"
+NUL_TO_FFFD = (
+    "json.loads(json.dumps({0}, default=float).replace('\\\\\\\\', '\\\\u005c')"
+    ".replace('\\\\u0000', '\\\\ufffd'))"
+)
+"""The stream map (docs/evidence.md) that lets target-postgres load a NUL nested in a JSON
+column: without it, jsonb refuses ``\\u0000`` and the load fails."""
+
+
+def test_postgres_with_a_nul_in_a_message_verifies_with_a_note(
+    nul_run: TapRun, pg_database: dict[str, str], tmp_path: Path
+) -> None:
+    """target-postgres (as meltano installs it, configured as meltano.yml plus the stream map)
+    stores the NUL as U+FFFD: verify finds the archive intact and says so in a note."""
+    config = {
+        "host": pg_database["host"],
+        "port": int(pg_database["port"]),
+        "user": pg_database["user"],
+        "password": pg_database["password"],
+        "database": pg_database["dbname"],
+        "default_target_schema": "acme",
+        "sanitize_null_text_characters": True,
+        "add_record_metadata": True,
+        "stream_maps": {
+            "messages": {c: NUL_TO_FFFD.format(c) for c in ("event", "content_json")},
+            "events": {"event": NUL_TO_FFFD.format("event")},
+        },
+    }
+    (tmp_path / "target.json").write_text(json.dumps(config))
+    assert "\\u0000" in nul_run.stdout
+    load = subprocess.run(
+        [str(TARGET_POSTGRES), "--config", str(tmp_path / "target.json")],
+        input=nul_run.stdout,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert load.returncode == 0, load.stderr[-3000:]
+    dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
+    report = tmp_path / "report.json"
+    done = verify_cli("--postgres", dsn, "--schema", "acme", "--report", str(report))
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(report.read_text())
+    assert data["counts"]["events_nul_replaced"] == 1
+    assert any("U+FFFD" in note for note in data["notes"])
+    assert "note: 1 events hold NUL" in done.stdout

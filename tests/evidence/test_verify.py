@@ -14,6 +14,8 @@ from tap.harness import TapRun, run_tap, tap_config
 
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance import chain
+from tap_chatgpt_compliance.evidence.sources import Archive
+from tap_chatgpt_compliance.evidence.verify import verify
 
 from .conftest import EVENT_TYPES, ok, verify_cli, write_jsonl
 
@@ -256,4 +258,81 @@ def test_missing_archive_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         f"chatgpt-compliance verify: --jsonl {tmp_path / 'nowhere'}: no such folder"
+    ]
+
+
+def _add_message_row(rows: list[dict]) -> list[dict]:
+    """A message that OpenAI never delivered, pointing to a real log file."""
+    extra = json.loads(json.dumps(rows[0]))
+    extra["id"] = extra["event"]["message"]["id"] = "msg-added-afterwards"
+    extra["event_id"] = extra["event"]["event_id"] = "event-added-afterwards"
+    extra["event"]["message"]["content"] = {"type": "text", "value": "I agreed to it."}
+    return [*rows, extra]
+
+
+def _add_copy_of_event_row(rows: list[dict]) -> list[dict]:
+    """A second row for an event id of the file, with other content, beside the true one."""
+    extra = json.loads(json.dumps(rows[0]))
+    extra["event"]["status"] = "edited"
+    return [*rows, extra]
+
+
+@pytest.mark.parametrize(
+    ("stream", "change", "name"),
+    [
+        ("messages", _add_message_row, "event-added-afterwards"),
+        ("events", _add_copy_of_event_row, None),
+    ],
+)
+def test_a_row_beyond_the_raw_files_is_found_as_added(
+    stream: str,
+    change: Callable[[list[dict]], list[dict]],
+    name: str | None,
+    inline_archive: Path,
+    copy_of: Callable[[Path], Path],
+    tmp_path: Path,
+) -> None:
+    folder = copy_of(inline_archive)
+    _rewrite(folder, stream, change)
+    _, rows = _rows(folder, stream)
+    added = rows[-1]
+    code, out, report = _report(folder, tmp_path)
+    assert code == 1, out
+    findings = [f for f in report["findings"] if f["check"] == "added"]
+    expected = f"{stream} event {name or added['event_id']} of log file {added['log_file_id']}"
+    assert [f["item"] for f in findings] == [expected], report["findings"]
+    assert report["counts"]["rows_traced"] == report["counts"]["rows_checked"] - 1
+    assert f"FINDING added: {expected}: a row that is not a line of its raw file" in out
+
+
+def _as_postgres_stores(value: Any) -> Any:
+    """NUL -> U+FFFD in every string: what target-postgres's sanitize_null_text_characters does."""
+    return json.loads(json.dumps(value).replace("\\u0000", "\\ufffd"))
+
+
+def test_postgres_nul_replacement_is_a_note_not_a_finding(nul_run: TapRun) -> None:
+    """The event with a NUL, as PostgreSQL holds it (U+FFFD), is found with a note; the same
+    change in a JSONL archive, or any other change in PostgreSQL, stays a finding."""
+    (with_nul,) = [m for m in nul_run.records["messages"] if "\x00" in (m["content_text"] or "")]
+    stored = _as_postgres_stores(nul_run.records)
+    postgres = Archive("postgres schema test", tables=stored, nul_replaced=True)
+    report = verify(postgres)
+    assert report.intact, report.text()
+    assert report.counts["events_nul_replaced"] == 1
+    (note,) = report.notes
+    assert "1 events hold NUL" in note
+    assert "U+FFFD" in note
+    assert f"note: {note}" in report.text()
+
+    jsonl = verify(Archive("jsonl test", tables=stored))
+    assert [(f.check, f.item) for f in jsonl.findings] == [
+        ("event", f"messages event {with_nul['event_id']} of log file {with_nul['log_file_id']}")
+    ]
+    assert not jsonl.notes
+
+    (row,) = [m for m in stored["messages"] if m["id"] == with_nul["id"]]
+    row["event"]["message"]["content"]["value"] = row["content_text"].replace("\ufffd", "")
+    stripped = verify(Archive("postgres schema test", tables=stored, nul_replaced=True))
+    assert [f.detail for f in stripped.findings] == [
+        "altered (the record differs from the raw line)"
     ]

@@ -72,7 +72,7 @@ def fleet(
         for t, s in zip(tenants, sim.tenants, strict=True)
     ]
     env = local_env(sim.base_url, creds, s3_endpoint, bucket, workdir)
-    env.update({"FLEET_RETRIES": "1", "FLEET_RETRY_DELAY": "0.5"})
+    env.update({"FLEET_RETRIES": "1", "FLEET_RETRY_DELAY": "0.5", "DAGSTER_DISABLE_TELEMETRY": "1"})
     drop = [k for k in os.environ if k.startswith(("TAP_", "TARGET_", "MELTANO_", "FLEET_"))]
     with pytest.MonkeyPatch.context() as mp:
         for k in drop:

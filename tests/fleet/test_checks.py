@@ -133,3 +133,32 @@ def test_the_hourly_schedule_skips_while_a_fleet_run_is_in_progress():
         skipped = hourly(build_schedule_context(instance=instance))
         assert isinstance(skipped, SkipReason)
         assert "still in progress" in skipped.skip_message
+
+
+def test_without_a_summary_line_the_bookmarks_come_from_meltano_state():
+    """The shape `meltano state get` prints for a tenant (taken from a real run)."""
+    from orchestration.summary import bookmarks_from_state
+
+    end = (NOW - timedelta(hours=2)).isoformat()
+    state = {
+        "singer_state": {
+            "bookmarks": {
+                "files": {},
+                "log_files": {
+                    "partitions": [
+                        {
+                            "context": {"event_type": "CONVERSATION_MESSAGE"},
+                            "replication_key": "end_time",
+                            "replication_key_value": end,
+                            "boundary_end_time": end,
+                            "boundary_file_ids": ["eclf_1b7101ad176d578ea40ecf04"],
+                        }
+                    ]
+                },
+            }
+        }
+    }
+    assert bookmarks_from_state(state, NOW) == {
+        "CONVERSATION_MESSAGE": {"end_time": end, "lag_seconds": 7200}
+    }
+    assert bookmarks_from_state({"completed": state}, NOW) == bookmarks_from_state(state, NOW)

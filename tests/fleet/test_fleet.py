@@ -113,30 +113,58 @@ def test_every_tenant_lands_in_s3_with_its_own_state(fleet, first_run, s3_client
     assert evals >= 9
 
 
+def set_stale_bookmark(tenant, days: float = 31) -> None:
+    """`meltano state set` the tenant's CONVERSATION_MESSAGE bookmark ``days`` back."""
+    from orchestration.runner import meltano_executable, state_id
+
+    old = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+    partition = {
+        "context": {"event_type": "CONVERSATION_MESSAGE"},
+        "replication_key": "end_time",
+        "replication_key_value": old,
+    }
+    state = {"singer_state": {"bookmarks": {"log_files": {"partitions": [partition]}}}}
+    subprocess.run(
+        [
+            meltano_executable(),
+            *("state", "set", "--force", state_id(tenant, "target-s3"), json.dumps(state)),
+        ],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
 @pytest.fixture(scope="module")
 def revoked_run(fleet, first_run, dagster_instance):
-    """globex's key revoked; acme and globex rerun one at a time (cap 1)."""
-    from orchestration.definitions import asset_key
+    """The next hourly run, one tenant at a time (cap 1): globex's key revoked, initech's
+    bookmark 31 days old, acme healthy."""
     from orchestration.local import run_fleet
 
     sim = fleet["sim"]
     tenants = {t.name: t for t in fleet["tenants"]}
     sim.revoke_key(sim.tenants[1].api_key)  # globex = second tenant of meltano.yml
+    set_stale_bookmark(tenants["initech"])
     fleet["mp"].setenv("FLEET_MAX_CONCURRENT", "1")
-    keys = [asset_key(tenants[n], "target-s3") for n in ("acme", "globex")]
-    return run_fleet(dagster_instance, assets=keys)
+    return run_fleet(dagster_instance)
 
 
 def test_a_revoked_key_fails_only_its_tenant_and_its_check(revoked_run):
     from orchestration.local import check_results
 
     assert not revoked_run.success
-    failed = {e.step_key for e in revoked_run.get_step_failure_events()}
-    assert failed == {"chatgpt_compliance__globex__target_s3"}
+    failures = {e.step_key: e.message for e in revoked_run.get_step_failure_events()}
+    assert set(failures) == {
+        "chatgpt_compliance__globex__target_s3",  # revoked key
+        "chatgpt_compliance__initech__target_s3",  # possible gap (next test)
+    }, failures
     assert {e.asset_key.path[1] for e in revoked_run.get_asset_materialization_events()} == {"acme"}
     # A revoked key is not retried: a person has to act.
-    retried = [e for e in revoked_run.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-    assert retried == []
+    retried = [
+        e.step_key for e in revoked_run.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"
+    ]
+    assert retried == [], retried  # neither a revoked key nor a possible gap is retried
     results = check_results(revoked_run)
     check = results[("globex", "api_key_and_scopes")]
     assert not check.passed
@@ -144,11 +172,12 @@ def test_a_revoked_key_fails_only_its_tenant_and_its_check(revoked_run):
     assert "HTTP 401" in check.description
     assert "\n" not in check.description
     assert results[("acme", "api_key_and_scopes")].passed
+    assert results[("initech", "api_key_and_scopes")].passed
 
 
 def test_the_concurrency_cap_holds(revoked_run):
     spans = intervals(revoked_run)
-    assert set(spans) == {"acme", "globex"}
+    assert set(spans) == {"acme", "globex", "initech"}
     assert max_overlap(list(spans.values())) == 1
 
 
@@ -184,15 +213,15 @@ def test_freshness_and_the_alert_webhook(fleet, revoked_run, dagster_instance):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook?token=secret"
-        defs = build_definitions(FleetSettings(alert_webhook=url, freshness_hours=0.0001))
+        defs = build_definitions(FleetSettings(alert_webhook=url))
         sensor = defs.resolve_sensor_def("fleet_alerts")
         ctx = build_sensor_context(instance=dagster_instance, cursor=None)
         sensor(ctx)
-        checks = [a for a in received if a["kind"] == "check_failed"]
-        assert [(a["tenant"], a["check"]) for a in checks] == [("globex", "api_key_and_scopes")]
-        assert "HTTP 401" in checks[0]["description"]
-        steps = [a for a in received if a["kind"] == "step_failed"]
-        assert [a["step"] for a in steps] == ["chatgpt_compliance__globex__target_s3"]
+        checks = {(a["tenant"], a["check"]): a for a in received if a["kind"] == "check_failed"}
+        assert set(checks) == {("globex", "api_key_and_scopes"), ("initech", "retention_horizon")}
+        assert "HTTP 401" in checks[("globex", "api_key_and_scopes")]["description"]
+        steps = sorted(a["tenant"] for a in received if a["kind"] == "step_failed")
+        assert steps == ["globex", "initech"]
         assert any(a["kind"] == "run_failed" for a in received)
         # The cursor moved: nothing is sent twice.
         received.clear()
@@ -203,47 +232,14 @@ def test_freshness_and_the_alert_webhook(fleet, revoked_run, dagster_instance):
         server.server_close()
 
 
-def test_a_stale_bookmark_fails_the_retention_check(fleet, revoked_run, dagster_instance):
-    """acme's bookmark set 31 days back: the tap archives what is left and says `Possible gap`;
-    the retention check fails with that line, and the run is not retried."""
-    from orchestration.definitions import asset_key
-    from orchestration.local import check_results, run_fleet
-    from orchestration.runner import meltano_executable, state_id
+def test_a_stale_bookmark_fails_the_retention_check(revoked_run):
+    """initech's bookmark was 31 days old: the tap archives what is left and says `Possible gap`;
+    the retention check fails with that line, and the others' checks pass."""
+    from orchestration.local import check_results
 
-    acme = next(t for t in fleet["tenants"] if t.name == "acme")
-    old = (datetime.now(timezone.utc) - timedelta(days=31)).isoformat()
-    state = {
-        "singer_state": {
-            "bookmarks": {
-                "log_files": {
-                    "partitions": [
-                        {
-                            "context": {"event_type": "CONVERSATION_MESSAGE"},
-                            "replication_key": "end_time",
-                            "replication_key_value": old,
-                        }
-                    ]
-                }
-            }
-        }
-    }
-    subprocess.run(
-        [
-            meltano_executable(),
-            "state",
-            "set",
-            "--force",
-            state_id(acme, "target-s3"),
-            json.dumps(state),
-        ],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    result = run_fleet(dagster_instance, assets=[asset_key(acme, "target-s3")])
-    check = check_results(result)[("acme", "retention_horizon")]
+    results = check_results(revoked_run)
+    check = results[("initech", "retention_horizon")]
     assert not check.passed
     assert check.severity.value == "ERROR"
     assert check.description.startswith("Possible gap")
-    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert results[("acme", "retention_horizon")].passed

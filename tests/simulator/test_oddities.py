@@ -296,6 +296,20 @@ def test_huge_message(make):
     assert len(huge[0]["message"]["content"]["value"].encode("utf-8")) == n
 
 
+def test_nul_in_message_text(make):
+    """One user message's text holds a NUL, escaped as \\u0000 in its JSON line."""
+    base = make().ground_truth()["messages"]
+    sim = make(oddities=odd(nul_in_message_text=True))
+    lines = [ln for _, _, ln in lines_of(sim) if b"\\u0000" in ln]
+    assert len(lines) == 1
+    message = json.loads(lines[0])["message"]
+    assert message["author"]["type"] == "user"
+    value = message["content"]["value"]
+    assert value.count("\x00") == 1
+    assert value.replace("\x00", "") == base[message["id"]]["content"]["value"]
+    assert sim.ground_truth()["messages"][message["id"]]["content"]["value"] == value
+
+
 ALL_ON = {
     "listing_without_end_time": True,
     "listing_without_event_type": True,

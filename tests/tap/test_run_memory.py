@@ -38,14 +38,17 @@ def test_spill_map_keeps_its_entries(limit: int) -> None:
     assert path is None or not Path(path).exists()
 
 
-def test_spilled_map_gathers_its_writes_and_matches_a_dict() -> None:
+@pytest.mark.parametrize("filtered", [False, True])
+def test_spilled_map_gathers_its_writes_and_matches_a_dict(filtered: bool) -> None:
     """Once spilled, writes wait in a dict of ``limit`` entries, then go to the table in key
-    order: reads, overwrites and deletes see the same map as a plain dict at every step."""
+    order, and a key filter may answer for new keys: reads, overwrites and deletes see the same
+    map as a plain dict at every step."""
     import random
 
     rng = random.Random(8)
     run_file = RunFile()
     spill: SpillMap[int, Any] = SpillMap("t", run_file, limit=50)
+    spill.filtered = filtered
     model: dict[int, Any] = {}
     flushed = 0
     for step in range(400):
