@@ -338,6 +338,16 @@ def build_hourly_schedule(job: Any, settings: FleetSettings) -> ScheduleDefiniti
     return _hourly
 
 
+def executor_config(settings: FleetSettings) -> dict[str, Any]:
+    """Multiprocess executor config: at most ``max_concurrent`` tenant steps at once."""
+    return {
+        "max_concurrent": settings.max_concurrent,
+        "tag_concurrency_limits": [
+            {"key": RUN_TAG, "value": "true", "limit": settings.max_concurrent}
+        ],
+    }
+
+
 def build_definitions(
     settings: FleetSettings | None = None, tenants: list[Tenant] | None = None
 ) -> Definitions:
@@ -347,24 +357,22 @@ def build_definitions(
     assets = [build_tenant_asset(t, d, settings) for t in tenants for d in settings.destinations]
     keys = [asset_key(t, d) for t in tenants for d in settings.destinations]
     freshness = build_freshness_checks(keys, settings)
-    executor = multiprocess_executor.configured(
-        {
-            "max_concurrent": settings.max_concurrent,
-            "tag_concurrency_limits": [
-                {"key": RUN_TAG, "value": "true", "limit": settings.max_concurrent}
-            ],
-        }
-    )
+    # The cap is the job's default run config, so a launch can also set it (run_config).
+    default_config = {"execution": {"config": executor_config(settings)}}
     archive = define_asset_job(
         ARCHIVE_JOB,
         selection=AssetSelection.assets(*keys).without_checks()
         | AssetSelection.checks(*[AssetCheckKey(k, n) for k in keys for n in RUN_CHECKS]),
-        executor_def=executor,
+        executor_def=multiprocess_executor,
+        config=default_config,
         description="Every tenant and destination: one `meltano run` each, capped by "
         "FLEET_MAX_CONCURRENT; one tenant's failure never stops the others.",
     )
     fresh_job = define_asset_job(
-        FRESHNESS_JOB, selection=AssetSelection.checks(freshness), executor_def=executor
+        FRESHNESS_JOB,
+        selection=AssetSelection.checks(freshness),
+        executor_def=multiprocess_executor,
+        config=default_config,
     )
     return Definitions(
         assets=assets,

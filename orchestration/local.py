@@ -80,7 +80,7 @@ def run_fleet(
         instance=instance,
         raise_on_error=False,
         asset_selection=assets,
-        run_config=_console(log_level),
+        run_config={**_console(log_level), **_execution()},
     )
 
 
@@ -92,8 +92,20 @@ def run_freshness(instance: DagsterInstance, log_level: str = "DEBUG") -> JobExe
         reconstructable(definitions.freshness_job),
         instance=instance,
         raise_on_error=False,
-        run_config=_console(log_level),
+        run_config={**_console(log_level), **_execution()},
     )
+
+
+def _execution() -> dict[str, Any]:
+    """Return the executor config of the current environment (``FLEET_MAX_CONCURRENT``).
+
+    Dagster caches a reconstructed job per process, so a later change of the environment would
+    not reach its default config: pass it as run config instead.
+    """
+    from .definitions import executor_config
+    from .settings import FleetSettings
+
+    return {"execution": {"config": executor_config(FleetSettings.from_env())}}
 
 
 def _console(level: str) -> dict[str, Any]:
