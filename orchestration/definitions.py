@@ -63,6 +63,8 @@ from .settings import FleetSettings
 GROUP = "chatgpt_compliance"
 #: Op tag limited by the executor's ``tag_concurrency_limits`` (the in-run cap).
 RUN_TAG = "chatgpt_compliance/meltano_run"
+#: Op tag naming the tenant: one `meltano run` per tenant at a time.
+TENANT_TAG = "chatgpt_compliance/tenant"
 RUN_CHECKS = ("retention_horizon", "attachments_archived", "api_key_and_scopes")
 FRESHNESS_CHECK = "freshness"
 ARCHIVE_JOB = "archive_fleet"
@@ -128,7 +130,7 @@ def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> 
         f"{tenant.workspace_id or '(from the environment)'} archived to {loader}.",
         kinds={"meltano"},
         tags={"tenant": identifier(tenant.name), "destination": identifier(loader)},
-        op_tags={RUN_TAG: "true"},
+        op_tags={RUN_TAG: "true", TENANT_TAG: identifier(tenant.name)},
         pool=settings.pool,
         retry_policy=RetryPolicy(
             max_retries=settings.retries,
@@ -343,7 +345,10 @@ def executor_config(settings: FleetSettings) -> dict[str, Any]:
     return {
         "max_concurrent": settings.max_concurrent,
         "tag_concurrency_limits": [
-            {"key": RUN_TAG, "value": "true", "limit": settings.max_concurrent}
+            {"key": RUN_TAG, "value": "true", "limit": settings.max_concurrent},
+            # Two loaders of one tenant at once would share Meltano's per-plugin run folder
+            # (.meltano/run/<extractor>/: config, catalog, state): one at a time per tenant.
+            {"key": TENANT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
         ],
     }
 

@@ -61,6 +61,29 @@ def local_env(
     return env
 
 
+def prepare_meltano_database(timeout: float = 300) -> None:
+    """Create Meltano's system database once (``meltano upgrade database``).
+
+    Several first ``meltano run``s at once would all try to migrate a new database, and all but
+    one fail (``MigrationError``): do it before the fleet's first run.
+    """
+    import subprocess
+
+    from .runner import meltano_executable
+
+    proc = subprocess.run(
+        [meltano_executable(), "upgrade", "database"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:]
+        raise RuntimeError(f"meltano upgrade database failed: {' '.join(tail)}")
+
+
 def run_fleet(
     instance: DagsterInstance,
     env: Mapping[str, str] | None = None,

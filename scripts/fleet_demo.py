@@ -173,6 +173,7 @@ def main() -> int:
         TenantCredentials,
         check_results,
         local_env,
+        prepare_meltano_database,
         run_fleet,
         run_freshness,
     )
@@ -225,6 +226,7 @@ def main() -> int:
         if rc:
             print(log.read_text()[-5000:])
             return rc
+        prepare_meltano_database()
         (work / "dagster").mkdir()
         instance = stack.enter_context(DagsterInstance.local_temp(str(work / "dagster")))
 

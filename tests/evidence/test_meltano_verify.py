@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import typing as t
 from pathlib import Path
 
 import pytest
+import yaml
 from e2e.conftest import REPO_ROOT, meltano, sim2  # noqa: F401  (fixtures)
 from tap.harness import TapRun
 
@@ -86,18 +88,20 @@ def test_s3_from_meltano_verifies_then_a_removed_object_is_named(
 
 
 TARGET_POSTGRES = REPO_ROOT / ".meltano/loaders/target-postgres/venv/bin/target-postgres"
-NUL_TO_FFFD = (
-    "json.loads(json.dumps({0}, default=float).replace('\\\\\\\\', '\\\\u005c')"
-    ".replace('\\\\u0000', '\\\\ufffd'))"
-)
-"""The stream map (docs/evidence.md) that lets target-postgres load a NUL nested in a JSON
-column: without it, jsonb refuses ``\\u0000`` and the load fails."""
+
+
+def shipped_stream_maps() -> dict[str, dict[str, str]]:
+    """The target-postgres ``stream_maps`` of the project's meltano.yml (NUL -> U+FFFD inside
+    JSON columns: without it, jsonb refuses ``\\u0000`` and the load fails)."""
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
+    (loader,) = (p for p in project["plugins"]["loaders"] if p["name"] == "target-postgres")
+    return t.cast("dict[str, dict[str, str]]", loader["config"]["stream_maps"])
 
 
 def test_postgres_with_a_nul_in_a_message_verifies_with_a_note(
     nul_run: TapRun, pg_database: dict[str, str], tmp_path: Path
 ) -> None:
-    """target-postgres (as meltano installs it, configured as meltano.yml plus the stream map)
+    """target-postgres (as meltano installs it, configured as in meltano.yml, stream map included)
     stores the NUL as U+FFFD: verify finds the archive intact and says so in a note."""
     config = {
         "host": pg_database["host"],
@@ -108,10 +112,7 @@ def test_postgres_with_a_nul_in_a_message_verifies_with_a_note(
         "default_target_schema": "acme",
         "sanitize_null_text_characters": True,
         "add_record_metadata": True,
-        "stream_maps": {
-            "messages": {c: NUL_TO_FFFD.format(c) for c in ("event", "content_json")},
-            "events": {"event": NUL_TO_FFFD.format("event")},
-        },
+        "stream_maps": shipped_stream_maps(),
     }
     (tmp_path / "target.json").write_text(json.dumps(config))
     assert "\\u0000" in nul_run.stdout

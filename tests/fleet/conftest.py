@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestration.local import TenantCredentials, local_env
+from orchestration.local import TenantCredentials, local_env, prepare_meltano_database
 from orchestration.project import load_tenants
 
 # Small workspaces keep each `meltano run` to a few seconds.
@@ -79,6 +79,7 @@ def fleet(
             mp.delenv(k)
         for k, v in env.items():
             mp.setenv(k, v)
+        prepare_meltano_database()  # parallel first runs would race on its migrations
         yield {"sim": sim, "tenants": tenants, "bucket": bucket, "workdir": workdir, "mp": mp}
 
 

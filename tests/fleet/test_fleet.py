@@ -23,7 +23,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_definitions_load_from_meltano_yml():
     import yaml
 
-    from orchestration.definitions import RUN_CHECKS, build_definitions
+    from orchestration.definitions import (
+        RUN_CHECKS,
+        RUN_TAG,
+        TENANT_TAG,
+        build_definitions,
+        executor_config,
+    )
     from orchestration.settings import FleetSettings
 
     proc = subprocess.run(
@@ -65,6 +71,11 @@ def test_definitions_load_from_meltano_yml():
     assert node.retry_policy.max_retries == 3
     assert node.retry_policy.backoff.value == "EXPONENTIAL"
     assert node.pool == "chatgpt_compliance_meltano"
+    # The cap, and one `meltano run` per tenant at a time (its loaders share .meltano/run/<tap>).
+    limits = executor_config(FleetSettings(max_concurrent=7))["tag_concurrency_limits"]
+    assert {"key": RUN_TAG, "value": "true", "limit": 7} in limits
+    assert {"key": TENANT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+    assert node.tags[TENANT_TAG] in tenants
 
 
 @pytest.fixture(scope="module")

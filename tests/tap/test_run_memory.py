@@ -65,7 +65,8 @@ def test_spilled_map_gathers_its_writes_and_matches_a_dict(filtered: bool) -> No
         assert spill.get_many(wanted) == {k: model[k] for k in wanted if k in model}
         assert len(spill._writes) < 50  # never more than the limit in memory
         flushed += not spill._writes
-    assert spill.spilled and flushed > 5
+    assert spill.spilled
+    assert flushed > 5
     assert len(spill) == len(model)  # counting writes the rest
     assert spill.get_many(list(model)) == model
     run_file.close()
