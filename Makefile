@@ -16,9 +16,9 @@ soak:  ## real-time pacing runs at the documented rate limit (minutes each; not 
 
 lint:  ## ruff + mypy on both packages
 	bash scripts/bootstrap.sh
-	.venv/bin/ruff check tap_chatgpt_compliance chatgpt_compliance_simulator tests scripts
-	.venv/bin/ruff format --check tap_chatgpt_compliance chatgpt_compliance_simulator tests scripts
-	.venv/bin/mypy tap_chatgpt_compliance chatgpt_compliance_simulator
+	.venv/bin/ruff check tap_chatgpt_compliance chatgpt_compliance_simulator orchestration tests scripts
+	.venv/bin/ruff format --check tap_chatgpt_compliance chatgpt_compliance_simulator orchestration tests scripts
+	.venv/bin/mypy tap_chatgpt_compliance chatgpt_compliance_simulator orchestration
 
 demo:  ## simulator + local S3 + `meltano run tap-chatgpt-compliance target-s3`, then show what landed
 	bash scripts/bootstrap.sh
