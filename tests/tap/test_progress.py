@@ -19,10 +19,16 @@ from .harness import parse_singer, tap_command, tap_config, tap_env
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 LINE = re.compile(
-    r"Progress (\w+): (\d+) of (\d+) log files listed so far done; end_time (\S+); "
-    r"(.+?) behind now; (\d+) records, (\d+) attachments; ([\d.]+) files/s, (\d+) records/s; "
-    r"(.+)\.$"
+    r"Progress (\w+): ([\d,]+) of ([\d,]+) log files listed so far done; end_time (\S+); "
+    r"(.+?) behind now; ([\d,]+) records, ([\d,]+) attachments; ([\d,.]+) files/s, "
+    r"([\d,]+) records/s; (.+)\.$"
 )
+"""A progress line; its numbers carry thousands separators (``1,242 records/s``)."""
+
+
+def num(text: str) -> float:
+    """Return the number of a progress line's field (``1,242.5`` -> 1242.5)."""
+    return float(text.replace(",", ""))
 
 
 class Clock:
@@ -68,11 +74,11 @@ def test_lines_come_at_the_interval_one_per_event_type_that_moved(
     event_type, done, listed, end_time, lag, records, attachments, files_s, _, estimate = (
         match.groups()
     )
-    assert (event_type, int(done), int(listed)) == ("CONVERSATION_MESSAGE", 11, 20)
+    assert (event_type, num(done), num(listed)) == ("CONVERSATION_MESSAGE", 11, 20)
     assert end_time == (start + timedelta(hours=10)).isoformat()
     assert lag == duration(timedelta(days=9, hours=14).total_seconds()) == "9 d 14 h"
-    assert (int(records), int(attachments)) == (70, 10)
-    assert float(files_s) == pytest.approx(11 / 15, abs=0.05)
+    assert (num(records), num(attachments)) == (70, 10)
+    assert num(files_s) == pytest.approx(11 / 15, abs=0.05)
     # 10 hours of end_time covered in 14 s since the first file: 230 hours left take 322 s.
     assert estimate == f"about {duration(230 * 14 / 10)} to the end of the listing (estimate)"
     # Nothing moved: no line, however much time passes.
@@ -114,15 +120,15 @@ def test_a_real_run_shows_progress_lines_that_add_up(simulator_factory) -> None:
     records, _ = parse_singer(result.stdout)
     lines = [m for line in result.stderr.splitlines() if (m := LINE.search(line))]
     assert len(lines) >= 2, result.stderr[-3000:]
-    done = [int(m.group(2)) for m in lines]
+    done = [num(m.group(2)) for m in lines]
     assert done == sorted(done)  # never backwards
-    assert all(int(m.group(2)) <= int(m.group(3)) for m in lines)
+    assert all(num(m.group(2)) <= num(m.group(3)) for m in lines)
     last = lines[-1]
-    assert last.group(10) == "listing done"
-    assert int(last.group(2)) == len(records["log_files"])
+    assert last.group(10) == "listing done", result.stderr[-3000:]
+    assert num(last.group(2)) == len(records["log_files"])
     written = sum(len(rows) for stream, rows in records.items() if stream not in {"users"})
-    assert int(last.group(6)) <= written
-    assert int(last.group(7)) == len(records["files"])
+    assert num(last.group(6)) <= written
+    assert num(last.group(7)) == len(records["files"])
     # One line per interval at most, not one per file or record.
     assert len(lines) < len(records["log_files"])
     assert '"metric":"record_count"' in result.stderr
