@@ -11,8 +11,8 @@ install:  ## create .venv and install the locked dependencies (uv)
 test:  ## install everything, start PostgreSQL + S3 on free ports, run the whole test suite
 	bash scripts/test.sh $(PYTEST_ARGS)
 
-soak:  ## real-time pacing runs at the documented rate limit (minutes each; not in `make test`)
-	bash scripts/test.sh -m soak tests/tap/test_pacing.py
+soak:  ## the long tests left out of `make test`: real-time pacing, more chaos seeds and kill points
+	bash scripts/test.sh -m soak tests/tap tests/chaos
 
 lint:  ## ruff + mypy on both packages
 	bash scripts/bootstrap.sh
