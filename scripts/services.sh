@@ -87,8 +87,10 @@ ensure_chromium_installed() {
     return 0
   fi
   echo "services: installing Chromium from Debian (headless-browser test of the HTML export)"
-  apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null
+  # Not fatal here: without it only that test fails (loudly, under CI=true), not the whole run.
+  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -q --no-install-recommends chromium >/dev/null; } \
+    || echo "services: could not install chromium (apt-get install chromium)" >&2
 }
 
 services_start() {
