@@ -73,6 +73,37 @@ class KeyFilter:
         return found
 
 
+RUN_FILE_PREFIX = "tap-chatgpt-compliance-run-"
+"""A run file is named ``<prefix><pid>-<random>.sqlite`` in the temporary directory."""
+
+
+def remove_stale_run_files(directory: str | None = None) -> list[Path]:
+    """Delete the run files of processes that no longer exist (runs that were killed).
+
+    A run deletes its own file when it ends; a SIGKILLed one cannot. Return what was deleted.
+    """
+    folder = Path(directory or tempfile.gettempdir())
+    removed = []
+    for path in folder.glob(f"{RUN_FILE_PREFIX}*-*.sqlite"):
+        pid_text = path.name[len(RUN_FILE_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: alive
+        return True
+    return True
+
+
 class RunFile:
     """The temporary SQLite file of a run, opened at the first spill, deleted at :meth:`close`."""
 
@@ -87,8 +118,9 @@ class RunFile:
         """Return the connection, creating the file at first use."""
         with self.lock:
             if self._db is None:
+                remove_stale_run_files(self._directory)
                 fd, self._path = tempfile.mkstemp(
-                    prefix="tap-chatgpt-compliance-run-", suffix=".sqlite", dir=self._directory
+                    prefix=f"{RUN_FILE_PREFIX}{os.getpid()}-", suffix=".sqlite", dir=self._directory
                 )
                 os.close(fd)
                 db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)

@@ -5,6 +5,7 @@ across the whole run, conversations still carry what the whole run has seen."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Oddities, Quirks, Simulator
 from tap_chatgpt_compliance.logfiles import parse_lines
-from tap_chatgpt_compliance.runstore import HashedKeys, RunFile, SpillMap
+from tap_chatgpt_compliance.runstore import RUN_FILE_PREFIX, HashedKeys, RunFile, SpillMap
 
 from .harness import TapRun, parse_singer, run_tap, tap_config, tap_env
 
@@ -170,3 +171,29 @@ def test_segments_and_spilled_maps_change_nothing_written(simulator_factory, tmp
     # One conversations record per conversation touched (the folds spilled to disk included).
     last = {c["id"]: c for c in tiny.records["conversations"]}
     assert set(last) == {m["conversation_id"] for m in tiny.records["messages"]} - {None}
+
+
+def test_a_killed_runs_file_is_removed_by_the_next_run(tmp_path) -> None:
+    """A SIGKILLed run cannot delete its spill file: the next run that spills deletes it."""
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    stale = tmp_path / f"{RUN_FILE_PREFIX}{dead}-abc.sqlite"
+    stale.write_bytes(b"x" * 1000)
+    live = tmp_path / f"{RUN_FILE_PREFIX}{os.getpid()}-def.sqlite"  # a run still going
+    live.write_bytes(b"y")
+    other = tmp_path / "unrelated.sqlite"
+    other.write_bytes(b"z")
+    run_file = RunFile(str(tmp_path))
+    spilled: SpillMap[str, int] = SpillMap("keys", run_file, limit=1)
+    spilled.set_many({"a": 1, "b": 2})
+    assert run_file.path is not None
+    assert Path(run_file.path).exists()
+    assert Path(run_file.path).name.startswith(f"{RUN_FILE_PREFIX}{os.getpid()}-")
+    assert not stale.exists()
+    assert live.exists()
+    assert other.exists()
+    run_file.close()
