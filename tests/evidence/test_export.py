@@ -263,7 +263,21 @@ def test_html_transcript_in_a_headless_browser(inline_run: TapRun, tmp_path: Pat
     done = export_cli("--jsonl", str(folder), "--conversation", conversation_id, "--out", str(out))
     assert done.returncode == 0, done.stderr
     page = (out / "html" / f"{conversation_id}.html").as_uri()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        # Loopback only: no name resolves, any connection goes to a closed local port, and the
+        # browser's own background traffic (updates, sync, hints) is off.
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=http://127.0.0.1:9",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-default-apps",
+    ]
     shot = tmp_path / "transcript.png"
     subprocess.run(
         [browser, *flags, "--window-size=1000,1000", f"--screenshot={shot}", page],

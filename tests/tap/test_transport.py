@@ -12,7 +12,7 @@ from tap_chatgpt_compliance.transport import Transport
 CONFIG = {
     "api_key": "sk-test",
     "workspace_id": " f7f33107-5fb9-4ee1-8922-3eae76b5b5a0 ",
-    "api_url": "https://api.example.test/v1/",
+    "api_url": "https://api.example.invalid/v1/",
 }
 
 
@@ -26,7 +26,7 @@ def test_settings_take_the_schemas_defaults() -> None:
     assert settings.file_content == defaults["file_content"] == "inline"
     assert settings.event_types == ("CONVERSATION_MESSAGE",)
     assert settings.workspace_id == "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0"
-    assert settings.api_url == "https://api.example.test/v1"
+    assert settings.api_url == "https://api.example.invalid/v1"
     # Zero is a value, not a missing setting.
     zero = Settings.from_config({**CONFIG, "max_retries": 0, "max_retry_wait": 0})
     assert zero.max_retries == 0
@@ -41,12 +41,12 @@ def test_signed_url_session_never_carries_the_key() -> None:
 
 
 def test_proxies_come_from_the_environment_once_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
-    monkeypatch.setenv("NO_PROXY", "files.example.test")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "files.example.invalid")
     transport = Transport(Settings.from_config(CONFIG), logging.getLogger("test"))
-    api = transport.environment("https://api.example.test/v1/x")
-    assert api["proxies"].get("https") == "http://proxy.example.test:3128"
-    assert transport.environment("https://files.example.test/o/1")["proxies"] == {}
-    monkeypatch.setenv("HTTPS_PROXY", "http://other.example.test:1")
-    assert transport.environment("https://api.example.test/v1/y") is api  # read once
+    api = transport.environment("https://api.example.invalid/v1/x")
+    assert api["proxies"].get("https") == "http://proxy.example.invalid:3128"
+    assert transport.environment("https://files.example.invalid/o/1")["proxies"] == {}
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.example.invalid:1")
+    assert transport.environment("https://api.example.invalid/v1/y") is api  # read once
     assert transport.api_session().proxies == api["proxies"]
