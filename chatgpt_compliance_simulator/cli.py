@@ -154,8 +154,10 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     for name, value in args.fault:
         if name == "bad_sha_file_ids":
             faults.bad_sha_file_ids = {v for v in value.split(",") if v}
-        elif name == "error_burst":
-            faults.error_burst = int(value)
+        elif name in ("error_burst", "trickle_bytes"):
+            setattr(faults, name, int(value))
+        elif name == "bad_shape":
+            faults.bad_shape = value
         else:
             setattr(faults, name, float(value))
     oddities = Oddities()

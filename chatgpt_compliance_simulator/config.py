@@ -125,6 +125,32 @@ class Faults:
     """Log file ids whose listing reports a wrong ``file_sha256``, forever."""
     expired_signed_url_rate: float = 0.0
     """Probability that a freshly minted signed URL is already expired."""
+    date_offset_seconds: float = 0.0
+    """Seconds added to the ``Date`` header of every answer (both hosts): a server clock that
+    is wrong, e.g. ``2_400_000_000 - time.time()`` for a Date in 2046. Settable at runtime."""
+    bad_shape: str = ""
+    """With ``bad_shape_rate``: how a listing page (``/logs`` and the Gen-1 lists) is broken, one
+    of :data:`BAD_SHAPES` (``empty_object`` → ``{}``, ``null_data`` → ``"data": null``,
+    ``no_data``, ``no_has_more``, ``no_last_id``, ``no_last_end_time``, ``data_not_list``)."""
+    bad_shape_rate: float = 0.0
+    """Probability that a listing page is served with ``bad_shape``."""
+    trickle_rate: float = 0.0
+    """Probability that a body (both hosts) is sent ``trickle_bytes`` every
+    ``trickle_interval_ms`` instead of at once (a stalled download)."""
+    trickle_bytes: int = 1
+    trickle_interval_ms: float = 2000.0
+
+
+BAD_SHAPES: tuple[str, ...] = (
+    "empty_object",
+    "null_data",
+    "no_data",
+    "data_not_list",
+    "no_has_more",
+    "no_last_id",
+    "no_last_end_time",
+)
+"""Broken listing shapes the simulator can serve (``Faults.bad_shape``, ``inject(shape=…)``)."""
 
 
 @dataclass

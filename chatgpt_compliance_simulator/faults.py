@@ -1,26 +1,37 @@
-"""Fault injection: latency, 5xx bursts, connection resets, truncated bodies (deterministic)."""
+"""Fault injection: latency, 5xx, resets, truncated or trickled bodies, bad listing shapes."""
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections import deque
 from dataclasses import dataclass
 
-from .config import Faults
+from .config import BAD_SHAPES, Faults
+from .responses import Response
 
 RESET = "reset"
 TRUNCATE = "truncate"
 STATUS = "status"
+SHAPE = "shape"
+TRICKLE = "trickle"
+LISTING_HANDLERS = frozenset({"list_logs", "list_users", "list_gpts", "list_projects"})
+"""Routes whose answer is a listing page (a broken shape applies to them only)."""
 
 
 @dataclass
 class FaultAction:
     """What to do to one request instead of (or on top of) answering it normally."""
 
-    kind: str  # STATUS | RESET | TRUNCATE
+    kind: str  # STATUS | RESET | TRUNCATE | SHAPE | TRICKLE
     status: int = 500
     retry_after: int | None = None
+    shape: str = ""
+    """SHAPE: one of :data:`~.config.BAD_SHAPES`."""
+    trickle_bytes: int = 1
+    trickle_interval: float = 2.0
+    """TRICKLE: the body goes out ``trickle_bytes`` every ``trickle_interval`` seconds."""
 
 
 class FaultEngine:
@@ -46,8 +57,13 @@ class FaultEngine:
             self._queues.clear()
             self._bursts.clear()
 
-    def next_action(self, route: str) -> FaultAction | None:
-        """Return the fault for this request to ``route`` (a route template, or ``"signed"``)."""
+    def next_action(self, route: str, listing: bool = False) -> FaultAction | None:
+        """Return the fault for this request to ``route`` (a route template, or ``"signed"``).
+
+        ``listing``: the route answers listing pages (``bad_shape_rate`` applies). The draws of
+        the shape and trickle faults happen only when their rate is set, so that switching them
+        on changes nothing else for a seed that does not use them.
+        """
         f = self.faults
         with self._lock:
             q = self._queues.get(route)
@@ -66,4 +82,38 @@ class FaultEngine:
                 return FaultAction(RESET)
             if r_trunc < f.truncate_rate:
                 return FaultAction(TRUNCATE)
+            if listing and f.bad_shape_rate > 0 and self.rng.random() < f.bad_shape_rate:
+                return FaultAction(SHAPE, shape=f.bad_shape or "empty_object")
+            if f.trickle_rate > 0 and self.rng.random() < f.trickle_rate:
+                return FaultAction(
+                    TRICKLE,
+                    trickle_bytes=max(1, f.trickle_bytes),
+                    trickle_interval=max(0.0, f.trickle_interval_ms) / 1000.0,
+                )
         return None
+
+
+def reshape(resp: Response, shape: str) -> Response:
+    """Return a listing page broken as ``shape`` (non-JSON or error answers are left alone)."""
+    if shape not in BAD_SHAPES:
+        raise ValueError(f"unknown listing shape {shape!r}: one of {', '.join(BAD_SHAPES)}")
+    if resp.status != 200 or resp.chunks is not None:
+        return resp
+    try:
+        body = json.loads(resp.body)
+    except ValueError:
+        return resp
+    if not isinstance(body, dict):
+        return resp
+    if shape == "empty_object":
+        body = {}
+    elif shape == "null_data":
+        body["data"] = None
+    elif shape == "no_data":
+        body.pop("data", None)
+    elif shape == "data_not_list":
+        body["data"] = {"items": body.get("data")}
+    else:
+        body.pop(shape.removeprefix("no_"), None)
+    resp.body = json.dumps(body, separators=(",", ":")).encode()
+    return resp

@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .api import ApiApp
-from .faults import RESET, STATUS, TRUNCATE, FaultEngine
+from .faults import LISTING_HANDLERS, RESET, SHAPE, STATUS, TRICKLE, TRUNCATE, FaultEngine, reshape
 from .responses import Request, Response, error_response, server_error
-from .routes import SIGNED_ROUTE, UNMATCHED, match_route
+from .routes import GET_ROUTES, SIGNED_ROUTE, UNMATCHED, match_route
 from .signed import s3_error, serve_signed
 from .state import SimState
 
@@ -101,7 +101,8 @@ class Frontend:
         if template is None:
             h.send(error_response(404, f"Invalid URL (GET {path})", code="unknown_url"))
             return
-        action = self.faults.next_action(template)
+        listing = not signed and GET_ROUTES.get(template, ("", 0))[0] in LISTING_HANDLERS
+        action = self.faults.next_action(template, listing)
         if action is not None and action.kind == RESET:
             h.reset()
             return
@@ -124,7 +125,12 @@ class Frontend:
             query = parse_qs(split.query, keep_blank_values=True)
             headers = {k.lower(): v for k, v in h.headers.items()}
             resp = self.app.serve(Request(method, path, query, headers, template, params))
-        h.send(resp, truncate=truncate)
+        if action is not None and action.kind == SHAPE and listing:
+            resp = reshape(resp, action.shape)
+        trickle = None
+        if action is not None and action.kind == TRICKLE:
+            trickle = (action.trickle_bytes, action.trickle_interval)
+        h.send(resp, truncate=truncate, trickle=trickle)
 
 
 class Listener(ThreadingHTTPServer):
@@ -158,6 +164,7 @@ class Handler(BaseHTTPRequestHandler):
         """Return the ``Date`` header in simulated time (clients may compare it with end_time)."""
         if timestamp is None:
             timestamp = self.server.frontend.now_us() / 1_000_000
+        timestamp += self.server.frontend.config.faults.date_offset_seconds
         return email.utils.formatdate(timestamp, usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -175,8 +182,17 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _any
 
-    def send(self, resp: Response, truncate: bool = False) -> None:
-        """Write ``resp``; with ``truncate`` send half the body and close."""
+    def send(
+        self,
+        resp: Response,
+        truncate: bool = False,
+        trickle: tuple[int, float] | None = None,
+    ) -> None:
+        """Write ``resp``; with ``truncate`` send half the body and close.
+
+        With ``trickle`` = (bytes, seconds), the body goes out that many bytes at a time with
+        that pause between writes (a stalled download; the headers go out at once).
+        """
         body = resp.body
         length = resp.length if resp.chunks is not None else len(body)
         self.send_response(resp.status)
@@ -189,7 +205,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         limit = length // 2 if truncate else length
-        if resp.chunks is not None:
+        if trickle is not None:
+            self._trickle(resp, limit, *trickle)
+        elif resp.chunks is not None:
             sent = 0
             for chunk in resp.chunks:
                 if sent >= limit:
@@ -201,6 +219,20 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[:limit])
         if truncate:
             self.close_connection = True
+
+    def _trickle(self, resp: Response, limit: int, size: int, pause: float) -> None:
+        chunks = resp.chunks if resp.chunks is not None else [resp.body]
+        sent = 0
+        for chunk in chunks:
+            for start in range(0, len(chunk), size):
+                if sent >= limit:
+                    return
+                part = chunk[start : start + size][: limit - sent]
+                self.wfile.write(part)
+                self.wfile.flush()
+                sent += len(part)
+                if sent < limit:
+                    time.sleep(pause)
 
     def reset(self) -> None:
         """Abort the connection with a TCP RST."""

@@ -9,8 +9,8 @@ from types import TracebackType
 from typing import Any
 
 from .clock import US, to_us
-from .config import Faults, Oddities, SimulatorConfig
-from .faults import RESET, STATUS, TRUNCATE, FaultAction, FaultEngine
+from .config import BAD_SHAPES, Faults, Oddities, SimulatorConfig
+from .faults import RESET, SHAPE, STATUS, TRICKLE, TRUNCATE, FaultAction, FaultEngine
 from .generator import Workspace
 from .httpd import Frontend, Listener
 from .oracle import ground_truth
@@ -220,17 +220,35 @@ class Simulator:
         truncate: bool = False,
         retry_after: int | None = None,
         count: int = 1,
+        shape: str | None = None,
+        trickle: tuple[int, float] | None = None,
     ) -> None:
-        """Make the next ``count`` requests to ``route`` (template or ``"signed"``) fail."""
+        """Make the next ``count`` requests to ``route`` (template or ``"signed"``) fail.
+
+        ``shape``: the listing page is served broken (one of ``BAD_SHAPES``; listing routes
+        only). ``trickle`` = (bytes, seconds): the body goes out that many bytes at a time with
+        that pause between writes.
+        """
         if route != SIGNED_ROUTE and route not in GET_ROUTES:
             raise ValueError(f"unknown route template {route!r}")
-        if reset:
+        if shape is not None:
+            if shape not in BAD_SHAPES:
+                raise ValueError(f"unknown shape {shape!r}: one of {', '.join(BAD_SHAPES)}")
+            action = FaultAction(SHAPE, shape=shape)
+        elif trickle is not None:
+            size, pause = trickle
+            action = FaultAction(TRICKLE, trickle_bytes=max(1, size), trickle_interval=pause)
+        elif reset:
             action = FaultAction(RESET)
         elif truncate:
             action = FaultAction(TRUNCATE)
         else:
             action = FaultAction(STATUS, status or 500, retry_after)
         self._faults.inject(route, action, count)
+
+    def skew_date(self, seconds: float) -> None:
+        """Shift the ``Date`` header of every later answer by ``seconds`` (0: the true clock)."""
+        self.config.faults.date_offset_seconds = float(seconds)
 
     def corrupt_sha(self, log_file_id: str, count: int | None = None) -> None:
         """Make listings report a wrong ``file_sha256`` for a file (forever, or ``count`` times)."""
