@@ -131,7 +131,10 @@ def setting_kind(prop: dict[str, Any]) -> str:
         ("array", "array"),
         ("boolean", "boolean"),
         ("integer", "integer"),
-        ("number", "decimal"),
+        # Meltano's `decimal` kind cannot be written into the tap's config when the value comes
+        # from the environment ("Decimal is not JSON serializable"): numbers go as text, which
+        # the tap reads back as numbers (settings.numbers_from_strings).
+        ("number", "string"),
     ):
         if json_type in types:
             return kind

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import re
 import typing as t
 from dataclasses import dataclass
@@ -282,6 +283,36 @@ class Settings:
             max_retry_wait=float(get("max_retry_wait")),
             max_requests_per_minute=float(get("max_requests_per_minute")),
         )
+
+
+def numbers_from_strings(config: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """Return the number settings given as numeric text (``"30"``, ``"0.5"``) as numbers.
+
+    Meltano hands a setting set in the environment or by ``meltano config set`` to the tap as
+    text when its kind is ``string`` (its ``decimal`` kind cannot be used: Meltano fails to
+    write a ``Decimal`` into the tap's config). Text that is not a finite number is left as it
+    is, for the schema to reject with the setting's name.
+    """
+    out: dict[str, t.Any] = {}
+    for name, prop in CONFIG_SCHEMA["properties"].items():
+        value = config.get(name)
+        kinds = prop.get("type") or ()
+        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        if not isinstance(value, str) or not ({"number", "integer"} & set(kinds)):
+            continue
+        text = value.strip()
+        try:
+            out[name] = int(text)
+            continue
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            continue
+        if math.isfinite(number) and ("number" in kinds or number.is_integer()):
+            out[name] = int(number) if "number" not in kinds else number
+    return out
 
 
 def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
