@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chatgpt-compliance-simulator",
         description="Local simulator of OpenAI's ChatGPT Enterprise Compliance API.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser(
         "serve",
@@ -214,6 +215,16 @@ def main(argv: list[str] | None = None) -> int:
         sim.stop()
         print("simulator stopped", file=out, flush=True)
     return 0
+
+
+def _version() -> str:
+    """Return the installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tap-chatgpt-compliance")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        return "unknown"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,11 +39,16 @@ singer-sdk upgrade changes it (the tap is pinned to the 0.54 series, tested on 0
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import typing as t
 
 from singer_sdk import metrics
-from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
+from singer_sdk.exceptions import (
+    AbortedSyncFailedException,
+    AbortedSyncPausedException,
+    MaxRecordsLimitException,
+)
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._typing import (
     _conform_primitive_property,
@@ -65,6 +70,8 @@ SDK_SERIES = "0.54"
 """The singer-sdk series whose internals this module was checked against."""
 BEGINNING_SYNC = "Beginning sync of"
 """How ``Stream.sync`` starts the INFO line it logs at every sync (every log file, for children)."""
+UNHANDLED_ERROR = "An unhandled error occurred while syncing"
+"""How ``Stream.sync`` starts the ERROR line it logs when a sync ends by an exception."""
 
 _PLAIN_TYPES = frozenset({str, int, bool, type(None), dict, list})
 _BOOL_OR_NONE = frozenset({bool, type(None)})
@@ -363,7 +370,16 @@ def close_run_meters(streams: t.Iterable[Stream]) -> None:
 
 
 def sync_log_level(stream: Stream, message: str, level: int) -> int:
-    """Return the level for a ``Stream.log`` line: a child's per-file "Beginning sync" is DEBUG."""
+    """Return the level for a ``Stream.log`` line (DEBUG: a child's per-file "Beginning sync")."""
     if stream.parent_stream_type is not None and message.startswith(BEGINNING_SYNC):
         return logging.DEBUG
+    if message.startswith(UNHANDLED_ERROR) and _stopped_at_record_limit(sys.exc_info()[1]):
+        return logging.DEBUG  # `--test` stops every stream at its first record: not an error
     return level
+
+
+def _stopped_at_record_limit(exc: BaseException | None) -> bool:
+    """Tell whether ``exc`` is the SDK stopping a stream at its dry-run record limit."""
+    return isinstance(exc, (AbortedSyncFailedException, AbortedSyncPausedException)) and (
+        isinstance(exc.__cause__, MaxRecordsLimitException)
+    )

@@ -8,6 +8,7 @@ import sys
 import typing as t
 from functools import cached_property
 
+import click
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
@@ -192,6 +193,22 @@ class TapChatGPTCompliance(Tap):
             cls.logger.debug("Traceback of the failure", exc_info=True)
             cls.logger.error("%s", fatal_message(exc))
             sys.exit(1)
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """Run ``--test``; bad settings and failures end as readable lines, like a run."""
+        try:
+            super().cb_test(ctx, param, value)
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except ConfigValidationError as exc:
+            for error in exc.errors or [str(exc)]:
+                cls.logger.error("%s", " ".join(str(error).split()))
+            ctx.exit(1)
+        except Exception as exc:  # the same one line as a failed run, never a traceback
+            cls.logger.debug("Traceback of the failure", exc_info=True)
+            cls.logger.error("%s", fatal_message(exc))
+            ctx.exit(1)
 
 
 METRICS_LOG_LEVEL = "TAP_CHATGPT_COMPLIANCE_METRICS_LOG_LEVEL"

@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chatgpt-compliance",
         description="Prove and produce an archive written by tap-chatgpt-compliance.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser(
         "verify",
@@ -136,6 +137,16 @@ def _export(args: argparse.Namespace) -> int:
 def run() -> None:
     """Console script entry point."""
     sys.exit(main())
+
+
+def _version() -> str:
+    """Return the installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tap-chatgpt-compliance")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        return "unknown"
 
 
 if __name__ == "__main__":
