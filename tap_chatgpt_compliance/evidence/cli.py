@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import typing as t
 from pathlib import Path
 
-from tap_chatgpt_compliance.evidence import sources
-from tap_chatgpt_compliance.evidence.export import EXPORT_STREAMS, Exporter, parse_bound
+from tap_chatgpt_compliance.evidence import export_cli, sources
 from tap_chatgpt_compliance.evidence.verify import verify
 
 if t.TYPE_CHECKING:
@@ -61,19 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     produce = commands.add_parser(
         "export",
         help="write an RSMF 2.0 + HTML production for a custodian or a conversation",
-        description=(
-            "One RSMF file per conversation per day (rsmf/), an HTML transcript per "
-            "conversation with index.html, and production_manifest.json/.csv with the SHA-256 "
-            "of every file. The same archive and selection give byte-identical files."
-        ),
+        description=export_cli.DESCRIPTION,
     )
     _add_source(produce)
-    who = produce.add_mutually_exclusive_group(required=True)
-    who.add_argument("--custodian", metavar="EMAIL_OR_USER_ID")
-    who.add_argument("--conversation", metavar="ID")
-    produce.add_argument("--since", metavar="DATE", help="first day (or time), UTC")
-    produce.add_argument("--until", metavar="DATE", help="last day (inclusive), or an end time")
-    produce.add_argument("--out", metavar="DIR", required=True, help="the production folder")
+    export_cli.add_arguments(produce)
     return parser
 
 
@@ -118,20 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    since = parse_bound(args.since, end=False)
-    until = parse_bound(args.until, end=True)
-    archive = open_archive(args, EXPORT_STREAMS)
-    production = Exporter(archive).export(
-        Path(args.out),
-        args.custodian,
-        args.conversation,
-        since,
-        until,
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
-    )
-    print("\n".join(production.summary_lines(time.monotonic() - started)))
-    return 0
+    return export_cli.run(args, open_archive, verify)
 
 
 def run() -> None:

@@ -1,33 +1,42 @@
 """Produce a custodian's (or one conversation's) ChatGPT messages for review: RSMF 2.0 and HTML.
 
+Only what is proven is shown: every message is rendered from its delivered ``event`` (the JSON of
+the raw log line, which ``verify`` traces to the raw file hashing to OpenAI's SHA-256), never from
+the row's derived columns; custodians are found by proven values (users' ``raw_item``, the events'
+actors). The command line verifies the archive first and refuses to produce when verify (or the
+export itself) has findings, unless ``--allow-findings``, which stamps every page with them.
+
 Output folder:
 
 - ``rsmf/<conversation>_<YYYY-MM-DD>_<n>.rsmf``: one RFC 5322 email per conversation per UTC day
   (at most :data:`MAX_EVENTS` events each), ``X-RSMF-*`` headers, a plain-text skim and an
   ``rsmf.zip`` attachment holding ``rsmf_manifest.json`` (RSMF 2.0.0) and the attachments (the
   archived bytes, or a text placeholder naming why they are missing);
-- ``html/<conversation>.html``: one self-contained transcript per conversation (inline styles,
-  attachments linked to ``attachments/`` beside it, SHA-256 shown) and ``index.html``;
-- ``production_manifest.json`` and ``.csv``: every produced file with its SHA-256, its
-  conversation, message count and source log files.
+- ``html/<conversation>.html``: one self-contained transcript per conversation, headed with the
+  custodian, workspace, date range, export time and verify verdict; ``index.html``;
+- ``production_manifest.json`` and ``.csv``: every produced file with its SHA-256, conversation,
+  message count, production numbers and source log files; ``production_messages.csv``: every
+  message with its production number; optionally ``production.dat`` (Concordance load file).
 
-The same archive and selection always give byte-identical files: nothing depends on the clock,
-the order of records in the archive, or the machine.
+The same archive, selection and ``export_time`` always give byte-identical files. Export streams:
+it indexes the archive once into a temporary SQLite file and renders conversation by conversation.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import csv
 import hashlib
 import html
 import io
 import json
 import re
+import tempfile
 import time
 import typing as t
 import zipfile
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email import policy
@@ -35,10 +44,22 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from tap_chatgpt_compliance.evidence import dat
+from tap_chatgpt_compliance.evidence.export_index import Index, sortable
+from tap_chatgpt_compliance.evidence.export_text import (
+    csv_cell,
+    file_stem,
+    one_line,
+    short_hash,
+    show_controls,
+)
 from tap_chatgpt_compliance.evidence.sources import ArchiveError
+from tap_chatgpt_compliance.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from tap_chatgpt_compliance.evidence.sources import Archive
 
 Record = dict[str, t.Any]
@@ -48,12 +69,43 @@ MAX_EVENTS = 10_000
 PLATFORM = "ChatGPT Enterprise"
 GENERATOR = "tap-chatgpt-compliance export"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 PROGRESS_EVERY = 15.0
 """Seconds between progress lines, as the tap."""
 PLACEHOLDER_SUFFIX = "-NOT-ARCHIVED.txt"
-EXPORT_STREAMS = ("messages", "conversations", "users", "files", "file_parts")
-"""What an export reads of an archive (not the raw log files, events nor unparsed lines)."""
+EMPTY_TOOL_OUTPUT = "(empty tool output)"
+EMPTY_MESSAGE = "(empty message)"
+STAMPED = 20
+"""Findings listed one by one on each page (all of them are in production_manifest.json)."""
+PREFIX = re.compile(r"[A-Za-z0-9._-]{0,24}")
+EXPORT_STREAMS = ("messages", "users", "files", "file_parts")
+"""What an export renders from (verify reads the whole archive before)."""
+MANIFEST_COLUMNS = (
+    "path",
+    "sha256",
+    "md5",
+    "bytes",
+    "kind",
+    "conversation_id",
+    "title",
+    "message_count",
+    "first_production_number",
+    "last_production_number",
+    "source_log_files",
+    "verify",
+    "note",
+)
+MESSAGE_COLUMNS = (
+    "production_number",
+    "message_id",
+    "conversation_id",
+    "timestamp",
+    "participant",
+    "author_type",
+    "rsmf_path",
+    "html_path",
+    "event_id",
+    "log_file_id",
+)
 
 
 class SelectionError(ArchiveError):
@@ -61,12 +113,27 @@ class SelectionError(ArchiveError):
 
 
 @dataclass
+class Stamp:
+    """What verify said about the archive, shown on every page of the production."""
+
+    verdict: str
+    findings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def unverified(cls) -> Stamp:
+        """Return the stamp of an export run without verify (the API, in tests)."""
+        return cls("VERDICT: not verified (exported without running verify)")
+
+
+@dataclass
 class Message:
-    """One message of the production."""
+    """One message of the production, derived from its delivered event."""
 
     record: Record
     at: datetime
     participant: str
+    number: str
+    """Its production number."""
 
     @property
     def id(self) -> str:
@@ -75,64 +142,26 @@ class Message:
 
 
 @dataclass
-class Production:
-    """What an export wrote."""
+class Attachment:
+    """One attachment as produced: the archived bytes, or a placeholder."""
 
-    out: Path
-    files: list[dict[str, t.Any]] = field(default_factory=list)
-    conversations: dict[str, dict[str, t.Any]] = field(default_factory=dict)
-    message_ids: list[str] = field(default_factory=list)
-    written: set[str] = field(default_factory=set)
-    attachments: dict[str, str] = field(default_factory=dict)
-    """Attachment entries of the production: ``included``, or the status of a placeholder."""
+    entry: str
+    display: str
+    data: bytes
+    status: str
+    """``included``, or the reason it is a placeholder (expired, not in the archive, …)."""
+    sha256: str | None
+    """The verified SHA-256 of the archived bytes; None for a placeholder."""
 
-    def summary_lines(self, seconds: float) -> list[str]:
-        """Return the summary block printed at the end of an export."""
-        kinds = Counter(f["kind"] for f in self.files)
-        included = sum(1 for status in self.attachments.values() if status == "included")
-        placeholders = Counter(s for s in self.attachments.values() if s != "included")
-        times = sorted(c["first"] for c in self.conversations.values()) + sorted(
-            c["last"] for c in self.conversations.values()
-        )
-        return [
-            f"Exported {len(self.message_ids):,} messages of {len(self.conversations):,} "
-            f"conversations to {self.out} in {seconds:.1f} s.",
-            f"  Production: {self.out.resolve()}",
-            f"  Files: {len(self.files) + 2:,}: {kinds['rsmf']:,} RSMF, {kinds['html']:,} HTML "
-            f"transcripts, {kinds['index']:,} index.html, {kinds['attachment']:,} attachment "
-            "files, production_manifest.json and .csv (every file's SHA-256).",
-            f"  Conversations: {len(self.conversations):,}; messages: {len(self.message_ids):,}"
-            + (f", {min(times)} .. {max(times)}." if times else "."),
-            f"  Attachments: {included:,} included (archived bytes, SHA-256 verified), "
-            f"{sum(placeholders.values()):,} placeholders"
-            + (
-                " ("
-                + ", ".join(f"{n:,} {status}" for status, n in sorted(placeholders.items()))
-                + ")."
-                if placeholders
-                else "."
-            ),
-        ]
 
-    def write(self, relative: str, data: bytes, **about: t.Any) -> None:
-        """Write one file of the production and list it with its SHA-256 (once)."""
-        if relative in self.written:
-            return
-        self.written.add(relative)
-        path = self.out / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        self.files.append(
-            {
-                "path": relative,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "bytes": len(data),
-                "kind": about.get("kind", ""),
-                "conversation_id": about.get("conversation_id", ""),
-                "message_count": about.get("message_count", 0),
-                "source_log_files": ";".join(about.get("source_log_files", [])),
-            }
-        )
+@dataclass
+class Conversation:
+    """A selected conversation: its messages in the range."""
+
+    id: str
+    count: int
+    first: str
+    last: str
 
 
 def _time(value: t.Any) -> datetime | None:
@@ -159,37 +188,190 @@ def parse_bound(value: str | None, *, end: bool) -> datetime | None:
     return when
 
 
-def _latest(records: list[Record], key: str, order: str) -> dict[str, Record]:
-    out: dict[str, Record] = {}
-    for record in records:
-        ident = str(record.get(key))
-        kept = out.get(ident)
-        if kept is None or str(record.get(order) or "") >= str(kept.get(order) or ""):
-            out[ident] = record
-    return out
+def parse_prefix(value: str | None) -> str:
+    """Return a --production-prefix (letters, digits, ``.``, ``_``, ``-``; at most 24)."""
+    if value is None:
+        return ""
+    if not PREFIX.fullmatch(value):
+        msg = (
+            f"--production-prefix {one_line(value)!r}: use at most 24 letters, digits, '.', '_' "
+            "or '-' (e.g. ACME-)"
+        )
+        raise SelectionError(msg)
+    return value
+
+
+def parse_export_time(value: str | None) -> datetime:
+    """Return the export time: --export-time, else now (UTC, whole seconds)."""
+    if not value:
+        return datetime.now(timezone.utc).replace(microsecond=0)
+    when = _time(value)
+    if when is None:
+        msg = f"--export-time {one_line(value)!r} is not a time (use 2026-11-26T12:00:00Z)"
+        raise SelectionError(msg)
+    return when
+
+
+class Production:
+    """What an export wrote: every file listed (on disk, in the index database)."""
+
+    def __init__(self, out: Path, db: t.Any) -> None:
+        """Write into ``out``; list files in the ``db`` (the export index's SQLite)."""
+        self.out = out
+        self.db = db
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS produced (key TEXT PRIMARY KEY, path TEXT, sha256 TEXT, "
+            "md5 TEXT, bytes INTEGER, kind TEXT, conversation_id TEXT, title TEXT, "
+            "message_count INTEGER, first_number TEXT, last_number TEXT, "
+            "source_log_files TEXT, custodian TEXT, begin TEXT, end TEXT)"
+        )
+        db.execute("DELETE FROM produced")
+        self.kinds: Counter[str] = Counter()
+        self.attachments: Counter[str] = Counter()
+        """Attachment entries of the production: ``included``, or a placeholder's status."""
+        self.messages = 0
+        self.conversations = 0
+        self.first: str | None = None
+        self.last: str | None = None
+
+    @property
+    def files(self) -> list[dict[str, t.Any]]:
+        """Return the files written, sorted by path."""
+        cursor = self.db.execute("SELECT * FROM produced ORDER BY path")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def summary_lines(self, seconds: float) -> list[str]:
+        """Return the summary block printed at the end of an export."""
+        kinds = self.kinds
+        included = self.attachments["included"]
+        placeholders = Counter({s: n for s, n in self.attachments.items() if s != "included"})
+        extra = " and production.dat" if kinds["dat"] else ""
+        return [
+            f"Exported {self.messages:,} messages of {self.conversations:,} "
+            f"conversations to {self.out} in {seconds:.1f} s.",
+            f"  Production: {self.out.resolve()}",
+            f"  Files: {sum(kinds.values()) + 2:,}: {kinds['rsmf']:,} RSMF, {kinds['html']:,} HTML "
+            f"transcripts, {kinds['index']:,} index.html, {kinds['attachment']:,} attachment "
+            f"files, production_messages.csv{extra}, production_manifest.json and .csv (every "
+            "file's SHA-256).",
+            f"  Conversations: {self.conversations:,}; messages: {self.messages:,}"
+            + (f", {self.first} .. {self.last}." if self.first else "."),
+            f"  Attachments: {included:,} included (archived bytes, SHA-256 verified), "
+            f"{sum(placeholders.values()):,} placeholders"
+            + (
+                " ("
+                + ", ".join(f"{n:,} {status}" for status, n in sorted(placeholders.items()))
+                + ")."
+                if placeholders
+                else "."
+            ),
+        ]
+
+    def claim(self, relative: str, sha256: str) -> bool:
+        """Return True when ``relative`` is new; False when it holds the same bytes already.
+
+        Two different files never share a name, also on a case-insensitive file system: a clash
+        is an error (never a file silently dropped).
+        """
+        found = self.db.execute(
+            "SELECT path, sha256 FROM produced WHERE key = ?", (relative.casefold(),)
+        ).fetchone()
+        if found is None:
+            return True
+        if found[0] == relative and found[1] == sha256:
+            return False
+        msg = f"two produced files would share the name {relative!r} (with {found[0]!r})"
+        raise ArchiveError(msg)
+
+    def write(self, relative: str, data: bytes, **about: t.Any) -> None:
+        """Write one file of the production and list it with its SHA-256 (once)."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        if not self.claim(relative, sha256):
+            return
+        path = self.out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.listed(relative, sha256, hashlib.md5(data).hexdigest(), len(data), **about)  # noqa: S324
+
+    def listed(self, relative: str, sha256: str, md5: str, size: int, **about: t.Any) -> None:
+        """List a file written (its hashes and what it holds)."""
+        kind = str(about.get("kind", ""))
+        self.kinds[kind] += 1
+        self.db.execute(
+            "INSERT INTO produced VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                relative.casefold(),
+                relative,
+                sha256,
+                md5,
+                size,
+                kind,
+                about.get("conversation_id", ""),
+                about.get("title", ""),
+                about.get("message_count", 0),
+                about.get("first_number", ""),
+                about.get("last_number", ""),
+                ";".join(about.get("source_log_files", [])),
+                about.get("custodian", ""),
+                about.get("begin", ""),
+                about.get("end", ""),
+            ),
+        )
+
+
+class _HashedFile:
+    """A file written piece by piece, hashed as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = path.open("wb")
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5()  # noqa: S324 - the load file's MD5HASH field
+        self.size = 0
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self.handle.write(data)
+        self.sha256.update(data)
+        self.md5.update(data)
+        self.size += len(data)
+
+    def close(self) -> tuple[str, str, int]:
+        self.handle.close()
+        return self.sha256.hexdigest(), self.md5.hexdigest(), self.size
 
 
 class Exporter:
-    """Select messages from an archive and write the production."""
+    """Index an archive once, select messages, write the production."""
 
-    def __init__(self, archive: Archive) -> None:
-        """Index the archive's messages, users, conversations and attachments."""
+    def __init__(self, archive: Archive, workdir: str | Path | None = None) -> None:
+        """Index the archive's messages, users and attachments in a temporary folder."""
         self.archive = archive
-        self.users = _latest(archive.records("users"), "id", "id")
-        self.conversations = _latest(archive.records("conversations"), "id", "title_seen_at")
-        files: dict[str, Record] = {}
-        for record in archive.records("files"):
-            kept = files.get(str(record.get("id")))
-            if kept is None or (kept.get("status") != "archived" and record.get("status")):
-                files[str(record.get("id"))] = record
-        self.files = files
-        self.parts: dict[str, dict[int, Record]] = defaultdict(dict)
-        for part in archive.records("file_parts"):
-            self.parts[str(part.get("file_id"))].setdefault(int(part["part_index"]), part)
-        messages: dict[str, Record] = {}
-        for record in archive.records("messages"):
-            messages.setdefault(str(record.get("id")), record)
-        self.messages = messages
+        self._tmp = tempfile.TemporaryDirectory(prefix="chatgpt-export-", dir=workdir)
+        self.index = Index(Path(self._tmp.name))
+        self.index.load(archive)
+        self._names: dict[str, tuple[str | None, str | None]] = {}
+
+    def close(self) -> None:
+        """Remove the index."""
+        self.index.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Exporter:
+        """Return the exporter."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Remove the index."""
+        self.close()
+
+    def problems(self) -> list[str]:
+        """Return what the export itself cannot render as proven, one line each."""
+        return [
+            f"export: {one_line(item)}: {one_line(detail)}"
+            for item, detail in self.index.problems()
+        ]
 
     def select(
         self,
@@ -197,127 +379,156 @@ class Exporter:
         conversation: str | None,
         since: datetime | None,
         until: datetime | None,
-    ) -> tuple[str | None, dict[str, list[Message]]]:
-        """Return the custodian's user id and the selected messages by conversation, in order."""
+    ) -> tuple[str | None, list[Conversation]]:
+        """Return the custodian's user id and the selected conversations (sorted by id)."""
         user_id = None
         if custodian:
-            wanted = custodian.strip().lower()
-            user_id = next(
-                (
-                    uid
-                    for uid, user in sorted(self.users.items())
-                    if uid.lower() == wanted or str(user.get("email") or "").lower() == wanted
-                ),
-                None,
-            )
+            user_id = self.index.find_user(custodian)
             if user_id is None:
-                user_id = next(
-                    (
-                        str(m.get("actor_user_id"))
-                        for m in self.messages.values()
-                        if str(m.get("actor_user_id") or "").lower() == wanted
-                        or str(m.get("actor_email") or "").lower() == wanted
-                    ),
-                    None,
-                )
-            if user_id is None:
-                msg = f"--custodian {custodian}: no such user id or email in the archive"
+                msg = f"--custodian {one_line(custodian)}: no such user id or email in the archive"
                 raise SelectionError(msg)
-            chosen = {
-                str(m.get("conversation_id"))
-                for m in self.messages.values()
-                if m.get("actor_user_id") == user_id
-            }
-            chosen |= {
-                cid for cid, c in self.conversations.items() if c.get("owner_user_id") == user_id
-            }
+            chosen = self.index.conversations_of(user_id)
         else:
-            chosen = {str(conversation)}
-        selected: dict[str, list[Message]] = defaultdict(list)
-        for record in self.messages.values():
-            conversation_id = str(record.get("conversation_id"))
-            if conversation_id not in chosen:
-                continue
-            at = _time(record.get("created_at")) or _time(record.get("event_timestamp"))
-            if at is None or (since and at < since) or (until and at >= until):
-                continue
-            selected[conversation_id].append(Message(record, at, self._participant(record)))
+            chosen = [str(conversation)]
+        low = _iso(since) if since else None
+        high = _iso(until) if until else None
+        selected = []
+        for conversation_id in chosen:
+            count, first, last = self.index.span(conversation_id, low, high)
+            if count:
+                selected.append(Conversation(conversation_id, count, str(first), str(last)))
         if not selected:
             who = f"custodian {custodian}" if custodian else f"conversation {conversation}"
-            msg = f"nothing to export: no message of {who} in the archive for the range given"
+            msg = (
+                f"nothing to export: no message of {one_line(who)} in the archive for the "
+                "range given"
+            )
             raise SelectionError(msg)
-        for messages in selected.values():
-            messages.sort(key=lambda m: (m.at, m.id))
-        return user_id, dict(sorted(selected.items()))
+        return user_id, selected
 
     @staticmethod
     def _participant(record: Record) -> str:
         author = str(record.get("author_type") or "unknown")
         if author == "user":
             return str(record.get("actor_user_id") or "user:unknown")
-        event = record.get("event")
-        if isinstance(event, str):
-            event = json.loads(event)
-        message = _obj(_obj(event).get("message"))
+        message = _obj(_obj(record.get("event")).get("message"))
         name = _obj(message.get("author")).get("name") or record.get("author_model")
         return f"{author}:{name}" if name else author
 
+    def _user(self, user_id: str) -> tuple[str | None, str | None]:
+        if user_id not in self._names:
+            if len(self._names) > 10_000:
+                self._names.clear()
+            self._names[user_id] = self.index.user(user_id)
+        return self._names[user_id]
+
     def _display(self, participant: str) -> tuple[str, str | None]:
-        user = self.users.get(participant)
-        if user is not None:
-            return str(user.get("name") or user.get("email") or participant), user.get("email")
-        kind, _, name = participant.partition(":")
+        name, email = self._user(participant)
+        if name or email:
+            return one_line(name or email or participant), email
+        kind, _, rest = participant.partition(":")
         if kind == "assistant":
-            return (f"ChatGPT ({name})" if name else "ChatGPT"), None
-        return (f"{kind}: {name}" if name else kind), None
+            return one_line(f"ChatGPT ({rest})" if rest else "ChatGPT"), None
+        if kind == "user" or kind.startswith("user-"):
+            return one_line(participant), None
+        return one_line(f"{kind}: {rest}" if rest else kind), None
+
+    def custodian_line(self, user_id: str | None) -> str:
+        """Return how pages name the custodian."""
+        if not user_id:
+            return "none (a single conversation was selected)"
+        name, email = self._user(user_id)
+        who = " ".join(p for p in (name, f"<{email}>" if email else None) if p)
+        return one_line(f"{who} ({user_id})" if who else user_id)
 
     def attachment_bytes(self, record: Record) -> bytes | None:
         """Return an archived attachment's bytes when the archive holds them intact."""
         try:
             if record.get("content_base64") is not None:
-                data = base64.b64decode(record["content_base64"])
+                data = base64.b64decode(record["content_base64"], validate=True)
             elif record.get("storage_uri"):
                 data = self.archive.read_object(str(record["storage_uri"])) or b""
             else:
-                parts = self.parts.get(str(record.get("id")), {})
+                parts = self.index.parts(str(record.get("id")))
                 count = int(record.get("part_count") or 0)
-                if not count or any(i not in parts for i in range(count)):
+                if not count or any(parts.get(i) is None for i in range(count)):
                     return None
-                data = b"".join(base64.b64decode(parts[i]["content_base64"]) for i in range(count))
-        except (ValueError, TypeError):
+                data = b"".join(
+                    base64.b64decode(str(parts[i]), validate=True) for i in range(count)
+                )
+        except (ValueError, TypeError, binascii.Error, OSError):
             return None
         return data if hashlib.sha256(data).hexdigest() == record.get("sha256") else None
 
-    def attachments_of(self, message: Record) -> list[tuple[str, str, bytes, Record | None]]:
-        """Return (entry name, display, bytes, files record) of a message's attachments."""
+    def attachments_of(self, record: Record) -> list[Attachment]:
+        """Return a message's attachments: archived bytes that verify, else placeholders."""
+        names = {
+            str(f.get("id")): f.get("name")
+            for f in _files_of(_obj(_obj(record.get("event")).get("message")))
+        }
         out = []
-        for file_id in message.get("attachment_ids") or []:
-            record = self.files.get(str(file_id))
-            name = str((record or {}).get("name") or file_id)
+        for file_id in record.get("attachment_ids") or []:
+            file_id = str(file_id)
+            files_record = self.index.file(file_id)
+            name = one_line(names.get(file_id) or (files_record or {}).get("name") or file_id)
+            status = (files_record or {}).get("status") or "not in the archive"
             data = (
-                self.attachment_bytes(record) if record and record["status"] == "archived" else None
+                self.attachment_bytes(files_record)
+                if files_record and status == "archived"
+                else None
             )
             if data is not None:
-                out.append((_SAFE.sub("_", f"{file_id}-{name}"), name, data, record))
+                entry = f"{file_stem(file_id)}-{file_stem(name)}"
+                sha = hashlib.sha256(data).hexdigest()
+                out.append(Attachment(entry, name, data, "included", sha))
                 continue
-            status = (record or {}).get("status") or "not in the archive"
-            reason = (record or {}).get("status_reason") or ""
+            if status == "archived":
+                status = "archived bytes missing or not matching their SHA-256"
+            reason = (files_record or {}).get("reason") or ""
+            shown = one_line(f"{status}{f' ({reason})' if reason else ''}")
             text = (
-                f"Attachment {name} ({file_id}) is not in this production: status "
-                f"{status}{f' ({reason})' if reason else ''}.\n"
+                f"Attachment {name} ({one_line(file_id)}) is not in this production: "
+                f"status {shown}.\n"
             )
-            entry = _SAFE.sub("_", f"{file_id}{PLACEHOLDER_SUFFIX}")
-            out.append((entry, f"{name} (not archived: {status})", text.encode(), record))
+            out.append(
+                Attachment(
+                    f"{file_stem(file_id)}{PLACEHOLDER_SUFFIX}",
+                    f"{name} (not archived: {shown})",
+                    text.encode(),
+                    one_line(status),
+                    None,
+                )
+            )
         return out
 
-    def body(self, record: Record) -> str:
-        """Return a message's text (tool output as JSON)."""
-        if isinstance(record.get("content_text"), str):
-            return str(record["content_text"])
+    @staticmethod
+    def body(record: Record) -> str:
+        """Return a message's text (tool output as JSON); never blank."""
+        text = record.get("content_text")
+        if isinstance(text, str) and text:
+            return text
         value = record.get("content_json")
-        if isinstance(value, str):
-            return value
-        return "" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+        if value is not None:
+            return json.dumps(value, sort_keys=True, ensure_ascii=False)
+        if record.get("author_type") == "tool":
+            return EMPTY_TOOL_OUTPUT
+        return EMPTY_MESSAGE
+
+    def _messages(
+        self,
+        conversation: Conversation,
+        since: str | None,
+        until: str | None,
+        first: int,
+        prefix: str,
+    ) -> Iterator[Message]:
+        number = first
+        for log_file_id, event, at in self.index.messages(conversation.id, since, until):
+            record = message_record(event, "", log_file_id)
+            when = _time(at)
+            assert when is not None  # indexed times are valid
+            yield Message(record, when, self._participant(record), f"{prefix}{number:06d}")
+            number += 1
 
     def export(
         self,
@@ -328,88 +539,330 @@ class Exporter:
         until: datetime | None = None,
         progress: t.Callable[[str], None] | None = None,
         every: float = PROGRESS_EVERY,
+        *,
+        stamp: Stamp | None = None,
+        prefix: str = "",
+        export_time: datetime | None = None,
+        load_file: bool = False,
     ) -> Production:
         """Write the production folder; return what was written.
 
         ``progress`` gets a line at the start, then every ``every`` seconds (conversations and
-        messages done of the total, files written).
+        messages done of the total, files written). ``stamp`` is what verify said (shown on every
+        page); ``prefix`` starts every production number; ``load_file`` adds production.dat.
         """
         user_id, selected = self.select(custodian, conversation, since, until)
-        production = Production(out)
-        total = sum(len(messages) for messages in selected.values())
+        run = _Run(
+            self,
+            Production(out, self.index.db),
+            stamp or Stamp.unverified(),
+            prefix,
+            (export_time or datetime.now(timezone.utc).replace(microsecond=0)),
+            user_id,
+            _iso(since) if since else None,
+            _iso(until) if until else None,
+        )
+        total = sum(c.count for c in selected)
         started = last = time.monotonic()
         if progress:
             progress(
                 f"Export: {total:,} messages of {len(selected):,} conversations selected; "
                 f"writing {out}"
             )
+        out.mkdir(parents=True, exist_ok=True)
+        messages_csv = _HashedFile(out / "production_messages.csv")
+        run.messages_csv = csv.writer(messages_csv, lineterminator="\n")
+        run.messages_csv.writerow(MESSAGE_COLUMNS)
         index_rows = []
-        for number, (conversation_id, messages) in enumerate(selected.items(), 1):
-            self._write_rsmf(production, conversation_id, messages, user_id)
-            index_rows.append(self._write_html(production, conversation_id, messages))
-            production.message_ids.extend(m.id for m in messages)
+        for done, item in enumerate(selected, 1):
+            index_rows.append(run.conversation(item))
             now = time.monotonic()
             if progress and now - last >= every:
                 last = now
                 progress(
-                    f"Export progress: {number:,}/{len(selected):,} conversations, "
-                    f"{len(production.message_ids):,}/{total:,} messages, "
-                    f"{len(production.files):,} files written ({now - started:.0f} s)"
+                    f"Export progress: {done:,}/{len(selected):,} conversations, "
+                    f"{run.production.messages:,}/{total:,} messages, "
+                    f"{sum(run.production.kinds.values()):,} files written ({now - started:.0f} s)"
                 )
-        production.write(
-            "index.html", _index_html(index_rows, custodian, conversation), kind="index"
+        sha, md5, size = messages_csv.close()
+        run.production.listed(
+            "production_messages.csv", sha, md5, size, kind="messages", message_count=run.number
         )
-        self._write_manifest(production, custodian, conversation, since, until)
-        return production
+        run.production.write("index.html", run.index_page(index_rows), kind="index")
+        if load_file:
+            run.load_file()
+        run.manifest(custodian, conversation, index_rows)
+        return run.production
 
-    def _write_rsmf(
+
+class _Run:
+    """One export being written."""
+
+    def __init__(
         self,
+        exporter: Exporter,
         production: Production,
-        conversation_id: str,
-        messages: list[Message],
-        custodian_id: str | None,
+        stamp: Stamp,
+        prefix: str,
+        export_time: datetime,
+        user_id: str | None,
+        since: str | None,
+        until: str | None,
     ) -> None:
-        by_day: dict[str, list[Message]] = defaultdict(list)
-        for message in messages:
-            by_day[message.at.astimezone(timezone.utc).date().isoformat()].append(message)
-        title = str(self.conversations.get(conversation_id, {}).get("title") or conversation_id)
-        for day, day_messages in sorted(by_day.items()):
-            for start in range(0, len(day_messages), MAX_EVENTS):
-                chunk = day_messages[start : start + MAX_EVENTS]
-                number = start // MAX_EVENTS + 1
-                name = f"rsmf/{_SAFE.sub('_', conversation_id)}_{day}_{number:02d}.rsmf"
-                data = self._rsmf(conversation_id, title, chunk, custodian_id)
-                production.write(
-                    name,
-                    data,
-                    kind="rsmf",
-                    conversation_id=conversation_id,
-                    message_count=len(chunk),
-                    source_log_files=sorted({str(m.record.get("log_file_id")) for m in chunk}),
+        self.exporter = exporter
+        self.production = production
+        self.stamp = stamp
+        self.prefix = prefix
+        self.export_time = _iso(export_time.replace(microsecond=0))[:19] + "Z"
+        self.user_id = user_id
+        self.since = since
+        self.until = until
+        self.number = 0
+        self.messages_csv: t.Any = None
+        self.custodian = exporter.custodian_line(user_id)
+        self.workspaces = sorted(exporter.index.workspaces)
+
+    def numbered(self, n: int) -> str:
+        return f"{self.prefix}{n:06d}"
+
+    # --- one conversation ----------------------------------------------------------------
+
+    def conversation(self, item: Conversation) -> dict[str, t.Any]:
+        exporter = self.exporter
+        production = self.production
+        raw_title = exporter.index.title(item.id)
+        title = one_line(raw_title) if raw_title else one_line(item.id)
+        stem = file_stem(item.id)
+        html_name = f"html/{stem}.html"
+        first_number = self.numbered(self.number + 1)
+        last_number = self.numbered(self.number + item.count)
+        workspaces = exporter.index.workspaces_of(item.id) or self.workspaces
+        page = _HashedFile(production.out / html_name)
+        page.write(
+            self.page_head(
+                title,
+                f"Conversation {one_line(item.id)} · {item.count} messages · {PLATFORM}",
+                workspaces,
+                item.first,
+                item.last,
+                f"{first_number} .. {last_number}",
+            )
+        )
+        chunk: list[Message] = []
+        day = ""
+        chunks = Counter[str]()
+        sources: set[str] = set()
+        for message in exporter._messages(
+            item, self.since, self.until, self.number + 1, self.prefix
+        ):
+            self.number += 1
+            sources.add(str(message.record.get("log_file_id")))
+            message_day = message.at.astimezone(timezone.utc).date().isoformat()
+            if chunk and (message_day != day or len(chunk) >= MAX_EVENTS):
+                self.rsmf(item.id, title, day, chunks, chunk)
+                chunk = []
+            day = message_day
+            chunk.append(message)
+            page.write(self.html_message(item.id, message))
+            self.messages_csv.writerow(
+                csv_cell(v)
+                for v in (
+                    message.number,
+                    message.id,
+                    item.id,
+                    _iso(message.at),
+                    message.participant,
+                    message.record.get("author_type") or "",
+                    self.rsmf_name(item.id, day, chunks[day] + 1),
+                    f"{html_name}#m-{message.id}",
+                    message.record.get("event_id") or "",
+                    message.record.get("log_file_id") or "",
                 )
+            )
+        if chunk:
+            self.rsmf(item.id, title, day, chunks, chunk)
+        page.write("</body></html>\n")
+        sha, md5, size = page.close()
+        production.listed(
+            html_name,
+            sha,
+            md5,
+            size,
+            kind="html",
+            conversation_id=item.id,
+            title=title,
+            message_count=item.count,
+            first_number=first_number,
+            last_number=last_number,
+            source_log_files=sorted(sources),
+        )
+        production.messages += item.count
+        production.conversations += 1
+        production.first = min(production.first or item.first, item.first)
+        production.last = max(production.last or item.last, item.last)
+        return {
+            "id": item.id,
+            "title": title,
+            "path": html_name,
+            "count": item.count,
+            "first": item.first,
+            "last": item.last,
+            "numbers": f"{first_number} .. {last_number}",
+            "sources": sorted(sources),
+        }
+
+    # --- HTML ------------------------------------------------------------------------------
+
+    def page_head(
+        self,
+        title: str,
+        subtitle: str,
+        workspaces: list[str],
+        first: str,
+        last: str,
+        numbers: str,
+    ) -> str:
+        rows = [
+            ("Custodian", self.custodian),
+            ("Workspace", ", ".join(one_line(w) for w in workspaces) or "unknown"),
+            ("Date range", f"{first} .. {last} (selection {self.selection()})"),
+            ("Exported", f"{self.export_time} (UTC)"),
+            ("Production numbers", numbers),
+            ("Verify", self.stamp.verdict),
+        ]
+        table = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
+        )
+        return (
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+            f'<h1>{html.escape(title)}</h1><p class="meta">{html.escape(subtitle)}</p>'
+            f'<table class="head">{table}</table>{self.findings_html()}\n'
+        )
+
+    def selection(self) -> str:
+        return f"{self.since or 'start'} .. {self.until or 'end'}, end exclusive"
+
+    def findings_html(self) -> str:
+        findings = self.stamp.findings
+        if not findings:
+            return ""
+        items = "".join(f"<li>{html.escape(f)}</li>" for f in findings[:STAMPED])
+        more = (
+            f"<li>… and {len(findings) - STAMPED} more (production_manifest.json lists all)</li>"
+            if len(findings) > STAMPED
+            else ""
+        )
+        return (
+            f'<div class="findings"><b>NOT PROVEN: {len(findings)} findings; produced with '
+            f"--allow-findings.</b><ul>{items}{more}</ul></div>"
+        )
+
+    def html_message(self, conversation_id: str, message: Message) -> str:
+        record = message.record
+        links = []
+        for attachment in self.exporter.attachments_of(record):
+            self.production.attachments[attachment.status] += 1
+            path = f"attachments/{attachment.entry}"
+            self.production.write(
+                f"html/{path}", attachment.data, kind="attachment", conversation_id=conversation_id
+            )
+            if attachment.sha256:
+                shown = f"<code>sha256 {html.escape(attachment.sha256)}</code>"
+            else:
+                shown = f"<b>{html.escape(attachment.status)}</b>"
+            links.append(
+                f'<li><a href="{html.escape(path)}">{html.escape(attachment.display)}</a> '
+                f"{shown}</li>"
+            )
+        author = self.exporter._display(message.participant)[0]
+        css = "user" if record.get("author_type") == "user" else "other"
+        body = self.exporter.body(record)
+        empty = body in (EMPTY_TOOL_OUTPUT, EMPTY_MESSAGE) and not record.get("content_text")
+        return (
+            f'<div class="msg {css}" id="m-{html.escape(message.id)}">'
+            f'<div class="meta"><span class="bates">{html.escape(message.number)}</span> · '
+            f"{html.escape(_iso(message.at))} · <b>{html.escape(author)}</b></div>"
+            f'<div class="body{" empty" if empty else ""}">'
+            f"{html.escape(show_controls(body))}</div>"
+            + (f"<ul>{''.join(links)}</ul>" if links else "")
+            + "</div>\n"
+        )
+
+    def index_page(self, rows: list[dict[str, t.Any]]) -> bytes:
+        items = "".join(
+            f'<li><a href="{html.escape(r["path"])}">{html.escape(r["title"])}</a> '
+            f"({r['count']} messages, {html.escape(r['numbers'])})</li>"
+            for r in rows
+        )
+        production = self.production
+        numbers = f"{self.numbered(1)} .. {self.numbered(self.number)}"
+        head = self.page_head(
+            "ChatGPT production",
+            f"{len(rows)} conversations · {production.messages} messages · {PLATFORM}",
+            self.workspaces,
+            production.first or "",
+            production.last or "",
+            numbers,
+        )
+        return (head + f"<ul>{items}</ul></body></html>\n").encode()
+
+    # --- RSMF ------------------------------------------------------------------------------
+
+    @staticmethod
+    def rsmf_name(conversation_id: str, day: str, number: int) -> str:
+        return f"rsmf/{file_stem(conversation_id)}_{day}_{number:02d}.rsmf"
+
+    def rsmf(
+        self, conversation_id: str, title: str, day: str, chunks: Counter[str], chunk: list[Message]
+    ) -> None:
+        chunks[day] += 1
+        name = self.rsmf_name(conversation_id, day, chunks[day])
+        data = self.rsmf_bytes(conversation_id, title, chunk)
+        self.production.write(
+            name,
+            data,
+            kind="rsmf",
+            conversation_id=conversation_id,
+            title=title,
+            message_count=len(chunk),
+            first_number=chunk[0].number,
+            last_number=chunk[-1].number,
+            source_log_files=sorted({str(m.record.get("log_file_id")) for m in chunk}),
+            custodian=self.custodian if self.user_id else "",
+            begin=_iso(chunk[0].at),
+            end=_iso(chunk[-1].at),
+        )
 
     def rsmf_manifest(
-        self,
-        conversation_id: str,
-        title: str,
-        messages: list[Message],
-        custodian_id: str | None,
+        self, conversation_id: str, title: str, messages: list[Message]
     ) -> tuple[dict[str, t.Any], dict[str, bytes]]:
         """Return the RSMF manifest of a slice and the files rsmf.zip holds beside it."""
+        exporter = self.exporter
         in_slice = {m.id for m in messages}
         ids = {m.participant for m in messages}
-        if custodian_id:
-            ids.add(custodian_id)
+        if self.user_id:
+            ids.add(self.user_id)
         participant_ids = sorted(ids)
         participants = []
         for pid in participant_ids:
-            display, email = self._display(pid)
+            display, email = exporter._display(pid)
             entry: dict[str, t.Any] = {"id": pid, "display": display}
             if email:
                 entry["email"] = email
             participants.append(entry)
         entries: dict[str, bytes] = {}
-        events = []
+        events: list[dict[str, t.Any]] = []
+        if self.stamp.findings:
+            events.append(
+                {
+                    "id": f"verify-{short_hash(conversation_id + messages[0].number, 16)}",
+                    "type": "disclaimer",
+                    "conversation": conversation_id,
+                    "timestamp": _iso(messages[0].at),
+                    "body": _findings_text(self.stamp),
+                }
+            )
         for message in messages:
             record = message.record
             event: dict[str, t.Any] = {
@@ -418,37 +871,61 @@ class Exporter:
                 "participant": message.participant,
                 "conversation": conversation_id,
                 "timestamp": _iso(message.at),
-                "body": self.body(record),
+                "body": exporter.body(record),
                 "direction": "outgoing" if record.get("author_type") == "user" else "incoming",
             }
             parent = record.get("parent_id") or record.get("previous_message_id")
             if parent and parent in in_slice:
                 event["parent"] = parent
+            custom = [{"name": "production_number", "value": message.number}]
             attachments = []
-            for entry_name, display, data, files_record in self.attachments_of(record):
-                entries[entry_name] = data
-                attachments.append({"id": entry_name, "display": display, "size": len(data)})
-                if files_record is not None and files_record.get("sha256"):
-                    display_sha = str(files_record["sha256"])
-                    event.setdefault("custom", []).append(
-                        {"name": f"sha256 {display}", "value": display_sha}
+            for attachment in exporter.attachments_of(record):
+                entries[attachment.entry] = attachment.data
+                attachments.append(
+                    {
+                        "id": attachment.entry,
+                        "display": attachment.display,
+                        "size": len(attachment.data),
+                    }
+                )
+                if attachment.sha256:
+                    custom.append(
+                        {"name": f"sha256 {attachment.display}", "value": attachment.sha256}
+                    )
+                else:
+                    custom.append(
+                        {"name": f"status {attachment.display}", "value": attachment.status}
                     )
             if attachments:
                 event["attachments"] = attachments
-            custom = event.setdefault("custom", [])
             for name in ("event_id", "log_file_id", "parent_id", "author_model"):
                 if record.get(name):
                     custom.append({"name": name, "value": str(record[name])})
+            event["custom"] = custom
             events.append(event)
-        conversation = {
+        conversation_custom = [
+            {"name": "verify_verdict", "value": self.stamp.verdict},
+            {"name": "export_time", "value": self.export_time},
+            {"name": "workspace", "value": ", ".join(self.workspaces) or "unknown"},
+            {
+                "name": "production_numbers",
+                "value": f"{messages[0].number} .. {messages[-1].number}",
+            },
+        ]
+        conversation_custom += [
+            {"name": f"finding {n}", "value": line}
+            for n, line in enumerate(self.stamp.findings[:STAMPED], 1)
+        ]
+        conversation: dict[str, t.Any] = {
             "id": conversation_id,
             "display": title,
             "platform": PLATFORM,
             "type": "direct",
             "participants": participant_ids,
+            "custom": conversation_custom,
         }
-        if custodian_id:
-            conversation["custodian"] = custodian_id
+        if self.user_id:
+            conversation["custodian"] = self.user_id
         manifest = {
             "version": RSMF_VERSION,
             "participants": participants,
@@ -458,164 +935,184 @@ class Exporter:
         }
         return manifest, entries
 
-    def _rsmf(
-        self, conversation_id: str, title: str, messages: list[Message], custodian_id: str | None
-    ) -> bytes:
-        manifest, entries = self.rsmf_manifest(conversation_id, title, messages, custodian_id)
+    def rsmf_bytes(self, conversation_id: str, title: str, messages: list[Message]) -> bytes:
+        manifest, entries = self.rsmf_manifest(conversation_id, title, messages)
         zipped = _zip(
             {"rsmf_manifest.json": _json_bytes(manifest), **dict(sorted(entries.items()))}
         )
         email = EmailMessage(policy=policy.SMTP)
         begin, end = messages[0].at, messages[-1].at
-        custodian = self._display(custodian_id)[1] or custodian_id if custodian_id else ""
+        custodian_email = self.exporter._user(self.user_id)[1] if self.user_id else None
+        digest = hashlib.sha256(zipped).hexdigest()
         email["From"] = f"{GENERATOR} <export@tap-chatgpt-compliance.invalid>"
-        email["To"] = str(custodian or "production")
+        email["To"] = one_line(custodian_email or self.user_id or "production")
         email["Subject"] = f"{PLATFORM}: {title} ({begin.date().isoformat()})"
         email["Date"] = format_datetime(begin.astimezone(timezone.utc))
-        email["Message-ID"] = f"<{hashlib.sha256(zipped).hexdigest()[:32]}@rsmf.invalid>"
+        email["Message-ID"] = f"<{digest[:32]}@rsmf.invalid>"
         email["X-RSMF-Version"] = RSMF_VERSION
         email["X-RSMF-Generator"] = GENERATOR
         email["X-RSMF-Application"] = PLATFORM
         email["X-RSMF-BeginDate"] = _iso(begin)
         email["X-RSMF-EndDate"] = _iso(end)
-        email["X-RSMF-EventCount"] = str(len(messages))
+        email["X-RSMF-EventCount"] = str(len(manifest["events"]))
         email["X-RSMF-AttachmentCount"] = str(len(entries))
-        email["X-RSMF-EventCollectionID"] = conversation_id
-        if custodian_id:
-            email["X-RSMF-Custodian"] = custodian_id
-        email["X-RSMF-Participants"] = ", ".join(p["id"] for p in manifest["participants"])
-        skim = [f"{title}", ""]
+        email["X-RSMF-EventCollectionID"] = one_line(conversation_id)
+        if self.user_id:
+            email["X-RSMF-Custodian"] = one_line(self.user_id)
+        email["X-RSMF-Participants"] = ", ".join(
+            one_line(p["id"]) for p in manifest["participants"]
+        )
+        email["X-Production-Numbers"] = f"{messages[0].number} .. {messages[-1].number}"
+        email["X-Verify-Verdict"] = self.stamp.verdict
+        if self.stamp.findings:
+            email["X-Verify-Findings"] = str(len(self.stamp.findings))
+        skim = [
+            title,
+            f"Custodian: {self.custodian}",
+            f"Exported: {self.export_time} (UTC)",
+            self.stamp.verdict,
+        ]
+        if self.stamp.findings:
+            skim.append(_findings_text(self.stamp))
+        skim.append("")
         for message in messages:
-            display = self._display(message.participant)[0]
-            skim.append(f"[{_iso(message.at)}] {display}: {self.body(message.record)}")
+            display = self.exporter._display(message.participant)[0]
+            body = show_controls(self.exporter.body(message.record))
+            skim.append(f"{message.number} [{_iso(message.at)}] {display}: {body}")
         email.set_content("\n".join(skim) + "\n", charset="utf-8")
         email.add_attachment(zipped, maintype="application", subtype="zip", filename="rsmf.zip")
-        email.set_boundary("rsmf-" + hashlib.sha256(zipped).hexdigest()[:40])
+        email.set_boundary("rsmf-" + digest[:40])
         return email.as_bytes()
 
-    def _write_html(
-        self, production: Production, conversation_id: str, messages: list[Message]
-    ) -> dict[str, t.Any]:
-        title = str(self.conversations.get(conversation_id, {}).get("title") or conversation_id)
-        name = f"html/{_SAFE.sub('_', conversation_id)}.html"
-        rows = []
-        for message in messages:
-            record = message.record
-            links = []
-            for entry, display, data, files_record in self.attachments_of(record):
-                production.attachments[entry] = (
-                    str((files_record or {}).get("status") or "not in the archive")
-                    if entry.endswith(PLACEHOLDER_SUFFIX)
-                    else "included"
-                )
-                path = f"attachments/{entry}"
-                production.write(
-                    f"html/{path}", data, kind="attachment", conversation_id=conversation_id
-                )
-                sha = (files_record or {}).get("sha256") or hashlib.sha256(data).hexdigest()
-                links.append(
-                    f'<li><a href="{html.escape(path)}">{html.escape(display)}</a> '
-                    f"<code>sha256 {html.escape(str(sha))}</code></li>"
-                )
-            author = self._display(message.participant)[0]
-            css = "user" if record.get("author_type") == "user" else "other"
-            rows.append(
-                f'<div class="msg {css}" id="m-{html.escape(message.id)}">'
-                f'<div class="meta">{html.escape(_iso(message.at))} · '
-                f"<b>{html.escape(author)}</b></div>"
-                f'<div class="body">{html.escape(self.body(record))}</div>'
-                + (f"<ul>{''.join(links)}</ul>" if links else "")
-                + "</div>"
-            )
-        page = (
-            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-            f'<h1>{html.escape(title)}</h1><p class="meta">Conversation '
-            f"{html.escape(conversation_id)} · {len(messages)} messages · {PLATFORM}</p>"
-            + "\n".join(rows)
-            + "</body></html>\n"
-        )
-        sources = sorted({str(m.record.get("log_file_id")) for m in messages})
-        production.write(
-            name,
-            page.encode("utf-8"),
-            kind="html",
-            conversation_id=conversation_id,
-            message_count=len(messages),
-            source_log_files=sources,
-        )
-        production.conversations[conversation_id] = {
-            "title": title,
-            "messages": len(messages),
-            "first": _iso(messages[0].at),
-            "last": _iso(messages[-1].at),
-            "source_log_files": sources,
-        }
-        return {"id": conversation_id, "title": title, "path": name, "count": len(messages)}
+    # --- manifests -------------------------------------------------------------------------
 
-    def _write_manifest(
-        self,
-        production: Production,
-        custodian: str | None,
-        conversation: str | None,
-        since: datetime | None,
-        until: datetime | None,
+    def load_file(self) -> None:
+        """Write production.dat: one line per RSMF file, its native path and hashes."""
+        text = [dat.header()]
+        for row in self.production.files:
+            if row["kind"] != "rsmf":
+                continue
+            text.append(
+                dat.line(
+                    (
+                        row["first_number"],
+                        row["last_number"],
+                        row["custodian"],
+                        _dat_time(row["begin"]),
+                        _dat_time(row["end"]),
+                        row["title"],
+                        one_line(row["conversation_id"]),
+                        row["message_count"],
+                        row["path"],
+                        row["path"].rsplit("/", 1)[-1],
+                        row["md5"],
+                        row["sha256"],
+                        self.stamp.verdict,
+                    )
+                )
+            )
+        self.production.write("production.dat", "".join(text).encode("utf-8"), kind="dat")
+
+    def manifest(
+        self, custodian: str | None, conversation: str | None, rows: list[dict[str, t.Any]]
     ) -> None:
-        files = sorted(production.files, key=lambda f: f["path"])
+        production = self.production
+        files = production.files
+        verdict = self.stamp.verdict
         document = {
             "selection": {
                 "custodian": custodian,
                 "conversation": conversation,
-                "since": _iso(since) if since else None,
-                "until": _iso(until) if until else None,
+                "since": self.since,
+                "until": self.until,
             },
-            "source": self.archive.description,
-            "message_count": len(production.message_ids),
-            "conversations": production.conversations,
-            "files": files,
+            "custodian": self.custodian,
+            "workspaces": self.workspaces,
+            "export_time": self.export_time,
+            "production_prefix": self.prefix,
+            "production_numbers": [self.numbered(1), self.numbered(self.number)],
+            "verify": {"verdict": verdict, "findings": self.stamp.findings},
+            "source": self.exporter.archive.description,
+            "message_count": production.messages,
+            "conversations": {
+                r["id"]: {
+                    "title": r["title"],
+                    "messages": r["count"],
+                    "first": r["first"],
+                    "last": r["last"],
+                    "production_numbers": r["numbers"],
+                    "source_log_files": r["sources"],
+                }
+                for r in rows
+            },
+            "files": [
+                {
+                    "path": f["path"],
+                    "sha256": f["sha256"],
+                    "md5": f["md5"],
+                    "bytes": f["bytes"],
+                    "kind": f["kind"],
+                    "conversation_id": f["conversation_id"],
+                    "title": f["title"],
+                    "message_count": f["message_count"],
+                    "first_production_number": f["first_number"],
+                    "last_production_number": f["last_number"],
+                    "source_log_files": f["source_log_files"],
+                }
+                for f in files
+            ],
         }
         (production.out / "production_manifest.json").write_bytes(_json_bytes(document))
         buffer = io.StringIO()
-        columns = [
-            "path",
-            "sha256",
-            "bytes",
-            "kind",
-            "conversation_id",
-            "message_count",
-            "source_log_files",
-        ]
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(files)
-        (production.out / "production_manifest.csv").write_text(buffer.getvalue())
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        for f in t.cast("list[dict[str, t.Any]]", document["files"]):
+            writer.writerow(csv_cell(v) for v in (*list(f.values()), verdict, ""))
+        for line in self.stamp.findings:
+            writer.writerow(
+                csv_cell(v)
+                for v in ("", "", "", "", "finding", "", "", "", "", "", "", verdict, line)
+            )
+        (production.out / "production_manifest.csv").write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def _dat_time(value: str) -> str:
+    return value[:19].replace("T", " ") if value else ""
+
+
+def _findings_text(stamp: Stamp) -> str:
+    lines = [f"NOT PROVEN: {len(stamp.findings)} findings; produced with --allow-findings:"]
+    lines += [f"- {f}" for f in stamp.findings[:STAMPED]]
+    if len(stamp.findings) > STAMPED:
+        lines.append(f"- … and {len(stamp.findings) - STAMPED} more (production_manifest.json)")
+    return "\n".join(lines)
+
+
+def _files_of(message: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    files = message.get("files")
+    if isinstance(files, dict):
+        files = files.get("data")
+    return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
 
 
 _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;color:#222}"
     ".msg{border:1px solid #ddd;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}"
     ".user{background:#eef5ff}.other{background:#f7f7f7}.meta{color:#666;font-size:.85rem}"
-    ".body{white-space:pre-wrap;margin-top:.3rem}code{font-size:.75rem;color:#555}"
+    ".body{white-space:pre-wrap;margin-top:.3rem}.empty{color:#888;font-style:italic}"
+    "code{font-size:.75rem;color:#555}.bates{font-family:monospace;color:#000}"
+    "table.head{border-collapse:collapse;font-size:.85rem;margin-bottom:1rem}"
+    "table.head th{text-align:left;padding:.1rem .8rem .1rem 0;color:#555}"
+    ".findings{border:2px solid #b00;background:#fff0f0;padding:.5rem .8rem;color:#700}"
 )
 
 
-def _index_html(
-    rows: list[dict[str, t.Any]], custodian: str | None, conversation: str | None
-) -> bytes:
-    what = f"custodian {custodian}" if custodian else f"conversation {conversation}"
-    items = "".join(
-        f'<li><a href="{html.escape(r["path"])}">{html.escape(r["title"])}</a> '
-        f"({r['count']} messages)</li>"
-        for r in rows
-    )
-    return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>ChatGPT production</title>'
-        f"<style>{_CSS}</style></head><body><h1>ChatGPT production: {html.escape(what)}</h1>"
-        f"<ul>{items}</ul></body></html>\n"
-    ).encode()
-
-
 def _obj(value: t.Any) -> dict[str, t.Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
     return value if isinstance(value, dict) else {}
 
 
@@ -633,3 +1130,14 @@ def _zip(entries: dict[str, bytes]) -> bytes:
             info.external_attr = 0o644 << 16
             archive.writestr(info, data)
     return buffer.getvalue()
+
+
+__all__ = [
+    "EXPORT_STREAMS",
+    "Exporter",
+    "Production",
+    "SelectionError",
+    "Stamp",
+    "parse_bound",
+    "sortable",
+]

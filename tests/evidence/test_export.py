@@ -23,6 +23,7 @@ from tap.harness import TapRun
 
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.export import Exporter
+from tap_chatgpt_compliance.evidence.export_text import file_stem
 
 from .conftest import cli, write_jsonl
 
@@ -73,11 +74,13 @@ def _expected(run: TapRun, user_id: str) -> dict[str, dict[str, Any]]:
 
 
 def _body(message: dict[str, Any]) -> str:
-    """Text, or tool output as sorted JSON, or nothing."""
-    if message["content_text"] is not None:
+    """Text, or tool output as sorted JSON, or what stands for nothing (never blank)."""
+    if message["content_text"]:
         return str(message["content_text"])
     value = message["content_json"]
-    return "" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if value is not None:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return "(empty tool output)" if message["author_type"] == "tool" else "(empty message)"
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -106,6 +109,8 @@ def test_custodian_production_is_valid_complete_and_byte_identical(
             email_address,
             "--out",
             str(out),
+            "--export-time",
+            "2026-12-01T10:00:00Z",
             process=process,  # the first as a real process, the second in this one
         )
         assert done.returncode == 0, done.stderr
@@ -178,8 +183,15 @@ def test_range_and_placeholders(inline_run: TapRun, tmp_path: Path) -> None:
     times = sorted(m["created_at"] for m in messages)
     since = times[len(times) // 2]
     out = tmp_path / "out"
+    # The downgrade is tampering that verify may report: produce anyway, stamped.
     done = export_cli(
-        "--jsonl", str(folder), "--conversation", attachment["conversation_id"], "--out", str(out)
+        "--jsonl",
+        str(folder),
+        "--conversation",
+        attachment["conversation_id"],
+        "--out",
+        str(out),
+        "--allow-findings",
     )
     assert done.returncode == 0, done.stderr
     names = []
@@ -189,7 +201,7 @@ def test_range_and_placeholders(inline_run: TapRun, tmp_path: Path) -> None:
         for name in archive.namelist():
             if name.endswith("NOT-ARCHIVED.txt"):
                 assert "status expired (HTTP 410: expired)" in archive.read(name).decode()
-    assert f"{attachment['id']}-NOT-ARCHIVED.txt" in names
+    assert f"{file_stem(attachment['id'])}-NOT-ARCHIVED.txt" in names
 
     narrow = tmp_path / "narrow"
     done = export_cli(
@@ -201,6 +213,7 @@ def test_range_and_placeholders(inline_run: TapRun, tmp_path: Path) -> None:
         since,
         "--out",
         str(narrow),
+        "--allow-findings",
     )
     assert done.returncode == 0, done.stderr
     listed = json.loads((narrow / "production_manifest.json").read_text())
@@ -328,10 +341,10 @@ def test_progress_and_summary(inline_run: TapRun, tmp_path: Path) -> None:
         f"Export: {len(expected)} messages of {conversations} conversations selected; writing {out}"
     )
     assert len(lines) == 1 + conversations
-    # the last line comes before index.html is written
+    # the last line comes before production_messages.csv and index.html are written
     assert lines[-1].startswith(
         f"Export progress: {conversations}/{conversations} conversations, "
-        f"{len(expected)}/{len(expected)} messages, {len(production.files) - 1} files written"
+        f"{len(expected)}/{len(expected)} messages, {len(production.files) - 2} files written"
     )
     quiet: list[str] = []
     Exporter(sources.from_jsonl(folder)).export(
@@ -339,7 +352,9 @@ def test_progress_and_summary(inline_run: TapRun, tmp_path: Path) -> None:
     )
     assert len(quiet) == 1  # only the start line within 15 s
 
-    done = export_cli("--jsonl", str(folder), "--custodian", user_id, "--out", str(out))
+    done = export_cli(
+        "--jsonl", str(folder), "--custodian", user_id, "--out", str(out), "--allow-findings"
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[0] == lines[0]
     summary = done.stdout.splitlines()
@@ -354,7 +369,7 @@ def test_progress_and_summary(inline_run: TapRun, tmp_path: Path) -> None:
         f"  Production: {out.resolve()}",
         f"  Files: {len(listed['files']) + 2}: {kinds['rsmf']} RSMF, {kinds['html']} HTML "
         f"transcripts, 1 index.html, {kinds['attachment']} attachment files, "
-        "production_manifest.json and .csv (every file's SHA-256).",
+        "production_messages.csv, production_manifest.json and .csv (every file's SHA-256).",
         f"  Conversations: {conversations}; messages: {len(expected)}, "
         f"{min(c['first'] for c in listed['conversations'].values())} .. "
         f"{max(c['last'] for c in listed['conversations'].values())}.",

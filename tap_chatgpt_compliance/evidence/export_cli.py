@@ -1,0 +1,109 @@
+"""``chatgpt-compliance export``: its flags, and verify-then-produce (or refuse)."""
+
+from __future__ import annotations
+
+import sys
+import time
+import typing as t
+from pathlib import Path
+
+from tap_chatgpt_compliance.evidence.export import (
+    Exporter,
+    Stamp,
+    parse_bound,
+    parse_export_time,
+    parse_prefix,
+)
+from tap_chatgpt_compliance.evidence.export_text import one_line
+
+if t.TYPE_CHECKING:
+    import argparse
+
+    from tap_chatgpt_compliance.evidence.sources import Archive
+    from tap_chatgpt_compliance.evidence.verify import Report
+
+DESCRIPTION = (
+    "Verify the archive, then write one RSMF file per conversation per day (rsmf/), an HTML "
+    "transcript per conversation with index.html, production_messages.csv (every message's "
+    "production number) and production_manifest.json/.csv with the SHA-256 of every file. "
+    "Every message is rendered from its delivered event. Refuses (exit 1, findings listed) when "
+    "verify or the export has findings, unless --allow-findings. The same archive, selection "
+    "and --export-time give byte-identical files."
+)
+
+
+def add_arguments(produce: argparse.ArgumentParser) -> None:
+    """Add the export's own flags (the source flags are added by the caller)."""
+    who = produce.add_mutually_exclusive_group(required=True)
+    who.add_argument("--custodian", metavar="EMAIL_OR_USER_ID")
+    who.add_argument("--conversation", metavar="ID")
+    produce.add_argument("--since", metavar="DATE", help="first day (or time), UTC")
+    produce.add_argument("--until", metavar="DATE", help="last day (inclusive), or an end time")
+    produce.add_argument("--out", metavar="DIR", required=True, help="the production folder")
+    produce.add_argument(
+        "--production-prefix",
+        metavar="PREFIX",
+        help="start of every production number, e.g. ACME- gives ACME-000001",
+    )
+    produce.add_argument(
+        "--allow-findings",
+        action="store_true",
+        help="produce even when verify has findings; every page is stamped with them",
+    )
+    produce.add_argument(
+        "--dat", action="store_true", help="also write production.dat (Concordance load file)"
+    )
+    produce.add_argument(
+        "--export-time",
+        metavar="TIME",
+        help="the export time shown on every page (default: now, UTC)",
+    )
+
+
+def run(
+    args: argparse.Namespace,
+    open_archive: t.Callable[[argparse.Namespace], Archive],
+    verify: t.Callable[[Archive], Report],
+) -> int:
+    """Select, verify, then produce or refuse; return the exit status."""
+    started = time.monotonic()
+    since = parse_bound(args.since, end=False)
+    until = parse_bound(args.until, end=True)
+    prefix = parse_prefix(args.production_prefix)
+    export_time = parse_export_time(args.export_time)
+    archive = open_archive(args)
+    with Exporter(archive) as exporter:
+        exporter.select(args.custodian, args.conversation, since, until)
+        report = verify(archive)
+        findings = [one_line(f.line()) for f in report.findings] + exporter.problems()
+        if findings and not args.allow_findings:
+            print(
+                f"chatgpt-compliance export: refused: {len(findings)} findings (verify and "
+                "export); nothing was written. --allow-findings produces anyway, every page "
+                "stamped with them.",
+                file=sys.stderr,
+            )
+            for line in findings:
+                print(f"FINDING {line}", file=sys.stderr)
+            return 1
+        verdict = (
+            f"VERDICT: FAILED — {len(findings)} findings; produced with --allow-findings"
+            if findings
+            else one_line(report.verdict())
+        )
+        production = exporter.export(
+            Path(args.out),
+            args.custodian,
+            args.conversation,
+            since,
+            until,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+            stamp=Stamp(verdict, findings),
+            prefix=prefix,
+            export_time=export_time,
+            load_file=args.dat,
+        )
+    print("\n".join(production.summary_lines(time.monotonic() - started)))
+    if findings:
+        print(f"  {verdict}: every page is stamped with them.")
+    return 0

@@ -1,0 +1,336 @@
+"""The export's index: one pass over the archive into a temporary SQLite file.
+
+Archives are written in arrival order, not by conversation: an export reads each stream once,
+keeps what it renders on disk (the delivered ``event`` of every message, attachment records and
+parts), then renders conversation by conversation from there. Memory stays flat whatever the
+archive's size; the disk holds about the size of the messages' events.
+
+Only proven values are indexed: a message's conversation, time, author, actor and title come from
+its delivered ``event`` (re-derived as the tap derives its columns), never from the row's columns;
+a user's email and name from the user's ``raw_item`` (the API item as delivered) when present, and
+from the actors of the delivered events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import typing as t
+from pathlib import Path
+
+from tap_chatgpt_compliance.records import message_record
+from tap_chatgpt_compliance.timeparse import to_datetime
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from tap_chatgpt_compliance.evidence.sources import Archive
+
+Record = dict[str, t.Any]
+BATCH = 2_000
+
+_SCHEMA = """
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY, conversation_id TEXT, at TEXT, actor_user_id TEXT, actor_email TEXT,
+    title TEXT, event_at TEXT, workspace_id TEXT, log_file_id TEXT, event TEXT, digest TEXT
+) WITHOUT ROWID;
+CREATE INDEX messages_conversation ON messages (conversation_id, at, id);
+CREATE INDEX messages_actor ON messages (actor_user_id);
+CREATE TABLE actors (user_id TEXT, email TEXT, PRIMARY KEY (user_id, email)) WITHOUT ROWID;
+CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, name TEXT) WITHOUT ROWID;
+CREATE TABLE files (
+    id TEXT PRIMARY KEY, status TEXT, reason TEXT, sha256 TEXT, size INTEGER, name TEXT,
+    storage_uri TEXT, part_count INTEGER, content_base64 TEXT
+) WITHOUT ROWID;
+CREATE TABLE file_parts (
+    file_id TEXT, part_index INTEGER, content_base64 TEXT, PRIMARY KEY (file_id, part_index)
+) WITHOUT ROWID;
+CREATE TABLE problems (item TEXT, detail TEXT);
+"""
+
+
+def sortable(value: t.Any) -> str | None:
+    """Return a time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC; sorts as text), or None."""
+    when = to_datetime(value)
+    return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _rows(
+    archive: Archive, stream: str, on_error: t.Callable[[str, str], None]
+) -> Iterable[Record]:
+    """Return a stream's rows, streamed when the source can stream them."""
+    iterate = getattr(archive, "iter_records", None)
+    if iterate is None:
+        return archive.records(stream)
+    return t.cast("Iterable[Record]", iterate(stream, on_error))
+
+
+def _obj(value: t.Any) -> dict[str, t.Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: t.Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class Index:
+    """What an export renders, on disk, with the problems met while reading it."""
+
+    def __init__(self, folder: Path) -> None:
+        """Create the index database in ``folder`` (a temporary folder the caller removes)."""
+        self.db = sqlite3.connect(folder / "export-index.sqlite3")
+        self.db.execute("PRAGMA journal_mode = OFF")
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute("PRAGMA cache_size = -16000")  # 16 MB
+        self.db.executescript(_SCHEMA)
+        self.workspaces: set[str] = set()
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def problem(self, item: str, detail: str) -> None:
+        """Note something the export cannot render as proven."""
+        self.db.execute("INSERT INTO problems VALUES (?, ?)", (item, detail))
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Return the problems noted, in order."""
+        return list(self.db.execute("SELECT item, detail FROM problems ORDER BY rowid"))
+
+    def load(self, archive: Archive) -> None:
+        """Read the streams an export needs, once each."""
+        self._messages(_rows(archive, "messages", self.problem))
+        self._users(_rows(archive, "users", self.problem))
+        self._files(_rows(archive, "files", self.problem))
+        self._file_parts(_rows(archive, "file_parts", self.problem))
+        for row in _rows(archive, "log_files", self.problem):
+            workspace = _text(row.get("workspace_id"))
+            if workspace:
+                self.workspaces.add(workspace)
+        self.db.commit()
+
+    def _messages(self, rows: Iterable[Record]) -> None:
+        batch: list[tuple[t.Any, ...]] = []
+        for row in rows:
+            batch.append(self._message(row))
+            if len(batch) >= BATCH:
+                self._insert_messages(batch)
+                batch = []
+        self._insert_messages(batch)
+
+    def _message(self, row: Record) -> tuple[t.Any, ...]:
+        event = row.get("event")
+        if isinstance(event, str):
+            try:
+                event = json.loads(event)
+            except ValueError:
+                event = None
+        log_file_id = str(row.get("log_file_id") or "")
+        if not isinstance(event, dict):
+            ident = str(row.get("id") or row.get("event_id"))
+            return (ident, None, None, None, None, None, None, None, log_file_id, None, None)
+        text = json.dumps(event, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        derived = message_record(event, "", log_file_id, _derived_key(row, event))
+        conversation = _obj(event.get("conversation"))
+        principal = _obj(event.get("principal"))
+        return (
+            str(derived["id"]),
+            derived["conversation_id"],
+            sortable(derived["created_at"]),
+            _text(derived["actor_user_id"]),
+            _text(derived["actor_email"]),
+            conversation.get("title") if isinstance(conversation.get("title"), str) else None,
+            sortable(derived["event_timestamp"]) or "",
+            _text(principal.get("id")),
+            log_file_id,
+            text,
+            hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        )
+
+    def _insert_messages(self, batch: list[tuple[t.Any, ...]]) -> None:
+        db = self.db
+        for values in batch:
+            ident, event, digest = values[0], values[9], values[10]
+            if event is None:
+                self.problem(f"messages row {ident}", "no delivered event to render from")
+                continue
+            if values[1] is None or values[2] is None:
+                self.problem(
+                    f"message {ident}", "its delivered event names no conversation or time"
+                )
+                continue
+            kept = db.execute("SELECT digest FROM messages WHERE id = ?", (ident,)).fetchone()
+            if kept is not None:
+                if kept[0] != digest:
+                    self.problem(
+                        f"message {ident}",
+                        "two rows with different delivered events (conflicting duplicates)",
+                    )
+                continue
+            db.execute("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?)", values)
+            if values[3]:
+                db.execute("INSERT OR IGNORE INTO actors VALUES (?, ?)", (values[3], values[4]))
+
+    def _users(self, rows: Iterable[Record]) -> None:
+        for row in rows:
+            item = _obj(row.get("raw_item"))
+            ident = _text(item.get("id"))
+            if ident is None:
+                continue  # no proven value: users are known by the events' actors
+            self.db.execute(
+                "INSERT OR IGNORE INTO users VALUES (?, ?, ?)",
+                (ident, _text(item.get("email")), _text(item.get("name"))),
+            )
+
+    def _files(self, rows: Iterable[Record]) -> None:
+        for row in rows:
+            ident = _text(row.get("id"))
+            if ident is None:
+                continue
+            part_count = row.get("part_count")
+            self.db.execute(
+                "INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+                "status = excluded.status, reason = excluded.reason, sha256 = excluded.sha256, "
+                "size = excluded.size, name = excluded.name, "
+                "storage_uri = excluded.storage_uri, part_count = excluded.part_count, "
+                "content_base64 = excluded.content_base64 "
+                "WHERE files.status IS NOT 'archived' AND excluded.status IS NOT NULL",
+                (
+                    ident,
+                    _text(row.get("status")),
+                    _text(row.get("status_reason")),
+                    _text(row.get("sha256")),
+                    row.get("size") if isinstance(row.get("size"), int) else None,
+                    _text(row.get("name")),
+                    _text(row.get("storage_uri")),
+                    part_count if isinstance(part_count, int) else None,
+                    _text(row.get("content_base64")),
+                ),
+            )
+
+    def _file_parts(self, rows: Iterable[Record]) -> None:
+        for part in rows:
+            try:
+                index = int(part.get("part_index"))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                self.problem(f"attachment {part.get('file_id')}", "a file_parts row has no index")
+                continue
+            self.db.execute(
+                "INSERT OR IGNORE INTO file_parts VALUES (?, ?, ?)",
+                (str(part.get("file_id")), index, _text(part.get("content_base64"))),
+            )
+
+    # --- queries -------------------------------------------------------------------------
+
+    def find_user(self, wanted: str) -> str | None:
+        """Return the user id of a user id or email (case-insensitive), from proven values."""
+        wanted = wanted.strip().lower()
+        for query in (
+            "SELECT id FROM users WHERE lower(id) = ? OR lower(email) = ? ORDER BY id",
+            "SELECT user_id FROM actors WHERE lower(user_id) = ? OR lower(email) = ? "
+            "ORDER BY user_id",
+        ):
+            found = self.db.execute(query, (wanted, wanted)).fetchone()
+            if found:
+                return str(found[0])
+        return None
+
+    def user(self, user_id: str) -> tuple[str | None, str | None]:
+        """Return a user's (name, email), proven values only."""
+        found = self.db.execute("SELECT name, email FROM users WHERE id = ?", (user_id,)).fetchone()
+        if found and (found[0] or found[1]):
+            return found[0], found[1]
+        email = self.db.execute(
+            "SELECT email FROM actors WHERE user_id = ? AND email IS NOT NULL ORDER BY email",
+            (user_id,),
+        ).fetchone()
+        return None, email[0] if email else None
+
+    def conversations_of(self, user_id: str) -> list[str]:
+        """Return the conversations in which a user acted (wrote, or owns), sorted."""
+        rows = self.db.execute(
+            "SELECT DISTINCT conversation_id FROM messages WHERE actor_user_id = ? "
+            "ORDER BY conversation_id",
+            (user_id,),
+        )
+        return [str(r[0]) for r in rows]
+
+    def span(
+        self, conversation_id: str, since: str | None, until: str | None
+    ) -> tuple[int, str | None, str | None]:
+        """Return a conversation's message count, first and last time in the range."""
+        where, args = _range(conversation_id, since, until)
+        found = self.db.execute(f"SELECT count(*), min(at), max(at) FROM messages {where}", args)  # noqa: S608
+        count, first, last = found.fetchone()
+        return int(count), first, last
+
+    def messages(
+        self, conversation_id: str, since: str | None, until: str | None
+    ) -> Iterator[tuple[str, dict[str, t.Any], str]]:
+        """Yield (log file id, delivered event, time) of a conversation's messages, in order."""
+        where, args = _range(conversation_id, since, until)
+        cursor = self.db.execute(
+            f"SELECT log_file_id, event, at FROM messages {where} ORDER BY at, id",  # noqa: S608
+            args,
+        )
+        for log_file_id, event, at in cursor:
+            yield str(log_file_id), json.loads(event), str(at)
+
+    def title(self, conversation_id: str) -> str | None:
+        """Return a conversation's title: the latest non-empty title its delivered events carry."""
+        found = self.db.execute(
+            "SELECT title FROM messages WHERE conversation_id = ? AND title IS NOT NULL "
+            "AND title != '' ORDER BY event_at DESC, at DESC, id DESC LIMIT 1",
+            (conversation_id,),
+        ).fetchone()
+        return str(found[0]) if found else None
+
+    def workspaces_of(self, conversation_id: str) -> list[str]:
+        """Return the workspace ids (the events' principal) of a conversation."""
+        rows = self.db.execute(
+            "SELECT DISTINCT workspace_id FROM messages WHERE conversation_id = ? "
+            "AND workspace_id IS NOT NULL ORDER BY workspace_id",
+            (conversation_id,),
+        )
+        return [str(r[0]) for r in rows]
+
+    def file(self, file_id: str) -> Record | None:
+        """Return an attachment's record (the archived one when there is one)."""
+        cursor = self.db.execute("SELECT * FROM files WHERE id = ?", (file_id,))
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        return dict(zip([d[0] for d in cursor.description], found, strict=True))
+
+    def parts(self, file_id: str) -> dict[int, str | None]:
+        """Return an attachment's parts (base64) by index."""
+        rows = self.db.execute(
+            "SELECT part_index, content_base64 FROM file_parts WHERE file_id = ?", (file_id,)
+        )
+        return {int(i): c for i, c in rows}
+
+
+def _range(
+    conversation_id: str, since: str | None, until: str | None
+) -> tuple[str, tuple[str, ...]]:
+    where, args = "WHERE conversation_id = ?", [conversation_id]
+    if since:
+        where += " AND at >= ?"
+        args.append(since)
+    if until:
+        where += " AND at < ?"
+        args.append(until)
+    return where, tuple(args)
+
+
+def _derived_key(row: Record, event: dict[str, t.Any]) -> str | None:
+    """Return the key the tap gave an event when not its own ``event_id`` (row says so)."""
+    if row.get("event_id_derived") and isinstance(row.get("event_id"), str):
+        return str(row["event_id"])
+    return None if _text(event.get("event_id")) else _text(row.get("event_id"))
