@@ -621,6 +621,17 @@ class _Run:
         self.messages_csv: t.Any = None
         self.custodian = exporter.custodian_line(user_id)
         self.workspaces = sorted(exporter.index.workspaces)
+        self.flagged = {
+            word.strip(":,;()[]'\"") for line in stamp.findings for word in line.split()
+        }
+        """Words of the findings: a message whose id or event id is one of them is marked."""
+
+    def unproven(self, message: Message) -> bool:
+        """Return whether a finding names this message (its id or event id)."""
+        record = message.record
+        return bool(self.flagged) and (
+            message.id in self.flagged or str(record.get("event_id")) in self.flagged
+        )
 
     def numbered(self, n: int) -> str:
         return f"{self.prefix}{n:06d}"
@@ -777,12 +788,16 @@ class _Run:
             )
         author = self.exporter._display(message.participant)[0]
         css = "user" if record.get("author_type") == "user" else "other"
+        if self.unproven(message):
+            css += " unproven"
         body = self.exporter.body(record)
         empty = body in (EMPTY_TOOL_OUTPUT, EMPTY_MESSAGE) and not record.get("content_text")
         return (
             f'<div class="msg {css}" id="m-{html.escape(message.id)}">'
             f'<div class="meta"><span class="bates">{html.escape(message.number)}</span> · '
-            f"{html.escape(_iso(message.at))} · <b>{html.escape(author)}</b></div>"
+            f"{html.escape(_iso(message.at))} · <b>{html.escape(author)}</b>"
+            + (" · <b>NOT PROVEN: named by a finding</b>" if "unproven" in css else "")
+            + "</div>"
             f'<div class="body{" empty" if empty else ""}">'
             f"{html.escape(show_controls(body))}</div>"
             + (f"<ul>{''.join(links)}</ul>" if links else "")
@@ -878,6 +893,8 @@ class _Run:
             if parent and parent in in_slice:
                 event["parent"] = parent
             custom = [{"name": "production_number", "value": message.number}]
+            if self.unproven(message):
+                custom.append({"name": "verify", "value": "NOT PROVEN: named by a finding"})
             attachments = []
             for attachment in exporter.attachments_of(record):
                 entries[attachment.entry] = attachment.data
@@ -1104,6 +1121,7 @@ _CSS = (
     "table.head{border-collapse:collapse;font-size:.85rem;margin-bottom:1rem}"
     "table.head th{text-align:left;padding:.1rem .8rem .1rem 0;color:#555}"
     ".findings{border:2px solid #b00;background:#fff0f0;padding:.5rem .8rem;color:#700}"
+    ".unproven{border:2px solid #b00}"
 )
 
 
