@@ -20,6 +20,12 @@ from tap_chatgpt_compliance.output import LineLimitedWriter
 from tap_chatgpt_compliance.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.run import SyncRun
 from tap_chatgpt_compliance.sdk import close_run_meters
+from tap_chatgpt_compliance.secrets import (
+    name_the_secret,
+    resolve_api_key,
+    secret_config_errors,
+    with_secret_settings,
+)
 from tap_chatgpt_compliance.settings import (
     CONFIG_SCHEMA,
     Settings,
@@ -54,7 +60,7 @@ class TapChatGPTCompliance(Tap):
     """Archive a ChatGPT Enterprise/Edu workspace through OpenAI's Compliance API."""
 
     name = "tap-chatgpt-compliance"
-    config_jsonschema = CONFIG_SCHEMA
+    config_jsonschema = with_secret_settings(CONFIG_SCHEMA)
     message_writer_class = CountingWriter
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
@@ -85,7 +91,9 @@ class TapChatGPTCompliance(Tap):
     @cached_property
     def settings(self) -> Settings:
         """Return the settings, read once (after validation, at the first use in a sync)."""
-        return Settings.from_config(self.config)
+        # The key's secret is read only for a run or --test, never for --discover or --about.
+        read_secret = getattr(self, "_read_secret", False)
+        return Settings.from_config(resolve_api_key(self.config) if read_secret else self.config)
 
     @cached_property
     def transport(self) -> Transport:
@@ -106,7 +114,8 @@ class TapChatGPTCompliance(Tap):
         errors = super()._validate_config(raise_errors=raise_errors)
         if errors:
             return errors
-        errors = config_errors(self.config)
+        self._read_secret = raise_errors
+        errors = config_errors(self.config) + secret_config_errors(self.config)
         if not errors and raise_errors:  # a real run, not --discover: probe the store too
             errors = storage_errors(self.config)
         if errors and raise_errors:
@@ -164,6 +173,7 @@ class TapChatGPTCompliance(Tap):
             t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
             super().sync_all()
         except BaseException as exc:
+            name_the_secret(exc, self.config)
             fatal = exc
             raise
         finally:

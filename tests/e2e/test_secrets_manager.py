@@ -1,0 +1,278 @@
+"""The API key from AWS Secrets Manager (`api_key_secret_id`), against moto in server mode: the
+tap resolves it at start, a rotated key is used by the next run, and a missing secret, a revoked
+key or access denied end the run with one line naming the secret id, never the key."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tap_chatgpt_compliance import secrets
+
+boto3 = pytest.importorskip("boto3")
+
+TAP = str(Path(sys.executable).with_name("tap-chatgpt-compliance"))
+SMALL = {"seed": 5, "users": 2, "conversations": 3, "messages_per_conversation": (2, 3)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """The suite's moto server (TEST_S3_ENDPOINT, which serves Secrets Manager too), else one
+    started here in server mode."""
+    if os.environ.get("TEST_S3_ENDPOINT"):
+        yield os.environ["TEST_S3_ENDPOINT"]
+        return
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch) -> dict[str, str]:
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(k, raising=False)
+    return env
+
+
+@pytest.fixture
+def sm(endpoint, aws_env):
+    return boto3.client("secretsmanager", region_name="eu-west-1", endpoint_url=endpoint)
+
+
+@pytest.fixture
+def secret_id(sm, request) -> Iterator[str]:
+    name = f"chatgpt-compliance/{request.node.name}-{os.getpid()}"
+    yield name
+    with contextlib.suppress(sm.exceptions.ResourceNotFoundException):
+        sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+
+def run_tap(config: dict, tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_CHATGPT", "MELTANO_"))}
+    return subprocess.run(
+        [TAP, "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**clean, **env},
+        check=False,
+    )
+
+
+def records(proc: subprocess.CompletedProcess) -> int:
+    return sum(1 for line in proc.stdout.splitlines() if line.startswith('{"type":"RECORD"'))
+
+
+def last_line(proc: subprocess.CompletedProcess) -> str:
+    return proc.stderr.strip().splitlines()[-1]
+
+
+def test_key_resolved_at_start_rotated_then_deleted(
+    simulator_factory, sm, secret_id, endpoint, aws_env, tmp_path
+):
+    sim = simulator_factory(**SMALL)
+    first = sim.api_key
+    sm.create_secret(Name=secret_id, SecretString=first)
+    config = {
+        "api_url": sim.base_url,
+        "workspace_id": sim.workspace_id,
+        "api_key_secret_id": secret_id,
+        "aws_region": "eu-west-1",
+        "aws_endpoint_url": endpoint,
+    }
+    ok = run_tap(config, tmp_path, aws_env)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert records(ok) > 0
+    assert first not in ok.stdout + ok.stderr
+
+    # The key is rotated in the workspace: the old one revoked, the secret not yet updated.
+    second = sim.issue_key(sim.workspace_id)
+    sim.revoke_key(first)
+    refused = run_tap(config, tmp_path, aws_env)
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    line = last_line(refused)
+    assert "401" in line
+    assert repr(secret_id) in line
+    assert first not in refused.stderr
+    assert second not in refused.stderr
+
+    # The secret gets the new key (a JSON secret this time): the next run uses it.
+    sm.put_secret_value(SecretId=secret_id, SecretString=json.dumps({"api_key": second}))
+    rotated = run_tap(config, tmp_path, aws_env)
+    assert rotated.returncode == 0, rotated.stderr[-3000:]
+    assert records(rotated) > 0
+    assert second not in rotated.stdout + rotated.stderr
+
+    sm.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
+    gone = run_tap(config, tmp_path, aws_env)
+    assert gone.returncode == 1
+    assert "Traceback" not in gone.stderr
+    line = last_line(gone)
+    assert repr(secret_id) in line
+    assert "not found" in line
+    assert "api_key_secret_id" in line
+    assert second not in gone.stderr
+
+
+def test_secret_scheduled_for_deletion_is_one_line(sm, secret_id, endpoint, aws_env):
+    sm.create_secret(Name=secret_id, SecretString="sk-proj-scheduled")
+    sm.delete_secret(SecretId=secret_id, RecoveryWindowInDays=7)
+    with pytest.raises(secrets.SecretError) as info:
+        secrets.resolve_api_key(
+            {
+                "api_key_secret_id": secret_id,
+                "aws_region": "eu-west-1",
+                "aws_endpoint_url": endpoint,
+            }
+        )
+    text = str(info.value)
+    assert repr(secret_id) in text
+    assert "\n" not in text
+    assert "sk-proj-scheduled" not in text
+
+
+class _Denied:
+    """A Secrets Manager client whose every read is refused, as IAM would."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def get_secret_value(self, SecretId: str):
+        from botocore.exceptions import ClientError
+
+        raise ClientError(
+            {"Error": {"Code": self.code, "Message": f"User is not authorized on {SecretId}"}},
+            "GetSecretValue",
+        )
+
+
+@pytest.mark.parametrize(
+    ("code", "needle"),
+    [
+        ("AccessDeniedException", "secretsmanager:GetSecretValue"),
+        ("DecryptionFailure", "kms:Decrypt"),
+        ("UnrecognizedClientException", "AWS credentials"),
+        ("ThrottlingException", "ThrottlingException"),
+    ],
+)
+def test_refusals_are_one_line_naming_the_secret(code, needle):
+    with pytest.raises(secrets.SecretError) as info:
+        secrets.resolve_api_key(
+            {"api_key_secret_id": "arn:aws:secretsmanager:eu-west-2:1:secret:acme"},
+            client_factory=lambda *a: _Denied(code),
+        )
+    text = str(info.value)
+    assert "'arn:aws:secretsmanager:eu-west-2:1:secret:acme' (api_key_secret_id)" in text
+    assert needle in text
+    assert "\n" not in text
+
+
+class _Holds:
+    def __init__(self, answer: dict) -> None:
+        self.answer = answer
+
+    def get_secret_value(self, SecretId: str):
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "key", "error"),
+    [
+        ({"SecretString": "  sk-1\n"}, "sk-1", None),
+        ({"SecretString": '{"api_key": "sk-2", "note": "x"}'}, "sk-2", None),
+        ({"SecretBinary": b"sk-3"}, "sk-3", None),
+        ({"SecretString": '{"key": "sk-4"}'}, None, "without a string field 'api_key'"),
+        ({"SecretString": "{not json"}, None, "not valid JSON"),
+        ({"SecretString": ""}, None, "is empty"),
+        ({"SecretString": "sk-5 sk-6"}, None, "does not hold a key"),
+        ({"SecretBinary": b"\xff\xfe"}, None, "binary"),
+    ],
+)
+def test_secret_shapes(answer, key, error):
+    config = {"api_key_secret_id": "acme", "workspace_id": "w"}
+    if error is None:
+        out = secrets.resolve_api_key(config, client_factory=lambda *a: _Holds(answer))
+        assert out["api_key"] == key
+        assert out["workspace_id"] == "w"
+    else:
+        with pytest.raises(secrets.SecretError, match=error) as info:
+            secrets.resolve_api_key(config, client_factory=lambda *a: _Holds(answer))
+        for value in ("sk-4", "sk-5", "sk-6"):
+            assert value not in str(info.value)
+
+
+def test_region_comes_from_the_setting_then_the_arn():
+    arn = "arn:aws:secretsmanager:ap-south-1:123:secret:acme-AbCdEf"
+    assert secrets.region_of(arn, None) == "ap-south-1"
+    assert secrets.region_of(arn, "eu-west-1") == "eu-west-1"
+    assert secrets.region_of("acme", None) is None
+
+
+@pytest.mark.parametrize(
+    ("config", "needle"),
+    [
+        ({}, "api_key is not set"),
+        ({"api_key": "sk", "api_key_secret_id": "acme"}, "both set"),
+        ({"api_key_secret_id": "  "}, "api_key_secret_id is empty"),
+        (
+            {"api_key_secret_id": "a", "aws_endpoint_url": "http://sm.example.invalid"},
+            "aws_endpoint_url",
+        ),
+        ({"api_key_secret_id": "a", "aws_endpoint_url": "ftp://x"}, "aws_endpoint_url"),
+    ],
+)
+def test_setting_errors(config, needle):
+    errors = secrets.secret_config_errors(config)
+    assert len(errors) == 1, errors
+    assert needle in errors[0]
+
+
+def test_good_settings_have_no_error():
+    assert secrets.secret_config_errors({"api_key": "sk"}) == []
+    assert secrets.secret_config_errors({"api_key_secret_id": "acme"}) == []
+    ok = {"api_key_secret_id": "a", "aws_endpoint_url": "http://127.0.0.1:5000"}
+    assert secrets.secret_config_errors(ok) == []
+
+
+def test_without_boto3_the_line_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    with pytest.raises(secrets.SecretError, match=r"tap-chatgpt-compliance\[aws\]"):
+        secrets.resolve_api_key({"api_key_secret_id": "acme"})
+
+
+def test_a_plain_api_key_never_calls_aws():
+    def boom(*a):
+        raise AssertionError("called")
+
+    config = {"api_key": "sk", "workspace_id": "w"}
+    assert secrets.resolve_api_key(config, client_factory=boom) is config
