@@ -9,6 +9,9 @@ to the SDK's serialiser, so every line is the one the SDK would have written.
 Lines are buffered and written in chunks; the buffer is always emptied before a STATE, a SCHEMA
 or any other message, and at the end of the run, so nothing is reordered and a STATE never
 reaches the target before the records it covers.
+
+SIGTERM and SIGINT never tear a line: while the writer is writing to stdout, a signal is only
+noted, and :class:`Interrupted` is raised once the line (or chunk of lines) is complete.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import contextlib
 import datetime
 import decimal
 import json
+import os
+import signal
 import sys
 import time
 import typing as t
 import weakref
 
 from singer_sdk.io_base import SingerWriter
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.singerlib.json import serialize_json
 
 from tap_chatgpt_compliance.errors import RecordTooLarge
@@ -38,6 +43,37 @@ BUFFER_BYTES = 64 * 1024
 """Records are written to stdout in chunks of about this size (and before any other message)."""
 LARGE_LINE = 256 * 1024
 """A record line at least this long is written by pieces, straight to stdout."""
+
+
+class Interrupted(BaseException):  # like KeyboardInterrupt: not an Exception
+    """SIGTERM or SIGINT: the run stops after the line being written, exit 128 + signal.
+
+    A ``BaseException``, so that no ``except Exception`` on the way (an attachment's error
+    handling, a retry) can swallow it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        """Name the signal."""
+        self.signum = signum
+        try:
+            self.signame = signal.Signals(signum).name
+        except ValueError:
+            self.signame = f"signal {signum}"
+        super().__init__(self.message)
+
+    @property
+    def exit_code(self) -> int:
+        """Return the shell's code for a process ended by the signal: 130 SIGINT, 143 SIGTERM."""
+        return 128 + self.signum
+
+    @property
+    def message(self) -> str:
+        """Return the one line that ends the run."""
+        return (
+            f"Stopped by {self.signame} (exit code {self.exit_code}): the run ended after the "
+            "line being written; the last STATE covers only what was written, so a rerun "
+            "resumes there (nothing is skipped)."
+        )
 
 
 class _NotStdlib(TypeError):
@@ -158,7 +194,47 @@ class LineLimitedWriter(SingerWriter):
         self._buffer: list[str] = []
         self._buffered = 0
         self._stream_json: dict[str, str] = {}
+        self._writing = False
+        """Whether a line is being written to stdout (a signal then waits for its end)."""
+        self.deferred: Interrupted | None = None
+        """The interruption noted while a line was being written, raised at its end."""
+        self.interrupted: Interrupted | None = None
+        """The interruption raised (later signals are ignored: the run is already stopping)."""
+        self.last_state_line: str | None = None
+        """The last STATE line written: it covers only records written before it."""
         _WRITERS.add(self)
+
+    def interrupt(self, signum: int) -> None:
+        """Stop the run for a signal: now, or at the end of the line being written."""
+        if self.interrupted is not None or self.deferred is not None:
+            return  # already stopping: a second signal changes nothing
+        stop = Interrupted(signum)
+        if self._writing:
+            self.deferred = stop
+            return
+        self.interrupted = stop
+        raise stop
+
+    def _raise_deferred(self) -> None:
+        stop = self.deferred
+        if stop is not None and self.interrupted is None:
+            self.deferred = None
+            self.interrupted = stop
+            raise stop
+
+    def end_interrupted(self) -> None:
+        """Write the whole lines still buffered, then the last STATE again (the final one).
+
+        The last STATE written covers only records written before it; the records written
+        after it are written again by the next run (duplicates, never a gap).
+        """
+        self._writing = True
+        try:
+            self.flush()
+            if self.last_state_line is not None:
+                write_stdout(self.last_state_line + "\n")
+        finally:
+            self._writing = False
 
     def _check(self, line: str, message: Message | None, stream: str, record: dict) -> None:
         size = len(line) if line.isascii() else len(line.encode("utf-8"))
@@ -194,11 +270,14 @@ class LineLimitedWriter(SingerWriter):
                 self.flush()
             return
         self.flush()  # a large line is written piece by piece, never joined in memory
-        write = sys.stdout.write
-        for part in parts:
-            write(part)
-        write("\n")
-        sys.stdout.flush()
+        self._writing = True
+        try:
+            for part in parts:
+                write_stdout(part)
+            write_stdout("\n")
+        finally:
+            self._writing = False
+        self._raise_deferred()
 
     def serialize_message(self, message: Message) -> str:
         """Serialise a message: RECORDs by the standard encoder, the rest by the SDK's."""
@@ -219,21 +298,52 @@ class LineLimitedWriter(SingerWriter):
             if self._buffered >= BUFFER_BYTES:
                 self.flush()
             return
+        if isinstance(message, StateMessage):
+            self.last_state_line = line  # written next (a signal waits for the line's end)
         self._buffer.append(line)
         self.flush()
 
     def flush(self) -> None:
-        """Write the buffered lines to stdout."""
-        if self._buffer:
-            self._buffer.append("")
-            text = "\n".join(self._buffer)
-            self._buffer.clear()
-            self._buffered = 0
-            sys.stdout.write(text)
-        sys.stdout.flush()
+        """Write the buffered lines to stdout (whole lines: a signal waits for the end)."""
+        nested = self._writing
+        self._writing = True
+        try:
+            if self._buffer:
+                self._buffer.append("")
+                text = "\n".join(self._buffer)
+                self._buffer.clear()
+                self._buffered = 0
+                write_stdout(text)
+            else:
+                sys.stdout.flush()
+        finally:
+            self._writing = nested
+        if not nested:
+            self._raise_deferred()
 
 
 _WRITERS: weakref.WeakSet[LineLimitedWriter] = weakref.WeakSet()
+
+
+def write_stdout(text: str) -> None:
+    """Write ``text`` to stdout whole, even when a signal interrupts the write.
+
+    Python's buffered stdout loses the rest of a write that a signal interrupts part way
+    (a pipe full, the reader slow): the line would be torn. The bytes go to the file
+    descriptor directly instead, each partial write followed by the rest. Whatever was
+    written to ``sys.stdout`` before is flushed first, so nothing is reordered.
+    """
+    out = sys.stdout
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (tests)
+        out.write(text)
+        out.flush()
+        return
+    out.flush()
+    data = memoryview(text.encode("utf-8"))
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 @atexit.register

@@ -88,6 +88,8 @@ class RunSummary:
     fatal: str | None = None
     """The one-line message of the error that ends the run, if one does."""
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    fatal_exit_code: int | None = None
+    """The exit code of the error that ends the run, when not 1 (130/143 for a signal)."""
 
     @property
     def failures(self) -> list[str]:
@@ -100,6 +102,8 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         """Return the exit code the run ends with."""
+        if self.fatal and self.fatal_exit_code:
+            return self.fatal_exit_code
         return 1 if self.failures else 0
 
     def as_json(self) -> dict[str, t.Any]:
@@ -119,6 +123,9 @@ class RunSummary:
             "exit_code": self.exit_code,
         }
 
+    def _outcome(self) -> str:
+        return f"FAILED (exit code {self.exit_code})" if self.exit_code else "succeeded"
+
     def lines(self) -> list[str]:
         """Return the block: a few lines for people, then the JSON line."""
         run = self.run
@@ -127,7 +134,7 @@ class RunSummary:
             f"Run summary: {counts['log_files']:,} log files read "
             f"({counts['log_files_skipped']:,} already archived skipped), "
             f"{counts['events']:,} events kept, {counts['duplicates']:,} duplicate events "
-            f"dropped; {'FAILED (exit code 1)' if self.exit_code else 'succeeded'}.",
+            f"dropped; {self._outcome()}.",
             "  Records: "
             + (", ".join(f"{stream} {n:,}" for stream, n in sorted(self.records.items())) or "none")
             + ".",

@@ -16,7 +16,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from tap_chatgpt_compliance import streams
 from tap_chatgpt_compliance.attachments import AttachmentArchiver
 from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
-from tap_chatgpt_compliance.output import LineLimitedWriter
+from tap_chatgpt_compliance.output import Interrupted, LineLimitedWriter
 from tap_chatgpt_compliance.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.run import SyncRun
 from tap_chatgpt_compliance.sdk import close_run_meters
@@ -38,7 +38,14 @@ from tap_chatgpt_compliance.summary import Bookmark, CountingWriter, RunSummary
 from tap_chatgpt_compliance.timeparse import to_datetime
 from tap_chatgpt_compliance.transport import Transport
 
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk.streams import Stream
 
 STREAM_TYPES: tuple[type[Stream], ...] = (
@@ -150,8 +157,22 @@ class TapChatGPTCompliance(Tap):
             records=dict(writer.records) if isinstance(writer, CountingWriter) else {},
             bookmarks=self.bookmarks(),
             pacing=self.transport.pacer.summary() if "transport" in self.__dict__ else None,
-            fatal=None if fatal is None else fatal_message(fatal),
+            fatal=None if fatal is None else _fatal_line(fatal),
+            fatal_exit_code=fatal.exit_code if isinstance(fatal, Interrupted) else None,
         )
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: stop after the line being written, never in the middle of one.
+
+        Replaces the SDK's handler, which wrote the state of the moment (possibly ahead of the
+        records written) in the middle of a line, and exited 0.
+        """
+        writer = self.message_writer
+        if isinstance(writer, LineLimitedWriter):
+            writer.interrupt(signum)
+        else:
+            raise Interrupted(signum)
 
     def log_summary(self, fatal: BaseException | None = None) -> None:
         """Log the run summary block; its last line is ``Run summary (json): {...}``."""
@@ -175,6 +196,8 @@ class TapChatGPTCompliance(Tap):
         except BaseException as exc:
             name_the_secret(exc, self.config)
             fatal = exc
+            if isinstance(exc, Interrupted) and isinstance(self.message_writer, LineLimitedWriter):
+                self.message_writer.end_interrupted()  # whole lines, then the final STATE
             raise
         finally:
             if "attachments" in self.__dict__:
@@ -195,6 +218,9 @@ class TapChatGPTCompliance(Tap):
         """
         try:
             super().invoke(*args, **kwargs)
+        except Interrupted as exc:  # SIGTERM/SIGINT: 143/130, as a shell reports a signal
+            cls.logger.error("%s", exc.message)
+            sys.exit(exc.exit_code)
         except ConfigValidationError as exc:
             for error in exc.errors or [str(exc)]:
                 cls.logger.error("%s", " ".join(str(error).split()))
@@ -219,6 +245,11 @@ class TapChatGPTCompliance(Tap):
             cls.logger.debug("Traceback of the failure", exc_info=True)
             cls.logger.error("%s", fatal_message(exc))
             ctx.exit(1)
+
+
+def _fatal_line(exc: BaseException) -> str:
+    """Return the one line of the error that ends the run."""
+    return exc.message if isinstance(exc, Interrupted) else fatal_message(exc)
 
 
 METRICS_LOG_LEVEL = "TAP_CHATGPT_COMPLIANCE_METRICS_LOG_LEVEL"
