@@ -11,7 +11,12 @@ from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error
-from tap_chatgpt_compliance.pagination import check_listing_order
+from tap_chatgpt_compliance.pagination import (
+    LIST_PAGE_FIELDS,
+    LOG_PAGE_FIELDS,
+    check_listing_order,
+    check_page_shape,
+)
 from tap_chatgpt_compliance.sdk import (
     lean_sync_records,
     run_meters,
@@ -157,17 +162,25 @@ class ComplianceStream(RESTStream[t.Any]):
 
         The bookmark of an incremental stream (the log listing) moves with each item: an item
         earlier than the ``after`` asked for, or a page not ascending, would move it past files
-        not yet seen, so the whole page is refused (:class:`ListingError`).
+        not yet seen, so the whole page is refused (:class:`ListingError`). Every page is
+        checked for its shape first (:func:`check_page_shape`).
         """
+        query = parse_qs(urlparse(str(response.request.url or "")).query)
+        after = next(iter(query.get("after") or []), None)
+        check_page_shape(
+            response.json(),
+            LOG_PAGE_FIELDS if self.replication_key else LIST_PAGE_FIELDS,
+            urlparse(str(response.url)).path,
+            f"after={after}" if after else "first page",
+        )
         if not self.replication_key:
             yield from super().parse_response(response)
             return
         items = list(super().parse_response(response))
-        query = parse_qs(urlparse(str(response.request.url or "")).query)
         check_listing_order(
             items,
             key=self.replication_key,
-            after=next(iter(query.get("after") or []), None),
+            after=after,
             what=f"{(query.get('event_type') or [self.name])[0]} listing",
         )
         yield from items

@@ -121,6 +121,12 @@ def fatal_message(exc: BaseException) -> str:
             f"No answer from {_host(exc)} within request_timeout{after}. {NOTHING_SKIPPED} "
             "Rerun later, or raise request_timeout."
         )
+    elif isinstance(exc, requests.exceptions.ConnectionError) and _mid_body(exc):
+        text = (
+            f"{_host(exc, 'The server')} answered, then sent nothing for request_timeout "
+            f"while the body was being read{after}. {NOTHING_SKIPPED} Rerun later, or raise "
+            "request_timeout."
+        )
     elif isinstance(exc, requests.exceptions.ConnectionError):
         text = (
             f"Cannot reach {_host(exc)} ({_reason(exc)}){after}: check api_url, DNS, proxy and "
@@ -150,13 +156,22 @@ def fatal_message(exc: BaseException) -> str:
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
 
 
-def _host(exc: requests.exceptions.RequestException) -> str:
+def _host(exc: requests.exceptions.RequestException, unknown: str = "the Compliance API") -> str:
     request = getattr(exc, "request", None)
     url = getattr(request, "url", None)
     if not url:
-        return "the Compliance API"
+        return unknown
     parts = urlparse(str(url))
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the Compliance API"
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else unknown
+
+
+def _mid_body(exc: BaseException) -> bool:
+    """Whether a ConnectionError is a read timeout while a body streamed (the host answered).
+
+    ``requests`` turns urllib3's ReadTimeoutError during ``iter_content`` into a bare
+    ConnectionError without its request: it is not a host that cannot be reached.
+    """
+    return "Read timed out" in str(exc) and getattr(exc, "request", None) is None
 
 
 def _reason(exc: BaseException) -> str:

@@ -8,13 +8,62 @@ from urllib.parse import parse_qs, urlparse
 
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_chatgpt_compliance.errors import NOTHING_SKIPPED, ListingError
+from tap_chatgpt_compliance.errors import NOTHING_SKIPPED, ComplianceAPIError, ListingError
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 if t.TYPE_CHECKING:
     import requests
 
 LOGGER = logging.getLogger(__name__)
+
+
+LOG_PAGE_FIELDS = ("data", "has_more", "last_end_time")
+"""Every log listing page: ``{data: [...], has_more: bool, last_end_time: ISO 8601 | null}``."""
+LIST_PAGE_FIELDS = ("data", "has_more", "last_id")
+"""Every Gen-1 list page: ``{object: "list", data: [...], has_more: bool, last_id}``."""
+
+
+class PageShapeError(ComplianceAPIError):
+    """A listing page lacks a field the reference requires: never read as an empty page."""
+
+
+def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: str) -> None:
+    """Fail unless ``body`` is a listing page with every field the reference requires.
+
+    ``has_more`` must be a boolean; a page that says ``has_more`` without the cursor of the next
+    page (``last_id``) is not a page either. ``{}`` or ``{"data": null}`` read as an empty last
+    page would end the listing as if nothing were new, run after run.
+    """
+    problem = None
+    if not isinstance(body, dict):
+        problem = f"is a JSON {type(body).__name__}, not an object"
+    else:
+        missing = [name for name in fields if name not in body]
+        if missing:
+            problem = (
+                "lacks the required field"
+                + ("s " if len(missing) > 1 else " ")
+                + ", ".join(repr(name) for name in missing)
+            )
+        elif not isinstance(body["data"], list):
+            problem = f"has 'data' {_kind(body['data'])}, not a list"
+        elif not isinstance(body["has_more"], bool):
+            problem = f"has 'has_more' {_kind(body['has_more'])}, not true or false"
+        elif "last_id" in fields and body["has_more"] and not body.get("last_id"):
+            problem = "says has_more=true without a 'last_id' to continue from"
+    if problem is None:
+        return
+    keys = ", ".join(sorted(body)) if isinstance(body, dict) else ""
+    msg = (
+        f"The answer of {path} ({cursor}) {problem} (fields: {keys or 'none'}): it is not a "
+        f"listing page, so it is not read as an empty one. {NOTHING_SKIPPED} Rerun later; if "
+        "it persists, report it to OpenAI support."
+    )
+    raise PageShapeError(msg)
+
+
+def _kind(value: t.Any) -> str:
+    return "null" if value is None else f"of type {type(value).__name__}"
 
 
 class LogCursor(t.NamedTuple):

@@ -4,7 +4,9 @@ The list lives in the ``files`` stream's bookmark (``bookmarks.files.pending_att
 travels in every STATE message. An entry leaves it when a later run archives the attachment, when
 the API answers that it is gone (404, 410), or when its retry window ends: ``RETRY_WINDOW`` after
 the time of the message that referenced it (chat uploads expire about 24 hours after upload, so
-nothing is left to download by then). The list never holds more than ``MAX_PENDING`` entries.
+nothing is left to download by then), measured by the run's clock (the API's time, clock.py):
+never by this machine's clock, which may be days off. The list never holds more than
+``MAX_PENDING`` entries.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta, timezone
 
 from tap_chatgpt_compliance.attachments import AttachmentRef
+from tap_chatgpt_compliance.clock import RunClock
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 LOGGER = logging.getLogger(__name__)
@@ -50,9 +53,11 @@ class Pending:
 
     @property
     def retry_until(self) -> datetime:
-        """Return the end of the retry window."""
+        """Return the end of the retry window (both times are the API's)."""
         start = to_datetime(self.event_time) or to_datetime(self.first_failed_at)
-        return (start or datetime.now(timezone.utc)) + RETRY_WINDOW
+        if start is None:  # not in practice: from_state fills first_failed_at
+            return datetime.max.replace(tzinfo=timezone.utc)
+        return start + RETRY_WINDOW
 
     def ref(self) -> AttachmentRef:
         """Return where the attachment was referenced, to download it again."""
@@ -68,8 +73,8 @@ class Pending:
         )
 
     @classmethod
-    def from_state(cls, value: t.Any) -> Pending | None:
-        """Read an entry written by an earlier run; None if it is not one."""
+    def from_state(cls, value: t.Any, now: datetime | None = None) -> Pending | None:
+        """Read an entry written by an earlier run (``now``: the API's); None if not one."""
         if not isinstance(value, dict) or not value.get("id"):
             return None
         names = {f.name for f in fields(cls)}
@@ -78,8 +83,8 @@ class Pending:
         data["attempts"] = data["attempts"] if isinstance(data["attempts"], int) else 1
         data["status"] = str(data["status"] or "failed")
         data["reason"] = str(data["reason"] or "")
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        data["first_failed_at"] = str(data["first_failed_at"] or now)
+        stamp = (now or RunClock().now()).isoformat(timespec="seconds")
+        data["first_failed_at"] = str(data["first_failed_at"] or stamp)
         data["event_time"] = str(data["event_time"] or data["first_failed_at"])
         return cls(**data)
 
@@ -91,13 +96,15 @@ class PendingAttachments:
     a change was written, because any stream's STATE message carries the whole state.
     """
 
-    def __init__(self, state: dict[str, t.Any]) -> None:
+    def __init__(self, state: dict[str, t.Any], clock: RunClock | None = None) -> None:
         """Load the entries kept in ``state`` (the files stream's bookmark)."""
         self._state = state
         self._entries: dict[str, Pending] = {}
+        self.clock = clock or RunClock()
+        """The run's clock: the retry window is measured in the API's time."""
         raw = state.get(STATE_KEY)
         for value in raw if isinstance(raw, list) else []:
-            entry = Pending.from_state(value)
+            entry = Pending.from_state(value, self.clock.now())
             if entry is None:
                 LOGGER.warning("Ignoring a malformed entry of the attachment retry list: %r", value)
                 continue

@@ -23,7 +23,8 @@ INTERVAL_VARIABLE = "TAP_CHATGPT_COMPLIANCE_PROGRESS_SECONDS"
 """Environment variable that changes the interval (seconds; 0 turns the lines off)."""
 
 
-def _interval() -> float:
+def interval_seconds() -> float:
+    """Return the interval of progress and heartbeat lines (``INTERVAL_VARIABLE``, else 15 s)."""
     value = os.environ.get(INTERVAL_VARIABLE)
     if not value:
         return INTERVAL_SECONDS
@@ -55,7 +56,7 @@ class _TypeProgress:
 class Progress:
     """The run's progress, logged every ``interval`` seconds (see the module docstring)."""
 
-    interval: float = field(default_factory=_interval)
+    interval: float = field(default_factory=interval_seconds)
     clock: t.Callable[[], float] = time.monotonic
     now: t.Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger(__name__))

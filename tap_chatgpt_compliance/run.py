@@ -86,6 +86,9 @@ class SyncRun:
     """Attachments settled in this run, by final status (archived, expired, …)."""
     failures: list[str] = field(default_factory=list)
     """Errors that let the run go on but must fail it at the end."""
+    listings: dict[str, dict[str, t.Any]] = field(default_factory=dict)
+    """Event type → how its listing went: status (read, nothing_new, could_not_read), the
+    API's newest end_time and max_event_time (streams/logs.py; the summary reports them)."""
     progress: Progress = field(default_factory=Progress)
 
     def __post_init__(self) -> None:

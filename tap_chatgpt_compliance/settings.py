@@ -185,6 +185,31 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Seconds to wait for the API before retrying a request.",
     ),
     th.Property(
+        "min_download_bytes_per_second",
+        th.IntegerType(minimum=1),
+        default=65536,
+        title="Slowest download",
+        description=(
+            "Every request and download has a total deadline of request_timeout plus its size "
+            "divided by this rate (64 KiB/s by default: a 100 MB attachment gets about 27 "
+            "minutes). A body still arriving at its deadline is a stall: the try fails, naming "
+            "the host, the file and the bytes received, and is retried like a timeout."
+        ),
+    ),
+    th.Property(
+        "max_clock_skew_seconds",
+        th.IntegerType(minimum=1),
+        default=300,
+        title="Largest clock difference",
+        description=(
+            "The API's Date header is the run's clock (retention, start_date, the attachment "
+            "retry window, future end_times). A Date more than this many seconds ahead of this "
+            "machine's clock stops the run (exit 1) before anything moves; a log file whose "
+            "end_time is more than this ahead of the API's Date is archived but never becomes "
+            "the bookmark."
+        ),
+    ),
+    th.Property(
         "max_retries",
         th.IntegerType(minimum=0, maximum=50),
         default=8,
@@ -257,6 +282,8 @@ class Settings:
     max_retries: int
     max_retry_wait: float
     max_requests_per_minute: float
+    min_download_bytes_per_second: int = 65536
+    max_clock_skew_seconds: int = 300
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
@@ -282,6 +309,8 @@ class Settings:
             max_retries=int(get("max_retries")),
             max_retry_wait=float(get("max_retry_wait")),
             max_requests_per_minute=float(get("max_requests_per_minute")),
+            min_download_bytes_per_second=int(get("min_download_bytes_per_second")),
+            max_clock_skew_seconds=int(get("max_clock_skew_seconds")),
         )
 
 

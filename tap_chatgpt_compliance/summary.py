@@ -27,6 +27,7 @@ from tap_chatgpt_compliance.output import LineLimitedWriter
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Message
 
+    from tap_chatgpt_compliance.clock import RunClock
     from tap_chatgpt_compliance.output import Verbatim
     from tap_chatgpt_compliance.run import SyncRun
 
@@ -88,6 +89,40 @@ class RunSummary:
     fatal: str | None = None
     """The one-line message of the error that ends the run, if one does."""
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    clock: RunClock | None = None
+    """The run's clock (clock.py): ``now`` is the API's time when a Date was seen."""
+
+    def __post_init__(self) -> None:
+        """Measure lags in the API's time, not this machine's (which may be days off)."""
+        if self.clock is not None and self.clock.synced:
+            self.now = self.clock.now()
+
+    def listing(self, event_type: str, bookmark: Bookmark) -> dict[str, t.Any]:
+        """Return how the type's listing went: read, nothing_new, could_not_read or not_run.
+
+        ``nothing_new`` is the API having nothing after the bookmark (the listing was read to
+        its end); ``could_not_read`` is a listing that failed. ``behind_api_seconds`` is how far
+        the bookmark is behind the newest the API has (its newest listed ``end_time``, or its
+        ``max_event_time``): more than a few hours means files the API has were not archived.
+        """
+        found = getattr(self.run, "listings", {}).get(event_type) or {}
+        newest = [
+            when
+            for when in (found.get("api_newest_end_time"), found.get("api_max_event_time"))
+            if isinstance(when, datetime)
+        ]
+        behind = None
+        if newest:
+            end = bookmark.end_time
+            behind = int((max(newest) - end).total_seconds()) if end else None
+            behind = None if behind is None else max(0, behind)
+        return {
+            "listing": found.get("status", "not_run"),
+            "api_newest_end_time": _iso(found.get("api_newest_end_time")),
+            "api_max_event_time": _iso(found.get("api_max_event_time")),
+            "behind_api_seconds": behind,
+        }
+
     fatal_exit_code: int | None = None
     """The exit code of the error that ends the run, when not 1 (130/143 for a signal)."""
 
@@ -116,9 +151,11 @@ class RunSummary:
                 event_type: {
                     "end_time": _iso(bookmark.end_time),
                     "lag_seconds": bookmark.lag_seconds(self.now),
+                    **self.listing(event_type, bookmark),
                 }
                 for event_type, bookmark in self.bookmarks.items()
             },
+            "clock": None if self.clock is None else self.clock.as_json(),
             "failures": [_short(failure, FAILURE_CHARS) for failure in self.failures],
             "exit_code": self.exit_code,
         }
@@ -153,7 +190,11 @@ class RunSummary:
                 if bookmark.end_time is None
                 else f"{_iso(bookmark.end_time)} ({duration(lag or 0)} behind now)"
             )
-            lines.append(f"  Bookmark {event_type}: {where}.")
+            listing = _listing_text(self.listing(event_type, bookmark))
+            lines.append(f"  Bookmark {event_type}: {where}{listing}.")
+        skew = None if self.clock is None else self.clock.skew_line()
+        if skew:
+            lines.append(f"  {skew}")
         odd = run.odd_input_line()
         if odd:
             lines.append(f"  {odd}")
@@ -192,6 +233,21 @@ def duration(seconds: float) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="seconds")
+
+
+def _listing_text(listing: dict[str, t.Any]) -> str:
+    """Say what the API had: nothing new (and its newest), or that it could not be read."""
+    status = listing["listing"]
+    newest = listing["api_newest_end_time"] or listing["api_max_event_time"]
+    behind = listing["behind_api_seconds"]
+    if status == "could_not_read":
+        return "; the listing could NOT be read (see Failed)"
+    text = "; the API had nothing new" if status == "nothing_new" else ""
+    if newest:
+        text += f"; the API's newest: {newest}"
+    if behind:
+        text += f", {duration(behind)} ahead of the bookmark"
+    return text
 
 
 def _short(text: str, limit: int) -> str:

@@ -157,6 +157,7 @@ class TapChatGPTCompliance(Tap):
             records=dict(writer.records) if isinstance(writer, CountingWriter) else {},
             bookmarks=self.bookmarks(),
             pacing=self.transport.pacer.summary() if "transport" in self.__dict__ else None,
+            clock=self.transport.clock if "transport" in self.__dict__ else None,
             fatal=None if fatal is None else _fatal_line(fatal),
             fatal_exit_code=fatal.exit_code if isinstance(fatal, Interrupted) else None,
         )

@@ -9,7 +9,9 @@ signed URLs (the object store behind the 307) are fetched without the API key an
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
+import time
 import typing as t
 from urllib.parse import urlsplit
 
@@ -18,8 +20,10 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance import __name__ as _package
+from tap_chatgpt_compliance.clock import RunClock
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
 from tap_chatgpt_compliance.pacing import Pacer, route_template
+from tap_chatgpt_compliance.progress import interval_seconds
 from tap_chatgpt_compliance.retry import retry_after_seconds, wait_generator
 
 if t.TYPE_CHECKING:
@@ -35,7 +39,7 @@ REDIRECTS = (301, 302, 303, 307, 308)
 EXPIRED = (401, 403, 410)
 """What object stores answer for an expired or refused signed URL."""
 FRESH_URL_TRIES = 3
-RETRIED_ERRORS: tuple[type[Exception], ...] = (
+RETRIED_ERRORS: tuple[type[Exception], ...] = (  # Stalled is a RetriableAPIError
     ConnectionResetError,
     RetriableAPIError,
     requests.exceptions.Timeout,
@@ -58,24 +62,175 @@ class Unavailable(ComplianceAPIError):
         self.detail = detail
 
 
-class PacedSession(requests.Session):
-    """A session to the API host: each request waits for its route's token; 429s are noted."""
+class Stalled(RetriableAPIError):
+    """A body still arriving at its total deadline (retried like a timeout)."""
 
-    def __init__(self, pacer: Pacer, base_path: str) -> None:
+
+class _Flight:
+    """One body being read, with its total deadline (see :class:`Watchdog`)."""
+
+    def __init__(self, response: requests.Response, what: str, deadline: float) -> None:
+        self.response = response
+        self.what = what
+        self.host = urlsplit(str(response.url)).netloc or "the server"
+        self.started = time.monotonic()
+        self.deadline = deadline
+        self.stalled = False
+        length = response.headers.get("Content-Length") or ""
+        self.size: int | None = int(length) if length.isdigit() else None
+
+    def received(self) -> int:
+        """Return the bytes of the body read so far."""
+        try:
+            return int(self.response.raw.tell())
+        except (AttributeError, TypeError, ValueError, OSError):
+            return 0
+
+    def progress(self) -> str:
+        """Describe the transfer: what, where, bytes so far, for how long."""
+        size = "" if self.size is None else f" of {self.size:,}"
+        seconds = time.monotonic() - self.started
+        return f"{self.what} from {self.host}: {self.received():,}{size} bytes in {seconds:.0f} s"
+
+    def cut(self) -> None:
+        """Stop the transfer: shut the socket down, so that the blocked read returns."""
+        self.stalled = True
+        raw = getattr(self.response, "raw", None)
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+            else:
+                self.response.close()
+        except OSError:
+            pass
+
+
+class Watchdog:
+    """Bodies in flight: each has a total deadline; a heartbeat line while any is in flight.
+
+    A thread (running only while something is in flight) cuts a body whose deadline passed
+    (the reader then fails with :class:`Stalled`, naming host, file and bytes so far), and logs
+    one line every ``interval`` seconds naming what is still in flight, so that a slow or
+    stalled transfer never looks like a quiet run.
+    """
+
+    def __init__(self, logger: logging.Logger, interval: float | None = None) -> None:
+        """Log heartbeats to ``logger`` every ``interval`` s (default: the progress interval)."""
+        self.logger = logger
+        self.interval = interval_seconds() if interval is None else interval
+        self._flights: set[_Flight] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.heartbeats = 0
+
+    @contextlib.contextmanager
+    def track(
+        self, response: requests.Response, what: str, base: float, min_rate: float
+    ) -> t.Iterator[_Flight]:
+        """Watch the body of ``response`` while the block reads it.
+
+        Its deadline is ``base`` seconds plus its size (Content-Length) at ``min_rate`` bytes
+        per second. A read cut at the deadline raises :class:`Stalled` out of the block.
+        """
+        flight = _Flight(response, what, 0.0)
+        allowed = base + (flight.size or 0) / max(min_rate, 1.0)
+        flight.deadline = flight.started + allowed
+        with self._lock:
+            self._flights.add(flight)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name="tap-watchdog", daemon=True
+                )
+                self._thread.start()
+        try:
+            yield flight
+        except Exception as exc:
+            if flight.stalled:
+                msg = (
+                    f"Stalled: {flight.progress()}, past its deadline of {allowed:.0f} s "
+                    "(request_timeout + size / min_download_bytes_per_second): the host "
+                    "answered, then sent too slowly"
+                )
+                raise Stalled(msg) from exc
+            raise
+        finally:
+            with self._lock:
+                self._flights.discard(flight)
+
+    def _watch(self) -> None:
+        last_beat = time.monotonic()
+        while True:
+            self._wake.wait(min(1.0, self.interval) if self.interval else 1.0)
+            now = time.monotonic()
+            with self._lock:
+                flights = list(self._flights)
+                if not flights:
+                    self._thread = None
+                    return
+            for flight in flights:
+                if not flight.stalled and now > flight.deadline:
+                    flight.cut()
+            if self.interval and now - last_beat >= self.interval:
+                last_beat = now
+                self.heartbeats += 1
+                shown = sorted(flights, key=lambda f: f.started)[:3]
+                more = f"; and {len(flights) - 3} more" if len(flights) > 3 else ""
+                self.logger.info(
+                    "Heartbeat: %d transfer(s) in flight: %s%s.",
+                    len(flights),
+                    "; ".join(f.progress() for f in shown),
+                    more,
+                )
+
+
+class PacedSession(requests.Session):
+    """A session to the API host: each request waits for its route's token; 429s are noted.
+
+    Every answer's ``Date`` goes to the run's clock (which refuses one far ahead of this
+    machine's); a body read at once (the listings) has a total deadline (:class:`Watchdog`).
+    """
+
+    def __init__(
+        self,
+        pacer: Pacer,
+        base_path: str,
+        clock: RunClock | None = None,
+        watchdog: Watchdog | None = None,
+        deadline: tuple[float, float] = (120.0, 65536.0),
+    ) -> None:
         """Pace with ``pacer``; route templates are read relative to ``base_path``."""
         super().__init__()
         self.pacer = pacer
         self.base_path = base_path
+        self.clock = clock
+        self.watchdog = watchdog
+        self.deadline = deadline
 
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
         """Take a token of the request's route, send, and tell the pacer about a 429."""
-        route = route_template(urlsplit(str(request.url)).path, self.base_path)
+        path = urlsplit(str(request.url)).path
+        route = route_template(path, self.base_path)
         self.pacer.acquire(route)
         sent_at = self.pacer.now()
+        stream = bool(kwargs.get("stream"))
+        if self.watchdog is not None:
+            kwargs["stream"] = True
         response = super().send(request, **kwargs)
+        if self.clock is not None:
+            try:
+                self.clock.observe(response.headers.get("Date"), _origin(str(request.url)))
+            except Exception:
+                response.close()
+                raise
         if response.status_code == 429:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             self.pacer.throttled(route, retry_after, sent_at)
+        if self.watchdog is not None and not stream:
+            base, rate = self.deadline
+            with self.watchdog.track(response, f"the answer of {path}", base, rate):
+                response.content  # noqa: B018  (read at once, as requests would, but watched)
         return response
 
 
@@ -89,7 +244,11 @@ class Transport:
         self.base_url = settings.api_url.rstrip("/")
         self.base_path = urlsplit(self.base_url).path.rstrip("/")
         self.timeout = settings.request_timeout
+        self.min_rate = float(getattr(settings, "min_download_bytes_per_second", 65536))
         self.pacer = Pacer(settings.max_requests_per_minute)
+        self.clock = RunClock(float(getattr(settings, "max_clock_skew_seconds", 300)))
+        """The run's one clock: the API's Date, checked against this machine's (clock.py)."""
+        self.watchdog = Watchdog(logger)
         self._local = threading.local()
         self._environment: dict[str, dict[str, t.Any]] = {}
         self._lock = threading.Lock()
@@ -100,7 +259,13 @@ class Transport:
         """Return this thread's session to the API (paced, with the API key)."""
         session: PacedSession | None = getattr(self._local, "api", None)
         if session is None:
-            session = PacedSession(self.pacer, self.base_path)
+            session = PacedSession(
+                self.pacer,
+                self.base_path,
+                self.clock,
+                self.watchdog,
+                (self.timeout, self.min_rate),
+            )
             session.trust_env = False  # proxies and CA bundle: environment(), read once
             environment = self.environment(self.base_url)
             session.proxies = environment["proxies"]
@@ -210,7 +375,7 @@ class Transport:
             for _ in range(FRESH_URL_TRIES):
                 response = self._api_get(path, params, describe)
                 if response.status_code not in REDIRECTS:
-                    with response:
+                    with response, self._watch(response, path):
                         return consume(response)
                 location = response.headers.get("Location")
                 response.close()
@@ -223,7 +388,8 @@ class Transport:
                     prepared, stream=True, timeout=self.timeout, **self.environment(location)
                 ) as signed:
                     if signed.status_code == 200:
-                        return consume(signed)
+                        with self._watch(signed, path):
+                            return consume(signed)
                     if signed.status_code not in EXPIRED:
                         msg = f"The signed download URL answered HTTP {signed.status_code}."
                         raise RetriableAPIError(msg, signed)
@@ -236,6 +402,10 @@ class Transport:
             raise RetriableAPIError(msg)
 
         return self.retrying(attempt, logger or self.logger, what)()
+
+    def _watch(self, response: requests.Response, path: str) -> t.ContextManager[_Flight]:
+        """Watch a download's body with its deadline (request_timeout + size / min rate)."""
+        return self.watchdog.track(response, _what(path), self.timeout, self.min_rate)
 
     def _api_get(
         self, path: str, params: dict[str, t.Any] | None, describe: DescribeError
@@ -265,6 +435,22 @@ def response_error_message(response: requests.Response) -> str:
     """Describe a failed response by status and path only (no headers, no body)."""
     path = urlsplit(response.url).path
     return f"HTTP {response.status_code} {response.reason} for path {path}"
+
+
+def _what(path: str) -> str:
+    """Name what a download path fetches: ``log file eclf_…`` or ``attachment file-…``."""
+    parts = [part for part in path.split("/") if part]
+    name = parts[-1] if parts else path
+    if len(parts) >= 2 and parts[-2] == "logs":
+        return f"log file {name}"
+    if len(parts) >= 2 and parts[-2] == "files":
+        return f"attachment {name}"
+    return f"the download of {path}"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the Compliance API"
 
 
 def _note_tries(details: Details) -> None:

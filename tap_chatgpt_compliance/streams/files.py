@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import typing as t
 from collections import Counter
-from datetime import datetime, timezone
 from functools import cached_property
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -58,7 +57,7 @@ class FilesStream(LogFileChildStream):
     @cached_property
     def pending(self) -> PendingAttachments:
         """Return the retry list kept in this stream's bookmark."""
-        return PendingAttachments(self.stream_state)
+        return PendingAttachments(self.stream_state, self.transport.clock)
 
     @cached_property
     def _outcomes(self) -> Counter[str]:
@@ -119,7 +118,7 @@ class FilesStream(LogFileChildStream):
         previous_status = previous.status if previous else None
         record["log_file_id"] = log_file_id
         status = record["status"]
-        now = datetime.now(timezone.utc)
+        now = self.transport.clock.now()  # the API's time, never this machine's (clock.py)
         emit = True
         if status in RETRYABLE:
             entry = pending.record_failure(ref, log_file_id, status, record["status_reason"], now)

@@ -6,15 +6,17 @@ import base64
 import hashlib
 import typing as t
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from urllib.parse import urlparse
 
+import requests
+from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import chain, schemas
 from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
+from tap_chatgpt_compliance.clock import ClockSkewError, RunClock
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
 from tap_chatgpt_compliance.logfiles import (
     CONVERSATION_MESSAGE,
@@ -22,7 +24,7 @@ from tap_chatgpt_compliance.logfiles import (
     Segment,
     fetch_log_file,
 )
-from tap_chatgpt_compliance.pagination import LogFilesPaginator
+from tap_chatgpt_compliance.pagination import LogFilesPaginator, PageShapeError
 from tap_chatgpt_compliance.pipeline import ReadAhead, one_ahead
 from tap_chatgpt_compliance.rawlogs import STREAM as RAW_PARTS_STREAM
 from tap_chatgpt_compliance.rawlogs import RawLogKeeper
@@ -40,7 +42,6 @@ from tap_chatgpt_compliance.timeparse import api_time, to_datetime
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    import requests
     from singer_sdk.helpers.types import Context, Record
 
 PAGE_SIZE = 100
@@ -78,7 +79,6 @@ class LogFilesStream(ComplianceStream):
     _current_event_type: str | None = None
     _page_last_item: dict[str, t.Any] | None = None
     _page_last_end_time: t.Any = None
-    _server_now: datetime | None = None
     _bookmark: datetime | None = None
     _segment_record: dict[str, t.Any] | None = None
     """The stand-in record of a segment before a file's last: not written, no bookmark."""
@@ -162,7 +162,6 @@ class LogFilesStream(ComplianceStream):
         """
         items = list(super().parse_response(response))
         body = response.json()
-        self._server_now = _http_date(response.headers.get("Date"))
         self._page_last_item = items[-1] if items else None
         self._page_last_end_time = body.get("last_end_time") if isinstance(body, dict) else None
         for item in items:
@@ -196,11 +195,72 @@ class LogFilesStream(ComplianceStream):
     def _event_type(context: Context | None) -> str:
         return str((context or {}).get("event_type") or CONVERSATION_MESSAGE)
 
+    @property
+    def clock(self) -> RunClock:
+        """Return the run's one clock (the API's Date; clock.py)."""
+        return self.transport.clock
+
+    def _listing(self, event_type: str) -> dict[str, t.Any]:
+        """Return what the summary says of this event type's listing (summary.py)."""
+        return self.sync_run.listings.setdefault(event_type, {"status": "not_run"})
+
+    def _freshness(self, event_type: str) -> None:
+        """Ask the API for the type's newest event (``max_event_time``) before listing.
+
+        Its ``Date`` sets the run's clock before any time is decided (the start, the
+        retention), and its answer tells "the API had nothing new" from "not read" in the
+        summary. It is not required: any failure leaves the listing to fail on its own.
+        """
+        url = f"{self.url_base}{self.scope_path(event_type)}/max_event_time"
+        session = self.requests_session
+        retry = self.transport.check
+
+        def get() -> requests.Response:
+            response = session.get(url, params={"event_type": event_type}, timeout=self.timeout)
+            if response.status_code != 200:
+                retry(response, self.describe_error)
+            return response
+
+        try:
+            response = self.transport.retrying(get, self.logger, "the freshness check")()
+            body = response.json()
+        except (RetriableAPIError, requests.RequestException, ValueError) as exc:
+            self.logger.debug("No freshness for %s: %s", event_type, type(exc).__name__)
+            return
+        except ClockSkewError:
+            raise
+        except ComplianceAPIError as exc:
+            self.logger.debug("No freshness for %s: %s", event_type, exc)
+            return
+        newest = body.get("max_event_time") if isinstance(body, dict) else None
+        value = newest.get(event_type) if isinstance(newest, dict) else None
+        when = to_datetime(value)
+        self._listing(event_type)["api_max_event_time"] = when
+
     def _start(self, context: Context | None) -> tuple[datetime, bool]:
-        """Return where to list from, and whether it is a bookmark (inclusive) or not."""
+        """Return where to list from, and whether it is a bookmark (inclusive) or not.
+
+        Every time here is the API's (the run's clock). A bookmark later than the API's time
+        (a state written by a run that trusted a wrong clock) would make every run read
+        nothing: it is set aside, loudly (the run fails), and the listing starts where a first
+        run would.
+        """
         state = self.get_context_state(context)
-        now = datetime.now(timezone.utc)
+        now = self.clock.now()
         bookmark = to_datetime(state.get("replication_key_value"))
+        if bookmark is not None and self.clock.ahead(bookmark):
+            message = (
+                f"The {self._event_type(context)} bookmark {bookmark.isoformat()} is later than "
+                f"the API's time {now.isoformat(timespec='seconds')}: it was set by a run that "
+                "trusted a wrong clock, and would hide every new log file. It is set aside: "
+                "this run lists from the start_date (or the 30-day retention) again; files "
+                "archived before are recognised downstream by id."
+            )
+            self.logger.error(message)
+            self.sync_run.failures.append(message)
+            for key in ("replication_key_value", "boundary_file_ids", "boundary_end_time"):
+                state.pop(key, None)
+            bookmark = None
         if bookmark is None:
             configured = parse_start_date(self.settings.start_date, now)
             if configured < now - RETENTION:
@@ -229,12 +289,6 @@ class LogFilesStream(ComplianceStream):
             )
         return bookmark, True
 
-    def _now(self) -> datetime:
-        """Return the current time: the later of this host's clock and the API's Date."""
-        now = datetime.now(timezone.utc)
-        server = self._server_now
-        return server if server is not None and server > now else now
-
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """List, download and verify each new file, then hand it to the child streams.
 
@@ -248,6 +302,9 @@ class LogFilesStream(ComplianceStream):
         """
         event_type = self._event_type(context)
         self._current_event_type = event_type
+        listing = self._listing(event_type)
+        listing["status"] = "could_not_read"  # until the listing ends
+        self._freshness(event_type)
         start, inclusive = self._start(context)
         # Files whose end_time equals the bookmark are asked for again and recognised by id,
         # so that two files sharing an end_time are never skipped.
@@ -292,7 +349,9 @@ class LogFilesStream(ComplianceStream):
                 self._count(log_file)
                 self._write_state_message()
                 run.progress.file_done(plan.floor)
-        except ListingRejected as exc:
+                listing["files_read"] = listing.get("files_read", 0) + 1
+            listing["status"] = "read" if listing.get("files_read") else "nothing_new"
+        except (ListingRejected, PageShapeError) as exc:
             self.logger.error("%s", exc)
             run.failures.append(str(exc))
         finally:
@@ -311,11 +370,16 @@ class LogFilesStream(ComplianceStream):
         Runs on the main thread (the SDK's listing), a file or so ahead of the records.
         """
         run = self.sync_run
+        listing = self._listing(event_type)
         boundary = set(state.get("boundary_file_ids") or [])
         floor = start  # the bookmark so far: never decreases, never later than now
         last_listed = start  # the latest end_time listed so far (the listing's order)
         for meta in self.request_records(context):
             file_id = str(meta["id"])
+            listed_end = to_datetime(meta.get("end_time"))
+            if listed_end is not None and not self.clock.ahead(listed_end):
+                newest = listing.get("api_newest_end_time")
+                listing["api_newest_end_time"] = max(newest or listed_end, listed_end)
             if file_id in boundary or file_id in future or file_id in run.seen_log_file_ids:
                 run.counts["log_files_skipped"] += 1
                 continue
@@ -323,13 +387,17 @@ class LogFilesStream(ComplianceStream):
             run.progress.listed()
             end_time, source = self._listed_end_time(meta, last_listed)
             last_listed = max(last_listed, end_time)
-            capped = end_time > self._now()
+            capped = self.clock.ahead(end_time)
             if capped:
+                listing["future_files"] = listing.get("future_files", 0) + 1
                 self.logger.warning(
-                    "Log file %s has end_time %s, later than the current time: it is "
-                    "archived, but the %s bookmark stays at %s.",
+                    "Log file %s has end_time %s, later than the current time (the API's "
+                    "%s, max_clock_skew_seconds %s): it is archived, but the %s bookmark stays "
+                    "at %s.",
                     file_id,
                     end_time.isoformat(),
+                    self.clock.now().isoformat(timespec="seconds"),
+                    int(self.clock.max_skew.total_seconds()),
                     event_type,
                     floor.isoformat(),
                 )
@@ -456,16 +524,6 @@ class _Planned:
 def segment_key(segment: Segment) -> str:
     """Return the key of a file's segment (attachments are planned per segment)."""
     return f"{segment.id}#{segment.index}"
-
-
-def _http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _prune_future(state: dict, bookmark: datetime) -> dict[str, str]:

@@ -9,11 +9,17 @@ import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from chatgpt_compliance_simulator import Simulator
+
+from .clockskew import skewed_env
+
+SIMULATORS: dict[str, Simulator] = {}
+"""api_url → the simulator behind it (tap_config registers it; run_tap syncs the clock)."""
+SYNC_BEYOND_SECONDS = 60.0
 
 
 def simulated_rate(sim: Simulator) -> float:
@@ -39,7 +45,23 @@ def tap_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
         "max_requests_per_minute": simulated_rate(sim),
     }
     config.update(overrides)
+    SIMULATORS[sim.base_url] = sim
     return config
+
+
+def synced_offset(config: dict[str, Any]) -> float:
+    """Return how far the tap's clock must move to match a simulator ahead of this machine.
+
+    A test that advances the simulated clock past the wall clock models a machine whose clock
+    follows the API's (NTP): the tap process then runs with its clock moved as far (the tap
+    refuses an API Date far ahead of its own clock). A simulator behind the wall clock needs
+    nothing: the tap follows the API's Date.
+    """
+    sim = SIMULATORS.get(str(config.get("api_url")))
+    if sim is None:
+        return 0.0
+    ahead = (sim.now() - datetime.now(timezone.utc)).total_seconds()
+    return ahead if ahead > SYNC_BEYOND_SECONDS else 0.0
 
 
 @dataclass
@@ -109,17 +131,28 @@ def tap_env() -> dict[str, str]:
 
 
 def run_tap(
-    config: dict[str, Any], state: dict[str, Any] | None = None, timeout: float = 300
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    timeout: float = 300,
+    clock_offset: float | None = None,
+    env: dict[str, str] | None = None,
 ) -> TapRun:
-    """Run ``python -m tap_chatgpt_compliance`` to completion."""
+    """Run ``python -m tap_chatgpt_compliance`` to completion.
+
+    ``clock_offset``: seconds the tap process's clock is off (clockskew.py); by default the
+    clock follows a simulator that was advanced past the wall clock (:func:`synced_offset`).
+    ``env``: extra environment variables.
+    """
+    offset = synced_offset(config) if clock_offset is None else clock_offset
     with tempfile.TemporaryDirectory() as tmp:
+        environment = skewed_env({**tap_env(), **(env or {})}, offset, Path(tmp) / "site")
         result = subprocess.run(
             tap_command(config, state, Path(tmp)),
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
-            env=tap_env(),
+            env=environment,
         )
     # Every run of the suite doubles as a check that the secret never reaches the output.
     assert config["api_key"] not in result.stdout + result.stderr, "the API key leaked"

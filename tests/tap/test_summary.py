@@ -17,7 +17,15 @@ from tap_chatgpt_compliance.timeparse import to_datetime
 
 from .harness import TapRun, bookmark, run_tap, tap_config
 
-SUMMARY_KEYS = {"records", "log_files", "attachments", "bookmarks", "failures", "exit_code"}
+SUMMARY_KEYS = {
+    "records",
+    "log_files",
+    "attachments",
+    "bookmarks",
+    "clock",
+    "failures",
+    "exit_code",
+}
 
 
 def summary_block(run: TapRun) -> tuple[list[str], dict[str, Any]]:
