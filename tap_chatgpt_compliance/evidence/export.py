@@ -39,8 +39,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from email import policy
-from email.message import EmailMessage
+from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -226,6 +225,11 @@ class Production:
             "source_log_files TEXT, custodian TEXT, begin TEXT, end TEXT)"
         )
         db.execute("DELETE FROM produced")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS produced_conversations (id TEXT PRIMARY KEY, title TEXT, "
+            "path TEXT, count INTEGER, first TEXT, last TEXT, numbers TEXT, sources TEXT)"
+        )
+        db.execute("DELETE FROM produced_conversations")
         self.kinds: Counter[str] = Counter()
         self.attachments: Counter[str] = Counter()
         """Attachment entries of the production: ``included``, or a placeholder's status."""
@@ -237,9 +241,25 @@ class Production:
     @property
     def files(self) -> list[dict[str, t.Any]]:
         """Return the files written, sorted by path."""
-        cursor = self.db.execute("SELECT * FROM produced ORDER BY path")
+        return list(self.iter_files())
+
+    def iter_files(self, kind: str | None = None) -> Iterator[dict[str, t.Any]]:
+        """Yield the files written (of one kind), sorted by path."""
+        cursor = (
+            self.db.execute("SELECT * FROM produced WHERE kind = ? ORDER BY path", (kind,))
+            if kind
+            else self.db.execute("SELECT * FROM produced ORDER BY path")
+        )
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
+        for row in cursor:
+            yield dict(zip(names, row, strict=True))
+
+    def iter_conversations(self) -> Iterator[dict[str, t.Any]]:
+        """Yield the conversations produced, sorted by id."""
+        cursor = self.db.execute("SELECT * FROM produced_conversations ORDER BY id")
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row, strict=True))
 
     def summary_lines(self, seconds: float) -> list[str]:
         """Return the summary block printed at the end of an export."""
@@ -573,9 +593,8 @@ class Exporter:
         messages_csv = _HashedFile(out / "production_messages.csv")
         run.messages_csv = csv.writer(messages_csv, lineterminator="\n")
         run.messages_csv.writerow(MESSAGE_COLUMNS)
-        index_rows = []
         for done, item in enumerate(selected, 1):
-            index_rows.append(run.conversation(item))
+            run.conversation(item)
             now = time.monotonic()
             if progress and now - last >= every:
                 last = now
@@ -588,10 +607,10 @@ class Exporter:
         run.production.listed(
             "production_messages.csv", sha, md5, size, kind="messages", message_count=run.number
         )
-        run.production.write("index.html", run.index_page(index_rows), kind="index")
+        run.index_page(len(selected))
         if load_file:
             run.load_file()
-        run.manifest(custodian, conversation, index_rows)
+        run.manifest(custodian, conversation)
         return run.production
 
 
@@ -638,7 +657,7 @@ class _Run:
 
     # --- one conversation ----------------------------------------------------------------
 
-    def conversation(self, item: Conversation) -> dict[str, t.Any]:
+    def conversation(self, item: Conversation) -> None:
         exporter = self.exporter
         production = self.production
         raw_title = exporter.index.title(item.id)
@@ -711,16 +730,19 @@ class _Run:
         production.conversations += 1
         production.first = min(production.first or item.first, item.first)
         production.last = max(production.last or item.last, item.last)
-        return {
-            "id": item.id,
-            "title": title,
-            "path": html_name,
-            "count": item.count,
-            "first": item.first,
-            "last": item.last,
-            "numbers": f"{first_number} .. {last_number}",
-            "sources": sorted(sources),
-        }
+        production.db.execute(
+            "INSERT INTO produced_conversations VALUES (?,?,?,?,?,?,?,?)",
+            (
+                item.id,
+                title,
+                html_name,
+                item.count,
+                item.first,
+                item.last,
+                f"{first_number} .. {last_number}",
+                json.dumps(sorted(sources)),
+            ),
+        )
 
     # --- HTML ------------------------------------------------------------------------------
 
@@ -804,23 +826,29 @@ class _Run:
             + "</div>\n"
         )
 
-    def index_page(self, rows: list[dict[str, t.Any]]) -> bytes:
-        items = "".join(
-            f'<li><a href="{html.escape(r["path"])}">{html.escape(r["title"])}</a> '
-            f"({r['count']} messages, {html.escape(r['numbers'])})</li>"
-            for r in rows
-        )
+    def index_page(self, conversations: int) -> None:
         production = self.production
         numbers = f"{self.numbered(1)} .. {self.numbered(self.number)}"
-        head = self.page_head(
-            "ChatGPT production",
-            f"{len(rows)} conversations · {production.messages} messages · {PLATFORM}",
-            self.workspaces,
-            production.first or "",
-            production.last or "",
-            numbers,
+        page = _HashedFile(production.out / "index.html")
+        page.write(
+            self.page_head(
+                "ChatGPT production",
+                f"{conversations} conversations · {production.messages} messages · {PLATFORM}",
+                self.workspaces,
+                production.first or "",
+                production.last or "",
+                numbers,
+            )
+            + "<ul>"
         )
-        return (head + f"<ul>{items}</ul></body></html>\n").encode()
+        for r in production.iter_conversations():
+            page.write(
+                f'<li><a href="{html.escape(r["path"])}">{html.escape(r["title"])}</a> '
+                f"({r['count']} messages, {html.escape(r['numbers'])})</li>\n"
+            )
+        page.write("</ul></body></html>\n")
+        sha, md5, size = page.close()
+        production.listed("index.html", sha, md5, size, kind="index")
 
     # --- RSMF ------------------------------------------------------------------------------
 
@@ -955,34 +983,42 @@ class _Run:
     def rsmf_bytes(self, conversation_id: str, title: str, messages: list[Message]) -> bytes:
         manifest, entries = self.rsmf_manifest(conversation_id, title, messages)
         zipped = _zip(
-            {"rsmf_manifest.json": _json_bytes(manifest), **dict(sorted(entries.items()))}
+            {
+                "rsmf_manifest.json": _json_bytes(manifest, compact=True),
+                **dict(sorted(entries.items())),
+            }
         )
-        email = EmailMessage(policy=policy.SMTP)
         begin, end = messages[0].at, messages[-1].at
         custodian_email = self.exporter._user(self.user_id)[1] if self.user_id else None
         digest = hashlib.sha256(zipped).hexdigest()
-        email["From"] = f"{GENERATOR} <export@tap-chatgpt-compliance.invalid>"
-        email["To"] = one_line(custodian_email or self.user_id or "production")
-        email["Subject"] = f"{PLATFORM}: {title} ({begin.date().isoformat()})"
-        email["Date"] = format_datetime(begin.astimezone(timezone.utc))
-        email["Message-ID"] = f"<{digest[:32]}@rsmf.invalid>"
-        email["X-RSMF-Version"] = RSMF_VERSION
-        email["X-RSMF-Generator"] = GENERATOR
-        email["X-RSMF-Application"] = PLATFORM
-        email["X-RSMF-BeginDate"] = _iso(begin)
-        email["X-RSMF-EndDate"] = _iso(end)
-        email["X-RSMF-EventCount"] = str(len(manifest["events"]))
-        email["X-RSMF-AttachmentCount"] = str(len(entries))
-        email["X-RSMF-EventCollectionID"] = one_line(conversation_id)
+        headers = [
+            ("From", f"{GENERATOR} <export@tap-chatgpt-compliance.invalid>"),
+            ("To", one_line(custodian_email or self.user_id or "production")),
+            ("Subject", f"{PLATFORM}: {title} ({begin.date().isoformat()})"),
+            ("Date", format_datetime(begin.astimezone(timezone.utc))),
+            ("Message-ID", f"<{digest[:32]}@rsmf.invalid>"),
+            ("MIME-Version", "1.0"),
+            ("X-RSMF-Version", RSMF_VERSION),
+            ("X-RSMF-Generator", GENERATOR),
+            ("X-RSMF-Application", PLATFORM),
+            ("X-RSMF-BeginDate", _iso(begin)),
+            ("X-RSMF-EndDate", _iso(end)),
+            ("X-RSMF-EventCount", str(len(manifest["events"]))),
+            ("X-RSMF-AttachmentCount", str(len(entries))),
+            ("X-RSMF-EventCollectionID", one_line(conversation_id)),
+        ]
         if self.user_id:
-            email["X-RSMF-Custodian"] = one_line(self.user_id)
-        email["X-RSMF-Participants"] = ", ".join(
-            one_line(p["id"]) for p in manifest["participants"]
-        )
-        email["X-Production-Numbers"] = f"{messages[0].number} .. {messages[-1].number}"
-        email["X-Verify-Verdict"] = self.stamp.verdict
+            headers.append(("X-RSMF-Custodian", one_line(self.user_id)))
+        headers += [
+            (
+                "X-RSMF-Participants",
+                ", ".join(one_line(p["id"]) for p in manifest["participants"]),
+            ),
+            ("X-Production-Numbers", f"{messages[0].number} .. {messages[-1].number}"),
+            ("X-Verify-Verdict", self.stamp.verdict),
+        ]
         if self.stamp.findings:
-            email["X-Verify-Findings"] = str(len(self.stamp.findings))
+            headers.append(("X-Verify-Findings", str(len(self.stamp.findings))))
         skim = [
             title,
             f"Custodian: {self.custodian}",
@@ -996,20 +1032,16 @@ class _Run:
             display = self.exporter._display(message.participant)[0]
             body = show_controls(self.exporter.body(message.record))
             skim.append(f"{message.number} [{_iso(message.at)}] {display}: {body}")
-        email.set_content("\n".join(skim) + "\n", charset="utf-8")
-        email.add_attachment(zipped, maintype="application", subtype="zip", filename="rsmf.zip")
-        email.set_boundary("rsmf-" + digest[:40])
-        return email.as_bytes()
+        return _mime(headers, "\n".join(skim) + "\n", zipped, "rsmf-" + digest[:40])
 
     # --- manifests -------------------------------------------------------------------------
 
     def load_file(self) -> None:
         """Write production.dat: one line per RSMF file, its native path and hashes."""
-        text = [dat.header()]
-        for row in self.production.files:
-            if row["kind"] != "rsmf":
-                continue
-            text.append(
+        out = _HashedFile(self.production.out / "production.dat")
+        out.write(dat.header())
+        for row in self.production.iter_files("rsmf"):
+            out.write(
                 dat.line(
                     (
                         row["first_number"],
@@ -1028,15 +1060,14 @@ class _Run:
                     )
                 )
             )
-        self.production.write("production.dat", "".join(text).encode("utf-8"), kind="dat")
+        sha, md5, size = out.close()
+        self.production.listed("production.dat", sha, md5, size, kind="dat")
 
-    def manifest(
-        self, custodian: str | None, conversation: str | None, rows: list[dict[str, t.Any]]
-    ) -> None:
+    def manifest(self, custodian: str | None, conversation: str | None) -> None:
+        """Write production_manifest.json and .csv, a file at a time."""
         production = self.production
-        files = production.files
         verdict = self.stamp.verdict
-        document = {
+        head = {
             "selection": {
                 "custodian": custodian,
                 "conversation": conversation,
@@ -1051,46 +1082,87 @@ class _Run:
             "verify": {"verdict": verdict, "findings": self.stamp.findings},
             "source": self.exporter.archive.description,
             "message_count": production.messages,
-            "conversations": {
-                r["id"]: {
-                    "title": r["title"],
-                    "messages": r["count"],
-                    "first": r["first"],
-                    "last": r["last"],
-                    "production_numbers": r["numbers"],
-                    "source_log_files": r["sources"],
-                }
-                for r in rows
-            },
-            "files": [
-                {
-                    "path": f["path"],
-                    "sha256": f["sha256"],
-                    "md5": f["md5"],
-                    "bytes": f["bytes"],
-                    "kind": f["kind"],
-                    "conversation_id": f["conversation_id"],
-                    "title": f["title"],
-                    "message_count": f["message_count"],
-                    "first_production_number": f["first_number"],
-                    "last_production_number": f["last_number"],
-                    "source_log_files": f["source_log_files"],
-                }
-                for f in files
-            ],
         }
-        (production.out / "production_manifest.json").write_bytes(_json_bytes(document))
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        document = _HashedFile(production.out / "production_manifest.json")
+        table = _HashedFile(production.out / "production_manifest.csv")
+        writer = csv.writer(table, lineterminator="\n")
         writer.writerow(MANIFEST_COLUMNS)
-        for f in t.cast("list[dict[str, t.Any]]", document["files"]):
-            writer.writerow(csv_cell(v) for v in (*list(f.values()), verdict, ""))
+        document.write("{\n")
+        for key, value in head.items():
+            document.write(f"  {_dumps(key)}: {_dumps(value)},\n")
+        document.write('  "conversations": {')
+        for n, r in enumerate(production.iter_conversations()):
+            entry = {
+                "title": r["title"],
+                "messages": r["count"],
+                "first": r["first"],
+                "last": r["last"],
+                "production_numbers": r["numbers"],
+                "source_log_files": json.loads(r["sources"]),
+            }
+            document.write(f"{',' if n else ''}\n    {_dumps(r['id'])}: {_dumps(entry)}")
+        document.write('\n  },\n  "files": [')
+        for n, f in enumerate(production.iter_files()):
+            entry = {
+                "path": f["path"],
+                "sha256": f["sha256"],
+                "md5": f["md5"],
+                "bytes": f["bytes"],
+                "kind": f["kind"],
+                "conversation_id": f["conversation_id"],
+                "title": f["title"],
+                "message_count": f["message_count"],
+                "first_production_number": f["first_number"],
+                "last_production_number": f["last_number"],
+                "source_log_files": f["source_log_files"],
+            }
+            document.write(f"{',' if n else ''}\n    {_dumps(entry)}")
+            writer.writerow(csv_cell(v) for v in (*entry.values(), verdict, ""))
+        document.write("\n  ]\n}\n")
+        document.close()
         for line in self.stamp.findings:
             writer.writerow(
                 csv_cell(v)
                 for v in ("", "", "", "", "finding", "", "", "", "", "", "", verdict, line)
             )
-        (production.out / "production_manifest.csv").write_text(buffer.getvalue(), encoding="utf-8")
+        table.close()
+
+
+def _dumps(value: t.Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _header(name: str, value: str) -> bytes:
+    """Return one header line (RFC 2047-encoded and folded when not short ASCII)."""
+    value = one_line(value)
+    if value.isascii() and len(name) + len(value) < 900:
+        return f"{name}: {value}\r\n".encode("ascii")
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}\r\n".encode("ascii")
+
+
+def _base64_lines(data: bytes) -> bytes:
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def _mime(headers: list[tuple[str, str]], text: str, zipped: bytes, boundary: str) -> bytes:
+    """Return the RSMF email: headers, the plain-text skim, rsmf.zip.
+
+    Written as the email package writes them, an order of magnitude faster.
+    """
+    out = [_header(name, value) for name, value in headers]
+    out.append(f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode())
+    out.append(f"--{boundary}\r\n".encode())
+    out.append(b'Content-Type: text/plain; charset="utf-8"\r\n')
+    out.append(b"Content-Transfer-Encoding: base64\r\n\r\n")
+    out.append(_base64_lines(text.encode("utf-8")))
+    out.append(f"\r\n--{boundary}\r\n".encode())
+    out.append(b"Content-Type: application/zip\r\n")
+    out.append(b"Content-Transfer-Encoding: base64\r\n")
+    out.append(b'Content-Disposition: attachment; filename="rsmf.zip"\r\n\r\n')
+    out.append(_base64_lines(zipped))
+    out.append(f"\r\n--{boundary}--\r\n".encode())
+    return b"".join(out)
 
 
 def _dat_time(value: str) -> str:
@@ -1134,8 +1206,12 @@ def _obj(value: t.Any) -> dict[str, t.Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _json_bytes(value: t.Any) -> bytes:
-    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+def _json_bytes(value: t.Any, *, compact: bool = False) -> bytes:
+    if compact:  # the C encoder: an RSMF manifest of 10,000 events in a blink
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return (text + "\n").encode()
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:

@@ -21,6 +21,10 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PLAIN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 """First characters a spreadsheet may read as a formula (and their full-width forms)."""
+RESERVED = frozenset(
+    ("con", "prn", "aux", "nul", *(f"com{n}" for n in range(10)), *(f"lpt{n}" for n in range(10)))
+)
+"""Device names Windows refuses as a file name (with any extension)."""
 NAME_MAX = 80
 """Longest readable part of a produced file name (a hash suffix follows when needed)."""
 
@@ -62,7 +66,11 @@ def file_stem(identifier: str, length: int = 8) -> str:
     ``case_1`` (the same once sanitised), or ``Case_1`` and ``case_1`` (the same on a
     case-insensitive file system), never share a name.
     """
-    if len(identifier) <= NAME_MAX and _PLAIN.fullmatch(identifier):
+    if (
+        len(identifier) <= NAME_MAX
+        and _PLAIN.fullmatch(identifier)
+        and identifier.split(".", 1)[0] not in RESERVED
+    ):
         return identifier
     readable = _SAFE.sub("_", identifier)[:NAME_MAX].strip("._") or "x"
     return f"{readable}_{short_hash(identifier, length)}"

@@ -144,7 +144,7 @@ def test_csv_cells_are_neutralised(tmp_path: Path) -> None:
 
 def test_colliding_names_are_all_produced(tmp_path: Path) -> None:
     """case/1 and case_1 (same once sanitised), Case_1 (same on a case-insensitive disk)."""
-    ids = ["case/1", "case_1", "Case_1", "case:1"]
+    ids = ["case/1", "case_1", "Case_1", "case:1", "con", "CON.txt", "..", "a" * 300]
     events = [
         _event(conversation, f"title {n}", f"m-{n}", f"text of {conversation}", AT.format(n))
         for n, conversation in enumerate(ids)
