@@ -189,3 +189,27 @@ def test_tampered_archive_is_refused_then_stamped(inline_run: TapRun, tmp_path: 
     assert all(r["VERIFYVERDICT"].startswith("VERDICT: FAILED") for r in loaded)
     listed = json.loads((out / "production_manifest.json").read_text())
     assert any(target["event_id"] in f for f in listed["verify"]["findings"])
+
+
+def test_bad_flag_values_are_one_line(inline_archive: Path, tmp_path: Path) -> None:
+    for flag, value, named in (
+        ("--production-prefix", "ACME/../", "--production-prefix"),
+        ("--production-prefix", "A\r\nB", "--production-prefix"),
+        ("--export-time", "yesterday", "--export-time"),
+    ):
+        done = cli(
+            "export",
+            "--jsonl",
+            str(inline_archive),
+            "--conversation",
+            "x",
+            "--out",
+            str(tmp_path / "out"),
+            flag,
+            value,
+        )
+        assert done.returncode == 1
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"chatgpt-compliance export: {named} ")
+        assert not (tmp_path / "out").exists()
