@@ -386,6 +386,20 @@ class Exporter:
         """Remove the index."""
         self.close()
 
+    def slice_log_files(
+        self, conversations: list[Conversation], since: datetime | None
+    ) -> list[str]:
+        """Return the log files a slice's rows can come from (what verify must check).
+
+        The files holding a message of the selected conversations, and every log file that
+        ended at or after a day before ``since`` (all of them without ``since``): a row deleted
+        from the slice is missing from one of those files, whichever conversation it was in.
+        """
+        low = _iso(since - timedelta(days=1)) if since else None
+        chosen = set(self.index.log_files_after(low))
+        chosen |= self.index.log_files_of([c.id for c in conversations])
+        return sorted(chosen)
+
     def problems(self) -> list[str]:
         """Return what the export itself cannot render as proven, one line each."""
         return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 import typing as t
@@ -73,8 +74,11 @@ def run(
     export_time = parse_export_time(args.export_time)
     archive = open_archive(args)
     with Exporter(archive) as exporter:
-        exporter.select(args.custodian, args.conversation, since, until)
-        report = verify(archive)
+        _, selected = exporter.select(args.custodian, args.conversation, since, until)
+        if "log_file_ids" in inspect.signature(verify).parameters:
+            report = verify(archive, log_file_ids=exporter.slice_log_files(selected, since))  # type: ignore[call-arg]
+        else:
+            report = verify(archive)
         findings = [one_line(f.line()) for f in report.findings] + exporter.problems()
         if findings and not args.allow_findings:
             print(

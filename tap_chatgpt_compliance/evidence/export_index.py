@@ -47,6 +47,7 @@ CREATE TABLE file_parts (
     file_id TEXT, part_index INTEGER, content_base64 TEXT, PRIMARY KEY (file_id, part_index)
 ) WITHOUT ROWID;
 CREATE TABLE problems (item TEXT, detail TEXT);
+CREATE TABLE log_files (id TEXT PRIMARY KEY, end_time TEXT) WITHOUT ROWID;
 """
 
 
@@ -113,7 +114,40 @@ class Index:
             workspace = _text(row.get("workspace_id"))
             if workspace:
                 self.workspaces.add(workspace)
+            ident = _text(row.get("id"))
+            if ident:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO log_files VALUES (?, ?)",
+                    (ident, sortable(row.get("end_time"))),
+                )
         self.db.commit()
+
+    def log_files_after(self, since: str | None) -> list[str]:
+        """Return the log files that may hold an event at or after ``since`` (all without it).
+
+        A log file's ``end_time`` is at or after every event it holds: a file that ended before
+        ``since`` holds no message of a slice that starts there. A file without an end time is
+        kept.
+        """
+        if since is None:
+            rows = self.db.execute("SELECT id FROM log_files ORDER BY id")
+        else:
+            rows = self.db.execute(
+                "SELECT id FROM log_files WHERE end_time IS NULL OR end_time >= ? ORDER BY id",
+                (since,),
+            )
+        return [str(r[0]) for r in rows]
+
+    def log_files_of(self, conversation_ids: list[str]) -> set[str]:
+        """Return the log files that hold a message of these conversations (any time)."""
+        out: set[str] = set()
+        for conversation_id in conversation_ids:
+            rows = self.db.execute(
+                "SELECT DISTINCT log_file_id FROM messages WHERE conversation_id = ?",
+                (conversation_id,),
+            )
+            out.update(str(r[0]) for r in rows)
+        return out
 
     def _messages(self, rows: Iterable[Record]) -> None:
         batch: list[tuple[t.Any, ...]] = []

@@ -213,3 +213,57 @@ def test_bad_flag_values_are_one_line(inline_archive: Path, tmp_path: Path) -> N
         assert len(lines) == 1, lines
         assert lines[0].startswith(f"chatgpt-compliance export: {named} ")
         assert not (tmp_path / "out").exists()
+
+
+def test_slice_verification_covers_every_file_a_slice_row_can_come_from(tmp_path: Path) -> None:
+    """With a verify that takes ``log_file_ids``, export asks for the slice's files: every
+    file holding a message of the selected conversations, and every file that ended at or after
+    a day before --since (a deleted row of the slice is missing from one of those)."""
+    from dataclasses import dataclass, field
+
+    from tap_chatgpt_compliance.evidence import export_cli, sources
+    from tap_chatgpt_compliance.evidence.cli import build_parser
+    from tap_chatgpt_compliance.records import message_record
+
+    @dataclass
+    class FakeReport:
+        findings: list[Any] = field(default_factory=list)
+
+        def verdict(self) -> str:
+            return "VERDICT: fake"
+
+    asked: list[list[str]] = []
+
+    def fake_verify(archive: Any, anchor: Any = None, log_file_ids: Any = None) -> FakeReport:
+        asked.append(sorted(log_file_ids))
+        return FakeReport()
+
+    def event(message_id: str, at: str) -> dict[str, Any]:
+        return {
+            "event_id": f"ev-{message_id}",
+            "timestamp": at,
+            "actor": {"user_id": "user-A", "user_email": "a@example.com"},
+            "message": {"id": message_id, "created_at": at, "author": {"type": "user"}},
+            "conversation": {"id": "conv-1", "title": "t"},
+        }
+
+    rows = [
+        message_record(event("old", "2026-10-31T09:00:00Z"), "ws", "eclf_old"),
+        message_record(event("new", "2026-11-26T09:00:00Z"), "ws", "eclf_new"),
+    ]
+    manifest = [
+        {"id": "eclf_old", "end_time": "2026-11-01T00:00:00Z"},
+        {"id": "eclf_mid", "end_time": "2026-11-20T00:00:00Z"},
+        {"id": "eclf_edge", "end_time": "2026-11-25T06:00:00Z"},
+        {"id": "eclf_new", "end_time": "2026-11-27T00:00:00Z"},
+    ]
+    archive = sources.Archive("synthetic", {"messages": rows, "log_files": manifest})
+    base = ["export", "--jsonl", "unused", "--conversation", "conv-1"]
+    args = build_parser().parse_args([*base, "--out", str(tmp_path / "all")])
+    assert export_cli.run(args, lambda _: archive, fake_verify) == 0  # type: ignore[arg-type]
+    assert asked[-1] == ["eclf_edge", "eclf_mid", "eclf_new", "eclf_old"]  # no --since: all
+    args = build_parser().parse_args([*base, "--out", str(tmp_path / "late")])
+    args.since = "2026-11-26"
+    assert export_cli.run(args, lambda _: archive, fake_verify) == 0  # type: ignore[arg-type]
+    # eclf_mid ended before a day before --since and holds nothing of conv-1: left out
+    assert asked[-1] == ["eclf_edge", "eclf_new", "eclf_old"]
