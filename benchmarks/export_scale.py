@@ -90,10 +90,19 @@ def _hwm() -> float:
     return float("nan")
 
 
-def _children_hwm() -> float:
-    import resource
+def child_cli(folder: str, out: str) -> None:
+    """Run ``chatgpt-compliance export`` (verify first) in this process; print its cost."""
+    import contextlib
+    import io
 
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    from tap_chatgpt_compliance.evidence.cli import main
+
+    started = time.monotonic()
+    command = ["export", "--jsonl", folder, "--custodian", EMAIL, "--out", out, "--allow-findings"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = main(command)
+    seconds = time.monotonic() - started
+    print(json.dumps({"exit": code, "seconds": seconds, "rss_mb": _hwm()}))
 
 
 def measure(count: int, *, with_verify: bool, keep: bool) -> None:
@@ -116,27 +125,17 @@ def measure(count: int, *, with_verify: bool, keep: bool) -> None:
             f"{result['rss_mb']:.0f} MB"
         )
         if with_verify:
-            shutil.rmtree(root / "out", ignore_errors=True)
-            began = time.monotonic()
-            command = [
-                sys.executable,
-                "-m",
-                "tap_chatgpt_compliance.evidence.cli",
-                "export",
-                "--jsonl",
-                str(root / "archive"),
-                "--custodian",
-                EMAIL,
-                "--out",
-                str(root / "cli-out"),
-                "--allow-findings",
-            ]
-            before = _children_hwm()
-            subprocess.run(command, capture_output=True, check=False)
-            seconds = time.monotonic() - began
+            done = subprocess.run(
+                [sys.executable, __file__, "--child-cli", str(root / "archive"), str(root / "cli")],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            result = json.loads(done.stdout.strip().splitlines()[-1])
             print(
-                f"  verify + export (command line): {count / seconds:,.0f} messages/s, peak RSS "
-                f"{max(_children_hwm(), before):.0f} MB (max of the child processes so far)"
+                f"  verify + export (command line, --allow-findings): {count:,} messages in "
+                f"{result['seconds']:.1f} s = {count / result['seconds']:,.0f} messages/s, peak "
+                f"RSS {result['rss_mb']:.0f} MB, exit {result['exit']}"
             )
     finally:
         if keep:
@@ -153,9 +152,13 @@ def main() -> None:
     parser.add_argument("--verify", action="store_true", help="also verify + export (the CLI)")
     parser.add_argument("--keep", action="store_true", help="keep the archives and productions")
     parser.add_argument("--child", nargs=2, metavar=("ARCHIVE", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-cli", nargs=2, metavar=("ARCHIVE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.child_cli:
+        child_cli(*args.child_cli)
         return
     sizes = [args.count] if args.count else [100_000, *([1_000_000] if args.million else [])]
     print(f"export_scale on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
