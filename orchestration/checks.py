@@ -49,6 +49,9 @@ def retention(outcome: RunOutcome, settings: FleetSettings, now: datetime | None
     oldest = max(ages.items(), key=lambda kv: kv[1], default=None)
     if gaps:
         return Verdict(False, "ERROR", gaps[-1], meta)
+    silent = _silence(outcome, settings, meta)
+    if silent:
+        return Verdict(False, "ERROR", silent, meta)
     if oldest and oldest[1] > settings.retention_fail_days * DAY:
         return Verdict(
             False,
@@ -68,6 +71,32 @@ def retention(outcome: RunOutcome, settings: FleetSettings, now: datetime | None
     if not ages:
         return Verdict(True, "WARN", "no bookmark yet (first run, or nothing archived)", meta)
     return Verdict(True, "WARN", f"oldest bookmark {max(ages.values()) / DAY:.2f} days old", meta)
+
+
+def _silence(outcome: RunOutcome, settings: FleetSettings, meta: dict[str, Any]) -> str | None:
+    """Say why the archive is not fresh although the run may have exited 0 (issue 17).
+
+    The tap's summary tells, per event type, whether the listing was read (``nothing_new`` is
+    the API having nothing after the bookmark) or not (``could_not_read``), and how far the
+    bookmark is behind the API's newest (``behind_api_seconds``).
+    """
+    limit = getattr(settings, "api_lag_fail_hours", 6.0) * 3600
+    for event_type, bookmark in sorted(outcome.summary.bookmarks.items()):
+        if not isinstance(bookmark, dict):
+            continue
+        behind = bookmark.get("behind_api_seconds")
+        if isinstance(behind, (int, float)):
+            meta[f"behind_api_hours/{event_type}"] = round(behind / 3600, 2)
+        if bookmark.get("listing") == "could_not_read":
+            return f"{event_type}: the last run could not read the API's listing"
+        if isinstance(behind, (int, float)) and behind > limit:
+            newest = bookmark.get("api_newest_end_time") or bookmark.get("api_max_event_time")
+            return (
+                f"{event_type}: the newest archived log file is {behind / 3600:.1f} h behind "
+                f"the API's newest ({newest}; limit {limit / 3600:g} h): the API has data the "
+                "archive does not"
+            )
+    return None
 
 
 def attachments(outcome: RunOutcome) -> Verdict:

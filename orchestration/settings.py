@@ -33,6 +33,8 @@ class FleetSettings:
     freshness_hours: float = 2.0
     retention_warn_days: float = 25.0
     retention_fail_days: float = 30.0
+    api_lag_fail_hours: float = 6.0
+    """The newest archived log file more than this behind the API's newest fails (issue 17)."""
     run_timeout: float = 3600.0
     schedule: str = "0 * * * *"
     freshness_schedule: str = "*/15 * * * *"
@@ -52,6 +54,7 @@ class FleetSettings:
             freshness_hours=_float("FLEET_FRESHNESS_HOURS", 2.0),
             retention_warn_days=_float("FLEET_RETENTION_WARN_DAYS", 25.0),
             retention_fail_days=_float("FLEET_RETENTION_FAIL_DAYS", 30.0),
+            api_lag_fail_hours=_float("FLEET_API_LAG_FAIL_HOURS", 6.0),
             run_timeout=_float("FLEET_RUN_TIMEOUT", 3600.0),
             schedule=os.environ.get("FLEET_SCHEDULE") or "0 * * * *",
             freshness_schedule=os.environ.get("FLEET_FRESHNESS_SCHEDULE") or "*/15 * * * *",

@@ -7,7 +7,7 @@ import typing as t
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.errors import ComplianceAPIError
-from tap_chatgpt_compliance.pagination import LastIdPaginator
+from tap_chatgpt_compliance.pagination import LastIdPaginator, PageShapeError
 from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
@@ -24,13 +24,13 @@ class DirectoryStream(ComplianceStream):
     page_size: int = 200
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Read the list; a 403 skips this stream but fails the run at its end.
+        """Read the list; a 403 or a broken page skips this stream but fails the run at its end.
 
         A key without the export scope must not stop the archive of conversations.
         """
         try:
             yield from super().get_records(context)
-        except _Forbidden as exc:
+        except (_Forbidden, PageShapeError) as exc:
             self.logger.error("Stream '%s' skipped: %s", self.name, exc)
             self.sync_run.failures.append(str(exc))
 

@@ -1,0 +1,87 @@
+"""Issue 17 item 3: bounded waits: a total deadline per body, stalls named, a heartbeat.
+
+Each HTTP test runs the tap as a real process against the simulator over loopback; the
+simulator trickles bodies (docs/simulator.md, ``inject(route, trickle=(bytes, seconds))``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from chatgpt_compliance_simulator import SIGNED_ROUTE
+from tap_chatgpt_compliance.errors import fatal_message
+
+from .harness import run_tap, tap_config
+
+LOGS = "/v1/compliance/workspaces/{workspace_id}/logs"
+FAST_RATE = 1_000_000  # bytes/s: the deadline is about request_timeout
+
+
+def test_a_trickled_log_file_is_a_stall_named_in_one_line(simulator_factory) -> None:
+    """One byte a second, forever: the run ends at the deadline, naming host, file, bytes."""
+    sim = simulator_factory(seed=5, span_days=0.5, speed=60.0)
+    config = tap_config(
+        sim,
+        file_content="none",
+        request_timeout=2,
+        max_retries=1,
+        max_retry_wait=0.1,
+        min_download_bytes_per_second=FAST_RATE,
+    )
+    sim.inject(SIGNED_ROUTE, trickle=(1, 1.0), count=100)
+    started = time.monotonic()
+    run = run_tap(config, timeout=90)
+    assert time.monotonic() - started < 45
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    last = run.stderr.splitlines()[-1]
+    assert "Stalled: log file eclf_" in last
+    host = sim.signed_base_url.split("//", 1)[1]
+    assert f"from {host}" in last
+    assert "bytes in" in last
+    assert "Cannot reach" not in last
+
+
+def test_a_heartbeat_names_what_is_in_flight(simulator_factory) -> None:
+    """A slow but moving body: a heartbeat line every interval while it is in flight."""
+    sim = simulator_factory(seed=5, span_days=0.5, speed=60.0)
+    first = sim.log_files()[0]
+    size = len(sim.log_file_bytes(first["id"]))
+    config = tap_config(sim, file_content="none", event_types=["CONVERSATION_MESSAGE"])
+    sim.inject(SIGNED_ROUTE, trickle=(max(1, size // 4), 0.8))
+    run = run_tap(config, env={"TAP_CHATGPT_COMPLIANCE_PROGRESS_SECONDS": "0.5"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    beats = [line for line in run.stderr.splitlines() if "Heartbeat:" in line]
+    assert beats, run.stderr[-3000:]
+    assert any(f"log file {first['id']}" in line for line in beats)
+    assert all("transfer(s) in flight" in line for line in beats)
+
+
+def test_a_trickled_listing_is_a_stall_too(simulator_factory) -> None:
+    """The listing body has a deadline as well (read at once, but watched)."""
+    sim = simulator_factory(seed=5, span_days=0.5, speed=60.0)
+    config = tap_config(
+        sim,
+        file_content="none",
+        request_timeout=1,
+        max_retries=0,
+        min_download_bytes_per_second=FAST_RATE,
+    )
+    sim.inject(LOGS, trickle=(1, 0.6), count=10)
+    run = run_tap(config, timeout=90)
+    assert run.returncode == 1
+    last = run.stderr.splitlines()[-1]
+    assert "Stalled: the answer of" in last
+    assert "/logs" in last
+
+
+def test_a_read_timeout_mid_body_is_not_called_unreachable() -> None:
+    """requests reports a read timeout while streaming as a bare ConnectionError."""
+    exc = requests.exceptions.ConnectionError(
+        "HTTPConnectionPool(host='127.0.0.1', port=1): Read timed out."
+    )
+    message = fatal_message(exc)
+    assert "Cannot reach" not in message
+    assert "answered, then sent nothing for request_timeout" in message
