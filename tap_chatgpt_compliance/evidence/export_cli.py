@@ -16,6 +16,7 @@ from tap_chatgpt_compliance.evidence.export import (
     parse_prefix,
 )
 from tap_chatgpt_compliance.evidence.export_text import one_line
+from tap_chatgpt_compliance.evidence.sources import ArchiveError
 
 if t.TYPE_CHECKING:
     import argparse
@@ -75,10 +76,20 @@ def run(
     archive = open_archive(args)
     with Exporter(archive) as exporter:
         _, selected = exporter.select(args.custodian, args.conversation, since, until)
-        if "log_file_ids" in inspect.signature(verify).parameters:
-            report = verify(archive, log_file_ids=exporter.slice_log_files(selected, since))  # type: ignore[call-arg]
-        else:
-            report = verify(archive)
+        try:
+            if "log_file_ids" in inspect.signature(verify).parameters:
+                files = exporter.slice_log_files(selected, since)
+                report = verify(archive, log_file_ids=files)  # type: ignore[call-arg]
+            else:
+                report = verify(archive)
+        except ArchiveError:
+            raise
+        except Exception as exc:  # fail closed: no verdict, no production
+            msg = (
+                f"verify could not complete ({type(exc).__name__}: {one_line(exc)}); "
+                "nothing was written"
+            )
+            raise ArchiveError(msg) from exc
         findings = [one_line(f.line()) for f in report.findings] + exporter.problems()
         if findings and not args.allow_findings:
             print(

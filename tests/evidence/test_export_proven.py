@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tap.harness import TapRun
 
 from tap_chatgpt_compliance.evidence import dat
@@ -267,3 +268,32 @@ def test_slice_verification_covers_every_file_a_slice_row_can_come_from(tmp_path
     assert export_cli.run(args, lambda _: archive, fake_verify) == 0  # type: ignore[arg-type]
     # eclf_mid ended before a day before --since and holds nothing of conv-1: left out
     assert asked[-1] == ["eclf_edge", "eclf_new", "eclf_old"]
+
+
+def test_a_verify_that_crashes_fails_closed(
+    inline_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No verdict, no production: one line, exit 1, nothing written, no traceback."""
+    from tap_chatgpt_compliance.evidence import cli as evidence_cli
+
+    def broken(archive: Any) -> Any:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(evidence_cli, "verify", broken)
+    messages = [json.loads(x) for x in _lines(inline_archive, "messages")]
+    out = tmp_path / "out"
+    done = cli(
+        "export",
+        "--jsonl",
+        str(inline_archive),
+        "--conversation",
+        messages[0]["conversation_id"],
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "chatgpt-compliance export: verify could not complete (KeyError: 'boom'); nothing was "
+        "written"
+    ]
+    assert not out.exists()
