@@ -15,6 +15,14 @@ _EVENT_ID_DERIVED = "True when event_id is not the event's own (see event_id)."
 ITEM_DESCRIPTION = (
     "The list item exactly as delivered by the API: fields the tap does not know are kept."
 )
+RAW_ITEM_DESCRIPTION = (
+    "The list item as the API served it, as canonical JSON text (keys sorted, no spaces, "
+    "UTF-8): every other column is derived from it (directory_rows.derive_row), which "
+    "`chatgpt-compliance verify` recomputes."
+)
+CHAIN_VERSION_DESCRIPTION = (
+    "Version of the chained field set (chain.py, docs/evidence.md); absent: version 1."
+)
 
 LOG_FILE = th.PropertiesList(
     th.Property("id", th.StringType, required=True, description="Log file id (eclf_…)."),
@@ -115,6 +123,7 @@ LOG_FILE = th.PropertiesList(
         th.StringType,
         description="SHA-256 linking this record to chain_previous (see docs/evidence.md).",
     ),
+    th.Property("chain_version", th.IntegerType, description=CHAIN_VERSION_DESCRIPTION),
 ).to_dict()
 
 CONVERSATION = th.PropertiesList(
@@ -228,6 +237,30 @@ FILE = th.PropertiesList(
     ),
     th.Property("log_file_id", th.StringType),
     th.Property("event_id", th.StringType),
+    th.Property(
+        "chain_seq",
+        th.IntegerType,
+        description="Position in the workspace's files chain (1 first).",
+    ),
+    th.Property(
+        "chain_previous",
+        th.StringType,
+        description="chain_hash of the previous files record (64 zeros for the first).",
+    ),
+    th.Property(
+        "chain_previous_id",
+        th.StringType,
+        description=(
+            "Attachment id of the record chain_previous links to: a target that keeps only the "
+            "latest record of an attachment accounts for the earlier one by it."
+        ),
+    ),
+    th.Property(
+        "chain_hash",
+        th.StringType,
+        description="SHA-256 linking this record to chain_previous (see docs/evidence.md).",
+    ),
+    th.Property("chain_version", th.IntegerType, description=CHAIN_VERSION_DESCRIPTION),
 ).to_dict()
 
 FILE_PART = th.PropertiesList(
@@ -291,6 +324,7 @@ USER = th.PropertiesList(
     th.Property("status", th.StringType, description="active, inactive, …"),
     th.Property("created_at", th.DateTimeType),
     th.Property("item", _ANY_OBJECT, description=ITEM_DESCRIPTION),
+    th.Property("raw_item", th.StringType, description=RAW_ITEM_DESCRIPTION),
 ).to_dict()
 
 _OBJECT_OR_ARRAY = th.CustomType({"type": ["object", "array", "null"]})
@@ -313,6 +347,7 @@ def _shared_object() -> dict:
             description="As delivered: a list object ({object, data, …}) or an array.",
         ),
         th.Property("item", _ANY_OBJECT, description=ITEM_DESCRIPTION),
+        th.Property("raw_item", th.StringType, description=RAW_ITEM_DESCRIPTION),
     ).to_dict()
 
 

@@ -6,9 +6,9 @@ import typing as t
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.client import ComplianceStream
+from tap_chatgpt_compliance.directory_rows import derive_row
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.pagination import LastIdPaginator, PageShapeError
-from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -49,19 +49,15 @@ class DirectoryStream(ComplianceStream):
         return {"limit": self.page_size, "after": next_page_token}
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Keep the item as delivered in ``item``; copy the declared fields beside it.
+        """Derive the record from the item as delivered (directory_rows.derive_row).
 
-        Beside ``item``, only declared fields are kept (fields the tap does not know yet are
-        in ``item``, so nothing is dropped), with the workspace id added and ``created_at``
-        turned from Unix seconds into ISO 8601.
+        ``raw_item`` keeps the item as canonical JSON text and ``item`` as an object; beside
+        them only declared fields are kept (fields the tap does not know yet are in both, so
+        nothing is dropped), with the workspace id added and ``created_at`` turned from Unix
+        seconds into ISO 8601. ``chatgpt-compliance verify`` derives the row again from
+        ``raw_item``.
         """
-        declared = self.schema["properties"]
-        record = {key: value for key, value in row.items() if key in declared}
-        record["workspace_id"] = self.workspace_id
-        if "created_at" in record:
-            record["created_at"] = to_iso(record["created_at"])
-        record["item"] = row
-        return record
+        return derive_row(self.name, row, self.workspace_id)
 
 
 class UsersStream(DirectoryStream):

@@ -16,7 +16,7 @@ from functools import cached_property
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_chatgpt_compliance import schemas
+from tap_chatgpt_compliance import chain, schemas
 from tap_chatgpt_compliance.attachments import AttachmentRef, base_record, iter_parts
 from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
 from tap_chatgpt_compliance.pending import (
@@ -48,6 +48,8 @@ class FilesStream(LogFileChildStream):
     schema: t.ClassVar[dict] = schemas.FILE
 
     _failure_index: int | None = None
+    _pending_changed = False
+    """The retry list changed for attachments of the log file being read (saved at commit)."""
 
     @property
     def attachments(self) -> AttachmentPipeline:
@@ -58,6 +60,31 @@ class FilesStream(LogFileChildStream):
     def pending(self) -> PendingAttachments:
         """Return the retry list kept in this stream's bookmark."""
         return PendingAttachments(self.stream_state, self.transport.clock)
+
+    @cached_property
+    def chain(self) -> chain.StagedChain:
+        """Return the files chain, its head in this stream's bookmark (chain.py)."""
+        staged = chain.StagedChain(self.stream_state, chain.FILES)
+        chain.stage(self._tap, self)
+        return staged
+
+    def commit(self) -> bool:
+        """Make this stream's links and retry list final (called through chain.commit).
+
+        Called just before a STATE that moves a bookmark past the log file that referenced the
+        attachments. Until then the STATE messages carry the head and the retry list of before
+        the file: a run killed before its bookmark moves reads the file again from that head.
+        """
+        changed = self._pending_changed
+        if changed:
+            self.pending.save()
+            self.sync_run.counts["attachments_pending_retry"] = len(self.pending)
+            self._pending_changed = False
+        if "chain" in self.__dict__:
+            changed = self.chain.commit() or changed
+        if changed:
+            self.state_manager.is_flushed = False
+        return changed
 
     @cached_property
     def _outcomes(self) -> Counter[str]:
@@ -99,7 +126,10 @@ class FilesStream(LogFileChildStream):
         for ref, outcome in pipeline.results(RETRY_CONTEXT):
             entry = entries[ref.file_id]
             record, spool = pipeline.archiver.finish(ref, outcome)
-            yield from self._settle(ref, record, spool, entry.log_file_id, previous=entry)
+            yield from self._settle(
+                ref, record, spool, entry.log_file_id, previous=entry, staged=False
+            )
+            self.commit()  # a retried attachment is not read again from a log file
             if self.pending.get(entry.id) is None:  # settled: it leaves the list at once
                 self._write_state_message()
 
@@ -110,8 +140,14 @@ class FilesStream(LogFileChildStream):
         spool: t.IO[bytes] | None,
         log_file_id: str | None,
         previous: Pending | None = None,
+        *,
+        staged: bool = True,
     ) -> Iterator[dict[str, t.Any]]:
-        """Write the record of one attempt, then update the retry list (in that order)."""
+        """Write the record of one attempt, then update the retry list (in that order).
+
+        ``staged``: the attempt belongs to a log file whose bookmark has not moved yet: the
+        changes to the retry list are saved with the chain head, at the file's commit.
+        """
         run = self.sync_run
         pending = self.pending
         previous = previous or pending.get(ref.file_id)
@@ -143,6 +179,7 @@ class FilesStream(LogFileChildStream):
                 self._not_archived(record, status)
         run.attachment_statuses[record["status"]] += 1
         if emit:
+            self.chain.link(record)
             yield from self._emit(record, spool)
         elif spool is not None:
             spool.close()
@@ -155,8 +192,12 @@ class FilesStream(LogFileChildStream):
             )
             self._not_archived(gave_up, "gave_up")
             run.attachment_statuses["gave_up"] += 1
+            self.chain.link(gave_up)
             yield gave_up
         if overflow or previous is not None or status in RETRYABLE:
+            if staged:
+                self._pending_changed = True
+                return
             pending.save()
             run.counts["attachments_pending_retry"] = len(pending)
             self.state_manager.is_flushed = False

@@ -339,6 +339,7 @@ class LogFilesStream(ComplianceStream):
                     self._bookmark = None
                     log_file.close_raw()
                 chain.advance(state, record)
+                chain.commit(self._tap)  # the file's attachments: files chain, retry list
                 if plan.capped:
                     future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
                     _store_future(state, future)

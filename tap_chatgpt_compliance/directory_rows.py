@@ -1,0 +1,63 @@
+"""Rows of the directory streams (users, gpts, projects), derived from the item as served.
+
+:func:`derive_row` is a pure function of the stream, the item and the workspace id: the tap
+writes its result, and ``chatgpt-compliance verify`` calls it on the ``raw_item`` column
+(``json.loads``) to re-derive every other column. :func:`raw_item` is the canonical JSON text
+of the item: ``json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"))``,
+numbers with a fraction or exponent as the JSON text of Python floats.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from decimal import Decimal
+
+from tap_chatgpt_compliance import schemas
+from tap_chatgpt_compliance.timeparse import to_iso
+
+SCHEMAS: dict[str, dict[str, t.Any]] = {
+    "users": schemas.USER,
+    "gpts": schemas.GPT,
+    "projects": schemas.PROJECT,
+}
+"""The directory streams and their schemas."""
+DERIVED = ("workspace_id", "item", "raw_item")
+"""Columns that are not copied from a field of the item."""
+
+
+def plain(value: t.Any) -> t.Any:
+    """Return a parsed JSON value with the SDK's Decimals as floats (what ``json.loads`` gives)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+def raw_item(item: t.Mapping[str, t.Any]) -> str:
+    """Return the canonical JSON text of an item (see the module docstring)."""
+    return json.dumps(plain(item), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def derive_row(
+    stream_name: str, item: t.Mapping[str, t.Any], workspace_id: str
+) -> dict[str, t.Any]:
+    """Return the row the tap writes for an item of a directory stream (KeyError: unknown stream).
+
+    The declared fields of the stream's schema are copied from the item (fields the tap does
+    not know stay in ``item``), ``created_at`` is turned from Unix seconds or ISO 8601 into UTC
+    ISO 8601 with microseconds, ``workspace_id`` is the configured workspace, ``item`` is the
+    item and ``raw_item`` its canonical JSON text.
+    """
+    declared = SCHEMAS[stream_name]["properties"]
+    value = plain(item)
+    row = {key: field for key, field in value.items() if key in declared and key not in DERIVED}
+    row["workspace_id"] = workspace_id
+    if "created_at" in row:
+        row["created_at"] = to_iso(row["created_at"])
+    row["item"] = value
+    row["raw_item"] = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return row
