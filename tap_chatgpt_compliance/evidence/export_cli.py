@@ -73,6 +73,10 @@ def run(
     until = parse_bound(args.until, end=True)
     prefix = parse_prefix(args.production_prefix)
     export_time = parse_export_time(args.export_time)
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        msg = f"--out {args.out} is not empty: choose a new folder for each production"
+        raise ArchiveError(msg)
     archive = open_archive(args)
     with Exporter(archive) as exporter:
         _, selected = exporter.select(args.custodian, args.conversation, since, until)
@@ -107,7 +111,7 @@ def run(
             else one_line(report.verdict())
         )
         production = exporter.export(
-            Path(args.out),
+            out,
             args.custodian,
             args.conversation,
             since,

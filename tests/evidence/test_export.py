@@ -352,11 +352,19 @@ def test_progress_and_summary(inline_run: TapRun, tmp_path: Path) -> None:
     )
     assert len(quiet) == 1  # only the start line within 15 s
 
+    refused = export_cli("--jsonl", str(folder), "--custodian", user_id, "--out", str(out))
+    assert refused.returncode == 1  # the folder holds a production already
+    assert refused.stderr.strip().splitlines() == [
+        f"chatgpt-compliance export: --out {out} is not empty: choose a new folder for each "
+        "production"
+    ]
+    first = out
+    out = tmp_path / "cli"
     done = export_cli(
         "--jsonl", str(folder), "--custodian", user_id, "--out", str(out), "--allow-findings"
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[0] == lines[0]
+    assert done.stderr.splitlines()[0] == lines[0].replace(str(first), str(out))
     summary = done.stdout.splitlines()
     listed = json.loads((out / "production_manifest.json").read_text())
     kinds = Counter(f["kind"] for f in listed["files"])
