@@ -52,7 +52,14 @@ meltano config set tap-chatgpt-compliance workspace_id <workspace UUID>
 meltano config set tap-chatgpt-compliance api_key <Compliance API key>  # stored in .env
 meltano config test tap-chatgpt-compliance   # runs the tap to its first record
 meltano run tap-chatgpt-compliance target-postgres
+meltano invoke tap-chatgpt-compliance:verify --postgres "host=… dbname=…" --schema tap_chatgpt_compliance
 ```
+
+- **Keys in AWS Secrets Manager**: set `api_key_secret_id` (name or ARN; `aws_region`,
+  `aws_endpoint_url`) instead of `api_key`, and use `pip_url: tap-chatgpt-compliance[aws]`.
+  The key is read at the start of every run, so a rotated key is used by the next run.
+- Extras: `[s3]` (attachments in S3), `[aws]` (Secrets Manager), `[postgres]` (verify/export
+  reading PostgreSQL), `[fleet]` (the Dagster code location).
 
 - **Run it at least hourly** (`meltano schedule add … --interval @hourly`, or any orchestrator):
   chat attachments expire about 24 hours after upload and log files 30 days after they are
@@ -62,7 +69,7 @@ meltano run tap-chatgpt-compliance target-postgres
   to keep the bytes in S3/GCS/a folder instead of inline.
 - `tap-chatgpt-compliance --test` reads one record per stream.
 - target-postgres writes `timestamp without time zone` columns: the values are UTC.
-- The repository's `transform/` dbt project turns the PostgreSQL tables into ordered transcripts,
+- The repository's `transform/` dbt package (docs/development.md) turns the PostgreSQL tables into ordered transcripts,
   conversations, attachments with their archive status, daily activity and a completeness report.
 """
 META: dict[str, Any] = {
@@ -86,6 +93,29 @@ META: dict[str, Any] = {
     "prereq": PREREQ,
     "usage": USAGE,
 }
+# Plugin commands: the evidence tools run inside the plugin's own venv
+# (`meltano invoke tap-chatgpt-compliance:verify --jsonl output`; extra arguments are appended).
+COMMANDS: dict[str, Any] = {
+    "verify": {
+        "executable": "chatgpt-compliance",
+        "args": "verify",
+        "description": "Prove the archive (add --jsonl DIR, --postgres DSN --schema NAME or "
+        "--s3 URL; --report FILE). Exit 1 on any finding.",
+    },
+    "verify-jsonl": {
+        "executable": "chatgpt-compliance",
+        "args": "verify --jsonl $MELTANO_PROJECT_ROOT/output",
+        "description": "Prove what target-jsonl wrote to its default folder (output/).",
+    },
+    "export": {
+        "executable": "chatgpt-compliance",
+        "args": "export",
+        "description": "Write an RSMF + HTML production (add the archive as for verify, "
+        "--custodian EMAIL or --conversation ID, --out DIR).",
+    },
+}
+# The key is given either as api_key or as an AWS Secrets Manager secret (api_key_secret_id).
+KEY_SETTINGS = ("api_key", "api_key_secret_id")
 # Every Singer SDK tap answers `--test` (one record per stream), which is what the Hub's `test`
 # capability announces; added here even while the tap's --about does not list it.
 EXTRA_CAPABILITIES = ("test",)
@@ -165,7 +195,9 @@ def settings_from_about(about: dict[str, Any]) -> list[dict[str, Any]]:
 
 def hub_definition(about: dict[str, Any], pyproject_name: str = "tap-chatgpt-compliance") -> dict:
     """Build the Meltano Hub plugin definition."""
-    required = about["settings"].get("required") or []
+    required = [n for n in about["settings"].get("required") or [] if n not in KEY_SETTINGS]
+    keys = [k for k in KEY_SETTINGS if k in about["settings"]["properties"]]
+    groups = [[k, *required] for k in keys] if keys else [list(required)]
     return {
         "name": about["name"],
         "namespace": about["name"].replace("-", "_"),
@@ -183,9 +215,10 @@ def hub_definition(about: dict[str, Any], pyproject_name: str = "tap-chatgpt-com
         "maintenance_status": META["maintenance_status"],
         "supported_python_versions": about.get("supported_python_versions", []),
         "capabilities": sorted(set(about["capabilities"]) | set(EXTRA_CAPABILITIES)),
-        "settings_group_validation": [list(required)] if required else [],
+        "settings_group_validation": groups if any(groups) else [],
         "settings": settings_from_about(about),
         "select": META["select"],
+        "commands": COMMANDS,
         # markdown, written as YAML block scalars (`|`) so the file stays readable
         "prereq": LiteralScalarString(META["prereq"]),
         "usage": LiteralScalarString(META["usage"]),
