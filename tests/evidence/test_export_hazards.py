@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
 from tap_chatgpt_compliance.evidence import dat, sources
-from tap_chatgpt_compliance.evidence.export import Exporter, Stamp
+from tap_chatgpt_compliance.evidence.export import Exporter, SelectionError, Stamp
 from tap_chatgpt_compliance.evidence.export_text import CSV_TRIGGERS, csv_cell, file_stem, one_line
 from tap_chatgpt_compliance.records import message_record
 
@@ -374,3 +375,17 @@ def test_conflicting_duplicate_rows_are_export_problems(tmp_path: Path) -> None:
     assert problems == [
         "export: message m-1: two rows with different delivered events (conflicting duplicates)"
     ]
+
+
+def test_custodian_by_raw_item_never_by_the_email_column(tmp_path: Path) -> None:
+    """A users row's email column is not proven; its raw_item (the delivered item) is."""
+    events = [_event("conv-u", "t", "m-1", "x", AT.format(1), user_email="")]
+    item = {"id": "user-Dana", "email": "dana.ito@example.com", "name": "Dana Ito"}
+    users = [{"id": "user-Dana", "email": "forged@example.com", "raw_item": json.dumps(item)}]
+    with Exporter(_archive(events, users=users)) as exporter:
+        assert exporter.select("DANA.ITO@example.com", None, None, None)[0] == "user-Dana"
+        with pytest.raises(SelectionError):
+            exporter.select("forged@example.com", None, None, None)
+    bare = [{"id": "user-Dana", "email": "forged@example.com"}]  # no raw_item: not trusted
+    with Exporter(_archive(events, users=bare)) as exporter, pytest.raises(SelectionError):
+        exporter.select("forged@example.com", None, None, None)
