@@ -7,7 +7,8 @@
 
 Schedule ``i`` of a batch has seed ``S + i``; each is a pure function of its seed (see
 tests/chaos/schedule.py): the workspace, quirk rates, tap settings, clock advances, 429/5xx
-bursts, resets, truncated bodies, expiring signed URLs, files sharing an end_time and SIGKILLs
+bursts, resets, truncated bodies, expiring signed URLs, files sharing an end_time, listing pages
+without a required field, a skewed API ``Date`` (ahead: refused; behind: trusted) and SIGKILLs
 over several incremental runs, then a final clean run, then the union of all runs is checked
 against the simulator's ground truth. Every failing schedule prints its description, what each
 run did, what failed, and a one-line replay command. Exit status 1 if any schedule failed.

@@ -3,7 +3,10 @@
 A schedule is a pure function of its seed (``random.Random(seed)``): the simulated workspace,
 its quirk rates, the tap settings, and a few incremental runs, each with a clock advance before
 it, 429/5xx bursts, connection resets and truncated bodies queued on chosen routes, random fault
-rates, expired signed URLs, and maybe a SIGKILL (after N records or N stdout bytes). A final
+rates, expired signed URLs, and maybe a SIGKILL (after N records or N stdout bytes). Issue 17
+adds, from a generator of their own (so the older decisions of a seed are unchanged): listing
+pages served without a required field, and a run whose API ``Date`` is skewed (far ahead: the
+run must stop before anything moves; behind: the run must go on with nothing lost). A final
 clean run (faults off, no kill) follows; then the union of all runs is checked against the
 simulator's ground truth (see ``archive.py``).
 
@@ -55,14 +58,16 @@ class Injection:
     """``sim.inject(route, …)`` before a run: the next ``count`` requests to the route fail."""
 
     route: str  # a key of ROUTES
-    kind: str  # "429" | "500" | "502" | "503" | "reset" | "truncate"
+    kind: str  # "429" | "500" | "502" | "503" | "reset" | "truncate" | "shape:<name>"
     count: int
     retry_after: int | None = None
 
     def apply(self, sim: Simulator) -> None:
         """Queue the fault in the simulator."""
         route = ROUTES[self.route]
-        if self.kind == "reset":
+        if self.kind.startswith("shape:"):
+            sim.inject(route, shape=self.kind.split(":", 1)[1], count=self.count)
+        elif self.kind == "reset":
             sim.inject(route, reset=True, count=self.count)
         elif self.kind == "truncate":
             sim.inject(route, truncate=True, count=self.count)
@@ -86,6 +91,8 @@ class Step:
     reset_rate: float = 0.0
     truncate_rate: float = 0.0
     kill: Kill | None = None
+    date_skew_seconds: float = 0.0
+    """The API's Date is this far off during the run (issue 17; > max_clock_skew: refused)."""
 
     def describe(self) -> str:
         """One line: what this run meets."""
@@ -102,6 +109,8 @@ class Step:
         ]
         if rates:
             parts.append("faults " + " ".join(rates))
+        if self.date_skew_seconds:
+            parts.append(f"Date skewed {self.date_skew_seconds:+.0f} s")
         if self.kill is not None:
             parts.append(self.kill.describe())
         return "; ".join(parts) or "clean"
@@ -229,6 +238,7 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
         elif roll < 0.6:
             step.kill = Kill("bytes", int(_log_uniform(rng, 2_000, 400_000)))
         steps.append(step)
+    add_trust_faults(seed, steps)
     odd: dict[str, Any] = {}
     if oddities:
         odd = generate_oddities(rng)
@@ -249,6 +259,26 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
         steps=steps,
         error_burst=error_burst,
     )
+
+
+SHAPES = {
+    "list": ("empty_object", "null_data", "no_has_more", "no_last_end_time", "data_not_list"),
+    "users": ("null_data", "no_has_more", "no_last_id"),
+}
+DATE_SKEWS = (2 * 86_400.0, 3 * 3_600.0, -3 * 86_400.0, 120.0)
+"""Far ahead (refused), hours ahead (refused), days behind (trusted), within the skew."""
+
+
+def add_trust_faults(seed: int, steps: list[Step]) -> None:
+    """Issue 17: broken listing shapes and skewed Dates, from a generator of their own."""
+    rng = random.Random(f"chaos-schedule-trust:{seed}")
+    for step in steps:
+        if rng.random() < 0.2:
+            route = rng.choice(["list", "list", "users"])
+            shape = rng.choice(SHAPES[route])
+            step.injections.append(Injection(route, f"shape:{shape}", rng.randint(1, 2)))
+        if rng.random() < 0.15:
+            step.date_skew_seconds = rng.choice(DATE_SKEWS)
 
 
 def generate_oddities(rng: random.Random) -> dict[str, Any]:
@@ -419,6 +449,8 @@ def _snapshot(sim: Simulator) -> tuple[set[str], set[str]]:
 
 def _set_fault_rates(sim: Simulator, step: Step | None) -> None:
     faults = sim.config.faults
+    if hasattr(faults, "date_offset_seconds"):
+        faults.date_offset_seconds = step.date_skew_seconds if step else 0.0
     faults.error_rate = step.error_rate if step else 0.0
     faults.reset_rate = step.reset_rate if step else 0.0
     faults.truncate_rate = step.truncate_rate if step else 0.0
