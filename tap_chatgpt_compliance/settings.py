@@ -240,6 +240,35 @@ CONFIG_SCHEMA = th.PropertiesList(
             "down for the rest of the run."
         ),
     ),
+    th.Property(
+        "seal_storage_url",
+        th.StringType,
+        title="Seal storage URL",
+        description=(
+            "fsspec URL where each run writes its seal (the chain heads it wrote, chained to the "
+            "previous seal) under `<url>/<workspace_id>/`: on S3 with Object Lock in COMPLIANCE "
+            "mode (the bucket must have Object Lock enabled), or a local folder. Default: "
+            "`<file_storage_url>/seals` when file_storage_url is set, else no seals; `none` "
+            "turns them off. `chatgpt-compliance verify --seals URL` checks them."
+        ),
+    ),
+    th.Property(
+        "seal_storage_options",
+        th.ObjectType(additional_properties=True),
+        secret=True,
+        title="Seal storage options",
+        description="fsspec options of the seal store (default: file_storage_options).",
+    ),
+    th.Property(
+        "seal_retention_days",
+        th.IntegerType(minimum=1),
+        default=2555,
+        title="Seal retention (days)",
+        description=(
+            "Object Lock COMPLIANCE retention of each seal on S3, in days (default 2555: seven "
+            "years, SEC rule 17a-4). Nobody, the bucket owner included, can delete a seal before."
+        ),
+    ),
 ).to_dict()
 
 _DEFAULTS: dict[str, t.Any] = {
@@ -284,6 +313,9 @@ class Settings:
     max_requests_per_minute: float
     min_download_bytes_per_second: int = 65536
     max_clock_skew_seconds: int = 300
+    seal_storage_url: str | None = None
+    seal_storage_options: dict[str, t.Any] | None = None
+    seal_retention_days: int = 2555
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
@@ -311,6 +343,9 @@ class Settings:
             max_requests_per_minute=float(get("max_requests_per_minute")),
             min_download_bytes_per_second=int(get("min_download_bytes_per_second")),
             max_clock_skew_seconds=int(get("max_clock_skew_seconds")),
+            seal_storage_url=get("seal_storage_url"),
+            seal_storage_options=get("seal_storage_options"),
+            seal_retention_days=int(get("seal_retention_days")),
         )
 
 

@@ -1,0 +1,336 @@
+"""Seals: each run's chain heads, written outside the archive (S3 Object Lock, COMPLIANCE).
+
+At the end of a run, after every record and the final STATE were written, the tap writes one
+small JSON object (:func:`build_seal`) to ``<seal_storage_url>/<workspace_id>/<UTC time>-<run
+id>.json``: the head (``chain_seq``, ``chain_head``) of every chain — ``log_files/<EVENT_TYPE>``
+and ``files`` — as in the STATE just written, the records written per stream, the tap version,
+and the SHA-256 of the previous seal of the workspace (seals form a chain too). Names sort by
+time and are never overwritten. On S3 the object is written with Object Lock in COMPLIANCE
+mode, retained ``seal_retention_days``; on a local folder it is written atomically (never over
+an existing file). Either way it is read back. A seal that cannot be written fails the run
+(one line, exit 1): the archive was written but is not anchored.
+
+``chatgpt-compliance verify --seals URI`` checks them (``evidence/seals.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import os
+import typing as t
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from tap_chatgpt_compliance import chain
+from tap_chatgpt_compliance.errors import ComplianceAPIError
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Tap
+
+    from tap_chatgpt_compliance.settings import Settings
+
+SEAL_VERSION = 1
+OFF = ("none", "off")
+"""Values of seal_storage_url that turn seals off."""
+DEFAULT_RETENTION_DAYS = 2555
+"""Seven years (SEC rule 17a-4(f))."""
+TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+
+
+class SealError(ComplianceAPIError):
+    """A seal could not be written, read or checked (one readable line)."""
+
+
+def seal_url(settings: Settings) -> str | None:
+    """Return where seals go: seal_storage_url, else <file_storage_url>/seals, else None."""
+    url = (getattr(settings, "seal_storage_url", None) or "").strip()
+    if url.lower() in OFF:
+        return None
+    if url:
+        return url.rstrip("/")
+    base = (settings.file_storage_url or "").strip().rstrip("/")
+    return f"{base}/seals" if base else None
+
+
+def canonical(seal: t.Mapping[str, t.Any]) -> bytes:
+    """Return the bytes of a seal object: canonical JSON and a newline."""
+    text = json.dumps(seal, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return (text + "\n").encode("ascii")
+
+
+def seal_name(sealed_at: datetime, run_id: str) -> str:
+    """Return a seal's object name (sorts by time)."""
+    return f"{sealed_at.astimezone(timezone.utc).strftime(TIME_FORMAT)}-{run_id}.json"
+
+
+def name_time(name: str) -> datetime | None:
+    """Return the time in a seal's object name, or None."""
+    try:
+        return datetime.strptime(name.split("-", 1)[0], TIME_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+@dataclass
+class SealStore:
+    """The seals of one workspace: a local folder, S3 (Object Lock), or another fsspec store."""
+
+    url: str
+    workspace_id: str
+    options: dict[str, t.Any]
+
+    def __post_init__(self) -> None:
+        """Open the filesystem (fsspec) of the URL."""
+        import fsspec
+
+        self.fs, root = fsspec.core.url_to_fs(self.url, **self.options)
+        self.root = f"{root.rstrip('/')}/{self.workspace_id}"
+        protocol = self.fs.protocol
+        protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+        self.s3 = "s3" in protocols or "s3a" in protocols
+        self.local = "file" in protocols or "local" in protocols
+
+    def where(self, name: str = "") -> str:
+        """Return a seal's URL (or the folder's, without a name), for messages."""
+        return f"{self.url.rstrip('/')}/{self.workspace_id}" + (f"/{name}" if name else "")
+
+    def names(self) -> list[str]:
+        """Return the names of the seals present, sorted (oldest first)."""
+        try:
+            listed = self.fs.ls(self.root, detail=False)
+        except FileNotFoundError:
+            return []
+        names = (str(path).rstrip("/").rsplit("/", 1)[-1] for path in listed)
+        return sorted(name for name in names if name.endswith(".json"))
+
+    def read(self, name: str) -> bytes:
+        """Return a seal's bytes."""
+        return bytes(self.fs.cat_file(f"{self.root}/{name}"))
+
+    def bucket_key(self, name: str) -> tuple[str, str]:
+        """Return the S3 bucket and key of a seal."""
+        bucket, _, key = f"{self.root}/{name}".partition("/")
+        return bucket, key
+
+    def call_s3(self, method: str, **kwargs: t.Any) -> dict[str, t.Any]:
+        """Call an S3 API method through s3fs (its credentials and endpoint)."""
+        return t.cast("dict[str, t.Any]", self.fs.call_s3(method, **kwargs))
+
+    def write(self, name: str, data: bytes, retain_until: datetime) -> None:
+        """Write a new seal, never over an existing one, and read it back."""
+        path = f"{self.root}/{name}"
+        if self.s3:
+            bucket, key = self.bucket_key(name)
+            self.call_s3(
+                "put_object",
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType="application/json",
+                ContentMD5=base64.b64encode(hashlib.md5(data).digest()).decode("ascii"),  # noqa: S324
+                ObjectLockMode="COMPLIANCE",
+                ObjectLockRetainUntilDate=retain_until,
+                IfNoneMatch="*",
+            )
+            head = self.call_s3("head_object", Bucket=bucket, Key=key)
+            if head.get("ObjectLockMode") != "COMPLIANCE":
+                msg = "the object was written without Object Lock COMPLIANCE retention"
+                raise SealError(msg)
+        elif self.local:
+            _write_local(Path(path), data)
+        else:
+            if self.fs.exists(path):
+                msg = "a seal with this name exists already"
+                raise SealError(msg)
+            self.fs.pipe_file(path, data)
+        if self.read(name) != data:
+            msg = "the seal read back differs from the seal written"
+            raise SealError(msg)
+
+
+def _write_local(path: Path, data: bytes) -> None:
+    """Write a file atomically, never over an existing one (a link to a synced temp file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)  # fails if a seal of this name exists
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    with contextlib.suppress(OSError):  # make the name durable too
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def chain_heads(
+    log_file_states: t.Mapping[str, t.Mapping[str, t.Any]],
+    files_state: t.Mapping[str, t.Any] | None,
+) -> dict[str, dict[str, t.Any]]:
+    """Return the seal's ``chains``: ``log_files/<EVENT_TYPE>`` and ``files`` heads."""
+    heads: dict[str, dict[str, t.Any]] = {}
+    for event_type, state in sorted(log_file_states.items()):
+        found = chain.head(state)
+        if found is not None:
+            heads[f"{chain.LOG_FILES}/{event_type}"] = {
+                "chain_seq": found[0],
+                "chain_head": found[1],
+            }
+    found = chain.head(files_state or {})
+    if found is not None:
+        heads[chain.FILES] = {"chain_seq": found[0], "chain_head": found[1]}
+    return heads
+
+
+def tap_version() -> str:
+    """Return the installed version of the tap."""
+    try:
+        return importlib.metadata.version("tap-chatgpt-compliance")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_seal(
+    *,
+    workspace_id: str,
+    run_id: str,
+    sealed_at: datetime,
+    api_time: datetime | None,
+    chains: dict[str, dict[str, t.Any]],
+    records: t.Mapping[str, int],
+    previous: tuple[str, bytes] | None,
+    retain_until: datetime | None,
+) -> dict[str, t.Any]:
+    """Return a seal (``previous``: the name and bytes of the workspace's latest seal)."""
+    previous_seal = None
+    seq = 1
+    if previous is not None:
+        name, data = previous
+        previous_seal = {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
+        try:
+            seq = int(json.loads(data)["seal_seq"]) + 1
+        except (ValueError, KeyError, TypeError):
+            msg = f"the latest seal {name} is not a seal (no seal_seq): it cannot be chained"
+            raise SealError(msg) from None
+    return {
+        "seal_version": SEAL_VERSION,
+        "seal_seq": seq,
+        "workspace_id": workspace_id,
+        "run_id": run_id,
+        "sealed_at": _iso(sealed_at),
+        "api_time": None if api_time is None else _iso(api_time),
+        "tap": "tap-chatgpt-compliance",
+        "tap_version": tap_version(),
+        "chains": chains,
+        "records": dict(sorted((k, int(v)) for k, v in records.items())),
+        "previous_seal": previous_seal,
+        "retain_until": None if retain_until is None else _iso(retain_until),
+    }
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def write_seal(
+    store: SealStore,
+    *,
+    chains: dict[str, dict[str, t.Any]],
+    records: t.Mapping[str, int],
+    retention_days: int,
+    api_time: datetime | None = None,
+    now: datetime | None = None,
+) -> tuple[str, dict[str, t.Any]]:
+    """Write the run's seal after the previous one; return its URL and content (SealError)."""
+    where = store.where()
+    try:
+        names = store.names()
+        previous = (names[-1], store.read(names[-1])) if names else None
+        sealed_at = now or datetime.now(timezone.utc)
+        last = name_time(names[-1]) if names else None
+        if last is not None and sealed_at <= last:  # names must sort by time
+            sealed_at = last + timedelta(microseconds=1)
+        run_id = uuid.uuid4().hex
+        retain_until = sealed_at + timedelta(days=retention_days) if store.s3 else None
+        seal = build_seal(
+            workspace_id=store.workspace_id,
+            run_id=run_id,
+            sealed_at=sealed_at,
+            api_time=api_time,
+            chains=chains,
+            records=records,
+            previous=previous,
+            retain_until=retain_until,
+        )
+        name = seal_name(sealed_at, run_id)
+        store.write(name, canonical(seal), retain_until or sealed_at)
+    except SealError as exc:
+        raise SealError(_failed(where, str(exc))) from None
+    except Exception as exc:  # every storage error: one line naming the store
+        raise SealError(_failed(where, _describe(exc))) from None
+    return store.where(name), seal
+
+
+def _failed(where: str, reason: str) -> str:
+    return (
+        f"Seal not written to {where} ({reason}): the archive was written but is NOT anchored. "
+        "Check seal_storage_url, its credentials and permissions; on S3 the bucket must have "
+        "Object Lock enabled (docs/evidence.md, 'Seals on S3 Object Lock')."
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def seal_run(tap: Tap) -> str | None:
+    """Write the seal of a run whose records and final STATE were written (SealError).
+
+    Return the seal's URL, or None when seals are off. Called by the tap at the end of a run.
+    """
+    settings: Settings = tap.settings  # type: ignore[attr-defined]
+    url = seal_url(settings)
+    if url is None:
+        return None
+    options = settings.seal_storage_options
+    if options is None:
+        options = settings.file_storage_options
+    streams = tap.streams
+    log_files = streams.get(chain.LOG_FILES)
+    states = (
+        {et: log_files.get_context_state({"event_type": et}) for et in settings.event_types}
+        if log_files is not None
+        else {}
+    )
+    files = streams.get(chain.FILES)
+    files_state = files.stream_state if files is not None else None
+    writer = tap.message_writer
+    records: t.Mapping[str, int] = getattr(writer, "records", {})
+    api_time = getattr(log_files, "_server_now", None)
+    try:
+        store = SealStore(url, settings.workspace_id, dict(options or {}))
+    except Exception as exc:
+        raise SealError(_failed(url, _describe(exc))) from None
+    where, seal = write_seal(
+        store,
+        chains=chain_heads(states, files_state),
+        records=records,
+        retention_days=settings.seal_retention_days,
+        api_time=api_time if isinstance(api_time, datetime) else None,
+    )
+    heads = ", ".join(f"{name} #{head['chain_seq']}" for name, head in seal["chains"].items())
+    tap.logger.info("Seal %d written: %s (%s).", seal["seal_seq"], where, heads or "no chain")
+    return where
