@@ -88,10 +88,57 @@ def get_state(tenant: Tenant, loader: str, timeout: float = 120) -> dict[str, An
     return data if isinstance(data, dict) else None
 
 
+PERSIST_FAILED = ("Failed to persist incremental state", "StatePersistenceError")
+"""What Meltano logs when its state backend refuses the run's state (it still exits 0)."""
+
+
+def read_state(
+    tenant: Tenant, loader: str, timeout: float = 120
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Return the state Meltano holds for the pipeline (``{}`` if none), or None and why not."""
+    proc = _run(["state", "get", state_id(tenant, loader)], timeout)
+    if proc.returncode != 0:
+        lines = [line.strip() for line in (proc.stderr or proc.stdout).splitlines()]
+        reason = next((line for line in reversed(lines) if "rror" in line), "")
+        return None, " ".join(reason.split())[:300] or f"meltano state get exited {proc.returncode}"
+    text = proc.stdout.strip()
+    start = text.find("{")
+    if start < 0:
+        return {}, None
+    try:
+        data = json.JSONDecoder().raw_decode(text[start:])[0]
+    except ValueError:
+        return None, "meltano state get printed no JSON state"
+    return (data, None) if isinstance(data, dict) else ({}, None)
+
+
+def state_problem(output: str, read_error: str | None) -> str | None:
+    """Return why the run's state may not have been persisted, or None."""
+    failed = any(marker in output for marker in PERSIST_FAILED)
+    if not failed and read_error is None:
+        return None
+    what = (
+        "Meltano failed to persist the incremental state to its state backend"
+        if failed
+        else "the state Meltano persisted could not be read back"
+    )
+    why = f" ({read_error})" if read_error else ""
+    return (
+        f"{what}{why}: the bookmarks reported are those Meltano holds, and the next run "
+        "starts from them (records archived since are read again). Check state_backend.uri "
+        "(MELTANO_STATE_BACKEND_URI), the bucket and its credentials."
+    )
+
+
 def run_pipeline(
     tenant: Tenant, loader: str, log_dir: Path | None = None, timeout: float = 3600
 ) -> RunOutcome:
-    """``meltano run <tenant extractor> <loader>``; read its summary (or fall back to state)."""
+    """``meltano run <tenant extractor> <loader>``; read its summary and the persisted state.
+
+    The bookmarks reported are those Meltano persisted (``meltano state get`` after the run),
+    not those the tap reached: a state backend that fails makes the run fail, although Meltano
+    itself exits 0.
+    """
     started = time.time()
     try:
         proc = _run(["run", tenant.extractor, loader], timeout)
@@ -110,13 +157,19 @@ def run_pipeline(
     summary = parse_summary(output)
     if summary is None:
         summary = RunSummary(exit_code=exit_code, source="none")
-        state = get_state(tenant, loader)
-        if state is not None:
-            summary.bookmarks = bookmarks_from_state(state)
-            summary.source = "state"
+    state, read_error = read_state(tenant, loader)
+    summary.tap_bookmarks = dict(summary.bookmarks)
+    summary.bookmarks = bookmarks_from_state(state) if state else {}
+    if state is not None and summary.source == "none":
+        summary.source = "state"
     message = tap_message(output, tenant.extractor)
     if exit_code == 124:
         message = f"meltano run timed out after {timeout:.0f} s"
+    problem = state_problem(output, read_error)
+    if problem is not None:
+        summary.failures.append(problem)
+        if exit_code == 0:
+            exit_code, message = 1, problem
     return RunOutcome(
         tenant=tenant.name,
         loader=loader,

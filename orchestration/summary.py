@@ -42,6 +42,8 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
     exit_code: int | None = None
     source: str = "none"  # "summary" (the tap's JSON line), "state" (meltano state get), "none"
+    tap_bookmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The bookmarks the tap reached; ``bookmarks`` are those Meltano persisted (read back)."""
 
     @property
     def attachments_not_archived(self) -> dict[str, int]:

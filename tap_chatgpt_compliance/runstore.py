@@ -18,12 +18,18 @@ never seen is answered without a query.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
+import json
 import marshal
 import os
+import socket
 import sqlite3
 import tempfile
 import threading
+import time
 import typing as t
+from datetime import datetime, timezone
 from pathlib import Path
 
 K = t.TypeVar("K", int, str)
@@ -335,3 +341,101 @@ class HashedKeys:
     def set_many(self, items: t.Mapping[str, t.Any]) -> None:
         """Add or replace the fingerprints of keys."""
         self.store.set_many({hash(key): value for key, value in items.items()})
+
+
+LEASE_PREFIX = "tap-chatgpt-compliance-lease-"
+"""A workspace's lease is ``<prefix><hash of api_url and workspace_id>.json`` beside the run
+files (the temporary directory)."""
+HEARTBEAT_SECONDS = 15.0
+
+
+class LeaseHeld(Exception):
+    """Another live run holds the workspace's lease."""
+
+
+class WorkspaceLease:
+    """One run per workspace: an exclusive lock on a lease file, with who holds it.
+
+    The lock is the operating system's (``flock``): it is released when the holder ends, however
+    it ends (SIGKILL, OOM), so the lease of a dead run is taken over at once. The file says who
+    holds it (pid, host, start, heartbeat every ``HEARTBEAT_SECONDS``) for the refusal line.
+    """
+
+    def __init__(self, api_url: str, workspace_id: str, directory: str | None = None) -> None:
+        """Name the lease of a workspace (the same workspace behind another URL is another)."""
+        digest = hashlib.sha256(f"{api_url.rstrip('/')}\n{workspace_id}".encode()).hexdigest()
+        folder = Path(directory or tempfile.gettempdir())
+        self.path = folder / f"{LEASE_PREFIX}{digest[:24]}.json"
+        self.workspace_id = workspace_id
+        self._fd: int | None = None
+        self._stop = threading.Event()
+        self._started = time.time()
+
+    def acquire(self) -> None:
+        """Take the lease, or raise :class:`LeaseHeld` naming the run that holds it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_lease(fd)
+            os.close(fd)
+            raise LeaseHeld(self._refusal(holder)) from None
+        self._fd = fd
+        self._write()
+        thread = threading.Thread(target=self._beat, name="tap-lease-heartbeat", daemon=True)
+        thread.start()
+
+    def release(self) -> None:
+        """Give the lease back (the file stays: deleting it would race with a new holder)."""
+        self._stop.set()
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)  # closing releases the lock
+
+    def _write(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        data = json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started_at": _iso(self._started),
+                "heartbeat_at": _iso(time.time()),
+            }
+        ).encode()
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self._write()
+
+    def _refusal(self, holder: dict[str, t.Any]) -> str:
+        who = (
+            f"pid {holder.get('pid')} on {holder.get('host')}, started "
+            f"{holder.get('started_at')}, last heartbeat {holder.get('heartbeat_at')}"
+            if holder
+            else "a run starting now"
+        )
+        return (
+            f"Another run of workspace {self.workspace_id} is in progress ({who}); this one "
+            "stops before reading anything: two runs at once write every record twice and "
+            "the older bookmark can be saved last. Wait for it to end (its lease is released "
+            f"when it ends, even if it is killed): {self.path}."
+        )
+
+
+def _read_lease(fd: int) -> dict[str, t.Any]:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="seconds")

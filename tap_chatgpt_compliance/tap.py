@@ -19,8 +19,8 @@ from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
 from tap_chatgpt_compliance.output import Interrupted, LineLimitedWriter
 from tap_chatgpt_compliance.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.run import SyncRun
+from tap_chatgpt_compliance.runstore import LeaseHeld, WorkspaceLease
 from tap_chatgpt_compliance.sdk import close_run_meters
-from tap_chatgpt_compliance.seals import seal_run
 from tap_chatgpt_compliance.secrets import (
     name_the_secret,
     resolve_api_key,
@@ -191,11 +191,12 @@ class TapChatGPTCompliance(Tap):
 
         The summary is logged even when the run fails: the error line then comes last.
         """
+        lease = WorkspaceLease(self.settings.api_url, self.settings.workspace_id)
+        lease.acquire()  # one run per workspace: a second one stops here, before any request
         fatal: BaseException | None = None
         try:
             t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
             super().sync_all()
-            seal_run(self)  # after the final STATE: anchors only what was written
         except BaseException as exc:
             name_the_secret(exc, self.config)
             fatal = exc
@@ -208,6 +209,7 @@ class TapChatGPTCompliance(Tap):
             close_run_meters(self.streams.values())
             self.sync_run.close()
             self.log_summary(fatal)
+            lease.release()
         if self.sync_run.failures:
             raise ComplianceAPIError(" | ".join(self.sync_run.failures))
 
@@ -221,6 +223,9 @@ class TapChatGPTCompliance(Tap):
         """
         try:
             super().invoke(*args, **kwargs)
+        except LeaseHeld as exc:  # another run of the workspace: one line, exit 1
+            cls.logger.error("%s", exc)
+            sys.exit(1)
         except Interrupted as exc:  # SIGTERM/SIGINT: 143/130, as a shell reports a signal
             cls.logger.error("%s", exc.message)
             sys.exit(exc.exit_code)
