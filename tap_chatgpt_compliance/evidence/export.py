@@ -29,7 +29,6 @@ import binascii
 import csv
 import hashlib
 import html
-import io
 import json
 import re
 import tempfile
@@ -351,7 +350,9 @@ class _HashedFile:
         self.size = 0
 
     def write(self, text: str) -> None:
-        data = text.encode("utf-8")
+        self.write_bytes(text.encode("utf-8"))
+
+    def write_bytes(self, data: bytes) -> None:
         self.handle.write(data)
         self.sha256.update(data)
         self.md5.update(data)
@@ -875,10 +876,17 @@ class _Run:
     ) -> None:
         chunks[day] += 1
         name = self.rsmf_name(conversation_id, day, chunks[day])
-        data = self.rsmf_bytes(conversation_id, title, chunk)
-        self.production.write(
+        self.production.claim(name, "")
+        out = _HashedFile(self.production.out / name)
+        try:
+            self.write_rsmf(out, conversation_id, title, chunk)
+        finally:
+            sha, md5, size = out.close()
+        self.production.listed(
             name,
-            data,
+            sha,
+            md5,
+            size,
             kind="rsmf",
             conversation_id=conversation_id,
             title=title,
@@ -892,9 +900,9 @@ class _Run:
         )
 
     def rsmf_manifest(
-        self, conversation_id: str, title: str, messages: list[Message]
-    ) -> tuple[dict[str, t.Any], dict[str, bytes]]:
-        """Return the RSMF manifest of a slice and the files rsmf.zip holds beside it."""
+        self, conversation_id: str, title: str, messages: list[Message], archive: _Zip
+    ) -> dict[str, t.Any]:
+        """Return the RSMF manifest of a slice; write its attachments into ``archive``."""
         exporter = self.exporter
         in_slice = {m.id for m in messages}
         ids = {m.participant for m in messages}
@@ -908,7 +916,6 @@ class _Run:
             if email:
                 entry["email"] = email
             participants.append(entry)
-        entries: dict[str, bytes] = {}
         events: list[dict[str, t.Any]] = []
         if self.stamp.findings:
             events.append(
@@ -939,7 +946,7 @@ class _Run:
                 custom.append({"name": "verify", "value": "NOT PROVEN: named by a finding"})
             attachments = []
             for attachment in exporter.attachments_of(record):
-                entries[attachment.entry] = attachment.data
+                archive.add(attachment.entry, attachment.data)
                 attachments.append(
                     {
                         "id": attachment.entry,
@@ -985,26 +992,37 @@ class _Run:
         }
         if self.user_id:
             conversation["custodian"] = self.user_id
-        manifest = {
+        return {
             "version": RSMF_VERSION,
             "participants": participants,
             "conversations": [conversation],
             "events": events,
             "eventcollectionid": conversation_id,
         }
-        return manifest, entries
 
-    def rsmf_bytes(self, conversation_id: str, title: str, messages: list[Message]) -> bytes:
-        manifest, entries = self.rsmf_manifest(conversation_id, title, messages)
-        zipped = _zip(
-            {
-                "rsmf_manifest.json": _json_bytes(manifest, compact=True),
-                **dict(sorted(entries.items())),
-            }
-        )
+    def write_rsmf(
+        self, out: _HashedFile, conversation_id: str, title: str, messages: list[Message]
+    ) -> None:
+        """Write one RSMF file: its zip is built in a spool file, attachments one at a time."""
+        with _Zip() as archive:
+            manifest = self.rsmf_manifest(conversation_id, title, messages, archive)
+            archive.add("rsmf_manifest.json", _json_bytes(manifest, compact=True))
+            digest = archive.close()
+            self._write_mime(out, conversation_id, title, messages, manifest, archive, digest)
+
+    def _write_mime(
+        self,
+        out: _HashedFile,
+        conversation_id: str,
+        title: str,
+        messages: list[Message],
+        manifest: dict[str, t.Any],
+        archive: _Zip,
+        digest: str,
+    ) -> None:
         begin, end = messages[0].at, messages[-1].at
         custodian_email = self.exporter._user(self.user_id)[1] if self.user_id else None
-        digest = hashlib.sha256(zipped).hexdigest()
+        attachment_count = len(archive.names) - 1
         headers = [
             ("From", f"{GENERATOR} <export@tap-chatgpt-compliance.invalid>"),
             ("To", one_line(custodian_email or self.user_id or "production")),
@@ -1018,7 +1036,7 @@ class _Run:
             ("X-RSMF-BeginDate", _iso(begin)),
             ("X-RSMF-EndDate", _iso(end)),
             ("X-RSMF-EventCount", str(len(manifest["events"]))),
-            ("X-RSMF-AttachmentCount", str(len(entries))),
+            ("X-RSMF-AttachmentCount", str(attachment_count)),
             ("X-RSMF-EventCollectionID", one_line(conversation_id)),
         ]
         if self.user_id:
@@ -1046,7 +1064,7 @@ class _Run:
             display = self.exporter._display(message.participant)[0]
             body = show_controls(self.exporter.body(message.record))
             skim.append(f"{message.number} [{_iso(message.at)}] {display}: {body}")
-        return _mime(headers, "\n".join(skim) + "\n", zipped, "rsmf-" + digest[:40])
+        _mime(out, headers, "\n".join(skim) + "\n", archive, "rsmf-" + digest[:40])
 
     # --- manifests -------------------------------------------------------------------------
 
@@ -1159,24 +1177,27 @@ def _base64_lines(data: bytes) -> bytes:
     return base64.encodebytes(data).replace(b"\n", b"\r\n")
 
 
-def _mime(headers: list[tuple[str, str]], text: str, zipped: bytes, boundary: str) -> bytes:
-    """Return the RSMF email: headers, the plain-text skim, rsmf.zip.
+def _mime(
+    out: _HashedFile, headers: list[tuple[str, str]], text: str, archive: _Zip, boundary: str
+) -> None:
+    """Write the RSMF email: headers, the plain-text skim, rsmf.zip (streamed from its spool).
 
     Written as the email package writes them, an order of magnitude faster.
     """
-    out = [_header(name, value) for name, value in headers]
-    out.append(f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode())
-    out.append(f"--{boundary}\r\n".encode())
-    out.append(b'Content-Type: text/plain; charset="utf-8"\r\n')
-    out.append(b"Content-Transfer-Encoding: base64\r\n\r\n")
-    out.append(_base64_lines(text.encode("utf-8")))
-    out.append(f"\r\n--{boundary}\r\n".encode())
-    out.append(b"Content-Type: application/zip\r\n")
-    out.append(b"Content-Transfer-Encoding: base64\r\n")
-    out.append(b'Content-Disposition: attachment; filename="rsmf.zip"\r\n\r\n')
-    out.append(_base64_lines(zipped))
-    out.append(f"\r\n--{boundary}--\r\n".encode())
-    return b"".join(out)
+    for name, value in headers:
+        out.write_bytes(_header(name, value))
+    out.write(f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n')
+    out.write(f"--{boundary}\r\n")
+    out.write('Content-Type: text/plain; charset="utf-8"\r\n')
+    out.write("Content-Transfer-Encoding: base64\r\n\r\n")
+    out.write_bytes(_base64_lines(text.encode("utf-8")))
+    out.write(f"\r\n--{boundary}\r\n")
+    out.write("Content-Type: application/zip\r\n")
+    out.write("Content-Transfer-Encoding: base64\r\n")
+    out.write('Content-Disposition: attachment; filename="rsmf.zip"\r\n\r\n')
+    for chunk in archive.chunks(57 * 1024):  # whole base64 lines (57 bytes each)
+        out.write_bytes(_base64_lines(chunk))
+    out.write(f"\r\n--{boundary}--\r\n")
 
 
 def _dat_time(value: str) -> str:
@@ -1228,16 +1249,47 @@ def _json_bytes(value: t.Any, *, compact: bool = False) -> bytes:
     return (text + "\n").encode()
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    """Return a zip of the entries, the same bytes for the same entries."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in entries.items():
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-    return buffer.getvalue()
+class _Zip:
+    """A deterministic zip built in a spool file (memory up to 16 MB, then disk)."""
+
+    def __init__(self) -> None:
+        self.spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115
+        self.zip: zipfile.ZipFile | None = zipfile.ZipFile(self.spool, "w")
+        self.names: set[str] = set()
+
+    def __enter__(self) -> _Zip:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.zip is not None:
+            self.zip.close()
+        self.spool.close()
+
+    def add(self, name: str, data: bytes) -> None:
+        """Add an entry once (fixed time and mode: the same bytes for the same entries)."""
+        if name in self.names or self.zip is None:
+            return
+        self.names.add(name)
+        info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        self.zip.writestr(info, data)
+
+    def close(self) -> str:
+        """Finish the zip; return its SHA-256."""
+        if self.zip is not None:
+            self.zip.close()
+            self.zip = None
+        digest = hashlib.sha256()
+        for chunk in self.chunks(1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        """Yield the finished zip's bytes."""
+        self.spool.seek(0)
+        while chunk := self.spool.read(size):
+            yield chunk
 
 
 __all__ = [
