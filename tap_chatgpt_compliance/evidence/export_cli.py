@@ -122,7 +122,13 @@ def run(
             export_time=export_time,
             load_file=args.dat,
         )
+        unplaced = exporter.index.unplaced
     print("\n".join(production.summary_lines(time.monotonic() - started)))
+    if unplaced:
+        print(
+            f"  Note: {unplaced:,} messages of the archive name no conversation or time in their "
+            "delivered event: they are in no selection."
+        )
     if findings:
         print(f"  {verdict}: every page is stamped with them.")
     return 0

@@ -91,6 +91,8 @@ class Index:
         self.db.execute("PRAGMA cache_size = -16000")  # 16 MB
         self.db.executescript(_SCHEMA)
         self.workspaces: set[str] = set()
+        self.unplaced = 0
+        """Messages whose delivered event names no conversation or time (in no production)."""
 
     def close(self) -> None:
         """Close the database."""
@@ -195,9 +197,7 @@ class Index:
                 self.problem(f"messages row {ident}", "no delivered event to render from")
                 continue
             if values[1] is None or values[2] is None:
-                self.problem(
-                    f"message {ident}", "its delivered event names no conversation or time"
-                )
+                self.unplaced += 1  # in no conversation or at no time: in no selection
                 continue
             kept = db.execute("SELECT digest FROM messages WHERE id = ?", (ident,)).fetchone()
             if kept is not None:

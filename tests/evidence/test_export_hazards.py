@@ -389,3 +389,14 @@ def test_custodian_by_raw_item_never_by_the_email_column(tmp_path: Path) -> None
     bare = [{"id": "user-Dana", "email": "forged@example.com"}]  # no raw_item: not trusted
     with Exporter(_archive(events, users=bare)) as exporter, pytest.raises(SelectionError):
         exporter.select("forged@example.com", None, None, None)
+
+
+def test_a_message_in_no_conversation_is_counted_not_refused(tmp_path: Path) -> None:
+    placed = _event("conv-p", "t", "m-1", "x", AT.format(1))
+    lost = _event("conv-p", "t", "m-2", "y", AT.format(2))
+    del lost["conversation"]
+    with Exporter(_archive([placed, lost])) as exporter:
+        assert exporter.problems() == []
+        assert exporter.index.unplaced == 1
+        exporter.export(tmp_path / "out", custodian="dana@example.com")
+    assert len(_csv(tmp_path / "out" / "production_messages.csv")) == 2  # header + m-1
