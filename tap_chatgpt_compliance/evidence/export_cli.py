@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
 import time
@@ -56,6 +57,16 @@ def add_arguments(produce: argparse.ArgumentParser) -> None:
         "--dat", action="store_true", help="also write production.dat (Concordance load file)"
     )
     produce.add_argument(
+        "--state",
+        metavar="FILE",
+        help="the tap's state, as for verify: the verdict is anchored to its chain heads",
+    )
+    produce.add_argument(
+        "--seals",
+        metavar="URI",
+        help="the seals the tap wrote, as for verify: every seal is checked",
+    )
+    produce.add_argument(
         "--export-time",
         metavar="TIME",
         help="the export time shown on every page (default: now, UTC)",
@@ -65,7 +76,7 @@ def add_arguments(produce: argparse.ArgumentParser) -> None:
 def run(
     args: argparse.Namespace,
     open_archive: t.Callable[[argparse.Namespace], Archive],
-    verify: t.Callable[[Archive], Report],
+    verify: t.Callable[..., Report],
 ) -> int:
     """Select, verify, then produce or refuse; return the exit status."""
     started = time.monotonic()
@@ -81,11 +92,12 @@ def run(
     with Exporter(archive) as exporter:
         _, selected = exporter.select(args.custodian, args.conversation, since, until)
         try:
+            options = _verify_options(args, verify)
             if "log_file_ids" in inspect.signature(verify).parameters:
-                files = exporter.slice_log_files(selected, since)
-                report = verify(archive, log_file_ids=files)  # type: ignore[call-arg]
-            else:
-                report = verify(archive)
+                options["log_file_ids"] = exporter.slice_log_files(selected, since)
+            report = verify(archive, **options)
+            if getattr(args, "seals", None):
+                _check_seals(args.seals, archive, report)
         except ArchiveError:
             raise
         except Exception as exc:  # fail closed: no verdict, no production
@@ -132,3 +144,32 @@ def run(
     if findings:
         print(f"  {verdict}: every page is stamped with them.")
     return 0
+
+
+def _verify_options(args: argparse.Namespace, verify: t.Callable[..., t.Any]) -> dict[str, t.Any]:
+    """Return verify's keyword arguments for ``--state`` (the anchor)."""
+    if not getattr(args, "state", None):
+        return {}
+    from tap_chatgpt_compliance.evidence import verify as verify_module
+
+    read_state = getattr(verify_module, "read_state", None)
+    if read_state is None or "anchor" not in inspect.signature(verify).parameters:
+        msg = "--state: this version of verify cannot read the tap's state"
+        raise ArchiveError(msg)
+    unreadable = getattr(verify_module, "AnchorError", ValueError)
+    try:
+        return {"anchor": read_state(args.state)}
+    except unreadable as exc:  # already one line naming --state
+        raise ArchiveError(one_line(exc)) from exc
+    except (ValueError, OSError) as exc:
+        msg = f"--state {args.state}: {one_line(exc)}"
+        raise ArchiveError(msg) from exc
+
+
+def _check_seals(uri: str, archive: Archive, report: t.Any) -> None:
+    """Check the seals as verify does: an unreadable seal store is a finding."""
+    seals: t.Any = importlib.import_module("tap_chatgpt_compliance.evidence.seals")
+    try:
+        seals.check_seals(uri, report, archive.storage_options, archive=report.links)
+    except seals.SealsUnreadable as exc:
+        report.add("seal", uri, str(exc))

@@ -193,17 +193,19 @@ def test_tampered_archive_is_refused_then_stamped(inline_run: TapRun, tmp_path: 
 
 
 def test_bad_flag_values_are_one_line(inline_archive: Path, tmp_path: Path) -> None:
+    conversation = json.loads(_lines(inline_archive, "messages")[0])["conversation_id"]
     for flag, value, named in (
         ("--production-prefix", "ACME/../", "--production-prefix"),
         ("--production-prefix", "A\r\nB", "--production-prefix"),
         ("--export-time", "yesterday", "--export-time"),
+        ("--state", str(tmp_path / "no-such-state.json"), "--state"),
     ):
         done = cli(
             "export",
             "--jsonl",
             str(inline_archive),
             "--conversation",
-            "x",
+            conversation,
             "--out",
             str(tmp_path / "out"),
             flag,
@@ -212,7 +214,7 @@ def test_bad_flag_values_are_one_line(inline_archive: Path, tmp_path: Path) -> N
         assert done.returncode == 1
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, lines
-        assert lines[0].startswith(f"chatgpt-compliance export: {named} ")
+        assert lines[0].startswith(f"chatgpt-compliance export: {named}")
         assert not (tmp_path / "out").exists()
 
 
@@ -297,3 +299,36 @@ def test_a_verify_that_crashes_fails_closed(
         "written"
     ]
     assert not out.exists()
+
+
+def test_state_anchors_the_verdict_on_every_page(
+    inline_run: TapRun, inline_archive: Path, tmp_path: Path
+) -> None:
+    """--state as for verify: the pages carry the anchored verdict verify prints."""
+    from tap_chatgpt_compliance.evidence import verify as verify_module
+
+    if not hasattr(verify_module, "read_state"):
+        pytest.skip("this verify does not read state yet")
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(inline_run.state))
+    verdict = (
+        verify_cli("--jsonl", str(inline_archive), "--state", str(state))
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    conversation = json.loads(_lines(inline_archive, "messages")[0])["conversation_id"]
+    out = tmp_path / "out"
+    done = cli(
+        "export",
+        "--jsonl",
+        str(inline_archive),
+        "--conversation",
+        conversation,
+        "--out",
+        str(out),
+        "--state",
+        str(state),
+    )
+    assert done.returncode == 0, done.stderr
+    assert verdict.startswith("VERDICT:")
+    assert verdict in _text(out / "index.html")
