@@ -358,7 +358,7 @@ def build_definitions(
 ) -> Definitions:
     """Every asset, check, job, schedule and sensor of the fleet."""
     settings = settings or FleetSettings.from_env()
-    tenants = load_tenants() if tenants is None else tenants
+    tenants = load_tenants(required=True) if tenants is None else tenants
     assets = [build_tenant_asset(t, d, settings) for t in tenants for d in settings.destinations]
     keys = [asset_key(t, d) for t in tenants for d in settings.destinations]
     freshness = build_freshness_checks(keys, settings)

@@ -24,6 +24,8 @@ class Tenant:
     extractor: str
     load_schema: str
     workspace_id: str | None
+    #: AWS Secrets Manager secret of the tenant's key (``api_key_secret_id``), if it has one.
+    api_key_secret_id: str | None = None
 
     @property
     def secret_env(self) -> str:
@@ -31,9 +33,28 @@ class Tenant:
         return re.sub(r"[^A-Z0-9]", "_", self.extractor.upper()) + "_API_KEY"
 
 
+class ProjectError(ValueError):
+    """The Meltano project cannot be found, or has no tenant: one line saying what to set."""
+
+
 def project_root() -> Path:
-    """Root of the Meltano project: ``MELTANO_PROJECT_ROOT`` or this repository."""
-    return Path(os.environ.get("MELTANO_PROJECT_ROOT") or REPO_ROOT)
+    """Root of the Meltano project the fleet archives.
+
+    ``MELTANO_PROJECT_ROOT`` (the one setting of the code location, docs/fleet.md), else the
+    current folder when it holds a ``meltano.yml``, else this repository (a clone).
+    """
+    named = os.environ.get("MELTANO_PROJECT_ROOT", "").strip()
+    if named:
+        root = Path(named).expanduser()
+        if not (root / "meltano.yml").is_file():
+            msg = f"MELTANO_PROJECT_ROOT={named!r} has no meltano.yml: point it at your project"
+            raise ProjectError(msg)
+        return root
+    for root in (Path.cwd(), REPO_ROOT):
+        if (root / "meltano.yml").is_file():
+            return root
+    msg = "No Meltano project found: set MELTANO_PROJECT_ROOT to the folder of your meltano.yml"
+    raise ProjectError(msg)
 
 
 def _load(root: Path) -> dict[str, Any]:
@@ -44,9 +65,14 @@ def _load(root: Path) -> dict[str, Any]:
     return data
 
 
-def load_tenants(root: Path | None = None) -> list[Tenant]:
-    """Every ``tap-chatgpt-compliance--<tenant>`` extractor inheriting from the base tap."""
-    data = _load(root or project_root())
+def load_tenants(root: Path | None = None, *, required: bool = False) -> list[Tenant]:
+    """Every ``tap-chatgpt-compliance--<tenant>`` extractor inheriting from the base tap.
+
+    ``required``: none is an error (:class:`ProjectError`) naming the project file, so a code
+    location pointed at the wrong project fails loudly instead of validating empty.
+    """
+    root = root or project_root()
+    data = _load(root)
     tenants = []
     for plugin in (data.get("plugins") or {}).get("extractors") or []:
         name = str(plugin.get("name", ""))
@@ -60,8 +86,16 @@ def load_tenants(root: Path | None = None) -> list[Tenant]:
                 extractor=name,
                 load_schema=str(plugin.get("load_schema") or tenant),
                 workspace_id=config.get("workspace_id"),
+                api_key_secret_id=config.get("api_key_secret_id"),
             )
         )
+    if required and not tenants:
+        msg = (
+            f"No tenant in {root / 'meltano.yml'}: add extractors named {TENANT_PREFIX}<tenant> "
+            f"with inherit_from: {BASE_EXTRACTOR} (docs/fleet.md), or point "
+            "MELTANO_PROJECT_ROOT at the project that has them"
+        )
+        raise ProjectError(msg)
     return sorted(tenants, key=lambda t: t.name)
 
 

@@ -32,6 +32,9 @@ def test_build_and_install_wheel_in_clean_venv(tmp_path):
     names = zipfile.ZipFile(wheels[0]).namelist()
     assert any(n.startswith("tap_chatgpt_compliance/") for n in names)
     assert not any(n.startswith("tests/") for n in names)
+    # the Dagster code location travels under its own name ([fleet] extra)
+    assert "chatgpt_compliance_fleet/definitions.py" in names
+    assert not any(n.startswith("orchestration/") for n in names)
     with tarfile.open(sdists[0]) as tar:
         assert any(n.endswith("/pyproject.toml") for n in tar.getnames())
 
