@@ -103,6 +103,7 @@ class SealStore:
     def names(self) -> list[str]:
         """Return the names of the seals present, sorted (oldest first)."""
         try:
+            self.fs.invalidate_cache(self.root)
             listed = self.fs.ls(self.root, detail=False)
         except FileNotFoundError:
             return []
@@ -149,6 +150,7 @@ class SealStore:
                 msg = "a seal with this name exists already"
                 raise SealError(msg)
             self.fs.pipe_file(path, data)
+        self.fs.invalidate_cache(path)
         if self.read(name) != data:
             msg = "the seal read back differs from the seal written"
             raise SealError(msg)

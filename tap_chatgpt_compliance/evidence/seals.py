@@ -1,0 +1,385 @@
+"""Check the seals the tap wrote (``verify --seals URI``): their chain, their lock, the archive.
+
+API for the verifier:
+
+- :func:`check_seals(uri, report, storage_options, workspace_id=None, archive=None)
+  <check_seals>` reads every seal under ``uri`` (``<seal_storage_url>``, or its
+  ``<workspace_id>`` folder), reports each problem through ``report.add(check, item, detail)``
+  (check ``"seal"``) and returns a :class:`SealCheck` (the seals read, the latest heads), or
+  raises :class:`SealsUnreadable` (one readable line) when nothing can be read.
+- ``archive``: the archive's chain links, ``{chain name: {chain_seq: chain_hash}}`` with chain
+  names ``log_files/<EVENT_TYPE>`` and ``files`` (:func:`archive_links` builds it from
+  records): every head of every seal must be a link of the archive (same sequence, same
+  hash): a shorter archive or a rewritten one is a finding.
+
+Findings: a seal that is not JSON or not a seal, of another workspace, a hole in the seal chain
+(``previous_seal`` naming a seal that is absent or whose bytes hash differently: a seal
+removed or altered), a first seal whose ``seal_seq`` is not 1 (earlier seals removed), a chain
+head going backwards from one seal to the next, and on S3 a seal without Object Lock
+COMPLIANCE retention (``head_object``), or with other versions or a delete marker under its key
+(overwritten or deleted: the oldest version, the one written by the tap, is the one checked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing as t
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from tap_chatgpt_compliance import chain
+from tap_chatgpt_compliance.seals import SealStore
+
+
+class SealsUnreadable(Exception):
+    """The seals cannot be read at all (one readable line)."""
+
+
+class ReportLike(t.Protocol):
+    """What check_seals reports to (evidence.verify.Report)."""
+
+    def add(self, check: str, item: str, detail: str) -> None:
+        """Record one finding."""
+        ...
+
+
+@dataclass
+class SealCheck:
+    """What the seals say, once read and checked."""
+
+    source: str
+    seals: list[tuple[str, dict[str, t.Any]]] = field(default_factory=list)
+    """(object name, seal) oldest first (only the seals that could be read)."""
+    findings: int = 0
+    object_lock: bool = False
+    """Every seal carries Object Lock COMPLIANCE retention (S3 only)."""
+
+    @property
+    def latest(self) -> dict[str, t.Any] | None:
+        """Return the newest seal."""
+        return self.seals[-1][1] if self.seals else None
+
+    def heads(self) -> dict[str, tuple[int, str]]:
+        """Return the newest seal's heads: chain name -> (chain_seq, chain_head)."""
+        latest = self.latest or {}
+        out: dict[str, tuple[int, str]] = {}
+        for name, head in (latest.get("chains") or {}).items():
+            if isinstance(head, dict) and head.get("chain_seq") and head.get("chain_head"):
+                out[str(name)] = (int(head["chain_seq"]), str(head["chain_head"]))
+        return out
+
+    def log_file_heads(self) -> dict[str, tuple[int, str]]:
+        """Return the newest seal's log_files heads by event type (for an Anchor)."""
+        prefix = f"{chain.LOG_FILES}/"
+        return {k[len(prefix) :]: v for k, v in self.heads().items() if k.startswith(prefix)}
+
+    def files_head(self) -> tuple[int, str] | None:
+        """Return the newest seal's files chain head."""
+        return self.heads().get(chain.FILES)
+
+
+def archive_links(
+    log_files: t.Iterable[t.Mapping[str, t.Any]], files: t.Iterable[t.Mapping[str, t.Any]] = ()
+) -> dict[str, dict[int, set[str]]]:
+    """Return ``{chain name: {chain_seq: {chain_hash, …}}}`` of an archive's records."""
+    links: dict[str, dict[int, set[str]]] = {}
+    for name, records in (("log_files", log_files), (chain.FILES, files)):
+        for record in records:
+            seq, value = record.get("chain_seq"), record.get("chain_hash")
+            if not seq or not value:
+                continue
+            key = f"{name}/{record.get('event_type')}" if name == "log_files" else name
+            links.setdefault(key, {}).setdefault(int(seq), set()).add(str(value))
+    return links
+
+
+def _resolve(uri: str, options: dict[str, t.Any], workspace_id: str | None) -> SealStore:
+    """Return the seal store of ``uri`` (the workspace's folder, or the folder above it)."""
+    uri = uri.rstrip("/")
+    if workspace_id:
+        store = SealStore(uri, workspace_id, options)
+        if _names(store)[0]:
+            return store
+    parent, _, last = uri.rpartition("/")
+    if parent and last:
+        store = SealStore(parent, last, options)
+        if _names(store)[0]:
+            return store
+    base = SealStore(uri, "", options)
+    try:
+        folders = [p for p in base.fs.ls(base.root.rstrip("/"), detail=True)]
+    except FileNotFoundError:
+        folders = []
+    names = sorted(
+        str(p["name"]).rstrip("/").rsplit("/", 1)[-1]
+        for p in folders
+        if p.get("type") == "directory"
+    )
+    if workspace_id and workspace_id in names:
+        return SealStore(uri, workspace_id, options)
+    if len(names) == 1:
+        return SealStore(uri, names[0], options)
+    if not names:
+        msg = f"--seals {uri}: no seal found there"
+    else:
+        msg = (
+            f"--seals {uri}: seals of several workspaces ({', '.join(names[:5])}): give the "
+            "workspace's folder"
+        )
+    raise SealsUnreadable(msg)
+
+
+def check_seals(
+    uri: str,
+    report: ReportLike,
+    storage_options: t.Mapping[str, t.Any] | None = None,
+    *,
+    workspace_id: str | None = None,
+    archive: t.Mapping[str, t.Mapping[int, t.Collection[str]]] | None = None,
+    now: datetime | None = None,
+) -> SealCheck:
+    """Read and check every seal under ``uri`` (see the module docstring; SealsUnreadable)."""
+    options = dict(storage_options or {})
+    try:
+        store = _resolve(uri, options, workspace_id)
+        names, versions = _names(store)
+    except SealsUnreadable:
+        raise
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200]
+        msg = f"--seals {uri}: cannot be read ({type(exc).__name__}: {reason})"
+        raise SealsUnreadable(msg) from None
+    result = SealCheck(source=f"seals {store.where()}")
+    count = 0
+
+    def add(item: str, detail: str) -> None:
+        nonlocal count
+        count += 1
+        report.add("seal", item, detail)
+
+    if not names:
+        msg = f"--seals {uri}: no seal found there"
+        raise SealsUnreadable(msg)
+    when = now or datetime.now(timezone.utc)
+    locked = store.s3
+    previous: tuple[str, bytes, dict[str, t.Any]] | None = None
+    for index, name in enumerate(names):
+        data, version = _read(store, name, versions, add)
+        if data is None:
+            previous = None
+            continue
+        if store.s3:
+            locked = _check_lock(store, name, version, when, add) and locked
+        try:
+            seal = json.loads(data)
+            if not isinstance(seal, dict) or "seal_seq" not in seal or "chains" not in seal:
+                raise ValueError
+            seq = int(seal["seal_seq"])
+        except (ValueError, TypeError):
+            add(f"seal {name}", "not a seal (not JSON, or no seal_seq and chains)")
+            previous = None
+            continue
+        if workspace_id and seal.get("workspace_id") != workspace_id:
+            add(
+                f"seal {name}",
+                f"seal of workspace {seal.get('workspace_id')!r}, not {workspace_id}",
+            )
+        if seal.get("workspace_id") != store.workspace_id:
+            add(
+                f"seal {name}", f"its workspace_id {seal.get('workspace_id')!r} is not its folder's"
+            )
+        link = seal.get("previous_seal")
+        if index == 0 and (seq != 1 or link is not None):
+            add(
+                f"seal {name}",
+                f"the oldest seal present is seal_seq {seq}: {seq - 1} earlier seal(s) are missing",
+            )
+        elif previous is not None:
+            before_name, before_data, before = previous
+            expected = {"name": before_name, "sha256": hashlib.sha256(before_data).hexdigest()}
+            if not isinstance(link, dict) or link.get("name") != before_name:
+                named = link.get("name") if isinstance(link, dict) else None
+                add(
+                    f"seal {name}",
+                    f"missing seal: it follows {named!r}, but the seal before it is {before_name}",
+                )
+            elif link.get("sha256") != expected["sha256"]:
+                add(
+                    f"seal {before_name}",
+                    "altered: its bytes do not hash to what the next seal says",
+                )
+            if seq != int(before.get("seal_seq") or 0) + 1:
+                add(f"seal {name}", f"seal_seq {seq} does not follow {before.get('seal_seq')}")
+            _check_progress(name, before, seal, add)
+        result.seals.append((name, seal))
+        previous = (name, data, seal)
+    if archive is not None:
+        for name, seal in result.seals:
+            _check_archive(name, seal, archive, add)
+    result.findings = count
+    result.object_lock = bool(store.s3 and locked)
+    anchored = getattr(report, "anchored", None)
+    if isinstance(anchored, list) and result.seals:
+        anchored.append(result.source)
+    if not store.s3:
+        limitations = getattr(report, "limitations", None)
+        if isinstance(limitations, list):
+            limitations.append(
+                f"the seals in {store.where()} are not on write-once storage: they anchor the "
+                "archive only against someone who cannot also write them"
+            )
+    return result
+
+
+def _names(store: SealStore) -> tuple[list[str], dict[str, list[dict[str, t.Any]]]]:
+    """Return the seals' names (on S3 every key with a version, deleted or not) and versions."""
+    if not store.s3:
+        return store.names(), {}
+    versions = _versions(store)
+    _, prefix = store.bucket_key("")
+    names = sorted(
+        key[len(prefix) :]
+        for key in versions
+        if key.startswith(prefix) and "/" not in key[len(prefix) :] and key.endswith(".json")
+    )
+    return names, versions
+
+
+def _versions(store: SealStore) -> dict[str, list[dict[str, t.Any]]]:
+    """Return every version and delete marker under the seals' prefix, by key (oldest first)."""
+    bucket, key = store.bucket_key("")
+    out: dict[str, list[dict[str, t.Any]]] = {}
+    kwargs: dict[str, t.Any] = {"Bucket": bucket, "Prefix": key}
+    while True:
+        page = store.call_s3("list_object_versions", **kwargs)
+        for entry in page.get("Versions") or []:
+            out.setdefault(entry["Key"], []).append({**entry, "marker": False})
+        for entry in page.get("DeleteMarkers") or []:
+            out.setdefault(entry["Key"], []).append({**entry, "marker": True})
+        if not page.get("IsTruncated"):
+            break
+        kwargs["KeyMarker"] = page.get("NextKeyMarker")
+        kwargs["VersionIdMarker"] = page.get("NextVersionIdMarker")
+    for entries in out.values():
+        entries.sort(key=lambda e: e["LastModified"])
+    return out
+
+
+def _read(
+    store: SealStore,
+    name: str,
+    versions: dict[str, list[dict[str, t.Any]]],
+    add: t.Callable[[str, str], None],
+) -> tuple[bytes | None, str | None]:
+    """Return a seal's bytes (on S3 its oldest version) and that version's id."""
+    if not store.s3:
+        try:
+            return store.read(name), None
+        except OSError as exc:
+            add(f"seal {name}", f"cannot be read ({exc})")
+            return None, None
+    bucket, key = store.bucket_key(name)
+    entries = versions.get(key) or []
+    real = [e for e in entries if not e["marker"]]
+    if len(entries) > 1:
+        markers = sum(e["marker"] for e in entries)
+        add(
+            f"seal {name}",
+            f"overwritten or deleted: {len(real)} versions and {markers} delete marker(s) under "
+            "its key (the oldest version is checked)",
+        )
+    version = real[0].get("VersionId") if real else None
+    try:
+        kwargs = {"VersionId": version} if version and version != "null" else {}
+        body = store.call_s3("get_object", Bucket=bucket, Key=key, **kwargs)["Body"]
+        return _body(store, body), version
+    except Exception as exc:
+        add(f"seal {name}", f"cannot be read ({type(exc).__name__})")
+        return None, None
+
+
+def _body(store: SealStore, body: t.Any) -> bytes:
+    """Read an S3 body returned through s3fs (an aiobotocore stream, read on s3fs's loop)."""
+    import inspect
+
+    from fsspec.asyn import sync
+
+    if inspect.iscoroutinefunction(body.read):
+        return bytes(sync(store.fs.loop, body.read))
+    return bytes(body.read())
+
+
+def _check_lock(
+    store: SealStore,
+    name: str,
+    version: str | None,
+    now: datetime,
+    add: t.Callable[[str, str], None],
+) -> bool:
+    """Report a seal without Object Lock COMPLIANCE retention; return whether it has one."""
+    bucket, key = store.bucket_key(name)
+    kwargs = {"VersionId": version} if version and version != "null" else {}
+    try:
+        head = store.call_s3("head_object", Bucket=bucket, Key=key, **kwargs)
+    except Exception as exc:
+        add(f"seal {name}", f"its Object Lock retention cannot be read ({type(exc).__name__})")
+        return False
+    mode = head.get("ObjectLockMode")
+    until = head.get("ObjectLockRetainUntilDate")
+    if mode != "COMPLIANCE" or until is None:
+        add(f"seal {name}", f"no Object Lock COMPLIANCE retention (mode {mode!r})")
+        return False
+    if isinstance(until, datetime) and until < now:
+        add(f"seal {name}", f"its Object Lock retention ended on {until.isoformat()}")
+        return False
+    return True
+
+
+def _check_progress(
+    name: str, before: dict[str, t.Any], seal: dict[str, t.Any], add: t.Callable[[str, str], None]
+) -> None:
+    """Report a chain head that went backwards from one seal to the next."""
+    earlier = before.get("chains") or {}
+    for chain_name, head in (seal.get("chains") or {}).items():
+        old = earlier.get(chain_name)
+        if (
+            isinstance(old, dict)
+            and isinstance(head, dict)
+            and int(head.get("chain_seq") or 0) < int(old.get("chain_seq") or 0)
+        ):
+            add(
+                f"seal {name}",
+                f"chain {chain_name} went back from chain_seq {old.get('chain_seq')} to "
+                f"{head.get('chain_seq')} (the tap's state was reset or rolled back)",
+            )
+    for chain_name in set(earlier) - set(seal.get("chains") or {}):
+        add(f"seal {name}", f"chain {chain_name} of the previous seal is missing from it")
+
+
+def _check_archive(
+    name: str,
+    seal: dict[str, t.Any],
+    archive: t.Mapping[str, t.Mapping[int, t.Collection[str]]],
+    add: t.Callable[[str, str], None],
+) -> None:
+    """Report a sealed head that is not a link of the archive."""
+    for chain_name, head in sorted((seal.get("chains") or {}).items()):
+        if not isinstance(head, dict):
+            continue
+        seq, value = int(head.get("chain_seq") or 0), str(head.get("chain_head") or "")
+        links = archive.get(chain_name) or {}
+        if seq not in links:
+            top = max(links) if links else 0
+            add(
+                f"seal {name}",
+                f"chain {chain_name}: the seal says chain_seq {seq}, the archive ends at "
+                f"{top}: records sealed by this run are missing from the archive",
+            )
+        elif value not in links[seq]:
+            add(
+                f"seal {name}",
+                f"chain {chain_name}: chain_seq {seq} has hash "
+                f"{sorted(links[seq])[0][:16]}… in the archive, the seal says {value[:16]}…: "
+                "the archive was rewritten",
+            )
