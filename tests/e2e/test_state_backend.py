@@ -23,15 +23,15 @@ TENANT = Tenant(name="acme", extractor=f"{TAP}--acme", load_schema="acme", works
 
 def _children(pid: int) -> list[int]:
     out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
+            stat = (entry / "stat").read_text()
         except OSError:
             continue
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            out.append(int(entry))
+            out.append(int(entry.name))
     return out
 
 

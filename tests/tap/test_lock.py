@@ -9,6 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from tap_chatgpt_compliance.runstore import LEASE_PREFIX
 
 from .harness import run_tap, tap_command, tap_config, tap_env
@@ -73,12 +75,8 @@ def test_the_same_workspace_behind_another_api_url_is_another_lease(simulator_fa
         other = WorkspaceLease("http://127.0.0.1:2/v1", "ws", tmp)
         other.acquire()  # another URL: another lease
         same = WorkspaceLease("http://127.0.0.1:1/v1/", "ws", tmp)
-        try:
+        with pytest.raises(LeaseHeld, match="Another run of workspace ws"):
             same.acquire()
-        except LeaseHeld as exc:
-            assert "Another run of workspace ws" in str(exc)
-        else:
-            raise AssertionError("the same workspace was leased twice")
         one.release()
         same.acquire()  # released: taken at once
         same.release()
