@@ -13,7 +13,7 @@ import typing as t
 from pathlib import Path
 
 from tap_chatgpt_compliance.evidence import export_cli, sources
-from tap_chatgpt_compliance.evidence.verify import verify
+from tap_chatgpt_compliance.evidence.verify import AnchorError, read_state, verify
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -56,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_source(check)
     check.add_argument("--report", metavar="FILE", help="write the detailed report as JSON")
+    check.add_argument(
+        "--state",
+        metavar="FILE",
+        help=(
+            "the tap's state (a file of its Singer output, a state JSON, or `meltano state get` "
+            "output): the archive must reach every chain head it holds"
+        ),
+    )
+    check.add_argument(
+        "--seals",
+        metavar="URI",
+        help="the seals the tap wrote (seal_storage_url): every seal is checked, and the "
+        "archive must reach every head they hold",
+    )
     produce = commands.add_parser(
         "export",
         help="write an RSMF 2.0 + HTML production for a custodian or a conversation",
@@ -95,11 +109,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "export":
             return _export(args)
+        anchor = read_state(args.state) if args.state else None
         archive = open_archive(args)
-        report = verify(archive)
+        report = verify(archive, anchor)
+        if args.seals:
+            from tap_chatgpt_compliance.evidence import seals
+
+            try:
+                seals.check_seals(args.seals, report, archive.storage_options, archive=report.links)
+            except seals.SealsUnreadable as exc:
+                report.add("seal", args.seals, str(exc))
         if args.report:
             Path(args.report).write_text(json.dumps(report.to_json(), indent=2) + "\n")
-    except (sources.ArchiveError, OSError) as exc:
+    except (sources.ArchiveError, AnchorError, OSError) as exc:
         print(f"chatgpt-compliance {args.command}: {exc}", file=sys.stderr)
         return 1
     print(report.text())

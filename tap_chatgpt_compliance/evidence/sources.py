@@ -1,17 +1,26 @@
 """Read an archive back from where a Singer target wrote it: target-jsonl, target-s3, PostgreSQL.
 
-An :class:`Archive` is the records of every stream, keyed by stream name, plus a way to read the
-bytes behind a ``storage_uri`` (raw log files and attachments kept with ``file_content:
-storage``). The streams read are read whole into memory (about 12 KB per message with inline raw
-files and attachments, see docs/evidence.md); export reads only the streams it needs.
+An :class:`Archive` gives the records of every stream and a way to read the bytes behind a
+``storage_uri`` (raw log files and attachments kept with ``file_content: storage``).
+
+Two ways to read a stream:
+
+- :meth:`Archive.iter_records` streams it, a record at a time (what ``verify`` uses: memory
+  stays flat whatever the archive's size). A line or object that cannot be read is reported to
+  ``on_error`` (``verify`` makes it a finding) and skipped; PostgreSQL rows come ordered by
+  ``log_file_id`` where the table has it.
+- :meth:`Archive.records` returns the whole stream as a list (small streams, tests); it raises
+  :class:`ArchiveError` on anything unreadable.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 import typing as t
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,26 +37,57 @@ STREAMS = (
     "gpts",
     "projects",
 )
+ORDERED_BY_LOG_FILE = (
+    "log_file_parts",
+    "messages",
+    "conversations",
+    "events",
+    "unparsed_lines",
+    "files",
+)
+"""Streams whose rows carry ``log_file_id`` (PostgreSQL reads them ordered by it)."""
+
+Record = dict[str, t.Any]
+OnError = t.Callable[[str, str], None]
+"""``on_error(where, what)``: a line, object or row that cannot be read."""
 
 
 class ArchiveError(Exception):
     """The archive cannot be read (missing folder, bucket, schema, or not an archive)."""
 
 
+def _raise(where: str, what: str) -> t.NoReturn:
+    msg = f"{where}: {what}"
+    raise ArchiveError(msg)
+
+
 @dataclass
 class Archive:
-    """The records of an archive and how to read stored objects."""
+    """The records of an archive and how to read stored objects.
+
+    This base class holds its records in memory (``tables``): tests and small uses. The
+    readers of targets (:func:`from_jsonl`, :func:`from_s3`, :func:`from_postgres`) stream.
+    """
 
     description: str
-    tables: dict[str, list[dict[str, t.Any]]] = field(default_factory=dict)
+    tables: dict[str, list[Record]] = field(default_factory=dict)
     storage_options: dict[str, t.Any] = field(default_factory=dict)
     nul_replaced: bool = False
     """The target stores NUL (``\\u0000``) in text as U+FFFD (target-postgres
     ``sanitize_null_text_characters``): verify compares events with that replacement."""
 
-    def records(self, stream: str) -> list[dict[str, t.Any]]:
-        """Return the records of one stream (none when the stream is absent)."""
-        return self.tables.get(stream, [])
+    def streams(self) -> set[str]:
+        """Return the streams the archive holds."""
+        return set(self.tables)
+
+    def iter_records(self, stream: str, on_error: OnError | None = None) -> t.Iterator[Record]:
+        """Yield the records of one stream, one at a time (none when the stream is absent)."""
+        del on_error
+        yield from self.tables.get(stream, [])
+
+    def records(self, stream: str) -> list[Record]:
+        """Return the records of one stream as a list (raises ArchiveError if unreadable)."""
+        return list(self.iter_records(stream, _raise))
 
     def read_object(self, uri: str) -> bytes | None:
         """Return the bytes at a storage URI, or None when there is no object there."""
@@ -60,30 +100,88 @@ class Archive:
         except FileNotFoundError:
             return None
 
+    def object_exists(self, uri: str) -> bool:
+        """Return whether an object is at a storage URI (without reading it)."""
+        import fsspec
 
-def _parse_lines(data: bytes, where: str) -> list[dict[str, t.Any]]:
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    out = []
-    for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
+        options = self.storage_options if "://" in uri and not uri.startswith("file:") else {}
         try:
-            out.append(json.loads(line))
-        except ValueError as exc:
-            msg = f"{where} line {number} is not JSON ({exc})"
-            raise ArchiveError(msg) from exc
-    return out
+            fs, path = fsspec.core.url_to_fs(uri, **options)
+            return bool(fs.exists(path))
+        except (OSError, ValueError):
+            return False
+
+
+def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Record]:
+    """Yield the JSON objects of a JSONL byte stream (gzip or not); report what is not one."""
+    head = source.read(2)
+    stream: t.IO[bytes]
+    if head == b"\x1f\x8b":
+        source.seek(0)
+        stream = t.cast("t.IO[bytes]", gzip.GzipFile(fileobj=source))
+        first = b""
+    else:
+        stream, first = source, head
+    number = 0
+    try:
+        pending = first
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            pending += chunk
+            lines = pending.split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                number += 1
+                yield from _one(line, where, number, on_error)
+        if pending:
+            number += 1
+            yield from _one(pending, where, number, on_error)
+    except (EOFError, OSError, zlib.error) as exc:
+        on_error(where, f"unreadable after line {number} ({type(exc).__name__}: {exc})")
+
+
+def _one(line: bytes, where: str, number: int, on_error: OnError) -> t.Iterator[Record]:
+    if not line.strip():
+        return
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        on_error(f"{where} line {number}", f"not JSON ({exc})")
+        return
+    if not isinstance(record, dict):
+        on_error(f"{where} line {number}", "not a JSON object")
+        return
+    yield record
 
 
 _JSONL_NAME = re.compile(r"^(?P<stream>[a-z_]+?)(-[^/]*)?\.jsonl(\.gz)?$")
+
+
+@dataclass
+class JsonlArchive(Archive):
+    """A target-jsonl folder, read file by file, line by line."""
+
+    files: dict[str, list[Path]] = field(default_factory=dict)
+
+    def streams(self) -> set[str]:
+        """Return the streams with at least one file."""
+        return set(self.files)
+
+    def iter_records(self, stream: str, on_error: OnError | None = None) -> t.Iterator[Record]:
+        """Yield the records of a stream's files, in file name order."""
+        report = on_error or _raise
+        for path in self.files.get(stream, []):
+            try:
+                with path.open("rb") as source:
+                    yield from _lines(source, str(path), report)
+            except OSError as exc:
+                report(str(path), f"unreadable ({exc.strerror or exc})")
 
 
 def from_jsonl(
     folder: str | Path,
     storage_options: dict[str, t.Any] | None = None,
     streams: t.Collection[str] = STREAMS,
-) -> Archive:
+) -> JsonlArchive:
     """Read a target-jsonl folder: ``<stream>.jsonl`` or ``<stream>-<timestamp>.jsonl`` files.
 
     Only the files of ``streams`` are read, and ``log_files``.
@@ -92,7 +190,7 @@ def from_jsonl(
     if not root.is_dir():
         msg = f"--jsonl {folder}: no such folder"
         raise ArchiveError(msg)
-    archive = Archive(f"jsonl {root}", storage_options=dict(storage_options or {}))
+    archive = JsonlArchive(f"jsonl {root}", storage_options=dict(storage_options or {}))
     for path in sorted(root.iterdir()):
         match = _JSONL_NAME.match(path.name)
         if not match or not path.is_file():
@@ -100,18 +198,41 @@ def from_jsonl(
         stream = match["stream"]
         if stream not in streams and stream != "log_files":
             continue
-        archive.tables.setdefault(stream, []).extend(_parse_lines(path.read_bytes(), str(path)))
-    if "log_files" not in archive.tables:
+        archive.files.setdefault(stream, []).append(path)
+    if "log_files" not in archive.files:
         msg = f"--jsonl {folder}: no log_files*.jsonl file: not an archive of this tap"
         raise ArchiveError(msg)
     return archive
+
+
+@dataclass
+class S3Archive(Archive):
+    """target-s3 objects under a prefix, read object by object."""
+
+    objects: dict[str, list[str]] = field(default_factory=dict)
+    fs: t.Any = None
+
+    def streams(self) -> set[str]:
+        """Return the streams with at least one object."""
+        return set(self.objects)
+
+    def iter_records(self, stream: str, on_error: OnError | None = None) -> t.Iterator[Record]:
+        """Yield the records of a stream's objects, in key order."""
+        report = on_error or _raise
+        for path in self.objects.get(stream, []):
+            try:
+                data = self.fs.cat_file(path)
+            except Exception as exc:  # any backend error: a removed object, network
+                report(f"s3://{path}", f"unreadable ({type(exc).__name__})")
+                continue
+            yield from _lines(io.BytesIO(data), f"s3://{path}", report)
 
 
 def from_s3(
     url: str,
     storage_options: dict[str, t.Any] | None = None,
     streams: t.Collection[str] = STREAMS,
-) -> Archive:
+) -> S3Archive:
     """Read target-s3 objects under ``url``: ``<url>/<stream>/…/*.jsonl[.gz]``.
 
     Only the objects of ``streams`` are read, and ``log_files``.
@@ -125,7 +246,7 @@ def from_s3(
     except Exception as exc:  # any backend error: missing bucket, credentials, network
         msg = f"--s3 {url}: cannot list ({type(exc).__name__}: {exc})"
         raise ArchiveError(" ".join(msg.split())) from exc
-    archive = Archive(f"s3 {url}", storage_options=options)
+    archive = S3Archive(f"s3 {url}", storage_options=options, fs=fs)
     root = root.rstrip("/")
     for path in paths:
         relative = path[len(root) :].lstrip("/")
@@ -134,12 +255,50 @@ def from_s3(
             continue
         if stream not in streams and stream != "log_files":
             continue
-        data = fs.cat_file(path)
-        archive.tables.setdefault(stream, []).extend(_parse_lines(data, f"s3://{path}"))
-    if "log_files" not in archive.tables:
+        archive.objects.setdefault(stream, []).append(path)
+    if "log_files" not in archive.objects:
         msg = f"--s3 {url}: no log_files objects under it: not an archive of this tap"
         raise ArchiveError(msg)
     return archive
+
+
+@dataclass
+class PostgresArchive(Archive):
+    """The tables of a tenant's schema, read through server-side cursors."""
+
+    dsn: str = ""
+    schema: str = ""
+    present: set[str] = field(default_factory=set)
+    columns: dict[str, set[str]] = field(default_factory=dict)
+
+    def streams(self) -> set[str]:
+        """Return the streams with a table."""
+        return set(self.present)
+
+    def iter_records(self, stream: str, on_error: OnError | None = None) -> t.Iterator[Record]:
+        """Yield the rows of a table (ordered by ``log_file_id`` where it has one)."""
+        import psycopg
+        from psycopg import sql
+        from psycopg.rows import dict_row
+
+        if stream not in self.present:
+            return
+        report = on_error or _raise
+        query = sql.SQL("SELECT * FROM {}.{}").format(
+            sql.Identifier(self.schema), sql.Identifier(stream)
+        )
+        if stream in ORDERED_BY_LOG_FILE and "log_file_id" in self.columns.get(stream, ()):
+            query = sql.SQL("{} ORDER BY log_file_id").format(query)
+        try:
+            with (
+                psycopg.connect(self.dsn, row_factory=dict_row) as conn,
+                conn.cursor(name=f"verify_{stream}") as cursor,
+            ):
+                cursor.itersize = 2000
+                cursor.execute(query)
+                yield from cursor
+        except psycopg.Error as exc:
+            report(f"table {self.schema}.{stream}", f"unreadable ({type(exc).__name__})")
 
 
 def from_postgres(
@@ -147,40 +306,40 @@ def from_postgres(
     schema: str,
     storage_options: dict[str, t.Any] | None = None,
     streams: t.Collection[str] = STREAMS,
-) -> Archive:
+) -> PostgresArchive:
     """Read the tables of a tenant's schema written by target-postgres.
 
     Only the tables of ``streams`` are read, and ``log_files``.
     """
     try:
         import psycopg
-        from psycopg import sql
         from psycopg.rows import dict_row
     except ImportError as exc:  # pragma: no cover - depends on the installation
         msg = "--postgres needs psycopg: pip install 'psycopg[binary]'"
         raise ArchiveError(msg) from exc
-    archive = Archive(
+    archive = PostgresArchive(
         f"postgres schema {schema}",
         storage_options=dict(storage_options or {}),
         nul_replaced=True,
+        dsn=dsn,
+        schema=schema,
     )
     try:
         with psycopg.connect(dsn, row_factory=dict_row) as conn:
             rows = conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = %s",
                 (schema,),
             ).fetchall()
-            present = {str(row["table_name"]) for row in rows}
-            for stream in STREAMS:
-                if stream in present and (stream in streams or stream == "log_files"):
-                    query = sql.SQL("SELECT * FROM {}.{}").format(
-                        sql.Identifier(schema), sql.Identifier(stream)
-                    )
-                    archive.tables[stream] = list(conn.execute(query).fetchall())
     except psycopg.Error as exc:
         msg = f"--postgres: {type(exc).__name__}: {exc}"
         raise ArchiveError(" ".join(msg.split())) from exc
-    if "log_files" not in archive.tables:
+    for row in rows:
+        table = str(row["table_name"])
+        if table in STREAMS and (table in streams or table == "log_files"):
+            archive.present.add(table)
+            archive.columns.setdefault(table, set()).add(str(row["column_name"]))
+    if "log_files" not in archive.present:
         msg = f"--postgres: schema {schema!r} has no log_files table: not an archive of this tap"
         raise ArchiveError(msg)
     return archive

@@ -1,51 +1,105 @@
-r"""Prove from an archive alone that nothing was dropped or altered since collection.
+r"""Prove from an archive, and an anchor kept outside it, that nothing was dropped or altered.
 
-Checks (each failure is a :class:`Finding` naming the item):
+What is checked (each failure is a :class:`Finding` naming stream, item and column); the exact
+guarantees, with and without an anchor, are in docs/guarantees.md:
 
-1. ``raw``: every log file kept raw (``log_files.raw_content``: ``storage`` or ``inline``) hashes
-   to OpenAI's ``file_sha256`` (``provider_sha256``) and has its size;
-2. ``event``: every line of those files is in the archive: each event as a ``messages`` or
-   ``events`` record whose ``event`` equals it, each other line as its ``unparsed_lines`` record;
-3. ``chain``: per event type, every manifest record's ``chain_hash`` recomputes, and every
-   ``chain_previous`` is the hash of a record present (or the genesis): a removed or altered
-   manifest record breaks the chain, and ``end_time`` never goes backwards along it;
-4. ``manifest``: every log file that records point to has its manifest record;
-5. ``attachment``: every ``archived`` attachment's bytes (inline, parts or stored object) hash to
-   its recorded ``sha256``;
-6. ``added``: every ``messages``, ``events`` and ``unparsed_lines`` row that points to a log file
-   whose raw bytes verified is a line of that file: a row added beyond what OpenAI delivered is a
-   finding.
+1. ``read``: every line, object or row of the archive can be read (junk lines, a truncated
+   gzip, an unreadable object are findings, never a traceback); the manifest is not empty.
+2. ``raw``: every log file kept raw hashes to its SHA-256 and size, its parts are complete and
+   integer-indexed, a stored raw file sits at its content address; a manifest record that says
+   ``raw_content: none`` where raw bytes were kept (parts present, an earlier file of its chain
+   kept, or another copy of the record says so) is a downgrade.
+3. ``chain``: per event type, every manifest record's ``chain_hash`` recomputes and links to
+   the one before it; with an anchor (``--state``), the archive reaches the anchored head
+   (``chain_seq`` and ``chain_head``) of every event type: a shorter or rewritten archive fails.
+4. ``column``: every column of every ``messages``, ``events``, ``unparsed_lines``,
+   ``conversations`` and ``files`` row is re-derived from the raw line(s) of its log file with
+   the tap's own record builders (records.py, logfiles.py) and compared; ``users``, ``gpts``
+   and ``projects`` rows are re-derived from the item as the API served it (``raw_item``, or
+   ``item``). ``missing``: every line of a verified raw file has its row; ``added``: every row
+   is a line of its raw file; ``untraced``: a row whose log file's raw bytes are not available.
+5. ``attachment``: every archived attachment's bytes hash to its record (and sit at their
+   content address); every attachment a kept raw event references has a ``files`` record with
+   a final status; two records of one attachment and log file that disagree (an archived one
+   turned into expired, say) are a finding.
+
+The archive is read as a stream (:meth:`Archive.iter_records`): rows are matched to their raw
+file by ``log_file_id`` as they come (targets write them in the tap's order); what must be
+looked up later (raw parts, attachment parts, conversation facts) is spilled to a temporary
+SQLite file. Memory stays flat whatever the archive's size.
 
 A PostgreSQL archive (target-postgres ``sanitize_null_text_characters``) holds U+FFFD where the
-delivered text had NUL (``\u0000``): for that source only, an event that equals its line once
-each NUL of the line is replaced by U+FFFD (and nothing else differs) is found, and listed as a
-note, not a finding.
-
-Log files kept with ``raw_content: none`` cannot be proven byte-exact: they are listed as a
-limitation, not a finding.
+delivered text had NUL (``\u0000``): for that source only, a value that equals its derivation
+once each NUL is replaced by U+FFFD is found, and listed as a note, not a finding.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import sqlite3
+import tempfile
 import typing as t
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
 
-from tap_chatgpt_compliance import chain
+from tap_chatgpt_compliance import chain, schemas
+from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.logfiles import LineParser, derived_event_key
+from tap_chatgpt_compliance.records import (
+    ConversationFold,
+    attachment_refs,
+    event_record,
+    event_times,
+    message_record,
+)
+from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.evidence.sources import Archive
+    from tap_chatgpt_compliance.run import ConversationSeen
+    from tap_chatgpt_compliance.runstore import SpillMap
 
 Record = dict[str, t.Any]
 MAX_LISTED = 50
 """Findings of one kind listed one by one in the human-readable output."""
 NUL, REPLACEMENT = "\u0000", "\ufffd"
 """What target-postgres's ``sanitize_null_text_characters`` replaces, and with what."""
+CACHED_FILES = 8
+"""Derivations of log files kept for rows that come out of order."""
+FINAL_STATUSES = frozenset(
+    {"archived", "expired", "not_found", "too_large", "metadata_only", "gave_up"}
+)
+"""Statuses of a ``files`` record that no later run changes (``forbidden``/``failed`` are
+retried by later runs: see pending.py)."""
+REF_COLUMNS = ("conversation_id", "message_id", "user_id", "name", "mime_type", "event_id")
+"""Columns of a ``files`` record that come from the message event that references it."""
+DIRECTORY = SCHEMAS
+
+
+def _time_columns(schema: dict[str, t.Any]) -> frozenset[str]:
+    return frozenset(
+        name
+        for name, prop in schema["properties"].items()
+        if prop.get("format") == "date-time"
+        or any(p.get("format") == "date-time" for p in prop.get("anyOf", []))
+    )
+
+
+TIME_COLUMNS = {
+    "messages": _time_columns(schemas.MESSAGE),
+    "events": _time_columns(schemas.EVENT),
+    "conversations": _time_columns(schemas.CONVERSATION),
+    "files": _time_columns(schemas.FILE),
+    "unparsed_lines": frozenset(),
+    **{name: _time_columns(schema) for name, schema in DIRECTORY.items()},
+}
 
 
 @dataclass
@@ -63,7 +117,11 @@ class Finding:
 
 @dataclass
 class Report:
-    """What verify found."""
+    """What verify found.
+
+    ``intact`` is True when there is no finding; whether that proves the archive complete
+    depends on the anchors (``anchored``) and on raw keeping (``unproven``): see :meth:`verdict`.
+    """
 
     source: str
     findings: list[Finding] = field(default_factory=list)
@@ -71,11 +129,26 @@ class Report:
     notes: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     chains: dict[str, dict[str, t.Any]] = field(default_factory=dict)
+    anchored: list[str] = field(default_factory=list)
+    """What anchors the archive outside itself: ``state FILE``, ``seals URI``."""
+    unproven: str | None = None
+    """Why values cannot be traced to OpenAI's bytes (the archive kept no raw bytes)."""
+    slice: list[str] | None = None
+    """The log files whose rows were verified, when only a slice was (verify(log_file_ids))."""
+    links: dict[str, dict[int, set[str]]] = field(default_factory=dict)
+    """The archive's chain links ``{chain name: {chain_seq: {chain_hash}}}`` (for seals)."""
 
     @property
     def intact(self) -> bool:
-        """Return True when nothing is missing or altered."""
+        """Return True when nothing is missing or altered (see :attr:`status`)."""
         return not self.findings
+
+    @property
+    def status(self) -> str:
+        """Return ``intact`` (no finding, anchored, raw kept), ``consistent`` or ``FAILED``."""
+        if self.findings:
+            return "FAILED"
+        return "intact" if self.anchored and not self.unproven else "consistent"
 
     def add(self, check: str, item: str, detail: str) -> None:
         """Record a finding."""
@@ -84,8 +157,12 @@ class Report:
     def to_json(self) -> dict[str, t.Any]:
         """Return the report as JSON-ready data."""
         return {
-            "verdict": "intact" if self.intact else "FAILED",
+            "verdict": self.status,
+            "verdict_line": self.verdict(),
             "source": self.source,
+            "anchored": self.anchored,
+            "unproven": self.unproven,
+            "slice": self.slice,
             "counts": dict(sorted(self.counts.items())),
             "chains": self.chains,
             "limitations": self.limitations,
@@ -98,23 +175,31 @@ class Report:
         c = self.counts
         lines = [
             f"Archive: {self.source}",
-            f"  log files: {c['log_files']} in the manifest; raw kept and hashing to OpenAI's "
+            f"  log files: {c['log_files']} in the manifest; raw kept and hashing to their "
             f"SHA-256: {c['raw_verified']} of {c['raw_kept']} kept"
             + (f" ({c['raw_not_kept']} not kept)" if c["raw_not_kept"] else ""),
             f"  events of the raw files found in the tables: {c['events_found']} of "
             f"{c['events_in_raw']}; unparsed lines: {c['unparsed_found']} of "
             f"{c['unparsed_in_raw']}",
+            f"  rows re-derived from their raw line, every column equal: {c['rows_proven']} of "
+            f"{c['rows_checked']}"
+            + (f" ({c['rows_untraced']} untraced)" if c["rows_untraced"] else ""),
             f"  attachments archived: {c['attachments_verified']} of {c['attachments_archived']} "
-            "hash to their SHA-256",
-            f"  rows of the tables traced to a line of their raw file: {c['rows_traced']} of "
-            f"{c['rows_checked']}",
+            f"hash to their SHA-256; referenced by kept events: {c['attachments_referenced']}",
         ]
         for event_type, info in sorted(self.chains.items()):
             lines.append(
                 f"  chain {event_type}: {info['links']} links, "
                 f"{'unbroken' if info['unbroken'] else 'BROKEN'}, end_time "
                 f"{info['first_end_time']} .. {lines_or_none(info['last_end_time'])}"
+                + (
+                    f", anchored at chain_seq {info['anchor_seq']}"
+                    if info.get("anchor_seq")
+                    else ""
+                )
             )
+        if self.slice is not None:
+            lines.append(f"  slice: the rows of {len(self.slice)} log files were verified")
         lines.extend(f"  limitation: {text}" for text in self.limitations)
         lines.extend(f"  note: {text}" for text in self.notes)
         by_check: Counter[str] = Counter()
@@ -132,16 +217,24 @@ class Report:
 
     def verdict(self) -> str:
         """Return the one-line verdict."""
-        if self.intact:
-            return (
-                f"VERDICT: intact — {self.counts['log_files']} log files, "
-                f"{self.counts['events_found']} events, "
-                f"{self.counts['attachments_verified']} attachments verified"
-            )
-        kinds = ", ".join(
-            f"{n} {k}" for k, n in sorted(Counter(f.check for f in self.findings).items())
+        c = self.counts
+        what = (
+            f"{c['log_files']} log files, {c['events_found']} events, "
+            f"{c['attachments_verified']} attachments verified"
         )
-        return f"VERDICT: FAILED — {len(self.findings)} findings ({kinds})"
+        if self.findings:
+            kinds = ", ".join(
+                f"{n} {k}" for k, n in sorted(Counter(f.check for f in self.findings).items())
+            )
+            return f"VERDICT: FAILED — {len(self.findings)} findings ({kinds})"
+        if self.unproven:
+            return f"VERDICT: consistent, unproven — {self.unproven} — {what}"
+        if not self.anchored:
+            return (
+                "VERDICT: consistent, unanchored — truncation and full rewrites cannot be ruled "
+                f"out (give --state or --seals) — {what}"
+            )
+        return f"VERDICT: intact (anchored: {', '.join(self.anchored)}) — {what}"
 
 
 def lines_or_none(value: t.Any) -> str:
@@ -149,294 +242,102 @@ def lines_or_none(value: t.Any) -> str:
     return "-" if value is None else str(value)
 
 
-def verify(archive: Archive) -> Report:
-    """Run every check on an archive."""
-    report = Report(archive.description)
-    manifest = _manifest(archive, report)
-    _check_chains(manifest, report)
-    traced = _check_raw_files(archive, manifest, report)
-    _check_added(archive, traced, report)
-    _check_referenced_files(archive, manifest, report)
-    _check_attachments(archive, report)
-    return report
+# --------------------------------------------------------------------------- anchors
 
 
-def _manifest(archive: Archive, report: Report) -> dict[str, Record]:
-    """Return the manifest by log file id (the same record may be there several times)."""
-    manifest: dict[str, Record] = {}
-    for record in archive.records("log_files"):
-        file_id = str(record.get("id"))
-        kept = manifest.get(file_id)
-        if kept is not None and kept.get("chain_hash") != record.get("chain_hash"):
-            report.add(
-                "manifest",
-                f"log file {file_id}",
-                "two manifest records with different chain hashes",
-            )
-        manifest.setdefault(file_id, record)
-    report.counts["log_files"] = len(manifest)
-    return manifest
-
-
-def _check_chains(manifest: dict[str, Record], report: Report) -> None:
-    by_type: dict[str, list[Record]] = defaultdict(list)
-    unchained = 0
-    for record in manifest.values():
-        if not record.get("chain_hash"):
-            unchained += 1
-            continue
-        by_type[str(record.get("event_type"))].append(record)
-    if unchained:
-        report.limitations.append(
-            f"{unchained} log files have no chain hash (archived before the chain existed)"
-        )
-    for event_type, records in by_type.items():
-        by_hash = {str(r["chain_hash"]): r for r in records}
-        successors: Counter[str] = Counter()
-        broken = False
-        geneses = 0
-        for record in sorted(records, key=lambda r: int(r.get("chain_seq") or 0)):
-            file_id = record["id"]
-            previous = str(record.get("chain_previous") or "")
-            expected = chain.chain_hash(previous, record)
-            if expected != record["chain_hash"]:
-                broken = True
-                report.add(
-                    "chain",
-                    f"log file {file_id} ({event_type}, chain_seq {record.get('chain_seq')})",
-                    "manifest record altered: its fields do not hash to its chain_hash",
-                )
-            successors[previous] += 1
-            if previous == chain.GENESIS:
-                geneses += 1
-                continue
-            before = by_hash.get(previous)
-            if before is None:
-                broken = True
-                report.add(
-                    "chain",
-                    f"log file before {file_id} ({event_type}, chain_seq "
-                    f"{int(record.get('chain_seq') or 0) - 1})",
-                    f"manifest record missing: no record has chain_hash {previous}",
-                )
-                continue
-            if int(before.get("chain_seq") or 0) + 1 != int(record.get("chain_seq") or 0):
-                broken = True
-                report.add("chain", f"log file {file_id}", "chain_seq does not follow its link")
-            if chain.canonical_time(before.get("end_time")) > (  # type: ignore[operator]
-                chain.canonical_time(record.get("end_time")) or ""
-            ):
-                broken = True
-                report.add(
-                    "chain",
-                    f"log file {file_id}",
-                    f"end_time goes backwards after log file {before['id']}",
-                )
-        for previous, count in successors.items():
-            if count > 1:
-                broken = True
-                report.add(
-                    "chain",
-                    f"{event_type} link {previous[:16]}…",
-                    f"{count} different manifest records follow the same link",
-                )
-        if geneses > 1:
-            report.limitations.append(
-                f"the {event_type} chain starts {geneses} times (an archive whose state was "
-                "reset starts a new chain): coverage between the chains is not proven"
-            )
-        times = sorted(t for t in (chain.canonical_time(r.get("end_time")) for r in records) if t)
-        report.chains[event_type] = {
-            "links": len(records),
-            "unbroken": not broken,
-            "starts": geneses,
-            "first_end_time": times[0] if times else None,
-            "last_end_time": times[-1] if times else None,
-        }
-
-
-def _raw_bytes(
-    archive: Archive, record: Record, parts: dict[str, list[Record]], report: Report
-) -> bytes | None:
-    """Return a log file's kept bytes, or None (with a finding) when they are missing."""
-    file_id = record["id"]
-    mode = record.get("raw_content")
-    if mode == "storage":
-        uri = str(record.get("raw_storage_uri") or "")
-        data = archive.read_object(uri) if uri else None
-        if data is None:
-            report.add("raw", f"log file {file_id}", f"raw file missing: no object at {uri!r}")
-        return data
-    count = int(record.get("raw_part_count") or 0)
-    by_index: dict[int, Record] = {}
-    for part in parts.get(file_id, []):
-        by_index.setdefault(int(part["part_index"]), part)
-    missing = [i for i in range(count) if i not in by_index]
-    if missing:
-        report.add(
-            "raw",
-            f"log file {file_id}",
-            f"raw file incomplete: log_file_parts {missing[:10]} of {count} missing",
-        )
-        return None
-    try:
-        return b"".join(
-            base64.b64decode(by_index[i]["content_base64"], validate=True) for i in range(count)
-        )
-    except (binascii.Error, TypeError, ValueError) as exc:
-        report.add("raw", f"log file {file_id}", f"log_file_parts not base64 ({exc})")
-        return None
+class AnchorError(Exception):
+    """The anchor given cannot be read (one readable line)."""
 
 
 @dataclass
-class RawLines:
-    """What a verified raw file holds: its events (canonical JSON), their keys, unparsed lines."""
+class Anchor:
+    """Chain heads kept outside the archive: the tap's state (or a seal)."""
 
-    events: set[str] = field(default_factory=set)
-    altered: set[str] = field(default_factory=set)
-    """Keys of its events whose record was reported altered (not reported again as added)."""
-    unparsed: set[int] = field(default_factory=set)
+    source: str
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """event type -> (chain_seq, chain_head) of the log_files chain."""
+    files_head: tuple[int, str] | None = None
+    """(chain_seq, chain_head) of the attachment chain, once the tap keeps one."""
+    pending_files: set[str] = field(default_factory=set)
+    """Attachment ids the state still retries (not final yet, legitimately)."""
 
 
-def _check_raw_files(
-    archive: Archive, manifest: dict[str, Record], report: Report
-) -> dict[str, RawLines]:
-    """Check the raw files and their events; return what each verified raw file holds."""
-    traced: dict[str, RawLines] = {}
-    parts: dict[str, list[Record]] = defaultdict(list)
-    for part in archive.records("log_file_parts"):
-        parts[str(part.get("log_file_id"))].append(part)
-    messages = _index(archive.records("messages"), lambda r: (str(r.get("event_id")),))
-    events = _index(
-        archive.records("events"), lambda r: (str(r.get("event_id")), str(r.get("type")))
-    )
-    unparsed = {
-        (str(r.get("log_file_id")), int(r.get("line_number") or 0)): r
-        for r in archive.records("unparsed_lines")
-    }
-    not_kept = 0
-    for file_id, record in sorted(manifest.items()):
-        if record.get("raw_content") not in ("storage", "inline"):
-            not_kept += 1
-            report.counts["raw_not_kept"] += 1
-            continue
-        report.counts["raw_kept"] += 1
-        data = _raw_bytes(archive, record, parts, report)
-        if data is None:
-            continue
-        expected = str(record.get("provider_sha256") or record.get("verified_sha256") or "")
-        found = hashlib.sha256(data).hexdigest()
-        if found != expected.lower() or len(data) != record.get("bytes_downloaded", len(data)):
-            report.add(
-                "raw",
-                f"log file {file_id}",
-                f"raw file altered: {len(data)} bytes hashing to {found}, OpenAI's file_sha256 "
-                f"is {expected}",
-            )
-            continue
-        report.counts["raw_verified"] += 1
-        traced[file_id] = _check_events(
-            file_id, record, data, messages, events, unparsed, report, archive.nul_replaced
+def _state_value(text: str) -> dict[str, t.Any] | None:
+    """Return the state in a file: Singer output, a state JSON, or ``meltano state get``."""
+    text = text.strip()
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        whole = None
+    if isinstance(whole, dict):
+        candidates = [whole]
+    else:
+        candidates = []
+        for line in text.splitlines():
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict):
+                candidates.append(message)
+    state = None
+    for message in candidates:
+        if message.get("type") == "STATE" and isinstance(message.get("value"), dict):
+            state = message["value"]
+        elif isinstance(message.get("singer_state"), dict):
+            state = message["singer_state"]
+        elif isinstance(message.get("bookmarks"), dict):
+            state = message
+    return state
+
+
+def read_state(path: str | Path) -> Anchor:
+    """Read the chain heads from a state file (raises AnchorError with one readable line)."""
+    where = f"--state {path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{where}: cannot read ({getattr(exc, 'strerror', None) or exc})"
+        raise AnchorError(msg) from exc
+    state = _state_value(text)
+    if state is None:
+        msg = (
+            f"{where}: no state in it (give the last STATE message of the tap's output, a "
+            "state JSON, or the output of `meltano state get`)"
         )
-    if not_kept:
-        report.limitations.append(
-            f"{not_kept} log files were archived without their raw bytes (file_content: none, "
-            "or log_file_parts deselected): their byte-exactness cannot be proven"
-        )
-    replaced = report.counts["events_nul_replaced"]
-    if replaced:
-        report.notes.append(
-            f"{replaced} events hold NUL (\\u0000) in their text, which this target stores as "
-            "U+FFFD (target-postgres sanitize_null_text_characters): they were compared with "
-            "exactly that replacement"
-        )
-    return traced
+        raise AnchorError(msg)
+    return anchor_from_state(state, f"state {Path(path).name}")
 
 
-def _index(
-    records: list[Record], key: t.Callable[[Record], tuple[str, ...]]
-) -> dict[tuple[str, ...], list[t.Any]]:
-    out: dict[tuple[str, ...], list[t.Any]] = defaultdict(list)
-    for record in records:
-        out[key(record)].append(_as_object(record.get("event")))
-    return out
-
-
-def _as_object(value: t.Any) -> t.Any:
-    """Return a JSON column as an object (some targets keep it as text)."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _check_events(
-    file_id: str,
-    record: Record,
-    data: bytes,
-    messages: dict[tuple[str, ...], list[t.Any]],
-    events: dict[tuple[str, ...], list[t.Any]],
-    unparsed: dict[tuple[str, int], Record],
-    report: Report,
-    nul_replaced: bool = False,
-) -> RawLines:
-    """Check that every line of a verified raw file is in the tables; return its lines."""
-    file_type = str(record.get("event_type"))
-    parser = LineParser(file_type)
-    parser.feed(data)
-    parsed = parser.finish({})
-    lines = RawLines()
-    for line in parsed.unparsed:
-        lines.unparsed.add(line.line_number)
-        report.counts["unparsed_in_raw"] += 1
-        kept = unparsed.get((file_id, line.line_number))
-        if kept is None or kept.get("sha256") != hashlib.sha256(line.raw).hexdigest():
-            what = "missing" if kept is None else "altered"
-            report.add(
-                "event",
-                f"unparsed line {line.line_number} of log file {file_id}",
-                f"{what} in unparsed_lines",
-            )
-        else:
-            report.counts["unparsed_found"] += 1
-    for event, table, name in (
-        *((e, messages, "messages") for e in parsed.messages),
-        *((e, events, "events") for e in parsed.others),
-    ):
-        report.counts["events_in_raw"] += 1
-        key = _key(event)
-        lines.events.add(_canonical(event))
-        stored = replace_nul(event) if nul_replaced and _has_nul(event) else event
-        if stored is not event:
-            lines.events.add(_canonical(stored))
-        event_type = event.get("type") if isinstance(event.get("type"), str) else None
-        suffix = () if name == "messages" else (event_type or file_type,)
-        candidates = [
-            *table.get((key, *suffix), []),
-            *table.get((f"{key}#{derived_event_key(event)}", *suffix), []),
-        ]
-        if any(candidate == event for candidate in candidates):
-            report.counts["events_found"] += 1
+def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
+    """Return the chain heads of a state value (``{"bookmarks": …}``)."""
+    bookmarks = state.get("bookmarks") if isinstance(state.get("bookmarks"), dict) else {}
+    anchor = Anchor(source)
+    manifest = bookmarks.get("log_files") if isinstance(bookmarks, dict) else None
+    partitions = manifest.get("partitions", []) if isinstance(manifest, dict) else []
+    for partition in partitions if isinstance(partitions, list) else []:
+        if not isinstance(partition, dict):
             continue
-        if stored is not event and any(candidate == stored for candidate in candidates):
-            report.counts["events_found"] += 1
-            report.counts["events_nul_replaced"] += 1
-            continue
-        what = "altered (the record differs from the raw line)" if candidates else "missing"
-        if candidates:
-            lines.altered.add(key)
-        report.add("event", f"{name} event {key} of log file {file_id}", what)
-    return lines
+        context = partition.get("context") or {}
+        event_type = context.get("event_type") if isinstance(context, dict) else None
+        head, seq = partition.get(chain.HEAD_KEY), partition.get(chain.SEQ_KEY)
+        if isinstance(event_type, str) and isinstance(head, str) and seq is not None:
+            anchor.heads[event_type] = (int(seq), head)
+    files = bookmarks.get("files") if isinstance(bookmarks, dict) else None
+    if isinstance(files, dict):
+        head, seq = files.get(chain.HEAD_KEY), files.get(chain.SEQ_KEY)
+        if isinstance(head, str) and seq is not None:
+            anchor.files_head = (int(seq), head)
+        for entry in files.get("pending_attachments") or []:
+            if isinstance(entry, dict) and entry.get("id"):
+                anchor.pending_files.add(str(entry["id"]))
+    if not anchor.heads and anchor.files_head is None:
+        msg = f"{source}: no chain head in it (a state of a tap version before the chain?)"
+        raise AnchorError(msg)
+    return anchor
 
 
-def _key(event: t.Any) -> str:
-    """Return an event's key as the tap derives it (its event_id, else a content hash)."""
-    if not isinstance(event, dict):
-        return ""
-    event_id = event.get("event_id")
-    return event_id if isinstance(event_id, str) and event_id else derived_event_key(event)
+# --------------------------------------------------------------------------- comparison
 
 
 def replace_nul(value: t.Any) -> t.Any:
@@ -450,116 +351,1274 @@ def replace_nul(value: t.Any) -> t.Any:
     return value
 
 
-def _has_nul(value: t.Any) -> bool:
-    return "\\u0000" in json.dumps(value)
-
-
 def _normal(value: t.Any) -> t.Any:
+    """Return a value as JSON would give it back (1.0 and 1 alike, Decimal as a number)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
         return {k: _normal(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_normal(v) for v in value]
+    if isinstance(value, datetime):
+        return chain.canonical_time(value)
     return value
 
 
-def _canonical(event: t.Any) -> str:
-    """Return an event as canonical JSON (1.0 and 1 alike, as a database may give them back)."""
-    return json.dumps(_normal(event), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def _canonical(value: t.Any) -> str:
+    """Return a value as canonical JSON (key order and 1.0/1 do not matter)."""
+    return json.dumps(
+        _normal(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    )
 
 
-def _check_added(archive: Archive, traced: dict[str, RawLines], report: Report) -> None:
-    """Find rows that point to a verified raw file but are not one of its lines."""
-    for stream in ("messages", "events"):
-        for row in archive.records(stream):
-            file_id = str(row.get("log_file_id"))
-            lines = traced.get(file_id)
-            if lines is None:
-                continue  # raw file not kept or not verified (reported), or not in the manifest
-            report.counts["rows_checked"] += 1
-            event = _as_object(row.get("event"))
-            if _canonical(event) in lines.events:
-                report.counts["rows_traced"] += 1
+def _column_value(stream: str, column: str, value: t.Any, expected: t.Any) -> t.Any:
+    """Return a stored value the way its derivation is written (times, JSON kept as text)."""
+    if column in TIME_COLUMNS.get(stream, ()):
+        return chain.canonical_time(value) if value is not None else None
+    if isinstance(value, str) and isinstance(expected, (dict, list)):
+        try:
+            return _normal(json.loads(value))
+        except ValueError:
+            return value
+    return _normal(value)
+
+
+class Comparer:
+    """Compare a stored row with its derivation, column by column."""
+
+    def __init__(self, nul_replaced: bool, report: Report) -> None:
+        """Compare exactly, or with NUL stored as U+FFFD (PostgreSQL)."""
+        self.nul_replaced = nul_replaced
+        self.report = report
+
+    def differences(
+        self, stream: str, row: Record, expected: Record, skip: t.Collection[str] = ()
+    ) -> list[str]:
+        """Return the columns whose stored value differs from the derived one."""
+        if not skip and row == expected:
+            return []
+        differ = []
+        replaced = False
+        for column in {*row, *expected}:
+            if column in skip or column.startswith("_sdc_"):
                 continue
-            key = _key(event) or str(row.get("event_id"))
-            if key in lines.altered:
-                continue  # reported as altered
-            report.add(
-                "added",
-                f"{stream} event {key} of log file {file_id}",
-                "a row that is not a line of its raw file (which hashes to OpenAI's SHA-256)",
-            )
-    for row in archive.records("unparsed_lines"):
-        file_id = str(row.get("log_file_id"))
-        unparsed = traced.get(file_id)
-        if unparsed is None:
-            continue
-        report.counts["rows_checked"] += 1
-        number = int(row.get("line_number") or 0)
-        if number in unparsed.unparsed:
-            report.counts["rows_traced"] += 1
-            continue
-        report.add(
-            "added",
-            f"unparsed line {number} of log file {file_id}",
-            "the raw file has no such unparsed line",
+            want = expected.get(column)
+            have = row.get(column)
+            if have == want:
+                continue
+            want_n = _column_value(stream, column, want, None)
+            have_n = _column_value(stream, column, have, want)
+            if have_n == want_n:
+                continue
+            if self.nul_replaced and replace_nul(want_n) == have_n:
+                replaced = True
+                continue
+            differ.append(column)
+        if replaced and not differ:
+            self.report.counts["events_nul_replaced"] += 1
+        return sorted(differ)
+
+
+# --------------------------------------------------------------------------- spill
+
+
+class Spill:
+    """A temporary SQLite file: raw parts, attachment parts, conversation facts."""
+
+    def __init__(self) -> None:
+        """Create the file (deleted by :meth:`close`)."""
+        self._dir = tempfile.TemporaryDirectory(prefix="chatgpt-compliance-verify-")
+        self.db = sqlite3.connect(str(Path(self._dir.name) / "verify.sqlite"))
+        self.db.executescript(
+            """
+            PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+            CREATE TABLE parts (kind TEXT, owner TEXT, idx INTEGER, digest BLOB, data BLOB,
+                                PRIMARY KEY (kind, owner, idx));
+            CREATE TABLE facts (cid TEXT, title TEXT, event_at TEXT, created TEXT);
+            CREATE TABLE untraced (stream TEXT, key TEXT, digest BLOB,
+                                   PRIMARY KEY (stream, key));
+            """
         )
 
+    def add_part(self, kind: str, owner: str, index: int, data: bytes) -> bool:
+        """Keep a part; return False when a different part has the same index."""
+        digest = hashlib.sha256(data).digest()
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO parts VALUES (?, ?, ?, ?, ?)", (kind, owner, index, digest, data)
+        )
+        if cursor.rowcount:
+            return True
+        (kept,) = self.db.execute(
+            "SELECT digest FROM parts WHERE kind = ? AND owner = ? AND idx = ?",
+            (kind, owner, index),
+        ).fetchone()
+        return bytes(kept) == digest
 
-def _check_referenced_files(archive: Archive, manifest: dict[str, Record], report: Report) -> None:
-    for stream in ("messages", "events", "unparsed_lines", "conversations", "log_file_parts"):
-        referenced = Counter(str(r.get("log_file_id")) for r in archive.records(stream))
-        for file_id, count in sorted(referenced.items()):
-            if file_id not in manifest and file_id != "None":
+    def parts(self, kind: str, owner: str) -> dict[int, bytes]:
+        """Return the parts of one owner by index."""
+        return {
+            int(index): bytes(data)
+            for index, data in self.db.execute(
+                "SELECT idx, data FROM parts WHERE kind = ? AND owner = ?", (kind, owner)
+            )
+        }
+
+    def owners(self, kind: str) -> set[str]:
+        """Return the owners with parts of a kind."""
+        return {
+            str(owner)
+            for (owner,) in self.db.execute(
+                "SELECT DISTINCT owner FROM parts WHERE kind = ?", (kind,)
+            )
+        }
+
+    def add_facts(self, rows: list[tuple[str, str | None, str | None, str | None]]) -> None:
+        """Keep what message events say of their conversations."""
+        self.db.executemany("INSERT INTO facts VALUES (?, ?, ?, ?)", rows)
+
+    def index_facts(self) -> None:
+        """Index the facts by conversation."""
+        self.db.execute("CREATE INDEX IF NOT EXISTS facts_cid ON facts (cid)")
+
+    def has_title(self, cid: str, title: str, event_at: str | None) -> bool:
+        """Return whether an event of the conversation carried this title at this time."""
+        row = self.db.execute(
+            "SELECT 1 FROM facts WHERE cid = ? AND title = ? AND event_at IS ? LIMIT 1",
+            (cid, title, event_at),
+        ).fetchone()
+        return row is not None
+
+    def has_created(self, cid: str, created: str) -> bool:
+        """Return whether an event of the conversation said it was created then."""
+        row = self.db.execute(
+            "SELECT 1 FROM facts WHERE cid = ? AND created = ? LIMIT 1", (cid, created)
+        ).fetchone()
+        return row is not None
+
+    def untraced_conflict(self, stream: str, key: str, row: Record) -> bool:
+        """Keep an untraced row's digest; return True when another row had the key."""
+        digest = hashlib.sha256(_canonical(row).encode()).digest()
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO untraced VALUES (?, ?, ?)", (stream, key, digest)
+        )
+        if cursor.rowcount:
+            return False
+        (kept,) = self.db.execute(
+            "SELECT digest FROM untraced WHERE stream = ? AND key = ?", (stream, key)
+        ).fetchone()
+        return bytes(kept) != digest
+
+    def close(self) -> None:
+        """Delete the file."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        self._dir.cleanup()
+
+
+# --------------------------------------------------------------------------- derivation
+
+
+class _Store:
+    """A plain dict standing in for the run's conversation map (records.ConversationFold)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, ConversationSeen] = {}
+
+    def get_many(self, keys: t.Iterable[str]) -> dict[str, ConversationSeen]:
+        return {key: self.seen[key] for key in keys if key in self.seen}
+
+    def set_many(self, items: t.Mapping[str, ConversationSeen]) -> None:
+        self.seen.update(items)
+
+
+@dataclass
+class Derived:
+    """What the rows of one log file must be, derived from its raw bytes."""
+
+    file_id: str
+    traceable: bool
+    """The raw bytes were kept and verified: the rows below are what they must be."""
+    why: str = ""
+    """Why not traceable."""
+    messages: dict[str, Record] = field(default_factory=dict)
+    events: dict[tuple[str, str], Record] = field(default_factory=dict)
+    unparsed: dict[int, Record] = field(default_factory=dict)
+    conversations: dict[str, Record] = field(default_factory=dict)
+    latest_created: dict[str, str | None] = field(default_factory=dict)
+    """Conversation id -> created_at of its latest event in the file (to_iso)."""
+    refs: dict[str, list[tuple[t.Any, ...]]] = field(default_factory=dict)
+    """Attachment id -> the REF_COLUMNS values of each message event that references it."""
+    unmatched: dict[str, set[t.Any]] = field(default_factory=dict)
+    line_count: int = 0
+    blank_lines: int = 0
+    event_total: int = 0
+    unparsed_total: int = 0
+
+
+def _row_key(stream: str, row: Record) -> t.Any:
+    if stream == "messages":
+        return str(row.get("event_id"))
+    if stream == "events":
+        return (str(row.get("event_id")), str(row.get("type")))
+    if stream == "unparsed_lines":
+        value = row.get("line_number")
+        return int(value) if isinstance(value, (int, float, Decimal)) else str(value)
+    if stream == "conversations":
+        return str(row.get("id"))
+    return str(row.get("id"))
+
+
+def _event_obj(value: t.Any) -> t.Any:
+    """Return a JSON column as an object (some targets keep it as text)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+# --------------------------------------------------------------------------- verifier
+
+
+class _Groups:
+    """Contiguous runs of rows with the same log_file_id, one run at a time."""
+
+    def __init__(self, rows: t.Iterator[Record]) -> None:
+        self._rows = rows
+        self._next: Record | None = None
+        self._done = False
+        self._advance()
+
+    def _advance(self) -> None:
+        try:
+            self._next = next(self._rows)
+        except StopIteration:
+            self._next, self._done = None, True
+
+    def peek(self) -> str | None:
+        """Return the log_file_id of the next run (None when there is none left)."""
+        return None if self._next is None else str(self._next.get("log_file_id"))
+
+    def take(self) -> list[Record]:
+        """Return the next run of rows."""
+        if self._next is None:
+            return []
+        file_id = self._next.get("log_file_id")
+        group = [self._next]
+        self._advance()
+        while self._next is not None and self._next.get("log_file_id") == file_id:
+            group.append(self._next)
+            self._advance()
+        return group
+
+
+ROW_STREAMS = ("messages", "events", "unparsed_lines", "conversations", "files")
+
+
+class Verifier:
+    """One verification of one archive (see the module)."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        anchor: Anchor | None = None,
+        log_file_ids: t.Collection[str] | None = None,
+    ) -> None:
+        """Verify ``archive`` (against ``anchor``; the rows of ``log_file_ids`` only).
+
+        The manifest, its chains and the anchor are always verified whole.
+        """
+        self.archive = archive
+        self.anchor = anchor
+        self.only = None if log_file_ids is None else {str(i) for i in log_file_ids}
+        self.report = Report(archive.description)
+        if self.only is not None:
+            self.report.slice = sorted(self.only)
+        self.compare = Comparer(archive.nul_replaced, self.report)
+        self.spill = Spill()
+        self.manifest: dict[str, Record] = {}
+        self.order: dict[str, int] = {}
+        self.downgraded: set[str] = set()
+        self.raw_off_files: set[str] = set()
+        self.cache: OrderedDict[str, Derived] = OrderedDict()
+        self.raw_done: dict[str, tuple[bool, str]] = {}
+        self.facts_done: set[str] = set()
+        self.missing: dict[tuple[str, str], dict[t.Any, str]] = {}
+        self.doubtful: list[tuple[str, str, Record, Record]] = []
+        self.referenced: dict[str, str] = {}
+        """Attachment id -> a log file whose kept raw event references it."""
+        self.attachments: dict[str, dict[str, t.Any]] = {}
+        self.attachment_rows: dict[tuple[str, str], str] = {}
+        self.untraced_by_file: Counter[str] = Counter()
+        self.unknown_file_rows: Counter[tuple[str, str]] = Counter()
+        self.organizations: set[str] = set()
+        self.streams_present = archive.streams()
+        self.file_chain: list[Record] = []
+        self.links: dict[str, dict[int, set[str]]] = {}
+        """{chain name: {chain_seq: {chain_hash}}} of the archive, for the seals check."""
+
+    # -- reading
+
+    def _on_error(self, where: str, what: str) -> None:
+        self.report.add("read", where, what)
+
+    def rows(self, stream: str) -> t.Iterator[Record]:
+        """Stream a stream's rows; what cannot be read is a finding."""
+        return self.archive.iter_records(stream, self._on_error)
+
+    # -- the whole run
+
+    def run(self) -> Report:
+        """Run every check; return the report (``report.links``: the archive's chain links)."""
+        try:
+            self._read_manifest()
+            self._check_chains()
+            self._check_anchor()
+            self._read_parts("log", "log_file_parts", "log_file_id", "raw")
+            self._read_parts("file", "file_parts", "file_id", "attachment")
+            self._check_raw_modes()
+            self._match_rows()
+            self._check_missing()
+            self._check_conversations_run_view()
+            self._check_attachments()
+            self._check_files_chain()
+            self._check_directory()
+            self._summarise()
+        finally:
+            self.spill.close()
+        self.report.links = self.links
+        return self.report
+
+    # -- manifest and chains
+
+    def _read_manifest(self) -> None:
+        report = self.report
+        for record in self.rows("log_files"):
+            file_id = str(record.get("id"))
+            kept = self.manifest.get(file_id)
+            if kept is None:
+                self.manifest[file_id] = record
+                self.order[file_id] = len(self.order)
+                continue
+            for name in ("chain_hash", "raw_content", "raw_storage_uri", "raw_part_count"):
+                if _normal(kept.get(name)) != _normal(record.get(name)):
+                    if name == "raw_content" and "none" in (kept.get(name), record.get(name)):
+                        self.downgraded.add(file_id)
+                    report.add(
+                        "manifest",
+                        f"log file {file_id}",
+                        f"two manifest records disagree on {name} "
+                        f"({kept.get(name)!r} and {record.get(name)!r})",
+                    )
+                    break
+        report.counts["log_files"] = len(self.manifest)
+        if not self.manifest:
+            report.add(
+                "read",
+                "log_files",
+                "the manifest is empty or unreadable: nothing can be proven",
+            )
+
+    def _check_chains(self) -> None:
+        report = self.report
+        by_type: dict[str, list[Record]] = defaultdict(list)
+        unchained = 0
+        for record in self.manifest.values():
+            if not record.get("chain_hash"):
+                unchained += 1
+                continue
+            by_type[str(record.get("event_type"))].append(record)
+        if unchained:
+            report.add(
+                "chain",
+                f"{unchained} log files",
+                "manifest records without a chain_hash: they are not proven part of the chain",
+            )
+        for event_type, records in by_type.items():
+            by_hash = {str(r["chain_hash"]): r for r in records}
+            successors: Counter[str] = Counter()
+            broken = False
+            geneses = 0
+            for record in sorted(records, key=lambda r: _int(r.get("chain_seq"))):
+                file_id = record["id"]
+                previous = str(record.get("chain_previous") or "")
+                expected = chain.chain_hash(previous, record)
+                if expected != record["chain_hash"]:
+                    broken = True
+                    report.add(
+                        "chain",
+                        f"log file {file_id} ({event_type}, chain_seq {record.get('chain_seq')})",
+                        "manifest record altered: its fields do not hash to its chain_hash",
+                    )
+                successors[previous] += 1
+                if previous == chain.GENESIS:
+                    geneses += 1
+                    if _int(record.get("chain_seq")) != 1:
+                        broken = True
+                        report.add("chain", f"log file {file_id}", "genesis link not chain_seq 1")
+                    continue
+                before = by_hash.get(previous)
+                if before is None:
+                    broken = True
+                    report.add(
+                        "chain",
+                        f"log file before {file_id} ({event_type}, chain_seq "
+                        f"{_int(record.get('chain_seq')) - 1})",
+                        f"manifest record missing: no record has chain_hash {previous}",
+                    )
+                    continue
+                if _int(before.get("chain_seq")) + 1 != _int(record.get("chain_seq")):
+                    broken = True
+                    report.add("chain", f"log file {file_id}", "chain_seq does not follow its link")
+                if (chain.canonical_time(before.get("end_time")) or "") > (
+                    chain.canonical_time(record.get("end_time")) or ""
+                ):
+                    broken = True
+                    report.add(
+                        "chain",
+                        f"log file {file_id}",
+                        f"end_time goes backwards after log file {before['id']}",
+                    )
+            for previous, count in successors.items():
+                if count > 1:
+                    broken = True
+                    report.add(
+                        "chain",
+                        f"{event_type} link {previous[:16]}…",
+                        f"{count} different manifest records follow the same link",
+                    )
+            if geneses > 1:
+                report.limitations.append(
+                    f"the {event_type} chain starts {geneses} times (an archive whose state was "
+                    "reset starts a new chain): coverage between the chains is not proven"
+                )
+            times = sorted(
+                x for x in (chain.canonical_time(r.get("end_time")) for r in records) if x
+            )
+            last = max(records, key=lambda r: _int(r.get("chain_seq")))
+            links = self.links.setdefault(f"{chain.LOG_FILES}/{event_type}", {})
+            for record in records:
+                links.setdefault(_int(record.get("chain_seq")), set()).add(
+                    str(record["chain_hash"])
+                )
+            report.chains[event_type] = {
+                "links": len(records),
+                "unbroken": not broken,
+                "starts": geneses,
+                "first_end_time": times[0] if times else None,
+                "last_end_time": times[-1] if times else None,
+                "head_seq": _int(last.get("chain_seq")),
+                "head": last.get("chain_hash"),
+            }
+
+    def _check_anchor(self) -> None:
+        anchor, report = self.anchor, self.report
+        if anchor is None:
+            return
+        by_type: dict[str, dict[int, Record]] = defaultdict(dict)
+        for record in self.manifest.values():
+            if record.get("chain_hash"):
+                by_type[str(record.get("event_type"))][_int(record.get("chain_seq"))] = record
+        for event_type, (seq, head) in sorted(anchor.heads.items()):
+            records = by_type.get(event_type, {})
+            if not records:
                 report.add(
-                    "manifest",
-                    f"log file {file_id}",
-                    f"manifest record missing ({count} {stream} records point to it)",
+                    "anchor",
+                    f"chain {event_type}",
+                    f"the archive has no {event_type} log file; {anchor.source} says the chain "
+                    f"reached chain_seq {seq}: a whole event type was removed",
+                )
+                continue
+            at = records.get(seq)
+            top = max(records)
+            if at is None:
+                report.add(
+                    "anchor",
+                    f"chain {event_type}",
+                    f"the archive's chain ends at chain_seq {top}; {anchor.source} says it "
+                    f"reached chain_seq {seq} (head {head[:16]}…): the archive is shorter than "
+                    "its anchor (log files removed from its end)",
+                )
+                continue
+            if at.get("chain_hash") != head:
+                report.add(
+                    "anchor",
+                    f"chain {event_type}",
+                    f"chain_seq {seq} is log file {at.get('id')} with chain_hash "
+                    f"{str(at.get('chain_hash'))[:16]}…; {anchor.source} says {head[:16]}…: "
+                    "the archive was rewritten",
+                )
+                continue
+            report.chains.setdefault(event_type, {})["anchor_seq"] = seq
+            if top > seq:
+                report.notes.append(
+                    f"chain {event_type}: {top - seq} log files after the anchored head "
+                    f"(chain_seq {seq}) are not anchored by {anchor.source} (an older state?)"
+                )
+        for event_type in sorted(set(by_type) - set(anchor.heads)):
+            report.add(
+                "anchor",
+                f"chain {event_type}",
+                f"{anchor.source} has no head for {event_type}: these log files are not anchored",
+            )
+        report.anchored.append(anchor.source)
+
+    # -- parts
+
+    def _read_parts(self, kind: str, stream: str, owner_key: str, check: str) -> None:
+        report = self.report
+        for part in self.rows(stream):
+            owner = str(part.get(owner_key))
+            index = part.get("part_index")
+            if isinstance(index, float) and index.is_integer():
+                index = int(index)
+            if isinstance(index, Decimal) and index == index.to_integral_value():
+                index = int(index)
+            if type(index) is not int:
+                report.add(check, f"{stream} of {owner}", f"part_index {index!r} is not an integer")
+                continue
+            try:
+                data = base64.b64decode(part.get("content_base64") or "", validate=True)
+            except (binascii.Error, TypeError, ValueError) as exc:
+                report.add(check, f"{stream} {index} of {owner}", f"not base64 ({exc})")
+                continue
+            if not self.spill.add_part(kind, owner, index, data):
+                report.add(
+                    check,
+                    f"{stream} {index} of {owner}",
+                    "two parts with this index and different bytes",
                 )
 
-
-def _check_attachments(archive: Archive, report: Report) -> None:
-    parts: dict[str, dict[int, Record]] = defaultdict(dict)
-    for part in archive.records("file_parts"):
-        parts[str(part.get("file_id"))].setdefault(int(part["part_index"]), part)
-    seen: set[tuple[str, str]] = set()
-    for record in archive.records("files"):
-        if record.get("status") != "archived":
-            continue
-        file_id, sha256 = str(record.get("id")), str(record.get("sha256"))
-        if (file_id, sha256) in seen:
-            continue
-        seen.add((file_id, sha256))
-        report.counts["attachments_archived"] += 1
-        data = _attachment_bytes(archive, record, parts.get(file_id, {}), report)
-        if data is None:
-            continue
-        found = hashlib.sha256(data).hexdigest()
-        if found != sha256 or len(data) != record.get("size", len(data)):
-            report.add(
-                "attachment",
-                f"attachment {file_id}",
-                f"bytes altered: {len(data)} bytes hashing to {found}, recorded {sha256}",
+    def _check_raw_modes(self) -> None:
+        """Find manifest records downgraded to raw_content none."""
+        report = self.report
+        with_parts = self.spill.owners("log")
+        by_type: dict[str, list[Record]] = defaultdict(list)
+        for record in self.manifest.values():
+            by_type[str(record.get("event_type"))].append(record)
+        kept_anywhere = any(
+            r.get("raw_content") in ("storage", "inline") for r in self.manifest.values()
+        )
+        for records in by_type.values():
+            seen_kept = False
+            for record in sorted(records, key=lambda r: (_int(r.get("chain_seq")), str(r["id"]))):
+                file_id = str(record["id"])
+                if record.get("raw_content") in ("storage", "inline"):
+                    seen_kept = True
+                    continue
+                why = None
+                if file_id in with_parts:
+                    why = "log_file_parts rows of it are in the archive"
+                elif seen_kept:
+                    why = "an earlier log file of its chain kept its raw bytes"
+                elif file_id in self.downgraded:
+                    why = "another copy of its manifest record kept them"
+                if why:
+                    self.downgraded.add(file_id)
+                    report.add(
+                        "raw",
+                        f"log file {file_id}",
+                        f"manifest says raw_content {record.get('raw_content')!r} but {why}: "
+                        "downgraded, its raw bytes removed",
+                    )
+                else:
+                    self.raw_off_files.add(file_id)
+        if self.manifest and not kept_anywhere and not with_parts:
+            self.report.unproven = (
+                "the archive kept no raw bytes (file_content: none): values cannot be traced "
+                "to OpenAI's bytes"
             )
-            continue
-        report.counts["attachments_verified"] += 1
+        if self.raw_off_files:
+            report.limitations.append(
+                f"{len(self.raw_off_files)} log files were archived without their raw bytes "
+                "(file_content: none): their rows are checked against their own event only, "
+                "not against OpenAI's bytes"
+            )
 
+    # -- raw files
 
-def _attachment_bytes(
-    archive: Archive, record: Record, parts: dict[int, Record], report: Report
-) -> bytes | None:
-    file_id = record["id"]
-    uri = record.get("storage_uri")
-    try:
-        if record.get("content_base64") is not None:
-            return base64.b64decode(record["content_base64"], validate=True)
+    def _raw_bytes(self, record: Record) -> tuple[bytes | None, str]:
+        file_id = str(record["id"])
+        mode = record.get("raw_content")
+        report = self.report
+        if mode == "storage":
+            uri = str(record.get("raw_storage_uri") or "")
+            sha = str(record.get("provider_sha256") or record.get("verified_sha256") or "")
+            if not uri.endswith(f"/sha256/{sha[:2]}/{sha}"):
+                report.add(
+                    "raw",
+                    f"log file {file_id}",
+                    f"raw_storage_uri {uri!r} is not the content address of its SHA-256",
+                )
+            try:
+                data = self.archive.read_object(uri) if uri else None
+            except Exception as exc:  # any storage backend error
+                report.add(
+                    "raw", f"log file {file_id}", f"raw file unreadable ({type(exc).__name__})"
+                )
+                return None, "raw file unreadable"
+            if data is None:
+                report.add("raw", f"log file {file_id}", f"raw file missing: no object at {uri!r}")
+                return None, "raw file missing"
+            return data, ""
+        count = _int(record.get("raw_part_count"))
+        parts = self.spill.parts("log", file_id)
+        missing = [i for i in range(count) if i not in parts]
+        extra = sorted(i for i in parts if not 0 <= i < count)
+        if missing or not count:
+            report.add(
+                "raw",
+                f"log file {file_id}",
+                f"raw file incomplete: log_file_parts {missing[:10]} of {count} missing",
+            )
+            return None, "raw parts missing"
+        if extra:
+            report.add("raw", f"log file {file_id}", f"log_file_parts {extra[:10]} beyond {count}")
+        return b"".join(parts[i] for i in range(count)), ""
+
+    def derived(self, file_id: str) -> Derived:
+        """Return the derivation of a log file's rows (raw checks the first time)."""
+        cached = self.cache.get(file_id)
+        if cached is not None:
+            self.cache.move_to_end(file_id)
+            return cached
+        derived = self._derive(file_id)
+        self.cache[file_id] = derived
+        if len(self.cache) > CACHED_FILES:
+            self.cache.popitem(last=False)
+        return derived
+
+    def _derive(self, file_id: str) -> Derived:
+        report = self.report
+        record = self.manifest.get(file_id)
+        if record is None:
+            return Derived(file_id, False, "its manifest record is missing")
+        first = file_id not in self.raw_done
+        if not first:
+            ok, why = self.raw_done[file_id]
+            if not ok:
+                return Derived(file_id, False, why)
+        if record.get("raw_content") not in ("storage", "inline"):
+            self.raw_done[file_id] = (False, "its raw bytes were not kept")
+            if first:
+                report.counts["raw_not_kept"] += 1
+            return Derived(file_id, False, "its raw bytes were not kept")
+        if first:
+            report.counts["raw_kept"] += 1
+        data, why = self._raw_bytes(record) if first else self._raw_bytes_quiet(record)
+        if data is None:
+            self.raw_done[file_id] = (False, why)
+            return Derived(file_id, False, why)
+        if first:
+            expected = str(record.get("provider_sha256") or "").lower()
+            found = hashlib.sha256(data).hexdigest()
+            size = record.get("bytes_downloaded")
+            if (
+                found != expected
+                or found != str(record.get("verified_sha256") or found).lower()
+                or (size is not None and _int(size) != len(data))
+            ):
+                report.add(
+                    "raw",
+                    f"log file {file_id}",
+                    f"raw file altered: {len(data)} bytes hashing to {found}, its manifest "
+                    f"record says {expected}",
+                )
+                self.raw_done[file_id] = (False, "its raw bytes do not hash right")
+                return Derived(file_id, False, "its raw bytes do not hash right")
+            report.counts["raw_verified"] += 1
+            self.raw_done[file_id] = (True, "")
+        derived = self._parse(record, data)
+        if first:
+            self._check_manifest_counts(record, derived)
+        return derived
+
+    def _raw_bytes_quiet(self, record: Record) -> tuple[bytes | None, str]:
+        """Read raw bytes already checked once (no finding again)."""
+        if record.get("raw_content") == "storage":
+            return self.archive.read_object(str(record.get("raw_storage_uri"))), ""
+        parts = self.spill.parts("log", str(record["id"]))
+        count = _int(record.get("raw_part_count"))
+        return b"".join(parts[i] for i in range(count)), ""
+
+    def _parse(self, record: Record, data: bytes) -> Derived:
+        file_id = str(record["id"])
+        file_type = str(record.get("event_type"))
+        workspace_id = str(record.get("workspace_id"))
+        parser = LineParser(file_type)
+        parser.feed(data)
+        parsed = parser.finish({})
+        derived = Derived(file_id, True)
+        derived.line_count = parsed.line_count
+        derived.blank_lines = parsed.blank_lines
+        derived.event_total = len(parsed.messages) + len(parsed.others) + parsed.duplicates
+        derived.unparsed_total = len(parsed.unparsed)
+        times: dict[int, t.Any] = {}
+        keys = parsed.keys
+        for event in parsed.messages:
+            built = message_record(event, workspace_id, file_id, keys.get(id(event)), times)
+            derived.messages[str(built["event_id"])] = built
+        for event in parsed.others:
+            event_type = event.get("type")
+            if type(event_type) is not str or not event_type:
+                event_type = file_type
+            built = event_record(
+                event, workspace_id, None, file_id, event_type, keys.get(id(event))
+            )
+            derived.events[(str(built["event_id"]), event_type)] = built
+        for line in parsed.unparsed:
+            derived.unparsed[line.line_number] = {
+                "log_file_id": file_id,
+                "line_number": line.line_number,
+                "workspace_id": workspace_id,
+                "event_type": file_type,
+                "reason": line.reason,
+                "error": line.error,
+                "byte_count": len(line.raw),
+                "sha256": hashlib.sha256(line.raw).hexdigest(),
+                "content_base64": base64.b64encode(line.raw).decode("ascii"),
+            }
+        if parsed.messages:
+            fold = ConversationFold(file_id)
+            fold.add(parsed.messages, times)
+            store = t.cast("SpillMap[str, ConversationSeen]", _Store())
+            for built in fold.records(store, workspace_id):
+                derived.conversations[str(built["id"])] = built
+            latest: dict[str, tuple[str, int, t.Any]] = {}
+            facts = []
+            for order, event in enumerate(parsed.messages):
+                conversation = event.get("conversation")
+                if type(conversation) is not dict or not conversation.get("id"):
+                    continue
+                cid = str(conversation["id"])
+                sort_key = str(event.get("timestamp") or "")
+                created = to_iso(conversation.get("created_at"))
+                kept = latest.get(cid)
+                if kept is None or (sort_key, order) >= (kept[0], kept[1]):
+                    latest[cid] = (sort_key, order, created)
+                title = conversation.get("title")
+                facts.append(
+                    (
+                        cid,
+                        title if isinstance(title, str) else None,
+                        event_times(event, times)[2],
+                        created,
+                    )
+                )
+            derived.latest_created = {cid: value[2] for cid, value in latest.items()}
+            if file_id not in self.facts_done:
+                self.facts_done.add(file_id)
+                self.spill.add_facts(facts)
+            for ref in attachment_refs(parsed.messages):
+                derived.refs.setdefault(ref.file_id, []).append(
+                    (
+                        ref.conversation_id,
+                        ref.message_id,
+                        ref.user_id,
+                        ref.name,
+                        ref.mime_type,
+                        ref.event_id,
+                    )
+                )
+                self.referenced.setdefault(ref.file_id, file_id)
+        derived.unmatched = {
+            "messages": set(derived.messages),
+            "events": set(derived.events),
+            "unparsed_lines": set(derived.unparsed),
+            "conversations": set(derived.conversations),
+        }
+        return derived
+
+    def _check_manifest_counts(self, record: Record, derived: Derived) -> None:
+        """Check the manifest's per-file counts against what its raw file holds."""
+        file_id = str(record["id"])
+        for column, value in (
+            ("line_count", derived.line_count),
+            ("blank_lines", derived.blank_lines),
+            ("unparsed_lines", derived.unparsed_total),
+        ):
+            if (
+                column in record
+                and record.get(column) is not None
+                and _int(record[column]) != value
+            ):
+                self.report.add(
+                    "column",
+                    f"log_files {file_id} column {column}",
+                    f"says {record[column]!r}, its raw file gives {value!r}",
+                )
+        kept = record.get("event_count")
+        dropped = record.get("duplicates_dropped") or 0
+        if kept is not None and _int(kept) + _int(dropped) != derived.event_total:
+            self.report.add(
+                "column",
+                f"log_files {file_id} column event_count",
+                f"event_count {kept} + duplicates_dropped {dropped} is not the "
+                f"{derived.event_total} events of its raw file",
+            )
+
+    # -- rows
+
+    def _match_rows(self) -> None:
+        """Walk the row streams in manifest order, matching each run of rows to its file."""
+        groups = {
+            stream: _Groups(self.rows(stream))
+            for stream in ROW_STREAMS
+            if stream in self.streams_present
+        }
+        order = self.order
+        for file_id in sorted(self.manifest, key=order.__getitem__):
+            position = order[file_id]
+            wanted = self.only is None or file_id in self.only
+            derived = self.derived(file_id) if wanted else None
+            for stream, runs in groups.items():
+                while (next_id := runs.peek()) is not None:
+                    if next_id == file_id:
+                        self._check_group(stream, file_id, runs.take(), derived)
+                    elif order.get(next_id, -1) < position:
+                        self._check_group(stream, next_id, runs.take(), None)
+                    else:
+                        break
+            if derived is not None:
+                self._finish_file(derived)
+        for stream, runs in groups.items():
+            while (next_id := runs.peek()) is not None:
+                self._check_group(stream, next_id, runs.take(), None)
+        # Raw checks of the files no row pointed to.
+        for file_id in self.manifest:
+            if file_id not in self.raw_done and (self.only is None or file_id in self.only):
+                self._finish_file(self.derived(file_id))
+
+    def _finish_file(self, derived: Derived) -> None:
+        if not derived.traceable:
+            return
+        for stream, keys in derived.unmatched.items():
+            if keys and (stream, derived.file_id) not in self.missing:
+                digests = self.missing.setdefault((stream, derived.file_id), {})
+                for key in keys:
+                    digests[key] = self._digest_of(stream, derived, key)
+            keys.clear()
+        self.report.counts["events_in_raw"] += len(derived.messages) + len(derived.events)
+        self.report.counts["unparsed_in_raw"] += len(derived.unparsed)
+
+    def _digest_of(self, stream: str, derived: Derived, key: t.Any) -> str:
+        if stream == "messages":
+            return _canonical(derived.messages[key]["event"])
+        if stream == "events":
+            return _canonical(derived.events[key]["event"])
+        return ""
+
+    def _check_group(
+        self, stream: str, file_id: str, rows: list[Record], derived: Derived | None
+    ) -> None:
+        if self.only is not None and file_id not in self.only:
+            return
+        if file_id not in self.manifest:
+            self.unknown_file_rows[(stream, file_id)] += len(rows)
+            derived = Derived(file_id, False, "its manifest record is missing")
+        elif derived is None:
+            derived = self.derived(file_id)
+        if stream == "files":
+            for row in rows:
+                self._check_file_row(row, derived)
+            return
+        check = getattr(self, f"_check_{stream}")
+        counts = self.report.counts
+        for row in rows:
+            counts["rows_checked"] += 1
+            if derived.traceable:
+                check(row, derived)
+            else:
+                counts["rows_untraced"] += 1
+                self.untraced_by_file[file_id] += 1
+                self._check_untraced(stream, row, derived)
+
+    def _matched(self, stream: str, derived: Derived, key: t.Any) -> None:
+        derived.unmatched[stream].discard(key)
+        pending = self.missing.get((stream, derived.file_id))
+        if pending:
+            pending.pop(key, None)
+
+    def _column_findings(self, stream: str, item: str, differ: list[str]) -> None:
+        for column in differ:
+            self.report.add(
+                "column",
+                f"{stream} {item} column {column}",
+                "differs from its raw line (as the tap derives it)",
+            )
+
+    def _check_messages(self, row: Record, derived: Derived) -> None:
+        key = str(row.get("event_id"))
+        expected = derived.messages.get(key)
+        if expected is None:
+            self._added("messages", f"event {key} of log file {derived.file_id}")
+            return
+        self._matched("messages", derived, key)
+        differ = self.compare.differences("messages", row, expected)
+        if differ:
+            self._column_findings("messages", f"event {key} of log file {derived.file_id}", differ)
+        else:
+            self.report.counts["rows_proven"] += 1
+            self.report.counts["events_found"] += 1
+
+    def _check_events(self, row: Record, derived: Derived) -> None:
+        key = (str(row.get("event_id")), str(row.get("type")))
+        expected = derived.events.get(key)
+        item = f"event {key[0]} ({key[1]}) of log file {derived.file_id}"
+        if expected is None:
+            self._added("events", item)
+            return
+        self._matched("events", derived, key)
+        org = row.get("organization_id")
+        if org is not None:
+            self.organizations.add(str(org))
+        differ = self.compare.differences("events", row, expected, skip=("organization_id",))
+        if differ:
+            self._column_findings("events", item, differ)
+        else:
+            self.report.counts["rows_proven"] += 1
+            self.report.counts["events_found"] += 1
+
+    def _check_unparsed_lines(self, row: Record, derived: Derived) -> None:
+        key = _row_key("unparsed_lines", row)
+        expected = derived.unparsed.get(key)
+        item = f"line {key} of log file {derived.file_id}"
+        if expected is None:
+            self._added("unparsed_lines", item)
+            return
+        self._matched("unparsed_lines", derived, key)
+        differ = self.compare.differences("unparsed_lines", row, expected)
+        if differ:
+            self._column_findings("unparsed_lines", item, differ)
+        else:
+            self.report.counts["rows_proven"] += 1
+            self.report.counts["unparsed_found"] += 1
+
+    def _check_conversations(self, row: Record, derived: Derived) -> None:
+        key = str(row.get("id"))
+        expected = derived.conversations.get(key)
+        item = f"{key} of log file {derived.file_id}"
+        if expected is None:
+            self._added("conversations", item)
+            return
+        self._matched("conversations", derived, key)
+        differ = self.compare.differences("conversations", row, expected)
+        run_view = [c for c in differ if c in ("title", "title_seen_at", "created_at")]
+        strict = [c for c in differ if c not in run_view]
+        if strict:
+            self._column_findings("conversations", item, strict)
+        if run_view:
+            # The run's view of the conversation (other files of the run): checked at the end.
+            self.doubtful.append(
+                (
+                    key,
+                    derived.file_id,
+                    _small(row),
+                    {**_small(expected), "latest_created": derived.latest_created.get(key)},
+                )
+            )
+        elif not strict:
+            self.report.counts["rows_proven"] += 1
+
+    def _added(self, stream: str, item: str) -> None:
+        self.report.add(
+            "added",
+            f"{stream} {item}",
+            "a row that is not a line of its raw file (which hashes to its SHA-256)",
+        )
+
+    def _check_untraced(self, stream: str, row: Record, derived: Derived) -> None:
+        """Check a row whose raw file is not available against its own event and copies."""
+        key = _row_key(stream, row)
+        key_text = json.dumps(key) if not isinstance(key, str) else key
+        if stream == "conversations":
+            key_text = f"{key_text}|{derived.file_id}"
+        if self.spill.untraced_conflict(stream, key_text, row):
+            self.report.add(
+                "duplicate",
+                f"{stream} {key_text} of log file {derived.file_id}",
+                "two rows with this key and different content",
+            )
+        event = _event_obj(row.get("event"))
+        if stream in ("messages", "events") and isinstance(event, dict):
+            event_key = str(row.get("event_id")) if row.get("event_id_derived") else None
+            if stream == "messages":
+                expected = message_record(
+                    event, str(row.get("workspace_id")), derived.file_id, event_key
+                )
+                skip: tuple[str, ...] = ()
+            else:
+                event_type = str(row.get("type"))
+                expected = event_record(
+                    event,
+                    str(row.get("workspace_id")),
+                    None,
+                    derived.file_id,
+                    event_type,
+                    event_key,
+                )
+                skip = ("organization_id",)
+            differ = self.compare.differences(stream, row, expected, skip=skip)
+            if differ:
+                self._column_findings(
+                    stream, f"event {key_text} of log file {derived.file_id}", differ
+                )
+
+    def _check_file_row(self, row: Record, derived: Derived) -> None:
+        """Check a ``files`` record: its event columns, its place in its attachment's history."""
+        report = self.report
+        file_id, log_file_id = str(row.get("id")), derived.file_id
+        status = row.get("status")
+        digest = _canonical(
+            {k: row.get(k) for k in ("status", "sha256", "size", "storage_uri", *REF_COLUMNS)}
+        )
+        kept = self.attachment_rows.get((file_id, log_file_id))
+        if kept is None:
+            self.attachment_rows[(file_id, log_file_id)] = digest
+        elif kept != digest:
+            before = json.loads(kept)
+            detail = "two files records of it for this log file disagree"
+            if "archived" in (before.get("status"), status) and before.get("status") != status:
+                detail += f" (status {before.get('status')!r} and {status!r}: a downgrade)"
+            report.add("attachment", f"attachment {file_id} of log file {log_file_id}", detail)
+        if row.get("chain_hash"):
+            self.file_chain.append(
+                {k: v for k, v in row.items() if k != "content_base64" and not k.startswith("_sdc")}
+            )
+        info = self.attachments.setdefault(file_id, {"statuses": set(), "archived": {}})
+        info["statuses"].add(status)
+        if status == "archived":
+            info["archived"][str(row.get("sha256"))] = _small_file(row)
+        if derived.traceable:
+            candidates = derived.refs.get(file_id)
+            if not candidates:
+                report.add(
+                    "added",
+                    f"files {file_id} of log file {log_file_id}",
+                    "no message event of its raw file references this attachment",
+                )
+            else:
+                # An archived attachment's mime_type is the one its download answered with.
+                loose = {"mime_type"} if status == "archived" else set()
+                have = tuple(None if c in loose else _normal(row.get(c)) for c in REF_COLUMNS)
+                wanted = [
+                    tuple(
+                        None if n in loose else _normal(v)
+                        for n, v in zip(REF_COLUMNS, c, strict=True)
+                    )
+                    for c in candidates
+                ]
+                if have not in wanted:
+                    first = candidates[0]
+                    differ = [
+                        c
+                        for c, a, b in zip(REF_COLUMNS, have, first, strict=True)
+                        if c not in loose and a != _normal(b)
+                    ]
+                    self._column_findings(
+                        "files", f"{file_id} of log file {log_file_id}", differ or ["event"]
+                    )
+
+    # -- after the walk
+
+    def _check_missing(self) -> None:
+        """Report rows missing for lines of verified raw files.
+
+        A true duplicate of an event of an earlier file of the run was dropped by the tap, not
+        lost: those are looked for in the other files.
+        """
+        report = self.report
+        wanted: dict[str, dict[str, list[tuple[str, str]]]] = defaultdict(dict)
+        later: list[tuple[str, str, t.Any]] = []
+        excused: set[str] = set()
+        for (stream, file_id), keys in self.missing.items():
+            for key, digest in keys.items():
+                if stream in ("messages", "events"):
+                    event_id = key if stream == "messages" else key[0]
+                    wanted[stream].setdefault(str(event_id), []).append((file_id, digest))
+                else:
+                    later.append((stream, file_id, key))
+        for stream, by_key in wanted.items():
+            for row in self.rows(stream):
+                event_id = str(row.get("event_id")).split("#", 1)[0]
+                entries = by_key.get(event_id)
+                if not entries:
+                    continue
+                found = _canonical(_event_obj(row.get("event")))
+                by_key[event_id] = [
+                    (f, d)
+                    for f, d in entries
+                    if not (d == found and str(row.get("log_file_id")) != f)
+                ]
+                if len(by_key[event_id]) < len(entries):
+                    excused.update(f for f, _ in entries)
+                    report.counts["duplicates_in_other_files"] += len(entries) - len(
+                        by_key[event_id]
+                    )
+            for event_id, entries in sorted(by_key.items()):
+                for file_id, _ in entries:
+                    report.add(
+                        "missing",
+                        f"{stream} event {event_id} of log file {file_id}",
+                        "a line of its raw file has no row",
+                    )
+        for stream, file_id, key in later:
+            if stream == "conversations" and file_id in excused:
+                continue  # its messages there were true duplicates of an earlier file's
+            report.add("missing", f"{stream} {key} of log file {file_id}", "no row for it")
+        for (stream, file_id), count in sorted(self.unknown_file_rows.items()):
+            report.add(
+                "manifest",
+                f"log file {file_id}",
+                f"manifest record missing ({count} {stream} rows point to it)",
+            )
+        for file_id, count in sorted(self.untraced_by_file.items()):
+            if file_id not in self.manifest:
+                continue
+            _, why = self.raw_done.get(file_id, (False, ""))
+            if file_id in self.raw_off_files:
+                continue
+            if file_id in self.downgraded:
+                why = "its raw bytes were removed"
+            report.add(
+                "untraced",
+                f"log file {file_id}",
+                f"{count} rows cannot be traced to OpenAI's bytes: {why or 'raw not available'}",
+            )
+        if len(self.organizations) > 1:
+            report.add(
+                "column",
+                "events column organization_id",
+                f"{len(self.organizations)} different values in one archive",
+            )
+
+    def _check_conversations_run_view(self) -> None:
+        report = self.report
+        if not self.doubtful:
+            return
+        self.spill.index_facts()
+        for cid, file_id, row, expected in self.doubtful:
+            item = f"{cid} of log file {file_id}"
+            bad = []
+            title, title_at = row.get("title"), chain.canonical_time(row.get("title_seen_at"))
+            want_at = chain.canonical_time(expected.get("title_seen_at"))
+            if (title, title_at) != (expected.get("title"), want_at):
+                at = row.get("title_seen_at")
+                at_iso = (
+                    to_iso(at)
+                    if not isinstance(at, datetime)
+                    else at.isoformat(timespec="microseconds")
+                )
+                if not (
+                    isinstance(title, str)
+                    and title
+                    and self.spill.has_title(cid, title, at_iso)
+                    and (title_at or "") >= (want_at or "")
+                ):
+                    bad.extend(["title", "title_seen_at"])
+            created = chain.canonical_time(row.get("created_at"))
+            if created != chain.canonical_time(expected.get("created_at")):
+                value = row.get("created_at")
+                iso = (
+                    to_iso(value)
+                    if not isinstance(value, datetime)
+                    else value.isoformat(timespec="microseconds")
+                )
+                if expected.get("latest_created") is not None or (
+                    iso is not None and not self.spill.has_created(cid, iso)
+                ):
+                    bad.append("created_at")
+            if bad:
+                self._column_findings("conversations", item, sorted(set(bad)))
+            else:
+                report.counts["rows_proven"] += 1
+
+    def _check_attachments(self) -> None:
+        report = self.report
+        anchor = self.anchor
+        has_files = "files" in self.streams_present
+        for file_id, log_file_id in sorted(self.referenced.items()):
+            report.counts["attachments_referenced"] += 1
+            info = self.attachments.get(file_id)
+            if info is None:
+                if has_files:
+                    report.add(
+                        "attachment",
+                        f"attachment {file_id}",
+                        f"referenced by a message of log file {log_file_id}, but no files "
+                        "record of it is in the archive",
+                    )
+                continue
+            statuses = info["statuses"]
+            if not statuses & FINAL_STATUSES:
+                pending = anchor is not None and file_id in anchor.pending_files
+                if anchor is not None and not pending:
+                    report.add(
+                        "attachment",
+                        f"attachment {file_id}",
+                        f"no files record with a final status ({sorted(map(str, statuses))}), "
+                        f"and {anchor.source} does not retry it",
+                    )
+                else:
+                    report.counts["attachments_pending"] += 1
+        if not has_files and self.referenced:
+            report.limitations.append(
+                f"{len(self.referenced)} attachments are referenced by messages, but the archive "
+                "has no files stream (not selected?)"
+            )
+        if report.counts["attachments_pending"]:
+            report.notes.append(
+                f"{report.counts['attachments_pending']} attachments are still retried by the tap "
+                "(no final status yet)"
+            )
+        for file_id, info in sorted(self.attachments.items()):
+            for sha256, row in info["archived"].items():
+                report.counts["attachments_archived"] += 1
+                data = self._attachment_bytes(file_id, sha256, row)
+                if data is None:
+                    continue
+                found = hashlib.sha256(data).hexdigest()
+                size = row.get("size")
+                if found != sha256 or (size is not None and _int(size) != len(data)):
+                    report.add(
+                        "attachment",
+                        f"attachment {file_id}",
+                        f"bytes altered: {len(data)} bytes hashing to {found}, recorded {sha256}",
+                    )
+                    continue
+                report.counts["attachments_verified"] += 1
+
+    def _attachment_bytes(self, file_id: str, sha256: str, row: Record) -> bytes | None:
+        report = self.report
+        uri = row.get("storage_uri")
+        if row.get("content_base64") is not None:
+            try:
+                return base64.b64decode(row["content_base64"], validate=True)
+            except (binascii.Error, TypeError, ValueError) as exc:
+                report.add("attachment", f"attachment {file_id}", f"content is not base64 ({exc})")
+                return None
         if uri:
-            data = archive.read_object(str(uri))
+            if not str(uri).endswith(f"/sha256/{sha256[:2]}/{sha256}"):
+                report.add(
+                    "attachment",
+                    f"attachment {file_id}",
+                    f"storage_uri {uri!r} is not the content address of its sha256 {sha256}",
+                )
+            try:
+                data = self.archive.read_object(str(uri))
+            except Exception as exc:  # any storage backend error
+                report.add(
+                    "attachment", f"attachment {file_id}", f"unreadable ({type(exc).__name__})"
+                )
+                return None
             if data is None:
                 report.add("attachment", f"attachment {file_id}", f"no object at {uri!r}")
             return data
-        count = int(record.get("part_count") or 0)
+        count = _int(row.get("part_count"))
+        parts = self.spill.parts("file", file_id)
         missing = [i for i in range(count) if i not in parts]
         if missing or not count:
             report.add(
@@ -568,9 +1627,200 @@ def _attachment_bytes(
                 f"file_parts {missing[:10]} of {count} missing",
             )
             return None
-        return b"".join(
-            base64.b64decode(parts[i]["content_base64"], validate=True) for i in range(count)
-        )
-    except (binascii.Error, TypeError, ValueError) as exc:
-        report.add("attachment", f"attachment {file_id}", f"content is not base64 ({exc})")
-        return None
+        return b"".join(parts[i] for i in range(count))
+
+    def _check_directory(self) -> None:
+        """Re-derive every column of users, gpts, projects from the item as served.
+
+        ``raw_item`` (else ``item``), by the tap's own directory_rows.derive_row.
+        """
+        report = self.report
+        workspaces = {str(r.get("workspace_id")) for r in self.manifest.values()}
+        for stream in DIRECTORY:
+            if stream not in self.streams_present:
+                continue
+            seen: dict[str, str] = {}
+            without = 0
+            for row in self.rows(stream):
+                key = str(row.get("id"))
+                report.counts["directory_rows"] += 1
+                raw = row.get("raw_item")
+                if raw is None:
+                    without += 1
+                    item = _event_obj(row.get("item"))
+                else:
+                    item = _event_obj(raw) if isinstance(raw, str) else None
+                if not isinstance(item, dict):
+                    report.add(
+                        "column", f"{stream} {key} column raw_item", "not the JSON text of an item"
+                    )
+                    continue
+                expected = derive_row(stream, item, str(row.get("workspace_id")))
+                if raw is None:
+                    expected.pop("raw_item")
+                differ = self.compare.differences(stream, row, expected)
+                if len(workspaces) == 1 and str(row.get("workspace_id")) not in workspaces:
+                    differ.append("workspace_id")
+                if differ:
+                    self._column_findings(stream, key, sorted(set(differ)))
+                else:
+                    report.counts["directory_proven"] += 1
+                digest = _canonical(item)
+                if seen.get(key, digest) != digest:
+                    report.notes.append(
+                        f"{stream} {key}: two rows from different answers of the API (the "
+                        "directory changed between runs); each matches its own item"
+                    )
+                seen.setdefault(key, digest)
+            if not without:
+                continue
+            new_tap = any(chain.record_version(r) >= 2 for r in self.manifest.values())
+            if new_tap:
+                report.add(
+                    "untraced",
+                    f"{without} {stream} rows",
+                    "no raw_item (the item as served), although the tap that wrote this archive "
+                    "keeps it: their columns are checked against their own item column only",
+                )
+            else:
+                report.limitations.append(
+                    f"{without} {stream} rows have no raw_item (archived before the tap kept "
+                    "it): their columns are checked against their own item column only"
+                )
+
+    def _check_files_chain(self) -> None:
+        """Check the attachment chain (``files`` records, chain_version 1 and later)."""
+        report = self.report
+        records = self.file_chain
+        self.links[chain.FILES] = {}
+        if not records:
+            if self.anchor is not None and self.anchor.files_head is not None:
+                seq, head = self.anchor.files_head
+                report.add(
+                    "anchor",
+                    "chain files",
+                    f"{self.anchor.source} says the attachment chain reached chain_seq {seq}; "
+                    "the archive has no chained files record",
+                )
+            return
+        by_hash: dict[str, Record] = {}
+        for record in records:
+            by_hash.setdefault(str(record["chain_hash"]), record)
+            self.links[chain.FILES].setdefault(_int(record.get("chain_seq")), set()).add(
+                str(record["chain_hash"])
+            )
+        later_ids: dict[str, int] = {}
+        for record in records:
+            seq = _int(record.get("chain_seq"))
+            later_ids[str(record.get("id"))] = max(later_ids.get(str(record.get("id")), 0), seq)
+        broken = False
+        for record in sorted(by_hash.values(), key=lambda r: _int(r.get("chain_seq"))):
+            item = f"attachment {record.get('id')} (files chain_seq {record.get('chain_seq')})"
+            previous = str(record.get("chain_previous") or "")
+            try:
+                expected = chain.chain_hash(previous, record, chain.FILES)
+            except ValueError as exc:
+                report.add("chain", item, str(exc))
+                broken = True
+                continue
+            if expected != record["chain_hash"]:
+                broken = True
+                report.add(
+                    "chain", item, "files record altered: it does not hash to its chain_hash"
+                )
+            if previous == chain.GENESIS or previous in by_hash:
+                continue
+            named = record.get("chain_previous_id")
+            seq = _int(record.get("chain_seq"))
+            if named and later_ids.get(str(named), 0) > seq - 1:
+                continue  # an earlier record of an attachment whose latest is kept (upsert)
+            broken = True
+            report.add(
+                "chain",
+                item,
+                f"files record missing before it: no record has chain_hash {previous[:16]}…",
+            )
+        top = max(by_hash.values(), key=lambda r: _int(r.get("chain_seq")))
+        report.chains["files (attachments)"] = {
+            "links": len(by_hash),
+            "unbroken": not broken,
+            "starts": 1,
+            "first_end_time": None,
+            "last_end_time": None,
+            "head_seq": _int(top.get("chain_seq")),
+            "head": top.get("chain_hash"),
+        }
+        anchor = self.anchor
+        if anchor is not None and anchor.files_head is not None:
+            seq, head = anchor.files_head
+            links = self.links[chain.FILES].get(seq, set())
+            if not links:
+                report.add(
+                    "anchor",
+                    "chain files",
+                    "the archive's attachment chain ends at chain_seq "
+                    f"{_int(top.get('chain_seq'))}; {anchor.source} says it reached chain_seq "
+                    f"{seq}: files records removed",
+                )
+            elif head not in links:
+                report.add(
+                    "anchor",
+                    "chain files",
+                    f"files chain_seq {seq} has another chain_hash than {anchor.source} says: "
+                    "the attachment records were rewritten",
+                )
+        elif anchor is not None:
+            report.notes.append(f"{anchor.source} has no attachment chain head")
+
+    def _summarise(self) -> None:
+        report = self.report
+        replaced = report.counts["events_nul_replaced"]
+        if replaced:
+            report.notes.append(
+                f"{replaced} events hold NUL (\\u0000) in their text, which this target stores as "
+                "U+FFFD (target-postgres sanitize_null_text_characters): they were compared with "
+                "exactly that replacement"
+            )
+        if report.counts["duplicates_in_other_files"]:
+            report.notes.append(
+                f"{report.counts['duplicates_in_other_files']} events of a raw file are kept "
+                "once, in the row of an earlier file (the tap drops true duplicates)"
+            )
+
+
+def _small(row: Record) -> Record:
+    return {k: row.get(k) for k in ("title", "title_seen_at", "created_at")}
+
+
+def _small_file(row: Record) -> Record:
+    return {k: row.get(k) for k in ("size", "storage_uri", "content_base64", "part_count")}
+
+
+def _int(value: t.Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return -1
+
+
+def verify(
+    archive: Archive,
+    anchor: Anchor | None = None,
+    log_file_ids: t.Collection[str] | None = None,
+) -> Report:
+    """Run every check on an archive (see the module).
+
+    ``anchor``: chain heads kept outside the archive (:func:`read_state`); without one the
+    verdict is at best ``consistent, unanchored``. ``log_file_ids``: verify the rows of these log
+    files only (what an export renders); the manifest, its chains and the anchor are always
+    verified whole.
+    """
+    return Verifier(archive, anchor, log_file_ids).run()
+
+
+def derived_key(event: t.Any) -> str:
+    """Return an event's key as the tap derives it (its event_id, else a content hash)."""
+    if not isinstance(event, dict):
+        return ""
+    event_id = event.get("event_id")
+    return event_id if isinstance(event_id, str) and event_id else derived_event_key(event)

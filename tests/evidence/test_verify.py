@@ -48,10 +48,9 @@ def test_chain_hash_is_the_documented_formula(inline_run: TapRun) -> None:
     for records in by_type.values():
         previous = "0" * 64
         for seq, record in enumerate(sorted(records, key=lambda r: r["chain_seq"]), 1):
-            fields = {name: record[name] for name in chain.CHAIN_FIELDS}
-            end = fields["end_time"].replace("+00:00", "Z")
-            fields["end_time"] = end if "." in end else end.replace("Z", ".000000Z")
-            text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+            names = chain.chain_fields(chain.LOG_FILES, chain.record_version(record))
+            text = chain.canonical_fields(record, chain.LOG_FILES)
+            assert set(json.loads(text)) == set(names)
             expected = hashlib.sha256(f"{previous}\n{text}".encode()).hexdigest()
             assert (record["chain_seq"], record["chain_previous"]) == (seq, previous)
             assert record["chain_hash"] == expected
@@ -85,13 +84,13 @@ def test_raw_log_files_are_kept_inline_byte_exact(sim: Simulator, inline_run: Ta
 def test_intact_archive_verifies(inline_archive: Path, tmp_path: Path) -> None:
     code, out, report = _report(inline_archive, tmp_path)
     assert code == 0, out
-    assert report["verdict"] == "intact"
+    assert report["verdict"] == "consistent"  # no anchor given: never "intact"
     counts = report["counts"]
     assert counts["raw_verified"] == counts["raw_kept"] == counts["log_files"] > 0
     assert counts["events_found"] == counts["events_in_raw"] > 0
     assert counts["attachments_verified"] == counts["attachments_archived"] > 0
     assert all(c["unbroken"] and c["starts"] == 1 for c in report["chains"].values())
-    assert out.strip().splitlines()[-1].startswith("VERDICT: intact")
+    assert out.strip().splitlines()[-1].startswith("VERDICT: consistent, unanchored")
 
 
 def _drop_message(rows: list[dict]) -> list[dict]:
@@ -140,8 +139,8 @@ def _alter_manifest(rows: list[dict]) -> list[dict]:
 
 
 TAMPERING = {
-    "delete a message row": ("messages", _drop_message, "event", "missing"),
-    "alter a message": ("messages", _alter_message_text, "event", "altered"),
+    "delete a message row": ("messages", _drop_message, "missing", "has no row"),
+    "alter a message": ("messages", _alter_message_text, "column", "differs from its raw line"),
     "alter a raw byte": ("log_file_parts", _flip_raw_byte, "raw", "raw file altered"),
     "alter an attachment byte": ("files", _flip_attachment_byte, "attachment", "bytes altered"),
     "drop a manifest record": ("log_files", _drop_middle_manifest, "chain", "record missing"),
@@ -249,8 +248,10 @@ def test_without_raw_bytes_verify_says_it_cannot_prove_byte_exactness(
     folder = write_jsonl(run.records, tmp_path / "archive")
     code, out, report = _report(folder, tmp_path)
     assert code == 0, out
-    assert any("cannot be proven" in line for line in report["limitations"])
+    assert any("not against OpenAI's bytes" in line for line in report["limitations"])
     assert "limitation:" in out
+    assert report["verdict"] == "consistent"
+    assert "VERDICT: consistent, unproven — the archive kept no raw bytes" in out
 
 
 def test_missing_archive_is_one_line_and_exit_1(tmp_path: Path) -> None:
@@ -281,7 +282,6 @@ def _add_copy_of_event_row(rows: list[dict]) -> list[dict]:
     ("stream", "change", "name"),
     [
         ("messages", _add_message_row, "event-added-afterwards"),
-        ("events", _add_copy_of_event_row, None),
     ],
 )
 def test_a_row_beyond_the_raw_files_is_found_as_added(
@@ -301,8 +301,27 @@ def test_a_row_beyond_the_raw_files_is_found_as_added(
     findings = [f for f in report["findings"] if f["check"] == "added"]
     expected = f"{stream} event {name or added['event_id']} of log file {added['log_file_id']}"
     assert [f["item"] for f in findings] == [expected], report["findings"]
-    assert report["counts"]["rows_traced"] == report["counts"]["rows_checked"] - 1
+    assert report["counts"]["rows_proven"] == report["counts"]["rows_checked"] - 1
     assert f"FINDING added: {expected}: a row that is not a line of its raw file" in out
+
+
+def test_a_conflicting_copy_of_an_event_row_is_named_by_column(
+    inline_archive: Path, copy_of: Callable[[Path], Path], tmp_path: Path
+) -> None:
+    """A second row for an event id, with other content, beside the true one."""
+    folder = copy_of(inline_archive)
+    _rewrite(folder, "events", _add_copy_of_event_row)
+    _, rows = _rows(folder, "events")
+    added = rows[-1]
+    code, out, report = _report(folder, tmp_path)
+    assert code == 1, out
+    assert [(f["check"], f["item"]) for f in report["findings"]] == [
+        (
+            "column",
+            f"events event {added['event_id']} ({added['type']}) of log file "
+            f"{added['log_file_id']} column event",
+        )
+    ]
 
 
 def _as_postgres_stores(value: Any) -> Any:
@@ -319,20 +338,20 @@ def test_postgres_nul_replacement_is_a_note_not_a_finding(nul_run: TapRun) -> No
     report = verify(postgres)
     assert report.intact, report.text()
     assert report.counts["events_nul_replaced"] == 1
-    (note,) = report.notes
+    (note,) = [n for n in report.notes if "NUL" in n]
     assert "1 events hold NUL" in note
     assert "U+FFFD" in note
     assert f"note: {note}" in report.text()
 
     jsonl = verify(Archive("jsonl test", tables=stored))
+    item = f"messages event {with_nul['event_id']} of log file {with_nul['log_file_id']}"
     assert [(f.check, f.item) for f in jsonl.findings] == [
-        ("event", f"messages event {with_nul['event_id']} of log file {with_nul['log_file_id']}")
+        ("column", f"{item} column content_text"),
+        ("column", f"{item} column event"),
     ]
-    assert not jsonl.notes
+    assert not [n for n in jsonl.notes if "NUL" in n]
 
     (row,) = [m for m in stored["messages"] if m["id"] == with_nul["id"]]
     row["event"]["message"]["content"]["value"] = row["content_text"].replace("\ufffd", "")
     stripped = verify(Archive("postgres schema test", tables=stored, nul_replaced=True))
-    assert [f.detail for f in stripped.findings] == [
-        "altered (the record differs from the raw line)"
-    ]
+    assert [f.item.rsplit(" ", 1)[-1] for f in stripped.findings] == ["event"]

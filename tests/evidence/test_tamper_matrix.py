@@ -1,0 +1,402 @@
+"""The tamper matrix of issue 16: every alteration measured on main, each alone, on a JSONL
+archive of the simulator; ``verify --state`` must say FAILED and name it, never ``intact``.
+
+One archive per mode (inline, storage) is made once per module and copied per case.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tap.harness import TapRun, run_tap, tap_config
+
+from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance import chain
+
+from .conftest import EVENT_TYPES, ok, verify_cli, write_jsonl
+
+CM = "CONVERSATION_MESSAGE"
+Rows = list[dict[str, Any]]
+
+
+class Folder:
+    """A copy of an archive: streams read and written whole (small archives)."""
+
+    def __init__(self, root: Path, store: Path | None = None) -> None:
+        self.root, self.store = root, store
+
+    def path(self, stream: str) -> Path:
+        (path,) = self.root.glob(f"{stream}-*.jsonl*")
+        return path
+
+    def rows(self, stream: str) -> Rows:
+        return [json.loads(line) for line in self.path(stream).read_text().splitlines() if line]
+
+    def write(self, stream: str, rows: Rows) -> None:
+        self.path(stream).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def edit(self, stream: str, change: Callable[[Rows], Rows | None]) -> None:
+        rows = self.rows(stream)
+        result = change(rows)
+        self.write(stream, rows if result is None else result)
+
+
+def _newest(folder: Folder, event_type: str = CM) -> dict[str, Any]:
+    return max(
+        (r for r in folder.rows("log_files") if r["event_type"] == event_type),
+        key=lambda r: r["chain_seq"],
+    )
+
+
+def _drop_files(folder: Folder, ids: set[str]) -> None:
+    for stream in (
+        "log_file_parts",
+        "messages",
+        "conversations",
+        "events",
+        "unparsed_lines",
+        "files",
+    ):
+        if list(folder.root.glob(f"{stream}-*.jsonl")):
+            folder.edit(stream, lambda rows: [r for r in rows if r.get("log_file_id") not in ids])
+    folder.edit("log_files", lambda rows: [r for r in rows if r["id"] not in ids])
+
+
+def tail_truncation(folder: Folder) -> None:
+    _drop_files(folder, {_newest(folder)["id"]})
+
+
+def event_type_deleted(folder: Folder) -> None:
+    _drop_files(
+        folder, {r["id"] for r in folder.rows("log_files") if r["event_type"] == "AUTH_LOG"}
+    )
+
+
+def _first_message(rows: Rows) -> dict[str, Any]:
+    return next(r for r in rows if r.get("content_text"))
+
+
+def message_text(folder: Folder) -> None:
+    folder.edit("messages", lambda rows: _first_message(rows).update(content_text="I agreed."))
+
+
+def message_created_at(folder: Folder) -> None:
+    folder.edit(
+        "messages",
+        lambda rows: _first_message(rows).update(created_at="2020-01-01T00:00:00.000000+00:00"),
+    )
+
+
+def message_actor(folder: Folder) -> None:
+    folder.edit(
+        "messages", lambda rows: _first_message(rows).update(actor_email="someone@else.example")
+    )
+
+
+def message_author(folder: Folder) -> None:
+    folder.edit("messages", lambda rows: _first_message(rows).update(author_type="assistant"))
+
+
+def message_conversation(folder: Folder) -> None:
+    folder.edit("messages", lambda rows: _first_message(rows).update(conversation_id="another"))
+
+
+def conversation_title(folder: Folder) -> None:
+    folder.edit("conversations", lambda rows: rows[0].update(title="Merger plans"))
+
+
+def user_email(folder: Folder) -> None:
+    folder.edit("users", lambda rows: rows[0].update(email="ceo@example.com"))
+
+
+def _rechain(folder: Folder, event_type: str) -> None:
+    """Recompute every chain hash of an event type, as someone who knows the algorithm would."""
+    rows = folder.rows("log_files")
+    previous = chain.GENESIS
+    for record in sorted(
+        (r for r in rows if r["event_type"] == event_type), key=lambda r: r["chain_seq"]
+    ):
+        record["chain_previous"] = previous
+        record["chain_hash"] = previous = chain.chain_hash(previous, record)
+    folder.write("log_files", rows)
+
+
+def full_rewrite(folder: Folder) -> None:
+    """One raw line changed; its file's SHA-256 (both), parts, row and chain hashes recomputed."""
+    target = _newest(folder)
+    parts = folder.rows("log_file_parts")
+    (part,) = [p for p in parts if p["log_file_id"] == target["id"]]
+    data = base64.b64decode(part["content_base64"])
+    lines = data.split(b"\n")
+    event = json.loads(lines[0])
+    event["message"]["content"] = {"type": "text", "value": "I agreed."}
+    lines[0] = json.dumps(event, separators=(",", ":")).encode()
+    data = b"\n".join(lines)
+    sha = hashlib.sha256(data).hexdigest()
+    part.update(content_base64=base64.b64encode(data).decode(), sha256=sha, size=len(data))
+    folder.write("log_file_parts", parts)
+    messages = folder.rows("messages")
+    for row in messages:
+        if row["event_id"] == event["event_id"]:
+            row.update(event=event, content_text="I agreed.")
+    folder.write("messages", messages)
+    rows = folder.rows("log_files")
+    for record in rows:
+        if record["id"] == target["id"]:
+            record.update(
+                provider_sha256=sha,
+                verified_sha256=sha,
+                bytes_downloaded=len(data),
+                file_size=len(data),
+            )
+    folder.write("log_files", rows)
+    _rechain(folder, CM)
+
+
+def raw_downgrade(folder: Folder) -> None:
+    target = _newest(folder)
+    folder.edit(
+        "log_files",
+        lambda rows: (
+            [
+                r.update(raw_content="none", raw_part_count=None)
+                if r["id"] == target["id"]
+                else None
+                for r in rows
+            ]
+            and rows
+        ),
+    )
+    folder.edit(
+        "log_file_parts", lambda rows: [p for p in rows if p["log_file_id"] != target["id"]]
+    )
+
+
+def duplicate_key(folder: Folder) -> None:
+    def change(rows: Rows) -> Rows:
+        extra = json.loads(json.dumps(_first_message(rows)))
+        extra["content_text"] = "a second version"
+        return [*rows, extra]
+
+    folder.edit("messages", change)
+
+
+def empty_manifest(folder: Folder) -> None:
+    folder.path("log_files").write_text("")
+
+
+def junk_manifest(folder: Folder) -> None:
+    folder.path("log_files").write_text('this is not json\n{"half": \n')
+
+
+def junk_line(folder: Folder) -> None:
+    path = folder.path("messages")
+    path.write_text(path.read_text() + "garbage\n")
+
+
+def truncated_gzip(folder: Folder) -> None:
+    path = folder.path("log_file_parts")
+    packed = gzip.compress(path.read_bytes())
+    path.unlink()
+    (folder.root / (path.name + ".gz")).write_bytes(packed[: len(packed) // 2])
+
+
+def bad_part_index(folder: Folder) -> None:
+    folder.edit("log_file_parts", lambda rows: rows[0].update(part_index="one"))
+
+
+def missing_part(folder: Folder) -> None:
+    folder.edit("log_file_parts", lambda rows: rows[1:])
+
+
+def _archived(rows: Rows) -> dict[str, Any]:
+    return next(r for r in rows if r["status"] == "archived")
+
+
+def attachment_replaced(folder: Folder) -> None:
+    """Storage mode: bytes replaced (at the same object) and the record's sha256 updated."""
+    rows = folder.rows("files")
+    record = _archived(rows)
+    data = b"other bytes"
+    Path(record["storage_uri"]).write_bytes(data)
+    record.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    folder.write("files", rows)
+
+
+def attachment_downgraded(folder: Folder) -> None:
+    rows = folder.rows("files")
+    record = _archived(rows)
+    Path(record["storage_uri"]).unlink()
+    record.update(
+        status="expired", status_reason="HTTP 410", sha256=None, storage_uri=None, size=None
+    )
+    folder.write("files", rows)
+
+
+def attachment_deleted(folder: Folder) -> None:
+    rows = folder.rows("files")
+    gone = _archived(rows)["id"]
+    folder.write("files", [r for r in rows if r["id"] != gone])
+
+
+INLINE = {
+    "tail truncation": (tail_truncation, "anchor", "shorter than its anchor"),
+    "event type deleted": (event_type_deleted, "anchor", "a whole event type was removed"),
+    "message content_text": (message_text, "column", "column content_text"),
+    "message created_at": (message_created_at, "column", "column created_at"),
+    "message actor": (message_actor, "column", "column actor_email"),
+    "message author": (message_author, "column", "column author_type"),
+    "message conversation_id": (message_conversation, "column", "column conversation_id"),
+    "conversation title": (conversation_title, "column", "column title"),
+    "user email": (user_email, "column", "users"),
+    "full rewrite": (full_rewrite, "anchor", "rewritten"),
+    "raw_content downgraded": (raw_downgrade, "raw", "downgraded"),
+    "conflicting duplicate": (duplicate_key, "column", "column content_text"),
+    "empty manifest": (empty_manifest, "read", "manifest is empty"),
+    "junk manifest": (junk_manifest, "read", "not JSON"),
+    "junk line": (junk_line, "read", "not JSON"),
+    "truncated gzip": (truncated_gzip, "read", "unreadable"),
+    "non-integer part_index": (bad_part_index, "raw", "not an integer"),
+    "missing part": (missing_part, "raw", "incomplete"),
+}
+STORAGE = {
+    "attachment bytes replaced": (attachment_replaced, "attachment", "content address"),
+    "attachment downgraded": (attachment_downgraded, "chain", "files record"),
+    "attachment record deleted": (attachment_deleted, "attachment", "no files record"),
+}
+
+
+@pytest.fixture(scope="module")
+def storage_run(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> tuple[TapRun, Path]:
+    store = tmp_path_factory.mktemp("store")
+    config = tap_config(
+        sim, event_types=EVENT_TYPES, file_content="storage", file_storage_url=str(store)
+    )
+    return ok(run_tap(config)), store
+
+
+@pytest.fixture(scope="module")
+def storage_archive(
+    storage_run: tuple[TapRun, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    return write_jsonl(storage_run[0].records, tmp_path_factory.mktemp("storage"))
+
+
+def _state_file(run: TapRun, where: Path) -> Path:
+    path = where / "state.json"
+    path.write_text(json.dumps(run.state))
+    return path
+
+
+def _verify(folder: Path, state: Path | None, tmp: Path) -> tuple[int, str, dict[str, Any]]:
+    report = tmp / "report.json"
+    args = ["--jsonl", str(folder), "--report", str(report)]
+    if state is not None:
+        args += ["--state", str(state)]
+    done = verify_cli(*args)
+    assert "Traceback" not in done.stdout + done.stderr
+    data = json.loads(report.read_text()) if report.exists() else {}
+    return done.returncode, done.stdout + done.stderr, data
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Callable[..., Folder]:
+    def copy(folder: Path, store: Path | None = None) -> Folder:
+        target = tmp_path / "archive"
+        shutil.copytree(folder, target)
+        return Folder(target, store)
+
+    return copy
+
+
+def test_clean_archive_is_intact_only_when_anchored(
+    inline_archive: Path, inline_run: TapRun, tmp_path: Path
+) -> None:
+    code, out, report = _verify(inline_archive, _state_file(inline_run, tmp_path), tmp_path)
+    assert code == 0, out
+    assert report["verdict"] == "intact"
+    assert out.strip().splitlines()[-1].startswith("VERDICT: intact (anchored: state state.json)")
+    counts = report["counts"]
+    assert counts["rows_proven"] == counts["rows_checked"] > 0
+    code, out, report = _verify(inline_archive, None, tmp_path)
+    assert code == 0
+    assert report["verdict"] == "consistent"
+    assert (
+        "VERDICT: consistent, unanchored — truncation and full rewrites cannot be ruled out" in out
+    )
+    assert "VERDICT: intact" not in out
+
+
+@pytest.mark.parametrize("how", list(INLINE))
+def test_inline_tampering_fails(
+    how: str, inline_archive: Path, inline_run: TapRun, fresh: Callable[..., Folder], tmp_path: Path
+) -> None:
+    change, check, words = INLINE[how]
+    folder = fresh(inline_archive)
+    change(folder)
+    code, out, report = _verify(folder.root, _state_file(inline_run, tmp_path), tmp_path)
+    assert code == 1, out
+    assert "VERDICT: FAILED" in out, out
+    assert "intact" not in out.splitlines()[-1]
+    lines = [f"{f['check']}: {f['item']}: {f['detail']}" for f in report["findings"]]
+    assert any(line.startswith(check) and words in line for line in lines), lines
+    # Without the anchor it is never "intact" either.
+    code, out, _ = _verify(folder.root, None, tmp_path)
+    assert "VERDICT: intact" not in out
+
+
+@pytest.mark.parametrize("how", list(STORAGE))
+def test_storage_tampering_fails(
+    how: str,
+    storage_archive: Path,
+    storage_run: tuple[TapRun, Path],
+    fresh: Callable[..., Folder],
+    tmp_path: Path,
+) -> None:
+    run, store = storage_run
+    saved = tmp_path / "store-copy"
+    shutil.copytree(store, saved)
+    try:
+        change, check, words = STORAGE[how]
+        folder = fresh(storage_archive, store)
+        code, out, _ = _verify(folder.root, _state_file(run, tmp_path), tmp_path)
+        assert code == 0, out
+        change(folder)
+        code, out, report = _verify(folder.root, _state_file(run, tmp_path), tmp_path)
+        assert code == 1, out
+        lines = [f"{f['check']}: {f['item']}: {f['detail']}" for f in report["findings"]]
+        assert any(line.startswith(check) and words in line for line in lines), lines
+    finally:
+        shutil.rmtree(store)
+        shutil.copytree(saved, store)
+
+
+def test_unreadable_state_is_one_line(inline_archive: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "state.json"
+    bad.write_text("not a state")
+    done = verify_cli("--jsonl", str(inline_archive), "--state", str(bad), process=True)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "no state in it" in done.stderr
+
+
+def test_state_from_singer_output_and_meltano(
+    inline_archive: Path, inline_run: TapRun, tmp_path: Path
+) -> None:
+    singer = tmp_path / "singer.jsonl"
+    singer.write_text(inline_run.stdout)
+    meltano = tmp_path / "meltano.json"
+    meltano.write_text(json.dumps({"singer_state": inline_run.state}))
+    for state in (singer, meltano):
+        code, out, report = _verify(inline_archive, state, tmp_path)
+        assert code == 0, out
+        assert report["verdict"] == "intact"
