@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -399,6 +400,8 @@ class AttachmentArchiver:
             return Outcome(status, f"HTTP {exc.status}: {exc.detail}", streak="reset")
         except TRANSIENT_ERRORS as exc:
             return Outcome(FAILED, self._describe(exc), streak="fail")
+        except OSError as exc:  # the spool's disk refused a write (EFBIG, ENOSPC, EDQUOT, …)
+            return Outcome(FAILED, spool_reason(exc), streak="fail")
         outcome = Outcome(fetched=fetched, streak="reset")
         if fetched.too_large or self.store is None or fetched.spool is None:
             return outcome
@@ -521,6 +524,16 @@ class AttachmentArchiver:
         except BaseException:
             spool.close()
             raise
+
+
+def spool_reason(exc: OSError) -> str:
+    """Say why an attachment could not be spooled to disk, and what fixes it."""
+    code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    return (
+        f"spool: {code} ({exc.strerror or exc}) writing the download to the temporary folder "
+        f"{tempfile.gettempdir()}: free space there, raise the file size limit, or set TMPDIR "
+        "to a larger disk; the next run retries it"
+    )
 
 
 class AttachmentsClosed(Exception):
