@@ -130,6 +130,11 @@ def tap_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TAP_CHATGPT_COMPLIANCE")}
 
 
+def synced_env(config: dict[str, Any], folder: Path) -> dict[str, str]:
+    """Return tap_env() with the clock following the simulator (:func:`synced_offset`)."""
+    return skewed_env(tap_env(), synced_offset(config), folder / "site")
+
+
 def run_tap(
     config: dict[str, Any],
     state: dict[str, Any] | None = None,

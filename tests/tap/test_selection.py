@@ -17,7 +17,15 @@ import pytest
 
 from chatgpt_compliance_simulator import Quirks, Simulator
 
-from .harness import TapRun, bookmark, parse_singer, tap_command, tap_config, tap_env
+from .harness import (
+    TapRun,
+    bookmark,
+    parse_singer,
+    synced_env,
+    tap_command,
+    tap_config,
+    tap_env,
+)
 
 CM = "CONVERSATION_MESSAGE"
 LOG_STREAMS = {"log_files", "messages", "conversations", "files", "file_parts", "events"}
@@ -95,7 +103,7 @@ class Selected:
             text=True,
             timeout=300,
             check=False,
-            env=tap_env(),
+            env=synced_env(self.config, self.workdir),
         )
         assert self.config["api_key"] not in result.stdout + result.stderr
         assert result.returncode == 0, result.stderr[-3000:]
@@ -114,7 +122,7 @@ class Selected:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env=tap_env(),
+            env=synced_env(self.config, self.workdir),
         )
         assert proc.stdout is not None
         lines, seen = [], 0
