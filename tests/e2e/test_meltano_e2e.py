@@ -152,6 +152,8 @@ def test_storage_mode_puts_attachments_in_s3(meltano, sim2, s3_client, s3_bucket
         extra_env={
             "TAP_CHATGPT_COMPLIANCE_FILE_CONTENT": "storage",
             "TAP_CHATGPT_COMPLIANCE_FILE_STORAGE_URL": storage,
+            # This bucket has no Object Lock: seals are tested in tests/tap/test_seals.py.
+            "TAP_CHATGPT_COMPLIANCE_SEAL_STORAGE_URL": "none",
         },
     )
     exp = expected(sim2, 0)
