@@ -44,7 +44,7 @@ class FleetSettings:
 
     @classmethod
     def from_env(cls) -> FleetSettings:
-        """Read ``FLEET_*`` (see README "Many tenants")."""
+        """Read ``FLEET_*`` (see docs/fleet.md)."""
         return cls(
             destinations=_list("FLEET_DESTINATIONS", ["target-s3"]),
             max_concurrent=max(1, int(_float("FLEET_MAX_CONCURRENT", 4))),
