@@ -241,24 +241,71 @@ def conversation_record(
     }
 
 
-_Folded = tuple[str, int, str, t.Any, "str | None", t.Any]
-"""(event timestamp, order in the file, conversation id, title, event time, created_at)."""
+_Title = tuple[str, int, t.Any, "str | None"]
+"""A title an event gives its conversation: (event timestamp, order in the file, title, event
+time)."""
+
+
+class _Folded:
+    """What the events of one conversation in one log file contribute, in a few values.
+
+    The run's view (:class:`~tap_chatgpt_compliance.run.ConversationSeen`) is updated as if the
+    events were applied one by one in the order of their timestamps (file order for equal
+    ones); only what can still change the result is kept, so memory is per conversation, not
+    per event: the first ``created_at``, and the titles no later event makes irrelevant (a
+    title is dropped once an event later in that order has an event time at least as recent).
+    """
+
+    __slots__ = ("created", "first", "titles")
+
+    def __init__(self, first: tuple[str, int]) -> None:
+        self.first = first
+        """The conversation's first event in the order (its records come in this order)."""
+        self.created: tuple[str, int, str] | None = None
+        self.titles: list[_Title] = []
+
+    def add(self, key: tuple[str, int], title: t.Any, event_at: str | None, created: t.Any) -> None:
+        self.first = min(self.first, key)
+        created_at = to_iso(created) if created is not None else None
+        if created_at is not None and (self.created is None or key < self.created[:2]):
+            self.created = (*key, created_at)
+        if not title:
+            return
+        titles = self.titles
+        if event_at is not None:
+            for sort_key, order, _, at in titles:
+                if at is not None and (sort_key, order) > key and at >= event_at:
+                    return  # a later event, at least as recent, decides over this one
+            titles[:] = [
+                entry
+                for entry in titles
+                if entry[3] is None or (entry[0], entry[1]) > key or entry[3] > event_at
+            ]
+        titles.append((*key, title, event_at))
+
+    def apply(self, seen: ConversationSeen) -> None:
+        """Update the run's view of the conversation as the events one by one would."""
+        if self.created is not None:
+            seen.add(None, None, None if seen.created_at else self.created[2])
+        for _, _, title, event_at in sorted(self.titles, key=lambda entry: entry[:2]):
+            seen.add(title, event_at)
 
 
 class ConversationFold:
     """The ``conversations`` records of one log file, folded a segment at a time.
 
-    The file's message events are folded in the order of their timestamps (file order for equal
-    ones): what each contributes is kept in a few values per event, and only the latest event of
-    each conversation is kept whole (as :func:`conversation_fields`). The records are built with
-    the file's last segment, from the run's view of each conversation (``store``): the title of
-    its latest event, its first ``created_at``.
+    What each conversation's message events contribute is folded as they come (a few values
+    per conversation, whatever the number of events: see :class:`_Folded`), and only the
+    latest event of each conversation is kept whole (as :func:`conversation_fields`). The
+    records are built with the file's last segment, from the run's view of each conversation
+    (``store``): the title of its latest event, its first ``created_at``.
     """
 
     def __init__(self, log_file_id: str) -> None:
         """Start the fold of one log file."""
         self.log_file_id = log_file_id
-        self._folded: list[_Folded] = []
+        self._count = 0
+        self._folded: dict[str, _Folded] = {}
         self._latest: dict[str, tuple[str, int, tuple[t.Any, ...]]] = {}
 
     def add(self, events: Iterable[Event], times: dict[int, EventTimes] | None = None) -> None:
@@ -272,19 +319,20 @@ class ConversationFold:
                 continue
             conversation_id = str(conversation["id"])
             sort_key = str(event.get("timestamp") or "")
-            order = len(folded)
-            folded.append(
-                (
-                    sort_key,
-                    order,
-                    conversation_id,
-                    conversation.get("title"),
-                    event_times(event, times)[2],
-                    conversation.get("created_at"),
-                )
+            order = self._count
+            self._count += 1
+            key = (sort_key, order)
+            entry = folded.get(conversation_id)
+            if entry is None:
+                entry = folded[conversation_id] = _Folded(key)
+            entry.add(
+                key,
+                conversation.get("title"),
+                event_times(event, times)[2],
+                conversation.get("created_at"),
             )
             best = newest.get(conversation_id)
-            if best is None or (sort_key, order) >= (best[0], best[1]):
+            if best is None or key >= (best[0], best[1]):
                 newest[conversation_id] = (sort_key, order, conversation, event)
         # Only what the latest event of each conversation says is kept past the segment.
         for conversation_id, (sort_key, order, conversation, event) in newest.items():
@@ -298,19 +346,15 @@ class ConversationFold:
     ) -> Iterator[dict[str, t.Any]]:
         """Update the run's view of each conversation, then yield the file's records."""
         folded, latest = self._folded, self._latest
-        self._folded, self._latest = [], {}
-        folded.sort(key=lambda entry: (entry[0], entry[1]))
-        seen_by_id = store.get_many(latest)
-        written: dict[str, None] = {}
-        for _, _, conversation_id, title, event_at, created_at in folded:
+        self._folded, self._latest, self._count = {}, {}, 0
+        written = sorted(folded, key=lambda conversation_id: folded[conversation_id].first)
+        seen_by_id = store.get_many(written)
+        for conversation_id in written:
             seen = seen_by_id.get(conversation_id)
             if seen is None:
                 seen = seen_by_id[conversation_id] = ConversationSeen()
-            seen.add(title, event_at, None if seen.created_at else to_iso(created_at))
-            written[conversation_id] = None
-        store.set_many(
-            {conversation_id: seen_by_id[conversation_id] for conversation_id in written}
-        )
+            folded[conversation_id].apply(seen)
+        store.set_many({key: seen_by_id[key] for key in written})
         for conversation_id in written:
             yield conversation_record(
                 latest[conversation_id][2],
