@@ -106,6 +106,26 @@ class _Flight:
             pass
 
 
+class _Waiting:
+    """A request sent whose answer has not begun (each read is bounded by request_timeout)."""
+
+    deadline = float("inf")
+    stalled = False
+
+    def __init__(self, what: str, host: str) -> None:
+        self.what = what
+        self.host = host or "the server"
+        self.started = time.monotonic()
+
+    def progress(self) -> str:
+        """Describe the wait."""
+        seconds = time.monotonic() - self.started
+        return f"{self.what} on {self.host}: no answer yet after {seconds:.0f} s"
+
+    def cut(self) -> None:
+        """Nothing to cut: no body yet."""
+
+
 class Watchdog:
     """Bodies in flight: each has a total deadline; a heartbeat line while any is in flight.
 
@@ -119,7 +139,7 @@ class Watchdog:
         """Log heartbeats to ``logger`` every ``interval`` s (default: the progress interval)."""
         self.logger = logger
         self.interval = interval_seconds() if interval is None else interval
-        self._flights: set[_Flight] = set()
+        self._flights: set[_Flight | _Waiting] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -137,13 +157,7 @@ class Watchdog:
         flight = _Flight(response, what, 0.0)
         allowed = base + (flight.size or 0) / max(min_rate, 1.0)
         flight.deadline = flight.started + allowed
-        with self._lock:
-            self._flights.add(flight)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._watch, name="tap-watchdog", daemon=True
-                )
-                self._thread.start()
+        self._add(flight)
         try:
             yield flight
         except Exception as exc:
@@ -158,6 +172,26 @@ class Watchdog:
         finally:
             with self._lock:
                 self._flights.discard(flight)
+
+    @contextlib.contextmanager
+    def waiting(self, what: str, host: str) -> t.Iterator[None]:
+        """Name a request whose answer has not begun in the heartbeat while the block runs."""
+        waiting = _Waiting(what, host)
+        self._add(waiting)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._flights.discard(waiting)
+
+    def _add(self, flight: _Flight | _Waiting) -> None:
+        with self._lock:
+            self._flights.add(flight)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name="tap-watchdog", daemon=True
+                )
+                self._thread.start()
 
     def _watch(self) -> None:
         last_beat = time.monotonic()
@@ -217,7 +251,11 @@ class PacedSession(requests.Session):
         stream = bool(kwargs.get("stream"))
         if self.watchdog is not None:
             kwargs["stream"] = True
-        response = super().send(request, **kwargs)
+        if self.watchdog is not None:
+            with self.watchdog.waiting(f"the request of {path}", urlsplit(str(request.url)).netloc):
+                response = super().send(request, **kwargs)
+        else:
+            response = super().send(request, **kwargs)
         if self.clock is not None:
             try:
                 self.clock.observe(response.headers.get("Date"), _origin(str(request.url)))
@@ -384,9 +422,11 @@ class Transport:
                     raise RetriableAPIError(msg, response)
                 session = self.signed_session()
                 prepared = session.prepare_request(requests.Request("GET", location))
-                with session.send(
-                    prepared, stream=True, timeout=self.timeout, **self.environment(location)
-                ) as signed:
+                with self.watchdog.waiting(_what(path), urlsplit(location).netloc):
+                    signed = session.send(
+                        prepared, stream=True, timeout=self.timeout, **self.environment(location)
+                    )
+                with signed:
                     if signed.status_code == 200:
                         with self._watch(signed, path):
                             return consume(signed)

@@ -12,6 +12,7 @@ import requests
 
 from chatgpt_compliance_simulator import SIGNED_ROUTE
 from tap_chatgpt_compliance.errors import fatal_message
+from tap_chatgpt_compliance.transport import Watchdog
 
 from .harness import run_tap, tap_config
 
@@ -85,3 +86,18 @@ def test_a_read_timeout_mid_body_is_not_called_unreachable() -> None:
     message = fatal_message(exc)
     assert "Cannot reach" not in message
     assert "answered, then sent nothing for request_timeout" in message
+
+
+def test_the_heartbeat_names_a_request_still_waiting_for_its_answer() -> None:
+    """Before any byte of the answer: the heartbeat still says what is in flight."""
+    lines: list[str] = []
+
+    class Logger:
+        def info(self, message: str, *args: object) -> None:
+            lines.append(message % args)
+
+    watchdog = Watchdog(Logger(), interval=0.2)  # type: ignore[arg-type]
+    with watchdog.waiting("the request of /v1/x/logs", "127.0.0.1:1"):
+        time.sleep(1.5)
+    assert watchdog.heartbeats >= 2
+    assert all("the request of /v1/x/logs on 127.0.0.1:1: no answer yet" in line for line in lines)
