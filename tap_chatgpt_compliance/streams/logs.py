@@ -313,6 +313,7 @@ class LogFilesStream(ComplianceStream):
         state = self.get_context_state(context)
         future = _prune_future(state, start)
         planned = self._planned_files(context, event_type, start, state, future)
+        run.progress.now = self.clock.now  # "behind now" in the API's time, as everything else
         run.progress.begin(event_type)
         segments = self._segments(ReadAhead(planned, self._read))
         try:
