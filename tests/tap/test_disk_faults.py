@@ -61,3 +61,35 @@ def test_a_spool_write_refused_fails_only_that_attachment(simulator_factory) -> 
     assert second.returncode == 0, second.stderr[-3000:]
     now = {r.get("file_id") or r.get("id"): r.get("status") for r in second.records["files"]}
     assert all(now.get(fid) == "archived" for fid in refused), {f: now.get(f) for f in refused}
+
+
+def test_a_log_file_that_cannot_be_spooled_stops_the_run_cleanly(simulator_factory) -> None:
+    """Disk full for the stream output itself (the log file's spool): one line, exit 1, the
+    bookmark before that file; the next run on a disk that takes it archives everything."""
+    sim = simulator_factory(
+        seed=3,
+        users=1,
+        conversations=600,  # one log file of a few MB (one user, one window)
+        messages_per_conversation=(8, 12),
+        attachment_rate=0.0,
+        span_days=0.9,
+        speed=60.0,
+        log_window_minutes=60 * 24,
+        max_log_file_bytes=1 << 40,
+    )
+    config = tap_config(sim, file_content="none")
+    first = run_limited(config)
+    assert first.returncode == 1, first.stderr[-3000:]
+    last = first.stderr.strip().splitlines()[-1]
+    assert "File too large" in last, last
+    assert "Traceback" not in first.stderr
+    assert not first.records["messages"]
+    assert first.state is not None
+    assert "log_files" not in first.state["bookmarks"] or not any(
+        p.get("replication_key_value")
+        for p in first.state["bookmarks"]["log_files"].get("partitions", [])
+    ), first.state
+    second = run_tap(config, first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    truth = set(sim.ground_truth(workspace_id=sim.workspace_id)["messages"])
+    assert second.ids("messages") == truth
