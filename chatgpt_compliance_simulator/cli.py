@@ -143,7 +143,78 @@ def build_parser() -> argparse.ArgumentParser:
         "huge_message_bytes=N, nul_in_message_text",
     )
     s.add_argument("--no-rate-limits", action="store_true", help="disable the 429 rate limits")
+    s.add_argument(
+        "--admin-port",
+        type=int,
+        default=0,
+        help="port of the admin API for `key` and `clock` at run time (0 = any free)",
+    )
+    _add_admin_commands(sub)
     return parser
+
+
+def _add_admin_commands(sub: Any) -> None:
+    """``key create|revoke|rotate`` and ``clock advance|show`` against a served simulator."""
+    admin_help = "the admin_url printed by `serve`"
+    key = sub.add_parser("key", help="create, revoke or rotate an API key of a served simulator")
+    keys = key.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("create", "issue a new key (every read scope unless --scope is given)"),
+        ("revoke", "revoke a key: it then gets HTTP 401"),
+        ("rotate", "issue a new key and revoke the old one (default: the tenant's first key)"),
+    ):
+        p = keys.add_parser(action, help=text, description=text)
+        p.add_argument("--admin", required=True, metavar="URL", help=admin_help)
+        if action == "revoke":
+            p.add_argument("api_key", help="the key to revoke")
+        else:
+            p.add_argument("--workspace", metavar="ID", help="default: the first tenant")
+        if action == "create":
+            p.add_argument("--scope", action="append", default=[], help="repeatable")
+        if action == "rotate":
+            p.add_argument("--old", metavar="KEY", help="the key to revoke")
+    clock = sub.add_parser("clock", help="show or advance the simulated clock at run time")
+    clocks = clock.add_subparsers(dest="action", required=True)
+    adv = clocks.add_parser("advance", help="move the clock forward (new activity appears)")
+    adv.add_argument("--admin", required=True, metavar="URL", help=admin_help)
+    adv.add_argument("by", metavar="DURATION", help="e.g. 90s, 15m, 2h, 1d")
+    show = clocks.add_parser("show", help="print the simulated now")
+    show.add_argument("--admin", required=True, metavar="URL", help=admin_help)
+
+
+def _admin_command(args: argparse.Namespace) -> int:
+    """Run one ``key``/``clock`` command; one line on stdout, or one error line and exit 1."""
+    from .admin import AdminError, call
+
+    body: dict[str, Any] | None
+    if args.command == "key":
+        path = f"/keys/{args.action}"
+        if args.action == "revoke":
+            body = {"api_key": args.api_key}
+        else:
+            body = {"workspace_id": args.workspace}
+            if args.action == "create" and args.scope:
+                body["scopes"] = args.scope
+            if args.action == "rotate" and args.old:
+                body["api_key"] = args.old
+    else:
+        path, body = (
+            ("/clock/advance", {"by": args.by})
+            if args.action == "advance"
+            else (
+                "/clock",
+                None,
+            )
+        )
+    try:
+        answer = call(args.admin, path, body)
+    except AdminError as exc:
+        print(f"chatgpt-compliance-simulator {args.command} {args.action}: {exc}", file=sys.stderr)
+        return 1
+    for name in ("api_key", "revoked", "now"):
+        if name in answer:
+            print(f"{name}: {answer[name]}")
+    return 0
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -189,6 +260,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``chatgpt-compliance-simulator``."""
     args = build_parser().parse_args(argv)
+    if args.command in ("key", "clock"):
+        return _admin_command(args)
     cfg = config_from_args(args)
     stop = threading.Event()
 
@@ -203,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"base_url: {sim.base_url}", file=out)
     print(f"signed_base_url: {sim.signed_base_url}", file=out)
     print(f"simulated now: {sim.now().isoformat()}", file=out)
+    from .admin import serve as serve_admin
+
+    admin = serve_admin(sim, args.host, args.admin_port)
+    print(f"admin_url: http://{args.host}:{admin.server_address[1]}", file=out)
     for i, t in enumerate(sim.tenants):
         print(f"tenant {i}: workspace_id: {t.workspace_id}", file=out)
         print(f"tenant {i}: api_key: {t.api_key}", file=out)
@@ -212,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):
             pass
     finally:
+        admin.shutdown()
         sim.stop()
         print("simulator stopped", file=out, flush=True)
     return 0
