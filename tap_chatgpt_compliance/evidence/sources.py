@@ -75,6 +75,9 @@ class Archive:
     nul_replaced: bool = False
     """The target stores NUL (``\\u0000``) in text as U+FFFD (target-postgres
     ``sanitize_null_text_characters``): verify compares events with that replacement."""
+    upserts: bool = False
+    """The target keeps one row per primary key, the last written (target-postgres): a
+    conversation or attachment keeps only its latest row."""
 
     def streams(self) -> set[str]:
         """Return the streams the archive holds."""
@@ -321,6 +324,7 @@ def from_postgres(
         f"postgres schema {schema}",
         storage_options=dict(storage_options or {}),
         nul_replaced=True,
+        upserts=True,
         dsn=dsn,
         schema=schema,
     )

@@ -657,6 +657,7 @@ class Verifier:
         self.organizations: set[str] = set()
         self.streams_present = archive.streams()
         self.file_chain: list[Record] = []
+        self.conversation_ids: set[str] = set()
         self.links: dict[str, dict[int, set[str]]] = {}
         """{chain name: {chain_seq: {chain_hash}}} of the archive, for the seals check."""
 
@@ -1104,8 +1105,8 @@ class Verifier:
                     (
                         cid,
                         title if isinstance(title, str) else None,
-                        event_times(event, times)[2],
-                        created,
+                        chain.canonical_time(event_times(event, times)[2]),
+                        chain.canonical_time(created),
                     )
                 )
             derived.latest_created = {cid: value[2] for cid, value in latest.items()}
@@ -1215,6 +1216,8 @@ class Verifier:
         self, stream: str, file_id: str, rows: list[Record], derived: Derived | None
     ) -> None:
         if self.only is not None and file_id not in self.only:
+            if stream == "files":  # the attachment chain is always verified whole
+                self.file_chain.extend(_chained(row) for row in rows if row.get("chain_hash"))
             return
         if file_id not in self.manifest:
             self.unknown_file_rows[(stream, file_id)] += len(rows)
@@ -1299,6 +1302,7 @@ class Verifier:
 
     def _check_conversations(self, row: Record, derived: Derived) -> None:
         key = str(row.get("id"))
+        self.conversation_ids.add(key)
         expected = derived.conversations.get(key)
         item = f"{key} of log file {derived.file_id}"
         if expected is None:
@@ -1385,9 +1389,7 @@ class Verifier:
                 detail += f" (status {before.get('status')!r} and {status!r}: a downgrade)"
             report.add("attachment", f"attachment {file_id} of log file {log_file_id}", detail)
         if row.get("chain_hash"):
-            self.file_chain.append(
-                {k: v for k, v in row.items() if k != "content_base64" and not k.startswith("_sdc")}
-            )
+            self.file_chain.append(_chained(row))
         info = self.attachments.setdefault(file_id, {"statuses": set(), "archived": {}})
         info["statuses"].add(status)
         if status == "archived":
@@ -1468,6 +1470,8 @@ class Verifier:
         for stream, file_id, key in later:
             if stream == "conversations" and file_id in excused:
                 continue  # its messages there were true duplicates of an earlier file's
+            if stream == "conversations" and self.archive.upserts and key in self.conversation_ids:
+                continue  # an upserting target keeps the conversation's latest row only
             report.add("missing", f"{stream} {key} of log file {file_id}", "no row for it")
         for (stream, file_id), count in sorted(self.unknown_file_rows.items()):
             report.add(
@@ -1505,32 +1509,20 @@ class Verifier:
             bad = []
             title, title_at = row.get("title"), chain.canonical_time(row.get("title_seen_at"))
             want_at = chain.canonical_time(expected.get("title_seen_at"))
-            if (title, title_at) != (expected.get("title"), want_at):
-                at = row.get("title_seen_at")
-                at_iso = (
-                    to_iso(at)
-                    if not isinstance(at, datetime)
-                    else at.isoformat(timespec="microseconds")
-                )
-                if not (
-                    isinstance(title, str)
-                    and title
-                    and self.spill.has_title(cid, title, at_iso)
-                    and (title_at or "") >= (want_at or "")
-                ):
-                    bad.extend(["title", "title_seen_at"])
+            proven_title = (
+                isinstance(title, str)
+                and bool(title)
+                and self.spill.has_title(cid, title, title_at)
+                and (title_at or "") >= (want_at or "")
+            )
+            if (title, title_at) != (expected.get("title"), want_at) and not proven_title:
+                bad.extend(["title", "title_seen_at"])
             created = chain.canonical_time(row.get("created_at"))
-            if created != chain.canonical_time(expected.get("created_at")):
-                value = row.get("created_at")
-                iso = (
-                    to_iso(value)
-                    if not isinstance(value, datetime)
-                    else value.isoformat(timespec="microseconds")
-                )
-                if expected.get("latest_created") is not None or (
-                    iso is not None and not self.spill.has_created(cid, iso)
-                ):
-                    bad.append("created_at")
+            if created != chain.canonical_time(expected.get("created_at")) and (
+                expected.get("latest_created") is not None
+                or (created is not None and not self.spill.has_created(cid, created))
+            ):
+                bad.append("created_at")
             if bad:
                 self._column_findings("conversations", item, sorted(set(bad)))
             else:
@@ -1786,6 +1778,11 @@ class Verifier:
                 f"{report.counts['duplicates_in_other_files']} events of a raw file are kept "
                 "once, in the row of an earlier file (the tap drops true duplicates)"
             )
+
+
+def _chained(row: Record) -> Record:
+    """Return a files record without its bytes (kept for the attachment chain check)."""
+    return {k: v for k, v in row.items() if k != "content_base64" and not k.startswith("_sdc")}
 
 
 def _small(row: Record) -> Record:

@@ -34,7 +34,7 @@ def test_jsonl_from_meltano_verifies_then_a_dropped_manifest_line_is_named(
     folder = meltano.tmp / "jsonl" / "acme"
     done = verify_cli("--jsonl", str(folder))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "VERDICT: intact" in done.stdout
+    assert "VERDICT: consistent, unanchored" in done.stdout  # no --state: never "intact"
     (manifest,) = folder.glob("log_files*.jsonl")
     lines = manifest.read_text().splitlines()
     dropped = json.loads(lines[-1])
@@ -55,7 +55,7 @@ def test_postgres_from_meltano_verifies_then_a_deleted_row_is_named(
     dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
     done = verify_cli("--postgres", dsn, "--schema", "acme")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "VERDICT: intact" in done.stdout
+    assert "VERDICT: consistent, unanchored" in done.stdout  # no --state: never "intact"
     assert "password=" not in done.stdout + done.stderr  # the DSN is never echoed
     (event_id,) = pg_query("SELECT event_id FROM acme.messages ORDER BY id LIMIT 1")[0]
     pg_query(f"DELETE FROM acme.messages WHERE event_id = '{event_id}' RETURNING 1")
@@ -76,7 +76,7 @@ def test_s3_from_meltano_verifies_then_a_removed_object_is_named(
     url = f"s3://{s3_bucket}/chatgpt-compliance/acme"
     done = verify_cli("--s3", url, "--endpoint-url", s3_endpoint)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "VERDICT: intact" in done.stdout
+    assert "VERDICT: consistent, unanchored" in done.stdout  # no --state: never "intact"
     listed = s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="chatgpt-compliance/acme/")
     keys = [o["Key"] for o in listed["Contents"] if "/log_file_parts/" in o["Key"]]
     assert keys

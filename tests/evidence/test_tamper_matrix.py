@@ -20,6 +20,8 @@ from tap.harness import TapRun, run_tap, tap_config
 
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance import chain
+from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.verify import anchor_from_state, verify
 
 from .conftest import EVENT_TYPES, ok, verify_cli, write_jsonl
 
@@ -400,3 +402,22 @@ def test_state_from_singer_output_and_meltano(
         code, out, report = _verify(inline_archive, state, tmp_path)
         assert code == 0, out
         assert report["verdict"] == "intact"
+
+
+def test_a_slice_verifies_the_rows_of_its_log_files_only(
+    inline_archive: Path, inline_run: TapRun, fresh: Callable[..., Folder]
+) -> None:
+    """verify(log_file_ids=…): what export uses for the conversations it renders."""
+    folder = fresh(inline_archive)
+    rows = folder.rows("messages")
+    edited = _first_message(rows)
+    edited["content_text"] = "I agreed."
+    folder.write("messages", rows)
+    other = next(r["log_file_id"] for r in rows if r["log_file_id"] != edited["log_file_id"])
+    anchor = anchor_from_state(inline_run.state, "state")
+    clean = verify(sources.from_jsonl(folder.root), anchor, log_file_ids={other})
+    assert clean.intact, clean.text()
+    assert clean.slice == [other]
+    assert clean.status == "intact"
+    found = verify(sources.from_jsonl(folder.root), anchor, log_file_ids={edited["log_file_id"]})
+    assert [f.item.rsplit(" ", 1)[-1] for f in found.findings] == ["content_text"]
