@@ -1,4 +1,4 @@
-"""`uv build` makes an sdist and a wheel; the wheel installs into a clean venv and runs."""
+"""`uv build` makes an sdist and a wheel; a clone installs by its path into a clean venv."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def test_build_and_install_wheel_in_clean_venv(tmp_path):
         timeout=120,
     )
     subprocess.run(
-        [UV, "pip", "install", "--python", str(venv / "bin" / "python"), str(wheels[0])],
+        # Install paths (README "Install"): the wheel is installed by the quick-start test
+        # (tests/e2e/test_quickstart.py); here the other one, a local path (a clone).
+        [UV, "pip", "install", "--python", str(venv / "bin" / "python"), str(ROOT)],
         check=True,
         capture_output=True,
         env=env,
