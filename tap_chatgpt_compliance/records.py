@@ -291,6 +291,10 @@ class _Folded:
             seen.add(title, event_at)
 
 
+RECORDS_BATCH = 2_000
+"""Conversations whose run view is read, updated and written together at the end of a file."""
+
+
 class ConversationFold:
     """The ``conversations`` records of one log file, folded a segment at a time.
 
@@ -348,21 +352,23 @@ class ConversationFold:
         folded, latest = self._folded, self._latest
         self._folded, self._latest, self._count = {}, {}, 0
         written = sorted(folded, key=lambda conversation_id: folded[conversation_id].first)
-        seen_by_id = store.get_many(written)
-        for conversation_id in written:
-            seen = seen_by_id.get(conversation_id)
-            if seen is None:
-                seen = seen_by_id[conversation_id] = ConversationSeen()
-            folded[conversation_id].apply(seen)
-        store.set_many({key: seen_by_id[key] for key in written})
-        for conversation_id in written:
-            yield conversation_record(
-                latest[conversation_id][2],
-                None,
-                seen_by_id[conversation_id],
-                workspace_id,
-                self.log_file_id,
-            )
+        for start in range(0, len(written), RECORDS_BATCH):  # the run's view, a batch at a time
+            batch = written[start : start + RECORDS_BATCH]
+            seen_by_id = store.get_many(batch)
+            for conversation_id in batch:
+                seen = seen_by_id.get(conversation_id)
+                if seen is None:
+                    seen = seen_by_id[conversation_id] = ConversationSeen()
+                folded.pop(conversation_id).apply(seen)
+            store.set_many(seen_by_id)
+            for conversation_id in batch:
+                yield conversation_record(
+                    latest.pop(conversation_id)[2],
+                    None,
+                    seen_by_id[conversation_id],
+                    workspace_id,
+                    self.log_file_id,
+                )
 
 
 def manifest_record(

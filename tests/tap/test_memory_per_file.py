@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance import records as records_module
 from tap_chatgpt_compliance.records import ConversationFold, event_times
 from tap_chatgpt_compliance.run import ConversationSeen
 from tap_chatgpt_compliance.runstore import RunFile, SpillMap
@@ -59,8 +60,11 @@ def random_event(rng: random.Random, conversations: int) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_the_fold_gives_exactly_the_event_by_event_result(seed: int) -> None:
+def test_the_fold_gives_exactly_the_event_by_event_result(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rng = random.Random(seed)
+    monkeypatch.setattr(records_module, "RECORDS_BATCH", 1 + seed % 3)  # several batches per file
     events = [random_event(rng, rng.randint(1, 4)) for _ in range(rng.randint(1, 40))]
     before = {
         f"c{i}": ConversationSeen(
