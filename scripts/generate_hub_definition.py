@@ -52,7 +52,7 @@ meltano config set tap-chatgpt-compliance workspace_id <workspace UUID>
 meltano config set tap-chatgpt-compliance api_key <Compliance API key>  # stored in .env
 meltano config test tap-chatgpt-compliance   # runs the tap to its first record
 meltano run tap-chatgpt-compliance target-postgres
-meltano invoke tap-chatgpt-compliance:verify --postgres "host=… dbname=…" --schema tap_chatgpt_compliance
+meltano invoke tap-chatgpt-compliance:verify --postgres "host=… dbname=…" --schema <load_schema>
 ```
 
 - **Keys in AWS Secrets Manager**: set `api_key_secret_id` (name or ARN; `aws_region`,
@@ -60,7 +60,6 @@ meltano invoke tap-chatgpt-compliance:verify --postgres "host=… dbname=…" --
   The key is read at the start of every run, so a rotated key is used by the next run.
 - Extras: `[s3]` (attachments in S3), `[aws]` (Secrets Manager), `[postgres]` (verify/export
   reading PostgreSQL), `[fleet]` (the Dagster code location).
-
 - **Run it at least hourly** (`meltano schedule add … --interval @hourly`, or any orchestrator):
   chat attachments expire about 24 hours after upload and log files 30 days after they are
   written; each run downloads what is new, attachments included, and resumes from its bookmark.
@@ -69,8 +68,9 @@ meltano invoke tap-chatgpt-compliance:verify --postgres "host=… dbname=…" --
   to keep the bytes in S3/GCS/a folder instead of inline.
 - `tap-chatgpt-compliance --test` reads one record per stream.
 - target-postgres writes `timestamp without time zone` columns: the values are UTC.
-- The repository's `transform/` dbt package (docs/development.md) turns the PostgreSQL tables into ordered transcripts,
-  conversations, attachments with their archive status, daily activity and a completeness report.
+- The repository's `transform/` dbt package (docs/destinations.md; your `packages.yml`) turns
+  the PostgreSQL tables into ordered transcripts, conversations, attachments with their archive
+  status, daily activity and a completeness report.
 """
 META: dict[str, Any] = {
     "label": "ChatGPT Enterprise Compliance",
