@@ -373,6 +373,11 @@ def _canonical(value: t.Any) -> str:
     )
 
 
+def _digest(value: t.Any) -> str:
+    """Return the SHA-256 of a value's canonical JSON (kept instead of the value)."""
+    return hashlib.sha256(_canonical(value).encode()).hexdigest()
+
+
 def _column_value(stream: str, column: str, value: t.Any, expected: t.Any) -> t.Any:
     """Return a stored value the way its derivation is written (times, JSON kept as text)."""
     if column in TIME_COLUMNS.get(stream, ()):
@@ -1206,11 +1211,12 @@ class Verifier:
         self.report.counts["unparsed_in_raw"] += len(derived.unparsed)
 
     def _digest_of(self, stream: str, derived: Derived, key: t.Any) -> str:
-        if stream == "messages":
-            return _canonical(derived.messages[key]["event"])
-        if stream == "events":
-            return _canonical(derived.events[key]["event"])
-        return ""
+        if stream not in ("messages", "events"):
+            return ""
+        table = derived.messages if stream == "messages" else derived.events
+        event = table[key]["event"]
+        # PostgreSQL holds NUL as U+FFFD: the row of the earlier file holds the replacement.
+        return _digest(replace_nul(event) if self.archive.nul_replaced else event)
 
     def _check_group(
         self, stream: str, file_id: str, rows: list[Record], derived: Derived | None
@@ -1449,7 +1455,7 @@ class Verifier:
                 entries = by_key.get(event_id)
                 if not entries:
                     continue
-                found = _canonical(_event_obj(row.get("event")))
+                found = _digest(_event_obj(row.get("event")))
                 by_key[event_id] = [
                     (f, d)
                     for f, d in entries
