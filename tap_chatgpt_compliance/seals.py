@@ -321,7 +321,8 @@ def seal_run(tap: Tap) -> str | None:
     files_state = files.stream_state if files is not None else None
     writer = tap.message_writer
     records: t.Mapping[str, int] = getattr(writer, "records", {})
-    api_time = getattr(log_files, "_server_now", None)
+    clock = getattr(tap.__dict__.get("transport"), "clock", None)  # the API's Date (clock.py)
+    api_time = clock.now() if clock is not None and getattr(clock, "synced", False) else None
     try:
         store = SealStore(url, settings.workspace_id, dict(options or {}))
     except Exception as exc:

@@ -67,6 +67,8 @@ def test_each_run_writes_a_locked_chained_seal_that_verify_checks(
         json.loads(s3_client.get_object(Bucket=lock_bucket, Key=k)["Body"].read()) for k in keys
     ]
     assert [seal["seal_seq"] for seal in seals] == [1, 2]
+    assert all(seal["workspace_id"] == sim.workspace_id for seal in seals)
+    assert all(seal["api_time"] for seal in seals), "the API's Date was seen"
     assert seals[1]["previous_seal"]["name"] == keys[0].rsplit("/", 1)[-1]
     # The seal holds the heads of the final STATE.
     state = second.state
