@@ -16,7 +16,6 @@ Two ways to read a stream:
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import re
 import typing as t
@@ -224,11 +223,17 @@ class S3Archive(Archive):
         report = on_error or _raise
         for path in self.objects.get(stream, []):
             try:
-                data = self.fs.cat_file(path)
+                source = self.fs.open(path, "rb", block_size=1 << 22)
             except Exception as exc:  # any backend error: a removed object, network
                 report(f"s3://{path}", f"unreadable ({type(exc).__name__})")
                 continue
-            yield from _lines(io.BytesIO(data), f"s3://{path}", report)
+            try:
+                with source:
+                    yield from _lines(source, f"s3://{path}", report)
+            except ArchiveError:
+                raise
+            except Exception as exc:  # a read that fails midway (network, removed object)
+                report(f"s3://{path}", f"unreadable ({type(exc).__name__})")
 
 
 def from_s3(
@@ -245,6 +250,7 @@ def from_s3(
     options = dict(storage_options or {})
     try:
         fs, root = fsspec.core.url_to_fs(url, **options)
+        fs.invalidate_cache()  # fsspec reuses instances: never trust an earlier listing
         paths = sorted(fs.find(root))
     except Exception as exc:  # any backend error: missing bucket, credentials, network
         msg = f"--s3 {url}: cannot list ({type(exc).__name__}: {exc})"
