@@ -369,35 +369,47 @@ class WorkspaceLease:
         self.workspace_id = workspace_id
         self._fd: int | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._started = time.time()
 
     def acquire(self) -> None:
         """Take the lease, or raise :class:`LeaseHeld` naming the run that holds it."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = _read_lease(fd)
-            os.close(fd)
-            raise LeaseHeld(self._refusal(holder)) from None
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _read_lease(fd)
+                os.close(fd)
+                raise LeaseHeld(self._refusal(holder)) from None
+            try:
+                current = self.path.stat().st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(fd).st_ino:
+                break
+            os.close(fd)  # the holder deleted the file as it ended: lock the new one
         self._fd = fd
         self._write()
         thread = threading.Thread(target=self._beat, name="tap-lease-heartbeat", daemon=True)
         thread.start()
 
     def release(self) -> None:
-        """Give the lease back (the file stays: deleting it would race with a new holder)."""
+        """Give the lease back and delete its file (a run that opened it meanwhile retries)."""
         self._stop.set()
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            os.close(fd)  # closing releases the lock
+        with self._lock:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+                os.close(fd)  # closing releases the lock
 
     def _write(self) -> None:
-        fd = self._fd
-        if fd is None:
-            return
+        with self._lock:
+            if self._fd is not None:
+                self._write_locked(self._fd)
+
+    def _write_locked(self, fd: int) -> None:
         data = json.dumps(
             {
                 "pid": os.getpid(),

@@ -78,6 +78,9 @@ def test_the_same_workspace_behind_another_api_url_is_another_lease(simulator_fa
         with pytest.raises(LeaseHeld, match="Another run of workspace ws"):
             same.acquire()
         one.release()
+        assert not one.path.exists(), "a released lease leaves no file behind"
         same.acquire()  # released: taken at once
+        assert '"pid"' in same.path.read_text()
         same.release()
         other.release()
+        assert not list(Path(tmp).iterdir())
