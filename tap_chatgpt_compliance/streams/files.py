@@ -150,6 +150,7 @@ class FilesStream(LogFileChildStream):
         """
         run = self.sync_run
         pending = self.pending
+        links = self.chain  # registers commit() with the tap, even if nothing is written
         previous = previous or pending.get(ref.file_id)
         previous_status = previous.status if previous else None
         record["log_file_id"] = log_file_id
@@ -179,7 +180,7 @@ class FilesStream(LogFileChildStream):
                 self._not_archived(record, status)
         run.attachment_statuses[record["status"]] += 1
         if emit:
-            self.chain.link(record)
+            links.link(record)
             yield from self._emit(record, spool)
         elif spool is not None:
             spool.close()
@@ -192,7 +193,7 @@ class FilesStream(LogFileChildStream):
             )
             self._not_archived(gave_up, "gave_up")
             run.attachment_statuses["gave_up"] += 1
-            self.chain.link(gave_up)
+            links.link(gave_up)
             yield gave_up
         if overflow or previous is not None or status in RETRYABLE:
             if staged:
