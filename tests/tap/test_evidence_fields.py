@@ -31,6 +31,24 @@ def _walk(records: list[dict[str, Any]], stream: str) -> list[str]:
     return problems
 
 
+def _walk_upserted(records: list[dict[str, Any]]) -> list[str]:
+    """Check the files chain of an upserting target (latest record per id) with the
+    chain_previous_id rule: a hole is accounted for by a later record of the named attachment."""
+    problems = []
+    by_hash = {r["chain_hash"]: r for r in records}
+    seq_of = {r["id"]: r["chain_seq"] for r in records}
+    for record in records:
+        if chain.chain_hash(record["chain_previous"], record, chain.FILES) != record["chain_hash"]:
+            problems.append(f"altered {record['id']}")
+        previous = record["chain_previous"]
+        if previous == chain.GENESIS or previous in by_hash:
+            continue
+        named = record["chain_previous_id"]
+        if named is None or seq_of.get(named, 0) < record["chain_seq"]:
+            problems.append(f"missing before {record['id']}")
+    return problems
+
+
 def _latest(*runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The latest record per id, as an upserting target keeps them."""
     latest: dict[str, dict[str, Any]] = {}
@@ -40,9 +58,10 @@ def _latest(*runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
-def _killed_inside_a_file(config: dict) -> tuple[dict, list[dict]]:
+def _killed_inside_a_file(config: dict, at_state: bool = True) -> tuple[dict, list[dict]]:
     """Run the tap; SIGKILL it at the first STATE written after files records of a log file
-    but before that file's manifest record (the STATE a child sync writes at its end)."""
+    but before that file's manifest record (the STATE a child sync writes at its end), or
+    (``at_state`` False) right after the first files record followed by another."""
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
             tap_command(config, None, Path(tmp)),
@@ -57,6 +76,9 @@ def _killed_inside_a_file(config: dict) -> tuple[dict, list[dict]]:
         for line in proc.stdout:
             lines.append(line)
             if line.startswith('{"type":"RECORD","stream":"files"'):
+                if inside and not at_state:
+                    proc.send_signal(signal.SIGKILL)
+                    break
                 inside = True
             elif line.startswith('{"type":"RECORD","stream":"log_files"'):
                 inside = False
@@ -204,3 +226,45 @@ def test_derive_row_keeps_unknown_fields_and_converts_times() -> None:
     assert row["workspace_id"] == "ws"
     # A field named like a derived column cannot replace it.
     assert derive_row("users", {**item, "workspace_id": "evil"}, "ws")["workspace_id"] == "ws"
+
+
+LOGS_SCOPE = "chatgpt.enterprise.compliance_logs_platform.read"
+
+
+def test_failed_attachments_enter_the_retry_list_with_their_file_and_keep_the_chain(
+    simulator_factory_module,
+) -> None:
+    """Attachments refused (403) inside a log file join the retry list only with the file's
+    bookmark: a run killed there tries them again in file order, with the same links; a later
+    run archives them from the retry list, and an upserting target's chain still accounts for
+    every record."""
+    sim = simulator_factory_module(seed=11, span_days=0.8, attachment_rate=0.4, speed=60.0)
+    key = sim.issue_key(sim.workspace_id, scopes={LOGS_SCOPE})
+    config = tap_config(sim, api_key=key)
+    killed, states = _killed_inside_a_file(config, at_state=False)
+    assert len(killed["files"]) >= 2, "the tap was never caught inside a log file"
+    inside = states[-1]["bookmarks"].get("files", {})
+    committed = inside.get("chain_seq") or 0
+    assert committed < killed["files"][-1]["chain_seq"]
+    uncommitted = {r["id"] for r in killed["files"] if r["chain_seq"] > committed}
+    pending = {e["id"] for e in inside.get("pending_attachments") or []}
+    assert not pending & uncommitted, "a failure joined the retry list before its file's bookmark"
+    resumed = run_tap(config, state=states[-1])
+    assert resumed.returncode == 1  # attachments not archived: retried by later runs
+    fields = ("chain_seq", "chain_previous", "chain_hash")
+    again = {r["id"]: r for r in resumed.records["files"]}
+    for record in killed["files"]:
+        if record["chain_seq"] > committed:
+            assert {f: record[f] for f in fields} == {f: again[record["id"]][f] for f in fields}
+    granted = run_tap(tap_config(sim), state=resumed.state)
+    assert granted.returncode == 0, granted.stderr[-3000:]
+    assert {r["status"] for r in granted.records["files"]} == {"archived"}
+    runs = (killed["files"], resumed.records["files"], granted.records["files"])
+    written = [record for records in runs for record in records]
+    assert _walk(written, chain.FILES) == []  # append-only: every record present
+    latest = _latest(*runs)
+    assert {r["status"] for r in latest} == {"archived"}
+    assert _walk_upserted(latest) == []
+    # Removing an attachment's only kept record is still a hole nothing accounts for.
+    ordered = sorted(latest, key=lambda r: r["chain_seq"])
+    assert _walk_upserted(ordered[:1] + ordered[2:]) == [f"missing before {ordered[2]['id']}"]
