@@ -421,3 +421,26 @@ def test_a_slice_verifies_the_rows_of_its_log_files_only(
     assert clean.status == "intact"
     found = verify(sources.from_jsonl(folder.root), anchor, log_file_ids={edited["log_file_id"]})
     assert [f.item.rsplit(" ", 1)[-1] for f in found.findings] == ["content_text"]
+
+
+def test_seals_anchor_the_archive(sim: Simulator, tmp_path: Path) -> None:
+    """verify --seals (a local seal folder): intact anchored by the seals; the newest log file
+    removed with its rows is FAILED even without the state."""
+    seals = tmp_path / "seals"
+    run = ok(run_tap(tap_config(sim, event_types=EVENT_TYPES, seal_storage_url=str(seals))))
+    folder = Folder(write_jsonl(run.records, tmp_path / "archive"))
+    code, out, report = _verify_with(folder.root, ["--seals", str(seals)], tmp_path)
+    assert code == 0, out
+    assert report["verdict"] == "intact", out
+    assert "VERDICT: intact (anchored: seals" in out
+    tail_truncation(folder)
+    code, out, report = _verify_with(folder.root, ["--seals", str(seals)], tmp_path)
+    assert code == 1, out
+    assert any(f["check"] == "seal" for f in report["findings"]), report["findings"]
+
+
+def _verify_with(folder: Path, extra: list[str], tmp: Path) -> tuple[int, str, dict[str, Any]]:
+    report = tmp / "report.json"
+    done = verify_cli("--jsonl", str(folder), "--report", str(report), *extra)
+    assert "Traceback" not in done.stdout + done.stderr
+    return done.returncode, done.stdout + done.stderr, json.loads(report.read_text())
