@@ -373,6 +373,11 @@ def _canonical(value: t.Any) -> str:
     )
 
 
+def _as_iso(canonical: str | None) -> str | None:
+    """Return a canonical UTC time (``…Z``) the way to_iso writes it (``…+00:00``)."""
+    return None if canonical is None else canonical.removesuffix("Z") + "+00:00"
+
+
 def _digest(value: t.Any) -> str:
     """Return the SHA-256 of a value's canonical JSON (kept instead of the value)."""
     return hashlib.sha256(_canonical(value).encode()).hexdigest()
@@ -1110,8 +1115,8 @@ class Verifier:
                     (
                         cid,
                         title if isinstance(title, str) else None,
-                        chain.canonical_time(event_times(event, times)[2]),
-                        chain.canonical_time(created),
+                        event_times(event, times)[2],
+                        created,
                     )
                 )
             derived.latest_created = {cid: value[2] for cid, value in latest.items()}
@@ -1518,7 +1523,7 @@ class Verifier:
             proven_title = (
                 isinstance(title, str)
                 and bool(title)
-                and self.spill.has_title(cid, title, title_at)
+                and self.spill.has_title(cid, title, _as_iso(title_at))
                 and (title_at or "") >= (want_at or "")
             )
             if (title, title_at) != (expected.get("title"), want_at) and not proven_title:
@@ -1526,7 +1531,7 @@ class Verifier:
             created = chain.canonical_time(row.get("created_at"))
             if created != chain.canonical_time(expected.get("created_at")) and (
                 expected.get("latest_created") is not None
-                or (created is not None and not self.spill.has_created(cid, created))
+                or (created is not None and not self.spill.has_created(cid, _as_iso(created)))
             ):
                 bad.append("created_at")
             if bad:
