@@ -125,6 +125,7 @@ def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Rec
     else:
         stream, first = source, head
     number = 0
+    loads = json.loads
     try:
         pending = first
         for chunk in iter(lambda: stream.read(1 << 20), b""):
@@ -133,7 +134,14 @@ def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Rec
             pending = lines.pop()
             for line in lines:
                 number += 1
-                yield from _one(line, where, number, on_error)
+                try:
+                    record = loads(line)
+                except ValueError:
+                    record = None  # reported by _one (a blank line is not reported)
+                if type(record) is dict:
+                    yield record
+                else:
+                    yield from _one(line, where, number, on_error)
         if pending:
             number += 1
             yield from _one(pending, where, number, on_error)

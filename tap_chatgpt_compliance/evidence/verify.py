@@ -500,7 +500,7 @@ class Spill:
         ).fetchone()
         return row is not None
 
-    def has_created(self, cid: str, created: str) -> bool:
+    def has_created(self, cid: str, created: str | None) -> bool:
         """Return whether an event of the conversation said it was created then."""
         row = self.db.execute(
             "SELECT 1 FROM facts WHERE cid = ? AND created = ? LIMIT 1", (cid, created)
