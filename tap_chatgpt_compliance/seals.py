@@ -337,3 +337,38 @@ def seal_run(tap: Tap) -> str | None:
     heads = ", ".join(f"{name} #{head['chain_seq']}" for name, head in seal["chains"].items())
     tap.logger.info("Seal %d written: %s (%s).", seal["seal_seq"], where, heads or "no chain")
     return where
+
+
+def seal_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Probe the seal store before a run: on S3 its bucket must have Object Lock enabled.
+
+    A run whose seal could not be written would fail only at its end: a bucket without Object
+    Lock (or unreachable) is refused before the first request, with the fix.
+    """
+    from tap_chatgpt_compliance.settings import Settings
+
+    settings = Settings.from_config(config)
+    url = seal_url(settings)
+    if url is None or not url.lower().startswith(("s3://", "s3a://")):
+        return []
+    options = settings.seal_storage_options
+    if options is None:
+        options = settings.file_storage_options
+    try:
+        store = SealStore(url, settings.workspace_id, dict(options or {}))
+        bucket, _ = store.bucket_key("")
+        answer = store.call_s3("get_object_lock_configuration", Bucket=bucket)
+        enabled = (answer.get("ObjectLockConfiguration") or {}).get("ObjectLockEnabled")
+    except Exception as exc:
+        enabled = None
+        reason = _describe(exc)
+    else:
+        reason = f"ObjectLockEnabled: {enabled!r}"
+    if enabled == "Enabled":
+        return []
+    return [
+        f"seal_storage_url {url!r}: the bucket has no S3 Object Lock ({reason}): create the seal "
+        "bucket with Object Lock enabled (docs/evidence.md, 'Seals on S3 Object Lock'), or set "
+        "seal_storage_url to one that has it ('none' turns seals off: the archive is then "
+        "not anchored)."
+    ]

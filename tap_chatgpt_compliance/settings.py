@@ -475,9 +475,11 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     rather than after the first attachment. A marker that cannot be deleted only warns: the
     tap itself never deletes (WORM buckets may refuse it).
     """
+    from tap_chatgpt_compliance.seals import seal_errors  # the seal store: Object Lock on S3
+
     url = str(config.get("file_storage_url") or "").rstrip("/")
     if config.get("file_content") != "storage" or not url:
-        return []
+        return seal_errors(config)
     import fsspec  # only needed with file_content=storage
 
     try:
@@ -506,7 +508,7 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             STORAGE_PROBE,
             type(exc).__name__,
         )
-    return []
+    return seal_errors(config)
 
 
 def _event_type_errors(config: t.Mapping[str, t.Any]) -> list[str]:

@@ -182,20 +182,43 @@ def test_check_seals_reports_a_seal_without_retention_and_a_missing_one(
     assert Counter(f[0] for f in report.findings) == Counter({"seal": len(details)})
 
 
-def test_a_seal_that_cannot_be_written_fails_the_run_with_one_line(
+def test_a_seal_bucket_without_object_lock_is_refused_before_any_request(
     simulator_factory, s3_client, s3_bucket: str, options: dict[str, Any]
 ) -> None:
-    """A bucket without Object Lock refuses the locked seal: exit 1, one line, no traceback."""
+    """A seal bucket without Object Lock: one line naming the setting and the fix, exit 1,
+    before anything is read."""
     sim = simulator_factory(seed=10, conversations=2, span_days=0.2, attachment_rate=0.0)
     config = tap_config(
         sim, seal_storage_url=f"s3://{s3_bucket}/seals", seal_storage_options=options
     )
     run = run_tap(config)
     assert run.returncode == 1
+    assert not run.records
+    last = run.stderr.strip().splitlines()[-1]
+    assert "seal_storage_url" in last
+    assert "no S3 Object Lock" in last
+    assert "Traceback" not in run.stderr
+    assert _seal_keys(s3_client, s3_bucket) == []
+
+
+def test_a_seal_that_cannot_be_written_fails_the_run_with_one_line(
+    simulator_factory, tmp_path
+) -> None:
+    """The archive is written, the seal is not (its folder cannot be created): exit 1 and one
+    line saying the archive is not anchored; the next run writes the seal."""
+    sim = simulator_factory(seed=10, conversations=2, span_days=0.2, attachment_rate=0.0)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    run = run_tap(tap_config(sim, seal_storage_url=str(blocker / "seals")))
+    assert run.returncode == 1
     assert run.records["messages"], "the archive itself was written"
     last = run.stderr.strip().splitlines()[-1]
     assert "ERROR" in last
     assert "NOT anchored" in last
-    assert f"s3://{s3_bucket}/seals" in last
     assert "Traceback" not in run.stderr
-    assert _seal_keys(s3_client, s3_bucket) == []
+    blocker.unlink()
+    again = run_tap(tap_config(sim, seal_storage_url=str(blocker / "seals")), state=run.state)
+    assert again.returncode == 0, again.stderr[-3000:]
+    [seal] = list((blocker / "seals" / sim.workspace_id).iterdir())
+    heads = json.loads(seal.read_text())["chains"]
+    assert heads["log_files/CONVERSATION_MESSAGE"]["chain_seq"] == len(run.records["log_files"])

@@ -201,6 +201,7 @@ def test_writable_s3_store_passes_the_probe(s3_endpoint, s3_bucket, s3_client) -
         "file_content": "storage",
         "file_storage_url": f"s3://{s3_bucket}/files",
         "file_storage_options": {"endpoint_url": s3_endpoint},
+        "seal_storage_url": "none",  # no Object Lock on this bucket (seals: test_seals.py)
     }
     assert storage_errors(config) == []
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
