@@ -253,16 +253,20 @@ def _versions(store: SealStore) -> dict[str, list[dict[str, t.Any]]]:
     kwargs: dict[str, t.Any] = {"Bucket": bucket, "Prefix": key}
     while True:
         page = store.call_s3("list_object_versions", **kwargs)
+        # S3 lists the versions of a key newest first: ``order`` breaks LastModified ties
+        # (one-second resolution) the same way.
         for entry in page.get("Versions") or []:
-            out.setdefault(entry["Key"], []).append({**entry, "marker": False})
+            entries = out.setdefault(entry["Key"], [])
+            entries.append({**entry, "marker": False, "order": -len(entries)})
         for entry in page.get("DeleteMarkers") or []:
-            out.setdefault(entry["Key"], []).append({**entry, "marker": True})
+            entries = out.setdefault(entry["Key"], [])
+            entries.append({**entry, "marker": True, "order": -len(entries)})
         if not page.get("IsTruncated"):
             break
         kwargs["KeyMarker"] = page.get("NextKeyMarker")
         kwargs["VersionIdMarker"] = page.get("NextVersionIdMarker")
     for entries in out.values():
-        entries.sort(key=lambda e: e["LastModified"])
+        entries.sort(key=lambda e: (e["LastModified"], e["order"]))
     return out
 
 
