@@ -122,3 +122,12 @@ def test_numeric_text_is_read_as_a_number_and_other_text_is_refused() -> None:
         with pytest.raises(ConfigValidationError) as failed:
             TapChatGPTCompliance(config={**base, key: bad})
         assert any(key in str(error) for error in failed.value.errors), failed.value.errors
+
+
+def test_no_plugin_of_the_project_has_a_decimal_setting() -> None:
+    """Any `decimal` setting set in the environment crashes Meltano (target-s3's max_batch_age)."""
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
+    for kind in ("extractors", "loaders", "utilities"):
+        for plugin in project["plugins"].get(kind) or []:
+            for setting in plugin.get("settings") or []:
+                assert setting.get("kind") != "decimal", (plugin["name"], setting["name"])
