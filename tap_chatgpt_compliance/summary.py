@@ -89,6 +89,8 @@ class RunSummary:
     fatal: str | None = None
     """The one-line message of the error that ends the run, if one does."""
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    fatal_exit_code: int | None = None
+    """The exit code of the error that ends the run, when not 1 (130/143 for a signal)."""
     clock: RunClock | None = None
     """The run's clock (clock.py): ``now`` is the API's time when a Date was seen."""
 
@@ -122,9 +124,6 @@ class RunSummary:
             "api_max_event_time": _iso(found.get("api_max_event_time")),
             "behind_api_seconds": behind,
         }
-
-    fatal_exit_code: int | None = None
-    """The exit code of the error that ends the run, when not 1 (130/143 for a signal)."""
 
     @property
     def failures(self) -> list[str]:

@@ -21,6 +21,7 @@ from tap_chatgpt_compliance.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.run import SyncRun
 from tap_chatgpt_compliance.runstore import LeaseHeld, WorkspaceLease
 from tap_chatgpt_compliance.sdk import close_run_meters
+from tap_chatgpt_compliance.seals import seal_run
 from tap_chatgpt_compliance.secrets import (
     name_the_secret,
     resolve_api_key,
@@ -197,6 +198,7 @@ class TapChatGPTCompliance(Tap):
         try:
             t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
             super().sync_all()
+            seal_run(self)  # after the final STATE: anchors only what was written
         except BaseException as exc:
             name_the_secret(exc, self.config)
             fatal = exc
