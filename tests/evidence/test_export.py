@@ -320,7 +320,10 @@ def test_html_transcript_in_a_headless_browser(inline_run: TapRun, tmp_path: Pat
 
 
 def test_progress_and_summary(inline_run: TapRun, tmp_path: Path) -> None:
-    """Progress lines at the cadence given; the summary counts files, messages, attachments."""
+    """Progress lines at the cadence given; the summary counts files, messages, attachments.
+
+    The attachment is downgraded to expired by hand, which verify finds: the CLI run needs
+    ``--allow-findings`` and says so in its summary."""
     records = {k: [dict(r) for r in v] for k, v in inline_run.records.items()}
     user_id, _ = _custodian(inline_run)
     expected = _expected(inline_run, user_id)
@@ -383,4 +386,7 @@ def test_progress_and_summary(inline_run: TapRun, tmp_path: Path) -> None:
         f"{max(c['last'] for c in listed['conversations'].values())}.",
         f"  Attachments: {kinds['attachment'] - 1} included (archived bytes, SHA-256 verified), "
         "1 placeholders (1 expired).",
+        # the record was downgraded to expired by hand: verify's files chain catches it
+        "  VERDICT: FAILED — 1 findings; produced with --allow-findings: every page is stamped "
+        "with them.",
     ]
