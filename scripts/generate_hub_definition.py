@@ -21,7 +21,10 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from tap_chatgpt_compliance.settings import CONFIG_SCHEMA
+
 ROOT = Path(__file__).resolve().parent.parent
+OWN_SETTINGS = frozenset(CONFIG_SCHEMA["properties"])
 HUB_FILE = ROOT / "hub" / "tap-chatgpt-compliance.yml"
 MELTANO_YML = ROOT / "meltano.yml"
 
@@ -171,11 +174,26 @@ def setting_kind(prop: dict[str, Any]) -> str:
     return "string"
 
 
+def meltano_kind(name: str, prop: dict[str, Any]) -> str:
+    """The kind Meltano is told: ``string`` for the tap's own typed settings.
+
+    Meltano converts ``integer``, ``options``, ``array`` and ``object`` values itself and ends
+    with its own traceback, without naming the setting, on a bad one (``decimal`` cannot be
+    written into a config at all). As text they reach the tap, which converts them
+    (settings.values_from_strings) and refuses a bad one in one line naming the setting. The
+    SDK's built-in settings keep their kinds.
+    """
+    kind = setting_kind(prop)
+    if name in OWN_SETTINGS and kind in ("integer", "options", "array", "object", "boolean"):
+        return "string"
+    return kind
+
+
 def settings_from_about(about: dict[str, Any]) -> list[dict[str, Any]]:
     """Meltano setting definitions for every setting the tap declares."""
     out = []
     for name, prop in about["settings"]["properties"].items():
-        kind = setting_kind(prop)
+        kind = meltano_kind(name, prop)
         s: dict[str, Any] = {
             "name": name,
             "kind": kind,
@@ -187,6 +205,9 @@ def settings_from_about(about: dict[str, Any]) -> list[dict[str, Any]]:
             s["sensitive"] = True
         if kind == "options":
             s["options"] = [{"label": str(v), "value": v} for v in prop["enum"] if v is not None]
+        elif prop.get("enum"):
+            values = ", ".join(f"`{v}`" for v in prop["enum"] if v is not None)
+            s["description"] = f"{s.get('description', '')} One of: {values}.".strip()
         if "default" in prop and prop["default"] is not None:
             s["value"] = prop["default"]
         out.append(s)

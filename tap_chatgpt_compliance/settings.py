@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import math
 import re
@@ -349,34 +350,60 @@ class Settings:
         )
 
 
-def numbers_from_strings(config: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """Return the number settings given as numeric text (``"30"``, ``"0.5"``) as numbers.
+_TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 
-    Meltano hands a setting set in the environment or by ``meltano config set`` to the tap as
-    text when its kind is ``string`` (its ``decimal`` kind cannot be used: Meltano fails to
-    write a ``Decimal`` into the tap's config). Text that is not a finite number is left as it
-    is, for the schema to reject with the setting's name.
+
+def values_from_strings(config: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """Return the tap's own settings given as text as the types their schema asks for.
+
+    ``"30"``, ``"0.5"``, ``'["AUDIT_LOG"]'`` and ``"true"`` become numbers, lists and booleans.
+
+    The Hub definition gives every one of the tap's settings Meltano's ``string`` kind: Meltano
+    converts ``integer``, ``options``, ``array`` and ``object`` values itself and fails with its
+    own traceback (not naming the setting) on a bad one, and its ``decimal`` kind cannot be
+    written into the tap's config at all. So Meltano hands environment and ``meltano config set``
+    values over as text, converted here. Text that does not convert is left as it is, for the
+    schema to reject with the setting's name in one line.
     """
     out: dict[str, t.Any] = {}
     for name, prop in CONFIG_SCHEMA["properties"].items():
         value = config.get(name)
+        if not isinstance(value, str):
+            continue
         kinds = prop.get("type") or ()
-        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-        if not isinstance(value, str) or not ({"number", "integer"} & set(kinds)):
-            continue
-        text = value.strip()
+        kinds = set((kinds,) if isinstance(kinds, str) else kinds)
+        converted = _from_text(value.strip(), kinds)
+        if converted is not None:
+            out[name] = converted
+    return out
+
+
+def _from_text(text: str, kinds: set[str]) -> t.Any:
+    """Return ``text`` as the first schema type it converts to, or None."""
+    if kinds & {"number", "integer"}:
         try:
-            out[name] = int(text)
-            continue
+            return int(text)
         except ValueError:
             pass
         try:
             number = float(text)
         except ValueError:
-            continue
+            number = math.nan
         if math.isfinite(number) and ("number" in kinds or number.is_integer()):
-            out[name] = int(number) if "number" not in kinds else number
-    return out
+            return int(number) if "number" not in kinds else number
+    if kinds & {"array", "object"} and text[:1] in ("[", "{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return None
+        if ("array" in kinds and isinstance(parsed, list)) or (
+            "object" in kinds and isinstance(parsed, dict)
+        ):
+            return parsed
+    if "boolean" in kinds and text.lower() in _TRUE_WORDS | _FALSE_WORDS:
+        return text.lower() in _TRUE_WORDS
+    return None
 
 
 def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:

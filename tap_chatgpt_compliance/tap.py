@@ -32,7 +32,7 @@ from tap_chatgpt_compliance.settings import (
     CONFIG_SCHEMA,
     Settings,
     config_errors,
-    numbers_from_strings,
+    values_from_strings,
     storage_errors,
 )
 from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
@@ -119,7 +119,7 @@ class TapChatGPTCompliance(Tap):
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Check the schema, then what a schema cannot say, with the fix for each setting."""
-        self._config.update(numbers_from_strings(self._config))
+        self._config.update(values_from_strings(self._config))
         errors = super()._validate_config(raise_errors=raise_errors)
         if errors:
             return errors

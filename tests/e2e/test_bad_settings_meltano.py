@@ -26,7 +26,12 @@ CHECKED = {
     "aws_endpoint_url": "http://secrets.example.invalid",
 }
 # ...and those the schema refuses first (one invocation each kind).
-SCHEMA = {"file_content": "everything", "max_retries": "many"}
+SCHEMA = {
+    "file_content": "everything",
+    "max_retries": "many",
+    "event_types": "notjson",
+    "file_storage_options": "{",
+}
 
 
 def _env(settings: dict[str, str]) -> dict[str, str]:
@@ -53,12 +58,6 @@ def test_checked_settings_each_get_one_line(project, mode):
     _check(project, CHECKED, *args)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Meltano itself converts the value by the setting's kind (integer, options) before "
-    "the tap starts and fails with its own traceback; needs those kinds relaxed in the Hub "
-    "definition as issue 17 did for decimals",
-)
 @pytest.mark.parametrize(("name", "value"), sorted(SCHEMA.items()))
 def test_schema_refusals_name_the_setting(project, name, value):
     _check(project, {name: value}, "invoke", TAP, "--test")

@@ -1,8 +1,10 @@
-"""Number settings through the real Meltano CLI: meltano.yml, the environment, `meltano config set`.
+"""Typed settings through the real Meltano CLI: meltano.yml, the environment, `meltano config set`.
 
 Meltano's `decimal` kind crashed `meltano invoke`/`run` when the value came from the environment
 ("Object of type Decimal is not JSON serializable"): the definitions give numbers as text, and the
-tap reads numeric text back as numbers. Runs in a throw-away project holding the repository's and
+tap reads numeric text back as numbers. Meltano's `integer`, `options`, `array` and `object`
+kinds ended a bad value in Meltano's own traceback that did not name the setting: the tap's own
+settings are all `string` to Meltano and converted by the tap. Runs in a throw-away project holding the repository's and
 the Hub's definitions (no plugin install: the executable is this virtualenv's tap).
 """
 
@@ -42,6 +44,8 @@ def test_no_decimal_kind_in_the_definitions() -> None:
         kinds = {s["name"]: s.get("kind") for s in settings}
         assert "decimal" not in kinds.values(), where
         for name in NUMBER_SETTINGS:
+            assert kinds[name] == "string", (where, name)
+        for name in ("max_retries", "file_content", "event_types", "file_storage_options"):
             assert kinds[name] == "string", (where, name)
 
 
@@ -106,7 +110,43 @@ def test_number_settings_from_yaml_environment_and_config_set(project: Path, whe
     assert settings.request_timeout == 30.5  # the environment
     assert settings.max_requests_per_minute == 42.5  # meltano config set
     assert settings.max_retry_wait == 2.5  # meltano.yml
-    assert settings.max_retries == 8  # an integer kind, untouched
+    assert settings.max_retries == 8  # the default, from the definition
+    assert settings.event_types == ("CONVERSATION_MESSAGE",)  # a list default passes as a list
+
+
+@pytest.mark.parametrize("where", ["repo", "hub"])
+def test_lists_objects_integers_and_choices_as_text(project: Path, where: str) -> None:
+    plugin = f"tap-{where}"
+    _meltano(project, "config", "set", plugin, "file_content", "none")
+    env_prefix = plugin.upper().replace("-", "_")
+    env = {
+        f"{env_prefix}_API_KEY": "sk-test",
+        f"{env_prefix}_EVENT_TYPES": '["AUDIT_LOG", "CONVERSATION_MESSAGE"]',
+        f"{env_prefix}_MAX_RETRIES": "3",
+        f"{env_prefix}_FILE_STORAGE_OPTIONS": '{"anon": true}',
+    }
+    out = _meltano(project, "invoke", "--dump=config", plugin, env=env)
+    config = json.loads(out[out.index("{") :])
+    settings: Settings = TapChatGPTCompliance(config=config, validate_config=True).settings
+    assert settings.event_types == ("AUDIT_LOG", "CONVERSATION_MESSAGE")
+    assert settings.max_retries == 3
+    assert settings.file_content == "none"
+    assert settings.file_storage_options == {"anon": True}
+
+
+def test_text_that_does_not_convert_is_refused_naming_the_setting() -> None:
+    base = {"api_key": "k", "workspace_id": WORKSPACE}
+    for key, bad in (
+        ("event_types", "AUDIT_LOG"),  # not a JSON list
+        ("event_types", '{"a": 1}'),
+        ("file_storage_options", "[1]"),
+        ("file_storage_options", "{not json"),
+        ("max_retries", "many"),
+        ("file_content", "everything"),
+    ):
+        with pytest.raises(ConfigValidationError) as failed:
+            TapChatGPTCompliance(config={**base, key: bad})
+        assert any(key in str(error) for error in failed.value.errors), (key, failed.value.errors)
 
 
 def test_numeric_text_is_read_as_a_number_and_other_text_is_refused() -> None:
