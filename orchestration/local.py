@@ -12,9 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey, DagsterInstance, JobExecutionResult, execute_job, reconstructable
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    JobDefinition,
+    JobExecutionResult,
+    execute_job,
+    reconstructable,
+)
 
+from .jobs import ARCHIVE_JOB, FRESHNESS_JOB, executor_config
 from .project import REPO_ROOT, Tenant
+from .settings import FleetSettings
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,20 @@ def prepare_meltano_database(timeout: float = 300) -> None:
         raise RuntimeError(f"meltano upgrade database failed: {' '.join(tail)}")
 
 
+def archive_fleet_job() -> JobDefinition:
+    """Build the hourly job from the current environment (a ``reconstructable`` target)."""
+    from .definitions import build_definitions  # its import builds the code location
+
+    return build_definitions().resolve_job_def(ARCHIVE_JOB)
+
+
+def freshness_job() -> JobDefinition:
+    """Build the freshness-check job from the current environment."""
+    from .definitions import build_definitions
+
+    return build_definitions().resolve_job_def(FRESHNESS_JOB)
+
+
 def run_fleet(
     instance: DagsterInstance,
     env: Mapping[str, str] | None = None,
@@ -94,10 +117,8 @@ def run_fleet(
 
     ``env`` is applied to ``os.environ`` first: the step processes inherit it.
     """
-    from . import definitions
-
     os.environ.update(env or {})
-    job = reconstructable(definitions.archive_fleet_job)
+    job = reconstructable(archive_fleet_job)
     return execute_job(
         job,
         instance=instance,
@@ -109,10 +130,8 @@ def run_fleet(
 
 def run_freshness(instance: DagsterInstance, log_level: str = "DEBUG") -> JobExecutionResult:
     """Run the freshness checks once."""
-    from . import definitions
-
     return execute_job(
-        reconstructable(definitions.freshness_job),
+        reconstructable(freshness_job),
         instance=instance,
         raise_on_error=False,
         run_config={**_console(log_level), **_execution()},
@@ -125,9 +144,6 @@ def _execution() -> dict[str, Any]:
     Dagster caches a reconstructed job per process, so a later change of the environment would
     not reach its default config: pass it as run config instead.
     """
-    from .definitions import executor_config
-    from .settings import FleetSettings
-
     return {"execution": {"config": executor_config(FleetSettings.from_env())}}
 
 

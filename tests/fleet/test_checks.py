@@ -123,7 +123,8 @@ def test_the_hourly_schedule_skips_while_a_fleet_run_is_in_progress():
     )
     from dagster._core.test_utils import create_run_for_test
 
-    from orchestration.definitions import ARCHIVE_JOB, build_definitions
+    from orchestration.definitions import build_definitions
+    from orchestration.jobs import ARCHIVE_JOB
 
     hourly = build_definitions(FleetSettings()).resolve_schedule_def("archive_fleet_hourly")
     assert hourly.cron_schedule == "0 * * * *"

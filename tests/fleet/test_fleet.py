@@ -23,13 +23,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_definitions_load_from_meltano_yml():
     import yaml
 
-    from orchestration.definitions import (
-        RUN_CHECKS,
-        RUN_TAG,
-        TENANT_TAG,
-        build_definitions,
-        executor_config,
-    )
+    from orchestration.assets import RUN_CHECKS, RUN_TAG, TENANT_TAG
+    from orchestration.definitions import build_definitions
+    from orchestration.jobs import executor_config
     from orchestration.settings import FleetSettings
 
     proc = subprocess.run(
