@@ -6,10 +6,10 @@ export scope before validating (422); log routes validate first, then check each
 
 from __future__ import annotations
 
+from .inventory_api import InventoryApi
 from .logs_api import LogsApi
 from .ratelimit import RateLimiter
 from .responses import Request, Response, error_response, json_response
-from .rest_api import RestApi
 from .routes import GET_ROUTES
 from .state import SimState
 from .validation import ValidationError, export_scope_error
@@ -25,7 +25,7 @@ class ApiApp:
         cfg = state.config
         self.limiter = RateLimiter(cfg.speed, cfg.rate_limits)
         self.logs = LogsApi(state)
-        self.rest = RestApi(state)
+        self.rest = InventoryApi(state)
 
     def serve(self, req: Request) -> Response:
         """Authenticate, rate-limit and authorise ``req``, then run its endpoint."""

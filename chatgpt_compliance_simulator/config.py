@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from .knobs import Inventory
+
 #: Log event types that live under ``/v1/compliance/workspaces/{workspace_id}/logs``.
 WORKSPACE_EVENT_TYPES: tuple[str, ...] = (
     "CONVERSATION_MESSAGE",
@@ -229,6 +231,8 @@ class SimulatorConfig:
     quirks: Quirks = field(default_factory=Quirks)
     faults: Faults = field(default_factory=Faults)
     oddities: Oddities = field(default_factory=Oddities)
+    inventory: Inventory = field(default_factory=Inventory)
+    """Canvases, memories, automations, recordings, Codex tasks, library files (issue 21)."""
     rate_limits: bool = True
     start: datetime | None = None
     """Initial simulated time (tz-aware). Default: the wall clock, truncated to the second."""

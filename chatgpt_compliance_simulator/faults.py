@@ -16,7 +16,20 @@ TRUNCATE = "truncate"
 STATUS = "status"
 SHAPE = "shape"
 TRICKLE = "trickle"
-LISTING_HANDLERS = frozenset({"list_logs", "list_users", "list_gpts", "list_projects"})
+LISTING_HANDLERS = frozenset(
+    {
+        "list_logs",
+        "list_users",
+        "list_gpts",
+        "list_projects",
+        "list_memories",
+        "list_canvases",
+        "list_automations",
+        "list_recordings",
+        "list_codex_tasks",
+        "list_library_files",
+    }
+)
 """Routes whose answer is a listing page (a broken shape applies to them only)."""
 
 

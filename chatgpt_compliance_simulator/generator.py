@@ -12,6 +12,7 @@ from .clock import DAY_US
 from .config import SimulatorConfig
 from .delivery import Delivery
 from .events import EventShapes
+from .inventory import WorkspaceInventory
 from .logfiles import LogFile, LogStore, Stream
 from .messages import ConversationActivity
 from .rand import Rngs
@@ -27,6 +28,8 @@ class Workspace:
         self.compliance_enabled = compliance_enabled
         rngs = Rngs(f"{cfg.seed}:ws:{index}")
         self.world = World(cfg, rngs)
+        self.inventory = WorkspaceInventory(cfg, f"{cfg.seed}:ws:{index}", self.world)
+        """Canvases, memories, automations, … (issue 21), from their own random streams."""
         self.logs = LogStore(cfg, self.world.id, self.world.org_id)
         shapes = EventShapes(cfg, self.world.id, rngs)
         delivery = Delivery(cfg, rngs, shapes, self.logs.window_us)
@@ -63,6 +66,7 @@ class Workspace:
         start_us = now_us - int(self.cfg.span_days * DAY_US)
         self.world.make_users(start_us)
         self.world.make_containers(start_us)
+        self.inventory.populate(now_us)
         if not self.compliance_enabled:
             return
         self._messages.initial(start_us, now_us)
@@ -80,6 +84,7 @@ class Workspace:
             return
         self._messages.advance(from_us, to_us)
         self._background.advance(from_us, to_us)
+        self.inventory.advance(to_us)
         self.cut(to_us)
 
     def cut(self, now_us: int) -> list[LogFile]:

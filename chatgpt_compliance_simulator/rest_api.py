@@ -227,6 +227,8 @@ class RestApi:
         a = ws.world.attachment(fid, kind)
         if a is None:
             return error_response(404, f"File '{fid}' not found.", code="not_found")
+        if ws.inventory.knowledge_file_expired(fid):
+            return error_response(410, f"File '{fid}' has expired.", code="file_expired")
         return Response(307, b"", [("Location", self._file_url(a))])
 
     def gpt_file(self, req: Request, ws: Workspace) -> Response:

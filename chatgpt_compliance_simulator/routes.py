@@ -25,6 +25,18 @@ GET_ROUTES: dict[str, tuple[str, int]] = {
     f"{WS}/projects/{{project_id}}/configs": ("project_configs", 50),
     f"{WS}/projects/{{project_id}}/shared_users": ("project_shared_users", 50),
     f"{WS}/project_files/{{file_id}}": ("project_file", 100),
+    # issue 21: what the workspace holds beyond users, GPTs and projects
+    f"{WS}/memories": ("list_memories", 50),
+    f"{WS}/users/{{user_id}}/memories": ("user_memories", 100),
+    f"{WS}/users/{{user_id}}/canvases": ("list_canvases", 100),
+    f"{WS}/users/{{user_id}}/canvas/{{textdoc_id}}": ("get_canvas", 100),
+    f"{WS}/users/{{user_id}}/automations": ("list_automations", 100),
+    f"{WS}/users/{{user_id}}/recordings": ("list_recordings", 100),
+    f"{WS}/users/{{user_id}}/recordings/{{recording_id}}/transcript": ("recording_transcript", 100),
+    f"{WS}/codex_tasks": ("list_codex_tasks", 100),
+    f"{WS}/codex_tasks/{{task_id}}": ("get_codex_task", 100),
+    f"{WS}/users/{{user_id}}/library_files": ("list_library_files", 100),
+    f"{WS}/users/{{user_id}}/library_files/{{library_file_id}}": ("library_file", 100),
 }
 
 #: Write routes of reference §1C (all answered 405, counted, never change anything).

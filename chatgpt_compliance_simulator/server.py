@@ -13,6 +13,7 @@ from .config import BAD_SHAPES, Faults, Oddities, SimulatorConfig
 from .faults import RESET, SHAPE, STATUS, TRICKLE, TRUNCATE, FaultAction, FaultEngine
 from .generator import Workspace
 from .httpd import Frontend, Listener
+from .knobs import Inventory
 from .oracle import ground_truth
 from .routes import GET_ROUTES, SIGNED_ROUTE
 from .state import SimState, Tenant
@@ -35,6 +36,8 @@ class Simulator:
             cfg.faults = Faults()
         if cfg.oddities is None:
             cfg.oddities = Oddities()
+        if cfg.inventory is None:
+            cfg.inventory = Inventory()
         self.config = cfg
         self._state = SimState(cfg)
         self.clock = self._state.clock
