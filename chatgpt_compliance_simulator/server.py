@@ -13,6 +13,7 @@ from .config import BAD_SHAPES, Faults, Oddities, SimulatorConfig
 from .faults import RESET, SHAPE, STATUS, TRICKLE, TRUNCATE, FaultAction, FaultEngine
 from .generator import Workspace
 from .httpd import Frontend, Listener
+from .inventory_oracle import inventory_truth
 from .knobs import Inventory
 from .oracle import ground_truth
 from .routes import GET_ROUTES, SIGNED_ROUTE
@@ -184,6 +185,21 @@ class Simulator:
         """Everything in the workspace as of ``now()`` (see docs/simulator.md)."""
         with self._state.lock:
             return ground_truth(self._ws(workspace_id), self.clock.us, published_only)
+
+    def inventory_truth(
+        self, as_of: datetime | None = None, workspace_id: str | None = None
+    ) -> dict[str, Any]:
+        """Every item and version the workspace held at or before ``as_of`` (default: now).
+
+        GPT/project configurations, shared users and knowledge files, memories, canvases and
+        their versions, automations, recordings, Codex tasks, library files (issue 21; see
+        docs/simulator.md). ``as_of`` must not be later than ``now()``.
+        """
+        with self._state.lock:
+            t = self.clock.us if as_of is None else to_us(as_of)
+            if t > self.clock.us:
+                raise ValueError("as_of is later than the simulated now")
+            return inventory_truth(self._state, self._ws(workspace_id), t)
 
     def log_files(
         self, workspace_id: str | None = None, event_type: str = "CONVERSATION_MESSAGE"
