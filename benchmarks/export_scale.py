@@ -33,7 +33,7 @@ TEXT = "Here are the three open items we discussed, with owners and dates. " * 4
 
 def generate(folder: Path, count: int) -> None:
     """Write ``count`` messages (and their manifest and user) as target-jsonl does."""
-    from tap_chatgpt_compliance.records import message_record
+    from tap_chatgpt_compliance.logfiles.records import message_record
 
     folder.mkdir(parents=True, exist_ok=True)
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -26,8 +26,8 @@ import typing as t
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tap_chatgpt_compliance import chain
-from tap_chatgpt_compliance.records import ConversationFold, message_record
+from tap_chatgpt_compliance.logfiles import chain
+from tap_chatgpt_compliance.logfiles.records import ConversationFold, message_record
 
 PER_FILE = 250
 PER_CONVERSATION = 20

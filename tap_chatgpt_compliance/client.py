@@ -11,12 +11,13 @@ from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error
-from tap_chatgpt_compliance.pagination import (
+from tap_chatgpt_compliance.http.pagination import (
     LIST_PAGE_FIELDS,
     LOG_PAGE_FIELDS,
     check_listing_order,
     check_page_shape,
 )
+from tap_chatgpt_compliance.http.transport import RETRY_STATUSES, response_error_message
 from tap_chatgpt_compliance.sdk import (
     lean_sync_records,
     run_meters,
@@ -24,7 +25,6 @@ from tap_chatgpt_compliance.sdk import (
     sync_log_level,
     write_record,
 )
-from tap_chatgpt_compliance.transport import RETRY_STATUSES, response_error_message
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -33,10 +33,10 @@ if t.TYPE_CHECKING:
     from singer_sdk import metrics
     from singer_sdk.helpers.types import Context, Record, RequestFunc
 
-    from tap_chatgpt_compliance.output import Verbatim
-    from tap_chatgpt_compliance.run import SyncRun
+    from tap_chatgpt_compliance.http.transport import Transport
+    from tap_chatgpt_compliance.run.output import Verbatim
+    from tap_chatgpt_compliance.run.sync import SyncRun
     from tap_chatgpt_compliance.settings import Settings
-    from tap_chatgpt_compliance.transport import Transport
 
 
 class ComplianceStream(RESTStream[t.Any]):

@@ -64,7 +64,7 @@ from singer_sdk.singerlib import RecordMessage
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
-    from tap_chatgpt_compliance.output import Verbatim
+    from tap_chatgpt_compliance.run.output import Verbatim
 
 SDK_SERIES = "0.54"
 """The singer-sdk series whose internals this module was checked against."""

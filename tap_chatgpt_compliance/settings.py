@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from singer_sdk import typing as th
 
-from tap_chatgpt_compliance.pacing import DEFAULT_REQUESTS_PER_MINUTE
+from tap_chatgpt_compliance.http.pacing import DEFAULT_REQUESTS_PER_MINUTE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -502,7 +502,9 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     rather than after the first attachment. A marker that cannot be deleted only warns: the
     tap itself never deletes (WORM buckets may refuse it).
     """
-    from tap_chatgpt_compliance.seals import seal_errors  # the seal store: Object Lock on S3
+    from tap_chatgpt_compliance.logfiles.seals import (
+        seal_errors,  # the seal store: Object Lock on S3
+    )
 
     url = str(config.get("file_storage_url") or "").rstrip("/")
     if config.get("file_content") != "storage" or not url:

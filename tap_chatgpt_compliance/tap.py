@@ -14,14 +14,16 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_chatgpt_compliance import streams
-from tap_chatgpt_compliance.attachments import AttachmentArchiver
+from tap_chatgpt_compliance.attachments.archive import AttachmentArchiver
+from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
-from tap_chatgpt_compliance.output import Interrupted, LineLimitedWriter
-from tap_chatgpt_compliance.pipeline import AttachmentPipeline
-from tap_chatgpt_compliance.run import SyncRun
-from tap_chatgpt_compliance.runstore import LeaseHeld, WorkspaceLease
+from tap_chatgpt_compliance.http.transport import Transport
+from tap_chatgpt_compliance.logfiles.seals import seal_run
+from tap_chatgpt_compliance.run.output import Interrupted, LineLimitedWriter
+from tap_chatgpt_compliance.run.store import LeaseHeld, WorkspaceLease
+from tap_chatgpt_compliance.run.summary import Bookmark, CountingWriter, RunSummary
+from tap_chatgpt_compliance.run.sync import SyncRun
 from tap_chatgpt_compliance.sdk import close_run_meters
-from tap_chatgpt_compliance.seals import seal_run
 from tap_chatgpt_compliance.secrets import (
     name_the_secret,
     resolve_api_key,
@@ -32,13 +34,11 @@ from tap_chatgpt_compliance.settings import (
     CONFIG_SCHEMA,
     Settings,
     config_errors,
-    values_from_strings,
     storage_errors,
+    values_from_strings,
 )
 from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
-from tap_chatgpt_compliance.summary import Bookmark, CountingWriter, RunSummary
 from tap_chatgpt_compliance.timeparse import to_datetime
-from tap_chatgpt_compliance.transport import Transport
 
 if sys.version_info >= (3, 12):
     from typing import override

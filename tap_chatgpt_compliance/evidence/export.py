@@ -52,7 +52,7 @@ from tap_chatgpt_compliance.evidence.export_text import (
     show_controls,
 )
 from tap_chatgpt_compliance.evidence.sources import ArchiveError
-from tap_chatgpt_compliance.records import message_record
+from tap_chatgpt_compliance.logfiles.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 if t.TYPE_CHECKING:

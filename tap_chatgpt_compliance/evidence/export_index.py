@@ -19,7 +19,7 @@ import sqlite3
 import typing as t
 from pathlib import Path
 
-from tap_chatgpt_compliance.records import message_record
+from tap_chatgpt_compliance.logfiles.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 if t.TYPE_CHECKING:

@@ -28,8 +28,8 @@ import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from tap_chatgpt_compliance import chain
-from tap_chatgpt_compliance.seals import SealStore
+from tap_chatgpt_compliance.logfiles import chain
+from tap_chatgpt_compliance.logfiles.seals import SealStore
 
 
 class SealsUnreadable(Exception):

@@ -49,10 +49,11 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from tap_chatgpt_compliance import chain, schemas
+from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
-from tap_chatgpt_compliance.logfiles import LineParser, derived_event_key
-from tap_chatgpt_compliance.records import (
+from tap_chatgpt_compliance.logfiles import chain
+from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
+from tap_chatgpt_compliance.logfiles.records import (
     ConversationFold,
     attachment_refs,
     event_record,
@@ -63,8 +64,8 @@ from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.evidence.sources import Archive
-    from tap_chatgpt_compliance.run import ConversationSeen
-    from tap_chatgpt_compliance.runstore import SpillMap
+    from tap_chatgpt_compliance.run.store import SpillMap
+    from tap_chatgpt_compliance.run.sync import ConversationSeen
 
 Record = dict[str, t.Any]
 MAX_LISTED = 50

@@ -8,7 +8,7 @@ from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.directory_rows import derive_row
 from tap_chatgpt_compliance.errors import ComplianceAPIError
-from tap_chatgpt_compliance.pagination import LastIdPaginator, PageShapeError
+from tap_chatgpt_compliance.http.pagination import LastIdPaginator, PageShapeError
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable

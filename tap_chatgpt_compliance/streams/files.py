@@ -2,9 +2,9 @@
 
 An attachment that fails for a reason that can clear (403, retries spent on 5xx/timeouts/network
 errors, a storage error) still gets its ``files`` record in that run, and is kept in the state's
-retry list (:mod:`tap_chatgpt_compliance.pending`); every later run retries the list before it
-reads any log file, until the attachment is archived, the API says it is gone, or its retry
-window ends.
+retry list (:mod:`tap_chatgpt_compliance.attachments.pending`); every later run retries the
+list before it reads any log file, until the attachment is archived, the API says it is gone,
+or its retry window ends.
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ from functools import cached_property
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_chatgpt_compliance import chain, schemas
-from tap_chatgpt_compliance.attachments import AttachmentRef, base_record, iter_parts
-from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
-from tap_chatgpt_compliance.pending import (
+from tap_chatgpt_compliance import schemas
+from tap_chatgpt_compliance.attachments.archive import AttachmentRef, base_record, iter_parts
+from tap_chatgpt_compliance.attachments.pending import (
     MAX_PENDING,
     RETRY_WINDOW,
     RETRYABLE,
     Pending,
     PendingAttachments,
 )
-from tap_chatgpt_compliance.records import attachment_refs
+from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
+from tap_chatgpt_compliance.logfiles import chain
+from tap_chatgpt_compliance.logfiles.records import attachment_refs
 from tap_chatgpt_compliance.streams.logs import LogFileChildStream, segment_key
 
 if t.TYPE_CHECKING:
@@ -34,7 +35,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_chatgpt_compliance.pipeline import AttachmentPipeline
+    from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline
 
 RETRY_CONTEXT = "retry_pending_attachments"
 """Context key of the sync that retries the attachments earlier runs could not archive."""

@@ -14,21 +14,22 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_chatgpt_compliance import chain, schemas
+from tap_chatgpt_compliance import schemas
+from tap_chatgpt_compliance.attachments.pipeline import ReadAhead, one_ahead
 from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
-from tap_chatgpt_compliance.clock import ClockSkewError, RunClock
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
-from tap_chatgpt_compliance.logfiles import (
+from tap_chatgpt_compliance.http.clock import ClockSkewError, RunClock
+from tap_chatgpt_compliance.http.pagination import LogFilesPaginator, PageShapeError
+from tap_chatgpt_compliance.logfiles import chain
+from tap_chatgpt_compliance.logfiles.logfile import (
     CONVERSATION_MESSAGE,
     LogFile,
     Segment,
     fetch_log_file,
 )
-from tap_chatgpt_compliance.pagination import LogFilesPaginator, PageShapeError
-from tap_chatgpt_compliance.pipeline import ReadAhead, one_ahead
-from tap_chatgpt_compliance.rawlogs import STREAM as RAW_PARTS_STREAM
-from tap_chatgpt_compliance.rawlogs import RawLogKeeper
-from tap_chatgpt_compliance.records import (
+from tap_chatgpt_compliance.logfiles.rawlogs import STREAM as RAW_PARTS_STREAM
+from tap_chatgpt_compliance.logfiles.rawlogs import RawLogKeeper
+from tap_chatgpt_compliance.logfiles.records import (
     ConversationFold,
     attachment_refs,
     event_record,

@@ -8,9 +8,9 @@ import typing as t
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_chatgpt_compliance.attachments import iter_parts
+from tap_chatgpt_compliance.attachments.archive import iter_parts
 from tap_chatgpt_compliance.errors import ComplianceAPIError
-from tap_chatgpt_compliance.rawlogs import LOG_FILE_PART, STREAM
+from tap_chatgpt_compliance.logfiles.rawlogs import LOG_FILE_PART, STREAM
 from tap_chatgpt_compliance.streams.logs import LogFileChildStream
 
 if t.TYPE_CHECKING:
@@ -18,7 +18,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_chatgpt_compliance.logfiles import Segment
+    from tap_chatgpt_compliance.logfiles.logfile import Segment
 
 
 class LogFilePartsStream(LogFileChildStream):

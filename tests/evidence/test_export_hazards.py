@@ -23,7 +23,7 @@ import pytest
 from tap_chatgpt_compliance.evidence import dat, sources
 from tap_chatgpt_compliance.evidence.export import Exporter, SelectionError, Stamp
 from tap_chatgpt_compliance.evidence.export_text import CSV_TRIGGERS, csv_cell, file_stem, one_line
-from tap_chatgpt_compliance.records import message_record
+from tap_chatgpt_compliance.logfiles.records import message_record
 
 SCHEMA = Path(__file__).with_name("rsmf") / "rsmf_schema_2_0_0.json"
 WORKSPACE = "ws-3f6c2a1e"

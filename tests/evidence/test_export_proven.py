@@ -226,7 +226,7 @@ def test_slice_verification_covers_every_file_a_slice_row_can_come_from(tmp_path
 
     from tap_chatgpt_compliance.evidence import export_cli, sources
     from tap_chatgpt_compliance.evidence.cli import build_parser
-    from tap_chatgpt_compliance.records import message_record
+    from tap_chatgpt_compliance.logfiles.records import message_record
 
     @dataclass
     class FakeReport:

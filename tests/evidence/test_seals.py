@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from tap_chatgpt_compliance.evidence.seals import SealsUnreadable, archive_links, check_seals
-from tap_chatgpt_compliance.seals import SealError, SealStore, chain_heads, seal_url, write_seal
+from tap_chatgpt_compliance.logfiles.seals import (
+    SealError,
+    SealStore,
+    chain_heads,
+    seal_url,
+    write_seal,
+)
 
 WORKSPACE = "0b6a5f1e-5c1f-4d0e-9d44-0a1c2e3f4a51"
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)

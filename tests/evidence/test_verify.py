@@ -13,9 +13,9 @@ import pytest
 from tap.harness import TapRun, run_tap, tap_config
 
 from chatgpt_compliance_simulator import Simulator
-from tap_chatgpt_compliance import chain
 from tap_chatgpt_compliance.evidence.sources import Archive
 from tap_chatgpt_compliance.evidence.verify import verify
+from tap_chatgpt_compliance.logfiles import chain
 
 from .conftest import EVENT_TYPES, ok, verify_cli, write_jsonl
 

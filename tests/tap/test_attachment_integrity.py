@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from chatgpt_compliance_simulator import Simulator
-from tap_chatgpt_compliance.attachments import AttachmentRef, ContentStore, StorageError
-from tap_chatgpt_compliance.pending import (
+from tap_chatgpt_compliance.attachments.archive import AttachmentRef, ContentStore, StorageError
+from tap_chatgpt_compliance.attachments.pending import (
     MAX_PENDING,
     RETRY_WINDOW,
     STATE_KEY,
@@ -189,7 +189,7 @@ def test_sigkill_during_a_storage_write_then_resume_leaves_only_whole_objects(
         os.utime(path, (old, old))
     resumed = run_tap(config, state=states[-1] if states else None)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    seals = store / "seals"  # the run's seal (tap_chatgpt_compliance/seals.py)
+    seals = store / "seals"  # the run's seal (tap_chatgpt_compliance/logfiles/seals.py)
     leftovers = [p for p in store.rglob("*/*") if p.is_file() and p.name not in sizes]
     assert [p for p in leftovers if seals not in p.parents] == []
     killed_run = TapRun(-9, "", "", records, states)

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chatgpt_compliance_simulator import Faults, Oddities, Simulator
-from tap_chatgpt_compliance.clock import ClockSkewError, RunClock
-from tap_chatgpt_compliance.summary import JSON_PREFIX
+from tap_chatgpt_compliance.http.clock import ClockSkewError, RunClock
+from tap_chatgpt_compliance.run.summary import JSON_PREFIX
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 from .harness import TapRun, bookmark, run_tap, tap_config

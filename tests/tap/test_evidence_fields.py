@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tap_chatgpt_compliance import chain
 from tap_chatgpt_compliance.directory_rows import derive_row, raw_item
+from tap_chatgpt_compliance.logfiles import chain
 
 from .harness import parse_singer, run_tap, tap_command, tap_config, tap_env
 

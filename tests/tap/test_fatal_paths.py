@@ -17,7 +17,7 @@ from singer_sdk.exceptions import RetriableAPIError
 
 from chatgpt_compliance_simulator import Faults, Oddities, Simulator
 from tap_chatgpt_compliance.errors import ListingError, fatal_message
-from tap_chatgpt_compliance.pagination import check_listing_order
+from tap_chatgpt_compliance.http.pagination import check_listing_order
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 from .harness import TapRun, bookmark, rewind_bookmark, run_tap, tap_config

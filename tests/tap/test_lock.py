@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_chatgpt_compliance.runstore import LEASE_PREFIX
+from tap_chatgpt_compliance.run.store import LEASE_PREFIX
 
 from .harness import run_tap, tap_command, tap_config, tap_env
 
@@ -67,7 +67,7 @@ def test_a_second_run_of_the_workspace_is_refused_and_a_killed_holder_is_taken_o
 
 
 def test_the_same_workspace_behind_another_api_url_is_another_lease(simulator_factory) -> None:
-    from tap_chatgpt_compliance.runstore import LeaseHeld, WorkspaceLease
+    from tap_chatgpt_compliance.run.store import LeaseHeld, WorkspaceLease
 
     with tempfile.TemporaryDirectory() as tmp:
         one = WorkspaceLease("http://127.0.0.1:1/v1", "ws", tmp)

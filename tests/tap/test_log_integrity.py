@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chatgpt_compliance_simulator import Oddities, Quirks, Simulator
-from tap_chatgpt_compliance.logfiles import derived_event_key, parse_lines
+from tap_chatgpt_compliance.logfiles.logfile import derived_event_key, parse_lines
 
 from .harness import TapRun, bookmark, run_tap, tap_config
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from chatgpt_compliance_simulator import Simulator
-from tap_chatgpt_compliance import records as records_module
-from tap_chatgpt_compliance.records import ConversationFold, event_times
-from tap_chatgpt_compliance.run import ConversationSeen
-from tap_chatgpt_compliance.runstore import RunFile, SpillMap
+from tap_chatgpt_compliance.logfiles import records as records_module
+from tap_chatgpt_compliance.logfiles.records import ConversationFold, event_times
+from tap_chatgpt_compliance.run.store import RunFile, SpillMap
+from tap_chatgpt_compliance.run.sync import ConversationSeen
 from tap_chatgpt_compliance.timeparse import to_iso
 
 from .harness import tap_command, tap_config, tap_env

@@ -13,8 +13,8 @@ import typing as t
 import pytest
 
 from chatgpt_compliance_simulator import Quirks
-from tap_chatgpt_compliance.pacing import Pacer, route_rate, route_template
-from tap_chatgpt_compliance.pipeline import AttachmentPipeline, ReadAhead
+from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline, ReadAhead
+from tap_chatgpt_compliance.http.pacing import Pacer, route_rate, route_template
 
 from .harness import parse_singer, run_tap, tap_config
 
@@ -296,7 +296,7 @@ class _Ref:
 
 
 def test_attachment_pipeline_hands_results_back_in_order_within_its_window() -> None:
-    from tap_chatgpt_compliance.runstore import RunFile, SpillMap
+    from tap_chatgpt_compliance.run.store import RunFile, SpillMap
 
     archiver = _Archiver()
     handled: SpillMap[str, int] = SpillMap("attachments", RunFile(), limit=5)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tap_chatgpt_compliance.progress import INTERVAL_VARIABLE, Progress
-from tap_chatgpt_compliance.summary import duration
+from tap_chatgpt_compliance.run.progress import INTERVAL_VARIABLE, Progress
+from tap_chatgpt_compliance.run.summary import duration
 from tap_chatgpt_compliance.tap import METRICS_LOG_LEVEL
 
 from .harness import parse_singer, tap_command, tap_config, tap_env

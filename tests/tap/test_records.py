@@ -7,14 +7,14 @@ import typing as t
 import jsonschema
 import pytest
 
-from tap_chatgpt_compliance.records import (
+from tap_chatgpt_compliance.logfiles.records import (
     ConversationFold,
     attachment_ids,
     lacks_message_id,
     message_record,
     message_time,
 )
-from tap_chatgpt_compliance.run import ConversationSeen, SyncRun
+from tap_chatgpt_compliance.run.sync import ConversationSeen, SyncRun
 from tap_chatgpt_compliance.schemas import MESSAGE
 
 EVENT = {

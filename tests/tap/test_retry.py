@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_chatgpt_compliance.retry import retry_after_seconds, wait_generator
+from tap_chatgpt_compliance.http.retry import retry_after_seconds, wait_generator
 
 
 def _error(retry_after: str | None) -> RetriableAPIError:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from chatgpt_compliance_simulator import Oddities, Quirks, Simulator
-from tap_chatgpt_compliance.logfiles import parse_lines
-from tap_chatgpt_compliance.runstore import RUN_FILE_PREFIX, HashedKeys, RunFile, SpillMap
+from tap_chatgpt_compliance.logfiles.logfile import parse_lines
+from tap_chatgpt_compliance.run.store import RUN_FILE_PREFIX, HashedKeys, RunFile, SpillMap
 
 from .harness import TapRun, parse_singer, run_tap, tap_config, tap_env
 
@@ -99,8 +99,8 @@ def test_duplicates_are_dropped_across_the_whole_run_once_spilled() -> None:
 
 TINY = """
 import sys
-import tap_chatgpt_compliance.logfiles as logfiles
-import tap_chatgpt_compliance.run as run
+import tap_chatgpt_compliance.logfiles.logfile as logfiles
+import tap_chatgpt_compliance.run.sync as run
 logfiles.SEGMENT_BYTES = 1500
 run.EVENTS_IN_MEMORY = 7
 run.CONVERSATIONS_IN_MEMORY = 3

@@ -25,7 +25,7 @@ from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.singerlib.json import serialize_json
 
 from tap_chatgpt_compliance import sdk
-from tap_chatgpt_compliance.output import LineLimitedWriter, fast_record_line, record_line
+from tap_chatgpt_compliance.run.output import LineLimitedWriter, fast_record_line, record_line
 from tap_chatgpt_compliance.tap import TapChatGPTCompliance
 
 CONFIG = {
@@ -341,7 +341,7 @@ def test_children_with_nothing_to_write_are_synced_once_only(
 ) -> None:
     """Item 11: after its first sync (its SCHEMA), a child is synced only for a segment that
     holds what it reads, and ``file_parts`` only for an attachment whose bytes are spooled."""
-    from tap_chatgpt_compliance.logfiles import LogFile, ParsedLines, Segment
+    from tap_chatgpt_compliance.logfiles.logfile import LogFile, ParsedLines, Segment
 
     tap = TapChatGPTCompliance(config=CONFIG, validate_config=False)
     synced: list[str] = []

@@ -16,7 +16,7 @@ from orchestration import checks
 from orchestration.runner import RunOutcome
 from orchestration.settings import FleetSettings
 from orchestration.summary import RunSummary as FleetSummary
-from tap_chatgpt_compliance.summary import JSON_PREFIX
+from tap_chatgpt_compliance.run.summary import JSON_PREFIX
 
 from .harness import TapRun, run_tap, tap_config
 
@@ -93,7 +93,7 @@ def test_a_broken_rest_list_fails_the_run_but_not_the_archive(sim, route, shape,
 
 def test_page_shape_rules() -> None:
     """What a page must hold, per the reference: every field, data a list, has_more a bool."""
-    from tap_chatgpt_compliance.pagination import check_page_shape
+    from tap_chatgpt_compliance.http.pagination import check_page_shape
 
     good = {"data": [], "has_more": False, "last_end_time": None}
     check_page_shape(good, ("data", "has_more", "last_end_time"), "/logs", "first page")

@@ -12,7 +12,7 @@ import requests
 
 from chatgpt_compliance_simulator import SIGNED_ROUTE
 from tap_chatgpt_compliance.errors import fatal_message
-from tap_chatgpt_compliance.transport import Watchdog
+from tap_chatgpt_compliance.http.transport import Watchdog
 
 from .harness import run_tap, tap_config
 

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from chatgpt_compliance_simulator import Oddities
-from tap_chatgpt_compliance.run import EXAMPLES
-from tap_chatgpt_compliance.summary import JSON_PREFIX
+from tap_chatgpt_compliance.run.summary import JSON_PREFIX
+from tap_chatgpt_compliance.run.sync import EXAMPLES
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 from .harness import TapRun, bookmark, run_tap, tap_config

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from tap_chatgpt_compliance.http.transport import Transport
 from tap_chatgpt_compliance.settings import CONFIG_SCHEMA, Settings
-from tap_chatgpt_compliance.transport import Transport
 
 CONFIG = {
     "api_key": "sk-test",

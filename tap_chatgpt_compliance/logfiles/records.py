@@ -6,16 +6,16 @@ import json
 import typing as t
 from datetime import datetime, timezone
 
-from tap_chatgpt_compliance.attachments import AttachmentRef
-from tap_chatgpt_compliance.run import ConversationSeen
+from tap_chatgpt_compliance.attachments.archive import AttachmentRef
+from tap_chatgpt_compliance.run.sync import ConversationSeen
 from tap_chatgpt_compliance.settings import event_scope
 from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from tap_chatgpt_compliance.logfiles import LogFile
-    from tap_chatgpt_compliance.runstore import SpillMap
+    from tap_chatgpt_compliance.logfiles.logfile import LogFile
+    from tap_chatgpt_compliance.run.store import SpillMap
 
 Event = dict[str, t.Any]
 
@@ -249,7 +249,7 @@ time)."""
 class _Folded:
     """What the events of one conversation in one log file contribute, in a few values.
 
-    The run's view (:class:`~tap_chatgpt_compliance.run.ConversationSeen`) is updated as if the
+    The run's view (:class:`~tap_chatgpt_compliance.run.sync.ConversationSeen`) is updated as if the
     events were applied one by one in the order of their timestamps (file order for equal
     ones); only what can still change the result is kept, so memory is per conversation, not
     per event: the first ``created_at``, and the titles no later event makes irrelevant (a

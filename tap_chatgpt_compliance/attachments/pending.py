@@ -16,8 +16,8 @@ import typing as t
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta, timezone
 
-from tap_chatgpt_compliance.attachments import AttachmentRef
-from tap_chatgpt_compliance.clock import RunClock
+from tap_chatgpt_compliance.attachments.archive import AttachmentRef
+from tap_chatgpt_compliance.http.clock import RunClock
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 LOGGER = logging.getLogger(__name__)

@@ -22,14 +22,14 @@ from datetime import datetime, timezone
 
 from singer_sdk.singerlib import RecordMessage
 
-from tap_chatgpt_compliance.output import LineLimitedWriter
+from tap_chatgpt_compliance.run.output import LineLimitedWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Message
 
-    from tap_chatgpt_compliance.clock import RunClock
-    from tap_chatgpt_compliance.output import Verbatim
-    from tap_chatgpt_compliance.run import SyncRun
+    from tap_chatgpt_compliance.http.clock import RunClock
+    from tap_chatgpt_compliance.run.output import Verbatim
+    from tap_chatgpt_compliance.run.sync import SyncRun
 
 JSON_PREFIX = "Run summary (json): "
 """How the machine-readable last line of the summary starts; the rest of the line is JSON."""

@@ -1,6 +1,6 @@
 """Downloads through the API's 307 redirect to a short-lived signed URL, for a stream.
 
-The work is done by the run's :class:`~tap_chatgpt_compliance.transport.Transport`; this module
+The work is done by the run's :class:`~tap_chatgpt_compliance.http.transport.Transport`; this module
 keeps the stream-facing call: the stream names its errors and its retries in the log.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_chatgpt_compliance.transport import (
+from tap_chatgpt_compliance.http.transport import (
     EXPIRED,
     FRESH_URL_TRIES,
     REDIRECTS,

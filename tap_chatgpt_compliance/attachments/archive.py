@@ -24,11 +24,11 @@ import requests
 from fsspec.implementations.local import LocalFileSystem
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_chatgpt_compliance.transport import Unavailable
+from tap_chatgpt_compliance.http.transport import Unavailable
 
 if t.TYPE_CHECKING:
+    from tap_chatgpt_compliance.http.transport import Transport
     from tap_chatgpt_compliance.settings import Settings
-    from tap_chatgpt_compliance.transport import Transport
 
 LOGGER = logging.getLogger(__name__)
 CHUNK = 1024 * 1024

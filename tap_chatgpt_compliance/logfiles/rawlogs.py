@@ -4,7 +4,7 @@ Where they go follows ``file_content``, like attachment bytes:
 
 - ``storage``: the content store (``<file_storage_url>/sha256/<aa>/<sha256>``, addressed by the
   file's SHA-256, which is OpenAI's ``file_sha256``), written atomically and read back
-  (:class:`~tap_chatgpt_compliance.attachments.ContentStore`) on the download thread, before
+  (:class:`~tap_chatgpt_compliance.attachments.archive.ContentStore`) on the download thread, before
   the file is parsed;
 - ``inline``: ``log_file_parts`` records (base64, ``max_inline_file_bytes`` a part), written
   before the file's manifest record, their bytes hashed as they are encoded;
@@ -21,11 +21,11 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_chatgpt_compliance.attachments import ContentStore, StorageError
+from tap_chatgpt_compliance.attachments.archive import ContentStore, StorageError
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 
 if t.TYPE_CHECKING:
-    from tap_chatgpt_compliance.logfiles import LogFile
+    from tap_chatgpt_compliance.logfiles.logfile import LogFile
     from tap_chatgpt_compliance.settings import Settings
 
 STREAM = "log_file_parts"

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tap_chatgpt_compliance import chain
 from tap_chatgpt_compliance.errors import ComplianceAPIError
+from tap_chatgpt_compliance.logfiles import chain
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap

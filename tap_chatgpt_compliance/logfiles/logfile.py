@@ -14,8 +14,8 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from tap_chatgpt_compliance.downloads import Unavailable, download
 from tap_chatgpt_compliance.errors import ComplianceAPIError
+from tap_chatgpt_compliance.http.downloads import Unavailable, download
 
 if t.TYPE_CHECKING:
     import requests

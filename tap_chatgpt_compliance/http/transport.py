@@ -2,7 +2,7 @@
 
 One :class:`Transport` per run is shared by every stream and every thread (log files are read
 ahead, attachments downloaded by a small pool). Each thread gets its own sessions; every request
-to the API takes a token from the route's bucket first (:mod:`tap_chatgpt_compliance.pacing`);
+to the API takes a token from the route's bucket first (:mod:`tap_chatgpt_compliance.http.pacing`);
 signed URLs (the object store behind the 307) are fetched without the API key and not paced.
 """
 
@@ -20,11 +20,11 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance import __name__ as _package
-from tap_chatgpt_compliance.clock import RunClock
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
-from tap_chatgpt_compliance.pacing import Pacer, route_template
-from tap_chatgpt_compliance.progress import interval_seconds
-from tap_chatgpt_compliance.retry import retry_after_seconds, wait_generator
+from tap_chatgpt_compliance.http.clock import RunClock
+from tap_chatgpt_compliance.http.pacing import Pacer, route_template
+from tap_chatgpt_compliance.http.retry import retry_after_seconds, wait_generator
+from tap_chatgpt_compliance.run.progress import interval_seconds
 
 if t.TYPE_CHECKING:
     import logging

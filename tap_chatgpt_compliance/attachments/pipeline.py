@@ -22,8 +22,12 @@ from dataclasses import dataclass
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from tap_chatgpt_compliance.attachments import AttachmentArchiver, AttachmentRef, Outcome
-    from tap_chatgpt_compliance.runstore import SpillMap
+    from tap_chatgpt_compliance.attachments.archive import (
+        AttachmentArchiver,
+        AttachmentRef,
+        Outcome,
+    )
+    from tap_chatgpt_compliance.run.store import SpillMap
 
 P = t.TypeVar("P")
 R = t.TypeVar("R")

@@ -136,6 +136,6 @@ class RunClock:
 
 
 def _span(seconds: float) -> str:
-    from tap_chatgpt_compliance.summary import duration  # summary imports this module's users
+    from tap_chatgpt_compliance.run.summary import duration  # summary imports this module's users
 
     return duration(abs(seconds))

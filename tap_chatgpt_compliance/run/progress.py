@@ -16,7 +16,7 @@ import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from tap_chatgpt_compliance.summary import duration
+from tap_chatgpt_compliance.run.summary import duration
 
 INTERVAL_SECONDS = 15.0
 INTERVAL_VARIABLE = "TAP_CHATGPT_COMPLIANCE_PROGRESS_SECONDS"

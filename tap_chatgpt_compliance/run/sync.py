@@ -7,11 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from tap_chatgpt_compliance.progress import Progress
-from tap_chatgpt_compliance.runstore import HashedKeys, RunFile, SpillMap
+from tap_chatgpt_compliance.run.progress import Progress
+from tap_chatgpt_compliance.run.store import HashedKeys, RunFile, SpillMap
 
 if t.TYPE_CHECKING:
-    from tap_chatgpt_compliance.logfiles import Segment
+    from tap_chatgpt_compliance.logfiles.logfile import Segment
 
 EXAMPLES = 5
 """Attachments not archived named in the log and the summary (all are in the files records)."""
@@ -61,7 +61,7 @@ class SyncRun:
     """Run-scoped memory shared by the streams (never written to state).
 
     What grows with the workspace (event keys, conversations, attachment ids) lives in
-    :class:`~tap_chatgpt_compliance.runstore.SpillMap` maps: in memory while small, then in a
+    :class:`~tap_chatgpt_compliance.run.store.SpillMap` maps: in memory while small, then in a
     temporary SQLite file deleted by :meth:`close`, so that memory stays flat however many
     messages a run reads, and the dedupe window stays the whole run.
     """
