@@ -48,11 +48,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from chatgpt_compliance_simulator import Quirks, Simulator
+from tests.support.tap import tap_command, tap_config, tap_env
 
-from chatgpt_compliance_simulator import Quirks, Simulator  # noqa: E402
-from tests.tap.harness import tap_command, tap_config, tap_env  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WS = "/v1/compliance/workspaces/{workspace_id}"
 LIST = f"{WS}/logs"

@@ -34,11 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
     os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])  # noqa: S606
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
 
-from chaos import tapproc  # noqa: E402
-from chaos.schedule import (  # noqa: E402
+from tests.chaos import tapproc  # noqa: E402 (after the re-exec into the project's venv)
+from tests.chaos.schedule import (  # noqa: E402
     TapCannotStart,
     default_start,
     generate,
@@ -222,7 +220,7 @@ def replay(args: argparse.Namespace) -> int:
 
 def storm(args: argparse.Namespace) -> int:
     """Run the kill storm once."""
-    from chaos.storm import run_storm
+    from tests.chaos.storm import run_storm
 
     result = run_storm(seed=args.seed if args.seed is not None else 20261126, kills=args.kills)
     print(result.report())

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.simulators import Simulators
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -30,6 +32,16 @@ def _require_env(*names: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def simulator_factory_module() -> Iterator[Simulators]:
+    """Like the plugin's ``simulator_factory`` (``make(**kw) -> Simulator``), for a module."""
+    make = Simulators()
+    try:
+        yield make
+    finally:
+        make.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,17 +7,18 @@ is dropped, and the state to resume from is the last complete STATE line.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support import tap as support_tap
+from tests.support.singer import parse_message
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Where ``python -m tap_chatgpt_compliance`` is run from (its package is imported from there):
@@ -91,8 +92,8 @@ class TapRun:
 
 
 def tap_env() -> dict[str, str]:
-    """Return the environment without TAP_ settings that could leak into the run."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_CHATGPT_COMPLIANCE")}
+    """Return the tests' tap environment, unbuffered, importing the tap from ``TAP_ROOT``."""
+    env = support_tap.tap_env()
     env["PYTHONUNBUFFERED"] = "1"
     if TAP_ROOT != REPO_ROOT:
         env["PYTHONPATH"] = str(TAP_ROOT)
@@ -116,13 +117,7 @@ def run_tap(
     its bytes are still being written.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "config.json"
-    config_path.write_text(json.dumps(config))
-    command = [sys.executable, "-m", "tap_chatgpt_compliance", "--config", str(config_path)]
-    if state is not None:
-        state_path = workdir / "state.json"
-        state_path.write_text(json.dumps(state))
-        command += ["--state", str(state_path)]
+    command = support_tap.tap_command(config, state, workdir)
     stderr_path = workdir / "stderr.log"
     run = TapRun(label=label, returncode=None, killed=False, timed_out=False, duration=0.0)
     started = time.monotonic()
@@ -227,12 +222,8 @@ def _pump(
 def _take_line(run: TapRun, line: bytes) -> None:
     if not line.strip():
         return
-    try:
-        message = json.loads(line)
-    except ValueError:
-        run.bad_lines.append(line[:200].decode("utf-8", "replace"))
-        return
-    if not isinstance(message, dict):
+    message = parse_message(line)
+    if message is None:
         run.bad_lines.append(line[:200].decode("utf-8", "replace"))
         return
     kind = message.get("type")

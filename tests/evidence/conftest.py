@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tap.harness import TapRun, run_tap, tap_config
 
 from chatgpt_compliance_simulator import Oddities, Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
 from tap_chatgpt_compliance.evidence.cli import main
+from tests.support.simulators import running
+from tests.support.tap import TapRun, run_tap, tap_config
 
 EVENT_TYPES = ["CONVERSATION_MESSAGE", "AUTH_LOG"]
 
@@ -57,11 +58,8 @@ def ok(run: TapRun) -> TapRun:
 def sim() -> Iterator[Simulator]:
     """A small workspace with messages, attachments and AUTH_LOG files."""
     config = SimulatorConfig(**{**DEFAULT_FIXTURE_CONFIG, "seed": 41, "span_days": 0.6})
-    simulator = Simulator(config).start()
-    try:
+    with running(config) as simulator:
         yield simulator
-    finally:
-        simulator.stop()
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +92,5 @@ def nul_run() -> TapRun:
         **{**DEFAULT_FIXTURE_CONFIG, "seed": 43, "span_days": 0.3},
         oddities=Oddities(nul_in_message_text=True),
     )
-    simulator = Simulator(config).start()
-    try:
+    with running(config) as simulator:
         return ok(run_tap(tap_config(simulator, event_types=["CONVERSATION_MESSAGE"])))
-    finally:
-        simulator.stop()

@@ -19,11 +19,11 @@ from typing import Any
 
 import jsonschema
 import pytest
-from tap.harness import TapRun
 
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.export import Exporter
 from tap_chatgpt_compliance.evidence.export_text import file_stem
+from tests.support.tap import TapRun
 
 from .conftest import cli, write_jsonl
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tap.harness import TapRun
 
 from tap_chatgpt_compliance.evidence import dat
+from tests.support.tap import TapRun
 
 from .conftest import cli, verify_cli, write_jsonl
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 from e2e.conftest import REPO_ROOT, meltano, sim2  # noqa: F401  (fixtures)
-from tap.harness import TapRun
+
+from tests.support.tap import TapRun
 
 from .conftest import verify_cli
 

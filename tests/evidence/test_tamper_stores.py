@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tap.harness import TapRun
+
+from tests.support.tap import TapRun
 
 from .conftest import verify_cli
 from .test_meltano_verify import TARGET_POSTGRES, shipped_stream_maps

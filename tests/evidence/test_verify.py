@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tap.harness import TapRun, run_tap, tap_config
 
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance.evidence.sources import Archive
 from tap_chatgpt_compliance.evidence.verify import verify
 from tap_chatgpt_compliance.logfiles import chain
+from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import EVENT_TYPES, ok, verify_cli, write_jsonl
 

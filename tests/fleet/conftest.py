@@ -83,23 +83,6 @@ def fleet(
         yield {"sim": sim, "tenants": tenants, "bucket": bucket, "workdir": workdir, "mp": mp}
 
 
-@pytest.fixture(scope="module")
-def simulator_factory_module():
-    """Like the plugin's ``simulator_factory``, for a module."""
-    from chatgpt_compliance_simulator import Simulator
-
-    started: list[Any] = []
-
-    def make(**kw: Any) -> Any:
-        sim = Simulator(**kw).start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
-
-
 def intervals(result) -> dict[str, tuple[float, float]]:
     """{tenant: (started_at, finished_at)} of each `meltano run`, from materialisations and
     failures alike (both carry the run's metadata)."""

@@ -33,8 +33,8 @@ from tap_chatgpt_compliance.attachments.pending import (
     STATE_KEY,
     PendingAttachments,
 )
-
-from .harness import TapRun, parse_singer, run_tap, tap_command, tap_config, tap_env
+from tests.support.singer import parse_singer
+from tests.support.tap import TapRun, run_tap, tap_command, tap_config, tap_env
 
 USER_FILE = "/v1/compliance/workspaces/{workspace_id}/users/{user_id}/files/{file_id}"
 LOGS_SCOPE = "chatgpt.enterprise.compliance_logs_platform.read"

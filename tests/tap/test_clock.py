@@ -15,8 +15,8 @@ from chatgpt_compliance_simulator import Faults, Oddities, Simulator
 from tap_chatgpt_compliance.http.clock import ClockSkewError, RunClock
 from tap_chatgpt_compliance.run.summary import JSON_PREFIX
 from tap_chatgpt_compliance.timeparse import to_datetime
-
-from .harness import TapRun, bookmark, run_tap, tap_config
+from tests.support.singer import bookmark
+from tests.support.tap import TapRun, run_tap, tap_config
 
 DAY = 86_400.0
 USER_FILE = "/v1/compliance/workspaces/{workspace_id}/users/{user_id}/files/{file_id}"

@@ -11,8 +11,7 @@ import requests
 
 from chatgpt_compliance_simulator import Oddities, Simulator
 from tap_chatgpt_compliance import schemas
-
-from .harness import TapRun, run_tap, tap_config
+from tests.support.tap import TapRun, run_tap, tap_config
 
 DIRECTORY = ("users", "gpts", "projects")
 DROPPED = "not found in catalog schema"

@@ -9,7 +9,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .harness import TapRun, parse_singer, run_tap, tap_command, tap_config, tap_env
+from tests.support.singer import parse_singer
+from tests.support.tap import TapRun, run_tap, tap_command, tap_config, tap_env
 
 LIMIT = 512 * 1024
 """Largest file the tap process may write: attachments above it cannot be spooled."""

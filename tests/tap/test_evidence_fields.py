@@ -14,8 +14,8 @@ import pytest
 
 from tap_chatgpt_compliance.directory_rows import derive_row, raw_item
 from tap_chatgpt_compliance.logfiles import chain
-
-from .harness import parse_singer, run_tap, tap_command, tap_config, tap_env
+from tests.support.singer import parse_singer
+from tests.support.tap import run_tap, tap_command, tap_config, tap_env
 
 
 def _walk(records: list[dict[str, Any]], stream: str) -> list[str]:
@@ -96,22 +96,6 @@ def archive(simulator_factory_module) -> dict[str, Any]:
     full = run_tap(config)
     assert full.returncode == 0, full.stderr[-3000:]
     return {"sim": sim, "config": config, "full": full}
-
-
-@pytest.fixture(scope="module")
-def simulator_factory_module():
-    from chatgpt_compliance_simulator import Simulator
-
-    started: list[Any] = []
-
-    def make(**kw: Any) -> Any:
-        sim = Simulator(**kw).start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
 
 
 def test_files_records_form_one_unbroken_chain(archive: dict[str, Any]) -> None:

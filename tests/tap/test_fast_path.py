@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from chatgpt_compliance_simulator import Oddities, Quirks, Simulator
+from tests.support.singer import parse_singer
+from tests.support.tap import TapRun, run_tap, tap_command, tap_config, tap_env
 
-from .harness import TapRun, parse_singer, run_tap, tap_command, tap_config, tap_env
 from .test_selection import _discovered
 
 VOLATILE = {"processed_at", "archived_at", "retry_until"}

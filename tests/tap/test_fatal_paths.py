@@ -19,8 +19,8 @@ from chatgpt_compliance_simulator import Faults, Oddities, Simulator
 from tap_chatgpt_compliance.errors import ListingError, fatal_message
 from tap_chatgpt_compliance.http.pagination import check_listing_order
 from tap_chatgpt_compliance.timeparse import to_datetime
-
-from .harness import TapRun, bookmark, rewind_bookmark, run_tap, tap_config
+from tests.support.singer import bookmark, rewind_bookmark
+from tests.support.tap import TapRun, run_tap, tap_config
 
 DOWNLOAD = "/v1/compliance/workspaces/{workspace_id}/logs/{log_file_id}"
 LIST = "/v1/compliance/workspaces/{workspace_id}/logs"

@@ -32,8 +32,7 @@ from typing import Any
 import pytest
 
 from chatgpt_compliance_simulator import Oddities, Simulator, SimulatorConfig
-
-from .harness import run_tap, tap_config
+from tests.support.tap import run_tap, tap_config
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

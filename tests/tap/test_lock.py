@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from tap_chatgpt_compliance.run.store import LEASE_PREFIX
-
-from .harness import run_tap, tap_command, tap_config, tap_env
+from tests.support.tap import run_tap, tap_command, tap_config, tap_env
 
 
 def _wait_for_sync(proc: subprocess.Popen, timeout: float = 30) -> None:

@@ -15,8 +15,8 @@ import pytest
 
 from chatgpt_compliance_simulator import Oddities, Quirks, Simulator
 from tap_chatgpt_compliance.logfiles.logfile import derived_event_key, parse_lines
-
-from .harness import TapRun, bookmark, run_tap, tap_config
+from tests.support.singer import bookmark
+from tests.support.tap import TapRun, run_tap, tap_config
 
 DOWNLOAD = "/v1/compliance/workspaces/{workspace_id}/logs/{log_file_id}"
 CM = "CONVERSATION_MESSAGE"

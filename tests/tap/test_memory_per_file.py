@@ -18,8 +18,7 @@ from tap_chatgpt_compliance.logfiles.records import ConversationFold, event_time
 from tap_chatgpt_compliance.run.store import RunFile, SpillMap
 from tap_chatgpt_compliance.run.sync import ConversationSeen
 from tap_chatgpt_compliance.timeparse import to_iso
-
-from .harness import tap_command, tap_config, tap_env
+from tests.support.tap import tap_command, tap_config, tap_env
 
 
 def reference_fold(events: list[dict[str, Any]], seen: dict[str, ConversationSeen]) -> list[str]:

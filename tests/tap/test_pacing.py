@@ -15,8 +15,8 @@ import pytest
 from chatgpt_compliance_simulator import Quirks
 from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline, ReadAhead
 from tap_chatgpt_compliance.http.pacing import Pacer, route_rate, route_template
-
-from .harness import parse_singer, run_tap, tap_config
+from tests.support.singer import parse_singer
+from tests.support.tap import run_tap, tap_config
 
 WS = "/v1/compliance/workspaces/{workspace_id}"
 

@@ -14,8 +14,8 @@ import pytest
 from tap_chatgpt_compliance.run.progress import INTERVAL_VARIABLE, Progress
 from tap_chatgpt_compliance.run.summary import duration
 from tap_chatgpt_compliance.tap import METRICS_LOG_LEVEL
-
-from .harness import parse_singer, tap_command, tap_config, tap_env
+from tests.support.singer import parse_singer
+from tests.support.tap import tap_command, tap_config, tap_env
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 LINE = re.compile(

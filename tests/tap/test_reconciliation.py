@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from chatgpt_compliance_simulator import Quirks, Simulator
-
-from .harness import parse_singer, run_tap, tap_command, tap_config, tap_env
+from tests.support.singer import parse_singer
+from tests.support.tap import run_tap, tap_command, tap_config, tap_env
 
 
 def _assert_archive_matches(sim: Simulator, outputs: list) -> None:

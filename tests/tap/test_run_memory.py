@@ -16,8 +16,8 @@ import pytest
 from chatgpt_compliance_simulator import Oddities, Quirks, Simulator
 from tap_chatgpt_compliance.logfiles.logfile import parse_lines
 from tap_chatgpt_compliance.run.store import RUN_FILE_PREFIX, HashedKeys, RunFile, SpillMap
-
-from .harness import TapRun, parse_singer, run_tap, tap_config, tap_env
+from tests.support.singer import parse_singer
+from tests.support.tap import TapRun, run_tap, tap_config, tap_env
 
 CM = "CONVERSATION_MESSAGE"
 

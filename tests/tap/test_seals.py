@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from tests.tap.harness import run_tap, tap_config
 
 from tap_chatgpt_compliance.evidence.seals import archive_links, check_seals
+from tests.support.tap import run_tap, tap_config
 
 
 class Report:

@@ -16,16 +16,8 @@ from typing import Any
 import pytest
 
 from chatgpt_compliance_simulator import Quirks, Simulator
-
-from .harness import (
-    TapRun,
-    bookmark,
-    parse_singer,
-    synced_env,
-    tap_command,
-    tap_config,
-    tap_env,
-)
+from tests.support.singer import bookmark, parse_singer
+from tests.support.tap import TapRun, synced_env, tap_command, tap_config, tap_env
 
 CM = "CONVERSATION_MESSAGE"
 LOG_STREAMS = {"log_files", "messages", "conversations", "files", "file_parts", "events"}

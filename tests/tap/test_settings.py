@@ -11,8 +11,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance.settings import config_errors, storage_errors
-
-from .harness import run_tap, tap_config
+from tests.support.tap import run_tap, tap_config
 
 GOOD = {
     "api_key": "sk-proj-unit-test-key",

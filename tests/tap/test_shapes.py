@@ -17,8 +17,7 @@ from orchestration.runner import RunOutcome
 from orchestration.settings import FleetSettings
 from orchestration.summary import RunSummary as FleetSummary
 from tap_chatgpt_compliance.run.summary import JSON_PREFIX
-
-from .harness import TapRun, run_tap, tap_config
+from tests.support.tap import TapRun, run_tap, tap_config
 
 LOGS = "/v1/compliance/workspaces/{workspace_id}/logs"
 USERS = "/v1/compliance/workspaces/{workspace_id}/users"

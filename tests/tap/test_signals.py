@@ -22,8 +22,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance.timeparse import to_datetime
-
-from .harness import run_tap, tap_command, tap_config, tap_env
+from tests.support.tap import run_tap, tap_command, tap_config, tap_env
 
 SIM = {"seed": 23, "span_days": 1.0, "speed": 60.0, "users": 4, "conversations": 14}
 

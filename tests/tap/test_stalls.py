@@ -13,8 +13,7 @@ import requests
 from chatgpt_compliance_simulator import SIGNED_ROUTE
 from tap_chatgpt_compliance.errors import fatal_message
 from tap_chatgpt_compliance.http.transport import Watchdog
-
-from .harness import run_tap, tap_config
+from tests.support.tap import run_tap, tap_config
 
 LOGS = "/v1/compliance/workspaces/{workspace_id}/logs"
 FAST_RATE = 1_000_000  # bytes/s: the deadline is about request_timeout

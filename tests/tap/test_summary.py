@@ -14,8 +14,8 @@ from chatgpt_compliance_simulator import Oddities
 from tap_chatgpt_compliance.run.summary import JSON_PREFIX
 from tap_chatgpt_compliance.run.sync import EXAMPLES
 from tap_chatgpt_compliance.timeparse import to_datetime
-
-from .harness import TapRun, bookmark, run_tap, tap_config
+from tests.support.singer import bookmark
+from tests.support.tap import TapRun, run_tap, tap_config
 
 SUMMARY_KEYS = {
     "records",

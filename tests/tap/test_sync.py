@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from chatgpt_compliance_simulator import Faults, Quirks, Simulator
-
-from .harness import bookmark, parse_singer, rewind_bookmark, run_tap, tap_config, tap_env
+from tests.support.singer import bookmark, parse_singer, rewind_bookmark
+from tests.support.tap import run_tap, tap_config, tap_env
 
 LIST = "/v1/compliance/workspaces/{workspace_id}/logs"
 DOWNLOAD = "/v1/compliance/workspaces/{workspace_id}/logs/{log_file_id}"

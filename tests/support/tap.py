@@ -1,4 +1,9 @@
-"""Run the tap as a real process against the simulator and collect its Singer output."""
+"""Run the tap as a real process against the simulator and collect its Singer output.
+
+The one tap launcher of the tests: :func:`tap_config` (a config for a simulator),
+:func:`tap_command` and :func:`tap_env` (also used by ``tests/chaos/tapproc.py``, which kills
+runs at chosen points, and by ``benchmarks/run.py``), :func:`run_tap` (a run to completion).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from typing import Any
 from chatgpt_compliance_simulator import Simulator
 
 from .clockskew import skewed_env
+from .singer import parse_singer
 
 SIMULATORS: dict[str, Simulator] = {}
 """api_url → the simulator behind it (tap_config registers it; run_tap syncs the clock)."""
@@ -82,35 +88,6 @@ class TapRun:
     def ids(self, stream: str, key: str = "id") -> set[str]:
         """Return the distinct keys of a stream."""
         return {record[key] for record in self.records[stream]}
-
-
-def bookmark(state: dict[str, Any], index: int = 0) -> dict[str, Any]:
-    """Return the log_files partition state of one event type (the first by default)."""
-    return state["bookmarks"]["log_files"]["partitions"][index]
-
-
-def rewind_bookmark(state: dict[str, Any], when: datetime) -> dict[str, Any]:
-    """Move the first event type's bookmark back to ``when`` (forgetting its boundary files)."""
-    partition = bookmark(state)
-    partition["replication_key_value"] = when.isoformat()
-    partition["boundary_file_ids"] = []
-    return state
-
-
-def parse_singer(stdout: str) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
-    """Split Singer output into records by stream and states, ignoring a torn last line."""
-    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    states: list[dict[str, Any]] = []
-    for line in stdout.splitlines():
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if message["type"] == "RECORD":
-            records[message["stream"]].append(message["record"])
-        elif message["type"] == "STATE":
-            states.append(message["value"])
-    return records, states
 
 
 def tap_command(config: dict[str, Any], state: dict[str, Any] | None, workdir: Path) -> list[str]:
