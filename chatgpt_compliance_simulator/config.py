@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from importlib import resources
 from typing import Any
 
 from .knobs import Inventory
 
-#: Log event types that live under ``/v1/compliance/workspaces/{workspace_id}/logs``.
-WORKSPACE_EVENT_TYPES: tuple[str, ...] = (
-    "CONVERSATION_MESSAGE",
-    "AUDIT_LOG",
-    "AUTH_LOG",
-    "APP_LOG",
-    "APP_AUTH_LOG",
-    "CODEX_LOG",
-    "CODEX_SECURITY_LOG",
-    "CODEX_TURN",
-    "CUSTOM_AGENTS_LOG",
-    "CHATGPT_PLUGIN_SPREADSHEET",
+# The event-type vocabulary is the tap's reference data (tap_chatgpt_compliance/event_types.json),
+# read here without importing the tap: one list for both.
+_EVENT_TYPES = json.loads(
+    resources.files("tap_chatgpt_compliance").joinpath("event_types.json").read_text()
 )
+#: Log event types that live under ``/v1/compliance/workspaces/{workspace_id}/logs``.
+WORKSPACE_EVENT_TYPES: tuple[str, ...] = tuple(_EVENT_TYPES["workspace"])
 #: Log event types that live under ``/v1/compliance/organizations/{organization_id}/logs``.
-ORG_EVENT_TYPES: tuple[str, ...] = ("COSTS",)
+ORG_EVENT_TYPES: tuple[str, ...] = tuple(_EVENT_TYPES["organization"])
 #: Event types for which the simulator generates data (the others are accepted, always empty).
 GENERATED_WORKSPACE_TYPES: tuple[str, ...] = (
     "CONVERSATION_MESSAGE",

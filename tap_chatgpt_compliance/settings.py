@@ -10,6 +10,7 @@ import re
 import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 from urllib.parse import urlparse
 
 from singer_sdk import typing as th
@@ -30,19 +31,12 @@ DEFAULT_MAX_RECORD_BYTES = 50 * MIB
 RECORD_OVERHEAD = 64 * 1024
 """Room for the fields beside an inline attachment part in one Singer line."""
 STORAGE_PROBE = ".tap-chatgpt-compliance-write-probe"
-WORKSPACE_EVENT_TYPES = (
-    "CONVERSATION_MESSAGE",
-    "AUDIT_LOG",
-    "AUTH_LOG",
-    "APP_LOG",
-    "APP_AUTH_LOG",
-    "CODEX_LOG",
-    "CODEX_SECURITY_LOG",
-    "CODEX_TURN",
-    "CUSTOM_AGENTS_LOG",
-    "CHATGPT_PLUGIN_SPREADSHEET",
+#: The event-type vocabulary, defined once in ``event_types.json`` (the simulator reads it too).
+_EVENT_TYPES = json.loads(
+    resources.files("tap_chatgpt_compliance").joinpath("event_types.json").read_text()
 )
-ORGANIZATION_EVENT_TYPES = ("COSTS",)
+WORKSPACE_EVENT_TYPES: tuple[str, ...] = tuple(_EVENT_TYPES["workspace"])
+ORGANIZATION_EVENT_TYPES: tuple[str, ...] = tuple(_EVENT_TYPES["organization"])
 FILE_CONTENT_MODES = ("inline", "storage", "none")
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
