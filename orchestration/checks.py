@@ -52,22 +52,15 @@ def retention(outcome: RunOutcome, settings: FleetSettings, now: datetime | None
     silent = _silence(outcome, settings, meta)
     if silent:
         return Verdict(False, "ERROR", silent, meta)
-    if oldest and oldest[1] > settings.retention_fail_days * DAY:
-        return Verdict(
-            False,
-            "ERROR",
-            f"{oldest[0]} bookmark is {oldest[1] / DAY:.1f} days old, past the "
-            f"{settings.retention_fail_days:g}-day retention: possible gap",
-            meta,
-        )
-    if oldest and oldest[1] > settings.retention_warn_days * DAY:
-        return Verdict(
-            False,
-            "WARN",
-            f"{oldest[0]} bookmark is {oldest[1] / DAY:.1f} days old: log files expire after "
-            f"{settings.retention_fail_days:g} days",
-            meta,
-        )
+    if oldest:
+        (name, age), fail = oldest, settings.retention_fail_days
+        days = age / DAY
+        if age > fail * DAY:
+            text = f"past the {fail:g}-day retention: possible gap"
+            return Verdict(False, "ERROR", f"{name} bookmark is {days:.1f} days old, {text}", meta)
+        if age > settings.retention_warn_days * DAY:
+            text = f"log files expire after {fail:g} days"
+            return Verdict(False, "WARN", f"{name} bookmark is {days:.1f} days old: {text}", meta)
     if not ages:
         return Verdict(True, "WARN", "no bookmark yet (first run, or nothing archived)", meta)
     return Verdict(True, "WARN", f"oldest bookmark {max(ages.values()) / DAY:.2f} days old", meta)

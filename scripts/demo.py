@@ -17,68 +17,21 @@ import gzip
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 from collections import Counter, defaultdict
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from demo_services import BIN, BOLD, DIM, RESET, ROOT, s3_client, say, start_moto, stop
+
 ARCHIVE_BUCKET = "chatgpt-compliance-archive"
 STATE_BUCKET = "chatgpt-compliance-state"
 PREFIX = "chatgpt-compliance/chatgpt_compliance/"  # target-s3 prefix of the base extractor
-BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
-
-
-def say(msg: str) -> None:
-    """Print a step heading."""
-    print(f"{BOLD}==> {msg}{RESET}", flush=True)
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on the loopback interface."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_moto(stack: ExitStack, logdir: Path) -> str:
-    """Start moto's S3 server on a free port; return its URL."""
-    port = free_port()
-    log = (logdir / "moto.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    stack.callback(_stop, proc)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        if proc.poll() is not None:
-            raise SystemExit(f"moto_server exited; see {logdir / 'moto.log'}")
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)  # noqa: S310 (loopback)
-            return url
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("moto_server did not answer")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 SIM_ARGS: dict[str, Any] = {"seed": 7, "users": 5, "conversations": 20, "span_days": 1.5}
@@ -92,7 +45,7 @@ def start_simulator(stack: ExitStack, logdir: Path) -> dict[str, str]:
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=(logdir / "sim.log").open("wb"), text=True
     )
-    stack.callback(_stop, proc)
+    stack.callback(stop, proc)
     info: dict[str, str] = {}
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -278,17 +231,7 @@ def main() -> int:
                 "TAP_CHATGPT_COMPLIANCE_WORKSPACE_ID": sim["workspace_id"],
             }
         )
-        import boto3
-
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=s3_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 (moto accepts anything)
-        )
-        for bucket in (ARCHIVE_BUCKET, STATE_BUCKET):
-            s3.create_bucket(Bucket=bucket)
+        s3 = s3_client(s3_url, ARCHIVE_BUCKET, STATE_BUCKET)
 
         meltano = str(BIN / "meltano")
         log = tmpdir / "meltano.log"

@@ -16,70 +16,26 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
+from demo_services import BIN, GREEN, RED, RESET, ROOT, YELLOW, s3_client, start_moto
+from demo_services import say as heading
+
 BUCKET = "chatgpt-compliance-fleet"
 SIM_KW: dict[str, Any] = {"seed": 21, "users": 3, "conversations": 5, "span_days": 1.0}
-BOLD, RED, GREEN, YELLOW, RESET = (
-    ("\033[1m", "\033[31m", "\033[32m", "\033[33m", "\033[0m")
-    if sys.stdout.isatty()
-    else ("", "", "", "", "")
-)
 
 
 def say(msg: str) -> None:
-    """Print a step heading."""
-    print(f"\n{BOLD}==> {msg}{RESET}", flush=True)
-
-
-def free_port() -> int:
-    """Return a free TCP port on the loopback interface."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_moto(stack: ExitStack, logdir: Path) -> str:
-    """Start moto's S3 server on a free port; return its URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=(logdir / "moto.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-    def stop() -> None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-    stack.callback(stop)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        if proc.poll() is not None:
-            raise SystemExit(f"fleet-demo: moto_server exited; see {logdir / 'moto.log'}")
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)  # noqa: S310 (loopback)
-            return url
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("fleet-demo: moto_server did not answer")
+    """Print a step heading after a blank line."""
+    heading(msg, gap=True)
 
 
 def start_receiver(stack: ExitStack) -> tuple[str, list[dict[str, Any]]]:
@@ -183,18 +139,10 @@ def main() -> int:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="fleet-demo-") as tmp:
         work = Path(tmp)
         say(f"Tenants read from meltano.yml: {', '.join(t.name for t in tenants)}")
-        s3 = start_moto(stack, work)
+        s3 = start_moto(stack, work, "fleet-demo")
         sim = stack.enter_context(Simulator(tenants=len(tenants), **SIM_KW))
         print(f"  simulator {sim.base_url} with {len(tenants)} workspaces; local S3 {s3}")
-        import boto3
-
-        boto3.client(
-            "s3",
-            endpoint_url=s3,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 (moto)
-        ).create_bucket(Bucket=BUCKET)
+        s3_client(s3, BUCKET)
         creds = [
             TenantCredentials(t, s.api_key, s.workspace_id)
             for t, s in zip(tenants, sim.tenants, strict=True)
