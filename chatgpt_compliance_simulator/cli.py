@@ -11,6 +11,7 @@ from types import FrameType
 from typing import Any
 
 from .config import Faults, Oddities, Quirks, SimulatorConfig
+from .knobs import Inventory
 from .server import Simulator
 
 
@@ -42,6 +43,19 @@ def _oddity(text: str) -> tuple[str, Any]:
         return name, tuple(v for v in value.split(",") if v)
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"bad value for oddity {name} ({kind}): {e}") from None
+
+
+def _inventory(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    types = {f.name: str(f.type) for f in fields(Inventory)}
+    if not sep or name not in types:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME in {sorted(types)}")
+    try:
+        return name, int(value) if types[name] == "int" else float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bad value for inventory knob {name} ({types[name]}): {value!r}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
         "extra_event_types=A,B, project_config_as_array, stuck_listing, out_of_order_listing, "
         "huge_message_bytes=N, nul_in_message_text",
     )
+    s.add_argument(
+        "--inventory",
+        action="append",
+        default=[],
+        type=_inventory,
+        metavar="NAME=VALUE",
+        help="an Inventory knob (repeatable; issue 21): canvases, memories, automations, "
+        "recordings, Codex tasks, library files, config history, e.g. heavy_user_canvases=300, "
+        "config_versions_per_day=1 (see docs/simulator.md)",
+    )
     s.add_argument("--no-rate-limits", action="store_true", help="disable the 429 rate limits")
     s.add_argument(
         "--admin-port",
@@ -235,6 +259,9 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     oddities = Oddities()
     for name, value in args.oddity:
         setattr(oddities, name, value)
+    inventory = Inventory()
+    for name, value in args.inventory:
+        setattr(inventory, name, value)
     return SimulatorConfig(
         seed=args.seed,
         tenants=args.tenants,
@@ -249,6 +276,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         quirks=quirks,
         faults=faults,
         oddities=oddities,
+        inventory=inventory,
         rate_limits=not args.no_rate_limits,
         auto_advance=args.auto_advance,
         host=args.host,

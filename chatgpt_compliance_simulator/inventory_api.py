@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from .generator import Workspace
 from .inventory import Versioned, WorkspaceInventory
@@ -19,6 +20,18 @@ from .rest_api import RestApi
 from .validation import ValidationError, detail, limit_param
 
 CURSOR_PREFIX = "cur1:"
+_H = TypeVar("_H", bound=Callable[..., Response])
+
+
+def _locked(handler: _H) -> _H:
+    """Run an endpoint under the state lock (``advance`` may run in another thread)."""
+
+    @functools.wraps(handler)
+    def run(self: InventoryApi, req: Request, ws: Workspace) -> Response:
+        with self.state.lock:
+            return handler(self, req, ws)
+
+    return run  # type: ignore[return-value]
 
 
 def since_param(req: Request) -> int | None:
@@ -140,6 +153,7 @@ class InventoryApi(RestApi):
         )
 
     # ------------------------------------------------------------------ memories
+    @_locked
     def list_memories(self, req: Request, ws: Workspace) -> Response:
         """``GET …/memories`` (§1A #10): ascending user id, ``since_timestamp`` inclusive."""
         limit = limit_param(req, 200, 200, clamp=False)
@@ -165,6 +179,7 @@ class InventoryApi(RestApi):
             },
         )
 
+    @_locked
     def user_memories(self, req: Request, ws: Workspace) -> Response:
         """``GET …/users/{uid}/memories`` (§1A #11): no paging, ``since_timestamp`` inclusive."""
         uid = self._user_or_404(req, ws)
@@ -178,6 +193,7 @@ class InventoryApi(RestApi):
         )
 
     # ------------------------------------------------------------------ canvases
+    @_locked
     def list_canvases(self, req: Request, ws: Workspace) -> Response:
         """``GET …/users/{uid}/canvases`` (§1A #13): ``{id}`` items, ascending by creation."""
         uid = self._user_or_404(req, ws)
@@ -190,6 +206,7 @@ class InventoryApi(RestApi):
         )
         return self._after_page(req, [{"id": c.id} for c in cvs], 30, 30, clamp=False)
 
+    @_locked
     def get_canvas(self, req: Request, ws: Workspace) -> Response:
         """``GET …/users/{uid}/canvas/{textdoc_id}`` (§1A #14): versions ascending."""
         uid = self._user_or_404(req, ws)
@@ -240,6 +257,7 @@ class InventoryApi(RestApi):
         rows = sorted((o for o in objs if o.created_us <= now), key=lambda o: (o.created_us, o.id))
         return [item for o in rows if (item := o.at(now)) is not None]
 
+    @_locked
     def list_automations(self, req: Request, ws: Workspace) -> Response:
         """``GET …/users/{uid}/automations`` (§1A #20; item shape GUESS), ascending creation."""
         uid = self._user_or_404(req, ws)
@@ -256,6 +274,7 @@ class InventoryApi(RestApi):
 
         return self._after_page(req, items, 20, 200, clamp=True, keep=keep)
 
+    @_locked
     def list_recordings(self, req: Request, ws: Workspace) -> Response:
         """``GET …/users/{uid}/recordings`` (§1A #21; item shape GUESS), ascending creation."""
         uid = self._user_or_404(req, ws)
@@ -268,6 +287,7 @@ class InventoryApi(RestApi):
         )
         return self._after_page(req, [r.item for r in recs], 20, 200, clamp=True)
 
+    @_locked
     def recording_transcript(self, req: Request, ws: Workspace) -> Response:
         """``GET …/users/{uid}/recordings/{id}/transcript`` (§1A #22; shape GUESS)."""
         uid = self._user_or_404(req, ws)
@@ -295,6 +315,7 @@ class InventoryApi(RestApi):
         return json_response(200, body)
 
     # ------------------------------------------------------------------ codex tasks
+    @_locked
     def list_codex_tasks(self, req: Request, ws: Workspace) -> Response:
         """``GET …/codex_tasks`` (§1A #23): ``cursor`` paging, limit ≤ 30, newest first."""
         inv = self._inv(ws)
@@ -307,6 +328,7 @@ class InventoryApi(RestApi):
         items = [inv.task_item(d) for t in rows if (d := t.at(now)) is not None]
         return self._cursor_page(req, items, 30, 30, clamp=False)
 
+    @_locked
     def get_codex_task(self, req: Request, ws: Workspace) -> Response:
         """``GET …/codex_tasks/{task_id}`` (§1A #24; detail shape GUESS)."""
         tid = req.params["task_id"]
@@ -318,6 +340,7 @@ class InventoryApi(RestApi):
         return json_response(200, item)
 
     # ------------------------------------------------------------------ library files
+    @_locked
     def list_library_files(self, req: Request, ws: Workspace) -> Response:
         """``GET …/users/{uid}/library_files`` (§1A #26): ``cursor`` paging, newest first."""
         uid = self._user_or_404(req, ws)
@@ -328,6 +351,7 @@ class InventoryApi(RestApi):
         items = list(reversed(self._current(objs, now)))
         return self._cursor_page(req, items, 200, 200, clamp=True)
 
+    @_locked
     def library_file(self, req: Request, ws: Workspace) -> Response:
         """``GET …/users/{uid}/library_files/{id}`` (§1A #27): 307 to the bytes; 404; 410."""
         uid = self._user_or_404(req, ws)

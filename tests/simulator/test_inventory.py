@@ -505,3 +505,50 @@ def test_rate_limits_faults_and_scope_apply(make):
     logs_only = Client(sim, sim.issue_key(sim.workspace_id, scopes={SCOPE_LOGS_ALL}))
     assert logs_only.get(logs_only.ws("/codex_tasks")).status_code == 403
     assert logs_only.get(logs_only.ws(f"/users/{uid}/library_files")).status_code == 403
+
+
+def test_cli_inventory_knobs():
+    """``serve --inventory NAME=VALUE`` sets the knobs; an unknown name is a usage error."""
+    from chatgpt_compliance_simulator.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(
+        ["serve", "--inventory", "heavy_user_canvases=3", "--inventory", "codex_tasks_per_day=2.5"]
+    )
+    inv = config_from_args(args).inventory
+    assert inv.heavy_user_canvases == 3
+    assert inv.codex_tasks_per_day == 2.5
+    for bad in ("nope=1", "heavy_user_canvases", "heavy_user_canvases=x"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["serve", "--inventory", bad])
+
+
+def test_reads_while_the_clock_advances(make):
+    """Reading while another thread advances never fails and never shows a future version."""
+    import threading
+
+    sim = make(
+        users=2,
+        rate_limits=False,
+        inventory=Inventory(canvases_per_user_day=2.0, canvas_versions_per_day=24.0),
+    )
+    c = Client(sim)
+    uid = user_ids(sim)[0]
+    done = threading.Event()
+
+    def tick() -> None:
+        for _ in range(40):
+            sim.advance(timedelta(hours=3))
+        done.set()
+
+    t = threading.Thread(target=tick)
+    t.start()
+    n = 0
+    while not done.is_set() or n == 0:
+        for x in gen1_all(c, c.ws(f"/users/{uid}/canvases")):
+            vs = canvas_versions(c, uid, x["id"])
+            assert [v["version"] for v in vs] == list(range(1, len(vs) + 1))
+            n += 1
+    t.join()
+    truth = sim.inventory_truth()
+    for x in gen1_all(c, c.ws(f"/users/{uid}/canvases")):
+        assert canvas_versions(c, uid, x["id"]) == truth["canvases"][x["id"]]["versions"]
