@@ -12,6 +12,7 @@ from .config import (
     Quirks,
     SimulatorConfig,
 )
+from .knobs import Inventory
 from .server import SIGNED_ROUTE, Simulator, Tenant
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "SIGNED_ROUTE",
     "WORKSPACE_EVENT_TYPES",
     "Faults",
+    "Inventory",
     "Oddities",
     "Quirks",
     "Simulator",
