@@ -154,10 +154,14 @@ class Canvas:
 
 @dataclass
 class MemoryVersion:
-    """One state of a memory entry: valid from ``updated_us`` until ``until_us`` (None: now)."""
+    """One state of a memory entry, served from ``from_us`` until ``until_us`` (None: now).
+
+    ``updated_us`` is the ``updated_at`` it shows: ``from_us`` or that instant's whole second.
+    """
 
     content: str
     updated_us: int
+    from_us: int
     until_us: int | None = None
 
 
@@ -177,7 +181,7 @@ class MemoryEntry:
             return None
         cur = None
         for v in self.versions:
-            if v.updated_us <= t_us:
+            if v.from_us <= t_us:
                 cur = v
         return cur
 
@@ -350,17 +354,19 @@ class WorkspaceInventory:
             if not live or roll < 0.5:
                 ctx = rng.choice(projects) if projects and rng.random() < 0.25 else uid
                 self.memories[uid].append(
-                    MemoryEntry(rand_uuid(rng), uid, ctx, [MemoryVersion(rng.choice(_NOTES), t_at)])
+                    MemoryEntry(
+                        rand_uuid(rng), uid, ctx, [MemoryVersion(rng.choice(_NOTES), t_at, t)]
+                    )
                 )
             elif roll < 0.85:
                 e = rng.choice(live)
-                e.versions[-1].until_us = t_at
+                e.versions[-1].until_us = t
                 text = rng.choice(_NOTES) + f" (rev {len(e.versions) + 1})"
-                e.versions.append(MemoryVersion(text, t_at))
+                e.versions.append(MemoryVersion(text, t_at, t))
             else:
                 e = rng.choice(live)
-                e.deleted_us = t_at
-                e.versions[-1].until_us = t_at
+                e.deleted_us = t
+                e.versions[-1].until_us = t
 
         return fn
 

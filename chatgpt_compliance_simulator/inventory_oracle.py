@@ -50,7 +50,7 @@ def inventory_truth(state: SimState, ws: Workspace, t: int) -> dict[str, Any]:
     memory_entries = {}
     for uid, entries in inv.memories.items():
         for e in entries:
-            versions = [v for v in e.versions if v.updated_us <= t]
+            versions = [v for v in e.versions if v.from_us <= t]
             if not versions:
                 continue
             memory_entries[e.id] = {
@@ -60,6 +60,7 @@ def inventory_truth(state: SimState, ws: Workspace, t: int) -> dict[str, Any]:
                     {
                         "content": v.content,
                         "updated_at": v.updated_us / 1e6,
+                        "valid_from": v.from_us / 1e6,
                         "valid_until": (
                             v.until_us / 1e6 if v.until_us is not None and v.until_us <= t else None
                         ),

@@ -552,3 +552,89 @@ def test_reads_while_the_clock_advances(make):
     truth = sim.inventory_truth()
     for x in gen1_all(c, c.ws(f"/users/{uid}/canvases")):
         assert canvas_versions(c, uid, x["id"]) == truth["canvases"][x["id"]]["versions"]
+
+
+def test_truth_as_of_a_past_time_is_what_was_served_then(make):
+    """``inventory_truth(as_of=P)`` computed later equals what the API served at P."""
+    sim = make(
+        users=3,
+        rate_limits=False,
+        quirks=Quirks.none(),
+        inventory=Inventory(
+            memory_changes_per_user_day=12.0,
+            automation_changes_per_day=4.0,
+            automations_per_user_day=2.0,
+            codex_tasks_per_day=8.0,
+            library_files_per_user_day=3.0,
+            library_trash_rate=0.5,
+            canvas_versions_per_day=6.0,
+        ),
+    )
+    c = Client(sim)
+    uids = user_ids(sim)
+    seen = []
+    for _ in range(10):
+        sim.advance(timedelta(minutes=97))
+        served = {
+            "memories": {m["id"]: m for m in gen1_all(c, c.ws("/memories"))},
+            "codex": {t["id"]: t for t in cursor_all(c, c.ws("/codex_tasks"))},
+            "library": {
+                f["id"]: f for u in uids for f in cursor_all(c, c.ws(f"/users/{u}/library_files"))
+            },
+            "automations": {
+                a["id"]: a for u in uids for a in gen1_all(c, c.ws(f"/users/{u}/automations"))
+            },
+            "canvases": {
+                x["id"]: canvas_versions(c, u, x["id"])
+                for u in uids
+                for x in gen1_all(c, c.ws(f"/users/{u}/canvases"))
+            },
+        }
+        seen.append((sim.now(), served))
+    for when, served in seen:
+        t = sim.inventory_truth(as_of=when)
+        assert served["memories"] == t["memories"]
+        assert served["codex"] == {k: v["item"] for k, v in t["codex_tasks"].items()}
+        assert served["library"] == {k: v["versions"][-1] for k, v in t["library_files"].items()}
+        assert served["automations"] == {k: v["versions"][-1] for k, v in t["automations"].items()}
+        assert served["canvases"] == {k: v["versions"] for k, v in t["canvases"].items()}
+        # every served memory entry state is one of the entry's recorded versions, valid then
+        for m in served["memories"].values():
+            for ctx in m["memory_contexts"]:
+                for e in ctx["memory_entries"]:
+                    v = t["memory_entries"][e["id"]]["versions"][-1]
+                    assert (v["content"], v["updated_at"]) == (e["content"], e["updated_at"])
+    with pytest.raises(ValueError, match="later than"):
+        sim.inventory_truth(as_of=sim.now() + timedelta(seconds=1))
+
+
+def test_whole_second_memory_times_are_not_served_early(make):
+    """An entry shown with a floored ``updated_at`` is served only from its real instant on."""
+    from chatgpt_compliance_simulator.clock import from_us
+
+    knobs = Inventory(memory_changes_per_user_day=12.0)
+    a = make(seed=21, users=3, inventory=knobs)
+    start = a.now()
+    a.advance(timedelta(days=2))
+    floored = [
+        (v["updated_at"], v["valid_from"])
+        for e in a.inventory_truth()["memory_entries"].values()
+        for v in e["versions"]
+        if v["valid_from"] != v["updated_at"] and v["valid_from"] > start.timestamp()
+    ]
+    assert floored
+    shown, real = floored[0]
+    assert shown == int(shown) < real
+    b = make(seed=21, users=3, inventory=knobs)
+    mid = from_us(round((shown + real) / 2 * 1_000_000))
+    b.advance_to(mid)
+    c = Client(b)
+    served = {m["id"]: m for m in gen1_all(c, c.ws("/memories"))}
+    assert served == a.inventory_truth(as_of=mid)["memories"]
+    times = {
+        e["updated_at"]
+        for m in served.values()
+        for ctx in m["memory_contexts"]
+        for e in ctx["memory_entries"]
+    }
+    assert shown not in times
