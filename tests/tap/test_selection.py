@@ -7,7 +7,6 @@ import functools
 import json
 import signal
 import subprocess
-import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -27,17 +26,8 @@ LOG_STREAMS = {"log_files", "messages", "conversations", "files", "file_parts", 
 def _discovered(config_json: str) -> str:
     """Run --discover once per configuration (it never calls the API)."""
     with tempfile.TemporaryDirectory() as tmp:
-        config_path = Path(tmp) / "config.json"
-        config_path.write_text(config_json)
         discovered = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tap_chatgpt_compliance",
-                "--config",
-                str(config_path),
-                "--discover",
-            ],
+            [*tap_command(json.loads(config_json), None, Path(tmp)), "--discover"],
             capture_output=True,
             text=True,
             check=True,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance.settings import config_errors, storage_errors
-from tests.support.tap import run_tap, tap_config
+from tests.support.tap import run_tap, tap_command, tap_config
 
 GOOD = {
     "api_key": "sk-proj-unit-test-key",
@@ -46,10 +44,8 @@ def test_each_bad_setting_is_named_with_a_fix(override: dict, setting: str, hint
 def test_cli_rejects_bad_config_before_any_request(tmp_path) -> None:
     """A bad workspace_id fails with exit 1 and one readable line; the key is never printed."""
     config = {**GOOD, "workspace_id": "not-a-uuid", "api_url": "http://127.0.0.1:9/v1"}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
     result = subprocess.run(
-        [sys.executable, "-m", "tap_chatgpt_compliance", "--config", str(path)],
+        tap_command(config, None, tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
@@ -64,10 +60,8 @@ def test_cli_rejects_bad_config_before_any_request(tmp_path) -> None:
 
 @pytest.mark.parametrize("flags", [["--about"], ["--about", "--format=json"], ["--discover"]])
 def test_about_and_discover_never_print_the_key(tmp_path, flags: list[str]) -> None:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(GOOD))
     result = subprocess.run(
-        [sys.executable, "-m", "tap_chatgpt_compliance", "--config", str(path), *flags],
+        [*tap_command(GOOD, None, tmp_path), *flags],
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 import subprocess
-import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Faults, Quirks, Simulator
 from tests.support.singer import bookmark, parse_singer, rewind_bookmark
-from tests.support.tap import run_tap, tap_config, tap_env
+from tests.support.tap import run_tap, tap_command, tap_config, tap_env
 
 LIST = "/v1/compliance/workspaces/{workspace_id}/logs"
 DOWNLOAD = "/v1/compliance/workspaces/{workspace_id}/logs/{log_file_id}"
@@ -403,17 +402,9 @@ def test_a_deselected_manifest_emits_nothing_and_its_bookmarks_still_move(
     fresh: Simulator, tmp_path: Path
 ) -> None:
     """Only messages selected: no log_files record or SCHEMA, yet the bookmarks move."""
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(tap_config(fresh, file_content="none")))
+    command = tap_command(tap_config(fresh, file_content="none"), None, tmp_path)
     discovered = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tap_chatgpt_compliance",
-            "--config",
-            str(config_path),
-            "--discover",
-        ],
+        [*command, "--discover"],
         capture_output=True,
         text=True,
         check=True,
@@ -427,15 +418,7 @@ def test_a_deselected_manifest_emits_nothing_and_its_bookmarks_still_move(
     catalog_path = tmp_path / "catalog.json"
     catalog_path.write_text(json.dumps(catalog))
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tap_chatgpt_compliance",
-            "--config",
-            str(config_path),
-            "--catalog",
-            str(catalog_path),
-        ],
+        [*command, "--catalog", str(catalog_path)],
         capture_output=True,
         text=True,
         check=False,
