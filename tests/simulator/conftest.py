@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from simhelpers import START
 
 from chatgpt_compliance_simulator import Quirks, Simulator
+from tests.support.simulators import START
 
 
 @pytest.fixture

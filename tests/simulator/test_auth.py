@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import requests
-from simhelpers import EPOCH_AFTER, Client
 
 from chatgpt_compliance_simulator import SCOPE_BY_TYPE, SCOPE_EXPORT_READ
+from tests.support.simulators import EPOCH_AFTER, Client
 
 
 def _err(r):

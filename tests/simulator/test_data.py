@@ -6,10 +6,9 @@ import hashlib
 import time
 from datetime import datetime, timedelta, timezone
 
-from simhelpers import START, Client, events_of
-
 from chatgpt_compliance_simulator import Quirks, Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.generator import Workspace
+from tests.support.simulators import START, Client, events_of
 
 
 def _all_bytes(sim):

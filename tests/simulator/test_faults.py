@@ -7,9 +7,9 @@ import time
 
 import pytest
 import requests
-from simhelpers import EPOCH_AFTER, Client
 
 from chatgpt_compliance_simulator import Faults
+from tests.support.simulators import EPOCH_AFTER, Client
 
 LOGS = "/v1/compliance/workspaces/{workspace_id}/logs"
 PARAMS = {"event_type": "CONVERSATION_MESSAGE", "after": EPOCH_AFTER}

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import requests
-from simhelpers import Client
 
 from chatgpt_compliance_simulator import SCOPE_LOGS_ALL, Quirks, Simulator
 from chatgpt_compliance_simulator.knobs import Inventory
+from tests.support.simulators import Client
 
 
 def gen1_all(c: Client, url: str, limit: int | None = None, **params: Any) -> list[dict]:

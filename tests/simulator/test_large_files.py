@@ -7,10 +7,10 @@ from itertools import islice
 
 import pytest
 import requests
-from simhelpers import Client
 
 from chatgpt_compliance_simulator import Quirks
 from chatgpt_compliance_simulator.model import CHUNK, USER_FILE, Attachment
+from tests.support.simulators import Client
 
 
 def _att(size: int, name: str = "a.pdf", mime: str = "application/pdf") -> Attachment:

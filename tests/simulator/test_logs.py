@@ -7,9 +7,9 @@ import re
 from datetime import timedelta
 
 import requests
-from simhelpers import EPOCH_AFTER, Client, events_of
 
 from chatgpt_compliance_simulator import Quirks
+from tests.support.simulators import EPOCH_AFTER, Client, events_of
 
 
 def _ts(s: str) -> str:

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 import requests
-from simhelpers import EPOCH_AFTER, Client
 
 from chatgpt_compliance_simulator import Oddities, Quirks, SimulatorConfig
 from chatgpt_compliance_simulator.cli import build_parser, config_from_args
 from chatgpt_compliance_simulator.clock import parse_iso
+from tests.support.simulators import EPOCH_AFTER, Client
 
 CM = "CONVERSATION_MESSAGE"
 EXTRA = ("CHATGPT_PLUGIN_DOCUMENT", "CHATGPT_PLUGIN_PRESENTATION")

@@ -6,10 +6,9 @@ import dataclasses
 from collections import Counter
 from datetime import timedelta
 
-from simhelpers import Client, events_of
-
 from chatgpt_compliance_simulator import Quirks
 from chatgpt_compliance_simulator.clock import parse_iso
+from tests.support.simulators import Client, events_of
 
 
 def only(**on):

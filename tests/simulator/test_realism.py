@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from simhelpers import Client, events_of
-
 from chatgpt_compliance_simulator import Quirks
+from tests.support.simulators import Client, events_of
 
 REALISM = (
     "string_ip_details",

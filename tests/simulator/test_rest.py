@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import requests
-from simhelpers import Client
 
 from chatgpt_compliance_simulator import Quirks
+from tests.support.simulators import Client
 
 
 def test_users_list_and_paging(plain):

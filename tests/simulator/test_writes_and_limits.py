@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import requests
-from simhelpers import EPOCH_AFTER, Client
+
+from tests.support.simulators import EPOCH_AFTER, Client
 
 LOGS = "/v1/compliance/workspaces/{workspace_id}/logs"
 USERS = "/v1/compliance/workspaces/{workspace_id}/users"

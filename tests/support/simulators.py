@@ -1,12 +1,21 @@
-"""Simulators for tests: started for a block or a test module, always stopped."""
+"""Simulators for tests: started for a block or a test module, always stopped; a small HTTP
+client of the simulator (the simulator's own tests)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 
+import requests
+
 from chatgpt_compliance_simulator import Simulator
+
+#: A fixed simulated start (determinism) and an ``after`` before everything.
+START = datetime(2026, 7, 1, 12, 0, 3, tzinfo=timezone.utc)
+EPOCH_AFTER = "2020-01-01T00:00:00Z"
 
 
 class Simulators:
@@ -34,3 +43,60 @@ def running(*args: Any, **kw: Any) -> Iterator[Simulator]:
         yield sim
     finally:
         sim.stop()
+
+
+class Client:
+    """A tiny client of the simulator used by the tests (real HTTP on loopback)."""
+
+    def __init__(self, sim: Simulator, key: str | None = None) -> None:
+        self.sim = sim
+        self.s = requests.Session()
+        self.s.headers["Authorization"] = f"Bearer {key or sim.api_key}"
+
+    def ws(self, suffix: str = "", ws: str | None = None) -> str:
+        return f"{self.sim.base_url}/compliance/workspaces/{ws or self.sim.workspace_id}{suffix}"
+
+    def org(self, suffix: str = "", org: str | None = None) -> str:
+        return (
+            f"{self.sim.base_url}/compliance/organizations/"
+            f"{org or self.sim.organization_id}{suffix}"
+        )
+
+    def get(self, url: str, **kw: Any) -> requests.Response:
+        kw.setdefault("allow_redirects", False)
+        return self.s.get(url, **kw)
+
+    def list_page(self, event_type: str | list[str] = "CONVERSATION_MESSAGE", **params: Any):
+        params.setdefault("after", EPOCH_AFTER)
+        return self.get(self.ws("/logs"), params={"event_type": event_type, **params})
+
+    def list_all(
+        self, event_type: str = "CONVERSATION_MESSAGE", org: bool = False, limit: int = 100
+    ) -> list[dict]:
+        """Page with last_end_time until has_more is false; dedupe by id."""
+        after = EPOCH_AFTER
+        out: dict[str, dict] = {}
+        url = self.org("/logs") if org else self.ws("/logs")
+        for _ in range(10_000):
+            r = self.get(url, params={"event_type": event_type, "after": after, "limit": limit})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            for f in body["data"]:
+                out.setdefault(f["id"], f)
+            if body["last_end_time"] is not None:
+                after = body["last_end_time"]
+            if not body["has_more"]:
+                break
+        return sorted(out.values(), key=lambda f: (f["end_time"], f["id"]))
+
+    def download(self, file_id: str, org: bool = False) -> bytes:
+        r = self.get((self.org if org else self.ws)(f"/logs/{file_id}"))
+        assert r.status_code == 307, r.text
+        got = requests.get(r.headers["Location"], timeout=10)
+        assert got.status_code == 200
+        return got.content
+
+
+def events_of(body: bytes) -> list[dict]:
+    """Return the events of a downloaded log file (one JSON object a line)."""
+    return [json.loads(line) for line in body.split(b"\n") if line.strip()]
