@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.meltano import meltano, sim2  # noqa: F401 (fixtures of every folder)
 from tests.support.simulators import Simulators
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

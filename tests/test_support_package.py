@@ -1,7 +1,9 @@
 """Tests, benchmarks and scripts take their tools from ``tests/support`` and never edit sys.path.
 
 Reads the sources (no process is started): the tap is launched by hand nowhere but in
-``tests/support/tap.py``, and no file changes ``sys.path``.
+``tests/support/tap.py``, no file changes ``sys.path``, and no file imports a conftest by an
+absolute name (another folder's, or its own as a second copy): shared helpers live in
+``tests/support``.
 """
 
 from __future__ import annotations
@@ -23,10 +25,19 @@ def _is_sys(node: object) -> bool:
     return isinstance(node, ast.Name) and node.id == "sys"
 
 
+def _imports_a_conftest(node: ast.ImportFrom) -> bool:
+    """An absolute import of a conftest (or of the old helper modules it replaced)."""
+    last = (node.module or "").split(".")[-1]
+    return node.level == 0 and last in ("conftest", "harness", "simhelpers")
+
+
 def findings(path: Path) -> list[str]:
-    """``sys.path`` edits and hand-built ``python -m tap_chatgpt_compliance`` lines in a file."""
+    """``sys.path`` edits, hand-built ``python -m tap_chatgpt_compliance`` lines and absolute
+    imports of a conftest in a file."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and _imports_a_conftest(node):
+            found.append(f"{node.lineno}: import {node.module}")
         value = getattr(node, "value", None)
         if isinstance(node, ast.Attribute) and node.attr == "path" and _is_sys(value):
             found.append(f"{node.lineno}: sys.path")
@@ -60,5 +71,10 @@ def test_the_check_finds_both(tmp_path: Path):
     sample.write_text(
         "import sys\nsys.path.insert(0, '.')\n"
         "cmd = [sys.executable, '-m', 'tap_chatgpt_compliance', '--about']\n"
+        "from e2e.conftest import meltano\nfrom .conftest import ok\n"
     )
-    assert sorted(findings(sample)) == ["2: sys.path", "3: python -m tap_chatgpt_compliance"]
+    assert sorted(findings(sample)) == [
+        "2: sys.path",
+        "3: python -m tap_chatgpt_compliance",
+        "4: import e2e.conftest",
+    ]

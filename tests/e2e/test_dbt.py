@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, SIM_KW, expected
+from tests.support.meltano import REPO_ROOT, SIM_KW, expected
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from .conftest import (
+from tests.support.meltano import (
     TENANTS,
     expected,
     ids,

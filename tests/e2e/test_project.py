@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import MELTANO, REPO_ROOT, TENANTS, clean_base_env
+from tests.support.meltano import MELTANO, REPO_ROOT, TENANTS, clean_base_env
 
 pytestmark = pytest.mark.e2e
 

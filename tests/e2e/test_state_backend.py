@@ -15,8 +15,7 @@ import pytest
 
 from orchestration import runner
 from orchestration.project import Tenant
-
-from .conftest import MELTANO, REPO_ROOT, TAP, MeltanoProject
+from tests.support.meltano import MELTANO, REPO_ROOT, TAP, MeltanoProject
 
 TENANT = Tenant(name="acme", extractor=f"{TAP}--acme", load_schema="acme", workspace_id=None)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from e2e.conftest import REPO_ROOT, meltano, sim2  # noqa: F401  (fixtures)
 
+from tests.support.meltano import REPO_ROOT
 from tests.support.tap import TapRun
 
 from .conftest import verify_cli
@@ -28,7 +28,7 @@ def _findings(report: Path) -> list[str]:
 
 
 def test_jsonl_from_meltano_verifies_then_a_dropped_manifest_line_is_named(
-    meltano,  # noqa: F811
+    meltano,
     tmp_path: Path,
 ) -> None:
     meltano.elt("acme", "target-jsonl")
@@ -47,7 +47,7 @@ def test_jsonl_from_meltano_verifies_then_a_dropped_manifest_line_is_named(
 
 
 def test_postgres_from_meltano_verifies_then_a_deleted_row_is_named(
-    meltano,  # noqa: F811
+    meltano,
     pg_database: dict[str, str],
     pg_query,
     tmp_path: Path,
@@ -67,7 +67,7 @@ def test_postgres_from_meltano_verifies_then_a_deleted_row_is_named(
 
 
 def test_s3_from_meltano_verifies_then_a_removed_object_is_named(
-    meltano,  # noqa: F811
+    meltano,
     s3_client,
     s3_bucket: str,
     s3_endpoint: str,

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import s3_objects, s3_records
-from tests.fleet.conftest import intervals, max_overlap
+from tests.support.meltano import s3_objects, s3_records
+
+from .conftest import intervals, max_overlap
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO_ROOT = Path(__file__).resolve().parents[2]

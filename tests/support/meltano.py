@@ -1,6 +1,10 @@
-"""Helpers for the Meltano end-to-end tests: real `meltano run` subprocesses in the repository's
-Meltano project (plugins installed once by `make test`), against the in-process simulator, the
-moto S3 server and the private PostgreSQL cluster started by scripts/services.sh."""
+"""Meltano in the tests: real `meltano run` subprocesses in the repository's Meltano project
+(plugins installed once by `make test`), against the in-process simulator, the moto S3 server and
+the private PostgreSQL cluster started by scripts/services.sh; and the loaders' output read back.
+
+The fixtures ``sim2`` and ``meltano`` are registered for every folder by ``tests/conftest.py``
+(the end-to-end, evidence and fleet tests use them).
+"""
 
 from __future__ import annotations
 
