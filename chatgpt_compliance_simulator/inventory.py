@@ -84,6 +84,12 @@ class Process:
             yield t
 
 
+def knowledge_file_expired(cfg: SimulatorConfig, file_id: str) -> bool:
+    """Whether a GPT/project file has expired (``Inventory.expired_knowledge_file_rate``)."""
+    rate = cfg.inventory.expired_knowledge_file_rate
+    return rate > 0 and hash01(cfg.seed, "knowledge-expired", file_id) < rate
+
+
 def _secs(us: int) -> float:
     return us / US
 
@@ -634,8 +640,7 @@ class WorkspaceInventory:
 
     def knowledge_file_expired(self, file_id: str) -> bool:
         """Whether a GPT/project file answers 410 (knob ``expired_knowledge_file_rate``)."""
-        rate = self.knobs.expired_knowledge_file_rate
-        return rate > 0 and hash01(self.cfg.seed, "knowledge-expired", file_id) < rate
+        return knowledge_file_expired(self.cfg, file_id)
 
     def user_ids(self) -> set[str]:
         """Ids of the workspace's users."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from .clock import HOUR_US
 from .generator import Workspace
+from .inventory import knowledge_file_expired
 from .model import GPT_FILE, PROJECT_FILE, USER_FILE, Attachment, Config, Container, list_object
 from .rand import hash01
 from .responses import Request, Response, error_response, json_response
@@ -54,6 +55,10 @@ class RestApi:
         files = [
             a.gen1_file(p, self._file_url(a) if file_format == "url" else None) for a in cfg.files
         ]
+        if file_format == "url":  # an expired file: created_at and download_url null (§2.3)
+            for f in files:
+                if knowledge_file_expired(self.cfg, f["id"]):
+                    f["created_at"] = f["download_url"] = None
         tools = []
         for t in cfg.tools:
             tool = {

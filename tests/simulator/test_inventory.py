@@ -408,7 +408,10 @@ def test_config_history_knowledge_files_and_410(make, kind):
         latest = c.get(c.ws(f"/{kind}/{cid}"), params={"file_format": "id"}).json()
         assert latest["latest_config"] if kind == "gpts" else True
         urls = c.get(c.ws(f"/{kind}/{cid}/configs")).json()["data"]
-        assert all("download_url" in f for v in urls for f in v["files"]["data"])
+        for f in (f for v in urls for f in v["files"]["data"]):
+            # file_format=url: an expired file has created_at and download_url null (§2.3)
+            assert (f["download_url"] is None) == files[f["id"]]["expired"]
+            assert (f["created_at"] is None) == files[f["id"]]["expired"]
         shared = gen1_all(c, c.ws(f"/{kind}/{cid}/shared_users"))
         want = truth["gpt_shared_users" if kind == "gpts" else "project_shared_users"][cid]
         assert [u["id"] for u in shared] == want == sorted(want)
@@ -536,7 +539,7 @@ def test_reads_while_the_clock_advances(make):
     done = threading.Event()
 
     def tick() -> None:
-        for _ in range(40):
+        for _ in range(16):
             sim.advance(timedelta(hours=3))
         done.set()
 
