@@ -6,6 +6,7 @@ import ipaddress
 import json
 import logging
 import math
+import os
 import re
 import typing as t
 from dataclasses import dataclass
@@ -15,11 +16,15 @@ from urllib.parse import urlparse
 
 from singer_sdk import typing as th
 
-from tap_chatgpt_compliance.http.pacing import DEFAULT_REQUESTS_PER_MINUTE
-
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.chatgpt.com/v1"
+DEFAULT_REQUESTS_PER_MINUTE = 100
+"""The documented limit of the Compliance Logs Platform and file routes, per route and minute."""
+INTERVAL_SECONDS = 15.0
+INTERVAL_VARIABLE = "TAP_CHATGPT_COMPLIANCE_PROGRESS_SECONDS"
+"""Environment variable that changes the interval of progress and heartbeat lines (seconds;
+0 turns them off)."""
 RETENTION = timedelta(days=30)
 """How long OpenAI keeps Compliance Logs Platform files."""
 MIB = 1024 * 1024
@@ -496,13 +501,9 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     rather than after the first attachment. A marker that cannot be deleted only warns: the
     tap itself never deletes (WORM buckets may refuse it).
     """
-    from tap_chatgpt_compliance.logfiles.seals import (
-        seal_errors,  # the seal store: Object Lock on S3
-    )
-
     url = str(config.get("file_storage_url") or "").rstrip("/")
     if config.get("file_content") != "storage" or not url:
-        return seal_errors(config)
+        return []
     import fsspec  # only needed with file_content=storage
 
     try:
@@ -531,7 +532,18 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             STORAGE_PROBE,
             type(exc).__name__,
         )
-    return seal_errors(config)
+    return []
+
+
+def interval_seconds() -> float:
+    """Return the interval of progress and heartbeat lines (``INTERVAL_VARIABLE``, else 15 s)."""
+    value = os.environ.get(INTERVAL_VARIABLE)
+    if not value:
+        return INTERVAL_SECONDS
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return INTERVAL_SECONDS
 
 
 def _event_type_errors(config: t.Mapping[str, t.Any]) -> list[str]:

@@ -18,7 +18,7 @@ from tap_chatgpt_compliance.attachments.archive import AttachmentArchiver
 from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
 from tap_chatgpt_compliance.http.transport import Transport
-from tap_chatgpt_compliance.logfiles.seals import seal_run
+from tap_chatgpt_compliance.logfiles.seals import seal_errors, seal_run
 from tap_chatgpt_compliance.run.output import Interrupted, LineLimitedWriter
 from tap_chatgpt_compliance.run.store import LeaseHeld, WorkspaceLease
 from tap_chatgpt_compliance.run.summary import Bookmark, CountingWriter, RunSummary
@@ -126,7 +126,8 @@ class TapChatGPTCompliance(Tap):
         self._read_secret = raise_errors
         errors = config_errors(self.config) + secret_config_errors(self.config)
         if not errors and raise_errors:  # a real run, not --discover: probe the store too
-            errors = storage_errors(self.config)
+            # the content store, then the seal store (Object Lock on S3)
+            errors = storage_errors(self.config) or seal_errors(self.config)
         if errors and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
         return errors

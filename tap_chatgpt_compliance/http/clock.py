@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError
+from tap_chatgpt_compliance.timeparse import duration
 
 DEFAULT_MAX_SKEW_SECONDS = 300.0
 """How far the API's ``Date`` may be ahead of this machine's clock (and an ``end_time`` ahead
@@ -136,6 +137,4 @@ class RunClock:
 
 
 def _span(seconds: float) -> str:
-    from tap_chatgpt_compliance.run.summary import duration  # summary imports this module's users
-
     return duration(abs(seconds))

@@ -28,10 +28,10 @@ import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
 
+from tap_chatgpt_compliance.settings import DEFAULT_REQUESTS_PER_MINUTE
+
 LOGGER = logging.getLogger(__name__)
 
-DEFAULT_REQUESTS_PER_MINUTE = 100
-"""The documented limit of the Compliance Logs Platform and file routes, per route and minute."""
 GEN1_LISTS = frozenset({"users", "gpts", "projects", "configs", "shared_users"})
 """Gen-1 list routes, documented at 50 requests per minute: paced at half the setting."""
 SLOWDOWN = 0.8

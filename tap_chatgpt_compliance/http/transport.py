@@ -24,7 +24,7 @@ from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_erro
 from tap_chatgpt_compliance.http.clock import RunClock
 from tap_chatgpt_compliance.http.pacing import Pacer, route_template
 from tap_chatgpt_compliance.http.retry import retry_after_seconds, wait_generator
-from tap_chatgpt_compliance.run.progress import interval_seconds
+from tap_chatgpt_compliance.settings import interval_seconds
 
 if t.TYPE_CHECKING:
     import logging

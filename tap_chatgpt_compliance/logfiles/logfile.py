@@ -15,12 +15,12 @@ import typing as t
 from dataclasses import dataclass, field
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError
-from tap_chatgpt_compliance.http.downloads import Unavailable, download
+from tap_chatgpt_compliance.http.downloads import Unavailable
 
 if t.TYPE_CHECKING:
     import requests
 
-    from tap_chatgpt_compliance.client import ComplianceStream
+    from tap_chatgpt_compliance.http.downloads import Downloader
 
 LOGGER = logging.getLogger(__name__)
 CHUNK = 256 * 1024
@@ -275,7 +275,7 @@ def parse_lines(
 class Segment:
     """A run of whole lines of a log file, parsed: what the child streams read.
 
-    Child streams read one segment at a time (``SyncRun.open_files``), so memory holds the
+    Child streams read one segment at a time (``LogFilesStream.open_segment``), so memory holds the
     events of a segment or two, whatever the size of the file.
     """
 
@@ -449,7 +449,7 @@ def _reader(response: requests.Response) -> tuple[t.IO[bytes], str, int]:
 
 
 def fetch_log_file(
-    stream: ComplianceStream,
+    downloader: Downloader,
     scope_path: str,
     meta: dict[str, t.Any],
     event_type: str,
@@ -464,7 +464,7 @@ def fetch_log_file(
     path = f"{scope_path}/logs/{meta['id']}"
     for attempt in range(1, SHA_TRIES + 1):
         try:
-            body, sha256, size = download(stream, path, _reader)
+            body, sha256, size = downloader.download(path, _reader)
         except Unavailable as exc:
             if exc.status == 403:  # a scope problem: the message names the scope
                 raise

@@ -10,28 +10,13 @@ the interval prints none.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from tap_chatgpt_compliance.run.summary import duration
-
-INTERVAL_SECONDS = 15.0
-INTERVAL_VARIABLE = "TAP_CHATGPT_COMPLIANCE_PROGRESS_SECONDS"
-"""Environment variable that changes the interval (seconds; 0 turns the lines off)."""
-
-
-def interval_seconds() -> float:
-    """Return the interval of progress and heartbeat lines (``INTERVAL_VARIABLE``, else 15 s)."""
-    value = os.environ.get(INTERVAL_VARIABLE)
-    if not value:
-        return INTERVAL_SECONDS
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return INTERVAL_SECONDS
+from tap_chatgpt_compliance.settings import interval_seconds
+from tap_chatgpt_compliance.timeparse import duration
 
 
 @dataclass

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from singer_sdk.singerlib import RecordMessage
 
 from tap_chatgpt_compliance.run.output import LineLimitedWriter
+from tap_chatgpt_compliance.timeparse import duration
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Message
@@ -213,21 +214,6 @@ class RunSummary:
             lines.append(f"  {self.pacing}")
         lines.append(JSON_PREFIX + json.dumps(self.as_json(), separators=(",", ":")))
         return lines
-
-
-def duration(seconds: float) -> str:
-    """Return a short human duration: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def _iso(value: datetime | None) -> str | None:

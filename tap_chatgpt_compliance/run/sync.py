@@ -10,9 +10,6 @@ from datetime import datetime, timezone
 from tap_chatgpt_compliance.run.progress import Progress
 from tap_chatgpt_compliance.run.store import HashedKeys, RunFile, SpillMap
 
-if t.TYPE_CHECKING:
-    from tap_chatgpt_compliance.logfiles.logfile import Segment
-
 EXAMPLES = 5
 """Attachments not archived named in the log and the summary (all are in the files records)."""
 EVENTS_IN_MEMORY = 5_000
@@ -75,8 +72,6 @@ class SyncRun:
     handled_attachment_ids: SpillMap[str, int] = field(init=False)
     """Attachments already planned in this run (downloaded and recorded once per run)."""
     conversations: SpillMap[str, ConversationSeen] = field(init=False)
-    open_files: dict[str, Segment] = field(default_factory=dict)
-    """Log file id → the segment whose records the child streams are writing."""
     open_spools: dict[str, t.IO[bytes]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)

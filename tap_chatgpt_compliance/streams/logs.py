@@ -19,6 +19,7 @@ from tap_chatgpt_compliance.attachments.pipeline import ReadAhead, one_ahead
 from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
 from tap_chatgpt_compliance.http.clock import ClockSkewError, RunClock
+from tap_chatgpt_compliance.http.downloads import Downloader
 from tap_chatgpt_compliance.http.pagination import LogFilesPaginator, PageShapeError
 from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.logfile import (
@@ -83,6 +84,15 @@ class LogFilesStream(ComplianceStream):
     _bookmark: datetime | None = None
     _segment_record: dict[str, t.Any] | None = None
     """The stand-in record of a segment before a file's last: not written, no bookmark."""
+    _open_segment: Segment | None = None
+    """The segment whose records the child streams are writing (:meth:`open_segment`)."""
+
+    def open_segment(self, context: Context | None) -> Segment | None:
+        """Return the segment the children are writing, if it is of ``context``'s log file."""
+        segment = self._open_segment
+        if segment is None or segment.id != str((context or {}).get("log_file_id")):
+            return None
+        return segment
 
     # Selection: read whenever something downstream is selected, emit only when selected.
 
@@ -323,7 +333,7 @@ class LogFilesStream(ComplianceStream):
             # segment's records. The next segment is parsed (and its attachments queued) before
             # the current one's records are written.
             for plan, log_file, segment in one_ahead(segments):
-                run.open_files[plan.file_id] = segment
+                self._open_segment = segment
                 record = self._manifest_record(log_file, plan.end_time, plan.source, plan.capped)
                 if not segment.last:
                     self._segment_record = record
@@ -337,7 +347,7 @@ class LogFilesStream(ComplianceStream):
                 try:
                     yield record  # children are written before this record and its bookmark
                 finally:
-                    run.open_files.pop(plan.file_id, None)
+                    self._open_segment = None
                     self._bookmark = None
                     log_file.close_raw()
                 chain.advance(state, record)
@@ -419,9 +429,14 @@ class LogFilesStream(ComplianceStream):
 
     def _read(self, plan: _Planned) -> LogFile:
         """Download and verify a file, and keep its raw bytes (on the read-ahead thread)."""
-        log_file = fetch_log_file(self, plan.scope_path, plan.meta, plan.file_type)
+        log_file = fetch_log_file(self.downloader, plan.scope_path, plan.meta, plan.file_type)
         self.raw_keeper.keep(log_file)
         return log_file
+
+    @cached_property
+    def downloader(self) -> Downloader:
+        """Return the run's transport with this stream's error messages and logger."""
+        return Downloader(self.transport, self.describe_error, self.logger, f"stream '{self.name}'")
 
     @cached_property
     def raw_keeper(self) -> RawLogKeeper:
@@ -565,9 +580,18 @@ class LogFileChildStream(OncePerRunSchema, ComplianceStream):
     reads_event_type: str | None = CONVERSATION_MESSAGE
     """CONVERSATION_MESSAGE reads the file's message events; None reads all its other events."""
 
+    @property
+    def log_files_stream(self) -> LogFilesStream:
+        """Return the parent stream, whose open segment this stream reads."""
+        return t.cast("LogFilesStream", self._tap.streams[LogFilesStream.name])
+
+    def open_segment(self, context: Context | None) -> Segment | None:
+        """Return the parent's segment of ``context``'s log file, if it is being written."""
+        return self.log_files_stream.open_segment(context)
+
     def log_file(self, context: Context | None) -> Segment | None:
         """Return the parent's current file if it holds events this stream reads."""
-        log_file = self.sync_run.open_files.get(str((context or {}).get("log_file_id")))
+        log_file = self.open_segment(context)
         if log_file is None:
             return None
         if self.reads_event_type == CONVERSATION_MESSAGE:
@@ -625,7 +649,7 @@ class ConversationsStream(LogFileChildStream):
 
     def log_file(self, context: Context | None) -> Segment | None:
         """Return the parent's current file if it has messages, or ends a file with some."""
-        log_file = self.sync_run.open_files.get(str((context or {}).get("log_file_id")))
+        log_file = self.open_segment(context)
         if log_file is None:
             return None
         if log_file.messages:
@@ -682,7 +706,7 @@ class UnparsedLinesStream(LogFileChildStream):
 
     def log_file(self, context: Context | None) -> Segment | None:
         """Return the parent's current file if it has unparsed lines."""
-        log_file = self.sync_run.open_files.get(str((context or {}).get("log_file_id")))
+        log_file = self.open_segment(context)
         return log_file if log_file is not None and log_file.lines.unparsed else None
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

@@ -35,7 +35,7 @@ class LogFilePartsStream(LogFileChildStream):
 
     def log_file(self, context: Context | None) -> Segment | None:
         """Return the parent's file at its last segment, when its raw bytes are kept inline."""
-        segment = self.sync_run.open_files.get(str((context or {}).get("log_file_id")))
+        segment = self.open_segment(context)
         if segment is None or not segment.last or segment.log_file.raw is None:
             return None
         return segment

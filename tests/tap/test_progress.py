@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tap_chatgpt_compliance.run.progress import INTERVAL_VARIABLE, Progress
-from tap_chatgpt_compliance.run.summary import duration
+from tap_chatgpt_compliance.run.progress import Progress
+from tap_chatgpt_compliance.settings import INTERVAL_VARIABLE
 from tap_chatgpt_compliance.tap import METRICS_LOG_LEVEL
+from tap_chatgpt_compliance.timeparse import duration
 from tests.support.singer import parse_singer
 from tests.support.tap import tap_command, tap_config, tap_env
 

@@ -364,7 +364,7 @@ def test_children_with_nothing_to_write_are_synced_once_only(
     )
     message = {"event_id": "e1", "type": "CONVERSATION_MESSAGE"}
     segment = Segment(log_file, 1, ParsedLines(messages=[message]), last=False)
-    tap.sync_run.open_files["eclf_1"] = segment  # type: ignore[attr-defined]
+    parent._open_segment = segment
     parent._sync_children(context)
     assert sorted(synced) == ["conversations", "files", "messages"]
     segment.lines = ParsedLines(others=[{"event_id": "a1", "type": "AUDIT_LOG"}])

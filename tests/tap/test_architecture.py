@@ -1,0 +1,185 @@
+"""The tap's import rules (docs/architecture.md): no circles, no upward imports.
+
+Every ``import`` of the tap package is read with ``ast`` (``TYPE_CHECKING`` blocks and
+imports inside functions included: a type-only or late import is a dependency too) and checked
+against the layering declared in :data:`LAYERS`, lowest first. A module may import modules of
+its own layer and of lower layers; the modules of a package (``http``, ``run``,
+``attachments``, ``logfiles``) may import each other. Between modules, no import circle,
+whatever the layers.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = "tap_chatgpt_compliance"
+ROOT = Path(__file__).resolve().parents[2] / PACKAGE
+
+LAYERS: list[tuple[str, set[str]]] = [
+    (
+        "base",
+        {"__init__", "errors", "timeparse", "schemas", "settings", "secrets", "directory_rows"},
+    ),
+    ("http", {"http"}),
+    ("run", {"run"}),
+    ("attachments", {"attachments"}),
+    ("logfiles", {"logfiles"}),
+    ("seam", {"sdk", "client"}),
+    ("streams", {"streams"}),
+    ("tap", {"tap", "__main__"}),
+]
+"""Layers, lowest first, by the first part of the module's name inside the package."""
+SEPARATE = {"evidence"}
+"""The evidence tools: may import the tap's lower layers, never its streams or the tap."""
+EVIDENCE_MAY_IMPORT = {"base", "http", "run", "attachments", "logfiles"}
+
+
+def module_name(path: Path) -> str:
+    """Return ``http.transport`` for tap_chatgpt_compliance/http/transport.py."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    """Return every module of the package by its name inside the package."""
+    return {module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """Return the package's modules that ``path`` imports (anywhere in the file)."""
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            if not name.startswith(PACKAGE + "."):
+                continue
+            inner = name[len(PACKAGE) + 1 :]
+            # the longest known module the name starts with ("http.transport.Transport")
+            while inner and inner not in known:
+                inner = inner.rpartition(".")[0]
+            if inner:
+                found.add(inner)
+    return found
+
+
+def layer_of(module: str) -> str:
+    """Return the layer of a module (by its first name part)."""
+    head = module.split(".")[0]
+    if head in SEPARATE:
+        return head
+    for layer, heads in LAYERS:
+        if head in heads:
+            return layer
+    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS in {__file__}")
+
+
+RANK = {layer: rank for rank, (layer, _) in enumerate(LAYERS)}
+
+
+def graph() -> dict[str, set[str]]:
+    """Return module → the package's modules it imports (packages' __init__ excluded)."""
+    found = modules()
+    known = set(found)
+    return {
+        name: {m for m in imports(path, known) if m != name and not _is_package(m, known)}
+        for name, path in found.items()
+    }
+
+
+def _is_package(module: str, known: set[str]) -> bool:
+    return any(other.startswith(module + ".") for other in known)
+
+
+def test_every_module_has_a_layer() -> None:
+    for module in modules():
+        layer_of(module)
+
+
+def test_no_upward_imports() -> None:
+    upward = []
+    for module, targets in graph().items():
+        layer = layer_of(module)
+        for target in targets:
+            target_layer = layer_of(target)
+            if layer in SEPARATE:
+                allowed = target_layer == layer or target_layer in EVIDENCE_MAY_IMPORT
+            else:
+                allowed = target_layer not in SEPARATE and RANK[target_layer] <= RANK[layer]
+            if not allowed:
+                upward.append(f"{module} ({layer}) imports {target} ({target_layer})")
+    assert upward == []
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Return the strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in edges.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circles() -> None:
+    assert cycles(graph()) == []
+
+
+def test_the_checks_can_fail(tmp_path: Path) -> None:
+    """The rules see a circle, an upward import and a type-only import."""
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    source = (
+        "import typing as t\nif t.TYPE_CHECKING:\n"
+        "    from tap_chatgpt_compliance.client import ComplianceStream\n"
+        "def f():\n    from tap_chatgpt_compliance.http import transport\n"
+    )
+    probe = tmp_path / "probe.py"
+    probe.write_text(source)
+    assert imports(probe, {"client", "http.transport", "http"}) == {
+        "client",
+        "http",
+        "http.transport",
+    }
+    assert RANK[layer_of("client")] > RANK[layer_of("http.transport")]
+
+
+@pytest.mark.parametrize("package", ["http", "run", "attachments", "logfiles"])
+def test_each_package_says_what_it_owns_and_may_import(package: str) -> None:
+    doc = ast.get_docstring(ast.parse((ROOT / package / "__init__.py").read_text()))
+    assert doc is not None
+    assert "Owns" in doc
+    assert "May import" in doc
