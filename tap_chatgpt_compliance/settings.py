@@ -269,6 +269,19 @@ CONFIG_SCHEMA = th.PropertiesList(
             "years, SEC rule 17a-4). Nobody, the bucket owner included, can delete a seal before."
         ),
     ),
+    th.Property(
+        "directory_refresh_hours",
+        th.NumberType(minimum=0),
+        default=24,
+        title="Workspace objects refresh (hours)",
+        description=(
+            "How often the workspace-object streams (GPT and project configuration history "
+            "and shares, memories, canvases and their versions, automations, recordings, "
+            "Codex tasks, library files) are refreshed, in hours: in the runs between they "
+            "send no request. 0 refreshes them on every run. They are not selected by "
+            "default: select them in the catalog (Meltano `select`)."
+        ),
+    ),
 ).to_dict()
 
 _DEFAULTS: dict[str, t.Any] = {

@@ -38,6 +38,7 @@ from tap_chatgpt_compliance.settings import (
     values_from_strings,
 )
 from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
+from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 if sys.version_info >= (3, 12):
@@ -62,6 +63,7 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.UsersStream,
     streams.GPTsStream,
     streams.ProjectsStream,
+    *WORKSPACE_OBJECT_STREAMS,
 )
 
 

@@ -1,0 +1,146 @@
+"""Automations, recordings and transcripts, Codex tasks, library files (§1A #20-#24, #26).
+
+The reference is unsure of most of these shapes: the rows keep the item as served and derive
+only ids and times. None has a filter the tap can trust (automations take ``since_timestamp``
+in one client only, MED), so each refresh lists them in full and emits only the items whose
+change bucket changed (workspace.ChangeBuckets); the listing costs at least one request per user
+either way. Transcripts and Codex task details are child streams: fetched for each recording
+or task the parent emits (new or changed), never for the unchanged ones.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_chatgpt_compliance.streams.workspace import (
+    ChangeBuckets,
+    ChildObjectStream,
+    WorkspaceObjectStream,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from singer_sdk.helpers.types import Context
+
+PER_USER_PAGE = 200
+"""Page size of the per-user lists (the simulator clamps at 200)."""
+CODEX_PAGE = 30
+"""The API's default and largest page of Codex tasks (more is a 422)."""
+
+
+class _PerUserStream(WorkspaceObjectStream):
+    """A list per user, refreshed in full, changed buckets emitted."""
+
+    route = ""
+    cursor_paging = False
+
+    def refresh(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """List every user's items; emit the buckets that changed."""
+        buckets = ChangeBuckets(self.stream_state.get("buckets"))
+        for user_id in self.user_ids():
+            path = f"users/{user_id}/{self.route}"
+            pages = (
+                self.iter_cursor(path, limit=PER_USER_PAGE, missing_ok=True)
+                if self.cursor_paging
+                else self.iter_list(path, limit=PER_USER_PAGE, missing_ok=True)
+            )
+            for item in pages:
+                row = self.row(item, user_id=user_id)
+                buckets.add(f"{user_id}/{row.get('id')}", row)
+        yield from buckets.changed()
+        updates["buckets"] = buckets.state()
+
+
+class AutomationsStream(_PerUserStream):
+    """Scheduled tasks of each user (``users/{id}/automations``)."""
+
+    name = "automations"
+    primary_keys: t.ClassVar[list[str]] = ["id", "raw_sha256"]
+    route = "automations"
+
+
+class RecordingsStream(_PerUserStream):
+    """Recordings of each user (``users/{id}/recordings``); transcripts are a child stream."""
+
+    name = "recordings"
+    primary_keys: t.ClassVar[list[str]] = ["id", "raw_sha256"]
+    route = "recordings"
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
+        """Name the recording whose transcript to fetch."""
+        return {"user_id": record["user_id"], "recording_id": record["id"]}
+
+
+class RecordingTranscriptsStream(ChildObjectStream):
+    """The transcript (with its summary) of each new or changed recording."""
+
+    name = "recording_transcripts"
+    primary_keys: t.ClassVar[list[str]] = ["recording_id", "raw_sha256"]
+    parent_stream_type = RecordingsStream
+
+    def refresh(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """Fetch one transcript; a recording without one (404) has no row."""
+        if not context:
+            return
+        user_id, recording_id = context["user_id"], context["recording_id"]
+        item = self.fetch(
+            f"users/{user_id}/recordings/{recording_id}/transcript",
+            {"include_summary": "true"},
+            missing_ok=True,
+        )
+        if isinstance(item, dict):
+            yield self.row(item, user_id=user_id, recording_id=recording_id)
+
+
+class CodexTasksStream(WorkspaceObjectStream):
+    """Codex tasks of the workspace (``codex_tasks``: newest first, ``cursor`` paging)."""
+
+    name = "codex_tasks"
+    primary_keys: t.ClassVar[list[str]] = ["id", "raw_sha256"]
+
+    def refresh(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """List every task (an old task can change: no early stop); emit changed buckets."""
+        buckets = ChangeBuckets(self.stream_state.get("buckets"))
+        for item in self.iter_cursor("codex_tasks", limit=CODEX_PAGE):
+            row = self.row(item)
+            buckets.add(str(row.get("id")), row)
+        yield from buckets.changed()
+        updates["buckets"] = buckets.state()
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
+        """Name the task whose details to fetch."""
+        return {"task_id": record["id"]}
+
+
+class CodexTaskDetailsStream(ChildObjectStream):
+    """Details of each new or changed Codex task (``codex_tasks/{id}``)."""
+
+    name = "codex_task_details"
+    primary_keys: t.ClassVar[list[str]] = ["id", "raw_sha256"]
+    parent_stream_type = CodexTasksStream
+
+    def refresh(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """Fetch one task; a task gone since it was listed (404) has no row."""
+        if not context:
+            return
+        item = self.fetch(f"codex_tasks/{context['task_id']}", missing_ok=True)
+        if isinstance(item, dict):
+            yield self.row(item)
+
+
+class LibraryFilesStream(_PerUserStream):
+    """Library files of each user (``users/{id}/library_files``: newest first, ``cursor``)."""
+
+    name = "library_files"
+    primary_keys: t.ClassVar[list[str]] = ["user_id", "id", "raw_sha256"]
+    route = "library_files"
+    cursor_paging = True

@@ -1,0 +1,150 @@
+"""Canvases of each user and every version of each (reference §1A #13, #14, §2.6).
+
+``canvases``: one row per canvas (the list gives ``{id}`` only), change-detected, so a canvas
+is emitted when it first appears (and again only when its bucket changes).
+
+``canvas_versions``: one row per version. The list of a user's canvases carries no time, so
+each refresh asks every canvas for its versions (one request per canvas: the API's floor). The
+versions ascend from 1, paged by ``after`` = an integer version number (exclusive), at most
+30 a page. A version dated (``updated_at``) before the watermark was archived by an earlier
+refresh and is not emitted again; the overlap is deduplicated by the keys kept in the state.
+
+State stays bounded: besides the refresh time and the overlap keys, only canvases whose history
+is longer than one page (30 versions) keep their last version number, at most
+:data:`MAX_LONG_CANVASES` of them (the most recently changed); such a canvas is then read from
+its last version on (one request instead of one per 30 versions). A canvas beyond that bound is
+read from version 1 again: more requests, never a missed version.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_chatgpt_compliance.errors import ListingError
+from tap_chatgpt_compliance.http.pagination import PageShapeError
+from tap_chatgpt_compliance.streams.workspace import (
+    Boundary,
+    ChangeBuckets,
+    WorkspaceObjectStream,
+    in_window,
+)
+from tap_chatgpt_compliance.timeparse import to_datetime
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from singer_sdk.helpers.types import Context
+
+CANVAS_PAGE = 30
+"""The API's largest page of canvases and of versions (more is a 422)."""
+MAX_LONG_CANVASES = 1000
+"""Canvases longer than a page whose last version number the state keeps."""
+
+
+class _CanvasListing(WorkspaceObjectStream):
+    def canvas_ids(self, user_id: str) -> list[str]:
+        """Return a user's canvas ids, ascending by creation (listed once per run)."""
+        cache = self._cache().setdefault("canvases", {})
+        if user_id not in cache:
+            cache[user_id] = [
+                str(item["id"])
+                for item in self.iter_list(
+                    f"users/{user_id}/canvases", limit=CANVAS_PAGE, missing_ok=True
+                )
+                if isinstance(item.get("id"), str)
+            ]
+        return t.cast("list[str]", cache[user_id])
+
+
+class CanvasesStream(_CanvasListing):
+    """Every canvas of every user (``users/{id}/canvases``)."""
+
+    name = "canvases"
+    primary_keys: t.ClassVar[list[str]] = ["user_id", "id"]
+
+    def refresh(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """List the canvases of every user; emit the buckets that changed."""
+        buckets = ChangeBuckets(self.stream_state.get("buckets"))
+        for user_id in self.user_ids():
+            for canvas_id in self.canvas_ids(user_id):
+                buckets.add(f"{user_id}/{canvas_id}", self.row({"id": canvas_id}, user_id=user_id))
+        yield from buckets.changed()
+        updates["buckets"] = buckets.state()
+
+
+class CanvasVersionsStream(_CanvasListing):
+    """Every version of every canvas (``users/{id}/canvas/{textdoc_id}``)."""
+
+    name = "canvas_versions"
+    primary_keys: t.ClassVar[list[str]] = ["textdoc_id", "version"]
+
+    def refresh(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """Read every canvas's versions from its known last version (or 1) on."""
+        since = self.watermark()
+        boundary = Boundary(self.stream_state.get("boundary"), since)
+        known = self.stream_state.get("long_canvases")
+        long_canvases: dict[str, int] = dict(known) if isinstance(known, dict) else {}
+        changed: dict[str, int] = {}
+        for user_id in self.user_ids():
+            for canvas_id in self.canvas_ids(user_id):
+                start = long_canvases.get(canvas_id) if since is not None else None
+                last = start
+                for version in self._versions(user_id, canvas_id, start):
+                    number = version.get("version")
+                    if _is_int(number):
+                        last = max(last or 0, number)
+                    when = to_datetime(version.get("updated_at"))
+                    if not in_window(when, since):
+                        continue
+                    key = f"{canvas_id}/{number}/{version.get('updated_at')}"
+                    if boundary.fresh(key, when):
+                        yield version
+                if last is not None and last > CANVAS_PAGE and last != start:
+                    changed[canvas_id] = last
+        # The most recently changed long canvases first, then the others, up to the bound.
+        kept = {**changed, **{k: v for k, v in long_canvases.items() if k not in changed}}
+        updates["long_canvases"] = dict(list(kept.items())[:MAX_LONG_CANVASES])
+        updates["boundary"] = boundary.keep(self.transport.clock.now())
+
+    def _versions(
+        self, user_id: str, canvas_id: str, after: int | None
+    ) -> Iterator[dict[str, t.Any]]:
+        """Yield the rows of a canvas's versions after ``after`` (None: from 1)."""
+        path = f"users/{user_id}/canvas/{canvas_id}"
+        while True:
+            body = self.fetch(path, {"limit": CANVAS_PAGE, "after": after}, missing_ok=True)
+            if body is None:
+                return
+            contents = body.get("version_contents") if isinstance(body, dict) else None
+            if not isinstance(contents, dict) or not isinstance(contents.get("data"), list):
+                msg = (
+                    f"The answer of {path} has no version_contents list: it is not read as a "
+                    "canvas without versions. Rerun later; if it persists, report it to OpenAI "
+                    "support."
+                )
+                raise PageShapeError(msg)
+            textdoc_type = body.get("textdoc_type")
+            for version in contents["data"]:
+                if isinstance(version, dict):
+                    yield self.row(
+                        version, user_id=user_id, textdoc_id=canvas_id, textdoc_type=textdoc_type
+                    )
+            last = contents.get("last_version")
+            if contents.get("has_more") is not True:
+                return
+            if not _is_int(last) or (after is not None and last <= after):
+                msg = (
+                    f"The canvas {path} kept answering has_more=true without a last_version "
+                    f"past {after}: the API's listing is stuck. Rerun later; if it persists, "
+                    "report it to OpenAI support."
+                )
+                raise ListingError(msg)
+            after = last
+
+
+def _is_int(value: t.Any) -> t.TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,143 @@
+"""Configuration history and shares of GPTs and projects (reference §1A #6, #7, #17, #18).
+
+These streams iterate the GPT (project) ids themselves instead of being SDK child streams of
+``gpts``/``projects``: the directory streams are full snapshots read on every run, while these
+follow ``directory_refresh_hours``; a child stream would also be synced once per parent record
+(one SCHEMA and state lookup per GPT) and could not skip a GPT before any request. The GPT
+listing is read once per run and shared by the streams (``file_format=id``: no signed URL, so
+the items are byte-stable from run to run).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_chatgpt_compliance.streams.workspace import (
+    Boundary,
+    ChangeBuckets,
+    WorkspaceObjectStream,
+    in_window,
+)
+from tap_chatgpt_compliance.timeparse import to_datetime
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import datetime
+
+    from singer_sdk.helpers.types import Context
+
+CONFIG_PAGE = 50
+"""Configurations per page (the API's default is 20; the simulator clamps at 200)."""
+
+
+def latest_config_time(container: t.Mapping[str, t.Any]) -> datetime | None:
+    """Return the ``created_at`` of the newest configuration in a GPT's ``latest_config``."""
+    latest = container.get("latest_config")
+    data = latest.get("data") if isinstance(latest, dict) else latest
+    if not isinstance(data, list):
+        return None
+    times = [to_datetime(c.get("created_at")) for c in data if isinstance(c, dict)]
+    known = [when for when in times if when is not None]
+    return max(known) if known else None
+
+
+class _ConfigsStream(WorkspaceObjectStream):
+    """Every configuration version of each GPT (project), newest first in the API.
+
+    The first refresh pages every list to its end. Later ones skip a GPT whose
+    ``latest_config`` is older than the watermark (no request), and stop paging a list at the
+    first configuration older than it: the list is newest first, so the rest was archived by an
+    earlier refresh. Configurations are immutable (a change is a new id): the overlap re-read is
+    dropped by the keys kept in the state (a bounded list).
+    """
+
+    kind = "gpts"
+    parent_key = "gpt_id"
+
+    def refresh(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """Read the new configurations of every GPT (project)."""
+        since = self.watermark()
+        boundary = Boundary(self.stream_state.get("boundary"), since)
+        skipped = 0
+        for container in self.containers(self.kind):
+            cid = str(container["id"])
+            latest = latest_config_time(container)
+            if since is not None and latest is not None and latest < since:
+                skipped += 1
+                continue
+            for item in self.iter_list(
+                f"{self.kind}/{cid}/configs",
+                {"file_format": "id"},
+                limit=CONFIG_PAGE,
+                missing_ok=True,
+            ):
+                when = to_datetime(item.get("created_at"))
+                if not in_window(when, since):
+                    break  # newest first: everything after this was read before
+                if boundary.fresh(f"{cid}/{item.get('id')}", when):
+                    yield self.row(item, **{self.parent_key: cid})
+        if skipped:
+            self.logger.info(
+                "Stream '%s': %d of %d %s unchanged since the last refresh (no request).",
+                self.name,
+                skipped,
+                len(self.containers(self.kind)),
+                self.kind,
+            )
+        updates["boundary"] = boundary.keep(self.transport.clock.now())
+
+
+class GPTConfigsStream(_ConfigsStream):
+    """GPT configuration history (``gpts/{id}/configs``): instructions, files, tools."""
+
+    name = "gpt_configs"
+    primary_keys: t.ClassVar[list[str]] = ["gpt_id", "id"]
+
+
+class ProjectConfigsStream(_ConfigsStream):
+    """Project configuration history (``projects/{id}/configs``)."""
+
+    name = "project_configs"
+    primary_keys: t.ClassVar[list[str]] = ["project_id", "id"]
+    kind = "projects"
+    parent_key = "project_id"
+
+
+class _SharedUsersStream(WorkspaceObjectStream):
+    """Who a GPT (project) is shared with: full refresh, only changed buckets emitted."""
+
+    kind = "gpts"
+    parent_key = "gpt_id"
+
+    def refresh(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """List the shares of every GPT (project); emit the buckets that changed."""
+        buckets = ChangeBuckets(self.stream_state.get("buckets"))
+        for container in self.containers(self.kind):
+            cid = str(container["id"])
+            for item in self.iter_list(
+                f"{self.kind}/{cid}/shared_users", limit=200, missing_ok=True
+            ):
+                row = self.row(item, **{self.parent_key: cid})
+                buckets.add(f"{cid}/{row.get('id')}", row)
+        yield from buckets.changed()
+        updates["buckets"] = buckets.state()
+
+
+class GPTSharedUsersStream(_SharedUsersStream):
+    """Users a GPT is shared with (``gpts/{id}/shared_users``)."""
+
+    name = "gpt_shared_users"
+    primary_keys: t.ClassVar[list[str]] = ["gpt_id", "id"]
+
+
+class ProjectSharedUsersStream(_SharedUsersStream):
+    """Users a project is shared with (``projects/{id}/shared_users``)."""
+
+    name = "project_shared_users"
+    primary_keys: t.ClassVar[list[str]] = ["project_id", "id"]
+    kind = "projects"
+    parent_key = "project_id"

@@ -1,0 +1,409 @@
+"""What the workspace holds beside conversations (issue 21): the machinery of those streams.
+
+Every stream here reads Gen-1 routes (reference §1A) with the tap's paced session (every request
+takes a token of its route's bucket, pacing.py), and follows three rules:
+
+* **Refresh cadence.** Configurations, shares, memories, canvases, … change slowly, and the
+  per-user routes multiply requests by the number of users. A stream refreshes at most every
+  ``directory_refresh_hours`` (default 24; 0: every run): in the runs between, it sends no
+  request. Its state keeps ``refreshed_at``, the start of its last complete refresh in the API's
+  clock (clock.py), written only after the refresh's last record, so a run killed in the middle
+  of a refresh refreshes again next time.
+* **Incremental where the API can filter** (memories by ``since_timestamp``, canvas versions by
+  their time, configurations by the time of a GPT's latest one): the watermark is the start of
+  the previous refresh less :data:`OVERLAP` (never a time taken from an item, which would skip
+  items written behind the listing's position while it ran).
+* **Change detection where it cannot** (:class:`ChangeBuckets`): each item's SHA-256 is added to
+  one of :data:`BUCKETS` bucket sums (chosen by its key); the state keeps only the sums, a few
+  KiB per stream whatever the number of items. A bucket whose sum changed (an item added,
+  changed or gone) has its items emitted again; the others emit nothing.
+
+Nothing here is selected by default (see docs/streams.md): an hourly log sync gains no request
+unless the user selects these streams.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import typing as t
+import weakref
+from datetime import datetime, timedelta
+
+from tap_chatgpt_compliance.client import ComplianceStream
+from tap_chatgpt_compliance.errors import ComplianceAPIError, ListingError
+from tap_chatgpt_compliance.http.pagination import (
+    LIST_PAGE_FIELDS,
+    PageShapeError,
+    check_page_shape,
+)
+from tap_chatgpt_compliance.settings import setting
+from tap_chatgpt_compliance.streams.workspace_rows import SCHEMAS, derive_row
+from tap_chatgpt_compliance.timeparse import to_datetime
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    import requests
+    from singer_sdk.helpers.types import Context
+
+OVERLAP = timedelta(minutes=10)
+"""How far back of the previous refresh's start an incremental refresh reads again (clock
+differences, items written while the previous refresh ran). Longer than the largest clock
+difference the tap accepts by default (max_clock_skew_seconds, 5 minutes)."""
+BUCKETS = 512
+"""Buckets of :class:`ChangeBuckets`: 512 sums of :data:`DIGITS` hex digits (4 KiB of state)."""
+DIGITS = 8
+MAX_BOUNDARY = 2000
+"""Most item keys kept in the state to drop the re-read overlap of an incremental stream."""
+DEFAULT_REFRESH_HOURS = 24.0
+CURSOR_PAGE_FIELDS = ("data", "has_more")
+"""A ``cursor`` page (codex_tasks, library_files): ``{data, has_more, cursor}``."""
+
+_RUN_CACHE: weakref.WeakKeyDictionary[t.Any, dict[str, t.Any]] = weakref.WeakKeyDictionary()
+"""Per tap instance (one run): listings shared by the streams (users, GPTs, projects, …)."""
+
+
+class _Forbidden(ComplianceAPIError):
+    """The key may not read this route (403)."""
+
+
+class _Missing(ComplianceAPIError):
+    """The route or object is not there (404)."""
+
+
+class StreamSkipped(ComplianceAPIError):
+    """The stream stops here; the run goes on, and fails at its end."""
+
+
+class WorkspaceObjectStream(ComplianceStream):
+    """A stream of workspace objects read from Gen-1 routes (see the module docstring)."""
+
+    selected_by_default = False
+    path = ""
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    parent_keys: tuple[str, ...] = ()
+    refreshed_by_cadence = True
+    """False for child streams: they follow their parent's refresh."""
+
+    _refresh_started: datetime | None = None
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Take the schema of the stream's name (workspace_rows.SCHEMAS)."""
+        if "schema" not in kwargs and self.name in SCHEMAS:
+            kwargs["schema"] = SCHEMAS[self.name]
+        super().__init__(*args, **kwargs)
+
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        """Never: a refresh that emits only changed items is not a full table version."""
+        return False
+
+    # Requests.
+
+    @property
+    def workspace_path(self) -> str:
+        """Return ``/compliance/workspaces/<id>``."""
+        return f"/compliance/workspaces/{self.workspace_id}"
+
+    def validate_response(self, response: requests.Response) -> None:
+        """403 and 404 are told apart: they skip an object or the stream, not the run."""
+        if response.status_code == 403:
+            raise _Forbidden(self.describe_error(response))
+        if response.status_code == 404:
+            raise _Missing(self.describe_error(response))
+        super().validate_response(response)
+
+    def fetch(
+        self,
+        path: str,
+        params: dict[str, t.Any] | None = None,
+        *,
+        missing_ok: bool = False,
+    ) -> t.Any:
+        """GET ``<workspace>/<path>`` (paced, retried); None on 404 when ``missing_ok``."""
+        prepared = self.build_prepared_request(
+            method="GET",
+            url=f"{self.url_base}{self.workspace_path}/{path}",
+            params={k: v for k, v in (params or {}).items() if v is not None},
+            headers=self.http_headers,
+        )
+        try:
+            response = self.request_decorator(self._request)(prepared, None)
+        except _Missing:
+            if missing_ok:
+                return None
+            raise
+        try:
+            return response.json()
+        except ValueError as exc:
+            msg = f"The answer of {path} is not JSON: {exc}"
+            raise PageShapeError(msg) from exc
+
+    def iter_list(
+        self,
+        path: str,
+        params: dict[str, t.Any] | None = None,
+        *,
+        limit: int | None = None,
+        missing_ok: bool = False,
+        first_page_only: t.Iterable[str] = (),
+    ) -> Iterator[dict[str, t.Any]]:
+        """Yield every item of a Gen-1 list paged by ``after=last_id`` while ``has_more``.
+
+        Short pages do not end the list (reference §3.1); a page that repeats the previous
+        ``last_id`` with ``has_more`` is a stuck listing (:class:`ListingError`).
+        ``first_page_only``: parameters sent on the first page only (``since_timestamp`` is
+        ignored when ``after`` is given, §6 #2; the simulator honours both).
+        """
+        query = dict(params or {})
+        if limit is not None:
+            query["limit"] = limit
+        after: str | None = None
+        while True:
+            body = self.fetch(path, {**query, "after": after}, missing_ok=missing_ok)
+            if body is None:
+                return
+            check_page_shape(
+                body, LIST_PAGE_FIELDS, path, f"after={after}" if after else "first page"
+            )
+            yield from (item for item in body["data"] if isinstance(item, dict))
+            if not body["has_more"]:
+                return
+            last_id = str(body["last_id"])
+            if last_id == after:
+                msg = (
+                    f"The list {path} kept answering has_more=true with the same last_id "
+                    f"{last_id}: the API's listing is stuck. Rerun later; if it persists, "
+                    "report it to OpenAI support."
+                )
+                raise ListingError(msg)
+            after = last_id
+            for name in first_page_only:
+                query.pop(name, None)
+
+    def iter_cursor(
+        self,
+        path: str,
+        params: dict[str, t.Any] | None = None,
+        *,
+        limit: int | None = None,
+        missing_ok: bool = False,
+    ) -> Iterator[dict[str, t.Any]]:
+        """Yield every item of a list paged by an opaque ``cursor`` (codex_tasks, library files)."""
+        query = dict(params or {})
+        if limit is not None:
+            query["limit"] = limit
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            body = self.fetch(path, {**query, "cursor": cursor}, missing_ok=missing_ok)
+            if body is None:
+                return
+            where = "first page" if cursor is None else "a later page"
+            check_page_shape(body, CURSOR_PAGE_FIELDS, path, where)
+            yield from (item for item in body["data"] if isinstance(item, dict))
+            following = body.get("cursor")
+            if not body["has_more"] or not following:
+                return
+            if following in seen:
+                msg = (
+                    f"The list {path} kept answering has_more=true with a cursor it already "
+                    "gave: the API's listing is stuck. Rerun later; if it persists, report it "
+                    "to OpenAI support."
+                )
+                raise ListingError(msg)
+            seen.add(str(following))
+            cursor = str(following)
+
+    # Listings shared by the streams of one run.
+
+    def _cache(self) -> dict[str, t.Any]:
+        return _RUN_CACHE.setdefault(self._tap, {})
+
+    def user_ids(self) -> list[str]:
+        """Return the ids of the workspace's users (listed once per run)."""
+        cache = self._cache()
+        if "users" not in cache:
+            cache["users"] = [
+                str(item["id"])
+                for item in self.iter_list("users", limit=200)
+                if isinstance(item.get("id"), str)
+            ]
+        return t.cast("list[str]", cache["users"])
+
+    def containers(self, kind: str) -> list[dict[str, t.Any]]:
+        """Return the GPTs (``gpts``) or projects (``projects``) as listed (once per run)."""
+        cache = self._cache()
+        if kind not in cache:
+            cache[kind] = [
+                item
+                for item in self.iter_list(kind, {"file_format": "id"}, limit=20)
+                if isinstance(item.get("id"), str)
+            ]
+        return t.cast("list[dict[str, t.Any]]", cache[kind])
+
+    # Rows.
+
+    def row(self, item: t.Mapping[str, t.Any], **parent: t.Any) -> dict[str, t.Any]:
+        """Return the row of one served item (workspace_rows.derive_row)."""
+        return derive_row(self.name, item, self.workspace_id, parent)
+
+    # The refresh.
+
+    def refresh_hours(self) -> float:
+        """Return ``directory_refresh_hours``."""
+        value = setting(self.config, "directory_refresh_hours")
+        return DEFAULT_REFRESH_HOURS if value is None else float(value)
+
+    def due(self) -> bool:
+        """Whether the stream refreshes in this run (``directory_refresh_hours``)."""
+        last = to_datetime(self.stream_state.get("refreshed_at"))
+        if last is None or not self.refreshed_by_cadence:
+            return True
+        now = self.transport.clock.now()
+        return now - last >= timedelta(hours=self.refresh_hours()) or now < last - OVERLAP
+
+    def watermark(self) -> datetime | None:
+        """Return the start of the previous complete refresh less :data:`OVERLAP` (None: first)."""
+        last = to_datetime(self.stream_state.get("refreshed_at"))
+        return None if last is None else last - OVERLAP
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Refresh when due; a 403, a broken listing or a missing route skip only this stream.
+
+        The state moves (``refreshed_at``, the stream's own keys) after the last record.
+        """
+        if self.refreshed_by_cadence and not self.due():
+            self.logger.info(
+                "Stream '%s' is not due: refreshed at %s, every %g h (directory_refresh_hours).",
+                self.name,
+                self.stream_state.get("refreshed_at"),
+                self.refresh_hours(),
+            )
+            return
+        started = self.transport.clock.now()
+        updates: dict[str, t.Any] = {}
+        try:
+            yield from self.refresh(context, updates)
+        except (_Forbidden, _Missing, PageShapeError, ListingError) as exc:
+            self.logger.error("Stream '%s' skipped: %s", self.name, exc)
+            self.sync_run.failures.append(f"stream '{self.name}': {exc}")
+            return
+        if self.refreshed_by_cadence:
+            self.stream_state.update(updates)
+            self.stream_state["refreshed_at"] = started.isoformat(timespec="seconds")
+            self.state_manager.is_flushed = False
+
+    def refresh(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """Yield the rows of one refresh; put the state to keep after it in ``updates``."""
+        raise NotImplementedError
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """Rows are built by :meth:`row` already."""
+        return row
+
+
+class ChildObjectStream(WorkspaceObjectStream):
+    """One object fetched for each record its parent emits (transcripts, task details, files).
+
+    The parent emits only new or changed items, so a child fetches only what may have changed.
+    No state per parent: ``state_partitioning_keys`` is empty.
+    """
+
+    refreshed_by_cadence = False
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    _schema_sent = False
+
+    def _write_schema_message(self) -> None:
+        if not self._schema_sent:
+            super()._write_schema_message()
+            self._schema_sent = True
+
+
+class ChangeBuckets:
+    """Change detection with a state of fixed size (see the module docstring).
+
+    :meth:`add` spools each row with the bucket of its key; :meth:`changed` yields the rows of
+    the buckets whose sum differs from the one kept in the state, and :meth:`state` returns the
+    new sums. An item that disappears changes its bucket's sum too: its bucket's other items are
+    emitted again, and the change is seen downstream as a new ``raw_sha256`` set.
+    """
+
+    def __init__(self, previous: t.Any) -> None:
+        """Start from the sums kept in the state (anything else: every bucket changed)."""
+        self.previous: str | None = (
+            previous if isinstance(previous, str) and len(previous) == BUCKETS * DIGITS else None
+        )
+        self.sums = [0] * BUCKETS
+        self._spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024, mode="w+b")  # noqa: SIM115
+
+    def add(self, key: str, row: dict[str, t.Any]) -> None:
+        """Count the row in its key's bucket and keep it for :meth:`changed`."""
+        bucket = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % BUCKETS
+        digest = hashlib.sha256(f"{key}\n{row['raw_sha256']}".encode()).hexdigest()
+        self.sums[bucket] = (self.sums[bucket] + int(digest[:16], 16)) % (1 << (4 * DIGITS))
+        line = json.dumps([bucket, row], ensure_ascii=False, separators=(",", ":"))
+        self._spool.write(line.encode("utf-8") + b"\n")
+
+    def state(self) -> str:
+        """Return the sums to keep: one string, :data:`DIGITS` hex digits per bucket."""
+        return "".join(f"{total:0{DIGITS}x}" for total in self.sums)
+
+    def changed(self) -> Iterator[dict[str, t.Any]]:
+        """Yield the kept rows of every bucket whose sum changed, in the order added."""
+        now, before = self.state(), self.previous
+        differ = {
+            index
+            for index in range(BUCKETS)
+            if before is None
+            or before[index * DIGITS : (index + 1) * DIGITS]
+            != now[index * DIGITS : (index + 1) * DIGITS]
+        }
+        self._spool.seek(0)
+        try:
+            for line in self._spool:
+                bucket, row = json.loads(line)
+                if bucket in differ:
+                    yield row
+        finally:
+            self._spool.close()
+
+
+class Boundary:
+    """Keys of the items read in the overlap of an incremental refresh (bounded)."""
+
+    def __init__(self, previous: t.Any, since: datetime | None) -> None:
+        """Start from the keys kept by the previous refresh, valid for times >= ``since``."""
+        self.previous = set(previous) if isinstance(previous, list) else set()
+        self.seen: dict[str, datetime | None] = {}
+        self.since = since
+
+    def fresh(self, key: str, when: datetime | None) -> bool:
+        """Whether an item (``key`` includes its version or time) is new to the archive.
+
+        New: never seen in this run, and either later than the watermark or (in the overlap)
+        not kept by the previous refresh. An item without a time is always new.
+        """
+        if key in self.seen:
+            return False
+        self.seen[key] = when
+        if when is None or self.since is None:
+            return True
+        return key not in self.previous
+
+    def keep(self, started: datetime) -> list[str]:
+        """Return the keys the next refresh will read again (times >= started - OVERLAP)."""
+        floor = started - OVERLAP
+        kept = sorted(
+            (when, key) for key, when in self.seen.items() if when is not None and when >= floor
+        )
+        return [key for _, key in kept[-MAX_BOUNDARY:]]
+
+
+def in_window(when: datetime | None, since: datetime | None) -> bool:
+    """Whether an item's time is at or after the watermark (no watermark or no time: yes)."""
+    return since is None or when is None or when >= since

@@ -1,0 +1,337 @@
+"""Everything the workspace holds (issue 21): the workspace-object streams against the simulator.
+
+Every item and version the simulator's ground truth (``sim.inventory_truth``) holds must be in
+the archive, byte for byte (``raw_item``), after a full run and across incremental runs, with
+a state of fixed size and no request in a run that is not due.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+import tempfile
+import typing as t
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from chatgpt_compliance_simulator import Simulator
+from chatgpt_compliance_simulator.config import SimulatorConfig
+from chatgpt_compliance_simulator.knobs import Inventory
+from tap_chatgpt_compliance.streams.workspace import BUCKETS, DIGITS, ChangeBuckets
+from tap_chatgpt_compliance.streams.workspace_rows import derive_row
+from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
+from tests.support.tap import TapRun, parse_singer, synced_env, tap_command, tap_config, tap_env
+
+ALL = frozenset(stream.name for stream in WORKSPACE_OBJECT_STREAMS)
+WS = "/v1/compliance/workspaces/{workspace_id}"
+
+
+@functools.cache
+def _discovered() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.json"
+        config.write_text(
+            json.dumps(
+                {"api_key": "sk-discovery", "workspace_id": "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0"}
+            )
+        )
+        return subprocess.run(
+            [sys.executable, "-m", "tap_chatgpt_compliance", "--config", str(config), "--discover"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=tap_env(),
+        ).stdout
+
+
+def run_objects(
+    sim: Simulator,
+    selected: frozenset[str] | set[str] = ALL,
+    state: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> TapRun:
+    """Run the tap with exactly ``selected`` streams selected in its catalog."""
+    catalog = json.loads(_discovered())
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in selected
+    config = tap_config(sim, **overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "catalog.json").write_text(json.dumps(catalog))
+        command = [*tap_command(config, state, folder), "--catalog", str(folder / "catalog.json")]
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env=synced_env(config, folder),
+        )
+    assert sim.api_key not in result.stdout + result.stderr
+    records, states = parse_singer(result.stdout)
+    return TapRun(result.returncode, result.stdout, result.stderr, records, states)
+
+
+def make_sim(simulator_factory: Any, *, rate_limits: bool = True, **inventory: Any) -> Simulator:
+    knobs = {"config_versions_per_day": 1.0, **inventory}
+    config = SimulatorConfig(
+        seed=2121,
+        users=4,
+        conversations=2,
+        span_days=1.0,
+        rate_limits=rate_limits,
+        inventory=Inventory(**knobs),
+    )
+    return t.cast("Simulator", simulator_factory(config=config))
+
+
+def raw(record: dict[str, Any]) -> Any:
+    return json.loads(record["raw_item"])
+
+
+def check_rows(run: TapRun) -> None:
+    """Every row fits its SCHEMA and is re-derived from its raw_item and parent ids."""
+    declared = {}
+    for line in run.stdout.splitlines():
+        message = json.loads(line)
+        if message["type"] == "SCHEMA":
+            declared[message["stream"]] = message["schema"]
+    for stream, records in run.records.items():
+        validator = jsonschema.Draft202012Validator(declared[stream])
+        for record in records:
+            assert [e.message for e in validator.iter_errors(record)] == [], (stream, record)
+            parent = {k: record.get(k) for k in record if k.endswith("_id") or k == "textdoc_type"}
+            assert derive_row(stream, raw(record), record["workspace_id"], parent) == record
+
+
+def archived(runs: list[TapRun], stream: str) -> list[dict[str, Any]]:
+    return [record for run in runs for record in run.records[stream]]
+
+
+def check_truth(sim: Simulator, runs: list[TapRun]) -> None:
+    """Every item and version of the ground truth is archived, byte for byte."""
+    truth = sim.inventory_truth()
+    for kind, parent in (("gpt", "gpt_id"), ("project", "project_id")):
+        got = {(r[parent], r["id"]): raw(r) for r in archived(runs, f"{kind}_configs")}
+        want = {
+            (cid, config["id"]): config
+            for cid, configs in truth[f"{kind}_configs"].items()
+            for config in configs
+        }
+        assert got == want, kind
+        shares = {(r[parent], r["id"]) for r in archived(runs, f"{kind}_shared_users")}
+        assert shares == {
+            (cid, uid) for cid, uids in truth[f"{kind}_shared_users"].items() for uid in uids
+        }
+    versions = {(r["textdoc_id"], r["version"]): raw(r) for r in archived(runs, "canvas_versions")}
+    want_versions = {
+        (cid, v["version"]): v
+        for cid, canvas in truth["canvases"].items()
+        for v in canvas["versions"]
+    }
+    assert versions == want_versions
+    assert {r["id"] for r in archived(runs, "canvases")} == set(truth["canvases"])
+    # The current state of every object is archived (earlier versions only if a run saw them).
+    for stream, key in (("automations", "automations"), ("codex_tasks", "codex_tasks")):
+        got_items = {json.dumps(raw(r), sort_keys=True) for r in archived(runs, stream)}
+        for oid, entry in truth[key].items():
+            current = entry["item"] if stream == "codex_tasks" else entry["versions"][-1]
+            assert json.dumps(current, sort_keys=True) in got_items, (stream, oid)
+    details = {json.dumps(raw(r), sort_keys=True) for r in archived(runs, "codex_task_details")}
+    for oid, entry in truth["codex_tasks"].items():
+        assert json.dumps(entry["versions"][-1], sort_keys=True) in details, oid
+    library = {json.dumps(raw(r), sort_keys=True) for r in archived(runs, "library_files")}
+    for fid, entry in truth["library_files"].items():
+        assert json.dumps(entry["versions"][-1], sort_keys=True) in library, fid
+    recordings = {r["id"]: raw(r) for r in archived(runs, "recordings")}
+    assert recordings == {rid: entry["item"] for rid, entry in truth["recordings"].items()}
+    transcripts = {r["recording_id"]: raw(r) for r in archived(runs, "recording_transcripts")}
+    for rid, entry in truth["recordings"].items():
+        if entry["transcript"] is not None:
+            got = dict(transcripts[rid])
+            assert got.pop("summary", None) == entry["summary"]
+            assert got == entry["transcript"], rid
+    entries = {(r["id"], r["updated_at"]) for r in archived(runs, "memory_entries")}
+    memories = archived(runs, "memories")
+    latest = {r["id"]: raw(r) for r in memories}
+    for eid, entry in truth["memory_entries"].items():
+        if entry["deleted_at"] is None:
+            current = entry["versions"][-1]
+            when = derive_row("memory_entries", {"updated_at": current["updated_at"]}, "w")
+            assert (eid, when["updated_at"]) in entries, eid
+    assert set(truth["memories"]) <= set(latest)
+
+
+def test_full_refresh_archives_every_item_and_version(simulator_factory: Any) -> None:
+    """One run: every config, share, canvas version, memory, automation, task, file listed."""
+    sim = make_sim(simulator_factory)
+    run = run_objects(sim)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for stream in ALL:
+        assert run.records[stream], stream
+    check_rows(run)
+    check_truth(sim, [run])
+    state = run.state["bookmarks"]
+    buckets = state["gpt_shared_users"]["buckets"]
+    assert isinstance(buckets, str)
+    assert len(buckets) == BUCKETS * DIGITS
+    assert len(json.dumps(run.state)) < 120_000
+
+
+def test_not_due_sends_no_request_then_incremental(simulator_factory: Any) -> None:
+    """Within directory_refresh_hours: nothing asked; after it: only what changed, all of it."""
+    sim = make_sim(simulator_factory)
+    first = run_objects(sim)
+    assert first.returncode == 0, first.stderr[-3000:]
+    sim.advance(timedelta(hours=2))
+    sim.reset_counters()
+    idle = run_objects(sim, state=first.state)
+    assert idle.returncode == 0, idle.stderr[-3000:]
+    assert sum(len(v) for v in idle.records.values()) == 0
+    assert sim.request_count() == 0
+    assert idle.state["bookmarks"] == first.state["bookmarks"]
+
+    sim.advance(timedelta(days=3))
+    second = run_objects(sim, state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    check_rows(second)
+    check_truth(sim, [first, second])
+    # Nothing archived by the first run is sent again by the incremental streams.
+    for stream, key in (
+        ("canvas_versions", ("textdoc_id", "version")),
+        ("gpt_configs", ("gpt_id", "id")),
+        ("memory_entries", ("id", "updated_at")),
+    ):
+        before = {tuple(r[k] for k in key) for r in first.records[stream]}
+        again = [r for r in second.records[stream] if tuple(r[k] for k in key) in before]
+        assert again == [], stream
+    # Change detection: the unchanged majority of canvases is not emitted again.
+    assert len(second.records["canvases"]) < len(first.records["canvases"])
+
+
+def test_every_run_with_zero_hours(simulator_factory: Any) -> None:
+    """directory_refresh_hours=0 refreshes on each run; an unchanged workspace emits ~nothing."""
+    sim = make_sim(simulator_factory, config_versions_per_day=0.0)
+    first = run_objects(sim, directory_refresh_hours=0)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_objects(sim, state=first.state, directory_refresh_hours=0)
+    assert second.returncode == 0, second.stderr[-3000:]
+    for stream in ("canvases", "gpt_shared_users", "automations", "library_files", "codex_tasks"):
+        assert second.records[stream] == [], stream
+    for stream in ("canvas_versions", "gpt_configs", "memory_entries"):
+        assert second.records[stream] == [], stream
+
+
+@pytest.mark.parametrize(
+    ("canvases", "versions", "rate_limits"),
+    [
+        pytest.param(60, 45, False, id="60x45"),
+        pytest.param(300, 45, True, id="300x45-rate-limited", marks=pytest.mark.soak),
+    ],
+)
+def test_user_with_hundreds_of_canvases_and_versions(
+    simulator_factory: Any, canvases: int, versions: int, rate_limits: bool
+) -> None:
+    """A heavy user: every version of every canvas, pages of 30; long canvases in a bounded map."""
+    sim = make_sim(
+        simulator_factory,
+        rate_limits=rate_limits,
+        heavy_user_canvases=canvases,
+        heavy_user_versions=versions,
+        config_versions_per_day=0.0,
+    )
+    selected = {"canvases", "canvas_versions"}
+    first = run_objects(sim, selected)
+    assert first.returncode == 0, first.stderr[-3000:]
+    truth = sim.inventory_truth()["canvases"]
+    assert sum(len(c["versions"]) for c in truth.values()) > canvases * versions
+    got = {(r["textdoc_id"], r["version"]) for r in first.records["canvas_versions"]}
+    assert got == {(cid, v["version"]) for cid, c in truth.items() for v in c["versions"]}
+    long_canvases = first.state["bookmarks"]["canvas_versions"]["long_canvases"]
+    assert len(long_canvases) >= canvases
+    sim.advance(timedelta(days=2))
+    sim.reset_counters()
+    second = run_objects(sim, selected, state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    truth = sim.inventory_truth()["canvases"]
+    got |= {(r["textdoc_id"], r["version"]) for r in second.records["canvas_versions"]}
+    assert got == {(cid, v["version"]) for cid, c in truth.items() for v in c["versions"]}
+    # One request per canvas (from its last version), not one per 30 versions.
+    canvas_route = f"{WS}/users/{{user_id}}/canvas/{{textdoc_id}}"
+    assert sim.request_count(canvas_route) <= 1.25 * len(truth)
+
+
+def test_forbidden_route_skips_only_its_stream(simulator_factory: Any) -> None:
+    """A 403 on one route: that stream is skipped and the run fails at its end; others archive."""
+    sim = make_sim(simulator_factory)
+    sim.inject(f"{WS}/codex_tasks", status=403, count=5)
+    run = run_objects(sim, {"codex_tasks", "codex_task_details", "gpt_configs"})
+    assert run.returncode == 1
+    assert run.records["gpt_configs"]
+    assert run.records["codex_tasks"] == []
+    assert "codex_tasks" in run.stderr.splitlines()[-1]
+    assert "refreshed_at" not in (run.state["bookmarks"].get("codex_tasks") or {})
+
+
+@pytest.mark.parametrize("shape", ["null_data", "no_has_more", "empty_object"])
+def test_broken_listing_page_is_not_read_as_empty(simulator_factory: Any, shape: str) -> None:
+    """A broken page of a per-user list fails the stream; its state does not move."""
+    from chatgpt_compliance_simulator.faults import BAD_SHAPES
+
+    if shape not in BAD_SHAPES:
+        pytest.skip(f"simulator has no {shape} shape")
+    sim = make_sim(simulator_factory)
+    sim.inject(f"{WS}/users/{{user_id}}/automations", shape=shape)
+    run = run_objects(sim, {"automations"})
+    assert run.returncode == 1
+    assert "refreshed_at" not in (run.state["bookmarks"].get("automations") or {})
+
+
+def test_retries_on_429_and_500(simulator_factory: Any) -> None:
+    """Faults on the per-user routes are retried: nothing is lost."""
+    sim = make_sim(simulator_factory)
+    sim.inject(f"{WS}/users/{{user_id}}/canvas/{{textdoc_id}}", status=500, count=2)
+    sim.inject(f"{WS}/memories", status=429, retry_after=1, count=1)
+    run = run_objects(sim)
+    assert run.returncode == 0, run.stderr[-3000:]
+    check_truth(sim, [run])
+
+
+def _row(key: str, content: str) -> dict[str, Any]:
+    return derive_row("canvases", {"id": key, "x": content}, "w", {"user_id": "u"})
+
+
+def test_change_buckets_state_is_fixed_and_emits_changed_buckets_only() -> None:
+    """The state has the same size for 10 or 5,000 items; one change emits only its bucket."""
+    small = ChangeBuckets(None)
+    for i in range(10):
+        small.add(f"k{i}", _row(f"k{i}", "a"))
+    assert len(list(small.changed())) == 10
+    big = ChangeBuckets(None)
+    for i in range(5000):
+        big.add(f"k{i}", _row(f"k{i}", "a"))
+    assert len(list(big.changed())) == 5000
+    assert len(small.state()) == len(big.state()) == BUCKETS * DIGITS
+    again = ChangeBuckets(big.state())
+    for i in range(5000):
+        again.add(f"k{i}", _row(f"k{i}", "b" if i == 42 else "a"))
+    emitted = list(again.changed())
+    assert 1 <= len(emitted) <= 40
+    assert "k42" in {r["id"] for r in emitted}
+    gone = ChangeBuckets(big.state())
+    for i in range(5000):
+        if i != 7:
+            gone.add(f"k{i}", _row(f"k{i}", "a"))
+    assert 0 < len(list(gone.changed())) <= 40
+    unchanged = ChangeBuckets(big.state())
+    for i in range(5000):
+        unchanged.add(f"k{i}", _row(f"k{i}", "a"))
+    assert list(unchanged.changed()) == []
