@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import typing as t
 from urllib.parse import parse_qs, urlparse
 
-from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 
@@ -18,28 +16,20 @@ from tap_chatgpt_compliance.http.pagination import (
     check_page_shape,
 )
 from tap_chatgpt_compliance.http.transport import RETRY_STATUSES, response_error_message
-from tap_chatgpt_compliance.sdk import (
-    lean_sync_records,
-    run_meters,
-    sync_children,
-    sync_log_level,
-    write_record,
-)
+from tap_chatgpt_compliance.sdk import SeamStream, override
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
-    from singer_sdk import metrics
-    from singer_sdk.helpers.types import Context, Record, RequestFunc
+    from singer_sdk.helpers.types import RequestFunc
 
     from tap_chatgpt_compliance.http.transport import Transport
-    from tap_chatgpt_compliance.run.output import Verbatim
     from tap_chatgpt_compliance.run.sync import SyncRun
     from tap_chatgpt_compliance.settings import Settings
 
 
-class ComplianceStream(RESTStream[t.Any]):
+class ComplianceStream(SeamStream):
     """A stream of the Compliance API (``https://api.chatgpt.com/v1``)."""
 
     records_jsonpath = "$.data[*]"
@@ -48,29 +38,33 @@ class ComplianceStream(RESTStream[t.Any]):
     @property
     def settings(self) -> Settings:
         """Return the run's settings, read once by the tap."""
-        return t.cast("Settings", self._tap.settings)  # type: ignore[attr-defined]
+        return t.cast("Settings", self.tap.settings)  # type: ignore[attr-defined]
 
     @property
     def transport(self) -> Transport:
         """Return the run's HTTP transport (sessions, pacing, retries), shared by all streams."""
-        return t.cast("Transport", self._tap.transport)  # type: ignore[attr-defined]
+        return t.cast("Transport", self.tap.transport)  # type: ignore[attr-defined]
 
     @property
+    @override
     def url_base(self) -> str:
         """Return the API base URL from ``api_url``."""
         return self.settings.api_url
 
     @property
+    @override
     def authenticator(self) -> BearerTokenAuthenticator:
         """Send ``Authorization: Bearer <api_key>``."""
         return BearerTokenAuthenticator(token=self.settings.api_key)
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         """Return the calling thread's paced session to the API (see transport.py)."""
         return self.transport.api_session()
 
     @property
+    @override
     def timeout(self) -> float:  # type: ignore[override]
         """Return the request timeout in seconds (``request_timeout``)."""
         return self.settings.request_timeout
@@ -83,80 +77,16 @@ class ComplianceStream(RESTStream[t.Any]):
     @property
     def sync_run(self) -> SyncRun:
         """Return the per-run cache and counters shared by all streams."""
-        return t.cast("SyncRun", self._tap.sync_run)  # type: ignore[attr-defined]
+        return t.cast("SyncRun", self.tap.sync_run)  # type: ignore[attr-defined]
 
-    _verbatim: tuple[Record, Verbatim] | None = None
-    """A record about to be written, and a field of it whose JSON text is known (output.py)."""
-
-    def _write_record_message(self, record: Record) -> None:
-        """Write a RECORD by the tap's fast path when the SDK's would only copy it (sdk.py)."""
-        known = self._verbatim
-        verbatim = known[1] if known is not None and known[0] is record else None
-        write_record(self, record, super()._write_record_message, verbatim)
-
-    def _sync_records(
-        self, context: Context | None = None, *, write_messages: bool = True
-    ) -> t.Generator[dict, t.Any, t.Any]:
-        """Run the SDK's record loop, or its lean equivalent for a child stream (sdk.py)."""
-        lean = lean_sync_records(self, context, write_messages)
-        if lean is None:
-            yield from super()._sync_records(context, write_messages=write_messages)
-        else:
-            yield from lean
-
-    def _process_record(
-        self,
-        record: Record,
-        child_context: Context | None = None,
-        partition_context: Context | None = None,
-    ) -> None:
-        """Sync the record's child streams; a stream without any has nothing to do (sdk.py)."""
-        if self.child_streams or partition_context:
-            super()._process_record(record, child_context, partition_context)
-
-    def _sync_children(self, child_context: Context | None) -> None:
-        """Sync the child streams, skipping those with nothing to write (sdk.py, item 11)."""
-        if not sync_children(self, child_context):
-            super()._sync_children(child_context)
-
-    def may_have_records(self, context: Context | None) -> bool:
-        """Whether a sync for ``context`` can write a record (False: it is skipped).
-
-        A stream read from the log files says so by its ``log_file(context)``: None when the
-        segment holds nothing it reads.
-        """
-        log_file = getattr(self, "log_file", None)
-        return log_file is None or log_file(context) is not None
-
-    def _increment_stream_state(
-        self, latest_record: Record, *, context: Context | None = None
-    ) -> None:
-        """Move the bookmark; a stream without a replication key has none to move (sdk.py)."""
-        if self.replication_key:
-            super()._increment_stream_state(latest_record, context=context)
-
-    def get_record_counter(self, **kwargs: t.Any) -> metrics.Counter:
-        """Count a child stream's records over the run, not once per log file."""
-        if self.parent_stream_type is None:
-            return super().get_record_counter(**kwargs)
-        return run_meters(self)[0]
-
-    def get_sync_timer(self) -> metrics.Timer:
-        """Time a child stream over the run, not once per log file."""
-        if self.parent_stream_type is None:
-            return super().get_sync_timer()
-        return run_meters(self)[1]
-
-    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
-        """Log; a child stream's "Beginning sync" line at each log file is DEBUG."""
-        super().log(message, *args, level=sync_log_level(self, message, level), **kwargs)
-
+    @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         """Retry with the run's policy; the number of tries is kept on the final exception."""
         return t.cast(
             "RequestFunc", self.transport.retrying(func, self.logger, f"stream '{self.name}'")
         )
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """Parse a page; an incremental stream's page is checked for order before any use.
 
@@ -185,6 +115,7 @@ class ComplianceStream(RESTStream[t.Any]):
         )
         yield from items
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Retry 429, 408 and 5xx; turn every other error into a readable fatal error."""
         status = response.status_code
@@ -197,21 +128,7 @@ class ComplianceStream(RESTStream[t.Any]):
         """Return the one-line message for a fatal answer of this stream's endpoint."""
         return describe_http_error(response, workspace_id=self.workspace_id)
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         """Describe a failed response by status and path only (no headers, no body)."""
         return response_error_message(response)
-
-
-class OncePerRunSchema(RESTStream[t.Any]):
-    """A child stream that sends its SCHEMA message once per run, not once per parent.
-
-    The SDK re-sends a child's SCHEMA for every parent context (every log file here): thousands
-    of identical messages that cost time in the tap and make some targets flush their batches.
-    """
-
-    _schema_sent = False
-
-    def _write_schema_message(self) -> None:
-        if not self._schema_sent:
-            super()._write_schema_message()
-            self._schema_sent = True

@@ -34,6 +34,14 @@ singer-sdk upgrade changes it (the tap is pinned to the 0.54 series, tested on 0
     does the same, but skips the syncs a child says cannot write a record (a log file segment
     without the events it reads, a ``files`` record without parts) once its first sync (with
     its SCHEMA) is done: thousands of syncs per run that only did the SDK's bookkeeping.
+12. ``PluginBase`` installs ``_handle_termination`` as the SIGTERM and SIGINT handler of a
+    run: the tap replaces it (:meth:`SeamTap.on_termination`) to stop between whole lines.
+13. ``Stream._tap`` is the tap that runs the stream (:attr:`SeamStream.tap`), and
+    ``Stream.selected`` is a property with a setter (:attr:`SeamStream.selected` keeps it).
+
+Every override of an SDK private lives in :class:`SeamStream` and :class:`SeamTap` below:
+the streams and the tap answer their public hooks (a canary test checks that no other module
+of the tap names an SDK private).
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import sys
 import time
 import typing as t
 
-from singer_sdk import metrics
+from singer_sdk import RESTStream, Tap, metrics
 from singer_sdk.exceptions import (
     AbortedSyncFailedException,
     AbortedSyncPausedException,
@@ -61,7 +69,14 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk.streams import Stream
 
     from tap_chatgpt_compliance.run.output import Verbatim
@@ -383,3 +398,198 @@ def _stopped_at_record_limit(exc: BaseException | None) -> bool:
     return isinstance(exc, (AbortedSyncFailedException, AbortedSyncPausedException)) and (
         isinstance(exc.__cause__, MaxRecordsLimitException)
     )
+
+
+class SeamStream(RESTStream[t.Any]):
+    """Every override of a singer-sdk private hook by the tap's streams, and its own hooks.
+
+    The streams never override an SDK private method: they answer the public hooks below,
+    which the overrides here ask (items 2, 3, 5, 7, 8, 9, 10, 11 of this module's docstring).
+    """
+
+    _verbatim: tuple[dict[str, t.Any], Verbatim] | None = None
+    """A record about to be written, and a field of it whose JSON text is known (output.py)."""
+    runs_for_selected_children: t.ClassVar[bool] = False
+    """True: the stream syncs when a child is selected, even when it is not (log_files)."""
+
+    # The tap's hooks (public, ours).
+
+    @property
+    def tap(self) -> Tap:
+        """Return the tap that runs this stream (the SDK keeps it in ``_tap``)."""
+        return self._tap
+
+    @property
+    def emits_records(self) -> bool:
+        """Return whether the stream writes its SCHEMA and RECORD messages (default: yes)."""
+        return True
+
+    def writes_record(self, record: dict[str, t.Any]) -> bool:
+        """Return False for a stand-in record: synced for its children, never written."""
+        return True
+
+    def bookmark_record(self, latest_record: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Return what the SDK moves the bookmark to after ``latest_record`` (default: it)."""
+        return latest_record
+
+    def may_have_records(self, context: t.Any) -> bool:
+        """Whether a sync for ``context`` can write a record (False: it is skipped).
+
+        A stream read from the log files says so by its ``log_file(context)``: None when the
+        segment holds nothing it reads.
+        """
+        log_file = getattr(self, "log_file", None)
+        return log_file is None or log_file(context) is not None
+
+    def state_changed(self) -> None:
+        """Mark the state as changed: the next :meth:`write_state` writes a STATE (item 3)."""
+        self.state_manager.is_flushed = False
+
+    def write_state(self) -> None:
+        """Write a STATE message now if the state changed since the last one (item 3)."""
+        self._write_state_message()
+
+    # The SDK's hooks.
+
+    @property
+    @override
+    def selected(self) -> bool:
+        """Return whether the catalog selects the stream (or, if it runs for them, a child)."""
+        if self.runs_for_selected_children:
+            return self.emits_records or self.has_selected_descendents
+        return bool(RESTStream.selected.fget(self))  # type: ignore[attr-defined]
+
+    @selected.setter
+    def selected(self, value: bool | None) -> None:
+        RESTStream.selected.fset(self, value)  # type: ignore[attr-defined]
+
+    @override
+    def _write_schema_message(self) -> None:
+        if self.emits_records:
+            super()._write_schema_message()
+
+    @override
+    def _write_record_message(self, record: dict[str, t.Any]) -> None:
+        """Write a RECORD by the tap's fast path when the SDK's would only copy it (item 7)."""
+        if not self.writes_record(record):
+            return
+        if not self.emits_records:
+            self.state_changed()
+            return
+        known = self._verbatim
+        verbatim = known[1] if known is not None and known[0] is record else None
+        write_record(self, record, super()._write_record_message, verbatim)
+
+    @override
+    def _sync_records(
+        self, context: t.Any = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        """Run the SDK's record loop, or its lean equivalent for a child stream (item 10)."""
+        lean = lean_sync_records(self, context, write_messages)
+        if lean is None:
+            yield from super()._sync_records(context, write_messages=write_messages)
+        else:
+            yield from lean
+
+    @override
+    def _process_record(
+        self,
+        record: dict[str, t.Any],
+        child_context: t.Any = None,
+        partition_context: t.Any = None,
+    ) -> None:
+        """Sync the record's child streams; a stream without any has nothing to do (item 9)."""
+        if self.child_streams or partition_context:
+            super()._process_record(record, child_context, partition_context)
+
+    @override
+    def _sync_children(self, child_context: t.Any) -> None:
+        """Sync the child streams, skipping those with nothing to write (item 11)."""
+        if not sync_children(self, child_context):
+            super()._sync_children(child_context)
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, t.Any], *, context: t.Any = None
+    ) -> None:
+        """Move the bookmark; a stream without a replication key has none to move (item 9)."""
+        if self.replication_key and self.writes_record(latest_record):
+            super()._increment_stream_state(self.bookmark_record(latest_record), context=context)
+
+    @override
+    def get_record_counter(self, **kwargs: t.Any) -> metrics.Counter:
+        """Count a child stream's records over the run, not once per log file (item 8)."""
+        if self.parent_stream_type is None:
+            return super().get_record_counter(**kwargs)
+        return run_meters(self)[0]
+
+    @override
+    def get_sync_timer(self) -> metrics.Timer:
+        """Time a child stream over the run, not once per log file (item 8)."""
+        if self.parent_stream_type is None:
+            return super().get_sync_timer()
+        return run_meters(self)[1]
+
+    @override
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        """Log; a child stream's "Beginning sync" line at each log file is DEBUG (item 8)."""
+        super().log(message, *args, level=sync_log_level(self, message, level), **kwargs)
+
+
+class OncePerRunSchema(SeamStream):
+    """A child stream that sends its SCHEMA message once per run, not once per parent (item 5).
+
+    The SDK re-sends a child's SCHEMA for every parent context (every log file here): thousands
+    of identical messages that cost time in the tap and make some targets flush their batches.
+    """
+
+    _schema_sent = False
+
+    @override
+    def _write_schema_message(self) -> None:
+        if not self._schema_sent:
+            super()._write_schema_message()
+            self._schema_sent = True
+
+
+class SeamTap(Tap):
+    """The tap's overrides of singer-sdk hooks that are private or final (items 1 and 4).
+
+    The tap answers the public hooks below; it never overrides ``_validate_config`` or the
+    ``@final`` ``sync_all`` itself.
+    """
+
+    def config_from_strings(self, config: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Return settings to replace before validation (default: none)."""
+        return {}
+
+    def check_settings(self, *, raise_errors: bool) -> list[str]:
+        """Return the errors a JSON schema cannot find (asked only when the schema passed)."""
+        return []
+
+    def on_termination(self, signum: int) -> None:
+        """Handle SIGTERM or SIGINT (default: the SDK's handler)."""
+        super()._handle_termination(signum, None)
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Handle the SDK's SIGTERM/SIGINT (item 12) by :meth:`on_termination`."""
+        self.on_termination(signum)
+
+    def around_sync(self, sync_streams: t.Callable[[], None]) -> None:
+        """Run ``sync_streams`` (the SDK's sync of every selected stream) and what surrounds it."""
+        sync_streams()
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Check the schema (item 4), then :meth:`check_settings`."""
+        self._config.update(self.config_from_strings(self._config))
+        errors = super()._validate_config(raise_errors=raise_errors)
+        if errors:
+            return errors
+        return self.check_settings(raise_errors=raise_errors)
+
+    @override  # type: ignore[misc]  # @final in the SDK: extended, not replaced (item 1)
+    def sync_all(self) -> None:
+        """Sync every selected stream through :meth:`around_sync`."""
+        self.around_sync(super().sync_all)

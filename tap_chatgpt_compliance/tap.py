@@ -9,7 +9,6 @@ import typing as t
 from functools import cached_property
 
 import click
-from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
@@ -23,7 +22,7 @@ from tap_chatgpt_compliance.run.output import Interrupted, LineLimitedWriter
 from tap_chatgpt_compliance.run.store import LeaseHeld, WorkspaceLease
 from tap_chatgpt_compliance.run.summary import Bookmark, CountingWriter, RunSummary
 from tap_chatgpt_compliance.run.sync import SyncRun
-from tap_chatgpt_compliance.sdk import close_run_meters
+from tap_chatgpt_compliance.sdk import SeamTap, close_run_meters
 from tap_chatgpt_compliance.secrets import (
     name_the_secret,
     resolve_api_key,
@@ -47,8 +46,6 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from types import FrameType
-
     from singer_sdk.streams import Stream
 
 STREAM_TYPES: tuple[type[Stream], ...] = (
@@ -67,7 +64,7 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
 )
 
 
-class TapChatGPTCompliance(Tap):
+class TapChatGPTCompliance(SeamTap):
     """Archive a ChatGPT Enterprise/Edu workspace through OpenAI's Compliance API."""
 
     name = "tap-chatgpt-compliance"
@@ -119,12 +116,14 @@ class TapChatGPTCompliance(Tap):
         )
         return AttachmentPipeline(archiver, self.sync_run.handled_attachment_ids)
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Check the schema, then what a schema cannot say, with the fix for each setting."""
-        self._config.update(values_from_strings(self._config))
-        errors = super()._validate_config(raise_errors=raise_errors)
-        if errors:
-            return errors
+    @override
+    def config_from_strings(self, config: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Return typed settings given as text (Meltano passes every setting as a string)."""
+        return values_from_strings(config)
+
+    @override
+    def check_settings(self, *, raise_errors: bool) -> list[str]:
+        """Check what a schema cannot say, with the fix for each setting."""
         self._read_secret = raise_errors
         errors = config_errors(self.config) + secret_config_errors(self.config)
         if not errors and raise_errors:  # a real run, not --discover: probe the store too
@@ -134,6 +133,7 @@ class TapChatGPTCompliance(Tap):
             raise ConfigValidationError("Config validation failed", errors=errors)
         return errors
 
+    @override
     def discover_streams(self) -> list[Stream]:
         """Return every stream; none calls the API before a sync."""
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
@@ -168,7 +168,7 @@ class TapChatGPTCompliance(Tap):
         )
 
     @override
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+    def on_termination(self, signum: int) -> None:
         """SIGTERM/SIGINT: stop after the line being written, never in the middle of one.
 
         Replaces the SDK's handler, which wrote the state of the moment (possibly ahead of the
@@ -190,7 +190,8 @@ class TapChatGPTCompliance(Tap):
         for line in lines:
             self.logger.info("%s", line)
 
-    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
+    @override
+    def around_sync(self, sync_streams: t.Callable[[], None]) -> None:
         """Sync every selected stream, log the run summary, then fail if a stream was skipped.
 
         The summary is logged even when the run fails: the error line then comes last.
@@ -200,7 +201,7 @@ class TapChatGPTCompliance(Tap):
         fatal: BaseException | None = None
         try:
             t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
-            super().sync_all()
+            sync_streams()
             seal_run(self)  # after the final STATE: anchors only what was written
         except BaseException as exc:
             name_the_secret(exc, self.config)
@@ -219,6 +220,7 @@ class TapChatGPTCompliance(Tap):
             raise ComplianceAPIError(" | ".join(self.sync_run.failures))
 
     @classmethod
+    @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; any failure ends it with readable lines, never a traceback, and exit 1.
 
@@ -244,6 +246,7 @@ class TapChatGPTCompliance(Tap):
             sys.exit(1)
 
     @classmethod
+    @override
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """Run ``--test``; bad settings and failures end as readable lines, like a run."""
         try:

@@ -9,6 +9,7 @@ from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.directory_rows import derive_row
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.http.pagination import LastIdPaginator, PageShapeError
+from tap_chatgpt_compliance.sdk import override
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -23,6 +24,7 @@ class DirectoryStream(ComplianceStream):
     primary_keys: t.ClassVar[list[str]] = ["id"]
     page_size: int = 200
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the list; a 403 or a broken page skips this stream but fails the run at its end.
 
@@ -34,20 +36,24 @@ class DirectoryStream(ComplianceStream):
             self.logger.error("Stream '%s' skipped: %s", self.name, exc)
             self.sync_run.failures.append(str(exc))
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Mark 403 answers, so that they skip the stream instead of ending the run."""
         if response.status_code == 403:
             raise _Forbidden(self.describe_error(response))
         super().validate_response(response)
 
+    @override
     def get_new_paginator(self) -> LastIdPaginator:
         """Page by ``last_id`` while ``has_more``."""
         return LastIdPaginator()
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         """Ask for a full page after the previous page's last id."""
         return {"limit": self.page_size, "after": next_page_token}
 
+    @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Derive the record from the item as delivered (directory_rows.derive_row).
 

@@ -25,9 +25,10 @@ from tap_chatgpt_compliance.attachments.pending import (
     Pending,
     PendingAttachments,
 )
-from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
+from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.records import attachment_refs
+from tap_chatgpt_compliance.sdk import OncePerRunSchema, override
 from tap_chatgpt_compliance.streams.logs import LogFileChildStream, segment_key
 
 if t.TYPE_CHECKING:
@@ -55,7 +56,7 @@ class FilesStream(LogFileChildStream):
     @property
     def attachments(self) -> AttachmentPipeline:
         """Return the run's attachment pipeline (fetched ahead, handed back in order)."""
-        return t.cast("AttachmentPipeline", self._tap.attachments)  # type: ignore[attr-defined]
+        return t.cast("AttachmentPipeline", self.tap.attachments)  # type: ignore[attr-defined]
 
     @cached_property
     def pending(self) -> PendingAttachments:
@@ -66,7 +67,7 @@ class FilesStream(LogFileChildStream):
     def chain(self) -> chain.StagedChain:
         """Return the files chain, its head in this stream's bookmark (chain.py)."""
         staged = chain.StagedChain(self.stream_state, chain.FILES)
-        chain.stage(self._tap, self)
+        chain.stage(self.tap, self)
         return staged
 
     def commit(self) -> bool:
@@ -84,7 +85,7 @@ class FilesStream(LogFileChildStream):
         if "chain" in self.__dict__:
             changed = self.chain.commit() or changed
         if changed:
-            self.state_manager.is_flushed = False
+            self.state_changed()
         return changed
 
     @cached_property
@@ -105,6 +106,7 @@ class FilesStream(LogFileChildStream):
         )
         self.sync(context={RETRY_CONTEXT: True})
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Download each attachment of the file not yet handled in this run."""
         if context and context.get(RETRY_CONTEXT):
@@ -132,7 +134,7 @@ class FilesStream(LogFileChildStream):
             )
             self.commit()  # a retried attachment is not read again from a log file
             if self.pending.get(entry.id) is None:  # settled: it leaves the list at once
-                self._write_state_message()
+                self.write_state()
 
     def _settle(
         self,
@@ -202,7 +204,7 @@ class FilesStream(LogFileChildStream):
                 return
             pending.save()
             run.counts["attachments_pending_retry"] = len(pending)
-            self.state_manager.is_flushed = False
+            self.state_changed()
 
     def _emit(
         self, record: dict[str, t.Any], spool: t.IO[bytes] | None
@@ -265,6 +267,7 @@ class FilesStream(LogFileChildStream):
         else:
             run.failures[self._failure_index] = message
 
+    @override
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """file_parts needs the file id only; the bytes stay in the run's spool."""
         return {
@@ -297,10 +300,12 @@ class FilePartsStream(OncePerRunSchema, ComplianceStream):
     path = ""
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
 
+    @override
     def may_have_records(self, context: Context | None) -> bool:
         """Only an attachment whose bytes are spooled for parts has any."""
         return bool(context) and context["file_id"] in self.sync_run.open_spools  # type: ignore[index]
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Cut the spooled attachment into base64 parts."""
         if not context or (spool := self.sync_run.open_spools.get(context["file_id"])) is None:

@@ -16,7 +16,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.attachments.pipeline import ReadAhead, one_ahead
-from tap_chatgpt_compliance.client import ComplianceStream, OncePerRunSchema
+from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
 from tap_chatgpt_compliance.http.clock import ClockSkewError, RunClock
 from tap_chatgpt_compliance.http.downloads import Downloader
@@ -38,6 +38,7 @@ from tap_chatgpt_compliance.logfiles.records import (
     manifest_record,
     message_record,
 )
+from tap_chatgpt_compliance.sdk import OncePerRunSchema, override
 from tap_chatgpt_compliance.settings import RETENTION, event_scope, parse_start_date
 from tap_chatgpt_compliance.timeparse import api_time, to_datetime
 
@@ -95,51 +96,36 @@ class LogFilesStream(ComplianceStream):
         return segment
 
     # Selection: read whenever something downstream is selected, emit only when selected.
+    runs_for_selected_children = True
 
     @property
+    @override
     def emits_records(self) -> bool:
         """Return whether the catalog selects the manifest itself."""
         return bool(self.mask.get((), True))
 
-    @property
-    def selected(self) -> bool:
-        """Run when the manifest or any stream read from the log files is selected."""
-        return self.emits_records or self.has_selected_descendents
+    @override
+    def writes_record(self, record: Record) -> bool:
+        """Return False for the stand-in record of a segment before a file's last."""
+        return record is not self._segment_record
 
-    @selected.setter
-    def selected(self, value: bool | None) -> None:
-        ComplianceStream.selected.fset(self, value)  # type: ignore[attr-defined]
-
-    def _write_schema_message(self) -> None:
-        if self.emits_records:
-            super()._write_schema_message()
-
-    def _write_record_message(self, record: Record) -> None:
-        if record is self._segment_record:
-            return
-        if self.emits_records:
-            super()._write_record_message(record)
-        else:
-            self.state_manager.is_flushed = False
-
-    def _increment_stream_state(
-        self, latest_record: Record, *, context: Context | None = None
-    ) -> None:
+    @override
+    def bookmark_record(self, latest_record: Record) -> Record:
         """Move the bookmark to the value chosen in get_records, never past the current time."""
-        if latest_record is self._segment_record:
-            return
         bookmark = (
             self._bookmark if self._bookmark is not None else latest_record[self.replication_key]
         )
-        super()._increment_stream_state({self.replication_key: bookmark}, context=context)
+        return {self.replication_key: bookmark}
 
     # Listing.
 
     @property
+    @override
     def partitions(self) -> list[dict[str, t.Any]]:
         """One partition (and one bookmark) per configured event type."""
         return [{"event_type": event_type} for event_type in self.settings.event_types]
 
+    @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         """No signpost: bookmarks are the server's own end times, never the local clock."""
         return
@@ -150,10 +136,12 @@ class LogFilesStream(ComplianceStream):
             return f"/compliance/organizations/{self.settings.organization_id}"
         return f"/compliance/workspaces/{self.workspace_id}"
 
+    @override
     def get_url(self, context: Context | None) -> str:
         """List the files of the partition's scope."""
         return f"{self.url_base}{self.scope_path(self._event_type(context))}/logs"
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         """Ask for one event type after the cursor (a LogCursor), a full page at a time."""
         return {
@@ -162,10 +150,12 @@ class LogFilesStream(ComplianceStream):
             "limit": PAGE_SIZE,
         }
 
+    @override
     def get_new_paginator(self) -> LogFilesPaginator:
         """Page by ``last_end_time``."""
         return LogFilesPaginator(self._listing_after)
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
         """Yield the listed files; remember the page's last item, last_end_time and Date.
 
@@ -184,6 +174,7 @@ class LogFilesStream(ComplianceStream):
                 raise ComplianceAPIError(msg)
             yield item
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Name the event type in a listing's 422 (the API may not know the type)."""
         if response.status_code == 422 and urlparse(response.url).path.endswith("/logs"):
@@ -300,6 +291,7 @@ class LogFilesStream(ComplianceStream):
             )
         return bookmark, True
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """List, download and verify each new file, then hand it to the child streams.
 
@@ -351,16 +343,16 @@ class LogFilesStream(ComplianceStream):
                     self._bookmark = None
                     log_file.close_raw()
                 chain.advance(state, record)
-                chain.commit(self._tap)  # the file's attachments: files chain, retry list
+                chain.commit(self.tap)  # the file's attachments: files chain, retry list
                 if plan.capped:
                     future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
                     _store_future(state, future)
                     run.counts["future_log_files"] += 1
                 else:
                     self._remember_boundary(state, plan.floor, plan.file_id)
-                self.state_manager.is_flushed = False
+                self.state_changed()
                 self._count(log_file)
-                self._write_state_message()
+                self.write_state()
                 run.progress.file_done(plan.floor)
                 listing["files_read"] = listing.get("files_read", 0) + 1
             listing["status"] = "read" if listing.get("files_read") else "nothing_new"
@@ -441,7 +433,7 @@ class LogFilesStream(ComplianceStream):
     @cached_property
     def raw_keeper(self) -> RawLogKeeper:
         """Return what keeps the raw bytes of each log file (rawlogs.py)."""
-        parts = self._tap.streams.get(RAW_PARTS_STREAM)
+        parts = self.tap.streams.get(RAW_PARTS_STREAM)
         return RawLogKeeper(self.settings, parts is not None and parts.selected)
 
     def _segments(
@@ -449,7 +441,7 @@ class LogFilesStream(ComplianceStream):
     ) -> Iterator[tuple[_Planned, LogFile, Segment]]:
         """Parse each file a segment at a time, in order; queue each segment's attachments."""
         seen = self.sync_run.seen_events
-        streams = self._tap.streams
+        streams = self.tap.streams
         files_stream = streams.get("files")
         fetch = files_stream is not None and (
             files_stream.selected or files_stream.has_selected_descendents
@@ -458,7 +450,7 @@ class LogFilesStream(ComplianceStream):
             try:
                 while (segment := log_file.next_segment(seen)) is not None:
                     if fetch and segment.messages:
-                        self._tap.attachments.plan(  # type: ignore[attr-defined]
+                        self.tap.attachments.plan(  # type: ignore[attr-defined]
                             segment_key(segment), attachment_refs(segment.messages)
                         )
                     yield plan, log_file, segment
@@ -520,6 +512,7 @@ class LogFilesStream(ComplianceStream):
         record.update(self.raw_keeper.manifest_fields(log_file))
         return record
 
+    @override
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Children get the file id only; the events stay in the run's memory."""
         return {"log_file_id": record["id"]}
@@ -583,7 +576,7 @@ class LogFileChildStream(OncePerRunSchema, ComplianceStream):
     @property
     def log_files_stream(self) -> LogFilesStream:
         """Return the parent stream, whose open segment this stream reads."""
-        return t.cast("LogFilesStream", self._tap.streams[LogFilesStream.name])
+        return t.cast("LogFilesStream", self.tap.streams[LogFilesStream.name])
 
     def open_segment(self, context: Context | None) -> Segment | None:
         """Return the parent's segment of ``context``'s log file, if it is being written."""
@@ -606,6 +599,7 @@ class MessagesStream(LogFileChildStream):
     primary_keys: t.ClassVar[list[str]] = ["id"]
     schema: t.ClassVar[dict] = schemas.MESSAGE
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Yield one record per message event of the file."""
         log_file = self.log_file(context)
@@ -658,6 +652,7 @@ class ConversationsStream(LogFileChildStream):
         folding = fold is not None and fold.log_file_id == log_file.id
         return log_file if log_file.last_segment and folding else None
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Fold the segment's message events; with the file's last, yield its conversations."""
         log_file = self.log_file(context)
@@ -681,6 +676,7 @@ class EventsStream(LogFileChildStream):
     schema: t.ClassVar[dict] = schemas.EVENT
     reads_event_type = None
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Yield one record per event of the file that is not a message."""
         log_file = self.log_file(context)
@@ -709,6 +705,7 @@ class UnparsedLinesStream(LogFileChildStream):
         log_file = self.open_segment(context)
         return log_file if log_file is not None and log_file.lines.unparsed else None
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Yield one record per unparsed line of the file."""
         log_file = self.log_file(context)

@@ -11,6 +11,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_chatgpt_compliance.attachments.archive import iter_parts
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.logfiles.rawlogs import LOG_FILE_PART, STREAM
+from tap_chatgpt_compliance.sdk import override
 from tap_chatgpt_compliance.streams.logs import LogFileChildStream
 
 if t.TYPE_CHECKING:
@@ -40,6 +41,7 @@ class LogFilePartsStream(LogFileChildStream):
             return None
         return segment
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Yield the file's parts, then check they hash to the file's SHA-256."""
         segment = self.log_file(context)

@@ -47,7 +47,8 @@ def test_sdk_series_is_the_one_checked() -> None:
 def test_sync_all_is_final_and_extended() -> None:
     """Item 1: ``Tap.sync_all`` is @final; the tap's override still calls it."""
     assert getattr(Tap.sync_all, "__final__", False)
-    assert "super().sync_all()" in inspect.getsource(TapChatGPTCompliance.sync_all)
+    assert TapChatGPTCompliance.sync_all is sdk.SeamTap.sync_all  # extended in the seam only
+    assert "super().sync_all" in inspect.getsource(sdk.SeamTap.sync_all)
 
 
 # A tiny tap without HTTP: a parent stream with a child, written through the tap's writer.
@@ -381,3 +382,60 @@ def test_children_with_nothing_to_write_are_synced_once_only(
     tap.sync_run.open_spools["f1"] = io.BytesIO(b"xy")  # type: ignore[attr-defined]
     files._sync_children(part_context)
     assert synced == ["file_parts", "file_parts"]
+
+
+def test_termination_handler_is_the_one_installed() -> None:
+    """Item 12: the SDK installs ``_handle_termination`` for SIGTERM and SIGINT."""
+    from singer_sdk.plugin_base import PluginBase
+
+    source = inspect.getsource(PluginBase)
+    assert "signal.signal(signal.SIGTERM, self._handle_termination)" in source
+    assert "signal.signal(signal.SIGINT, self._handle_termination)" in source
+    assert TapChatGPTCompliance._handle_termination is sdk.SeamTap._handle_termination
+
+
+def test_stream_keeps_its_tap_and_selected_has_a_setter() -> None:
+    """Item 13: SeamStream.tap reads ``Stream._tap``; SeamStream.selected keeps the SDK's setter."""
+    tap = _Tiny(config={}, parse_env_config=False)
+    stream = tap.streams["parent"]
+    assert stream._tap is tap
+    prop = Stream.__dict__["selected"]
+    assert isinstance(prop, property)
+    assert prop.fset is not None
+
+
+SEAM_MODULE = "tap_chatgpt_compliance/sdk.py"
+_SDK_ATTRIBUTES = {
+    name for cls in (Stream, Tap) for klass in cls.__mro__ for name in vars(klass)
+} | {"_tap", "_config", "_stream_version"}
+"""Class attributes of the SDK's Stream and Tap, and the instance attributes they set."""
+NOT_YET_IN_THE_SEAM = {
+    "streams/workspace.py": {"_tap", "_write_schema_message"},
+    "streams/workspace_schemas.py": {"_config"},
+}
+"""Issue 21's new streams, written while the seam was built: to move to SeamStream's hooks
+(``tap``, OncePerRunSchema; /work/notes/moves.md). Nothing may be added here."""
+
+
+def test_sdk_privates_are_touched_in_the_seam_only() -> None:
+    """No module of the tap but sdk.py overrides or reads a private singer-sdk attribute."""
+    import ast
+    from pathlib import Path
+
+    root = Path(sdk.__file__).parent
+    private = {n for n in _SDK_ATTRIBUTES if n.startswith("_") and not n.startswith("__")}
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if (path.name == "sdk.py" and path.parent == root) or "evidence" in path.parts:
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            name = None
+            if isinstance(node, ast.FunctionDef):
+                name = node.name
+            elif isinstance(node, ast.Attribute):
+                name = node.attr
+            allowed = NOT_YET_IN_THE_SEAM.get(path.relative_to(root).as_posix(), set())
+            if name in private and name not in allowed:
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno} {name}")
+    assert found == [], "\n".join(found)
