@@ -12,7 +12,6 @@ import tempfile
 import time
 import typing as t
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -25,6 +24,7 @@ from fsspec.implementations.local import LocalFileSystem
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance.http.transport import Unavailable
+from tap_chatgpt_compliance.run.sync import RunCounts
 
 if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.http.transport import Transport
@@ -344,11 +344,11 @@ class AttachmentArchiver:
         settings: Settings,
         transport: Transport,
         logger: logging.Logger,
-        counts: Counter[str] | None = None,
+        counts: RunCounts | None = None,
     ) -> None:
         """Keep the archiving settings of the run (``counts``: the run's counters)."""
         self.settings = settings
-        self.counts: Counter[str] = Counter() if counts is None else counts
+        self.counts = RunCounts() if counts is None else counts
         self.transport = transport
         self.logger = logger
         self.workspace_id = settings.workspace_id
@@ -457,7 +457,7 @@ class AttachmentArchiver:
                     ref.file_id,
                     stored.repaired,
                 )
-                self.counts["stored_objects_repaired"] += 1
+                self.counts.stored_objects_repaired += 1
         record.update(
             status="archived",
             archived_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),

@@ -145,7 +145,7 @@ class RunSummary:
         """Return the machine-readable summary (the keys documented in the module)."""
         return {
             "records": dict(sorted(self.records.items())),
-            "log_files": self.run.counts["log_files"],
+            "log_files": self.run.counts.log_files,
             "attachments": dict(sorted(self.run.attachment_statuses.items())),
             "bookmarks": {
                 event_type: {
@@ -168,9 +168,9 @@ class RunSummary:
         run = self.run
         counts = run.counts
         lines = [
-            f"Run summary: {counts['log_files']:,} log files read "
-            f"({counts['log_files_skipped']:,} already archived skipped), "
-            f"{counts['events']:,} events kept, {counts['duplicates']:,} duplicate events "
+            f"Run summary: {counts.log_files:,} log files read "
+            f"({counts.log_files_skipped:,} already archived skipped), "
+            f"{counts.events:,} events kept, {counts.duplicates:,} duplicate events "
             f"dropped; {self._outcome()}.",
             "  Records: "
             + (", ".join(f"{stream} {n:,}" for stream, n in sorted(self.records.items())) or "none")

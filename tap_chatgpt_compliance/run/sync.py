@@ -45,6 +45,35 @@ class ConversationSeen:
             self.title_at = event_at or self.title_at
 
 
+@dataclass(slots=True)
+class RunCounts:
+    """What one run counted, by name (the summary reports them; never written to state)."""
+
+    log_files: int = 0
+    """Log files read and archived."""
+    log_files_skipped: int = 0
+    """Listed files already archived (boundary, future-dated or seen earlier in the run)."""
+    future_log_files: int = 0
+    """Files listed with an end_time later than the API's time (archived, bookmark held)."""
+    events: int = 0
+    """Events kept."""
+    duplicates: int = 0
+    """Events dropped as true duplicates (same key, type and bytes)."""
+    unparsed_lines: int = 0
+    events_without_id: int = 0
+    id_clashes: int = 0
+    foreign_events: int = 0
+    """Events of another type than their log file."""
+    messages: int = 0
+    messages_without_id: int = 0
+    attachments_archived: int = 0
+    attachments_not_archived: int = 0
+    attachments_pending_retry: int = 0
+    """Entries of the retry list after the latest change."""
+    stored_objects_repaired: int = 0
+    """Damaged objects of the content store rewritten and verified."""
+
+
 def _encode_conversation(seen: ConversationSeen) -> list[t.Any]:
     return [seen.title, seen.title_at, seen.created_at]
 
@@ -73,7 +102,7 @@ class SyncRun:
     """Attachments already planned in this run (downloaded and recorded once per run)."""
     conversations: SpillMap[str, ConversationSeen] = field(init=False)
     open_spools: dict[str, t.IO[bytes]] = field(default_factory=dict)
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: RunCounts = field(default_factory=RunCounts)
     problems: list[str] = field(default_factory=list)
     """The first few attachments not archived (EXAMPLES), for the summary."""
     problem_count: int = 0
@@ -119,25 +148,25 @@ class SyncRun:
         counts = self.counts
         parts = [
             (
-                counts["unparsed_lines"],
+                counts.unparsed_lines,
                 "lines that are not JSON objects or not UTF-8 (kept byte "
                 "for byte in unparsed_lines)",
             ),
             (
-                counts["events_without_id"],
+                counts.events_without_id,
                 "events without event_id (keyed sha256:<content hash>, event_id_derived)",
             ),
-            (counts["id_clashes"], "events sharing an event_id with a different event (both kept)"),
+            (counts.id_clashes, "events sharing an event_id with a different event (both kept)"),
             (
-                counts["messages_without_id"],
+                counts.messages_without_id,
                 "messages without message.id (keyed by their event's key)",
             ),
             (
-                counts["foreign_events"],
+                counts.foreign_events,
                 "events of another type than their log file (routed by their own type)",
             ),
             (
-                counts["future_log_files"],
+                counts.future_log_files,
                 "log files with an end_time in the future (archived; "
                 "the bookmark did not move past the current time)",
             ),

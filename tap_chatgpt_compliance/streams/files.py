@@ -80,7 +80,7 @@ class FilesStream(LogFileChildStream):
         changed = self._pending_changed
         if changed:
             self.pending.save()
-            self.sync_run.counts["attachments_pending_retry"] = len(self.pending)
+            self.sync_run.counts.attachments_pending_retry = len(self.pending)
             self._pending_changed = False
         if "chain" in self.__dict__:
             changed = self.chain.commit() or changed
@@ -178,7 +178,7 @@ class FilesStream(LogFileChildStream):
                 pending.remove(ref.file_id)
             overflow = []
             if status in ("archived", "metadata_only"):
-                run.counts["attachments_archived"] += status == "archived"
+                run.counts.attachments_archived += status == "archived"
             else:
                 self._not_archived(record, status)
         run.attachment_statuses[record["status"]] += 1
@@ -203,7 +203,7 @@ class FilesStream(LogFileChildStream):
                 self._pending_changed = True
                 return
             pending.save()
-            run.counts["attachments_pending_retry"] = len(pending)
+            run.counts.attachments_pending_retry = len(pending)
             self.state_changed()
 
     def _emit(
@@ -229,7 +229,7 @@ class FilesStream(LogFileChildStream):
     def _not_archived(self, record: dict[str, t.Any], outcome: str, suffix: str = "") -> None:
         """Warn, keep a summary line, and fail the run at its end when it can be fixed."""
         run = self.sync_run
-        run.counts["attachments_not_archived"] += 1
+        run.counts.attachments_not_archived += 1
         line = (
             f"attachment {record['id']} of message {record['message_id']}: {record['status']} "
             f"({record['status_reason']}){suffix}"

@@ -347,7 +347,7 @@ class LogFilesStream(ComplianceStream):
                 if plan.capped:
                     future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
                     _store_future(state, future)
-                    run.counts["future_log_files"] += 1
+                    run.counts.future_log_files += 1
                 else:
                     self._remember_boundary(state, plan.floor, plan.file_id)
                 self.state_changed()
@@ -386,7 +386,7 @@ class LogFilesStream(ComplianceStream):
                 newest = listing.get("api_newest_end_time")
                 listing["api_newest_end_time"] = max(newest or listed_end, listed_end)
             if file_id in boundary or file_id in future or file_id in run.seen_log_file_ids:
-                run.counts["log_files_skipped"] += 1
+                run.counts.log_files_skipped += 1
                 continue
             run.seen_log_file_ids.add(file_id)
             run.progress.listed()
@@ -477,13 +477,13 @@ class LogFilesStream(ComplianceStream):
     def _count(self, log_file: LogFile) -> None:
         counts = self.sync_run.counts
         totals = log_file.totals
-        counts["log_files"] += 1
-        counts["events"] += log_file.event_count
-        counts["duplicates"] += totals.duplicates
-        counts["unparsed_lines"] += log_file.unparsed_total
-        counts["events_without_id"] += totals.without_id
-        counts["id_clashes"] += totals.clashes
-        counts["foreign_events"] += totals.foreign
+        counts.log_files += 1
+        counts.events += log_file.event_count
+        counts.duplicates += totals.duplicates
+        counts.unparsed_lines += log_file.unparsed_total
+        counts.events_without_id += totals.without_id
+        counts.id_clashes += totals.clashes
+        counts.foreign_events += totals.foreign
         if log_file.unparsed_total:
             numbers = log_file.unparsed_numbers
             self.logger.warning(
@@ -622,8 +622,8 @@ class MessagesStream(LogFileChildStream):
                 written += 1
         finally:
             self._verbatim = None
-            counts["messages_without_id"] += without_id
-            counts["messages"] += written
+            counts.messages_without_id += without_id
+            counts.messages += written
 
 
 class ConversationsStream(LogFileChildStream):
