@@ -144,3 +144,14 @@ class LibraryFilesStream(_PerUserStream):
     primary_keys: t.ClassVar[list[str]] = ["user_id", "id", "raw_sha256"]
     route = "library_files"
     cursor_paging = True
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
+        """Name the library file whose bytes to fetch (knowledge.py), with its state."""
+        return {
+            "owner_id": record["user_id"],
+            "file_id": record["id"],
+            "name": record.get("name"),
+            "mime_type": record.get("mime_type"),
+            "state": record.get("state"),
+            "trashed_at": record.get("trashed_at"),
+        }

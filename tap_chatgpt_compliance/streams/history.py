@@ -88,6 +88,10 @@ class _ConfigsStream(WorkspaceObjectStream):
             )
         updates["boundary"] = boundary.keep(self.transport.clock.now())
 
+    def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
+        """Name the knowledge files of a new configuration (knowledge.py)."""
+        return {"owner_id": record[self.parent_key], "file_ids": record.get("file_ids") or []}
+
 
 class GPTConfigsStream(_ConfigsStream):
     """GPT configuration history (``gpts/{id}/configs``): instructions, files, tools."""

@@ -38,6 +38,7 @@ from tap_chatgpt_compliance.http.pagination import (
     PageShapeError,
     check_page_shape,
 )
+from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.settings import setting
 from tap_chatgpt_compliance.streams.workspace_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.timeparse import to_datetime
@@ -220,7 +221,7 @@ class WorkspaceObjectStream(ComplianceStream):
     # Listings shared by the streams of one run.
 
     def _cache(self) -> dict[str, t.Any]:
-        return _RUN_CACHE.setdefault(self._tap, {})
+        return _RUN_CACHE.setdefault(self.tap, {})
 
     def user_ids(self) -> list[str]:
         """Return the ids of the workspace's users (listed once per run)."""
@@ -307,7 +308,7 @@ class WorkspaceObjectStream(ComplianceStream):
         return row
 
 
-class ChildObjectStream(WorkspaceObjectStream):
+class ChildObjectStream(OncePerRunSchema, WorkspaceObjectStream):
     """One object fetched for each record its parent emits (transcripts, task details, files).
 
     The parent emits only new or changed items, so a child fetches only what may have changed.
@@ -316,12 +317,6 @@ class ChildObjectStream(WorkspaceObjectStream):
 
     refreshed_by_cadence = False
     state_partitioning_keys: t.ClassVar[list[str]] = []
-    _schema_sent = False
-
-    def _write_schema_message(self) -> None:
-        if not self._schema_sent:
-            super()._write_schema_message()
-            self._schema_sent = True
 
 
 class ChangeBuckets:

@@ -39,7 +39,7 @@ def _object(*properties: th.Property, time_fields: t.Iterable[str] = ()) -> dict
     ).to_dict()
 
 
-def _config(parent: str) -> dict:
+def _config_schema(parent: str) -> dict:
     return _object(
         th.Property("id", th.StringType, required=True, description="Configuration id."),
         th.Property(parent, th.StringType, required=True),
@@ -72,8 +72,8 @@ def _shared_user(parent: str) -> dict:
     )
 
 
-GPT_CONFIG = _config("gpt_id")
-PROJECT_CONFIG = _config("project_id")
+GPT_CONFIG = _config_schema("gpt_id")
+PROJECT_CONFIG = _config_schema("project_id")
 GPT_SHARED_USER = _shared_user("gpt_id")
 PROJECT_SHARED_USER = _shared_user("project_id")
 

@@ -19,6 +19,14 @@ from tap_chatgpt_compliance.streams.history import (
     ProjectConfigsStream,
     ProjectSharedUsersStream,
 )
+from tap_chatgpt_compliance.streams.knowledge import (
+    GPTFilePartsStream,
+    GPTFilesStream,
+    LibraryFileContentsStream,
+    LibraryFilePartsStream,
+    ProjectFilePartsStream,
+    ProjectFilesStream,
+)
 from tap_chatgpt_compliance.streams.memories import MemoriesStream, MemoryEntriesStream
 
 if t.TYPE_CHECKING:
@@ -26,8 +34,12 @@ if t.TYPE_CHECKING:
 
 WORKSPACE_OBJECT_STREAMS: tuple[type[Stream], ...] = (
     GPTConfigsStream,
+    GPTFilesStream,
+    GPTFilePartsStream,
     GPTSharedUsersStream,
     ProjectConfigsStream,
+    ProjectFilesStream,
+    ProjectFilePartsStream,
     ProjectSharedUsersStream,
     MemoriesStream,
     MemoryEntriesStream,
@@ -39,4 +51,6 @@ WORKSPACE_OBJECT_STREAMS: tuple[type[Stream], ...] = (
     CodexTasksStream,
     CodexTaskDetailsStream,
     LibraryFilesStream,
+    LibraryFileContentsStream,
+    LibraryFilePartsStream,
 )

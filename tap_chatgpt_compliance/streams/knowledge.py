@@ -1,0 +1,272 @@
+"""The bytes of GPT knowledge files, project files and library files (reference §1A #8, #19, #27).
+
+Child streams: ``gpt_files`` of ``gpt_configs``, ``project_files`` of ``project_configs``,
+``library_file_contents`` of ``library_files``. A file is fetched when its parent emits a row
+(a new configuration, a new or changed library file), once per run per file id, through the
+attachment archiver's own download, hashing and storage (``attachments.archive``): the 307 is
+followed without credentials, ``file_content`` decides where the bytes go (``inline``: base64
+in the record, parts of ``max_inline_file_bytes`` in ``<stream>_parts`` records; ``storage``:
+the content store, addressed by SHA-256; ``none``: metadata only). 404 and 410 become the
+statuses ``not_found`` and ``expired``; a trashed library file is recorded as ``expired``
+without a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import typing as t
+from functools import cached_property
+
+from singer_sdk import typing as th
+from singer_sdk.helpers.conform import TypeConformanceLevel
+
+from tap_chatgpt_compliance import schemas
+from tap_chatgpt_compliance.attachments.archive import (
+    FAILED,
+    STATUS_BY_HTTP,
+    TRANSIENT_ERRORS,
+    AttachmentArchiver,
+    AttachmentRef,
+    Outcome,
+    StorageError,
+    iter_parts,
+    spool_reason,
+)
+from tap_chatgpt_compliance.client import ComplianceStream
+from tap_chatgpt_compliance.http.transport import Unavailable
+from tap_chatgpt_compliance.sdk import OncePerRunSchema
+from tap_chatgpt_compliance.streams.activity import LibraryFilesStream
+from tap_chatgpt_compliance.streams.history import GPTConfigsStream, ProjectConfigsStream
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from singer_sdk.helpers.types import Context
+
+_BASE64 = th.CustomType({"type": ["string", "null"], "contentEncoding": "base64"})
+
+STORED_FILE = th.PropertiesList(
+    th.Property("id", th.StringType, required=True, description="File id."),
+    th.Property("workspace_id", th.StringType, required=True),
+    th.Property("owner_id", th.StringType, description="The GPT, project or user it belongs to."),
+    th.Property("name", th.StringType),
+    th.Property("mime_type", th.StringType),
+    th.Property("size", th.IntegerType),
+    th.Property("sha256", th.StringType, description="SHA-256 computed while downloading."),
+    th.Property(
+        "status",
+        th.StringType,
+        description=(
+            "archived; expired (410, or a trashed library file), not_found (404), forbidden "
+            "(403), failed (retries spent, storage error), too_large or metadata_only."
+        ),
+    ),
+    th.Property("status_reason", th.StringType),
+    th.Property("archived_at", th.DateTimeType),
+    th.Property("storage_uri", th.StringType),
+    th.Property("content_base64", _BASE64),
+    th.Property("part_count", th.IntegerType, description="Records in <stream>_parts."),
+).to_dict()
+
+
+class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
+    """Download the files a parent row names, once per run each (see the module docstring)."""
+
+    selected_by_default = False
+    path = ""
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    schema: t.ClassVar[dict] = STORED_FILE
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    route = ""
+
+    @cached_property
+    def archiver(self) -> AttachmentArchiver:
+        """Return this stream's archiver (the run's settings, transport and counters)."""
+        return AttachmentArchiver(self.settings, self.transport, self.logger, self.sync_run.counts)
+
+    @cached_property
+    def _done(self) -> set[str]:
+        return set()
+
+    def files_of(self, context: Context) -> list[dict[str, t.Any]]:
+        """Return ``[{id, name, mime_type, gone}]`` of the parent row."""
+        raise NotImplementedError
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Archive each file of the parent row not yet handled in this run."""
+        if not context:
+            return
+        for ref in self.files_of(context):
+            file_id = str(ref["id"])
+            if file_id in self._done:
+                continue
+            self._done.add(file_id)
+            yield from self._archive(file_id, ref, str(context.get("owner_id")))
+
+    def _archive(
+        self, file_id: str, ref: dict[str, t.Any], owner_id: str
+    ) -> Iterator[dict[str, t.Any]]:
+        attachment = AttachmentRef(
+            file_id, None, None, None, None, ref.get("name"), ref.get("mime_type")
+        )
+        if ref.get("gone"):
+            outcome = Outcome("expired", "in the trash: the API answers 410")
+        else:
+            outcome = self._fetch(self.route.format(owner_id=owner_id, file_id=file_id))
+        base, spool = self.archiver.finish(attachment, outcome)
+        record = {key: base.get(key) for key in STORED_FILE["properties"]}
+        record.update(id=file_id, workspace_id=self.workspace_id, owner_id=owner_id)
+        if record["status"] in (FAILED, "forbidden"):
+            self.logger.warning(
+                "File %s of %s not archived: %s", file_id, owner_id, record["status_reason"]
+            )
+            self.sync_run.failures.append(
+                f"stream '{self.name}': file {file_id} not archived ({record['status_reason']})"
+            )
+        if spool is None:
+            yield record
+            return
+        run = self.sync_run
+        run.open_spools[file_id] = spool
+        try:
+            yield record  # its parts are written by the child stream, before it
+        finally:
+            run.open_spools.pop(file_id, None)
+            spool.close()
+
+    def _fetch(self, path: str) -> Outcome:
+        archiver = self.archiver
+        if not archiver.downloads:
+            return Outcome("metadata_only", "file_content is 'none'")
+        try:
+            fetched = self.transport.download(
+                f"/compliance/workspaces/{self.workspace_id}/{path}",
+                archiver._consume,
+                logger=self.logger,
+                what=f"stream '{self.name}'",
+            )
+        except Unavailable as exc:
+            status = STATUS_BY_HTTP.get(exc.status, "not_found")
+            return Outcome(status, f"HTTP {exc.status}: {exc.detail}", streak="reset")
+        except TRANSIENT_ERRORS as exc:
+            return Outcome(FAILED, archiver._describe(exc), streak="fail")
+        except OSError as exc:
+            return Outcome(FAILED, spool_reason(exc), streak="fail")
+        outcome = Outcome(fetched=fetched, streak="reset")
+        if fetched.too_large or archiver.store is None or fetched.spool is None:
+            return outcome
+        try:
+            outcome.stored = archiver.store.put(fetched.sha256, fetched.size, fetched.spool)
+        except StorageError as exc:
+            return Outcome(FAILED, f"storage: {exc}", fetched=fetched, streak="fail")
+        finally:
+            fetched.spool.close()
+            fetched.spool = None
+        return outcome
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
+        """Name the file whose parts to write; the bytes stay in the run's spool."""
+        return {
+            "file_id": record["id"],
+            "sha256": record["sha256"],
+            "part_count": record["part_count"],
+        }
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """Return the record as built."""
+        return row
+
+
+def _config_files(context: Context) -> list[dict[str, t.Any]]:
+    return [{"id": file_id} for file_id in context.get("file_ids") or []]
+
+
+class GPTFilesStream(_StoredFilesStream):
+    """Knowledge files of new GPT configurations (``gpt_files/{id}``)."""
+
+    name = "gpt_files"
+    parent_stream_type = GPTConfigsStream
+    route = "gpt_files/{file_id}"
+
+    def files_of(self, context: Context) -> list[dict[str, t.Any]]:
+        """Return the ``file_ids`` of the configuration."""
+        return _config_files(context)
+
+
+class ProjectFilesStream(_StoredFilesStream):
+    """Files of new project configurations (``project_files/{id}``)."""
+
+    name = "project_files"
+    parent_stream_type = ProjectConfigsStream
+    route = "project_files/{file_id}"
+
+    def files_of(self, context: Context) -> list[dict[str, t.Any]]:
+        """Return the ``file_ids`` of the configuration."""
+        return _config_files(context)
+
+
+class LibraryFileContentsStream(_StoredFilesStream):
+    """Bytes of new or changed library files (``users/{id}/library_files/{id}``)."""
+
+    name = "library_file_contents"
+    parent_stream_type = LibraryFilesStream
+    route = "users/{owner_id}/library_files/{file_id}"
+
+    def files_of(self, context: Context) -> list[dict[str, t.Any]]:
+        """Return the library file itself (a trashed one answers 410: not asked)."""
+        return [
+            {
+                "id": context["file_id"],
+                "name": context.get("name"),
+                "mime_type": context.get("mime_type"),
+                "gone": context.get("state") == "trashed" or bool(context.get("trashed_at")),
+            }
+        ]
+
+
+class _PartsStream(OncePerRunSchema, ComplianceStream):
+    """Inline content of a file above max_inline_file_bytes, in consecutive base64 parts."""
+
+    selected_by_default = False
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    primary_keys: t.ClassVar[list[str]] = ["file_id", "part_index"]
+    schema: t.ClassVar[dict] = schemas.FILE_PART
+    path = ""
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Cut the spooled file into base64 parts."""
+        if not context or (spool := self.sync_run.open_spools.get(context["file_id"])) is None:
+            return
+        for index, offset, chunk in iter_parts(spool, self.settings.max_inline_file_bytes):
+            yield {
+                "file_id": context["file_id"],
+                "part_index": index,
+                "workspace_id": self.workspace_id,
+                "part_count": context["part_count"],
+                "offset": offset,
+                "size": len(chunk),
+                "sha256": context["sha256"],
+                "content_base64": base64.b64encode(chunk).decode("ascii"),
+            }
+
+
+class GPTFilePartsStream(_PartsStream):
+    """Parts of large GPT knowledge files (file_content=inline)."""
+
+    name = "gpt_files_parts"
+    parent_stream_type = GPTFilesStream
+
+
+class ProjectFilePartsStream(_PartsStream):
+    """Parts of large project files (file_content=inline)."""
+
+    name = "project_files_parts"
+    parent_stream_type = ProjectFilesStream
+
+
+class LibraryFilePartsStream(_PartsStream):
+    """Parts of large library files (file_content=inline)."""
+
+    name = "library_file_contents_parts"
+    parent_stream_type = LibraryFileContentsStream
