@@ -7,10 +7,15 @@ a state of fixed size and no request in a run that is not due.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
+import re
+import signal
 import subprocess
 import tempfile
+import time
 import typing as t
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +28,7 @@ from chatgpt_compliance_simulator import Simulator
 from chatgpt_compliance_simulator.config import SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
 from tap_chatgpt_compliance.streams.workspace import BUCKETS, DIGITS, ChangeBuckets
-from tap_chatgpt_compliance.streams.workspace_rows import derive_row
+from tap_chatgpt_compliance.streams.workspace_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun, synced_env, tap_command, tap_config, tap_env
@@ -100,6 +105,8 @@ def check_rows(run: TapRun) -> None:
         if message["type"] == "SCHEMA":
             declared[message["stream"]] = message["schema"]
     for stream, records in run.records.items():
+        if stream not in SCHEMAS:
+            continue
         validator = jsonschema.Draft202012Validator(declared[stream])
         for record in records:
             assert [e.message for e in validator.iter_errors(record)] == [], (stream, record)
@@ -170,10 +177,14 @@ def test_full_refresh_archives_every_item_and_version(simulator_factory: Any) ->
     sim = make_sim(simulator_factory)
     run = run_objects(sim)
     assert run.returncode == 0, run.stderr[-3000:]
-    for stream in ALL:
+    for stream in (*SCHEMAS, *FILE_STREAMS):
         assert run.records[stream], stream
     check_rows(run)
     check_truth(sim, [run])
+    # Rate limits on: every request paced, at most 1% answered 429.
+    pacing = re.search(r"Pacing: (\d+) API requests, (\d+) answered 429", run.stderr)
+    assert pacing is not None, run.stderr[-2000:]
+    assert int(pacing[2]) <= 0.01 * int(pacing[1])
     state = run.state["bookmarks"]
     buckets = state["gpt_shared_users"]["buckets"]
     assert isinstance(buckets, str)
@@ -330,3 +341,116 @@ def test_change_buckets_state_is_fixed_and_emits_changed_buckets_only() -> None:
     for i in range(5000):
         unchanged.add(f"k{i}", _row(f"k{i}", "a"))
     assert list(unchanged.changed()) == []
+
+
+FILE_STREAMS = {"gpt_files", "project_files", "library_file_contents"}
+
+
+def _parts(run: TapRun, stream: str) -> dict[str, bytes]:
+    """Reassemble the inline parts of each file of a ``<stream>_parts`` stream."""
+    found: dict[str, dict[int, bytes]] = {}
+    for part in run.records[f"{stream}_parts"]:
+        found.setdefault(part["file_id"], {})[part["part_index"]] = base64.b64decode(
+            part["content_base64"]
+        )
+    return {fid: b"".join(p[i] for i in sorted(p)) for fid, p in found.items()}
+
+
+def test_knowledge_and_library_files_archived_with_410_and_404(simulator_factory: Any) -> None:
+    """Every knowledge/project/library file: bytes whose SHA-256 is the truth's, 410 → expired."""
+    sim = make_sim(simulator_factory, expired_knowledge_file_rate=0.3, library_trash_rate=0.4)
+    selected = {"gpt_configs", "project_configs", "library_files"} | FILE_STREAMS
+    selected |= {f"{name}_parts" for name in FILE_STREAMS}
+    run = run_objects(sim, selected, max_inline_file_bytes=1024)
+    assert run.returncode == 0, run.stderr[-3000:]
+    truth = sim.inventory_truth()
+    statuses: dict[str, int] = {}
+    for stream, key in (("gpt_files", "gpt_files"), ("project_files", "project_files")):
+        referenced = {
+            fid for r in run.records[stream.replace("files", "configs")] for fid in r["file_ids"]
+        }
+        records = {r["id"]: r for r in run.records[stream]}
+        assert set(records) == referenced, stream
+        parts = _parts(run, stream)
+        for fid, record in records.items():
+            want = truth[key][fid]
+            statuses[record["status"]] = statuses.get(record["status"], 0) + 1
+            if want["expired"]:
+                assert record["status"] == "expired", fid
+                continue
+            assert record["status"] == "archived", (fid, record["status_reason"])
+            assert record["sha256"] == want["sha256"]
+            content = (
+                base64.b64decode(record["content_base64"])
+                if record["content_base64"] is not None
+                else parts[fid]
+            )
+            assert hashlib.sha256(content).hexdigest() == want["sha256"]
+    assert statuses.get("expired")
+    assert statuses.get("archived")
+    library = {r["id"]: r for r in run.records["library_file_contents"]}
+    assert set(library) == set(truth["library_files"])
+    for fid, want in truth["library_files"].items():
+        record = library[fid]
+        if want["downloadable"]:
+            assert record["status"] == "archived", (fid, record["status_reason"])
+            assert record["sha256"] == want["sha256"]
+        else:
+            assert record["status"] == "expired", fid
+    assert any(not w["downloadable"] for w in truth["library_files"].values())
+
+
+def test_knowledge_file_not_found_is_recorded(simulator_factory: Any) -> None:
+    """A 404 on a knowledge file is a not_found record, not a failed run."""
+    sim = make_sim(simulator_factory)
+    sim.inject(f"{WS}/gpt_files/{{file_id}}", status=404, count=1)
+    run = run_objects(sim, {"gpt_configs", "gpt_files"}, file_content="none")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert {r["status"] for r in run.records["gpt_files"]} == {"metadata_only"}
+    run = run_objects(sim, {"gpt_configs", "gpt_files"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "not_found" in {r["status"] for r in run.records["gpt_files"]}
+
+
+def test_killed_during_a_refresh_refreshes_again(simulator_factory: Any) -> None:
+    """SIGTERM in the middle of a refresh: its state does not move; the next run archives all."""
+    sim = make_sim(
+        simulator_factory,
+        rate_limits=False,
+        heavy_user_canvases=60,
+        heavy_user_versions=45,
+        config_versions_per_day=0.0,
+    )
+    selected = {"canvases", "canvas_versions", "memory_entries"}
+    catalog = json.loads(_discovered())
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in selected
+    config = tap_config(sim, max_requests_per_minute=40)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "catalog.json").write_text(json.dumps(catalog))
+        command = [*tap_command(config, None, folder), "--catalog", str(folder / "catalog.json")]
+        with subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=synced_env(config, folder),
+        ) as process:
+            time.sleep(4.0)
+            process.send_signal(signal.SIGTERM)
+            stdout, _ = process.communicate(timeout=60)
+    assert process.returncode != 0
+    records, states = parse_singer(stdout)
+    assert records["canvas_versions"], "killed before any version: raise the sleep"
+    killed_state = states[-1] if states else None
+    bookmarks = (killed_state or {}).get("bookmarks", {})
+    assert "refreshed_at" not in bookmarks.get("canvas_versions", {})
+    rest = run_objects(sim, selected, state=killed_state)
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    truth = sim.inventory_truth()["canvases"]
+    got = {(r["textdoc_id"], r["version"]) for r in records["canvas_versions"]}
+    got |= {(r["textdoc_id"], r["version"]) for r in rest.records["canvas_versions"]}
+    assert got == {(cid, v["version"]) for cid, c in truth.items() for v in c["versions"]}
