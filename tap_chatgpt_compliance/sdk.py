@@ -67,7 +67,6 @@ from singer_sdk.helpers._typing import (
 )
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib import RecordMessage
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -77,6 +76,7 @@ else:
 if t.TYPE_CHECKING:
     from types import FrameType
 
+    from singer_sdk.singerlib import RecordMessage
     from singer_sdk.streams import Stream
 
     from tap_chatgpt_compliance.run.output import Verbatim

@@ -5,22 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import typing as t
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from urllib.parse import urlparse
 
-import requests
-from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.attachments.pipeline import ReadAhead, one_ahead
 from tap_chatgpt_compliance.client import ComplianceStream
-from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
-from tap_chatgpt_compliance.http.clock import ClockSkewError, RunClock
 from tap_chatgpt_compliance.http.downloads import Downloader
-from tap_chatgpt_compliance.http.pagination import LogFilesPaginator, PageShapeError
+from tap_chatgpt_compliance.http.pagination import PageShapeError
 from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.logfile import (
     CONVERSATION_MESSAGE,
@@ -39,26 +33,24 @@ from tap_chatgpt_compliance.logfiles.records import (
     message_record,
 )
 from tap_chatgpt_compliance.sdk import OncePerRunSchema, override
-from tap_chatgpt_compliance.settings import RETENTION, event_scope, parse_start_date
-from tap_chatgpt_compliance.timeparse import api_time, to_datetime
+from tap_chatgpt_compliance.streams.listing import (
+    ListingRejected,
+    PlannedFile,
+    PlannedListing,
+    prune_future,
+    store_future,
+)
+from tap_chatgpt_compliance.timeparse import api_time
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context, Record
 
-PAGE_SIZE = 100
-RETENTION_WARNING = timedelta(days=25)
 ONE_MICROSECOND = timedelta(microseconds=1)
-MAX_FUTURE_FILES = 500
-"""Most ids of future-dated files kept in a partition's state (state stays small)."""
 
 
-class ListingRejected(ComplianceAPIError):
-    """The API answered a log listing with 422 (e.g. an event type it does not know)."""
-
-
-class LogFilesStream(ComplianceStream):
+class LogFilesStream(PlannedListing):
     """One record per log file processed: the chain of custody, and the parent of the pass.
 
     Each file is listed once, downloaded once, verified against ``file_sha256``, and held in
@@ -78,10 +70,6 @@ class LogFilesStream(ComplianceStream):
     is_sorted = True
     schema: t.ClassVar[dict] = schemas.LOG_FILE
 
-    _listing_after: str = ""
-    _current_event_type: str | None = None
-    _page_last_item: dict[str, t.Any] | None = None
-    _page_last_end_time: t.Any = None
     _bookmark: datetime | None = None
     _segment_record: dict[str, t.Any] | None = None
     """The stand-in record of a segment before a file's last: not written, no bookmark."""
@@ -117,180 +105,6 @@ class LogFilesStream(ComplianceStream):
         )
         return {self.replication_key: bookmark}
 
-    # Listing.
-
-    @property
-    @override
-    def partitions(self) -> list[dict[str, t.Any]]:
-        """One partition (and one bookmark) per configured event type."""
-        return [{"event_type": event_type} for event_type in self.settings.event_types]
-
-    @override
-    def get_replication_key_signpost(self, context: Context | None = None) -> None:
-        """No signpost: bookmarks are the server's own end times, never the local clock."""
-        return
-
-    def scope_path(self, event_type: str) -> str:
-        """Return the workspace or organization prefix for an event type."""
-        if event_scope(event_type) == "organization":
-            return f"/compliance/organizations/{self.settings.organization_id}"
-        return f"/compliance/workspaces/{self.workspace_id}"
-
-    @override
-    def get_url(self, context: Context | None) -> str:
-        """List the files of the partition's scope."""
-        return f"{self.url_base}{self.scope_path(self._event_type(context))}/logs"
-
-    @override
-    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        """Ask for one event type after the cursor (a LogCursor), a full page at a time."""
-        return {
-            "event_type": self._event_type(context),
-            "after": next_page_token.after,
-            "limit": PAGE_SIZE,
-        }
-
-    @override
-    def get_new_paginator(self) -> LogFilesPaginator:
-        """Page by ``last_end_time``."""
-        return LogFilesPaginator(self._listing_after)
-
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        """Yield the listed files; remember the page's last item, last_end_time and Date.
-
-        The page was checked for order first (ComplianceStream.parse_response).
-        """
-        items = list(super().parse_response(response))
-        body = response.json()
-        self._page_last_item = items[-1] if items else None
-        self._page_last_end_time = body.get("last_end_time") if isinstance(body, dict) else None
-        for item in items:
-            if not isinstance(item, dict) or not item.get("id"):
-                msg = (
-                    f"The {self._current_event_type} log listing holds an item without an id "
-                    f"({str(item)[:200]}): stopping without advancing state past it."
-                )
-                raise ComplianceAPIError(msg)
-            yield item
-
-    @override
-    def validate_response(self, response: requests.Response) -> None:
-        """Name the event type in a listing's 422 (the API may not know the type)."""
-        if response.status_code == 422 and urlparse(response.url).path.endswith("/logs"):
-            path = urlparse(response.url).path
-            msg = (
-                f"HTTP 422 on {path}: the Compliance API rejected the listing of event_type "
-                f"{self._current_event_type!r} ({server_message(response)}). If the API does "
-                "not know this event type, remove it from event_types."
-            )
-            raise ListingRejected(msg)
-        super().validate_response(response)
-
-    def describe_error(self, response: requests.Response) -> str:
-        """Name the event type's scope in 403 messages."""
-        return describe_http_error(
-            response, workspace_id=self.workspace_id, event_type=self._current_event_type
-        )
-
-    @staticmethod
-    def _event_type(context: Context | None) -> str:
-        return str((context or {}).get("event_type") or CONVERSATION_MESSAGE)
-
-    @property
-    def clock(self) -> RunClock:
-        """Return the run's one clock (the API's Date; clock.py)."""
-        return self.transport.clock
-
-    def _listing(self, event_type: str) -> dict[str, t.Any]:
-        """Return what the summary says of this event type's listing (summary.py)."""
-        return self.sync_run.listings.setdefault(event_type, {"status": "not_run"})
-
-    def _freshness(self, event_type: str) -> None:
-        """Ask the API for the type's newest event (``max_event_time``) before listing.
-
-        Its ``Date`` sets the run's clock before any time is decided (the start, the
-        retention), and its answer tells "the API had nothing new" from "not read" in the
-        summary. It is not required: any failure leaves the listing to fail on its own.
-        """
-        url = f"{self.url_base}{self.scope_path(event_type)}/max_event_time"
-        session = self.requests_session
-        retry = self.transport.check
-
-        def get() -> requests.Response:
-            response = session.get(url, params={"event_type": event_type}, timeout=self.timeout)
-            if response.status_code != 200:
-                retry(response, self.describe_error)
-            return response
-
-        try:
-            response = self.transport.retrying(get, self.logger, "the freshness check")()
-            body = response.json()
-        except (RetriableAPIError, requests.RequestException, ValueError) as exc:
-            self.logger.debug("No freshness for %s: %s", event_type, type(exc).__name__)
-            return
-        except ClockSkewError:
-            raise
-        except ComplianceAPIError as exc:
-            self.logger.debug("No freshness for %s: %s", event_type, exc)
-            return
-        newest = body.get("max_event_time") if isinstance(body, dict) else None
-        value = newest.get(event_type) if isinstance(newest, dict) else None
-        when = to_datetime(value)
-        self._listing(event_type)["api_max_event_time"] = when
-
-    def _start(self, context: Context | None) -> tuple[datetime, bool]:
-        """Return where to list from, and whether it is a bookmark (inclusive) or not.
-
-        Every time here is the API's (the run's clock). A bookmark later than the API's time
-        (a state written by a run that trusted a wrong clock) would make every run read
-        nothing: it is set aside, loudly (the run fails), and the listing starts where a first
-        run would.
-        """
-        state = self.get_context_state(context)
-        now = self.clock.now()
-        bookmark = to_datetime(state.get("replication_key_value"))
-        if bookmark is not None and self.clock.ahead(bookmark):
-            message = (
-                f"The {self._event_type(context)} bookmark {bookmark.isoformat()} is later than "
-                f"the API's time {now.isoformat(timespec='seconds')}: it was set by a run that "
-                "trusted a wrong clock, and would hide every new log file. It is set aside: "
-                "this run lists from the start_date (or the 30-day retention) again; files "
-                "archived before are recognised downstream by id."
-            )
-            self.logger.error(message)
-            self.sync_run.failures.append(message)
-            for key in ("replication_key_value", "boundary_file_ids", "boundary_end_time"):
-                state.pop(key, None)
-            bookmark = None
-        if bookmark is None:
-            configured = parse_start_date(self.settings.start_date, now)
-            if configured < now - RETENTION:
-                self.logger.warning(
-                    "start_date %s is older than the API's 30-day retention: log files before "
-                    "%s no longer exist at OpenAI.",
-                    configured.isoformat(),
-                    (now - RETENTION).isoformat(),
-                )
-            return configured, False
-        if bookmark < now - RETENTION:
-            message = (
-                f"Possible gap: the {self._event_type(context)} bookmark {bookmark.isoformat()} is "
-                f"older than the API's 30-day retention, so log files between it and "
-                f"{(now - RETENTION).isoformat()} may have expired unarchived. Everything still "
-                "available is archived in this run; run the tap at least daily."
-            )
-            self.logger.error(message)
-            self.sync_run.failures.append(message)
-        elif bookmark < now - RETENTION_WARNING:
-            self.logger.warning(
-                "The %s bookmark %s is close to the 30-day retention: run the tap more often or "
-                "files will expire unarchived.",
-                self._event_type(context),
-                bookmark.isoformat(),
-            )
-        return bookmark, True
-
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """List, download and verify each new file, then hand it to the child streams.
@@ -314,7 +128,7 @@ class LogFilesStream(ComplianceStream):
         self._listing_after = api_time(start - ONE_MICROSECOND if inclusive else start)
         run = self.sync_run
         state = self.get_context_state(context)
-        future = _prune_future(state, start)
+        future = prune_future(state, start)
         planned = self._planned_files(context, event_type, start, state, future)
         run.progress.now = self.clock.now  # "behind now" in the API's time, as everything else
         run.progress.begin(event_type)
@@ -342,18 +156,7 @@ class LogFilesStream(ComplianceStream):
                     self._open_segment = None
                     self._bookmark = None
                     log_file.close_raw()
-                chain.advance(state, record)
-                chain.commit(self.tap)  # the file's attachments: files chain, retry list
-                if plan.capped:
-                    future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
-                    _store_future(state, future)
-                    run.counts.future_log_files += 1
-                else:
-                    self._remember_boundary(state, plan.floor, plan.file_id)
-                self.state_changed()
-                self._count(log_file)
-                self.write_state()
-                run.progress.file_done(plan.floor)
+                self._file_written(plan, log_file, record, state, future)
                 listing["files_read"] = listing.get("files_read", 0) + 1
             listing["status"] = "read" if listing.get("files_read") else "nothing_new"
         except (ListingRejected, PageShapeError) as exc:
@@ -362,64 +165,29 @@ class LogFilesStream(ComplianceStream):
         finally:
             run.progress.end()
 
-    def _planned_files(
+    def _file_written(
         self,
-        context: Context | None,
-        event_type: str,
-        start: datetime,
+        plan: PlannedFile,
+        log_file: LogFile,
+        record: dict[str, t.Any],
         state: dict,
         future: dict[str, str],
-    ) -> Iterator[_Planned]:
-        """List the files to read, in order, each with its end time and the bookmark after it.
+    ) -> None:
+        """Move the state past a file whose records are all written, and write it."""
+        chain.advance(state, record)
+        chain.commit(self.tap)  # the file's attachments: files chain, retry list
+        if plan.capped:
+            future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
+            store_future(state, future)
+            self.sync_run.counts.future_log_files += 1
+        else:
+            self._remember_boundary(state, plan.floor, plan.file_id)
+        self.state_changed()
+        self._count(log_file)
+        self.write_state()
+        self.sync_run.progress.file_done(plan.floor)
 
-        Runs on the main thread (the SDK's listing), a file or so ahead of the records.
-        """
-        run = self.sync_run
-        listing = self._listing(event_type)
-        boundary = set(state.get("boundary_file_ids") or [])
-        floor = start  # the bookmark so far: never decreases, never later than now
-        last_listed = start  # the latest end_time listed so far (the listing's order)
-        for meta in self.request_records(context):
-            file_id = str(meta["id"])
-            listed_end = to_datetime(meta.get("end_time"))
-            if listed_end is not None and not self.clock.ahead(listed_end):
-                newest = listing.get("api_newest_end_time")
-                listing["api_newest_end_time"] = max(newest or listed_end, listed_end)
-            if file_id in boundary or file_id in future or file_id in run.seen_log_file_ids:
-                run.counts.log_files_skipped += 1
-                continue
-            run.seen_log_file_ids.add(file_id)
-            run.progress.listed()
-            end_time, source = self._listed_end_time(meta, last_listed)
-            last_listed = max(last_listed, end_time)
-            capped = self.clock.ahead(end_time)
-            if capped:
-                listing["future_files"] = listing.get("future_files", 0) + 1
-                self.logger.warning(
-                    "Log file %s has end_time %s, later than the current time (the API's "
-                    "%s, max_clock_skew_seconds %s): it is archived, but the %s bookmark stays "
-                    "at %s.",
-                    file_id,
-                    end_time.isoformat(),
-                    self.clock.now().isoformat(timespec="seconds"),
-                    int(self.clock.max_skew.total_seconds()),
-                    event_type,
-                    floor.isoformat(),
-                )
-            else:
-                floor = end_time
-            yield _Planned(
-                meta=meta,
-                file_id=file_id,
-                file_type=str(meta.get("event_type") or event_type),
-                scope_path=self.scope_path(event_type),
-                end_time=end_time,
-                source=source,
-                capped=capped,
-                floor=floor,
-            )
-
-    def _read(self, plan: _Planned) -> LogFile:
+    def _read(self, plan: PlannedFile) -> LogFile:
         """Download and verify a file, and keep its raw bytes (on the read-ahead thread)."""
         log_file = fetch_log_file(self.downloader, plan.scope_path, plan.meta, plan.file_type)
         self.raw_keeper.keep(log_file)
@@ -437,8 +205,8 @@ class LogFilesStream(ComplianceStream):
         return RawLogKeeper(self.settings, parts is not None and parts.selected)
 
     def _segments(
-        self, files: Iterable[tuple[_Planned, LogFile]]
-    ) -> Iterator[tuple[_Planned, LogFile, Segment]]:
+        self, files: Iterable[tuple[PlannedFile, LogFile]]
+    ) -> Iterator[tuple[PlannedFile, LogFile, Segment]]:
         """Parse each file a segment at a time, in order; queue each segment's attachments."""
         seen = self.sync_run.seen_events
         streams = self.tap.streams
@@ -456,23 +224,6 @@ class LogFilesStream(ComplianceStream):
                     yield plan, log_file, segment
             finally:
                 log_file.close()
-
-    def _listed_end_time(self, meta: dict[str, t.Any], previous: datetime) -> tuple[datetime, str]:
-        """Return the item's end_time and where it came from (see get_records)."""
-        listed = to_datetime(meta.get("end_time"))
-        if listed is not None:
-            return listed, "listing"
-        if meta.get("end_time") is not None:
-            self.logger.warning(
-                "Log file %s was listed with an unreadable end_time %r.",
-                meta["id"],
-                meta.get("end_time"),
-            )
-        if meta is self._page_last_item:
-            page_end = to_datetime(self._page_last_end_time)
-            if page_end is not None and page_end >= previous:
-                return page_end, "page"
-        return previous, "previous"
 
     def _count(self, log_file: LogFile) -> None:
         counts = self.sync_run.counts
@@ -494,15 +245,6 @@ class LogFilesStream(ComplianceStream):
                 ", ".join(str(n) for n in numbers[:10]) + (", …" if len(numbers) > 10 else ""),
             )
 
-    def _remember_boundary(self, state: dict, end_time: datetime, file_id: str) -> None:
-        """Keep the ids of the files at the bookmark's end_time beside the bookmark."""
-        end = end_time.isoformat(timespec="microseconds")
-        ids = state.get("boundary_file_ids") or []
-        if state.get("boundary_end_time") != end:
-            ids = []
-        state["boundary_end_time"] = end
-        state["boundary_file_ids"] = [*ids, file_id]
-
     def _manifest_record(
         self, log_file: LogFile, end_time: datetime, source: str, capped: bool
     ) -> dict[str, t.Any]:
@@ -518,48 +260,9 @@ class LogFilesStream(ComplianceStream):
         return {"log_file_id": record["id"]}
 
 
-@dataclass(frozen=True)
-class _Planned:
-    """A listed file to read, and where the bookmark stands once it is archived."""
-
-    meta: dict[str, t.Any]
-    file_id: str
-    file_type: str
-    scope_path: str
-    end_time: datetime
-    source: str
-    capped: bool
-    floor: datetime
-
-
 def segment_key(segment: Segment) -> str:
     """Return the key of a file's segment (attachments are planned per segment)."""
     return f"{segment.id}#{segment.index}"
-
-
-def _prune_future(state: dict, bookmark: datetime) -> dict[str, str]:
-    """Return the future-dated files of the state still ahead of the bookmark."""
-    future = state.get("future_file_ids")
-    if not isinstance(future, dict):
-        return {}
-    kept = {}
-    for file_id, end in future.items():
-        end_time = to_datetime(end)
-        if end_time is None or end_time >= bookmark:
-            kept[str(file_id)] = str(end)
-    _store_future(state, kept)
-    return kept
-
-
-def _store_future(state: dict, future: dict[str, str]) -> None:
-    if len(future) > MAX_FUTURE_FILES:  # keep the latest: the oldest reach the bookmark first
-        latest = sorted(future.items(), key=lambda item: item[1])[-MAX_FUTURE_FILES:]
-        future.clear()
-        future.update(latest)
-    if future:
-        state["future_file_ids"] = dict(future)
-    else:
-        state.pop("future_file_ids", None)
 
 
 class LogFileChildStream(OncePerRunSchema, ComplianceStream):
