@@ -34,6 +34,9 @@ LOGGER = logging.getLogger(__name__)
 
 GEN1_LISTS = frozenset({"users", "gpts", "projects", "configs", "shared_users"})
 """Gen-1 list routes, documented at 50 requests per minute: paced at half the setting."""
+GEN1_LIST_ROUTES = frozenset({"/compliance/workspaces/{}/memories"})
+"""Gen-1 lists at 50 per minute named by their whole template: the workspace's memories list
+(``users/{}/memories`` of one user is 100 per minute)."""
 SLOWDOWN = 0.8
 """Factor applied to a route's rate at each 429 received while it was already paced evenly."""
 MIN_RATE_PER_MINUTE = 1.0
@@ -65,7 +68,7 @@ def route_template(path: str, base_path: str = "") -> str:
 def route_rate(template: str, per_minute: float) -> float:
     """Return the requests per minute allowed on a route template."""
     last = template.rsplit("/", 1)[-1]
-    return per_minute / 2 if last in GEN1_LISTS else per_minute
+    return per_minute / 2 if last in GEN1_LISTS or template in GEN1_LIST_ROUTES else per_minute
 
 
 @dataclass

@@ -454,3 +454,15 @@ def test_killed_during_a_refresh_refreshes_again(simulator_factory: Any) -> None
     got = {(r["textdoc_id"], r["version"]) for r in records["canvas_versions"]}
     got |= {(r["textdoc_id"], r["version"]) for r in rest.records["canvas_versions"]}
     assert got == {(cid, v["version"]) for cid, c in truth.items() for v in c["versions"]}
+
+
+def test_the_workspace_memories_list_is_paced_at_half_rate() -> None:
+    """The reference's 50 per minute for the workspace memories list; 100 for one user's."""
+    from tap_chatgpt_compliance.http.pacing import route_rate, route_template
+
+    workspace = route_template("/v1/compliance/workspaces/W/memories", "/v1")
+    one_user = route_template("/v1/compliance/workspaces/W/users/U/memories", "/v1")
+    canvas = route_template("/v1/compliance/workspaces/W/users/U/canvas/C", "/v1")
+    assert route_rate(workspace, 100) == 50
+    assert route_rate(one_user, 100) == 100
+    assert route_rate(canvas, 100) == 100
