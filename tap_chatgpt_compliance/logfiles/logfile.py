@@ -21,6 +21,7 @@ if t.TYPE_CHECKING:
     import requests
 
     from tap_chatgpt_compliance.http.downloads import Downloader
+    from tap_chatgpt_compliance.run.sync import RunCounts
 
 LOGGER = logging.getLogger(__name__)
 CHUNK = 256 * 1024
@@ -423,6 +424,17 @@ class LogFile:
             if self.body is not self.raw:
                 self.body.close()
             self.body = None
+
+    def count_into(self, counts: RunCounts) -> None:
+        """Add what this file's lines became to the run's counts."""
+        totals = self.totals
+        counts.log_files += 1
+        counts.events += self.event_count
+        counts.duplicates += totals.duplicates
+        counts.unparsed_lines += self.unparsed_total
+        counts.events_without_id += totals.without_id
+        counts.id_clashes += totals.clashes
+        counts.foreign_events += totals.foreign
 
     def close_raw(self) -> None:
         """Release the raw bytes kept past the last segment."""

@@ -42,14 +42,13 @@ RETRY_CONTEXT = "retry_pending_attachments"
 """Context key of the sync that retries the attachments earlier runs could not archive."""
 
 
-class FilesStream(LogFileChildStream):
-    """One record per attachment id per run: archived bytes, or the reason they are missing."""
+class AttachmentLedger(LogFileChildStream):
+    """What the files stream keeps across runs: the retry list and the files chain.
 
-    name = "files"
-    primary_keys: t.ClassVar[list[str]] = ["id"]
-    schema: t.ClassVar[dict] = schemas.FILE
+    Both live in the stream's bookmark and are made final together (:meth:`commit`) just
+    before a STATE moves past the log file that referenced the attachments.
+    """
 
-    _failure_index: int | None = None
     _pending_changed = False
     """The retry list changed for attachments of the log file being read (saved at commit)."""
 
@@ -87,6 +86,16 @@ class FilesStream(LogFileChildStream):
         if changed:
             self.state_changed()
         return changed
+
+
+class FilesStream(AttachmentLedger):
+    """One record per attachment id per run: archived bytes, or the reason they are missing."""
+
+    name = "files"
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    schema: t.ClassVar[dict] = schemas.FILE
+
+    _failure_index: int | None = None
 
     @cached_property
     def _outcomes(self) -> Counter[str]:

@@ -226,15 +226,7 @@ class LogFilesStream(PlannedListing):
                 log_file.close()
 
     def _count(self, log_file: LogFile) -> None:
-        counts = self.sync_run.counts
-        totals = log_file.totals
-        counts.log_files += 1
-        counts.events += log_file.event_count
-        counts.duplicates += totals.duplicates
-        counts.unparsed_lines += log_file.unparsed_total
-        counts.events_without_id += totals.without_id
-        counts.id_clashes += totals.clashes
-        counts.foreign_events += totals.foreign
+        log_file.count_into(self.sync_run.counts)
         if log_file.unparsed_total:
             numbers = log_file.unparsed_numbers
             self.logger.warning(
