@@ -136,6 +136,9 @@ class WorkspaceObjectStream(ComplianceStream):
             if missing_ok:
                 return None
             raise
+        finally:
+            if self._refresh_started is None and self.transport.clock.synced:
+                self._refresh_started = self.transport.clock.now()
         try:
             return response.json()
         except ValueError as exc:
@@ -284,7 +287,9 @@ class WorkspaceObjectStream(ComplianceStream):
                 self.refresh_hours(),
             )
             return
-        started = self.transport.clock.now()
+        clock = self.transport.clock
+        # The API's clock: now if a Date was seen, else at this stream's first answer.
+        self._refresh_started = clock.now() if clock.synced else None
         updates: dict[str, t.Any] = {}
         try:
             yield from self.refresh(context, updates)
@@ -293,6 +298,7 @@ class WorkspaceObjectStream(ComplianceStream):
             self.sync_run.failures.append(f"stream '{self.name}': {exc}")
             return
         if self.refreshed_by_cadence:
+            started = self._refresh_started or clock.now()
             self.stream_state.update(updates)
             self.stream_state["refreshed_at"] = started.isoformat(timespec="seconds")
             self.state_manager.is_flushed = False

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 import typing as t
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from chatgpt_compliance_simulator.knobs import Inventory
 from tap_chatgpt_compliance.streams.workspace import BUCKETS, DIGITS, ChangeBuckets
 from tap_chatgpt_compliance.streams.workspace_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
+from tests.support.clockskew import skewed_env
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun, synced_env, tap_command, tap_config, tap_env
 
@@ -54,9 +55,13 @@ def run_objects(
     sim: Simulator,
     selected: frozenset[str] | set[str] = ALL,
     state: dict[str, Any] | None = None,
+    clock_offset: float | None = None,
     **overrides: Any,
 ) -> TapRun:
-    """Run the tap with exactly ``selected`` streams selected in its catalog."""
+    """Run the tap with exactly ``selected`` streams selected in its catalog.
+
+    ``clock_offset``: seconds this machine's clock is off for the tap process.
+    """
     catalog = json.loads(_discovered())
     for stream in catalog["streams"]:
         for entry in stream["metadata"]:
@@ -73,7 +78,9 @@ def run_objects(
             text=True,
             timeout=300,
             check=False,
-            env=synced_env(config, folder),
+            env=synced_env(config, folder)
+            if clock_offset is None
+            else skewed_env(tap_env(), clock_offset, folder / "site"),
         )
     assert sim.api_key not in result.stdout + result.stderr
     records, states = parse_singer(result.stdout)
@@ -466,3 +473,13 @@ def test_the_workspace_memories_list_is_paced_at_half_rate() -> None:
     assert route_rate(workspace, 100) == 50
     assert route_rate(one_user, 100) == 100
     assert route_rate(canvas, 100) == 100
+
+
+def test_refresh_time_is_the_apis_clock(simulator_factory: Any) -> None:
+    """This machine's clock 2 h ahead: refreshed_at is the API's time, so nothing is skipped."""
+    sim = make_sim(simulator_factory)
+    run = run_objects(sim, {"automations", "memory_entries"}, clock_offset=7200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for stream in ("automations", "memory_entries"):
+        refreshed = datetime.fromisoformat(run.state["bookmarks"][stream]["refreshed_at"])
+        assert abs((refreshed - sim.now()).total_seconds()) < 120, stream
