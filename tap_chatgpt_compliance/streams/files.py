@@ -87,6 +87,19 @@ class AttachmentLedger(LogFileChildStream):
             self.state_changed()
         return changed
 
+    def retry_pending_attachments(self) -> None:
+        """Retry what earlier runs could not archive; called by the tap before anything else.
+
+        The records are written as ordinary ``files`` (and ``file_parts``) records; the STATE
+        that drops an entry from the list comes after the record that settles it.
+        """
+        if not self.selected or not len(self.pending):
+            return
+        self.logger.info(
+            "Retrying %d attachment(s) that earlier runs could not archive.", len(self.pending)
+        )
+        self.sync(context={RETRY_CONTEXT: True})
+
 
 class FilesStream(AttachmentLedger):
     """One record per attachment id per run: archived bytes, or the reason they are missing."""
@@ -101,19 +114,6 @@ class FilesStream(AttachmentLedger):
     def _outcomes(self) -> Counter[str]:
         """Statuses of the attempts of this run that left an attachment not archived."""
         return Counter()
-
-    def retry_pending_attachments(self) -> None:
-        """Retry what earlier runs could not archive; called by the tap before anything else.
-
-        The records are written as ordinary ``files`` (and ``file_parts``) records; the STATE
-        that drops an entry from the list comes after the record that settles it.
-        """
-        if not self.selected or not len(self.pending):
-            return
-        self.logger.info(
-            "Retrying %d attachment(s) that earlier runs could not archive.", len(self.pending)
-        )
-        self.sync(context={RETRY_CONTEXT: True})
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -196,6 +196,12 @@ class FilesStream(AttachmentLedger):
             yield from self._emit(record, spool)
         elif spool is not None:
             spool.close()
+        yield from self._give_up(overflow)
+        if overflow or previous is not None or status in RETRYABLE:
+            self._retry_list_changed(staged=staged)
+
+    def _give_up(self, overflow: list[Pending]) -> Iterator[dict[str, t.Any]]:
+        """Write a gave_up record for each entry dropped to make room in the retry list."""
         for dropped in overflow:  # the oldest entries make room: they are given up, loudly
             gave_up = base_record(dropped.ref(), self.workspace_id)
             gave_up.update(
@@ -204,16 +210,18 @@ class FilesStream(AttachmentLedger):
                 status_reason=_gave_up_reason(dropped, full=True),
             )
             self._not_archived(gave_up, "gave_up")
-            run.attachment_statuses["gave_up"] += 1
-            links.link(gave_up)
+            self.sync_run.attachment_statuses["gave_up"] += 1
+            self.chain.link(gave_up)
             yield gave_up
-        if overflow or previous is not None or status in RETRYABLE:
-            if staged:
-                self._pending_changed = True
-                return
-            pending.save()
-            run.counts.attachments_pending_retry = len(pending)
-            self.state_changed()
+
+    def _retry_list_changed(self, *, staged: bool) -> None:
+        """Save the retry list now, or at the file's commit when the attempt is ``staged``."""
+        if staged:
+            self._pending_changed = True
+            return
+        self.pending.save()
+        self.sync_run.counts.attachments_pending_retry = len(self.pending)
+        self.state_changed()
 
     def _emit(
         self, record: dict[str, t.Any], spool: t.IO[bytes] | None
