@@ -37,6 +37,7 @@ from tap_chatgpt_compliance.http.transport import Unavailable
 from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.streams.activity import LibraryFilesStream
 from tap_chatgpt_compliance.streams.history import GPTConfigsStream, ProjectConfigsStream
+from tap_chatgpt_compliance.streams.workspace import failed_parents
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -123,6 +124,9 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
             self.sync_run.failures.append(
                 f"stream '{self.name}': file {file_id} not archived ({record['status_reason']})"
             )
+            # The parent's state stays where it was: its next refresh asks for the file again.
+            if self.parent_stream_type is not None:
+                failed_parents(self.tap).add(t.cast("t.Any", self.parent_stream_type).name)
         if spool is None:
             yield record
             return

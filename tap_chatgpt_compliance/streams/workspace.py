@@ -66,6 +66,11 @@ _RUN_CACHE: weakref.WeakKeyDictionary[t.Any, dict[str, t.Any]] = weakref.WeakKey
 """Per tap instance (one run): listings shared by the streams (users, GPTs, projects, …)."""
 
 
+def failed_parents(tap: t.Any) -> set[str]:
+    """Return the streams of this run whose child could not archive everything."""
+    return t.cast("set[str]", _RUN_CACHE.setdefault(tap, {}).setdefault("child_failed", set()))
+
+
 class _Forbidden(ComplianceAPIError):
     """The key may not read this route (403)."""
 
@@ -296,6 +301,14 @@ class WorkspaceObjectStream(ComplianceStream):
         except (_Forbidden, _Missing, PageShapeError, ListingError) as exc:
             self.logger.error("Stream '%s' skipped: %s", self.name, exc)
             self.sync_run.failures.append(f"stream '{self.name}': {exc}")
+            self.child_failed()
+            return
+        if self.name in failed_parents(self.tap):
+            self.logger.warning(
+                "Stream '%s': a child stream could not archive everything; the refresh is "
+                "not recorded, so the next run reads it again.",
+                self.name,
+            )
             return
         if self.refreshed_by_cadence:
             started = self._refresh_started or clock.now()
@@ -308,6 +321,12 @@ class WorkspaceObjectStream(ComplianceStream):
     ) -> Iterator[dict[str, t.Any]]:
         """Yield the rows of one refresh; put the state to keep after it in ``updates``."""
         raise NotImplementedError
+
+    def child_failed(self) -> None:
+        """Keep the parent's state where it was: its next refresh emits the rows again."""
+        parent = self.parent_stream_type
+        if parent is not None:
+            failed_parents(self.tap).add(t.cast("t.Any", parent).name)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Rows are built by :meth:`row` already."""

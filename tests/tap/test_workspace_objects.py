@@ -483,3 +483,58 @@ def test_refresh_time_is_the_apis_clock(simulator_factory: Any) -> None:
     for stream in ("automations", "memory_entries"):
         refreshed = datetime.fromisoformat(run.state["bookmarks"][stream]["refreshed_at"])
         assert abs((refreshed - sim.now()).total_seconds()) < 120, stream
+
+
+def test_fault_schedule_every_item_archived_across_runs(simulator_factory: Any) -> None:
+    """5xx bursts, resets, truncated bodies, expired signed URLs and broken pages: runs are
+    repeated with their state (and time passing) until one succeeds; nothing is missing."""
+    from chatgpt_compliance_simulator.config import Faults
+
+    config = SimulatorConfig(
+        seed=2122,
+        users=4,
+        conversations=2,
+        span_days=1.0,
+        rate_limits=False,
+        inventory=Inventory(config_versions_per_day=1.0),
+        faults=Faults(
+            error_rate=0.05,
+            reset_rate=0.03,
+            truncate_rate=0.03,
+            expired_signed_url_rate=0.1,
+            bad_shape="null_data",
+            bad_shape_rate=0.02,
+        ),
+    )
+    sim = t.cast("Simulator", simulator_factory(config=config))
+    runs: list[TapRun] = []
+    state = None
+    for _ in range(8):
+        run = run_objects(sim, state=state, max_retry_wait=0.2, directory_refresh_hours=0)
+        runs.append(run)
+        state = run.state or state
+        if run.returncode == 0:
+            break
+        assert "Traceback" not in run.stderr
+        sim.advance(timedelta(hours=1))
+    assert runs[-1].returncode == 0, runs[-1].stderr[-3000:]
+    check_truth(sim, runs)
+
+
+def test_failed_knowledge_file_is_fetched_again_by_the_next_run(simulator_factory: Any) -> None:
+    """A file whose retries are spent fails the run and keeps its parent's state where it was:
+    the next run (even within directory_refresh_hours) reads the configuration and the file."""
+    sim = make_sim(simulator_factory)
+    selected = {"gpt_configs", "gpt_files"}
+    sim.inject(f"{WS}/gpt_files/{{file_id}}", status=500, count=3)
+    first = run_objects(sim, selected, max_retries=2, max_retry_wait=0.1)
+    assert first.returncode == 1
+    failed = {r["id"] for r in first.records["gpt_files"] if r["status"] == "failed"}
+    assert failed
+    assert "gpt_files" in first.stderr.splitlines()[-1]
+    assert "refreshed_at" not in first.state["bookmarks"].get("gpt_configs", {})
+    second = run_objects(sim, selected, state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    archived_ids = {r["id"] for r in second.records["gpt_files"] if r["status"] == "archived"}
+    assert failed <= archived_ids
+    assert "refreshed_at" in second.state["bookmarks"]["gpt_configs"]
