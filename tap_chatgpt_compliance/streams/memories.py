@@ -1,10 +1,11 @@
 """Memories of the workspace's users (reference §1A #10, §2.5), with their contexts and entries.
 
-One workspace-wide list (``memories``: ascending by user id, ``limit`` at most 200,
-``since_timestamp`` an inclusive integer) is read once per run and shared by both streams:
+The workspace-wide list (``memories``: ascending by user id, ``limit`` at most 200,
+``since_timestamp`` an inclusive integer) feeds both streams (each listing once per run):
 
-* ``memories``: each Memory object as served (a user's contexts and entries), keyed by the user
-  id and the SHA-256 of the item, so a target keeps every distinct answer;
+* ``memories``: each user's whole Memory object as served (contexts and entries), listed without
+  a filter and change-detected, keyed by the user id and the SHA-256 of the item, so a target
+  keeps every distinct snapshot (a deleted entry leaves the next one);
 * ``memory_entries``: one row per entry and ``updated_at`` (a changed entry is a new row).
 
 Incremental: ``since_timestamp`` is the previous refresh's start (API clock) less the overlap,
@@ -20,6 +21,7 @@ import typing as t
 
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
+    ChangeBuckets,
     WorkspaceObjectStream,
     in_window,
 )
@@ -51,7 +53,12 @@ class _MemoryListing(WorkspaceObjectStream):
 
 
 class MemoriesStream(_MemoryListing):
-    """Each user's Memory object as served (contexts with their entries)."""
+    """Each user's whole Memory object as served (contexts and their entries): a snapshot.
+
+    Listed without ``since_timestamp`` (a filtered Memory holds only the changed entries, and
+    a deleted entry just disappears): change detection emits the users whose memory changed,
+    deletions included, so the latest snapshot of a user is their memory at the refresh.
+    """
 
     name = "memories"
     primary_keys: t.ClassVar[list[str]] = ["id", "raw_sha256"]
@@ -59,12 +66,13 @@ class MemoriesStream(_MemoryListing):
     def refresh(
         self, context: Context | None, updates: dict[str, t.Any]
     ) -> Iterator[dict[str, t.Any]]:
-        """Emit every Memory object listed since the watermark, once per distinct item."""
-        boundary = Boundary(self.stream_state.get("boundary"), self.watermark())
-        for item in self.memory_items(self.watermark()):
+        """List every user's memory; emit the buckets that changed."""
+        buckets = ChangeBuckets(self.stream_state.get("buckets"))
+        for item in self.memory_items(None):
             row = self.row(item)
-            if boundary.fresh(f"{row['id']}/{row['raw_sha256']}", None):
-                yield row
+            buckets.add(str(row.get("id")), row)
+        yield from buckets.changed()
+        updates["buckets"] = buckets.state()
 
 
 class MemoryEntriesStream(_MemoryListing):

@@ -176,7 +176,8 @@ def check_truth(sim: Simulator, runs: list[TapRun]) -> None:
             current = entry["versions"][-1]
             when = derive_row("memory_entries", {"updated_at": current["updated_at"]}, "w")
             assert (eid, when["updated_at"]) in entries, eid
-    assert set(truth["memories"]) <= set(latest)
+    for uid, memory in truth["memories"].items():
+        assert latest[uid] == memory, uid
 
 
 def test_full_refresh_archives_every_item_and_version(simulator_factory: Any) -> None:
