@@ -23,6 +23,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tap_chatgpt_compliance.workspace_rows import SCHEMAS as _WORKSPACE_SCHEMAS
+
+WORKSPACE_OBJECT_STREAMS = tuple(_WORKSPACE_SCHEMAS)
 STREAMS = (
     "log_files",
     "log_file_parts",
@@ -35,6 +38,7 @@ STREAMS = (
     "users",
     "gpts",
     "projects",
+    *WORKSPACE_OBJECT_STREAMS,  # issue 21: rows verify re-derives from their raw_item
 )
 ORDERED_BY_LOG_FILE = (
     "log_file_parts",

@@ -61,6 +61,9 @@ from tap_chatgpt_compliance.logfiles.records import (
     message_record,
 )
 from tap_chatgpt_compliance.timeparse import to_iso
+from tap_chatgpt_compliance.workspace_rows import PARENT_KEYS as WORKSPACE_PARENTS
+from tap_chatgpt_compliance.workspace_rows import SCHEMAS as WORKSPACE_SCHEMAS
+from tap_chatgpt_compliance.workspace_rows import derive_row as derive_workspace_row
 
 if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.evidence.sources import Archive
@@ -100,6 +103,7 @@ TIME_COLUMNS = {
     "files": _time_columns(schemas.FILE),
     "unparsed_lines": frozenset(),
     **{name: _time_columns(schema) for name, schema in DIRECTORY.items()},
+    **{name: _time_columns(schema) for name, schema in WORKSPACE_SCHEMAS.items()},
 }
 
 
@@ -698,6 +702,7 @@ class Verifier:
             self._check_attachments()
             self._check_files_chain()
             self._check_directory()
+            self._check_workspace_objects()
             self._summarise()
         finally:
             self.spill.close()
@@ -1691,6 +1696,34 @@ class Verifier:
                     f"{without} {stream} rows have no raw_item (archived before the tap kept "
                     "it): their columns are checked against their own item column only"
                 )
+
+    def _check_workspace_objects(self) -> None:
+        """Re-derive every column of the workspace-object streams (issue 21) from ``raw_item``.
+
+        By the tap's own workspace_rows.derive_row; the parent ids (GPT, user, canvas, ...) are
+        not in the item and are taken from the row.
+        """
+        report = self.report
+        for stream, parent_keys in WORKSPACE_PARENTS.items():
+            if stream not in self.streams_present:
+                continue
+            for row in self.rows(stream):
+                report.counts["workspace_object_rows"] += 1
+                key = "/".join(str(row.get(k)) for k in (*parent_keys, "id", "version") if k in row)
+                raw = row.get("raw_item")
+                item = _event_obj(raw) if isinstance(raw, str) else None
+                if not isinstance(item, dict):
+                    report.add(
+                        "column", f"{stream} {key} column raw_item", "not the JSON text of an item"
+                    )
+                    continue
+                parent = {k: row.get(k) for k in parent_keys}
+                expected = derive_workspace_row(stream, item, str(row.get("workspace_id")), parent)
+                differ = self.compare.differences(stream, row, expected)
+                if differ:
+                    self._column_findings(stream, key, differ)
+                else:
+                    report.counts["workspace_objects_proven"] += 1
 
     def _check_files_chain(self) -> None:
         """Check the attachment chain (``files`` records, chain_version 1 and later)."""

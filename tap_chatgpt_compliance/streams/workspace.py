@@ -40,8 +40,8 @@ from tap_chatgpt_compliance.http.pagination import (
 )
 from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.settings import setting
-from tap_chatgpt_compliance.streams.workspace_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.timeparse import to_datetime
+from tap_chatgpt_compliance.workspace_rows import SCHEMAS, derive_row
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

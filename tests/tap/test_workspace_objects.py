@@ -14,6 +14,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import typing as t
@@ -28,8 +29,8 @@ from chatgpt_compliance_simulator import Simulator
 from chatgpt_compliance_simulator.config import SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
 from tap_chatgpt_compliance.streams.workspace import BUCKETS, DIGITS, ChangeBuckets
-from tap_chatgpt_compliance.streams.workspace_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
+from tap_chatgpt_compliance.workspace_rows import SCHEMAS, derive_row
 from tests.support.clockskew import skewed_env
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun, synced_env, tap_command, tap_config, tap_env
@@ -539,3 +540,54 @@ def test_failed_knowledge_file_is_fetched_again_by_the_next_run(simulator_factor
     archived_ids = {r["id"] for r in second.records["gpt_files"] if r["status"] == "archived"}
     assert failed <= archived_ids
     assert "refreshed_at" in second.state["bookmarks"]["gpt_configs"]
+
+
+def _verify(records: dict[str, list[dict[str, Any]]], folder: Path) -> tuple[int, dict]:
+    """Write the records as target-jsonl does and run ``chatgpt-compliance verify`` on them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stream, rows in records.items():
+        with (folder / f"{stream}-20261205T120000.jsonl").open("w") as out:
+            out.writelines(json.dumps(row) + "\n" for row in rows)
+    report = folder.parent / f"{folder.name}-report.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tap_chatgpt_compliance.evidence.cli",
+            "verify",
+            "--jsonl",
+            str(folder),
+            "--report",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(report.read_text())
+
+
+def test_verify_rederives_every_workspace_object_row(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    """verify proves every row from its raw_item; an altered column is named."""
+    sim = make_sim(simulator_factory)
+    everything = {s["tap_stream_id"] for s in json.loads(_discovered())["streams"]}
+    run = run_objects(sim, everything)
+    assert run.returncode == 0, run.stderr[-3000:]
+    code, report = _verify(run.records, tmp_path / "intact")
+    assert code == 0, report["findings"][:5]
+    rows = sum(len(run.records[s]) for s in SCHEMAS)
+    assert report["counts"]["workspace_object_rows"] == rows
+    assert report["counts"]["workspace_objects_proven"] == rows
+    altered = json.loads(json.dumps(run.records))
+    victim = altered["canvas_versions"][0]
+    victim["content"] = "something else"
+    code, report = _verify(altered, tmp_path / "altered")
+    assert code == 1
+    named = [f for f in report["findings"] if "canvas_versions" in f["item"]]
+    assert named
+    assert "column content" in named[0]["item"]
+    assert victim["textdoc_id"] in named[0]["item"]

@@ -13,8 +13,8 @@ import hashlib
 import json
 import typing as t
 
+from tap_chatgpt_compliance import workspace_schemas as ws
 from tap_chatgpt_compliance.directory_rows import plain
-from tap_chatgpt_compliance.streams import workspace_schemas as ws
 from tap_chatgpt_compliance.timeparse import to_iso
 
 SCHEMAS: dict[str, dict[str, t.Any]] = {

@@ -19,7 +19,7 @@ _ANY = th.CustomType({})
 _RAW_ITEM = (
     "The item as the API served it, as canonical JSON text (keys sorted, no spaces, UTF-8): "
     "every other column is derived from it and from the parent ids "
-    "(streams/workspace_rows.derive_row), which `chatgpt-compliance verify` can recompute."
+    "(workspace_rows.derive_row), which `chatgpt-compliance verify` can recompute."
 )
 
 
