@@ -57,6 +57,7 @@ def run_objects(
     selected: frozenset[str] | set[str] = ALL,
     state: dict[str, Any] | None = None,
     clock_offset: float | None = None,
+    timeout: float = 300,
     **overrides: Any,
 ) -> TapRun:
     """Run the tap with exactly ``selected`` streams selected in its catalog.
@@ -77,7 +78,7 @@ def run_objects(
             command,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=timeout,
             check=False,
             env=synced_env(config, folder)
             if clock_offset is None
@@ -264,7 +265,7 @@ def test_user_with_hundreds_of_canvases_and_versions(
         config_versions_per_day=0.0,
     )
     selected = {"canvases", "canvas_versions"}
-    first = run_objects(sim, selected)
+    first = run_objects(sim, selected, timeout=1800)
     assert first.returncode == 0, first.stderr[-3000:]
     truth = sim.inventory_truth()["canvases"]
     assert sum(len(c["versions"]) for c in truth.values()) > canvases * versions
@@ -274,8 +275,12 @@ def test_user_with_hundreds_of_canvases_and_versions(
     assert len(long_canvases) >= canvases
     sim.advance(timedelta(days=2))
     sim.reset_counters()
-    second = run_objects(sim, selected, state=first.state)
+    second = run_objects(sim, selected, state=first.state, timeout=1800)
     assert second.returncode == 0, second.stderr[-3000:]
+    for run in (first, second):  # paced: at most 1% of the requests answered 429
+        pacing = re.search(r"Pacing: (\d+) API requests, (\d+) answered 429", run.stderr)
+        assert pacing is not None
+        assert int(pacing[2]) <= 0.01 * int(pacing[1])
     truth = sim.inventory_truth()["canvases"]
     got |= {(r["textdoc_id"], r["version"]) for r in second.records["canvas_versions"]}
     assert got == {(cid, v["version"]) for cid, c in truth.items() for v in c["versions"]}
