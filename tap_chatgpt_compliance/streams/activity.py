@@ -16,6 +16,7 @@ from tap_chatgpt_compliance.streams.workspace import (
     ChangeBuckets,
     ChildObjectStream,
     WorkspaceObjectStream,
+    run_cache,
 )
 
 if t.TYPE_CHECKING:
@@ -23,6 +24,8 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
+MAX_MISSING_TRANSCRIPTS = 1000
+"""Recordings without a transcript yet that the state keeps, to ask again (the newest ids)."""
 PER_USER_PAGE = 200
 """Page size of the per-user lists (the simulator clamps at 200)."""
 CODEX_PAGE = 30
@@ -40,6 +43,7 @@ class _PerUserStream(WorkspaceObjectStream):
     ) -> Iterator[dict[str, t.Any]]:
         """List every user's items; emit the buckets that changed."""
         buckets = ChangeBuckets(self.stream_state.get("buckets"))
+        again = self.again()
         for user_id in self.user_ids():
             path = f"users/{user_id}/{self.route}"
             pages = (
@@ -50,8 +54,12 @@ class _PerUserStream(WorkspaceObjectStream):
             for item in pages:
                 row = self.row(item, user_id=user_id)
                 buckets.add(f"{user_id}/{row.get('id')}", row)
-        yield from buckets.changed()
+        yield from buckets.changed(again)
         updates["buckets"] = buckets.state()
+
+    def again(self) -> set[str]:
+        """Return keys (``user/id``) to emit again although unchanged."""
+        return set()
 
 
 class AutomationsStream(_PerUserStream):
@@ -68,6 +76,19 @@ class RecordingsStream(_PerUserStream):
     name = "recordings"
     primary_keys: t.ClassVar[list[str]] = ["id", "raw_sha256"]
     route = "recordings"
+
+    def again(self) -> set[str]:
+        """Return the recordings whose transcript answered 404: emitted again, asked again."""
+        pending = self.stream_state.get("transcripts_missing")
+        return {str(key) for key in pending} if isinstance(pending, list) else set()
+
+    def refresh(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """As every per-user list; the state keeps the recordings still without a transcript."""
+        missing = missing_transcripts(self.tap)
+        yield from super().refresh(context, updates)
+        updates["transcripts_missing"] = sorted(missing)[-MAX_MISSING_TRANSCRIPTS:]
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Name the recording whose transcript to fetch."""
@@ -95,6 +116,8 @@ class RecordingTranscriptsStream(ChildObjectStream):
         )
         if isinstance(item, dict):
             yield self.row(item, user_id=user_id, recording_id=recording_id)
+        else:  # not (yet) there: the recording is emitted again by the next refresh
+            missing_transcripts(self.tap).add(f"{user_id}/{recording_id}")
 
 
 class CodexTasksStream(WorkspaceObjectStream):
@@ -155,3 +178,8 @@ class LibraryFilesStream(_PerUserStream):
             "state": record.get("state"),
             "trashed_at": record.get("trashed_at"),
         }
+
+
+def missing_transcripts(tap: t.Any) -> set[str]:
+    """Return the recordings (``user/id``) of this run whose transcript answered 404."""
+    return t.cast("set[str]", run_cache(tap).setdefault("transcripts_missing", set()))

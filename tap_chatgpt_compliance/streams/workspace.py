@@ -66,6 +66,11 @@ _RUN_CACHE: weakref.WeakKeyDictionary[t.Any, dict[str, t.Any]] = weakref.WeakKey
 """Per tap instance (one run): listings shared by the streams (users, GPTs, projects, …)."""
 
 
+def run_cache(tap: t.Any) -> dict[str, t.Any]:
+    """Return what the streams of one run (one tap instance) share."""
+    return _RUN_CACHE.setdefault(tap, {})
+
+
 def failed_parents(tap: t.Any) -> set[str]:
     """Return the streams of this run whose child could not archive everything."""
     return t.cast("set[str]", _RUN_CACHE.setdefault(tap, {}).setdefault("child_failed", set()))
@@ -366,15 +371,18 @@ class ChangeBuckets:
         bucket = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % BUCKETS
         digest = hashlib.sha256(f"{key}\n{row['raw_sha256']}".encode()).hexdigest()
         self.sums[bucket] = (self.sums[bucket] + int(digest[:16], 16)) % (1 << (4 * DIGITS))
-        line = json.dumps([bucket, row], ensure_ascii=False, separators=(",", ":"))
+        line = json.dumps([bucket, key, row], ensure_ascii=False, separators=(",", ":"))
         self._spool.write(line.encode("utf-8") + b"\n")
 
     def state(self) -> str:
         """Return the sums to keep: one string, :data:`DIGITS` hex digits per bucket."""
         return "".join(f"{total:0{DIGITS}x}" for total in self.sums)
 
-    def changed(self) -> Iterator[dict[str, t.Any]]:
-        """Yield the kept rows of every bucket whose sum changed, in the order added."""
+    def changed(self, also: t.Collection[str] = ()) -> Iterator[dict[str, t.Any]]:
+        """Yield the kept rows of every bucket whose sum changed, in the order added.
+
+        ``also``: keys whose rows are yielded even when their bucket did not change.
+        """
         now, before = self.state(), self.previous
         differ = {
             index
@@ -386,8 +394,8 @@ class ChangeBuckets:
         self._spool.seek(0)
         try:
             for line in self._spool:
-                bucket, row = json.loads(line)
-                if bucket in differ:
+                bucket, key, row = json.loads(line)
+                if bucket in differ or key in also:
                     yield row
         finally:
             self._spool.close()

@@ -596,3 +596,23 @@ def test_verify_rederives_every_workspace_object_row(
     assert named
     assert "column content" in named[0]["item"]
     assert victim["textdoc_id"] in named[0]["item"]
+
+
+def test_missing_transcript_is_asked_again(simulator_factory: Any) -> None:
+    """A transcript not there yet (404) is asked again by the next refresh, then archived."""
+    sim = make_sim(simulator_factory)
+    recordings = sim.inventory_truth()["recordings"]
+    assert recordings
+    route = f"{WS}/users/{{user_id}}/recordings/{{recording_id}}/transcript"
+    sim.inject(route, status=404, count=len(recordings))
+    selected = {"recordings", "recording_transcripts"}
+    first = run_objects(sim, selected, directory_refresh_hours=0)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.records["recording_transcripts"] == []
+    assert len(first.state["bookmarks"]["recordings"]["transcripts_missing"]) == len(recordings)
+    second = run_objects(sim, selected, state=first.state, directory_refresh_hours=0)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert {r["recording_id"] for r in second.records["recording_transcripts"]} == set(recordings)
+    assert second.state["bookmarks"]["recordings"]["transcripts_missing"] == []
+    third = run_objects(sim, selected, state=second.state, directory_refresh_hours=0)
+    assert third.records["recordings"] == []
