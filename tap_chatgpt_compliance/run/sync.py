@@ -102,6 +102,8 @@ class SyncRun:
     """Attachments already planned in this run (downloaded and recorded once per run)."""
     conversations: SpillMap[str, ConversationSeen] = field(init=False)
     open_spools: dict[str, t.IO[bytes]] = field(default_factory=dict)
+    """Attachment id → its bytes while its parts are written: issue 21's knowledge streams
+    only (the files stream holds its own, FilesStream.open_spool); to be replaced likewise."""
     counts: RunCounts = field(default_factory=RunCounts)
     problems: list[str] = field(default_factory=list)
     """The first few attachments not archived (EXAMPLES), for the summary."""

@@ -109,6 +109,15 @@ class FilesStream(AttachmentLedger):
     schema: t.ClassVar[dict] = schemas.FILE
 
     _failure_index: int | None = None
+    _open_spool: tuple[str, t.IO[bytes]] | None = None
+    """The attachment whose file_parts records are being written, and its bytes."""
+
+    def open_spool(self, context: Context | None) -> t.IO[bytes] | None:
+        """Return the spooled bytes of ``context``'s attachment while its parts are written."""
+        held = self._open_spool
+        if held is None or not context or held[0] != context.get("file_id"):
+            return None
+        return held[1]
 
     @cached_property
     def _outcomes(self) -> Counter[str]:
@@ -235,12 +244,11 @@ class FilesStream(AttachmentLedger):
             finally:
                 self._verbatim = None
             return
-        run = self.sync_run
-        run.open_spools[record["id"]] = spool
+        self._open_spool = (record["id"], spool)
         try:
             yield record  # its file_parts records are written before it
         finally:
-            run.open_spools.pop(record["id"], None)
+            self._open_spool = None
             spool.close()
 
     def _not_archived(self, record: dict[str, t.Any], outcome: str, suffix: str = "") -> None:
@@ -317,15 +325,20 @@ class FilePartsStream(OncePerRunSchema, ComplianceStream):
     path = ""
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
 
+    @property
+    def files_stream(self) -> FilesStream:
+        """Return the parent stream, which holds the attachment being written."""
+        return t.cast("FilesStream", self.tap.streams[FilesStream.name])
+
     @override
     def may_have_records(self, context: Context | None) -> bool:
         """Only an attachment whose bytes are spooled for parts has any."""
-        return bool(context) and context["file_id"] in self.sync_run.open_spools  # type: ignore[index]
+        return self.files_stream.open_spool(context) is not None
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Cut the spooled attachment into base64 parts."""
-        if not context or (spool := self.sync_run.open_spools.get(context["file_id"])) is None:
+        if not context or (spool := self.files_stream.open_spool(context)) is None:
             return
         file_id = context["file_id"]
         part_size = self.settings.max_inline_file_bytes
