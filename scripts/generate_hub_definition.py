@@ -175,7 +175,7 @@ def setting_kind(prop: dict[str, Any]) -> str:
 
 
 def meltano_kind(name: str, prop: dict[str, Any]) -> str:
-    """The kind Meltano is told: ``string`` for the tap's own typed settings.
+    """Return the kind Meltano is told: ``string`` for the tap's own typed settings.
 
     Meltano converts ``integer``, ``options``, ``array`` and ``object`` values itself and ends
     with its own traceback, without naming the setting, on a bad one (``decimal`` cannot be

@@ -4,8 +4,9 @@ Meltano's `decimal` kind crashed `meltano invoke`/`run` when the value came from
 ("Object of type Decimal is not JSON serializable"): the definitions give numbers as text, and the
 tap reads numeric text back as numbers. Meltano's `integer`, `options`, `array` and `object`
 kinds ended a bad value in Meltano's own traceback that did not name the setting: the tap's own
-settings are all `string` to Meltano and converted by the tap. Runs in a throw-away project holding the repository's and
-the Hub's definitions (no plugin install: the executable is this virtualenv's tap).
+settings are all `string` to Meltano and converted by the tap. Runs in a throw-away project
+holding the repository's and the Hub's definitions (no plugin install: the executable is this
+virtualenv's tap).
 """
 
 from __future__ import annotations
