@@ -112,15 +112,16 @@ class _Waiting:
     deadline = float("inf")
     stalled = False
 
-    def __init__(self, what: str, host: str) -> None:
+    def __init__(self, what: str, host: str, state: str = "no answer yet") -> None:
         self.what = what
         self.host = host or "the server"
+        self.state = state
         self.started = time.monotonic()
 
     def progress(self) -> str:
         """Describe the wait."""
         seconds = time.monotonic() - self.started
-        return f"{self.what} on {self.host}: no answer yet after {seconds:.0f} s"
+        return f"{self.what} on {self.host}: {self.state} after {seconds:.0f} s"
 
     def cut(self) -> None:
         """Nothing to cut: no body yet."""
@@ -174,9 +175,9 @@ class Watchdog:
                 self._flights.discard(flight)
 
     @contextlib.contextmanager
-    def waiting(self, what: str, host: str) -> t.Iterator[None]:
+    def waiting(self, what: str, host: str, state: str = "no answer yet") -> t.Iterator[None]:
         """Name a request whose answer has not begun in the heartbeat while the block runs."""
-        waiting = _Waiting(what, host)
+        waiting = _Waiting(what, host, state)
         self._add(waiting)
         try:
             yield
@@ -246,7 +247,15 @@ class PacedSession(requests.Session):
         """Take a token of the request's route, send, and tell the pacer about a 429."""
         path = urlsplit(str(request.url)).path
         route = route_template(path, self.base_path)
-        self.pacer.acquire(route)
+        if self.watchdog is not None:  # a long wait (a 429's Retry-After) is named, not silent
+            with self.watchdog.waiting(
+                f"the request of {path}",
+                urlsplit(str(request.url)).netloc,
+                "waiting for the rate limit (max_requests_per_minute or the API's Retry-After)",
+            ):
+                self.pacer.acquire(route)
+        else:
+            self.pacer.acquire(route)
         sent_at = self.pacer.now()
         stream = bool(kwargs.get("stream"))
         if self.watchdog is not None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 
 from chatgpt_compliance_simulator import SIGNED_ROUTE
 from tap_chatgpt_compliance.errors import fatal_message
-from tap_chatgpt_compliance.http.transport import Watchdog
+from tap_chatgpt_compliance.http.pacing import Pacer
+from tap_chatgpt_compliance.http.transport import PacedSession, Watchdog
 from tests.support.tap import run_tap, tap_config
 
 LOGS = "/v1/compliance/workspaces/{workspace_id}/logs"
@@ -100,3 +102,29 @@ def test_the_heartbeat_names_a_request_still_waiting_for_its_answer() -> None:
         time.sleep(1.5)
     assert watchdog.heartbeats >= 2
     assert all("the request of /v1/x/logs on 127.0.0.1:1: no answer yet" in line for line in lines)
+
+
+def test_the_heartbeat_names_a_wait_for_the_rate_limit() -> None:
+    """A request held back by the pacer (a 429's Retry-After, or the rate) is named too."""
+    lines: list[str] = []
+
+    class Logger:
+        def info(self, message: str, *args: object) -> None:
+            lines.append(message % args)
+
+    class Held(Pacer):
+        def acquire(self, route: str) -> float:
+            time.sleep(1.5)
+            raise requests.ConnectionError("stop before sending")
+
+    watchdog = Watchdog(Logger(), interval=0.2)  # type: ignore[arg-type]
+    session = PacedSession(Held(), "/v1", watchdog=watchdog)
+    with pytest.raises(requests.ConnectionError):
+        session.get("http://127.0.0.1:9/v1/compliance/workspaces/w/users")
+    assert watchdog.heartbeats >= 2
+    assert lines
+    assert all(
+        "the request of /v1/compliance/workspaces/w/users on 127.0.0.1:9: waiting for the rate "
+        "limit" in line
+        for line in lines
+    ), lines
