@@ -111,6 +111,8 @@ class _Waiting:
 
     deadline = float("inf")
     stalled = False
+    until = float("inf")
+    """For a retry's wait: when it is over (the watchdog then forgets it)."""
 
     def __init__(self, what: str, host: str, state: str = "no answer yet") -> None:
         self.what = what
@@ -121,6 +123,9 @@ class _Waiting:
     def progress(self) -> str:
         """Describe the wait."""
         seconds = time.monotonic() - self.started
+        if self.until != float("inf"):
+            planned = self.until - self.started
+            return f"{self.what}: {seconds:.0f} s of {planned:.0f} s waited before its retry"
         return f"{self.what} on {self.host}: {self.state} after {seconds:.0f} s"
 
     def cut(self) -> None:
@@ -185,6 +190,12 @@ class Watchdog:
             with self._lock:
                 self._flights.discard(waiting)
 
+    def sleeping(self, what: str, seconds: float) -> None:
+        """Name a retry's wait of ``seconds`` in the heartbeat until it is over."""
+        pause = _Waiting(what, "")
+        pause.until = pause.started + seconds
+        self._add(pause)
+
     def _add(self, flight: _Flight | _Waiting) -> None:
         with self._lock:
             self._flights.add(flight)
@@ -200,6 +211,7 @@ class Watchdog:
             self._wake.wait(min(1.0, self.interval) if self.interval else 1.0)
             now = time.monotonic()
             with self._lock:
+                self._flights -= {f for f in self._flights if getattr(f, "until", now) < now}
                 flights = list(self._flights)
                 if not flights:
                     self._thread = None
@@ -373,6 +385,7 @@ class Transport:
                 reason,
                 details.get("tries", 0),
             )
+            self.watchdog.sleeping(f"a request of {what}", float(details.get("wait") or 0.0))
 
         decorator: t.Callable[..., t.Any] = backoff.on_exception(
             lambda: wait_generator(settings.max_retry_wait),

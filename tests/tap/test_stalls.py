@@ -128,3 +128,22 @@ def test_the_heartbeat_names_a_wait_for_the_rate_limit() -> None:
         "limit" in line
         for line in lines
     ), lines
+
+
+def test_the_heartbeat_names_a_retry_wait_until_it_is_over() -> None:
+    """A retry's wait (a 5xx's or 429's Retry-After, up to max_retry_wait) is named too."""
+    lines: list[str] = []
+
+    class Logger:
+        def info(self, message: str, *args: object) -> None:
+            lines.append(message % args)
+
+    watchdog = Watchdog(Logger(), interval=0.2)  # type: ignore[arg-type]
+    watchdog.sleeping("a request of stream 'users'", 1.0)
+    time.sleep(2.0)
+    beats = watchdog.heartbeats
+    assert 2 <= beats <= 6
+    assert all("a request of stream 'users': " in line for line in lines), lines
+    assert "s of 1 s waited before its retry" in lines[0]
+    time.sleep(1.0)
+    assert watchdog.heartbeats == beats  # the wait is over: no more heartbeats
