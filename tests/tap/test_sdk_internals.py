@@ -409,12 +409,6 @@ _SDK_ATTRIBUTES = {
     name for cls in (Stream, Tap) for klass in cls.__mro__ for name in vars(klass)
 } | {"_tap", "_config", "_stream_version"}
 """Class attributes of the SDK's Stream and Tap, and the instance attributes they set."""
-NOT_YET_IN_THE_SEAM = {
-    "streams/workspace.py": {"_tap", "_write_schema_message"},
-    "streams/workspace_schemas.py": {"_config"},
-}
-"""Issue 21's new streams, written while the seam was built: to move to SeamStream's hooks
-(``tap``, OncePerRunSchema; /work/notes/moves.md). Nothing may be added here."""
 
 
 def test_sdk_privates_are_touched_in_the_seam_only() -> None:
@@ -435,7 +429,6 @@ def test_sdk_privates_are_touched_in_the_seam_only() -> None:
                 name = node.name
             elif isinstance(node, ast.Attribute):
                 name = node.attr
-            allowed = NOT_YET_IN_THE_SEAM.get(path.relative_to(root).as_posix(), set())
-            if name in private and name not in allowed:
+            if name in private:
                 found.append(f"{path.relative_to(root.parent)}:{node.lineno} {name}")
     assert found == [], "\n".join(found)
