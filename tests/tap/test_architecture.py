@@ -52,16 +52,22 @@ def modules() -> dict[str, Path]:
     return {module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
 
 
-def imports(path: Path, known: set[str]) -> set[str]:
-    """Return the package's modules that ``path`` imports (anywhere in the file)."""
+def imports(path: Path, known: set[str], at: Path | None = None) -> set[str]:
+    """Return the package's modules that ``path`` imports (anywhere in the file).
+
+    Relative imports (``from ..streams import logs``) are resolved against the package of
+    ``at`` (default: ``path``).
+    """
     found: set[str] = set()
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(node, at or path)
+            if module:
+                names = [module] + [f"{module}.{alias.name}" for alias in node.names]
         for name in names:
             if not name.startswith(PACKAGE + "."):
                 continue
@@ -72,6 +78,20 @@ def imports(path: Path, known: set[str]) -> set[str]:
             if inner:
                 found.add(inner)
     return found
+
+
+def _absolute(node: ast.ImportFrom, path: Path) -> str | None:
+    """Return the absolute module name of a ``from … import`` (relative ones resolved)."""
+    if node.level == 0:
+        return node.module
+    try:
+        package = list(path.relative_to(ROOT).parent.parts)
+    except ValueError:  # a probe outside the package: relative to the package's top
+        package = []
+    if node.level - 1 > len(package):
+        return None
+    base = [PACKAGE, *package[: len(package) - (node.level - 1)]]
+    return ".".join([*base, node.module] if node.module else base)
 
 
 def layer_of(module: str) -> str:
@@ -88,12 +108,19 @@ def layer_of(module: str) -> str:
 RANK = {layer: rank for rank, (layer, _) in enumerate(LAYERS)}
 
 
-def graph() -> dict[str, set[str]]:
-    """Return module → the package's modules it imports (packages' __init__ excluded)."""
+def graph(*, packages: bool = False) -> dict[str, set[str]]:
+    """Return module → the package's modules it imports.
+
+    A sub-package's ``__init__`` is left out of the circles (``from …http import transport``
+    names both) but kept for the layering (``packages=True``): importing ``…streams`` from
+    below is upward too.
+    """
     found = modules()
     known = set(found)
     return {
-        name: {m for m in imports(path, known) if m != name and not _is_package(m, known)}
+        name: {
+            m for m in imports(path, known) if m != name and (packages or not _is_package(m, known))
+        }
         for name, path in found.items()
     }
 
@@ -109,7 +136,7 @@ def test_every_module_has_a_layer() -> None:
 
 def test_no_upward_imports() -> None:
     upward = []
-    for module, targets in graph().items():
+    for module, targets in graph(packages=True).items():
         layer = layer_of(module)
         for target in targets:
             target_layer = layer_of(target)
@@ -177,6 +204,25 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
         "http.transport",
     }
     assert RANK[layer_of("client")] > RANK[layer_of("http.transport")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "from tap_chatgpt_compliance.streams.logs import LogFilesStream",
+        "import tap_chatgpt_compliance.tap",
+        "from tap_chatgpt_compliance import streams",
+        "from ..streams import logs",
+        "from .. import tap",
+    ],
+)
+def test_an_upward_import_is_seen_in_every_form(line: str, tmp_path: Path) -> None:
+    """Each way of writing an import of a higher layer from http/ is found by the rule."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(f"{line}\n")
+    at = ROOT / "http" / "_probe.py"  # read as if it stood there (never written)
+    found = imports(probe, set(modules()), at)
+    assert {m for m in found if RANK[layer_of(m)] > RANK["http"]}, line
 
 
 @pytest.mark.parametrize("package", ["http", "run", "attachments", "logfiles"])
