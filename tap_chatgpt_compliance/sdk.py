@@ -55,6 +55,7 @@ from singer_sdk import RESTStream, Tap, metrics
 from singer_sdk.exceptions import (
     AbortedSyncFailedException,
     AbortedSyncPausedException,
+    ConfigValidationError,
     MaxRecordsLimitException,
 )
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
@@ -576,6 +577,10 @@ class SeamTap(Tap):
         """Handle the SDK's SIGTERM/SIGINT (item 12) by :meth:`on_termination`."""
         self.on_termination(signum)
 
+    def hide_secrets(self, errors: list[str]) -> list[str]:
+        """Return schema errors with the values of secret settings hidden (the tap's hook)."""
+        return errors
+
     def around_sync(self, sync_streams: t.Callable[[], None]) -> None:
         """Run ``sync_streams`` (the SDK's sync of every selected stream) and what surrounds it."""
         sync_streams()
@@ -584,9 +589,14 @@ class SeamTap(Tap):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Check the schema (item 4), then :meth:`check_settings`."""
         self._config.update(self.config_from_strings(self._config))
-        errors = super()._validate_config(raise_errors=raise_errors)
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            raise ConfigValidationError(
+                str(exc), errors=self.hide_secrets(exc.errors), schema=exc.schema
+            ) from None
         if errors:
-            return errors
+            return self.hide_secrets(errors)
         return self.check_settings(raise_errors=raise_errors)
 
     @override  # type: ignore[misc]  # @final in the SDK: extended, not replaced (item 1)

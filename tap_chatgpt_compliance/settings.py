@@ -362,6 +362,41 @@ class Settings:
         )
 
 
+SECRET_BUILTINS = frozenset({"stream_map_config"})
+"""SDK settings that may carry secrets (e.g. a hash seed for map expressions)."""
+
+
+def hide_secret_values(
+    errors: list[str], config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]
+) -> list[str]:
+    """Return ``errors`` with the values of secret settings replaced by ``<hidden>``.
+
+    A schema error quotes the value it refuses (``'…' is not of type 'object'``); for a secret
+    setting (``secret``/``writeOnly`` in ``schema``, or :data:`SECRET_BUILTINS`) that value is
+    the secret, so only the setting's name may be shown.
+    """
+    secret_names = SECRET_BUILTINS | {
+        name
+        for name, prop in (schema.get("properties") or {}).items()
+        if prop.get("secret") or prop.get("writeOnly")
+    }
+    shown = set()
+    for name in secret_names:
+        value = config.get(name)
+        if value is None:
+            continue
+        shown |= {repr(value), json.dumps(value, default=str)}
+        if isinstance(value, str | int | float):
+            shown.add(str(value))
+    shown.discard("")
+    hidden = []
+    for error in errors:
+        for text in sorted(shown, key=len, reverse=True):
+            error = error.replace(text, "<hidden>")
+        hidden.append(error)
+    return hidden
+
+
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 _FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 

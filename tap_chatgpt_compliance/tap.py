@@ -33,6 +33,7 @@ from tap_chatgpt_compliance.settings import (
     CONFIG_SCHEMA,
     Settings,
     config_errors,
+    hide_secret_values,
     storage_errors,
     values_from_strings,
 )
@@ -122,6 +123,11 @@ class TapChatGPTCompliance(SeamTap):
         return values_from_strings(config)
 
     @override
+    def hide_secrets(self, errors: list[str]) -> list[str]:
+        """Return schema errors without the values of secret settings (only their names)."""
+        return hide_secret_values(errors, self.config, self.config_jsonschema)
+
+    @override
     def check_settings(self, *, raise_errors: bool) -> list[str]:
         """Check what a schema cannot say, with the fix for each setting."""
         self._read_secret = raise_errors
@@ -129,6 +135,7 @@ class TapChatGPTCompliance(SeamTap):
         if not errors and raise_errors:  # a real run, not --discover: probe the store too
             # the content store, then the seal store (Object Lock on S3)
             errors = storage_errors(self.config) or seal_errors(self.config)
+        errors = self.hide_secrets(errors)  # a store's error may quote its options
         if errors and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
         return errors

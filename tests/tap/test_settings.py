@@ -198,3 +198,36 @@ def test_writable_s3_store_passes_the_probe(s3_endpoint, s3_bucket, s3_client) -
     }
     assert storage_errors(config) == []
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        (
+            "file_storage_options",
+            '{"secret": "S3CR3T-STORE", "key": "AKIA-S3CR3T"',
+        ),  # bad JSON text
+        ("seal_storage_options", "S3CR3T-SEAL"),
+        ("file_storage_options", ["S3CR3T-IN-A-LIST"]),
+        ("api_key", 12345678901),  # a key given as a number
+        ("stream_map_config", "S3CR3T-MAP-SEED"),
+    ],
+)
+def test_a_malformed_secret_setting_is_named_but_never_shown(
+    tmp_path, setting: str, value: object
+) -> None:
+    """A secret setting the schema refuses: one line naming the setting, without its value."""
+    config = {**GOOD, setting: value, "api_url": "http://127.0.0.1:9/v1"}
+    result = subprocess.run(
+        tap_command(config, None, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert setting in result.stderr
+    assert "Traceback" not in result.stderr
+    shown = result.stderr + result.stdout
+    for secret in ("S3CR3T", "12345678901", GOOD["api_key"]):
+        assert secret not in shown, shown[-2000:]
