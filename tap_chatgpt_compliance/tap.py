@@ -20,7 +20,12 @@ from tap_chatgpt_compliance.http.transport import Transport
 from tap_chatgpt_compliance.logfiles.seals import seal_errors, seal_run
 from tap_chatgpt_compliance.run.output import Interrupted, LineLimitedWriter
 from tap_chatgpt_compliance.run.store import LeaseHeld, WorkspaceLease
-from tap_chatgpt_compliance.run.summary import Bookmark, CountingWriter, RunSummary
+from tap_chatgpt_compliance.run.summary import (
+    Bookmark,
+    CountingWriter,
+    RunSummary,
+    partition_bookmark,
+)
 from tap_chatgpt_compliance.run.sync import SyncRun
 from tap_chatgpt_compliance.sdk import SeamTap, close_run_meters
 from tap_chatgpt_compliance.secrets import (
@@ -146,20 +151,25 @@ class TapChatGPTCompliance(SeamTap):
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
     def bookmarks(self) -> dict[str, Bookmark]:
-        """Return where each configured event type's bookmark stands now."""
+        """Return each configured event type's bookmark in the last STATE written.
+
+        Not the state in memory: a bookmark moves there a moment before its STATE line is
+        written, and a signal in between stops the run with the earlier one persisted.
+        """
         stream = self.streams.get("log_files")
         if stream is None or "settings" not in self.__dict__:
             return {}
-        return {
-            event_type: Bookmark(
-                to_datetime(
-                    stream.get_context_state({"event_type": event_type}).get(
-                        "replication_key_value"
-                    )
-                )
+        writer = self.message_writer
+        written = writer.written_state() if isinstance(writer, LineLimitedWriter) else None
+        values = {
+            event_type: (
+                stream.get_context_state({"event_type": event_type}).get("replication_key_value")
+                if written is None  # no STATE written yet (or another writer): the input's
+                else partition_bookmark(written, stream.name, {"event_type": event_type})
             )
             for event_type in self.settings.event_types
         }
+        return {event_type: Bookmark(to_datetime(value)) for event_type, value in values.items()}
 
     def run_summary(self, fatal: BaseException | None = None) -> RunSummary:
         """Gather the end-of-run summary (``fatal``: the error that ends the run, if any)."""

@@ -215,6 +215,15 @@ class LineLimitedWriter(SingerWriter):
         self.interrupted = stop
         raise stop
 
+    def written_state(self) -> dict[str, t.Any] | None:
+        """Return the value of the last STATE line written (what a target persists), if any.
+
+        The streams' state in memory can be ahead of it for a moment (a bookmark moves before
+        its STATE is written): what a run reports as done must come from here.
+        """
+        line = self.last_state_line
+        return None if line is None else t.cast("dict[str, t.Any]", json.loads(line)["value"])
+
     def _raise_deferred(self) -> None:
         stop = self.deferred
         if stop is not None and self.interrupted is None:

@@ -66,6 +66,17 @@ class CountingWriter(LineLimitedWriter):
             self.records[message.stream] += 1
 
 
+def partition_bookmark(state: dict[str, t.Any], stream: str, context: dict[str, t.Any]) -> t.Any:
+    """Return the ``replication_key_value`` of a stream's partition in a whole Singer state."""
+    bookmarks = state.get("bookmarks")
+    stream_state = bookmarks.get(stream) if isinstance(bookmarks, dict) else None
+    partitions = stream_state.get("partitions") if isinstance(stream_state, dict) else None
+    for partition in partitions if isinstance(partitions, list) else []:
+        if isinstance(partition, dict) and partition.get("context") == context:
+            return partition.get("replication_key_value")
+    return None
+
+
 @dataclass
 class Bookmark:
     """Where one event type's bookmark stands at the end of the run."""
