@@ -553,12 +553,37 @@ class OncePerRunSchema(SeamStream):
             self._schema_sent = True
 
 
+class _StreamListLines(logging.Filter):
+    """Keep the SDK's per-stream start-up lines for DEBUG.
+
+    "Added 'x' as child stream to 'y'" and "Skipping deselected stream 'x'.": with 40 streams,
+    most of them off by default, they would be most of an hourly run's log.
+    """
+
+    TEMPLATES = frozenset(
+        {"Added '%s' as child stream to '%s'", "Skipping deselected stream '%s'."}
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the two templates unless the logger shows DEBUG."""
+        if record.msg in self.TEMPLATES:
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
 class SeamTap(Tap):
     """The tap's overrides of singer-sdk hooks that are private or final (items 1 and 4).
 
     The tap answers the public hooks below; it never overrides ``_validate_config`` or the
     ``@final`` ``sync_all`` itself.
     """
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Create the tap, its per-stream start-up lines kept for DEBUG (the SDK logs them)."""
+        logger = logging.getLogger(type(self).name)
+        if not any(isinstance(f, _StreamListLines) for f in logger.filters):
+            logger.addFilter(_StreamListLines())
+        super().__init__(*args, **kwargs)
 
     def config_from_strings(self, config: dict[str, t.Any]) -> dict[str, t.Any]:
         """Return settings to replace before validation (default: none)."""

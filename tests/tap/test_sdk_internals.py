@@ -432,3 +432,24 @@ def test_sdk_privates_are_touched_in_the_seam_only() -> None:
             if name in private:
                 found.append(f"{path.relative_to(root.parent)}:{node.lineno} {name}")
     assert found == [], "\n".join(found)
+
+
+def test_the_quieted_start_up_lines_are_the_sdks_templates() -> None:
+    """The SDK logs its per-stream start-up lines with these templates (kept for DEBUG)."""
+    import inspect
+    import logging
+
+    from singer_sdk import tap_base
+
+    source = inspect.getsource(tap_base)
+    for template in sdk._StreamListLines.TEMPLATES:
+        assert f'"{template}"' in source, template
+    quiet = sdk._StreamListLines()
+    logger = logging.getLogger("tap-quiet-canary")
+    record = logger.makeRecord(
+        logger.name, logging.INFO, "", 0, "Skipping deselected stream '%s'.", ("x",), None
+    )
+    logger.setLevel(logging.INFO)
+    assert not quiet.filter(record)
+    logger.setLevel(logging.DEBUG)
+    assert quiet.filter(record)
