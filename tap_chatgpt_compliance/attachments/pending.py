@@ -32,6 +32,11 @@ RETRYABLE = frozenset({"forbidden", "failed"})
 """Statuses of an attempt that failed for a reason that can clear (403, 5xx, network, storage)."""
 
 
+_REFERENCE = tuple(field.name for field in fields(AttachmentRef) if field.name != "file_id")
+"""Where a message referenced the attachment: kept by an entry as :class:`AttachmentRef` has it
+(``event_time`` normalised to ISO when the entry is made)."""
+
+
 @dataclass
 class Pending:
     """One attachment waiting to be retried (all values are JSON scalars)."""
@@ -61,16 +66,7 @@ class Pending:
 
     def ref(self) -> AttachmentRef:
         """Return where the attachment was referenced, to download it again."""
-        return AttachmentRef(
-            file_id=self.id,
-            user_id=self.user_id,
-            conversation_id=self.conversation_id,
-            message_id=self.message_id,
-            event_id=self.event_id,
-            name=self.name,
-            mime_type=self.mime_type,
-            event_time=self.event_time,
-        )
+        return AttachmentRef(self.id, **{name: getattr(self, name) for name in _REFERENCE})
 
     @classmethod
     def from_state(cls, value: t.Any, now: datetime | None = None) -> Pending | None:
@@ -135,17 +131,12 @@ class PendingAttachments:
         reason = reason[:REASON_LIMIT]
         if entry is None:
             stamp = now.isoformat(timespec="seconds")
-            event_time = _iso(ref.event_time) or stamp
+            reference = {name: getattr(ref, name) for name in _REFERENCE}
+            reference["event_time"] = _iso(ref.event_time) or stamp
             entry = Pending(
                 id=ref.file_id,
-                user_id=ref.user_id,
-                conversation_id=ref.conversation_id,
-                message_id=ref.message_id,
-                event_id=ref.event_id,
-                name=ref.name,
-                mime_type=ref.mime_type,
+                **reference,
                 log_file_id=log_file_id,
-                event_time=event_time,
                 first_failed_at=stamp,
                 attempts=0,
                 status=status,
