@@ -703,6 +703,7 @@ class Verifier:
             self._check_files_chain()
             self._check_directory()
             self._check_workspace_objects()
+            self._directory_is_unanchored()
             self._summarise()
         finally:
             self.spill.close()
@@ -1696,6 +1697,17 @@ class Verifier:
                     f"{without} {stream} rows have no raw_item (archived before the tap kept "
                     "it): their columns are checked against their own item column only"
                 )
+
+    def _directory_is_unanchored(self) -> None:
+        """Say that REST rows are consistent but not anchored (no chain or OpenAI hash)."""
+        rows = self.report.counts["directory_rows"] + self.report.counts["workspace_object_rows"]
+        if rows:
+            self.report.limitations.append(
+                f"{rows} rows of the REST streams (users, gpts, projects and the workspace "
+                "objects) equal their raw_item, but neither OpenAI's hashes nor the chains and "
+                "anchors cover them: a row deleted, or edited together with its raw_item, "
+                "cannot be detected"
+            )
 
     def _check_workspace_objects(self) -> None:
         """Re-derive every column of the workspace-object streams (issue 21) from ``raw_item``.

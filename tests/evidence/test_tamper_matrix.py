@@ -328,6 +328,16 @@ def test_clean_archive_is_intact_only_when_anchored(
     assert out.strip().splitlines()[-1].startswith("VERDICT: intact (anchored: state state.json)")
     counts = report["counts"]
     assert counts["rows_proven"] == counts["rows_checked"] > 0
+    # the anchors cover log files and attachments; the REST rows are said to be unanchored
+    assert counts["directory_rows"] > 0
+    rest = [x for x in report["limitations"] if "rows of the REST streams" in x]
+    assert rest == [
+        f"{counts['directory_rows']} rows of the REST streams (users, gpts, projects and the "
+        "workspace objects) equal their raw_item, but neither OpenAI's hashes nor the chains and "
+        "anchors cover them: a row deleted, or edited together with its raw_item, cannot be "
+        "detected"
+    ]
+    assert f"limitation: {rest[0]}" in out
     code, out, report = _verify(inline_archive, None, tmp_path)
     assert code == 0
     assert report["verdict"] == "consistent"
