@@ -24,7 +24,7 @@ from tap_chatgpt_compliance.run.summary import (
     Bookmark,
     CountingWriter,
     RunSummary,
-    partition_bookmark,
+    written_bookmarks,
 )
 from tap_chatgpt_compliance.run.sync import SyncRun
 from tap_chatgpt_compliance.sdk import SeamTap, close_run_meters
@@ -44,7 +44,6 @@ from tap_chatgpt_compliance.settings import (
 )
 from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
 from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
-from tap_chatgpt_compliance.timeparse import to_datetime
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -151,25 +150,13 @@ class TapChatGPTCompliance(SeamTap):
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
     def bookmarks(self) -> dict[str, Bookmark]:
-        """Return each configured event type's bookmark in the last STATE written.
-
-        Not the state in memory: a bookmark moves there a moment before its STATE line is
-        written, and a signal in between stops the run with the earlier one persisted.
-        """
+        """Return each event type's bookmark in the last STATE written (summary.py)."""
         stream = self.streams.get("log_files")
         if stream is None or "settings" not in self.__dict__:
             return {}
         writer = self.message_writer
         written = writer.written_state() if isinstance(writer, LineLimitedWriter) else None
-        values = {
-            event_type: (
-                stream.get_context_state({"event_type": event_type}).get("replication_key_value")
-                if written is None  # no STATE written yet (or another writer): the input's
-                else partition_bookmark(written, stream.name, {"event_type": event_type})
-            )
-            for event_type in self.settings.event_types
-        }
-        return {event_type: Bookmark(to_datetime(value)) for event_type, value in values.items()}
+        return written_bookmarks(written, stream, self.settings.event_types)
 
     def run_summary(self, fatal: BaseException | None = None) -> RunSummary:
         """Gather the end-of-run summary (``fatal``: the error that ends the run, if any)."""

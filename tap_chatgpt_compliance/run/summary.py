@@ -23,10 +23,11 @@ from datetime import datetime, timezone
 from singer_sdk.singerlib import RecordMessage
 
 from tap_chatgpt_compliance.run.output import LineLimitedWriter
-from tap_chatgpt_compliance.timeparse import duration
+from tap_chatgpt_compliance.timeparse import duration, to_datetime
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Message
+    from singer_sdk.streams import Stream
 
     from tap_chatgpt_compliance.http.clock import RunClock
     from tap_chatgpt_compliance.run.output import Verbatim
@@ -64,6 +65,25 @@ class CountingWriter(LineLimitedWriter):
         super().write_message(message)
         if isinstance(message, RecordMessage):
             self.records[message.stream] += 1
+
+
+def written_bookmarks(
+    written: dict[str, t.Any] | None, stream: Stream, event_types: t.Iterable[str]
+) -> dict[str, Bookmark]:
+    """Return each event type's bookmark in ``written``, the last STATE written.
+
+    Not the state in memory: a bookmark moves there a moment before its STATE line is
+    written, and a signal in between stops the run with the earlier one persisted. Before any
+    STATE is written (or with another writer), the stream's state (the run's input) is used.
+    """
+
+    def value(event_type: str) -> t.Any:
+        context = {"event_type": event_type}
+        if written is None:
+            return stream.get_context_state(context).get("replication_key_value")
+        return partition_bookmark(written, stream.name, context)
+
+    return {event_type: Bookmark(to_datetime(value(event_type))) for event_type in event_types}
 
 
 def partition_bookmark(state: dict[str, t.Any], stream: str, context: dict[str, t.Any]) -> t.Any:
