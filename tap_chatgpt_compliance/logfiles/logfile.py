@@ -285,6 +285,7 @@ class Segment:
     """1 for the file's first segment."""
     lines: ParsedLines
     last: bool
+    """Whether this is the file's last segment."""
     times: dict[int, tuple[t.Any, ...]] = field(default_factory=dict)
     """``id(event)`` → its times (records.event_times), computed once for the messages and
     conversations streams."""
@@ -300,23 +301,8 @@ class Segment:
         return self.log_file.event_type
 
     @property
-    def last_segment(self) -> bool:
-        """Return whether this is the file's last segment."""
-        return self.last
-
-    @property
-    def segment(self) -> int:
-        """Return the segment's index (1 for the first)."""
-        return self.index
-
-    @property
     def messages(self) -> list[Event]:
         """Return the CONVERSATION_MESSAGE events kept."""
-        return self.lines.messages
-
-    @property
-    def events(self) -> list[Event]:
-        """Return the CONVERSATION_MESSAGE events kept (the attachments are read from these)."""
         return self.lines.messages
 
     @property

@@ -30,10 +30,6 @@ def _dict(value: t.Any) -> dict[str, t.Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _str_or_none(value: t.Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def message_time(event: Event) -> tuple[str | None, str]:
     """Return the message time and where it came from (the event time stands in if needed)."""
     created = to_iso(_dict(event.get("message")).get("created_at"))

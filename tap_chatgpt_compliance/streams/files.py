@@ -135,7 +135,7 @@ class FilesStream(AttachmentLedger):
             return
         pipeline = self.attachments
         key = segment_key(log_file)
-        pipeline.plan(key, attachment_refs(log_file.events))  # once, if not planned yet
+        pipeline.plan(key, attachment_refs(log_file.messages))  # once, if not planned yet
         for ref, outcome in pipeline.results(key):
             record, spool = pipeline.archiver.finish(ref, outcome)
             yield from self._settle(ref, record, spool, log_file.id)

@@ -345,7 +345,7 @@ class ConversationsStream(LogFileChildStream):
             return log_file
         fold = self._fold
         folding = fold is not None and fold.log_file_id == log_file.id
-        return log_file if log_file.last_segment and folding else None
+        return log_file if log_file.last and folding else None
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -357,7 +357,7 @@ class ConversationsStream(LogFileChildStream):
         if fold is None or fold.log_file_id != log_file.id:
             fold = self._fold = ConversationFold(log_file.id)
         fold.add(log_file.messages, log_file.times)
-        if not log_file.last_segment:
+        if not log_file.last:
             return
         self._fold = None
         yield from fold.records(self.sync_run.conversations, self.workspace_id)
