@@ -89,15 +89,20 @@ def test_a_read_timeout_mid_body_is_not_called_unreachable() -> None:
     assert "answered, then sent nothing for request_timeout" in message
 
 
+class _Lines:
+    """A logger keeping each info line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def info(self, message: str, *args: object) -> None:
+        self.lines.append(message % args)
+
+
 def test_the_heartbeat_names_a_request_still_waiting_for_its_answer() -> None:
     """Before any byte of the answer: the heartbeat still says what is in flight."""
     lines: list[str] = []
-
-    class Logger:
-        def info(self, message: str, *args: object) -> None:
-            lines.append(message % args)
-
-    watchdog = Watchdog(Logger(), interval=0.2)  # type: ignore[arg-type]
+    watchdog = Watchdog(_Lines(lines), interval=0.2)  # type: ignore[arg-type]
     with watchdog.waiting("the request of /v1/x/logs", "127.0.0.1:1"):
         time.sleep(1.5)
     assert watchdog.heartbeats >= 2
@@ -108,16 +113,12 @@ def test_the_heartbeat_names_a_wait_for_the_rate_limit() -> None:
     """A request held back by the pacer (a 429's Retry-After, or the rate) is named too."""
     lines: list[str] = []
 
-    class Logger:
-        def info(self, message: str, *args: object) -> None:
-            lines.append(message % args)
-
     class Held(Pacer):
         def acquire(self, route: str) -> float:
             time.sleep(1.5)
             raise requests.ConnectionError("stop before sending")
 
-    watchdog = Watchdog(Logger(), interval=0.2)  # type: ignore[arg-type]
+    watchdog = Watchdog(_Lines(lines), interval=0.2)  # type: ignore[arg-type]
     session = PacedSession(Held(), "/v1", watchdog=watchdog)
     with pytest.raises(requests.ConnectionError):
         session.get("http://127.0.0.1:9/v1/compliance/workspaces/w/users")
@@ -133,12 +134,7 @@ def test_the_heartbeat_names_a_wait_for_the_rate_limit() -> None:
 def test_the_heartbeat_names_a_retry_wait_until_it_is_over() -> None:
     """A retry's wait (a 5xx's or 429's Retry-After, up to max_retry_wait) is named too."""
     lines: list[str] = []
-
-    class Logger:
-        def info(self, message: str, *args: object) -> None:
-            lines.append(message % args)
-
-    watchdog = Watchdog(Logger(), interval=0.2)  # type: ignore[arg-type]
+    watchdog = Watchdog(_Lines(lines), interval=0.2)  # type: ignore[arg-type]
     watchdog.sleeping("a request of stream 'users'", 1.0)
     time.sleep(2.0)
     beats = watchdog.heartbeats
@@ -147,3 +143,14 @@ def test_the_heartbeat_names_a_retry_wait_until_it_is_over() -> None:
     assert "s of 1 s waited before its retry" in lines[0]
     time.sleep(1.0)
     assert watchdog.heartbeats == beats  # the wait is over: no more heartbeats
+
+
+def test_a_retry_wait_is_named_by_the_running_tap(simulator_factory) -> None:
+    """A 503 with Retry-After 3: the tap's heartbeat names the wait while it sleeps."""
+    sim = simulator_factory(seed=5, span_days=0.2)
+    sim.inject(LOGS, status=503, retry_after=3, count=1)
+    config = tap_config(sim, file_content="none", event_types=["CONVERSATION_MESSAGE"])
+    run = run_tap(config, env={"TAP_CHATGPT_COMPLIANCE_PROGRESS_SECONDS": "0.5"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    beats = [line for line in run.stderr.splitlines() if "Heartbeat:" in line]
+    assert any("s of 3 s waited before its retry" in line for line in beats), run.stderr[-3000:]
