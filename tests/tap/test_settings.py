@@ -41,16 +41,21 @@ def test_each_bad_setting_is_named_with_a_fix(override: dict, setting: str, hint
     assert hint in errors[0]
 
 
-def test_cli_rejects_bad_config_before_any_request(tmp_path) -> None:
-    """A bad workspace_id fails with exit 1 and one readable line; the key is never printed."""
-    config = {**GOOD, "workspace_id": "not-a-uuid", "api_url": "http://127.0.0.1:9/v1"}
-    result = subprocess.run(
+def _bare_tap(config: dict, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run the tap's CLI on ``config`` (no state), capturing its output."""
+    return subprocess.run(
         tap_command(config, None, tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_cli_rejects_bad_config_before_any_request(tmp_path) -> None:
+    """A bad workspace_id fails with exit 1 and one readable line; the key is never printed."""
+    config = {**GOOD, "workspace_id": "not-a-uuid", "api_url": "http://127.0.0.1:9/v1"}
+    result = _bare_tap(config, tmp_path)
     assert result.returncode == 1
     assert "workspace_id 'not-a-uuid' is not a UUID" in result.stderr
     assert "Traceback" not in result.stderr
@@ -218,13 +223,7 @@ def test_a_malformed_secret_setting_is_named_but_never_shown(
 ) -> None:
     """A secret setting the schema refuses: one line naming the setting, without its value."""
     config = {**GOOD, setting: value, "api_url": "http://127.0.0.1:9/v1"}
-    result = subprocess.run(
-        tap_command(config, None, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _bare_tap(config, tmp_path)
     assert result.returncode == 1
     assert setting in result.stderr
     assert "Traceback" not in result.stderr
