@@ -184,7 +184,7 @@ def meltano_kind(name: str, prop: dict[str, Any]) -> str:
     SDK's built-in settings keep their kinds.
     """
     kind = setting_kind(prop)
-    if name in OWN_SETTINGS and kind in ("integer", "options", "array", "object", "boolean"):
+    if name in OWN_SETTINGS and kind in ("integer", "options", "array", "object"):
         return "string"
     return kind
 

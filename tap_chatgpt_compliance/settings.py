@@ -397,14 +397,11 @@ def hide_secret_values(
     return hidden
 
 
-_TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
-_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
-
-
 def values_from_strings(config: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """Return the tap's own settings given as text as the types their schema asks for.
 
-    ``"30"``, ``"0.5"``, ``'["AUDIT_LOG"]'`` and ``"true"`` become numbers, lists and booleans.
+    ``"30"``, ``"0.5"`` and ``'["AUDIT_LOG"]'`` become numbers and lists (the tap has no
+    boolean setting of its own).
 
     The Hub definition gives every one of the tap's settings Meltano's ``string`` kind: Meltano
     converts ``integer``, ``options``, ``array`` and ``object`` values itself and fails with its
@@ -448,8 +445,6 @@ def _from_text(text: str, kinds: set[str]) -> t.Any:
             "object" in kinds and isinstance(parsed, dict)
         ):
             return parsed
-    if "boolean" in kinds and text.lower() in _TRUE_WORDS | _FALSE_WORDS:
-        return text.lower() in _TRUE_WORDS
     return None
 
 
