@@ -79,6 +79,15 @@ class ComplianceStream(SeamStream):
         """Return the per-run cache and counters shared by all streams."""
         return t.cast("SyncRun", self.tap.sync_run)  # type: ignore[attr-defined]
 
+    def commit_staged(self) -> bool:
+        """Make final what the stream staged for the log file being archived (default: none).
+
+        Asked of every stream just before the STATE that moves a log file's bookmark
+        (streams/logs.py): the files stream's chain head and retry list. Return whether the
+        state changed.
+        """
+        return False
+
     @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         """Retry with the run's policy; the number of tries is kept on the final exception."""

@@ -31,9 +31,9 @@ still verify (:func:`chain_hash` picks the field set from the record).
 
 The head of a chain moves only with the STATE that makes its records final: the ``log_files``
 head with its bookmark, the ``files`` head with the bookmark of the log file that referenced
-the attachments (:class:`StagedChain`, committed by :func:`commit`), or at once for the
-attachments retried from the state. A record written again after a kill gets the same link
-(when its values are the same): the run resumes from the head of the last STATE.
+the attachments (:class:`StagedChain`, committed by the files stream's ``commit_staged``), or
+at once for the attachments retried from the state. A record written again after a kill gets
+the same link (when its values are the same): the run resumes from the head of the last STATE.
 """
 
 from __future__ import annotations
@@ -220,29 +220,3 @@ class StagedChain:
             return False
         self.state.update(self.working)
         return True
-
-
-_STAGED_ATTRIBUTE = "_chain_staged"
-
-
-class Committable(t.Protocol):
-    """What :func:`commit` commits: a :class:`StagedChain`, or a stream that keeps one."""
-
-    def commit(self) -> bool:
-        """Make what was staged part of the bookmark; return whether anything changed."""
-        ...
-
-
-def stage(owner: object, staged: Committable) -> None:
-    """Register something staged with the run's owner (the tap), to be committed with it."""
-    registry: list[Committable] = owner.__dict__.setdefault(_STAGED_ATTRIBUTE, [])
-    if not any(known is staged for known in registry):
-        registry.append(staged)
-
-
-def commit(owner: object) -> bool:
-    """Commit everything staged with ``owner``: called just before a bookmark's STATE."""
-    moved = False
-    for staged in getattr(owner, _STAGED_ATTRIBUTE, ()):
-        moved = staged.commit() or moved
-    return moved

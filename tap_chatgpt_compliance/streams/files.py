@@ -45,8 +45,8 @@ RETRY_CONTEXT = "retry_pending_attachments"
 class AttachmentLedger(LogFileChildStream):
     """What the files stream keeps across runs: the retry list and the files chain.
 
-    Both live in the stream's bookmark and are made final together (:meth:`commit`) just
-    before a STATE moves past the log file that referenced the attachments.
+    Both live in the stream's bookmark and are made final together (:meth:`commit_staged`)
+    just before a STATE moves past the log file that referenced the attachments.
     """
 
     _pending_changed = False
@@ -65,12 +65,11 @@ class AttachmentLedger(LogFileChildStream):
     @cached_property
     def chain(self) -> chain.StagedChain:
         """Return the files chain, its head in this stream's bookmark (chain.py)."""
-        staged = chain.StagedChain(self.stream_state, chain.FILES)
-        chain.stage(self.tap, self)
-        return staged
+        return chain.StagedChain(self.stream_state, chain.FILES)
 
-    def commit(self) -> bool:
-        """Make this stream's links and retry list final (called through chain.commit).
+    @override
+    def commit_staged(self) -> bool:
+        """Make this stream's links and retry list final.
 
         Called just before a STATE that moves a bookmark past the log file that referenced the
         attachments. Until then the STATE messages carry the head and the retry list of before
@@ -150,7 +149,7 @@ class FilesStream(AttachmentLedger):
             yield from self._settle(
                 ref, record, spool, entry.log_file_id, previous=entry, staged=False
             )
-            self.commit()  # a retried attachment is not read again from a log file
+            self.commit_staged()  # a retried attachment is not read again from a log file
             if self.pending.get(entry.id) is None:  # settled: it leaves the list at once
                 self.write_state()
 
@@ -171,7 +170,7 @@ class FilesStream(AttachmentLedger):
         """
         run = self.sync_run
         pending = self.pending
-        links = self.chain  # registers commit() with the tap, even if nothing is written
+        links = self.chain
         previous = previous or pending.get(ref.file_id)
         previous_status = previous.status if previous else None
         record["log_file_id"] = log_file_id

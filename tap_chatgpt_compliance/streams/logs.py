@@ -175,7 +175,9 @@ class LogFilesStream(PlannedListing):
     ) -> None:
         """Move the state past a file whose records are all written, and write it."""
         chain.advance(state, record)
-        chain.commit(self.tap)  # the file's attachments: files chain, retry list
+        for stream in self.tap.streams.values():  # the file's attachments: chain, retry list
+            if isinstance(stream, ComplianceStream):
+                stream.commit_staged()
         if plan.capped:
             future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
             store_future(state, future)
