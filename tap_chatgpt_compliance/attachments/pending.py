@@ -94,7 +94,7 @@ class PendingAttachments:
 
     def __init__(self, state: dict[str, t.Any], clock: RunClock | None = None) -> None:
         """Load the entries kept in ``state`` (the files stream's bookmark)."""
-        self._state = state
+        self._bookmark = state
         self._entries: dict[str, Pending] = {}
         self.clock = clock or RunClock()
         """The run's clock: the retry window is measured in the API's time."""
@@ -168,9 +168,9 @@ class PendingAttachments:
     def save(self) -> None:
         """Write the entries back into the state (the key is removed when none is left)."""
         if self._entries:
-            self._state[STATE_KEY] = [asdict(entry) for entry in self.entries()]
+            self._bookmark[STATE_KEY] = [asdict(entry) for entry in self.entries()]
         else:
-            self._state.pop(STATE_KEY, None)
+            self._bookmark.pop(STATE_KEY, None)
 
 
 def _iso(value: t.Any) -> str | None:

@@ -6,18 +6,21 @@ ordering, state or output guarantees may be broken: read that item before changi
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import inspect
 import io
 import json
 import logging
+import re
 import typing as t
 from contextlib import redirect_stdout
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from singer_sdk import Stream, Tap
+from singer_sdk import RESTStream, Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.helpers._state import StateWriter
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -405,33 +408,84 @@ def test_stream_keeps_its_tap_and_selected_has_a_setter() -> None:
 
 
 SEAM_MODULE = "tap_chatgpt_compliance/sdk.py"
+_SDK_CLASSES = (RESTStream, Tap)
 _SDK_ATTRIBUTES = {
-    name for cls in (Stream, Tap) for klass in cls.__mro__ for name in vars(klass)
-} | {"_tap", "_config", "_stream_version"}
-"""Class attributes of the SDK's Stream and Tap, and the instance attributes they set."""
+    name for cls in _SDK_CLASSES for klass in cls.__mro__ for name in vars(klass)
+} | {
+    name  # the instance attributes the SDK sets (``self._schema = …``), read from its source
+    for cls in _SDK_CLASSES
+    for klass in cls.__mro__
+    if klass.__module__.startswith("singer_sdk")
+    for name in re.findall(r"self\.(_[a-z][a-z_0-9]*)\s*[:=]", inspect.getsource(klass))
+}
+"""Class attributes of the SDK's RESTStream and Tap, and the instance attributes they set."""
+_PRIVATE = {n for n in _SDK_ATTRIBUTES if n.startswith("_") and not n.startswith("__")}
+
+
+def sdk_privates_named(source: str) -> list[tuple[int, str]]:
+    """Return (line, name) of every SDK private the source names: defined, read, or imported.
+
+    A method or attribute (``def _sync_records``, ``stream._tap``), a name in a string given
+    to ``getattr``/``setattr``/``hasattr``, and an import from a private module of the SDK
+    (``singer_sdk.helpers._state``).
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        name = None
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            name = node.name
+        elif isinstance(node, ast.Attribute):
+            name = node.attr
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            name = node.value
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for module in modules:
+                parts = module.split(".")
+                if parts[0] == "singer_sdk" and any(p.startswith("_") for p in parts[1:]):
+                    found.append((node.lineno, module))
+        if name in _PRIVATE:
+            found.append((node.lineno, name))
+    return found
+
+
+OUTSIDE_THE_SEAM = {
+    "streams/workspace.py _request": "issue 21's requests of one object: to move into sdk.py",
+}
+"""Known uses outside sdk.py, each with its reason (the canary missed RESTStream's privates
+before; nothing may be added without a reason)."""
 
 
 def test_sdk_privates_are_touched_in_the_seam_only() -> None:
-    """No module of the tap but sdk.py overrides or reads a private singer-sdk attribute."""
-    import ast
-    from pathlib import Path
-
+    """No module of the tap but sdk.py overrides, reads or imports a private of singer-sdk."""
     root = Path(sdk.__file__).parent
-    private = {n for n in _SDK_ATTRIBUTES if n.startswith("_") and not n.startswith("__")}
     found = []
     for path in sorted(root.rglob("*.py")):
         if (path.name == "sdk.py" and path.parent == root) or "evidence" in path.parts:
             continue
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            name = None
-            if isinstance(node, ast.FunctionDef):
-                name = node.name
-            elif isinstance(node, ast.Attribute):
-                name = node.attr
-            if name in private:
-                found.append(f"{path.relative_to(root.parent)}:{node.lineno} {name}")
+        where = path.relative_to(root).as_posix()
+        for line, name in sdk_privates_named(path.read_text()):
+            if f"{where} {name}" not in OUTSIDE_THE_SEAM:
+                found.append(f"{where}:{line} {name}")
     assert found == [], "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def _sync_records(self): ...",
+        "x = stream._tap",
+        "x = stream._schema",  # an instance attribute the SDK sets
+        "x = self._state_manager",
+        "x = getattr(stream, '_tap')",
+        "from singer_sdk.helpers._state import StateWriter",
+        "import singer_sdk.helpers._typing",
+    ],
+)
+def test_the_seam_canary_sees_every_way_of_naming_a_private(source: str) -> None:
+    assert sdk_privates_named(source), source
 
 
 def test_the_quieted_start_up_lines_are_the_sdks_templates() -> None:
