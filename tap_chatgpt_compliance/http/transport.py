@@ -221,15 +221,28 @@ class Watchdog:
                     flight.cut()
             if self.interval and now - last_beat >= self.interval:
                 last_beat = now
-                self.heartbeats += 1
-                shown = sorted(flights, key=lambda f: f.started)[:3]
-                more = f"; and {len(flights) - 3} more" if len(flights) > 3 else ""
-                self.logger.info(
-                    "Heartbeat: %d transfer(s) in flight: %s%s.",
-                    len(flights),
-                    "; ".join(f.progress() for f in shown),
-                    more,
-                )
+                self._beat(flights)
+
+    def _beat(self, flights: list[_Flight | _Waiting]) -> None:
+        """Log one heartbeat: bodies being read apart from requests still waiting."""
+        self.heartbeats += 1
+        transfers = sum(isinstance(f, _Flight) for f in flights)
+        counts = [
+            f"{n} {what}"
+            for n, what in (
+                (transfers, "transfer(s) in flight"),
+                (len(flights) - transfers, "request(s) waiting"),
+            )
+            if n
+        ]
+        shown = sorted(flights, key=lambda f: f.started)[:3]
+        more = f"; and {len(flights) - 3} more" if len(flights) > 3 else ""
+        self.logger.info(
+            "Heartbeat: %s: %s%s.",
+            ", ".join(counts),
+            "; ".join(f.progress() for f in shown),
+            more,
+        )
 
 
 class PacedSession(requests.Session):

@@ -107,6 +107,7 @@ def test_the_heartbeat_names_a_request_still_waiting_for_its_answer() -> None:
         time.sleep(1.5)
     assert watchdog.heartbeats >= 2
     assert all("the request of /v1/x/logs on 127.0.0.1:1: no answer yet" in line for line in lines)
+    assert all(line.startswith("Heartbeat: 1 request(s) waiting: ") for line in lines), lines
 
 
 def test_the_heartbeat_names_a_wait_for_the_rate_limit() -> None:
@@ -141,6 +142,8 @@ def test_the_heartbeat_names_a_retry_wait_until_it_is_over() -> None:
     assert 2 <= beats <= 6
     assert all("a request of stream 'users': " in line for line in lines), lines
     assert "s of 1 s waited before its retry" in lines[0]
+    # nothing is being transferred: the line says a request waits, not a transfer in flight
+    assert all(line.startswith("Heartbeat: 1 request(s) waiting: ") for line in lines), lines
     time.sleep(1.0)
     assert watchdog.heartbeats == beats  # the wait is over: no more heartbeats
 
