@@ -141,3 +141,10 @@ class ComplianceStream(SeamStream):
     def response_error_message(self, response: requests.Response) -> str:
         """Describe a failed response by status and path only (no headers, no body)."""
         return response_error_message(response)
+
+
+def commit_staged(streams: Iterable[object]) -> None:
+    """Ask every stream to make final what it staged (:meth:`ComplianceStream.commit_staged`)."""
+    for stream in streams:
+        if isinstance(stream, ComplianceStream):
+            stream.commit_staged()

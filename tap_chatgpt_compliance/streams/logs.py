@@ -12,7 +12,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.attachments.pipeline import ReadAhead, one_ahead
-from tap_chatgpt_compliance.client import ComplianceStream
+from tap_chatgpt_compliance.client import ComplianceStream, commit_staged
 from tap_chatgpt_compliance.http.downloads import Downloader
 from tap_chatgpt_compliance.http.pagination import PageShapeError
 from tap_chatgpt_compliance.logfiles import chain
@@ -175,9 +175,7 @@ class LogFilesStream(PlannedListing):
     ) -> None:
         """Move the state past a file whose records are all written, and write it."""
         chain.advance(state, record)
-        for stream in self.tap.streams.values():  # the file's attachments: chain, retry list
-            if isinstance(stream, ComplianceStream):
-                stream.commit_staged()
+        commit_staged(self.tap.streams.values())  # the file's attachments: chain, retry list
         if plan.capped:
             future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
             store_future(state, future)
