@@ -616,3 +616,35 @@ def test_missing_transcript_is_asked_again(simulator_factory: Any) -> None:
     assert second.state["bookmarks"]["recordings"]["transcripts_missing"] == []
     third = run_objects(sim, selected, state=second.state, directory_refresh_hours=0)
     assert third.records["recordings"] == []
+
+
+@pytest.mark.parametrize(
+    ("selected", "allowed"),
+    [
+        pytest.param({"gpt_configs"}, {"gpts", "gpts/{gpt_id}/configs"}, id="gpt_configs"),
+        pytest.param({"canvases"}, {"users", "users/{user_id}/canvases"}, id="canvases"),
+        pytest.param(
+            {"gpt_files"},
+            {"gpts", "gpts/{gpt_id}/configs", "gpt_files/{file_id}"},
+            id="child-only",
+        ),
+    ],
+)
+def test_a_deselected_stream_emits_nothing_and_asks_nothing(
+    simulator_factory: Any, selected: set[str], allowed: set[str]
+) -> None:
+    """Only the selected streams write RECORDs; no route of a deselected stream is requested."""
+    from chatgpt_compliance_simulator.routes import GET_ROUTES
+
+    sim = make_sim(simulator_factory, rate_limits=False)
+    run = run_objects(sim, selected)
+    assert run.returncode == 0, run.stderr[-3000:]
+    emitted = {stream for stream, records in run.records.items() if records}
+    assert emitted == selected
+    prefix = WS.format(workspace_id="{workspace_id}") + "/"
+    asked = {
+        route.removeprefix(prefix)
+        for route in GET_ROUTES
+        if route.startswith(prefix) and sim.request_count(route)
+    }
+    assert asked == allowed
