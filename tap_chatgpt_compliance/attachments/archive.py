@@ -391,9 +391,18 @@ class AttachmentArchiver:
         workspace = f"/compliance/workspaces/{self.workspace_id}"
         path = f"{workspace}/users/{ref.user_id}/files/{ref.file_id}"
         params = {"conversation_id": ref.conversation_id} if ref.conversation_id else None
+        return self.download(path, params)
+
+    def download(
+        self, path: str, params: dict[str, t.Any] | None = None, *, what: str = "stream 'files'"
+    ) -> Outcome:
+        """Download ``path`` (the 307 followed without credentials), hash it, store it.
+
+        Shared with the workspace's knowledge and library files (streams/knowledge.py).
+        """
         try:
             fetched = self.transport.download(
-                path, self._consume, params, logger=self.logger, what="stream 'files'"
+                path, self._consume, params, logger=self.logger, what=what
             )
         except Unavailable as exc:
             status = STATUS_BY_HTTP.get(exc.status, "not_found")

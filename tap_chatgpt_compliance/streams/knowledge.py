@@ -23,17 +23,12 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.attachments.archive import (
     FAILED,
-    STATUS_BY_HTTP,
-    TRANSIENT_ERRORS,
     AttachmentArchiver,
     AttachmentRef,
     Outcome,
-    StorageError,
     iter_parts,
-    spool_reason,
 )
 from tap_chatgpt_compliance.client import ComplianceStream
-from tap_chatgpt_compliance.http.transport import Unavailable
 from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.streams.activity import LibraryFilesStream
 from tap_chatgpt_compliance.streams.history import GPTConfigsStream, ProjectConfigsStream
@@ -142,31 +137,9 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
         archiver = self.archiver
         if not archiver.downloads:
             return Outcome("metadata_only", "file_content is 'none'")
-        try:
-            fetched = self.transport.download(
-                f"/compliance/workspaces/{self.workspace_id}/{path}",
-                archiver._consume,
-                logger=self.logger,
-                what=f"stream '{self.name}'",
-            )
-        except Unavailable as exc:
-            status = STATUS_BY_HTTP.get(exc.status, "not_found")
-            return Outcome(status, f"HTTP {exc.status}: {exc.detail}", streak="reset")
-        except TRANSIENT_ERRORS as exc:
-            return Outcome(FAILED, archiver._describe(exc), streak="fail")
-        except OSError as exc:
-            return Outcome(FAILED, spool_reason(exc), streak="fail")
-        outcome = Outcome(fetched=fetched, streak="reset")
-        if fetched.too_large or archiver.store is None or fetched.spool is None:
-            return outcome
-        try:
-            outcome.stored = archiver.store.put(fetched.sha256, fetched.size, fetched.spool)
-        except StorageError as exc:
-            return Outcome(FAILED, f"storage: {exc}", fetched=fetched, streak="fail")
-        finally:
-            fetched.spool.close()
-            fetched.spool = None
-        return outcome
+        return archiver.download(
+            f"/compliance/workspaces/{self.workspace_id}/{path}", what=f"stream '{self.name}'"
+        )
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Name the file whose parts to write; the bytes stay in the run's spool."""
