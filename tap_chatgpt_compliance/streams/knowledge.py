@@ -17,7 +17,6 @@ import base64
 import typing as t
 from functools import cached_property
 
-from singer_sdk import typing as th
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
@@ -39,30 +38,43 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-_BASE64 = th.CustomType({"type": ["string", "null"], "contentEncoding": "base64"})
-
-STORED_FILE = th.PropertiesList(
-    th.Property("id", th.StringType, required=True, description="File id."),
-    th.Property("workspace_id", th.StringType, required=True),
-    th.Property("owner_id", th.StringType, description="The GPT, project or user it belongs to."),
-    th.Property("name", th.StringType),
-    th.Property("mime_type", th.StringType),
-    th.Property("size", th.IntegerType),
-    th.Property("sha256", th.StringType, description="SHA-256 computed while downloading."),
-    th.Property(
-        "status",
-        th.StringType,
-        description=(
+_OWN_FIELDS = {
+    "owner_id": {
+        "type": ["string", "null"],
+        "description": "The GPT, project or user it belongs to.",
+    },
+    "status": {
+        "type": ["string", "null"],
+        "description": (
             "archived; expired (410, or a trashed library file), not_found (404), forbidden "
             "(403), failed (retries spent, storage error), too_large or metadata_only."
         ),
-    ),
-    th.Property("status_reason", th.StringType),
-    th.Property("archived_at", th.DateTimeType),
-    th.Property("storage_uri", th.StringType),
-    th.Property("content_base64", _BASE64),
-    th.Property("part_count", th.IntegerType, description="Records in <stream>_parts."),
-).to_dict()
+    },
+    "part_count": {"type": ["integer", "null"], "description": "Records in <stream>_parts."},
+}
+_COLUMNS = (
+    "id",
+    "workspace_id",
+    "owner_id",
+    "name",
+    "mime_type",
+    "size",
+    "sha256",
+    "status",
+    "status_reason",
+    "archived_at",
+    "storage_uri",
+    "content_base64",
+    "part_count",
+)
+STORED_FILE: dict[str, t.Any] = {
+    "type": "object",
+    "properties": {
+        key: _OWN_FIELDS.get(key) or schemas.FILE["properties"][key] for key in _COLUMNS
+    },
+    "required": ["id", "workspace_id"],
+}
+"""An attachment's columns (schemas.FILE) with the owner instead of the conversation."""
 
 
 class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
