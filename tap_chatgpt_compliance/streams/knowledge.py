@@ -97,8 +97,8 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
         return set()
 
     def files_of(self, context: Context) -> list[dict[str, t.Any]]:
-        """Return ``[{id, name, mime_type, gone}]`` of the parent row."""
-        raise NotImplementedError
+        """Return ``[{id, name, mime_type, gone}]`` of the parent row (a config's ``file_ids``)."""
+        return [{"id": file_id} for file_id in context.get("file_ids") or []]
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Archive each file of the parent row not yet handled in this run."""
@@ -166,20 +166,12 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
         return row
 
 
-def _config_files(context: Context) -> list[dict[str, t.Any]]:
-    return [{"id": file_id} for file_id in context.get("file_ids") or []]
-
-
 class GPTFilesStream(_StoredFilesStream):
     """Knowledge files of new GPT configurations (``gpt_files/{id}``)."""
 
     name = "gpt_files"
     parent_stream_type = GPTConfigsStream
     route = "gpt_files/{file_id}"
-
-    def files_of(self, context: Context) -> list[dict[str, t.Any]]:
-        """Return the ``file_ids`` of the configuration."""
-        return _config_files(context)
 
 
 class ProjectFilesStream(_StoredFilesStream):
@@ -188,10 +180,6 @@ class ProjectFilesStream(_StoredFilesStream):
     name = "project_files"
     parent_stream_type = ProjectConfigsStream
     route = "project_files/{file_id}"
-
-    def files_of(self, context: Context) -> list[dict[str, t.Any]]:
-        """Return the ``file_ids`` of the configuration."""
-        return _config_files(context)
 
 
 class LibraryFileContentsStream(_StoredFilesStream):
