@@ -396,10 +396,7 @@ class AttachmentArchiver:
     def download(
         self, path: str, params: dict[str, t.Any] | None = None, *, what: str = "stream 'files'"
     ) -> Outcome:
-        """Download ``path`` (the 307 followed without credentials), hash it, store it.
-
-        Shared with the workspace's knowledge and library files (streams/knowledge.py).
-        """
+        """Download ``path``, hash and store it (also for streams/knowledge.py's files)."""
         try:
             fetched = self.transport.download(
                 path, self._consume, params, logger=self.logger, what=what
