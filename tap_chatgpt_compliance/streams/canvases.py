@@ -108,7 +108,7 @@ class CanvasVersionsStream(_CanvasListing):
         # The most recently changed long canvases first, then the others, up to the bound.
         kept = {**changed, **{k: v for k, v in long_canvases.items() if k not in changed}}
         updates["long_canvases"] = dict(list(kept.items())[:MAX_LONG_CANVASES])
-        updates["boundary"] = boundary.keep(self.transport.clock.now())
+        updates["boundary"] = boundary.keep(self.refresh_start())
 
     def _versions(
         self, user_id: str, canvas_id: str, after: int | None

@@ -86,7 +86,7 @@ class _ConfigsStream(WorkspaceObjectStream):
                 len(self.containers(self.kind)),
                 self.kind,
             )
-        updates["boundary"] = boundary.keep(self.transport.clock.now())
+        updates["boundary"] = boundary.keep(self.refresh_start())
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Name the knowledge files of a new configuration (knowledge.py)."""

@@ -99,7 +99,7 @@ class MemoryEntriesStream(_MemoryListing):
                     key = f"{user_id}/{entry.get('id')}/{entry.get('updated_at')}"
                     if boundary.fresh(key, when):
                         yield self.row(entry, user_id=user_id, memory_context_id=context_id)
-        updates["boundary"] = boundary.keep(self.transport.clock.now())
+        updates["boundary"] = boundary.keep(self.refresh_start())
 
 
 def _list(value: t.Any) -> list[dict[str, t.Any]]:

@@ -289,6 +289,9 @@ class WorkspaceObjectStream(ComplianceStream):
 
         The state moves (``refreshed_at``, the stream's own keys) after the last record.
         """
+        if self.selected and self.stream_state.get("rows_not_emitted"):
+            # Read before only for a child stream: its rows were never written, start over.
+            self.stream_state.clear()
         if self.refreshed_by_cadence and not self.due():
             self.logger.info(
                 "Stream '%s' is not due: refreshed at %s, every %g h (directory_refresh_hours).",
@@ -316,10 +319,17 @@ class WorkspaceObjectStream(ComplianceStream):
             )
             return
         if self.refreshed_by_cadence:
-            started = self._refresh_started or clock.now()
             self.stream_state.update(updates)
-            self.stream_state["refreshed_at"] = started.isoformat(timespec="seconds")
+            self.stream_state["refreshed_at"] = self.refresh_start().isoformat(timespec="seconds")
+            if self.selected:
+                self.stream_state.pop("rows_not_emitted", None)
+            else:  # synced only for a selected child: the watermark says nothing of its rows
+                self.stream_state["rows_not_emitted"] = True
             self.state_manager.is_flushed = False
+
+    def refresh_start(self) -> datetime:
+        """Return the start of this refresh in the API's clock (now if not known yet)."""
+        return self._refresh_started or self.transport.clock.now()
 
     def refresh(
         self, context: Context | None, updates: dict[str, t.Any]

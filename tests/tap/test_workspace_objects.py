@@ -648,3 +648,22 @@ def test_a_deselected_stream_emits_nothing_and_asks_nothing(
         if route.startswith(prefix) and sim.request_count(route)
     }
     assert asked == allowed
+
+
+def test_a_parent_synced_only_for_its_child_emits_everything_once_selected(
+    simulator_factory: Any,
+) -> None:
+    """gpt_configs read only for gpt_files keeps no watermark that would skip its rows later."""
+    sim = make_sim(simulator_factory, rate_limits=False)
+    child_only = run_objects(sim, {"gpt_files"}, directory_refresh_hours=0)
+    assert child_only.returncode == 0, child_only.stderr[-3000:]
+    assert child_only.records["gpt_configs"] == []
+    both = run_objects(
+        sim, {"gpt_configs", "gpt_files"}, state=child_only.state, directory_refresh_hours=0
+    )
+    assert both.returncode == 0, both.stderr[-3000:]
+    fresh = run_objects(sim, {"gpt_configs"}, directory_refresh_hours=0)
+    key = ("gpt_id", "id")
+    every = {tuple(r[k] for k in key) for r in fresh.records["gpt_configs"]}
+    assert every
+    assert {tuple(r[k] for k in key) for r in both.records["gpt_configs"]} == every
