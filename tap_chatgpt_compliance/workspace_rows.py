@@ -56,11 +56,6 @@ TIME_FIELDS = ("created_at", "updated_at", "trashed_at")
 DERIVED = frozenset({"workspace_id", "item", "raw_item", "raw_sha256"})
 
 
-def canonical(item: t.Any) -> str:
-    """Return the canonical JSON text of a parsed item (keys sorted, no spaces, UTF-8)."""
-    return json.dumps(plain(item), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def derive_row(
     stream_name: str,
     item: t.Mapping[str, t.Any],
@@ -87,7 +82,8 @@ def derive_row(
             row[key] = to_iso(row[key])
     row["workspace_id"] = workspace_id
     row["item"] = value
-    text = canonical(value)
+    # The canonical text (directory_rows.raw_item) of the value already made plain.
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     row["raw_item"] = text
     row["raw_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     extra = _EXTRA.get(stream_name)
