@@ -13,7 +13,6 @@ from __future__ import annotations
 import typing as t
 
 from tap_chatgpt_compliance.streams.workspace import (
-    ChangeBuckets,
     ChildObjectStream,
     WorkspaceObjectStream,
     run_cache,
@@ -42,8 +41,9 @@ class _PerUserStream(WorkspaceObjectStream):
         self, context: Context | None, updates: dict[str, t.Any]
     ) -> Iterator[dict[str, t.Any]]:
         """List every user's items; emit the buckets that changed."""
-        buckets = ChangeBuckets(self.stream_state.get("buckets"))
-        again = self.again()
+        yield from self.emit_changed(self._keyed_rows(), updates, self.again())
+
+    def _keyed_rows(self) -> Iterator[tuple[str, dict[str, t.Any]]]:
         for user_id in self.user_ids():
             path = f"users/{user_id}/{self.route}"
             pages = (
@@ -53,9 +53,7 @@ class _PerUserStream(WorkspaceObjectStream):
             )
             for item in pages:
                 row = self.row(item, user_id=user_id)
-                buckets.add(f"{user_id}/{row.get('id')}", row)
-        yield from buckets.changed(again)
-        updates["buckets"] = buckets.state()
+                yield f"{user_id}/{row.get('id')}", row
 
     def again(self) -> set[str]:
         """Return keys (``user/id``) to emit again although unchanged."""
@@ -130,12 +128,8 @@ class CodexTasksStream(WorkspaceObjectStream):
         self, context: Context | None, updates: dict[str, t.Any]
     ) -> Iterator[dict[str, t.Any]]:
         """List every task (an old task can change: no early stop); emit changed buckets."""
-        buckets = ChangeBuckets(self.stream_state.get("buckets"))
-        for item in self.iter_cursor("codex_tasks", limit=CODEX_PAGE):
-            row = self.row(item)
-            buckets.add(str(row.get("id")), row)
-        yield from buckets.changed()
-        updates["buckets"] = buckets.state()
+        rows = (self.row(item) for item in self.iter_cursor("codex_tasks", limit=CODEX_PAGE))
+        yield from self.emit_changed(((str(row.get("id")), row) for row in rows), updates)
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Name the task whose details to fetch."""

@@ -24,7 +24,6 @@ from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pagination import PageShapeError
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
-    ChangeBuckets,
     WorkspaceObjectStream,
     in_window,
 )
@@ -66,12 +65,12 @@ class CanvasesStream(_CanvasListing):
         self, context: Context | None, updates: dict[str, t.Any]
     ) -> Iterator[dict[str, t.Any]]:
         """List the canvases of every user; emit the buckets that changed."""
-        buckets = ChangeBuckets(self.stream_state.get("buckets"))
-        for user_id in self.user_ids():
-            for canvas_id in self.canvas_ids(user_id):
-                buckets.add(f"{user_id}/{canvas_id}", self.row({"id": canvas_id}, user_id=user_id))
-        yield from buckets.changed()
-        updates["buckets"] = buckets.state()
+        keyed = (
+            (f"{user_id}/{canvas_id}", self.row({"id": canvas_id}, user_id=user_id))
+            for user_id in self.user_ids()
+            for canvas_id in self.canvas_ids(user_id)
+        )
+        yield from self.emit_changed(keyed, updates)
 
 
 class CanvasVersionsStream(_CanvasListing):

@@ -14,7 +14,6 @@ import typing as t
 
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
-    ChangeBuckets,
     WorkspaceObjectStream,
     in_window,
 )
@@ -119,16 +118,16 @@ class _SharedUsersStream(WorkspaceObjectStream):
         self, context: Context | None, updates: dict[str, t.Any]
     ) -> Iterator[dict[str, t.Any]]:
         """List the shares of every GPT (project); emit the buckets that changed."""
-        buckets = ChangeBuckets(self.stream_state.get("buckets"))
+        yield from self.emit_changed(self._keyed_rows(), updates)
+
+    def _keyed_rows(self) -> Iterator[tuple[str, dict[str, t.Any]]]:
         for container in self.containers(self.kind):
             cid = str(container["id"])
             for item in self.iter_list(
                 f"{self.kind}/{cid}/shared_users", limit=200, missing_ok=True
             ):
                 row = self.row(item, **{self.parent_key: cid})
-                buckets.add(f"{cid}/{row.get('id')}", row)
-        yield from buckets.changed()
-        updates["buckets"] = buckets.state()
+                yield f"{cid}/{row.get('id')}", row
 
 
 class GPTSharedUsersStream(_SharedUsersStream):

@@ -21,7 +21,6 @@ import typing as t
 
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
-    ChangeBuckets,
     WorkspaceObjectStream,
     in_window,
 )
@@ -67,12 +66,8 @@ class MemoriesStream(_MemoryListing):
         self, context: Context | None, updates: dict[str, t.Any]
     ) -> Iterator[dict[str, t.Any]]:
         """List every user's memory; emit the buckets that changed."""
-        buckets = ChangeBuckets(self.stream_state.get("buckets"))
-        for item in self.memory_items(None):
-            row = self.row(item)
-            buckets.add(str(row.get("id")), row)
-        yield from buckets.changed()
-        updates["buckets"] = buckets.state()
+        rows = (self.row(item) for item in self.memory_items(None))
+        yield from self.emit_changed(((str(row.get("id")), row) for row in rows), updates)
 
 
 class MemoryEntriesStream(_MemoryListing):

@@ -337,6 +337,23 @@ class WorkspaceObjectStream(ComplianceStream):
         """Yield the rows of one refresh; put the state to keep after it in ``updates``."""
         raise NotImplementedError
 
+    def emit_changed(
+        self,
+        keyed_rows: Iterable[tuple[str, dict[str, t.Any]]],
+        updates: dict[str, t.Any],
+        also: t.Collection[str] = (),
+    ) -> Iterator[dict[str, t.Any]]:
+        """Yield the rows of the buckets changed since the last refresh (:class:`ChangeBuckets`).
+
+        ``keyed_rows``: ``(key, row)`` of every item listed; ``also``: keys emitted regardless.
+        The new sums go to ``updates["buckets"]``.
+        """
+        buckets = ChangeBuckets(self.stream_state.get("buckets"))
+        for key, row in keyed_rows:
+            buckets.add(key, row)
+        yield from buckets.changed(also)
+        updates["buckets"] = buckets.state()
+
     def child_failed(self) -> None:
         """Keep the parent's state where it was: its next refresh emits the rows again."""
         parent = self.parent_stream_type
