@@ -52,6 +52,16 @@ def _discovered() -> str:
         ).stdout
 
 
+def selecting(selected: frozenset[str] | set[str]) -> dict[str, Any]:
+    """Return the discovered catalog with exactly ``selected`` streams selected."""
+    catalog = json.loads(_discovered())
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in selected
+    return t.cast("dict[str, Any]", catalog)
+
+
 def run_objects(
     sim: Simulator,
     selected: frozenset[str] | set[str] = ALL,
@@ -64,11 +74,7 @@ def run_objects(
 
     ``clock_offset``: seconds this machine's clock is off for the tap process.
     """
-    catalog = json.loads(_discovered())
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in selected
+    catalog = selecting(selected)
     config = tap_config(sim, **overrides)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -436,11 +442,7 @@ def test_killed_during_a_refresh_refreshes_again(simulator_factory: Any) -> None
         config_versions_per_day=0.0,
     )
     selected = {"canvases", "canvas_versions", "memory_entries"}
-    catalog = json.loads(_discovered())
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in selected
+    catalog = selecting(selected)
     config = tap_config(sim, max_requests_per_minute=40)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
