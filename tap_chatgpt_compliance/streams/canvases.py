@@ -26,6 +26,7 @@ from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
     in_window,
+    run_cache,
 )
 from tap_chatgpt_compliance.timeparse import to_datetime
 
@@ -43,7 +44,7 @@ MAX_LONG_CANVASES = 1000
 class _CanvasListing(WorkspaceObjectStream):
     def canvas_ids(self, user_id: str) -> list[str]:
         """Return a user's canvas ids, ascending by creation (listed once per run)."""
-        cache = self._cache().setdefault("canvases", {})
+        cache = run_cache(self.tap).setdefault("canvases", {})
         if user_id not in cache:
             cache[user_id] = [
                 str(item["id"])

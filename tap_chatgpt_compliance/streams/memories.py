@@ -23,6 +23,7 @@ from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
     in_window,
+    run_cache,
 )
 from tap_chatgpt_compliance.timeparse import to_datetime
 
@@ -42,7 +43,7 @@ class _MemoryListing(WorkspaceObjectStream):
     def memory_items(self, since: datetime | None) -> list[dict[str, t.Any]]:
         """Return the Memory objects changed at or after ``since`` (None: all)."""
         stamp = None if since is None else math.floor(since.timestamp())
-        cache = self._cache()
+        cache = run_cache(self.tap)
         key = f"memories:{stamp}"
         if key not in cache:
             cache[key] = list(

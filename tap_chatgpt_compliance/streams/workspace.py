@@ -73,7 +73,7 @@ def run_cache(tap: t.Any) -> dict[str, t.Any]:
 
 def failed_parents(tap: t.Any) -> set[str]:
     """Return the streams of this run whose child could not archive everything."""
-    return t.cast("set[str]", _RUN_CACHE.setdefault(tap, {}).setdefault("child_failed", set()))
+    return t.cast("set[str]", run_cache(tap).setdefault("child_failed", set()))
 
 
 class _Forbidden(ComplianceAPIError):
@@ -82,10 +82,6 @@ class _Forbidden(ComplianceAPIError):
 
 class _Missing(ComplianceAPIError):
     """The route or object is not there (404)."""
-
-
-class StreamSkipped(ComplianceAPIError):
-    """The stream stops here; the run goes on, and fails at its end."""
 
 
 class WorkspaceObjectStream(ComplianceStream):
@@ -233,12 +229,9 @@ class WorkspaceObjectStream(ComplianceStream):
 
     # Listings shared by the streams of one run.
 
-    def _cache(self) -> dict[str, t.Any]:
-        return _RUN_CACHE.setdefault(self.tap, {})
-
     def user_ids(self) -> list[str]:
         """Return the ids of the workspace's users (listed once per run)."""
-        cache = self._cache()
+        cache = run_cache(self.tap)
         if "users" not in cache:
             cache["users"] = [
                 str(item["id"])
@@ -249,7 +242,7 @@ class WorkspaceObjectStream(ComplianceStream):
 
     def containers(self, kind: str) -> list[dict[str, t.Any]]:
         """Return the GPTs (``gpts``) or projects (``projects``) as listed (once per run)."""
-        cache = self._cache()
+        cache = run_cache(self.tap)
         if kind not in cache:
             cache[kind] = [
                 item
