@@ -77,6 +77,7 @@ else:
 if t.TYPE_CHECKING:
     from types import FrameType
 
+    import requests
     from singer_sdk.singerlib import RecordMessage
     from singer_sdk.streams import Stream
 
@@ -419,6 +420,13 @@ class SeamStream(RESTStream[t.Any]):
     def tap(self) -> Tap:
         """Return the tap that runs this stream (the SDK keeps it in ``_tap``)."""
         return self._tap
+
+    def send_prepared(self, prepared: requests.PreparedRequest) -> requests.Response:
+        """Send one request with the stream's retries and checks, outside ``request_records``.
+
+        The SDK's ``_request`` under ``request_decorator``, as its own pagination sends.
+        """
+        return t.cast("requests.Response", self.request_decorator(self._request)(prepared, None))
 
     @property
     def emits_records(self) -> bool:

@@ -137,7 +137,7 @@ class WorkspaceObjectStream(ComplianceStream):
             headers=self.http_headers,
         )
         try:
-            response = self.request_decorator(self._request)(prepared, None)
+            response = self.send_prepared(prepared)
         except _Missing:
             if missing_ok:
                 return None
