@@ -11,7 +11,9 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from tests.support.meltano import REPO_ROOT, SIM_KW, expected
+from chatgpt_compliance_simulator.knobs import Inventory
+from tests.e2e.workspace_models import check_workspace_models
+from tests.support.meltano import REPO_ROOT, SIM_KW, expected, tenant_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -23,7 +25,10 @@ MODELS = "acme_archive"  # where dbt-postgres--acme builds
 def sim2(simulator_factory):
     """One tenant (acme), a few more conversations than the other e2e tests so that later runs
     add messages to conversations an earlier run already loaded."""
-    return simulator_factory(tenants=1, **{**SIM_KW, "conversations": 8})
+    # New GPT/project configurations after the start: the workspace models' history grows
+    # across the incremental loads (issue 21).
+    inventory = Inventory(config_versions_per_day=2.0, canvas_versions_per_day=2.0)
+    return simulator_factory(tenants=1, **{**SIM_KW, "conversations": 8}, inventory=inventory)
 
 
 def dbt_env(meltano, pg_database: dict[str, str]) -> dict[str, str]:
@@ -70,9 +75,12 @@ def test_dbt_build_on_incremental_postgres_loads(meltano, sim2, pg_query, pg_dat
     env = dbt_env(meltano, pg_database)
 
     # Run 1, then two incremental runs; the last one builds the models in the same `meltano run`
-    # (the project's job postgres-acme).
+    # (the project's job postgres-acme). The workspace streams (selected by `*.*`) refresh on
+    # every run here, so their versions arrive over several loads too.
+    meltano.env[f"{tenant_env('acme')}_DIRECTORY_REFRESH_HOURS"] = "0"
     meltano.elt("acme", "target-postgres")
     exp1 = truth(sim2)
+    inventory1 = sim2.inventory_truth()
     assert exp1["messages"], "simulator produced no messages"
     advance_until_a_loaded_conversation_grows(sim2, exp1)
     meltano.elt("acme", "target-postgres")
@@ -246,6 +254,10 @@ def test_dbt_build_on_incremental_postgres_loads(meltano, sim2, pg_query, pg_dat
     for model in ("transcripts", "conversations", "attachments", "user_activity_daily"):
         assert (MODELS, model) in tables
         assert (SOURCE, model) not in tables or model == "conversations"
+
+    # Workspace objects (issue 21): configuration histories and canvas versions, every version
+    # of the ground truth in order, across the incremental loads.
+    check_workspace_models(rows, MODELS, sim2.inventory_truth(), inventory1)
 
 
 def test_dbt_utility_is_offline_installable_and_follows_the_tenants():

@@ -3,9 +3,9 @@
   optional columns the tap wrote (older archives lack some, newer ones add some).
 -#}
 
-{#- The schema target-postgres loaded: the tenant's load_schema. -#}
+{#- The schema target-postgres loaded: the tenant's load_schema (as in sources.yml). -#}
 {% macro source_schema() -%}
-  {{- return(env_var('DBT_POSTGRES_SOURCE_SCHEMA', '') or 'chatgpt_compliance') -}}
+  {{- return(var('chatgpt_compliance_source_schema', '') or env_var('DBT_POSTGRES_SOURCE_SCHEMA', '') or 'chatgpt_compliance') -}}
 {%- endmacro %}
 
 {#- Lower-cased column names of a relation (empty while dbt only parses the project). -#}
