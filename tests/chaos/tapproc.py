@@ -7,6 +7,7 @@ is dropped, and the state to resume from is the last complete STATE line.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -109,8 +110,11 @@ def run_tap(
     kill: Kill | None = None,
     timeout: float = 120.0,
     watch_dir: Path | None = None,
+    catalog: dict[str, Any] | None = None,
 ) -> TapRun:
     """Run the tap once; SIGKILL it at ``kill`` (or at ``timeout``); return its complete lines.
+
+    ``catalog``: run with this catalog (``--catalog``), e.g. to select the workspace streams.
 
     A ``storage`` kill watches ``watch_dir`` (the local file storage folder) every 2 ms and
     kills the tap as soon as the N-th file that was not there before appears: usually while
@@ -118,6 +122,9 @@ def run_tap(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     command = support_tap.tap_command(config, state, workdir)
+    if catalog is not None:
+        (workdir / "catalog.json").write_text(json.dumps(catalog))
+        command += ["--catalog", str(workdir / "catalog.json")]
     stderr_path = workdir / "stderr.log"
     run = TapRun(label=label, returncode=None, killed=False, timed_out=False, duration=0.0)
     started = time.monotonic()
