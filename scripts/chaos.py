@@ -10,8 +10,12 @@ tests/chaos/schedule.py): the workspace, quirk rates, tap settings, clock advanc
 bursts, resets, truncated bodies, expiring signed URLs, files sharing an end_time, listing pages
 without a required field, a skewed API ``Date`` (ahead: refused; behind: trusted) and SIGKILLs
 over several incremental runs, then a final clean run, then the union of all runs is checked
-against the simulator's ground truth. Every failing schedule prints its description, what each
-run did, what failed, and a one-line replay command. Exit status 1 if any schedule failed.
+against the simulator's ground truth. About a third of the schedules also select the
+workspace-object streams (issue 21: configurations, canvases and their versions, memories,
+Codex tasks, library files, knowledge files) with faults on their routes, and reconcile them
+with the inventory ground truth (tests/chaos/workspace.py). Every failing schedule prints its
+description, what each run did, what failed, and a one-line replay command. Exit status 1 if
+any schedule failed.
 """
 
 from __future__ import annotations
@@ -104,6 +108,12 @@ def _one(
     for name in ("lines_checked", "archived_records_verified", "stored_objects_verified"):
         counts[name.replace("_", " ")] += outcome.verdict.stats.get(name, 0)
     counts["log files sharing an end_time"] += outcome.ties
+    if outcome.schedule.workspace:
+        counts["schedules with workspace streams"] += 1
+        stats = outcome.verdict.stats
+        counts["workspace items verified"] += sum(
+            v for k, v in stats.items() if k.startswith("ws_") and k.endswith("_keys")
+        )
     return (
         seed,
         outcome.ok,

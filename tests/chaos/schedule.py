@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from chatgpt_compliance_simulator import Faults, Quirks, Simulator, SimulatorConfig
+from chatgpt_compliance_simulator.knobs import Inventory
 
 from .archive import RunView, Verdict, log_bodies, run_notes, state_size, verify_archive
 from .tapproc import Kill, TapRun, run_tap
+from .workspace import WORKSPACE_ROUTES, WORKSPACE_STREAMS, catalog, check_workspace
 
 try:  # the simulator's odd-but-plausible shapes (issue #7), when present
     from chatgpt_compliance_simulator import Oddities
@@ -47,6 +49,7 @@ ROUTES = {
     "users": f"{WS}/users",
     "gpts": f"{WS}/gpts",
     "projects": f"{WS}/projects",
+    **WORKSPACE_ROUTES,
 }
 BASE_EVENT_TYPES = ["CONVERSATION_MESSAGE", "AUDIT_LOG", "AUTH_LOG"]
 STATE_LIMIT = 64 * 1024
@@ -134,6 +137,8 @@ class Schedule:
     steps: list[Step]
     error_burst: int = 3
     """Length of the 5xx bursts that ``error_rate`` starts."""
+    workspace: bool = False
+    """Issue 21: the workspace-object streams are selected too (refreshed on every run)."""
 
     def describe(self) -> str:
         """A human-readable account of the schedule, one fact per line."""
@@ -159,6 +164,11 @@ class Schedule:
             lines.append(f"  files sharing an end_time: rate {self.tie_rate}")
         if self.oddities:
             lines.append("  oddities: " + ", ".join(f"{k}={v}" for k, v in self.oddities.items()))
+        if self.workspace:
+            lines.append(
+                "  workspace-object streams selected (directory_refresh_hours 0): "
+                + ", ".join(sorted(selected_streams(self)))
+            )
         for index, step in enumerate(self.steps, 1):
             lines.append(f"  run {index}: {step.describe()}")
         lines.append(f"  run {len(self.steps) + 1}: final clean run (faults off, no kill)")
@@ -239,6 +249,7 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
             step.kill = Kill("bytes", int(_log_uniform(rng, 2_000, 400_000)))
         steps.append(step)
     add_trust_faults(seed, steps)
+    workspace = add_workspace_faults(seed, steps, max_retries)
     odd: dict[str, Any] = {}
     if oddities:
         odd = generate_oddities(rng)
@@ -258,6 +269,7 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
         max_retry_wait=max_retry_wait,
         steps=steps,
         error_burst=error_burst,
+        workspace=workspace,
     )
 
 
@@ -279,6 +291,43 @@ def add_trust_faults(seed: int, steps: list[Step]) -> None:
             step.injections.append(Injection(route, f"shape:{shape}", rng.randint(1, 2)))
         if rng.random() < 0.15:
             step.date_skew_seconds = rng.choice(DATE_SKEWS)
+
+
+#: Workspace routes that serve a listing page (a broken shape can be injected there).
+WORKSPACE_LISTINGS = ("memories", "configs", "canvases", "automations", "codex", "library")
+WORKSPACE_RATE = 0.35
+"""Share of schedules that select the workspace-object streams too."""
+
+
+def add_workspace_faults(seed: int, steps: list[Step], max_retries: int) -> bool:
+    """Issue 21: maybe select the workspace-object streams, and queue 429/5xx, resets,
+    truncated bodies, 403s and broken pages on their routes (a generator of its own: the
+    older decisions of a seed are unchanged). Return whether they are selected."""
+    rng = random.Random(f"chaos-schedule-workspace:{seed}")
+    if rng.random() >= WORKSPACE_RATE:
+        return False
+    for step in steps:
+        for _ in range(rng.choice([0, 1, 2, 2, 3])):
+            route = rng.choice(sorted(WORKSPACE_ROUTES))
+            kind = rng.choice(["429", "500", "502", "503", "reset", "truncate", "truncate"])
+            if rng.random() < 0.08:
+                kind = "403"
+            elif route in WORKSPACE_LISTINGS and rng.random() < 0.12:
+                kind = "shape:" + rng.choice(["null_data", "no_has_more", "empty_object"])
+            count = rng.randint(1, max_retries) if rng.random() < 0.8 else max_retries + 1
+            retry_after = rng.choice([None, 0, 1]) if kind in ("429", "503") else None
+            step.injections.append(Injection(route, kind, count, retry_after))
+    return True
+
+
+def selected_streams(schedule: Schedule) -> set[str]:
+    """The workspace streams a schedule selects (with the file parts for inline content)."""
+    if not schedule.workspace:
+        return set()
+    extra = set(WORKSPACE_STREAMS)
+    if schedule.file_content == "inline":
+        extra |= {"gpt_files_parts", "project_files_parts"}
+    return extra
 
 
 def generate_oddities(rng: random.Random) -> dict[str, Any]:
@@ -325,6 +374,10 @@ def build_simulator(schedule: Schedule, start: datetime) -> Simulator:
     )
     overrides: dict[str, Any] = dict(schedule.sim)
     overrides.update(quirks=quirks, faults=faults, rate_limits=False, start=start)
+    if schedule.workspace:  # objects that change between the runs
+        overrides["inventory"] = Inventory(
+            config_versions_per_day=3.0, canvas_versions_per_day=2.0, codex_tasks_per_day=4.0
+        )
     if schedule.oddities:
         if Oddities is None:
             msg = "this schedule needs the simulator's Oddities, which it does not have"
@@ -488,6 +541,8 @@ def tap_config(
         config["file_storage_url"] = str(storage)
     if schedule.max_inline_file_bytes:
         config["max_inline_file_bytes"] = schedule.max_inline_file_bytes
+    if schedule.workspace:
+        config["directory_refresh_hours"] = 0
     return config
 
 
@@ -514,6 +569,9 @@ def run_schedule(
     verdict = Verdict()
     truth: dict[str, Any] = {}
     bodies: dict[str, tuple[str, bytes]] = {}
+    sim_times: list[datetime] = []
+    extra = selected_streams(schedule)
+    chosen = catalog(extra) if extra else None
     try:
         config = tap_config(schedule, sim, start, storage)
         plan: list[Step | None] = [*schedule.steps, None]
@@ -531,6 +589,7 @@ def run_schedule(
                     sim.expire_signed_urls_for(step.expire_signed_urls)
             live, expired = _snapshot(sim)
             label = f"run {index}" if step is not None else f"run {index} (final)"
+            sim_times.append(sim.now())
             run = run_tap(
                 config,
                 state,
@@ -538,6 +597,7 @@ def run_schedule(
                 label=label,
                 kill=step.kill if step is not None else None,
                 timeout=RUN_TIMEOUT,
+                catalog=chosen,
             )
             runs.append(run)
             views.append(RunView(run, live, expired))
@@ -574,6 +634,9 @@ def run_schedule(
         verdict.stats = checked.stats
         if sim.non_get_count:
             verdict.fail(f"the tap sent {sim.non_get_count} requests other than GET")
+        if extra and final.returncode == 0:
+            skews = [bool(step.date_skew_seconds > 0) for step in schedule.steps] + [False]
+            check_workspace(sim, runs, sim_times, verdict, extra, skews[: len(runs)])
     finally:
         sim.stop()
         if own_dir and not keep:

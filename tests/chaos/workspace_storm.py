@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +148,13 @@ def run_workspace_storm(
             plan = ""
             if index > 1 and (result.runs[-1].returncode == 0 or rng.random() < 0.3):
                 minutes = rng.choice([60, 180, 360])
-                sim.advance(timedelta(minutes=minutes))
-                plan = f"advance {minutes} min; "
-                ahead = 60
+                # never past this machine's clock (the tap refuses an API Date far ahead)
+                room = (datetime.now(timezone.utc) - sim.now()).total_seconds() / 60 - 10
+                minutes = max(0, min(minutes, int(room)))
+                if minutes:
+                    sim.advance(timedelta(minutes=minutes))
+                    plan = f"advance {minutes} min; "
+                    ahead = 60
             kill = None if final else _plan(rng, ahead)
             result.plans.append(plan + ("final clean run" if kill is None else kill.describe()))
             sim_times.append(sim.now())
