@@ -69,6 +69,16 @@ meltano invoke tap-chatgpt-compliance:verify --postgres "host=… dbname=…" --
 - Every stream is selected by default (`*.*`): attachments (`files`, and `file_parts` for large
   ones) are archived beside the transcripts. Set `file_content: storage` and `file_storage_url`
   to keep the bytes in S3/GCS/a folder instead of inline.
+- Streams, every run: `log_files`, `log_file_parts`, `messages`, `conversations`, `files`,
+  `file_parts`, `events`, `unparsed_lines`, `users`, `gpts`, `projects`. Workspace objects
+  (docs/streams.md), refreshed every `directory_refresh_hours` (24): `gpt_configs`,
+  `gpt_shared_users`, `gpt_files`, `gpt_files_parts`, `project_configs`,
+  `project_shared_users`, `project_files`, `project_files_parts`, `memories`,
+  `memory_entries`, `canvases`, `canvas_versions`, `automations`, `recordings`,
+  `recording_transcripts`, `codex_tasks`, `codex_task_details`, `library_files`,
+  `library_file_contents`, `library_file_contents_parts`. Without a catalog the tap selects
+  only the first group; `*.*` selects every stream: add rules such as `'!recordings.*'` to
+  leave some out.
 - `tap-chatgpt-compliance --test` reads one record per stream.
 - target-postgres writes `timestamp without time zone` columns: the values are UTC.
 - The repository's `transform/` dbt package (docs/destinations.md; your `packages.yml`) turns
