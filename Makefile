@@ -32,6 +32,11 @@ bench:  ## issue #8 goals in one run: throughput, pacing, memory, requests (BENC
 	bash scripts/bootstrap.sh
 	.venv/bin/python benchmarks/run.py $(BENCH_ARGS)
 
+.PHONY: bench-attachments
+bench-attachments:  ## issue #20: a 1 GiB attachment to storage vs curl | sha256 > file, 3x (BENCH_ARGS=--quick)
+	bash scripts/bootstrap.sh
+	.venv/bin/python benchmarks/attachments.py $(BENCH_ARGS)
+
 chaos:  ## thousands of seeded fault schedules against the simulator (CHAOS_ARGS="--schedules 500 --jobs 2")
 	bash scripts/bootstrap.sh
 	.venv/bin/python scripts/chaos.py $(or $(CHAOS_ARGS),--schedules 5000)

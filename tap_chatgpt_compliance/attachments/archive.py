@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import time
 import typing as t
 import uuid
@@ -83,6 +84,8 @@ class Fetched:
     spool: t.IO[bytes] | None = None
     """The content (until it is stored, or written to records)."""
     too_large: bool = False
+    partial: PartialObject | None = None
+    """The content already written to the store's partial file (local folders), to commit."""
 
 
 class StorageError(Exception):
@@ -126,6 +129,25 @@ class ContentStore:
         fs, _ = self._fs_and_root
         protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
         return bool(OBJECT_STORE_PROTOCOLS & set(protocols))
+
+    @property
+    def streams_to_disk(self) -> bool:
+        """True for a local folder: a download is written straight into its partial file."""
+        fs, _ = self._fs_and_root
+        return isinstance(fs, LocalFileSystem) and not self.writes_in_place
+
+    def open_partial(self) -> PartialObject:
+        """Open a new partial file to write a download into (``streams_to_disk`` stores)."""
+        fs, root = self._fs_and_root
+        partial_dir = f"{root}/{PARTIAL_DIR}"
+        try:
+            if not self._partials_swept:
+                self._partials_swept = True
+                self._sweep_partials(fs, partial_dir)
+            Path(partial_dir).mkdir(parents=True, exist_ok=True)
+            return PartialObject(self, root, partial_dir)
+        except OSError as exc:
+            raise StorageError(_os_error(f"cannot write in {self.url}/{PARTIAL_DIR}", exc)) from exc
 
     def uri_for(self, sha256: str) -> str:
         """Return the URI of the object holding content with this digest."""
@@ -261,6 +283,176 @@ class ContentStore:
 
 
 _MISSING = "missing"
+SYNC_EVERY = 16 * 1024 * 1024
+"""A partial file being written is flushed to disk (fdatasync, on a thread of its own) each
+time this many more bytes were written: the disk works while the download goes on, and the
+fsync before the rename has only the last few MiB left to write."""
+
+
+class PartialObject:
+    """A download written straight into ``<root>/.partial/`` of a local folder, then committed.
+
+    Single pass: the bytes handed to :meth:`write` are the ones hashed by the caller and
+    written once. Past :data:`SYNC_EVERY` bytes a thread flushes the written bytes to disk
+    while more arrive (and drops them from the page cache). :meth:`commit` fsyncs the rest,
+    then renames the file to its content-addressed path, unless a sound object is already
+    there; :meth:`abort` removes it. Errors of the disk raise :class:`StorageError`.
+    """
+
+    def __init__(self, store: ContentStore, root: str, partial_dir: str) -> None:
+        """Create the partial file (exclusively) under ``partial_dir``."""
+        self.store = store
+        self.root = root
+        self.path = f"{partial_dir}/download.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+        self.fd: int | None = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644
+        )
+        self.size = 0
+        self._syncer: _Syncer | None = None
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` (all of it)."""
+        if self.fd is None:
+            msg = "the partial file is closed"
+            raise StorageError(msg)
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise StorageError(_os_error(f"cannot write {self.path}", exc)) from exc
+        self.size += len(data)
+        if self._syncer is None and self.size >= SYNC_EVERY:
+            self._syncer = _Syncer(self.fd)
+        if self._syncer is not None:
+            self._syncer.wrote(self.size)
+
+    def abort(self) -> None:
+        """Close and remove the partial file (never raises)."""
+        with contextlib.suppress(Exception):
+            self._close()
+        with contextlib.suppress(OSError):
+            Path(self.path).unlink()
+
+    def commit(self, sha256: str, size: int) -> Stored:
+        """Make the bytes durable and visible at their content-addressed path.
+
+        ``sha256`` and ``size`` are those of the bytes handed to :meth:`write`. Raises
+        StorageError if they cannot be made durable, or if the path does not then hold this
+        very file with ``size`` bytes: nothing unverified is ever reported as stored.
+        """
+        uri = self.store.uri_for(sha256)
+        path = f"{self.root}/sha256/{sha256[:2]}/{sha256}"
+        try:
+            return self._commit(sha256, size, uri, path)
+        except StorageError:
+            self.abort()
+            raise
+        except Exception as exc:
+            self.abort()
+            raise StorageError(_os_error(f"cannot write {uri}", exc)) from exc
+
+    def _commit(self, sha256: str, size: int, uri: str, path: str) -> Stored:
+        fd = self.fd
+        if fd is None or self.size != size or os.fstat(fd).st_size != size:
+            msg = f"the partial file of {uri} does not hold the {size} bytes downloaded"
+            raise StorageError(msg)
+        if self._syncer is not None:
+            self._syncer.finish()
+        os.fsync(fd)  # the bytes are on disk before the name is
+        written = os.fstat(fd)
+        self._close()
+        fs, _ = self.store._fs_and_root
+        problem = ContentStore._check(fs, path, size, sha256)
+        if problem is None:  # a sound copy is already there: keep it as it is
+            Path(self.path).unlink()
+            return Stored(uri, written=False)
+        parent = path.rsplit("/", 1)[0]
+        Path(parent).mkdir(parents=True, exist_ok=True)
+        Path(self.path).replace(path)
+        _fsync_dir(parent)
+        placed = Path(path).stat()
+        if (placed.st_dev, placed.st_ino, placed.st_size) != (
+            written.st_dev,
+            written.st_ino,
+            size,
+        ):
+            msg = f"the object at {uri} is not the file just written"
+            raise StorageError(msg)
+        return Stored(uri, written=True, repaired=None if problem == _MISSING else problem)
+
+    def _close(self) -> None:
+        fd, self.fd = self.fd, None
+        try:
+            if self._syncer is not None:
+                self._syncer.stop()
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+
+class _Syncer:
+    """Flushes a file's written bytes to disk on a thread of its own while more are written."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.written = 0
+        self.synced = 0
+        self.error: OSError | None = None
+        self._stop = False
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="tap-attachment-sync", daemon=True)
+        self._thread.start()
+
+    def wrote(self, total: int) -> None:
+        """Note that ``total`` bytes are written; wake the thread every SYNC_EVERY bytes."""
+        with self._wake:
+            self.written = total
+            if total - self.synced >= SYNC_EVERY:
+                self._wake.notify()
+
+    def finish(self) -> None:
+        """Stop the thread; raise the error a flush met, if any."""
+        self.stop()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Stop the thread (after its flush in progress)."""
+        with self._wake:
+            self._stop = True
+            self._wake.notify()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stop and self.written - self.synced < SYNC_EVERY:
+                    self._wake.wait()
+                if self._stop:
+                    return
+                upto = self.written
+            try:
+                os.fdatasync(self.fd)
+            except OSError as exc:  # raised by finish(), before the rename
+                self.error = exc
+                return
+            with contextlib.suppress(OSError, AttributeError):  # clean now: leave the cache
+                os.posix_fadvise(self.fd, 0, upto, os.POSIX_FADV_DONTNEED)
+            with self._wake:
+                self.synced = upto
+
+
+def _os_error(what: str, exc: BaseException) -> str:
+    """One line: what failed, with the errno's name when there is one."""
+    if isinstance(exc, OSError) and exc.errno:
+        code = errno.errorcode.get(exc.errno, str(exc.errno))
+        text = f"{what}: {code} ({exc.strerror or exc})"
+    else:
+        text = f"{what}: {type(exc).__name__}: {exc}"
+    return " ".join(text.split())
 
 
 def _copy_verified(spool: t.IO[bytes], target: t.IO[bytes], sha256: str, size: int) -> None:
@@ -397,18 +589,28 @@ class AttachmentArchiver:
         self, path: str, params: dict[str, t.Any] | None = None, *, what: str = "stream 'files'"
     ) -> Outcome:
         """Download ``path``, hash and store it (also for streams/knowledge.py's files)."""
+        store = self.store
+        direct = store is not None and store.streams_to_disk
+        consume = self._consume_into_store if direct else self._consume
         try:
-            fetched = self.transport.download(
-                path, self._consume, params, logger=self.logger, what=what
-            )
+            fetched = self.transport.download(path, consume, params, logger=self.logger, what=what)
         except Unavailable as exc:
             status = STATUS_BY_HTTP.get(exc.status, "not_found")
             return Outcome(status, f"HTTP {exc.status}: {exc.detail}", streak="reset")
         except TRANSIENT_ERRORS as exc:
-            return Outcome(FAILED, self._describe(exc), streak="fail")
+            return Outcome(FAILED, describe_failure(exc, self.settings.max_retries), streak="fail")
+        except StorageError as exc:  # the store's disk refused the partial file's bytes
+            return Outcome(FAILED, f"storage: {exc}", streak="fail")
         except OSError as exc:  # the spool's disk refused a write (EFBIG, ENOSPC, EDQUOT, …)
             return Outcome(FAILED, spool_reason(exc), streak="fail")
         outcome = Outcome(fetched=fetched, streak="reset")
+        if fetched.partial is not None:
+            partial, fetched.partial = fetched.partial, None
+            try:
+                outcome.stored = partial.commit(fetched.sha256, fetched.size)
+            except StorageError as exc:
+                return Outcome(FAILED, f"storage: {exc}", fetched=fetched, streak="fail")
+            return outcome
         if fetched.too_large or self.store is None or fetched.spool is None:
             return outcome
         try:
@@ -492,44 +694,82 @@ class AttachmentArchiver:
             )
         return reason
 
-    def _describe(self, exc: BaseException) -> str:
-        """Say why a download failed after its retries, without any URL (signed URLs)."""
-        tries = getattr(exc, "tries", None) or self.settings.max_retries + 1
-        if isinstance(exc, RetriableAPIError):
-            text = str(exc)
-        elif isinstance(exc, requests.exceptions.Timeout):
-            text = f"no answer within request_timeout ({type(exc).__name__})"
-        else:
-            request = getattr(exc, "request", None)
-            host = urlparse(str(getattr(request, "url", "") or "")).netloc
-            where = f" with {host}" if host else ""
-            text = f"connection failed{where} ({type(exc).__name__})"
-        return f"{text}, after {tries} tries"
-
     def _consume(self, response: requests.Response) -> Fetched:
         """Stream the body once: hash it and spool it (in memory only while it is small)."""
-        digest = hashlib.sha256()
-        size = 0
-        mime_type = (response.headers.get("Content-Type") or "").split(";")[0].strip() or None
         spool: t.IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
         try:
-            for chunk in response.iter_content(CHUNK):
-                if self.closing:
-                    msg = "the run is ending"
-                    raise AttachmentsClosed(msg)
-                digest.update(chunk)
-                size += len(chunk)
-                if not (self.max_file and size > self.max_file):  # past the cap: only hash
-                    spool.write(chunk)
-            sha256 = digest.hexdigest()
-            if self.max_file and size > self.max_file:
-                spool.close()
-                return Fetched(sha256, size, mime_type, too_large=True)
-            spool.seek(0)
-            return Fetched(sha256, size, mime_type, spool=spool)
+            sha256, size, too_large = read_body(response, spool.write, self.max_file, self)
         except BaseException:
             spool.close()
             raise
+        if too_large:
+            spool.close()
+            return Fetched(sha256, size, _mime_type(response), too_large=True)
+        spool.seek(0)
+        return Fetched(sha256, size, _mime_type(response), spool=spool)
+
+    def _consume_into_store(self, response: requests.Response) -> Fetched:
+        """Stream the body once into the store's partial file: hashed once, written once.
+
+        The caller commits the partial file; a failure here removes it (a retry starts anew).
+        """
+        assert self.store is not None
+        partial = self.store.open_partial()
+        try:
+            sha256, size, too_large = read_body(response, partial.write, self.max_file, self)
+        except BaseException:
+            partial.abort()
+            raise
+        if too_large:
+            partial.abort()
+            return Fetched(sha256, size, _mime_type(response), too_large=True)
+        return Fetched(sha256, size, _mime_type(response), partial=partial)
+
+
+def read_body(
+    response: requests.Response,
+    write: t.Callable[[bytes], t.Any],
+    max_file: int | None,
+    run: AttachmentArchiver,
+) -> tuple[str, int, bool]:
+    """Stream the body once: hash every byte, ``write`` them up to ``max_file`` bytes.
+
+    Returns (SHA-256, size, whether the body was past ``max_file``: then only hashed). Raises
+    AttachmentsClosed as soon as the run is ending (``run.closing``).
+    """
+    digest = hashlib.sha256()
+    size = 0
+    keeping = True
+    for chunk in response.iter_content(CHUNK):
+        if run.closing:
+            msg = "the run is ending"
+            raise AttachmentsClosed(msg)
+        digest.update(chunk)
+        size += len(chunk)
+        if keeping and max_file and size > max_file:  # past the cap: only hash
+            keeping = False
+        if keeping:
+            write(chunk)
+    return digest.hexdigest(), size, not keeping
+
+
+def _mime_type(response: requests.Response) -> str | None:
+    return (response.headers.get("Content-Type") or "").split(";")[0].strip() or None
+
+
+def describe_failure(exc: BaseException, max_retries: int) -> str:
+    """Say why a download failed after its retries, without any URL (signed URLs)."""
+    tries = getattr(exc, "tries", None) or max_retries + 1
+    if isinstance(exc, RetriableAPIError):
+        text = str(exc)
+    elif isinstance(exc, requests.exceptions.Timeout):
+        text = f"no answer within request_timeout ({type(exc).__name__})"
+    else:
+        request = getattr(exc, "request", None)
+        host = urlparse(str(getattr(request, "url", "") or "")).netloc
+        where = f" with {host}" if host else ""
+        text = f"connection failed{where} ({type(exc).__name__})"
+    return f"{text}, after {tries} tries"
 
 
 def spool_reason(exc: OSError) -> str:
