@@ -26,6 +26,12 @@ from pathlib import Path
 from tap_chatgpt_compliance.workspace_rows import SCHEMAS as _WORKSPACE_SCHEMAS
 
 WORKSPACE_OBJECT_STREAMS = tuple(_WORKSPACE_SCHEMAS)
+STORED_FILE_STREAMS = tuple(
+    name
+    for stream in ("gpt_files", "project_files", "library_file_contents")
+    for name in (stream, f"{stream}_parts")
+)
+"""Knowledge, project and library files and their parts (verify hashes their bytes)."""
 STREAMS = (
     "log_files",
     "log_file_parts",
@@ -39,6 +45,7 @@ STREAMS = (
     "gpts",
     "projects",
     *WORKSPACE_OBJECT_STREAMS,  # issue 21: rows verify re-derives from their raw_item
+    *STORED_FILE_STREAMS,  # issue 21: files whose bytes verify hashes
 )
 ORDERED_BY_LOG_FILE = (
     "log_file_parts",

@@ -85,6 +85,9 @@ retried by later runs: see pending.py)."""
 REF_COLUMNS = ("conversation_id", "message_id", "user_id", "name", "mime_type", "event_id")
 """Columns of a ``files`` record that come from the message event that references it."""
 DIRECTORY = SCHEMAS
+STORED_FILES = ("gpt_files", "project_files", "library_file_contents")
+"""Workspace-object streams whose records archive a file's bytes like an attachment (issue
+21); their large files are in ``<stream>_parts``."""
 
 
 def _time_columns(schema: dict[str, t.Any]) -> frozenset[str]:
@@ -192,6 +195,11 @@ class Report:
             f"  attachments archived: {c['attachments_verified']} of {c['attachments_archived']} "
             f"hash to their SHA-256; referenced by kept events: {c['attachments_referenced']}",
         ]
+        if c["stored_file_rows"]:
+            lines.append(
+                f"  knowledge, project and library files archived: {c['stored_files_verified']} "
+                f"of {c['stored_files_archived']} hash to their SHA-256"
+            )
         for event_type, info in sorted(self.chains.items()):
             lines.append(
                 f"  chain {event_type}: {info['links']} links, "
@@ -695,11 +703,14 @@ class Verifier:
             self._check_anchor()
             self._read_parts("log", "log_file_parts", "log_file_id", "raw")
             self._read_parts("file", "file_parts", "file_id", "attachment")
+            for stream in STORED_FILES:
+                self._read_parts(stream, f"{stream}_parts", "file_id", "attachment")
             self._check_raw_modes()
             self._match_rows()
             self._check_missing()
             self._check_conversations_run_view()
             self._check_attachments()
+            self._check_stored_files()
             self._check_files_chain()
             self._check_directory()
             self._check_workspace_objects()
@@ -1601,43 +1612,81 @@ class Verifier:
                     continue
                 report.counts["attachments_verified"] += 1
 
-    def _attachment_bytes(self, file_id: str, sha256: str, row: Record) -> bytes | None:
+    def _attachment_bytes(
+        self, file_id: str, sha256: str, row: Record, stream: str = "files"
+    ) -> bytes | None:
+        """Return the archived bytes of a files record (or of a ``STORED_FILES`` one)."""
         report = self.report
+        item = f"attachment {file_id}" if stream == "files" else f"{stream} {file_id}"
+        kind, parts_stream = (
+            ("file", "file_parts") if stream == "files" else (stream, f"{stream}_parts")
+        )
         uri = row.get("storage_uri")
         if row.get("content_base64") is not None:
             try:
                 return base64.b64decode(row["content_base64"], validate=True)
             except (binascii.Error, TypeError, ValueError) as exc:
-                report.add("attachment", f"attachment {file_id}", f"content is not base64 ({exc})")
+                report.add("attachment", item, f"content is not base64 ({exc})")
                 return None
         if uri:
             if not str(uri).endswith(f"/sha256/{sha256[:2]}/{sha256}"):
                 report.add(
                     "attachment",
-                    f"attachment {file_id}",
+                    item,
                     f"storage_uri {uri!r} is not the content address of its sha256 {sha256}",
                 )
             try:
                 data = self.archive.read_object(str(uri))
             except Exception as exc:  # any storage backend error
-                report.add(
-                    "attachment", f"attachment {file_id}", f"unreadable ({type(exc).__name__})"
-                )
+                report.add("attachment", item, f"unreadable ({type(exc).__name__})")
                 return None
             if data is None:
-                report.add("attachment", f"attachment {file_id}", f"no object at {uri!r}")
+                report.add("attachment", item, f"no object at {uri!r}")
             return data
         count = _int(row.get("part_count"))
-        parts = self.spill.parts("file", file_id)
+        parts = self.spill.parts(kind, file_id)
         missing = [i for i in range(count) if i not in parts]
         if missing or not count:
-            report.add(
-                "attachment",
-                f"attachment {file_id}",
-                f"file_parts {missing[:10]} of {count} missing",
-            )
+            report.add("attachment", item, f"{parts_stream} {missing[:10]} of {count} missing")
             return None
         return b"".join(parts[i] for i in range(count))
+
+    def _check_stored_files(self) -> None:
+        """Hash the archived bytes of knowledge, project and library files (issue 21).
+
+        As attachments: inline content or parts reassembled, a stored object read back at its
+        content address; each must hash to its record's ``sha256`` and size. A file kept by
+        several records (carried over to a later configuration) is read once per distinct
+        record.
+        """
+        report = self.report
+        for stream in STORED_FILES:
+            if stream not in self.streams_present:
+                continue
+            done: set[str] = set()
+            for row in self.rows(stream):
+                report.counts["stored_file_rows"] += 1
+                if row.get("status") != "archived":
+                    continue
+                file_id, sha256 = str(row.get("id")), str(row.get("sha256"))
+                seen = _canonical({"id": file_id, "sha256": sha256, **_small_file(row)})
+                if seen in done:
+                    continue
+                done.add(seen)
+                report.counts["stored_files_archived"] += 1
+                data = self._attachment_bytes(file_id, sha256, row, stream)
+                if data is None:
+                    continue
+                found = hashlib.sha256(data).hexdigest()
+                size = row.get("size")
+                if found != sha256 or (size is not None and _int(size) != len(data)):
+                    report.add(
+                        "attachment",
+                        f"{stream} {file_id}",
+                        f"bytes altered: {len(data)} bytes hashing to {found}, recorded {sha256}",
+                    )
+                    continue
+                report.counts["stored_files_verified"] += 1
 
     def _check_directory(self) -> None:
         """Re-derive every column of users, gpts, projects from the item as served.

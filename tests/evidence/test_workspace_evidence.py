@@ -1,0 +1,248 @@
+"""verify and export over the workspace-object streams (issue 21): the bytes of knowledge,
+project and library files, and a custodian's canvases, memories and GPTs in a production.
+
+Archives are written by real tap runs against a small simulated workspace (one log sync, every
+workspace stream selected), laid out as target-jsonl does; tampering edits the copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import typing as t
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatgpt_compliance_simulator import Simulator, SimulatorConfig
+from chatgpt_compliance_simulator.knobs import Inventory
+from tests.support.simulators import running
+from tests.support.tap import TapRun
+from tests.tap.test_workspace_objects import run_objects
+
+from .conftest import write_jsonl
+
+FILE_STREAMS = ("gpt_files", "project_files", "library_file_contents")
+SELECTED = {
+    "log_files",
+    "log_file_parts",
+    "messages",
+    "conversations",
+    "files",
+    "file_parts",
+    "users",
+    "gpts",
+    "projects",
+    "gpt_configs",
+    "project_configs",
+    "library_files",
+    "canvases",
+    "canvas_versions",
+    "memories",
+    "memory_entries",
+    *FILE_STREAMS,
+    *(f"{s}_parts" for s in FILE_STREAMS),
+}
+INLINE_BYTES = 16_384
+"""Files above this go to ``<stream>_parts``; below it, into the record's content_base64."""
+
+
+def _ok(run: TapRun) -> TapRun:
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    """A small workspace whose first user has a canvas of 300 versions."""
+    config = SimulatorConfig(
+        seed=2121,
+        users=3,
+        conversations=3,
+        span_days=0.5,
+        rate_limits=False,
+        inventory=Inventory(
+            config_versions_per_day=1.0, heavy_user_canvases=1, heavy_user_versions=300
+        ),
+    )
+    with running(config) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def inline_run(sim: Simulator) -> TapRun:
+    return _ok(
+        run_objects(
+            sim,
+            SELECTED,
+            max_inline_file_bytes=INLINE_BYTES,
+            event_types=["CONVERSATION_MESSAGE"],
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def storage_run(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> tuple[TapRun, Path]:
+    store = tmp_path_factory.mktemp("store")
+    run = run_objects(
+        sim,
+        SELECTED,
+        file_content="storage",
+        file_storage_url=str(store),
+        seal_storage_url="none",
+        event_types=["CONVERSATION_MESSAGE"],
+    )
+    return _ok(run), store
+
+
+def _archive(records: dict[str, list[dict[str, Any]]], folder: Path) -> Path:
+    return write_jsonl(json.loads(json.dumps(records)), folder)
+
+
+def _verify(folder: Path) -> tuple[int, dict[str, Any]]:
+    from .conftest import verify_cli
+
+    report = folder.parent / f"{folder.name}-report.json"
+    done = verify_cli("--jsonl", str(folder), "--report", str(report))
+    assert "Traceback" not in done.stdout + done.stderr
+    return done.returncode, json.loads(report.read_text())
+
+
+def _lines(report: dict[str, Any]) -> list[str]:
+    return [f"{f['check']}: {f['item']}: {f['detail']}" for f in report["findings"]]
+
+
+def _archived(records: dict[str, Any], stream: str, *, parts: bool) -> dict[str, Any]:
+    """Return the first archived record of a stream kept inline (parts, or content_base64)."""
+    for record in records[stream]:
+        if record["status"] != "archived":
+            continue
+        if parts == (record["content_base64"] is None):
+            return t.cast("dict[str, Any]", record)
+    pytest.skip(f"no archived {stream} record {'in parts' if parts else 'inline'}")
+
+
+# --------------------------------------------------------------------------- verify: file bytes
+
+
+def test_intact_archives_verify_every_file(
+    inline_run: TapRun, storage_run: tuple[TapRun, Path], tmp_path: Path
+) -> None:
+    """Both archives verify; every archived knowledge, project and library file is counted."""
+    for name, run in (("inline", inline_run), ("storage", storage_run[0])):
+        code, report = _verify(_archive(run.records, tmp_path / name))
+        assert code == 0, _lines(report)[:5]
+        archived = {
+            (s, r["id"]) for s in FILE_STREAMS for r in run.records[s] if r["status"] == "archived"
+        }
+        assert {s for s, _ in archived} == set(FILE_STREAMS), name
+        assert report["counts"]["stored_files_verified"] == len(archived), name
+        assert report["counts"]["stored_files_archived"] == len(archived), name
+
+
+@pytest.mark.parametrize("stream", FILE_STREAMS)
+def test_altered_part_of_a_stored_file_is_one_finding(
+    inline_run: TapRun, stream: str, tmp_path: Path
+) -> None:
+    """A part of a knowledge/project/library file altered (same length): one finding."""
+    records = json.loads(json.dumps(inline_run.records))
+    victim = _archived(records, stream, parts=True)
+    part = next(p for p in records[f"{stream}_parts"] if p["file_id"] == victim["id"])
+    data = bytearray(base64.b64decode(part["content_base64"]))
+    data[len(data) // 2] ^= 0x01
+    part["content_base64"] = base64.b64encode(bytes(data)).decode("ascii")
+    code, report = _verify(_archive(records, tmp_path / "altered"))
+    assert code == 1
+    lines = _lines(report)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"attachment: {stream} {victim['id']}: bytes altered"), lines
+
+
+@pytest.mark.parametrize("stream", FILE_STREAMS)
+def test_missing_and_truncated_stored_file_bytes(
+    inline_run: TapRun, stream: str, tmp_path: Path
+) -> None:
+    """A part removed, and a file's inline content truncated: one finding each."""
+    records = json.loads(json.dumps(inline_run.records))
+    in_parts = _archived(records, stream, parts=True)
+    records[f"{stream}_parts"] = [
+        p
+        for p in records[f"{stream}_parts"]
+        if not (p["file_id"] == in_parts["id"] and p["part_index"] == 1)
+    ]
+    inline = next(
+        (
+            r
+            for s in FILE_STREAMS
+            for r in records[s]
+            if r["status"] == "archived" and r["content_base64"]
+        ),
+        None,
+    )
+    assert inline is not None, "no file small enough to be inline: lower its size"
+    inline["content_base64"] = inline["content_base64"][: len(inline["content_base64"]) // 8 * 4]
+    code, report = _verify(_archive(records, tmp_path / "cut"))
+    assert code == 1
+    lines = _lines(report)
+    assert len(lines) == 2, lines
+    assert any(f"{stream} {in_parts['id']}: " in x and "missing" in x for x in lines), lines
+    assert any(f" {inline['id']}: bytes altered" in x for x in lines), lines
+    assert report["verdict"] == "FAILED"
+
+
+def _stored(run: TapRun, stream: str) -> dict[str, Any]:
+    return next(r for r in run.records[stream] if r["status"] == "archived")
+
+
+@pytest.mark.parametrize("stream", FILE_STREAMS)
+def test_storage_object_altered_truncated_or_removed(
+    storage_run: tuple[TapRun, Path], stream: str, tmp_path: Path
+) -> None:
+    """The content store: an object rewritten, cut short or deleted is one finding each time."""
+    run, store = storage_run
+    folder = _archive(run.records, tmp_path / "archive")
+    victim = _stored(run, stream)
+    uri = victim["storage_uri"]
+    assert uri.endswith(f"/sha256/{victim['sha256'][:2]}/{victim['sha256']}")
+    path = Path(uri.removeprefix("file://"))
+    assert path.is_file()
+    assert store in path.parents
+    original = path.read_bytes()
+    try:
+        for tamper, data in (
+            ("altered", bytes([original[0] ^ 0x01]) + original[1:]),
+            ("truncated", original[: len(original) // 2]),
+            ("removed", None),
+        ):
+            path.chmod(0o644)
+            if data is None:
+                path.unlink()
+            else:
+                path.write_bytes(data)
+            code, report = _verify(folder)
+            assert code == 1, tamper
+            lines = _lines(report)
+            assert len(lines) == 1, (tamper, lines)
+            assert lines[0].startswith(f"attachment: {stream} {victim['id']}: "), lines
+            assert ("no object at" in lines[0]) == (tamper == "removed"), lines
+    finally:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(original)
+    assert _verify(folder)[0] == 0
+
+
+def test_storage_uri_pointing_elsewhere(storage_run: tuple[TapRun, Path], tmp_path: Path) -> None:
+    """A record's storage_uri moved to another object (not its content address): a finding."""
+    run, _ = storage_run
+    records = json.loads(json.dumps(run.records))
+    first, second = [r for r in records["gpt_files"] if r["status"] == "archived"][:2]
+    assert first["sha256"] != second["sha256"]
+    first["storage_uri"] = second["storage_uri"]
+    code, report = _verify(_archive(records, tmp_path / "moved"))
+    assert code == 1
+    lines = _lines(report)
+    assert any(f"gpt_files {first['id']}: storage_uri" in x for x in lines), lines
+    shutil.rmtree(tmp_path / "moved")
