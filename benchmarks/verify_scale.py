@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tap_chatgpt_compliance.logfiles import chain
-from tap_chatgpt_compliance.logfiles.records import ConversationFold, message_record
+from tap_chatgpt_compliance.logfiles.records import ConversationFold, event_times, message_record
 
 PER_FILE = 250
 PER_CONVERSATION = 20
@@ -106,9 +106,9 @@ def generate(folder: Path, count: int) -> dict[str, t.Any]:
                 )
                 + "\n"
             )
-            times: dict[int, t.Any] = {}
-            for event in events:
-                row = message_record(event, WORKSPACE, file_id, None, times)
+            times = [event_times(event) for event in events]
+            for event, at in zip(events, times, strict=True):
+                row = message_record(event, WORKSPACE, file_id, None, at)
                 outs["messages"].write(json.dumps(row) + "\n")
             fold = ConversationFold(file_id)
             fold.add(events, times)

@@ -1085,18 +1085,15 @@ class Verifier:
         derived.blank_lines = parsed.blank_lines
         derived.event_total = len(parsed.messages) + len(parsed.others) + parsed.duplicates
         derived.unparsed_total = len(parsed.unparsed)
-        times: dict[int, t.Any] = {}
-        keys = parsed.keys
-        for event in parsed.messages:
-            built = message_record(event, workspace_id, file_id, keys.get(id(event)), times)
+        times = [event_times(event) for event in parsed.messages]
+        for event, key, at in zip(parsed.messages, parsed.message_keys, times, strict=True):
+            built = message_record(event, workspace_id, file_id, key, at)
             derived.messages[str(built["event_id"])] = built
-        for event in parsed.others:
+        for event, key in zip(parsed.others, parsed.other_keys, strict=True):
             event_type = event.get("type")
             if type(event_type) is not str or not event_type:
                 event_type = file_type
-            built = event_record(
-                event, workspace_id, None, file_id, event_type, keys.get(id(event))
-            )
+            built = event_record(event, workspace_id, None, file_id, event_type, key)
             derived.events[(str(built["event_id"]), event_type)] = built
         for line in parsed.unparsed:
             derived.unparsed[line.line_number] = {
@@ -1133,7 +1130,7 @@ class Verifier:
                     (
                         cid,
                         title if isinstance(title, str) else None,
-                        event_times(event, times)[2],
+                        times[order][2],
                         created,
                     )
                 )

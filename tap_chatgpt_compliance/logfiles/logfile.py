@@ -13,9 +13,11 @@ import logging
 import tempfile
 import typing as t
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.http.downloads import Unavailable
+from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
     import requests
@@ -42,6 +44,24 @@ _TYPE_BITS = 0xFFFF
 Event = dict[str, t.Any]
 SeenEvents = dict[str, t.Any]
 """event key → fingerprint (int), or a tuple of fingerprints once different events shared it."""
+
+
+EventTimes = tuple["str | None", str, "str | None"]
+"""(message time, where it came from, event time), as ISO 8601."""
+
+
+def event_times(event: Event) -> EventTimes:
+    """Return an event's message time, its source, and the event time.
+
+    The message time is ``message.created_at``; the event time (``timestamp``) stands in when
+    it is missing or malformed (source ``event_timestamp``).
+    """
+    event_at = to_iso(event.get("timestamp"))
+    message = event.get("message")
+    created_at = to_iso(message.get("created_at")) if type(message) is dict else None
+    if created_at is not None:
+        return (created_at, "message", event_at)
+    return (event_at, "event_timestamp", event_at)
 
 
 def _reject_constant(name: str) -> t.NoReturn:
@@ -93,12 +113,25 @@ class ParsedLines:
     """CONVERSATION_MESSAGE events kept, in file order."""
     others: list[Event] = field(default_factory=list)
     """Events of every other type kept, in file order."""
-    keys: dict[int, str] = field(default_factory=dict)
-    """``id(event)`` → key, for the few events whose key is not their own ``event_id``."""
+    message_keys: list[str | None] = field(default_factory=list)
+    """Beside ``messages`` (same index): the key given to the event when it is not its own
+    ``event_id`` (derived, or ``<event_id>#sha256:…`` for a clash), else None."""
+    other_keys: list[str | None] = field(default_factory=list)
+    """Beside ``others`` (same index): as ``message_keys``."""
+    message_lines: list[str | None] = field(default_factory=list)
+    """Beside ``messages`` (same index): the event's line as delivered when it is ASCII (the
+    ``messages`` record carries it as its ``event`` without serialising it again), else None."""
     unparsed: list[UnparsedLine] = field(default_factory=list)
-    raw: dict[int, str] = field(default_factory=dict)
-    """``id(event)`` → the event's line as delivered, for message events whose line is ASCII:
-    the ``messages`` record carries it as its ``event`` without serialising it again."""
+
+    def __post_init__(self) -> None:
+        """Give events built without their side lists (tests, tools) None in each."""
+        for events, side in (
+            (self.messages, self.message_keys),
+            (self.messages, self.message_lines),
+            (self.others, self.other_keys),
+        ):
+            if len(side) != len(events):
+                side[:] = [None] * len(events)
 
 
 class SeenEventsStore(t.Protocol):
@@ -213,16 +246,16 @@ class LineParser:
         known = store.get_many({entry[1] for entry in pending})
         changed: dict[str, t.Any] = {}
         parsed = self.parsed
-        keys = parsed.keys
-        raws = parsed.raw
         messages = parsed.messages
+        message_keys = parsed.message_keys
+        message_lines = parsed.message_lines
         others = parsed.others
+        other_keys = parsed.other_keys
         for event, key, fingerprint, derived, event_type, text in pending:
             previous = changed.get(key, known.get(key))
+            given = key if derived else None
             if previous is None:
                 changed[key] = fingerprint
-                if derived:
-                    keys[id(event)] = key
             else:
                 variants = (previous,) if type(previous) is int else tuple(previous)
                 if fingerprint in variants:
@@ -230,19 +263,18 @@ class LineParser:
                     continue
                 changed[key] = [*variants, fingerprint]
                 parsed.clashes += 1
-                if derived:
-                    keys[id(event)] = key
                 type_bits = fingerprint & _TYPE_BITS
                 if any(v & _TYPE_BITS == type_bits for v in variants):
-                    keys[id(event)] = f"{key}#{derived_event_key(event)}"
+                    given = f"{key}#{derived_event_key(event)}"
             if derived and fingerprint == hash(event_type):
                 parsed.without_id += 1
             if event_type == CONVERSATION_MESSAGE:
                 messages.append(event)
-                if text.isascii():
-                    raws[id(event)] = text.strip(_JSON_SPACE)
+                message_keys.append(given)
+                message_lines.append(text.strip(_JSON_SPACE) if text.isascii() else None)
             else:
                 others.append(event)
+                other_keys.append(given)
         if changed:
             store.set_many(changed)
         return parsed
@@ -286,9 +318,6 @@ class Segment:
     lines: ParsedLines
     last: bool
     """Whether this is the file's last segment."""
-    times: dict[int, tuple[t.Any, ...]] = field(default_factory=dict)
-    """``id(event)`` → its times (records.event_times), computed once for the messages and
-    conversations streams."""
 
     @property
     def id(self) -> str:
@@ -310,14 +339,13 @@ class Segment:
         """Return the events of every other type kept (what the events stream reads)."""
         return self.lines.others
 
-    def key_of(self, event: Event) -> str | None:
-        """Return the key given to an event when it is not its own ``event_id``, else None."""
-        keys = self.lines.keys
-        return keys.get(id(event)) if keys else None
+    @cached_property
+    def message_times(self) -> list[EventTimes]:
+        """Return each message event's times (:func:`event_times`, same index).
 
-    def raw_of(self, event: Event) -> str | None:
-        """Return a message event's line as delivered when it is ASCII JSON, else None."""
-        return self.lines.raw.get(id(event))
+        Computed once for the messages and conversations streams.
+        """
+        return [event_times(event) for event in self.lines.messages]
 
 
 @dataclass

@@ -7,12 +7,13 @@ import typing as t
 from datetime import datetime, timezone
 
 from tap_chatgpt_compliance.attachments.archive import AttachmentRef
+from tap_chatgpt_compliance.logfiles.logfile import EventTimes, event_times
 from tap_chatgpt_compliance.run.sync import ConversationSeen
 from tap_chatgpt_compliance.settings import event_scope
 from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
 
     from tap_chatgpt_compliance.logfiles.logfile import LogFile
     from tap_chatgpt_compliance.run.store import SpillMap
@@ -38,32 +39,6 @@ def message_time(event: Event) -> tuple[str | None, str]:
     return to_iso(event.get("timestamp")), "event_timestamp"
 
 
-EventTimes = tuple["str | None", str, "str | None"]
-"""(message time, where it came from, event time), as ISO 8601."""
-
-
-def event_times(event: Event, times: dict[int, EventTimes] | None = None) -> EventTimes:
-    """Return an event's message time, its source, and the event time (see message_time).
-
-    ``times`` caches them by ``id(event)`` for the streams that read the same segment.
-    """
-    if times is not None:
-        cached = times.get(id(event))
-        if cached is not None:
-            return cached
-    event_at = to_iso(event.get("timestamp"))
-    message = event.get("message")
-    created_at = to_iso(message.get("created_at")) if type(message) is dict else None
-    found: EventTimes = (
-        (created_at, "message", event_at)
-        if created_at is not None
-        else (event_at, "event_timestamp", event_at)
-    )
-    if times is not None:
-        times[id(event)] = found
-    return found
-
-
 def attachment_ids(message: dict[str, t.Any]) -> list[str]:
     """Return the ids of the files attached to a message, in order, without repeats."""
     ids: list[str] = []
@@ -77,68 +52,71 @@ def attachment_ids(message: dict[str, t.Any]) -> list[str]:
     return ids
 
 
+def _object(value: t.Any) -> dict[str, t.Any]:
+    """Return ``value`` when it is an object, else an empty one (never to be modified)."""
+    return value if type(value) is dict else _EMPTY
+
+
+def _text_or_none(value: t.Any) -> str | None:
+    """Return ``value`` when it is a non-empty string, else None."""
+    return value if type(value) is str and value else None
+
+
+def _content(message: dict[str, t.Any]) -> tuple[dict[str, t.Any], str | None, t.Any]:
+    """Return a message's content object (empty when it has none), its text, its JSON value.
+
+    The JSON value is ``content.value`` when that is an object; the whole content object when
+    its value is an array, number or boolean, or it has other fields but no value; a bare
+    non-text content is wrapped as ``{"value": …}``.
+    """
+    content = message.get("content")
+    if type(content) is dict:
+        value = content.get("value")
+        if type(value) is str:
+            return content, value, None
+        if type(value) is dict:
+            return content, None, value
+        if value is not None or content.keys() - _CONTENT_FRAME:
+            return content, None, content
+        return content, None, None
+    if type(content) is str:
+        return _EMPTY, content, None  # a bare text instead of a content object
+    return _EMPTY, None, None if content is None else {"value": content}
+
+
 def message_record(
     event: Event,
     workspace_id: str,
     log_file_id: str,
     event_key: str | None = None,
-    times: dict[int, EventTimes] | None = None,
+    times: EventTimes | None = None,
 ) -> dict[str, t.Any]:
     """Build a ``messages`` record; the original event rides along unchanged.
 
     ``event_key`` is the key the tap gave the event when it is not its own ``event_id`` (none,
     or shared with a different event): it becomes ``event_id``, flagged ``event_id_derived``.
     The record's ``id`` is ``message.id``, or the event's key when that is missing or empty.
-    ``times`` is the cache of :func:`event_times` shared with the conversation fold.
+    ``times`` is the event's :func:`event_times` when already computed (Segment.message_times).
     """
     get = event.get
-    message = get("message")
-    if type(message) is not dict:
-        message = _EMPTY
-    mget = message.get
-    author = mget("author")
-    if type(author) is not dict:
-        author = _EMPTY
-    actor = get("actor")
-    if type(actor) is not dict:
-        actor = _EMPTY
-    content = mget("content")
-    text = structured = None
-    if type(content) is dict:
-        value = content.get("value")
-        if type(value) is str:
-            text = value
-        elif type(value) is dict:
-            structured = value
-        elif value is not None or content.keys() - _CONTENT_FRAME:
-            structured = content  # an array, number or boolean value, or another shape: whole
-    else:
-        if type(content) is str:
-            text = content  # a bare text instead of a content object
-        elif content is not None:
-            structured = {"value": content}
-        content = _EMPTY
-    raw_created = mget("created_at")
-    created_at, source, event_at = event_times(event, times)
+    message = _object(get("message"))
+    author = _object(message.get("author"))
+    actor = _object(get("actor"))
+    content, text, structured = _content(message)
+    raw_created = message.get("created_at")
+    created_at, source, event_at = times or event_times(event)
     annotations = content.get("annotations")
     event_id = event_key or get("event_id")
-    conversation = get("conversation")
-    conversation_id = conversation.get("id") if type(conversation) is dict else None
-    message_id = mget("id")
-    previous_id = get("previous_message_id")
-    parent_id = mget("parent_id")
     return {
-        "id": message_id if type(message_id) is str and message_id else event_id,
+        "id": _text_or_none(message.get("id")) or event_id,
         "workspace_id": workspace_id,
-        "conversation_id": conversation_id
-        if type(conversation_id) is str and conversation_id
-        else None,
-        "previous_message_id": previous_id if type(previous_id) is str and previous_id else None,
-        "parent_id": parent_id if type(parent_id) is str and parent_id else None,
+        "conversation_id": _text_or_none(_object(get("conversation")).get("id")),
+        "previous_message_id": _text_or_none(get("previous_message_id")),
+        "parent_id": _text_or_none(message.get("parent_id")),
         "created_at": created_at,
-        "created_at_raw": None
-        if raw_created is None
-        else (raw_created if type(raw_created) is str else json.dumps(raw_created)),
+        "created_at_raw": raw_created
+        if raw_created is None or type(raw_created) is str
+        else json.dumps(raw_created),
         "created_at_source": source,
         "event_timestamp": event_at,
         "author_type": author.get("type") or author.get("role"),
@@ -308,12 +286,14 @@ class ConversationFold:
         self._folded: dict[str, _Folded] = {}
         self._latest: dict[str, tuple[str, int, tuple[t.Any, ...]]] = {}
 
-    def add(self, events: Iterable[Event], times: dict[int, EventTimes] | None = None) -> None:
-        """Fold in one segment's message events (``times``: the segment's event_times cache)."""
+    def add(self, events: Sequence[Event], times: Sequence[EventTimes] | None = None) -> None:
+        """Fold in one segment's message events (``times``: their event_times, same index)."""
         folded = self._folded
         latest = self._latest
         newest: dict[str, tuple[str, int, dict[str, t.Any], Event]] = {}
-        for event in events:
+        if times is None:
+            times = [event_times(event) for event in events]
+        for event, (_, _, event_at) in zip(events, times, strict=True):
             conversation = event.get("conversation")
             if type(conversation) is not dict or not conversation.get("id"):
                 continue
@@ -328,7 +308,7 @@ class ConversationFold:
             entry.add(
                 key,
                 conversation.get("title"),
-                event_times(event, times)[2],
+                event_at,
                 conversation.get("created_at"),
             )
             best = newest.get(conversation_id)

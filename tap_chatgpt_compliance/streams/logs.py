@@ -301,17 +301,21 @@ class MessagesStream(LogFileChildStream):
         if log_file is None:
             return
         workspace_id = self.workspace_id
-        key_of = log_file.key_of
-        raw_of = log_file.raw_of
-        times = log_file.times
+        file_id = log_file.id
+        lines = log_file.lines
         counts = self.sync_run.counts
         without_id = written = 0
         try:
-            for event in log_file.messages:
-                record = message_record(event, workspace_id, log_file.id, key_of(event), times)
+            for event, key, raw, times in zip(
+                lines.messages,
+                lines.message_keys,
+                lines.message_lines,
+                log_file.message_times,
+                strict=True,
+            ):
+                record = message_record(event, workspace_id, file_id, key, times)
                 if lacks_message_id(event):
                     without_id += 1
-                raw = raw_of(event)
                 self._verbatim = None if raw is None else (record, ("event", (raw,)))
                 yield record  # written before the generator resumes
                 written += 1
@@ -356,7 +360,7 @@ class ConversationsStream(LogFileChildStream):
         fold = self._fold
         if fold is None or fold.log_file_id != log_file.id:
             fold = self._fold = ConversationFold(log_file.id)
-        fold.add(log_file.messages, log_file.times)
+        fold.add(log_file.messages, log_file.message_times)
         if not log_file.last:
             return
         self._fold = None
@@ -380,12 +384,12 @@ class EventsStream(LogFileChildStream):
         org = self.settings.organization_id
         workspace_id = self.workspace_id
         file_type = log_file.event_type
-        key_of = log_file.key_of
-        for event in log_file.other_events:
+        lines = log_file.lines
+        for event, key in zip(lines.others, lines.other_keys, strict=True):
             event_type = event.get("type")
             if type(event_type) is not str or not event_type:
                 event_type = file_type
-            yield event_record(event, workspace_id, org, log_file.id, event_type, key_of(event))
+            yield event_record(event, workspace_id, org, log_file.id, event_type, key)
 
 
 class UnparsedLinesStream(LogFileChildStream):

@@ -288,7 +288,7 @@ def test_derived_key_is_the_sha256_of_canonical_json() -> None:
     seen: dict = {}
     parsed = parse_lines(_line(event) + b"\n" + b'{"event_id": "", "type": "AUDIT_LOG"}', CM, seen)
     assert parsed.without_id == 2
-    assert [parsed.keys[id(e)] for e in parsed.others] == [
+    assert parsed.other_keys == [
         _canonical_key(event),
         _canonical_key({"event_id": "", "type": "AUDIT_LOG"}),
     ]
@@ -298,14 +298,15 @@ def test_true_duplicates_are_dropped_across_files_clashes_are_kept() -> None:
     seen: dict = {}
     first = parse_lines(_line(MESSAGE) + b"\n" + _line(AUDIT) + b"\n", CM, seen)
     assert (len(first.messages), len(first.others), first.clashes) == (1, 1, 1)
-    assert not first.keys  # a clash across types keeps both ids: (event_id, type) differ
+    # a clash across types keeps both ids: (event_id, type) differ
+    assert first.message_keys == first.other_keys == [None]
     again = parse_lines(_line(AUDIT) + b"\n" + _line(MESSAGE), "AUDIT_LOG", seen)
     assert again.duplicates == 2
     assert again.messages == again.others == []
     changed = {**AUDIT, "action": "LOGOUT"}  # same id and type, other content
     third = parse_lines(_line(changed), "AUDIT_LOG", seen)
     assert third.clashes == 1
-    assert third.keys[id(third.others[0])] == f"e-1#{_canonical_key(changed)}"
+    assert third.other_keys == [f"e-1#{_canonical_key(changed)}"]
 
 
 def test_odd_lines_are_kept_with_their_bytes_and_numbers() -> None:
