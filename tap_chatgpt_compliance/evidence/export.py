@@ -44,6 +44,12 @@ from pathlib import Path
 
 from tap_chatgpt_compliance.evidence import dat
 from tap_chatgpt_compliance.evidence.export_index import Index, sortable
+from tap_chatgpt_compliance.evidence.export_objects import (
+    ObjectIndex,
+    ObjectPages,
+    Selection,
+)
+from tap_chatgpt_compliance.evidence.export_objects import select as select_objects
 from tap_chatgpt_compliance.evidence.export_text import (
     csv_cell,
     file_stem,
@@ -234,6 +240,9 @@ class Production:
         """Attachment entries of the production: ``included``, or a placeholder's status."""
         self.messages = 0
         self.conversations = 0
+        self.objects: list[tuple[str, str, int, str]] = []
+        """Workspace-object pages: (path, title, items, kind) (export_objects)."""
+        self.object_items = 0
         self.first: str | None = None
         self.last: str | None = None
 
@@ -285,7 +294,16 @@ class Production:
                 if placeholders
                 else "."
             ),
-        ]
+        ] + (
+            [
+                f"  Workspace objects: {kinds['canvas']:,} canvases, {kinds['memories']:,} "
+                f"memory pages, {kinds['gpt']:,} GPTs; {self.object_items:,} items numbered "
+                f"(production_objects.csv), {kinds['knowledge_file']:,} knowledge files "
+                "included."
+            ]
+            if self.objects
+            else []
+        )
 
     def claim(self, relative: str, sha256: str) -> bool:
         """Return True when ``relative`` is new; False when it holds the same bytes already.
@@ -372,6 +390,10 @@ class Exporter:
         self._tmp = tempfile.TemporaryDirectory(prefix="chatgpt-export-", dir=workdir)
         self.index = Index(Path(self._tmp.name))
         self.index.load(archive)
+        self.objects = ObjectIndex(self.index.db, self.index.problem)
+        self.objects.load(archive)
+        self.object_selection = Selection()
+        """The custodian's canvases, memories and GPTs selected (export_objects)."""
         self._names: dict[str, tuple[str | None, str | None]] = {}
 
     def close(self) -> None:
@@ -432,7 +454,10 @@ class Exporter:
             count, first, last = self.index.span(conversation_id, low, high)
             if count:
                 selected.append(Conversation(conversation_id, count, str(first), str(last)))
-        if not selected:
+        if user_id:
+            email = self.index.user(user_id)[1]
+            self.object_selection = select_objects(self.objects, user_id, email, low, high)
+        if not selected and not self.object_selection.count:
             who = f"custodian {custodian}" if custodian else f"conversation {conversation}"
             msg = (
                 f"nothing to export: no message of {one_line(who)} in the archive for the "
@@ -622,6 +647,9 @@ class Exporter:
         run.production.listed(
             "production_messages.csv", sha, md5, size, kind="messages", message_count=run.number
         )
+        if self.object_selection.count:
+            ObjectPages(run, self.objects, self.archive).write(self.object_selection)
+            run.production.object_items = self.object_selection.count
         run.index_page(len(selected))
         if load_file:
             run.load_file()
@@ -861,7 +889,16 @@ class _Run:
                 f'<li><a href="{html.escape(r["path"])}">{html.escape(r["title"])}</a> '
                 f"({r['count']} messages, {html.escape(r['numbers'])})</li>\n"
             )
-        page.write("</ul></body></html>\n")
+        page.write("</ul>")
+        if production.objects:
+            page.write("<h2>Canvases, memories and GPTs</h2><ul>")
+            for path, title, count, kind in production.objects:
+                page.write(
+                    f'<li><a href="{html.escape(path)}">{html.escape(title)}</a> '
+                    f"({html.escape(kind)}, {count} items)</li>\n"
+                )
+            page.write("</ul>")
+        page.write("</body></html>\n")
         sha, md5, size = page.close()
         production.listed("index.html", sha, md5, size, kind="index")
 
@@ -1114,6 +1151,7 @@ class _Run:
             "verify": {"verdict": verdict, "findings": self.stamp.findings},
             "source": self.exporter.archive.description,
             "message_count": production.messages,
+            "object_count": production.object_items,
         }
         document = _HashedFile(production.out / "production_manifest.json")
         table = _HashedFile(production.out / "production_manifest.csv")

@@ -344,10 +344,13 @@ def test_progress_and_summary(inline_run: TapRun, tmp_path: Path) -> None:
         f"Export: {len(expected)} messages of {conversations} conversations selected; writing {out}"
     )
     assert len(lines) == 1 + conversations
-    # the last line comes before production_messages.csv and index.html are written
+    # the last line comes before production_messages.csv, index.html and the pages of the
+    # custodian's workspace objects (a GPT they own: issue 21) are written
+    objects = {"objects", "gpt", "canvas", "memories", "knowledge_file"}
+    written = len([f for f in production.files if f["kind"] not in objects]) - 2
     assert lines[-1].startswith(
         f"Export progress: {conversations}/{conversations} conversations, "
-        f"{len(expected)}/{len(expected)} messages, {len(production.files) - 2} files written"
+        f"{len(expected)}/{len(expected)} messages, {written} files written"
     )
     quiet: list[str] = []
     Exporter(sources.from_jsonl(folder)).export(
@@ -386,6 +389,9 @@ def test_progress_and_summary(inline_run: TapRun, tmp_path: Path) -> None:
         f"{max(c['last'] for c in listed['conversations'].values())}.",
         f"  Attachments: {kinds['attachment'] - 1} included (archived bytes, SHA-256 verified), "
         "1 placeholders (1 expired).",
+        # the custodian owns GPTs (the gpts listing's latest_config: issue 21)
+        f"  Workspace objects: 0 canvases, 0 memory pages, {kinds['gpt']} GPTs; "
+        f"{kinds['gpt']} items numbered (production_objects.csv), 0 knowledge files included.",
         # the record was downgraded to expired by hand: verify's files chain catches it
         "  VERDICT: FAILED — 1 findings; produced with --allow-findings: every page is stamped "
         "with them.",

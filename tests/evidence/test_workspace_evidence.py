@@ -8,8 +8,12 @@ workspace stream selected), laid out as target-jsonl does; tampering edits the c
 from __future__ import annotations
 
 import base64
+import csv
+import hashlib
+import html
 import json
 import shutil
+import subprocess
 import typing as t
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +23,12 @@ import pytest
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
+from tap_chatgpt_compliance.evidence.export_text import file_stem
 from tests.support.simulators import running
 from tests.support.tap import TapRun
 from tests.tap.test_workspace_objects import run_objects
 
-from .conftest import write_jsonl
+from .conftest import cli, write_jsonl
 
 FILE_STREAMS = ("gpt_files", "project_files", "library_file_contents")
 SELECTED = {
@@ -246,3 +251,95 @@ def test_storage_uri_pointing_elsewhere(storage_run: tuple[TapRun, Path], tmp_pa
     lines = _lines(report)
     assert any(f"gpt_files {first['id']}: storage_uri" in x for x in lines), lines
     shutil.rmtree(tmp_path / "moved")
+
+
+# --------------------------------------------------------------------------- export: objects
+
+EXPORT_TIME = "2026-12-05T12:00:00Z"
+
+
+def _export(folder: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = cli(
+        "export", "--jsonl", str(folder), "--out", str(out), "--export-time", EXPORT_TIME, *args
+    )
+    assert "Traceback" not in done.stdout + done.stderr
+    return done
+
+
+def _gpt_owner(records: dict[str, Any]) -> str:
+    return str(json.loads(records["gpts"][0]["raw_item"])["owner_id"])
+
+
+def _objects_csv(out: Path) -> list[dict[str, str]]:
+    with (out / "production_objects.csv").open(newline="", encoding="utf-8") as source:
+        return list(csv.DictReader(source))
+
+
+def _all_text(out: Path) -> str:
+    return "\n".join(
+        p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()
+    )
+
+
+def test_export_includes_the_custodians_canvases_memories_and_gpts(
+    sim: Simulator, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """Every canvas version, memory entry and GPT configuration of the custodian, numbered;
+    nothing of another user; the knowledge files' names and verified SHA-256."""
+    records = inline_run.records
+    custodian = _gpt_owner(records)
+    truth = sim.inventory_truth()
+    canvases = {cid: c for cid, c in truth["canvases"].items() if c["user_id"] == custodian}
+    assert canvases
+    assert max(len(c["versions"]) for c in canvases.values()) >= 300
+    out = tmp_path / "production"
+    done = _export(_archive(records, tmp_path / "archive"), out, "--custodian", custodian)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = _objects_csv(out)
+    numbers = [r["production_number"] for r in rows]
+    assert len(set(numbers)) == len(numbers)
+    got_versions = {(r["object_id"], r["item_id"]) for r in rows if r["kind"] == "canvas_version"}
+    assert got_versions == {
+        (cid, str(v["version"])) for cid, c in canvases.items() for v in c["versions"]
+    }
+    heavy = max(canvases, key=lambda cid: len(canvases[cid]["versions"]))
+    page = (out / f"html/canvases/{file_stem(heavy)}.html").read_text(encoding="utf-8")
+    for version in canvases[heavy]["versions"]:
+        assert html.escape(version["content"]) in page
+    # Memories: the custodian's entries only (by entry id: texts repeat across users).
+    mine = {e for e, x in truth["memory_entries"].items() if x["user_id"] == custodian}
+    others = {e for e, x in truth["memory_entries"].items() if x["user_id"] != custodian}
+    shown = {r["item_id"] for r in rows if r["kind"] == "memory_entry"}
+    current = {
+        entry["id"]
+        for context in truth["memories"][custodian]["memory_contexts"]
+        for entry in context["memory_entries"]
+    }
+    assert current <= shown <= mine
+    text = _all_text(out)
+    assert not any(entry in text for entry in others)
+    assert not any(cid in text for cid, c in truth["canvases"].items() if c["user_id"] != custodian)
+    # GPTs they own, with every configuration archived and the knowledge files' hashes.
+    owned = {
+        json.loads(g["raw_item"])["id"]
+        for g in records["gpts"]
+        if json.loads(g["raw_item"]).get("owner_id") == custodian
+    }
+    configs = {(r["object_id"], r["item_id"]) for r in rows if r["kind"] == "gpt_configuration"}
+    assert configs == {(gid, c["id"]) for gid in owned for c in truth["gpt_configs"].get(gid, [])}
+    files = {r["id"]: r for r in records["gpt_files"]}
+    for gid in owned:
+        gpt_page = (out / f"html/gpts/{file_stem(gid)}.html").read_text(encoding="utf-8")
+        for config in truth["gpt_configs"][gid]:
+            assert html.escape(config["instructions"]) in gpt_page
+            for info in config["files"]["data"]:
+                assert html.escape(info["name"]) in gpt_page
+                record = files[info["id"]]
+                if record["status"] == "archived":
+                    assert record["sha256"] in gpt_page
+                    included = list((out / "html/gpts/files").glob(f"{file_stem(info['id'])}-*"))
+                    assert len(included) == 1
+                    assert hashlib.sha256(included[0].read_bytes()).hexdigest() == record["sha256"]
+    manifest = json.loads((out / "production_manifest.json").read_text())
+    kinds = {f["kind"] for f in manifest["files"]}
+    assert {"canvas", "memories", "gpt", "objects"} <= kinds
