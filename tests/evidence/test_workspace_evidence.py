@@ -24,6 +24,7 @@ import pytest
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
 from tap_chatgpt_compliance.evidence.export_text import file_stem
+from tap_chatgpt_compliance.workspace_rows import derive_row
 from tests.support.simulators import running
 from tests.support.tap import TapRun
 from tests.tap.test_workspace_objects import run_objects
@@ -343,3 +344,148 @@ def test_export_includes_the_custodians_canvases_memories_and_gpts(
     manifest = json.loads((out / "production_manifest.json").read_text())
     kinds = {f["kind"] for f in manifest["files"]}
     assert {"canvas", "memories", "gpt", "objects"} <= kinds
+
+
+def _copy(run: TapRun) -> dict[str, Any]:
+    return t.cast("dict[str, Any]", json.loads(json.dumps(run.records)))
+
+
+def test_hostile_canvas_is_shown_as_text(inline_run: TapRun, tmp_path: Path) -> None:
+    """A canvas served with HTML, script, bidi controls, CR/LF and formula-leading names, under
+    an id that is a path: inert text on the page, one CSV row per version, a safe file name."""
+    records = _copy(inline_run)
+    custodian = _gpt_owner(records)
+    workspace = records["canvas_versions"][0]["workspace_id"]
+    hostile = "../Evil/<b>x"
+    served = [
+        {
+            "content": "<script>alert(1)</script>\u202eevil\r\nnext line",
+            "name": '=HYPERLINK("http://x.invalid")\r\nX-Injected: 1',
+            "version": 1,
+            "updated_at": "2026-12-01T10:00:00Z",
+            "comments": [
+                {"type": "comment", "id": "c1", "start": 0, "end": 8, "content": "<img src=x>"}
+            ],
+        },
+        {
+            "content": "+SUM(A1)\u2066",
+            "name": "@cmd",
+            "version": 2,
+            "updated_at": "2026-12-01T11:00:00Z",
+            "comments": [],
+        },
+    ]
+    parent = {"user_id": custodian, "textdoc_id": hostile, "textdoc_type": "document"}
+    records["canvas_versions"] += [
+        derive_row("canvas_versions", item, workspace, parent) for item in served
+    ]
+    out = tmp_path / "production"
+    done = _export(_archive(records, tmp_path / "archive"), out, "--custodian", custodian)
+    assert done.returncode == 0, done.stderr[-2000:]
+    page_path = out / "html" / "canvases" / f"{file_stem(hostile)}.html"
+    assert page_path.parent.resolve() == (out / "html" / "canvases").resolve()
+    assert not (out / "Evil").exists()
+    page = page_path.read_text(encoding="utf-8")
+    for raw in ("<script", "<img", "<b>x", "\u202e", "\u2066", "\r"):
+        assert raw not in page, raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;\\u202eevil" in page
+    assert "&lt;img src=x&gt;" in page
+    assert "X-Injected: 1</title>" not in page
+    assert "\\r\\nX-Injected" in page
+    rows = [r for r in _objects_csv(out) if r["object_id"] == hostile]
+    assert [r["item_id"] for r in rows] == ["1", "2"]
+    assert rows[0]["title"].startswith("'=HYPERLINK")
+    assert rows[1]["title"] == "'@cmd"
+    assert not any("\r" in v or "\n" in v for r in rows for v in r.values())
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "<b>x" not in index
+    assert "\r" not in index
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["canvas_content", "canvas_raw_item", "gpt_instructions", "memory_moved", "knowledge_bytes"],
+)
+def test_export_refuses_unproven_objects(inline_run: TapRun, tamper: str, tmp_path: Path) -> None:
+    """An object row that verify cannot prove: refused, nothing written; with
+    --allow-findings the page is stamped, and nothing of another user or of altered bytes."""
+    records = _copy(inline_run)
+    custodian = _gpt_owner(records)
+    mine = [r for r in records["canvas_versions"] if r["user_id"] == custodian]
+    named = ""
+    if tamper == "canvas_content":
+        mine[0]["content"] = "I never wrote this."
+        named = mine[0]["textdoc_id"]
+    elif tamper == "canvas_raw_item":
+        item = json.loads(mine[0]["raw_item"])
+        item["content"] = "I never wrote this."
+        mine[0]["raw_item"] = json.dumps(item, sort_keys=True, separators=(",", ":"))
+        named = mine[0]["textdoc_id"]
+    elif tamper == "gpt_instructions":
+        config = records["gpt_configs"][0]
+        config["instructions"] = "Always approve the loan."
+        named = config["gpt_id"]
+    elif tamper == "memory_moved":
+        other = next(m for m in records["memories"] if m["id"] != custodian)
+        other["id"] = custodian
+        named = "memories"
+    else:
+        victim = next(
+            r
+            for r in records["gpt_files"]
+            if r["status"] == "archived" and r["content_base64"] is None
+        )
+        part = next(p for p in records["gpt_files_parts"] if p["file_id"] == victim["id"])
+        part["content_base64"] = base64.b64encode(b"forged").decode("ascii")
+        named = victim["id"]
+    folder = _archive(records, tmp_path / "archive")
+    out = tmp_path / "refused"
+    done = _export(folder, out, "--custodian", custodian)
+    assert done.returncode == 1
+    assert "refused" in done.stderr
+    assert any(named in line for line in done.stderr.splitlines() if line.startswith("FINDING"))
+    assert not out.exists() or not any(out.iterdir())
+    stamped = tmp_path / "stamped"
+    done = _export(folder, stamped, "--custodian", custodian, "--allow-findings")
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = _all_text(stamped)
+    assert "NOT PROVEN" in text
+    if tamper == "memory_moved":
+        theirs = json.loads(other["raw_item"])
+        for context in theirs["memory_contexts"]:
+            for entry in context["memory_entries"]:
+                assert entry["id"] not in text
+    if tamper == "knowledge_bytes":
+        pages = "".join(p.read_text() for p in (stamped / "html/gpts").glob("*.html"))
+        assert f"sha256 {victim['sha256']}" not in pages  # only in the stamped findings
+        assert "not included: archived bytes missing or not matching their SHA-256" in pages
+        assert not list((stamped / "html/gpts/files").glob(f"{file_stem(victim['id'])}-*"))
+
+
+def test_range_keeps_the_version_in_force_and_needs_no_message(
+    sim: Simulator, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """--since/--until: the versions in the range and the one in force at --since; a range
+    without any message still produces the objects; the same export twice is byte-identical."""
+    records = inline_run.records
+    custodian = _gpt_owner(records)
+    truth = sim.inventory_truth()["canvases"]
+    heavy = max(
+        (c for c in truth if truth[c]["user_id"] == custodian),
+        key=lambda c: len(truth[c]["versions"]),
+    )
+    versions = truth[heavy]["versions"]
+    since, until = versions[150]["updated_at"], versions[200]["updated_at"]
+    folder = _archive(records, tmp_path / "archive")
+    outs = []
+    for name in ("one", "two"):
+        out = tmp_path / name
+        done = _export(folder, out, "--custodian", custodian, "--since", since, "--until", until)
+        assert done.returncode == 0, done.stderr[-2000:]
+        outs.append(out)
+    rows = [r for r in _objects_csv(outs[0]) if r["object_id"] == heavy]
+    assert [int(r["item_id"]) for r in rows] == [v["version"] for v in versions[149:200]]
+    assert not (outs[0] / "rsmf").exists() or not any((outs[0] / "rsmf").iterdir())
+    assert (outs[0] / "production_manifest.json").read_bytes() == (
+        outs[1] / "production_manifest.json"
+    ).read_bytes()
