@@ -489,3 +489,108 @@ def test_range_keeps_the_version_in_force_and_needs_no_message(
     assert (outs[0] / "production_manifest.json").read_bytes() == (
         outs[1] / "production_manifest.json"
     ).read_bytes()
+
+
+# --------------------------------------------------------------------------- other stores
+
+
+def _first_part(records: dict[str, Any], stream: str) -> dict[str, Any]:
+    victim = _archived(records, stream, parts=True)
+    return next(p for p in records[f"{stream}_parts"] if p["file_id"] == victim["id"])
+
+
+@pytest.mark.e2e
+def test_s3_archive_knowledge_file_part_altered(
+    inline_run: TapRun, s3_client: Any, s3_bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    """target-s3 layout on moto: intact, then a knowledge file's part rewritten: one finding."""
+    from .conftest import verify_cli
+
+    prefix = "chatgpt-compliance/acme"
+    records = _copy(inline_run)
+
+    def upload(streams: dict[str, list[dict[str, Any]]]) -> None:
+        for stream, rows in streams.items():
+            body = "".join(json.dumps(r) + "\n" for r in rows).encode()
+            s3_client.put_object(
+                Bucket=s3_bucket, Key=f"{prefix}/{stream}/{stream}-1.jsonl", Body=body
+            )
+
+    def findings() -> tuple[int, list[str]]:
+        report = tmp_path / "report.json"
+        done = verify_cli(
+            "--s3",
+            f"s3://{s3_bucket}/{prefix}",
+            "--endpoint-url",
+            s3_endpoint,
+            "--report",
+            str(report),
+        )
+        assert "Traceback" not in done.stdout + done.stderr
+        return done.returncode, _lines(json.loads(report.read_text()))
+
+    upload(records)
+    code, lines = findings()
+    assert code == 0, lines
+    part = _first_part(records, "gpt_files")
+    part["content_base64"] = base64.b64encode(b"x" * 10).decode("ascii")
+    upload({"gpt_files_parts": records["gpt_files_parts"]})
+    code, lines = findings()
+    assert code == 1
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"attachment: gpt_files {part['file_id']}: bytes altered"), lines
+
+
+@pytest.mark.e2e
+@pytest.mark.soak  # ~10 s (the target-postgres load): out of the default suite's budget
+def test_postgres_archive_knowledge_file_part_altered(
+    inline_run: TapRun, pg_database: dict[str, str], pg_query: Any, tmp_path: Path
+) -> None:
+    """Loaded by the installed target-postgres: intact, then a part's bytes updated in SQL."""
+    from .conftest import verify_cli
+    from .test_meltano_verify import TARGET_POSTGRES, shipped_stream_maps
+
+    config = {
+        "host": pg_database["host"],
+        "port": int(pg_database["port"]),
+        "user": pg_database["user"],
+        "password": pg_database["password"],
+        "database": pg_database["dbname"],
+        "default_target_schema": "acme",
+        "sanitize_null_text_characters": True,
+        "add_record_metadata": True,
+        "stream_maps": shipped_stream_maps(),
+    }
+    (tmp_path / "target.json").write_text(json.dumps(config))
+    load = subprocess.run(
+        [str(TARGET_POSTGRES), "--config", str(tmp_path / "target.json")],
+        input=inline_run.stdout,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert load.returncode == 0, load.stderr[-3000:]
+    dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
+
+    def findings() -> tuple[int, list[str]]:
+        report = tmp_path / "report.json"
+        done = verify_cli("--postgres", dsn, "--schema", "acme", "--report", str(report))
+        assert "Traceback" not in done.stdout + done.stderr
+        return done.returncode, _lines(json.loads(report.read_text()))
+
+    code, lines = findings()
+    assert code == 0, lines
+    assert inline_run.records["library_file_contents_parts"]
+    (file_id,) = pg_query(
+        "SELECT file_id FROM acme.library_file_contents_parts WHERE part_index = 0 LIMIT 1"
+    )[0]
+    pg_query(
+        "UPDATE acme.library_file_contents_parts SET content_base64 = 'eHh4' "
+        "WHERE file_id = %s AND part_index = 0 RETURNING 1",
+        file_id,
+    )
+    code, lines = findings()
+    assert code == 1
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"attachment: library_file_contents {file_id}: bytes altered")
