@@ -15,6 +15,8 @@ import typing as t
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import orjson
+
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.http.downloads import Unavailable
 from tap_chatgpt_compliance.timeparse import to_iso
@@ -73,6 +75,16 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 """Strict JSON: NaN and Infinity are not JSON, such a line is kept unparsed."""
 _RAW_DECODE = _DECODER.raw_decode
 """The same decoder without its two whitespace scans: for a line that is one JSON value."""
+_FAST_LOADS = orjson.loads
+"""orjson parses a line about 2.5 times faster than ``json``, into the same values, except for
+what it refuses (NaN, numbers out of range, lone surrogates, invalid UTF-8: the standard
+decoder then decides, with its own error) and integers beyond 64 bits, which it turns into
+floats: a line with a run of 19 digits or more is left to the standard decoder."""
+_DIGIT_MAP = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
+"""``bytes.translate`` table: digits to ``0``, every other byte to ``.``."""
+_LONG_DIGITS = b"0" * 19
+"""The shortest digit run that may be an integer beyond 64 bits (2**63 has 19 digits)."""
+_JSON_SPACE_BYTES = _JSON_SPACE.encode("ascii")
 
 
 def derived_event_key(event: Event) -> str:
@@ -84,6 +96,22 @@ def derived_event_key(event: Event) -> str:
     """
     canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return DERIVED_KEY_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+_NOT_FAST = object()
+"""Stands for a line orjson did not parse (None is the JSON ``null``)."""
+
+
+def _strict_loads(raw: bytes) -> t.Any:
+    """Parse a line with the standard decoder (strict: no NaN); raise its error if not JSON."""
+    text = raw.decode("utf-8")
+    try:
+        event, end = _RAW_DECODE(text)
+    except ValueError:
+        end = -1
+    if end != len(text):  # around whitespace, or not JSON: the strict decoder says
+        event = _DECODER.decode(text)
+    return event
 
 
 @dataclass
@@ -171,7 +199,7 @@ class LineParser:
         """Parse lines of a file of ``file_event_type``, numbered after ``first_line``."""
         self.file_event_type = file_event_type
         self.parsed = ParsedLines()
-        self._pending: list[tuple[Event, str, int, bool, str, str]] = []
+        self._pending: list[tuple[Event, str, int, bool, str, bytes]] = []
         """Events in file order: (event, key, fingerprint, derived key, type, line)."""
         self._tail = b""
         self._number = first_line
@@ -204,13 +232,12 @@ class LineParser:
             parsed.blank_lines += 1
             return
         try:
-            text = raw.decode("utf-8")
-            try:
-                event, end = _RAW_DECODE(text)
-            except ValueError:
-                end = -1
-            if end != len(text):  # around whitespace, or not JSON: the strict decoder says
-                event = _DECODER.decode(text)
+            event = _FAST_LOADS(raw) if _LONG_DIGITS not in raw.translate(_DIGIT_MAP) else _NOT_FAST
+        except orjson.JSONDecodeError:
+            event = _NOT_FAST
+        try:
+            if event is _NOT_FAST:
+                event = _strict_loads(raw)
         except UnicodeDecodeError as exc:
             parsed.unparsed.append(UnparsedLine(number, raw, "invalid_utf8", str(exc)))
             return
@@ -229,10 +256,10 @@ class LineParser:
         key = event.get("event_id")
         if type(key) is str and key:
             fingerprint = (hash((event_type, raw)) & ~_TYPE_BITS) | (hash(event_type) & _TYPE_BITS)
-            self._pending.append((event, key, fingerprint, False, event_type, text))
+            self._pending.append((event, key, fingerprint, False, event_type, raw))
         else:
             derived = derived_event_key(event)
-            self._pending.append((event, derived, hash(event_type), True, event_type, text))
+            self._pending.append((event, derived, hash(event_type), True, event_type, raw))
 
     def finish(self, seen: SeenEvents | SeenEventsStore) -> ParsedLines:
         """Drop the true duplicates of events already kept in this run; keep the rest.
@@ -251,7 +278,7 @@ class LineParser:
         message_lines = parsed.message_lines
         others = parsed.others
         other_keys = parsed.other_keys
-        for event, key, fingerprint, derived, event_type, text in pending:
+        for event, key, fingerprint, derived, event_type, raw in pending:
             previous = changed.get(key, known.get(key))
             given = key if derived else None
             if previous is None:
@@ -271,7 +298,9 @@ class LineParser:
             if event_type == CONVERSATION_MESSAGE:
                 messages.append(event)
                 message_keys.append(given)
-                message_lines.append(text.strip(_JSON_SPACE) if text.isascii() else None)
+                message_lines.append(
+                    raw.strip(_JSON_SPACE_BYTES).decode("ascii") if raw.isascii() else None
+                )
             else:
                 others.append(event)
                 other_keys.append(given)
