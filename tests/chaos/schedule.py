@@ -249,7 +249,8 @@ def generate(seed: int, *, oddities: bool = False, max_steps: int = 4) -> Schedu
             step.kill = Kill("bytes", int(_log_uniform(rng, 2_000, 400_000)))
         steps.append(step)
     add_trust_faults(seed, steps)
-    workspace = add_workspace_faults(seed, steps, max_retries)
+    # the oddity schedules are about log lines: they leave the workspace streams out
+    workspace = not oddities and add_workspace_faults(seed, steps, max_retries)
     odd: dict[str, Any] = {}
     if oddities:
         odd = generate_oddities(rng)
@@ -376,7 +377,11 @@ def build_simulator(schedule: Schedule, start: datetime) -> Simulator:
     overrides.update(quirks=quirks, faults=faults, rate_limits=False, start=start)
     if schedule.workspace:  # objects that change between the runs
         overrides["inventory"] = Inventory(
-            config_versions_per_day=3.0, canvas_versions_per_day=2.0, codex_tasks_per_day=4.0
+            config_versions_per_day=3.0,
+            canvas_versions_per_day=2.0,
+            codex_tasks_per_day=4.0,
+            heavy_user_canvases=4,  # canvases longer than one page (30 versions)
+            heavy_user_versions=40,
         )
     if schedule.oddities:
         if Oddities is None:
@@ -543,6 +548,9 @@ def tap_config(
         config["max_inline_file_bytes"] = schedule.max_inline_file_bytes
     if schedule.workspace:
         config["directory_refresh_hours"] = 0
+        # one request per canvas and per user and route: unpaced (the simulator's rate limits
+        # are off), or a refresh takes seconds of pacing
+        config["max_requests_per_minute"] = 100_000
     return config
 
 

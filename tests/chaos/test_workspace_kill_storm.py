@@ -24,14 +24,14 @@ pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def storm() -> WorkspaceStormResult:
-    return run_workspace_storm(seed=20261205, kills=5, heavy=12)
+    return run_workspace_storm(seed=20261205, kills=5, heavy=10)
 
 
 def test_workspace_kill_storm_loses_nothing(storm: WorkspaceStormResult) -> None:
     assert storm.kill_count >= 5, storm.report()
     assert storm.verdict.ok, "\n" + storm.report()
     stats = storm.verdict.stats
-    assert stats["ws_canvas_versions_keys"] > 400, storm.report()
+    assert stats["ws_canvas_versions_keys"] > 300, storm.report()
     for stream in ("gpt_configs", "memory_entries", "codex_tasks", "library_files"):
         assert stats[f"ws_{stream}_keys"] > 0, stream
     # killed mid-refresh: the resumed runs sent some versions again (idempotently)
