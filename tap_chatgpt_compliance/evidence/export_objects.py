@@ -79,7 +79,7 @@ CREATE TABLE obj_files (id TEXT PRIMARY KEY, status TEXT, reason TEXT, sha256 TE
 CREATE TABLE obj_file_parts (file_id TEXT, part_index INTEGER, content_base64 TEXT,
                              PRIMARY KEY (file_id, part_index)) WITHOUT ROWID;
 CREATE TABLE obj_canvas (user_id TEXT, textdoc_id TEXT, textdoc_type TEXT, version INTEGER,
-                         at TEXT, raw TEXT, digest TEXT,
+                         at TEXT, raw TEXT, digest TEXT, name TEXT,
                          PRIMARY KEY (user_id, textdoc_id, version)) WITHOUT ROWID;
 CREATE TABLE obj_memories (user_id TEXT, digest TEXT, raw TEXT,
                            PRIMARY KEY (user_id, digest)) WITHOUT ROWID;
@@ -260,7 +260,7 @@ class ObjectIndex:
         ).fetchone()
         if kept is None:
             self.db.execute(
-                "INSERT INTO obj_canvas VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO obj_canvas VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user_id,
                     textdoc_id,
@@ -269,6 +269,7 @@ class ObjectIndex:
                     sortable(item.get("updated_at")),
                     raw,
                     digest,
+                    _shown(item.get("name")),
                 ),
             )
         elif kept[0] != digest:
@@ -308,17 +309,28 @@ class ObjectIndex:
         )
         return [str(r[0]) for r in rows]
 
-    def versions(
-        self, user_id: str, textdoc_id: str
-    ) -> Iterator[tuple[str | None, str | None, dict[str, t.Any]]]:
-        """Yield (time, textdoc_type, item) of a canvas's versions, in version order."""
+    def versions(self, user_id: str, textdoc_id: str) -> Iterator[tuple[str | None, int, str, str]]:
+        """Yield (time, version, name, digest) of a canvas's versions, in version order.
+
+        Not the items: a canvas of hundreds of long versions is read one version at a time
+        when its page is written (:meth:`version`).
+        """
         rows = self.db.execute(
-            "SELECT at, textdoc_type, raw FROM obj_canvas WHERE user_id = ? AND textdoc_id = ? "
-            "ORDER BY version",
+            "SELECT at, version, name, digest FROM obj_canvas WHERE user_id = ? AND "
+            "textdoc_id = ? ORDER BY version",
             (user_id, textdoc_id),
         )
-        for at, kind, raw in rows:
-            yield at, kind, json.loads(raw)
+        for at, version, name, digest in rows:
+            yield at, int(version), str(name or ""), str(digest)
+
+    def version(self, user_id: str, textdoc_id: str, version: str) -> dict[str, t.Any]:
+        """Return a canvas version's item as served, with the canvas's ``textdoc_type``."""
+        raw, kind = self.db.execute(
+            "SELECT raw, textdoc_type FROM obj_canvas WHERE user_id = ? AND textdoc_id = ? AND "
+            "version = ?",
+            (user_id, textdoc_id, int(version)),
+        ).fetchone()
+        return {**json.loads(raw), "textdoc_type": kind}
 
     def memories(self, user_id: str) -> list[dict[str, t.Any]]:
         """Return every distinct Memory object archived for a user."""
@@ -372,6 +384,9 @@ class Item:
     title: str
     stream: str
     raw: dict[str, t.Any]
+    """The item as served (empty for a canvas version until its page is written)."""
+    digest: str = ""
+    """SHA-256 of the item's canonical JSON."""
     number: str = ""
     anchor: str = ""
 
@@ -384,6 +399,7 @@ class Selection:
     memories: list[Item] = field(default_factory=list)
     memory_snapshots: int = 0
     gpts: dict[str, list[Item]] = field(default_factory=dict)
+    user_id: str = ""
 
     @property
     def count(self) -> int:
@@ -399,7 +415,7 @@ def select(
     index: ObjectIndex, user_id: str, email: str | None, since: str | None, until: str | None
 ) -> Selection:
     """Return a custodian's canvases, memories and GPTs (their items in the range)."""
-    chosen = Selection()
+    chosen = Selection(user_id=user_id)
     for textdoc_id in index.canvases(user_id):
         versions = [
             (
@@ -407,14 +423,15 @@ def select(
                 Item(
                     "canvas_version",
                     textdoc_id,
-                    str(item["version"]),
+                    str(version),
                     at,
-                    _shown(item.get("name")),
+                    name,
                     "canvas_versions",
-                    {**item, "textdoc_type": kind},
+                    {},
+                    digest,
                 ),
             )
-            for at, kind, item in index.versions(user_id, textdoc_id)
+            for at, version, name, digest in index.versions(user_id, textdoc_id)
         ]
         items = [item for _, item in in_range(versions, since, until)]
         if items:
@@ -491,6 +508,7 @@ class ObjectPages:
         self.archive = archive
         self.files_included = 0
         self.files_missing = 0
+        self.selection_user = ""
 
     def unproven(self, *idents: str) -> bool:
         """Return whether a finding names one of these ids."""
@@ -503,6 +521,7 @@ class ObjectPages:
         table = _Hashed(production.out / "production_objects.csv", run)
         writer = csv.writer(table, lineterminator="\n")
         writer.writerow(OBJECT_COLUMNS)
+        self.selection_user = chosen.user_id
         for textdoc_id, items in chosen.canvases.items():
             self._canvas(textdoc_id, items, writer)
         if chosen.memories:
@@ -527,7 +546,7 @@ class ObjectPages:
                     one_line(item.title),
                     f"{page}#{item.anchor}",
                     item.stream,
-                    _digest(_canonical(item.raw)),
+                    item.digest or _digest(_canonical(item.raw)),
                 )
             )
         return f"{items[0].number} .. {items[-1].number}" if items else "none"
@@ -566,7 +585,11 @@ class ObjectPages:
         numbers = self._number(items, path, writer)
         names = [i.title for i in items if i.title]
         title = one_line(f"Canvas: {names[-1]}" if names else f"Canvas {textdoc_id}")
-        kind = _shown(items[-1].raw.get("textdoc_type")) or "unknown type"
+        user_id = self.selection_user
+        kind = _shown(
+            self.index.version(user_id, textdoc_id, items[-1].item_id).get("textdoc_type")
+        )
+        kind = kind or "unknown type"
         page = self._page(
             path,
             title,
@@ -575,18 +598,19 @@ class ObjectPages:
             numbers,
         )
         for item in items:
+            raw = self.index.version(user_id, textdoc_id, item.item_id)
             comments = "".join(
                 f"<li>{html.escape(one_line(_shown(_obj(c).get('start'))))}-"
                 f"{html.escape(one_line(_shown(_obj(c).get('end'))))}: "
                 f"{html.escape(show_controls(_shown(_obj(c).get('content'))))}</li>"
-                for c in _list(item.raw.get("comments"))
+                for c in _list(raw.get("comments"))
             )
             heading = f"version {item.item_id}" + (f" · {item.title}" if item.title else "")
             page.write(
                 self._block(
                     item,
                     heading,
-                    _shown(item.raw.get("content")) or "(empty)",
+                    _shown(raw.get("content")) or "(empty)",
                     f"<ul>{comments}</ul>" if comments else "",
                 )
             )
