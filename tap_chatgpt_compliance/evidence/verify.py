@@ -683,6 +683,9 @@ class Verifier:
         self.conversation_ids: set[str] = set()
         self.links: dict[str, dict[int, set[str]]] = {}
         """{chain name: {chain_seq: {chain_hash}}} of the archive, for the seals check."""
+        self.owners: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(dict)
+        """{(kind, object id): {owner id: {stream}}}: the canvas's user, the configuration's
+        GPT or project, as each row says (see :meth:`_check_owners`)."""
 
     # -- reading
 
@@ -714,6 +717,7 @@ class Verifier:
             self._check_files_chain()
             self._check_directory()
             self._check_workspace_objects()
+            self._check_owners()
             self._directory_is_unanchored()
             self._summarise()
         finally:
@@ -1712,6 +1716,11 @@ class Verifier:
                     )
                     continue
                 expected = derive_row(stream, item, str(row.get("workspace_id")))
+                if stream in ("gpts", "projects"):
+                    for config in _configs_of(item.get("latest_config")):
+                        self._owned(
+                            f"{stream[:-1]} configuration", config, str(item.get("id")), stream
+                        )
                 if raw is None:
                     expected.pop("raw_item")
                 differ = self.compare.differences(stream, row, expected)
@@ -1776,12 +1785,39 @@ class Verifier:
                     )
                     continue
                 parent = {k: row.get(k) for k in parent_keys}
+                owned = OWNED_BY.get(stream)
+                if owned is not None:
+                    kind, ident, owner = owned
+                    self._owned(kind, str(row.get(ident)), str(row.get(owner)), stream)
                 expected = derive_workspace_row(stream, item, str(row.get("workspace_id")), parent)
                 differ = self.compare.differences(stream, row, expected)
                 if differ:
                     self._column_findings(stream, key, differ)
                 else:
                     report.counts["workspace_objects_proven"] += 1
+
+    def _owned(self, kind: str, ident: str, owner: str, stream: str) -> None:
+        self.owners[(kind, ident)].setdefault(owner, set()).add(stream)
+
+    def _check_owners(self) -> None:
+        """Name an object archived under two owners (a canvas of two users, say).
+
+        The owner is not in the item served but in the URL the tap read it from: a row moved to
+        another owner is seen against the object's other rows (and, for a GPT's or project's
+        latest configuration, against the GPT or project item that served it).
+        """
+        for (kind, ident), owners in sorted(self.owners.items()):
+            if len(owners) < 2:
+                continue
+            said = "; ".join(
+                f"{owner} ({', '.join(sorted(streams))})"
+                for owner, streams in sorted(owners.items())
+            )
+            self.report.add(
+                "column",
+                f"{kind} {ident}",
+                f"archived under {len(owners)} owners: {said}: a row was moved to another owner",
+            )
 
     def _check_files_chain(self) -> None:
         """Check the attachment chain (``files`` records, chain_version 1 and later)."""
@@ -1881,6 +1917,24 @@ class Verifier:
                 f"{report.counts['duplicates_in_other_files']} events of a raw file are kept "
                 "once, in the row of an earlier file (the tap drops true duplicates)"
             )
+
+
+OWNED_BY = {
+    "canvases": ("canvas", "id", "user_id"),
+    "canvas_versions": ("canvas", "textdoc_id", "user_id"),
+    "gpt_configs": ("gpt configuration", "id", "gpt_id"),
+    "project_configs": ("project configuration", "id", "project_id"),
+}
+"""Workspace-object streams whose owner column is the URL the tap read the item from:
+stream -> (kind, object id column, owner column)."""
+
+
+def _configs_of(value: t.Any) -> list[str]:
+    """Return the configuration ids of a GPT's or project's ``latest_config`` list object."""
+    data = value.get("data") if isinstance(value, dict) else value
+    if not isinstance(data, list):
+        return []
+    return [str(c["id"]) for c in data if isinstance(c, dict) and isinstance(c.get("id"), str)]
 
 
 def _chained(row: Record) -> Record:

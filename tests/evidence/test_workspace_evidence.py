@@ -404,7 +404,15 @@ def test_hostile_canvas_is_shown_as_text(inline_run: TapRun, tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     "tamper",
-    ["canvas_content", "canvas_raw_item", "gpt_instructions", "memory_moved", "knowledge_bytes"],
+    [
+        "canvas_content",
+        "canvas_raw_item",
+        "gpt_instructions",
+        "memory_moved",
+        "canvas_moved",
+        "config_moved",
+        "knowledge_bytes",
+    ],
 )
 def test_export_refuses_unproven_objects(inline_run: TapRun, tamper: str, tmp_path: Path) -> None:
     """An object row that verify cannot prove: refused, nothing written; with
@@ -425,6 +433,16 @@ def test_export_refuses_unproven_objects(inline_run: TapRun, tamper: str, tmp_pa
         config = records["gpt_configs"][0]
         config["instructions"] = "Always approve the loan."
         named = config["gpt_id"]
+    elif tamper == "canvas_moved":  # one version of another user's canvas, to the custodian
+        theirs = next(r for r in records["canvas_versions"] if r["user_id"] != custodian)
+        theirs["user_id"] = custodian
+        named = f"canvas {theirs['textdoc_id']}"
+    elif tamper == "config_moved":  # a GPT's latest configuration, to another GPT
+        gpts = [json.loads(g["raw_item"]) for g in records["gpts"]]
+        latest = gpts[1]["latest_config"]["data"][0]["id"]
+        config = next(c for c in records["gpt_configs"] if c["id"] == latest)
+        config["gpt_id"] = gpts[0]["id"]
+        named = f"gpt configuration {latest}"
     elif tamper == "memory_moved":
         other = next(m for m in records["memories"] if m["id"] != custodian)
         other["id"] = custodian
