@@ -569,7 +569,13 @@ class ObjectPages:
         return page
 
     def _block(self, item: Item, heading: str, body: str, extra: str = "") -> str:
-        flagged = self.unproven(item.object_id, item.item_id)
+        # A finding names a canvas by its id (a version number alone is no id), a memory by
+        # its user ("memories <user id>") or entry id, a configuration by its id or its GPT's.
+        idents = {
+            "canvas_version": (item.object_id,),
+            "memory_entry": (f"memories {item.object_id}", item.item_id),
+        }.get(item.kind, (item.object_id, item.item_id))
+        flagged = self.unproven(*idents)
         return (
             f'<div class="msg other{" unproven" if flagged else ""}" '
             f'id="{html.escape(item.anchor)}">'

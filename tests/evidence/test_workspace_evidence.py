@@ -468,6 +468,13 @@ def test_export_refuses_unproven_objects(inline_run: TapRun, tamper: str, tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     text = _all_text(stamped)
     assert "NOT PROVEN" in text
+    if tamper == "canvas_content":  # that canvas's versions are marked, no other canvas
+        canvases = stamped / "html" / "canvases"
+        page = (canvases / f"{file_stem(named)}.html").read_text(encoding="utf-8")
+        assert "NOT PROVEN: named by a finding" in page
+        others = [p for p in canvases.glob("*.html") if p.name != f"{file_stem(named)}.html"]
+        assert others
+        assert not any("named by a finding" in p.read_text(encoding="utf-8") for p in others)
     if tamper == "memory_moved":
         theirs = json.loads(other["raw_item"])
         for context in theirs["memory_contexts"]:
