@@ -45,6 +45,7 @@ from pathlib import Path
 from tap_chatgpt_compliance.evidence import dat
 from tap_chatgpt_compliance.evidence.export_index import Index, sortable
 from tap_chatgpt_compliance.evidence.export_objects import (
+    OBJECT_STREAMS,
     ObjectIndex,
     ObjectPages,
     Selection,
@@ -81,7 +82,7 @@ EMPTY_MESSAGE = "(empty message)"
 STAMPED = 20
 """Findings listed one by one on each page (all of them are in production_manifest.json)."""
 PREFIX = re.compile(r"[A-Za-z0-9._-]{0,24}")
-EXPORT_STREAMS = ("messages", "users", "files", "file_parts")
+EXPORT_STREAMS = ("messages", "users", "files", "file_parts", *OBJECT_STREAMS)
 """What an export renders from (verify reads the whole archive before)."""
 MANIFEST_COLUMNS = (
     "path",
