@@ -711,6 +711,7 @@ class _Run:
         first_number = self.numbered(self.number + 1)
         last_number = self.numbered(self.number + item.count)
         workspaces = exporter.index.workspaces_of(item.id) or self.workspaces
+        production.claim(html_name, "")  # a clash is one readable error, not a traceback
         page = _HashedFile(production.out / html_name)
         page.write(
             self.page_head(

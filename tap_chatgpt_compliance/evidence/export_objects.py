@@ -555,6 +555,7 @@ class ObjectPages:
         self, path: str, title: str, subtitle: str, items: list[Item], numbers: str
     ) -> _Hashed:
         times = sorted(i.at for i in items if i.at)
+        self.run.production.claim(path, "")  # two objects never share a page (error otherwise)
         page = _Hashed(self.run.production.out / path, self.run)
         page.write(
             self.run.page_head(

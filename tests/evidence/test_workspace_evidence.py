@@ -619,3 +619,22 @@ def test_postgres_archive_knowledge_file_part_altered(
     assert code == 1
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"attachment: library_file_contents {file_id}: bytes altered")
+
+
+def test_canvas_ids_that_would_share_a_page_are_an_error(
+    inline_run: TapRun, tmp_path: Path
+) -> None:
+    """A canvas id equal to another's hashed file name: one line, exit 1, never a page lost."""
+    records = _copy(inline_run)
+    custodian = _gpt_owner(records)
+    workspace = records["canvas_versions"][0]["workspace_id"]
+    item = {"content": "x", "name": None, "version": 1, "updated_at": "2026-12-01T10:00:00Z"}
+    for textdoc_id in ("case/1", file_stem("case/1")):
+        parent = {"user_id": custodian, "textdoc_id": textdoc_id, "textdoc_type": "document"}
+        records["canvas_versions"].append(derive_row("canvas_versions", item, workspace, parent))
+    done = _export(
+        _archive(records, tmp_path / "archive"), tmp_path / "out", "--custodian", custodian
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "would share the name 'html/canvases/case_1_" in last
