@@ -138,6 +138,8 @@ def workspace(size: int, folder: Path) -> tuple[Simulator, Attachment]:
     with body.open("wb") as out:
         for chunk in served.iter_body():
             out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())  # not written back to disk during the first repeat
 
     def from_file() -> t.Iterator[bytes]:
         with body.open("rb") as source:

@@ -8,6 +8,7 @@ import errno
 import hashlib
 import logging
 import os
+import queue
 import tempfile
 import threading
 import time
@@ -33,6 +34,10 @@ if t.TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
+BLOCK = 8 * 1024 * 1024
+"""Block size of the store's files: the parts of an object store's multipart upload (8 MiB:
+objects up to 80 GiB in 10,000 parts) and its ranged reads; fsspec's S3 default of 50 MiB
+costs ~200 MB of memory per object in flight."""
 SPOOL_IN_MEMORY = 256 * 1024
 """A downloaded attachment stays in memory up to this size, then goes to a temporary file: the
 attachments fetched ahead of the records hold little memory."""
@@ -198,7 +203,7 @@ class ContentStore:
         if info.get("size") != size:
             return f"it holds {info.get('size')} bytes, not {size}"
         digest = hashlib.sha256()
-        with fs.open(path, "rb") as source:
+        with fs.open(path, "rb", block_size=BLOCK) as source:
             while chunk := source.read(CHUNK):
                 digest.update(chunk)
         found = digest.hexdigest()
@@ -207,7 +212,7 @@ class ContentStore:
     @staticmethod
     def _write_in_place(fs: t.Any, path: str, spool: t.IO[bytes], sha256: str, size: int) -> None:
         """Upload to an object store: the object appears when the upload completes, or never."""
-        target = fs.open(path, "wb")
+        target = fs.open(path, "wb", block_size=BLOCK)
         try:
             _copy_verified(spool, target, sha256, size)
         except BaseException:
@@ -293,8 +298,10 @@ class PartialObject:
     """A download written straight into ``<root>/.partial/`` of a local folder, then committed.
 
     Single pass: the bytes handed to :meth:`write` are the ones hashed by the caller and
-    written once. Past :data:`SYNC_EVERY` bytes a thread flushes the written bytes to disk
-    while more arrive (and drops them from the page cache). :meth:`commit` fsyncs the rest,
+    written once. Past :data:`SYNC_EVERY` bytes they are written by a thread of their own
+    (at most WRITE_QUEUE chunks behind, so the next chunk is received and hashed meanwhile), and
+    another flushes the written bytes to disk while more arrive (and drops them from the page
+    cache). :meth:`commit` fsyncs the rest,
     then renames the file to its content-addressed path, unless a sound object is already
     there; :meth:`abort` removes it. Errors of the disk raise :class:`StorageError`.
     """
@@ -309,24 +316,26 @@ class PartialObject:
         )
         self.size = 0
         self._syncer: _Syncer | None = None
+        self._writer: _Writer | None = None
 
     def write(self, data: bytes) -> None:
-        """Append ``data`` (all of it)."""
-        if self.fd is None:
+        """Append ``data`` (all of it; past SYNC_EVERY bytes, on the writing thread)."""
+        fd = self.fd
+        if fd is None:
             msg = "the partial file is closed"
             raise StorageError(msg)
-        view = memoryview(data)
         try:
-            while view:
-                written = os.write(self.fd, view)
-                view = view[written:]
+            if self._writer is not None:
+                self._writer.put(data)
+            elif self.size + len(data) < SYNC_EVERY:
+                _write_all(fd, data)
+            else:
+                self._syncer = _Syncer(fd)
+                self._writer = _Writer(fd, self.size, self._syncer.wrote)
+                self._writer.put(data)
         except OSError as exc:
             raise StorageError(_os_error(f"cannot write {self.path}", exc)) from exc
         self.size += len(data)
-        if self._syncer is None and self.size >= SYNC_EVERY:
-            self._syncer = _Syncer(self.fd)
-        if self._syncer is not None:
-            self._syncer.wrote(self.size)
 
     def abort(self) -> None:
         """Close and remove the partial file (never raises)."""
@@ -355,14 +364,19 @@ class PartialObject:
 
     def _commit(self, sha256: str, size: int, uri: str, path: str) -> Stored:
         fd = self.fd
-        if fd is None or self.size != size or os.fstat(fd).st_size != size:
+        if fd is None or self.size != size:
             msg = f"the partial file of {uri} does not hold the {size} bytes downloaded"
             raise StorageError(msg)
+        if self._writer is not None:
+            self._writer.finish()
         if self._syncer is not None:
             self._syncer.finish()
         os.fsync(fd)  # the bytes are on disk before the name is
         written = os.fstat(fd)
         self._close()
+        if written.st_size != size:
+            msg = f"the partial file of {uri} holds {written.st_size} bytes, not {size}"
+            raise StorageError(msg)
         fs, _ = self.store._fs_and_root
         problem = ContentStore._check(fs, path, size, sha256)
         if problem is None:  # a sound copy is already there: keep it as it is
@@ -385,11 +399,67 @@ class PartialObject:
     def _close(self) -> None:
         fd, self.fd = self.fd, None
         try:
+            if self._writer is not None:
+                self._writer.stop()
             if self._syncer is not None:
                 self._syncer.stop()
         finally:
             if fd is not None:
                 os.close(fd)
+
+
+WRITE_QUEUE = 4
+"""Chunks (of CHUNK bytes) received and hashed ahead of the writing thread at most."""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class _Writer:
+    """Writes a file's chunks on a thread of its own, in order, at most WRITE_QUEUE behind."""
+
+    def __init__(self, fd: int, offset: int, wrote: t.Callable[[int], None]) -> None:
+        self.fd = fd
+        self.written = offset
+        self.wrote = wrote
+        self.error: OSError | None = None
+        self._queue: queue.Queue[bytes | None] = queue.Queue(WRITE_QUEUE)
+        self._thread = threading.Thread(target=self._run, name="tap-attachment-write", daemon=True)
+        self._thread.start()
+
+    def put(self, data: bytes) -> None:
+        """Queue ``data``; raise the error a write met, if any."""
+        if self.error is not None:
+            raise self.error
+        self._queue.put(data)
+
+    def finish(self) -> None:
+        """Wait until every chunk is written; raise the error a write met, if any."""
+        self.stop()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Let the thread write what is queued, and end."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self.error is not None:
+                continue  # drained: put() and finish() raise the error
+            try:
+                _write_all(self.fd, data)
+                self.written += len(data)
+                self.wrote(self.written)
+            except OSError as exc:
+                self.error = exc
+            except Exception as exc:  # never die with chunks queued: put() would block
+                self.error = OSError(errno.EIO, f"{type(exc).__name__}: {exc}")
 
 
 class _Syncer:
