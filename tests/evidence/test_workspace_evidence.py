@@ -463,6 +463,8 @@ def test_export_refuses_unproven_objects(inline_run: TapRun, tamper: str, tmp_pa
     assert "refused" in done.stderr
     assert any(named in line for line in done.stderr.splitlines() if line.startswith("FINDING"))
     assert not out.exists() or not any(out.iterdir())
+    if tamper not in ("canvas_content", "memory_moved", "knowledge_bytes"):
+        return  # the stamped production of the others shows nothing more (test time)
     stamped = tmp_path / "stamped"
     done = _export(folder, stamped, "--custodian", custodian, "--allow-findings")
     assert done.returncode == 0, done.stderr[-2000:]
