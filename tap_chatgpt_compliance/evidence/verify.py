@@ -1670,7 +1670,7 @@ class Verifier:
                 if row.get("status") != "archived":
                     continue
                 file_id, sha256 = str(row.get("id")), str(row.get("sha256"))
-                seen = _canonical({"id": file_id, "sha256": sha256, **_small_file(row)})
+                seen = _digest({"id": file_id, "sha256": sha256, **_small_file(row)})
                 if seen in done:
                     continue
                 done.add(seen)
