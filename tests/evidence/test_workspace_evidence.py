@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import typing as t
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -350,6 +351,21 @@ def _copy(run: TapRun) -> dict[str, Any]:
     return t.cast("dict[str, Any]", json.loads(json.dumps(run.records)))
 
 
+class _Parsed(HTMLParser):
+    """The elements and the text of a page, as an HTML parser reads it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
 def test_hostile_canvas_is_shown_as_text(inline_run: TapRun, tmp_path: Path) -> None:
     """A canvas served with HTML, script, bidi controls, CR/LF and formula-leading names, under
     an id that is a path: inert text on the page, one CSV row per version, a safe file name."""
@@ -385,12 +401,20 @@ def test_hostile_canvas_is_shown_as_text(inline_run: TapRun, tmp_path: Path) -> 
     page_path = out / "html" / "canvases" / f"{file_stem(hostile)}.html"
     assert page_path.parent.resolve() == (out / "html" / "canvases").resolve()
     assert not (out / "Evil").exists()
-    page = page_path.read_text(encoding="utf-8")
-    for raw in ("<script", "<img", "<b>x", "\u202e", "\u2066", "\r"):
+    page = page_path.read_bytes().decode("utf-8")  # line ends as written
+    for raw in ("<script", "<img", "<b>x", "\u202e", "\u2066"):
         assert raw not in page, raw
+    title = page[page.index("<title>") : page.index("</title>")]
+    assert "\r" not in title
+    assert "\n" not in title
     assert "&lt;script&gt;alert(1)&lt;/script&gt;\\u202eevil" in page
     assert "&lt;img src=x&gt;" in page
     assert "X-Injected: 1</title>" not in page
+    parsed = _Parsed()
+    parsed.feed(page)
+    assert {"script", "img"}.isdisjoint(parsed.tags), parsed.tags
+    assert "<script>alert(1)</script>\\u202eevil\r\nnext line" in parsed.text
+    assert "<img src=x>" in parsed.text
     assert "\\r\\nX-Injected" in page
     rows = [r for r in _objects_csv(out) if r["object_id"] == hostile]
     assert [r["item_id"] for r in rows] == ["1", "2"]
