@@ -58,9 +58,9 @@ def test_the_reconciliation_catches_a_lost_version(storm: WorkspaceStormResult) 
 
 
 @pytest.mark.soak
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_workspace_kill_storm_soak(seed: int, tmp_path: Path) -> None:
-    """More kills, a heavier canvas user, more seeds."""
-    result = run_workspace_storm(seed=seed, kills=24, heavy=40, workdir=tmp_path)
+@pytest.mark.parametrize(("seed", "faults"), [(1, False), (2, True), (3, True)])
+def test_workspace_kill_storm_soak(seed: int, faults: bool, tmp_path: Path) -> None:
+    """More kills, a heavier canvas user, more seeds; 5xx, resets and truncated bodies too."""
+    result = run_workspace_storm(seed=seed, kills=24, heavy=40, workdir=tmp_path, faults=faults)
     assert result.kill_count >= 20, result.report()
     assert result.verdict.ok, "\n" + result.report()

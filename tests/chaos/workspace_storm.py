@@ -109,9 +109,11 @@ def run_workspace_storm(
     heavy: int = 12,
     max_runs: int | None = None,
     workdir: Path | None = None,
+    faults: bool = False,
 ) -> WorkspaceStormResult:
     """SIGKILL the tap ``kills`` times during workspace refreshes, resuming each time, then run
-    clean and reconcile."""
+    clean and reconcile. ``faults``: each killed run also meets 5xx bursts, connection resets
+    and truncated bodies at random rates (the final run none)."""
     started = time.monotonic()
     rng = random.Random(f"chaos-workspace-storm:{seed}")
     own = workdir is None
@@ -156,6 +158,13 @@ def run_workspace_storm(
                     plan = f"advance {minutes} min; "
                     ahead = 60
             kill = None if final else _plan(rng, ahead)
+            if faults:
+                rates = (0.0, 0.0, 0.0) if final else tuple(rng.uniform(0, 0.06) for _ in "ert")
+                sim.config.faults.error_rate, sim.config.faults.reset_rate = rates[:2]
+                sim.config.faults.truncate_rate = rates[2]
+                if not final:
+                    plan += "faults error/reset/truncate " + "/".join(f"{r:.3f}" for r in rates)
+                    plan += "; "
             result.plans.append(plan + ("final clean run" if kill is None else kill.describe()))
             sim_times.append(sim.now())
             run = run_tap(
