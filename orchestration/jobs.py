@@ -21,10 +21,25 @@ ARCHIVE_JOB = "archive_fleet"
 FRESHNESS_JOB = "fleet_freshness"
 
 
+#: Imported once by the executor's forkserver: Dagster, this code location and the Meltano CLI.
+PRELOAD = f"{__package__}.preload"
+
+
 def executor_config(settings: FleetSettings) -> dict[str, Any]:
-    """Multiprocess executor config: at most ``max_concurrent`` tenant steps at once."""
+    """Multiprocess executor config: at most ``max_concurrent`` tenant steps at once.
+
+    Steps start as forks of a forkserver that has imported Dagster, the code location and the
+    Meltano CLI once (``preload.py``), not as new interpreters that import them again per
+    tenant; ``FLEET_START_METHOD=spawn`` turns that off.
+    """
+    start: dict[str, Any] = (
+        {"spawn": {}}
+        if settings.start_method == "spawn"
+        else {"forkserver": {"preload_modules": [PRELOAD]}}
+    )
     return {
         "max_concurrent": settings.max_concurrent,
+        "start_method": start,
         "tag_concurrency_limits": [
             {"key": RUN_TAG, "value": "true", "limit": settings.max_concurrent},
             # Two loaders of one tenant at once would share Meltano's per-plugin run folder

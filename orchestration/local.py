@@ -78,11 +78,12 @@ def prepare_meltano_database(timeout: float = 300) -> None:
     """
     import subprocess
 
+    from .project import project_root
     from .runner import meltano_executable
 
     proc = subprocess.run(
         [meltano_executable(), "upgrade", "database"],
-        cwd=REPO_ROOT,
+        cwd=project_root(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -93,18 +94,42 @@ def prepare_meltano_database(timeout: float = 300) -> None:
         raise RuntimeError(f"meltano upgrade database failed: {' '.join(tail)}")
 
 
+_JOBS: dict[tuple[Any, ...], JobDefinition] = {}
+
+
+def _job(name: str) -> JobDefinition:
+    """Build a job of the code location once per process and environment.
+
+    Every step process reconstructs the job: built once in the executor's forkserver
+    (``preload.py``), the steps forked from it find it here instead of reading ``meltano.yml``
+    and building every tenant's asset again. A change of the project file or of a ``FLEET_*``
+    variable builds it anew.
+    """
+    from .definitions import build_definitions  # its import builds the code location
+    from .project import project_root
+
+    root = project_root()
+    stat = (root / "meltano.yml").stat()
+    key = (
+        name,
+        str(root),
+        stat.st_mtime_ns,
+        stat.st_size,
+        tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("FLEET_"))),
+    )
+    if key not in _JOBS:
+        _JOBS[key] = build_definitions().resolve_job_def(name)
+    return _JOBS[key]
+
+
 def archive_fleet_job() -> JobDefinition:
     """Build the hourly job from the current environment (a ``reconstructable`` target)."""
-    from .definitions import build_definitions  # its import builds the code location
-
-    return build_definitions().resolve_job_def(ARCHIVE_JOB)
+    return _job(ARCHIVE_JOB)
 
 
 def freshness_job() -> JobDefinition:
     """Build the freshness-check job from the current environment."""
-    from .definitions import build_definitions
-
-    return build_definitions().resolve_job_def(FRESHNESS_JOB)
+    return _job(FRESHNESS_JOB)
 
 
 def run_fleet(
@@ -138,13 +163,26 @@ def run_freshness(instance: DagsterInstance, log_level: str = "DEBUG") -> JobExe
     )
 
 
+_FORKSERVER_ENV: list[dict[str, str]] = []
+
+
 def _execution() -> dict[str, Any]:
     """Return the executor config of the current environment (``FLEET_MAX_CONCURRENT``).
 
     Dagster caches a reconstructed job per process, so a later change of the environment would
-    not reach its default config: pass it as run config instead.
+    not reach its default config: pass it as run config instead. The forkserver of the steps
+    lives as long as this process and keeps the environment of its first run: a later run in
+    another environment (a test, the demo) spawns its steps instead. A deployment starts a run
+    worker per run, so every run has its own forkserver.
     """
-    return {"execution": {"config": executor_config(FleetSettings.from_env())}}
+    config = executor_config(FleetSettings.from_env())
+    if "forkserver" in config["start_method"]:
+        env = dict(os.environ)
+        if not _FORKSERVER_ENV:
+            _FORKSERVER_ENV.append(env)
+        elif env != _FORKSERVER_ENV[0]:
+            config["start_method"] = {"spawn": {}}
+    return {"execution": {"config": config}}
 
 
 def _console(level: str) -> dict[str, Any]:

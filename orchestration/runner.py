@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .project import Tenant, project_root
 from .summary import RunSummary, bookmarks_from_state, parse_summary, tap_lines, tap_message
@@ -60,7 +65,115 @@ class RunOutcome:
         return self.finished_at - self.started_at
 
 
+def _forkable() -> bool:
+    """Whether ``meltano`` can run as a fork of this process rather than a new interpreter.
+
+    Only when the step already imported the Meltano CLI (the forkserver's preload), the
+    ``meltano`` to run is the one beside this Python (no ``MELTANO_EXECUTABLE``) and
+    ``FLEET_MELTANO_FORK`` is not ``0``.
+    """
+    return (
+        hasattr(os, "fork")
+        and "meltano.cli" in sys.modules
+        and not os.environ.get("MELTANO_EXECUTABLE")
+        and os.environ.get("FLEET_MELTANO_FORK", "1").strip() != "0"
+        and meltano_executable() == str(Path(sys.executable).with_name("meltano"))
+    )
+
+
+def _exit_code(status: int) -> int:
+    return os.waitstatus_to_exitcode(status)
+
+
+def _run_forked(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``meltano <args>`` in a fork of this process, as :func:`subprocess.run` would.
+
+    The child calls the console script's ``main`` with the same argv, folder and environment,
+    in its own process group: only the interpreter's start and imports are skipped. Same
+    result as :func:`subprocess.run` (``TimeoutExpired`` included).
+    """
+    root = project_root()
+    argv = [meltano_executable(), *args]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child; its effects are tested)
+            _meltano_child(argv, root, out.fileno(), err.fileno())
+        deadline = time.monotonic() + timeout
+        nap = 0.005
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                _kill_group(pid)
+                out.seek(0)
+                err.seek(0)
+                raise subprocess.TimeoutExpired(argv, timeout, out.read(), err.read())
+            time.sleep(nap)
+            nap = min(nap * 2, 0.1)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(
+            argv,
+            _exit_code(status),
+            out.read().decode("utf-8", errors="replace"),
+            err.read().decode("utf-8", errors="replace"),
+        )
+
+
+def _kill_group(pid: int) -> None:
+    """Stop the forked Meltano and everything it started (the tap, the target)."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        end = time.monotonic() + grace
+        while time.monotonic() < end:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+            time.sleep(0.05)
+
+
+def _stream(fd: int) -> io.TextIOWrapper:
+    return io.TextIOWrapper(
+        io.FileIO(fd, "w", closefd=False), encoding="utf-8", errors="replace", line_buffering=True
+    )
+
+
+def _meltano_child(argv: list[str], root: Path, out_fd: int, err_fd: int) -> NoReturn:
+    """Become ``meltano <args>`` in ``root`` (the forked child); never return."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        os.chdir(root)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        # New streams on the new descriptors (the step's may be a capture, not fds 1 and 2).
+        sys.stdout = _stream(1)
+        sys.stderr = _stream(2)
+        sys.argv = argv
+        from meltano.cli import main
+
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    if _forkable():
+        return _run_forked(args, timeout)
     return subprocess.run(
         [meltano_executable(), *args],
         cwd=project_root(),

@@ -21,6 +21,13 @@ def _list(name: str, default: list[str]) -> list[str]:
     return [x.strip() for x in raw.split(",") if x.strip()] if raw else list(default)
 
 
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "").strip().lower() or allowed[0]
+    if raw not in allowed:
+        raise ValueError(f"{name}={raw!r} is not one of {', '.join(allowed)}")
+    return raw
+
+
 @dataclass(frozen=True)
 class FleetSettings:
     """What the code location reads from ``FLEET_*`` variables (defaults in brackets)."""
@@ -41,6 +48,10 @@ class FleetSettings:
     alert_webhook: str | None = None
     alert_command: str | None = None
     log_dir: str | None = None
+    start_method: str = "forkserver"
+    """How tenant steps start: ``forkserver`` (forks of a preloaded server) or ``spawn``."""
+    meltano_fork: bool = True
+    """Run each ``meltano`` command as a fork of its step (its CLI already imported)."""
 
     @classmethod
     def from_env(cls) -> FleetSettings:
@@ -61,4 +72,6 @@ class FleetSettings:
             alert_webhook=os.environ.get("FLEET_ALERT_WEBHOOK") or None,
             alert_command=os.environ.get("FLEET_ALERT_COMMAND") or None,
             log_dir=os.environ.get("FLEET_LOG_DIR") or None,
+            start_method=_choice("FLEET_START_METHOD", ("forkserver", "spawn")),
+            meltano_fork=_choice("FLEET_MELTANO_FORK", ("1", "0")) == "1",
         )

@@ -1,0 +1,112 @@
+"""Issue #20 item 3: `make bench-fleet` runs (so it cannot rot), and a fleet step runs each
+`meltano` command as a fork of its preloaded step with the same result as a new process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_the_fleet_benchmark_runs_and_prints_its_table():
+    """The smallest fleet, one pass: the table's header and its row (no speed asserted)."""
+    bench = str(REPO_ROOT / "benchmarks" / "fleet.py")
+    proc = subprocess.run(
+        [sys.executable, bench, "--tenants", "1", "--passes", "1"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, (out + proc.stderr)[-3000:]
+    assert "tenants/h" in out
+    assert "CPU s/tenant" in out
+    assert "peak PSS/step MB" in out
+    rows = [line.split() for line in out.splitlines() if line.split()[:2] in (["1", "light"],)]
+    assert len(rows) == 1
+    assert float(rows[0][2]) > 0  # wall
+    assert float(rows[0][4]) > 0  # CPU per tenant: the steps' processes were counted
+    assert float(rows[0][8]) > 0  # a step's peak RSS was sampled
+
+
+def test_the_bench_finds_each_step_process_of_a_forkserver_and_of_spawn():
+    from benchmarks.fleet import fit, step_root
+
+    server = "python -c from multiprocessing.forkserver import main"
+    names = {1: "python bench --pass-child", 2: server, 3: server, 4: "meltano", 5: "tap"}
+    parent = {2: 1, 3: 2, 4: 3, 5: 4}
+    assert step_root(5, parent, names) == 3  # tap -> meltano -> step (a fork of the server)
+    assert step_root(2, parent, names) is None  # the server itself is no step
+    assert step_root(1, parent, names) is None
+    spawn = {1: "bench", 2: "python -c from multiprocessing.spawn import spawn_main", 3: "x"}
+    assert step_root(3, {2: 1, 3: 2}, spawn) == 2
+    rows = [{"tenants": 10, "cpu": 25.0}, {"tenants": 20, "cpu": 45.0}]
+    assert fit(rows, "cpu") == pytest.approx((5.0, 2.0))
+    assert fit(rows[:1], "cpu") is None
+
+
+@pytest.fixture
+def meltano_preloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """This process as a forkserver-preloaded step: the Meltano CLI imported, a bare project."""
+    from orchestration import preload
+
+    assert preload.MELTANO_PRELOADED
+    (tmp_path / "meltano.yml").write_text(
+        "project_id: 00000000-0000-0000-0000-000000000001\nsend_anonymous_usage_stats: false\n"
+        "default_environment: dev\nenvironments:\n- name: dev\n"
+    )
+    for k in [k for k in os.environ if k.startswith(("MELTANO_", "FLEET_"))]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("MELTANO_PROJECT_ROOT", str(tmp_path))
+    monkeypatch.setenv("MELTANO_DATABASE_URI", f"sqlite:///{tmp_path / 'meltano.db'}")
+    monkeypatch.setenv("MELTANO_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_a_forked_meltano_answers_as_a_new_meltano_process(meltano_preloaded, monkeypatch):
+    from orchestration import runner
+
+    args = ["state", "get", "dev:tap-x-to-target-y"]
+    assert runner._forkable()
+    forked = runner._run(args, timeout=120)
+    monkeypatch.setenv("FLEET_MELTANO_FORK", "0")
+    assert not runner._forkable()
+    spawned = runner._run(args, timeout=120)
+    assert forked.returncode == spawned.returncode
+    assert forked.stdout == spawned.stdout
+    # Meltano's own stderr lines (timestamps aside) match too.
+    strip = [line.split(" ", 1)[-1] for line in forked.stderr.splitlines()]
+    assert strip == [line.split(" ", 1)[-1] for line in spawned.stderr.splitlines()]
+    bad = runner._run(["state", "get"], timeout=120)  # a usage error: exit 2 both ways
+    monkeypatch.delenv("FLEET_MELTANO_FORK")
+    assert runner._run(["state", "get"], timeout=120).returncode == bad.returncode == 2
+
+
+@pytest.mark.slow
+def test_a_forked_meltano_that_times_out_is_stopped_with_what_it_started(meltano_preloaded):
+    from orchestration import runner
+
+    (meltano_preloaded / "meltano.yml").write_text(
+        (meltano_preloaded / "meltano.yml").read_text()
+        + "plugins:\n  utilities:\n  - name: sleeper\n    namespace: sleeper\n"
+        "    executable: sleep\n"
+    )
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        runner._run(["invoke", "sleeper", "60"], timeout=3)
+    assert time.monotonic() - started < 30
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
