@@ -1,6 +1,6 @@
 # Thin wrapper: the logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help install test soak lint demo fleet-demo bench chaos hub readme-settings build clean
+.PHONY: help install test soak lint demo fleet-demo bench bench-fleet chaos hub readme-settings build clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ bench:  ## issue #8 goals in one run: throughput, pacing, memory, requests (BENC
 bench-attachments:  ## issue #20: a 1 GiB attachment to storage vs curl | sha256 > file, 3x (BENCH_ARGS=--quick)
 	bash scripts/bootstrap.sh
 	.venv/bin/python benchmarks/attachments.py $(BENCH_ARGS)
+
+bench-fleet:  ## what a tenant costs in the Dagster fleet: 20, 50, 100 tenants (BENCH_FLEET_ARGS=--quick: 3, 6)
+	bash scripts/bootstrap.sh
+	.venv/bin/python benchmarks/fleet.py $(BENCH_FLEET_ARGS)
 
 chaos:  ## thousands of seeded fault schedules against the simulator (CHAOS_ARGS="--schedules 500 --jobs 2")
 	bash scripts/bootstrap.sh
