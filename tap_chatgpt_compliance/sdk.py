@@ -255,12 +255,10 @@ def _lean_loop(stream: Stream, context: t.Any, path: RecordPath) -> t.Iterator[d
                 continue
             known = getattr(stream, "_verbatim", None)
             verbatim = known[1] if known is not None and known[0] is record else None
-            plain = getattr(stream, "_plain_record", None) is record
             if not total:
                 pop_deselected_record_properties(processed, schema, mask)
                 verbatim = None
-            conformed = conform(stream, processed)
-            write(alias, conformed, version, verbatim, plain and conformed is record)
+            write(alias, conform(stream, processed), version, verbatim)
             written += 1
             # Stream.sync ignores what is yielded: hold nothing, so that a record (and an
             # 8 MiB part it may carry) is freed before the next one is built.
@@ -413,9 +411,6 @@ class SeamStream(RESTStream[t.Any]):
 
     _verbatim: tuple[dict[str, t.Any], Verbatim] | None = None
     """A record about to be written, and a field of it whose JSON text is known (output.py)."""
-    _plain_record: dict[str, t.Any] | None = None
-    """A record about to be written that holds only JSON types with finite numbers: the writer
-    may serialise it with orjson (output.plain_json), which checks the rest."""
     runs_for_selected_children: t.ClassVar[bool] = False
     """True: the stream syncs when a child is selected, even when it is not (log_files)."""
 

@@ -149,9 +149,6 @@ class ParsedLines:
     message_lines: list[str | None] = field(default_factory=list)
     """Beside ``messages`` (same index): the event's line as delivered when it is ASCII (the
     ``messages`` record carries it as its ``event`` without serialising it again), else None."""
-    message_plain: list[bool | None] = field(default_factory=list)
-    """Beside ``messages`` (same index): True when orjson read the line, so the event holds no
-    NaN, infinity or integer beyond 64 bits (its record may be written by orjson, output.py)."""
     unparsed: list[UnparsedLine] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -159,7 +156,6 @@ class ParsedLines:
         for events, side in (
             (self.messages, self.message_keys),
             (self.messages, self.message_lines),
-            (self.messages, self.message_plain),
             (self.others, self.other_keys),
         ):
             if len(side) != len(events):
@@ -203,9 +199,8 @@ class LineParser:
         """Parse lines of a file of ``file_event_type``, numbered after ``first_line``."""
         self.file_event_type = file_event_type
         self.parsed = ParsedLines()
-        self._pending: list[tuple[Event, str, int, bool, str, bytes, bool]] = []
-        """Events in file order: (event, key, fingerprint, derived key, type, line, read by
-        orjson)."""
+        self._pending: list[tuple[Event, str, int, bool, str, bytes]] = []
+        """Events in file order: (event, key, fingerprint, derived key, type, line)."""
         self._tail = b""
         self._number = first_line
 
@@ -240,9 +235,8 @@ class LineParser:
             event = _FAST_LOADS(raw) if _LONG_DIGITS not in raw.translate(_DIGIT_MAP) else _NOT_FAST
         except orjson.JSONDecodeError:
             event = _NOT_FAST
-        plain = event is not _NOT_FAST
         try:
-            if not plain:
+            if event is _NOT_FAST:
                 event = _strict_loads(raw)
         except UnicodeDecodeError as exc:
             parsed.unparsed.append(UnparsedLine(number, raw, "invalid_utf8", str(exc)))
@@ -262,10 +256,10 @@ class LineParser:
         key = event.get("event_id")
         if type(key) is str and key:
             fingerprint = (hash((event_type, raw)) & ~_TYPE_BITS) | (hash(event_type) & _TYPE_BITS)
-            self._pending.append((event, key, fingerprint, False, event_type, raw, plain))
+            self._pending.append((event, key, fingerprint, False, event_type, raw))
         else:
             derived = derived_event_key(event)
-            self._pending.append((event, derived, hash(event_type), True, event_type, raw, plain))
+            self._pending.append((event, derived, hash(event_type), True, event_type, raw))
 
     def finish(self, seen: SeenEvents | SeenEventsStore) -> ParsedLines:
         """Drop the true duplicates of events already kept in this run; keep the rest.
@@ -282,10 +276,9 @@ class LineParser:
         messages = parsed.messages
         message_keys = parsed.message_keys
         message_lines = parsed.message_lines
-        message_plain = parsed.message_plain
         others = parsed.others
         other_keys = parsed.other_keys
-        for event, key, fingerprint, derived, event_type, raw, plain in pending:
+        for event, key, fingerprint, derived, event_type, raw in pending:
             previous = changed.get(key, known.get(key))
             given = key if derived else None
             if previous is None:
@@ -308,7 +301,6 @@ class LineParser:
                 message_lines.append(
                     raw.strip(_JSON_SPACE_BYTES).decode("ascii") if raw.isascii() else None
                 )
-                message_plain.append(plain)
             else:
                 others.append(event)
                 other_keys.append(given)

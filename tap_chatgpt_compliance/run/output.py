@@ -22,14 +22,12 @@ import datetime
 import decimal
 import json
 import os
-import re
 import signal
 import sys
 import time
 import typing as t
 import weakref
 
-import orjson
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.singerlib.json import serialize_json
@@ -100,79 +98,6 @@ _ENCODE = json.JSONEncoder(
 ).encode
 
 
-def _refuse(value: t.Any) -> t.NoReturn:
-    """Refuse what orjson would write its own way (datetimes, subclasses, Decimal, …)."""
-    raise TypeError
-
-
-_PLAIN_OPTIONS = (
-    orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-)
-
-
-def _floats_may_differ(data: bytes) -> bool:
-    """Whether orjson's text may hold a float that ``repr`` writes otherwise, or DEL.
-
-    Tested over floats of every magnitude: they differ only below 1e-4, where orjson writes
-    ``1.5e-7`` (``repr``: ``1.5e-07``) or ``0.00001`` (``1e-05``). Text that merely looks like
-    either (``…9e-7b…`` in an id) only leaves the record to the standard encoder.
-    """
-    find = data.find
-    at = find(b"e-")
-    while at >= 0:  # a digit, e-, one digit: a one-digit negative exponent
-        digits = data[at - 1 : at] + data[at + 2 : at + 3]
-        if digits.isdigit() and len(digits) == 2 and not data[at + 3 : at + 4].isdigit():
-            return True
-        at = find(b"e-", at + 2)
-    at = find(b"0.0000")
-    while at >= 0:  # a number 0.0000… (not the end of 28.000000 in a timestamp)
-        if not data[at - 1 : at].isdigit():
-            return True
-        at = find(b"0.0000", at + 1)
-    return b"\x7f" in data  # DEL: ``json`` escapes it
-
-
-_ASTRAL = re.compile(rb"\\U([0-9a-f]{8})")
-
-
-def _surrogate_pair(match: re.Match[bytes]) -> bytes:
-    r"""Return ``\UXXXXXXXX`` as ``json`` writes the character: a surrogate pair."""
-    code = int(match.group(1), 16) - 0x10000
-    return b"\\u%04x\\u%04x" % (0xD800 | (code >> 10), 0xDC00 | (code & 0x3FF))
-
-
-def plain_json(value: t.Any) -> str | None:
-    """Return ``_ENCODE(value)`` written by orjson (about five times faster), or None.
-
-    For values that hold only JSON types with finite numbers (NaN and infinities orjson would
-    write as ``null``): a record built from a line orjson read (see ``logfiles.logfile``).
-    None, for the standard encoder to write, when orjson's text could differ from it: a float
-    below 1e-4 (orjson writes ``0.00001`` where ``json`` writes ``1e-05``), DEL (``json``
-    escapes it), an integer beyond 64 bits, a key that is not text, or any type but the plain
-    JSON ones. Non-ASCII is escaped as ``ensure_ascii`` escapes it.
-    """
-    try:
-        data = orjson.dumps(value, default=_refuse, option=_PLAIN_OPTIONS)
-    except TypeError:  # orjson.JSONEncodeError too
-        return None
-    if _floats_may_differ(data):
-        return None
-    text = data.decode("utf-8")
-    if text.isascii():
-        return text
-    # ``backslashreplace`` escapes as ``ensure_ascii`` does (lowercase ``\\uXXXX``) except
-    # U+0080-U+00FF as ``\\xXX`` (made ``\\u00XX``) and beyond U+FFFF as ``\\UXXXXXXXX`` (made
-    # a surrogate pair), unless the text already holds such a sequence.
-    if "\\x" in text or "\\U" in text:
-        return None
-    escaped = text.encode("ascii", "backslashreplace").replace(b"\\x", b"\\u00")
-    if b"\\U" in escaped:
-        escaped = _ASTRAL.sub(_surrogate_pair, escaped)
-    return escaped.decode("ascii")
-
-
 def record_line(
     stream: str,
     record: dict[str, t.Any],
@@ -217,11 +142,7 @@ Verbatim = tuple[str, tuple[str, ...]]
 
 
 def fast_record_parts(
-    stream_json: str,
-    record: dict[str, t.Any],
-    version: int | None,
-    verbatim: Verbatim | None,
-    plain: bool = False,
+    stream_json: str, record: dict[str, t.Any], version: int | None, verbatim: Verbatim | None
 ) -> list[str]:
     """Return the pieces of the RECORD line of ``record`` (stream name already JSON).
 
@@ -229,9 +150,7 @@ def fast_record_parts(
     names a field whose JSON text is already known: the event as delivered by the API (ASCII,
     parsed strictly), or base64 content between quotes; it is written as it is, last, instead
     of being serialised again (a base64 part of 11 MiB is never copied into a line).
-    ``plain``: the record holds only JSON types with finite numbers (:func:`plain_json`).
     """
-    encode = _encode_plain if plain else _ENCODE
     head = '{"type":"RECORD","stream":' + stream_json + ',"record":'
     tail = (
         ',"time_extracted":' + extraction_time() + "}"
@@ -239,22 +158,16 @@ def fast_record_parts(
         else f',"version":{version},"time_extracted":{extraction_time()}}}'
     )
     if verbatim is None or verbatim[0] not in record:
-        return [head, encode(record), tail]
+        return [head, _ENCODE(record), tail]
     name, pieces = verbatim
     value = record.pop(name)
     try:
-        body = encode(record)
+        body = _ENCODE(record)
     finally:
         record[name] = value
     separator = "," if len(record) > 1 else ""
     key = _NAMES.get(name) or _NAMES.setdefault(name, _ENCODE(name) + ":")
     return [head, body[:-1], separator, key, *pieces, "}", tail]
-
-
-def _encode_plain(record: dict[str, t.Any]) -> str:
-    """Write a plain record by orjson when that gives the standard encoder's text."""
-    text = plain_json(record)
-    return _ENCODE(record) if text is None else text
 
 
 def fast_record_line(
@@ -345,14 +258,13 @@ class LineLimitedWriter(SingerWriter):
         record: dict[str, t.Any],
         version: int | None = None,
         verbatim: Verbatim | None = None,
-        plain: bool = False,
     ) -> None:
         """Write one RECORD (the fast path of ``tap_chatgpt_compliance.sdk``)."""
         stream_json = self._stream_json.get(stream)
         if stream_json is None:
             stream_json = self._stream_json[stream] = _ENCODE(stream)
         try:
-            parts = fast_record_parts(stream_json, record, version, verbatim, plain)
+            parts = fast_record_parts(stream_json, record, version, verbatim)
         except (TypeError, ValueError):  # Decimal, NaN/Infinity, odd keys: the SDK's encoder
             parts = [
                 record_line(stream, record, version, datetime.datetime.now(datetime.timezone.utc))

@@ -55,10 +55,9 @@ class CountingWriter(LineLimitedWriter):
         record: dict[str, t.Any],
         version: int | None = None,
         verbatim: Verbatim | None = None,
-        plain: bool = False,
     ) -> None:
         """Write one RECORD by the fast path and count it."""
-        super().write_record(stream, record, version, verbatim, plain)
+        super().write_record(stream, record, version, verbatim)
         self.records[stream] += 1
 
     def write_message(self, message: Message) -> None:

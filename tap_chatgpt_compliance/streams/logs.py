@@ -306,11 +306,10 @@ class MessagesStream(LogFileChildStream):
         counts = self.sync_run.counts
         without_id = written = 0
         try:
-            for event, key, raw, plain, times in zip(
+            for event, key, raw, times in zip(
                 lines.messages,
                 lines.message_keys,
                 lines.message_lines,
-                lines.message_plain,
                 log_file.message_times,
                 strict=True,
             ):
@@ -318,11 +317,10 @@ class MessagesStream(LogFileChildStream):
                 if lacks_message_id(event):
                     without_id += 1
                 self._verbatim = None if raw is None else (record, ("event", (raw,)))
-                self._plain_record = record if plain else None
                 yield record  # written before the generator resumes
                 written += 1
         finally:
-            self._verbatim = self._plain_record = None
+            self._verbatim = None
             counts.messages_without_id += without_id
             counts.messages += written
 

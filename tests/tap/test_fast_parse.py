@@ -8,7 +8,6 @@ UTF-8), the standard decoder decides, so values, keys, errors and verbatim lines
 from __future__ import annotations
 
 import json
-import math
 import random
 
 import pytest
@@ -113,95 +112,3 @@ def test_random_events_read_the_same_and_keep_their_verbatim_line() -> None:
             continue
         assert _same(parsed.messages[0], expected), raw
         assert parsed.message_lines == [raw.decode() if raw.isascii() else None]
-
-
-# The writer's fast encoder (run/output.plain_json): the standard encoder's text, or None.
-
-
-def _random_value(rng: random.Random, depth: int = 0) -> object:
-    pick = rng.randrange(10 if depth < 3 else 7)
-    if pick == 0:
-        return rng.randrange(-(2**70), 2**70) >> rng.randrange(70)
-    if pick == 1:
-        return rng.choice([0.00001, 1e-7, 1e16, 1e22, 0.5, -0.0, 123.0, 1.5e300])
-    if pick in (2, 3):
-        alphabet = [
-            rng.randrange(0x80),
-            rng.randrange(0x80, 0x800),
-            rng.randrange(0x10000, 0x110000),
-        ]
-        return "".join(chr(rng.choice(alphabet)) for _ in range(rng.randrange(8)))
-    if pick == 4:
-        return rng.choice([True, False, None, "\x7f", "a:1.5", "[2e3", "\u2028", "\ufeff"])
-    if pick in (5, 6):
-        return f"{rng.randrange(10**9)}:{rng.randrange(99)}"
-    if pick in (7, 8):
-        return {rng.choice(["k", "é", "🙂", str(rng.randrange(9))]): _random_value(rng, depth + 1)}
-    return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
-
-
-def test_plain_json_writes_the_standard_encoders_text_or_declines() -> None:
-    from tap_chatgpt_compliance.run.output import _ENCODE, plain_json
-
-    rng = random.Random(7)
-    written = declined = 0
-    for _ in range(3000):
-        record = {"id": "m", "x": _random_value(rng), "y": _random_value(rng)}
-        text = plain_json(record)
-        if text is None:
-            declined += 1
-        else:
-            written += 1
-            assert text == _ENCODE(record)
-    assert written > 1000
-    assert declined > 100  # floats, DEL, big integers: left to the standard encoder
-
-
-@pytest.mark.parametrize(
-    "value",
-    [0.00001, 1.5e-7, 2**64, -(2**63) - 1, "\x7f", {1: "a"}, float("nan"), float("inf")],
-)
-def test_plain_json_declines_what_orjson_would_write_otherwise(value: object) -> None:
-    from tap_chatgpt_compliance.run.output import plain_json
-
-    if isinstance(value, float) and not math.isfinite(value):
-        # orjson writes NaN and infinities as null: a plain record never holds them (the
-        # parser leaves such lines to the standard decoder, which marks them not plain).
-        parser = LineParser(CM)
-        parser.line(b'{"event_id":"e","n":1e400}')
-        assert parser.finish({}).message_plain == [False]
-        return
-    assert plain_json({"v": value}) is None
-
-
-def test_plain_json_writes_floats_of_every_magnitude_as_json_does() -> None:
-    from tap_chatgpt_compliance.run.output import _ENCODE, plain_json
-
-    rng = random.Random(11)
-    floats = [
-        sign * rng.random() * 10.0**exponent
-        for exponent in range(-320, 300)
-        for sign in (1, -1)
-        for _ in range(20)
-    ]
-    floats += [1e-5, 9.99e-5, 1e-4, 1e15, 1e16, 1.5e16, 1e22, 5e-324, 1.7976931348623157e308]
-    written = 0
-    for start in range(0, len(floats), 7):
-        record = {"x": floats[start : start + 7], "at": "2026-01-01T00:00:28.000000+00:00"}
-        text = plain_json(record)
-        if text is not None:
-            written += 1
-            assert text == _ENCODE(record)
-    assert written > 500
-
-
-def test_a_plain_record_line_is_the_same_line() -> None:
-    from tap_chatgpt_compliance.run.output import fast_record_parts
-
-    rng = random.Random(3)
-    for _ in range(500):
-        record = {"id": "m", "content_text": _random_value(rng), "event": _random_value(rng)}
-        verbatim = ("event", (json.dumps(record["event"]),)) if rng.random() < 0.5 else None
-        slow = fast_record_parts('"messages"', dict(record), None, verbatim)
-        fast = fast_record_parts('"messages"', dict(record), None, verbatim, plain=True)
-        assert "".join(fast[:-1]) == "".join(slow[:-1])
