@@ -302,9 +302,9 @@ class PartialObject:
     written once. Past :data:`SYNC_EVERY` bytes they are written by a thread of their own
     (at most WRITE_QUEUE chunks behind, so the next chunk is received and hashed meanwhile), and
     another flushes the written bytes to disk while more arrive (and drops them from the page
-    cache). :meth:`commit` fsyncs the rest,
-    then renames the file to its content-addressed path, unless a sound object is already
-    there; :meth:`abort` removes it. Errors of the disk raise :class:`StorageError`.
+    cache). :meth:`commit` fsyncs the rest, then renames the file to its content-addressed
+    path, unless a sound object is already there; :meth:`abort` removes it. Errors of the disk
+    raise :class:`StorageError`.
     """
 
     def __init__(self, store: ContentStore, root: str, partial_dir: str) -> None:
