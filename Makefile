@@ -24,7 +24,7 @@ demo:  ## simulator + local S3 + `meltano run tap-chatgpt-compliance target-s3`,
 	bash scripts/bootstrap.sh
 	.venv/bin/python scripts/demo.py
 
-fleet-demo:  ## every tenant of meltano.yml through Dagster (checks, a revoked key, alerts); ~3 min
+fleet-demo:  ## every tenant of meltano.yml through Dagster (checks, a revoked key, alerts); ~1 min
 	bash scripts/bootstrap.sh
 	.venv/bin/python scripts/fleet_demo.py
 
