@@ -264,12 +264,10 @@ def bench_size(
     tenants: int, passes: int, concurrency: int, work: Path, bytecode: bool
 ) -> list[dict[str, Any]]:
     """Measure ``passes`` fleet runs of ``tenants`` tenants; one row per pass."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from demo_services import s3_client, start_moto
-
     from chatgpt_compliance_simulator import Simulator
     from orchestration.local import TenantCredentials, local_env, prepare_meltano_database
     from orchestration.project import load_tenants
+    from scripts.demo_services import s3_client, start_moto
 
     rows = []
     with ExitStack() as stack:

@@ -52,6 +52,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from chatgpt_compliance_simulator import Quirks, Simulator
+from tests.support.simulators import one_log_file_world
 from tests.support.tap import tap_command, tap_config, tap_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -403,17 +404,8 @@ def bench_memory(results: dict, small: int, large: int, large_s_hint: str) -> No
 
 def _one_big_log_file(lines: int) -> dict:
     """Peak RSS of a run whose messages all come in ONE log file of about ``lines`` lines."""
-    sim = Simulator(
-        seed=3,
-        users=1,  # files are cut per user, event type and window: one user, one window
-        conversations=lines // 5,  # about 10 messages each, half of them in the file's window
-        messages_per_conversation=(8, 12),
-        attachment_rate=0.0,
-        span_days=0.9,
-        speed=FAST,
-        log_window_minutes=60 * 24,
-        max_log_file_bytes=1 << 40,
-    ).start()
+    # One user, one closed whole-day window: about 10 messages per conversation.
+    sim = Simulator(**one_log_file_world(lines // 10, speed=FAST)).start()
     try:
         messages = len(sim.ground_truth()["messages"])
         tap = run_tap(sim, tap_config(sim, file_content="none"), count=False)

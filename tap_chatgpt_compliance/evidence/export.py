@@ -58,6 +58,7 @@ from tap_chatgpt_compliance.evidence.export_text import (
     short_hash,
     show_controls,
 )
+from tap_chatgpt_compliance.evidence.hashed_file import HashedFile
 from tap_chatgpt_compliance.evidence.sources import ArchiveError
 from tap_chatgpt_compliance.logfiles.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
@@ -358,30 +359,6 @@ class Production:
         )
 
 
-class _HashedFile:
-    """A file written piece by piece, hashed as it goes."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = path.open("wb")
-        self.sha256 = hashlib.sha256()
-        self.md5 = hashlib.md5()  # noqa: S324 - the load file's MD5HASH field
-        self.size = 0
-
-    def write(self, text: str) -> None:
-        self.write_bytes(text.encode("utf-8"))
-
-    def write_bytes(self, data: bytes) -> None:
-        self.handle.write(data)
-        self.sha256.update(data)
-        self.md5.update(data)
-        self.size += len(data)
-
-    def close(self) -> tuple[str, str, int]:
-        self.handle.close()
-        return self.sha256.hexdigest(), self.md5.hexdigest(), self.size
-
-
 class Exporter:
     """Index an archive once, select messages, write the production."""
 
@@ -631,7 +608,7 @@ class Exporter:
                 f"writing {out}"
             )
         out.mkdir(parents=True, exist_ok=True)
-        messages_csv = _HashedFile(out / "production_messages.csv")
+        messages_csv = HashedFile(out / "production_messages.csv")
         run.messages_csv = csv.writer(messages_csv, lineterminator="\n")
         run.messages_csv.writerow(MESSAGE_COLUMNS)
         for done, item in enumerate(selected, 1):
@@ -712,7 +689,7 @@ class _Run:
         last_number = self.numbered(self.number + item.count)
         workspaces = exporter.index.workspaces_of(item.id) or self.workspaces
         production.claim(html_name, "")  # a clash is one readable error, not a traceback
-        page = _HashedFile(production.out / html_name)
+        page = HashedFile(production.out / html_name)
         page.write(
             self.page_head(
                 title,
@@ -874,7 +851,7 @@ class _Run:
     def index_page(self, conversations: int) -> None:
         production = self.production
         numbers = f"{self.numbered(1)} .. {self.numbered(self.number)}"
-        page = _HashedFile(production.out / "index.html")
+        page = HashedFile(production.out / "index.html")
         page.write(
             self.page_head(
                 "ChatGPT production",
@@ -916,7 +893,7 @@ class _Run:
         chunks[day] += 1
         name = self.rsmf_name(conversation_id, day, chunks[day])
         self.production.claim(name, "")
-        out = _HashedFile(self.production.out / name)
+        out = HashedFile(self.production.out / name)
         try:
             self.write_rsmf(out, conversation_id, title, chunk)
         finally:
@@ -1040,7 +1017,7 @@ class _Run:
         }
 
     def write_rsmf(
-        self, out: _HashedFile, conversation_id: str, title: str, messages: list[Message]
+        self, out: HashedFile, conversation_id: str, title: str, messages: list[Message]
     ) -> None:
         """Write one RSMF file: its zip is built in a spool file, attachments one at a time."""
         with _Zip() as archive:
@@ -1051,7 +1028,7 @@ class _Run:
 
     def _write_mime(
         self,
-        out: _HashedFile,
+        out: HashedFile,
         conversation_id: str,
         title: str,
         messages: list[Message],
@@ -1109,7 +1086,7 @@ class _Run:
 
     def load_file(self) -> None:
         """Write production.dat: one line per RSMF file, its native path and hashes."""
-        out = _HashedFile(self.production.out / "production.dat")
+        out = HashedFile(self.production.out / "production.dat")
         out.write(dat.header())
         for row in self.production.iter_files("rsmf"):
             out.write(
@@ -1155,8 +1132,8 @@ class _Run:
             "message_count": production.messages,
             "object_count": production.object_items,
         }
-        document = _HashedFile(production.out / "production_manifest.json")
-        table = _HashedFile(production.out / "production_manifest.csv")
+        document = HashedFile(production.out / "production_manifest.json")
+        table = HashedFile(production.out / "production_manifest.csv")
         writer = csv.writer(table, lineterminator="\n")
         writer.writerow(MANIFEST_COLUMNS)
         document.write("{\n")
@@ -1218,7 +1195,7 @@ def _base64_lines(data: bytes) -> bytes:
 
 
 def _mime(
-    out: _HashedFile, headers: list[tuple[str, str]], text: str, archive: _Zip, boundary: str
+    out: HashedFile, headers: list[tuple[str, str]], text: str, archive: _Zip, boundary: str
 ) -> None:
     """Write the RSMF email: headers, the plain-text skim, rsmf.zip (streamed from its spool).
 

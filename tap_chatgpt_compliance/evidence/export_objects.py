@@ -40,6 +40,7 @@ from tap_chatgpt_compliance.evidence.export_text import (
     one_line,
     show_controls,
 )
+from tap_chatgpt_compliance.evidence.hashed_file import HashedFile
 
 if t.TYPE_CHECKING:
     import sqlite3
@@ -731,9 +732,7 @@ class _Hashed:
     """A produced file written piece by piece, then listed with its hashes."""
 
     def __init__(self, path: t.Any, run: t.Any) -> None:
-        from tap_chatgpt_compliance.evidence.export import _HashedFile
-
-        self.file = _HashedFile(path)
+        self.file = HashedFile(path)
         self.run = run
 
     def write(self, text: str) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.tap import TAP
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAM_NAME = re.compile(r"`([a-z][a-z0-9_]*)`")
@@ -20,7 +21,7 @@ STREAM_NAME = re.compile(r"`([a-z][a-z0-9_]*)`")
 def discovered() -> dict[str, bool]:
     """stream id -> selected by default, from ``--discover``."""
     catalog = subprocess.run(
-        [sys.executable, "-m", "tap_chatgpt_compliance", "--discover", "--config", "ENV"],
+        [*TAP, "--discover", "--config", "ENV"],
         capture_output=True,
         text=True,
         check=True,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import requests
@@ -16,6 +16,29 @@ from chatgpt_compliance_simulator import Simulator
 #: A fixed simulated start (determinism) and an ``after`` before everything.
 START = datetime(2026, 7, 1, 12, 0, 3, tzinfo=timezone.utc)
 EPOCH_AFTER = "2020-01-01T00:00:00Z"
+
+
+def one_log_file_world(conversations: int, **kw: Any) -> dict[str, Any]:
+    """Simulator settings whose messages all land in ONE closed log file, whatever the hour.
+
+    One user, whole-day windows, no size cut; the simulated clock starts one second after
+    today's UTC midnight (behind the wall clock: the tap follows the API's Date), so the
+    0.9-day history lies in yesterday's window, already closed and listed.
+    """
+    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "seed": 3,
+        "users": 1,
+        "conversations": conversations,
+        "messages_per_conversation": (8, 12),
+        "attachment_rate": 0.0,
+        "span_days": 0.9,
+        "speed": 60.0,
+        "log_window_minutes": 60 * 24,
+        "max_log_file_bytes": 1 << 40,
+        "start": midnight + timedelta(seconds=1),
+        **kw,
+    }
 
 
 class Simulators:

@@ -90,11 +90,15 @@ class TapRun:
         return {record[key] for record in self.records[stream]}
 
 
+TAP = (sys.executable, "-m", "tap_chatgpt_compliance")
+"""The tap's command line (this interpreter, the installed package): every test launches this."""
+
+
 def tap_command(config: dict[str, Any], state: dict[str, Any] | None, workdir: Path) -> list[str]:
     """Write config and state files and return the command line."""
     config_path = workdir / "config.json"
     config_path.write_text(json.dumps(config))
-    command = [sys.executable, "-m", "tap_chatgpt_compliance", "--config", str(config_path)]
+    command = [*TAP, "--config", str(config_path)]
     if state is not None:
         state_path = workdir / "state.json"
         state_path.write_text(json.dumps(state))

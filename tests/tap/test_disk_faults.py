@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tests.support.simulators import one_log_file_world
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun, run_tap, tap_command, tap_config, tap_env
 
@@ -67,17 +68,7 @@ def test_a_spool_write_refused_fails_only_that_attachment(simulator_factory) -> 
 def test_a_log_file_that_cannot_be_spooled_stops_the_run_cleanly(simulator_factory) -> None:
     """Disk full for the stream output itself (the log file's spool): one line, exit 1, the
     bookmark before that file; the next run on a disk that takes it archives everything."""
-    sim = simulator_factory(
-        seed=3,
-        users=1,
-        conversations=600,  # one log file of a few MB (one user, one window)
-        messages_per_conversation=(8, 12),
-        attachment_rate=0.0,
-        span_days=0.9,
-        speed=60.0,
-        log_window_minutes=60 * 24,
-        max_log_file_bytes=1 << 40,
-    )
+    sim = simulator_factory(**one_log_file_world(600))  # one log file of a few MB
     config = tap_config(sim, file_content="none")
     first = run_limited(config)
     assert first.returncode == 1, first.stderr[-3000:]

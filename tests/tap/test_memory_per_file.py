@@ -18,6 +18,7 @@ from tap_chatgpt_compliance.logfiles.records import ConversationFold, event_time
 from tap_chatgpt_compliance.run.store import RunFile, SpillMap
 from tap_chatgpt_compliance.run.sync import ConversationSeen
 from tap_chatgpt_compliance.timeparse import to_iso
+from tests.support.simulators import one_log_file_world
 from tests.support.tap import tap_command, tap_config, tap_env
 
 
@@ -119,17 +120,7 @@ def peak_rss_of_a_run(sim: Simulator) -> tuple[int, str]:
 
 def one_big_file(conversations: int) -> Simulator:
     """A workspace whose messages all land in ONE log file (one user, one window)."""
-    return Simulator(
-        seed=3,
-        users=1,
-        conversations=conversations,
-        messages_per_conversation=(8, 12),
-        attachment_rate=0.0,
-        span_days=0.9,
-        speed=60.0,
-        log_window_minutes=60 * 24,
-        max_log_file_bytes=1 << 40,
-    )
+    return Simulator(**one_log_file_world(conversations))
 
 
 def test_memory_per_log_file_grows_little_with_its_lines() -> None:
