@@ -547,6 +547,16 @@ def report(results: dict, quick: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_report(path: Path, text: str) -> None:
+    """Put ``text`` in place of the report's own section (the file's head, up to the first
+    ``## `` heading); the hand-written sections after it (export, verify, attachments, fleet,
+    the P1 profile) are kept."""
+    old = path.read_text() if path.exists() else ""
+    at = old.find("\n## ")
+    rest = old[at + 1 :] if at >= 0 else ""
+    path.write_text(text.rstrip("\n") + "\n\n" + rest if rest else text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="P4 at 100k messages, not 1M")
@@ -593,7 +603,7 @@ def main() -> None:
     text = report(results, args.quick)
     text += f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s.\n"
     print(text)
-    Path(args.out).write_text(text)
+    write_report(Path(args.out), text)
     (Path(args.out).with_suffix(".json")).write_text(json.dumps(results, indent=2, default=str))
 
 
