@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import typing as t
 
+from tap_chatgpt_compliance.streams.gen1 import run_cache
 from tap_chatgpt_compliance.streams.workspace import (
     ChildObjectStream,
     WorkspaceObjectStream,
-    run_cache,
 )
 
 if t.TYPE_CHECKING:

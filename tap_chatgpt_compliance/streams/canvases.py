@@ -22,11 +22,11 @@ import typing as t
 
 from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pagination import PageShapeError
+from tap_chatgpt_compliance.streams.gen1 import run_cache
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
     in_window,
-    run_cache,
 )
 from tap_chatgpt_compliance.timeparse import to_datetime
 

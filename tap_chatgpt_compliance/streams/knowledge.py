@@ -30,8 +30,8 @@ from tap_chatgpt_compliance.attachments.archive import (
 from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.streams.activity import LibraryFilesStream
+from tap_chatgpt_compliance.streams.gen1 import failed_parents
 from tap_chatgpt_compliance.streams.history import GPTConfigsStream, ProjectConfigsStream
-from tap_chatgpt_compliance.streams.workspace import failed_parents
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

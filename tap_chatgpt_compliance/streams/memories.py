@@ -19,11 +19,11 @@ from __future__ import annotations
 import math
 import typing as t
 
+from tap_chatgpt_compliance.streams.gen1 import run_cache
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
     in_window,
-    run_cache,
 )
 from tap_chatgpt_compliance.timeparse import to_datetime
 

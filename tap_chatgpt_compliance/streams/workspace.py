@@ -28,25 +28,24 @@ import hashlib
 import json
 import tempfile
 import typing as t
-import weakref
 from datetime import datetime, timedelta
 
-from tap_chatgpt_compliance.client import ComplianceStream
-from tap_chatgpt_compliance.errors import ComplianceAPIError, ListingError
-from tap_chatgpt_compliance.http.pagination import (
-    LIST_PAGE_FIELDS,
-    PageShapeError,
-    check_page_shape,
-)
+from tap_chatgpt_compliance.errors import ListingError
+from tap_chatgpt_compliance.http.pagination import PageShapeError
 from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.settings import setting
+from tap_chatgpt_compliance.streams.gen1 import (
+    Gen1Stream,
+    RouteForbidden,
+    RouteMissing,
+    failed_parents,
+)
 from tap_chatgpt_compliance.timeparse import to_datetime
 from tap_chatgpt_compliance.workspace_rows import SCHEMAS, derive_row
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    import requests
     from singer_sdk.helpers.types import Context
 
 OVERLAP = timedelta(minutes=10)
@@ -59,32 +58,9 @@ DIGITS = 8
 MAX_BOUNDARY = 2000
 """Most item keys kept in the state to drop the re-read overlap of an incremental stream."""
 DEFAULT_REFRESH_HOURS = 24.0
-CURSOR_PAGE_FIELDS = ("data", "has_more")
-"""A ``cursor`` page (codex_tasks, library_files): ``{data, has_more, cursor}``."""
-
-_RUN_CACHE: weakref.WeakKeyDictionary[t.Any, dict[str, t.Any]] = weakref.WeakKeyDictionary()
-"""Per tap instance (one run): listings shared by the streams (users, GPTs, projects, …)."""
 
 
-def run_cache(tap: t.Any) -> dict[str, t.Any]:
-    """Return what the streams of one run (one tap instance) share."""
-    return _RUN_CACHE.setdefault(tap, {})
-
-
-def failed_parents(tap: t.Any) -> set[str]:
-    """Return the streams of this run whose child could not archive everything."""
-    return t.cast("set[str]", run_cache(tap).setdefault("child_failed", set()))
-
-
-class _Forbidden(ComplianceAPIError):
-    """The key may not read this route (403)."""
-
-
-class _Missing(ComplianceAPIError):
-    """The route or object is not there (404)."""
-
-
-class WorkspaceObjectStream(ComplianceStream):
+class WorkspaceObjectStream(Gen1Stream):
     """A stream of workspace objects read from Gen-1 routes (see the module docstring)."""
 
     selected_by_default = False
@@ -93,8 +69,6 @@ class WorkspaceObjectStream(ComplianceStream):
     parent_keys: tuple[str, ...] = ()
     refreshed_by_cadence = True
     """False for child streams: they follow their parent's refresh."""
-
-    _refresh_started: datetime | None = None
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Take the schema of the stream's name (workspace_rows.SCHEMAS)."""
@@ -106,150 +80,6 @@ class WorkspaceObjectStream(ComplianceStream):
     def emit_activate_version_messages(self) -> bool:
         """Never: a refresh that emits only changed items is not a full table version."""
         return False
-
-    # Requests.
-
-    @property
-    def workspace_path(self) -> str:
-        """Return ``/compliance/workspaces/<id>``."""
-        return f"/compliance/workspaces/{self.workspace_id}"
-
-    def validate_response(self, response: requests.Response) -> None:
-        """403 and 404 are told apart: they skip an object or the stream, not the run."""
-        if response.status_code == 403:
-            raise _Forbidden(self.describe_error(response))
-        if response.status_code == 404:
-            raise _Missing(self.describe_error(response))
-        super().validate_response(response)
-
-    def fetch(
-        self,
-        path: str,
-        params: dict[str, t.Any] | None = None,
-        *,
-        missing_ok: bool = False,
-    ) -> t.Any:
-        """GET ``<workspace>/<path>`` (paced, retried); None on 404 when ``missing_ok``."""
-        prepared = self.build_prepared_request(
-            method="GET",
-            url=f"{self.url_base}{self.workspace_path}/{path}",
-            params={k: v for k, v in (params or {}).items() if v is not None},
-            headers=self.http_headers,
-        )
-        try:
-            response = self.send_prepared(prepared)
-        except _Missing:
-            if missing_ok:
-                return None
-            raise
-        finally:
-            if self._refresh_started is None and self.transport.clock.synced:
-                self._refresh_started = self.transport.clock.now()
-        try:
-            return response.json()
-        except ValueError as exc:
-            msg = f"The answer of {path} is not JSON: {exc}"
-            raise PageShapeError(msg) from exc
-
-    def iter_list(
-        self,
-        path: str,
-        params: dict[str, t.Any] | None = None,
-        *,
-        limit: int | None = None,
-        missing_ok: bool = False,
-        first_page_only: t.Iterable[str] = (),
-    ) -> Iterator[dict[str, t.Any]]:
-        """Yield every item of a Gen-1 list paged by ``after=last_id`` while ``has_more``.
-
-        Short pages do not end the list (reference §3.1); a page that repeats the previous
-        ``last_id`` with ``has_more`` is a stuck listing (:class:`ListingError`).
-        ``first_page_only``: parameters sent on the first page only (``since_timestamp`` is
-        ignored when ``after`` is given, §6 #2; the simulator honours both).
-        """
-        query = dict(params or {})
-        if limit is not None:
-            query["limit"] = limit
-        after: str | None = None
-        while True:
-            body = self.fetch(path, {**query, "after": after}, missing_ok=missing_ok)
-            if body is None:
-                return
-            check_page_shape(
-                body, LIST_PAGE_FIELDS, path, f"after={after}" if after else "first page"
-            )
-            yield from (item for item in body["data"] if isinstance(item, dict))
-            if not body["has_more"]:
-                return
-            last_id = str(body["last_id"])
-            if last_id == after:
-                msg = (
-                    f"The list {path} kept answering has_more=true with the same last_id "
-                    f"{last_id}: the API's listing is stuck. Rerun later; if it persists, "
-                    "report it to OpenAI support."
-                )
-                raise ListingError(msg)
-            after = last_id
-            for name in first_page_only:
-                query.pop(name, None)
-
-    def iter_cursor(
-        self,
-        path: str,
-        params: dict[str, t.Any] | None = None,
-        *,
-        limit: int | None = None,
-        missing_ok: bool = False,
-    ) -> Iterator[dict[str, t.Any]]:
-        """Yield every item of a list paged by an opaque ``cursor`` (codex_tasks, library files)."""
-        query = dict(params or {})
-        if limit is not None:
-            query["limit"] = limit
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
-            body = self.fetch(path, {**query, "cursor": cursor}, missing_ok=missing_ok)
-            if body is None:
-                return
-            where = "first page" if cursor is None else "a later page"
-            check_page_shape(body, CURSOR_PAGE_FIELDS, path, where)
-            yield from (item for item in body["data"] if isinstance(item, dict))
-            following = body.get("cursor")
-            if not body["has_more"] or not following:
-                return
-            if following in seen:
-                msg = (
-                    f"The list {path} kept answering has_more=true with a cursor it already "
-                    "gave: the API's listing is stuck. Rerun later; if it persists, report it "
-                    "to OpenAI support."
-                )
-                raise ListingError(msg)
-            seen.add(str(following))
-            cursor = str(following)
-
-    # Listings shared by the streams of one run.
-
-    def user_ids(self) -> list[str]:
-        """Return the ids of the workspace's users (listed once per run)."""
-        cache = run_cache(self.tap)
-        if "users" not in cache:
-            cache["users"] = [
-                str(item["id"])
-                for item in self.iter_list("users", limit=200)
-                if isinstance(item.get("id"), str)
-            ]
-        return t.cast("list[str]", cache["users"])
-
-    def containers(self, kind: str) -> list[dict[str, t.Any]]:
-        """Return the GPTs (``gpts``) or projects (``projects``) as listed (once per run)."""
-        cache = run_cache(self.tap)
-        if kind not in cache:
-            cache[kind] = [
-                item
-                for item in self.iter_list(kind, {"file_format": "id"}, limit=20)
-                if isinstance(item.get("id"), str)
-            ]
-        return t.cast("list[dict[str, t.Any]]", cache[kind])
 
     # Rows.
 
@@ -299,7 +129,7 @@ class WorkspaceObjectStream(ComplianceStream):
         updates: dict[str, t.Any] = {}
         try:
             yield from self.refresh(context, updates)
-        except (_Forbidden, _Missing, PageShapeError, ListingError) as exc:
+        except (RouteForbidden, RouteMissing, PageShapeError, ListingError) as exc:
             self.logger.error("Stream '%s' skipped: %s", self.name, exc)
             self.sync_run.failures.append(f"stream '{self.name}': {exc}")
             self.child_failed()
