@@ -30,6 +30,7 @@ from typing import Any
 
 from chatgpt_compliance_simulator import Faults, Quirks, Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
+from tests.support.tap import follow
 
 from .archive import RunView, Verdict, log_bodies, run_notes, state_size, verify_archive
 from .tapproc import Kill, TapRun, run_tap
@@ -570,7 +571,7 @@ def run_schedule(
     sim = build_simulator(schedule, start)
     ties = EndTimeTies(sim, schedule.tie_rate, random.Random(f"chaos-ties:{schedule.seed}"))
     ties.apply()
-    sim.start()
+    follow(sim.start())
     views: list[RunView] = []
     runs: list[TapRun] = []
     state: dict[str, Any] | None = None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from chatgpt_compliance_simulator import Quirks, Simulator, SimulatorConfig
+from tests.support.tap import follow
 
 from .archive import RunView, Verdict, log_bodies, run_notes, state_size, verify_archive
 from .schedule import STATE_LIMIT, TapCannotStart, cannot_start, default_start
@@ -122,7 +123,7 @@ def run_storm(
     workdir = Path(tempfile.mkdtemp(prefix="chaos-storm-")) if own else workdir
     storage = workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
-    sim = storm_simulator(seed).start()
+    sim = follow(storm_simulator(seed).start())
     result = StormResult(seed)
     views: list[RunView] = []
     state: dict[str, Any] | None = None

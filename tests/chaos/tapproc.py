@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support import tap as support_tap
+from tests.support.clockskew import skewed_env
 from tests.support.singer import parse_message
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -133,7 +134,7 @@ def run_tap(
             command,
             stdout=subprocess.PIPE,
             stderr=stderr_file,
-            env=tap_env(),
+            env=skewed_env(tap_env(), support_tap.synced_offset(config), workdir / "site"),
             cwd=TAP_ROOT,
         )
         try:

@@ -23,6 +23,7 @@ from typing import Any
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
+from tests.support.tap import follow
 
 from .archive import Verdict, _check_keys, run_notes, state_size
 from .schedule import STATE_LIMIT, TapCannotStart, cannot_start, default_start
@@ -120,7 +121,7 @@ def run_workspace_storm(
     workdir = Path(tempfile.mkdtemp(prefix="chaos-ws-storm-")) if own else workdir
     storage = workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
-    sim = storm_simulator(seed, heavy).start()
+    sim = follow(storm_simulator(seed, heavy).start())
     result = WorkspaceStormResult(seed, sim=sim)
     sim_times = result.sim_times
     state: dict[str, Any] | None = None

@@ -51,8 +51,15 @@ def tap_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
         "max_requests_per_minute": simulated_rate(sim),
     }
     config.update(overrides)
-    SIMULATORS[sim.base_url] = sim
+    follow(sim)
     return config
+
+
+def follow(sim: Simulator) -> Simulator:
+    """Let taps aimed at ``sim`` run with their clock following it when it is moved past the
+    wall clock (:func:`synced_offset`); return ``sim``."""
+    SIMULATORS[sim.base_url] = sim
+    return sim
 
 
 def synced_offset(config: dict[str, Any]) -> float:
