@@ -44,6 +44,7 @@ from pathlib import Path
 
 from tap_chatgpt_compliance.evidence import dat
 from tap_chatgpt_compliance.evidence.export_index import Index, sortable
+from tap_chatgpt_compliance.evidence.export_index import json_object as _obj
 from tap_chatgpt_compliance.evidence.export_objects import (
     OBJECT_STREAMS,
     ObjectIndex,
@@ -1247,15 +1248,6 @@ _CSS = (
     ".findings{border:2px solid #b00;background:#fff0f0;padding:.5rem .8rem;color:#700}"
     ".unproven{border:2px solid #b00}"
 )
-
-
-def _obj(value: t.Any) -> dict[str, t.Any]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _json_bytes(value: t.Any, *, compact: bool = False) -> bytes:

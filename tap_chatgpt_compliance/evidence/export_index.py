@@ -67,7 +67,8 @@ def _rows(
     return t.cast("Iterable[Record]", iterate(stream, on_error))
 
 
-def _obj(value: t.Any) -> dict[str, t.Any]:
+def json_object(value: t.Any) -> dict[str, t.Any]:
+    """Return a JSON object given as a dict or as its text; ``{}`` for anything else."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -173,8 +174,8 @@ class Index:
             return (ident, None, None, None, None, None, None, None, log_file_id, None, None)
         text = json.dumps(event, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         derived = message_record(event, "", log_file_id, _derived_key(row, event))
-        conversation = _obj(event.get("conversation"))
-        principal = _obj(event.get("principal"))
+        conversation = json_object(event.get("conversation"))
+        principal = json_object(event.get("principal"))
         return (
             str(derived["id"]),
             derived["conversation_id"],
@@ -213,7 +214,7 @@ class Index:
 
     def _users(self, rows: Iterable[Record]) -> None:
         for row in rows:
-            item = _obj(row.get("raw_item"))
+            item = json_object(row.get("raw_item"))
             ident = _text(item.get("id"))
             if ident is None:
                 continue  # no proven value: users are known by the events' actors
@@ -336,18 +337,29 @@ class Index:
 
     def file(self, file_id: str) -> Record | None:
         """Return an attachment's record (the archived one when there is one)."""
-        cursor = self.db.execute("SELECT * FROM files WHERE id = ?", (file_id,))
-        found = cursor.fetchone()
-        if found is None:
-            return None
-        return dict(zip([d[0] for d in cursor.description], found, strict=True))
+        return file_record(self.db, "files", file_id)
 
     def parts(self, file_id: str) -> dict[int, str | None]:
         """Return an attachment's parts (base64) by index."""
-        rows = self.db.execute(
-            "SELECT part_index, content_base64 FROM file_parts WHERE file_id = ?", (file_id,)
-        )
-        return {int(i): c for i, c in rows}
+        return file_parts(self.db, "file_parts", file_id)
+
+
+def file_record(db: sqlite3.Connection, table: str, file_id: str) -> Record | None:
+    """Return the row of ``file_id`` in a files table of the index, by column name."""
+    cursor = db.execute(f"SELECT * FROM {table} WHERE id = ?", (file_id,))  # noqa: S608
+    found = cursor.fetchone()
+    if found is None:
+        return None
+    return dict(zip([d[0] for d in cursor.description], found, strict=True))
+
+
+def file_parts(db: sqlite3.Connection, table: str, file_id: str) -> dict[int, str | None]:
+    """Return the parts (base64) of ``file_id`` in a parts table of the index, by index."""
+    rows = db.execute(
+        f"SELECT part_index, content_base64 FROM {table} WHERE file_id = ?",  # noqa: S608
+        (file_id,),
+    )
+    return {int(i): c for i, c in rows}
 
 
 def _range(

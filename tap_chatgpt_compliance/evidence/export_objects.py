@@ -33,7 +33,8 @@ import typing as t
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from tap_chatgpt_compliance.evidence.export_index import sortable
+from tap_chatgpt_compliance.evidence.export_index import file_parts, file_record, sortable
+from tap_chatgpt_compliance.evidence.export_index import json_object as _obj
 from tap_chatgpt_compliance.evidence.export_text import (
     csv_cell,
     file_stem,
@@ -85,15 +86,6 @@ CREATE TABLE obj_canvas (user_id TEXT, textdoc_id TEXT, textdoc_type TEXT, versi
 CREATE TABLE obj_memories (user_id TEXT, digest TEXT, raw TEXT,
                            PRIMARY KEY (user_id, digest)) WITHOUT ROWID;
 """
-
-
-def _obj(value: t.Any) -> dict[str, t.Any]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _text(value: t.Any) -> str | None:
@@ -342,18 +334,11 @@ class ObjectIndex:
 
     def file(self, file_id: str) -> Record | None:
         """Return a knowledge file's record (the archived one when there is one)."""
-        cursor = self.db.execute("SELECT * FROM obj_files WHERE id = ?", (file_id,))
-        found = cursor.fetchone()
-        if found is None:
-            return None
-        return dict(zip([d[0] for d in cursor.description], found, strict=True))
+        return file_record(self.db, "obj_files", file_id)
 
     def parts(self, file_id: str) -> dict[int, str | None]:
         """Return a knowledge file's parts (base64) by index."""
-        rows = self.db.execute(
-            "SELECT part_index, content_base64 FROM obj_file_parts WHERE file_id = ?", (file_id,)
-        )
-        return {int(i): c for i, c in rows}
+        return file_parts(self.db, "obj_file_parts", file_id)
 
 
 def in_range(

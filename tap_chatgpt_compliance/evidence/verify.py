@@ -1602,16 +1602,8 @@ class Verifier:
                 data = self._attachment_bytes(file_id, sha256, row)
                 if data is None:
                     continue
-                found = hashlib.sha256(data).hexdigest()
-                size = row.get("size")
-                if found != sha256 or (size is not None and _int(size) != len(data)):
-                    report.add(
-                        "attachment",
-                        f"attachment {file_id}",
-                        f"bytes altered: {len(data)} bytes hashing to {found}, recorded {sha256}",
-                    )
-                    continue
-                report.counts["attachments_verified"] += 1
+                if _bytes_match(report, f"attachment {file_id}", data, sha256, row):
+                    report.counts["attachments_verified"] += 1
 
     def _attachment_bytes(
         self, file_id: str, sha256: str, row: Record, stream: str = "files"
@@ -1678,16 +1670,8 @@ class Verifier:
                 data = self._attachment_bytes(file_id, sha256, row, stream)
                 if data is None:
                     continue
-                found = hashlib.sha256(data).hexdigest()
-                size = row.get("size")
-                if found != sha256 or (size is not None and _int(size) != len(data)):
-                    report.add(
-                        "attachment",
-                        f"{stream} {file_id}",
-                        f"bytes altered: {len(data)} bytes hashing to {found}, recorded {sha256}",
-                    )
-                    continue
-                report.counts["stored_files_verified"] += 1
+                if _bytes_match(report, f"{stream} {file_id}", data, sha256, row):
+                    report.counts["stored_files_verified"] += 1
 
     def _check_directory(self) -> None:
         """Re-derive every column of users, gpts, projects from the item as served.
@@ -1948,6 +1932,25 @@ def _small(row: Record) -> Record:
 
 def _small_file(row: Record) -> Record:
     return {k: row.get(k) for k in ("size", "storage_uri", "content_base64", "part_count")}
+
+
+def _bytes_match(
+    report: Report, where: str, data: bytes, sha256: str, row: t.Mapping[str, t.Any]
+) -> bool:
+    """Whether archived bytes hash to the record's ``sha256`` and have its ``size``.
+
+    When they do not: one ``attachment`` finding named ``where``.
+    """
+    found = hashlib.sha256(data).hexdigest()
+    size = row.get("size")
+    if found != sha256 or (size is not None and _int(size) != len(data)):
+        report.add(
+            "attachment",
+            where,
+            f"bytes altered: {len(data)} bytes hashing to {found}, recorded {sha256}",
+        )
+        return False
+    return True
 
 
 def _int(value: t.Any) -> int:
