@@ -52,6 +52,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from chatgpt_compliance_simulator import Quirks, Simulator
+from chatgpt_compliance_simulator.routes import GET_ROUTES
+from tests.chaos.workspace import WORKSPACE_STREAMS
+from tests.chaos.workspace import catalog as workspace_catalog
 from tests.support.simulators import one_log_file_world
 from tests.support.tap import tap_command, tap_config, tap_env
 
@@ -82,6 +85,7 @@ class Proc:
     by_stream: dict[str, int] = field(default_factory=dict)
     cpu_s: float = 0.0
     """User + system CPU seconds of the process (less sensitive to a loaded machine)."""
+    returncode: int = 0
 
 
 def children_cpu() -> float:
@@ -132,6 +136,7 @@ def run_process(
     elapsed = time.perf_counter() - start
     result = Proc(elapsed, peak_rss=peak, stderr=err.read_text(errors="replace"))
     result.cpu_s = children_cpu() - cpu_before
+    result.returncode = code
     result.first_request_at = first[0] - start if first else None
     if code != 0:
         raise SystemExit(f"{command[:3]} failed ({code}):\n{result.stderr[-3000:]}")
@@ -153,10 +158,20 @@ def count_output(result: Proc, out: Path) -> None:
     result.messages = by_stream.get("messages", 0)
 
 
-def run_tap(sim: Simulator, config: dict, state: dict | None = None, *, count: bool = True) -> Proc:
-    """Run the tap as its own process against the simulator."""
+def run_tap(
+    sim: Simulator,
+    config: dict,
+    state: dict | None = None,
+    *,
+    count: bool = True,
+    catalog: dict | None = None,
+) -> Proc:
+    """Run the tap as its own process against the simulator (with ``catalog``, if given)."""
     with tempfile.TemporaryDirectory() as work:
         command = tap_command(config, state, Path(work))
+        if catalog is not None:
+            (Path(work) / "catalog.json").write_text(json.dumps(catalog))
+            command += ["--catalog", str(Path(work) / "catalog.json")]
         sim.reset_counters()  # the first request is watched for
         result, out, tmp = run_process(command, tap_env(), sim)
         with tmp:
@@ -373,6 +388,57 @@ def bench_pacing(results: dict, speed: float, conversations: int) -> None:
     }
 
 
+def bench_workspace_pacing(results: dict, speed: float, users: int) -> None:
+    """P5 (issue 21): every workspace-object stream selected with the log sync, rate limits on.
+
+    Per-user routes multiply requests by the users, per-canvas ones by the canvases: the floor
+    is the busiest route's requests beyond its bucket at its refill rate (each route template
+    has its own bucket and limit, GET_ROUTES: the workspace memories list allows half).
+    """
+    sim = Simulator(
+        seed=2,
+        users=users,
+        conversations=users,
+        messages_per_conversation=(2, 4),
+        span_days=1.0,
+        attachment_rate=0.0,
+        speed=speed,
+    ).start()
+    try:
+        config = tap_config(sim, file_content="none", directory_refresh_hours=0)
+        chosen = workspace_catalog(WORKSPACE_STREAMS)
+        sim.reset_counters()
+        tap = run_tap(sim, config, catalog=chosen)
+        counts = {route: sim.request_count(route) for route in GET_ROUTES}
+    finally:
+        sim.stop()
+    if tap.returncode != 0:
+        raise SystemExit(f"P5: the tap failed: {tap.stderr[-2000:]}")
+    requests, throttled = pacing_line(tap.stderr)
+    floors = {
+        route: max(0, n - GET_ROUTES[route][1]) / (GET_ROUTES[route][1] / 60.0 * speed)
+        for route, n in counts.items()
+        if n
+    }
+    busiest = max(floors, key=lambda route: floors[route])
+    floor = floors[busiest]
+    busy = tap.seconds - (tap.first_request_at or 0.0)
+    results["P5"] = {
+        "speed": speed,
+        "users": users,
+        "records": tap.by_stream,
+        "requests": {route: n for route, n in counts.items() if n},
+        "tap_requests": requests,
+        "throttled": throttled,
+        "throttled_share": throttled / max(1, requests),
+        "busiest_route": busiest,
+        "floor_s": floor,
+        "tap_s": tap.seconds,
+        "busy_s": busy,
+        "ratio": busy / floor if floor else float("nan"),
+    }
+
+
 # -------------------------------------------------------------------------------------------- P4
 
 
@@ -449,6 +515,7 @@ def _one_attachment(size: int, mode: str) -> dict:
 def report(results: dict, quick: bool) -> str:
     """Return the Markdown report (also printed)."""
     p1, p2, p3, p4 = results["P1"], results["P2"], results["P3"], results["P4"]
+    p5 = results["P5"]
     ws = results["workspace"]
     ok = lambda good: "met" if good else "NOT met"  # noqa: E731
     mb = 1e6
@@ -484,6 +551,12 @@ def report(results: dict, quick: bool) -> str:
         f"{p3['throttled']} x 429 of {p3['tap_requests']} requests | **{p3['ratio']:.2f}x**, "
         f"429s **{100 * p3['throttled_share']:.2f}%** | ≤ 1.10x, ≤ 1% | "
         f"{ok(p3['ratio'] <= 1.10 and p3['throttled_share'] <= 0.01)} |",
+        f"| P5 workspace objects paced (issue #21) | {p5['busy_s']:.1f} s, {p5['users']} users, "
+        f"every workspace stream with the log sync; busiest route `{p5['busiest_route']}` "
+        f"{p5['requests'][p5['busiest_route']]} requests, floor {p5['floor_s']:.1f} s; "
+        f"{p5['throttled']} x 429 of {p5['tap_requests']} requests | **{p5['ratio']:.2f}x**, "
+        f"429s **{100 * p5['throttled_share']:.2f}%** | ≤ 1.10x, ≤ 1% | "
+        f"{ok(p5['ratio'] <= 1.10 and p5['throttled_share'] <= 0.01)} |",
         f"| P4 memory | peak RSS {p4['small']['rss'] / mb:.1f} MB at "
         f"{p4['small']['messages']:,} messages, {p4['large']['rss'] / mb:.1f} MB at "
         f"{p4['large']['messages']:,} | **{p4['ratio']:.2f}x** | < 1.2x | "
@@ -565,8 +638,10 @@ def main() -> None:
     parser.add_argument("--pacing-speed", type=float, default=30.0)
     parser.add_argument("--pacing-conversations", type=int, default=1100)
     parser.add_argument(
-        "--only", default="", help="comma-separated parts (P1, P2, P3, P4): print JSON, no report"
+        "--only", default="", help="comma-separated parts (P1 to P5): print JSON, no report"
     )
+    parser.add_argument("--workspace-speed", type=float, default=10.0, help="P5")
+    parser.add_argument("--workspace-users", type=int, default=300, help="P5")
     parser.add_argument("--repeats", type=int, default=REPEATS, help="P1: runs of each")
     parser.add_argument(
         "--p1-none", action="store_true", help="P1 without the inline and storage runs"
@@ -587,6 +662,10 @@ def main() -> None:
         "P3": (
             "P3: pacing under the simulator's rate limits …",
             lambda: bench_pacing(results, args.pacing_speed, args.pacing_conversations),
+        ),
+        "P5": (
+            "P5: the workspace-object streams under the simulator's rate limits …",
+            lambda: bench_workspace_pacing(results, args.workspace_speed, args.workspace_users),
         ),
         "P4": (
             f"P4: peak RSS at 1k and {large // 1000}k conversations …",
