@@ -45,6 +45,20 @@ def test_p1_and_p2_run_in_a_short_mode() -> None:
     assert p2["idle_list_requests"] == p2["event_types"]
 
 
+def test_p5_runs_in_a_short_mode() -> None:
+    """The workspace-object streams selected with the log sync: every one archives rows and
+    the floor is computed over the routes (speed not asserted)."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--only", "P5"]
+    command += ["--workspace-users", "20", "--workspace-speed", "60"]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    p5 = json.loads(proc.stdout[proc.stdout.index("\n{") :])["P5"]
+    for stream in ("canvas_versions", "memories", "gpt_configs", "library_files", "users"):
+        assert p5["records"].get(stream, 0) > 0, p5["records"]
+    assert p5["throttled"] <= 0.01 * p5["tap_requests"]
+    assert p5["busiest_route"] in p5["requests"]
+
+
 def test_the_report_keeps_the_hand_written_sections(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nold table\n\n## Fleet\nkept\n\n## Export\nkept too\n")
