@@ -42,6 +42,7 @@ from tap_chatgpt_compliance.settings import (
     storage_errors,
     values_from_strings,
 )
+from tap_chatgpt_compliance.streams.overlap import start_overlap, stop_overlap
 from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
 from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
 
@@ -205,6 +206,7 @@ class TapChatGPTCompliance(SeamTap):
         fatal: BaseException | None = None
         try:
             t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
+            start_overlap(self)  # the workspace-object streams' routes overlap (overlap.py)
             sync_streams()
             seal_run(self)  # after the final STATE: anchors only what was written
         except BaseException as exc:
@@ -214,6 +216,7 @@ class TapChatGPTCompliance(SeamTap):
                 self.message_writer.end_interrupted()  # whole lines, then the final STATE
             raise
         finally:
+            stop_overlap(self)
             if "attachments" in self.__dict__:
                 self.attachments.close()
             close_run_meters(self.streams.values())

@@ -69,6 +69,7 @@ class RunClock:
         self._local = local
         self._offset: float | None = None
         self._lock = threading.Lock()
+        self._synced = threading.Event()
 
     @property
     def synced(self) -> bool:
@@ -107,6 +108,11 @@ class RunClock:
             raise ClockSkewError(msg)
         with self._lock:
             self._offset = offset
+        self._synced.set()
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a ``Date`` of the API; return :attr:`synced`."""
+        return self._synced.wait(timeout)
 
     def ahead(self, moment: datetime) -> bool:
         """Return whether ``moment`` is more than the allowed skew ahead of the API's time."""

@@ -80,12 +80,12 @@ class RecordingsStream(_PerUserStream):
         pending = self.stream_state.get("transcripts_missing")
         return {str(key) for key in pending} if isinstance(pending, list) else set()
 
-    def refresh(
-        self, context: Context | None, updates: dict[str, t.Any]
-    ) -> Iterator[dict[str, t.Any]]:
-        """As every per-user list; the state keeps the recordings still without a transcript."""
+    def after_refresh(self, updates: dict[str, t.Any]) -> None:
+        """Keep the recordings still without a transcript in the state.
+
+        Known once the child stream ran for every recording emitted: after the last record.
+        """
         missing = missing_transcripts(self.tap)
-        yield from super().refresh(context, updates)
         updates["transcripts_missing"] = sorted(missing)[-MAX_MISSING_TRANSCRIPTS:]
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:

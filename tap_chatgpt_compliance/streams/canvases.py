@@ -22,7 +22,7 @@ import typing as t
 
 from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pagination import PageShapeError
-from tap_chatgpt_compliance.streams.gen1 import run_cache
+from tap_chatgpt_compliance.streams.gen1 import shared_listing
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
@@ -44,16 +44,17 @@ MAX_LONG_CANVASES = 1000
 class _CanvasListing(WorkspaceObjectStream):
     def canvas_ids(self, user_id: str) -> list[str]:
         """Return a user's canvas ids, ascending by creation (listed once per run)."""
-        cache = run_cache(self.tap).setdefault("canvases", {})
-        if user_id not in cache:
-            cache[user_id] = [
+        return shared_listing(
+            self.tap,
+            f"canvases:{user_id}",
+            lambda: [
                 str(item["id"])
                 for item in self.iter_list(
                     f"users/{user_id}/canvases", limit=CANVAS_PAGE, missing_ok=True
                 )
                 if isinstance(item.get("id"), str)
-            ]
-        return t.cast("list[str]", cache[user_id])
+            ],
+        )
 
 
 class CanvasesStream(_CanvasListing):

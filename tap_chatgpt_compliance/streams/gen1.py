@@ -9,6 +9,7 @@ A 403 and a 404 are told apart from other errors (:class:`RouteForbidden`,
 
 from __future__ import annotations
 
+import threading
 import typing as t
 import weakref
 
@@ -21,21 +22,50 @@ from tap_chatgpt_compliance.http.pagination import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from datetime import datetime
 
     import requests
+
+    from tap_chatgpt_compliance.run.prefetch import Prefetch
+
+T = t.TypeVar("T")
 
 CURSOR_PAGE_FIELDS = ("data", "has_more")
 """A ``cursor`` page (codex_tasks, library_files): ``{data, has_more, cursor}``."""
 
 _RUN_CACHE: weakref.WeakKeyDictionary[t.Any, dict[str, t.Any]] = weakref.WeakKeyDictionary()
 """Per tap instance (one run): listings shared by the streams (users, GPTs, projects, …)."""
+_CACHE_LOCK = threading.Lock()
 
 
 def run_cache(tap: t.Any) -> dict[str, t.Any]:
     """Return what the streams of one run (one tap instance) share."""
-    return _RUN_CACHE.setdefault(tap, {})
+    with _CACHE_LOCK:
+        return _RUN_CACHE.setdefault(tap, {})
+
+
+def shared_listing(tap: t.Any, key: str, listing: Callable[[], T]) -> T:
+    """Return ``listing()`` read once per run under ``key``, whatever the threads asking.
+
+    Streams refreshed by concurrent producers (streams/overlap.py) ask for the same listings:
+    the first one lists, the others wait for its result (one lock per key, so different
+    listings proceed together). A listing that fails is not kept: the next asker lists again.
+    """
+    cache = run_cache(tap)
+    if key in cache:
+        return t.cast("T", cache[key])
+    with _CACHE_LOCK:
+        lock = cache.setdefault(f"lock:{key}", threading.Lock())
+    with lock:
+        if key not in cache:
+            cache[key] = listing()
+    return t.cast("T", cache[key])
+
+
+def prefetch_of(tap: t.Any) -> Prefetch | None:
+    """Return the run's producers of workspace-object rows, if started (streams/overlap.py)."""
+    return t.cast("Prefetch | None", run_cache(tap).get("prefetch"))
 
 
 def failed_parents(tap: t.Any) -> set[str]:
@@ -80,7 +110,13 @@ class Gen1Stream(ComplianceStream):
         *,
         missing_ok: bool = False,
     ) -> t.Any:
-        """GET ``<workspace>/<path>`` (paced, retried); None on 404 when ``missing_ok``."""
+        """GET ``<workspace>/<path>`` (paced, retried); None on 404 when ``missing_ok``.
+
+        In a producer thread whose rows the run no longer wants, nothing is sent (``Stopped``).
+        """
+        prefetch = prefetch_of(self.tap)
+        if prefetch is not None:
+            prefetch.check()
         prepared = self.build_prepared_request(
             method="GET",
             url=f"{self.url_base}{self.workspace_path}/{path}",
@@ -182,22 +218,24 @@ class Gen1Stream(ComplianceStream):
 
     def user_ids(self) -> list[str]:
         """Return the ids of the workspace's users (listed once per run)."""
-        cache = run_cache(self.tap)
-        if "users" not in cache:
-            cache["users"] = [
+        return shared_listing(
+            self.tap,
+            "users",
+            lambda: [
                 str(item["id"])
                 for item in self.iter_list("users", limit=200)
                 if isinstance(item.get("id"), str)
-            ]
-        return t.cast("list[str]", cache["users"])
+            ],
+        )
 
     def containers(self, kind: str) -> list[dict[str, t.Any]]:
         """Return the GPTs (``gpts``) or projects (``projects``) as listed (once per run)."""
-        cache = run_cache(self.tap)
-        if kind not in cache:
-            cache[kind] = [
+        return shared_listing(
+            self.tap,
+            kind,
+            lambda: [
                 item
                 for item in self.iter_list(kind, {"file_format": "id"}, limit=20)
                 if isinstance(item.get("id"), str)
-            ]
-        return t.cast("list[dict[str, t.Any]]", cache[kind])
+            ],
+        )

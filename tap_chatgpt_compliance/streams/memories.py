@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import typing as t
 
-from tap_chatgpt_compliance.streams.gen1 import run_cache
+from tap_chatgpt_compliance.streams.gen1 import shared_listing
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
@@ -43,13 +43,11 @@ class _MemoryListing(WorkspaceObjectStream):
     def memory_items(self, since: datetime | None) -> list[dict[str, t.Any]]:
         """Return the Memory objects changed at or after ``since`` (None: all)."""
         stamp = None if since is None else math.floor(since.timestamp())
-        cache = run_cache(self.tap)
-        key = f"memories:{stamp}"
-        if key not in cache:
-            cache[key] = list(
-                self.iter_list("memories", {"since_timestamp": stamp}, limit=MEMORY_PAGE)
-            )
-        return t.cast("list[dict[str, t.Any]]", cache[key])
+        return shared_listing(
+            self.tap,
+            f"memories:{stamp}",
+            lambda: list(self.iter_list("memories", {"since_timestamp": stamp}, limit=MEMORY_PAGE)),
+        )
 
 
 class MemoriesStream(_MemoryListing):

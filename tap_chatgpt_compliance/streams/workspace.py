@@ -39,6 +39,7 @@ from tap_chatgpt_compliance.streams.gen1 import (
     RouteForbidden,
     RouteMissing,
     failed_parents,
+    prefetch_of,
 )
 from tap_chatgpt_compliance.timeparse import to_datetime
 from tap_chatgpt_compliance.workspace_rows import SCHEMAS, derive_row
@@ -69,6 +70,10 @@ class WorkspaceObjectStream(Gen1Stream):
     parent_keys: tuple[str, ...] = ()
     refreshed_by_cadence = True
     """False for child streams: they follow their parent's refresh."""
+    _refreshing = False
+    """Whether the last :meth:`refresh_if_due` found the stream due."""
+    prefetch_updates: dict[str, t.Any]
+    """The state a producer's refresh keeps (set by overlap.py with the producer)."""
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Take the schema of the stream's name (workspace_rows.SCHEMAS)."""
@@ -110,30 +115,29 @@ class WorkspaceObjectStream(Gen1Stream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Refresh when due; a 403, a broken listing or a missing route skip only this stream.
 
-        The state moves (``refreshed_at``, the stream's own keys) after the last record.
+        The rows come from this stream's producer when the run started one (overlap.py: the
+        same rows, read ahead), else from :meth:`refresh_if_due` here. The state moves
+        (``refreshed_at``, the stream's own keys) after the last record, in this thread only.
         """
-        if self.selected and self.stream_state.get("rows_not_emitted"):
-            # Read before only for a child stream: its rows were never written, start over.
-            self.stream_state.clear()
-        if self.refreshed_by_cadence and not self.due():
-            self.logger.info(
-                "Stream '%s' is not due: refreshed at %s, every %g h (directory_refresh_hours).",
-                self.name,
-                self.stream_state.get("refreshed_at"),
-                self.refresh_hours(),
-            )
-            return
-        clock = self.transport.clock
-        # The API's clock: now if a Date was seen, else at this stream's first answer.
-        self._refresh_started = clock.now() if clock.synced else None
-        updates: dict[str, t.Any] = {}
+        prefetch = prefetch_of(self.tap)
+        if prefetch is not None and prefetch.has(self.name):
+            prefetch.release()
+            updates = self.prefetch_updates
+            rows: Iterator[dict[str, t.Any]] = prefetch.rows(self.name)
+        else:
+            self.forget_unemitted()
+            updates = {}
+            rows = self.refresh_if_due(context, updates)
         try:
-            yield from self.refresh(context, updates)
+            yield from rows
         except (RouteForbidden, RouteMissing, PageShapeError, ListingError) as exc:
             self.logger.error("Stream '%s' skipped: %s", self.name, exc)
             self.sync_run.failures.append(f"stream '{self.name}': {exc}")
             self.child_failed()
             return
+        if not self._refreshing:
+            return
+        self.after_refresh(updates)
         if self.name in failed_parents(self.tap):
             self.logger.warning(
                 "Stream '%s': a child stream could not archive everything; the refresh is "
@@ -149,6 +153,38 @@ class WorkspaceObjectStream(Gen1Stream):
             else:  # synced only for a selected child: the watermark says nothing of its rows
                 self.stream_state["rows_not_emitted"] = True
             self.state_manager.is_flushed = False
+
+    def forget_unemitted(self) -> None:
+        """Start over a stream whose rows were never written (main thread: the state moves)."""
+        state = self.stream_state  # created now if missing: a producer only reads it
+        if self.selected and state.get("rows_not_emitted"):
+            # Read before only for a child stream: its rows were never written, start over.
+            state.clear()
+
+    def refresh_if_due(
+        self, context: Context | None, updates: dict[str, t.Any]
+    ) -> Iterator[dict[str, t.Any]]:
+        """Yield the refresh's rows if the stream is due (it only reads the state).
+
+        Run by the main thread or by the stream's producer (overlap.py).
+        """
+        self._refreshing = False
+        if self.refreshed_by_cadence and not self.due():
+            self.logger.info(
+                "Stream '%s' is not due: refreshed at %s, every %g h (directory_refresh_hours).",
+                self.name,
+                self.stream_state.get("refreshed_at"),
+                self.refresh_hours(),
+            )
+            return
+        self._refreshing = True
+        clock = self.transport.clock
+        # The API's clock: now if a Date was seen, else at this stream's first answer.
+        self._refresh_started = clock.now() if clock.synced else None
+        yield from self.refresh(context, updates)
+
+    def after_refresh(self, updates: dict[str, t.Any]) -> None:
+        """Complete ``updates`` after the last record and its children (main thread)."""
 
     def refresh_start(self) -> datetime:
         """Return the start of this refresh in the API's clock (now if not known yet)."""
