@@ -68,11 +68,13 @@ def run_objects(
     state: dict[str, Any] | None = None,
     clock_offset: float | None = None,
     timeout: float = 300,
+    env: dict[str, str] | None = None,
     **overrides: Any,
 ) -> TapRun:
     """Run the tap with exactly ``selected`` streams selected in its catalog.
 
-    ``clock_offset``: seconds this machine's clock is off for the tap process.
+    ``clock_offset``: seconds this machine's clock is off for the tap process; ``env``: extra
+    environment variables.
     """
     catalog = selecting(selected)
     config = tap_config(sim, **overrides)
@@ -86,9 +88,14 @@ def run_objects(
             text=True,
             timeout=timeout,
             check=False,
-            env=synced_env(config, folder)
-            if clock_offset is None
-            else skewed_env(tap_env(), clock_offset, folder / "site"),
+            env={
+                **(
+                    synced_env(config, folder)
+                    if clock_offset is None
+                    else skewed_env(tap_env(), clock_offset, folder / "site")
+                ),
+                **(env or {}),
+            },
         )
     assert sim.api_key not in result.stdout + result.stderr
     records, states = parse_singer(result.stdout)
