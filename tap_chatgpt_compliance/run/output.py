@@ -8,10 +8,7 @@ to the SDK's serialiser, so every line is the one the SDK would have written.
 
 Lines are buffered and written in chunks; the buffer is always emptied before a STATE, a SCHEMA
 or any other message, and at the end of the run, so nothing is reordered and a STATE never
-reaches the target before the records it covers. Chunks of RECORD lines are written to stdout
-by a thread (:class:`BackgroundWrites`), in order, while the run builds the next ones (writing
-~250 MB to a file or a pipe is about a tenth of a large run); every other message first waits
-until they are all written, so a STATE is written, as before, only after the records it covers.
+reaches the target before the records it covers.
 
 SIGTERM and SIGINT never tear a line: while the writer is writing to stdout, a signal is only
 noted, and :class:`Interrupted` is raised once the line (or chunk of lines) is complete.
@@ -25,10 +22,8 @@ import datetime
 import decimal
 import json
 import os
-import queue
 import signal
 import sys
-import threading
 import time
 import typing as t
 import weakref
@@ -48,10 +43,6 @@ BUFFER_BYTES = 64 * 1024
 """Records are written to stdout in chunks of about this size (and before any other message)."""
 LARGE_LINE = 256 * 1024
 """A record line at least this long is written by pieces, straight to stdout."""
-QUEUED_CHUNKS = 4
-"""Chunks of record lines waiting for the stdout thread at most (the run waits beyond)."""
-IDLE_SECONDS = 1.0
-"""The stdout thread ends after this long without a chunk (the next one starts another)."""
 
 
 class Interrupted(BaseException):  # like KeyboardInterrupt: not an Exception
@@ -211,7 +202,6 @@ class LineLimitedWriter(SingerWriter):
         """The interruption raised (later signals are ignored: the run is already stopping)."""
         self.last_state_line: str | None = None
         """The last STATE line written: it covers only records written before it."""
-        self._background = BackgroundWrites()
         _WRITERS.add(self)
 
     def interrupt(self, signum: int) -> None:
@@ -286,7 +276,7 @@ class LineLimitedWriter(SingerWriter):
             self._buffer.append("".join(parts))
             self._buffered += size + 1
             if self._buffered >= BUFFER_BYTES:
-                self.flush(background=True)
+                self.flush()
             return
         self.flush()  # a large line is written piece by piece, never joined in memory
         self._writing = True
@@ -315,36 +305,25 @@ class LineLimitedWriter(SingerWriter):
             self._buffer.append(line)
             self._buffered += len(line) + 1
             if self._buffered >= BUFFER_BYTES:
-                self.flush(background=True)
+                self.flush()
             return
         if isinstance(message, StateMessage):
             self.last_state_line = line  # written next (a signal waits for the line's end)
         self._buffer.append(line)
         self.flush()
 
-    def flush(self, *, background: bool = False) -> None:
-        """Write the buffered lines to stdout (whole lines: a signal waits for the end).
-
-        ``background``: hand them to the stdout thread (record lines only); otherwise every
-        chunk handed to it is written first, then the buffered lines, before this returns.
-        """
+    def flush(self) -> None:
+        """Write the buffered lines to stdout (whole lines: a signal waits for the end)."""
         nested = self._writing
         self._writing = True
         try:
-            fd = _stdout_fd() if background else None
             if self._buffer:
                 self._buffer.append("")
                 text = "\n".join(self._buffer)
                 self._buffer.clear()
                 self._buffered = 0
-                if fd is not None:
-                    sys.stdout.flush()  # what was written there comes first
-                    self._background.put(fd, text)
-                else:
-                    self._background.drain()
-                    write_stdout(text)
+                write_stdout(text)
             else:
-                self._background.drain()
                 sys.stdout.flush()
         finally:
             self._writing = nested
@@ -353,72 +332,6 @@ class LineLimitedWriter(SingerWriter):
 
 
 _WRITERS: weakref.WeakSet[LineLimitedWriter] = weakref.WeakSet()
-
-
-def _stdout_fd() -> int | None:
-    """Return the file descriptor of stdout, None for a stream without one (tests)."""
-    try:
-        return sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-class BackgroundWrites:
-    """Chunks of whole lines written to a file descriptor by a thread of their own, in order.
-
-    The thread (a daemon, started by a chunk, ending after ``IDLE_SECONDS`` without one)
-    writes each chunk whole; :meth:`drain`
-    waits until every chunk handed over is written. A failed write is raised in the caller at
-    the next :meth:`put` or :meth:`drain`, and no later chunk is written: nothing written
-    after a lost chunk (a STATE waits for :meth:`drain`) can claim it was written.
-    """
-
-    def __init__(self) -> None:
-        """Start with no thread and nothing queued."""
-        self._queue: queue.Queue[tuple[int, str]] = queue.Queue(maxsize=QUEUED_CHUNKS)
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self.error: BaseException | None = None
-
-    def put(self, fd: int, text: str) -> None:
-        """Hand over a chunk to write to ``fd`` (waits while ``QUEUED_CHUNKS`` are queued)."""
-        self._raise_error()
-        with self._lock:  # the thread ends only with the lock held and nothing queued
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="tap-stdout", daemon=True)
-                self._thread.start()
-            self._queue.put((fd, text))
-
-    def drain(self) -> None:
-        """Return once every chunk handed over is written; raise the error of one that failed."""
-        self._queue.join()
-        self._raise_error()
-
-    def _raise_error(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def _run(self) -> None:
-        get, done = self._queue.get, self._queue.task_done
-        while True:
-            try:
-                fd, text = get(timeout=IDLE_SECONDS)
-            except queue.Empty:
-                with self._lock:
-                    if self._queue.empty():
-                        self._thread = None
-                        return
-                continue
-            try:
-                if self.error is None:
-                    data = memoryview(text.encode("utf-8"))
-                    while data:
-                        data = data[os.write(fd, data) :]
-            except BaseException as exc:  # raised in the run by the next put or drain
-                self.error = exc
-            finally:
-                del text
-                done()
 
 
 def write_stdout(text: str) -> None:
