@@ -239,14 +239,16 @@ class _Folded:
         self.titles: list[_Title] = []
 
     def add(self, key: tuple[str, int], title: t.Any, event_at: str | None, created: t.Any) -> None:
-        self.first = min(self.first, key)
-        created_at = to_iso(created) if created is not None else None
-        if created_at is not None and (self.created is None or key < self.created[:2]):
-            self.created = (*key, created_at)
+        if key < self.first:
+            self.first = key
+        if created is not None and (self.created is None or key < self.created[:2]):
+            created_at = to_iso(created)  # only for an event earlier than the one kept
+            if created_at is not None:
+                self.created = (*key, created_at)
         if not title:
             return
         titles = self.titles
-        if event_at is not None:
+        if event_at is not None and titles:
             for sort_key, order, _, at in titles:
                 if at is not None and (sort_key, order) > key and at >= event_at:
                     return  # a later event, at least as recent, decides over this one

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import gc
+import json
+
+import pytest
 
 from tap_chatgpt_compliance import timeparse
+from tap_chatgpt_compliance.run import output
 from tap_chatgpt_compliance.run.collector import YOUNG_THRESHOLD, lean_collector
 
 TIMES = [
@@ -57,3 +63,51 @@ def test_to_iso_memo_stays_small() -> None:
         value = f"2026-12-03T0{minute // 60}:{minute % 60:02d}:{sec:02d}Z"
         assert timeparse.to_iso(value) == timeparse._to_iso(value)
         assert len(timeparse._ISO_MEMO) <= timeparse.ISO_MEMO_SIZE
+
+
+HOSTILE: list[object] = [
+    "plain",
+    "caf\u00e9 \u2014 \u65e5\u672c",
+    "astral \U0001f600 \U00010000 \U0010ffff",
+    "lone \ud800 and \udfff surrogates",
+    'controls \x00\x01\x1f\x7f \b\f\n\r\t " \\ /',
+    "\u2028\u2029",
+    2**63,
+    -(2**64) - 1,
+    10**40,
+    0.1,
+    1e-7,
+    1e22,
+    -0.0,
+    5e-324,
+    1.7976931348623157e308,
+    True,
+    False,
+    None,
+    [],
+    {},
+    {"nested": [{"a": ["\u00e9", 1, 2.5, None]}], "": ""},
+    {1: "int key", 2.5: "float key", False: "bool key", None: "none key"},
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_record_encoder_writes_what_json_dumps_writes(value: object) -> None:
+    expected = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    assert output._ENCODE(value) == expected
+    assert output._ENCODE({"record": value, "k\u00e9y": value}) == json.dumps(
+        {"record": value, "k\u00e9y": value}, ensure_ascii=True, separators=(",", ":")
+    )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_record_encoder_refuses_what_the_sdk_must_write(value: float) -> None:
+    with pytest.raises(ValueError, match="JSON compliant"):
+        output._ENCODE({"x": value})
+
+
+def test_record_encoder_hands_decimals_to_the_sdk() -> None:
+    with pytest.raises(TypeError):
+        output._ENCODE({"x": decimal.Decimal("1.5")})
+    when = datetime.datetime(2026, 12, 3, 2, 26, 1, 325784, tzinfo=datetime.timezone.utc)
+    assert output._ENCODE({"at": when}) == '{"at":"2026-12-03T02:26:01.325784+00:00"}'
