@@ -5,13 +5,21 @@ from __future__ import annotations
 import datetime
 import decimal
 import gc
+import io
 import json
+import sys
+from pathlib import Path
 
 import pytest
+from singer_sdk.singerlib import StateMessage
 
 from tap_chatgpt_compliance import timeparse
 from tap_chatgpt_compliance.run import output
-from tap_chatgpt_compliance.run.collector import YOUNG_THRESHOLD, lean_collector
+from tap_chatgpt_compliance.run.interpreter import (
+    SWITCH_INTERVAL,
+    YOUNG_THRESHOLD,
+    lean_interpreter,
+)
 
 TIMES = [
     "2026-12-03T02:26:01.325784Z",
@@ -27,20 +35,23 @@ TIMES = [
 ]
 
 
-def test_collector_is_lean_during_the_sync_and_restored_after() -> None:
+def test_interpreter_is_lean_during_the_sync_and_restored_after() -> None:
     before = gc.get_threshold()
-    with lean_collector():
+    interval = sys.getswitchinterval()
+    with lean_interpreter():
         assert gc.get_threshold()[0] == YOUNG_THRESHOLD
         assert gc.get_threshold()[1:] == before[1:]
         assert gc.get_freeze_count() > 0
+        assert sys.getswitchinterval() == pytest.approx(min(interval, SWITCH_INTERVAL))
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+    assert sys.getswitchinterval() == interval
 
 
-def test_collector_restored_when_the_sync_fails() -> None:
+def test_interpreter_restored_when_the_sync_fails() -> None:
     before = gc.get_threshold()
     try:
-        with lean_collector():
+        with lean_interpreter():
             raise RuntimeError("boom")
     except RuntimeError:
         pass
@@ -111,3 +122,27 @@ def test_record_encoder_hands_decimals_to_the_sdk() -> None:
         output._ENCODE({"x": decimal.Decimal("1.5")})
     when = datetime.datetime(2026, 12, 3, 2, 26, 1, 325784, tzinfo=datetime.timezone.utc)
     assert output._ENCODE({"at": when}) == '{"at":"2026-12-03T02:26:01.325784+00:00"}'
+
+
+@pytest.mark.parametrize("with_descriptor", [True, False])
+def test_writer_chunks_keep_every_line_whole_and_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_descriptor: bool
+) -> None:
+    """Records buffered past BUFFER_BYTES, then a STATE: every line whole, in order."""
+    path = tmp_path / "out"
+    with path.open("w") as out:
+        monkeypatch.setattr(sys, "stdout", out if with_descriptor else io.StringIO())
+        writer = output.LineLimitedWriter()
+        count = 3 * output.BUFFER_BYTES // 400
+        for n in range(count):
+            writer.write_record("messages", {"id": str(n), "text": "caf\u00e9 \U0001f600" * 30})
+        writer.write_message(StateMessage(value={"bookmarks": {"n": count}}))
+        text = path.read_text() if with_descriptor else sys.stdout.getvalue()  # type: ignore[attr-defined]
+    lines = text.splitlines()
+    assert text.endswith("\n")
+    assert len(lines) == count + 1
+    assert [json.loads(line)["record"]["id"] for line in lines[:-1]] == [
+        str(n) for n in range(count)
+    ]
+    assert json.loads(lines[-1]) == {"type": "STATE", "value": {"bookmarks": {"n": count}}}
+    assert writer.last_state_line == lines[-1]
