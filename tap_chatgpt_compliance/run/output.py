@@ -32,6 +32,7 @@ from json.encoder import (  # type: ignore[attr-defined]
     encode_basestring_ascii,
 )
 
+import orjson
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.singerlib.json import serialize_json
@@ -117,6 +118,38 @@ def _encode_with_c(value: t.Any) -> str:
 
 _ENCODE: t.Callable[[t.Any], str] = _ENCODER.encode if _C_ENCODER is None else _encode_with_c
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+_TEXTS = frozenset({str})
+_DEL = b"\x7f"
+
+
+def encode_record(record: dict[str, t.Any]) -> str:
+    """Return ``_ENCODE(record)``, by orjson (about 5 times faster) when it writes the same.
+
+    orjson writes the same text as the standard encoder (compact, ``ensure_ascii``) for an
+    object whose values are strings, integers, booleans, None or lists of strings, as long as
+    what it wrote is ASCII without DEL (which ``ensure_ascii`` escapes, orjson does not): its
+    non-ASCII would need escaping, and its floats are written differently (``1e-07`` is
+    ``1e-7``), so anything else (and every value orjson refuses: integers beyond 64 bits, lone
+    surrogates, keys that are not strings) is left to the standard encoder.
+    ``tests/tap/test_lean_paths.py`` compares the two on hostile values.
+    """
+    try:
+        data = _ORJSON_DUMPS(record)
+    except orjson.JSONEncodeError:
+        return _ENCODE(record)
+    if data.isascii() and _DEL not in data:
+        values = record.values()
+        if _SCALARS.issuperset(map(type, values)) or all(
+            type(value) in _SCALARS or (type(value) is list and _TEXTS.issuperset(map(type, value)))
+            for value in values
+        ):
+            return data.decode("ascii")
+    return _ENCODE(record)
+
+
+_ORJSON_DUMPS = orjson.dumps
+
 
 def record_line(
     stream: str,
@@ -178,11 +211,11 @@ def fast_record_parts(
         else f',"version":{version},"time_extracted":{extraction_time()}}}'
     )
     if verbatim is None or verbatim[0] not in record:
-        return [head, _ENCODE(record), tail]
+        return [head, encode_record(record), tail]
     name, pieces = verbatim
     value = record.pop(name)
     try:
-        body = _ENCODE(record)
+        body = encode_record(record)
     finally:
         record[name] = value
     separator = "," if len(record) > 1 else ""

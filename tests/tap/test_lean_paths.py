@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import decimal
 import gc
 import io
 import json
+import random
 import sys
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from singer_sdk.singerlib import StateMessage
 
@@ -146,3 +150,58 @@ def test_writer_chunks_keep_every_line_whole_and_in_order(
     ]
     assert json.loads(lines[-1]) == {"type": "STATE", "value": {"bookmarks": {"n": count}}}
     assert writer.last_state_line == lines[-1]
+
+
+def _stdlib(value: object) -> str:
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_record_encoding_by_orjson_is_the_standard_text(value: object) -> None:
+    records: list[dict[Any, Any]] = [
+        {"id": "x", "value": value},
+        {"value": value, "list": [value] if isinstance(value, str) else [], "n": None},
+    ]
+    if isinstance(value, str):
+        records.append({value: value, "ascii": "plain", "flag": True, "n": 7})
+    for record in records:
+        assert output.encode_record(record) == _stdlib(record)
+
+
+def test_record_encoding_by_orjson_on_random_records() -> None:
+    rng = random.Random(20)
+    alphabet = [
+        *(chr(c) for c in range(128)),
+        "\u00e9",
+        "\u2014",
+        "\u2028",
+        "\ud800",
+        "\udfff",
+        "\U0001f600",
+        "\uffff",
+    ]
+    numbers = [0, -1, 2**63 - 1, -(2**63), 2**64 - 1, 2**64, -(2**63) - 1, 10**30, 1.5, 1e-7]
+
+    def text() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+
+    def value() -> object:
+        kind = rng.randrange(7)
+        if kind == 0:
+            return rng.choice(numbers)
+        if kind == 1:
+            return rng.choice([True, False, None])
+        if kind == 2:
+            return [text() for _ in range(rng.randint(0, 3))]
+        if kind == 3:
+            return {"k": text()}
+        return "".join(rng.choice(alphabet[32:127]) for _ in range(rng.randint(0, 30)))
+
+    fast = 0
+    for _ in range(5_000):
+        record = {(text() if rng.random() < 0.1 else f"f{n}"): value() for n in range(6)}
+        encoded = output.encode_record(record)
+        assert encoded == _stdlib(record)
+        with contextlib.suppress(orjson.JSONEncodeError):
+            fast += encoded == orjson.dumps(record).decode("utf-8", "replace")
+    assert fast > 500  # the fast path was taken often
