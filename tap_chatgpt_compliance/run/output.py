@@ -119,6 +119,7 @@ def _encode_with_c(value: t.Any) -> str:
 _ENCODE: t.Callable[[t.Any], str] = _ENCODER.encode if _C_ENCODER is None else _encode_with_c
 
 _SCALARS = frozenset({str, int, bool, type(None)})
+_SCALARS_AND_LISTS = _SCALARS | {list}
 _TEXTS = frozenset({str})
 _DEL = b"\x7f"
 
@@ -140,9 +141,11 @@ def encode_record(record: dict[str, t.Any]) -> str:
         return _ENCODE(record)
     if data.isascii() and _DEL not in data:
         values = record.values()
-        if _SCALARS.issuperset(map(type, values)) or all(
-            type(value) in _SCALARS or (type(value) is list and _TEXTS.issuperset(map(type, value)))
-            for value in values
+        if _SCALARS_AND_LISTS.issuperset(map(type, values)) and (
+            data.count(b"[") == data.count(b"[]")  # every list empty (cheap, and sure)
+            or all(
+                type(value) is not list or _TEXTS.issuperset(map(type, value)) for value in values
+            )
         ):
             return data.decode("ascii")
     return _ENCODE(record)
