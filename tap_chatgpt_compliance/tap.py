@@ -18,6 +18,7 @@ from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
 from tap_chatgpt_compliance.http.transport import Transport
 from tap_chatgpt_compliance.logfiles.seals import seal_errors, seal_run
+from tap_chatgpt_compliance.run.interpreter import lean_interpreter
 from tap_chatgpt_compliance.run.output import Interrupted, LineLimitedWriter
 from tap_chatgpt_compliance.run.store import LeaseHeld, WorkspaceLease
 from tap_chatgpt_compliance.run.summary import (
@@ -205,9 +206,10 @@ class TapChatGPTCompliance(SeamTap):
         lease.acquire()  # one run per workspace: a second one stops here, before any request
         fatal: BaseException | None = None
         try:
-            t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
-            start_overlap(self)  # the workspace-object streams' routes overlap (overlap.py)
-            sync_streams()
+            with lean_interpreter():  # run/interpreter.py: GC and thread switches (P1)
+                t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
+                start_overlap(self)  # the workspace-object streams' routes overlap (overlap.py)
+                sync_streams()
             seal_run(self)  # after the final STATE: anchors only what was written
         except BaseException as exc:
             name_the_secret(exc, self.config)

@@ -34,8 +34,29 @@ _UTC_MICROS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", re.ASCII)
 """What the API sends almost always: UTC with ``Z``, with microseconds or whole seconds."""
 
 
+_ISO_MEMO: dict[str, str | None] = {}
+"""The latest strings :func:`to_iso` read and what they became: an event's ``timestamp`` and
+its message's ``created_at`` are usually the same string, a conversation's ``created_at``
+comes with each of its events. Emptied when it holds ``ISO_MEMO_SIZE`` entries."""
+ISO_MEMO_SIZE = 1024
+_MISSING = object()
+
+
 def to_iso(value: t.Any) -> str | None:
     """Return the value as UTC ISO 8601 with microseconds, or None."""
+    if type(value) is not str:
+        return _to_iso(value)
+    known = _ISO_MEMO.get(value, _MISSING)
+    if known is not _MISSING:
+        return t.cast("str | None", known)
+    iso = _to_iso(value)
+    if len(_ISO_MEMO) >= ISO_MEMO_SIZE:
+        _ISO_MEMO.clear()
+    _ISO_MEMO[value] = iso
+    return iso
+
+
+def _to_iso(value: t.Any) -> str | None:
     if type(value) is str and _UTC_MICROS.fullmatch(value):
         try:
             datetime.fromisoformat(value)  # the fields must be a real date and time

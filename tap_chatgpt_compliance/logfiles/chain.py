@@ -152,7 +152,11 @@ def canonical_fields(record: t.Mapping[str, t.Any], stream: str = LOG_FILES) -> 
         elif isinstance(value, float) and value.is_integer():
             value = int(value)
         fields[name] = value
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _CANONICAL(fields)
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
+"""``json.dumps(…, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``, built once."""
 
 
 def chain_hash(previous: str, record: t.Mapping[str, t.Any], stream: str = LOG_FILES) -> str:

@@ -239,14 +239,16 @@ class _Folded:
         self.titles: list[_Title] = []
 
     def add(self, key: tuple[str, int], title: t.Any, event_at: str | None, created: t.Any) -> None:
-        self.first = min(self.first, key)
-        created_at = to_iso(created) if created is not None else None
-        if created_at is not None and (self.created is None or key < self.created[:2]):
-            self.created = (*key, created_at)
+        if key < self.first:
+            self.first = key
+        if created is not None and (self.created is None or key < self.created[:2]):
+            created_at = to_iso(created)  # only for an event earlier than the one kept
+            if created_at is not None:
+                self.created = (*key, created_at)
         if not title:
             return
         titles = self.titles
-        if event_at is not None:
+        if event_at is not None and titles:
             for sort_key, order, _, at in titles:
                 if at is not None and (sort_key, order) > key and at >= event_at:
                     return  # a later event, at least as recent, decides over this one
@@ -284,13 +286,14 @@ class ConversationFold:
         self.log_file_id = log_file_id
         self._count = 0
         self._folded: dict[str, _Folded] = {}
-        self._latest: dict[str, tuple[str, int, tuple[t.Any, ...]]] = {}
+        self._latest: dict[str, tuple[tuple[str, int], tuple[t.Any, ...]]] = {}
+        """Conversation id → (order key, :func:`conversation_fields`) of its latest event."""
 
     def add(self, events: Sequence[Event], times: Sequence[EventTimes] | None = None) -> None:
         """Fold in one segment's message events (``times``: their event_times, same index)."""
         folded = self._folded
         latest = self._latest
-        newest: dict[str, tuple[str, int, dict[str, t.Any], Event]] = {}
+        newest: dict[str, tuple[tuple[str, int], dict[str, t.Any], Event]] = {}
         if times is None:
             times = [event_times(event) for event in events]
         for event, (_, _, event_at) in zip(events, times, strict=True):
@@ -312,14 +315,14 @@ class ConversationFold:
                 conversation.get("created_at"),
             )
             best = newest.get(conversation_id)
-            if best is None or key >= (best[0], best[1]):
-                newest[conversation_id] = (sort_key, order, conversation, event)
+            if best is None or key >= best[0]:
+                newest[conversation_id] = (key, conversation, event)
         # Only what the latest event of each conversation says is kept past the segment.
-        for conversation_id, (sort_key, order, conversation, event) in newest.items():
+        for conversation_id, (key, conversation, event) in newest.items():
             kept = latest.get(conversation_id)
-            if kept is None or (sort_key, order) >= (kept[0], kept[1]):
+            if kept is None or key >= kept[0]:
                 fields = conversation_fields(conversation, _dict(event.get("actor")))
-                latest[conversation_id] = (sort_key, order, fields)
+                latest[conversation_id] = (key, fields)
 
     def records(
         self, store: SpillMap[str, ConversationSeen], workspace_id: str
@@ -339,7 +342,7 @@ class ConversationFold:
             store.set_many(seen_by_id)
             for conversation_id in batch:
                 yield conversation_record(
-                    latest.pop(conversation_id)[2],
+                    latest.pop(conversation_id)[1],
                     None,
                     seen_by_id[conversation_id],
                     workspace_id,
@@ -423,7 +426,7 @@ def attachment_refs(events: Iterable[dict[str, t.Any]]) -> Iterable[AttachmentRe
         files = message.get("files")
         if isinstance(files, dict):
             files = files.get("data")
-        if not isinstance(files, list):
+        if not files or not isinstance(files, list):  # most messages attach nothing
             continue
         actor = _dict(event.get("actor"))
         conversation = _dict(event.get("conversation"))

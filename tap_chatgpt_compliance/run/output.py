@@ -27,7 +27,12 @@ import sys
 import time
 import typing as t
 import weakref
+from json.encoder import (  # type: ignore[attr-defined]
+    c_make_encoder,
+    encode_basestring_ascii,
+)
 
+import orjson
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.singerlib.json import serialize_json
@@ -39,8 +44,13 @@ if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Message
 
 KEY_FIELDS = ("id", "event_id", "file_id")
-BUFFER_BYTES = 64 * 1024
-"""Records are written to stdout in chunks of about this size (and before any other message)."""
+BUFFER_BYTES = 256 * 1024
+"""Records are written to stdout in chunks of about this size (and before any other message).
+
+Each write lets the log file thread take the interpreter's lock, and the run waits to get it
+back (up to the switch interval): with 64 KiB chunks, 4,000 writes of a 100k-message run cost
+about a second of waiting (benchmark P1), with 256 KiB about half of that (1 MiB saves another
+0.2 s, for 1 MB more of peak memory: P4). The chunk is one ``bytearray``, never copied whole."""
 LARGE_LINE = 256 * 1024
 """A record line at least this long is written by pieces, straight to stdout."""
 
@@ -89,13 +99,60 @@ def _default(value: t.Any) -> t.Any:
     return str(value)
 
 
-_ENCODE = json.JSONEncoder(
+_ENCODER = json.JSONEncoder(
     separators=(",", ":"),
     ensure_ascii=True,
     allow_nan=False,
     check_circular=False,  # records are trees of JSON values: no cycle to look for
     default=_default,
-).encode
+)
+_C_ENCODER = c_make_encoder and c_make_encoder(
+    None, _default, encode_basestring_ascii, None, ":", ",", False, False, False
+)
+"""The C encoder ``_ENCODER.encode`` builds at every call (same arguments, built once)."""
+
+
+def _encode_with_c(value: t.Any) -> str:
+    """Return ``_ENCODER.encode(value)``, without building the C encoder again (10% of it)."""
+    return "".join(t.cast("t.Callable[..., tuple[str, ...]]", _C_ENCODER)(value, 0))
+
+
+_ENCODE: t.Callable[[t.Any], str] = _ENCODER.encode if _C_ENCODER is None else _encode_with_c
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+_SCALARS_AND_LISTS = _SCALARS | {list}
+_TEXTS = frozenset({str})
+_DEL = b"\x7f"
+
+
+def encode_record(record: dict[str, t.Any]) -> str:
+    """Return ``_ENCODE(record)``, by orjson (about 5 times faster) when it writes the same.
+
+    orjson writes the same text as the standard encoder (compact, ``ensure_ascii``) for an
+    object whose values are strings, integers, booleans, None or lists of strings, as long as
+    what it wrote is ASCII without DEL (which ``ensure_ascii`` escapes, orjson does not): its
+    non-ASCII would need escaping, and its floats are written differently (``1e-07`` is
+    ``1e-7``), so anything else (and every value orjson refuses: integers beyond 64 bits, lone
+    surrogates, keys that are not strings) is left to the standard encoder.
+    ``tests/tap/test_lean_paths.py`` compares the two on hostile values.
+    """
+    try:
+        data = _ORJSON_DUMPS(record)
+    except orjson.JSONEncodeError:
+        return _ENCODE(record)
+    if data.isascii() and _DEL not in data:
+        values = record.values()
+        if _SCALARS_AND_LISTS.issuperset(map(type, values)) and (
+            data.count(b"[") == data.count(b"[]")  # every list empty (cheap, and sure)
+            or all(
+                type(value) is not list or _TEXTS.issuperset(map(type, value)) for value in values
+            )
+        ):
+            return data.decode("ascii")
+    return _ENCODE(record)
+
+
+_ORJSON_DUMPS = orjson.dumps
 
 
 def record_line(
@@ -158,11 +215,11 @@ def fast_record_parts(
         else f',"version":{version},"time_extracted":{extraction_time()}}}'
     )
     if verbatim is None or verbatim[0] not in record:
-        return [head, _ENCODE(record), tail]
+        return [head, encode_record(record), tail]
     name, pieces = verbatim
     value = record.pop(name)
     try:
-        body = _ENCODE(record)
+        body = encode_record(record)
     finally:
         record[name] = value
     separator = "," if len(record) > 1 else ""
@@ -191,8 +248,8 @@ class LineLimitedWriter(SingerWriter):
     def __init__(self) -> None:
         """Start with an empty buffer, emptied at exit whatever happens."""
         super().__init__()
-        self._buffer: list[str] = []
-        self._buffered = 0
+        self._buffer = bytearray()
+        """Whole lines, each with its newline, waiting for :meth:`flush`."""
         self._stream_json: dict[str, str] = {}
         self._writing = False
         """Whether a line is being written to stdout (a signal then waits for its end)."""
@@ -273,9 +330,10 @@ class LineLimitedWriter(SingerWriter):
         if size > self.max_line_bytes:
             self._check("".join(parts), None, stream, record)
         if size < LARGE_LINE:
-            self._buffer.append("".join(parts))
-            self._buffered += size + 1
-            if self._buffered >= BUFFER_BYTES:
+            buffer = self._buffer
+            buffer += "".join(parts).encode("utf-8")
+            buffer += b"\n"
+            if len(buffer) >= BUFFER_BYTES:
                 self.flush()
             return
         self.flush()  # a large line is written piece by piece, never joined in memory
@@ -302,14 +360,15 @@ class LineLimitedWriter(SingerWriter):
         record = message.record if isinstance(message, RecordMessage) else {}
         self._check(line, message, "", record)
         if isinstance(message, RecordMessage):
-            self._buffer.append(line)
-            self._buffered += len(line) + 1
-            if self._buffered >= BUFFER_BYTES:
+            self._buffer += line.encode("utf-8")
+            self._buffer += b"\n"
+            if len(self._buffer) >= BUFFER_BYTES:
                 self.flush()
             return
         if isinstance(message, StateMessage):
             self.last_state_line = line  # written next (a signal waits for the line's end)
-        self._buffer.append(line)
+        self._buffer += line.encode("utf-8")
+        self._buffer += b"\n"
         self.flush()
 
     def flush(self) -> None:
@@ -318,11 +377,8 @@ class LineLimitedWriter(SingerWriter):
         self._writing = True
         try:
             if self._buffer:
-                self._buffer.append("")
-                text = "\n".join(self._buffer)
-                self._buffer.clear()
-                self._buffered = 0
-                write_stdout(text)
+                data, self._buffer = self._buffer, bytearray()
+                write_stdout_bytes(data)
             else:
                 sys.stdout.flush()
         finally:
@@ -335,7 +391,12 @@ _WRITERS: weakref.WeakSet[LineLimitedWriter] = weakref.WeakSet()
 
 
 def write_stdout(text: str) -> None:
-    """Write ``text`` to stdout whole, even when a signal interrupts the write.
+    """Write ``text`` to stdout whole (see :func:`write_stdout_bytes`)."""
+    write_stdout_bytes(text.encode("utf-8"))
+
+
+def write_stdout_bytes(data: bytes | bytearray) -> None:
+    """Write ``data`` (UTF-8) to stdout whole, even when a signal interrupts the write.
 
     Python's buffered stdout loses the rest of a write that a signal interrupts part way
     (a pipe full, the reader slow): the line would be torn. The bytes go to the file
@@ -346,13 +407,13 @@ def write_stdout(text: str) -> None:
     try:
         fd = out.fileno()
     except (AttributeError, OSError, ValueError):  # a stream without a descriptor (tests)
-        out.write(text)
+        out.write(data.decode("utf-8"))
         out.flush()
         return
     out.flush()
-    data = memoryview(text.encode("utf-8"))
-    while data:
-        data = data[os.write(fd, data) :]
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 @atexit.register

@@ -38,8 +38,10 @@ V = t.TypeVar("V")
 BATCH = 500
 """Keys per SELECT (below SQLite's limit on parameters)."""
 CACHE_KIB = 512
-WRITE_BATCH = 1_000
-"""Most writes a spilled map gathers before it writes them to its table."""
+WRITE_BATCH = 5_000
+"""Most writes a spilled map gathers before it writes them to its table (no more than its
+``limit``): fewer, denser passes over the table's pages, and a key seen again soon after (a
+duplicate in the next log file) is answered from memory."""
 FILTER_BITS = 1 << 24
 """Bits of a spilled map's key filter (2 MiB): about 1% false positives at a million keys, 9%
 at three million; a false positive only costs a query."""
