@@ -57,8 +57,11 @@ def test_a_heartbeat_names_what_is_in_flight(simulator_factory) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     beats = [line for line in run.stderr.splitlines() if "Heartbeat:" in line]
     assert beats, run.stderr[-3000:]
-    assert any(f"log file {first['id']}" in line for line in beats)
-    assert all("transfer(s) in flight" in line for line in beats)
+    named = [line for line in beats if f"log file {first['id']}" in line]
+    assert named, beats
+    # The trickled body is a transfer in flight (a beat may also fall when only a request
+    # waits for its token, on a loaded machine: that beat names no transfer).
+    assert all("transfer(s) in flight" in line for line in named), named
 
 
 def test_a_trickled_listing_is_a_stall_too(simulator_factory) -> None:
