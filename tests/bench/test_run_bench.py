@@ -56,7 +56,10 @@ def test_p5_runs_in_a_short_mode() -> None:
     for stream in ("canvas_versions", "memories", "gpt_configs", "library_files", "users"):
         assert p5["records"].get(stream, 0) > 0, p5["records"]
     assert p5["throttled"] <= 0.01 * p5["tap_requests"]
-    assert p5["busiest_route"] in p5["requests"]
+    # Per-user routes are asked for every user (at least one page each): P5 counts them.
+    automations = "/v1/compliance/workspaces/{workspace_id}/users/{user_id}/automations"
+    assert p5["requests"][automations] >= 20
+    assert p5["floor_s"] >= 0
 
 
 def test_the_report_keeps_the_hand_written_sections(tmp_path: Path) -> None:
