@@ -37,7 +37,7 @@ class TenantCredentials:
 
 def tenant_prefix(tenant: Tenant) -> str:
     """Meltano's environment prefix of the tenant's extractor (``TAP_CHATGPT_COMPLIANCE__ACME``)."""
-    return tenant.secret_env[: -len("_API_KEY")]
+    return tenant.env_prefix
 
 
 def local_env(

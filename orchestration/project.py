@@ -6,13 +6,18 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 #: The base extractor; each tenant is an inherited plugin ``tap-chatgpt-compliance--<tenant>``.
 BASE_EXTRACTOR = "tap-chatgpt-compliance"
 TENANT_PREFIX = f"{BASE_EXTRACTOR}--"
+#: What every tenant's environment variables start with (Meltano's naming of ``TENANT_PREFIX``).
+TENANT_ENV_PREFIX = "TAP_CHATGPT_COMPLIANCE__"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,9 +33,14 @@ class Tenant:
     api_key_secret_id: str | None = None
 
     @property
+    def env_prefix(self) -> str:
+        """Meltano's environment prefix of the extractor (``TAP_CHATGPT_COMPLIANCE__ACME``)."""
+        return re.sub(r"[^A-Z0-9]", "_", self.extractor.upper())
+
+    @property
     def secret_env(self) -> str:
         """Environment variable holding the tenant's API key (Meltano's naming)."""
-        return re.sub(r"[^A-Z0-9]", "_", self.extractor.upper()) + "_API_KEY"
+        return self.env_prefix + "_API_KEY"
 
 
 class ProjectError(ValueError):
@@ -97,6 +107,30 @@ def load_tenants(root: Path | None = None, *, required: bool = False) -> list[Te
         )
         raise ProjectError(msg)
     return sorted(tenants, key=lambda t: t.name)
+
+
+def tenant_environment(
+    environ: Mapping[str, str], tenant: Tenant, tenants: Iterable[Tenant]
+) -> dict[str, str]:
+    """``environ`` without the other tenants' variables: what one tenant's Meltano sees.
+
+    A fleet's environment holds every tenant's ``TAP_CHATGPT_COMPLIANCE__<TENANT>_*`` (API key,
+    workspace, extras). One tenant's ``meltano`` commands get only their own: a tenant's run
+    cannot read another's key, and Meltano, which copies its whole environment thousands of
+    times while resolving settings, does not pay for every tenant of the fleet on each run. A
+    variable belongs to the tenant with the longest matching prefix (``ACME_EU`` is not
+    ``ACME``'s); one that matches no tenant is kept (the base extractor's, say).
+    """
+    own = tenant.env_prefix + "_"
+    prefixes = sorted({t.env_prefix + "_" for t in tenants} | {own}, key=len, reverse=True)
+    kept = {}
+    for name, value in environ.items():
+        if name.startswith(TENANT_ENV_PREFIX):
+            owner = next((p for p in prefixes if name.startswith(p)), own)
+            if owner != own:
+                continue
+        kept[name] = value
+    return kept
 
 
 def loader_names(root: Path | None = None) -> list[str]:

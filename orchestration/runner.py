@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .project import Tenant, project_root
+from .project import Tenant, load_tenants, project_root, tenant_environment
 from .summary import RunSummary, bookmarks_from_state, parse_summary, tap_lines, tap_message
 
 
@@ -85,12 +85,14 @@ def _exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def _run_forked(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def _run_forked(
+    args: list[str], timeout: float, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     """Run ``meltano <args>`` in a fork of this process, as :func:`subprocess.run` would.
 
-    The child calls the console script's ``main`` with the same argv, folder and environment,
-    in its own process group: only the interpreter's start and imports are skipped. Same
-    result as :func:`subprocess.run` (``TimeoutExpired`` included).
+    The child calls the console script's ``main`` with the same argv and folder and with
+    ``env`` as its environment, in its own process group: only the interpreter's start and
+    imports are skipped. Same result as :func:`subprocess.run` (``TimeoutExpired`` included).
     """
     root = project_root()
     argv = [meltano_executable(), *args]
@@ -99,7 +101,7 @@ def _run_forked(args: list[str], timeout: float) -> subprocess.CompletedProcess[
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover (the child; its effects are tested)
-            _meltano_child(argv, root, out.fileno(), err.fileno())
+            _meltano_child(argv, root, env, (out.fileno(), err.fileno()))
         deadline = time.monotonic() + timeout
         nap = 0.005
         while True:
@@ -141,12 +143,17 @@ def _stream(fd: int) -> io.TextIOWrapper:
     )
 
 
-def _meltano_child(argv: list[str], root: Path, out_fd: int, err_fd: int) -> NoReturn:
-    """Become ``meltano <args>`` in ``root`` (the forked child); never return."""
+def _meltano_child(
+    argv: list[str], root: Path, env: dict[str, str], fds: tuple[int, int]
+) -> NoReturn:
+    """Become ``meltano <args>`` in ``root`` with ``env`` (the forked child); never return."""
     code = 1
+    out_fd, err_fd = fds
     try:
         os.setpgid(0, 0)
         os.chdir(root)
+        os.environ.clear()
+        os.environ.update(env)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(out_fd, 1)
@@ -171,13 +178,28 @@ def _meltano_child(argv: list[str], root: Path, out_fd: int, err_fd: int) -> NoR
         os._exit(code)
 
 
-def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+_TENANTS: dict[tuple[Path, int], list[Tenant]] = {}
+
+
+def _environment(tenant: Tenant) -> dict[str, str]:
+    """This process's environment without the other tenants' variables (tenant_environment)."""
+    path = project_root() / "meltano.yml"
+    key = (path, path.stat().st_mtime_ns)
+    if key not in _TENANTS:
+        _TENANTS.clear()
+        _TENANTS[key] = load_tenants(path.parent)
+    return tenant_environment(os.environ, tenant, _TENANTS[key])
+
+
+def _run(args: list[str], timeout: float, tenant: Tenant) -> subprocess.CompletedProcess[str]:
+    """Run ``meltano <args>`` for ``tenant`` (forked when it can be, else a new process)."""
+    env = _environment(tenant)
     if _forkable():
-        return _run_forked(args, timeout)
+        return _run_forked(args, timeout, env)
     return subprocess.run(
         [meltano_executable(), *args],
         cwd=project_root(),
-        env=dict(os.environ),
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -187,7 +209,7 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
 
 def get_state(tenant: Tenant, loader: str, timeout: float = 120) -> dict[str, Any] | None:
     """Return the pipeline's Meltano state (``meltano state get``), or None when it has none."""
-    proc = _run(["state", "get", state_id(tenant, loader)], timeout)
+    proc = _run(["state", "get", state_id(tenant, loader)], timeout, tenant)
     if proc.returncode != 0:
         return None
     text = proc.stdout.strip()
@@ -209,7 +231,7 @@ def read_state(
     tenant: Tenant, loader: str, timeout: float = 120
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Return the state Meltano holds for the pipeline (``{}`` if none), or None and why not."""
-    proc = _run(["state", "get", state_id(tenant, loader)], timeout)
+    proc = _run(["state", "get", state_id(tenant, loader)], timeout, tenant)
     if proc.returncode != 0:
         lines = [line.strip() for line in (proc.stderr or proc.stdout).splitlines()]
         reason = next((line for line in reversed(lines) if "rror" in line), "")
@@ -254,7 +276,7 @@ def run_pipeline(
     """
     started = time.time()
     try:
-        proc = _run(["run", tenant.extractor, loader], timeout)
+        proc = _run(["run", tenant.extractor, loader], timeout, tenant)
         exit_code, output = proc.returncode, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as exc:
         partial = exc.stderr or b""

@@ -12,6 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from orchestration.project import Tenant, tenant_environment
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -74,24 +76,27 @@ def meltano_preloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return tmp_path
 
 
+TENANT = Tenant("acme", "tap-chatgpt-compliance--acme", "acme", None)
+
+
 @pytest.mark.slow
 def test_a_forked_meltano_answers_as_a_new_meltano_process(meltano_preloaded, monkeypatch):
     from orchestration import runner
 
     args = ["state", "get", "dev:tap-x-to-target-y"]
     assert runner._forkable()
-    forked = runner._run(args, timeout=120)
+    forked = runner._run(args, 120, TENANT)
     monkeypatch.setenv("FLEET_MELTANO_FORK", "0")
     assert not runner._forkable()
-    spawned = runner._run(args, timeout=120)
+    spawned = runner._run(args, 120, TENANT)
     assert forked.returncode == spawned.returncode
     assert forked.stdout == spawned.stdout
     # Meltano's own stderr lines (timestamps aside) match too.
     strip = [line.split(" ", 1)[-1] for line in forked.stderr.splitlines()]
     assert strip == [line.split(" ", 1)[-1] for line in spawned.stderr.splitlines()]
-    bad = runner._run(["state", "get"], timeout=120)  # a usage error: exit 2 both ways
+    bad = runner._run(["state", "get"], 120, TENANT)  # a usage error: exit 2 both ways
     monkeypatch.delenv("FLEET_MELTANO_FORK")
-    assert runner._run(["state", "get"], timeout=120).returncode == bad.returncode == 2
+    assert runner._run(["state", "get"], 120, TENANT).returncode == bad.returncode == 2
 
 
 @pytest.mark.slow
@@ -106,7 +111,58 @@ def test_a_forked_meltano_that_times_out_is_stopped_with_what_it_started(meltano
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     started = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
-        runner._run(["invoke", "sleeper", "60"], timeout=3)
+        runner._run(["invoke", "sleeper", "60"], 3, TENANT)
     assert time.monotonic() - started < 30
     left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _tenant(name: str) -> Tenant:
+    return Tenant(name, f"tap-chatgpt-compliance--{name}", name, None)
+
+
+def test_a_tenant_environment_holds_its_own_variables_and_no_other_tenants():
+    tenants = [_tenant("acme"), _tenant("acme-eu"), _tenant("initech")]
+    environ = {
+        "TAP_CHATGPT_COMPLIANCE__ACME_API_KEY": "sk-acme",
+        "TAP_CHATGPT_COMPLIANCE__ACME__SELECT": '["messages.*"]',
+        "TAP_CHATGPT_COMPLIANCE__ACME_EU_API_KEY": "sk-acme-eu",  # a longer name: not acme's
+        "TAP_CHATGPT_COMPLIANCE__INITECH_WORKSPACE_ID": "ws-initech",
+        "TAP_CHATGPT_COMPLIANCE__SELECT": "base extractor's extra",  # no tenant's: kept
+        "TAP_CHATGPT_COMPLIANCE_API_URL": "http://127.0.0.1:1/v1",
+        "TAP_CHATGPT_COMPLIANCE__GONE_API_KEY": "a tenant no longer listed: kept",
+        "AWS_REGION": "us-east-1",
+    }
+    acme = tenant_environment(environ, tenants[0], tenants)
+    assert acme == {k: v for k, v in environ.items() if "EU" not in k and "INITECH" not in k}
+    eu = tenant_environment(environ, tenants[1], tenants)
+    assert "TAP_CHATGPT_COMPLIANCE__ACME_EU_API_KEY" in eu
+    assert not {"TAP_CHATGPT_COMPLIANCE__ACME_API_KEY", "TAP_CHATGPT_COMPLIANCE__ACME__SELECT"} & eu.keys()
+    # A tenant missing from the list (a test's, or one added since) still gets its own.
+    alone = tenant_environment(environ, _tenant("initech"), [])
+    assert alone["TAP_CHATGPT_COMPLIANCE__INITECH_WORKSPACE_ID"] == "ws-initech"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fork", ["1", "0"])
+def test_a_tenant_meltano_command_sees_no_other_tenant_key(meltano_preloaded, monkeypatch, fork):
+    """Forked or spawned, what Meltano hands a plugin holds the tenant's key and not the others'."""
+    from orchestration import runner
+
+    (meltano_preloaded / "meltano.yml").write_text(
+        (meltano_preloaded / "meltano.yml").read_text()
+        + "plugins:\n  extractors:\n  - name: tap-chatgpt-compliance\n"
+        "    namespace: tap_chatgpt_compliance\n"
+        "  - name: tap-chatgpt-compliance--acme\n    inherit_from: tap-chatgpt-compliance\n"
+        "  - name: tap-chatgpt-compliance--acme-eu\n    inherit_from: tap-chatgpt-compliance\n"
+        "  utilities:\n  - name: envdump\n    namespace: envdump\n    executable: env\n"
+    )
+    monkeypatch.setenv("TAP_CHATGPT_COMPLIANCE__ACME_API_KEY", "sk-acme-own")
+    monkeypatch.setenv("TAP_CHATGPT_COMPLIANCE__ACME_EU_API_KEY", "sk-acme-eu-other")
+    monkeypatch.setenv("FLEET_MELTANO_FORK", fork)
+    assert runner._forkable() is (fork == "1")
+    proc = runner._run(["invoke", "envdump"], 120, TENANT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "TAP_CHATGPT_COMPLIANCE__ACME_API_KEY=sk-acme-own" in proc.stdout
+    assert "sk-acme-eu-other" not in proc.stdout + proc.stderr
+    assert os.environ["TAP_CHATGPT_COMPLIANCE__ACME_EU_API_KEY"] == "sk-acme-eu-other"  # step's own
