@@ -182,7 +182,7 @@ _TENANTS: dict[tuple[Path, int], list[Tenant]] = {}
 
 
 def _environment(tenant: Tenant) -> dict[str, str]:
-    """This process's environment without the other tenants' variables (tenant_environment)."""
+    """Return this process's environment without the other tenants' variables."""
     path = project_root() / "meltano.yml"
     key = (path, path.stat().st_mtime_ns)
     if key not in _TENANTS:
