@@ -216,3 +216,31 @@ def test_record_encoding_by_orjson_on_random_records() -> None:
         with contextlib.suppress(orjson.JSONEncodeError):
             fast += encoded == orjson.dumps(record).decode("utf-8", "replace")
     assert fast > 500  # the fast path was taken often
+
+
+def test_record_encoding_by_orjson_on_random_nested_records() -> None:
+    rng = random.Random(21)
+    alphabet = [*(chr(c) for c in range(128)), "\u00e9", "\u2028", "\U0001f600", "\uffff", "\ud800"]
+
+    def text() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+
+    def value(depth: int) -> object:
+        kind = rng.randrange(9 if depth < 4 else 6)
+        if kind == 0:
+            return rng.choice([0, -1, 2**63 - 1, 2**64, -(2**63) - 1, 1.5, 1e-7, 1e16, -0.0])
+        if kind == 1:
+            return rng.choice([True, False, None])
+        if kind <= 5:
+            return text()
+        if kind <= 7:
+            return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+        return {text(): value(depth + 1) for _ in range(rng.randint(0, 3))}
+
+    for _ in range(5_000):
+        record = {f"f{n}": value(0) for n in range(5)}
+        try:
+            expected = _stdlib(record)
+        except ValueError:
+            continue
+        assert output.encode_record(record) == expected
