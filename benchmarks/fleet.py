@@ -1,13 +1,19 @@
 """`make bench-fleet`: what one more tenant costs in the Dagster fleet, at 20, 50 and 100 tenants.
 
 Usage: python benchmarks/fleet.py [--quick] [--tenants 20,50,100] [--concurrency 2] [--passes 2]
-                                  [--no-bytecode-cache] [--json FILE]
+                                  [--no-bytecode-cache] [--editable] [--json FILE]
 
 For each fleet size N it builds a temporary Meltano project (this repository's ``meltano.yml``
-with N generated ``tap-chatgpt-compliance--tNNN`` tenants instead of the example ones; the
-installed plugins of ``.meltano/`` are linked, not copied), starts the simulator with N small
-workspaces and a local S3 (moto), and runs the **real code location**: the ``archive_fleet`` job
-of ``orchestration.definitions`` through ``orchestration.local.run_fleet`` (``execute_job`` of the
+with N generated ``tap-chatgpt-compliance--tNNN`` tenants instead of the example ones) and
+installs the tap in it as a deployment does: from a wheel of this repository built once per
+bench run (``uv build --wheel``; ``pip_url: tap-chatgpt-compliance[s3] @ file:///…whl``,
+``meltano install extractor``), so Meltano caches each tenant's discovered catalog after its first
+run; the installed loaders of ``.meltano/`` are linked, not copied. ``--editable`` links the
+repository's installed extractor instead (``pip_url: -e .[s3]``: Meltano never caches the catalog
+of an editable install, so every run starts the tap once more for ``--discover``). The build and
+the install are set-up, not measured. It starts the simulator with N small workspaces and a local
+S3 (moto), and runs the **real code location**: the ``archive_fleet`` job of
+``orchestration.definitions`` through ``orchestration.local.run_fleet`` (``execute_job`` of the
 reconstructable job, the multiprocess executor and its step processes, ``meltano run <tenant>
 target-s3`` and the persisted-state read-back of every step, the run checks) with at most
 ``--concurrency`` tenant steps at once. Production differs only in who starts that run: the run
@@ -40,6 +46,7 @@ import ctypes
 import json
 import os
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -59,12 +66,43 @@ SIM_KW: dict[str, Any] = {"seed": 20, "users": 1, "conversations": 2, "span_days
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def tenant_project(root: Path, tenants: int) -> Path:
-    """Write a Meltano project with ``tenants`` generated tenants; link the installed plugins."""
+def build_wheel(out: Path) -> Path:
+    """Build the tap's wheel from this repository into ``out`` (once per bench run)."""
+    uv = BIN / "uv" if (BIN / "uv").exists() else Path(shutil.which("uv") or "uv")
+    proc = subprocess.run(
+        [str(uv), "build", "--wheel", "--quiet", "--out-dir", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wheels = sorted(out.glob("tap_chatgpt_compliance-*.whl"))
+    if proc.returncode != 0 or len(wheels) != 1:
+        raise SystemExit(f"bench-fleet: `uv build --wheel` failed:\n{proc.stderr[-2000:]}")
+    return wheels[0]
+
+
+def wheel_pip_url(wheel: Path) -> str:
+    """The ``pip_url`` installing ``wheel`` with the ``s3`` extra, as a deployment does."""
+    return shlex.quote(f"tap-chatgpt-compliance[s3] @ {wheel.resolve().as_uri()}")
+
+
+def tenant_project(root: Path, tenants: int, wheel: Path | None = None) -> Path:
+    """Write a Meltano project with ``tenants`` generated tenants; install or link the plugins.
+
+    With ``wheel``, the base extractor's ``pip_url`` is that wheel with the ``s3`` extra and the
+    extractor is installed into the project (``meltano install extractor``), as in a deployment:
+    Meltano then caches each tenant's discovered catalog. Without it, the repository's installed
+    extractor (``pip_url: -e .[s3]``, editable: no catalog cache) is linked. The loaders are
+    always linked (never copied or reinstalled).
+    """
     import yaml
 
     data = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
     extractors = [p for p in data["plugins"]["extractors"] if "inherit_from" not in p]
+    if wheel is not None:
+        for plugin in extractors:
+            if plugin["name"] == "tap-chatgpt-compliance":
+                plugin["pip_url"] = wheel_pip_url(wheel)
     for i in range(tenants):
         extractors.append(
             {
@@ -80,12 +118,37 @@ def tenant_project(root: Path, tenants: int) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "meltano.yml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     (root / ".meltano").mkdir(exist_ok=True)
-    for kind in ("extractors", "loaders"):
+    for kind in ("loaders",) if wheel is not None else ("extractors", "loaders"):
         source = ROOT / ".meltano" / kind
         if not source.is_dir():
             raise SystemExit(f"bench-fleet: {source} is missing: run `meltano install` first")
         (root / ".meltano" / kind).symlink_to(source, target_is_directory=True)
+    if wheel is not None:
+        install_extractor(root)
     return root
+
+
+def install_extractor(project: Path) -> None:
+    """``meltano install extractor tap-chatgpt-compliance`` in ``project`` (its own venv)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MELTANO_", "TAP_"))}
+    env.update(
+        {
+            "MELTANO_PROJECT_ROOT": str(project),
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+    )
+    proc = subprocess.run(
+        [str(BIN / "meltano"), "install", "extractor", "tap-chatgpt-compliance"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    venv = project / ".meltano" / "extractors" / "tap-chatgpt-compliance" / "venv"
+    if proc.returncode != 0 or not (venv / "bin" / "tap-chatgpt-compliance").exists():
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        raise SystemExit(f"bench-fleet: installing the tap's wheel failed:\n{tail}")
 
 
 def load_average() -> float:
@@ -261,7 +324,12 @@ def pass_child(out: Path) -> int:
 
 
 def bench_size(
-    tenants: int, passes: int, concurrency: int, work: Path, bytecode: bool
+    tenants: int,
+    passes: int,
+    concurrency: int,
+    work: Path,
+    bytecode: bool,
+    wheel: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Measure ``passes`` fleet runs of ``tenants`` tenants; one row per pass."""
     from chatgpt_compliance_simulator import Simulator
@@ -271,7 +339,7 @@ def bench_size(
 
     rows = []
     with ExitStack() as stack:
-        project = tenant_project(work / "project", tenants)
+        project = tenant_project(work / "project", tenants, wheel)
         s3 = start_moto(stack, work, "bench-fleet")
         s3_client(s3, BUCKET)
         sim = stack.enter_context(Simulator(tenants=tenants, **SIM_KW))
@@ -365,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=2, help="tenant steps at once (2)")
     ap.add_argument("--passes", type=int, default=2, help="1: light only; 2: light then idle")
     ap.add_argument("--no-bytecode-cache", action="store_true")
+    ap.add_argument(
+        "--editable",
+        action="store_true",
+        help="link the repository's editable tap install (no catalog cache) instead of a wheel",
+    )
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
     ap.add_argument("--pass-child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -376,17 +449,19 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"bench-fleet: {os.cpu_count()} CPUs, load {load_average():.1f}; {args.concurrency} "
         f"tenant steps at once; sizes {sizes}; bytecode "
-        f"{'not ' if args.no_bytecode_cache else ''}cached",
+        f"{'not ' if args.no_bytecode_cache else ''}cached; tap "
+        f"{'editable (linked)' if args.editable else 'from a wheel'}",
         flush=True,
     )
     print(HEADER, flush=True)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        wheel = None if args.editable else build_wheel(Path(tmp) / "wheel")
         for size in sizes:
             work = Path(tmp) / f"n{size}"
             work.mkdir()
             rows += bench_size(
-                size, args.passes, args.concurrency, work, not args.no_bytecode_cache
+                size, args.passes, args.concurrency, work, not args.no_bytecode_cache, wheel
             )
             shutil.rmtree(work, ignore_errors=True)
     print()

@@ -58,6 +58,43 @@ def test_the_bench_finds_each_step_process_of_a_forkserver_and_of_spawn():
     assert fit(rows[:1], "cpu") is None
 
 
+def test_the_bench_project_installs_the_tap_from_a_wheel_not_editable(tmp_path, monkeypatch):
+    """As a deployment: a wheel (Meltano caches the catalog), unless ``--editable``."""
+    import shlex
+
+    import yaml
+
+    from benchmarks import fleet
+
+    repo = tmp_path / "repo"
+    (repo / ".meltano" / "loaders").mkdir(parents=True)
+    (repo / ".meltano" / "extractors").mkdir()
+    (repo / "meltano.yml").write_text((REPO_ROOT / "meltano.yml").read_text())
+    monkeypatch.setattr(fleet, "ROOT", repo)
+    installed: list[Path] = []
+    monkeypatch.setattr(fleet, "install_extractor", installed.append)
+    wheel = tmp_path / "w" / "tap_chatgpt_compliance-0.1.0-py3-none-any.whl"
+
+    project = fleet.tenant_project(tmp_path / "wheel", 2, wheel)
+    data = yaml.safe_load((project / "meltano.yml").read_text())
+    base = [p for p in data["plugins"]["extractors"] if p["name"] == "tap-chatgpt-compliance"]
+    args = shlex.split(base[0]["pip_url"])  # as Meltano splits it
+    assert args == [f"tap-chatgpt-compliance[s3] @ {wheel.as_uri()}"]
+    assert not base[0]["pip_url"].startswith("-e")
+    assert installed == [project]
+    assert (project / ".meltano" / "loaders").is_symlink()
+    assert not (project / ".meltano" / "extractors").exists()  # installed, not linked
+    tenants = [p for p in data["plugins"]["extractors"] if "inherit_from" in p]
+    assert [p["name"] for p in tenants] == [f"tap-chatgpt-compliance--t00{i}" for i in (0, 1)]
+
+    installed.clear()
+    old = fleet.tenant_project(tmp_path / "editable", 2, None)
+    data = yaml.safe_load((old / "meltano.yml").read_text())
+    assert data["plugins"]["extractors"][0]["pip_url"] == "-e .[s3]"
+    assert (old / ".meltano" / "extractors").is_symlink()
+    assert not installed
+
+
 @pytest.fixture
 def meltano_preloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """This process as a forkserver-preloaded step: the Meltano CLI imported, a bare project."""
