@@ -19,6 +19,7 @@ import orjson
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.http.downloads import Unavailable
+from tap_chatgpt_compliance.run.output import ascii_json
 from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
@@ -85,6 +86,23 @@ _DIGIT_MAP = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
 _LONG_DIGITS = b"0" * 19
 """The shortest digit run that may be an integer beyond 64 bits (2**63 has 19 digits)."""
 _JSON_SPACE_BYTES = _JSON_SPACE.encode("ascii")
+_DEL = b"\x7f"
+
+
+def verbatim_line(raw: bytes) -> str | None:
+    """Return a parsed line as the ASCII JSON text a record carries, or None to re-encode it.
+
+    The line as delivered, without the spaces around it; its non-ASCII characters (which JSON
+    allows only inside strings) escaped as ``ensure_ascii`` escapes them, so that a record line
+    stays ASCII. A line with DEL and non-ASCII text is left to the encoder (None), which escapes
+    both, as it did before non-ASCII lines were kept (``tests/tap/test_lean_paths.py``).
+    """
+    line = raw.strip(_JSON_SPACE_BYTES)
+    if line.isascii():
+        return line.decode("ascii")
+    if _DEL in line:
+        return None
+    return ascii_json(line)
 
 
 def derived_event_key(event: Event) -> str:
@@ -147,8 +165,9 @@ class ParsedLines:
     other_keys: list[str | None] = field(default_factory=list)
     """Beside ``others`` (same index): as ``message_keys``."""
     message_lines: list[str | None] = field(default_factory=list)
-    """Beside ``messages`` (same index): the event's line as delivered when it is ASCII (the
-    ``messages`` record carries it as its ``event`` without serialising it again), else None."""
+    """Beside ``messages`` (same index): the event's line as delivered, non-ASCII escaped (the
+    ``messages`` record carries it as its ``event`` without serialising it again), or None
+    (:func:`verbatim_line`)."""
     unparsed: list[UnparsedLine] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -298,9 +317,7 @@ class LineParser:
             if event_type == CONVERSATION_MESSAGE:
                 messages.append(event)
                 message_keys.append(given)
-                message_lines.append(
-                    raw.strip(_JSON_SPACE_BYTES).decode("ascii") if raw.isascii() else None
-                )
+                message_lines.append(verbatim_line(raw))
             else:
                 others.append(event)
                 other_keys.append(given)

@@ -17,6 +17,7 @@ noted, and :class:`Interrupted` is raised once the line (or chunk of lines) is c
 from __future__ import annotations
 
 import atexit
+import codecs
 import contextlib
 import datetime
 import decimal
@@ -119,6 +120,28 @@ def _encode_with_c(value: t.Any) -> str:
 
 _ENCODE: t.Callable[[t.Any], str] = _ENCODER.encode if _C_ENCODER is None else _encode_with_c
 
+_JSON_ESCAPE = "tap_chatgpt_compliance.json_escape"
+
+
+def _json_escape(error: UnicodeError) -> tuple[str, int]:
+    r"""Write non-ASCII characters as ``ensure_ascii`` does (``\u00e9``, surrogate pairs)."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return encode_basestring_ascii(error.object[error.start : error.end])[1:-1], error.end
+
+
+codecs.register_error(_JSON_ESCAPE, _json_escape)
+
+
+def ascii_json(data: bytes) -> str:
+    r"""Return compact UTF-8 JSON as ``ensure_ascii`` would write it: non-ASCII escaped.
+
+    Non-ASCII characters can only be inside JSON strings, where ``\uXXXX`` (a surrogate pair
+    beyond the BMP) means the same character; everything else is kept as it is.
+    """
+    return data.decode("utf-8").encode("ascii", _JSON_ESCAPE).decode("ascii")
+
+
 _SCALARS = frozenset({str, int, bool, type(None)})
 _SCALARS_AND_LISTS = _SCALARS | {list}
 _TEXTS = frozenset({str})
@@ -128,19 +151,19 @@ _DEL = b"\x7f"
 def encode_record(record: dict[str, t.Any]) -> str:
     """Return ``_ENCODE(record)``, by orjson (about 5 times faster) when it writes the same.
 
-    orjson writes the same text as the standard encoder (compact, ``ensure_ascii``) for an
-    object whose values are strings, integers, booleans, None or lists of strings, as long as
-    what it wrote is ASCII without DEL (which ``ensure_ascii`` escapes, orjson does not): its
-    non-ASCII would need escaping, and its floats are written differently (``1e-07`` is
-    ``1e-7``), so anything else (and every value orjson refuses: integers beyond 64 bits, lone
-    surrogates, keys that are not strings) is left to the standard encoder.
+    orjson writes the same text as the standard encoder (compact) for an object whose values
+    are strings, integers, booleans, None or lists of strings, once its non-ASCII characters
+    are escaped as ``ensure_ascii`` escapes them (:func:`ascii_json`), as long as it holds no
+    DEL (which ``ensure_ascii`` escapes, orjson does not). Its floats are written differently
+    (``1e-07`` is ``1e-7``), so anything else (and every value orjson refuses: integers beyond
+    64 bits, lone surrogates, keys that are not strings) is left to the standard encoder.
     ``tests/tap/test_lean_paths.py`` compares the two on hostile values.
     """
     try:
         data = _ORJSON_DUMPS(record)
     except orjson.JSONEncodeError:
         return _ENCODE(record)
-    if data.isascii() and _DEL not in data:
+    if _DEL not in data:
         values = record.values()
         if _SCALARS_AND_LISTS.issuperset(map(type, values)) and (
             data.count(b"[") == data.count(b"[]")  # every list empty (cheap, and sure)
@@ -148,7 +171,7 @@ def encode_record(record: dict[str, t.Any]) -> str:
                 type(value) is not list or _TEXTS.issuperset(map(type, value)) for value in values
             )
         ):
-            return data.decode("ascii")
+            return data.decode("ascii") if data.isascii() else ascii_json(data)
     return _ENCODE(record)
 
 
