@@ -23,6 +23,7 @@ import datetime
 import decimal
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -142,40 +143,42 @@ def ascii_json(data: bytes) -> str:
     return data.decode("utf-8").encode("ascii", _JSON_ESCAPE).decode("ascii")
 
 
-_SCALARS = frozenset({str, int, bool, type(None)})
-_SCALARS_AND_LISTS = _SCALARS | {list}
-_TEXTS = frozenset({str})
 _DEL = b"\x7f"
+_ORJSON_DUMPS = orjson.dumps
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+"""Refuse what orjson would write its own way (dates, dataclasses, subclasses of str, int, dict
+and list): the standard encoder writes those, as before."""
+_SMALL_FLOAT_TEXT = re.compile(rb"e-[0-9][,\]}]")
+"""How orjson writes a float below 1e-7: ``1e-7``, where ``repr`` writes ``1e-07`` (a float
+below 1e-4 and above that it writes ``0.00001``; every other float, and ``-0.0``, ``1e+16``,
+``1e-10``, ``5e-324``, as ``repr`` does). A number is followed by ``,``, ``]`` or ``}``."""
 
 
 def encode_record(record: dict[str, t.Any]) -> str:
-    """Return ``_ENCODE(record)``, by orjson (about 5 times faster) when it writes the same.
+    """Return the text the standard encoder writes for a record, by orjson when it is the same.
 
-    orjson writes the same text as the standard encoder (compact) for an object whose values
-    are strings, integers, booleans, None or lists of strings, once its non-ASCII characters
-    are escaped as ``ensure_ascii`` escapes them (:func:`ascii_json`), as long as it holds no
-    DEL (which ``ensure_ascii`` escapes, orjson does not). Its floats are written differently
-    (``1e-07`` is ``1e-7``), so anything else (and every value orjson refuses: integers beyond
-    64 bits, lone surrogates, keys that are not strings) is left to the standard encoder.
-    ``tests/tap/test_lean_paths.py`` compares the two on hostile values.
+    orjson writes JSON values as the standard encoder does (compact), once its non-ASCII
+    characters are escaped as ``ensure_ascii`` escapes them (:func:`ascii_json`), except:
+    DEL, which ``ensure_ascii`` escapes and orjson does not; floats below 1e-4 (found in its
+    text: a text that looks like one only costs the standard encoder); values it refuses
+    (integers beyond 64 bits, lone surrogates, keys that are not strings, and by
+    :data:`_ORJSON_OPTIONS` dates, dataclasses and subclasses). Those records are written by
+    the standard encoder. NaN and infinities, which
+    the standard encoder refuses (then the SDK's encoder writes them, as ``null``), orjson
+    writes as ``null`` too. Record values are JSON values, as parsed or built by the tap
+    (``tests/tap/test_lean_paths.py`` compares the two encoders on hostile values).
     """
     try:
-        data = _ORJSON_DUMPS(record)
+        data = _ORJSON_DUMPS(record, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
         return _ENCODE(record)
-    if _DEL not in data:
-        values = record.values()
-        if _SCALARS_AND_LISTS.issuperset(map(type, values)) and (
-            data.count(b"[") == data.count(b"[]")  # every list empty (cheap, and sure)
-            or all(
-                type(value) is not list or _TEXTS.issuperset(map(type, value)) for value in values
-            )
-        ):
-            return data.decode("ascii") if data.isascii() else ascii_json(data)
-    return _ENCODE(record)
-
-
-_ORJSON_DUMPS = orjson.dumps
+    if _DEL in data or b"0.0000" in data or _SMALL_FLOAT_TEXT.search(data):
+        return _ENCODE(record)
+    return data.decode("ascii") if data.isascii() else ascii_json(data)
 
 
 def record_line(
