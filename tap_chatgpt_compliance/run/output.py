@@ -231,8 +231,9 @@ def fast_record_parts(
 
     Joined, they are the line ``record_line`` gives (``time_extracted`` aside). ``verbatim``
     names a field whose JSON text is already known: the event as delivered by the API (parsed
-    strictly, non-ASCII escaped: ``logfile.verbatim_line``), or base64 content between quotes; it is written as it is, last, instead
-    of being serialised again (a base64 part of 11 MiB is never copied into a line).
+    strictly, non-ASCII escaped: ``logfile.verbatim_line``), or base64 content between quotes;
+    it is written as it is, last, instead of being serialised again (a base64 part of 11 MiB is
+    never copied into a line).
     """
     head = '{"type":"RECORD","stream":' + stream_json + ',"record":'
     tail = (
