@@ -16,8 +16,8 @@ soak:  ## the long tests left out of `make test`: real-time pacing, more chaos s
 
 lint:  ## ruff + mypy on both packages
 	bash scripts/bootstrap.sh
-	.venv/bin/ruff check tap_chatgpt_compliance chatgpt_compliance_simulator orchestration tests scripts
-	.venv/bin/ruff format --check tap_chatgpt_compliance chatgpt_compliance_simulator orchestration tests scripts
+	.venv/bin/ruff check tap_chatgpt_compliance chatgpt_compliance_simulator orchestration tests scripts loaders
+	.venv/bin/ruff format --check tap_chatgpt_compliance chatgpt_compliance_simulator orchestration tests scripts loaders
 	.venv/bin/mypy tap_chatgpt_compliance chatgpt_compliance_simulator orchestration
 
 demo:  ## simulator + local S3 + `meltano run tap-chatgpt-compliance target-s3`, then show what landed
