@@ -95,7 +95,7 @@ def verbatim_line(raw: bytes) -> str | None:
     The line as delivered, without the spaces around it; its non-ASCII characters (which JSON
     allows only inside strings) escaped as ``ensure_ascii`` escapes them, so that a record line
     stays ASCII. A line with DEL and non-ASCII text is left to the encoder (None), which escapes
-    both, as it did before non-ASCII lines were kept (``tests/tap/test_lean_paths.py``).
+    both, as it did before non-ASCII lines were kept (``tests/tap/test_fast_parse.py``).
     """
     line = raw.strip(_JSON_SPACE_BYTES)
     if line.isascii():

@@ -153,9 +153,10 @@ _ORJSON_OPTIONS = (
 """Refuse what orjson would write its own way (dates, dataclasses, subclasses of str, int, dict
 and list): the standard encoder writes those, as before."""
 _SMALL_FLOAT_TEXT = re.compile(rb"e-[0-9][,\]}]")
-"""How orjson writes a float below 1e-7: ``1e-7``, where ``repr`` writes ``1e-07`` (a float
-below 1e-4 and above that it writes ``0.00001``; every other float, and ``-0.0``, ``1e+16``,
-``1e-10``, ``5e-324``, as ``repr`` does). A number is followed by ``,``, ``]`` or ``}``."""
+"""How orjson writes a float below 1e-5 with a one-digit exponent: ``9e-6``, where ``repr``
+writes ``9e-06`` (from 1e-5 to 1e-4 it writes ``0.00001``, where ``repr`` writes ``1e-05``;
+every other float, and ``-0.0``, ``1e+16``, ``1e-10``, ``5e-324``, as ``repr`` does). A number
+is followed by ``,``, ``]`` or ``}``."""
 
 
 def encode_record(record: dict[str, t.Any]) -> str:
