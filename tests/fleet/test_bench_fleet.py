@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,10 +21,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_the_fleet_benchmark_runs_and_prints_its_table():
-    """The smallest fleet, one pass: the table's header and its row (no speed asserted)."""
+    """The smallest fleet, every pass: the table's header and its rows (no speed asserted); the
+    hourly pass archives exactly the messages that arrived since the idle one."""
     bench = str(REPO_ROOT / "benchmarks" / "fleet.py")
     proc = subprocess.run(
-        [sys.executable, bench, "--tenants", "1", "--passes", "1"],
+        [sys.executable, bench, "--tenants", "1", "--passes", "3"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -35,11 +37,16 @@ def test_the_fleet_benchmark_runs_and_prints_its_table():
     assert "tenants/h" in out
     assert "CPU s/tenant" in out
     assert "peak PSS/step MB" in out
-    rows = [line.split() for line in out.splitlines() if line.split()[:2] in (["1", "light"],)]
-    assert len(rows) == 1
-    assert float(rows[0][2]) > 0  # wall
-    assert float(rows[0][4]) > 0  # CPU per tenant: the steps' processes were counted
-    assert float(rows[0][8]) > 0  # a step's peak RSS was sampled
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["1"]]
+    assert [row[1] for row in rows] == ["light", "idle", "hourly"]
+    for row in rows:
+        assert float(row[2]) > 0  # wall
+        assert float(row[4]) > 0  # CPU per tenant: the steps' processes were counted
+        assert float(row[8]) > 0  # a step's peak RSS was sampled
+    new = re.search(r"1 of 1 tenants had new messages, (\d+) in all; (\d+) archived", out)
+    assert new, out
+    assert int(new.group(1)) > 0
+    assert new.group(1) == new.group(2)
 
 
 def test_the_bench_finds_each_step_process_of_a_forkserver_and_of_spawn():
