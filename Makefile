@@ -37,7 +37,7 @@ bench-attachments:  ## issue #20: a 1 GiB attachment to storage vs curl | sha256
 	bash scripts/bootstrap.sh
 	.venv/bin/python benchmarks/attachments.py $(BENCH_ARGS)
 
-bench-fleet:  ## what a tenant costs in the Dagster fleet: 20, 50, 100 tenants (BENCH_FLEET_ARGS=--quick: 3, 6)
+bench-fleet:  ## what a tenant costs in the Dagster fleet: 20, 50, 100 tenants; first, idle, active hour (BENCH_FLEET_ARGS=--quick: 3, 6)
 	bash scripts/bootstrap.sh
 	.venv/bin/python benchmarks/fleet.py $(BENCH_FLEET_ARGS)
 
