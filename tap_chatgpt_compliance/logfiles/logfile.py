@@ -19,7 +19,7 @@ import orjson
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.http.downloads import Unavailable
-from tap_chatgpt_compliance.run.output import ascii_json
+from tap_chatgpt_compliance.run.output import DEL, ascii_json
 from tap_chatgpt_compliance.timeparse import to_iso
 
 if t.TYPE_CHECKING:
@@ -86,7 +86,6 @@ _DIGIT_MAP = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
 _LONG_DIGITS = b"0" * 19
 """The shortest digit run that may be an integer beyond 64 bits (2**63 has 19 digits)."""
 _JSON_SPACE_BYTES = _JSON_SPACE.encode("ascii")
-_DEL = b"\x7f"
 
 
 def verbatim_line(raw: bytes) -> str | None:
@@ -100,7 +99,7 @@ def verbatim_line(raw: bytes) -> str | None:
     line = raw.strip(_JSON_SPACE_BYTES)
     if line.isascii():
         return line.decode("ascii")
-    if _DEL in line:
+    if DEL in line:
         return None
     return ascii_json(line)
 

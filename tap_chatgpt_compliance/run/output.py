@@ -143,7 +143,8 @@ def ascii_json(data: bytes) -> str:
     return data.decode("utf-8").encode("ascii", _JSON_ESCAPE).decode("ascii")
 
 
-_DEL = b"\x7f"
+DEL = b"\x7f"
+"""The one ASCII character ``ensure_ascii`` escapes (``\\u007f``) and orjson does not."""
 _ORJSON_DUMPS = orjson.dumps
 _ORJSON_OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATETIME
@@ -177,7 +178,7 @@ def encode_record(record: dict[str, t.Any]) -> str:
         data = _ORJSON_DUMPS(record, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
         return _ENCODE(record)
-    if _DEL in data or b"0.0000" in data or _SMALL_FLOAT_TEXT.search(data):
+    if DEL in data or b"0.0000" in data or _SMALL_FLOAT_TEXT.search(data):
         return _ENCODE(record)
     return data.decode("ascii") if data.isascii() else ascii_json(data)
 

@@ -43,11 +43,16 @@ def test_the_fleet_benchmark_runs_and_prints_its_table():
         assert float(row[2]) > 0  # wall
         assert float(row[4]) > 0  # CPU per tenant: the steps' processes were counted
         assert float(row[8]) > 0  # a step's peak RSS was sampled
-    new = re.search(r"1 of 1 tenants had new messages, (\d+) in all; (\d+) archived", out)
+    new = re.search(
+        r"1 of 1 tenants had new messages, (\d+) in all; (\d+) archived by the pass; "
+        r"tenants with fewer archived than new: (\d+)",
+        out,
+    )
     assert new, out
     assert int(new.group(1)) > 0
     # Every new message archived (a redelivered older event may be archived again: at least once).
     assert int(new.group(2)) >= int(new.group(1))
+    assert new.group(3) == "0"
 
 
 def test_the_bench_finds_each_step_process_of_a_forkserver_and_of_spawn():
@@ -64,6 +69,19 @@ def test_the_bench_finds_each_step_process_of_a_forkserver_and_of_spawn():
     rows = [{"tenants": 10, "cpu": 25.0}, {"tenants": 20, "cpu": 45.0}]
     assert fit(rows, "cpu") == pytest.approx((5.0, 2.0))
     assert fit(rows[:1], "cpu") is None
+
+
+def test_the_hourly_pass_counts_a_tenant_short_of_its_new_messages():
+    from benchmarks.fleet import new_messages_archived
+
+    new = {"a": 3, "b": 0, "c": 2, "d": 1}
+    archived = {"a": 3, "c": 5, "b": 1}  # c: a redelivery archived again; d: nothing archived
+    assert new_messages_archived(new, archived) == {
+        "tenants_with_new": 3,
+        "new_messages": 6,
+        "tenants_short": 1,
+    }
+    assert new_messages_archived(new, {"a": 2, "c": 2, "d": 1})["tenants_short"] == 1
 
 
 def test_the_bench_project_installs_the_tap_from_a_wheel_not_editable(tmp_path, monkeypatch):
