@@ -419,10 +419,17 @@ class Exporter:
         """Return the custodian's user id and the selected conversations (sorted by id)."""
         user_id = None
         if custodian:
-            user_id = self.index.find_user(custodian)
-            if user_id is None:
+            found = self.index.find_users(custodian)
+            if not found:
                 msg = f"--custodian {one_line(custodian)}: no such user id or email in the archive"
                 raise SelectionError(msg)
+            if len(found) > 1:
+                msg = (
+                    f"--custodian {one_line(custodian)} names {len(found)} users "
+                    f"({', '.join(one_line(u) for u in found)}): give one user id"
+                )
+                raise SelectionError(msg)
+            user_id = found[0]
             chosen = self.index.conversations_of(user_id)
         else:
             chosen = [str(conversation)]

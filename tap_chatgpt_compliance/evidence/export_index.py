@@ -263,18 +263,25 @@ class Index:
 
     # --- queries -------------------------------------------------------------------------
 
-    def find_user(self, wanted: str) -> str | None:
-        """Return the user id of a user id or email (case-insensitive), from proven values."""
-        wanted = wanted.strip().lower()
-        for query in (
-            "SELECT id FROM users WHERE lower(id) = ? OR lower(email) = ? ORDER BY id",
-            "SELECT user_id FROM actors WHERE lower(user_id) = ? OR lower(email) = ? "
-            "ORDER BY user_id",
-        ):
-            found = self.db.execute(query, (wanted, wanted)).fetchone()
-            if found:
-                return str(found[0])
-        return None
+    def find_users(self, wanted: str) -> list[str]:
+        """Return the user ids a user id or email names (case-insensitive), from proven values.
+
+        An exact user id names that user alone. An email can name several users (an address
+        moved from one account to another): all of them are returned, never one picked.
+        """
+        union = (
+            "SELECT id FROM users WHERE {users} UNION "
+            "SELECT user_id FROM actors WHERE {actors} ORDER BY 1"
+        )
+        exact = union.format(users="id = ?1", actors="user_id = ?1")
+        found = [str(r[0]) for r in self.db.execute(exact, (wanted.strip(),))]
+        if found:
+            return found
+        loose = union.format(
+            users="lower(id) = ?1 OR lower(email) = ?1",
+            actors="lower(user_id) = ?1 OR lower(email) = ?1",
+        )
+        return [str(r[0]) for r in self.db.execute(loose, (wanted.strip().lower(),))]
 
     def user(self, user_id: str) -> tuple[str | None, str | None]:
         """Return a user's (name, email), proven values only."""

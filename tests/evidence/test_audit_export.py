@@ -10,9 +10,13 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tap_chatgpt_compliance.evidence.export import SelectionError
 from tests.support.tap import TapRun
 
 from .conftest import cli, write_jsonl
+from .test_export_hazards import AT, _archive, _event, _export
 
 
 def _records(run: TapRun) -> dict[str, list[dict[str, Any]]]:
@@ -52,3 +56,19 @@ def test_a_row_without_a_log_file_is_never_produced_as_proven(
     assert done.returncode == 1, done.stdout
     assert "FINDING manifest: log file None" in done.stderr
     assert not out.exists()
+
+
+def test_a_custodian_email_of_two_users_is_refused_not_halved(tmp_path: Path) -> None:
+    """An email two user ids acted under (an address moved to a new account): picking one user
+    silently left the other's conversations out; it is one line naming both, nothing written."""
+    events = [
+        _event("conv-a", "t", "m-1", "as the old account", AT.format(1), user="user-Old"),
+        _event("conv-b", "t", "m-2", "as the new account", AT.format(2), user="user-New"),
+    ]
+    with pytest.raises(SelectionError, match=r"names 2 users \(user-New, user-Old\)"):
+        _export(_archive(events), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    for user, conversation in (("user-Old", "conv-a"), ("user-New", "conv-b")):
+        out = tmp_path / user
+        _export(_archive(events), out, custodian=user)
+        assert [p.name for p in (out / "html").glob("*.html")] == [f"{conversation}.html"]
