@@ -1190,9 +1190,13 @@ def _dumps(value: t.Any) -> str:
 
 
 def _header(name: str, value: str) -> bytes:
-    """Return one header line (RFC 2047-encoded and folded when not short ASCII)."""
+    """Return one header line (RFC 2047-encoded and folded when not short ASCII).
+
+    A value holding ``=?`` is encoded too: written bare, a mail reader would decode what merely
+    looks like an encoded word (a title typed as ``=?utf-8?b?…?=``) into other text.
+    """
     value = one_line(value)
-    if value.isascii() and len(name) + len(value) < 900:
+    if value.isascii() and "=?" not in value and len(name) + len(value) < 900:
         return f"{name}: {value}\r\n".encode("ascii")
     encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}\r\n".encode("ascii")

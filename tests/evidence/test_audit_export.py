@@ -16,7 +16,7 @@ from tap_chatgpt_compliance.evidence.export import SelectionError
 from tests.support.tap import TapRun
 
 from .conftest import cli, write_jsonl
-from .test_export_hazards import AT, _archive, _event, _export
+from .test_export_hazards import AT, _archive, _event, _export, _rsmf
 
 
 def _records(run: TapRun) -> dict[str, list[dict[str, Any]]]:
@@ -72,3 +72,16 @@ def test_a_custodian_email_of_two_users_is_refused_not_halved(tmp_path: Path) ->
         out = tmp_path / user
         _export(_archive(events), out, custodian=user)
         assert [p.name for p in (out / "html").glob("*.html")] == [f"{conversation}.html"]
+
+
+def test_a_title_that_looks_encoded_is_shown_as_typed_in_rsmf_headers(tmp_path: Path) -> None:
+    """A title typed as an RFC 2047 encoded word (``=?utf-8?b?…?=``) was written bare into the
+    Subject, which every mail reader decodes: the review platform showed other words than the
+    delivered title. Headers now read back exactly as the title was delivered."""
+    title = "=?utf-8?b?SW5ub2NlbnQgbHVuY2g=?= =?utf-8?q?plans?="
+    out = tmp_path / "out"
+    _export(_archive([_event("conv-e", title, "m-1", "x", AT.format(1))]), out)
+    (path,) = (out / "rsmf").glob("*.rsmf")
+    message, _, manifest = _rsmf(path)
+    assert message["Subject"] == f"ChatGPT Enterprise: {title} (2026-11-26)"
+    assert manifest["conversations"][0]["display"] == title
