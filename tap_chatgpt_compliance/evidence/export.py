@@ -54,6 +54,7 @@ from tap_chatgpt_compliance.evidence.export_objects import (
 from tap_chatgpt_compliance.evidence.export_objects import select as select_objects
 from tap_chatgpt_compliance.evidence.export_text import (
     csv_cell,
+    escape_surrogates,
     file_stem,
     one_line,
     short_hash,
@@ -1262,11 +1263,12 @@ _CSS = (
 
 
 def _json_bytes(value: t.Any, *, compact: bool = False) -> bytes:
+    """Return JSON as UTF-8: non-ASCII as itself, a lone surrogate as its escape (exact)."""
     if compact:  # the C encoder: an RSMF manifest of 10,000 events in a blink
         text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     else:
         text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-    return (text + "\n").encode()
+    return (escape_surrogates(text) + "\n").encode()
 
 
 class _Zip:

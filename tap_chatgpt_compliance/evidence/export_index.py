@@ -19,6 +19,7 @@ import sqlite3
 import typing as t
 from pathlib import Path
 
+from tap_chatgpt_compliance.evidence.export_text import escape_surrogates
 from tap_chatgpt_compliance.logfiles.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
 
@@ -79,6 +80,15 @@ def json_object(value: t.Any) -> dict[str, t.Any]:
 
 def _text(value: t.Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _shown(value: t.Any) -> str | None:
+    r"""Return a text that is only shown (a title, a name) as SQLite can hold it.
+
+    A lone surrogate becomes its escape (``\ud83d``), as every page shows it anyway.
+    """
+    text = _text(value)
+    return None if text is None else escape_surrogates(text)
 
 
 class Index:
@@ -172,7 +182,8 @@ class Index:
         if not isinstance(event, dict):
             ident = str(row.get("id") or row.get("event_id"))
             return (ident, None, None, None, None, None, None, None, log_file_id, None, None)
-        text = json.dumps(event, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        # ASCII JSON: exact, lone surrogates included (SQLite holds UTF-8 only).
+        text = json.dumps(event, sort_keys=True, separators=(",", ":"))
         derived = message_record(event, "", log_file_id, _derived_key(row, event))
         conversation = json_object(event.get("conversation"))
         principal = json_object(event.get("principal"))
@@ -182,12 +193,12 @@ class Index:
             sortable(derived["created_at"]),
             _text(derived["actor_user_id"]),
             _text(derived["actor_email"]),
-            conversation.get("title") if isinstance(conversation.get("title"), str) else None,
+            _shown(conversation.get("title")),
             sortable(derived["event_timestamp"]) or "",
             _text(principal.get("id")),
             log_file_id,
             text,
-            hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+            hashlib.sha256(text.encode("ascii")).hexdigest(),
         )
 
     def _insert_messages(self, batch: list[tuple[t.Any, ...]]) -> None:
@@ -215,12 +226,12 @@ class Index:
     def _users(self, rows: Iterable[Record]) -> None:
         for row in rows:
             item = json_object(row.get("raw_item"))
-            ident = _text(item.get("id"))
+            ident = _shown(item.get("id"))
             if ident is None:
                 continue  # no proven value: users are known by the events' actors
             self.db.execute(
                 "INSERT OR IGNORE INTO users VALUES (?, ?, ?)",
-                (ident, _text(item.get("email")), _text(item.get("name"))),
+                (ident, _shown(item.get("email")), _shown(item.get("name"))),
             )
 
     def _files(self, rows: Iterable[Record]) -> None:
@@ -239,10 +250,10 @@ class Index:
                 (
                     ident,
                     _text(row.get("status")),
-                    _text(row.get("status_reason")),
+                    _shown(row.get("status_reason")),
                     _text(row.get("sha256")),
                     row.get("size") if isinstance(row.get("size"), int) else None,
-                    _text(row.get("name")),
+                    _shown(row.get("name")),
                     _text(row.get("storage_uri")),
                     part_count if isinstance(part_count, int) else None,
                     _text(row.get("content_base64")),
@@ -274,17 +285,19 @@ class Index:
             "SELECT user_id FROM actors WHERE {actors} ORDER BY 1"
         )
         exact = union.format(users="id = ?1", actors="user_id = ?1")
-        found = [str(r[0]) for r in self.db.execute(exact, (wanted.strip(),))]
+        wanted = escape_surrogates(wanted.strip())  # as stored; never a UTF-8 error
+        found = [str(r[0]) for r in self.db.execute(exact, (wanted,))]
         if found:
             return found
         loose = union.format(
             users="lower(id) = ?1 OR lower(email) = ?1",
             actors="lower(user_id) = ?1 OR lower(email) = ?1",
         )
-        return [str(r[0]) for r in self.db.execute(loose, (wanted.strip().lower(),))]
+        return [str(r[0]) for r in self.db.execute(loose, (wanted.lower(),))]
 
     def user(self, user_id: str) -> tuple[str | None, str | None]:
         """Return a user's (name, email), proven values only."""
+        user_id = escape_surrogates(user_id)  # a participant named by a tool: any text
         found = self.db.execute("SELECT name, email FROM users WHERE id = ?", (user_id,)).fetchone()
         if found and (found[0] or found[1]):
             return found[0], found[1]

@@ -37,6 +37,7 @@ from tap_chatgpt_compliance.evidence.export_index import file_parts, file_record
 from tap_chatgpt_compliance.evidence.export_index import json_object as _obj
 from tap_chatgpt_compliance.evidence.export_text import (
     csv_cell,
+    escape_surrogates,
     file_stem,
     one_line,
     show_controls,
@@ -93,11 +94,13 @@ def _text(value: t.Any) -> str | None:
 
 
 def _canonical(item: dict[str, t.Any]) -> str:
-    return json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Return an item's canonical JSON; a lone surrogate as its escape (SQLite holds UTF-8)."""
+    text = json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return escape_surrogates(text)
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _list(value: t.Any) -> list[t.Any]:
@@ -262,7 +265,7 @@ class ObjectIndex:
                     sortable(item.get("updated_at")),
                     raw,
                     digest,
-                    _shown(item.get("name")),
+                    escape_surrogates(_shown(item.get("name"))),
                 ),
             )
         elif kept[0] != digest:

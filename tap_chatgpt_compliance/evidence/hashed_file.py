@@ -17,8 +17,12 @@ class HashedFile:
         self.size = 0
 
     def write(self, text: str) -> None:
-        """Write text as UTF-8."""
-        self.write_bytes(text.encode("utf-8"))
+        r"""Write text as UTF-8; a lone surrogate (which UTF-8 cannot hold) as ``\ud83d``.
+
+        Only a lone surrogate fails to encode: in a JSON string its escape is the same
+        character; on a page or in a CSV cell it shows as the other controls do.
+        """
+        self.write_bytes(text.encode("utf-8", "backslashreplace"))
 
     def write_bytes(self, data: bytes) -> None:
         """Write bytes and add them to the hashes."""
