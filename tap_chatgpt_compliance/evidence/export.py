@@ -83,6 +83,9 @@ PLACEHOLDER_SUFFIX = "-NOT-ARCHIVED.txt"
 EMPTY_TOOL_OUTPUT = "(empty tool output)"
 EMPTY_MESSAGE = "(empty message)"
 STAMPED = 20
+UNPROVEN_MARK = "NOT PROVEN: named by a finding"
+UNPROVEN = "named by a finding"
+"""How an attachment included but named by a finding is counted (never as verified)."""
 """Findings listed one by one on each page (all of them are in production_manifest.json)."""
 PREFIX = re.compile(r"[A-Za-z0-9._-]{0,24}")
 EXPORT_STREAMS = ("messages", "users", "files", "file_parts", *OBJECT_STREAMS)
@@ -160,6 +163,8 @@ class Attachment:
     """``included``, or the reason it is a placeholder (expired, not in the archive, …)."""
     sha256: str | None
     """The verified SHA-256 of the archived bytes; None for a placeholder."""
+    file_id: str = ""
+    """The attachment's id (a finding that names it marks it NOT PROVEN)."""
 
 
 @dataclass
@@ -277,7 +282,10 @@ class Production:
         """Return the summary block printed at the end of an export."""
         kinds = self.kinds
         included = self.attachments["included"]
-        placeholders = Counter({s: n for s, n in self.attachments.items() if s != "included"})
+        unproven = self.attachments[UNPROVEN]
+        placeholders = Counter(
+            {s: n for s, n in self.attachments.items() if s not in ("included", UNPROVEN)}
+        )
         extra = " and production.dat" if kinds["dat"] else ""
         return [
             f"Exported {self.messages:,} messages of {self.conversations:,} "
@@ -290,7 +298,8 @@ class Production:
             f"  Conversations: {self.conversations:,}; messages: {self.messages:,}"
             + (f", {self.first} .. {self.last}." if self.first else "."),
             f"  Attachments: {included:,} included (archived bytes, SHA-256 verified), "
-            f"{sum(placeholders.values()):,} placeholders"
+            + (f"{unproven:,} included but named by a finding (NOT PROVEN), " if unproven else "")
+            + f"{sum(placeholders.values()):,} placeholders"
             + (
                 " ("
                 + ", ".join(f"{n:,} {status}" for status, n in sorted(placeholders.items()))
@@ -527,7 +536,7 @@ class Exporter:
             if data is not None:
                 entry = f"{file_stem(file_id)}-{file_stem(name)}"
                 sha = hashlib.sha256(data).hexdigest()
-                out.append(Attachment(entry, name, data, "included", sha))
+                out.append(Attachment(entry, name, data, "included", sha, file_id))
                 continue
             if status == "archived":
                 status = "archived bytes missing or not matching their SHA-256"
@@ -544,6 +553,7 @@ class Exporter:
                     text.encode(),
                     one_line(status),
                     None,
+                    file_id,
                 )
             )
         return out
@@ -676,10 +686,12 @@ class _Run:
         """Words of the findings: a message whose id or event id is one of them is marked."""
 
     def unproven(self, message: Message) -> bool:
-        """Return whether a finding names this message (its id or event id)."""
+        """Return whether a finding names this message (its id, event id or an attachment's)."""
         record = message.record
         return bool(self.flagged) and (
-            message.id in self.flagged or str(record.get("event_id")) in self.flagged
+            message.id in self.flagged
+            or str(record.get("event_id")) in self.flagged
+            or any(str(a) in self.flagged for a in record.get("attachment_ids") or [])
         )
 
     def numbered(self, n: int) -> str:
@@ -826,7 +838,9 @@ class _Run:
         record = message.record
         links = []
         for attachment in self.exporter.attachments_of(record):
-            self.production.attachments[attachment.status] += 1
+            named = attachment.file_id in self.flagged
+            included = named and attachment.sha256 is not None
+            self.production.attachments[UNPROVEN if included else attachment.status] += 1
             path = f"attachments/{attachment.entry}"
             self.production.write(
                 f"html/{path}", attachment.data, kind="attachment", conversation_id=conversation_id
@@ -835,6 +849,8 @@ class _Run:
                 shown = f"<code>sha256 {html.escape(attachment.sha256)}</code>"
             else:
                 shown = f"<b>{html.escape(attachment.status)}</b>"
+            if named:
+                shown += f" <b>{UNPROVEN_MARK}</b>"
             links.append(
                 f'<li><a href="{html.escape(path)}">{html.escape(attachment.display)}</a> '
                 f"{shown}</li>"
@@ -849,7 +865,7 @@ class _Run:
             f'<div class="msg {css}" id="m-{html.escape(message.id)}">'
             f'<div class="meta"><span class="bates">{html.escape(message.number)}</span> · '
             f"{html.escape(_iso(message.at))} · <b>{html.escape(author)}</b>"
-            + (" · <b>NOT PROVEN: named by a finding</b>" if "unproven" in css else "")
+            + (f" · <b>{UNPROVEN_MARK}</b>" if "unproven" in css else "")
             + "</div>"
             f'<div class="body{" empty" if empty else ""}">'
             f"{html.escape(show_controls(body))}</div>"
@@ -968,7 +984,7 @@ class _Run:
                 event["parent"] = parent
             custom = [{"name": "production_number", "value": message.number}]
             if self.unproven(message):
-                custom.append({"name": "verify", "value": "NOT PROVEN: named by a finding"})
+                custom.append({"name": "verify", "value": UNPROVEN_MARK})
             attachments = []
             for attachment in exporter.attachments_of(record):
                 archive.add(attachment.entry, attachment.data)
@@ -979,6 +995,8 @@ class _Run:
                         "size": len(attachment.data),
                     }
                 )
+                if attachment.file_id in self.flagged:
+                    custom.append({"name": f"verify {attachment.display}", "value": UNPROVEN_MARK})
                 if attachment.sha256:
                     custom.append(
                         {"name": f"sha256 {attachment.display}", "value": attachment.sha256}

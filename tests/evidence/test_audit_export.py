@@ -142,3 +142,48 @@ def test_lone_surrogates_are_produced_exact_and_never_crash(tmp_path: Path) -> N
     for produced in out.rglob("*"):
         if produced.is_file() and produced.suffix in (".html", ".csv", ".json", ".dat"):
             produced.read_text(encoding="utf-8")  # strict: no surrogate bytes written
+
+
+def test_attachment_named_by_a_finding_is_never_shown_as_verified(
+    inline_run: TapRun, tmp_path: Path
+) -> None:
+    """Attachment bytes swapped with their files record (sha256, size): verify names the
+    attachment (its chain breaks); with --allow-findings the bytes were listed with their
+    SHA-256 and counted "SHA-256 verified", unmarked. Now the attachment, its message and the
+    summary say NOT PROVEN, on the page and in the RSMF."""
+    records = _records(inline_run)
+    target = records["files"][0]
+    forged = b"FORGED BYTES"
+    target.update(
+        content_base64=base64.b64encode(forged).decode(),
+        sha256=hashlib.sha256(forged).hexdigest(),
+        size=len(forged),
+    )
+    folder = write_jsonl(records, tmp_path / "archive")
+    out = tmp_path / "out"
+    done = cli(
+        "export",
+        "--jsonl",
+        str(folder),
+        "--conversation",
+        target["conversation_id"],
+        "--out",
+        str(out),
+        "--allow-findings",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 included but named by a finding (NOT PROVEN)" in done.stdout
+    page = (out / "html" / f"{target['conversation_id']}.html").read_text()
+    shown = page[page.index(f">{target['name']}</a>") :].split("</li>", 1)[0]
+    assert "NOT PROVEN: named by a finding" in shown
+    message = page[page.index(f'id="m-{target["message_id"]}"') :].split("</div>", 1)[0]
+    assert "NOT PROVEN: named by a finding" in message
+    events = [
+        e
+        for path in (out / "rsmf").glob("*.rsmf")
+        for e in _rsmf(path)[2]["events"]
+        if e["id"] == target["message_id"]
+    ]
+    custom = {c["name"]: c["value"] for c in events[0]["custom"]}
+    assert custom["verify"] == "NOT PROVEN: named by a finding"
+    assert custom[f"verify {target['name']}"] == "NOT PROVEN: named by a finding"
