@@ -83,10 +83,11 @@ PLACEHOLDER_SUFFIX = "-NOT-ARCHIVED.txt"
 EMPTY_TOOL_OUTPUT = "(empty tool output)"
 EMPTY_MESSAGE = "(empty message)"
 STAMPED = 20
+"""Findings listed one by one on each page (all of them are in production_manifest.json)."""
 UNPROVEN_MARK = "NOT PROVEN: named by a finding"
+"""What marks a message or attachment that a finding names (page, RSMF event)."""
 UNPROVEN = "named by a finding"
 """How an attachment included but named by a finding is counted (never as verified)."""
-"""Findings listed one by one on each page (all of them are in production_manifest.json)."""
 PREFIX = re.compile(r"[A-Za-z0-9._-]{0,24}")
 EXPORT_STREAMS = ("messages", "users", "files", "file_parts", *OBJECT_STREAMS)
 """What an export renders from (verify reads the whole archive before)."""
