@@ -451,6 +451,7 @@ class Exporter:
             count, first, last = self.index.span(conversation_id, low, high)
             if count:
                 selected.append(Conversation(conversation_id, count, str(first), str(last)))
+        self.index.select(c.id for c in selected)
         if user_id:
             email = self.index.user(user_id)[1]
             self.object_selection = select_objects(self.objects, user_id, email, low, high)

@@ -7,8 +7,9 @@ archive's size; the disk holds about the size of the messages' events.
 
 Only proven values are indexed: a message's conversation, time, author, actor and title come from
 its delivered ``event`` (re-derived as the tap derives its columns), never from the row's columns;
-a user's email and name from the user's ``raw_item`` (the API item as delivered) when present, and
-from the actors of the delivered events.
+a user's email and name from the user's ``raw_item`` (the API item as delivered) when present, else
+from the actors of the delivered events of the conversations being exported (whose log files
+verify checks for the export).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ CREATE TABLE files (
 CREATE TABLE file_parts (
     file_id TEXT, part_index INTEGER, content_base64 TEXT, PRIMARY KEY (file_id, part_index)
 ) WITHOUT ROWID;
+CREATE TABLE selected (conversation_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE problems (item TEXT, detail TEXT);
 CREATE TABLE log_files (id TEXT PRIMARY KEY, end_time TEXT) WITHOUT ROWID;
 """
@@ -295,14 +297,30 @@ class Index:
         )
         return [str(r[0]) for r in self.db.execute(loose, (wanted.lower(),))]
 
+    def select(self, conversation_ids: Iterable[str]) -> None:
+        """Note the conversations an export renders: the only events a user's email comes from.
+
+        Their log files are the ones verify checks for the export; a row of another
+        conversation, in a log file verify may not have read (``--since``), proves nothing.
+        """
+        self.db.execute("DELETE FROM selected")
+        self.db.executemany(
+            "INSERT OR IGNORE INTO selected VALUES (?)", ((c,) for c in conversation_ids)
+        )
+
     def user(self, user_id: str) -> tuple[str | None, str | None]:
-        """Return a user's (name, email), proven values only."""
+        """Return a user's (name, email), proven values only.
+
+        From the user's ``raw_item``, else the email an event of a selected conversation
+        (:meth:`select`) carried for the user.
+        """
         user_id = escape_surrogates(user_id)  # a participant named by a tool: any text
         found = self.db.execute("SELECT name, email FROM users WHERE id = ?", (user_id,)).fetchone()
         if found and (found[0] or found[1]):
             return found[0], found[1]
         email = self.db.execute(
-            "SELECT email FROM actors WHERE user_id = ? AND email IS NOT NULL ORDER BY email",
+            "SELECT actor_email FROM messages JOIN selected USING (conversation_id) "
+            "WHERE actor_user_id = ? AND actor_email IS NOT NULL ORDER BY actor_email LIMIT 1",
             (user_id,),
         ).fetchone()
         return None, email[0] if email else None

@@ -10,6 +10,7 @@ import base64
 import copy
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +188,32 @@ def test_attachment_named_by_a_finding_is_never_shown_as_verified(
     custom = {c["name"]: c["value"] for c in events[0]["custom"]}
     assert custom["verify"] == "NOT PROVEN: named by a finding"
     assert custom[f"verify {target['name']}"] == "NOT PROVEN: named by a finding"
+
+
+def test_an_email_seen_only_outside_the_selection_is_never_shown(tmp_path: Path) -> None:
+    """A user's email on the pages comes from the exported conversations' events (their log files
+    are what verify checks), never from a row of another conversation that a narrowed verify
+    (``--since``) did not read: such a row could be forged."""
+    events = [
+        _event("conv-new", "Lunch", "m-1", "hello", AT.format(1), user_email=""),
+        _event(
+            "conv-old",
+            "Old",
+            "m-0",
+            "old text",
+            "2026-01-05T10:00:00.000000Z",
+            user_email="forged@evil.example",
+        ),
+    ]
+    out = tmp_path / "out"
+    _export(_archive(events), out, custodian="user-Dana", since=datetime(2026, 11, 1, tzinfo=UTC))
+    shown = "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*.html"))
+    assert "hello" in shown
+    assert "old text" not in shown
+    assert "forged@evil.example" not in shown
+    assert "forged@evil.example" not in (out / "production_manifest.json").read_text()
+
+    again = tmp_path / "again"  # the same email in an exported conversation is shown
+    _export(_archive(events), again, custodian="user-Dana")
+    shown = "\n".join(p.read_text(encoding="utf-8") for p in again.rglob("*.html"))
+    assert "forged@evil.example" in shown
