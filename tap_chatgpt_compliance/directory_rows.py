@@ -1,15 +1,17 @@
-"""Rows of the directory streams (users, gpts, projects), derived from the item as served.
+r"""Rows of the directory streams (users, gpts, projects), derived from the item as served.
 
 :func:`derive_row` is a pure function of the stream, the item and the workspace id: the tap
 writes its result, and ``chatgpt-compliance verify`` calls it on the ``raw_item`` column
 (``json.loads``) to re-derive every other column. :func:`raw_item` is the canonical JSON text
 of the item: ``json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"))``,
-numbers with a fraction or exponent as the JSON text of Python floats.
+numbers with a fraction or exponent as the JSON text of Python floats, a lone surrogate (JSON's
+``\ud83d``, half an emoji, which UTF-8 cannot hold) as its escape.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 from decimal import Decimal
 
@@ -37,9 +39,25 @@ def plain(value: t.Any) -> t.Any:
     return value
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def canonical_json(value: t.Any) -> str:
+    """Return the canonical JSON text of a plain JSON value (see the module docstring).
+
+    A surrogate code point can only be a lone one in a parsed value (a pair is parsed as one
+    character) and only inside a JSON string, where its escape means the same: the text stays
+    exact and is always valid UTF-8 (so it can be hashed and stored by any target).
+    """
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
 def raw_item(item: t.Mapping[str, t.Any]) -> str:
     """Return the canonical JSON text of an item (see the module docstring)."""
-    return json.dumps(plain(item), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return canonical_json(plain(item))
 
 
 def derive_row(
@@ -59,5 +77,5 @@ def derive_row(
     if "created_at" in row:
         row["created_at"] = to_iso(row["created_at"])
     row["item"] = value
-    row["raw_item"] = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    row["raw_item"] = canonical_json(value)
     return row

@@ -10,11 +10,10 @@ it and from the parent ids, so ``chatgpt-compliance verify`` can derive the row 
 from __future__ import annotations
 
 import hashlib
-import json
 import typing as t
 
 from tap_chatgpt_compliance import workspace_schemas as ws
-from tap_chatgpt_compliance.directory_rows import plain
+from tap_chatgpt_compliance.directory_rows import canonical_json, plain
 from tap_chatgpt_compliance.timeparse import to_iso
 
 SCHEMAS: dict[str, dict[str, t.Any]] = {
@@ -83,7 +82,7 @@ def derive_row(
     row["workspace_id"] = workspace_id
     row["item"] = value
     # The canonical text (directory_rows.raw_item) of the value already made plain.
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = canonical_json(value)
     row["raw_item"] = text
     row["raw_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     extra = _EXTRA.get(stream_name)

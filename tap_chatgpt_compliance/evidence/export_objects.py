@@ -33,6 +33,7 @@ import typing as t
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from tap_chatgpt_compliance.directory_rows import canonical_json
 from tap_chatgpt_compliance.evidence.export_index import file_parts, file_record, sortable
 from tap_chatgpt_compliance.evidence.export_index import json_object as _obj
 from tap_chatgpt_compliance.evidence.export_text import (
@@ -94,9 +95,8 @@ def _text(value: t.Any) -> str | None:
 
 
 def _canonical(item: dict[str, t.Any]) -> str:
-    """Return an item's canonical JSON; a lone surrogate as its escape (SQLite holds UTF-8)."""
-    text = json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return escape_surrogates(text)
+    """Return an item's canonical JSON, the tap's ``raw_item`` text (SQLite holds it: UTF-8)."""
+    return canonical_json(item)
 
 
 def _digest(text: str) -> str:

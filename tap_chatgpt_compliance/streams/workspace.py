@@ -254,11 +254,13 @@ class ChangeBuckets:
 
     def add(self, key: str, row: dict[str, t.Any]) -> None:
         """Count the row in its key's bucket and keep it for :meth:`changed`."""
-        bucket = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % BUCKETS
-        digest = hashlib.sha256(f"{key}\n{row['raw_sha256']}".encode()).hexdigest()
+        # "surrogatepass": a served id may hold a lone surrogate (the same bytes for any other).
+        data = key.encode("utf-8", "surrogatepass")
+        bucket = int(hashlib.sha256(data).hexdigest()[:8], 16) % BUCKETS
+        digest = hashlib.sha256(data + f"\n{row['raw_sha256']}".encode()).hexdigest()
         self.sums[bucket] = (self.sums[bucket] + int(digest[:16], 16)) % (1 << (4 * DIGITS))
-        line = json.dumps([bucket, key, row], ensure_ascii=False, separators=(",", ":"))
-        self._spool.write(line.encode("utf-8") + b"\n")
+        line = json.dumps([bucket, key, row], separators=(",", ":"))  # ASCII: any text
+        self._spool.write(line.encode("ascii") + b"\n")
 
     def state(self) -> str:
         """Return the sums to keep: one string, :data:`DIGITS` hex digits per bucket."""

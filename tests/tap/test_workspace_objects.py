@@ -676,3 +676,36 @@ def test_a_parent_synced_only_for_its_child_emits_everything_once_selected(
     every = {tuple(r[k] for k in key) for r in fresh.records["gpt_configs"]}
     assert every
     assert {tuple(r[k] for k in key) for r in both.records["gpt_configs"]} == every
+
+
+@pytest.mark.parametrize("stream", ["canvases", "memories", "gpt_configs"])
+def test_a_lone_surrogate_in_a_served_item_is_archived_exactly(stream: str) -> None:
+    """A served item holding a lone surrogate (JSON's ``\\ud83d``, half an emoji) is archived,
+    not a crash: ``raw_item`` writes it as its escape (the same JSON value, valid UTF-8), its
+    ``raw_sha256`` is stable, and the change buckets keep and give back the row exactly."""
+    item = {"id": "item-\ud83d", "title": "lunch \ud83d plans", "note": "caf\u00e9 \U0001f600"}
+    row = derive_row(stream, item, "w", {"user_id": "u", "gpt_id": "g", "project_id": "p"})
+    assert "\\ud83d" in row["raw_item"]
+    assert "\u00e9" in row["raw_item"]  # only the lone surrogate is escaped
+    assert json.loads(row["raw_item"]) == item
+    again = derive_row(stream, json.loads(row["raw_item"]), "w", {"user_id": "u", "gpt_id": "g"})
+    assert again["raw_sha256"] == row["raw_sha256"]  # what verify re-derives
+    plain_item = {"id": "x", "title": "caf\u00e9"}  # no surrogate: the text as before
+    assert derive_row(stream, plain_item, "w")["raw_item"] == json.dumps(
+        plain_item, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    buckets = ChangeBuckets(None)
+    buckets.add(item["id"], row)
+    assert list(buckets.changed()) == [row]
+
+
+def test_a_lone_surrogate_in_a_directory_item_is_archived_exactly() -> None:
+    """The directory streams' canonical text escapes a lone surrogate the same way."""
+    from tap_chatgpt_compliance.directory_rows import derive_row as directory_row
+    from tap_chatgpt_compliance.directory_rows import raw_item
+
+    item = {"id": "user-1", "name": "Dana \ud83d", "email": "dana@example.com"}
+    row = directory_row("users", item, "w")
+    assert row["raw_item"] == raw_item(item)
+    assert row["raw_item"].encode("utf-8")  # valid UTF-8: any target can hold it
+    assert json.loads(row["raw_item"]) == item
