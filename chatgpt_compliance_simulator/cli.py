@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         "missing_event_id_rate=F, empty_message_id_rate=F, foreign_events_rate=F, "
         "invalid_utf8_lines=N, non_object_lines=N, event_id_clash_rate=F, "
         "extra_event_types=A,B, project_config_as_array, stuck_listing, out_of_order_listing, "
-        "huge_message_bytes=N, nul_in_message_text",
+        "huge_message_bytes=N, nul_in_message_text, lone_surrogate_text",
     )
     s.add_argument(
         "--inventory",

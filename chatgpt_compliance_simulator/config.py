@@ -201,6 +201,11 @@ class Oddities:
     nul_in_message_text: bool = False
     """The first user message of the initial history has a NUL (``\\u0000`` in the JSON line)
     in the middle of its ``content.value``."""
+    lone_surrogate_text: bool = False
+    """The first user message of the initial history (the second one when
+    ``nul_in_message_text`` takes the first) ends its ``content.value`` with a lone surrogate,
+    ``\\ud83d`` in the JSON line (half an emoji: a client that cut a string between the two
+    halves of a pair), and so does the first member's ``name`` on ``/users``."""
 
     @classmethod
     def names(cls) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from typing import Any
 
 from .clock import iso_s, iso_us
@@ -12,10 +13,19 @@ from .model import User
 from .rand import Rngs, rand_uuid
 from .vocab import PLACES
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
 
 def dumps(obj: Any) -> bytes:
-    """Serialise an event as one compact JSONL line (UTF-8, without newline)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    r"""Serialise an event as one compact JSONL line (UTF-8, without newline).
+
+    Non-ASCII text is written as itself; a lone surrogate, which UTF-8 cannot hold, as its
+    JSON escape (``\ud83d``).
+    """
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        text = _SURROGATES.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+    return text.encode("utf-8")
 
 
 def user_actor(u: User) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from .events import EventShapes
 from .logfiles import Stream
 from .model import Conversation
 from .rand import Rngs, rand_count, rand_uuid
-from .vocab import CLIENT_TYPES, MODELS, SENTENCES, URLS, filler
+from .vocab import CLIENT_TYPES, LONE_SURROGATE, MODELS, SENTENCES, URLS, filler
 from .world import World
 
 
@@ -45,6 +45,7 @@ class ConversationActivity:
         """Messages made huge by ``Oddities.huge_message_bytes`` (at most one)."""
         self._huge_left = cfg.oddities.huge_message_bytes > 0
         self._nul_left = cfg.oddities.nul_in_message_text
+        self._surrogate_left = cfg.oddities.lone_surrogate_text
 
     # ------------------------------------------------------------------ schedule
     def initial(self, start_us: int, now_us: int) -> None:
@@ -148,6 +149,9 @@ class ConversationActivity:
             self._nul_left = False
             half = len(text) // 2
             content = {**content, "value": f"{text[:half]}\u0000{text[half:]}"}
+        elif self._surrogate_left and role == "user" and content is not None:
+            self._surrogate_left = False
+            content = {**content, "value": f"{text}{LONE_SURROGATE}"}
         files = self._files(conv, role, msg_id, ts)
         if empty_id:  # a message without id carries no uploads (nothing could point at them)
             for entry in files:

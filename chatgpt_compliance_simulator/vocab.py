@@ -123,3 +123,7 @@ def filler(n: int) -> str:
     """Deterministic ASCII text of exactly ``n`` bytes."""
     unit = " ".join(x for x in SENTENCES if x.isascii()) + " "
     return (unit * (n // len(unit) + 1))[:n]
+
+
+LONE_SURROGATE = "\ud83d"
+"""Half an emoji (oddity ``lone_surrogate_text``): JSON can carry it escaped, UTF-8 cannot."""

@@ -19,7 +19,7 @@ from .model import (
     User,
 )
 from .rand import LOWER_ALNUM, Rngs, rand_token, rand_uuid
-from .vocab import FIRST, LAST, SENTENCES, TOPICS
+from .vocab import FIRST, LAST, LONE_SURROGATE, SENTENCES, TOPICS
 
 
 class World:
@@ -74,7 +74,8 @@ class World:
                 User(
                     id="user-" + rand_token(rng, 24),
                     email=f"{local}@example.com",
-                    name=f"{first} {last}",
+                    name=f"{first} {last}"
+                    + (LONE_SURROGATE if i == 0 and self.cfg.oddities.lone_surrogate_text else ""),
                     created_us=start_us - rng.randint(30 * DAY_US, 400 * DAY_US),
                     role=role,
                     status=status,

@@ -417,3 +417,23 @@ def test_signed_download_of_offset_named_file(make):
     got = requests.get(r.headers["Location"], timeout=10)
     assert got.status_code == 200
     assert len(got.content) == f["file_size"]
+
+
+def test_lone_surrogate_text(make):
+    """One user message's text and the first member's name end with half an emoji, escaped as
+    \\ud83d in the JSON (UTF-8 cannot hold it): every line is still valid UTF-8."""
+    base = make().ground_truth()["messages"]
+    sim = make(oddities=odd(lone_surrogate_text=True))
+    all_lines = [ln for _, _, ln in lines_of(sim)]
+    for line in all_lines:
+        line.decode("utf-8")
+    lines = [ln for ln in all_lines if b"\\ud83d" in ln]
+    assert len(lines) == 1
+    message = json.loads(lines[0])["message"]
+    assert message["author"]["type"] == "user"
+    value = message["content"]["value"]
+    assert value.endswith("\ud83d")
+    assert value[:-1] == base[message["id"]]["content"]["value"]
+    assert sim.ground_truth()["messages"][message["id"]]["content"]["value"] == value
+    first = sim.ground_truth()["users"][0]
+    assert first["name"].endswith("\ud83d")
