@@ -205,7 +205,8 @@ class Oddities:
     """The first user message of the initial history (the second one when
     ``nul_in_message_text`` takes the first) ends its ``content.value`` with a lone surrogate,
     ``\\ud83d`` in the JSON line (half an emoji: a client that cut a string between the two
-    halves of a pair), and so does the first member's ``name`` on ``/users``."""
+    halves of a pair); so does its conversation's title from that message on, and the first
+    member's ``name`` on ``/users``."""
 
     @classmethod
     def names(cls) -> list[str]:

@@ -152,6 +152,7 @@ class ConversationActivity:
         elif self._surrogate_left and role == "user" and content is not None:
             self._surrogate_left = False
             content = {**content, "value": f"{text}{LONE_SURROGATE}"}
+            conv.title += LONE_SURROGATE  # from this message on (titles change)
         files = self._files(conv, role, msg_id, ts)
         if empty_id:  # a message without id carries no uploads (nothing could point at them)
             for entry in files:

@@ -83,8 +83,9 @@ class Archive:
     tables: dict[str, list[Record]] = field(default_factory=dict)
     storage_options: dict[str, t.Any] = field(default_factory=dict)
     nul_replaced: bool = False
-    """The target stores NUL (``\\u0000``) in text as U+FFFD (target-postgres
-    ``sanitize_null_text_characters``): verify compares events with that replacement."""
+    """The target stores NUL (``\\u0000``) and lone surrogates (``\\ud83d``) in text as U+FFFD
+    (target-postgres ``sanitize_null_text_characters``, target-postgres-utf8): verify compares
+    rows with that replacement."""
     upserts: bool = False
     """The target keeps one row per primary key, the last written (target-postgres): a
     conversation or attachment keeps only its latest row."""

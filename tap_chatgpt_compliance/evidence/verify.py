@@ -28,9 +28,11 @@ file by ``log_file_id`` as they come (targets write them in the tap's order); wh
 looked up later (raw parts, attachment parts, conversation facts) is spilled to a temporary
 SQLite file. Memory stays flat whatever the archive's size.
 
-A PostgreSQL archive (target-postgres ``sanitize_null_text_characters``) holds U+FFFD where the
-delivered text had NUL (``\u0000``): for that source only, a value that equals its derivation
-once each NUL is replaced by U+FFFD is found, and listed as a note, not a finding.
+A PostgreSQL archive (target-postgres ``sanitize_null_text_characters``, and the project's
+``target-postgres-utf8`` loader for lone surrogates) holds U+FFFD where the delivered text had
+NUL (``\u0000``) or half a surrogate pair (``\ud83d``), which PostgreSQL cannot store: for that
+source only, a value that equals its derivation once each of those is replaced by U+FFFD is
+found, and listed as a note, not a finding.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import binascii
 import contextlib
 import hashlib
 import json
+import re
 import sqlite3
 import tempfile
 import typing as t
@@ -75,6 +78,11 @@ MAX_LISTED = 50
 """Findings of one kind listed one by one in the human-readable output."""
 NUL, REPLACEMENT = "\u0000", "\ufffd"
 """What target-postgres's ``sanitize_null_text_characters`` replaces, and with what."""
+_NUL = re.compile("\u0000")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A surrogate in a parsed string is a lone one (a pair is parsed as one character)."""
+_NOT_STORABLE = re.compile("[\u0000\ud800-\udfff]")
+"""What PostgreSQL cannot hold in text: stored as U+FFFD (target-postgres, target-postgres-utf8)."""
 CACHED_FILES = 8
 """Derivations of log files kept for rows that come out of order."""
 FINAL_STATUSES = frozenset(
@@ -353,15 +361,25 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
 # --------------------------------------------------------------------------- comparison
 
 
+def _replaced(value: t.Any, pattern: re.Pattern[str]) -> t.Any:
+    """Return a JSON value with what ``pattern`` finds in its strings (keys too) as U+FFFD."""
+    if isinstance(value, str):
+        return pattern.sub(REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {_replaced(k, pattern): _replaced(v, pattern) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replaced(v, pattern) for v in value]
+    return value
+
+
 def replace_nul(value: t.Any) -> t.Any:
     """Return a JSON value with each NUL of its strings replaced by U+FFFD."""
-    if isinstance(value, str):
-        return value.replace(NUL, REPLACEMENT)
-    if isinstance(value, dict):
-        return {replace_nul(k): replace_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [replace_nul(v) for v in value]
-    return value
+    return _replaced(value, _NUL)
+
+
+def as_postgres_stores(value: t.Any) -> t.Any:
+    """Return a JSON value as a PostgreSQL archive holds it: NUL and lone surrogates U+FFFD."""
+    return _replaced(value, _NOT_STORABLE)
 
 
 def _normal(value: t.Any) -> t.Any:
@@ -393,7 +411,7 @@ def _as_iso(canonical: str | None) -> str | None:
 
 def _digest(value: t.Any) -> str:
     """Return the SHA-256 of a value's canonical JSON (kept instead of the value)."""
-    return hashlib.sha256(_canonical(value).encode()).hexdigest()
+    return hashlib.sha256(_canonical(value).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _column_value(stream: str, column: str, value: t.Any, expected: t.Any) -> t.Any:
@@ -412,7 +430,7 @@ class Comparer:
     """Compare a stored row with its derivation, column by column."""
 
     def __init__(self, nul_replaced: bool, report: Report) -> None:
-        """Compare exactly, or with NUL stored as U+FFFD (PostgreSQL)."""
+        """Compare exactly, or with NUL and lone surrogates stored as U+FFFD (PostgreSQL)."""
         self.nul_replaced = nul_replaced
         self.report = report
 
@@ -423,7 +441,7 @@ class Comparer:
         if not skip and row == expected:
             return []
         differ = []
-        replaced = False
+        replaced: set[str] = set()
         for column in {*row, *expected}:
             if column in skip or column.startswith("_sdc_"):
                 continue
@@ -435,20 +453,48 @@ class Comparer:
             have_n = _column_value(stream, column, have, want)
             if have_n == want_n:
                 continue
-            if self.nul_replaced and replace_nul(want_n) == have_n:
-                replaced = True
+            if self.nul_replaced and as_postgres_stores(want_n) == have_n:
+                if replace_nul(want_n) != want_n:
+                    replaced.add("events_nul_replaced")
+                if _replaced(want_n, _LONE_SURROGATE) != want_n:
+                    replaced.add("rows_surrogate_replaced")
                 continue
             differ.append(column)
-        if replaced and not differ:
-            self.report.counts["events_nul_replaced"] += 1
+        if not differ:
+            for count in replaced:
+                self.report.counts[count] += 1
         return sorted(differ)
 
 
 # --------------------------------------------------------------------------- spill
 
 
+def _sql(value: str | None) -> str | bytes | None:
+    r"""Return a text as SQLite can hold it: a text with a lone surrogate as its bytes.
+
+    SQLite holds UTF-8 text, and half an emoji (``\ud83d``, which JSON can carry) has none:
+    such a text is kept as a BLOB of its ``surrogatepass`` bytes, the same for a value and a
+    lookup, so that it compares equal to itself and to nothing else.
+    """
+    if value is None or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
+    return value
+
+
+def _unsql(value: str | bytes) -> str:
+    """Return the text :func:`_sql` kept."""
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else str(value)
+
+
 class Spill:
-    """A temporary SQLite file: raw parts, attachment parts, conversation facts."""
+    """A temporary SQLite file: raw parts, attachment parts, conversation facts.
+
+    Texts go in and out through :func:`_sql` and :func:`_unsql` (any text, lone surrogates too).
+    """
 
     def __init__(self) -> None:
         """Create the file (deleted by :meth:`close`)."""
@@ -469,13 +515,14 @@ class Spill:
         """Keep a part; return False when a different part has the same index."""
         digest = hashlib.sha256(data).digest()
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO parts VALUES (?, ?, ?, ?, ?)", (kind, owner, index, digest, data)
+            "INSERT OR IGNORE INTO parts VALUES (?, ?, ?, ?, ?)",
+            (kind, _sql(owner), index, digest, data),
         )
         if cursor.rowcount:
             return True
         (kept,) = self.db.execute(
             "SELECT digest FROM parts WHERE kind = ? AND owner = ? AND idx = ?",
-            (kind, owner, index),
+            (kind, _sql(owner), index),
         ).fetchone()
         return bytes(kept) == digest
 
@@ -484,14 +531,14 @@ class Spill:
         return {
             int(index): bytes(data)
             for index, data in self.db.execute(
-                "SELECT idx, data FROM parts WHERE kind = ? AND owner = ?", (kind, owner)
+                "SELECT idx, data FROM parts WHERE kind = ? AND owner = ?", (kind, _sql(owner))
             )
         }
 
     def owners(self, kind: str) -> set[str]:
         """Return the owners with parts of a kind."""
         return {
-            str(owner)
+            _unsql(owner)
             for (owner,) in self.db.execute(
                 "SELECT DISTINCT owner FROM parts WHERE kind = ?", (kind,)
             )
@@ -499,7 +546,9 @@ class Spill:
 
     def add_facts(self, rows: list[tuple[str, str | None, str | None, str | None]]) -> None:
         """Keep what message events say of their conversations."""
-        self.db.executemany("INSERT INTO facts VALUES (?, ?, ?, ?)", rows)
+        self.db.executemany(
+            "INSERT INTO facts VALUES (?, ?, ?, ?)", (tuple(map(_sql, row)) for row in rows)
+        )
 
     def index_facts(self) -> None:
         """Index the facts by conversation."""
@@ -509,27 +558,27 @@ class Spill:
         """Return whether an event of the conversation carried this title at this time."""
         row = self.db.execute(
             "SELECT 1 FROM facts WHERE cid = ? AND title = ? AND event_at IS ? LIMIT 1",
-            (cid, title, event_at),
+            (_sql(cid), _sql(title), _sql(event_at)),
         ).fetchone()
         return row is not None
 
     def has_created(self, cid: str, created: str | None) -> bool:
         """Return whether an event of the conversation said it was created then."""
         row = self.db.execute(
-            "SELECT 1 FROM facts WHERE cid = ? AND created = ? LIMIT 1", (cid, created)
+            "SELECT 1 FROM facts WHERE cid = ? AND created = ? LIMIT 1", (_sql(cid), _sql(created))
         ).fetchone()
         return row is not None
 
     def untraced_conflict(self, stream: str, key: str, row: Record) -> bool:
         """Keep an untraced row's digest; return True when another row had the key."""
-        digest = hashlib.sha256(_canonical(row).encode()).digest()
+        digest = hashlib.sha256(_canonical(row).encode("utf-8", "surrogatepass")).digest()
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO untraced VALUES (?, ?, ?)", (stream, key, digest)
+            "INSERT OR IGNORE INTO untraced VALUES (?, ?, ?)", (stream, _sql(key), digest)
         )
         if cursor.rowcount:
             return False
         (kept,) = self.db.execute(
-            "SELECT digest FROM untraced WHERE stream = ? AND key = ?", (stream, key)
+            "SELECT digest FROM untraced WHERE stream = ? AND key = ?", (stream, _sql(key))
         ).fetchone()
         return bytes(kept) != digest
 
@@ -1239,8 +1288,8 @@ class Verifier:
             return ""
         table = derived.messages if stream == "messages" else derived.events
         event = table[key]["event"]
-        # PostgreSQL holds NUL as U+FFFD: the row of the earlier file holds the replacement.
-        return _digest(replace_nul(event) if self.archive.nul_replaced else event)
+        # PostgreSQL holds NUL and lone surrogates as U+FFFD: so does the earlier file's row.
+        return _digest(as_postgres_stores(event) if self.archive.nul_replaced else event)
 
     def _check_group(
         self, stream: str, file_id: str, rows: list[Record], derived: Derived | None
@@ -1897,6 +1946,13 @@ class Verifier:
                 f"{replaced} events hold NUL (\\u0000) in their text, which this target stores as "
                 "U+FFFD (target-postgres sanitize_null_text_characters): they were compared with "
                 "exactly that replacement"
+            )
+        replaced = report.counts["rows_surrogate_replaced"]
+        if replaced:
+            report.notes.append(
+                f"{replaced} rows hold half a surrogate pair (\\ud83d: half an emoji) in their "
+                "text, which this target stores as U+FFFD (target-postgres-utf8; PostgreSQL "
+                "cannot hold it): they were compared with exactly that replacement"
             )
         if report.counts["duplicates_in_other_files"]:
             report.notes.append(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import html
 import json
+import subprocess
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from tests.support.simulators import running
 from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import cli, ok, verify_cli, write_jsonl
+from .test_meltano_verify import TARGET_POSTGRES, UPSTREAM_TARGET_POSTGRES, shipped_stream_maps
 
 HALF = "\ud83d"
 
@@ -39,6 +42,8 @@ def test_the_tap_archives_half_an_emoji_exactly(surrogate_run: tuple[TapRun, dic
     (message,) = [m for m in run.records["messages"] if (m["content_text"] or "").endswith(HALF)]
     assert message["content_text"] == truth["messages"][message["id"]]["content"]["value"]
     assert message["event"]["message"]["content"]["value"] == message["content_text"]
+    titled = [c for c in run.records["conversations"] if (c["title"] or "").endswith(HALF)]
+    assert {c["id"] for c in titled} == {message["conversation_id"]}
     (user,) = [u for u in run.records["users"] if u["name"].endswith(HALF)]
     assert user["name"] == truth["users"][0]["name"]
     assert json.loads(user["raw_item"])["name"] == user["name"]
@@ -73,3 +78,75 @@ def test_verify_proves_it_and_export_produces_it(
     pages = "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*.html"))
     shown = html.escape(message["content_text"][:-1]) + "\\ud83d"
     assert shown in pages  # shown escaped, never dropped
+
+
+def _postgres_config(pg_database: dict[str, str], folder: Path) -> Path:
+    config = {
+        "host": pg_database["host"],
+        "port": int(pg_database["port"]),
+        "user": pg_database["user"],
+        "password": pg_database["password"],
+        "database": pg_database["dbname"],
+        "default_target_schema": "acme",
+        "sanitize_null_text_characters": True,
+        "add_record_metadata": True,
+        "stream_maps": shipped_stream_maps(),
+    }
+    path = folder / "target.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def _load(target: Path, config: Path, run: TapRun) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(target), "--config", str(config)],
+        input=run.stdout,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.e2e
+def test_postgres_stores_half_an_emoji_as_fffd_and_verify_says_so(
+    surrogate_run: tuple[TapRun, dict],
+    pg_database: dict[str, str],
+    pg_query: t.Any,
+    tmp_path: Path,
+) -> None:
+    """meltanolabs-target-postgres alone fails the whole load on half an emoji (PostgreSQL holds
+    no lone surrogate; every later run would fail at the same record); the loader as meltano.yml
+    ships it (loaders/target-postgres-utf8) stores it as U+FFFD, and verify finds the archive
+    intact with a note naming exactly that replacement."""
+    run, _ = surrogate_run
+    config = _postgres_config(pg_database, tmp_path)
+    upstream = _load(UPSTREAM_TARGET_POSTGRES, config, run)
+    assert upstream.returncode != 0
+    assert "surrogates not allowed" in upstream.stderr
+
+    load = _load(TARGET_POSTGRES, config, run)
+    assert load.returncode == 0, load.stderr[-3000:]
+    (message,) = [m for m in run.records["messages"] if (m["content_text"] or "").endswith(HALF)]
+    ((stored,),) = pg_query(f"SELECT content_text FROM acme.messages WHERE id = '{message['id']}'")
+    assert stored == message["content_text"][:-1] + "\ufffd"
+    dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(run.state))
+    report = tmp_path / "report.json"
+    done = verify_cli(
+        "--postgres", dsn, "--schema", "acme", "--state", str(state), "--report", str(report)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "VERDICT: intact" in done.stdout, done.stdout
+    data = json.loads(report.read_text())
+    assert data["counts"]["rows_surrogate_replaced"] >= 3  # message, conversation, user at least
+    assert any("half a surrogate pair" in note for note in data["notes"])
+
+    pg_query(  # the same U+FFFD where the delivered text had an ordinary character: a finding
+        "UPDATE acme.messages SET content_text = overlay(content_text placing '\ufffd' from 1 "
+        f"for 1) WHERE id = '{message['id']}' RETURNING 1"
+    )
+    done = verify_cli("--postgres", dsn, "--schema", "acme", "--state", str(state))
+    assert done.returncode == 1
+    assert f"messages event {message['event_id']}" in done.stdout

@@ -88,15 +88,26 @@ def test_s3_from_meltano_verifies_then_a_removed_object_is_named(
     assert any(line.startswith("raw: log file ") for line in _findings(report)), done.stdout
 
 
-TARGET_POSTGRES = REPO_ROOT / ".meltano/loaders/target-postgres/venv/bin/target-postgres"
+def _shipped_loader(name: str) -> dict[str, t.Any]:
+    """The loader as the project's meltano.yml defines it."""
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
+    (loader,) = (p for p in project["plugins"]["loaders"] if p["name"] == name)
+    return t.cast("dict[str, t.Any]", loader)
+
+
+TARGET_POSTGRES_BIN = REPO_ROOT / ".meltano/loaders/target-postgres/venv/bin"
+TARGET_POSTGRES = TARGET_POSTGRES_BIN / _shipped_loader("target-postgres")["executable"]
+"""target-postgres as ``meltano install`` installs it and ``meltano run`` runs it."""
+UPSTREAM_TARGET_POSTGRES = TARGET_POSTGRES_BIN / "target-postgres"
+"""meltanolabs-target-postgres's own command, without the project's loaders/ wrapper."""
 
 
 def shipped_stream_maps() -> dict[str, dict[str, str]]:
     """The target-postgres ``stream_maps`` of the project's meltano.yml (NUL -> U+FFFD inside
     JSON columns: without it, jsonb refuses ``\\u0000`` and the load fails)."""
-    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
-    (loader,) = (p for p in project["plugins"]["loaders"] if p["name"] == "target-postgres")
-    return t.cast("dict[str, dict[str, str]]", loader["config"]["stream_maps"])
+    return t.cast(
+        "dict[str, dict[str, str]]", _shipped_loader("target-postgres")["config"]["stream_maps"]
+    )
 
 
 def test_postgres_with_a_nul_in_a_message_verifies_with_a_note(
