@@ -335,19 +335,33 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
         event_type = context.get("event_type") if isinstance(context, dict) else None
         head, seq = partition.get(chain.HEAD_KEY), partition.get(chain.SEQ_KEY)
         if isinstance(event_type, str) and isinstance(head, str) and seq is not None:
-            anchor.heads[event_type] = (int(seq), head)
+            anchor.heads[event_type] = (_anchor_seq(seq, source, event_type), head)
     files = bookmarks.get("files") if isinstance(bookmarks, dict) else None
     if isinstance(files, dict):
         head, seq = files.get(chain.HEAD_KEY), files.get(chain.SEQ_KEY)
         if isinstance(head, str) and seq is not None:
-            anchor.files_head = (int(seq), head)
-        for entry in files.get("pending_attachments") or []:
+            anchor.files_head = (_anchor_seq(seq, source, chain.FILES), head)
+        pending = files.get("pending_attachments") or []
+        if not isinstance(pending, list):
+            msg = f"{source}: files pending_attachments is not a list ({pending!r:.40})"
+            raise AnchorError(msg)
+        for entry in pending:
             if isinstance(entry, dict) and entry.get("id"):
                 anchor.pending_files.add(str(entry["id"]))
     if not anchor.heads and anchor.files_head is None:
         msg = f"{source}: no chain head in it (a state of a tap version before the chain?)"
         raise AnchorError(msg)
     return anchor
+
+
+def _anchor_seq(value: t.Any, source: str, name: str) -> int:
+    """Return a state's chain_seq (a positive integer; AnchorError otherwise)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if type(value) is not int or value < 1:
+        msg = f"{source}: chain {name}: chain_seq {value!r:.40} is not a positive integer"
+        raise AnchorError(msg)
+    return value
 
 
 # --------------------------------------------------------------------------- comparison
@@ -778,8 +792,13 @@ class Verifier:
             for record in sorted(records, key=lambda r: _int(r.get("chain_seq"))):
                 file_id = record["id"]
                 previous = str(record.get("chain_previous") or "")
-                expected = chain.chain_hash(previous, record)
-                if expected != record["chain_hash"]:
+                try:
+                    expected = chain.chain_hash(previous, record)
+                except chain.ChainVersionError as exc:
+                    broken = True
+                    report.add("chain", f"log file {file_id} ({event_type})", str(exc))
+                    expected = None
+                if expected is not None and expected != record["chain_hash"]:
                     broken = True
                     report.add(
                         "chain",
@@ -1723,7 +1742,7 @@ class Verifier:
                 seen.setdefault(key, digest)
             if not without:
                 continue
-            new_tap = any(chain.record_version(r) >= 2 for r in self.manifest.values())
+            new_tap = any(_version(r) >= 2 for r in self.manifest.values())
             if new_tap:
                 report.add(
                     "untraced",
@@ -1951,6 +1970,14 @@ def _bytes_match(
         )
         return False
     return True
+
+
+def _version(record: Record) -> int:
+    """Return a record's chain_version (0 when it is not one: reported by the chain check)."""
+    try:
+        return chain.record_version(record)
+    except chain.ChainVersionError:
+        return 0
 
 
 def _int(value: t.Any) -> int:

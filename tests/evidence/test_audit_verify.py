@@ -1,0 +1,274 @@
+"""An adversary's audit of ``verify``: alterations beyond the tamper matrix, malformed anchors.
+
+Each case is a JSONL archive of the simulator (or its anchor) altered one way; verify must
+fail closed: a finding (exit 1, never ``intact``/``consistent``), or one line when the anchor
+cannot be read, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance.logfiles import chain
+from tests.support.tap import TapRun, run_tap, tap_config
+
+from .conftest import EVENT_TYPES, ok, verify_cli, write_jsonl
+from .test_tamper_matrix import Folder
+
+Rows = list[dict[str, Any]]
+State = dict[str, Any]
+
+
+def _verify(folder: Path, *extra: str, tmp: Path) -> tuple[int, str, list[str]]:
+    report = tmp / "report.json"
+    report.unlink(missing_ok=True)
+    done = verify_cli("--jsonl", str(folder), "--report", str(report), *extra)
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out
+    data = json.loads(report.read_text()) if report.exists() else {"findings": []}
+    lines = [f"{f['check']}: {f['item']}: {f['detail']}" for f in data["findings"]]
+    return done.returncode, out, lines
+
+
+@pytest.fixture
+def archive(inline_archive: Path, tmp_path: Path) -> Folder:
+    target = tmp_path / "archive"
+    shutil.copytree(inline_archive, target)
+    return Folder(target)
+
+
+def _state(state: State | None, tmp: Path) -> str:
+    assert state is not None
+    path = tmp / "state.json"
+    path.write_text(json.dumps(state))
+    return str(path)
+
+
+# --------------------------------------------------------------------------- the chains
+
+
+@pytest.mark.parametrize("version", [99, "2", True])
+def test_a_chain_version_this_code_does_not_know_is_a_finding(
+    version: object, archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """A manifest record whose chain_version is unknown or not an integer: a chain finding."""
+    archive.edit("log_files", lambda rows: rows[0].update(chain_version=version))
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(line.startswith("chain: log file") and "chain_version" in line for line in lines)
+    assert out.strip().splitlines()[-1].startswith("VERDICT: FAILED")
+
+
+# --------------------------------------------------------------------------- the state
+
+
+def _partition(state: State) -> dict[str, Any]:
+    partitions: list[dict[str, Any]] = state["bookmarks"]["log_files"]["partitions"]
+    return partitions[0]
+
+
+def _seq_text(state: State) -> None:
+    _partition(state)["chain_seq"] = "abc"
+
+
+def _seq_list(state: State) -> None:
+    _partition(state)["chain_seq"] = [27]
+
+
+def _seq_infinite(state: State) -> None:
+    _partition(state)["chain_seq"] = 1e400
+
+
+def _seq_zero(state: State) -> None:
+    _partition(state)["chain_seq"] = 0
+
+
+def _files_seq_text(state: State) -> None:
+    state["bookmarks"]["files"]["chain_seq"] = "5x"
+
+
+def _pending_not_a_list(state: State) -> None:
+    state["bookmarks"]["files"]["pending_attachments"] = 5
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (_seq_text, "chain_seq 'abc' is not a positive integer"),
+        (_seq_list, "chain_seq [27] is not a positive integer"),
+        (_seq_infinite, "chain_seq inf is not a positive integer"),
+        (_seq_zero, "chain_seq 0 is not a positive integer"),
+        (_files_seq_text, "chain files: chain_seq '5x' is not a positive integer"),
+        (_pending_not_a_list, "pending_attachments is not a list"),
+    ],
+)
+def test_a_malformed_state_is_one_line(
+    change: Callable[[State], None],
+    words: str,
+    inline_archive: Path,
+    inline_run: TapRun,
+    tmp_path: Path,
+) -> None:
+    state = json.loads(json.dumps(inline_run.state))
+    change(state)
+    done = verify_cli("--jsonl", str(inline_archive), "--state", _state(state, tmp_path))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert words in done.stderr, done.stderr
+
+
+# --------------------------------------------------------------------------- the seals
+
+
+@pytest.fixture(scope="module")
+def sealed(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An archive and the folder of the seal its run wrote."""
+    root = tmp_path_factory.mktemp("sealed")
+    seals = root / "seals"
+    run = ok(run_tap(tap_config(sim, event_types=EVENT_TYPES, seal_storage_url=str(seals))))
+    return write_jsonl(run.records, root / "archive"), seals
+
+
+@pytest.fixture
+def sealed_copy(sealed: tuple[Path, Path], tmp_path: Path) -> tuple[Folder, Path]:
+    archive, seals = sealed
+    shutil.copytree(archive, tmp_path / "archive")
+    shutil.copytree(seals, tmp_path / "seals")
+    return Folder(tmp_path / "archive"), tmp_path / "seals"
+
+
+def _edit_seal(seals: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    (path,) = seals.glob("*/*.json")
+    seal = json.loads(path.read_text())
+    change(seal)
+    path.write_text(json.dumps(seal))
+
+
+def _chains_a_list(seal: dict[str, Any]) -> None:
+    seal["chains"] = []
+
+
+def _chain_seq_text(seal: dict[str, Any]) -> None:
+    seal["chains"]["files"]["chain_seq"] = "x"
+
+
+def _head_not_a_text(seal: dict[str, Any]) -> None:
+    seal["chains"]["files"]["chain_head"] = 5
+
+
+def _seal_seq_text(seal: dict[str, Any]) -> None:
+    seal["seal_seq"] = "1"
+
+
+@pytest.mark.parametrize(
+    "change", [_chains_a_list, _chain_seq_text, _head_not_a_text, _seal_seq_text]
+)
+def test_a_malformed_seal_is_a_finding(
+    change: Callable[[dict[str, Any]], None], sealed_copy: tuple[Folder, Path], tmp_path: Path
+) -> None:
+    folder, seals = sealed_copy
+    _edit_seal(seals, change)
+    code, out, lines = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 1, out
+    assert any(line.startswith("seal: seal ") and "not a seal" in line for line in lines), lines
+
+
+def _copy_chain(folder: Folder, event_type: str, new_type: str) -> None:
+    """Add a new event type to the archive: a copy of a chain, every link recomputed, with
+    the raw parts and rows of its files (consistent: only an anchor can tell)."""
+    manifest = folder.rows("log_files")
+    parts, events = folder.rows("log_file_parts"), folder.rows("events")
+    previous = chain.GENESIS
+    ids: dict[str, str] = {}
+    for record in sorted(
+        (r for r in manifest if r["event_type"] == event_type), key=lambda r: r["chain_seq"]
+    ):
+        copy = {**record, "id": f"{record['id']}x", "event_type": new_type}
+        copy["chain_previous"] = previous
+        copy["chain_hash"] = previous = chain.chain_hash(previous, copy)
+        manifest.append(copy)
+        ids[record["id"]] = copy["id"]
+    parts += [{**p, "log_file_id": ids[p["log_file_id"]]} for p in parts if p["log_file_id"] in ids]
+    events += [
+        {**e, "log_file_id": ids[e["log_file_id"]]} for e in events if e["log_file_id"] in ids
+    ]
+    folder.write("log_files", manifest)
+    folder.write("log_file_parts", parts)
+    folder.write("events", events)
+
+
+def test_seals_anchor_every_chain_of_the_archive(
+    sealed_copy: tuple[Folder, Path], tmp_path: Path
+) -> None:
+    """A chain no seal holds a head of is not anchored: a finding, as with --state."""
+    folder, seals = sealed_copy
+    code, out, _ = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 0, out
+    _copy_chain(folder, "AUTH_LOG", "AUTH_LOG_COPY")
+    code, out, lines = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 1, out
+    assert any(
+        line.startswith("seal: seal ")
+        and "chain log_files/AUTH_LOG_COPY" in line
+        and "not anchored by the seals" in line
+        for line in lines
+    ), lines
+
+
+def test_a_seal_that_anchors_nothing_is_no_anchor(
+    sealed_copy: tuple[Folder, Path], tmp_path: Path
+) -> None:
+    """A well-formed seal chain whose seals hold no head (another workspace's, say)."""
+    folder, seals = sealed_copy
+    _edit_seal(seals, lambda seal: seal.update(chains={}))
+    code, out, lines = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 1, out
+    assert "VERDICT: intact" not in out
+    named = sorted(line.split(": ")[2].split(" ")[1] for line in lines)
+    assert named == ["files", "log_files/AUTH_LOG", "log_files/CONVERSATION_MESSAGE"], lines
+
+
+def test_records_after_the_sealed_head_are_said_unanchored(
+    sealed_copy: tuple[Folder, Path], tmp_path: Path
+) -> None:
+    folder, seals = sealed_copy
+    manifest = folder.rows("log_files")
+    last = max((r for r in manifest if r["event_type"] == "AUTH_LOG"), key=lambda r: r["chain_seq"])
+    extra = {
+        **last,
+        "id": f"{last['id']}y",
+        "chain_seq": last["chain_seq"] + 1,
+        "chain_previous": last["chain_hash"],
+    }
+    extra["chain_hash"] = chain.chain_hash(last["chain_hash"], extra)
+    folder.write("log_files", [*manifest, extra])
+    folder.write(
+        "log_file_parts",
+        [
+            *(parts := folder.rows("log_file_parts")),
+            *({**p, "log_file_id": extra["id"]} for p in parts if p["log_file_id"] == last["id"]),
+        ],
+    )
+    folder.write(
+        "events",
+        [
+            *(events := folder.rows("events")),
+            *({**e, "log_file_id": extra["id"]} for e in events if e["log_file_id"] == last["id"]),
+        ],
+    )
+    code, out, _ = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 0, out
+    assert (
+        f"note: chain log_files/AUTH_LOG: 1 records after the sealed head (chain_seq "
+        f"{last['chain_seq']}) are not anchored by seals" in out
+    ), out
