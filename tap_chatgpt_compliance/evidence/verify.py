@@ -680,6 +680,8 @@ class Verifier:
         self.order: dict[str, int] = {}
         self.downgraded: set[str] = set()
         self.raw_off_files: set[str] = set()
+        self.copies: defaultdict[str, list[Record]] = defaultdict(list)
+        """Further manifest records of a log file that differ from the first one."""
         self.cache: OrderedDict[str, Derived] = OrderedDict()
         self.raw_done: dict[str, tuple[bool, str]] = {}
         self.facts_done: set[str] = set()
@@ -750,8 +752,10 @@ class Verifier:
                 self.manifest[file_id] = record
                 self.order[file_id] = len(self.order)
                 continue
-            for name in ("chain_hash", "raw_content", "raw_storage_uri", "raw_part_count"):
-                if _normal(kept.get(name)) != _normal(record.get(name)):
+            if record != kept:
+                self.copies[file_id].append(record)  # its counts are checked with the raw file
+            for name in MANIFEST_COPY_FIELDS:
+                if not _same(kept.get(name), record.get(name), name == "end_time"):
                     if name == "raw_content" and "none" in (kept.get(name), record.get(name)):
                         self.downgraded.add(file_id)
                     report.add(
@@ -1085,7 +1089,8 @@ class Verifier:
             self.raw_done[file_id] = (True, "")
         derived = self._parse(record, data)
         if first:
-            self._check_manifest_counts(record, derived)
+            for copy in (record, *self.copies.get(file_id, ())):
+                self._check_manifest_counts(copy, derived)
         return derived
 
     def _raw_bytes_quiet(self, record: Record) -> tuple[bytes | None, str]:
@@ -1839,10 +1844,16 @@ class Verifier:
             return
         by_hash: dict[str, Record] = {}
         for record in records:
-            by_hash.setdefault(str(record["chain_hash"]), record)
+            kept = by_hash.setdefault(str(record["chain_hash"]), record)
             self.links[chain.FILES].setdefault(_int(record.get("chain_seq")), set()).add(
                 str(record["chain_hash"])
             )
+            if kept is not record and not self._copy_hashes(record):
+                report.add(
+                    "chain",
+                    f"attachment {record.get('id')} (files chain_seq {record.get('chain_seq')})",
+                    "a copy of its files record does not hash to its chain_hash: altered",
+                )
         later_ids: dict[str, int] = {}
         for record in records:
             seq = _int(record.get("chain_seq"))
@@ -1905,6 +1916,17 @@ class Verifier:
                 )
         elif anchor is not None:
             report.notes.append(f"{anchor.source} has no attachment chain head")
+
+    @staticmethod
+    def _copy_hashes(record: Record) -> bool:
+        """Whether a further copy of a files record hashes to its chain_hash."""
+        try:
+            expected = chain.chain_hash(
+                str(record.get("chain_previous") or ""), record, chain.FILES
+            )
+        except ValueError:
+            return False
+        return expected == record["chain_hash"]
 
     def _summarise(self) -> None:
         report = self.report
@@ -1970,6 +1992,26 @@ def _bytes_match(
         )
         return False
     return True
+
+
+MANIFEST_COPY_FIELDS = (
+    "chain_hash",
+    "raw_content",
+    "raw_storage_uri",
+    "raw_part_count",
+    *(name for name in chain.LOG_FILE_FIELDS_V2 if not name.startswith("raw_")),
+    "chain_previous",
+    "chain_seq",
+)
+"""Fields every manifest record of one log file must agree on (the chained ones and the
+link): only the first record is chain-checked, a copy is compared with it."""
+
+
+def _same(first: t.Any, second: t.Any, time: bool = False) -> bool:
+    """Whether two stored values are the same JSON value (True is not 1; times as instants)."""
+    if time:
+        return chain.canonical_time(first) == chain.canonical_time(second)
+    return _canonical(first) == _canonical(second)
 
 
 def _version(record: Record) -> int:

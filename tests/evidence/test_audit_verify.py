@@ -272,3 +272,70 @@ def test_records_after_the_sealed_head_are_said_unanchored(
         f"note: chain log_files/AUTH_LOG: 1 records after the sealed head (chain_seq "
         f"{last['chain_seq']}) are not anchored by seals" in out
     ), out
+
+
+# --------------------------------------------------------------------------- copies of records
+
+
+def _manifest_copy(folder: Folder, **change: Any) -> None:
+    rows = folder.rows("log_files")
+    folder.write("log_files", [*rows, {**rows[0], **change}])
+
+
+def _files_copy(folder: Folder, **change: Any) -> None:
+    rows = folder.rows("files")
+    folder.write("files", [*rows, {**rows[0], **change}])
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"provider_sha256": "0" * 64}, "disagree on provider_sha256"),
+        ({"file_name": "another.jsonl"}, "disagree on file_name"),
+        ({"end_time": "2020-01-01T00:00:00.000000+00:00"}, "disagree on end_time"),
+        ({"workspace_id": "another"}, "disagree on workspace_id"),
+        ({"line_count": True}, "disagree on line_count"),
+        ({"chain_previous": "1" * 64}, "disagree on chain_previous"),
+        ({"event_count": 99}, "column event_count"),
+        ({"blank_lines": 7}, "column blank_lines"),
+    ],
+)
+def test_a_second_manifest_record_of_a_log_file_is_checked_too(
+    change: dict[str, Any], words: str, archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """At-least-once delivery writes a record twice: the copy, not only the first, must be
+    what the chain and the raw file say (a reader that keeps the last one sees the copy)."""
+    _manifest_copy(archive, **change)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(words in line for line in lines), lines
+
+
+def test_an_identical_copy_of_a_manifest_record_is_fine(
+    archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    _manifest_copy(archive, processed_at="2026-12-31T00:00:00+00:00", download_attempts=2)
+    code, out, _ = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"workspace_id": "another"}, {"chain_previous_id": "file-x"}, {"chain_version": 7}],
+)
+def test_a_second_files_record_is_chain_checked_too(
+    change: dict[str, Any], archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    _files_copy(archive, **change)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(
+        line.startswith("chain: attachment") and "a copy of its files record" in line
+        for line in lines
+    ), lines
