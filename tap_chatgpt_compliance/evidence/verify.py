@@ -49,6 +49,8 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
+
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.logfiles import chain
@@ -393,6 +395,45 @@ def _normal(value: t.Any) -> t.Any:
     return value
 
 
+def _equal(first: t.Any, second: t.Any) -> bool:
+    """Whether two JSON values are equal, a bool never equal to a number (``True`` is not 1).
+
+    Numbers compare by value (1, 1.0 and Decimal 1 alike: targets differ in how they keep
+    them); Python's ``==`` alone takes ``True`` for 1 and ``False`` for 0, nested ones too.
+    Values that ``==`` and serialise alike (orjson, in C) are equal; others are walked.
+    """
+    if first != second:
+        return False
+    try:
+        if orjson.dumps(first) == orjson.dumps(second):
+            return True
+    except TypeError:  # a Decimal, an integer beyond 64 bits, ...: walk it
+        pass
+    return _walk_equal(first, second)
+
+
+def _walk_equal(first: t.Any, second: t.Any) -> bool:
+    """Compare two values that ``==`` node by node, a bool only equal to a bool."""
+    kind = type(first)
+    if kind is dict:
+        return (
+            type(second) is dict
+            and len(first) == len(second)
+            and all(
+                key in second and _walk_equal(value, second[key]) for key, value in first.items()
+            )
+        )
+    if kind is list:
+        return (
+            type(second) is list
+            and len(first) == len(second)
+            and all(_walk_equal(a, b) for a, b in zip(first, second, strict=True))
+        )
+    if kind is bool or type(second) is bool:
+        return kind is type(second) and first == second
+    return bool(first == second)
+
+
 def _canonical(value: t.Any) -> str:
     """Return a value as canonical JSON (key order and 1.0/1 do not matter)."""
     return json.dumps(
@@ -434,7 +475,7 @@ class Comparer:
         self, stream: str, row: Record, expected: Record, skip: t.Collection[str] = ()
     ) -> list[str]:
         """Return the columns whose stored value differs from the derived one."""
-        if not skip and row == expected:
+        if not skip and _equal(row, expected):
             return []
         differ = []
         replaced = False
@@ -443,13 +484,13 @@ class Comparer:
                 continue
             want = expected.get(column)
             have = row.get(column)
-            if have == want:
+            if _equal(have, want):
                 continue
             want_n = _column_value(stream, column, want, None)
             have_n = _column_value(stream, column, have, want)
-            if have_n == want_n:
+            if _equal(have_n, want_n):
                 continue
-            if self.nul_replaced and replace_nul(want_n) == have_n:
+            if self.nul_replaced and _equal(replace_nul(want_n), have_n):
                 replaced = True
                 continue
             differ.append(column)
@@ -1467,12 +1508,12 @@ class Verifier:
                     )
                     for c in candidates
                 ]
-                if have not in wanted:
+                if not any(_equal(list(have), list(w)) for w in wanted):
                     first = candidates[0]
                     differ = [
                         c
                         for c, a, b in zip(REF_COLUMNS, have, first, strict=True)
-                        if c not in loose and a != _normal(b)
+                        if c not in loose and not _equal(a, _normal(b))
                     ]
                     self._column_findings(
                         "files", f"{file_id} of log file {log_file_id}", differ or ["event"]

@@ -339,3 +339,74 @@ def test_a_second_files_record_is_chain_checked_too(
         line.startswith("chain: attachment") and "a copy of its files record" in line
         for line in lines
     ), lines
+
+
+# --------------------------------------------------------------------------- loose equality
+
+
+def _first_message(rows: Rows) -> dict[str, Any]:
+    return next(r for r in rows if r.get("content_text"))
+
+
+def _event_flag_as_number(folder: Folder) -> None:
+    """The delivered event's ``is_temporary_chat: true`` turned into ``1``."""
+    folder.edit(
+        "messages",
+        lambda rows: _first_message(rows)["event"]["conversation"].update(
+            is_temporary_chat=int(
+                _first_message(rows)["event"]["conversation"]["is_temporary_chat"]
+            )
+        ),
+    )
+
+
+def _derived_flag_as_number(folder: Folder) -> None:
+    folder.edit("messages", lambda rows: _first_message(rows).update(event_id_derived=0))
+
+
+def _conversation_flag_as_number(folder: Folder) -> None:
+    folder.edit("conversations", lambda rows: rows[0].update(is_pinned=0))
+
+
+@pytest.mark.parametrize(
+    ("change", "column"),
+    [
+        (_event_flag_as_number, "column event"),
+        (_derived_flag_as_number, "column event_id_derived"),
+        (_conversation_flag_as_number, "column is_pinned"),
+    ],
+)
+def test_a_bool_turned_into_a_number_is_a_column_finding(
+    change: Callable[[Folder], None],
+    column: str,
+    archive: Folder,
+    inline_run: TapRun,
+    tmp_path: Path,
+) -> None:
+    """``true`` and ``1`` are equal to Python's ``==``, not in the archive."""
+    change(archive)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(
+        line.startswith("column: ") and line.split(": ")[1].endswith(column) for line in lines
+    ), lines
+
+
+def test_numbers_written_as_whole_floats_are_still_equal(
+    archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """What the strict comparison must keep accepting: 3 written as 3.0 by a target."""
+    archive.edit("log_file_parts", lambda rows: rows[0].update(part_index=0.0))
+    archive.edit(
+        "log_files",
+        lambda rows: rows[0].update(
+            line_count=float(rows[0]["line_count"]), event_count=float(rows[0]["event_count"])
+        ),
+    )
+    archive.edit("files", lambda rows: rows[0].update(size=float(rows[0]["size"])))
+    code, out, _ = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 0, out
