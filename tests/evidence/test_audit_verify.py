@@ -410,3 +410,41 @@ def test_numbers_written_as_whole_floats_are_still_equal(
         archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
     )
     assert code == 0, out
+
+
+# --------------------------------------------------------------------------- JSONL text
+
+
+def _duplicate_key(folder: Folder) -> None:
+    """A messages line holding a forged content_text first and the real one last: json.loads
+    keeps the last, a reader that keeps the first (simdjson's find_field, say) the forgery."""
+    path = folder.path("messages")
+    lines = path.read_text().splitlines()
+    lines[0] = '{"content_text": "I agreed.", ' + lines[0][1:]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_key_twice_in_one_line_is_a_read_finding(
+    archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    _duplicate_key(archive)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(
+        line.startswith("read: ") and "the key 'content_text' twice in one object" in line
+        for line in lines
+    ), lines
+
+
+def test_a_bom_and_crlf_line_ends_are_read(
+    archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """Text a tool may add without changing a value: a UTF-8 BOM, CRLF line ends."""
+    path = archive.path("messages")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    code, out, _ = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 0, out
