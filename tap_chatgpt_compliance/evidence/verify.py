@@ -1028,6 +1028,13 @@ class Verifier:
                 "the archive kept no raw bytes (file_content: none): values cannot be traced "
                 "to OpenAI's bytes"
             )
+        elif self.raw_off_files:
+            # Not intact either: one raw-kept file (added at a chain's end, say) must not make
+            # an archive whose other files kept nothing look proven.
+            self.report.unproven = (
+                f"{len(self.raw_off_files)} of {len(self.manifest)} log files kept no raw bytes "
+                "(file_content: none): their values cannot be traced to OpenAI's bytes"
+            )
         if self.raw_off_files:
             report.limitations.append(
                 f"{len(self.raw_off_files)} log files were archived without their raw bytes "

@@ -7,6 +7,8 @@ cannot be read, never a traceback.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -448,3 +450,56 @@ def test_a_bom_and_crlf_line_ends_are_read(
         archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
     )
     assert code == 0, out
+
+
+# --------------------------------------------------------------------------- file_content: none
+
+
+@pytest.fixture(scope="module")
+def none_run(sim: Simulator) -> TapRun:
+    """A tap run with file_content: none (no raw bytes kept)."""
+    return ok(run_tap(tap_config(sim, event_types=EVENT_TYPES, file_content="none")))
+
+
+def test_one_raw_file_added_does_not_make_a_none_archive_intact(
+    none_run: TapRun, tmp_path: Path
+) -> None:
+    """A log file with raw bytes (any: they are the attacker's) appended to a chain of an
+    archive that kept none: the other files are still untraceable, the verdict not intact."""
+    folder = Folder(write_jsonl(none_run.records, tmp_path / "archive"))
+    state = _state(none_run.state, tmp_path)
+    code, out, _ = _verify(folder.root, "--state", state, tmp=tmp_path)
+    assert out.strip().splitlines()[-1].startswith("VERDICT: consistent, unproven"), out
+    manifest, events = folder.rows("log_files"), folder.rows("events")
+    last = max((r for r in manifest if r["event_type"] == "AUTH_LOG"), key=lambda r: r["chain_seq"])
+    (event,) = [e for e in events if e["log_file_id"] == last["id"]][:1]
+    raw = (json.dumps(event["event"], separators=(",", ":")) + "\n").encode()
+    sha = hashlib.sha256(raw).hexdigest()
+    added = {
+        **last,
+        "id": f"{last['id']}z",
+        "end_time": "2030-01-01T00:00:00.000000+00:00",
+        "provider_sha256": sha,
+        "verified_sha256": sha,
+        "bytes_downloaded": len(raw),
+        "line_count": 1,
+        "event_count": 1,
+        "raw_content": "inline",
+        "raw_part_count": 1,
+        "chain_seq": last["chain_seq"] + 1,
+        "chain_previous": last["chain_hash"],
+    }
+    added["chain_hash"] = chain.chain_hash(last["chain_hash"], added)
+    folder.write("log_files", [*manifest, added])
+    part = {"log_file_id": added["id"], "part_index": 0, "part_count": 1, "offset": 0}
+    part |= {"size": len(raw), "sha256": sha, "content_base64": base64.b64encode(raw).decode()}
+    write_jsonl({"log_file_parts": [part]}, folder.root)
+    folder.write("events", [*events, {**event, "log_file_id": added["id"]}])
+    code, out, lines = _verify(folder.root, "--state", state, tmp=tmp_path)
+    assert (code, lines) == (0, []), out
+    verdict = out.strip().splitlines()[-1]
+    assert verdict.startswith(
+        f"VERDICT: consistent, unproven — {len(manifest)} of {len(manifest) + 1} log files kept "
+        "no raw bytes"
+    ), verdict
+    assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "consistent"
