@@ -12,12 +12,15 @@ import hashlib
 import json
 import shutil
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.verify import anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import chain
 from tests.support.tap import TapRun, run_tap, tap_config
 
@@ -503,3 +506,22 @@ def test_one_raw_file_added_does_not_make_a_none_archive_intact(
         "no raw bytes"
     ), verdict
     assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "consistent"
+
+
+# --------------------------------------------------------------------------- database types
+
+
+def test_numeric_columns_read_back_as_decimal_are_hashed(inline_run: TapRun) -> None:
+    """A log_files count column altered to NUMERIC (psycopg gives Decimal): the chain is
+    recomputed with the same numbers, not a traceback."""
+    tables = json.loads(json.dumps(inline_run.records))
+    for record in tables["log_files"]:
+        for column in ("line_count", "bytes_downloaded", "raw_part_count"):
+            if record.get(column) is not None:
+                record[column] = Decimal(f"{record[column]}.000")
+    anchor = anchor_from_state(inline_run.state or {}, "state")
+    report = verify(sources.Archive("postgres-like", tables), anchor)
+    assert report.status == "intact", report.text()
+    tables["log_files"][0]["line_count"] += Decimal("0.5")
+    report = verify(sources.Archive("postgres-like", tables), anchor)
+    assert any(f.check == "chain" for f in report.findings), report.text()
