@@ -173,11 +173,15 @@ def check_seals(
             locked = _check_lock(store, name, version, when, add) and locked
         try:
             seal = json.loads(data)
-            if not isinstance(seal, dict) or "seal_seq" not in seal or "chains" not in seal:
+            if not isinstance(seal, dict):
                 raise ValueError
-            seq = int(seal["seal_seq"])
+            seq = _positive(seal.get("seal_seq"))
+            _check_chains(seal.get("chains"))
         except (ValueError, TypeError):
-            add(f"seal {name}", "not a seal (not JSON, or no seal_seq and chains)")
+            add(
+                f"seal {name}",
+                "not a seal (not JSON, or no integer seal_seq and chains of heads)",
+            )
             previous = None
             continue
         if workspace_id and seal.get("workspace_id") != workspace_id:
@@ -217,6 +221,8 @@ def check_seals(
     if archive is not None:
         for name, seal in result.seals:
             _check_archive(name, seal, archive, add)
+        if result.seals:
+            _check_coverage(result, archive, add, report)
     result.findings = count
     result.object_lock = bool(store.s3 and locked)
     anchored = getattr(report, "anchored", None)
@@ -359,6 +365,62 @@ def _check_progress(
             )
     for chain_name in set(earlier) - set(seal.get("chains") or {}):
         add(f"seal {name}", f"chain {chain_name} of the previous seal is missing from it")
+
+
+def _positive(value: t.Any) -> int:
+    """Return a positive integer (a whole float too); ValueError otherwise."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if type(value) is not int or value < 1:
+        msg = f"{value!r} is not a positive integer"
+        raise ValueError(msg)
+    return value
+
+
+def _check_chains(chains: t.Any) -> None:
+    """Raise ValueError unless ``chains`` is ``{name: {"chain_seq": n, "chain_head": hash}}``."""
+    if not isinstance(chains, dict):
+        msg = "chains is not an object"
+        raise ValueError(msg)
+    for head in chains.values():
+        if not isinstance(head, dict) or not isinstance(head.get("chain_head"), str):
+            msg = "a chain head is not an object with a chain_head"
+            raise ValueError(msg)
+        _positive(head.get("chain_seq"))
+
+
+def _check_coverage(
+    result: SealCheck,
+    archive: t.Mapping[str, t.Mapping[int, t.Collection[str]]],
+    add: t.Callable[[str, str], None],
+    report: ReportLike,
+) -> None:
+    """Report a chain of the archive that no seal holds a head of (not anchored by the seals).
+
+    Links after the newest sealed head of a chain are consistent but not anchored: a note.
+    """
+    sealed: dict[str, int] = {}
+    for _, seal in result.seals:
+        for chain_name, head in seal["chains"].items():
+            sealed[chain_name] = max(sealed.get(chain_name, 0), int(head["chain_seq"]))
+    newest = result.seals[-1][0]
+    notes = getattr(report, "notes", None)
+    for chain_name, links in sorted(archive.items()):
+        if not links:
+            continue
+        top = max(links)
+        if chain_name not in sealed:
+            add(
+                f"seal {newest}",
+                f"chain {chain_name}: the archive has it (chain_seq up to {top}), no seal holds "
+                "its head: these records are not anchored by the seals",
+            )
+        elif top > sealed[chain_name] and isinstance(notes, list):
+            notes.append(
+                f"chain {chain_name}: {top - sealed[chain_name]} records after the sealed head "
+                f"(chain_seq {sealed[chain_name]}) are not anchored by {result.source} (written "
+                "after the newest seal?)"
+            )
 
 
 def _check_archive(

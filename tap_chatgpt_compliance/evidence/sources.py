@@ -126,6 +126,29 @@ class Archive:
             return False
 
 
+def _unique_keys(pairs: list[tuple[str, t.Any]]) -> Record:
+    """Return a JSON object's members as a dict; ValueError when a key is repeated.
+
+    ``json.loads`` keeps the last of two values of one key, other readers the first: a line
+    holding both is not one record (no target writes one).
+    """
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        keys = [key for key, _ in pairs]
+        twice = next(key for key in keys if keys.count(key) > 1)
+        msg = f"the key {twice!r} twice in one object"
+        raise ValueError(msg)
+    return record
+
+
+_loads = json.JSONDecoder(object_pairs_hook=_unique_keys).decode
+
+
+def _decode(line: bytes) -> t.Any:
+    """Parse one JSON text (UTF-8, a BOM allowed) whose objects repeat no key (ValueError)."""
+    return _loads(line.decode("utf-8-sig"))
+
+
 def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Record]:
     """Yield the JSON objects of a JSONL byte stream (gzip or not); report what is not one."""
     head = source.read(2)
@@ -137,7 +160,7 @@ def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Rec
     else:
         stream, first = source, head
     number = 0
-    loads = json.loads
+    loads = _decode
     try:
         pending = first
         for chunk in iter(lambda: stream.read(1 << 20), b""):
@@ -165,8 +188,8 @@ def _one(line: bytes, where: str, number: int, on_error: OnError) -> t.Iterator[
     if not line.strip():
         return
     try:
-        record = json.loads(line)
-    except ValueError as exc:
+        record = _decode(line)
+    except ValueError as exc:  # UnicodeDecodeError too
         on_error(f"{where} line {number}", f"not JSON ({exc})")
         return
     if not isinstance(record, dict):

@@ -52,6 +52,8 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
+
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.logfiles import chain
@@ -343,19 +345,33 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
         event_type = context.get("event_type") if isinstance(context, dict) else None
         head, seq = partition.get(chain.HEAD_KEY), partition.get(chain.SEQ_KEY)
         if isinstance(event_type, str) and isinstance(head, str) and seq is not None:
-            anchor.heads[event_type] = (int(seq), head)
+            anchor.heads[event_type] = (_anchor_seq(seq, source, event_type), head)
     files = bookmarks.get("files") if isinstance(bookmarks, dict) else None
     if isinstance(files, dict):
         head, seq = files.get(chain.HEAD_KEY), files.get(chain.SEQ_KEY)
         if isinstance(head, str) and seq is not None:
-            anchor.files_head = (int(seq), head)
-        for entry in files.get("pending_attachments") or []:
+            anchor.files_head = (_anchor_seq(seq, source, chain.FILES), head)
+        pending = files.get("pending_attachments") or []
+        if not isinstance(pending, list):
+            msg = f"{source}: files pending_attachments is not a list ({pending!r:.40})"
+            raise AnchorError(msg)
+        for entry in pending:
             if isinstance(entry, dict) and entry.get("id"):
                 anchor.pending_files.add(str(entry["id"]))
     if not anchor.heads and anchor.files_head is None:
         msg = f"{source}: no chain head in it (a state of a tap version before the chain?)"
         raise AnchorError(msg)
     return anchor
+
+
+def _anchor_seq(value: t.Any, source: str, name: str) -> int:
+    """Return a state's chain_seq (a positive integer; AnchorError otherwise)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if type(value) is not int or value < 1:
+        msg = f"{source}: chain {name}: chain_seq {value!r:.40} is not a positive integer"
+        raise AnchorError(msg)
+    return value
 
 
 # --------------------------------------------------------------------------- comparison
@@ -395,6 +411,45 @@ def _normal(value: t.Any) -> t.Any:
     if isinstance(value, datetime):
         return chain.canonical_time(value)
     return value
+
+
+def _equal(first: t.Any, second: t.Any) -> bool:
+    """Whether two JSON values are equal, a bool never equal to a number (``True`` is not 1).
+
+    Numbers compare by value (1, 1.0 and Decimal 1 alike: targets differ in how they keep
+    them); Python's ``==`` alone takes ``True`` for 1 and ``False`` for 0, nested ones too.
+    Values that ``==`` and serialise alike (orjson, in C) are equal; others are walked.
+    """
+    if first != second:
+        return False
+    try:
+        if orjson.dumps(first) == orjson.dumps(second):
+            return True
+    except TypeError:  # a Decimal, an integer beyond 64 bits, ...: walk it
+        pass
+    return _walk_equal(first, second)
+
+
+def _walk_equal(first: t.Any, second: t.Any) -> bool:
+    """Compare two values that ``==`` node by node, a bool only equal to a bool."""
+    kind = type(first)
+    if kind is dict:
+        return (
+            type(second) is dict
+            and len(first) == len(second)
+            and all(
+                key in second and _walk_equal(value, second[key]) for key, value in first.items()
+            )
+        )
+    if kind is list:
+        return (
+            type(second) is list
+            and len(first) == len(second)
+            and all(_walk_equal(a, b) for a, b in zip(first, second, strict=True))
+        )
+    if kind is bool or type(second) is bool:
+        return kind is type(second) and first == second
+    return bool(first == second)
 
 
 def _canonical(value: t.Any) -> str:
@@ -438,7 +493,7 @@ class Comparer:
         self, stream: str, row: Record, expected: Record, skip: t.Collection[str] = ()
     ) -> list[str]:
         """Return the columns whose stored value differs from the derived one."""
-        if not skip and row == expected:
+        if not skip and _equal(row, expected):
             return []
         differ = []
         replaced: set[str] = set()
@@ -447,13 +502,13 @@ class Comparer:
                 continue
             want = expected.get(column)
             have = row.get(column)
-            if have == want:
+            if _equal(have, want):
                 continue
             want_n = _column_value(stream, column, want, None)
             have_n = _column_value(stream, column, have, want)
-            if have_n == want_n:
+            if _equal(have_n, want_n):
                 continue
-            if self.nul_replaced and as_postgres_stores(want_n) == have_n:
+            if self.nul_replaced and _equal(as_postgres_stores(want_n), have_n):
                 if replace_nul(want_n) != want_n:
                     replaced.add("events_nul_replaced")
                 if _replaced(want_n, _LONE_SURROGATE) != want_n:
@@ -715,6 +770,8 @@ class Verifier:
         self.order: dict[str, int] = {}
         self.downgraded: set[str] = set()
         self.raw_off_files: set[str] = set()
+        self.copies: defaultdict[str, list[Record]] = defaultdict(list)
+        """Further manifest records of a log file that differ from the first one."""
         self.cache: OrderedDict[str, Derived] = OrderedDict()
         self.raw_done: dict[str, tuple[bool, str]] = {}
         self.facts_done: set[str] = set()
@@ -785,8 +842,10 @@ class Verifier:
                 self.manifest[file_id] = record
                 self.order[file_id] = len(self.order)
                 continue
-            for name in ("chain_hash", "raw_content", "raw_storage_uri", "raw_part_count"):
-                if _normal(kept.get(name)) != _normal(record.get(name)):
+            if record != kept:
+                self.copies[file_id].append(record)  # its counts are checked with the raw file
+            for name in MANIFEST_COPY_FIELDS:
+                if not _same(kept.get(name), record.get(name), name == "end_time"):
                     if name == "raw_content" and "none" in (kept.get(name), record.get(name)):
                         self.downgraded.add(file_id)
                     report.add(
@@ -827,8 +886,13 @@ class Verifier:
             for record in sorted(records, key=lambda r: _int(r.get("chain_seq"))):
                 file_id = record["id"]
                 previous = str(record.get("chain_previous") or "")
-                expected = chain.chain_hash(previous, record)
-                if expected != record["chain_hash"]:
+                try:
+                    expected = chain.chain_hash(previous, record)
+                except chain.ChainVersionError as exc:
+                    broken = True
+                    report.add("chain", f"log file {file_id} ({event_type})", str(exc))
+                    expected = None
+                if expected is not None and expected != record["chain_hash"]:
                     broken = True
                     report.add(
                         "chain",
@@ -1013,6 +1077,13 @@ class Verifier:
                 "the archive kept no raw bytes (file_content: none): values cannot be traced "
                 "to OpenAI's bytes"
             )
+        elif self.raw_off_files:
+            # Not intact either: one raw-kept file (added at a chain's end, say) must not make
+            # an archive whose other files kept nothing look proven.
+            self.report.unproven = (
+                f"{len(self.raw_off_files)} of {len(self.manifest)} log files kept no raw bytes "
+                "(file_content: none): their values cannot be traced to OpenAI's bytes"
+            )
         if self.raw_off_files:
             report.limitations.append(
                 f"{len(self.raw_off_files)} log files were archived without their raw bytes "
@@ -1115,7 +1186,8 @@ class Verifier:
             self.raw_done[file_id] = (True, "")
         derived = self._parse(record, data)
         if first:
-            self._check_manifest_counts(record, derived)
+            for copy in (record, *self.copies.get(file_id, ())):
+                self._check_manifest_counts(copy, derived)
         return derived
 
     def _raw_bytes_quiet(self, record: Record) -> tuple[bytes | None, str]:
@@ -1494,12 +1566,12 @@ class Verifier:
                     )
                     for c in candidates
                 ]
-                if have not in wanted:
+                if not any(_equal(list(have), list(w)) for w in wanted):
                     first = candidates[0]
                     differ = [
                         c
                         for c, a, b in zip(REF_COLUMNS, have, first, strict=True)
-                        if c not in loose and a != _normal(b)
+                        if c not in loose and not _equal(a, _normal(b))
                     ]
                     self._column_findings(
                         "files", f"{file_id} of log file {log_file_id}", differ or ["event"]
@@ -1774,7 +1846,7 @@ class Verifier:
                 seen.setdefault(key, digest)
             if not without:
                 continue
-            new_tap = any(chain.record_version(r) >= 2 for r in self.manifest.values())
+            new_tap = any(_version(r) >= 2 for r in self.manifest.values())
             if new_tap:
                 report.add(
                     "untraced",
@@ -1871,10 +1943,16 @@ class Verifier:
             return
         by_hash: dict[str, Record] = {}
         for record in records:
-            by_hash.setdefault(str(record["chain_hash"]), record)
+            kept = by_hash.setdefault(str(record["chain_hash"]), record)
             self.links[chain.FILES].setdefault(_int(record.get("chain_seq")), set()).add(
                 str(record["chain_hash"])
             )
+            if kept is not record and not self._copy_hashes(record):
+                report.add(
+                    "chain",
+                    f"attachment {record.get('id')} (files chain_seq {record.get('chain_seq')})",
+                    "a copy of its files record does not hash to its chain_hash: altered",
+                )
         later_ids: dict[str, int] = {}
         for record in records:
             seq = _int(record.get("chain_seq"))
@@ -1937,6 +2015,17 @@ class Verifier:
                 )
         elif anchor is not None:
             report.notes.append(f"{anchor.source} has no attachment chain head")
+
+    @staticmethod
+    def _copy_hashes(record: Record) -> bool:
+        """Whether a further copy of a files record hashes to its chain_hash."""
+        try:
+            expected = chain.chain_hash(
+                str(record.get("chain_previous") or ""), record, chain.FILES
+            )
+        except ValueError:
+            return False
+        return expected == record["chain_hash"]
 
     def _summarise(self) -> None:
         report = self.report
@@ -2009,6 +2098,34 @@ def _bytes_match(
         )
         return False
     return True
+
+
+MANIFEST_COPY_FIELDS = (
+    "chain_hash",
+    "raw_content",
+    "raw_storage_uri",
+    "raw_part_count",
+    *(name for name in chain.LOG_FILE_FIELDS_V2 if not name.startswith("raw_")),
+    "chain_previous",
+    "chain_seq",
+)
+"""Fields every manifest record of one log file must agree on (the chained ones and the
+link): only the first record is chain-checked, a copy is compared with it."""
+
+
+def _same(first: t.Any, second: t.Any, time: bool = False) -> bool:
+    """Whether two stored values are the same JSON value (True is not 1; times as instants)."""
+    if time:
+        return chain.canonical_time(first) == chain.canonical_time(second)
+    return _canonical(first) == _canonical(second)
+
+
+def _version(record: Record) -> int:
+    """Return a record's chain_version (0 when it is not one: reported by the chain check)."""
+    try:
+        return chain.record_version(record)
+    except chain.ChainVersionError:
+        return 0
 
 
 def _int(value: t.Any) -> int:

@@ -42,6 +42,7 @@ import hashlib
 import json
 import typing as t
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from tap_chatgpt_compliance.timeparse import to_datetime
 
@@ -149,6 +150,8 @@ def canonical_fields(record: t.Mapping[str, t.Any], stream: str = LOG_FILES) -> 
         value = record.get(name)
         if name in _TIME_FIELDS:
             value = canonical_time(value)
+        elif isinstance(value, Decimal):  # a NUMERIC column read back from a database
+            value = int(value) if value == value.to_integral_value() else float(value)
         elif isinstance(value, float) and value.is_integer():
             value = int(value)
         fields[name] = value

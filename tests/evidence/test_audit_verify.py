@@ -1,0 +1,527 @@
+"""An adversary's audit of ``verify``: alterations beyond the tamper matrix, malformed anchors.
+
+Each case is a JSONL archive of the simulator (or its anchor) altered one way; verify must
+fail closed: a finding (exit 1, never ``intact``/``consistent``), or one line when the anchor
+cannot be read, never a traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.verify import anchor_from_state, verify
+from tap_chatgpt_compliance.logfiles import chain
+from tests.support.tap import TapRun, run_tap, tap_config
+
+from .conftest import EVENT_TYPES, ok, verify_cli, write_jsonl
+from .test_tamper_matrix import Folder
+
+Rows = list[dict[str, Any]]
+State = dict[str, Any]
+
+
+def _verify(folder: Path, *extra: str, tmp: Path) -> tuple[int, str, list[str]]:
+    report = tmp / "report.json"
+    report.unlink(missing_ok=True)
+    done = verify_cli("--jsonl", str(folder), "--report", str(report), *extra)
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out
+    data = json.loads(report.read_text()) if report.exists() else {"findings": []}
+    lines = [f"{f['check']}: {f['item']}: {f['detail']}" for f in data["findings"]]
+    return done.returncode, out, lines
+
+
+@pytest.fixture
+def archive(inline_archive: Path, tmp_path: Path) -> Folder:
+    target = tmp_path / "archive"
+    shutil.copytree(inline_archive, target)
+    return Folder(target)
+
+
+def _state(state: State | None, tmp: Path) -> str:
+    assert state is not None
+    path = tmp / "state.json"
+    path.write_text(json.dumps(state))
+    return str(path)
+
+
+# --------------------------------------------------------------------------- the chains
+
+
+@pytest.mark.parametrize("version", [99, "2", True])
+def test_a_chain_version_this_code_does_not_know_is_a_finding(
+    version: object, archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """A manifest record whose chain_version is unknown or not an integer: a chain finding."""
+    archive.edit("log_files", lambda rows: rows[0].update(chain_version=version))
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(line.startswith("chain: log file") and "chain_version" in line for line in lines)
+    assert out.strip().splitlines()[-1].startswith("VERDICT: FAILED")
+
+
+# --------------------------------------------------------------------------- the state
+
+
+def _partition(state: State) -> dict[str, Any]:
+    partitions: list[dict[str, Any]] = state["bookmarks"]["log_files"]["partitions"]
+    return partitions[0]
+
+
+def _seq_text(state: State) -> None:
+    _partition(state)["chain_seq"] = "abc"
+
+
+def _seq_list(state: State) -> None:
+    _partition(state)["chain_seq"] = [27]
+
+
+def _seq_infinite(state: State) -> None:
+    _partition(state)["chain_seq"] = 1e400
+
+
+def _seq_zero(state: State) -> None:
+    _partition(state)["chain_seq"] = 0
+
+
+def _files_seq_text(state: State) -> None:
+    state["bookmarks"]["files"]["chain_seq"] = "5x"
+
+
+def _pending_not_a_list(state: State) -> None:
+    state["bookmarks"]["files"]["pending_attachments"] = 5
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (_seq_text, "chain_seq 'abc' is not a positive integer"),
+        (_seq_list, "chain_seq [27] is not a positive integer"),
+        (_seq_infinite, "chain_seq inf is not a positive integer"),
+        (_seq_zero, "chain_seq 0 is not a positive integer"),
+        (_files_seq_text, "chain files: chain_seq '5x' is not a positive integer"),
+        (_pending_not_a_list, "pending_attachments is not a list"),
+    ],
+)
+def test_a_malformed_state_is_one_line(
+    change: Callable[[State], None],
+    words: str,
+    inline_archive: Path,
+    inline_run: TapRun,
+    tmp_path: Path,
+) -> None:
+    state = json.loads(json.dumps(inline_run.state))
+    change(state)
+    done = verify_cli("--jsonl", str(inline_archive), "--state", _state(state, tmp_path))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert words in done.stderr, done.stderr
+
+
+# --------------------------------------------------------------------------- the seals
+
+
+@pytest.fixture(scope="module")
+def sealed(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An archive and the folder of the seal its run wrote."""
+    root = tmp_path_factory.mktemp("sealed")
+    seals = root / "seals"
+    run = ok(run_tap(tap_config(sim, event_types=EVENT_TYPES, seal_storage_url=str(seals))))
+    return write_jsonl(run.records, root / "archive"), seals
+
+
+@pytest.fixture
+def sealed_copy(sealed: tuple[Path, Path], tmp_path: Path) -> tuple[Folder, Path]:
+    archive, seals = sealed
+    shutil.copytree(archive, tmp_path / "archive")
+    shutil.copytree(seals, tmp_path / "seals")
+    return Folder(tmp_path / "archive"), tmp_path / "seals"
+
+
+def _edit_seal(seals: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    (path,) = seals.glob("*/*.json")
+    seal = json.loads(path.read_text())
+    change(seal)
+    path.write_text(json.dumps(seal))
+
+
+def _chains_a_list(seal: dict[str, Any]) -> None:
+    seal["chains"] = []
+
+
+def _chain_seq_text(seal: dict[str, Any]) -> None:
+    seal["chains"]["files"]["chain_seq"] = "x"
+
+
+def _head_not_a_text(seal: dict[str, Any]) -> None:
+    seal["chains"]["files"]["chain_head"] = 5
+
+
+def _seal_seq_text(seal: dict[str, Any]) -> None:
+    seal["seal_seq"] = "1"
+
+
+@pytest.mark.parametrize(
+    "change", [_chains_a_list, _chain_seq_text, _head_not_a_text, _seal_seq_text]
+)
+def test_a_malformed_seal_is_a_finding(
+    change: Callable[[dict[str, Any]], None], sealed_copy: tuple[Folder, Path], tmp_path: Path
+) -> None:
+    folder, seals = sealed_copy
+    _edit_seal(seals, change)
+    code, out, lines = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 1, out
+    assert any(line.startswith("seal: seal ") and "not a seal" in line for line in lines), lines
+
+
+def _copy_chain(folder: Folder, event_type: str, new_type: str) -> None:
+    """Add a new event type to the archive: a copy of a chain, every link recomputed, with
+    the raw parts and rows of its files (consistent: only an anchor can tell)."""
+    manifest = folder.rows("log_files")
+    parts, events = folder.rows("log_file_parts"), folder.rows("events")
+    previous = chain.GENESIS
+    ids: dict[str, str] = {}
+    for record in sorted(
+        (r for r in manifest if r["event_type"] == event_type), key=lambda r: r["chain_seq"]
+    ):
+        copy = {**record, "id": f"{record['id']}x", "event_type": new_type}
+        copy["chain_previous"] = previous
+        copy["chain_hash"] = previous = chain.chain_hash(previous, copy)
+        manifest.append(copy)
+        ids[record["id"]] = copy["id"]
+    parts += [{**p, "log_file_id": ids[p["log_file_id"]]} for p in parts if p["log_file_id"] in ids]
+    events += [
+        {**e, "log_file_id": ids[e["log_file_id"]]} for e in events if e["log_file_id"] in ids
+    ]
+    folder.write("log_files", manifest)
+    folder.write("log_file_parts", parts)
+    folder.write("events", events)
+
+
+def test_seals_anchor_every_chain_of_the_archive(
+    sealed_copy: tuple[Folder, Path], tmp_path: Path
+) -> None:
+    """A chain no seal holds a head of is not anchored: a finding, as with --state."""
+    folder, seals = sealed_copy
+    code, out, _ = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 0, out
+    _copy_chain(folder, "AUTH_LOG", "AUTH_LOG_COPY")
+    code, out, lines = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 1, out
+    assert any(
+        line.startswith("seal: seal ")
+        and "chain log_files/AUTH_LOG_COPY" in line
+        and "not anchored by the seals" in line
+        for line in lines
+    ), lines
+
+
+def test_a_seal_that_anchors_nothing_is_no_anchor(
+    sealed_copy: tuple[Folder, Path], tmp_path: Path
+) -> None:
+    """A well-formed seal chain whose seals hold no head (another workspace's, say)."""
+    folder, seals = sealed_copy
+    _edit_seal(seals, lambda seal: seal.update(chains={}))
+    code, out, lines = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 1, out
+    assert "VERDICT: intact" not in out
+    named = sorted(line.split(": ")[2].split(" ")[1] for line in lines)
+    assert named == ["files", "log_files/AUTH_LOG", "log_files/CONVERSATION_MESSAGE"], lines
+
+
+def test_records_after_the_sealed_head_are_said_unanchored(
+    sealed_copy: tuple[Folder, Path], tmp_path: Path
+) -> None:
+    folder, seals = sealed_copy
+    manifest = folder.rows("log_files")
+    last = max((r for r in manifest if r["event_type"] == "AUTH_LOG"), key=lambda r: r["chain_seq"])
+    extra = {
+        **last,
+        "id": f"{last['id']}y",
+        "chain_seq": last["chain_seq"] + 1,
+        "chain_previous": last["chain_hash"],
+    }
+    extra["chain_hash"] = chain.chain_hash(last["chain_hash"], extra)
+    folder.write("log_files", [*manifest, extra])
+    folder.write(
+        "log_file_parts",
+        [
+            *(parts := folder.rows("log_file_parts")),
+            *({**p, "log_file_id": extra["id"]} for p in parts if p["log_file_id"] == last["id"]),
+        ],
+    )
+    folder.write(
+        "events",
+        [
+            *(events := folder.rows("events")),
+            *({**e, "log_file_id": extra["id"]} for e in events if e["log_file_id"] == last["id"]),
+        ],
+    )
+    code, out, _ = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 0, out
+    assert (
+        f"note: chain log_files/AUTH_LOG: 1 records after the sealed head (chain_seq "
+        f"{last['chain_seq']}) are not anchored by seals" in out
+    ), out
+
+
+# --------------------------------------------------------------------------- copies of records
+
+
+def _manifest_copy(folder: Folder, **change: Any) -> None:
+    rows = folder.rows("log_files")
+    folder.write("log_files", [*rows, {**rows[0], **change}])
+
+
+def _files_copy(folder: Folder, **change: Any) -> None:
+    rows = folder.rows("files")
+    folder.write("files", [*rows, {**rows[0], **change}])
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"provider_sha256": "0" * 64}, "disagree on provider_sha256"),
+        ({"file_name": "another.jsonl"}, "disagree on file_name"),
+        ({"end_time": "2020-01-01T00:00:00.000000+00:00"}, "disagree on end_time"),
+        ({"workspace_id": "another"}, "disagree on workspace_id"),
+        ({"line_count": True}, "disagree on line_count"),
+        ({"chain_previous": "1" * 64}, "disagree on chain_previous"),
+        ({"event_count": 99}, "column event_count"),
+        ({"blank_lines": 7}, "column blank_lines"),
+    ],
+)
+def test_a_second_manifest_record_of_a_log_file_is_checked_too(
+    change: dict[str, Any], words: str, archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """At-least-once delivery writes a record twice: the copy, not only the first, must be
+    what the chain and the raw file say (a reader that keeps the last one sees the copy)."""
+    _manifest_copy(archive, **change)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(words in line for line in lines), lines
+
+
+def test_an_identical_copy_of_a_manifest_record_is_fine(
+    archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    _manifest_copy(archive, processed_at="2026-12-31T00:00:00+00:00", download_attempts=2)
+    code, out, _ = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"workspace_id": "another"}, {"chain_previous_id": "file-x"}, {"chain_version": 7}],
+)
+def test_a_second_files_record_is_chain_checked_too(
+    change: dict[str, Any], archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    _files_copy(archive, **change)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(
+        line.startswith("chain: attachment") and "a copy of its files record" in line
+        for line in lines
+    ), lines
+
+
+# --------------------------------------------------------------------------- loose equality
+
+
+def _first_message(rows: Rows) -> dict[str, Any]:
+    return next(r for r in rows if r.get("content_text"))
+
+
+def _event_flag_as_number(folder: Folder) -> None:
+    """The delivered event's ``is_temporary_chat: true`` turned into ``1``."""
+    folder.edit(
+        "messages",
+        lambda rows: _first_message(rows)["event"]["conversation"].update(
+            is_temporary_chat=int(
+                _first_message(rows)["event"]["conversation"]["is_temporary_chat"]
+            )
+        ),
+    )
+
+
+def _derived_flag_as_number(folder: Folder) -> None:
+    folder.edit("messages", lambda rows: _first_message(rows).update(event_id_derived=0))
+
+
+def _conversation_flag_as_number(folder: Folder) -> None:
+    folder.edit("conversations", lambda rows: rows[0].update(is_pinned=0))
+
+
+@pytest.mark.parametrize(
+    ("change", "column"),
+    [
+        (_event_flag_as_number, "column event"),
+        (_derived_flag_as_number, "column event_id_derived"),
+        (_conversation_flag_as_number, "column is_pinned"),
+    ],
+)
+def test_a_bool_turned_into_a_number_is_a_column_finding(
+    change: Callable[[Folder], None],
+    column: str,
+    archive: Folder,
+    inline_run: TapRun,
+    tmp_path: Path,
+) -> None:
+    """``true`` and ``1`` are equal to Python's ``==``, not in the archive."""
+    change(archive)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(
+        line.startswith("column: ") and line.split(": ")[1].endswith(column) for line in lines
+    ), lines
+
+
+def test_numbers_written_as_whole_floats_are_still_equal(
+    archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """What the strict comparison must keep accepting: 3 written as 3.0 by a target."""
+    archive.edit("log_file_parts", lambda rows: rows[0].update(part_index=0.0))
+    archive.edit(
+        "log_files",
+        lambda rows: rows[0].update(
+            line_count=float(rows[0]["line_count"]), event_count=float(rows[0]["event_count"])
+        ),
+    )
+    archive.edit("files", lambda rows: rows[0].update(size=float(rows[0]["size"])))
+    code, out, _ = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 0, out
+
+
+# --------------------------------------------------------------------------- JSONL text
+
+
+def _duplicate_key(folder: Folder) -> None:
+    """A messages line holding a forged content_text first and the real one last: json.loads
+    keeps the last, a reader that keeps the first (simdjson's find_field, say) the forgery."""
+    path = folder.path("messages")
+    lines = path.read_text().splitlines()
+    lines[0] = '{"content_text": "I agreed.", ' + lines[0][1:]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_key_twice_in_one_line_is_a_read_finding(
+    archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    _duplicate_key(archive)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(
+        line.startswith("read: ") and "the key 'content_text' twice in one object" in line
+        for line in lines
+    ), lines
+
+
+def test_a_bom_and_crlf_line_ends_are_read(
+    archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """Text a tool may add without changing a value: a UTF-8 BOM, CRLF line ends."""
+    path = archive.path("messages")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    code, out, _ = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 0, out
+
+
+# --------------------------------------------------------------------------- file_content: none
+
+
+@pytest.fixture(scope="module")
+def none_run(sim: Simulator) -> TapRun:
+    """A tap run with file_content: none (no raw bytes kept)."""
+    return ok(run_tap(tap_config(sim, event_types=EVENT_TYPES, file_content="none")))
+
+
+def test_one_raw_file_added_does_not_make_a_none_archive_intact(
+    none_run: TapRun, tmp_path: Path
+) -> None:
+    """A log file with raw bytes (any: they are the attacker's) appended to a chain of an
+    archive that kept none: the other files are still untraceable, the verdict not intact."""
+    folder = Folder(write_jsonl(none_run.records, tmp_path / "archive"))
+    state = _state(none_run.state, tmp_path)
+    code, out, _ = _verify(folder.root, "--state", state, tmp=tmp_path)
+    assert out.strip().splitlines()[-1].startswith("VERDICT: consistent, unproven"), out
+    manifest, events = folder.rows("log_files"), folder.rows("events")
+    last = max((r for r in manifest if r["event_type"] == "AUTH_LOG"), key=lambda r: r["chain_seq"])
+    (event,) = [e for e in events if e["log_file_id"] == last["id"]][:1]
+    raw = (json.dumps(event["event"], separators=(",", ":")) + "\n").encode()
+    sha = hashlib.sha256(raw).hexdigest()
+    added = {
+        **last,
+        "id": f"{last['id']}z",
+        "end_time": "2030-01-01T00:00:00.000000+00:00",
+        "provider_sha256": sha,
+        "verified_sha256": sha,
+        "bytes_downloaded": len(raw),
+        "line_count": 1,
+        "event_count": 1,
+        "raw_content": "inline",
+        "raw_part_count": 1,
+        "chain_seq": last["chain_seq"] + 1,
+        "chain_previous": last["chain_hash"],
+    }
+    added["chain_hash"] = chain.chain_hash(last["chain_hash"], added)
+    folder.write("log_files", [*manifest, added])
+    part = {"log_file_id": added["id"], "part_index": 0, "part_count": 1, "offset": 0}
+    part |= {"size": len(raw), "sha256": sha, "content_base64": base64.b64encode(raw).decode()}
+    write_jsonl({"log_file_parts": [part]}, folder.root)
+    folder.write("events", [*events, {**event, "log_file_id": added["id"]}])
+    code, out, lines = _verify(folder.root, "--state", state, tmp=tmp_path)
+    assert (code, lines) == (0, []), out
+    verdict = out.strip().splitlines()[-1]
+    assert verdict.startswith(
+        f"VERDICT: consistent, unproven — {len(manifest)} of {len(manifest) + 1} log files kept "
+        "no raw bytes"
+    ), verdict
+    assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "consistent"
+
+
+# --------------------------------------------------------------------------- database types
+
+
+def test_numeric_columns_read_back_as_decimal_are_hashed(inline_run: TapRun) -> None:
+    """A log_files count column altered to NUMERIC (psycopg gives Decimal): the chain is
+    recomputed with the same numbers, not a traceback."""
+    tables = json.loads(json.dumps(inline_run.records))
+    for record in tables["log_files"]:
+        for column in ("line_count", "bytes_downloaded", "raw_part_count"):
+            if record.get(column) is not None:
+                record[column] = Decimal(f"{record[column]}.000")
+    anchor = anchor_from_state(inline_run.state or {}, "state")
+    report = verify(sources.Archive("postgres-like", tables), anchor)
+    assert report.status == "intact", report.text()
+    tables["log_files"][0]["line_count"] += Decimal("0.5")
+    report = verify(sources.Archive("postgres-like", tables), anchor)
+    assert any(f.check == "chain" for f in report.findings), report.text()
