@@ -317,7 +317,7 @@ class Transport:
         self.base_path = urlsplit(self.base_url).path.rstrip("/")
         self.timeout = settings.request_timeout
         self.min_rate = float(getattr(settings, "min_download_bytes_per_second", 65536))
-        self.pacer = Pacer(settings.max_requests_per_minute)
+        self.pacer = Pacer(settings.max_requests_per_minute, max_wait=settings.max_retry_wait)
         self.clock = RunClock(float(getattr(settings, "max_clock_skew_seconds", 300)))
         """The run's one clock: the API's Date, checked against this machine's (clock.py)."""
         self.watchdog = Watchdog(logger)

@@ -1,0 +1,45 @@
+"""A bad day in production: faults that must neither hang a run, nor end it silently.
+
+Each test runs the tap as a real process against the simulator (or checks a setting before
+any request), as an hourly ``meltano run`` would meet the fault.
+"""
+
+from __future__ import annotations
+
+import time
+
+from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance.http.pacing import Pacer
+from tap_chatgpt_compliance.http.retry import retry_after_seconds
+from tests.support.tap import run_tap, tap_config
+from tests.tap.test_pacing import FakeClock
+
+LIST = "/v1/compliance/workspaces/{workspace_id}/logs"
+
+
+def test_a_huge_retry_after_waits_at_most_max_retry_wait(simulator_factory) -> None:
+    """A 429 asking for an hour: the route waits max_retry_wait, not the hour (no hung run)."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    sim.inject(LIST, status=429, retry_after=3600, count=1)
+    started = time.monotonic()
+    run = run_tap(tap_config(sim, file_content="none", max_retry_wait=1), timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert time.monotonic() - started < 45
+    assert run.ids("log_files") == {f["id"] for f in sim.log_files()}
+
+
+def test_a_retry_after_that_is_no_number_of_seconds_is_ignored() -> None:
+    """``inf``/``nan`` are not delays (an infinite block would crash ``time.sleep``)."""
+    assert retry_after_seconds("inf") is None
+    assert retry_after_seconds("nan") is None
+    assert retry_after_seconds("-5") == 0.0
+    assert retry_after_seconds("7") == 7.0
+
+
+def test_the_pacer_blocks_a_route_at_most_max_wait() -> None:
+    """A Retry-After of an hour blocks the route for max_retry_wait (2 s here)."""
+    clock = FakeClock()
+    pacer = Pacer(100, max_wait=2.0, clock=clock, sleep=clock.sleep)
+    route = "/compliance/workspaces/{}/logs"
+    pacer.throttled(route, 3600.0)
+    assert pacer.acquire(route) <= 3.0
