@@ -478,10 +478,17 @@ def _start_date_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     value = config.get("start_date")
     if value is None:
         return []
-    if _parse_date(value) is None:
+    parsed = _parse_date(value)
+    if parsed is None:
         return [
             f"start_date {value!r} is not a date: use ISO 8601, such as 2026-01-31 or "
             "2026-01-31T00:00:00Z, or leave it unset to start at the API's 30-day retention."
+        ]
+    if parsed > datetime.now(timezone.utc):  # every run would succeed having archived nothing
+        return [
+            f"start_date {value!r} is in the future: no log file ends after it yet, so every "
+            "run would archive nothing. Set a date in the past, or leave it unset to start at "
+            "the API's 30-day retention."
         ]
     return []
 

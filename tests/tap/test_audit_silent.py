@@ -7,12 +7,16 @@ any request), as an hourly ``meltano run`` would meet the fault.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance.http.pacing import Pacer
 from tap_chatgpt_compliance.http.retry import retry_after_seconds
+from tap_chatgpt_compliance.settings import config_errors
 from tests.support.tap import run_tap, tap_config
+from tests.tap.test_fatal_paths import assert_one_readable_line
 from tests.tap.test_pacing import FakeClock
+from tests.tap.test_settings import GOOD
 
 LIST = "/v1/compliance/workspaces/{workspace_id}/logs"
 
@@ -43,3 +47,18 @@ def test_the_pacer_blocks_a_route_at_most_max_wait() -> None:
     route = "/compliance/workspaces/{}/logs"
     pacer.throttled(route, 3600.0)
     assert pacer.acquire(route) <= 3.0
+
+
+def test_a_start_date_in_the_future_is_refused_before_any_request(simulator_factory) -> None:
+    """A typo (2062 for 2026) must not give run after run of exit 0 with nothing archived."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    future = (datetime.now(timezone.utc) + timedelta(days=365)).isoformat()
+    assert config_errors({**GOOD, "start_date": "2026-01-31"}) == []
+    errors = config_errors({**GOOD, "start_date": future})
+    assert len(errors) == 1
+    assert errors[0].startswith("start_date")
+    assert "in the future" in errors[0]
+    run = run_tap(tap_config(sim, file_content="none", start_date=future), timeout=60)
+    assert_one_readable_line(run, "start_date", "in the future")
+    assert sim.request_count() == 0
+    assert run.stdout == ""
