@@ -47,6 +47,8 @@ FILE_CONTENT_MODES = ("inline", "storage", "none")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ORG = re.compile(r"^org-[A-Za-z0-9_-]+$")
 _EVENT_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_KEY = re.compile(r"^[\x21-\x7e]+$")
+"""An API key: printable ASCII without spaces (it travels in the Authorization header)."""
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -338,7 +340,7 @@ class Settings:
             return setting(config, name)
 
         return cls(
-            api_key=str(get("api_key") or ""),
+            api_key=str(get("api_key") or "").strip(),  # a key file's line break is no part
             workspace_id=str(get("workspace_id") or "").strip(),
             organization_id=get("organization_id"),
             start_date=get("start_date"),
@@ -465,8 +467,14 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             "(platform.openai.com → Settings → Organization); leave it unset unless you archive "
             "org-scoped event types such as COSTS."
         )
-    if "api_key" in config and not str(config.get("api_key") or "").strip():
+    key = str(config.get("api_key") or "").strip()
+    if "api_key" in config and not key:
         errors.append("api_key is empty: set it to the workspace's Compliance API key.")
+    elif key and not _KEY.match(key):  # the value itself is never shown
+        errors.append(
+            "api_key holds a space, a line break or a character that is not printable ASCII "
+            "inside it: copy the key again from the OpenAI Admin Console and set api_key."
+        )
     errors.extend(_event_type_errors(config))
     errors.extend(_file_errors(config))
     errors.extend(_start_date_errors(config))

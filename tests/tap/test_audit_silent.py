@@ -62,3 +62,21 @@ def test_a_start_date_in_the_future_is_refused_before_any_request(simulator_fact
     assert_one_readable_line(run, "start_date", "in the future")
     assert sim.request_count() == 0
     assert run.stdout == ""
+
+
+def test_an_api_key_with_a_line_break_around_it_works(simulator_factory) -> None:
+    """A key pasted from a file (``sk-…\\n``): no "connection failed, rerun later" forever."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    run = run_tap(tap_config(sim, file_content="none", api_key=f" {sim.api_key}\n"), timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.ids("log_files") == {f["id"] for f in sim.log_files()}
+
+
+def test_an_api_key_broken_inside_is_named_before_any_request(simulator_factory) -> None:
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    broken = sim.api_key[:12] + "\n" + sim.api_key[12:]
+    run = run_tap(tap_config(sim, file_content="none", api_key=broken), timeout=60)
+    assert_one_readable_line(run, "api_key holds a space, a line break")
+    assert sim.request_count() == 0
+    for part in broken.split():
+        assert part not in run.stderr
