@@ -16,7 +16,7 @@ from tap_chatgpt_compliance import streams
 from tap_chatgpt_compliance.attachments.archive import AttachmentArchiver
 from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
-from tap_chatgpt_compliance.http.transport import Transport
+from tap_chatgpt_compliance.http.transport import Transport, hide_url_queries
 from tap_chatgpt_compliance.logfiles.seals import seal_errors, seal_run
 from tap_chatgpt_compliance.run.interpreter import lean_interpreter
 from tap_chatgpt_compliance.run.output import Interrupted, LineLimitedWriter
@@ -91,6 +91,7 @@ class TapChatGPTCompliance(SeamTap):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Set up the run's shared memory before the streams are built."""
         self.sync_run = SyncRun()
+        hide_url_queries()  # before anything is logged: signed URLs' queries are credentials
         super().__init__(*args, **kwargs)
         quiet_sdk_metrics(self.metrics_logger)
         progress = self.sync_run.progress

@@ -9,7 +9,10 @@ signed URLs (the object store behind the 307) are fetched without the API key an
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 import socket
+import sys
 import threading
 import time
 import typing as t
@@ -26,9 +29,12 @@ from tap_chatgpt_compliance.http.pacing import Pacer, route_template
 from tap_chatgpt_compliance.http.retry import retry_after_seconds, wait_generator
 from tap_chatgpt_compliance.settings import interval_seconds
 
-if t.TYPE_CHECKING:
-    import logging
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
 
+if t.TYPE_CHECKING:
     from backoff.types import Details
 
     from tap_chatgpt_compliance.settings import Settings
@@ -407,7 +413,7 @@ class Transport:
             on_backoff=on_backoff,
             on_giveup=_note_tries,
             jitter=None,
-            logger=logger,
+            logger=None,  # backoff's own lines quote the exception: a signed URL's credentials
         )
         return t.cast("t.Callable[..., T]", decorator(func))
 
@@ -504,6 +510,40 @@ class Transport:
         self.check(response, describe)
         msg = f"Unexpected HTTP {status} from {path}."
         raise ComplianceAPIError(msg)
+
+
+_URL_QUERY = re.compile(r"(?<=\S)\?[\w.~%-]+=[^\s\"'<>()]*")
+"""A URL's query string (``?name=value&…``): a signed URL's holds its credentials."""
+
+
+class HideUrlQueries(logging.Filter):
+    """Replace every URL query string of a log line, and of its traceback, by ``?…``.
+
+    Installed on the log handlers (:func:`hide_url_queries`), so that it also covers what other
+    libraries log (urllib3's DEBUG line of each request, an exception quoting the signed URL it
+    could not reach): a signed URL's query is a credential (X-Amz-Credential,
+    X-Amz-Security-Token, X-Amz-Signature).
+    """
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message and traceback text without URL queries."""
+        message = record.getMessage()
+        hidden = _URL_QUERY.sub("?…", message)
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _URL_QUERY.sub("?…", record.exc_text)
+        return True
+
+
+def hide_url_queries(logger: logging.Logger | None = None) -> None:
+    """Install :class:`HideUrlQueries` on every handler of ``logger`` (default: the root)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, HideUrlQueries) for f in handler.filters):
+            handler.addFilter(HideUrlQueries())
 
 
 def response_error_message(response: requests.Response) -> str:

@@ -6,6 +6,7 @@ any request), as an hourly ``meltano run`` would meet the fault.
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -19,6 +20,7 @@ from tests.tap.test_pacing import FakeClock
 from tests.tap.test_settings import GOOD
 
 LIST = "/v1/compliance/workspaces/{workspace_id}/logs"
+DOWNLOAD = f"{LIST}/{{log_file_id}}"
 
 
 def test_a_huge_retry_after_waits_at_most_max_retry_wait(simulator_factory) -> None:
@@ -80,3 +82,34 @@ def test_an_api_key_broken_inside_is_named_before_any_request(simulator_factory)
     assert sim.request_count() == 0
     for part in broken.split():
         assert part not in run.stderr
+
+
+SIGNED_SECRETS = (
+    "X-Amz-Credential=AKIAEXAMPLE&X-Amz-Security-Token=SESSIONTOKEN&X-Amz-Signature=SIG"
+)
+
+
+def test_a_signed_url_that_cannot_be_reached_is_never_logged(simulator_factory) -> None:
+    """A signed URL's query carries credentials: the retry lines must not quote it."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    signed = f"http://127.0.0.1:{port}/o/token/file.jsonl?{SIGNED_SECRETS}"
+    sim.inject(DOWNLOAD, redirect=signed, count=3)
+    run = run_tap(tap_config(sim, file_content="none", max_retries=2, max_retry_wait=0))
+    assert_one_readable_line(run, f"Cannot reach http://127.0.0.1:{port}")
+    for secret in ("AKIAEXAMPLE", "SESSIONTOKEN", "X-Amz-Signature"):
+        assert secret not in run.stderr
+
+
+def test_debug_logs_never_show_a_signed_url_query(simulator_factory) -> None:
+    """TAP_CHATGPT_COMPLIANCE_LOGLEVEL=DEBUG logs every request, but no signed URL's query."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    env = {"TAP_CHATGPT_COMPLIANCE_LOGLEVEL": "DEBUG"}
+    run = run_tap(tap_config(sim, file_content="none"), env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "urllib3" in run.stderr  # the requests are logged …
+    assert "/o/" in run.stderr
+    assert "X-Amz-Signature" not in run.stderr  # … without their signature
+    assert "X-Amz-Expires" not in run.stderr
