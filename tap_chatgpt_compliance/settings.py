@@ -529,7 +529,7 @@ def _api_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         parts.port  # noqa: B018  (raises on a port that is not a number in range)
     except ValueError:
         return [f"api_url {api_url!r} has an invalid port: use {DEFAULT_API_URL}."]
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         return [
             f"api_url {api_url!r} is plain http to another machine: the API key would cross "
             f"the network unencrypted. Use https:// (such as {DEFAULT_API_URL}); plain http is "
@@ -543,7 +543,8 @@ def _api_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     return []
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Return whether ``host`` is this machine (localhost, 127.0.0.0/8, ::1)."""
     if host.lower() == "localhost":
         return True
     try:

@@ -16,18 +16,23 @@ import sys
 import threading
 import time
 import typing as t
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import backoff
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance import __name__ as _package
-from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
+from tap_chatgpt_compliance.errors import (
+    NOTHING_SKIPPED,
+    ComplianceAPIError,
+    describe_http_error,
+    server_message,
+)
 from tap_chatgpt_compliance.http.clock import RunClock
 from tap_chatgpt_compliance.http.pacing import Pacer, route_template
 from tap_chatgpt_compliance.http.retry import retry_after_seconds, wait_generator
-from tap_chatgpt_compliance.settings import interval_seconds
+from tap_chatgpt_compliance.settings import interval_seconds, is_loopback
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -45,6 +50,8 @@ REDIRECTS = (301, 302, 303, 307, 308)
 EXPIRED = (401, 403, 410)
 """What object stores answer for an expired or refused signed URL."""
 FRESH_URL_TRIES = 3
+SIGNED_HOPS = 5
+"""Most redirects of a signed URL followed (each checked by :func:`check_location`)."""
 RETRIED_ERRORS: tuple[type[Exception], ...] = (  # Stalled is a RetriableAPIError
     ConnectionResetError,
     RetriableAPIError,
@@ -358,7 +365,7 @@ class Transport:
         """Return this thread's session for signed URLs: it never carries the API key."""
         session: requests.Session | None = getattr(self._local, "signed", None)
         if session is None:
-            session = requests.Session()
+            session = SignedSession()
             session.trust_env = False  # no .netrc credentials; proxies from environment()
             self._local.signed = session
         return session
@@ -461,6 +468,8 @@ class Transport:
                 if not location:
                     msg = f"The API answered {path} with a redirect but no Location header."
                     raise RetriableAPIError(msg, response)
+                location = urljoin(str(response.url), location)
+                check_location(location, _what(path))
                 session = self.signed_session()
                 prepared = session.prepare_request(requests.Request("GET", location))
                 with self.watchdog.waiting(_what(path), urlsplit(location).netloc):
@@ -544,6 +553,45 @@ def hide_url_queries(logger: logging.Logger | None = None) -> None:
     for handler in (logger or logging.getLogger()).handlers:
         if not any(isinstance(f, HideUrlQueries) for f in handler.filters):
             handler.addFilter(HideUrlQueries())
+
+
+class SignedSession(requests.Session):
+    """A session for signed URLs: each redirect is checked before it is followed."""
+
+    def __init__(self) -> None:
+        """Follow at most :data:`SIGNED_HOPS` redirects."""
+        super().__init__()
+        self.max_redirects = SIGNED_HOPS
+
+    @override
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """Return the redirect's target, refused unless https or on this machine."""
+        target = super().get_redirect_target(resp)
+        if target:
+            check_location(urljoin(str(resp.url), target), "a signed download URL")
+        return target
+
+
+class InsecureRedirect(ComplianceAPIError):
+    """A download redirected to plain ``http://`` on another machine: refused, never sent."""
+
+
+def check_location(location: str, what: str) -> None:
+    """Refuse a download URL that is not https, unless it is on this machine (a simulator).
+
+    The bytes of a log file or attachment (and the signed URL's credentials) would cross the
+    network unencrypted; only the host is named, never the URL's query.
+    """
+    parts = urlsplit(location)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        return
+    msg = (
+        f"The download of {what} was redirected to {parts.scheme}://{parts.netloc}, "
+        "which is not https: refused without sending (its content and the signed URL would "
+        "cross the network unencrypted). Check api_url and any proxy between the tap and the "
+        f"API. {NOTHING_SKIPPED}"
+    )
+    raise InsecureRedirect(msg)
 
 
 def response_error_message(response: requests.Response) -> str:

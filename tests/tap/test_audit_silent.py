@@ -113,3 +113,37 @@ def test_debug_logs_never_show_a_signed_url_query(simulator_factory) -> None:
     assert "/o/" in run.stderr
     assert "X-Amz-Signature" not in run.stderr  # … without their signature
     assert "X-Amz-Expires" not in run.stderr
+
+
+def test_a_redirect_to_plain_http_elsewhere_is_refused_without_sending(simulator_factory) -> None:
+    """A 307 to ``http://`` on another machine: the log file would cross the network in clear.
+
+    The host is under ``.invalid``: a try to reach it would end as "Cannot reach" (no such
+    host), so the refusal line proves that nothing was sent.
+    """
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    sim.inject(DOWNLOAD, redirect=f"http://signed.invalid/o/token/file.jsonl?{SIGNED_SECRETS}")
+    run = run_tap(tap_config(sim, file_content="none", max_retries=2, max_retry_wait=0))
+    last = assert_one_readable_line(run, "http://signed.invalid", "refused", "https")
+    assert "Cannot reach" not in run.stderr
+    assert "SESSIONTOKEN" not in last
+    assert run.records["log_files"] == []
+    assert run.state is None or "replication_key_value" not in str(run.state)
+
+
+def test_a_signed_host_redirecting_to_plain_http_elsewhere_is_refused(simulator_factory) -> None:
+    """The signed host's own redirect is checked the same way (it was followed blindly)."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    sim.inject("signed", redirect="http://elsewhere.invalid/o/token/file.jsonl")
+    run = run_tap(tap_config(sim, file_content="none", max_retries=2, max_retry_wait=0))
+    assert_one_readable_line(run, "http://elsewhere.invalid", "refused")
+    assert "Cannot reach" not in run.stderr
+    assert run.records["log_files"] == []
+
+
+def test_a_redirect_loop_of_the_signed_host_fails_in_one_line(simulator_factory) -> None:
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    sim.inject("signed", redirect=f"{sim.signed_base_url}/o/loop/file.jsonl", count=1000)
+    run = run_tap(tap_config(sim, file_content="none", max_retries=1, max_retry_wait=0))
+    assert "redirect" in assert_one_readable_line(run).lower()
+    assert run.records["log_files"] == []
