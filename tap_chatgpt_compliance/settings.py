@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import logging
@@ -479,6 +480,24 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     errors.extend(_file_errors(config))
     errors.extend(_start_date_errors(config))
     errors.extend(_api_url_errors(config))
+    return errors
+
+
+def unknown_setting_errors(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:
+    """Return one line per setting the tap does not know (a misspelt name would be ignored).
+
+    ``event_type`` for ``event_types`` would archive the default type only, and every run
+    would exit 0. Only the name is shown, never the value (it may be a misspelt secret).
+    """
+    names = sorted(set(known))
+    errors = []
+    for name in sorted(set(config) - set(names)):
+        close = difflib.get_close_matches(name, names, n=1)
+        meant = f" (did you mean {close[0]}?)" if close else ""
+        errors.append(
+            f"Unknown setting {name!r}{meant}: the tap would ignore it. Fix its name or remove "
+            "it; `tap-chatgpt-compliance --about` lists every setting."
+        )
     return errors
 
 

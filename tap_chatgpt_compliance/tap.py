@@ -41,6 +41,7 @@ from tap_chatgpt_compliance.settings import (
     config_errors,
     hide_secret_values,
     storage_errors,
+    unknown_setting_errors,
     values_from_strings,
 )
 from tap_chatgpt_compliance.streams.overlap import start_overlap, stop_overlap
@@ -138,7 +139,12 @@ class TapChatGPTCompliance(SeamTap):
     def check_settings(self, *, raise_errors: bool) -> list[str]:
         """Check what a schema cannot say, with the fix for each setting."""
         self._read_secret = raise_errors
-        errors = config_errors(self.config) + secret_config_errors(self.config)
+        known = self.config_jsonschema.get("properties") or {}  # the SDK's settings included
+        errors = (
+            unknown_setting_errors(self.config, known)
+            + config_errors(self.config)
+            + secret_config_errors(self.config)
+        )
         if not errors and raise_errors:  # a real run, not --discover: probe the store too
             # the content store, then the seal store (Object Lock on S3)
             errors = storage_errors(self.config) or seal_errors(self.config)

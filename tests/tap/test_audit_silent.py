@@ -147,3 +147,22 @@ def test_a_redirect_loop_of_the_signed_host_fails_in_one_line(simulator_factory)
     run = run_tap(tap_config(sim, file_content="none", max_retries=1, max_retry_wait=0))
     assert "redirect" in assert_one_readable_line(run).lower()
     assert run.records["log_files"] == []
+
+
+def test_a_misspelt_setting_is_refused_before_any_request(simulator_factory) -> None:
+    """``event_type`` for ``event_types``: every run would archive the default type, exit 0."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    config = tap_config(sim, file_content="none")
+    config["event_type"] = ["AUDIT_LOG"]
+    run = run_tap(config, timeout=60)
+    assert_one_readable_line(run, "Unknown setting 'event_type'", "did you mean event_types?")
+    assert sim.request_count() == 0
+    assert run.stdout == ""
+
+
+def test_the_sdk_settings_are_known(simulator_factory) -> None:
+    """Stream maps and flattening are settings too (the SDK's): never called unknown."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    config = tap_config(sim, file_content="none", flattening_enabled=False, stream_maps={})
+    run = run_tap(config, timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
