@@ -100,6 +100,16 @@ class LogFilesPaginator(BaseAPIPaginator[LogCursor]):
         """Return the next cursor, or None to stop."""
         last_end_time = response.json().get("last_end_time")
         current = self.current_value
+        went_to, came_from = to_datetime(last_end_time), to_datetime(current.after)
+        if went_to is not None and came_from is not None and went_to < came_from:
+            event_type = _query_value(response, "event_type") or "log"
+            msg = (
+                f"The {event_type} listing went backwards: asked for files after "
+                f"{current.after}, it answered has_more=true with last_end_time {last_end_time}, "
+                f"so paging might never end. {NOTHING_SKIPPED} Rerun later; if it persists, "
+                "report it to OpenAI support."
+            )
+            raise ListingError(msg)
         if last_end_time and last_end_time != current.after:
             return LogCursor(last_end_time)
         if current.repeat >= self._max_repeats:

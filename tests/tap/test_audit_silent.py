@@ -6,12 +6,18 @@ any request), as an hourly ``meltano run`` would meet the fault.
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
+import requests
+
 from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pacing import Pacer
+from tap_chatgpt_compliance.http.pagination import LogFilesPaginator
 from tap_chatgpt_compliance.http.retry import retry_after_seconds
 from tap_chatgpt_compliance.settings import config_errors
 from tests.support.tap import run_tap, tap_config
@@ -166,3 +172,28 @@ def test_the_sdk_settings_are_known(simulator_factory) -> None:
     config = tap_config(sim, file_content="none", flattening_enabled=False, stream_maps={})
     run = run_tap(config, timeout=60)
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+def _log_page(after: str, last_end_time: str | None, *, has_more: bool = True) -> requests.Response:
+    """A log listing page answered to ``after`` (no items: only the cursor matters here)."""
+    response = requests.Response()
+    response.status_code = 200
+    body = {"data": [], "has_more": has_more, "last_end_time": last_end_time}
+    response._content = json.dumps(body).encode()
+    url = f"https://api.chatgpt.invalid/v1/compliance/workspaces/w/logs?after={after}"
+    response.request = requests.Request("GET", url).prepare()
+    return response
+
+
+def _page_through(paginator: LogFilesPaginator, answer: dict[str, str], pages: int) -> None:
+    """Advance ``paginator`` through ``pages`` pages, each answered ``answer[after]``."""
+    for _ in range(pages):
+        after = paginator.current_value.after
+        paginator.advance(_log_page(after, answer[after]))
+
+
+def test_a_listing_whose_last_end_time_goes_backwards_fails() -> None:
+    """T5, then T1, then T5 again, …: paging would never end (each cursor differs from the last)."""
+    t0, t1, t5 = "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", "2026-11-01T05:00:00Z"
+    with pytest.raises(ListingError, match="backwards"):
+        _page_through(LogFilesPaginator(t0), {t0: t5, t5: t1, t1: t5}, pages=50)
