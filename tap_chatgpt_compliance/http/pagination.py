@@ -130,6 +130,7 @@ class LastIdPaginator(BaseAPIPaginator["str | None"]):
     def __init__(self) -> None:
         """Start at the first page."""
         super().__init__(None)
+        self._seen: set[str] = set()
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """Keep paging over an empty page while ``has_more`` is true."""
@@ -143,14 +144,16 @@ class LastIdPaginator(BaseAPIPaginator["str | None"]):
     def get_next(self, response: requests.Response) -> str | None:
         """Return ``last_id`` for the ``after`` parameter; fail if it does not advance."""
         last_id = t.cast("str | None", response.json().get("last_id"))
-        if last_id is not None and last_id == self.current_value:
+        if last_id is not None and last_id in self._seen:  # the same page again, or a cycle
             path = response.request.path_url.split("?")[0] if response.request else "a list"
             msg = (
-                f"The list {path} kept answering has_more=true with the same last_id "
-                f"{last_id}: the API's listing is stuck. Rerun later; if it persists, report "
-                "it to OpenAI support."
+                f"The list {path} answered has_more=true with last_id {last_id} again, after "
+                f"{len(self._seen)} pages: the API's listing is stuck (paging would never end). "
+                "Rerun later; if it persists, report it to OpenAI support."
             )
             raise ListingError(msg)
+        if last_id is not None:
+            self._seen.add(last_id)
         return last_id
 
 

@@ -17,7 +17,7 @@ import requests
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pacing import Pacer
-from tap_chatgpt_compliance.http.pagination import LogFilesPaginator
+from tap_chatgpt_compliance.http.pagination import LastIdPaginator, LogFilesPaginator
 from tap_chatgpt_compliance.http.retry import retry_after_seconds
 from tap_chatgpt_compliance.settings import config_errors
 from tests.support.tap import run_tap, tap_config
@@ -197,3 +197,25 @@ def test_a_listing_whose_last_end_time_goes_backwards_fails() -> None:
     t0, t1, t5 = "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", "2026-11-01T05:00:00Z"
     with pytest.raises(ListingError, match="backwards"):
         _page_through(LogFilesPaginator(t0), {t0: t5, t5: t1, t1: t5}, pages=50)
+
+
+def _list_page(last_id: str) -> requests.Response:
+    """A Gen-1 list page saying has_more with ``last_id`` (no items: only the cursor matters)."""
+    response = requests.Response()
+    response.status_code = 200
+    body = {"object": "list", "data": [], "has_more": True, "last_id": last_id}
+    response._content = json.dumps(body).encode()
+    url = "https://api.chatgpt.invalid/v1/compliance/workspaces/w/users"
+    response.request = requests.Request("GET", url).prepare()
+    return response
+
+
+def _list_through(paginator: LastIdPaginator, last_ids: list[str]) -> None:
+    for last_id in last_ids:
+        paginator.advance(_list_page(last_id))
+
+
+def test_a_list_whose_last_id_comes_back_fails() -> None:
+    """last_id a, b, a, b, …: the users list would be paged forever (a run that never ends)."""
+    with pytest.raises(ListingError, match="last_id a again"):
+        _list_through(LastIdPaginator(), ["a", "b"] * 25)
