@@ -478,6 +478,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         )
     errors.extend(_event_type_errors(config))
     errors.extend(_file_errors(config))
+    errors.extend(_credential_url_errors(config))
     errors.extend(_start_date_errors(config))
     errors.extend(_api_url_errors(config))
     return errors
@@ -637,6 +638,23 @@ def _event_type_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append(
             f"event_types {org_types} are organization-scoped: set organization_id "
             "(org-…) or remove them from event_types."
+        )
+    return errors
+
+
+def _credential_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Refuse a store URL holding a password: it would be in every storage_uri and log line."""
+    errors = []
+    for name in ("file_storage_url", "seal_storage_url"):
+        parts = urlparse(str(config.get(name) or ""))
+        if parts.password is None:
+            continue
+        options = name.replace("_url", "_options")
+        errors.append(
+            f"{name} holds credentials (user:password@ in the URL of "
+            f"{parts.scheme}://…@{parts.hostname}): they would be written into the archive's "
+            f"storage_uri fields and the log. Remove them from the URL and put them in {options} "
+            "or the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a role, a profile)."
         )
     return errors
 

@@ -219,3 +219,16 @@ def test_a_list_whose_last_id_comes_back_fails() -> None:
     """last_id a, b, a, b, …: the users list would be paged forever (a run that never ends)."""
     with pytest.raises(ListingError, match="last_id a again"):
         _list_through(LastIdPaginator(), ["a", "b"] * 25)
+
+
+def test_a_store_url_with_a_password_is_refused_without_showing_it(simulator_factory) -> None:
+    """``s3://KEY:SECRET@bucket``: the secret would land in every storage_uri and error line."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    url = "s3://AKIAEXAMPLE:SECRETACCESSKEY@archive-bucket/chatgpt"
+    run = run_tap(tap_config(sim, file_content="storage", file_storage_url=url), timeout=60)
+    assert_one_readable_line(run, "file_storage_url holds credentials", "file_storage_options")
+    assert "SECRETACCESSKEY" not in run.stderr
+    assert sim.request_count() == 0
+    errors = config_errors({**GOOD, "seal_storage_url": "https://u:pw@seals.invalid/x"})
+    assert len(errors) == 1
+    assert errors[0].startswith("seal_storage_url holds credentials")
