@@ -543,6 +543,8 @@ def _api_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     if not api_url:
         return [f"api_url is empty: remove the setting to use {DEFAULT_API_URL}."]
     parts = urlparse(api_url)
+    if "@" in parts.netloc:  # its password is named by _credential_url_errors, never shown
+        api_url = api_url.replace(parts.netloc, "…@" + parts.netloc.rpartition("@")[2], 1)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return [f"api_url {api_url!r} is not an http(s) URL: use {DEFAULT_API_URL}."]
     try:
@@ -642,19 +644,34 @@ def _event_type_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     return errors
 
 
+_CREDENTIALS_GO = {
+    "file_storage_url": "file_storage_options or the environment (AWS_ACCESS_KEY_ID/"
+    "AWS_SECRET_ACCESS_KEY, a role, a profile)",
+    "seal_storage_url": "seal_storage_options or the environment (AWS_ACCESS_KEY_ID/"
+    "AWS_SECRET_ACCESS_KEY, a role, a profile)",
+    "api_url": "api_key (a proxy's own credentials go in HTTPS_PROXY)",
+}
+"""Where the credentials go instead of a URL setting's ``user:password@``."""
+
+
 def _credential_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Refuse a store URL holding a password: it would be in every storage_uri and log line."""
+    """Refuse a URL setting holding a password: it would be in storage_uri fields and logs.
+
+    The password is never shown (nor the user name, often a key id).
+    """
     errors = []
-    for name in ("file_storage_url", "seal_storage_url"):
-        parts = urlparse(str(config.get(name) or ""))
-        if parts.password is None:
+    for name, where in _CREDENTIALS_GO.items():
+        try:
+            parts = urlparse(str(config.get(name) or ""))
+            password = parts.password
+        except ValueError:  # a URL that does not parse: its own check names it
             continue
-        options = name.replace("_url", "_options")
+        if password is None:
+            continue
         errors.append(
             f"{name} holds credentials (user:password@ in the URL of "
-            f"{parts.scheme}://…@{parts.hostname}): they would be written into the archive's "
-            f"storage_uri fields and the log. Remove them from the URL and put them in {options} "
-            "or the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a role, a profile)."
+            f"{parts.scheme}://…@{parts.hostname}): they would be written into the log (and "
+            f"the archive's storage_uri fields). Remove them from the URL and put them in {where}."
         )
     return errors
 

@@ -229,6 +229,11 @@ def test_a_store_url_with_a_password_is_refused_without_showing_it(simulator_fac
     assert_one_readable_line(run, "file_storage_url holds credentials", "file_storage_options")
     assert "SECRETACCESSKEY" not in run.stderr
     assert sim.request_count() == 0
-    errors = config_errors({**GOOD, "seal_storage_url": "https://u:pw@seals.invalid/x"})
-    assert len(errors) == 1
-    assert errors[0].startswith("seal_storage_url holds credentials")
+    plain = config_errors({**GOOD, "api_url": "http://u:SECRETPW@proxy.invalid/v1"})
+    assert len(plain) == 2, plain  # the password, and plain http to another machine
+    assert "SECRETPW" not in " ".join(plain)
+    for name in ("seal_storage_url", "api_url"):
+        errors = config_errors({**GOOD, name: "https://u:SECRETPW@host.invalid/x"})
+        assert len(errors) == 1, errors
+        assert errors[0].startswith(f"{name} holds credentials")
+        assert "SECRETPW" not in errors[0]
