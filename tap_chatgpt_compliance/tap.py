@@ -16,7 +16,7 @@ from tap_chatgpt_compliance import streams
 from tap_chatgpt_compliance.attachments.archive import AttachmentArchiver
 from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
-from tap_chatgpt_compliance.http.transport import Transport, hide_url_queries
+from tap_chatgpt_compliance.http.transport import Transport
 from tap_chatgpt_compliance.logfiles.seals import seal_errors, seal_run
 from tap_chatgpt_compliance.run.interpreter import lean_interpreter
 from tap_chatgpt_compliance.run.output import Interrupted, LineLimitedWriter
@@ -28,7 +28,7 @@ from tap_chatgpt_compliance.run.summary import (
     written_bookmarks,
 )
 from tap_chatgpt_compliance.run.sync import SyncRun
-from tap_chatgpt_compliance.sdk import SeamTap, close_run_meters
+from tap_chatgpt_compliance.sdk import METRICS_LOG_LEVEL, SeamTap, close_run_meters
 from tap_chatgpt_compliance.secrets import (
     name_the_secret,
     resolve_api_key,
@@ -92,7 +92,6 @@ class TapChatGPTCompliance(SeamTap):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Set up the run's shared memory before the streams are built."""
         self.sync_run = SyncRun()
-        hide_url_queries()  # before anything is logged: signed URLs' queries are credentials
         super().__init__(*args, **kwargs)
         quiet_sdk_metrics(self.metrics_logger)
         progress = self.sync_run.progress
@@ -139,12 +138,8 @@ class TapChatGPTCompliance(SeamTap):
     def check_settings(self, *, raise_errors: bool) -> list[str]:
         """Check what a schema cannot say, with the fix for each setting."""
         self._read_secret = raise_errors
-        known = self.config_jsonschema.get("properties") or {}  # the SDK's settings included
-        errors = (
-            unknown_setting_errors(self.config, known)
-            + config_errors(self.config)
-            + secret_config_errors(self.config)
-        )
+        errors = unknown_setting_errors(self.config, self.config_jsonschema["properties"])
+        errors += config_errors(self.config) + secret_config_errors(self.config)
         if not errors and raise_errors:  # a real run, not --discover: probe the store too
             # the content store, then the seal store (Object Lock on S3)
             errors = storage_errors(self.config) or seal_errors(self.config)
@@ -282,10 +277,6 @@ class TapChatGPTCompliance(SeamTap):
 def _fatal_line(exc: BaseException) -> str:
     """Return the one line of the error that ends the run."""
     return exc.message if isinstance(exc, Interrupted) else fatal_message(exc)
-
-
-METRICS_LOG_LEVEL = "TAP_CHATGPT_COMPLIANCE_METRICS_LOG_LEVEL"
-"""Environment variable that sets the level of the SDK's METRIC lines (default: WARNING)."""
 
 
 def quiet_sdk_metrics(logger: logging.Logger) -> None:

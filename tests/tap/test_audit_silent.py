@@ -237,3 +237,18 @@ def test_a_store_url_with_a_password_is_refused_without_showing_it(simulator_fac
         assert len(errors) == 1, errors
         assert errors[0].startswith(f"{name} holds credentials")
         assert "SECRETPW" not in errors[0]
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["TAP_CHATGPT_COMPLIANCE_LOGLEVEL", "LOGLEVEL", "TAP_CHATGPT_COMPLIANCE_METRICS_LOG_LEVEL"],
+)
+def test_a_log_level_that_is_no_level_is_one_line_before_any_request(
+    simulator_factory, variable: str
+) -> None:
+    """``verbose`` was a traceback (the SDK's logging set-up) or an "Unexpected error"."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    run = run_tap(tap_config(sim, file_content="none"), env={variable: "verbose"}, timeout=60)
+    assert_one_readable_line(run, variable, "'verbose' is not a log level", "DEBUG")
+    assert sim.request_count() == 0
+    assert run.stdout == ""
