@@ -16,6 +16,7 @@ TRUNCATE = "truncate"
 STATUS = "status"
 SHAPE = "shape"
 TRICKLE = "trickle"
+REDIRECT = "redirect"
 LISTING_HANDLERS = frozenset(
     {
         "list_logs",
@@ -37,7 +38,7 @@ LISTING_HANDLERS = frozenset(
 class FaultAction:
     """What to do to one request instead of (or on top of) answering it normally."""
 
-    kind: str  # STATUS | RESET | TRUNCATE | SHAPE | TRICKLE
+    kind: str  # STATUS | RESET | TRUNCATE | SHAPE | TRICKLE | REDIRECT
     status: int = 500
     retry_after: int | None = None
     shape: str = ""
@@ -45,6 +46,8 @@ class FaultAction:
     trickle_bytes: int = 1
     trickle_interval: float = 2.0
     """TRICKLE: the body goes out ``trickle_bytes`` every ``trickle_interval`` seconds."""
+    location: str = ""
+    """REDIRECT: the request is answered 307 to this ``Location`` (an odd signed URL)."""
 
 
 class FaultEngine:

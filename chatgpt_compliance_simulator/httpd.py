@@ -17,7 +17,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .api import ApiApp
-from .faults import LISTING_HANDLERS, RESET, SHAPE, STATUS, TRICKLE, TRUNCATE, FaultEngine, reshape
+from .faults import (
+    LISTING_HANDLERS,
+    REDIRECT,
+    RESET,
+    SHAPE,
+    STATUS,
+    TRICKLE,
+    TRUNCATE,
+    FaultEngine,
+    reshape,
+)
 from .responses import Request, Response, error_response, server_error
 from .routes import GET_ROUTES, SIGNED_ROUTE, UNMATCHED, match_route
 from .signed import s3_error, serve_signed
@@ -117,6 +127,9 @@ class Frontend:
             if action.retry_after is not None:
                 resp.headers.append(("Retry-After", str(action.retry_after)))
             h.send(resp)
+            return
+        if action is not None and action.kind == REDIRECT:
+            h.send(Response(307, b"", [("Location", action.location)]))
             return
         truncate = action is not None and action.kind == TRUNCATE
         if signed:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .clock import US, to_us
 from .config import BAD_SHAPES, Faults, Oddities, SimulatorConfig
-from .faults import RESET, SHAPE, STATUS, TRICKLE, TRUNCATE, FaultAction, FaultEngine
+from .faults import REDIRECT, RESET, SHAPE, STATUS, TRICKLE, TRUNCATE, FaultAction, FaultEngine
 from .generator import Workspace
 from .httpd import Frontend, Listener
 from .inventory_oracle import inventory_truth
@@ -241,12 +241,14 @@ class Simulator:
         count: int = 1,
         shape: str | None = None,
         trickle: tuple[int, float] | None = None,
+        redirect: str | None = None,
     ) -> None:
         """Make the next ``count`` requests to ``route`` (template or ``"signed"``) fail.
 
         ``shape``: the listing page is served broken (one of ``BAD_SHAPES``; listing routes
         only). ``trickle`` = (bytes, seconds): the body goes out that many bytes at a time with
-        that pause between writes.
+        that pause between writes. ``redirect``: the answer is a 307 to this ``Location``
+        (a download sent to another host, a plain-http URL, a redirect loop, …).
         """
         if route != SIGNED_ROUTE and route not in GET_ROUTES:
             raise ValueError(f"unknown route template {route!r}")
@@ -254,6 +256,8 @@ class Simulator:
             if shape not in BAD_SHAPES:
                 raise ValueError(f"unknown shape {shape!r}: one of {', '.join(BAD_SHAPES)}")
             action = FaultAction(SHAPE, shape=shape)
+        elif redirect is not None:
+            action = FaultAction(REDIRECT, location=redirect)
         elif trickle is not None:
             size, pause = trickle
             action = FaultAction(TRICKLE, trickle_bytes=max(1, size), trickle_interval=pause)

@@ -47,11 +47,13 @@ of the tap names an SDK private).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import typing as t
 
 from singer_sdk import RESTStream, Tap, metrics
+from singer_sdk.cli import plugin_cli
 from singer_sdk.exceptions import (
     AbortedSyncFailedException,
     AbortedSyncPausedException,
@@ -69,6 +71,8 @@ from singer_sdk.helpers._typing import (
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
+from tap_chatgpt_compliance.http.transport import hide_url_queries
+
 if sys.version_info >= (3, 12):
     from typing import override
 else:
@@ -77,6 +81,7 @@ else:
 if t.TYPE_CHECKING:
     from types import FrameType
 
+    import click
     import requests
     from singer_sdk.singerlib import RecordMessage
     from singer_sdk.streams import Stream
@@ -579,6 +584,25 @@ class _StreamListLines(logging.Filter):
         return True
 
 
+METRICS_LOG_LEVEL = "TAP_CHATGPT_COMPLIANCE_METRICS_LOG_LEVEL"
+"""Environment variable that sets the level of the SDK's METRIC lines (default: WARNING)."""
+LOG_LEVEL_VARIABLES = ("TAP_CHATGPT_COMPLIANCE_LOGLEVEL", "LOGLEVEL", METRICS_LOG_LEVEL)
+"""Environment variables holding a log level name (the SDK reads the first two)."""
+
+
+def log_level_errors() -> list[str]:
+    """Return one line per log level variable of the environment that names no level."""
+    errors = []
+    for variable in LOG_LEVEL_VARIABLES:
+        value = os.environ.get(variable)
+        if value and not isinstance(logging.getLevelName(value.strip().upper()), int):
+            errors.append(
+                f"{variable} {value!r} is not a log level: use DEBUG, INFO, WARNING or ERROR, "
+                "or unset it."
+            )
+    return errors
+
+
 class SeamTap(Tap):
     """The tap's overrides of singer-sdk hooks that are private or final (items 1 and 4).
 
@@ -587,11 +611,26 @@ class SeamTap(Tap):
     """
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        """Create the tap, its per-stream start-up lines kept for DEBUG (the SDK logs them)."""
+        """Create the tap: start-up lines kept for DEBUG, URL queries hidden from every log line."""
         logger = logging.getLogger(type(self).name)
         if not any(isinstance(f, _StreamListLines) for f in logger.filters):
             logger.addFilter(_StreamListLines())
+        hide_url_queries()  # before anything is logged: signed URLs' queries are credentials
         super().__init__(*args, **kwargs)
+
+    @plugin_cli
+    def cli(cls) -> click.Command:
+        """Return the command line, once the log levels of the environment are known good.
+
+        The SDK sets its logging up from them before anything else, and ended a name that is
+        no level (``verbose``) in a traceback: one line naming the variable instead, exit 1.
+        """
+        errors = log_level_errors()
+        for error in errors:
+            sys.stderr.write(f"ERROR {error}\n")
+        if errors:
+            sys.exit(1)
+        return super().cli
 
     def config_from_strings(self, config: dict[str, t.Any]) -> dict[str, t.Any]:
         """Return settings to replace before validation (default: none)."""

@@ -115,9 +115,9 @@ def secret_config_errors(config: Mapping[str, t.Any]) -> list[str]:
 
 
 def _loopback(host: str) -> bool:
-    from tap_chatgpt_compliance.settings import _is_loopback
+    from tap_chatgpt_compliance.settings import is_loopback
 
-    return _is_loopback(host)
+    return is_loopback(host)
 
 
 def region_of(secret_id: str, configured: str | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import logging
@@ -47,6 +48,8 @@ FILE_CONTENT_MODES = ("inline", "storage", "none")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ORG = re.compile(r"^org-[A-Za-z0-9_-]+$")
 _EVENT_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_KEY = re.compile(r"^[\x21-\x7e]+$")
+"""An API key: printable ASCII without spaces (it travels in the Authorization header)."""
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -338,7 +341,7 @@ class Settings:
             return setting(config, name)
 
         return cls(
-            api_key=str(get("api_key") or ""),
+            api_key=str(get("api_key") or "").strip(),  # a key file's line break is no part
             workspace_id=str(get("workspace_id") or "").strip(),
             organization_id=get("organization_id"),
             start_date=get("start_date"),
@@ -465,12 +468,37 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             "(platform.openai.com → Settings → Organization); leave it unset unless you archive "
             "org-scoped event types such as COSTS."
         )
-    if "api_key" in config and not str(config.get("api_key") or "").strip():
+    key = str(config.get("api_key") or "").strip()
+    if "api_key" in config and not key:
         errors.append("api_key is empty: set it to the workspace's Compliance API key.")
+    elif key and not _KEY.match(key):  # the value itself is never shown
+        errors.append(
+            "api_key holds a space, a line break or a character that is not printable ASCII "
+            "inside it: copy the key again from the OpenAI Admin Console and set api_key."
+        )
     errors.extend(_event_type_errors(config))
     errors.extend(_file_errors(config))
+    errors.extend(_credential_url_errors(config))
     errors.extend(_start_date_errors(config))
     errors.extend(_api_url_errors(config))
+    return errors
+
+
+def unknown_setting_errors(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:
+    """Return one line per setting the tap does not know (a misspelt name would be ignored).
+
+    ``event_type`` for ``event_types`` would archive the default type only, and every run
+    would exit 0. Only the name is shown, never the value (it may be a misspelt secret).
+    """
+    names = sorted(set(known))
+    errors = []
+    for name in sorted(set(config) - set(names)):
+        close = difflib.get_close_matches(name, names, n=1)
+        meant = f" (did you mean {close[0]}?)" if close else ""
+        errors.append(
+            f"Unknown setting {name!r}{meant}: the tap would ignore it. Fix its name or remove "
+            "it; `tap-chatgpt-compliance --about` lists every setting."
+        )
     return errors
 
 
@@ -478,10 +506,17 @@ def _start_date_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     value = config.get("start_date")
     if value is None:
         return []
-    if _parse_date(value) is None:
+    parsed = _parse_date(value)
+    if parsed is None:
         return [
             f"start_date {value!r} is not a date: use ISO 8601, such as 2026-01-31 or "
             "2026-01-31T00:00:00Z, or leave it unset to start at the API's 30-day retention."
+        ]
+    if parsed > datetime.now(timezone.utc):  # every run would succeed having archived nothing
+        return [
+            f"start_date {value!r} is in the future: no log file ends after it yet, so every "
+            "run would archive nothing. Set a date in the past, or leave it unset to start at "
+            "the API's 30-day retention."
         ]
     return []
 
@@ -508,13 +543,15 @@ def _api_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     if not api_url:
         return [f"api_url is empty: remove the setting to use {DEFAULT_API_URL}."]
     parts = urlparse(api_url)
+    if "@" in parts.netloc:  # its password is named by _credential_url_errors, never shown
+        api_url = api_url.replace(parts.netloc, "…@" + parts.netloc.rpartition("@")[2], 1)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return [f"api_url {api_url!r} is not an http(s) URL: use {DEFAULT_API_URL}."]
     try:
         parts.port  # noqa: B018  (raises on a port that is not a number in range)
     except ValueError:
         return [f"api_url {api_url!r} has an invalid port: use {DEFAULT_API_URL}."]
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         return [
             f"api_url {api_url!r} is plain http to another machine: the API key would cross "
             f"the network unencrypted. Use https:// (such as {DEFAULT_API_URL}); plain http is "
@@ -528,7 +565,8 @@ def _api_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     return []
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Return whether ``host`` is this machine (localhost, 127.0.0.0/8, ::1)."""
     if host.lower() == "localhost":
         return True
     try:
@@ -602,6 +640,38 @@ def _event_type_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append(
             f"event_types {org_types} are organization-scoped: set organization_id "
             "(org-…) or remove them from event_types."
+        )
+    return errors
+
+
+_CREDENTIALS_GO = {
+    "file_storage_url": "file_storage_options or the environment (AWS_ACCESS_KEY_ID/"
+    "AWS_SECRET_ACCESS_KEY, a role, a profile)",
+    "seal_storage_url": "seal_storage_options or the environment (AWS_ACCESS_KEY_ID/"
+    "AWS_SECRET_ACCESS_KEY, a role, a profile)",
+    "api_url": "api_key (a proxy's own credentials go in HTTPS_PROXY)",
+}
+"""Where the credentials go instead of a URL setting's ``user:password@``."""
+
+
+def _credential_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Refuse a URL setting holding a password: it would be in storage_uri fields and logs.
+
+    The password is never shown (nor the user name, often a key id).
+    """
+    errors = []
+    for name, where in _CREDENTIALS_GO.items():
+        try:
+            parts = urlparse(str(config.get(name) or ""))
+            password = parts.password
+        except ValueError:  # a URL that does not parse: its own check names it
+            continue
+        if password is None:
+            continue
+        errors.append(
+            f"{name} holds credentials (user:password@ in the URL of "
+            f"{parts.scheme}://…@{parts.hostname}): they would be written into the log (and "
+            f"the archive's storage_uri fields). Remove them from the URL and put them in {where}."
         )
     return errors
 

@@ -28,7 +28,7 @@ from tap_chatgpt_compliance.run.summary import (
     written_bookmarks,
 )
 from tap_chatgpt_compliance.run.sync import SyncRun
-from tap_chatgpt_compliance.sdk import SeamTap, close_run_meters
+from tap_chatgpt_compliance.sdk import METRICS_LOG_LEVEL, SeamTap, close_run_meters
 from tap_chatgpt_compliance.secrets import (
     name_the_secret,
     resolve_api_key,
@@ -41,6 +41,7 @@ from tap_chatgpt_compliance.settings import (
     config_errors,
     hide_secret_values,
     storage_errors,
+    unknown_setting_errors,
     values_from_strings,
 )
 from tap_chatgpt_compliance.streams.overlap import start_overlap, stop_overlap
@@ -137,7 +138,8 @@ class TapChatGPTCompliance(SeamTap):
     def check_settings(self, *, raise_errors: bool) -> list[str]:
         """Check what a schema cannot say, with the fix for each setting."""
         self._read_secret = raise_errors
-        errors = config_errors(self.config) + secret_config_errors(self.config)
+        errors = unknown_setting_errors(self.config, self.config_jsonschema["properties"])
+        errors += config_errors(self.config) + secret_config_errors(self.config)
         if not errors and raise_errors:  # a real run, not --discover: probe the store too
             # the content store, then the seal store (Object Lock on S3)
             errors = storage_errors(self.config) or seal_errors(self.config)
@@ -275,10 +277,6 @@ class TapChatGPTCompliance(SeamTap):
 def _fatal_line(exc: BaseException) -> str:
     """Return the one line of the error that ends the run."""
     return exc.message if isinstance(exc, Interrupted) else fatal_message(exc)
-
-
-METRICS_LOG_LEVEL = "TAP_CHATGPT_COMPLIANCE_METRICS_LOG_LEVEL"
-"""Environment variable that sets the level of the SDK's METRIC lines (default: WARNING)."""
 
 
 def quiet_sdk_metrics(logger: logging.Logger) -> None:

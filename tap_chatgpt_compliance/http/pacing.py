@@ -22,6 +22,7 @@ own rate.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import typing as t
@@ -120,11 +121,16 @@ class Pacer:
         self,
         per_minute: float = DEFAULT_REQUESTS_PER_MINUTE,
         *,
+        max_wait: float = math.inf,
         clock: t.Callable[[], float] = time.monotonic,
         sleep: t.Callable[[float], None] = time.sleep,
     ) -> None:
-        """Pace every route at ``per_minute`` (Gen-1 lists at half)."""
+        """Pace every route at ``per_minute`` (Gen-1 lists at half).
+
+        ``max_wait``: the longest a 429's Retry-After blocks a route (``max_retry_wait``).
+        """
         self.per_minute = float(per_minute)
+        self.max_wait = max_wait
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -202,6 +208,7 @@ class Pacer:
             bucket.throttled_at = now
             bucket.tokens = min(bucket.tokens, 0.0)
             wait = retry_after if retry_after is not None else 60.0 / bucket.per_minute
+            wait = min(wait, self.max_wait)  # a Retry-After of hours must not hang the run
             bucket.blocked_until = max(bucket.blocked_until, now + wait)
 
     def summary(self) -> str:

@@ -100,6 +100,16 @@ class LogFilesPaginator(BaseAPIPaginator[LogCursor]):
         """Return the next cursor, or None to stop."""
         last_end_time = response.json().get("last_end_time")
         current = self.current_value
+        went_to, came_from = to_datetime(last_end_time), to_datetime(current.after)
+        if went_to is not None and came_from is not None and went_to < came_from:
+            event_type = _query_value(response, "event_type") or "log"
+            msg = (
+                f"The {event_type} listing went backwards: asked for files after "
+                f"{current.after}, it answered has_more=true with last_end_time {last_end_time}, "
+                f"so paging might never end. {NOTHING_SKIPPED} Rerun later; if it persists, "
+                "report it to OpenAI support."
+            )
+            raise ListingError(msg)
         if last_end_time and last_end_time != current.after:
             return LogCursor(last_end_time)
         if current.repeat >= self._max_repeats:
@@ -120,6 +130,7 @@ class LastIdPaginator(BaseAPIPaginator["str | None"]):
     def __init__(self) -> None:
         """Start at the first page."""
         super().__init__(None)
+        self._seen: set[str] = set()
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """Keep paging over an empty page while ``has_more`` is true."""
@@ -133,14 +144,16 @@ class LastIdPaginator(BaseAPIPaginator["str | None"]):
     def get_next(self, response: requests.Response) -> str | None:
         """Return ``last_id`` for the ``after`` parameter; fail if it does not advance."""
         last_id = t.cast("str | None", response.json().get("last_id"))
-        if last_id is not None and last_id == self.current_value:
+        if last_id is not None and last_id in self._seen:  # the same page again, or a cycle
             path = response.request.path_url.split("?")[0] if response.request else "a list"
             msg = (
-                f"The list {path} kept answering has_more=true with the same last_id "
-                f"{last_id}: the API's listing is stuck. Rerun later; if it persists, report "
-                "it to OpenAI support."
+                f"The list {path} answered has_more=true with last_id {last_id} again, after "
+                f"{len(self._seen)} pages: the API's listing is stuck (paging would never end). "
+                "Rerun later; if it persists, report it to OpenAI support."
             )
             raise ListingError(msg)
+        if last_id is not None:
+            self._seen.add(last_id)
         return last_id
 
 

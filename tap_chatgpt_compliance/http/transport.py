@@ -9,26 +9,37 @@ signed URLs (the object store behind the 307) are fetched without the API key an
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 import socket
+import sys
 import threading
 import time
 import typing as t
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import backoff
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance import __name__ as _package
-from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
+from tap_chatgpt_compliance.errors import (
+    NOTHING_SKIPPED,
+    ComplianceAPIError,
+    describe_http_error,
+    server_message,
+)
 from tap_chatgpt_compliance.http.clock import RunClock
 from tap_chatgpt_compliance.http.pacing import Pacer, route_template
 from tap_chatgpt_compliance.http.retry import retry_after_seconds, wait_generator
-from tap_chatgpt_compliance.settings import interval_seconds
+from tap_chatgpt_compliance.settings import interval_seconds, is_loopback
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    import logging
-
     from backoff.types import Details
 
     from tap_chatgpt_compliance.settings import Settings
@@ -39,6 +50,8 @@ REDIRECTS = (301, 302, 303, 307, 308)
 EXPIRED = (401, 403, 410)
 """What object stores answer for an expired or refused signed URL."""
 FRESH_URL_TRIES = 3
+SIGNED_HOPS = 5
+"""Most redirects of a signed URL followed (each checked by :func:`check_location`)."""
 RETRIED_ERRORS: tuple[type[Exception], ...] = (  # Stalled is a RetriableAPIError
     ConnectionResetError,
     RetriableAPIError,
@@ -317,7 +330,7 @@ class Transport:
         self.base_path = urlsplit(self.base_url).path.rstrip("/")
         self.timeout = settings.request_timeout
         self.min_rate = float(getattr(settings, "min_download_bytes_per_second", 65536))
-        self.pacer = Pacer(settings.max_requests_per_minute)
+        self.pacer = Pacer(settings.max_requests_per_minute, max_wait=settings.max_retry_wait)
         self.clock = RunClock(float(getattr(settings, "max_clock_skew_seconds", 300)))
         """The run's one clock: the API's Date, checked against this machine's (clock.py)."""
         self.watchdog = Watchdog(logger)
@@ -352,7 +365,7 @@ class Transport:
         """Return this thread's session for signed URLs: it never carries the API key."""
         session: requests.Session | None = getattr(self._local, "signed", None)
         if session is None:
-            session = requests.Session()
+            session = SignedSession()
             session.trust_env = False  # no .netrc credentials; proxies from environment()
             self._local.signed = session
         return session
@@ -407,7 +420,7 @@ class Transport:
             on_backoff=on_backoff,
             on_giveup=_note_tries,
             jitter=None,
-            logger=logger,
+            logger=None,  # backoff's own lines quote the exception: a signed URL's credentials
         )
         return t.cast("t.Callable[..., T]", decorator(func))
 
@@ -455,6 +468,8 @@ class Transport:
                 if not location:
                     msg = f"The API answered {path} with a redirect but no Location header."
                     raise RetriableAPIError(msg, response)
+                location = urljoin(str(response.url), location)
+                check_location(location, _what(path))
                 session = self.signed_session()
                 prepared = session.prepare_request(requests.Request("GET", location))
                 with self.watchdog.waiting(_what(path), urlsplit(location).netloc):
@@ -504,6 +519,79 @@ class Transport:
         self.check(response, describe)
         msg = f"Unexpected HTTP {status} from {path}."
         raise ComplianceAPIError(msg)
+
+
+_URL_QUERY = re.compile(r"(?<=\S)\?[\w.~%-]+=[^\s\"'<>()]*")
+"""A URL's query string (``?name=value&…``): a signed URL's holds its credentials."""
+
+
+class HideUrlQueries(logging.Filter):
+    """Replace every URL query string of a log line, and of its traceback, by ``?…``.
+
+    Installed on the log handlers (:func:`hide_url_queries`), so that it also covers what other
+    libraries log (urllib3's DEBUG line of each request, an exception quoting the signed URL it
+    could not reach): a signed URL's query is a credential (X-Amz-Credential,
+    X-Amz-Security-Token, X-Amz-Signature).
+    """
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message and traceback text without URL queries."""
+        message = record.getMessage()
+        hidden = _URL_QUERY.sub("?…", message)
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _URL_QUERY.sub("?…", record.exc_text)
+        return True
+
+
+def hide_url_queries(logger: logging.Logger | None = None) -> None:
+    """Install :class:`HideUrlQueries` on every handler of ``logger`` (default: the root)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, HideUrlQueries) for f in handler.filters):
+            handler.addFilter(HideUrlQueries())
+
+
+class SignedSession(requests.Session):
+    """A session for signed URLs: each redirect is checked before it is followed."""
+
+    def __init__(self) -> None:
+        """Follow at most :data:`SIGNED_HOPS` redirects."""
+        super().__init__()
+        self.max_redirects = SIGNED_HOPS
+
+    @override
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """Return the redirect's target, refused unless https or on this machine."""
+        target = super().get_redirect_target(resp)
+        if target:
+            check_location(urljoin(str(resp.url), target), "a signed download URL")
+        return target
+
+
+class InsecureRedirect(ComplianceAPIError):
+    """A download redirected to plain ``http://`` on another machine: refused, never sent."""
+
+
+def check_location(location: str, what: str) -> None:
+    """Refuse a download URL that is not https, unless it is on this machine (a simulator).
+
+    The bytes of a log file or attachment (and the signed URL's credentials) would cross the
+    network unencrypted; only the host is named, never the URL's query.
+    """
+    parts = urlsplit(location)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        return
+    msg = (
+        f"The download of {what} was redirected to {parts.scheme}://{parts.netloc}, "
+        "which is not https: refused without sending (its content and the signed URL would "
+        "cross the network unencrypted). Check api_url and any proxy between the tap and the "
+        f"API. {NOTHING_SKIPPED}"
+    )
+    raise InsecureRedirect(msg)
 
 
 def response_error_message(response: requests.Response) -> str:
