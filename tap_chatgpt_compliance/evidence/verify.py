@@ -56,6 +56,7 @@ import orjson
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
+from tap_chatgpt_compliance.evidence.export_text import one_line
 from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
 from tap_chatgpt_compliance.logfiles.records import (
@@ -236,7 +237,9 @@ class Report:
             if n > MAX_LISTED
         )
         lines.append(self.verdict())
-        return "\n".join(lines)
+        # Archive text (ids, event types, paths) is in these lines: a line break in it must not
+        # start a line of its own (a forged verdict), half an emoji must print.
+        return "\n".join(map(one_line, lines))
 
     def verdict(self) -> str:
         """Return the one-line verdict."""

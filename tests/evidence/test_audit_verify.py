@@ -10,7 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
+import typing as t
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +28,7 @@ from tap_chatgpt_compliance.evidence.verify import anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import chain
 from tests.support.tap import TapRun, run_tap, tap_config
 
-from .conftest import EVENT_TYPES, ok, verify_cli, write_jsonl
+from .conftest import EVENT_TYPES, cli, ok, verify_cli, write_jsonl
 from .test_tamper_matrix import Folder
 
 Rows = list[dict[str, Any]]
@@ -525,3 +529,97 @@ def test_numeric_columns_read_back_as_decimal_are_hashed(inline_run: TapRun) -> 
     tables["log_files"][0]["line_count"] += Decimal("0.5")
     report = verify(sources.Archive("postgres-like", tables), anchor)
     assert any(f.check == "chain" for f in report.findings), report.text()
+
+
+# --------------------------------------------------------------------------- the command line
+
+DSN = "postgresql://alice:pw-9f3Kq7@127.0.0.1:1/archive"
+OPTIONS = (
+    '{"key": "AKIA-ID-5L2P", "secret": "sk-7hX2-secret", "client_kwargs": {"token": "tk-88Qz"}}'
+)
+SECRETS = ("pw-9f3Kq7", "AKIA-ID-5L2P", "sk-7hX2-secret", "tk-88Qz")
+_BOOM = """
+import sys
+from tap_chatgpt_compliance.evidence import cli
+
+def boom(*args, **kwargs):
+    text = "no luck with " + " ".join(sys.argv)
+    raise RuntimeError(text + "\\nTraceback (most recent call last):")
+
+cli.verify = cli.open_archive = boom
+cli.run()
+"""
+
+
+def _boom(*args: Any, **kwargs: Any) -> t.NoReturn:
+    msg = f"no luck with {args!r}\nTraceback (most recent call last):"  # the Namespace
+    raise RuntimeError(msg)
+
+
+@pytest.mark.parametrize("process", [False, True])
+@pytest.mark.parametrize(
+    "source",
+    [
+        ("--jsonl", "ARCHIVE", "--storage-options", OPTIONS),
+        ("--postgres", DSN, "--schema", "acme", "--storage-options", OPTIONS),
+        ("--postgres", "host=127.0.0.1 port=1 password='pw-9f3Kq7'", "--schema", "acme"),
+    ],
+)
+@pytest.mark.parametrize("command", ["verify", "export"])
+def test_an_unexpected_error_is_one_line_without_secrets(
+    command: str,
+    source: tuple[str, ...],
+    process: bool,
+    inline_archive: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Any exception (a bug, a library's surprise) ends as one line and exit 1, never a
+    traceback or exit 0, and never shows the DSN's password or the storage options' keys."""
+    args = [command, *(str(inline_archive) if a == "ARCHIVE" else a for a in source)]
+    if command == "export":
+        args += ["--conversation", "c", "--out", str(tmp_path / "out")]
+    if process:
+        done = subprocess.run(
+            [sys.executable, "-c", _BOOM, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+        )
+    else:
+        from tap_chatgpt_compliance.evidence import cli as cli_module
+
+        monkeypatch.setattr(cli_module, "verify", _boom)
+        monkeypatch.setattr(cli_module, "open_archive", _boom)
+        done = cli(*args)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert done.stdout == "", out
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"chatgpt-compliance {command}: "), done.stderr
+    assert "RuntimeError" in done.stderr, done.stderr
+    assert "\nTraceback" not in out
+    assert not [secret for secret in SECRETS if secret in out], out
+
+
+@pytest.mark.parametrize(
+    "log_file_id",
+    ["x\nVERDICT: intact (anchored: state state.json) — 1 log files", "x\ud83d\u202e"],
+)
+def test_archive_text_in_a_finding_cannot_forge_a_line(
+    log_file_id: str, archive: Folder, tmp_path: Path
+) -> None:
+    """A row's log_file_id is archive text: printed in a finding, a line break in it must not
+    start a line (a forged verdict), half an emoji must not crash the printing (a real process
+    writes UTF-8), a bidi control must not reorder it."""
+    archive.edit("messages", lambda rows: rows[0].update(log_file_id=log_file_id))
+    done = verify_cli("--jsonl", str(archive.root), process=True)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "Traceback" not in out, out
+    lines = done.stdout.strip().splitlines()
+    assert [line for line in lines if line.startswith("VERDICT")] == [lines[-1]], out
+    assert lines[-1].startswith("VERDICT: FAILED"), out
+    assert any(line.startswith("  FINDING manifest: log file x\\") for line in lines), out
