@@ -562,19 +562,22 @@ class Spill:
             """
             PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
             CREATE TABLE parts (kind TEXT, owner TEXT, idx INTEGER, digest BLOB, data BLOB,
-                                PRIMARY KEY (kind, owner, idx));
+                                meta TEXT, PRIMARY KEY (kind, owner, idx));
             CREATE TABLE facts (cid TEXT, title TEXT, event_at TEXT, created TEXT);
             CREATE TABLE untraced (stream TEXT, key TEXT, digest BLOB,
                                    PRIMARY KEY (stream, key));
             """
         )
 
-    def add_part(self, kind: str, owner: str, index: int, data: bytes) -> bool:
-        """Keep a part; return False when a different part has the same index."""
-        digest = hashlib.sha256(data).digest()
+    def add_part(self, kind: str, owner: str, index: int, data: bytes, meta: str = "{}") -> bool:
+        """Keep a part and its metadata (JSON text).
+
+        Return False when a part with the same index has other bytes or other metadata.
+        """
+        digest = hashlib.sha256(data + b"\n" + meta.encode("utf-8", "surrogatepass")).digest()
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO parts VALUES (?, ?, ?, ?, ?)",
-            (kind, _sql(owner), index, digest, data),
+            "INSERT OR IGNORE INTO parts VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, _sql(owner), index, digest, data, _sql(meta)),
         )
         if cursor.rowcount:
             return True
@@ -593,12 +596,21 @@ class Spill:
             )
         }
 
-    def owners(self, kind: str) -> set[str]:
-        """Return the owners with parts of a kind."""
+    def part_meta(self, kind: str, owner: str) -> dict[int, dict[str, t.Any]]:
+        """Return the metadata of one owner's parts by index (what :meth:`add_part` kept)."""
         return {
-            _unsql(owner)
-            for (owner,) in self.db.execute(
-                "SELECT DISTINCT owner FROM parts WHERE kind = ?", (kind,)
+            int(index): json.loads(_unsql(meta))
+            for index, meta in self.db.execute(
+                "SELECT idx, meta FROM parts WHERE kind = ? AND owner = ?", (kind, _sql(owner))
+            )
+        }
+
+    def owners(self, kind: str) -> dict[str, int]:
+        """Return the owners with parts of a kind, and how many parts each has."""
+        return {
+            _unsql(owner): int(count)
+            for owner, count in self.db.execute(
+                "SELECT owner, COUNT(*) FROM parts WHERE kind = ? GROUP BY owner", (kind,)
             )
         }
 
@@ -746,6 +758,8 @@ class _Groups:
 
 
 ROW_STREAMS = ("messages", "events", "unparsed_lines", "conversations", "files")
+PART_META = ("offset", "size", "sha256", "part_count", "event_type", "workspace_id")
+"""What a part says of itself besides its bytes (log_file_parts, file_parts, ...)."""
 
 
 class Verifier:
@@ -814,6 +828,9 @@ class Verifier:
             self._check_chains()
             self._check_anchor()
             self._read_parts("log", "log_file_parts", "log_file_id", "raw")
+            for owner, count in self.spill.owners("log").items():
+                if owner not in self.manifest:  # parts of a removed manifest record
+                    self.unknown_file_rows[("log_file_parts", owner)] += count
             self._read_parts("file", "file_parts", "file_id", "attachment")
             for stream in STORED_FILES:
                 self._read_parts(stream, f"{stream}_parts", "file_id", "attachment")
@@ -1034,17 +1051,18 @@ class Verifier:
             except (binascii.Error, TypeError, ValueError) as exc:
                 report.add(check, f"{stream} {index} of {owner}", f"not base64 ({exc})")
                 continue
-            if not self.spill.add_part(kind, owner, index, data):
+            meta = {k: _normal(part[k]) for k in PART_META if part.get(k) is not None}
+            if not self.spill.add_part(kind, owner, index, data, _canonical(meta)):
                 report.add(
                     check,
                     f"{stream} {index} of {owner}",
-                    "two parts with this index and different bytes",
+                    "two parts with this index and different bytes or metadata",
                 )
 
     def _check_raw_modes(self) -> None:
         """Find manifest records downgraded to raw_content none."""
         report = self.report
-        with_parts = self.spill.owners("log")
+        with_parts = set(self.spill.owners("log"))
         by_type: dict[str, list[Record]] = defaultdict(list)
         for record in self.manifest.values():
             by_type[str(record.get("event_type"))].append(record)
@@ -1133,7 +1151,58 @@ class Verifier:
             return None, "raw parts missing"
         if extra:
             report.add("raw", f"log file {file_id}", f"log_file_parts {extra[:10]} beyond {count}")
+        self._check_part_meta(
+            "raw",
+            "log_file_parts",
+            file_id,
+            parts,
+            {
+                "part_count": count,
+                "sha256": record.get("verified_sha256") or record.get("provider_sha256"),
+                "event_type": record.get("event_type"),
+                "workspace_id": record.get("workspace_id"),
+            },
+        )
         return b"".join(parts[i] for i in range(count)), ""
+
+    def _check_part_meta(
+        self,
+        check: str,
+        stream: str,
+        owner: str,
+        parts: dict[int, bytes],
+        expected: dict[str, t.Any],
+    ) -> None:
+        """Check what each part says of itself besides its bytes.
+
+        ``offset`` and ``size`` by the bytes, the rest (``part_count``, the whole file's
+        ``sha256``, ...) by its record (``expected``). A column a part does not have (not
+        selected) is not checked; one that is wrong is a finding: a reader placing the parts
+        by offset would not get the bytes verify hashed.
+        """
+        meta = self.spill.part_meta(self._part_kind(stream), owner)
+        offset = 0
+        for index in sorted(parts):
+            said = meta.get(index, {})
+            wants = {**expected, "offset": offset, "size": len(parts[index])}
+            offset += len(parts[index])
+            for column, value in sorted(said.items()):
+                want = wants.get(column)
+                if want is not None and not _same(value, _normal(want)):
+                    self.report.add(
+                        check,
+                        f"{stream} {index} of {owner}",
+                        f"column {column} says {value!r}, its "
+                        f"{'bytes give' if column in ('offset', 'size') else 'record says'} "
+                        f"{want!r}",
+                    )
+
+    @staticmethod
+    def _part_kind(stream: str) -> str:
+        """Return the spill kind of a parts stream (see :meth:`run`)."""
+        return {"log_file_parts": "log", "file_parts": "file"}.get(
+            stream, stream.removesuffix("_parts")
+        )
 
     def derived(self, file_id: str) -> Derived:
         """Return the derivation of a log file's rows (raw checks the first time)."""
@@ -1722,6 +1791,9 @@ class Verifier:
                 f"{report.counts['attachments_pending']} attachments are still retried by the tap "
                 "(no final status yet)"
             )
+        known = {*self.attachments, *(str(r.get("id")) for r in self.file_chain)}
+        if self.only is None or self.file_chain:  # a slice knows every record by its chain
+            self._stray_parts("file", "file_parts", known)
         for file_id, info in sorted(self.attachments.items()):
             for sha256, row in info["archived"].items():
                 report.counts["attachments_archived"] += 1
@@ -1768,6 +1840,13 @@ class Verifier:
         if missing or not count:
             report.add("attachment", item, f"{parts_stream} {missing[:10]} of {count} missing")
             return None
+        self._check_part_meta(
+            "attachment",
+            parts_stream,
+            file_id,
+            parts,
+            {"part_count": count, "sha256": sha256, "workspace_id": row.get("workspace_id")},
+        )
         return b"".join(parts[i] for i in range(count))
 
     def _check_stored_files(self) -> None:
@@ -1783,7 +1862,9 @@ class Verifier:
             if stream not in self.streams_present:
                 continue
             done: set[str] = set()
+            known: set[str] = set()
             for row in self.rows(stream):
+                known.add(str(row.get("id")))
                 report.counts["stored_file_rows"] += 1
                 if row.get("status") != "archived":
                     continue
@@ -1798,6 +1879,18 @@ class Verifier:
                     continue
                 if _bytes_match(report, f"{stream} {file_id}", data, sha256, row):
                     report.counts["stored_files_verified"] += 1
+            self._stray_parts(stream, f"{stream}_parts", known)
+
+    def _stray_parts(self, kind: str, stream: str, known: set[str]) -> None:
+        """Name parts whose file has no record (left behind when the record was removed)."""
+        for owner, count in sorted(self.spill.owners(kind).items()):
+            if owner not in known:
+                self.report.add(
+                    "attachment",
+                    f"{stream} of {owner}",
+                    f"no files record of it: {count} parts of a file the archive does not list "
+                    "(a record removed?)",
+                )
 
     def _check_directory(self) -> None:
         """Re-derive every column of users, gpts, projects from the item as served.
@@ -2081,7 +2174,10 @@ def _small(row: Record) -> Record:
 
 
 def _small_file(row: Record) -> Record:
-    return {k: row.get(k) for k in ("size", "storage_uri", "content_base64", "part_count")}
+    return {
+        k: row.get(k)
+        for k in ("size", "storage_uri", "content_base64", "part_count", "workspace_id")
+    }
 
 
 def _bytes_match(

@@ -623,3 +623,105 @@ def test_archive_text_in_a_finding_cannot_forge_a_line(
     assert [line for line in lines if line.startswith("VERDICT")] == [lines[-1]], out
     assert lines[-1].startswith("VERDICT: FAILED"), out
     assert any(line.startswith("  FINDING manifest: log file x\\") for line in lines), out
+
+
+# --------------------------------------------------------------------------- parts' metadata
+
+
+@pytest.fixture(scope="module")
+def parted(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TapRun]:
+    """An archive whose log files and attachments are cut into parts of 1,024 bytes."""
+    run = ok(run_tap(tap_config(sim, event_types=EVENT_TYPES, max_inline_file_bytes=1024)))
+    return write_jsonl(run.records, tmp_path_factory.mktemp("parted")), run
+
+
+@pytest.fixture
+def parted_copy(parted: tuple[Path, TapRun], tmp_path: Path) -> Folder:
+    shutil.copytree(parted[0], tmp_path / "archive")
+    return Folder(tmp_path / "archive")
+
+
+def _second_part(rows: Rows, owner_key: str) -> dict[str, Any]:
+    """The part at index 1 of the owner with the most parts."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[owner_key]] = counts.get(row[owner_key], 0) + 1
+    owner = max(counts, key=counts.__getitem__)
+    assert counts[owner] >= 3, counts
+    return next(r for r in rows if r[owner_key] == owner and r["part_index"] == 1)
+
+
+PART_CHANGES = [
+    ("offset", lambda part: part["offset"] + 1),
+    ("offset", lambda part: 0),
+    ("size", lambda part: part["size"] - 1),
+    ("sha256", lambda part: "0" * 64),
+    ("part_count", lambda part: part["part_count"] + 1),
+    ("workspace_id", lambda part: "another"),
+]
+
+
+@pytest.mark.parametrize(
+    ("stream", "owner_key", "check", "column", "value"),
+    [
+        ("log_file_parts", "log_file_id", "raw", column, value)
+        for column, value in [*PART_CHANGES, ("event_type", lambda part: "AUTH_LOG_X")]
+    ]
+    + [("file_parts", "file_id", "attachment", column, value) for column, value in PART_CHANGES],
+)
+def test_a_part_whose_metadata_lies_is_a_finding(
+    stream: str,
+    owner_key: str,
+    check: str,
+    column: str,
+    value: Callable[[dict[str, Any]], Any],
+    parted_copy: Folder,
+    parted: tuple[Path, TapRun],
+    tmp_path: Path,
+) -> None:
+    """A part's bytes hash right but its offset, size, part_count, whole-file SHA-256, event
+    type or workspace say otherwise: a reader placing parts by offset, or trusting its
+    sha256, gets what verify did not prove."""
+    state = _state(parted[1].state, tmp_path)
+    code, out, _ = _verify(parted_copy.root, "--state", state, tmp=tmp_path)
+    assert code == 0, out
+    rows = parted_copy.rows(stream)
+    part = _second_part(rows, owner_key)
+    part[column] = value(part)
+    parted_copy.write(stream, rows)
+    code, out, lines = _verify(parted_copy.root, "--state", state, tmp=tmp_path)
+    assert code == 1, out
+    item = f"{check}: {stream} 1 of {part[owner_key]}: "
+    assert any(line.startswith(item) and column in line for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("stream", "owner_key", "words"),
+    [
+        ("log_file_parts", "log_file_id", "manifest: log file gone: manifest record missing"),
+        ("file_parts", "file_id", "attachment: file_parts of gone: no files record"),
+    ],
+)
+def test_parts_of_no_record_are_a_finding(
+    stream: str, owner_key: str, words: str, parted_copy: Folder, tmp_path: Path
+) -> None:
+    """Parts left behind by a removed record (a log file's, an attachment's) are evidence."""
+    rows = parted_copy.rows(stream)
+    parted_copy.write(stream, [*rows, {**rows[0], owner_key: "gone"}])
+    code, out, lines = _verify(parted_copy.root, tmp=tmp_path)
+    assert code == 1, out
+    assert any(line.startswith(words) for line in lines), lines
+
+
+def test_a_copy_of_a_part_with_another_offset_is_a_finding(
+    parted_copy: Folder, tmp_path: Path
+) -> None:
+    rows = parted_copy.rows("log_file_parts")
+    part = _second_part(rows, "log_file_id")
+    parted_copy.write("log_file_parts", [*rows, {**part, "offset": 0}])
+    code, out, lines = _verify(parted_copy.root, tmp=tmp_path)
+    assert code == 1, out
+    assert any(
+        line.startswith(f"raw: log_file_parts 1 of {part['log_file_id']}: two parts")
+        for line in lines
+    ), lines
