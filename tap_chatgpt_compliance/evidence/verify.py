@@ -690,6 +690,8 @@ class Derived:
     conversations: dict[str, Record] = field(default_factory=dict)
     latest_created: dict[str, str | None] = field(default_factory=dict)
     """Conversation id -> created_at of its latest event in the file (to_iso)."""
+    conversation_events: dict[str, set[str]] = field(default_factory=dict)
+    """Conversation id -> the keys of its message events in the file (as the fold sees them)."""
     refs: dict[str, list[tuple[t.Any, ...]]] = field(default_factory=dict)
     """Attachment id -> the REF_COLUMNS values of each message event that references it."""
     unmatched: dict[str, set[t.Any]] = field(default_factory=dict)
@@ -793,6 +795,8 @@ class Verifier:
         self.raw_done: dict[str, tuple[bool, str]] = {}
         self.facts_done: set[str] = set()
         self.missing: dict[tuple[str, str], dict[t.Any, str]] = {}
+        self.missing_conversations: dict[tuple[str, str], set[str]] = {}
+        """(log file, conversation) without its row -> its message events in that file."""
         self.doubtful: list[tuple[str, str, Record, Record]] = []
         self.referenced: dict[str, str] = {}
         """Attachment id -> a log file whose kept raw event references it."""
@@ -1286,6 +1290,11 @@ class Verifier:
         for event, key, at in zip(parsed.messages, parsed.message_keys, times, strict=True):
             built = message_record(event, workspace_id, file_id, key, at)
             derived.messages[str(built["event_id"])] = built
+            conversation = event.get("conversation")
+            if type(conversation) is dict and conversation.get("id"):
+                derived.conversation_events.setdefault(str(conversation["id"]), set()).add(
+                    str(built["event_id"])
+                )
         for event, key in zip(parsed.others, parsed.other_keys, strict=True):
             event_type = event.get("type")
             if type(event_type) is not str or not event_type:
@@ -1423,6 +1432,10 @@ class Verifier:
                 digests = self.missing.setdefault((stream, derived.file_id), {})
                 for key in keys:
                     digests[key] = self._digest_of(stream, derived, key)
+                    if stream == "conversations":
+                        self.missing_conversations[(derived.file_id, key)] = (
+                            derived.conversation_events.get(key, set())
+                        )
             keys.clear()
         self.report.counts["events_in_raw"] += len(derived.messages) + len(derived.events)
         self.report.counts["unparsed_in_raw"] += len(derived.unparsed)
@@ -1655,12 +1668,15 @@ class Verifier:
         """Report rows missing for lines of verified raw files.
 
         A true duplicate of an event of an earlier file of the run was dropped by the tap, not
-        lost: those are looked for in the other files.
+        lost: those are looked for in the other files. A conversation's row is excused only
+        when every message of it in the file was such a duplicate (the tap folds the kept
+        messages only).
         """
         report = self.report
         wanted: dict[str, dict[str, list[tuple[str, str]]]] = defaultdict(dict)
         later: list[tuple[str, str, t.Any]] = []
-        excused: set[str] = set()
+        excused: set[tuple[str, str]] = set()
+        """(log file, message event key) delivered again: kept in an earlier file's row."""
         for (stream, file_id), keys in self.missing.items():
             for key, digest in keys.items():
                 if stream in ("messages", "events"):
@@ -1681,7 +1697,9 @@ class Verifier:
                     if not (d == found and str(row.get("log_file_id")) != f)
                 ]
                 if len(by_key[event_id]) < len(entries):
-                    excused.update(f for f, _ in entries)
+                    if stream == "messages":
+                        kept = set(by_key[event_id])
+                        excused.update((f, event_id) for f, d in entries if (f, d) not in kept)
                     report.counts["duplicates_in_other_files"] += len(entries) - len(
                         by_key[event_id]
                     )
@@ -1693,8 +1711,13 @@ class Verifier:
                         "a line of its raw file has no row",
                     )
         for stream, file_id, key in later:
-            if stream == "conversations" and file_id in excused:
-                continue  # its messages there were true duplicates of an earlier file's
+            events = self.missing_conversations.get((file_id, key))
+            if (
+                stream == "conversations"
+                and events
+                and all((file_id, e) in excused for e in events)
+            ):
+                continue  # its messages there were all true duplicates of an earlier file's
             if stream == "conversations" and self.archive.upserts and key in self.conversation_ids:
                 continue  # an upserting target keeps the conversation's latest row only
             report.add("missing", f"{stream} {key} of log file {file_id}", "no row for it")

@@ -29,7 +29,7 @@ from tap_chatgpt_compliance.logfiles import chain
 from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import EVENT_TYPES, cli, ok, verify_cli, write_jsonl
-from .test_tamper_matrix import Folder
+from .test_tamper_matrix import CM, Folder, _rechain
 
 Rows = list[dict[str, Any]]
 State = dict[str, Any]
@@ -724,4 +724,87 @@ def test_a_copy_of_a_part_with_another_offset_is_a_finding(
     assert any(
         line.startswith(f"raw: log_file_parts 1 of {part['log_file_id']}: two parts")
         for line in lines
+    ), lines
+
+
+# --------------------------------------------------------------------------- true duplicates
+
+
+def _rewrite_raw(folder: Folder, file_id: str, data: bytes, **manifest: Any) -> None:
+    """Give a (one-part) log file new raw bytes: its part, its manifest record, the chain."""
+    sha = hashlib.sha256(data).hexdigest()
+    parts = folder.rows("log_file_parts")
+    (part,) = [p for p in parts if p["log_file_id"] == file_id]
+    part.update(content_base64=base64.b64encode(data).decode(), sha256=sha, size=len(data))
+    folder.write("log_file_parts", parts)
+    rows = folder.rows("log_files")
+    (record,) = [r for r in rows if r["id"] == file_id]
+    record.update(
+        provider_sha256=sha, verified_sha256=sha, bytes_downloaded=len(data), file_size=len(data)
+    )
+    record.update(manifest)
+    folder.write("log_files", rows)
+    _rechain(folder, record["event_type"])
+
+
+def _raw(folder: Folder, file_id: str) -> bytes:
+    (part,) = [p for p in folder.rows("log_file_parts") if p["log_file_id"] == file_id]
+    return base64.b64decode(part["content_base64"])
+
+
+def _with_a_true_duplicate(folder: Folder) -> tuple[str, str]:
+    """Deliver a message of an earlier file again at the end of a later one (at-least-once),
+    as the tap archives it: no row for it there, nor for its conversation if it has no other
+    message in that file. Return the later file and one of its own conversations."""
+    messages = folder.rows("messages")
+    files = sorted(
+        (r for r in folder.rows("log_files") if r["event_type"] == CM),
+        key=lambda r: r["chain_seq"],
+    )
+    conversations: dict[str, set[str]] = {}
+    for row in messages:
+        conversations.setdefault(row["log_file_id"], set()).add(row["conversation_id"])
+    later = next(f for f in reversed(files) if conversations.get(f["id"]))
+    message = next(
+        m
+        for m in messages
+        if m["log_file_id"] != later["id"]
+        and m["conversation_id"] not in conversations[later["id"]]
+        and files.index(next(f for f in files if f["id"] == m["log_file_id"])) < files.index(later)
+    )
+    line = next(
+        x
+        for x in _raw(folder, message["log_file_id"]).split(b"\n")
+        if message["event_id"].encode() in x
+    )
+    data = _raw(folder, later["id"])
+    data += (b"" if data.endswith(b"\n") else b"\n") + line + b"\n"
+    _rewrite_raw(
+        folder,
+        later["id"],
+        data,
+        line_count=later["line_count"] + 1,
+        duplicates_dropped=(later.get("duplicates_dropped") or 0) + 1,
+    )
+    return later["id"], sorted(conversations[later["id"]])[0]
+
+
+def test_a_true_duplicate_excuses_its_own_conversation_only(
+    archive: Folder, tmp_path: Path
+) -> None:
+    """A message delivered again in a later file excuses its row there, and its conversation's
+    when the conversation has no other message in the file: not every conversations row of
+    the file (one deleted would go unseen)."""
+    file_id, conversation_id = _with_a_true_duplicate(archive)
+    code, out, _ = _verify(archive.root, tmp=tmp_path)
+    assert code == 0, out
+    assert "1 events of a raw file are kept once, in the row of an earlier file" in out, out
+    archive.edit(
+        "conversations",
+        lambda rows: [r for r in rows if (r["log_file_id"], r["id"]) != (file_id, conversation_id)],
+    )
+    code, out, lines = _verify(archive.root, tmp=tmp_path)
+    assert code == 1, out
+    assert f"missing: conversations {conversation_id} of log file {file_id}: no row for it" in (
+        lines
     ), lines
