@@ -953,18 +953,22 @@ class Verifier:
                         f"end_time goes backwards after log file {before['id']}",
                     )
             for previous, count in successors.items():
-                if count > 1:
+                if count > 1 and previous == chain.GENESIS:
+                    broken = True
+                    report.add(
+                        "chain",
+                        f"{event_type} chain",
+                        f"it starts {count} times (chain_seq 1 {count} times): a state reset or "
+                        "log files made up; an anchor holds the head of one chain at most, the "
+                        "others are anchored by nothing",
+                    )
+                elif count > 1:
                     broken = True
                     report.add(
                         "chain",
                         f"{event_type} link {previous[:16]}…",
                         f"{count} different manifest records follow the same link",
                     )
-            if geneses > 1:
-                report.limitations.append(
-                    f"the {event_type} chain starts {geneses} times (an archive whose state was "
-                    "reset starts a new chain): coverage between the chains is not proven"
-                )
             times = sorted(
                 x for x in (chain.canonical_time(r.get("end_time")) for r in records) if x
             )
@@ -989,9 +993,15 @@ class Verifier:
         if anchor is None:
             return
         by_type: dict[str, dict[int, Record]] = defaultdict(dict)
+        named = {event_type: head for event_type, (_, head) in anchor.heads.items()}
         for record in self.manifest.values():
             if record.get("chain_hash"):
-                by_type[str(record.get("event_type"))][_int(record.get("chain_seq"))] = record
+                event_type = str(record.get("event_type"))
+                at_seq, seq = by_type[event_type], _int(record.get("chain_seq"))
+                # Two records at one chain_seq (a fork, a second chain: chain findings): the
+                # one the anchor names, if any, is the one compared.
+                if seq not in at_seq or record.get("chain_hash") == named.get(event_type):
+                    at_seq[seq] = record
         for event_type, (seq, head) in sorted(anchor.heads.items()):
             records = by_type.get(event_type, {})
             if not records:

@@ -808,3 +808,56 @@ def test_a_true_duplicate_excuses_its_own_conversation_only(
     assert f"missing: conversations {conversation_id} of log file {file_id}: no row for it" in (
         lines
     ), lines
+
+
+# --------------------------------------------------------------------------- a second chain
+
+
+def _second_chain(folder: Folder, event_type: str, count: int) -> None:
+    """Add a chain of ``event_type`` starting again at chain_seq 1 (a made-up one): copies of
+    its first ``count`` log files under new ids, every link recomputed, raw parts and rows
+    copied (consistent with itself: only an anchor can tell)."""
+    manifest = folder.rows("log_files")
+    ids: dict[str, str] = {}
+    previous = chain.GENESIS
+    firsts = sorted(
+        (r for r in manifest if r["event_type"] == event_type), key=lambda r: r["chain_seq"]
+    )
+    for record in firsts[:count]:
+        copy = {**record, "id": f"{record['id']}-again", "chain_previous": previous}
+        copy["chain_hash"] = previous = chain.chain_hash(previous, copy)
+        manifest.append(copy)
+        ids[record["id"]] = copy["id"]
+    folder.write("log_files", manifest)
+    for stream in ("log_file_parts", "messages", "conversations", "events"):
+        if list(folder.root.glob(f"{stream}-*.jsonl")):
+            rows = folder.rows(stream)
+            rows += [
+                {**r, "log_file_id": ids[r["log_file_id"]]} for r in rows if r["log_file_id"] in ids
+            ]
+            folder.write(stream, rows)
+
+
+@pytest.mark.parametrize("count", [2, 5])
+def test_a_second_chain_of_an_anchored_event_type_is_a_finding(
+    count: int, archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """Log files on a chain that starts again (a state reset, or made up) are not on the chain
+    to the head the state holds: anchored by nothing, a chain finding (never a limitation)."""
+    _second_chain(archive, "AUTH_LOG", count)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(line.startswith("chain: AUTH_LOG chain: it starts 2 times") for line in lines), lines
+    assert not [line for line in lines if line.startswith("anchor:")], lines  # not "rewritten"
+
+
+def test_a_second_chain_is_a_finding_with_the_seals(
+    sealed_copy: tuple[Folder, Path], tmp_path: Path
+) -> None:
+    folder, seals = sealed_copy
+    _second_chain(folder, "AUTH_LOG", 2)
+    code, out, lines = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 1, out
+    assert any(line.startswith("chain: AUTH_LOG chain: it starts 2 times") for line in lines), lines
