@@ -156,6 +156,23 @@ class Report:
     """The log files whose rows were verified, when only a slice was (verify(log_file_ids))."""
     links: dict[str, dict[int, set[str]]] = field(default_factory=dict)
     """The archive's chain links ``{chain name: {chain_seq: {chain_hash}}}`` (for seals)."""
+    latest_links: dict[str, tuple[dict[str, str], dict[str, str]]] = field(default_factory=dict)
+    """Chains whose every item's latest record must be anchored (the files chain of an
+    append-only archive): ``{chain name: ({chain_hash: chain_previous}, {item id: chain_hash
+    of its latest record})}`` (see :meth:`off_chain`)."""
+
+    def off_chain(self, name: str, heads: t.Collection[str]) -> list[str]:
+        """Return the items whose latest record is on no chain through ``heads``.
+
+        On a chain through a head: the head, the links before it, and the links after it
+        (written after the anchor: said unanchored elsewhere). Another branch (a fork, a chain
+        that starts again) is anchored by nothing.
+        """
+        if name not in self.latest_links:
+            return []
+        parents, latest = self.latest_links[name]
+        on = on_chain(parents, heads)
+        return sorted(item for item, link in latest.items() if link not in on)
 
     @property
     def intact(self) -> bool:
@@ -261,6 +278,29 @@ class Report:
                 f"out (give --state or --seals) — {what}"
             )
         return f"VERDICT: intact (anchored: {', '.join(self.anchored)}) — {what}"
+
+
+def on_chain(parents: t.Mapping[str, str], heads: t.Collection[str]) -> set[str]:
+    """Return the links of the chains through ``heads``: before them and after them.
+
+    ``parents`` maps each link (chain_hash) to the one before it (chain_previous).
+    """
+    before: set[str] = set()
+    for head in heads:
+        link = head
+        while link in parents and link not in before:
+            before.add(link)
+            link = parents[link]
+    leads: dict[str, bool] = dict.fromkeys(heads, True)
+    for start in parents:
+        path: list[str] = []
+        link = start
+        while link in parents and link not in leads and link not in path:
+            path.append(link)
+            link = parents[link]
+        found = leads.get(link, False)
+        leads.update(dict.fromkeys(path, found))
+    return before | {link for link, found in leads.items() if found and link in parents}
 
 
 def lines_or_none(value: t.Any) -> str:
@@ -2113,6 +2153,11 @@ class Verifier:
                 item,
                 f"files record missing before it: no record has chain_hash {previous[:16]}…",
             )
+        if not self.archive.upserts:  # an upserting target keeps one record per attachment
+            report.latest_links[chain.FILES] = (
+                {h: str(r.get("chain_previous") or "") for h, r in by_hash.items()},
+                {str(r.get("id")): str(r["chain_hash"]) for r in records},  # the last wins
+            )
         top = max(by_hash.values(), key=lambda r: _int(r.get("chain_seq")))
         report.chains["files (attachments)"] = {
             "links": len(by_hash),
@@ -2141,6 +2186,14 @@ class Verifier:
                     "chain files",
                     f"files chain_seq {seq} has another chain_hash than {anchor.source} says: "
                     "the attachment records were rewritten",
+                )
+            elif off := report.off_chain(chain.FILES, [head]):
+                report.add(
+                    "anchor",
+                    "chain files",
+                    f"the latest files record of {len(off)} attachments ({', '.join(off[:5])}) "
+                    f"is on no chain through the head {anchor.source} holds (a fork, or a chain "
+                    "that starts again): anchored by nothing",
                 )
         elif anchor is not None:
             report.notes.append(f"{anchor.source} has no attachment chain head")

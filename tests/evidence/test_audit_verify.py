@@ -8,6 +8,7 @@ cannot be read, never a traceback.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -861,3 +862,129 @@ def test_a_second_chain_is_a_finding_with_the_seals(
     code, out, lines = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
     assert code == 1, out
     assert any(line.startswith("chain: AUTH_LOG chain: it starts 2 times") for line in lines), lines
+
+
+# --------------------------------------------------------------------------- more attacks
+
+
+def _two_files_messages(rows: Rows) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two messages rows with text, of two different log files."""
+    first = _first_message(rows)
+    second = next(
+        r for r in rows if r.get("content_text") and r["log_file_id"] != first["log_file_id"]
+    )
+    return first, second
+
+
+def rows_swapped_between_files(folder: Folder) -> None:
+    """Two messages rows exchanged between their log files (each row whole)."""
+
+    def change(rows: Rows) -> None:
+        first, second = _two_files_messages(rows)
+        first["log_file_id"], second["log_file_id"] = second["log_file_id"], first["log_file_id"]
+
+    folder.edit("messages", change)
+
+
+def contents_swapped_keys_kept(folder: Folder) -> None:
+    """Two messages rows of two log files exchange every column but their keys."""
+
+    def change(rows: Rows) -> None:
+        first, second = _two_files_messages(rows)
+        keys = ("log_file_id", "event_id")
+        a, b = dict(first), dict(second)
+        first.update({k: v for k, v in b.items() if k not in keys})
+        second.update({k: v for k, v in a.items() if k not in keys})
+
+    folder.edit("messages", change)
+
+
+def manifest_fork(folder: Folder) -> None:
+    """A made-up log file claiming the link of an existing one (its raw part and rows too)."""
+    manifest = folder.rows("log_files")
+    record = sorted((r for r in manifest if r["event_type"] == CM), key=lambda r: r["chain_seq"])[
+        -2
+    ]
+    fork = {**record, "id": f"{record['id']}-fork"}
+    fork["chain_hash"] = chain.chain_hash(fork["chain_previous"], fork)
+    folder.write("log_files", [*manifest, fork])
+    for stream in ("log_file_parts", "messages", "conversations"):
+        rows = folder.rows(stream)
+        rows += [{**r, "log_file_id": fork["id"]} for r in rows if r["log_file_id"] == record["id"]]
+        folder.write(stream, rows)
+
+
+def files_chain_fork(folder: Folder) -> None:
+    """A second files record of an attachment, linked where another record is (a fork)."""
+    rows = folder.rows("files")
+    ordered = sorted(rows, key=lambda r: r["chain_seq"])
+    target, other = ordered[-1], ordered[-2]
+    fork = {
+        **target,
+        "chain_previous": other["chain_previous"],
+        "chain_previous_id": other.get("chain_previous_id"),
+        "chain_seq": other["chain_seq"],
+    }
+    fork["chain_hash"] = chain.chain_hash(fork["chain_previous"], fork, chain.FILES)
+    folder.write("files", [*rows, fork])
+
+
+def gzip_member_added(folder: Folder) -> None:
+    """A target-s3-like .jsonl.gz object with a second gzip member holding a forged row."""
+    path = folder.path("messages")
+    rows = folder.rows("messages")
+    forged = {**_first_message(rows), "content_text": "I agreed."}
+    body = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    extra = (json.dumps(forged) + "\n").encode()
+    path.unlink()
+    (path.parent / f"{path.name}.gz").write_bytes(gzip.compress(body) + gzip.compress(extra))
+
+
+ATTACKS: dict[str, tuple[Callable[[Folder], None], str, str]] = {
+    "rows swapped between files": (rows_swapped_between_files, "added", "messages event"),
+    "contents swapped, keys kept": (contents_swapped_keys_kept, "column", "messages event"),
+    "manifest chain fork": (manifest_fork, "chain", "follow the same link"),
+    "files chain fork": (files_chain_fork, "anchor", "on no chain through the head"),
+    "gzip member added": (gzip_member_added, "column", "column content_text"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_more_attacks_fail(name: str, archive: Folder, inline_run: TapRun, tmp_path: Path) -> None:
+    change, check, words = ATTACKS[name]
+    change(archive)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert out.strip().splitlines()[-1].startswith("VERDICT: FAILED"), out
+    assert any(line.startswith(f"{check}: ") and words in line for line in lines), lines
+
+
+def test_gzip_members_are_read_whole(archive: Folder, inline_run: TapRun, tmp_path: Path) -> None:
+    """A stream written as several gzip members (appended objects) is read to its end."""
+    path = archive.path("messages")
+    lines = path.read_bytes().splitlines(keepends=True)
+    middle = len(lines) // 2
+    path.unlink()
+    (path.parent / f"{path.name}.gz").write_bytes(
+        gzip.compress(b"".join(lines[:middle])) + gzip.compress(b"".join(lines[middle:]))
+    )
+    code, out, _ = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 0, out
+    assert "VERDICT: intact" in out
+
+
+def test_a_files_chain_fork_is_not_anchored_by_the_seals(
+    sealed_copy: tuple[Folder, Path], tmp_path: Path
+) -> None:
+    folder, seals = sealed_copy
+    files_chain_fork(folder)
+    code, out, lines = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
+    assert code == 1, out
+    assert any(
+        line.startswith("seal: seal ") and "chain files: the latest record of 1 items" in line
+        for line in lines
+    ), lines
