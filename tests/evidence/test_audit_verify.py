@@ -988,3 +988,107 @@ def test_a_files_chain_fork_is_not_anchored_by_the_seals(
         line.startswith("seal: seal ") and "chain files: the latest record of 1 items" in line
         for line in lines
     ), lines
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_a_duplicated_seal_is_a_finding(which: int, tmp_path: Path) -> None:
+    """A seal copied under another name (sorting right after it): the seal chain says so.
+
+    On S3 the same check runs on the versions listed (a copy can be written with Object Lock
+    by whoever can write the bucket: its place in the chain gives it away)."""
+    from tap_chatgpt_compliance.evidence.seals import archive_links, check_seals
+
+    from .test_seals import WORKSPACE, Report, _manifest, _seal_runs
+
+    urls = _seal_runs(tmp_path, [1, 2, 3])
+    original = Path(urls[which])
+    copy = original.with_name(original.name.replace(".json", "z.json"))
+    copy.write_bytes(original.read_bytes())
+    assert sorted(p.name for p in original.parent.iterdir()).index(copy.name) == which + 1
+    report = Report()
+    check_seals(str(tmp_path / WORKSPACE), report, archive=archive_links(_manifest(3)))
+    details = [f[2] for f in report.findings]
+    assert any(f"seal_seq {which + 1} does not follow {which + 1}" in d for d in details), details
+
+
+# --------------------------------------------------------------------------- S3 objects
+
+
+def _s3_put(client: Any, bucket: str, key: str, rows: Rows) -> None:
+    body = gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode())
+    client.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def _same_size_text(rows: Rows) -> None:
+    """content_text of a message replaced by another text of the same length."""
+    row = _first_message(rows)
+    text = row["content_text"]
+    row["content_text"] = ("X" if text[0] != "X" else "Y") + text[1:]
+
+
+@pytest.mark.e2e
+def test_s3_object_alterations(
+    inline_run: TapRun, s3_client: Any, s3_bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    """target-s3 layout (``<prefix>/<stream>/<date>/<object>.jsonl.gz``): an object replaced
+    by one of the same size, an extra object under a stream, one moved to another date folder
+    (nothing altered: still intact) or out of its stream (rows missing)."""
+    prefix = "archive/acme"
+    records = json.loads(json.dumps(inline_run.records))
+    keys = {s: f"{prefix}/{s}/2026/12/06/{s}-1.jsonl.gz" for s in records}
+    for stream, rows in records.items():
+        _s3_put(s3_client, s3_bucket, keys[stream], rows)
+    args = [
+        "--s3",
+        f"s3://{s3_bucket}/{prefix}",
+        "--endpoint-url",
+        s3_endpoint,
+        "--state",
+        _state(inline_run.state, tmp_path),
+    ]
+
+    def run() -> tuple[int, str, list[str]]:
+        report = tmp_path / "report.json"
+        done = verify_cli(*args, "--report", str(report))
+        assert "Traceback" not in done.stdout + done.stderr
+        data = json.loads(report.read_text())
+        lines = [f"{f['check']}: {f['item']}: {f['detail']}" for f in data["findings"]]
+        return done.returncode, done.stdout, lines
+
+    code, out, _ = run()
+    assert code == 0, out
+    assert "VERDICT: intact" in out, out
+
+    messages = json.loads(json.dumps(records["messages"]))
+    _same_size_text(messages)
+    old = s3_client.head_object(Bucket=s3_bucket, Key=keys["messages"])["ContentLength"]
+    _s3_put(s3_client, s3_bucket, keys["messages"], messages)
+    code, out, lines = run()
+    assert code == 1, (old, lines)
+    assert any("column content_text" in line for line in lines), (old, lines)
+    _s3_put(s3_client, s3_bucket, keys["messages"], records["messages"])
+
+    extra = f"{prefix}/messages/2026/12/07/messages-2.jsonl.gz"
+    _s3_put(s3_client, s3_bucket, extra, messages)
+    code, out, lines = run()
+    assert code == 1, lines
+    assert any("column content_text" in line for line in lines), lines
+    s3_client.delete_object(Bucket=s3_bucket, Key=extra)
+
+    moved = f"{prefix}/messages/1999/01/01/messages-1.jsonl.gz"
+    s3_client.copy_object(
+        Bucket=s3_bucket, Key=moved, CopySource={"Bucket": s3_bucket, "Key": keys["messages"]}
+    )
+    s3_client.delete_object(Bucket=s3_bucket, Key=keys["messages"])
+    code, out, _ = run()
+    assert code == 0, out
+    assert "VERDICT: intact" in out, out
+
+    away = f"{prefix}/messages_old/messages-1.jsonl.gz"
+    s3_client.copy_object(
+        Bucket=s3_bucket, Key=away, CopySource={"Bucket": s3_bucket, "Key": moved}
+    )
+    s3_client.delete_object(Bucket=s3_bucket, Key=moved)
+    code, out, lines = run()
+    assert code == 1, lines
+    assert any(line.startswith("missing: messages") for line in lines), lines
