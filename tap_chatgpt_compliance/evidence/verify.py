@@ -636,12 +636,13 @@ class Spill:
             )
         }
 
-    def part_meta(self, kind: str, owner: str) -> dict[int, dict[str, t.Any]]:
-        """Return the metadata of one owner's parts by index (what :meth:`add_part` kept)."""
+    def part_meta(self, kind: str, owner: str) -> dict[int, tuple[int, dict[str, t.Any]]]:
+        """Return the size and metadata of one owner's parts by index (:meth:`add_part`)."""
         return {
-            int(index): json.loads(_unsql(meta))
-            for index, meta in self.db.execute(
-                "SELECT idx, meta FROM parts WHERE kind = ? AND owner = ?", (kind, _sql(owner))
+            int(index): (int(size), json.loads(_unsql(meta)))
+            for index, size, meta in self.db.execute(
+                "SELECT idx, length(data), meta FROM parts WHERE kind = ? AND owner = ?",
+                (kind, _sql(owner)),
             )
         }
 
@@ -800,6 +801,8 @@ class _Groups:
 
 
 ROW_STREAMS = ("messages", "events", "unparsed_lines", "conversations", "files")
+DELETED = "_sdc_deleted_at"
+"""target-postgres's soft delete (``activate_version``): the only target metadata verify reads."""
 PART_META = ("offset", "size", "sha256", "part_count", "event_type", "workspace_id")
 """What a part says of itself besides its bytes (log_file_parts, file_parts, ...)."""
 
@@ -901,6 +904,8 @@ class Verifier:
         report = self.report
         for record in self.rows("log_files"):
             file_id = str(record.get("id"))
+            if record.get(DELETED) is not None:
+                self._marked_deleted("log_files", file_id, record)
             kept = self.manifest.get(file_id)
             if kept is None:
                 self.manifest[file_id] = record
@@ -1093,6 +1098,8 @@ class Verifier:
         for part in self.rows(stream):
             owner = str(part.get(owner_key))
             index = part.get("part_index")
+            if part.get(DELETED) is not None:
+                self._marked_deleted(stream, f"{index!r} of {owner}", part)
             if isinstance(index, float) and index.is_integer():
                 index = int(index)
             if isinstance(index, Decimal) and index == index.to_integral_value():
@@ -1205,41 +1212,24 @@ class Verifier:
             return None, "raw parts missing"
         if extra:
             report.add("raw", f"log file {file_id}", f"log_file_parts {extra[:10]} beyond {count}")
-        self._check_part_meta(
-            "raw",
-            "log_file_parts",
-            file_id,
-            parts,
-            {
-                "part_count": count,
-                "sha256": record.get("verified_sha256") or record.get("provider_sha256"),
-                "event_type": record.get("event_type"),
-                "workspace_id": record.get("workspace_id"),
-            },
-        )
         return b"".join(parts[i] for i in range(count)), ""
 
     def _check_part_meta(
-        self,
-        check: str,
-        stream: str,
-        owner: str,
-        parts: dict[int, bytes],
-        expected: dict[str, t.Any],
+        self, check: str, kind: str, owner: str, expected: dict[str, t.Any]
     ) -> None:
-        """Check what each part says of itself besides its bytes.
+        """Check what each part of bytes that hash right says of itself besides its bytes.
 
         ``offset`` and ``size`` by the bytes, the rest (``part_count``, the whole file's
         ``sha256``, ...) by its record (``expected``). A column a part does not have (not
         selected) is not checked; one that is wrong is a finding: a reader placing the parts
-        by offset would not get the bytes verify hashed.
+        by offset would not get the bytes verify hashed. (Bytes that do not hash right are
+        one finding already.)
         """
-        meta = self.spill.part_meta(self._part_kind(stream), owner)
+        stream = {"log": "log_file_parts", "file": "file_parts"}.get(kind, f"{kind}_parts")
         offset = 0
-        for index in sorted(parts):
-            said = meta.get(index, {})
-            wants = {**expected, "offset": offset, "size": len(parts[index])}
-            offset += len(parts[index])
+        for index, (size, said) in sorted(self.spill.part_meta(kind, owner).items()):
+            wants = {**expected, "offset": offset, "size": size}
+            offset += size
             for column, value in sorted(said.items()):
                 want = wants.get(column)
                 if want is not None and not _same(value, _normal(want)):
@@ -1250,13 +1240,6 @@ class Verifier:
                         f"{'bytes give' if column in ('offset', 'size') else 'record says'} "
                         f"{want!r}",
                     )
-
-    @staticmethod
-    def _part_kind(stream: str) -> str:
-        """Return the spill kind of a parts stream (see :meth:`run`)."""
-        return {"log_file_parts": "log", "file_parts": "file"}.get(
-            stream, stream.removesuffix("_parts")
-        )
 
     def derived(self, file_id: str) -> Derived:
         """Return the derivation of a log file's rows (raw checks the first time)."""
@@ -1310,6 +1293,18 @@ class Verifier:
                 return Derived(file_id, False, "its raw bytes do not hash right")
             report.counts["raw_verified"] += 1
             self.raw_done[file_id] = (True, "")
+            if record.get("raw_content") == "inline":
+                self._check_part_meta(
+                    "raw",
+                    "log",
+                    file_id,
+                    {
+                        "part_count": record.get("raw_part_count"),
+                        "sha256": expected,
+                        "event_type": record.get("event_type"),
+                        "workspace_id": record.get("workspace_id"),
+                    },
+                )
         derived = self._parse(record, data)
         if first:
             for copy in (record, *self.copies.get(file_id, ())):
@@ -1507,6 +1502,9 @@ class Verifier:
             if stream == "files":  # the attachment chain is always verified whole
                 self.file_chain.extend(_chained(row) for row in rows if row.get("chain_hash"))
             return
+        for row in rows:
+            if row.get(DELETED) is not None:
+                self._marked_deleted(stream, f"{_row_key(stream, row)} of log file {file_id}", row)
         if file_id not in self.manifest:
             self.unknown_file_rows[(stream, file_id)] += len(rows)
             derived = Derived(file_id, False, "its manifest record is missing")
@@ -1526,6 +1524,14 @@ class Verifier:
                 counts["rows_untraced"] += 1
                 self.untraced_by_file[file_id] += 1
                 self._check_untraced(stream, row, derived)
+
+    def _marked_deleted(self, stream: str, item: str, row: Record) -> None:
+        self.report.add(
+            "column",
+            f"{stream} {item} column {DELETED}",
+            f"marked deleted ({row.get(DELETED)!r}): a reader that honours the target's soft "
+            "deletes does not see it; the tap never deletes a row",
+        )
 
     def _matched(self, stream: str, derived: Derived, key: t.Any) -> None:
         derived.unmatched[stream].discard(key)
@@ -1875,6 +1881,7 @@ class Verifier:
                     continue
                 if _bytes_match(report, f"attachment {file_id}", data, sha256, row):
                     report.counts["attachments_verified"] += 1
+                    self._parts_of_record("file", file_id, sha256, row)
 
     def _attachment_bytes(
         self, file_id: str, sha256: str, row: Record, stream: str = "files"
@@ -1913,13 +1920,6 @@ class Verifier:
         if missing or not count:
             report.add("attachment", item, f"{parts_stream} {missing[:10]} of {count} missing")
             return None
-        self._check_part_meta(
-            "attachment",
-            parts_stream,
-            file_id,
-            parts,
-            {"part_count": count, "sha256": sha256, "workspace_id": row.get("workspace_id")},
-        )
         return b"".join(parts[i] for i in range(count))
 
     def _check_stored_files(self) -> None:
@@ -1952,7 +1952,16 @@ class Verifier:
                     continue
                 if _bytes_match(report, f"{stream} {file_id}", data, sha256, row):
                     report.counts["stored_files_verified"] += 1
+                    self._parts_of_record(stream, file_id, sha256, row)
             self._stray_parts(stream, f"{stream}_parts", known)
+
+    def _parts_of_record(self, kind: str, file_id: str, sha256: str, row: Record) -> None:
+        """Check the parts' metadata of a record whose bytes were read from its parts."""
+        if row.get("content_base64") is None and not row.get("storage_uri"):
+            expected = {"part_count": row.get("part_count"), "sha256": sha256}
+            self._check_part_meta(
+                "attachment", kind, file_id, {**expected, "workspace_id": row.get("workspace_id")}
+            )
 
     def _stray_parts(self, kind: str, stream: str, known: set[str]) -> None:
         """Name parts whose file has no record (left behind when the record was removed)."""

@@ -1092,3 +1092,55 @@ def test_s3_object_alterations(
     code, out, lines = run()
     assert code == 1, lines
     assert any(line.startswith("missing: messages") for line in lines), lines
+
+
+# --------------------------------------------------------------------------- null and absent
+
+
+def test_a_null_column_dropped_or_added_is_the_same_row(
+    archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """A column whose value is null and a column that is absent carry the same nothing (a
+    PostgreSQL column the row lacks reads NULL): no value is hidden or added, so no finding.
+    A value where the derivation has none is one."""
+    row = _first_message(archive.rows("messages"))
+    nulls = sorted(k for k, v in row.items() if v is None)
+    assert nulls, row
+
+    def change(rows: Rows) -> None:
+        first = _first_message(rows)
+        del first[nulls[0]]
+        first["not_a_column"] = None
+
+    archive.edit("messages", change)
+    state = _state(inline_run.state, tmp_path)
+    code, out, _ = _verify(archive.root, "--state", state, tmp=tmp_path)
+    assert code == 0, out
+    archive.edit("messages", lambda rows: _first_message(rows).update(not_a_column=0))
+    code, out, lines = _verify(archive.root, "--state", state, tmp=tmp_path)
+    assert code == 1, out
+    assert any(
+        line.endswith("column not_a_column: differs from its raw line (as the tap derives it)")
+        for line in lines
+    ), lines
+
+
+@pytest.mark.parametrize("stream", ["messages", "conversations", "events", "log_files", "files"])
+def test_a_row_marked_deleted_by_the_target_is_a_finding(
+    stream: str, archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """``_sdc_deleted_at`` is target-postgres's soft delete: a reader that honours it does not
+    see the row. The tap never deletes a row of these streams; target metadata (``_sdc_*``)
+    is otherwise not the tap's and is not compared."""
+    archive.edit(
+        stream,
+        lambda rows: rows[0].update(
+            _sdc_deleted_at="2026-12-07T00:00:00+00:00",
+            _sdc_extracted_at="2026-12-07T00:00:00+00:00",
+        ),
+    )
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any("_sdc_deleted_at" in line for line in lines), lines
