@@ -7,12 +7,17 @@ Exit status: 0 when the archive is intact, 1 on any finding or when the archive 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import re
 import sys
 import typing as t
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tap_chatgpt_compliance.evidence import export_cli, sources
+from tap_chatgpt_compliance.evidence.export_text import one_line
 from tap_chatgpt_compliance.evidence.verify import AnchorError, read_state, verify
 
 if t.TYPE_CHECKING:
@@ -104,28 +109,87 @@ def open_archive(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status (1 and one line on any error)."""
     args = build_parser().parse_args(argv)
     try:
         if args.command == "export":
             return _export(args)
-        anchor = read_state(args.state) if args.state else None
-        archive = open_archive(args)
-        report = verify(archive, anchor)
-        if args.seals:
-            from tap_chatgpt_compliance.evidence import seals
-
-            try:
-                seals.check_seals(args.seals, report, archive.storage_options, archive=report.links)
-            except seals.SealsUnreadable as exc:
-                report.add("seal", args.seals, str(exc))
-        if args.report:
-            Path(args.report).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        return _verify(args)
     except (sources.ArchiveError, AnchorError, OSError) as exc:
-        print(f"chatgpt-compliance {args.command}: {exc}", file=sys.stderr)
-        return 1
+        _fail(args, str(exc))
+    except Exception as exc:  # fail closed: a bug or a library's surprise, never a traceback
+        _fail(args, f"could not complete ({type(exc).__name__}: {exc}){_unfinished(args)}")
+    return 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    anchor = read_state(args.state) if args.state else None
+    archive = open_archive(args)
+    report = verify(archive, anchor)
+    if args.seals:
+        from tap_chatgpt_compliance.evidence import seals
+
+        try:
+            seals.check_seals(args.seals, report, archive.storage_options, archive=report.links)
+        except seals.SealsUnreadable as exc:
+            report.add("seal", args.seals, str(exc))
+    if args.report:
+        Path(args.report).write_text(json.dumps(report.to_json(), indent=2) + "\n")
     print(report.text())
     return 0 if report.intact else 1
+
+
+def _unfinished(args: argparse.Namespace) -> str:
+    """Return what an interrupted command leaves behind (an export's partial production)."""
+    if args.command != "export":
+        return ": no verdict"
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()):
+        return f": the production in {out} is incomplete, do not use it"
+    return ": nothing was written"
+
+
+def _fail(args: argparse.Namespace, message: str) -> None:
+    """Print one line on stderr, without a secret of the command line or the environment."""
+    print(f"chatgpt-compliance {args.command}: {redact(message, args)}"[:2000], file=sys.stderr)
+
+
+SECRET_ENVIRONMENT = ("PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_SECRET_NAME = re.compile(r"key|secret|token|password|passwd|credential", re.IGNORECASE)
+_USERINFO = re.compile(r"(://[^/@\s:]*):[^/@\s]*@")
+_PASSWORD_SETTING = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def redact(text: str, args: argparse.Namespace) -> str:
+    """Return ``text`` on one line with every secret given to the command replaced by ``***``.
+
+    Secrets: the password of ``--postgres`` (URL or ``password=``), every value of
+    ``--storage-options`` under a key naming a key, secret, token or password, the
+    environment's ``SECRET_ENVIRONMENT``; and any URL password or ``password=`` setting.
+    """
+    secrets = {os.environ.get(name) or "" for name in SECRET_ENVIRONMENT}
+    dsn = getattr(args, "postgres", None) or ""
+    with contextlib.suppress(ValueError):
+        secrets.add(urlsplit(dsn).password or "")
+    secrets.update(match[2].strip("'") for match in _PASSWORD_SETTING.finditer(dsn))
+    with contextlib.suppress(ValueError, TypeError):
+        secrets.update(_secret_values(json.loads(getattr(args, "storage_options", None) or "{}")))
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _PASSWORD_SETTING.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
+    return one_line(text)
+
+
+def _secret_values(value: t.Any, secret: bool = False) -> t.Iterator[str]:
+    """Yield the texts of a JSON value held under a key that names a secret."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_values(item, secret or bool(_SECRET_NAME.search(str(key))))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _secret_values(item, secret)
+    elif secret and value is not None and not isinstance(value, bool):
+        yield str(value)
 
 
 def _export(args: argparse.Namespace) -> int:

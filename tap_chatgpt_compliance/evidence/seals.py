@@ -400,10 +400,22 @@ def _check_coverage(
     Links after the newest sealed head of a chain are consistent but not anchored: a note.
     """
     sealed: dict[str, int] = {}
+    heads: dict[str, set[str]] = {}
     for _, seal in result.seals:
         for chain_name, head in seal["chains"].items():
             sealed[chain_name] = max(sealed.get(chain_name, 0), int(head["chain_seq"]))
+            heads.setdefault(chain_name, set()).add(str(head["chain_head"]))
     newest = result.seals[-1][0]
+    off_chain = getattr(report, "off_chain", None)
+    for chain_name, chain_heads in sorted(heads.items()):
+        off = off_chain(chain_name, chain_heads) if callable(off_chain) else []
+        if off:
+            add(
+                f"seal {newest}",
+                f"chain {chain_name}: the latest record of {len(off)} items "
+                f"({', '.join(off[:5])}) is on no chain through a sealed head (a fork, or a "
+                "chain that starts again): not anchored by the seals",
+            )
     notes = getattr(report, "notes", None)
     for chain_name, links in sorted(archive.items()):
         if not links:

@@ -56,6 +56,7 @@ import orjson
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
+from tap_chatgpt_compliance.evidence.export_text import one_line
 from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
 from tap_chatgpt_compliance.logfiles.records import (
@@ -155,6 +156,23 @@ class Report:
     """The log files whose rows were verified, when only a slice was (verify(log_file_ids))."""
     links: dict[str, dict[int, set[str]]] = field(default_factory=dict)
     """The archive's chain links ``{chain name: {chain_seq: {chain_hash}}}`` (for seals)."""
+    latest_links: dict[str, tuple[dict[str, str], dict[str, str]]] = field(default_factory=dict)
+    """Chains whose every item's latest record must be anchored (the files chain of an
+    append-only archive): ``{chain name: ({chain_hash: chain_previous}, {item id: chain_hash
+    of its latest record})}`` (see :meth:`off_chain`)."""
+
+    def off_chain(self, name: str, heads: t.Collection[str]) -> list[str]:
+        """Return the items whose latest record is on no chain through ``heads``.
+
+        On a chain through a head: the head, the links before it, and the links after it
+        (written after the anchor: said unanchored elsewhere). Another branch (a fork, a chain
+        that starts again) is anchored by nothing.
+        """
+        if name not in self.latest_links:
+            return []
+        parents, latest = self.latest_links[name]
+        on = on_chain(parents, heads)
+        return sorted(item for item, link in latest.items() if link not in on)
 
     @property
     def intact(self) -> bool:
@@ -236,7 +254,9 @@ class Report:
             if n > MAX_LISTED
         )
         lines.append(self.verdict())
-        return "\n".join(lines)
+        # Archive text (ids, event types, paths) is in these lines: a line break in it must not
+        # start a line of its own (a forged verdict), half an emoji must print.
+        return "\n".join(map(one_line, lines))
 
     def verdict(self) -> str:
         """Return the one-line verdict."""
@@ -258,6 +278,29 @@ class Report:
                 f"out (give --state or --seals) — {what}"
             )
         return f"VERDICT: intact (anchored: {', '.join(self.anchored)}) — {what}"
+
+
+def on_chain(parents: t.Mapping[str, str], heads: t.Collection[str]) -> set[str]:
+    """Return the links of the chains through ``heads``: before them and after them.
+
+    ``parents`` maps each link (chain_hash) to the one before it (chain_previous).
+    """
+    before: set[str] = set()
+    for head in heads:
+        link = head
+        while link in parents and link not in before:
+            before.add(link)
+            link = parents[link]
+    leads: dict[str, bool] = dict.fromkeys(heads, True)
+    for start in parents:
+        path: list[str] = []
+        link = start
+        while link in parents and link not in leads and link not in path:
+            path.append(link)
+            link = parents[link]
+        found = leads.get(link, False)
+        leads.update(dict.fromkeys(path, found))
+    return before | {link for link, found in leads.items() if found and link in parents}
 
 
 def lines_or_none(value: t.Any) -> str:
@@ -559,19 +602,22 @@ class Spill:
             """
             PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
             CREATE TABLE parts (kind TEXT, owner TEXT, idx INTEGER, digest BLOB, data BLOB,
-                                PRIMARY KEY (kind, owner, idx));
+                                meta TEXT, PRIMARY KEY (kind, owner, idx));
             CREATE TABLE facts (cid TEXT, title TEXT, event_at TEXT, created TEXT);
             CREATE TABLE untraced (stream TEXT, key TEXT, digest BLOB,
                                    PRIMARY KEY (stream, key));
             """
         )
 
-    def add_part(self, kind: str, owner: str, index: int, data: bytes) -> bool:
-        """Keep a part; return False when a different part has the same index."""
-        digest = hashlib.sha256(data).digest()
+    def add_part(self, kind: str, owner: str, index: int, data: bytes, meta: str = "{}") -> bool:
+        """Keep a part and its metadata (JSON text).
+
+        Return False when a part with the same index has other bytes or other metadata.
+        """
+        digest = hashlib.sha256(data + b"\n" + meta.encode("utf-8", "surrogatepass")).digest()
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO parts VALUES (?, ?, ?, ?, ?)",
-            (kind, _sql(owner), index, digest, data),
+            "INSERT OR IGNORE INTO parts VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, _sql(owner), index, digest, data, _sql(meta)),
         )
         if cursor.rowcount:
             return True
@@ -590,12 +636,22 @@ class Spill:
             )
         }
 
-    def owners(self, kind: str) -> set[str]:
-        """Return the owners with parts of a kind."""
+    def part_meta(self, kind: str, owner: str) -> dict[int, tuple[int, dict[str, t.Any]]]:
+        """Return the size and metadata of one owner's parts by index (:meth:`add_part`)."""
         return {
-            _unsql(owner)
-            for (owner,) in self.db.execute(
-                "SELECT DISTINCT owner FROM parts WHERE kind = ?", (kind,)
+            int(index): (int(size), json.loads(_unsql(meta)))
+            for index, size, meta in self.db.execute(
+                "SELECT idx, length(data), meta FROM parts WHERE kind = ? AND owner = ?",
+                (kind, _sql(owner)),
+            )
+        }
+
+    def owners(self, kind: str) -> dict[str, int]:
+        """Return the owners with parts of a kind, and how many parts each has."""
+        return {
+            _unsql(owner): int(count)
+            for owner, count in self.db.execute(
+                "SELECT owner, COUNT(*) FROM parts WHERE kind = ? GROUP BY owner", (kind,)
             )
         }
 
@@ -675,6 +731,8 @@ class Derived:
     conversations: dict[str, Record] = field(default_factory=dict)
     latest_created: dict[str, str | None] = field(default_factory=dict)
     """Conversation id -> created_at of its latest event in the file (to_iso)."""
+    conversation_events: dict[str, set[str]] = field(default_factory=dict)
+    """Conversation id -> the keys of its message events in the file (as the fold sees them)."""
     refs: dict[str, list[tuple[t.Any, ...]]] = field(default_factory=dict)
     """Attachment id -> the REF_COLUMNS values of each message event that references it."""
     unmatched: dict[str, set[t.Any]] = field(default_factory=dict)
@@ -743,6 +801,10 @@ class _Groups:
 
 
 ROW_STREAMS = ("messages", "events", "unparsed_lines", "conversations", "files")
+DELETED = "_sdc_deleted_at"
+"""target-postgres's soft delete (``activate_version``): the only target metadata verify reads."""
+PART_META = ("offset", "size", "sha256", "part_count", "event_type", "workspace_id")
+"""What a part says of itself besides its bytes (log_file_parts, file_parts, ...)."""
 
 
 class Verifier:
@@ -776,6 +838,8 @@ class Verifier:
         self.raw_done: dict[str, tuple[bool, str]] = {}
         self.facts_done: set[str] = set()
         self.missing: dict[tuple[str, str], dict[t.Any, str]] = {}
+        self.missing_conversations: dict[tuple[str, str], set[str]] = {}
+        """(log file, conversation) without its row -> its message events in that file."""
         self.doubtful: list[tuple[str, str, Record, Record]] = []
         self.referenced: dict[str, str] = {}
         """Attachment id -> a log file whose kept raw event references it."""
@@ -811,6 +875,9 @@ class Verifier:
             self._check_chains()
             self._check_anchor()
             self._read_parts("log", "log_file_parts", "log_file_id", "raw")
+            for owner, count in self.spill.owners("log").items():
+                if owner not in self.manifest:  # parts of a removed manifest record
+                    self.unknown_file_rows[("log_file_parts", owner)] += count
             self._read_parts("file", "file_parts", "file_id", "attachment")
             for stream in STORED_FILES:
                 self._read_parts(stream, f"{stream}_parts", "file_id", "attachment")
@@ -837,6 +904,8 @@ class Verifier:
         report = self.report
         for record in self.rows("log_files"):
             file_id = str(record.get("id"))
+            if record.get(DELETED) is not None:
+                self._marked_deleted("log_files", file_id, record)
             kept = self.manifest.get(file_id)
             if kept is None:
                 self.manifest[file_id] = record
@@ -929,18 +998,22 @@ class Verifier:
                         f"end_time goes backwards after log file {before['id']}",
                     )
             for previous, count in successors.items():
-                if count > 1:
+                if count > 1 and previous == chain.GENESIS:
+                    broken = True
+                    report.add(
+                        "chain",
+                        f"{event_type} chain",
+                        f"it starts {count} times (chain_seq 1 {count} times): a state reset or "
+                        "log files made up; an anchor holds the head of one chain at most, the "
+                        "others are anchored by nothing",
+                    )
+                elif count > 1:
                     broken = True
                     report.add(
                         "chain",
                         f"{event_type} link {previous[:16]}…",
                         f"{count} different manifest records follow the same link",
                     )
-            if geneses > 1:
-                report.limitations.append(
-                    f"the {event_type} chain starts {geneses} times (an archive whose state was "
-                    "reset starts a new chain): coverage between the chains is not proven"
-                )
             times = sorted(
                 x for x in (chain.canonical_time(r.get("end_time")) for r in records) if x
             )
@@ -965,9 +1038,15 @@ class Verifier:
         if anchor is None:
             return
         by_type: dict[str, dict[int, Record]] = defaultdict(dict)
+        named = {event_type: head for event_type, (_, head) in anchor.heads.items()}
         for record in self.manifest.values():
             if record.get("chain_hash"):
-                by_type[str(record.get("event_type"))][_int(record.get("chain_seq"))] = record
+                event_type = str(record.get("event_type"))
+                at_seq, seq = by_type[event_type], _int(record.get("chain_seq"))
+                # Two records at one chain_seq (a fork, a second chain: chain findings): the
+                # one the anchor names, if any, is the one compared.
+                if seq not in at_seq or record.get("chain_hash") == named.get(event_type):
+                    at_seq[seq] = record
         for event_type, (seq, head) in sorted(anchor.heads.items()):
             records = by_type.get(event_type, {})
             if not records:
@@ -1019,6 +1098,8 @@ class Verifier:
         for part in self.rows(stream):
             owner = str(part.get(owner_key))
             index = part.get("part_index")
+            if part.get(DELETED) is not None:
+                self._marked_deleted(stream, f"{index!r} of {owner}", part)
             if isinstance(index, float) and index.is_integer():
                 index = int(index)
             if isinstance(index, Decimal) and index == index.to_integral_value():
@@ -1031,17 +1112,18 @@ class Verifier:
             except (binascii.Error, TypeError, ValueError) as exc:
                 report.add(check, f"{stream} {index} of {owner}", f"not base64 ({exc})")
                 continue
-            if not self.spill.add_part(kind, owner, index, data):
+            meta = {k: _normal(part[k]) for k in PART_META if part.get(k) is not None}
+            if not self.spill.add_part(kind, owner, index, data, _canonical(meta)):
                 report.add(
                     check,
                     f"{stream} {index} of {owner}",
-                    "two parts with this index and different bytes",
+                    "two parts with this index and different bytes or metadata",
                 )
 
     def _check_raw_modes(self) -> None:
         """Find manifest records downgraded to raw_content none."""
         report = self.report
-        with_parts = self.spill.owners("log")
+        with_parts = set(self.spill.owners("log"))
         by_type: dict[str, list[Record]] = defaultdict(list)
         for record in self.manifest.values():
             by_type[str(record.get("event_type"))].append(record)
@@ -1132,6 +1214,33 @@ class Verifier:
             report.add("raw", f"log file {file_id}", f"log_file_parts {extra[:10]} beyond {count}")
         return b"".join(parts[i] for i in range(count)), ""
 
+    def _check_part_meta(
+        self, check: str, kind: str, owner: str, expected: dict[str, t.Any]
+    ) -> None:
+        """Check what each part of bytes that hash right says of itself besides its bytes.
+
+        ``offset`` and ``size`` by the bytes, the rest (``part_count``, the whole file's
+        ``sha256``, ...) by its record (``expected``). A column a part does not have (not
+        selected) is not checked; one that is wrong is a finding: a reader placing the parts
+        by offset would not get the bytes verify hashed. (Bytes that do not hash right are
+        one finding already.)
+        """
+        stream = {"log": "log_file_parts", "file": "file_parts"}.get(kind, f"{kind}_parts")
+        offset = 0
+        for index, (size, said) in sorted(self.spill.part_meta(kind, owner).items()):
+            wants = {**expected, "offset": offset, "size": size}
+            offset += size
+            for column, value in sorted(said.items()):
+                want = wants.get(column)
+                if want is not None and not _same(value, _normal(want)):
+                    self.report.add(
+                        check,
+                        f"{stream} {index} of {owner}",
+                        f"column {column} says {value!r}, its "
+                        f"{'bytes give' if column in ('offset', 'size') else 'record says'} "
+                        f"{want!r}",
+                    )
+
     def derived(self, file_id: str) -> Derived:
         """Return the derivation of a log file's rows (raw checks the first time)."""
         cached = self.cache.get(file_id)
@@ -1184,6 +1293,18 @@ class Verifier:
                 return Derived(file_id, False, "its raw bytes do not hash right")
             report.counts["raw_verified"] += 1
             self.raw_done[file_id] = (True, "")
+            if record.get("raw_content") == "inline":
+                self._check_part_meta(
+                    "raw",
+                    "log",
+                    file_id,
+                    {
+                        "part_count": record.get("raw_part_count"),
+                        "sha256": expected,
+                        "event_type": record.get("event_type"),
+                        "workspace_id": record.get("workspace_id"),
+                    },
+                )
         derived = self._parse(record, data)
         if first:
             for copy in (record, *self.copies.get(file_id, ())):
@@ -1214,6 +1335,11 @@ class Verifier:
         for event, key, at in zip(parsed.messages, parsed.message_keys, times, strict=True):
             built = message_record(event, workspace_id, file_id, key, at)
             derived.messages[str(built["event_id"])] = built
+            conversation = event.get("conversation")
+            if type(conversation) is dict and conversation.get("id"):
+                derived.conversation_events.setdefault(str(conversation["id"]), set()).add(
+                    str(built["event_id"])
+                )
         for event, key in zip(parsed.others, parsed.other_keys, strict=True):
             event_type = event.get("type")
             if type(event_type) is not str or not event_type:
@@ -1351,6 +1477,10 @@ class Verifier:
                 digests = self.missing.setdefault((stream, derived.file_id), {})
                 for key in keys:
                     digests[key] = self._digest_of(stream, derived, key)
+                    if stream == "conversations":
+                        self.missing_conversations[(derived.file_id, key)] = (
+                            derived.conversation_events.get(key, set())
+                        )
             keys.clear()
         self.report.counts["events_in_raw"] += len(derived.messages) + len(derived.events)
         self.report.counts["unparsed_in_raw"] += len(derived.unparsed)
@@ -1372,6 +1502,9 @@ class Verifier:
             if stream == "files":  # the attachment chain is always verified whole
                 self.file_chain.extend(_chained(row) for row in rows if row.get("chain_hash"))
             return
+        for row in rows:
+            if row.get(DELETED) is not None:
+                self._marked_deleted(stream, f"{_row_key(stream, row)} of log file {file_id}", row)
         if file_id not in self.manifest:
             self.unknown_file_rows[(stream, file_id)] += len(rows)
             derived = Derived(file_id, False, "its manifest record is missing")
@@ -1391,6 +1524,14 @@ class Verifier:
                 counts["rows_untraced"] += 1
                 self.untraced_by_file[file_id] += 1
                 self._check_untraced(stream, row, derived)
+
+    def _marked_deleted(self, stream: str, item: str, row: Record) -> None:
+        self.report.add(
+            "column",
+            f"{stream} {item} column {DELETED}",
+            f"marked deleted ({row.get(DELETED)!r}): a reader that honours the target's soft "
+            "deletes does not see it; the tap never deletes a row",
+        )
 
     def _matched(self, stream: str, derived: Derived, key: t.Any) -> None:
         derived.unmatched[stream].discard(key)
@@ -1583,12 +1724,15 @@ class Verifier:
         """Report rows missing for lines of verified raw files.
 
         A true duplicate of an event of an earlier file of the run was dropped by the tap, not
-        lost: those are looked for in the other files.
+        lost: those are looked for in the other files. A conversation's row is excused only
+        when every message of it in the file was such a duplicate (the tap folds the kept
+        messages only).
         """
         report = self.report
         wanted: dict[str, dict[str, list[tuple[str, str]]]] = defaultdict(dict)
         later: list[tuple[str, str, t.Any]] = []
-        excused: set[str] = set()
+        excused: set[tuple[str, str]] = set()
+        """(log file, message event key) delivered again: kept in an earlier file's row."""
         for (stream, file_id), keys in self.missing.items():
             for key, digest in keys.items():
                 if stream in ("messages", "events"):
@@ -1609,7 +1753,9 @@ class Verifier:
                     if not (d == found and str(row.get("log_file_id")) != f)
                 ]
                 if len(by_key[event_id]) < len(entries):
-                    excused.update(f for f, _ in entries)
+                    if stream == "messages":
+                        kept = set(by_key[event_id])
+                        excused.update((f, event_id) for f, d in entries if (f, d) not in kept)
                     report.counts["duplicates_in_other_files"] += len(entries) - len(
                         by_key[event_id]
                     )
@@ -1621,8 +1767,13 @@ class Verifier:
                         "a line of its raw file has no row",
                     )
         for stream, file_id, key in later:
-            if stream == "conversations" and file_id in excused:
-                continue  # its messages there were true duplicates of an earlier file's
+            events = self.missing_conversations.get((file_id, key))
+            if (
+                stream == "conversations"
+                and events
+                and all((file_id, e) in excused for e in events)
+            ):
+                continue  # its messages there were all true duplicates of an earlier file's
             if stream == "conversations" and self.archive.upserts and key in self.conversation_ids:
                 continue  # an upserting target keeps the conversation's latest row only
             report.add("missing", f"{stream} {key} of log file {file_id}", "no row for it")
@@ -1719,6 +1870,9 @@ class Verifier:
                 f"{report.counts['attachments_pending']} attachments are still retried by the tap "
                 "(no final status yet)"
             )
+        known = {*self.attachments, *(str(r.get("id")) for r in self.file_chain)}
+        if self.only is None or self.file_chain:  # a slice knows every record by its chain
+            self._stray_parts("file", "file_parts", known)
         for file_id, info in sorted(self.attachments.items()):
             for sha256, row in info["archived"].items():
                 report.counts["attachments_archived"] += 1
@@ -1727,6 +1881,7 @@ class Verifier:
                     continue
                 if _bytes_match(report, f"attachment {file_id}", data, sha256, row):
                     report.counts["attachments_verified"] += 1
+                    self._parts_of_record("file", file_id, sha256, row)
 
     def _attachment_bytes(
         self, file_id: str, sha256: str, row: Record, stream: str = "files"
@@ -1780,7 +1935,9 @@ class Verifier:
             if stream not in self.streams_present:
                 continue
             done: set[str] = set()
+            known: set[str] = set()
             for row in self.rows(stream):
+                known.add(str(row.get("id")))
                 report.counts["stored_file_rows"] += 1
                 if row.get("status") != "archived":
                     continue
@@ -1795,6 +1952,27 @@ class Verifier:
                     continue
                 if _bytes_match(report, f"{stream} {file_id}", data, sha256, row):
                     report.counts["stored_files_verified"] += 1
+                    self._parts_of_record(stream, file_id, sha256, row)
+            self._stray_parts(stream, f"{stream}_parts", known)
+
+    def _parts_of_record(self, kind: str, file_id: str, sha256: str, row: Record) -> None:
+        """Check the parts' metadata of a record whose bytes were read from its parts."""
+        if row.get("content_base64") is None and not row.get("storage_uri"):
+            expected = {"part_count": row.get("part_count"), "sha256": sha256}
+            self._check_part_meta(
+                "attachment", kind, file_id, {**expected, "workspace_id": row.get("workspace_id")}
+            )
+
+    def _stray_parts(self, kind: str, stream: str, known: set[str]) -> None:
+        """Name parts whose file has no record (left behind when the record was removed)."""
+        for owner, count in sorted(self.spill.owners(kind).items()):
+            if owner not in known:
+                self.report.add(
+                    "attachment",
+                    f"{stream} of {owner}",
+                    f"no files record of it: {count} parts of a file the archive does not list "
+                    "(a record removed?)",
+                )
 
     def _check_directory(self) -> None:
         """Re-derive every column of users, gpts, projects from the item as served.
@@ -1984,6 +2162,11 @@ class Verifier:
                 item,
                 f"files record missing before it: no record has chain_hash {previous[:16]}…",
             )
+        if not self.archive.upserts:  # an upserting target keeps one record per attachment
+            report.latest_links[chain.FILES] = (
+                {h: str(r.get("chain_previous") or "") for h, r in by_hash.items()},
+                {str(r.get("id")): str(r["chain_hash"]) for r in records},  # the last wins
+            )
         top = max(by_hash.values(), key=lambda r: _int(r.get("chain_seq")))
         report.chains["files (attachments)"] = {
             "links": len(by_hash),
@@ -2012,6 +2195,14 @@ class Verifier:
                     "chain files",
                     f"files chain_seq {seq} has another chain_hash than {anchor.source} says: "
                     "the attachment records were rewritten",
+                )
+            elif off := report.off_chain(chain.FILES, [head]):
+                report.add(
+                    "anchor",
+                    "chain files",
+                    f"the latest files record of {len(off)} attachments ({', '.join(off[:5])}) "
+                    f"is on no chain through the head {anchor.source} holds (a fork, or a chain "
+                    "that starts again): anchored by nothing",
                 )
         elif anchor is not None:
             report.notes.append(f"{anchor.source} has no attachment chain head")
@@ -2078,7 +2269,10 @@ def _small(row: Record) -> Record:
 
 
 def _small_file(row: Record) -> Record:
-    return {k: row.get(k) for k in ("size", "storage_uri", "content_base64", "part_count")}
+    return {
+        k: row.get(k)
+        for k in ("size", "storage_uri", "content_base64", "part_count", "workspace_id")
+    }
 
 
 def _bytes_match(
