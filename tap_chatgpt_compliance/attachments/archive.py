@@ -562,6 +562,28 @@ def attachment_path(workspace_id: str, ref: AttachmentRef) -> str:
     return f"/compliance/workspaces/{workspace_id}/users/{user}/files/{file}"
 
 
+def parts_not_selected(
+    record: dict[str, t.Any], spool: t.IO[bytes], parts_stream: str
+) -> t.IO[bytes] | None:
+    """Drop bytes only the deselected ``parts_stream`` would carry; return no spool.
+
+    The record says ``metadata_only``, never ``archived`` without its bytes in the output (its
+    size and SHA-256 stay: they were computed from the download).
+    """
+    spool.close()
+    record.update(
+        status="metadata_only",
+        archived_at=None,
+        part_count=None,
+        status_reason=(
+            f"{record['size']} bytes are more than max_inline_file_bytes and the stream "
+            f"{parts_stream} is not selected: select it (or use file_content 'storage') to "
+            "archive the bytes"
+        ),
+    )
+    return None
+
+
 def base_record(ref: AttachmentRef, workspace_id: str) -> dict[str, t.Any]:
     """Return the ``files`` record of an attachment before any download."""
     return {

@@ -26,6 +26,7 @@ from tap_chatgpt_compliance.attachments.archive import (
     AttachmentRef,
     Outcome,
     iter_parts,
+    parts_not_selected,
 )
 from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
@@ -135,6 +136,9 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
             # The parent's state stays where it was: its next refresh asks for the file again.
             if self.parent_stream_type is not None:
                 failed_parents(self.tap).add(t.cast("t.Any", self.parent_stream_type).name)
+        parts = next(iter(self.child_streams), None)
+        if spool is not None and parts is not None and not parts.selected:
+            spool = parts_not_selected(record, spool, parts.name)
         if spool is None:
             yield record
             return

@@ -18,6 +18,8 @@ from tap_chatgpt_compliance.attachments.archive import AttachmentArchiver, Attac
 from tap_chatgpt_compliance.http.transport import Transport
 from tap_chatgpt_compliance.settings import Settings
 from tests.support.tap import run_tap, tap_config
+from tests.tap.test_selection import Selected
+from tests.tap.test_workspace_objects import make_sim, run_objects
 
 WS = "/v1/compliance/workspaces/{workspace_id}"
 USER_FILE = f"{WS}/users/{{user_id}}/files/{{file_id}}"
@@ -118,3 +120,51 @@ def test_store_keeps_nothing_but_content_addresses(fresh: Simulator, tmp_path: P
     archiver.fetch(ref)
     assert not (tmp_path / "escape").exists()
     assert [p for p in tmp_path.rglob("*") if "escape" in p.name] == []
+
+
+def test_files_selected_without_file_parts_never_says_archived_without_the_bytes(
+    simulator_factory,
+) -> None:
+    """Meltano ``select: [files.*]`` leaves ``file_parts`` out: an attachment larger than
+    max_inline_file_bytes was recorded ``archived`` with a ``part_count`` and no part anywhere,
+    exit 0 (as ``log_file_parts`` deselected gives ``raw_content: none``)."""
+    sim = simulator_factory(seed=23, span_days=0.8, speed=60.0, attachment_rate=0.4)
+    runner = Selected(sim, {"files"}, max_inline_file_bytes=4096)
+    try:
+        run = runner.run()  # exit 0: a choice of the catalog, said in each record
+    finally:
+        runner.close()
+    live = _live(sim)
+    records = {r["id"]: r for r in run.records["files"]}
+    large = {k for k, v in live.items() if v["size"] > 4096}
+    small = set(live) - large
+    assert large
+    assert small
+    for file_id in large:  # its bytes are nowhere in the output: not archived
+        record = records[file_id]
+        assert record["status"] == "metadata_only", record
+        assert (record["part_count"], record["archived_at"]) == (None, None)
+        assert record["sha256"] == live[file_id]["sha256"]
+        assert "file_parts" in record["status_reason"]
+    for file_id in small:  # inline in the record itself: archived
+        assert records[file_id]["status"] == "archived"
+        assert records[file_id]["content_base64"]
+    assert "file_parts" in run.stderr
+
+
+def test_knowledge_files_selected_without_their_parts_never_say_archived(
+    simulator_factory,
+) -> None:
+    """The same for ``gpt_files`` without ``gpt_files_parts``."""
+    sim = make_sim(simulator_factory)
+    run = run_objects(sim, {"gpt_configs", "gpt_files"}, max_inline_file_bytes=120_000)
+    assert run.returncode == 0, run.stderr[-3000:]
+    truth = sim.inventory_truth()["gpt_files"]
+    records = run.records["gpt_files"]
+    large = [r for r in records if r["size"] and r["size"] > 120_000]
+    assert large
+    for record in large:
+        assert record["status"] == "metadata_only", record
+        assert record["sha256"] == truth[record["id"]]["sha256"]
+        assert "gpt_files_parts" in record["status_reason"]
+    assert any(r["status"] == "archived" and r["content_base64"] for r in records)
