@@ -17,6 +17,7 @@ STATUS = "status"
 SHAPE = "shape"
 TRICKLE = "trickle"
 REDIRECT = "redirect"
+PAGE = "page"
 LISTING_HANDLERS = frozenset(
     {
         "list_logs",
@@ -38,7 +39,7 @@ LISTING_HANDLERS = frozenset(
 class FaultAction:
     """What to do to one request instead of (or on top of) answering it normally."""
 
-    kind: str  # STATUS | RESET | TRUNCATE | SHAPE | TRICKLE | REDIRECT
+    kind: str  # STATUS | RESET | TRUNCATE | SHAPE | TRICKLE | REDIRECT | PAGE
     status: int = 500
     retry_after: int | None = None
     shape: str = ""
@@ -48,6 +49,9 @@ class FaultAction:
     """TRICKLE: the body goes out ``trickle_bytes`` every ``trickle_interval`` seconds."""
     location: str = ""
     """REDIRECT: the request is answered 307 to this ``Location`` (an odd signed URL)."""
+    page: str = ""
+    """PAGE: the request is answered 200 with this HTML page (a proxy or gateway answering for
+    the host: a login, block or maintenance page)."""
 
 
 class FaultEngine:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from .api import ApiApp
 from .faults import (
     LISTING_HANDLERS,
+    PAGE,
     REDIRECT,
     RESET,
     SHAPE,
@@ -130,6 +131,9 @@ class Frontend:
             return
         if action is not None and action.kind == REDIRECT:
             h.send(Response(307, b"", [("Location", action.location)]))
+            return
+        if action is not None and action.kind == PAGE:
+            h.send(Response(200, action.page.encode(), [("Content-Type", "text/html")]))
             return
         truncate = action is not None and action.kind == TRUNCATE
         if signed:

@@ -10,7 +10,17 @@ from typing import Any
 
 from .clock import US, to_us
 from .config import BAD_SHAPES, Faults, Oddities, SimulatorConfig
-from .faults import REDIRECT, RESET, SHAPE, STATUS, TRICKLE, TRUNCATE, FaultAction, FaultEngine
+from .faults import (
+    PAGE,
+    REDIRECT,
+    RESET,
+    SHAPE,
+    STATUS,
+    TRICKLE,
+    TRUNCATE,
+    FaultAction,
+    FaultEngine,
+)
 from .generator import Workspace
 from .httpd import Frontend, Listener
 from .inventory_oracle import inventory_truth
@@ -242,13 +252,15 @@ class Simulator:
         shape: str | None = None,
         trickle: tuple[int, float] | None = None,
         redirect: str | None = None,
+        page: str | None = None,
     ) -> None:
         """Make the next ``count`` requests to ``route`` (template or ``"signed"``) fail.
 
         ``shape``: the listing page is served broken (one of ``BAD_SHAPES``; listing routes
         only). ``trickle`` = (bytes, seconds): the body goes out that many bytes at a time with
         that pause between writes. ``redirect``: the answer is a 307 to this ``Location``
-        (a download sent to another host, a plain-http URL, a redirect loop, …).
+        (a download sent to another host, a plain-http URL, a redirect loop, …). ``page``: the
+        answer is 200 with this HTML page (a proxy or gateway answering for the host).
         """
         if route != SIGNED_ROUTE and route not in GET_ROUTES:
             raise ValueError(f"unknown route template {route!r}")
@@ -258,6 +270,8 @@ class Simulator:
             action = FaultAction(SHAPE, shape=shape)
         elif redirect is not None:
             action = FaultAction(REDIRECT, location=redirect)
+        elif page is not None:
+            action = FaultAction(PAGE, page=page)
         elif trickle is not None:
             size, pause = trickle
             action = FaultAction(TRICKLE, trickle_bytes=max(1, size), trickle_interval=pause)

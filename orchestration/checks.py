@@ -71,10 +71,12 @@ def _silence(outcome: RunOutcome, settings: FleetSettings, meta: dict[str, Any])
 
     The tap's summary tells, per event type, whether the listing was read (``nothing_new`` is
     the API having nothing after the bookmark) or not (``could_not_read``), and how far the
-    bookmark is behind the API's newest (``behind_api_seconds``).
+    bookmark is behind the API's newest (``behind_api_seconds``): facts of the tap's own
+    bookmarks (``tap_bookmarks``), never of those read back from Meltano's state.
     """
     limit = getattr(settings, "api_lag_fail_hours", 6.0) * 3600
-    for event_type, bookmark in sorted(outcome.summary.bookmarks.items()):
+    summary = outcome.summary
+    for event_type, bookmark in sorted((summary.tap_bookmarks or summary.bookmarks).items()):
         if not isinstance(bookmark, dict):
             continue
         behind = bookmark.get("behind_api_seconds")

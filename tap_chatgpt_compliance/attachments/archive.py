@@ -25,7 +25,7 @@ import requests
 from fsspec.implementations.local import LocalFileSystem
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_chatgpt_compliance.http.transport import Unavailable
+from tap_chatgpt_compliance.http.transport import BadPathSegment, Unavailable, path_segment
 from tap_chatgpt_compliance.run.sync import RunCounts
 
 if t.TYPE_CHECKING:
@@ -553,6 +553,37 @@ def _fsync_dir(path: str) -> None:
             os.close(fd)
 
 
+def attachment_path(workspace_id: str, ref: AttachmentRef) -> str:
+    """Return the API path of an attachment; raise BadPathSegment when there is none."""
+    if not ref.user_id:
+        msg = "the event names no user to ask"
+        raise BadPathSegment(msg)
+    user, file = path_segment(ref.user_id), path_segment(ref.file_id)
+    return f"/compliance/workspaces/{workspace_id}/users/{user}/files/{file}"
+
+
+def parts_not_selected(
+    record: dict[str, t.Any], spool: t.IO[bytes], parts_stream: str
+) -> t.IO[bytes] | None:
+    """Drop bytes only the deselected ``parts_stream`` would carry; return no spool.
+
+    The record says ``metadata_only``, never ``archived`` without its bytes in the output (its
+    size and SHA-256 stay: they were computed from the download).
+    """
+    spool.close()
+    record.update(
+        status="metadata_only",
+        archived_at=None,
+        part_count=None,
+        status_reason=(
+            f"{record['size']} bytes are more than max_inline_file_bytes and the stream "
+            f"{parts_stream} is not selected: select it (or use file_content 'storage') to "
+            "archive the bytes"
+        ),
+    )
+    return None
+
+
 def base_record(ref: AttachmentRef, workspace_id: str) -> dict[str, t.Any]:
     """Return the ``files`` record of an attachment before any download."""
     return {
@@ -646,13 +677,13 @@ class AttachmentArchiver:
         """
         if self.mode == "none":
             return Outcome("metadata_only", "file_content is 'none'")
-        if not ref.user_id:
-            return Outcome("not_found", "the event names no user to ask")
+        try:
+            path = attachment_path(self.workspace_id, ref)
+        except BadPathSegment as exc:
+            return Outcome("not_found", str(exc))
         if self._paused_because or self.closing:
             why = self._paused_because or "the run is ending"
             return Outcome(FAILED, f"not tried in this run: {why}")
-        workspace = f"/compliance/workspaces/{self.workspace_id}"
-        path = f"{workspace}/users/{ref.user_id}/files/{ref.file_id}"
         params = {"conversation_id": ref.conversation_id} if ref.conversation_id else None
         return self.download(path, params)
 

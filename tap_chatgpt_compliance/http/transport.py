@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import typing as t
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import backoff
 import requests
@@ -461,8 +461,8 @@ class Transport:
             for _ in range(FRESH_URL_TRIES):
                 response = self._api_get(path, params, describe)
                 if response.status_code not in REDIRECTS:
-                    with response, self._watch(response, path):
-                        return consume(response)
+                    response.close()  # the API answers a download with a 307 only
+                    raise RetriableAPIError(not_a_redirect(response, path), response)
                 location = response.headers.get("Location")
                 response.close()
                 if not location:
@@ -592,6 +592,34 @@ def check_location(location: str, what: str) -> None:
         f"API. {NOTHING_SKIPPED}"
     )
     raise InsecureRedirect(msg)
+
+
+class BadPathSegment(ValueError):
+    """An id that cannot be one segment of a URL path (``""``, ``.``, ``..``)."""
+
+
+def path_segment(value: object) -> str:
+    """Return ``value`` as one URL path segment, every reserved character percent-encoded.
+
+    An id taken from the API's data (a log event, a listing) is never a path of its own:
+    ``../../users`` or ``file-x#y`` would send the API key to another route, whose answer
+    would be archived as the file. Raises :class:`BadPathSegment` for ``""``, ``.`` and
+    ``..``, which no encoding keeps from being resolved.
+    """
+    text = str(value)
+    if text in ("", ".", ".."):
+        msg = f"the id {text!r} cannot be one segment of a URL path: it was not asked for"
+        raise BadPathSegment(msg)
+    return quote(text, safe="")
+
+
+def not_a_redirect(response: requests.Response, path: str) -> str:
+    """Say that the API answered a download with something else than its 307 (no body)."""
+    kind = (response.headers.get("Content-Type") or "no Content-Type").split(";")[0].strip()
+    return (
+        f"The API answered {path} with HTTP {response.status_code} ({kind}) instead of a "
+        "redirect to the file: not the file (a proxy or gateway answering for the API?)"
+    )
 
 
 def response_error_message(response: requests.Response) -> str:

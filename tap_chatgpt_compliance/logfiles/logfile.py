@@ -17,8 +17,9 @@ from functools import cached_property
 
 import orjson
 
-from tap_chatgpt_compliance.errors import ComplianceAPIError
+from tap_chatgpt_compliance.errors import NOTHING_SKIPPED, ComplianceAPIError
 from tap_chatgpt_compliance.http.downloads import Unavailable
+from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
 from tap_chatgpt_compliance.run.output import DEL, ascii_json
 from tap_chatgpt_compliance.timeparse import to_iso
 
@@ -532,7 +533,11 @@ def fetch_log_file(
     the listing item has none). Nothing is parsed yet (:meth:`LogFile.next_segment`).
     """
     expected = str(meta.get("file_sha256") or "").lower()
-    path = f"{scope_path}/logs/{meta['id']}"
+    try:
+        path = f"{scope_path}/logs/{path_segment(meta['id'])}"
+    except BadPathSegment as exc:
+        msg = f"A log file was listed with an id that is no file id ({exc}). {NOTHING_SKIPPED}"
+        raise ComplianceAPIError(msg) from exc
     for attempt in range(1, SHA_TRIES + 1):
         try:
             body, sha256, size = downloader.download(path, _reader)

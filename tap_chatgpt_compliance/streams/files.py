@@ -17,7 +17,12 @@ from functools import cached_property
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
-from tap_chatgpt_compliance.attachments.archive import AttachmentRef, base_record, iter_parts
+from tap_chatgpt_compliance.attachments.archive import (
+    AttachmentRef,
+    base_record,
+    iter_parts,
+    parts_not_selected,
+)
 from tap_chatgpt_compliance.attachments.pending import (
     MAX_PENDING,
     RETRY_WINDOW,
@@ -170,10 +175,11 @@ class FilesStream(AttachmentLedger):
         """
         run = self.sync_run
         pending = self.pending
-        links = self.chain
         previous = previous or pending.get(ref.file_id)
-        previous_status = previous.status if previous else None
         record["log_file_id"] = log_file_id
+        if spool is not None and not self.tap.streams[FilePartsStream.name].selected:
+            spool = parts_not_selected(record, spool, FilePartsStream.name)
+            self._not_archived(record, "metadata_only")
         status = record["status"]
         now = self.transport.clock.now()  # the API's time, never this machine's (clock.py)
         emit = True
@@ -188,7 +194,7 @@ class FilesStream(AttachmentLedger):
                 suffix = f"; retried by later runs until {entry.retry_until.isoformat()}"
                 self._not_archived(record, status, suffix)
                 # A retry that fails the same way again adds nothing downstream.
-                emit = previous_status != status
+                emit = previous is None or previous.status != status
             overflow = pending.overflow()
         else:
             if previous is not None:
@@ -200,7 +206,7 @@ class FilesStream(AttachmentLedger):
                 self._not_archived(record, status)
         run.attachment_statuses[record["status"]] += 1
         if emit:
-            links.link(record)
+            self.chain.link(record)
             yield from self._emit(record, spool)
         elif spool is not None:
             spool.close()

@@ -26,8 +26,10 @@ from tap_chatgpt_compliance.attachments.archive import (
     AttachmentRef,
     Outcome,
     iter_parts,
+    parts_not_selected,
 )
 from tap_chatgpt_compliance.client import ComplianceStream
+from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
 from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.streams.activity import LibraryFilesStream
 from tap_chatgpt_compliance.streams.gen1 import failed_parents
@@ -120,7 +122,7 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
         if ref.get("gone"):
             outcome = Outcome("expired", "in the trash: the API answers 410")
         else:
-            outcome = self._fetch(self.route.format(owner_id=owner_id, file_id=file_id))
+            outcome = self._fetch(owner_id, file_id)
         base, spool = self.archiver.finish(attachment, outcome)
         record = {key: base.get(key) for key in STORED_FILE["properties"]}
         record.update(id=file_id, workspace_id=self.workspace_id, owner_id=owner_id)
@@ -134,6 +136,9 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
             # The parent's state stays where it was: its next refresh asks for the file again.
             if self.parent_stream_type is not None:
                 failed_parents(self.tap).add(t.cast("t.Any", self.parent_stream_type).name)
+        parts = next(iter(self.child_streams), None)
+        if spool is not None and parts is not None and not parts.selected:
+            spool = parts_not_selected(record, spool, parts.name)
         if spool is None:
             yield record
             return
@@ -145,10 +150,14 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
             run.open_spools.pop(file_id, None)
             spool.close()
 
-    def _fetch(self, path: str) -> Outcome:
+    def _fetch(self, owner_id: str, file_id: str) -> Outcome:
         archiver = self.archiver
         if not archiver.downloads:
             return Outcome("metadata_only", "file_content is 'none'")
+        try:
+            path = self.route.format(owner_id=path_segment(owner_id), file_id=path_segment(file_id))
+        except BadPathSegment as exc:
+            return Outcome("not_found", str(exc))
         return archiver.download(
             f"/compliance/workspaces/{self.workspace_id}/{path}", what=f"stream '{self.name}'"
         )

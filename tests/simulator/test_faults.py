@@ -49,6 +49,16 @@ def test_inject_reset_and_truncate(simulator):
     assert requests.get(loc, timeout=5).status_code == 200
 
 
+def test_inject_page(simulator):
+    """A proxy or gateway answering for the host: 200 with its own HTML page, then service."""
+    c = Client(simulator)
+    f = c.list_all()[0]
+    simulator.inject("/v1/compliance/workspaces/{workspace_id}/logs/{log_file_id}", page="<p>no")
+    r = c.get(c.ws(f"/logs/{f['id']}"))
+    assert (r.status_code, r.headers["Content-Type"], r.text) == (200, "text/html", "<p>no")
+    assert c.get(c.ws(f"/logs/{f['id']}")).status_code == 307
+
+
 def test_random_faults(make):
     """error_rate, reset_rate, truncate_rate and latency_ms apply to every request."""
     c = Client(make(faults=Faults(error_rate=1.0)))
