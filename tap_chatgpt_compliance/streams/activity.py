@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import typing as t
 
+from tap_chatgpt_compliance.http.transport import path_segment
 from tap_chatgpt_compliance.streams.gen1 import run_cache
 from tap_chatgpt_compliance.streams.workspace import (
     ChildObjectStream,
@@ -45,7 +46,7 @@ class _PerUserStream(WorkspaceObjectStream):
 
     def _keyed_rows(self) -> Iterator[tuple[str, dict[str, t.Any]]]:
         for user_id in self.user_ids():
-            path = f"users/{user_id}/{self.route}"
+            path = f"users/{path_segment(user_id)}/{self.route}"
             pages = (
                 self.iter_cursor(path, limit=PER_USER_PAGE, missing_ok=True)
                 if self.cursor_paging
@@ -108,7 +109,7 @@ class RecordingTranscriptsStream(ChildObjectStream):
             return
         user_id, recording_id = context["user_id"], context["recording_id"]
         item = self.fetch(
-            f"users/{user_id}/recordings/{recording_id}/transcript",
+            f"users/{path_segment(user_id)}/recordings/{path_segment(recording_id)}/transcript",
             {"include_summary": "true"},
             missing_ok=True,
         )
@@ -149,7 +150,7 @@ class CodexTaskDetailsStream(ChildObjectStream):
         """Fetch one task; a task gone since it was listed (404) has no row."""
         if not context:
             return
-        item = self.fetch(f"codex_tasks/{context['task_id']}", missing_ok=True)
+        item = self.fetch(f"codex_tasks/{path_segment(context['task_id'])}", missing_ok=True)
         if isinstance(item, dict):
             yield self.row(item)
 

@@ -22,6 +22,7 @@ import typing as t
 
 from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pagination import PageShapeError
+from tap_chatgpt_compliance.http.transport import path_segment
 from tap_chatgpt_compliance.streams.gen1 import shared_listing
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
@@ -50,7 +51,7 @@ class _CanvasListing(WorkspaceObjectStream):
             lambda: [
                 str(item["id"])
                 for item in self.iter_list(
-                    f"users/{user_id}/canvases", limit=CANVAS_PAGE, missing_ok=True
+                    f"users/{path_segment(user_id)}/canvases", limit=CANVAS_PAGE, missing_ok=True
                 )
                 if isinstance(item.get("id"), str)
             ],
@@ -115,7 +116,7 @@ class CanvasVersionsStream(_CanvasListing):
         self, user_id: str, canvas_id: str, after: int | None
     ) -> Iterator[dict[str, t.Any]]:
         """Yield the rows of a canvas's versions after ``after`` (None: from 1)."""
-        path = f"users/{user_id}/canvas/{canvas_id}"
+        path = f"users/{path_segment(user_id)}/canvas/{path_segment(canvas_id)}"
         while True:
             body = self.fetch(path, {"limit": CANVAS_PAGE, "after": after}, missing_ok=True)
             if body is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import typing as t
 
+from tap_chatgpt_compliance.http.transport import path_segment
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
@@ -67,7 +68,7 @@ class _ConfigsStream(WorkspaceObjectStream):
                 skipped += 1
                 continue
             for item in self.iter_list(
-                f"{self.kind}/{cid}/configs",
+                f"{self.kind}/{path_segment(cid)}/configs",
                 {"file_format": "id"},
                 limit=CONFIG_PAGE,
                 missing_ok=True,
@@ -124,7 +125,7 @@ class _SharedUsersStream(WorkspaceObjectStream):
         for container in self.containers(self.kind):
             cid = str(container["id"])
             for item in self.iter_list(
-                f"{self.kind}/{cid}/shared_users", limit=200, missing_ok=True
+                f"{self.kind}/{path_segment(cid)}/shared_users", limit=200, missing_ok=True
             ):
                 row = self.row(item, **{self.parent_key: cid})
                 yield f"{cid}/{row.get('id')}", row

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 
 from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pagination import PageShapeError
+from tap_chatgpt_compliance.http.transport import BadPathSegment
 from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.settings import setting
 from tap_chatgpt_compliance.streams.gen1 import (
@@ -130,7 +131,7 @@ class WorkspaceObjectStream(Gen1Stream):
             rows = self.refresh_if_due(context, updates)
         try:
             yield from rows
-        except (RouteForbidden, RouteMissing, PageShapeError, ListingError) as exc:
+        except (RouteForbidden, RouteMissing, PageShapeError, ListingError, BadPathSegment) as exc:
             self.logger.error("Stream '%s' skipped: %s", self.name, exc)
             self.sync_run.failures.append(f"stream '{self.name}': {exc}")
             self.child_failed()

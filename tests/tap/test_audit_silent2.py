@@ -168,3 +168,53 @@ def test_knowledge_files_selected_without_their_parts_never_say_archived(
         assert record["sha256"] == truth[record["id"]]["sha256"]
         assert "gpt_files_parts" in record["status_reason"]
     assert any(r["status"] == "archived" and r["content_base64"] for r in records)
+
+
+@pytest.mark.parametrize("hostile", ["../../gpts", "..", "x#y", "a?limit=1"])
+def test_a_served_id_is_one_path_segment_in_every_workspace_route(
+    simulator_factory: Any, hostile: str
+) -> None:
+    """The workspace-object streams build routes from ids the API served (users, GPTs,
+    projects, canvases, recordings, Codex tasks): each id is one path segment, so a hostile one
+    never sends the key to another route nor reads another route's answer as its own; an id no
+    segment can hold (``..``) is refused without a request."""
+    from tap_chatgpt_compliance.http.transport import BadPathSegment
+    from tap_chatgpt_compliance.tap import TapChatGPTCompliance
+
+    sim = simulator_factory(seed=5, span_days=0.3)
+    tap = TapChatGPTCompliance(config=tap_config(sim), validate_config=False)
+    canvases = tap.streams["canvases"]
+    versions = tap.streams["canvas_versions"]
+    configs = tap.streams["gpt_configs"]
+    transcripts = tap.streams["recording_transcripts"]
+    details = tap.streams["codex_task_details"]
+    sim.reset_counters()
+    calls = [
+        lambda: canvases.canvas_ids(hostile),  # type: ignore[attr-defined]
+        lambda: list(versions._versions(hostile, hostile, None)),  # type: ignore[attr-defined]
+        lambda: list(
+            transcripts.refresh({"user_id": hostile, "recording_id": hostile}, {})  # type: ignore[attr-defined]
+        ),
+        lambda: list(details.refresh({"task_id": hostile}, {})),  # type: ignore[attr-defined]
+    ]
+    for call in calls:
+        try:
+            assert not call()  # the encoded route names nothing: 404, no rows
+        except BadPathSegment:
+            assert hostile == ".."
+    configs.containers = lambda kind: [{"id": hostile}]  # type: ignore[attr-defined]
+    try:
+        assert not list(configs.refresh(None, {}))  # type: ignore[attr-defined]
+    except BadPathSegment:
+        assert hostile == ".."
+    expected = [
+        f"{WS}/users/{{user_id}}/canvases",
+        f"{WS}/users/{{user_id}}/canvas/{{textdoc_id}}",
+        f"{WS}/users/{{user_id}}/recordings/{{recording_id}}/transcript",
+        f"{WS}/codex_tasks/{{task_id}}",
+        f"{WS}/gpts/{{gpt_id}}/configs",
+    ]
+    asked = [sim.request_count(route) for route in expected]
+    assert sim.request_count("unmatched") == 0  # a path resolved elsewhere, or cut at # or ?
+    assert sim.request_count() == sum(asked)  # every request went to the route meant
+    assert all(asked) or hostile == ".."  # each one asked, the id encoded in its segment
