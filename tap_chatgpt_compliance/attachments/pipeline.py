@@ -217,14 +217,20 @@ class AttachmentPipeline:
         row (attachments.FAILURES_BEFORE_PAUSE) without others already on their way."""
 
     def plan(self, key: str, refs: Iterable[AttachmentRef]) -> None:
-        """Queue the attachments of ``key`` not handled yet in this run (once per key)."""
+        """Queue the attachments of ``key`` not handled yet in this run (once per key).
+
+        An attachment referenced twice is fetched for its first reference that names a user (the
+        route asks for the user): one without, then one with, is still fetched.
+        """
         with self._lock:
             if key in self._planned:
                 return
             self._planned.append(key)
             by_id: dict[str, AttachmentRef] = {}
-            for ref in refs:
-                by_id.setdefault(ref.file_id, ref)
+            for ref in refs:  # the first reference that names a user to ask for the file
+                kept = by_id.setdefault(ref.file_id, ref)
+                if kept.user_id is None and ref.user_id is not None:
+                    by_id[ref.file_id] = ref
             for file_id in self.handled.add_new(by_id, 1):
                 self._jobs.append(_Job(key, by_id[file_id]))
             self._feed()

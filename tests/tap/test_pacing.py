@@ -293,6 +293,7 @@ class _Archiver:
 class _Ref:
     def __init__(self, file_id: str) -> None:
         self.file_id = file_id
+        self.user_id = "user-1"
 
 
 def test_attachment_pipeline_hands_results_back_in_order_within_its_window() -> None:
@@ -348,3 +349,23 @@ def test_parallel_attachments_are_written_before_their_files_manifest(simulator_
                 i for i, (s, r) in enumerate(order) if s == "files" and r["id"] == record["file_id"]
             )
             assert index < parent
+
+
+def test_an_attachment_is_asked_for_the_first_reference_naming_a_user() -> None:
+    """A file referenced first by an event without a user (nobody to ask the route for), then
+    by one with: it is fetched for the second, not recorded not_found for the first."""
+    from tap_chatgpt_compliance.attachments.archive import AttachmentRef
+    from tap_chatgpt_compliance.run.store import RunFile, SpillMap
+
+    archiver = _Archiver()
+    handled: SpillMap[str, int] = SpillMap("attachments", RunFile(), limit=5)
+    pipeline = AttachmentPipeline(archiver, handled, workers=1, window=2)  # type: ignore[arg-type]
+    refs = [
+        AttachmentRef("file-a", None, "c1", "m1", "e1", "a.png", None),
+        AttachmentRef("file-a", "user-1", "c1", "m2", "e2", "a.png", None),
+        AttachmentRef("file-a", "user-2", "c1", "m3", "e3", "a.png", None),
+    ]
+    pipeline.plan("log1", refs)
+    ((ref, _),) = list(pipeline.results("log1"))
+    assert (ref.user_id, ref.message_id) == ("user-1", "m2")
+    pipeline.close()
