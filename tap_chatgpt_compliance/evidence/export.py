@@ -43,6 +43,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from tap_chatgpt_compliance.evidence import dat
+from tap_chatgpt_compliance.evidence.export_findings import Concerns, located
 from tap_chatgpt_compliance.evidence.export_index import Index, sortable
 from tap_chatgpt_compliance.evidence.export_index import json_object as _obj
 from tap_chatgpt_compliance.evidence.export_objects import (
@@ -130,6 +131,14 @@ class Stamp:
 
     verdict: str
     findings: list[str] = field(default_factory=list)
+    located: list[tuple[str, str]] | None = None
+    """Each finding's (check, item), what it concerns is read from (else parsed from its line)."""
+
+    def places(self) -> list[tuple[str, str]]:
+        """Return each finding's (check, item)."""
+        if self.located is not None:
+            return self.located
+        return [located(line) for line in self.findings]
 
     @classmethod
     def unverified(cls) -> Stamp:
@@ -420,6 +429,10 @@ class Exporter:
             for item, detail in self.index.problems()
         ]
 
+    def problem_items(self) -> list[tuple[str, str]]:
+        """Return the export's own problems as (check, item), as :meth:`problems` lists them."""
+        return [("export", item) for item, _ in self.index.problems()]
+
     def select(
         self,
         custodian: str | None,
@@ -682,19 +695,12 @@ class _Run:
         self.messages_csv: t.Any = None
         self.custodian = exporter.custodian_line(user_id)
         self.workspaces = sorted(exporter.index.workspaces)
-        self.flagged = {
-            word.strip(":,;()[]'\"") for line in stamp.findings for word in line.split()
-        }
-        """Words of the findings: a message whose id or event id is one of them is marked."""
+        self.concerns = Concerns.of(stamp.places(), exporter.index)
+        """What the findings concern: those messages, attachments and objects are marked."""
 
     def unproven(self, message: Message) -> bool:
-        """Return whether a finding names this message (its id, event id or an attachment's)."""
-        record = message.record
-        return bool(self.flagged) and (
-            message.id in self.flagged
-            or str(record.get("event_id")) in self.flagged
-            or any(str(a) in self.flagged for a in record.get("attachment_ids") or [])
-        )
+        """Return whether a finding concerns this message (export_findings)."""
+        return self.concerns.message(message.id)
 
     def numbered(self, n: int) -> str:
         return f"{self.prefix}{n:06d}"
@@ -840,7 +846,7 @@ class _Run:
         record = message.record
         links = []
         for attachment in self.exporter.attachments_of(record):
-            named = attachment.file_id in self.flagged
+            named = self.concerns.any(attachment.file_id)
             included = named and attachment.sha256 is not None
             self.production.attachments[UNPROVEN if included else attachment.status] += 1
             path = f"attachments/{attachment.entry}"
@@ -997,7 +1003,7 @@ class _Run:
                         "size": len(attachment.data),
                     }
                 )
-                if attachment.file_id in self.flagged:
+                if self.concerns.any(attachment.file_id):
                     custom.append({"name": f"verify {attachment.display}", "value": UNPROVEN_MARK})
                 if attachment.sha256:
                     custom.append(

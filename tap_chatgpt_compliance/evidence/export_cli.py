@@ -107,6 +107,7 @@ def run(
             )
             raise ArchiveError(msg) from exc
         findings = [one_line(f.line()) for f in report.findings] + exporter.problems()
+        located = [(f.check, f.item) for f in report.findings] + exporter.problem_items()
         if findings and not args.allow_findings:
             print(
                 f"chatgpt-compliance export: refused: {len(findings)} findings (verify and "
@@ -129,7 +130,7 @@ def run(
             since,
             until,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
-            stamp=Stamp(verdict, findings),
+            stamp=Stamp(verdict, findings, located),
             prefix=prefix,
             export_time=export_time,
             load_file=args.dat,

@@ -51,7 +51,19 @@ CREATE TABLE file_parts (
 CREATE TABLE selected (conversation_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE problems (item TEXT, detail TEXT);
 CREATE TABLE log_files (id TEXT PRIMARY KEY, end_time TEXT) WITHOUT ROWID;
+CREATE TABLE refs (word TEXT, row INTEGER, message_id TEXT, log_file_id TEXT);
+CREATE INDEX refs_word ON refs (word);
 """
+_OBJECT_IDS = {
+    "obj_gpts": "id",
+    "obj_configs": "id",
+    "obj_files": "id",
+    "obj_canvas": "textdoc_id",
+    "obj_memories": "user_id",
+}
+"""The workspace objects' ids in the index (export_objects), a finding can name."""
+_TEXT_COLUMNS = 11
+"""Columns of the messages table (a derived message's values hold its refs after them)."""
 
 
 def sortable(value: t.Any) -> str | None:
@@ -183,7 +195,7 @@ class Index:
         log_file_id = str(row.get("log_file_id") or "")
         if not isinstance(event, dict):
             ident = str(row.get("id") or row.get("event_id"))
-            return (ident, None, None, None, None, None, None, None, log_file_id, None, None)
+            return (ident, None, None, None, None, None, None, None, log_file_id, None, None, [])
         # ASCII JSON: exact, lone surrogates included (SQLite holds UTF-8 only).
         text = json.dumps(event, sort_keys=True, separators=(",", ":"))
         derived = message_record(event, "", log_file_id, _derived_key(row, event))
@@ -201,12 +213,14 @@ class Index:
             log_file_id,
             text,
             hashlib.sha256(text.encode("ascii")).hexdigest(),
+            _refs(derived, str(row.get("log_file_id"))),
         )
 
     def _insert_messages(self, batch: list[tuple[t.Any, ...]]) -> None:
         db = self.db
         for values in batch:
             ident, event, digest = values[0], values[9], values[10]
+            db.executemany("INSERT INTO refs VALUES (?, ?, ?, ?)", values[_TEXT_COLUMNS])
             if event is None:
                 self.problem(f"messages row {ident}", "no delivered event to render from")
                 continue
@@ -221,7 +235,9 @@ class Index:
                         "two rows with different delivered events (conflicting duplicates)",
                     )
                 continue
-            db.execute("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?)", values)
+            db.execute(
+                "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?)", values[:_TEXT_COLUMNS]
+            )
             if values[3]:
                 db.execute("INSERT OR IGNORE INTO actors VALUES (?, ?)", (values[3], values[4]))
 
@@ -373,6 +389,43 @@ class Index:
         )
         return [str(r[0]) for r in rows]
 
+    def row_messages(self, key: str, log_file_id: str) -> set[str]:
+        """Return the messages of a log file whose message, event or attachment id is ``key``."""
+        rows = self.db.execute(
+            "SELECT message_id FROM refs WHERE word = ? AND row = 1 AND log_file_id = ?",
+            (escape_surrogates(key), escape_surrogates(log_file_id)),
+        )
+        return {str(r[0]) for r in rows}
+
+    def messages_named(self, words: Iterable[str]) -> set[str]:
+        """Return the messages any of ``words`` names (ids, conversation, actor, log file)."""
+        found: set[str] = set()
+        for word in words:
+            rows = self.db.execute(
+                "SELECT message_id FROM refs WHERE word = ?", (escape_surrogates(word),)
+            )
+            found.update(str(r[0]) for r in rows)
+        return found
+
+    def known(self, words: Iterable[str]) -> bool:
+        """Return whether any of ``words`` is an id of the archive (a table holds it)."""
+        tables = [
+            r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        columns = {"log_files": "id", "users": "id", "files": "id", "refs": "word"}
+        columns.update(_OBJECT_IDS)
+        for word in words:
+            for table, column in columns.items():
+                if (
+                    table in tables
+                    and self.db.execute(
+                        f"SELECT 1 FROM {table} WHERE {column} = ? LIMIT 1",  # noqa: S608
+                        (escape_surrogates(word),),
+                    ).fetchone()
+                ):
+                    return True
+        return False
+
     def file(self, file_id: str) -> Record | None:
         """Return an attachment's record (the archived one when there is one)."""
         return file_record(self.db, "files", file_id)
@@ -411,6 +464,23 @@ def _range(
         where += " AND at < ?"
         args.append(until)
     return where, tuple(args)
+
+
+def _refs(derived: Record, log_file_id: str) -> list[tuple[str, int, str, str]]:
+    """Return what a finding can name a message by: (word, 1 for its own row's ids, id, file).
+
+    Its message, event and attachment ids name the row; its conversation, actor and log file
+    (as the row holds it: ``None`` for a null one) name it with others.
+    """
+    ident = str(derived["id"])
+    rows = [derived.get("event_id"), ident, *(derived.get("attachment_ids") or [])]
+    others = [derived.get("conversation_id"), derived.get("actor_user_id"), log_file_id]
+    return [
+        (escape_surrogates(str(word)), own, ident, log_file_id)
+        for own, found in ((1, rows), (0, others))
+        for word in found
+        if isinstance(word, str) and word
+    ]
 
 
 def _derived_key(row: Record, event: dict[str, t.Any]) -> str | None:

@@ -500,8 +500,8 @@ class ObjectPages:
         self.selection_user = ""
 
     def unproven(self, *idents: str) -> bool:
-        """Return whether a finding names one of these ids."""
-        return any(ident and ident in line for line in self.run.stamp.findings for ident in idents)
+        """Return whether a finding concerns an object known by these ids (export_findings)."""
+        return bool(self.run.concerns.any(*idents))
 
     def write(self, chosen: Selection) -> None:
         """Write every page and production_objects.csv."""
@@ -560,11 +560,10 @@ class ObjectPages:
 
     def _block(self, item: Item, heading: str, body: str, extra: str = "") -> str:
         # A finding names a canvas by its id (a version number alone is no id), a memory by
-        # its user ("memories <user id>") or entry id, a configuration by its id or its GPT's.
-        idents = {
-            "canvas_version": (item.object_id,),
-            "memory_entry": (f"memories {item.object_id}", item.item_id),
-        }.get(item.kind, (item.object_id, item.item_id))
+        # its user or entry id, a configuration by its id or its GPT's.
+        idents = {"canvas_version": (item.object_id,)}.get(
+            item.kind, (item.object_id, item.item_id)
+        )
         flagged = self.unproven(*idents)
         return (
             f'<div class="msg other{" unproven" if flagged else ""}" '

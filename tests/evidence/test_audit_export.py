@@ -10,6 +10,8 @@ import base64
 import copy
 import hashlib
 import json
+import re
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 from tap_chatgpt_compliance.evidence.export import SelectionError
+from tap_chatgpt_compliance.evidence.export_text import file_stem
 from tap_chatgpt_compliance.workspace_rows import derive_row
 from tests.support.tap import TapRun
 
@@ -217,3 +220,95 @@ def test_an_email_seen_only_outside_the_selection_is_never_shown(tmp_path: Path)
     _export(_archive(events), again, custodian="user-Dana")
     shown = "\n".join(p.read_text(encoding="utf-8") for p in again.rglob("*.html"))
     assert "forged@evil.example" in shown
+
+
+def _marked(page: str) -> set[str]:
+    """Return the ids of the messages a transcript marks NOT PROVEN."""
+    return set(re.findall(r'class="msg [^"]*unproven[^"]*" id="m-([^"]+)"', page))
+
+
+def _alter_raw(records: dict[str, list[dict[str, Any]]], log_file_id: str) -> None:
+    """Change one byte of a log file's raw bytes (its manifest record unchanged)."""
+    part = next(p for p in records["log_file_parts"] if p["log_file_id"] == log_file_id)
+    data = bytearray(base64.b64decode(part["content_base64"]))
+    data[data.index(b'"')] = ord("'")
+    part["content_base64"] = base64.b64encode(bytes(data)).decode()
+
+
+def _tamper(
+    kind: str, records: dict[str, list[dict[str, Any]]], rows: list[dict[str, Any]]
+) -> set[str]:
+    """Tamper with the archive one way; return which of ``rows`` (messages of one conversation
+    in one log file) it concerns."""
+    log_file_id, conversation = rows[0]["log_file_id"], rows[0]["conversation_id"]
+    concerned = {m["id"] for m in rows}
+    if kind == "raw":
+        _alter_raw(records, log_file_id)
+    elif kind == "missing":
+        records["messages"].remove(rows[-1])
+        concerned.discard(rows[-1]["id"])
+    elif kind == "manifest":
+        record = next(r for r in records["log_files"] if r["id"] == log_file_id)
+        record["line_count"] += 1
+    elif kind == "conversation":
+        row = next(
+            c
+            for c in records["conversations"]
+            if c["id"] == conversation and c["log_file_id"] == log_file_id
+        )
+        row["title"] = "EDITED TITLE"
+    elif kind == "message":
+        rows[0]["event"]["message"]["content"]["value"] = "EDITED TEXT"
+        return {rows[0]["id"]}
+    return concerned
+
+
+@pytest.mark.parametrize(
+    "kind", ["raw", "missing", "manifest", "conversation", "message", "anchor"]
+)
+def test_every_message_a_finding_concerns_is_marked(
+    kind: str, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """Under --allow-findings a message was marked NOT PROVEN only when a finding named its id
+    as a word: a finding naming its log file (raw bytes altered, a line without its row, the
+    manifest record altered) or its conversation's row left it unmarked among proven ones. Now
+    every message a finding concerns is marked, and only that one when a finding names a row."""
+    records = _records(inline_run)
+    pairs = Counter((m["log_file_id"], m["conversation_id"]) for m in records["messages"])
+    (log_file_id, conversation), count = pairs.most_common(1)[0]
+    assert count >= 2
+    rows = [
+        m
+        for m in records["messages"]
+        if (m["log_file_id"], m["conversation_id"]) == (log_file_id, conversation)
+    ]
+    anchor: list[str] = []
+    if kind == "anchor":  # a state one link ahead: the archive was cut short (any message)
+        state = copy.deepcopy(inline_run.state) or {}
+        for partition in state["bookmarks"]["log_files"]["partitions"]:
+            partition["chain_seq"] += 1
+        (tmp_path / "state.json").write_text(json.dumps(state))
+        anchor = ["--state", str(tmp_path / "state.json")]
+        concerned = {m["id"] for m in records["messages"] if m["conversation_id"] == conversation}
+    else:
+        concerned = _tamper(kind, records, rows)
+    folder = write_jsonl(records, tmp_path / "archive")
+    out = tmp_path / "out"
+    done = cli(
+        "export",
+        "--jsonl",
+        str(folder),
+        "--conversation",
+        conversation,
+        "--out",
+        str(out),
+        "--allow-findings",
+        *anchor,
+    )
+    assert done.returncode == 0, done.stderr
+    page = (out / "html" / f"{file_stem(conversation)}.html").read_text(encoding="utf-8")
+    shown = set(re.findall(r'class="msg [^"]*" id="m-([^"]+)"', page))
+    assert concerned <= shown
+    assert _marked(page) >= concerned, (kind, done.stdout)
+    if kind == "message":
+        assert _marked(page) == concerned  # a finding naming a row marks that row only

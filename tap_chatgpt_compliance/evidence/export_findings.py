@@ -1,0 +1,107 @@
+"""What the findings of an export produced with ``--allow-findings`` concern.
+
+A finding concerns what its item names (``<check>: <item>: <detail>``; the detail is not read):
+
+- a row of a log file (``messages event <id> of log file <id> …``, ``attachment <id> of log
+  file <id>``): that message (by message, event or attachment id), when such a row of that log
+  file is in the archive;
+- otherwise every message any word of the item names: by its message, event or attachment id,
+  its conversation, its actor, or its log file (a raw file altered, a line without its row, a
+  manifest record altered or missing, a conversation's row altered), every attachment and
+  workspace object it names by id;
+- a row of a REST stream (``users``, ``gpts``, a workspace object: ``canvas_versions
+  <user>/<canvas>/…``, ``canvas <id>: archived under 2 owners``), which no log line backs:
+  the workspace objects any word (or ``/``-part of one) of its item names, never a message;
+- a finding whose item names nothing of the archive (an anchor, a seal, an unreadable line, a
+  chain that starts twice, a row naming a log file the manifest lacks), and every ``anchor``,
+  ``seal`` or ``read`` finding: everything, every message, attachment and object.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from dataclasses import dataclass, field
+
+from tap_chatgpt_compliance.evidence.verify import (
+    DIRECTORY,
+    OWNED_BY,
+    STORED_FILES,
+    WORKSPACE_PARENTS,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from tap_chatgpt_compliance.evidence.export_index import Index
+
+EVERYTHING_CHECKS = frozenset({"anchor", "seal", "read"})
+"""Checks whose findings concern the archive as a whole, whatever their item names."""
+REST = frozenset(
+    {
+        *DIRECTORY,
+        *WORKSPACE_PARENTS,
+        *STORED_FILES,
+        *(f"{s}_parts" for s in STORED_FILES),
+        *(kind.split()[0] for kind, _, _ in OWNED_BY.values()),
+    }
+)
+"""First words of the items of REST rows' findings (streams, and verify's owner kinds)."""
+_ROW = re.compile(r"\S+ (?:event )?(?P<key>.+) of log file (?P<log_file>.+?)(?: column \S+)?")
+_STRIP = ":,;()[]'\"…"
+
+
+def words(item: str) -> set[str]:
+    """Return the words of a finding's item (punctuation around them removed)."""
+    return {w.strip(_STRIP) for w in item.split()} - {""}
+
+
+@dataclass
+class Concerns:
+    """The messages, attachments and objects that findings concern."""
+
+    everything: bool = False
+    messages: set[str] = field(default_factory=set)
+    """Message ids."""
+    named: set[str] = field(default_factory=set)
+    """Every id a finding names (attachments, workspace objects)."""
+
+    def message(self, message_id: str) -> bool:
+        """Return whether a finding concerns this message."""
+        return self.everything or message_id in self.messages
+
+    def any(self, *idents: str) -> bool:
+        """Return whether a finding concerns an attachment or object known by these ids."""
+        return self.everything or any(i in self.named for i in idents if i)
+
+    @classmethod
+    def of(cls, located: Iterable[tuple[str, str]], index: Index) -> Concerns:
+        """Return what findings, given as (check, item), concern in the index's archive."""
+        concerns = cls()
+        for check, item in located:
+            if check in EVERYTHING_CHECKS:
+                concerns.everything = True
+                continue
+            if item.split(" ", 1)[0] in REST:
+                concerns.named |= {p for w in words(item) for p in (w, *w.split("/"))}
+                continue
+            row = _ROW.fullmatch(item)
+            found = index.row_messages(row["key"], row["log_file"]) if row else set()
+            if found:
+                concerns.messages |= found
+                concerns.named.add(row["key"])  # type: ignore[index]
+                continue
+            named = words(item)
+            found = index.messages_named(named)
+            known = index.known(named)
+            if not found and not known:
+                concerns.everything = True
+            concerns.messages |= found
+            concerns.named |= named
+        return concerns
+
+
+def located(line: str) -> tuple[str, str]:
+    """Return (check, item) of a finding line whose structure was not kept (all but the check)."""
+    check, _, rest = line.partition(": ")
+    return check, rest
