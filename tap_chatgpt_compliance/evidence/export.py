@@ -37,7 +37,7 @@ import typing as t
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
@@ -202,13 +202,44 @@ def parse_bound(value: str | None, *, end: bool) -> datetime | None:
     """Return a --since/--until bound; a bare date as --until covers that whole day."""
     if not value:
         return None
-    when = _time(value)
+    day = _day(value)
+    when = day or _time(value)
     if when is None:
         msg = f"{'--until' if end else '--since'} {value!r} is not a date (use 2026-11-26)"
         raise SelectionError(msg)
-    if end and re.fullmatch(r"\d{4}-\d\d-\d\d", value.strip()):
+    if end and day is not None:
         when += timedelta(days=1)
     return when
+
+
+_ZONE = re.compile(r"(?:[Zz]|(?P<sign>[+-])(?P<h>\d\d)(?::?(?P<m>\d\d))?)$")
+"""A UTC offset at the end of an ISO 8601 value."""
+
+
+def _day(value: str) -> datetime | None:
+    """Return the start of a bound that is a date without a time (any ISO 8601 form), else None.
+
+    ``2026-11-26``, ``20261126``, ``2026-W48-4``, ``2026-11-26Z``: that day in UTC;
+    ``2026-11-26+01:00``: that day where the offset is (Python reads it as 01:00 otherwise).
+    """
+    text = value.strip()
+    try:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), timezone.utc)
+    except ValueError:
+        pass
+    zone = _ZONE.search(text)
+    if zone is None:
+        return None
+    try:
+        day = date.fromisoformat(text[: zone.start()])
+    except ValueError:
+        return None
+    offset = timedelta(hours=int(zone["h"] or 0), minutes=int(zone["m"] or 0))
+    if zone["sign"] == "-":
+        offset = -offset
+    if offset >= timedelta(days=1):
+        return None
+    return datetime.combine(day, datetime.min.time(), timezone(offset)).astimezone(timezone.utc)
 
 
 def parse_prefix(value: str | None) -> str:

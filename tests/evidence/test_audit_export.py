@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tap_chatgpt_compliance.evidence.export import SelectionError
+from tap_chatgpt_compliance.evidence.export import SelectionError, parse_bound
 from tap_chatgpt_compliance.evidence.export_text import file_stem
 from tap_chatgpt_compliance.workspace_rows import derive_row
 from tests.support.tap import TapRun
@@ -312,3 +312,22 @@ def test_every_message_a_finding_concerns_is_marked(
     assert _marked(page) >= concerned, (kind, done.stdout)
     if kind == "message":
         assert _marked(page) == concerned  # a finding naming a row marks that row only
+
+
+@pytest.mark.parametrize("until", ["20261126", "2026-W48-4", "2026-11-26Z", "2026-11-26+00:00"])
+def test_a_bare_date_as_until_in_any_iso_form_includes_that_day(until: str, tmp_path: Path) -> None:
+    """``--until`` as a bare date includes that whole day (docs): written as an ISO 8601 basic
+    or week date, or with a zone, it was read as midnight (exclusive) and the day's messages
+    were silently left out of the production."""
+    assert parse_bound(until, end=True) == parse_bound("2026-11-26", end=True)
+    events = [_event("conv-d", "t", "m-1", "on the last day", AT.format(1))]
+    out = tmp_path / "out"
+    _export(_archive(events), out, until=parse_bound(until, end=True))
+    assert "on the last day" in (out / "html" / "conv-d.html").read_text(encoding="utf-8")
+
+
+def test_a_bare_date_with_an_offset_is_that_day_in_that_zone() -> None:
+    """A date with an offset bounds that calendar day where the offset is (start and end)."""
+    assert parse_bound("2026-11-26+01:00", end=False) == datetime(2026, 11, 25, 23, tzinfo=UTC)
+    assert parse_bound("2026-11-26+01:00", end=True) == datetime(2026, 11, 26, 23, tzinfo=UTC)
+    assert parse_bound("2026-11-26T10:00", end=True) == datetime(2026, 11, 26, 10, tzinfo=UTC)
