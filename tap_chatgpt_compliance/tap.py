@@ -192,8 +192,9 @@ class TapChatGPTCompliance(SeamTap):
         """Log the run summary block; its last line is ``Run summary (json): {...}``."""
         try:
             lines = self.run_summary(fatal).lines()
-        except Exception:  # the summary must never hide the run's own outcome
-            self.logger.warning("The run summary could not be built.", exc_info=True)
+        except Exception as exc:  # the summary must never hide the run's outcome, nor trace
+            self.logger.debug("Traceback of the summary", exc_info=True)
+            self.logger.warning("The run summary could not be built (%s).", _named(exc))
             return
         for line in lines:
             self.logger.info("%s", line)
@@ -278,6 +279,11 @@ def _bookmarks(tap: TapChatGPTCompliance) -> dict[str, Bookmark]:
     writer = tap.message_writer
     written = writer.written_state() if isinstance(writer, LineLimitedWriter) else None
     return written_bookmarks(written, stream, tap.settings.event_types)
+
+
+def _named(exc: BaseException) -> str:
+    """Return an error as ``Class: message`` on one line, shortened."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
 def _failure_lines(exc: Exception) -> list[str]:

@@ -145,3 +145,25 @@ def test_a_state_file_cut_short_is_one_line_before_any_request(
     run = TapRun(result.returncode, result.stdout, result.stderr)
     line = _refused_before_any_request(workspace, run, named)
     assert "state.json" in line
+
+
+def test_a_summary_that_cannot_be_built_logs_no_traceback(
+    workspace: Simulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The summary's warning carried the whole traceback (``exc_info``) at WARNING: a state of
+    the wrong shape printed two tracebacks before the run's one line."""
+    from tap_chatgpt_compliance.run.summary import RunSummary
+    from tap_chatgpt_compliance.tap import TapChatGPTCompliance
+
+    def broken(self: RunSummary) -> list[str]:
+        raise KeyError("partitions")
+
+    monkeypatch.setattr(RunSummary, "lines", broken)
+    tap = TapChatGPTCompliance(config=tap_config(workspace, file_content="none"))
+    with caplog.at_level("DEBUG"):
+        tap.log_summary()
+    shown = [r for r in caplog.records if r.levelno > 10]
+    assert [r.getMessage() for r in shown] == [
+        "The run summary could not be built (KeyError: 'partitions')."
+    ]
+    assert all(r.exc_info is None for r in shown)
