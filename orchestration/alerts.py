@@ -6,6 +6,7 @@ or a script calling PagerDuty). The webhook URL is never logged (it often carrie
 
 from __future__ import annotations
 
+import http.client
 import json
 import shlex
 import subprocess
@@ -24,18 +25,7 @@ def send_alert(
     errors: list[str] = []
     body = json.dumps(alert, sort_keys=True).encode()
     if webhook:
-        host = urllib.parse.urlsplit(webhook).hostname or "?"
-        if urllib.parse.urlsplit(webhook).scheme not in ("http", "https"):
-            errors.append(f"FLEET_ALERT_WEBHOOK must be an http(s) URL (host {host})")
-        else:
-            req = urllib.request.Request(  # noqa: S310 (http/https checked above)
-                webhook, data=body, headers={"Content-Type": "application/json"}, method="POST"
-            )
-            try:
-                with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-                    resp.read()
-            except OSError as exc:
-                errors.append(f"alert webhook on {host} failed: {exc.__class__.__name__}")
+        errors += _post(webhook, body, timeout)
     if command:
         try:
             proc = subprocess.run(
@@ -47,6 +37,30 @@ def send_alert(
             )
             if proc.returncode != 0:
                 errors.append(f"alert command exited {proc.returncode}")
-        except (OSError, subprocess.TimeoutExpired) as exc:
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:  # never its text
             errors.append(f"alert command failed: {exc.__class__.__name__}")
     return errors
+
+
+def _post(webhook: str, body: bytes, timeout: float) -> list[str]:
+    """POST the alert; return the error line (host and error class only), if any.
+
+    A URL ``urllib`` refuses (a space in it, a port that is no number) raises an error quoting
+    the URL, token included: every error is named by its class, never by its text.
+    """
+    try:
+        parts = urllib.parse.urlsplit(webhook)
+        host = parts.hostname or "?"
+    except ValueError as exc:
+        return [f"alert webhook failed: FLEET_ALERT_WEBHOOK is no URL ({exc.__class__.__name__})"]
+    if parts.scheme not in ("http", "https"):
+        return [f"FLEET_ALERT_WEBHOOK must be an http(s) URL (host {host})"]
+    req = urllib.request.Request(  # noqa: S310 (http/https checked above)
+        webhook, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            resp.read()
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return [f"alert webhook on {host} failed: {exc.__class__.__name__}"]
+    return []

@@ -46,6 +46,7 @@ from tap_chatgpt_compliance.settings import (
 )
 from tap_chatgpt_compliance.streams.overlap import start_overlap, stop_overlap
 from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
+from tap_chatgpt_compliance.streams.state import check_state, read_state_file, stamp_state
 from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
 
 if sys.version_info >= (3, 12):
@@ -149,18 +150,17 @@ class TapChatGPTCompliance(SeamTap):
         return errors
 
     @override
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Load a state this tap wrote for the workspace, else stop before any request."""
+        workspace_id = str(self.config.get("workspace_id") or "")
+        check_state(state, workspace_id)
+        super().load_state(state)
+        stamp_state(self.state.setdefault("bookmarks", {}), workspace_id)
+
+    @override
     def discover_streams(self) -> list[Stream]:
         """Return every stream; none calls the API before a sync."""
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
-
-    def bookmarks(self) -> dict[str, Bookmark]:
-        """Return each event type's bookmark in the last STATE written (summary.py)."""
-        stream = self.streams.get("log_files")
-        if stream is None or "settings" not in self.__dict__:
-            return {}
-        writer = self.message_writer
-        written = writer.written_state() if isinstance(writer, LineLimitedWriter) else None
-        return written_bookmarks(written, stream, self.settings.event_types)
 
     def run_summary(self, fatal: BaseException | None = None) -> RunSummary:
         """Gather the end-of-run summary (``fatal``: the error that ends the run, if any)."""
@@ -168,7 +168,7 @@ class TapChatGPTCompliance(SeamTap):
         return RunSummary(
             run=self.sync_run,
             records=dict(writer.records) if isinstance(writer, CountingWriter) else {},
-            bookmarks=self.bookmarks(),
+            bookmarks=_bookmarks(self),
             pacing=self.transport.pacer.summary() if "transport" in self.__dict__ else None,
             clock=self.transport.clock if "transport" in self.__dict__ else None,
             fatal=None if fatal is None else _fatal_line(fatal),
@@ -192,8 +192,9 @@ class TapChatGPTCompliance(SeamTap):
         """Log the run summary block; its last line is ``Run summary (json): {...}``."""
         try:
             lines = self.run_summary(fatal).lines()
-        except Exception:  # the summary must never hide the run's own outcome
-            self.logger.warning("The run summary could not be built.", exc_info=True)
+        except Exception as exc:  # the summary must never hide the run's outcome, nor trace
+            self.logger.debug("Traceback of the summary", exc_info=True)
+            self.logger.warning("The run summary could not be built (%s).", _named(exc))
             return
         for line in lines:
             self.logger.info("%s", line)
@@ -240,6 +241,8 @@ class TapChatGPTCompliance(SeamTap):
         line of the log. The traceback is logged only at DEBUG level.
         """
         try:
+            if kwargs.get("state") is not None:
+                kwargs["state"] = read_state_file(kwargs["state"])
             super().invoke(*args, **kwargs)
         except LeaseHeld as exc:  # another run of the workspace: one line, exit 1
             cls.logger.error("%s", exc)
@@ -247,13 +250,10 @@ class TapChatGPTCompliance(SeamTap):
         except Interrupted as exc:  # SIGTERM/SIGINT: 143/130, as a shell reports a signal
             cls.logger.error("%s", exc.message)
             sys.exit(exc.exit_code)
-        except ConfigValidationError as exc:
-            for error in exc.errors or [str(exc)]:
-                cls.logger.error("%s", " ".join(str(error).split()))
-            sys.exit(1)
         except Exception as exc:  # every failure must end as one line and exit code 1
             cls.logger.debug("Traceback of the failure", exc_info=True)
-            cls.logger.error("%s", fatal_message(exc))
+            for line in _failure_lines(exc):
+                cls.logger.error("%s", line)
             sys.exit(1)
 
     @classmethod
@@ -264,14 +264,33 @@ class TapChatGPTCompliance(SeamTap):
             super().cb_test(ctx, param, value)
         except (click.exceptions.Exit, click.ClickException):
             raise
-        except ConfigValidationError as exc:
-            for error in exc.errors or [str(exc)]:
-                cls.logger.error("%s", " ".join(str(error).split()))
-            ctx.exit(1)
-        except Exception as exc:  # the same one line as a failed run, never a traceback
+        except Exception as exc:  # the same lines as a failed run, never a traceback
             cls.logger.debug("Traceback of the failure", exc_info=True)
-            cls.logger.error("%s", fatal_message(exc))
+            for line in _failure_lines(exc):
+                cls.logger.error("%s", line)
             ctx.exit(1)
+
+
+def _bookmarks(tap: TapChatGPTCompliance) -> dict[str, Bookmark]:
+    """Return each event type's bookmark in the last STATE written (summary.py)."""
+    stream = tap.streams.get("log_files")
+    if stream is None or "settings" not in tap.__dict__:
+        return {}
+    writer = tap.message_writer
+    written = writer.written_state() if isinstance(writer, LineLimitedWriter) else None
+    return written_bookmarks(written, stream, tap.settings.event_types)
+
+
+def _named(exc: BaseException) -> str:
+    """Return an error as ``Class: message`` on one line, shortened."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+
+
+def _failure_lines(exc: Exception) -> list[str]:
+    """Return the lines that end a failed run: one per invalid setting, else one."""
+    if isinstance(exc, ConfigValidationError):
+        return [" ".join(str(error).split()) for error in exc.errors or [str(exc)]]
+    return [fatal_message(exc)]
 
 
 def _fatal_line(exc: BaseException) -> str:

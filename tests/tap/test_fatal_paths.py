@@ -41,7 +41,9 @@ def assert_one_readable_line(run: TapRun, *fragments: str) -> str:
 
 def bookmark_value(run: TapRun) -> datetime | None:
     """Return the CONVERSATION_MESSAGE bookmark of the last STATE, None if there is none."""
-    if run.state is None or "log_files" not in run.state.get("bookmarks", {}):
+    if run.state is None or not run.state.get("bookmarks", {}).get("log_files", {}).get(
+        "partitions"
+    ):
         return None
     return to_datetime(bookmark(run.state).get("replication_key_value"))
 
