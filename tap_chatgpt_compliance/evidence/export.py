@@ -626,8 +626,8 @@ class Exporter:
         prefix: str,
     ) -> Iterator[Message]:
         number = first
-        for log_file_id, event, at in self.index.messages(conversation.id, since, until):
-            record = message_record(event, "", log_file_id)
+        for log_file_id, event, at, key in self.index.messages(conversation.id, since, until):
+            record = message_record(event, "", log_file_id, key)
             when = _time(at)
             assert when is not None  # indexed times are valid
             yield Message(record, when, self._participant(record), f"{prefix}{number:06d}")

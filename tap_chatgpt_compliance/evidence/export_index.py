@@ -35,7 +35,8 @@ BATCH = 2_000
 _SCHEMA = """
 CREATE TABLE messages (
     id TEXT PRIMARY KEY, conversation_id TEXT, at TEXT, actor_user_id TEXT, actor_email TEXT,
-    title TEXT, event_at TEXT, workspace_id TEXT, log_file_id TEXT, event TEXT, digest TEXT
+    title TEXT, event_at TEXT, workspace_id TEXT, log_file_id TEXT, event TEXT, digest TEXT,
+    event_key TEXT
 ) WITHOUT ROWID;
 CREATE INDEX messages_conversation ON messages (conversation_id, at, id);
 CREATE INDEX messages_actor ON messages (actor_user_id);
@@ -62,7 +63,7 @@ _OBJECT_IDS = {
     "obj_memories": "user_id",
 }
 """The workspace objects' ids in the index (export_objects), a finding can name."""
-_TEXT_COLUMNS = 11
+_TEXT_COLUMNS = 12
 """Columns of the messages table (a derived message's values hold its refs after them)."""
 
 
@@ -195,10 +196,11 @@ class Index:
         log_file_id = str(row.get("log_file_id") or "")
         if not isinstance(event, dict):
             ident = str(row.get("id") or row.get("event_id"))
-            return (ident, None, None, None, None, None, None, None, log_file_id, None, None, [])
+            return (ident, *(None,) * 7, log_file_id, None, None, None, [])
         # ASCII JSON: exact, lone surrogates included (SQLite holds UTF-8 only).
         text = json.dumps(event, sort_keys=True, separators=(",", ":"))
-        derived = message_record(event, "", log_file_id, _derived_key(row, event))
+        key = _derived_key(row, event)
+        derived = message_record(event, "", log_file_id, key)
         conversation = json_object(event.get("conversation"))
         principal = json_object(event.get("principal"))
         return (
@@ -213,6 +215,7 @@ class Index:
             log_file_id,
             text,
             hashlib.sha256(text.encode("ascii")).hexdigest(),
+            key,
             _refs(derived, str(row.get("log_file_id"))),
         )
 
@@ -236,7 +239,7 @@ class Index:
                     )
                 continue
             db.execute(
-                "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?)", values[:_TEXT_COLUMNS]
+                "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", values[:_TEXT_COLUMNS]
             )
             if values[3]:
                 db.execute("INSERT OR IGNORE INTO actors VALUES (?, ?)", (values[3], values[4]))
@@ -361,15 +364,20 @@ class Index:
 
     def messages(
         self, conversation_id: str, since: str | None, until: str | None
-    ) -> Iterator[tuple[str, dict[str, t.Any], str]]:
-        """Yield (log file id, delivered event, time) of a conversation's messages, in order."""
+    ) -> Iterator[tuple[str, dict[str, t.Any], str, str | None]]:
+        """Yield (log file id, delivered event, time, key) of a conversation's messages, in order.
+
+        The key is the one the tap gave an event without its own ``event_id`` (else None): the
+        message's id and event id then, as in its row.
+        """
         where, args = _range(conversation_id, since, until)
         cursor = self.db.execute(
-            f"SELECT log_file_id, event, at FROM messages {where} ORDER BY at, id",  # noqa: S608
+            f"SELECT log_file_id, event, at, event_key FROM messages {where} "  # noqa: S608
+            "ORDER BY at, id",
             args,
         )
-        for log_file_id, event, at in cursor:
-            yield str(log_file_id), json.loads(event), str(at)
+        for log_file_id, event, at, key in cursor:
+            yield str(log_file_id), json.loads(event), str(at), key
 
     def title(self, conversation_id: str) -> str | None:
         """Return a conversation's title: the latest non-empty title its delivered events carry."""

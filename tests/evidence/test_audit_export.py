@@ -331,3 +331,36 @@ def test_a_bare_date_with_an_offset_is_that_day_in_that_zone() -> None:
     assert parse_bound("2026-11-26+01:00", end=False) == datetime(2026, 11, 25, 23, tzinfo=UTC)
     assert parse_bound("2026-11-26+01:00", end=True) == datetime(2026, 11, 26, 23, tzinfo=UTC)
     assert parse_bound("2026-11-26T10:00", end=True) == datetime(2026, 11, 26, 10, tzinfo=UTC)
+
+
+def test_a_message_without_its_event_id_is_produced_under_the_tap_s_key(tmp_path: Path) -> None:
+    """A message event without ``event_id`` (the API sends some): the tap keys it by a derived
+    key (``event_id_derived``), and the production names it by that key too: it was ``None`` in
+    the load file's event id (and the message id too, for one without ``message.id`` either)."""
+    import csv
+
+    from chatgpt_compliance_simulator import Oddities, SimulatorConfig
+    from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
+    from tests.support.simulators import running
+    from tests.support.tap import run_tap, tap_config
+
+    from .conftest import ok
+
+    config = SimulatorConfig(
+        **{**DEFAULT_FIXTURE_CONFIG, "seed": 45, "span_days": 0.3},
+        oddities=Oddities(missing_event_id_rate=0.5),
+    )
+    with running(config) as simulator:
+        run = ok(run_tap(tap_config(simulator, event_types=["CONVERSATION_MESSAGE"])))
+    derived = [m for m in run.records["messages"] if m["event_id_derived"]]
+    assert derived, "the oddity made no message without event_id"
+    conversation = derived[0]["conversation_id"]
+    folder = write_jsonl(run.records, tmp_path / "archive")
+    out = tmp_path / "out"
+    done = cli("export", "--jsonl", str(folder), "--conversation", conversation, "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = list(csv.DictReader((out / "production_messages.csv").open(encoding="utf-8")))
+    events = {m["id"]: m["event_id"] for m in run.records["messages"]}
+    wanted = {m["id"] for m in run.records["messages"] if m["conversation_id"] == conversation}
+    assert {r["message_id"] for r in rows} == wanted
+    assert [r["event_id"] for r in rows] == [events[r["message_id"]] for r in rows]
