@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,10 +16,30 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .project import Tenant, load_tenants, project_root, tenant_environment
 from .summary import RunSummary, bookmarks_from_state, parse_summary, tap_lines, tap_message
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_SECRET_NAME = re.compile(r"(?:^|_)(?:KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)(?:_|$)")
+"""Variables whose values are secrets (``…_API_KEY``, ``AWS_SECRET_ACCESS_KEY``, ``…_PASSWORD``)."""
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+@")
+REDACTED = "***"
+
+
+def redact(output: str, env: Mapping[str, str]) -> str:
+    """Return a run's output without the secrets of its environment, nor URL passwords.
+
+    The tap, the targets and Meltano print no secret; this is the fleet's own guard, since the
+    output's tail goes into Dagster's metadata and failure descriptions, and into log files.
+    """
+    secrets = {value for name, value in env.items() if _SECRET_NAME.search(name.upper())}
+    for value in sorted((v for v in secrets if len(v) >= 8), key=len, reverse=True):
+        output = output.replace(value, REDACTED)
+    return _URL_PASSWORD.sub(rf"\1{REDACTED}@", output)
 
 
 def meltano_executable() -> str:
@@ -282,6 +303,7 @@ def run_pipeline(
         partial = exc.stderr or b""
         text = partial.decode(errors="replace") if isinstance(partial, bytes) else partial
         exit_code, output = 124, f"{text}\nmeltano run timed out after {timeout:.0f} s"
+    output = redact(output, _environment(tenant))
     finished = time.time()
     log_path = None
     if log_dir is not None:
