@@ -1287,7 +1287,11 @@ class Verifier:
                     "raw",
                     f"log file {file_id}",
                     f"raw file altered: {len(data)} bytes hashing to {found}, its manifest "
-                    f"record says {expected}",
+                    f"record says {expected}"
+                    if expected
+                    else f"{len(data)} raw bytes hashing to {found}, but its manifest record "
+                    "holds no SHA-256 of OpenAI's (the listing gave no file_sha256, or it was "
+                    "removed): they cannot be traced to OpenAI's bytes",
                 )
                 self.raw_done[file_id] = (False, "its raw bytes do not hash right")
                 return Derived(file_id, False, "its raw bytes do not hash right")

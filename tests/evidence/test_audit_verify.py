@@ -1144,3 +1144,24 @@ def test_a_row_marked_deleted_by_the_target_is_a_finding(
     )
     assert code == 1, out
     assert any("_sdc_deleted_at" in line for line in lines), lines
+
+
+def test_a_manifest_record_without_openai_s_hash_is_never_proven(
+    archive: Folder, inline_run: TapRun, tmp_path: Path
+) -> None:
+    """A log file whose record holds no SHA-256 of OpenAI's (the listing gave no
+    ``file_sha256``, or it was removed, chain relinked): its bytes hash to nothing to compare
+    with, so they prove nothing; the finding says so (not "altered")."""
+    rows = archive.rows("log_files")
+    next(r for r in rows if r["event_type"] == CM).update(provider_sha256=None)
+    archive.write("log_files", rows)
+    _rechain(archive, CM)
+    code, out, lines = _verify(
+        archive.root, "--state", _state(inline_run.state, tmp_path), tmp=tmp_path
+    )
+    assert code == 1, out
+    assert any(
+        line.startswith("raw: log file") and "holds no SHA-256 of OpenAI's" in line
+        for line in lines
+    ), lines
+    assert out.strip().splitlines()[-1].startswith("VERDICT: FAILED")
