@@ -14,6 +14,7 @@ from tap_chatgpt_compliance.http.pagination import (
     LOG_PAGE_FIELDS,
     check_listing_order,
     check_page_shape,
+    page_body,
 )
 from tap_chatgpt_compliance.http.transport import RETRY_STATUSES, response_error_message
 from tap_chatgpt_compliance.sdk import SeamStream, override
@@ -106,11 +107,13 @@ class ComplianceStream(SeamStream):
         """
         query = parse_qs(urlparse(str(response.request.url or "")).query)
         after = next(iter(query.get("after") or []), None)
+        path = urlparse(str(response.url)).path
+        cursor = f"after={after}" if after else "first page"
         check_page_shape(
-            response.json(),
+            page_body(response, path, cursor),
             LOG_PAGE_FIELDS if self.replication_key else LIST_PAGE_FIELDS,
-            urlparse(str(response.url)).path,
-            f"after={after}" if after else "first page",
+            path,
+            cursor,
         )
         if not self.replication_key:
             yield from super().parse_response(response)

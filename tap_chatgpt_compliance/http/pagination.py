@@ -27,6 +27,25 @@ class PageShapeError(ComplianceAPIError):
     """A listing page lacks a field the reference requires: never read as an empty page."""
 
 
+def page_body(response: requests.Response, path: str, cursor: str) -> t.Any:
+    """Return a listing page's JSON, or fail naming what came instead (never its body).
+
+    A proxy, gateway or captive portal answering for the API with its own page (HTTP 200,
+    ``text/html``) is not a connection failure: the line says what answered.
+    """
+    try:
+        return response.json()
+    except ValueError as exc:  # requests' JSONDecodeError, UnicodeDecodeError
+        kind = (response.headers.get("Content-Type") or "no Content-Type").split(";")[0].strip()
+        msg = (
+            f"The answer of {path} ({cursor}) is HTTP {response.status_code} with a body that "
+            f"is not JSON ({kind}, {len(response.content)} bytes): not a listing page (a proxy, "
+            f"gateway or captive portal answering for the API? check api_url and the proxy "
+            f"settings). {NOTHING_SKIPPED}"
+        )
+        raise PageShapeError(msg) from exc
+
+
 def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: str) -> None:
     """Fail unless ``body`` is a listing page with every field the reference requires.
 

@@ -109,6 +109,24 @@ def test_an_html_page_instead_of_a_log_file_redirect_fails_in_one_line(
     assert run.records["log_files"] == []
 
 
+@pytest.mark.parametrize("route", [f"{WS}/logs", f"{WS}/users"])
+def test_an_html_page_instead_of_a_listing_page_says_what_answered(
+    fresh: Simulator, route: str
+) -> None:
+    """A proxy's page (HTTP 200, text/html) on a listing route: one line saying a body that is
+    not JSON came, with its type (it read "The connection ... failed (JSONDecodeError)", which
+    sends one looking at the network), and nothing is skipped."""
+    fresh.inject(route, page=PROXY_PAGE, count=1000)
+    run = run_tap(tap_config(fresh, file_content="none", max_retries=0, max_retry_wait=0))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    said = run.stderr + run.stdout
+    assert "is not JSON (text/html" in said, said[-3000:]
+    assert "Access denied" not in said  # the page itself is never echoed
+    if route.endswith("/logs"):
+        assert run.records["log_files"] == []
+
+
 def test_store_keeps_nothing_but_content_addresses(fresh: Simulator, tmp_path: Path) -> None:
     """An attachment id never names a path in the store: only SHA-256 digests do."""
     store = tmp_path / "store"
