@@ -114,3 +114,18 @@ def test_log_download_signed_url_expires_in_simulated_time(make):
     assert requests.get(stale).status_code == 403
     fresh = c.s.get(api, allow_redirects=False).headers["Location"]
     assert requests.get(fresh).status_code == 200
+
+
+def test_out_of_range_zoned_after_is_422_not_a_dropped_connection(plain):
+    """§3.2 / §3.5: a bad `after`/`before` is query validation → 422 (FastAPI style). A zoned
+    time whose UTC instant leaves the calendar (year 1 minus an offset, year 9999 plus one)
+    was an unhandled error: the connection closed without an answer."""
+    c = Client(plain)
+    for name in ("after", "before"):
+        for raw in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+            params = {"event_type": "AUTH_LOG", "after": EPOCH_AFTER, name: raw}
+            r = c.s.get(c.ws("/logs"), params=params, timeout=10)
+            assert r.status_code == 422, (name, raw, r.text)
+            (d,) = r.json()["detail"]
+            assert d["loc"] == ["query", name]
+            assert d["input"] == raw
