@@ -92,7 +92,11 @@ class Quirks:
 
     @classmethod
     def none(cls) -> Quirks:
-        """Return a Quirks with every quirk switched off (the API as documented)."""
+        """Return a Quirks with every quirk switched off (no observed deviation).
+
+        Not quite the API as documented: ``expired_attachments`` off also stops the
+        documented ~24 h expiry of chat uploads (410, reference §3.3), so nothing expires.
+        """
         q = cls()
         for f in fields(q):
             if f.type in ("bool", bool):
