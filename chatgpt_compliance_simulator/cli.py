@@ -116,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="real seconds a signed URL works",
     )
     s.add_argument(
+        "--signed-url-sim-ttl",
+        type=float,
+        default=d.signed_url_sim_ttl,
+        help="simulated seconds a signed URL works (reference: 1 hour; 0 = no bound)",
+    )
+    s.add_argument(
         "--log-window-minutes",
         type=int,
         default=d.log_window_minutes,
@@ -272,6 +278,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         span_days=args.span_days,
         speed=args.speed,
         signed_url_ttl=args.signed_url_ttl,
+        signed_url_sim_ttl=args.signed_url_sim_ttl,
         log_window_minutes=args.log_window_minutes,
         quirks=quirks,
         faults=faults,

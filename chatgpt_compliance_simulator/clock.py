@@ -63,7 +63,10 @@ def parse_iso(text: str) -> int:
     dt = datetime(year, month, day, hour, minute, second, int(frac), tzinfo=timezone.utc)
     if m.group(9):
         offset = timedelta(hours=int(m.group(10)), minutes=int(m.group(11)))
-        dt = dt - offset if m.group(9) == "+" else dt + offset
+        try:
+            dt = dt - offset if m.group(9) == "+" else dt + offset
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00: out of range, not a crash
+            raise ValueError(f"datetime out of range: {text!r}") from None
     return to_us(dt)
 
 

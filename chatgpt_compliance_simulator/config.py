@@ -92,7 +92,11 @@ class Quirks:
 
     @classmethod
     def none(cls) -> Quirks:
-        """Return a Quirks with every quirk switched off (the API as documented)."""
+        """Return a Quirks with every quirk switched off (no observed deviation).
+
+        Not quite the API as documented: ``expired_attachments`` off also stops the
+        documented ~24 h expiry of chat uploads (410, reference §3.3), so nothing expires.
+        """
         q = cls()
         for f in fields(q):
             if f.type in ("bool", bool):
@@ -228,6 +232,10 @@ class SimulatorConfig:
     span_days: float = 3.0
     speed: float = 1.0
     signed_url_ttl: float = 60.0
+    """Real seconds a signed URL works."""
+    signed_url_sim_ttl: float = 3600.0
+    """Simulated seconds a signed URL works, whatever real time passed (reference §2.3 "The URL
+    expires after 1 hour"; §6 #9: the worst of 1 h / 3 h). 0 or less: no simulated bound."""
     log_window_minutes: int = 10
     max_log_file_bytes: int = 15 * 1024 * 1024
     quirks: Quirks = field(default_factory=Quirks)

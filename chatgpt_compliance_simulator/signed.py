@@ -1,9 +1,10 @@
 """The signed-URL host: short-lived URLs that serve bytes without ``Authorization``.
 
 Behaviour (reference §3.3, §6 #16): every 307 of the API mints a fresh URL with its own
-expiry (``signed_url_ttl`` real seconds). The host answers 403 with an S3-like XML body
-when the URL has expired or when the request carries an ``Authorization`` header, and 404
-(XML ``NoSuchKey``) for an unknown token.
+expiry: ``signed_url_ttl`` real seconds, and at most ``signed_url_sim_ttl`` simulated seconds
+(§2.3 "The URL expires after 1 hour", §6 #9), so a URL outlives neither. The host answers 403
+with an S3-like XML body when the URL has expired or when the request carries an
+``Authorization`` header, and 404 (XML ``NoSuchKey``) for an unknown token.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class SignedObject:
     expires_at: float  # time.monotonic()
     size: int | None = None
     """Set when ``body`` yields chunks (streamed with this Content-Length)."""
+    sim_expires_us: int | None = None
+    """Simulated instant (µs) after which the URL has expired; None: no simulated bound."""
 
 
 def s3_error(code: str, message: str) -> bytes:
@@ -41,9 +44,19 @@ def s3_error(code: str, message: str) -> bytes:
 class SignedStore:
     """Mints and resolves signed URLs."""
 
-    def __init__(self, seed: int, ttl: float, expired_rate: float) -> None:
+    def __init__(
+        self,
+        seed: int,
+        ttl: float,
+        expired_rate: float,
+        now_us: Callable[[], int] | None = None,
+        sim_ttl: float = 0.0,
+    ) -> None:
         self.rng = random.Random(f"{seed}:signed")
         self.ttl = ttl
+        self.now_us = now_us
+        """The simulated clock (µs); with ``sim_ttl`` > 0 it bounds every URL's life."""
+        self.sim_ttl_us = int(sim_ttl * 1_000_000) if now_us is not None and sim_ttl > 0 else 0
         self.expired_rate = expired_rate
         self._expire_next = 0
         self.base_url = ""
@@ -70,7 +83,12 @@ class SignedStore:
             elif r < self.expired_rate:
                 expired = True
             expires_at = now - 1.0 if expired else now + self.ttl
-            self._objects[token] = SignedObject(body, content_type, filename, expires_at, size)
+            sim_expires = None
+            if self.sim_ttl_us and self.now_us is not None:
+                sim_expires = self.now_us() + self.sim_ttl_us
+            self._objects[token] = SignedObject(
+                body, content_type, filename, expires_at, size, sim_expires
+            )
             if len(self._objects) > 200_000:
                 self._gc(now)
         exp_epoch = int(time.time() + (expires_at - now))
@@ -97,7 +115,11 @@ class SignedStore:
             obj = self._objects.get(parts[2])
         if obj is None:
             return 404, None, s3_error("NoSuchKey", "The specified key does not exist.")
-        if time.monotonic() > obj.expires_at:
+        if time.monotonic() > obj.expires_at or (
+            obj.sim_expires_us is not None
+            and self.now_us is not None
+            and self.now_us() > obj.sim_expires_us
+        ):
             return 403, None, s3_error("AccessDenied", "Request has expired")
         return 200, obj, b""
 

@@ -47,7 +47,13 @@ class SimState:
         self.lock = threading.RLock()
         """Held while data is generated or read; re-entrant."""
         self.workspaces: list[Workspace] = []
-        self.signed = SignedStore(cfg.seed, cfg.signed_url_ttl, cfg.faults.expired_signed_url_rate)
+        self.signed = SignedStore(
+            cfg.seed,
+            cfg.signed_url_ttl,
+            cfg.faults.expired_signed_url_rate,
+            now_us=self.now_us,
+            sim_ttl=cfg.signed_url_sim_ttl,
+        )
         self._ws_by_id: dict[str, Workspace] = {}
         self._ws_by_org: dict[str, Workspace] = {}
         self._keys: dict[str, KeyInfo] = {}

@@ -24,5 +24,5 @@ def make(simulator_factory: Callable[..., Simulator]) -> Callable[..., Simulator
 
 @pytest.fixture
 def plain(make: Callable[..., Simulator]) -> Simulator:
-    """A simulator with every quirk off (the API exactly as documented)."""
+    """A simulator with every quirk off (no observed deviation; uploads never expire)."""
     return make(quirks=Quirks.none())
