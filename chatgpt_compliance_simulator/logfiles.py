@@ -144,6 +144,33 @@ class Stream:
         self.by_id[f.id] = f
         return f
 
+    def publish(self, body: bytes, now_us: int) -> LogFile:
+        """Publish a file holding exactly ``body`` (any bytes), listed from now on.
+
+        Its ``end_time`` is ``now_us`` rounded up to the whole second, bumped past the stream's
+        last file as :meth:`cut` does; its id is derived from the stream, its position and the
+        bytes (the stream's random generator is not used: later files keep their ids).
+        """
+        end_us = -(-now_us // US) * US
+        if self.ends and end_us <= self.ends[-1]:
+            end_us = self.ends[-1] + US
+        seed = f"{self.owner_id}:{self.event_type}:{len(self.files)}:".encode()
+        f = LogFile(
+            id="eclf_" + hashlib.sha256(seed + body).hexdigest()[:24],
+            event_type=self.event_type,
+            owner_id=self.owner_id,
+            end_us=end_us,
+            body=body,
+            sha256=hashlib.sha256(body).hexdigest(),
+            n_lines=body.count(b"\n") + (not body.endswith(b"\n") and bool(body)),
+            max_event_us=now_us,
+        )
+        self.max_event_us = now_us if self.max_event_us is None else max(self.max_event_us, now_us)
+        self.files.append(f)
+        self.ends.append(end_us)
+        self.by_id[f.id] = f
+        return f
+
     def iter_from(
         self, after_us: int, inclusive: bool, before_us: int | None, oldest_us: int
     ) -> Iterator[tuple[int, str, LogFile]]:
@@ -217,6 +244,13 @@ class LogStore:
     def visible(self, event_type: str, now_us: int) -> list[LogFile]:
         """Files of ``event_type`` currently listed (within retention)."""
         return self.stream(event_type).visible(now_us, self.retention_us)
+
+    def publish(self, event_type: str, body: bytes, now_us: int) -> LogFile:
+        """Publish a file of ``event_type`` holding exactly ``body`` (:meth:`Stream.publish`)."""
+        org = event_type in self.org_streams
+        f = self.stream(event_type).publish(body, now_us)
+        (self._org_files if org else self._files)[f.id] = f
+        return f
 
     def cut(self, now_us: int) -> list[LogFile]:
         """Cut files for complete windows in every stream."""

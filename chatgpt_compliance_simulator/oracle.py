@@ -7,6 +7,7 @@ lines still pending) and its world model; see docs/simulator.md for the output.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,22 @@ from .model import GPT_FILE, PROJECT_FILE, USER_FILE
 from .world import World
 
 
+def _finite(text: str) -> float:
+    """Return a JSON number's float; ValueError beyond a double (an archiver keeps the line)."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(text)
+    return value
+
+
 def _parse_object(line: bytes) -> dict[str, Any] | None:
-    """Return the JSON object on ``line``, or None (not valid UTF-8 JSON of an object)."""
+    """Return the JSON object on ``line``, or None (not valid UTF-8 JSON of an object).
+
+    A number beyond a double (``1e400``) or nesting too deep to parse is not an object either.
+    """
     try:
-        obj = json.loads(line.decode("utf-8"))
-    except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
+        obj = json.loads(line.decode("utf-8"), parse_float=_finite)
+    except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError
         return None
     return obj if isinstance(obj, dict) else None
 

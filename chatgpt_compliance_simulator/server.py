@@ -226,6 +226,23 @@ class Simulator:
             raise KeyError(log_file_id)
         return f.body
 
+    def publish_log_file(
+        self,
+        body: bytes,
+        event_type: str = "CONVERSATION_MESSAGE",
+        workspace_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Publish a log file holding exactly ``body`` (any bytes); return its listing metadata.
+
+        For content the generator never writes (hostile or odd lines, an empty file, a gzip
+        body): the file is listed like any other (``file_size`` and ``file_sha256`` of
+        ``body``, ``end_time`` now rounded up to the second, after the stream's last file) and
+        downloads as these bytes.
+        """
+        with self._state.lock:
+            logs = self._ws(workspace_id).logs
+            return logs.publish(event_type, body, self.clock.us).metadata()
+
     @property
     def non_get_count(self) -> int:
         """Number of non-GET requests received on either host."""

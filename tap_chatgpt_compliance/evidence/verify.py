@@ -1203,7 +1203,7 @@ class Verifier:
         parts = self.spill.parts("log", file_id)
         missing = [i for i in range(count) if i not in parts]
         extra = sorted(i for i in parts if not 0 <= i < count)
-        if missing or not count:
+        if missing or (not count and _int(record.get("bytes_downloaded")) != 0):
             report.add(
                 "raw",
                 f"log file {file_id}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import tempfile
 import typing as t
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ CONVERSATION_MESSAGE = "CONVERSATION_MESSAGE"
 DERIVED_KEY_PREFIX = "sha256:"
 _JSON_SPACE = " \t\r"
 """JSON whitespace a line may carry around its object (the newline is not part of a line)."""
+NESTED_TOO_DEEPLY = "nested too deeply to parse (more than about 1,000 levels)"
+"""The error of an unparsed line the standard decoder gave up on (RecursionError)."""
 _TYPE_BITS = 0xFFFF
 """Low bits of a seen-event fingerprint that hash the event type (see :func:`parse_lines`)."""
 
@@ -73,8 +76,22 @@ def _reject_constant(name: str) -> t.NoReturn:
     raise ValueError(msg)
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-"""Strict JSON: NaN and Infinity are not JSON, such a line is kept unparsed."""
+def _finite_float(text: str) -> float:
+    """Return the float of a JSON number; raise ValueError when no double holds it (1e400).
+
+    Such a number would be archived as ``null`` (an infinity has no JSON form): the line is kept
+    unparsed, byte-exact, instead.
+    """
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        msg = f"the number {text[:40]} is beyond the range of a double"
+        raise ValueError(msg)
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+"""Strict JSON: NaN and Infinity are not JSON, nor is a number beyond a double for the tap (it
+cannot be written back): such a line is kept unparsed."""
 _RAW_DECODE = _DECODER.raw_decode
 """The same decoder without its two whitespace scans: for a line that is one JSON value."""
 _FAST_LOADS = orjson.loads
@@ -262,6 +279,9 @@ class LineParser:
             return
         except ValueError as exc:
             parsed.unparsed.append(UnparsedLine(number, raw, "invalid_json", str(exc)))
+            return
+        except RecursionError:
+            parsed.unparsed.append(UnparsedLine(number, raw, "invalid_json", NESTED_TOO_DEEPLY))
             return
         if type(event) is not dict:
             kind = "null" if event is None else type(event).__name__

@@ -326,3 +326,23 @@ def test_other_event_types_shapes(plain):
     codex = first("CODEX_LOG")
     assert {"event_type", "client_id", "workspace_id", "event_details"} <= set(codex)
     assert "token_usage" in codex["event_details"]
+
+
+def test_publish_log_file_serves_exactly_the_given_bytes(plain):
+    """``publish_log_file``: any bytes, listed last with their size and SHA-256, downloaded as is;
+    the same calls give the same file ids (deterministic), later generated files keep theirs."""
+    c = Client(plain)
+    before = c.list_all(event_type="AUDIT_LOG")
+    bodies = [b"", b"\xff\xfe not json \x00\r\n[" * 3, b"no final newline"]
+    metas = [plain.publish_log_file(body, "AUDIT_LOG") for body in bodies]
+    listed = c.list_all(event_type="AUDIT_LOG")
+    assert listed[: len(before)] == before
+    assert listed[len(before) :] == metas
+    ends = [m["end_time"] for m in listed]
+    assert ends == sorted(set(ends))
+    for meta, body in zip(metas, bodies, strict=True):
+        assert meta["file_size"] == len(body)
+        assert meta["file_sha256"] == hashlib.sha256(body).hexdigest()
+        assert c.download(meta["id"]) == body
+        assert plain.log_file_bytes(meta["id"]) == body
+    assert len({m["id"] for m in metas}) == len(metas)
