@@ -36,7 +36,29 @@ def _parse_object(line: bytes) -> dict[str, Any] | None:
         obj = json.loads(line.decode("utf-8"), parse_float=_finite)
     except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError
         return None
+    if _depth(obj) > MAX_DEPTH:
+        return None
     return obj if isinstance(obj, dict) else None
+
+
+MAX_DEPTH = 128
+"""Lines nesting arrays and objects deeper are kept raw by a client (the tap's documented limit:
+parsers and writers give up at different depths beyond)."""
+
+
+def _depth(value: Any) -> int:
+    """Return how deep arrays and objects nest in a parsed value (a scalar is 0)."""
+    depth = 0
+    level = [value] if isinstance(value, (dict, list)) else []
+    while level:
+        depth += 1
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, (dict, list))
+        ]
+    return depth
 
 
 @dataclass

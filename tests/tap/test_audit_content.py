@@ -88,10 +88,22 @@ def test_a_number_beyond_a_double_is_kept_unparsed_not_archived_as_null(
     _verify(run, tmp_path)
 
 
+def _nested(depth: int, event_id: bool = True) -> bytes:
+    """An AUDIT_LOG event whose ``x`` nests ``depth`` - 1 arrays (the event is one level)."""
+    head = b'{"event_id":"deep-1",' if event_id else b"{"
+    return head + b'"type":"AUDIT_LOG","x":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+
 @pytest.mark.parametrize(
     "line",
-    [b"[" * 10_000 + b"]" * 10_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000],
-    ids=["list-10k", "object-100k"],
+    [
+        b"[" * 10_000 + b"]" * 10_000,
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        _nested(129),
+        _nested(1_000),  # orjson parses it, Python's encoder and decoder give up near there
+        _nested(1_020, event_id=False),  # its derived key is Python's canonical JSON
+    ],
+    ids=["list-10k", "object-100k", "event-129", "event-1000", "no-id-1020"],
 )
 def test_a_deeply_nested_line_is_kept_unparsed_and_the_run_goes_on(
     sim: Simulator, tmp_path: Path, line: bytes
@@ -104,4 +116,13 @@ def test_a_deeply_nested_line_is_kept_unparsed_and_the_run_goes_on(
     assert (row["line_number"], row["reason"]) == (1, "invalid_json")
     assert "nested" in row["error"]
     assert (record["line_count"], record["event_count"], record["unparsed_lines"]) == (2, 1, 1)
+    _verify(run, tmp_path)
+
+
+def test_a_line_nested_to_the_limit_is_an_event(sim: Simulator, tmp_path: Path) -> None:
+    """128 levels (the limit, docs/architecture.md) is still an event, written and verified."""
+    line = _nested(128)
+    run, record = _archive(sim, line + b"\n")
+    assert not _unparsed(run, record["id"])
+    assert [e["event_id"] for e in run.records["events"] if e["event_id"] == "deep-1"]
     _verify(run, tmp_path)
