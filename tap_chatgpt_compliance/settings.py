@@ -365,6 +365,31 @@ class Settings:
         )
 
 
+_REQUIRED = re.compile(r"^'([A-Za-z0-9_]+)' is a required property$")
+
+
+def explain_missing_settings(errors: list[str], schema: t.Mapping[str, t.Any]) -> list[str]:
+    """Return schema errors, a missing required setting as one line saying how to set it.
+
+    The SDK's ``'workspace_id' is a required property`` is the first error a new user sees:
+    the line names the setting, what it is and how to set it.
+    """
+    properties = schema.get("properties") or {}
+    out = []
+    for error in errors:
+        match = _REQUIRED.match(str(error).strip())
+        if match and match.group(1) in properties:
+            name = match.group(1)
+            what = str(properties[name].get("description") or "").rstrip(".")
+            error = (
+                f"{name} is not set: {what + '. ' if what else ''}Set it with `meltano config "
+                f"set tap-chatgpt-compliance {name} <value>` or "
+                f"TAP_CHATGPT_COMPLIANCE_{name.upper()}."
+            )
+        out.append(error)
+    return out
+
+
 SECRET_BUILTINS = frozenset({"stream_map_config"})
 """SDK settings that may carry secrets (e.g. a hash seed for map expressions)."""
 
