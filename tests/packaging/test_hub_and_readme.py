@@ -61,7 +61,8 @@ def test_meltano_yml_settings_match_about(about):
     )
 
 
-def test_hub_definition_validates_against_hub_schema():
+def hub_validator(plugin_type: str):
+    """A validator of Meltano Hub's schema of ``plugin_type`` (extractors, loaders)."""
     from jsonschema import Draft7Validator
     from referencing import Registry, Resource
 
@@ -82,14 +83,37 @@ def test_hub_definition_validates_against_hub_schema():
             raise LookupError(f"cannot resolve {uri!r} in {root}")
         return Resource.from_contents(files[matches[0]])
 
-    schema = files["plugin_definitions/extractors.schema.json"]
-    validator = Draft7Validator(schema, registry=Registry(retrieve=retrieve))
+    schema = files[f"plugin_definitions/{plugin_type}.schema.json"]
+    return Draft7Validator(schema, registry=Registry(retrieve=retrieve))
+
+
+def test_hub_definition_validates_against_hub_schema():
+    validator = hub_validator("extractors")
     definition = yaml.safe_load(HUB_FILE.read_text())
     errors = sorted(validator.iter_errors(definition), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
     # The validator really follows the $refs: a bad kind must be rejected.
     broken = {**definition, "settings": [{"name": "x", "kind": "no-such-kind"}]}
     assert list(validator.iter_errors(broken))
+
+
+def test_the_target_s3_definition_of_the_quick_start():
+    """loaders/target-s3.yml, which the README's quick start adds `--from-ref`: a valid Hub
+    definition installable from PyPI, whose defaults never overwrite an object."""
+    definition = yaml.safe_load((ROOT / "loaders" / "target-s3.yml").read_text())
+    validator = hub_validator("loaders")
+    errors = sorted(validator.iter_errors(definition), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+    assert definition["pip_url"].startswith("plinxore-target-s3==")
+    assert "git+" not in definition["pip_url"]
+    defaults = {s["name"]: s.get("value") for s in definition["settings"]}
+    assert defaults["append_uuid"] is True
+    assert defaults["format.format_type"] == "jsonl"
+    assert defaults["prefix"]
+    for s in definition["settings"]:
+        if "secret" in s["name"] or "token" in s["name"]:
+            assert s.get("sensitive") is True, s["name"]
+    assert "loaders/target-s3.yml" in (ROOT / "README.md").read_text()
 
 
 def test_hub_definition_content():
