@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,27 @@ def test_readme_settings_table_matches_about():
     assert readme.render(text, block) == text, (
         "README settings table drifted from `--about --format=markdown`: run `make readme-settings`"
     )
+
+
+# Command forms Meltano 4.4 refuses or reads otherwise: `meltano config <plugin> set` (now
+# `meltano config set <plugin>`), `meltano add loader target-x` (the type is a name: a utility
+# called `loader`), `meltano elt` and `schedule add --extractor` (a state of its own).
+_OLD_MELTANO = re.compile(
+    r"meltano (elt\b|add (?:extractor|loader|utility|transformer|orchestrator|mapper)s? "
+    r"|config (?!set|unset|list|print|reset|test)[a-z][\w-]* (?:list|set|unset|reset|print|test)\b)"
+    r"|meltano schedule add [^`\n]*--extractor"
+)
+
+
+def test_docs_use_meltano_4_commands():
+    files = [ROOT / "README.md", HUB_FILE, *sorted((ROOT / "docs").glob("*.md"))]
+    files += [ROOT / "transform" / "README.md"]
+    found = []
+    for path in files:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if _OLD_MELTANO.search(line) and "would look for a utility named" not in line:
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
+    assert _OLD_MELTANO.search("`meltano config tap-chatgpt-compliance--acme set …`")
+    assert _OLD_MELTANO.search("meltano add loader target-jsonl")
+    assert not _OLD_MELTANO.search("meltano config set tap-chatgpt-compliance api_key x")
