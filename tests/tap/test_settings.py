@@ -243,3 +243,14 @@ def test_a_missing_workspace_id_says_what_it_is_and_how_to_set_it(tmp_path) -> N
     assert "chatgpt.com/admin" in errors[0]
     assert "meltano config set tap-chatgpt-compliance workspace_id" in errors[0]
     assert "TAP_CHATGPT_COMPLIANCE_WORKSPACE_ID" in errors[0]
+
+
+def test_one_event_type_written_bare_shows_the_json_list(tmp_path) -> None:
+    """`meltano config set tap-chatgpt-compliance event_types AUDIT_LOG`: it was "'AUDIT_LOG' is
+    not of type 'array', 'null' in config['event_types']", naming no fix."""
+    result = _bare_tap({**GOOD, "event_types": "AUDIT_LOG"}, tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, result.stderr
+    assert "event_types 'AUDIT_LOG' is not a list" in errors[0]
+    assert """'["CONVERSATION_MESSAGE"]'""" in errors[0]
