@@ -58,14 +58,17 @@ meltano run tap-chatgpt-compliance target-postgres
 meltano invoke tap-chatgpt-compliance:verify --postgres "host=… dbname=…" --schema <load_schema>
 ```
 
-- **Keys in AWS Secrets Manager**: set `api_key_secret_id` (name or ARN; `aws_region`,
-  `aws_endpoint_url`) instead of `api_key`, and use `pip_url: tap-chatgpt-compliance[aws]`.
+- **Keys in AWS Secrets Manager**: set `api_key_secret_id` (the ARN, or the name with
+  `aws_region`; `aws_endpoint_url`) instead of `api_key`, use `pip_url:
+  tap-chatgpt-compliance[aws]`, and allow `secretsmanager:GetSecretValue` on it.
   The key is read at the start of every run, so a rotated key is used by the next run.
 - Extras: `[s3]` (attachments in S3), `[aws]` (Secrets Manager), `[postgres]` (verify/export
   reading PostgreSQL), `[fleet]` (the Dagster code location).
-- **Run it at least hourly** (`meltano schedule add … --interval @hourly`, or any orchestrator):
-  chat attachments expire about 24 hours after upload and log files 30 days after they are
-  written; each run downloads what is new, attachments included, and resumes from its bookmark.
+- **Run it at least hourly** (`meltano job add archive --tasks "tap-chatgpt-compliance
+  target-postgres"`, then `meltano schedule add archive-hourly --job archive --interval @hourly`,
+  which keeps the state of `meltano run`; or any orchestrator): chat attachments expire about
+  24 hours after upload and log files 30 days after they are written; each run downloads what
+  is new, attachments included, and resumes from its bookmark.
 - Every stream is selected by default (`*.*`): attachments (`files`, and `file_parts` for large
   ones) are archived beside the transcripts. Set `file_content: storage` and `file_storage_url`
   to keep the bytes in S3/GCS/a folder instead of inline.

@@ -166,7 +166,14 @@ def _client(region: str | None, endpoint: str | None, where: str) -> t.Any:
             "secretsmanager", region_name=region, endpoint_url=endpoint, config=config
         )
     except Exception as exc:  # e.g. NoRegionError, a malformed endpoint
-        msg = f"{where} cannot be read: {_short(exc)}. Set aws_region (or AWS_REGION)."
+        if type(exc).__name__ == "NoRegionError":
+            msg = (
+                f"{where} cannot be read: no AWS region is set. Set aws_region (or AWS_REGION), "
+                "or give the secret's ARN, which names its region."
+            )
+        else:
+            reason = _short(exc).rstrip(".")
+            msg = f"{where} cannot be read: {reason}. Set aws_region (or AWS_REGION)."
         raise SecretError(msg) from None
 
 

@@ -365,6 +365,42 @@ class Settings:
         )
 
 
+_REQUIRED = re.compile(r"^'([A-Za-z0-9_]+)' is a required property$")
+_NOT_A_LIST = re.compile(r"^(.*) is not of type 'array'(?:, 'null')? in config\['(\w+)'\]$")
+
+
+def explain_schema_errors(errors: list[str], schema: t.Mapping[str, t.Any]) -> list[str]:
+    """Return schema errors, the two a new user meets first as lines that say the fix.
+
+    The SDK's ``'workspace_id' is a required property`` names the setting, what it is and how
+    to set it; ``'AUDIT_LOG' is not of type 'array'`` (one event type written bare) shows the
+    JSON list to write.
+    """
+    properties = schema.get("properties") or {}
+    out = []
+    for error in errors:
+        text = str(error).strip()
+        missing = _REQUIRED.match(text)
+        not_a_list = _NOT_A_LIST.match(text)
+        if missing and missing.group(1) in properties:
+            name = missing.group(1)
+            what = str(properties[name].get("description") or "").rstrip(".")
+            error = (
+                f"{name} is not set: {what + '. ' if what else ''}Set it with `meltano config "
+                f"set tap-chatgpt-compliance {name} <value>` or "
+                f"TAP_CHATGPT_COMPLIANCE_{name.upper()}."
+            )
+        elif not_a_list and not_a_list.group(2) in properties:
+            value, name = not_a_list.groups()
+            example = json.dumps(properties[name].get("default") or ["…"])
+            error = (
+                f"{name} {value} is not a list: write it as a JSON list, e.g. {example!r} "
+                f"(`meltano config set tap-chatgpt-compliance {name} '{example}'`)."
+            )
+        out.append(error)
+    return out
+
+
 SECRET_BUILTINS = frozenset({"stream_map_config"})
 """SDK settings that may carry secrets (e.g. a hash seed for map expressions)."""
 

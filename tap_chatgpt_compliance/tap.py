@@ -39,6 +39,7 @@ from tap_chatgpt_compliance.settings import (
     CONFIG_SCHEMA,
     Settings,
     config_errors,
+    explain_schema_errors,
     hide_secret_values,
     storage_errors,
     unknown_setting_errors,
@@ -132,7 +133,8 @@ class TapChatGPTCompliance(SeamTap):
 
     @override
     def hide_secrets(self, errors: list[str]) -> list[str]:
-        """Return schema errors without the values of secret settings (only their names)."""
+        """Return schema errors without secret values, a missing setting with how to set it."""
+        errors = explain_schema_errors(errors, self.config_jsonschema)
         return hide_secret_values(errors, self.config, self.config_jsonschema)
 
     @override

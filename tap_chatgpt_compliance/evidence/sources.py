@@ -279,6 +279,14 @@ class S3Archive(Archive):
                 report(f"s3://{path}", f"unreadable ({type(exc).__name__})")
 
 
+def extra_hint(extra: str) -> str:
+    """How to install the package extra ``extra``, bare or as a Meltano plugin."""
+    return (
+        f"install tap-chatgpt-compliance[{extra}] (Meltano: add [{extra}] to the plugin's "
+        "pip_url, then meltano install)"
+    )
+
+
 def from_s3(
     url: str,
     storage_options: dict[str, t.Any] | None = None,
@@ -297,6 +305,8 @@ def from_s3(
         paths = sorted(fs.find(root))
     except Exception as exc:  # any backend error: missing bucket, credentials, network
         msg = f"--s3 {url}: cannot list ({type(exc).__name__}: {exc})"
+        if isinstance(exc, ImportError):  # fsspec without s3fs
+            msg += f": {extra_hint('s3')}"
         raise ArchiveError(" ".join(msg.split())) from exc
     archive = S3Archive(f"s3 {url}", storage_options=options, fs=fs)
     root = root.rstrip("/")
@@ -367,7 +377,7 @@ def from_postgres(
         import psycopg
         from psycopg.rows import dict_row
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        msg = "--postgres needs psycopg: pip install 'psycopg[binary]'"
+        msg = f"--postgres needs psycopg, which is not installed: {extra_hint('postgres')}"
         raise ArchiveError(msg) from exc
     archive = PostgresArchive(
         f"postgres schema {schema}",

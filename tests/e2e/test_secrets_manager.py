@@ -276,3 +276,21 @@ def test_a_plain_api_key_never_calls_aws():
 
     config = {"api_key": "sk", "workspace_id": "w"}
     assert secrets.resolve_api_key(config, client_factory=boom) is config
+
+
+def test_no_region_is_one_line_naming_aws_region_and_the_arn(monkeypatch, tmp_path):
+    """A secret given by name, no region anywhere: the line says where a region comes from
+    (it read "You must specify a region.. Set aws_region")."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with pytest.raises(secrets.SecretError) as info:
+        secrets.resolve_api_key(
+            {"api_key_secret_id": "acme", "aws_endpoint_url": "http://127.0.0.1:9"}
+        )
+    text = str(info.value)
+    assert "'acme' (api_key_secret_id)" in text
+    assert "no AWS region" in text
+    assert "aws_region" in text
+    assert "ARN" in text
+    assert ".." not in text

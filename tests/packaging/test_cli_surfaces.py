@@ -104,3 +104,36 @@ def test_every_cli_has_version(command):
     )
     assert proc.returncode == 0, proc.stderr
     assert version("tap-chatgpt-compliance") in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("missing", "args", "extra"),
+    [
+        (
+            "psycopg",
+            ["--postgres", "host=127.0.0.1 port=9 dbname=x", "--schema", "acme"],
+            "postgres",
+        ),
+        ("s3fs", ["--s3", "s3://my-archive/chatgpt-compliance/acme"], "s3"),
+    ],
+)
+def test_verify_without_an_extra_names_the_extra_and_pip_url(missing, args, extra):
+    """A user's Meltano plugin installed without [postgres] or [s3]: `:verify` says which extra
+    to add to pip_url (it said `pip install 'psycopg[binary]'`, or only fsspec's "Install s3fs")."""
+    code = (
+        f"import sys; sys.modules[{missing!r}] = None; sys.argv = ['chatgpt-compliance', 'verify']"
+        f" + {args!r}; from tap_chatgpt_compliance.evidence.cli import main; sys.exit(main())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**_env(), "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"},
+        check=False,
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert f"tap-chatgpt-compliance[{extra}]" in lines[0]
+    assert f"add [{extra}] to the plugin's pip_url" in lines[0]

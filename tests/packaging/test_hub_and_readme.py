@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,8 @@ def test_meltano_yml_settings_match_about(about):
     )
 
 
-def test_hub_definition_validates_against_hub_schema():
+def hub_validator(plugin_type: str):
+    """A validator of Meltano Hub's schema of ``plugin_type`` (extractors, loaders)."""
     from jsonschema import Draft7Validator
     from referencing import Registry, Resource
 
@@ -82,14 +84,37 @@ def test_hub_definition_validates_against_hub_schema():
             raise LookupError(f"cannot resolve {uri!r} in {root}")
         return Resource.from_contents(files[matches[0]])
 
-    schema = files["plugin_definitions/extractors.schema.json"]
-    validator = Draft7Validator(schema, registry=Registry(retrieve=retrieve))
+    schema = files[f"plugin_definitions/{plugin_type}.schema.json"]
+    return Draft7Validator(schema, registry=Registry(retrieve=retrieve))
+
+
+def test_hub_definition_validates_against_hub_schema():
+    validator = hub_validator("extractors")
     definition = yaml.safe_load(HUB_FILE.read_text())
     errors = sorted(validator.iter_errors(definition), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
     # The validator really follows the $refs: a bad kind must be rejected.
     broken = {**definition, "settings": [{"name": "x", "kind": "no-such-kind"}]}
     assert list(validator.iter_errors(broken))
+
+
+def test_the_target_s3_definition_of_the_quick_start():
+    """loaders/target-s3.yml, which the README's quick start adds `--from-ref`: a valid Hub
+    definition installable from PyPI, whose defaults never overwrite an object."""
+    definition = yaml.safe_load((ROOT / "loaders" / "target-s3.yml").read_text())
+    validator = hub_validator("loaders")
+    errors = sorted(validator.iter_errors(definition), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+    assert definition["pip_url"].startswith("plinxore-target-s3==")
+    assert "git+" not in definition["pip_url"]
+    defaults = {s["name"]: s.get("value") for s in definition["settings"]}
+    assert defaults["append_uuid"] is True
+    assert defaults["format.format_type"] == "jsonl"
+    assert defaults["prefix"]
+    for s in definition["settings"]:
+        if "secret" in s["name"] or "token" in s["name"]:
+            assert s.get("sensitive") is True, s["name"]
+    assert "loaders/target-s3.yml" in (ROOT / "README.md").read_text()
 
 
 def test_hub_definition_content():
@@ -206,3 +231,27 @@ def test_readme_settings_table_matches_about():
     assert readme.render(text, block) == text, (
         "README settings table drifted from `--about --format=markdown`: run `make readme-settings`"
     )
+
+
+# Command forms Meltano 4.4 refuses or reads otherwise: `meltano config <plugin> set` (now
+# `meltano config set <plugin>`), `meltano add loader target-x` (the type is a name: a utility
+# called `loader`), `meltano elt` and `schedule add --extractor` (a state of its own).
+_OLD_MELTANO = re.compile(
+    r"meltano (elt\b|add (?:extractor|loader|utility|transformer|orchestrator|mapper)s? "
+    r"|config (?!set|unset|list|print|reset|test)[a-z][\w-]* (?:list|set|unset|reset|print|test)\b)"
+    r"|meltano schedule add [^`\n]*--extractor"
+)
+
+
+def test_docs_use_meltano_4_commands():
+    files = [ROOT / "README.md", HUB_FILE, *sorted((ROOT / "docs").glob("*.md"))]
+    files += [ROOT / "transform" / "README.md"]
+    found = []
+    for path in files:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if _OLD_MELTANO.search(line) and "would look for a utility named" not in line:
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
+    assert _OLD_MELTANO.search("`meltano config tap-chatgpt-compliance--acme set …`")
+    assert _OLD_MELTANO.search("meltano add loader target-jsonl")
+    assert not _OLD_MELTANO.search("meltano config set tap-chatgpt-compliance api_key x")

@@ -230,3 +230,27 @@ def test_a_malformed_secret_setting_is_named_but_never_shown(
     shown = result.stderr + result.stdout
     for secret in ("S3CR3T", "12345678901", GOOD["api_key"]):
         assert secret not in shown, shown[-2000:]
+
+
+def test_a_missing_workspace_id_says_what_it_is_and_how_to_set_it(tmp_path) -> None:
+    """The first error of a new project (it was the SDK's "'workspace_id' is a required
+    property", naming no fix)."""
+    result = _bare_tap({k: v for k, v in GOOD.items() if k != "workspace_id"}, tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, result.stderr
+    assert "workspace_id is not set" in errors[0]
+    assert "chatgpt.com/admin" in errors[0]
+    assert "meltano config set tap-chatgpt-compliance workspace_id" in errors[0]
+    assert "TAP_CHATGPT_COMPLIANCE_WORKSPACE_ID" in errors[0]
+
+
+def test_one_event_type_written_bare_shows_the_json_list(tmp_path) -> None:
+    """`meltano config set tap-chatgpt-compliance event_types AUDIT_LOG`: it was "'AUDIT_LOG' is
+    not of type 'array', 'null' in config['event_types']", naming no fix."""
+    result = _bare_tap({**GOOD, "event_types": "AUDIT_LOG"}, tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, result.stderr
+    assert "event_types 'AUDIT_LOG' is not a list" in errors[0]
+    assert """'["CONVERSATION_MESSAGE"]'""" in errors[0]
