@@ -2,51 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chatgpt_compliance_simulator import Oddities, Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
-from tap_chatgpt_compliance.evidence.cli import main
+from tests.support.evidence import cli as cli  # re-exported: the evidence tests import them
+from tests.support.evidence import verify_cli as verify_cli
+from tests.support.evidence import write_jsonl
 from tests.support.simulators import running
 from tests.support.tap import TapRun, run_tap, tap_config
 
 EVENT_TYPES = ["CONVERSATION_MESSAGE", "AUTH_LOG"]
-
-
-def write_jsonl(records: dict[str, list[dict[str, Any]]], folder: Path) -> Path:
-    """Write records as target-jsonl does: ``<stream>-<timestamp>.jsonl``, one record a line."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for stream, rows in records.items():
-        path = folder / f"{stream}-20261126T120000.jsonl"
-        with path.open("a") as out:
-            out.writelines(json.dumps(row) + "\n" for row in rows)
-    return folder
-
-
-def cli(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run ``chatgpt-compliance ARGS``: in this process (fast), or as a real process."""
-    if process:
-        command = [sys.executable, "-m", "tap_chatgpt_compliance.evidence.cli", *args]
-        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
-
-
-def verify_cli(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run ``chatgpt-compliance verify``."""
-    return cli("verify", *args, process=process)
 
 
 def ok(run: TapRun) -> TapRun:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
-from tests.evidence.conftest import verify_cli, write_jsonl
+from tests.support.evidence import verify_cli, write_jsonl
 from tests.support.simulators import running
 from tests.support.tap import TapRun, run_tap, tap_config
 

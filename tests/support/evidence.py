@@ -1,0 +1,39 @@
+"""The evidence tools as the tests call them, and archives laid out as target-jsonl writes them."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tap_chatgpt_compliance.evidence.cli import main
+
+
+def write_jsonl(records: dict[str, list[dict[str, Any]]], folder: Path) -> Path:
+    """Write records as target-jsonl does: ``<stream>-<timestamp>.jsonl``, one record a line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stream, rows in records.items():
+        path = folder / f"{stream}-20261126T120000.jsonl"
+        with path.open("a") as out:
+            out.writelines(json.dumps(row) + "\n" for row in rows)
+    return folder
+
+
+def cli(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``chatgpt-compliance ARGS``: in this process (fast), or as a real process."""
+    if process:
+        command = [sys.executable, "-m", "tap_chatgpt_compliance.evidence.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def verify_cli(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``chatgpt-compliance verify``."""
+    return cli("verify", *args, process=process)
