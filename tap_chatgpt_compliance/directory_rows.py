@@ -50,8 +50,14 @@ def canonical_json(value: t.Any) -> str:
     exact and is always valid UTF-8 (so it can be hashed and stored by any target).
     """
     text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    if text.isascii():
-        return text
+    return text if text.isascii() else escape_lone_surrogates(text)
+
+
+def escape_lone_surrogates(text: str) -> str:
+    r"""Return text with each lone surrogate as its JSON escape (``\ud83d``): valid UTF-8.
+
+    Inside a JSON string the escape means the same character: JSON text stays exact.
+    """
     return _LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 

@@ -42,6 +42,7 @@ from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
 
+from tap_chatgpt_compliance.directory_rows import escape_lone_surrogates
 from tap_chatgpt_compliance.evidence import dat
 from tap_chatgpt_compliance.evidence.export_findings import Concerns, located
 from tap_chatgpt_compliance.evidence.export_index import Index, sortable
@@ -55,7 +56,6 @@ from tap_chatgpt_compliance.evidence.export_objects import (
 from tap_chatgpt_compliance.evidence.export_objects import select as select_objects
 from tap_chatgpt_compliance.evidence.export_text import (
     csv_cell,
-    escape_surrogates,
     file_stem,
     one_line,
     short_hash,
@@ -1325,7 +1325,7 @@ def _json_bytes(value: t.Any, *, compact: bool = False) -> bytes:
         text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     else:
         text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-    return (escape_surrogates(text) + "\n").encode()
+    return (escape_lone_surrogates(text) + "\n").encode()
 
 
 class _Zip:

@@ -20,7 +20,7 @@ import sqlite3
 import typing as t
 from pathlib import Path
 
-from tap_chatgpt_compliance.evidence.export_text import escape_surrogates
+from tap_chatgpt_compliance.directory_rows import escape_lone_surrogates
 from tap_chatgpt_compliance.logfiles.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
 
@@ -103,7 +103,7 @@ def _shown(value: t.Any) -> str | None:
     A lone surrogate becomes its escape (``\ud83d``), as every page shows it anyway.
     """
     text = _text(value)
-    return None if text is None else escape_surrogates(text)
+    return None if text is None else escape_lone_surrogates(text)
 
 
 class Index:
@@ -306,7 +306,7 @@ class Index:
             "SELECT user_id FROM actors WHERE {actors} ORDER BY 1"
         )
         exact = union.format(users="id = ?1", actors="user_id = ?1")
-        wanted = escape_surrogates(wanted.strip())  # as stored; never a UTF-8 error
+        wanted = escape_lone_surrogates(wanted.strip())  # as stored; never a UTF-8 error
         found = [str(r[0]) for r in self.db.execute(exact, (wanted,))]
         if found:
             return found
@@ -333,7 +333,7 @@ class Index:
         From the user's ``raw_item``, else the email an event of a selected conversation
         (:meth:`select`) carried for the user.
         """
-        user_id = escape_surrogates(user_id)  # a participant named by a tool: any text
+        user_id = escape_lone_surrogates(user_id)  # a participant named by a tool: any text
         found = self.db.execute("SELECT name, email FROM users WHERE id = ?", (user_id,)).fetchone()
         if found and (found[0] or found[1]):
             return found[0], found[1]
@@ -401,7 +401,7 @@ class Index:
         """Return the messages of a log file whose message, event or attachment id is ``key``."""
         rows = self.db.execute(
             "SELECT message_id FROM refs WHERE word = ? AND row = 1 AND log_file_id = ?",
-            (escape_surrogates(key), escape_surrogates(log_file_id)),
+            (escape_lone_surrogates(key), escape_lone_surrogates(log_file_id)),
         )
         return {str(r[0]) for r in rows}
 
@@ -410,7 +410,7 @@ class Index:
         found: set[str] = set()
         for word in words:
             rows = self.db.execute(
-                "SELECT message_id FROM refs WHERE word = ?", (escape_surrogates(word),)
+                "SELECT message_id FROM refs WHERE word = ?", (escape_lone_surrogates(word),)
             )
             found.update(str(r[0]) for r in rows)
         return found
@@ -428,7 +428,7 @@ class Index:
                     table in tables
                     and self.db.execute(
                         f"SELECT 1 FROM {table} WHERE {column} = ? LIMIT 1",  # noqa: S608
-                        (escape_surrogates(word),),
+                        (escape_lone_surrogates(word),),
                     ).fetchone()
                 ):
                     return True
@@ -484,7 +484,7 @@ def _refs(derived: Record, log_file_id: str) -> list[tuple[str, int, str, str]]:
     rows = [derived.get("event_id"), ident, *(derived.get("attachment_ids") or [])]
     others = [derived.get("conversation_id"), derived.get("actor_user_id"), log_file_id]
     return [
-        (escape_surrogates(str(word)), own, ident, log_file_id)
+        (escape_lone_surrogates(str(word)), own, ident, log_file_id)
         for own, found in ((1, rows), (0, others))
         for word in found
         if isinstance(word, str) and word

@@ -33,12 +33,11 @@ import typing as t
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from tap_chatgpt_compliance.directory_rows import canonical_json
+from tap_chatgpt_compliance.directory_rows import canonical_json, escape_lone_surrogates
 from tap_chatgpt_compliance.evidence.export_index import file_parts, file_record, sortable
 from tap_chatgpt_compliance.evidence.export_index import json_object as _obj
 from tap_chatgpt_compliance.evidence.export_text import (
     csv_cell,
-    escape_surrogates,
     file_stem,
     one_line,
     show_controls,
@@ -265,7 +264,7 @@ class ObjectIndex:
                     sortable(item.get("updated_at")),
                     raw,
                     digest,
-                    escape_surrogates(_shown(item.get("name"))),
+                    escape_lone_surrogates(_shown(item.get("name"))),
                 ),
             )
         elif kept[0] != digest:

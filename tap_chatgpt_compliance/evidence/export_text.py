@@ -19,8 +19,6 @@ _CONTROLS = re.compile(
 _BODY_CONTROLS = re.compile(
     "[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
-_SURROGATES = re.compile("[\ud800-\udfff]")
-"""Lone surrogates: JSON can carry them (``\\ud83d``, half an emoji), UTF-8 cannot."""
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PLAIN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -44,14 +42,6 @@ def one_line(text: object) -> str:
     ``"a\\r\\nb"`` becomes ``a\\r\\nb`` (backslash escapes shown), U+202E becomes ``\\u202e``.
     """
     return _CONTROLS.sub(_escape, str(text))
-
-
-def escape_surrogates(text: str) -> str:
-    r"""Return text with each lone surrogate as its JSON escape (``\ud83d``); UTF-8 can hold it.
-
-    Inside a JSON string the escape means the same character: JSON text stays exact.
-    """
-    return _SURROGATES.sub(_escape, text)
 
 
 def show_controls(text: str) -> str:

@@ -79,8 +79,8 @@ if t.TYPE_CHECKING:
 Record = dict[str, t.Any]
 MAX_LISTED = 50
 """Findings of one kind listed one by one in the human-readable output."""
-NUL, REPLACEMENT = "\u0000", "\ufffd"
-"""What target-postgres's ``sanitize_null_text_characters`` replaces, and with what."""
+REPLACEMENT = "\ufffd"
+"""What target-postgres stores for NUL (``sanitize_null_text_characters``) and a lone surrogate."""
 _NUL = re.compile("\u0000")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 """A surrogate in a parsed string is a lone one (a pair is parsed as one character)."""
