@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ import yaml
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from tests.e2e.freshproject import BIN, MELTANO, REPO_ROOT, TAP, TARGET_JSONL, clean_env
+from tests.support.servers import free_port, moto_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -53,16 +53,10 @@ def quick_start_blocks() -> list[list[str]]:
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def fake_hub() -> Iterator[str]:
     """Meltano Hub's API on loopback, knowing one plugin: Hub's target-jsonl (andyh1203)."""
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/meltano/api/v1/plugins"
     answers = {
         "/meltano/api/v1/plugins/loaders/index": {
@@ -105,18 +99,8 @@ def fake_hub() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    if os.environ.get("TEST_S3_ENDPOINT"):
-        yield os.environ["TEST_S3_ENDPOINT"]
-        return
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 class User:

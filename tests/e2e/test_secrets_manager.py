@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tap_chatgpt_compliance import secrets
+from tests.support.servers import moto_server
 
 boto3 = pytest.importorskip("boto3")
 
@@ -23,28 +23,12 @@ TAP = str(Path(sys.executable).with_name("tap-chatgpt-compliance"))
 SMALL = {"seed": 5, "users": 2, "conversations": 3, "messages_per_conversation": (2, 3)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """The suite's moto server (TEST_S3_ENDPOINT, which serves Secrets Manager too), else one
     started here in server mode."""
-    if os.environ.get("TEST_S3_ENDPOINT"):
-        yield os.environ["TEST_S3_ENDPOINT"]
-        return
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

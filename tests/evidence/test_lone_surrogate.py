@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import json
-import subprocess
 import typing as t
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from tests.support.simulators import running
 from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import cli, ok, verify_cli, write_jsonl
-from .test_meltano_verify import TARGET_POSTGRES, UPSTREAM_TARGET_POSTGRES, shipped_stream_maps
+from .test_meltano_verify import UPSTREAM_TARGET_POSTGRES, load_postgres
 
 HALF = "\ud83d"
 
@@ -80,34 +79,6 @@ def test_verify_proves_it_and_export_produces_it(
     assert shown in pages  # shown escaped, never dropped
 
 
-def _postgres_config(pg_database: dict[str, str], folder: Path) -> Path:
-    config = {
-        "host": pg_database["host"],
-        "port": int(pg_database["port"]),
-        "user": pg_database["user"],
-        "password": pg_database["password"],
-        "database": pg_database["dbname"],
-        "default_target_schema": "acme",
-        "sanitize_null_text_characters": True,
-        "add_record_metadata": True,
-        "stream_maps": shipped_stream_maps(),
-    }
-    path = folder / "target.json"
-    path.write_text(json.dumps(config))
-    return path
-
-
-def _load(target: Path, config: Path, run: TapRun) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(target), "--config", str(config)],
-        input=run.stdout,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
 @pytest.mark.e2e
 def test_postgres_stores_half_an_emoji_as_fffd_and_verify_says_so(
     surrogate_run: tuple[TapRun, dict],
@@ -120,12 +91,11 @@ def test_postgres_stores_half_an_emoji_as_fffd_and_verify_says_so(
     ships it (loaders/target-postgres-utf8) stores it as U+FFFD, and verify finds the archive
     intact with a note naming exactly that replacement."""
     run, _ = surrogate_run
-    config = _postgres_config(pg_database, tmp_path)
-    upstream = _load(UPSTREAM_TARGET_POSTGRES, config, run)
+    upstream = load_postgres(run.stdout, pg_database, tmp_path, UPSTREAM_TARGET_POSTGRES)
     assert upstream.returncode != 0
     assert "surrogates not allowed" in upstream.stderr
 
-    load = _load(TARGET_POSTGRES, config, run)
+    load = load_postgres(run.stdout, pg_database, tmp_path)
     assert load.returncode == 0, load.stderr[-3000:]
     (message,) = [m for m in run.records["messages"] if (m["content_text"] or "").endswith(HALF)]
     ((stored,),) = pg_query(f"SELECT content_text FROM acme.messages WHERE id = '{message['id']}'")

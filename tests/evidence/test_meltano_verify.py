@@ -110,11 +110,14 @@ def shipped_stream_maps() -> dict[str, dict[str, str]]:
     )
 
 
-def test_postgres_with_a_nul_in_a_message_verifies_with_a_note(
-    nul_run: TapRun, pg_database: dict[str, str], tmp_path: Path
-) -> None:
-    """target-postgres (as meltano installs it, configured as in meltano.yml, stream map included)
-    stores the NUL as U+FFFD: verify finds the archive intact and says so in a note."""
+def load_postgres(
+    singer: str,
+    pg_database: dict[str, str],
+    folder: Path,
+    target: Path = TARGET_POSTGRES,
+) -> subprocess.CompletedProcess[str]:
+    """Load Singer output into schema ``acme`` with target-postgres, configured as meltano.yml
+    configures it (NUL sanitised, record metadata, the shipped stream maps)."""
     config = {
         "host": pg_database["host"],
         "port": int(pg_database["port"]),
@@ -126,16 +129,25 @@ def test_postgres_with_a_nul_in_a_message_verifies_with_a_note(
         "add_record_metadata": True,
         "stream_maps": shipped_stream_maps(),
     }
-    (tmp_path / "target.json").write_text(json.dumps(config))
-    assert "\\u0000" in nul_run.stdout
-    load = subprocess.run(
-        [str(TARGET_POSTGRES), "--config", str(tmp_path / "target.json")],
-        input=nul_run.stdout,
+    path = folder / "target.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [str(target), "--config", str(path)],
+        input=singer,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
+
+
+def test_postgres_with_a_nul_in_a_message_verifies_with_a_note(
+    nul_run: TapRun, pg_database: dict[str, str], tmp_path: Path
+) -> None:
+    """target-postgres (as meltano installs it, configured as in meltano.yml, stream map included)
+    stores the NUL as U+FFFD: verify finds the archive intact and says so in a note."""
+    assert "\\u0000" in nul_run.stdout
+    load = load_postgres(nul_run.stdout, pg_database, tmp_path)
     assert load.returncode == 0, load.stderr[-3000:]
     dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
     report = tmp_path / "report.json"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from tests.support.tap import TapRun
 
 from .conftest import verify_cli
-from .test_meltano_verify import TARGET_POSTGRES, shipped_stream_maps
+from .test_meltano_verify import load_postgres
 
 pytestmark = pytest.mark.e2e
 CM = "CONVERSATION_MESSAGE"
@@ -45,26 +44,7 @@ def _newest(run: TapRun) -> dict[str, Any]:
 def test_postgres_tampering(
     inline_run: TapRun, pg_database: dict[str, str], pg_query, tmp_path: Path
 ) -> None:
-    config = {
-        "host": pg_database["host"],
-        "port": int(pg_database["port"]),
-        "user": pg_database["user"],
-        "password": pg_database["password"],
-        "database": pg_database["dbname"],
-        "default_target_schema": "acme",
-        "sanitize_null_text_characters": True,
-        "add_record_metadata": True,
-        "stream_maps": shipped_stream_maps(),
-    }
-    (tmp_path / "target.json").write_text(json.dumps(config))
-    load = subprocess.run(
-        [str(TARGET_POSTGRES), "--config", str(tmp_path / "target.json")],
-        input=inline_run.stdout,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    load = load_postgres(inline_run.stdout, pg_database, tmp_path)
     assert load.returncode == 0, load.stderr[-3000:]
     dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
     args = ["--postgres", dsn, "--schema", "acme", "--state", str(_state(inline_run, tmp_path))]

@@ -599,28 +599,9 @@ def test_postgres_archive_knowledge_file_part_altered(
 ) -> None:
     """Loaded by the installed target-postgres: intact, then a part's bytes updated in SQL."""
     from .conftest import verify_cli
-    from .test_meltano_verify import TARGET_POSTGRES, shipped_stream_maps
+    from .test_meltano_verify import load_postgres
 
-    config = {
-        "host": pg_database["host"],
-        "port": int(pg_database["port"]),
-        "user": pg_database["user"],
-        "password": pg_database["password"],
-        "database": pg_database["dbname"],
-        "default_target_schema": "acme",
-        "sanitize_null_text_characters": True,
-        "add_record_metadata": True,
-        "stream_maps": shipped_stream_maps(),
-    }
-    (tmp_path / "target.json").write_text(json.dumps(config))
-    load = subprocess.run(
-        [str(TARGET_POSTGRES), "--config", str(tmp_path / "target.json")],
-        input=inline_run.stdout,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    load = load_postgres(inline_run.stdout, pg_database, tmp_path)
     assert load.returncode == 0, load.stderr[-3000:]
     dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import typing as t
 from datetime import datetime, timedelta, timezone
 
@@ -12,13 +11,7 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from chatgpt_compliance_simulator import Oddities, Simulator, SimulatorConfig
 from tap_chatgpt_compliance.tap import TapChatGPTCompliance
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
+from tests.support.servers import free_port
 
 START = datetime.now(timezone.utc).replace(microsecond=0)
 # Odd lines on, so that every stream (unparsed_lines included) has records to check.
@@ -29,7 +22,7 @@ SIMULATOR = SimulatorConfig(
     conversations=8,
     span_days=1.5,
     start=START,
-    port=_free_port(),
+    port=free_port(),
     oddities=Oddities(
         invalid_utf8_lines=1,
         non_object_lines=2,
