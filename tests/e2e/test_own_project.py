@@ -6,11 +6,13 @@ are moto in server mode, the API is the simulator (`TAP_CHATGPT_COMPLIANCE_API_U
 `pip_url` is a wheel built from the clone. Then the README's key in AWS Secrets Manager (by ARN,
 and by name without a region), through Meltano.
 
-What it adds to test_quickstart.py: `meltano add … --no-install` before the package is on PyPI,
-`meltano add target-jsonl` from the Hub (`meltano add loader …` is a utility named `loader` in
-Meltano 4), the job schedule sharing `meltano run`'s state, target-s3 from
-`loaders/target-s3.yml` with `:verify --s3`, the key from Secrets Manager and the first error a
-user meets (workspace_id not set)."""
+It covers: the wheel and sdist (`twine check --strict`), `meltano add … --no-install` before
+the package is on PyPI, `meltano add target-jsonl` from the Hub (`meltano add loader …` is a
+utility named `loader` in Meltano 4), the job schedule sharing `meltano run`'s state, verify
+through the plugin command (and a removed message caught by it), target-s3 from
+`loaders/target-s3.yml` with `:verify --s3`, the key from Secrets Manager, the first error a user
+meets (workspace_id not set) and bad settings under the real Meltano CLI (one error line per
+setting, naming it, never a traceback, never the key)."""
 
 from __future__ import annotations
 
@@ -142,13 +144,20 @@ def walk(tmp_path_factory, moto_endpoint) -> Iterator[dict]:
     """Run the README's quick start from an empty folder; yield what the tests look at."""
     root = tmp_path_factory.mktemp("own-project")
     dist = root / "dist"
-    subprocess.run(
-        [str(BIN / "uv"), "build", "--wheel", "--out-dir", str(dist), str(REPO_ROOT)],
+    subprocess.run(  # the distribution as the release workflow builds it (PyPI's stand-in)
+        [str(BIN / "uv"), "build", "--out-dir", str(dist), str(REPO_ROOT)],
         capture_output=True,
         check=True,
         timeout=600,
     )
     (wheel,) = dist.glob("*.whl")
+    twine = subprocess.run(
+        [str(BIN / "twine"), "check", "--strict", *map(str, sorted(dist.glob("tap_chatgpt*")))],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     sim = Simulator(
         SimulatorConfig(seed=23, users=3, conversations=5, messages_per_conversation=(2, 4))
     ).start()
@@ -202,7 +211,14 @@ def walk(tmp_path_factory, moto_endpoint) -> Iterator[dict]:
         tap["pip_url"] = f"{wheel}[s3,aws]"
         (project / "meltano.yml").write_text(yaml.safe_dump(data, sort_keys=False))
 
-        results: dict = {"user": user, "sim": sim, "project": project, "s3": s3}
+        results: dict = {
+            "user": user,
+            "sim": sim,
+            "project": project,
+            "s3": s3,
+            "twine": twine,
+            "wheel": wheel,
+        }
         user.sh(line(then[0]))  # meltano install
         # A new user's first mistake: --test before any setting.
         results["unset"] = user.sh(f"meltano invoke {TAP} --test", check=False)
@@ -217,6 +233,11 @@ def walk(tmp_path_factory, moto_endpoint) -> Iterator[dict]:
             yield results
         finally:
             sim.stop()
+
+
+def test_the_readme_names_the_release_it_installs():
+    for needed in ("pip_url", "git+https://", "@v0.1.0", ".whl"):
+        assert needed in README, needed
 
 
 def test_the_quick_start_is_three_blocks_of_meltano_commands():
@@ -283,6 +304,105 @@ def test_the_key_is_never_shown(walk):
     assert key not in printed
     leaked = [i for i, out in enumerate(user.outputs) if key in out]
     assert not leaked, [user.outputs[i][-500:] for i in leaked]
+
+
+def test_wheel_and_sdist_pass_twine_check(walk):
+    twine = walk["twine"]
+    assert twine.returncode == 0, twine.stdout[-3000:] + twine.stderr[-3000:]
+    assert twine.stdout.count("PASSED") == 2, twine.stdout
+
+
+def test_the_project_has_the_plugin_and_its_commands(walk):
+    data = yaml.safe_load((walk["project"] / "meltano.yml").read_text())
+    (tap,) = data["plugins"]["extractors"]
+    assert {"verify", "export", "verify-jsonl"} <= set(tap["commands"])
+    assert tap["commands"]["verify"]["executable"] == "chatgpt-compliance"
+    venv_bin = walk["project"] / ".meltano" / "extractors" / TAP / "venv" / "bin"
+    for exe in ("tap-chatgpt-compliance", "chatgpt-compliance"):
+        assert (venv_bin / exe).exists(), exe
+    assert walk["wheel"].name.startswith("tap_chatgpt_compliance-")
+
+
+def test_test_mode_prints_no_error_line(walk):
+    proc = walk[f"meltano invoke {TAP} --test"]
+    errors = [
+        line
+        for line in proc.stderr.splitlines()
+        if re.search(r"\[(error|critical)\s*\]|Traceback|\bERROR\b", line)
+    ]
+    assert not errors, "\n".join(errors)
+    assert '"type":"RECORD"' in proc.stdout.replace(" ", "")
+
+
+def test_a_message_removed_from_the_archive_fails_the_plugin_verify(walk):
+    user, out = walk["user"], walk["project"] / "output"
+    streams = {p.name.split("-")[0] for p in out.glob("*.jsonl")}
+    assert {"log_files", "messages", "conversations", "users"} <= streams, streams
+    victim = next(out.glob("messages-*.jsonl"))
+    text = victim.read_text()
+    lines = text.splitlines()
+    assert lines
+    victim.write_text("\n".join(lines[1:]) + "\n")
+    try:
+        broken = user.sh(f"meltano invoke {TAP}:verify --jsonl output", check=False)
+    finally:
+        victim.write_text(text)
+    assert broken.returncode == 1
+    assert "VERDICT: FAILED" in broken.stdout
+    assert "missing" in broken.stdout
+
+
+# Settings the tap checks itself (all reported together, before any request)...
+CHECKED = {
+    "workspace_id": "workspace_123",
+    "organization_id": "acme",
+    "api_url": "http://compliance.example.invalid/v1",
+    "event_types": '["conversation message"]',
+    "aws_endpoint_url": "http://secrets.example.invalid",
+}
+# ...and those the schema refuses first (one invocation each kind).
+SCHEMA = {
+    "file_content": "everything",
+    "max_retries": "many",
+    "event_types": "notjson",
+    "file_storage_options": "{",
+}
+
+
+def _bad_settings(walk: dict, settings: dict[str, str], command: str) -> None:
+    """Under the real Meltano CLI: one error line per bad setting, naming it, never a
+    traceback, never the key, nothing requested."""
+    user = walk["user"]
+    env = {**user.env, **{f"TAP_CHATGPT_COMPLIANCE_{k.upper()}": v for k, v in settings.items()}}
+    proc = subprocess.run(
+        [MELTANO, *shlex.split(command)],
+        cwd=walk["project"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text[-3000:]
+    assert "Traceback" not in text, text[-5000:]
+    assert walk["sim"].api_key not in text
+    errors = [line for line in proc.stderr.splitlines() if "[error" in line]
+    for name in settings:
+        naming = [line for line in errors if name in line]
+        assert naming, f"no error line names {name}:\n" + "\n".join(errors)
+    assert "Beginning sync" not in text  # nothing was requested: no sync began
+
+
+@pytest.mark.parametrize("mode", ["test", "run"])
+def test_checked_settings_each_get_one_line(walk, mode):
+    command = f"invoke {TAP} --test" if mode == "test" else f"run {TAP} target-jsonl"
+    _bad_settings(walk, CHECKED, command)
+
+
+@pytest.mark.parametrize(("name", "value"), sorted(SCHEMA.items()))
+def test_schema_refusals_name_the_setting(walk, name, value):
+    _bad_settings(walk, {name: value}, f"invoke {TAP} --test")
 
 
 def test_the_key_from_secrets_manager_through_meltano(walk, moto_endpoint):

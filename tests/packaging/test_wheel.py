@@ -49,7 +49,7 @@ def test_build_and_install_wheel_in_clean_venv(tmp_path):
     )
     subprocess.run(
         # Install paths (README "Install"): the wheel is installed by the quick-start test
-        # (tests/e2e/test_quickstart.py); here the other one, a local path (a clone).
+        # (tests/e2e/test_own_project.py); here the other one, a local path (a clone).
         [UV, "pip", "install", "--python", str(venv / "bin" / "python"), str(ROOT)],
         check=True,
         capture_output=True,
