@@ -884,6 +884,7 @@ class Verifier:
                 self._read_parts(stream, f"{stream}_parts", "file_id", "attachment")
             self._check_raw_modes()
             self._match_rows()
+            self._check_records_of_referenced()
             self._check_missing()
             self._check_conversations_run_view()
             self._check_attachments()
@@ -1674,8 +1675,11 @@ class Verifier:
                     stream, f"event {key_text} of log file {derived.file_id}", differ
                 )
 
-    def _check_file_row(self, row: Record, derived: Derived) -> None:
-        """Check a ``files`` record: its event columns, its place in its attachment's history."""
+    def _check_file_row(self, row: Record, derived: Derived, chained: bool = False) -> None:
+        """Check a ``files`` record: its event columns, its place in its attachment's history.
+
+        ``chained``: the record was kept for the attachment chain already (a slice's).
+        """
         report = self.report
         file_id, log_file_id = str(row.get("id")), derived.file_id
         status = row.get("status")
@@ -1691,7 +1695,8 @@ class Verifier:
             if "archived" in (before.get("status"), status) and before.get("status") != status:
                 detail += f" (status {before.get('status')!r} and {status!r}: a downgrade)"
             report.add("attachment", f"attachment {file_id} of log file {log_file_id}", detail)
-        self._file_chained(row, log_file_id)
+        if not chained:
+            self._file_chained(row, log_file_id)
         info = self.attachments.setdefault(file_id, {"statuses": set(), "archived": {}})
         info["statuses"].add(status)
         if status == "archived":
@@ -1725,6 +1730,27 @@ class Verifier:
                     self._column_findings(
                         "files", f"{file_id} of log file {log_file_id}", differ or ["event"]
                     )
+
+    def _check_records_of_referenced(self) -> None:
+        """In a slice, check every files record of an attachment the slice references.
+
+        Its record can be in a log file outside the slice (the file that referenced it first),
+        and an export shows an attachment's first archived record, wherever it is: each such
+        record is checked as in a whole verification (against the references of its own log
+        file, which is read for it; its bytes hashed), not only as a link of the chain (a
+        forged record linked after the anchored head is one). What those log files reference
+        themselves stays outside the slice.
+        """
+        if self.only is None or "files" not in self.streams_present:
+            return
+        wanted = dict(self.referenced)
+        for row in self.rows("files"):
+            log_file_id = str(row.get("log_file_id"))
+            if log_file_id in self.only or log_file_id not in self.manifest:
+                continue  # checked with the slice (a file the manifest lacks always is)
+            if str(row.get("id")) in wanted:
+                self._check_file_row(row, self.derived(log_file_id), chained=True)
+        self.referenced = wanted
 
     def _file_chained(self, row: Record, log_file_id: str) -> None:
         """Keep a files record for the attachment chain (a finding when it should be in it).

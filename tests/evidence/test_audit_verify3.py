@@ -20,6 +20,7 @@ import pytest
 
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
+from tap_chatgpt_compliance.logfiles import chain
 from tests.support.tap import TapRun
 
 from .conftest import verify_cli
@@ -165,6 +166,35 @@ def test_an_unchained_files_record_outside_the_slice_is_a_finding(inline_run: Ta
     assert expected in _lines(sliced)
     whole = _verify(inline_run, records)
     assert expected in _lines(whole)
+
+
+def test_a_chained_files_record_after_the_head_outside_the_slice_is_checked(
+    inline_run: TapRun,
+) -> None:
+    """The same forged record, linked to the attachment chain after its anchored head (the
+    chain through the head goes on: nothing of it was a finding): in a slice verify only
+    checked it as a link, said intact, and the export showed its bytes. A files record of an
+    attachment the slice references is checked whole, wherever it is: here a record of a log
+    file that does not reference it. The slice as written stays intact."""
+    records = _records(inline_run)
+    forged, other = _forged_files_record(records)
+    head = max(records["files"][1:], key=lambda r: r["chain_seq"])
+    forged.update(
+        chain_version=head["chain_version"],
+        chain_previous=head["chain_hash"],
+        chain_previous_id=head["id"],
+        chain_seq=head["chain_seq"] + 1,
+    )
+    forged["chain_hash"] = chain.chain_hash(forged["chain_previous"], forged, chain.FILES)
+    in_slice = [r["id"] for r in records["log_files"] if r["id"] != other]
+    sliced = _verify(inline_run, records, in_slice)
+    assert sliced.status == "FAILED"
+    assert _lines(sliced) == [
+        f"added: files {forged['id']} of log file {other}: no message event of its raw file "
+        "references this attachment"
+    ]
+    records["files"].remove(forged)
+    assert _verify(inline_run, records, in_slice).status == "intact"
 
 
 # --------------------------------------------------------------------------- PostgreSQL
