@@ -586,8 +586,9 @@ class Exporter:
                 continue
             if status == "archived":
                 status = "archived bytes missing or not matching their SHA-256"
-            reason = (files_record or {}).get("reason") or ""
-            shown = one_line(f"{status}{f' ({reason})' if reason else ''}")
+            # The status only: it is chained; the record's status_reason is not (the tap's
+            # note of the download, which neither a chain nor a raw line proves).
+            shown = one_line(status)
             text = (
                 f"Attachment {name} ({one_line(file_id)}) is not in this production: "
                 f"status {shown}.\n"

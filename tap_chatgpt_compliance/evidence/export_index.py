@@ -21,6 +21,7 @@ import typing as t
 from pathlib import Path
 
 from tap_chatgpt_compliance.directory_rows import escape_lone_surrogates
+from tap_chatgpt_compliance.evidence.sources import strict_json
 from tap_chatgpt_compliance.logfiles.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
 
@@ -43,7 +44,7 @@ CREATE INDEX messages_actor ON messages (actor_user_id);
 CREATE TABLE actors (user_id TEXT, email TEXT, PRIMARY KEY (user_id, email)) WITHOUT ROWID;
 CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, name TEXT) WITHOUT ROWID;
 CREATE TABLE files (
-    id TEXT PRIMARY KEY, status TEXT, reason TEXT, sha256 TEXT, size INTEGER, name TEXT,
+    id TEXT PRIMARY KEY, status TEXT, sha256 TEXT, size INTEGER, name TEXT,
     storage_uri TEXT, part_count INTEGER, content_base64 TEXT
 ) WITHOUT ROWID;
 CREATE TABLE file_parts (
@@ -84,10 +85,13 @@ def _rows(
 
 
 def json_object(value: t.Any) -> dict[str, t.Any]:
-    """Return a JSON object given as a dict or as its text; ``{}`` for anything else."""
+    """Return a JSON object given as a dict or as its text; ``{}`` for anything else.
+
+    A text whose objects repeat a key is nothing: readers differ on which value they take.
+    """
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = strict_json(value)
         except ValueError:
             return {}
     return value if isinstance(value, dict) else {}
@@ -190,8 +194,8 @@ class Index:
         event = row.get("event")
         if isinstance(event, str):
             try:
-                event = json.loads(event)
-            except ValueError:
+                event = strict_json(event)
+            except ValueError:  # not JSON, or a key twice: nothing to render from
                 event = None
         log_file_id = str(row.get("log_file_id") or "")
         if not isinstance(event, dict):
@@ -262,16 +266,15 @@ class Index:
                 continue
             part_count = row.get("part_count")
             self.db.execute(
-                "INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
-                "status = excluded.status, reason = excluded.reason, sha256 = excluded.sha256, "
+                "INSERT INTO files VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+                "status = excluded.status, sha256 = excluded.sha256, "
                 "size = excluded.size, name = excluded.name, "
                 "storage_uri = excluded.storage_uri, part_count = excluded.part_count, "
                 "content_base64 = excluded.content_base64 "
                 "WHERE files.status IS NOT 'archived' AND excluded.status IS NOT NULL",
                 (
                     ident,
-                    _text(row.get("status")),
-                    _shown(row.get("status_reason")),
+                    _text(row.get("status")),  # its status_reason proves nothing: not kept
                     _text(row.get("sha256")),
                     row.get("size") if isinstance(row.get("size"), int) else None,
                     _shown(row.get("name")),

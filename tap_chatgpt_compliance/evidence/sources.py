@@ -144,9 +144,30 @@ def _unique_keys(pairs: list[tuple[str, t.Any]]) -> Record:
 _loads = json.JSONDecoder(object_pairs_hook=_unique_keys).decode
 
 
+def strict_json(text: str | bytes) -> t.Any:
+    """Parse one JSON text whose objects repeat no key (ValueError otherwise).
+
+    What a column holding JSON as text (a target that writes objects as text, a PostgreSQL
+    ``json`` column) is read with: its objects are as one line's (:func:`_unique_keys`).
+    """
+    return _loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+
+
 def _decode(line: bytes) -> t.Any:
     """Parse one JSON text (UTF-8, a BOM allowed) whose objects repeat no key (ValueError)."""
     return _loads(line.decode("utf-8-sig"))
+
+
+def _column_json(text: str | bytes) -> t.Any:
+    """Return a PostgreSQL ``json``/``jsonb`` value: parsed, or as text when a key repeats.
+
+    psycopg parses them with ``json.loads`` (the last of two values of one key); kept as text,
+    such a value equals no derivation (a ``column`` finding) and renders as nothing.
+    """
+    try:
+        return strict_json(text)
+    except ValueError:
+        return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
 
 
 def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Record]:
@@ -342,6 +363,7 @@ class PostgresArchive(Archive):
         import psycopg
         from psycopg import sql
         from psycopg.rows import dict_row
+        from psycopg.types.json import set_json_loads
 
         if stream not in self.present:
             return
@@ -352,13 +374,12 @@ class PostgresArchive(Archive):
         if stream in ORDERED_BY_LOG_FILE and "log_file_id" in self.columns.get(stream, ()):
             query = sql.SQL("{} ORDER BY log_file_id").format(query)
         try:
-            with (
-                psycopg.connect(self.dsn, row_factory=dict_row) as conn,
-                conn.cursor(name=f"verify_{stream}") as cursor,
-            ):
-                cursor.itersize = 2000
-                cursor.execute(query)
-                yield from cursor
+            with psycopg.connect(self.dsn, row_factory=dict_row) as conn:
+                set_json_loads(_column_json, conn)  # before the cursor, which copies it
+                with conn.cursor(name=f"verify_{stream}") as cursor:
+                    cursor.itersize = 2000
+                    cursor.execute(query)
+                    yield from cursor
         except psycopg.Error as exc:
             report(f"table {self.schema}.{stream}", f"unreadable ({type(exc).__name__})")
 

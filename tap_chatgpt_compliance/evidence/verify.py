@@ -57,6 +57,7 @@ import orjson
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.evidence.export_text import one_line
+from tap_chatgpt_compliance.evidence.sources import strict_json
 from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
 from tap_chatgpt_compliance.logfiles.records import (
@@ -517,8 +518,8 @@ def _column_value(stream: str, column: str, value: t.Any, expected: t.Any) -> t.
     if column in TIME_COLUMNS.get(stream, ()):
         return chain.canonical_time(value) if value is not None else None
     if isinstance(value, str) and isinstance(expected, (dict, list)):
-        try:
-            return _normal(json.loads(value))
+        try:  # JSON kept as text: a key twice in one object is no value (a finding)
+            return _normal(strict_json(value))
         except ValueError:
             return value
     return _normal(value)
@@ -756,10 +757,10 @@ def _row_key(stream: str, row: Record) -> t.Any:
 
 
 def _event_obj(value: t.Any) -> t.Any:
-    """Return a JSON column as an object (some targets keep it as text)."""
+    """Return a JSON column as an object (some targets keep it as text; a key twice: text)."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return strict_json(value)
         except ValueError:
             return value
     return value
@@ -883,6 +884,7 @@ class Verifier:
                 self._read_parts(stream, f"{stream}_parts", "file_id", "attachment")
             self._check_raw_modes()
             self._match_rows()
+            self._check_records_of_referenced()
             self._check_missing()
             self._check_conversations_run_view()
             self._check_attachments()
@@ -1424,7 +1426,7 @@ class Verifier:
             if (
                 column in record
                 and record.get(column) is not None
-                and _int(record[column]) != value
+                and (type(record[column]) is bool or _int(record[column]) != value)
             ):
                 self.report.add(
                     "column",
@@ -1432,8 +1434,11 @@ class Verifier:
                     f"says {record[column]!r}, its raw file gives {value!r}",
                 )
         kept = record.get("event_count")
-        dropped = record.get("duplicates_dropped") or 0
-        if kept is not None and _int(kept) + _int(dropped) != derived.event_total:
+        dropped = record.get("duplicates_dropped")
+        dropped = 0 if dropped is None else dropped
+        if kept is not None and (
+            bool in (type(kept), type(dropped)) or _int(kept) + _int(dropped) != derived.event_total
+        ):
             self.report.add(
                 "column",
                 f"log_files {file_id} column event_count",
@@ -1504,7 +1509,8 @@ class Verifier:
             # Rows of a file the manifest lacks are always checked: their log_file_id (null,
             # empty, forged) cannot place them outside a slice.
             if stream == "files":  # the attachment chain is always verified whole
-                self.file_chain.extend(_chained(row) for row in rows if row.get("chain_hash"))
+                for row in rows:
+                    self._file_chained(row, file_id)
             return
         for row in rows:
             if row.get(DELETED) is not None:
@@ -1669,8 +1675,11 @@ class Verifier:
                     stream, f"event {key_text} of log file {derived.file_id}", differ
                 )
 
-    def _check_file_row(self, row: Record, derived: Derived) -> None:
-        """Check a ``files`` record: its event columns, its place in its attachment's history."""
+    def _check_file_row(self, row: Record, derived: Derived, chained: bool = False) -> None:
+        """Check a ``files`` record: its event columns, its place in its attachment's history.
+
+        ``chained``: the record was kept for the attachment chain already (a slice's).
+        """
         report = self.report
         file_id, log_file_id = str(row.get("id")), derived.file_id
         status = row.get("status")
@@ -1686,8 +1695,8 @@ class Verifier:
             if "archived" in (before.get("status"), status) and before.get("status") != status:
                 detail += f" (status {before.get('status')!r} and {status!r}: a downgrade)"
             report.add("attachment", f"attachment {file_id} of log file {log_file_id}", detail)
-        if row.get("chain_hash"):
-            self.file_chain.append(_chained(row))
+        if not chained:
+            self._file_chained(row, log_file_id)
         info = self.attachments.setdefault(file_id, {"statuses": set(), "archived": {}})
         info["statuses"].add(status)
         if status == "archived":
@@ -1721,6 +1730,46 @@ class Verifier:
                     self._column_findings(
                         "files", f"{file_id} of log file {log_file_id}", differ or ["event"]
                     )
+
+    def _check_records_of_referenced(self) -> None:
+        """In a slice, check every files record of an attachment the slice references.
+
+        Its record can be in a log file outside the slice (the file that referenced it first),
+        and an export shows an attachment's first archived record, wherever it is: each such
+        record is checked as in a whole verification (against the references of its own log
+        file, which is read for it; its bytes hashed), not only as a link of the chain (a
+        forged record linked after the anchored head is one). What those log files reference
+        themselves stays outside the slice.
+        """
+        if self.only is None or "files" not in self.streams_present:
+            return
+        wanted = dict(self.referenced)
+        for row in self.rows("files"):
+            log_file_id = str(row.get("log_file_id"))
+            if log_file_id in self.only or log_file_id not in self.manifest:
+                continue  # checked with the slice (a file the manifest lacks always is)
+            if str(row.get("id")) in wanted:
+                self._check_file_row(row, self.derived(log_file_id), chained=True)
+        self.referenced = wanted
+
+    def _file_chained(self, row: Record, log_file_id: str) -> None:
+        """Keep a files record for the attachment chain (a finding when it should be in it).
+
+        The tap that writes chain version 2 manifest records chains every files record (both
+        came in one version): a files record of such a log file without a chain_hash is in no
+        chain (added, and an export could show its bytes as the attachment's).
+        """
+        if row.get("chain_hash"):
+            self.file_chain.append(_chained(row))
+            return
+        record = self.manifest.get(log_file_id)
+        if record is not None and _version(record) >= 2:
+            self.report.add(
+                "chain",
+                f"attachment {row.get('id')} of log file {log_file_id}",
+                "files record without a chain_hash, although the tap that wrote its log file "
+                "chains every files record: it is not proven part of the attachment chain",
+            )
 
     # -- after the walk
 

@@ -258,7 +258,7 @@ def test_expired_attachment_shows_status_and_no_hash(tmp_path: Path) -> None:
     custom = _rsmf(path)[2]["events"][0]["custom"]
     assert not [c for c in custom if c["name"].startswith("sha256 gone.pdf")]
     assert {
-        "name": "status gone.pdf (not archived: expired (HTTP 410: expired))",
+        "name": "status gone.pdf (not archived: expired)",  # no unproven status_reason
         "value": "expired",
     } in custom
 
