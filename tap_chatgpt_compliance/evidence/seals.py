@@ -417,6 +417,11 @@ def _check_coverage(
                 "chain that starts again): not anchored by the seals",
             )
     notes = getattr(report, "notes", None)
+    reached = getattr(report, "reached", None)
+    if callable(reached):  # what lies after the furthest anchored head: evidence.verify
+        for chain_name, seq in sealed.items():
+            if seq in archive.get(chain_name, {}):
+                reached(chain_name, seq)
     for chain_name, links in sorted(archive.items()):
         if not links:
             continue

@@ -161,6 +161,28 @@ class Report:
     """Chains whose every item's latest record must be anchored (the files chain of an
     append-only archive): ``{chain name: ({chain_hash: chain_previous}, {item id: chain_hash
     of its latest record})}`` (see :meth:`off_chain`)."""
+    anchor_reach: dict[str, int] = field(default_factory=dict)
+    """``{chain name: chain_seq}``: the furthest head any anchor (state, seals) holds of the
+    chain, found in the archive (see :meth:`unanchored_tail`)."""
+
+    def reached(self, name: str, seq: int) -> None:
+        """Note that an anchor holds the chain ``name`` up to ``seq`` (its head is there)."""
+        self.anchor_reach[name] = max(self.anchor_reach.get(name, 0), seq)
+
+    def unanchored_tail(self) -> dict[str, tuple[int, int]]:
+        """Return ``{chain name: (records after the furthest anchored head, its chain_seq)}``.
+
+        Records after every anchor's head (an older state or seal, a run that wrote its
+        records but not its seal) are consistent, but whoever can write the archive could have
+        appended or rewritten them: the archive is then only partly anchored, never intact.
+        """
+        tail: dict[str, tuple[int, int]] = {}
+        for name, reach in sorted(self.anchor_reach.items()):
+            links = self.links.get(name)
+            beyond = sum(1 for seq in links if seq > reach) if links else 0
+            if beyond:
+                tail[name] = (beyond, reach)
+        return tail
 
     def off_chain(self, name: str, heads: t.Collection[str]) -> list[str]:
         """Return the items whose latest record is on no chain through ``heads``.
@@ -185,7 +207,9 @@ class Report:
         """Return ``intact`` (no finding, anchored, raw kept), ``consistent`` or ``FAILED``."""
         if self.findings:
             return "FAILED"
-        return "intact" if self.anchored and not self.unproven else "consistent"
+        if self.anchored and not self.unproven and not self.unanchored_tail():
+            return "intact"
+        return "consistent"
 
     def add(self, check: str, item: str, detail: str) -> None:
         """Record a finding."""
@@ -277,6 +301,17 @@ class Report:
             return (
                 "VERDICT: consistent, unanchored — truncation and full rewrites cannot be ruled "
                 f"out (give --state or --seals) — {what}"
+            )
+        tail = self.unanchored_tail()
+        if tail:
+            beyond = sum(count for count, _ in tail.values())
+            where = "; ".join(
+                f"{name}: {count} after chain_seq {seq}" for name, (count, seq) in tail.items()
+            )
+            return (
+                f"VERDICT: consistent, partly anchored — {beyond} records after the furthest "
+                f"anchored head ({where}) could have been appended or rewritten (give the "
+                f"newest --state or --seals) — {what}"
             )
         return f"VERDICT: intact (anchored: {', '.join(self.anchored)}) — {what}"
 
@@ -1080,6 +1115,7 @@ class Verifier:
                 )
                 continue
             report.chains.setdefault(event_type, {})["anchor_seq"] = seq
+            report.reached(f"{chain.LOG_FILES}/{event_type}", seq)
             if top > seq:
                 report.notes.append(
                     f"chain {event_type}: {top - seq} log files after the anchored head "
@@ -2257,6 +2293,8 @@ class Verifier:
                     f"is on no chain through the head {anchor.source} holds (a fork, or a chain "
                     "that starts again): anchored by nothing",
                 )
+            else:
+                report.reached(chain.FILES, seq)
         elif anchor is not None:
             report.notes.append(f"{anchor.source} has no attachment chain head")
 

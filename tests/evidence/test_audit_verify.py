@@ -282,6 +282,7 @@ def test_records_after_the_sealed_head_are_said_unanchored(
         f"note: chain log_files/AUTH_LOG: 1 records after the sealed head (chain_seq "
         f"{last['chain_seq']}) are not anchored by seals" in out
     ), out
+    assert out.strip().splitlines()[-1].startswith("VERDICT: consistent, partly anchored")
 
 
 # --------------------------------------------------------------------------- copies of records
