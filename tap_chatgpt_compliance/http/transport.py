@@ -610,7 +610,27 @@ def path_segment(value: object) -> str:
     if text in ("", ".", ".."):
         msg = f"the id {text!r} cannot be one segment of a URL path: it was not asked for"
         raise BadPathSegment(msg)
-    return quote(text, safe="")
+    return quote(url_text(text, "id"), safe="")
+
+
+def url_text(text: str, what: str) -> str:
+    r"""Return ``text`` if a URL can carry it (as UTF-8), else raise :class:`BadPathSegment`.
+
+    A served id may hold a lone surrogate (JSON's ``\ud83d``, half an emoji), which UTF-8
+    cannot encode: sent any other way, it would ask for another object than the one served.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("ascii", "backslashreplace").decode("ascii")
+        msg = (
+            f"the {what} {shown} holds a lone surrogate (half a character, which no URL can "
+            "carry): it was not asked for"
+        )
+        raise BadPathSegment(msg) from None
+    return text
 
 
 def not_a_redirect(response: requests.Response, path: str) -> str:
