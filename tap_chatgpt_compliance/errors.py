@@ -23,7 +23,7 @@ def server_message(response: requests.Response, limit: int = 300) -> str:
     """Return the API's own error text (OpenAI-style or FastAPI-style body), shortened."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or JSON nested too deeply to parse
         return response.text[:limit].strip()
     if isinstance(body, dict):
         error = body.get("error")

@@ -17,7 +17,9 @@ from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.errors import ComplianceAPIError, ListingError
 from tap_chatgpt_compliance.http.pagination import (
     LIST_PAGE_FIELDS,
+    NestedTooDeeply,
     PageShapeError,
+    api_json,
     check_page_shape,
 )
 
@@ -133,7 +135,14 @@ class Gen1Stream(ComplianceStream):
             if self._refresh_started is None and self.transport.clock.synced:
                 self._refresh_started = self.transport.clock.now()
         try:
-            return response.json()
+            return api_json(response)
+        except NestedTooDeeply as exc:
+            msg = (
+                f"The answer of {path} is JSON {exc} ({len(response.content):,} bytes): its "
+                "items cannot be archived exactly, so it is not read. Report it to OpenAI "
+                "support."
+            )
+            raise PageShapeError(msg) from None
         except ValueError as exc:
             msg = f"The answer of {path} is not JSON: {exc}"
             raise PageShapeError(msg) from exc

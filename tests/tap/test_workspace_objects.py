@@ -328,6 +328,28 @@ def test_broken_listing_page_is_not_read_as_empty(simulator_factory: Any, shape:
     assert "refreshed_at" not in (run.state["bookmarks"].get("automations") or {})
 
 
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_an_item_nested_too_deeply_fails_its_stream_loudly(
+    simulator_factory: Any, depth: int
+) -> None:
+    """A per-user page whose one item nests ``depth`` arrays: the parse ended the run in
+    "Unexpected error RecursionError". Now that stream is skipped with one line naming the
+    page and why, the run fails at its end (exit 1), its state does not move; others archive."""
+    sim = make_sim(simulator_factory)
+    item = b'{"id":"deep","v":' + b"[" * depth + b"]" * depth + b"}"
+    page = b'{"object":"list","data":[' + item + b'],"has_more":false,"last_id":"deep"}'
+    sim.inject(f"{WS}/users/{{user_id}}/automations", body=page)
+    run = run_objects(sim, {"automations", "gpt_configs"})
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert "RecursionError" not in run.stderr
+    last = run.stderr.splitlines()[-1]
+    assert "automations" in last, last
+    assert "nested too deeply" in last, last
+    assert "refreshed_at" not in (run.state["bookmarks"].get("automations") or {})
+    assert run.records["gpt_configs"]
+
+
 def test_retries_on_429_and_500(simulator_factory: Any) -> None:
     """Faults on the per-user routes are retried: nothing is lost."""
     sim = make_sim(simulator_factory)
