@@ -9,6 +9,8 @@ from urllib.parse import urlparse
 import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
+from tap_chatgpt_compliance.settings import DEFAULT_API_URL
+
 KEY_HELP = (
     "Create a new key in the OpenAI Admin Console (Credentials → Admin keys, with the "
     "Compliance API read scopes) and set api_key."
@@ -75,7 +77,7 @@ def describe_http_error(
         return (
             f"HTTP 404 on {path}: workspace_id {workspace_id} was not found, or its plan has no "
             "Compliance API (Enterprise/Edu only), or api_url is not "
-            f"https://api.chatgpt.com/v1 ({detail}). Check workspace_id in chatgpt.com/admin "
+            f"{DEFAULT_API_URL} ({detail}). Check workspace_id in chatgpt.com/admin "
             "→ Workspace details."
         )
     if status == 422:
@@ -106,7 +108,7 @@ def fatal_message(exc: BaseException) -> str:
     setting or the action that fixes the problem.
     """
     tries = getattr(exc, "tries", None)
-    after = f" after {tries} tries" if tries else ""
+    after = f" after {tries} tries" if tries and tries > 1 else ""
     if isinstance(exc, ConfigValidationError):
         text = " | ".join(str(error) for error in exc.errors) or str(exc)
     elif isinstance(exc, FatalAPIError):
@@ -128,9 +130,11 @@ def fatal_message(exc: BaseException) -> str:
             "request_timeout."
         )
     elif isinstance(exc, requests.exceptions.ConnectionError):
+        elapsed = getattr(exc, "elapsed", None)
+        over = f" over {elapsed:.0f} s" if after and isinstance(elapsed, (int, float)) else ""
         text = (
-            f"Cannot reach {_host(exc)} ({_reason(exc)}){after}: check api_url, DNS, proxy and "
-            f"firewall. {NOTHING_SKIPPED}"
+            f"Cannot reach {_host(exc)} ({_reason(exc)}){after}{over}: check api_url (OpenAI's "
+            f"is {DEFAULT_API_URL}), DNS, proxy and firewall. {NOTHING_SKIPPED}"
         )
     elif isinstance(exc, requests.exceptions.RequestException):
         text = (

@@ -38,6 +38,8 @@ singer-sdk upgrade changes it (the tap is pinned to the 0.54 series, tested on 0
     run: the tap replaces it (:meth:`SeamTap.on_termination`) to stop between whole lines.
 13. ``Stream._tap`` is the tap that runs the stream (:attr:`SeamStream.tap`), and
     ``Stream.selected`` is a property with a setter (:attr:`SeamStream.selected` keeps it).
+14. ``Tap.run_connection_test`` is ``@final`` and is what ``--test`` runs: the tap extends it
+    (:meth:`SeamTap.before_connection_test`: a host that cannot be connected to fails at once).
 
 Every override of an SDK private lives in :class:`SeamStream` and :class:`SeamTap` below:
 the streams and the tap answer their public hooks (a canary test checks that no other module
@@ -675,3 +677,12 @@ class SeamTap(Tap):
     def sync_all(self) -> None:
         """Sync every selected stream through :meth:`around_sync`."""
         self.around_sync(super().sync_all)
+
+    def before_connection_test(self) -> None:
+        """Prepare a connection test (``--test``) before it syncs (default: nothing)."""
+
+    @override  # type: ignore[misc]  # @final in the SDK: extended, not replaced (item 14)
+    def run_connection_test(self) -> bool:
+        """Run ``--test`` (the SDK's dry run) after :meth:`before_connection_test`."""
+        self.before_connection_test()
+        return super().run_connection_test()

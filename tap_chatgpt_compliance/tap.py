@@ -160,6 +160,11 @@ class TapChatGPTCompliance(SeamTap):
         stamp_state(self.state.setdefault("bookmarks", {}), workspace_id)
 
     @override
+    def before_connection_test(self) -> None:
+        """``--test``: a host that cannot be connected to fails at once, not after retries."""
+        self.transport.connect_budget = 0.0
+
+    @override
     def discover_streams(self) -> list[Stream]:
         """Return every stream; none calls the API before a sync."""
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]

@@ -31,7 +31,13 @@ from tap_chatgpt_compliance.errors import (
 )
 from tap_chatgpt_compliance.http.clock import RunClock
 from tap_chatgpt_compliance.http.pacing import Pacer, route_template
-from tap_chatgpt_compliance.http.retry import retry_after_seconds, wait_generator
+from tap_chatgpt_compliance.http.retry import (
+    CONNECT_RETRY_SECONDS,
+    CONNECT_TIMEOUT,
+    never_connected,
+    retry_after_seconds,
+    wait_generator,
+)
 from tap_chatgpt_compliance.settings import interval_seconds, is_loopback
 
 if sys.version_info >= (3, 12):
@@ -295,6 +301,7 @@ class PacedSession(requests.Session):
         else:
             self.pacer.acquire(route)
         sent_at = self.pacer.now()
+        kwargs["timeout"] = connect_then_read(kwargs.get("timeout"))
         stream = bool(kwargs.get("stream"))
         if self.watchdog is not None:
             kwargs["stream"] = True
@@ -334,6 +341,10 @@ class Transport:
         self.clock = RunClock(float(getattr(settings, "max_clock_skew_seconds", 300)))
         """The run's one clock: the API's Date, checked against this machine's (clock.py)."""
         self.watchdog = Watchdog(logger)
+        self.connect_budget = CONNECT_RETRY_SECONDS
+        """Seconds a host that cannot be connected to is retried (0: a connection test)."""
+        self._cannot_connect_since: float | None = None
+        """When requests began failing to connect, since the last answer (monotonic clock)."""
         self._local = threading.local()
         self._environment: dict[str, dict[str, t.Any]] = {}
         self._lock = threading.Lock()
@@ -397,8 +408,20 @@ class Transport:
 
         Retried: 408/425/429 and 5xx (RetriableAPIError), timeouts, resets and broken bodies.
         The wait is the server's Retry-After, else 1, 2, 4, … seconds, exactly (no jitter).
+        A host that cannot be connected to (name not found, refused) is retried for
+        :attr:`connect_budget` seconds since the run's last answer, whatever max_retries.
         """
         settings = self.settings
+
+        def answered(*args: t.Any, **kwargs: t.Any) -> T:
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                if not never_connected(exc):  # a host answered (an error, but an answer)
+                    self._cannot_connect_since = None
+                raise
+            self._cannot_connect_since = None
+            return result
 
         def on_backoff(details: Details) -> None:
             exc = details.get("exception")
@@ -414,7 +437,9 @@ class Transport:
             self.watchdog.sleeping(f"a request of {what}", float(details.get("wait") or 0.0))
 
         decorator: t.Callable[..., t.Any] = backoff.on_exception(
-            lambda: wait_generator(settings.max_retry_wait),
+            lambda: wait_generator(
+                settings.max_retry_wait, self._unreachable_since, self.connect_budget
+            ),
             RETRIED_ERRORS,
             max_tries=settings.max_retries + 1,
             on_backoff=on_backoff,
@@ -422,7 +447,14 @@ class Transport:
             jitter=None,
             logger=None,  # backoff's own lines quote the exception: a signed URL's credentials
         )
-        return t.cast("t.Callable[..., T]", decorator(func))
+        return t.cast("t.Callable[..., T]", decorator(answered))
+
+    def _unreachable_since(self, exc: BaseException | None) -> float:
+        """Return since when requests fail to connect (now, at the first failure)."""
+        with self._lock:
+            if self._cannot_connect_since is None:
+                self._cannot_connect_since = time.monotonic()
+            return self._cannot_connect_since
 
     def check(self, response: requests.Response, describe: DescribeError) -> None:
         """Raise for an error answer: RetriableAPIError (408, 425, 429, 5xx), else fatal."""
@@ -474,7 +506,10 @@ class Transport:
                 prepared = session.prepare_request(requests.Request("GET", location))
                 with self.watchdog.waiting(_what(path), urlsplit(location).netloc):
                     signed = session.send(
-                        prepared, stream=True, timeout=self.timeout, **self.environment(location)
+                        prepared,
+                        stream=True,
+                        timeout=connect_then_read(self.timeout),
+                        **self.environment(location),
                     )
                 with signed:
                     if signed.status_code == 200:
@@ -664,9 +699,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the Compliance API"
 
 
+def connect_then_read(timeout: t.Any) -> t.Any:
+    """Return a timeout in seconds as (connect, read): the connection's at most CONNECT_TIMEOUT."""
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return (min(float(timeout), CONNECT_TIMEOUT), float(timeout))
+    return timeout
+
+
 def _note_tries(details: Details) -> None:
-    """Keep the number of tries on the exception that ends the retries, for its message."""
+    """Keep the number of tries and the seconds they took on the exception that ends them."""
     exc = details.get("exception")
     if isinstance(exc, BaseException):
         with contextlib.suppress(AttributeError):  # an exception class with __slots__
             exc.tries = details.get("tries")  # type: ignore[attr-defined]
+            exc.elapsed = details.get("elapsed")  # type: ignore[attr-defined]

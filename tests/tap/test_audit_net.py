@@ -6,19 +6,38 @@ ends as one readable line and exit 1, or is archived; never a traceback, never s
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
+from tap_chatgpt_compliance.http import retry
 from tap_chatgpt_compliance.http.pagination import NestedTooDeeply, api_json
 from tap_chatgpt_compliance.jsondepth import MAX_DEPTH
 from tests.support.simulators import running
-from tests.support.tap import TapRun, run_tap, tap_config
+from tests.support.singer import parse_singer
+from tests.support.tap import TapRun, run_tap, tap_config, tap_env
 
 WS = "/v1/compliance/workspaces/{workspace_id}"
 USERS = f"{WS}/users"
+NOWHERE = "https://api.nothing.invalid/v1"
+"""A host that does not resolve, by definition (RFC 2606): no request can leave the machine."""
+BUDGETED = """
+import sys
+import tap_chatgpt_compliance.http.transport as transport
+transport.CONNECT_RETRY_SECONDS = float(sys.argv.pop(1))
+from tap_chatgpt_compliance.tap import TapChatGPTCompliance
+sys.argv = ["tap-chatgpt-compliance", *sys.argv[1:]]
+TapChatGPTCompliance.cli()
+"""
+"""The tap with another connect budget than 30 s (first argument), to keep the tests short."""
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +128,126 @@ def test_a_freshness_answer_nested_too_deeply_is_only_no_freshness(sim: Simulato
     run = run_tap(tap_config(sim, event_types=["AUDIT_LOG"]))
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.records["users"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cannot_connect(api_url: str, tmp_path: Path, *args: str, budget: float = 30.0) -> TapRun:
+    """Run the tap aimed at ``api_url`` with the default retries (8, up to 300 s each)."""
+    config = {
+        "api_key": "sk-test-not-a-key",
+        "workspace_id": "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0",
+        "api_url": api_url,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    command = [
+        sys.executable,
+        "-c",
+        BUDGETED,
+        str(budget),
+        "--config",
+        str(tmp_path / "config.json"),
+    ]
+    started = time.monotonic()
+    result = subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=120, check=False, env=tap_env()
+    )
+    seconds = time.monotonic() - started
+    records, states = parse_singer(result.stdout)
+    run = TapRun(result.returncode, result.stdout, result.stderr, records, states)
+    run.seconds = seconds  # type: ignore[attr-defined]
+    return run
+
+
+@pytest.mark.parametrize("where", ["name", "refused"])
+def test_a_connection_test_of_a_host_that_cannot_be_reached_fails_at_once(
+    tmp_path: Path, where: str
+) -> None:
+    """``--test`` aimed at a name that does not resolve (or a closed loopback port) retried
+    for 4 min 15 s (max_retries 8, 1+2+…+128 s) before its line. Now: the first try, one line
+    naming the host and api_url."""
+    host = NOWHERE if where == "name" else f"http://127.0.0.1:{_closed_port()}/v1"
+    run = _cannot_connect(host, tmp_path, "--test")
+    seconds = run.seconds  # type: ignore[attr-defined]
+    assert seconds < 20, seconds
+    last = _one_line(run, f"Cannot reach {host.rsplit('/', 1)[0]}", "api_url")
+    assert "Retrying" not in run.stderr
+    assert "tries" not in last  # one try: no "after 1 tries"
+
+
+@pytest.mark.parametrize("where", ["name", "refused"])
+def test_a_sync_retries_a_host_that_cannot_be_reached_within_its_budget(
+    tmp_path: Path, where: str
+) -> None:
+    """A sync retries a host it cannot connect to, but within the connect budget (30 s; 3 s
+    here), whatever max_retries and max_retry_wait: then one line, exit 1, nothing archived,
+    no bookmark moved."""
+    host = NOWHERE if where == "name" else f"http://127.0.0.1:{_closed_port()}/v1"
+    run = _cannot_connect(host, tmp_path, budget=3.0)
+    seconds = run.seconds  # type: ignore[attr-defined]
+    assert 3 <= seconds < 30, seconds
+    last = _one_line(run, f"Cannot reach {host.rsplit('/', 1)[0]}", "api_url", "over 3 s")
+    assert "Retrying" in run.stderr  # a sync does retry
+    assert not any(run.records.values())
+    bookmarks = (run.state or {}).get("bookmarks", {})
+    assert not bookmarks.get("log_files", {}).get("partitions"), bookmarks
+    assert "after" in last
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _refused() -> requests.exceptions.ConnectionError:
+    try:
+        requests.get(f"http://127.0.0.1:{_closed_port()}/", timeout=5)
+    except requests.exceptions.ConnectionError as exc:
+        return exc
+    raise AssertionError("a closed port answered")
+
+
+def _waits(gen: Any, exc: BaseException, clock: _Clock) -> list[float]:
+    """Return the waits of ``gen`` for ``exc`` failing every try, until it ends."""
+    waits: list[float] = []
+    next(gen)
+    while len(waits) < 20:
+        try:
+            wait = gen.send(exc)
+        except StopIteration:
+            return waits
+        waits.append(wait)
+        clock.now += wait
+    raise AssertionError(f"the retries never ended: {waits}")
+
+
+def test_the_connect_budget_is_thirty_seconds_of_waits_whatever_max_retry_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Waits 1, 2, 4, 8, then what is left of 30 s; then the generator ends (backoff gives up).
+    A 5xx is retried as before; the run's own "unreachable since" shortens the budget."""
+    clock = _Clock()
+    monkeypatch.setattr(retry.time, "monotonic", clock)
+    refused = _refused()
+    assert retry.never_connected(refused)
+    assert not retry.never_connected(requests.exceptions.ReadTimeout())
+    assert not retry.never_connected(requests.exceptions.ConnectionError("Connection aborted."))
+    assert _waits(retry.wait_generator(max_wait=300), refused, clock) == [1, 2, 4, 8, 15]
+    assert _waits(retry.wait_generator(max_wait=3), refused, clock) == [1, 2] + [3] * 9
+    gen = retry.wait_generator(max_wait=300)
+    next(gen)
+    assert [gen.send(None) for _ in range(7)] == [1, 2, 4, 8, 16, 32, 64]  # not a connect error
+    since = clock.now - 25  # the run's first failure to connect, 25 s ago
+    gen = retry.wait_generator(max_wait=300, unreachable_since=lambda exc: since)
+    next(gen)
+    assert gen.send(refused) == 1.0
+    clock.now += 5
+    with pytest.raises(StopIteration):
+        gen.send(refused)
