@@ -136,6 +136,12 @@ def fatal_message(exc: BaseException) -> str:
             f"Cannot reach {_host(exc)} ({_reason(exc)}){after}{over}: check api_url (OpenAI's "
             f"is {DEFAULT_API_URL}), DNS, proxy and firewall. {NOTHING_SKIPPED}"
         )
+    elif isinstance(exc, requests.exceptions.ContentDecodingError):
+        text = (
+            f"An answer of {_host(exc)} could not be decoded: its Content-Encoding does not "
+            f"match its body{after} (a proxy or gateway rewriting the API's answers?). "
+            f"{NOTHING_SKIPPED} Check the proxy between the tap and the API, or rerun later."
+        )
     elif isinstance(exc, requests.exceptions.RequestException):
         text = (
             f"The connection to {_host(exc)} failed while reading a response "

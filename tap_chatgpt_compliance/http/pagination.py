@@ -84,8 +84,11 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
 
     ``has_more`` must be a boolean; a page that says ``has_more`` without the cursor of the next
     page (``last_id``) is not a page either. ``{}`` or ``{"data": null}`` read as an empty last
-    page would end the listing as if nothing were new, run after run.
+    page would end the listing as if nothing were new, run after run. An item that is not an
+    object (``1``, ``null``) has no row: the page is refused whole, never read without it.
     """
+    if isinstance(body, dict) and isinstance(body.get("data"), list):
+        check_items(body["data"], path, cursor)
     problem = None
     if not isinstance(body, dict):
         problem = f"is a JSON {type(body).__name__}, not an object"
@@ -112,6 +115,18 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
         "it persists, report it to OpenAI support."
     )
     raise PageShapeError(msg)
+
+
+def check_items(items: list[t.Any], path: str, cursor: str) -> None:
+    """Fail unless every item of a page is a JSON object (nothing of the page is read)."""
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            msg = (
+                f"The answer of {path} ({cursor}) holds an item that is not a JSON object (item "
+                f"{number} of {len(items)}: {_kind(item)}), so no item of the page is read. "
+                f"{NOTHING_SKIPPED} Rerun later; if it persists, report it to OpenAI support."
+            )
+            raise PageShapeError(msg)
 
 
 def _kind(value: t.Any) -> str:

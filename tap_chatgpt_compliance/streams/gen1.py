@@ -158,8 +158,9 @@ class Gen1Stream(ComplianceStream):
     ) -> Iterator[dict[str, t.Any]]:
         """Yield every item of a Gen-1 list paged by ``after=last_id`` while ``has_more``.
 
-        Short pages do not end the list (reference §3.1); a page that repeats the previous
-        ``last_id`` with ``has_more`` is a stuck listing (:class:`ListingError`).
+        Short pages do not end the list (reference §3.1); a page that gives a ``last_id`` it
+        gave before with ``has_more`` (the same page again, or a cycle) is a stuck listing
+        (:class:`ListingError`).
         ``first_page_only``: parameters sent on the first page only (``since_timestamp`` is
         ignored when ``after`` is given, §6 #2; the simulator honours both).
         """
@@ -167,6 +168,7 @@ class Gen1Stream(ComplianceStream):
         if limit is not None:
             query["limit"] = limit
         after: str | None = None
+        seen: set[str] = set()
         while True:
             body = self.fetch(path, {**query, "after": after}, missing_ok=missing_ok)
             if body is None:
@@ -174,17 +176,18 @@ class Gen1Stream(ComplianceStream):
             check_page_shape(
                 body, LIST_PAGE_FIELDS, path, f"after={after}" if after else "first page"
             )
-            yield from (item for item in body["data"] if isinstance(item, dict))
+            yield from body["data"]
             if not body["has_more"]:
                 return
             last_id = str(body["last_id"])
-            if last_id == after:
+            if last_id in seen:
                 msg = (
-                    f"The list {path} kept answering has_more=true with the same last_id "
-                    f"{last_id}: the API's listing is stuck. Rerun later; if it persists, "
-                    "report it to OpenAI support."
+                    f"The list {path} answered has_more=true with last_id {last_id} again, "
+                    f"after {len(seen) + 1} pages: the API's listing is stuck (paging would "
+                    "never end). Rerun later; if it persists, report it to OpenAI support."
                 )
                 raise ListingError(msg)
+            seen.add(last_id)
             after = last_id
             for name in first_page_only:
                 query.pop(name, None)
@@ -209,7 +212,7 @@ class Gen1Stream(ComplianceStream):
                 return
             where = "first page" if cursor is None else "a later page"
             check_page_shape(body, CURSOR_PAGE_FIELDS, path, where)
-            yield from (item for item in body["data"] if isinstance(item, dict))
+            yield from body["data"]
             following = body.get("cursor")
             if not body["has_more"] or not following:
                 return
@@ -231,9 +234,7 @@ class Gen1Stream(ComplianceStream):
             self.tap,
             "users",
             lambda: [
-                str(item["id"])
-                for item in self.iter_list("users", limit=200)
-                if isinstance(item.get("id"), str)
+                str(item["id"]) for item in self.named(self.iter_list("users", limit=200), "users")
             ],
         )
 
@@ -242,9 +243,28 @@ class Gen1Stream(ComplianceStream):
         return shared_listing(
             self.tap,
             kind,
-            lambda: [
-                item
-                for item in self.iter_list(kind, {"file_format": "id"}, limit=20)
-                if isinstance(item.get("id"), str)
-            ],
+            lambda: self.named(self.iter_list(kind, {"file_format": "id"}, limit=20), kind),
         )
+
+    def named(self, items: Iterator[dict[str, t.Any]], kind: str) -> list[dict[str, t.Any]]:
+        """Return the listed items that have an id to ask for; the others fail the run, loudly.
+
+        An item without a string id (none, null, a number) cannot be asked for: the objects
+        it holds (its configurations, shares, canvases, …) would be missing from the archive
+        while the run said it succeeded.
+        """
+        kept, unnamed = [], 0
+        for item in items:
+            if isinstance(item.get("id"), str) and item["id"]:
+                kept.append(item)
+            else:
+                unnamed += 1
+        if unnamed:
+            msg = (
+                f"The {kind} list holds {unnamed} item(s) without a string id: what they hold "
+                "(configurations, shares, canvases, …) cannot be asked for and is not archived. "
+                "Report it to OpenAI support."
+            )
+            self.logger.error("%s", msg)
+            self.sync_run.failures.append(msg)
+        return kept

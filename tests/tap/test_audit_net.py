@@ -113,6 +113,32 @@ def test_a_users_page_nested_too_deeply_ends_the_run_in_one_line(
     assert run.records.get("users", []) == []
 
 
+@pytest.mark.parametrize(
+    ("body", "headers", "said"),
+    [
+        (b'{"data":[1,{"id":"u"}],"has_more":false,"last_id":"u"}', None, "not a JSON object"),
+        (b"[]", None, "is a JSON list, not an object"),
+        (b"", None, "not JSON (application/json, 0 bytes)"),
+        (
+            b'{"data":[],"has_more":false,"last_id":null}',
+            {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            "Content-Encoding does not match its body after 2 tries",
+        ),
+    ],
+    ids=["item_not_an_object", "array", "empty", "not_gzip"],
+)
+def test_a_users_page_that_is_no_page_says_what_came(
+    sim: Simulator, body: bytes, headers: dict[str, str] | None, said: str
+) -> None:
+    """An item that is not an object ended "Unexpected error AttributeError: 'int' object has
+    no attribute 'items'"; a body that is not the gzip it says "The connection to the
+    Compliance API failed while reading a response (ContentDecodingError)"."""
+    sim.inject(USERS, body=body, headers=headers, count=2 if headers else 1)  # 2 tries if retried
+    run = run_tap(tap_config(sim, event_types=["AUDIT_LOG"], max_retries=1, max_retry_wait=0))
+    _one_line(run, said)
+    assert run.records.get("users", []) == []
+
+
 def test_an_error_answer_nested_too_deeply_still_says_its_status(sim: Simulator) -> None:
     """A 403 whose JSON body nests 100,000 levels: its message read the body as JSON
     (RecursionError, "Unexpected error"); now the 403 line, with the start of the body."""
