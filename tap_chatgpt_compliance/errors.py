@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from urllib3.exceptions import ConnectTimeoutError
 
 from tap_chatgpt_compliance.settings import DEFAULT_API_URL
 
@@ -123,19 +124,8 @@ def fatal_message(exc: BaseException) -> str:
             f"No answer from {_host(exc)} within request_timeout{after}. {NOTHING_SKIPPED} "
             "Rerun later, or raise request_timeout."
         )
-    elif isinstance(exc, requests.exceptions.ConnectionError) and _mid_body(exc):
-        text = (
-            f"{_host(exc, 'The server')} answered, then sent nothing for request_timeout "
-            f"while the body was being read{after}. {NOTHING_SKIPPED} Rerun later, or raise "
-            "request_timeout."
-        )
     elif isinstance(exc, requests.exceptions.ConnectionError):
-        elapsed = getattr(exc, "elapsed", None)
-        over = f" over {elapsed:.0f} s" if after and isinstance(elapsed, (int, float)) else ""
-        text = (
-            f"Cannot reach {_host(exc)} ({_reason(exc)}){after}{over}: check api_url (OpenAI's "
-            f"is {DEFAULT_API_URL}), DNS, proxy and firewall. {NOTHING_SKIPPED}"
-        )
+        text = _connection_message(exc, after)
     elif isinstance(exc, requests.exceptions.ContentDecodingError):
         text = (
             f"An answer of {_host(exc)} could not be decoded: its Content-Encoding does not "
@@ -164,6 +154,50 @@ def fatal_message(exc: BaseException) -> str:
         )
     line = " ".join(text.split())
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
+
+
+def _connection_message(exc: requests.exceptions.ConnectionError, after: str) -> str:
+    """Return the line of a connection that failed: never made, broken, or stopped mid-body."""
+    if _mid_body(exc):
+        return (
+            f"{_host(exc, 'The server')} answered, then sent nothing for request_timeout "
+            f"while the body was being read{after}. {NOTHING_SKIPPED} Rerun later, or raise "
+            "request_timeout."
+        )
+    if isinstance(exc, requests.exceptions.SSLError):
+        return (
+            f"No TLS connection to {_host(exc)} ({_reason(exc)}){after}: check api_url, the CA "
+            f"bundle (REQUESTS_CA_BUNDLE) and any proxy that intercepts TLS. {NOTHING_SKIPPED}"
+        )
+    if never_connected(exc):
+        elapsed = getattr(exc, "elapsed", None)
+        over = f" over {elapsed:.0f} s" if after and isinstance(elapsed, int | float) else ""
+        return (
+            f"Cannot reach {_host(exc)} ({_reason(exc)}){after}{over}: check api_url (OpenAI's "
+            f"is {DEFAULT_API_URL}), DNS, proxy and firewall. {NOTHING_SKIPPED}"
+        )
+    return (
+        f"The connection to {_host(exc)} broke before its answer ({_reason(exc)}){after}. "
+        f"{NOTHING_SKIPPED} Rerun later; if it persists, check the proxy and firewall "
+        "between the tap and the API."
+    )
+
+
+def never_connected(exc: BaseException | None) -> bool:
+    """Whether a request failed before reaching any server (name, refused, connect timeout).
+
+    ``requests`` raises a ConnectionError around urllib3's NewConnectionError (a name that does
+    not resolve, a refused connection; a ConnectTimeoutError) or ConnectTimeout; a proxy that
+    cannot be reached is a ProxyError; a TLS handshake refused is an SSLError. A reset or a
+    timeout once connected is none of these.
+    """
+    if not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ProxyError):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError):  # no TLS connection: a CA or proxy setup
+        return True
+    return any(isinstance(getattr(arg, "reason", arg), ConnectTimeoutError) for arg in exc.args)
 
 
 def _host(exc: requests.exceptions.RequestException, unknown: str = "the Compliance API") -> str:

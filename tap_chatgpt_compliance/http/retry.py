@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 import time
 import typing as t
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-import requests
-from urllib3.exceptions import ConnectTimeoutError
+from tap_chatgpt_compliance.errors import never_connected
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator
+
+T = t.TypeVar("T")
 
 CONNECT_RETRY_SECONDS = 30.0
 """How long requests that cannot connect at all (host name not found, connection refused, no
@@ -44,31 +47,15 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - now).total_seconds())
 
 
-def never_connected(exc: BaseException | None) -> bool:
-    """Whether a request failed before reaching any server (name, refused, connect timeout).
-
-    ``requests`` raises a ConnectionError around urllib3's NewConnectionError (a name that does
-    not resolve, a refused connection; a ConnectTimeoutError) or ConnectTimeout; a proxy that
-    cannot be reached is a ProxyError. A reset or a timeout once connected is none of these.
-    """
-    if not isinstance(exc, requests.exceptions.ConnectionError):
-        return False
-    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError)):
-        return True
-    return any(isinstance(getattr(arg, "reason", arg), ConnectTimeoutError) for arg in exc.args)
-
-
 def wait_generator(
-    max_wait: float,
-    unreachable_since: Callable[[BaseException | None], float | None] | None = None,
-    connect_budget: float = CONNECT_RETRY_SECONDS,
+    max_wait: float, reachability: Reachability | None = None
 ) -> Generator[float, BaseException | None, None]:
     """Yield the wait before each retry; ``backoff`` sends in the exception that failed.
 
     A response's Retry-After wins; otherwise 1, 2, 4, … seconds. Both are capped at max_wait.
-    A failure to connect (:func:`never_connected`) is retried only within ``connect_budget``
-    seconds of the first one (of this request, or of the run: ``unreachable_since``); then the
-    generator ends, and ``backoff`` gives up.
+    A failure to connect (:func:`never_connected`) is retried only within the budget of
+    ``reachability`` (default CONNECT_RETRY_SECONDS) since the first one, of this request or of
+    the run; then the generator ends, and ``backoff`` gives up.
     """
     attempt = 0
     first: float | None = None
@@ -82,9 +69,48 @@ def wait_generator(
         if never_connected(exc):
             now = time.monotonic()
             first = now if first is None else first
-            since = unreachable_since(exc) if unreachable_since is not None else None
-            left = connect_budget - (now - min(first, since if since is not None else first))
+            since = first if reachability is None else min(first, reachability.since(exc))
+            budget = CONNECT_RETRY_SECONDS if reachability is None else reachability.budget
+            left = budget - (now - since)
             if left <= 0:
                 return
             wait = min(wait, left)
         exc = yield wait
+
+
+class Reachability:
+    """Since when the run's requests fail to connect; any answer (even an error) resets it.
+
+    Shared by every request and thread of a run: once no host answered for ``budget`` seconds,
+    a failure to connect is not retried any more, whatever request meets it.
+    """
+
+    def __init__(self, budget: float | None = None) -> None:
+        """Retry failures to connect for ``budget`` seconds (default CONNECT_RETRY_SECONDS)."""
+        self.budget = CONNECT_RETRY_SECONDS if budget is None else budget
+        """0 for a connection test (``--test``): the first failure to connect ends it."""
+        self._since: float | None = None
+        self._lock = threading.Lock()
+
+    def since(self, exc: BaseException | None) -> float:
+        """Return since when requests fail to connect (now, at the first failure)."""
+        with self._lock:
+            if self._since is None:
+                self._since = time.monotonic()
+            return self._since
+
+    def watch(self, func: Callable[..., T]) -> Callable[..., T]:
+        """Wrap ``func`` (one try of a request): an answer, even an error, resets the clock."""
+
+        @functools.wraps(func)
+        def tried(*args: t.Any, **kwargs: t.Any) -> T:
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                if not never_connected(exc):  # a host answered (an error, but an answer)
+                    self._since = None
+                raise
+            self._since = None
+            return result
+
+        return tried

@@ -32,9 +32,8 @@ from tap_chatgpt_compliance.errors import (
 from tap_chatgpt_compliance.http.clock import RunClock
 from tap_chatgpt_compliance.http.pacing import Pacer, route_template
 from tap_chatgpt_compliance.http.retry import (
-    CONNECT_RETRY_SECONDS,
     CONNECT_TIMEOUT,
-    never_connected,
+    Reachability,
     retry_after_seconds,
     wait_generator,
 )
@@ -341,10 +340,7 @@ class Transport:
         self.clock = RunClock(float(getattr(settings, "max_clock_skew_seconds", 300)))
         """The run's one clock: the API's Date, checked against this machine's (clock.py)."""
         self.watchdog = Watchdog(logger)
-        self.connect_budget = CONNECT_RETRY_SECONDS
-        """Seconds a host that cannot be connected to is retried (0: a connection test)."""
-        self._cannot_connect_since: float | None = None
-        """When requests began failing to connect, since the last answer (monotonic clock)."""
+        self.reachability = Reachability()  # since when requests fail to connect (retry.py)
         self._local = threading.local()
         self._environment: dict[str, dict[str, t.Any]] = {}
         self._lock = threading.Lock()
@@ -406,22 +402,9 @@ class Transport:
     ) -> t.Callable[..., T]:
         """Wrap ``func`` in the run's retry policy (``max_retries``, ``max_retry_wait``).
 
-        Retried: 408/425/429 and 5xx (RetriableAPIError), timeouts, resets and broken bodies.
-        The wait is the server's Retry-After, else 1, 2, 4, … seconds, exactly (no jitter).
-        A host that cannot be connected to (name not found, refused) is retried for
-        :attr:`connect_budget` seconds since the run's last answer, whatever max_retries.
+        Retried: 408/425/429 and 5xx (RetriableAPIError), timeouts, resets, broken bodies, and
+        hosts not reached (within ``reachability.budget``); wait: Retry-After, else 1, 2, 4, … s.
         """
-        settings = self.settings
-
-        def answered(*args: t.Any, **kwargs: t.Any) -> T:
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                if not never_connected(exc):  # a host answered (an error, but an answer)
-                    self._cannot_connect_since = None
-                raise
-            self._cannot_connect_since = None
-            return result
 
         def on_backoff(details: Details) -> None:
             exc = details.get("exception")
@@ -437,24 +420,15 @@ class Transport:
             self.watchdog.sleeping(f"a request of {what}", float(details.get("wait") or 0.0))
 
         decorator: t.Callable[..., t.Any] = backoff.on_exception(
-            lambda: wait_generator(
-                settings.max_retry_wait, self._unreachable_since, self.connect_budget
-            ),
+            lambda: wait_generator(self.settings.max_retry_wait, self.reachability),
             RETRIED_ERRORS,
-            max_tries=settings.max_retries + 1,
+            max_tries=self.settings.max_retries + 1,
             on_backoff=on_backoff,
             on_giveup=_note_tries,
             jitter=None,
             logger=None,  # backoff's own lines quote the exception: a signed URL's credentials
         )
-        return t.cast("t.Callable[..., T]", decorator(answered))
-
-    def _unreachable_since(self, exc: BaseException | None) -> float:
-        """Return since when requests fail to connect (now, at the first failure)."""
-        with self._lock:
-            if self._cannot_connect_since is None:
-                self._cannot_connect_since = time.monotonic()
-            return self._cannot_connect_since
+        return t.cast("t.Callable[..., T]", decorator(self.reachability.watch(func)))
 
     def check(self, response: requests.Response, describe: DescribeError) -> None:
         """Raise for an error answer: RetriableAPIError (408, 425, 429, 5xx), else fatal."""
@@ -506,10 +480,7 @@ class Transport:
                 prepared = session.prepare_request(requests.Request("GET", location))
                 with self.watchdog.waiting(_what(path), urlsplit(location).netloc):
                     signed = session.send(
-                        prepared,
-                        stream=True,
-                        timeout=connect_then_read(self.timeout),
-                        **self.environment(location),
+                        prepared, stream=True, timeout=self.timeout, **self.environment(location)
                     )
                 with signed:
                     if signed.status_code == 200:
@@ -597,6 +568,12 @@ class SignedSession(requests.Session):
         """Follow at most :data:`SIGNED_HOPS` redirects."""
         super().__init__()
         self.max_redirects = SIGNED_HOPS
+
+    @override
+    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
+        """Send with a connection timeout of at most CONNECT_TIMEOUT (:func:`connect_then_read`)."""
+        kwargs["timeout"] = connect_then_read(kwargs.get("timeout"))
+        return super().send(request, **kwargs)
 
     @override
     def get_redirect_target(self, resp: requests.Response) -> str | None:

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
+from tap_chatgpt_compliance import errors
 from tap_chatgpt_compliance.http import retry
 from tap_chatgpt_compliance.http.pagination import NestedTooDeeply, api_json
 from tap_chatgpt_compliance.jsondepth import MAX_DEPTH
@@ -31,8 +32,8 @@ NOWHERE = "https://api.nothing.invalid/v1"
 """A host that does not resolve, by definition (RFC 2606): no request can leave the machine."""
 BUDGETED = """
 import sys
-import tap_chatgpt_compliance.http.transport as transport
-transport.CONNECT_RETRY_SECONDS = float(sys.argv.pop(1))
+import tap_chatgpt_compliance.http.retry as retry
+retry.CONNECT_RETRY_SECONDS = float(sys.argv.pop(1))
 from tap_chatgpt_compliance.tap import TapChatGPTCompliance
 sys.argv = ["tap-chatgpt-compliance", *sys.argv[1:]]
 TapChatGPTCompliance.cli()
@@ -262,18 +263,46 @@ def test_the_connect_budget_is_thirty_seconds_of_waits_whatever_max_retry_wait(
     clock = _Clock()
     monkeypatch.setattr(retry.time, "monotonic", clock)
     refused = _refused()
-    assert retry.never_connected(refused)
-    assert not retry.never_connected(requests.exceptions.ReadTimeout())
-    assert not retry.never_connected(requests.exceptions.ConnectionError("Connection aborted."))
+    assert errors.never_connected(refused)
+    assert not errors.never_connected(requests.exceptions.ReadTimeout())
+    assert not errors.never_connected(requests.exceptions.ConnectionError("Connection aborted."))
     assert _waits(retry.wait_generator(max_wait=300), refused, clock) == [1, 2, 4, 8, 15]
     assert _waits(retry.wait_generator(max_wait=3), refused, clock) == [1, 2] + [3] * 9
     gen = retry.wait_generator(max_wait=300)
     next(gen)
     assert [gen.send(None) for _ in range(7)] == [1, 2, 4, 8, 16, 32, 64]  # not a connect error
-    since = clock.now - 25  # the run's first failure to connect, 25 s ago
-    gen = retry.wait_generator(max_wait=300, unreachable_since=lambda exc: since)
+    run = retry.Reachability()
+    run.since(refused)  # the run's first failure to connect, 25 s ago
+    clock.now += 25
+    gen = retry.wait_generator(max_wait=300, reachability=run)
     next(gen)
     assert gen.send(refused) == 1.0
     clock.now += 5
     with pytest.raises(StopIteration):
         gen.send(refused)
+    answered = run.watch(lambda: "an answer")
+    assert answered() == "an answer"  # any answer starts the budget again
+    assert _waits(retry.wait_generator(300, run), refused, clock) == [1, 2, 4, 8, 15]
+    run.budget = 0.0  # --test
+    assert _waits(retry.wait_generator(300, run), refused, clock) == []
+
+
+def test_a_connection_that_broke_is_not_called_unreachable() -> None:
+    """A reset once connected read "Cannot reach … check api_url, DNS"; a TLS failure named no
+    CA bundle. Each line now says what happened, and only a host never reached counts against
+    the connect budget (a TLS handshake refused does: it is a setup, not a blip)."""
+    refused = _refused()
+    refused.tries, refused.elapsed = 6, 30.2  # type: ignore[attr-defined]
+    line = errors.fatal_message(refused)
+    assert "Cannot reach http://127.0.0.1:" in line
+    assert "after 6 tries over 30 s" in line
+    reset = requests.exceptions.ConnectionError(
+        ("Connection aborted.", ConnectionResetError(104, "Connection reset by peer"))
+    )
+    assert not errors.never_connected(reset)
+    line = errors.fatal_message(reset)
+    assert "Cannot reach" not in line
+    assert "broke before its answer (connection reset)" in line
+    tls = requests.exceptions.SSLError("certificate verify failed")
+    assert errors.never_connected(tls)
+    assert "REQUESTS_CA_BUNDLE" in errors.fatal_message(tls)
