@@ -22,6 +22,7 @@ from tap_chatgpt_compliance.http.pagination import (
     api_json,
     check_page_shape,
 )
+from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -249,22 +250,32 @@ class Gen1Stream(ComplianceStream):
     def named(self, items: Iterator[dict[str, t.Any]], kind: str) -> list[dict[str, t.Any]]:
         """Return the listed items that have an id to ask for; the others fail the run, loudly.
 
-        An item without a string id (none, null, a number) cannot be asked for: the objects
-        it holds (its configurations, shares, canvases, …) would be missing from the archive
-        while the run said it succeeded.
+        An item without an id a URL can carry (none, null, a number, ``..``, a lone surrogate)
+        cannot be asked for: the objects it holds (its configurations, shares, canvases, …)
+        would be missing from the archive while the run said it succeeded. The others are read.
         """
         kept, unnamed = [], 0
         for item in items:
-            if isinstance(item.get("id"), str) and item["id"]:
+            if isinstance(item.get("id"), str) and _sendable(item["id"]):
                 kept.append(item)
             else:
                 unnamed += 1
         if unnamed:
             msg = (
-                f"The {kind} list holds {unnamed} item(s) without a string id: what they hold "
-                "(configurations, shares, canvases, …) cannot be asked for and is not archived. "
-                "Report it to OpenAI support."
+                f"The {kind} list holds {unnamed} item(s) without an id a URL can carry (none, "
+                "not a string, or with a lone surrogate): what they hold (configurations, "
+                "shares, canvases, …) cannot be asked for and is not archived. Report it to "
+                "OpenAI support."
             )
             self.logger.error("%s", msg)
             self.sync_run.failures.append(msg)
         return kept
+
+
+def _sendable(item_id: str) -> bool:
+    """Whether an id can be one segment of a URL path (:func:`path_segment`)."""
+    try:
+        path_segment(item_id)
+    except BadPathSegment:
+        return False
+    return True

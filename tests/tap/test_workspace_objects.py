@@ -388,12 +388,13 @@ def test_a_per_user_list_cycling_between_last_ids_fails_its_stream(
     assert run.records["automations"] == []
 
 
-@pytest.mark.parametrize("odd_id", ["12345678901234567890", "null", '""'])
-def test_a_user_without_a_string_id_fails_the_run_loudly(
+@pytest.mark.parametrize("odd_id", ["12345678901234567890", "null", '""', '".."', '"user-\\ud83d"'])
+def test_a_user_without_an_id_to_ask_for_fails_the_run_loudly(
     simulator_factory: Any, odd_id: str
 ) -> None:
-    """A user listed without a string id cannot be asked for its canvases, automations, …:
-    it was left out without a word (exit 0). The others are archived, then the run fails."""
+    """A user listed without an id a URL can carry cannot be asked for its canvases,
+    automations, …: it was left out without a word (exit 0), or (``..``, a lone surrogate)
+    skipped the whole stream. The others are archived, then the run fails."""
     sim = make_sim(simulator_factory)
     first = run_objects(sim, {"automations"})
     assert first.returncode == 0, first.stderr[-3000:]
@@ -408,7 +409,7 @@ def test_a_user_without_a_string_id_fails_the_run_loudly(
     )
     run = run_objects(sim, {"automations"})
     assert run.returncode == 1
-    assert "users list holds 1 item(s) without a string id" in run.stderr.splitlines()[-1]
+    assert "users list holds 1 item(s) without an id a URL can carry" in run.stderr.splitlines()[-1]
     assert {r["id"] for r in run.records["automations"]} == {
         r["id"] for r in first.records["automations"]
     }
