@@ -18,6 +18,7 @@ SHAPE = "shape"
 TRICKLE = "trickle"
 REDIRECT = "redirect"
 PAGE = "page"
+BODY = "body"
 LISTING_HANDLERS = frozenset(
     {
         "list_logs",
@@ -39,7 +40,7 @@ LISTING_HANDLERS = frozenset(
 class FaultAction:
     """What to do to one request instead of (or on top of) answering it normally."""
 
-    kind: str  # STATUS | RESET | TRUNCATE | SHAPE | TRICKLE | REDIRECT | PAGE
+    kind: str  # STATUS | RESET | TRUNCATE | SHAPE | TRICKLE | REDIRECT | PAGE | BODY
     status: int = 500
     retry_after: int | None = None
     shape: str = ""
@@ -52,6 +53,10 @@ class FaultAction:
     page: str = ""
     """PAGE: the request is answered 200 with this HTML page (a proxy or gateway answering for
     the host: a login, block or maintenance page)."""
+    body: bytes = b""
+    """BODY: the request is answered with exactly these bytes (hostile or broken JSON)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """BODY: the answer's headers (Content-Length is always the body's length)."""
 
 
 class FaultEngine:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .api import ApiApp
 from .faults import (
+    BODY,
     LISTING_HANDLERS,
     PAGE,
     REDIRECT,
@@ -134,6 +135,9 @@ class Frontend:
             return
         if action is not None and action.kind == PAGE:
             h.send(Response(200, action.page.encode(), [("Content-Type", "text/html")]))
+            return
+        if action is not None and action.kind == BODY:
+            h.send(Response(action.status, action.body, list(action.headers)))
             return
         truncate = action is not None and action.kind == TRUNCATE
         if signed:

@@ -11,6 +11,7 @@ from typing import Any
 from .clock import US, to_us
 from .config import BAD_SHAPES, Faults, Oddities, SimulatorConfig
 from .faults import (
+    BODY,
     PAGE,
     REDIRECT,
     RESET,
@@ -270,6 +271,8 @@ class Simulator:
         trickle: tuple[int, float] | None = None,
         redirect: str | None = None,
         page: str | None = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Make the next ``count`` requests to ``route`` (template or ``"signed"``) fail.
 
@@ -278,6 +281,9 @@ class Simulator:
         that pause between writes. ``redirect``: the answer is a 307 to this ``Location``
         (a download sent to another host, a plain-http URL, a redirect loop, …). ``page``: the
         answer is 200 with this HTML page (a proxy or gateway answering for the host).
+        ``body``: the answer is ``status`` (default 200) with exactly these bytes and
+        ``headers`` (default ``Content-Type: application/json``): a page nested too deeply,
+        not JSON, empty, or with a ``Content-Encoding`` it does not have.
         """
         if route != SIGNED_ROUTE and route not in GET_ROUTES:
             raise ValueError(f"unknown route template {route!r}")
@@ -289,6 +295,9 @@ class Simulator:
             action = FaultAction(REDIRECT, location=redirect)
         elif page is not None:
             action = FaultAction(PAGE, page=page)
+        elif body is not None:
+            sent = headers if headers is not None else {"Content-Type": "application/json"}
+            action = FaultAction(BODY, status or 200, body=body, headers=tuple(sent.items()))
         elif trickle is not None:
             size, pause = trickle
             action = FaultAction(TRICKLE, trickle_bytes=max(1, size), trickle_interval=pause)

@@ -8,6 +8,9 @@ from urllib.parse import urlparse
 
 import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from urllib3.exceptions import ConnectTimeoutError
+
+from tap_chatgpt_compliance.settings import DEFAULT_API_URL
 
 KEY_HELP = (
     "Create a new key in the OpenAI Admin Console (Credentials → Admin keys, with the "
@@ -23,7 +26,7 @@ def server_message(response: requests.Response, limit: int = 300) -> str:
     """Return the API's own error text (OpenAI-style or FastAPI-style body), shortened."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or JSON nested too deeply to parse
         return response.text[:limit].strip()
     if isinstance(body, dict):
         error = body.get("error")
@@ -75,7 +78,7 @@ def describe_http_error(
         return (
             f"HTTP 404 on {path}: workspace_id {workspace_id} was not found, or its plan has no "
             "Compliance API (Enterprise/Edu only), or api_url is not "
-            f"https://api.chatgpt.com/v1 ({detail}). Check workspace_id in chatgpt.com/admin "
+            f"{DEFAULT_API_URL} ({detail}). Check workspace_id in chatgpt.com/admin "
             "→ Workspace details."
         )
     if status == 422:
@@ -106,7 +109,7 @@ def fatal_message(exc: BaseException) -> str:
     setting or the action that fixes the problem.
     """
     tries = getattr(exc, "tries", None)
-    after = f" after {tries} tries" if tries else ""
+    after = f" after {tries} tries" if tries and tries > 1 else ""
     if isinstance(exc, ConfigValidationError):
         text = " | ".join(str(error) for error in exc.errors) or str(exc)
     elif isinstance(exc, FatalAPIError):
@@ -121,16 +124,13 @@ def fatal_message(exc: BaseException) -> str:
             f"No answer from {_host(exc)} within request_timeout{after}. {NOTHING_SKIPPED} "
             "Rerun later, or raise request_timeout."
         )
-    elif isinstance(exc, requests.exceptions.ConnectionError) and _mid_body(exc):
-        text = (
-            f"{_host(exc, 'The server')} answered, then sent nothing for request_timeout "
-            f"while the body was being read{after}. {NOTHING_SKIPPED} Rerun later, or raise "
-            "request_timeout."
-        )
     elif isinstance(exc, requests.exceptions.ConnectionError):
+        text = _connection_message(exc, after)
+    elif isinstance(exc, requests.exceptions.ContentDecodingError):
         text = (
-            f"Cannot reach {_host(exc)} ({_reason(exc)}){after}: check api_url, DNS, proxy and "
-            f"firewall. {NOTHING_SKIPPED}"
+            f"An answer of {_host(exc)} could not be decoded: its Content-Encoding does not "
+            f"match its body{after} (a proxy or gateway rewriting the API's answers?). "
+            f"{NOTHING_SKIPPED} Check the proxy between the tap and the API, or rerun later."
         )
     elif isinstance(exc, requests.exceptions.RequestException):
         text = (
@@ -154,6 +154,50 @@ def fatal_message(exc: BaseException) -> str:
         )
     line = " ".join(text.split())
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
+
+
+def _connection_message(exc: requests.exceptions.ConnectionError, after: str) -> str:
+    """Return the line of a connection that failed: never made, broken, or stopped mid-body."""
+    if _mid_body(exc):
+        return (
+            f"{_host(exc, 'The server')} answered, then sent nothing for request_timeout "
+            f"while the body was being read{after}. {NOTHING_SKIPPED} Rerun later, or raise "
+            "request_timeout."
+        )
+    if isinstance(exc, requests.exceptions.SSLError):
+        return (
+            f"No TLS connection to {_host(exc)} ({_reason(exc)}){after}: check api_url, the CA "
+            f"bundle (REQUESTS_CA_BUNDLE) and any proxy that intercepts TLS. {NOTHING_SKIPPED}"
+        )
+    if never_connected(exc):
+        elapsed = getattr(exc, "elapsed", None)
+        over = f" over {elapsed:.0f} s" if after and isinstance(elapsed, int | float) else ""
+        return (
+            f"Cannot reach {_host(exc)} ({_reason(exc)}){after}{over}: check api_url (OpenAI's "
+            f"is {DEFAULT_API_URL}), DNS, proxy and firewall. {NOTHING_SKIPPED}"
+        )
+    return (
+        f"The connection to {_host(exc)} broke before its answer ({_reason(exc)}){after}. "
+        f"{NOTHING_SKIPPED} Rerun later; if it persists, check the proxy and firewall "
+        "between the tap and the API."
+    )
+
+
+def never_connected(exc: BaseException | None) -> bool:
+    """Whether a request failed before reaching any server (name, refused, connect timeout).
+
+    ``requests`` raises a ConnectionError around urllib3's NewConnectionError (a name that does
+    not resolve, a refused connection; a ConnectTimeoutError) or ConnectTimeout; a proxy that
+    cannot be reached is a ProxyError; a TLS handshake refused is an SSLError. A reset or a
+    timeout once connected is none of these.
+    """
+    if not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ProxyError):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError):  # no TLS connection: a CA or proxy setup
+        return True
+    return any(isinstance(getattr(arg, "reason", arg), ConnectTimeoutError) for arg in exc.args)
 
 
 def _host(exc: requests.exceptions.RequestException, unknown: str = "the Compliance API") -> str:

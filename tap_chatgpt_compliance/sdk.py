@@ -38,6 +38,8 @@ singer-sdk upgrade changes it (the tap is pinned to the 0.54 series, tested on 0
     run: the tap replaces it (:meth:`SeamTap.on_termination`) to stop between whole lines.
 13. ``Stream._tap`` is the tap that runs the stream (:attr:`SeamStream.tap`), and
     ``Stream.selected`` is a property with a setter (:attr:`SeamStream.selected` keeps it).
+14. ``Tap.run_connection_test`` is ``@final`` and is what ``--test`` runs: the tap extends it
+    (:attr:`SeamTap.connection_test`: a host that cannot be connected to fails at once).
 
 Every override of an SDK private lives in :class:`SeamStream` and :class:`SeamTap` below:
 the streams and the tap answer their public hooks (a canary test checks that no other module
@@ -604,11 +606,14 @@ def log_level_errors() -> list[str]:
 
 
 class SeamTap(Tap):
-    """The tap's overrides of singer-sdk hooks that are private or final (items 1 and 4).
+    """The tap's overrides of singer-sdk hooks that are private or final (items 1, 4 and 14).
 
     The tap answers the public hooks below; it never overrides ``_validate_config`` or the
-    ``@final`` ``sync_all`` itself.
+    ``@final`` ``sync_all`` and ``run_connection_test`` itself.
     """
+
+    connection_test = False
+    """Whether this run is a connection test (``--test``), set before it syncs anything."""
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Create the tap: start-up lines kept for DEBUG, URL queries hidden from every log line."""
@@ -675,3 +680,9 @@ class SeamTap(Tap):
     def sync_all(self) -> None:
         """Sync every selected stream through :meth:`around_sync`."""
         self.around_sync(super().sync_all)
+
+    @override  # type: ignore[misc]  # @final in the SDK: extended, not replaced (item 14)
+    def run_connection_test(self) -> bool:
+        """Run ``--test`` (the SDK's dry run) with :attr:`connection_test` set."""
+        self.connection_test = True
+        return super().run_connection_test()

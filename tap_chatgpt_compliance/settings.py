@@ -218,7 +218,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=8,
         title="Retries",
         description=(
-            "Retries of a failed request (429, 5xx, connection errors) before the run fails."
+            "Retries of a failed request (429, 5xx, timeouts, connection errors) before the run "
+            "fails. A host that cannot be connected to at all (name not found, connection "
+            "refused) is retried for 30 s only, and not by --test."
         ),
     ),
     th.Property(

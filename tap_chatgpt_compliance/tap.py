@@ -116,7 +116,10 @@ class TapChatGPTCompliance(SeamTap):
     @cached_property
     def transport(self) -> Transport:
         """Return the run's HTTP transport: sessions, per-route pacing, retries."""
-        return Transport(self.settings, self.logger)
+        transport = Transport(self.settings, self.logger)
+        if self.connection_test:  # --test: a host that cannot be connected to fails at once
+            transport.reachability.budget = 0.0
+        return transport
 
     @cached_property
     def attachments(self) -> AttachmentPipeline:

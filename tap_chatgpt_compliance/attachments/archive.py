@@ -25,7 +25,12 @@ import requests
 from fsspec.implementations.local import LocalFileSystem
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_chatgpt_compliance.http.transport import BadPathSegment, Unavailable, path_segment
+from tap_chatgpt_compliance.http.transport import (
+    BadPathSegment,
+    Unavailable,
+    path_segment,
+    url_text,
+)
 from tap_chatgpt_compliance.run.sync import RunCounts
 
 if t.TYPE_CHECKING:
@@ -679,13 +684,13 @@ class AttachmentArchiver:
             return Outcome("metadata_only", "file_content is 'none'")
         try:
             path = attachment_path(self.workspace_id, ref)
+            conversation = ref.conversation_id and url_text(ref.conversation_id, "conversation id")
         except BadPathSegment as exc:
             return Outcome("not_found", str(exc))
         if self._paused_because or self.closing:
             why = self._paused_because or "the run is ending"
             return Outcome(FAILED, f"not tried in this run: {why}")
-        params = {"conversation_id": ref.conversation_id} if ref.conversation_id else None
-        return self.download(path, params)
+        return self.download(path, {"conversation_id": conversation} if conversation else None)
 
     def download(
         self, path: str, params: dict[str, t.Any] | None = None, *, what: str = "stream 'files'"

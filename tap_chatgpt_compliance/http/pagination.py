@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlparse
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_chatgpt_compliance.errors import NOTHING_SKIPPED, ComplianceAPIError, ListingError
+from tap_chatgpt_compliance.jsondepth import MAX_DEPTH, NESTED_TOO_DEEPLY, nested_too_deeply
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 if t.TYPE_CHECKING:
@@ -27,14 +28,46 @@ class PageShapeError(ComplianceAPIError):
     """A listing page lacks a field the reference requires: never read as an empty page."""
 
 
+PAGE_DEPTH = MAX_DEPTH + 2
+"""Deepest answer parsed: an item of :data:`MAX_DEPTH` levels in a page's ``data`` list."""
+
+
+class NestedTooDeeply(ValueError):
+    """An answer of the API nested deeper than :data:`PAGE_DEPTH`: not parsed."""
+
+
+def api_json(response: requests.Response) -> t.Any:
+    """Return an answer's JSON; :class:`NestedTooDeeply` (a ValueError) if it nests too deeply.
+
+    The depth is told before the parse: Python's decoder ends a deep text in RecursionError
+    (100,000 levels: at once), and an item it could parse (a few hundred levels) could be
+    neither written by orjson nor re-derived by ``verify`` (see :data:`MAX_DEPTH`).
+    """
+    if nested_too_deeply(response.content, PAGE_DEPTH):
+        raise NestedTooDeeply(NESTED_TOO_DEEPLY)
+    try:
+        return response.json()
+    except RecursionError as exc:  # below the limit, but on a deep stack: the same answer
+        raise NestedTooDeeply(NESTED_TOO_DEEPLY) from exc
+
+
 def page_body(response: requests.Response, path: str, cursor: str) -> t.Any:
     """Return a listing page's JSON, or fail naming what came instead (never its body).
 
     A proxy, gateway or captive portal answering for the API with its own page (HTTP 200,
-    ``text/html``) is not a connection failure: the line says what answered.
+    ``text/html``) is not a connection failure: the line says what answered. A page holding an
+    item nested deeper than :data:`MAX_DEPTH` is refused whole, loudly: its items cannot be
+    told apart without parsing it.
     """
     try:
-        return response.json()
+        return api_json(response)
+    except NestedTooDeeply as exc:
+        msg = (
+            f"The answer of {path} ({cursor}) is JSON {exc} ({len(response.content):,} bytes): "
+            "its items cannot be archived exactly, so the page is not read. "
+            f"{NOTHING_SKIPPED} Report it to OpenAI support."
+        )
+        raise PageShapeError(msg) from None
     except ValueError as exc:  # requests' JSONDecodeError, UnicodeDecodeError
         kind = (response.headers.get("Content-Type") or "no Content-Type").split(";")[0].strip()
         msg = (
@@ -51,8 +84,11 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
 
     ``has_more`` must be a boolean; a page that says ``has_more`` without the cursor of the next
     page (``last_id``) is not a page either. ``{}`` or ``{"data": null}`` read as an empty last
-    page would end the listing as if nothing were new, run after run.
+    page would end the listing as if nothing were new, run after run. An item that is not an
+    object (``1``, ``null``) has no row: the page is refused whole, never read without it.
     """
+    if isinstance(body, dict) and isinstance(body.get("data"), list):
+        check_items(body["data"], path, cursor)
     problem = None
     if not isinstance(body, dict):
         problem = f"is a JSON {type(body).__name__}, not an object"
@@ -79,6 +115,18 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
         "it persists, report it to OpenAI support."
     )
     raise PageShapeError(msg)
+
+
+def check_items(items: list[t.Any], path: str, cursor: str) -> None:
+    """Fail unless every item of a page is a JSON object (nothing of the page is read)."""
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            msg = (
+                f"The answer of {path} ({cursor}) holds an item that is not a JSON object (item "
+                f"{number} of {len(items)}: {_kind(item)}), so no item of the page is read. "
+                f"{NOTHING_SKIPPED} Rerun later; if it persists, report it to OpenAI support."
+            )
+            raise PageShapeError(msg)
 
 
 def _kind(value: t.Any) -> str:

@@ -31,7 +31,12 @@ from tap_chatgpt_compliance.errors import (
 )
 from tap_chatgpt_compliance.http.clock import RunClock
 from tap_chatgpt_compliance.http.pacing import Pacer, route_template
-from tap_chatgpt_compliance.http.retry import retry_after_seconds, wait_generator
+from tap_chatgpt_compliance.http.retry import (
+    CONNECT_TIMEOUT,
+    Reachability,
+    retry_after_seconds,
+    wait_generator,
+)
 from tap_chatgpt_compliance.settings import interval_seconds, is_loopback
 
 if sys.version_info >= (3, 12):
@@ -295,6 +300,7 @@ class PacedSession(requests.Session):
         else:
             self.pacer.acquire(route)
         sent_at = self.pacer.now()
+        kwargs["timeout"] = connect_then_read(kwargs.get("timeout"))
         stream = bool(kwargs.get("stream"))
         if self.watchdog is not None:
             kwargs["stream"] = True
@@ -334,6 +340,7 @@ class Transport:
         self.clock = RunClock(float(getattr(settings, "max_clock_skew_seconds", 300)))
         """The run's one clock: the API's Date, checked against this machine's (clock.py)."""
         self.watchdog = Watchdog(logger)
+        self.reachability = Reachability()  # since when requests fail to connect (retry.py)
         self._local = threading.local()
         self._environment: dict[str, dict[str, t.Any]] = {}
         self._lock = threading.Lock()
@@ -395,10 +402,9 @@ class Transport:
     ) -> t.Callable[..., T]:
         """Wrap ``func`` in the run's retry policy (``max_retries``, ``max_retry_wait``).
 
-        Retried: 408/425/429 and 5xx (RetriableAPIError), timeouts, resets and broken bodies.
-        The wait is the server's Retry-After, else 1, 2, 4, … seconds, exactly (no jitter).
+        Retried: 408/425/429 and 5xx (RetriableAPIError), timeouts, resets, broken bodies, and
+        hosts not reached (within ``reachability.budget``); wait: Retry-After, else 1, 2, 4, … s.
         """
-        settings = self.settings
 
         def on_backoff(details: Details) -> None:
             exc = details.get("exception")
@@ -414,15 +420,15 @@ class Transport:
             self.watchdog.sleeping(f"a request of {what}", float(details.get("wait") or 0.0))
 
         decorator: t.Callable[..., t.Any] = backoff.on_exception(
-            lambda: wait_generator(settings.max_retry_wait),
+            lambda: wait_generator(self.settings.max_retry_wait, self.reachability),
             RETRIED_ERRORS,
-            max_tries=settings.max_retries + 1,
+            max_tries=self.settings.max_retries + 1,
             on_backoff=on_backoff,
             on_giveup=_note_tries,
             jitter=None,
             logger=None,  # backoff's own lines quote the exception: a signed URL's credentials
         )
-        return t.cast("t.Callable[..., T]", decorator(func))
+        return t.cast("t.Callable[..., T]", decorator(self.reachability.watch(func)))
 
     def check(self, response: requests.Response, describe: DescribeError) -> None:
         """Raise for an error answer: RetriableAPIError (408, 425, 429, 5xx), else fatal."""
@@ -564,6 +570,12 @@ class SignedSession(requests.Session):
         self.max_redirects = SIGNED_HOPS
 
     @override
+    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
+        """Send with a connection timeout of at most CONNECT_TIMEOUT (:func:`connect_then_read`)."""
+        kwargs["timeout"] = connect_then_read(kwargs.get("timeout"))
+        return super().send(request, **kwargs)
+
+    @override
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         """Return the redirect's target, refused unless https or on this machine."""
         target = super().get_redirect_target(resp)
@@ -610,7 +622,27 @@ def path_segment(value: object) -> str:
     if text in ("", ".", ".."):
         msg = f"the id {text!r} cannot be one segment of a URL path: it was not asked for"
         raise BadPathSegment(msg)
-    return quote(text, safe="")
+    return quote(url_text(text, "id"), safe="")
+
+
+def url_text(text: str, what: str) -> str:
+    r"""Return ``text`` if a URL can carry it (as UTF-8), else raise :class:`BadPathSegment`.
+
+    A served id may hold a lone surrogate (JSON's ``\ud83d``, half an emoji), which UTF-8
+    cannot encode: sent any other way, it would ask for another object than the one served.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("ascii", "backslashreplace").decode("ascii")
+        msg = (
+            f"the {what} {shown} holds a lone surrogate (half a character, which no URL can "
+            "carry): it was not asked for"
+        )
+        raise BadPathSegment(msg) from None
+    return text
 
 
 def not_a_redirect(response: requests.Response, path: str) -> str:
@@ -644,9 +676,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the Compliance API"
 
 
+def connect_then_read(timeout: t.Any) -> t.Any:
+    """Return a timeout in seconds as (connect, read): the connection's at most CONNECT_TIMEOUT."""
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return (min(float(timeout), CONNECT_TIMEOUT), float(timeout))
+    return timeout
+
+
 def _note_tries(details: Details) -> None:
-    """Keep the number of tries on the exception that ends the retries, for its message."""
+    """Keep the number of tries and the seconds they took on the exception that ends them."""
     exc = details.get("exception")
     if isinstance(exc, BaseException):
         with contextlib.suppress(AttributeError):  # an exception class with __slots__
             exc.tries = details.get("tries")  # type: ignore[attr-defined]
+            exc.elapsed = details.get("elapsed")  # type: ignore[attr-defined]

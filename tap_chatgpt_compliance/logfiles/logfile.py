@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 import tempfile
 import typing as t
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import orjson
 from tap_chatgpt_compliance.errors import NOTHING_SKIPPED, ComplianceAPIError
 from tap_chatgpt_compliance.http.downloads import Unavailable
 from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
+from tap_chatgpt_compliance.jsondepth import NESTED_TOO_DEEPLY, nested_too_deeply
 from tap_chatgpt_compliance.run.output import DEL, ascii_json
 from tap_chatgpt_compliance.timeparse import to_iso
 
@@ -44,18 +44,6 @@ CONVERSATION_MESSAGE = "CONVERSATION_MESSAGE"
 DERIVED_KEY_PREFIX = "sha256:"
 _JSON_SPACE = " \t\r"
 """JSON whitespace a line may carry around its object (the newline is not part of a line)."""
-MAX_DEPTH = 128
-"""Arrays and objects nested deeper than this in a line: the line is kept unparsed.
-
-orjson parses up to 1,024 levels and writes up to 255, the standard decoder and encoder up to
-what is left of the interpreter's recursion limit (under 1,000, less the deeper the call), and
-``verify`` walks values in Python: a fixed limit well below all of them, checked before any
-parse, gives the tap and ``verify`` the same rows whatever their stacks (events of the API nest
-about ten levels)."""
-NESTED_TOO_DEEPLY = f"nested too deeply to parse (more than {MAX_DEPTH} levels)"
-"""The error of an unparsed line nested beyond :data:`MAX_DEPTH` (or that a decoder gave up on)."""
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(rb"[\[\]{}]")
 _TYPE_BITS = 0xFFFF
 """Low bits of a seen-event fingerprint that hash the event type (see :func:`parse_lines`)."""
 
@@ -146,24 +134,6 @@ def derived_event_key(event: Event) -> str:
 
 _NOT_FAST = object()
 """Stands for a line orjson did not parse (None is the JSON ``null``)."""
-
-
-def nested_too_deeply(raw: bytes) -> bool:
-    """Return whether a line nests arrays and objects deeper than :data:`MAX_DEPTH`.
-
-    Only a line holding more than :data:`MAX_DEPTH` opening brackets is looked at (two C
-    scans, and only for lines long enough to hold them), its strings skipped.
-    """
-    if len(raw) <= 2 * MAX_DEPTH or raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
-        return False
-    depth = deepest = 0
-    for bracket in _BRACKET.findall(_JSON_STRING.sub(b"", raw)):
-        if bracket in b"[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest > MAX_DEPTH
 
 
 def _strict_loads(raw: bytes) -> t.Any:

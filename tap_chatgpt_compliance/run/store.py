@@ -158,11 +158,13 @@ class RunFile:
 
 
 class SpillMap(t.Generic[K, V]):
-    """A map of the run: a dict up to ``limit`` entries, then a table of the run's file.
+    r"""A map of the run: a dict up to ``limit`` entries, then a table of the run's file.
 
     ``encode``/``decode`` turn values into plain values and back (by default, the identity);
     SQLite stores ints and strings as they are, anything else (lists, tuples of plain values)
     as ``marshal`` bytes: the file is the run's own, written and read by this process only.
+    A string SQLite cannot hold as text (a served id with a lone surrogate, JSON's ``\ud83d``)
+    goes in as its bytes (:func:`_key`, :func:`_encode`) and comes back exactly.
     """
 
     def __init__(
@@ -227,8 +229,8 @@ class SpillMap(t.Generic[K, V]):
                 chunk = wanted[start : start + BATCH]
                 marks = ",".join("?" * len(chunk))
                 query = f"SELECT k, v FROM {self.name} WHERE k IN ({marks})"  # noqa: S608
-                for key, value in db.execute(query, chunk):
-                    found[key] = decode(value)
+                for key, value in db.execute(query, [_key(key) for key in chunk]):
+                    found[_unkey(key)] = decode(value)
         return found
 
     def set_many(self, items: t.Mapping[K, V]) -> None:
@@ -252,15 +254,13 @@ class SpillMap(t.Generic[K, V]):
         if not writes:
             return
         encode = self._encode
-        rows = ((key, encode(writes[key])) for key in sorted(writes))
-        db = self._file.connection()
-        db.execute("BEGIN")
-        db.executemany(
-            f"INSERT INTO {self.name} (k, v) VALUES (?, ?) "  # noqa: S608
-            "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-            rows,
-        )
-        db.execute("COMMIT")
+        rows = [(_key(key), encode(writes[key])) for key in sorted(writes)]
+        with _transaction(self._file.connection()) as db:
+            db.executemany(
+                f"INSERT INTO {self.name} (k, v) VALUES (?, ?) "  # noqa: S608
+                "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                rows,
+            )
         self._writes = {}
 
     def add_new(self, keys: t.Iterable[K], value: V) -> list[K]:
@@ -283,34 +283,67 @@ class SpillMap(t.Generic[K, V]):
         with self._file.lock:
             for key in keys:
                 self._writes.pop(key, None)
-            db = self._file.connection()
-            db.execute("BEGIN")
-            db.executemany(
-                f"DELETE FROM {self.name} WHERE k = ?",  # noqa: S608
-                [(key,) for key in keys],
-            )
-            db.execute("COMMIT")
+            with _transaction(self._file.connection()) as db:
+                db.executemany(
+                    f"DELETE FROM {self.name} WHERE k = ?",  # noqa: S608
+                    [(_key(key),) for key in keys],
+                )
 
     def _spill(self) -> None:
         memory = t.cast("dict[K, V]", self._memory)
         encode = self._encode
-        with self._file.lock:
-            db = self._file.connection()
-            db.execute("BEGIN")
+        rows = [(_key(key), encode(value)) for key, value in memory.items()]
+        with self._file.lock, _transaction(self._file.connection()) as db:
             db.execute(f"CREATE TABLE {self.name} (k PRIMARY KEY, v) WITHOUT ROWID")
-            db.executemany(
-                f"INSERT INTO {self.name} (k, v) VALUES (?, ?)",  # noqa: S608
-                [(key, encode(value)) for key, value in memory.items()],
-            )
-            db.execute("COMMIT")
+            db.executemany(f"INSERT INTO {self.name} (k, v) VALUES (?, ?)", rows)  # noqa: S608
+        with self._file.lock:
             if self.filtered:
                 self._filter = KeyFilter()
                 self._filter.add_many(memory)
             self._memory = None
 
 
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> t.Iterator[sqlite3.Connection]:
+    """Run the block in one transaction, rolled back if it fails (the map stays usable)."""
+    db.execute("BEGIN")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _storable(text: str) -> bool:
+    """Whether SQLite can hold ``text`` as text (UTF-8): not with a lone surrogate."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _key(key: t.Any) -> t.Any:
+    """Return a key as SQLite holds it: a string with a lone surrogate as its bytes.
+
+    The bytes (UTF-8 with ``surrogatepass``) are a BLOB, never equal to any TEXT key, so no
+    two keys meet; :func:`_unkey` gives the string back exactly.
+    """
+    if type(key) is str and not _storable(key):
+        return key.encode("utf-8", "surrogatepass")
+    return key
+
+
+def _unkey(key: t.Any) -> t.Any:
+    """Return the key of :func:`_key` (a map's keys are ints or strings, never bytes)."""
+    return key.decode("utf-8", "surrogatepass") if type(key) is bytes else key
+
+
 def _encode(value: t.Any) -> t.Any:
-    if value is None or type(value) in (int, str):
+    if value is None or type(value) is int or (type(value) is str and _storable(value)):
         return value
     return marshal.dumps(value)  # lists and tuples of plain values: a few µs, written by us
 

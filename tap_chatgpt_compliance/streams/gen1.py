@@ -17,9 +17,12 @@ from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.errors import ComplianceAPIError, ListingError
 from tap_chatgpt_compliance.http.pagination import (
     LIST_PAGE_FIELDS,
+    NestedTooDeeply,
     PageShapeError,
+    api_json,
     check_page_shape,
 )
+from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -133,7 +136,14 @@ class Gen1Stream(ComplianceStream):
             if self._refresh_started is None and self.transport.clock.synced:
                 self._refresh_started = self.transport.clock.now()
         try:
-            return response.json()
+            return api_json(response)
+        except NestedTooDeeply as exc:
+            msg = (
+                f"The answer of {path} is JSON {exc} ({len(response.content):,} bytes): its "
+                "items cannot be archived exactly, so it is not read. Report it to OpenAI "
+                "support."
+            )
+            raise PageShapeError(msg) from None
         except ValueError as exc:
             msg = f"The answer of {path} is not JSON: {exc}"
             raise PageShapeError(msg) from exc
@@ -149,8 +159,9 @@ class Gen1Stream(ComplianceStream):
     ) -> Iterator[dict[str, t.Any]]:
         """Yield every item of a Gen-1 list paged by ``after=last_id`` while ``has_more``.
 
-        Short pages do not end the list (reference §3.1); a page that repeats the previous
-        ``last_id`` with ``has_more`` is a stuck listing (:class:`ListingError`).
+        Short pages do not end the list (reference §3.1); a page that gives a ``last_id`` it
+        gave before with ``has_more`` (the same page again, or a cycle) is a stuck listing
+        (:class:`ListingError`).
         ``first_page_only``: parameters sent on the first page only (``since_timestamp`` is
         ignored when ``after`` is given, §6 #2; the simulator honours both).
         """
@@ -158,6 +169,7 @@ class Gen1Stream(ComplianceStream):
         if limit is not None:
             query["limit"] = limit
         after: str | None = None
+        seen: set[str] = set()
         while True:
             body = self.fetch(path, {**query, "after": after}, missing_ok=missing_ok)
             if body is None:
@@ -165,17 +177,18 @@ class Gen1Stream(ComplianceStream):
             check_page_shape(
                 body, LIST_PAGE_FIELDS, path, f"after={after}" if after else "first page"
             )
-            yield from (item for item in body["data"] if isinstance(item, dict))
+            yield from body["data"]
             if not body["has_more"]:
                 return
             last_id = str(body["last_id"])
-            if last_id == after:
+            if last_id in seen:
                 msg = (
-                    f"The list {path} kept answering has_more=true with the same last_id "
-                    f"{last_id}: the API's listing is stuck. Rerun later; if it persists, "
-                    "report it to OpenAI support."
+                    f"The list {path} answered has_more=true with last_id {last_id} again, "
+                    f"after {len(seen) + 1} pages: the API's listing is stuck (paging would "
+                    "never end). Rerun later; if it persists, report it to OpenAI support."
                 )
                 raise ListingError(msg)
+            seen.add(last_id)
             after = last_id
             for name in first_page_only:
                 query.pop(name, None)
@@ -200,7 +213,7 @@ class Gen1Stream(ComplianceStream):
                 return
             where = "first page" if cursor is None else "a later page"
             check_page_shape(body, CURSOR_PAGE_FIELDS, path, where)
-            yield from (item for item in body["data"] if isinstance(item, dict))
+            yield from body["data"]
             following = body.get("cursor")
             if not body["has_more"] or not following:
                 return
@@ -222,9 +235,7 @@ class Gen1Stream(ComplianceStream):
             self.tap,
             "users",
             lambda: [
-                str(item["id"])
-                for item in self.iter_list("users", limit=200)
-                if isinstance(item.get("id"), str)
+                str(item["id"]) for item in self.named(self.iter_list("users", limit=200), "users")
             ],
         )
 
@@ -233,9 +244,38 @@ class Gen1Stream(ComplianceStream):
         return shared_listing(
             self.tap,
             kind,
-            lambda: [
-                item
-                for item in self.iter_list(kind, {"file_format": "id"}, limit=20)
-                if isinstance(item.get("id"), str)
-            ],
+            lambda: self.named(self.iter_list(kind, {"file_format": "id"}, limit=20), kind),
         )
+
+    def named(self, items: Iterator[dict[str, t.Any]], kind: str) -> list[dict[str, t.Any]]:
+        """Return the listed items that have an id to ask for; the others fail the run, loudly.
+
+        An item without an id a URL can carry (none, null, a number, ``..``, a lone surrogate)
+        cannot be asked for: the objects it holds (its configurations, shares, canvases, …)
+        would be missing from the archive while the run said it succeeded. The others are read.
+        """
+        kept, unnamed = [], 0
+        for item in items:
+            if isinstance(item.get("id"), str) and _sendable(item["id"]):
+                kept.append(item)
+            else:
+                unnamed += 1
+        if unnamed:
+            msg = (
+                f"The {kind} list holds {unnamed} item(s) without an id a URL can carry (none, "
+                "not a string, or with a lone surrogate): what they hold (configurations, "
+                "shares, canvases, …) cannot be asked for and is not archived. Report it to "
+                "OpenAI support."
+            )
+            self.logger.error("%s", msg)
+            self.sync_run.failures.append(msg)
+        return kept
+
+
+def _sendable(item_id: str) -> bool:
+    """Whether an id can be one segment of a URL path (:func:`path_segment`)."""
+    try:
+        path_segment(item_id)
+    except BadPathSegment:
+        return False
+    return True

@@ -19,7 +19,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.errors import ComplianceAPIError, describe_http_error, server_message
 from tap_chatgpt_compliance.http.clock import ClockSkewError, RunClock
-from tap_chatgpt_compliance.http.pagination import LogFilesPaginator
+from tap_chatgpt_compliance.http.pagination import LogFilesPaginator, api_json
 from tap_chatgpt_compliance.logfiles.logfile import CONVERSATION_MESSAGE
 from tap_chatgpt_compliance.sdk import override
 from tap_chatgpt_compliance.settings import RETENTION, event_scope, parse_start_date
@@ -154,7 +154,7 @@ class LogListingStream(ComplianceStream):
 
         try:
             response = self.transport.retrying(get, self.logger, "the freshness check")()
-            body = response.json()
+            body = api_json(response)
         except (RetriableAPIError, requests.RequestException, ValueError) as exc:
             self.logger.debug("No freshness for %s: %s", event_type, type(exc).__name__)
             return

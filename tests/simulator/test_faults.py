@@ -59,6 +59,19 @@ def test_inject_page(simulator):
     assert c.get(c.ws(f"/logs/{f['id']}")).status_code == 307
 
 
+def test_inject_body(simulator):
+    """Exactly the bytes and headers given, once; then service."""
+    c = Client(simulator)
+    route = "/v1/compliance/workspaces/{workspace_id}/users"
+    simulator.inject(route, body=b"[1,", headers={"Content-Encoding": "gzip"})
+    r = c.get(c.ws("/users"), stream=True)
+    assert (r.status_code, r.headers["Content-Encoding"], r.raw.read()) == (200, "gzip", b"[1,")
+    simulator.inject(route, body=b"", status=200)
+    r = c.get(c.ws("/users"))
+    assert (r.status_code, r.headers["Content-Type"], r.content) == (200, "application/json", b"")
+    assert c.get(c.ws("/users")).json()["object"] == "list"
+
+
 def test_random_faults(make):
     """error_rate, reset_rate, truncate_rate and latency_ms apply to every request."""
     c = Client(make(faults=Faults(error_rate=1.0)))

@@ -20,6 +20,7 @@ from tests.support.singer import parse_singer
 from tests.support.tap import TapRun, run_tap, tap_config, tap_env
 
 CM = "CONVERSATION_MESSAGE"
+WS_FILE = "/v1/compliance/workspaces/{workspace_id}/users/{user_id}/files/{file_id}"
 
 
 @pytest.mark.parametrize("limit", [1_000, 2])
@@ -197,3 +198,69 @@ def test_a_killed_runs_file_is_removed_by_the_next_run(tmp_path) -> None:
     assert live.exists()
     assert other.exists()
     run_file.close()
+
+
+LONE = ("c-\ud83d", "c-\udc00x", "\ud800", "c-\ufffd", "c-\\ud83d", "c-\u00e9")
+"""Ids with a lone surrogate (JSON's ``\\ud83d``), and the ids they could be mistaken for."""
+
+
+@pytest.mark.parametrize("limit", [1, 1_000])
+def test_a_key_or_value_with_a_lone_surrogate_round_trips_once_spilled(limit: int) -> None:
+    """SQLite cannot hold a lone surrogate as text: such a key (a served id) and such a value
+    failed the spill (UnicodeEncodeError, then every later write: a transaction left open).
+    They go in as bytes and come back exactly, never equal to another key."""
+    run_file = RunFile()
+    spill: SpillMap[str, Any] = SpillMap("t", run_file, limit=limit)
+    items = {key: [index, key] for index, key in enumerate(LONE)}
+    spill.set_many({"plain": "v-\udfff"})
+    spill.set_many(items)
+    assert spill.spilled == (limit == 1)
+    assert spill.get_many([*LONE, "plain", "c-"]) == {**items, "plain": "v-\udfff"}
+    assert len(spill) == len(LONE) + 1
+    assert spill.add_new([LONE[0], "c-\ud83e"], [9]) == ["c-\ud83e"]
+    spill.discard_many([LONE[0], LONE[3]])
+    assert spill.get_many(LONE) == {k: v for k, v in items.items() if k not in (LONE[0], LONE[3])}
+    run_file.close()
+
+
+def test_ids_with_a_lone_surrogate_are_archived_with_the_maps_spilled(
+    simulator_factory, tmp_path
+) -> None:
+    """A log file whose conversation, event and attachment ids hold a lone surrogate, read with
+    maps that spill at once: the run ended "Unexpected error UnicodeEncodeError" (exit 1, the
+    bookmark stuck before the file, run after run). Every message and conversation is archived
+    with its id exact; an attachment whose id no URL can carry is ``not_found``, saying why,
+    without a request."""
+    sim: Simulator = simulator_factory(
+        seed=5,
+        users=2,
+        conversations=2,
+        messages_per_conversation=(2, 3),
+        span_days=0.2,
+        attachment_rate=1.0,
+        rate_limits=False,
+    )
+    lines = sim.log_file_bytes(sim.log_files()[0]["id"]).decode().splitlines()
+    events = []
+    for n, line in enumerate(lines * 3):
+        event = json.loads(line)
+        event["event_id"] = f"ev-\ud83d-{n}"
+        event["conversation"]["id"] = f"c-\ud83d-{n}"
+        for k, file in enumerate(event["message"].get("files") or []):
+            file["id"] = f"file-\udc00-{n}-{k}"
+        events.append(event)
+    assert any(e["message"].get("files") for e in events)
+    sim.publish_log_file("".join(json.dumps(e) + "\n" for e in events).encode())
+    before = sim.request_count(WS_FILE)
+    run = _run_tiny(tap_config(sim, file_content="inline"), tmp_path)
+    odd = {f"c-\ud83d-{n}" for n in range(len(events))}
+    assert {m["conversation_id"] for m in run.records["messages"]} >= odd
+    assert {c["id"] for c in run.records["conversations"]} >= odd
+    files = {f["id"]: f for f in run.records["files"] if "\udc00" in f["id"]}
+    wanted = {f["id"] for e in events for f in e["message"].get("files") or []}
+    assert set(files) == wanted
+    assert {f["status"] for f in files.values()} == {"not_found"}
+    assert all("lone surrogate" in f["status_reason"] for f in files.values())
+    assert sim.request_count(WS_FILE) - before == len(
+        {f["id"] for f in run.records["files"]} - wanted
+    )  # only the other attachments were asked for

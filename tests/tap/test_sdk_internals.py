@@ -105,6 +105,14 @@ def _messages(tap: Tap) -> list[dict]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
+def test_run_connection_test_is_final_extended_and_what_test_runs() -> None:
+    """Item 14: ``Tap.run_connection_test`` is @final, ``--test`` runs it; the seam extends it."""
+    assert getattr(Tap.run_connection_test, "__final__", False)
+    assert TapChatGPTCompliance.run_connection_test is sdk.SeamTap.run_connection_test
+    assert "super().run_connection_test" in inspect.getsource(sdk.SeamTap.run_connection_test)
+    assert "tap.run_connection_test()" in inspect.getsource(Tap.cb_test)
+
+
 def test_children_are_written_before_their_parent_record_and_bookmark() -> None:
     """Item 2: a parent record's children come first, then the record, then its bookmark."""
     messages = _messages(_Tiny(config={}))

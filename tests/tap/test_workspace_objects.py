@@ -328,6 +328,93 @@ def test_broken_listing_page_is_not_read_as_empty(simulator_factory: Any, shape:
     assert "refreshed_at" not in (run.state["bookmarks"].get("automations") or {})
 
 
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_an_item_nested_too_deeply_fails_its_stream_loudly(
+    simulator_factory: Any, depth: int
+) -> None:
+    """A per-user page whose one item nests ``depth`` arrays: the parse ended the run in
+    "Unexpected error RecursionError". Now that stream is skipped with one line naming the
+    page and why, the run fails at its end (exit 1), its state does not move; others archive."""
+    sim = make_sim(simulator_factory)
+    item = b'{"id":"deep","v":' + b"[" * depth + b"]" * depth + b"}"
+    page = b'{"object":"list","data":[' + item + b'],"has_more":false,"last_id":"deep"}'
+    sim.inject(f"{WS}/users/{{user_id}}/automations", body=page)
+    run = run_objects(sim, {"automations", "gpt_configs"})
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert "RecursionError" not in run.stderr
+    last = run.stderr.splitlines()[-1]
+    assert "automations" in last, last
+    assert "nested too deeply" in last, last
+    assert "refreshed_at" not in (run.state["bookmarks"].get("automations") or {})
+    assert run.records["gpt_configs"]
+
+
+def test_a_page_with_an_item_that_is_not_an_object_fails_its_stream(
+    simulator_factory: Any,
+) -> None:
+    """``data: [1, "x", null, {…}]``: the three were dropped without a word (exit 0)."""
+    sim = make_sim(simulator_factory)
+    page = b'{"object":"list","data":[1,"x",null,{"id":"a"}],"has_more":false,"last_id":"a"}'
+    sim.inject(f"{WS}/users/{{user_id}}/automations", body=page)
+    run = run_objects(sim, {"automations", "gpt_configs"})
+    assert run.returncode == 1
+    last = run.stderr.splitlines()[-1]
+    assert "automations" in last, last
+    assert "not a JSON object (item 1 of 4" in last, last
+    assert "refreshed_at" not in (run.state["bookmarks"].get("automations") or {})
+    assert run.records["gpt_configs"]
+
+
+def test_a_per_user_list_cycling_between_last_ids_fails_its_stream(
+    simulator_factory: Any,
+) -> None:
+    """has_more=true with last_id a, b, a, b, …: only the same last_id twice in a row was
+    seen, so the stream paged (and archived the same items) for as long as the API cycled."""
+    sim = make_sim(simulator_factory)
+    route = f"{WS}/users/{{user_id}}/automations"
+    for index in range(40):
+        last = b"a" if index % 2 == 0 else b"b"
+        item = b'{"id":"' + last + b'"}'
+        sim.inject(
+            route, body=b'{"data":[' + item + b'],"has_more":true,"last_id":"' + last + b'"}'
+        )
+    run = run_objects(sim, {"automations"})
+    assert run.returncode == 1
+    last_line = run.stderr.splitlines()[-1]
+    assert "automations" in last_line, last_line
+    assert "again, after 3 pages" in last_line, last_line
+    assert sim.request_count(route) == 3
+    assert run.records["automations"] == []
+
+
+@pytest.mark.parametrize("odd_id", ["12345678901234567890", "null", '""', '".."', '"user-\\ud83d"'])
+def test_a_user_without_an_id_to_ask_for_fails_the_run_loudly(
+    simulator_factory: Any, odd_id: str
+) -> None:
+    """A user listed without an id a URL can carry cannot be asked for its canvases,
+    automations, …: it was left out without a word (exit 0), or (``..``, a lone surrogate)
+    skipped the whole stream. The others are archived, then the run fails."""
+    sim = make_sim(simulator_factory)
+    first = run_objects(sim, {"automations"})
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.records["automations"]
+    user = b'{"id":' + odd_id.encode() + b',"object":"compliance.workspace.user"}'
+    real = b",".join(
+        b'{"id":"' + uid.encode() + b'"}'
+        for uid in sorted({r["user_id"] for r in first.records["automations"]})
+    )
+    sim.inject(
+        f"{WS}/users", body=b'{"data":[' + user + b"," + real + b'],"has_more":false,"last_id":"z"}'
+    )
+    run = run_objects(sim, {"automations"})
+    assert run.returncode == 1
+    assert "users list holds 1 item(s) without an id a URL can carry" in run.stderr.splitlines()[-1]
+    assert {r["id"] for r in run.records["automations"]} == {
+        r["id"] for r in first.records["automations"]
+    }
+
+
 def test_retries_on_429_and_500(simulator_factory: Any) -> None:
     """Faults on the per-user routes are retried: nothing is lost."""
     sim = make_sim(simulator_factory)
