@@ -221,6 +221,29 @@ def test_meltano_add_from_ref_in_a_fresh_project(tmp_path):
     settings = {s["name"]: s for s in tap["settings"]}
     for name in ("api_key", "file_storage_options"):
         assert settings[name].get("sensitive") is True, name
+    # the README's loaders, by their definitions (test_loader_definitions.py)
+    env["TARGET_POSTGRES_PASSWORD"] = "not-a-real-password"
+    for loader in ("target-s3", "target-postgres"):
+        ref = str(ROOT / "loaders" / f"{loader}.yml")
+        run("add", loader, "--from-ref", ref, "--no-install", cwd=project_dir)
+    printed = subprocess.run(
+        [meltano, "config", "print", "target-postgres"],
+        cwd=project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    config = json.loads(printed)
+    tested = next(
+        p
+        for p in yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]["loaders"]
+        if p["name"] == "target-postgres"
+    )["config"]
+    assert config["stream_maps"] == tested["stream_maps"]  # escapes survive YAML and Meltano
+    assert config["sanitize_null_text_characters"] is True
+    assert config["password"] != "not-a-real-password"  # shown redacted
 
 
 def test_readme_settings_table_matches_about():

@@ -1,20 +1,15 @@
 """The loader definitions a user adds to their own Meltano project (`meltano add … --from-ref
 loaders/<name>.yml`) are the loaders this repository's tests run: same executable, settings and
-defaults as meltano.yml's, and Meltano reads them as written."""
+defaults as meltano.yml's (that Meltano reads them as written: test_hub_and_readme.py's fresh
+project)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-MELTANO = str(Path(sys.executable).with_name("meltano"))
 GITHUB = "git+https://github.com/tap-chatgpt-compliance/tap-chatgpt-compliance@v0.1.0"
 
 
@@ -48,29 +43,3 @@ def test_target_postgres_is_the_tested_loader():
     pyproject = (ROOT / folder / "pyproject.toml").read_text()
     scripts = pyproject.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
     assert f"\n{definition['executable']} = " in scripts
-
-
-@pytest.mark.slow
-def test_meltano_reads_the_definition(tmp_path):
-    """`meltano add target-postgres --from-ref loaders/target-postgres.yml` in a new project:
-    its config is the tested one (the stream maps' escapes survive YAML and Meltano)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MELTANO_", "TARGET_"))}
-    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    env["TARGET_POSTGRES_PASSWORD"] = "not-a-real-password"
-
-    def meltano(*args: str, cwd: Path) -> str:
-        proc = subprocess.run(
-            [MELTANO, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc.stdout
-
-    meltano("init", "own", "--no-usage-stats", cwd=tmp_path)
-    project = tmp_path / "own"
-    ref = str(ROOT / "loaders" / "target-postgres.yml")
-    meltano("add", "target-postgres", "--from-ref", ref, "--no-install", cwd=project)
-    config = json.loads(meltano("config", "print", "target-postgres", cwd=project))
-    tested = _tested("target-postgres")["config"]
-    assert config["stream_maps"] == tested["stream_maps"]
-    assert config["sanitize_null_text_characters"] is True
-    assert config["password"] != "not-a-real-password"  # shown redacted
