@@ -369,12 +369,11 @@ def _check_progress(
 
 def _positive(value: t.Any) -> int:
     """Return a positive integer (a whole float too); ValueError otherwise."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if type(value) is not int or value < 1:
+    number = chain.whole_number(value)
+    if number is None or number < 1:
         msg = f"{value!r} is not a positive integer"
         raise ValueError(msg)
-    return value
+    return number
 
 
 def _check_chains(chains: t.Any) -> None:

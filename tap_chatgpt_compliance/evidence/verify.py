@@ -445,12 +445,11 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
 
 def _anchor_seq(value: t.Any, source: str, name: str) -> int:
     """Return a state's chain_seq (a positive integer; AnchorError otherwise)."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if type(value) is not int or value < 1:
+    seq = chain.whole_number(value)
+    if seq is None or seq < 1:
         msg = f"{source}: chain {name}: chain_seq {value!r:.40} is not a positive integer"
         raise AnchorError(msg)
-    return value
+    return seq
 
 
 # --------------------------------------------------------------------------- comparison

@@ -57,6 +57,7 @@ def wait_generator(
     ``reachability`` (default CONNECT_RETRY_SECONDS) since the first one, of this request or of
     the run; then the generator ends, and ``backoff`` gives up.
     """
+    reachability = reachability or Reachability()
     attempt = 0
     first: float | None = None
     exc = yield 0.0  # primed by backoff with send(None)
@@ -69,9 +70,7 @@ def wait_generator(
         if never_connected(exc):
             now = time.monotonic()
             first = now if first is None else first
-            since = first if reachability is None else min(first, reachability.since(exc))
-            budget = CONNECT_RETRY_SECONDS if reachability is None else reachability.budget
-            left = budget - (now - since)
+            left = reachability.budget - (now - min(first, reachability.since()))
             if left <= 0:
                 return
             wait = min(wait, left)
@@ -92,7 +91,7 @@ class Reachability:
         self._since: float | None = None
         self._lock = threading.Lock()
 
-    def since(self, exc: BaseException | None) -> float:
+    def since(self) -> float:
         """Return since when requests fail to connect (now, at the first failure)."""
         with self._lock:
             if self._since is None:

@@ -121,17 +121,24 @@ def canonical_time(value: t.Any) -> str | None:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def whole_number(value: t.Any) -> int | None:
+    """Return ``value`` as an int when it is one (a whole float too, as JSON readers give
+    ``1.0``), else None: a bool, a text or a fraction is no chain number."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if type(value) is int else None
+
+
 def record_version(record: t.Mapping[str, t.Any]) -> int:
     """Return a record's ``chain_version`` (1 when absent: written before versions)."""
     value = record.get(VERSION_KEY)
     if value is None:
         return 1
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if type(value) is not int:
+    version = whole_number(value)
+    if version is None:
         msg = f"chain_version {value!r} is not an integer"
         raise ChainVersionError(msg)
-    return value
+    return version
 
 
 def chain_fields(stream: str, version: int) -> tuple[str, ...]:
