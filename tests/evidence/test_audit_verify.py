@@ -30,7 +30,7 @@ from tap_chatgpt_compliance.logfiles import chain
 from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import EVENT_TYPES, cli, ok, verify_cli, write_jsonl
-from .test_tamper_matrix import CM, Folder, _rechain
+from .test_tamper_matrix import CM, Folder, _rechain, append_chained_copy
 
 Rows = list[dict[str, Any]]
 State = dict[str, Any]
@@ -252,30 +252,7 @@ def test_records_after_the_sealed_head_are_said_unanchored(
     sealed_copy: tuple[Folder, Path], tmp_path: Path
 ) -> None:
     folder, seals = sealed_copy
-    manifest = folder.rows("log_files")
-    last = max((r for r in manifest if r["event_type"] == "AUTH_LOG"), key=lambda r: r["chain_seq"])
-    extra = {
-        **last,
-        "id": f"{last['id']}y",
-        "chain_seq": last["chain_seq"] + 1,
-        "chain_previous": last["chain_hash"],
-    }
-    extra["chain_hash"] = chain.chain_hash(last["chain_hash"], extra)
-    folder.write("log_files", [*manifest, extra])
-    folder.write(
-        "log_file_parts",
-        [
-            *(parts := folder.rows("log_file_parts")),
-            *({**p, "log_file_id": extra["id"]} for p in parts if p["log_file_id"] == last["id"]),
-        ],
-    )
-    folder.write(
-        "events",
-        [
-            *(events := folder.rows("events")),
-            *({**e, "log_file_id": extra["id"]} for e in events if e["log_file_id"] == last["id"]),
-        ],
-    )
+    last = append_chained_copy(folder, "AUTH_LOG")
     code, out, _ = _verify(folder.root, "--seals", str(seals), tmp=tmp_path)
     assert code == 0, out
     assert (

@@ -21,6 +21,7 @@ import pytest
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import chain
+from tests.support.evidence import postgres_dsn
 from tests.support.tap import TapRun
 
 from .conftest import verify_cli
@@ -227,7 +228,7 @@ def test_a_postgres_json_column_with_a_key_twice_is_a_finding(
         message["id"],
     )
     assert last == message["content_text"]  # PostgreSQL's own reading: the delivered text
-    dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
+    dsn = postgres_dsn(pg_database)
     state = tmp_path / "state.json"
     state.write_text(json.dumps(inline_run.state))
     report = tmp_path / "report.json"

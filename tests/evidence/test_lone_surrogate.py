@@ -14,6 +14,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Oddities, SimulatorConfig
 from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
+from tests.support.evidence import postgres_dsn
 from tests.support.simulators import running
 from tests.support.tap import TapRun, run_tap, tap_config
 
@@ -100,7 +101,7 @@ def test_postgres_stores_half_an_emoji_as_fffd_and_verify_says_so(
     (message,) = [m for m in run.records["messages"] if (m["content_text"] or "").endswith(HALF)]
     ((stored,),) = pg_query(f"SELECT content_text FROM acme.messages WHERE id = '{message['id']}'")
     assert stored == message["content_text"][:-1] + "\ufffd"
-    dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
+    dsn = postgres_dsn(pg_database)
     state = tmp_path / "state.json"
     state.write_text(json.dumps(run.state))
     report = tmp_path / "report.json"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.evidence import postgres_dsn
 from tests.support.meltano import REPO_ROOT
 from tests.support.tap import TapRun
 
@@ -53,7 +54,7 @@ def test_postgres_from_meltano_verifies_then_a_deleted_row_is_named(
     tmp_path: Path,
 ) -> None:
     meltano.elt("acme", "target-postgres")
-    dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
+    dsn = postgres_dsn(pg_database)
     done = verify_cli("--postgres", dsn, "--schema", "acme")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "VERDICT: consistent, unanchored" in done.stdout  # no --state: never "intact"
@@ -149,7 +150,7 @@ def test_postgres_with_a_nul_in_a_message_verifies_with_a_note(
     assert "\\u0000" in nul_run.stdout
     load = load_postgres(nul_run.stdout, pg_database, tmp_path)
     assert load.returncode == 0, load.stderr[-3000:]
-    dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
+    dsn = postgres_dsn(pg_database)
     report = tmp_path / "report.json"
     done = verify_cli("--postgres", dsn, "--schema", "acme", "--report", str(report))
     assert done.returncode == 0, done.stdout + done.stderr

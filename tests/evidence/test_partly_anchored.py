@@ -16,7 +16,7 @@ from tap_chatgpt_compliance.logfiles import chain
 from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import EVENT_TYPES, ok, verify_cli, write_jsonl
-from .test_tamper_matrix import Folder
+from .test_tamper_matrix import Folder, append_chained_copy
 
 State = dict[str, Any]
 
@@ -116,20 +116,7 @@ def test_a_log_file_appended_after_the_newest_state_is_never_intact(
     """A forged log file chained after the head (its rows copied from the last genuine one):
     consistent in itself, anchored by nothing."""
     run, seals = sealed_run
-    manifest = archive.rows("log_files")
-    last = max((r for r in manifest if r["event_type"] == "AUTH_LOG"), key=lambda r: r["chain_seq"])
-    extra = {
-        **last,
-        "id": f"{last['id']}y",
-        "chain_seq": last["chain_seq"] + 1,
-        "chain_previous": last["chain_hash"],
-    }
-    extra["chain_hash"] = chain.chain_hash(last["chain_hash"], extra)
-    archive.write("log_files", [*manifest, extra])
-    for stream in ("log_file_parts", "events"):
-        rows = archive.rows(stream)
-        copies = [{**r, "log_file_id": extra["id"]} for r in rows if r["log_file_id"] == last["id"]]
-        archive.write(stream, [*rows, *copies])
+    last = append_chained_copy(archive, "AUTH_LOG")
     newest = _state_file(run.states[-1], tmp_path, "newest.json")
     for anchors in (("--state", newest), ("--seals", str(seals))):
         code, out, report = _verify(archive.root, tmp_path, *anchors)

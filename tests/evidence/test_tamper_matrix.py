@@ -131,6 +131,27 @@ def _rechain(folder: Folder, event_type: str) -> None:
     folder.write("log_files", rows)
 
 
+def append_chained_copy(folder: Folder, event_type: str) -> dict[str, Any]:
+    """Chain a copy of the newest log file of ``event_type`` after it (its parts and events
+    too), as someone who can write the archive would: consistent in itself. Return the copied
+    (formerly newest) manifest record."""
+    manifest = folder.rows("log_files")
+    last = max((r for r in manifest if r["event_type"] == event_type), key=lambda r: r["chain_seq"])
+    extra = {
+        **last,
+        "id": f"{last['id']}y",
+        "chain_seq": last["chain_seq"] + 1,
+        "chain_previous": last["chain_hash"],
+    }
+    extra["chain_hash"] = chain.chain_hash(last["chain_hash"], extra)
+    folder.write("log_files", [*manifest, extra])
+    for stream in ("log_file_parts", "events"):
+        rows = folder.rows(stream)
+        copies = [{**r, "log_file_id": extra["id"]} for r in rows if r["log_file_id"] == last["id"]]
+        folder.write(stream, [*rows, *copies])
+    return last
+
+
 def full_rewrite(folder: Folder) -> None:
     """One raw line changed; its file's SHA-256 (both), parts, row and chain hashes recomputed."""
     target = _newest(folder)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.evidence import postgres_dsn
 from tests.support.tap import TapRun
 
 from .conftest import verify_cli
@@ -46,7 +47,7 @@ def test_postgres_tampering(
 ) -> None:
     load = load_postgres(inline_run.stdout, pg_database, tmp_path)
     assert load.returncode == 0, load.stderr[-3000:]
-    dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
+    dsn = postgres_dsn(pg_database)
     args = ["--postgres", dsn, "--schema", "acme", "--state", str(_state(inline_run, tmp_path))]
     code, out, lines = _findings(args, tmp_path)
     assert code == 0, out

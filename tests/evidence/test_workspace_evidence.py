@@ -26,6 +26,7 @@ from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
 from tap_chatgpt_compliance.evidence.export_text import file_stem
 from tap_chatgpt_compliance.workspace_rows import derive_row
+from tests.support.evidence import postgres_dsn
 from tests.support.simulators import running
 from tests.support.tap import TapRun
 from tests.tap.test_workspace_objects import run_objects
@@ -603,7 +604,7 @@ def test_postgres_archive_knowledge_file_part_altered(
 
     load = load_postgres(inline_run.stdout, pg_database, tmp_path)
     assert load.returncode == 0, load.stderr[-3000:]
-    dsn = " ".join(f"{k}={v}" for k, v in pg_database.items())
+    dsn = postgres_dsn(pg_database)
 
     def findings() -> tuple[int, list[str]]:
         report = tmp_path / "report.json"

@@ -195,6 +195,7 @@ def test_meltano_add_from_ref_in_a_fresh_project(tmp_path):
     meltano = str(Path(sys.executable).with_name("meltano"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MELTANO_", "TAP_"))}
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    env["MELTANO_HUB_URL"] = "http://127.0.0.1:9"  # a closed loopback port: no Hub request
 
     def run(*args: str, cwd: Path) -> None:
         proc = subprocess.run(

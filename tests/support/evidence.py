@@ -37,3 +37,8 @@ def cli(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
 def verify_cli(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
     """Run ``chatgpt-compliance verify``."""
     return cli("verify", *args, process=process)
+
+
+def postgres_dsn(database: dict[str, Any]) -> str:
+    """Return the libpq DSN (``host=… port=…``) of the test server's connection settings."""
+    return " ".join(f"{k}={v}" for k, v in database.items())

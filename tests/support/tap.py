@@ -97,6 +97,17 @@ class TapRun:
         return {record[key] for record in self.records[stream]}
 
 
+def assert_one_readable_line(run: TapRun, *fragments: str) -> str:
+    """Exit 1, the last stderr line is the error and holds every fragment, no traceback."""
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    last = run.stderr.splitlines()[-1]
+    assert "ERROR" in last, last
+    for fragment in fragments:
+        assert fragment in last, last
+    return last
+
+
 TAP = (sys.executable, "-m", "tap_chatgpt_compliance")
 """The tap's command line (this interpreter, the installed package): every test launches this."""
 

@@ -20,8 +20,7 @@ from tap_chatgpt_compliance.http.pacing import Pacer
 from tap_chatgpt_compliance.http.pagination import LastIdPaginator, LogFilesPaginator
 from tap_chatgpt_compliance.http.retry import retry_after_seconds
 from tap_chatgpt_compliance.settings import config_errors
-from tests.support.tap import run_tap, tap_config
-from tests.tap.test_fatal_paths import assert_one_readable_line
+from tests.support.tap import assert_one_readable_line, run_tap, tap_config
 from tests.tap.test_pacing import FakeClock
 from tests.tap.test_settings import GOOD
 

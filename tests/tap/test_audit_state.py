@@ -18,8 +18,14 @@ from typing import Any
 import pytest
 
 from chatgpt_compliance_simulator import Simulator
-from tests.support.tap import TapRun, run_tap, tap_command, tap_config, tap_env
-from tests.tap.test_fatal_paths import assert_one_readable_line
+from tests.support.tap import (
+    TapRun,
+    assert_one_readable_line,
+    run_tap,
+    tap_command,
+    tap_config,
+    tap_env,
+)
 
 State = dict[str, Any]
 

@@ -20,23 +20,12 @@ from tap_chatgpt_compliance.errors import ListingError, fatal_message
 from tap_chatgpt_compliance.http.pagination import check_listing_order
 from tap_chatgpt_compliance.timeparse import to_datetime
 from tests.support.singer import bookmark, rewind_bookmark
-from tests.support.tap import TapRun, run_tap, tap_config
+from tests.support.tap import TapRun, assert_one_readable_line, run_tap, tap_config
 
 DOWNLOAD = "/v1/compliance/workspaces/{workspace_id}/logs/{log_file_id}"
 LIST = "/v1/compliance/workspaces/{workspace_id}/logs"
 MIB = 1024 * 1024
 FAST_FAIL = {"max_retries": 2, "max_retry_wait": 0, "file_content": "none"}
-
-
-def assert_one_readable_line(run: TapRun, *fragments: str) -> str:
-    """Exit 1, the last stderr line is the error and holds every fragment, no traceback."""
-    assert run.returncode == 1, run.stderr[-3000:]
-    assert "Traceback" not in run.stderr, run.stderr[-3000:]
-    last = run.stderr.splitlines()[-1]
-    assert "ERROR" in last, last
-    for fragment in fragments:
-        assert fragment in last, last
-    return last
 
 
 def bookmark_value(run: TapRun) -> datetime | None:
