@@ -122,8 +122,10 @@ def canonical_time(value: t.Any) -> str | None:
 
 
 def whole_number(value: t.Any) -> int | None:
-    """Return ``value`` as an int when it is one (a whole float too, as JSON readers give
-    ``1.0``), else None: a bool, a text or a fraction is no chain number."""
+    """Return ``value`` as an int when it is one (a whole float too, as ``1.0``), else None.
+
+    A bool, a text or a fraction is no chain number.
+    """
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value if type(value) is int else None

@@ -17,10 +17,8 @@ from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.errors import ComplianceAPIError, ListingError
 from tap_chatgpt_compliance.http.pagination import (
     LIST_PAGE_FIELDS,
-    NestedTooDeeply,
-    PageShapeError,
-    api_json,
     check_page_shape,
+    page_body,
 )
 from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
 
@@ -135,18 +133,8 @@ class Gen1Stream(ComplianceStream):
         finally:
             if self._refresh_started is None and self.transport.clock.synced:
                 self._refresh_started = self.transport.clock.now()
-        try:
-            return api_json(response)
-        except NestedTooDeeply as exc:
-            msg = (
-                f"The answer of {path} is JSON {exc} ({len(response.content):,} bytes): its "
-                "items cannot be archived exactly, so it is not read. Report it to OpenAI "
-                "support."
-            )
-            raise PageShapeError(msg) from None
-        except ValueError as exc:
-            msg = f"The answer of {path} is not JSON: {exc}"
-            raise PageShapeError(msg) from exc
+        after = (params or {}).get("after")
+        return page_body(response, path, f"after={after}" if after else "first page")
 
     def iter_list(
         self,
