@@ -21,7 +21,10 @@ guarantees, with and without an anchor, are in docs/guarantees.md:
 5. ``attachment``: every archived attachment's bytes hash to its record (and sit at their
    content address); every attachment a kept raw event references has a ``files`` record with
    a final status; two records of one attachment and log file that disagree (an archived one
-   turned into expired, say) are a finding.
+   turned into expired, say), or one attachment archived with two SHA-256, are a finding.
+
+A column nothing proves (a fact of the tap's run, a parent id not in the item served) is named
+in ``Report.unproven_columns`` (:data:`UNPROVEN_COLUMNS`), never passed over in silence.
 
 The archive is read as a stream (:meth:`Archive.iter_records`): rows are matched to their raw
 file by ``log_file_id`` as they come (targets write them in the tap's order); what must be
@@ -1988,7 +1991,9 @@ class Verifier:
                     for c, w in zip(candidates, wanted, strict=True)
                     if _equal(list(have), list(w))
                 ]
-                if matching and not chained:
+                if matching and not chained and not self.archive.upserts:
+                    # (An upserting target keeps an event's row of the file that wrote it last:
+                    # its rows do not say which file kept it.)
                     self.file_refs.append((file_id, log_file_id, matching))
                 if not matching:
                     first = candidates[0]

@@ -21,7 +21,7 @@ from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.records import event_record
 from tests.support.tap import TapRun
 
-from .conftest import verify_cli
+from .conftest import cli, verify_cli
 from .test_audit_verify3 import Records, _lines, _records, _verify
 
 ORG = "org-p13k3klgno5cqxbf0q8hpgrk"
@@ -220,3 +220,35 @@ def test_unproven_columns_are_listed_only_for_streams_in_the_archive(inline_run:
     """A stream the archive does not hold names no column."""
     report: Report = _verify(inline_run, _records(inline_run))
     assert not any(c.startswith("canvas_versions.") for c in report.unproven_columns)
+
+
+def test_an_export_lists_the_unproven_columns_and_shows_none_of_them(
+    inline_run: TapRun, inline_archive: Path, tmp_path: Path
+) -> None:
+    """The production's manifest carries the columns verify could not prove; none of the run
+    facts (processed_at, download attempts, organization_id) is shown on a page."""
+    records = _records(inline_run)
+    conversation = records["messages"][0]["conversation_id"]
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(inline_run.state))
+    out = tmp_path / "out"
+    done = cli(
+        "export",
+        "--jsonl",
+        str(inline_archive),
+        "--state",
+        str(state),
+        "--conversation",
+        conversation,
+        "--out",
+        str(out),
+        "--export-time",
+        "2026-12-01T09:00:00Z",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    listed = json.loads((out / "production_manifest.json").read_text())
+    assert "log_files.processed_at" in listed["verify"]["unproven_columns"]
+    assert "events.organization_id" in listed["verify"]["unproven_columns"]
+    pages = "\n".join(p.read_text() for p in out.rglob("*.html"))
+    processed = {str(r["processed_at"]) for r in records["log_files"]}
+    assert not any(value in pages for value in processed)
