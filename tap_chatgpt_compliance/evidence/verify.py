@@ -955,8 +955,6 @@ class Verifier:
         files record says): the file must have kept one of them (see :meth:`_check_missing`)."""
         self.tallied: dict[str, dict[str, int]] = {}
         """Log file id -> its fresh tallies (Derived.tallies), for the run-memory counts."""
-        self.manifest_orgs: dict[str, set[str]] = defaultdict(set)
-        """organization_id of events rows -> the log files whose rows say it."""
         self.missing: dict[tuple[str, str], dict[t.Any, str]] = {}
         self.missing_conversations: dict[tuple[str, str], set[str]] = {}
         """(log file, conversation) without its row -> its message events in that file."""
@@ -1607,8 +1605,10 @@ class Verifier:
                     f"{event_scope(str(record.get('event_type')))}-scoped",
                 )
             size, downloaded = record.get("file_size"), record.get("bytes_downloaded")
-            if size is not None and (
-                type(size) is bool or downloaded is None or not _same(size, downloaded)
+            if (
+                size is not None
+                and downloaded is not None
+                and (type(size) is bool or not _same(size, downloaded))
             ):
                 self.report.add(
                     "column",
