@@ -133,6 +133,8 @@ class Stamp:
     findings: list[str] = field(default_factory=list)
     located: list[tuple[str, str]] | None = None
     """Each finding's (check, item), what it concerns is read from (else parsed from its line)."""
+    unproven_columns: list[str] = field(default_factory=list)
+    """``stream.column`` that verify names as not proven (verify.UNPROVEN_COLUMNS)."""
 
     def places(self) -> list[tuple[str, str]]:
         """Return each finding's (check, item)."""
@@ -1194,7 +1196,11 @@ class _Run:
             "export_time": self.export_time,
             "production_prefix": self.prefix,
             "production_numbers": [self.numbered(1), self.numbered(self.number)],
-            "verify": {"verdict": verdict, "findings": self.stamp.findings},
+            "verify": {
+                "verdict": verdict,
+                "findings": self.stamp.findings,
+                "unproven_columns": self.stamp.unproven_columns,
+            },
             "source": self.exporter.archive.description,
             "message_count": production.messages,
             "object_count": production.object_items,

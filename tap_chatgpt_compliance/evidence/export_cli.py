@@ -130,7 +130,7 @@ def run(
             since,
             until,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
-            stamp=Stamp(verdict, findings, located),
+            stamp=Stamp(verdict, findings, located, sorted(report.unproven_columns)),
             prefix=prefix,
             export_time=export_time,
             load_file=args.dat,

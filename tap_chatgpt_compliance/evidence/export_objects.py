@@ -693,6 +693,8 @@ class ObjectPages:
             if data is None:
                 if status == "archived":
                     status = "archived bytes missing or not matching their SHA-256"
+                elif record:  # the tap's record of the download: on no chain (verify)
+                    status = f"{status} (as the tap recorded it, not proven)"
                 self.files_missing += 1
                 links.append(
                     f"<li>{html.escape(name)} ({html.escape(one_line(file_id))}): "

@@ -21,7 +21,10 @@ guarantees, with and without an anchor, are in docs/guarantees.md:
 5. ``attachment``: every archived attachment's bytes hash to its record (and sit at their
    content address); every attachment a kept raw event references has a ``files`` record with
    a final status; two records of one attachment and log file that disagree (an archived one
-   turned into expired, say) are a finding.
+   turned into expired, say), or one attachment archived with two SHA-256, are a finding.
+
+A column nothing proves (a fact of the tap's run, a parent id not in the item served) is named
+in ``Report.unproven_columns`` (:data:`UNPROVEN_COLUMNS`), never passed over in silence.
 
 The archive is read as a stream (:meth:`Archive.iter_records`): rows are matched to their raw
 file by ``log_file_id`` as they come (targets write them in the tap's order); what must be
@@ -67,6 +70,7 @@ from tap_chatgpt_compliance.logfiles.records import (
     event_times,
     message_record,
 )
+from tap_chatgpt_compliance.settings import event_scope
 from tap_chatgpt_compliance.timeparse import to_iso
 from tap_chatgpt_compliance.workspace_rows import PARENT_KEYS as WORKSPACE_PARENTS
 from tap_chatgpt_compliance.workspace_rows import SCHEMAS as WORKSPACE_SCHEMAS
@@ -100,6 +104,48 @@ DIRECTORY = SCHEMAS
 STORED_FILES = ("gpt_files", "project_files", "library_file_contents")
 """Workspace-object streams whose records archive a file's bytes like an attachment (issue
 21); their large files are in ``<stream>_parts``."""
+_RUN_FACT = "a fact of the tap's run, on no chain and in no raw line"
+_STORED_FILE_COLUMN = (
+    "the tap's record of the download (not in any item served, not chained): verify proves "
+    "the bytes, not the record"
+)
+_PARENT_COLUMN = (
+    "not in the item served: the URL the tap read it from (the rows of one object under two "
+    "owners are a finding; an object moved whole is not)"
+)
+UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
+    "log_files": {
+        "end_time_source": f"where the run took end_time from: {_RUN_FACT}",
+        "bookmark_capped": f"whether the run's clock capped the bookmark: {_RUN_FACT}",
+        "download_attempts": f"how many tries the download took: {_RUN_FACT}",
+        "processed_at": f"when the tap finished the file: {_RUN_FACT}",
+    },
+    "files": {
+        "status_reason": f"the tap's note of the download: {_RUN_FACT}",
+        "archived_at": f"when the tap archived the bytes: {_RUN_FACT}",
+        "retry_until": f"until when later runs retry the download: {_RUN_FACT}",
+    },
+    **{
+        stream: dict.fromkeys(
+            ("owner_id", "name", "mime_type", "status", "status_reason", "archived_at"),
+            _STORED_FILE_COLUMN,
+        )
+        for stream in STORED_FILES
+    },
+    **{
+        stream: dict.fromkeys(parents, _PARENT_COLUMN)
+        for stream, parents in WORKSPACE_PARENTS.items()
+        if parents
+    },
+}
+"""Columns no raw line, OpenAI hash, chain or anchor covers, per stream: verify lists them
+(``Report.unproven_columns``) whenever their stream is in the archive, and proves nothing of
+them; every other column the tap writes is proven or its alteration is a finding
+(tests/evidence/test_column_matrix.py holds every column of the catalog to this)."""
+ORGANIZATION_UNPROVEN = (
+    "the tap's organization_id setting, in no event and, for workspace-scoped log files, on no "
+    "chain: proven only when an organization-scoped log file's chained record names it"
+)
 
 
 def _time_columns(schema: dict[str, t.Any]) -> frozenset[str]:
@@ -164,6 +210,9 @@ class Report:
     anchor_reach: dict[str, int] = field(default_factory=dict)
     """``{chain name: chain_seq}``: the furthest head any anchor (state, seals) holds of the
     chain, found in the archive (see :meth:`unanchored_tail`)."""
+    unproven_columns: dict[str, str] = field(default_factory=dict)
+    """``{"stream.column": why}``: columns of the archive's streams that nothing proves
+    (:data:`UNPROVEN_COLUMNS`): shown as recorded, never as proven."""
 
     def reached(self, name: str, seq: int) -> None:
         """Note that an anchor holds the chain ``name`` up to ``seq`` (its head is there)."""
@@ -227,6 +276,7 @@ class Report:
             "counts": dict(sorted(self.counts.items())),
             "chains": self.chains,
             "limitations": self.limitations,
+            "unproven_columns": self.unproven_columns,
             "notes": self.notes,
             "findings": [asdict(f) for f in self.findings],
         }
@@ -267,6 +317,12 @@ class Report:
         if self.slice is not None:
             lines.append(f"  slice: the rows of {len(self.slice)} log files were verified")
         lines.extend(f"  limitation: {text}" for text in self.limitations)
+        if self.unproven_columns:
+            lines.append(
+                f"  limitation: {len(self.unproven_columns)} columns are not proven (no raw "
+                "line, hash, chain or anchor covers them; shown as recorded): "
+                + ", ".join(sorted(self.unproven_columns))
+            )
         lines.extend(f"  note: {text}" for text in self.notes)
         by_check: Counter[str] = Counter()
         for finding in self.findings:
@@ -641,6 +697,7 @@ class Spill:
             CREATE TABLE facts (cid TEXT, title TEXT, event_at TEXT, created TEXT);
             CREATE TABLE untraced (stream TEXT, key TEXT, digest BLOB,
                                    PRIMARY KEY (stream, key));
+            CREATE TABLE event_keys (key TEXT, file TEXT);
             """
         )
 
@@ -728,6 +785,23 @@ class Spill:
         ).fetchone()
         return bytes(kept) != digest
 
+    def add_keys(self, file_id: str, keys: t.Iterable[str]) -> None:
+        """Keep the keys of the events a log file keeps (its own repeats dropped)."""
+        self.db.executemany(
+            "INSERT INTO event_keys VALUES (?, ?)", ((_sql(k), _sql(file_id)) for k in keys)
+        )
+
+    def repeated_elsewhere(self) -> dict[str, int]:
+        """Return, per log file, how many of its kept events another log file has a key of."""
+        self.db.execute("CREATE INDEX IF NOT EXISTS event_keys_key ON event_keys (key, file)")
+        return {
+            _unsql(file): int(count)
+            for file, count in self.db.execute(
+                "SELECT k.file, COUNT(*) FROM event_keys k WHERE EXISTS (SELECT 1 FROM "
+                "event_keys o WHERE o.key = k.key AND o.file != k.file) GROUP BY k.file"
+            )
+        }
+
     def close(self) -> None:
         """Delete the file."""
         with contextlib.suppress(sqlite3.Error):
@@ -775,6 +849,9 @@ class Derived:
     blank_lines: int = 0
     event_total: int = 0
     unparsed_total: int = 0
+    tallies: dict[str, int] = field(default_factory=dict)
+    """The file's event counts as the tap makes them with a fresh run memory (this file
+    alone): ``kept``, ``duplicates``, ``without_id``, ``clashes``, ``foreign``."""
 
 
 def _row_key(stream: str, row: Record) -> t.Any:
@@ -872,6 +949,12 @@ class Verifier:
         self.cache: OrderedDict[str, Derived] = OrderedDict()
         self.raw_done: dict[str, tuple[bool, str]] = {}
         self.facts_done: set[str] = set()
+        self.keys_done: set[str] = set()
+        self.file_refs: list[tuple[str, str, list[str]]] = []
+        """(attachment, log file, the message events of the file that reference it as its
+        files record says): the file must have kept one of them (see :meth:`_check_missing`)."""
+        self.tallied: dict[str, dict[str, int]] = {}
+        """Log file id -> its fresh tallies (Derived.tallies), for the run-memory counts."""
         self.missing: dict[tuple[str, str], dict[t.Any, str]] = {}
         self.missing_conversations: dict[tuple[str, str], set[str]] = {}
         """(log file, conversation) without its row -> its message events in that file."""
@@ -917,7 +1000,9 @@ class Verifier:
             for stream in STORED_FILES:
                 self._read_parts(stream, f"{stream}_parts", "file_id", "attachment")
             self._check_raw_modes()
+            self._check_manifest_facts()
             self._match_rows()
+            self._check_run_counts()
             self._check_records_of_referenced()
             self._check_missing()
             self._check_conversations_run_view()
@@ -928,6 +1013,7 @@ class Verifier:
             self._check_workspace_objects()
             self._check_owners()
             self._directory_is_unanchored()
+            self._name_unproven_columns()
             self._summarise()
         finally:
             self.spill.close()
@@ -1371,6 +1457,18 @@ class Verifier:
         derived.line_count = parsed.line_count
         derived.blank_lines = parsed.blank_lines
         derived.event_total = len(parsed.messages) + len(parsed.others) + parsed.duplicates
+        derived.tallies = {
+            "kept": len(parsed.messages) + len(parsed.others),
+            "duplicates": parsed.duplicates,
+            "without_id": parsed.without_id,
+            "clashes": parsed.clashes,
+            "foreign": parsed.foreign,
+        }
+        if file_id not in self.keys_done:
+            self.keys_done.add(file_id)
+            self.spill.add_keys(
+                file_id, (derived_key(e) for e in (*parsed.messages, *parsed.others))
+            )
         derived.unparsed_total = len(parsed.unparsed)
         times = [event_times(event) for event in parsed.messages]
         for event, key, at in zip(parsed.messages, parsed.message_keys, times, strict=True):
@@ -1451,12 +1549,19 @@ class Verifier:
         return derived
 
     def _check_manifest_counts(self, record: Record, derived: Derived) -> None:
-        """Check the manifest's per-file counts against what its raw file holds."""
+        """Check the manifest's per-file counts against what its raw file holds.
+
+        Counts of the file alone are exact; those that depend on the run's memory of events
+        (which events of other files it already kept) are checked after the walk
+        (:meth:`_check_run_counts`).
+        """
         file_id = str(record["id"])
+        self.tallied[file_id] = derived.tallies
         for column, value in (
             ("line_count", derived.line_count),
             ("blank_lines", derived.blank_lines),
             ("unparsed_lines", derived.unparsed_total),
+            ("foreign_events", derived.tallies["foreign"]),
         ):
             if (
                 column in record
@@ -1480,6 +1585,74 @@ class Verifier:
                 f"event_count {kept} + duplicates_dropped {dropped} is not the "
                 f"{derived.event_total} events of its raw file",
             )
+
+    def _check_manifest_facts(self) -> None:
+        """Check the manifest columns that follow from its chained ones.
+
+        ``scope`` from ``event_type``; ``file_size`` (the listing's) against
+        ``bytes_downloaded`` (chained, and the size of the bytes that hash to OpenAI's SHA-256).
+        """
+        for record in (
+            r for records in ([*self.manifest.values()], *self.copies.values()) for r in records
+        ):
+            file_id = str(record.get("id"))
+            scope = record.get("scope")
+            if scope is not None and scope != event_scope(str(record.get("event_type"))):
+                self.report.add(
+                    "column",
+                    f"log_files {file_id} column scope",
+                    f"says {scope!r}, its event type {record.get('event_type')!r} is "
+                    f"{event_scope(str(record.get('event_type')))}-scoped",
+                )
+            size, downloaded = record.get("file_size"), record.get("bytes_downloaded")
+            if (
+                size is not None
+                and downloaded is not None
+                and (type(size) is bool or not _same(size, downloaded))
+            ):
+                self.report.add(
+                    "column",
+                    f"log_files {file_id} column file_size",
+                    f"says {size!r}, the file OpenAI served (hashing to its SHA-256) has "
+                    f"{downloaded!r} bytes",
+                )
+
+    def _check_run_counts(self) -> None:
+        """Check the counts that depend on the run's memory of events, within their bounds.
+
+        The tap drops an event as a true duplicate when its run already kept one with the same
+        key, type and bytes (logfile.LineParser), and counts a clash when the key was kept
+        with other bytes; that memory lasts one run, and which log files a run read is on no
+        chain. Each event of the file whose key another log file also holds can therefore
+        have moved one count: ``event_count`` and ``events_without_id`` down by at most that
+        many, ``duplicates_dropped`` and ``id_clashes`` up by at most that many, from what the
+        file alone gives; an event whose key no other file holds moves nothing, so a file
+        without such events must have exactly the counts of the file alone. Skipped for a
+        slice (other files' keys are not read).
+        """
+        if self.only is not None:
+            return
+        repeated = self.spill.repeated_elsewhere()
+        for file_id, tallies in sorted(self.tallied.items()):
+            spread = repeated.get(file_id, 0)
+            bounds = {
+                "event_count": (tallies["kept"] - spread, tallies["kept"]),
+                "duplicates_dropped": (tallies["duplicates"], tallies["duplicates"] + spread),
+                "events_without_id": (tallies["without_id"] - spread, tallies["without_id"]),
+                "id_clashes": (tallies["clashes"], tallies["clashes"] + spread),
+            }
+            for record in (self.manifest[file_id], *self.copies.get(file_id, ())):
+                for column, (low, high) in bounds.items():
+                    value = record.get(column)
+                    if value is None or (type(value) is not bool and low <= _int(value) <= high):
+                        continue
+                    said = f"{max(low, 0)}..{high}" if low != high else f"{low}"
+                    self.report.add(
+                        "column",
+                        f"log_files {file_id} column {column}",
+                        f"says {value!r}; its raw file gives {said} ({spread} of its events "
+                        "have a key another log file holds: each can move one count)",
+                    )
 
     # -- rows
 
@@ -1614,15 +1787,72 @@ class Verifier:
             self._added("events", item)
             return
         self._matched("events", derived, key)
-        org = row.get("organization_id")
-        if org is not None:
-            self.organizations.add(str(org))
+        self._organization(row, item)
         differ = self.compare.differences("events", row, expected, skip=("organization_id",))
         if differ:
             self._column_findings("events", item, differ)
         else:
             self.report.counts["rows_proven"] += 1
             self.report.counts["events_found"] += 1
+
+    def _organization(self, row: Record, item: str) -> None:
+        """Check an events row's organization_id, the tap's setting (not in the event).
+
+        A row of an organization-scoped log file must say its chained manifest record's
+        organization_id; the others are gathered, for :meth:`_check_organizations`.
+        """
+        org = row.get("organization_id")
+        record = self.manifest.get(str(row.get("log_file_id")))
+        chained = None if record is None else record.get("organization_id")
+        if chained is not None and not _same(org, chained):
+            self.report.add(
+                "column",
+                f"events {item} column organization_id",
+                f"says {org!r}; its log file's chained manifest record says {chained!r}",
+            )
+        elif org is not None:
+            self.organizations.add(str(org))
+
+    def _check_organizations(self) -> None:
+        """Prove the events' organization_id by the organization-scoped log files' chain.
+
+        The tap writes its organization_id setting into every events row; the manifest record
+        of an organization-scoped log file chains it. Without such a file nothing anchors it:
+        the column is listed as unproven (a compliance reviewer must not read it as OpenAI's).
+        """
+        if "events" not in self.streams_present:
+            return
+        chained = {
+            str(r["organization_id"])
+            for r in self.manifest.values()
+            if r.get("chain_hash") and r.get("organization_id") is not None
+        }
+        if len(chained) == 1:
+            (proven,) = chained
+            for org in sorted(self.organizations - chained):
+                self.report.add(
+                    "column",
+                    "events column organization_id",
+                    f"rows say {org!r}; the chained manifest records of organization-scoped log "
+                    f"files say {proven!r}",
+                )
+        else:
+            self.report.unproven_columns["events.organization_id"] = ORGANIZATION_UNPROVEN
+        if len(self.organizations) > 1:
+            self.report.add(
+                "column",
+                "events column organization_id",
+                f"{len(self.organizations)} different values in one archive",
+            )
+
+    def _name_unproven_columns(self) -> None:
+        """List the columns of the archive's streams that nothing proves (UNPROVEN_COLUMNS)."""
+        self._check_organizations()
+        for stream, columns in UNPROVEN_COLUMNS.items():
+            if stream in self.streams_present:
+                for column, why in columns.items():
+                    self.report.unproven_columns[f"{stream}.{column}"] = why
+        self.report.unproven_columns = dict(sorted(self.report.unproven_columns.items()))
 
     def _check_unparsed_lines(self, row: Record, derived: Derived) -> None:
         key = _row_key("unparsed_lines", row)
@@ -1704,6 +1934,7 @@ class Verifier:
                     event_key,
                 )
                 skip = ("organization_id",)
+                self._organization(row, f"event {key_text} of log file {derived.file_id}")
             differ = self.compare.differences(stream, row, expected, skip=skip)
             if differ:
                 self._column_findings(
@@ -1755,7 +1986,16 @@ class Verifier:
                     )
                     for c in candidates
                 ]
-                if not any(_equal(list(have), list(w)) for w in wanted):
+                matching = [
+                    str(c[-1])
+                    for c, w in zip(candidates, wanted, strict=True)
+                    if _equal(list(have), list(w))
+                ]
+                if matching and not chained and not self.archive.upserts:
+                    # (An upserting target keeps an event's row of the file that wrote it last:
+                    # its rows do not say which file kept it.)
+                    self.file_refs.append((file_id, log_file_id, matching))
+                if not matching:
                     first = candidates[0]
                     differ = [
                         c
@@ -1854,6 +2094,15 @@ class Verifier:
                         f"{stream} event {event_id} of log file {file_id}",
                         "a line of its raw file has no row",
                     )
+        for attachment, file_id, event_ids in self.file_refs:
+            if all((file_id, e) in excused for e in event_ids):
+                report.add(
+                    "added",
+                    f"files {attachment} of log file {file_id}",
+                    "the message events of its log file that reference this attachment were "
+                    "dropped by the tap as duplicates of another file's (no row of this file "
+                    "holds them): the tap archives the attachments of the messages it keeps only",
+                )
         for stream, file_id, key in later:
             events = self.missing_conversations.get((file_id, key))
             if (
@@ -1883,12 +2132,6 @@ class Verifier:
                 "untraced",
                 f"log file {file_id}",
                 f"{count} rows cannot be traced to OpenAI's bytes: {why or 'raw not available'}",
-            )
-        if len(self.organizations) > 1:
-            report.add(
-                "column",
-                "events column organization_id",
-                f"{len(self.organizations)} different values in one archive",
             )
 
     def _check_conversations_run_view(self) -> None:
@@ -1962,6 +2205,17 @@ class Verifier:
         if self.only is None or self.file_chain:  # a slice knows every record by its chain
             self._stray_parts("file", "file_parts", known)
         for file_id, info in sorted(self.attachments.items()):
+            if len(info["archived"]) > 1:
+                report.add(
+                    "attachment",
+                    f"attachment {file_id}",
+                    f"archived with {len(info['archived'])} different SHA-256 ("
+                    + ", ".join(
+                        f"{sha[:16]}… in log file {row.get('log_file_id')}"
+                        for sha, row in sorted(info["archived"].items())
+                    )
+                    + "): one OpenAI file has one content, a record was forged",
+                )
             for sha256, row in info["archived"].items():
                 report.counts["attachments_archived"] += 1
                 data = self._attachment_bytes(file_id, sha256, row)
@@ -2144,6 +2398,7 @@ class Verifier:
         not in the item and are taken from the row.
         """
         report = self.report
+        workspaces = {str(r.get("workspace_id")) for r in self.manifest.values()}
         for stream, parent_keys in WORKSPACE_PARENTS.items():
             if stream not in self.streams_present:
                 continue
@@ -2164,6 +2419,8 @@ class Verifier:
                     self._owned(kind, str(row.get(ident)), str(row.get(owner)), stream)
                 expected = derive_workspace_row(stream, item, str(row.get("workspace_id")), parent)
                 differ = self.compare.differences(stream, row, expected)
+                if len(workspaces) == 1 and str(row.get("workspace_id")) not in workspaces:
+                    differ = sorted({*differ, "workspace_id"})
                 if differ:
                     self._column_findings(stream, key, differ)
                 else:
@@ -2361,7 +2618,14 @@ def _small(row: Record) -> Record:
 def _small_file(row: Record) -> Record:
     return {
         k: row.get(k)
-        for k in ("size", "storage_uri", "content_base64", "part_count", "workspace_id")
+        for k in (
+            "size",
+            "storage_uri",
+            "content_base64",
+            "part_count",
+            "workspace_id",
+            "log_file_id",
+        )
     }
 
 

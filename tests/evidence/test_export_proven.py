@@ -231,6 +231,7 @@ def test_slice_verification_covers_every_file_a_slice_row_can_come_from(tmp_path
     @dataclass
     class FakeReport:
         findings: list[Any] = field(default_factory=list)
+        unproven_columns: dict[str, str] = field(default_factory=dict)
 
         def verdict(self) -> str:
             return "VERDICT: fake"
