@@ -1,0 +1,100 @@
+"""Never silent (fifth round): lists that page without end, downloads and listings that lie.
+
+Each fault is served by the simulator (``inject``) or raised in-process where no server can
+(the disk filling): it ends as one readable line and exit 1, or is archived; the state never
+holds more than what was emitted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chatgpt_compliance_simulator import Simulator, SimulatorConfig
+from tap_chatgpt_compliance.errors import ListingError
+from tap_chatgpt_compliance.http.pagination import MAX_EMPTY_PAGES, PageShapeError
+from tap_chatgpt_compliance.tap import TapChatGPTCompliance
+from tests.support.simulators import running
+from tests.support.tap import assert_one_readable_line, run_tap, tap_config
+
+WS = "/v1/compliance/workspaces/{workspace_id}"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Any:
+    config = SimulatorConfig(
+        seed=5,
+        users=2,
+        conversations=2,
+        messages_per_conversation=(2, 3),
+        span_days=0.2,
+        attachment_rate=0.0,
+        rate_limits=False,
+    )
+    with running(config) as simulator:
+        yield simulator
+
+
+@pytest.fixture(autouse=True)
+def _no_fault_left(sim: Simulator) -> Any:
+    yield
+    sim._faults.clear()  # a test that failed early leaves no queued page behind
+
+
+def _empty_pages(sim: Simulator, route: str, count: int, cursor: str = "last_id") -> None:
+    """Queue ``count`` pages of ``route`` with no item, has_more and a new cursor each."""
+    for number in range(count):
+        page = {"object": "list", "data": [], "has_more": True, cursor: f"next-{number}"}
+        sim.inject(route, body=json.dumps(page).encode())
+
+
+@pytest.mark.parametrize("kind", ["users", "gpts", "projects"])
+def test_a_directory_list_of_empty_pages_without_end_fails_the_run(
+    sim: Simulator, kind: str
+) -> None:
+    """300 pages of no item, each with has_more=true and a new last_id: the run asked for all
+    300 (then the simulator's own answer ended the list) and exited 0; a server that never
+    stops held the run forever. Now: 10 pages, one line naming the list, exit 1."""
+    route = f"{WS}/{kind}"
+    _empty_pages(sim, route, 300)
+    sim.reset_counters()
+    run = run_tap(tap_config(sim, event_types=["AUDIT_LOG"]))
+    assert_one_readable_line(run, f"/{kind} answered {MAX_EMPTY_PAGES} pages in a row")
+    assert sim.request_count(route) == MAX_EMPTY_PAGES
+    assert not run.records.get(kind)
+
+
+def _tap(sim: Simulator) -> TapChatGPTCompliance:
+    return TapChatGPTCompliance(config=tap_config(sim), validate_config=False)
+
+
+def test_a_per_user_or_cursor_list_of_empty_pages_without_end_fails_loudly(sim: Simulator) -> None:
+    """The lists read by the workspace-object streams (``after=last_id``: canvases, memories,
+    …; ``cursor``: Codex tasks, library files) paged empty pages without end alike."""
+    tap = _tap(sim)
+    canvases = tap.streams["canvases"]
+    user = sorted(canvases.user_ids())[0]  # type: ignore[attr-defined]
+    route = f"{WS}/users/{{user_id}}/canvases"
+    _empty_pages(sim, route, 50)
+    with pytest.raises(ListingError, match=f"{MAX_EMPTY_PAGES} pages in a row with no item"):
+        list(canvases.iter_list(f"users/{user}/canvases", limit=30))  # type: ignore[attr-defined]
+    codex = tap.streams["codex_tasks"]
+    _empty_pages(sim, f"{WS}/codex_tasks", 50, cursor="cursor")
+    sim.reset_counters()
+    with pytest.raises(
+        ListingError, match=f"codex_tasks answered {MAX_EMPTY_PAGES} pages in a row"
+    ):
+        list(codex.iter_cursor("codex_tasks", limit=30))  # type: ignore[attr-defined]
+    assert sim.request_count(f"{WS}/codex_tasks") == MAX_EMPTY_PAGES
+
+
+def test_a_cursor_page_saying_has_more_without_a_cursor_is_no_page(sim: Simulator) -> None:
+    """A Codex tasks page with has_more=true and no cursor ended the list there: the tasks
+    after it were never read, exit 0 (a Gen-1 page without last_id was already refused)."""
+    codex = _tap(sim).streams["codex_tasks"]
+    page = {"data": [{"id": "task-1", "title": "t"}], "has_more": True, "cursor": None}
+    sim.inject(f"{WS}/codex_tasks", body=json.dumps(page).encode())
+    with pytest.raises(PageShapeError, match="has_more=true without a 'cursor'"):
+        list(codex.iter_cursor("codex_tasks", limit=30))  # type: ignore[attr-defined]
