@@ -13,6 +13,8 @@ from tap_chatgpt_compliance.jsondepth import MAX_DEPTH, NESTED_TOO_DEEPLY, neste
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 if t.TYPE_CHECKING:
+    from datetime import datetime
+
     import requests
 
 LOGGER = logging.getLogger(__name__)
@@ -196,10 +198,20 @@ class LogFilesPaginator(BaseAPIPaginator[LogCursor]):
     next run resumes there and nothing is skipped.
     """
 
-    def __init__(self, start_after: str, max_repeats: int = 3) -> None:
-        """Start listing after ``start_after`` (ISO 8601 with time zone)."""
+    def __init__(
+        self,
+        start_after: str,
+        max_repeats: int = 3,
+        ahead: t.Callable[[datetime], bool] | None = None,
+    ) -> None:
+        """Start listing after ``start_after`` (ISO 8601 with time zone).
+
+        ``ahead``: whether a time is later than the API's (the run's clock): a page that jumps
+        there past its own files is refused (:meth:`check_jump`).
+        """
         super().__init__(LogCursor(start_after))
         self._max_repeats = max_repeats
+        self._ahead = ahead
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """Keep paging over an empty page that says more files exist."""
@@ -224,6 +236,7 @@ class LogFilesPaginator(BaseAPIPaginator[LogCursor]):
             )
             raise ListingError(msg)
         if last_end_time and last_end_time != current.after:
+            self.check_jump(response, went_to)
             return LogCursor(last_end_time)
         if current.repeat >= self._max_repeats:
             event_type = _query_value(response, "event_type") or "log"
@@ -235,6 +248,28 @@ class LogFilesPaginator(BaseAPIPaginator[LogCursor]):
             )
             raise ListingError(msg)
         return LogCursor(current.after, current.repeat + 1)
+
+    def check_jump(self, response: requests.Response, went_to: datetime | None) -> None:
+        """Fail if ``last_end_time`` is later than the API's time and than every file listed.
+
+        Paging on ``after`` it would skip every file that ended before it: a listing of empty
+        pages whose ``last_end_time`` ran past the API's time ended "nothing new", exit 0,
+        with files there. A future-dated file (its own end_time the page's last) is read.
+        """
+        if went_to is None or self._ahead is None or not self._ahead(went_to):
+            return
+        data = response.json().get("data")
+        ends = [to_datetime(item.get("end_time")) for item in data or [] if isinstance(item, dict)]
+        if any(end is not None and end >= went_to for end in ends):
+            return
+        event_type = _query_value(response, "event_type") or "log"
+        msg = (
+            f"The {event_type} listing answered has_more=true with last_end_time "
+            f"{went_to.isoformat()}, later than the API's time and than every file of its page: "
+            f"paging on from there would skip every file that ended before it. {NOTHING_SKIPPED} "
+            "Rerun later; if it persists, report it to OpenAI support."
+        )
+        raise ListingError(msg)
 
 
 class LastIdPaginator(BaseAPIPaginator["str | None"]):

@@ -82,7 +82,7 @@ class LogListingStream(ComplianceStream):
     @override
     def get_new_paginator(self) -> LogFilesPaginator:
         """Page by ``last_end_time``."""
-        return LogFilesPaginator(self._listing_after)
+        return LogFilesPaginator(self._listing_after, ahead=self.clock.ahead)
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:

@@ -8,6 +8,7 @@ holds more than what was emitted.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -98,3 +99,24 @@ def test_a_cursor_page_saying_has_more_without_a_cursor_is_no_page(sim: Simulato
     sim.inject(f"{WS}/codex_tasks", body=json.dumps(page).encode())
     with pytest.raises(PageShapeError, match="has_more=true without a 'cursor'"):
         list(codex.iter_cursor("codex_tasks", limit=30))  # type: ignore[attr-defined]
+
+
+def test_a_log_listing_that_jumps_past_the_api_time_fails_before_skipping(sim: Simulator) -> None:
+    """Empty log pages with has_more=true, each last_end_time a day later: past the API's time
+    the listing ended "nothing_new", exit 0, no log file read, while the workspace had one
+    (api_max_event_time said so). Now: the first page past the API's time fails the run in
+    one line; no file, no bookmark."""
+    route = f"{WS}/logs"
+    config = tap_config(sim, event_types=["AUDIT_LOG"])
+    start = datetime.fromisoformat(config["start_date"])
+    for day in range(1, 300):
+        when = (start + timedelta(days=day)).isoformat()
+        page = {"data": [], "has_more": True, "last_end_time": when}
+        sim.inject(route, body=json.dumps(page).encode())
+    sim.reset_counters()
+    run = run_tap(config)
+    assert_one_readable_line(run, "AUDIT_LOG listing", "later than the API's time")
+    assert sim.request_count(route) in (30, 31)  # 29 days back: the page of the day after now
+    assert not run.records.get("log_files")
+    partitions = (run.state or {}).get("bookmarks", {}).get("log_files", {}).get("partitions")
+    assert not any("replication_key_value" in p for p in partitions or []), partitions
