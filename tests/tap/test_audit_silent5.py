@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from tap_chatgpt_compliance.errors import ListingError
@@ -120,3 +121,58 @@ def test_a_log_listing_that_jumps_past_the_api_time_fails_before_skipping(sim: S
     assert not run.records.get("log_files")
     partitions = (run.state or {}).get("bookmarks", {}).get("log_files", {}).get("partitions")
     assert not any("replication_key_value" in p for p in partitions or []), partitions
+
+
+def _first_page(sim: Simulator, config: dict[str, Any]) -> dict[str, Any]:
+    """Return the simulator's first CONVERSATION_MESSAGE listing page (not an empty one)."""
+    for _ in range(3):  # the simulator's empty_pages quirk answers some pages empty, once
+        answer = requests.get(
+            f"{sim.base_url}/compliance/workspaces/{sim.workspace_id}/logs",
+            params={"event_type": "CONVERSATION_MESSAGE", "after": config["start_date"]},
+            headers={"Authorization": f"Bearer {sim.api_key}"},
+            timeout=10,
+        )
+        page: dict[str, Any] = answer.json()
+        if page["data"]:
+            return page
+    raise AssertionError("the simulator listed no log file")
+
+
+def test_a_log_file_listed_twice_with_another_sha256_fails_the_run(sim: Simulator) -> None:
+    """The same file listed again in one listing with another file_sha256: the second listing
+    was skipped as a file already read, exit 0, the contradiction unseen. Now the file is
+    archived as the bytes matching the first (the bookmark moves), and the run fails at its
+    end in one line naming the file and both hashes."""
+    config = tap_config(sim, file_content="none")
+    page = _first_page(sim, config)
+    first = page["data"][0]
+    again = {**first, "file_sha256": "0" * 64}
+    body = {**page, "data": [first, again, *page["data"][1:]]}
+    sim.inject(f"{WS}/logs", body=json.dumps(body).encode())
+    run = run_tap(config)
+    assert_one_readable_line(run, f"Log file {first['id']} was listed twice", "0000000000000000")
+    assert first["id"] in run.ids("log_files")
+    assert len(run.records["log_files"]) == len(run.ids("log_files"))  # once
+    partitions = (run.state or {})["bookmarks"]["log_files"]["partitions"]
+    assert partitions[0].get("replication_key_value")
+
+
+@pytest.mark.parametrize("bad_id", [12345, True])
+def test_a_listed_log_file_whose_id_is_no_string_stops_before_it(
+    sim: Simulator, bad_id: Any
+) -> None:
+    """An id 12345 was asked for as file "12345": "HTTP 404 … it may have just passed the 30-day
+    retention", a wrong lead. Now it is an item without an id: one line, and the bookmark stays
+    at the file before it."""
+    config = tap_config(sim, file_content="none")
+    page = _first_page(sim, config)
+    if len(page["data"]) < 2:
+        pytest.skip("one file listed: no file before the bad item")
+    items = [dict(item) for item in page["data"]]
+    items[1]["id"] = bad_id
+    sim.inject(f"{WS}/logs", body=json.dumps({**page, "data": items}).encode())
+    run = run_tap(config)
+    assert_one_readable_line(run, "log listing holds an item without an id")
+    assert run.ids("log_files") == {items[0]["id"]}
+    bookmark = (run.state or {})["bookmarks"]["log_files"]["partitions"][0]
+    assert bookmark["replication_key_value"].startswith(items[0]["end_time"].rstrip("Z"))
