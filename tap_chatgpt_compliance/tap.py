@@ -28,7 +28,12 @@ from tap_chatgpt_compliance.run.summary import (
     written_bookmarks,
 )
 from tap_chatgpt_compliance.run.sync import SyncRun
-from tap_chatgpt_compliance.sdk import METRICS_LOG_LEVEL, SeamTap, close_run_meters
+from tap_chatgpt_compliance.sdk import (
+    METRICS_LOG_LEVEL,
+    SeamTap,
+    close_run_meters,
+    log_last_lines,
+)
 from tap_chatgpt_compliance.secrets import (
     name_the_secret,
     resolve_api_key,
@@ -286,14 +291,13 @@ def _ended(logger: logging.Logger, exc: BaseException) -> int:
     workspace: its line, 1; anything else: one line (one per invalid setting), 1.
     """
     if isinstance(exc, Interrupted):
-        logger.error("%s", exc.message)
+        log_last_lines(logger, [exc.message])
         return exc.exit_code
     if isinstance(exc, LeaseHeld):
-        logger.error("%s", exc)
+        log_last_lines(logger, [str(exc)])
         return 1
     logger.debug("Traceback of the failure", exc_info=exc)
-    for line in _failure_lines(exc):
-        logger.error("%s", line)
+    log_last_lines(logger, _failure_lines(exc))
     return 1
 
 

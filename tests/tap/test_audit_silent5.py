@@ -7,7 +7,10 @@ holds more than what was emitted.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +20,7 @@ import requests
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pagination import MAX_EMPTY_PAGES, PageShapeError
+from tap_chatgpt_compliance.sdk import LastLine, log_last_lines
 from tap_chatgpt_compliance.tap import TapChatGPTCompliance
 from tests.support.simulators import running
 from tests.support.tap import assert_one_readable_line, run_tap, tap_config
@@ -176,3 +180,33 @@ def test_a_listed_log_file_whose_id_is_no_string_stops_before_it(
     assert run.ids("log_files") == {items[0]["id"]}
     bookmark = (run.state or {})["bookmarks"]["log_files"]["partitions"][0]
     assert bookmark["replication_key_value"].startswith(items[0]["end_time"].rstrip("Z"))
+
+
+def test_nothing_is_logged_after_the_line_that_ends_the_run() -> None:
+    """The filter behind it (sdk.LastLine): a thread logging after the last line is dropped."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logging.getLogger().addHandler(handler)
+    try:
+        LastLine.open()
+        logger = logging.getLogger("tap-chatgpt-compliance.test-last-line")
+        logger.warning("before")
+        log_last_lines(logger, ["one setting", "the last line"])
+        late = threading.Thread(target=logger.warning, args=("a retry, after the end",))
+        late.start()
+        late.join()
+        assert stream.getvalue().splitlines() == ["before", "one setting", "the last line"]
+    finally:
+        LastLine.closed = False
+        logging.getLogger().removeHandler(handler)
+
+
+def test_a_download_retried_ahead_never_logs_after_the_error_line(simulator_factory: Any) -> None:
+    """Every signed URL answering 204: the file being read fails the run while the next one,
+    read ahead on its own thread, is still retried; its "Retrying …" lines came after the
+    error line in 3 runs of 6 (the error was then not the log's last line)."""
+    files = simulator_factory(seed=11, span_days=0.8, speed=60.0)
+    config = tap_config(files, file_content="none", max_retries=2, max_retry_wait=0)
+    files.inject("signed", body=b"", status=204, headers={}, count=1000)
+    for _ in range(3):
+        assert_one_readable_line(run_tap(config), "answered HTTP 204")
