@@ -586,6 +586,40 @@ class _StreamListLines(logging.Filter):
         return True
 
 
+class LastLine(logging.Filter):
+    """Drop every log record once the line that ends the run (its error) was let through.
+
+    Threads still at work as a run fails (a log file read ahead, between two retries) logged
+    after the error line, which was then no longer the last line of the log (3 runs in 6 with
+    a retried download). Installed on every handler of the root logger by :meth:`open`.
+    """
+
+    closed = False
+    """Whether the last line went out (one run per process: reset by :meth:`open`)."""
+
+    @classmethod
+    def open(cls) -> None:
+        """Let records through again, and filter every handler of the root logger."""
+        cls.closed = False
+        for handler in logging.getLogger().handlers:
+            if not any(isinstance(f, LastLine) for f in handler.filters):
+                handler.addFilter(cls())
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Let a record through unless the last line went out (to any handler)."""
+        if getattr(record, "last_line", False):
+            LastLine.closed = True
+            return True
+        return not LastLine.closed
+
+
+def log_last_lines(logger: logging.Logger, lines: list[str]) -> None:
+    """Log the lines that end the run at ERROR; nothing is logged after them (:class:`LastLine`)."""
+    for number, line in enumerate(lines, 1):
+        logger.error("%s", line, extra={"last_line": number == len(lines)})
+
+
 METRICS_LOG_LEVEL = "TAP_CHATGPT_COMPLIANCE_METRICS_LOG_LEVEL"
 """Environment variable that sets the level of the SDK's METRIC lines (default: WARNING)."""
 LOG_LEVEL_VARIABLES = ("TAP_CHATGPT_COMPLIANCE_LOGLEVEL", "LOGLEVEL", METRICS_LOG_LEVEL)
@@ -621,6 +655,7 @@ class SeamTap(Tap):
         if not any(isinstance(f, _StreamListLines) for f in logger.filters):
             logger.addFilter(_StreamListLines())
         hide_url_queries()  # before anything is logged: signed URLs' queries are credentials
+        LastLine.open()  # the error that ends the run is the log's last line
         super().__init__(*args, **kwargs)
 
     @plugin_cli

@@ -28,7 +28,12 @@ from tap_chatgpt_compliance.run.summary import (
     written_bookmarks,
 )
 from tap_chatgpt_compliance.run.sync import SyncRun
-from tap_chatgpt_compliance.sdk import METRICS_LOG_LEVEL, SeamTap, close_run_meters
+from tap_chatgpt_compliance.sdk import (
+    METRICS_LOG_LEVEL,
+    SeamTap,
+    close_run_meters,
+    log_last_lines,
+)
 from tap_chatgpt_compliance.secrets import (
     name_the_secret,
     resolve_api_key,
@@ -249,17 +254,8 @@ class TapChatGPTCompliance(SeamTap):
             if kwargs.get("state") is not None:
                 kwargs["state"] = read_state_file(kwargs["state"])
             super().invoke(*args, **kwargs)
-        except LeaseHeld as exc:  # another run of the workspace: one line, exit 1
-            cls.logger.error("%s", exc)
-            sys.exit(1)
-        except Interrupted as exc:  # SIGTERM/SIGINT: 143/130, as a shell reports a signal
-            cls.logger.error("%s", exc.message)
-            sys.exit(exc.exit_code)
-        except Exception as exc:  # every failure must end as one line and exit code 1
-            cls.logger.debug("Traceback of the failure", exc_info=True)
-            for line in _failure_lines(exc):
-                cls.logger.error("%s", line)
-            sys.exit(1)
+        except (Interrupted, Exception) as exc:  # every failure ends as one line, never traced
+            sys.exit(_ended(cls.logger, exc))
 
     @classmethod
     @override
@@ -269,11 +265,8 @@ class TapChatGPTCompliance(SeamTap):
             super().cb_test(ctx, param, value)
         except (click.exceptions.Exit, click.ClickException):
             raise
-        except Exception as exc:  # the same lines as a failed run, never a traceback
-            cls.logger.debug("Traceback of the failure", exc_info=True)
-            for line in _failure_lines(exc):
-                cls.logger.error("%s", line)
-            ctx.exit(1)
+        except (Interrupted, Exception) as exc:  # the same lines as a failed run (SIGTERM too)
+            ctx.exit(_ended(cls.logger, exc))
 
 
 def _bookmarks(tap: TapChatGPTCompliance) -> dict[str, Bookmark]:
@@ -291,7 +284,24 @@ def _named(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
-def _failure_lines(exc: Exception) -> list[str]:
+def _ended(logger: logging.Logger, exc: BaseException) -> int:
+    """Log the lines that end a failed run or ``--test``; return its exit code.
+
+    SIGTERM/SIGINT: its line, 143/130 (as a shell reports a signal); another run of the
+    workspace: its line, 1; anything else: one line (one per invalid setting), 1.
+    """
+    if isinstance(exc, Interrupted):
+        log_last_lines(logger, [exc.message])
+        return exc.exit_code
+    if isinstance(exc, LeaseHeld):
+        log_last_lines(logger, [str(exc)])
+        return 1
+    logger.debug("Traceback of the failure", exc_info=exc)
+    log_last_lines(logger, _failure_lines(exc))
+    return 1
+
+
+def _failure_lines(exc: BaseException) -> list[str]:
     """Return the lines that end a failed run: one per invalid setting, else one."""
     if isinstance(exc, ConfigValidationError):
         return [" ".join(str(error).split()) for error in exc.errors or [str(exc)]]

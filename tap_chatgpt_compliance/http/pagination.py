@@ -13,6 +13,8 @@ from tap_chatgpt_compliance.jsondepth import MAX_DEPTH, NESTED_TOO_DEEPLY, neste
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 if t.TYPE_CHECKING:
+    from datetime import datetime
+
     import requests
 
 LOGGER = logging.getLogger(__name__)
@@ -83,8 +85,9 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
     """Fail unless ``body`` is a listing page with every field the reference requires.
 
     ``has_more`` must be a boolean; a page that says ``has_more`` without the cursor of the next
-    page (``last_id``) is not a page either. ``{}`` or ``{"data": null}`` read as an empty last
-    page would end the listing as if nothing were new, run after run. An item that is not an
+    page (``last_id``, ``cursor``) is not a page either: it ended the list there. ``{}`` or
+    ``{"data": null}`` read as an empty last page would end the listing as if nothing were new,
+    run after run. An item that is not an
     object (``1``, ``null``) has no row: the page is refused whole, never read without it.
     """
     if isinstance(body, dict) and isinstance(body.get("data"), list):
@@ -104,8 +107,8 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
             problem = f"has 'data' {_kind(body['data'])}, not a list"
         elif not isinstance(body["has_more"], bool):
             problem = f"has 'has_more' {_kind(body['has_more'])}, not true or false"
-        elif "last_id" in fields and body["has_more"] and not body.get("last_id"):
-            problem = "says has_more=true without a 'last_id' to continue from"
+        elif body["has_more"] and (following := _following(fields)) and not body.get(following):
+            problem = f"says has_more=true without a {following!r} to continue from"
     if problem is None:
         return
     keys = ", ".join(sorted(body)) if isinstance(body, dict) else ""
@@ -115,6 +118,18 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
         "it persists, report it to OpenAI support."
     )
     raise PageShapeError(msg)
+
+
+def _following(fields: tuple[str, ...]) -> str | None:
+    """Return the field that must name the next page when ``has_more`` (None: no such field).
+
+    ``last_id`` (Gen-1), ``cursor`` (Codex tasks, library files); none for a log page, whose
+    ``last_end_time`` may be null (an empty page, reference §3.4): :class:`LogFilesPaginator`
+    asks again, a few times.
+    """
+    if "last_end_time" in fields:
+        return None
+    return "last_id" if "last_id" in fields else "cursor"
 
 
 def check_items(items: list[t.Any], path: str, cursor: str) -> None:
@@ -131,6 +146,39 @@ def check_items(items: list[t.Any], path: str, cursor: str) -> None:
 
 def _kind(value: t.Any) -> str:
     return "null" if value is None else f"of type {type(value).__name__}"
+
+
+MAX_EMPTY_PAGES = 10
+"""Most pages in a row a list may answer with no item and ``has_more=true``, each naming a
+new cursor (``last_id``, ``cursor``): short pages are not the end of a list (reference §3.1),
+and an empty one may come, but ten in a row is a listing that pages without end."""
+
+
+class EmptyPages:
+    """Counts the pages in a row of one list that held no item but said ``has_more``."""
+
+    def __init__(self) -> None:
+        """Start at no empty page."""
+        self.count = 0
+
+    def page(self, items: list[t.Any], has_more: bool, path: str) -> None:
+        """Count one page; fail once :data:`MAX_EMPTY_PAGES` in a row held nothing.
+
+        The items listed before are kept (a row each); the list is not read further, loudly
+        (:class:`ListingError`), so that a run never ends as if it had read the whole list.
+        """
+        if items or not has_more:
+            self.count = 0
+            return
+        self.count += 1
+        if self.count >= MAX_EMPTY_PAGES:
+            msg = (
+                f"The list {path} answered {self.count} pages in a row with no item and "
+                "has_more=true, each with a new cursor: the API's listing is stuck (paging "
+                "would never end), so the rest of the list is not read. Rerun later; if it "
+                "persists, report it to OpenAI support."
+            )
+            raise ListingError(msg)
 
 
 class LogCursor(t.NamedTuple):
@@ -150,10 +198,20 @@ class LogFilesPaginator(BaseAPIPaginator[LogCursor]):
     next run resumes there and nothing is skipped.
     """
 
-    def __init__(self, start_after: str, max_repeats: int = 3) -> None:
-        """Start listing after ``start_after`` (ISO 8601 with time zone)."""
+    def __init__(
+        self,
+        start_after: str,
+        max_repeats: int = 3,
+        ahead: t.Callable[[datetime], bool] | None = None,
+    ) -> None:
+        """Start listing after ``start_after`` (ISO 8601 with time zone).
+
+        ``ahead``: whether a time is later than the API's (the run's clock): a page that jumps
+        there past its own files is refused (:meth:`check_jump`).
+        """
         super().__init__(LogCursor(start_after))
         self._max_repeats = max_repeats
+        self._ahead = ahead
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """Keep paging over an empty page that says more files exist."""
@@ -178,6 +236,7 @@ class LogFilesPaginator(BaseAPIPaginator[LogCursor]):
             )
             raise ListingError(msg)
         if last_end_time and last_end_time != current.after:
+            self.check_jump(response, went_to)
             return LogCursor(last_end_time)
         if current.repeat >= self._max_repeats:
             event_type = _query_value(response, "event_type") or "log"
@@ -190,6 +249,28 @@ class LogFilesPaginator(BaseAPIPaginator[LogCursor]):
             raise ListingError(msg)
         return LogCursor(current.after, current.repeat + 1)
 
+    def check_jump(self, response: requests.Response, went_to: datetime | None) -> None:
+        """Fail if ``last_end_time`` is later than the API's time and than every file listed.
+
+        Paging on ``after`` it would skip every file that ended before it: a listing of empty
+        pages whose ``last_end_time`` ran past the API's time ended "nothing new", exit 0,
+        with files there. A future-dated file (its own end_time the page's last) is read.
+        """
+        if went_to is None or self._ahead is None or not self._ahead(went_to):
+            return
+        data = response.json().get("data")
+        ends = [to_datetime(item.get("end_time")) for item in data or [] if isinstance(item, dict)]
+        if any(end is not None and end >= went_to for end in ends):
+            return
+        event_type = _query_value(response, "event_type") or "log"
+        msg = (
+            f"The {event_type} listing answered has_more=true with last_end_time "
+            f"{went_to.isoformat()}, later than the API's time and than every file of its page: "
+            f"paging on from there would skip every file that ended before it. {NOTHING_SKIPPED} "
+            "Rerun later; if it persists, report it to OpenAI support."
+        )
+        raise ListingError(msg)
+
 
 class LastIdPaginator(BaseAPIPaginator["str | None"]):
     """Pages Gen-1 lists by ``after=last_id`` while ``has_more`` is true (short pages included)."""
@@ -198,6 +279,7 @@ class LastIdPaginator(BaseAPIPaginator["str | None"]):
         """Start at the first page."""
         super().__init__(None)
         self._seen: set[str] = set()
+        self._empty = EmptyPages()
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """Keep paging over an empty page while ``has_more`` is true."""
@@ -209,10 +291,17 @@ class LastIdPaginator(BaseAPIPaginator["str | None"]):
         return bool(body.get("has_more")) and bool(body.get("last_id"))
 
     def get_next(self, response: requests.Response) -> str | None:
-        """Return ``last_id`` for the ``after`` parameter; fail if it does not advance."""
-        last_id = t.cast("str | None", response.json().get("last_id"))
+        """Return ``last_id`` for the ``after`` parameter; fail if the list is stuck.
+
+        Stuck: a ``last_id`` given before (the same page again, or a cycle), or
+        :data:`MAX_EMPTY_PAGES` pages in a row that held nothing (:class:`EmptyPages`).
+        """
+        body = response.json()
+        last_id = t.cast("str | None", body.get("last_id"))
+        path = response.request.path_url.split("?")[0] if response.request else "a list"
+        data = body.get("data")
+        self._empty.page(data if isinstance(data, list) else [], bool(body.get("has_more")), path)
         if last_id is not None and last_id in self._seen:  # the same page again, or a cycle
-            path = response.request.path_url.split("?")[0] if response.request else "a list"
             msg = (
                 f"The list {path} answered has_more=true with last_id {last_id} again, after "
                 f"{len(self._seen)} pages: the API's listing is stuck (paging would never end). "

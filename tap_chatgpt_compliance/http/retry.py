@@ -20,10 +20,12 @@ T = t.TypeVar("T")
 CONNECT_RETRY_SECONDS = 30.0
 """How long requests that cannot connect at all (host name not found, connection refused, no
 answer to connect) are retried, whatever max_retries: a host that is not there is not a 5xx
-that clears in minutes. Counted from the first such failure since the last answer of the run."""
+that clears in minutes. Counted from the start of the first try that failed so since the last
+answer of the run (its own wait for a connection or a name lookup included)."""
 CONNECT_TIMEOUT = 15.0
 """Longest wait for a connection to open (request_timeout if shorter): a host that drops the
-connection attempt is not waited for for request_timeout at each try."""
+connection attempt is not waited for for request_timeout at each try. The host name's lookup is
+bounded alike (resolve.py): a resolver that never answers counts as a host not reached."""
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -103,11 +105,15 @@ class Reachability:
 
         @functools.wraps(func)
         def tried(*args: t.Any, **kwargs: t.Any) -> T:
+            started = time.monotonic()
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:
                 if not never_connected(exc):  # a host answered (an error, but an answer)
                     self._since = None
+                else:  # the try's own wait (a connect or lookup timeout) counts too
+                    with self._lock:
+                        self._since = started if self._since is None else self._since
                 raise
             self._since = None
             return result

@@ -31,6 +31,7 @@ from tap_chatgpt_compliance.errors import (
 )
 from tap_chatgpt_compliance.http.clock import RunClock
 from tap_chatgpt_compliance.http.pacing import Pacer, route_template
+from tap_chatgpt_compliance.http.resolve import mount_bounded
 from tap_chatgpt_compliance.http.retry import (
     CONNECT_TIMEOUT,
     Reachability,
@@ -280,6 +281,7 @@ class PacedSession(requests.Session):
     ) -> None:
         """Pace with ``pacer``; route templates are read relative to ``base_path``."""
         super().__init__()
+        mount_bounded(self)  # a host name is looked up within the connect timeout (resolve.py)
         self.pacer = pacer
         self.base_path = base_path
         self.clock = clock
@@ -567,6 +569,7 @@ class SignedSession(requests.Session):
     def __init__(self) -> None:
         """Follow at most :data:`SIGNED_HOPS` redirects."""
         super().__init__()
+        mount_bounded(self)
         self.max_redirects = SIGNED_HOPS
 
     @override

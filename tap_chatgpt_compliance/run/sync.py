@@ -97,7 +97,8 @@ class SyncRun:
     seen_events: HashedKeys = field(init=False)
     """Event key → fingerprint of what was kept under it (logfiles.LineParser.finish): the
     dedupe window is the run."""
-    seen_log_file_ids: set[str] = field(default_factory=set)
+    seen_log_file_ids: dict[str, str] = field(default_factory=dict)
+    """Log file id → the ``file_sha256`` it was first listed with in this run ("" if none)."""
     handled_attachment_ids: SpillMap[str, int] = field(init=False)
     """Attachments already planned in this run (downloaded and recorded once per run)."""
     conversations: SpillMap[str, ConversationSeen] = field(init=False)

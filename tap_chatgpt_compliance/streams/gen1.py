@@ -17,6 +17,7 @@ from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.errors import ComplianceAPIError, ListingError
 from tap_chatgpt_compliance.http.pagination import (
     LIST_PAGE_FIELDS,
+    EmptyPages,
     check_page_shape,
     page_body,
 )
@@ -148,7 +149,8 @@ class Gen1Stream(ComplianceStream):
         """Yield every item of a Gen-1 list paged by ``after=last_id`` while ``has_more``.
 
         Short pages do not end the list (reference §3.1); a page that gives a ``last_id`` it
-        gave before with ``has_more`` (the same page again, or a cycle) is a stuck listing
+        gave before with ``has_more`` (the same page again, or a cycle), or MAX_EMPTY_PAGES
+        pages in a row with no item (:class:`EmptyPages`), is a stuck listing
         (:class:`ListingError`).
         ``first_page_only``: parameters sent on the first page only (``since_timestamp`` is
         ignored when ``after`` is given, §6 #2; the simulator honours both).
@@ -158,6 +160,7 @@ class Gen1Stream(ComplianceStream):
             query["limit"] = limit
         after: str | None = None
         seen: set[str] = set()
+        empty = EmptyPages()
         while True:
             body = self.fetch(path, {**query, "after": after}, missing_ok=missing_ok)
             if body is None:
@@ -166,6 +169,7 @@ class Gen1Stream(ComplianceStream):
                 body, LIST_PAGE_FIELDS, path, f"after={after}" if after else "first page"
             )
             yield from body["data"]
+            empty.page(body["data"], body["has_more"], path)
             if not body["has_more"]:
                 return
             last_id = str(body["last_id"])
@@ -195,6 +199,7 @@ class Gen1Stream(ComplianceStream):
             query["limit"] = limit
         cursor: str | None = None
         seen: set[str] = set()
+        empty = EmptyPages()
         while True:
             body = self.fetch(path, {**query, "cursor": cursor}, missing_ok=missing_ok)
             if body is None:
@@ -202,6 +207,7 @@ class Gen1Stream(ComplianceStream):
             where = "first page" if cursor is None else "a later page"
             check_page_shape(body, CURSOR_PAGE_FIELDS, path, where)
             yield from body["data"]
+            empty.page(body["data"], body["has_more"] and bool(body.get("cursor")), path)
             following = body.get("cursor")
             if not body["has_more"] or not following:
                 return

@@ -82,7 +82,7 @@ class LogListingStream(ComplianceStream):
     @override
     def get_new_paginator(self) -> LogFilesPaginator:
         """Page by ``last_end_time``."""
-        return LogFilesPaginator(self._listing_after)
+        return LogFilesPaginator(self._listing_after, ahead=self.clock.ahead)
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
@@ -95,10 +95,11 @@ class LogListingStream(ComplianceStream):
         self._page_last_item = items[-1] if items else None
         self._page_last_end_time = body.get("last_end_time") if isinstance(body, dict) else None
         for item in items:
-            if not isinstance(item, dict) or not item.get("id"):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
                 msg = (
                     f"The {self._current_event_type} log listing holds an item without an id "
-                    f"({str(item)[:200]}): stopping without advancing state past it."
+                    f"(none, or not a string: {str(item)[:200]}): stopping without advancing "
+                    "state past it."
                 )
                 raise ComplianceAPIError(msg)
             yield item
@@ -247,10 +248,12 @@ class PlannedListing(LogListingStream):
             if listed_end is not None and not self.clock.ahead(listed_end):
                 newest = listing.get("api_newest_end_time")
                 listing["api_newest_end_time"] = max(newest or listed_end, listed_end)
+            if file_id in run.seen_log_file_ids:
+                self._relisted(meta, run.seen_log_file_ids[file_id], event_type)
             if file_id in boundary or file_id in future or file_id in run.seen_log_file_ids:
                 run.counts.log_files_skipped += 1
                 continue
-            run.seen_log_file_ids.add(file_id)
+            run.seen_log_file_ids[file_id] = _listed_sha256(meta)
             run.progress.listed()
             end_time, source = self._listed_end_time(meta, last_listed)
             last_listed = max(last_listed, end_time)
@@ -280,6 +283,26 @@ class PlannedListing(LogListingStream):
                 capped=capped,
                 floor=floor,
             )
+
+    def _relisted(self, meta: dict[str, t.Any], first: str, event_type: str) -> None:
+        """Fail the run (at its end) if a file is listed again with another ``file_sha256``.
+
+        The file was read as its first listing said (its bytes matched that SHA-256); a second
+        listing of it claiming other content is the API contradicting itself about an archived
+        file: never taken silently.
+        """
+        again = _listed_sha256(meta)
+        if not first or not again or again == first:
+            return
+        message = (
+            f"Log file {meta['id']} was listed twice by the {event_type} listing with different "
+            f"file_sha256 ({first[:16]}…, then {again[:16]}…): it is archived as the bytes that "
+            "match the first; the second listing was not read. Report the file id to OpenAI "
+            "support."
+        )
+        self.logger.error("%s", message)
+        if message not in self.sync_run.failures:
+            self.sync_run.failures.append(message)
 
     def _listed_end_time(self, meta: dict[str, t.Any], previous: datetime) -> tuple[datetime, str]:
         """Return the item's end_time and where it came from (see get_records)."""
@@ -320,6 +343,11 @@ class PlannedFile:
     source: str
     capped: bool
     floor: datetime
+
+
+def _listed_sha256(meta: dict[str, t.Any]) -> str:
+    """Return a listed file's ``file_sha256`` as compared ("" when it has none)."""
+    return str(meta.get("file_sha256") or "").lower()
 
 
 def prune_future(state: dict, bookmark: datetime) -> dict[str, str]:

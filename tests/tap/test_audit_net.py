@@ -10,6 +10,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ import requests
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from tap_chatgpt_compliance import errors
-from tap_chatgpt_compliance.http import retry
+from tap_chatgpt_compliance.http import resolve, retry
+from tap_chatgpt_compliance.http.pacing import Pacer
 from tap_chatgpt_compliance.http.pagination import NestedTooDeeply, api_json
+from tap_chatgpt_compliance.http.transport import PacedSession, SignedSession
 from tap_chatgpt_compliance.jsondepth import MAX_DEPTH
 from tests.support.simulators import running
 from tests.support.singer import parse_singer
@@ -29,6 +32,7 @@ from tests.support.tap import TapRun, assert_one_readable_line, run_tap, tap_con
 WS = "/v1/compliance/workspaces/{workspace_id}"
 USERS = f"{WS}/users"
 NOWHERE = "https://api.nothing.invalid/v1"
+WORKSPACE = "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0"
 """A host that does not resolve, by definition (RFC 2606): no request can leave the machine."""
 BUDGETED = """
 import sys
@@ -39,6 +43,24 @@ sys.argv = ["tap-chatgpt-compliance", *sys.argv[1:]]
 TapChatGPTCompliance.cli()
 """
 """The tap with another connect budget than 30 s (first argument), to keep the tests short."""
+HUNG_RESOLVER = """
+import socket, sys, threading
+import tap_chatgpt_compliance.http.retry as retry
+import tap_chatgpt_compliance.http.transport as transport
+looked_up = socket.getaddrinfo
+def hung(host, *args, **kwargs):
+    if str(host).endswith(".invalid"):  # a resolver that never answers; no lookup leaves
+        threading.Event().wait()
+    return looked_up(host, *args, **kwargs)
+socket.getaddrinfo = hung
+retry.CONNECT_RETRY_SECONDS = float(sys.argv.pop(1))
+retry.CONNECT_TIMEOUT = transport.CONNECT_TIMEOUT = float(sys.argv.pop(1))
+from tap_chatgpt_compliance.tap import TapChatGPTCompliance
+sys.argv = ["tap-chatgpt-compliance", *sys.argv[1:]]
+TapChatGPTCompliance.cli()
+"""
+"""The tap whose resolver never answers for ``.invalid`` names, with a connect budget (first
+argument) and a connect timeout (second) of its own."""
 
 
 @pytest.fixture(scope="module")
@@ -153,25 +175,42 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _cannot_connect(api_url: str, tmp_path: Path, *args: str, budget: float = 30.0) -> TapRun:
-    """Run the tap aimed at ``api_url`` with the default retries (8, up to 300 s each)."""
+def _cannot_connect(
+    api_url: str,
+    tmp_path: Path,
+    *args: str,
+    budget: float = 30.0,
+    connect_timeout: float | None = None,
+    timeout: float = 120,
+) -> TapRun:
+    """Run the tap aimed at ``api_url`` with the default retries (8, up to 300 s each).
+
+    ``connect_timeout``: the run's resolver never answers for ``.invalid`` names
+    (:data:`HUNG_RESOLVER`), and this is its connect timeout.
+    """
     config = {
         "api_key": "sk-test-not-a-key",
-        "workspace_id": "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0",
+        "workspace_id": WORKSPACE,
         "api_url": api_url,
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
     command = [
         sys.executable,
         "-c",
-        BUDGETED,
+        BUDGETED if connect_timeout is None else HUNG_RESOLVER,
         str(budget),
+        *([] if connect_timeout is None else [str(connect_timeout)]),
         "--config",
         str(tmp_path / "config.json"),
     ]
     started = time.monotonic()
     result = subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=120, check=False, env=tap_env()
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=tap_env(),
     )
     seconds = time.monotonic() - started
     records, states = parse_singer(result.stdout)
@@ -215,6 +254,93 @@ def test_a_sync_retries_a_host_that_cannot_be_reached_within_its_budget(
     bookmarks = (run.state or {}).get("bookmarks", {})
     assert not bookmarks.get("log_files", {}).get("partitions"), bookmarks
     assert "after" in last
+
+
+@pytest.mark.parametrize("mode", ["--test", "sync"])
+def test_a_resolver_that_never_answers_is_bounded_by_the_connect_timeout(
+    tmp_path: Path, mode: str
+) -> None:
+    """The name lookup had no timeout: a resolver that never answers held ``--test`` and a
+    sync forever (killed at 40 s, by SIGTERM, in the reproduction), outside the 15 s connect
+    timeout and the 30 s connect budget. Now the lookup waits at most the connect timeout (1 s
+    here, budget 3 s): one line naming api_url, exit 1, nothing archived, no bookmark."""
+    args = ("--test",) if mode == "--test" else ()
+    try:
+        run = _cannot_connect(NOWHERE, tmp_path, *args, budget=3.0, connect_timeout=1.0, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run still waited for the resolver after 30 s")
+    seconds = run.seconds  # type: ignore[attr-defined]
+    assert seconds < 12, seconds
+    last = assert_one_readable_line(
+        run, "Cannot reach https://api.nothing.invalid", "no answer within 1 s", "api_url"
+    )
+    if mode == "sync":
+        assert "Retrying" in run.stderr
+        assert "after 2 tries" in last  # the budget counts the first lookup's own second
+    assert not any(run.records.values())
+    bookmarks = (run.state or {}).get("bookmarks", {})
+    assert not bookmarks.get("log_files", {}).get("partitions"), bookmarks
+
+
+def test_a_lookup_waits_its_timeout_once_per_host_then_connects_where_it_resolved(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounded lookup (http/resolve.py): a resolver that does not answer fails each request
+    within its timeout with ``EAI_AGAIN``, one lookup thread for the host whatever the
+    requests; once it answers, the sessions connect to the address found (the simulator, on
+    loopback: no lookup or request leaves the machine) and the request names the host."""
+    answer = threading.Event()
+    calls: list[str] = []
+    port = int(sim.base_url.split(":")[2].split("/")[0])
+    looked_up = socket.getaddrinfo
+
+    def slow(host: str, *args: Any, **kwargs: Any) -> Any:
+        if not str(host).endswith(".invalid"):
+            return looked_up(host, *args, **kwargs)
+        calls.append(host)
+        answer.wait(10)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    for _ in range(2):
+        started = time.monotonic()
+        with pytest.raises(socket.gaierror, match=r"no answer within 0\.2 s"):
+            resolve.resolve("api.sim.invalid", port, 0.2)
+        assert time.monotonic() - started < 1.5
+    assert calls == ["api.sim.invalid"]  # the second request waited for the same lookup
+    url = sim.base_url.replace("127.0.0.1", "api.sim.invalid") + "/compliance/workspaces"
+    with (
+        PacedSession(Pacer(1_000_000.0), "/v1") as session,
+        pytest.raises(requests.exceptions.ConnectionError, match=r"no answer within 0\.3 s"),
+    ):
+        session.get(url, timeout=0.3)
+    answer.set()
+    headers = {"Authorization": f"Bearer {sim.api_key}"}
+    for session in (PacedSession(Pacer(1_000_000.0), "/v1"), SignedSession()):
+        with session:
+            response = session.get(f"{url}/{sim.workspace_id}/users", headers=headers, timeout=5)
+        assert response.status_code == 200, response.text[:300]
+        assert response.json()["data"]
+
+
+def test_a_connection_test_stopped_while_it_waits_says_so_in_one_line(tmp_path: Path) -> None:
+    """SIGTERM while ``--test`` waits (here for a resolver) ended in a traceback of the
+    ``Interrupted`` raised by the tap's own handler, exit 1. Now its one line and exit 143."""
+    (tmp_path / "config.json").write_text(
+        json.dumps({"api_key": "sk-test-not-a-key", "workspace_id": WORKSPACE, "api_url": NOWHERE})
+    )
+    config = str(tmp_path / "config.json")
+    command = [sys.executable, "-c", HUNG_RESOLVER, "30", "30", "--config", config, "--test"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tap_env()
+    ) as process:
+        time.sleep(2.0)  # well into the lookup, which waits up to 30 s
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=20)
+    run = TapRun(process.returncode, stdout, stderr)
+    assert run.returncode == 143, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert "Stopped by SIGTERM" in stderr.splitlines()[-1]
 
 
 class _Clock:
@@ -277,6 +403,27 @@ def test_the_connect_budget_is_thirty_seconds_of_waits_whatever_max_retry_wait(
     assert _waits(retry.wait_generator(300, run), refused, clock) == [1, 2, 4, 8, 15]
     run.budget = 0.0  # --test
     assert _waits(retry.wait_generator(300, run), refused, clock) == []
+
+
+def test_the_connect_budget_counts_from_the_start_of_the_first_try_that_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A try that waited 15 s for its connection (or its name lookup) before failing: its 15 s
+    count against the 30 s (they did not: a sync failed after 48 s, not 31 s)."""
+    clock = _Clock()
+    monkeypatch.setattr(retry.time, "monotonic", clock)
+    refused = _refused()
+    run = retry.Reachability()
+
+    def a_slow_try() -> None:
+        clock.now += 15
+        raise refused
+
+    start = clock.now
+    with pytest.raises(requests.exceptions.ConnectionError):
+        run.watch(a_slow_try)()
+    assert run.since() == start
+    assert _waits(retry.wait_generator(300, run), refused, clock) == [1, 2, 4, 8]
 
 
 def test_a_connection_that_broke_is_not_called_unreachable() -> None:
