@@ -1,6 +1,6 @@
 # Thin wrapper: the logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help install test soak lint demo fleet-demo bench bench-fleet chaos hub readme-settings build clean
+.PHONY: help install test bench-smoke soak lint demo fleet-demo bench bench-fleet chaos hub readme-settings build clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -10,6 +10,9 @@ install:  ## create .venv and install the locked dependencies (uv)
 
 test:  ## install everything, start PostgreSQL + S3 on free ports, run the whole test suite
 	bash scripts/test.sh $(PYTEST_ARGS)
+
+bench-smoke:  ## the benchmarks' short modes, so they cannot rot (~1.5 min; CI runs it after `make test`)
+	bash scripts/test.sh -m bench tests/bench tests/fleet
 
 soak:  ## the long tests left out of `make test`: real-time pacing, more chaos seeds and kill points
 	bash scripts/test.sh -m soak tests/tap tests/chaos

@@ -13,9 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.bench
 def test_the_attachments_benchmark_runs_in_its_short_mode() -> None:
     command = [sys.executable, str(ROOT / "benchmarks" / "attachments.py"), "--quick"]
     command += ["--size-mib", "8"]

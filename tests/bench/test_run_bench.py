@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,6 +32,7 @@ def _run_module() -> ModuleType:
     return module
 
 
+@pytest.mark.bench
 def test_p1_and_p2_run_in_a_short_mode() -> None:
     command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--only", "P1,P2"]
     command += ["--p1-none", "--conversations", "150", "--repeats", "1"]
@@ -45,6 +48,7 @@ def test_p1_and_p2_run_in_a_short_mode() -> None:
     assert p2["idle_list_requests"] == p2["event_types"]
 
 
+@pytest.mark.bench
 def test_p5_runs_in_a_short_mode() -> None:
     """The workspace-object streams selected with the log sync: every one archives rows and
     the floor is computed over the routes (speed not asserted)."""

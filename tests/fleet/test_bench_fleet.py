@@ -20,6 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.bench
 def test_the_fleet_benchmark_runs_and_prints_its_table():
     """The smallest fleet, every pass: the table's header and its rows (no speed asserted); the
     hourly pass archives the messages that arrived since the idle one."""

@@ -98,11 +98,13 @@ class TapRun:
 
 
 def assert_one_readable_line(run: TapRun, *fragments: str) -> str:
-    """Exit 1, the last stderr line is the error and holds every fragment, no traceback."""
+    """Exit 1, the last stderr line is the error and holds every fragment, no traceback, and
+    no SDK "An unhandled error occurred while syncing" line before it (DEBUG: sdk.py)."""
     assert run.returncode == 1, run.stderr[-3000:]
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
     last = run.stderr.splitlines()[-1]
     assert "ERROR" in last, last
+    assert "An unhandled error occurred" not in run.stderr, run.stderr[-3000:]
     for fragment in fragments:
         assert fragment in last, last
     return last
