@@ -1042,7 +1042,9 @@ class _Run:
             if self.unproven(message):
                 custom.append({"name": "verify", "value": UNPROVEN_MARK})
             attachments = []
-            for attachment in exporter.attachments_of(record):
+            found = exporter.attachments_of(record)
+            shown = Counter(a.display for a in found)
+            for attachment in found:
                 archive.add(attachment.entry, attachment.data)
                 attachments.append(
                     {
@@ -1051,16 +1053,16 @@ class _Run:
                         "size": len(attachment.data),
                     }
                 )
+                # Two attachments of one name: each field names its own (by its entry).
+                label = attachment.display
+                if shown[label] > 1:
+                    label = f"{label} ({attachment.entry})"
                 if self.concerns.any(attachment.file_id):
-                    custom.append({"name": f"verify {attachment.display}", "value": UNPROVEN_MARK})
+                    custom.append({"name": f"verify {label}", "value": UNPROVEN_MARK})
                 if attachment.sha256:
-                    custom.append(
-                        {"name": f"sha256 {attachment.display}", "value": attachment.sha256}
-                    )
+                    custom.append({"name": f"sha256 {label}", "value": attachment.sha256})
                 else:
-                    custom.append(
-                        {"name": f"status {attachment.display}", "value": attachment.status}
-                    )
+                    custom.append({"name": f"status {label}", "value": attachment.status})
             if attachments:
                 event["attachments"] = attachments
             for name in ("event_id", "log_file_id", "parent_id", "author_model"):

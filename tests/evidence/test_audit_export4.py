@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +340,128 @@ def test_an_email_that_is_no_address_never_breaks_the_rsmf_schema(tmp_path: Path
     assert not [e.message for e in VALIDATOR.iter_errors(manifest)]
     (user,) = [p for p in manifest["participants"] if p["id"] == "user-X"]
     assert {"name": "email", "value": "not an email"} in user["custom"]
+
+
+HOSTILE_NAMES = [
+    "../../../etc/passwd",
+    "/abs/path.txt",
+    "C:\\Windows\\System32\\evil.dll",
+    "a\u0000b.txt",
+    "CON",
+    "nul.txt",
+    "x" * 300 + ".pdf",
+    "same.txt",
+    "same.txt",
+    "..",
+    "\ud83d.txt",
+]
+
+
+def test_hostile_names_and_text_stay_inert_inside_the_production(tmp_path: Path) -> None:
+    """Delivered (proven) data is still hostile: a title and text holding HTML and script,
+    attachment names that are paths (``../``, absolute, Windows), NUL, a lone surrogate, device
+    names, a 300-character name, two attachments of one name. Every file lands inside the
+    production under a safe name, every zip entry extracts inside its folder with its own bytes,
+    the pages show the markup as text and every RSMF manifest validates with its formats.
+    Found: the RSMF ``custom`` hash of each attachment was named by its display name alone, so
+    the two ``same.txt`` had two ``sha256 same.txt`` fields, neither tied to its bytes."""
+    title = "<script>alert(1)</script>\r\nX-Injected: 1\u0000"
+    text = '<img src=x onerror="alert(1)"></div><script>alert(2)</script>'
+    files = [{"id": f"file-H{n}", "name": name} for n, name in enumerate(HOSTILE_NAMES)]
+    events = [
+        _event("conv-h", title, "m1", text, AT.format(1), files=files),
+        _event("conv-h", title, "m2", "ok", AT.format(2), author="assistant"),
+    ]
+    data = {f["id"]: f"bytes of {f['id']}".encode() for f in files}
+    records = [
+        {
+            "id": ident,
+            "status": "archived",
+            "sha256": _sha(payload),
+            "size": len(payload),
+            "content_base64": base64.b64encode(payload).decode(),
+        }
+        for ident, payload in data.items()
+    ]
+    out = tmp_path / "out"
+    with Exporter(_archive(events, files=records)) as exporter:
+        exporter.export(out, conversation="conv-h")
+    root = out.resolve()
+    produced = [p for p in out.rglob("*") if p.is_file()]
+    for path in produced:
+        assert path.resolve().is_relative_to(root), path
+        assert len(path.name.encode()) <= 255, path.name
+        assert path.name.split(".")[0].lower() not in {"con", "nul", "prn", "aux"}, path.name
+        assert all(c.isalnum() or c in "._-" for c in path.name), path.name
+    attachments = {p.read_bytes() for p in (out / "html" / "attachments").iterdir()}
+    assert attachments == set(data.values())  # one file each, the two "same.txt" included
+    page = (out / "html" / "conv-h.html").read_text(encoding="utf-8")
+    assert "<script" not in page
+    assert "<img" not in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
+    (path,) = out.glob("rsmf/*.rsmf")
+    message, archive, manifest = _rsmf(path)
+    assert not [e.message for e in VALIDATOR.iter_errors(manifest)]
+    assert "X-Injected" not in dict(message.items())
+    assert manifest["events"][0]["body"] == text  # the exact delivered text, in JSON
+    extracted = tmp_path / "extracted"
+    archive.extractall(extracted)
+    inside = {p.resolve() for p in extracted.rglob("*") if p.is_file()}
+    assert all(p.is_relative_to(extracted.resolve()) for p in inside)
+    assert len(inside) == len(HOSTILE_NAMES) + 1  # every attachment and the manifest
+    (event,) = [e for e in manifest["events"] if e["id"] == "m1"]
+    sha = {c["name"]: c["value"] for c in event["custom"] if c["name"].startswith("sha256 ")}
+    named = [a["display"] for a in event["attachments"]]
+    for attachment in event["attachments"]:
+        label = attachment["display"]
+        if named.count(label) > 1:  # two of one name: each hash names its own entry
+            label = f"{label} ({attachment['id']})"
+        assert sha[f"sha256 {label}"] == _sha(archive.read(attachment["id"])), label
+    assert {archive.read(a["id"]) for a in event["attachments"]} == set(data.values())
+
+
+def test_a_slice_renders_what_its_manifest_counts_from_the_files_verify_checks(
+    tables: Archive, tmp_path: Path
+) -> None:
+    """A --since slice: every message rendered is counted once in production_manifest.json
+    (total, per conversation, per file), in production_messages.csv and in RSMF; every source
+    log file it names is one the slice asks verify to check; the objects counted are the
+    objects numbered."""
+    altered = copy.deepcopy(tables)
+    late = [
+        _event("conv-2", "Later", f"n{n}", f"late {n}", f"2026-11-27T10:00:0{n}.000000Z")
+        for n in range(3)
+    ]
+    late_rows = _archive(late).tables["messages"]
+    for row in late_rows:
+        row["log_file_id"] = "eclf_2"
+    altered["messages"] += late_rows
+    altered["log_files"] = [
+        {"id": "eclf_1", "workspace_id": WORKSPACE, "end_time": "2026-11-26T11:00:00Z"},
+        {"id": "eclf_2", "workspace_id": WORKSPACE, "end_time": "2026-11-27T11:00:00Z"},
+    ]
+    since = datetime(2026, 11, 27, tzinfo=timezone.utc)
+    out = tmp_path / "out"
+    archive = sources.Archive("synthetic", tables=altered)
+    with Exporter(archive) as exporter:
+        _, selected = exporter.select(DANA, None, since, None)
+        checked = set(exporter.slice_log_files(selected, since))
+        production = exporter.export(out, custodian=DANA, since=since)
+    listed = json.loads((out / "production_manifest.json").read_text(encoding="utf-8"))
+    pages = [p.read_text(encoding="utf-8") for p in out.glob("html/*.html")]
+    rendered = sum(page.count('<div class="msg ') for page in pages)
+    rows = (out / "production_messages.csv").read_text(encoding="utf-8").splitlines()[1:]
+    events = sum(
+        sum(e["type"] == "message" for e in _rsmf(p)[2]["events"]) for p in out.glob("rsmf/*")
+    )
+    assert rendered == len(rows) == events == listed["message_count"] == 3
+    assert listed["message_count"] == production.messages
+    assert sum(c["messages"] for c in listed["conversations"].values()) == 3
+    by_kind: dict[str, int] = {}
+    for entry in listed["files"]:
+        by_kind[entry["kind"]] = by_kind.get(entry["kind"], 0) + entry["message_count"]
+        assert set(filter(None, entry["source_log_files"].split(";"))) <= checked, entry
+    assert by_kind["html"] == by_kind["rsmf"] == 3
+    numbered = (out / "production_objects.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert listed["object_count"] == len(numbered) == by_kind["objects"]
+    assert listed["production_numbers"] == ["000001", f"{3 + len(numbered):06d}"]
