@@ -62,6 +62,7 @@ from tap_chatgpt_compliance.evidence.export_text import (
     show_controls,
 )
 from tap_chatgpt_compliance.evidence.hashed_file import HashedFile
+from tap_chatgpt_compliance.evidence.provenance import NOT_PROVEN_NAME, PROVENANCE, TAP_RECORD
 from tap_chatgpt_compliance.evidence.sources import ArchiveError
 from tap_chatgpt_compliance.logfiles.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
@@ -839,7 +840,11 @@ class _Run:
         first: str,
         last: str,
         numbers: str,
+        *,
+        objects: bool = False,
     ) -> str:
+        """Return a page's head; ``objects``: the page shows workspace objects (REST answers)."""
+        sources = PROVENANCE["messages"] + (" " + PROVENANCE["objects"] if objects else "")
         rows = [
             ("Custodian", self.custodian),
             ("Workspace", ", ".join(one_line(w) for w in workspaces) or "unknown"),
@@ -847,6 +852,7 @@ class _Run:
             ("Exported", f"{self.export_time} (UTC)"),
             ("Production numbers", numbers),
             ("Verify", self.stamp.verdict),
+            ("Sources", sources),
         ]
         table = "".join(
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
@@ -927,6 +933,7 @@ class _Run:
                 production.first or "",
                 production.last or "",
                 numbers,
+                objects=bool(production.objects),
             )
             + "<ul>"
         )
@@ -996,8 +1003,15 @@ class _Run:
         for pid in participant_ids:
             display, email = exporter._display(pid)
             entry: dict[str, t.Any] = {"id": pid, "display": display}
-            if email:
+            custom = []
+            if exporter._user(pid)[0]:
+                custom.append({"name": "display", "value": NOT_PROVEN_NAME})
+            if email and _ADDRESS.fullmatch(email):
                 entry["email"] = email
+            elif email:  # RSMF wants an address there (idn-email): kept, as delivered
+                custom.append({"name": "email", "value": email})
+            if custom:
+                entry["custom"] = custom
             participants.append(entry)
         events: list[dict[str, t.Any]] = []
         if self.stamp.findings:
@@ -1028,7 +1042,9 @@ class _Run:
             if self.unproven(message):
                 custom.append({"name": "verify", "value": UNPROVEN_MARK})
             attachments = []
-            for attachment in exporter.attachments_of(record):
+            found = exporter.attachments_of(record)
+            shown = Counter(a.display for a in found)
+            for attachment in found:
                 archive.add(attachment.entry, attachment.data)
                 attachments.append(
                     {
@@ -1037,16 +1053,16 @@ class _Run:
                         "size": len(attachment.data),
                     }
                 )
+                # Two attachments of one name: each field names its own (by its entry).
+                label = attachment.display
+                if shown[label] > 1:
+                    label = f"{label} ({attachment.entry})"
                 if self.concerns.any(attachment.file_id):
-                    custom.append({"name": f"verify {attachment.display}", "value": UNPROVEN_MARK})
+                    custom.append({"name": f"verify {label}", "value": UNPROVEN_MARK})
                 if attachment.sha256:
-                    custom.append(
-                        {"name": f"sha256 {attachment.display}", "value": attachment.sha256}
-                    )
+                    custom.append({"name": f"sha256 {label}", "value": attachment.sha256})
                 else:
-                    custom.append(
-                        {"name": f"status {attachment.display}", "value": attachment.status}
-                    )
+                    custom.append({"name": f"status {label}", "value": attachment.status})
             if attachments:
                 event["attachments"] = attachments
             for name in ("event_id", "log_file_id", "parent_id", "author_model"):
@@ -1058,6 +1074,7 @@ class _Run:
             {"name": "verify_verdict", "value": self.stamp.verdict},
             {"name": "export_time", "value": self.export_time},
             {"name": "workspace", "value": ", ".join(self.workspaces) or "unknown"},
+            {"name": "provenance", "value": PROVENANCE["messages"]},
             {
                 "name": "production_numbers",
                 "value": f"{messages[0].number} .. {messages[-1].number}",
@@ -1141,6 +1158,7 @@ class _Run:
             f"Custodian: {self.custodian}",
             f"Exported: {self.export_time} (UTC)",
             self.stamp.verdict,
+            f"Sources: {PROVENANCE['messages']}",
         ]
         if self.stamp.findings:
             skim.append(_findings_text(self.stamp))
@@ -1202,6 +1220,7 @@ class _Run:
                 "unproven_columns": self.stamp.unproven_columns,
             },
             "source": self.exporter.archive.description,
+            "provenance": PROVENANCE,
             "message_count": production.messages,
             "object_count": production.object_items,
         }
@@ -1265,6 +1284,10 @@ def _header(name: str, value: str) -> bytes:
         return f"{name}: {value}\r\n".encode("ascii")
     encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}\r\n".encode("ascii")
+
+
+_ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
+"""An email address as RSMF's ``idn-email`` takes it (one ``@``, no space or control)."""
 
 
 def _base64_lines(data: bytes) -> bytes:
@@ -1380,6 +1403,9 @@ class _Zip:
 
 __all__ = [
     "EXPORT_STREAMS",
+    "NOT_PROVEN_NAME",
+    "PROVENANCE",
+    "TAP_RECORD",
     "Exporter",
     "Production",
     "SelectionError",

@@ -331,21 +331,23 @@ class Index:
         )
 
     def user(self, user_id: str) -> tuple[str | None, str | None]:
-        """Return a user's (name, email), proven values only.
+        """Return a user's (name, email): the name from ``raw_item``, the email from events.
 
-        From the user's ``raw_item``, else the email an event of a selected conversation
-        (:meth:`select`) carried for the user.
+        The email is the one an event of a selected conversation (:meth:`select`) carried for
+        the user, else the ``raw_item``'s.
+        The delivered events are OpenAI's bytes; a users row (its ``raw_item`` too) is a REST
+        answer no hash or chain covers: its email never stands over the events' (a name only it
+        gives is shown as not proven, provenance.NOT_PROVEN_NAME).
         """
         user_id = escape_lone_surrogates(user_id)  # a participant named by a tool: any text
         found = self.db.execute("SELECT name, email FROM users WHERE id = ?", (user_id,)).fetchone()
-        if found and (found[0] or found[1]):
-            return found[0], found[1]
+        name, listed = found or (None, None)
         email = self.db.execute(
             "SELECT actor_email FROM messages JOIN selected USING (conversation_id) "
             "WHERE actor_user_id = ? AND actor_email IS NOT NULL ORDER BY actor_email LIMIT 1",
             (user_id,),
         ).fetchone()
-        return None, email[0] if email else None
+        return name, email[0] if email else listed
 
     def conversations_of(self, user_id: str) -> list[str]:
         """Return the conversations in which a user acted (wrote, or owns), sorted."""

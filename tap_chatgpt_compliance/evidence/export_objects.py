@@ -43,6 +43,7 @@ from tap_chatgpt_compliance.evidence.export_text import (
     show_controls,
 )
 from tap_chatgpt_compliance.evidence.hashed_file import HashedFile
+from tap_chatgpt_compliance.evidence.provenance import TAP_RECORD
 
 if t.TYPE_CHECKING:
     import sqlite3
@@ -553,6 +554,7 @@ class ObjectPages:
                 times[0] if times else "",
                 times[-1] if times else "",
                 numbers,
+                objects=True,
             )
         )
         return page
@@ -587,7 +589,9 @@ class ObjectPages:
         page = self._page(
             path,
             title,
-            f"Canvas {one_line(textdoc_id)} · {one_line(kind)} · {len(items)} versions",
+            # Owner and type: the URL the tap read the canvas from (verify.UNPROVEN_COLUMNS).
+            f"Canvas {one_line(textdoc_id)} · type {one_line(kind)} ({TAP_RECORD}) · owner "
+            f"{one_line(user_id)} ({TAP_RECORD}) · {len(items)} versions",
             items,
             numbers,
         )
@@ -655,6 +659,9 @@ class ObjectPages:
         for item in items:
             raw = item.raw
             author = _obj(raw.get("version_author"))
+            # A gpt_configs row's GPT is the URL the tap read it from (verify.UNPROVEN_COLUMNS);
+            # the latest_config of the GPT item was served within it.
+            placed = f" · in GPT {gpt_id} {TAP_RECORD}" if item.stream == "gpt_configs" else ""
             lines = [
                 f"Name: {_shown(raw.get('name'))}",
                 f"Description: {_shown(raw.get('description'))}",
@@ -668,7 +675,9 @@ class ObjectPages:
             page.write(
                 self._block(
                     item,
-                    f"configuration {item.item_id}" + (f" · {item.title}" if item.title else ""),
+                    f"configuration {item.item_id}"
+                    + (f" · {item.title}" if item.title else "")
+                    + placed,
                     "\n".join(lines),
                     self._knowledge(gpt_id, raw),
                 )
@@ -694,7 +703,7 @@ class ObjectPages:
                 if status == "archived":
                     status = "archived bytes missing or not matching their SHA-256"
                 elif record:  # the tap's record of the download: on no chain (verify)
-                    status = f"{status} (as the tap recorded it, not proven)"
+                    status = f"{status} ({TAP_RECORD})"
                 self.files_missing += 1
                 links.append(
                     f"<li>{html.escape(name)} ({html.escape(one_line(file_id))}): "
@@ -709,7 +718,8 @@ class ObjectPages:
             )
             links.append(
                 f'<li><a href="{html.escape(entry.removeprefix("gpts/"))}">{html.escape(name)}</a> '
-                f"({html.escape(one_line(file_id))}) <code>sha256 {sha}</code></li>"
+                f"({html.escape(one_line(file_id))}) <code>sha256 {sha}</code> (bytes and "
+                f"record {TAP_RECORD}: no OpenAI hash or chain covers them)</li>"
             )
         if not links:
             return ""

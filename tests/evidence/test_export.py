@@ -117,7 +117,9 @@ def test_custodian_production_is_valid_complete_and_byte_identical(
         assert f"Exported {len(expected)} messages" in done.stdout
     assert _files(first) == _files(second)  # byte-identical
 
-    validator = jsonschema.Draft7Validator(_schema())
+    validator = jsonschema.Draft7Validator(
+        _schema(), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
     produced: Counter[str] = Counter()
     rsmf_files = sorted(first.glob("rsmf/*.rsmf"))
     assert rsmf_files

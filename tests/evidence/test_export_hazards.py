@@ -338,7 +338,10 @@ def test_rsmf_with_stamp_and_dat_load_file(tmp_path: Path) -> None:
         load_file=True,
         stamp=Stamp("VERDICT: FAILED — 1 findings", ["event: messages event e1: altered"]),
     )
-    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft7Validator(
+        schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
     rsmf = sorted(out.glob("rsmf/*.rsmf"))
     assert len(rsmf) == 2  # two days
     for path in rsmf:

@@ -1,0 +1,35 @@
+"""What a production says about where each fact it shows comes from (export, export_objects).
+
+OpenAI's delivered log lines are proven (verify traces them to raw files hashing to OpenAI's
+SHA-256, and their chains to an anchor); the REST answers (users, GPTs, workspace objects) are
+only consistent with their rows; some values are the tap's own record. Every page, RSMF file
+and production_manifest.json says which is which, and a value that is the tap's record is
+labelled where it is shown.
+"""
+
+from __future__ import annotations
+
+TAP_RECORD = "as the tap recorded it, not proven"
+"""The label of a value that is the tap's record (verify.UNPROVEN_COLUMNS, an unchained file)."""
+NOT_PROVEN_NAME = (
+    "user names are the users listing as archived (a REST answer: no OpenAI hash, on no chain): "
+    "not proven"
+)
+"""What a user's name is: no delivered event carries one."""
+PROVENANCE = {
+    "messages": (
+        "Messages (text, time, author, conversation title, user ids and emails) are rendered "
+        "from the log lines OpenAI delivered, which verify traces to raw files hashing to the "
+        "SHA-256 OpenAI gave; included attachment bytes hash to their chained files record. "
+        f"Not proven: {NOT_PROVEN_NAME}."
+    ),
+    "objects": (
+        "Canvases, memories and GPTs are rendered from the REST answers of the API as archived "
+        "(raw_item): verify finds them consistent with their rows, but no OpenAI hash, chain or "
+        "anchor covers them: not proven. The owner and type of a canvas, the GPT of a "
+        "configuration and the bytes and status of a knowledge file are the record of the tap, "
+        "not proven."
+    ),
+}
+"""Where the facts of a production come from, by what they render (plain text: no quote, no
+``&`` or ``<``, the same on an HTML page as in JSON)."""
