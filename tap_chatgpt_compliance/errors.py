@@ -116,7 +116,8 @@ def fatal_message(exc: BaseException) -> str:
         text = str(exc)
     elif isinstance(exc, RetriableAPIError):
         text = (
-            f"{exc}: still failing{after} (max_retries, max_retry_wait). {NOTHING_SKIPPED} "
+            f"{str(exc).rstrip('.')}: still failing{after} (max_retries, max_retry_wait). "
+            f"{NOTHING_SKIPPED} "
             "Rerun later, or raise max_retries / max_retry_wait."
         )
     elif isinstance(exc, requests.exceptions.Timeout):
@@ -164,18 +165,21 @@ def _connection_message(exc: requests.exceptions.ConnectionError, after: str) ->
             f"while the body was being read{after}. {NOTHING_SKIPPED} Rerun later, or raise "
             "request_timeout."
         )
+    if getattr(exc, "signed_download", False):  # a download host the API redirected to
+        what = "the download host the API redirected to (a signed URL)"
+        check = "check that this machine may reach it: DNS, proxy and firewall"
+        tls = "check the CA bundle (REQUESTS_CA_BUNDLE) and any proxy that intercepts TLS"
+    else:
+        what = ""
+        check = f"check api_url (OpenAI's is {DEFAULT_API_URL}), DNS, proxy and firewall"
+        tls = "check api_url, the CA bundle (REQUESTS_CA_BUNDLE) and any proxy that intercepts TLS"
+    host = f"{_host(exc)}, {what}," if what else _host(exc)
     if isinstance(exc, requests.exceptions.SSLError):
-        return (
-            f"No TLS connection to {_host(exc)} ({_reason(exc)}){after}: check api_url, the CA "
-            f"bundle (REQUESTS_CA_BUNDLE) and any proxy that intercepts TLS. {NOTHING_SKIPPED}"
-        )
+        return f"No TLS connection to {host} ({_reason(exc)}){after}: {tls}. {NOTHING_SKIPPED}"
     if never_connected(exc):
         elapsed = getattr(exc, "elapsed", None)
         over = f" over {elapsed:.0f} s" if after and isinstance(elapsed, int | float) else ""
-        return (
-            f"Cannot reach {_host(exc)} ({_reason(exc)}){after}{over}: check api_url (OpenAI's "
-            f"is {DEFAULT_API_URL}), DNS, proxy and firewall. {NOTHING_SKIPPED}"
-        )
+        return f"Cannot reach {host} ({_reason(exc)}){after}{over}: {check}. {NOTHING_SKIPPED}"
     return (
         f"The connection to {_host(exc)} broke before its answer ({_reason(exc)}){after}. "
         f"{NOTHING_SKIPPED} Rerun later; if it persists, check the proxy and firewall "

@@ -481,9 +481,16 @@ class Transport:
                 session = self.signed_session()
                 prepared = session.prepare_request(requests.Request("GET", location))
                 with self.watchdog.waiting(_what(path), urlsplit(location).netloc):
-                    signed = session.send(
-                        prepared, stream=True, timeout=self.timeout, **self.environment(location)
-                    )
+                    try:
+                        signed = session.send(
+                            prepared,
+                            stream=True,
+                            timeout=self.timeout,
+                            **self.environment(location),
+                        )
+                    except requests.exceptions.ConnectionError as exc:
+                        exc.signed_download = True  # type: ignore[attr-defined]  # (errors.py)
+                        raise
                 with signed:
                     if signed.status_code == 200:
                         with self._watch(signed, path):

@@ -82,6 +82,33 @@ def test_unreachable_api(simulator: Simulator) -> None:
     assert bookmark_value(run) is None
 
 
+def test_an_unreachable_download_host_is_named_as_such(simulator_factory) -> None:
+    """The API answers, its redirect points to a host that refuses connections: the line names
+    that host as the signed download's, not api_url (which works)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8)
+    sim.inject(DOWNLOAD, redirect=f"http://127.0.0.1:{port}/o/file.jsonl", count=20)
+    run = run_tap(tap_config(sim, **FAST_FAIL))
+    last = assert_one_readable_line(
+        run, f"Cannot reach http://127.0.0.1:{port}, the download host the API redirected to"
+    )
+    assert "api_url" not in last
+    assert bookmark_value(run) is None
+
+
+def test_a_signed_url_answering_204_is_one_sentence(simulator_factory) -> None:
+    """The signed host answers 204 (no body): retried, then one line (not "204.: still")."""
+    sim: Simulator = simulator_factory(seed=11, span_days=0.8)
+    sim.inject("signed", status=204, count=20)
+    run = run_tap(tap_config(sim, **FAST_FAIL))
+    assert_one_readable_line(
+        run, "The signed download URL answered HTTP 204: still failing after 3 tries"
+    )
+    assert bookmark_value(run) is None
+
+
 def test_signed_urls_always_expired(simulator_factory) -> None:
     sim = simulator_factory(seed=11, span_days=0.8, faults=Faults(expired_signed_url_rate=1.0))
     run = run_tap(tap_config(sim, **FAST_FAIL))
