@@ -428,6 +428,8 @@ class Exporter:
         self.object_selection = Selection()
         """The custodian's canvases, memories and GPTs selected (export_objects)."""
         self._names: dict[str, tuple[str | None, str | None]] = {}
+        self.custodian_note: str | None = None
+        """How the custodian was found when no proven value names them (the listing's email)."""
 
     def close(self) -> None:
         """Remove the index."""
@@ -488,6 +490,12 @@ class Exporter:
                 )
                 raise SelectionError(msg)
             user_id = found[0]
+            if user_id != custodian.strip() and not self.index.email_delivered(user_id, custodian):
+                self.custodian_note = (
+                    f"found by the email {one_line(custodian.strip())} of the users listing "
+                    "(a REST answer no hash or chain covers): no delivered message carries it "
+                    "for this user, not proven"
+                )
             chosen = self.index.conversations_of(user_id)
         else:
             chosen = [str(conversation)]
@@ -544,7 +552,8 @@ class Exporter:
             return "none (a single conversation was selected)"
         name, email = self._user(user_id)
         who = " ".join(p for p in (name, f"<{email}>" if email else None) if p)
-        return one_line(f"{who} ({user_id})" if who else user_id)
+        line = f"{who} ({user_id})" if who else user_id
+        return one_line(f"{line}; {self.custodian_note}" if self.custodian_note else line)
 
     def attachment_bytes(self, record: Record) -> bytes | None:
         """Return an archived attachment's bytes when the archive holds them intact."""

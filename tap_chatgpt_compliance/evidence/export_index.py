@@ -319,6 +319,12 @@ class Index:
         )
         return [str(r[0]) for r in self.db.execute(loose, (wanted.lower(),))]
 
+    def email_delivered(self, user_id: str, email: str) -> bool:
+        """Whether a delivered event (OpenAI's bytes) carries ``email`` for ``user_id``."""
+        query = "SELECT 1 FROM actors WHERE user_id = ? AND lower(email) = ? LIMIT 1"
+        wanted = escape_lone_surrogates(email.strip()).lower()
+        return self.db.execute(query, (user_id, wanted)).fetchone() is not None
+
     def select(self, conversation_ids: Iterable[str]) -> None:
         """Note the conversations an export renders: the only events a user's email comes from.
 

@@ -465,3 +465,23 @@ def test_a_slice_renders_what_its_manifest_counts_from_the_files_verify_checks(
     numbered = (out / "production_objects.csv").read_text(encoding="utf-8").splitlines()[1:]
     assert listed["object_count"] == len(numbered) == by_kind["objects"]
     assert listed["production_numbers"] == ["000001", f"{3 + len(numbered):06d}"]
+
+
+def test_a_custodian_found_only_by_the_listing_s_email_is_said_so(
+    tables: Archive, tmp_path: Path
+) -> None:
+    """The users listing (no hash or chain) says Dana's email is mallory@…; no delivered message
+    carries it. ``--custodian mallory@…`` still finds Dana (an address moves between accounts),
+    but the production says how she was found: not by a proven value."""
+    forged = copy.deepcopy(tables)
+    _raw("users", {"id": DANA}, email="mallory@evil.example")(forged)
+    exporter = _produce(forged, tmp_path / "listing", custodian="mallory@evil.example")
+    manifest = json.loads((tmp_path / "listing" / "production_manifest.json").read_text())
+    assert DANA in manifest["custodian"]
+    assert "users listing" in manifest["custodian"], manifest["custodian"]
+    assert "not proven" in manifest["custodian"]
+    assert exporter.custodian_note
+    proven = _produce(tables, tmp_path / "proven", custodian="dana@example.com")
+    assert proven.custodian_note is None
+    by_id = _produce(tables, tmp_path / "by-id", custodian=DANA)
+    assert by_id.custodian_note is None
