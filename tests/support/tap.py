@@ -162,5 +162,7 @@ def run_tap(
         )
     # Every run of the suite doubles as a check that the secret never reaches the output.
     assert config["api_key"] not in result.stdout + result.stderr, "the API key leaked"
+    # A signed URL's query is a credential too: it is never logged (records may hold one).
+    assert "X-Amz-Signature=" not in result.stderr, "a signed URL's signature was logged"
     records, states = parse_singer(result.stdout)
     return TapRun(result.returncode, result.stdout, result.stderr, records, states)
