@@ -437,24 +437,22 @@ def from_postgres(
 
 _RELATIONS = """
 WITH RECURSIVE tree AS (
-    SELECT c.oid, c.relname AS stream, c.relkind, c.relrowsecurity, c.oid::regclass::text AS name
+    SELECT c.oid, c.relname AS stream, c.relkind, c.relrowsecurity,
+           c.oid::regclass::text AS name, 0 AS depth
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = %s AND c.relname = ANY(%s)
   UNION ALL
-    SELECT k.oid, tree.stream, k.relkind, k.relrowsecurity, k.oid::regclass::text
+    SELECT k.oid, tree.stream, k.relkind, k.relrowsecurity, k.oid::regclass::text, depth + 1
     FROM tree JOIN pg_inherits i ON i.inhparent = tree.oid JOIN pg_class k ON k.oid = i.inhrelid
 )
-SELECT stream, relkind, relrowsecurity, name, oid = (
-    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = %s AND c.relname = tree.stream
-) AS own FROM tree ORDER BY stream, name
+SELECT stream, relkind, relrowsecurity, name, depth FROM tree ORDER BY stream, depth, name
 """
+"""A stream's table and, recursively, its partitions and child tables (which its rows include)."""
 _KINDS = {
     "v": "a view: verify reads what it computes for verify's query, which can differ from what "
     "it shows any other reader",
     "f": "a foreign table: its rows are not stored here, and what the server behind it answers "
     "can depend on who asks",
-    "m": "a materialized view: not the rows the target wrote",
 }
 
 
@@ -466,10 +464,10 @@ def _not_stored_rows(conn: t.Any, schema: str, tables: list[str]) -> list[tuple[
     row from every reader but verify's role, or show others rows verify does not see).
     """
     out: list[tuple[str, str]] = []
-    rows = conn.execute(_RELATIONS, (schema, tables, schema)).fetchall()
+    rows = conn.execute(_RELATIONS, (schema, tables)).fetchall()
     for row in rows:
         where = f"table {schema}.{row['stream']}"
-        child = "" if row["own"] else f"its partition or child table {row['name']} is "
+        child = "" if not row["depth"] else f"its partition or child table {row['name']} is "
         kind = _KINDS.get(str(row["relkind"]))
         if kind is None and row["relkind"] not in ("r", "p"):
             kind = f"a relation of kind {row['relkind']!r}, not a table"
