@@ -89,6 +89,9 @@ class Archive:
     upserts: bool = False
     """The target keeps one row per primary key, the last written (target-postgres): a
     conversation or attachment keeps only its latest row."""
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    """``(where, what)``: what makes the rows verify reads possibly not the rows others read
+    (a view in place of a table, row-level security): ``verify`` makes each a finding."""
 
     def streams(self) -> set[str]:
         """Return the streams the archive holds."""
@@ -315,7 +318,9 @@ def from_s3(
 ) -> S3Archive:
     """Read target-s3 objects under ``url``: ``<url>/<stream>/…/*.jsonl[.gz]``.
 
-    Only the objects of ``streams`` are read, and ``log_files``.
+    Only the objects of ``streams`` are read, and ``log_files``: every object under a stream's
+    folder, whatever its name (a reader of the folder, Athena or Spark, reads them all; one
+    that is not JSONL is a ``read`` finding), gzip or not by its first bytes.
     """
     import fsspec
 
@@ -334,7 +339,7 @@ def from_s3(
     for path in paths:
         relative = path[len(root) :].lstrip("/")
         stream = relative.split("/", 1)[0]
-        if "/" not in relative or not re.search(r"\.jsonl?(\.gz)?$", relative):
+        if "/" not in relative or relative.endswith("/"):
             continue
         if stream not in streams and stream != "log_files":
             continue
@@ -415,15 +420,67 @@ def from_postgres(
                 "WHERE table_schema = %s",
                 (schema,),
             ).fetchall()
+            for row in rows:
+                table = str(row["table_name"])
+                if table in STREAMS and (table in streams or table == "log_files"):
+                    archive.present.add(table)
+                    archive.columns.setdefault(table, set()).add(str(row["column_name"]))
+            archive.problems.extend(_not_stored_rows(conn, schema, sorted(archive.present)))
     except psycopg.Error as exc:
         msg = f"--postgres: {type(exc).__name__}: {exc}"
         raise ArchiveError(" ".join(msg.split())) from exc
-    for row in rows:
-        table = str(row["table_name"])
-        if table in STREAMS and (table in streams or table == "log_files"):
-            archive.present.add(table)
-            archive.columns.setdefault(table, set()).add(str(row["column_name"]))
     if "log_files" not in archive.present:
         msg = f"--postgres: schema {schema!r} has no log_files table: not an archive of this tap"
         raise ArchiveError(msg)
     return archive
+
+
+_RELATIONS = """
+WITH RECURSIVE tree AS (
+    SELECT c.oid, c.relname AS stream, c.relkind, c.relrowsecurity,
+           c.oid::regclass::text AS name, 0 AS depth
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = %s AND c.relname = ANY(%s)
+  UNION ALL
+    SELECT k.oid, tree.stream, k.relkind, k.relrowsecurity, k.oid::regclass::text, depth + 1
+    FROM tree JOIN pg_inherits i ON i.inhparent = tree.oid JOIN pg_class k ON k.oid = i.inhrelid
+)
+SELECT stream, relkind, relrowsecurity, name, depth FROM tree ORDER BY stream, depth, name
+"""
+"""A stream's table and, recursively, its partitions and child tables (which its rows include)."""
+_KINDS = {
+    "v": "a view: verify reads what it computes for verify's query, which can differ from what "
+    "it shows any other reader",
+    "f": "a foreign table: its rows are not stored here, and what the server behind it answers "
+    "can depend on who asks",
+}
+
+
+def _not_stored_rows(conn: t.Any, schema: str, tables: list[str]) -> list[tuple[str, str]]:
+    """Return why the rows of a stream's table may not be the same for verify and others.
+
+    A table is ordinary (``relkind`` r, or p partitioned), its partitions and children too, and
+    has no row-level security (a policy makes the rows depend on who reads: one can hide a
+    row from every reader but verify's role, or show others rows verify does not see).
+    """
+    out: list[tuple[str, str]] = []
+    rows = conn.execute(_RELATIONS, (schema, tables)).fetchall()
+    for row in rows:
+        where = f"table {schema}.{row['stream']}"
+        child = "" if not row["depth"] else f"its partition or child table {row['name']} is "
+        kind = _KINDS.get(str(row["relkind"]))
+        if kind is None and row["relkind"] not in ("r", "p"):
+            kind = f"a relation of kind {row['relkind']!r}, not a table"
+        if kind:
+            out.append((where, child + kind))
+        if row["relrowsecurity"]:
+            on = f" on {row['name']}" if child else ""
+            out.append(
+                (
+                    where,
+                    f"row-level security is enabled{on}: which rows a reader sees depends on "
+                    "who reads (a policy can hide rows from other readers, or show them rows "
+                    "verify's role does not see)",
+                )
+            )
+    return out

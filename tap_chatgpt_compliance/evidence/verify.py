@@ -989,6 +989,8 @@ class Verifier:
     def run(self) -> Report:
         """Run every check; return the report (``report.links``: the archive's chain links)."""
         try:
+            for where, what in self.archive.problems:  # rows verify reads may not be others'
+                self.report.add("read", where, what)
             self._read_manifest()
             self._check_chains()
             self._check_anchor()
