@@ -107,9 +107,18 @@ class Archive:
         return list(self.iter_records(stream, _raise))
 
     def read_object(self, uri: str) -> bytes | None:
-        """Return the bytes at a storage URI, or None when there is no object there."""
+        """Return the bytes at a storage URI, or None when there is no object there.
+
+        Raises :class:`RefusedURI`, before any I/O, for a URI that is no object store's
+        (:func:`refused_uri`): the archive names it, and whoever can write the archive must not
+        make verify or export fetch a web address or read through another protocol.
+        """
         import fsspec
 
+        why = refused_uri(uri)
+        if why is not None:
+            msg = f"{uri[:200]!r} was not opened: {why}"
+            raise RefusedURI(msg)
         options = self.storage_options if "://" in uri and not uri.startswith("file:") else {}
         try:
             with fsspec.open(uri, "rb", **options) as source:
@@ -127,6 +136,38 @@ class Archive:
             return bool(fs.exists(path))
         except (OSError, ValueError):
             return False
+
+
+STORAGE_SCHEMES = frozenset(
+    {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"}
+)
+"""The object stores (and local paths) whose URIs verify and export open: where the tap's
+``file_storage_url`` puts attachments and raw log files."""
+
+
+class RefusedURI(ValueError):
+    """A storage URI named by the archive that verify and export never open."""
+
+
+def refused_uri(uri: str) -> str | None:
+    """Return why a storage URI named by the archive is not opened, or None when it may be.
+
+    A local path, or a URL of an object store (:data:`STORAGE_SCHEMES`). Refused: web and
+    other network protocols (``http://``, ``ftp://``, ``ssh://``…), fsspec's chained
+    (``a::b``) and in-memory or archive URLs: an altered record must not make the reader fetch
+    an address of the attacker's choosing.
+    """
+    if "::" in uri:
+        return "a chained fsspec URL is no object store's"
+    scheme, separator, _ = uri.partition("://")
+    if not separator:
+        return None  # a local path
+    if scheme.lower() not in STORAGE_SCHEMES:
+        return (
+            f"{scheme[:20]}:// is no object store's (verify and export open local paths and "
+            f"{', '.join(f'{s}://' for s in sorted(STORAGE_SCHEMES - {'file', 'local'}))} only)"
+        )
+    return None
 
 
 def _unique_keys(pairs: list[tuple[str, t.Any]]) -> Record:

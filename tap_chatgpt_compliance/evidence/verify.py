@@ -59,6 +59,7 @@ import orjson
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
+from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.export_text import one_line
 from tap_chatgpt_compliance.evidence.sources import strict_json
 from tap_chatgpt_compliance.logfiles import chain
@@ -1311,10 +1312,15 @@ class Verifier:
                 report.add(
                     "raw",
                     f"log file {file_id}",
-                    f"raw_storage_uri {uri!r} is not the content address of its SHA-256",
+                    f"raw_storage_uri {uri!r} is not the content address of its SHA-256: "
+                    "not opened",
                 )
+                return None, "raw file not at its content address"
             try:
                 data = self.archive.read_object(uri) if uri else None
+            except sources.RefusedURI as exc:
+                report.add("raw", f"log file {file_id}", str(exc))
+                return None, "raw file not opened"
             except Exception as exc:  # any storage backend error
                 report.add(
                     "raw", f"log file {file_id}", f"raw file unreadable ({type(exc).__name__})"
@@ -1443,7 +1449,10 @@ class Verifier:
     def _raw_bytes_quiet(self, record: Record) -> tuple[bytes | None, str]:
         """Read raw bytes already checked once (no finding again)."""
         if record.get("raw_content") == "storage":
-            return self.archive.read_object(str(record.get("raw_storage_uri"))), ""
+            try:
+                return self.archive.read_object(str(record.get("raw_storage_uri"))), ""
+            except sources.RefusedURI:  # named by the first check
+                return None, "raw file not opened"
         parts = self.spill.parts("log", str(record["id"]))
         count = _int(record.get("raw_part_count"))
         return b"".join(parts[i] for i in range(count)), ""
@@ -2248,10 +2257,15 @@ class Verifier:
                 report.add(
                     "attachment",
                     item,
-                    f"storage_uri {uri!r} is not the content address of its sha256 {sha256}",
+                    f"storage_uri {uri!r} is not the content address of its sha256 {sha256}: "
+                    "not opened",
                 )
+                return None
             try:
                 data = self.archive.read_object(str(uri))
+            except sources.RefusedURI as exc:
+                report.add("attachment", item, str(exc))
+                return None
             except Exception as exc:  # any storage backend error
                 report.add("attachment", item, f"unreadable ({type(exc).__name__})")
                 return None

@@ -7,6 +7,7 @@ One archive per mode (inline, storage) is made once per module and copied per ca
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import json
@@ -475,3 +476,61 @@ def _verify_with(folder: Path, extra: list[str], tmp: Path) -> tuple[int, str, d
     done = verify_cli("--jsonl", str(folder), "--report", str(report), *extra)
     assert "Traceback" not in done.stdout + done.stderr
     return done.returncode, done.stdout + done.stderr, json.loads(report.read_text())
+
+
+@pytest.mark.parametrize(
+    "scheme", ["http://127.0.0.1:{port}/store", "memory://store", "simplecache::file:///store"]
+)
+def test_a_storage_uri_of_no_object_store_is_never_opened(
+    scheme: str,
+    storage_archive: Path,
+    storage_run: tuple[TapRun, Path],
+    fresh: Callable[..., Folder],
+    tmp_path: Path,
+) -> None:
+    """Whoever can write the archive points the attachments' storage_uri at a web address
+    (still ending in their content address): verify and export fetched it (fsspec opens any
+    URL). Now a finding, and not one request reaches the server."""
+    import http.server
+    import threading
+
+    from tap_chatgpt_compliance.evidence.export import Exporter
+
+    hits: list[str] = []
+
+    class Counting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        root = scheme.format(port=server.server_address[1])
+        folder = fresh(storage_archive, storage_run[1])
+
+        def moved(rows: Rows) -> None:
+            for row in rows:
+                if row.get("storage_uri"):
+                    tail = row["storage_uri"].split("/sha256/", 1)[1]
+                    row["storage_uri"] = f"{root}/sha256/{tail}"
+
+        folder.edit("files", moved)
+        anchor = anchor_from_state(storage_run[0].state or {}, "state")
+        report = verify(sources.from_jsonl(folder.root), anchor)
+        lines = [finding.line() for finding in report.findings]
+        assert report.status == "FAILED"
+        assert any("was not opened" in line for line in lines), lines
+        with Exporter(sources.from_jsonl(folder.root)) as exporter:
+            user = next(r["id"] for r in folder.rows("users"))
+            with contextlib.suppress(
+                Exception
+            ):  # an empty selection is fine: no fetch is the point
+                exporter.export(tmp_path / "out", custodian=user)
+    finally:
+        server.shutdown()
+    assert hits == []
