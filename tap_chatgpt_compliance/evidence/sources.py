@@ -301,9 +301,19 @@ def from_jsonl(
         msg = f"--jsonl {folder}: no such folder"
         raise ArchiveError(msg)
     archive = JsonlArchive(f"jsonl {root}", storage_options=dict(storage_options or {}))
+    known = (*streams, "log_files")
     for path in sorted(root.iterdir()):
         match = _JSONL_NAME.match(path.name)
         if not match or not path.is_file():
+            near = next((s for s in known if path.name.startswith((f"{s}-", f"{s}."))), None)
+            if near is not None and path.is_file():  # `<stream>*` globs read it: not ignored
+                archive.problems.append(
+                    (
+                        f"file {path.name}",
+                        f"named like a file of {near} but not <stream>[-…].jsonl[.gz]: verify "
+                        f"does not read it, a reader of {near}* would (rename or remove it)",
+                    )
+                )
             continue
         stream = match["stream"]
         if stream not in streams and stream != "log_files":

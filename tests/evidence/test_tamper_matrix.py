@@ -534,3 +534,27 @@ def test_a_storage_uri_of_no_object_store_is_never_opened(
     finally:
         server.shutdown()
     assert hits == []
+
+
+def test_a_stream_file_verify_would_skip_is_a_finding(
+    inline_archive: Path, inline_run: TapRun, fresh: Callable[..., Folder]
+) -> None:
+    """A forged message in ``messages.jsonl.bak`` (or ``messages-2.ndjson``): verify skipped
+    files not named ``<stream>[-…].jsonl[.gz]`` and said intact, while ``messages*`` globs
+    read them."""
+    folder = fresh(inline_archive)
+    forged = {**folder.rows("messages")[0], "content_text": "I agreed to everything."}
+    for name in ("messages.jsonl.bak", "messages-2.ndjson"):
+        (folder.root / name).write_text(json.dumps(forged) + "\n")
+    anchor = anchor_from_state(inline_run.state or {}, "state")
+    report = verify(sources.from_jsonl(folder.root), anchor)
+    lines = [finding.line() for finding in report.findings]
+    assert report.status == "FAILED"
+    assert [line for line in lines if line.startswith("read: file messages")] == [
+        "read: file messages-2.ndjson: named like a file of messages but not "
+        "<stream>[-…].jsonl[.gz]: verify does not read it, a reader of messages* would "
+        "(rename or remove it)",
+        "read: file messages.jsonl.bak: named like a file of messages but not "
+        "<stream>[-…].jsonl[.gz]: verify does not read it, a reader of messages* would "
+        "(rename or remove it)",
+    ], lines
