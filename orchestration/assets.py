@@ -126,8 +126,9 @@ def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> 
             yield MaterializeResult(metadata=meta, check_results=results)
             return
         yield from results
-        # A revoked key or missing scope needs a person; after a possible gap the tap already
-        # archived everything still there: a retry would only hide the failed check.
+        # A revoked key, a missing scope, a configuration or key secret the tap refused: a
+        # person must act. After a possible gap the tap already archived everything still
+        # there: a retry would only hide the failed check.
         permanent = not verdicts["api_key_and_scopes"].passed or any(
             "Possible gap" in line for line in [*outcome.summary.failures, outcome.message or ""]
         )

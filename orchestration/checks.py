@@ -109,13 +109,22 @@ def attachments(outcome: RunOutcome) -> Verdict:
 
 
 def credentials(outcome: RunOutcome) -> Verdict:
-    """Fail on a revoked or wrong key, or a missing scope, with the tap's one-line message."""
-    if not outcome.ok and is_credential_problem(outcome.message):
-        return Verdict(False, "ERROR", str(outcome.message), {"exit_code": outcome.exit_code})
+    """Fail on a revoked or wrong key, or a missing scope, with the tap's one-line message.
+
+    So does a tap that refused to start (its configuration, or its key's secret, could not be
+    used): no request reached the API, so nothing says the key works.
+    """
+    meta = {"exit_code": outcome.exit_code}
+    if not outcome.ok and (is_credential_problem(outcome.message) or outcome.refused):
+        return Verdict(False, "ERROR", str(outcome.message or "the tap refused to start"), meta)
     scope_warnings = [w for w in outcome.warnings if is_credential_problem(w)]
     if scope_warnings:
-        return Verdict(False, "ERROR", scope_warnings[-1], {"exit_code": outcome.exit_code})
-    return Verdict(True, "ERROR", "the API accepted the key", {"exit_code": outcome.exit_code})
+        return Verdict(False, "ERROR", scope_warnings[-1], meta)
+    if not outcome.ok:
+        return Verdict(
+            True, "ERROR", "no key or scope problem in the run (it failed otherwise)", meta
+        )
+    return Verdict(True, "ERROR", "the API accepted the key", meta)
 
 
 def freshness(last_success: float | None, settings: FleetSettings, now: float) -> Verdict:

@@ -109,6 +109,23 @@ def tap_lines(output: str, extractor: str, level: str | None = None) -> list[str
     return [m for lv, m in _plugin_lines(output, extractor) if level is None or lv == level]
 
 
+#: The Singer SDK's line as a stream starts (``Beginning sync of 'users' in full_table mode``).
+_SYNC_STARTED = re.compile(r"\bBeginning\b.*\bsync of\b")
+
+
+def refused_to_start(output: str, extractor: str) -> bool:
+    """Whether the tap stopped on an error before syncing any stream.
+
+    That is its configuration refused (``workspace_id … is not a UUID``), or its key not read
+    (``AWS Secrets Manager secret … (api_key_secret_id) was not found``): no request reached
+    the API, and the same configuration fails the same way until a person changes it.
+    """
+    lines = _plugin_lines(output, extractor)
+    return any(level in ("error", "critical") for level, _ in lines) and not any(
+        _SYNC_STARTED.search(msg) for _, msg in lines
+    )
+
+
 def is_credential_problem(message: str | None) -> bool:
     """Whether the tap's message says the key is revoked, wrong or lacks a scope."""
     return bool(message) and any(marker in str(message) for marker in CREDENTIAL_MARKERS)
