@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -85,14 +88,18 @@ def canned(run_output: str, code: int, state: dict[str, Any] | None = None) -> A
     return run
 
 
-def materialize(monkeypatch: pytest.MonkeyPatch, output: str, code: int) -> Any:
-    """Run the tenant's asset in process (no retry) on a canned ``meltano run``."""
+def materialize(
+    monkeypatch: pytest.MonkeyPatch, output: str, code: int, instance: Any = None
+) -> Any:
+    """Run the tenant's asset in process (2 retries, no delay) on a canned ``meltano run``."""
     from dagster import DagsterInstance, materialize
 
     monkeypatch.setattr(runner, "_run", canned(output, code))
     asset = build_tenant_asset(TENANT, "target-s3", FleetSettings(retries=2, retry_delay=0))
-    with DagsterInstance.ephemeral() as instance:
+    if instance is not None:
         return materialize([asset], instance=instance, raise_on_error=False)
+    with DagsterInstance.ephemeral() as ephemeral:
+        return materialize([asset], instance=ephemeral, raise_on_error=False)
 
 
 @pytest.mark.parametrize("output", [LOADER_ENDED_FIRST, TAP_STOPPED])
@@ -144,3 +151,58 @@ def test_a_run_that_failed_after_syncing_does_not_blame_or_praise_the_key(
     verdict = checks.credentials(outcome)
     assert verdict.passed
     assert "accepted" not in verdict.description
+
+
+@pytest.fixture
+def webhook() -> Iterator[dict[str, Any]]:
+    """A local webhook answering ``status`` (503: down behind its load balancer; 204: up)."""
+    hook: dict[str, Any] = {"status": 503, "received": []}
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if hook["status"] < 300:
+                hook["received"].append(json.loads(body))
+            self.send_response(hook["status"])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook?token=T0KEN"
+    yield hook
+    server.shutdown()
+    server.server_close()
+
+
+def test_alerts_the_webhook_could_not_take_fail_the_tick_and_are_sent_later(
+    monkeypatch: pytest.MonkeyPatch, webhook: dict[str, Any]
+) -> None:
+    """The webhook down: the sensor logged one line per alert, ended its tick as a skip ("3
+    alert(s) sent, 3 failed to send") and moved its cursor past the failed run: its alerts were
+    never sent, not even once the webhook was back."""
+    from dagster import DagsterInstance, build_sensor_context
+
+    from orchestration.sensors import build_alert_sensor
+
+    sensor = build_alert_sensor(FleetSettings(alert_webhook=webhook["url"]))
+    with DagsterInstance.ephemeral() as instance:
+        assert not materialize(monkeypatch, refused(BAD_WORKSPACE), 1, instance).success
+        down = build_sensor_context(instance=instance, cursor=None)
+        with pytest.raises(Exception, match="could not be delivered") as failed:
+            sensor(down)
+        assert "HTTPError" in str(failed.value)
+        assert "T0KEN" not in str(failed.value)
+        assert down.cursor is None  # the failed run is still ahead of the cursor
+
+        webhook["status"] = 204
+        up = build_sensor_context(instance=instance, cursor=down.cursor)
+        sensor(up)
+        kinds = sorted(a["kind"] for a in webhook["received"])
+        assert kinds == ["check_failed", "run_failed", "step_failed"], webhook["received"]
+        assert webhook["received"][0]["description"] == BAD_WORKSPACE
+        webhook["received"].clear()
+        sensor(build_sensor_context(instance=instance, cursor=up.cursor))
+        assert webhook["received"] == []  # sent once delivered, never again
