@@ -86,6 +86,19 @@ def run_metadata(outcome: RunOutcome, tenant: Tenant, loader: str) -> dict[str, 
     return meta
 
 
+def previous_bookmarks(context: AssetExecutionContext, key: AssetKey) -> dict[str, str]:
+    """{event_type: end_time} of the asset's last materialisation (its ``bookmark/…`` values)."""
+    event = context.instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event else None
+    if materialization is None:
+        return {}
+    return {
+        name.split("/", 1)[1]: str(value.value)
+        for name, value in materialization.metadata.items()
+        if name.startswith("bookmark/") and str(value.value) not in ("", "None")
+    }
+
+
 def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> AssetsDefinition:
     """Build the asset of one tenant and destination, with its three run checks."""
     key = asset_key(tenant, loader)
@@ -110,9 +123,10 @@ def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> 
     )
     def _archive(context: AssetExecutionContext) -> Iterator[Any]:
         log_dir = Path(settings.log_dir) if settings.log_dir else None
+        previous = previous_bookmarks(context, key)
         outcome = run_pipeline(tenant, loader, log_dir=log_dir, timeout=settings.run_timeout)
         verdicts = {
-            "retention_horizon": checks.retention(outcome, settings),
+            "retention_horizon": checks.retention(outcome, settings, previous=previous),
             "attachments_archived": checks.attachments(outcome),
             "api_key_and_scopes": checks.credentials(outcome),
         }

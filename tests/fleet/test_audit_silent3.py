@@ -11,6 +11,7 @@ import json
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -206,3 +207,42 @@ def test_alerts_the_webhook_could_not_take_fail_the_tick_and_are_sent_later(
         webhook["received"].clear()
         sensor(build_sensor_context(instance=instance, cursor=up.cursor))
         assert webhook["received"] == []  # sent once delivered, never again
+
+
+def summary_run(started_from: str, end_time: str) -> tuple[str, dict[str, Any]]:
+    """A successful ``meltano run`` (the tap's summary) and the state Meltano then holds."""
+    bookmark = {"end_time": end_time, "lag_seconds": 600, "listing": "read",
+                "behind_api_seconds": 0, "started_from": started_from}  # fmt: skip
+    summary = {"records": {"messages": 3}, "log_files": 1, "attachments": {}, "failures": [],
+               "bookmarks": {"CONVERSATION_MESSAGE": bookmark}, "exit_code": 0}  # fmt: skip
+    partition = {"context": {"event_type": "CONVERSATION_MESSAGE"},
+                 "replication_key": "end_time", "replication_key_value": end_time}  # fmt: skip
+    state = {"singer_state": {"bookmarks": {"log_files": {"partitions": [partition]}}}}
+    line = f"Run summary (json): {json.dumps(summary, separators=(',', ':'))}"
+    return f"{T} [info     ] {TAP} {line}\n{T} [info     ] meltano      Run completed\n", state
+
+
+def test_a_state_lost_between_two_runs_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Meltano's state emptied between two hourly runs (a bucket lifecycle rule, `meltano state
+    clear`, a new MELTANO_STATE_BACKEND_URI): the tap read everything again from start_date and
+    every check passed, as on a tenant's first run."""
+    from dagster import DagsterInstance, materialize
+
+    asset = build_tenant_asset(TENANT, "target-s3", FleetSettings(retries=0))
+    now = datetime.now(timezone.utc)
+    verdicts = []
+    with DagsterInstance.ephemeral() as instance:
+        for started_from, age in (("start_date", 2), ("bookmark", 1), ("start_date", 0)):
+            end = (now - timedelta(hours=age)).isoformat()
+            output, state = summary_run(started_from, end)
+            monkeypatch.setattr(runner, "_run", canned(output, 0, state))
+            result = materialize([asset], instance=instance, raise_on_error=False)
+            assert result.success
+            checks_ = {e.check_name: e for e in result.get_asset_check_evaluations()}
+            verdicts.append(checks_["retention_horizon"])
+    first, hourly, lost = verdicts
+    assert first.passed  # a tenant's first run: no earlier bookmark, nothing lost
+    assert hourly.passed
+    assert (lost.passed, lost.severity.value) == (False, "WARN")
+    assert "the state was lost or cleared" in lost.description
+    assert (now - timedelta(hours=1)).isoformat()[:19] in lost.description
