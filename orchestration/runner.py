@@ -211,14 +211,25 @@ def _meltano_child(
 _TENANTS: dict[tuple[Path, int], list[Tenant]] = {}
 
 
+#: Meltano log levels that hide the tap's info lines, its run summary among them.
+_QUIET_LEVELS = ("warning", "error", "critical")
+
+
 def _environment(tenant: Tenant) -> dict[str, str]:
-    """Return this process's environment without the other tenants' variables."""
+    """Return this process's environment without the other tenants' variables.
+
+    Meltano's log level is at most ``info``: at ``warning`` Meltano drops the tap's run summary
+    (an info line), and the fleet would know nothing of what the run archived.
+    """
     path = project_root() / "meltano.yml"
     key = (path, path.stat().st_mtime_ns)
     if key not in _TENANTS:
         _TENANTS.clear()
         _TENANTS[key] = load_tenants(path.parent)
-    return tenant_environment(os.environ, tenant, _TENANTS[key])
+    env = tenant_environment(os.environ, tenant, _TENANTS[key])
+    if env.get("MELTANO_CLI_LOG_LEVEL", "").strip().lower() in _QUIET_LEVELS:
+        env["MELTANO_CLI_LOG_LEVEL"] = "info"
+    return env
 
 
 def _run(args: list[str], timeout: float, tenant: Tenant) -> subprocess.CompletedProcess[str]:

@@ -109,20 +109,18 @@ def tap_lines(output: str, extractor: str, level: str | None = None) -> list[str
     return [m for lv, m in _plugin_lines(output, extractor) if level is None or lv == level]
 
 
-#: The Singer SDK's line as a stream starts (``Beginning sync of 'users' in full_table mode``).
-_SYNC_STARTED = re.compile(r"\bBeginning\b.*\bsync of\b")
-
-
 def refused_to_start(output: str, extractor: str) -> bool:
-    """Whether the tap stopped on an error before syncing any stream.
+    """Whether the tap stopped on an error before syncing: an error line and no run summary.
 
-    That is its configuration refused (``workspace_id … is not a UUID``), or its key not read
-    (``AWS Secrets Manager secret … (api_key_secret_id) was not found``): no request reached
-    the API, and the same configuration fails the same way until a person changes it.
+    The tap writes its run summary whenever it gets as far as syncing, failed runs included
+    (signals too); without one, its error is its configuration refused (``workspace_id … is
+    not a UUID``) or its key not read (``AWS Secrets Manager secret … (api_key_secret_id) was
+    not found``): no request reached the API, and the same configuration fails the same way
+    until a person changes it. (A tap killed outright writes neither line.)
     """
     lines = _plugin_lines(output, extractor)
     return any(level in ("error", "critical") for level, _ in lines) and not any(
-        _SYNC_STARTED.search(msg) for _, msg in lines
+        SUMMARY_MARKER in msg for _, msg in lines
     )
 
 

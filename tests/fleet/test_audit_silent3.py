@@ -122,6 +122,15 @@ def test_a_run_meltano_calls_a_success_without_the_tap_s_summary_fails(
     assert len(retried) == 2  # the loader may have died of something passing: retried
 
 
+def test_meltano_runs_at_info_level_at_least(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At MELTANO_CLI_LOG_LEVEL=warning Meltano drops the tap's run summary (an info line;
+    reproduced with Meltano 4.4.1: 2 lines of output, no summary, exit 0): every run would fail
+    as unfinished, and the retention check would not see how far behind the API it is."""
+    for level, expected in (("warning", "info"), ("ERROR", "info"), ("debug", "debug")):
+        monkeypatch.setenv("MELTANO_CLI_LOG_LEVEL", level)
+        assert runner._environment(TENANT)["MELTANO_CLI_LOG_LEVEL"] == expected
+
+
 @pytest.mark.parametrize("line", [BAD_WORKSPACE, SECRET_DELETED])
 def test_a_tap_that_refused_to_start_fails_its_key_check_and_is_not_retried(
     monkeypatch: pytest.MonkeyPatch, line: str
@@ -143,9 +152,9 @@ def test_a_tap_that_refused_to_start_fails_its_key_check_and_is_not_retried(
 def test_a_run_that_failed_after_syncing_does_not_blame_or_praise_the_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    output = f"{T} [info     ] {TAP} Beginning sync of 'users' in full_table mode\n" + refused(
-        "Log file eclf_1 failed its SHA-256 check 2 times"
-    )
+    line = "Log file eclf_1 failed its SHA-256 check 2 times"
+    summary = {"records": {}, "log_files": 0, "failures": [line], "exit_code": 1}
+    output = f"{T} [info     ] {TAP} Run summary (json): {json.dumps(summary)}\n" + refused(line)
     monkeypatch.setattr(runner, "_run", canned(output, 1))
     outcome = runner.run_pipeline(TENANT, "target-s3")
     assert not outcome.refused
