@@ -22,6 +22,7 @@ from .project import Tenant, load_tenants, project_root, tenant_environment
 from .summary import (
     RunSummary,
     bookmarks_from_state,
+    meltano_error,
     parse_summary,
     refused_to_start,
     tap_lines,
@@ -365,6 +366,8 @@ def run_pipeline(
     if state is not None and summary.source == "none":
         summary.source = "state"
     message = tap_message(output, tenant.extractor)
+    if exit_code != 0 and message is None:
+        message = meltano_error(output)
     if exit_code == 124:
         message = f"meltano run timed out after {timeout:.0f} s"
     for problem in (state_problem(output, read_error), unfinished_tap(summary, exit_code)):

@@ -104,6 +104,24 @@ def tap_message(output: str, extractor: str) -> str | None:
     return lines[-1][1] if lines else None
 
 
+#: Meltano's error lines that say nothing of why (``Block run completed``).
+_MELTANO_NOISE = ("Block run completed", "Run completed")
+
+
+def meltano_error(output: str) -> str | None:
+    """Return Meltano's own last error line that says why, for a run whose tap said nothing.
+
+    ``Loader failed``, or ``Another '…' pipeline is already running …`` (a retry while the
+    ``meltano run`` of a killed step still runs).
+    """
+    errors = [
+        msg
+        for level, msg in _plugin_lines(output, "meltano")
+        if level in ("error", "critical") and msg and msg not in _MELTANO_NOISE
+    ]
+    return errors[-1] if errors else None
+
+
 def tap_lines(output: str, extractor: str, level: str | None = None) -> list[str]:
     """Return the tap's log messages, optionally only those of one level."""
     return [m for lv, m in _plugin_lines(output, extractor) if level is None or lv == level]

@@ -255,3 +255,20 @@ def test_a_state_lost_between_two_runs_warns(monkeypatch: pytest.MonkeyPatch) ->
     assert (lost.passed, lost.severity.value) == (False, "WARN")
     assert "the state was lost or cleared" in lost.description
     assert (now - timedelta(hours=1)).isoformat()[:19] in lost.description
+
+
+def test_a_retry_refused_by_meltano_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tenant's step SIGKILLed (OOM): its `meltano run` goes on in its own process group and
+    Meltano refuses the retry; the step failed with "meltano run exited 1" and nothing else."""
+    running = (
+        f"{T} [error    ] meltano      Another 'local:{TAP}-to-target-s3' pipeline is already "
+        "running which started at 2026-12-07 03:25:46.343109+00:00. Wait until 2026-12-07 "
+        "03:30:53.564212+00:00 when the job will be automatically cancelled if stale, or "
+        "ignore this check using the '--force' option.\n"
+        f"{T} [error    ] meltano      Block run completed\n"
+        f"{T} [info     ] meltano      Run completed\n"
+    )
+    monkeypatch.setattr(runner, "_run", canned(running, 1))
+    outcome = runner.run_pipeline(TENANT, "target-s3")
+    assert outcome.message is not None
+    assert outcome.message.startswith("Another 'local:tap-chatgpt-compliance--acme-to-target-s3'")
