@@ -23,6 +23,7 @@ from .asset_checks import check_result
 from .project import Tenant, identifier
 from .runner import RunOutcome, run_pipeline, state_id
 from .settings import FleetSettings
+from .summary import is_transient_refusal
 
 GROUP = "chatgpt_compliance"
 #: Op tag limited by the executor's ``tag_concurrency_limits`` (the in-run cap).
@@ -141,9 +142,11 @@ def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> 
             return
         yield from results
         # A revoked key, a missing scope, a configuration or key secret the tap refused: a
-        # person must act. After a possible gap the tap already archived everything still
-        # there: a retry would only hide the failed check.
-        permanent = not verdicts["api_key_and_scopes"].passed or any(
+        # person must act (unless the secret store failed for a passing reason). After a
+        # possible gap the tap already archived everything still there: a retry would only
+        # hide the failed check.
+        passing = outcome.refused and is_transient_refusal(outcome.message)
+        permanent = (not verdicts["api_key_and_scopes"].passed and not passing) or any(
             "Possible gap" in line for line in [*outcome.summary.failures, outcome.message or ""]
         )
         raise Failure(

@@ -142,6 +142,16 @@ def refused_to_start(output: str, extractor: str) -> bool:
     )
 
 
+#: A key secret that could not be read for a reason that may pass (AWS's unexpected error
+#: codes: throttling, 5xx; the network): the tap refused to start, but a retry may succeed.
+TRANSIENT_REFUSALS = ("(api_key_secret_id) cannot be read (", "and the network.")
+
+
+def is_transient_refusal(message: str | None) -> bool:
+    """Whether the tap's refusal to start may pass by itself (a retry is worth it)."""
+    return bool(message) and any(marker in str(message) for marker in TRANSIENT_REFUSALS)
+
+
 def is_credential_problem(message: str | None) -> bool:
     """Whether the tap's message says the key is revoked, wrong or lacks a scope."""
     return bool(message) and any(marker in str(message) for marker in CREDENTIAL_MARKERS)

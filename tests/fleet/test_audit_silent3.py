@@ -149,6 +149,19 @@ def test_a_tap_that_refused_to_start_fails_its_key_check_and_is_not_retried(
     assert [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"] == []
 
 
+def test_a_secret_store_failing_for_a_passing_reason_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    line = (
+        "AWS Secrets Manager secret 'chatgpt-compliance/acme' (api_key_secret_id) cannot be "
+        "read (InternalServiceError)."
+    )
+    result = materialize(monkeypatch, refused(line), 1)
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["api_key_and_scopes"].passed  # no request reached the API
+    assert len([e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]) == 2
+
+
 def test_a_run_that_failed_after_syncing_does_not_blame_or_praise_the_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
