@@ -4,7 +4,8 @@ The tap ends its log with ``Run summary (json): {...}`` (compact JSON: ``records
 ``log_files`` n, ``attachments`` {status: n}, ``bookmarks`` {event_type: {end_time,
 lag_seconds}}, ``failures`` [str], ``exit_code``). Meltano prefixes every plugin line with a
 timestamp, a level and the plugin name, so the marker is searched anywhere in a line. When no
-such line exists (an older tap), the bookmarks come from the Meltano state instead.
+such line exists, the bookmarks come from the Meltano state, and a run Meltano called a success
+fails (the tap did not finish: ``runner.unfinished_tap``).
 """
 
 from __future__ import annotations
