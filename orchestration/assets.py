@@ -23,6 +23,7 @@ from .asset_checks import check_result
 from .project import Tenant, identifier
 from .runner import RunOutcome, run_pipeline, state_id
 from .settings import FleetSettings
+from .summary import is_transient_refusal
 
 GROUP = "chatgpt_compliance"
 #: Op tag limited by the executor's ``tag_concurrency_limits`` (the in-run cap).
@@ -86,6 +87,19 @@ def run_metadata(outcome: RunOutcome, tenant: Tenant, loader: str) -> dict[str, 
     return meta
 
 
+def previous_bookmarks(context: AssetExecutionContext, key: AssetKey) -> dict[str, str]:
+    """{event_type: end_time} of the asset's last materialisation (its ``bookmark/…`` values)."""
+    event = context.instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event else None
+    if materialization is None:
+        return {}
+    return {
+        name.split("/", 1)[1]: str(value.value)
+        for name, value in materialization.metadata.items()
+        if name.startswith("bookmark/") and str(value.value) not in ("", "None")
+    }
+
+
 def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> AssetsDefinition:
     """Build the asset of one tenant and destination, with its three run checks."""
     key = asset_key(tenant, loader)
@@ -110,9 +124,10 @@ def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> 
     )
     def _archive(context: AssetExecutionContext) -> Iterator[Any]:
         log_dir = Path(settings.log_dir) if settings.log_dir else None
+        previous = previous_bookmarks(context, key)
         outcome = run_pipeline(tenant, loader, log_dir=log_dir, timeout=settings.run_timeout)
         verdicts = {
-            "retention_horizon": checks.retention(outcome, settings),
+            "retention_horizon": checks.retention(outcome, settings, previous=previous),
             "attachments_archived": checks.attachments(outcome),
             "api_key_and_scopes": checks.credentials(outcome),
         }
@@ -126,9 +141,12 @@ def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> 
             yield MaterializeResult(metadata=meta, check_results=results)
             return
         yield from results
-        # A revoked key or missing scope needs a person; after a possible gap the tap already
-        # archived everything still there: a retry would only hide the failed check.
-        permanent = not verdicts["api_key_and_scopes"].passed or any(
+        # A revoked key, a missing scope, a configuration or key secret the tap refused: a
+        # person must act (unless the secret store failed for a passing reason). After a
+        # possible gap the tap already archived everything still there: a retry would only
+        # hide the failed check.
+        passing = outcome.refused and is_transient_refusal(outcome.message)
+        permanent = (not verdicts["api_key_and_scopes"].passed and not passing) or any(
             "Possible gap" in line for line in [*outcome.summary.failures, outcome.message or ""]
         )
         raise Failure(

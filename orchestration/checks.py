@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .runner import RunOutcome
 from .settings import FleetSettings
 from .summary import is_credential_problem, parse_time
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DAY = 86400.0
 
@@ -31,11 +34,17 @@ def _age_seconds(bookmark: dict[str, Any], now: datetime) -> float | None:
     return float(lag) if isinstance(lag, (int, float)) else None
 
 
-def retention(outcome: RunOutcome, settings: FleetSettings, now: datetime | None = None) -> Verdict:
+def retention(
+    outcome: RunOutcome,
+    settings: FleetSettings,
+    now: datetime | None = None,
+    previous: Mapping[str, str] | None = None,
+) -> Verdict:
     """Bookmark older than ``retention_fail_days`` fails (possible gap), ``warn_days`` warns.
 
     The tap's own ``Possible gap`` failure (the bookmark before the run was past the 30-day
-    retention, even if this run moved it) fails too.
+    retention, even if this run moved it) fails too. ``previous``: the bookmarks of the asset's
+    last materialisation; a run that found none of them in Meltano's state warns (state lost).
     """
     now = now or datetime.now(timezone.utc)
     ages = {
@@ -52,6 +61,9 @@ def retention(outcome: RunOutcome, settings: FleetSettings, now: datetime | None
     silent = _silence(outcome, settings, meta)
     if silent:
         return Verdict(False, "ERROR", silent, meta)
+    lost = _lost_state(outcome, previous or {})
+    if lost:
+        return Verdict(False, "WARN", lost, meta)
     if oldest:
         (name, age), fail = oldest, settings.retention_fail_days
         days = age / DAY
@@ -94,6 +106,27 @@ def _silence(outcome: RunOutcome, settings: FleetSettings, meta: dict[str, Any])
     return None
 
 
+def _lost_state(outcome: RunOutcome, previous: Mapping[str, str]) -> str | None:
+    """Say that Meltano's state had lost a bookmark an earlier run of the asset had reached.
+
+    The tap then lists from ``start_date`` (its summary's ``started_from``): nothing is
+    skipped, but every file since is read and loaded again, and a ``start_date`` later than the
+    lost bookmark would leave a gap.
+    """
+    for event_type, bookmark in sorted(outcome.summary.tap_bookmarks.items()):
+        if not isinstance(bookmark, dict) or bookmark.get("started_from") != "start_date":
+            continue
+        if previous.get(event_type):
+            return (
+                f"{event_type}: Meltano's state held no bookmark, although an earlier run "
+                f"archived up to {previous[event_type]}: the state was lost or cleared. This "
+                "run listed again from start_date (files archived before were read again, none "
+                "skipped). Check the state backend (state_backend.uri, "
+                "MELTANO_STATE_BACKEND_URI)."
+            )
+    return None
+
+
 def attachments(outcome: RunOutcome) -> Verdict:
     """Attachments the last run could not archive warn (they expire ~24 h after upload)."""
     missing = outcome.summary.attachments_not_archived
@@ -109,13 +142,22 @@ def attachments(outcome: RunOutcome) -> Verdict:
 
 
 def credentials(outcome: RunOutcome) -> Verdict:
-    """Fail on a revoked or wrong key, or a missing scope, with the tap's one-line message."""
-    if not outcome.ok and is_credential_problem(outcome.message):
-        return Verdict(False, "ERROR", str(outcome.message), {"exit_code": outcome.exit_code})
+    """Fail on a revoked or wrong key, or a missing scope, with the tap's one-line message.
+
+    So does a tap that refused to start (its configuration, or its key's secret, could not be
+    used): no request reached the API, so nothing says the key works.
+    """
+    meta = {"exit_code": outcome.exit_code}
+    if not outcome.ok and (is_credential_problem(outcome.message) or outcome.refused):
+        return Verdict(False, "ERROR", str(outcome.message or "the tap refused to start"), meta)
     scope_warnings = [w for w in outcome.warnings if is_credential_problem(w)]
     if scope_warnings:
-        return Verdict(False, "ERROR", scope_warnings[-1], {"exit_code": outcome.exit_code})
-    return Verdict(True, "ERROR", "the API accepted the key", {"exit_code": outcome.exit_code})
+        return Verdict(False, "ERROR", scope_warnings[-1], meta)
+    if not outcome.ok:
+        return Verdict(
+            True, "ERROR", "no key or scope problem in the run (it failed otherwise)", meta
+        )
+    return Verdict(True, "ERROR", "the API accepted the key", meta)
 
 
 def freshness(last_success: float | None, settings: FleetSettings, now: float) -> Verdict:

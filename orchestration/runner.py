@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .project import Tenant, load_tenants, project_root, tenant_environment
-from .summary import RunSummary, bookmarks_from_state, parse_summary, tap_lines, tap_message
+from .summary import (
+    RunSummary,
+    bookmarks_from_state,
+    meltano_error,
+    parse_summary,
+    refused_to_start,
+    tap_lines,
+    tap_message,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -74,6 +82,8 @@ class RunOutcome:
     message: str | None  # the tap's last line (its one-line reason on failure)
     warnings: list[str]
     log_path: Path | None
+    refused: bool = False
+    """The tap stopped on an error before syncing anything (configuration, its key's secret)."""
 
     @property
     def ok(self) -> bool:
@@ -202,14 +212,25 @@ def _meltano_child(
 _TENANTS: dict[tuple[Path, int], list[Tenant]] = {}
 
 
+#: Meltano log levels that hide the tap's info lines, its run summary among them.
+_QUIET_LEVELS = ("warning", "error", "critical")
+
+
 def _environment(tenant: Tenant) -> dict[str, str]:
-    """Return this process's environment without the other tenants' variables."""
+    """Return this process's environment without the other tenants' variables.
+
+    Meltano's log level is at most ``info``: at ``warning`` Meltano drops the tap's run summary
+    (an info line), and the fleet would know nothing of what the run archived.
+    """
     path = project_root() / "meltano.yml"
     key = (path, path.stat().st_mtime_ns)
     if key not in _TENANTS:
         _TENANTS.clear()
         _TENANTS[key] = load_tenants(path.parent)
-    return tenant_environment(os.environ, tenant, _TENANTS[key])
+    env = tenant_environment(os.environ, tenant, _TENANTS[key])
+    if env.get("MELTANO_CLI_LOG_LEVEL", "").strip().lower() in _QUIET_LEVELS:
+        env["MELTANO_CLI_LOG_LEVEL"] = "info"
+    return env
 
 
 def _run(args: list[str], timeout: float, tenant: Tenant) -> subprocess.CompletedProcess[str]:
@@ -286,6 +307,31 @@ def state_problem(output: str, read_error: str | None) -> str | None:
     )
 
 
+def unfinished_tap(summary: RunSummary, exit_code: int) -> str | None:
+    """Return why a run that Meltano calls a success did not archive all it could, or None.
+
+    The tap's last line is its run summary. Without it, or with one saying the tap failed, the
+    tap did not finish: Meltano exits 0 when the loader ends (exit 0) before the tap, after
+    stopping the tap ("pretend the producer finished successfully"). Only what Meltano's state
+    holds was archived.
+    """
+    if exit_code != 0:
+        return None
+    if summary.source != "summary":
+        return (
+            "meltano run exited 0, but the tap never wrote its run summary: it did not finish "
+            "(Meltano reports success when the loader ends before the tap, and stops the tap). "
+            "Only what Meltano's state holds is archived; the next run resumes there. Check "
+            "the loader's log."
+        )
+    if summary.exit_code:
+        return (
+            f"meltano run exited 0, but the tap's run summary says it failed (exit "
+            f"{summary.exit_code}): only what Meltano's state holds is archived."
+        )
+    return None
+
+
 def run_pipeline(
     tenant: Tenant, loader: str, log_dir: Path | None = None, timeout: float = 3600
 ) -> RunOutcome:
@@ -293,7 +339,7 @@ def run_pipeline(
 
     The bookmarks reported are those Meltano persisted (``meltano state get`` after the run),
     not those the tap reached: a state backend that fails makes the run fail, although Meltano
-    itself exits 0.
+    itself exits 0; so does a tap that never wrote its run summary (:func:`unfinished_tap`).
     """
     started = time.time()
     try:
@@ -320,13 +366,15 @@ def run_pipeline(
     if state is not None and summary.source == "none":
         summary.source = "state"
     message = tap_message(output, tenant.extractor)
+    if exit_code != 0 and message is None:
+        message = meltano_error(output)
     if exit_code == 124:
         message = f"meltano run timed out after {timeout:.0f} s"
-    problem = state_problem(output, read_error)
-    if problem is not None:
-        summary.failures.append(problem)
-        if exit_code == 0:
-            exit_code, message = 1, problem
+    for problem in (state_problem(output, read_error), unfinished_tap(summary, exit_code)):
+        if problem is not None:
+            summary.failures.append(problem)
+            if exit_code == 0:
+                exit_code, message = 1, problem
     return RunOutcome(
         tenant=tenant.name,
         loader=loader,
@@ -338,4 +386,5 @@ def run_pipeline(
         message=message,
         warnings=tap_lines(output, tenant.extractor, "warning"),
         log_path=log_path,
+        refused=exit_code != 0 and refused_to_start(output, tenant.extractor),
     )

@@ -57,13 +57,14 @@ def alert_of(entry: Any) -> dict[str, Any] | None:
     return {**base, "kind": "run_failed", "description": event.message}
 
 
-def collect_alerts(
+def collect_alert_batches(
     instance: DagsterInstance, cursor: str | None, limit: int = 200
-) -> tuple[list[dict[str, Any]], str]:
-    """Failed checks, steps and runs of the runs that finished since ``cursor``.
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Failed checks, steps and runs of the runs finished since ``cursor``, run by run.
 
-    Works on every instance storage (PostgreSQL, and the run-sharded SQLite of ``dagster dev``):
-    the cursor is the last finished run's update time plus the runs seen at that time.
+    Each run's alerts come with the cursor that marks that run as done. Works on every
+    instance storage (PostgreSQL, and the run-sharded SQLite of ``dagster dev``): the cursor is
+    the last finished run's update time plus the runs seen at that time.
     """
     state = json.loads(cursor) if cursor else {}
     after = float(state.get("after", 0.0))
@@ -81,12 +82,12 @@ def collect_alerts(
         order_by="update_timestamp",
         ascending=True,
     )
-    alerts: list[dict[str, Any]] = []
     kinds = {
         DagsterEventType.ASSET_CHECK_EVALUATION,
         DagsterEventType.STEP_FAILURE,
         DagsterEventType.RUN_FAILURE,
     }
+    batches: list[tuple[str, list[dict[str, Any]]]] = []
     for record in records:
         run_id = record.dagster_run.run_id
         updated = record.update_timestamp.timestamp()
@@ -95,15 +96,31 @@ def collect_alerts(
         if updated > after:
             after, seen = updated, set()
         seen.add(run_id)
-        for entry in instance.all_logs(run_id, of_type=kinds):
-            alert = alert_of(entry)
-            if alert:
-                alerts.append(alert)
-    return alerts, json.dumps({"after": after, "seen": sorted(seen)})
+        alerts = [a for e in instance.all_logs(run_id, of_type=kinds) if (a := alert_of(e))]
+        batches.append((json.dumps({"after": after, "seen": sorted(seen)}), alerts))
+    return batches
+
+
+def collect_alerts(
+    instance: DagsterInstance, cursor: str | None, limit: int = 200
+) -> tuple[list[dict[str, Any]], str]:
+    """Every alert of the runs finished since ``cursor``, and the cursor after them."""
+    batches = collect_alert_batches(instance, cursor, limit)
+    alerts = [alert for _, run_alerts in batches for alert in run_alerts]
+    return alerts, batches[-1][0] if batches else (cursor or json.dumps({"after": 0.0}))
+
+
+class AlertDeliveryError(Exception):
+    """Alerts could not be delivered: the sensor's tick fails, and they are sent again."""
 
 
 def build_alert_sensor(settings: FleetSettings) -> SensorDefinition:
-    """Call the webhook / command for every failed check, step and run."""
+    """Call the webhook / command for every failed check, step and run.
+
+    An alert that cannot be delivered fails the tick (Dagster shows the sensor failing) and
+    keeps the cursor before its run, so the run's alerts are sent again at the next tick: an
+    alert may arrive twice, never not at all.
+    """
 
     @sensor(
         name="fleet_alerts",
@@ -113,16 +130,30 @@ def build_alert_sensor(settings: FleetSettings) -> SensorDefinition:
         "for every failed check, tenant step and run.",
     )
     def _alerts(context: SensorEvaluationContext) -> SkipReason:
-        alerts, newest = collect_alerts(context.instance, context.cursor)
-        failed = 0
-        for alert in alerts:
-            errors = send_alert(alert, settings.alert_webhook, settings.alert_command)
-            for error in errors:
-                context.log.error(error)
-            failed += bool(errors)
-        context.update_cursor(newest)
-        if alerts and not (settings.alert_webhook or settings.alert_command):
-            return SkipReason(f"{len(alerts)} alert(s), but no FLEET_ALERT_WEBHOOK/COMMAND set")
-        return SkipReason(f"{len(alerts)} alert(s) sent, {failed} failed to send")
+        if not (settings.alert_webhook or settings.alert_command):
+            alerts, newest = collect_alerts(context.instance, context.cursor)
+            context.update_cursor(newest)
+            if alerts:
+                return SkipReason(f"{len(alerts)} alert(s), but no FLEET_ALERT_WEBHOOK/COMMAND set")
+            return SkipReason("0 alert(s) sent, 0 failed to send")
+        sent = 0
+        for cursor, alerts in collect_alert_batches(context.instance, context.cursor):
+            for alert in alerts:
+                errors = send_alert(alert, settings.alert_webhook, settings.alert_command)
+                if errors:
+                    for error in errors:
+                        context.log.error(error)
+                    # The cursor stays before this run: its alerts are all sent again at the
+                    # next tick (some perhaps twice, none lost); those of earlier runs stay sent.
+                    text = (
+                        f"an alert of run {alert['run_id']} could not be delivered "
+                        f"({'; '.join(errors)}): this run's alerts are sent again at the next tick"
+                    )
+                    if sent:
+                        return SkipReason(f"{sent} alert(s) sent; then {text}")
+                    raise AlertDeliveryError(text)
+                sent += 1
+            context.update_cursor(cursor)
+        return SkipReason(f"{sent} alert(s) sent, 0 failed to send")
 
     return _alerts

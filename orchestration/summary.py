@@ -4,7 +4,8 @@ The tap ends its log with ``Run summary (json): {...}`` (compact JSON: ``records
 ``log_files`` n, ``attachments`` {status: n}, ``bookmarks`` {event_type: {end_time,
 lag_seconds}}, ``failures`` [str], ``exit_code``). Meltano prefixes every plugin line with a
 timestamp, a level and the plugin name, so the marker is searched anywhere in a line. When no
-such line exists (an older tap), the bookmarks come from the Meltano state instead.
+such line exists, the bookmarks come from the Meltano state, and a run Meltano called a success
+fails (the tap did not finish: ``runner.unfinished_tap``).
 """
 
 from __future__ import annotations
@@ -104,9 +105,52 @@ def tap_message(output: str, extractor: str) -> str | None:
     return lines[-1][1] if lines else None
 
 
+#: Meltano's error lines that say nothing of why (``Block run completed``).
+_MELTANO_NOISE = ("Block run completed", "Run completed")
+
+
+def meltano_error(output: str) -> str | None:
+    """Return Meltano's own last error line that says why, for a run whose tap said nothing.
+
+    ``Loader failed``, or ``Another '…' pipeline is already running …`` (a retry while the
+    ``meltano run`` of a killed step still runs).
+    """
+    errors = [
+        msg
+        for level, msg in _plugin_lines(output, "meltano")
+        if level in ("error", "critical") and msg and msg not in _MELTANO_NOISE
+    ]
+    return errors[-1] if errors else None
+
+
 def tap_lines(output: str, extractor: str, level: str | None = None) -> list[str]:
     """Return the tap's log messages, optionally only those of one level."""
     return [m for lv, m in _plugin_lines(output, extractor) if level is None or lv == level]
+
+
+def refused_to_start(output: str, extractor: str) -> bool:
+    """Whether the tap stopped on an error before syncing: an error line and no run summary.
+
+    The tap writes its run summary whenever it gets as far as syncing, failed runs included
+    (signals too); without one, its error is its configuration refused (``workspace_id … is
+    not a UUID``) or its key not read (``AWS Secrets Manager secret … (api_key_secret_id) was
+    not found``): no request reached the API, and the same configuration fails the same way
+    until a person changes it. (A tap killed outright writes neither line.)
+    """
+    lines = _plugin_lines(output, extractor)
+    return any(level in ("error", "critical") for level, _ in lines) and not any(
+        SUMMARY_MARKER in msg for _, msg in lines
+    )
+
+
+#: A key secret that could not be read for a reason that may pass (AWS's unexpected error
+#: codes: throttling, 5xx; the network): the tap refused to start, but a retry may succeed.
+TRANSIENT_REFUSALS = ("(api_key_secret_id) cannot be read (", "and the network.")
+
+
+def is_transient_refusal(message: str | None) -> bool:
+    """Whether the tap's refusal to start may pass by itself (a retry is worth it)."""
+    return bool(message) and any(marker in str(message) for marker in TRANSIENT_REFUSALS)
 
 
 def is_credential_problem(message: str | None) -> bool:

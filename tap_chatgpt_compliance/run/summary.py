@@ -155,6 +155,8 @@ class RunSummary:
             "api_newest_end_time": _iso(found.get("api_newest_end_time")),
             "api_max_event_time": _iso(found.get("api_max_event_time")),
             "behind_api_seconds": behind,
+            # "start_date": the state had no bookmark (a first run, or a state lost or cleared)
+            "started_from": found.get("started_from"),
         }
 
     @property

@@ -197,8 +197,19 @@ class PlannedListing(LogListingStream):
             for key in ("replication_key_value", "boundary_file_ids", "boundary_end_time"):
                 state.pop(key, None)
             bookmark = None
+        listing = self._listing(self._event_type(context))
+        listing["started_from"] = "start_date" if bookmark is None else "bookmark"
         if bookmark is None:
             configured = parse_start_date(self.settings.start_date, now)
+            origin = "start_date" if self.settings.start_date else "the 30-day retention's start"
+            self.logger.warning(
+                "No %s bookmark in the state: listing from %s %s. Expected on the workspace's "
+                "first run; otherwise the state was lost or cleared, and log files archived "
+                "before are read again (recognised downstream by id), none skipped.",
+                self._event_type(context),
+                origin,
+                configured.isoformat(timespec="seconds"),
+            )
             if configured < now - RETENTION:
                 self.logger.warning(
                     "start_date %s is older than the API's 30-day retention: log files before "

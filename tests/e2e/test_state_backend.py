@@ -15,7 +15,15 @@ import pytest
 
 from orchestration import runner
 from orchestration.project import Tenant
-from tests.support.meltano import MELTANO, REPO_ROOT, TAP, MeltanoProject
+from tests.support.meltano import (
+    MELTANO,
+    REPO_ROOT,
+    TAP,
+    MeltanoProject,
+    expected,
+    ids,
+    jsonl_records,
+)
 
 TENANT = Tenant(name="acme", extractor=f"{TAP}--acme", load_schema="acme", workspace_id=None)
 
@@ -121,6 +129,48 @@ def test_a_signalled_tap_ends_meltano_run_non_zero(meltano: MeltanoProject, slow
     assert proc.returncode != 0, output[-3000:]
     assert "Stopped by SIGTERM (exit code 143)" in output, output[-3000:]
     assert "Extractor failed" in output, output[-3000:]
+
+
+def test_a_loader_killed_mid_stream_fails_the_run_and_the_next_run_recovers_all(
+    meltano: MeltanoProject, slow_sim
+) -> None:
+    """The loader OOM-killed while the tap streams: `meltano run` exits non-zero, Meltano's
+    state holds no more than the loader confirmed, and the next run archives everything."""
+    dest = meltano.tmp / "jsonl" / "acme"
+    dest.mkdir(parents=True)
+    env = {**meltano.env, "TARGET_JSONL_DESTINATION_PATH": str(dest)}
+    proc = subprocess.Popen(
+        [MELTANO, "run", f"{TAP}--acme", "target-jsonl"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_for_tap_sync(proc.pid)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:  # kill the loader once log files stream through it
+        lines.append(line)
+        if "Beginning sync of 'log_files'" in line:
+            break
+    time.sleep(0.5)
+    target = next(
+        pid
+        for pid in _descendants(proc.pid)
+        if b"bin/target-jsonl" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )
+    os.kill(target, signal.SIGKILL)
+    output = "".join(lines) + proc.communicate(timeout=300)[0]
+    assert proc.returncode != 0, output[-3000:]
+    assert "Loader failed" in output, output[-3000:]
+    state = meltano.run("state", "get", f"local:{TAP}--acme-to-target-jsonl", check=False)
+    assert "replication_key_value" not in state.stdout  # target-jsonl confirms only at its end
+
+    slow_sim.config.faults.latency_ms = 0
+    meltano.elt("acme", "target-jsonl")
+    recs = jsonl_records(dest)
+    assert ids(recs["messages"], "messages") == expected(slow_sim, 0)["messages"]
 
 
 @pytest.mark.soak  # about 50 s: two Meltano runs, the first slowed down to hold its lease
