@@ -481,16 +481,9 @@ class Transport:
                 session = self.signed_session()
                 prepared = session.prepare_request(requests.Request("GET", location))
                 with self.watchdog.waiting(_what(path), urlsplit(location).netloc):
-                    try:
-                        signed = session.send(
-                            prepared,
-                            stream=True,
-                            timeout=self.timeout,
-                            **self.environment(location),
-                        )
-                    except requests.exceptions.ConnectionError as exc:
-                        exc.signed_download = True  # type: ignore[attr-defined]  # (errors.py)
-                        raise
+                    signed = session.send(
+                        prepared, stream=True, timeout=self.timeout, **self.environment(location)
+                    )
                 with signed:
                     if signed.status_code == 200:
                         with self._watch(signed, path):
@@ -581,9 +574,17 @@ class SignedSession(requests.Session):
 
     @override
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
-        """Send with a connection timeout of at most CONNECT_TIMEOUT (:func:`connect_then_read`)."""
+        """Send with a connection timeout of at most CONNECT_TIMEOUT (:func:`connect_then_read`).
+
+        A failure to connect is marked as the signed download host's (``signed_download``):
+        its line names that host, not api_url (errors.py).
+        """
         kwargs["timeout"] = connect_then_read(kwargs.get("timeout"))
-        return super().send(request, **kwargs)
+        try:
+            return super().send(request, **kwargs)
+        except requests.exceptions.ConnectionError as exc:
+            exc.signed_download = True  # type: ignore[attr-defined]
+            raise
 
     @override
     def get_redirect_target(self, resp: requests.Response) -> str | None:

@@ -200,24 +200,7 @@ class PlannedListing(LogListingStream):
         listing = self._listing(self._event_type(context))
         listing["started_from"] = "start_date" if bookmark is None else "bookmark"
         if bookmark is None:
-            configured = parse_start_date(self.settings.start_date, now)
-            origin = "start_date" if self.settings.start_date else "the 30-day retention's start"
-            self.logger.warning(
-                "No %s bookmark in the state: listing from %s %s. Expected on the workspace's "
-                "first run; otherwise the state was lost or cleared, and log files archived "
-                "before are read again (recognised downstream by id), none skipped.",
-                self._event_type(context),
-                origin,
-                configured.isoformat(timespec="seconds"),
-            )
-            if configured < now - RETENTION:
-                self.logger.warning(
-                    "start_date %s is older than the API's 30-day retention: log files before "
-                    "%s no longer exist at OpenAI.",
-                    configured.isoformat(),
-                    (now - RETENTION).isoformat(),
-                )
-            return configured, False
+            return self._first_start(context, now), False
         if bookmark < now - RETENTION:
             message = (
                 f"Possible gap: the {self._event_type(context)} bookmark {bookmark.isoformat()} is "
@@ -235,6 +218,27 @@ class PlannedListing(LogListingStream):
                 bookmark.isoformat(),
             )
         return bookmark, True
+
+    def _first_start(self, context: Context | None, now: datetime) -> datetime:
+        """Return where a listing without a bookmark starts (start_date), saying so."""
+        configured = parse_start_date(self.settings.start_date, now)
+        origin = "start_date" if self.settings.start_date else "the 30-day retention's start"
+        self.logger.warning(
+            "No %s bookmark in the state: listing from %s %s. Expected on the workspace's "
+            "first run; otherwise the state was lost or cleared, and log files archived "
+            "before are read again (recognised downstream by id), none skipped.",
+            self._event_type(context),
+            origin,
+            configured.isoformat(timespec="seconds"),
+        )
+        if configured < now - RETENTION:
+            self.logger.warning(
+                "start_date %s is older than the API's 30-day retention: log files before "
+                "%s no longer exist at OpenAI.",
+                configured.isoformat(),
+                (now - RETENTION).isoformat(),
+            )
+        return configured
 
     def _planned_files(
         self,
