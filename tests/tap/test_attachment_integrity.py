@@ -330,6 +330,31 @@ def test_partial_files_of_dead_runs_are_swept_and_live_ones_kept(tmp_path: Path)
     assert live.exists()
 
 
+@pytest.mark.parametrize("skew", [6 * 3600, -6 * 3600])
+def test_a_skewed_clock_sweeps_no_live_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skew: int
+) -> None:
+    """The machine's clock 6 h off the storage's: partial files are judged by the storage's
+    own time (a probe's mtime), so a live one is kept (6 h ahead swept every live partial
+    file, a concurrent run's or the run's own) and a dead one still goes."""
+    partial_dir = tmp_path / "store" / ".partial"
+    partial_dir.mkdir(parents=True)
+    dead, live = partial_dir / "aa.1.dead", partial_dir / "bb.2.live"
+    dead.write_bytes(b"torn")
+    live.write_bytes(b"being written")
+    old = time.time() - 2 * 3600
+    os.utime(dead, (old, old))
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + skew)
+    content = b"attachment"
+    ContentStore(str(tmp_path / "store")).put(
+        hashlib.sha256(content).hexdigest(), len(content), io.BytesIO(content)
+    )
+    assert live.exists()
+    assert not dead.exists()
+    assert sorted(p.name for p in partial_dir.iterdir()) == ["bb.2.live"]  # no probe left
+
+
 # --------------------------------------------------------------------------- 2. retries
 
 
