@@ -21,7 +21,8 @@ guarantees, with and without an anchor, are in docs/guarantees.md:
 5. ``attachment``: every archived attachment's bytes hash to its record (and sit at their
    content address); every attachment a kept raw event references has a ``files`` record with
    a final status; two records of one attachment and log file that disagree (an archived one
-   turned into expired, say), or one attachment archived with two SHA-256, are a finding.
+   turned into expired, say; a failed try and its later retry do not), or one attachment
+   archived with two SHA-256, are a finding.
 
 A column nothing proves (a fact of the tap's run, a parent id not in the item served) is named
 in ``Report.unproven_columns`` (:data:`UNPROVEN_COLUMNS`), never passed over in silence.
@@ -99,6 +100,10 @@ FINAL_STATUSES = frozenset(
 )
 """Statuses of a ``files`` record that no later run changes (``forbidden``/``failed`` are
 retried by later runs: see pending.py)."""
+RETRIED_STATUSES = frozenset({"forbidden", "failed"})
+"""The others (pending.RETRYABLE, not imported: verify runs without the tap's HTTP stack): a
+later record of the same attachment and log file follows such a record (the retry's), so only
+the records of other statuses must agree."""
 REF_COLUMNS = ("conversation_id", "message_id", "user_id", "name", "mime_type", "event_id")
 """Columns of a ``files`` record that come from the message event that references it."""
 DIRECTORY = SCHEMAS
@@ -1636,10 +1641,11 @@ class Verifier:
         with other bytes; that memory lasts one run, and which log files a run read is on no
         chain. Each event of the file whose key another log file also holds can therefore
         have moved one count: ``event_count`` and ``events_without_id`` down by at most that
-        many, ``duplicates_dropped`` and ``id_clashes`` up by at most that many, from what the
-        file alone gives; an event whose key no other file holds moves nothing, so a file
-        without such events must have exactly the counts of the file alone. Skipped for a
-        slice (other files' keys are not read).
+        many, ``duplicates_dropped`` up by at most that many, ``id_clashes`` up or down by at
+        most that many (a clash the file alone has is dropped as a duplicate when the run kept
+        both contents before), from what the file alone gives; an event whose key no other
+        file holds moves nothing, so a file without such events must have exactly the counts
+        of the file alone. Skipped for a slice (other files' keys are not read).
         """
         if self.only is not None:
             return
@@ -1650,7 +1656,7 @@ class Verifier:
                 "event_count": (tallies["kept"] - spread, tallies["kept"]),
                 "duplicates_dropped": (tallies["duplicates"], tallies["duplicates"] + spread),
                 "events_without_id": (tallies["without_id"] - spread, tallies["without_id"]),
-                "id_clashes": (tallies["clashes"], tallies["clashes"] + spread),
+                "id_clashes": (tallies["clashes"] - spread, tallies["clashes"] + spread),
             }
             for record in (self.manifest[file_id], *self.copies.get(file_id, ())):
                 for column, (low, high) in bounds.items():
@@ -1964,7 +1970,9 @@ class Verifier:
             {k: row.get(k) for k in ("status", "sha256", "size", "storage_uri", *REF_COLUMNS)}
         )
         kept = self.attachment_rows.get((file_id, log_file_id))
-        if kept is None:
+        if status in RETRIED_STATUSES:
+            pass  # a try a later run repeats: the record after it may say anything
+        elif kept is None:
             self.attachment_rows[(file_id, log_file_id)] = digest
         elif kept != digest:
             before = json.loads(kept)
