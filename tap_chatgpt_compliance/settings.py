@@ -589,6 +589,13 @@ def _api_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         parts.port  # noqa: B018  (raises on a port that is not a number in range)
     except ValueError:
         return [f"api_url {api_url!r} has an invalid port: use {DEFAULT_API_URL}."]
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        return [
+            f"api_url {api_url!r} has an invalid host name (a label empty or longer than 63 "
+            f"characters): use {DEFAULT_API_URL}."
+        ]
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         return [
             f"api_url {api_url!r} is plain http to another machine: the API key would cross "

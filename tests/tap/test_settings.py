@@ -91,6 +91,8 @@ def test_about_and_discover_never_print_the_key(tmp_path, flags: list[str]) -> N
         ({"api_url": "http://compliance-proxy.invalid/v1"}, "api_url", "https://"),
         ({"api_url": "http://10.0.0.8:8080/v1"}, "api_url", "unencrypted"),
         ({"api_url": "http://127.0.0.1:99999/v1"}, "api_url", "port"),
+        ({"api_url": f"https://{'a' * 64}.example.com/v1"}, "api_url", "invalid host name"),
+        ({"api_url": "https://api..example.com/v1"}, "api_url", "invalid host name"),
         (
             {"max_record_bytes": 4 * 1024 * 1024},
             "max_inline_file_bytes",
