@@ -648,6 +648,7 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             else "check the URL, file_storage_options, credentials and permissions"
         )
         return [f"file_storage_url {url!r} cannot be written ({reason}): {hint}."]
+    _warn_if_unreadable_by_verify(url)
     try:
         fs.rm_file(marker)
     except Exception as exc:  # a WORM store may refuse deletes
@@ -659,6 +660,26 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             type(exc).__name__,
         )
     return []
+
+
+def _warn_if_unreadable_by_verify(url: str) -> None:
+    """Warn when verify and export will not open the objects of ``file_storage_url``.
+
+    They open local paths and object stores only (evidence.sources.refused_uri): objects at
+    ``memory://``, ``sftp://`` or a chained ``a::b`` URL are written, but an archive naming
+    them cannot be verified (each is a finding).
+    """
+    from tap_chatgpt_compliance.evidence.sources import refused_uri
+
+    why = refused_uri(f"{url}/sha256/00/{'0' * 64}")
+    if why is not None:
+        LOGGER.warning(
+            "file_storage_url %r: chatgpt-compliance verify and export will not open its "
+            "objects (%s): the archive cannot be verified; use a local folder or an object "
+            "store.",
+            url,
+            why,
+        )
 
 
 def interval_seconds() -> float:

@@ -138,6 +138,21 @@ def test_storage_probe_writes_and_deletes_a_marker(tmp_path: Path) -> None:
     assert storage_errors({"file_content": "inline", "file_storage_url": "/dev/null/x"}) == []
 
 
+def test_a_store_verify_will_not_open_is_warned_of(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tap wrote to any fsspec URL, while verify and export open local paths and object
+    stores only: an archive on ``memory://`` or ``sftp://`` verified FAILED at every object,
+    and the run said nothing. The probe now warns (the run goes on: the bytes are written)."""
+    config = {"file_content": "storage", "file_storage_url": "memory://probe-warned/files"}
+    with caplog.at_level("WARNING"):
+        assert storage_errors(config) == []
+        assert storage_errors({**config, "file_storage_url": str(tmp_path / "files")}) == []
+    (warning,) = [r.getMessage() for r in caplog.records if "verify" in r.getMessage()]
+    assert "memory://probe-warned/files" in warning
+    assert "cannot be verified" in warning
+
+
 def test_storage_probe_names_the_setting(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
