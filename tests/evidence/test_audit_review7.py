@@ -95,9 +95,9 @@ def test_an_attachment_archived_by_the_run_after_its_failed_try_verifies_intact(
     assert any("two files records of it for this log file disagree" in line for line in forged)
 
 
-def _audit_file(sim: Simulator, *events: dict[str, Any]) -> str:
+def _audit_file(sim: Simulator, *events: dict[str, Any], event_type: str = "AUDIT_LOG") -> str:
     body = "".join(json.dumps(e, sort_keys=True) + "\n" for e in events).encode()
-    return str(sim.publish_log_file(body, "AUDIT_LOG")["id"])
+    return str(sim.publish_log_file(body, event_type)["id"])
 
 
 def test_clashes_a_run_memory_resolves_verify_intact(sim: Simulator) -> None:
@@ -121,3 +121,37 @@ def test_clashes_a_run_memory_resolves_verify_intact(sim: Simulator) -> None:
     record["id_clashes"] = 4  # more than the run's memory could make of two events
     forged = _lines(_verify(_merged(run), run.state))
     assert any(f"log_files {third} column id_clashes" in line for line in forged), forged
+
+
+@pytest.mark.parametrize(
+    ("event_type", "stream"), [("AUDIT_LOG", "events"), ("CONVERSATION_MESSAGE", "messages")]
+)
+def test_an_event_delivered_again_with_other_bytes_in_a_later_file_verifies_intact(
+    sim: Simulator, event_type: str, stream: str
+) -> None:
+    """One event id, one type, two contents, in two files of one run: the tap keeps both, the
+    second keyed ``<event_id>#sha256:<hex>`` (its run kept the first), so that an upserting
+    target keeps both. verify derives each file alone, where the second is keyed by its
+    event_id: it said FAILED ('a row that is not a line of its raw file', and 'a line of its
+    raw file has no row') about this honest archive. A row keyed so with other bytes is still
+    a finding."""
+    event = {
+        "event_id": f"evt-review7-again-{event_type}",
+        "type": event_type,
+        "timestamp": "2026-12-01T10:00:00Z",
+        "message": {"id": f"msg-review7-{event_type}", "content": {"type": "text", "value": "A"}},
+        "conversation": {"id": f"conv-review7-{event_type}", "title": "T"},
+    }
+    changed = {**event, "message": {**event["message"], "content": {"type": "text", "value": "B"}}}
+    _audit_file(sim, event, event_type=event_type)
+    second = _audit_file(sim, changed, event_type=event_type)
+    run = run_tap(tap_config(sim, event_types=[event_type]))
+    assert run.returncode == 0, run.stderr[-2000:]
+    (row,) = [r for r in run.records[stream] if r["log_file_id"] == second]
+    assert row["event_id"].startswith(f"{event['event_id']}#sha256:")
+    report = _verify(_merged(run), run.state)
+    assert report.status == "intact", _lines(report)
+
+    row["event"] = {**row["event"], "timestamp": "2026-12-01T11:00:00Z"}  # other bytes
+    forged = _lines(_verify(_merged(run), run.state))
+    assert any(row["event_id"] in line for line in forged), forged
