@@ -589,6 +589,13 @@ def _api_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         parts.port  # noqa: B018  (raises on a port that is not a number in range)
     except ValueError:
         return [f"api_url {api_url!r} has an invalid port: use {DEFAULT_API_URL}."]
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        return [
+            f"api_url {api_url!r} has an invalid host name (a label empty or longer than 63 "
+            f"characters): use {DEFAULT_API_URL}."
+        ]
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         return [
             f"api_url {api_url!r} is plain http to another machine: the API key would cross "
@@ -641,6 +648,7 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             else "check the URL, file_storage_options, credentials and permissions"
         )
         return [f"file_storage_url {url!r} cannot be written ({reason}): {hint}."]
+    _warn_if_unreadable_by_verify(url)
     try:
         fs.rm_file(marker)
     except Exception as exc:  # a WORM store may refuse deletes
@@ -652,6 +660,26 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             type(exc).__name__,
         )
     return []
+
+
+def _warn_if_unreadable_by_verify(url: str) -> None:
+    """Warn when verify and export will not open the objects of ``file_storage_url``.
+
+    They open local paths and object stores only (evidence.sources.refused_uri): objects at
+    ``memory://``, ``sftp://`` or a chained ``a::b`` URL are written, but an archive naming
+    them cannot be verified (each is a finding).
+    """
+    from tap_chatgpt_compliance.evidence.sources import refused_uri
+
+    why = refused_uri(f"{url}/sha256/00/{'0' * 64}")
+    if why is not None:
+        LOGGER.warning(
+            "file_storage_url %r: chatgpt-compliance verify and export will not open its "
+            "objects (%s): the archive cannot be verified; use a local folder or an object "
+            "store.",
+            url,
+            why,
+        )
 
 
 def interval_seconds() -> float:

@@ -661,7 +661,7 @@ class ObjectPages:
             author = _obj(raw.get("version_author"))
             # A gpt_configs row's GPT is the URL the tap read it from (verify.UNPROVEN_COLUMNS);
             # the latest_config of the GPT item was served within it.
-            placed = f" · in GPT {gpt_id} {TAP_RECORD}" if item.stream == "gpt_configs" else ""
+            placed = f" · in GPT {gpt_id} ({TAP_RECORD})" if item.stream == "gpt_configs" else ""
             lines = [
                 f"Name: {_shown(raw.get('name'))}",
                 f"Description: {_shown(raw.get('description'))}",

@@ -21,7 +21,8 @@ guarantees, with and without an anchor, are in docs/guarantees.md:
 5. ``attachment``: every archived attachment's bytes hash to its record (and sit at their
    content address); every attachment a kept raw event references has a ``files`` record with
    a final status; two records of one attachment and log file that disagree (an archived one
-   turned into expired, say), or one attachment archived with two SHA-256, are a finding.
+   turned into expired, say; a failed try and its later retry do not), or one attachment
+   archived with two SHA-256, are a finding.
 
 A column nothing proves (a fact of the tap's run, a parent id not in the item served) is named
 in ``Report.unproven_columns`` (:data:`UNPROVEN_COLUMNS`), never passed over in silence.
@@ -99,6 +100,10 @@ FINAL_STATUSES = frozenset(
 )
 """Statuses of a ``files`` record that no later run changes (``forbidden``/``failed`` are
 retried by later runs: see pending.py)."""
+RETRIED_STATUSES = frozenset({"forbidden", "failed"})
+"""The others (pending.RETRYABLE, not imported: verify runs without the tap's HTTP stack): a
+later record of the same attachment and log file follows such a record (the retry's), so only
+the records of other statuses must agree."""
 REF_COLUMNS = ("conversation_id", "message_id", "user_id", "name", "mime_type", "event_id")
 """Columns of a ``files`` record that come from the message event that references it."""
 DIRECTORY = SCHEMAS
@@ -1636,10 +1641,11 @@ class Verifier:
         with other bytes; that memory lasts one run, and which log files a run read is on no
         chain. Each event of the file whose key another log file also holds can therefore
         have moved one count: ``event_count`` and ``events_without_id`` down by at most that
-        many, ``duplicates_dropped`` and ``id_clashes`` up by at most that many, from what the
-        file alone gives; an event whose key no other file holds moves nothing, so a file
-        without such events must have exactly the counts of the file alone. Skipped for a
-        slice (other files' keys are not read).
+        many, ``duplicates_dropped`` up by at most that many, ``id_clashes`` up or down by at
+        most that many (a clash the file alone has is dropped as a duplicate when the run kept
+        both contents before), from what the file alone gives; an event whose key no other
+        file holds moves nothing, so a file without such events must have exactly the counts
+        of the file alone. Skipped for a slice (other files' keys are not read).
         """
         if self.only is not None:
             return
@@ -1650,7 +1656,7 @@ class Verifier:
                 "event_count": (tallies["kept"] - spread, tallies["kept"]),
                 "duplicates_dropped": (tallies["duplicates"], tallies["duplicates"] + spread),
                 "events_without_id": (tallies["without_id"] - spread, tallies["without_id"]),
-                "id_clashes": (tallies["clashes"], tallies["clashes"] + spread),
+                "id_clashes": (tallies["clashes"] - spread, tallies["clashes"] + spread),
             }
             for record in (self.manifest[file_id], *self.copies.get(file_id, ())):
                 for column, (low, high) in bounds.items():
@@ -1778,22 +1784,37 @@ class Verifier:
 
     def _check_messages(self, row: Record, derived: Derived) -> None:
         key = str(row.get("event_id"))
+        item = f"event {key} of log file {derived.file_id}"
         expected = derived.messages.get(key)
+        if expected is None and (base := _clash_base(key)) in derived.messages:
+            plain = derived.messages[base]
+            if key == _run_clash_key(plain):  # the run's memory made it a clash
+                file_id, workspace_id = derived.file_id, plain["workspace_id"]
+                expected = message_record(plain["event"], workspace_id, file_id, key)
+                key = base  # the line it is
         if expected is None:
-            self._added("messages", f"event {key} of log file {derived.file_id}")
+            self._added("messages", item)
             return
         self._matched("messages", derived, key)
         differ = self.compare.differences("messages", row, expected)
         if differ:
-            self._column_findings("messages", f"event {key} of log file {derived.file_id}", differ)
+            self._column_findings("messages", item, differ)
         else:
             self.report.counts["rows_proven"] += 1
             self.report.counts["events_found"] += 1
 
     def _check_events(self, row: Record, derived: Derived) -> None:
         key = (str(row.get("event_id")), str(row.get("type")))
-        expected = derived.events.get(key)
         item = f"event {key[0]} ({key[1]}) of log file {derived.file_id}"
+        expected = derived.events.get(key)
+        if expected is None and (base := (_clash_base(key[0]), key[1])) in derived.events:
+            plain = derived.events[base]
+            if key[0] == _run_clash_key(plain):  # the run's memory made it a clash
+                file_id, event_type = derived.file_id, key[1]
+                expected = event_record(
+                    plain["event"], plain["workspace_id"], None, file_id, event_type, key[0]
+                )
+                key = base  # the line it is
         if expected is None:
             self._added("events", item)
             return
@@ -1964,7 +1985,9 @@ class Verifier:
             {k: row.get(k) for k in ("status", "sha256", "size", "storage_uri", *REF_COLUMNS)}
         )
         kept = self.attachment_rows.get((file_id, log_file_id))
-        if kept is None:
+        if status in RETRIED_STATUSES:
+            pass  # a try a later run repeats: the record after it may say anything
+        elif kept is None:
             self.attachment_rows[(file_id, log_file_id)] = digest
         elif kept != digest:
             before = json.loads(kept)
@@ -2712,6 +2735,25 @@ def verify(
     verified whole.
     """
     return Verifier(archive, anchor, log_file_ids).run()
+
+
+def _clash_base(key: str) -> str:
+    """Return the key a clash's ``<event_id>#sha256:<hex>`` key was made from (else "")."""
+    base, separator, _ = key.partition("#")
+    return base if separator else ""
+
+
+def _run_clash_key(plain: Record) -> str | None:
+    """Return the key the tap gives a file's event when its run kept another of that key.
+
+    The file alone keys the event by its event_id (``plain``, the record derived from it); a
+    run that kept an event of the same key and type but other bytes from an earlier file
+    (logfile.LineParser.finish) keys it ``<event_id>#<derived_event_key>``, so that an
+    upserting target keeps both. None for an event keyed otherwise already.
+    """
+    if plain.get("event_id_derived"):
+        return None
+    return f"{plain['event_id']}#{derived_event_key(plain['event'])}"
 
 
 def derived_key(event: t.Any) -> str:

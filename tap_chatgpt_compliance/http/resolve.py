@@ -20,7 +20,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError
+from urllib3.exceptions import ConnectTimeoutError, LocationParseError, NameResolutionError
 from urllib3.util.connection import allowed_gai_family
 
 from tap_chatgpt_compliance.http import retry
@@ -93,6 +93,11 @@ class _BoundedLookup(HTTPConnection):
         name = self._dns_host
         if is_ip_literal(name):
             return super()._new_conn()
+        try:  # as urllib3 does before its lookup (the resolver would raise a bare UnicodeError)
+            name.encode("idna")
+        except UnicodeError:
+            msg = f"'{name}', label empty or too long"
+            raise LocationParseError(msg) from None
         timeout = self.timeout if isinstance(self.timeout, int | float) else None
         try:
             addresses = resolve(name, self.port, timeout or retry.CONNECT_TIMEOUT)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from urllib3.exceptions import LocationParseError
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from tap_chatgpt_compliance import errors
@@ -321,6 +322,16 @@ def test_a_lookup_waits_its_timeout_once_per_host_then_connects_where_it_resolve
             response = session.get(f"{url}/{sim.workspace_id}/users", headers=headers, timeout=5)
         assert response.status_code == 200, response.text[:300]
         assert response.json()["data"]
+
+
+def test_a_host_name_no_resolver_can_take_fails_as_urllib3_fails_it() -> None:
+    """A label longer than 63 characters cannot be looked up: urllib3 raises LocationParseError
+    before its lookup; the bounded lookup (http/resolve.py) let the resolver's bare UnicodeError
+    through instead. Both sessions of the run raise urllib3's again, and nothing is looked up."""
+    url = f"https://{'a' * 64}.invalid/v1/compliance/workspaces"
+    for session in (PacedSession(Pacer(1_000_000.0), "/v1"), SignedSession()):
+        with session, pytest.raises(LocationParseError, match="label empty or too long"):
+            session.get(url, timeout=1)
 
 
 def test_a_connection_test_stopped_while_it_waits_says_so_in_one_line(tmp_path: Path) -> None:

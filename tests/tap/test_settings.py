@@ -91,6 +91,8 @@ def test_about_and_discover_never_print_the_key(tmp_path, flags: list[str]) -> N
         ({"api_url": "http://compliance-proxy.invalid/v1"}, "api_url", "https://"),
         ({"api_url": "http://10.0.0.8:8080/v1"}, "api_url", "unencrypted"),
         ({"api_url": "http://127.0.0.1:99999/v1"}, "api_url", "port"),
+        ({"api_url": f"https://{'a' * 64}.example.com/v1"}, "api_url", "invalid host name"),
+        ({"api_url": "https://api..example.com/v1"}, "api_url", "invalid host name"),
         (
             {"max_record_bytes": 4 * 1024 * 1024},
             "max_inline_file_bytes",
@@ -134,6 +136,21 @@ def test_storage_probe_writes_and_deletes_a_marker(tmp_path: Path) -> None:
     assert list(folder.iterdir()) == []
     assert storage_errors({**config, "file_storage_url": "memory://probe-test/files"}) == []
     assert storage_errors({"file_content": "inline", "file_storage_url": "/dev/null/x"}) == []
+
+
+def test_a_store_verify_will_not_open_is_warned_of(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tap wrote to any fsspec URL, while verify and export open local paths and object
+    stores only: an archive on ``memory://`` or ``sftp://`` verified FAILED at every object,
+    and the run said nothing. The probe now warns (the run goes on: the bytes are written)."""
+    config = {"file_content": "storage", "file_storage_url": "memory://probe-warned/files"}
+    with caplog.at_level("WARNING"):
+        assert storage_errors(config) == []
+        assert storage_errors({**config, "file_storage_url": str(tmp_path / "files")}) == []
+    (warning,) = [r.getMessage() for r in caplog.records if "verify" in r.getMessage()]
+    assert "memory://probe-warned/files" in warning
+    assert "cannot be verified" in warning
 
 
 def test_storage_probe_names_the_setting(tmp_path: Path) -> None:
