@@ -16,8 +16,10 @@ Findings: a seal that is not JSON or not a seal, of another workspace, a hole in
 (``previous_seal`` naming a seal that is absent or whose bytes hash differently: a seal
 removed or altered), a first seal whose ``seal_seq`` is not 1 (earlier seals removed), a chain
 head going backwards from one seal to the next, and on S3 a seal without Object Lock
-COMPLIANCE retention (``head_object``), or with other versions or a delete marker under its key
-(overwritten or deleted: the oldest version, the one written by the tap, is the one checked).
+COMPLIANCE retention (``head_object``) or whose lock ends before the ``retain_until`` written in
+it, or with other versions or a delete marker under its key (overwritten or deleted: the oldest
+version, the one written by the tap, is the one checked); a seal whose JSON repeats a key.
+:func:`one_workspace` gives the archive's workspace (``workspace_id``) from verify's Report.
 """
 
 from __future__ import annotations
