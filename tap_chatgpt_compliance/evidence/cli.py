@@ -64,9 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--state",
         metavar="FILE",
+        action="append",
         help=(
             "the tap's state (a file of its Singer output, a state JSON, or `meltano state get` "
-            "output): the archive must reach every chain head it holds"
+            "output): the archive must reach every chain head it holds (repeatable: each state "
+            "is checked)"
         ),
     )
     check.add_argument(
@@ -123,14 +125,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    anchor = read_state(args.state) if args.state else None
+    anchors = [read_state(path) for path in args.state or ()]
     archive = open_archive(args)
-    report = verify(archive, anchor)
+    report = verify(archive, anchors)
     if args.seals:
         from tap_chatgpt_compliance.evidence import seals
 
         try:
-            seals.check_seals(args.seals, report, archive.storage_options, archive=report.links)
+            seals.check_seals(
+                args.seals,
+                report,
+                archive.storage_options,
+                archive=report.links,
+                workspace_id=seals.one_workspace(report),
+            )
         except seals.SealsUnreadable as exc:
             report.add("seal", args.seals, str(exc))
     if args.report:

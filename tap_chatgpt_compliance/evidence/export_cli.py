@@ -59,7 +59,9 @@ def add_arguments(produce: argparse.ArgumentParser) -> None:
     produce.add_argument(
         "--state",
         metavar="FILE",
-        help="the tap's state, as for verify: the verdict is anchored to its chain heads",
+        action="append",
+        help="the tap's state, as for verify (repeatable): the verdict is anchored to its chain "
+        "heads",
     )
     produce.add_argument(
         "--seals",
@@ -158,19 +160,28 @@ def _verify_options(args: argparse.Namespace, verify: t.Callable[..., t.Any]) ->
         msg = "--state: this version of verify cannot read the tap's state"
         raise ArchiveError(msg)
     unreadable = getattr(verify_module, "AnchorError", ValueError)
-    try:
-        return {"anchor": read_state(args.state)}
-    except unreadable as exc:  # already one line naming --state
-        raise ArchiveError(one_line(exc)) from exc
-    except (ValueError, OSError) as exc:
-        msg = f"--state {args.state}: {one_line(exc)}"
-        raise ArchiveError(msg) from exc
+    anchors = []
+    for path in args.state:
+        try:
+            anchors.append(read_state(path))
+        except unreadable as exc:  # already one line naming --state
+            raise ArchiveError(one_line(exc)) from exc
+        except (ValueError, OSError) as exc:
+            msg = f"--state {path}: {one_line(exc)}"
+            raise ArchiveError(msg) from exc
+    return {"anchor": anchors}
 
 
 def _check_seals(uri: str, archive: Archive, report: t.Any) -> None:
     """Check the seals as verify does: an unreadable seal store is a finding."""
     seals: t.Any = importlib.import_module("tap_chatgpt_compliance.evidence.seals")
     try:
-        seals.check_seals(uri, report, archive.storage_options, archive=report.links)
+        seals.check_seals(
+            uri,
+            report,
+            archive.storage_options,
+            archive=report.links,
+            workspace_id=seals.one_workspace(report),
+        )
     except seals.SealsUnreadable as exc:
         report.add("seal", uri, str(exc))

@@ -16,8 +16,10 @@ Findings: a seal that is not JSON or not a seal, of another workspace, a hole in
 (``previous_seal`` naming a seal that is absent or whose bytes hash differently: a seal
 removed or altered), a first seal whose ``seal_seq`` is not 1 (earlier seals removed), a chain
 head going backwards from one seal to the next, and on S3 a seal without Object Lock
-COMPLIANCE retention (``head_object``), or with other versions or a delete marker under its key
-(overwritten or deleted: the oldest version, the one written by the tap, is the one checked).
+COMPLIANCE retention (``head_object``) or whose lock ends before the ``retain_until`` written in
+it, or with other versions or a delete marker under its key (overwritten or deleted: the oldest
+version, the one written by the tap, is the one checked); a seal whose JSON repeats a key.
+:func:`one_workspace` gives the archive's workspace (``workspace_id``) from verify's Report.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import hashlib
 import json
 import typing as t
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.seals import SealStore
@@ -164,15 +166,21 @@ def check_seals(
     when = now or datetime.now(timezone.utc)
     locked = store.s3
     previous: tuple[str, bytes, dict[str, t.Any]] | None = None
+    lock_ends: list[datetime] = []
     for index, name in enumerate(names):
         data, version = _read(store, name, versions, add)
         if data is None:
             previous = None
             continue
+        lock_until: datetime | None = None
         if store.s3:
-            locked = _check_lock(store, name, version, when, add) and locked
+            lock_until = _check_lock(store, name, version, when, add)
+            locked = lock_until is not None and locked
+            if lock_until is not None:
+                lock_ends.append(lock_until)
+        repeated: list[str] = []
         try:
-            seal = json.loads(data)
+            seal = json.loads(data, object_pairs_hook=_pairs(repeated))
             if not isinstance(seal, dict):
                 raise ValueError
             seq = _positive(seal.get("seal_seq"))
@@ -184,6 +192,9 @@ def check_seals(
             )
             previous = None
             continue
+        if repeated:  # the tap writes canonical JSON: readers differ on which value they take
+            add(f"seal {name}", f"its JSON repeats a key ({', '.join(sorted(set(repeated)))})")
+        _check_retention(name, seal, lock_until, add)
         if workspace_id and seal.get("workspace_id") != workspace_id:
             add(
                 f"seal {name}",
@@ -225,6 +236,12 @@ def check_seals(
             _check_coverage(result, archive, add, report)
     result.findings = count
     result.object_lock = bool(store.s3 and locked)
+    notes = getattr(report, "notes", None)
+    if result.object_lock and lock_ends and isinstance(notes, list):
+        notes.append(
+            f"the seals in {store.where()} are locked (COMPLIANCE) until {min(lock_ends).date()} "
+            "at the earliest: they anchor the archive against its writers until then"
+        )
     anchored = getattr(report, "anchored", None)
     if isinstance(anchored, list) and result.seals:
         anchored.append(result.source)
@@ -320,30 +337,82 @@ def _body(store: SealStore, body: t.Any) -> bytes:
     return bytes(body.read())
 
 
+def _pairs(repeated: list[str]) -> t.Callable[[list[tuple[str, t.Any]]], dict[str, t.Any]]:
+    """Return a json object_pairs_hook that notes every key an object repeats."""
+
+    def hook(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
+        out: dict[str, t.Any] = {}
+        for key, value in pairs:
+            if key in out:
+                repeated.append(key)
+            out[key] = value
+        return out
+
+    return hook
+
+
+def _check_retention(
+    name: str,
+    seal: dict[str, t.Any],
+    lock_until: datetime | None,
+    add: t.Callable[[str, str], None],
+) -> None:
+    """Report an Object Lock retention shorter than the seal's own ``retain_until``.
+
+    The tap locks each seal until ``sealed_at + seal_retention_days`` and writes that date into
+    it: a lock that ends earlier is not the tap's (the seal could be removed or replaced once it
+    ends, with no version left to show it).
+    """
+    if lock_until is None:
+        return
+    said = seal.get("retain_until")
+    try:
+        wanted = datetime.fromisoformat(str(said).replace("Z", "+00:00"))
+    except ValueError:
+        add(f"seal {name}", f"no readable retain_until ({said!r:.40}) to check its lock against")
+        return
+    if wanted.tzinfo is None:
+        wanted = wanted.replace(tzinfo=timezone.utc)
+    if lock_until.tzinfo is None:
+        lock_until = lock_until.replace(tzinfo=timezone.utc)
+    if lock_until < wanted - timedelta(seconds=1):  # S3 keeps the date to the second
+        add(
+            f"seal {name}",
+            f"its Object Lock retention ends {lock_until.isoformat()}, before the "
+            f"retain_until {said} the seal was written with",
+        )
+
+
+def one_workspace(report: t.Any) -> str | None:
+    """Return the workspace of an archive of one workspace (verify's Report), else None."""
+    workspaces = getattr(report, "workspaces", None) or []
+    return str(workspaces[0]) if len(workspaces) == 1 else None
+
+
 def _check_lock(
     store: SealStore,
     name: str,
     version: str | None,
     now: datetime,
     add: t.Callable[[str, str], None],
-) -> bool:
-    """Report a seal without Object Lock COMPLIANCE retention; return whether it has one."""
+) -> datetime | None:
+    """Report a seal without Object Lock COMPLIANCE retention; return its retention's end."""
     bucket, key = store.bucket_key(name)
     kwargs = {"VersionId": version} if version and version != "null" else {}
     try:
         head = store.call_s3("head_object", Bucket=bucket, Key=key, **kwargs)
     except Exception as exc:
         add(f"seal {name}", f"its Object Lock retention cannot be read ({type(exc).__name__})")
-        return False
+        return None
     mode = head.get("ObjectLockMode")
     until = head.get("ObjectLockRetainUntilDate")
-    if mode != "COMPLIANCE" or until is None:
+    if mode != "COMPLIANCE" or not isinstance(until, datetime):
         add(f"seal {name}", f"no Object Lock COMPLIANCE retention (mode {mode!r})")
-        return False
-    if isinstance(until, datetime) and until < now:
+        return None
+    if until < now:
         add(f"seal {name}", f"its Object Lock retention ended on {until.isoformat()}")
-        return False
-    return True
+        return None
+    return until
 
 
 def _check_progress(

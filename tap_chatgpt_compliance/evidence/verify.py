@@ -219,6 +219,8 @@ class Report:
     unproven_columns: dict[str, str] = field(default_factory=dict)
     """``{"stream.column": why}``: columns of the archive's streams that nothing proves
     (:data:`UNPROVEN_COLUMNS`): shown as recorded, never as proven."""
+    workspaces: list[str] = field(default_factory=list)
+    """The workspace ids of the manifest's records (one, in an archive of one workspace)."""
 
     def reached(self, name: str, seq: int) -> None:
         """Note that an anchor holds the chain ``name`` up to ``seq`` (its head is there)."""
@@ -230,10 +232,12 @@ class Report:
         Records after every anchor's head (an older state or seal, a run that wrote its
         records but not its seal) are consistent, but whoever can write the archive could have
         appended or rewritten them: the archive is then only partly anchored, never intact.
+        A chain of the archive no anchor reaches (a state without the attachment chain's head)
+        counts whole (its chain_seq: 0).
         """
         tail: dict[str, tuple[int, int]] = {}
-        for name, reach in sorted(self.anchor_reach.items()):
-            links = self.links.get(name)
+        for name in sorted({*self.anchor_reach, *self.links}):
+            reach, links = self.anchor_reach.get(name, 0), self.links.get(name)
             beyond = sum(1 for seq in links if seq > reach) if links else 0
             if beyond:
                 tail[name] = (beyond, reach)
@@ -368,7 +372,10 @@ class Report:
         if tail:
             beyond = sum(count for count, _ in tail.values())
             where = "; ".join(
-                f"{name}: {count} after chain_seq {seq}" for name, (count, seq) in tail.items()
+                f"{name}: {count} after chain_seq {seq}"
+                if seq
+                else f"{name}: {count}, no anchored head"
+                for name, (count, seq) in tail.items()
             )
             return (
                 f"VERDICT: consistent, partly anchored — {beyond} records after the furthest "
@@ -424,6 +431,10 @@ class Anchor:
     """(chain_seq, chain_head) of the attachment chain, once the tap keeps one."""
     pending_files: set[str] = field(default_factory=set)
     """Attachment ids the state still retries (not final yet, legitimately)."""
+    workspace_id: str | None = None
+    """The workspace the state was written for (``bookmarks.log_files.workspace_id``)."""
+    bookmarks: dict[str, str] = field(default_factory=dict)
+    """event type -> the bookmark (``replication_key_value``) kept beside its head."""
 
 
 def _state_value(text: str) -> dict[str, t.Any] | None:
@@ -479,6 +490,8 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
     anchor = Anchor(source)
     manifest = bookmarks.get("log_files") if isinstance(bookmarks, dict) else None
     partitions = manifest.get("partitions", []) if isinstance(manifest, dict) else []
+    written_for = manifest.get("workspace_id") if isinstance(manifest, dict) else None
+    anchor.workspace_id = None if written_for is None else str(written_for)
     for partition in partitions if isinstance(partitions, list) else []:
         if not isinstance(partition, dict):
             continue
@@ -486,7 +499,13 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
         event_type = context.get("event_type") if isinstance(context, dict) else None
         head, seq = partition.get(chain.HEAD_KEY), partition.get(chain.SEQ_KEY)
         if isinstance(event_type, str) and isinstance(head, str) and seq is not None:
+            if event_type in anchor.heads:  # the tap keeps one partition per event type
+                msg = f"{source}: two chain heads for {event_type} (two partitions of it)"
+                raise AnchorError(msg)
             anchor.heads[event_type] = (_anchor_seq(seq, source, event_type), head)
+            bookmark = partition.get("replication_key_value")
+            if isinstance(bookmark, str):
+                anchor.bookmarks[event_type] = bookmark
     files = bookmarks.get("files") if isinstance(bookmarks, dict) else None
     if isinstance(files, dict):
         head, seq = files.get(chain.HEAD_KEY), files.get(chain.SEQ_KEY)
@@ -931,15 +950,18 @@ class Verifier:
     def __init__(
         self,
         archive: Archive,
-        anchor: Anchor | None = None,
+        anchor: Anchor | t.Sequence[Anchor] | None = None,
         log_file_ids: t.Collection[str] | None = None,
     ) -> None:
-        """Verify ``archive`` (against ``anchor``; the rows of ``log_file_ids`` only).
+        """Verify ``archive`` against ``anchor`` (one or several), the rows of ``log_file_ids``.
 
-        The manifest, its chains and the anchor are always verified whole.
+        The manifest, its chains and the anchors are always verified whole; each anchor is
+        checked on its own (a contradiction of any is a finding), the furthest head counts.
         """
         self.archive = archive
-        self.anchor = anchor
+        self.anchors: list[Anchor] = (
+            [] if anchor is None else [anchor] if isinstance(anchor, Anchor) else list(anchor)
+        )
         self.only = None if log_file_ids is None else {str(i) for i in log_file_ids}
         self.report = Report(archive.description)
         if self.only is not None:
@@ -1055,6 +1077,7 @@ class Verifier:
                     )
                     break
         report.counts["log_files"] = len(self.manifest)
+        report.workspaces = sorted({str(r.get("workspace_id")) for r in self.manifest.values()})
         if not self.manifest:
             report.add(
                 "read",
@@ -1118,6 +1141,17 @@ class Verifier:
                 if _int(before.get("chain_seq")) + 1 != _int(record.get("chain_seq")):
                     broken = True
                     report.add("chain", f"log file {file_id}", "chain_seq does not follow its link")
+                if 0 < _version(record) < _version(before):
+                    # The tap only ever moves to a newer field set: an older one after a newer
+                    # one leaves raw_content, raw_part_count, raw_storage_uri unchained.
+                    broken = True
+                    report.add(
+                        "chain",
+                        f"log file {file_id}",
+                        f"chain_version {_version(record)} after chain_version "
+                        f"{_version(before)} (log file {before['id']}): a record moved to an older "
+                        "field set",
+                    )
                 if (chain.canonical_time(before.get("end_time")) or "") > (
                     chain.canonical_time(record.get("end_time")) or ""
                 ):
@@ -1164,9 +1198,19 @@ class Verifier:
             }
 
     def _check_anchor(self) -> None:
-        anchor, report = self.anchor, self.report
-        if anchor is None:
-            return
+        for anchor in self.anchors:
+            self._check_state_anchor(anchor)
+
+    def _check_state_anchor(self, anchor: Anchor) -> None:
+        report = self.report
+        workspaces = set(report.workspaces)
+        if anchor.workspace_id is not None and workspaces and workspaces != {anchor.workspace_id}:
+            report.add(
+                "anchor",
+                anchor.source,
+                f"written for workspace {anchor.workspace_id!r}; the archive's log files are of "
+                f"{', '.join(map(repr, sorted(workspaces)))}: the state of another workspace",
+            )
         by_type: dict[str, dict[int, Record]] = defaultdict(dict)
         named = {event_type: head for event_type, (_, head) in anchor.heads.items()}
         for record in self.manifest.values():
@@ -1207,7 +1251,21 @@ class Verifier:
                     "the archive was rewritten",
                 )
                 continue
-            report.chains.setdefault(event_type, {})["anchor_seq"] = seq
+            bookmark = chain.canonical_time(anchor.bookmarks.get(event_type))
+            head_time = chain.canonical_time(at.get("end_time"))
+            if bookmark and head_time and bookmark > head_time:
+                # The tap's bookmark is the end_time of the file its head is (or earlier, for a
+                # file ahead of the API's clock): never beyond it.
+                report.add(
+                    "anchor",
+                    f"chain {event_type}",
+                    f"{anchor.source}'s bookmark {bookmark} is beyond the end_time {head_time} of "
+                    f"its chain head (log file {at.get('id')}): the tap never writes that; a run "
+                    "from it would skip the log files in between (the state was altered)",
+                )
+                continue
+            info = report.chains.setdefault(event_type, {})
+            info["anchor_seq"] = max(seq, info.get("anchor_seq") or 0)
             report.reached(f"{chain.LOG_FILES}/{event_type}", seq)
             if top > seq:
                 report.notes.append(
@@ -2197,9 +2255,23 @@ class Verifier:
             else:
                 report.counts["rows_proven"] += 1
 
+    def _pending_files(self) -> tuple[str, set[str]] | None:
+        """Return the attachments the newest state retries (and its name), None without one.
+
+        The newest state: the one whose attachment chain head is furthest (an older one's
+        retry list may name attachments a later run finished).
+        """
+        if not self.anchors:
+            return None
+        newest = max(a.files_head[0] if a.files_head else 0 for a in self.anchors)
+        chosen = [a for a in self.anchors if (a.files_head[0] if a.files_head else 0) == newest]
+        return " and ".join(a.source for a in chosen), set().union(
+            *(a.pending_files for a in chosen)
+        )
+
     def _check_attachments(self) -> None:
         report = self.report
-        anchor = self.anchor
+        pending_files = self._pending_files()
         has_files = "files" in self.streams_present
         for file_id, log_file_id in sorted(self.referenced.items()):
             report.counts["attachments_referenced"] += 1
@@ -2215,13 +2287,12 @@ class Verifier:
                 continue
             statuses = info["statuses"]
             if not statuses & FINAL_STATUSES:
-                pending = anchor is not None and file_id in anchor.pending_files
-                if anchor is not None and not pending:
+                if pending_files is not None and file_id not in pending_files[1]:
                     report.add(
                         "attachment",
                         f"attachment {file_id}",
                         f"no files record with a final status ({sorted(map(str, statuses))}), "
-                        f"and {anchor.source} does not retry it",
+                        f"and {pending_files[0]} does not retry it",
                     )
                 else:
                     report.counts["attachments_pending"] += 1
@@ -2494,14 +2565,14 @@ class Verifier:
         records = self.file_chain
         self.links[chain.FILES] = {}
         if not records:
-            if self.anchor is not None and self.anchor.files_head is not None:
-                seq, head = self.anchor.files_head
-                report.add(
-                    "anchor",
-                    "chain files",
-                    f"{self.anchor.source} says the attachment chain reached chain_seq {seq}; "
-                    "the archive has no chained files record",
-                )
+            for anchor in self.anchors:
+                if anchor.files_head is not None:
+                    report.add(
+                        "anchor",
+                        "chain files",
+                        f"{anchor.source} says the attachment chain reached chain_seq "
+                        f"{anchor.files_head[0]}; the archive has no chained files record",
+                    )
             return
         by_hash: dict[str, Record] = {}
         for record in records:
@@ -2509,11 +2580,22 @@ class Verifier:
             self.links[chain.FILES].setdefault(_int(record.get("chain_seq")), set()).add(
                 str(record["chain_hash"])
             )
-            if kept is not record and not self._copy_hashes(record):
+            if kept is record:
+                continue
+            item = f"attachment {record.get('id')} (files chain_seq {record.get('chain_seq')})"
+            if not self._copy_hashes(record):
                 report.add(
                     "chain",
-                    f"attachment {record.get('id')} (files chain_seq {record.get('chain_seq')})",
+                    item,
                     "a copy of its files record does not hash to its chain_hash: altered",
+                )
+            elif any(not _same(kept.get(k), record.get(k)) for k in _LINK_FIELDS):
+                # chain_seq is not hashed: a copy at another position would move the link.
+                report.add(
+                    "chain",
+                    item,
+                    f"two copies of its files record disagree on their position (chain_seq "
+                    f"{kept.get('chain_seq')!r} and {record.get('chain_seq')!r})",
                 )
         later_ids: dict[str, int] = {}
         for record in records:
@@ -2534,12 +2616,33 @@ class Verifier:
                 report.add(
                     "chain", item, "files record altered: it does not hash to its chain_hash"
                 )
-            if previous == chain.GENESIS or previous in by_hash:
+            # chain_seq is not hashed: it must follow its link, or a record chained after the
+            # anchored head could claim a position before it (and pass as anchored).
+            seq = _int(record.get("chain_seq"))
+            before = by_hash.get(previous)
+            if previous == chain.GENESIS or before is not None:
+                at = 1 if before is None else _int(before.get("chain_seq")) + 1
+                if seq != at:
+                    broken = True
+                    report.add(
+                        "chain",
+                        item,
+                        "chain_seq does not follow its link (the genesis link is chain_seq 1)"
+                        if before is None
+                        else f"chain_seq does not follow its link (it links to chain_seq {at - 1})",
+                    )
                 continue
             named = record.get("chain_previous_id")
-            seq = _int(record.get("chain_seq"))
-            if named and later_ids.get(str(named), 0) > seq - 1:
-                continue  # an earlier record of an attachment whose latest is kept (upsert)
+            if (
+                self.archive.upserts
+                and named
+                and later_ids.get(str(named), 0) > seq - 1
+                and seq - 1 not in self.links[chain.FILES]
+            ):
+                # An earlier record of an attachment whose latest is kept: an upserting target
+                # keeps one record per attachment, the slot before it is empty. An append-only
+                # archive keeps every record: a hole there is a removed one.
+                continue
             broken = True
             report.add(
                 "chain",
@@ -2561,8 +2664,13 @@ class Verifier:
             "head_seq": _int(top.get("chain_seq")),
             "head": top.get("chain_hash"),
         }
-        anchor = self.anchor
-        if anchor is not None and anchor.files_head is not None:
+        for anchor in self.anchors:
+            self._check_files_anchor(anchor, top)
+
+    def _check_files_anchor(self, anchor: Anchor, top: Record) -> None:
+        """Check the attachment chain head one anchor holds."""
+        report = self.report
+        if anchor.files_head is not None:
             seq, head = anchor.files_head
             links = self.links[chain.FILES].get(seq, set())
             if not links:
@@ -2590,7 +2698,7 @@ class Verifier:
                 )
             else:
                 report.reached(chain.FILES, seq)
-        elif anchor is not None:
+        else:
             report.notes.append(f"{anchor.source} has no attachment chain head")
 
     @staticmethod
@@ -2700,6 +2808,10 @@ MANIFEST_COPY_FIELDS = (
 link): only the first record is chain-checked, a copy is compared with it."""
 
 
+_LINK_FIELDS = ("chain_previous", "chain_seq")
+"""The link of a files record besides its hash: copies of one record must agree on it."""
+
+
 def _same(first: t.Any, second: t.Any, time: bool = False) -> bool:
     """Whether two stored values are the same JSON value (True is not 1; times as instants)."""
     if time:
@@ -2724,12 +2836,13 @@ def _int(value: t.Any) -> int:
 
 def verify(
     archive: Archive,
-    anchor: Anchor | None = None,
+    anchor: Anchor | t.Sequence[Anchor] | None = None,
     log_file_ids: t.Collection[str] | None = None,
 ) -> Report:
     """Run every check on an archive (see the module).
 
-    ``anchor``: chain heads kept outside the archive (:func:`read_state`); without one the
+    ``anchor``: chain heads kept outside the archive (:func:`read_state`; several: each is
+    checked, the furthest head of each chain counts); without one the
     verdict is at best ``consistent, unanchored``. ``log_file_ids``: verify the rows of these log
     files only (what an export renders); the manifest, its chains and the anchor are always
     verified whole.
