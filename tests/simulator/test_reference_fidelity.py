@@ -6,13 +6,14 @@ was once more forgiving than the reference (a tap tested against it would prove 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import requests
 
-from chatgpt_compliance_simulator import Quirks
+from chatgpt_compliance_simulator import Oddities, Quirks
 from chatgpt_compliance_simulator import config as sim_config
-from tests.support.simulators import EPOCH_AFTER, Client
+from tests.support.simulators import EPOCH_AFTER, Client, events_of
 
 #: Reference §1B, "Event types seen": the workspace types and the org-scoped COSTS.
 REFERENCE_WORKSPACE_TYPES = {
@@ -129,3 +130,66 @@ def test_out_of_range_zoned_after_is_422_not_a_dropped_connection(plain):
             (d,) = r.json()["detail"]
             assert d["loc"] == ["query", name]
             assert d["input"] == raw
+
+
+def _message_events(sim) -> list[dict]:
+    """Every CONVERSATION_MESSAGE event of every listed file (downloaded over HTTP)."""
+    c = Client(sim)
+    return [e for f in c.list_all() for e in events_of(c.download(f["id"]))]
+
+
+def test_files_referenced_from_content_only(make):
+    """§2.9 (PSOXY adds `files[{id}]` to `content.annotations[]`, and `content.file_id`) and §6
+    #13 ("take file ids from message.files[].id (or annotations files[].id)"): with the oddity
+    on, uploads are named by the content only, and each is still a downloadable upload of its
+    message's owner (endpoint #9 → 307) in the ground truth."""
+    sim = make(
+        attachment_rate=0.6,
+        quirks=Quirks.none(),
+        oddities=dataclasses.replace(Oddities(), file_refs_in_content_rate=1.0),
+    )
+    truth = sim.ground_truth()
+    assert truth["attachments"]
+    c = Client(sim)
+    by_annotation, by_file_id = set(), set()
+    for e in _message_events(sim):
+        m = e["message"]
+        assert m["files"] == []
+        content = m["content"] or {}
+        for note in content.get("annotations", []):
+            by_annotation.update(f["id"] for f in note.get("files", []))
+        if "file_id" in content:
+            by_file_id.add(content["file_id"])
+        if m["id"]:
+            refs = [f["id"] for n in content.get("annotations", []) for f in n.get("files", [])]
+            refs += [content["file_id"]] if "file_id" in content else []
+            assert truth["messages"][m["id"]]["file_ids"] == refs
+    assert by_annotation
+    assert by_file_id
+    assert by_annotation | by_file_id == set(truth["attachments"])
+    fid, a = next(iter(truth["attachments"].items()))
+    params = {"conversation_id": a["conversation_id"]} if a["needs_conversation_id"] else {}
+    r = c.get(c.ws(f"/users/{a['user_id']}/files/{fid}"), params=params)
+    assert r.status_code == 307
+
+
+def test_files_referenced_from_content_off_by_default(make):
+    """Default: uploads are listed in `message.files` only (§2.3/§2.9 shape), as before."""
+    sim = make(attachment_rate=0.6, quirks=Quirks.none())
+    listed = {f["id"] for e in _message_events(sim) for f in e["message"]["files"]}
+    assert listed == set(sim.ground_truth()["attachments"])
+
+
+def test_author_role_instead_of_type(make):
+    """§2.9 "and sometimes `author.role` (psoxy supports both)", §5 #7 "Authorship encoding
+    changed (`author.role` → `author.type`)": with the oddity on, authors carry `role` and no
+    `type`; the ground truth still knows who wrote each message."""
+    sim = make(quirks=Quirks.none(), oddities=dataclasses.replace(Oddities(), author_role_rate=0.5))
+    events = _message_events(sim)
+    roles = [e for e in events if "role" in e["message"]["author"]]
+    assert 0 < len(roles) < len(events)
+    assert all("type" not in e["message"]["author"] for e in roles)
+    truth = sim.ground_truth()["messages"]
+    for e in roles:
+        assert truth[e["message"]["id"]]["author_type"] == e["message"]["author"]["role"]
+    assert {e["message"]["author"]["role"] for e in roles} <= {"user", "assistant", "tool"}
