@@ -220,6 +220,11 @@ class Oddities:
     """Fraction of CONVERSATION_MESSAGE events whose ``message.author`` carries ``role`` instead
     of ``type`` (the older encoding, reference §2.9 "sometimes author.role", §5 #7)."""
 
+    multi_document_listing_rate: float = 0.0
+    """Fraction of ``/logs`` listing queries answered once with a body of two JSON documents
+    (the page, a newline, the page again: reference §5 #12, XSIAM's "newline-separated
+    multi-document" listing responses); the identical next call gets one document."""
+
     @classmethod
     def names(cls) -> list[str]:
         """Names of all oddity fields."""

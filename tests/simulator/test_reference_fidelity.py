@@ -7,8 +7,10 @@ was once more forgiving than the reference (a tap tested against it would prove 
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 
+import pytest
 import requests
 
 from chatgpt_compliance_simulator import Oddities, Quirks
@@ -193,3 +195,26 @@ def test_author_role_instead_of_type(make):
     for e in roles:
         assert truth[e["message"]["id"]]["author_type"] == e["message"]["author"]["role"]
     assert {e["message"]["author"]["role"] for e in roles} <= {"user", "assistant", "tool"}
+
+
+def test_multi_document_listing_once_per_query(make):
+    """§5 #12: XSIAM saw listing responses as "newline-separated multi-document" JSON ("Expecting
+    value: line 2 column 1") and parses defensively. With the oddity on, a `/logs` page comes
+    once as two newline-separated JSON documents (each the page); the same call again answers
+    one document."""
+    sim = make(
+        quirks=Quirks.none(),
+        oddities=dataclasses.replace(Oddities(), multi_document_listing_rate=1.0),
+    )
+    c = Client(sim)
+    first = c.list_page(limit=3)
+    assert first.status_code == 200
+    with pytest.raises(json.JSONDecodeError, match="Extra data: line 2 column 1"):
+        json.loads(first.content)
+    documents = [json.loads(line) for line in first.content.splitlines() if line]
+    assert len(documents) == 2
+    assert documents[0] == documents[1]
+    assert len(documents[0]["data"]) == 3
+    assert c.list_page(limit=3).json() == documents[0]
+    plain = Client(make(quirks=Quirks.none())).list_page(limit=3)
+    assert json.loads(plain.content)["data"]  # off by default: one document

@@ -13,8 +13,9 @@ import hashlib
 from chatgpt_compliance_simulator import Oddities, Quirks, Simulator
 from tap_chatgpt_compliance.evidence.verify import Comparer, Report
 from tap_chatgpt_compliance.logfiles.records import message_record
-from tests.support.tap import run_tap, tap_config
+from tests.support.tap import assert_one_readable_line, run_tap, tap_config
 
+LOGS = "/v1/compliance/workspaces/{workspace_id}/logs"
 SMALL = {
     "seed": 11,
     "users": 3,
@@ -86,3 +87,33 @@ def test_verify_accepts_attachment_ids_of_earlier_taps():
     ):
         row = {**expected, "attachment_ids": stored}
         assert compare.differences("messages", row, expected) == differs, stored
+
+
+def test_multi_document_listing_is_asked_again(simulator_factory):
+    """§5 #12: a listing answered as "newline-separated multi-document" JSON (XSIAM, seen now
+    and then) is a passing fault: the page is asked again and the run archives everything.
+    It was read as "not JSON (a proxy?)": the stream stopped, exit 1, 0 of 33 messages."""
+    sim: Simulator = simulator_factory(
+        **{**SMALL, "attachment_rate": 0.0},
+        quirks=Quirks.none(),
+        oddities=dataclasses.replace(Oddities(), multi_document_listing_rate=1.0),
+    )
+    truth = sim.ground_truth()
+    run = run_tap(tap_config(sim))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert {r["id"] for r in run.records["messages"]} == set(truth["messages"])
+    assert sim.request_count(LOGS) > len(run.records["log_files"]) // 100 + 1  # pages re-asked
+
+
+def test_multi_document_listing_that_persists_fails_in_one_line(simulator_factory):
+    """The same answer on every try: one readable line naming it, exit 1, no state moved."""
+    sim: Simulator = simulator_factory(**{**SMALL, "attachment_rate": 0.0}, quirks=Quirks.none())
+    page = b'{"data":[],"has_more":false,"last_end_time":null}'
+    sim.inject(LOGS, body=page + b"\n" + page, count=100)
+    run = run_tap(tap_config(sim, max_retries=1, max_retry_wait=0.1))
+    assert run.returncode == 1
+    line = assert_one_readable_line(run, "several JSON documents")
+    assert "proxy" not in line
+    assert not run.records["messages"]
+    for state in run.states:  # no bookmark of the log listing ever moved
+        assert state["bookmarks"]["log_files"] == {"workspace_id": sim.workspace_id}, state
