@@ -218,3 +218,79 @@ def test_multi_document_listing_once_per_query(make):
     assert c.list_page(limit=3).json() == documents[0]
     plain = Client(make(quirks=Quirks.none())).list_page(limit=3)
     assert json.loads(plain.content)["data"]  # off by default: one document
+
+
+def test_file_content_endpoints_share_one_bucket_per_key(make):
+    """§3.4: "File-content endpoints allow 100/min per key" (the list and get-by-id limits are
+    "per endpoint per key"): GPT files, project files and user files draw from one bucket, so
+    60 + 40 downloads leave no token for a user file; another key still has its own."""
+    sim = make(speed=0.01, quirks=Quirks.none())  # slow refill: no token comes back meanwhile
+    c = Client(sim)
+    truth = sim.ground_truth()
+    gpt_file, project_file = next(iter(truth["gpt_files"])), next(iter(truth["project_files"]))
+    fid, a = next((k, v) for k, v in truth["attachments"].items() if not v["needs_conversation_id"])
+    codes = [c.get(c.ws(f"/gpt_files/{gpt_file}")).status_code for _ in range(60)]
+    codes += [c.get(c.ws(f"/project_files/{project_file}")).status_code for _ in range(40)]
+    assert codes == [307] * 100
+    user_file = c.ws(f"/users/{a['user_id']}/files/{fid}")
+    r = c.get(user_file)
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) >= 1
+    other = Client(sim, sim.issue_key(sim.workspace_id))
+    assert other.get(user_file).status_code == 307
+    # the lists keep their own buckets per route
+    assert c.get(c.ws("/gpts")).status_code == 200
+
+
+def test_gen1_enums_and_custom_action_tools(make):
+    """§2.2 role enum (TSCLIENT 2026 adds `analytics-viewer`) and status `active|inactive`;
+    §2.4 GPT `sharing.visibility` enum (`anyone-with-link`, `gpt-store` included) and tools
+    `{type: …|custom_action, created_at, action_domain, action_openapi_raw,
+    action_privacy_policy_url, auth_type}`, ProjectTool without `auth_type`."""
+    sim = make(users=40, gpts=80, projects=12, quirks=Quirks.none())
+    c = Client(sim)
+    users = c.get(c.ws("/users")).json()["data"]
+    assert {u["role"] for u in users} == {
+        "account-owner",
+        "account-admin",
+        "standard-user",
+        "analytics-viewer",
+    }
+    assert {u["status"] for u in users} == {"active", "inactive"}
+    gpts = c.get(c.ws("/gpts"), params={"limit": 100}).json()["data"]
+    visibility = {g["sharing"]["visibility"] for g in gpts}
+    assert {"anyone-with-link", "gpt-store"} <= visibility
+    assert visibility <= {
+        "invite-only",
+        "workspace-with-link",
+        "workspace",
+        "anyone-with-link",
+        "gpt-store",
+    }
+    tool_keys = {
+        "type",
+        "created_at",
+        "action_domain",
+        "action_openapi_raw",
+        "action_privacy_policy_url",
+    }
+    actions = []
+    for kind, keys in (("gpts", tool_keys | {"auth_type"}), ("projects", tool_keys)):
+        for item in c.get(c.ws(f"/{kind}"), params={"limit": 100}).json()["data"]:
+            for config in item["latest_config"]["data"]:
+                for tool in config["tools"]["data"]:
+                    assert set(tool) == keys, (kind, tool)
+                    assert tool["type"] in {
+                        "code_interpreter",
+                        "browser",
+                        "dall-e",
+                        "memory",
+                        "custom_action",
+                    }
+                    if tool["type"] == "custom_action":
+                        actions.append(tool)
+                        assert tool["action_domain"]
+                        assert json.loads(tool["action_openapi_raw"])["openapi"]
+                    else:
+                        assert tool["action_domain"] is None
+    assert actions
