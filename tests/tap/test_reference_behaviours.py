@@ -16,6 +16,7 @@ from tap_chatgpt_compliance.logfiles.records import message_record
 from tests.support.tap import assert_one_readable_line, run_tap, tap_config
 
 LOGS = "/v1/compliance/workspaces/{workspace_id}/logs"
+ORG_LOGS = "/v1/compliance/organizations/{organization_id}/logs"
 SMALL = {
     "seed": 11,
     "users": 3,
@@ -117,3 +118,17 @@ def test_multi_document_listing_that_persists_fails_in_one_line(simulator_factor
     assert not run.records["messages"]
     for state in run.states:  # no bookmark of the log listing ever moved
         assert state["bookmarks"]["log_files"] == {"workspace_id": sim.workspace_id}, state
+
+
+def test_no_openai_organization_header(simulator_factory):
+    """§6 #7 / §3.6: the organization id is only a path principal; never send an
+    `OpenAI-Organization` header (RAPPDW did; the spec does not define it), even with
+    `organization_id` set and the org's COSTS listed. Every request carries a Bearer key."""
+    sim: Simulator = simulator_factory(**{**SMALL, "attachment_rate": 0.0}, quirks=Quirks.none())
+    config = tap_config(sim, organization_id=sim.organization_id)
+    run = run_tap({**config, "event_types": ["CONVERSATION_MESSAGE", "COSTS"]})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sim.request_count(ORG_LOGS) >= 1
+    names = sim.request_header_names()
+    assert "openai-organization" not in names, names
+    assert names["authorization"] == sim.request_count(None) - sim.request_count("signed")
