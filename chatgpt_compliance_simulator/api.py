@@ -10,7 +10,7 @@ from .inventory_api import InventoryApi
 from .logs_api import LogsApi
 from .ratelimit import RateLimiter
 from .responses import Request, Response, error_response, json_response
-from .routes import GET_ROUTES
+from .routes import GET_ROUTES, SHARED_BUCKETS
 from .state import SimState
 from .validation import ValidationError, export_scope_error
 
@@ -42,7 +42,8 @@ class ApiApp:
                 code="invalid_api_key",
             )
         per_minute = GET_ROUTES[req.template][1]
-        retry = self.limiter.check(key.strip(), req.template, per_minute)
+        bucket = SHARED_BUCKETS.get(req.template, req.template)
+        retry = self.limiter.check(key.strip(), bucket, per_minute)
         if retry is not None:
             return error_response(
                 429,

@@ -212,6 +212,19 @@ class Oddities:
     halves of a pair); so does its conversation's title from that message on, and the first
     member's ``name`` on ``/users``."""
 
+    file_refs_in_content_rate: float = 0.0
+    """Fraction of messages with uploads that reference them only from their content (PSOXY,
+    reference §2.9, §6 #13): ``content.annotations[]`` items ``{"type": "file", "files":
+    [{"id"}]}`` or, for one file, ``content.file_id``; ``message.files`` is then ``[]``."""
+    author_role_rate: float = 0.0
+    """Fraction of CONVERSATION_MESSAGE events whose ``message.author`` carries ``role`` instead
+    of ``type`` (the older encoding, reference §2.9 "sometimes author.role", §5 #7)."""
+
+    multi_document_listing_rate: float = 0.0
+    """Fraction of ``/logs`` listing queries answered once with a body of two JSON documents
+    (the page, a newline, the page again: reference §5 #12, XSIAM's "newline-separated
+    multi-document" listing responses); the identical next call gets one document."""
+
     @classmethod
     def names(cls) -> list[str]:
         """Names of all oddity fields."""

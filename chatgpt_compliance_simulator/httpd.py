@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -43,11 +44,13 @@ class RequestCounts:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str]] = Counter()
         self._non_get = 0
+        self._header_names: Counter[str] = Counter()
 
-    def add(self, method: str, template: str) -> None:
-        """Count one request."""
+    def add(self, method: str, template: str, headers: Iterable[str] = ()) -> None:
+        """Count one request (and the names of its headers)."""
         with self._lock:
             self._counts[(method, template)] += 1
+            self._header_names.update(name.lower() for name in headers)
             if method != "GET":
                 self._non_get += 1
 
@@ -58,6 +61,11 @@ class RequestCounts:
                 return sum(n for (m, _), n in self._counts.items() if m == method)
             return self._counts[(method, route)]
 
+    def header_names(self) -> dict[str, int]:
+        """Return the lower-cased names of the request headers received, with counts."""
+        with self._lock:
+            return dict(self._header_names)
+
     @property
     def non_get(self) -> int:
         """Number of non-GET requests."""
@@ -67,6 +75,7 @@ class RequestCounts:
         """Zero every counter."""
         with self._lock:
             self._counts.clear()
+            self._header_names.clear()
             self._non_get = 0
 
 
@@ -91,7 +100,7 @@ class Frontend:
             params: dict[str, str] = {}
         else:
             template, params = match_route(path, method)
-        self.counts.add(method, template or UNMATCHED)
+        self.counts.add(method, template or UNMATCHED, () if signed else h.headers.keys())
         latency_ms = self.config.faults.latency_ms
         if latency_ms:
             time.sleep(latency_ms / 1000.0)

@@ -43,6 +43,7 @@ class LogsApi:
         self.cfg = state.config
         self._empty_served: set[str] = set()
         self._stuck_started: set[str] = set()
+        self._multi_served: set[str] = set()
         self._all_types = ALL_TYPES + tuple(
             t for t in self.cfg.oddities.extra_event_types if t not in ALL_TYPES
         )
@@ -160,7 +161,7 @@ class LogsApi:
         if odd.out_of_order_listing:
             data.reverse()
         last = page[-1] if page else None
-        return json_response(
+        answer = json_response(
             200,
             {
                 "data": data,
@@ -172,6 +173,16 @@ class LogsApi:
                 ),
             },
         )
+        if (
+            odd.multi_document_listing_rate > 0
+            and ekey not in self._multi_served
+            and hash01(self.cfg.seed, "multi", ekey) < odd.multi_document_listing_rate
+        ):
+            # §5 #12: a "newline-separated multi-document" body (once per query, like
+            # empty_pages: the identical next call gets the one document).
+            self._multi_served.add(ekey)
+            answer.body = answer.body + b"\n" + answer.body + b"\n"
+        return answer
 
     def download_log(
         self, req: Request, scopes: frozenset[str], ws: Workspace, org: bool

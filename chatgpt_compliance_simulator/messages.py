@@ -16,7 +16,7 @@ from .delivery import Delivery
 from .events import EventShapes
 from .logfiles import Stream
 from .model import Conversation
-from .rand import Rngs, rand_count, rand_uuid
+from .rand import Rngs, hash01, rand_count, rand_uuid
 from .vocab import CLIENT_TYPES, LONE_SURROGATE, MODELS, SENTENCES, URLS, filler
 from .world import World
 
@@ -46,6 +46,8 @@ class ConversationActivity:
         self._huge_left = cfg.oddities.huge_message_bytes > 0
         self._nul_left = cfg.oddities.nul_in_message_text
         self._surrogate_left = cfg.oddities.lone_surrogate_text
+        self.seed_tag = f"{cfg.seed}:{world.id}"
+        """Salt of the decisions taken by hash (:func:`.rand.hash01`), per workspace."""
 
     # ------------------------------------------------------------------ schedule
     def initial(self, start_us: int, now_us: int) -> None:
@@ -161,7 +163,11 @@ class ConversationActivity:
         message: dict[str, Any] = {"id": "" if empty_id else msg_id}
         message.update(self._created_at(ts))
         message["parent_id"] = conv.last_message_id
+        if hash01(self.seed_tag, "author_role", msg_id) < self.odd.author_role_rate:
+            author = {"role": author["type"], **{k: v for k, v in author.items() if k != "type"}}
         message["author"] = author
+        if files and content is not None:
+            content, files = self._refs_in_content(msg_id, content, files)
         message["content"] = content
         message["files"] = files
         ev: dict[str, Any] = {
@@ -193,6 +199,21 @@ class ConversationActivity:
         conv.last_message_id = msg_id
         if role == "user":
             conv.last_user_message_id = msg_id
+
+    def _refs_in_content(
+        self, msg_id: str, content: dict[str, Any], files: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Oddity ``file_refs_in_content_rate``: the uploads referenced from the content only.
+
+        Decided by a hash of the message id (no generator draw, so nothing else moves).
+        """
+        r = hash01(self.seed_tag, "file_refs_in_content", msg_id)
+        if r >= self.odd.file_refs_in_content_rate:
+            return content, files
+        if len(files) == 1 and r < self.odd.file_refs_in_content_rate / 2:
+            return {**content, "file_id": files[0]["id"]}, []
+        note = {"type": "file", "files": [{"id": f["id"]} for f in files]}
+        return {**content, "annotations": [*content.get("annotations", []), note]}, []
 
     def _author(self, role: str) -> dict[str, Any]:
         rng = self.rng

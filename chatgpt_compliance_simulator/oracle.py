@@ -136,11 +136,11 @@ def _fold_messages(
         entry = {
             "conversation_id": c["id"],
             "event_id": ev.get("event_id"),
-            "author_type": m["author"]["type"],
+            "author_type": m["author"].get("type") or m["author"].get("role"),
             "created_at": created,
             "timestamp": ev["timestamp"],
             "content": m["content"],
-            "file_ids": [f["id"] for f in m["files"]],
+            "file_ids": _file_ids(m),
             "user_id": ev["actor"]["user_id"],
         }
         if m.get("id"):
@@ -163,6 +163,23 @@ def _fold_messages(
         if m.get("id") and m["id"] not in conv["message_ids"]:
             conv["message_ids"].append(m["id"])
     return messages, messages_without_id, conversations
+
+
+def _file_ids(message: dict[str, Any]) -> list[str]:
+    """Return the uploads a message references: ``files``, then those its content names.
+
+    ``content.annotations[].files[].id`` and ``content.file_id``
+    (``Oddities.file_refs_in_content_rate``).
+    """
+    ids = [f["id"] for f in message["files"]]
+    content = message.get("content")
+    if isinstance(content, dict):
+        for note in content.get("annotations") or []:
+            if isinstance(note, dict):
+                ids += [f["id"] for f in note.get("files") or [] if f["id"] not in ids]
+        if content.get("file_id") and content["file_id"] not in ids:
+            ids.append(content["file_id"])
+    return ids
 
 
 def _uploads(

@@ -1,4 +1,4 @@
-"""Token buckets per (API key, route template) (reference §3.4, §6 #17)."""
+"""Token buckets per (API key, route template or shared bucket) (reference §3.4, §6 #17)."""
 
 from __future__ import annotations
 

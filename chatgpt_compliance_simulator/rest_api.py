@@ -64,12 +64,12 @@ class RestApi:
             tool = {
                 "type": t["type"],
                 "created_at": t["created_at"],
-                "action_domain": None,
-                "action_openapi_raw": None,
-                "action_privacy_policy_url": None,
+                "action_domain": t.get("action_domain"),
+                "action_openapi_raw": t.get("action_openapi_raw"),
+                "action_privacy_policy_url": t.get("action_privacy_policy_url"),
             }
-            if c.kind == "gpt":
-                tool["auth_type"] = None
+            if c.kind == "gpt":  # §2.4: "ProjectTool has no auth_type"
+                tool["auth_type"] = t.get("auth_type")
             tools.append(tool)
         return {
             "object": f"{p}.configuration",

@@ -39,6 +39,15 @@ GET_ROUTES: dict[str, tuple[str, int]] = {
     f"{WS}/users/{{user_id}}/library_files/{{library_file_id}}": ("library_file", 100),
 }
 
+FILE_CONTENT_BUCKET = "file-content"
+#: Routes whose requests share one bucket per API key instead of one per route (reference §3.4:
+#: "File-content endpoints allow 100/min per key", where the others are "per endpoint per key").
+SHARED_BUCKETS: dict[str, str] = {
+    f"{WS}/users/{{user_id}}/files/{{file_id}}": FILE_CONTENT_BUCKET,
+    f"{WS}/gpt_files/{{file_id}}": FILE_CONTENT_BUCKET,
+    f"{WS}/project_files/{{file_id}}": FILE_CONTENT_BUCKET,
+}
+
 #: Write routes of reference §1C (all answered 405, counted, never change anything).
 WRITE_ROUTES: list[str] = [
     f"{WS}/conversations/{{conversation_id}}",

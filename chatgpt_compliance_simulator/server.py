@@ -253,6 +253,10 @@ class Simulator:
         """Count requests received by route template (``"signed"`` for the signed host)."""
         return self._frontend.counts.count(route, method)
 
+    def request_header_names(self) -> dict[str, int]:
+        """Return the lower-cased names of the headers the API host received, with counts."""
+        return self._frontend.counts.header_names()
+
     def reset_counters(self) -> None:
         """Zero the request counters."""
         self._frontend.counts.reset()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import string
+from typing import Any
 
 from .clock import DAY_US, HOUR_US, US
 from .config import SimulatorConfig
@@ -69,6 +72,8 @@ class World:
             role = (
                 "account-owner" if i == 0 else ("account-admin" if i % 7 == 1 else "standard-user")
             )
+            if i % 13 == 9:  # §2.2: TSCLIENT (2026) also lists analytics-viewer (10+ members)
+                role = "analytics-viewer"
             status = "inactive" if i > 0 and rng.random() < 0.1 else "active"
             self.users.append(
                 User(
@@ -109,9 +114,11 @@ class World:
                         {"type": tt, "created_at": t / US}
                         for tt in rng.sample(["code_interpreter", "browser", "dall-e", "memory"], 2)
                     ]
+                    config_id = prefix + rand_token(rng, 24, LOWER_ALNUM)
+                    tools += custom_action(self.id, config_id, t / US)
                     configs.append(
                         Config(
-                            id=prefix + rand_token(rng, 24, LOWER_ALNUM),
+                            id=config_id,
                             name=name,
                             description=f"Helps with {name.lower()} tasks",
                             instructions=rng.choice(SENTENCES),
@@ -125,6 +132,7 @@ class World:
                     )
                 configs.sort(key=lambda c: c.created_us, reverse=True)
                 shared = sorted(u.id for u in rng.sample(self.users, min(len(self.users), 2)))
+                drawn = rng.choice(["invite-only", "workspace", "workspace-with-link"])
                 out.append(
                     Container(
                         id=cid,
@@ -132,7 +140,7 @@ class World:
                         name=name,
                         owner=owner,
                         created_us=created,
-                        visibility=rng.choice(["invite-only", "workspace", "workspace-with-link"]),
+                        visibility=_visibility(self.id, cid, drawn) if kind == "gpt" else drawn,
                         shared_user_ids=shared,
                         configs=configs,
                     )
@@ -203,3 +211,53 @@ class World:
     def drop_attachment(self, file_id: str) -> None:
         """Forget an upload (its message turned out to have no id)."""
         del self.attachments[file_id]
+
+
+def custom_action(workspace_id: str, config_id: str, at: float) -> list[dict[str, Any]]:
+    """Return a ``custom_action`` tool for about a quarter of configurations (§2.4 tools).
+
+    Decided by a hash of the ids (no generator draw, so nothing else of the world moves).
+    """
+    if _draw(workspace_id, "custom_action", config_id) >= 0.25:
+        return []
+    domain = f"api{int(_draw(config_id, 'domain') * 90) + 10}.example.com"
+    return [
+        {
+            "type": "custom_action",
+            "created_at": at,
+            "action_domain": domain,
+            "action_openapi_raw": json.dumps(
+                {
+                    "openapi": "3.1.0",
+                    "info": {"title": "Lookup", "version": "1.0"},
+                    "servers": [{"url": f"https://{domain}"}],
+                    "paths": {"/lookup": {"get": {"operationId": "lookup"}}},
+                },
+                separators=(",", ":"),
+            ),
+            "action_privacy_policy_url": f"https://{domain}/privacy",
+            "auth_type": "oauth" if _draw(config_id, "auth") < 0.5 else "none",
+        }
+    ]
+
+
+def _visibility(workspace_id: str, gpt_id: str, drawn: str) -> str:
+    """Return a GPT's sharing visibility: the drawn value, or a public one (one GPT in seven).
+
+    §2.4's enum also has ``anyone-with-link`` and ``gpt-store``.
+    """
+    r = _draw(workspace_id, "visibility", gpt_id)
+    if r < 1 / 14:
+        return "anyone-with-link"
+    if r < 1 / 7:
+        return "gpt-store"
+    return drawn
+
+
+def _draw(*parts: object) -> float:
+    """Return a stable number in [0, 1) from ``parts``.
+
+    SHA-256: ids that differ little give unrelated numbers, which CRC-32 (``hash01``) does not.
+    """
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64

@@ -15,6 +15,7 @@ from tap_chatgpt_compliance.http.pagination import (
     check_listing_order,
     check_page_shape,
     page_body,
+    several_documents,
 )
 from tap_chatgpt_compliance.http.transport import RETRY_STATUSES, response_error_message
 from tap_chatgpt_compliance.sdk import SeamStream, override
@@ -133,6 +134,9 @@ class ComplianceStream(SeamStream):
         status = response.status_code
         if status in self.extra_retry_statuses or status >= 500:
             raise RetriableAPIError(self.response_error_message(response), response)
+        if several_documents(response):  # reference §5 #12: a passing fault, asked again
+            msg = f"{self.response_error_message(response)}: several JSON documents in one answer"
+            raise RetriableAPIError(msg, response)
         if status >= 400:
             raise ComplianceAPIError(self.describe_error(response))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import typing as t
 from urllib.parse import parse_qs, urlparse
@@ -53,6 +54,28 @@ def api_json(response: requests.Response) -> t.Any:
         raise NestedTooDeeply(NESTED_TOO_DEEPLY) from exc
 
 
+def several_documents(response: requests.Response) -> bool:
+    """Whether a JSON answer holds more than one JSON document, newline-separated.
+
+    Reference §5 #12: listing answers were seen as "newline-separated multi-document" JSON
+    (XSIAM, a passing fault). A raw line break can only stand between JSON tokens, so a
+    compact one-line answer (every answer of the API seen) is not parsed a second time.
+    """
+    kind = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if response.status_code != 200 or kind != "application/json":
+        return False
+    body = response.content.strip()
+    if b"\n" not in body or nested_too_deeply(body, PAGE_DEPTH):
+        return False
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        return exc.msg == "Extra data"
+    except (ValueError, RecursionError):
+        return False
+    return False
+
+
 def page_body(response: requests.Response, path: str, cursor: str) -> t.Any:
     """Return a listing page's JSON, or fail naming what came instead (never its body).
 
@@ -72,6 +95,13 @@ def page_body(response: requests.Response, path: str, cursor: str) -> t.Any:
         raise PageShapeError(msg) from None
     except ValueError as exc:  # requests' JSONDecodeError, UnicodeDecodeError
         kind = (response.headers.get("Content-Type") or "no Content-Type").split(";")[0].strip()
+        if several_documents(response):
+            msg = (
+                f"The answer of {path} ({cursor}) is HTTP {response.status_code} with several "
+                f"JSON documents one after another ({len(response.content)} bytes), not one "
+                f"listing page, on every try. {NOTHING_SKIPPED} Report it to OpenAI support."
+            )
+            raise PageShapeError(msg) from exc
         msg = (
             f"The answer of {path} ({cursor}) is HTTP {response.status_code} with a body that "
             f"is not JSON ({kind}, {len(response.content)} bytes): not a listing page (a proxy, "

@@ -39,13 +39,43 @@ def message_time(event: Event) -> tuple[str | None, str]:
     return to_iso(event.get("timestamp")), "event_timestamp"
 
 
-def attachment_ids(message: dict[str, t.Any]) -> list[str]:
-    """Return the ids of the files attached to a message, in order, without repeats."""
-    ids: list[str] = []
+def file_items(message: dict[str, t.Any]) -> list[t.Any]:
+    """Return the items naming the files of a message: ``files``, then its content's.
+
+    Reference §6 #13: file ids come from ``message.files[].id`` "(or annotations
+    files[].id)"; PSOXY also shows ``content.file_id`` (§2.9). A file named only by the content
+    is an upload all the same (~24 h before it expires), so it is downloaded like the others.
+    Items are objects with an ``id``, or bare ids.
+    """
     files = message.get("files")
     if isinstance(files, dict):  # Gen-1 style list object
         files = files.get("data")
-    for item in files if isinstance(files, list) else []:
+    items = list(files) if isinstance(files, list) else []
+    content = message.get("content")
+    if type(content) is dict:
+        notes = content.get("annotations")
+        for note in notes if type(notes) is list else ():
+            named = note.get("files") if type(note) is dict else None
+            items += named if type(named) is list else ()
+        if content.get("file_id"):
+            items.append({"id": content["file_id"]})
+    return items
+
+
+def attachment_ids(message: dict[str, t.Any], *, content_named: bool = True) -> list[str]:
+    """Return the ids of the files attached to a message, in order, without repeats.
+
+    ``content_named=False``: only those of ``message.files`` (what taps before 2026-12 stored
+    in ``attachment_ids``; evidence/verify.py accepts both).
+    """
+    ids: list[str] = []
+    if content_named:
+        items = file_items(message)
+    else:
+        files = message.get("files") if "files" in message else None
+        files = files.get("data") if isinstance(files, dict) else files
+        items = list(files) if isinstance(files, list) else []
+    for item in items:
         file_id = item.get("id") if isinstance(item, dict) else item
         if isinstance(file_id, str) and file_id and file_id not in ids:
             ids.append(file_id)
@@ -131,7 +161,7 @@ def message_record(
         "content_text": text,
         "content_json": structured,
         "content_annotations": annotations if type(annotations) is list else None,
-        "attachment_ids": attachment_ids(message) if "files" in message else [],
+        "attachment_ids": attachment_ids(message),
         "event_id": event_id,
         "event_id_derived": event_key is not None,
         "log_file_id": log_file_id,
@@ -423,10 +453,8 @@ def attachment_refs(events: Iterable[dict[str, t.Any]]) -> Iterable[AttachmentRe
     """Yield every file a message of these events references."""
     for event in events:
         message = _dict(event.get("message"))
-        files = message.get("files")
-        if isinstance(files, dict):
-            files = files.get("data")
-        if not files or not isinstance(files, list):  # most messages attach nothing
+        files = file_items(message)
+        if not files:  # most messages attach nothing
             continue
         actor = _dict(event.get("actor"))
         conversation = _dict(event.get("conversation"))

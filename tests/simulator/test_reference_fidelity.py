@@ -6,13 +6,16 @@ was once more forgiving than the reference (a tap tested against it would prove 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import timedelta
 
+import pytest
 import requests
 
-from chatgpt_compliance_simulator import Quirks
+from chatgpt_compliance_simulator import Oddities, Quirks
 from chatgpt_compliance_simulator import config as sim_config
-from tests.support.simulators import EPOCH_AFTER, Client
+from tests.support.simulators import EPOCH_AFTER, Client, events_of
 
 #: Reference §1B, "Event types seen": the workspace types and the org-scoped COSTS.
 REFERENCE_WORKSPACE_TYPES = {
@@ -129,3 +132,165 @@ def test_out_of_range_zoned_after_is_422_not_a_dropped_connection(plain):
             (d,) = r.json()["detail"]
             assert d["loc"] == ["query", name]
             assert d["input"] == raw
+
+
+def _message_events(sim) -> list[dict]:
+    """Every CONVERSATION_MESSAGE event of every listed file (downloaded over HTTP)."""
+    c = Client(sim)
+    return [e for f in c.list_all() for e in events_of(c.download(f["id"]))]
+
+
+def test_files_referenced_from_content_only(make):
+    """§2.9 (PSOXY adds `files[{id}]` to `content.annotations[]`, and `content.file_id`) and §6
+    #13 ("take file ids from message.files[].id (or annotations files[].id)"): with the oddity
+    on, uploads are named by the content only, and each is still a downloadable upload of its
+    message's owner (endpoint #9 → 307) in the ground truth."""
+    sim = make(
+        attachment_rate=0.6,
+        quirks=Quirks.none(),
+        oddities=dataclasses.replace(Oddities(), file_refs_in_content_rate=1.0),
+    )
+    truth = sim.ground_truth()
+    assert truth["attachments"]
+    c = Client(sim)
+    by_annotation, by_file_id = set(), set()
+    for e in _message_events(sim):
+        m = e["message"]
+        assert m["files"] == []
+        content = m["content"] or {}
+        for note in content.get("annotations", []):
+            by_annotation.update(f["id"] for f in note.get("files", []))
+        if "file_id" in content:
+            by_file_id.add(content["file_id"])
+        if m["id"]:
+            refs = [f["id"] for n in content.get("annotations", []) for f in n.get("files", [])]
+            refs += [content["file_id"]] if "file_id" in content else []
+            assert truth["messages"][m["id"]]["file_ids"] == refs
+    assert by_annotation
+    assert by_file_id
+    assert by_annotation | by_file_id == set(truth["attachments"])
+    fid, a = next(iter(truth["attachments"].items()))
+    params = {"conversation_id": a["conversation_id"]} if a["needs_conversation_id"] else {}
+    r = c.get(c.ws(f"/users/{a['user_id']}/files/{fid}"), params=params)
+    assert r.status_code == 307
+
+
+def test_files_referenced_from_content_off_by_default(make):
+    """Default: uploads are listed in `message.files` only (§2.3/§2.9 shape), as before."""
+    sim = make(attachment_rate=0.6, quirks=Quirks.none())
+    listed = {f["id"] for e in _message_events(sim) for f in e["message"]["files"]}
+    assert listed == set(sim.ground_truth()["attachments"])
+
+
+def test_author_role_instead_of_type(make):
+    """§2.9 "and sometimes `author.role` (psoxy supports both)", §5 #7 "Authorship encoding
+    changed (`author.role` → `author.type`)": with the oddity on, authors carry `role` and no
+    `type`; the ground truth still knows who wrote each message."""
+    sim = make(quirks=Quirks.none(), oddities=dataclasses.replace(Oddities(), author_role_rate=0.5))
+    events = _message_events(sim)
+    roles = [e for e in events if "role" in e["message"]["author"]]
+    assert 0 < len(roles) < len(events)
+    assert all("type" not in e["message"]["author"] for e in roles)
+    truth = sim.ground_truth()["messages"]
+    for e in roles:
+        assert truth[e["message"]["id"]]["author_type"] == e["message"]["author"]["role"]
+    assert {e["message"]["author"]["role"] for e in roles} <= {"user", "assistant", "tool"}
+
+
+def test_multi_document_listing_once_per_query(make):
+    """§5 #12: XSIAM saw listing responses as "newline-separated multi-document" JSON ("Expecting
+    value: line 2 column 1") and parses defensively. With the oddity on, a `/logs` page comes
+    once as two newline-separated JSON documents (each the page); the same call again answers
+    one document."""
+    sim = make(
+        quirks=Quirks.none(),
+        oddities=dataclasses.replace(Oddities(), multi_document_listing_rate=1.0),
+    )
+    c = Client(sim)
+    first = c.list_page(limit=3)
+    assert first.status_code == 200
+    with pytest.raises(json.JSONDecodeError, match="Extra data: line 2 column 1"):
+        json.loads(first.content)
+    documents = [json.loads(line) for line in first.content.splitlines() if line]
+    assert len(documents) == 2
+    assert documents[0] == documents[1]
+    assert len(documents[0]["data"]) == 3
+    assert c.list_page(limit=3).json() == documents[0]
+    plain = Client(make(quirks=Quirks.none())).list_page(limit=3)
+    assert json.loads(plain.content)["data"]  # off by default: one document
+
+
+def test_file_content_endpoints_share_one_bucket_per_key(make):
+    """§3.4: "File-content endpoints allow 100/min per key" (the list and get-by-id limits are
+    "per endpoint per key"): GPT files, project files and user files draw from one bucket, so
+    60 + 40 downloads leave no token for a user file; another key still has its own."""
+    sim = make(speed=0.01, quirks=Quirks.none())  # slow refill: no token comes back meanwhile
+    c = Client(sim)
+    truth = sim.ground_truth()
+    gpt_file, project_file = next(iter(truth["gpt_files"])), next(iter(truth["project_files"]))
+    fid, a = next((k, v) for k, v in truth["attachments"].items() if not v["needs_conversation_id"])
+    codes = [c.get(c.ws(f"/gpt_files/{gpt_file}")).status_code for _ in range(60)]
+    codes += [c.get(c.ws(f"/project_files/{project_file}")).status_code for _ in range(40)]
+    assert codes == [307] * 100
+    user_file = c.ws(f"/users/{a['user_id']}/files/{fid}")
+    r = c.get(user_file)
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) >= 1
+    other = Client(sim, sim.issue_key(sim.workspace_id))
+    assert other.get(user_file).status_code == 307
+    # the lists keep their own buckets per route
+    assert c.get(c.ws("/gpts")).status_code == 200
+
+
+def test_gen1_enums_and_custom_action_tools(make):
+    """§2.2 role enum (TSCLIENT 2026 adds `analytics-viewer`) and status `active|inactive`;
+    §2.4 GPT `sharing.visibility` enum (`anyone-with-link`, `gpt-store` included) and tools
+    `{type: …|custom_action, created_at, action_domain, action_openapi_raw,
+    action_privacy_policy_url, auth_type}`, ProjectTool without `auth_type`."""
+    sim = make(users=40, gpts=80, projects=12, quirks=Quirks.none())
+    c = Client(sim)
+    users = c.get(c.ws("/users")).json()["data"]
+    assert {u["role"] for u in users} == {
+        "account-owner",
+        "account-admin",
+        "standard-user",
+        "analytics-viewer",
+    }
+    assert {u["status"] for u in users} == {"active", "inactive"}
+    gpts = c.get(c.ws("/gpts"), params={"limit": 100}).json()["data"]
+    visibility = {g["sharing"]["visibility"] for g in gpts}
+    assert {"anyone-with-link", "gpt-store"} <= visibility
+    assert visibility <= {
+        "invite-only",
+        "workspace-with-link",
+        "workspace",
+        "anyone-with-link",
+        "gpt-store",
+    }
+    tool_keys = {
+        "type",
+        "created_at",
+        "action_domain",
+        "action_openapi_raw",
+        "action_privacy_policy_url",
+    }
+    actions = []
+    for kind, keys in (("gpts", tool_keys | {"auth_type"}), ("projects", tool_keys)):
+        for item in c.get(c.ws(f"/{kind}"), params={"limit": 100}).json()["data"]:
+            for config in item["latest_config"]["data"]:
+                for tool in config["tools"]["data"]:
+                    assert set(tool) == keys, (kind, tool)
+                    assert tool["type"] in {
+                        "code_interpreter",
+                        "browser",
+                        "dall-e",
+                        "memory",
+                        "custom_action",
+                    }
+                    if tool["type"] == "custom_action":
+                        actions.append(tool)
+                        assert tool["action_domain"]
+                        assert json.loads(tool["action_openapi_raw"])["openapi"]
+                    else:
+                        assert tool["action_domain"] is None
+    assert actions
