@@ -17,6 +17,8 @@ from urllib.parse import urlparse
 
 from singer_sdk import typing as th
 
+from tap_chatgpt_compliance.storage_uris import refused_uri
+
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.chatgpt.com/v1"
@@ -665,12 +667,10 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
 def _warn_if_unreadable_by_verify(url: str) -> None:
     """Warn when verify and export will not open the objects of ``file_storage_url``.
 
-    They open local paths and object stores only (evidence.sources.refused_uri): objects at
+    They open local paths and object stores only (storage_uris.refused_uri): objects at
     ``memory://``, ``sftp://`` or a chained ``a::b`` URL are written, but an archive naming
     them cannot be verified (each is a finding).
     """
-    from tap_chatgpt_compliance.evidence.sources import refused_uri
-
     why = refused_uri(f"{url}/sha256/00/{'0' * 64}")
     if why is not None:
         LOGGER.warning(

@@ -263,25 +263,6 @@ class ContentStore:
                     fs.rm_file(partial)
             raise
 
-    def _storage_now(self, fs: t.Any, partial_dir: str) -> float | None:
-        """Return the storage's own time (a probe file's mtime), None when it gives none.
-
-        Partial files are judged stale by the storage's clock, not this machine's: a machine
-        whose clock runs an hour ahead of a remote file system's (or a test's skewed clock)
-        took every live partial file for a dead run's, its own included.
-        """
-        probe = f"{partial_dir}/.clock.{os.getpid()}.{uuid.uuid4().hex[:12]}"
-        try:
-            fs.pipe_file(probe, b"")
-            mtime = fs.info(probe).get("mtime")
-        except Exception as exc:  # never fail a run over housekeeping
-            LOGGER.warning("Cannot probe the time of %s/%s: %s", self.url, PARTIAL_DIR, exc)
-            return None
-        finally:
-            with contextlib.suppress(Exception):
-                fs.rm_file(probe)
-        return float(mtime) if isinstance(mtime, (int, float)) else None
-
     def _sweep_partials(self, fs: t.Any, partial_dir: str) -> None:
         """Delete partial files left by runs that were killed while writing."""
         try:
@@ -291,7 +272,7 @@ class ContentStore:
         except Exception as exc:  # never fail a run over housekeeping
             LOGGER.warning("Cannot list %s/%s: %s", self.url, PARTIAL_DIR, exc)
             return
-        now = self._storage_now(fs, partial_dir)
+        now = storage_now(fs, partial_dir, self.url)
         if now is None:
             return
         cutoff = now - STALE_PARTIAL_SECONDS
@@ -314,6 +295,26 @@ class ContentStore:
                 self.url,
                 PARTIAL_DIR,
             )
+
+
+def storage_now(fs: t.Any, partial_dir: str, url: str) -> float | None:
+    """Return the storage's own time (a probe file's mtime), None when it gives none.
+
+    Partial files are judged stale by the storage's clock, not this machine's: a machine
+    whose clock runs an hour ahead of a remote file system's (or a test's skewed clock)
+    took every live partial file for a dead run's, its own included.
+    """
+    probe = f"{partial_dir}/.clock.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+    try:
+        fs.pipe_file(probe, b"")
+        mtime = fs.info(probe).get("mtime")
+    except Exception as exc:  # never fail a run over housekeeping
+        LOGGER.warning("Cannot probe the time of %s/%s: %s", url, PARTIAL_DIR, exc)
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            fs.rm_file(probe)
+    return float(mtime) if isinstance(mtime, (int, float)) else None
 
 
 _MISSING = "missing"

@@ -23,6 +23,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tap_chatgpt_compliance.storage_uris import refused_uri
 from tap_chatgpt_compliance.workspace_rows import SCHEMAS as _WORKSPACE_SCHEMAS
 
 WORKSPACE_OBJECT_STREAMS = tuple(_WORKSPACE_SCHEMAS)
@@ -138,36 +139,8 @@ class Archive:
             return False
 
 
-STORAGE_SCHEMES = frozenset(
-    {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"}
-)
-"""The object stores (and local paths) whose URIs verify and export open: where the tap's
-``file_storage_url`` puts attachments and raw log files."""
-
-
 class RefusedURI(ValueError):
     """A storage URI named by the archive that verify and export never open."""
-
-
-def refused_uri(uri: str) -> str | None:
-    """Return why a storage URI named by the archive is not opened, or None when it may be.
-
-    A local path, or a URL of an object store (:data:`STORAGE_SCHEMES`). Refused: web and
-    other network protocols (``http://``, ``ftp://``, ``ssh://``…), fsspec's chained
-    (``a::b``) and in-memory or archive URLs: an altered record must not make the reader fetch
-    an address of the attacker's choosing.
-    """
-    if "::" in uri:
-        return "a chained fsspec URL is no object store's"
-    scheme, separator, _ = uri.partition("://")
-    if not separator:
-        return None  # a local path
-    if scheme.lower() not in STORAGE_SCHEMES:
-        return (
-            f"{scheme[:20]}:// is no object store's (verify and export open local paths and "
-            f"{', '.join(f'{s}://' for s in sorted(STORAGE_SCHEMES - {'file', 'local'}))} only)"
-        )
-    return None
 
 
 def _unique_keys(pairs: list[tuple[str, t.Any]]) -> Record:
