@@ -104,7 +104,8 @@ def test_a_state_backend_failing_mid_run_fails_the_fleet_run(
     assert any("persist" in f for f in outcome.summary.failures)
 
 
-def test_a_signalled_tap_ends_meltano_run_non_zero(meltano: MeltanoProject, slow_sim) -> None:
+def _start_jsonl_run(meltano: MeltanoProject) -> tuple[subprocess.Popen[str], Path]:
+    """Start `meltano run` of acme into target-jsonl; return it and its output folder."""
     dest = meltano.tmp / "jsonl" / "acme"
     dest.mkdir(parents=True)
     env = {**meltano.env, "TARGET_JSONL_DESTINATION_PATH": str(dest)}
@@ -116,6 +117,11 @@ def test_a_signalled_tap_ends_meltano_run_non_zero(meltano: MeltanoProject, slow
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return proc, dest
+
+
+def test_a_signalled_tap_ends_meltano_run_non_zero(meltano: MeltanoProject, slow_sim) -> None:
+    proc, _ = _start_jsonl_run(meltano)
     tap = wait_for_tap_sync(proc.pid)
     assert proc.stdout is not None
     lines = []
@@ -136,17 +142,7 @@ def test_a_loader_killed_mid_stream_fails_the_run_and_the_next_run_recovers_all(
 ) -> None:
     """The loader OOM-killed while the tap streams: `meltano run` exits non-zero, Meltano's
     state holds no more than the loader confirmed, and the next run archives everything."""
-    dest = meltano.tmp / "jsonl" / "acme"
-    dest.mkdir(parents=True)
-    env = {**meltano.env, "TARGET_JSONL_DESTINATION_PATH": str(dest)}
-    proc = subprocess.Popen(
-        [MELTANO, "run", f"{TAP}--acme", "target-jsonl"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc, dest = _start_jsonl_run(meltano)
     wait_for_tap_sync(proc.pid)
     assert proc.stdout is not None
     lines = []

@@ -23,7 +23,7 @@ from tap_chatgpt_compliance.evidence.verify import (
     anchor_from_state,
     verify,
 )
-from tests.support.simulators import running
+from tests.support.simulators import running, tiny_world
 from tests.support.tap import TapRun, run_tap, tap_config
 
 Records = dict[str, list[dict[str, Any]]]
@@ -33,15 +33,7 @@ USER_FILE = f"{WS}/users/{{user_id}}/files/{{file_id}}"
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
     """A small workspace whose messages all attach a file."""
-    config = SimulatorConfig(
-        seed=71,
-        users=2,
-        conversations=2,
-        messages_per_conversation=(2, 3),
-        span_days=0.2,
-        attachment_rate=1.0,
-        rate_limits=False,
-    )
+    config = SimulatorConfig(**tiny_world(seed=71, attachment_rate=1.0))
     with running(config) as simulator:
         yield simulator
 

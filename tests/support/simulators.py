@@ -18,6 +18,21 @@ START = datetime(2026, 7, 1, 12, 0, 3, tzinfo=timezone.utc)
 EPOCH_AFTER = "2020-01-01T00:00:00Z"
 
 
+def tiny_world(**kw: Any) -> dict[str, Any]:
+    """Simulator settings of a tiny workspace (2 users, 2 conversations of 2-3 messages, no
+    attachments, no rate limits): the audits' fault tests, fast. ``kw`` overrides any."""
+    return {
+        "seed": 5,
+        "users": 2,
+        "conversations": 2,
+        "messages_per_conversation": (2, 3),
+        "span_days": 0.2,
+        "attachment_rate": 0.0,
+        "rate_limits": False,
+        **kw,
+    }
+
+
 def one_log_file_world(conversations: int, **kw: Any) -> dict[str, Any]:
     """Simulator settings whose messages all land in ONE closed log file, whatever the hour.
 

@@ -314,7 +314,8 @@ def test_content_store_never_shows_a_partial_object(tmp_path: Path) -> None:
     assert not _object(tmp_path / "store", "0" * 64).exists()
 
 
-def test_partial_files_of_dead_runs_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+def _dead_and_live_partials(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A store's partial folder with a dead run's file (2 h old) and a live one (now)."""
     partial_dir = tmp_path / "store" / ".partial"
     partial_dir.mkdir(parents=True)
     dead, live = partial_dir / "aa.1.dead", partial_dir / "bb.2.live"
@@ -322,6 +323,11 @@ def test_partial_files_of_dead_runs_are_swept_and_live_ones_kept(tmp_path: Path)
     live.write_bytes(b"being written")
     old = time.time() - 2 * 3600
     os.utime(dead, (old, old))
+    return partial_dir, dead, live
+
+
+def test_partial_files_of_dead_runs_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    _, dead, live = _dead_and_live_partials(tmp_path)
     content = b"attachment"
     ContentStore(str(tmp_path / "store")).put(
         hashlib.sha256(content).hexdigest(), len(content), io.BytesIO(content)
@@ -337,13 +343,7 @@ def test_a_skewed_clock_sweeps_no_live_partial_file(
     """The machine's clock 6 h off the storage's: partial files are judged by the storage's
     own time (a probe's mtime), so a live one is kept (6 h ahead swept every live partial
     file, a concurrent run's or the run's own) and a dead one still goes."""
-    partial_dir = tmp_path / "store" / ".partial"
-    partial_dir.mkdir(parents=True)
-    dead, live = partial_dir / "aa.1.dead", partial_dir / "bb.2.live"
-    dead.write_bytes(b"torn")
-    live.write_bytes(b"being written")
-    old = time.time() - 2 * 3600
-    os.utime(dead, (old, old))
+    partial_dir, dead, live = _dead_and_live_partials(tmp_path)
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + skew)
     content = b"attachment"

@@ -16,7 +16,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from tests.support.evidence import verify_cli, write_jsonl
-from tests.support.simulators import running
+from tests.support.simulators import running, tiny_world
 from tests.support.tap import TapRun, run_tap, tap_config
 
 TYPE = "AUDIT_LOG"
@@ -25,15 +25,7 @@ GOOD = b'{"event_id":"ok-1","type":"AUDIT_LOG","timestamp":"2026-12-01T00:00:00Z
 
 @pytest.fixture
 def sim() -> Any:
-    config = SimulatorConfig(
-        seed=5,
-        users=2,
-        conversations=2,
-        messages_per_conversation=(2, 3),
-        span_days=0.2,
-        attachment_rate=0.0,
-        rate_limits=False,
-    )
+    config = SimulatorConfig(**tiny_world())
     with running(config) as simulator:
         yield simulator
 

@@ -26,7 +26,7 @@ from tap_chatgpt_compliance.http.pacing import Pacer
 from tap_chatgpt_compliance.http.pagination import NestedTooDeeply, api_json
 from tap_chatgpt_compliance.http.transport import PacedSession, SignedSession
 from tap_chatgpt_compliance.jsondepth import MAX_DEPTH
-from tests.support.simulators import running
+from tests.support.simulators import running, tiny_world
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun, assert_one_readable_line, run_tap, tap_config, tap_env
 
@@ -66,15 +66,7 @@ argument) and a connect timeout (second) of its own."""
 
 @pytest.fixture(scope="module")
 def sim() -> Any:
-    config = SimulatorConfig(
-        seed=5,
-        users=2,
-        conversations=2,
-        messages_per_conversation=(2, 3),
-        span_days=0.2,
-        attachment_rate=0.0,
-        rate_limits=False,
-    )
+    config = SimulatorConfig(**tiny_world())
     with running(config) as simulator:
         yield simulator
 

@@ -22,7 +22,7 @@ from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pagination import MAX_EMPTY_PAGES, PageShapeError
 from tap_chatgpt_compliance.sdk import LastLine, log_last_lines
 from tap_chatgpt_compliance.tap import TapChatGPTCompliance
-from tests.support.simulators import running
+from tests.support.simulators import running, tiny_world
 from tests.support.tap import assert_one_readable_line, run_tap, tap_config
 
 WS = "/v1/compliance/workspaces/{workspace_id}"
@@ -30,15 +30,7 @@ WS = "/v1/compliance/workspaces/{workspace_id}"
 
 @pytest.fixture(scope="module")
 def sim() -> Any:
-    config = SimulatorConfig(
-        seed=5,
-        users=2,
-        conversations=2,
-        messages_per_conversation=(2, 3),
-        span_days=0.2,
-        attachment_rate=0.0,
-        rate_limits=False,
-    )
+    config = SimulatorConfig(**tiny_world())
     with running(config) as simulator:
         yield simulator
 

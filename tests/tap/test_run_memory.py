@@ -16,6 +16,7 @@ import pytest
 from chatgpt_compliance_simulator import Oddities, Quirks, Simulator
 from tap_chatgpt_compliance.logfiles.logfile import parse_lines
 from tap_chatgpt_compliance.run.store import RUN_FILE_PREFIX, HashedKeys, RunFile, SpillMap
+from tests.support.simulators import tiny_world
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun, run_tap, tap_config, tap_env
 
@@ -231,15 +232,7 @@ def test_ids_with_a_lone_surrogate_are_archived_with_the_maps_spilled(
     bookmark stuck before the file, run after run). Every message and conversation is archived
     with its id exact; an attachment whose id no URL can carry is ``not_found``, saying why,
     without a request."""
-    sim: Simulator = simulator_factory(
-        seed=5,
-        users=2,
-        conversations=2,
-        messages_per_conversation=(2, 3),
-        span_days=0.2,
-        attachment_rate=1.0,
-        rate_limits=False,
-    )
+    sim: Simulator = simulator_factory(**tiny_world(attachment_rate=1.0))
     lines = sim.log_file_bytes(sim.log_files()[0]["id"]).decode().splitlines()
     events = []
     for n, line in enumerate(lines * 3):
