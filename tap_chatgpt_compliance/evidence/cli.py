@@ -11,7 +11,9 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import typing as t
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -110,17 +112,39 @@ def open_archive(
     return sources.from_postgres(args.postgres, args.schema, options, streams)
 
 
+class _Stopped(BaseException):  # like KeyboardInterrupt: no ``except Exception`` takes it
+    """SIGTERM while a command runs."""
+
+
+def _stop(signum: int, frame: t.Any) -> None:
+    del frame
+    raise _Stopped(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (1 and one line on any error)."""
+    """Run the command line; return the exit status (1 and one line on any error).
+
+    SIGINT and SIGTERM end it with one line too (no verdict, or an export said incomplete),
+    exit 130 or 143, as a shell reports a signal.
+    """
     args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
     try:
         if args.command == "export":
             return _export(args)
         return _verify(args)
+    except (KeyboardInterrupt, _Stopped) as exc:
+        signum = signal.SIGTERM if isinstance(exc, _Stopped) else signal.SIGINT
+        _fail(args, f"stopped by {signum.name}{_unfinished(args)}")
+        return 128 + signum
     except (sources.ArchiveError, AnchorError, OSError) as exc:
         _fail(args, str(exc))
     except Exception as exc:  # fail closed: a bug or a library's surprise, never a traceback
         _fail(args, f"could not complete ({type(exc).__name__}: {exc}){_unfinished(args)}")
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 1
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +255,45 @@ def test_an_export_lists_the_unproven_columns_and_shows_none_of_them(
     pages = "\n".join(p.read_text() for p in out.rglob("*.html"))
     processed = {str(r["processed_at"]) for r in records["log_files"]}
     assert not any(value in pages for value in processed)
+
+
+SIGNALLED = """
+import os, sys, time
+from tap_chatgpt_compliance.evidence import cli
+
+def busy(args):
+    os.kill(os.getpid(), int(sys.argv[1]))
+    time.sleep(30)
+    return 0
+
+cli._verify = cli._export = busy
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("signum", "command"),
+    [
+        (signal.SIGINT, ["verify", "--jsonl", "x"]),
+        (signal.SIGTERM, ["verify", "--jsonl", "x"]),
+        (signal.SIGTERM, ["export", "--jsonl", "x", "--custodian", "u", "--out", "o"]),
+    ],
+)
+def test_a_signal_mid_command_is_one_line_and_no_verdict(
+    signum: signal.Signals, command: list[str], tmp_path: Path
+) -> None:
+    """SIGINT printed a traceback and SIGTERM ended verify and export without a word: now one
+    line saying there is no verdict (or what an export left), exit 128 + the signal."""
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNALLED, str(int(signum)), *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 128 + signum
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"chatgpt-compliance {command[0]}: stopped by {signum.name}: ")
+    assert "no verdict" in lines[0] if command[0] == "verify" else "nothing was written" in lines[0]
