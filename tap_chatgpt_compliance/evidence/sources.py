@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import stat
 import typing as t
 import zlib
 from dataclasses import dataclass, field
@@ -107,12 +108,16 @@ class Archive:
         """Return the records of one stream as a list (raises ArchiveError if unreadable)."""
         return list(self.iter_records(stream, _raise))
 
-    def read_object(self, uri: str) -> bytes | None:
+    def read_object(self, uri: str, size: t.Any = None) -> bytes | None:
         """Return the bytes at a storage URI, or None when there is no object there.
 
         Raises :class:`RefusedURI`, before any I/O, for a URI that is no object store's
         (:func:`refused_uri`): the archive names it, and whoever can write the archive must not
-        make verify or export fetch a web address or read through another protocol.
+        make verify or export fetch a web address or read through another protocol. Raises
+        :class:`ObjectNotRead` for a local path that is no regular file (a FIFO would block the
+        reader for ever, a device such as ``/dev/zero`` never ends) and for an object holding
+        more than ``size`` bytes (its record's; :data:`MAX_OBJECT_BYTES` when it gives none):
+        what the archive names cannot make the reader hang or exhaust its memory.
         """
         import fsspec
 
@@ -121,9 +126,12 @@ class Archive:
             msg = f"{uri[:200]!r} was not opened: {why}"
             raise RefusedURI(msg)
         options = self.storage_options if "://" in uri and not uri.startswith("file:") else {}
+        limit = size if type(size) is int and 0 <= size <= MAX_OBJECT_BYTES else MAX_OBJECT_BYTES
         try:
-            with fsspec.open(uri, "rb", **options) as source:
-                return t.cast("bytes", source.read())
+            fs, path = fsspec.core.url_to_fs(uri, **options)
+            _regular_if_local(fs, path, uri)
+            with fs.open(path, "rb") as source:
+                return _read_at_most(source, limit, uri)
         except FileNotFoundError:
             return None
 
@@ -141,6 +149,47 @@ class Archive:
 
 class RefusedURI(ValueError):
     """A storage URI named by the archive that verify and export never open."""
+
+
+class ObjectNotRead(RefusedURI):
+    """An object named by the archive that is not read (whole): no regular file, or too long."""
+
+
+MAX_OBJECT_BYTES = 4 << 30
+"""The most bytes read from one object whose record gives no size (4 GiB)."""
+
+_CHUNK = 1 << 20
+
+
+def _regular_if_local(fs: t.Any, path: str, uri: str) -> None:
+    """Raise :class:`ObjectNotRead` when a local path is not a regular file (FIFO, device…)."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    if not isinstance(fs, LocalFileSystem):
+        return
+    mode = Path(path).stat().st_mode  # follows a symlink: FileNotFoundError when dangling
+    if not stat.S_ISREG(mode):
+        msg = (
+            f"{uri[:200]!r} was not read: not a regular file (a FIFO, device or folder; the "
+            "store holds files only)"
+        )
+        raise ObjectNotRead(msg)
+
+
+def _read_at_most(source: t.IO[bytes], limit: int, uri: str) -> bytes:
+    """Read an object whole, or raise :class:`ObjectNotRead` past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := source.read(min(_CHUNK, limit + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            msg = (
+                f"{uri[:200]!r} holds more than the {limit} bytes its record says: "
+                "not read past them"
+            )
+            raise ObjectNotRead(msg)
+    return b"".join(chunks)
 
 
 def _unique_keys(pairs: list[tuple[str, t.Any]]) -> Record:
