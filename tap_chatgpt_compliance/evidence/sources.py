@@ -16,6 +16,7 @@ Two ways to read a stream:
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
 import stat
@@ -236,8 +237,16 @@ def _column_json(text: str | bytes) -> t.Any:
         return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
 
 
+MAX_LINE_BYTES = 1 << 30
+"""The longest line of a stream file read (1 GiB): a longer one is a finding, not read."""
+
+
 def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Record]:
-    """Yield the JSON objects of a JSONL byte stream (gzip or not); report what is not one."""
+    """Yield the JSON objects of a JSONL byte stream (gzip or not); report what is not one.
+
+    Time is linear and memory bounded by :data:`MAX_LINE_BYTES` whatever the bytes: a file of
+    one endless line (a sparse file of zeros) is one finding, never read whole.
+    """
     head = source.read(2)
     stream: t.IO[bytes]
     if head == b"\x1f\x8b":
@@ -246,29 +255,60 @@ def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Rec
         first = b""
     else:
         stream, first = source, head
-    number = 0
-    loads = _decode
+    lines = _LineSplitter(where, on_error)
     try:
-        pending = first
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            pending += chunk
-            lines = pending.split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                number += 1
+        for chunk in itertools.chain((first,), iter(lambda: stream.read(1 << 20), b"")):
+            for line in lines.feed(chunk):
                 try:
-                    record = loads(line)
+                    record = _decode(line)
                 except ValueError:
                     record = None  # reported by _one (a blank line is not reported)
                 if type(record) is dict:
                     yield record
                 else:
-                    yield from _one(line, where, number, on_error)
-        if pending:
-            number += 1
-            yield from _one(pending, where, number, on_error)
+                    yield from _one(line, where, lines.number, on_error)
+        if lines.pending and not lines.skipping:
+            lines.number += 1
+            yield from _one(bytes(lines.pending), where, lines.number, on_error)
     except (EOFError, OSError, zlib.error) as exc:
-        on_error(where, f"unreadable after line {number} ({type(exc).__name__}: {exc})")
+        on_error(where, f"unreadable after line {lines.number} ({type(exc).__name__}: {exc})")
+
+
+class _LineSplitter:
+    """Split chunks into lines in linear time; skip (and report) a line over the limit."""
+
+    def __init__(self, where: str, on_error: OnError) -> None:
+        self.where, self.on_error = where, on_error
+        self.pending = bytearray()
+        self.number = 0
+        self.skipping = False
+
+    def feed(self, chunk: bytes) -> t.Iterator[bytes]:
+        """Yield the complete lines ``chunk`` ends (``number`` is the last one's)."""
+        if b"\n" not in chunk:
+            if not self.skipping:
+                self.pending += chunk
+                self._check_length()
+            return
+        *complete, rest = chunk.split(b"\n")
+        for piece in complete:
+            self.number += 1
+            if self.skipping:
+                self.skipping = False
+                continue
+            self.pending += piece
+            line, self.pending = bytes(self.pending), bytearray()
+            yield line
+        self.pending += rest
+        self._check_length()
+
+    def _check_length(self) -> None:
+        if len(self.pending) > MAX_LINE_BYTES and not self.skipping:
+            self.on_error(
+                f"{self.where} line {self.number + 1}",
+                f"longer than {MAX_LINE_BYTES} bytes: not read (no record of the tap is)",
+            )
+            self.pending, self.skipping = bytearray(), True
 
 
 def _one(line: bytes, where: str, number: int, on_error: OnError) -> t.Iterator[Record]:

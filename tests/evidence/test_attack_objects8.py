@@ -8,6 +8,7 @@ no more than the record's size.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -150,3 +151,39 @@ def test_read_object_bounds_an_endless_object(tmp_path: Path) -> None:
         sources._read_at_most(endless, 5 << 20, "endless")
     assert archive.read_object(str(tmp_path / "absent"), 3) is None
     shutil.rmtree(tmp_path / "sha256")
+
+
+def test_an_endless_line_of_a_stream_file_is_one_finding_in_bounded_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A line of 64 MiB with no line break (a sparse file of zeros): one finding, the lines
+    around it still read, and neither the whole line kept nor its chunks copied again and again
+    (quadratic: a sparse file of some GiB hung verify)."""
+    monkeypatch.setattr(sources, "MAX_LINE_BYTES", 8 << 20, raising=False)
+    data = b'{"a": 1}\n' + b"\0" * (64 << 20) + b'x\n{"b": 2}\r\n{"c": 3}'
+    errors: list[tuple[str, str]] = []
+    tracemalloc.start()
+    try:
+        records = list(sources._lines(io.BytesIO(data), "f.jsonl", lambda *e: errors.append(e)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert records == [{"a": 1}, {"b": 2}, {"c": 3}]
+    assert errors == [
+        ("f.jsonl line 2", f"longer than {8 << 20} bytes: not read (no record of the tap is)")
+    ]
+    assert peak < (64 << 20) + (24 << 20), peak  # the test's own data is 64 MiB
+
+
+@pytest.mark.parametrize("chunked", [b'{"a": 1}\n{"b"', b'{"a": 1}\n'])
+def test_lines_split_across_chunks_read_as_before(chunked: bytes) -> None:
+    """Lines split by the 1 MiB reads, a last line without a break, junk: as before."""
+    filler = json.dumps({"x": "y" * ((1 << 20) - 20)}).encode()
+    data = chunked + b": 2}\n" * (chunked.endswith(b'"b"')) + filler + b"\nnot json\n\n[1]\n{}"
+    errors: list[tuple[str, str]] = []
+    got = list(sources._lines(io.BytesIO(data), "f", lambda *e: errors.append(e)))
+    expected = [{"a": 1}, *([{"b": 2}] if chunked.endswith(b'"b"') else []), json.loads(filler), {}]
+    assert got == expected
+    assert [where for where, _ in errors] == [
+        f"f line {n}" for n in ((4, 6) if len(expected) == 4 else (3, 5))
+    ]
