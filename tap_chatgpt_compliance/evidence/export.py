@@ -561,7 +561,9 @@ class Exporter:
             if record.get("content_base64") is not None:
                 data = base64.b64decode(record["content_base64"], validate=True)
             elif record.get("storage_uri"):
-                data = self.archive.read_object(str(record["storage_uri"])) or b""
+                data = (
+                    self.archive.read_object(str(record["storage_uri"]), record.get("size")) or b""
+                )
             else:
                 parts = self.index.parts(str(record.get("id")))
                 count = int(record.get("part_count") or 0)

@@ -475,7 +475,7 @@ def file_bytes(index: ObjectIndex, archive: Archive, record: Record) -> bytes | 
         if record.get("content_base64") is not None:
             data = base64.b64decode(record["content_base64"], validate=True)
         elif record.get("storage_uri"):
-            data = archive.read_object(str(record["storage_uri"])) or b""
+            data = archive.read_object(str(record["storage_uri"]), record.get("size")) or b""
         else:
             parts = index.parts(str(record.get("id")))
             count = int(record.get("part_count") or 0)

@@ -16,8 +16,10 @@ Two ways to read a stream:
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
+import stat
 import typing as t
 import zlib
 from dataclasses import dataclass, field
@@ -107,12 +109,16 @@ class Archive:
         """Return the records of one stream as a list (raises ArchiveError if unreadable)."""
         return list(self.iter_records(stream, _raise))
 
-    def read_object(self, uri: str) -> bytes | None:
+    def read_object(self, uri: str, size: t.Any = None) -> bytes | None:
         """Return the bytes at a storage URI, or None when there is no object there.
 
         Raises :class:`RefusedURI`, before any I/O, for a URI that is no object store's
         (:func:`refused_uri`): the archive names it, and whoever can write the archive must not
-        make verify or export fetch a web address or read through another protocol.
+        make verify or export fetch a web address or read through another protocol. Raises
+        :class:`ObjectNotRead` for a local path that is no regular file (a FIFO would block the
+        reader for ever, a device such as ``/dev/zero`` never ends) and for an object holding
+        more than ``size`` bytes (its record's; :data:`MAX_OBJECT_BYTES` when it gives none):
+        what the archive names cannot make the reader hang or exhaust its memory.
         """
         import fsspec
 
@@ -121,9 +127,12 @@ class Archive:
             msg = f"{uri[:200]!r} was not opened: {why}"
             raise RefusedURI(msg)
         options = self.storage_options if "://" in uri and not uri.startswith("file:") else {}
+        limit = size if type(size) is int and 0 <= size <= MAX_OBJECT_BYTES else MAX_OBJECT_BYTES
         try:
-            with fsspec.open(uri, "rb", **options) as source:
-                return t.cast("bytes", source.read())
+            fs, path = fsspec.core.url_to_fs(uri, **options)
+            _regular_if_local(fs, path, uri)
+            with fs.open(path, "rb") as source:
+                return _read_at_most(source, limit, uri)
         except FileNotFoundError:
             return None
 
@@ -141,6 +150,47 @@ class Archive:
 
 class RefusedURI(ValueError):
     """A storage URI named by the archive that verify and export never open."""
+
+
+class ObjectNotRead(RefusedURI):
+    """An object named by the archive that is not read (whole): no regular file, or too long."""
+
+
+MAX_OBJECT_BYTES = 4 << 30
+"""The most bytes read from one object whose record gives no size (4 GiB)."""
+
+_CHUNK = 1 << 20
+
+
+def _regular_if_local(fs: t.Any, path: str, uri: str) -> None:
+    """Raise :class:`ObjectNotRead` when a local path is not a regular file (FIFO, device…)."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    if not isinstance(fs, LocalFileSystem):
+        return
+    mode = Path(path).stat().st_mode  # follows a symlink: FileNotFoundError when dangling
+    if not stat.S_ISREG(mode):
+        msg = (
+            f"{uri[:200]!r} was not read: not a regular file (a FIFO, device or folder; the "
+            "store holds files only)"
+        )
+        raise ObjectNotRead(msg)
+
+
+def _read_at_most(source: t.IO[bytes], limit: int, uri: str) -> bytes:
+    """Read an object whole, or raise :class:`ObjectNotRead` past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := source.read(min(_CHUNK, limit + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            msg = (
+                f"{uri[:200]!r} holds more than the {limit} bytes its record says: "
+                "not read past them"
+            )
+            raise ObjectNotRead(msg)
+    return b"".join(chunks)
 
 
 def _unique_keys(pairs: list[tuple[str, t.Any]]) -> Record:
@@ -187,8 +237,16 @@ def _column_json(text: str | bytes) -> t.Any:
         return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
 
 
+MAX_LINE_BYTES = 1 << 30
+"""The longest line of a stream file read (1 GiB): a longer one is a finding, not read."""
+
+
 def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Record]:
-    """Yield the JSON objects of a JSONL byte stream (gzip or not); report what is not one."""
+    """Yield the JSON objects of a JSONL byte stream (gzip or not); report what is not one.
+
+    Time is linear and memory bounded by :data:`MAX_LINE_BYTES` whatever the bytes: a file of
+    one endless line (a sparse file of zeros) is one finding, never read whole.
+    """
     head = source.read(2)
     stream: t.IO[bytes]
     if head == b"\x1f\x8b":
@@ -197,29 +255,60 @@ def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Rec
         first = b""
     else:
         stream, first = source, head
-    number = 0
-    loads = _decode
+    lines = _LineSplitter(where, on_error)
     try:
-        pending = first
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            pending += chunk
-            lines = pending.split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                number += 1
+        for chunk in itertools.chain((first,), iter(lambda: stream.read(1 << 20), b"")):
+            for line in lines.feed(chunk):
                 try:
-                    record = loads(line)
+                    record = _decode(line)
                 except ValueError:
                     record = None  # reported by _one (a blank line is not reported)
                 if type(record) is dict:
                     yield record
                 else:
-                    yield from _one(line, where, number, on_error)
-        if pending:
-            number += 1
-            yield from _one(pending, where, number, on_error)
+                    yield from _one(line, where, lines.number, on_error)
+        if lines.pending and not lines.skipping:
+            lines.number += 1
+            yield from _one(bytes(lines.pending), where, lines.number, on_error)
     except (EOFError, OSError, zlib.error) as exc:
-        on_error(where, f"unreadable after line {number} ({type(exc).__name__}: {exc})")
+        on_error(where, f"unreadable after line {lines.number} ({type(exc).__name__}: {exc})")
+
+
+class _LineSplitter:
+    """Split chunks into lines in linear time; skip (and report) a line over the limit."""
+
+    def __init__(self, where: str, on_error: OnError) -> None:
+        self.where, self.on_error = where, on_error
+        self.pending = bytearray()
+        self.number = 0
+        self.skipping = False
+
+    def feed(self, chunk: bytes) -> t.Iterator[bytes]:
+        """Yield the complete lines ``chunk`` ends (``number`` is the last one's)."""
+        if b"\n" not in chunk:
+            if not self.skipping:
+                self.pending += chunk
+                self._check_length()
+            return
+        *complete, rest = chunk.split(b"\n")
+        for piece in complete:
+            self.number += 1
+            if self.skipping:
+                self.skipping = False
+                continue
+            self.pending += piece
+            line, self.pending = bytes(self.pending), bytearray()
+            yield line
+        self.pending += rest
+        self._check_length()
+
+    def _check_length(self) -> None:
+        if len(self.pending) > MAX_LINE_BYTES and not self.skipping:
+            self.on_error(
+                f"{self.where} line {self.number + 1}",
+                f"longer than {MAX_LINE_BYTES} bytes: not read (no record of the tap is)",
+            )
+            self.pending, self.skipping = bytearray(), True
 
 
 def _one(line: bytes, where: str, number: int, on_error: OnError) -> t.Iterator[Record]:

@@ -1396,7 +1396,9 @@ class Verifier:
                 )
                 return None, "raw file not at its content address"
             try:
-                data = self.archive.read_object(uri) if uri else None
+                data = (
+                    self.archive.read_object(uri, record.get("bytes_downloaded")) if uri else None
+                )
             except sources.RefusedURI as exc:
                 report.add("raw", f"log file {file_id}", str(exc))
                 return None, "raw file not opened"
@@ -1529,7 +1531,8 @@ class Verifier:
         """Read raw bytes already checked once (no finding again)."""
         if record.get("raw_content") == "storage":
             try:
-                return self.archive.read_object(str(record.get("raw_storage_uri"))), ""
+                uri = str(record.get("raw_storage_uri"))
+                return self.archive.read_object(uri, record.get("bytes_downloaded")), ""
             except sources.RefusedURI:  # named by the first check
                 return None, "raw file not opened"
         parts = self.spill.parts("log", str(record["id"]))
@@ -2372,7 +2375,7 @@ class Verifier:
                 )
                 return None
             try:
-                data = self.archive.read_object(str(uri))
+                data = self.archive.read_object(str(uri), row.get("size"))
             except sources.RefusedURI as exc:
                 report.add("attachment", item, str(exc))
                 return None
