@@ -220,34 +220,73 @@ def strict_json(text: str | bytes) -> t.Any:
     return _loads(text.decode("utf-8") if isinstance(text, bytes) else text)
 
 
-def _decode(line: bytes) -> t.Any:
-    """Parse one JSON text (UTF-8, a BOM allowed) whose objects repeat no key (ValueError)."""
+_BOM = b"\xef\xbb\xbf"
+
+
+def _decode(line: bytes, first: bool = True) -> t.Any:
+    """Parse one JSON text (UTF-8) whose objects repeat no key (ValueError).
+
+    A BOM is allowed before a file's first line only (an editor's): before a later line,
+    stricter readers (Python's ``json.loads`` of text, jq) do not read the line.
+    """
+    if not first and line.startswith(_BOM):
+        msg = "a byte order mark (BOM) after the first line"
+        raise ValueError(msg)
     return _loads(line.decode("utf-8-sig"))
+
+
+class JsonString(str):
+    r"""A JSON string held by a ``json``/``jsonb`` column: a string, never JSON kept as text.
+
+    A reader's ``event->'message'`` of a column holding ``"{\"message\": …}"`` is NULL: such a
+    value equals no object, unlike the same text in a ``text`` column (JSON kept as text).
+    """
+
+    __slots__ = ()
 
 
 def _column_json(text: str | bytes) -> t.Any:
     """Return a PostgreSQL ``json``/``jsonb`` value: parsed, or as text when a key repeats.
 
     psycopg parses them with ``json.loads`` (the last of two values of one key); kept as text,
-    such a value equals no derivation (a ``column`` finding) and renders as nothing.
+    such a value equals no derivation (a ``column`` finding) and renders as nothing. A JSON
+    string is a :class:`JsonString`.
     """
     try:
-        return strict_json(text)
+        value = strict_json(text)
     except ValueError:
         return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return JsonString(value) if isinstance(value, str) else value
 
 
 MAX_LINE_BYTES = 1 << 30
 """The longest line of a stream file read (1 GiB): a longer one is a finding, not read."""
 
 
-def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Record]:
+def _packing(head: bytes, name: str | None) -> str | None:
+    """Return why a file's packing is not what its name says (readers go by ``.gz``), if so."""
+    if name is None or not head or (head == b"\x1f\x8b") == name.endswith(".gz"):
+        return None
+    if name.endswith(".gz"):
+        why = "named .gz but not gzip-compressed"
+    else:
+        why = "gzip-compressed but its name does not end in .gz"
+    return f"{why}: readers that go by the name cannot read it"
+
+
+def _lines(
+    source: t.IO[bytes], where: str, on_error: OnError, name: str | None = None
+) -> t.Iterator[Record]:
     """Yield the JSON objects of a JSONL byte stream (gzip or not); report what is not one.
 
-    Time is linear and memory bounded by :data:`MAX_LINE_BYTES` whatever the bytes: a file of
-    one endless line (a sparse file of zeros) is one finding, never read whole.
+    Gzip or not by its first bytes; packing that its ``name`` does not say is reported (and
+    the lines are read). Time is linear and memory bounded by :data:`MAX_LINE_BYTES` whatever
+    the bytes: a file of one endless line (a sparse file of zeros) is one finding.
     """
     head = source.read(2)
+    why = _packing(head, name)
+    if why is not None:
+        on_error(where, f"{why} (rename it)")
     stream: t.IO[bytes]
     if head == b"\x1f\x8b":
         source.seek(0)
@@ -260,7 +299,7 @@ def _lines(source: t.IO[bytes], where: str, on_error: OnError) -> t.Iterator[Rec
         for chunk in itertools.chain((first,), iter(lambda: stream.read(1 << 20), b"")):
             for line in lines.feed(chunk):
                 try:
-                    record = _decode(line)
+                    record = _decode(line, lines.number == 1)
                 except ValueError:
                     record = None  # reported by _one (a blank line is not reported)
                 if type(record) is dict:
@@ -315,7 +354,7 @@ def _one(line: bytes, where: str, number: int, on_error: OnError) -> t.Iterator[
     if not line.strip():
         return
     try:
-        record = _decode(line)
+        record = _decode(line, number == 1)
     except ValueError as exc:  # UnicodeDecodeError too
         on_error(f"{where} line {number}", f"not JSON ({exc})")
         return
@@ -344,9 +383,15 @@ class JsonlArchive(Archive):
         for path in self.files.get(stream, []):
             try:
                 with path.open("rb") as source:
-                    yield from _lines(source, str(path), report)
+                    yield from _lines(source, str(path), report, path.name)
             except OSError as exc:
                 report(str(path), f"unreadable ({exc.strerror or exc})")
+
+
+_NOT_REGULAR = (
+    "not a regular file (a FIFO, socket, device or folder): not read, a reader of the folder "
+    "fails or blocks on it (remove it)"
+)
 
 
 def from_jsonl(
@@ -366,9 +411,12 @@ def from_jsonl(
     known = (*streams, "log_files")
     for path in sorted(root.iterdir()):
         match = _JSONL_NAME.match(path.name)
+        near = next((s for s in known if path.name.startswith((f"{s}-", f"{s}."))), None)
+        if near is not None and not path.is_file():  # stat only: a FIFO is never opened
+            archive.problems.append((f"file {path.name}", _NOT_REGULAR))
+            continue
         if not match or not path.is_file():
-            near = next((s for s in known if path.name.startswith((f"{s}-", f"{s}."))), None)
-            if near is not None and path.is_file():  # `<stream>*` globs read it: not ignored
+            if near is not None:  # `<stream>*` globs read it: not ignored
                 archive.problems.append(
                     (
                         f"file {path.name}",
@@ -403,17 +451,31 @@ class S3Archive(Archive):
         report = on_error or _raise
         for path in self.objects.get(stream, []):
             try:
+                encoding = self._encoding(path)
                 source = self.fs.open(path, "rb", block_size=1 << 22)
             except Exception as exc:  # any backend error: a removed object, network
                 report(f"s3://{path}", f"unreadable ({type(exc).__name__})")
                 continue
+            if encoding:
+                report(
+                    f"s3://{path}",
+                    f"stored with Content-Encoding {encoding[:40]!r}: a reader that decodes it "
+                    "(any HTTP client) does not get the bytes verify read (store it without)",
+                )
             try:
                 with source:
-                    yield from _lines(source, f"s3://{path}", report)
+                    yield from _lines(source, f"s3://{path}", report, path.rsplit("/", 1)[-1])
             except ArchiveError:
                 raise
             except Exception as exc:  # a read that fails midway (network, removed object)
                 report(f"s3://{path}", f"unreadable ({type(exc).__name__})")
+
+    def _encoding(self, path: str) -> str | None:
+        """Return the object's ``Content-Encoding`` when it has one but ``identity``."""
+        bucket, key, _ = self.fs.split_path(path)
+        head = self.fs.call_s3("head_object", Bucket=bucket, Key=key)
+        encoding = str(head.get("ContentEncoding") or "")
+        return encoding if encoding.strip().lower() not in ("", "identity") else None
 
 
 def extra_hint(extra: str) -> str:
@@ -441,26 +503,33 @@ def from_s3(
     try:
         fs, root = fsspec.core.url_to_fs(url, **options)
         fs.invalidate_cache()  # fsspec reuses instances: never trust an earlier listing
-        paths = sorted(fs.find(root))
+        listing = fs.find(root, detail=True)
     except Exception as exc:  # any backend error: missing bucket, credentials, network
         msg = f"--s3 {url}: cannot list ({type(exc).__name__}: {exc})"
         if isinstance(exc, ImportError):  # fsspec without s3fs
             msg += f": {extra_hint('s3')}"
         raise ArchiveError(" ".join(msg.split())) from exc
     archive = S3Archive(f"s3 {url}", storage_options=options, fs=fs)
-    root = root.rstrip("/")
-    for path in paths:
-        relative = path[len(root) :].lstrip("/")
-        stream = relative.split("/", 1)[0]
-        if "/" not in relative or relative.endswith("/"):
-            continue
+    root = root.rstrip("/") + "/"
+    for path in sorted(listing):
+        segments = path[len(root) :].split("/") if path.startswith(root) else []
+        stream = next((segment for segment in segments if segment), "")
         if stream not in streams and stream != "log_files":
             continue
-        archive.objects.setdefault(stream, []).append(path)
+        if "" in segments[:-1] or (segments[-1] == "" and listing[path].get("size") != 0):
+            archive.problems.append((f"s3://{path}", _EMPTY_SEGMENT))
+        elif len(segments) > 1 and segments[-1]:  # not a folder marker, nor <stream> itself
+            archive.objects.setdefault(stream, []).append(path)
     if "log_files" not in archive.objects:
         msg = f"--s3 {url}: no log_files objects under it: not an archive of this tap"
         raise ArchiveError(msg)
     return archive
+
+
+_EMPTY_SEGMENT = (
+    "a key with an empty path segment ('//' or a trailing '/'): readers differ on which folder "
+    "holds it (not read; rename it)"
+)
 
 
 @dataclass
@@ -493,6 +562,7 @@ class PostgresArchive(Archive):
             query = sql.SQL("{} ORDER BY log_file_id").format(query)
         try:
             with psycopg.connect(self.dsn, row_factory=dict_row) as conn:
+                _pin_session(conn)
                 set_json_loads(_column_json, conn)  # before the cursor, which copies it
                 with conn.cursor(name=f"verify_{stream}") as cursor:
                     cursor.itersize = 2000
@@ -528,6 +598,7 @@ def from_postgres(
     )
     try:
         with psycopg.connect(dsn, row_factory=dict_row) as conn:
+            _pin_session(conn)
             rows = conn.execute(
                 "SELECT table_name, column_name FROM information_schema.columns "
                 "WHERE table_schema = %s",
@@ -548,15 +619,33 @@ def from_postgres(
     return archive
 
 
+_SESSION = (
+    "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false), "
+    "pg_catalog.set_config('extra_float_digits', '3', false), "
+    "pg_catalog.set_config('DateStyle', 'ISO, MDY', false), "
+    "pg_catalog.set_config('IntervalStyle', 'postgres', false), "
+    "pg_catalog.set_config('TimeZone', 'UTC', false)"
+)
+"""What verify's session sets, whatever the role or database sets (``ALTER DATABASE … SET``):
+names resolve in the catalog only (a ``search_path`` of ``evil, pg_catalog`` would let a
+``pg_class`` of the database's owner answer verify's catalog queries), values reach it whole."""
+
+
+def _pin_session(conn: t.Any) -> None:
+    """Set verify's session as :data:`_SESSION` says (before any other query)."""
+    conn.execute(_SESSION)
+
+
 _RELATIONS = """
 WITH RECURSIVE tree AS (
     SELECT c.oid, c.relname AS stream, c.relkind, c.relrowsecurity,
            c.oid::regclass::text AS name, 0 AS depth
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = %s AND c.relname = ANY(%s)
   UNION ALL
     SELECT k.oid, tree.stream, k.relkind, k.relrowsecurity, k.oid::regclass::text, depth + 1
-    FROM tree JOIN pg_inherits i ON i.inhparent = tree.oid JOIN pg_class k ON k.oid = i.inhrelid
+    FROM tree JOIN pg_catalog.pg_inherits i ON i.inhparent = tree.oid
+    JOIN pg_catalog.pg_class k ON k.oid = i.inhrelid
 )
 SELECT stream, relkind, relrowsecurity, name, depth FROM tree ORDER BY stream, depth, name
 """

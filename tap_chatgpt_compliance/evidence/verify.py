@@ -62,7 +62,7 @@ from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.export_text import one_line
-from tap_chatgpt_compliance.evidence.sources import strict_json
+from tap_chatgpt_compliance.evidence.sources import JsonString, strict_json
 from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
 from tap_chatgpt_compliance.logfiles.records import (
@@ -563,7 +563,7 @@ def _normal(value: t.Any) -> t.Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return _decimal(value)
     if isinstance(value, dict):
         return {k: _normal(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -571,6 +571,18 @@ def _normal(value: t.Any) -> t.Any:
     if isinstance(value, datetime):
         return chain.canonical_time(value)
     return value
+
+
+def _decimal(value: Decimal) -> int | float | Decimal:
+    """Return a NUMERIC value as the number JSON gives: an int, or a float that holds it.
+
+    A float only when its shortest form is the value, else the Decimal: as a float,
+    ``1234.0000000000000000001`` would equal 1234, which no reader of the column sees.
+    """
+    if value == value.to_integral_value():
+        return int(value)
+    number = float(value)
+    return number if Decimal(repr(number)) == value else value
 
 
 def _equal(first: t.Any, second: t.Any) -> bool:
@@ -633,7 +645,11 @@ def _column_value(stream: str, column: str, value: t.Any, expected: t.Any) -> t.
     """Return a stored value the way its derivation is written (times, JSON kept as text)."""
     if column in TIME_COLUMNS.get(stream, ()):
         return chain.canonical_time(value) if value is not None else None
-    if isinstance(value, str) and isinstance(expected, (dict, list)):
+    if (
+        isinstance(value, str)
+        and not isinstance(value, JsonString)
+        and isinstance(expected, (dict, list))
+    ):
         try:  # JSON kept as text: a key twice in one object is no value (a finding)
             return _normal(strict_json(value))
         except ValueError:
@@ -910,7 +926,7 @@ def _row_key(stream: str, row: Record) -> t.Any:
 
 def _event_obj(value: t.Any) -> t.Any:
     """Return a JSON column as an object (some targets keep it as text; a key twice: text)."""
-    if isinstance(value, str):
+    if isinstance(value, str) and not isinstance(value, JsonString):
         try:
             return strict_json(value)
         except ValueError:
