@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import json
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -354,3 +355,53 @@ def test_a_file_listed_with_another_event_type_stays_on_its_listings_chain(
     assert record["event_type"] == "CONVERSATION_MESSAGE"
     report = _verify(run)
     assert report.status == "intact", [f.line() for f in report.findings]
+
+
+def _cut_host() -> tuple[socket.socket, str]:
+    """A signed host answering 1,000 bytes without Content-Length, then closing: a body cut
+    short that no framing tells from a whole one."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nConnection: close\r\n"
+                conn.sendall(head + b"\r\n" + b"%PDF" + b"y" * 996)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}/cut"
+
+
+def test_an_attachment_body_without_framing_is_never_called_archived() -> None:
+    """A signed host (or a proxy) answering an attachment without Content-Length or chunked
+    encoding, closing after 1,000 of its 4,631 bytes: the tap archived the 1,000 bytes as the
+    attachment (``archived``, exit 0). Nothing can tell such a body whole (attachments have
+    no listed SHA-256): it is now a failed try, left for the next run, which archives it."""
+    listener, url = _cut_host()
+    world = tiny_world(attachment_rate=0.9, attachment_size=(2_000, 20_000), conversations=3)
+    try:
+        with running(SimulatorConfig(**world)) as files_sim:
+            files_sim.inject(f"{WS}/users/{{user_id}}/files/{{file_id}}", redirect=url, count=2)
+            config = _config(files_sim, file_content="inline", max_retries=1, max_retry_wait=0)
+            first = run_tap(config)
+            rerun = run_tap(config, first.state)
+            truth = files_sim.ground_truth()["attachments"]
+    finally:
+        listener.close()
+    records = first.records["files"]
+    failed = [r for r in records if r["status"] == "failed"]
+    assert failed, [(r["id"], r["status"], r.get("size")) for r in records]
+    assert all("Content-Length" in r["status_reason"] for r in failed), failed[0]["status_reason"]
+    for record in records:
+        if record["status"] == "archived":
+            assert record["sha256"] == truth[record["id"]]["sha256"], record["id"]
+    assert first.returncode == 1, first.stderr[-3000:]
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert {r["id"] for r in rerun.records["files"] if r["status"] == "archived"} == {
+        r["id"] for r in failed
+    }
