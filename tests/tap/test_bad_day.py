@@ -323,6 +323,7 @@ def test_sigterm_during_an_attachment_download_loses_nothing(tmp_path: Path) -> 
             truth = files_sim.ground_truth()["attachments"]
     finally:
         server.shutdown()
+        server.server_close()
     assert code == 128 + signal.SIGTERM, stderr[-3000:]
     assert "Stopped by SIGTERM" in stderr.strip().splitlines()[-1]
     assert "Traceback" not in stderr
