@@ -866,8 +866,10 @@ def read_body(
     """Stream the body once: hash every byte, ``write`` them up to ``max_file`` bytes.
 
     Returns (SHA-256, size, whether the body was past ``max_file``: then only hashed). Raises
-    AttachmentsClosed as soon as the run is ending (``run.closing``).
+    AttachmentsClosed as soon as the run is ending (``run.closing``), and RetriableAPIError for
+    a body whose end cannot be told (:func:`check_framed`).
     """
+    check_framed(response)
     digest = hashlib.sha256()
     size = 0
     keeping = True
@@ -882,6 +884,25 @@ def read_body(
         if keeping:
             write(chunk)
     return digest.hexdigest(), size, not keeping
+
+
+def check_framed(response: requests.Response) -> None:
+    """Raise RetriableAPIError unless the body says where it ends (Content-Length, or chunked).
+
+    An attachment has no listed SHA-256: only its framing tells a whole body from one cut
+    short. A body that ends where the connection closes (no Content-Length, not chunked) could
+    be either, so it is never archived; the try fails and is retried (then by the next run).
+    """
+    length = (response.headers.get("Content-Length") or "").strip()
+    encoding = (response.headers.get("Transfer-Encoding") or "").lower()
+    if length.isdigit() or "chunked" in encoding:
+        return
+    msg = (
+        f"The signed download URL answered HTTP {response.status_code} without Content-Length "
+        "or chunked encoding: a body cut short could not be told from a whole one (a proxy "
+        "between the tap and the download host?)"
+    )
+    raise RetriableAPIError(msg, response)
 
 
 def _mime_type(response: requests.Response) -> str | None:

@@ -1699,7 +1699,9 @@ class Verifier:
         """Check the manifest columns that follow from its chained ones.
 
         ``scope`` from ``event_type``; ``file_size`` (the listing's) against
-        ``bytes_downloaded`` (chained, and the size of the bytes that hash to OpenAI's SHA-256).
+        ``bytes_downloaded`` (chained, and the size of the bytes that hash to OpenAI's SHA-256)
+        for a record of chain_version 1 or 2; from version 3 on, ``file_size`` is chained
+        itself: the listing may have said another size of the bytes that hash to its SHA-256.
         """
         for record in (
             r for records in ([*self.manifest.values()], *self.copies.values()) for r in records
@@ -1715,7 +1717,8 @@ class Verifier:
                 )
             size, downloaded = record.get("file_size"), record.get("bytes_downloaded")
             if (
-                size is not None
+                _version(record) < 3  # from version 3 on, the listing's value is chained
+                and size is not None
                 and downloaded is not None
                 and (type(size) is bool or not _same(size, downloaded))
             ):
@@ -2835,7 +2838,7 @@ MANIFEST_COPY_FIELDS = (
     "raw_content",
     "raw_storage_uri",
     "raw_part_count",
-    *(name for name in chain.LOG_FILE_FIELDS_V2 if not name.startswith("raw_")),
+    *(name for name in chain.LOG_FILE_FIELDS_V3 if not name.startswith("raw_")),
     "chain_previous",
     "chain_seq",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import typing as t
+from datetime import datetime
 from urllib.parse import parse_qs, urlparse
 
 from singer_sdk.pagination import BaseAPIPaginator
@@ -14,8 +15,6 @@ from tap_chatgpt_compliance.jsondepth import MAX_DEPTH, NESTED_TOO_DEEPLY, neste
 from tap_chatgpt_compliance.timeparse import to_datetime
 
 if t.TYPE_CHECKING:
-    from datetime import datetime
-
     import requests
 
 LOGGER = logging.getLogger(__name__)
@@ -139,6 +138,11 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
             problem = f"has 'has_more' {_kind(body['has_more'])}, not true or false"
         elif body["has_more"] and (following := _following(fields)) and not body.get(following):
             problem = f"says has_more=true without a {following!r} to continue from"
+        elif "last_end_time" in fields and not _is_cursor_time(body["last_end_time"]):
+            problem = (
+                f"has 'last_end_time' {str(body['last_end_time'])[:60]!r}, not a time with a time "
+                "zone (ISO 8601) or null"
+            )
     if problem is None:
         return
     keys = ", ".join(sorted(body)) if isinstance(body, dict) else ""
@@ -148,6 +152,23 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
         "it persists, report it to OpenAI support."
     )
     raise PageShapeError(msg)
+
+
+def _is_cursor_time(value: t.Any) -> bool:
+    """Whether a ``last_end_time`` can be sent back as ``after``: null, ``""``, ISO 8601 with zone.
+
+    The API answers any other ``after`` with 422, which would read as a rejected event type.
+    """
+    if value is None or value == "":
+        return True
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
+    except ValueError:
+        return False
+    return parsed.tzinfo is not None
 
 
 def _following(fields: tuple[str, ...]) -> str | None:

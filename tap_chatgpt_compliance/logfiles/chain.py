@@ -15,9 +15,12 @@ its link). A record without ``chain_version`` is version 1: archives written bef
 still verify (:func:`chain_hash` picks the field set from the record).
 
 ``log_files`` (one chain per event type; the head in the event type's bookmark)
-    version 1: what the log file *is* (:data:`LOG_FILE_FIELDS_V1`); version 2 (written now)
+    version 1: what the log file *is* (:data:`LOG_FILE_FIELDS_V1`); version 2
     adds where its raw bytes are kept: ``raw_content``, ``raw_part_count``,
-    ``raw_storage_uri`` — a record downgraded to ``raw_content: none`` breaks the chain.
+    ``raw_storage_uri`` — a record downgraded to ``raw_content: none`` breaks the chain;
+    version 3 (written now) adds ``file_size``, the listing's claim, which may differ from the
+    chained ``bytes_downloaded`` when the bytes hash to the listed SHA-256 (so ``verify`` reads
+    it from the chain rather than from that size).
 
 ``files`` (one chain per workspace; the head in the ``files`` stream's bookmark)
     version 1 (:data:`FILE_FIELDS_V1`): what the attachment is and what became of it (id,
@@ -75,6 +78,7 @@ LOG_FILE_FIELDS_V2 = (
     "raw_storage_uri",
     VERSION_KEY,
 )
+LOG_FILE_FIELDS_V3 = (*LOG_FILE_FIELDS_V2, "file_size")
 FILE_FIELDS_V1 = (
     "id",
     "workspace_id",
@@ -94,11 +98,11 @@ FILE_FIELDS_V1 = (
     VERSION_KEY,
 )
 FIELD_SETS: dict[str, dict[int, tuple[str, ...]]] = {
-    LOG_FILES: {1: LOG_FILE_FIELDS_V1, 2: LOG_FILE_FIELDS_V2},
+    LOG_FILES: {1: LOG_FILE_FIELDS_V1, 2: LOG_FILE_FIELDS_V2, 3: LOG_FILE_FIELDS_V3},
     FILES: {1: FILE_FIELDS_V1},
 }
 """Chained fields per stream and ``chain_version``."""
-CURRENT_VERSION = {LOG_FILES: 2, FILES: 1}
+CURRENT_VERSION = {LOG_FILES: 3, FILES: 1}
 """The version the tap writes now, per stream."""
 CHAIN_FIELDS = LOG_FILE_FIELDS_V1
 """Version 1 of the log_files field set (kept for callers written before versions)."""

@@ -22,6 +22,7 @@ from tap_chatgpt_compliance.errors import NOTHING_SKIPPED, ComplianceAPIError
 from tap_chatgpt_compliance.http.downloads import Unavailable
 from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
 from tap_chatgpt_compliance.jsondepth import NESTED_TOO_DEEPLY, nested_too_deeply
+from tap_chatgpt_compliance.logfiles.listed import listed_sha256, note_listing, size_problem
 from tap_chatgpt_compliance.run.output import DEL, ascii_json
 from tap_chatgpt_compliance.timeparse import to_iso
 
@@ -548,33 +549,28 @@ def fetch_log_file(
     meta: dict[str, t.Any],
     event_type: str,
 ) -> LogFile:
-    """Download a listed file and check its SHA-256 (a mismatch is downloaded once more).
+    """Download a listed file and check it against its listed SHA-256 (or, without, its size).
 
+    A mismatch is downloaded once more (:mod:`~tap_chatgpt_compliance.logfiles.listed`).
     Raises ComplianceAPIError when the bytes still do not match: the caller must not
     advance state past this file. ``event_type`` is the file's type (the requested one when
     the listing item has none). Nothing is parsed yet (:meth:`LogFile.next_segment`).
     """
-    expected = str(meta.get("file_sha256") or "").lower()
+    expected = listed_sha256(meta)
     try:
         path = f"{scope_path}/logs/{path_segment(meta['id'])}"
     except BadPathSegment as exc:
         msg = f"A log file was listed with an id that is no file id ({exc}). {NOTHING_SKIPPED}"
         raise ComplianceAPIError(msg) from exc
+    problem = ""
     for attempt in range(1, SHA_TRIES + 1):
-        try:
-            body, sha256, size = downloader.download(path, _reader)
-        except Unavailable as exc:
-            if exc.status == 403:  # a scope problem: the message names the scope
-                raise
-            msg = (
-                f"Log file {meta['id']} was listed but cannot be downloaded (HTTP {exc.status}: "
-                f"{exc.detail}); it may have just passed the 30-day retention. State was not "
-                "advanced past it: rerun the tap."
-            )
-            raise ComplianceAPIError(msg) from exc
-        if not expected or sha256 == expected:
-            if not expected:
-                LOGGER.warning("Log file %s was listed without file_sha256.", meta["id"])
+        body, sha256, size = _download(downloader, path, meta)
+        if expected and sha256 != expected:
+            problem = f"SHA-256 {sha256} does not match the listed {expected}"
+        else:
+            problem = size_problem(meta, expected, size) or ""
+        if not problem:
+            note_listing(meta, expected, size)
             return LogFile(
                 meta=meta,
                 event_type=event_type,
@@ -584,17 +580,28 @@ def fetch_log_file(
                 body=body,
             )
         body.close()
-        LOGGER.warning(
-            "Log file %s: SHA-256 %s does not match the listed %s (try %d of %d).",
-            meta["id"],
-            sha256,
-            expected,
-            attempt,
-            SHA_TRIES,
-        )
+        LOGGER.warning("Log file %s: %s (try %d of %d).", meta["id"], problem, attempt, SHA_TRIES)
+    check = "SHA-256 check" if expected else f"check against its file_size ({problem})"
     msg = (
-        f"Log file {meta['id']} ({meta.get('file_name')}) failed its SHA-256 check "
+        f"Log file {meta['id']} ({meta.get('file_name')}) failed its {check} "
         f"{SHA_TRIES} times: stopping without advancing state past it. Rerun later; if it "
         "persists, report the file id to OpenAI support."
     )
     raise ComplianceAPIError(msg)
+
+
+def _download(
+    downloader: Downloader, path: str, meta: dict[str, t.Any]
+) -> tuple[t.IO[bytes], str, int]:
+    """Download a listed file once: its spooled body, SHA-256 and size."""
+    try:
+        return downloader.download(path, _reader)
+    except Unavailable as exc:
+        if exc.status == 403:  # a scope problem: the message names the scope
+            raise
+        msg = (
+            f"Log file {meta['id']} was listed but cannot be downloaded (HTTP {exc.status}: "
+            f"{exc.detail}); it may have just passed the 30-day retention. State was not "
+            "advanced past it: rerun the tap."
+        )
+        raise ComplianceAPIError(msg) from exc

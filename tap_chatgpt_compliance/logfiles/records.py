@@ -7,6 +7,7 @@ import typing as t
 from datetime import datetime, timezone
 
 from tap_chatgpt_compliance.attachments.archive import AttachmentRef
+from tap_chatgpt_compliance.logfiles.listed import listed_file_size
 from tap_chatgpt_compliance.logfiles.logfile import EventTimes, event_times
 from tap_chatgpt_compliance.run.sync import ConversationSeen
 from tap_chatgpt_compliance.settings import event_scope
@@ -406,7 +407,7 @@ def manifest_record(
         "end_time_source": source,
         "bookmark_capped": capped,
         "file_name": meta.get("file_name"),
-        "file_size": meta.get("file_size"),
+        "file_size": listed_file_size(meta),
         "provider_sha256": meta.get("file_sha256"),
         "verified_sha256": log_file.sha256,
         "bytes_downloaded": log_file.size,

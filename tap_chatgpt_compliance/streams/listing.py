@@ -291,7 +291,7 @@ class PlannedListing(LogListingStream):
             yield PlannedFile(
                 meta=meta,
                 file_id=file_id,
-                file_type=str(meta.get("event_type") or event_type),
+                file_type=self._file_type(meta, event_type),
                 scope_path=self.scope_path(event_type),
                 end_time=end_time,
                 source=source,
@@ -318,6 +318,24 @@ class PlannedListing(LogListingStream):
         self.logger.error("%s", message)
         if message not in self.sync_run.failures:
             self.sync_run.failures.append(message)
+
+    def _file_type(self, meta: dict[str, t.Any], event_type: str) -> str:
+        """Return the type a listed file is archived as: the one its listing asked for.
+
+        The listing is asked for one type at a time, and the file goes on that type's chain:
+        an item saying another ``event_type`` (or one that is no type) is told, not followed.
+        """
+        listed = meta.get("event_type")
+        if listed is not None and listed != event_type:
+            self.logger.warning(
+                "Log file %s was listed with event_type %s by the %s listing: archived as %s, "
+                "the type asked for.",
+                meta["id"],
+                repr(listed[:80]) if isinstance(listed, str) else str(listed)[:80],
+                event_type,
+                event_type,
+            )
+        return event_type
 
     def _listed_end_time(self, meta: dict[str, t.Any], previous: datetime) -> tuple[datetime, str]:
         """Return the item's end_time and where it came from (see get_records)."""

@@ -283,7 +283,7 @@ def test_a_log_file_record_moved_to_an_older_chain_version_is_a_finding(
     lines = _lines(_check(records, tmp_path, state))
     assert len(lines) == 1
     assert lines[0].startswith(
-        f"chain: log file {head['id']}: chain_version 1 after chain_version 2"
+        f"chain: log file {head['id']}: chain_version 1 after chain_version 3"
     )
 
 

@@ -8,6 +8,7 @@ the column, or name the column as not proven in its report (never a silent ``int
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import signal
@@ -171,21 +172,57 @@ def test_a_run_count_of_the_manifest_altered_is_a_finding(column: str, inline_ru
 # --------------------------------------------------------------------------- manifest facts
 
 
-@pytest.mark.parametrize(
-    ("column", "value"), [("file_size", lambda v: v + 1), ("scope", lambda v: "organization")]
-)
-def test_file_size_and_scope_altered_are_findings(
-    column: str, value: Any, inline_run: TapRun
-) -> None:
-    """``file_size`` (the listing's) must be the size of the bytes that hash to OpenAI's SHA-256
-    (``bytes_downloaded``, chained); ``scope`` follows from the chained ``event_type``."""
+def test_scope_altered_is_a_finding(inline_run: TapRun) -> None:
+    """``scope`` follows from the chained ``event_type``."""
     records = _records(inline_run)
     record = records["log_files"][0]
-    record[column] = value(record[column])
+    record["scope"] = "organization"
     report = _verify(inline_run, records)
     assert report.status == "FAILED"
     assert any(
-        line.startswith(f"column: log_files {record['id']} column {column}: says ")
+        line.startswith(f"column: log_files {record['id']} column scope: says ")
+        for line in _lines(report)
+    ), _lines(report)
+
+
+def test_file_size_altered_is_a_chain_finding(inline_run: TapRun) -> None:
+    """From chain_version 3 on, ``file_size`` (the listing's, which may differ from the bytes
+    that hash to its SHA-256) is chained: altered, the record no longer hashes to its link."""
+    records = _records(inline_run)
+    record = records["log_files"][0]
+    assert record["chain_version"] >= 3
+    record["file_size"] += 1
+    report = _verify(inline_run, records)
+    assert report.status == "FAILED"
+    assert any(
+        line.startswith(f"chain: log file {record['id']} ") and "altered" in line
+        for line in _lines(report)
+    ), _lines(report)
+
+
+def test_file_size_of_an_older_chain_version_is_still_checked_against_the_bytes(
+    inline_run: TapRun,
+) -> None:
+    """A record of chain_version 2 (``file_size`` on no chain) keeps its check: ``file_size``
+    must be the size of the bytes that hash to OpenAI's SHA-256 (``bytes_downloaded``)."""
+    records = _records(inline_run)
+    state = copy.deepcopy(inline_run.state or {})
+    heads = {p["context"]["event_type"]: p for p in state["bookmarks"]["log_files"]["partitions"]}
+    for event_type, partition in heads.items():
+        previous = chain.GENESIS
+        rows = [r for r in records["log_files"] if r["event_type"] == event_type]
+        for row in sorted(rows, key=lambda r: r["chain_seq"]):
+            row.update(chain_version=2, chain_previous=previous)
+            row["chain_hash"] = previous = chain.chain_hash(previous, row)
+        partition["chain_head"] = previous
+    run = TapRun(0, "", "", records, [state])
+    assert _verify(run, records).status == "intact", _lines(_verify(run, records))
+    record = records["log_files"][0]
+    record["file_size"] += 1
+    report = _verify(run, records)
+    assert report.status == "FAILED"
+    assert any(
+        line.startswith(f"column: log_files {record['id']} column file_size: says ")
         for line in _lines(report)
     ), _lines(report)
 

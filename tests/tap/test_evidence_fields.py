@@ -130,7 +130,7 @@ def test_log_files_chain_covers_the_raw_fields_and_old_records_still_verify(
     archive: dict[str, Any],
 ) -> None:
     manifest = [dict(r) for r in archive["full"].records["log_files"]]
-    assert all(r["chain_version"] == 2 for r in manifest)
+    assert all(r["chain_version"] == 3 for r in manifest)
     by_type: dict[str, list[dict[str, Any]]] = {}
     for record in manifest:
         by_type.setdefault(record["event_type"], []).append(record)
@@ -138,7 +138,12 @@ def test_log_files_chain_covers_the_raw_fields_and_old_records_still_verify(
         assert _walk(records, chain.LOG_FILES) == []
     record = manifest[0]
     assert record["raw_content"] == "inline"
-    for field, value in (("raw_content", "none"), ("raw_part_count", None), ("chain_version", 1)):
+    for field, value in (
+        ("raw_content", "none"),
+        ("raw_part_count", None),
+        ("chain_version", 1),
+        ("file_size", (record["file_size"] or 0) + 1),
+    ):
         altered = dict(record, **{field: value})
         assert chain.chain_hash(record["chain_previous"], altered) != record["chain_hash"], field
     # A record written before chain_version existed (version 1 fields) still verifies.
