@@ -870,6 +870,7 @@ class _Run:
         )
         return (
             '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{_POLICY}">'
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
             f'<h1>{html.escape(title)}</h1><p class="meta">{html.escape(subtitle)}</p>'
             f'<table class="head">{table}</table>{self.findings_html()}\n'
@@ -1347,6 +1348,8 @@ def _files_of(message: dict[str, t.Any]) -> list[dict[str, t.Any]]:
     return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
 
 
+_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
+"""A page runs no script, loads nothing, submits nothing (a second wall behind escaping)."""
 _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;color:#222}"
     ".msg{border:1px solid #ddd;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}"
