@@ -1378,7 +1378,8 @@ class _Zip:
     def __init__(self) -> None:
         self.spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115
         self.zip: zipfile.ZipFile | None = zipfile.ZipFile(self.spool, "w")
-        self.names: set[str] = set()
+        self.names: dict[str, str] = {}
+        """Each entry's SHA-256."""
 
     def __enter__(self) -> _Zip:
         return self
@@ -1389,10 +1390,18 @@ class _Zip:
         self.spool.close()
 
     def add(self, name: str, data: bytes) -> None:
-        """Add an entry once (fixed time and mode: the same bytes for the same entries)."""
+        """Add an entry once (fixed time and mode: the same bytes for the same entries).
+
+        The same bytes under one name are one entry; other bytes under a name already taken
+        are an error (never an entry silently left out, its manifest pointing at the other's).
+        """
+        sha256 = hashlib.sha256(data).hexdigest()
+        if name in self.names and self.names[name] != sha256:
+            msg = f"two attachments of one RSMF file would share the zip entry {name!r}"
+            raise ArchiveError(msg)
         if name in self.names or self.zip is None:
             return
-        self.names.add(name)
+        self.names[name] = sha256
         info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
