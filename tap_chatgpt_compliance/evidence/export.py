@@ -1158,7 +1158,10 @@ class _Run:
         headers += [
             (
                 "X-RSMF-Participants",
-                ", ".join(one_line(p["id"]) for p in manifest["participants"]),
+                # One id per item: a comma inside an id (a tool's name) is shown escaped.
+                ", ".join(
+                    one_line(p["id"]).replace(",", "\\u002c") for p in manifest["participants"]
+                ),
             ),
             ("X-Production-Numbers", f"{messages[0].number} .. {messages[-1].number}"),
             ("X-Verify-Verdict", self.stamp.verdict),
