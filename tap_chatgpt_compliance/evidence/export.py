@@ -57,6 +57,7 @@ from tap_chatgpt_compliance.evidence.export_objects import select as select_obje
 from tap_chatgpt_compliance.evidence.export_text import (
     csv_cell,
     file_stem,
+    inert_name,
     one_line,
     short_hash,
     show_controls,
@@ -594,7 +595,7 @@ class Exporter:
                 else None
             )
             if data is not None:
-                entry = f"{file_stem(file_id)}-{file_stem(name)}"
+                entry = f"{file_stem(file_id)}-{inert_name(name)}"
                 sha = hashlib.sha256(data).hexdigest()
                 out.append(Attachment(entry, name, data, "included", sha, file_id))
                 continue

@@ -39,6 +39,7 @@ from tap_chatgpt_compliance.evidence.export_index import json_object as _obj
 from tap_chatgpt_compliance.evidence.export_text import (
     csv_cell,
     file_stem,
+    inert_name,
     one_line,
     show_controls,
 )
@@ -711,7 +712,7 @@ class ObjectPages:
                 )
                 continue
             sha = hashlib.sha256(data).hexdigest()
-            entry = f"gpts/files/{file_stem(file_id)}-{file_stem(name)}"
+            entry = f"gpts/files/{file_stem(file_id)}-{inert_name(name)}"
             self.files_included += 1
             self.run.production.write(
                 f"html/{entry}", data, kind="knowledge_file", conversation_id=gpt_id
