@@ -82,6 +82,15 @@ GENERATOR = "tap-chatgpt-compliance export"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 PROGRESS_EVERY = 15.0
 """Seconds between progress lines, as the tap."""
+LISTED_EMAIL = "(the users listing's email, not proven)"
+"""Follows an email no delivered event carried: the users listing's, a REST answer."""
+LISTED_EMAIL_SOURCE = (
+    "the users listing (a REST answer: no OpenAI hash, on no chain), not a delivered event: "
+    "not proven"
+)
+"""An RSMF participant's ``email source`` when no delivered event carried the email."""
+IN_PROGRESS = "INCOMPLETE-export-in-progress"
+"""The folder inside ``--out`` a production is written in, moved out of it only once complete."""
 PLACEHOLDER_SUFFIX = "-NOT-ARCHIVED.txt"
 EMPTY_TOOL_OUTPUT = "(empty tool output)"
 EMPTY_MESSAGE = "(empty message)"
@@ -428,7 +437,7 @@ class Exporter:
         self.objects.load(archive)
         self.object_selection = Selection()
         """The custodian's canvases, memories and GPTs selected (export_objects)."""
-        self._names: dict[str, tuple[str | None, str | None]] = {}
+        self._names: dict[str, tuple[str | None, str | None, bool]] = {}
         self.custodian_note: str | None = None
         """How the custodian was found when no proven value names them (the listing's email)."""
 
@@ -509,7 +518,7 @@ class Exporter:
                 selected.append(Conversation(conversation_id, count, str(first), str(last)))
         self.index.select(c.id for c in selected)
         if user_id:
-            email = self.index.user(user_id)[1]
+            email = self.index.user(user_id)[1]  # the GPTs they own: by either email
             self.object_selection = select_objects(self.objects, user_id, email, low, high)
         if not selected and not self.object_selection.count:
             who = f"custodian {custodian}" if custodian else f"conversation {conversation}"
@@ -529,7 +538,8 @@ class Exporter:
         name = _obj(message.get("author")).get("name") or record.get("author_model")
         return f"{author}:{name}" if name else author
 
-    def _user(self, user_id: str) -> tuple[str | None, str | None]:
+    def _user(self, user_id: str) -> tuple[str | None, str | None, bool]:
+        """Return a user's name, email, and whether a delivered event carried that email."""
         if user_id not in self._names:
             if len(self._names) > 10_000:
                 self._names.clear()
@@ -537,9 +547,17 @@ class Exporter:
         return self._names[user_id]
 
     def _display(self, participant: str) -> tuple[str, str | None]:
-        name, email = self._user(participant)
-        if name or email:
-            return one_line(name or email or participant), email
+        """Return how a participant is shown, and their email.
+
+        A user's name (the users listing's: not proven, and two users can share one) is never
+        shown without the email a delivered event carried, or else the user id.
+        """
+        name, email, delivered = self._user(participant)
+        if name:
+            shown = _email_shown(email, delivered, bracketed=True) or f"({participant})"
+            return one_line(f"{name} {shown}"), email
+        if email:
+            return one_line(_email_shown(email, delivered)), email
         kind, _, rest = participant.partition(":")
         if kind == "assistant":
             return one_line(f"ChatGPT ({rest})" if rest else "ChatGPT"), None
@@ -551,8 +569,8 @@ class Exporter:
         """Return how pages name the custodian."""
         if not user_id:
             return "none (a single conversation was selected)"
-        name, email = self._user(user_id)
-        who = " ".join(p for p in (name, f"<{email}>" if email else None) if p)
+        name, email, delivered = self._user(user_id)
+        who = " ".join(p for p in (name, _email_shown(email, delivered, bracketed=True)) if p)
         line = f"{who} ({user_id})" if who else user_id
         return one_line(f"{line}; {self.custodian_note}" if self.custodian_note else line)
 
@@ -1017,8 +1035,11 @@ class _Run:
             display, email = exporter._display(pid)
             entry: dict[str, t.Any] = {"id": pid, "display": display}
             custom = []
-            if exporter._user(pid)[0]:
+            name, _, delivered = exporter._user(pid)
+            if name:
                 custom.append({"name": "display", "value": NOT_PROVEN_NAME})
+            if email and not delivered:
+                custom.append({"name": "email source", "value": LISTED_EMAIL_SOURCE})
             if email and _ADDRESS.fullmatch(email):
                 entry["email"] = email
             elif email:  # RSMF wants an address there (idn-email): kept, as delivered
@@ -1136,7 +1157,8 @@ class _Run:
         digest: str,
     ) -> None:
         begin, end = messages[0].at, messages[-1].at
-        custodian_email = self.exporter._user(self.user_id)[1] if self.user_id else None
+        _, email, delivered = self.exporter._user(self.user_id) if self.user_id else ("", "", True)
+        custodian_email = _email_shown(email, delivered)
         attachment_count = len(archive.names) - 1
         headers = [
             ("From", f"{GENERATOR} <export@tap-chatgpt-compliance.invalid>"),
@@ -1283,6 +1305,14 @@ class _Run:
                 for v in ("", "", "", "", "finding", "", "", "", "", "", "", verdict, line)
             )
         table.close()
+
+
+def _email_shown(email: str | None, delivered: bool, *, bracketed: bool = False) -> str | None:
+    """Return an email as shown, labelled when no delivered event carried it (a REST answer)."""
+    if not email:
+        return None
+    shown = f"<{email}>" if bracketed else email
+    return shown if delivered else f"{shown} {LISTED_EMAIL}"
 
 
 def _dumps(value: t.Any) -> str:

@@ -336,8 +336,10 @@ class Index:
             "INSERT OR IGNORE INTO selected VALUES (?)", ((c,) for c in conversation_ids)
         )
 
-    def user(self, user_id: str) -> tuple[str | None, str | None]:
-        """Return a user's (name, email): the name from ``raw_item``, the email from events.
+    def user(self, user_id: str) -> tuple[str | None, str | None, bool]:
+        """Return a user's (name, email, whether a delivered event carried that email).
+
+        The name is from ``raw_item``; the email from the events, else from ``raw_item``.
 
         The email is the one an event of a selected conversation (:meth:`select`) carried for
         the user, else the ``raw_item``'s.
@@ -353,7 +355,7 @@ class Index:
             "WHERE actor_user_id = ? AND actor_email IS NOT NULL ORDER BY actor_email LIMIT 1",
             (user_id,),
         ).fetchone()
-        return name, email[0] if email else listed
+        return (name, email[0], True) if email else (name, listed, False)
 
     def conversations_of(self, user_id: str) -> list[str]:
         """Return the conversations in which a user acted (wrote, or owns), sorted."""
