@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import csv
 import hashlib
 import html
 import json
 import re
+import shutil
 import tempfile
 import time
 import typing as t
@@ -687,11 +689,18 @@ class Exporter:
         ``progress`` gets a line at the start, then every ``every`` seconds (conversations and
         messages done of the total, files written). ``stamp`` is what verify said (shown on every
         page); ``prefix`` starts every production number; ``load_file`` adds production.dat.
+        The production is written in ``out/INCOMPLETE-export-in-progress`` and moved into
+        ``out`` once complete, its manifest last; a failure removes it (nothing is left that
+        looks produced).
         """
         user_id, selected = self.select(custodian, conversation, since, until)
+        created = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        staging = out / IN_PROGRESS
+        staging.mkdir()
         run = _Run(
             self,
-            Production(out, self.index.db),
+            Production(staging, self.index.db),
             stamp or Stamp.unverified(),
             prefix,
             (export_time or datetime.now(timezone.utc).replace(microsecond=0)),
@@ -699,39 +708,40 @@ class Exporter:
             _iso(since) if since else None,
             _iso(until) if until else None,
         )
-        total = sum(c.count for c in selected)
-        started = last = time.monotonic()
         if progress:
             progress(
-                f"Export: {total:,} messages of {len(selected):,} conversations selected; "
-                f"writing {out}"
+                f"Export: {sum(c.count for c in selected):,} messages of {len(selected):,} "
+                f"conversations selected; writing {out}"
             )
-        out.mkdir(parents=True, exist_ok=True)
-        messages_csv = HashedFile(out / "production_messages.csv")
-        run.messages_csv = csv.writer(messages_csv, lineterminator="\n")
-        run.messages_csv.writerow(MESSAGE_COLUMNS)
-        for done, item in enumerate(selected, 1):
-            run.conversation(item)
-            now = time.monotonic()
-            if progress and now - last >= every:
-                last = now
-                progress(
-                    f"Export progress: {done:,}/{len(selected):,} conversations, "
-                    f"{run.production.messages:,}/{total:,} messages, "
-                    f"{sum(run.production.kinds.values()):,} files written ({now - started:.0f} s)"
-                )
-        sha, md5, size = messages_csv.close()
-        run.production.listed(
-            "production_messages.csv", sha, md5, size, kind="messages", message_count=run.number
-        )
-        if self.object_selection.count:
-            ObjectPages(run, self.objects, self.archive).write(self.object_selection)
-            run.production.object_items = self.object_selection.count
-        run.index_page(len(selected))
-        if load_file:
-            run.load_file()
-        run.manifest(custodian, conversation)
+        try:
+            run.write(selected, progress, every)
+            if self.object_selection.count:
+                ObjectPages(run, self.objects, self.archive).write(self.object_selection)
+                run.production.object_items = self.object_selection.count
+            run.index_page(len(selected))
+            if load_file:
+                run.load_file()
+            run.manifest(custodian, conversation)
+        except BaseException:  # nothing of an incomplete production is left behind
+            shutil.rmtree(staging, ignore_errors=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    out.rmdir()
+            raise
+        _publish(staging, out)
+        run.production.out = out
         return run.production
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move a complete production from its in-progress folder into ``out``, its manifest last."""
+
+    def order(path: Path) -> tuple[bool, bool]:
+        return path.name.startswith("production_manifest."), path.suffix == ".json"
+
+    for child in sorted(staging.iterdir(), key=order):
+        child.rename(out / child.name)
+    staging.rmdir()
 
 
 class _Run:
@@ -769,6 +779,34 @@ class _Run:
 
     def numbered(self, n: int) -> str:
         return f"{self.prefix}{n:06d}"
+
+    def write(
+        self,
+        selected: list[Conversation],
+        progress: t.Callable[[str], None] | None,
+        every: float,
+    ) -> None:
+        """Write every conversation (pages, RSMF files) and production_messages.csv."""
+        production = self.production
+        total = sum(c.count for c in selected)
+        started = last = time.monotonic()
+        messages_csv = HashedFile(production.out / "production_messages.csv")
+        self.messages_csv = csv.writer(messages_csv, lineterminator="\n")
+        self.messages_csv.writerow(MESSAGE_COLUMNS)
+        for done, item in enumerate(selected, 1):
+            self.conversation(item)
+            now = time.monotonic()
+            if progress and now - last >= every:
+                last = now
+                progress(
+                    f"Export progress: {done:,}/{len(selected):,} conversations, "
+                    f"{production.messages:,}/{total:,} messages, "
+                    f"{sum(production.kinds.values()):,} files written ({now - started:.0f} s)"
+                )
+        sha, md5, size = messages_csv.close()
+        production.listed(
+            "production_messages.csv", sha, md5, size, kind="messages", message_count=self.number
+        )
 
     # --- one conversation ----------------------------------------------------------------
 
