@@ -99,8 +99,9 @@ def show_controls(text: str) -> str:
 
 
 def csv_cell(value: object) -> str:
-    """Return a CSV cell a spreadsheet shows as text: ``'`` before a formula trigger."""
-    text = "" if value is None else str(value)
+    """Return a CSV cell a spreadsheet shows as text: one line (:func:`one_line`: an id or a
+    tool's name can hold a bidi override or a line break too), ``'`` before a formula trigger."""
+    text = "" if value is None else one_line(value)
     return "'" + text if text.startswith(CSV_TRIGGERS) else text
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import csv
+import io
 import hashlib
 import json
 from html import escape as html_escape
@@ -528,3 +530,23 @@ def test_text_hidden_in_invisible_characters_is_shown_on_the_page(tmp_path: Path
     skim = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_content()
     assert shown in skim
     assert manifest["events"][0]["body"] == text
+
+
+def test_every_csv_cell_is_one_line_without_bidi_controls(tmp_path: Path) -> None:
+    """A tool's name (the delivered event's ``author.name``) holding a right-to-left override
+    and CR/LF: ``production_messages.csv`` wrote it raw in the ``participant`` cell (a viewer
+    shows ``tool:evilexe.txt``, the line break splits the row in naive readers), while the docs
+    promise CSV cells escaped as everywhere else. Every cell of every CSV is now one line."""
+    tool = _event("conv-t", "T", "m2", "out", AT.format(2), author="tool", user=DANA)
+    tool["message"]["author"]["name"] = "evil\u202etxt.exe\r\n=cmd"
+    events = [_event("conv-t", "T", "m1", "hi", AT.format(1), user=DANA), tool]
+    out = tmp_path / "out"
+    with Exporter(_archive(events)) as exporter:
+        exporter.export(out, custodian=DANA)
+    for path in out.glob("*.csv"):
+        rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8"), newline="")))
+        for row in rows:
+            for cell in row:
+                assert cell == one_line(cell), (path.name, cell)
+    rows = list(csv.DictReader(io.StringIO((out / "production_messages.csv").read_text())))
+    assert [r["participant"] for r in rows] == [DANA, "tool:evil\\u202etxt.exe\\r\\n=cmd"]
