@@ -65,7 +65,12 @@ from tap_chatgpt_compliance.evidence.export_text import (
     show_controls,
 )
 from tap_chatgpt_compliance.evidence.hashed_file import HashedFile
-from tap_chatgpt_compliance.evidence.provenance import NOT_PROVEN_NAME, PROVENANCE, TAP_RECORD
+from tap_chatgpt_compliance.evidence.provenance import (
+    NOT_PROVEN_NAME,
+    PROVENANCE,
+    TAP_RECORD,
+    UNPROVEN_MARK,
+)
 from tap_chatgpt_compliance.evidence.sources import ArchiveError
 from tap_chatgpt_compliance.logfiles.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
@@ -98,8 +103,6 @@ EMPTY_TOOL_OUTPUT = "(empty tool output)"
 EMPTY_MESSAGE = "(empty message)"
 STAMPED = 20
 """Findings listed one by one on each page (all of them are in production_manifest.json)."""
-UNPROVEN_MARK = "NOT PROVEN: named by a finding"
-"""What marks a message or attachment that a finding names (page, RSMF event)."""
 UNPROVEN = "named by a finding"
 """How an attachment included but named by a finding is counted (never as verified)."""
 PREFIX = re.compile(r"[A-Za-z0-9._-]{0,24}")
@@ -131,7 +134,10 @@ MESSAGE_COLUMNS = (
     "html_path",
     "event_id",
     "log_file_id",
+    "verify",
+    "note",
 )
+"""``verify``: the verdict; ``note``: the NOT PROVEN mark of a message a finding names."""
 
 
 class SelectionError(ArchiveError):
@@ -861,6 +867,8 @@ class _Run:
                     f"{html_name}#m-{message.id}",
                     message.record.get("event_id") or "",
                     message.record.get("log_file_id") or "",
+                    self.stamp.verdict,
+                    UNPROVEN_MARK if self.unproven(message) else "",
                 )
             )
         if chunk:

@@ -99,8 +99,11 @@ def show_controls(text: str) -> str:
 
 
 def csv_cell(value: object) -> str:
-    """Return a CSV cell a spreadsheet shows as text: one line (:func:`one_line`: an id or a
-    tool's name can hold a bidi override or a line break too), ``'`` before a formula trigger."""
+    """Return a CSV cell a spreadsheet shows as text, on one line.
+
+    Controls escaped (:func:`one_line`: an id or a tool's name can hold a bidi override or a
+    line break too), ``'`` before a formula trigger.
+    """
     text = "" if value is None else one_line(value)
     return "'" + text if text.startswith(CSV_TRIGGERS) else text
 

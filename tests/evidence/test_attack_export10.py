@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import copy
 import csv
-import io
 import hashlib
+import io
 import json
 from html import escape as html_escape
 from html.parser import HTMLParser
@@ -550,3 +550,25 @@ def test_every_csv_cell_is_one_line_without_bidi_controls(tmp_path: Path) -> Non
                 assert cell == one_line(cell), (path.name, cell)
     rows = list(csv.DictReader(io.StringIO((out / "production_messages.csv").read_text())))
     assert [r["participant"] for r in rows] == [DANA, "tool:evil\\u202etxt.exe\\r\\n=cmd"]
+
+
+def test_a_message_a_finding_names_is_marked_in_production_messages_csv(tmp_path: Path) -> None:
+    """With ``--allow-findings``, a message a finding names is marked NOT PROVEN on its page
+    and in RSMF, but its row of ``production_messages.csv`` (what a review platform loads) was
+    the same as a proven one's, and no row carried the verdict. Found so. Each row now carries
+    the verdict (``verify``) and the mark (``note``), as ``production_manifest.csv`` does."""
+    events = [
+        _event("conv-f", "T", "m1", "altered", AT.format(1), user=DANA),
+        _event("conv-f", "T", "m2", "fine", AT.format(2), user=DANA),
+    ]
+    finding = "event: messages event m1 of log file eclf_1: altered (the record differs)"
+    verdict = "VERDICT: FAILED — 1 findings; produced with --allow-findings"
+    out = tmp_path / "out"
+    with Exporter(_archive(events)) as exporter:
+        located = [("event", "messages event m1 of log file eclf_1")]
+        exporter.export(out, custodian=DANA, stamp=Stamp(verdict, [finding], located))
+    page = (out / "html" / "conv-f.html").read_text(encoding="utf-8")
+    assert page.count(export.UNPROVEN_MARK) == 1
+    rows = list(csv.DictReader(io.StringIO((out / "production_messages.csv").read_text())))
+    assert {r["message_id"]: r["note"] for r in rows} == {"m1": export.UNPROVEN_MARK, "m2": ""}
+    assert {r["verify"] for r in rows} == {verdict}
