@@ -18,6 +18,9 @@ Output folder:
   message count, production numbers and source log files; ``production_messages.csv``: every
   message with its production number; optionally ``production.dat`` (Concordance load file).
 
+The production is written in ``<out>/INCOMPLETE-export-in-progress`` and moved into ``<out>``
+once complete (its manifest last); a failure removes it.
+
 The same archive, selection and ``export_time`` always give byte-identical files. Export streams:
 it indexes the archive once into a temporary SQLite file and renders conversation by conversation.
 """
