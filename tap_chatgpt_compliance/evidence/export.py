@@ -822,8 +822,10 @@ class _Run:
     def conversation(self, item: Conversation) -> None:
         exporter = self.exporter
         production = self.production
-        raw_title = exporter.index.title(item.id)
-        title = one_line(raw_title) if raw_title else one_line(item.id)
+        found = exporter.index.title(item.id)
+        title = one_line(found[0] if found else item.id)
+        if found and self.concerns.message(found[1]):  # its event is named by a finding
+            title = f"{title} ({UNPROVEN_MARK})"
         stem = file_stem(item.id)
         html_name = f"html/{stem}.html"
         first_number = self.numbered(self.number + 1)

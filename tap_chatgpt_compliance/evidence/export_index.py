@@ -392,14 +392,17 @@ class Index:
         for log_file_id, event, at, key in cursor:
             yield str(log_file_id), json.loads(event), str(at), key
 
-    def title(self, conversation_id: str) -> str | None:
-        """Return a conversation's title: the latest non-empty title its delivered events carry."""
+    def title(self, conversation_id: str) -> tuple[str, str] | None:
+        """Return a conversation's title and the message whose delivered event carries it.
+
+        The title is the latest non-empty title its delivered events carry.
+        """
         found = self.db.execute(
-            "SELECT title FROM messages WHERE conversation_id = ? AND title IS NOT NULL "
+            "SELECT title, id FROM messages WHERE conversation_id = ? AND title IS NOT NULL "
             "AND title != '' ORDER BY event_at DESC, at DESC, id DESC LIMIT 1",
             (conversation_id,),
         ).fetchone()
-        return str(found[0]) if found else None
+        return (str(found[0]), str(found[1])) if found else None
 
     def workspaces_of(self, conversation_id: str) -> list[str]:
         """Return the workspace ids (the events' principal) of a conversation."""

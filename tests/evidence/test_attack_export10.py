@@ -572,3 +572,36 @@ def test_a_message_a_finding_names_is_marked_in_production_messages_csv(tmp_path
     rows = list(csv.DictReader(io.StringIO((out / "production_messages.csv").read_text())))
     assert {r["message_id"]: r["note"] for r in rows} == {"m1": export.UNPROVEN_MARK, "m2": ""}
     assert {r["verify"] for r in rows} == {verdict}
+
+
+def test_a_title_from_a_message_a_finding_names_is_marked(tmp_path: Path) -> None:
+    """A conversation's title is the latest its delivered events carry. The event that gives
+    it is altered (verify names that message): with ``--allow-findings`` the message was
+    marked NOT PROVEN, but the title it gave headed the page, the index, the RSMF file and the
+    DAT as any other. Found so. The title now carries the mark wherever it is shown."""
+    events = [
+        _event("conv-t", "Budget", "m1", "one", AT.format(1), user=DANA),
+        _event("conv-t", "FORGED TITLE", "m2", "two", AT.format(2), user=DANA),
+    ]
+    verdict = "VERDICT: FAILED — 1 findings; produced with --allow-findings"
+    stamp = Stamp(verdict, ["event: m2 altered"], [("event", "messages event m2 of log file x")])
+    out = tmp_path / "out"
+    with Exporter(_archive(events)) as exporter:
+        exporter.export(out, custodian=DANA, stamp=stamp, load_file=True)
+    marked = f"FORGED TITLE ({export.UNPROVEN_MARK})"
+    page = (out / "html" / "conv-t.html").read_text(encoding="utf-8")
+    assert f"<h1>{marked}</h1>" in page
+    assert f"<title>{marked}</title>" in page
+    assert f">{marked}</a>" in (out / "index.html").read_text(encoding="utf-8")
+    (rsmf,) = out.glob("rsmf/*.rsmf")
+    message, _, manifest = _rsmf(rsmf)
+    assert manifest["conversations"][0]["display"] == marked
+    assert marked in str(message["Subject"])
+    (row,) = dat.parse((out / "production.dat").read_bytes().decode("utf-8"))
+    assert row["SUBJECT"] == marked
+
+    clean = tmp_path / "clean"  # a finding naming another message leaves the title as it is
+    stamp = Stamp(verdict, ["event: m1 altered"], [("event", "messages event m1 of log file x")])
+    with Exporter(_archive(events)) as exporter:
+        exporter.export(clean, custodian=DANA, stamp=stamp)
+    assert "<h1>FORGED TITLE</h1>" in (clean / "html" / "conv-t.html").read_text(encoding="utf-8")
