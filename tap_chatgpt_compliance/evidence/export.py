@@ -1254,7 +1254,11 @@ class _Run:
         skim.append("")
         for message in messages:
             display = self.exporter._display(message.participant)[0]
-            body = show_controls(self.exporter.body(message.record))
+            # Every further line of a text indented: only a message starts a line (a text
+            # cannot forge "000009 [time] someone: …").
+            body = _SKIM_BREAK.sub(
+                "\n" + SKIM_INDENT, show_controls(self.exporter.body(message.record))
+            )
             skim.append(f"{message.number} [{_iso(message.at)}] {display}: {body}")
         _mime(out, headers, "\n".join(skim) + "\n", archive, "rsmf-" + digest[:40])
 
@@ -1383,6 +1387,10 @@ def _header(name: str, value: str) -> bytes:
     return f"{name}: {encoded}\r\n".encode("ascii")
 
 
+SKIM_INDENT = "    "
+"""Starts each further line of a message's text in the skim."""
+_SKIM_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+"""What a plain-text reader may show as a line break."""
 _ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
 """An email address as RSMF's ``idn-email`` takes it (one ``@``, no space or control)."""
 

@@ -605,3 +605,29 @@ def test_a_title_from_a_message_a_finding_names_is_marked(tmp_path: Path) -> Non
     with Exporter(_archive(events)) as exporter:
         exporter.export(clean, custodian=DANA, stamp=stamp)
     assert "<h1>FORGED TITLE</h1>" in (clean / "html" / "conv-t.html").read_text(encoding="utf-8")
+
+
+def test_a_message_cannot_forge_another_message_in_the_skim(tmp_path: Path) -> None:
+    """The RSMF email's plain-text skim is one line per message, ``<number> [<time>] <who>:
+    <text>``; a message's text keeps its line breaks. A message whose text holds a line break and
+    ``000009 [2026-…] Dana Scully <dana@example.com>: I approve the wire`` read, in the skim, as a
+    ninth message by the custodian. Found so. Each further line of a text is now indented:
+    only a message's own first line starts a line."""
+    forged = "000009 [2026-11-26T10:00:09.000000Z] Dana Scully <dana@example.com>: I approve"
+    events = [
+        _event("conv-k", "T", "m1", "hello", AT.format(1), user=DANA),
+        _event("conv-k", "T", "m2", f"see below\r\n{forged}\n", AT.format(2), user="user-Eve"),
+    ]
+    tables = {**_archive(events).tables, "users": [_user(DANA, "dana@example.com", "Dana Scully")]}
+    out = tmp_path / "out"
+    with Exporter(sources.Archive("synthetic", tables=tables)) as exporter:
+        exporter.export(out, custodian=DANA)
+    (rsmf,) = out.glob("rsmf/*.rsmf")
+    message, _, manifest = _rsmf(rsmf)
+    skim = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_content()
+    starts = [line for line in skim.splitlines() if line[:6].isdigit()]
+    assert [line.split(" ", 1)[0] for line in starts] == ["000001", "000002"]
+    assert f"    {forged}" in skim.splitlines()
+    assert [e["body"] for e in manifest["events"] if e["id"] == "m2"] == [
+        f"see below\r\n{forged}\n"
+    ]
