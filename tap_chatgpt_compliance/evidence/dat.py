@@ -3,7 +3,9 @@ r"""Concordance DAT load file: one line per produced document, for review platfo
 Format: UTF-8 with a byte order mark, CRLF line ends, every value between ``þ`` (U+00FE) quotes,
 fields separated by U+0014 (DC4, shown as ``¶`` by Concordance), a header line of field names
 first. A line break inside a value is written as ``®`` (U+00AE), Concordance's newline
-placeholder; a quote or separator character inside a value is shown escaped (``\\u00fe``).
+placeholder; a quote, separator or newline placeholder character inside a value is shown escaped
+(``\\u00fe``, ``\\u00ae``: ``Acme® plan`` never loads as two lines), and so is ``¶`` (U+00B6),
+which loaders reading a Unicode DAT often take as the separator.
 """
 
 from __future__ import annotations
@@ -30,9 +32,15 @@ FIELDS = (
 )
 
 
+PILCROW = "\u00b6"
+"""``¶``: the separator as many loaders are set for a Unicode DAT."""
+_ESCAPED = {c: f"\\u{ord(c):04x}" for c in (QUOTE, SEPARATOR, NEWLINE, PILCROW)}
+
+
 def _value(value: t.Any) -> str:
     text = "" if value is None else str(value)
-    text = text.replace(QUOTE, "\\u00fe").replace(SEPARATOR, "\\u0014")
+    for char, escaped in _ESCAPED.items():
+        text = text.replace(char, escaped)
     return text.replace("\r\n", NEWLINE).replace("\r", NEWLINE).replace("\n", NEWLINE)
 
 

@@ -18,6 +18,9 @@ Output folder:
   message count, production numbers and source log files; ``production_messages.csv``: every
   message with its production number; optionally ``production.dat`` (Concordance load file).
 
+The production is written in ``<out>/INCOMPLETE-export-in-progress`` and moved into ``<out>``
+once complete (its manifest last); a failure removes it.
+
 The same archive, selection and ``export_time`` always give byte-identical files. Export streams:
 it indexes the archive once into a temporary SQLite file and renders conversation by conversation.
 """
@@ -26,11 +29,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import csv
 import hashlib
 import html
 import json
 import re
+import shutil
 import tempfile
 import time
 import typing as t
@@ -57,12 +62,18 @@ from tap_chatgpt_compliance.evidence.export_objects import select as select_obje
 from tap_chatgpt_compliance.evidence.export_text import (
     csv_cell,
     file_stem,
+    inert_name,
     one_line,
     short_hash,
     show_controls,
 )
 from tap_chatgpt_compliance.evidence.hashed_file import HashedFile
-from tap_chatgpt_compliance.evidence.provenance import NOT_PROVEN_NAME, PROVENANCE, TAP_RECORD
+from tap_chatgpt_compliance.evidence.provenance import (
+    NOT_PROVEN_NAME,
+    PROVENANCE,
+    TAP_RECORD,
+    UNPROVEN_MARK,
+)
 from tap_chatgpt_compliance.evidence.sources import ArchiveError
 from tap_chatgpt_compliance.logfiles.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
@@ -81,13 +92,20 @@ GENERATOR = "tap-chatgpt-compliance export"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 PROGRESS_EVERY = 15.0
 """Seconds between progress lines, as the tap."""
+LISTED_EMAIL = "(the users listing's email, not proven)"
+"""Follows an email no delivered event carried: the users listing's, a REST answer."""
+LISTED_EMAIL_SOURCE = (
+    "the users listing (a REST answer: no OpenAI hash, on no chain), not a delivered event: "
+    "not proven"
+)
+"""An RSMF participant's ``email source`` when no delivered event carried the email."""
+IN_PROGRESS = "INCOMPLETE-export-in-progress"
+"""The folder inside ``--out`` a production is written in, moved out of it only once complete."""
 PLACEHOLDER_SUFFIX = "-NOT-ARCHIVED.txt"
 EMPTY_TOOL_OUTPUT = "(empty tool output)"
 EMPTY_MESSAGE = "(empty message)"
 STAMPED = 20
 """Findings listed one by one on each page (all of them are in production_manifest.json)."""
-UNPROVEN_MARK = "NOT PROVEN: named by a finding"
-"""What marks a message or attachment that a finding names (page, RSMF event)."""
 UNPROVEN = "named by a finding"
 """How an attachment included but named by a finding is counted (never as verified)."""
 PREFIX = re.compile(r"[A-Za-z0-9._-]{0,24}")
@@ -119,7 +137,10 @@ MESSAGE_COLUMNS = (
     "html_path",
     "event_id",
     "log_file_id",
+    "verify",
+    "note",
 )
+"""``verify``: the verdict; ``note``: the NOT PROVEN mark of a message a finding names."""
 
 
 class SelectionError(ArchiveError):
@@ -427,7 +448,7 @@ class Exporter:
         self.objects.load(archive)
         self.object_selection = Selection()
         """The custodian's canvases, memories and GPTs selected (export_objects)."""
-        self._names: dict[str, tuple[str | None, str | None]] = {}
+        self._names: dict[str, tuple[str | None, str | None, bool]] = {}
         self.custodian_note: str | None = None
         """How the custodian was found when no proven value names them (the listing's email)."""
 
@@ -508,7 +529,7 @@ class Exporter:
                 selected.append(Conversation(conversation_id, count, str(first), str(last)))
         self.index.select(c.id for c in selected)
         if user_id:
-            email = self.index.user(user_id)[1]
+            email = self.index.user(user_id)[1]  # the GPTs they own: by either email
             self.object_selection = select_objects(self.objects, user_id, email, low, high)
         if not selected and not self.object_selection.count:
             who = f"custodian {custodian}" if custodian else f"conversation {conversation}"
@@ -528,7 +549,8 @@ class Exporter:
         name = _obj(message.get("author")).get("name") or record.get("author_model")
         return f"{author}:{name}" if name else author
 
-    def _user(self, user_id: str) -> tuple[str | None, str | None]:
+    def _user(self, user_id: str) -> tuple[str | None, str | None, bool]:
+        """Return a user's name, email, and whether a delivered event carried that email."""
         if user_id not in self._names:
             if len(self._names) > 10_000:
                 self._names.clear()
@@ -536,9 +558,17 @@ class Exporter:
         return self._names[user_id]
 
     def _display(self, participant: str) -> tuple[str, str | None]:
-        name, email = self._user(participant)
-        if name or email:
-            return one_line(name or email or participant), email
+        """Return how a participant is shown, and their email.
+
+        A user's name (the users listing's: not proven, and two users can share one) is never
+        shown without the email a delivered event carried, or else the user id.
+        """
+        name, email, delivered = self._user(participant)
+        if name:
+            shown = _email_shown(email, delivered, bracketed=True) or f"({participant})"
+            return one_line(f"{name} {shown}"), email
+        if email:
+            return one_line(_email_shown(email, delivered)), email
         kind, _, rest = participant.partition(":")
         if kind == "assistant":
             return one_line(f"ChatGPT ({rest})" if rest else "ChatGPT"), None
@@ -550,8 +580,8 @@ class Exporter:
         """Return how pages name the custodian."""
         if not user_id:
             return "none (a single conversation was selected)"
-        name, email = self._user(user_id)
-        who = " ".join(p for p in (name, f"<{email}>" if email else None) if p)
+        name, email, delivered = self._user(user_id)
+        who = " ".join(p for p in (name, _email_shown(email, delivered, bracketed=True)) if p)
         line = f"{who} ({user_id})" if who else user_id
         return one_line(f"{line}; {self.custodian_note}" if self.custodian_note else line)
 
@@ -594,7 +624,7 @@ class Exporter:
                 else None
             )
             if data is not None:
-                entry = f"{file_stem(file_id)}-{file_stem(name)}"
+                entry = f"{file_stem(file_id)}-{inert_name(name)}"
                 sha = hashlib.sha256(data).hexdigest()
                 out.append(Attachment(entry, name, data, "included", sha, file_id))
                 continue
@@ -668,11 +698,18 @@ class Exporter:
         ``progress`` gets a line at the start, then every ``every`` seconds (conversations and
         messages done of the total, files written). ``stamp`` is what verify said (shown on every
         page); ``prefix`` starts every production number; ``load_file`` adds production.dat.
+        The production is written in ``out/INCOMPLETE-export-in-progress`` and moved into
+        ``out`` once complete, its manifest last; a failure removes it (nothing is left that
+        looks produced).
         """
         user_id, selected = self.select(custodian, conversation, since, until)
+        created = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        staging = out / IN_PROGRESS
+        staging.mkdir()
         run = _Run(
             self,
-            Production(out, self.index.db),
+            Production(staging, self.index.db),
             stamp or Stamp.unverified(),
             prefix,
             (export_time or datetime.now(timezone.utc).replace(microsecond=0)),
@@ -680,39 +717,40 @@ class Exporter:
             _iso(since) if since else None,
             _iso(until) if until else None,
         )
-        total = sum(c.count for c in selected)
-        started = last = time.monotonic()
         if progress:
             progress(
-                f"Export: {total:,} messages of {len(selected):,} conversations selected; "
-                f"writing {out}"
+                f"Export: {sum(c.count for c in selected):,} messages of {len(selected):,} "
+                f"conversations selected; writing {out}"
             )
-        out.mkdir(parents=True, exist_ok=True)
-        messages_csv = HashedFile(out / "production_messages.csv")
-        run.messages_csv = csv.writer(messages_csv, lineterminator="\n")
-        run.messages_csv.writerow(MESSAGE_COLUMNS)
-        for done, item in enumerate(selected, 1):
-            run.conversation(item)
-            now = time.monotonic()
-            if progress and now - last >= every:
-                last = now
-                progress(
-                    f"Export progress: {done:,}/{len(selected):,} conversations, "
-                    f"{run.production.messages:,}/{total:,} messages, "
-                    f"{sum(run.production.kinds.values()):,} files written ({now - started:.0f} s)"
-                )
-        sha, md5, size = messages_csv.close()
-        run.production.listed(
-            "production_messages.csv", sha, md5, size, kind="messages", message_count=run.number
-        )
-        if self.object_selection.count:
-            ObjectPages(run, self.objects, self.archive).write(self.object_selection)
-            run.production.object_items = self.object_selection.count
-        run.index_page(len(selected))
-        if load_file:
-            run.load_file()
-        run.manifest(custodian, conversation)
+        try:
+            run.write(selected, progress, every)
+            if self.object_selection.count:
+                ObjectPages(run, self.objects, self.archive).write(self.object_selection)
+                run.production.object_items = self.object_selection.count
+            run.index_page(len(selected))
+            if load_file:
+                run.load_file()
+            run.manifest(custodian, conversation)
+        except BaseException:  # nothing of an incomplete production is left behind
+            shutil.rmtree(staging, ignore_errors=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    out.rmdir()
+            raise
+        _publish(staging, out)
+        run.production.out = out
         return run.production
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move a complete production from its in-progress folder into ``out``, its manifest last."""
+
+    def order(path: Path) -> tuple[bool, bool]:
+        return path.name.startswith("production_manifest."), path.suffix == ".json"
+
+    for child in sorted(staging.iterdir(), key=order):
+        child.rename(out / child.name)
+    staging.rmdir()
 
 
 class _Run:
@@ -751,13 +789,43 @@ class _Run:
     def numbered(self, n: int) -> str:
         return f"{self.prefix}{n:06d}"
 
+    def write(
+        self,
+        selected: list[Conversation],
+        progress: t.Callable[[str], None] | None,
+        every: float,
+    ) -> None:
+        """Write every conversation (pages, RSMF files) and production_messages.csv."""
+        production = self.production
+        total = sum(c.count for c in selected)
+        started = last = time.monotonic()
+        messages_csv = HashedFile(production.out / "production_messages.csv")
+        self.messages_csv = csv.writer(messages_csv, lineterminator="\n")
+        self.messages_csv.writerow(MESSAGE_COLUMNS)
+        for done, item in enumerate(selected, 1):
+            self.conversation(item)
+            now = time.monotonic()
+            if progress and now - last >= every:
+                last = now
+                progress(
+                    f"Export progress: {done:,}/{len(selected):,} conversations, "
+                    f"{production.messages:,}/{total:,} messages, "
+                    f"{sum(production.kinds.values()):,} files written ({now - started:.0f} s)"
+                )
+        sha, md5, size = messages_csv.close()
+        production.listed(
+            "production_messages.csv", sha, md5, size, kind="messages", message_count=self.number
+        )
+
     # --- one conversation ----------------------------------------------------------------
 
     def conversation(self, item: Conversation) -> None:
         exporter = self.exporter
         production = self.production
-        raw_title = exporter.index.title(item.id)
-        title = one_line(raw_title) if raw_title else one_line(item.id)
+        found = exporter.index.title(item.id)
+        title = one_line(found[0] if found else item.id)
+        if found and self.concerns.message(found[1]):  # its event is named by a finding
+            title = f"{title} ({UNPROVEN_MARK})"
         stem = file_stem(item.id)
         html_name = f"html/{stem}.html"
         first_number = self.numbered(self.number + 1)
@@ -804,6 +872,8 @@ class _Run:
                     f"{html_name}#m-{message.id}",
                     message.record.get("event_id") or "",
                     message.record.get("log_file_id") or "",
+                    self.stamp.verdict,
+                    UNPROVEN_MARK if self.unproven(message) else "",
                 )
             )
         if chunk:
@@ -870,6 +940,7 @@ class _Run:
         )
         return (
             '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{_POLICY}">'
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
             f'<h1>{html.escape(title)}</h1><p class="meta">{html.escape(subtitle)}</p>'
             f'<table class="head">{table}</table>{self.findings_html()}\n'
@@ -1015,8 +1086,11 @@ class _Run:
             display, email = exporter._display(pid)
             entry: dict[str, t.Any] = {"id": pid, "display": display}
             custom = []
-            if exporter._user(pid)[0]:
+            name, _, delivered = exporter._user(pid)
+            if name:
                 custom.append({"name": "display", "value": NOT_PROVEN_NAME})
+            if email and not delivered:
+                custom.append({"name": "email source", "value": LISTED_EMAIL_SOURCE})
             if email and _ADDRESS.fullmatch(email):
                 entry["email"] = email
             elif email:  # RSMF wants an address there (idn-email): kept, as delivered
@@ -1134,7 +1208,8 @@ class _Run:
         digest: str,
     ) -> None:
         begin, end = messages[0].at, messages[-1].at
-        custodian_email = self.exporter._user(self.user_id)[1] if self.user_id else None
+        _, email, delivered = self.exporter._user(self.user_id) if self.user_id else ("", "", True)
+        custodian_email = _email_shown(email, delivered)
         attachment_count = len(archive.names) - 1
         headers = [
             ("From", f"{GENERATOR} <export@tap-chatgpt-compliance.invalid>"),
@@ -1157,7 +1232,10 @@ class _Run:
         headers += [
             (
                 "X-RSMF-Participants",
-                ", ".join(one_line(p["id"]) for p in manifest["participants"]),
+                # One id per item: a comma inside an id (a tool's name) is shown escaped.
+                ", ".join(
+                    one_line(p["id"]).replace(",", "\\u002c") for p in manifest["participants"]
+                ),
             ),
             ("X-Production-Numbers", f"{messages[0].number} .. {messages[-1].number}"),
             ("X-Verify-Verdict", self.stamp.verdict),
@@ -1176,7 +1254,11 @@ class _Run:
         skim.append("")
         for message in messages:
             display = self.exporter._display(message.participant)[0]
-            body = show_controls(self.exporter.body(message.record))
+            # Every further line of a text indented: only a message starts a line (a text
+            # cannot forge "000009 [time] someone: …").
+            body = _SKIM_BREAK.sub(
+                "\n" + SKIM_INDENT, show_controls(self.exporter.body(message.record))
+            )
             skim.append(f"{message.number} [{_iso(message.at)}] {display}: {body}")
         _mime(out, headers, "\n".join(skim) + "\n", archive, "rsmf-" + digest[:40])
 
@@ -1280,6 +1362,14 @@ class _Run:
         table.close()
 
 
+def _email_shown(email: str | None, delivered: bool, *, bracketed: bool = False) -> str | None:
+    """Return an email as shown, labelled when no delivered event carried it (a REST answer)."""
+    if not email:
+        return None
+    shown = f"<{email}>" if bracketed else email
+    return shown if delivered else f"{shown} {LISTED_EMAIL}"
+
+
 def _dumps(value: t.Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
@@ -1297,6 +1387,10 @@ def _header(name: str, value: str) -> bytes:
     return f"{name}: {encoded}\r\n".encode("ascii")
 
 
+SKIM_INDENT = "    "
+"""Starts each further line of a message's text in the skim."""
+_SKIM_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+"""What a plain-text reader may show as a line break."""
 _ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
 """An email address as RSMF's ``idn-email`` takes it (one ``@``, no space or control)."""
 
@@ -1347,6 +1441,8 @@ def _files_of(message: dict[str, t.Any]) -> list[dict[str, t.Any]]:
     return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
 
 
+_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
+"""A page runs no script, loads nothing, submits nothing (a second wall behind escaping)."""
 _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;color:#222}"
     ".msg{border:1px solid #ddd;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}"
@@ -1375,7 +1471,8 @@ class _Zip:
     def __init__(self) -> None:
         self.spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115
         self.zip: zipfile.ZipFile | None = zipfile.ZipFile(self.spool, "w")
-        self.names: set[str] = set()
+        self.names: dict[str, str] = {}
+        """Each entry's SHA-256."""
 
     def __enter__(self) -> _Zip:
         return self
@@ -1386,10 +1483,18 @@ class _Zip:
         self.spool.close()
 
     def add(self, name: str, data: bytes) -> None:
-        """Add an entry once (fixed time and mode: the same bytes for the same entries)."""
+        """Add an entry once (fixed time and mode: the same bytes for the same entries).
+
+        The same bytes under one name are one entry; other bytes under a name already taken
+        are an error (never an entry silently left out, its manifest pointing at the other's).
+        """
+        sha256 = hashlib.sha256(data).hexdigest()
+        if name in self.names and self.names[name] != sha256:
+            msg = f"two attachments of one RSMF file would share the zip entry {name!r}"
+            raise ArchiveError(msg)
         if name in self.names or self.zip is None:
             return
-        self.names.add(name)
+        self.names[name] = sha256
         info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16

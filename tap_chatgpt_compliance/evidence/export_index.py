@@ -336,8 +336,10 @@ class Index:
             "INSERT OR IGNORE INTO selected VALUES (?)", ((c,) for c in conversation_ids)
         )
 
-    def user(self, user_id: str) -> tuple[str | None, str | None]:
-        """Return a user's (name, email): the name from ``raw_item``, the email from events.
+    def user(self, user_id: str) -> tuple[str | None, str | None, bool]:
+        """Return a user's (name, email, whether a delivered event carried that email).
+
+        The name is from ``raw_item``; the email from the events, else from ``raw_item``.
 
         The email is the one an event of a selected conversation (:meth:`select`) carried for
         the user, else the ``raw_item``'s.
@@ -353,7 +355,7 @@ class Index:
             "WHERE actor_user_id = ? AND actor_email IS NOT NULL ORDER BY actor_email LIMIT 1",
             (user_id,),
         ).fetchone()
-        return name, email[0] if email else listed
+        return (name, email[0], True) if email else (name, listed, False)
 
     def conversations_of(self, user_id: str) -> list[str]:
         """Return the conversations in which a user acted (wrote, or owns), sorted."""
@@ -390,14 +392,17 @@ class Index:
         for log_file_id, event, at, key in cursor:
             yield str(log_file_id), json.loads(event), str(at), key
 
-    def title(self, conversation_id: str) -> str | None:
-        """Return a conversation's title: the latest non-empty title its delivered events carry."""
+    def title(self, conversation_id: str) -> tuple[str, str] | None:
+        """Return a conversation's title and the message whose delivered event carries it.
+
+        The title is the latest non-empty title its delivered events carry.
+        """
         found = self.db.execute(
-            "SELECT title FROM messages WHERE conversation_id = ? AND title IS NOT NULL "
+            "SELECT title, id FROM messages WHERE conversation_id = ? AND title IS NOT NULL "
             "AND title != '' ORDER BY event_at DESC, at DESC, id DESC LIMIT 1",
             (conversation_id,),
         ).fetchone()
-        return str(found[0]) if found else None
+        return (str(found[0]), str(found[1])) if found else None
 
     def workspaces_of(self, conversation_id: str) -> list[str]:
         """Return the workspace ids (the events' principal) of a conversation."""

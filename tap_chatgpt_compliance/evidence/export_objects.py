@@ -39,11 +39,12 @@ from tap_chatgpt_compliance.evidence.export_index import json_object as _obj
 from tap_chatgpt_compliance.evidence.export_text import (
     csv_cell,
     file_stem,
+    inert_name,
     one_line,
     show_controls,
 )
 from tap_chatgpt_compliance.evidence.hashed_file import HashedFile
-from tap_chatgpt_compliance.evidence.provenance import TAP_RECORD
+from tap_chatgpt_compliance.evidence.provenance import TAP_RECORD, UNPROVEN_MARK
 
 if t.TYPE_CHECKING:
     import sqlite3
@@ -71,6 +72,8 @@ OBJECT_COLUMNS = (
     "html_path",
     "stream",
     "raw_sha256",
+    "verify",
+    "note",
 )
 
 _SCHEMA = """
@@ -536,6 +539,8 @@ class ObjectPages:
                     f"{page}#{item.anchor}",
                     item.stream,
                     item.digest or _digest(_canonical(item.raw)),
+                    self.run.stamp.verdict,
+                    UNPROVEN_MARK if self.flagged(item) else "",
                 )
             )
         return f"{items[0].number} .. {items[-1].number}" if items else "none"
@@ -559,19 +564,25 @@ class ObjectPages:
         )
         return page
 
-    def _block(self, item: Item, heading: str, body: str, extra: str = "") -> str:
-        # A finding names a canvas by its id (a version number alone is no id), a memory by
-        # its user or entry id, a configuration by its id or its GPT's.
+    def flagged(self, item: Item) -> bool:
+        """Return whether a finding concerns this item.
+
+        A finding names a canvas by its id (a version number alone is no id), a memory by its
+        user or entry id, a configuration by its id or its GPT's.
+        """
         idents = {"canvas_version": (item.object_id,)}.get(
             item.kind, (item.object_id, item.item_id)
         )
-        flagged = self.unproven(*idents)
+        return self.unproven(*idents)
+
+    def _block(self, item: Item, heading: str, body: str, extra: str = "") -> str:
+        flagged = self.flagged(item)
         return (
             f'<div class="msg other{" unproven" if flagged else ""}" '
             f'id="{html.escape(item.anchor)}">'
             f'<div class="meta"><span class="bates">{html.escape(item.number)}</span> · '
             f"{html.escape(item.at or 'no time')} · <b>{html.escape(one_line(heading))}</b>"
-            + (" · <b>NOT PROVEN: named by a finding</b>" if flagged else "")
+            + (f" · <b>{UNPROVEN_MARK}</b>" if flagged else "")
             + "</div>"
             f'<div class="body">{html.escape(show_controls(body))}</div>{extra}</div>\n'
         )
@@ -711,7 +722,7 @@ class ObjectPages:
                 )
                 continue
             sha = hashlib.sha256(data).hexdigest()
-            entry = f"gpts/files/{file_stem(file_id)}-{file_stem(name)}"
+            entry = f"gpts/files/{file_stem(file_id)}-{inert_name(name)}"
             self.files_included += 1
             self.run.production.write(
                 f"html/{entry}", data, kind="knowledge_file", conversation_id=gpt_id

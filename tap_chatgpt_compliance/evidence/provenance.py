@@ -9,6 +9,8 @@ labelled where it is shown.
 
 from __future__ import annotations
 
+UNPROVEN_MARK = "NOT PROVEN: named by a finding"
+"""What marks a message, attachment or object that a finding names (pages, RSMF, CSVs)."""
 TAP_RECORD = "as the tap recorded it, not proven"
 """The label of a value that is the tap's record (verify.UNPROVEN_COLUMNS, an unchained file)."""
 NOT_PROVEN_NAME = (
