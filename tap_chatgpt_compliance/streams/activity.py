@@ -13,7 +13,7 @@ from __future__ import annotations
 import typing as t
 
 from tap_chatgpt_compliance.http.transport import path_segment
-from tap_chatgpt_compliance.streams.gen1 import run_cache
+from tap_chatgpt_compliance.streams.gen1 import MISSING, run_cache
 from tap_chatgpt_compliance.streams.workspace import (
     ChildObjectStream,
     WorkspaceObjectStream,
@@ -113,10 +113,10 @@ class RecordingTranscriptsStream(ChildObjectStream):
             {"include_summary": "true"},
             missing_ok=True,
         )
-        if isinstance(item, dict):
-            yield self.row(item, user_id=user_id, recording_id=recording_id)
-        else:  # not (yet) there: the recording is emitted again by the next refresh
+        if item is MISSING:  # not (yet) there: the recording is emitted again by the next refresh
             missing_transcripts(self.tap).add(f"{user_id}/{recording_id}")
+            return
+        yield self.served(item, user_id=user_id, recording_id=recording_id)
 
 
 class CodexTasksStream(WorkspaceObjectStream):
@@ -150,9 +150,10 @@ class CodexTaskDetailsStream(ChildObjectStream):
         """Fetch one task; a task gone since it was listed (404) has no row."""
         if not context:
             return
-        item = self.fetch(f"codex_tasks/{path_segment(context['task_id'])}", missing_ok=True)
-        if isinstance(item, dict):
-            yield self.row(item)
+        task_id = context["task_id"]
+        item = self.fetch(f"codex_tasks/{path_segment(task_id)}", missing_ok=True)
+        if item is not MISSING:
+            yield self.served(item, task_id=task_id)
 
 
 class LibraryFilesStream(_PerUserStream):
