@@ -281,3 +281,18 @@ def test_a_refresh_that_could_not_ask_for_a_user_is_not_recorded(objects: Simula
     again = run_objects(sim, {"automations"}, event_types=["AUDIT_LOG"], state=run.state)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "refreshed_at" in again.state["bookmarks"]["automations"]
+
+
+def test_a_404_for_every_users_list_is_not_an_empty_archive(objects: Simulator) -> None:
+    """Every user's recordings answered 404 (a route gone, not users deleted): 0 records, exit
+    0, the refresh recorded. One user's 404 stays churn (a user deleted since listed)."""
+    sim = objects
+    route = f"{WS}/users/{{user_id}}/recordings"
+    sim.inject(route, status=404)
+    churn = run_objects(sim, {"recordings"}, event_types=["AUDIT_LOG"])
+    assert churn.returncode == 0, churn.stderr[-3000:]
+    assert "refreshed_at" in churn.state["bookmarks"]["recordings"]
+    sim.inject(route, status=404, count=100)
+    run = run_objects(sim, {"recordings"}, event_types=["AUDIT_LOG"])
+    assert_one_readable_line(run, "recordings", "404", "every user")
+    assert "refreshed_at" not in (run.state["bookmarks"].get("recordings") or {})
