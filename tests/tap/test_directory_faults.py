@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from tap_chatgpt_compliance.directory_rows import canonical_json
 from tap_chatgpt_compliance.tap import TapChatGPTCompliance
 from tests.support.simulators import running, tiny_world
 from tests.support.tap import TapRun, assert_one_readable_line, run_tap, tap_config
-from tests.tap.test_workspace_objects import run_objects
+from tests.tap.test_workspace_objects import _verify, run_objects
 
 WS = "/v1/compliance/workspaces/{workspace_id}"
 USERS = f"{WS}/users"
@@ -243,7 +244,7 @@ def test_a_403_on_a_sub_list_is_said_once(objects: Simulator) -> None:
     ],
 )
 def test_a_detail_served_as_a_list_is_kept_as_served(
-    objects: Simulator, route: str, selected: set[str], stream: str
+    objects: Simulator, route: str, selected: set[str], stream: str, tmp_path: Path
 ) -> None:
     """A Codex task detail (a transcript) served as a JSON list: dropped without a word (the
     transcript taken for "not there yet", asked again every run), exit 0."""
@@ -251,7 +252,8 @@ def test_a_detail_served_as_a_list_is_kept_as_served(
     baseline = run_objects(sim, selected, event_types=["AUDIT_LOG"], directory_refresh_hours=0)
     served = [{"id": "x", "weird": True}]
     sim.inject(route, body=json.dumps(served).encode())
-    run = run_objects(sim, selected, event_types=["AUDIT_LOG"], directory_refresh_hours=0)
+    logs = {"log_files", "events"}  # what verify needs to know the archive as this tap's
+    run = run_objects(sim, selected | logs, event_types=["AUDIT_LOG"], directory_refresh_hours=0)
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(run.records[stream]) == len(baseline.records[stream])
     odd = [r for r in run.records[stream] if r["raw_item"] == canonical_json(served)]
@@ -263,6 +265,16 @@ def test_a_detail_served_as_a_list_is_kept_as_served(
         assert {r["task_id"] for r in run.records[stream]} == {
             r["id"] for r in run.records["codex_tasks"]
         }
+    # verify proves the row from its raw_item; an altered one is named.
+    code, report = _verify(run.records, tmp_path / "intact")
+    assert code == 0, report["findings"][:5]
+    assert report["counts"]["workspace_objects_proven"] == report["counts"]["workspace_object_rows"]
+    altered = json.loads(json.dumps(run.records))
+    victim = next(r for r in altered[stream] if r["item"] is None)
+    victim["raw_item"] = canonical_json([{"id": "x", "weird": False}])
+    code, report = _verify(altered, tmp_path / "altered")
+    assert code == 1
+    assert any(stream in finding["item"] for finding in report["findings"])
 
 
 # --------------------------------------------------------------------------- refresh bookkeeping
