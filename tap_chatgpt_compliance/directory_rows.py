@@ -10,6 +10,7 @@ numbers with a fraction or exponent as the JSON text of Python floats, a lone su
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import typing as t
@@ -74,7 +75,8 @@ def derive_row(
     The declared fields of the stream's schema are copied from the item (fields the tap does
     not know stay in ``item``), ``created_at`` is turned from Unix seconds or ISO 8601 into UTC
     ISO 8601 with microseconds, ``workspace_id`` is the configured workspace, ``item`` is the
-    item and ``raw_item`` its canonical JSON text.
+    item and ``raw_item`` its canonical JSON text. An item without a string id (none, a number,
+    ``""``) is keyed by its content (:func:`content_key`): written, never merged with another.
     """
     declared = SCHEMAS[stream_name]["properties"]
     value = plain(item)
@@ -84,4 +86,17 @@ def derive_row(
         row["created_at"] = to_iso(row["created_at"])
     row["item"] = value
     row["raw_item"] = canonical_json(value)
+    if not has_id(value):
+        row["id"] = content_key(row["raw_item"])
     return row
+
+
+def has_id(item: t.Mapping[str, t.Any]) -> bool:
+    """Whether an item has an id a row can be keyed by (a non-empty string)."""
+    ident = item.get("id")
+    return isinstance(ident, str) and bool(ident)
+
+
+def content_key(raw: str) -> str:
+    """Return the key of an item without an id: ``sha256:`` and the SHA-256 of its raw_item."""
+    return "sha256:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()

@@ -46,7 +46,7 @@ PARENT_KEYS: dict[str, tuple[str, ...]] = {
     "recordings": ("user_id",),
     "recording_transcripts": ("user_id", "recording_id"),
     "codex_tasks": (),
-    "codex_task_details": (),
+    "codex_task_details": ("task_id",),
     "library_files": ("user_id",),
 }
 """Columns that name the object an item belongs to: not in the item, given by the tap."""
@@ -55,9 +55,15 @@ TIME_FIELDS = ("created_at", "updated_at", "trashed_at")
 DERIVED = frozenset({"workspace_id", "item", "raw_item", "raw_sha256"})
 
 
+ANY_JSON = frozenset({"recording_transcripts", "codex_task_details"})
+"""Detail streams whose answer is kept whatever JSON it is (an object is expected)."""
+ID_FROM_PARENT: dict[str, str] = {"codex_task_details": "task_id"}
+"""Streams whose ``id``, for an answer that is not an object, is the id the tap asked for."""
+
+
 def derive_row(
     stream_name: str,
-    item: t.Mapping[str, t.Any],
+    item: t.Any,
     workspace_id: str,
     parent: t.Mapping[str, t.Any] | None = None,
 ) -> dict[str, t.Any]:
@@ -65,28 +71,32 @@ def derive_row(
 
     Declared fields are copied from the item (unknown ones stay in ``item`` and ``raw_item``);
     time fields become UTC ISO 8601; ``parent`` gives the ids the item does not carry;
-    ``raw_sha256`` is the SHA-256 of ``raw_item``.
+    ``raw_sha256`` is the SHA-256 of ``raw_item``. An answer that is not an object (a detail
+    served as a list) has only the parent ids (and, for :data:`ID_FROM_PARENT`, the id asked
+    for), ``item`` null and ``raw_item`` the JSON as served.
     """
     declared = SCHEMAS[stream_name]["properties"]
     value = plain(item)
     row = {
         key: field
-        for key, field in value.items()
+        for key, field in (value.items() if isinstance(value, dict) else ())
         if key in declared and key not in DERIVED and key not in PARENT_KEYS[stream_name]
     }
     for key in PARENT_KEYS[stream_name]:
         row[key] = (parent or {}).get(key)
+    if not isinstance(value, dict) and stream_name in ID_FROM_PARENT:
+        row["id"] = row[ID_FROM_PARENT[stream_name]]
     for key in TIME_FIELDS:
         if key in row and row[key] is not None:
             row[key] = to_iso(row[key])
     row["workspace_id"] = workspace_id
-    row["item"] = value
+    row["item"] = value if isinstance(value, dict) else None
     # The canonical text (directory_rows.raw_item) of the value already made plain.
     text = canonical_json(value)
     row["raw_item"] = text
     row["raw_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     extra = _EXTRA.get(stream_name)
-    if extra is not None:
+    if extra is not None and isinstance(value, dict):
         extra(row, value)
     return row
 

@@ -125,6 +125,12 @@ CODEX_TASK = _object(
 )
 CODEX_TASK_DETAIL = _object(
     th.Property("id", th.StringType, required=True),
+    th.Property(
+        "task_id",
+        th.StringType,
+        description="The task asked for (codex_tasks/{task_id}); the id of an answer that is "
+        "not an object.",
+    ),
     time_fields=("created_at", "updated_at"),
 )
 LIBRARY_FILE = _object(

@@ -136,8 +136,8 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
             problem = f"has 'data' {_kind(body['data'])}, not a list"
         elif not isinstance(body["has_more"], bool):
             problem = f"has 'has_more' {_kind(body['has_more'])}, not true or false"
-        elif body["has_more"] and (following := _following(fields)) and not body.get(following):
-            problem = f"says has_more=true without a {following!r} to continue from"
+        elif body["has_more"] and (following := _following(fields)):
+            problem = _next_page_problem(body, following)
         elif "last_end_time" in fields and not _is_cursor_time(body["last_end_time"]):
             problem = (
                 f"has 'last_end_time' {str(body['last_end_time'])[:60]!r}, not a time with a time "
@@ -152,6 +152,28 @@ def check_page_shape(body: t.Any, fields: tuple[str, ...], path: str, cursor: st
         "it persists, report it to OpenAI support."
     )
     raise PageShapeError(msg)
+
+
+def _next_page_problem(body: dict[str, t.Any], following: str) -> str | None:
+    """Say what is wrong with the cursor of a page saying ``has_more`` (None: nothing).
+
+    The cursor must be a non-empty string (a list or an object was hashed, a number sent back
+    as if it were an id); a ``last_id`` must be the id of the page's last item when that item
+    has one: naming another item, paging on from it would serve items again, or skip them.
+    """
+    value = body.get(following)
+    if not value:
+        return f"says has_more=true without a {following!r} to continue from"
+    if not isinstance(value, str):
+        return f"says has_more=true with {following!r} {_kind(value)}, not a string"
+    data = body["data"]
+    last = data[-1].get("id") if following == "last_id" and data else None
+    if isinstance(last, str) and last and last != value:
+        return (
+            f"says has_more=true with last_id {value[:80]!r}, not its last item's id "
+            f"{last[:80]!r}: paging on from it would serve items again or skip some"
+        )
+    return None
 
 
 def _is_cursor_time(value: t.Any) -> bool:

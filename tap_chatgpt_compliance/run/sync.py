@@ -72,6 +72,12 @@ class RunCounts:
     """Entries of the retry list after the latest change."""
     stored_objects_repaired: int = 0
     """Damaged objects of the content store rewritten and verified."""
+    repeated_items: int = 0
+    """Items of a REST list served again by a later page of the same list (written once)."""
+    items_without_id: int = 0
+    """Directory items (users, GPTs, projects) without a string id (keyed by their content)."""
+    unexpected_shapes: int = 0
+    """Detail answers that are not JSON objects (kept as served in raw_item, item null)."""
 
 
 def _encode_conversation(seen: ConversationSeen) -> list[t.Any]:
@@ -167,6 +173,19 @@ class SyncRun:
             (
                 counts.foreign_events,
                 "events of another type than their log file (routed by their own type)",
+            ),
+            (
+                counts.repeated_items,
+                "directory item(s) served again by a later page of their list (written once)",
+            ),
+            (
+                counts.items_without_id,
+                "directory item(s) without a string id (keyed sha256:<hash of raw_item>)",
+            ),
+            (
+                counts.unexpected_shapes,
+                "answer(s) that are not JSON objects where one was expected (kept in raw_item, "
+                "item null)",
             ),
             (
                 counts.future_log_files,

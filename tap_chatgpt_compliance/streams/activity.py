@@ -13,7 +13,7 @@ from __future__ import annotations
 import typing as t
 
 from tap_chatgpt_compliance.http.transport import path_segment
-from tap_chatgpt_compliance.streams.gen1 import run_cache
+from tap_chatgpt_compliance.streams.gen1 import MISSING, RouteMissing, run_cache
 from tap_chatgpt_compliance.streams.workspace import (
     ChildObjectStream,
     WorkspaceObjectStream,
@@ -45,16 +45,33 @@ class _PerUserStream(WorkspaceObjectStream):
         yield from self.emit_changed(self._keyed_rows(), updates, self.again())
 
     def _keyed_rows(self) -> Iterator[tuple[str, dict[str, t.Any]]]:
-        for user_id in self.user_ids():
+        """Yield every user's items; a 404 is a user deleted since listed, unless all are.
+
+        Every user's list answering 404 is a route gone (or a fault), not every user deleted:
+        :class:`RouteMissing`, the stream fails loudly and its refresh is not recorded.
+        """
+        users = self.user_ids()
+        missing = 0
+        for user_id in users:
             path = f"users/{path_segment(user_id)}/{self.route}"
             pages = (
-                self.iter_cursor(path, limit=PER_USER_PAGE, missing_ok=True)
+                self.iter_cursor(path, limit=PER_USER_PAGE)
                 if self.cursor_paging
-                else self.iter_list(path, limit=PER_USER_PAGE, missing_ok=True)
+                else self.iter_list(path, limit=PER_USER_PAGE)
             )
-            for item in pages:
-                row = self.row(item, user_id=user_id)
-                yield f"{user_id}/{row.get('id')}", row
+            try:
+                for item in pages:
+                    row = self.row(item, user_id=user_id)
+                    yield f"{user_id}/{row.get('id')}", row
+            except RouteMissing:
+                missing += 1
+        if users and missing == len(users):
+            msg = (
+                f"The {self.route} list of every user answered 404 ({missing} users listed): a "
+                "route gone or a fault, not every user deleted; nothing of it is archived in "
+                "this run and the refresh is not recorded (the next run reads it again)."
+            )
+            raise RouteMissing(msg)
 
     def again(self) -> set[str]:
         """Return keys (``user/id``) to emit again although unchanged."""
@@ -113,10 +130,10 @@ class RecordingTranscriptsStream(ChildObjectStream):
             {"include_summary": "true"},
             missing_ok=True,
         )
-        if isinstance(item, dict):
-            yield self.row(item, user_id=user_id, recording_id=recording_id)
-        else:  # not (yet) there: the recording is emitted again by the next refresh
+        if item is MISSING:  # not (yet) there: the recording is emitted again by the next refresh
             missing_transcripts(self.tap).add(f"{user_id}/{recording_id}")
+            return
+        yield self.served(item, user_id=user_id, recording_id=recording_id)
 
 
 class CodexTasksStream(WorkspaceObjectStream):
@@ -150,9 +167,10 @@ class CodexTaskDetailsStream(ChildObjectStream):
         """Fetch one task; a task gone since it was listed (404) has no row."""
         if not context:
             return
-        item = self.fetch(f"codex_tasks/{path_segment(context['task_id'])}", missing_ok=True)
-        if isinstance(item, dict):
-            yield self.row(item)
+        task_id = context["task_id"]
+        item = self.fetch(f"codex_tasks/{path_segment(task_id)}", missing_ok=True)
+        if item is not MISSING:
+            yield self.served(item, task_id=task_id)
 
 
 class LibraryFilesStream(_PerUserStream):

@@ -21,9 +21,9 @@ from __future__ import annotations
 import typing as t
 
 from tap_chatgpt_compliance.errors import ListingError
-from tap_chatgpt_compliance.http.pagination import PageShapeError
+from tap_chatgpt_compliance.http.pagination import PageShapeError, check_items
 from tap_chatgpt_compliance.http.transport import path_segment
-from tap_chatgpt_compliance.streams.gen1 import shared_listing
+from tap_chatgpt_compliance.streams.gen1 import MISSING, shared_listing
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
@@ -119,7 +119,7 @@ class CanvasVersionsStream(_CanvasListing):
         path = f"users/{path_segment(user_id)}/canvas/{path_segment(canvas_id)}"
         while True:
             body = self.fetch(path, {"limit": CANVAS_PAGE, "after": after}, missing_ok=True)
-            if body is None:
+            if body is MISSING:
                 return
             contents = body.get("version_contents") if isinstance(body, dict) else None
             if not isinstance(contents, dict) or not isinstance(contents.get("data"), list):
@@ -129,12 +129,12 @@ class CanvasVersionsStream(_CanvasListing):
                     "support."
                 )
                 raise PageShapeError(msg)
+            check_items(contents["data"], path, f"after={after}" if after else "first page")
             textdoc_type = body.get("textdoc_type")
             for version in contents["data"]:
-                if isinstance(version, dict):
-                    yield self.row(
-                        version, user_id=user_id, textdoc_id=canvas_id, textdoc_type=textdoc_type
-                    )
+                yield self.row(
+                    version, user_id=user_id, textdoc_id=canvas_id, textdoc_type=textdoc_type
+                )
             last = contents.get("last_version")
             if contents.get("has_more") is not True:
                 return

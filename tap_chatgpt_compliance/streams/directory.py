@@ -6,10 +6,11 @@ import typing as t
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.client import ComplianceStream
-from tap_chatgpt_compliance.directory_rows import derive_row
+from tap_chatgpt_compliance.directory_rows import derive_row, has_id
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.http.pagination import LastIdPaginator, PageShapeError
 from tap_chatgpt_compliance.sdk import override
+from tap_chatgpt_compliance.streams.repeats import RepeatedItems
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -23,6 +24,7 @@ class DirectoryStream(ComplianceStream):
 
     primary_keys: t.ClassVar[list[str]] = ["id"]
     page_size: int = 200
+    _repeats: RepeatedItems
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -30,6 +32,7 @@ class DirectoryStream(ComplianceStream):
 
         A key without the export scope must not stop the archive of conversations.
         """
+        self._repeats = RepeatedItems(self.name, self.sync_run.counts, self.logger)
         try:
             yield from super().get_records(context)
         except (_Forbidden, PageShapeError) as exc:
@@ -61,8 +64,19 @@ class DirectoryStream(ComplianceStream):
         them only declared fields are kept (fields the tap does not know yet are in both, so
         nothing is dropped), with the workspace id added and ``created_at`` turned from Unix
         seconds into ISO 8601. ``chatgpt-compliance verify`` derives the row again from
-        ``raw_item``.
+        ``raw_item``. An item a later page serves again is written once (repeats.py); an item
+        without a string id is keyed by its content (directory_rows.content_key), counted.
         """
+        if not self._repeats.first_time(row):
+            return None
+        if not has_id(row):
+            self.sync_run.counts.items_without_id += 1
+            self.logger.warning(
+                "Stream '%s': an item without a string id (id %s): written keyed by its content "
+                "(sha256:<hash of raw_item>).",
+                self.name,
+                "missing" if "id" not in row else repr(row["id"])[:40],
+            )
         return derive_row(self.name, row, self.workspace_id)
 
 

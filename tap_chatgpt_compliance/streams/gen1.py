@@ -22,6 +22,7 @@ from tap_chatgpt_compliance.http.pagination import (
     page_body,
 )
 from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
+from tap_chatgpt_compliance.streams.repeats import RepeatedItems
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -33,6 +34,9 @@ if t.TYPE_CHECKING:
 
 T = t.TypeVar("T")
 
+MISSING: t.Final = object()
+"""What :meth:`Gen1Stream.fetch` returns for a 404 it may meet (``missing_ok``): never a
+served body (a 200 whose JSON is ``null`` is ``None``, not a missing object)."""
 CURSOR_PAGE_FIELDS = ("data", "has_more")
 """A ``cursor`` page (codex_tasks, library_files): ``{data, has_more, cursor}``."""
 
@@ -68,6 +72,11 @@ def shared_listing(tap: t.Any, key: str, listing: Callable[[], T]) -> T:
 def prefetch_of(tap: t.Any) -> Prefetch | None:
     """Return the run's producers of workspace-object rows, if started (streams/overlap.py)."""
     return t.cast("Prefetch | None", run_cache(tap).get("prefetch"))
+
+
+def incomplete_listings(tap: t.Any) -> set[str]:
+    """Return the shared listings of this run that held items the streams cannot ask for."""
+    return t.cast("set[str]", run_cache(tap).setdefault("incomplete_listings", set()))
 
 
 def failed_parents(tap: t.Any) -> set[str]:
@@ -112,7 +121,7 @@ class Gen1Stream(ComplianceStream):
         *,
         missing_ok: bool = False,
     ) -> t.Any:
-        """GET ``<workspace>/<path>`` (paced, retried); None on 404 when ``missing_ok``.
+        """GET ``<workspace>/<path>`` (paced, retried); :data:`MISSING` on 404 when ``missing_ok``.
 
         In a producer thread whose rows the run no longer wants, nothing is sent (``Stopped``).
         """
@@ -129,7 +138,7 @@ class Gen1Stream(ComplianceStream):
             response = self.send_prepared(prepared)
         except RouteMissing:
             if missing_ok:
-                return None
+                return MISSING
             raise
         finally:
             if self._refresh_started is None and self.transport.clock.synced:
@@ -161,14 +170,15 @@ class Gen1Stream(ComplianceStream):
         after: str | None = None
         seen: set[str] = set()
         empty = EmptyPages()
+        repeats = self.repeated_items(path)
         while True:
             body = self.fetch(path, {**query, "after": after}, missing_ok=missing_ok)
-            if body is None:
+            if body is MISSING:
                 return
             check_page_shape(
                 body, LIST_PAGE_FIELDS, path, f"after={after}" if after else "first page"
             )
-            yield from body["data"]
+            yield from repeats.new(body["data"])
             empty.page(body["data"], body["has_more"], path)
             if not body["has_more"]:
                 return
@@ -200,13 +210,14 @@ class Gen1Stream(ComplianceStream):
         cursor: str | None = None
         seen: set[str] = set()
         empty = EmptyPages()
+        repeats = self.repeated_items(path)
         while True:
             body = self.fetch(path, {**query, "cursor": cursor}, missing_ok=missing_ok)
-            if body is None:
+            if body is MISSING:
                 return
             where = "first page" if cursor is None else "a later page"
             check_page_shape(body, CURSOR_PAGE_FIELDS, path, where)
-            yield from body["data"]
+            yield from repeats.new(body["data"])
             empty.page(body["data"], body["has_more"] and bool(body.get("cursor")), path)
             following = body.get("cursor")
             if not body["has_more"] or not following:
@@ -221,25 +232,77 @@ class Gen1Stream(ComplianceStream):
             seen.add(str(following))
             cursor = str(following)
 
-    # Listings shared by the streams of one run.
+    def repeated_items(self, path: str) -> RepeatedItems:
+        """Return what drops the items a listing of ``path`` serves again (repeats.py)."""
+        return RepeatedItems(path, self.sync_run.counts, self.logger)
+
+
+class SharedListings(Gen1Stream):
+    """A Gen-1 stream reading the listings the streams of one run share (users, GPTs, …)."""
+
+    _incomplete_listing = False
+    """Whether a shared listing this stream read held items it could not ask for (named())."""
+
+    def container_list(
+        self, kind: str, container_id: str, route: str, params: dict[str, t.Any] | None = None
+    ) -> Iterator[dict[str, t.Any]]:
+        """Yield a GPT's (project's) sub-list (``configs``, ``shared_users``), paged.
+
+        A 404 is churn only when the GPT itself is gone (deleted since it was listed): it is
+        asked for (one request, on a 404 only). A GPT still there whose list answers 404 is no
+        deletion (a route gone, a fault): :class:`RouteMissing`, the stream fails loudly and
+        its refresh is not recorded, so the next run reads the list again.
+        """
+        owner = f"{kind}/{path_segment(container_id)}"
+        try:
+            yield from self.iter_list(f"{owner}/{route}", params, limit=route_page(route))
+        except RouteMissing as exc:
+            if self.fetch(owner, missing_ok=True) is MISSING:
+                self.gone.add(container_id)
+                return
+            msg = (
+                f"{exc} The {kind[:-1]} {container_id} is listed and still answers: a 404 of "
+                f"its {route} is no deletion, so they are not archived in this run and the "
+                "refresh is not recorded (the next run reads them again)."
+            )
+            raise RouteMissing(msg) from None
+
+    @property
+    def gone(self) -> set[str]:
+        """Return the GPTs (projects) this stream found deleted since they were listed."""
+        return t.cast("set[str]", self.__dict__.setdefault("_gone", set()))
+
+    def say_gone(self) -> None:
+        """Log the GPTs (projects) deleted between their listing and their sub-list, if any."""
+        if self.gone:
+            self.logger.info(
+                "Stream '%s': %d GPT(s) or project(s) deleted since they were listed (404): "
+                "nothing of theirs to archive.",
+                self.name,
+                len(self.gone),
+            )
 
     def user_ids(self) -> list[str]:
         """Return the ids of the workspace's users (listed once per run)."""
-        return shared_listing(
+        ids = shared_listing(
             self.tap,
             "users",
             lambda: [
                 str(item["id"]) for item in self.named(self.iter_list("users", limit=200), "users")
             ],
         )
+        self._incomplete_listing |= "users" in incomplete_listings(self.tap)
+        return ids
 
     def containers(self, kind: str) -> list[dict[str, t.Any]]:
         """Return the GPTs (``gpts``) or projects (``projects``) as listed (once per run)."""
-        return shared_listing(
+        items = shared_listing(
             self.tap,
             kind,
             lambda: self.named(self.iter_list(kind, {"file_format": "id"}, limit=20), kind),
         )
+        self._incomplete_listing |= kind in incomplete_listings(self.tap)
+        return items
 
     def named(self, items: Iterator[dict[str, t.Any]], kind: str) -> list[dict[str, t.Any]]:
         """Return the listed items that have an id to ask for; the others fail the run, loudly.
@@ -263,7 +326,19 @@ class Gen1Stream(ComplianceStream):
             )
             self.logger.error("%s", msg)
             self.sync_run.failures.append(msg)
+            incomplete_listings(self.tap).add(kind)
         return kept
+
+
+def route_page(route: str) -> int:
+    """Return the page size asked of a GPT's (project's) sub-list."""
+    return CONFIG_PAGE if route == "configs" else SHARED_PAGE
+
+
+CONFIG_PAGE = 50
+"""Configurations per page (the API's default is 20; the simulator clamps at 200)."""
+SHARED_PAGE = 200
+"""Shared users per page."""
 
 
 def _sendable(item_id: str) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_chatgpt_compliance.http.transport import path_segment
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
@@ -25,9 +24,6 @@ if t.TYPE_CHECKING:
     from datetime import datetime
 
     from singer_sdk.helpers.types import Context
-
-CONFIG_PAGE = 50
-"""Configurations per page (the API's default is 20; the simulator clamps at 200)."""
 
 
 def latest_config_time(container: t.Mapping[str, t.Any]) -> datetime | None:
@@ -67,12 +63,7 @@ class _ConfigsStream(WorkspaceObjectStream):
             if since is not None and latest is not None and latest < since:
                 skipped += 1
                 continue
-            for item in self.iter_list(
-                f"{self.kind}/{path_segment(cid)}/configs",
-                {"file_format": "id"},
-                limit=CONFIG_PAGE,
-                missing_ok=True,
-            ):
+            for item in self.container_list(self.kind, cid, "configs", {"file_format": "id"}):
                 when = to_datetime(item.get("created_at"))
                 if not in_window(when, since):
                     break  # newest first: everything after this was read before
@@ -86,6 +77,7 @@ class _ConfigsStream(WorkspaceObjectStream):
                 len(self.containers(self.kind)),
                 self.kind,
             )
+        self.say_gone()
         updates["boundary"] = boundary.keep(self.refresh_start())
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
@@ -124,11 +116,10 @@ class _SharedUsersStream(WorkspaceObjectStream):
     def _keyed_rows(self) -> Iterator[tuple[str, dict[str, t.Any]]]:
         for container in self.containers(self.kind):
             cid = str(container["id"])
-            for item in self.iter_list(
-                f"{self.kind}/{path_segment(cid)}/shared_users", limit=200, missing_ok=True
-            ):
+            for item in self.container_list(self.kind, cid, "shared_users"):
                 row = self.row(item, **{self.parent_key: cid})
                 yield f"{cid}/{row.get('id')}", row
+        self.say_gone()
 
 
 class GPTSharedUsersStream(_SharedUsersStream):

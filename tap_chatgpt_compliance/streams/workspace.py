@@ -36,9 +36,9 @@ from tap_chatgpt_compliance.http.transport import BadPathSegment
 from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.settings import setting
 from tap_chatgpt_compliance.streams.gen1 import (
-    Gen1Stream,
     RouteForbidden,
     RouteMissing,
+    SharedListings,
     failed_parents,
     prefetch_of,
 )
@@ -62,7 +62,7 @@ MAX_BOUNDARY = 2000
 DEFAULT_REFRESH_HOURS = 24.0
 
 
-class WorkspaceObjectStream(Gen1Stream):
+class WorkspaceObjectStream(SharedListings):
     """A stream of workspace objects read from Gen-1 routes (see the module docstring)."""
 
     selected_by_default = False
@@ -92,6 +92,23 @@ class WorkspaceObjectStream(Gen1Stream):
     def row(self, item: t.Mapping[str, t.Any], **parent: t.Any) -> dict[str, t.Any]:
         """Return the row of one served item (workspace_rows.derive_row)."""
         return derive_row(self.name, item, self.workspace_id, parent)
+
+    def served(self, value: t.Any, **parent: t.Any) -> dict[str, t.Any]:
+        """Return the row of a detail answer, whatever JSON it is (an object is expected).
+
+        Another shape (a list, a string, null) is kept as served in ``raw_item`` with ``item``
+        null, counted and said: never dropped, never taken for "not there".
+        """
+        if not isinstance(value, dict):
+            self.sync_run.counts.unexpected_shapes += 1
+            self.logger.warning(
+                "Stream '%s': the API answered %s with JSON %s, not an object: kept as served "
+                "in raw_item (item null).",
+                self.name,
+                ", ".join(f"{key} {ident}" for key, ident in parent.items()),
+                "null" if value is None else type(value).__name__,
+            )
+        return derive_row(self.name, value, self.workspace_id, parent)
 
     # The refresh.
 
@@ -139,11 +156,14 @@ class WorkspaceObjectStream(Gen1Stream):
         if not self._refreshing:
             return
         self.after_refresh(updates)
-        if self.name in failed_parents(self.tap):
+        if self.name in failed_parents(self.tap) or self._incomplete_listing:
             self.logger.warning(
-                "Stream '%s': a child stream could not archive everything; the refresh is "
-                "not recorded, so the next run reads it again.",
+                "Stream '%s': %s could not be archived; the refresh is not recorded, so the "
+                "next run reads it again.",
                 self.name,
+                "what a user, GPT or project listed without an id holds"
+                if self._incomplete_listing
+                else "what a child stream reads",
             )
             return
         if self.refreshed_by_cadence:
@@ -179,6 +199,7 @@ class WorkspaceObjectStream(Gen1Stream):
             )
             return
         self._refreshing = True
+        self._incomplete_listing = False
         clock = self.transport.clock
         # The API's clock: now if a Date was seen, else at this stream's first answer.
         self._refresh_started = clock.now() if clock.synced else None

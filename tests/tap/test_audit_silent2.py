@@ -231,6 +231,7 @@ def test_a_served_id_is_one_path_segment_in_every_workspace_route(
         f"{WS}/users/{{user_id}}/recordings/{{recording_id}}/transcript",
         f"{WS}/codex_tasks/{{task_id}}",
         f"{WS}/gpts/{{gpt_id}}/configs",
+        f"{WS}/gpts/{{gpt_id}}",  # its configs answered 404: is the GPT itself gone?
     ]
     asked = [sim.request_count(route) for route in expected]
     assert sim.request_count("unmatched") == 0  # a path resolved elsewhere, or cut at # or ?
