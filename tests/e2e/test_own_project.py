@@ -134,7 +134,8 @@ class User:
             )
             self.outputs.append(proc.stdout + proc.stderr)
             if check and proc.returncode != 0:
-                pytest.fail(f"`{part.strip()}` exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+                out = f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"  # verify's verdict: stdout
+                pytest.fail(f"`{part.strip()}` exited {proc.returncode}:\n{out}")
         assert proc is not None
         return proc
 
