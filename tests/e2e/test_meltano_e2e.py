@@ -1,14 +1,18 @@
 """End to end through the real Meltano CLI: simulator -> tap -> target-s3 / target-postgres /
-target-jsonl, with state in Meltano's S3 state backend."""
+target-jsonl, with state in Meltano's S3 state backend. ``verify`` runs on what each loader wrote:
+intact, then tampered with where it lives (an object removed from S3, a row deleted in
+PostgreSQL, a line dropped from a JSONL file), and it names the item."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from tests.support.evidence import postgres_dsn, verify_cli
 from tests.support.meltano import (
     TENANTS,
     expected,
@@ -38,6 +42,19 @@ def assert_matches_truth(recs: dict[str, list[dict]], exp: dict, *, where: str) 
         assert {r["workspace_id"] for r in rows} <= exp["workspace_id"], (where, stream)
 
 
+def findings(report: Path) -> list[str]:
+    data = json.loads(report.read_text())
+    return [f"{f['check']}: {f['item']}: {f['detail']}" for f in data["findings"]]
+
+
+def assert_verifies(*source: str) -> None:
+    """``verify`` on an archive a `meltano run` wrote: consistent (no --state: never intact)."""
+    done = verify_cli(*source)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "VERDICT: consistent, unanchored" in done.stdout
+    assert "password=" not in done.stdout + done.stderr  # a DSN is never echoed
+
+
 def assert_clean(meltano, sim) -> None:
     """The archiver is read-only and never prints a secret."""
     assert sim.non_get_count == 0
@@ -46,25 +63,60 @@ def assert_clean(meltano, sim) -> None:
         assert t.api_key not in out
 
 
-def test_s3_full_then_incremental_with_s3_state(meltano, sim2, s3_client, s3_bucket):
-    """Headline: `meltano run tap-chatgpt-compliance--acme target-s3`; then only new data."""
+def test_s3_tenants_then_incremental_with_s3_state(meltano, sim2, s3_client, s3_bucket):
+    """Headline: `meltano run tap-chatgpt-compliance--<tenant> target-s3` for each tenant (globex
+    with file_content=storage), each under its own prefix and state id; then acme again: only
+    new data. One set of runs for tenant isolation, storage mode and the incremental run."""
     exp1 = expected(sim2, 0)
     assert exp1["messages"], "simulator produced no messages"
     meltano.elt("acme", "target-s3")
+    acme_only = s3_objects(s3_client, s3_bucket, "chatgpt-compliance/")
+    assert acme_only
+    assert all(k.startswith("chatgpt-compliance/acme/") for k in acme_only)
+    storage = f"s3://{s3_bucket}/attachments"
+    meltano.elt(
+        "globex",
+        "target-s3",
+        extra_env={
+            "TAP_CHATGPT_COMPLIANCE_FILE_CONTENT": "storage",
+            "TAP_CHATGPT_COMPLIANCE_FILE_STORAGE_URL": storage,
+            # This bucket has no Object Lock: seals are tested in tests/tap/test_seals.py.
+            "TAP_CHATGPT_COMPLIANCE_SEAL_STORAGE_URL": "none",
+        },
+    )
 
     objs1 = s3_objects(s3_client, s3_bucket, "chatgpt-compliance/")
-    recs1 = s3_records(objs1, "acme")
-    assert_matches_truth(recs1, exp1, where="s3 run 1")
-    assert all(k.startswith("chatgpt-compliance/acme/") for k in objs1)
+    for key, obj in acme_only.items():  # globex's run touched nothing of acme's
+        assert objs1[key]["etag"] == obj["etag"], key
+    for i, tenant in enumerate(TENANTS):
+        recs = s3_records(objs1, tenant)
+        assert_matches_truth(recs, expected(sim2, i), where=f"s3 run 1 {tenant}")
+        other = expected(sim2, 1 - i)
+        assert not ids(recs.get("messages", []), "messages") & other["messages"]
+    assert {k.split("/")[1] for k in objs1} == set(TENANTS)
 
-    # State went to Meltano's S3 state backend, under this tenant's own state id.
+    # State went to Meltano's S3 state backend, under each tenant's own state id.
     state_keys = list(s3_objects(s3_client, s3_bucket, "meltano-state/"))
-    assert any("tap-chatgpt-compliance--acme-to-target-s3" in k for k in state_keys), state_keys
+    for tenant in TENANTS:
+        assert any(f"tap-chatgpt-compliance--{tenant}-to-target-s3" in k for k in state_keys)
     state_obj = next(k for k in state_keys if k.endswith("state.json") and "--acme-" in k)
     state = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=state_obj)["Body"].read())
     assert state["completed"]["singer_state"]["bookmarks"], state
 
-    # New activity; the second run moves only what is new.
+    # globex's attachments (file_content=storage) are at <file_storage_url>/sha256/<hex[:2]>/<hex>.
+    exp_globex = expected(sim2, 1)
+    assert exp_globex["files_live"], "simulator produced no attachments"
+    stored = s3_objects(s3_client, s3_bucket, "attachments/")
+    by_id = {f["id"]: f for f in s3_records(objs1, "globex")["files"]}
+    for fid in exp_globex["files_live"]:
+        sha = exp_globex["attachments"][fid]["sha256"]
+        key = f"attachments/sha256/{sha[:2]}/{sha}"
+        assert key in stored, (fid, key)
+        assert hashlib.sha256(stored[key]["body"]).hexdigest() == sha
+        assert by_id[fid]["storage_uri"] == f"s3://{s3_bucket}/{key}"
+        assert not by_id[fid].get("content_base64")
+
+    # New activity; the second run of acme moves only what is new.
     sim2.advance(timedelta(hours=3))
     exp2 = expected(sim2, 0)
     new_messages = exp2["messages"] - exp1["messages"]
@@ -77,6 +129,7 @@ def test_s3_full_then_incremental_with_s3_state(meltano, sim2, s3_client, s3_buc
         assert key in objs2, key
         assert objs2[key]["etag"] == obj["etag"], key
     new_objs = {k: v for k, v in objs2.items() if k not in objs1}
+    assert all(k.startswith("chatgpt-compliance/acme/") for k in new_objs), list(new_objs)
     recs_new = s3_records(new_objs, "acme")
     assert ids(recs_new.get("messages", []), "messages") == new_messages
     assert ids(recs_new.get("log_files", []), "log_files") == exp2["log_files"] - exp1["log_files"]
@@ -84,25 +137,20 @@ def test_s3_full_then_incremental_with_s3_state(meltano, sim2, s3_client, s3_buc
     assert_matches_truth(s3_records(objs2, "acme"), exp2, where="s3 run 1+2")
     assert_clean(meltano, sim2)
 
-
-def test_tenant_isolation_s3(meltano, sim2, s3_client, s3_bucket):
-    for tenant in TENANTS:
-        meltano.elt(tenant, "target-s3")
-    objs = s3_objects(s3_client, s3_bucket, "chatgpt-compliance/")
-    for i, tenant in enumerate(TENANTS):
-        exp = expected(sim2, i)
-        recs = s3_records(objs, tenant)
-        assert_matches_truth(recs, exp, where=f"s3 {tenant}")
-        other = expected(sim2, 1 - i)
-        assert not ids(recs.get("messages", []), "messages") & other["messages"]
-    # Separate state ids per tenant.
-    state_keys = list(s3_objects(s3_client, s3_bucket, "meltano-state/"))
-    for tenant in TENANTS:
-        assert any(f"tap-chatgpt-compliance--{tenant}-to-target-s3" in k for k in state_keys)
-    assert_clean(meltano, sim2)
+    # verify on the two runs in S3; then an object removed is named.
+    url = f"s3://{s3_bucket}/chatgpt-compliance/acme"
+    endpoint = s3_client.meta.endpoint_url
+    assert_verifies("--s3", url, "--endpoint-url", endpoint)
+    parts = [k for k in objs2 if k.startswith("chatgpt-compliance/acme/log_file_parts/")]
+    assert parts
+    s3_client.delete_object(Bucket=s3_bucket, Key=parts[0])
+    report = meltano.tmp / "report.json"
+    done = verify_cli("--s3", url, "--endpoint-url", endpoint, "--report", str(report))
+    assert done.returncode == 1
+    assert any(line.startswith("raw: log file ") for line in findings(report)), done.stdout
 
 
-def test_postgres_upserts_and_tenant_isolation(meltano, sim2, pg_query):
+def test_postgres_upserts_and_tenant_isolation(meltano, sim2, pg_query, pg_database):
     for tenant in TENANTS:
         meltano.elt(tenant, "target-postgres")
     # A full-refresh re-run re-sends every record: upserts by key, no duplicate rows.
@@ -133,49 +181,38 @@ def test_postgres_upserts_and_tenant_isolation(meltano, sim2, pg_query):
             assert wss <= exp["workspace_id"], (tenant, stream, wss)
     assert_clean(meltano, sim2)
 
-
-def test_jsonl_loader_swap_needs_no_tap_change(meltano, sim2):
-    """Same tap configuration (same environment) as the S3 and Postgres tests; only the loader
-    name differs on the command line."""
-    meltano.elt("acme", "target-jsonl")
-    recs = jsonl_records(meltano.tmp / "jsonl" / "acme")
-    assert_matches_truth(recs, expected(sim2, 0), where="jsonl")
-    assert_clean(meltano, sim2)
-
-
-def test_storage_mode_puts_attachments_in_s3(meltano, sim2, s3_client, s3_bucket):
-    """file_content=storage: bytes land at <file_storage_url>/sha256/<hex[:2]>/<hex>."""
-    storage = f"s3://{s3_bucket}/attachments"
-    meltano.elt(
-        "acme",
-        "target-s3",
-        extra_env={
-            "TAP_CHATGPT_COMPLIANCE_FILE_CONTENT": "storage",
-            "TAP_CHATGPT_COMPLIANCE_FILE_STORAGE_URL": storage,
-            # This bucket has no Object Lock: seals are tested in tests/tap/test_seals.py.
-            "TAP_CHATGPT_COMPLIANCE_SEAL_STORAGE_URL": "none",
-        },
-    )
-    exp = expected(sim2, 0)
-    assert exp["files_live"], "simulator produced no attachments"
-    objs = s3_objects(s3_client, s3_bucket, "attachments/")
-    files = s3_records(s3_objects(s3_client, s3_bucket, "chatgpt-compliance/"), "acme")["files"]
-    by_id = {f["id"]: f for f in files}
-    for fid in exp["files_live"]:
-        sha = exp["attachments"][fid]["sha256"]
-        key = f"attachments/sha256/{sha[:2]}/{sha}"
-        assert key in objs, (fid, key)
-        assert hashlib.sha256(objs[key]["body"]).hexdigest() == sha
-        assert by_id[fid]["storage_uri"] == f"s3://{s3_bucket}/{key}"
-        assert not by_id[fid].get("content_base64")
-    assert_clean(meltano, sim2)
+    # verify on globex's schema (one run); then a row deleted is named.
+    dsn = postgres_dsn(pg_database)
+    assert_verifies("--postgres", dsn, "--schema", "globex")
+    (event_id,) = pg_query("SELECT event_id FROM globex.messages ORDER BY id LIMIT 1")[0]
+    pg_query(f"DELETE FROM globex.messages WHERE event_id = '{event_id}' RETURNING 1")
+    report = meltano.tmp / "report.json"
+    done = verify_cli("--postgres", dsn, "--schema", "globex", "--report", str(report))
+    assert done.returncode == 1
+    assert any(f"messages event {event_id} " in line for line in findings(report)), done.stdout
 
 
 def test_a_failed_meltano_run_keeps_its_progress(meltano, sim2):
-    """A run that fails mid-way (a log file failing its SHA-256 check) keeps, through Meltano's
-    state, the files it fully emitted; the next run resumes at the failed file, loses nothing."""
+    """The first run into target-jsonl holds the ground truth: the same tap configuration (the
+    same environment) as the S3 and Postgres tests, only the loader name differs. Then a run that
+    fails mid-way (a log file failing its SHA-256 check) keeps, through Meltano's state, the files
+    it fully emitted; the next run resumes at the failed file, loses nothing."""
     acme = sim2.tenants[0].workspace_id
     meltano.elt("acme", "target-jsonl")
+    folder = meltano.tmp / "jsonl" / "acme"
+    assert_matches_truth(jsonl_records(folder), expected(sim2, 0), where="jsonl")
+    # verify on the first run's files; a dropped manifest line is named (then put back).
+    assert_verifies("--jsonl", str(folder))
+    (manifest,) = folder.glob("log_files*.jsonl")
+    text = manifest.read_text()
+    lines = text.splitlines()
+    dropped = json.loads(lines[-1])
+    manifest.write_text("\n".join(lines[:-1]) + "\n")
+    report = meltano.tmp / "report.json"
+    done = verify_cli("--jsonl", str(folder), "--report", str(report))
+    manifest.write_text(text)
+    assert done.returncode == 1
+    assert any(f"log file {dropped['id']}" in line for line in findings(report)), done.stdout
     first = {f["id"] for f in sim2.log_files(workspace_id=acme)}
     sim2.advance(timedelta(hours=6))
     new = [f for f in sim2.log_files(workspace_id=acme) if f["id"] not in first]

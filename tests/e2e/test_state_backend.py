@@ -90,6 +90,7 @@ def test_a_state_backend_failing_mid_run_fails_the_fleet_run(
             for obj in page.get("Contents", []):
                 s3_client.delete_object(Bucket=s3_bucket, Key=obj["Key"])
         s3_client.delete_bucket(Bucket=s3_bucket)
+        slow_sim.config.faults.latency_ms = 0  # broken: the rest of the run need not be slow
 
     breaker = threading.Thread(target=break_the_backend, daemon=True)
     breaker.start()

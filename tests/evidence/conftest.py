@@ -26,8 +26,11 @@ def ok(run: TapRun) -> TapRun:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    """A small workspace with messages, attachments and AUTH_LOG files."""
-    config = SimulatorConfig(**{**DEFAULT_FIXTURE_CONFIG, "seed": 41, "span_days": 0.6})
+    """A small workspace with messages, attachments and AUTH_LOG files. No rate limit: a module
+    runs the tap on it several times in a minute (pacing is tested in tests/tap)."""
+    config = SimulatorConfig(
+        **{**DEFAULT_FIXTURE_CONFIG, "seed": 41, "span_days": 0.6}, rate_limits=False
+    )
     with running(config) as simulator:
         yield simulator
 

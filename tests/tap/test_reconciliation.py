@@ -105,10 +105,17 @@ def _run_until_killed(config: dict, state: dict | None, kill_after_records: int)
 def test_sigkill_anywhere_then_rerun_with_last_state_loses_nothing(
     simulator_factory, fraction: float
 ) -> None:
-    """Kill -9 at several points; the rerun from the last emitted STATE misses nothing."""
-    sim = simulator_factory(seed=41, conversations=40, span_days=0.8, attachment_rate=0.3)
+    """Kill -9 at several points; the rerun from the last emitted STATE misses nothing.
+
+    The full run that counts the records runs against a twin (same seed): on ``sim`` itself it
+    would spend the simulated rate limit (100 a minute at speed 1), and the runs under test
+    would wait for it (~14 s)."""
+    kw = {"seed": 41, "conversations": 40, "span_days": 0.8, "attachment_rate": 0.3}
+    sim, twin = simulator_factory(**kw), simulator_factory(**kw)
+    assert [f["id"] for f in twin.log_files()] == [f["id"] for f in sim.log_files()]
+    full = run_tap(tap_config(twin))
+    assert full.returncode == 0, full.stderr[-3000:]
     config = tap_config(sim)
-    full = run_tap(config)
     total = sum(len(records) for records in full.records.values())
     records, states = _run_until_killed(config, None, max(1, int(total * fraction)))
     state = states[-1] if states else None

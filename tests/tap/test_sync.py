@@ -227,15 +227,20 @@ def test_none_mode_downloads_nothing(fresh: Simulator) -> None:
 
 
 def test_retry_after_and_server_errors_are_retried(fresh: Simulator) -> None:
-    """429 with Retry-After, 5xx, resets and truncated bodies are retried (reference §3.4)."""
-    fresh.inject(LIST, status=429, retry_after=1, count=1)
+    """429 with Retry-After, 5xx, resets and truncated bodies are retried (reference §3.4).
+
+    The waits are short (max_retry_wait 0.2 s, Retry-After 0): the backoff's own times are
+    tested in test_retry.py and test_pacing.py. Retry-After 0 wins over the backoff's 0.2 s."""
+    fresh.inject(LIST, status=429, retry_after=0, count=1)
     fresh.inject(DOWNLOAD, status=503, count=2)
     fresh.inject(DOWNLOAD, reset=True, count=1)
     fresh.inject("signed", truncate=True, count=1)
-    run = run_tap(tap_config(fresh))
+    run = run_tap(tap_config(fresh, max_retry_wait=0.2))
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "after HTTP 429" in run.stderr
-    assert "after HTTP 503" in run.stderr
+    assert "in 0.0 s after HTTP 429" in run.stderr  # the server's Retry-After, not the backoff
+    assert "in 0.2 s after HTTP 503" in run.stderr
+    assert "after ConnectionError" in run.stderr
+    assert "after ChunkedEncodingError" in run.stderr
     assert run.ids("messages") == set(fresh.ground_truth()["messages"])
 
 
@@ -355,7 +360,8 @@ def test_flaky_api_with_every_quirk_still_loses_nothing(simulator_factory) -> No
         speed=60.0,
         faults=Faults(error_rate=0.05, error_burst=2, reset_rate=0.03, truncate_rate=0.03),
     )
-    run = run_tap(tap_config(sim, max_retries=10, max_retry_wait=2))
+    # Short waits: whether a retry happens is tested here, how long it waits in test_retry.py.
+    run = run_tap(tap_config(sim, max_retries=10, max_retry_wait=0.2))
     assert run.returncode == 0, run.stderr[-3000:]
     truth = sim.ground_truth()
     assert run.ids("messages") == set(truth["messages"])
