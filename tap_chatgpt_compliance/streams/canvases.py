@@ -108,7 +108,9 @@ class CanvasVersionsStream(_CanvasListing):
                     when = to_datetime(version.get("updated_at"))
                     if not in_window(when, since):
                         continue
-                    key = f"{canvas_id}/{number}/{version.get('updated_at')}"
+                    # A version without a version number is keyed by its content too.
+                    ident = number if _is_int(number) else version["raw_sha256"]
+                    key = f"{canvas_id}/{ident}/{version.get('updated_at')}"
                     if boundary.fresh(key, when):
                         yield version
                 if last is not None and last > CANVAS_PAGE and last != start:

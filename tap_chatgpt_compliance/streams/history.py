@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import typing as t
 
+from tap_chatgpt_compliance.streams.served import item_key
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
@@ -68,7 +69,8 @@ class _ConfigsStream(WorkspaceObjectStream):
                 when = to_datetime(item.get("created_at"))
                 if not in_window(when, since):
                     break  # newest first: everything after this was read before
-                if boundary.fresh(f"{cid}/{item.get('id')}", when):
+                # A configuration without an id is keyed by its content, never by "None".
+                if boundary.fresh(f"{cid}/{item_key(item)}", when):
                     yield self.row(item, **{self.parent_key: cid})
         if skipped:
             self.logger.info(

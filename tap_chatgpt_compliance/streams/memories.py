@@ -20,6 +20,7 @@ import math
 import typing as t
 
 from tap_chatgpt_compliance.streams.gen1 import shared_listing
+from tap_chatgpt_compliance.streams.served import item_key
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
@@ -95,7 +96,8 @@ class MemoryEntriesStream(_MemoryListing):
                 when = to_datetime(entry.get("updated_at"))
                 if not in_window(when, since):
                     continue
-                key = f"{user_id}/{entry.get('id')}/{entry.get('updated_at')}"
+                # An entry without an id is keyed by its content, never by "None".
+                key = f"{user_id}/{item_key(entry)}/{entry.get('updated_at')}"
                 if boundary.fresh(key, when):
                     yield self.row(entry, user_id=user_id, memory_context_id=context_id)
         updates["boundary"] = boundary.keep(self.refresh_start())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_chatgpt_compliance.directory_rows import has_id
+from tap_chatgpt_compliance.directory_rows import content_key, has_id, raw_item
 from tap_chatgpt_compliance.streams.gen1 import SharedListings
 from tap_chatgpt_compliance.workspace_rows import ID_FROM_PARENT, KEYED_BY_ID, derive_row
 
@@ -75,3 +75,8 @@ class ServedRows(SharedListings):
     def children_wanted(self) -> bool:
         """Whether a child stream of this one (or one of its descendants) is selected."""
         return any(c.selected or c.has_selected_descendents for c in self.child_streams)
+
+
+def item_key(item: t.Mapping[str, t.Any]) -> str:
+    """Return an item's id, or its content key when it has no string id (as its row is keyed)."""
+    return str(item["id"]) if has_id(item) else content_key(raw_item(item))

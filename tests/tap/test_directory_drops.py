@@ -170,7 +170,8 @@ def test_memory_entries_that_are_not_objects_or_lack_an_id_are_kept(
     memory = json.loads(json.dumps(memories[0]))
     context = memory["memory_contexts"][0]
     odd_entry = {"content": "no id", "updated_at": 1_700_000_000.5}
-    context["memory_entries"] = [*context["memory_entries"], "oops", 7, odd_entry]
+    twin = {"content": "no id either", "updated_at": 1_700_000_000.5}  # the same key, before
+    context["memory_entries"] = [*context["memory_entries"], "oops", 7, odd_entry, twin]
     sim.inject(MEMORIES, body=_page([memory, *memories[1:]], memories[-1]["id"]))
     selected = {"memory_entries", "log_files", "events"}  # verify knows the archive by its logs
     run = run_objects(sim, selected, event_types=LOGS, directory_refresh_hours=0)
@@ -182,8 +183,9 @@ def test_memory_entries_that_are_not_objects_or_lack_an_id_are_kept(
         assert row["id"] == _key(odd)
         assert row["user_id"] == memory["id"]
     assert rows[canonical_json(odd_entry)]["id"] == _key(odd_entry)
+    assert rows[canonical_json(twin)]["id"] == _key(twin)
     assert "2 answer(s) that are not JSON objects" in run.stderr
-    assert "1 directory item(s) without a string id" in run.stderr
+    assert "2 directory item(s) without a string id" in run.stderr
     code, report = _verify(run.records, tmp_path / "intact")
     assert code == 0, report["findings"][:5]
     assert report["counts"]["workspace_objects_proven"] == report["counts"]["workspace_object_rows"]
