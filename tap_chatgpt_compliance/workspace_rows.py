@@ -13,7 +13,7 @@ import hashlib
 import typing as t
 
 from tap_chatgpt_compliance import workspace_schemas as ws
-from tap_chatgpt_compliance.directory_rows import canonical_json, plain
+from tap_chatgpt_compliance.directory_rows import canonical_json, content_key, has_id, plain
 from tap_chatgpt_compliance.timeparse import to_iso
 
 SCHEMAS: dict[str, dict[str, t.Any]] = {
@@ -55,10 +55,16 @@ TIME_FIELDS = ("created_at", "updated_at", "trashed_at")
 DERIVED = frozenset({"workspace_id", "item", "raw_item", "raw_sha256"})
 
 
-ANY_JSON = frozenset({"recording_transcripts", "codex_task_details"})
-"""Detail streams whose answer is kept whatever JSON it is (an object is expected)."""
+ANY_JSON = frozenset({"recording_transcripts", "codex_task_details", "memory_entries"})
+"""Streams whose item is kept whatever JSON it is (an object is expected): the details, and
+the entries of a Memory object (an entry that is not an object is kept as served)."""
 ID_FROM_PARENT: dict[str, str] = {"codex_task_details": "task_id"}
-"""Streams whose ``id``, for an answer that is not an object, is the id the tap asked for."""
+"""Streams whose ``id``, for an answer without a string id, is the id the tap asked for."""
+KEYED_BY_ID = frozenset(
+    name for name, schema in SCHEMAS.items() if "id" in schema.get("required", ())
+)
+"""Streams whose rows are keyed by the item's ``id``: an item without a string id (none, null,
+a number, ``""``, not an object) is keyed by its content (directory_rows.content_key)."""
 
 
 def derive_row(
@@ -72,8 +78,9 @@ def derive_row(
     Declared fields are copied from the item (unknown ones stay in ``item`` and ``raw_item``);
     time fields become UTC ISO 8601; ``parent`` gives the ids the item does not carry;
     ``raw_sha256`` is the SHA-256 of ``raw_item``. An answer that is not an object (a detail
-    served as a list) has only the parent ids (and, for :data:`ID_FROM_PARENT`, the id asked
-    for), ``item`` null and ``raw_item`` the JSON as served.
+    served as a list) has only the parent ids, ``item`` null and ``raw_item`` the JSON as
+    served. An item without a string id (:data:`KEYED_BY_ID`) is keyed ``sha256:<hash of
+    raw_item>`` (for :data:`ID_FROM_PARENT`, by the id asked for): written, never merged.
     """
     declared = SCHEMAS[stream_name]["properties"]
     value = plain(item)
@@ -84,8 +91,6 @@ def derive_row(
     }
     for key in PARENT_KEYS[stream_name]:
         row[key] = (parent or {}).get(key)
-    if not isinstance(value, dict) and stream_name in ID_FROM_PARENT:
-        row["id"] = row[ID_FROM_PARENT[stream_name]]
     for key in TIME_FIELDS:
         if key in row and row[key] is not None:
             row[key] = to_iso(row[key])
@@ -95,20 +100,38 @@ def derive_row(
     text = canonical_json(value)
     row["raw_item"] = text
     row["raw_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if stream_name in KEYED_BY_ID and not has_id(row):
+        parent_id = ID_FROM_PARENT.get(stream_name)
+        row["id"] = row[parent_id] if parent_id else content_key(text)
     extra = _EXTRA.get(stream_name)
     if extra is not None and isinstance(value, dict):
         extra(row, value)
     return row
 
 
-def _config_extra(row: dict[str, t.Any], item: dict[str, t.Any]) -> None:
-    files = item.get("files")
+def config_files(item: t.Any) -> tuple[list[dict[str, t.Any]], int]:
+    """Return ``([{id, name}], unnamed)``: the files a configuration lists (``files.data``).
+
+    ``name`` is the configuration's value (null when it gives none). ``unnamed``: the file
+    infos without a string id (or not objects, or ``files`` of another shape), whose bytes
+    cannot be asked for.
+    """
+    files = item.get("files") if isinstance(item, dict) else None
+    if files is None:
+        return [], 0
     data = files.get("data") if isinstance(files, dict) else files
-    row["file_ids"] = (
-        [f["id"] for f in data if isinstance(f, dict) and isinstance(f.get("id"), str)]
-        if isinstance(data, list)
-        else []
-    )
+    if not isinstance(data, list):
+        return [], 1
+    named = [
+        {"id": info["id"], "name": info.get("name")}
+        for info in data
+        if isinstance(info, dict) and has_id(info)
+    ]
+    return named, len(data) - len(named)
+
+
+def _config_extra(row: dict[str, t.Any], item: dict[str, t.Any]) -> None:
+    row["file_ids"] = [info["id"] for info in config_files(item)[0]]
     author = item.get("version_author")
     row["version_author_id"] = author.get("id") if isinstance(author, dict) else None
 

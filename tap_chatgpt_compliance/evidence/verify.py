@@ -121,6 +121,11 @@ _PARENT_COLUMN = (
     "not in the item served: the URL the tap read it from (the rows of one object under two "
     "owners are a finding; an object moved whole is not)"
 )
+_STORED_FILE_NAME = (
+    "the configuration's value (files.data[].name of the gpt_configs or project_configs row; "
+    "for library_file_contents, the library_files item's name), copied by the tap: not in the "
+    "download, not chained"
+)
 UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
     "log_files": {
         "end_time_source": f"where the run took end_time from: {_RUN_FACT}",
@@ -134,10 +139,13 @@ UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
         "retry_until": f"until when later runs retry the download: {_RUN_FACT}",
     },
     **{
-        stream: dict.fromkeys(
-            ("owner_id", "name", "mime_type", "status", "status_reason", "archived_at"),
-            _STORED_FILE_COLUMN,
-        )
+        stream: {
+            **dict.fromkeys(
+                ("owner_id", "name", "mime_type", "status", "status_reason", "archived_at"),
+                _STORED_FILE_COLUMN,
+            ),
+            "name": _STORED_FILE_NAME,
+        }
         for stream in STORED_FILES
     },
     **{

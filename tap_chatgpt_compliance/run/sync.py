@@ -75,7 +75,8 @@ class RunCounts:
     repeated_items: int = 0
     """Items of a REST list served again by a later page of the same list (written once)."""
     items_without_id: int = 0
-    """Directory items (users, GPTs, projects) without a string id (keyed by their content)."""
+    """Items of the REST lists (users, GPTs, projects, canvases, …) without a string id (keyed
+    by their content)."""
     unexpected_shapes: int = 0
     """Detail answers that are not JSON objects (kept as served in raw_item, item null)."""
 

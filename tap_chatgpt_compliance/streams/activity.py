@@ -107,8 +107,8 @@ class RecordingsStream(_PerUserStream):
         updates["transcripts_missing"] = sorted(missing)[-MAX_MISSING_TRANSCRIPTS:]
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
-        """Name the recording whose transcript to fetch."""
-        return {"user_id": record["user_id"], "recording_id": record["id"]}
+        """Name the recording whose transcript to fetch (None: listed without an id, said)."""
+        return {"user_id": record["user_id"], "recording_id": self.child_id(record, "transcript")}
 
 
 class RecordingTranscriptsStream(ChildObjectStream):
@@ -122,7 +122,7 @@ class RecordingTranscriptsStream(ChildObjectStream):
         self, context: Context | None, updates: dict[str, t.Any]
     ) -> Iterator[dict[str, t.Any]]:
         """Fetch one transcript; a recording without one (404) has no row."""
-        if not context:
+        if not context or context.get("recording_id") is None:
             return
         user_id, recording_id = context["user_id"], context["recording_id"]
         item = self.fetch(
@@ -150,8 +150,8 @@ class CodexTasksStream(WorkspaceObjectStream):
         yield from self.emit_changed(((str(row.get("id")), row) for row in rows), updates)
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
-        """Name the task whose details to fetch."""
-        return {"task_id": record["id"]}
+        """Name the task whose details to fetch (None: listed without an id, said)."""
+        return {"task_id": self.child_id(record, "details")}
 
 
 class CodexTaskDetailsStream(ChildObjectStream):
@@ -165,7 +165,7 @@ class CodexTaskDetailsStream(ChildObjectStream):
         self, context: Context | None, updates: dict[str, t.Any]
     ) -> Iterator[dict[str, t.Any]]:
         """Fetch one task; a task gone since it was listed (404) has no row."""
-        if not context:
+        if not context or context.get("task_id") is None:
             return
         task_id = context["task_id"]
         item = self.fetch(f"codex_tasks/{path_segment(task_id)}", missing_ok=True)
@@ -185,7 +185,7 @@ class LibraryFilesStream(_PerUserStream):
         """Name the library file whose bytes to fetch (knowledge.py), with its state."""
         return {
             "owner_id": record["user_id"],
-            "file_id": record["id"],
+            "file_id": self.child_id(record, "bytes"),
             "name": record.get("name"),
             "mime_type": record.get("mime_type"),
             "state": record.get("state"),

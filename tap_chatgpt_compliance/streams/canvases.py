@@ -23,7 +23,7 @@ import typing as t
 from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pagination import PageShapeError, check_items
 from tap_chatgpt_compliance.http.transport import path_segment
-from tap_chatgpt_compliance.streams.gen1 import MISSING, shared_listing
+from tap_chatgpt_compliance.streams.gen1 import MISSING, sendable, shared_listing
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
@@ -43,23 +43,25 @@ MAX_LONG_CANVASES = 1000
 
 
 class _CanvasListing(WorkspaceObjectStream):
-    def canvas_ids(self, user_id: str) -> list[str]:
-        """Return a user's canvas ids, ascending by creation (listed once per run)."""
+    def listed_canvases(self, user_id: str) -> list[dict[str, t.Any]]:
+        """Return a user's canvases as served, ascending by creation (listed once per run)."""
         return shared_listing(
             self.tap,
             f"canvases:{user_id}",
-            lambda: [
-                str(item["id"])
-                for item in self.iter_list(
+            lambda: list(
+                self.iter_list(
                     f"users/{path_segment(user_id)}/canvases", limit=CANVAS_PAGE, missing_ok=True
                 )
-                if isinstance(item.get("id"), str)
-            ],
+            ),
         )
 
 
 class CanvasesStream(_CanvasListing):
-    """Every canvas of every user (``users/{id}/canvases``)."""
+    """Every canvas of every user (``users/{id}/canvases``).
+
+    A row per canvas as served; a canvas without a string id is keyed by its content
+    (``sha256:<hash of raw_item>``), counted in the run summary.
+    """
 
     name = "canvases"
     primary_keys: t.ClassVar[list[str]] = ["user_id", "id"]
@@ -69,9 +71,9 @@ class CanvasesStream(_CanvasListing):
     ) -> Iterator[dict[str, t.Any]]:
         """List the canvases of every user; emit the buckets that changed."""
         keyed = (
-            (f"{user_id}/{canvas_id}", self.row({"id": canvas_id}, user_id=user_id))
+            (f"{user_id}/{row['id']}", row)
             for user_id in self.user_ids()
-            for canvas_id in self.canvas_ids(user_id)
+            for row in (self.row(item, user_id=user_id) for item in self.listed_canvases(user_id))
         )
         yield from self.emit_changed(keyed, updates)
 
@@ -91,8 +93,12 @@ class CanvasVersionsStream(_CanvasListing):
         known = self.stream_state.get("long_canvases")
         long_canvases: dict[str, int] = dict(known) if isinstance(known, dict) else {}
         changed: dict[str, int] = {}
+        unnamed = 0
         for user_id in self.user_ids():
-            for canvas_id in self.canvas_ids(user_id):
+            for canvas_id in self._canvas_ids(user_id):
+                if canvas_id is None:
+                    unnamed += 1
+                    continue
                 start = long_canvases.get(canvas_id) if since is not None else None
                 last = start
                 for version in self._versions(user_id, canvas_id, start):
@@ -102,15 +108,41 @@ class CanvasVersionsStream(_CanvasListing):
                     when = to_datetime(version.get("updated_at"))
                     if not in_window(when, since):
                         continue
-                    key = f"{canvas_id}/{number}/{version.get('updated_at')}"
+                    # A version without a version number is keyed by its content too.
+                    ident = number if _is_int(number) else version["raw_sha256"]
+                    key = f"{canvas_id}/{ident}/{version.get('updated_at')}"
                     if boundary.fresh(key, when):
                         yield version
                 if last is not None and last > CANVAS_PAGE and last != start:
                     changed[canvas_id] = last
+        if unnamed:
+            self._unnamed_canvases(unnamed)
         # The most recently changed long canvases first, then the others, up to the bound.
         kept = {**changed, **{k: v for k, v in long_canvases.items() if k not in changed}}
         updates["long_canvases"] = dict(list(kept.items())[:MAX_LONG_CANVASES])
         updates["boundary"] = boundary.keep(self.refresh_start())
+
+    def _canvas_ids(self, user_id: str) -> Iterator[str | None]:
+        """Yield the ids of a user's canvases; None for one without an id a URL can carry."""
+        for item in self.listed_canvases(user_id):
+            canvas_id = item.get("id")
+            yield canvas_id if isinstance(canvas_id, str) and sendable(canvas_id) else None
+
+    def _unnamed_canvases(self, count: int) -> None:
+        """Fail the run, loudly, for canvases whose versions cannot be asked for.
+
+        The other canvases' versions are archived; the refresh is not recorded, so the next
+        run asks again.
+        """
+        msg = (
+            f"stream '{self.name}': {count} canvas(es) listed without an id a URL can carry "
+            "(none, not a string, or one no path segment can hold): their versions cannot be "
+            "asked for and are not archived (the canvases stream keeps them as listed); the "
+            "refresh is not recorded. Report it to OpenAI support."
+        )
+        self.logger.error("%s", msg)
+        self.sync_run.failures.append(msg)
+        self._incomplete_listing = True
 
     def _versions(
         self, user_id: str, canvas_id: str, after: int | None

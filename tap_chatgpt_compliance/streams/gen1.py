@@ -313,7 +313,7 @@ class SharedListings(Gen1Stream):
         """
         kept, unnamed = [], 0
         for item in items:
-            if isinstance(item.get("id"), str) and _sendable(item["id"]):
+            if isinstance(item.get("id"), str) and sendable(item["id"]):
                 kept.append(item)
             else:
                 unnamed += 1
@@ -341,7 +341,7 @@ SHARED_PAGE = 200
 """Shared users per page."""
 
 
-def _sendable(item_id: str) -> bool:
+def sendable(item_id: str) -> bool:
     """Whether an id can be one segment of a URL path (:func:`path_segment`)."""
     try:
         path_segment(item_id)

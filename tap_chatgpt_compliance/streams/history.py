@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import typing as t
 
+from tap_chatgpt_compliance.streams.served import item_key
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
     in_window,
 )
 from tap_chatgpt_compliance.timeparse import to_datetime
+from tap_chatgpt_compliance.workspace_rows import config_files
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -67,7 +69,8 @@ class _ConfigsStream(WorkspaceObjectStream):
                 when = to_datetime(item.get("created_at"))
                 if not in_window(when, since):
                     break  # newest first: everything after this was read before
-                if boundary.fresh(f"{cid}/{item.get('id')}", when):
+                # A configuration without an id is keyed by its content, never by "None".
+                if boundary.fresh(f"{cid}/{item_key(item)}", when):
                     yield self.row(item, **{self.parent_key: cid})
         if skipped:
             self.logger.info(
@@ -81,8 +84,24 @@ class _ConfigsStream(WorkspaceObjectStream):
         updates["boundary"] = boundary.keep(self.refresh_start())
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
-        """Name the knowledge files of a new configuration (knowledge.py)."""
-        return {"owner_id": record[self.parent_key], "file_ids": record.get("file_ids") or []}
+        """Name the knowledge files of a new configuration, with their names (knowledge.py).
+
+        A file listed without an id cannot be asked for: said, the run fails and the refresh is
+        not recorded (the configuration row keeps it as served).
+        """
+        files, unnamed = config_files(record.get("item"))
+        if unnamed and self.children_wanted():
+            child = next(iter(self.child_streams)).name
+            msg = (
+                f"stream '{child}': {unnamed} file(s) of configuration {record.get('id')} of "
+                f"{self.kind[:-1]} {record[self.parent_key]} listed without an id a URL can carry: "
+                f"their bytes cannot be asked for and are not archived ({self.name} keeps them "
+                "as served); the refresh is not recorded. Report it to OpenAI support."
+            )
+            self.logger.error("%s", msg)
+            self.sync_run.failures.append(msg)
+            self._incomplete_listing = True
+        return {"owner_id": record[self.parent_key], "files": files}
 
 
 class GPTConfigsStream(_ConfigsStream):

@@ -53,6 +53,14 @@ _OWN_FIELDS = {
         ),
     },
     "part_count": {"type": ["integer", "null"], "description": "Records in <stream>_parts."},
+    "name": {
+        "type": ["string", "null"],
+        "description": (
+            "The file's name as its owner lists it, not from the download: for gpt_files and "
+            "project_files the configuration's value (files.data[].name of the gpt_configs or "
+            "project_configs row), for library_file_contents the library_files item's name."
+        ),
+    },
 }
 _COLUMNS = (
     "id",
@@ -99,8 +107,11 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
         return set()
 
     def files_of(self, context: Context) -> list[dict[str, t.Any]]:
-        """Return ``[{id, name, mime_type, gone}]`` of the parent row (a config's ``file_ids``)."""
-        return [{"id": file_id} for file_id in context.get("file_ids") or []]
+        """Return ``[{id, name, mime_type, gone}]`` of the parent row.
+
+        A configuration's files (``files.data``: id and the name the configuration gives).
+        """
+        return list(context.get("files") or [])
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Archive each file of the parent row not yet handled in this run."""
@@ -199,7 +210,12 @@ class LibraryFileContentsStream(_StoredFilesStream):
     route = "users/{owner_id}/library_files/{file_id}"
 
     def files_of(self, context: Context) -> list[dict[str, t.Any]]:
-        """Return the library file itself (a trashed one answers 410: not asked)."""
+        """Return the library file itself (a trashed one answers 410: not asked).
+
+        None when it was listed without an id (library_files said so and fails the run).
+        """
+        if context.get("file_id") is None:
+            return []
         return [
             {
                 "id": context["file_id"],

@@ -20,6 +20,7 @@ import math
 import typing as t
 
 from tap_chatgpt_compliance.streams.gen1 import shared_listing
+from tap_chatgpt_compliance.streams.served import item_key
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
@@ -79,22 +80,48 @@ class MemoryEntriesStream(_MemoryListing):
     def refresh(
         self, context: Context | None, updates: dict[str, t.Any]
     ) -> Iterator[dict[str, t.Any]]:
-        """Emit the entries updated at or after the watermark, the overlap deduplicated."""
+        """Emit the entries updated at or after the watermark, the overlap deduplicated.
+
+        An entry (or context, or entry list) that is not of the served shape has no time: it is
+        kept as served (``raw_item``, item null, keyed by its content) and counted, each refresh.
+        """
         since = self.watermark()
         boundary = Boundary(self.stream_state.get("boundary"), since)
         for memory in self.memory_items(since):
             user_id = memory.get("id")
-            for memory_context in _list(memory.get("memory_contexts")):
-                context_id = memory_context.get("id")
-                for entry in _list(memory_context.get("memory_entries")):
-                    when = to_datetime(entry.get("updated_at"))
-                    if not in_window(when, since):
-                        continue
-                    key = f"{user_id}/{entry.get('id')}/{entry.get('updated_at')}"
-                    if boundary.fresh(key, when):
-                        yield self.row(entry, user_id=user_id, memory_context_id=context_id)
+            for context_id, entry in _entries(memory.get("memory_contexts")):
+                if not isinstance(entry, dict):
+                    yield self.served(entry, user_id=user_id, memory_context_id=context_id)
+                    continue
+                when = to_datetime(entry.get("updated_at"))
+                if not in_window(when, since):
+                    continue
+                # An entry without an id is keyed by its content, never by "None".
+                key = f"{user_id}/{item_key(entry)}/{entry.get('updated_at')}"
+                if boundary.fresh(key, when):
+                    yield self.row(entry, user_id=user_id, memory_context_id=context_id)
         updates["boundary"] = boundary.keep(self.refresh_start())
 
 
-def _list(value: t.Any) -> list[dict[str, t.Any]]:
-    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+def _entries(contexts: t.Any) -> Iterator[tuple[t.Any, t.Any]]:
+    """Yield ``(context id, entry)`` of a Memory object's contexts, odd shapes included.
+
+    Contexts that are not a list, a context that is not an object, or ``memory_entries``
+    neither a list nor absent (null) are yielded whole as an entry: kept as served, never
+    dropped.
+    """
+    if contexts is not None and not isinstance(contexts, list):
+        yield None, contexts
+        return
+    for memory_context in contexts or ():
+        if not isinstance(memory_context, dict):
+            yield None, memory_context
+            continue
+        entries = memory_context.get("memory_entries")
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            yield memory_context.get("id"), entries
+            continue
+        for entry in entries:
+            yield memory_context.get("id"), entry

@@ -38,12 +38,12 @@ from tap_chatgpt_compliance.settings import setting
 from tap_chatgpt_compliance.streams.gen1 import (
     RouteForbidden,
     RouteMissing,
-    SharedListings,
     failed_parents,
     prefetch_of,
 )
+from tap_chatgpt_compliance.streams.served import ServedRows
 from tap_chatgpt_compliance.timeparse import to_datetime
-from tap_chatgpt_compliance.workspace_rows import SCHEMAS, derive_row
+from tap_chatgpt_compliance.workspace_rows import SCHEMAS
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -62,7 +62,7 @@ MAX_BOUNDARY = 2000
 DEFAULT_REFRESH_HOURS = 24.0
 
 
-class WorkspaceObjectStream(SharedListings):
+class WorkspaceObjectStream(ServedRows):
     """A stream of workspace objects read from Gen-1 routes (see the module docstring)."""
 
     selected_by_default = False
@@ -86,29 +86,6 @@ class WorkspaceObjectStream(SharedListings):
     def emit_activate_version_messages(self) -> bool:
         """Never: a refresh that emits only changed items is not a full table version."""
         return False
-
-    # Rows.
-
-    def row(self, item: t.Mapping[str, t.Any], **parent: t.Any) -> dict[str, t.Any]:
-        """Return the row of one served item (workspace_rows.derive_row)."""
-        return derive_row(self.name, item, self.workspace_id, parent)
-
-    def served(self, value: t.Any, **parent: t.Any) -> dict[str, t.Any]:
-        """Return the row of a detail answer, whatever JSON it is (an object is expected).
-
-        Another shape (a list, a string, null) is kept as served in ``raw_item`` with ``item``
-        null, counted and said: never dropped, never taken for "not there".
-        """
-        if not isinstance(value, dict):
-            self.sync_run.counts.unexpected_shapes += 1
-            self.logger.warning(
-                "Stream '%s': the API answered %s with JSON %s, not an object: kept as served "
-                "in raw_item (item null).",
-                self.name,
-                ", ".join(f"{key} {ident}" for key, ident in parent.items()),
-                "null" if value is None else type(value).__name__,
-            )
-        return derive_row(self.name, value, self.workspace_id, parent)
 
     # The refresh.
 
@@ -161,7 +138,7 @@ class WorkspaceObjectStream(SharedListings):
                 "Stream '%s': %s could not be archived; the refresh is not recorded, so the "
                 "next run reads it again.",
                 self.name,
-                "what a user, GPT or project listed without an id holds"
+                "what an item listed without an id holds"
                 if self._incomplete_listing
                 else "what a child stream reads",
             )

@@ -208,7 +208,7 @@ def test_a_served_id_is_one_path_segment_in_every_workspace_route(
     details = tap.streams["codex_task_details"]
     sim.reset_counters()
     calls = [
-        lambda: canvases.canvas_ids(hostile),  # type: ignore[attr-defined]
+        lambda: canvases.listed_canvases(hostile),  # type: ignore[attr-defined]
         lambda: list(versions._versions(hostile, hostile, None)),  # type: ignore[attr-defined]
         lambda: list(
             transcripts.refresh({"user_id": hostile, "recording_id": hostile}, {})  # type: ignore[attr-defined]
