@@ -130,6 +130,16 @@ def config_files(item: t.Any) -> tuple[list[dict[str, t.Any]], int]:
     return named, len(data) - len(named)
 
 
+def config_files_cut(item: t.Any) -> bool:
+    """Return whether a configuration's ``files`` list says more files follow (``has_more``).
+
+    The API documents ``files.has_more`` as always false and gives no route to page it: the
+    files past the listed ones could not be asked for.
+    """
+    files = item.get("files") if isinstance(item, dict) else None
+    return isinstance(files, dict) and files.get("has_more") is True
+
+
 def _config_extra(row: dict[str, t.Any], item: dict[str, t.Any]) -> None:
     row["file_ids"] = [info["id"] for info in config_files(item)[0]]
     author = item.get("version_author")

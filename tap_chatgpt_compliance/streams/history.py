@@ -19,7 +19,7 @@ from tap_chatgpt_compliance.streams.workspace import (
     in_window,
 )
 from tap_chatgpt_compliance.timeparse import to_datetime
-from tap_chatgpt_compliance.workspace_rows import config_files
+from tap_chatgpt_compliance.workspace_rows import config_files, config_files_cut
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -86,17 +86,26 @@ class _ConfigsStream(WorkspaceObjectStream):
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Name the knowledge files of a new configuration, with their names (knowledge.py).
 
-        A file listed without an id cannot be asked for: said, the run fails and the refresh is
-        not recorded (the configuration row keeps it as served).
+        A file listed without an id, or past a ``files`` list that says ``has_more``, cannot be
+        asked for: said, the run fails and the refresh is not recorded (the configuration row
+        keeps the list as served).
         """
-        files, unnamed = config_files(record.get("item"))
-        if unnamed and self.children_wanted():
+        item = record.get("item")
+        files, unnamed = config_files(item)
+        if (unnamed or config_files_cut(item)) and self.children_wanted():
             child = next(iter(self.child_streams)).name
+            owner = f"{self.kind[:-1]} {record[self.parent_key]}"
+            where = f"configuration {record.get('id')} of {owner}"
+            what = (
+                f"{unnamed} file(s) of {where} listed without an id a URL can carry: their bytes"
+                if unnamed
+                else f"{where} lists {len(files)} file(s) with has_more=true (documented as "
+                "always false, with no route to page it): the bytes of the files past them"
+            )
             msg = (
-                f"stream '{child}': {unnamed} file(s) of configuration {record.get('id')} of "
-                f"{self.kind[:-1]} {record[self.parent_key]} listed without an id a URL can carry: "
-                f"their bytes cannot be asked for and are not archived ({self.name} keeps them "
-                "as served); the refresh is not recorded. Report it to OpenAI support."
+                f"stream '{child}': {what} cannot be asked for and are not archived ({self.name} "
+                "keeps the list as served); the refresh is not recorded. Report it to OpenAI "
+                "support."
             )
             self.logger.error("%s", msg)
             self.sync_run.failures.append(msg)

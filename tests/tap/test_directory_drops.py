@@ -157,6 +157,21 @@ def test_a_config_file_without_an_id_fails_gpt_files_loudly(sim: Simulator) -> N
     }
 
 
+def test_a_config_files_list_with_more_to_come_fails_gpt_files_loudly(sim: Simulator) -> None:
+    """A configuration's ``files`` list with ``has_more: true`` (documented as always false,
+    with no route to page it) was read as complete: the files past it were never asked for,
+    exit 0, nothing said. Now one readable line, and the refresh not recorded."""
+    gpt = _listed(sim, "gpts", file_format="id")[0]["id"]
+    config = _listed(sim, f"gpts/{gpt}/configs", file_format="id")[0]
+    config["files"]["has_more"] = True
+    sim.inject(CONFIGS, body=_page([config], config["id"]))
+    run = run_objects(sim, {"gpt_configs", "gpt_files"}, event_types=LOGS, file_content="none")
+    assert_one_readable_line(run, "gpt_files", "has_more=true")
+    assert "refreshed_at" not in (run.state["bookmarks"].get("gpt_configs") or {})
+    listed = {info["id"] for info in config["files"]["data"]}
+    assert listed <= {r["id"] for r in run.records["gpt_files"]}
+
+
 # --------------------------------------------------------------------------- memory entries
 
 
