@@ -26,12 +26,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from tap_chatgpt_compliance.logfiles import chain
-from tap_chatgpt_compliance.logfiles.seals import SealStore
+from tap_chatgpt_compliance.logfiles.seals import SEAL_VERSION, SealStore
+
+MAX_SEAL_BYTES = 1 << 20
+"""The largest seal object read (1 MiB: the tap writes a few KiB); a larger one is a finding."""
 
 
 class SealsUnreadable(Exception):
@@ -192,6 +197,9 @@ def check_seals(
             )
             previous = None
             continue
+        version = seal.get("seal_version")
+        if type(version) is not int or version != SEAL_VERSION:  # another format: not read as ours
+            add(f"seal {name}", f"seal_version {version!r:.40} is not one this verify reads (1)")
         if repeated:  # the tap writes canonical JSON: readers differ on which value they take
             add(f"seal {name}", f"its JSON repeats a key ({', '.join(sorted(set(repeated)))})")
         _check_retention(name, seal, lock_until, add)
@@ -236,6 +244,8 @@ def check_seals(
             _check_coverage(result, archive, add, report)
     result.findings = count
     result.object_lock = bool(store.s3 and locked)
+    if result.seals:
+        _name_newest(result, report)
     notes = getattr(report, "notes", None)
     if result.object_lock and lock_ends and isinstance(notes, list):
         notes.append(
@@ -253,6 +263,46 @@ def check_seals(
                 "archive only against someone who cannot also write them"
             )
     return result
+
+
+def _name_newest(result: SealCheck, report: ReportLike) -> None:
+    """Say as of which seal the seals anchor the archive (in the verdict and a limitation).
+
+    Nothing in the seals covers what was written after the newest one (a run whose seal was
+    not written): removed, it leaves no trace in them, and the verdict must not read as
+    "nothing missing" beyond that seal.
+    """
+    seal = result.seals[-1][1]
+    seq, when = seal.get("seal_seq"), str(seal.get("sealed_at"))[:40]
+    result.source = f"{result.source} up to seal {seq} sealed {when}"
+    limitations = getattr(report, "limitations", None)
+    if isinstance(limitations, list):
+        limitations.append(
+            f"the seals anchor the archive as of seal {seq} ({when}, the newest): records "
+            "written after it are covered by no seal, and if removed leave no trace in them; "
+            "the tap's current state (--state) covers them"
+        )
+
+
+def check_stores(
+    uris: t.Sequence[str], report: ReportLike, storage_options: t.Mapping[str, t.Any] | None
+) -> None:
+    """Check every seal store given (``--seals``, repeatable) against verify's report.
+
+    Each is checked on its own (a contradiction of any is a finding), the furthest head counts;
+    a store that cannot be read is a finding.
+    """
+    for uri in dict.fromkeys(uris):
+        try:
+            check_seals(
+                uri,
+                report,
+                storage_options,
+                archive=getattr(report, "links", None),
+                workspace_id=one_workspace(report),
+            )
+        except SealsUnreadable as exc:
+            report.add("seal", uri, str(exc))
 
 
 def _names(store: SealStore) -> tuple[list[str], dict[str, list[dict[str, t.Any]]]]:
@@ -302,13 +352,19 @@ def _read(
     """Return a seal's bytes (on S3 its oldest version) and that version's id."""
     if not store.s3:
         try:
-            return store.read(name), None
+            return _read_bounded(store, name), None
+        except _Refused as exc:
+            add(f"seal {name}", str(exc))
+            return None, None
         except OSError as exc:
             add(f"seal {name}", f"cannot be read ({exc})")
             return None, None
     bucket, key = store.bucket_key(name)
     entries = versions.get(key) or []
     real = [e for e in entries if not e["marker"]]
+    if real and int(real[0].get("Size") or 0) > MAX_SEAL_BYTES:
+        add(f"seal {name}", f"over {MAX_SEAL_BYTES} bytes: no seal of the tap's, not read")
+        return None, None
     if len(entries) > 1:
         markers = sum(e["marker"] for e in entries)
         add(
@@ -324,6 +380,35 @@ def _read(
     except Exception as exc:
         add(f"seal {name}", f"cannot be read ({type(exc).__name__})")
         return None, None
+
+
+class _Refused(Exception):
+    """A seal object that is not read: no regular file, or too large (the detail)."""
+
+
+def _read_bounded(store: SealStore, name: str) -> bytes:
+    """Return a seal's bytes from a folder or a non-S3 store: a regular file, never too large."""
+    path = f"{store.root}/{name}"
+    if store.local:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens without waiting
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                msg = "not a regular file (a device, FIFO or folder): not read"
+                raise _Refused(msg)
+            data = handle.read(MAX_SEAL_BYTES + 1)
+    else:
+        info = store.fs.info(path)
+        if info.get("type") != "file":
+            msg = f"not a regular file ({info.get('type')}): not read"
+            raise _Refused(msg)
+        if int(info.get("size") or 0) > MAX_SEAL_BYTES:
+            data = b" " * (MAX_SEAL_BYTES + 1)
+        else:
+            data = store.read(name)
+    if len(data) > MAX_SEAL_BYTES:
+        msg = f"over {MAX_SEAL_BYTES} bytes: no seal of the tap's, not read"
+        raise _Refused(msg)
+    return data
 
 
 def _body(store: SealStore, body: t.Any) -> bytes:
@@ -468,22 +553,16 @@ def _check_coverage(
     Links after the newest sealed head of a chain are consistent but not anchored: a note.
     """
     sealed: dict[str, int] = {}
-    heads: dict[str, set[str]] = {}
+    heads: dict[str, str] = {}
+    """The newest seal's head of each chain: every record must be on the chain through it (an
+    older seal's head is before it; a fork off an older head is anchored by nothing)."""
     for _, seal in result.seals:
         for chain_name, head in seal["chains"].items():
             sealed[chain_name] = max(sealed.get(chain_name, 0), int(head["chain_seq"]))
-            heads.setdefault(chain_name, set()).add(str(head["chain_head"]))
+            heads[chain_name] = str(head["chain_head"])
     newest = result.seals[-1][0]
-    off_chain = getattr(report, "off_chain", None)
-    for chain_name, chain_heads in sorted(heads.items()):
-        off = off_chain(chain_name, chain_heads) if callable(off_chain) else []
-        if off:
-            add(
-                f"seal {newest}",
-                f"chain {chain_name}: the latest record of {len(off)} items "
-                f"({', '.join(off[:5])}) is on no chain through a sealed head (a fork, or a "
-                "chain that starts again): not anchored by the seals",
-            )
+    for chain_name, head in sorted(heads.items()):
+        _check_forks(chain_name, head, report, lambda detail: add(f"seal {newest}", detail))
     notes = getattr(report, "notes", None)
     reached = getattr(report, "reached", None)
     if callable(reached):  # what lies after the furthest anchored head: evidence.verify
@@ -506,6 +585,29 @@ def _check_coverage(
                 f"(chain_seq {sealed[chain_name]}) are not anchored by {result.source} (written "
                 "after the newest seal?)"
             )
+
+
+def _check_forks(
+    chain_name: str, head: str, report: ReportLike, add: t.Callable[[str], None]
+) -> None:
+    """Report items whose latest record, or only archived bytes, are off a sealed head's chain.
+
+    ``head`` is the newest seal's (``report.off_chain`` / ``unvouched``: evidence.verify).
+    """
+    off_chain = getattr(report, "off_chain", None)
+    unvouched = getattr(report, "unvouched", None)
+    if callable(off_chain) and (off := off_chain(chain_name, [head])):
+        add(
+            f"chain {chain_name}: the latest record of {len(off)} items ({', '.join(off[:5])}) "
+            "is on no chain through the newest sealed head (a fork, or a chain that starts "
+            "again): not anchored by the seals"
+        )
+    elif callable(unvouched) and (loose := unvouched(chain_name, [head])):
+        add(
+            f"chain {chain_name}: the archived bytes of {len(loose)} items "
+            f"({', '.join(loose[:5])}) are only in records on no chain through the newest "
+            "sealed head (a fork): not anchored by the seals"
+        )
 
 
 def _check_archive(

@@ -60,7 +60,7 @@ import orjson
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
-from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence import sources, state_file
 from tap_chatgpt_compliance.evidence.export_text import one_line
 from tap_chatgpt_compliance.evidence.sources import JsonString, strict_json
 from tap_chatgpt_compliance.logfiles import chain
@@ -223,6 +223,9 @@ class Report:
     """Chains whose every item's latest record must be anchored (the files chain of an
     append-only archive): ``{chain name: ({chain_hash: chain_previous}, {item id: chain_hash
     of its latest record})}`` (see :meth:`off_chain`)."""
+    archived_links: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    """``{chain name: {chain_hash: (item id, sha256)}}`` of the records that hold an item's
+    bytes (``archived``), where :attr:`latest_links` is kept (see :meth:`unvouched`)."""
     anchor_reach: dict[str, int] = field(default_factory=dict)
     """``{chain name: chain_seq}``: the furthest head any anchor (state, seals) holds of the
     chain, found in the archive (see :meth:`unanchored_tail`)."""
@@ -265,6 +268,23 @@ class Report:
         parents, latest = self.latest_links[name]
         on = on_chain(parents, heads)
         return sorted(item for item, link in latest.items() if link not in on)
+
+    def unvouched(self, name: str, heads: t.Collection[str]) -> list[str]:
+        """Return the items whose archived bytes only records on no chain through ``heads`` hold.
+
+        A record that is not its item's latest may lie off the chain (a killed run's, written
+        after its last STATE): its bytes count only when a record on the chain holds the same
+        SHA-256. Otherwise they are anchored by nothing (a record forged onto a fork, placed
+        before the item's latest, was verified as the attachment's bytes).
+        """
+        if name not in self.latest_links:
+            return []
+        on = on_chain(self.latest_links[name][0], heads)
+        held: defaultdict[str, set[str]] = defaultdict(set)
+        loose: defaultdict[str, set[str]] = defaultdict(set)
+        for link, (item, sha256) in self.archived_links.get(name, {}).items():
+            (held if link in on else loose)[item].add(sha256)
+        return sorted(item for item, shas in loose.items() if shas - held[item])
 
     @property
     def intact(self) -> bool:
@@ -447,44 +467,17 @@ class Anchor:
     """event type -> the bookmark (``replication_key_value``) kept beside its head."""
 
 
-def _state_value(text: str) -> dict[str, t.Any] | None:
-    """Return the state in a file: Singer output, a state JSON, or ``meltano state get``."""
-    text = text.strip()
-    try:
-        whole = json.loads(text)
-    except ValueError:
-        whole = None
-    if isinstance(whole, dict):
-        candidates = [whole]
-    else:
-        candidates = []
-        for line in text.splitlines():
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(message, dict):
-                candidates.append(message)
-    state = None
-    for message in candidates:
-        if message.get("type") == "STATE" and isinstance(message.get("value"), dict):
-            state = message["value"]
-        elif isinstance(message.get("singer_state"), dict):
-            state = message["singer_state"]
-        elif isinstance(message.get("bookmarks"), dict):
-            state = message
-    return state
-
-
 def read_state(path: str | Path) -> Anchor:
-    """Read the chain heads from a state file (raises AnchorError with one readable line)."""
+    """Read the chain heads from a state file (raises AnchorError with one readable line).
+
+    Bounded: only a regular file is read, a large one line by line (evidence/state_file.py).
+    """
     where = f"--state {path}"
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        msg = f"{where}: cannot read ({getattr(exc, 'strerror', None) or exc})"
-        raise AnchorError(msg) from exc
-    state = _state_value(text)
+        state = state_file.state_value(path)
+    except state_file.StateFileError as exc:
+        msg = f"{where}: cannot read ({exc})"
+        raise AnchorError(msg) from None
     if state is None:
         msg = (
             f"{where}: no state in it (give the last STATE message of the tap's output, a "
@@ -2712,6 +2705,11 @@ class Verifier:
                 {h: str(r.get("chain_previous") or "") for h, r in by_hash.items()},
                 {str(r.get("id")): str(r["chain_hash"]) for r in records},  # the last wins
             )
+            report.archived_links[chain.FILES] = {
+                str(r["chain_hash"]): (str(r.get("id")), str(r.get("sha256")))
+                for r in records
+                if r.get("status") == "archived"
+            }
         top = max(by_hash.values(), key=lambda r: _int(r.get("chain_seq")))
         report.chains["files (attachments)"] = {
             "links": len(by_hash),
@@ -2753,6 +2751,14 @@ class Verifier:
                     f"the latest files record of {len(off)} attachments ({', '.join(off[:5])}) "
                     f"is on no chain through the head {anchor.source} holds (a fork, or a chain "
                     "that starts again): anchored by nothing",
+                )
+            elif loose := report.unvouched(chain.FILES, [head]):
+                report.add(
+                    "anchor",
+                    "chain files",
+                    f"the archived bytes of {len(loose)} attachments ({', '.join(loose[:5])}) "
+                    f"are only in files records on no chain through the head {anchor.source} "
+                    "holds (a fork): anchored by nothing",
                 )
             else:
                 report.reached(chain.FILES, seq)
