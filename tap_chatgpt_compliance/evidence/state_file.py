@@ -37,8 +37,8 @@ def state_value(path: str | Path) -> dict[str, t.Any] | None:
             msg = "not a regular file (a device, FIFO or folder is never read)"
             raise StateFileError(msg)
         if info.st_size <= MAX_STATE_BYTES:
-            data = handle.read(MAX_STATE_BYTES + 1)
-            if len(data) <= MAX_STATE_BYTES:
+            data = handle.read(info.st_size + 1)  # read(n) allocates n bytes at once
+            if len(data) <= info.st_size:
                 return _parse_text(_decode(data))
             handle.seek(0)  # it grew while read: read it as Singer output
         return _last_state_line(handle)
