@@ -10,12 +10,15 @@ API for the verifier:
 - ``archive``: the archive's chain links, ``{chain name: {chain_seq: chain_hash}}`` with chain
   names ``log_files/<EVENT_TYPE>`` and ``files`` (:func:`archive_links` builds it from
   records): every head of every seal must be a link of the archive (same sequence, same
-  hash): a shorter archive or a rewritten one is a finding.
+  hash): a shorter archive or a rewritten one is a finding; in an upserting archive, a head
+  its target replaced is accepted when the kept record after it links to it
+  (``Report.replaced_link``).
 
 Findings: a seal that is not JSON or not a seal, of another workspace, a hole in the seal chain
 (``previous_seal`` naming a seal that is absent or whose bytes hash differently: a seal
 removed or altered), a first seal whose ``seal_seq`` is not 1 (earlier seals removed), a chain
-head going backwards from one seal to the next, and on S3 a seal without Object Lock
+head going backwards from the last seal naming it (a chain a newer seal no longer names, its
+event type deselected, stays anchored by that seal: a note), and on S3 a seal without Object Lock
 COMPLIANCE retention (``head_object``) or whose lock ends before the ``retain_until`` written in
 it, or with other versions or a delete marker under its key (overwritten or deleted: the oldest
 version, the one written by the tap, is the one checked); a seal whose JSON repeats a key.
