@@ -10,12 +10,15 @@ API for the verifier:
 - ``archive``: the archive's chain links, ``{chain name: {chain_seq: chain_hash}}`` with chain
   names ``log_files/<EVENT_TYPE>`` and ``files`` (:func:`archive_links` builds it from
   records): every head of every seal must be a link of the archive (same sequence, same
-  hash): a shorter archive or a rewritten one is a finding.
+  hash): a shorter archive or a rewritten one is a finding; in an upserting archive, a head
+  its target replaced is accepted when the kept record after it links to it
+  (``Report.replaced_link``).
 
 Findings: a seal that is not JSON or not a seal, of another workspace, a hole in the seal chain
 (``previous_seal`` naming a seal that is absent or whose bytes hash differently: a seal
 removed or altered), a first seal whose ``seal_seq`` is not 1 (earlier seals removed), a chain
-head going backwards from one seal to the next, and on S3 a seal without Object Lock
+head going backwards from the last seal naming it (a chain a newer seal no longer names, its
+event type deselected, stays anchored by that seal: a note), and on S3 a seal without Object Lock
 COMPLIANCE retention (``head_object``) or whose lock ends before the ``retain_until`` written in
 it, or with other versions or a delete marker under its key (overwritten or deleted: the oldest
 version, the one written by the tap, is the one checked); a seal whose JSON repeats a key.
@@ -172,6 +175,7 @@ def check_seals(
     locked = store.s3
     previous: tuple[str, bytes, dict[str, t.Any]] | None = None
     lock_ends: list[datetime] = []
+    last_heads: dict[str, tuple[str, int]] = {}
     for index, name in enumerate(names):
         data, version = _read(store, name, versions, add)
         if data is None:
@@ -234,17 +238,18 @@ def check_seals(
                 )
             if seq != int(before.get("seal_seq") or 0) + 1:
                 add(f"seal {name}", f"seal_seq {seq} does not follow {before.get('seal_seq')}")
-            _check_progress(name, before, seal, add)
+        _check_progress(name, last_heads, seal, add)
         result.seals.append((name, seal))
         previous = (name, data, seal)
     if archive is not None:
         for name, seal in result.seals:
-            _check_archive(name, seal, archive, add)
+            _check_archive(name, seal, archive, add, _replaced_heads(report, name))
         if result.seals:
             _check_coverage(result, archive, add, report)
     result.findings = count
     result.object_lock = bool(store.s3 and locked)
     if result.seals:
+        _note_dropped(result, last_heads, report)
         _name_newest(result, report)
     notes = getattr(report, "notes", None)
     if result.object_lock and lock_ends and isinstance(notes, list):
@@ -501,24 +506,40 @@ def _check_lock(
 
 
 def _check_progress(
-    name: str, before: dict[str, t.Any], seal: dict[str, t.Any], add: t.Callable[[str, str], None]
+    name: str,
+    last: dict[str, tuple[str, int]],
+    seal: dict[str, t.Any],
+    add: t.Callable[[str, str], None],
 ) -> None:
-    """Report a chain head that went backwards from one seal to the next."""
-    earlier = before.get("chains") or {}
+    """Report a chain head that went backwards from the last seal naming it to this one.
+
+    ``last``: ``{chain name: (seal name, chain_seq)}`` of the seals before, updated here. A
+    chain a seal does not name (its event type deselected) stays anchored by the last seal
+    that did (:func:`_note_dropped`); named again lower, it went back all the same.
+    """
     for chain_name, head in (seal.get("chains") or {}).items():
-        old = earlier.get(chain_name)
-        if (
-            isinstance(old, dict)
-            and isinstance(head, dict)
-            and int(head.get("chain_seq") or 0) < int(old.get("chain_seq") or 0)
-        ):
+        seq = int(head.get("chain_seq") or 0) if isinstance(head, dict) else 0
+        before = last.get(chain_name)
+        if before is not None and seq < before[1]:
             add(
                 f"seal {name}",
-                f"chain {chain_name} went back from chain_seq {old.get('chain_seq')} to "
-                f"{head.get('chain_seq')} (the tap's state was reset or rolled back)",
+                f"chain {chain_name} went back from chain_seq {before[1]} to {seq} (the tap's "
+                "state was reset or rolled back)",
             )
-    for chain_name in set(earlier) - set(seal.get("chains") or {}):
-        add(f"seal {name}", f"chain {chain_name} of the previous seal is missing from it")
+        last[chain_name] = (name, max(seq, before[1] if before else 0))
+
+
+def _note_dropped(result: SealCheck, last: dict[str, tuple[str, int]], report: ReportLike) -> None:
+    """Note each chain the newest seal does not name: anchored by the last seal that did."""
+    notes = getattr(report, "notes", None)
+    newest = set((result.latest or {}).get("chains") or {})
+    for chain_name, (name, seq) in sorted(last.items()):
+        if chain_name not in newest and isinstance(notes, list):
+            notes.append(
+                f"chain {chain_name}: not in the newest seal (its event type no longer "
+                f"selected?): anchored up to chain_seq {seq} by seal {name}, the last that "
+                "names it; records after that are not anchored by the seals"
+            )
 
 
 def _positive(value: t.Any) -> int:
@@ -556,8 +577,11 @@ def _check_coverage(
     heads: dict[str, str] = {}
     """The newest seal's head of each chain: every record must be on the chain through it (an
     older seal's head is before it; a fork off an older head is anchored by nothing)."""
+    furthest: dict[str, str] = {}
     for _, seal in result.seals:
         for chain_name, head in seal["chains"].items():
+            if int(head["chain_seq"]) >= sealed.get(chain_name, 0):
+                furthest[chain_name] = str(head["chain_head"])
             sealed[chain_name] = max(sealed.get(chain_name, 0), int(head["chain_seq"]))
             heads[chain_name] = str(head["chain_head"])
     newest = result.seals[-1][0]
@@ -566,8 +590,11 @@ def _check_coverage(
     notes = getattr(report, "notes", None)
     reached = getattr(report, "reached", None)
     if callable(reached):  # what lies after the furthest anchored head: evidence.verify
+        replaced = getattr(report, "replaced_link", None)
         for chain_name, seq in sealed.items():
-            if seq in archive.get(chain_name, {}):
+            if seq in archive.get(chain_name, {}) or (
+                callable(replaced) and replaced(chain_name, seq, furthest[chain_name])
+            ):
                 reached(chain_name, seq)
     for chain_name, links in sorted(archive.items()):
         if not links:
@@ -610,18 +637,47 @@ def _check_forks(
         )
 
 
+def _replaced_heads(report: ReportLike, name: str) -> t.Callable[[str, int, str], bool] | None:
+    """Return ``replaced(chain, seq, hash)`` from verify's Report (noting each head it excuses)."""
+    replaced = getattr(report, "replaced_link", None)
+    notes = getattr(report, "notes", None)
+    if not callable(replaced):
+        return None
+
+    def check(chain_name: str, seq: int, value: str) -> bool:
+        if not replaced(chain_name, seq, value):
+            return False
+        line = (
+            f"chain {chain_name}: the head of seal {name} (chain_seq {seq}) is a record the "
+            "target replaced by a later record of the same attachment (it keeps one per "
+            f"attachment); the kept record at chain_seq {seq + 1} links to it"
+        )
+        if isinstance(notes, list) and line not in notes:
+            notes.append(line)
+        return True
+
+    return check
+
+
 def _check_archive(
     name: str,
     seal: dict[str, t.Any],
     archive: t.Mapping[str, t.Mapping[int, t.Collection[str]]],
     add: t.Callable[[str, str], None],
+    replaced: t.Callable[[str, int, str], bool] | None = None,
 ) -> None:
-    """Report a sealed head that is not a link of the archive."""
+    """Report a sealed head that is not a link of the archive.
+
+    ``replaced(chain, seq, hash)`` (verify's Report.replaced_link): a head an upserting target
+    replaced by a later record of the same key, which the kept record after it links to.
+    """
     for chain_name, head in sorted((seal.get("chains") or {}).items()):
         if not isinstance(head, dict):
             continue
         seq, value = int(head.get("chain_seq") or 0), str(head.get("chain_head") or "")
         links = archive.get(chain_name) or {}
+        if seq not in links and replaced is not None and replaced(chain_name, seq, value):
+            continue
         if seq not in links:
             top = max(links) if links else 0
             add(

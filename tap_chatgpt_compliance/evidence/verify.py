@@ -234,10 +234,22 @@ class Report:
     (:data:`UNPROVEN_COLUMNS`): shown as recorded, never as proven."""
     workspaces: list[str] = field(default_factory=list)
     """The workspace ids of the manifest's records (one, in an archive of one workspace)."""
+    replaced: dict[str, dict[int, str]] = field(default_factory=dict)
+    """Upserting archives: ``{chain name: {chain_seq: chain_hash}}`` of records the target
+    replaced by a later record of the same key, each named by the kept record after it (its
+    ``chain_previous``): an anchor's head there is accounted for (see :meth:`replaced_link`)."""
 
     def reached(self, name: str, seq: int) -> None:
         """Note that an anchor holds the chain ``name`` up to ``seq`` (its head is there)."""
         self.anchor_reach[name] = max(self.anchor_reach.get(name, 0), seq)
+
+    def replaced_link(self, name: str, seq: int, head: str) -> bool:
+        """Whether an absent head (``seq``, ``head``) is a record the upserting target replaced.
+
+        Only when the kept record at ``seq + 1`` links to exactly that hash (its hole excused:
+        the key it names has a later record): a position alone, or another hash, is no proof.
+        """
+        return self.replaced.get(name, {}).get(seq) == head
 
     def unanchored_tail(self) -> dict[str, tuple[int, int]]:
         """Return ``{chain name: (records after the furthest anchored head, its chain_seq)}``.
@@ -2693,6 +2705,7 @@ class Verifier:
                 # An earlier record of an attachment whose latest is kept: an upserting target
                 # keeps one record per attachment, the slot before it is empty. An append-only
                 # archive keeps every record: a hole there is a removed one.
+                report.replaced.setdefault(chain.FILES, {})[seq - 1] = previous
                 continue
             broken = True
             report.add(
@@ -2729,7 +2742,10 @@ class Verifier:
         if anchor.files_head is not None:
             seq, head = anchor.files_head
             links = self.links[chain.FILES].get(seq, set())
-            if not links:
+            if not links and report.replaced_link(chain.FILES, seq, head):
+                report.notes.append(_replaced_note(f"the head {anchor.source} holds", seq))
+                report.reached(chain.FILES, seq)
+            elif not links:
                 report.add(
                     "anchor",
                     "chain files",
@@ -2912,6 +2928,15 @@ def verify(
     verified whole.
     """
     return Verifier(archive, anchor, log_file_ids).run()
+
+
+def _replaced_note(whose: str, seq: int) -> str:
+    """Return the note on an anchored files head the upserting target replaced."""
+    return (
+        f"chain files: {whose} (chain_seq {seq}) is a record the target replaced by a later "
+        f"record of the same attachment (it keeps one per attachment); the kept record at "
+        f"chain_seq {seq + 1} links to it"
+    )
 
 
 def _clash_base(key: str) -> str:

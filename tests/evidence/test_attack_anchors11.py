@@ -445,3 +445,173 @@ def test_a_seal_not_under_compliance_retention_is_a_finding(
     assert found.lines == [
         f"seal: seal {seal_name(now, 'r')}: no Object Lock COMPLIANCE retention (mode {mode})"
     ]
+
+
+# -- honest histories the anchors must not fail: replaced records, deselected event types
+
+
+def _in_process(
+    records: Records, tmp: Path, *, seals: Path | None = None, states: tuple[dict, ...] = ()
+) -> tuple[str, list[str]]:
+    """Verify an upserting archive (one record per attachment kept) in this process."""
+    from tap_chatgpt_compliance.evidence import sources
+    from tap_chatgpt_compliance.evidence.verify import anchor_from_state, verify
+
+    folder = tmp / "archive"
+    shutil.rmtree(folder, ignore_errors=True)
+    write_jsonl(records, folder)
+    archive = sources.from_jsonl(folder)
+    archive.upserts = True  # what PostgreSQL keeps: the latest record of each attachment
+    anchors = [anchor_from_state(s, f"state {i}") for i, s in enumerate(states)]
+    report = verify(archive, anchors or None)
+    if seals is not None:
+        seal_check.check_stores([str(seals)], report, {})
+    lines = [f.line() for f in report.findings] + report.notes + report.limitations
+    return report.verdict(), lines
+
+
+def _a_failed_then_retried(records: Records) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run 1: attachment A failed (files chain_seq 1, run 1's head). Run 2: A retried and
+    archived (chain_seq 2, linked to A's failed record), then B (3). An upserting target keeps
+    A's latest record only: the archive holds chain_seq 2 and 3. Return (A failed, B)."""
+    first, second = _chain(records, chain.FILES)[:2]
+    failed = {
+        **first,
+        "status": "failed",
+        "status_reason": "HTTP 500",
+        "sha256": None,
+        "size": None,
+        "content_base64": None,
+        "archived_at": None,
+        "retry_until": "2027-01-01T00:00:00+00:00",
+    }
+    failed["chain_hash"] = chain.chain_hash(chain.GENESIS, failed, chain.FILES)
+    previous, previous_id = failed["chain_hash"], failed["id"]
+    kept = []
+    for seq, record in enumerate((first, second), start=2):
+        record = {**record, "chain_previous": previous, "chain_previous_id": previous_id}
+        record["chain_seq"] = seq
+        record["chain_hash"] = previous = chain.chain_hash(previous, record, chain.FILES)
+        previous_id = record["id"]
+        kept.append(record)
+    records["files"] = kept
+    return failed, kept[-1]
+
+
+def _files_state(state: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    changed = copy.deepcopy(state)
+    changed["bookmarks"]["files"].update(
+        chain_seq=record["chain_seq"], chain_head=record["chain_hash"], chain_head_id=record["id"]
+    )
+    return changed
+
+
+def test_an_older_seal_s_files_head_replaced_by_an_upsert_is_no_finding(
+    tap_run: TapRun, tmp_path: Path
+) -> None:
+    """Run 1 sealed A's failed record as the files head; run 2's retry replaced it (the
+    target upserts by id): the head is absent, the kept retry links to it. It was `FAILED`
+    (`the seal says chain_seq 1, the archive ends at 3`)."""
+    records = _records(tap_run)
+    failed, last = _a_failed_then_retried(records)
+    logs = {k: v for k, v in _heads(records).items() if k != chain.FILES}
+    workspace = _workspace(records)
+    seals = _seals(
+        tmp_path / "seals",
+        workspace,
+        {**logs, chain.FILES: _head(failed)},
+        {**logs, chain.FILES: _head(last)},
+    )
+    verdict, lines = _in_process(records, tmp_path, seals=seals)
+    assert verdict.startswith("VERDICT: intact"), lines
+    # The same for an older state (run 1's) beside the newest one.
+    states = (_files_state(tap_run.state, failed), _files_state(tap_run.state, last))
+    verdict, lines = _in_process(records, tmp_path, states=states)
+    assert verdict.startswith("VERDICT: intact"), lines
+    # Run 1's state alone: its head is accounted for, what run 2 wrote is not anchored.
+    verdict, lines = _in_process(records, tmp_path, states=states[:1])
+    assert verdict.startswith("VERDICT: consistent, partly anchored"), (verdict, lines)
+    assert "files: 2 after chain_seq 1" in verdict
+
+
+def test_a_replaced_head_the_archive_does_not_link_to_is_still_a_finding(
+    tap_run: TapRun, tmp_path: Path
+) -> None:
+    """An older seal naming a hash at the replaced position that the kept records do not link
+    to (another history), and an archive cut back before the newest sealed head."""
+    records = _records(tap_run)
+    failed, last = _a_failed_then_retried(records)
+    logs = {k: v for k, v in _heads(records).items() if k != chain.FILES}
+    workspace = _workspace(records)
+    other = {"chain_seq": 1, "chain_head": "e" * 64}
+    seals = _seals(
+        tmp_path / "seals",
+        workspace,
+        {**logs, chain.FILES: other},
+        {**logs, chain.FILES: _head(last)},
+    )
+    verdict, lines = _in_process(records, tmp_path, seals=seals)
+    assert verdict.startswith("VERDICT: FAILED"), lines
+    assert any(
+        "chain files: the seal says chain_seq 1, the archive ends at 3" in line for line in lines
+    ), lines
+    # Cut back before the newest sealed head: B's record removed.
+    seals = _seals(
+        tmp_path / "seals2",
+        workspace,
+        {**logs, chain.FILES: _head(failed)},
+        {**logs, chain.FILES: _head(last)},
+    )
+    records["files"] = records["files"][:-1]
+    verdict, lines = _in_process(records, tmp_path, seals=seals)
+    assert verdict.startswith("VERDICT: FAILED"), lines
+    assert any(
+        "chain files: the seal says chain_seq 3, the archive ends at 2" in line for line in lines
+    ), lines
+    state = _files_state(tap_run.state, last)
+    verdict, lines = _in_process(records, tmp_path, states=(state,))
+    assert verdict.startswith("VERDICT: FAILED"), lines
+
+
+def test_an_event_type_deselected_between_runs_is_anchored_by_its_last_seal(
+    tap_run: TapRun, tmp_path: Path
+) -> None:
+    """AUTH_LOG was selected in run 1 and deselected for run 2: run 2's seal has no AUTH_LOG
+    chain. It was `FAILED` (`chain … of the previous seal is missing from it`)."""
+    records = _records(tap_run)
+    workspace = _workspace(records)
+    full = _heads(records)
+    without = {k: v for k, v in full.items() if k != f"{chain.LOG_FILES}/AUTH_LOG"}
+    seals = _seals(tmp_path / "seals", workspace, full, without)
+    verdict, lines = _in_process(records, tmp_path, seals=seals)
+    assert verdict.startswith("VERDICT: intact"), lines
+    assert any("chain log_files/AUTH_LOG: not in the newest seal" in line for line in lines), lines
+    # Its records must still match up to that head: one cut is a finding.
+    auth = _chain(records, "AUTH_LOG")
+    cut = auth[-1]["id"]
+    trimmed = copy.deepcopy(records)
+    for stream, rows in trimmed.items():
+        key = "id" if stream == "log_files" else "log_file_id"
+        trimmed[stream] = [r for r in rows if r.get(key) != cut]
+    verdict, lines = _in_process(trimmed, tmp_path, seals=seals)
+    assert verdict.startswith("VERDICT: FAILED"), lines
+    assert any("chain log_files/AUTH_LOG: the seal says chain_seq" in line for line in lines)
+
+
+def test_a_chain_named_again_at_a_lower_seq_after_a_gap_is_a_rollback(
+    tap_run: TapRun, tmp_path: Path
+) -> None:
+    records = _records(tap_run)
+    workspace = _workspace(records)
+    full = _heads(records)
+    name = f"{chain.LOG_FILES}/{CM}"
+    assert full[name]["chain_seq"] >= 2
+    without = {k: v for k, v in full.items() if k != name}
+    lower = {**full, name: _head(_chain(records, CM)[0])}
+    seals = _seals(tmp_path / "seals", workspace, full, without, lower)
+    verdict, lines = _in_process(records, tmp_path, seals=seals)
+    assert verdict.startswith("VERDICT: FAILED"), lines
+    assert any(
+        f"chain {name} went back from chain_seq {full[name]['chain_seq']} to 1" in line
+        for line in lines
+    ), lines
