@@ -23,7 +23,9 @@ import re
 import shlex
 import subprocess
 import threading
-from collections.abc import Iterator
+import typing as t
+import uuid
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -40,7 +42,12 @@ boto3 = pytest.importorskip("boto3")
 
 README = (REPO_ROOT / "README.md").read_text()
 RAW = "https://raw.githubusercontent.com/tap-chatgpt-compliance/tap-chatgpt-compliance/v0.1.0/"
-BUCKET = "my-archive"
+README_BUCKET = "my-archive"
+# The walk's own bucket (the README's name and a suffix): on a shared moto (TEST_S3_ENDPOINT, kept
+# across pytest runs by `services_start`) "my-archive" still holds an earlier walk's archive, with
+# the same log file ids as this one (the simulator's seed) but other bytes (its start time), and
+# verify rightly fails on that prefix: "two manifest records disagree on chain_hash".
+BUCKET = f"{README_BUCKET}-{uuid.uuid4().hex[:12]}"
 REGION = "eu-west-1"
 
 
@@ -112,6 +119,8 @@ class User:
         self.cwd = home
         self.env = env
         self.outputs: list[str] = []
+        self.diagnose: Callable[[str], str] = lambda line: ""
+        """What else a failed line's report shows (the S3 listing for `--s3`)."""
 
     def sh(self, line: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one README line (`a && b` runs a, then b; `cd` changes the folder)."""
@@ -134,10 +143,36 @@ class User:
             )
             self.outputs.append(proc.stdout + proc.stderr)
             if check and proc.returncode != 0:
-                out = f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"  # verify's verdict: stdout
-                pytest.fail(f"`{part.strip()}` exited {proc.returncode}:\n{out}")
+                pytest.fail(failure_report(part.strip(), proc, self.diagnose(part)))
         assert proc is not None
         return proc
+
+
+def clip(text: str, limit: int) -> str:
+    """Return ``text``, or its head and tail when longer than ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[… {len(text) - limit} characters …]\n{text[-half:]}"
+
+
+def failure_report(line: str, proc: subprocess.CompletedProcess[str], extra: str) -> str:
+    """A failed README line: its exit code, stdout (verify's findings and VERDICT), stderr."""
+    return (
+        f"`{line}` exited {proc.returncode}\n--- stdout:\n{clip(proc.stdout, 12000)}\n"
+        f"--- stderr:\n{clip(proc.stderr, 6000)}" + (f"\n--- {extra}" if extra else "")
+    )
+
+
+def s3_listing(s3: t.Any, bucket: str) -> str:
+    """Every object of ``bucket``: key, size, last modified (what verify --s3 listed)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    rows = [
+        f"{o['Key']} {o['Size']} {o['LastModified'].isoformat()}"
+        for page in pages
+        for o in page.get("Contents", [])
+    ]
+    return f"s3://{bucket} ({len(rows)} objects):\n" + clip("\n".join(rows), 12000)
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +204,7 @@ def walk(tmp_path_factory, moto_endpoint) -> Iterator[dict]:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     home = root / "home"
     home.mkdir()
     with fake_hub() as hub:
@@ -193,12 +227,15 @@ def walk(tmp_path_factory, moto_endpoint) -> Iterator[dict]:
             }
         )
         user = User(home, env)
+        user.diagnose = lambda text: s3_listing(s3, BUCKET) if " --s3 " in text else ""
         first, then, to_s3 = quick_start_blocks()
 
         def line(text: str) -> str:
             text = text.replace(RAW, f"{REPO_ROOT}/")
             text = text.replace("<workspace UUID>", sim.workspace_id)
             text = text.replace("<Compliance API key>", sim.api_key)
+            text = text.replace(f"aws_bucket {README_BUCKET}", f"aws_bucket {BUCKET}")
+            text = text.replace(f"s3://{README_BUCKET}/", f"s3://{BUCKET}/")
             if " --s3 " in text:  # an S3-compatible store: verify's --endpoint-url
                 text += f" --endpoint-url {moto_endpoint}"
             return text
@@ -443,3 +480,32 @@ def test_the_key_from_secrets_manager_through_meltano(walk, moto_endpoint):
         assert not leaked, leaked
     finally:
         sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+
+def test_a_failed_line_reports_the_verdict_the_findings_and_the_s3_listing(moto_endpoint):
+    """What a flaky `:verify --s3` leaves to read: stdout's findings and VERDICT (even past the
+    clip), stderr, and the bucket's objects; the walk's bucket is its own, new."""
+    assert BUCKET.startswith(f"{README_BUCKET}-")
+    assert f"aws_bucket {README_BUCKET}" in README
+    assert f"s3://{README_BUCKET}/" in README
+    s3 = boto3.client(
+        "s3",
+        region_name=REGION,
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    bucket = f"listing-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=bucket, Key="chatgpt-compliance/acme/log_files/a.jsonl.gz", Body=b"x")
+    findings = "".join(f"  FINDING raw: log_file_parts 0 of eclf_{n:04d}: …\n" for n in range(400))
+    proc = subprocess.CompletedProcess(
+        ["verify"], 1, f"{findings}VERDICT: FAILED — 400 findings (400 raw)\n", "stderr line\n"
+    )
+    report = failure_report("meltano invoke x:verify --s3 s3://b/p", proc, s3_listing(s3, bucket))
+    assert "exited 1" in report
+    assert "eclf_0000" in report
+    assert "VERDICT: FAILED — 400 findings" in report
+    assert "stderr line" in report
+    assert f"s3://{bucket} (1 objects)" in report
+    assert "chatgpt-compliance/acme/log_files/a.jsonl.gz 1 " in report
