@@ -8,8 +8,8 @@ help:  ## list the targets
 install:  ## create .venv and install the locked dependencies (uv)
 	bash scripts/bootstrap.sh
 
-test:  ## install everything, start PostgreSQL + S3 on free ports, run the whole test suite
-	bash scripts/test.sh $(PYTEST_ARGS)
+test:  ## install everything, start PostgreSQL + S3 on free ports, run the whole test suite (two phases: parallel, then Meltano/Dagster)
+	TEST_PHASES=1 bash scripts/test.sh $(PYTEST_ARGS)
 
 bench-smoke:  ## the benchmarks' short modes, so they cannot rot (~1.5 min; CI runs it after `make test`)
 	bash scripts/test.sh -m bench tests/bench tests/fleet

@@ -30,6 +30,33 @@ def _require_env(*names: str) -> dict[str, str]:
     return {n: os.environ[n] for n in names}
 
 
+# `make test` runs in two phases (scripts/test.sh): modules that drive the Meltano CLI or Dagster
+# share one project folder (.meltano/run, the system database) and run alone (`serial`); every
+# other module runs on two workers, one module per worker at a time (`xdist_group`), so
+# module-scoped servers and fixtures are started once.
+_SERIAL_WORDS = ("meltano", "dagster", "orchestration")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test ``serial`` or put it in its module's ``xdist_group``."""
+    serial: dict[Path, bool] = {}
+    for item in items:
+        path = item.path
+        if path not in serial:
+            text = path.read_text(encoding="utf-8", errors="replace").lower()
+            serial[path] = any(word in text for word in _SERIAL_WORDS)
+        if serial[path]:
+            item.add_marker(pytest.mark.serial)
+        else:
+            group = (
+                path.relative_to(REPO_ROOT).as_posix()
+                if path.is_relative_to(REPO_ROOT)
+                else str(path)
+            )
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
