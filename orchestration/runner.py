@@ -135,17 +135,25 @@ def _run_forked(
             _meltano_child(argv, root, env, (out.fileno(), err.fileno()))
         deadline = time.monotonic() + timeout
         nap = 0.005
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                _kill_group(pid)
-                out.seek(0)
-                err.seek(0)
-                raise subprocess.TimeoutExpired(argv, timeout, out.read(), err.read())
-            time.sleep(nap)
-            nap = min(nap * 2, 0.1)
+        try:
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.monotonic() > deadline:
+                    _kill_group(pid)
+                    out.seek(0)
+                    err.seek(0)
+                    raise subprocess.TimeoutExpired(argv, timeout, out.read(), err.read())
+                time.sleep(nap)
+                nap = min(nap * 2, 0.1)
+        except subprocess.TimeoutExpired:
+            raise
+        except BaseException:
+            # The step was interrupted (Dagster terminating the run raises in the step's code):
+            # the run was asked to stop, so its Meltano, tap and target stop too.
+            _kill_group(pid)
+            raise
         out.seek(0)
         err.seek(0)
         return subprocess.CompletedProcess(
@@ -174,6 +182,17 @@ def _stream(fd: int) -> io.TextIOWrapper:
     )
 
 
+def _default_signals() -> None:
+    """Put the step's signal handlers (Dagster's) back to Python's defaults in the fork.
+
+    A Meltano still starting then stops at once on the group's SIGTERM (a timeout, an
+    interrupted step) instead of running the step's handler and waiting for the SIGKILL; once
+    a job runs, ``meltano run`` installs its own and stops its plugins gracefully.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _meltano_child(
     argv: list[str], root: Path, env: dict[str, str], fds: tuple[int, int]
 ) -> NoReturn:
@@ -182,6 +201,7 @@ def _meltano_child(
     out_fd, err_fd = fds
     try:
         os.setpgid(0, 0)
+        _default_signals()
         os.chdir(root)
         os.environ.clear()
         os.environ.update(env)
