@@ -215,6 +215,8 @@ class TapChatGPTCompliance(SeamTap):
 
         The summary is logged even when the run fails: the error line then comes last.
         """
+        if not any(stream.selected for stream in self.streams.values()):
+            raise ConfigValidationError("Nothing selected", errors=[NOTHING_SELECTED])
         lease = WorkspaceLease(self.settings.api_url, self.settings.workspace_id)
         lease.acquire()  # one run per workspace: a second one stops here, before any request
         fatal: BaseException | None = None
@@ -267,6 +269,15 @@ class TapChatGPTCompliance(SeamTap):
             raise
         except (Interrupted, Exception) as exc:  # the same lines as a failed run (SIGTERM too)
             ctx.exit(_ended(cls.logger, exc))
+
+
+NOTHING_SELECTED = (
+    "select: the catalog selects no stream, so the run would archive nothing. Select what to "
+    "archive: Meltano's `select` extra of the extractor (e.g. `messages.*`, `files.*`; `meltano "
+    "select tap-chatgpt-compliance --list --all` lists every stream), or `selected: true` in the "
+    "catalog given with --catalog"
+)
+"""A run with nothing selected fails before any request: an empty archive is never a success."""
 
 
 def _bookmarks(tap: TapChatGPTCompliance) -> dict[str, Bookmark]:

@@ -212,3 +212,29 @@ def test_any_selection_emits_exactly_what_is_selected(selection, selected: set[s
     else:  # nothing read from the logs is selected: the logs are not read, bookmarks stay
         assert not run.state["bookmarks"].get("log_files", {}).get("partitions")
         assert sim.request_count("/v1/compliance/workspaces/{workspace_id}/logs") == 0
+
+
+def test_nothing_selected_fails_in_one_line_before_any_request(simulator_factory) -> None:
+    """A `select` pattern that matches nothing (a typo) must not archive nothing every hour
+    with exit 0: the run stops in one line naming `select`, and asks the API nothing."""
+    sim = simulator_factory(seed=3, span_days=0.2)
+    config = tap_config(sim)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        catalog = _catalog(config, set(), workdir)
+        before = sim.request_count()
+        result = subprocess.run(
+            _command(config, None, catalog, workdir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=synced_env(config, workdir),
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert '"type":"RECORD"' not in result.stdout.replace(" ", "")
+    last = result.stderr.strip().splitlines()[-1]
+    assert "select: the catalog selects no stream" in last
+    assert "meltano select" in last
+    assert sim.request_count() == before
