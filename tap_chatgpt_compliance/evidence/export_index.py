@@ -220,7 +220,7 @@ class Index:
             text,
             hashlib.sha256(text.encode("ascii")).hexdigest(),
             key,
-            _refs(derived, str(row.get("log_file_id"))),
+            _refs(derived, str(row.get("log_file_id")), row),
         )
 
     def _insert_messages(self, batch: list[tuple[t.Any, ...]]) -> None:
@@ -490,14 +490,19 @@ def _range(
     return where, tuple(args)
 
 
-def _refs(derived: Record, log_file_id: str) -> list[tuple[str, int, str, str]]:
+def _refs(
+    derived: Record, log_file_id: str, row: Record | None = None
+) -> list[tuple[str, int, str, str]]:
     """Return what a finding can name a message by: (word, 1 for its own row's ids, id, file).
 
-    Its message, event and attachment ids name the row; its conversation, actor and log file
-    (as the row holds it: ``None`` for a null one) name it with others.
+    Its message, event and attachment ids name the row, and so do the row's own ``event_id``
+    and ``id`` columns (verify keys a row by its ``event_id`` column: a row made up under the
+    key of a real one is named by that key, whatever ids its event carries); its conversation,
+    actor and log file (as the row holds it: ``None`` for a null one) name it with others.
     """
     ident = str(derived["id"])
-    rows = [derived.get("event_id"), ident, *(derived.get("attachment_ids") or [])]
+    stored = [row.get("event_id"), row.get("id")] if row is not None else []
+    rows = [derived.get("event_id"), ident, *(derived.get("attachment_ids") or []), *stored]
     others = [derived.get("conversation_id"), derived.get("actor_user_id"), log_file_id]
     return [
         (escape_lone_surrogates(str(word)), own, ident, log_file_id)

@@ -2121,7 +2121,7 @@ class Verifier:
         info = self.attachments.setdefault(file_id, {"statuses": set(), "archived": {}})
         info["statuses"].add(status)
         if status == "archived":
-            info["archived"][str(row.get("sha256"))] = _small_file(row)
+            _keep_copy(info["archived"].setdefault(str(row.get("sha256")), []), row)
         if derived.traceable:
             candidates = derived.refs.get(file_id)
             if not candidates:
@@ -2379,19 +2379,28 @@ class Verifier:
                     f"attachment {file_id}",
                     f"archived with {len(info['archived'])} different SHA-256 ("
                     + ", ".join(
-                        f"{sha[:16]}… in log file {row.get('log_file_id')}"
-                        for sha, row in sorted(info["archived"].items())
+                        f"{sha[:16]}… in log file {rows[0].get('log_file_id')}"
+                        for sha, rows in sorted(info["archived"].items())
                     )
                     + "): one OpenAI file has one content, a record was forged",
                 )
-            for sha256, row in info["archived"].items():
+            for sha256, rows in info["archived"].items():
                 report.counts["attachments_archived"] += 1
-                data = self._attachment_bytes(file_id, sha256, row)
-                if data is None:
-                    continue
-                if _bytes_match(report, f"attachment {file_id}", data, sha256, row):
+                # Every copy that keeps its bytes another way is read: a reader (export) takes
+                # the first archived record, and content_base64 is on no chain.
+                verified = [self._copy_verified(file_id, sha256, row) for row in rows]
+                if all(verified):
                     report.counts["attachments_verified"] += 1
-                    self._parts_of_record("file", file_id, sha256, row)
+
+    def _copy_verified(self, file_id: str, sha256: str, row: Record) -> bool:
+        """Whether one archived record's bytes are there and hash to its SHA-256 and size."""
+        data = self._attachment_bytes(file_id, sha256, row)
+        if data is None:
+            return False
+        if not _bytes_match(self.report, f"attachment {file_id}", data, sha256, row):
+            return False
+        self._parts_of_record("file", file_id, sha256, row)
+        return True
 
     def _attachment_bytes(
         self, file_id: str, sha256: str, row: Record, stream: str = "files"
@@ -2840,6 +2849,18 @@ def _chained(row: Record) -> Record:
 
 def _small(row: Record) -> Record:
     return {k: row.get(k) for k in ("title", "title_seen_at", "created_at")}
+
+
+def _keep_copy(kept: list[Record], row: Record) -> None:
+    """Keep an archived record's byte source (inline, stored, parts) unless a copy has it."""
+    small = _small_file(row)
+    source = {k: small[k] for k in BYTE_SOURCE}
+    if all({k: other[k] for k in BYTE_SOURCE} != source for other in kept):
+        kept.append(small)
+
+
+BYTE_SOURCE = ("size", "storage_uri", "content_base64", "part_count")
+"""Where an archived record says its bytes are: copies that differ in it are each read."""
 
 
 def _small_file(row: Record) -> Record:

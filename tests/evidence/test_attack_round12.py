@@ -1,0 +1,152 @@
+"""A twelfth attack on ``verify`` and ``export``: log-derived rows, attachments, export marks.
+
+The adversary can write the archive (not the state or the seals). Each case alters an archive
+written by a real tap run against the simulator and requires a finding (never ``intact``), or an
+export that marks what a finding concerns.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.export_text import file_stem
+from tap_chatgpt_compliance.evidence.provenance import UNPROVEN_MARK
+from tap_chatgpt_compliance.evidence.verify import anchor_from_state, verify
+from tap_chatgpt_compliance.logfiles.records import message_record
+from tests.support.tap import TapRun
+
+from .conftest import cli, write_jsonl
+
+pytestmark = pytest.mark.e2e
+Records = dict[str, list[dict[str, Any]]]
+
+
+def _records(run: TapRun) -> Records:
+    return copy.deepcopy(run.records)
+
+
+def _state(run: TapRun, folder: Path) -> Path:
+    path = folder / "state.json"
+    path.write_text(json.dumps(run.state))
+    return path
+
+
+def _custodian(records: Records) -> str:
+    """The email (as the delivered events carry it) of the user with the most messages."""
+    counts: dict[str, int] = {}
+    for m in records["messages"]:
+        if m["actor_user_id"]:
+            counts[m["actor_user_id"]] = counts.get(m["actor_user_id"], 0) + 1
+    user_id = max(sorted(counts), key=lambda u: counts[u])
+    return str(
+        next(
+            m["event"]["actor"]["user_email"]
+            for m in records["messages"]
+            if m["actor_user_id"] == user_id
+        )
+    )
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+def test_every_copy_of_an_archived_record_has_its_bytes_checked(
+    inline_run: TapRun, tmp_path: Path
+) -> None:
+    """A copy of an archived ``files`` record (at-least-once delivery: the same chained fields)
+    put before it, its ``content_base64`` (on no chain) other bytes. verify read the bytes of one
+    record per SHA-256 (the last): ``intact``; export renders the first archived record, whose
+    bytes do not hash: the attachment was left out of the production ("archived bytes missing or
+    not matching") under an intact verdict. Found so. Every distinct copy's bytes are now read."""
+    records = _records(inline_run)
+    target = next(
+        f for f in records["files"] if f["status"] == "archived" and f.get("content_base64")
+    )
+    forged = dict(target, content_base64=base64.b64encode(b"not the attachment").decode())
+    records["files"].insert(records["files"].index(target), forged)
+    folder = write_jsonl(records, tmp_path / "archive")
+    report = verify(sources.from_jsonl(folder), anchor_from_state(inline_run.state, "state"))
+    assert report.status == "FAILED", report.text()
+    assert any(
+        f.check == "attachment" and target["id"] in f.item and "bytes altered" in f.detail
+        for f in report.findings
+    ), report.text()
+
+    out = tmp_path / "out"
+    done = cli(
+        "export",
+        "--jsonl",
+        str(folder),
+        "--conversation",
+        target["conversation_id"],
+        "--state",
+        str(_state(inline_run, tmp_path)),
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 1, done.stdout
+    assert target["id"] in done.stderr
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- export marks
+
+
+def test_a_row_forged_under_a_proven_event_id_is_marked_not_proven(
+    inline_run: TapRun, tmp_path: Path
+) -> None:
+    """A made-up message row added to a log file under the ``event_id`` of a real message of
+    it (its ``event`` a made-up event with its own ids). verify names the real message's key
+    (``messages event <id> of log file <id> column …``); export marked the message whose
+    delivered event carries that id, and rendered the made-up one in the custodian's
+    conversation as any proven message (no mark on its page, RSMF or CSV row). Found so. A
+    finding naming a row's key now marks every message whose row holds that key."""
+    records = _records(inline_run)
+    mail = _custodian(records)
+    real = next(
+        m
+        for m in records["messages"]
+        if m["event"]["actor"].get("user_email") == mail and m["content_text"]
+    )
+    event = copy.deepcopy(real["event"])
+    event["event_id"] = "evt-made-up-12"
+    event["message"]["id"] = "msg-made-up-12"
+    event["message"]["content"] = {"type": "text", "value": "MADE UP: wire the funds today"}
+    forged = message_record(event, real["workspace_id"], real["log_file_id"])
+    forged["event_id"] = real["event_id"]  # verify keys the row by it: one key, two rows
+    records["messages"].insert(records["messages"].index(real) + 1, forged)
+    folder = write_jsonl(records, tmp_path / "archive")
+
+    report = verify(sources.from_jsonl(folder), anchor_from_state(inline_run.state, "state"))
+    assert report.status == "FAILED"
+    assert {f.check for f in report.findings} == {"column"}, report.text()
+
+    out = tmp_path / "out"
+    done = cli(
+        "export",
+        "--jsonl",
+        str(folder),
+        "--custodian",
+        mail,
+        "--out",
+        str(out),
+        "--allow-findings",
+        "--state",
+        str(_state(inline_run, tmp_path)),
+    )
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO((out / "production_messages.csv").read_text())))
+    notes = {r["message_id"]: r["note"] for r in rows}
+    assert notes["msg-made-up-12"] == UNPROVEN_MARK
+    assert notes[real["id"]] == UNPROVEN_MARK
+    page = (out / "html" / f"{file_stem(real['conversation_id'])}.html").read_text(encoding="utf-8")
+    assert page.count(UNPROVEN_MARK) >= 2
