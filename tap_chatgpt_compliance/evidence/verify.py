@@ -1096,6 +1096,7 @@ class Verifier:
             self._check_attachments()
             self._check_stored_files()
             self._check_files_chain()
+            self._check_positions()
             self._check_directory()
             self._check_workspace_objects()
             self._check_owners()
@@ -2631,6 +2632,30 @@ class Verifier:
                 f"archived under {len(owners)} owners: {said}: a row was moved to another owner",
             )
 
+    def _check_positions(self) -> None:
+        """A chained record's ``chain_seq`` must be a whole number from 1 (JSON ``2.0`` is 2).
+
+        It is not hashed, and the chain checks read it as an integer (``2.5``, ``"2"`` and
+        ``true`` were read as 2, 2 and 1): a reader that orders or counts the chain by it sees
+        another value than the one verify proved.
+        """
+        chained = [
+            ("log file", record)
+            for record in (*self.manifest.values(), *chain_copies(self.copies))
+            if record.get("chain_hash")
+        ]
+        chained += [("attachment", record) for record in self.file_chain]
+        for kind, record in chained:
+            value = record.get("chain_seq")
+            seq = chain.whole_number(_normal(value))  # a NUMERIC column: a Decimal
+            if seq is None or seq < 1:
+                self.report.add(
+                    "chain",
+                    f"{kind} {record.get('id')}",
+                    f"chain_seq {value!r} is not a whole number from 1: a chain position is "
+                    "one (a reader orders the chain by it)",
+                )
+
     def _check_files_chain(self) -> None:
         """Check the attachment chain (``files`` records, chain_version 1 and later)."""
         report = self.report
@@ -2840,6 +2865,11 @@ def _configs_of(value: t.Any) -> list[str]:
     if not isinstance(data, list):
         return []
     return [str(c["id"]) for c in data if isinstance(c, dict) and isinstance(c.get("id"), str)]
+
+
+def chain_copies(copies: t.Mapping[str, list[Record]]) -> list[Record]:
+    """Return the further manifest records of every log file (copies of its first record)."""
+    return [record for records in copies.values() for record in records]
 
 
 def _chained(row: Record) -> Record:

@@ -150,3 +150,41 @@ def test_a_row_forged_under_a_proven_event_id_is_marked_not_proven(
     assert notes[real["id"]] == UNPROVEN_MARK
     page = (out / "html" / f"{file_stem(real['conversation_id'])}.html").read_text(encoding="utf-8")
     assert page.count(UNPROVEN_MARK) >= 2
+
+
+# --------------------------------------------------------------------------- chain positions
+
+
+@pytest.mark.parametrize("stream", ["log_files", "files"])
+@pytest.mark.parametrize(
+    ("seq", "written"), [(2, 2.5), (2, "2"), (1, True), (1, "1"), (2, " 2")]
+)
+def test_a_chain_seq_that_is_no_whole_number_is_a_finding(
+    inline_run: TapRun, tmp_path: Path, stream: str, seq: int, written: Any
+) -> None:
+    """``chain_seq`` is not hashed; the chain checks read it with ``int()``: ``2.5``, ``"2"``,
+    ``" 2"`` and ``true`` were position 2, 2, 2 and 1, and verify said ``intact`` about a record
+    whose position a reader (sorting or counting the chain by it) reads otherwise. Found so."""
+    records = _records(inline_run)
+    row = next(r for r in records[stream] if r["chain_seq"] == seq)
+    row["chain_seq"] = written
+    folder = write_jsonl(records, tmp_path / "archive")
+    report = verify(sources.from_jsonl(folder), anchor_from_state(inline_run.state, "state"))
+    assert report.status == "FAILED", report.text()
+    assert any(
+        f.check == "chain" and str(row["id"]) in f.item and "chain_seq" in f.detail
+        for f in report.findings
+    ), report.text()
+
+
+def test_a_chain_seq_written_as_a_whole_float_is_the_same_position(
+    inline_run: TapRun, tmp_path: Path
+) -> None:
+    """``2.0`` is the JSON number 2 (targets differ in how they write numbers): no finding."""
+    records = _records(inline_run)
+    for stream in ("log_files", "files"):
+        for row in records[stream]:
+            row["chain_seq"] = float(row["chain_seq"])
+    folder = write_jsonl(records, tmp_path / "archive")
+    report = verify(sources.from_jsonl(folder), anchor_from_state(inline_run.state, "state"))
+    assert report.status == "intact", report.text()
