@@ -1088,6 +1088,7 @@ class Verifier:
                 self._read_parts(stream, f"{stream}_parts", "file_id", "attachment")
             self._check_raw_modes()
             self._check_manifest_facts()
+            self._check_count_types()
             self._match_rows()
             self._check_run_counts()
             self._check_records_of_referenced()
@@ -1720,6 +1721,26 @@ class Verifier:
                 f"event_count {kept} + duplicates_dropped {dropped} is not the "
                 f"{derived.event_total} events of its raw file",
             )
+
+    def _check_count_types(self) -> None:
+        """A manifest count must be a whole number from 0 (JSON ``2.0`` is 2), or null.
+
+        The counts are checked against the raw file as integers; ``"2"``, ``" 2"`` and ``2.5``
+        were read as 2 (``int()``) and passed, while a reader summing the column gets another
+        number or none.
+        """
+        for record in (*self.manifest.values(), *chain_copies(self.copies)):
+            for column in MANIFEST_COUNTS:
+                value = record.get(column)
+                if value is None or type(value) is bool:  # a bool: a finding of its own check
+                    continue
+                count = chain.whole_number(_normal(value))
+                if count is None or count < 0:
+                    self.report.add(
+                        "column",
+                        f"log_files {record.get('id')} column {column}",
+                        f"says {value!r}: a count is a whole number from 0",
+                    )
 
     def _check_manifest_facts(self) -> None:
         """Check the manifest columns that follow from its chained ones.
@@ -2937,6 +2958,19 @@ MANIFEST_COPY_FIELDS = (
 )
 """Fields every manifest record of one log file must agree on (the chained ones and the
 link): only the first record is chain-checked, a copy is compared with it."""
+
+
+MANIFEST_COUNTS = (
+    "line_count",
+    "blank_lines",
+    "unparsed_lines",
+    "foreign_events",
+    "event_count",
+    "duplicates_dropped",
+    "events_without_id",
+    "id_clashes",
+)
+"""The manifest's counts of its raw file (a bool is none: chain.whole_number)."""
 
 
 _LINK_FIELDS = ("chain_previous", "chain_seq")

@@ -188,3 +188,38 @@ def test_a_chain_seq_written_as_a_whole_float_is_the_same_position(
     folder = write_jsonl(records, tmp_path / "archive")
     report = verify(sources.from_jsonl(folder), anchor_from_state(inline_run.state, "state"))
     assert report.status == "intact", report.text()
+
+
+# --------------------------------------------------------------------------- manifest counts
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "blank_lines",
+        "unparsed_lines",
+        "foreign_events",
+        "event_count",
+        "duplicates_dropped",
+        "events_without_id",
+        "id_clashes",
+    ],
+)
+@pytest.mark.parametrize("kind", ["text", "padded", "fraction"])
+def test_a_manifest_count_that_is_no_whole_number_is_a_finding(
+    inline_run: TapRun, tmp_path: Path, column: str, kind: str
+) -> None:
+    """The counts no chain covers were compared with the raw file through ``int()``: ``"2"``,
+    ``" 2"`` and ``2.5`` for 2 were ``intact``; a reader summing the column gets another number
+    (or a text). Found so. A count is now a whole number from 0, or a finding."""
+    records = _records(inline_run)
+    row = records["log_files"][0]
+    value = row[column]
+    row[column] = {"text": str(value), "padded": f" {value}", "fraction": value + 0.5}[kind]
+    folder = write_jsonl(records, tmp_path / "archive")
+    report = verify(sources.from_jsonl(folder), anchor_from_state(inline_run.state, "state"))
+    assert report.status == "FAILED", report.text()
+    assert any(
+        f.check == "column" and f.item == f"log_files {row['id']} column {column}"
+        for f in report.findings
+    ), report.text()
