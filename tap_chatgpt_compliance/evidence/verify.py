@@ -1723,7 +1723,7 @@ class Verifier:
             )
 
     def _check_count_types(self) -> None:
-        """A manifest count must be a whole number from 0 (JSON ``2.0`` is 2), or null.
+        """Check that every manifest count is a whole number from 0 (``2.0`` is 2), or null.
 
         The counts are checked against the raw file as integers; ``"2"``, ``" 2"`` and ``2.5``
         were read as 2 (``int()``) and passed, while a reader summing the column gets another
@@ -2654,7 +2654,7 @@ class Verifier:
             )
 
     def _check_positions(self) -> None:
-        """A chained record's ``chain_seq`` must be a whole number from 1 (JSON ``2.0`` is 2).
+        """Check that every chained record's ``chain_seq`` is a whole number from 1 (``2.0`` is 2).
 
         It is not hashed, and the chain checks read it as an integer (``2.5``, ``"2"`` and
         ``true`` were read as 2, 2 and 1): a reader that orders or counts the chain by it sees

@@ -156,9 +156,7 @@ def test_a_row_forged_under_a_proven_event_id_is_marked_not_proven(
 
 
 @pytest.mark.parametrize("stream", ["log_files", "files"])
-@pytest.mark.parametrize(
-    ("seq", "written"), [(2, 2.5), (2, "2"), (1, True), (1, "1"), (2, " 2")]
-)
+@pytest.mark.parametrize(("seq", "written"), [(2, 2.5), (2, "2"), (1, True), (1, "1"), (2, " 2")])
 def test_a_chain_seq_that_is_no_whole_number_is_a_finding(
     inline_run: TapRun, tmp_path: Path, stream: str, seq: int, written: Any
 ) -> None:
