@@ -52,7 +52,10 @@ CREATE TABLE file_parts (
 ) WITHOUT ROWID;
 CREATE TABLE selected (conversation_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE problems (item TEXT, detail TEXT);
-CREATE TABLE log_files (id TEXT PRIMARY KEY, end_time TEXT) WITHOUT ROWID;
+CREATE TABLE log_files (
+    id TEXT PRIMARY KEY, end_time TEXT, chain_hash TEXT, chain_previous TEXT
+) WITHOUT ROWID;
+CREATE INDEX log_files_hash ON log_files (chain_hash);
 CREATE TABLE refs (word TEXT, row INTEGER, message_id TEXT, log_file_id TEXT);
 CREATE INDEX refs_word ON refs (word);
 """
@@ -149,23 +152,34 @@ class Index:
             ident = _text(row.get("id"))
             if ident:
                 self.db.execute(
-                    "INSERT OR IGNORE INTO log_files VALUES (?, ?)",
-                    (ident, sortable(row.get("end_time"))),
+                    "INSERT OR IGNORE INTO log_files VALUES (?, ?, ?, ?)",
+                    (
+                        ident,
+                        sortable(row.get("end_time")),
+                        _text(row.get("chain_hash")),
+                        _text(row.get("chain_previous")),
+                    ),
                 )
         self.db.commit()
 
     def log_files_after(self, since: str | None) -> list[str]:
         """Return the log files that may hold an event at or after ``since`` (all without it).
 
-        A log file's ``end_time`` is at or after every event it holds: a file that ended before
+        A listed ``end_time`` is at or after every event of its file: a file that ended before
         ``since`` holds no message of a slice that starts there. A file without an end time is
-        kept.
+        kept, and so is one whose ``end_time`` may be a stand-in: a listing item without one is
+        recorded with the end time before it (the bookmark, which can be days before its
+        events), so a file that is its chain's first, or whose ``end_time`` is not after that
+        of the record its ``chain_previous`` links to, bounds nothing (all chained values).
         """
         if since is None:
             rows = self.db.execute("SELECT id FROM log_files ORDER BY id")
         else:
             rows = self.db.execute(
-                "SELECT id FROM log_files WHERE end_time IS NULL OR end_time >= ? ORDER BY id",
+                "SELECT DISTINCT f.id FROM log_files f "
+                "LEFT JOIN log_files p ON p.chain_hash = f.chain_previous "
+                "WHERE f.end_time IS NULL OR f.end_time >= ?1 OR p.id IS NULL "
+                "OR p.end_time IS NULL OR f.end_time <= p.end_time ORDER BY f.id",
                 (since,),
             )
         return [str(r[0]) for r in rows]
