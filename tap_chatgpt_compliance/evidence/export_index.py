@@ -170,7 +170,8 @@ class Index:
         kept, and so is one whose ``end_time`` may be a stand-in: a listing item without one is
         recorded with the end time before it (the bookmark, which can be days before its
         events), so a file that is its chain's first, or whose ``end_time`` is not after that
-        of the record its ``chain_previous`` links to, bounds nothing (all chained values).
+        of the record its ``chain_previous`` links to, bounds nothing (all chained values; a
+        record without a ``chain_hash`` is a verify finding of its own).
         """
         if since is None:
             rows = self.db.execute("SELECT id FROM log_files ORDER BY id")
@@ -178,8 +179,9 @@ class Index:
             rows = self.db.execute(
                 "SELECT DISTINCT f.id FROM log_files f "
                 "LEFT JOIN log_files p ON p.chain_hash = f.chain_previous "
-                "WHERE f.end_time IS NULL OR f.end_time >= ?1 OR p.id IS NULL "
-                "OR p.end_time IS NULL OR f.end_time <= p.end_time ORDER BY f.id",
+                "WHERE f.end_time IS NULL OR f.end_time >= ?1 OR (f.chain_hash IS NOT NULL "
+                "AND (p.id IS NULL OR p.end_time IS NULL OR f.end_time <= p.end_time)) "
+                "ORDER BY f.id",
                 (since,),
             )
         return [str(r[0]) for r in rows]
