@@ -69,8 +69,9 @@ def test_every_copy_of_an_archived_record_has_its_bytes_checked(
     """A copy of an archived ``files`` record (at-least-once delivery: the same chained fields)
     put before it, its ``content_base64`` (on no chain) other bytes or none. verify read the
     bytes of one record per SHA-256 (the last): ``intact``; export renders the first archived
-    record, whose bytes do not hash: the attachment was left out of the production ("archived bytes missing or
-    not matching") under an intact verdict. Found so. Every distinct copy's bytes are now read."""
+    record, whose bytes do not hash: the attachment was left out of the production ("archived
+    bytes missing or not matching") under an intact verdict. Found so. Every distinct copy's
+    bytes are now read."""
     records = _records(inline_run)
     target = next(
         f for f in records["files"] if f["status"] == "archived" and f.get("content_base64")
