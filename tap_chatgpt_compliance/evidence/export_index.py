@@ -53,7 +53,7 @@ CREATE TABLE file_parts (
 CREATE TABLE selected (conversation_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE problems (item TEXT, detail TEXT);
 CREATE TABLE log_files (
-    id TEXT PRIMARY KEY, end_time TEXT, chain_hash TEXT, chain_previous TEXT
+    id TEXT PRIMARY KEY, end_time TEXT, chain_hash TEXT, chain_previous TEXT, event_type TEXT
 ) WITHOUT ROWID;
 CREATE INDEX log_files_hash ON log_files (chain_hash);
 CREATE TABLE refs (word TEXT, row INTEGER, message_id TEXT, log_file_id TEXT);
@@ -67,6 +67,8 @@ _OBJECT_IDS = {
     "obj_memories": "user_id",
 }
 """The workspace objects' ids in the index (export_objects), a finding can name."""
+MESSAGE_EVENT_TYPE = "CONVERSATION_MESSAGE"
+"""The event type of the log files whose lines are messages."""
 _TEXT_COLUMNS = 12
 """Columns of the messages table (a derived message's values hold its refs after them)."""
 
@@ -126,6 +128,9 @@ class Index:
         self.workspaces: set[str] = set()
         self.unplaced = 0
         """Messages whose delivered event names no conversation or time (in no production)."""
+        self.unparsed = 0
+        """Lines of message log files the tap could not parse (``unparsed_lines``, kept
+        byte-exact): no selection holds them, whoever's message they are."""
 
     def close(self) -> None:
         """Close the database."""
@@ -152,15 +157,31 @@ class Index:
             ident = _text(row.get("id"))
             if ident:
                 self.db.execute(
-                    "INSERT OR IGNORE INTO log_files VALUES (?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO log_files VALUES (?, ?, ?, ?, ?)",
                     (
                         ident,
                         sortable(row.get("end_time")),
                         _text(row.get("chain_hash")),
                         _text(row.get("chain_previous")),
+                        _text(row.get("event_type")),
                     ),
                 )
+        self._unparsed(archive)
         self.db.commit()
+
+    def _unparsed(self, archive: Archive) -> None:
+        """Count the unparsed lines of message log files (a message no selection holds)."""
+        if "unparsed_lines" not in archive.streams():
+            return
+        messages = {
+            str(r[0])
+            for r in self.db.execute(
+                "SELECT id FROM log_files WHERE event_type = ?", (MESSAGE_EVENT_TYPE,)
+            )
+        }
+        for row in _rows(archive, "unparsed_lines", self.problem):
+            if str(row.get("log_file_id")) in messages:
+                self.unparsed += 1
 
     def log_files_after(self, since: str | None) -> list[str]:
         """Return the log files that may hold an event at or after ``since`` (all without it).

@@ -306,3 +306,37 @@ def test_since_checks_the_log_files_whose_end_time_is_a_stand_in(
     assert done.returncode == 1, done.stdout
     assert victim["event_id"] in done.stderr
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- unparsed lines
+
+
+def test_an_export_says_when_message_lines_could_not_be_parsed(tmp_path: Path) -> None:
+    """OpenAI delivered message-file lines the tap could not parse (kept byte-exact in
+    ``unparsed_lines``, verified): no selection can hold them, and the export said nothing of
+    them (its summary counts messages without a conversation or time, not these). Found so.
+    The summary now says how many there are and that a message among them is not produced."""
+    config = SimulatorConfig(
+        **{**DEFAULT_FIXTURE_CONFIG, "seed": 41, "span_days": 0.6},
+        rate_limits=False,
+        oddities=Oddities(non_object_lines=2, invalid_utf8_lines=1),
+    )
+    with running(config) as simulator:
+        run = ok(run_tap(tap_config(simulator, event_types=["CONVERSATION_MESSAGE"])))
+    records = _records(run)
+    assert len(records["unparsed_lines"]) == 3
+    folder = write_jsonl(records, tmp_path / "archive")
+    out = tmp_path / "out"
+    done = cli(
+        "export",
+        "--jsonl",
+        str(folder),
+        "--custodian",
+        _custodian(records),
+        "--state",
+        str(_state(run, tmp_path)),
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Note: 3 lines of the archive's message log files could not be parsed" in done.stdout
