@@ -1,0 +1,267 @@
+"""Verify the chains of the REST streams (users, gpts, … library_files: logfiles/rest_chain.py).
+
+verify re-derives every column of a REST row from its ``raw_item`` (and parent ids); the chain
+proves the rows themselves: each row's chained fields hash to its ``chain_hash``, each links to
+the row before it (its ``chain_seq`` follows), one chain per stream with no fork, and the
+anchors' heads (``--state``: the stream's bookmark; ``--seals``: ``chains.<stream>``) are links
+of it. A row deleted, inserted, moved or edited with its raw_item is a ``chain`` finding.
+
+An upserting archive (PostgreSQL) keeps one row per primary key: a hole is accounted for when
+the key the next row names (``chain_previous_key``) has a row later in the chain (the row the
+target replaced); any other hole is a removed row. An append-only archive has every link.
+
+Rows without chain columns were written by a tap version before the chain: a limitation (as
+before), never a finding, unless they come after the stream's first chained row (a tap that
+chains writes no row without its link: inserted).
+"""
+
+from __future__ import annotations
+
+import typing as t
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from tap_chatgpt_compliance.logfiles import chain, rest_chain
+
+if t.TYPE_CHECKING:
+    from tap_chatgpt_compliance.evidence.verify import Anchor, Report
+
+
+@dataclass(frozen=True)
+class Link:
+    """What verify keeps of one chained REST row (not the row)."""
+
+    seq: int
+    hash: str
+    previous: str
+    previous_key: str | None
+    key: str
+    error: str | None
+    """Why the row does not hash to its chain_hash (None: it does)."""
+    label: str
+
+
+def _seq(value: t.Any) -> int:
+    number = chain.whole_number(value)
+    return number if number is not None else 0
+
+
+class RestChains:
+    """Collect the chain links of the REST rows as verify reads them; check them at the end."""
+
+    def __init__(
+        self, report: Report, upserts: bool, links: dict[str, dict[int, set[str]]]
+    ) -> None:
+        """Report to ``report``; put each chain's links into ``links`` (for the seals)."""
+        self.report = report
+        self.upserts = upserts
+        self.links = links
+        self.chains: defaultdict[str, list[Link]] = defaultdict(list)
+        self.unchained: Counter[str] = Counter()
+        self.inserted: Counter[str] = Counter()
+
+    @property
+    def unchained_total(self) -> int:
+        """Rows written before the chain (no chain columns), every REST stream."""
+        return sum(self.unchained.values())
+
+    def add(self, stream: str, row: dict[str, t.Any], label: str) -> dict[str, t.Any]:
+        """Keep a row's link; return the row without its chain columns (to re-derive it)."""
+        if stream not in rest_chain.KEYS:
+            return row
+        if not any(row.get(column) is not None for column in rest_chain.COLUMNS):
+            if self.chains.get(stream):
+                self.inserted[stream] += 1
+                self.report.add(
+                    "chain",
+                    label,
+                    f"a row without chain columns after the first chained {stream} row: the tap "
+                    "chains every row it writes: inserted",
+                )
+            else:
+                self.unchained[stream] += 1
+            return rest_chain.without_chain(row)
+        previous = str(row.get("chain_previous") or "")
+        error = None
+        try:
+            if rest_chain.chain_hash(previous, row, stream) != row.get("chain_hash"):
+                error = "altered: its chained fields do not hash to its chain_hash"
+        except chain.ChainVersionError as exc:
+            error = str(exc)
+        self.chains[stream].append(
+            Link(
+                seq=_seq(row.get("chain_seq")),
+                hash=str(row.get("chain_hash")),
+                previous=previous,
+                previous_key=row.get(rest_chain.PREVIOUS_KEY),
+                key=rest_chain.record_key(stream, row),
+                error=error,
+                label=label,
+            )
+        )
+        return rest_chain.without_chain(row)
+
+    def check(self, anchors: t.Sequence[Anchor]) -> None:
+        """Check every chain, then every anchor's REST heads."""
+        for stream, records in sorted(self.chains.items()):
+            self._check_chain(stream, records)
+            for anchor in anchors:
+                self._check_anchor(stream, anchor)
+        for anchor in anchors:
+            for stream, (seq, _) in sorted(anchor.rest_heads.items()):
+                if stream not in self.chains:
+                    self.report.add(
+                        "anchor",
+                        f"chain {stream}",
+                        f"{anchor.source} says the {stream} chain reached chain_seq {seq}; the "
+                        f"archive has no chained {stream} row: the stream's rows were removed",
+                    )
+
+    def _check_chain(self, stream: str, records: list[Link]) -> None:
+        report = self.report
+        links = self.links.setdefault(stream, {})
+        by_hash: dict[str, Link] = {}
+        for record in records:
+            kept = by_hash.setdefault(record.hash, record)
+            links.setdefault(record.seq, set()).add(record.hash)
+            if (
+                kept is not record
+                and record.error is None
+                and (kept.seq, kept.previous)
+                != (
+                    record.seq,
+                    record.previous,
+                )
+            ):
+                report.add(
+                    "chain",
+                    record.label,
+                    f"two copies of this row disagree on their position (chain_seq {kept.seq} "
+                    f"and {record.seq})",
+                )
+        broken = self._forks(stream, by_hash)
+        later: dict[str, int] = {}
+        for record in by_hash.values():
+            later[record.key] = max(later.get(record.key, 0), record.seq)
+        for record in records:
+            if record.error is not None and by_hash[record.hash] is not record:
+                broken = True  # a copy altered (the first copy is checked below)
+                report.add("chain", f"{record.label} (chain_seq {record.seq})", record.error)
+        for record in sorted(by_hash.values(), key=lambda r: r.seq):
+            broken = self._check_link(stream, record, by_hash, later) or broken
+        top = max(by_hash.values(), key=lambda r: r.seq)
+        report.chains[stream] = {
+            "links": len(by_hash),
+            "unbroken": not broken,
+            "starts": sum(1 for r in by_hash.values() if r.previous == chain.GENESIS),
+            "first_end_time": None,
+            "last_end_time": None,
+            "head_seq": top.seq,
+            "head": top.hash,
+        }
+
+    def _forks(self, stream: str, by_hash: dict[str, Link]) -> bool:
+        """Report two rows at one position or after one link (a row inserted beside another)."""
+        at_seq: defaultdict[int, set[str]] = defaultdict(set)
+        after: defaultdict[str, set[str]] = defaultdict(set)
+        for record in by_hash.values():
+            at_seq[record.seq].add(record.hash)
+            after[record.previous].add(record.hash)
+        broken = False
+        for previous, hashes in sorted(after.items()):
+            if len(hashes) > 1:
+                broken = True
+                where = "the genesis" if previous == chain.GENESIS else f"{previous[:16]}…"
+                labels = sorted(by_hash[h].label for h in hashes)
+                self.report.add(
+                    "chain",
+                    f"{stream} chain",
+                    f"{len(hashes)} rows follow the same link ({where}: {', '.join(labels[:5])}): "
+                    "a row inserted, or a chain started again; an anchor holds one branch at most",
+                )
+        for seq, hashes in sorted(at_seq.items()):
+            parents = {by_hash[h].previous for h in hashes}
+            if len(hashes) > 1 and len(parents) > 1:
+                broken = True
+                labels = sorted(by_hash[h].label for h in hashes)
+                self.report.add(
+                    "chain",
+                    f"{stream} chain_seq {seq}",
+                    f"{len(hashes)} different rows at one position ({', '.join(labels[:5])})",
+                )
+        return broken
+
+    def _check_link(
+        self, stream: str, record: Link, by_hash: dict[str, Link], later: dict[str, int]
+    ) -> bool:
+        """Check one row's link; return whether it is broken."""
+        report = self.report
+        item = f"{record.label} (chain_seq {record.seq})"
+        broken = False
+        if record.error is not None:
+            report.add("chain", item, record.error)
+            broken = True
+        before = by_hash.get(record.previous)
+        if record.previous == chain.GENESIS or before is not None:
+            at = 1 if before is None else before.seq + 1
+            if record.seq != at:
+                report.add("chain", item, f"chain_seq does not follow its link (expected {at})")
+                return True
+            return broken
+        seq = record.seq
+        if (
+            self.upserts
+            and record.previous_key
+            and later.get(record.previous_key, 0) > seq - 1
+            and seq - 1 not in self.links[stream]
+        ):
+            # The row before it was replaced by a later row of the same key (upserting target).
+            report.replaced.setdefault(stream, {})[seq - 1] = record.previous
+            return broken
+        report.add(
+            "chain",
+            item,
+            f"{stream} row missing before it: no row has chain_hash {record.previous[:16]}… "
+            + (
+                f"(key {record.previous_key}, which has no later row: deleted)"
+                if self.upserts
+                else "(deleted)"
+            ),
+        )
+        return True
+
+    def _check_anchor(self, stream: str, anchor: Anchor) -> None:
+        report = self.report
+        head = anchor.rest_heads.get(stream)
+        if head is None:
+            report.notes.append(
+                f"{anchor.source} has no head of the {stream} chain (a state of a tap before "
+                "it?): its rows are not anchored by it"
+            )
+            return
+        seq, value = head
+        links = self.links[stream].get(seq, set())
+        if not links and report.replaced_link(stream, seq, value):
+            report.notes.append(
+                f"chain {stream}: the head {anchor.source} holds (chain_seq {seq}) is a row the "
+                f"target replaced by a later row of the same key; the kept row at chain_seq "
+                f"{seq + 1} links to it"
+            )
+            report.reached(stream, seq)
+        elif not links:
+            top = max(self.links[stream])
+            report.add(
+                "anchor",
+                f"chain {stream}",
+                f"the archive's {stream} chain ends at chain_seq {top}; {anchor.source} says it "
+                f"reached chain_seq {seq} (head {value[:16]}…): {stream} rows removed",
+            )
+        elif value not in links:
+            report.add(
+                "anchor",
+                f"chain {stream}",
+                f"{stream} chain_seq {seq} has another chain_hash than {anchor.source} says "
+                f"({value[:16]}…): the {stream} rows were rewritten",
+            )
+        else:
+            report.reached(stream, seq)
