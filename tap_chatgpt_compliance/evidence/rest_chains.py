@@ -6,6 +6,14 @@ the row before it (its ``chain_seq`` follows), one chain per stream with no fork
 anchors' heads (``--state``: the stream's bookmark; ``--seals``: ``chains.<stream>``) are links
 of it. A row deleted, inserted, moved or edited with its raw_item is a ``chain`` finding.
 
+A run killed after writing rows but before the STATE that carries their head leaves them in
+an append-only archive; the next run writes the same items again from the same head: the same
+links when their values are the same. A GPT's or project's item holds signed download URLs,
+signed anew at every request: those rows differ, and the archive has two branches after the
+head. Such a fork is accounted for only when the branch off the anchored (else the longest)
+chain has, at each position, a row of the same key whose chained fields are equal but for
+URLs; any other fork (a row inserted beside the real one) is a finding.
+
 An upserting archive (PostgreSQL) keeps one row per primary key: a hole is accounted for when
 the key the next row names (``chain_previous_key``) has a row later in the chain (the row the
 target replaced); any other hole is a removed row. An append-only archive has every link.
@@ -17,6 +25,8 @@ chains writes no row without its link: inserted).
 
 from __future__ import annotations
 
+import hashlib
+import re
 import typing as t
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -39,6 +49,24 @@ class Link:
     error: str | None
     """Why the row does not hash to its chain_hash (None: it does)."""
     label: str
+    stable: str
+    """A digest of the chained fields with the URLs left out (see :func:`stable`)."""
+
+
+_URL = re.compile(r'https?://[^"\s]*')
+"""A URL in a served item: a signed download URL is signed anew (path or query) at each answer."""
+
+
+def stable(stream: str, row: t.Mapping[str, t.Any]) -> str:
+    """Return a digest of a row's chained fields with its URLs left out (signed anew)."""
+    raw = row.get("raw_item")
+    unsigned = {**row, "raw_item": _URL.sub("<url>", raw) if isinstance(raw, str) else raw}
+    unsigned[rest_chain.PREVIOUS_KEY] = None
+    try:
+        text = rest_chain.chained_fields(stream, unsigned)
+    except chain.ChainVersionError:
+        text = repr(sorted(unsigned.items()))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _seq(value: t.Any) -> int:
@@ -97,6 +125,7 @@ class RestChains:
                 key=rest_chain.record_key(stream, row),
                 error=error,
                 label=label,
+                stable=stable(stream, row),
             )
         )
         return rest_chain.without_chain(row)
@@ -104,7 +133,8 @@ class RestChains:
     def check(self, anchors: t.Sequence[Anchor]) -> None:
         """Check every chain, then every anchor's REST heads."""
         for stream, records in sorted(self.chains.items()):
-            self._check_chain(stream, records)
+            heads = {a.rest_heads[stream][1] for a in anchors if stream in a.rest_heads}
+            self._check_chain(stream, records, heads)
             for anchor in anchors:
                 self._check_anchor(stream, anchor)
         for anchor in anchors:
@@ -117,7 +147,7 @@ class RestChains:
                         f"archive has no chained {stream} row: the stream's rows were removed",
                     )
 
-    def _check_chain(self, stream: str, records: list[Link]) -> None:
+    def _check_chain(self, stream: str, records: list[Link], heads: set[str]) -> None:
         report = self.report
         links = self.links.setdefault(stream, {})
         by_hash: dict[str, Link] = {}
@@ -139,7 +169,7 @@ class RestChains:
                     f"two copies of this row disagree on their position (chain_seq {kept.seq} "
                     f"and {record.seq})",
                 )
-        broken = self._forks(stream, by_hash)
+        broken = self._forks(stream, by_hash, heads)
         later: dict[str, int] = {}
         for record in by_hash.values():
             later[record.key] = max(later.get(record.key, 0), record.seq)
@@ -160,16 +190,23 @@ class RestChains:
             "head": top.hash,
         }
 
-    def _forks(self, stream: str, by_hash: dict[str, Link]) -> bool:
-        """Report two rows at one position or after one link (a row inserted beside another)."""
+    def _forks(self, stream: str, by_hash: dict[str, Link], heads: set[str]) -> bool:
+        """Report two rows at one position or after one link (a row inserted beside another).
+
+        A branch that repeats the rows of the chain's main branch (a killed run's rows, written
+        again: :func:`stable`) is accounted for, in a note.
+        """
         at_seq: defaultdict[int, set[str]] = defaultdict(set)
         after: defaultdict[str, set[str]] = defaultdict(set)
         for record in by_hash.values():
-            at_seq[record.seq].add(record.hash)
             after[record.previous].add(record.hash)
+        repeated = self._repeated_branches(stream, by_hash, after, heads)
+        for record in by_hash.values():
+            if record.hash not in repeated:
+                at_seq[record.seq].add(record.hash)
         broken = False
         for previous, hashes in sorted(after.items()):
-            if len(hashes) > 1:
+            if len(hashes - repeated) > 1:
                 broken = True
                 where = "the genesis" if previous == chain.GENESIS else f"{previous[:16]}…"
                 labels = sorted(by_hash[h].label for h in hashes)
@@ -190,6 +227,37 @@ class RestChains:
                     f"{len(hashes)} different rows at one position ({', '.join(labels[:5])})",
                 )
         return broken
+
+    def _repeated_branches(
+        self,
+        stream: str,
+        by_hash: dict[str, Link],
+        after: dict[str, set[str]],
+        heads: set[str],
+    ) -> set[str]:
+        """Return the rows of branches that repeat their fork's main branch, row by row."""
+        repeated: set[str] = set()
+        for _, hashes in sorted(after.items()):
+            if len(hashes) < 2:
+                continue
+            branches = [_branch(by_hash[h], by_hash, after) for h in sorted(hashes)]
+            main = max(
+                branches, key=lambda b: (any(r.hash in heads for r in b), b[-1].seq, b[0].hash)
+            )
+            for branch in branches:
+                if branch is main or len(branch) > len(main):
+                    continue
+                if all(
+                    (r.key, r.stable, r.seq) == (m.key, m.stable, m.seq)
+                    for r, m in zip(branch, main, strict=False)
+                ):
+                    repeated.update(r.hash for r in branch)
+                    self.report.notes.append(
+                        f"chain {stream}: {len(branch)} rows after chain_seq {branch[0].seq - 1} "
+                        "were written by a run killed before its STATE, then again by the next "
+                        "run (the same items; only signed URLs differ): accounted for"
+                    )
+        return repeated
 
     def _check_link(
         self, stream: str, record: Link, by_hash: dict[str, Link], later: dict[str, int]
@@ -265,3 +333,15 @@ class RestChains:
             )
         else:
             report.reached(stream, seq)
+
+
+def _branch(first: Link, by_hash: dict[str, Link], after: dict[str, set[str]]) -> list[Link]:
+    """Return the rows from ``first`` on while each has exactly one row after it."""
+    branch, seen = [first], {first.hash}
+    while len(following := after.get(branch[-1].hash, set())) == 1:
+        nxt = by_hash[next(iter(following))]
+        if nxt.hash in seen:
+            break
+        branch.append(nxt)
+        seen.add(nxt.hash)
+    return branch

@@ -245,6 +245,19 @@ def test_a_forged_row_chained_into_the_middle_is_a_finding(runs: Runs, tmp_path:
     _failed_on(_verify_jsonl(records, tmp_path, runs.second.state), "users")
 
 
+def test_a_forged_version_of_a_row_beside_it_is_a_finding(runs: Runs, tmp_path: Path) -> None:
+    """A second row of the same user, another email, at its position (a fork): not a killed
+    run's row (those repeat the row up to signed URLs)."""
+    records = _both(runs)
+    real = records["users"][1]
+    forged = copy.deepcopy(real)
+    item = {**json.loads(real["raw_item"]), "email": "forged@example.com"}
+    forged.update(item=item, raw_item=raw_item(item), email=item["email"])
+    forged["chain_hash"] = rest_chain.chain_hash(forged["chain_previous"], forged, "users")
+    records["users"].insert(1, forged)
+    _failed_on(_verify_jsonl(records, tmp_path, runs.second.state), "users")
+
+
 def test_rows_swapped_in_the_chain_are_a_finding(runs: Runs, tmp_path: Path) -> None:
     """Two rows trade places (their chain columns swapped): neither hashes to its link."""
     records = _both(runs)
@@ -288,20 +301,22 @@ def test_an_archive_before_the_chain_keeps_the_old_limitation(runs: Runs, tmp_pa
     assert any("cannot be detected" in text for text in report.limitations)
 
 
-def test_a_killed_run_then_its_rerun_verify_intact(runs: Runs, tmp_path: Path) -> None:
-    """A run's output cut after its second users row (SIGKILL there), then a run from the last
-    STATE it wrote: the rows written again get the same links; the archive is intact."""
+@pytest.mark.parametrize("stream", ["users", "gpts", "memories"])
+def test_a_killed_run_then_its_rerun_verify_intact(runs: Runs, tmp_path: Path, stream: str) -> None:
+    """A run's output cut after its second row of ``stream`` (SIGKILL there), then a run from
+    the last STATE it wrote: the rows written again get the same links (a GPT's signed URLs
+    differ: its rows repeat the killed ones, accounted for); the archive is intact."""
     lines = runs.first.stdout.splitlines()
-    users = [
+    rows = [
         i
         for i, line in enumerate(lines)
         if line.startswith("{")
         and json.loads(line).get("type") == "RECORD"
-        and json.loads(line).get("stream") == "users"
+        and json.loads(line).get("stream") == stream
     ]
-    cut = "\n".join(lines[: users[1] + 1]) + "\n"
+    cut = "\n".join(lines[: rows[min(1, len(rows) - 1)] + 1]) + "\n"
     killed_records, killed_states = parse_singer(cut)
-    assert killed_records["users"], "the cut keeps users rows"
+    assert killed_records[stream], "the cut keeps rows of the stream"
     state = killed_states[-1] if killed_states else None
     rerun = _run(runs.sim, runs.catalog, state)
     records: Records = {}
