@@ -33,8 +33,10 @@ from dataclasses import dataclass
 
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
 
-if t.TYPE_CHECKING:
-    from tap_chatgpt_compliance.evidence.verify import Anchor, Report
+Report = t.Any
+"""verify's Report (not imported: verify imports this module)."""
+Anchor = t.Any
+"""verify's Anchor: ``source`` and ``rest_heads`` (``{stream: (chain_seq, chain_head)}``)."""
 
 
 @dataclass(frozen=True)
