@@ -88,7 +88,11 @@ class RestChains:
         self.links = links
         self.chains: defaultdict[str, list[Link]] = defaultdict(list)
         self.unchained: Counter[str] = Counter()
-        self.inserted: Counter[str] = Counter()
+        self.loose: defaultdict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
+        """Rows without chain columns: (position, _sdc_received_at, label), per stream."""
+        self.first_chained: dict[str, tuple[int, str | None]] = {}
+        """The position and _sdc_received_at of each stream's first chained row read."""
+        self.position = 0
 
     @property
     def unchained_total(self) -> int:
@@ -99,18 +103,15 @@ class RestChains:
         """Keep a row's link; return the row without its chain columns (to re-derive it)."""
         if stream not in rest_chain.KEYS:
             return row
+        self.position += 1
+        received = row.get("_sdc_received_at")
+        received = None if received is None else chain.canonical_time(received)
         if not any(row.get(column) is not None for column in rest_chain.COLUMNS):
-            if self.chains.get(stream):
-                self.inserted[stream] += 1
-                self.report.add(
-                    "chain",
-                    label,
-                    f"a row without chain columns after the first chained {stream} row: the tap "
-                    "chains every row it writes: inserted",
-                )
-            else:
-                self.unchained[stream] += 1
+            self.loose[stream].append((self.position, received, label))
             return rest_chain.without_chain(row)
+        first = self.first_chained.setdefault(stream, (self.position, received))
+        if received is not None and (first[1] is None or received < first[1]):
+            self.first_chained[stream] = (first[0], received)
         previous = str(row.get("chain_previous") or "")
         error = None
         try:
@@ -132,8 +133,35 @@ class RestChains:
         )
         return rest_chain.without_chain(row)
 
+    def _check_loose(self) -> None:
+        """Rows without chain columns: before the chain (a limitation) or inserted (a finding).
+
+        After the stream's first chained row (as the target received them, its
+        ``_sdc_received_at``, when both have one; else as read) the tap wrote no row without
+        its link: inserted.
+        """
+        for stream, rows in sorted(self.loose.items()):
+            first = self.first_chained.get(stream)
+            for position, received, label in rows:
+                if first is None:
+                    after = False
+                elif received is not None and first[1] is not None:
+                    after = received > first[1]
+                else:
+                    after = position > first[0]
+                if after:
+                    self.report.add(
+                        "chain",
+                        label,
+                        f"a row without chain columns after the first chained {stream} row: "
+                        "the tap chains every row it writes: inserted",
+                    )
+                else:
+                    self.unchained[stream] += 1
+
     def check(self, anchors: t.Sequence[Anchor]) -> None:
         """Check every chain, then every anchor's REST heads."""
+        self._check_loose()
         for stream, records in sorted(self.chains.items()):
             heads = {a.rest_heads[stream][1] for a in anchors if stream in a.rest_heads}
             self._check_chain(stream, records, heads)

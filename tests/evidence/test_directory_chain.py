@@ -453,3 +453,28 @@ def test_postgres_forged_and_edited_rows_are_findings(pg_both: str, runs: Runs) 
     report = _pg(pg_both, runs, update)
     _failed_on(report, "users", ("chain",))
     assert not any(line.startswith("column") for line in _lines(report)), _lines(report)
+
+
+# --------------------------------------------------------------------------- S3
+
+
+@pytest.mark.e2e
+def test_s3_a_deleted_user_is_a_finding(
+    runs: Runs, s3_client: Any, s3_bucket: str, s3_endpoint: str
+) -> None:
+    """Both runs in target-s3's layout (moto): intact; a users row removed: FAILED."""
+    records = _both(runs)
+    prefix = f"dirchain-{uuid.uuid4().hex[:8]}"
+
+    def put(rows: Records) -> Report:
+        for stream, kept in rows.items():
+            body = "".join(json.dumps(r) + "\n" for r in kept).encode()
+            s3_client.put_object(
+                Bucket=s3_bucket, Key=f"{prefix}/{stream}/{stream}-1.jsonl", Body=body
+            )
+        archive = sources.from_s3(f"s3://{s3_bucket}/{prefix}", {"endpoint_url": s3_endpoint})
+        return verify(archive, anchor_from_state(runs.second.state, "state"))
+
+    assert put(records).status == "intact"
+    del records["users"][2]
+    _failed_on(put({"users": records["users"]}), "users")
