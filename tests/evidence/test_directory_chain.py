@@ -24,6 +24,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
+from tap_chatgpt_compliance.directory_rows import derive_row as derive_directory_row
 from tap_chatgpt_compliance.directory_rows import raw_item
 from tap_chatgpt_compliance.evidence import seals as seal_check
 from tap_chatgpt_compliance.evidence import sources
@@ -478,3 +479,40 @@ def test_s3_a_deleted_user_is_a_finding(
     assert put(records).status == "intact"
     del records["users"][2]
     _failed_on(put({"users": records["users"]}), "users")
+
+
+def test_rows_before_the_chain_then_chained_rows_keep_the_limitation_only(
+    runs: Runs, tmp_path: Path
+) -> None:
+    """An archive upgraded in place: the rows of an older tap (no chain columns) first, then
+    the chained rows of this one: a limitation for the old rows, no finding; an old-looking row
+    after the first chained one is a finding."""
+    records = _both(runs)
+    old = [rest_chain.without_chain(row) for row in runs.first.records["users"]]
+    records["users"] = old + records["users"]
+    report = _verify_jsonl(records, tmp_path, runs.second.state)
+    assert report.status == "intact", report.text()
+    assert any(
+        f"{len(old)} rows of the REST streams (users)" in text and "cannot be detected" in text
+        for text in report.limitations
+    ), report.limitations
+    records["users"].append(old[0])
+    _failed_on(_verify_jsonl(records, tmp_path, runs.second.state), "users")
+
+
+@pytest.mark.e2e
+def test_postgres_a_row_received_before_the_chain_is_no_finding(pg_both: str, runs: Runs) -> None:
+    """A users row without chain columns that the target received before the first chained
+    row (an older tap's, for a user no later run lists): the old limitation, no finding."""
+    latest = runs.second.records["users"][0]
+    item = {**json.loads(latest["raw_item"]), "id": "user-gone", "email": "gone@x.com"}
+    row = derive_directory_row("users", item, latest["workspace_id"])
+    values = [json.dumps(v) if isinstance(v, dict) else v for v in row.values()]
+    insert = (
+        f"INSERT INTO S.users ({', '.join(row)}, _sdc_received_at) SELECT "
+        f"{', '.join(['%s'] * len(row))}, min(_sdc_received_at) - interval '1 day' FROM S.users",
+        tuple(values),
+    )
+    report = _pg(pg_both, runs, insert)
+    assert report.status == "intact", report.text()
+    assert any("cannot be detected" in text for text in report.limitations)
