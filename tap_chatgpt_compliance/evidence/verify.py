@@ -12,6 +12,9 @@ guarantees, with and without an anchor, are in docs/guarantees.md:
 3. ``chain``: per event type, every manifest record's ``chain_hash`` recomputes and links to
    the one before it; with an anchor (``--state``), the archive reaches the anchored head
    (``chain_seq`` and ``chain_head``) of every event type: a shorter or rewritten archive fails.
+   The attachment chain (``files``) and one chain per REST stream (``users``, ``gpts``, …, the
+   workspace objects: evidence/rest_chains.py) are checked the same way: a REST row deleted,
+   inserted or edited with its ``raw_item`` breaks its stream's chain.
 4. ``column``: every column of every ``messages``, ``events``, ``unparsed_lines``,
    ``conversations`` and ``files`` row is re-derived from the raw line(s) of its log file with
    the tap's own record builders (records.py, logfiles.py) and compared; ``users``, ``gpts``
