@@ -8,11 +8,11 @@ API for the verifier:
   (check ``"seal"``) and returns a :class:`SealCheck` (the seals read, the latest heads), or
   raises :class:`SealsUnreadable` (one readable line) when nothing can be read.
 - ``archive``: the archive's chain links, ``{chain name: {chain_seq: chain_hash}}`` with chain
-  names ``log_files/<EVENT_TYPE>`` and ``files`` (:func:`archive_links` builds it from
-  records): every head of every seal must be a link of the archive (same sequence, same
-  hash): a shorter archive or a rewritten one is a finding; in an upserting archive, a head
-  its target replaced is accepted when the kept record after it links to it
-  (``Report.replaced_link``).
+  names ``log_files/<EVENT_TYPE>``, ``files`` and each REST stream's name
+  (:func:`archive_links` builds it from records): every head of every seal must be a link of
+  the archive (same sequence, same hash): a shorter archive or a rewritten one is a finding;
+  in an upserting archive, a head its target replaced is accepted when the kept record after
+  it links to it (``Report.replaced_link``).
 
 Findings: a seal that is not JSON or not a seal, of another workspace, a hole in the seal chain
 (``previous_seal`` naming a seal that is absent or whose bytes hash differently: a seal
@@ -90,11 +90,17 @@ class SealCheck:
 
 
 def archive_links(
-    log_files: t.Iterable[t.Mapping[str, t.Any]], files: t.Iterable[t.Mapping[str, t.Any]] = ()
+    log_files: t.Iterable[t.Mapping[str, t.Any]],
+    files: t.Iterable[t.Mapping[str, t.Any]] = (),
+    rest: t.Mapping[str, t.Iterable[t.Mapping[str, t.Any]]] | None = None,
 ) -> dict[str, dict[int, set[str]]]:
-    """Return ``{chain name: {chain_seq: {chain_hash, …}}}`` of an archive's records."""
+    """Return ``{chain name: {chain_seq: {chain_hash, …}}}`` of an archive's records.
+
+    ``rest``: the records of the REST streams, by stream (one chain each, named by the stream).
+    """
     links: dict[str, dict[int, set[str]]] = {}
-    for name, records in (("log_files", log_files), (chain.FILES, files)):
+    streams = [("log_files", log_files), (chain.FILES, files), *(rest or {}).items()]
+    for name, records in streams:
         for record in records:
             seq, value = record.get("chain_seq"), record.get("chain_hash")
             if not seq or not value:

@@ -12,6 +12,9 @@ guarantees, with and without an anchor, are in docs/guarantees.md:
 3. ``chain``: per event type, every manifest record's ``chain_hash`` recomputes and links to
    the one before it; with an anchor (``--state``), the archive reaches the anchored head
    (``chain_seq`` and ``chain_head``) of every event type: a shorter or rewritten archive fails.
+   The attachment chain (``files``) and one chain per REST stream (``users``, ``gpts``, …, the
+   workspace objects: evidence/rest_chains.py) are checked the same way: a REST row deleted,
+   inserted or edited with its ``raw_item`` breaks its stream's chain.
 4. ``column``: every column of every ``messages``, ``events``, ``unparsed_lines``,
    ``conversations`` and ``files`` row is re-derived from the raw line(s) of its log file with
    the tap's own record builders (records.py, logfiles.py) and compared; ``users``, ``gpts``
@@ -62,8 +65,9 @@ from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.evidence import sources, state_file
 from tap_chatgpt_compliance.evidence.export_text import one_line
+from tap_chatgpt_compliance.evidence.rest_chains import RestChains
 from tap_chatgpt_compliance.evidence.sources import JsonString, strict_json
-from tap_chatgpt_compliance.logfiles import chain
+from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
 from tap_chatgpt_compliance.logfiles.records import (
     ConversationFold,
@@ -477,6 +481,8 @@ class Anchor:
     """The workspace the state was written for (``bookmarks.log_files.workspace_id``)."""
     bookmarks: dict[str, str] = field(default_factory=dict)
     """event type -> the bookmark (``replication_key_value``) kept beside its head."""
+    rest_heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """REST stream -> (chain_seq, chain_head) of its chain (logfiles/rest_chain.py)."""
 
 
 def read_state(path: str | Path) -> Anchor:
@@ -533,7 +539,13 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
         for entry in pending:
             if isinstance(entry, dict) and entry.get("id"):
                 anchor.pending_files.add(str(entry["id"]))
-    if not anchor.heads and anchor.files_head is None:
+    for name in rest_chain.KEYS:
+        rest = bookmarks.get(name) if isinstance(bookmarks, dict) else None
+        if isinstance(rest, dict):
+            head, seq = rest.get(chain.HEAD_KEY), rest.get(chain.SEQ_KEY)
+            if isinstance(head, str) and seq is not None:
+                anchor.rest_heads[name] = (_anchor_seq(seq, source, name), head)
+    if not anchor.heads and anchor.files_head is None and not anchor.rest_heads:
         msg = f"{source}: no chain head in it (a state of a tap version before the chain?)"
         raise AnchorError(msg)
     return anchor
@@ -1056,6 +1068,7 @@ class Verifier:
         self.conversation_ids: set[str] = set()
         self.links: dict[str, dict[int, set[str]]] = {}
         """{chain name: {chain_seq: {chain_hash}}} of the archive, for the seals check."""
+        self.rest = RestChains(self.report, archive.upserts, self.links)
         self.owners: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(dict)
         """{(kind, object id): {owner id: {stream}}}: the canvas's user, the configuration's
         GPT or project, as each row says (see :meth:`_check_owners`)."""
@@ -1101,6 +1114,7 @@ class Verifier:
             self._check_directory()
             self._check_workspace_objects()
             self._check_owners()
+            self.rest.check(self.anchors)
             self._directory_is_unanchored()
             self._name_unproven_columns()
             self._summarise()
@@ -2535,6 +2549,7 @@ class Verifier:
             for row in self.rows(stream):
                 key = str(row.get("id"))
                 report.counts["directory_rows"] += 1
+                row = self.rest.add(stream, row, f"{stream} {key}")
                 raw = row.get("raw_item")
                 if raw is None:
                     without += 1
@@ -2585,14 +2600,19 @@ class Verifier:
                 )
 
     def _directory_is_unanchored(self) -> None:
-        """Say that REST rows are consistent but not anchored (no chain or OpenAI hash)."""
-        rows = self.report.counts["directory_rows"] + self.report.counts["workspace_object_rows"]
+        """Say what the REST rows written before the tap chained them are (no chain columns).
+
+        They equal their raw_item, but neither OpenAI's hashes nor a chain covers them. The
+        rows of the chained REST streams are proven by their chains (RestChains).
+        """
+        rows = self.rest.unchained_total
         if rows:
+            which = ", ".join(sorted(self.rest.unchained))
             self.report.limitations.append(
-                f"{rows} rows of the REST streams (users, gpts, projects and the workspace "
-                "objects) equal their raw_item, but neither OpenAI's hashes nor the chains and "
-                "anchors cover them: a row deleted, or edited together with its raw_item, "
-                "cannot be detected"
+                f"{rows} rows of the REST streams ({which}) were written by a tap version "
+                "before their chain (no chain columns): they equal their raw_item, but neither "
+                "OpenAI's hashes nor the chains and anchors cover them: a row of them deleted, "
+                "or edited together with its raw_item, cannot be detected"
             )
 
     def _check_workspace_objects(self) -> None:
@@ -2609,6 +2629,7 @@ class Verifier:
             for row in self.rows(stream):
                 report.counts["workspace_object_rows"] += 1
                 key = "/".join(str(row.get(k)) for k in (*parent_keys, "id", "version") if k in row)
+                row = self.rest.add(stream, row, f"{stream} {key}")
                 raw = row.get("raw_item")
                 item = _event_obj(raw) if isinstance(raw, str) else None
                 if not isinstance(item, dict) and not (stream in ANY_JSON and _is_json(raw)):

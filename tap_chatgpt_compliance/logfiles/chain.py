@@ -32,6 +32,12 @@ still verify (:func:`chain_hash` picks the field set from the record).
     for only when ``chain_previous_id`` names an attachment that has a record later in the
     chain (its latest); any other hole is a removed record.
 
+The REST streams (``users``, ``gpts``, ``projects`` and the workspace objects: one chain per
+stream, its head in the stream's bookmark) are chained by the same rules in
+:mod:`~tap_chatgpt_compliance.logfiles.rest_chain`: ``chain_previous_key`` (the primary key of
+the record linked to) accounts for the holes of an upserting target as ``chain_previous_id``
+does here.
+
 The head of a chain moves only with the STATE that makes its records final: the ``log_files``
 head with its bookmark, the ``files`` head with the bookmark of the log file that referenced
 the attachments (:class:`StagedChain`, committed by the files stream's ``commit_staged``), or

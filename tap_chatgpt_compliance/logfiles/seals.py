@@ -2,8 +2,9 @@
 
 At the end of a run, after every record and the final STATE were written, the tap writes one
 small JSON object (:func:`build_seal`) to ``<seal_storage_url>/<workspace_id>/<UTC time>-<run
-id>.json``: the head (``chain_seq``, ``chain_head``) of every chain — ``log_files/<EVENT_TYPE>``
-and ``files`` — as in the STATE just written, the records written per stream, the tap version,
+id>.json``: the head (``chain_seq``, ``chain_head``) of every chain — ``log_files/<EVENT_TYPE>``,
+``files`` and one per REST stream (``users``, ``gpts``, …: rest_chain.py) — as in the STATE
+just written, the records written per stream, the tap version,
 and the SHA-256 of the previous seal of the workspace (seals form a chain too). Names sort by
 time and are never overwritten. On S3 the object is written with Object Lock in COMPLIANCE
 mode, retained ``seal_retention_days``; on a local folder it is written atomically (never over
@@ -28,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError
-from tap_chatgpt_compliance.logfiles import chain
+from tap_chatgpt_compliance.logfiles import chain, rest_chain
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -180,8 +181,12 @@ def _write_local(path: Path, data: bytes) -> None:
 def chain_heads(
     log_file_states: t.Mapping[str, t.Mapping[str, t.Any]],
     files_state: t.Mapping[str, t.Any] | None,
+    rest_states: t.Mapping[str, t.Mapping[str, t.Any]] | None = None,
 ) -> dict[str, dict[str, t.Any]]:
-    """Return the seal's ``chains``: ``log_files/<EVENT_TYPE>`` and ``files`` heads."""
+    """Return the seal's ``chains``: ``log_files/<EVENT_TYPE>``, ``files`` and REST heads.
+
+    ``rest_states``: the bookmark of each REST stream (rest_chain.KEYS), by stream name.
+    """
     heads: dict[str, dict[str, t.Any]] = {}
     for event_type, state in sorted(log_file_states.items()):
         found = chain.head(state)
@@ -193,6 +198,10 @@ def chain_heads(
     found = chain.head(files_state or {})
     if found is not None:
         heads[chain.FILES] = {"chain_seq": found[0], "chain_head": found[1]}
+    for name, state in sorted((rest_states or {}).items()):
+        found = chain.head(state) if name in rest_chain.KEYS else None
+        if found is not None:
+            heads[name] = {"chain_seq": found[0], "chain_head": found[1]}
     return heads
 
 
@@ -319,6 +328,12 @@ def seal_run(tap: Tap) -> str | None:
     )
     files = streams.get(chain.FILES)
     files_state = files.stream_state if files is not None else None
+    bookmarks = tap.state.get("bookmarks") if isinstance(tap.state, dict) else None
+    rest_states = {
+        name: state
+        for name, state in (bookmarks or {}).items()
+        if name in rest_chain.KEYS and isinstance(state, dict)
+    }
     writer = tap.message_writer
     records: t.Mapping[str, int] = getattr(writer, "records", {})
     clock = getattr(tap.__dict__.get("transport"), "clock", None)  # the API's Date (clock.py)
@@ -329,7 +344,7 @@ def seal_run(tap: Tap) -> str | None:
         raise SealError(_failed(url, _describe(exc))) from None
     where, seal = write_seal(
         store,
-        chains=chain_heads(states, files_state),
+        chains=chain_heads(states, files_state, rest_states),
         records=records,
         retention_days=settings.seal_retention_days,
         api_time=api_time if isinstance(api_time, datetime) else None,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import typing as t
 
 from tap_chatgpt_compliance import schemas
-from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.directory_rows import derive_row, has_id
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.http.pagination import LastIdPaginator, PageShapeError
+from tap_chatgpt_compliance.logfiles.rest_chain import with_chain_columns
 from tap_chatgpt_compliance.sdk import override
+from tap_chatgpt_compliance.streams.chained import ChainedRows
 from tap_chatgpt_compliance.streams.repeats import RepeatedItems
 
 if t.TYPE_CHECKING:
@@ -19,8 +20,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 
-class DirectoryStream(ComplianceStream):
-    """A full-table Gen-1 list paged by ``after=last_id``."""
+class DirectoryStream(ChainedRows):
+    """A full-table Gen-1 list paged by ``after=last_id``, its records on the stream's chain."""
 
     primary_keys: t.ClassVar[list[str]] = ["id"]
     page_size: int = 200
@@ -30,7 +31,8 @@ class DirectoryStream(ComplianceStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the list; a 403 or a broken page skips this stream but fails the run at its end.
 
-        A key without the export scope must not stop the archive of conversations.
+        A key without the export scope must not stop the archive of conversations. The
+        chain head moves after the last record written (also when the list broke after some).
         """
         self._repeats = RepeatedItems(self.name, self.sync_run.counts, self.logger)
         try:
@@ -38,6 +40,7 @@ class DirectoryStream(ComplianceStream):
         except (_Forbidden, PageShapeError) as exc:
             self.logger.error("Stream '%s' skipped: %s", self.name, exc)
             self.sync_run.failures.append(str(exc))
+        self.commit_chain()
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -77,7 +80,7 @@ class DirectoryStream(ComplianceStream):
                 self.name,
                 "missing" if "id" not in row else repr(row["id"])[:40],
             )
-        return derive_row(self.name, row, self.workspace_id)
+        return self.chain_link(derive_row(self.name, row, self.workspace_id))
 
 
 class UsersStream(DirectoryStream):
@@ -85,7 +88,7 @@ class UsersStream(DirectoryStream):
 
     name = "users"
     path = "/compliance/workspaces/{workspace_id}/users"
-    schema: t.ClassVar[dict] = schemas.USER
+    schema: t.ClassVar[dict] = with_chain_columns(schemas.USER)
 
 
 class GPTsStream(DirectoryStream):
@@ -93,7 +96,7 @@ class GPTsStream(DirectoryStream):
 
     name = "gpts"
     path = "/compliance/workspaces/{workspace_id}/gpts"
-    schema: t.ClassVar[dict] = schemas.GPT
+    schema: t.ClassVar[dict] = with_chain_columns(schemas.GPT)
     page_size = 20
 
 
@@ -102,7 +105,7 @@ class ProjectsStream(DirectoryStream):
 
     name = "projects"
     path = "/compliance/workspaces/{workspace_id}/projects"
-    schema: t.ClassVar[dict] = schemas.PROJECT
+    schema: t.ClassVar[dict] = with_chain_columns(schemas.PROJECT)
     page_size = 20
 
 

@@ -33,8 +33,10 @@ from datetime import datetime, timedelta
 from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pagination import PageShapeError
 from tap_chatgpt_compliance.http.transport import BadPathSegment
+from tap_chatgpt_compliance.logfiles import rest_chain
 from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.settings import setting
+from tap_chatgpt_compliance.streams.chained import ChainedRows
 from tap_chatgpt_compliance.streams.gen1 import (
     RouteForbidden,
     RouteMissing,
@@ -62,7 +64,7 @@ MAX_BOUNDARY = 2000
 DEFAULT_REFRESH_HOURS = 24.0
 
 
-class WorkspaceObjectStream(ServedRows):
+class WorkspaceObjectStream(ChainedRows, ServedRows):
     """A stream of workspace objects read from Gen-1 routes (see the module docstring)."""
 
     selected_by_default = False
@@ -79,7 +81,7 @@ class WorkspaceObjectStream(ServedRows):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Take the schema of the stream's name (workspace_rows.SCHEMAS)."""
         if "schema" not in kwargs and self.name in SCHEMAS:
-            kwargs["schema"] = SCHEMAS[self.name]
+            kwargs["schema"] = rest_chain.with_chain_columns(SCHEMAS[self.name])
         super().__init__(*args, **kwargs)
 
     @property
@@ -129,7 +131,9 @@ class WorkspaceObjectStream(ServedRows):
             self.logger.error("Stream '%s' skipped: %s", self.name, exc)
             self.sync_run.failures.append(f"stream '{self.name}': {exc}")
             self.child_failed()
+            self.commit_chain()  # the records written before the failure are final too
             return
+        self.commit_chain()
         if not self._refreshing:
             return
         self.after_refresh(updates)
@@ -156,8 +160,11 @@ class WorkspaceObjectStream(ServedRows):
         """Start over a stream whose rows were never written (main thread: the state moves)."""
         state = self.stream_state  # created now if missing: a producer only reads it
         if self.selected and state.get("rows_not_emitted"):
-            # Read before only for a child stream: its rows were never written, start over.
+            # Read before only for a child stream: its rows were never written, start over
+            # (the chain head stays: rows of it may have been written while it was selected).
+            head = rest_chain.kept_head(state)
             state.clear()
+            state.update(head)
 
     def refresh_if_due(
         self, context: Context | None, updates: dict[str, t.Any]
@@ -219,8 +226,8 @@ class WorkspaceObjectStream(ServedRows):
             failed_parents(self.tap).add(t.cast("t.Any", parent).name)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Rows are built by :meth:`row` already."""
-        return row
+        """Rows are built by :meth:`row` already: link each to the stream's chain."""
+        return self.chain_link(row)
 
 
 class ChildObjectStream(OncePerRunSchema, WorkspaceObjectStream):

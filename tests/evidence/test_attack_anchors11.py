@@ -24,7 +24,7 @@ from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
 from tap_chatgpt_compliance.evidence import seals as seal_check
 from tap_chatgpt_compliance.evidence import state_file
 from tap_chatgpt_compliance.evidence.verify import AnchorError, read_state
-from tap_chatgpt_compliance.logfiles import chain
+from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tap_chatgpt_compliance.logfiles.seals import (
     SealStore,
     build_seal,
@@ -74,12 +74,18 @@ def _head(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _heads(records: Records, **at: int) -> Heads:
-    """Every chain's head: its newest record, or the record at ``at[name]`` (1-based)."""
+    """Every chain's head: its newest record, or the record at ``at[name]`` (1-based).
+
+    The REST streams' chains (users, gpts, projects) are sealed at their newest record.
+    """
     out: Heads = {}
     for name in (CM, "AUTH_LOG", chain.FILES):
         rows = _chain(records, name)
         key = name if name == chain.FILES else f"{chain.LOG_FILES}/{name}"
         out[key] = _head(rows[at.get(name, len(rows)) - 1])
+    for stream in rest_chain.KEYS:
+        if records.get(stream):
+            out[stream] = _head(max(records[stream], key=lambda r: r["chain_seq"]))
     return out
 
 

@@ -25,6 +25,7 @@ import pytest
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
 from tap_chatgpt_compliance.evidence.export_text import file_stem
+from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tap_chatgpt_compliance.workspace_rows import derive_row
 from tests.support.evidence import postgres_dsn
 from tests.support.simulators import running
@@ -104,6 +105,22 @@ def storage_run(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> tup
         event_types=["CONVERSATION_MESSAGE"],
     )
     return _ok(run), store
+
+
+def _chained(
+    records: dict[str, list[dict[str, Any]]], stream: str, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Link rows after the stream's newest row, as the tap writes every REST row."""
+    last = max(records[stream], key=lambda r: r["chain_seq"])
+    state = {
+        chain.HEAD_KEY: last["chain_hash"],
+        chain.SEQ_KEY: last["chain_seq"],
+        rest_chain.HEAD_KEY_KEY: rest_chain.record_key(stream, last),
+    }
+    staged = rest_chain.StagedRestChain(state, stream)
+    for row in rows:
+        staged.link(row)
+    return rows
 
 
 def _archive(records: dict[str, list[dict[str, Any]]], folder: Path) -> Path:
@@ -393,9 +410,11 @@ def test_hostile_canvas_is_shown_as_text(inline_run: TapRun, tmp_path: Path) -> 
         },
     ]
     parent = {"user_id": custodian, "textdoc_id": hostile, "textdoc_type": "document"}
-    records["canvas_versions"] += [
-        derive_row("canvas_versions", item, workspace, parent) for item in served
-    ]
+    records["canvas_versions"] += _chained(
+        records,
+        "canvas_versions",
+        [derive_row("canvas_versions", item, workspace, parent) for item in served],
+    )
     out = tmp_path / "production"
     done = _export(_archive(records, tmp_path / "archive"), out, "--custodian", custodian)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -639,7 +658,8 @@ def test_canvas_ids_that_would_share_a_page_are_an_error(
     item = {"content": "x", "name": None, "version": 1, "updated_at": "2026-12-01T10:00:00Z"}
     for textdoc_id in ("case/1", file_stem("case/1")):
         parent = {"user_id": custodian, "textdoc_id": textdoc_id, "textdoc_type": "document"}
-        records["canvas_versions"].append(derive_row("canvas_versions", item, workspace, parent))
+        row = derive_row("canvas_versions", item, workspace, parent)
+        records["canvas_versions"] += _chained(records, "canvas_versions", [row])
     done = _export(
         _archive(records, tmp_path / "archive"), tmp_path / "out", "--custodian", custodian
     )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tap_chatgpt_compliance.directory_rows import derive_row, raw_item
-from tap_chatgpt_compliance.logfiles import chain
+from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tests.support.singer import parse_singer
 from tests.support.tap import run_tap, tap_command, tap_config, tap_env
 
@@ -195,7 +195,8 @@ def test_directory_rows_are_derived_from_raw_item(archive: dict[str, Any], strea
         assert row["raw_item"] == json.dumps(
             row["item"], sort_keys=True, ensure_ascii=False, separators=(",", ":")
         )
-        assert derive_row(stream, item, workspace_id) == row
+        assert derive_row(stream, item, workspace_id) == rest_chain.without_chain(row)
+        assert row["chain_hash"] == rest_chain.chain_hash(row["chain_previous"], row, stream)
     # A column edited without its raw_item no longer derives.
     edited = dict(rows[0])
     column = "email" if stream == "users" else "owner_id"

@@ -11,6 +11,8 @@ Only what truly varies between two runs of the same code is normalised (:func:`n
 - the simulator's ports (``127.0.0.1:<port>``, picked free at each start) and the expiry and
   signature of the signed URLs in GPT and project items (``download_url``: the simulator signs
   them at the wall clock, and the HMAC covers the port);
+- the chain links of the ``gpts`` and ``projects`` rows (``chain_hash``, ``chain_previous``, and
+  the heads in their bookmarks): they hash the items, signed URLs included;
 - nothing else: the ``storage`` scenario writes to fsspec's in-memory store, whose URL is the
   same at every run.
 
@@ -66,12 +68,17 @@ _WALL_CLOCK = re.compile(
 )
 _PORT = re.compile(r"127\.0\.0\.1:\d+")
 _SIGNATURE = re.compile(r"Expires=\d+&X-Amz-Signature=[0-9a-f]+")
+_SIGNED_ROW = re.compile(r'^(\{"type":"RECORD","stream":"(?:gpts|projects)".*)$', re.MULTILINE)
+_LINK = re.compile(r'"(chain_hash|chain_previous)":"[0-9a-f]{64}"')
+_SIGNED_HEAD = re.compile(r'("(?:gpts|projects)":\{"chain_head":")[0-9a-f]{64}')
 
 
 def normalise(stdout: str) -> str:
     """Replace what varies between two runs of the same code (see the module docstring)."""
     text = _WALL_CLOCK.sub(r'"\1":"<wall clock>"', stdout)
     text = _PORT.sub("127.0.0.1:<port>", text)
+    text = _SIGNED_ROW.sub(lambda row: _LINK.sub(r'"\1":"<signed item>"', row.group(1)), text)
+    text = _SIGNED_HEAD.sub(r"\1<signed item>", text)
     return _SIGNATURE.sub("Expires=<expiry>&X-Amz-Signature=<signature>", text)
 
 

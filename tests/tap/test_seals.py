@@ -93,7 +93,8 @@ def test_each_run_writes_a_locked_chained_seal_that_verify_checks(
         assert until > datetime.now(timezone.utc) + timedelta(days=2550)
     # The whole archive (both runs) matches every seal.
     log_files = first.records["log_files"] + second.records["log_files"]
-    links = archive_links(log_files, first.records["files"] + second.records["files"])
+    rest = {s: first.records[s] + second.records[s] for s in ("users", "gpts", "projects")}
+    links = archive_links(log_files, first.records["files"] + second.records["files"], rest)
     report = Report()
     checked = check_seals(
         f"s3://{lock_bucket}/seals", report, options, workspace_id=sim.workspace_id, archive=links
@@ -108,7 +109,11 @@ def test_each_run_writes_a_locked_chained_seal_that_verify_checks(
         f"s3://{lock_bucket}/seals",
         report,
         options,
-        archive=archive_links(first.records["log_files"], first.records["files"]),
+        archive=archive_links(
+            first.records["log_files"],
+            first.records["files"],
+            {s: first.records[s] for s in ("users", "gpts", "projects")},
+        ),
     )
     assert any("missing from the archive" in f[2] for f in report.findings), report.findings
 

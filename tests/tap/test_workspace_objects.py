@@ -28,6 +28,7 @@ import pytest
 from chatgpt_compliance_simulator import Simulator
 from chatgpt_compliance_simulator.config import SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
+from tap_chatgpt_compliance.logfiles import rest_chain
 from tap_chatgpt_compliance.streams.workspace import BUCKETS, DIGITS, ChangeBuckets
 from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
 from tap_chatgpt_compliance.workspace_rows import SCHEMAS, derive_row
@@ -133,7 +134,11 @@ def check_rows(run: TapRun) -> None:
         for record in records:
             assert [e.message for e in validator.iter_errors(record)] == [], (stream, record)
             parent = {k: record.get(k) for k in record if k.endswith("_id") or k == "textdoc_type"}
-            assert derive_row(stream, raw(record), record["workspace_id"], parent) == record
+            derived = derive_row(stream, raw(record), record["workspace_id"], parent)
+            assert derived == rest_chain.without_chain(record)
+            assert record["chain_hash"] == rest_chain.chain_hash(
+                record["chain_previous"], record, stream
+            )
 
 
 def archived(runs: list[TapRun], stream: str) -> list[dict[str, Any]]:

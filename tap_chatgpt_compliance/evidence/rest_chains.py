@@ -1,0 +1,377 @@
+"""Verify the chains of the REST streams (users, gpts, … library_files: logfiles/rest_chain.py).
+
+verify re-derives every column of a REST row from its ``raw_item`` (and parent ids); the chain
+proves the rows themselves: each row's chained fields hash to its ``chain_hash``, each links to
+the row before it (its ``chain_seq`` follows), one chain per stream with no fork, and the
+anchors' heads (``--state``: the stream's bookmark; ``--seals``: ``chains.<stream>``) are links
+of it. A row deleted, inserted, moved or edited with its raw_item is a ``chain`` finding.
+
+A run killed after writing rows but before the STATE that carries their head leaves them in
+an append-only archive; the next run writes the same items again from the same head: the same
+links when their values are the same. A GPT's or project's item holds signed download URLs,
+signed anew at every request: those rows differ, and the archive has two branches after the
+head. Such a fork is accounted for only when the branch off the anchored (else the longest)
+chain has, at each position, a row of the same key whose chained fields are equal but for
+URLs; any other fork (a row inserted beside the real one) is a finding.
+
+An upserting archive (PostgreSQL) keeps one row per primary key: a hole is accounted for when
+the key the next row names (``chain_previous_key``) has a row later in the chain (the row the
+target replaced); any other hole is a removed row. An append-only archive has every link.
+
+Rows without chain columns were written by a tap version before the chain: a limitation (as
+before), never a finding, unless they come after the stream's first chained row (a tap that
+chains writes no row without its link: inserted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import typing as t
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from tap_chatgpt_compliance.logfiles import chain, rest_chain
+
+Report = t.Any
+"""verify's Report (not imported: verify imports this module)."""
+Anchor = t.Any
+"""verify's Anchor: ``source`` and ``rest_heads`` (``{stream: (chain_seq, chain_head)}``)."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """What verify keeps of one chained REST row (not the row)."""
+
+    seq: int
+    hash: str
+    previous: str
+    previous_key: str | None
+    key: str
+    error: str | None
+    """Why the row does not hash to its chain_hash (None: it does)."""
+    label: str
+    stable: str
+    """A digest of the chained fields with the URLs left out (see :func:`stable`)."""
+
+
+_URL = re.compile(r'https?://[^"\s]*')
+"""A URL in a served item: a signed download URL is signed anew (path or query) at each answer."""
+
+
+def stable(stream: str, row: t.Mapping[str, t.Any]) -> str:
+    """Return a digest of a row's chained fields with its URLs left out (signed anew)."""
+    raw = row.get("raw_item")
+    unsigned = {**row, "raw_item": _URL.sub("<url>", raw) if isinstance(raw, str) else raw}
+    unsigned[rest_chain.PREVIOUS_KEY] = None
+    try:
+        text = rest_chain.chained_fields(stream, unsigned)
+    except chain.ChainVersionError:
+        text = repr(sorted(unsigned.items()))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _seq(value: t.Any) -> int:
+    number = chain.whole_number(value)
+    return number if number is not None else 0
+
+
+class RestChains:
+    """Collect the chain links of the REST rows as verify reads them; check them at the end."""
+
+    def __init__(
+        self, report: Report, upserts: bool, links: dict[str, dict[int, set[str]]]
+    ) -> None:
+        """Report to ``report``; put each chain's links into ``links`` (for the seals)."""
+        self.report = report
+        self.upserts = upserts
+        self.links = links
+        self.chains: defaultdict[str, list[Link]] = defaultdict(list)
+        self.unchained: Counter[str] = Counter()
+        self.loose: defaultdict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
+        """Rows without chain columns: (position, _sdc_received_at, label), per stream."""
+        self.first_chained: dict[str, tuple[int, str | None]] = {}
+        """The position and _sdc_received_at of each stream's first chained row read."""
+        self.position = 0
+
+    @property
+    def unchained_total(self) -> int:
+        """Rows written before the chain (no chain columns), every REST stream."""
+        return sum(self.unchained.values())
+
+    def add(self, stream: str, row: dict[str, t.Any], label: str) -> dict[str, t.Any]:
+        """Keep a row's link; return the row without its chain columns (to re-derive it)."""
+        if stream not in rest_chain.KEYS:
+            return row
+        self.position += 1
+        received = row.get("_sdc_received_at")
+        received = None if received is None else chain.canonical_time(received)
+        if not any(row.get(column) is not None for column in rest_chain.COLUMNS):
+            self.loose[stream].append((self.position, received, label))
+            return rest_chain.without_chain(row)
+        first = self.first_chained.setdefault(stream, (self.position, received))
+        if received is not None and (first[1] is None or received < first[1]):
+            self.first_chained[stream] = (first[0], received)
+        previous = str(row.get("chain_previous") or "")
+        error = None
+        try:
+            if rest_chain.chain_hash(previous, row, stream) != row.get("chain_hash"):
+                error = "altered: its chained fields do not hash to its chain_hash"
+        except chain.ChainVersionError as exc:
+            error = str(exc)
+        self.chains[stream].append(
+            Link(
+                seq=_seq(row.get("chain_seq")),
+                hash=str(row.get("chain_hash")),
+                previous=previous,
+                previous_key=row.get(rest_chain.PREVIOUS_KEY),
+                key=rest_chain.record_key(stream, row),
+                error=error,
+                label=label,
+                stable=stable(stream, row),
+            )
+        )
+        return rest_chain.without_chain(row)
+
+    def _check_loose(self) -> None:
+        """Rows without chain columns: before the chain (a limitation) or inserted (a finding).
+
+        After the stream's first chained row (as the target received them, its
+        ``_sdc_received_at``, when both have one; else as read) the tap wrote no row without
+        its link: inserted.
+        """
+        for stream, rows in sorted(self.loose.items()):
+            first = self.first_chained.get(stream)
+            for position, received, label in rows:
+                if first is None:
+                    after = False
+                elif received is not None and first[1] is not None:
+                    after = received > first[1]
+                else:
+                    after = position > first[0]
+                if after:
+                    self.report.add(
+                        "chain",
+                        label,
+                        f"a row without chain columns after the first chained {stream} row: "
+                        "the tap chains every row it writes: inserted",
+                    )
+                else:
+                    self.unchained[stream] += 1
+
+    def check(self, anchors: t.Sequence[Anchor]) -> None:
+        """Check every chain, then every anchor's REST heads."""
+        self._check_loose()
+        for stream, records in sorted(self.chains.items()):
+            heads = {a.rest_heads[stream][1] for a in anchors if stream in a.rest_heads}
+            self._check_chain(stream, records, heads)
+            for anchor in anchors:
+                self._check_anchor(stream, anchor)
+        for anchor in anchors:
+            for stream, (seq, _) in sorted(anchor.rest_heads.items()):
+                if stream not in self.chains:
+                    self.report.add(
+                        "anchor",
+                        f"chain {stream}",
+                        f"{anchor.source} says the {stream} chain reached chain_seq {seq}; the "
+                        f"archive has no chained {stream} row: the stream's rows were removed",
+                    )
+
+    def _check_chain(self, stream: str, records: list[Link], heads: set[str]) -> None:
+        report = self.report
+        links = self.links.setdefault(stream, {})
+        by_hash: dict[str, Link] = {}
+        for record in records:
+            kept = by_hash.setdefault(record.hash, record)
+            links.setdefault(record.seq, set()).add(record.hash)
+            if (
+                kept is not record
+                and record.error is None
+                and (kept.seq, kept.previous)
+                != (
+                    record.seq,
+                    record.previous,
+                )
+            ):
+                report.add(
+                    "chain",
+                    record.label,
+                    f"two copies of this row disagree on their position (chain_seq {kept.seq} "
+                    f"and {record.seq})",
+                )
+        broken = self._forks(stream, by_hash, heads)
+        later: dict[str, int] = {}
+        for record in by_hash.values():
+            later[record.key] = max(later.get(record.key, 0), record.seq)
+        for record in records:
+            if record.error is not None and by_hash[record.hash] is not record:
+                broken = True  # a copy altered (the first copy is checked below)
+                report.add("chain", f"{record.label} (chain_seq {record.seq})", record.error)
+        for record in sorted(by_hash.values(), key=lambda r: r.seq):
+            broken = self._check_link(stream, record, by_hash, later) or broken
+        top = max(by_hash.values(), key=lambda r: r.seq)
+        report.chains[stream] = {
+            "links": len(by_hash),
+            "unbroken": not broken,
+            "starts": sum(1 for r in by_hash.values() if r.previous == chain.GENESIS),
+            "first_end_time": None,
+            "last_end_time": None,
+            "head_seq": top.seq,
+            "head": top.hash,
+        }
+
+    def _forks(self, stream: str, by_hash: dict[str, Link], heads: set[str]) -> bool:
+        """Report two rows at one position or after one link (a row inserted beside another).
+
+        A branch that repeats the rows of the chain's main branch (a killed run's rows, written
+        again: :func:`stable`) is accounted for, in a note.
+        """
+        at_seq: defaultdict[int, set[str]] = defaultdict(set)
+        after: defaultdict[str, set[str]] = defaultdict(set)
+        for record in by_hash.values():
+            after[record.previous].add(record.hash)
+        repeated = self._repeated_branches(stream, by_hash, after, heads)
+        for record in by_hash.values():
+            if record.hash not in repeated:
+                at_seq[record.seq].add(record.hash)
+        broken = False
+        for previous, hashes in sorted(after.items()):
+            if len(hashes - repeated) > 1:
+                broken = True
+                where = "the genesis" if previous == chain.GENESIS else f"{previous[:16]}…"
+                labels = sorted(by_hash[h].label for h in hashes)
+                self.report.add(
+                    "chain",
+                    f"{stream} chain",
+                    f"{len(hashes)} rows follow the same link ({where}: {', '.join(labels[:5])}): "
+                    "a row inserted, or a chain started again; an anchor holds one branch at most",
+                )
+        for seq, hashes in sorted(at_seq.items()):
+            parents = {by_hash[h].previous for h in hashes}
+            if len(hashes) > 1 and len(parents) > 1:
+                broken = True
+                labels = sorted(by_hash[h].label for h in hashes)
+                self.report.add(
+                    "chain",
+                    f"{stream} chain_seq {seq}",
+                    f"{len(hashes)} different rows at one position ({', '.join(labels[:5])})",
+                )
+        return broken
+
+    def _repeated_branches(
+        self,
+        stream: str,
+        by_hash: dict[str, Link],
+        after: dict[str, set[str]],
+        heads: set[str],
+    ) -> set[str]:
+        """Return the rows of branches that repeat their fork's main branch, row by row."""
+        repeated: set[str] = set()
+        for _, hashes in sorted(after.items()):
+            if len(hashes) < 2:
+                continue
+            branches = [_branch(by_hash[h], by_hash, after) for h in sorted(hashes)]
+            main = max(
+                branches, key=lambda b: (any(r.hash in heads for r in b), b[-1].seq, b[0].hash)
+            )
+            for branch in branches:
+                if branch is main or len(branch) > len(main):
+                    continue
+                if all(
+                    (r.key, r.stable, r.seq) == (m.key, m.stable, m.seq)
+                    for r, m in zip(branch, main, strict=False)
+                ):
+                    repeated.update(r.hash for r in branch)
+                    self.report.notes.append(
+                        f"chain {stream}: {len(branch)} rows after chain_seq {branch[0].seq - 1} "
+                        "were written by a run killed before its STATE, then again by the next "
+                        "run (the same items; only signed URLs differ): accounted for"
+                    )
+        return repeated
+
+    def _check_link(
+        self, stream: str, record: Link, by_hash: dict[str, Link], later: dict[str, int]
+    ) -> bool:
+        """Check one row's link; return whether it is broken."""
+        report = self.report
+        item = f"{record.label} (chain_seq {record.seq})"
+        broken = False
+        if record.error is not None:
+            report.add("chain", item, record.error)
+            broken = True
+        before = by_hash.get(record.previous)
+        if record.previous == chain.GENESIS or before is not None:
+            at = 1 if before is None else before.seq + 1
+            if record.seq != at:
+                report.add("chain", item, f"chain_seq does not follow its link (expected {at})")
+                return True
+            return broken
+        seq = record.seq
+        if (
+            self.upserts
+            and record.previous_key
+            and later.get(record.previous_key, 0) > seq - 1
+            and seq - 1 not in self.links[stream]
+        ):
+            # The row before it was replaced by a later row of the same key (upserting target).
+            report.replaced.setdefault(stream, {})[seq - 1] = record.previous
+            return broken
+        report.add(
+            "chain",
+            item,
+            f"{stream} row missing before it: no row has chain_hash {record.previous[:16]}… "
+            + (
+                f"(key {record.previous_key}, which has no later row: deleted)"
+                if self.upserts
+                else "(deleted)"
+            ),
+        )
+        return True
+
+    def _check_anchor(self, stream: str, anchor: Anchor) -> None:
+        report = self.report
+        head = anchor.rest_heads.get(stream)
+        if head is None:
+            report.notes.append(
+                f"{anchor.source} has no head of the {stream} chain (a state of a tap before "
+                "it?): its rows are not anchored by it"
+            )
+            return
+        seq, value = head
+        links = self.links[stream].get(seq, set())
+        if not links and report.replaced_link(stream, seq, value):
+            report.notes.append(
+                f"chain {stream}: the head {anchor.source} holds (chain_seq {seq}) is a row the "
+                f"target replaced by a later row of the same key; the kept row at chain_seq "
+                f"{seq + 1} links to it"
+            )
+            report.reached(stream, seq)
+        elif not links:
+            top = max(self.links[stream])
+            report.add(
+                "anchor",
+                f"chain {stream}",
+                f"the archive's {stream} chain ends at chain_seq {top}; {anchor.source} says it "
+                f"reached chain_seq {seq} (head {value[:16]}…): {stream} rows removed",
+            )
+        elif value not in links:
+            report.add(
+                "anchor",
+                f"chain {stream}",
+                f"{stream} chain_seq {seq} has another chain_hash than {anchor.source} says "
+                f"({value[:16]}…): the {stream} rows were rewritten",
+            )
+        else:
+            report.reached(stream, seq)
+
+
+def _branch(first: Link, by_hash: dict[str, Link], after: dict[str, set[str]]) -> list[Link]:
+    """Return the rows from ``first`` on while each has exactly one row after it."""
+    branch, seen = [first], {first.hash}
+    while len(following := after.get(branch[-1].hash, set())) == 1:
+        nxt = by_hash[next(iter(following))]
+        if nxt.hash in seen:
+            break
+        branch.append(nxt)
+        seen.add(nxt.hash)
+    return branch
