@@ -139,11 +139,18 @@ def run(
             load_file=args.dat,
         )
         unplaced = exporter.index.unplaced
+        unparsed = exporter.index.unparsed
     print("\n".join(production.summary_lines(time.monotonic() - started)))
     if unplaced:
         print(
             f"  Note: {unplaced:,} messages of the archive name no conversation or time in their "
             "delivered event: they are in no selection."
+        )
+    if unparsed:
+        print(
+            f"  Note: {unparsed:,} lines of the archive's message log files could not be parsed "
+            "(unparsed_lines, kept byte-exact): they are in no selection; a message among them "
+            "is not in this production."
         )
     if findings:
         print(f"  {verdict}: every page is stamped with them.")

@@ -3,7 +3,8 @@
 A finding concerns what its item names (``<check>: <item>: <detail>``; the detail is not read):
 
 - a row of a log file (``messages event <id> of log file <id> …``, ``attachment <id> of log
-  file <id>``): that message (by message, event or attachment id), when such a row of that log
+  file <id>``): that message (by message, event or attachment id, or its row's own ``event_id``
+  or ``id`` column: a row made up under a real message's key), when such a row of that log
   file is in the archive;
 - otherwise every message any word of the item names: by its message, event or attachment id,
   its conversation, its actor, or its log file (a raw file altered, a line without its row, a

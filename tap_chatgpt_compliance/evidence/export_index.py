@@ -52,7 +52,10 @@ CREATE TABLE file_parts (
 ) WITHOUT ROWID;
 CREATE TABLE selected (conversation_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE problems (item TEXT, detail TEXT);
-CREATE TABLE log_files (id TEXT PRIMARY KEY, end_time TEXT) WITHOUT ROWID;
+CREATE TABLE log_files (
+    id TEXT PRIMARY KEY, end_time TEXT, chain_hash TEXT, chain_previous TEXT, event_type TEXT
+) WITHOUT ROWID;
+CREATE INDEX log_files_hash ON log_files (chain_hash);
 CREATE TABLE refs (word TEXT, row INTEGER, message_id TEXT, log_file_id TEXT);
 CREATE INDEX refs_word ON refs (word);
 """
@@ -64,6 +67,8 @@ _OBJECT_IDS = {
     "obj_memories": "user_id",
 }
 """The workspace objects' ids in the index (export_objects), a finding can name."""
+MESSAGE_EVENT_TYPE = "CONVERSATION_MESSAGE"
+"""The event type of the log files whose lines are messages."""
 _TEXT_COLUMNS = 12
 """Columns of the messages table (a derived message's values hold its refs after them)."""
 
@@ -123,6 +128,9 @@ class Index:
         self.workspaces: set[str] = set()
         self.unplaced = 0
         """Messages whose delivered event names no conversation or time (in no production)."""
+        self.unparsed = 0
+        """Lines of message log files the tap could not parse (``unparsed_lines``, kept
+        byte-exact): no selection holds them, whoever's message they are."""
 
     def close(self) -> None:
         """Close the database."""
@@ -149,23 +157,52 @@ class Index:
             ident = _text(row.get("id"))
             if ident:
                 self.db.execute(
-                    "INSERT OR IGNORE INTO log_files VALUES (?, ?)",
-                    (ident, sortable(row.get("end_time"))),
+                    "INSERT OR IGNORE INTO log_files VALUES (?, ?, ?, ?, ?)",
+                    (
+                        ident,
+                        sortable(row.get("end_time")),
+                        _text(row.get("chain_hash")),
+                        _text(row.get("chain_previous")),
+                        _text(row.get("event_type")),
+                    ),
                 )
+        self._unparsed(archive)
         self.db.commit()
+
+    def _unparsed(self, archive: Archive) -> None:
+        """Count the unparsed lines of message log files (a message no selection holds)."""
+        if "unparsed_lines" not in archive.streams():
+            return
+        messages = {
+            str(r[0])
+            for r in self.db.execute(
+                "SELECT id FROM log_files WHERE event_type = ?", (MESSAGE_EVENT_TYPE,)
+            )
+        }
+        for row in _rows(archive, "unparsed_lines", self.problem):
+            if str(row.get("log_file_id")) in messages:
+                self.unparsed += 1
 
     def log_files_after(self, since: str | None) -> list[str]:
         """Return the log files that may hold an event at or after ``since`` (all without it).
 
-        A log file's ``end_time`` is at or after every event it holds: a file that ended before
+        A listed ``end_time`` is at or after every event of its file: a file that ended before
         ``since`` holds no message of a slice that starts there. A file without an end time is
-        kept.
+        kept, and so is one whose ``end_time`` may be a stand-in: a listing item without one is
+        recorded with the end time before it (the bookmark, which can be days before its
+        events), so a file that is its chain's first, or whose ``end_time`` is not after that
+        of the record its ``chain_previous`` links to, bounds nothing (all chained values; a
+        record without a ``chain_hash`` is a verify finding of its own).
         """
         if since is None:
             rows = self.db.execute("SELECT id FROM log_files ORDER BY id")
         else:
             rows = self.db.execute(
-                "SELECT id FROM log_files WHERE end_time IS NULL OR end_time >= ? ORDER BY id",
+                "SELECT DISTINCT f.id FROM log_files f "
+                "LEFT JOIN log_files p ON p.chain_hash = f.chain_previous "
+                "WHERE f.end_time IS NULL OR f.end_time >= ?1 OR (f.chain_hash IS NOT NULL "
+                "AND (p.id IS NULL OR p.end_time IS NULL OR f.end_time <= p.end_time)) "
+                "ORDER BY f.id",
                 (since,),
             )
         return [str(r[0]) for r in rows]
@@ -220,7 +257,7 @@ class Index:
             text,
             hashlib.sha256(text.encode("ascii")).hexdigest(),
             key,
-            _refs(derived, str(row.get("log_file_id"))),
+            _refs(derived, str(row.get("log_file_id")), row),
         )
 
     def _insert_messages(self, batch: list[tuple[t.Any, ...]]) -> None:
@@ -490,14 +527,19 @@ def _range(
     return where, tuple(args)
 
 
-def _refs(derived: Record, log_file_id: str) -> list[tuple[str, int, str, str]]:
+def _refs(
+    derived: Record, log_file_id: str, row: Record | None = None
+) -> list[tuple[str, int, str, str]]:
     """Return what a finding can name a message by: (word, 1 for its own row's ids, id, file).
 
-    Its message, event and attachment ids name the row; its conversation, actor and log file
-    (as the row holds it: ``None`` for a null one) name it with others.
+    Its message, event and attachment ids name the row, and so do the row's own ``event_id``
+    and ``id`` columns (verify keys a row by its ``event_id`` column: a row made up under the
+    key of a real one is named by that key, whatever ids its event carries); its conversation,
+    actor and log file (as the row holds it: ``None`` for a null one) name it with others.
     """
     ident = str(derived["id"])
-    rows = [derived.get("event_id"), ident, *(derived.get("attachment_ids") or [])]
+    stored = [row.get("event_id"), row.get("id")] if row is not None else []
+    rows = [derived.get("event_id"), ident, *(derived.get("attachment_ids") or []), *stored]
     others = [derived.get("conversation_id"), derived.get("actor_user_id"), log_file_id]
     return [
         (escape_lone_surrogates(str(word)), own, ident, log_file_id)

@@ -1101,6 +1101,7 @@ class Verifier:
                 self._read_parts(stream, f"{stream}_parts", "file_id", "attachment")
             self._check_raw_modes()
             self._check_manifest_facts()
+            self._check_count_types()
             self._match_rows()
             self._check_run_counts()
             self._check_records_of_referenced()
@@ -1109,6 +1110,7 @@ class Verifier:
             self._check_attachments()
             self._check_stored_files()
             self._check_files_chain()
+            self._check_positions()
             self._check_directory()
             self._check_workspace_objects()
             self._check_owners()
@@ -1734,6 +1736,26 @@ class Verifier:
                 f"{derived.event_total} events of its raw file",
             )
 
+    def _check_count_types(self) -> None:
+        """Check that every manifest count is a whole number from 0 (``2.0`` is 2), or null.
+
+        The counts are checked against the raw file as integers; ``"2"``, ``" 2"`` and ``2.5``
+        were read as 2 (``int()``) and passed, while a reader summing the column gets another
+        number or none.
+        """
+        for record in (*self.manifest.values(), *chain_copies(self.copies)):
+            for column in MANIFEST_COUNTS:
+                value = record.get(column)
+                if value is None or type(value) is bool:  # a bool: a finding of its own check
+                    continue
+                count = chain.whole_number(_normal(value))
+                if count is None or count < 0:
+                    self.report.add(
+                        "column",
+                        f"log_files {record.get('id')} column {column}",
+                        f"says {value!r}: a count is a whole number from 0",
+                    )
+
     def _check_manifest_facts(self) -> None:
         """Check the manifest columns that follow from its chained ones.
 
@@ -2135,7 +2157,7 @@ class Verifier:
         info = self.attachments.setdefault(file_id, {"statuses": set(), "archived": {}})
         info["statuses"].add(status)
         if status == "archived":
-            info["archived"][str(row.get("sha256"))] = _small_file(row)
+            _keep_copy(info["archived"].setdefault(str(row.get("sha256")), []), row)
         if derived.traceable:
             candidates = derived.refs.get(file_id)
             if not candidates:
@@ -2393,19 +2415,28 @@ class Verifier:
                     f"attachment {file_id}",
                     f"archived with {len(info['archived'])} different SHA-256 ("
                     + ", ".join(
-                        f"{sha[:16]}… in log file {row.get('log_file_id')}"
-                        for sha, row in sorted(info["archived"].items())
+                        f"{sha[:16]}… in log file {rows[0].get('log_file_id')}"
+                        for sha, rows in sorted(info["archived"].items())
                     )
                     + "): one OpenAI file has one content, a record was forged",
                 )
-            for sha256, row in info["archived"].items():
+            for sha256, rows in info["archived"].items():
                 report.counts["attachments_archived"] += 1
-                data = self._attachment_bytes(file_id, sha256, row)
-                if data is None:
-                    continue
-                if _bytes_match(report, f"attachment {file_id}", data, sha256, row):
+                # Every copy that keeps its bytes another way is read: a reader (export) takes
+                # the first archived record, and content_base64 is on no chain.
+                verified = [self._copy_verified(file_id, sha256, row) for row in rows]
+                if all(verified):
                     report.counts["attachments_verified"] += 1
-                    self._parts_of_record("file", file_id, sha256, row)
+
+    def _copy_verified(self, file_id: str, sha256: str, row: Record) -> bool:
+        """Whether one archived record's bytes are there and hash to its SHA-256 and size."""
+        data = self._attachment_bytes(file_id, sha256, row)
+        if data is None:
+            return False
+        if not _bytes_match(self.report, f"attachment {file_id}", data, sha256, row):
+            return False
+        self._parts_of_record("file", file_id, sha256, row)
+        return True
 
     def _attachment_bytes(
         self, file_id: str, sha256: str, row: Record, stream: str = "files"
@@ -2643,6 +2674,30 @@ class Verifier:
                 f"archived under {len(owners)} owners: {said}: a row was moved to another owner",
             )
 
+    def _check_positions(self) -> None:
+        """Check that every chained record's ``chain_seq`` is a whole number from 1 (``2.0`` is 2).
+
+        It is not hashed, and the chain checks read it as an integer (``2.5``, ``"2"`` and
+        ``true`` were read as 2, 2 and 1): a reader that orders or counts the chain by it sees
+        another value than the one verify proved.
+        """
+        chained = [
+            ("log file", record)
+            for record in (*self.manifest.values(), *chain_copies(self.copies))
+            if record.get("chain_hash")
+        ]
+        chained += [("attachment", record) for record in self.file_chain]
+        for kind, record in chained:
+            value = record.get("chain_seq")
+            seq = chain.whole_number(_normal(value))  # a NUMERIC column: a Decimal
+            if seq is None or seq < 1:
+                self.report.add(
+                    "chain",
+                    f"{kind} {record.get('id')}",
+                    f"chain_seq {value!r} is not a whole number from 1: a chain position is "
+                    "one (a reader orders the chain by it)",
+                )
+
     def _check_files_chain(self) -> None:
         """Check the attachment chain (``files`` records, chain_version 1 and later)."""
         report = self.report
@@ -2854,6 +2909,11 @@ def _configs_of(value: t.Any) -> list[str]:
     return [str(c["id"]) for c in data if isinstance(c, dict) and isinstance(c.get("id"), str)]
 
 
+def chain_copies(copies: t.Mapping[str, list[Record]]) -> list[Record]:
+    """Return the further manifest records of every log file (copies of its first record)."""
+    return [record for records in copies.values() for record in records]
+
+
 def _chained(row: Record) -> Record:
     """Return a files record without its bytes (kept for the attachment chain check)."""
     return {k: v for k, v in row.items() if k != "content_base64" and not k.startswith("_sdc")}
@@ -2861,6 +2921,18 @@ def _chained(row: Record) -> Record:
 
 def _small(row: Record) -> Record:
     return {k: row.get(k) for k in ("title", "title_seen_at", "created_at")}
+
+
+def _keep_copy(kept: list[Record], row: Record) -> None:
+    """Keep an archived record's byte source (inline, stored, parts) unless a copy has it."""
+    small = _small_file(row)
+    source = {k: small[k] for k in BYTE_SOURCE}
+    if all({k: other[k] for k in BYTE_SOURCE} != source for other in kept):
+        kept.append(small)
+
+
+BYTE_SOURCE = ("size", "storage_uri", "content_base64", "part_count")
+"""Where an archived record says its bytes are: copies that differ in it are each read."""
 
 
 def _small_file(row: Record) -> Record:
@@ -2907,6 +2979,19 @@ MANIFEST_COPY_FIELDS = (
 )
 """Fields every manifest record of one log file must agree on (the chained ones and the
 link): only the first record is chain-checked, a copy is compared with it."""
+
+
+MANIFEST_COUNTS = (
+    "line_count",
+    "blank_lines",
+    "unparsed_lines",
+    "foreign_events",
+    "event_count",
+    "duplicates_dropped",
+    "events_without_id",
+    "id_clashes",
+)
+"""The manifest's counts of its raw file (a bool is none: chain.whole_number)."""
 
 
 _LINK_FIELDS = ("chain_previous", "chain_seq")
