@@ -16,7 +16,9 @@ URLs; any other fork (a row inserted beside the real one) is a finding.
 
 An upserting archive (PostgreSQL) keeps one row per primary key: a hole is accounted for when
 the key the next row names (``chain_previous_key``) has a row later in the chain (the row the
-target replaced); any other hole is a removed row. An append-only archive has every link.
+target replaced); any other hole is a removed row. A kept row no kept row links to (and no
+anchor holds) is unproven: a removed item's row, or one forged between replaced rows (the
+verdict is not ``intact``). An append-only archive has every link.
 
 Rows without chain columns were written by a tap version before the chain: a limitation (as
 before), never a finding, unless they come after the stream's first chained row (a tap that
