@@ -16,7 +16,9 @@ URLs; any other fork (a row inserted beside the real one) is a finding.
 
 An upserting archive (PostgreSQL) keeps one row per primary key: a hole is accounted for when
 the key the next row names (``chain_previous_key``) has a row later in the chain (the row the
-target replaced); any other hole is a removed row. An append-only archive has every link.
+target replaced); any other hole is a removed row. A kept row no kept row links to (and no
+anchor holds) is unproven: a removed item's row, or one forged between replaced rows (the
+verdict is not ``intact``). An append-only archive has every link.
 
 Rows without chain columns were written by a tap version before the chain: a limitation (as
 before), never a finding, unless they come after the stream's first chained row (a tap that
@@ -210,6 +212,8 @@ class RestChains:
         for record in sorted(by_hash.values(), key=lambda r: r.seq):
             broken = self._check_link(stream, record, by_hash, later) or broken
         top = max(by_hash.values(), key=lambda r: r.seq)
+        if self.upserts:
+            self._unlinked(stream, by_hash, heads | {top.hash})
         report.chains[stream] = {
             "links": len(by_hash),
             "unbroken": not broken,
@@ -219,6 +223,31 @@ class RestChains:
             "head_seq": top.seq,
             "head": top.hash,
         }
+
+    def _unlinked(self, stream: str, by_hash: dict[str, Link], heads: set[str]) -> None:
+        """Upserting archives: rows no kept row links to, and no anchor holds, are unproven.
+
+        The row after such a row was replaced (its key has a later row): a row of an item the
+        API no longer lists (a user removed), or a row forged into the replaced positions
+        with a new key; nothing kept tells them apart, so the archive is not ``intact``.
+        """
+        linked = {record.previous for record in by_hash.values()}
+        loose = sorted(
+            (r for r in by_hash.values() if r.hash not in linked and r.hash not in heads),
+            key=lambda r: r.seq,
+        )
+        if not loose:
+            return
+        labels = ", ".join(r.label for r in loose[:5])
+        text = (
+            f"{len(loose)} {stream} rows are linked to by no kept row and held by no anchor "
+            f"({labels}): the target replaced the row after each (an item the API stopped "
+            "listing, say a user removed), or they were forged into replaced positions; "
+            "nothing kept tells them apart"
+        )
+        self.report.limitations.append(text)
+        if self.report.unproven is None:
+            self.report.unproven = f"{len(loose)} {stream} rows are proven by no link"
 
     def _forks(self, stream: str, by_hash: dict[str, Link], heads: set[str]) -> bool:
         """Report two rows at one position or after one link (a row inserted beside another).
@@ -244,7 +273,9 @@ class RestChains:
                     "chain",
                     f"{stream} chain",
                     f"{len(hashes)} rows follow the same link ({where}: {', '.join(labels[:5])}): "
-                    "a row inserted, or a chain started again; an anchor holds one branch at most",
+                    "a row inserted, or a chain started again; an anchor holds one branch at "
+                    "most (a run killed before its STATE, or a state cleared, when the items "
+                    "changed before the next run, forks the same way: docs/guarantees.md)",
                 )
         for seq, hashes in sorted(at_seq.items()):
             parents = {by_hash[h].previous for h in hashes}
