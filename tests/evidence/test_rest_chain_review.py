@@ -20,8 +20,10 @@ import pytest
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
 from tap_chatgpt_compliance.directory_rows import derive_row as derive_directory_row
-from tap_chatgpt_compliance.evidence.verify import Report
+from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import rest_chain
+from tests.support.evidence import postgres_dsn
 from tests.support.simulators import running
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun
@@ -36,6 +38,7 @@ from .test_directory_chain import (
 )
 from .test_directory_chain import pg_both as pg_both  # the module's fixtures
 from .test_directory_chain import runs as runs
+from .test_meltano_verify import load_postgres
 
 Selection = dict[str, bool]
 
@@ -212,3 +215,30 @@ def test_postgres_a_row_forged_into_replaced_positions_is_not_intact(
     )
     report = _pg(pg_both, runs, insert)
     assert report.status != "intact", report.text()
+
+
+@pytest.mark.e2e
+def test_postgres_a_user_removed_between_upserted_runs_is_unproven_not_failed(
+    sim: Simulator, pg_database: dict[str, str], tmp_path: Path
+) -> None:
+    """Honest: a user the API stopped listing keeps its first-run row, which the upserted
+    second run no longer links to. Not intact (a forgery has the same shape), never FAILED:
+    the verdict is `consistent, unproven` and the limitation names the row."""
+    catalog = _catalog()
+    first = _run(sim, catalog, None)
+    gone = _remove_a_user(sim)
+    second = _run(sim, catalog, first.state)
+    for run in (first, second):
+        load = load_postgres(run.stdout, pg_database, tmp_path)
+        assert load.returncode == 0, load.stderr[-3000:]
+    report = verify(
+        sources.from_postgres(postgres_dsn(pg_database), "acme"),
+        anchor_from_state(second.state, "state"),
+    )
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+    assert "users rows are proven by no link" in (report.unproven or ""), report.text()
+    loose = [line for line in report.limitations if "linked to by no kept row" in line]
+    assert len(loose) == 1, report.limitations
+    assert loose[0].startswith("1 users rows"), loose
+    assert gone in loose[0], loose
