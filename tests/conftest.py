@@ -8,6 +8,7 @@ skipped, except under CI (CI=true), where a missing server is an error.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,8 +34,25 @@ def _require_env(*names: str) -> dict[str, str]:
 # `make test` runs in two phases (scripts/test.sh): modules that drive the Meltano CLI or Dagster
 # share one project folder (.meltano/run, the system database) and run alone (`serial`); every
 # other module runs on two workers, one module per worker at a time (`xdist_group`), so
-# module-scoped servers and fixtures are started once.
-_SERIAL_WORDS = ("meltano", "dagster", "orchestration")
+# module-scoped servers and fixtures are started once. Serial: every module of the end-to-end
+# and fleet folders, and any other whose text shows it runs Meltano or Dagster (the `meltano`
+# fixture, a `meltano` executable, Dagster, the fleet's runner). A module missed here would be
+# the only Meltano runner of its phase: the shared folder's conflicts need two at once.
+_SERIAL_FOLDERS = ("tests/e2e/", "tests/fleet/")
+_DRIVES_MELTANO_OR_DAGSTER = re.compile(
+    r"MeltanoProject|meltano_preloaded|bin/meltano|[\"']meltano[\"']|\bdagster\b"
+    r"|orchestration\.(?:local|definitions|jobs|assets|runner|sensors|schedules)|run_pipeline"
+    r"|[(,]\s*meltano\b|\bmeltano\s*[,):]",
+    re.IGNORECASE,
+)
+
+
+def _serial(path: Path) -> bool:
+    name = path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
+    if name.startswith(_SERIAL_FOLDERS):
+        return True
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return _DRIVES_MELTANO_OR_DAGSTER.search(text) is not None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -44,8 +62,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = item.path
         if path not in serial:
-            text = path.read_text(encoding="utf-8", errors="replace").lower()
-            serial[path] = any(word in text for word in _SERIAL_WORDS)
+            serial[path] = _serial(path)
         if serial[path]:
             item.add_marker(pytest.mark.serial)
         else:
