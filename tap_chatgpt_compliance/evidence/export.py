@@ -1316,6 +1316,11 @@ class _Run:
             "provenance": PROVENANCE,
             "message_count": production.messages,
             "object_count": production.object_items,
+            # What the archive holds that no selection can: a reviewer reads it here too.
+            "outside_every_selection": {
+                "messages_naming_no_conversation_or_time": self.exporter.index.unplaced,
+                "unparsed_message_lines": self.exporter.index.unparsed,
+            },
         }
         document = HashedFile(production.out / "production_manifest.json")
         table = HashedFile(production.out / "production_manifest.csv")

@@ -340,3 +340,8 @@ def test_an_export_says_when_message_lines_could_not_be_parsed(tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     assert "Note: 3 lines of the archive's message log files could not be parsed" in done.stdout
+    manifest = json.loads((out / "production_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["outside_every_selection"] == {
+        "messages_naming_no_conversation_or_time": 0,
+        "unparsed_message_lines": 3,
+    }
