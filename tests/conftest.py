@@ -47,9 +47,12 @@ _DRIVES_MELTANO_OR_DAGSTER = re.compile(
 )
 
 
+def _module_name(path: Path) -> str:
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def _serial(path: Path) -> bool:
-    name = path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
-    if name.startswith(_SERIAL_FOLDERS):
+    if _module_name(path).startswith(_SERIAL_FOLDERS):
         return True
     text = path.read_text(encoding="utf-8", errors="replace")
     return _DRIVES_MELTANO_OR_DAGSTER.search(text) is not None
@@ -66,12 +69,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if serial[path]:
             item.add_marker(pytest.mark.serial)
         else:
-            group = (
-                path.relative_to(REPO_ROOT).as_posix()
-                if path.is_relative_to(REPO_ROOT)
-                else str(path)
-            )
-            item.add_marker(pytest.mark.xdist_group(group))
+            item.add_marker(pytest.mark.xdist_group(_module_name(path)))
 
 
 @pytest.fixture(scope="session")

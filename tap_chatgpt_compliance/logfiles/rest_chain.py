@@ -162,9 +162,7 @@ class StagedRestChain:
         """Start from the head kept in ``state`` (the stream's bookmark)."""
         self.state = state
         self.stream = stream
-        self.working: dict[str, t.Any] = {
-            key: state[key] for key in (chain.HEAD_KEY, chain.SEQ_KEY, HEAD_KEY_KEY) if key in state
-        }
+        self.working: dict[str, t.Any] = kept_head(state)
 
     def link(self, record: dict[str, t.Any]) -> None:
         """Link a record to the working head and move the working head to it."""
