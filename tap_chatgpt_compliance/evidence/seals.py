@@ -12,7 +12,8 @@ API for the verifier:
   (:func:`archive_links` builds it from records): every head of every seal must be a link of
   the archive (same sequence, same hash): a shorter archive or a rewritten one is a finding;
   in an upserting archive, a head its target replaced is accepted when the kept record after
-  it links to it (``Report.replaced_link``).
+  it links to it, or the seal names the head's attachment (``chain_head_id``) and its kept
+  record is later inside an accounted hole (``Report.replaced_head``).
 
 Findings: a seal that is not JSON or not a seal, of another workspace, a hole in the seal chain
 (``previous_seal`` naming a seal that is absent or whose bytes hash differently: a seal
@@ -583,11 +584,11 @@ def _check_coverage(
     heads: dict[str, str] = {}
     """The newest seal's head of each chain: every record must be on the chain through it (an
     older seal's head is before it; a fork off an older head is anchored by nothing)."""
-    furthest: dict[str, str] = {}
+    furthest: dict[str, dict[str, t.Any]] = {}
     for _, seal in result.seals:
         for chain_name, head in seal["chains"].items():
             if int(head["chain_seq"]) >= sealed.get(chain_name, 0):
-                furthest[chain_name] = str(head["chain_head"])
+                furthest[chain_name] = head
             sealed[chain_name] = max(sealed.get(chain_name, 0), int(head["chain_seq"]))
             heads[chain_name] = str(head["chain_head"])
     newest = result.seals[-1][0]
@@ -596,10 +597,14 @@ def _check_coverage(
     notes = getattr(report, "notes", None)
     reached = getattr(report, "reached", None)
     if callable(reached):  # what lies after the furthest anchored head: evidence.verify
-        replaced = getattr(report, "replaced_link", None)
+        replaced = getattr(report, "replaced_head", None)
         for chain_name, seq in sealed.items():
+            head = furthest[chain_name]
+            key = head.get(chain.HEAD_ID_KEY)
+            key = key if isinstance(key, str) and key else None
             if seq in archive.get(chain_name, {}) or (
-                callable(replaced) and replaced(chain_name, seq, furthest[chain_name])
+                callable(replaced)
+                and replaced(chain_name, seq, str(head["chain_head"]), key, "") is not None
             ):
                 reached(chain_name, seq)
     for chain_name, links in sorted(archive.items()):
@@ -643,21 +648,25 @@ def _check_forks(
         )
 
 
-def _replaced_heads(report: ReportLike, name: str) -> t.Callable[[str, int, str], bool] | None:
-    """Return ``replaced(chain, seq, hash)`` from verify's Report (noting each head it excuses)."""
-    replaced = getattr(report, "replaced_link", None)
+Replaced = t.Callable[[str, int, str, t.Any], bool]
+"""``replaced(chain, seq, hash, key)``: whether an absent sealed head was replaced (an upsert)."""
+
+
+def _replaced_heads(report: ReportLike, name: str) -> Replaced | None:
+    """Return ``replaced(chain, seq, hash, key)`` from verify's ``Report.replaced_head``.
+
+    Each head it accounts for is noted.
+    """
+    replaced = getattr(report, "replaced_head", None)
     notes = getattr(report, "notes", None)
     if not callable(replaced):
         return None
 
-    def check(chain_name: str, seq: int, value: str) -> bool:
-        if not replaced(chain_name, seq, value):
+    def check(chain_name: str, seq: int, value: str, key: t.Any) -> bool:
+        key = key if isinstance(key, str) and key else None
+        line = replaced(chain_name, seq, value, key, f"the head of seal {name}")
+        if line is None:
             return False
-        line = (
-            f"chain {chain_name}: the head of seal {name} (chain_seq {seq}) is a record the "
-            "target replaced by a later record of the same attachment (it keeps one per "
-            f"attachment); the kept record at chain_seq {seq + 1} links to it"
-        )
         if isinstance(notes, list) and line not in notes:
             notes.append(line)
         return True
@@ -670,19 +679,20 @@ def _check_archive(
     seal: dict[str, t.Any],
     archive: t.Mapping[str, t.Mapping[int, t.Collection[str]]],
     add: t.Callable[[str, str], None],
-    replaced: t.Callable[[str, int, str], bool] | None = None,
+    replaced: Replaced | None = None,
 ) -> None:
     """Report a sealed head that is not a link of the archive.
 
-    ``replaced(chain, seq, hash)`` (verify's Report.replaced_link): a head an upserting target
-    replaced by a later record of the same key, which the kept record after it links to.
+    ``replaced(chain, seq, hash, key)`` (verify's Report.replaced_head): a head an upserting
+    target replaced by a later record of the same key (``chain_head_id``, the attachment's).
     """
     for chain_name, head in sorted((seal.get("chains") or {}).items()):
         if not isinstance(head, dict):
             continue
         seq, value = int(head.get("chain_seq") or 0), str(head.get("chain_head") or "")
         links = archive.get(chain_name) or {}
-        if seq not in links and replaced is not None and replaced(chain_name, seq, value):
+        key = head.get(chain.HEAD_ID_KEY)
+        if seq not in links and replaced is not None and replaced(chain_name, seq, value, key):
             continue
         if seq not in links:
             top = max(links) if links else 0

@@ -241,19 +241,50 @@ class Report:
     replaced: dict[str, dict[int, str]] = field(default_factory=dict)
     """Upserting archives: ``{chain name: {chain_seq: chain_hash}}`` of records the target
     replaced by a later record of the same key, each named by the kept record after it (its
-    ``chain_previous``): an anchor's head there is accounted for (see :meth:`replaced_link`)."""
+    ``chain_previous``): an anchor's head there is accounted for (see :meth:`replaced_head`)."""
 
     def reached(self, name: str, seq: int) -> None:
         """Note that an anchor holds the chain ``name`` up to ``seq`` (its head is there)."""
         self.anchor_reach[name] = max(self.anchor_reach.get(name, 0), seq)
 
-    def replaced_link(self, name: str, seq: int, head: str) -> bool:
-        """Whether an absent head (``seq``, ``head``) is a record the upserting target replaced.
+    replaced_runs: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    """Upserting archives: ``{chain name: [(first, last) chain_seq of each accounted hole]}``
+    (the positions between two kept records, the last one named by the record after it)."""
+    kept_latest: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Upserting archives: ``{chain name: {key: chain_seq of its kept record}}``."""
 
-        Only when the kept record at ``seq + 1`` links to exactly that hash (its hole excused:
-        the key it names has a later record): a position alone, or another hash, is no proof.
-        """
+    def replaced_link(self, name: str, seq: int, head: str) -> bool:
+        """Whether the kept record at ``seq + 1`` links to the absent head (``seq``, ``head``)."""
         return self.replaced.get(name, {}).get(seq) == head
+
+    def replaced_head(
+        self, name: str, seq: int, head: str, key: str | None, whose: str
+    ) -> str | None:
+        """Return a note on an absent head (``seq``, ``head``) the upserting target replaced.
+
+        None when it is not accounted for. Accounted for: when the kept record at ``seq + 1``
+        links to exactly that hash (its hole excused: the key it names has a later record); a
+        position alone, or another hash, is no proof.
+        Deeper in an accounted hole (one attachment's records replaced in several runs), when
+        the anchor names the head's key (``chain_head_id``) and that key's kept record is later:
+        an upserting target keeps no earlier record of it, as it keeps none of the hole's last.
+        """
+        if self.replaced_link(name, seq, head):
+            return (
+                f"chain {name}: {whose} (chain_seq {seq}) is a record the target replaced by a "
+                "later record of the same attachment (it keeps one per attachment); the kept "
+                f"record at chain_seq {seq + 1} links to it"
+            )
+        later = self.kept_latest.get(name, {}).get(key, 0) if key else 0
+        runs = self.replaced_runs.get(name, ())
+        if later > seq and any(first <= seq < last for first, last in runs):
+            return (
+                f"chain {name}: {whose} (chain_seq {seq}, attachment {key}) lies in a run of "
+                "records the target replaced (it keeps one per attachment): that attachment's "
+                f"kept record is later (chain_seq {later}); the head's own hash is not in the "
+                "archive to check"
+            )
+        return None
 
     def unanchored_tail(self) -> dict[str, tuple[int, int]]:
         """Return ``{chain name: (records after the furthest anchored head, its chain_seq)}``.
@@ -475,6 +506,8 @@ class Anchor:
     """event type -> (chain_seq, chain_head) of the log_files chain."""
     files_head: tuple[int, str] | None = None
     """(chain_seq, chain_head) of the attachment chain, once the tap keeps one."""
+    files_head_id: str | None = None
+    """The attachment id of the head's record (``chain_head_id``), when the anchor names it."""
     pending_files: set[str] = field(default_factory=set)
     """Attachment ids the state still retries (not final yet, legitimately)."""
     workspace_id: str | None = None
@@ -532,6 +565,8 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
         head, seq = files.get(chain.HEAD_KEY), files.get(chain.SEQ_KEY)
         if isinstance(head, str) and seq is not None:
             anchor.files_head = (_anchor_seq(seq, source, chain.FILES), head)
+            head_id = files.get(chain.HEAD_ID_KEY)
+            anchor.files_head_id = head_id if isinstance(head_id, str) and head_id else None
         pending = files.get("pending_attachments") or []
         if not isinstance(pending, list):
             msg = f"{source}: files pending_attachments is not a list ({pending!r:.40})"
@@ -2782,6 +2817,8 @@ class Verifier:
                 # keeps one record per attachment, the slot before it is empty. An append-only
                 # archive keeps every record: a hole there is a removed one.
                 report.replaced.setdefault(chain.FILES, {})[seq - 1] = previous
+                below = max((s for s in self.links[chain.FILES] if s < seq), default=0)
+                report.replaced_runs.setdefault(chain.FILES, []).append((below + 1, seq - 1))
                 continue
             broken = True
             report.add(
@@ -2789,7 +2826,9 @@ class Verifier:
                 item,
                 f"files record missing before it: no record has chain_hash {previous[:16]}…",
             )
-        if not self.archive.upserts:  # an upserting target keeps one record per attachment
+        if self.archive.upserts:
+            report.kept_latest[chain.FILES] = later_ids
+        else:  # an upserting target keeps one record per attachment
             report.latest_links[chain.FILES] = (
                 {h: str(r.get("chain_previous") or "") for h, r in by_hash.items()},
                 {str(r.get("id")): str(r["chain_hash"]) for r in records},  # the last wins
@@ -2818,8 +2857,14 @@ class Verifier:
         if anchor.files_head is not None:
             seq, head = anchor.files_head
             links = self.links[chain.FILES].get(seq, set())
-            if not links and report.replaced_link(chain.FILES, seq, head):
-                report.notes.append(_replaced_note(f"the head {anchor.source} holds", seq))
+            whose = f"the head {anchor.source} holds"
+            replaced = (
+                None
+                if links
+                else report.replaced_head(chain.FILES, seq, head, anchor.files_head_id, whose)
+            )
+            if replaced is not None:
+                report.notes.append(replaced)
                 report.reached(chain.FILES, seq)
             elif not links:
                 report.add(
@@ -3034,15 +3079,6 @@ def verify(
     verified whole.
     """
     return Verifier(archive, anchor, log_file_ids).run()
-
-
-def _replaced_note(whose: str, seq: int) -> str:
-    """Return the note on an anchored files head the upserting target replaced."""
-    return (
-        f"chain files: {whose} (chain_seq {seq}) is a record the target replaced by a later "
-        f"record of the same attachment (it keeps one per attachment); the kept record at "
-        f"chain_seq {seq + 1} links to it"
-    )
 
 
 def _clash_base(key: str) -> str:

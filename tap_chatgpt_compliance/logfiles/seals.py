@@ -2,7 +2,8 @@
 
 At the end of a run, after every record and the final STATE were written, the tap writes one
 small JSON object (:func:`build_seal`) to ``<seal_storage_url>/<workspace_id>/<UTC time>-<run
-id>.json``: the head (``chain_seq``, ``chain_head``) of every chain — ``log_files/<EVENT_TYPE>``,
+id>.json``: the head (``chain_seq``, ``chain_head``; for ``files`` also ``chain_head_id``, the
+head record's attachment) of every chain — ``log_files/<EVENT_TYPE>``,
 ``files`` and one per REST stream (``users``, ``gpts``, …: rest_chain.py) — as in the STATE
 just written, the records written per stream, the tap version,
 and the SHA-256 of the previous seal of the workspace (seals form a chain too). Names sort by
@@ -198,6 +199,11 @@ def chain_heads(
     found = chain.head(files_state or {})
     if found is not None:
         heads[chain.FILES] = {"chain_seq": found[0], "chain_head": found[1]}
+        head_id = (files_state or {}).get(chain.HEAD_ID_KEY)
+        if isinstance(head_id, str) and head_id:
+            # The head record's attachment: an upserting target replaces the record when the
+            # attachment is written again; verify then finds its kept record later.
+            heads[chain.FILES][chain.HEAD_ID_KEY] = head_id
     for name, state in sorted((rest_states or {}).items()):
         found = chain.head(state) if name in rest_chain.KEYS else None
         if found is not None:

@@ -83,6 +83,7 @@ def test_each_run_writes_a_locked_chained_seal_that_verify_checks(
     assert seals[1]["chains"]["files"] == {
         "chain_seq": files["chain_seq"],
         "chain_head": files["chain_head"],
+        "chain_head_id": files["chain_head_id"],  # the head record's attachment
     }
     assert seals[1]["records"]["messages"] == len(second.records["messages"])
     # COMPLIANCE retention, seven years by default.
