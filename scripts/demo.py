@@ -5,7 +5,10 @@
 2. runs the headline command `meltano run tap-chatgpt-compliance target-s3`;
 3. shows what landed: objects per stream, record counts, attachments archived, one conversation
    as a readable thread, all checked against the simulator's ground truth;
-4. stops what it started.
+4. proves it: `meltano invoke tap-chatgpt-compliance:verify` against the run's Meltano state,
+   then again after one message is deleted from the archive (the verdict turns to FAILED and
+   names it), and puts the object back;
+5. stops what it started.
 
 Needs only the project venv (`scripts/bootstrap.sh`); no credentials, no network beyond loopback.
 """
@@ -32,6 +35,7 @@ from demo_services import BIN, BOLD, DIM, RESET, ROOT, s3_client, say, start_mot
 ARCHIVE_BUCKET = "chatgpt-compliance-archive"
 STATE_BUCKET = "chatgpt-compliance-state"
 PREFIX = "chatgpt-compliance/chatgpt_compliance/"  # target-s3 prefix of the base extractor
+STATE_ID = "local:tap-chatgpt-compliance-to-target-s3"  # `meltano run`'s state id (environment)
 
 
 SIM_ARGS: dict[str, Any] = {"seed": 7, "users": 5, "conversations": 20, "span_days": 1.5}
@@ -103,12 +107,13 @@ def show(
 ) -> bool:
     """Print what landed and compare it with the ground truth; True if all matches."""
     say(f"What landed in s3://{ARCHIVE_BUCKET}/{PREFIX}")
-    print(f"  {'stream':<15}{'objects':>8}{'bytes':>12}{'records':>9}{'distinct':>10}")
+    width = max((len(name) + 2 for name in (*objects, *records)), default=15)
+    print(f"  {'stream':<{width}}{'objects':>8}{'bytes':>12}{'records':>9}{'distinct':>10}")
     for stream in sorted(set(objects) | set(records)):
         rows = records.get(stream, [])
         key = "event_id" if stream == "events" else "id"
         print(
-            f"  {stream:<15}{objects[stream]:>8}{human(sizes[stream]):>12}{len(rows):>9}"
+            f"  {stream:<{width}}{objects[stream]:>8}{human(sizes[stream]):>12}{len(rows):>9}"
             f"{len({r.get(key) for r in rows}):>10}"
         )
 
@@ -198,6 +203,57 @@ def show_thread(records: dict[str, list[dict]]) -> None:
         print()
 
 
+def verify(meltano: str, env: dict[str, str], s3_url: str, state: Path) -> tuple[int, list[str]]:
+    """Run the plugin command `verify` on the archive; return its exit code and output lines."""
+    url = f"s3://{ARCHIVE_BUCKET}/{PREFIX.rstrip('/')}"
+    command = [meltano, "invoke", "tap-chatgpt-compliance:verify", "--s3", url]
+    command += ["--endpoint-url", s3_url, "--state", str(state)]
+    print(f"  $ meltano invoke tap-chatgpt-compliance:verify --s3 {url} --state state.json")
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    return done.returncode, lines
+
+
+def prove(meltano: str, env: dict[str, str], s3: Any, s3_url: str, tmpdir: Path) -> bool:
+    """Verify the archive, then delete one message and verify again; True if both are right."""
+    say("Proving it: verify the archive against the state Meltano saved")
+    got = subprocess.run(
+        [meltano, "state", "get", STATE_ID], env=env, capture_output=True, text=True, check=False
+    )
+    if got.returncode:
+        print(f"  meltano state get failed: {got.stderr.strip()[-500:]}")
+        return False
+    state = tmpdir / "state.json"
+    state.write_text(got.stdout)
+    code, lines = verify(meltano, env, s3_url, state)
+    verdict = next((line for line in lines if line.startswith("VERDICT")), "(no verdict)")
+    print(f"  exit {code}: {verdict}")
+    intact = code == 0 and verdict.startswith("VERDICT: intact")
+
+    listing = s3.list_objects_v2(Bucket=ARCHIVE_BUCKET, Prefix=f"{PREFIX}messages/")
+    key = sorted(o["Key"] for o in listing.get("Contents", []))[0]
+    original = s3.get_object(Bucket=ARCHIVE_BUCKET, Key=key)["Body"].read()
+    text = gzip.decompress(original) if key.endswith(".gz") else original
+    kept = text.splitlines(keepends=True)
+    removed = json.loads(kept.pop(len(kept) // 2))
+    body = b"".join(kept)
+    say(f"The same after deleting one message (event {removed['event_id']}) from the archive")
+    s3.put_object(
+        Bucket=ARCHIVE_BUCKET, Key=key, Body=gzip.compress(body) if key.endswith(".gz") else body
+    )
+    try:
+        code, lines = verify(meltano, env, s3_url, state)
+    finally:
+        s3.put_object(Bucket=ARCHIVE_BUCKET, Key=key, Body=original)
+    verdict = next((line for line in lines if line.startswith("VERDICT")), "(no verdict)")
+    named = [line for line in lines if "FINDING" in line and str(removed["event_id"]) in line]
+    print(f"  exit {code}: {verdict}")
+    for line in named[:2]:
+        print(f"  {textwrap.shorten(line.strip(), 160)}")
+    print("  (the object is put back as it was)")
+    return intact and code == 1 and verdict.startswith("VERDICT: FAILED") and bool(named)
+
+
 def main() -> int:
     """Run the demo; return the process exit code."""
     start = time.monotonic()
@@ -271,6 +327,7 @@ def main() -> int:
         state_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=STATE_BUCKET).get("Contents", [])]
         print(f"  Meltano state: s3://{STATE_BUCKET}/{state_keys[0] if state_keys else '(none!)'}")
         ok &= bool(state_keys) and sim["api_key"] not in text
+        ok &= prove(meltano, env, s3, s3_url, tmpdir)
         say(
             f"Demo {'finished' if ok else 'FOUND PROBLEMS'} in {time.monotonic() - start:.0f} s; "
             "stopping the simulator and the S3 server"

@@ -391,10 +391,14 @@ class Report:
                 f"of {c['stored_files_archived']} hash to their SHA-256"
             )
         for event_type, info in sorted(self.chains.items()):
+            span = (
+                f"end_time {info['first_end_time']} .. {lines_or_none(info['last_end_time'])}"
+                if info["first_end_time"] is not None
+                else f"head at chain_seq {info.get('head_seq')}"  # files and REST chains: no time
+            )
             lines.append(
                 f"  chain {event_type}: {info['links']} links, "
-                f"{'unbroken' if info['unbroken'] else 'BROKEN'}, end_time "
-                f"{info['first_end_time']} .. {lines_or_none(info['last_end_time'])}"
+                f"{'unbroken' if info['unbroken'] else 'BROKEN'}, {span}"
                 + (
                     f", anchored at chain_seq {info['anchor_seq']}"
                     if info.get("anchor_seq")

@@ -30,4 +30,10 @@ def test_demo_runs_and_reconciles() -> None:
             for line in out.splitlines()
         ), (stream, out[-4000:])
     assert "Demo finished" in out
+    # The proof: intact as written, FAILED naming the event once a message is deleted.
+    verdicts = [line.split(": ", 1)[1] for line in out.splitlines() if ": VERDICT: " in line]
+    assert len(verdicts) == 2, out[-4000:]
+    assert verdicts[0].startswith("VERDICT: intact"), verdicts
+    assert verdicts[1].startswith("VERDICT: FAILED"), verdicts
+    assert "FINDING missing: messages event" in out
     assert "sk-proj-" not in out
