@@ -65,7 +65,7 @@ from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.evidence import sources, state_file
 from tap_chatgpt_compliance.evidence.export_text import one_line
-from tap_chatgpt_compliance.evidence.rest_chains import RestChains
+from tap_chatgpt_compliance.evidence.rest_chains import RestChains, chained, missing_inputs
 from tap_chatgpt_compliance.evidence.sources import JsonString, strict_json
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
@@ -2549,8 +2549,11 @@ class Verifier:
             for row in self.rows(stream):
                 key = str(row.get("id"))
                 report.counts["directory_rows"] += 1
+                unhashable = chained(row) and bool(missing_inputs(row))
                 row = self.rest.add(stream, row, f"{stream} {key}")
                 raw = row.get("raw_item")
+                if unhashable:
+                    continue  # a chained input deselected: unproven (RestChains)
                 if raw is None:
                     without += 1
                     item = _event_obj(row.get("item"))
@@ -2629,8 +2632,11 @@ class Verifier:
             for row in self.rows(stream):
                 report.counts["workspace_object_rows"] += 1
                 key = "/".join(str(row.get(k)) for k in (*parent_keys, "id", "version") if k in row)
+                unhashable = chained(row) and bool(missing_inputs(row))
                 row = self.rest.add(stream, row, f"{stream} {key}")
                 raw = row.get("raw_item")
+                if unhashable:
+                    continue  # a chained input deselected: unproven (RestChains)
                 item = _event_obj(raw) if isinstance(raw, str) else None
                 if not isinstance(item, dict) and not (stream in ANY_JSON and _is_json(raw)):
                     report.add(
