@@ -88,6 +88,13 @@ def _seq(value: t.Any) -> int:
     return number if number is not None else 0
 
 
+def content(stream: str, row: t.Mapping[str, t.Any]) -> str:
+    """Return a digest of a row's chained fields but its link (a row before the chain too)."""
+    unlinked = {**row, rest_chain.PREVIOUS_KEY: None, chain.VERSION_KEY: rest_chain.VERSION}
+    text = rest_chain.chained_fields(stream, unlinked)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _whole(value: t.Any) -> t.Any:
     """Return a whole ``Decimal`` (a NUMERIC column read back) as an int, else ``value``."""
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
@@ -132,8 +139,15 @@ class RestChains:
         self.links = links
         self.chains: defaultdict[str, list[Link]] = defaultdict(list)
         self.unchained: Counter[str] = Counter()
-        self.loose: defaultdict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
-        """Rows without chain columns: (position, _sdc_received_at, label), per stream."""
+        self.loose: defaultdict[str, list[tuple[int, str | None, str, tuple[str, str]]]] = (
+            defaultdict(list)
+        )
+        """Rows without chain columns: (position, _sdc_received_at, label, (key, content)),
+        per stream."""
+        self.contents: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
+        """(key, :func:`content`) of the chained rows that hash to their chain_hash."""
+        self.covered: Counter[str] = Counter()
+        """Rows without chain columns whose item a chained row of the same key holds."""
         self.first_chained: dict[str, tuple[int, str | None]] = {}
         """The position and _sdc_received_at of each stream's first chained row read."""
         self.position = 0
@@ -155,7 +169,8 @@ class RestChains:
         received = row.get("_sdc_received_at")
         received = None if received is None else chain.canonical_time(received)
         if not any(row.get(column) is not None for column in rest_chain.COLUMNS):
-            self.loose[stream].append((self.position, received, label))
+            what = (rest_chain.record_key(stream, row), content(stream, row))
+            self.loose[stream].append((self.position, received, label, what))
             return rest_chain.without_chain(row)
         first = self.first_chained.setdefault(stream, (self.position, received))
         if received is not None and (first[1] is None or received < first[1]):
@@ -189,6 +204,9 @@ class RestChains:
                     error = "altered: its chained fields do not hash to its chain_hash"
             except chain.ChainVersionError as exc:
                 error = str(exc)
+            if error is None:
+                key = rest_chain.record_key(stream, row)
+                self.contents[stream].add((key, content(stream, row)))
         self.chains[stream].append(
             Link(
                 seq=_seq(row.get("chain_seq")),
@@ -204,15 +222,16 @@ class RestChains:
         return rest_chain.without_chain(row)
 
     def _check_loose(self) -> None:
-        """Rows without chain columns: before the chain (a limitation) or inserted (a finding).
+        """Rows without chain columns: before the chain (unproven) or inserted (a finding).
 
         After the stream's first chained row (as the target received them, its
         ``_sdc_received_at``, when both have one; else as read) the tap wrote no row without
-        its link: inserted.
+        its link: inserted. Before it, a row is proven by nothing (the verdict is not
+        ``intact``), unless a chained row of the same key holds the same item (:func:`content`).
         """
         for stream, rows in sorted(self.loose.items()):
             first = self.first_chained.get(stream)
-            for position, received, label in rows:
+            for position, received, label, what in rows:
                 if first is None:
                     after = False
                 elif received is not None and first[1] is not None:
@@ -226,6 +245,8 @@ class RestChains:
                         f"a row without chain columns after the first chained {stream} row: "
                         "the tap chains every row it writes: inserted",
                     )
+                elif what in self.contents.get(stream, ()):
+                    self.covered[stream] += 1
                 else:
                     self.unchained[stream] += 1
 

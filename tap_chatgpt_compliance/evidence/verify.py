@@ -2605,18 +2605,35 @@ class Verifier:
     def _directory_is_unanchored(self) -> None:
         """Say what the REST rows written before the tap chained them are (no chain columns).
 
-        They equal their raw_item, but neither OpenAI's hashes nor a chain covers them. The
-        rows of the chained REST streams are proven by their chains (RestChains).
+        They equal their raw_item, but neither OpenAI's hashes nor a chain covers them: proven
+        by nothing, so the verdict is ``consistent, unproven`` (a row of them deleted, edited
+        with its raw_item or forged before the chain cannot be detected). A row whose item a
+        chained row of the same key holds is proven by that row (a note). The rows of the
+        chained REST streams are proven by their chains (RestChains).
         """
+        covered = sum(self.rest.covered.values())
+        if covered:
+            which = ", ".join(sorted(self.rest.covered))
+            self.report.notes.append(
+                f"{covered} rows of the REST streams ({which}) were written before their chain "
+                "(no chain columns); a chained row of the same key holds the same item: proven "
+                "by it"
+            )
         rows = self.rest.unchained_total
         if rows:
             which = ", ".join(sorted(self.rest.unchained))
             self.report.limitations.append(
                 f"{rows} rows of the REST streams ({which}) were written by a tap version "
-                "before their chain (no chain columns): they equal their raw_item, but neither "
-                "OpenAI's hashes nor the chains and anchors cover them: a row of them deleted, "
-                "or edited together with its raw_item, cannot be detected"
+                "before their chain (no chain columns) and no chained row holds their item: "
+                "they equal their raw_item, but neither OpenAI's hashes nor the chains and "
+                "anchors cover them: a row of them deleted, edited together with its raw_item, "
+                "or forged, cannot be detected"
             )
+            if self.report.unproven is None:
+                self.report.unproven = (
+                    f"{rows} rows of the REST streams ({which}) were written before their "
+                    "chain: proven by nothing"
+                )
 
     def _check_workspace_objects(self) -> None:
         """Re-derive every column of the workspace-object streams (issue 21) from ``raw_item``.

@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tap_chatgpt_compliance.directory_rows import derive_row as derive_directory_row
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import rest_chain
@@ -200,3 +201,41 @@ def test_postgres_numeric_chain_columns_verify_intact_and_a_fraction_fails(
     report = _pg(pg_both, runs, NUMERIC_COLUMNS, forged)
     assert report.status == "FAILED", report.text()
     assert any("not a whole number" in line for line in _lines(report)), _lines(report)
+
+
+# --------------------------------------------------------------------------- rows before the chain
+
+
+def _forged_user(records: Records) -> dict[str, Any]:
+    """A users row of a user that does not exist, consistent with its raw_item, no chain."""
+    model = records["users"][0]
+    item = {**json.loads(model["raw_item"]), "id": "user-forged", "email": "forged@x.com"}
+    return derive_directory_row("users", item, model["workspace_id"])
+
+
+def test_a_forged_row_placed_before_the_chain_is_never_intact(runs: Runs, tmp_path: Path) -> None:
+    """A users row without chain columns put before the first chained row reads as one of an
+    older tap: no finding, but it was ``intact``; it is proven by nothing: unproven."""
+    records = _both(runs)
+    records["users"].insert(0, _forged_user(records))
+    report = _verify_jsonl(records, tmp_path, runs.second.state)
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+    assert "(users) were written before their chain" in str(report.unproven), report.text()
+
+
+def test_chain_columns_removed_from_every_row_are_never_intact(runs: Runs, tmp_path: Path) -> None:
+    """Every users row stripped of its chain columns, one deleted, anchored by a state that
+    holds no users head (a state of an older tap): was ``intact``; now unproven. With the
+    state's users head: an anchor finding (as before)."""
+    records = _both(runs)
+    records["users"] = [rest_chain.without_chain(row) for row in records["users"]]
+    del records["users"][-1]
+    state = copy.deepcopy(runs.second.state or {})
+    report = _verify_jsonl(records, tmp_path, state)
+    assert report.status == "FAILED", report.text()
+    assert any(line.startswith("anchor: chain users") for line in _lines(report))
+    state["bookmarks"].pop("users")
+    report = _verify_jsonl(records, tmp_path, state)
+    assert report.status == "consistent", report.text()
+    assert "(users) were written before their chain" in str(report.unproven), report.text()
