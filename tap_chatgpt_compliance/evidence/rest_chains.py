@@ -377,7 +377,7 @@ class RestChains:
                 labels = sorted(by_hash[h].label for h in hashes)
                 self.report.add(
                     "chain",
-                    f"{stream} chain",
+                    f"{stream} chain ({', '.join(labels[:5])})",  # export marks what it names
                     f"{len(hashes)} rows follow the same link ({where}: {', '.join(labels[:5])}): "
                     "a row inserted, or a chain started again; an anchor holds one branch at "
                     "most (a run killed before its STATE, or a state cleared, when the items "
@@ -390,7 +390,7 @@ class RestChains:
                 labels = sorted(by_hash[h].label for h in hashes)
                 self.report.add(
                     "chain",
-                    f"{stream} chain_seq {seq}",
+                    f"{stream} chain_seq {seq} ({', '.join(labels[:5])})",
                     f"{len(hashes)} different rows at one position ({', '.join(labels[:5])})",
                 )
         return broken

@@ -27,6 +27,7 @@ import pytest
 
 from tap_chatgpt_compliance.directory_rows import derive_row as derive_directory_row
 from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.export_findings import Concerns
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import rest_chain
 from tests.support.evidence import postgres_dsn
@@ -239,3 +240,25 @@ def test_chain_columns_removed_from_every_row_are_never_intact(runs: Runs, tmp_p
     report = _verify_jsonl(records, tmp_path, state)
     assert report.status == "consistent", report.text()
     assert "(users) were written before their chain" in str(report.unproven), report.text()
+
+
+# --------------------------------------------------------------------------- export marks
+
+
+def test_a_row_forged_beside_another_is_marked_by_an_export(runs: Runs, tmp_path: Path) -> None:
+    """A users row of a made-up user chained beside a real one (a fork): the finding's item was
+    ``users chain`` (its rows only in the detail, which an export does not read), so an export
+    with --allow-findings marked neither row NOT PROVEN. The item now names both rows."""
+    records = _both(runs)
+    real = records["users"][1]
+    forged = copy.deepcopy(real)
+    item = {**json.loads(real["raw_item"]), "id": "user-forged", "email": "forged@x.com"}
+    forged.update(derive_directory_row("users", item, real["workspace_id"]))
+    forged["chain_hash"] = rest_chain.chain_hash(forged["chain_previous"], forged, "users")
+    records["users"].insert(2, forged)
+    report = _verify_jsonl(records, tmp_path, runs.second.state)
+    assert report.status == "FAILED", report.text()
+    concerns = Concerns.of([(f.check, f.item) for f in report.findings], None)  # type: ignore[arg-type]
+    assert concerns.any("user-forged"), _lines(report)
+    assert concerns.any(str(real["id"])), _lines(report)
+    assert not concerns.everything, _lines(report)
