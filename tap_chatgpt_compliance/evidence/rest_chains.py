@@ -23,6 +23,15 @@ verdict is not ``intact``). An append-only archive has every link.
 Rows without chain columns were written by a tap version before the chain: a limitation (as
 before), never a finding, unless they come after the stream's first chained row (a tap that
 chains writes no row without its link: inserted).
+
+A chained row without one of its chained inputs (``raw_item``, ``workspace_id``,
+``chain_previous`` or ``chain_previous_key``: a property deselected in the catalog, which the tap
+drops after linking the row) cannot be hashed again: no finding, but its content is proven by
+nothing (a limitation, and the verdict is ``consistent, unproven``); its ``chain_hash`` and
+``chain_seq`` still place it in the chain. A chained row without ``chain_hash`` alone (that
+column deselected) is hashed from its inputs: the next row's ``chain_previous``, or an anchor's
+head, proves it. ``chain_seq`` and ``chain_version`` read back as NUMERIC (PostgreSQL:
+``Decimal``) are the same numbers when whole; a fraction is a finding.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import re
 import typing as t
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
 
@@ -78,6 +88,45 @@ def _seq(value: t.Any) -> int:
     return number if number is not None else 0
 
 
+def content(stream: str, row: t.Mapping[str, t.Any]) -> str:
+    """Return a digest of a row's chained fields but its link (a row before the chain too)."""
+    unlinked = {**row, rest_chain.PREVIOUS_KEY: None, chain.VERSION_KEY: rest_chain.VERSION}
+    text = rest_chain.chained_fields(stream, unlinked)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _whole(value: t.Any) -> t.Any:
+    """Return a whole ``Decimal`` (a NUMERIC column read back) as an int, else ``value``."""
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
+INPUTS = ("raw_item", "workspace_id", "chain_previous", rest_chain.PREVIOUS_KEY)
+"""The chained inputs of a REST row besides its primary key (logfiles/rest_chain.py)."""
+
+
+def chained(row: t.Mapping[str, t.Any]) -> bool:
+    """Return whether a REST row carries any chain column (written by a tap that chains)."""
+    return any(row.get(column) is not None for column in rest_chain.COLUMNS)
+
+
+def missing_inputs(row: t.Mapping[str, t.Any]) -> list[str]:
+    """Return the chained inputs a chained REST row lacks (deselected: it cannot be hashed).
+
+    ``chain_previous_key`` is None at the genesis only.
+    """
+    missing = [c for c in INPUTS if c != rest_chain.PREVIOUS_KEY and row.get(c) is None]
+    previous = row.get("chain_previous")
+    if (
+        previous is not None
+        and previous != chain.GENESIS
+        and row.get(rest_chain.PREVIOUS_KEY) is None
+    ):
+        missing.append(rest_chain.PREVIOUS_KEY)
+    return missing
+
+
 class RestChains:
     """Collect the chain links of the REST rows as verify reads them; check them at the end."""
 
@@ -90,11 +139,22 @@ class RestChains:
         self.links = links
         self.chains: defaultdict[str, list[Link]] = defaultdict(list)
         self.unchained: Counter[str] = Counter()
-        self.loose: defaultdict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
-        """Rows without chain columns: (position, _sdc_received_at, label), per stream."""
+        self.loose: defaultdict[str, list[tuple[int, str | None, str, tuple[str, str]]]] = (
+            defaultdict(list)
+        )
+        """Rows without chain columns: (position, _sdc_received_at, label, (key, content)),
+        per stream."""
+        self.contents: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
+        """(key, :func:`content`) of the chained rows that hash to their chain_hash."""
+        self.covered: Counter[str] = Counter()
+        """Rows without chain columns whose item a chained row of the same key holds."""
         self.first_chained: dict[str, tuple[int, str | None]] = {}
         """The position and _sdc_received_at of each stream's first chained row read."""
         self.position = 0
+        self.incomplete: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        """Chained rows that cannot be hashed again: ``{stream: {missing columns: rows}}``."""
+        self.unknown: defaultdict[str, set[int]] = defaultdict(set)
+        """Positions of chained rows whose chain_hash is neither kept nor computable."""
 
     @property
     def unchained_total(self) -> int:
@@ -109,22 +169,48 @@ class RestChains:
         received = row.get("_sdc_received_at")
         received = None if received is None else chain.canonical_time(received)
         if not any(row.get(column) is not None for column in rest_chain.COLUMNS):
-            self.loose[stream].append((self.position, received, label))
+            what = (rest_chain.record_key(stream, row), content(stream, row))
+            self.loose[stream].append((self.position, received, label, what))
             return rest_chain.without_chain(row)
         first = self.first_chained.setdefault(stream, (self.position, received))
         if received is not None and (first[1] is None or received < first[1]):
             self.first_chained[stream] = (first[0], received)
+        row = {**row, "chain_seq": _whole(row.get("chain_seq"))}
+        if row.get(chain.VERSION_KEY) is not None:
+            row[chain.VERSION_KEY] = _whole(row[chain.VERSION_KEY])
+        number = chain.whole_number(row["chain_seq"])
+        if row["chain_seq"] is not None and (number is None or number < 1):
+            self.report.add(
+                "chain",
+                label,
+                f"chain_seq {row['chain_seq']!r} is not a whole number from 1: a chain position "
+                "is one (a reader orders the chain by it)",
+            )
         previous = str(row.get("chain_previous") or "")
+        kept = row.get("chain_hash")
         error = None
-        try:
-            if rest_chain.chain_hash(previous, row, stream) != row.get("chain_hash"):
-                error = "altered: its chained fields do not hash to its chain_hash"
-        except chain.ChainVersionError as exc:
-            error = str(exc)
+        missing = missing_inputs(row)
+        if missing:
+            self.incomplete[stream][", ".join(missing)] += 1
+            if kept is None:
+                self.unknown[stream].add(_seq(row.get("chain_seq")))
+                kept = f"unknown {self.position}"
+        else:
+            try:
+                computed = rest_chain.chain_hash(previous, row, stream)
+                if kept is None:  # chain_hash deselected: the next link or an anchor proves it
+                    kept = computed
+                elif computed != kept:
+                    error = "altered: its chained fields do not hash to its chain_hash"
+            except chain.ChainVersionError as exc:
+                error = str(exc)
+            if error is None:
+                key = rest_chain.record_key(stream, row)
+                self.contents[stream].add((key, content(stream, row)))
         self.chains[stream].append(
             Link(
                 seq=_seq(row.get("chain_seq")),
-                hash=str(row.get("chain_hash")),
+                hash=str(kept),
                 previous=previous,
                 previous_key=row.get(rest_chain.PREVIOUS_KEY),
                 key=rest_chain.record_key(stream, row),
@@ -136,15 +222,16 @@ class RestChains:
         return rest_chain.without_chain(row)
 
     def _check_loose(self) -> None:
-        """Rows without chain columns: before the chain (a limitation) or inserted (a finding).
+        """Rows without chain columns: before the chain (unproven) or inserted (a finding).
 
         After the stream's first chained row (as the target received them, its
         ``_sdc_received_at``, when both have one; else as read) the tap wrote no row without
-        its link: inserted.
+        its link: inserted. Before it, a row is proven by nothing (the verdict is not
+        ``intact``), unless a chained row of the same key holds the same item (:func:`content`).
         """
         for stream, rows in sorted(self.loose.items()):
             first = self.first_chained.get(stream)
-            for position, received, label in rows:
+            for position, received, label, what in rows:
                 if first is None:
                     after = False
                 elif received is not None and first[1] is not None:
@@ -158,12 +245,15 @@ class RestChains:
                         f"a row without chain columns after the first chained {stream} row: "
                         "the tap chains every row it writes: inserted",
                     )
+                elif what in self.contents.get(stream, ()):
+                    self.covered[stream] += 1
                 else:
                     self.unchained[stream] += 1
 
     def check(self, anchors: t.Sequence[Anchor]) -> None:
         """Check every chain, then every anchor's REST heads."""
         self._check_loose()
+        self._check_incomplete()
         for stream, records in sorted(self.chains.items()):
             heads = {a.rest_heads[stream][1] for a in anchors if stream in a.rest_heads}
             self._check_chain(stream, records, heads)
@@ -178,6 +268,22 @@ class RestChains:
                         f"{anchor.source} says the {stream} chain reached chain_seq {seq}; the "
                         f"archive has no chained {stream} row: the stream's rows were removed",
                     )
+
+    def _check_incomplete(self) -> None:
+        """Chained rows without a chained input: a limitation, and the verdict is unproven."""
+        for stream, missing in sorted(self.incomplete.items()):
+            rows = sum(missing.values())
+            which = "; ".join(f"{n} without {cols}" for cols, n in sorted(missing.items()))
+            self.report.limitations.append(
+                f"{rows} chained {stream} rows lack a chained input ({which}; a property "
+                "deselected in the catalog? the tap links a row before the selection drops "
+                "columns): their links cannot be recomputed, so their content (and columns) "
+                "are proven by nothing; the chain still places them"
+            )
+            if self.report.unproven is None:
+                self.report.unproven = (
+                    f"{rows} chained {stream} rows cannot be hashed again (no {', '.join(missing)})"
+                )
 
     def _check_chain(self, stream: str, records: list[Link], heads: set[str]) -> None:
         report = self.report
@@ -271,7 +377,7 @@ class RestChains:
                 labels = sorted(by_hash[h].label for h in hashes)
                 self.report.add(
                     "chain",
-                    f"{stream} chain",
+                    f"{stream} chain ({', '.join(labels[:5])})",  # export marks what it names
                     f"{len(hashes)} rows follow the same link ({where}: {', '.join(labels[:5])}): "
                     "a row inserted, or a chain started again; an anchor holds one branch at "
                     "most (a run killed before its STATE, or a state cleared, when the items "
@@ -284,7 +390,7 @@ class RestChains:
                 labels = sorted(by_hash[h].label for h in hashes)
                 self.report.add(
                     "chain",
-                    f"{stream} chain_seq {seq}",
+                    f"{stream} chain_seq {seq} ({', '.join(labels[:5])})",
                     f"{len(hashes)} different rows at one position ({', '.join(labels[:5])})",
                 )
         return broken
@@ -338,6 +444,8 @@ class RestChains:
                 return True
             return broken
         seq = record.seq
+        if seq - 1 in self.unknown.get(stream, ()):
+            return broken  # the row before it has no chain_hash to find (unproven: see above)
         if (
             self.upserts
             and record.previous_key

@@ -65,7 +65,7 @@ from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.evidence import sources, state_file
 from tap_chatgpt_compliance.evidence.export_text import one_line
-from tap_chatgpt_compliance.evidence.rest_chains import RestChains
+from tap_chatgpt_compliance.evidence.rest_chains import RestChains, chained, missing_inputs
 from tap_chatgpt_compliance.evidence.sources import JsonString, strict_json
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
@@ -2588,8 +2588,11 @@ class Verifier:
             for row in self.rows(stream):
                 key = str(row.get("id"))
                 report.counts["directory_rows"] += 1
+                unhashable = chained(row) and bool(missing_inputs(row))
                 row = self.rest.add(stream, row, f"{stream} {key}")
                 raw = row.get("raw_item")
+                if unhashable:
+                    continue  # a chained input deselected: unproven (RestChains)
                 if raw is None:
                     without += 1
                     item = _event_obj(row.get("item"))
@@ -2641,18 +2644,35 @@ class Verifier:
     def _directory_is_unanchored(self) -> None:
         """Say what the REST rows written before the tap chained them are (no chain columns).
 
-        They equal their raw_item, but neither OpenAI's hashes nor a chain covers them. The
-        rows of the chained REST streams are proven by their chains (RestChains).
+        They equal their raw_item, but neither OpenAI's hashes nor a chain covers them: proven
+        by nothing, so the verdict is ``consistent, unproven`` (a row of them deleted, edited
+        with its raw_item or forged before the chain cannot be detected). A row whose item a
+        chained row of the same key holds is proven by that row (a note). The rows of the
+        chained REST streams are proven by their chains (RestChains).
         """
+        covered = sum(self.rest.covered.values())
+        if covered:
+            which = ", ".join(sorted(self.rest.covered))
+            self.report.notes.append(
+                f"{covered} rows of the REST streams ({which}) were written before their chain "
+                "(no chain columns); a chained row of the same key holds the same item: proven "
+                "by it"
+            )
         rows = self.rest.unchained_total
         if rows:
             which = ", ".join(sorted(self.rest.unchained))
             self.report.limitations.append(
                 f"{rows} rows of the REST streams ({which}) were written by a tap version "
-                "before their chain (no chain columns): they equal their raw_item, but neither "
-                "OpenAI's hashes nor the chains and anchors cover them: a row of them deleted, "
-                "or edited together with its raw_item, cannot be detected"
+                "before their chain (no chain columns) and no chained row holds their item: "
+                "they equal their raw_item, but neither OpenAI's hashes nor the chains and "
+                "anchors cover them: a row of them deleted, edited together with its raw_item, "
+                "or forged, cannot be detected"
             )
+            if self.report.unproven is None:
+                self.report.unproven = (
+                    f"{rows} rows of the REST streams ({which}) were written before their "
+                    "chain: proven by nothing"
+                )
 
     def _check_workspace_objects(self) -> None:
         """Re-derive every column of the workspace-object streams (issue 21) from ``raw_item``.
@@ -2668,8 +2688,11 @@ class Verifier:
             for row in self.rows(stream):
                 report.counts["workspace_object_rows"] += 1
                 key = "/".join(str(row.get(k)) for k in (*parent_keys, "id", "version") if k in row)
+                unhashable = chained(row) and bool(missing_inputs(row))
                 row = self.rest.add(stream, row, f"{stream} {key}")
                 raw = row.get("raw_item")
+                if unhashable:
+                    continue  # a chained input deselected: unproven (RestChains)
                 item = _event_obj(raw) if isinstance(raw, str) else None
                 if not isinstance(item, dict) and not (stream in ANY_JSON and _is_json(raw)):
                     report.add(

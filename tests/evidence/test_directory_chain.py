@@ -289,7 +289,8 @@ def test_a_state_without_the_rest_heads_does_not_make_them_intact(
 
 
 def test_an_archive_before_the_chain_keeps_the_old_limitation(runs: Runs, tmp_path: Path) -> None:
-    """Rows without chain columns (an older tap) are no finding; the limitation says so."""
+    """Rows without chain columns (an older tap) are no finding; the limitation says so, and
+    the verdict is not intact (a row of them deleted, as here, cannot be detected: round 13)."""
     records = _both(runs)
     for stream in ("users", "gpts", "projects", *OBJECTS):
         records[stream] = [rest_chain.without_chain(row) for row in records[stream]]
@@ -298,7 +299,9 @@ def test_an_archive_before_the_chain_keeps_the_old_limitation(runs: Runs, tmp_pa
     for stream in ("users", "gpts", "projects", *OBJECTS):
         state["bookmarks"].pop(stream, None)
     report = _verify_jsonl(records, tmp_path, state)
-    assert report.status == "intact", report.text()
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+    assert "before their chain: proven by nothing" in str(report.unproven), report.text()
     assert any("cannot be detected" in text for text in report.limitations)
 
 
@@ -485,15 +488,25 @@ def test_rows_before_the_chain_then_chained_rows_keep_the_limitation_only(
     runs: Runs, tmp_path: Path
 ) -> None:
     """An archive upgraded in place: the rows of an older tap (no chain columns) first, then
-    the chained rows of this one: a limitation for the old rows, no finding; an old-looking row
-    after the first chained one is a finding."""
+    the chained rows of this one. An old row whose item a chained row of its key holds is
+    proven by it (a note: intact); one no chained row holds (a user removed before the
+    upgrade, or forged) is proven by nothing (a limitation, consistent, unproven); an
+    old-looking row after the first chained one is a finding."""
     records = _both(runs)
     old = [rest_chain.without_chain(row) for row in runs.first.records["users"]]
     records["users"] = old + records["users"]
     report = _verify_jsonl(records, tmp_path, runs.second.state)
     assert report.status == "intact", report.text()
+    assert any(f"{len(old)} rows of the REST streams (users)" in text for text in report.notes)
+    gone = copy.deepcopy(old[0])
+    item = {**json.loads(gone["raw_item"]), "id": "user-gone", "email": "gone@x.com"}
+    gone.update(derive_directory_row("users", item, gone["workspace_id"]))
+    records["users"].insert(0, gone)
+    report = _verify_jsonl(records, tmp_path, runs.second.state)
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
     assert any(
-        f"{len(old)} rows of the REST streams (users)" in text and "cannot be detected" in text
+        "1 rows of the REST streams (users)" in text and "cannot be detected" in text
         for text in report.limitations
     ), report.limitations
     records["users"].append(old[0])
@@ -503,7 +516,8 @@ def test_rows_before_the_chain_then_chained_rows_keep_the_limitation_only(
 @pytest.mark.e2e
 def test_postgres_a_row_received_before_the_chain_is_no_finding(pg_both: str, runs: Runs) -> None:
     """A users row without chain columns that the target received before the first chained
-    row (an older tap's, for a user no later run lists): the old limitation, no finding."""
+    row (an older tap's, for a user no later run lists): the old limitation, no finding; proven
+    by nothing, so not intact (round 13)."""
     latest = runs.second.records["users"][0]
     item = {**json.loads(latest["raw_item"]), "id": "user-gone", "email": "gone@x.com"}
     row = derive_directory_row("users", item, latest["workspace_id"])
@@ -514,5 +528,6 @@ def test_postgres_a_row_received_before_the_chain_is_no_finding(pg_both: str, ru
         tuple(values),
     )
     report = _pg(pg_both, runs, insert)
-    assert report.status == "intact", report.text()
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
     assert any("cannot be detected" in text for text in report.limitations)
