@@ -2909,6 +2909,7 @@ class Verifier:
                         f"{anchor.files_head[0]}; the archive has no chained files record",
                     )
             return
+        unhashable = self._files_chain_not_archived()
         by_hash: dict[str, Record] = {}
         for record in records:
             kept = by_hash.setdefault(str(record["chain_hash"]), record)
@@ -2918,7 +2919,7 @@ class Verifier:
             if kept is record:
                 continue
             item = f"attachment {record.get('id')} (files chain_seq {record.get('chain_seq')})"
-            if not self._copy_hashes(record):
+            if not unhashable and not self._copy_hashes(record):
                 report.add(
                     "chain",
                     item,
@@ -2941,7 +2942,11 @@ class Verifier:
             item = f"attachment {record.get('id')} (files chain_seq {record.get('chain_seq')})"
             previous = str(record.get("chain_previous") or "")
             try:
-                expected = chain.chain_hash(previous, record, chain.FILES)
+                expected = (
+                    record["chain_hash"]
+                    if unhashable
+                    else chain.chain_hash(previous, record, chain.FILES)
+                )
             except ValueError as exc:
                 report.add("chain", item, str(exc))
                 broken = True
@@ -3062,6 +3067,28 @@ class Verifier:
                 report.reached(chain.FILES, seq)
         else:
             report.notes.append(f"{anchor.source} has no attachment chain head")
+
+    def _files_chain_not_archived(self) -> list[str]:
+        """Return the chained fields of ``files`` that no row holds (deselected), if any.
+
+        Then no record can be hashed again: a limitation, and the verdict is ``consistent,
+        unproven``; the links (``chain_previous`` to the record before, ``chain_seq`` following
+        them) and the anchors' heads are still checked, so a record removed is still found. A
+        chained field absent from some records only is no deselection: they do not hash.
+        """
+        held = self.seen_columns.get("files", set())
+        missing = [f for f in chain.FILE_FIELDS_V1 if f not in held]
+        if not missing:
+            return []
+        which = ", ".join(f"files.{f}" for f in missing)
+        self.report.limitations.append(
+            f"the attachment chain's records lack chained fields in every row ({which}: not "
+            "archived, deselected in the catalog?): no files record can be hashed again, so "
+            "its content is proven by nothing; its links and positions are still checked"
+        )
+        if self.report.unproven is None:
+            self.report.unproven = f"files records cannot be hashed again (no {which})"
+        return missing
 
     @staticmethod
     def _copy_hashes(record: Record) -> bool:
