@@ -31,7 +31,8 @@ nothing (a limitation, and the verdict is ``consistent, unproven``); its ``chain
 ``chain_seq`` still place it in the chain. A chained row without ``chain_hash`` alone (that
 column deselected) is hashed from its inputs: the next row's ``chain_previous``, or an anchor's
 head, proves it. ``chain_seq`` and ``chain_version`` read back as NUMERIC (PostgreSQL:
-``Decimal``) are the same numbers when whole; a fraction is a finding.
+``Decimal``) are the same numbers when whole; a fraction is a finding. A stream no row of which
+holds ``chain_seq`` (deselected) is placed by walking its links from the genesis: unproven.
 """
 
 from __future__ import annotations

@@ -28,7 +28,9 @@ guarantees, with and without an anchor, are in docs/guarantees.md:
    archived with two SHA-256, are a finding.
 
 A column nothing proves (a fact of the tap's run, a parent id not in the item served) is named
-in ``Report.unproven_columns`` (:data:`UNPROVEN_COLUMNS`), never passed over in silence.
+in ``Report.unproven_columns`` (:data:`UNPROVEN_COLUMNS`), never passed over in silence; so is a
+column no row of its stream holds (deselected in the catalog: :data:`NOT_ARCHIVED`), which is a
+limitation, not a finding (the verdict is unproven when it is in :data:`RENDERED_COLUMNS`).
 
 The archive is read as a stream (:meth:`Archive.iter_records`): rows are matched to their raw
 file by ``log_file_id`` as they come (targets write them in the tap's order); what must be
