@@ -31,7 +31,8 @@ nothing (a limitation, and the verdict is ``consistent, unproven``); its ``chain
 ``chain_seq`` still place it in the chain. A chained row without ``chain_hash`` alone (that
 column deselected) is hashed from its inputs: the next row's ``chain_previous``, or an anchor's
 head, proves it. ``chain_seq`` and ``chain_version`` read back as NUMERIC (PostgreSQL:
-``Decimal``) are the same numbers when whole; a fraction is a finding.
+``Decimal``) are the same numbers when whole; a fraction is a finding. A stream no row of which
+holds ``chain_seq`` (deselected) is placed by walking its links from the genesis: unproven.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import hashlib
 import re
 import typing as t
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
@@ -153,6 +154,8 @@ class RestChains:
         self.position = 0
         self.incomplete: defaultdict[str, Counter[str]] = defaultdict(Counter)
         """Chained rows that cannot be hashed again: ``{stream: {missing columns: rows}}``."""
+        self.seq_held: set[str] = set()
+        """Streams a chained row of which holds ``chain_seq`` (else deselected: placed by links)."""
         self.unknown: defaultdict[str, set[int]] = defaultdict(set)
         """Positions of chained rows whose chain_hash is neither kept nor computable."""
 
@@ -175,6 +178,8 @@ class RestChains:
         first = self.first_chained.setdefault(stream, (self.position, received))
         if received is not None and (first[1] is None or received < first[1]):
             self.first_chained[stream] = (first[0], received)
+        if "chain_seq" in row:
+            self.seq_held.add(stream)
         row = {**row, "chain_seq": _whole(row.get("chain_seq"))}
         if row.get(chain.VERSION_KEY) is not None:
             row[chain.VERSION_KEY] = _whole(row[chain.VERSION_KEY])
@@ -255,6 +260,8 @@ class RestChains:
         self._check_loose()
         self._check_incomplete()
         for stream, records in sorted(self.chains.items()):
+            if stream not in self.seq_held:
+                records = self._placed(stream, records)
             heads = {a.rest_heads[stream][1] for a in anchors if stream in a.rest_heads}
             self._check_chain(stream, records, heads)
             for anchor in anchors:
@@ -268,6 +275,37 @@ class RestChains:
                         f"{anchor.source} says the {stream} chain reached chain_seq {seq}; the "
                         f"archive has no chained {stream} row: the stream's rows were removed",
                     )
+
+    def _placed(self, stream: str, records: list[Link]) -> list[Link]:
+        """Return a stream's links placed by walking them from the genesis (no ``chain_seq``).
+
+        ``chain_seq`` deselected in the catalog: no row holds it. Each row's position is the
+        one after the row its ``chain_previous`` names (every row of a fork at the same one); a
+        row no walk reaches (after a hole, a row removed or replaced) keeps no position, and
+        the link checks name it. The verdict is ``consistent, unproven``: the positions are
+        the links', no column the tap wrote.
+        """
+        after: defaultdict[str, list[int]] = defaultdict(list)
+        for index, record in enumerate(records):
+            after[record.previous].append(index)
+        placed: dict[int, Link] = {}
+        frontier, seq = [chain.GENESIS], 0
+        while frontier and len(placed) < len(records):
+            seq += 1
+            nexts = []
+            for previous in frontier:
+                for index in after.pop(previous, []):
+                    placed[index] = replace(records[index], seq=seq)
+                    nexts.append(records[index].hash)
+            frontier = nexts
+        self.report.limitations.append(
+            f"no {stream} row holds chain_seq (not archived: deselected in the catalog?): "
+            f"each row's position is taken from its link ({len(placed)} of {len(records)} rows "
+            "reached from the chain's start)"
+        )
+        if self.report.unproven is None:
+            self.report.unproven = f"{stream} rows hold no chain_seq: placed by their links only"
+        return [placed.get(index, record) for index, record in enumerate(records)]
 
     def _check_incomplete(self) -> None:
         """Chained rows without a chained input: a limitation, and the verdict is unproven."""

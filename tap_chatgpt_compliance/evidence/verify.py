@@ -28,7 +28,9 @@ guarantees, with and without an anchor, are in docs/guarantees.md:
    archived with two SHA-256, are a finding.
 
 A column nothing proves (a fact of the tap's run, a parent id not in the item served) is named
-in ``Report.unproven_columns`` (:data:`UNPROVEN_COLUMNS`), never passed over in silence.
+in ``Report.unproven_columns`` (:data:`UNPROVEN_COLUMNS`), never passed over in silence; so is a
+column no row of its stream holds (deselected in the catalog: :data:`NOT_ARCHIVED`), which is a
+limitation, not a finding (the verdict is unproven when it is in :data:`RENDERED_COLUMNS`).
 
 The archive is read as a stream (:meth:`Archive.iter_records`): rows are matched to their raw
 file by ``log_file_id`` as they come (targets write them in the tap's order); what must be
@@ -162,6 +164,23 @@ UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
 (``Report.unproven_columns``) whenever their stream is in the archive, and proves nothing of
 them; every other column the tap writes is proven or its alteration is a finding
 (tests/evidence/test_column_matrix.py holds every column of the catalog to this)."""
+NOT_ARCHIVED = (
+    "not archived: the column is in no row of its stream (deselected in the catalog?); its "
+    "stream's other columns are verified, this one holds no value to show"
+)
+RENDERED_COLUMNS: dict[str, frozenset[str]] = {
+    "messages": frozenset({"event", "event_id", "event_id_derived", "log_file_id"}),
+    "events": frozenset({"event", "event_id", "event_id_derived", "type", "log_file_id"}),
+    "unparsed_lines": frozenset({"line", "log_file_id"}),
+    "files": frozenset(
+        {"id", "status", "sha256", "size", "name", "storage_uri", "part_count", "content_base64"}
+        | {"log_file_id", "chain_seq", "chain_previous", "chain_previous_id", "chain_hash"}
+    ),
+}
+"""Columns the export renders from, or verify proves the rest by: absent from every row of
+their stream (deselected), the verdict is ``consistent, unproven`` (never ``intact``). The
+other derived columns (``messages.content_text``, ``users.email``, ``conversations.title``…)
+are re-derived from what is kept and proven, and the production never reads them."""
 ORGANIZATION_UNPROVEN = (
     "the tap's organization_id setting, in no event and, for workspace-scoped log files, on no "
     "chain: proven only when an organization-scoped log file's chained record names it"
@@ -820,6 +839,7 @@ class Spill:
             CREATE TABLE untraced (stream TEXT, key TEXT, digest BLOB,
                                    PRIMARY KEY (stream, key));
             CREATE TABLE event_keys (key TEXT, file TEXT);
+            CREATE TABLE absent (stream TEXT, col TEXT, item TEXT);
             """
         )
 
@@ -879,13 +899,41 @@ class Spill:
         """Index the facts by conversation."""
         self.db.execute("CREATE INDEX IF NOT EXISTS facts_cid ON facts (cid)")
 
-    def has_title(self, cid: str, title: str, event_at: str | None) -> bool:
+    def has_title(self, cid: str, title: str, event_at: str | None, any_time: bool = False) -> bool:
         """Return whether an event of the conversation carried this title at this time."""
         row = self.db.execute(
-            "SELECT 1 FROM facts WHERE cid = ? AND title = ? AND event_at IS ? LIMIT 1",
-            (_sql(cid), _sql(title), _sql(event_at)),
+            "SELECT 1 FROM facts WHERE cid = ? AND title = ? AND (event_at IS ? OR ?) LIMIT 1",
+            (_sql(cid), _sql(title), _sql(event_at), any_time),
         ).fetchone()
         return row is not None
+
+    def has_title_at(self, cid: str, event_at: str | None) -> bool:
+        """Return whether an event of the conversation carried a title at this time."""
+        row = self.db.execute(
+            "SELECT 1 FROM facts WHERE cid = ? AND title IS NOT NULL AND event_at IS ? LIMIT 1",
+            (_sql(cid), _sql(event_at)),
+        ).fetchone()
+        return row is not None
+
+    def add_absent(self, stream: str, column: str, item: str) -> None:
+        """Keep a row's column that its derivation gives a value and the row does not hold."""
+        self.db.execute("INSERT INTO absent VALUES (?, ?, ?)", (stream, column, _sql(item)))
+
+    def absent(self) -> dict[tuple[str, str], int]:
+        """Return ``{(stream, column): rows}`` kept by :meth:`add_absent`."""
+        return {
+            (str(stream), str(column)): int(count)
+            for stream, column, count in self.db.execute(
+                "SELECT stream, col, COUNT(*) FROM absent GROUP BY stream, col ORDER BY 1, 2"
+            )
+        }
+
+    def absent_items(self, stream: str, column: str) -> t.Iterator[str]:
+        """Yield the rows (items) that lack a column (:meth:`add_absent`), in order."""
+        for (item,) in self.db.execute(
+            "SELECT item FROM absent WHERE stream = ? AND col = ? ORDER BY rowid", (stream, column)
+        ):
+            yield _unsql(item)
 
     def has_created(self, cid: str, created: str | None) -> bool:
         """Return whether an event of the conversation said it was created then."""
@@ -1111,6 +1159,8 @@ class Verifier:
         self.owners: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(dict)
         """{(kind, object id): {owner id: {stream}}}: the canvas's user, the configuration's
         GPT or project, as each row says (see :meth:`_check_owners`)."""
+        self.seen_columns: defaultdict[str, set[str]] = defaultdict(set)
+        """The columns any row of a stream holds (a key of a JSONL line, a table's column)."""
 
     # -- reading
 
@@ -1118,8 +1168,16 @@ class Verifier:
         self.report.add("read", where, what)
 
     def rows(self, stream: str) -> t.Iterator[Record]:
-        """Stream a stream's rows; what cannot be read is a finding."""
-        return self.archive.iter_records(stream, self._on_error)
+        """Stream a stream's rows; what cannot be read is a finding.
+
+        Notes the columns the rows hold (:attr:`seen_columns`): a column no row holds was not
+        archived (see :meth:`_check_absent_columns`).
+        """
+        seen = self.seen_columns[stream]
+        for row in self.archive.iter_records(stream, self._on_error):
+            if len(row) > len(seen) or not seen.issuperset(row):
+                seen.update(row)
+            yield row
 
     # -- the whole run
 
@@ -1155,6 +1213,7 @@ class Verifier:
             self._check_owners()
             self.rest.check(self.anchors)
             self._directory_is_unanchored()
+            self._check_absent_columns()
             self._name_unproven_columns()
             self._summarise()
         finally:
@@ -1970,13 +2029,28 @@ class Verifier:
         if pending:
             pending.pop(key, None)
 
-    def _column_findings(self, stream: str, item: str, differ: list[str]) -> None:
+    def _column_findings(
+        self, stream: str, item: str, differ: list[str], row: Record | None = None
+    ) -> bool:
+        """Report each differing column; one the row does not hold at all is decided at the end.
+
+        A column absent from the row (no key; no column in the table) where its derivation has
+        a value: a finding if another row of the stream holds the column, else a column not
+        archived (deselected in the catalog: :meth:`_check_absent_columns`). Return whether a
+        finding was reported now (False: every difference, if any, is such a column).
+        """
+        reported = False
         for column in differ:
+            if row is not None and column not in row:
+                self.spill.add_absent(stream, column, item)
+                continue
+            reported = True
             self.report.add(
                 "column",
                 f"{stream} {item} column {column}",
                 "differs from its raw line (as the tap derives it)",
             )
+        return reported
 
     def _check_messages(self, row: Record, derived: Derived) -> None:
         key = str(row.get("event_id"))
@@ -1993,9 +2067,7 @@ class Verifier:
             return
         self._matched("messages", derived, key)
         differ = self.compare.differences("messages", row, expected)
-        if differ:
-            self._column_findings("messages", item, differ)
-        else:
+        if not self._column_findings("messages", item, differ, row):
             self.report.counts["rows_proven"] += 1
             self.report.counts["events_found"] += 1
 
@@ -2017,9 +2089,7 @@ class Verifier:
         self._matched("events", derived, key)
         self._organization(row, item)
         differ = self.compare.differences("events", row, expected, skip=("organization_id",))
-        if differ:
-            self._column_findings("events", item, differ)
-        else:
+        if not self._column_findings("events", item, differ, row):
             self.report.counts["rows_proven"] += 1
             self.report.counts["events_found"] += 1
 
@@ -2073,6 +2143,54 @@ class Verifier:
                 f"{len(self.organizations)} different values in one archive",
             )
 
+    def _check_absent_columns(self) -> None:
+        """Decide the columns rows lacked where their derivation gives a value.
+
+        Absent from some rows of a stream only (others hold it): each is a finding (removed
+        from those rows). Absent from every row (no key in any line, no column in the table):
+        not archived, a column deselected in the catalog: a limitation naming it, and it is
+        listed with the columns not proven. The verdict stays as the rest proves it, unless
+        the production renders from the column or verify needs it (:data:`RENDERED_COLUMNS`):
+        then ``consistent, unproven``.
+        """
+        report = self.report
+        not_archived: dict[str, int] = {}
+        for (stream, column), rows in self.spill.absent().items():
+            if column in self.seen_columns.get(stream, ()):
+                for item in self.spill.absent_items(stream, column):
+                    report.add(
+                        "column",
+                        f"{stream} {item} column {column}",
+                        "absent from this row, where its derivation has a value; other rows of "
+                        "the stream hold the column (not a column deselected): removed",
+                    )
+            else:
+                not_archived[f"{stream}.{column}"] = rows
+        if not not_archived:
+            return
+        report.limitations.append(
+            f"{len(not_archived)} columns are in no row of their stream (not archived: "
+            "deselected in the catalog?): "
+            + ", ".join(
+                f"{name} ({rows} rows have a value to hold)"
+                for name, rows in sorted(not_archived.items())
+            )
+            + "; every other column of these rows is verified as usual, these hold no value "
+            "to show"
+        )
+        for name in not_archived:
+            report.unproven_columns[name] = NOT_ARCHIVED
+        needed = [
+            name
+            for name in sorted(not_archived)
+            if name.split(".", 1)[1] in RENDERED_COLUMNS.get(name.split(".", 1)[0], ())
+        ]
+        if needed and report.unproven is None:
+            report.unproven = (
+                f"{', '.join(needed)} not archived (deselected?): what an export renders from "
+                "them, and what verify proves by them, is in no row"
+            )
+
     def _name_unproven_columns(self) -> None:
         """List the columns of the archive's streams that nothing proves (UNPROVEN_COLUMNS)."""
         self._check_organizations()
@@ -2091,9 +2209,7 @@ class Verifier:
             return
         self._matched("unparsed_lines", derived, key)
         differ = self.compare.differences("unparsed_lines", row, expected)
-        if differ:
-            self._column_findings("unparsed_lines", item, differ)
-        else:
+        if not self._column_findings("unparsed_lines", item, differ, row):
             self.report.counts["rows_proven"] += 1
             self.report.counts["unparsed_found"] += 1
 
@@ -2110,7 +2226,7 @@ class Verifier:
         run_view = [c for c in differ if c in ("title", "title_seen_at", "created_at")]
         strict = [c for c in differ if c not in run_view]
         if strict:
-            self._column_findings("conversations", item, strict)
+            self._column_findings("conversations", item, strict, row)
         if run_view:
             # The run's view of the conversation (other files of the run): checked at the end.
             self.doubtful.append(
@@ -2166,7 +2282,7 @@ class Verifier:
             differ = self.compare.differences(stream, row, expected, skip=skip)
             if differ:
                 self._column_findings(
-                    stream, f"event {key_text} of log file {derived.file_id}", differ
+                    stream, f"event {key_text} of log file {derived.file_id}", differ, row
                 )
 
     def _check_file_row(self, row: Record, derived: Derived, chained: bool = False) -> None:
@@ -2233,7 +2349,7 @@ class Verifier:
                         if c not in loose and not _equal(a, _normal(b))
                     ]
                     self._column_findings(
-                        "files", f"{file_id} of log file {log_file_id}", differ or ["event"]
+                        "files", f"{file_id} of log file {log_file_id}", differ or ["event"], row
                     )
 
     def _check_records_of_referenced(self) -> None:
@@ -2371,9 +2487,26 @@ class Verifier:
         self.spill.index_facts()
         for cid, file_id, row, expected in self.doubtful:
             item = f"{cid} of log file {file_id}"
-            bad = []
-            title, title_at = row.get("title"), chain.canonical_time(row.get("title_seen_at"))
-            want_at = chain.canonical_time(expected.get("title_seen_at"))
+            bad = self._title_differs(cid, row, expected)
+            created = chain.canonical_time(row.get("created_at"))
+            if created != chain.canonical_time(expected.get("created_at")) and (
+                expected.get("latest_created") is not None
+                or (created is not None and not self.spill.has_created(cid, _as_iso(created)))
+            ):
+                bad.append("created_at")
+            if not self._column_findings("conversations", item, sorted(set(bad)), row):
+                report.counts["rows_proven"] += 1
+
+    def _title_differs(self, cid: str, row: Record, expected: Record) -> list[str]:
+        """Return the title columns of a conversation row its run's view does not account for.
+
+        Both held: the pair must be the file's own or a (title, event time) an event of the
+        conversation carried, no older. One of them not held (not archived): the other alone
+        is checked the same way; the absent one is named when its derivation has a value.
+        """
+        title, title_at = row.get("title"), chain.canonical_time(row.get("title_seen_at"))
+        want_at = chain.canonical_time(expected.get("title_seen_at"))
+        if "title" in row and "title_seen_at" in row:
             proven_title = (
                 isinstance(title, str)
                 and bool(title)
@@ -2381,17 +2514,24 @@ class Verifier:
                 and (title_at or "") >= (want_at or "")
             )
             if (title, title_at) != (expected.get("title"), want_at) and not proven_title:
-                bad.extend(["title", "title_seen_at"])
-            created = chain.canonical_time(row.get("created_at"))
-            if created != chain.canonical_time(expected.get("created_at")) and (
-                expected.get("latest_created") is not None
-                or (created is not None and not self.spill.has_created(cid, _as_iso(created)))
-            ):
-                bad.append("created_at")
-            if bad:
-                self._column_findings("conversations", item, sorted(set(bad)))
-            else:
-                report.counts["rows_proven"] += 1
+                return ["title", "title_seen_at"]
+            return []
+        bad = [c for c in ("title", "title_seen_at") if c not in row and expected.get(c)]
+        if (
+            "title" in row
+            and title != expected.get("title")
+            and not (
+                isinstance(title, str)
+                and title
+                and self.spill.has_title(cid, title, None, any_time=True)
+            )
+        ):
+            bad.append("title")
+        if "title_seen_at" in row and title_at != want_at:
+            newer = title_at is not None and title_at >= (want_at or "")
+            if not (newer and self.spill.has_title_at(cid, _as_iso(title_at))):
+                bad.append("title_seen_at")
+        return bad
 
     def _pending_files(self) -> tuple[str, set[str]] | None:
         """Return the attachments the newest state retries (and its name), None without one.
@@ -2614,9 +2754,7 @@ class Verifier:
                 differ = self.compare.differences(stream, row, expected)
                 if len(workspaces) == 1 and str(row.get("workspace_id")) not in workspaces:
                     differ.append("workspace_id")
-                if differ:
-                    self._column_findings(stream, key, sorted(set(differ)))
-                else:
+                if not self._column_findings(stream, key, sorted(set(differ)), row):
                     report.counts["directory_proven"] += 1
                 digest = _canonical(item)
                 if seen.get(key, digest) != digest:
@@ -2708,9 +2846,7 @@ class Verifier:
                 differ = self.compare.differences(stream, row, expected)
                 if len(workspaces) == 1 and str(row.get("workspace_id")) not in workspaces:
                     differ = sorted({*differ, "workspace_id"})
-                if differ:
-                    self._column_findings(stream, key, differ)
-                else:
+                if not self._column_findings(stream, key, differ, row):
                     report.counts["workspace_objects_proven"] += 1
 
     def _owned(self, kind: str, ident: str, owner: str, stream: str) -> None:
@@ -2775,6 +2911,7 @@ class Verifier:
                         f"{anchor.files_head[0]}; the archive has no chained files record",
                     )
             return
+        unhashable = self._files_chain_not_archived()
         by_hash: dict[str, Record] = {}
         for record in records:
             kept = by_hash.setdefault(str(record["chain_hash"]), record)
@@ -2784,7 +2921,7 @@ class Verifier:
             if kept is record:
                 continue
             item = f"attachment {record.get('id')} (files chain_seq {record.get('chain_seq')})"
-            if not self._copy_hashes(record):
+            if not unhashable and not self._copy_hashes(record):
                 report.add(
                     "chain",
                     item,
@@ -2807,7 +2944,11 @@ class Verifier:
             item = f"attachment {record.get('id')} (files chain_seq {record.get('chain_seq')})"
             previous = str(record.get("chain_previous") or "")
             try:
-                expected = chain.chain_hash(previous, record, chain.FILES)
+                expected = (
+                    record["chain_hash"]
+                    if unhashable
+                    else chain.chain_hash(previous, record, chain.FILES)
+                )
             except ValueError as exc:
                 report.add("chain", item, str(exc))
                 broken = True
@@ -2929,6 +3070,28 @@ class Verifier:
         else:
             report.notes.append(f"{anchor.source} has no attachment chain head")
 
+    def _files_chain_not_archived(self) -> list[str]:
+        """Return the chained fields of ``files`` that no row holds (deselected), if any.
+
+        Then no record can be hashed again: a limitation, and the verdict is ``consistent,
+        unproven``; the links (``chain_previous`` to the record before, ``chain_seq`` following
+        them) and the anchors' heads are still checked, so a record removed is still found. A
+        chained field absent from some records only is no deselection: they do not hash.
+        """
+        held = self.seen_columns.get("files", set())
+        missing = [f for f in chain.FILE_FIELDS_V1 if f not in held]
+        if not missing:
+            return []
+        which = ", ".join(f"files.{f}" for f in missing)
+        self.report.limitations.append(
+            f"the attachment chain's records lack chained fields in every row ({which}: not "
+            "archived, deselected in the catalog?): no files record can be hashed again, so "
+            "its content is proven by nothing; its links and positions are still checked"
+        )
+        if self.report.unproven is None:
+            self.report.unproven = f"files records cannot be hashed again (no {which})"
+        return missing
+
     @staticmethod
     def _copy_hashes(record: Record) -> bool:
         """Whether a further copy of a files record hashes to its chain_hash."""
@@ -2992,7 +3155,8 @@ def _chained(row: Record) -> Record:
 
 
 def _small(row: Record) -> Record:
-    return {k: row.get(k) for k in ("title", "title_seen_at", "created_at")}
+    """Return a conversation row's run-view columns it holds (an absent one stays absent)."""
+    return {k: row.get(k) for k in ("title", "title_seen_at", "created_at") if k in row}
 
 
 def _keep_copy(kept: list[Record], row: Record) -> None:
