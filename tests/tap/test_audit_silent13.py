@@ -1,0 +1,133 @@
+"""Never silent (thirteenth round): a route of the workspace objects gone for every object.
+
+A 404 for one object is churn (a user, canvas or Codex task deleted since it was listed). A 404
+for every one of them is a route gone or a fault: before, the canvases of every user, the
+versions of every canvas and the details of every Codex task answering 404 ended in exit 0 with
+nothing of them archived, the refresh recorded (canvas versions older than its watermark were
+never read again; the Codex tasks' change buckets kept, so their details were never asked
+again). Now: one readable line naming the stream and the 404, exit 1, the refresh not recorded,
+and the next run reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chatgpt_compliance_simulator import Simulator, SimulatorConfig
+from chatgpt_compliance_simulator.knobs import Inventory
+from tests.support.simulators import running
+from tests.support.tap import assert_one_readable_line
+from tests.tap.test_workspace_objects import run_objects
+
+WS = "/v1/compliance/workspaces/{workspace_id}"
+CANVASES = f"{WS}/users/{{user_id}}/canvases"
+CANVAS = f"{WS}/users/{{user_id}}/canvas/{{textdoc_id}}"
+TASK = f"{WS}/codex_tasks/{{task_id}}"
+
+
+@pytest.fixture(scope="module")
+def objects() -> Any:
+    """A workspace with canvases (on several users) and Codex tasks (no rate limits)."""
+    config = SimulatorConfig(
+        seed=2121,
+        users=4,
+        conversations=2,
+        span_days=1.0,
+        rate_limits=False,
+        inventory=Inventory(config_versions_per_day=1.0),
+    )
+    with running(config) as simulator:
+        yield simulator
+
+
+@pytest.fixture(autouse=True)
+def _no_fault_left(objects: Simulator) -> Any:
+    yield
+    objects._faults.clear()
+
+
+def _refreshed(state: dict[str, Any] | None, stream: str) -> bool:
+    assert state is not None
+    return "refreshed_at" in (state["bookmarks"].get(stream) or {})
+
+
+def test_a_404_for_every_users_canvases_is_not_an_empty_archive(objects: Simulator) -> None:
+    """Every user's canvas list answered 404: exit 0 with no canvas and no version, refreshed."""
+    truth = objects.inventory_truth()["canvases"]
+    assert len({canvas["user_id"] for canvas in truth.values()}) > 1
+    objects.inject(CANVASES, status=404, count=100)
+    run = run_objects(objects, {"canvases", "canvas_versions"})
+    last = assert_one_readable_line(run, "404", "every user")
+    assert "canvases" in last
+    assert not run.records["canvases"]
+    assert not run.records["canvas_versions"]
+    assert not _refreshed(run.state, "canvases")
+    assert not _refreshed(run.state, "canvas_versions")
+    # The next run (the route back) archives them all.
+    objects._faults.clear()
+    again = run_objects(objects, {"canvases", "canvas_versions"}, state=run.state)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {row["id"] for row in again.records["canvases"]} == set(truth)
+
+
+def test_a_404_for_one_users_canvases_is_churn(objects: Simulator) -> None:
+    """One user's canvas list answered 404 (a user deleted since listed): exit 0."""
+    objects.inject(CANVASES, status=404, count=1)
+    run = run_objects(objects, {"canvases"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert _refreshed(run.state, "canvases")
+
+
+def test_a_404_for_every_canvas_versions_is_not_an_empty_archive(objects: Simulator) -> None:
+    """Every canvas answered 404 for its versions while listed: exit 0, no version, and the
+    watermark moved past them (an incremental refresh never read them again)."""
+    truth = objects.inventory_truth()["canvases"]
+    versions = {(cid, v["version"]) for cid, c in truth.items() for v in c["versions"]}
+    objects.inject(CANVAS, status=404, count=1000)
+    run = run_objects(objects, {"canvases", "canvas_versions"})
+    last = assert_one_readable_line(run, "canvas_versions", "404", "every canvas")
+    assert f"{len(truth)} canvases" in last
+    assert len(run.records["canvases"]) == len(truth)  # the list itself is archived
+    assert not run.records["canvas_versions"]
+    assert not _refreshed(run.state, "canvas_versions")
+    objects._faults.clear()
+    again = run_objects(objects, {"canvases", "canvas_versions"}, state=run.state)
+    assert again.returncode == 0, again.stderr[-2000:]
+    got = {(row["textdoc_id"], row["version"]) for row in again.records["canvas_versions"]}
+    assert got == versions
+
+
+def test_a_404_for_one_canvas_is_churn(objects: Simulator) -> None:
+    """One canvas's versions answered 404 (deleted since listed): exit 0."""
+    objects.inject(CANVAS, status=404, count=1)
+    run = run_objects(objects, {"canvas_versions"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert _refreshed(run.state, "canvas_versions")
+
+
+def test_a_404_for_every_codex_task_detail_is_not_an_empty_archive(objects: Simulator) -> None:
+    """Every listed Codex task answered 404 for its details: exit 0, no detail, and the tasks'
+    change buckets recorded, so no later run asked for those details again."""
+    tasks = objects.inventory_truth()["codex_tasks"]
+    assert len(tasks) > 1
+    objects.inject(TASK, status=404, count=1000)
+    run = run_objects(objects, {"codex_tasks", "codex_task_details"})
+    last = assert_one_readable_line(run, "codex_task_details", "404", "every")
+    assert f"{len(tasks)} tasks" in last
+    assert len(run.records["codex_tasks"]) == len(tasks)
+    assert not run.records["codex_task_details"]
+    assert not _refreshed(run.state, "codex_tasks")
+    objects._faults.clear()
+    again = run_objects(objects, {"codex_tasks", "codex_task_details"}, state=run.state)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {row["id"] for row in again.records["codex_task_details"]} == set(tasks)
+
+
+def test_a_404_for_one_codex_task_detail_is_churn(objects: Simulator) -> None:
+    """One task gone between the list and its details: exit 0, the refresh recorded."""
+    objects.inject(TASK, status=404, count=1)
+    run = run_objects(objects, {"codex_tasks", "codex_task_details"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert _refreshed(run.state, "codex_tasks")
