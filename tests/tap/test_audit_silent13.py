@@ -11,6 +11,7 @@ and the next run reads them.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -131,3 +132,33 @@ def test_a_404_for_one_codex_task_detail_is_churn(objects: Simulator) -> None:
     run = run_objects(objects, {"codex_tasks", "codex_task_details"})
     assert run.returncode == 0, run.stderr[-2000:]
     assert _refreshed(run.state, "codex_tasks")
+
+
+# --------------------------------------------------------------------------- a watermark ahead
+
+
+WATERMARKED = {"canvases", "canvas_versions", "memories", "memory_entries", "gpt_configs"}
+
+
+def test_a_refresh_time_later_than_the_apis_is_set_aside_loudly(objects: Simulator) -> None:
+    """A state whose ``refreshed_at`` lies two days ahead of the API's time (written by a run
+    that trusted a wrong clock, or edited): the incremental streams read only what changed at
+    or after it, so nothing; exit 0, and the refresh recorded at the true time, so what changed
+    before was never read again. Now: set aside in one line (like a log bookmark ahead), every
+    version and entry read, exit 1."""
+    first = run_objects(objects, WATERMARKED)  # what a run without a state archives
+    assert first.returncode == 0, first.stderr[-2000:]
+    ahead = (objects.now() + timedelta(days=2)).isoformat(timespec="seconds")
+    names = ("canvas_versions", "memory_entries", "gpt_configs")
+    state = {"bookmarks": {name: {"refreshed_at": ahead} for name in names}}
+    run = run_objects(objects, WATERMARKED, state=state)
+    last = assert_one_readable_line(run, "refreshed_at", ahead, "later than the API's time")
+    for name in names:
+        assert f"stream '{name}'" in last
+        assert run.records[name]
+        assert {row["raw_sha256"] for row in run.records[name]} == {
+            row["raw_sha256"] for row in first.records[name]
+        }
+    assert run.state is not None
+    for name in names:  # the next refresh starts from this run's (true) time
+        assert run.state["bookmarks"][name]["refreshed_at"] < ahead
