@@ -19,7 +19,7 @@ import pytest
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
 from tests.support.simulators import running
-from tests.support.tap import assert_one_readable_line
+from tests.support.tap import assert_one_readable_line, run_tap, tap_config
 from tests.tap.test_workspace_objects import run_objects
 
 WS = "/v1/compliance/workspaces/{workspace_id}"
@@ -162,3 +162,26 @@ def test_a_refresh_time_later_than_the_apis_is_set_aside_loudly(objects: Simulat
     assert run.state is not None
     for name in names:  # the next refresh starts from this run's (true) time
         assert run.state["bookmarks"][name]["refreshed_at"] < ahead
+
+
+# --------------------------------------------------------------------------- organization_id
+
+
+def test_an_organization_id_of_another_organization_is_named(objects: Simulator) -> None:
+    """A well-formed ``organization_id`` that is not the workspace's organization: the API
+    answers 404 on the organization's logs. The line said "workspace_id … was not found … Check
+    workspace_id" (the one setting that was right); it names organization_id now."""
+    wrong = "org-" + "q" * 24
+    config = tap_config(objects, event_types=["COSTS"], organization_id=wrong)
+    run = run_tap(config)
+    last = assert_one_readable_line(run, "HTTP 404", f"organization_id {wrong}")
+    assert "Check workspace_id" not in last
+    assert not run.records.get("log_files")
+
+
+def test_a_key_of_another_organization_is_named(objects: Simulator) -> None:
+    """A 403 on the organization's logs named the workspace the key may belong to."""
+    objects.inject("/v1/compliance/organizations/{organization_id}/logs", status=403, count=20)
+    config = tap_config(objects, event_types=["COSTS"], organization_id=objects.organization_id)
+    last = assert_one_readable_line(run_tap(config), "HTTP 403", "organization_id")
+    assert "another workspace" not in last
