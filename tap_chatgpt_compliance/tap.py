@@ -222,9 +222,11 @@ class TapChatGPTCompliance(SeamTap):
         fatal: BaseException | None = None
         try:
             with lean_interpreter():  # run/interpreter.py: GC and thread switches (P1)
-                t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
+                files = t.cast("streams.FilesStream", self.streams["files"])
+                files.retry_pending_attachments()
                 start_overlap(self)  # the workspace-object streams' routes overlap (overlap.py)
                 sync_streams()
+                files.say_if_every_one_missing()
             seal_run(self)  # after the final STATE: anchors only what was written
         except BaseException as exc:
             name_the_secret(exc, self.config)

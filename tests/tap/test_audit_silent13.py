@@ -18,7 +18,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.knobs import Inventory
-from tests.support.simulators import running
+from tests.support.simulators import running, tiny_world
 from tests.support.tap import assert_one_readable_line, run_tap, tap_config
 from tests.tap.test_workspace_objects import run_objects
 
@@ -185,3 +185,50 @@ def test_a_key_of_another_organization_is_named(objects: Simulator) -> None:
     config = tap_config(objects, event_types=["COSTS"], organization_id=objects.organization_id)
     last = assert_one_readable_line(run_tap(config), "HTTP 403", "organization_id")
     assert "another workspace" not in last
+
+
+# --------------------------------------------------------------------------- chat uploads
+
+UPLOAD = f"{WS}/users/{{user_id}}/files/{{file_id}}"
+
+
+@pytest.fixture(scope="module")
+def uploads() -> Any:
+    """A tiny workspace whose messages carry several chat uploads."""
+    config = SimulatorConfig(
+        **tiny_world(attachment_rate=0.6, conversations=3, attachment_size=(200, 2000))
+    )
+    with running(config) as simulator:
+        yield simulator
+        simulator._faults.clear()
+
+
+@pytest.fixture
+def clean_uploads(uploads: Simulator) -> Any:
+    """The uploads simulator, its queued faults dropped at the end of the test."""
+    yield uploads
+    uploads._faults.clear()
+
+
+def test_a_404_for_every_attachment_of_a_run_is_said(clean_uploads: Simulator) -> None:
+    """Every chat upload of the run answered 404 (the Gen-1 file route gone, as GET
+    /conversations went in 2026, or a fault): each was recorded not_found, a warning each, exit
+    0. Now the run ends in one line naming the 404 of every attachment, exit 1; the records are
+    kept as they were."""
+    clean_uploads.inject(UPLOAD, status=404, count=1000)
+    run = run_tap(tap_config(clean_uploads))
+    files = run.records["files"]
+    assert len(files) >= 2
+    assert {row["status"] for row in files} == {"not_found"}
+    last = assert_one_readable_line(run, "Every attachment", "404", f"({len(files)} attachments)")
+    assert "users/{user_id}/files/{file_id}" in last
+
+
+def test_a_404_for_one_attachment_is_churn(clean_uploads: Simulator) -> None:
+    """One upload answering 404 among others archived is that file, not the route: exit 0."""
+    clean_uploads.inject(UPLOAD, status=404, count=1)
+    run = run_tap(tap_config(clean_uploads))
+    assert run.returncode == 0, run.stderr[-2000:]
+    statuses = [row["status"] for row in run.records["files"]]
+    assert statuses.count("not_found") == 1
+    assert "archived" in statuses
