@@ -37,11 +37,13 @@ from tap_chatgpt_compliance.sdk import OncePerRunSchema, override
 from tap_chatgpt_compliance.streams.logs import LogFileChildStream, segment_key
 
 if t.TYPE_CHECKING:
+    import logging
     from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
 
     from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline
+    from tap_chatgpt_compliance.run.sync import SyncRun
 
 EVERY_ONE_MISSING = 2
 """Attachments of a run that, all answering 404, are a route gone (or a fault), not churn."""
@@ -115,8 +117,6 @@ class FilesStream(AttachmentLedger):
     schema: t.ClassVar[dict] = schemas.FILE
 
     _failure_index: int | None = None
-    _answered_404 = 0
-    """Attachments of this run the API answered 404 for (``not_found`` after a request)."""
     _open_spool: tuple[str, t.IO[bytes]] | None = None
     """The attachment whose file_parts records are being written, and its bytes."""
 
@@ -147,26 +147,6 @@ class FilesStream(AttachmentLedger):
         for ref, outcome in pipeline.results(key):
             record, spool = pipeline.archiver.finish(ref, outcome)
             yield from self._settle(ref, record, spool, log_file.id)
-
-    def say_if_every_one_missing(self) -> None:
-        """Fail the run, loudly, when every attachment it asked for answered 404.
-
-        One upload answering 404 is that file (recorded ``not_found``); every one of at least
-        :data:`EVERY_ONE_MISSING` is the file route gone (as ``GET /conversations`` went in
-        2026) or a fault, never a run that succeeded. Called once the streams are synced.
-        """
-        asked = sum(self.sync_run.attachment_statuses.values())
-        if asked < EVERY_ONE_MISSING or self._answered_404 != asked:
-            return
-        msg = (
-            f"Every attachment this run asked for answered 404 ({asked} attachments): the API's "
-            "file route (users/{user_id}/files/{file_id}) looks gone, or a fault, not every "
-            "upload deleted. They are recorded not_found (the files records); uploads last "
-            "about 24 h: check the API's status now, and report it to OpenAI support if it "
-            "persists."
-        )
-        self.logger.error("%s", msg)
-        self.sync_run.failures.append(msg)
 
     def _retry_pending(self) -> Iterator[dict[str, t.Any]]:
         pipeline = self.attachments
@@ -229,8 +209,6 @@ class FilesStream(AttachmentLedger):
             else:
                 self._not_archived(record, status)
         run.attachment_statuses[record["status"]] += 1
-        if status == "not_found" and str(record["status_reason"]).startswith("HTTP 404"):
-            self._answered_404 += 1  # not an id no URL can carry: the API said 404
         if emit:
             self.chain.link(record)
             yield from self._emit(record, spool)
@@ -331,6 +309,28 @@ class FilesStream(AttachmentLedger):
             "sha256": record["sha256"],
             "part_count": record["part_count"],
         }
+
+
+def say_if_every_one_missing(run: SyncRun, logger: logging.Logger) -> None:
+    """Fail the run, loudly, when every attachment it asked for is ``not_found``.
+
+    One upload answering 404 is that file (recorded ``not_found``); every one of at least
+    :data:`EVERY_ONE_MISSING` is the file route gone (as ``GET /conversations`` went in 2026)
+    or a fault, never a run that succeeded (an id no URL can carry is ``not_found`` too: lost
+    as well). Called once the streams are synced.
+    """
+    statuses = run.attachment_statuses
+    asked = sum(statuses.values())
+    if asked < EVERY_ONE_MISSING or statuses["not_found"] != asked:
+        return
+    msg = (
+        f"Every attachment this run asked for answered 404 ({asked} attachments, not_found): "
+        "the API's file route (users/{user_id}/files/{file_id}) looks gone, or a fault, not "
+        "every upload deleted. They are recorded not_found (the files records); uploads last "
+        "about 24 h: check the API's status now, and report it to OpenAI support if it persists."
+    )
+    logger.error("%s", msg)
+    run.failures.append(msg)
 
 
 def _gave_up_reason(entry: Pending, *, full: bool = False) -> str:

@@ -220,7 +220,7 @@ def test_a_404_for_every_attachment_of_a_run_is_said(clean_uploads: Simulator) -
     files = run.records["files"]
     assert len(files) >= 2
     assert {row["status"] for row in files} == {"not_found"}
-    last = assert_one_readable_line(run, "Every attachment", "404", f"({len(files)} attachments)")
+    last = assert_one_readable_line(run, "Every attachment", "404", f"({len(files)} attachments")
     assert "users/{user_id}/files/{file_id}" in last
 
 
