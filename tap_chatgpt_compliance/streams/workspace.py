@@ -157,6 +157,10 @@ class WorkspaceObjectStream(ChainedRows, ServedRows):
         if not self._refreshing:
             return
         self.after_refresh(updates)
+        for child in self.child_streams:  # the file streams: every file answering 404
+            say = getattr(child, "say_if_every_one_missing", None)
+            if say is not None:
+                say()
         if self.name in failed_parents(self.tap) or self._incomplete_listing:
             self.logger.warning(
                 "Stream '%s': %s could not be archived; the refresh is not recorded, so the "

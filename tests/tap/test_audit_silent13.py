@@ -232,3 +232,29 @@ def test_a_404_for_one_attachment_is_churn(clean_uploads: Simulator) -> None:
     statuses = [row["status"] for row in run.records["files"]]
     assert statuses.count("not_found") == 1
     assert "archived" in statuses
+
+
+# --------------------------------------------------------------------------- knowledge files
+
+GPT_FILE = f"{WS}/gpt_files/{{file_id}}"
+
+
+def test_a_404_for_every_knowledge_file_is_said(objects: Simulator) -> None:
+    """Every GPT knowledge file of the new configurations answered 404 (files the reference
+    says are kept indefinitely): each recorded not_found, exit 0. Now one line naming the
+    stream, exit 1; the records are kept as they were."""
+    objects.inject(GPT_FILE, status=404, count=1000)
+    run = run_objects(objects, {"gpt_configs", "gpt_files"})
+    files = run.records["gpt_files"]
+    assert len(files) >= 2
+    assert {row["status"] for row in files} == {"not_found"}
+    assert_one_readable_line(run, "gpt_files", "404", f"({len(files)} files")
+
+
+def test_a_404_for_one_knowledge_file_is_that_file(objects: Simulator) -> None:
+    """One knowledge file answering 404 among others archived: that file, exit 0."""
+    objects.inject(GPT_FILE, status=404, count=1)
+    run = run_objects(objects, {"gpt_configs", "gpt_files"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    statuses = [row["status"] for row in run.records["gpt_files"]]
+    assert statuses.count("not_found") == 1
