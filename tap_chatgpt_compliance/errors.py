@@ -67,6 +67,9 @@ def describe_http_error(
             f"HTTP 401 from the Compliance API: api_key is wrong or was revoked ({detail}). "
             f"{KEY_HELP}"
         )
+    organization = _organization_in(path)
+    if organization is not None and status in (403, 404):
+        return _organization_error(status, path, organization, event_type, detail)
     if status == 403:
         scope = scope_for_path(path, event_type)
         return (
@@ -84,6 +87,34 @@ def describe_http_error(
     if status == 422:
         return f"HTTP 422 on {path}: the API rejected the request ({detail})."
     return f"HTTP {status} on {path}: {detail}"
+
+
+def _organization_in(path: str) -> str | None:
+    """Return the organization id of an ``/compliance/organizations/{org}/…`` path, if any."""
+    parts = path.split("/")
+    for index, part in enumerate(parts[:-2]):
+        if part == "compliance" and parts[index + 1] == "organizations":
+            return parts[index + 2]
+    return None
+
+
+def _organization_error(
+    status: int, path: str, organization: str, event_type: str | None, detail: str
+) -> str:
+    """Name organization_id (not workspace_id) for a 403/404 on the organization's routes."""
+    if status == 404:
+        return (
+            f"HTTP 404 on {path}: organization_id {organization} was not found ({detail}): it is "
+            "not the OpenAI organization of this workspace, or api_url is not "
+            f"{DEFAULT_API_URL}. Check organization_id (platform.openai.com → Settings → "
+            "Organization), or leave it unset and drop org-scoped event types such as COSTS."
+        )
+    scope = scope_for_path(path, event_type)
+    return (
+        f"HTTP 403 on {path}: the key may not read this: it lacks the scope {scope} or is not "
+        f"a key of organization_id {organization} ({detail}). Ask the organization owner to "
+        "grant that scope to the key, or check organization_id."
+    )
 
 
 class RecordTooLarge(ComplianceAPIError):

@@ -50,6 +50,7 @@ from tap_chatgpt_compliance.settings import (
     unknown_setting_errors,
     values_from_strings,
 )
+from tap_chatgpt_compliance.streams.files import say_if_every_one_missing
 from tap_chatgpt_compliance.streams.overlap import start_overlap, stop_overlap
 from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
 from tap_chatgpt_compliance.streams.state import check_state, read_state_file, stamp_state
@@ -225,6 +226,7 @@ class TapChatGPTCompliance(SeamTap):
                 t.cast("streams.FilesStream", self.streams["files"]).retry_pending_attachments()
                 start_overlap(self)  # the workspace-object streams' routes overlap (overlap.py)
                 sync_streams()
+                say_if_every_one_missing(self.sync_run, self.logger)  # streams/files.py
             seal_run(self)  # after the final STATE: anchors only what was written
         except BaseException as exc:
             name_the_secret(exc, self.config)

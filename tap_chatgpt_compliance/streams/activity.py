@@ -13,7 +13,13 @@ from __future__ import annotations
 import typing as t
 
 from tap_chatgpt_compliance.http.transport import path_segment
-from tap_chatgpt_compliance.streams.gen1 import MISSING, RouteMissing, run_cache
+from tap_chatgpt_compliance.streams.gen1 import (
+    MISSING,
+    RouteMissing,
+    every_one_missing,
+    failed_parents,
+    run_cache,
+)
 from tap_chatgpt_compliance.streams.workspace import (
     ChildObjectStream,
     WorkspaceObjectStream,
@@ -66,12 +72,7 @@ class _PerUserStream(WorkspaceObjectStream):
             except RouteMissing:
                 missing += 1
         if users and missing == len(users):
-            msg = (
-                f"The {self.route} list of every user answered 404 ({missing} users listed): a "
-                "route gone or a fault, not every user deleted; nothing of it is archived in "
-                "this run and the refresh is not recorded (the next run reads it again)."
-            )
-            raise RouteMissing(msg)
+            raise every_one_missing(f"{self.route} list", missing, "user")
 
     def again(self) -> set[str]:
         """Return keys (``user/id``) to emit again although unchanged."""
@@ -153,6 +154,20 @@ class CodexTasksStream(WorkspaceObjectStream):
         """Name the task whose details to fetch (None: listed without an id, said)."""
         return {"task_id": self.child_id(record, "details")}
 
+    def after_refresh(self, updates: dict[str, t.Any]) -> None:
+        """Fail the refresh, loudly, when every task asked for its details answered 404.
+
+        One task gone between the list and its details is churn; every one of them is a route
+        gone or a fault: the refresh is not recorded, so the next run emits the tasks again and
+        asks for their details (their change buckets would otherwise say nothing changed).
+        """
+        asked, missing = details_asked(self.tap)
+        if asked and missing == asked:
+            msg = f"stream 'codex_task_details': {every_one_missing('details', asked, 'task')}"
+            self.logger.error("%s", msg)
+            self.sync_run.failures.append(msg)
+            failed_parents(self.tap).add(self.name)
+
 
 class CodexTaskDetailsStream(ChildObjectStream):
     """Details of each new or changed Codex task (``codex_tasks/{id}``)."""
@@ -169,7 +184,11 @@ class CodexTaskDetailsStream(ChildObjectStream):
             return
         task_id = context["task_id"]
         item = self.fetch(f"codex_tasks/{path_segment(task_id)}", missing_ok=True)
-        if item is not MISSING:
+        counts = details_asked(self.tap)
+        counts[0] += 1
+        if item is MISSING:
+            counts[1] += 1
+        else:
             yield self.served(item, task_id=task_id)
 
 
@@ -196,3 +215,8 @@ class LibraryFilesStream(_PerUserStream):
 def missing_transcripts(tap: t.Any) -> set[str]:
     """Return the recordings (``user/id``) of this run whose transcript answered 404."""
     return t.cast("set[str]", run_cache(tap).setdefault("transcripts_missing", set()))
+
+
+def details_asked(tap: t.Any) -> list[int]:
+    """Return [Codex tasks asked for their details in this run, of which answered 404]."""
+    return t.cast("list[int]", run_cache(tap).setdefault("codex_details_asked", [0, 0]))

@@ -23,7 +23,13 @@ import typing as t
 from tap_chatgpt_compliance.errors import ListingError
 from tap_chatgpt_compliance.http.pagination import PageShapeError, check_items
 from tap_chatgpt_compliance.http.transport import path_segment
-from tap_chatgpt_compliance.streams.gen1 import MISSING, sendable, shared_listing
+from tap_chatgpt_compliance.streams.gen1 import (
+    MISSING,
+    RouteMissing,
+    every_one_missing,
+    sendable,
+    shared_listing,
+)
 from tap_chatgpt_compliance.streams.workspace import (
     Boundary,
     WorkspaceObjectStream,
@@ -43,17 +49,41 @@ MAX_LONG_CANVASES = 1000
 
 
 class _CanvasListing(WorkspaceObjectStream):
-    def listed_canvases(self, user_id: str) -> list[dict[str, t.Any]]:
-        """Return a user's canvases as served, ascending by creation (listed once per run)."""
-        return shared_listing(
-            self.tap,
-            f"canvases:{user_id}",
-            lambda: list(
-                self.iter_list(
-                    f"users/{path_segment(user_id)}/canvases", limit=CANVAS_PAGE, missing_ok=True
-                )
-            ),
-        )
+    def listed_canvases(self, user_id: str) -> list[dict[str, t.Any]] | None:
+        """Return a user's canvases as served, ascending by creation (listed once per run).
+
+        None when the list answered 404 on its first page (a user deleted since listed).
+        """
+        return shared_listing(self.tap, f"canvases:{user_id}", lambda: self._list(user_id))
+
+    def _list(self, user_id: str) -> list[dict[str, t.Any]] | None:
+        items: list[dict[str, t.Any]] = []
+        try:
+            items.extend(
+                self.iter_list(f"users/{path_segment(user_id)}/canvases", limit=CANVAS_PAGE)
+            )
+        except RouteMissing:
+            if not items:
+                return None
+        return items
+
+    def users_canvases(self) -> Iterator[tuple[str, list[dict[str, t.Any]]]]:
+        """Yield ``(user id, canvases)`` of every user whose list answered.
+
+        A 404 is a user deleted since listed, unless every user's list answers 404: a route
+        gone or a fault (:class:`RouteMissing`: the stream fails loudly, its refresh is not
+        recorded), never an archive without canvases.
+        """
+        users = self.user_ids()
+        missing = 0
+        for user_id in users:
+            canvases = self.listed_canvases(user_id)
+            if canvases is None:
+                missing += 1
+            else:
+                yield user_id, canvases
+        if users and missing == len(users):
+            raise every_one_missing("canvases list", missing, "user")
 
 
 class CanvasesStream(_CanvasListing):
@@ -72,8 +102,8 @@ class CanvasesStream(_CanvasListing):
         """List the canvases of every user; emit the buckets that changed."""
         keyed = (
             (f"{user_id}/{row['id']}", row)
-            for user_id in self.user_ids()
-            for row in (self.row(item, user_id=user_id) for item in self.listed_canvases(user_id))
+            for user_id, canvases in self.users_canvases()
+            for row in (self.row(item, user_id=user_id) for item in canvases)
         )
         yield from self.emit_changed(keyed, updates)
 
@@ -94,14 +124,15 @@ class CanvasVersionsStream(_CanvasListing):
         long_canvases: dict[str, int] = dict(known) if isinstance(known, dict) else {}
         changed: dict[str, int] = {}
         unnamed = 0
-        for user_id in self.user_ids():
-            for canvas_id in self._canvas_ids(user_id):
+        asked: list[int] = [0, 0]  # canvases asked for their versions, of which answered 404
+        for user_id, canvases in self.users_canvases():
+            for canvas_id in _canvas_ids(canvases):
                 if canvas_id is None:
                     unnamed += 1
                     continue
                 start = long_canvases.get(canvas_id) if since is not None else None
                 last = start
-                for version in self._versions(user_id, canvas_id, start):
+                for version in self._versions(user_id, canvas_id, start, asked):
                     number = version.get("version")
                     if _is_int(number):
                         last = max(last or 0, number)
@@ -115,18 +146,14 @@ class CanvasVersionsStream(_CanvasListing):
                         yield version
                 if last is not None and last > CANVAS_PAGE and last != start:
                     changed[canvas_id] = last
+        if asked[0] and asked[1] == asked[0]:
+            raise every_one_missing("versions", asked[0], "canvas", "canvases")
         if unnamed:
             self._unnamed_canvases(unnamed)
         # The most recently changed long canvases first, then the others, up to the bound.
         kept = {**changed, **{k: v for k, v in long_canvases.items() if k not in changed}}
         updates["long_canvases"] = dict(list(kept.items())[:MAX_LONG_CANVASES])
         updates["boundary"] = boundary.keep(self.refresh_start())
-
-    def _canvas_ids(self, user_id: str) -> Iterator[str | None]:
-        """Yield the ids of a user's canvases; None for one without an id a URL can carry."""
-        for item in self.listed_canvases(user_id):
-            canvas_id = item.get("id")
-            yield canvas_id if isinstance(canvas_id, str) and sendable(canvas_id) else None
 
     def _unnamed_canvases(self, count: int) -> None:
         """Fail the run, loudly, for canvases whose versions cannot be asked for.
@@ -145,14 +172,27 @@ class CanvasVersionsStream(_CanvasListing):
         self._incomplete_listing = True
 
     def _versions(
-        self, user_id: str, canvas_id: str, after: int | None
+        self,
+        user_id: str,
+        canvas_id: str,
+        after: int | None,
+        asked: list[int] | None = None,
     ) -> Iterator[dict[str, t.Any]]:
-        """Yield the rows of a canvas's versions after ``after`` (None: from 1)."""
+        """Yield the rows of a canvas's versions after ``after`` (None: from 1).
+
+        ``asked``: [canvases asked, of which the first page answered 404], counted here.
+        """
         path = f"users/{path_segment(user_id)}/canvas/{path_segment(canvas_id)}"
+        asked = [0, 0] if asked is None else asked
+        asked[0] += 1
+        first = True
         while True:
             body = self.fetch(path, {"limit": CANVAS_PAGE, "after": after}, missing_ok=True)
             if body is MISSING:
+                if first:
+                    asked[1] += 1
                 return
+            first = False
             contents = body.get("version_contents") if isinstance(body, dict) else None
             if not isinstance(contents, dict) or not isinstance(contents.get("data"), list):
                 msg = (
@@ -178,6 +218,13 @@ class CanvasVersionsStream(_CanvasListing):
                 )
                 raise ListingError(msg)
             after = last
+
+
+def _canvas_ids(canvases: list[dict[str, t.Any]]) -> Iterator[str | None]:
+    """Yield the ids of a user's canvases; None for one without an id a URL can carry."""
+    for item in canvases:
+        canvas_id = item.get("id")
+        yield canvas_id if isinstance(canvas_id, str) and sendable(canvas_id) else None
 
 
 def _is_int(value: t.Any) -> t.TypeGuard[int]:

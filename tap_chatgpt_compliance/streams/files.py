@@ -37,12 +37,16 @@ from tap_chatgpt_compliance.sdk import OncePerRunSchema, override
 from tap_chatgpt_compliance.streams.logs import LogFileChildStream, segment_key
 
 if t.TYPE_CHECKING:
+    import logging
     from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
 
     from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline
+    from tap_chatgpt_compliance.run.sync import SyncRun
 
+EVERY_ONE_MISSING = 2
+"""Attachments of a run that, all answering 404, are a route gone (or a fault), not churn."""
 RETRY_CONTEXT = "retry_pending_attachments"
 """Context key of the sync that retries the attachments earlier runs could not archive."""
 
@@ -305,6 +309,28 @@ class FilesStream(AttachmentLedger):
             "sha256": record["sha256"],
             "part_count": record["part_count"],
         }
+
+
+def say_if_every_one_missing(run: SyncRun, logger: logging.Logger) -> None:
+    """Fail the run, loudly, when every attachment it asked for is ``not_found``.
+
+    One upload answering 404 is that file (recorded ``not_found``); every one of at least
+    :data:`EVERY_ONE_MISSING` is the file route gone (as ``GET /conversations`` went in 2026)
+    or a fault, never a run that succeeded (an id no URL can carry is ``not_found`` too: lost
+    as well). Called once the streams are synced.
+    """
+    statuses = run.attachment_statuses
+    asked = sum(statuses.values())
+    if asked < EVERY_ONE_MISSING or statuses["not_found"] != asked:
+        return
+    msg = (
+        f"Every attachment this run asked for answered 404 ({asked} attachments, not_found): "
+        "the API's file route (users/{user_id}/files/{file_id}) looks gone, or a fault, not "
+        "every upload deleted. They are recorded not_found (the files records); uploads last "
+        "about 24 h: check the API's status now, and report it to OpenAI support if it persists."
+    )
+    logger.error("%s", msg)
+    run.failures.append(msg)
 
 
 def _gave_up_reason(entry: Pending, *, full: bool = False) -> str:

@@ -92,6 +92,20 @@ class RouteMissing(ComplianceAPIError):
     """The route or object is not there (404)."""
 
 
+def every_one_missing(route: str, count: int, what: str, plural: str = "") -> RouteMissing:
+    """Return the error of a route that answered 404 for every one of ``count`` ``what``.
+
+    ``plural``: the plural of ``what`` (``what`` + "s" by default). A 404 for one user, canvas
+    or task is churn (deleted since it was listed); for every one of them it is a route gone or
+    a fault, never read as an empty archive.
+    """
+    return RouteMissing(
+        f"The {route} of every {what} answered 404 ({count} {plural or what + 's'} listed): a "
+        f"route gone or a fault, not every {what} deleted; nothing of it is archived in this "
+        "run and the refresh is not recorded (the next run reads it again)."
+    )
+
+
 class Gen1Stream(ComplianceStream):
     """A stream that reads Gen-1 routes of its workspace (paced, retried, paged)."""
 

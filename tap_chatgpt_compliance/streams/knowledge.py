@@ -35,6 +35,9 @@ from tap_chatgpt_compliance.streams.activity import LibraryFilesStream
 from tap_chatgpt_compliance.streams.gen1 import failed_parents
 from tap_chatgpt_compliance.streams.history import GPTConfigsStream, ProjectConfigsStream
 
+EVERY_ONE_MISSING = 2
+"""Files of a run that, all answering 404, are a route gone (or a fault), not churn."""
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
@@ -106,6 +109,30 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
     def _done(self) -> set[str]:
         return set()
 
+    @cached_property
+    def _asked(self) -> list[int]:
+        """[Files asked for in this run, of which not_found]."""
+        return [0, 0]
+
+    def say_if_every_one_missing(self) -> None:
+        """Fail the run, loudly, when every file (at least two) asked for is ``not_found``.
+
+        One file answering 404 is that file; every one is the route gone or a fault, never a
+        run that succeeded. The records stay as written and the refresh is recorded (a file a
+        configuration names that answers 404 for good would otherwise fail every run). Called
+        by the parent stream once its refresh is over (streams/workspace.py).
+        """
+        asked, missing = self._asked
+        if asked < EVERY_ONE_MISSING or missing != asked:
+            return
+        msg = (
+            f"stream '{self.name}': every file this run asked for answered 404 ({asked} files, "
+            f"not_found): the route ({self.route}) looks gone, or a fault, not every file "
+            "deleted. They are recorded not_found; report it to OpenAI support if it persists."
+        )
+        self.logger.error("%s", msg)
+        self.sync_run.failures.append(msg)
+
     def files_of(self, context: Context) -> list[dict[str, t.Any]]:
         """Return ``[{id, name, mime_type, gone}]`` of the parent row.
 
@@ -134,6 +161,8 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
             outcome = Outcome("expired", "in the trash: the API answers 410")
         else:
             outcome = self._fetch(owner_id, file_id)
+            self._asked[0] += 1
+            self._asked[1] += outcome.status == "not_found"
         base, spool = self.archiver.finish(attachment, outcome)
         record = {key: base.get(key) for key in STORED_FILE["properties"]}
         record.update(id=file_id, workspace_id=self.workspace_id, owner_id=owner_id)

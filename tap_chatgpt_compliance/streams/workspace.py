@@ -105,9 +105,29 @@ class WorkspaceObjectStream(ChainedRows, ServedRows):
         return now - last >= timedelta(hours=self.refresh_hours()) or now < last - OVERLAP
 
     def watermark(self) -> datetime | None:
-        """Return the start of the previous complete refresh less :data:`OVERLAP` (None: first)."""
+        """Return the start of the previous complete refresh less :data:`OVERLAP` (None: first).
+
+        A refresh time later than the API's (a state written by a run that trusted a wrong
+        clock, or edited) would hide every item changed before it, and the refresh recorded at
+        the true time would never read them again: it is set aside, loudly (the run fails), and
+        the refresh reads everything, as a first one would (like a log bookmark ahead).
+        """
         last = to_datetime(self.stream_state.get("refreshed_at"))
-        return None if last is None else last - OVERLAP
+        if last is None:
+            return None
+        clock = self.transport.clock
+        if clock.ahead(last):
+            message = (
+                f"stream '{self.name}': its refreshed_at {self.stream_state['refreshed_at']} is "
+                f"later than the API's time {clock.now().isoformat(timespec='seconds')}: it was "
+                "set by a run that trusted a wrong clock (or the state was edited), and would "
+                "hide every item changed before it. It is set aside: this refresh reads "
+                "everything again; rows archived before are recognised downstream by their keys."
+            )
+            self.logger.error("%s", message)
+            self.sync_run.failures.append(message)
+            return None
+        return last - OVERLAP
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Refresh when due; a 403, a broken listing or a missing route skip only this stream.
@@ -137,6 +157,10 @@ class WorkspaceObjectStream(ChainedRows, ServedRows):
         if not self._refreshing:
             return
         self.after_refresh(updates)
+        for child in self.child_streams:  # the file streams: every file answering 404
+            say = getattr(child, "say_if_every_one_missing", None)
+            if say is not None:
+                say()
         if self.name in failed_parents(self.tap) or self._incomplete_listing:
             self.logger.warning(
                 "Stream '%s': %s could not be archived; the refresh is not recorded, so the "
