@@ -50,7 +50,7 @@ from pathlib import Path
 from tap_chatgpt_compliance.directory_rows import escape_lone_surrogates
 from tap_chatgpt_compliance.evidence import dat
 from tap_chatgpt_compliance.evidence.export_findings import Concerns, located
-from tap_chatgpt_compliance.evidence.export_index import Index, sortable
+from tap_chatgpt_compliance.evidence.export_index import Index, sortable, utc_text
 from tap_chatgpt_compliance.evidence.export_index import json_object as _obj
 from tap_chatgpt_compliance.evidence.export_objects import (
     OBJECT_STREAMS,
@@ -219,7 +219,7 @@ def _time(value: t.Any) -> datetime | None:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_text(when)
 
 
 def parse_bound(value: str | None, *, end: bool) -> datetime | None:
@@ -319,6 +319,9 @@ class Production:
         self.object_items = 0
         self.first: str | None = None
         self.last: str | None = None
+        self.manifest_digests: dict[str, str] = {}
+        """The SHA-256 of ``production_manifest.json`` and ``.csv``: no file of the production
+        can list them, so the summary gives them, to be kept apart from the production."""
 
     @property
     def files(self) -> list[dict[str, t.Any]]:
@@ -360,6 +363,11 @@ class Production:
             f"transcripts, {kinds['index']:,} index.html, {kinds['attachment']:,} attachment "
             f"files, production_messages.csv{extra}, production_manifest.json and .csv (every "
             "file's SHA-256).",
+            *(
+                f"  Manifest: {name} SHA-256 {digest} (keep it apart from the production: "
+                "every file's hash is in the manifest, an edit of either then shows)."
+                for name, digest in sorted(self.manifest_digests.items(), reverse=True)
+            ),
             f"  Conversations: {self.conversations:,}; messages: {self.messages:,}"
             + (f", {self.first} .. {self.last}." if self.first else "."),
             f"  Attachments: {included:,} included (archived bytes, SHA-256 verified), "
@@ -511,7 +519,9 @@ class Exporter:
                 )
                 raise SelectionError(msg)
             user_id = found[0]
-            if user_id != custodian.strip() and not self.index.email_delivered(user_id, custodian):
+            if not self.index.named_by_id(user_id, custodian) and not self.index.email_delivered(
+                user_id, custodian
+            ):
                 self.custodian_note = (
                     f"found by the email {one_line(custodian.strip())} of the users listing "
                     "(a REST answer no hash or chain covers): no delivered message carries it "
@@ -1358,13 +1368,13 @@ class _Run:
             document.write(f"{',' if n else ''}\n    {_dumps(entry)}")
             writer.writerow(csv_cell(v) for v in (*entry.values(), verdict, ""))
         document.write("\n  ]\n}\n")
-        document.close()
+        production.manifest_digests["production_manifest.json"] = document.close()[0]
         for line in self.stamp.findings:
             writer.writerow(
                 csv_cell(v)
                 for v in ("", "", "", "", "finding", "", "", "", "", "", "", verdict, line)
             )
-        table.close()
+        production.manifest_digests["production_manifest.csv"] = table.close()[0]
 
 
 def _email_shown(email: str | None, delivered: bool, *, bracketed: bool = False) -> str | None:

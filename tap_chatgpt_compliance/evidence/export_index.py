@@ -18,9 +18,11 @@ import hashlib
 import json
 import sqlite3
 import typing as t
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tap_chatgpt_compliance.directory_rows import escape_lone_surrogates
+from tap_chatgpt_compliance.evidence.export_text import match_key
 from tap_chatgpt_compliance.evidence.sources import strict_json
 from tap_chatgpt_compliance.logfiles.records import message_record
 from tap_chatgpt_compliance.timeparse import to_datetime
@@ -73,10 +75,20 @@ _TEXT_COLUMNS = 12
 """Columns of the messages table (a derived message's values hold its refs after them)."""
 
 
+def utc_text(when: datetime) -> str:
+    """Return ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC, the year always four digits.
+
+    Not ``strftime("%Y")``: it writes the year 999 as ``999``, which sorts after ``2026`` as
+    text (a message of 0999 inside ``--since 2026-11-01``) and no longer parses as a time.
+    """
+    when = when.astimezone(timezone.utc)
+    return f"{when.year:04d}-{when:%m-%dT%H:%M:%S.%f}Z"
+
+
 def sortable(value: t.Any) -> str | None:
     """Return a time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC; sorts as text), or None."""
     when = to_datetime(value)
-    return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return None if when is None else utc_text(when)
 
 
 def _rows(
@@ -121,6 +133,8 @@ class Index:
     def __init__(self, folder: Path) -> None:
         """Create the index database in ``folder`` (a temporary folder the caller removes)."""
         self.db = sqlite3.connect(folder / "export-index.sqlite3")
+        # How a typed id or email is compared (both sides alike; SQLite's lower() is ASCII only).
+        self.db.create_function("match_key", 1, match_key, deterministic=True)
         self.db.execute("PRAGMA journal_mode = OFF")
         self.db.execute("PRAGMA synchronous = OFF")
         self.db.execute("PRAGMA cache_size = -16000")  # 16 MB
@@ -339,7 +353,9 @@ class Index:
         """Return the user ids a user id or email names (case-insensitive), from proven values.
 
         An exact user id names that user alone. An email can name several users (an address
-        moved from one account to another): all of them are returned, never one picked.
+        moved from one account to another, or two accounts whose addresses differ only by
+        case): all of them are returned, never one picked. Both sides are compared by
+        :func:`match_key` (NFC, lower case beyond ASCII too).
         """
         union = (
             "SELECT id FROM users WHERE {users} UNION "
@@ -351,16 +367,20 @@ class Index:
         if found:
             return found
         loose = union.format(
-            users="lower(id) = ?1 OR lower(email) = ?1",
-            actors="lower(user_id) = ?1 OR lower(email) = ?1",
+            users="match_key(id) = ?1 OR match_key(email) = ?1",
+            actors="match_key(user_id) = ?1 OR match_key(email) = ?1",
         )
-        return [str(r[0]) for r in self.db.execute(loose, (wanted.lower(),))]
+        return [str(r[0]) for r in self.db.execute(loose, (match_key(wanted),))]
 
     def email_delivered(self, user_id: str, email: str) -> bool:
         """Whether a delivered event (OpenAI's bytes) carries ``email`` for ``user_id``."""
-        query = "SELECT 1 FROM actors WHERE user_id = ? AND lower(email) = ? LIMIT 1"
-        wanted = escape_lone_surrogates(email.strip()).lower()
+        query = "SELECT 1 FROM actors WHERE user_id = ? AND match_key(email) = ? LIMIT 1"
+        wanted = match_key(escape_lone_surrogates(email))
         return self.db.execute(query, (user_id, wanted)).fetchone() is not None
+
+    def named_by_id(self, user_id: str, wanted: str) -> bool:
+        """Whether ``wanted`` is the user's id (in any case): no email found the user."""
+        return match_key(user_id) == match_key(escape_lone_surrogates(wanted))
 
     def select(self, conversation_ids: Iterable[str]) -> None:
         """Note the conversations an export renders: the only events a user's email comes from.

@@ -283,7 +283,7 @@ class ObjectIndex:
         """Return the GPTs whose served owner is the user (by id, or by email), sorted."""
         rows = self.db.execute(
             "SELECT DISTINCT id FROM obj_gpts WHERE owner_id = ? OR "
-            "(? IS NOT NULL AND lower(owner_email) = lower(?)) ORDER BY id",
+            "(? IS NOT NULL AND match_key(owner_email) = match_key(?)) ORDER BY id",
             (user_id, email, email),
         )
         return [str(r[0]) for r in rows]

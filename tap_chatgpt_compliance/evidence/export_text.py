@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 BIDI = frozenset((*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
 """Bidirectional embedding, override and isolate controls (LRE..RLO, LRI..PDI)."""
@@ -106,6 +107,19 @@ def csv_cell(value: object) -> str:
     """
     text = "" if value is None else one_line(value)
     return "'" + text if text.startswith(CSV_TRIGGERS) else text
+
+
+def match_key(text: object) -> str | None:
+    """Return how a typed id or email is compared: NFC, surrounding spaces off, lower case.
+
+    Both sides of a custodian lookup go through it (SQLite's own ``lower()`` folds ASCII
+    only: ``Élodie@`` would never match ``élodie@``, nor a decomposed ``E\u0301lodie@``
+    its composed form). Lower case, not ``casefold``: ``ß`` stays ``ß`` (``strasse@`` is
+    another address), and a look-alike of another script stays another character.
+    """
+    if not isinstance(text, str):
+        return None
+    return unicodedata.normalize("NFC", text.strip()).lower()
 
 
 def short_hash(text: str, length: int = 8) -> str:

@@ -388,6 +388,13 @@ def test_progress_and_summary(inline_run: TapRun, tmp_path: Path) -> None:
         f"  Files: {len(listed['files']) + 2}: {kinds['rsmf']} RSMF, {kinds['html']} HTML "
         f"transcripts, 1 index.html, {kinds['attachment']} attachment files, "
         "production_messages.csv, production_manifest.json and .csv (every file's SHA-256).",
+        # the manifests' own digests (no file of the production can list them)
+        *(
+            f"  Manifest: {name} SHA-256 {hashlib.sha256((out / name).read_bytes()).hexdigest()} "
+            "(keep it apart from the production: every file's hash is in the manifest, an edit "
+            "of either then shows)."
+            for name in ("production_manifest.json", "production_manifest.csv")
+        ),
         f"  Conversations: {conversations}; messages: {len(expected)}, "
         f"{min(c['first'] for c in listed['conversations'].values())} .. "
         f"{max(c['last'] for c in listed['conversations'].values())}.",
