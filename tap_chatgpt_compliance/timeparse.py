@@ -8,7 +8,11 @@ from datetime import datetime, timezone
 
 
 def to_datetime(value: t.Any) -> datetime | None:
-    """Parse an ISO 8601 string or Unix seconds; None when missing or malformed."""
+    """Parse an ISO 8601 string or Unix seconds; None when missing or malformed.
+
+    Also None for a zoned time whose UTC instant is outside years 1-9999
+    (``9999-12-31T23:00:00-05:00``): it cannot be written in UTC.
+    """
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)) or type(value).__name__ == "Decimal":
@@ -27,7 +31,10 @@ def to_datetime(value: t.Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # its UTC instant leaves the calendar (year 1 less an offset, …)
+        return None
 
 
 _UTC_MICROS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", re.ASCII)

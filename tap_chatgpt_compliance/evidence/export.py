@@ -226,13 +226,18 @@ def parse_bound(value: str | None, *, end: bool) -> datetime | None:
     """Return a --since/--until bound; a bare date as --until covers that whole day."""
     if not value:
         return None
-    day = _day(value)
-    when = day or _time(value)
+    name = "--until" if end else "--since"
+    try:
+        day = _day(value)
+        when = day or _time(value)
+        if when is not None and end and day is not None:
+            when += timedelta(days=1)
+    except OverflowError:  # in UTC (or its next day) it leaves the years 1-9999
+        msg = f"{name} {value!r} is outside the years 1 to 9999 in UTC (use 2026-11-26)"
+        raise SelectionError(msg) from None
     if when is None:
-        msg = f"{'--until' if end else '--since'} {value!r} is not a date (use 2026-11-26)"
+        msg = f"{name} {value!r} is not a date (use 2026-11-26)"
         raise SelectionError(msg)
-    if end and day is not None:
-        when += timedelta(days=1)
     return when
 
 

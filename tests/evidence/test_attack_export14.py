@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
@@ -212,3 +213,17 @@ def test_every_file_of_a_production_is_hashed_and_the_manifest_s_digest_is_print
     summary = "\n".join(production.summary_lines(0.0))
     for name, digest in digests.items():
         assert f"{name} SHA-256 {digest}" in summary
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--since", "0001-01-01+05:00"), ("--until", "9999-12-31"), ("--until", "9999-12-31+00:00")],
+)
+def test_a_bound_outside_the_calendar_in_utc_is_one_line_naming_it(flag: str, value: str) -> None:
+    """`--since 0001-01-01+05:00` (its UTC instant is before year 1) and `--until 9999-12-31`
+    (the day after it) raised OverflowError: "could not complete (OverflowError: date value
+    out of range)". Now a selection error naming the flag."""
+    from tap_chatgpt_compliance.evidence.export import SelectionError, parse_bound
+
+    with pytest.raises(SelectionError, match=re.escape(f"{flag} '{value}' is outside the years")):
+        parse_bound(value, end=flag == "--until")

@@ -143,3 +143,42 @@ def test_lacks_message_id() -> None:
     assert lacks_message_id({"message": {"id": 7}})
     assert lacks_message_id({"message": None})
     assert not lacks_message_id({"message": {"id": "m-1"}})
+
+
+OUT_OF_RANGE = ("9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00")
+"""Zoned times whose UTC instant leaves the years 1-9999: `astimezone` raised OverflowError."""
+
+
+@pytest.mark.parametrize("when", OUT_OF_RANGE)
+def test_a_time_outside_the_calendar_in_utc_is_a_malformed_time_not_a_crash(when: str) -> None:
+    """Such a time in `message.created_at`, `timestamp` or `conversation.created_at` raised
+    OverflowError out of `message_record` and the fold (the tap, verify and export build
+    their rows with them). It is a malformed time now: kept raw, never a crash."""
+    from tap_chatgpt_compliance.logfiles.chain import canonical_time
+    from tap_chatgpt_compliance.timeparse import to_datetime, to_iso
+
+    assert to_datetime(when) is None
+    assert to_iso(when) is None
+    assert canonical_time(when) == when  # kept as written
+    assert to_iso("2026-07-15T10:29:05-05:00") == "2026-07-15T15:29:05.000000+00:00"
+    event = {
+        **EVENT,
+        "message": {**EVENT["message"], "created_at": when},
+        "conversation": {"id": "c-1", "title": "T", "created_at": when},
+    }
+    record = message_record(event, "ws", "eclf_1")
+    assert record["created_at"] == "2026-07-15T15:29:05.746561+00:00"  # the event's time
+    assert (record["created_at_source"], record["created_at_raw"]) == ("event_timestamp", when)
+    both = {**event, "timestamp": when}
+    record = message_record(both, "ws", "eclf_1")
+    assert record["created_at"] is None
+    assert record["created_at_raw"] == when
+    run = SyncRun()
+    try:
+        fold = ConversationFold("eclf_1")
+        fold.add([event, both])
+        (conversation,) = fold.records(run.conversations, "ws")
+        assert conversation["created_at"] is None
+        assert conversation["title"] == "T"
+    finally:
+        run.close()
