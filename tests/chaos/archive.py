@@ -44,6 +44,12 @@ VOLATILE = {
     "line_number",
     "line_index",
     "extracted_at",
+    # A REST row's link: a refresh that reads everything again (a refresh time set aside)
+    # writes the same items anew, after the chain's head (verify checks the chains).
+    "chain_seq",
+    "chain_previous",
+    "chain_previous_key",
+    "chain_hash",
 }
 #: Streams whose records are per-run summaries (several records per key by design).
 SUMMARY_STREAMS = {"conversations", "files", "log_files", "users", "gpts", "projects"}
