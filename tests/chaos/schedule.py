@@ -668,7 +668,8 @@ def run_schedule(
         if sim.non_get_count:
             verdict.fail(f"the tap sent {sim.non_get_count} requests other than GET")
         if extra and final.returncode == 0:
-            skews = [bool(step.date_skew_seconds > 0) for step in schedule.steps] + [False]
+            skews = [bool(step.date_skew_seconds > 0) for step in schedule.steps]
+            skews += [False] * (len(plan) - len(skews))  # the final run(s): no skew
             check_workspace(sim, runs, sim_times, verdict, extra, skews[: len(runs)])
     finally:
         sim.stop()
