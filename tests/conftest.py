@@ -130,14 +130,10 @@ def pg_params() -> dict[str, str]:
 @pytest.fixture
 def pg_database(pg_params: dict[str, str]) -> Iterator[dict[str, str]]:
     """A fresh database for one test; yields its connection parameters."""
-    import psycopg
+    from tests.support.evidence import temporary_database
 
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(**pg_params, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield {**pg_params, "dbname": name}
-    with psycopg.connect(**pg_params, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_database(pg_params) as database:
+        yield database
 
 
 @pytest.fixture

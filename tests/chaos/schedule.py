@@ -661,6 +661,7 @@ def run_schedule(
             storage_dir=storage,
             bodies=bodies,
             interim_statuses={"forbidden"} if forbidden else set(),
+            relinked=any(SET_ASIDE in run.stderr for run in runs),  # a refresh time set aside
         )
         verdict.failures += checked.failures
         verdict.notes += checked.notes + run_notes(runs)

@@ -481,8 +481,15 @@ def _a_failed_then_retried(records: Records) -> tuple[dict[str, Any], dict[str, 
     archived (chain_seq 2, linked to A's failed record), then B (3). An upserting target keeps
     A's latest record only: the archive holds chain_seq 2 and 3. Return (A failed, B)."""
     first, second = _chain(records, chain.FILES)[:2]
-    failed = {
-        **first,
+    failed, *kept = linked([failed_try(first), first, second])
+    records["files"] = kept
+    return failed, kept[-1]
+
+
+def failed_try(record: dict[str, Any]) -> dict[str, Any]:
+    """Return the record of a failed try of ``record``'s attachment (retried later)."""
+    return {
+        **record,
         "status": "failed",
         "status_reason": "HTTP 500",
         "sha256": None,
@@ -491,17 +498,19 @@ def _a_failed_then_retried(records: Records) -> tuple[dict[str, Any], dict[str, 
         "archived_at": None,
         "retry_until": "2027-01-01T00:00:00+00:00",
     }
-    failed["chain_hash"] = chain.chain_hash(chain.GENESIS, failed, chain.FILES)
-    previous, previous_id = failed["chain_hash"], failed["id"]
-    kept = []
-    for seq, record in enumerate((first, second), start=2):
-        record = {**record, "chain_previous": previous, "chain_previous_id": previous_id}
-        record["chain_seq"] = seq
-        record["chain_hash"] = previous = chain.chain_hash(previous, record, chain.FILES)
-        previous_id = record["id"]
-        kept.append(record)
-    records["files"] = kept
-    return failed, kept[-1]
+
+
+def linked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return copies of ``rows`` chained in order from the genesis (chain_seq from 1)."""
+    linked: list[dict[str, Any]] = []
+    previous, previous_id = chain.GENESIS, None
+    for seq, row in enumerate(rows, start=1):
+        row = {**row, "chain_previous": previous, "chain_previous_id": previous_id}
+        row["chain_seq"] = seq
+        row["chain_hash"] = previous = chain.chain_hash(previous, row, chain.FILES)
+        previous_id = row["id"]
+        linked.append(row)
+    return linked
 
 
 def _files_state(state: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:

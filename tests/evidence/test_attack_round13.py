@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from tap_chatgpt_compliance.directory_rows import derive_row as derive_directory_row
@@ -30,7 +28,7 @@ from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.export_findings import Concerns
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import rest_chain
-from tests.support.evidence import postgres_dsn
+from tests.support.evidence import postgres_dsn, temporary_database
 from tests.support.tap import TapRun
 
 from .test_directory_chain import Records, Runs, _both, _lines, _pg, _run, _verify_jsonl
@@ -136,19 +134,12 @@ def test_postgres_raw_item_deselected_is_unproven_not_failed(
 ) -> None:
     """The same archive loaded by target-postgres (no raw_item column at all)."""
     run = deselected["raw_item"]
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(**pg_params, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database = {**pg_params, "dbname": name}
-    try:
+    with temporary_database(pg_params) as database:
         load = load_postgres(run.stdout, database, tmp_path)
         assert load.returncode == 0, load.stderr[-3000:]
         archive = sources.from_postgres(postgres_dsn(database), "acme")
         report = verify(archive, anchor_from_state(run.state or {}, "state"))
-        _unproven_not_failed(report, *DESELECTED)
-    finally:
-        with psycopg.connect(**pg_params, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _unproven_not_failed(report, *DESELECTED)
 
 
 # --------------------------------------------------------------------------- NUMERIC positions

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from tap_chatgpt_compliance.evidence.verify import (
     anchor_from_state,
     verify,
 )
-from tests.support.evidence import postgres_dsn
+from tests.support.evidence import postgres_dsn, temporary_database
 from tests.support.simulators import running
 from tests.support.tap import TapRun
 
@@ -206,11 +205,7 @@ def test_a_column_stripped_from_every_row_is_named_never_silent(runs: Runs, tmp_
 
 
 def _pg_verify(run: TapRun, pg_params: dict[str, str], tmp_path: Path, *sql: str) -> Report:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(**pg_params, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database = {**pg_params, "dbname": name}
-    try:
+    with temporary_database(pg_params) as database:
         load = load_postgres(run.stdout, database, tmp_path)
         assert load.returncode == 0, load.stderr[-3000:]
         with psycopg.connect(**database, autocommit=True) as conn:
@@ -218,9 +213,6 @@ def _pg_verify(run: TapRun, pg_params: dict[str, str], tmp_path: Path, *sql: str
                 conn.execute(statement)
         archive = sources.from_postgres(postgres_dsn(database), "acme")
         return verify(archive, anchor_from_state(run.state or {}, "state"))
-    finally:
-        with psycopg.connect(**pg_params, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.e2e

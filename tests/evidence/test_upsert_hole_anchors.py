@@ -30,6 +30,8 @@ from .test_attack_anchors11 import (
     _records,
     _seals,
     _workspace,
+    failed_try,
+    linked,
 )
 from .test_attack_anchors11 import tap_run as tap_run  # the module's fixture
 
@@ -38,24 +40,8 @@ def _failed_three_times(records: Records) -> list[dict[str, Any]]:
     """Runs 1-3: attachment A failed (files chain_seq 1, 2, 3, each run's head); run 4: A
     archived (4), then B (5). Keep what an upserting target keeps (4 and 5); return all five."""
     first, second = _chain(records, chain.FILES)[:2]
-    failed = {
-        **first,
-        "status": "failed",
-        "status_reason": "HTTP 500",
-        "sha256": None,
-        "size": None,
-        "content_base64": None,
-        "archived_at": None,
-        "retry_until": "2027-01-01T00:00:00+00:00",
-    }
-    written: list[dict[str, Any]] = []
-    previous, previous_id = chain.GENESIS, None
-    for seq, record in enumerate((failed, failed, failed, first, second), start=1):
-        record = {**record, "chain_previous": previous, "chain_previous_id": previous_id}
-        record["chain_seq"] = seq
-        record["chain_hash"] = previous = chain.chain_hash(previous, record, chain.FILES)
-        previous_id = record["id"]
-        written.append(record)
+    failed = failed_try(first)
+    written = linked([failed, failed, failed, first, second])
     records["files"] = written[3:]
     return written
 
@@ -138,14 +124,7 @@ def test_a_removed_record_whose_attachment_has_no_later_record_is_still_a_findin
     records = _records(tap_run)
     first, second = _chain(records, chain.FILES)[:2]
     written = _failed_three_times(records)[:4]  # A failed three times, then archived
-    rebuilt: list[dict[str, Any]] = []
-    previous, previous_id = chain.GENESIS, None
-    for seq, record in enumerate((second, *written), start=1):
-        record = {**record, "chain_previous": previous, "chain_previous_id": previous_id}
-        record["chain_seq"] = seq
-        record["chain_hash"] = previous = chain.chain_hash(previous, record, chain.FILES)
-        previous_id = record["id"]
-        rebuilt.append(record)
+    rebuilt = linked([second, *written])
     assert rebuilt[4]["id"] == first["id"]
     logs = {k: v for k, v in _heads(records).items() if k != chain.FILES}
     seals = _seals(

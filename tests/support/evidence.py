@@ -7,6 +7,8 @@ import io
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +44,18 @@ def verify_cli(*args: str, process: bool = False) -> subprocess.CompletedProcess
 def postgres_dsn(database: dict[str, Any]) -> str:
     """Return the libpq DSN (``host=… port=…``) of the test server's connection settings."""
     return " ".join(f"{k}={v}" for k, v in database.items())
+
+
+@contextlib.contextmanager
+def temporary_database(server: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Create a fresh database on the test server; yield its connection settings; drop it."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(**server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {**server, "dbname": name}
+    finally:
+        with psycopg.connect(**server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
