@@ -81,7 +81,7 @@ from tap_chatgpt_compliance.logfiles.records import (
 )
 from tap_chatgpt_compliance.settings import event_scope
 from tap_chatgpt_compliance.timeparse import to_iso
-from tap_chatgpt_compliance.workspace_rows import ANY_JSON
+from tap_chatgpt_compliance.workspace_rows import ANY_JSON, config_files, has_id
 from tap_chatgpt_compliance.workspace_rows import PARENT_KEYS as WORKSPACE_PARENTS
 from tap_chatgpt_compliance.workspace_rows import SCHEMAS as WORKSPACE_SCHEMAS
 from tap_chatgpt_compliance.workspace_rows import derive_row as derive_workspace_row
@@ -118,6 +118,13 @@ DIRECTORY = SCHEMAS
 STORED_FILES = ("gpt_files", "project_files", "library_file_contents")
 """Workspace-object streams whose records archive a file's bytes like an attachment (issue
 21); their large files are in ``<stream>_parts``."""
+FILES_OF = {
+    "gpt_configs": "gpt_files",
+    "project_configs": "project_files",
+    "library_files": "library_file_contents",
+}
+"""The chained stream whose rows name the files a ``STORED_FILES`` stream archives (the tap
+fetches every file a new configuration lists, and every new or changed library file)."""
 _RUN_FACT = "a fact of the tap's run, on no chain and in no raw line"
 _STORED_FILE_COLUMN = (
     "the tap's record of the download (not in any item served, not chained): verify proves "
@@ -181,6 +188,8 @@ RENDERED_COLUMNS: dict[str, frozenset[str]] = {
 their stream (deselected), the verdict is ``consistent, unproven`` (never ``intact``). The
 other derived columns (``messages.content_text``, ``users.email``, ``conversations.title``…)
 are re-derived from what is kept and proven, and the production never reads them."""
+KNOWN_STREAMS = frozenset(sources.STREAMS)
+"""The streams verify reads: one the archive does not hold has 0 rows (Report.stream_rows)."""
 ORGANIZATION_UNPROVEN = (
     "the tap's organization_id setting, in no event and, for workspace-scoped log files, on no "
     "chain: proven only when an organization-scoped log file's chained record names it"
@@ -257,6 +266,16 @@ class Report:
     (:data:`UNPROVEN_COLUMNS`): shown as recorded, never as proven."""
     workspaces: list[str] = field(default_factory=list)
     """The workspace ids of the manifest's records (one, in an archive of one workspace)."""
+    stream_rows: dict[str, int] = field(default_factory=dict)
+    """Rows read per stream, copies included (0: a stream the archive does not hold): the
+    seals' record counts of sealed runs are checked against it (seals.check_seals)."""
+    not_archived: dict[str, int] = field(default_factory=dict)
+    """``{"stream.column": rows whose derivation has a value}``: columns in no row of their
+    stream, taken for deselected (a seal that says the column was selected makes it a
+    finding: seals.check_seals)."""
+    upserts: bool = False
+    """The archive keeps one row per primary key (PostgreSQL): a later run's row replaces an
+    earlier one, so it may hold fewer rows than the runs wrote."""
     replaced: dict[str, dict[int, str]] = field(default_factory=dict)
     """Upserting archives: ``{chain name: {chain_seq: chain_hash}}`` of records the target
     replaced by a later record of the same key, each named by the kept record after it (its
@@ -1159,6 +1178,10 @@ class Verifier:
         self.owners: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(dict)
         """{(kind, object id): {owner id: {stream}}}: the canvas's user, the configuration's
         GPT or project, as each row says (see :meth:`_check_owners`)."""
+        self.named_files: defaultdict[str, dict[str, str]] = defaultdict(dict)
+        """{STORED_FILES stream: {file id: the chained row naming it}} (:data:`FILES_OF`)."""
+        self.stored_ids: dict[str, set[str]] = {}
+        """{STORED_FILES stream: the file ids it has a row of}."""
         self.seen_columns: defaultdict[str, set[str]] = defaultdict(set)
         """The columns any row of a stream holds (a key of a JSONL line, a table's column)."""
 
@@ -1174,10 +1197,13 @@ class Verifier:
         archived (see :meth:`_check_absent_columns`).
         """
         seen = self.seen_columns[stream]
+        count = 0
         for row in self.archive.iter_records(stream, self._on_error):
+            count += 1
             if len(row) > len(seen) or not seen.issuperset(row):
                 seen.update(row)
             yield row
+        self.report.stream_rows.setdefault(stream, count)  # the first pass read every row
 
     # -- the whole run
 
@@ -1211,6 +1237,7 @@ class Verifier:
             self._check_directory()
             self._check_workspace_objects()
             self._check_owners()
+            self._check_named_files()
             self.rest.check(self.anchors)
             self._directory_is_unanchored()
             self._check_absent_columns()
@@ -1219,6 +1246,9 @@ class Verifier:
         finally:
             self.spill.close()
         self.report.links = self.links
+        self.report.upserts = self.archive.upserts
+        for stream in KNOWN_STREAMS - self.streams_present:
+            self.report.stream_rows[stream] = 0
         return self.report
 
     # -- manifest and chains
@@ -2166,6 +2196,7 @@ class Verifier:
                     )
             else:
                 not_archived[f"{stream}.{column}"] = rows
+        report.not_archived = not_archived
         if not not_archived:
             return
         report.limitations.append(
@@ -2693,6 +2724,35 @@ class Verifier:
                     report.counts["stored_files_verified"] += 1
                     self._parts_of_record(stream, file_id, sha256, row)
             self._stray_parts(stream, f"{stream}_parts", known)
+            self.stored_ids[stream] = known
+
+    def _check_named_files(self) -> None:
+        """Say which files the chained rows name that their stream holds no row of.
+
+        The tap writes a record (archived, expired, failed, …) of every file a configuration
+        it archives lists, and of every library file it archives, when the file's stream is
+        selected: such a record removed (one with no parts: nothing else points to it) would
+        leave no trace. The stream selected only after the configuration was archived looks
+        the same, so it is a limitation and the verdict ``consistent, unproven``, never intact
+        (with seals, the runs' record counts find removed rows: seals.check_seals).
+        """
+        for stream, named in sorted(self.named_files.items()):
+            known = self.stored_ids.get(stream)
+            if known is None:  # the stream is not archived (deselected)
+                continue
+            absent = sorted(ident for ident in named if ident not in known)
+            if not absent:
+                continue
+            which = ", ".join(f"{ident} ({named[ident]})" for ident in absent[:5])
+            self.report.limitations.append(
+                f"{len(absent)} files named by archived rows have no {stream} row: {which}"
+                f"{' …' if len(absent) > 5 else ''} ({stream} not selected when they were "
+                "archived, or its rows removed): their bytes are not in the archive"
+            )
+            if self.report.unproven is None:
+                self.report.unproven = (
+                    f"{len(absent)} files named by archived rows have no {stream} row"
+                )
 
     def _parts_of_record(self, kind: str, file_id: str, sha256: str, row: Record) -> None:
         """Check the parts' metadata of a record whose bytes were read from its parts."""
@@ -2837,6 +2897,7 @@ class Verifier:
                         "column", f"{stream} {key} column raw_item", "not the JSON text of an item"
                     )
                     continue
+                self._note_named_files(stream, row, item, key)
                 parent = {k: row.get(k) for k in parent_keys}
                 owned = OWNED_BY.get(stream)
                 if owned is not None:
@@ -2848,6 +2909,18 @@ class Verifier:
                     differ = sorted({*differ, "workspace_id"})
                 if not self._column_findings(stream, key, differ, row):
                     report.counts["workspace_objects_proven"] += 1
+
+    def _note_named_files(self, stream: str, row: Record, item: t.Any, key: str) -> None:
+        """Note the files a configuration or library file row names (:data:`FILES_OF`)."""
+        files = FILES_OF.get(stream)
+        if files is None or not isinstance(item, dict):
+            return
+        if stream == "library_files":
+            ids = [str(row.get("id"))] if has_id(item) else []
+        else:
+            ids = [str(info["id"]) for info in config_files(item)[0]]
+        for ident in ids:
+            self.named_files[files].setdefault(ident, f"{stream} {key}")
 
     def _owned(self, kind: str, ident: str, owner: str, stream: str) -> None:
         self.owners[(kind, ident)].setdefault(owner, set()).add(stream)
