@@ -2045,6 +2045,28 @@ class Verifier:
                 self.untraced_by_file[file_id] += 1
                 self._check_untraced(stream, row, derived)
 
+    def _rest_row_marks(
+        self, stream: str, key: str, row: Record, workspaces: t.Collection[str]
+    ) -> None:
+        """Report a REST or stored-file row marked deleted, or of another workspace.
+
+        The tap never deletes a row (no stream emits ACTIVATE_VERSION): ``_sdc_deleted_at``
+        set hides the row from a reader that honours the target's soft deletes. A stored
+        file's ``workspace_id`` is on no chain: it must be the manifest's (one workspace).
+        """
+        if row.get(DELETED) is not None:
+            self._marked_deleted(stream, key, row)
+        if (
+            stream in STORED_FILES
+            and len(workspaces) == 1
+            and str(row.get("workspace_id")) not in workspaces
+        ):
+            self.report.add(
+                "column",
+                f"{stream} {key} column workspace_id",
+                f"{row.get('workspace_id')!r:.80} is not the archive's workspace",
+            )
+
     def _marked_deleted(self, stream: str, item: str, row: Record) -> None:
         self.report.add(
             "column",
@@ -2701,6 +2723,7 @@ class Verifier:
         record.
         """
         report = self.report
+        workspaces = {str(r.get("workspace_id")) for r in self.manifest.values()}
         for stream in STORED_FILES:
             if stream not in self.streams_present:
                 continue
@@ -2709,6 +2732,7 @@ class Verifier:
             for row in self.rows(stream):
                 known.add(str(row.get("id")))
                 report.counts["stored_file_rows"] += 1
+                self._rest_row_marks(stream, str(row.get("id")), row, workspaces)
                 if row.get("status") != "archived":
                     continue
                 file_id, sha256 = str(row.get("id")), str(row.get("sha256"))
@@ -2788,6 +2812,7 @@ class Verifier:
             for row in self.rows(stream):
                 key = str(row.get("id"))
                 report.counts["directory_rows"] += 1
+                self._rest_row_marks(stream, key, row, workspaces)
                 unhashable = chained(row) and bool(missing_inputs(row))
                 row = self.rest.add(stream, row, f"{stream} {key}")
                 raw = row.get("raw_item")
@@ -2886,6 +2911,7 @@ class Verifier:
             for row in self.rows(stream):
                 report.counts["workspace_object_rows"] += 1
                 key = "/".join(str(row.get(k)) for k in (*parent_keys, "id", "version") if k in row)
+                self._rest_row_marks(stream, key, row, workspaces)
                 unhashable = chained(row) and bool(missing_inputs(row))
                 row = self.rest.add(stream, row, f"{stream} {key}")
                 raw = row.get("raw_item")

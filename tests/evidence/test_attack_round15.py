@@ -153,6 +153,33 @@ def test_every_row_of_a_stream_removed_is_a_seal_finding(sealed: Sealed, tmp_pat
     assert {f"stream {s}" for s in FILE_STREAMS} <= failed, report.text()
 
 
+@pytest.mark.parametrize("stream", ["users", "memories", "gpt_configs", "gpt_files"])
+def test_a_rest_or_file_row_marked_deleted_is_a_finding(
+    sealed: Sealed, tmp_path: Path, stream: str
+) -> None:
+    """target-postgres's soft delete hides the row from a reader that honours it; the tap
+    emits no ACTIVATE_VERSION, so no honest row is marked (it was a finding for the log
+    streams, files and parts only)."""
+    records = sealed.records()
+    records[stream][0]["_sdc_deleted_at"] = "2026-12-01T00:00:00+00:00"
+    report = _verify(records, tmp_path, sealed)
+    assert any(
+        f.check == "column" and f.item.startswith(stream) and "_sdc_deleted_at" in f.item
+        for f in report.findings
+    ), report.text()
+
+
+def test_a_file_record_of_another_workspace_is_a_finding(sealed: Sealed, tmp_path: Path) -> None:
+    """A stored file's workspace_id is on no chain: it must be the manifest's."""
+    records = sealed.records()
+    records["gpt_files"][_lone_record(records, "gpt_files")]["workspace_id"] = "another"
+    report = _verify(records, tmp_path, sealed)
+    assert any(
+        f.check == "column" and f.item.startswith("gpt_files") and "workspace_id" in f.item
+        for f in report.findings
+    ), report.text()
+
+
 @pytest.fixture(scope="module")
 def pg_sealed(
     sealed: Sealed, pg_params: dict[str, str], tmp_path_factory: pytest.TempPathFactory
@@ -207,6 +234,8 @@ def test_postgres_upserted_sealed_runs_are_intact_and_a_file_record_removed_is_n
     assert any(
         f.check == "seal" and "stream project_files:" in f.detail for f in report.findings
     ), report.text()
+    report = _verify_pg(pg_sealed, sealed, "UPDATE S.memories SET _sdc_deleted_at = now()")
+    assert any("_sdc_deleted_at" in f.item for f in report.findings), report.text()
 
 
 # --------------------------------------------------------------- a column removed from every row
@@ -222,8 +251,7 @@ def test_a_column_removed_from_every_row_is_a_seal_finding(sealed: Sealed, tmp_p
     report = _verify(records, tmp_path, sealed)
     assert report.status == "FAILED", report.text()
     assert any(
-        f.check == "seal" and "column users.email is in no row" in f.detail
-        for f in report.findings
+        f.check == "seal" and "column users.email is in no row" in f.detail for f in report.findings
     ), report.text()
 
 
