@@ -134,6 +134,11 @@ _PARENT_COLUMN = (
     "not in the item served: the URL the tap read it from (the rows of one object under two "
     "owners are a finding; an object moved whole is not)"
 )
+_STORED_FILE_BYTES = (
+    "the file's bytes and the tap's SHA-256 of its download (the API gives none), on no chain: "
+    "verify proves they agree (one altered alone is a finding), not that they are what was "
+    "downloaded (both rewritten together are not seen)"
+)
 _STORED_FILE_NAME = (
     "the configuration's value (files.data[].name of the gpt_configs or project_configs row; "
     "for library_file_contents, the library_files item's name), copied by the tap: not in the "
@@ -156,6 +161,10 @@ UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
             **dict.fromkeys(
                 ("owner_id", "name", "mime_type", "status", "status_reason", "archived_at"),
                 _STORED_FILE_COLUMN,
+            ),
+            **dict.fromkeys(
+                ("sha256", "size", "content_base64", "storage_uri", "part_count"),
+                _STORED_FILE_BYTES,
             ),
             "name": _STORED_FILE_NAME,
         }

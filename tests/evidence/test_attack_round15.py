@@ -14,7 +14,9 @@ them and loaded by target-postgres (which upserts). What was found:
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -334,3 +336,23 @@ def test_rendered_columns_name_every_column_the_export_reads(
         assert read[stream] or stream in ("events", "unparsed_lines"), f"{stream} not read"
         beyond = read[stream] - RENDERED_COLUMNS[stream] - NAMING_ONLY.get(stream, set())
         assert not beyond, f"export reads {stream} columns not in RENDERED_COLUMNS: {beyond}"
+
+
+@pytest.mark.parametrize("stream", FILE_STREAMS)
+def test_file_bytes_rewritten_with_their_sha256_are_listed_as_not_proven(
+    sealed: Sealed, tmp_path: Path, stream: str
+) -> None:
+    """A stored file's SHA-256 is the tap's and on no chain: other bytes with their SHA-256
+    are not seen, so verify must name its bytes columns as not proven (an export says so)."""
+    records = sealed.records()
+    row = records[stream][_lone_record(records, stream)]
+    data = b"other bytes"
+    row.update(
+        content_base64=base64.b64encode(data).decode(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )
+    report = _verify(records, tmp_path, sealed)
+    assert not report.findings, report.text()
+    for column in ("sha256", "content_base64", "size", "storage_uri", "part_count"):
+        assert f"{stream}.{column}" in report.unproven_columns, report.unproven_columns
