@@ -271,17 +271,24 @@ def build_seal(
 def selected_columns(streams: t.Mapping[str, t.Any], records: t.Mapping[str, int]) -> dict:
     """Return ``{stream: [selected column, …]}`` of each stream the run wrote records to.
 
-    The columns of the stream's schema its selection (the SDK's ``Stream.mask``) keeps: a
-    column deselected in the catalog is in no record, one selected is in every record.
+    The columns of the stream's schema, as its stream map writes it (the SDK's
+    ``StreamMap.transformed_schema``: a tap-side map may drop a column; the records are named
+    by its alias), that its selection (``Stream.mask``) keeps: a column deselected in the
+    catalog is in no record, one selected is in every record.
     """
     out: dict[str, list[str]] = {}
-    for name, count in records.items():
-        stream = streams.get(name)
-        if not count or stream is None:
-            continue
+    for stream in streams.values():
         mask = getattr(stream, "mask", None) or {}
-        properties = (getattr(stream, "schema", None) or {}).get("properties") or {}
-        out[name] = sorted(p for p in properties if mask.get(("properties", p), True))
+        maps = list(getattr(stream, "stream_maps", None) or ())
+        written = [
+            (getattr(m, "stream_alias", stream.name), getattr(m, "transformed_schema", None))
+            for m in maps
+        ] or [(stream.name, getattr(stream, "schema", None))]
+        for name, schema in written:
+            if not records.get(name) or not isinstance(schema, dict):
+                continue
+            properties = schema.get("properties") or {}
+            out[name] = sorted(p for p in properties if mask.get(("properties", p), True))
     return out
 
 

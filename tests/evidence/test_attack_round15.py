@@ -257,14 +257,17 @@ def test_a_column_removed_from_every_row_is_a_seal_finding(sealed: Sealed, tmp_p
     ), report.text()
 
 
-def test_a_column_deselected_in_a_sealed_run_is_no_finding(tmp_path: Path) -> None:
-    """The honest case: users.email deselected in the catalog, the seal does not list it."""
+@pytest.mark.parametrize("how", ["catalog", "stream map"])
+def test_a_column_deselected_in_a_sealed_run_is_no_finding(tmp_path: Path, how: str) -> None:
+    """The honest cases: users.email deselected in the catalog, or dropped by the tap's own
+    stream map (``__NULL__``): the seal does not list it."""
     catalog = selecting({"log_files", "log_file_parts", "messages", "conversations", "users"})
     for stream in catalog["streams"]:
-        if stream["tap_stream_id"] == "users":
+        if stream["tap_stream_id"] == "users" and how == "catalog":
             stream["metadata"].append(
                 {"breadcrumb": ["properties", "email"], "metadata": {"selected": False}}
             )
+    maps = {"stream_maps": {"users": {"email": "__NULL__"}}} if how == "stream map" else {}
     config = SimulatorConfig(seed=2122, users=2, conversations=2, span_days=0.3, rate_limits=False)
     seals = tmp_path / "seals"
     with running(config) as sim:
@@ -273,6 +276,7 @@ def test_a_column_deselected_in_a_sealed_run_is_no_finding(tmp_path: Path) -> No
             catalog=catalog,
             event_types=["CONVERSATION_MESSAGE"],
             seal_storage_url=str(seals),
+            **maps,
         )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.records["users"]
