@@ -22,7 +22,10 @@ head going backwards from the last seal naming it (a chain a newer seal no longe
 event type deselected, stays anchored by that seal: a note), and on S3 a seal without Object Lock
 COMPLIANCE retention (``head_object``) or whose lock ends before the ``retain_until`` written in
 it, or with other versions or a delete marker under its key (overwritten or deleted: the oldest
-version, the one written by the tap, is the one checked); a seal whose JSON repeats a key.
+version, the one written by the tap, is the one checked); a seal whose JSON repeats a key;
+a stream holding fewer rows than the sealed runs wrote to it (``records``: in an append-only
+archive; in an upserting one, none) and a column in no row that a sealed run selected
+(``selected``), from verify's ``Report.stream_rows`` and ``Report.not_archived``.
 :func:`one_workspace` gives the archive's workspace (``workspace_id``) from verify's Report.
 """
 
