@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,7 @@ from tap_chatgpt_compliance.evidence.verify import (
     anchor_from_state,
     verify,
 )
-from tests.support.evidence import postgres_dsn, temporary_database, write_jsonl
+from tests.support.evidence import postgres_dsn, temporary_database, verify_cli, write_jsonl
 from tests.support.simulators import running
 from tests.support.tap import TapRun
 from tests.tap.test_workspace_objects import run_objects, selecting
@@ -360,3 +361,29 @@ def test_file_bytes_rewritten_with_their_sha256_are_listed_as_not_proven(
     assert not report.findings, report.text()
     for column in ("sha256", "content_base64", "size", "storage_uri", "part_count"):
         assert f"{stream}.{column}" in report.unproven_columns, report.unproven_columns
+
+
+def test_s3_sealed_runs_are_intact_and_a_file_record_removed_is_a_seal_finding(
+    sealed: Sealed, s3_client: Any, s3_bucket: str, s3_endpoint: str
+) -> None:
+    """The same on S3 (one object per stream and run, as target-s3 writes), by the CLI."""
+    prefix = "chatgpt-compliance/acme"
+    for number, run in enumerate((sealed.first, sealed.second)):
+        for stream, rows in run.records.items():
+            body = "".join(json.dumps(row) + "\n" for row in rows).encode()
+            key = f"{prefix}/{stream}/{stream}-{number}.jsonl"
+            s3_client.put_object(Bucket=s3_bucket, Key=key, Body=body)
+    args = ["--s3", f"s3://{s3_bucket}/{prefix}", "--endpoint-url", s3_endpoint]
+    args += ["--seals", str(sealed.seals)]
+    done = verify_cli(*args)
+    assert done.returncode == 0, done.stdout
+    assert "VERDICT: intact" in done.stdout, done.stdout
+    rows = copy.deepcopy(sealed.first.records["library_file_contents"])
+    lone = _lone_record({"library_file_contents": rows}, "library_file_contents")
+    del rows[lone]
+    body = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    key = f"{prefix}/library_file_contents/library_file_contents-0.jsonl"
+    s3_client.put_object(Bucket=s3_bucket, Key=key, Body=body)
+    done = verify_cli(*args)
+    assert done.returncode == 1, done.stdout
+    assert "stream library_file_contents: the sealed runs wrote" in done.stdout, done.stdout
