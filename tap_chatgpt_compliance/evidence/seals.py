@@ -22,7 +22,10 @@ head going backwards from the last seal naming it (a chain a newer seal no longe
 event type deselected, stays anchored by that seal: a note), and on S3 a seal without Object Lock
 COMPLIANCE retention (``head_object``) or whose lock ends before the ``retain_until`` written in
 it, or with other versions or a delete marker under its key (overwritten or deleted: the oldest
-version, the one written by the tap, is the one checked); a seal whose JSON repeats a key.
+version, the one written by the tap, is the one checked); a seal whose JSON repeats a key;
+a stream holding fewer rows than the sealed runs wrote to it (``records``: in an append-only
+archive; in an upserting one, none) and a column in no row that a sealed run selected
+(``selected``), from verify's ``Report.stream_rows`` and ``Report.not_archived``.
 :func:`one_workspace` gives the archive's workspace (``workspace_id``) from verify's Report.
 """
 
@@ -253,6 +256,8 @@ def check_seals(
             _check_archive(name, seal, archive, add, _replaced_heads(report, name))
         if result.seals:
             _check_coverage(result, archive, add, report)
+            _check_counts(result, report, add)
+            _check_selected(result, report, add)
     result.findings = count
     result.object_lock = bool(store.s3 and locked)
     if result.seals:
@@ -623,6 +628,77 @@ def _check_coverage(
                 f"(chain_seq {sealed[chain_name]}) are not anchored by {result.source} (written "
                 "after the newest seal?)"
             )
+
+
+def sealed_counts(seals: t.Iterable[tuple[str, dict[str, t.Any]]]) -> dict[str, int]:
+    """Return the records the sealed runs wrote per stream: the sum of every seal's ``records``.
+
+    A count that is not a whole number from 0 is not the tap's and is not summed.
+    """
+    total: dict[str, int] = {}
+    for _, seal in seals:
+        records = seal.get("records")
+        for stream, value in records.items() if isinstance(records, dict) else ():
+            number = chain.whole_number(value)
+            if number is not None and number >= 0:
+                total[str(stream)] = total.get(str(stream), 0) + number
+    return total
+
+
+def _check_counts(result: SealCheck, report: ReportLike, add: t.Callable[[str, str], None]) -> None:
+    """Report a stream holding fewer rows than the sealed runs wrote to it (rows removed).
+
+    Each seal counts the records its run wrote per stream. Every run since the first seal
+    sealed its records or wrote no seal (a killed run: its rows are extra), and a rerun or an
+    at-least-once copy only adds rows: an append-only archive (JSONL, S3) holds at least the
+    sum. That covers the rows no chain or raw line anchors (a knowledge file record without
+    parts, say). An upserting archive (PostgreSQL) keeps one row per key, so only a stream
+    left without any row is a finding there.
+    """
+    held: dict[str, int] | None = getattr(report, "stream_rows", None)
+    if not held:
+        return
+    upserts = bool(getattr(report, "upserts", False))
+    newest = result.seals[-1][0]
+    for stream, sealed in sorted(sealed_counts(result.seals).items()):
+        rows = held.get(stream)
+        if rows is None or rows >= sealed or (upserts and rows):
+            continue
+        add(
+            f"seal {newest}",
+            f"stream {stream}: the sealed runs wrote {sealed} records to it, the archive holds "
+            f"{rows} rows: rows were removed",
+        )
+
+
+def _check_selected(
+    result: SealCheck, report: ReportLike, add: t.Callable[[str, str], None]
+) -> None:
+    """Report a column in no row of its stream that a sealed run selected and wrote rows with.
+
+    verify takes a column no row holds for one deselected in the catalog (a limitation); a
+    seal naming it among the ``selected`` columns of a stream its run wrote records to says
+    the column was written: removed from every row (seals before this tap version name none).
+    """
+    absent: dict[str, int] | None = getattr(report, "not_archived", None)
+    if not absent:
+        return
+    for name, seal in result.seals:
+        selected, records = seal.get("selected"), seal.get("records")
+        if not isinstance(selected, dict) or not isinstance(records, dict):
+            continue
+        for stream, columns in sorted(selected.items()):
+            if not isinstance(columns, list) or not chain.whole_number(records.get(stream)):
+                continue
+            for column in columns:
+                if f"{stream}.{column}" in absent:
+                    add(
+                        f"seal {name}",
+                        f"column {stream}.{column} is in no row of the archive, but this run "
+                        f"selected it and wrote {records[stream]} {stream} records: removed "
+                        "from every row (not deselected)",
+                    )
+                    absent = {k: v for k, v in absent.items() if k != f"{stream}.{column}"}
 
 
 def _check_forks(

@@ -81,7 +81,7 @@ from tap_chatgpt_compliance.logfiles.records import (
 )
 from tap_chatgpt_compliance.settings import event_scope
 from tap_chatgpt_compliance.timeparse import to_iso
-from tap_chatgpt_compliance.workspace_rows import ANY_JSON
+from tap_chatgpt_compliance.workspace_rows import ANY_JSON, config_files, has_id
 from tap_chatgpt_compliance.workspace_rows import PARENT_KEYS as WORKSPACE_PARENTS
 from tap_chatgpt_compliance.workspace_rows import SCHEMAS as WORKSPACE_SCHEMAS
 from tap_chatgpt_compliance.workspace_rows import derive_row as derive_workspace_row
@@ -118,6 +118,13 @@ DIRECTORY = SCHEMAS
 STORED_FILES = ("gpt_files", "project_files", "library_file_contents")
 """Workspace-object streams whose records archive a file's bytes like an attachment (issue
 21); their large files are in ``<stream>_parts``."""
+FILES_OF = {
+    "gpt_configs": "gpt_files",
+    "project_configs": "project_files",
+    "library_files": "library_file_contents",
+}
+"""The chained stream whose rows name the files a ``STORED_FILES`` stream archives (the tap
+fetches every file a new configuration lists, and every new or changed library file)."""
 _RUN_FACT = "a fact of the tap's run, on no chain and in no raw line"
 _STORED_FILE_COLUMN = (
     "the tap's record of the download (not in any item served, not chained): verify proves "
@@ -126,6 +133,11 @@ _STORED_FILE_COLUMN = (
 _PARENT_COLUMN = (
     "not in the item served: the URL the tap read it from (the rows of one object under two "
     "owners are a finding; an object moved whole is not)"
+)
+_STORED_FILE_BYTES = (
+    "the file's bytes and the tap's SHA-256 of its download (the API gives none), on no chain: "
+    "verify proves they agree (one altered alone is a finding), not that they are what was "
+    "downloaded (both rewritten together are not seen)"
 )
 _STORED_FILE_NAME = (
     "the configuration's value (files.data[].name of the gpt_configs or project_configs row; "
@@ -149,6 +161,10 @@ UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
             **dict.fromkeys(
                 ("owner_id", "name", "mime_type", "status", "status_reason", "archived_at"),
                 _STORED_FILE_COLUMN,
+            ),
+            **dict.fromkeys(
+                ("sha256", "size", "content_base64", "storage_uri", "part_count"),
+                _STORED_FILE_BYTES,
             ),
             "name": _STORED_FILE_NAME,
         }
@@ -181,6 +197,8 @@ RENDERED_COLUMNS: dict[str, frozenset[str]] = {
 their stream (deselected), the verdict is ``consistent, unproven`` (never ``intact``). The
 other derived columns (``messages.content_text``, ``users.email``, ``conversations.title``…)
 are re-derived from what is kept and proven, and the production never reads them."""
+KNOWN_STREAMS = frozenset(sources.STREAMS)
+"""The streams verify reads: one the archive does not hold has 0 rows (Report.stream_rows)."""
 ORGANIZATION_UNPROVEN = (
     "the tap's organization_id setting, in no event and, for workspace-scoped log files, on no "
     "chain: proven only when an organization-scoped log file's chained record names it"
@@ -257,6 +275,16 @@ class Report:
     (:data:`UNPROVEN_COLUMNS`): shown as recorded, never as proven."""
     workspaces: list[str] = field(default_factory=list)
     """The workspace ids of the manifest's records (one, in an archive of one workspace)."""
+    stream_rows: dict[str, int] = field(default_factory=dict)
+    """Rows read per stream, copies included (0: a stream the archive does not hold): the
+    seals' record counts of sealed runs are checked against it (seals.check_seals)."""
+    not_archived: dict[str, int] = field(default_factory=dict)
+    """``{"stream.column": rows whose derivation has a value}``: columns in no row of their
+    stream, taken for deselected (a seal that says the column was selected makes it a
+    finding: seals.check_seals)."""
+    upserts: bool = False
+    """The archive keeps one row per primary key (PostgreSQL): a later run's row replaces an
+    earlier one, so it may hold fewer rows than the runs wrote."""
     replaced: dict[str, dict[int, str]] = field(default_factory=dict)
     """Upserting archives: ``{chain name: {chain_seq: chain_hash}}`` of records the target
     replaced by a later record of the same key, each named by the kept record after it (its
@@ -1159,6 +1187,10 @@ class Verifier:
         self.owners: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(dict)
         """{(kind, object id): {owner id: {stream}}}: the canvas's user, the configuration's
         GPT or project, as each row says (see :meth:`_check_owners`)."""
+        self.named_files: defaultdict[str, dict[str, str]] = defaultdict(dict)
+        """{STORED_FILES stream: {file id: the chained row naming it}} (:data:`FILES_OF`)."""
+        self.stored_ids: dict[str, set[str]] = {}
+        """{STORED_FILES stream: the file ids it has a row of}."""
         self.seen_columns: defaultdict[str, set[str]] = defaultdict(set)
         """The columns any row of a stream holds (a key of a JSONL line, a table's column)."""
 
@@ -1174,10 +1206,13 @@ class Verifier:
         archived (see :meth:`_check_absent_columns`).
         """
         seen = self.seen_columns[stream]
+        count = 0
         for row in self.archive.iter_records(stream, self._on_error):
+            count += 1
             if len(row) > len(seen) or not seen.issuperset(row):
                 seen.update(row)
             yield row
+        self.report.stream_rows.setdefault(stream, count)  # the first pass read every row
 
     # -- the whole run
 
@@ -1211,6 +1246,7 @@ class Verifier:
             self._check_directory()
             self._check_workspace_objects()
             self._check_owners()
+            self._check_named_files()
             self.rest.check(self.anchors)
             self._directory_is_unanchored()
             self._check_absent_columns()
@@ -1219,6 +1255,9 @@ class Verifier:
         finally:
             self.spill.close()
         self.report.links = self.links
+        self.report.upserts = self.archive.upserts
+        for stream in KNOWN_STREAMS - self.streams_present:
+            self.report.stream_rows[stream] = 0
         return self.report
 
     # -- manifest and chains
@@ -2015,6 +2054,28 @@ class Verifier:
                 self.untraced_by_file[file_id] += 1
                 self._check_untraced(stream, row, derived)
 
+    def _rest_row_marks(
+        self, stream: str, key: str, row: Record, workspaces: t.Collection[str]
+    ) -> None:
+        """Report a REST or stored-file row marked deleted, or of another workspace.
+
+        The tap never deletes a row (no stream emits ACTIVATE_VERSION): ``_sdc_deleted_at``
+        set hides the row from a reader that honours the target's soft deletes. A stored
+        file's ``workspace_id`` is on no chain: it must be the manifest's (one workspace).
+        """
+        if row.get(DELETED) is not None:
+            self._marked_deleted(stream, key, row)
+        if (
+            stream in STORED_FILES
+            and len(workspaces) == 1
+            and str(row.get("workspace_id")) not in workspaces
+        ):
+            self.report.add(
+                "column",
+                f"{stream} {key} column workspace_id",
+                f"{row.get('workspace_id')!r:.80} is not the archive's workspace",
+            )
+
     def _marked_deleted(self, stream: str, item: str, row: Record) -> None:
         self.report.add(
             "column",
@@ -2166,6 +2227,7 @@ class Verifier:
                     )
             else:
                 not_archived[f"{stream}.{column}"] = rows
+        report.not_archived = not_archived
         if not not_archived:
             return
         report.limitations.append(
@@ -2670,6 +2732,7 @@ class Verifier:
         record.
         """
         report = self.report
+        workspaces = {str(r.get("workspace_id")) for r in self.manifest.values()}
         for stream in STORED_FILES:
             if stream not in self.streams_present:
                 continue
@@ -2678,6 +2741,7 @@ class Verifier:
             for row in self.rows(stream):
                 known.add(str(row.get("id")))
                 report.counts["stored_file_rows"] += 1
+                self._rest_row_marks(stream, str(row.get("id")), row, workspaces)
                 if row.get("status") != "archived":
                     continue
                 file_id, sha256 = str(row.get("id")), str(row.get("sha256"))
@@ -2693,6 +2757,35 @@ class Verifier:
                     report.counts["stored_files_verified"] += 1
                     self._parts_of_record(stream, file_id, sha256, row)
             self._stray_parts(stream, f"{stream}_parts", known)
+            self.stored_ids[stream] = known
+
+    def _check_named_files(self) -> None:
+        """Say which files the chained rows name that their stream holds no row of.
+
+        The tap writes a record (archived, expired, failed, …) of every file a configuration
+        it archives lists, and of every library file it archives, when the file's stream is
+        selected: such a record removed (one with no parts: nothing else points to it) would
+        leave no trace. The stream selected only after the configuration was archived looks
+        the same, so it is a limitation and the verdict ``consistent, unproven``, never intact
+        (with seals, the runs' record counts find removed rows: seals.check_seals).
+        """
+        for stream, named in sorted(self.named_files.items()):
+            known = self.stored_ids.get(stream)
+            if known is None:  # the stream is not archived (deselected)
+                continue
+            absent = sorted(ident for ident in named if ident not in known)
+            if not absent:
+                continue
+            which = ", ".join(f"{ident} ({named[ident]})" for ident in absent[:5])
+            self.report.limitations.append(
+                f"{len(absent)} files named by archived rows have no {stream} row: {which}"
+                f"{' …' if len(absent) > 5 else ''} ({stream} not selected when they were "
+                "archived, or its rows removed): their bytes are not in the archive"
+            )
+            if self.report.unproven is None:
+                self.report.unproven = (
+                    f"{len(absent)} files named by archived rows have no {stream} row"
+                )
 
     def _parts_of_record(self, kind: str, file_id: str, sha256: str, row: Record) -> None:
         """Check the parts' metadata of a record whose bytes were read from its parts."""
@@ -2728,6 +2821,7 @@ class Verifier:
             for row in self.rows(stream):
                 key = str(row.get("id"))
                 report.counts["directory_rows"] += 1
+                self._rest_row_marks(stream, key, row, workspaces)
                 unhashable = chained(row) and bool(missing_inputs(row))
                 row = self.rest.add(stream, row, f"{stream} {key}")
                 raw = row.get("raw_item")
@@ -2826,6 +2920,7 @@ class Verifier:
             for row in self.rows(stream):
                 report.counts["workspace_object_rows"] += 1
                 key = "/".join(str(row.get(k)) for k in (*parent_keys, "id", "version") if k in row)
+                self._rest_row_marks(stream, key, row, workspaces)
                 unhashable = chained(row) and bool(missing_inputs(row))
                 row = self.rest.add(stream, row, f"{stream} {key}")
                 raw = row.get("raw_item")
@@ -2837,6 +2932,7 @@ class Verifier:
                         "column", f"{stream} {key} column raw_item", "not the JSON text of an item"
                     )
                     continue
+                self._note_named_files(stream, row, item, key)
                 parent = {k: row.get(k) for k in parent_keys}
                 owned = OWNED_BY.get(stream)
                 if owned is not None:
@@ -2848,6 +2944,18 @@ class Verifier:
                     differ = sorted({*differ, "workspace_id"})
                 if not self._column_findings(stream, key, differ, row):
                     report.counts["workspace_objects_proven"] += 1
+
+    def _note_named_files(self, stream: str, row: Record, item: t.Any, key: str) -> None:
+        """Note the files a configuration or library file row names (:data:`FILES_OF`)."""
+        files = FILES_OF.get(stream)
+        if files is None or not isinstance(item, dict):
+            return
+        if stream == "library_files":
+            ids = [str(row.get("id"))] if has_id(item) else []
+        else:
+            ids = [str(info["id"]) for info in config_files(item)[0]]
+        for ident in ids:
+            self.named_files[files].setdefault(ident, f"{stream} {key}")
 
     def _owned(self, kind: str, ident: str, owner: str, stream: str) -> None:
         self.owners[(kind, ident)].setdefault(owner, set()).add(stream)

@@ -5,7 +5,9 @@ small JSON object (:func:`build_seal`) to ``<seal_storage_url>/<workspace_id>/<U
 id>.json``: the head (``chain_seq``, ``chain_head``; for ``files`` also ``chain_head_id``, the
 head record's attachment) of every chain — ``log_files/<EVENT_TYPE>``,
 ``files`` and one per REST stream (``users``, ``gpts``, …: rest_chain.py) — as in the STATE
-just written, the records written per stream, the tap version,
+just written, the records written per stream and, for each stream written, its selected
+columns (``selected``: verify tells a column removed from every row from one deselected),
+the tap version,
 and the SHA-256 of the previous seal of the workspace (seals form a chain too). Names sort by
 time and are never overwritten. On S3 the object is written with Object Lock in COMPLIANCE
 mode, retained ``seal_retention_days``; on a local folder it is written atomically (never over
@@ -229,8 +231,12 @@ def build_seal(
     records: t.Mapping[str, int],
     previous: tuple[str, bytes] | None,
     retain_until: datetime | None,
+    selected: t.Mapping[str, t.Sequence[str]] | None = None,
 ) -> dict[str, t.Any]:
-    """Return a seal (``previous``: the name and bytes of the workspace's latest seal)."""
+    """Return a seal (``previous``: the name and bytes of the workspace's latest seal).
+
+    ``selected``: the selected columns of each stream written (:func:`selected_columns`).
+    """
     previous_seal = None
     seq = 1
     if previous is not None:
@@ -254,7 +260,36 @@ def build_seal(
         "records": dict(sorted((k, int(v)) for k, v in records.items())),
         "previous_seal": previous_seal,
         "retain_until": None if retain_until is None else _iso(retain_until),
+        **(
+            {"selected": {k: sorted(v) for k, v in sorted(selected.items())}}
+            if selected is not None
+            else {}
+        ),
     }
+
+
+def selected_columns(streams: t.Mapping[str, t.Any], records: t.Mapping[str, int]) -> dict:
+    """Return ``{stream: [selected column, …]}`` of each stream the run wrote records to.
+
+    The columns of the stream's schema, as its stream map writes it (the SDK's
+    ``StreamMap.transformed_schema``: a tap-side map may drop a column; the records are named
+    by its alias), that its selection (``Stream.mask``) keeps: a column deselected in the
+    catalog is in no record, one selected is in every record.
+    """
+    out: dict[str, list[str]] = {}
+    for stream in streams.values():
+        mask = getattr(stream, "mask", None) or {}
+        maps = list(getattr(stream, "stream_maps", None) or ())
+        written = [
+            (getattr(m, "stream_alias", stream.name), getattr(m, "transformed_schema", None))
+            for m in maps
+        ] or [(stream.name, getattr(stream, "schema", None))]
+        for name, schema in written:
+            if not records.get(name) or not isinstance(schema, dict):
+                continue
+            properties = schema.get("properties") or {}
+            out[name] = sorted(p for p in properties if mask.get(("properties", p), True))
+    return out
 
 
 def _iso(when: datetime) -> str:
@@ -269,6 +304,7 @@ def write_seal(
     retention_days: int,
     api_time: datetime | None = None,
     now: datetime | None = None,
+    selected: t.Mapping[str, t.Sequence[str]] | None = None,
 ) -> tuple[str, dict[str, t.Any]]:
     """Write the run's seal after the previous one; return its URL and content (SealError)."""
     where = store.where()
@@ -290,6 +326,7 @@ def write_seal(
             records=records,
             previous=previous,
             retain_until=retain_until,
+            selected=selected,
         )
         name = seal_name(sealed_at, run_id)
         store.write(name, canonical(seal), retain_until or sealed_at)
@@ -354,6 +391,7 @@ def seal_run(tap: Tap) -> str | None:
         records=records,
         retention_days=settings.seal_retention_days,
         api_time=api_time if isinstance(api_time, datetime) else None,
+        selected=selected_columns(streams, records),
     )
     heads = ", ".join(f"{name} #{head['chain_seq']}" for name, head in seal["chains"].items())
     tap.logger.info("Seal %d written: %s (%s).", seal["seal_seq"], where, heads or "no chain")

@@ -70,14 +70,15 @@ def run_objects(
     clock_offset: float | None = None,
     timeout: float = 300,
     env: dict[str, str] | None = None,
+    catalog: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> TapRun:
     """Run the tap with exactly ``selected`` streams selected in its catalog.
 
     ``clock_offset``: seconds this machine's clock is off for the tap process; ``env``: extra
-    environment variables.
+    environment variables; ``catalog``: this catalog instead (``selected`` is then unused).
     """
-    catalog = selecting(selected)
+    catalog = catalog or selecting(selected)
     config = tap_config(sim, **overrides)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
