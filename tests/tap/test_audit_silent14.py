@@ -182,14 +182,14 @@ RECORDINGS = {"recordings", "recording_transcripts"}
 
 @pytest.fixture(scope="module")
 def recordings() -> Any:
-    """A workspace with recordings (days old) on several users, no rate limits."""
+    """A workspace with recordings (days old) on several users and GPT knowledge files."""
     config = SimulatorConfig(
         seed=2121,
         users=4,
         conversations=2,
         span_days=1.0,
         rate_limits=False,
-        inventory=Inventory(recordings_per_user_day=0.3),
+        inventory=Inventory(recordings_per_user_day=0.3, config_versions_per_day=1.0),
     )
     with running(config) as simulator:
         yield simulator
@@ -246,3 +246,23 @@ def test_transcripts_still_missing_are_not_said_again(clean_recordings: Simulato
     again = run_objects(sim, RECORDINGS, state=first.state, directory_refresh_hours=0)
     assert again.returncode == 0, again.stderr[-2000:]
     assert len(again.state["bookmarks"]["recordings"]["transcripts_missing"]) == 2
+
+
+GPT_FILE = f"{WS}/gpt_files/{{file_id}}"
+
+
+def test_a_knowledge_file_refused_for_good_is_that_file(clean_recordings: Simulator) -> None:
+    """One GPT knowledge file answering HTTP 400: the stream stopped there (the other files
+    not archived). Now that file recorded ``failed`` with its status, the others archived, one
+    line naming it, exit 1, the configurations' refresh not recorded (asked again)."""
+    sim = clean_recordings
+    sim.inject(GPT_FILE, status=400, count=1)
+    run = run_objects(sim, {"gpt_configs", "gpt_files"})
+    files = run.records["gpt_files"]
+    assert len(files) >= 2
+    failed = [row for row in files if row["status"] != "archived"]
+    assert len(failed) == 1
+    assert failed[0]["status"] == "failed"
+    assert "HTTP 400" in failed[0]["status_reason"]
+    assert_one_readable_line(run, "gpt_files", failed[0]["id"], "HTTP 400")
+    assert "refreshed_at" not in (run.state["bookmarks"].get("gpt_configs") or {})
