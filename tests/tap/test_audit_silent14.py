@@ -266,3 +266,33 @@ def test_a_knowledge_file_refused_for_good_is_that_file(clean_recordings: Simula
     assert "HTTP 400" in failed[0]["status_reason"]
     assert_one_readable_line(run, "gpt_files", failed[0]["id"], "HTTP 400")
     assert "refreshed_at" not in (run.state["bookmarks"].get("gpt_configs") or {})
+
+
+# --------------------------------------------------------------- a file named by a bare id
+
+
+def test_an_attachment_named_by_a_bare_id_is_downloaded(clean_uploads: Simulator) -> None:
+    """A message whose ``files`` holds the bare id (``["file-…"]``, not ``[{"id": …}]``): the
+    messages record listed it in ``attachment_ids``, but no download was tried and no files
+    record written, exit 0: the upload expired a day later unarchived. Now it is archived."""
+    sim = clean_uploads
+    first = run_tap(tap_config(sim))
+    assert first.returncode == 0, first.stderr[-2000:]
+    done = next(row for row in first.records["files"] if row["status"] == "archived")
+    event = next(
+        json.loads(line)
+        for meta in sim.log_files()
+        for line in sim.log_file_bytes(meta["id"]).splitlines()
+        if done["id"] in line.decode()
+    )
+    event["event_id"] = "0c6f9a52-3e1b-4d7a-a8c4-5f2e9b1d7e34"
+    event["message"]["id"] = "4a9d2f7e-61c3-4b85-9e0a-3d7c5b1f2e69"
+    event["message"]["files"] = [done["id"]]
+    sim.publish_log_file(json.dumps(event).encode() + b"\n")
+    again = run_tap(tap_config(sim), state=first.state)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [row["attachment_ids"] for row in again.records["messages"]] == [[done["id"]]]
+    files = again.records.get("files", [])
+    assert [(row["id"], row["status"], row["sha256"]) for row in files] == [
+        (done["id"], "archived", done["sha256"])
+    ]
