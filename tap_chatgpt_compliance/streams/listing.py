@@ -404,32 +404,29 @@ def _reached(listing: dict[str, t.Any], listed_end: datetime | None) -> None:
 def short_of_freshness(
     listing: dict[str, t.Any], event_type: str, start: datetime, now: datetime
 ) -> str | None:
-    """Return why a listing read to its end lacks the API's newest event, if it does.
+    """Return why a listing read to its end and empty misses the API's newest event, if it does.
 
-    ``max_event_time`` is the time of the newest event the API holds in its files; a file
-    holding an event ends at or after it. A listing whose files all end before it, while it
-    lies more than FRESHNESS_SLACK in the past (the p99 latency is 30 minutes), was cut short
-    (pages dropped, an empty answer, a fault): the run archived less than the API holds, never
-    a success. The bookmark stays at the last file read.
+    ``max_event_time`` is the time of the newest event the API holds in its files. A listing
+    that gave no file at all after ``start`` (not even one archived before), while that event
+    is later than ``start`` and more than FRESHNESS_SLACK old (the p99 latency from event to
+    file is 30 minutes), was cut short (an empty answer, a fault): never a run that succeeded.
+    Only an empty listing is judged: a file's ``end_time`` is not promised to be at or after
+    the events it holds (files sharing an end_time), so a listing that gave files is trusted.
     """
     newest = listing.get("api_max_event_time")
-    if not isinstance(newest, datetime) or listing.get("end_time_missing"):
+    if not isinstance(newest, datetime) or "listed_until" in listing:
         return None
-    reached = max(start, listing.get("listed_until") or start)
+    if listing.get("end_time_missing"):
+        return None
     ago = now - newest
-    if newest <= reached or ago < FRESHNESS_SLACK:
+    if newest <= start or ago < FRESHNESS_SLACK:
         return None
-    what = (
-        f"listed nothing after {start.isoformat()}"
-        if listing.get("listed_until") is None
-        else f"listed no file ending after {reached.isoformat()}"
-    )
     return (
-        f"The {event_type} log listing {what}, yet the API's max_event_time says it holds an "
-        f"event of {newest.isoformat()} ({duration(ago.total_seconds())} ago): the listing was "
-        "cut short (or a fault), so this run archived less than the API has. The bookmark "
-        "stays at the last file read and the next run lists again; report it to OpenAI "
-        "support if it persists."
+        f"The {event_type} log listing gave no file after {start.isoformat()}, yet the API's "
+        f"max_event_time says it holds an event of {newest.isoformat()} "
+        f"({duration(ago.total_seconds())} ago): the listing was cut short (or a fault), so "
+        "this run archived nothing of it. No bookmark moved: the next run lists again; report "
+        "it to OpenAI support if it persists."
     )
 
 
