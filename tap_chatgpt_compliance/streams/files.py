@@ -199,6 +199,8 @@ class FilesStream(AttachmentLedger):
         emit = True
         if status in RETRYABLE:
             entry = pending.record_failure(ref, log_file_id, status, record["status_reason"], now)
+            if refused is not None:  # named in the run's failure line, given up or not
+                self._tally.refused.append((record["id"], record["status_reason"] or ""))
             if now >= entry.retry_until:
                 pending.remove(ref.file_id)
                 record.update(status="gave_up", status_reason=_gave_up_reason(entry))
@@ -206,8 +208,6 @@ class FilesStream(AttachmentLedger):
             else:
                 record["retry_until"] = entry.retry_until.isoformat(timespec="microseconds")
                 suffix = f"; retried by later runs until {entry.retry_until.isoformat()}"
-                if refused is not None:
-                    self._tally.refused.append((record["id"], record["status_reason"] or ""))
                 self._not_archived(record, status, suffix)
                 # A retry that fails the same way again adds nothing downstream.
                 emit = previous is None or previous.status != status
@@ -363,8 +363,9 @@ class NotArchived:
             else f"{len(self.refused)} attachments (first: {file_id})"
         )
         return (
-            f"the API refused the download of {which} ({reason[:300]}): recorded failed, the "
-            "rest of the archive went on; report it to OpenAI support if it persists"
+            f"the API refused the download of {which} ({reason[:300]}): recorded failed (or "
+            "gave_up past its retry window), the rest of the archive went on; report it to "
+            "OpenAI support if it persists"
         )
 
 

@@ -95,6 +95,29 @@ def test_an_attachment_refused_again_is_still_said(clean_uploads: Simulator) -> 
     assert [(entry["id"], entry["attempts"]) for entry in pending] == [(bad["id"], 2)]
 
 
+def test_a_retried_attachment_refused_past_its_window_is_named(clean_uploads: Simulator) -> None:
+    """A pending attachment whose retry window ended, answering HTTP 400 on its last try: given
+    up, and the run's line said only "1 attachment(s) gave up". It names the attachment now."""
+    sim = clean_uploads
+    first = run_tap(tap_config(sim))
+    assert first.returncode == 0, first.stderr[-2000:]
+    done = first.records["files"][0]
+    old = (sim.now() - timedelta(days=4)).isoformat()
+    entry = {
+        **{key: done[key] for key in ("id", "user_id", "conversation_id", "message_id")},
+        **{"event_id": done["event_id"], "name": done["name"], "mime_type": done["mime_type"]},
+        **{"log_file_id": done["log_file_id"], "event_time": old, "first_failed_at": old},
+        **{"attempts": 3, "status": "failed", "reason": "HTTP 503"},
+    }
+    state = first.state
+    state["bookmarks"]["files"]["pending_attachments"] = [entry]
+    sim.inject(UPLOAD, status=400, count=1)  # the retry comes first
+    run = run_tap(tap_config(sim), state=state)
+    retried = [row for row in run.records["files"] if row["id"] == done["id"]]
+    assert [row["status"] for row in retried] == ["gave_up"]
+    assert_one_readable_line(run, done["id"], "HTTP 400")
+
+
 # ------------------------------------------------ a listing short of max_event_time
 
 LOGS = f"{WS}/logs"
