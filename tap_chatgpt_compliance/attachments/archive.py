@@ -26,6 +26,7 @@ from singer_sdk.exceptions import RetriableAPIError
 
 from tap_chatgpt_compliance.http.transport import (
     BadPathSegment,
+    Refused,
     Unavailable,
     path_segment,
     url_text,
@@ -648,6 +649,9 @@ class Outcome:
     streak: str | None = None
     """``fail`` for a failure that can clear (retries spent, storage), ``reset`` for an answer of
     the API (even 404/410): what it does to the count of failures in a row (see _failed)."""
+    refused: int | None = None
+    """The HTTP status with which the API refused this object's request (400, 422, …): no
+    retry in this run changes it, but a later run may get the object (status ``failed``)."""
 
     def close(self) -> None:
         """Release the spooled bytes, if any."""
@@ -701,8 +705,8 @@ class AttachmentArchiver:
         """Download (and store) one attachment; failures become a status, never a gap.
 
         ``forbidden`` (403) and ``failed`` (retries spent on 5xx, timeouts or network errors; a
-        storage error) can clear, and are retried by later runs; ``expired`` (410) and
-        ``not_found`` (404) are final.
+        storage error; a request the API refused: 400, 422, …) are retried by later runs;
+        ``expired`` (410) and ``not_found`` (404) are final.
         """
         if self.mode == "none":
             return Outcome("metadata_only", "file_content is 'none'")
@@ -725,9 +729,8 @@ class AttachmentArchiver:
         consume = self._consume_into_store if direct else self._consume
         try:
             fetched = self.transport.download(path, consume, params, logger=self.logger, what=what)
-        except Unavailable as exc:
-            status = STATUS_BY_HTTP.get(exc.status, "not_found")
-            return Outcome(status, f"HTTP {exc.status}: {exc.detail}", streak="reset")
+        except (Unavailable, Refused) as exc:
+            return answered(exc)
         except TRANSIENT_ERRORS as exc:
             return Outcome(FAILED, describe_failure(exc, self.settings.max_retries), streak="fail")
         except StorageError as exc:  # the store's disk refused the partial file's bytes
@@ -855,6 +858,18 @@ class AttachmentArchiver:
             partial.abort()
             return Fetched(sha256, size, _mime_type(response), too_large=True)
         return Fetched(sha256, size, _mime_type(response), partial=partial)
+
+
+def answered(exc: Unavailable | Refused) -> Outcome:
+    """Return the outcome of a download the API answered with an error of its own.
+
+    403, 404 and 410 say what became of the file; any other refusal (400, 422, …) is this
+    file's request only: ``failed``, retried by later runs, and the other files go on.
+    """
+    reason = f"HTTP {exc.status}: {exc.detail}"
+    if isinstance(exc, Refused):
+        return Outcome(FAILED, reason, streak="reset", refused=exc.status)
+    return Outcome(STATUS_BY_HTTP.get(exc.status, "not_found"), reason, streak="reset")
 
 
 def read_body(

@@ -81,6 +81,24 @@ class Unavailable(ComplianceAPIError):
         self.detail = detail
 
 
+class Refused(ComplianceAPIError):
+    """The API refused the request for one object with an answer no retry changes (400, 422, …).
+
+    Not 401 or 407 (the key or the proxy: every request fails alike), nor the statuses of
+    :class:`Unavailable` or those retried: the object's own request, as the API sees it.
+    """
+
+    def __init__(self, message: str, status: int, detail: str) -> None:
+        """Keep the status and the server's text beside the message."""
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+NOT_REFUSED = (401, 407)
+"""Client errors that are never one object's: the key, or a proxy's credentials."""
+
+
 class Stalled(RetriableAPIError):
     """A body still arriving at its total deadline (retried like a timeout)."""
 
@@ -461,7 +479,7 @@ class Transport:
         Every try asks the API for a fresh signed URL, so an expired URL is never retried as
         is: an expired or refused signed URL is replaced at once (a few times), other failures
         (429, 5xx, connection errors, truncated bodies) are retried with backoff; 403, 404 and
-        410 of the API itself raise :class:`Unavailable`.
+        410 of the API raise :class:`Unavailable`, other 4xx but 401/407 :class:`Refused`.
         """
         describe = describe or self.describe
 
@@ -522,11 +540,11 @@ class Transport:
         if status in REDIRECTS or status == 200:
             return response
         response.content  # noqa: B018  (read the error body before releasing the connection)
-        if status in (403, 404, 410):
-            raise Unavailable(describe(response), status, server_message(response))
+        if 400 <= status < 500 and status not in RETRY_STATUSES + NOT_REFUSED:
+            error = Unavailable if status in (403, 404, 410) else Refused
+            raise error(describe(response), status, server_message(response))
         self.check(response, describe)
-        msg = f"Unexpected HTTP {status} from {path}."
-        raise ComplianceAPIError(msg)
+        raise ComplianceAPIError(f"Unexpected HTTP {status} from {path}.")
 
 
 _URL_QUERY = re.compile(r"(?<=\S)\?[\w.~%-]+=[^\s\"'<>()]*")

@@ -459,16 +459,18 @@ def attachment_refs(events: Iterable[dict[str, t.Any]]) -> Iterable[AttachmentRe
             continue
         actor = _dict(event.get("actor"))
         conversation = _dict(event.get("conversation"))
-        for item in files:
-            if not isinstance(item, dict) or not item.get("id"):
+        for item in files:  # an object with an id, or a bare id (as attachment_ids reads it)
+            named = _object(item)
+            file_id = named.get("id") if named else item if type(item) is str else None
+            if not file_id:
                 continue
             yield AttachmentRef(
-                file_id=str(item["id"]),
+                file_id=str(file_id),
                 user_id=actor.get("user_id"),
                 conversation_id=conversation.get("id"),
                 message_id=message.get("id"),
                 event_id=event.get("event_id"),
-                name=item.get("name"),
-                mime_type=item.get("mime_type"),
+                name=named.get("name"),
+                mime_type=named.get("mime_type"),
                 event_time=event.get("timestamp"),
             )

@@ -11,6 +11,7 @@ or task the parent emits (new or changed), never for the unchanged ones.
 from __future__ import annotations
 
 import typing as t
+from datetime import timedelta
 
 from tap_chatgpt_compliance.http.transport import path_segment
 from tap_chatgpt_compliance.streams.gen1 import (
@@ -24,6 +25,7 @@ from tap_chatgpt_compliance.streams.workspace import (
     ChildObjectStream,
     WorkspaceObjectStream,
 )
+from tap_chatgpt_compliance.timeparse import to_datetime
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,6 +38,11 @@ PER_USER_PAGE = 200
 """Page size of the per-user lists (the simulator clamps at 200)."""
 CODEX_PAGE = 30
 """The API's default and largest page of Codex tasks (more is a 422)."""
+TRANSCRIPT_SLACK = timedelta(hours=1)
+"""A recording made longer ago than this has had time for its transcript to be made."""
+EVERY_TRANSCRIPT_MISSING = 2
+"""Recordings asked for the first time, made long enough ago, that all answering 404 (and
+none found) are the transcript route gone or a fault, not transcripts still being made."""
 
 
 class _PerUserStream(WorkspaceObjectStream):
@@ -106,10 +113,47 @@ class RecordingsStream(_PerUserStream):
         """
         missing = missing_transcripts(self.tap)
         updates["transcripts_missing"] = sorted(missing)[-MAX_MISSING_TRANSCRIPTS:]
+        self._say_if_every_transcript_missing()
+
+    def _say_if_every_transcript_missing(self) -> None:
+        """Fail the run, loudly, when no transcript was found and several ought to have been.
+
+        That is: at least EVERY_TRANSCRIPT_MISSING recordings asked for the first time, made
+        more than TRANSCRIPT_SLACK ago, answered 404. One transcript answering 404 is one not
+        made yet (asked again by later refreshes); every one of them, for recordings old enough
+        to have one, is the route gone or a fault. Recordings asked again (404 in an earlier
+        run) do not count: a recording that never gets a transcript would fail every run. The
+        recordings stay in the retry list (``transcripts_missing``): the refresh is recorded,
+        and every later one asks again.
+        """
+        asked, found, unexpected = transcripts_asked(self.tap)
+        if found or unexpected < EVERY_TRANSCRIPT_MISSING:
+            return
+        hours = int(TRANSCRIPT_SLACK.total_seconds() // 3600)
+        msg = (
+            "stream 'recording_transcripts': the transcript of every recording asked for "
+            f"answered 404 ({asked} recordings, {unexpected} of them asked for the first time "
+            f"and made more than {hours} h ago): the route looks gone, or a fault, not "
+            "transcripts still being made; none is archived in this run. The recordings stay "
+            "in the state (transcripts_missing) and every later refresh asks again; report it "
+            "to OpenAI support if it persists."
+        )
+        self.logger.error("%s", msg)
+        self.sync_run.failures.append(msg)
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
-        """Name the recording whose transcript to fetch (None: listed without an id, said)."""
-        return {"user_id": record["user_id"], "recording_id": self.child_id(record, "transcript")}
+        """Name the recording whose transcript to fetch (None: listed without an id, said).
+
+        With when it was made, and whether an earlier run found no transcript for it.
+        """
+        recording_id = self.child_id(record, "transcript")
+        item = record.get("item")
+        return {
+            "user_id": record["user_id"],
+            "recording_id": recording_id,
+            "created_at": item.get("created_at") if isinstance(item, dict) else None,
+            "asked_before": f"{record['user_id']}/{recording_id}" in self.again(),
+        }
 
 
 class RecordingTranscriptsStream(ChildObjectStream):
@@ -131,9 +175,15 @@ class RecordingTranscriptsStream(ChildObjectStream):
             {"include_summary": "true"},
             missing_ok=True,
         )
+        counts = transcripts_asked(self.tap)
+        counts[0] += 1
         if item is MISSING:  # not (yet) there: the recording is emitted again by the next refresh
             missing_transcripts(self.tap).add(f"{user_id}/{recording_id}")
+            made = to_datetime(context.get("created_at"))
+            settled = made is not None and made <= self.transport.clock.now() - TRANSCRIPT_SLACK
+            counts[2] += settled and not context.get("asked_before")
             return
+        counts[1] += 1
         yield self.served(item, user_id=user_id, recording_id=recording_id)
 
 
@@ -215,6 +265,15 @@ class LibraryFilesStream(_PerUserStream):
 def missing_transcripts(tap: t.Any) -> set[str]:
     """Return the recordings (``user/id``) of this run whose transcript answered 404."""
     return t.cast("set[str]", run_cache(tap).setdefault("transcripts_missing", set()))
+
+
+def transcripts_asked(tap: t.Any) -> list[int]:
+    """Return [transcripts asked for in this run, found, unexpected 404s].
+
+    An unexpected 404: for a recording asked the first time, made more than TRANSCRIPT_SLACK
+    ago.
+    """
+    return t.cast("list[int]", run_cache(tap).setdefault("transcripts_asked", [0, 0, 0]))
 
 
 def details_asked(tap: t.Any) -> list[int]:

@@ -25,8 +25,10 @@ from tap_chatgpt_compliance.http.pagination import PageShapeError, check_items
 from tap_chatgpt_compliance.http.transport import path_segment
 from tap_chatgpt_compliance.streams.gen1 import (
     MISSING,
+    ObjectRefused,
     RouteMissing,
     every_one_missing,
+    failed_parents,
     sendable,
     shared_listing,
 )
@@ -132,18 +134,22 @@ class CanvasVersionsStream(_CanvasListing):
                     continue
                 start = long_canvases.get(canvas_id) if since is not None else None
                 last = start
-                for version in self._versions(user_id, canvas_id, start, asked):
-                    number = version.get("version")
-                    if _is_int(number):
-                        last = max(last or 0, number)
-                    when = to_datetime(version.get("updated_at"))
-                    if not in_window(when, since):
-                        continue
-                    # A version without a version number is keyed by its content too.
-                    ident = number if _is_int(number) else version["raw_sha256"]
-                    key = f"{canvas_id}/{ident}/{version.get('updated_at')}"
-                    if boundary.fresh(key, when):
-                        yield version
+                try:
+                    for version in self._versions(user_id, canvas_id, start, asked):
+                        number = version.get("version")
+                        if _is_int(number):
+                            last = max(last or 0, number)
+                        when = to_datetime(version.get("updated_at"))
+                        if not in_window(when, since):
+                            continue
+                        # A version without a version number is keyed by its content too.
+                        ident = number if _is_int(number) else version["raw_sha256"]
+                        key = f"{canvas_id}/{ident}/{version.get('updated_at')}"
+                        if boundary.fresh(key, when):
+                            yield version
+                except ObjectRefused as exc:  # this canvas: the others are read
+                    self._refused(exc)
+                    continue
                 if last is not None and last > CANVAS_PAGE and last != start:
                     changed[canvas_id] = last
         if asked[0] and asked[1] == asked[0]:
@@ -154,6 +160,17 @@ class CanvasVersionsStream(_CanvasListing):
         kept = {**changed, **{k: v for k, v in long_canvases.items() if k not in changed}}
         updates["long_canvases"] = dict(list(kept.items())[:MAX_LONG_CANVASES])
         updates["boundary"] = boundary.keep(self.refresh_start())
+
+    def _refused(self, exc: ObjectRefused) -> None:
+        """Fail the run, loudly, for a canvas whose versions the API refused (400, 422, …).
+
+        The other canvases' versions are archived; the refresh is not recorded, so the next
+        run asks again.
+        """
+        msg = f"stream '{self.name}': {exc} (this canvas is skipped, the others are read)"
+        self.logger.error("%s", msg)
+        self.sync_run.failures.append(msg)
+        failed_parents(self.tap).add(self.name)
 
     def _unnamed_canvases(self, count: int) -> None:
         """Fail the run, loudly, for canvases whose versions cannot be asked for.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import typing as t
 from collections import Counter
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -128,9 +129,9 @@ class FilesStream(AttachmentLedger):
         return held[1]
 
     @cached_property
-    def _outcomes(self) -> Counter[str]:
-        """Statuses of the attempts of this run that left an attachment not archived."""
-        return Counter()
+    def _tally(self) -> NotArchived:
+        """The attachments of this run left not archived, for the run's failure line."""
+        return NotArchived()
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -146,7 +147,7 @@ class FilesStream(AttachmentLedger):
         pipeline.plan(key, attachment_refs(log_file.messages))  # once, if not planned yet
         for ref, outcome in pipeline.results(key):
             record, spool = pipeline.archiver.finish(ref, outcome)
-            yield from self._settle(ref, record, spool, log_file.id)
+            yield from self._settle(ref, record, spool, log_file.id, refused=outcome.refused)
 
     def _retry_pending(self) -> Iterator[dict[str, t.Any]]:
         pipeline = self.attachments
@@ -156,7 +157,13 @@ class FilesStream(AttachmentLedger):
             entry = entries[ref.file_id]
             record, spool = pipeline.archiver.finish(ref, outcome)
             yield from self._settle(
-                ref, record, spool, entry.log_file_id, previous=entry, staged=False
+                ref,
+                record,
+                spool,
+                entry.log_file_id,
+                previous=entry,
+                staged=False,
+                refused=outcome.refused,
             )
             self.commit_staged()  # a retried attachment is not read again from a log file
             if self.pending.get(entry.id) is None:  # settled: it leaves the list at once
@@ -171,11 +178,14 @@ class FilesStream(AttachmentLedger):
         previous: Pending | None = None,
         *,
         staged: bool = True,
+        refused: int | None = None,
     ) -> Iterator[dict[str, t.Any]]:
         """Write the record of one attempt, then update the retry list (in that order).
 
         ``staged``: the attempt belongs to a log file whose bookmark has not moved yet: the
         changes to the retry list are saved with the chain head, at the file's commit.
+        ``refused``: the HTTP status with which the API refused the attachment's request (the
+        run's last line names it).
         """
         run = self.sync_run
         pending = self.pending
@@ -189,6 +199,8 @@ class FilesStream(AttachmentLedger):
         emit = True
         if status in RETRYABLE:
             entry = pending.record_failure(ref, log_file_id, status, record["status_reason"], now)
+            if refused is not None:  # named in the run's failure line, given up or not
+                self._tally.refused.append((record["id"], record["status_reason"] or ""))
             if now >= entry.retry_until:
                 pending.remove(ref.file_id)
                 record.update(status="gave_up", status_reason=_gave_up_reason(entry))
@@ -274,27 +286,8 @@ class FilesStream(AttachmentLedger):
             self.logger.debug("Attachment not archived: %s", line)
         if outcome not in RETRYABLE and outcome != "gave_up":
             return
-        self._outcomes[outcome] += 1
-        retrying = sum(n for status, n in self._outcomes.items() if status in RETRYABLE)
-        parts = []
-        if retrying:
-            by_status = ", ".join(
-                f"{status}: {n}"
-                for status, n in sorted(self._outcomes.items())
-                if status in RETRYABLE
-            )
-            hours = int(RETRY_WINDOW.total_seconds() // 3600)
-            parts.append(
-                f"{retrying} attachment(s) could not be archived ({by_status}): they are kept in "
-                f"the state and retried by every later run for up to {hours} h after their "
-                "message; fix the cause (key scope, storage, network) before then"
-            )
-        if self._outcomes["gave_up"]:
-            parts.append(
-                f"{self._outcomes['gave_up']} attachment(s) gave up after the retry window or "
-                "because the retry list was full: they are not archived"
-            )
-        message = "; ".join(parts) + " (see 'Not archived' in the run summary)."
+        self._tally.outcomes[outcome] += 1
+        message = self._tally.message()
         if self._failure_index is None:
             self._failure_index = len(run.failures)
             run.failures.append(message)
@@ -331,6 +324,49 @@ def say_if_every_one_missing(run: SyncRun, logger: logging.Logger) -> None:
     )
     logger.error("%s", msg)
     run.failures.append(msg)
+
+
+@dataclass
+class NotArchived:
+    """What a run's attachments left not archived that fails the run: the failure line."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    """Statuses of the attempts that can clear (retried by later runs), and ``gave_up``."""
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """(id, reason) of the attachments whose request the API refused (400, 422, …)."""
+
+    def message(self) -> str:
+        """Return the run's failure line about its attachments."""
+        parts = [self._refused_line()] if self.refused else []
+        retrying = {s: n for s, n in sorted(self.outcomes.items()) if s in RETRYABLE and n}
+        if retrying:
+            by_status = ", ".join(f"{status}: {n}" for status, n in retrying.items())
+            hours = int(RETRY_WINDOW.total_seconds() // 3600)
+            parts.append(
+                f"{sum(retrying.values())} attachment(s) could not be archived ({by_status}): "
+                f"they are kept in the state and retried by every later run for up to {hours} h "
+                "after their message; fix the cause (key scope, storage, network) before then"
+            )
+        if self.outcomes["gave_up"]:
+            parts.append(
+                f"{self.outcomes['gave_up']} attachment(s) gave up after the retry window or "
+                "because the retry list was full: they are not archived"
+            )
+        return "; ".join(parts) + " (see 'Not archived' in the run summary)."
+
+    def _refused_line(self) -> str:
+        """Name the attachment (the first of several) whose request the API refused."""
+        file_id, reason = self.refused[0]
+        which = (
+            f"attachment {file_id}"
+            if len(self.refused) == 1
+            else f"{len(self.refused)} attachments (first: {file_id})"
+        )
+        return (
+            f"the API refused the download of {which} ({reason[:300]}): recorded failed (or "
+            "gave_up past its retry window), the rest of the archive went on; report it to "
+            "OpenAI support if it persists"
+        )
 
 
 def _gave_up_reason(entry: Pending, *, full: bool = False) -> str:

@@ -21,7 +21,12 @@ from tap_chatgpt_compliance.http.pagination import (
     check_page_shape,
     page_body,
 )
-from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
+from tap_chatgpt_compliance.http.transport import (
+    NOT_REFUSED,
+    RETRY_STATUSES,
+    BadPathSegment,
+    path_segment,
+)
 from tap_chatgpt_compliance.streams.repeats import RepeatedItems
 
 if t.TYPE_CHECKING:
@@ -84,12 +89,24 @@ def failed_parents(tap: t.Any) -> set[str]:
     return t.cast("set[str]", run_cache(tap).setdefault("child_failed", set()))
 
 
+NOT_ONE_OBJECT = (*NOT_REFUSED, *RETRY_STATUSES)
+"""Client errors that say nothing of one object: the key, a proxy's credentials, retried."""
+
+
 class RouteForbidden(ComplianceAPIError):
     """The key may not read this route (403)."""
 
 
 class RouteMissing(ComplianceAPIError):
     """The route or object is not there (404)."""
+
+
+class ObjectRefused(ComplianceAPIError):
+    """The API refused this request with an answer no retry changes (400, 422, …).
+
+    For one object's read (a transcript, a Codex task, a canvas's versions) it skips that
+    object, not the run: the others are archived, the parent's refresh is not recorded.
+    """
 
 
 def every_one_missing(route: str, count: int, what: str, plural: str = "") -> RouteMissing:
@@ -126,6 +143,8 @@ class Gen1Stream(ComplianceStream):
             raise RouteForbidden(self.describe_error(response))
         if response.status_code == 404:
             raise RouteMissing(self.describe_error(response))
+        if 400 <= response.status_code < 500 and response.status_code not in NOT_ONE_OBJECT:
+            raise ObjectRefused(self.describe_error(response))
         super().validate_response(response)
 
     def fetch(

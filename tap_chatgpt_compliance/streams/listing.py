@@ -23,7 +23,7 @@ from tap_chatgpt_compliance.http.pagination import LogFilesPaginator, api_json
 from tap_chatgpt_compliance.logfiles.logfile import CONVERSATION_MESSAGE
 from tap_chatgpt_compliance.sdk import override
 from tap_chatgpt_compliance.settings import RETENTION, event_scope, parse_start_date
-from tap_chatgpt_compliance.timeparse import to_datetime
+from tap_chatgpt_compliance.timeparse import duration, to_datetime
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -33,6 +33,9 @@ if t.TYPE_CHECKING:
 PAGE_SIZE = 100
 RETENTION_WARNING = timedelta(days=25)
 MAX_FUTURE_FILES = 500
+FRESHNESS_SLACK = timedelta(hours=1)
+"""How long after the API's newest event (``max_event_time``) a listing may still lack the
+file holding it: the reference's p99 latency from event to file is 30 minutes."""
 """Most ids of future-dated files kept in a partition's state (state stays small)."""
 
 
@@ -169,6 +172,15 @@ class LogListingStream(ComplianceStream):
         when = to_datetime(value)
         self._listing(event_type)["api_max_event_time"] = when
 
+    def _say_if_short_of_freshness(
+        self, listing: dict[str, t.Any], event_type: str, start: datetime
+    ) -> None:
+        """Fail the run when the listing, read to its end, lacks the API's newest event."""
+        message = short_of_freshness(listing, event_type, start, self.clock.now())
+        if message is not None:
+            self.logger.error("%s", message)
+            self.sync_run.failures.append(message)
+
 
 class PlannedListing(LogListingStream):
     """Where a run starts, and the files it reads with the bookmark after each."""
@@ -260,6 +272,7 @@ class PlannedListing(LogListingStream):
         for meta in self.request_records(context):
             file_id = str(meta["id"])
             listed_end = to_datetime(meta.get("end_time"))
+            _reached(listing, listed_end)
             if listed_end is not None and not self.clock.ahead(listed_end):
                 newest = listing.get("api_newest_end_time")
                 listing["api_newest_end_time"] = max(newest or listed_end, listed_end)
@@ -298,6 +311,7 @@ class PlannedListing(LogListingStream):
                 capped=capped,
                 floor=floor,
             )
+        self._say_if_short_of_freshness(listing, event_type, start)
 
     def _relisted(self, meta: dict[str, t.Any], first: str, event_type: str) -> None:
         """Fail the run (at its end) if a file is listed again with another ``file_sha256``.
@@ -376,6 +390,44 @@ class PlannedFile:
     source: str
     capped: bool
     floor: datetime
+
+
+def _reached(listing: dict[str, t.Any], listed_end: datetime | None) -> None:
+    """Keep the latest end_time listed (a future one too), or that one had none."""
+    if listed_end is None:
+        listing["end_time_missing"] = True
+        return
+    reached = listing.get("listed_until")
+    listing["listed_until"] = max(reached or listed_end, listed_end)
+
+
+def short_of_freshness(
+    listing: dict[str, t.Any], event_type: str, start: datetime, now: datetime
+) -> str | None:
+    """Return why a listing read to its end and empty misses the API's newest event, if it does.
+
+    ``max_event_time`` is the time of the newest event the API holds in its files. A listing
+    that gave no file at all after ``start`` (not even one archived before), while that event
+    is later than ``start`` and more than FRESHNESS_SLACK old (the p99 latency from event to
+    file is 30 minutes), was cut short (an empty answer, a fault): never a run that succeeded.
+    Only an empty listing is judged: a file's ``end_time`` is not promised to be at or after
+    the events it holds (files sharing an end_time), so a listing that gave files is trusted.
+    """
+    newest = listing.get("api_max_event_time")
+    if not isinstance(newest, datetime) or "listed_until" in listing:
+        return None
+    if listing.get("end_time_missing"):
+        return None
+    ago = now - newest
+    if newest <= start or ago < FRESHNESS_SLACK:
+        return None
+    return (
+        f"The {event_type} log listing gave no file after {start.isoformat()}, yet the API's "
+        f"max_event_time says it holds an event of {newest.isoformat()} "
+        f"({duration(ago.total_seconds())} ago): the listing was cut short (or a fault), so "
+        "this run archived nothing of it. No bookmark moved: the next run lists again; report "
+        "it to OpenAI support if it persists."
+    )
 
 
 def _listed_sha256(meta: dict[str, t.Any]) -> str:

@@ -38,6 +38,7 @@ from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.settings import setting
 from tap_chatgpt_compliance.streams.chained import ChainedRows
 from tap_chatgpt_compliance.streams.gen1 import (
+    ObjectRefused,
     RouteForbidden,
     RouteMissing,
     failed_parents,
@@ -46,6 +47,9 @@ from tap_chatgpt_compliance.streams.gen1 import (
 from tap_chatgpt_compliance.streams.served import ServedRows
 from tap_chatgpt_compliance.timeparse import to_datetime
 from tap_chatgpt_compliance.workspace_rows import SCHEMAS
+
+SKIPPED = (RouteForbidden, RouteMissing, ObjectRefused)
+"""What skips a stream (for a child stream: one object), not the run: 403, 404, 400, …"""
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -147,7 +151,7 @@ class WorkspaceObjectStream(ChainedRows, ServedRows):
             rows = self.refresh_if_due(context, updates)
         try:
             yield from rows
-        except (RouteForbidden, RouteMissing, PageShapeError, ListingError, BadPathSegment) as exc:
+        except (*SKIPPED, PageShapeError, ListingError, BadPathSegment) as exc:
             self.logger.error("Stream '%s' skipped: %s", self.name, exc)
             self.sync_run.failures.append(f"stream '{self.name}': {exc}")
             self.child_failed()

@@ -701,7 +701,10 @@ def test_verify_rederives_every_workspace_object_row(
 
 
 def test_missing_transcript_is_asked_again(simulator_factory: Any) -> None:
-    """A transcript not there yet (404) is asked again by the next refresh, then archived."""
+    """A transcript not there yet (404) is asked again by the next refresh, then archived.
+
+    Every one of them answering 404 fails the run (test_audit_silent14), the retry list kept.
+    """
     sim = make_sim(simulator_factory)
     recordings = sim.inventory_truth()["recordings"]
     assert recordings
@@ -709,7 +712,7 @@ def test_missing_transcript_is_asked_again(simulator_factory: Any) -> None:
     sim.inject(route, status=404, count=len(recordings))
     selected = {"recordings", "recording_transcripts"}
     first = run_objects(sim, selected, directory_refresh_hours=0)
-    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.returncode == (1 if len(recordings) > 1 else 0), first.stderr[-3000:]
     assert first.records["recording_transcripts"] == []
     assert len(first.state["bookmarks"]["recordings"]["transcripts_missing"]) == len(recordings)
     second = run_objects(sim, selected, state=first.state, directory_refresh_hours=0)
