@@ -38,6 +38,7 @@ holds ``chain_seq`` (deselected) is placed by walking its links from the genesis
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import typing as t
 from collections import Counter, defaultdict
@@ -66,6 +67,8 @@ class Link:
     label: str
     stable: str
     """A digest of the chained fields with the URLs left out (see :func:`stable`)."""
+    identity: str = ""
+    """The item the row is of: its key without the content parts (see :func:`identity`)."""
 
 
 _URL = re.compile(r'https?://[^"\s]*')
@@ -82,6 +85,16 @@ def stable(stream: str, row: t.Mapping[str, t.Any]) -> str:
     except chain.ChainVersionError:
         text = repr(sorted(unsigned.items()))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+CONTENT_KEYS = frozenset({"raw_sha256", "updated_at"})
+"""Key columns that name a version of an item, not the item (a changed item gets a new one)."""
+
+
+def identity(stream: str, row: t.Mapping[str, t.Any]) -> str:
+    """Return the item a REST row is of: its primary key without :data:`CONTENT_KEYS`."""
+    names = [n for n in rest_chain.KEYS[stream] if n not in CONTENT_KEYS]
+    return json.dumps([str(_whole(row.get(n))) for n in names])
 
 
 def _seq(value: t.Any) -> int:
@@ -222,6 +235,7 @@ class RestChains:
                 error=error,
                 label=label,
                 stable=stable(stream, row),
+                identity=identity(stream, row),
             )
         )
         return rest_chain.without_chain(row)
@@ -355,7 +369,8 @@ class RestChains:
                 report.add("chain", f"{record.label} (chain_seq {record.seq})", record.error)
         for record in sorted(by_hash.values(), key=lambda r: r.seq):
             broken = self._check_link(stream, record, by_hash, later) or broken
-        top = max(by_hash.values(), key=lambda r: r.seq)
+        dead = report.dead_ends.get(stream, set())
+        top = max(by_hash.values(), key=lambda r: (r.hash not in dead, r.seq))
         if self.upserts:
             self._unlinked(stream, by_hash, heads | {top.hash})
         report.chains[stream] = {
@@ -404,6 +419,7 @@ class RestChains:
         for record in by_hash.values():
             after[record.previous].add(record.hash)
         repeated = self._repeated_branches(stream, by_hash, after, heads)
+        repeated |= self._dead_ends(stream, by_hash, after, heads, repeated)
         for record in by_hash.values():
             if record.hash not in repeated:
                 at_seq[record.seq].add(record.hash)
@@ -463,6 +479,76 @@ class RestChains:
                         "run (the same items; only signed URLs differ): accounted for"
                     )
         return repeated
+
+    def _dead_ends(
+        self,
+        stream: str,
+        by_hash: dict[str, Link],
+        after: dict[str, set[str]],
+        heads: set[str],
+        repeated: set[str],
+    ) -> set[str]:
+        """Return the rows of dead-end branches off the main one: unproven, not a finding.
+
+        A run killed after writing rows but before the STATE that carries their head, then a
+        run after the items changed (a user renamed, added or removed), leaves two branches
+        after the last row they share: the killed run's ends where it was killed, no row
+        links to it. Such a branch is accounted for when it leaves the chain after a link (not
+        at the genesis: a chain started again), no anchor's head is on it or after it, no row
+        follows its last row, and (append-only archives) each of its rows is of an item
+        another row of the chain is of (:func:`identity`: a user renamed or removed; a user
+        made up is not). A row forged beside the chain in that shape looks the same: its rows
+        are named in a limitation (export marks them NOT PROVEN) and the verdict is
+        ``consistent, unproven``, never ``intact``. The main branch is the one that leads to an
+        anchor's head (two such branches: a finding), else the one that goes on, else the
+        longest.
+        """
+        stated: set[str] = set()
+        for head in heads:
+            record = by_hash.get(head)
+            while record is not None and record.hash not in stated:
+                stated.add(record.hash)
+                record = by_hash.get(record.previous)
+        items = Counter(record.identity for record in by_hash.values())
+        found: list[list[Link]] = []
+        for previous, hashes in sorted(after.items()):
+            rest = sorted(hashes - repeated)
+            if len(rest) < 2 or previous == chain.GENESIS:
+                continue
+            branches = [_branch(by_hash[h], by_hash, after) for h in rest]
+            if sum(1 for b in branches if b[0].hash in stated) > 1:
+                continue  # two anchored branches: a finding
+            main = max(
+                branches,
+                key=lambda b: (b[0].hash in stated, bool(after.get(b[-1].hash)), b[-1].seq),
+            )
+            for branch in branches:
+                if (
+                    branch is main
+                    or after.get(branch[-1].hash)
+                    or any(r.hash in stated for r in branch)
+                ):
+                    continue
+                own = Counter(record.identity for record in branch)
+                if not self.upserts and any(items[r.identity] <= own[r.identity] for r in branch):
+                    continue  # an item no other row is of: made up
+                found.append(branch)
+        rows = [record for branch in found for record in branch]
+        if rows:
+            labels = ", ".join(record.label for record in rows[:5])
+            where = ", ".join(str(branch[0].seq - 1) for branch in found[:5])
+            self.report.limitations.append(
+                f"{len(rows)} {stream} rows are on branches that leave the chain (after "
+                f"chain_seq {where}) and that no row continues ({labels}): a run killed before "
+                "its STATE after writing them, then a run after the items changed (a user "
+                "renamed, added or removed), or rows forged beside the chain; nothing kept "
+                "tells them apart, so they are proven by nothing"
+            )
+            self.report.unproven_rows.extend(("chain", record.label) for record in rows)
+            self.report.dead_ends.setdefault(stream, set()).update(r.hash for r in rows)
+            if self.report.unproven is None:
+                self.report.unproven = f"{len(rows)} {stream} rows are on dead-end branches"
+        return {record.hash for record in rows}
 
     def _check_link(
         self, stream: str, record: Link, by_hash: dict[str, Link], later: dict[str, int]

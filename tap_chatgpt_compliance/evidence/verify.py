@@ -266,6 +266,13 @@ class Report:
         """Note that an anchor holds the chain ``name`` up to ``seq`` (its head is there)."""
         self.anchor_reach[name] = max(self.anchor_reach.get(name, 0), seq)
 
+    dead_ends: dict[str, set[str]] = field(default_factory=dict)
+    """``{REST chain name: {chain_hash}}`` of the rows on dead-end branches (a killed run's, or
+    forged: evidence/rest_chains.py): a seal's head there is a finding."""
+    unproven_rows: list[tuple[str, str]] = field(default_factory=list)
+    """(check, item) of rows a limitation names as proven by nothing: export marks them NOT
+    PROVEN as it marks what findings name."""
+
     replaced_runs: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     """Upserting archives: ``{chain name: [(first, last) chain_seq of each accounted hole]}``
     (the positions between two kept records, the last one named by the record after it)."""
