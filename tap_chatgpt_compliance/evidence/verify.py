@@ -269,6 +269,9 @@ class Report:
     dead_ends: dict[str, set[str]] = field(default_factory=dict)
     """``{REST chain name: {chain_hash}}`` of the rows on dead-end branches (a killed run's, or
     forged: evidence/rest_chains.py): a seal's head there is a finding."""
+    unplaced: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``{REST chain name: {chain_hash: primary key}}``: rows of a chain no row of which holds
+    ``chain_seq`` that no walk placed (after a replaced row): their positions are unknown."""
     unproven_rows: list[tuple[str, str]] = field(default_factory=list)
     """(check, item) of rows a limitation names as proven by nothing: export marks them NOT
     PROVEN as it marks what findings name."""
@@ -295,18 +298,27 @@ class Report:
         the anchor names the head's key (``chain_head_id``) and that key's kept record is later:
         an upserting target keeps no earlier record of it, as it keeps none of the hole's last.
         """
+        item = "attachment" if name == chain.FILES else "item (primary key)"
         if self.replaced_link(name, seq, head):
             return (
                 f"chain {name}: {whose} (chain_seq {seq}) is a record the target replaced by a "
-                "later record of the same attachment (it keeps one per attachment); the kept "
+                f"later record of the same {item} (it keeps one per {item}); the kept "
                 f"record at chain_seq {seq + 1} links to it"
             )
         later = self.kept_latest.get(name, {}).get(key, 0) if key else 0
+        unplaced = self.unplaced.get(name, {})
+        if unplaced and (head in unplaced or (key and (key in unplaced.values() or later > seq))):
+            return (
+                f"chain {name}: {whose} (chain_seq {seq}) is "
+                + ("a row" if head in unplaced else f"replaced by the kept row of {item} {key}")
+                + " at a position no walk of the links reaches (no row holds chain_seq): its "
+                "position is not checked"
+            )
         runs = self.replaced_runs.get(name, ())
         if later > seq and any(first <= seq < last for first, last in runs):
             return (
-                f"chain {name}: {whose} (chain_seq {seq}, attachment {key}) lies in a run of "
-                "records the target replaced (it keeps one per attachment): that attachment's "
+                f"chain {name}: {whose} (chain_seq {seq}, {item} {key}) lies in a run of "
+                f"records the target replaced (it keeps one per {item}): that {item}'s "
                 f"kept record is later (chain_seq {later}); the head's own hash is not in the "
                 "archive to check"
             )
@@ -546,6 +558,8 @@ class Anchor:
     """event type -> the bookmark (``replication_key_value``) kept beside its head."""
     rest_heads: dict[str, tuple[int, str]] = field(default_factory=dict)
     """REST stream -> (chain_seq, chain_head) of its chain (logfiles/rest_chain.py)."""
+    rest_head_keys: dict[str, str] = field(default_factory=dict)
+    """REST stream -> the primary key of its head row (``chain_head_key``), when named."""
 
 
 def read_state(path: str | Path) -> Anchor:
@@ -610,6 +624,9 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
             head, seq = rest.get(chain.HEAD_KEY), rest.get(chain.SEQ_KEY)
             if isinstance(head, str) and seq is not None:
                 anchor.rest_heads[name] = (_anchor_seq(seq, source, name), head)
+                key = rest.get(rest_chain.HEAD_KEY_KEY)
+                if isinstance(key, str) and key:
+                    anchor.rest_head_keys[name] = key
     if not anchor.heads and anchor.files_head is None and not anchor.rest_heads:
         msg = f"{source}: no chain head in it (a state of a tap version before the chain?)"
         raise AnchorError(msg)

@@ -164,6 +164,7 @@ def test_every_rest_row_is_chained_and_the_heads_are_in_state_and_seal(runs: Run
         assert bookmarks[stream]["chain_head_key"] == rest_chain.record_key(stream, rows[-1])
     heads = chain_heads({}, None, bookmarks)
     assert heads["users"]["chain_head"] == bookmarks["users"]["chain_head"]
+    assert heads["users"][chain.HEAD_ID_KEY] == bookmarks["users"]["chain_head_key"]
 
 
 def test_a_refresh_not_due_keeps_the_head(runs: Runs) -> None:

@@ -15,11 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
 from tap_chatgpt_compliance.directory_rows import derive_row as derive_directory_row
+from tap_chatgpt_compliance.evidence import seals as seal_check
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import rest_chain
@@ -28,6 +30,7 @@ from tests.support.simulators import running
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun
 
+from .test_attack_round13 import _deselected
 from .test_directory_chain import (
     Records,
     _catalog,
@@ -180,9 +183,9 @@ def _add_a_user(sim: Simulator) -> str:
     return added.id
 
 
-def _killed(run: TapRun, stream: str, keep: int) -> tuple[Records, dict[str, Any] | None]:
-    """Return the records and last STATE of ``run`` cut after its ``keep``-th ``stream`` row
-    from the end (a SIGKILL there: those rows written, the STATE carrying their head not)."""
+def _killed(run: TapRun, stream: str, keep: int) -> tuple[Records, dict[str, Any] | None, str]:
+    """Return the records, last STATE and output of ``run`` cut after its ``keep``-th
+    ``stream`` row from the end (a SIGKILL there: those rows written, their STATE not)."""
     lines = run.stdout.splitlines()
     rows = [
         i
@@ -193,7 +196,7 @@ def _killed(run: TapRun, stream: str, keep: int) -> tuple[Records, dict[str, Any
     ]
     cut = "\n".join(lines[: rows[-keep] + 1]) + "\n"
     records, states = parse_singer(cut)
-    return records, (states[-1] if states else None)
+    return records, (states[-1] if states else None), cut
 
 
 CHANGES = {
@@ -213,7 +216,7 @@ def test_a_killed_run_then_a_rerun_after_the_directory_changed_is_unproven_not_f
     records: Records = {}
     first = _run(sim, catalog, None)
     _append(records, first)
-    killed, state = _killed(_run(sim, catalog, first.state), "users", 2)
+    killed, state, _ = _killed(_run(sim, catalog, first.state), "users", 2)
     _append(records, killed)
     CHANGES[change](sim)
     rerun = _run(sim, catalog, state or first.state)
@@ -244,7 +247,7 @@ def test_a_killed_run_then_a_changed_rerun_with_seals_is_unproven_and_a_sealed_e
     records: Records = {}
     first = _run(sim, catalog, None)
     _append(records, first)
-    killed, state = _killed(_run(sim, catalog, first.state), "users", 2)
+    killed, state, _ = _killed(_run(sim, catalog, first.state), "users", 2)
     _append(records, killed)
     _rename_first_user(sim, "Changed")
     rerun = _run(sim, catalog, state or first.state)
@@ -332,3 +335,91 @@ def test_postgres_a_user_removed_between_upserted_runs_is_unproven_not_failed(
     assert len(loose) == 1, report.limitations
     assert loose[0].startswith("1 users rows"), loose
     assert gone in loose[0], loose
+
+
+def _load_and_verify(
+    outputs: list[str], pg_database: dict[str, str], tmp_path: Path, state: dict[str, Any]
+) -> Report:
+    """Load each run's Singer output with target-postgres (upserts), then verify."""
+    for stdout in outputs:
+        load = load_postgres(stdout, pg_database, tmp_path)
+        assert load.returncode == 0, load.stderr[-3000:]
+    archive = sources.from_postgres(postgres_dsn(pg_database), "acme")
+    return verify(archive, anchor_from_state(state, "state"))
+
+
+@pytest.mark.e2e
+def test_postgres_chain_seq_deselected_over_runs_with_the_directory_changing_is_not_failed(
+    sim: Simulator, pg_database: dict[str, str], tmp_path: Path
+) -> None:
+    """``users.chain_seq`` deselected, four runs upserted into PostgreSQL while a user is
+    renamed, one removed, one added: the holes are where later runs replaced rows. Was tested
+    for one run only: ``consistent, unproven`` (positions from the links), never FAILED."""
+    catalog = _deselected(_catalog(), "chain_seq", {"users", "gpts"})
+    runs: list[TapRun] = [_run(sim, catalog, None)]
+    for change in (
+        lambda: _rename_first_user(sim, "Renamed"),
+        lambda: _remove_a_user(sim),
+        lambda: _add_a_user(sim),
+    ):
+        change()
+        runs.append(_run(sim, catalog, runs[-1].state))
+    assert not any("chain_seq" in row for run in runs for row in run.records["users"])
+    report = _load_and_verify([r.stdout for r in runs], pg_database, tmp_path, runs[-1].state)
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+    assert "no users row holds chain_seq" in " ".join(report.limitations), report.text()
+    report = verify(sources.from_postgres(postgres_dsn(pg_database), "acme"))
+    seal_check.check_stores(
+        [str(seal_states(sim, [r.state for r in runs], tmp_path / "seals"))], report, {}
+    )
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+    # A row another kept row links to, deleted: the key the next row names has no row.
+    gone = runs[-1].records["users"][0]["id"]
+    with psycopg.connect(**pg_database, autocommit=True) as conn:
+        conn.execute("DELETE FROM acme.users WHERE id = %s", (gone,))
+    report = verify(
+        sources.from_postgres(postgres_dsn(pg_database), "acme"),
+        anchor_from_state(runs[-1].state, "state"),
+    )
+    assert report.status == "FAILED", report.text()
+    assert any(gone in line and line.startswith("chain") for line in _lines(report)), report.text()
+
+
+@pytest.mark.e2e
+def test_postgres_a_killed_run_then_a_changed_rerun_is_not_failed(
+    sim: Simulator, pg_database: dict[str, str], tmp_path: Path
+) -> None:
+    """The killed run's users rows upserted, then the rerun's after a user was renamed and one
+    removed: most killed rows are replaced, the removed user's stays (a dead end)."""
+    catalog = _catalog()
+    first = _run(sim, catalog, None)
+    _, state, cut = _killed(_run(sim, catalog, first.state), "users", 2)
+    _rename_first_user(sim, "Changed")
+    _remove_a_user(sim)
+    rerun = _run(sim, catalog, state or first.state)
+    report = _load_and_verify([first.stdout, cut, rerun.stdout], pg_database, tmp_path, rerun.state)
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+
+
+@pytest.mark.e2e
+def test_postgres_seals_of_several_upserted_runs_are_not_failed(
+    sim: Simulator, pg_database: dict[str, str], tmp_path: Path
+) -> None:
+    """Three runs upserted into PostgreSQL, verified against the seals of each: an older
+    seal's REST head is a row a later run replaced, deep in a run of replaced rows."""
+    catalog = _catalog()
+    runs: list[TapRun] = [_run(sim, catalog, None)]
+    for change in (lambda: _rename_first_user(sim, "Renamed"), lambda: _remove_a_user(sim)):
+        change()
+        runs.append(_run(sim, catalog, runs[-1].state))
+    for run in runs:
+        load = load_postgres(run.stdout, pg_database, tmp_path)
+        assert load.returncode == 0, load.stderr[-3000:]
+    report = verify(sources.from_postgres(postgres_dsn(pg_database), "acme"))
+    seal_check.check_stores(
+        [str(seal_states(sim, [r.state for r in runs], tmp_path / "seals"))], report, {}
+    )
+    assert not report.findings, report.text()
