@@ -1295,6 +1295,7 @@ class Verifier:
                 f"{unchained} log files",
                 "manifest records without a chain_hash: they are not proven part of the chain",
             )
+        unhashable = self._log_chain_not_archived()
         for event_type, records in by_type.items():
             by_hash = {str(r["chain_hash"]): r for r in records}
             successors: Counter[str] = Counter()
@@ -1303,8 +1304,10 @@ class Verifier:
             for record in sorted(records, key=lambda r: _int(r.get("chain_seq"))):
                 file_id = record["id"]
                 previous = str(record.get("chain_previous") or "")
-                try:
-                    expected = chain.chain_hash(previous, record)
+                fields = chain.FIELD_SETS[chain.LOG_FILES].get(_version(record), ())
+                try:  # a chained field deselected: not hashed, its links are checked below
+                    unhashed = bool(unhashable.intersection(fields))
+                    expected = None if unhashed else chain.chain_hash(previous, record)
                 except chain.ChainVersionError as exc:
                     broken = True
                     report.add("chain", f"log file {file_id} ({event_type})", str(exc))
@@ -3093,6 +3096,32 @@ class Verifier:
                 report.reached(chain.FILES, seq)
         else:
             report.notes.append(f"{anchor.source} has no attachment chain head")
+
+    def _log_chain_not_archived(self) -> set[str]:
+        """Return the chained fields of ``log_files`` that no row holds (deselected), if any.
+
+        As for the ``files`` chain (:meth:`_files_chain_not_archived`): a record of a version
+        that chains one of them cannot be hashed again (a limitation; the verdict is
+        ``consistent, unproven``); its links, positions, ``end_time`` order and the anchors'
+        heads are still checked. ``chain_version`` and ``file_size`` count only when a record
+        of a version that chains them holds none (an older tap's records lack them).
+        """
+        held = self.seen_columns.get("log_files", set())
+        versions = {_version(r) for r in self.manifest.values() if r.get("chain_hash")}
+        chained = {f for v in versions for f in chain.FIELD_SETS[chain.LOG_FILES].get(v, ())}
+        missing = {f for f in chained if f not in held}
+        if not missing:
+            return missing
+        which = ", ".join(f"log_files.{f}" for f in sorted(missing))
+        self.report.limitations.append(
+            f"the manifest's records lack chained fields in every row ({which}: not archived, "
+            "deselected in the catalog?): no log_files record chaining them can be hashed "
+            "again, so the manifest's content is proven by nothing but the raw files; its "
+            "links, positions and anchored heads are still checked"
+        )
+        if self.report.unproven is None:
+            self.report.unproven = f"log_files records cannot be hashed again (no {which})"
+        return missing
 
     def _files_chain_not_archived(self) -> list[str]:
         """Return the chained fields of ``files`` that no row holds (deselected), if any.
