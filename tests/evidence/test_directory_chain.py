@@ -66,8 +66,13 @@ def _catalog() -> dict[str, Any]:
     return catalog
 
 
-def _run(sim: Simulator, catalog: dict[str, Any], state: dict[str, Any] | None) -> TapRun:
-    config = tap_config(sim, event_types=EVENT_TYPES)
+def _run(
+    sim: Simulator,
+    catalog: dict[str, Any],
+    state: dict[str, Any] | None,
+    event_types: list[str] = EVENT_TYPES,
+) -> TapRun:
+    config = tap_config(sim, event_types=event_types)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "catalog.json").write_text(json.dumps(catalog))
