@@ -10,9 +10,13 @@ A run killed after writing rows but before the STATE that carries their head lea
 an append-only archive; the next run writes the same items again from the same head: the same
 links when their values are the same. A GPT's or project's item holds signed download URLs,
 signed anew at every request: those rows differ, and the archive has two branches after the
-head. Such a fork is accounted for only when the branch off the anchored (else the longest)
+head. Such a fork is accounted for when the branch off the anchored (else the longest)
 chain has, at each position, a row of the same key whose chained fields are equal but for
-URLs; any other fork (a row inserted beside the real one) is a finding.
+URLs (a note). When the items changed before the next run (a user renamed, added, removed),
+the killed run's branch differs and ends where the run was killed: such a dead-end branch
+(:meth:`RestChains._dead_ends`) is unproven, its rows named (a row forged beside the chain in
+that shape looks the same: never ``intact``, export marks it NOT PROVEN); any other fork is a
+finding.
 
 An upserting archive (PostgreSQL) keeps one row per primary key: a hole is accounted for when
 the key the next row names (``chain_previous_key``) has a row later in the chain (the row the
