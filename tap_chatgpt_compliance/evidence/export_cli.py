@@ -111,6 +111,8 @@ def run(
             raise ArchiveError(msg) from exc
         findings = [one_line(f.line()) for f in report.findings] + exporter.problems()
         located = [(f.check, f.item) for f in report.findings] + exporter.problem_items()
+        # Rows a limitation names as proven by nothing are marked NOT PROVEN too (no finding).
+        located += getattr(report, "unproven_rows", [])
         if findings and not args.allow_findings:
             print(
                 f"chatgpt-compliance export: refused: {len(findings)} findings (verify and "

@@ -10,9 +10,13 @@ A run killed after writing rows but before the STATE that carries their head lea
 an append-only archive; the next run writes the same items again from the same head: the same
 links when their values are the same. A GPT's or project's item holds signed download URLs,
 signed anew at every request: those rows differ, and the archive has two branches after the
-head. Such a fork is accounted for only when the branch off the anchored (else the longest)
+head. Such a fork is accounted for when the branch off the anchored (else the longest)
 chain has, at each position, a row of the same key whose chained fields are equal but for
-URLs; any other fork (a row inserted beside the real one) is a finding.
+URLs (a note). When the items changed before the next run (a user renamed, added, removed),
+the killed run's branch differs and ends where the run was killed: such a dead-end branch
+(:meth:`RestChains._dead_ends`) is unproven, its rows named (a row forged beside the chain in
+that shape looks the same: never ``intact``, export marks it NOT PROVEN); any other fork is a
+finding.
 
 An upserting archive (PostgreSQL) keeps one row per primary key: a hole is accounted for when
 the key the next row names (``chain_previous_key``) has a row later in the chain (the row the
@@ -38,6 +42,7 @@ holds ``chain_seq`` (deselected) is placed by walking its links from the genesis
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import typing as t
 from collections import Counter, defaultdict
@@ -66,6 +71,10 @@ class Link:
     label: str
     stable: str
     """A digest of the chained fields with the URLs left out (see :func:`stable`)."""
+    identity: str = ""
+    """The item the row is of: its key without the content parts (see :func:`identity`)."""
+    placed: bool = True
+    """False: ``chain_seq`` deselected and no walk reached the row (its ``seq`` is 0)."""
 
 
 _URL = re.compile(r'https?://[^"\s]*')
@@ -82,6 +91,20 @@ def stable(stream: str, row: t.Mapping[str, t.Any]) -> str:
     except chain.ChainVersionError:
         text = repr(sorted(unsigned.items()))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+CONTENT_KEYS = frozenset({"raw_sha256", "updated_at"})
+"""Key columns that name a version of an item, not the item (a changed item gets a new one)."""
+
+
+def identity(stream: str, row: t.Mapping[str, t.Any]) -> str:
+    """Return the item a REST row is of: its primary key without :data:`CONTENT_KEYS`."""
+    names = [n for n in rest_chain.KEYS[stream] if n not in CONTENT_KEYS]
+    return json.dumps([str(_whole(row.get(n))) for n in names])
+
+
+UNPLACED = 2**62
+"""The position a row without one (``_placed``) counts as when its key's latest is sought."""
 
 
 def _seq(value: t.Any) -> int:
@@ -222,6 +245,7 @@ class RestChains:
                 error=error,
                 label=label,
                 stable=stable(stream, row),
+                identity=identity(stream, row),
             )
         )
         return rest_chain.without_chain(row)
@@ -261,7 +285,8 @@ class RestChains:
         self._check_incomplete()
         for stream, records in sorted(self.chains.items()):
             if stream not in self.seq_held:
-                records = self._placed(stream, records)
+                starts = [a.rest_heads[stream] for a in anchors if stream in a.rest_heads]
+                records = self._placed(stream, records, starts)
             heads = {a.rest_heads[stream][1] for a in anchors if stream in a.rest_heads}
             self._check_chain(stream, records, heads)
             for anchor in anchors:
@@ -276,36 +301,55 @@ class RestChains:
                         f"archive has no chained {stream} row: the stream's rows were removed",
                     )
 
-    def _placed(self, stream: str, records: list[Link]) -> list[Link]:
-        """Return a stream's links placed by walking them from the genesis (no ``chain_seq``).
+    def _placed(
+        self, stream: str, records: list[Link], starts: t.Sequence[tuple[int, str]]
+    ) -> list[Link]:
+        """Return a stream's links placed by walking them (no ``chain_seq``).
 
         ``chain_seq`` deselected in the catalog: no row holds it. Each row's position is the
-        one after the row its ``chain_previous`` names (every row of a fork at the same one); a
-        row no walk reaches (after a hole, a row removed or replaced) keeps no position, and
-        the link checks name it. The verdict is ``consistent, unproven``: the positions are
-        the links', no column the tap wrote.
+        one after the row its ``chain_previous`` names (every row of a fork at the same one),
+        walking from the genesis and from each anchor's head (``starts``: its ``chain_seq`` and
+        hash; the rows before the head backwards too). In an upserting archive a row after a
+        replaced one (a hole) that no walk reaches has no position (``placed`` False): its
+        hole is accounted for when the key it names has a kept row, and positions are not
+        compared. The verdict is ``consistent, unproven``: the positions are the links', no
+        column the tap wrote.
         """
         after: defaultdict[str, list[int]] = defaultdict(list)
+        by_hash: defaultdict[str, list[int]] = defaultdict(list)
         for index, record in enumerate(records):
             after[record.previous].append(index)
+            by_hash[record.hash].append(index)
         placed: dict[int, Link] = {}
-        frontier, seq = [chain.GENESIS], 0
-        while frontier and len(placed) < len(records):
-            seq += 1
-            nexts = []
-            for previous in frontier:
-                for index in after.pop(previous, []):
+        frontier: list[tuple[str, int]] = [(chain.GENESIS, 1)]
+        for seq, head in starts:
+            frontier.append((head, seq + 1))
+            value, at = head, seq
+            while at >= 1 and by_hash.get(value) and by_hash[value][0] not in placed:
+                for index in by_hash[value]:
+                    placed[index] = replace(records[index], seq=at)
+                    frontier.append((value, at + 1))
+                value, at = records[by_hash[value][0]].previous, at - 1
+        while frontier:
+            previous, seq = frontier.pop()
+            for index in after.get(previous, []):
+                if index not in placed:
                     placed[index] = replace(records[index], seq=seq)
-                    nexts.append(records[index].hash)
-            frontier = nexts
+                    frontier.append((records[index].hash, seq + 1))
         self.report.limitations.append(
             f"no {stream} row holds chain_seq (not archived: deselected in the catalog?): "
             f"each row's position is taken from its link ({len(placed)} of {len(records)} rows "
-            "reached from the chain's start)"
+            "reached from the chain's start or an anchor's head; the others follow a row the "
+            "target replaced, their positions are not checked)"
         )
         if self.report.unproven is None:
             self.report.unproven = f"{stream} rows hold no chain_seq: placed by their links only"
-        return [placed.get(index, record) for index, record in enumerate(records)]
+        out = [
+            placed.get(index, replace(record, seq=0, placed=self.upserts is False))
+            for index, record in enumerate(records)
+        ]
+        self.report.unplaced[stream] = {r.hash: r.key for r in out if not r.placed}
+        return out
 
     def _check_incomplete(self) -> None:
         """Chained rows without a chained input: a limitation, and the verdict is unproven."""
@@ -329,7 +373,8 @@ class RestChains:
         by_hash: dict[str, Link] = {}
         for record in records:
             kept = by_hash.setdefault(record.hash, record)
-            links.setdefault(record.seq, set()).add(record.hash)
+            if record.placed:
+                links.setdefault(record.seq, set()).add(record.hash)
             if (
                 kept is not record
                 and record.error is None
@@ -347,16 +392,23 @@ class RestChains:
                 )
         broken = self._forks(stream, by_hash, heads)
         later: dict[str, int] = {}
-        for record in by_hash.values():
-            later[record.key] = max(later.get(record.key, 0), record.seq)
+        for record in by_hash.values():  # a row without a position may be the later one
+            seq = record.seq if record.placed else UNPLACED
+            later[record.key] = max(later.get(record.key, 0), seq)
         for record in records:
             if record.error is not None and by_hash[record.hash] is not record:
                 broken = True  # a copy altered (the first copy is checked below)
                 report.add("chain", f"{record.label} (chain_seq {record.seq})", record.error)
         for record in sorted(by_hash.values(), key=lambda r: r.seq):
             broken = self._check_link(stream, record, by_hash, later) or broken
-        top = max(by_hash.values(), key=lambda r: r.seq)
+        dead = report.dead_ends.get(stream, set())
+        top = max(by_hash.values(), key=lambda r: (r.hash not in dead, r.seq))
         if self.upserts:
+            latest: dict[str, int] = {}
+            for record in by_hash.values():
+                if record.placed:
+                    latest[record.key] = max(latest.get(record.key, 0), record.seq)
+            report.kept_latest[stream] = latest
             self._unlinked(stream, by_hash, heads | {top.hash})
         report.chains[stream] = {
             "links": len(by_hash),
@@ -404,8 +456,9 @@ class RestChains:
         for record in by_hash.values():
             after[record.previous].add(record.hash)
         repeated = self._repeated_branches(stream, by_hash, after, heads)
+        repeated |= self._dead_ends(stream, by_hash, after, heads, repeated)
         for record in by_hash.values():
-            if record.hash not in repeated:
+            if record.hash not in repeated and record.placed:
                 at_seq[record.seq].add(record.hash)
         broken = False
         for previous, hashes in sorted(after.items()):
@@ -464,6 +517,76 @@ class RestChains:
                     )
         return repeated
 
+    def _dead_ends(
+        self,
+        stream: str,
+        by_hash: dict[str, Link],
+        after: dict[str, set[str]],
+        heads: set[str],
+        repeated: set[str],
+    ) -> set[str]:
+        """Return the rows of dead-end branches off the main one: unproven, not a finding.
+
+        A run killed after writing rows but before the STATE that carries their head, then a
+        run after the items changed (a user renamed, added or removed), leaves two branches
+        after the last row they share: the killed run's ends where it was killed, no row
+        links to it. Such a branch is accounted for when it leaves the chain after a link (not
+        at the genesis: a chain started again), no anchor's head is on it or after it, no row
+        follows its last row, and (append-only archives) each of its rows is of an item
+        another row of the chain is of (:func:`identity`: a user renamed or removed; a user
+        made up is not). A row forged beside the chain in that shape looks the same: its rows
+        are named in a limitation (export marks them NOT PROVEN) and the verdict is
+        ``consistent, unproven``, never ``intact``. The main branch is the one that leads to an
+        anchor's head (two such branches: a finding), else the one that goes on, else the
+        longest.
+        """
+        stated: set[str] = set()
+        for head in heads:
+            record = by_hash.get(head)
+            while record is not None and record.hash not in stated:
+                stated.add(record.hash)
+                record = by_hash.get(record.previous)
+        items = Counter(record.identity for record in by_hash.values())
+        found: list[list[Link]] = []
+        for previous, hashes in sorted(after.items()):
+            rest = sorted(hashes - repeated)
+            if len(rest) < 2 or previous == chain.GENESIS:
+                continue
+            branches = [_branch(by_hash[h], by_hash, after) for h in rest]
+            if sum(1 for b in branches if b[0].hash in stated) > 1:
+                continue  # two anchored branches: a finding
+            main = max(
+                branches,
+                key=lambda b: (b[0].hash in stated, bool(after.get(b[-1].hash)), b[-1].seq),
+            )
+            for branch in branches:
+                if (
+                    branch is main
+                    or after.get(branch[-1].hash)
+                    or any(r.hash in stated for r in branch)
+                ):
+                    continue
+                own = Counter(record.identity for record in branch)
+                if not self.upserts and any(items[r.identity] <= own[r.identity] for r in branch):
+                    continue  # an item no other row is of: made up
+                found.append(branch)
+        rows = [record for branch in found for record in branch]
+        if rows:
+            labels = ", ".join(record.label for record in rows[:5])
+            where = ", ".join(str(branch[0].seq - 1) for branch in found[:5])
+            self.report.limitations.append(
+                f"{len(rows)} {stream} rows are on branches that leave the chain (after "
+                f"chain_seq {where}) and that no row continues ({labels}): a run killed before "
+                "its STATE after writing them, then a run after the items changed (a user "
+                "renamed, added or removed), or rows forged beside the chain; nothing kept "
+                "tells them apart, so they are proven by nothing"
+            )
+            self.report.unproven_rows.extend(("chain", record.label) for record in rows)
+            self.report.dead_ends.setdefault(stream, set()).update(r.hash for r in rows)
+            if self.report.unproven is None:
+                self.report.unproven = f"{len(rows)} {stream} rows are on dead-end branches"
+        return {record.hash for record in rows}
+
     def _check_link(
         self, stream: str, record: Link, by_hash: dict[str, Link], later: dict[str, int]
     ) -> bool:
@@ -475,6 +598,17 @@ class RestChains:
             report.add("chain", item, record.error)
             broken = True
         before = by_hash.get(record.previous)
+        if not record.placed or (before is not None and not before.placed):
+            if before is None and not later.get(record.previous_key or ""):
+                report.add(
+                    "chain",
+                    item,
+                    f"{stream} row missing before it: no row has chain_hash "
+                    f"{record.previous[:16]}… (key {record.previous_key}, which has no row: "
+                    "deleted)",
+                )
+                return True
+            return broken  # no chain_seq: no position to compare (see _placed)
         if record.previous == chain.GENESIS or before is not None:
             at = 1 if before is None else before.seq + 1
             if record.seq != at:
@@ -492,6 +626,8 @@ class RestChains:
         ):
             # The row before it was replaced by a later row of the same key (upserting target).
             report.replaced.setdefault(stream, {})[seq - 1] = record.previous
+            below = max((s for s in self.links[stream] if s < seq), default=0)
+            report.replaced_runs.setdefault(stream, []).append((below + 1, seq - 1))
             return broken
         report.add(
             "chain",
@@ -516,15 +652,22 @@ class RestChains:
             return
         seq, value = head
         links = self.links[stream].get(seq, set())
-        if not links and report.replaced_link(stream, seq, value):
-            report.notes.append(
-                f"chain {stream}: the head {anchor.source} holds (chain_seq {seq}) is a row the "
-                f"target replaced by a later row of the same key; the kept row at chain_seq "
-                f"{seq + 1} links to it"
+        replaced = (
+            report.replaced_head(
+                stream,
+                seq,
+                value,
+                anchor.rest_head_keys.get(stream),
+                f"the head {anchor.source} holds",
             )
+            if not links
+            else None
+        )
+        if replaced is not None:
+            report.notes.append(replaced)
             report.reached(stream, seq)
         elif not links:
-            top = max(self.links[stream])
+            top = max(self.links[stream], default=0)
             report.add(
                 "anchor",
                 f"chain {stream}",

@@ -597,6 +597,16 @@ def _check_coverage(
             sealed[chain_name] = max(sealed.get(chain_name, 0), int(head["chain_seq"]))
             heads[chain_name] = str(head["chain_head"])
     newest = result.seals[-1][0]
+    dead_ends = getattr(report, "dead_ends", {})
+    for name, seal in result.seals:  # verify accounts for a dead end only if nothing sealed it
+        for chain_name, head in sorted(seal["chains"].items()):
+            if str(head["chain_head"]) in dead_ends.get(chain_name, ()):
+                add(
+                    f"seal {name}",
+                    f"chain {chain_name}: the sealed head (chain_seq {head['chain_seq']}) is on "
+                    "a branch that leaves the chain and that no row continues: the sealed rows "
+                    "were abandoned for others (rewritten)",
+                )
     for chain_name, head in sorted(heads.items()):
         _check_forks(chain_name, head, report, lambda detail: add(f"seal {newest}", detail))
     notes = getattr(report, "notes", None)

@@ -294,6 +294,16 @@ class Report:
         """Note that an anchor holds the chain ``name`` up to ``seq`` (its head is there)."""
         self.anchor_reach[name] = max(self.anchor_reach.get(name, 0), seq)
 
+    dead_ends: dict[str, set[str]] = field(default_factory=dict)
+    """``{REST chain name: {chain_hash}}`` of the rows on dead-end branches (a killed run's, or
+    forged: evidence/rest_chains.py): a seal's head there is a finding."""
+    unplaced: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``{REST chain name: {chain_hash: primary key}}``: rows of a chain no row of which holds
+    ``chain_seq`` that no walk placed (after a replaced row): their positions are unknown."""
+    unproven_rows: list[tuple[str, str]] = field(default_factory=list)
+    """(check, item) of rows a limitation names as proven by nothing: export marks them NOT
+    PROVEN as it marks what findings name."""
+
     replaced_runs: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     """Upserting archives: ``{chain name: [(first, last) chain_seq of each accounted hole]}``
     (the positions between two kept records, the last one named by the record after it)."""
@@ -316,18 +326,27 @@ class Report:
         the anchor names the head's key (``chain_head_id``) and that key's kept record is later:
         an upserting target keeps no earlier record of it, as it keeps none of the hole's last.
         """
+        item = "attachment" if name == chain.FILES else "item (primary key)"
         if self.replaced_link(name, seq, head):
             return (
                 f"chain {name}: {whose} (chain_seq {seq}) is a record the target replaced by a "
-                "later record of the same attachment (it keeps one per attachment); the kept "
+                f"later record of the same {item} (it keeps one per {item}); the kept "
                 f"record at chain_seq {seq + 1} links to it"
             )
         later = self.kept_latest.get(name, {}).get(key, 0) if key else 0
+        unplaced = self.unplaced.get(name, {})
+        if unplaced and (head in unplaced or (key and (key in unplaced.values() or later > seq))):
+            return (
+                f"chain {name}: {whose} (chain_seq {seq}) is "
+                + ("a row" if head in unplaced else f"replaced by the kept row of {item} {key}")
+                + " at a position no walk of the links reaches (no row holds chain_seq): its "
+                "position is not checked"
+            )
         runs = self.replaced_runs.get(name, ())
         if later > seq and any(first <= seq < last for first, last in runs):
             return (
-                f"chain {name}: {whose} (chain_seq {seq}, attachment {key}) lies in a run of "
-                "records the target replaced (it keeps one per attachment): that attachment's "
+                f"chain {name}: {whose} (chain_seq {seq}, {item} {key}) lies in a run of "
+                f"records the target replaced (it keeps one per {item}): that {item}'s "
                 f"kept record is later (chain_seq {later}); the head's own hash is not in the "
                 "archive to check"
             )
@@ -567,6 +586,8 @@ class Anchor:
     """event type -> the bookmark (``replication_key_value``) kept beside its head."""
     rest_heads: dict[str, tuple[int, str]] = field(default_factory=dict)
     """REST stream -> (chain_seq, chain_head) of its chain (logfiles/rest_chain.py)."""
+    rest_head_keys: dict[str, str] = field(default_factory=dict)
+    """REST stream -> the primary key of its head row (``chain_head_key``), when named."""
 
 
 def read_state(path: str | Path) -> Anchor:
@@ -631,6 +652,9 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
             head, seq = rest.get(chain.HEAD_KEY), rest.get(chain.SEQ_KEY)
             if isinstance(head, str) and seq is not None:
                 anchor.rest_heads[name] = (_anchor_seq(seq, source, name), head)
+                key = rest.get(rest_chain.HEAD_KEY_KEY)
+                if isinstance(key, str) and key:
+                    anchor.rest_head_keys[name] = key
     if not anchor.heads and anchor.files_head is None and not anchor.rest_heads:
         msg = f"{source}: no chain head in it (a state of a tap version before the chain?)"
         raise AnchorError(msg)
@@ -1092,11 +1116,20 @@ def _event_obj(value: t.Any) -> t.Any:
 class _Groups:
     """Contiguous runs of rows with the same log_file_id, one run at a time."""
 
-    def __init__(self, rows: t.Iterator[Record]) -> None:
+    def __init__(
+        self, rows: t.Iterator[Record], place: t.Callable[[Record], str | None] | None = None
+    ) -> None:
+        """Group ``rows``; ``place``: the log file of a row without the column (deselected)."""
         self._rows = rows
+        self._place = place
         self._next: Record | None = None
         self._done = False
         self._advance()
+
+    def _file(self, row: Record) -> t.Any:
+        if "log_file_id" in row or self._place is None:
+            return row.get("log_file_id")
+        return self._place(row)
 
     def _advance(self) -> None:
         try:
@@ -1106,16 +1139,16 @@ class _Groups:
 
     def peek(self) -> str | None:
         """Return the log_file_id of the next run (None when there is none left)."""
-        return None if self._next is None else str(self._next.get("log_file_id"))
+        return None if self._next is None else str(self._file(self._next))
 
     def take(self) -> list[Record]:
         """Return the next run of rows."""
         if self._next is None:
             return []
-        file_id = self._next.get("log_file_id")
+        file_id = self._file(self._next)
         group = [self._next]
         self._advance()
-        while self._next is not None and self._next.get("log_file_id") == file_id:
+        while self._next is not None and self._file(self._next) == file_id:
             group.append(self._next)
             self._advance()
         return group
@@ -1310,6 +1343,7 @@ class Verifier:
                 f"{unchained} log files",
                 "manifest records without a chain_hash: they are not proven part of the chain",
             )
+        unhashable = self._log_chain_not_archived()
         for event_type, records in by_type.items():
             by_hash = {str(r["chain_hash"]): r for r in records}
             successors: Counter[str] = Counter()
@@ -1318,8 +1352,10 @@ class Verifier:
             for record in sorted(records, key=lambda r: _int(r.get("chain_seq"))):
                 file_id = record["id"]
                 previous = str(record.get("chain_previous") or "")
-                try:
-                    expected = chain.chain_hash(previous, record)
+                fields = chain.FIELD_SETS[chain.LOG_FILES].get(_version(record), ())
+                try:  # a chained field deselected: not hashed, its links are checked below
+                    unhashed = bool(unhashable.intersection(fields))
+                    expected = None if unhashed else chain.chain_hash(previous, record)
                 except chain.ChainVersionError as exc:
                     broken = True
                     report.add("chain", f"log file {file_id} ({event_type})", str(exc))
@@ -1970,7 +2006,7 @@ class Verifier:
     def _match_rows(self) -> None:
         """Walk the row streams in manifest order, matching each run of rows to its file."""
         groups = {
-            stream: _Groups(self.rows(stream))
+            stream: _Groups(self.rows(stream), self._placer(stream))
             for stream in ROW_STREAMS
             if stream in self.streams_present
         }
@@ -1996,6 +2032,34 @@ class Verifier:
         for file_id in self.manifest:
             if file_id not in self.raw_done and (self.only is None or file_id in self.only):
                 self._finish_file(self.derived(file_id))
+
+    def _placer(self, stream: str) -> t.Callable[[Record], str | None] | None:
+        """Return the log file of a ``messages``/``events`` row without ``log_file_id``.
+
+        The column deselected in the catalog: a row is grouped with the first log file (in
+        manifest order) one of whose raw lines has its event key; a key no raw line has stays
+        without a log file (a finding). The row still lacks the column: absent from every row,
+        it is not archived (a limitation, and the verdict is unproven: RENDERED_COLUMNS); from
+        some rows only, a finding. The keys of every file are then held in memory.
+        """
+        if stream not in ("messages", "events"):
+            return None
+        files: dict[str, str] = {}
+
+        def place(row: Record) -> str | None:
+            if not files:
+                for file_id in sorted(self.manifest, key=self.order.__getitem__):
+                    derived = self.derived(file_id)
+                    table = derived.messages if stream == "messages" else derived.events
+                    for key in table:
+                        files.setdefault(repr(key), file_id)
+                files.setdefault("", "")
+            event_id = str(row.get("event_id"))
+            event_id = _clash_base(event_id) or event_id
+            key = event_id if stream == "messages" else (event_id, str(row.get("type")))
+            return files.get(repr(key))
+
+        return place
 
     def _finish_file(self, derived: Derived) -> None:
         if not derived.traceable:
@@ -3177,6 +3241,32 @@ class Verifier:
                 report.reached(chain.FILES, seq)
         else:
             report.notes.append(f"{anchor.source} has no attachment chain head")
+
+    def _log_chain_not_archived(self) -> set[str]:
+        """Return the chained fields of ``log_files`` that no row holds (deselected), if any.
+
+        As for the ``files`` chain (:meth:`_files_chain_not_archived`): a record of a version
+        that chains one of them cannot be hashed again (a limitation; the verdict is
+        ``consistent, unproven``); its links, positions, ``end_time`` order and the anchors'
+        heads are still checked. ``chain_version`` and ``file_size`` count only when a record
+        of a version that chains them holds none (an older tap's records lack them).
+        """
+        held = self.seen_columns.get("log_files", set())
+        versions = {_version(r) for r in self.manifest.values() if r.get("chain_hash")}
+        chained = {f for v in versions for f in chain.FIELD_SETS[chain.LOG_FILES].get(v, ())}
+        missing = {f for f in chained if f not in held}
+        if not missing:
+            return missing
+        which = ", ".join(f"log_files.{f}" for f in sorted(missing))
+        self.report.limitations.append(
+            f"the manifest's records lack chained fields in every row ({which}: not archived, "
+            "deselected in the catalog?): no log_files record chaining them can be hashed "
+            "again, so the manifest's content is proven by nothing but the raw files; its "
+            "links, positions and anchored heads are still checked"
+        )
+        if self.report.unproven is None:
+            self.report.unproven = f"log_files records cannot be hashed again (no {which})"
+        return missing
 
     def _files_chain_not_archived(self) -> list[str]:
         """Return the chained fields of ``files`` that no row holds (deselected), if any.

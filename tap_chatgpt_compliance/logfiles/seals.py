@@ -210,6 +210,11 @@ def chain_heads(
         found = chain.head(state) if name in rest_chain.KEYS else None
         if found is not None:
             heads[name] = {"chain_seq": found[0], "chain_head": found[1]}
+            head_key = state.get(rest_chain.HEAD_KEY_KEY)
+            if isinstance(head_key, str) and head_key:
+                # The head row's primary key: an upserting target replaces the row when a
+                # later run writes the item again; verify then finds its kept row later.
+                heads[name][chain.HEAD_ID_KEY] = head_key
     return heads
 
 

@@ -28,6 +28,7 @@ from tap_chatgpt_compliance.directory_rows import derive_row as derive_directory
 from tap_chatgpt_compliance.directory_rows import raw_item
 from tap_chatgpt_compliance.evidence import seals as seal_check
 from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.export_findings import Concerns
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tap_chatgpt_compliance.logfiles.seals import SealStore, chain_heads, write_seal
@@ -65,8 +66,13 @@ def _catalog() -> dict[str, Any]:
     return catalog
 
 
-def _run(sim: Simulator, catalog: dict[str, Any], state: dict[str, Any] | None) -> TapRun:
-    config = tap_config(sim, event_types=EVENT_TYPES)
+def _run(
+    sim: Simulator,
+    catalog: dict[str, Any],
+    state: dict[str, Any] | None,
+    event_types: list[str] = EVENT_TYPES,
+) -> TapRun:
+    config = tap_config(sim, event_types=event_types)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "catalog.json").write_text(json.dumps(catalog))
@@ -163,6 +169,7 @@ def test_every_rest_row_is_chained_and_the_heads_are_in_state_and_seal(runs: Run
         assert bookmarks[stream]["chain_head_key"] == rest_chain.record_key(stream, rows[-1])
     heads = chain_heads({}, None, bookmarks)
     assert heads["users"]["chain_head"] == bookmarks["users"]["chain_head"]
+    assert heads["users"][chain.HEAD_ID_KEY] == bookmarks["users"]["chain_head_key"]
 
 
 def test_a_refresh_not_due_keeps_the_head(runs: Runs) -> None:
@@ -246,9 +253,12 @@ def test_a_forged_row_chained_into_the_middle_is_a_finding(runs: Runs, tmp_path:
     _failed_on(_verify_jsonl(records, tmp_path, runs.second.state), "users")
 
 
-def test_a_forged_version_of_a_row_beside_it_is_a_finding(runs: Runs, tmp_path: Path) -> None:
-    """A second row of the same user, another email, at its position (a fork): not a killed
-    run's row (those repeat the row up to signed URLs)."""
+def test_a_forged_version_of_a_row_beside_it_is_never_intact_and_named(
+    runs: Runs, tmp_path: Path
+) -> None:
+    """A second row of the same user, another email, at its position (a fork that no row
+    continues): the shape of a killed run's row after the user changed, so no finding, but
+    never intact: a limitation and the export name the forged row (NOT PROVEN)."""
     records = _both(runs)
     real = records["users"][1]
     forged = copy.deepcopy(real)
@@ -256,7 +266,13 @@ def test_a_forged_version_of_a_row_beside_it_is_a_finding(runs: Runs, tmp_path: 
     forged.update(item=item, raw_item=raw_item(item), email=item["email"])
     forged["chain_hash"] = rest_chain.chain_hash(forged["chain_previous"], forged, "users")
     records["users"].insert(1, forged)
-    _failed_on(_verify_jsonl(records, tmp_path, runs.second.state), "users")
+    report = _verify_jsonl(records, tmp_path, runs.second.state)
+    assert report.status == "consistent", report.text()
+    assert report.dead_ends == {"users": {forged["chain_hash"]}}, report.text()
+    assert any(f"users {real['id']}" in text for text in report.limitations), report.text()
+    concerns = Concerns.of(report.unproven_rows, None)  # type: ignore[arg-type]
+    assert concerns.any(str(real["id"])), report.unproven_rows
+    assert not concerns.everything, report.unproven_rows
 
 
 def test_rows_swapped_in_the_chain_are_a_finding(runs: Runs, tmp_path: Path) -> None:
@@ -335,9 +351,16 @@ def test_a_killed_run_then_its_rerun_verify_intact(runs: Runs, tmp_path: Path, s
 
 
 def _sealed(runs: Runs, folder: Path, drop: str | None = None) -> Path:
-    store = SealStore(str(folder), runs.sim.workspace_id, {})
-    for run in (runs.first, runs.second):
-        bookmarks = run.state["bookmarks"]
+    return seal_states(runs.sim, [runs.first.state, runs.second.state], folder, drop)
+
+
+def seal_states(
+    sim: Simulator, states: list[dict[str, Any]], folder: Path, drop: str | None = None
+) -> Path:
+    """Write one seal per state (a run's end) into ``folder``; ``drop``: a chain left out."""
+    store = SealStore(str(folder), sim.workspace_id, {})
+    for state in states:
+        bookmarks = state["bookmarks"]
         log_states = {
             p["context"]["event_type"]: p for p in bookmarks["log_files"].get("partitions", [])
         }

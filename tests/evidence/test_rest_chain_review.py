@@ -15,19 +15,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
 from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
 from tap_chatgpt_compliance.directory_rows import derive_row as derive_directory_row
+from tap_chatgpt_compliance.evidence import seals as seal_check
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import rest_chain
-from tests.support.evidence import postgres_dsn
+from tests.support.evidence import postgres_dsn, write_jsonl
 from tests.support.simulators import running
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun
 
+from .test_attack_round13 import _deselected
 from .test_directory_chain import (
     Records,
     _catalog,
@@ -35,6 +38,8 @@ from .test_directory_chain import (
     _pg,
     _run,
     _verify_jsonl,
+    _verify_sealed,
+    seal_states,
 )
 from .test_directory_chain import pg_both as pg_both  # the module's fixtures
 from .test_directory_chain import runs as runs
@@ -143,9 +148,13 @@ def test_a_stream_selected_for_the_first_time_later_verifies_intact(
     _intact(_verify_jsonl(records, tmp_path, second.state))
 
 
-def test_the_state_cleared_then_the_directory_changed_is_a_named_fork(
+def test_the_state_cleared_then_the_directory_changed_fails_with_the_older_state(
     sim: Simulator, tmp_path: Path
 ) -> None:
+    """The second run starts the chain again; its rows equal the first run's up to the user
+    renamed, where the first run's branch ends. With the last state only, nothing says the
+    first run's branch was anchored: unproven, named (as a killed run's). With the first run's
+    state too, both branches hold an anchored head: a ``chain`` finding naming the causes."""
     catalog = _catalog()
     records: Records = {}
     first = _run(sim, catalog, None)
@@ -154,40 +163,124 @@ def test_the_state_cleared_then_the_directory_changed_is_a_named_fork(
     second = _run(sim, catalog, None)
     _append(records, second)
     report = _verify_jsonl(records, tmp_path, second.state)
-    # A limitation (docs/guarantees.md): two branches from the genesis that differ cannot be
-    # told from a forged branch; the finding names the honest cause too.
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+    assert report.dead_ends.get("users"), report.text()
+    folder = tmp_path / "both"
+    write_jsonl(records, folder)
+    anchors = [anchor_from_state(run.state, f"state {n}") for n, run in enumerate((first, second))]
+    report = verify(sources.from_jsonl(folder), anchors)
     assert report.status == "FAILED", report.text()
     assert any("state cleared" in line for line in _lines(report)), _lines(report)
 
 
-def test_a_killed_run_then_a_rerun_after_the_directory_changed_is_a_named_fork(
-    sim: Simulator, tmp_path: Path
-) -> None:
-    catalog = _catalog()
-    records: Records = {}
-    first = _run(sim, catalog, None)
-    _append(records, first)
-    killed = _run(sim, catalog, first.state)
-    lines = killed.stdout.splitlines()
+def _add_a_user(sim: Simulator) -> str:
+    world = _world(sim)
+    added = dataclasses.replace(
+        world.users[1], id="user-added000000000000000000", email="added@example.com"
+    )
+    world.users.insert(1, added)
+    return added.id
+
+
+def _killed(run: TapRun, stream: str, keep: int) -> tuple[Records, dict[str, Any] | None, str]:
+    """Return the records, last STATE and output of ``run`` cut after its ``keep``-th
+    ``stream`` row from the end (a SIGKILL there: those rows written, their STATE not)."""
+    lines = run.stdout.splitlines()
     rows = [
         i
         for i, line in enumerate(lines)
         if line.startswith("{")
         and json.loads(line).get("type") == "RECORD"
-        and json.loads(line).get("stream") == "users"
+        and json.loads(line).get("stream") == stream
     ]
-    cut = "\n".join(lines[: rows[-2] + 1]) + "\n"
-    killed_records, killed_states = parse_singer(cut)
-    _append(records, killed_records)
-    _rename_first_user(sim, "Changed")
-    _remove_a_user(sim)
-    rerun = _run(sim, catalog, killed_states[-1] if killed_states else first.state)
+    cut = "\n".join(lines[: rows[-keep] + 1]) + "\n"
+    records, states = parse_singer(cut)
+    return records, (states[-1] if states else None), cut
+
+
+CHANGES = {
+    "renamed and removed": lambda sim: (_rename_first_user(sim, "Changed"), _remove_a_user(sim)),
+    "added": _add_a_user,
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_killed_run_then_a_rerun_after_the_directory_changed_is_unproven_not_failed(
+    sim: Simulator, tmp_path: Path, change: str
+) -> None:
+    """Was FAILED (a ``chain`` fork finding) on an honest archive: the killed run's users rows
+    (no STATE after them) and the rerun's differ after the user that changed. The killed run's
+    branch ends where it was killed: ``consistent, unproven``, its rows named."""
+    catalog = _catalog()
+    records: Records = {}
+    first = _run(sim, catalog, None)
+    _append(records, first)
+    killed, state, _ = _killed(_run(sim, catalog, first.state), "users", 2)
+    _append(records, killed)
+    CHANGES[change](sim)
+    rerun = _run(sim, catalog, state or first.state)
     _append(records, rerun)
     report = _verify_jsonl(records, tmp_path, rerun.state)
-    # A limitation (docs/guarantees.md): the killed run's rows differ from the rerun's, as a
-    # forged version of a row beside the real one would; the finding names the honest cause.
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+    assert "dead-end branches" in str(report.unproven), report.text()
+    named = [line for line in report.limitations if "killed before its STATE" in line]
+    assert len(named) == 1, report.limitations
+    ends = {row["chain_hash"] for row in killed["users"]} - {
+        row["chain_hash"] for row in rerun.records["users"]
+    }
+    assert ends, report.text()
+    assert report.dead_ends["users"] == ends, report.text()
+    labels = {f"users {row['id']}" for row in killed["users"] if row["chain_hash"] in ends}
+    assert {item for _, item in report.unproven_rows} == labels, report.unproven_rows
+    assert report.chains["users"]["head"] == rerun.state["bookmarks"]["users"]["chain_head"]
+
+
+def test_a_killed_run_then_a_changed_rerun_with_seals_is_unproven_and_a_sealed_end_fails(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Seals of the first run and of the rerun (the killed run wrote none): the killed run's
+    branch is unproven, no finding. The rows a seal holds made a dead end (the rerun's
+    branch forged on, longer than the sealed one): a ``seal`` finding."""
+    catalog = _catalog()
+    records: Records = {}
+    first = _run(sim, catalog, None)
+    _append(records, first)
+    killed, state, _ = _killed(_run(sim, catalog, first.state), "users", 2)
+    _append(records, killed)
+    _rename_first_user(sim, "Changed")
+    rerun = _run(sim, catalog, state or first.state)
+    _append(records, rerun)
+    seals = seal_states(sim, [first.state, rerun.state], tmp_path / "seals")
+    report = _verify_sealed(records, tmp_path, seals)
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+    assert report.dead_ends.get("users"), report.text()
+    # Forged on from the row before the sealed head: two rows, longer than the sealed branch.
+    head = next(
+        r
+        for r in records["users"]
+        if r["chain_hash"] == rerun.state["bookmarks"]["users"]["chain_head"]
+    )
+    forged = []
+    previous, key = head["chain_previous"], head[rest_chain.PREVIOUS_KEY]
+    for n, real in enumerate((head, records["users"][0])):
+        row = copy.deepcopy(real)
+        item = {**json.loads(row["raw_item"]), "email": f"forged{n}@example.com"}
+        row.update(derive_directory_row("users", item, row["workspace_id"]))
+        row.update(chain_previous=previous, chain_seq=head["chain_seq"] + n)
+        row[rest_chain.PREVIOUS_KEY] = key
+        row["chain_hash"] = rest_chain.chain_hash(previous, row, "users")
+        previous, key = row["chain_hash"], rest_chain.record_key("users", row)
+        forged.append(row)
+    records["users"].extend(forged)
+    report = _verify_sealed(records, tmp_path, seals)
     assert report.status == "FAILED", report.text()
-    assert any("killed before its STATE" in line for line in _lines(report)), _lines(report)
+    assert any(
+        line.startswith("seal") and "chain users" in line and "abandoned" in line
+        for line in _lines(report)
+    ), _lines(report)
 
 
 @pytest.mark.e2e
@@ -242,3 +335,91 @@ def test_postgres_a_user_removed_between_upserted_runs_is_unproven_not_failed(
     assert len(loose) == 1, report.limitations
     assert loose[0].startswith("1 users rows"), loose
     assert gone in loose[0], loose
+
+
+def _load_and_verify(
+    outputs: list[str], pg_database: dict[str, str], tmp_path: Path, state: dict[str, Any]
+) -> Report:
+    """Load each run's Singer output with target-postgres (upserts), then verify."""
+    for stdout in outputs:
+        load = load_postgres(stdout, pg_database, tmp_path)
+        assert load.returncode == 0, load.stderr[-3000:]
+    archive = sources.from_postgres(postgres_dsn(pg_database), "acme")
+    return verify(archive, anchor_from_state(state, "state"))
+
+
+@pytest.mark.e2e
+def test_postgres_chain_seq_deselected_over_runs_with_the_directory_changing_is_not_failed(
+    sim: Simulator, pg_database: dict[str, str], tmp_path: Path
+) -> None:
+    """``users.chain_seq`` deselected, four runs upserted into PostgreSQL while a user is
+    renamed, one removed, one added: the holes are where later runs replaced rows. Was tested
+    for one run only: ``consistent, unproven`` (positions from the links), never FAILED."""
+    catalog = _deselected(_catalog(), "chain_seq", {"users", "gpts"})
+    runs: list[TapRun] = [_run(sim, catalog, None)]
+    for change in (
+        lambda: _rename_first_user(sim, "Renamed"),
+        lambda: _remove_a_user(sim),
+        lambda: _add_a_user(sim),
+    ):
+        change()
+        runs.append(_run(sim, catalog, runs[-1].state))
+    assert not any("chain_seq" in row for run in runs for row in run.records["users"])
+    report = _load_and_verify([r.stdout for r in runs], pg_database, tmp_path, runs[-1].state)
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+    assert "no users row holds chain_seq" in " ".join(report.limitations), report.text()
+    report = verify(sources.from_postgres(postgres_dsn(pg_database), "acme"))
+    seal_check.check_stores(
+        [str(seal_states(sim, [r.state for r in runs], tmp_path / "seals"))], report, {}
+    )
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+    # A row another kept row links to, deleted: the key the next row names has no row.
+    gone = runs[-1].records["users"][0]["id"]
+    with psycopg.connect(**pg_database, autocommit=True) as conn:
+        conn.execute("DELETE FROM acme.users WHERE id = %s", (gone,))
+    report = verify(
+        sources.from_postgres(postgres_dsn(pg_database), "acme"),
+        anchor_from_state(runs[-1].state, "state"),
+    )
+    assert report.status == "FAILED", report.text()
+    assert any(gone in line and line.startswith("chain") for line in _lines(report)), report.text()
+
+
+@pytest.mark.e2e
+def test_postgres_a_killed_run_then_a_changed_rerun_is_not_failed(
+    sim: Simulator, pg_database: dict[str, str], tmp_path: Path
+) -> None:
+    """The killed run's users rows upserted, then the rerun's after a user was renamed and one
+    removed: most killed rows are replaced, the removed user's stays (a dead end)."""
+    catalog = _catalog()
+    first = _run(sim, catalog, None)
+    _, state, cut = _killed(_run(sim, catalog, first.state), "users", 2)
+    _rename_first_user(sim, "Changed")
+    _remove_a_user(sim)
+    rerun = _run(sim, catalog, state or first.state)
+    report = _load_and_verify([first.stdout, cut, rerun.stdout], pg_database, tmp_path, rerun.state)
+    assert not report.findings, report.text()
+    assert report.status == "consistent", report.text()
+
+
+@pytest.mark.e2e
+def test_postgres_seals_of_several_upserted_runs_are_not_failed(
+    sim: Simulator, pg_database: dict[str, str], tmp_path: Path
+) -> None:
+    """Three runs upserted into PostgreSQL, verified against the seals of each: an older
+    seal's REST head is a row a later run replaced, deep in a run of replaced rows."""
+    catalog = _catalog()
+    runs: list[TapRun] = [_run(sim, catalog, None)]
+    for change in (lambda: _rename_first_user(sim, "Renamed"), lambda: _remove_a_user(sim)):
+        change()
+        runs.append(_run(sim, catalog, runs[-1].state))
+    for run in runs:
+        load = load_postgres(run.stdout, pg_database, tmp_path)
+        assert load.returncode == 0, load.stderr[-3000:]
+    report = verify(sources.from_postgres(postgres_dsn(pg_database), "acme"))
+    seal_check.check_stores(
+        [str(seal_states(sim, [r.state for r in runs], tmp_path / "seals"))], report, {}
+    )
+    assert not report.findings, report.text()

@@ -666,3 +666,35 @@ def test_canvas_ids_that_would_share_a_page_are_an_error(
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert "would share the name 'html/canvases/case_1_" in last
+
+
+def test_a_forged_memories_row_on_a_dead_end_branch_is_exported_not_proven(
+    inline_run: TapRun, tmp_path: Path
+) -> None:
+    """The custodian's memories rewritten and chained beside the real row, no row after it:
+    the shape of a killed run's row after the memories changed, so verify says ``consistent,
+    unproven`` (no finding) and export is not refused; what it shows of the memories is
+    marked NOT PROVEN (verify's Report.unproven_rows)."""
+    records = _copy(inline_run)
+    real = next(
+        r
+        for r in records["memories"]
+        if r["chain_previous"] != chain.GENESIS
+        and json.loads(r["raw_item"])["memory_contexts"][0]["memory_entries"]
+    )
+    custodian = str(real["id"])
+    item = json.loads(real["raw_item"])
+    entry = item["memory_contexts"][0]["memory_entries"][0]
+    entry["content"] = "I never said this."
+    forged = {
+        **derive_row("memories", item, real["workspace_id"]),
+        **{c: real[c] for c in rest_chain.COLUMNS},
+    }
+    forged["chain_hash"] = rest_chain.chain_hash(forged["chain_previous"], forged, "memories")
+    records["memories"].append(forged)
+    out = tmp_path / "production"
+    done = _export(_archive(records, tmp_path / "archive"), out, "--custodian", custodian)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [r for r in _objects_csv(out) if r["kind"] == "memory_entry"]
+    assert rows
+    assert all(r["note"] == "NOT PROVEN: named by a finding" for r in rows), rows[:3]
