@@ -443,7 +443,10 @@ def test_file_records_before_their_chain_are_unproven_never_failed(
     ), report.limitations
 
 
-def test_a_run_killed_after_file_records_then_run_again_is_intact(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stream", ["library_file_contents", "gpt_files"])
+def test_a_run_killed_after_file_records_then_run_again_is_intact(
+    tmp_path: Path, stream: str
+) -> None:
     """A run killed before the STATE carrying its stored files' heads, then run again from the
     last STATE it wrote: the rows written twice link the same, and the archive is intact."""
     with running(CONFIG) as sim:
@@ -455,10 +458,10 @@ def test_a_run_killed_after_file_records_then_run_again_is_intact(tmp_path: Path
             for i, line in enumerate(lines)
             if line.startswith("{")
             and json.loads(line).get("type") == "RECORD"
-            and json.loads(line).get("stream") == "library_file_contents"
+            and json.loads(line).get("stream") == stream
         ]
-        assert len(files) >= 2, "no library_file_contents records to kill the run after"
-        killed, states = parse_singer("\n".join(lines[: files[-1] + 1]) + "\n")
+        assert len(files) >= 2, f"no {stream} records to kill the run after"
+        killed, states = parse_singer("\n".join(lines[: files[len(files) // 2] + 1]) + "\n")
         rerun = run_objects(sim, EVERY, state=states[-1] if states else None, **OPTIONS)
         assert rerun.returncode == 0, rerun.stderr[-3000:]
     records: Records = {}
@@ -468,7 +471,7 @@ def test_a_run_killed_after_file_records_then_run_again_is_intact(tmp_path: Path
     folder = write_jsonl(records, tmp_path / "archive")
     report = verify(sources.from_jsonl(folder), anchor_from_state(rerun.state, "state"))
     assert report.status == "intact", report.text()
-    assert report.chains["library_file_contents"]["unbroken"], report.text()
+    assert report.chains[stream]["unbroken"], report.text()
 
 
 def test_s3_sealed_runs_are_intact_and_a_file_record_removed_is_a_seal_finding(
