@@ -11,8 +11,9 @@ the user of a canvas, …), ``raw_item`` (the item as served, canonical JSON tex
 ``chain_previous_key`` and ``chain_version``. The stored-file streams (gpt_files,
 project_files, library_file_contents: no item is served) chain the columns that identify the
 bytes instead of ``raw_item`` (:data:`FILE_FIELDS`: id, owner, name, sha256, size, status,
-storage_uri, part_count). Every other column of the row is derived from
-those by the tap's own ``derive_row`` (directory_rows, workspace_rows), which
+storage_uri, part_count; their ``content_base64`` or parts hash to the chained sha256, and
+``status_reason``, ``archived_at`` are not proven). Every other column of a REST row is derived
+from those by the tap's own ``derive_row`` (directory_rows, workspace_rows), which
 ``chatgpt-compliance verify`` runs again: a column edited alone is a column finding, a column
 edited with its ``raw_item`` (or a row moved to another stream, workspace or parent) breaks its
 link.
