@@ -713,7 +713,7 @@ class ObjectPages:
             if data is None:
                 if status == "archived":
                     status = "archived bytes missing or not matching their SHA-256"
-                elif record:  # the tap's record of the download: on no chain (verify)
+                elif record:  # the tap's record of the download: no OpenAI hash
                     status = f"{status} ({TAP_RECORD})"
                 self.files_missing += 1
                 links.append(
@@ -730,7 +730,7 @@ class ObjectPages:
             links.append(
                 f'<li><a href="{html.escape(entry.removeprefix("gpts/"))}">{html.escape(name)}</a> '
                 f"({html.escape(one_line(file_id))}) <code>sha256 {sha}</code> (bytes and "
-                f"record {TAP_RECORD}: no OpenAI hash or chain covers them)</li>"
+                f"record {TAP_RECORD}: the tap's download, no OpenAI hash covers them)</li>"
             )
         if not links:
             return ""

@@ -135,12 +135,16 @@ def chained(row: t.Mapping[str, t.Any]) -> bool:
     return any(row.get(column) is not None for column in rest_chain.COLUMNS)
 
 
-def missing_inputs(row: t.Mapping[str, t.Any]) -> list[str]:
+def missing_inputs(row: t.Mapping[str, t.Any], stream: str | None = None) -> list[str]:
     """Return the chained inputs a chained REST row lacks (deselected: it cannot be hashed).
 
-    ``chain_previous_key`` is None at the genesis only.
+    ``chain_previous_key`` is None at the genesis only. A stored-file row chains its columns
+    (rest_chain.FILE_FIELDS), which may be null: only a column the row lacks is missing.
     """
-    missing = [c for c in INPUTS if c != rest_chain.PREVIOUS_KEY and row.get(c) is None]
+    files = rest_chain.FILE_FIELDS.get(stream or "")
+    inputs = INPUTS if files is None else tuple(c for c in INPUTS if c != "raw_item")
+    missing = [c for c in inputs if c != rest_chain.PREVIOUS_KEY and row.get(c) is None]
+    missing += [c for c in files or () if c not in row]
     previous = row.get("chain_previous")
     if (
         previous is not None
@@ -217,7 +221,7 @@ class RestChains:
         previous = str(row.get("chain_previous") or "")
         kept = row.get("chain_hash")
         error = None
-        missing = missing_inputs(row)
+        missing = missing_inputs(row, stream)
         if missing:
             self.incomplete[stream][", ".join(missing)] += 1
             if kept is None:

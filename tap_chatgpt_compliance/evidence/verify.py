@@ -127,22 +127,12 @@ FILES_OF = {
 fetches every file a new configuration lists, and every new or changed library file)."""
 _RUN_FACT = "a fact of the tap's run, on no chain and in no raw line"
 _STORED_FILE_COLUMN = (
-    "the tap's record of the download (not in any item served, not chained): verify proves "
-    "the bytes, not the record"
+    "the tap's note of the download (not in any item served, not chained: a fact of the "
+    "run); the record's other columns are on the stream's chain (rest_chain.FILE_FIELDS)"
 )
 _PARENT_COLUMN = (
     "not in the item served: the URL the tap read it from (the rows of one object under two "
     "owners are a finding; an object moved whole is not)"
-)
-_STORED_FILE_BYTES = (
-    "the file's bytes and the tap's SHA-256 of its download (the API gives none), on no chain: "
-    "verify proves they agree (one altered alone is a finding), not that they are what was "
-    "downloaded (both rewritten together are not seen)"
-)
-_STORED_FILE_NAME = (
-    "the configuration's value (files.data[].name of the gpt_configs or project_configs row; "
-    "for library_file_contents, the library_files item's name), copied by the tap: not in the "
-    "download, not chained"
 )
 UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
     "log_files": {
@@ -157,17 +147,7 @@ UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
         "retry_until": f"until when later runs retry the download: {_RUN_FACT}",
     },
     **{
-        stream: {
-            **dict.fromkeys(
-                ("owner_id", "name", "mime_type", "status", "status_reason", "archived_at"),
-                _STORED_FILE_COLUMN,
-            ),
-            **dict.fromkeys(
-                ("sha256", "size", "content_base64", "storage_uri", "part_count"),
-                _STORED_FILE_BYTES,
-            ),
-            "name": _STORED_FILE_NAME,
-        }
+        stream: dict.fromkeys(("status_reason", "archived_at"), _STORED_FILE_COLUMN)
         for stream in STORED_FILES
     },
     **{
@@ -2793,7 +2773,8 @@ class Verifier:
         As attachments: inline content or parts reassembled, a stored object read back at its
         content address; each must hash to its record's ``sha256`` and size. A file kept by
         several records (carried over to a later configuration) is read once per distinct
-        record.
+        record. Each record is a link of its stream's chain (RestChains: rest_chain.FILE_FIELDS,
+        the sha256 among them): bytes rewritten with their SHA-256 break it.
         """
         report = self.report
         workspaces = {str(r.get("workspace_id")) for r in self.manifest.values()}
@@ -2806,6 +2787,7 @@ class Verifier:
                 known.add(str(row.get("id")))
                 report.counts["stored_file_rows"] += 1
                 self._rest_row_marks(stream, str(row.get("id")), row, workspaces)
+                row = self.rest.add(stream, row, f"{stream} {row.get('id')}")
                 if row.get("status") != "archived":
                     continue
                 file_id, sha256 = str(row.get("id")), str(row.get("sha256"))
@@ -2960,9 +2942,9 @@ class Verifier:
             self.report.limitations.append(
                 f"{rows} rows of the REST streams ({which}) were written by a tap version "
                 "before their chain (no chain columns) and no chained row holds their item: "
-                "they equal their raw_item, but neither OpenAI's hashes nor the chains and "
-                "anchors cover them: a row of them deleted, edited together with its raw_item, "
-                "or forged, cannot be detected"
+                "they equal their raw_item (a stored file's record: its bytes), but neither "
+                "OpenAI's hashes nor the chains and anchors cover them: a row of them deleted, "
+                "edited together with its raw_item (or bytes), or forged, cannot be detected"
             )
             if self.report.unproven is None:
                 self.report.unproven = (

@@ -8,8 +8,12 @@ Every record of a REST stream (:data:`KEYS`) carries ``chain_version``, ``chain_
 with ``fields`` (:func:`chained_fields`): the chain (the stream's name), ``workspace_id``, the
 parent ids the item does not carry (workspace_rows.PARENT_KEYS: the GPT of a configuration,
 the user of a canvas, …), ``raw_item`` (the item as served, canonical JSON text),
-``chain_previous_key`` and ``chain_version``. Every other column of the row is derived from
-those by the tap's own ``derive_row`` (directory_rows, workspace_rows), which
+``chain_previous_key`` and ``chain_version``. The stored-file streams (gpt_files,
+project_files, library_file_contents: no item is served) chain the columns that identify the
+bytes instead of ``raw_item`` (:data:`FILE_FIELDS`: id, owner, name, sha256, size, status,
+storage_uri, part_count; their ``content_base64`` or parts hash to the chained sha256, and
+``status_reason``, ``archived_at`` are not proven). Every other column of a REST row is derived
+from those by the tap's own ``derive_row`` (directory_rows, workspace_rows), which
 ``chatgpt-compliance verify`` runs again: a column edited alone is a column finding, a column
 edited with its ``raw_item`` (or a row moved to another stream, workspace or parent) breaks its
 link.
@@ -63,11 +67,26 @@ KEYS: dict[str, tuple[str, ...]] = {
     "codex_tasks": ("id", "raw_sha256"),
     "codex_task_details": ("id", "raw_sha256"),
     "library_files": ("user_id", "id", "raw_sha256"),
+    "gpt_files": ("id",),
+    "project_files": ("id",),
+    "library_file_contents": ("id",),
 }
 """The chained REST streams and their primary keys (the streams' ``primary_keys``)."""
+FILE_FIELDS: dict[str, tuple[str, ...]] = dict.fromkeys(
+    ("gpt_files", "project_files", "library_file_contents"),
+    (
+        *("id", "owner_id", "name", "mime_type", "size", "sha256"),
+        *("status", "storage_uri", "part_count"),
+    ),
+)
+"""The stored-file streams (streams/knowledge.py): no item is served for them, so the columns
+of the tap's record that identify the bytes are chained instead of ``raw_item`` (not
+``content_base64``: verify hashes the bytes to the chained ``sha256``; not ``status_reason``
+and ``archived_at``, facts of the run that differ when a killed run's file is fetched again)."""
 PARENTS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(DIRECTORY_SCHEMAS, ()),
     **PARENT_KEYS,
+    **dict.fromkeys(FILE_FIELDS, ()),
 }
 """Columns a REST row takes from the URL, not the item: chained beside ``raw_item``."""
 _TIME_KEYS = frozenset({"updated_at", "created_at"})
@@ -140,10 +159,14 @@ def chained_fields(stream: str, record: t.Mapping[str, t.Any]) -> str:
     fields: dict[str, t.Any] = {
         "chain": stream,
         "workspace_id": record.get("workspace_id"),
-        "raw_item": record.get("raw_item"),
         PREVIOUS_KEY: record.get(PREVIOUS_KEY),
         chain.VERSION_KEY: version,
     }
+    if stream in FILE_FIELDS:
+        for name in FILE_FIELDS[stream]:
+            fields[f"file.{name}"] = _key_value(name, record.get(name))
+    else:
+        fields["raw_item"] = record.get("raw_item")
     for name in PARENTS[stream]:
         fields[f"parent.{name}"] = _key_value(name, record.get(name))
     return _canonical(fields)

@@ -17,6 +17,13 @@ class ChainedRows(ComplianceStream):
     """
 
     _staged_rest_chain: rest_chain.StagedRestChain | None = None
+    commits_with_parent = False
+    """Whether the head moves only with the parent's (:meth:`commit_chain` of the parent).
+
+    A child synced once per parent row whose head moved after each sync would reach a STATE
+    written before its parent's refresh is recorded: a run killed then leaves rows the next
+    run writes again from that head, in another order (a fork of different keys).
+    """
 
     def chain_link(self, record: dict[str, t.Any] | None) -> dict[str, t.Any] | None:
         """Link a record that will be written (a stream synced for its children writes none)."""
@@ -30,7 +37,13 @@ class ChainedRows(ComplianceStream):
         return record
 
     def commit_chain(self) -> None:
-        """Move the head kept in the bookmark to the last record linked (its STATE follows)."""
+        """Move the head kept in the bookmark to the last record linked (its STATE follows).
+
+        The heads of the child streams that move with this one's move too.
+        """
         staged = self._staged_rest_chain
         if staged is not None and staged.commit():
             self.state_changed()
+        for child in self.child_streams:
+            if isinstance(child, ChainedRows) and child.commits_with_parent:
+                child.commit_chain()

@@ -30,8 +30,10 @@ from tap_chatgpt_compliance.attachments.archive import (
 )
 from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.http.transport import BadPathSegment, path_segment
+from tap_chatgpt_compliance.logfiles.rest_chain import with_chain_columns
 from tap_chatgpt_compliance.sdk import OncePerRunSchema
 from tap_chatgpt_compliance.streams.activity import LibraryFilesStream
+from tap_chatgpt_compliance.streams.chained import ChainedRows
 from tap_chatgpt_compliance.streams.gen1 import failed_parents
 from tap_chatgpt_compliance.streams.history import GPTConfigsStream, ProjectConfigsStream
 
@@ -90,13 +92,20 @@ STORED_FILE: dict[str, t.Any] = {
 """An attachment's columns (schemas.FILE) with the owner instead of the conversation."""
 
 
-class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
-    """Download the files a parent row names, once per run each (see the module docstring)."""
+class _StoredFilesStream(OncePerRunSchema, ChainedRows):
+    """Download the files a parent row names, once per run each (see the module docstring).
+
+    Every record is linked into the stream's chain (logfiles/rest_chain.py, FILE_FIELDS: the
+    columns that identify the bytes); the head reaches the bookmark with the parent's, at the
+    end of the parent's sync (a run killed before it writes the same records again).
+    """
+
+    commits_with_parent = True
 
     selected_by_default = False
     path = ""
     primary_keys: t.ClassVar[list[str]] = ["id"]
-    schema: t.ClassVar[dict] = STORED_FILE
+    schema: t.ClassVar[dict] = with_chain_columns(STORED_FILE)
     state_partitioning_keys: t.ClassVar[list[str]] = []
     route = ""
 
@@ -211,8 +220,8 @@ class _StoredFilesStream(OncePerRunSchema, ComplianceStream):
         }
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Return the record as built."""
-        return row
+        """Return the record as built, linked to the stream's chain."""
+        return self.chain_link(row)
 
 
 class GPTFilesStream(_StoredFilesStream):

@@ -10,6 +10,10 @@ them and loaded by target-postgres (which upserts). What was found:
   archive holding fewer rows of a stream than the sealed runs wrote is a ``seal`` finding, and
   a file a configuration or library file row names without its record is a limitation (the
   verdict ``consistent, unproven``, never intact) with a state or in PostgreSQL.
+- the bytes of such a record replaced with their recomputed ``sha256`` and ``size`` (or a
+  second record of the file with other bytes, or the record moved to another owner) left the
+  verdict ``intact``: the SHA-256 is the tap's and was on no chain. Now the three streams are
+  chained like the REST streams (rest_chain.FILE_FIELDS): a chain or anchor finding.
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ from tap_chatgpt_compliance.evidence.verify import (
     anchor_from_state,
     verify,
 )
+from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tests.support.evidence import postgres_dsn, temporary_database, verify_cli, write_jsonl
 from tests.support.simulators import running
+from tests.support.singer import parse_singer
 from tests.support.tap import TapRun
 from tests.tap.test_workspace_objects import run_objects, selecting
 
@@ -64,35 +70,45 @@ class Sealed:
         return out
 
 
+CONFIG = SimulatorConfig(
+    seed=2121,
+    users=3,
+    conversations=3,
+    span_days=0.5,
+    rate_limits=False,
+    inventory=Inventory(config_versions_per_day=1.0),
+)
+EVERY = frozenset(stream["tap_stream_id"] for stream in selecting(set())["streams"])
+OPTIONS: dict[str, Any] = {
+    "max_inline_file_bytes": 40_000,
+    "event_types": ["CONVERSATION_MESSAGE", "AUTH_LOG"],
+}
+
+
 @pytest.fixture(scope="module")
 def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
-    config = SimulatorConfig(
-        seed=2121,
-        users=3,
-        conversations=3,
-        span_days=0.5,
-        rate_limits=False,
-        inventory=Inventory(config_versions_per_day=1.0),
-    )
-    every = {stream["tap_stream_id"] for stream in selecting(set())["streams"]}
     seals = tmp_path_factory.mktemp("seals")
-    options = {
-        "max_inline_file_bytes": 40_000,
-        "event_types": ["CONVERSATION_MESSAGE", "AUTH_LOG"],
-        "seal_storage_url": str(seals),
-    }
-    with running(config) as sim:
-        first = run_objects(sim, every, **options)
+    options = {**OPTIONS, "seal_storage_url": str(seals)}
+    with running(CONFIG) as sim:
+        first = run_objects(sim, EVERY, **options)
         assert first.returncode == 0, first.stderr[-3000:]
-        second = run_objects(sim, every, state=first.state, **options)
+        second = run_objects(sim, EVERY, state=first.state, **options)
         assert second.returncode == 0, second.stderr[-3000:]
     return Sealed(first, second, seals)
 
 
-def _verify(records: Records, tmp: Path, sealed: Sealed, *, seals: bool = True) -> Report:
+def _verify(
+    records: Records,
+    tmp: Path,
+    sealed: Sealed,
+    *,
+    seals: bool = True,
+    state: dict[str, Any] | None = None,
+) -> Report:
     folder = tmp / f"archive-{uuid.uuid4().hex[:8]}"
     write_jsonl(records, folder)
-    report = verify(sources.from_jsonl(folder), anchor_from_state(sealed.second.state, "state"))
+    anchor = anchor_from_state(sealed.second.state if state is None else state, "state")
+    report = verify(sources.from_jsonl(folder), anchor)
     if seals:
         seal_check.check_stores([str(sealed.seals)], report, None)
     return report
@@ -131,18 +147,25 @@ def test_a_file_record_without_parts_removed_is_a_seal_finding(
     ), report.text()
 
 
+def _chain_findings(report: Report, stream: str) -> list[str]:
+    """Return the chain and anchor findings that name ``stream``."""
+    return [
+        f"{f.item}: {f.detail}"
+        for f in report.findings
+        if f.check in ("chain", "anchor") and stream in f"{f.item} {f.detail}"
+    ]
+
+
 @pytest.mark.parametrize("stream", FILE_STREAMS)
-def test_a_file_record_removed_is_never_intact_with_the_state_alone(
+def test_a_file_record_removed_is_a_chain_finding_with_the_state_alone(
     sealed: Sealed, tmp_path: Path, stream: str
 ) -> None:
-    """No seal counts the rows: the row naming the file shows its record is missing."""
+    """No seal counts the rows: the stream's chain, anchored by the state, has a hole."""
     records = sealed.records()
-    row = records[stream].pop(_lone_record(records, stream))
+    del records[stream][_lone_record(records, stream)]
     report = _verify(records, tmp_path, sealed, seals=False)
-    assert report.status == "consistent", report.text()
-    assert any(
-        f"have no {stream} row" in text and str(row["id"]) in text for text in report.limitations
-    ), report.limitations
+    assert report.status == "FAILED", report.text()
+    assert _chain_findings(report, stream), report.text()
 
 
 def test_every_row_of_a_stream_removed_is_a_seal_finding(sealed: Sealed, tmp_path: Path) -> None:
@@ -220,8 +243,9 @@ def _verify_pg(dsn: str, sealed: Sealed, *statements: str) -> Report:
 def test_postgres_upserted_sealed_runs_are_intact_and_a_file_record_removed_is_not(
     pg_sealed: str, sealed: Sealed
 ) -> None:
-    """Fewer rows than written is honest where the target upserts; a named file without its
-    record is not intact; a stream emptied is a seal finding."""
+    """Fewer rows than written is honest where the target upserts; a file's record removed,
+    or its bytes rewritten with their SHA-256, is a chain finding; a stream emptied is a seal
+    finding."""
     assert _verify_pg(pg_sealed, sealed).status == "intact"
     records = sealed.records()
     stream = "library_file_contents"
@@ -229,8 +253,19 @@ def test_postgres_upserted_sealed_runs_are_intact_and_a_file_record_removed_is_n
     report = _verify_pg(
         pg_sealed, sealed, f"DELETE FROM S.library_file_contents WHERE id = '{lone}'"
     )
-    assert report.status == "consistent", report.text()
-    assert any(lone in text for text in report.limitations), report.limitations
+    assert report.status == "FAILED", report.text()
+    assert _chain_findings(report, stream), report.text()
+    forged = ", ".join(
+        f"{column} = '{value}'" for column, value in FORGED_BYTES.items() if value is not None
+    )
+    report = _verify_pg(
+        pg_sealed,
+        sealed,
+        f"UPDATE S.library_file_contents SET {forged}, storage_uri = NULL, part_count = NULL "
+        f"WHERE id = '{lone}'",
+    )
+    assert report.status == "FAILED", report.text()
+    assert _chain_findings(report, stream), report.text()
     report = _verify_pg(
         pg_sealed, sealed, "DELETE FROM S.project_files", "DELETE FROM S.project_files_parts"
     )
@@ -343,24 +378,100 @@ def test_rendered_columns_name_every_column_the_export_reads(
         assert not beyond, f"export reads {stream} columns not in RENDERED_COLUMNS: {beyond}"
 
 
+def _relink(rows: list[dict[str, Any]], stream: str) -> None:
+    """Recompute every link of a stream's rows after an edit (the chain has no secret)."""
+    renamed: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: r["chain_seq"]):
+        row["chain_previous"] = renamed.get(row["chain_previous"], row["chain_previous"])
+        old = row["chain_hash"]
+        row["chain_hash"] = rest_chain.chain_hash(row["chain_previous"], row, stream)
+        renamed.setdefault(old, row["chain_hash"])
+
+
+OTHER_BYTES = b"other bytes"
+FORGED_BYTES = {
+    "content_base64": base64.b64encode(OTHER_BYTES).decode(),
+    "sha256": hashlib.sha256(OTHER_BYTES).hexdigest(),
+    "size": len(OTHER_BYTES),
+    "storage_uri": None,
+    "part_count": None,
+}
+
+
+@pytest.mark.parametrize("how", ["rewritten", "rewritten and relinked", "a second copy", "moved"])
 @pytest.mark.parametrize("stream", FILE_STREAMS)
-def test_file_bytes_rewritten_with_their_sha256_are_listed_as_not_proven(
-    sealed: Sealed, tmp_path: Path, stream: str
+def test_file_bytes_rewritten_with_their_sha256_are_a_chain_finding(
+    sealed: Sealed, tmp_path: Path, stream: str, how: str
 ) -> None:
-    """A stored file's SHA-256 is the tap's and on no chain: other bytes with their SHA-256
-    are not seen, so verify must name its bytes columns as not proven (an export says so)."""
+    """A stored file's SHA-256 is the tap's (the API serves none): other bytes with their
+    SHA-256 and size, in the record or in a second copy of it, or the record moved to another
+    owner, break the stream's chain; its links recomputed, the state's head no longer is one.
+    The state alone anchors it (no seal)."""
     records = sealed.records()
     row = records[stream][_lone_record(records, stream)]
-    data = b"other bytes"
-    row.update(
-        content_base64=base64.b64encode(data).decode(),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-    )
-    report = _verify(records, tmp_path, sealed)
-    assert not report.findings, report.text()
-    for column in ("sha256", "content_base64", "size", "storage_uri", "part_count"):
-        assert f"{stream}.{column}" in report.unproven_columns, report.unproven_columns
+    if how == "a second copy":
+        records[stream].append({**copy.deepcopy(row), **FORGED_BYTES})
+    elif how == "moved":
+        row["owner_id"] = "another-owner"
+    else:
+        row.update(FORGED_BYTES)
+    if how == "rewritten and relinked":
+        _relink(records[stream], stream)
+    report = _verify(records, tmp_path, sealed, seals=False)
+    assert report.status == "FAILED", report.text()
+    assert _chain_findings(report, stream), report.text()
+    for column in ("sha256", "content_base64", "size", "storage_uri", "part_count", "owner_id"):
+        assert f"{stream}.{column}" not in report.unproven_columns, report.unproven_columns
+
+
+def test_file_records_before_their_chain_are_unproven_never_failed(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    """An archive and state written by a tap version before the stored files' chain (no chain
+    columns, no head in the state): consistent, unproven, with a limitation naming them."""
+    records = sealed.records()
+    state = copy.deepcopy(sealed.second.state)
+    for stream in FILE_STREAMS:
+        records[stream] = [rest_chain.without_chain(row) for row in records[stream]]
+        for key in (chain.HEAD_KEY, chain.SEQ_KEY, rest_chain.HEAD_KEY_KEY):
+            state["bookmarks"].get(stream, {}).pop(key, None)
+    report = _verify(records, tmp_path, sealed, seals=False, state=state)
+    assert report.status == "consistent", report.text()
+    assert any(
+        "before their chain" in text and all(s in text for s in FILE_STREAMS)
+        for text in report.limitations
+    ), report.limitations
+
+
+@pytest.mark.parametrize("stream", ["library_file_contents", "gpt_files"])
+def test_a_run_killed_after_file_records_then_run_again_is_intact(
+    tmp_path: Path, stream: str
+) -> None:
+    """A run killed before the STATE carrying its stored files' heads, then run again from the
+    last STATE it wrote: the rows written twice link the same, and the archive is intact."""
+    with running(CONFIG) as sim:
+        first = run_objects(sim, EVERY, **OPTIONS)
+        assert first.returncode == 0, first.stderr[-3000:]
+        lines = first.stdout.splitlines()
+        files = [
+            i
+            for i, line in enumerate(lines)
+            if line.startswith("{")
+            and json.loads(line).get("type") == "RECORD"
+            and json.loads(line).get("stream") == stream
+        ]
+        assert len(files) >= 2, f"no {stream} records to kill the run after"
+        killed, states = parse_singer("\n".join(lines[: files[len(files) // 2] + 1]) + "\n")
+        rerun = run_objects(sim, EVERY, state=states[-1] if states else None, **OPTIONS)
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+    records: Records = {}
+    for run_records in (killed, rerun.records):
+        for stream, rows in run_records.items():
+            records.setdefault(stream, []).extend(copy.deepcopy(rows))
+    folder = write_jsonl(records, tmp_path / "archive")
+    report = verify(sources.from_jsonl(folder), anchor_from_state(rerun.state, "state"))
+    assert report.status == "intact", report.text()
+    assert report.chains[stream]["unbroken"], report.text()
 
 
 def test_s3_sealed_runs_are_intact_and_a_file_record_removed_is_a_seal_finding(
