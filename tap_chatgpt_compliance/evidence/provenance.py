@@ -2,7 +2,8 @@
 
 OpenAI's delivered log lines are proven (verify traces them to raw files hashing to OpenAI's
 SHA-256, and their chains to an anchor); the REST answers (users, GPTs, workspace objects) are
-only consistent with their rows; some values are the tap's own record. Every page, RSMF file
+on the tap's chains (unaltered since archived) but no OpenAI hash covers them; some values are the
+tap's own record. Every page, RSMF file
 and production_manifest.json says which is which, and a value that is the tap's record is
 labelled where it is shown.
 """
@@ -14,8 +15,8 @@ UNPROVEN_MARK = "NOT PROVEN: named by a finding"
 TAP_RECORD = "as the tap recorded it, not proven"
 """The label of a value that is the tap's record (verify.UNPROVEN_COLUMNS, an unchained file)."""
 NOT_PROVEN_NAME = (
-    "user names are the users listing as archived (a REST answer: no OpenAI hash, on no chain): "
-    "not proven"
+    "user names are the users listing as archived (a REST answer: chained by the tap, no OpenAI "
+    "hash): not proven"
 )
 """What a user's name is: no delivered event carries one."""
 PROVENANCE = {
@@ -27,8 +28,9 @@ PROVENANCE = {
     ),
     "objects": (
         "Canvases, memories and GPTs are rendered from the REST answers of the API as archived "
-        "(raw_item): verify finds them consistent with their rows, but no OpenAI hash, chain or "
-        "anchor covers them: not proven. The owner and type of a canvas, the GPT of a "
+        "(raw_item): verify finds them consistent with their rows and, by the chains of the tap, "
+        "unaltered since they were archived, but no OpenAI hash covers what the API served: not "
+        "proven. The owner and type of a canvas, the GPT of a "
         "configuration and the bytes and status of a knowledge file are the record of the tap, "
         "not proven."
     ),

@@ -464,7 +464,7 @@ def test_a_zip_entry_is_never_silently_replaced() -> None:
 
 def test_an_email_only_the_users_listing_gives_is_labelled_where_shown(tmp_path: Path) -> None:
     """The delivered events carry no email for a user (``user_email`` empty); the users listing
-    (a REST answer, on no chain) gives one. Pages say "user ids and emails … from the log lines
+    (a REST answer, no OpenAI hash) gives one. Pages say "user ids and emails … from the log lines
     OpenAI delivered", and showed that email unlabelled as the custodian's and as each
     message's author. Found so. Shown, it now says where it comes from: not proven."""
     events = [
@@ -500,7 +500,9 @@ def test_an_email_only_the_users_listing_gives_is_labelled_where_shown(tmp_path:
     with Exporter(sources.Archive("synthetic", tables=tables)) as exporter:
         exporter.export(delivered, custodian=DANA)
     page = (delivered / "html" / "conv-l.html").read_text(encoding="utf-8")
-    assert "not proven)" not in page.replace("(a REST answer: no OpenAI hash, on no chain)", "")
+    assert "not proven)" not in page.replace(
+        "(a REST answer: chained by the tap, no OpenAI hash)", ""
+    )
     assert "Dana Scully &lt;listed@example.com&gt;" in page
 
 
