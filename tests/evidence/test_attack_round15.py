@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from chatgpt_compliance_simulator import SimulatorConfig
@@ -42,7 +41,13 @@ from tap_chatgpt_compliance.evidence.verify import (
     verify,
 )
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
-from tests.support.evidence import postgres_dsn, temporary_database, verify_cli, write_jsonl
+from tests.support.evidence import (
+    copy_schema,
+    postgres_dsn,
+    temporary_database,
+    verify_cli,
+    write_jsonl,
+)
 from tests.support.simulators import running
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun
@@ -219,19 +224,7 @@ def pg_sealed(
 
 
 def _verify_pg(dsn: str, sealed: Sealed, *statements: str) -> Report:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        schema = f"s_{uuid.uuid4().hex[:12]}"
-        conn.execute(f"CREATE SCHEMA {schema}")
-        tables = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'acme'"
-        ).fetchall()
-        for (table,) in tables:
-            conn.execute(
-                f'CREATE TABLE {schema}."{table}" (LIKE acme."{table}" INCLUDING ALL); '
-                f'INSERT INTO {schema}."{table}" SELECT * FROM acme."{table}"'
-            )
-        for statement in statements:
-            conn.execute(statement.replace("S.", f"{schema}."))  # type: ignore[arg-type]
+    schema = copy_schema(dsn, *statements)
     report = verify(
         sources.from_postgres(dsn, schema), anchor_from_state(sealed.second.state, "state")
     )

@@ -19,7 +19,7 @@ import pytest
 
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
-from tests.support.evidence import postgres_dsn
+from tests.support.evidence import copy_schema, postgres_dsn
 from tests.support.tap import TapRun
 
 from .test_meltano_verify import load_postgres
@@ -53,25 +53,6 @@ def pg_archive(
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _schema_copy(dsn: str, *statements: str) -> str:
-    """Copy schema ``acme`` (tables, types, keys, rows) to a new schema; run ``statements``
-    there (``S.`` names the copy); return its name."""
-    schema = f"s_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-        tables = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'acme'"
-        ).fetchall()
-        for (table,) in tables:
-            conn.execute(
-                f'CREATE TABLE {schema}."{table}" (LIKE acme."{table}" INCLUDING ALL); '
-                f'INSERT INTO {schema}."{table}" SELECT * FROM acme."{table}"'
-            )
-        for statement in statements:
-            conn.execute(statement.replace("S.", f"{schema}."))
-    return schema
-
-
 def _pg_verify(dsn: str, schema: str, run: TapRun) -> Report:
     return verify(sources.from_postgres(dsn, schema), anchor_from_state(run.state or {}, "state"))
 
@@ -82,7 +63,7 @@ def test_postgres_copy_is_intact_and_type_changes_are_seen(
     """The schema copy verifies intact; a column's type changed so that its values change
     (a timestamp rounded, shifted to another time zone, a text truncated) is a finding; a
     change that keeps every value (the event as text, rows in another order) is none."""
-    assert _pg_verify(pg_archive, _schema_copy(pg_archive), inline_run).status == "intact"
+    assert _pg_verify(pg_archive, copy_schema(pg_archive), inline_run).status == "intact"
     altering = {
         "created_at": "ALTER TABLE S.messages ALTER COLUMN created_at TYPE timestamp(0)",
         "created_at ": "ALTER TABLE S.messages ALTER COLUMN created_at TYPE timestamptz "
@@ -91,7 +72,7 @@ def test_postgres_copy_is_intact_and_type_changes_are_seen(
         "USING left(content_text, 20)",
     }
     for column, statement in altering.items():
-        report = _pg_verify(pg_archive, _schema_copy(pg_archive, statement), inline_run)
+        report = _pg_verify(pg_archive, copy_schema(pg_archive, statement), inline_run)
         assert report.status == "FAILED", statement
         assert any(f"column {column.strip()}: differs" in line for line in _lines(report))
     keeping = (
@@ -102,7 +83,7 @@ def test_postgres_copy_is_intact_and_type_changes_are_seen(
         "DROP TABLE S.messages; ALTER TABLE S.reordered RENAME TO messages",
     )
     for statement in keeping:
-        report = _pg_verify(pg_archive, _schema_copy(pg_archive, statement), inline_run)
+        report = _pg_verify(pg_archive, copy_schema(pg_archive, statement), inline_run)
         assert report.status == "intact", (statement, _lines(report))
 
 
@@ -130,7 +111,7 @@ def test_a_view_that_shows_verify_other_rows_is_a_finding(
         else column
         for column in _columns(pg_archive, "messages")
     )
-    schema = _schema_copy(
+    schema = copy_schema(
         pg_archive,
         "ALTER TABLE S.messages RENAME TO messages_kept",
         f"CREATE VIEW S.messages AS SELECT {select} FROM S.messages_kept",
@@ -152,7 +133,7 @@ def test_row_level_security_is_a_finding(pg_archive: str, inline_run: TapRun) ->
     """Row-level security makes the rows of a table depend on who reads it: a policy can hide a
     row from every reader but verify's role (a superuser, the owner: they bypass it), or show
     other readers rows verify does not see. verify cannot prove what others read: a finding."""
-    schema = _schema_copy(
+    schema = copy_schema(
         pg_archive,
         "ALTER TABLE S.messages ENABLE ROW LEVEL SECURITY",
         "CREATE POLICY hide ON S.messages USING (content_text IS NULL)",
@@ -163,7 +144,7 @@ def test_row_level_security_is_a_finding(pg_archive: str, inline_run: TapRun) ->
         line.startswith(f"read: table {schema}.messages: row-level security")
         for line in _lines(report)
     ), _lines(report)
-    schema = _schema_copy(
+    schema = copy_schema(
         pg_archive,
         "CREATE TABLE S.more () INHERITS (S.messages)",
         "ALTER TABLE S.more ENABLE ROW LEVEL SECURITY",

@@ -32,7 +32,7 @@ from tap_chatgpt_compliance.evidence.export_findings import Concerns
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tap_chatgpt_compliance.logfiles.seals import SealStore, chain_heads, write_seal
-from tests.support.evidence import postgres_dsn, write_jsonl
+from tests.support.evidence import copy_schema, postgres_dsn, write_jsonl
 from tests.support.simulators import running
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun, synced_env, tap_command, tap_config, tap_env
@@ -416,20 +416,7 @@ def pg_both(
 
 
 def _pg(dsn: str, runs: Runs, *statements: str | tuple[str, tuple[Any, ...]]) -> Report:
-    schema = f"s_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-        tables = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'acme'"
-        ).fetchall()
-        for (table,) in tables:
-            conn.execute(
-                f'CREATE TABLE {schema}."{table}" (LIKE acme."{table}" INCLUDING ALL); '
-                f'INSERT INTO {schema}."{table}" SELECT * FROM acme."{table}"'
-            )
-        for statement in statements:
-            sql, params = statement if isinstance(statement, tuple) else (statement, ())
-            conn.execute(sql.replace("S.", f"{schema}."), params)  # type: ignore[arg-type]
+    schema = copy_schema(dsn, *statements)
     return verify(sources.from_postgres(dsn, schema), anchor_from_state(runs.second.state, "state"))
 
 

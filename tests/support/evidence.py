@@ -59,3 +59,29 @@ def temporary_database(server: dict[str, str]) -> Iterator[dict[str, str]]:
     finally:
         with psycopg.connect(**server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def copy_schema(
+    dsn: str, *statements: str | tuple[str, tuple[Any, ...]], source: str = "acme"
+) -> str:
+    """Copy schema ``source`` (tables, types, keys, rows) to a new schema and return its name.
+
+    Each statement (SQL, or SQL and its parameters) then runs in the copy, ``S.`` naming it.
+    """
+    import psycopg
+
+    schema = f"s_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (source,)
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(
+                f'CREATE TABLE {schema}."{table}" (LIKE {source}."{table}" INCLUDING ALL); '
+                f'INSERT INTO {schema}."{table}" SELECT * FROM {source}."{table}"'
+            )
+        for statement in statements:
+            sql, params = statement if isinstance(statement, tuple) else (statement, None)
+            conn.execute(sql.replace("S.", f"{schema}."), params)  # type: ignore[arg-type]
+    return schema
