@@ -537,12 +537,12 @@ class RestChains:
         links to it. Such a branch is accounted for when it leaves the chain after a link (not
         at the genesis: a chain started again), no anchor's head is on it or after it, no row
         follows its last row, and (append-only archives) each of its rows is of an item
-        another row of the chain is of (:func:`identity`: a user renamed or removed; a user
-        made up is not). A row forged beside the chain in that shape looks the same: its rows
-        are named in a limitation (export marks them NOT PROVEN) and the verdict is
-        ``consistent, unproven``, never ``intact``. The main branch is the one that leads to an
-        anchor's head (two such branches: a finding), else the one that goes on, else the
-        longest.
+        a row on no such branch is of (:func:`identity`: a user renamed or removed; a user
+        made up is not, nor one made up on two such branches). A row forged beside the chain
+        in that shape looks the same: its rows are named in a limitation (export marks them
+        NOT PROVEN) and the verdict is ``consistent, unproven``, never ``intact``. The main
+        branch is the one that leads to an anchor's head (two such branches: a finding), else
+        the one that goes on, else the longest.
         """
         stated: set[str] = set()
         for head in heads:
@@ -550,8 +550,7 @@ class RestChains:
             while record is not None and record.hash not in stated:
                 stated.add(record.hash)
                 record = by_hash.get(record.previous)
-        items = Counter(record.identity for record in by_hash.values())
-        found: list[list[Link]] = []
+        candidates: list[list[Link]] = []
         for previous, hashes in sorted(after.items()):
             rest = sorted(hashes - repeated)
             if len(rest) < 2 or previous == chain.GENESIS:
@@ -570,10 +569,16 @@ class RestChains:
                     or any(r.hash in stated for r in branch)
                 ):
                     continue
-                own = Counter(record.identity for record in branch)
-                if not self.upserts and any(items[r.identity] <= own[r.identity] for r in branch):
-                    continue  # an item no other row is of: made up
-                found.append(branch)
+                candidates.append(branch)
+        # Of an item a row off every such branch is of: the same made-up item on two dead
+        # ends is still made up.
+        off = {record.hash for branch in candidates for record in branch}
+        items = {record.identity for record in by_hash.values() if record.hash not in off}
+        found = [
+            branch
+            for branch in candidates
+            if self.upserts or all(record.identity in items for record in branch)
+        ]
         rows = [record for branch in found for record in branch]
         if rows:
             labels = ", ".join(record.label for record in rows[:5])
