@@ -121,3 +121,37 @@ def test_a_made_up_user_on_two_dead_ends_is_a_finding(
     assert code != 0, report
     assert report["verdict"] == "FAILED", report
     assert any(f["check"] == "chain" for f in report["findings"]), report["findings"]
+
+
+@pytest.mark.parametrize("where", ["after", "before"])
+def test_a_part_copied_with_other_bytes_is_never_rendered_as_proven(
+    inline_run: TapRun,  # noqa: F811
+    tmp_path: Path,
+    where: str,
+) -> None:
+    """A knowledge file's part written twice, the copy with other bytes (before or after the
+    real one): the export never renders those bytes under a verdict without findings."""
+    records = _copy(inline_run)
+    custodian = _gpt_owner(records)
+    owned = {
+        json.loads(g["raw_item"])["id"]
+        for g in records["gpts"]
+        if json.loads(g["raw_item"]).get("owner_id") == custodian
+    }
+    victim = next(
+        r
+        for r in records["gpt_files"]
+        if r["status"] == "archived" and r["content_base64"] is None and r["owner_id"] in owned
+    )
+    i, part = next(
+        (i, p) for i, p in enumerate(records["gpt_files_parts"]) if p["file_id"] == victim["id"]
+    )
+    forged = {**copy.deepcopy(part), "content_base64": base64.b64encode(FORGED).decode()}
+    records["gpt_files_parts"].insert(i + (where == "after"), forged)
+    folder = _archive(records, tmp_path / "archive")
+    code, report = _verify(folder)
+    out = tmp_path / "production"
+    done = _export(folder, out, "--custodian", custodian, "--allow-findings")
+    included = b"".join(p.read_bytes() for p in (out / "html/gpts/files").glob("*"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert FORGED not in included or code != 0, (report["verdict"], report["findings"][:3])
