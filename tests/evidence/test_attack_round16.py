@@ -8,6 +8,16 @@ What was found:
   rendered the GPT's knowledge file from it (the first archived record wins) without the
   NOT PROVEN mark: the knowledge files of a configuration were not checked against what the
   findings and limitations name.
+- the same made-up user on two dead ends: each counted the other's row as "another row of
+  the item", and the verdict was ``consistent, unproven`` instead of a ``chain`` finding.
+- a ``gpt_configs`` row copied beside the real one with a GPT action's server URL changed:
+  accounted for as a killed run's row written again ("only signed URLs differ": every URL
+  was left out of the comparison), and verify said ``intact``. Only signed URLs are now.
+
+Held: rows deleted and the seals' counts made up with copies of other rows (every stream, at
+its start, middle and end: a chain, raw or seal finding); a knowledge file part copied with
+other bytes; a copy with another pull-request URL (its key holds ``raw_sha256``: a dead end,
+unproven); ``status_reason``/``archived_at`` are not rendered by export.
 """
 
 from __future__ import annotations
@@ -26,6 +36,8 @@ from tap_chatgpt_compliance.evidence.provenance import UNPROVEN_MARK
 from tap_chatgpt_compliance.logfiles import rest_chain
 from tests.support.tap import TapRun
 
+from .test_attack_round15 import Sealed, sealed  # noqa: F401 (fixture)
+from .test_attack_round15 import _verify as _verify_sealed
 from .test_workspace_evidence import (  # noqa: F401 (fixtures)
     _archive,
     _copy,
@@ -155,3 +167,30 @@ def test_a_part_copied_with_other_bytes_is_never_rendered_as_proven(
     included = b"".join(p.read_bytes() for p in (out / "html/gpts/files").glob("*"))
     assert done.returncode == 0, done.stderr[-2000:]
     assert FORGED not in included or code != 0, (report["verdict"], report["findings"][:3])
+
+
+URLS = {
+    "gpt_configs": ("https://api21.example.com", "https://exfil.example.net"),
+    "codex_task_details": ("https://github.com/acme/", "https://github.com/evil/"),
+}
+
+
+@pytest.mark.parametrize("stream", sorted(URLS))
+def test_a_row_copied_with_another_url_in_its_content_is_not_a_repeat(
+    sealed: Sealed,  # noqa: F811
+    tmp_path: Path,
+    stream: str,
+) -> None:
+    """A killed run's rows written again differ only in signed download URLs (signed anew at
+    each answer): such a branch is accounted for. Any other URL (a GPT action's server, a pull
+    request's link) is content: a row copied beside the real one with another such URL was
+    accounted for as a repeat, and the archive verified ``intact``."""
+    records = sealed.records()
+    old, new = URLS[stream]
+    index, real = next((i, r) for i, r in enumerate(records[stream]) if old in r["raw_item"])
+    forged = json.loads(json.dumps(real).replace(old, new))
+    forged["raw_sha256"] = hashlib.sha256(forged["raw_item"].encode()).hexdigest()
+    forged["chain_hash"] = rest_chain.chain_hash(forged["chain_previous"], forged, stream)
+    records[stream].insert(index, forged)  # read first
+    report = _verify_sealed(records, tmp_path, sealed)
+    assert report.status != "intact", report.text()
