@@ -703,6 +703,9 @@ class ObjectPages:
             if not file_id:
                 continue
             name = one_line(_shown(info.get("name")) or file_id)
+            # A finding or limitation naming the file (its record on a dead-end branch, say):
+            # the record rendered may be that one (the first archived record of the file).
+            mark = f" · <b>{UNPROVEN_MARK}</b>" if self.unproven(file_id) else ""
             record = self.index.file(file_id)
             status = (record or {}).get("status") or "not in the archive"
             data = (
@@ -718,7 +721,7 @@ class ObjectPages:
                 self.files_missing += 1
                 links.append(
                     f"<li>{html.escape(name)} ({html.escape(one_line(file_id))}): "
-                    f"<b>not included: {html.escape(one_line(status))}</b></li>"
+                    f"<b>not included: {html.escape(one_line(status))}</b>{mark}</li>"
                 )
                 continue
             sha = hashlib.sha256(data).hexdigest()
@@ -730,7 +733,7 @@ class ObjectPages:
             links.append(
                 f'<li><a href="{html.escape(entry.removeprefix("gpts/"))}">{html.escape(name)}</a> '
                 f"({html.escape(one_line(file_id))}) <code>sha256 {sha}</code> (bytes and "
-                f"record {TAP_RECORD}: the tap's download, no OpenAI hash covers them)</li>"
+                f"record {TAP_RECORD}: the tap's download, no OpenAI hash covers them){mark}</li>"
             )
         if not links:
             return ""

@@ -12,11 +12,11 @@ links when their values are the same. A GPT's or project's item holds signed dow
 signed anew at every request: those rows differ, and the archive has two branches after the
 head. Such a fork is accounted for when the branch off the anchored (else the longest)
 chain has, at each position, a row of the same key whose chained fields are equal but for
-URLs (a note). When the items changed before the next run (a user renamed, added, removed),
-the killed run's branch differs and ends where the run was killed: such a dead-end branch
-(:meth:`RestChains._dead_ends`) is unproven, its rows named (a row forged beside the chain in
-that shape looks the same: never ``intact``, export marks it NOT PROVEN); any other fork is a
-finding.
+signed URLs (a note: :func:`stable`). When the items changed before the next run (a user
+renamed, added, removed), the killed run's branch differs and ends where the run was
+killed: such a dead-end branch (:meth:`RestChains._dead_ends`) is unproven, its rows named (a
+row forged beside the chain in that shape looks the same: never ``intact``, export marks it
+NOT PROVEN); any other fork is a finding.
 
 An upserting archive (PostgreSQL) keeps one row per primary key: a hole is accounted for when
 the key the next row names (``chain_previous_key``) has a row later in the chain (the row the
@@ -79,12 +79,23 @@ class Link:
 
 _URL = re.compile(r'https?://[^"\s]*')
 """A URL in a served item: a signed download URL is signed anew (path or query) at each answer."""
+_SIGNATURE = re.compile(r"(?:^|&)(?:sig|signature|x-amz-signature|x-goog-signature)=", re.I)
+"""A signed URL's signature parameter (Azure ``sig``, S3, GCS): other URLs are content."""
+
+
+def _signed(match: re.Match[str]) -> str:
+    url = match.group(0)
+    return "<signed url>" if _SIGNATURE.search(url.partition("?")[2]) else url
 
 
 def stable(stream: str, row: t.Mapping[str, t.Any]) -> str:
-    """Return a digest of a row's chained fields with its URLs left out (signed anew)."""
+    """Return a digest of a row's chained fields with its signed URLs left out (signed anew).
+
+    Only a URL with a signature parameter: any other (a GPT action's server, a link in a text)
+    is content, and a row differing in it is another row.
+    """
     raw = row.get("raw_item")
-    unsigned = {**row, "raw_item": _URL.sub("<url>", raw) if isinstance(raw, str) else raw}
+    unsigned = {**row, "raw_item": _URL.sub(_signed, raw) if isinstance(raw, str) else raw}
     unsigned[rest_chain.PREVIOUS_KEY] = None
     try:
         text = rest_chain.chained_fields(stream, unsigned)
@@ -537,12 +548,12 @@ class RestChains:
         links to it. Such a branch is accounted for when it leaves the chain after a link (not
         at the genesis: a chain started again), no anchor's head is on it or after it, no row
         follows its last row, and (append-only archives) each of its rows is of an item
-        another row of the chain is of (:func:`identity`: a user renamed or removed; a user
-        made up is not). A row forged beside the chain in that shape looks the same: its rows
-        are named in a limitation (export marks them NOT PROVEN) and the verdict is
-        ``consistent, unproven``, never ``intact``. The main branch is the one that leads to an
-        anchor's head (two such branches: a finding), else the one that goes on, else the
-        longest.
+        a row on no such branch is of (:func:`identity`: a user renamed or removed; a user
+        made up is not, nor one made up on two such branches). A row forged beside the chain
+        in that shape looks the same: its rows are named in a limitation (export marks them
+        NOT PROVEN) and the verdict is ``consistent, unproven``, never ``intact``. The main
+        branch is the one that leads to an anchor's head (two such branches: a finding), else
+        the one that goes on, else the longest.
         """
         stated: set[str] = set()
         for head in heads:
@@ -550,8 +561,7 @@ class RestChains:
             while record is not None and record.hash not in stated:
                 stated.add(record.hash)
                 record = by_hash.get(record.previous)
-        items = Counter(record.identity for record in by_hash.values())
-        found: list[list[Link]] = []
+        candidates: list[list[Link]] = []
         for previous, hashes in sorted(after.items()):
             rest = sorted(hashes - repeated)
             if len(rest) < 2 or previous == chain.GENESIS:
@@ -570,10 +580,16 @@ class RestChains:
                     or any(r.hash in stated for r in branch)
                 ):
                     continue
-                own = Counter(record.identity for record in branch)
-                if not self.upserts and any(items[r.identity] <= own[r.identity] for r in branch):
-                    continue  # an item no other row is of: made up
-                found.append(branch)
+                candidates.append(branch)
+        # Of an item a row off every such branch is of: the same made-up item on two dead
+        # ends is still made up.
+        off = {record.hash for branch in candidates for record in branch}
+        items = {record.identity for record in by_hash.values() if record.hash not in off}
+        found = [
+            branch
+            for branch in candidates
+            if self.upserts or all(record.identity in items for record in branch)
+        ]
         rows = [record for branch in found for record in branch]
         if rows:
             labels = ", ".join(record.label for record in rows[:5])
