@@ -1,5 +1,7 @@
 """The REST chains name each stream's primary key as the stream declares it (rest_chain.KEYS).
 
+The stored files (rest_chain.FILE_FIELDS: no item served, their record's fields chained) too.
+
 A hole in an upserting archive is accounted for by the key of the record it links to: a key
 that is not the target's upsert key would excuse removed rows, or flag honest upserts.
 """
@@ -17,7 +19,8 @@ def test_every_rest_stream_is_chained_by_its_own_primary_key() -> None:
     chained = {}
     for name, stream in tap.streams.items():
         properties = stream.schema["properties"]
-        if "raw_item" in properties:  # a REST stream: the item as the API served it
+        # A REST stream (the item as the API served it), or a stored file chained by its fields.
+        if "raw_item" in properties or name in rest_chain.FILE_FIELDS:
             chained[name] = tuple(stream.primary_keys or ())
             for column in rest_chain.CHAIN_COLUMNS:
                 assert column in properties, (name, column)
