@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chatgpt_compliance_simulator import Simulator, SimulatorConfig
+from tests.support.evidence import verify_cli, write_jsonl
 from tests.support.simulators import one_log_file_world, running, tiny_world
-from tests.support.tap import assert_one_readable_line, run_tap, tap_config
+from tests.support.tap import TapRun, assert_one_readable_line, run_tap, tap_config
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +69,15 @@ def _events(sim: Simulator) -> list[dict[str, Any]]:
     return events
 
 
+def _assert_verifies_intact(run: TapRun, tmp_path: Path) -> None:
+    """verify accepts the honest archive of the run."""
+    folder = write_jsonl(run.records, tmp_path / "archive")
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(run.state))
+    result = verify_cli("--jsonl", str(folder), "--state", str(state))
+    assert "VERDICT: intact" in result.stdout, result.stdout[-3000:] + result.stderr[-1000:]
+
+
 def _file_ids(event: dict[str, Any]) -> list[str]:
     message = event.get("message") or {}
     content = message.get("content") or {}
@@ -76,7 +87,7 @@ def _file_ids(event: dict[str, Any]) -> list[str]:
 
 
 def test_an_upload_of_an_event_without_actor_user_is_archived_from_its_conversation(
-    actorless_uploads: Simulator,
+    actorless_uploads: Simulator, tmp_path: Path
 ) -> None:
     """Each upload's event names no user, the other messages of its conversation do: it was
     recorded not_found and lost; now it is downloaded as its owner's and archived, exit 0."""
@@ -91,10 +102,11 @@ def test_an_upload_of_an_event_without_actor_user_is_archived_from_its_conversat
         (i, files[i]["status"], files[i]["status_reason"]) for i in actorless
     ]
     assert all(files[i]["user_id"] for i in actorless)
+    _assert_verifies_intact(run, tmp_path)
 
 
 def test_an_upload_no_event_names_a_user_for_is_loud_and_kept_for_a_retry(
-    ownerless_conversations: Simulator,
+    ownerless_conversations: Simulator, tmp_path: Path
 ) -> None:
     """Some conversations never name their user: their uploads were recorded not_found and the
     run exited 0. Now each is ``failed`` with the cause (never archived), kept in the retry list,
@@ -114,3 +126,4 @@ def test_an_upload_no_event_names_a_user_for_is_loud_and_kept_for_a_retry(
     assert run.state is not None
     pending = run.state["bookmarks"]["files"]["pending_attachments"]
     assert {entry["id"] for entry in pending} == ownerless
+    _assert_verifies_intact(run, tmp_path)
