@@ -715,13 +715,11 @@ class AttachmentArchiver:
         """
         if self.mode == "none":
             return Outcome("metadata_only", "file_content is 'none'")
-        if not ref.user_id:  # kept for a retry: the upload may still be there
-            return Outcome(FAILED, NO_USER)
         try:
             path = attachment_path(self.workspace_id, ref)
             conversation = ref.conversation_id and url_text(ref.conversation_id, "conversation id")
-        except BadPathSegment as exc:
-            return Outcome("not_found", str(exc))
+        except BadPathSegment as exc:  # no user to ask: kept for a retry (the upload may be there)
+            return Outcome("not_found" if ref.user_id else FAILED, str(exc))
         if self._paused_because or self.closing:
             why = self._paused_because or "the run is ending"
             return Outcome(FAILED, f"not tried in this run: {why}")

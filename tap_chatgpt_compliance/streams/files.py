@@ -200,10 +200,7 @@ class FilesStream(AttachmentLedger):
         emit = True
         if status in RETRYABLE:
             entry = pending.record_failure(ref, log_file_id, status, record["status_reason"], now)
-            if refused is not None:  # named in the run's failure line, given up or not
-                self._tally.refused.append((record["id"], record["status_reason"] or ""))
-            elif not ref.user_id:
-                self._tally.ownerless.append(record["id"])
+            self._tally.name(record, refused)  # in the run's failure line, given up or not
             if now >= entry.retry_until:
                 pending.remove(ref.file_id)
                 record.update(status="gave_up", status_reason=_gave_up_reason(entry))
@@ -339,6 +336,13 @@ class NotArchived:
     """(id, reason) of the attachments whose request the API refused (400, 422, …)."""
     ownerless: list[str] = field(default_factory=list)
     """Ids of the attachments no event names a user for (the upload route needs one)."""
+
+    def name(self, record: dict[str, t.Any], refused: int | None) -> None:
+        """Keep an attachment the failure line names: refused by the API, or with no user."""
+        if refused is not None:
+            self.refused.append((record["id"], record["status_reason"] or ""))
+        elif not record["user_id"]:
+            self.ownerless.append(record["id"])
 
     def message(self) -> str:
         """Return the run's failure line about its attachments."""
