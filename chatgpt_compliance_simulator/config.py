@@ -216,6 +216,14 @@ class Oddities:
     """Fraction of messages with uploads that reference them only from their content (PSOXY,
     reference §2.9, §6 #13): ``content.annotations[]`` items ``{"type": "file", "files":
     [{"id"}]}`` or, for one file, ``content.file_id``; ``message.files`` is then ``[]``."""
+    actorless_upload_rate: float = 0.0
+    """Fraction of CONVERSATION_MESSAGE events with uploads whose ``actor.user_id`` is ``null``
+    (reference §2.9: ``actor`` fields vary by type; the upload route #9 needs the owner's user
+    id). The other events of the conversation still name its user. Decided by a hash of the
+    message id (nothing else moves)."""
+    actorless_conversation_rate: float = 0.0
+    """Fraction of conversations whose every event has ``actor.user_id`` ``null`` (no event
+    names the owner of their uploads). Decided by a hash of the conversation id."""
     author_role_rate: float = 0.0
     """Fraction of CONVERSATION_MESSAGE events whose ``message.author`` carries ``role`` instead
     of ``type`` (the older encoding, reference §2.9 "sometimes author.role", §5 #7)."""

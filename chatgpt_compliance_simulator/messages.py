@@ -181,6 +181,8 @@ class ConversationActivity:
                 "user_email": conv.user.email,
             },
         }
+        if self._actorless(conv, msg_id, files, content):
+            ev["actor"]["user_id"] = None
         r = q.random()
         if conv.last_message_id is not None:
             ev["previous_message_id"] = conv.last_message_id
@@ -199,6 +201,26 @@ class ConversationActivity:
         conv.last_message_id = msg_id
         if role == "user":
             conv.last_user_message_id = msg_id
+
+    def _actorless(self, conv: Conversation, msg_id: str, files: list[Any], content: Any) -> bool:
+        """Oddities ``actorless_upload_rate``/``actorless_conversation_rate``: no actor user id.
+
+        Decided by hashes of the message and conversation ids (no generator draw).
+        """
+        if hash01(self.seed_tag, "actorless_conversation", conv.id) < (
+            self.odd.actorless_conversation_rate
+        ):
+            return True
+        has_uploads = bool(files) or (
+            isinstance(content, dict)
+            and (
+                content.get("file_id")
+                or any(a.get("type") == "file" for a in content.get("annotations") or [])
+            )
+        )
+        return has_uploads and (
+            hash01(self.seed_tag, "actorless_upload", msg_id) < self.odd.actorless_upload_rate
+        )
 
     def _refs_in_content(
         self, msg_id: str, content: dict[str, Any], files: list[dict[str, Any]]

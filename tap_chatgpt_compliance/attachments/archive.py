@@ -47,6 +47,12 @@ read: there a read-back in 8 MiB ranges is about 2x slower than in 50 MiB ones.)
 SPOOL_IN_MEMORY = 256 * 1024
 """A downloaded attachment stays in memory up to this size, then goes to a temporary file: the
 attachments fetched ahead of the records hold little memory."""
+NO_USER = (
+    "no user to ask for it (the upload route needs its owner's user id): neither the file, "
+    "the event's actor, its conversation nor another message of the conversation near it in "
+    "its log file names one"
+)
+"""Why an attachment whose owner no source names is not archived (recorded ``failed``)."""
 STATUS_BY_HTTP = {410: "expired", 404: "not_found", 403: "forbidden"}
 FAILED = "failed"
 """Status of an attempt that failed after every retry (5xx, timeouts, network) or in storage."""
@@ -586,8 +592,7 @@ def _fsync_dir(path: str) -> None:
 def attachment_path(workspace_id: str, ref: AttachmentRef) -> str:
     """Return the API path of an attachment; raise BadPathSegment when there is none."""
     if not ref.user_id:
-        msg = "the event names no user to ask"
-        raise BadPathSegment(msg)
+        raise BadPathSegment(NO_USER)
     user, file = path_segment(ref.user_id), path_segment(ref.file_id)
     return f"/compliance/workspaces/{workspace_id}/users/{user}/files/{file}"
 
@@ -713,8 +718,8 @@ class AttachmentArchiver:
         try:
             path = attachment_path(self.workspace_id, ref)
             conversation = ref.conversation_id and url_text(ref.conversation_id, "conversation id")
-        except BadPathSegment as exc:
-            return Outcome("not_found", str(exc))
+        except BadPathSegment as exc:  # no user to ask: kept for a retry (the upload may be there)
+            return Outcome("not_found" if ref.user_id else FAILED, str(exc))
         if self._paused_because or self.closing:
             why = self._paused_because or "the run is ending"
             return Outcome(FAILED, f"not tried in this run: {why}")

@@ -75,6 +75,7 @@ from tap_chatgpt_compliance.logfiles.records import (
     ConversationFold,
     attachment_ids,
     attachment_refs,
+    conversation_user_ids,
     event_record,
     event_times,
     message_record,
@@ -87,6 +88,9 @@ from tap_chatgpt_compliance.workspace_rows import SCHEMAS as WORKSPACE_SCHEMAS
 from tap_chatgpt_compliance.workspace_rows import derive_row as derive_workspace_row
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tap_chatgpt_compliance.attachments.archive import AttachmentRef
     from tap_chatgpt_compliance.evidence.sources import Archive
     from tap_chatgpt_compliance.run.store import SpillMap
     from tap_chatgpt_compliance.run.sync import ConversationSeen
@@ -1831,16 +1835,17 @@ class Verifier:
             if file_id not in self.facts_done:
                 self.facts_done.add(file_id)
                 self.spill.add_facts(facts)
-            for ref in attachment_refs(parsed.messages):
-                derived.refs.setdefault(ref.file_id, []).append(
+            for ref, user_ids in _ref_users(parsed.messages):
+                derived.refs.setdefault(ref.file_id, []).extend(
                     (
                         ref.conversation_id,
                         ref.message_id,
-                        ref.user_id,
+                        user_id,
                         ref.name,
                         ref.mime_type,
                         ref.event_id,
                     )
+                    for user_id in user_ids
                 )
                 self.referenced.setdefault(ref.file_id, file_id)
         derived.unmatched = {
@@ -3477,3 +3482,21 @@ def derived_key(event: t.Any) -> str:
         return ""
     event_id = event.get("event_id")
     return event_id if isinstance(event_id, str) and event_id else derived_event_key(event)
+
+
+def _ref_users(
+    events: list[dict[str, t.Any]],
+) -> Iterator[tuple[AttachmentRef, list[str | None]]]:
+    """Yield each attachment reference with the user ids its ``files`` record may name.
+
+    Its own event's user when it names one; else (records.attachment_refs) the tap took the user
+    from another message of the conversation in the same part of the file, or found none: any
+    user an event of the conversation in this file names, or none.
+    """
+    named = conversation_user_ids(events)
+    own = attachment_refs(events, owners={})
+    for ref, bare in zip(attachment_refs(events), own, strict=True):
+        if bare.user_id is not None or ref.conversation_id is None:
+            yield ref, [ref.user_id]
+        else:
+            yield ref, [None, *named.get(str(ref.conversation_id), [])]

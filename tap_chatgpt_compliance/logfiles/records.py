@@ -450,23 +450,41 @@ def event_record(
     }
 
 
-def attachment_refs(events: Iterable[dict[str, t.Any]]) -> Iterable[AttachmentRef]:
-    """Yield every file a message of these events references."""
+def attachment_refs(
+    events: Iterable[dict[str, t.Any]], owners: t.Mapping[str, str] | None = None
+) -> Iterable[AttachmentRef]:
+    """Yield every file a message of these events references, with the user to ask for it.
+
+    The upload route (reference §2 #9) needs the owner's user id. Taken from the first that
+    names one: the file item's own ``user_id`` (ConversationFileInfo, §2.3), the event's
+    ``actor.user_id`` (§6 #13), the event's ``conversation.user_id`` (the conversation's owner,
+    §2.3), then another event of the same conversation: ``owners`` (conversation id → user) when
+    given, else :func:`conversation_users` of ``events``. None when no source names a user (the
+    files stream then records it loudly and keeps it for a retry, see FilesStream).
+    """
+    events = events if isinstance(events, list) else list(events)
     for event in events:
         message = _dict(event.get("message"))
         files = file_items(message)
         if not files:  # most messages attach nothing
             continue
-        actor = _dict(event.get("actor"))
         conversation = _dict(event.get("conversation"))
+        event_user = _text_or_none(_dict(event.get("actor")).get("user_id")) or _text_or_none(
+            conversation.get("user_id")
+        )
         for item in files:  # an object with an id, or a bare id (as attachment_ids reads it)
             named = _object(item)
             file_id = named.get("id") if named else item if type(item) is str else None
             if not file_id:
                 continue
+            user_id = _text_or_none(named.get("user_id")) or event_user
+            if user_id is None and conversation.get("id") is not None:
+                if owners is None:
+                    owners = conversation_users(events)
+                user_id = owners.get(str(conversation["id"]))
             yield AttachmentRef(
                 file_id=str(file_id),
-                user_id=actor.get("user_id"),
+                user_id=user_id,
                 conversation_id=conversation.get("id"),
                 message_id=message.get("id"),
                 event_id=event.get("event_id"),
@@ -474,3 +492,31 @@ def attachment_refs(events: Iterable[dict[str, t.Any]]) -> Iterable[AttachmentRe
                 mime_type=named.get("mime_type"),
                 event_time=event.get("timestamp"),
             )
+
+
+def conversation_users(events: Iterable[dict[str, t.Any]]) -> dict[str, str]:
+    """Map each conversation id to the user its events name (a user's own message first)."""
+    by_author: dict[str, str] = {}
+    any_actor: dict[str, str] = {}
+    for event in events:
+        conversation_id = _dict(event.get("conversation")).get("id")
+        user_id = _text_or_none(_dict(event.get("actor")).get("user_id"))
+        if conversation_id is None or user_id is None:
+            continue
+        key = str(conversation_id)
+        any_actor.setdefault(key, user_id)
+        author = _dict(_dict(event.get("message")).get("author"))
+        if (author.get("type") or author.get("role")) == "user":
+            by_author.setdefault(key, user_id)
+    return {**any_actor, **by_author}
+
+
+def conversation_user_ids(events: Iterable[dict[str, t.Any]]) -> dict[str, list[str]]:
+    """Map each conversation id to every user id its events' actors name, in order."""
+    users: dict[str, dict[str, None]] = {}
+    for event in events:
+        conversation_id = _dict(event.get("conversation")).get("id")
+        user_id = _text_or_none(_dict(event.get("actor")).get("user_id"))
+        if conversation_id is not None and user_id is not None:
+            users.setdefault(str(conversation_id), {})[user_id] = None
+    return {key: list(found) for key, found in users.items()}

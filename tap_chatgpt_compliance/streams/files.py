@@ -19,6 +19,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.attachments.archive import (
+    NO_USER,
     AttachmentRef,
     base_record,
     iter_parts,
@@ -199,8 +200,7 @@ class FilesStream(AttachmentLedger):
         emit = True
         if status in RETRYABLE:
             entry = pending.record_failure(ref, log_file_id, status, record["status_reason"], now)
-            if refused is not None:  # named in the run's failure line, given up or not
-                self._tally.refused.append((record["id"], record["status_reason"] or ""))
+            self._tally.name(record, refused)  # in the run's failure line, given up or not
             if now >= entry.retry_until:
                 pending.remove(ref.file_id)
                 record.update(status="gave_up", status_reason=_gave_up_reason(entry))
@@ -334,10 +334,21 @@ class NotArchived:
     """Statuses of the attempts that can clear (retried by later runs), and ``gave_up``."""
     refused: list[tuple[str, str]] = field(default_factory=list)
     """(id, reason) of the attachments whose request the API refused (400, 422, …)."""
+    ownerless: list[str] = field(default_factory=list)
+    """Ids of the attachments no event names a user for (the upload route needs one)."""
+
+    def name(self, record: dict[str, t.Any], refused: int | None) -> None:
+        """Keep an attachment the failure line names: refused by the API, or with no user."""
+        if refused is not None:
+            self.refused.append((record["id"], record["status_reason"] or ""))
+        elif not record["user_id"]:
+            self.ownerless.append(record["id"])
 
     def message(self) -> str:
         """Return the run's failure line about its attachments."""
         parts = [self._refused_line()] if self.refused else []
+        if self.ownerless:
+            parts.append(self._ownerless_line())
         retrying = {s: n for s, n in sorted(self.outcomes.items()) if s in RETRYABLE and n}
         if retrying:
             by_status = ", ".join(f"{status}: {n}" for status, n in retrying.items())
@@ -353,6 +364,19 @@ class NotArchived:
                 "because the retry list was full: they are not archived"
             )
         return "; ".join(parts) + " (see 'Not archived' in the run summary)."
+
+    def _ownerless_line(self) -> str:
+        """Name the attachment (the first of several) no event names a user to ask for."""
+        first = self.ownerless[0]
+        which = (
+            f"attachment {first}"
+            if len(self.ownerless) == 1
+            else f"{len(self.ownerless)} attachments (first: {first})"
+        )
+        return (
+            f"{which} could not be downloaded: {NO_USER}; recorded failed and kept in the retry "
+            "list (an upload lasts about 24 h): report the event to OpenAI support"
+        )
 
     def _refused_line(self) -> str:
         """Name the attachment (the first of several) whose request the API refused."""
