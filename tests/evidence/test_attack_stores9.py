@@ -20,9 +20,10 @@ import pytest
 
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
+from tests.support.evidence import copy_schema
 from tests.support.tap import TapRun
 
-from .test_audit_stores5 import _columns, _lines, _pg_verify, _schema_copy
+from .test_audit_stores5 import _columns, _lines, _pg_verify
 from .test_audit_stores5 import pg_archive as pg_archive  # the module's fixture
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +52,7 @@ def test_a_search_path_set_on_the_database_does_not_hide_a_view(
         for column in _columns(pg_archive, "messages")
     )
     evil = f"e_{uuid.uuid4().hex[:8]}"
-    schema = _schema_copy(
+    schema = copy_schema(
         pg_archive,
         "ALTER TABLE S.messages RENAME TO messages_kept",
         f"CREATE VIEW S.messages AS SELECT {select} FROM S.messages_kept",
@@ -79,7 +80,7 @@ def test_a_float_output_setting_does_not_round_what_verify_reads(
     """A part's ``size`` made ``double precision`` and 1e-9 added: every reader sees
     ``1234.000000001``; with ``extra_float_digits = -3`` (12 digits) set on the database,
     verify's session was sent ``1234`` and said intact. verify pins how values reach it."""
-    schema = _schema_copy(
+    schema = copy_schema(
         pg_archive,
         "ALTER TABLE S.log_file_parts ALTER COLUMN size TYPE double precision",
         "UPDATE S.log_file_parts SET size = size + 0.000000001",
@@ -101,7 +102,7 @@ def test_a_numeric_fraction_below_double_precision_is_a_finding(
 ) -> None:
     """``size`` made ``numeric`` and 1e-19 added: readers see ``1234.0000000000000000001``,
     verify turned the Decimal into a float (1234.0) and said intact."""
-    schema = _schema_copy(
+    schema = copy_schema(
         pg_archive,
         "ALTER TABLE S.log_file_parts ALTER COLUMN size TYPE numeric",
         "UPDATE S.log_file_parts SET size = size + 0.0000000000000000001",
@@ -117,7 +118,7 @@ def test_a_json_string_in_place_of_an_object_is_a_finding(
     """``messages.event`` (jsonb) set to a JSON *string* holding the event's text: a reader's
     ``event->'message'`` is NULL, verify parsed the string as JSON kept as text and said intact.
     A ``text`` column holding the JSON is still read as JSON (another target's layout)."""
-    schema = _schema_copy(pg_archive, "UPDATE S.messages SET event = to_jsonb(event::text)")
+    schema = copy_schema(pg_archive, "UPDATE S.messages SET event = to_jsonb(event::text)")
     report = _pg_verify(pg_archive, schema, inline_run)
     assert report.status == "FAILED", _lines(report)
     assert any(
@@ -125,7 +126,7 @@ def test_a_json_string_in_place_of_an_object_is_a_finding(
         and line.endswith("column event: differs from its raw line (as the tap derives it)")
         for line in _lines(report)
     ), _lines(report)
-    schema = _schema_copy(pg_archive, "ALTER TABLE S.messages ALTER COLUMN event TYPE text")
+    schema = copy_schema(pg_archive, "ALTER TABLE S.messages ALTER COLUMN event TYPE text")
     assert _pg_verify(pg_archive, schema, inline_run).status == "intact"
 
 
@@ -135,7 +136,7 @@ def test_what_the_stored_rows_show_is_what_verify_reads(
     """Already caught, kept caught: an ``ON SELECT`` rule makes the (empty) table a view; a
     generated column and a column added with a default are stored values verify reads; a
     trigger changes only rows written after it (verify reads those)."""
-    rule = _schema_copy(
+    rule = copy_schema(
         pg_archive,
         "ALTER TABLE S.messages RENAME TO messages_kept",
         "CREATE TABLE S.messages (LIKE S.messages_kept)",
@@ -149,7 +150,7 @@ def test_what_the_stored_rows_show_is_what_verify_reads(
         "ALTER TABLE S.messages ADD COLUMN note text GENERATED ALWAYS AS ('I agreed.') STORED",
         "ALTER TABLE S.messages ADD COLUMN note text DEFAULT 'I agreed.'",
     ):
-        report = _pg_verify(pg_archive, _schema_copy(pg_archive, statement), inline_run)
+        report = _pg_verify(pg_archive, copy_schema(pg_archive, statement), inline_run)
         assert any("column note: differs" in line for line in _lines(report)), statement
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,6 @@ from tests.support.tap import TapRun, assert_one_readable_line, run_tap, tap_con
 WS = "/v1/compliance/workspaces/{workspace_id}"
 USERS = f"{WS}/users"
 NOWHERE = "https://api.nothing.invalid/v1"
-WORKSPACE = "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0"
 """A host that does not resolve, by definition (RFC 2606): no request can leave the machine."""
 BUDGETED = """
 import sys
@@ -168,6 +168,12 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _workspace() -> str:
+    """Return a workspace id of its own: runs of one workspace and URL share a lease (one run
+    at a time), and these tests run in parallel."""
+    return str(uuid.uuid4())
+
+
 def _cannot_connect(
     api_url: str,
     tmp_path: Path,
@@ -183,7 +189,7 @@ def _cannot_connect(
     """
     config = {
         "api_key": "sk-test-not-a-key",
-        "workspace_id": WORKSPACE,
+        "workspace_id": _workspace(),
         "api_url": api_url,
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
@@ -330,7 +336,9 @@ def test_a_connection_test_stopped_while_it_waits_says_so_in_one_line(tmp_path: 
     """SIGTERM while ``--test`` waits (here for a resolver) ended in a traceback of the
     ``Interrupted`` raised by the tap's own handler, exit 1. Now its one line and exit 143."""
     (tmp_path / "config.json").write_text(
-        json.dumps({"api_key": "sk-test-not-a-key", "workspace_id": WORKSPACE, "api_url": NOWHERE})
+        json.dumps(
+            {"api_key": "sk-test-not-a-key", "workspace_id": _workspace(), "api_url": NOWHERE}
+        )
     )
     config = str(tmp_path / "config.json")
     command = [sys.executable, "-c", HUNG_RESOLVER, "30", "30", "--config", config, "--test"]
