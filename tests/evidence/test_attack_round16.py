@@ -194,3 +194,19 @@ def test_a_row_copied_with_another_url_in_its_content_is_not_a_repeat(
     records[stream].insert(index, forged)  # read first
     report = _verify_sealed(records, tmp_path, sealed)
     assert report.status != "intact", report.text()
+
+
+def test_a_signed_url_pointed_at_another_host_is_not_signed_anew() -> None:
+    """Only what a signature renews (path, query) may differ between a killed run's rows and
+    their rerun: a copy whose signed URL names another host was taken for the same row."""
+    from tap_chatgpt_compliance.evidence.rest_chains import stable
+
+    def row(url: str) -> dict[str, object]:
+        item = json.dumps({"id": "m-1", "download_url": url}, sort_keys=True)
+        return {"id": "m-1", "raw_item": item, "workspace_id": "w", "chain_version": 1}
+
+    real = "https://files.example.invalid/a/b?X-Amz-Expires=60&X-Amz-Signature=1"
+    resigned = "https://files.example.invalid/c/d?X-Amz-Expires=60&X-Amz-Signature=2"
+    moved = "https://exfil.example.invalid/a/b?X-Amz-Expires=60&X-Amz-Signature=1"
+    assert stable("users", row(real)) == stable("users", row(resigned))
+    assert stable("users", row(real)) != stable("users", row(moved))
