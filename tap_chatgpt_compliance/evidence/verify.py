@@ -189,6 +189,16 @@ ORGANIZATION_UNPROVEN = (
 )
 
 
+_ITEM_BOOKKEEPING = rest_chain.COLUMNS | {"raw_item", "item", "workspace_id"}
+
+
+def _from_item(stream: str, column: str) -> bool:
+    """Whether a column of ``stream`` is copied from the REST item (absent when it lacks it)."""
+    if stream not in DIRECTORY and stream not in WORKSPACE_SCHEMAS:
+        return False
+    return column not in _ITEM_BOOKKEEPING and column not in WORKSPACE_PARENTS.get(stream, ())
+
+
 def _time_columns(schema: dict[str, t.Any]) -> frozenset[str]:
     return frozenset(
         name
@@ -572,6 +582,9 @@ class Anchor:
     """REST stream -> (chain_seq, chain_head) of its chain (logfiles/rest_chain.py)."""
     rest_head_keys: dict[str, str] = field(default_factory=dict)
     """REST stream -> the primary key of its head row (``chain_head_key``), when named."""
+    selected: dict[str, frozenset[str]] = field(default_factory=dict)
+    """stream -> the columns the last run that wrote records of it selected
+    (``bookmarks.log_files.selected_columns``; none in a state of a tap version before it)."""
 
 
 def read_state(path: str | Path) -> Anchor:
@@ -602,6 +615,10 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
     partitions = manifest.get("partitions", []) if isinstance(manifest, dict) else []
     written_for = manifest.get("workspace_id") if isinstance(manifest, dict) else None
     anchor.workspace_id = None if written_for is None else str(written_for)
+    selected = manifest.get("selected_columns") if isinstance(manifest, dict) else None
+    for stream, columns in (selected or {}).items() if isinstance(selected, dict) else ():
+        if isinstance(columns, list):
+            anchor.selected[str(stream)] = frozenset(map(str, columns))
     for partition in partitions if isinstance(partitions, list) else []:
         if not isinstance(partition, dict):
             continue
@@ -1267,6 +1284,7 @@ class Verifier:
             self.rest.check(self.anchors)
             self._directory_is_unanchored()
             self._check_absent_columns()
+            self._check_selected_by_state()
             self._name_unproven_columns()
             self._summarise()
         finally:
@@ -2301,6 +2319,42 @@ class Verifier:
                 f"{', '.join(needed)} not archived (deselected?): what an export renders from "
                 "them, and what verify proves by them, is in no row"
             )
+
+    def _check_selected_by_state(self) -> None:
+        """Report what a state says its run wrote and the archive holds nothing of.
+
+        A state names the columns selected by the last run that wrote records of each stream
+        (:attr:`Anchor.selected`): such a column in no row of its stream was removed from every
+        row (not deselected), and such a stream without a row (its table or files gone, a
+        stored-file stream with its parts) was removed whole. A state without the entry (a tap
+        version before it) leaves a column in no row to the limitation.
+        """
+        report = self.report
+        for anchor in self.anchors:
+            for stream, columns in sorted(anchor.selected.items()):
+                if stream not in KNOWN_STREAMS:
+                    continue  # a stream map's alias: verify reads no such stream
+                if stream not in self.streams_present or not report.stream_rows.get(stream):
+                    report.add(
+                        "missing",
+                        f"stream {stream}",
+                        f"no row in the archive, but {anchor.source} says a run wrote {stream} "
+                        "records (its last STATE names the columns it selected): every row "
+                        "removed",
+                    )
+                    continue
+                held = self.seen_columns.get(stream, set())
+                for column in sorted(columns - held):
+                    if f"{stream}.{column}" in report.not_archived or not _from_item(
+                        stream, column
+                    ):
+                        report.add(
+                            "column",
+                            f"{stream} column {column}",
+                            f"in no row of the archive, but {anchor.source} says the last run "
+                            f"that wrote {stream} records selected it: removed from every row "
+                            "(not deselected)",
+                        )
 
     def _name_unproven_columns(self) -> None:
         """List the columns of the archive's streams that nothing proves (UNPROVEN_COLUMNS)."""

@@ -1,0 +1,183 @@
+"""Attack round 17: what the state proves of the selection, rows named for export, and an
+insider who edits the archive and the state but not a seal under Object Lock.
+
+What was found:
+
+- with ``--state`` alone a column deleted from every row of a stream (``users.email``,
+  ``messages.content_text``, a stored file's ``status``…) looked deselected in the catalog: a
+  limitation, and ``intact`` when the column is not one the export renders from. The tap's
+  STATE now names the columns selected by the last run that wrote records of each stream
+  (``bookmarks.log_files.selected_columns``): such a column in no row is a ``column`` finding,
+  and a stream the state says was written with no row left is a ``missing`` finding. A state
+  of an earlier tap version (without the entry) keeps the limitation.
+- a REST row with its ``raw_item`` nulled while other rows hold it was counted as
+  "deselected" (``consistent, unproven``) but not named: export showed its columns, edited,
+  without the NOT PROVEN mark. Such rows are now named (``Report.unproven_rows``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, verify
+from tests.support.tap import TapRun
+
+from .conftest import write_jsonl
+from .test_workspace_evidence import (  # noqa: F401 (fixtures)
+    FILE_STREAMS,
+    inline_run,
+    sim,
+)
+
+Records = dict[str, list[dict[str, Any]]]
+
+
+def _records(run: TapRun) -> Records:
+    return copy.deepcopy(dict(run.records))
+
+
+def _state(run: TapRun) -> dict[str, Any]:
+    assert run.state is not None
+    return copy.deepcopy(run.state)
+
+
+def _verify(records: Records, tmp: Path, state: dict[str, Any] | None) -> Report:
+    folder = tmp / f"archive-{len(list(tmp.iterdir()))}"
+    write_jsonl(json.loads(json.dumps(records)), folder)
+    anchor = None if state is None else anchor_from_state(state, "state")
+    return verify(sources.from_jsonl(folder), anchor)
+
+
+def _lines(report: Report) -> list[str]:
+    return [finding.line() for finding in report.findings]
+
+
+# --------------------------------------------------------------------------- the state's selection
+
+
+def test_the_state_names_each_written_streams_selected_columns(
+    inline_run: TapRun,  # noqa: F811
+) -> None:
+    """Every stream the run wrote is named with the keys its records hold (a column copied
+    from a REST item may be in none: ``users.display_name``); the entry is small."""
+    selected = _state(inline_run)["bookmarks"]["log_files"]["selected_columns"]
+    written = {stream for stream, rows in inline_run.records.items() if rows}
+    assert set(selected) == written, (sorted(selected), sorted(written))
+    for stream in written:
+        keys = set().union(*(row.keys() for row in inline_run.records[stream]))
+        assert set(selected[stream]) >= keys, stream
+    assert len(json.dumps(selected)) < 8_000
+
+
+def test_the_honest_archive_with_its_state_is_intact(
+    inline_run: TapRun,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    report = _verify(_records(inline_run), tmp_path, _state(inline_run))
+    assert report.status == "intact", report.text()
+
+
+DELETED = (
+    ("users", "email"),
+    ("messages", "content_text"),
+    ("conversations", "title"),
+    ("memories", "entry_count"),
+    ("gpt_files", "status_reason"),
+    ("gpt_files", "archived_at"),
+    ("memory_entries", "memory_context_id"),
+    ("log_files", "processed_at"),
+    ("users", "chain_seq"),
+    ("users", "raw_item"),
+    ("canvases", "user_id"),
+)
+"""Columns whose deletion from every row was a limitation (deselected?) or not seen at all."""
+
+
+def test_a_column_deleted_from_every_row_with_the_state_alone_is_failed(
+    inline_run: TapRun,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Was ``intact`` (a limitation: "deselected in the catalog?")."""
+    for stream, column in DELETED:
+        records = _records(inline_run)
+        assert records[stream], stream
+        for row in records[stream]:
+            row.pop(column, None)
+        report = _verify(records, tmp_path, _state(inline_run))
+        assert report.status == "FAILED", (stream, column, report.text())
+        assert any(f"{stream} column {column}" in line for line in _lines(report)), _lines(
+            report
+        )
+
+
+def test_an_old_state_without_the_selection_keeps_the_limitation(
+    inline_run: TapRun,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A state of a tap version before ``selected_columns``: deselection cannot be told apart."""
+    state = _state(inline_run)
+    del state["bookmarks"]["log_files"]["selected_columns"]
+    records = _records(inline_run)
+    for row in records["users"]:
+        del row["email"]
+    report = _verify(records, tmp_path, state)
+    assert not report.findings, report.text()
+    assert "users.email" in report.not_archived, report.text()
+
+
+def test_a_stored_file_stream_deleted_with_its_parts_is_failed(
+    inline_run: TapRun,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """gpt_files/project_files/library_file_contents removed whole, with their parts."""
+    for stream in FILE_STREAMS:
+        records = _records(inline_run)
+        assert records[stream], stream
+        del records[stream]
+        records.pop(f"{stream}_parts", None)
+        report = _verify(records, tmp_path, _state(inline_run))
+        assert report.status == "FAILED", (stream, report.text())
+        assert any(stream in line for line in _lines(report)), _lines(report)
+
+
+def test_a_whole_stream_deleted_is_failed(
+    inline_run: TapRun,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Every stream the run wrote, removed whole (its folder or table gone)."""
+    for stream in sorted(s for s, rows in inline_run.records.items() if rows and s != "log_files"):
+        records = _records(inline_run)
+        del records[stream]
+        report = _verify(records, tmp_path, _state(inline_run))
+        assert report.status == "FAILED", (stream, report.text())
+
+
+# --------------------------------------------------------------------------- a chained input nulled
+
+
+def test_a_row_with_its_raw_item_nulled_is_named_for_export(
+    inline_run: TapRun,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """One users row (and one canvas row) with raw_item nulled and a shown column edited,
+    while the other rows hold raw_item: was "deselected" (consistent, unproven) with the row
+    named nowhere, so export showed the edit unmarked. The row is named now."""
+    for stream, column in (("users", "email"), ("canvases", "title")):
+        records = _records(inline_run)
+        row = records[stream][-1]
+        row["raw_item"] = None
+        row[column] = "edited"
+        report = _verify(records, tmp_path, _state(inline_run))
+        assert report.status != "intact", report.text()
+        named = {item for _, item in report.unproven_rows} | {
+            f.item for f in report.findings
+        }
+        assert any(str(row["id"]) in item and item.startswith(stream) for item in named), (
+            stream,
+            named,
+            report.text(),
+        )
