@@ -219,6 +219,36 @@ TIME_COLUMNS = {
 }
 
 
+STRICT_TIMES: dict[str, frozenset[str]] = {
+    stream: frozenset(columns - UNPROVEN_COLUMNS.get(stream, {}).keys())
+    for stream, columns in {
+        **TIME_COLUMNS,
+        "log_files": _time_columns(schemas.LOG_FILE),
+    }.items()
+    if columns - UNPROVEN_COLUMNS.get(stream, {}).keys()
+}
+"""The proven time columns of each stream: a value stored as text must be an RFC 3339 time
+with its offset (:data:`_RFC3339`), as the tap writes every one (``…+00:00``)."""
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d(:?\d\d)?)", re.ASCII
+)
+"""A time text every reader places at one instant: date, time and offset (a PostgreSQL
+``timestamptz`` cast to text ends ``+00``). Without its offset a reader takes it for local
+time (JavaScript's ``Date``, a ``timestamptz`` column in another session time zone)."""
+
+
+def _misread_time(value: t.Any) -> bool:
+    """Whether a stored time is one readers may place at another instant than its derivation.
+
+    A text without an offset (``2026-01-01T10:00:00``: local time to most readers), with
+    spaces around it, in another ISO 8601 form (week dates, basic format), or a number (Unix
+    seconds): verify's parser takes each for the UTC instant, other readers do not.
+    """
+    if value is None or isinstance(value, datetime):
+        return False
+    return not (isinstance(value, str) and _RFC3339.fullmatch(value))
+
+
 @dataclass
 class Finding:
     """One thing missing or altered."""
@@ -1225,6 +1255,8 @@ class Verifier:
         """{STORED_FILES stream: {file id: the chained row naming it}} (:data:`FILES_OF`)."""
         self.stored_ids: dict[str, set[str]] = {}
         """{STORED_FILES stream: the file ids it has a row of}."""
+        self.misread_times: set[str] = set()
+        """Items of the times already reported by :meth:`_misread_time`."""
         self.seen_columns: defaultdict[str, set[str]] = defaultdict(set)
         """The columns any row of a stream holds (a key of a JSONL line, a table's column)."""
 
@@ -1240,13 +1272,35 @@ class Verifier:
         archived (see :meth:`_check_absent_columns`).
         """
         seen = self.seen_columns[stream]
+        times = STRICT_TIMES.get(stream, ())
         count = 0
         for row in self.archive.iter_records(stream, self._on_error):
             count += 1
             if len(row) > len(seen) or not seen.issuperset(row):
                 seen.update(row)
+            for column in times:
+                if _misread_time(row.get(column)):
+                    self._misread_time(stream, row, column)
             yield row
         self.report.stream_rows.setdefault(stream, count)  # the first pass read every row
+
+    def _misread_time(self, stream: str, row: Record, column: str) -> None:
+        """Report a time stored in a form readers may place at another instant (once)."""
+        ident = row.get("event_id") if stream in ("messages", "events") else row.get("id")
+        item = f"{stream} {'event ' if stream in ('messages', 'events') else ''}{ident}"
+        if stream in sources.ORDERED_BY_LOG_FILE and row.get("log_file_id") is not None:
+            item += f" of log file {row.get('log_file_id')}"
+        item += f" column {column}"
+        if item in self.misread_times:
+            return
+        self.misread_times.add(item)
+        self.report.add(
+            "column",
+            item,
+            f"{row.get(column)!r:.60} is no RFC 3339 time with its offset (the tap writes "
+            "…+00:00): a reader may place it at another instant (a time without offset is "
+            "local time to most): altered",
+        )
 
     # -- the whole run
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,64 @@ def test_a_row_with_its_raw_item_nulled_is_named_for_export(
             named,
             report.text(),
         )
+
+
+# --------------------------------------------------------------------------- times in other forms
+
+TIMES = (
+    ("messages", "created_at"),
+    ("messages", "event_timestamp"),
+    ("conversations", "created_at"),
+    ("users", "created_at"),
+    ("canvas_versions", "updated_at"),
+    ("conversations", "title_seen_at"),
+    ("library_files", "trashed_at"),
+    ("log_files", "end_time"),
+)
+
+
+def _forms(value: str) -> dict[str, Any]:
+    """The same instant (to verify's parser) in forms readers take for another, or none."""
+    utc = value.replace("Z", "+00:00")
+    return {
+        "no offset": utc.removesuffix("+00:00"),
+        "spaces": f" {utc} ",
+        "unix seconds": datetime.fromisoformat(utc).timestamp(),
+        "basic format": utc.replace("-", "").replace(":", "").replace("+0000", "+00:00"),
+    }
+
+
+def test_a_time_rewritten_without_its_offset_is_failed(
+    inline_run: TapRun,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """``2026-…T10:49:22.189937`` for ``…+00:00``: verify's parser took it for UTC (intact);
+    a reader takes it for local time (JavaScript's Date, pandas, a timestamptz column in
+    another session time zone): hours off. Unix seconds, spaces, ISO basic format alike."""
+    for stream, column in TIMES:
+        original = next(r[column] for r in inline_run.records[stream] if r.get(column))
+        for form, value in _forms(original).items():
+            records = _records(inline_run)
+            row = next(r for r in records[stream] if r.get(column))
+            row[column] = value
+            report = _verify(records, tmp_path, _state(inline_run))
+            assert report.status == "FAILED", (stream, column, form, report.text())
+            assert any(f"column {column}" in line for line in _lines(report)), _lines(report)
+
+
+def test_the_same_instant_in_another_rfc3339_form_is_no_finding(
+    inline_run: TapRun,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """``Z``, ``z``, a space for ``T``, another offset: every reader places it at the same
+    instant (a target may write times so): no finding, no false FAILED."""
+    records = _records(inline_run)
+    for stream, column in TIMES:
+        for row in records[stream]:
+            if row.get(column):
+                when = datetime.fromisoformat(row[column].replace("Z", "+00:00"))
+                row[column] = when.astimezone(timezone(timedelta(hours=-5))).isoformat(" ")
+        row = next(r for r in records[stream] if r.get(column))
+        row[column] = row[column].replace(" ", "t")
+    report = _verify(records, tmp_path, _state(inline_run))
+    assert report.status == "intact", report.text()
