@@ -112,7 +112,7 @@ class TapChatGPTCompliance(SeamTap):
         if isinstance(self.message_writer, CountingWriter):
             records = self.message_writer.records
             progress.records_total = lambda: sum(records.values())
-            self.message_writer.first_record = self._note_selection
+            self.message_writer.first_record = lambda stream: _note_selection(self, stream)
         statuses = self.sync_run.attachment_statuses
         progress.attachments_total = lambda: sum(statuses.values())
         if isinstance(self.message_writer, LineLimitedWriter):
@@ -173,15 +173,6 @@ class TapChatGPTCompliance(SeamTap):
         check_state(state, workspace_id)
         super().load_state(state)
         stamp_state(self.state.setdefault("bookmarks", {}), workspace_id)
-
-    def _note_selection(self, stream: str) -> None:
-        """Keep in the state the columns selected for ``stream`` (its first record of the run).
-
-        ``verify --state`` then tells a column deleted from every row from one deselected.
-        """
-        note_selection(
-            self.state.setdefault("bookmarks", {}), selected_columns(self.streams, {stream: 1})
-        )
 
     @override
     def discover_streams(self) -> list[Stream]:
@@ -339,6 +330,15 @@ def _failure_lines(exc: BaseException) -> list[str]:
 def _fatal_line(exc: BaseException) -> str:
     """Return the one line of the error that ends the run."""
     return exc.message if isinstance(exc, Interrupted) else fatal_message(exc)
+
+
+def _note_selection(tap: TapChatGPTCompliance, stream: str) -> None:
+    """Keep in the state the columns selected for ``stream`` (its first record of the run).
+
+    ``verify --state`` then tells a column deleted from every row from one deselected.
+    """
+    bookmarks = tap.state.setdefault("bookmarks", {})
+    note_selection(bookmarks, selected_columns(tap.streams, {stream: 1}))
 
 
 def quiet_sdk_metrics(logger: logging.Logger) -> None:
