@@ -66,12 +66,12 @@ class CountingWriter(LineLimitedWriter):
 
     def write_message(self, message: Message) -> None:
         """Write one message; count it if it is a RECORD."""
-        is_record = isinstance(message, RecordMessage)
-        if is_record and message.stream not in self.records and self.first_record is not None:
-            self.first_record(message.stream)
+        stream = message.stream if isinstance(message, RecordMessage) else None
+        if stream is not None and stream not in self.records and self.first_record is not None:
+            self.first_record(stream)
         super().write_message(message)
-        if is_record:
-            self.records[message.stream] += 1
+        if stream is not None:
+            self.records[stream] += 1
 
 
 def written_bookmarks(

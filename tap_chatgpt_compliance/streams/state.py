@@ -117,7 +117,7 @@ def note_selection(
     """
     log_files = bookmarks.setdefault(chain.LOG_FILES, {})
     known = log_files.get(SELECTED_KEY)
-    if not _is_selection(known):
+    if not isinstance(known, dict) or not _is_selection(known):
         known = log_files[SELECTED_KEY] = {}
     known.update({stream: sorted(columns) for stream, columns in selected.items()})
 

@@ -110,9 +110,7 @@ def test_a_column_deleted_from_every_row_with_the_state_alone_is_failed(
             row.pop(column, None)
         report = _verify(records, tmp_path, _state(inline_run))
         assert report.status == "FAILED", (stream, column, report.text())
-        assert any(f"{stream} column {column}" in line for line in _lines(report)), _lines(
-            report
-        )
+        assert any(f"{stream} column {column}" in line for line in _lines(report)), _lines(report)
 
 
 def test_an_old_state_without_the_selection_keeps_the_limitation(
@@ -174,9 +172,7 @@ def test_a_row_with_its_raw_item_nulled_is_named_for_export(
         row[column] = "edited"
         report = _verify(records, tmp_path, _state(inline_run))
         assert report.status != "intact", report.text()
-        named = {item for _, item in report.unproven_rows} | {
-            f.item for f in report.findings
-        }
+        named = {item for _, item in report.unproven_rows} | {f.item for f in report.findings}
         assert any(str(row["id"]) in item and item.startswith(stream) for item in named), (
             stream,
             named,
