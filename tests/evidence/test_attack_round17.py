@@ -28,6 +28,8 @@ from tap_chatgpt_compliance.evidence.verify import Report, anchor_from_state, ve
 from tests.support.tap import TapRun
 
 from .conftest import write_jsonl
+from .test_attack_stores9 import _body
+from .test_attack_stores9 import s3 as s3  # the module's fixture
 from .test_workspace_evidence import (  # noqa: F401 (fixtures)
     FILE_STREAMS,
     inline_run,
@@ -239,3 +241,26 @@ def test_the_same_instant_in_another_rfc3339_form_is_no_finding(
         row[column] = row[column].replace(" ", "t")
     report = _verify(records, tmp_path, _state(inline_run))
     assert report.status == "intact", report.text()
+
+
+# --------------------------------------------------------------------------- S3 keys
+
+
+def test_s3_keys_with_a_dot_segment_are_findings(s3: Any) -> None:
+    """A message with its text edited put under ``acme/./messages/``: verify skipped the
+    object (its first segment ``.`` is no stream: intact), while a reader that resolves the
+    segments (``aws s3 sync`` to a disk, a URL client) finds it in ``messages/``. Under
+    ``messages/./`` or ``events/../messages/`` verify read it where the key says, readers
+    that resolve it elsewhere. Like an empty segment: a ``read`` finding, not read."""
+    edited = {**s3.rows["messages"][0], "content_text": "I agreed."}
+    for key in (
+        "acme/./messages/messages-2.jsonl",
+        "acme/messages/./messages-2.jsonl",
+        "acme/events/../messages/messages-2.jsonl",
+    ):
+        s3.put(key, _body([edited]))
+        listed = s3.client.list_objects_v2(Bucket=s3.bucket, Prefix="acme/")["Contents"]
+        assert key in {o["Key"] for o in listed}, "the store resolved the key"
+        lines = _lines(s3.run())
+        assert any(line.startswith(f"read: s3://{s3.bucket}/{key}") for line in lines), lines
+        s3.client.delete_object(Bucket=s3.bucket, Key=key)
