@@ -13,6 +13,22 @@ What was found:
 - a REST row with its ``raw_item`` nulled while other rows hold it was counted as
   "deselected" (``consistent, unproven``) but not named: export showed its columns, edited,
   without the NOT PROVEN mark. Such rows are now named (``Report.unproven_rows``).
+- a proven time rewritten without its offset (``…T10:49:22.189937`` for ``…+00:00``), as Unix
+  seconds, with spaces around it or in ISO 8601 basic format: verify's parser took each for
+  the same UTC instant (``intact``); most readers take a time without offset for local time.
+  Now a ``column`` finding; ``Z``, another offset or a space for ``T`` is still none.
+- S3: rows forged under ``acme/./messages/`` were skipped in silence (``intact``): a reader
+  that resolves the segment (``aws s3 sync`` to a disk) finds them in ``messages/``. A key
+  with a ``.`` or ``..`` segment is now a ``read`` finding, like an empty segment.
+
+Held (probed, no change): a whole stored-file stream deleted with its parts (the state's
+chain head of the stream), an empty archive or half of every stream with an old state (the
+anchored heads), an event's or ``raw_item``'s JSON re-serialised with a time in another form
+or escapes (the event compared as JSON values, ``raw_item`` as the chained text), NFD text and
+a homoglyph in an e-mail (compared with the raw line or item), ``messages.event`` kept as
+JSON text with other key order and whitespace (the same value: no finding, as documented),
+and copies of a row that differ only in ``_sdc_*`` columns (at-least-once delivery, as
+documented).
 """
 
 from __future__ import annotations
