@@ -280,3 +280,15 @@ def test_s3_keys_with_a_dot_segment_are_findings(s3: Any) -> None:
         lines = _lines(s3.run())
         assert any(line.startswith(f"read: s3://{s3.bucket}/{key}") for line in lines), lines
         s3.client.delete_object(Bucket=s3.bucket, Key=key)
+
+
+def test_an_empty_archive_or_every_stream_cut_short_with_an_old_state_is_failed(
+    inline_run: TapRun,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Held: every stream emptied (its files kept), or cut after its first row (a truncation
+    at every stream's boundary), verified with the run's state."""
+    for keep in (0, 1):
+        records = {stream: rows[:keep] for stream, rows in _records(inline_run).items()}
+        report = _verify(records, tmp_path, _state(inline_run))
+        assert report.status == "FAILED", (keep, report.text())
