@@ -17,7 +17,7 @@ from tap_chatgpt_compliance.attachments.archive import AttachmentArchiver
 from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline
 from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
 from tap_chatgpt_compliance.http.transport import Transport
-from tap_chatgpt_compliance.logfiles.seals import seal_errors, seal_run
+from tap_chatgpt_compliance.logfiles.seals import seal_errors, seal_run, selected_columns
 from tap_chatgpt_compliance.run.interpreter import lean_interpreter
 from tap_chatgpt_compliance.run.output import Interrupted, LineLimitedWriter
 from tap_chatgpt_compliance.run.store import LeaseHeld, WorkspaceLease
@@ -53,7 +53,12 @@ from tap_chatgpt_compliance.settings import (
 from tap_chatgpt_compliance.streams.files import say_if_every_one_missing
 from tap_chatgpt_compliance.streams.overlap import start_overlap, stop_overlap
 from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
-from tap_chatgpt_compliance.streams.state import check_state, read_state_file, stamp_state
+from tap_chatgpt_compliance.streams.state import (
+    check_state,
+    note_selection,
+    read_state_file,
+    stamp_state,
+)
 from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
 
 if sys.version_info >= (3, 12):
@@ -107,6 +112,7 @@ class TapChatGPTCompliance(SeamTap):
         if isinstance(self.message_writer, CountingWriter):
             records = self.message_writer.records
             progress.records_total = lambda: sum(records.values())
+            self.message_writer.first_record = lambda stream: _note_selection(self, stream)
         statuses = self.sync_run.attachment_statuses
         progress.attachments_total = lambda: sum(statuses.values())
         if isinstance(self.message_writer, LineLimitedWriter):
@@ -324,6 +330,15 @@ def _failure_lines(exc: BaseException) -> list[str]:
 def _fatal_line(exc: BaseException) -> str:
     """Return the one line of the error that ends the run."""
     return exc.message if isinstance(exc, Interrupted) else fatal_message(exc)
+
+
+def _note_selection(tap: TapChatGPTCompliance, stream: str) -> None:
+    """Keep in the state the columns selected for ``stream`` (its first record of the run).
+
+    ``verify --state`` then tells a column deleted from every row from one deselected.
+    """
+    bookmarks = tap.state.setdefault("bookmarks", {})
+    note_selection(bookmarks, selected_columns(tap.streams, {stream: 1}))
 
 
 def quiet_sdk_metrics(logger: logging.Logger) -> None:

@@ -239,6 +239,9 @@ class RestChains:
         missing = missing_inputs(row, stream)
         if missing:
             self.incomplete[stream][", ".join(missing)] += 1
+            # named one by one: export marks the row NOT PROVEN (a column null in one row
+            # only, others holding it, is no deselection; either way nothing proves the row)
+            self.report.unproven_rows.append(("chain", label))
             if kept is None:
                 self.unknown[stream].add(_seq(row.get("chain_seq")))
                 kept = f"unknown {self.position}"

@@ -513,6 +513,9 @@ def from_s3(
     root = root.rstrip("/") + "/"
     for path in sorted(listing):
         segments = path[len(root) :].split("/") if path.startswith(root) else []
+        if DOT_SEGMENTS.intersection(segments):  # wherever it is: resolved, it may be a stream's
+            archive.problems.append((f"s3://{path}", _DOT_SEGMENT))
+            continue
         stream = next((segment for segment in segments if segment), "")
         if stream not in streams and stream != "log_files":
             continue
@@ -526,6 +529,11 @@ def from_s3(
     return archive
 
 
+DOT_SEGMENTS = frozenset({".", ".."})
+_DOT_SEGMENT = (
+    "a key with a '.' or '..' path segment: readers that resolve it (a sync to a disk, a URL "
+    "client) place it in another folder than its key names (not read; rename it)"
+)
 _EMPTY_SEGMENT = (
     "a key with an empty path segment ('//' or a trailing '/'): readers differ on which folder "
     "holds it (not read; rename it)"

@@ -189,6 +189,16 @@ ORGANIZATION_UNPROVEN = (
 )
 
 
+_ITEM_BOOKKEEPING = rest_chain.COLUMNS | {"raw_item", "item", "workspace_id"}
+
+
+def _from_item(stream: str, column: str) -> bool:
+    """Whether a column of ``stream`` is copied from the REST item (absent when it lacks it)."""
+    if stream not in DIRECTORY and stream not in WORKSPACE_SCHEMAS:
+        return False
+    return column not in _ITEM_BOOKKEEPING and column not in WORKSPACE_PARENTS.get(stream, ())
+
+
 def _time_columns(schema: dict[str, t.Any]) -> frozenset[str]:
     return frozenset(
         name
@@ -207,6 +217,36 @@ TIME_COLUMNS = {
     **{name: _time_columns(schema) for name, schema in DIRECTORY.items()},
     **{name: _time_columns(schema) for name, schema in WORKSPACE_SCHEMAS.items()},
 }
+
+
+STRICT_TIMES: dict[str, frozenset[str]] = {
+    stream: frozenset(columns - UNPROVEN_COLUMNS.get(stream, {}).keys())
+    for stream, columns in {
+        **TIME_COLUMNS,
+        "log_files": _time_columns(schemas.LOG_FILE),
+    }.items()
+    if columns - UNPROVEN_COLUMNS.get(stream, {}).keys()
+}
+"""The proven time columns of each stream: a value stored as text must be an RFC 3339 time
+with its offset (:data:`_RFC3339`), as the tap writes every one (``…+00:00``)."""
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d(:?\d\d)?)", re.ASCII
+)
+"""A time text every reader places at one instant: date, time and offset (a PostgreSQL
+``timestamptz`` cast to text ends ``+00``). Without its offset a reader takes it for local
+time (JavaScript's ``Date``, a ``timestamptz`` column in another session time zone)."""
+
+
+def _misread_time(value: t.Any) -> bool:
+    """Whether a stored time is one readers may place at another instant than its derivation.
+
+    A text without an offset (``2026-01-01T10:00:00``: local time to most readers), with
+    spaces around it, in another ISO 8601 form (week dates, basic format), or a number (Unix
+    seconds): verify's parser takes each for the UTC instant, other readers do not.
+    """
+    if value is None or isinstance(value, datetime):
+        return False
+    return not (isinstance(value, str) and _RFC3339.fullmatch(value))
 
 
 @dataclass
@@ -572,6 +612,9 @@ class Anchor:
     """REST stream -> (chain_seq, chain_head) of its chain (logfiles/rest_chain.py)."""
     rest_head_keys: dict[str, str] = field(default_factory=dict)
     """REST stream -> the primary key of its head row (``chain_head_key``), when named."""
+    selected: dict[str, frozenset[str]] = field(default_factory=dict)
+    """stream -> the columns the last run that wrote records of it selected
+    (``bookmarks.log_files.selected_columns``; none in a state of a tap version before it)."""
 
 
 def read_state(path: str | Path) -> Anchor:
@@ -602,6 +645,10 @@ def anchor_from_state(state: t.Mapping[str, t.Any], source: str) -> Anchor:
     partitions = manifest.get("partitions", []) if isinstance(manifest, dict) else []
     written_for = manifest.get("workspace_id") if isinstance(manifest, dict) else None
     anchor.workspace_id = None if written_for is None else str(written_for)
+    selected = manifest.get("selected_columns") if isinstance(manifest, dict) else None
+    for stream, columns in (selected or {}).items() if isinstance(selected, dict) else ():
+        if isinstance(columns, list):
+            anchor.selected[str(stream)] = frozenset(map(str, columns))
     for partition in partitions if isinstance(partitions, list) else []:
         if not isinstance(partition, dict):
             continue
@@ -1208,6 +1255,8 @@ class Verifier:
         """{STORED_FILES stream: {file id: the chained row naming it}} (:data:`FILES_OF`)."""
         self.stored_ids: dict[str, set[str]] = {}
         """{STORED_FILES stream: the file ids it has a row of}."""
+        self.misread_times: set[str] = set()
+        """Items of the times already reported by :meth:`_misread_time`."""
         self.seen_columns: defaultdict[str, set[str]] = defaultdict(set)
         """The columns any row of a stream holds (a key of a JSONL line, a table's column)."""
 
@@ -1223,13 +1272,35 @@ class Verifier:
         archived (see :meth:`_check_absent_columns`).
         """
         seen = self.seen_columns[stream]
+        times = STRICT_TIMES.get(stream, ())
         count = 0
         for row in self.archive.iter_records(stream, self._on_error):
             count += 1
             if len(row) > len(seen) or not seen.issuperset(row):
                 seen.update(row)
+            for column in times:
+                if _misread_time(row.get(column)):
+                    self._misread_time(stream, row, column)
             yield row
         self.report.stream_rows.setdefault(stream, count)  # the first pass read every row
+
+    def _misread_time(self, stream: str, row: Record, column: str) -> None:
+        """Report a time stored in a form readers may place at another instant (once)."""
+        ident = row.get("event_id") if stream in ("messages", "events") else row.get("id")
+        item = f"{stream} {'event ' if stream in ('messages', 'events') else ''}{ident}"
+        if stream in sources.ORDERED_BY_LOG_FILE and row.get("log_file_id") is not None:
+            item += f" of log file {row.get('log_file_id')}"
+        item += f" column {column}"
+        if item in self.misread_times:
+            return
+        self.misread_times.add(item)
+        self.report.add(
+            "column",
+            item,
+            f"{row.get(column)!r:.60} is no RFC 3339 time with its offset (the tap writes "
+            "…+00:00): a reader may place it at another instant (a time without offset is "
+            "local time to most): altered",
+        )
 
     # -- the whole run
 
@@ -1267,6 +1338,7 @@ class Verifier:
             self.rest.check(self.anchors)
             self._directory_is_unanchored()
             self._check_absent_columns()
+            self._check_selected_by_state()
             self._name_unproven_columns()
             self._summarise()
         finally:
@@ -2301,6 +2373,42 @@ class Verifier:
                 f"{', '.join(needed)} not archived (deselected?): what an export renders from "
                 "them, and what verify proves by them, is in no row"
             )
+
+    def _check_selected_by_state(self) -> None:
+        """Report what a state says its run wrote and the archive holds nothing of.
+
+        A state names the columns selected by the last run that wrote records of each stream
+        (:attr:`Anchor.selected`): such a column in no row of its stream was removed from every
+        row (not deselected), and such a stream without a row (its table or files gone, a
+        stored-file stream with its parts) was removed whole. A state without the entry (a tap
+        version before it) leaves a column in no row to the limitation.
+        """
+        report = self.report
+        for anchor in self.anchors:
+            for stream, columns in sorted(anchor.selected.items()):
+                if stream not in KNOWN_STREAMS:
+                    continue  # a stream map's alias: verify reads no such stream
+                if stream not in self.streams_present or not report.stream_rows.get(stream):
+                    report.add(
+                        "missing",
+                        f"stream {stream}",
+                        f"no row in the archive, but {anchor.source} says a run wrote {stream} "
+                        "records (its last STATE names the columns it selected): every row "
+                        "removed",
+                    )
+                    continue
+                held = self.seen_columns.get(stream, set())
+                for column in sorted(columns - held):
+                    if f"{stream}.{column}" in report.not_archived or not _from_item(
+                        stream, column
+                    ):
+                        report.add(
+                            "column",
+                            f"{stream} column {column}",
+                            f"in no row of the archive, but {anchor.source} says the last run "
+                            f"that wrote {stream} records selected it: removed from every row "
+                            "(not deselected)",
+                        )
 
     def _name_unproven_columns(self) -> None:
         """List the columns of the archive's streams that nothing proves (UNPROVEN_COLUMNS)."""

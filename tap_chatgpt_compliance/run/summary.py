@@ -48,6 +48,8 @@ class CountingWriter(LineLimitedWriter):
         """Start with no records counted."""
         super().__init__()
         self.records: Counter[str] = Counter()
+        self.first_record: t.Callable[[str], None] | None = None
+        """Called with a stream's name before its first record of the run is written."""
 
     def write_record(
         self,
@@ -57,14 +59,19 @@ class CountingWriter(LineLimitedWriter):
         verbatim: Verbatim | None = None,
     ) -> None:
         """Write one RECORD by the fast path and count it."""
+        if stream not in self.records and self.first_record is not None:
+            self.first_record(stream)
         super().write_record(stream, record, version, verbatim)
         self.records[stream] += 1
 
     def write_message(self, message: Message) -> None:
         """Write one message; count it if it is a RECORD."""
+        stream = message.stream if isinstance(message, RecordMessage) else None
+        if stream is not None and stream not in self.records and self.first_record is not None:
+            self.first_record(stream)
         super().write_message(message)
-        if isinstance(message, RecordMessage):
-            self.records[message.stream] += 1
+        if stream is not None:
+            self.records[stream] += 1
 
 
 def written_bookmarks(

@@ -24,6 +24,10 @@ from tap_chatgpt_compliance.timeparse import to_datetime
 
 WORKSPACE_KEY = "workspace_id"
 """Kept in ``bookmarks.log_files``: the workspace whose log files the bookmarks describe."""
+SELECTED_KEY = "selected_columns"
+"""Kept in ``bookmarks.log_files``: ``{stream: [column, …]}``, the columns selected by the
+last run that wrote records of each stream (``verify --state`` tells a column deleted from
+every row from one deselected in the catalog by it)."""
 FIX = (
     "Nothing was read. Give the run the state the last run of this workspace wrote (Meltano: "
     "`meltano state get` / `meltano state set`), or clear it (`meltano state clear`) to archive "
@@ -86,6 +90,12 @@ def state_problems(state: t.Any, workspace_id: str) -> list[str]:
             f"workspace {workspace_id!r}: its bookmarks would skip this workspace's log files "
             "(each workspace needs its own state: in Meltano its own state ID)",
         )
+    selected = log_files.get(SELECTED_KEY) if isinstance(log_files, dict) else None
+    if selected is not None and not _is_selection(selected):
+        problems.append(
+            f"bookmarks.{chain.LOG_FILES}.{SELECTED_KEY} is {_shown(selected)}, not an object "
+            "of column lists"
+        )
     files = bookmarks.get(chain.FILES)
     if isinstance(files, dict):
         problems += _pending_problems(f"bookmarks.{chain.FILES}", files.get(PENDING_KEY))
@@ -95,6 +105,29 @@ def state_problems(state: t.Any, workspace_id: str) -> list[str]:
 def stamp_state(bookmarks: dict[str, dict[str, t.Any]], workspace_id: str) -> None:
     """Record in a state's bookmarks the workspace they describe."""
     bookmarks.setdefault(chain.LOG_FILES, {})[WORKSPACE_KEY] = workspace_id
+
+
+def note_selection(
+    bookmarks: dict[str, dict[str, t.Any]], selected: t.Mapping[str, t.Sequence[str]]
+) -> None:
+    """Record the selected columns of streams this run writes records of (:data:`SELECTED_KEY`).
+
+    Called when a stream's first record of the run is written: the next STATE (written after
+    that record) carries them; an earlier run's entry stays for the streams this run writes none.
+    """
+    log_files = bookmarks.setdefault(chain.LOG_FILES, {})
+    known = log_files.get(SELECTED_KEY)
+    if not isinstance(known, dict) or not _is_selection(known):
+        known = log_files[SELECTED_KEY] = {}
+    known.update({stream: sorted(columns) for stream, columns in selected.items()})
+
+
+def _is_selection(value: t.Any) -> bool:
+    """Return whether ``value`` is ``{stream: [column, …]}``."""
+    return isinstance(value, dict) and all(
+        isinstance(columns, list) and all(isinstance(c, str) for c in columns)
+        for columns in value.values()
+    )
 
 
 def _partition_problems(where: str, bookmark: dict[str, t.Any]) -> list[str]:

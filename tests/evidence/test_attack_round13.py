@@ -218,8 +218,9 @@ def test_a_forged_row_placed_before_the_chain_is_never_intact(runs: Runs, tmp_pa
 
 def test_chain_columns_removed_from_every_row_are_never_intact(runs: Runs, tmp_path: Path) -> None:
     """Every users row stripped of its chain columns, one deleted, anchored by a state that
-    holds no users head (a state of an older tap): was ``intact``; now unproven. With the
-    state's users head: an anchor finding (as before)."""
+    holds no users head nor selected columns (a state of an older tap): was ``intact``; now
+    unproven. With the state's users head: an anchor finding (as before); with its selected
+    columns (round 17): a column finding."""
     records = _both(runs)
     records["users"] = [rest_chain.without_chain(row) for row in records["users"]]
     del records["users"][-1]
@@ -228,6 +229,9 @@ def test_chain_columns_removed_from_every_row_are_never_intact(runs: Runs, tmp_p
     assert report.status == "FAILED", report.text()
     assert any(line.startswith("anchor: chain users") for line in _lines(report))
     state["bookmarks"].pop("users")
+    report = _verify_jsonl(records, tmp_path, state)  # its selected columns name chain_seq
+    assert any(line.startswith("column: users column chain_seq") for line in _lines(report))
+    state["bookmarks"]["log_files"].pop("selected_columns")  # an older tap's state
     report = _verify_jsonl(records, tmp_path, state)
     assert report.status == "consistent", report.text()
     assert "(users) were written before their chain" in str(report.unproven), report.text()

@@ -273,12 +273,17 @@ def test_postgres_upserted_sealed_runs_are_intact_and_a_file_record_removed_is_n
 
 
 def test_a_column_removed_from_every_row_is_a_seal_finding(sealed: Sealed, tmp_path: Path) -> None:
-    """Without the seal, a column in no row looks deselected (intact: users.email is re-derived
-    and rendered by nothing); the seal lists the run's selected columns."""
+    """Without the seal, and with a state of an older tap (no selected columns), a column in no
+    row looks deselected (intact: users.email is re-derived and rendered by nothing); the seal
+    lists the run's selected columns, and so does a state since round 17."""
     records = sealed.records()
     for row in records["users"]:
         del row["email"]
-    assert _verify(records, tmp_path, sealed, seals=False).status == "intact"
+    old = copy.deepcopy(sealed.second.state)
+    old["bookmarks"]["log_files"].pop("selected_columns")
+    assert _verify(records, tmp_path, sealed, seals=False, state=old).status == "intact"
+    report = _verify(records, tmp_path, sealed, seals=False)
+    assert any(f.item == "users column email" for f in report.findings), report.text()
     report = _verify(records, tmp_path, sealed)
     assert report.status == "FAILED", report.text()
     assert any(
@@ -428,6 +433,7 @@ def test_file_records_before_their_chain_are_unproven_never_failed(
         records[stream] = [rest_chain.without_chain(row) for row in records[stream]]
         for key in (chain.HEAD_KEY, chain.SEQ_KEY, rest_chain.HEAD_KEY_KEY):
             state["bookmarks"].get(stream, {}).pop(key, None)
+    state["bookmarks"]["log_files"].pop("selected_columns")  # nor the selection
     report = _verify(records, tmp_path, sealed, seals=False, state=state)
     assert report.status == "consistent", report.text()
     assert any(

@@ -187,11 +187,17 @@ def test_a_column_absent_from_some_rows_only_is_a_finding(runs: Runs, tmp_path: 
 def test_a_column_stripped_from_every_row_is_named_never_silent(runs: Runs, tmp_path: Path) -> None:
     """messages.event removed from every row (as deselected, or by an attacker): was FAILED;
     named, and never intact (the production renders from it); a message deleted beside it is
-    still FAILED (its raw line has no row)."""
+    still FAILED (its raw line has no row). With a state naming the run's selected columns
+    (round 17), the column is a finding: the run selected it."""
     records = _records(runs.ordinary)
     for row in records["messages"]:
         del row["event"]
     report = _verify_jsonl(records, tmp_path, runs.ordinary.state)
+    assert report.status == "FAILED", report.text()
+    assert any("messages column event" in line for line in _lines(report)), report.text()
+    state = copy.deepcopy(runs.ordinary.state or {})
+    state["bookmarks"]["log_files"].pop("selected_columns")  # a state of an older tap
+    report = _verify_jsonl(records, tmp_path, state)
     assert not report.findings, report.text()
     assert report.status == "consistent", report.text()
     assert "messages.event" in str(report.unproven), report.text()
