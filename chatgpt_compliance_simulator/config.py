@@ -228,6 +228,11 @@ class Oddities:
     """Fraction of CONVERSATION_MESSAGE events whose ``message.author`` carries ``role`` instead
     of ``type`` (the older encoding, reference §2.9 "sometimes author.role", §5 #7)."""
 
+    listing_new_fields: bool = False
+    """Items of ``/logs`` listings carry fields the reference does not list (as OpenAI may add
+    at any time): ``line_count`` (lines in the file) and ``retention`` (``{"expires_at": end_time
+    + 30 days}``, §3.2 "files expire 30 days after creation"). A tap must keep them."""
+
     multi_document_listing_rate: float = 0.0
     """Fraction of ``/logs`` listing queries answered once with a body of two JSON documents
     (the page, a newline, the page again: reference §5 #12, XSIAM's "newline-separated

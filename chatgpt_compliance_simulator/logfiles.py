@@ -47,8 +47,11 @@ class LogFile:
         sha256: str | None = None,
         end_time: str | None = None,
         omit: tuple[str, ...] = (),
+        new_fields: bool = False,
     ) -> dict[str, object]:
-        """Return the LogFileMetadata object of a listing (``omit``: keys left out)."""
+        """Return the LogFileMetadata object of a listing (``omit``: keys left out;
+        ``new_fields``: with fields the reference does not list, ``Oddities.listing_new_fields``).
+        """
         meta: dict[str, object] = {
             "id": self.id,
             "event_type": self.event_type,
@@ -57,6 +60,9 @@ class LogFile:
             "file_size": len(self.body),
             "file_sha256": sha256 or self.sha256,
         }
+        if new_fields:
+            meta["line_count"] = self.n_lines
+            meta["retention"] = {"expires_at": iso_s(self.end_us + 30 * DAY_US)}
         for k in omit:
             meta.pop(k, None)
         return meta

@@ -152,6 +152,7 @@ class LogsApi:
                 self.state.listed_sha(f),
                 end_time=FUTURE_END_TIME if f.id == future_id else None,
                 omit=omit,
+                new_fields=odd.listing_new_fields,
             )
             for _, _, f in page
         ]

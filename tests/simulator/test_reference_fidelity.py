@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -294,3 +294,30 @@ def test_gen1_enums_and_custom_action_tools(make):
                     else:
                         assert tool["action_domain"] is None
     assert actions
+
+
+
+def test_listing_items_with_fields_the_reference_does_not_list(make):
+    """§2.8 lists `id, event_type, end_time, file_name, file_size, file_sha256`; OpenAI may add
+    more at any time. With `listing_new_fields`, every `/logs` item (workspace and org) also
+    carries `line_count` and `retention.expires_at` (end_time + 30 days, §3.2); off by
+    default."""
+    odd = dataclasses.replace(Oddities(), listing_new_fields=True)
+    c = Client(make(quirks=Quirks.none(), oddities=odd))
+    listed = [(f, False) for f in c.list_all()] + [(f, True) for f in c.list_all("COSTS", org=True)]
+    assert listed and any(org for _, org in listed)
+    for item, org in listed:
+        assert item["line_count"] == c.download(item["id"], org).count(b"\n")
+        end = datetime.fromisoformat(item["end_time"].replace("Z", "+00:00"))
+        expires = datetime.fromisoformat(item["retention"]["expires_at"].replace("Z", "+00:00"))
+        assert expires - end == timedelta(days=30)
+    plain = Client(make(quirks=Quirks.none())).list_page(limit=5).json()["data"]
+    assert plain
+    assert {key for item in plain for key in item} == {
+        "id",
+        "event_type",
+        "end_time",
+        "file_name",
+        "file_size",
+        "file_sha256",
+    }
