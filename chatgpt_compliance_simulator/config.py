@@ -25,7 +25,9 @@ GENERATED_WORKSPACE_TYPES: tuple[str, ...] = (
     "AUDIT_LOG",
     "AUTH_LOG",
     "APP_LOG",
+    "APP_AUTH_LOG",
     "CODEX_LOG",
+    "CODEX_TURN",
 )
 
 SCOPE_LOGS_ALL = "chatgpt.enterprise.compliance_logs_platform.read"

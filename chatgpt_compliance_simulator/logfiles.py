@@ -49,8 +49,10 @@ class LogFile:
         omit: tuple[str, ...] = (),
         new_fields: bool = False,
     ) -> dict[str, object]:
-        """Return the LogFileMetadata object of a listing (``omit``: keys left out;
-        ``new_fields``: with fields the reference does not list, ``Oddities.listing_new_fields``).
+        """Return the LogFileMetadata object of a listing.
+
+        ``omit``: keys left out; ``new_fields``: with fields the reference does not list
+        (``Oddities.listing_new_fields``).
         """
         meta: dict[str, object] = {
             "id": self.id,

@@ -296,7 +296,6 @@ def test_gen1_enums_and_custom_action_tools(make):
     assert actions
 
 
-
 def test_listing_items_with_fields_the_reference_does_not_list(make):
     """§2.8 lists `id, event_type, end_time, file_name, file_size, file_sha256`; OpenAI may add
     more at any time. With `listing_new_fields`, every `/logs` item (workspace and org) also
@@ -305,7 +304,8 @@ def test_listing_items_with_fields_the_reference_does_not_list(make):
     odd = dataclasses.replace(Oddities(), listing_new_fields=True)
     c = Client(make(quirks=Quirks.none(), oddities=odd))
     listed = [(f, False) for f in c.list_all()] + [(f, True) for f in c.list_all("COSTS", org=True)]
-    assert listed and any(org for _, org in listed)
+    assert any(org for _, org in listed)
+    assert not all(org for _, org in listed)
     for item, org in listed:
         assert item["line_count"] == c.download(item["id"], org).count(b"\n")
         end = datetime.fromisoformat(item["end_time"].replace("Z", "+00:00"))
@@ -321,3 +321,38 @@ def test_listing_items_with_fields_the_reference_does_not_list(make):
         "file_size",
         "file_sha256",
     }
+
+
+def test_app_auth_and_codex_turn_events_have_the_reference_shapes(make):
+    """§2.9 "Other types": APP_AUTH_LOG `app_id (nullable), link_id, action link|unlink`
+    (ELASTIC) and CODEX_TURN `payload{product_client_id, model, session_id|thread_id,
+    token_usage{uncached_input_tokens, cached_input_tokens, output_tokens}, cost_usd,
+    estimated_cost_usd, credits}` (TSCLIENT) are generated (they were accepted but always
+    empty), in the ground truth, with the common envelope (event_id, timestamp, principal,
+    actor)."""
+    sim = make(users=6, span_days=2.0, quirks=Quirks.none())
+    c = Client(sim)
+    truth = sim.ground_truth()["events"]
+    envelope = {"event_id", "type", "timestamp", "principal", "actor"}
+    app_auth = [e for f in c.list_all("APP_AUTH_LOG") for e in events_of(c.download(f["id"]))]
+    assert app_auth
+    assert {e["event_id"] for e in app_auth} == set(truth["APP_AUTH_LOG"])
+    for e in app_auth:
+        assert set(e) == envelope | {"app_id", "link_id", "action"}
+        assert e["action"] in {"link", "unlink"}
+        assert e["principal"] == {"id": sim.workspace_id, "type": "CHATGPT_WORKSPACE"}
+    assert None in {e["app_id"] for e in app_auth}
+    turns = [e for f in c.list_all("CODEX_TURN") for e in events_of(c.download(f["id"]))]
+    assert turns
+    assert {e["event_id"] for e in turns} == set(truth["CODEX_TURN"])
+    for e in turns:
+        assert set(e) == envelope | {"payload"}
+        payload = e["payload"]
+        assert {"session_id", "thread_id"} & set(payload)
+        assert set(payload["token_usage"]) == {
+            "uncached_input_tokens",
+            "cached_input_tokens",
+            "output_tokens",
+        }
+        for key in ("product_client_id", "model", "cost_usd", "estimated_cost_usd", "credits"):
+            assert key in payload

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from chatgpt_compliance_simulator import Oddities, Quirks, Simulator
+from chatgpt_compliance_simulator import (
+    ORG_EVENT_TYPES,
+    WORKSPACE_EVENT_TYPES,
+    Oddities,
+    Quirks,
+    Simulator,
+)
 from tests.support.simulators import Client
 from tests.support.tap import run_tap, tap_config
 
@@ -35,14 +41,51 @@ def test_listing_fields_the_tap_does_not_know_are_kept(simulator_factory):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     client = Client(sim)
+    scopes = {"CONVERSATION_MESSAGE": False, "AUTH_LOG": False, "COSTS": True}
     served = {
         item["id"]: item
-        for event_type, org in (("CONVERSATION_MESSAGE", False), ("AUTH_LOG", False), ("COSTS", True))
+        for event_type, org in scopes.items()
         for item in client.list_all(event_type, org=org)
     }
     records = {r["id"]: r for r in run.records["log_files"]}
     assert set(records) == set(served)
     assert {r["scope"] for r in records.values()} == {"workspace", "organization"}
     for file_id, item in served.items():
-        assert "line_count" in item and "retention" in item
+        assert {"line_count", "retention"} <= set(item)
         assert records[file_id]["listing_item"] == item, file_id
+
+
+def test_every_reference_event_type_is_archived_as_served(simulator_factory):
+    """§1B "Event types seen": with every workspace type and the org-scoped COSTS requested,
+    each event the simulator holds is in `events` (messages for CONVERSATION_MESSAGE), whole
+    as served; APP_AUTH_LOG and CODEX_TURN (§2.9 "Other types") are among them, and the
+    org-scoped log files carry the organization's id."""
+    sim: Simulator = simulator_factory(**{**SMALL, "span_days": 1.5}, quirks=Quirks.none())
+    workspace_types = list(WORKSPACE_EVENT_TYPES)
+    run = run_tap(
+        tap_config(
+            sim,
+            event_types=[*workspace_types, *ORG_EVENT_TYPES],
+            organization_id=sim.organization_id,
+            file_content="none",
+        )
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    for record in run.records["log_files"]:
+        org = record["event_type"] in ORG_EVENT_TYPES
+        assert record["organization_id"] == (sim.organization_id if org else None)
+    truth = sim.ground_truth()
+    events = {(r["type"], r["event_id"]): r for r in run.records["events"]}
+    for event_type in (*workspace_types, *ORG_EVENT_TYPES):
+        served = truth["events"].get(event_type, {})
+        if event_type in ("APP_AUTH_LOG", "CODEX_TURN", "AUTH_LOG", "COSTS"):
+            assert served, event_type
+        if event_type == "CONVERSATION_MESSAGE":
+            assert run.ids("messages") == set(truth["messages"])
+            continue
+        got = {eid for (kind, eid) in events if kind == event_type}
+        assert got == set(served), event_type
+        for event_id, event in served.items():
+            record = events[(event_type, event_id)]
+            assert record["event"] == event, (event_type, event_id)
+            assert record["organization_id"] == sim.organization_id  # the setting, every row
