@@ -230,6 +230,29 @@ class BackgroundActivity:
                     }
                 )
                 self.logs.streams[etype].deliver(ts, ts, self.delivery.finish(ev))
+        for etype in self.logs.extra_org_types:
+            self._extra_org(etype, from_us, to_us)
+
+    def _extra_org(self, etype: str, from_us: int, to_us: int) -> None:
+        """Generate an organization-scoped extra type (APP_ORGANIZATION_LOG, …): app events.
+
+        The org principal as COSTS has it, the member and the workspace named; drawn from the
+        extra generator after the workspace's extras (nothing else moves).
+        """
+        x, w = self.xrng, self.world
+        for ts in self._times(max(2.0, len(w.users) * 0.5), from_us, to_us, rng=x):
+            ev = {
+                "event_id": rand_uuid(x),
+                "type": etype,
+                "timestamp": iso_us(ts),
+                "principal": {"id": w.org_id, "type": "OPENAI_ORGANIZATION"},
+                "actor": user_actor(x.choice(w.users)),
+                "workspace_id": w.id,
+                "app_id": "asdk_app_" + rand_token(x, 12),
+                "app_name": x.choice(["Jira", "GitHub", "Salesforce"]),
+                "action": x.choice(["link", "unlink", "request", "response"]),
+            }
+            self.logs.org_streams[etype].deliver(ts, ts, dumps(ev))
 
     def _costs(self, from_us: int, to_us: int) -> None:
         """Org COSTS: hourly aggregates per active user, delivered 3-5 h late (§3.2)."""

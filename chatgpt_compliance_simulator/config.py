@@ -19,6 +19,18 @@ _EVENT_TYPES = json.loads(
 WORKSPACE_EVENT_TYPES: tuple[str, ...] = tuple(_EVENT_TYPES["workspace"])
 #: Log event types that live under ``/v1/compliance/organizations/{organization_id}/logs``.
 ORG_EVENT_TYPES: tuple[str, ...] = tuple(_EVENT_TYPES["organization"])
+
+
+def organization_named(event_type: str) -> bool:
+    """Whether an extra type's name says it is organization-scoped (``…_ORGANIZATION_…``).
+
+    Reference §1B: Fivetran's tables ``APP_ORGANIZATION_LOG`` and ``APP_AUTH_ORGANIZATION_LOG``
+    (LOW: "may not equal the API values"); such a name in ``Oddities.extra_event_types`` lives
+    under the organization path, like COSTS.
+    """
+    return "ORGANIZATION" in event_type.split("_")
+
+
 #: Event types for which the simulator generates data (the others are accepted, always empty).
 GENERATED_WORKSPACE_TYPES: tuple[str, ...] = (
     "CONVERSATION_MESSAGE",
@@ -190,8 +202,10 @@ class Oddities:
     """Fraction of AUDIT_LOG/AUTH_LOG events that reuse the ``event_id`` of a
     CONVERSATION_MESSAGE event (different type and content)."""
     extra_event_types: tuple[str, ...] = ()
-    """Additional workspace event types, accepted by the listing and generated (a few events
-    a day each), e.g. ``("CHATGPT_PLUGIN_DOCUMENT", "CHATGPT_PLUGIN_PRESENTATION")``."""
+    """Additional event types, accepted by the listing and generated (a few events a day
+    each), e.g. ``("CHATGPT_PLUGIN_DOCUMENT", "CHATGPT_PLUGIN_PRESENTATION")``. A name with the
+    word ``ORGANIZATION`` (Fivetran's ``APP_ORGANIZATION_LOG``, reference §1B, LOW) is
+    organization-scoped: listed under ``/organizations/{org}/logs`` only, like COSTS."""
     project_config_as_array: bool = False
     """Projects (list and get) carry ``latest_config`` as a JSON array of configurations."""
     stuck_listing: bool = False

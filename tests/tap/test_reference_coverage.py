@@ -125,3 +125,44 @@ def test_verify_holds_listing_item_to_the_chained_columns(simulator_factory):
     assert report.status == "intact"
     assert "log_files.listing_item" in report.unproven_columns
     assert verified(lambda record: record.pop("listing_item")).status == "intact"
+
+
+def test_organization_app_logs_are_listed_under_the_organization(simulator_factory):
+    """§1B: Fivetran's tables add `APP_ORGANIZATION_LOG` and `APP_AUTH_ORGANIZATION_LOG`
+    (LOW), organization-scoped by their names. The tap listed every type but COSTS under the
+    workspace, which refuses an organization-scoped type (422): such a type could not be
+    archived at all. A type named `…_ORGANIZATION_…` is now listed under the organization like
+    COSTS (and needs organization_id); its events and log files are archived with the
+    organization's id, and verify finds the archive intact."""
+    sim: Simulator = simulator_factory(
+        **SMALL,
+        quirks=Quirks.none(),
+        oddities=dataclasses.replace(
+            Oddities(), extra_event_types=("APP_ORGANIZATION_LOG", "APP_AUTH_ORGANIZATION_LOG")
+        ),
+    )
+    org_types = ["APP_ORGANIZATION_LOG", "APP_AUTH_ORGANIZATION_LOG", "COSTS"]
+    missing = run_tap(tap_config(sim, event_types=["CONVERSATION_MESSAGE", org_types[0]]))
+    assert missing.returncode == 1
+    assert "are organization-scoped: set organization_id" in missing.stderr.splitlines()[-1]
+    run = run_tap(
+        tap_config(
+            sim,
+            event_types=["CONVERSATION_MESSAGE", *org_types],
+            organization_id=sim.organization_id,
+            file_content="none",
+        )
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    truth = sim.ground_truth()["events"]
+    for event_type in org_types:
+        assert truth[event_type], event_type
+        got = {r["event_id"]: r["event"] for r in run.records["events"] if r["type"] == event_type}
+        assert got == truth[event_type], event_type
+        files = [r for r in run.records["log_files"] if r["event_type"] == event_type]
+        assert files, event_type
+        assert {(r["scope"], r["organization_id"]) for r in files} == {
+            ("organization", sim.organization_id)
+        }
+    report = verify(sources.Archive("test", tables=run.records), anchor_from_state(run.state, "s"))
+    assert report.status != "FAILED", [finding.line() for finding in report.findings]
