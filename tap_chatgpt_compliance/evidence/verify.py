@@ -70,7 +70,6 @@ from tap_chatgpt_compliance.evidence.export_text import one_line
 from tap_chatgpt_compliance.evidence.rest_chains import RestChains, chained, missing_inputs
 from tap_chatgpt_compliance.evidence.sources import JsonString, strict_json
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
-from tap_chatgpt_compliance.logfiles.listed import listed_file_size
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
 from tap_chatgpt_compliance.logfiles.records import (
     ConversationFold,
@@ -1940,11 +1939,6 @@ class Verifier:
                     f"says {scope!r}, its event type {record.get('event_type')!r} is "
                     f"{event_scope(str(record.get('event_type')))}-scoped",
                 )
-            listing_problem = _listing_item_problem(record)
-            if listing_problem:
-                self.report.add(
-                    "column", f"log_files {file_id} column listing_item", listing_problem
-                )
             size, downloaded = record.get("file_size"), record.get("bytes_downloaded")
             if (
                 _version(record) < 3  # from version 3 on, the listing's value is chained
@@ -3435,39 +3429,6 @@ def _same(first: t.Any, second: t.Any, time: bool = False) -> bool:
     if time:
         return chain.canonical_time(first) == chain.canonical_time(second)
     return _canonical(first) == _canonical(second)
-
-
-_LISTING_COLUMNS = (("id", "id"), ("file_name", "file_name"), ("file_sha256", "provider_sha256"))
-"""Fields of a listing item and the manifest columns (chained) the tap copies them into."""
-
-
-def _listing_item_problem(record: Record) -> str | None:
-    """Return how a manifest record's ``listing_item`` disagrees with its chained columns.
-
-    The item is the listing's, as served: the columns the tap copied from it (id, file_name,
-    file_sha256, file_size) are chained, so an item whose fields differ from them was altered
-    (its fields the tap does not know cannot be proven: ``UNPROVEN_COLUMNS``). Absent (a
-    record written before the column existed) or null: nothing to check.
-    """
-    item = record.get("listing_item")
-    if item is None:
-        return None
-    if not isinstance(item, dict):
-        return f"says {one_line(repr(item))[:80]}, not the listing's item (a JSON object)"
-    for field_name, column in _LISTING_COLUMNS:
-        value, copied = item.get(field_name), record.get(column)
-        as_text = value is not None and not isinstance(value, str) and str(value) == copied
-        if not (_same(value, copied) or as_text):  # the tap's id is str(); a target may str()
-            return (
-                f"its {field_name} {item.get(field_name)!r} is not the record's {column} "
-                f"{record.get(column)!r}"
-            )
-    if "file_size" in record and not _same(listed_file_size(item), record.get("file_size")):
-        return (
-            f"its file_size {item.get('file_size')!r} is not the record's file_size "
-            f"{record.get('file_size')!r}"
-        )
-    return None
 
 
 def _version(record: Record) -> int:
