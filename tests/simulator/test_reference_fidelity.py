@@ -356,3 +356,32 @@ def test_app_auth_and_codex_turn_events_have_the_reference_shapes(make):
         }
         for key in ("product_client_id", "model", "cost_usd", "estimated_cost_usd", "credits"):
             assert key in payload
+
+
+def test_extra_types_named_organization_are_organization_scoped(make):
+    """§1B: Fivetran's `APP_ORGANIZATION_LOG`, `APP_AUTH_ORGANIZATION_LOG` (LOW, "may not equal
+    the API values") are refused on both paths by default; named in `extra_event_types`, they
+    are organization-scoped like COSTS: listed (with events) under the organization, refused
+    under the workspace with §3.5's message pattern; other extra names stay workspace types."""
+    names = ("APP_ORGANIZATION_LOG", "APP_AUTH_ORGANIZATION_LOG")
+    plain = Client(make(quirks=Quirks.none()))
+    for name in names:
+        assert plain.list_page(name).status_code == 422
+        org = plain.get(plain.org("/logs"), params={"event_type": name, "after": EPOCH_AFTER})
+        assert org.status_code == 422
+    odd = dataclasses.replace(Oddities(), extra_event_types=(*names, "CHATGPT_PLUGIN_DOCUMENT"))
+    c = Client(make(quirks=Quirks.none(), oddities=odd))
+    for name in names:
+        files = c.list_all(name, org=True)
+        assert files
+        events = [e for f in files for e in events_of(c.download(f["id"], org=True))]
+        assert {e["type"] for e in events} == {name}
+        assert {e["principal"]["type"] for e in events} == {"OPENAI_ORGANIZATION"}
+        refused = c.list_page(name)
+        assert refused.status_code == 422
+        assert "is an organization-scoped event type" in refused.text
+    assert c.list_all("CHATGPT_PLUGIN_DOCUMENT")
+    document = c.get(
+        c.org("/logs"), params={"event_type": "CHATGPT_PLUGIN_DOCUMENT", "after": EPOCH_AFTER}
+    )
+    assert document.status_code == 422
