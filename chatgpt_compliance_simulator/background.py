@@ -1,4 +1,4 @@
-"""Background event streams: AUTH_LOG, AUDIT_LOG, APP_LOG, CODEX_LOG, org COSTS, extra types."""
+"""Background event streams: AUTH, AUDIT, APP, APP_AUTH, CODEX logs and turns, COSTS, extras."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from .clock import DAY_US, HOUR_US, iso_us
 from .config import SimulatorConfig
 from .delivery import Delivery
-from .events import EventShapes, user_actor
+from .events import EventShapes, dumps, user_actor
 from .logfiles import LogStore
 from .rand import Rngs, rand_count, rand_token, rand_uuid
 from .vocab import AUDIT_ACTIONS, AUTH_ACTIONS, CODEX_CLIENTS, CODEX_EVENTS, SENTENCES, TOPICS
@@ -31,6 +31,7 @@ class BackgroundActivity:
         self.cfg = cfg
         self.brng = rngs.background
         self.xrng = rngs.extra
+        self.trng = rngs.turns
         self.world = world
         self.shapes = shapes
         self.delivery = delivery
@@ -49,6 +50,8 @@ class BackgroundActivity:
         self._audit(from_us, to_us)
         self._app(from_us, to_us)
         self._codex(from_us, to_us)
+        self._app_auth(from_us, to_us)
+        self._codex_turns(from_us, to_us)
         self._extra(from_us, to_us)
         self._costs(from_us, to_us)
 
@@ -150,6 +153,60 @@ class BackgroundActivity:
             )
             d.deliver(self.logs.streams["CODEX_LOG"], ts, d.finish(ev))
 
+    def _own_envelope(self, etype: str, ts: int, actor: dict[str, Any]) -> dict[str, Any]:
+        """Return the envelope of an event drawn from ``turns`` only (no other generator moves)."""
+        return {
+            "event_id": rand_uuid(self.trng),
+            "type": etype,
+            "timestamp": iso_us(ts),
+            "principal": {"id": self.world.id, "type": "CHATGPT_WORKSPACE"},
+            "actor": actor,
+        }
+
+    def _app_auth(self, from_us: int, to_us: int) -> None:
+        """Generate APP_AUTH_LOG events, a few a day.
+
+        Reference §2.9 (ELASTIC): ``app_id`` (nullable), ``link_id``, ``action`` link|unlink.
+        """
+        r, users = self.trng, self.world.users
+        for ts in self._times(max(1.0, len(users) * 0.3), from_us, to_us, rng=r):
+            ev = self._own_envelope("APP_AUTH_LOG", ts, user_actor(r.choice(users)))
+            ev.update(
+                {
+                    "app_id": None if r.random() < 0.2 else "asdk_app_" + rand_token(r, 12),
+                    "link_id": "link_" + rand_token(r, 20),
+                    "action": r.choice(["link", "unlink"]),
+                }
+            )
+            self.logs.streams["APP_AUTH_LOG"].deliver(ts, ts, dumps(ev))
+
+    def _codex_turns(self, from_us: int, to_us: int) -> None:
+        """Generate CODEX_TURN events, one a day per member.
+
+        Reference §2.9 (TSCLIENT): ``payload{product_client_id, model, session_id|thread_id,
+        token_usage{…}, cost_usd, estimated_cost_usd, credits}``.
+        """
+        r, users = self.trng, self.world.users
+        for ts in self._times(len(users) * 1.0, from_us, to_us, rng=r):
+            uncached, cached, output = r.randint(100, 9000), r.randint(0, 500), r.randint(10, 2000)
+            cost = round((uncached + cached / 10 + output * 4) / 1_000_000, 6)
+            thread = "thread_id" if r.random() < 0.5 else "session_id"
+            ev = self._own_envelope("CODEX_TURN", ts, user_actor(r.choice(users)))
+            ev["payload"] = {
+                "product_client_id": r.choice(CODEX_CLIENTS),
+                "model": "gpt-5-codex",
+                thread: rand_uuid(r),
+                "token_usage": {
+                    "uncached_input_tokens": uncached,
+                    "cached_input_tokens": cached,
+                    "output_tokens": output,
+                },
+                "cost_usd": cost,
+                "estimated_cost_usd": cost,
+                "credits": round(cost * 25, 4),
+            }
+            self.logs.streams["CODEX_TURN"].deliver(ts, ts, dumps(ev))
+
     def _extra(self, from_us: int, to_us: int) -> None:
         """Generate a few events a day of each ``Oddities.extra_event_types`` (own generator)."""
         x, shapes, w = self.xrng, self.shapes, self.world
@@ -173,6 +230,29 @@ class BackgroundActivity:
                     }
                 )
                 self.logs.streams[etype].deliver(ts, ts, self.delivery.finish(ev))
+        for etype in self.logs.extra_org_types:
+            self._extra_org(etype, from_us, to_us)
+
+    def _extra_org(self, etype: str, from_us: int, to_us: int) -> None:
+        """Generate an organization-scoped extra type (APP_ORGANIZATION_LOG, …): app events.
+
+        The org principal as COSTS has it, the member and the workspace named; drawn from the
+        extra generator after the workspace's extras (nothing else moves).
+        """
+        x, w = self.xrng, self.world
+        for ts in self._times(max(2.0, len(w.users) * 0.5), from_us, to_us, rng=x):
+            ev = {
+                "event_id": rand_uuid(x),
+                "type": etype,
+                "timestamp": iso_us(ts),
+                "principal": {"id": w.org_id, "type": "OPENAI_ORGANIZATION"},
+                "actor": user_actor(x.choice(w.users)),
+                "workspace_id": w.id,
+                "app_id": "asdk_app_" + rand_token(x, 12),
+                "app_name": x.choice(["Jira", "GitHub", "Salesforce"]),
+                "action": x.choice(["link", "unlink", "request", "response"]),
+            }
+            self.logs.org_streams[etype].deliver(ts, ts, dumps(ev))
 
     def _costs(self, from_us: int, to_us: int) -> None:
         """Org COSTS: hourly aggregates per active user, delivered 3-5 h late (§3.2)."""

@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_oddity,
         metavar="NAME[=VALUE]",
         help="serve an odd but plausible shape (repeatable; booleans need no value): "
-        "listing_without_end_time, listing_without_event_type, future_end_time, "
+        "listing_without_end_time, listing_without_event_type, listing_new_fields, "
+        "future_end_time, "
         "missing_event_id_rate=F, empty_message_id_rate=F, foreign_events_rate=F, "
         "invalid_utf8_lines=N, non_object_lines=N, event_id_clash_rate=F, "
         "extra_event_types=A,B, project_config_as_array, stuck_listing, out_of_order_listing, "

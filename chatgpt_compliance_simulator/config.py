@@ -19,13 +19,27 @@ _EVENT_TYPES = json.loads(
 WORKSPACE_EVENT_TYPES: tuple[str, ...] = tuple(_EVENT_TYPES["workspace"])
 #: Log event types that live under ``/v1/compliance/organizations/{organization_id}/logs``.
 ORG_EVENT_TYPES: tuple[str, ...] = tuple(_EVENT_TYPES["organization"])
+
+
+def organization_named(event_type: str) -> bool:
+    """Whether an extra type's name says it is organization-scoped (``…_ORGANIZATION_…``).
+
+    Reference §1B: Fivetran's tables ``APP_ORGANIZATION_LOG`` and ``APP_AUTH_ORGANIZATION_LOG``
+    (LOW: "may not equal the API values"); such a name in ``Oddities.extra_event_types`` lives
+    under the organization path, like COSTS.
+    """
+    return "ORGANIZATION" in event_type.split("_")
+
+
 #: Event types for which the simulator generates data (the others are accepted, always empty).
 GENERATED_WORKSPACE_TYPES: tuple[str, ...] = (
     "CONVERSATION_MESSAGE",
     "AUDIT_LOG",
     "AUTH_LOG",
     "APP_LOG",
+    "APP_AUTH_LOG",
     "CODEX_LOG",
+    "CODEX_TURN",
 )
 
 SCOPE_LOGS_ALL = "chatgpt.enterprise.compliance_logs_platform.read"
@@ -188,8 +202,10 @@ class Oddities:
     """Fraction of AUDIT_LOG/AUTH_LOG events that reuse the ``event_id`` of a
     CONVERSATION_MESSAGE event (different type and content)."""
     extra_event_types: tuple[str, ...] = ()
-    """Additional workspace event types, accepted by the listing and generated (a few events
-    a day each), e.g. ``("CHATGPT_PLUGIN_DOCUMENT", "CHATGPT_PLUGIN_PRESENTATION")``."""
+    """Additional event types, accepted by the listing and generated (a few events a day
+    each), e.g. ``("CHATGPT_PLUGIN_DOCUMENT", "CHATGPT_PLUGIN_PRESENTATION")``. A name with the
+    word ``ORGANIZATION`` (Fivetran's ``APP_ORGANIZATION_LOG``, reference §1B, LOW) is
+    organization-scoped: listed under ``/organizations/{org}/logs`` only, like COSTS."""
     project_config_as_array: bool = False
     """Projects (list and get) carry ``latest_config`` as a JSON array of configurations."""
     stuck_listing: bool = False
@@ -227,6 +243,11 @@ class Oddities:
     author_role_rate: float = 0.0
     """Fraction of CONVERSATION_MESSAGE events whose ``message.author`` carries ``role`` instead
     of ``type`` (the older encoding, reference §2.9 "sometimes author.role", §5 #7)."""
+
+    listing_new_fields: bool = False
+    """Items of ``/logs`` listings carry fields the reference does not list (as OpenAI may add
+    at any time): ``line_count`` (lines in the file) and ``retention`` (``{"expires_at": end_time
+    + 30 days}``, §3.2 "files expire 30 days after creation"). A tap must keep them."""
 
     multi_document_listing_rate: float = 0.0
     """Fraction of ``/logs`` listing queries answered once with a body of two JSON documents

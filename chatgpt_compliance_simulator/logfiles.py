@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .clock import DAY_US, US, iso_s
-from .config import ORG_EVENT_TYPES, WORKSPACE_EVENT_TYPES, SimulatorConfig
+from .config import ORG_EVENT_TYPES, WORKSPACE_EVENT_TYPES, SimulatorConfig, organization_named
 
 
 @dataclass
@@ -47,8 +47,13 @@ class LogFile:
         sha256: str | None = None,
         end_time: str | None = None,
         omit: tuple[str, ...] = (),
+        new_fields: bool = False,
     ) -> dict[str, object]:
-        """Return the LogFileMetadata object of a listing (``omit``: keys left out)."""
+        """Return the LogFileMetadata object of a listing.
+
+        ``omit``: keys left out; ``new_fields``: with fields the reference does not list
+        (``Oddities.listing_new_fields``).
+        """
         meta: dict[str, object] = {
             "id": self.id,
             "event_type": self.event_type,
@@ -57,6 +62,9 @@ class LogFile:
             "file_size": len(self.body),
             "file_sha256": sha256 or self.sha256,
         }
+        if new_fields:
+            meta["line_count"] = self.n_lines
+            meta["retention"] = {"expires_at": iso_s(self.end_us + 30 * DAY_US)}
         for k in omit:
             meta.pop(k, None)
         return meta
@@ -201,10 +209,15 @@ class LogStore:
         names = q.offset_file_name_rate if q.offset_file_names else 0.0
         self.window_us = cfg.log_window_minutes * 60 * US
         self.retention_us = int(cfg.retention_days * DAY_US)
+        extras = [t for t in dict.fromkeys(cfg.oddities.extra_event_types)]
         self.extra_types = tuple(
-            t for t in dict.fromkeys(cfg.oddities.extra_event_types) if t not in ORG_EVENT_TYPES
+            t for t in extras if t not in ORG_EVENT_TYPES and not organization_named(t)
         )
         """``Oddities.extra_event_types`` that get a workspace stream."""
+        self.extra_org_types = tuple(
+            t for t in extras if t not in ORG_EVENT_TYPES and organization_named(t)
+        )
+        """``Oddities.extra_event_types`` that get an organization stream."""
 
         def stream(owner: str, event_type: str) -> Stream:
             return Stream(
@@ -215,7 +228,9 @@ class LogStore:
             t: stream(workspace_id, t)
             for t in dict.fromkeys(WORKSPACE_EVENT_TYPES + self.extra_types)
         }
-        self.org_streams: dict[str, Stream] = {t: stream(org_id, t) for t in ORG_EVENT_TYPES}
+        self.org_streams: dict[str, Stream] = {
+            t: stream(org_id, t) for t in ORG_EVENT_TYPES + self.extra_org_types
+        }
         self._files: dict[str, LogFile] = {}
         self._org_files: dict[str, LogFile] = {}
 

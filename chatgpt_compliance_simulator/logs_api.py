@@ -13,7 +13,7 @@ from itertools import islice
 from typing import Any
 
 from .clock import iso_auto, parse_iso
-from .config import ORG_EVENT_TYPES, WORKSPACE_EVENT_TYPES
+from .config import ORG_EVENT_TYPES, WORKSPACE_EVENT_TYPES, organization_named
 from .generator import Workspace
 from .logfiles import LogFile, Stream
 from .rand import hash01
@@ -47,10 +47,13 @@ class LogsApi:
         self._all_types = ALL_TYPES + tuple(
             t for t in self.cfg.oddities.extra_event_types if t not in ALL_TYPES
         )
+        self._org_types = ORG_EVENT_TYPES + tuple(
+            t for t in self._all_types if t not in ORG_EVENT_TYPES and organization_named(t)
+        )
 
     def _types(self, req: Request, scopes: frozenset[str], org: bool) -> list[str] | Response:
         """Return the requested types (422 if invalid), or the 403 of one not in scope."""
-        types = event_types_param(req, org, self._all_types)
+        types = event_types_param(req, org, self._all_types, self._org_types)
         for t in types:
             err = type_scope_error(scopes, t)
             if err:
@@ -66,7 +69,7 @@ class LogsApi:
         for step in ("event_type", "after", "before", "limit"):
             try:
                 if step == "event_type":
-                    types = event_types_param(req, org, self._all_types)
+                    types = event_types_param(req, org, self._all_types, self._org_types)
                 elif step == "after":
                     after = time_param(req, "after", True)
                 elif step == "before":
@@ -152,6 +155,7 @@ class LogsApi:
                 self.state.listed_sha(f),
                 end_time=FUTURE_END_TIME if f.id == future_id else None,
                 omit=omit,
+                new_fields=odd.listing_new_fields,
             )
             for _, _, f in page
         ]

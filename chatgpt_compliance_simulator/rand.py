@@ -57,3 +57,6 @@ class Rngs:
         """Shapes copied from published samples (whole-second timestamps, IP details)."""
         self.extra = random.Random(tag + ":extra")
         """Events of ``Oddities.extra_event_types``."""
+        self.turns = random.Random(tag + ":turns")
+        """APP_AUTH_LOG and CODEX_TURN events (added later: the other streams stay as they
+        were)."""

@@ -95,10 +95,13 @@ def limit_param(req: Request, default: int, maximum: int, clamp: bool) -> int:
     return n
 
 
-def event_types_param(req: Request, org: bool, known: tuple[str, ...]) -> list[str]:
+def event_types_param(
+    req: Request, org: bool, known: tuple[str, ...], org_types: tuple[str, ...] = ORG_EVENT_TYPES
+) -> list[str]:
     """Parse the repeatable ``event_type`` (distinct, in order; reference §1B L1, §6 #10).
 
     Repeatable means the key repeated: a comma-joined value is one unknown type (422).
+    ``org_types``: the organization-scoped ones (the others are the workspace's).
     """
     values = req.query.get("event_type")
     if not values:
@@ -108,7 +111,7 @@ def event_types_param(req: Request, org: bool, known: tuple[str, ...]) -> list[s
         if t not in known:
             allowed = ", ".join(f"'{x}'" for x in known)
             raise ValidationError([detail("event_type", f"Input should be {allowed}", "enum", t)])
-        if org and t not in ORG_EVENT_TYPES:
+        if org and t not in org_types:
             raise ValidationError(
                 [
                     detail(
@@ -120,7 +123,7 @@ def event_types_param(req: Request, org: bool, known: tuple[str, ...]) -> list[s
                     )
                 ]
             )
-        if not org and t in ORG_EVENT_TYPES:
+        if not org and t in org_types:
             raise ValidationError(
                 [
                     detail(

@@ -55,6 +55,14 @@ LOG_FILE = th.PropertiesList(
         description="end_time was later than the current time: the bookmark did not move to it.",
     ),
     th.Property("file_name", th.StringType),
+    th.Property(
+        "listing_item",
+        _ANY_OBJECT,
+        description=(
+            "The listing's item for this file exactly as served: fields the tap does not know "
+            "(added by OpenAI later) are kept here."
+        ),
+    ),
     th.Property("file_size", th.IntegerType, description="Size announced by the listing."),
     th.Property("provider_sha256", th.StringType, description="file_sha256 from the listing."),
     th.Property("verified_sha256", th.StringType, description="SHA-256 of the bytes downloaded."),

@@ -701,7 +701,7 @@ def _event_type_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         for event_type in event_types
         if not isinstance(event_type, str) or not _EVENT_TYPE.match(event_type)
     ]
-    org_types = [e for e in event_types if e in ORGANIZATION_EVENT_TYPES]
+    org_types = [e for e in event_types if isinstance(e, str) and event_scope(e) == "organization"]
     if org_types and not config.get("organization_id"):
         errors.append(
             f"event_types {org_types} are organization-scoped: set organization_id "
@@ -779,5 +779,11 @@ def parse_start_date(value: str | None, now: datetime) -> datetime:
 
 
 def event_scope(event_type: str) -> str:
-    """Return ``organization`` for org-scoped event types, else ``workspace``."""
-    return "organization" if event_type in ORGANIZATION_EVENT_TYPES else "workspace"
+    """Return ``organization`` for org-scoped event types, else ``workspace``.
+
+    Org-scoped: the reference's (COSTS), and a type whose name has the word ``ORGANIZATION``
+    (Fivetran's ``APP_ORGANIZATION_LOG``, ``APP_AUTH_ORGANIZATION_LOG``: reference §1B, LOW),
+    which the workspace path would refuse.
+    """
+    org = event_type in ORGANIZATION_EVENT_TYPES or "ORGANIZATION" in event_type.split("_")
+    return "organization" if org else "workspace"

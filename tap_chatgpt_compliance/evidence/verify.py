@@ -144,6 +144,11 @@ UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
         "bookmark_capped": f"whether the run's clock capped the bookmark: {_RUN_FACT}",
         "download_attempts": f"how many tries the download took: {_RUN_FACT}",
         "processed_at": f"when the tap finished the file: {_RUN_FACT}",
+        "listing_item": (
+            "the listing's item as served (the fields OpenAI may add later): on no chain and "
+            "in no raw line; its known fields are the chained columns (file_name, file_size, "
+            "provider_sha256, …)"
+        ),
     },
     "files": {
         "status_reason": f"the tap's note of the download: {_RUN_FACT}",

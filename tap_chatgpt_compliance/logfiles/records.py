@@ -407,6 +407,7 @@ def manifest_record(
         "end_time_source": source,
         "bookmark_capped": capped,
         "file_name": meta.get("file_name"),
+        "listing_item": meta,
         "file_size": listed_file_size(meta),
         "provider_sha256": meta.get("file_sha256"),
         "verified_sha256": log_file.sha256,

@@ -141,14 +141,16 @@ def test_signed_url_rejects_authorization_and_expires(make):
 
 
 def test_max_event_time(plain):
-    """§1B L3: {max_event_time: {TYPE: iso|null}}; equals the newest published event."""
+    """§1B L3: {max_event_time: {TYPE: iso|null}}; equals the newest published event (null for
+    a type with no event: CUSTOM_AGENTS_LOG is never generated)."""
     c = Client(plain)
     r = c.get(
-        c.ws("/max_event_time"), params={"event_type": ["CONVERSATION_MESSAGE", "CODEX_TURN"]}
+        c.ws("/max_event_time"),
+        params={"event_type": ["CONVERSATION_MESSAGE", "CUSTOM_AGENTS_LOG"]},
     )
     assert r.status_code == 200
     got = r.json()["max_event_time"]
-    assert got["CODEX_TURN"] is None
+    assert got["CUSTOM_AGENTS_LOG"] is None
     newest = max(e["timestamp"] for f in c.list_all() for e in events_of(c.download(f["id"])))
     assert got["CONVERSATION_MESSAGE"] == newest
     assert c.get(c.ws("/max_event_time")).status_code == 422

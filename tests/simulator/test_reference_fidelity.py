@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -294,3 +294,94 @@ def test_gen1_enums_and_custom_action_tools(make):
                     else:
                         assert tool["action_domain"] is None
     assert actions
+
+
+def test_listing_items_with_fields_the_reference_does_not_list(make):
+    """§2.8 lists `id, event_type, end_time, file_name, file_size, file_sha256`; OpenAI may add
+    more at any time. With `listing_new_fields`, every `/logs` item (workspace and org) also
+    carries `line_count` and `retention.expires_at` (end_time + 30 days, §3.2); off by
+    default."""
+    odd = dataclasses.replace(Oddities(), listing_new_fields=True)
+    c = Client(make(quirks=Quirks.none(), oddities=odd))
+    listed = [(f, False) for f in c.list_all()] + [(f, True) for f in c.list_all("COSTS", org=True)]
+    assert any(org for _, org in listed)
+    assert not all(org for _, org in listed)
+    for item, org in listed:
+        assert item["line_count"] == c.download(item["id"], org).count(b"\n")
+        end = datetime.fromisoformat(item["end_time"].replace("Z", "+00:00"))
+        expires = datetime.fromisoformat(item["retention"]["expires_at"].replace("Z", "+00:00"))
+        assert expires - end == timedelta(days=30)
+    plain = Client(make(quirks=Quirks.none())).list_page(limit=5).json()["data"]
+    assert plain
+    assert {key for item in plain for key in item} == {
+        "id",
+        "event_type",
+        "end_time",
+        "file_name",
+        "file_size",
+        "file_sha256",
+    }
+
+
+def test_app_auth_and_codex_turn_events_have_the_reference_shapes(make):
+    """§2.9 "Other types": APP_AUTH_LOG `app_id (nullable), link_id, action link|unlink`
+    (ELASTIC) and CODEX_TURN `payload{product_client_id, model, session_id|thread_id,
+    token_usage{uncached_input_tokens, cached_input_tokens, output_tokens}, cost_usd,
+    estimated_cost_usd, credits}` (TSCLIENT) are generated (they were accepted but always
+    empty), in the ground truth, with the common envelope (event_id, timestamp, principal,
+    actor)."""
+    sim = make(users=6, span_days=2.0, quirks=Quirks.none())
+    c = Client(sim)
+    truth = sim.ground_truth()["events"]
+    envelope = {"event_id", "type", "timestamp", "principal", "actor"}
+    app_auth = [e for f in c.list_all("APP_AUTH_LOG") for e in events_of(c.download(f["id"]))]
+    assert app_auth
+    assert {e["event_id"] for e in app_auth} == set(truth["APP_AUTH_LOG"])
+    for e in app_auth:
+        assert set(e) == envelope | {"app_id", "link_id", "action"}
+        assert e["action"] in {"link", "unlink"}
+        assert e["principal"] == {"id": sim.workspace_id, "type": "CHATGPT_WORKSPACE"}
+    assert None in {e["app_id"] for e in app_auth}
+    turns = [e for f in c.list_all("CODEX_TURN") for e in events_of(c.download(f["id"]))]
+    assert turns
+    assert {e["event_id"] for e in turns} == set(truth["CODEX_TURN"])
+    for e in turns:
+        assert set(e) == envelope | {"payload"}
+        payload = e["payload"]
+        assert {"session_id", "thread_id"} & set(payload)
+        assert set(payload["token_usage"]) == {
+            "uncached_input_tokens",
+            "cached_input_tokens",
+            "output_tokens",
+        }
+        for key in ("product_client_id", "model", "cost_usd", "estimated_cost_usd", "credits"):
+            assert key in payload
+
+
+def test_extra_types_named_organization_are_organization_scoped(make):
+    """§1B: Fivetran's `APP_ORGANIZATION_LOG`, `APP_AUTH_ORGANIZATION_LOG` (LOW, "may not equal
+    the API values") are refused on both paths by default; named in `extra_event_types`, they
+    are organization-scoped like COSTS: listed (with events) under the organization, refused
+    under the workspace with §3.5's message pattern; other extra names stay workspace types."""
+    names = ("APP_ORGANIZATION_LOG", "APP_AUTH_ORGANIZATION_LOG")
+    plain = Client(make(quirks=Quirks.none()))
+    for name in names:
+        assert plain.list_page(name).status_code == 422
+        org = plain.get(plain.org("/logs"), params={"event_type": name, "after": EPOCH_AFTER})
+        assert org.status_code == 422
+    odd = dataclasses.replace(Oddities(), extra_event_types=(*names, "CHATGPT_PLUGIN_DOCUMENT"))
+    c = Client(make(quirks=Quirks.none(), oddities=odd))
+    for name in names:
+        files = c.list_all(name, org=True)
+        assert files
+        events = [e for f in files for e in events_of(c.download(f["id"], org=True))]
+        assert {e["type"] for e in events} == {name}
+        assert {e["principal"]["type"] for e in events} == {"OPENAI_ORGANIZATION"}
+        refused = c.list_page(name)
+        assert refused.status_code == 422
+        assert "is an organization-scoped event type" in refused.text
+    assert c.list_all("CHATGPT_PLUGIN_DOCUMENT")
+    document = c.get(
+        c.org("/logs"), params={"event_type": "CHATGPT_PLUGIN_DOCUMENT", "after": EPOCH_AFTER}
+    )
+    assert document.status_code == 422
