@@ -9,13 +9,15 @@ named ``s3:``.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chatgpt_compliance_simulator import Simulator
+from chatgpt_compliance_simulator import Simulator, SimulatorConfig
+from tests.support.simulators import running, tiny_world
 from tests.support.singer import parse_singer
 from tests.support.tap import (
     TapRun,
@@ -104,3 +106,71 @@ def test_a_storage_url_of_a_bare_scheme_is_refused_not_a_local_folder(
     assert sim.request_count() == before
     assert run.stdout == ""
     assert not (tmp_path / "s3:").exists()
+
+
+# --------------------------------------------------------------------------- redirect credentials
+
+DOWNLOAD = "/v1/compliance/workspaces/{workspace_id}/logs/{log_file_id}"
+UPLOAD = "/v1/compliance/workspaces/{workspace_id}/users/{user_id}/files/{file_id}"
+USERINFO = "archiver:SECRET3"
+"""Credentials in a redirect's ``Location`` (``scheme://user:password@host``): never shown."""
+
+
+@pytest.fixture
+def silent_host() -> Any:
+    """Yield ``127.0.0.1:port`` of a listener that takes connections and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _no_credentials(run: TapRun) -> None:
+    assert "SECRET3" not in run.stderr, run.stderr[-2000:]
+    assert "SECRET3" not in run.stdout  # no record (status_reason, storage_uri) holds it
+
+
+def test_a_refused_redirect_never_shows_its_credentials(sim: Simulator) -> None:
+    sim.inject(DOWNLOAD, redirect=f"http://{USERINFO}@files.example.invalid/x", count=5)
+    run = run_tap(tap_config(sim, file_content="none", max_retries=0), timeout=60)
+    sim._faults.clear()
+    assert_one_readable_line(run, "http://files.example.invalid", "not https")
+    _no_credentials(run)
+
+
+def test_a_download_host_that_never_answers_is_named_without_its_credentials(
+    sim: Simulator, silent_host: str
+) -> None:
+    sim.inject(DOWNLOAD, redirect=f"http://{USERINFO}@{silent_host}/x", count=5)
+    config = tap_config(sim, file_content="none", max_retries=0, request_timeout=1)
+    run = run_tap(config, timeout=60)
+    sim._faults.clear()
+    assert_one_readable_line(run, f"http://{silent_host}")
+    _no_credentials(run)
+
+
+@pytest.fixture(scope="module")
+def uploads() -> Any:
+    """A tiny workspace whose messages carry chat uploads."""
+    config = SimulatorConfig(
+        **tiny_world(attachment_rate=0.6, conversations=3, attachment_size=(200, 2000))
+    )
+    with running(config) as simulator:
+        yield simulator
+
+
+def test_an_attachment_host_that_refuses_connections_is_named_without_its_credentials(
+    uploads: Simulator,
+) -> None:
+    """The attachment's ``status_reason`` (archived in its record) names the host it could not
+    connect to: with the ``user:password@`` of the redirect, which the archive then held."""
+    with socket.socket() as sock:  # a port bound, never listened on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{sock.getsockname()[1]}"
+        uploads.inject(UPLOAD, redirect=f"http://{USERINFO}@{closed}/x", count=1000)
+        run = run_tap(tap_config(uploads, max_retries=0), timeout=120)
+    uploads._faults.clear()
+    failed = [row for row in run.records["files"] if row["status"] == "failed"]
+    assert failed, run.stderr[-2000:]
+    assert any(closed in (row.get("status_reason") or "") for row in failed), failed
+    _no_credentials(run)
