@@ -37,13 +37,13 @@ MAX_INLINE_FILE_BYTES_LIMIT = 32 * MIB
 DEFAULT_MAX_RECORD_BYTES = 50 * MIB
 """Meltano's default line limit: half of its default ``elt.buffer_size`` (100 MiB)."""
 RECORD_OVERHEAD = 64 * 1024
+"""Room for the fields beside an inline attachment part in one Singer line."""
 DAY_SECONDS = 86_400
 """Largest request_timeout, max_retry_wait and max_clock_skew_seconds: beyond, a deadline,
 a wait or a clock overflows mid-run (OverflowError) instead of being refused up front."""
 MAX_SEAL_RETENTION_DAYS = 36_500
 """A hundred years (S3 Object Lock's longest default retention); far beyond, the retain-until
 date overflows when the run seals."""
-"""Room for the fields beside an inline attachment part in one Singer line."""
 STORAGE_PROBE = ".tap-chatgpt-compliance-write-probe"
 #: The event-type vocabulary, defined once in ``event_types.json`` (the simulator reads it too).
 _EVENT_TYPES = json.loads(
