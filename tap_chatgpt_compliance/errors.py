@@ -235,13 +235,21 @@ def never_connected(exc: BaseException | None) -> bool:
     return any(isinstance(getattr(arg, "reason", arg), ConnectTimeoutError) for arg in exc.args)
 
 
+def shown_host(url: str) -> str:
+    """Return a URL's ``host[:port]`` as a message may show it: never its ``user:password@``."""
+    return urlparse(url).netloc.rpartition("@")[2]
+
+
+def shown_origin(url: str, unknown: str = "the Compliance API") -> str:
+    """Return ``scheme://host[:port]`` of a URL (no credentials, path or query), or ``unknown``."""
+    host = shown_host(url)
+    return f"{urlparse(url).scheme}://{host}" if host else unknown
+
+
 def _host(exc: requests.exceptions.RequestException, unknown: str = "the Compliance API") -> str:
     request = getattr(exc, "request", None)
     url = getattr(request, "url", None)
-    if not url:
-        return unknown
-    parts = urlparse(str(url))
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else unknown
+    return shown_origin(str(url), unknown) if url else unknown
 
 
 def _mid_body(exc: BaseException) -> bool:

@@ -38,6 +38,12 @@ DEFAULT_MAX_RECORD_BYTES = 50 * MIB
 """Meltano's default line limit: half of its default ``elt.buffer_size`` (100 MiB)."""
 RECORD_OVERHEAD = 64 * 1024
 """Room for the fields beside an inline attachment part in one Singer line."""
+DAY_SECONDS = 86_400
+"""Largest request_timeout, max_retry_wait and max_clock_skew_seconds: beyond, a deadline,
+a wait or a clock overflows mid-run (OverflowError) instead of being refused up front."""
+MAX_SEAL_RETENTION_DAYS = 36_500
+"""A hundred years (S3 Object Lock's longest default retention); far beyond, the retain-until
+date overflows when the run seals."""
 STORAGE_PROBE = ".tap-chatgpt-compliance-write-probe"
 #: The event-type vocabulary, defined once in ``event_types.json`` (the simulator reads it too).
 _EVENT_TYPES = json.loads(
@@ -184,10 +190,10 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "request_timeout",
-        th.NumberType(minimum=1),
+        th.NumberType(minimum=1, maximum=DAY_SECONDS),
         default=120,
         title="Request timeout",
-        description="Seconds to wait for the API before retrying a request.",
+        description="Seconds to wait for the API before retrying a request (at most a day).",
     ),
     th.Property(
         "min_download_bytes_per_second",
@@ -203,7 +209,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "max_clock_skew_seconds",
-        th.IntegerType(minimum=1),
+        th.IntegerType(minimum=1, maximum=DAY_SECONDS),
         default=300,
         title="Largest clock difference",
         description=(
@@ -211,7 +217,7 @@ CONFIG_SCHEMA = th.PropertiesList(
             "retry window, future end_times). A Date more than this many seconds ahead of this "
             "machine's clock stops the run (exit 1) before anything moves; a log file whose "
             "end_time is more than this ahead of the API's Date is archived but never becomes "
-            "the bookmark."
+            "the bookmark. At most a day."
         ),
     ),
     th.Property(
@@ -227,10 +233,13 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "max_retry_wait",
-        th.NumberType(minimum=0),
+        th.NumberType(minimum=0, maximum=DAY_SECONDS),
         default=300,
         title="Longest retry wait",
-        description="Upper bound in seconds on one wait between retries, Retry-After included.",
+        description=(
+            "Upper bound in seconds on one wait between retries, Retry-After included (at most "
+            "a day)."
+        ),
     ),
     th.Property(
         "max_requests_per_minute",
@@ -268,12 +277,13 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "seal_retention_days",
-        th.IntegerType(minimum=1),
+        th.IntegerType(minimum=1, maximum=MAX_SEAL_RETENTION_DAYS),
         default=2555,
         title="Seal retention (days)",
         description=(
             "Object Lock COMPLIANCE retention of each seal on S3, in days (default 2555: seven "
-            "years, SEC rule 17a-4). Nobody, the bucket owner included, can delete a seal before."
+            "years, SEC rule 17a-4; at most 36500, a hundred years). Nobody, the bucket owner "
+            "included, can delete a seal before."
         ),
     ),
     th.Property(
@@ -521,6 +531,26 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     errors.extend(_credential_url_errors(config))
     errors.extend(_start_date_errors(config))
     errors.extend(_api_url_errors(config))
+    errors.extend(_bare_scheme_errors(config))
+    return errors
+
+
+_BARE_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*$")
+"""A URL that is a scheme only (``s3://``): stripped of its slashes it is ``s3:``, which fsspec
+opens as a local folder of that name in the working directory."""
+
+
+def _bare_scheme_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Name file_storage_url or seal_storage_url when it is a scheme without bucket or folder."""
+    errors = []
+    for name in ("file_storage_url", "seal_storage_url"):
+        url = config.get(name)
+        if isinstance(url, str) and _BARE_SCHEME.match(url.strip()):
+            errors.append(
+                f"{name} {url.strip()!r} names no bucket or folder (it would be a local folder "
+                f"named {url.strip().rstrip('/')!r}): set it to s3://bucket/prefix or a folder "
+                "path."
+            )
     return errors
 
 
@@ -597,6 +627,12 @@ def _api_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         return [
             f"api_url {api_url!r} has an invalid host name (a label empty or longer than 63 "
             f"characters): use {DEFAULT_API_URL}."
+        ]
+    if parts.query or parts.fragment or api_url.endswith(("?", "#")):
+        return [
+            f"api_url {api_url.split('?')[0].split('#')[0] + '…'!r} has a query or fragment "
+            f"(?… or #…, not shown: it may hold a credential), which would cut every route: "
+            f"remove it, such as {DEFAULT_API_URL}."
         ]
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         return [

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
-from urllib.parse import urlparse
 
 import fsspec
 import requests
 from fsspec.implementations.local import LocalFileSystem
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_chatgpt_compliance.errors import shown_host
 from tap_chatgpt_compliance.http.transport import (
     BadPathSegment,
     Refused,
@@ -938,7 +938,7 @@ def describe_failure(exc: BaseException, max_retries: int) -> str:
         text = f"no answer within request_timeout ({type(exc).__name__})"
     else:
         request = getattr(exc, "request", None)
-        host = urlparse(str(getattr(request, "url", "") or "")).netloc
+        host = shown_host(str(getattr(request, "url", "") or ""))
         where = f" with {host}" if host else ""
         text = f"connection failed{where} ({type(exc).__name__})"
     return f"{text}, after {tries} tries"

@@ -28,6 +28,8 @@ from tap_chatgpt_compliance.errors import (
     ComplianceAPIError,
     describe_http_error,
     server_message,
+    shown_host,
+    shown_origin,
 )
 from tap_chatgpt_compliance.http.clock import RunClock
 from tap_chatgpt_compliance.http.pacing import Pacer, route_template
@@ -109,7 +111,7 @@ class _Flight:
     def __init__(self, response: requests.Response, what: str, deadline: float) -> None:
         self.response = response
         self.what = what
-        self.host = urlsplit(str(response.url)).netloc or "the server"
+        self.host = shown_host(str(response.url)) or "the server"
         self.started = time.monotonic()
         self.deadline = deadline
         self.stalled = False
@@ -313,7 +315,7 @@ class PacedSession(requests.Session):
         if self.watchdog is not None:  # a long wait (a 429's Retry-After) is named, not silent
             with self.watchdog.waiting(
                 f"the request of {path}",
-                urlsplit(str(request.url)).netloc,
+                shown_host(str(request.url)),
                 "waiting for the rate limit (max_requests_per_minute or the API's Retry-After)",
             ):
                 self.pacer.acquire(route)
@@ -325,13 +327,13 @@ class PacedSession(requests.Session):
         if self.watchdog is not None:
             kwargs["stream"] = True
         if self.watchdog is not None:
-            with self.watchdog.waiting(f"the request of {path}", urlsplit(str(request.url)).netloc):
+            with self.watchdog.waiting(f"the request of {path}", shown_host(str(request.url))):
                 response = super().send(request, **kwargs)
         else:
             response = super().send(request, **kwargs)
         if self.clock is not None:
             try:
-                self.clock.observe(response.headers.get("Date"), _origin(str(request.url)))
+                self.clock.observe(response.headers.get("Date"), shown_origin(str(request.url)))
             except Exception:
                 response.close()
                 raise
@@ -498,7 +500,7 @@ class Transport:
                 check_location(location, _what(path))
                 session = self.signed_session()
                 prepared = session.prepare_request(requests.Request("GET", location))
-                with self.watchdog.waiting(_what(path), urlsplit(location).netloc):
+                with self.watchdog.waiting(_what(path), shown_host(location)):
                     signed = session.send(
                         prepared, stream=True, timeout=self.timeout, **self.environment(location)
                     )
@@ -627,7 +629,7 @@ def check_location(location: str, what: str) -> None:
     if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
         return
     msg = (
-        f"The download of {what} was redirected to {parts.scheme}://{parts.netloc}, "
+        f"The download of {what} was redirected to {shown_origin(location, parts.scheme)}, "
         "which is not https: refused without sending (its content and the signed URL would "
         "cross the network unencrypted). Check api_url and any proxy between the tap and the "
         f"API. {NOTHING_SKIPPED}"
@@ -698,11 +700,6 @@ def _what(path: str) -> str:
     if len(parts) >= 2 and parts[-2] == "files":
         return f"attachment {name}"
     return f"the download of {path}"
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the Compliance API"
 
 
 def connect_then_read(timeout: t.Any) -> t.Any:
