@@ -371,21 +371,32 @@ class Settings:
 
 _REQUIRED = re.compile(r"^'([A-Za-z0-9_]+)' is a required property$")
 _NOT_A_LIST = re.compile(r"^(.*) is not of type 'array'(?:, 'null')? in config\['(\w+)'\]$")
+_REFUSED = re.compile(r"^(?P<head>.*) in config\['(?P<name>\w+)'\](?:\[[^\]]*\])*$", re.S)
+"""The SDK's shape of a schema error: ``<value> <why> in config['<setting>'][…]``."""
+_WHY = re.compile(
+    r"^(?P<value>.*) (?P<why>is not of type '[^']*'(?:, '[^']*')*|is not one of \[.*\]"
+    r"|is (?:less|greater) than (?:or equal to )?the (?:exclusive )?(?:minimum|maximum) of \S+"
+    r"|should be non-empty|is too short|is too long)$",
+    re.S,
+)
+"""jsonschema's reasons, after the value they quote (anything else is never quoted)."""
 
 
 def explain_schema_errors(errors: list[str], schema: t.Mapping[str, t.Any]) -> list[str]:
-    """Return schema errors, the two a new user meets first as lines that say the fix.
+    """Return the schema's errors as lines that name the setting first, then the fix.
 
     The SDK's ``'workspace_id' is a required property`` names the setting, what it is and how
     to set it; ``'AUDIT_LOG' is not of type 'array'`` (one event type written bare) shows the
-    JSON list to write.
+    JSON list to write; any other refusal (``'eight' is not of type 'integer', 'null' in
+    config['max_retries']``) says what the setting takes. One line per setting.
     """
     properties = schema.get("properties") or {}
-    out = []
+    out: list[str] = []
     for error in errors:
         text = str(error).strip()
         missing = _REQUIRED.match(text)
         not_a_list = _NOT_A_LIST.match(text)
+        refused = _REFUSED.match(text)
         if missing and missing.group(1) in properties:
             name = missing.group(1)
             what = str(properties[name].get("description") or "").rstrip(".")
@@ -401,8 +412,71 @@ def explain_schema_errors(errors: list[str], schema: t.Mapping[str, t.Any]) -> l
                 f"{name} {value} is not a list: write it as a JSON list, e.g. {example!r} "
                 f"(`meltano config set tap-chatgpt-compliance {name} '{example}'`)."
             )
-        out.append(error)
+        elif refused and refused.group("name") in properties:
+            name = refused.group("name")
+            why = _WHY.match(refused.group("head"))
+            value, reason = why.group("value", "why") if why else ("", "")
+            error = _refusal(name, value, reason, properties[name])
+        if error not in out and not any(line.startswith(f"{_name(error)} ") for line in out):
+            out.append(error)
     return out
+
+
+def _name(line: str) -> str:
+    """Return the first word of an error line (the setting it names, for the tap's lines)."""
+    return line.split(" ", 1)[0]
+
+
+def _refusal(name: str, value: str, why: str, prop: t.Mapping[str, t.Any]) -> str:
+    """Return one line: the setting, its value (never a secret's), and what to set it to."""
+    secret = bool(prop.get("secret") or prop.get("writeOnly")) or not value
+    if why in ("should be non-empty", "is too short"):
+        problem = f"{name} is empty"
+    else:
+        problem = f"{name} {'' if secret else value + ' '}is not valid ({_why(why)})"
+    default = prop.get("default")
+    tail = f", or remove it to use the default ({json.dumps(default)})" if default else ""
+    return f"{problem}: set it to {_expected(name, prop)}{tail}."
+
+
+def _why(why: str) -> str:
+    """Return the schema's reason without the value it quotes (a secret's is never shown)."""
+    if why.startswith("is not of type"):
+        return "wrong type"
+    if why.startswith("is not one of"):
+        return "not one of the choices"
+    if why.startswith("is less than"):
+        return "too small"
+    if why.startswith("is greater than"):
+        return "too large"
+    return "refused by its schema"  # never quoted: it may hold the value
+
+
+def _expected(name: str, prop: t.Mapping[str, t.Any]) -> str:
+    """Return what a setting takes, in words: ``a whole number from 0 to 50``."""
+    kinds = prop.get("type") or ()
+    kinds = {kinds} if isinstance(kinds, str) else set(kinds)
+    if prop.get("enum"):
+        return "one of " + ", ".join(str(choice) for choice in prop["enum"])
+    if kinds & {"integer", "number"}:
+        low, high = prop.get("minimum"), prop.get("maximum")
+        what = "a whole number" if "integer" in kinds else "a number"
+        if low is not None and high is not None:
+            return f"{what} from {low} to {high}"
+        if low is not None:
+            return f"{what} of at least {low}"
+        return what if high is None else f"{what} of at most {high}"
+    if "object" in kinds:
+        if name.endswith("storage_options"):
+            return 'a JSON object, such as {"endpoint_url": "https://s3.example.com"}'
+        return "a JSON object"
+    if "array" in kinds:
+        example = json.dumps(prop.get("default") or ["…"])
+        return f"a JSON list of texts, such as {example}"
+    if "boolean" in kinds:
+        return "true or false"
+    title = str(prop.get("title") or "").strip()
+    return f"the {title}" if title else "a text"
 
 
 SECRET_BUILTINS = frozenset({"stream_map_config"})

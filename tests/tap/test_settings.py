@@ -271,3 +271,52 @@ def test_one_event_type_written_bare_shows_the_json_list(tmp_path) -> None:
     assert len(errors) == 1, result.stderr
     assert "event_types 'AUDIT_LOG' is not a list" in errors[0]
     assert """'["CONVERSATION_MESSAGE"]'""" in errors[0]
+
+
+# ------------------------------------------- every schema refusal: the setting first, then the fix
+
+WRONG_VALUES = [
+    ("api_key", ""),
+    ("max_retries", "eight"),
+    ("max_retries", -1),
+    ("max_retries", 51),
+    ("max_retries", 1.5),
+    ("max_inline_file_bytes", 10**9),
+    ("request_timeout", 0),
+    ("request_timeout", True),
+    ("max_requests_per_minute", 0),
+    ("seal_retention_days", "x"),
+    ("directory_refresh_hours", -1),
+    ("file_content", "disk"),
+    ("file_content", 5),
+    ("file_storage_options", "AKIA-NOT-JSON"),
+    ("seal_storage_options", ["x"]),
+    ("event_types", [5]),
+    ("workspace_id", 5),
+]
+
+
+def schema_refusals(config: dict) -> list[str]:
+    """The error lines a run of ``config`` stops with (the tap's own start-up validation)."""
+    from singer_sdk.exceptions import ConfigValidationError
+
+    from tap_chatgpt_compliance.tap import TapChatGPTCompliance
+
+    with pytest.raises(ConfigValidationError) as refused:
+        TapChatGPTCompliance(config=config)
+    return list(refused.value.errors)
+
+
+@pytest.mark.parametrize(("setting", "value"), WRONG_VALUES)
+def test_a_value_the_schema_refuses_is_one_line_naming_the_setting_and_the_fix(
+    setting: str, value: object
+) -> None:
+    """Not the SDK's ``'eight' is not of type 'integer', 'null' in config['max_retries']``
+    (nor ``<hidden> should be non-empty in config['api_key']``): one line that starts with the
+    setting and says what to set it to."""
+    errors = schema_refusals({**GOOD, setting: value})
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{setting} "), errors
+    assert "config[" not in errors[0]
+    assert "<hidden>" not in errors[0]
+    assert ": set it to " in errors[0], errors
