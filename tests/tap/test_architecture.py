@@ -82,6 +82,29 @@ def imports(path: Path, known: set[str], at: Path | None = None) -> set[str]:
     return found
 
 
+_IMPORTERS = {"import_module", "__import__", "find_spec", "spec_from_file_location"}
+"""Calls that import a module named by a string (``importlib.import_module("…")``)."""
+
+
+def string_imports(source: str) -> list[tuple[int, str]]:
+    """Return (line, module) of every import of a module named by a string constant.
+
+    ``importlib.import_module("tap_chatgpt_compliance.evidence.seals")`` or
+    ``__import__("singer_sdk.helpers._typing")`` is a dependency the ``import`` statements do not
+    show: the layering and the SDK seam would not see it.
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        first = node.args[0]
+        if name in _IMPORTERS and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            found.append((node.lineno, first.value))
+    return found
+
+
 def _absolute(node: ast.ImportFrom, path: Path) -> str | None:
     """Return the absolute module name of a ``from … import`` (relative ones resolved)."""
     if node.level == 0:
@@ -129,6 +152,29 @@ def graph(*, packages: bool = False) -> dict[str, set[str]]:
 
 def _is_package(module: str, known: set[str]) -> bool:
     return any(other.startswith(module + ".") for other in known)
+
+
+def test_no_module_is_imported_by_a_string() -> None:
+    """Every dependency of the tap and the evidence tools is an ``import`` the rules read."""
+    found = [
+        f"{path.relative_to(ROOT).as_posix()}:{line} {module}"
+        for path in modules().values()
+        for line, module in string_imports(path.read_text(encoding="utf-8"))
+        if module.split(".")[0] in (PACKAGE, "singer_sdk")
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'import importlib\ns = importlib.import_module("tap_chatgpt_compliance.evidence.seals")',
+        'from importlib import import_module\nt = import_module("singer_sdk.helpers._typing")',
+        'm = __import__("tap_chatgpt_compliance.tap")',
+    ],
+)
+def test_an_import_by_a_string_is_seen(source: str) -> None:
+    assert [module for _, module in string_imports(source)], source
 
 
 def test_every_module_has_a_layer() -> None:
