@@ -28,7 +28,11 @@ from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.singerlib.json import serialize_json
 
 from tap_chatgpt_compliance import sdk
-from tap_chatgpt_compliance.run.output import LineLimitedWriter, fast_record_line, record_line
+from tap_chatgpt_compliance.run.output import (
+    LineLimitedWriter,
+    fast_record_parts,
+    record_line,
+)
 from tap_chatgpt_compliance.tap import TapChatGPTCompliance
 
 CONFIG = {
@@ -36,6 +40,13 @@ CONFIG = {
     "workspace_id": "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0",
     "api_url": "http://127.0.0.1:9/v1",
 }
+
+
+def fast_record_line(
+    stream_json: str, record: dict[str, t.Any], version: int | None, verbatim: t.Any
+) -> str:
+    """Return the RECORD line the fast path writes for ``record``."""
+    return "".join(fast_record_parts(stream_json, record, version, verbatim))
 
 
 def test_sdk_series_is_the_one_checked() -> None:
@@ -224,7 +235,8 @@ def test_fast_path_writes_what_the_sdk_writes(stream_name: str) -> None:
     if stream_name == "messages":
         record.update(_sample_message())
     record["odd"] = "not in the schema"
-    expected = sdk.sdk_record_message(stream, dict(record))[0].to_dict()
+    (message,) = stream._generate_record_messages(dict(record))
+    expected = message.to_dict()
     line = fast_record_line('"' + stream.name + '"', path.conform(stream, dict(record)), None, None)
     got = json.loads(line)
     assert got["time_extracted"]
