@@ -13,6 +13,7 @@ import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from importlib import resources
+from pathlib import Path
 from urllib.parse import urlparse
 
 from singer_sdk import typing as th
@@ -596,6 +597,36 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     errors.extend(_start_date_errors(config))
     errors.extend(_api_url_errors(config))
     return errors
+
+
+def config_file_problem(path: str) -> str | None:
+    """Return why a ``--config`` file cannot give settings, or None when it can.
+
+    A missing file, a folder, broken JSON or JSON that is no object: the line names the file
+    and the fix, never the file's content (it holds the key).
+    """
+    if path == "ENV":  # --config=ENV: the TAP_CHATGPT_COMPLIANCE_* variables
+        return None
+    fix = (
+        "give the path of a JSON file holding the settings as one object, or --config=ENV to "
+        "read them from TAP_CHATGPT_COMPLIANCE_* variables"
+    )
+    if Path(path).is_dir():
+        return f"--config {path} is a folder, not a file: {fix}."
+    try:
+        with Path(path).open(encoding="utf-8") as file:
+            value = json.load(file)
+    except FileNotFoundError:
+        return f"--config {path}: no such file: {fix}."
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        return f"--config {path} cannot be read ({reason}): {fix}."
+    except ValueError as exc:  # the position only: the text may hold the key
+        where = f"line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "its text"
+        return f"--config {path} is not JSON (broken at {where}): {fix}."
+    if not isinstance(value, dict):
+        return f"--config {path} holds a JSON {type(value).__name__}, not an object: {fix}."
+    return None
 
 
 def unknown_setting_errors(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance.settings import config_errors, storage_errors
-from tests.support.tap import run_tap, tap_command, tap_config
+from tests.support.tap import TAP, run_tap, tap_command, tap_config
 
 GOOD = {
     "api_key": "sk-proj-unit-test-key",
@@ -320,3 +320,35 @@ def test_a_value_the_schema_refuses_is_one_line_naming_the_setting_and_the_fix(
     assert "config[" not in errors[0]
     assert "<hidden>" not in errors[0]
     assert ": set it to " in errors[0], errors
+
+
+@pytest.mark.parametrize(
+    ("content", "fix"),
+    [
+        (None, "no such file"),
+        ("folder", "is a folder"),
+        ('{"api_key": "sk-S3CR3T-IN-A-BROKEN-FILE",', "is not JSON"),
+        ('["sk-S3CR3T-IN-A-LIST"]', "not an object"),
+    ],
+)
+def test_a_config_file_that_cannot_be_read_is_one_line(
+    tmp_path: Path, content: str | None, fix: str
+) -> None:
+    """`--config` naming a missing file, a folder, broken JSON or a list: one line naming
+    --config, the file and the fix, exit 1 (it was the SDK's traceback), never the content."""
+    path = tmp_path / "config.json"
+    if content == "folder":
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content)
+    result = subprocess.run(
+        [*TAP, "--config", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, result.stderr
+    assert f"--config {path}" in errors[0]
+    assert fix in errors[0]
+    assert "S3CR3T" not in result.stderr + result.stdout
+    assert result.stdout == ""
