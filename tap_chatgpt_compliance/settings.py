@@ -577,7 +577,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0)."
         )
     org = config.get("organization_id")
-    if org and not _ORG.match(str(org)):
+    if org and str(org).strip() and not _ORG.match(str(org)):
         errors.append(
             f"organization_id {org!r} is not an OpenAI organization id: it starts with 'org-' "
             "(platform.openai.com → Settings → Organization); leave it unset unless you archive "
@@ -592,6 +592,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             "inside it: copy the key again from the OpenAI Admin Console and set api_key."
         )
     errors.extend(_event_type_errors(config))
+    errors.extend(_blank_errors(config))
     errors.extend(_file_errors(config))
     errors.extend(_credential_url_errors(config))
     errors.extend(_start_date_errors(config))
@@ -847,8 +848,41 @@ def _credential_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     return errors
 
 
+_BLANK_FIX = {
+    "organization_id": (
+        "the OpenAI organization id (org-…), or remove the setting (only org-scoped event types "
+        "such as COSTS need it)"
+    ),
+    "aws_region": (
+        "the secret's region (such as eu-west-1), or remove the setting to use the region of "
+        "the secret's ARN, AWS_REGION or the AWS profile's"
+    ),
+    "aws_endpoint_url": (
+        "the Secrets Manager endpoint (https://…), or remove the setting to use AWS's own"
+    ),
+    "file_storage_url": (
+        "a folder or an fsspec URL such as s3://bucket/chatgpt-files, or remove the setting "
+        "(and use file_content=inline)"
+    ),
+    "seal_storage_url": (
+        "a folder or an fsspec URL such as s3://bucket/seals, 'none' to write no seals, or "
+        "remove the setting for the default (<file_storage_url>/seals)"
+    ),
+}
+"""Text settings whose blank value would be taken for "not set", and what to set them to."""
+
+
+def _blank_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Refuse a text setting present but blank (an unexpanded ``$VARIABLE``): it is no value."""
+    return [
+        f"{name} is empty: set it to {fix}."
+        for name, fix in _BLANK_FIX.items()
+        if isinstance(config.get(name), str) and not config[name].strip()
+    ]
+
+
 def _file_errors(config: t.Mapping[str, t.Any]) -> list[str]:
-    if config.get("file_content") == "storage" and not config.get("file_storage_url"):
+    if config.get("file_content") == "storage" and config.get("file_storage_url") is None:
         return [
             "file_content is 'storage' but file_storage_url is not set: set it to a folder or "
             "an fsspec URL such as s3://bucket/chatgpt-files, or use file_content=inline."

@@ -352,3 +352,18 @@ def test_a_config_file_that_cannot_be_read_is_one_line(
     assert fix in errors[0]
     assert "S3CR3T" not in result.stderr + result.stdout
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["organization_id", "aws_region", "aws_endpoint_url", "file_storage_url", "seal_storage_url"],
+)
+@pytest.mark.parametrize("blank", ["", "  ", "\n"])
+def test_a_blank_text_setting_is_named_not_ignored(setting: str, blank: str) -> None:
+    """A setting present but blank (an unexpanded `$VARIABLE`, `meltano config set … ''`) is one
+    line naming it and the fix, as `api_url` and `api_key_secret_id` were: it was ignored."""
+    for content in ("inline", "storage") if setting == "file_storage_url" else ("inline",):
+        errors = config_errors({**GOOD, "file_content": content, setting: blank})
+        assert len(errors) == 1, errors
+        assert errors[0].startswith(f"{setting} is empty: set it to "), errors
+        assert "remove" in errors[0]
