@@ -93,3 +93,14 @@ def test_the_check_sees_a_missing_file_and_a_missing_anchor(tmp_path: Path) -> N
         "missing.md: no such file",
         "other.md#keys: no heading #keys in other.md",
     ]
+
+
+def test_every_changelog_version_heading_has_its_link() -> None:
+    """Keep a Changelog: each `## [version]` heading is a reference link defined at the end
+    (`[0.1.0]: …/releases/tag/v0.1.0`), else GitHub shows the brackets as text."""
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## \[([^\]]+)\]", text, flags=re.M)
+    defined = set(re.findall(r"^\[([^\]]+)\]: https://\S+$", text, flags=re.M))
+    assert headings
+    assert headings[0] == "Unreleased"
+    assert [h for h in headings if h not in defined] == []
