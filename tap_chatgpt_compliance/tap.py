@@ -266,10 +266,8 @@ class TapChatGPTCompliance(SeamTap):
     @override
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
         """Read the ``--config`` files; one that cannot be read ends as one line, exit 1."""
-        for path in value:
-            problem = config_file_problem(path)
-            if problem:
-                ctx.exit(_ended(cls.logger, ConfigValidationError(problem, errors=[problem])))
+        for problem in filter(None, map(config_file_problem, value)):
+            ctx.exit(_ended(cls.logger, ConfigValidationError(problem, errors=[problem])))
         return super().cb_config(ctx, param, value)
 
     @classmethod
