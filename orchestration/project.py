@@ -133,12 +133,6 @@ def tenant_environment(
     return kept
 
 
-def loader_names(root: Path | None = None) -> list[str]:
-    """Names of the loaders declared in ``meltano.yml``."""
-    data = _load(root or project_root())
-    return [str(p["name"]) for p in (data.get("plugins") or {}).get("loaders") or []]
-
-
 def identifier(name: str) -> str:
     """Return a Dagster-safe identifier (letters, digits, underscores) for a name."""
     return re.sub(r"[^A-Za-z0-9_]", "_", name)

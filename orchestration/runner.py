@@ -269,22 +269,6 @@ def _run(args: list[str], timeout: float, tenant: Tenant) -> subprocess.Complete
     )
 
 
-def get_state(tenant: Tenant, loader: str, timeout: float = 120) -> dict[str, Any] | None:
-    """Return the pipeline's Meltano state (``meltano state get``), or None when it has none."""
-    proc = _run(["state", "get", state_id(tenant, loader)], timeout, tenant)
-    if proc.returncode != 0:
-        return None
-    text = proc.stdout.strip()
-    start = text.find("{")
-    if start < 0:
-        return None
-    try:
-        data = json.JSONDecoder().raw_decode(text[start:])[0]
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 PERSIST_FAILED = ("Failed to persist incremental state", "StatePersistenceError")
 """What Meltano logs when its state backend refuses the run's state (it still exits 0)."""
 

@@ -84,7 +84,6 @@ if t.TYPE_CHECKING:
 
     import click
     import requests
-    from singer_sdk.singerlib import RecordMessage
     from singer_sdk.streams import Stream
 
     from tap_chatgpt_compliance.run.output import Verbatim
@@ -303,11 +302,6 @@ def sync_children(stream: Stream, child_context: t.Any) -> bool:
         except (AbortedSyncFailedException, AbortedSyncPausedException):
             continue  # as the SDK: an interrupted child does not stop the others
     return True
-
-
-def sdk_record_message(stream: Stream, record: dict[str, t.Any]) -> list[RecordMessage]:
-    """Return the RECORD messages the SDK itself would write for a record (for tests)."""
-    return list(stream._generate_record_messages(record))
 
 
 class RunCounter(metrics.Counter):

@@ -13,6 +13,7 @@ import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from importlib import resources
+from pathlib import Path
 from urllib.parse import urlparse
 
 from singer_sdk import typing as th
@@ -381,21 +382,32 @@ class Settings:
 
 _REQUIRED = re.compile(r"^'([A-Za-z0-9_]+)' is a required property$")
 _NOT_A_LIST = re.compile(r"^(.*) is not of type 'array'(?:, 'null')? in config\['(\w+)'\]$")
+_REFUSED = re.compile(r"^(?P<head>.*) in config\['(?P<name>\w+)'\](?:\[[^\]]*\])*$", re.S)
+"""The SDK's shape of a schema error: ``<value> <why> in config['<setting>'][…]``."""
+_WHY = re.compile(
+    r"^(?P<value>.*) (?P<why>is not of type '[^']*'(?:, '[^']*')*|is not one of \[.*\]"
+    r"|is (?:less|greater) than (?:or equal to )?the (?:exclusive )?(?:minimum|maximum) of \S+"
+    r"|should be non-empty|is too short|is too long)$",
+    re.S,
+)
+"""jsonschema's reasons, after the value they quote (anything else is never quoted)."""
 
 
 def explain_schema_errors(errors: list[str], schema: t.Mapping[str, t.Any]) -> list[str]:
-    """Return schema errors, the two a new user meets first as lines that say the fix.
+    """Return the schema's errors as lines that name the setting first, then the fix.
 
     The SDK's ``'workspace_id' is a required property`` names the setting, what it is and how
     to set it; ``'AUDIT_LOG' is not of type 'array'`` (one event type written bare) shows the
-    JSON list to write.
+    JSON list to write; any other refusal (``'eight' is not of type 'integer', 'null' in
+    config['max_retries']``) says what the setting takes. One line per setting.
     """
     properties = schema.get("properties") or {}
-    out = []
+    out: list[str] = []
     for error in errors:
         text = str(error).strip()
         missing = _REQUIRED.match(text)
         not_a_list = _NOT_A_LIST.match(text)
+        refused = _REFUSED.match(text)
         if missing and missing.group(1) in properties:
             name = missing.group(1)
             what = str(properties[name].get("description") or "").rstrip(".")
@@ -411,8 +423,71 @@ def explain_schema_errors(errors: list[str], schema: t.Mapping[str, t.Any]) -> l
                 f"{name} {value} is not a list: write it as a JSON list, e.g. {example!r} "
                 f"(`meltano config set tap-chatgpt-compliance {name} '{example}'`)."
             )
-        out.append(error)
+        elif refused and refused.group("name") in properties:
+            name = refused.group("name")
+            why = _WHY.match(refused.group("head"))
+            value, reason = why.group("value", "why") if why else ("", "")
+            error = _refusal(name, value, reason, properties[name])
+        if error not in out and not any(line.startswith(f"{_name(error)} ") for line in out):
+            out.append(error)
     return out
+
+
+def _name(line: str) -> str:
+    """Return the first word of an error line (the setting it names, for the tap's lines)."""
+    return line.split(" ", 1)[0]
+
+
+def _refusal(name: str, value: str, why: str, prop: t.Mapping[str, t.Any]) -> str:
+    """Return one line: the setting, its value (never a secret's), and what to set it to."""
+    secret = bool(prop.get("secret") or prop.get("writeOnly")) or not value
+    if why in ("should be non-empty", "is too short"):
+        problem = f"{name} is empty"
+    else:
+        problem = f"{name} {'' if secret else value + ' '}is not valid ({_why(why)})"
+    default = prop.get("default")
+    tail = f", or remove it to use the default ({json.dumps(default)})" if default else ""
+    return f"{problem}: set it to {_expected(name, prop)}{tail}."
+
+
+def _why(why: str) -> str:
+    """Return the schema's reason without the value it quotes (a secret's is never shown)."""
+    if why.startswith("is not of type"):
+        return "wrong type"
+    if why.startswith("is not one of"):
+        return "not one of the choices"
+    if why.startswith("is less than"):
+        return "too small"
+    if why.startswith("is greater than"):
+        return "too large"
+    return "refused by its schema"  # never quoted: it may hold the value
+
+
+def _expected(name: str, prop: t.Mapping[str, t.Any]) -> str:
+    """Return what a setting takes, in words: ``a whole number from 0 to 50``."""
+    kinds = prop.get("type") or ()
+    kinds = {kinds} if isinstance(kinds, str) else set(kinds)
+    if prop.get("enum"):
+        return "one of " + ", ".join(str(choice) for choice in prop["enum"])
+    if kinds & {"integer", "number"}:
+        low, high = prop.get("minimum"), prop.get("maximum")
+        what = "a whole number" if "integer" in kinds else "a number"
+        if low is not None and high is not None:
+            return f"{what} from {low} to {high}"
+        if low is not None:
+            return f"{what} of at least {low}"
+        return what if high is None else f"{what} of at most {high}"
+    if "object" in kinds:
+        if name.endswith("storage_options"):
+            return 'a JSON object, such as {"endpoint_url": "https://s3.example.com"}'
+        return "a JSON object"
+    if "array" in kinds:
+        example = json.dumps(prop.get("default") or ["…"])
+        return f"a JSON list of texts, such as {example}"
+    if "boolean" in kinds:
+        return "true or false"
+    title = str(prop.get("title") or "").strip()
+    return f"the {title}" if title else "a text"
 
 
 SECRET_BUILTINS = frozenset({"stream_map_config"})
@@ -512,7 +587,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0)."
         )
     org = config.get("organization_id")
-    if org and not _ORG.match(str(org)):
+    if org and str(org).strip() and not _ORG.match(str(org)):
         errors.append(
             f"organization_id {org!r} is not an OpenAI organization id: it starts with 'org-' "
             "(platform.openai.com → Settings → Organization); leave it unset unless you archive "
@@ -527,6 +602,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             "inside it: copy the key again from the OpenAI Admin Console and set api_key."
         )
     errors.extend(_event_type_errors(config))
+    errors.extend(_blank_errors(config))
     errors.extend(_file_errors(config))
     errors.extend(_credential_url_errors(config))
     errors.extend(_start_date_errors(config))
@@ -552,6 +628,36 @@ def _bare_scheme_errors(config: t.Mapping[str, t.Any]) -> list[str]:
                 "path."
             )
     return errors
+
+
+def config_file_problem(path: str) -> str | None:
+    """Return why a ``--config`` file cannot give settings, or None when it can.
+
+    A missing file, a folder, broken JSON or JSON that is no object: the line names the file
+    and the fix, never the file's content (it holds the key).
+    """
+    if path == "ENV":  # --config=ENV: the TAP_CHATGPT_COMPLIANCE_* variables
+        return None
+    fix = (
+        "give the path of a JSON file holding the settings as one object, or --config=ENV to "
+        "read them from TAP_CHATGPT_COMPLIANCE_* variables"
+    )
+    if Path(path).is_dir():
+        return f"--config {path} is a folder, not a file: {fix}."
+    try:
+        with Path(path).open(encoding="utf-8") as file:
+            value = json.load(file)
+    except FileNotFoundError:
+        return f"--config {path}: no such file: {fix}."
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        return f"--config {path} cannot be read ({reason}): {fix}."
+    except ValueError as exc:  # the position only: the text may hold the key
+        where = f"line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "its text"
+        return f"--config {path} is not JSON (broken at {where}): {fix}."
+    if not isinstance(value, dict):
+        return f"--config {path} holds a JSON {type(value).__name__}, not an object: {fix}."
+    return None
 
 
 def unknown_setting_errors(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:
@@ -778,8 +884,41 @@ def _credential_url_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     return errors
 
 
+_BLANK_FIX = {
+    "organization_id": (
+        "the OpenAI organization id (org-…), or remove the setting (only org-scoped event types "
+        "such as COSTS need it)"
+    ),
+    "aws_region": (
+        "the secret's region (such as eu-west-1), or remove the setting to use the region of "
+        "the secret's ARN, AWS_REGION or the AWS profile's"
+    ),
+    "aws_endpoint_url": (
+        "the Secrets Manager endpoint (https://…), or remove the setting to use AWS's own"
+    ),
+    "file_storage_url": (
+        "a folder or an fsspec URL such as s3://bucket/chatgpt-files, or remove the setting "
+        "(and use file_content=inline)"
+    ),
+    "seal_storage_url": (
+        "a folder or an fsspec URL such as s3://bucket/seals, 'none' to write no seals, or "
+        "remove the setting for the default (<file_storage_url>/seals)"
+    ),
+}
+"""Text settings whose blank value would be taken for "not set", and what to set them to."""
+
+
+def _blank_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Refuse a text setting present but blank (an unexpanded ``$VARIABLE``): it is no value."""
+    return [
+        f"{name} is empty: set it to {fix}."
+        for name, fix in _BLANK_FIX.items()
+        if isinstance(config.get(name), str) and not config[name].strip()
+    ]
+
+
 def _file_errors(config: t.Mapping[str, t.Any]) -> list[str]:
-    if config.get("file_content") == "storage" and not config.get("file_storage_url"):
+    if config.get("file_content") == "storage" and config.get("file_storage_url") is None:
         return [
             "file_content is 'storage' but file_storage_url is not set: set it to a folder or "
             "an fsspec URL such as s3://bucket/chatgpt-files, or use file_content=inline."

@@ -44,6 +44,7 @@ from tap_chatgpt_compliance.settings import (
     CONFIG_SCHEMA,
     Settings,
     config_errors,
+    config_file_problem,
     explain_schema_errors,
     hide_secret_values,
     storage_errors,
@@ -266,6 +267,14 @@ class TapChatGPTCompliance(SeamTap):
             super().invoke(*args, **kwargs)
         except (Interrupted, Exception) as exc:  # every failure ends as one line, never traced
             sys.exit(_ended(cls.logger, exc))
+
+    @classmethod
+    @override
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """Read the ``--config`` files; one that cannot be read ends as one line, exit 1."""
+        for problem in filter(None, map(config_file_problem, value)):
+            ctx.exit(_ended(cls.logger, ConfigValidationError(problem, errors=[problem])))
+        return super().cb_config(ctx, param, value)
 
     @classmethod
     @override

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import sys
 import time
 import typing as t
@@ -18,12 +16,13 @@ from tap_chatgpt_compliance.evidence.export import (
 )
 from tap_chatgpt_compliance.evidence.export_text import one_line
 from tap_chatgpt_compliance.evidence.sources import ArchiveError
+from tap_chatgpt_compliance.evidence.verify import AnchorError, read_state
 
 if t.TYPE_CHECKING:
     import argparse
 
     from tap_chatgpt_compliance.evidence.sources import Archive
-    from tap_chatgpt_compliance.evidence.verify import Report
+    from tap_chatgpt_compliance.evidence.verify import Anchor, Report
 
 DESCRIPTION = (
     "Verify the archive, then write one RSMF file per conversation per day (rsmf/), an HTML "
@@ -95,12 +94,13 @@ def run(
     with Exporter(archive) as exporter:
         _, selected = exporter.select(args.custodian, args.conversation, since, until)
         try:
-            options = _verify_options(args, verify)
-            if "log_file_ids" in inspect.signature(verify).parameters:
-                options["log_file_ids"] = exporter.slice_log_files(selected, since)
-            report = verify(archive, **options)
-            if getattr(args, "seals", None):
-                _check_seals(args.seals, archive, report)
+            anchors = _anchors(args.state or ())
+            log_file_ids = exporter.slice_log_files(selected, since)
+            report = verify(archive, anchor=anchors or None, log_file_ids=log_file_ids)
+            if args.seals:  # as verify does: an unreadable seal store is a finding
+                from tap_chatgpt_compliance.evidence import seals
+
+                seals.check_stores(args.seals, report, archive.storage_options)
         except ArchiveError:
             raise
         except Exception as exc:  # fail closed: no verdict, no production
@@ -112,7 +112,7 @@ def run(
         findings = [one_line(f.line()) for f in report.findings] + exporter.problems()
         located = [(f.check, f.item) for f in report.findings] + exporter.problem_items()
         # Rows a limitation names as proven by nothing are marked NOT PROVEN too (no finding).
-        located += getattr(report, "unproven_rows", [])
+        located += report.unproven_rows
         if findings and not args.allow_findings:
             print(
                 f"chatgpt-compliance export: refused: {len(findings)} findings (verify and "
@@ -159,30 +159,15 @@ def run(
     return 0
 
 
-def _verify_options(args: argparse.Namespace, verify: t.Callable[..., t.Any]) -> dict[str, t.Any]:
-    """Return verify's keyword arguments for ``--state`` (the anchor)."""
-    if not getattr(args, "state", None):
-        return {}
-    from tap_chatgpt_compliance.evidence import verify as verify_module
-
-    read_state = getattr(verify_module, "read_state", None)
-    if read_state is None or "anchor" not in inspect.signature(verify).parameters:
-        msg = "--state: this version of verify cannot read the tap's state"
-        raise ArchiveError(msg)
-    unreadable = getattr(verify_module, "AnchorError", ValueError)
+def _anchors(paths: t.Sequence[str]) -> list[Anchor]:
+    """Return the chain heads of each ``--state`` file (one readable line if one cannot)."""
     anchors = []
-    for path in args.state:
+    for path in paths:
         try:
             anchors.append(read_state(path))
-        except unreadable as exc:  # already one line naming --state
+        except AnchorError as exc:  # already one line naming --state
             raise ArchiveError(one_line(exc)) from exc
         except (ValueError, OSError) as exc:
             msg = f"--state {path}: {one_line(exc)}"
             raise ArchiveError(msg) from exc
-    return {"anchor": anchors}
-
-
-def _check_seals(uris: t.Sequence[str], archive: Archive, report: t.Any) -> None:
-    """Check every seal store given as verify does: an unreadable one is a finding."""
-    seals: t.Any = importlib.import_module("tap_chatgpt_compliance.evidence.seals")
-    seals.check_stores(uris, report, archive.storage_options)
+    return anchors

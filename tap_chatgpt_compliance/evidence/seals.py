@@ -83,11 +83,6 @@ class SealCheck:
                 out[str(name)] = (int(head["chain_seq"]), str(head["chain_head"]))
         return out
 
-    def log_file_heads(self) -> dict[str, tuple[int, str]]:
-        """Return the newest seal's log_files heads by event type (for an Anchor)."""
-        prefix = f"{chain.LOG_FILES}/"
-        return {k[len(prefix) :]: v for k, v in self.heads().items() if k.startswith(prefix)}
-
     def files_head(self) -> tuple[int, str] | None:
         """Return the newest seal's files chain head."""
         return self.heads().get(chain.FILES)

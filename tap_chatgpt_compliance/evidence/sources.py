@@ -136,17 +136,6 @@ class Archive:
         except FileNotFoundError:
             return None
 
-    def object_exists(self, uri: str) -> bool:
-        """Return whether an object is at a storage URI (without reading it)."""
-        import fsspec
-
-        options = self.storage_options if "://" in uri and not uri.startswith("file:") else {}
-        try:
-            fs, path = fsspec.core.url_to_fs(uri, **options)
-            return bool(fs.exists(path))
-        except (OSError, ValueError):
-            return False
-
 
 class RefusedURI(ValueError):
     """A storage URI named by the archive that verify and export never open."""

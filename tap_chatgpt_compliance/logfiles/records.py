@@ -32,14 +32,6 @@ def _dict(value: t.Any) -> dict[str, t.Any]:
     return value if isinstance(value, dict) else {}
 
 
-def message_time(event: Event) -> tuple[str | None, str]:
-    """Return the message time and where it came from (the event time stands in if needed)."""
-    created = to_iso(_dict(event.get("message")).get("created_at"))
-    if created is not None:
-        return created, "message"
-    return to_iso(event.get("timestamp")), "event_timestamp"
-
-
 def file_items(message: dict[str, t.Any]) -> list[t.Any]:
     """Return the items naming the files of a message: ``files``, then its content's.
 

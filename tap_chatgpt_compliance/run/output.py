@@ -256,13 +256,6 @@ def fast_record_parts(
     return [head, body[:-1], separator, key, *pieces, "}", tail]
 
 
-def fast_record_line(
-    stream_json: str, record: dict[str, t.Any], version: int | None, verbatim: Verbatim | None
-) -> str:
-    """Return the RECORD line of ``record`` (see :func:`fast_record_parts`)."""
-    return "".join(fast_record_parts(stream_json, record, version, verbatim))
-
-
 class LineLimitedWriter(SingerWriter):
     """Write each message as one line, refusing lines longer than ``max_line_bytes``.
 

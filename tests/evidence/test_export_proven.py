@@ -232,6 +232,7 @@ def test_slice_verification_covers_every_file_a_slice_row_can_come_from(tmp_path
     class FakeReport:
         findings: list[Any] = field(default_factory=list)
         unproven_columns: dict[str, str] = field(default_factory=dict)
+        unproven_rows: list[tuple[str, str]] = field(default_factory=list)
 
         def verdict(self) -> str:
             return "VERDICT: fake"
@@ -279,7 +280,7 @@ def test_a_verify_that_crashes_fails_closed(
     """No verdict, no production: one line, exit 1, nothing written, no traceback."""
     from tap_chatgpt_compliance.evidence import cli as evidence_cli
 
-    def broken(archive: Any) -> Any:
+    def broken(archive: Any, **options: Any) -> Any:
         raise KeyError("boom")
 
     monkeypatch.setattr(evidence_cli, "verify", broken)

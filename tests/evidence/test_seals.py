@@ -66,7 +66,7 @@ def test_clean_seals_match_the_archive(tmp_path: Path) -> None:
     result = check_seals(str(tmp_path), report, archive=archive_links(_manifest(5)))
     assert report.findings == []
     assert [seal["seal_seq"] for _, seal in result.seals] == [1, 2, 3]
-    assert result.log_file_heads() == {"AUDIT_LOG": (5, f"{5:064x}")}
+    assert result.heads()["log_files/AUDIT_LOG"] == (5, f"{5:064x}")
     assert report.anchored == [result.source]
     assert report.limitations, "a local folder is not write-once: said as a limitation"
     names = [name for name, _ in result.seals]

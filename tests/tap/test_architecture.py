@@ -11,7 +11,9 @@ whatever the layers.
 from __future__ import annotations
 
 import ast
+import re
 import typing as t
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,29 @@ def imports(path: Path, known: set[str], at: Path | None = None) -> set[str]:
     return found
 
 
+_IMPORTERS = {"import_module", "__import__", "find_spec", "spec_from_file_location"}
+"""Calls that import a module named by a string (``importlib.import_module("…")``)."""
+
+
+def string_imports(source: str) -> list[tuple[int, str]]:
+    """Return (line, module) of every import of a module named by a string constant.
+
+    ``importlib.import_module("tap_chatgpt_compliance.evidence.seals")`` or
+    ``__import__("singer_sdk.helpers._typing")`` is a dependency the ``import`` statements do not
+    show: the layering and the SDK seam would not see it.
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        first = node.args[0]
+        if name in _IMPORTERS and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            found.append((node.lineno, first.value))
+    return found
+
+
 def _absolute(node: ast.ImportFrom, path: Path) -> str | None:
     """Return the absolute module name of a ``from … import`` (relative ones resolved)."""
     if node.level == 0:
@@ -129,6 +154,29 @@ def graph(*, packages: bool = False) -> dict[str, set[str]]:
 
 def _is_package(module: str, known: set[str]) -> bool:
     return any(other.startswith(module + ".") for other in known)
+
+
+def test_no_module_is_imported_by_a_string() -> None:
+    """Every dependency of the tap and the evidence tools is an ``import`` the rules read."""
+    found = [
+        f"{path.relative_to(ROOT).as_posix()}:{line} {module}"
+        for path in modules().values()
+        for line, module in string_imports(path.read_text(encoding="utf-8"))
+        if module.split(".")[0] in (PACKAGE, "singer_sdk")
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'import importlib\ns = importlib.import_module("tap_chatgpt_compliance.evidence.seals")',
+        'from importlib import import_module\nt = import_module("singer_sdk.helpers._typing")',
+        'm = __import__("tap_chatgpt_compliance.tap")',
+    ],
+)
+def test_an_import_by_a_string_is_seen(source: str) -> None:
+    assert [module for _, module in string_imports(source)], source
 
 
 def test_every_module_has_a_layer() -> None:
@@ -307,3 +355,95 @@ def test_an_id_key_is_seen_in_every_form(source: str) -> None:
 def test_an_id_attribute_or_method_is_not_an_id_call() -> None:
     source = "class A:\n    def id(self):\n        return self.meta['id']\nx = a.id()\ny = a.id\n"
     assert id_calls(source) == []
+
+
+# ------------------------------------------------------------------ dead code (vulture's rule)
+
+REPO = ROOT.parent
+PRODUCT_PACKAGES = [ROOT, REPO / "orchestration"]
+"""Whose functions must be called by the product (the simulator is a library for users' tests)."""
+PRODUCT_FILES = ["scripts", "benchmarks", "loaders", "meltano.yml", "pyproject.toml"]
+"""What else calls into them: the scripts and benchmarks, the loaders, the entry points."""
+_READ = {".py", ".yml", ".yaml", ".toml"}
+
+
+def framework_hooks() -> set[str]:
+    """Return the attribute names of the outside classes the tap's classes build on (a method
+    of that name is an override the framework calls: ``get_url_params``)."""
+    import json
+    from http.server import BaseHTTPRequestHandler
+
+    from singer_sdk import RESTStream, Tap, metrics
+    from singer_sdk.authenticators import BearerTokenAuthenticator
+    from singer_sdk.io_base import SingerWriter
+    from singer_sdk.pagination import BaseAPIPaginator
+
+    bases = (RESTStream, Tap, BaseAPIPaginator, BearerTokenAuthenticator, SingerWriter)
+    bases += (metrics.Counter, metrics.Timer, json.JSONEncoder, BaseHTTPRequestHandler)
+    return {name for base in bases for klass in base.__mro__ for name in vars(klass)}
+
+
+def dynamic_prefixes(source: str) -> set[str]:
+    """Return the constant heads of names built for ``getattr`` (``f"_check_{stream}"``)."""
+    return {
+        node.args[1].values[0].value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "getattr"
+        and len(node.args) > 1
+        and isinstance(node.args[1], ast.JoinedStr)
+        and node.args[1].values
+        and isinstance(node.args[1].values[0], ast.Constant)
+    }
+
+
+def unreferenced_functions(packages: list[Path], others: list[Path], hooks: set[str]) -> list[str]:
+    """Return ``path:line name`` of each function or method whose name appears nowhere but in
+    its own definition (in ``packages`` and ``others``): code nothing calls. Decorated ones
+    (registered: ``@atexit.register``, ``@asset``, ``@override``) and dunders are left out."""
+    sources = [(package, p) for package in packages for p in sorted(package.rglob("*.py"))]
+    texts = [p.read_text(encoding="utf-8") for _, p in sources]
+    for other in others:
+        files = sorted(other.rglob("*")) if other.is_dir() else [other]
+        texts += [f.read_text(encoding="utf-8") for f in files if f.suffix in _READ]
+    words = Counter(re.findall(r"\w+", "\n".join(texts)))
+    prefixes = set().union(*(dynamic_prefixes(text) for text in texts[: len(sources)]))
+    unused = []
+    for (package, path), text in zip(sources, texts, strict=False):
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            name = node.name
+            if name.startswith("__") or name in hooks or node.decorator_list:
+                continue
+            if any(name.startswith(prefix) for prefix in prefixes):
+                continue
+            if words[name] <= 1:
+                where = path.relative_to(package.parent).as_posix()
+                unused.append(f"{where}:{node.lineno} {name}")
+    return unused
+
+
+def test_no_function_that_nothing_calls() -> None:
+    """Every function of the tap, the evidence tools and the fleet is called by the product
+    (tests do not count: a function only a test calls belongs to the tests)."""
+    others = [REPO / name for name in PRODUCT_FILES]
+    found = unreferenced_functions(PRODUCT_PACKAGES, others, framework_hooks())
+    assert found == [], "\n".join(found)
+
+
+def test_the_dead_code_check_can_fail(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "a.py").write_text(
+        "import atexit\n"
+        "def used():\n    return 1\n"
+        "def unused():\n    return used()\n"
+        "@atexit.register\ndef at_exit():\n    pass\n"
+        "class C:\n    def _check_x(self):\n        pass\n"
+        "    def hook(self):\n        pass\n"
+        "    def run(self, name):\n        return getattr(self, f'_check_{name}')()\n"
+    )
+    (tmp_path / "main.py").write_text("from pkg.a import C\nC().run('x')\n")
+    found = unreferenced_functions([package], [tmp_path / "main.py"], {"hook"})
+    assert found == ["pkg/a.py:4 unused"]

@@ -7,12 +7,12 @@ import typing as t
 import jsonschema
 import pytest
 
+from tap_chatgpt_compliance.logfiles.logfile import event_times
 from tap_chatgpt_compliance.logfiles.records import (
     ConversationFold,
     attachment_ids,
     lacks_message_id,
     message_record,
-    message_time,
 )
 from tap_chatgpt_compliance.run.sync import ConversationSeen, SyncRun
 from tap_chatgpt_compliance.schemas import MESSAGE
@@ -50,7 +50,7 @@ def test_malformed_created_at_falls_back_to_event_time_and_keeps_raw() -> None:
 
 def test_message_time_prefers_message_created_at() -> None:
     event = {**EVENT, "message": {"created_at": "2026-07-15T15:00:00Z"}}
-    assert message_time(event) == ("2026-07-15T15:00:00.000000+00:00", "message")
+    assert event_times(event)[:2] == ("2026-07-15T15:00:00.000000+00:00", "message")
 
 
 def test_attachment_ids_accepts_list_objects() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance.settings import config_errors, storage_errors
-from tests.support.tap import run_tap, tap_command, tap_config
+from tests.support.tap import TAP, run_tap, tap_command, tap_config
 
 GOOD = {
     "api_key": "sk-proj-unit-test-key",
@@ -271,3 +271,99 @@ def test_one_event_type_written_bare_shows_the_json_list(tmp_path) -> None:
     assert len(errors) == 1, result.stderr
     assert "event_types 'AUDIT_LOG' is not a list" in errors[0]
     assert """'["CONVERSATION_MESSAGE"]'""" in errors[0]
+
+
+# ------------------------------------------- every schema refusal: the setting first, then the fix
+
+WRONG_VALUES = [
+    ("api_key", ""),
+    ("max_retries", "eight"),
+    ("max_retries", -1),
+    ("max_retries", 51),
+    ("max_retries", 1.5),
+    ("max_inline_file_bytes", 10**9),
+    ("request_timeout", 0),
+    ("request_timeout", True),
+    ("max_requests_per_minute", 0),
+    ("seal_retention_days", "x"),
+    ("directory_refresh_hours", -1),
+    ("file_content", "disk"),
+    ("file_content", 5),
+    ("file_storage_options", "AKIA-NOT-JSON"),
+    ("seal_storage_options", ["x"]),
+    ("event_types", [5]),
+    ("workspace_id", 5),
+]
+
+
+def schema_refusals(config: dict) -> list[str]:
+    """The error lines a run of ``config`` stops with (the tap's own start-up validation)."""
+    from singer_sdk.exceptions import ConfigValidationError
+
+    from tap_chatgpt_compliance.tap import TapChatGPTCompliance
+
+    with pytest.raises(ConfigValidationError) as refused:
+        TapChatGPTCompliance(config=config)
+    return list(refused.value.errors)
+
+
+@pytest.mark.parametrize(("setting", "value"), WRONG_VALUES)
+def test_a_value_the_schema_refuses_is_one_line_naming_the_setting_and_the_fix(
+    setting: str, value: object
+) -> None:
+    """Not the SDK's ``'eight' is not of type 'integer', 'null' in config['max_retries']``
+    (nor ``<hidden> should be non-empty in config['api_key']``): one line that starts with the
+    setting and says what to set it to."""
+    errors = schema_refusals({**GOOD, setting: value})
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{setting} "), errors
+    assert "config[" not in errors[0]
+    assert "<hidden>" not in errors[0]
+    assert ": set it to " in errors[0], errors
+
+
+@pytest.mark.parametrize(
+    ("content", "fix"),
+    [
+        (None, "no such file"),
+        ("folder", "is a folder"),
+        ('{"api_key": "sk-S3CR3T-IN-A-BROKEN-FILE",', "is not JSON"),
+        ('["sk-S3CR3T-IN-A-LIST"]', "not an object"),
+    ],
+)
+def test_a_config_file_that_cannot_be_read_is_one_line(
+    tmp_path: Path, content: str | None, fix: str
+) -> None:
+    """`--config` naming a missing file, a folder, broken JSON or a list: one line naming
+    --config, the file and the fix, exit 1 (it was the SDK's traceback), never the content."""
+    path = tmp_path / "config.json"
+    if content == "folder":
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content)
+    result = subprocess.run(
+        [*TAP, "--config", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, result.stderr
+    assert f"--config {path}" in errors[0]
+    assert fix in errors[0]
+    assert "S3CR3T" not in result.stderr + result.stdout
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["organization_id", "aws_region", "aws_endpoint_url", "file_storage_url", "seal_storage_url"],
+)
+@pytest.mark.parametrize("blank", ["", "  ", "\n"])
+def test_a_blank_text_setting_is_named_not_ignored(setting: str, blank: str) -> None:
+    """A setting present but blank (an unexpanded `$VARIABLE`, `meltano config set … ''`) is one
+    line naming it and the fix, as `api_url` and `api_key_secret_id` were: it was ignored."""
+    for content in ("inline", "storage") if setting == "file_storage_url" else ("inline",):
+        errors = config_errors({**GOOD, "file_content": content, setting: blank})
+        assert len(errors) == 1, errors
+        assert errors[0].startswith(f"{setting} is empty: set it to "), errors
+        assert "remove" in errors[0]
