@@ -384,6 +384,7 @@ _REQUIRED = re.compile(r"^'([A-Za-z0-9_]+)' is a required property$")
 _NOT_A_LIST = re.compile(r"^(.*) is not of type 'array'(?:, 'null')? in config\['(\w+)'\]$")
 _REFUSED = re.compile(r"^(?P<head>.*) in config\['(?P<name>\w+)'\](?:\[[^\]]*\])*$", re.S)
 """The SDK's shape of a schema error: ``<value> <why> in config['<setting>'][…]``."""
+_DECIMAL = re.compile(r"^Decimal\('([^']*)'\)$")
 _WHY = re.compile(
     r"^(?P<value>.*) (?P<why>is not of type '[^']*'(?:, '[^']*')*|is not one of \[.*\]"
     r"|is (?:less|greater) than (?:or equal to )?the (?:exclusive )?(?:minimum|maximum) of \S+"
@@ -441,6 +442,7 @@ def _name(line: str) -> str:
 def _refusal(name: str, value: str, why: str, prop: t.Mapping[str, t.Any]) -> str:
     """Return one line: the setting, its value (never a secret's), and what to set it to."""
     secret = bool(prop.get("secret") or prop.get("writeOnly")) or not value
+    value = _DECIMAL.sub(r"\1", value)  # the SDK reads numbers as Decimal: shown bare
     if why in ("should be non-empty", "is too short"):
         problem = f"{name} is empty"
     else:
