@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .project import Tenant, load_tenants, project_root, tenant_environment
+from .project import Tenant, identifier, load_tenants, project_root, tenant_environment
 from .summary import (
     RunSummary,
     bookmarks_from_state,
@@ -352,6 +352,29 @@ def unfinished_tap(summary: RunSummary, exit_code: int) -> str | None:
     return None
 
 
+def _not_run(tenant: Tenant, loader: str) -> RunOutcome:
+    """Return the outcome of a tenant ``meltano.yml`` keeps from running (``Tenant.problem``).
+
+    Like a tap that refused its configuration: no request was sent, and the same project file
+    fails the same way until a person changes it (not retried).
+    """
+    now = time.time()
+    problem = str(tenant.problem)
+    return RunOutcome(
+        tenant=tenant.name,
+        loader=loader,
+        exit_code=1,
+        started_at=now,
+        finished_at=now,
+        output=f"meltano run {tenant.extractor} {loader} not started: {problem}",
+        summary=RunSummary(exit_code=1, source="none", failures=[problem]),
+        message=problem,
+        warnings=[],
+        log_path=None,
+        refused=True,
+    )
+
+
 def run_pipeline(
     tenant: Tenant, loader: str, log_dir: Path | None = None, timeout: float = 3600
 ) -> RunOutcome:
@@ -361,6 +384,8 @@ def run_pipeline(
     not those the tap reached: a state backend that fails makes the run fail, although Meltano
     itself exits 0; so does a tap that never wrote its run summary (:func:`unfinished_tap`).
     """
+    if tenant.problem:
+        return _not_run(tenant, loader)
     started = time.time()
     try:
         proc = _run(["run", tenant.extractor, loader], timeout, tenant)
@@ -375,7 +400,8 @@ def run_pipeline(
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-        log_path = log_dir / f"{tenant.name}-{loader}-{stamp}.log"
+        # The tenant's Dagster name: Meltano accepts names unsafe in a path (``a/b``, ``..``).
+        log_path = log_dir / f"{identifier(tenant.name)}-{loader}-{stamp}.log"
         log_path.write_text(output, encoding="utf-8")
     summary = parse_summary(output)
     if summary is None:
