@@ -22,6 +22,7 @@ from .project import Tenant, identifier, load_tenants, project_root, tenant_envi
 from .summary import (
     RunSummary,
     bookmarks_from_state,
+    loader_error,
     meltano_error,
     parse_summary,
     refused_to_start,
@@ -412,6 +413,10 @@ def run_pipeline(
     if state is not None and summary.source == "none":
         summary.source = "state"
     message = tap_message(output, tenant.extractor)
+    loader_failed = loader_error(output, loader) if exit_code != 0 else None
+    if loader_failed:  # the tap's last line says nothing of why, or only that the loader left
+        tap_error = tap_lines(output, tenant.extractor, "error")
+        message = f"{tap_error[-1]}; {loader_failed}" if tap_error else loader_failed
     if exit_code != 0 and message is None:
         message = meltano_error(output)
     if exit_code == 124:

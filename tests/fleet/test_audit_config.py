@@ -24,7 +24,8 @@ from orchestration import runner
 from orchestration.project import Tenant, load_tenants, tenant_environment
 from orchestration.settings import FleetSettings
 
-from .test_audit_silent3 import refused, summary_run
+from .test_audit_silent3 import TAP, T, canned, refused, summary_run
+from .test_audit_silent3 import TENANT as ACME
 
 TENANTS_YML = """\
   - name: tap-chatgpt-compliance--acme
@@ -262,3 +263,60 @@ def test_the_hourly_schedule_skips_while_a_fleet_run_waits_in_the_queue() -> Non
             skipped = hourly(build_schedule_context(instance=instance))
             assert isinstance(skipped, SkipReason), status
             assert "still" in skipped.skip_message
+
+
+TARGET = "target-s3   "
+NO_BUCKET = (
+    "ValueError: the bucket 'archive-acme' does not exist, or is forbidden for access "
+    "(NoSuchBucket('An error occurred (NoSuchBucket) when calling the CreateMultipartUpload "
+    "operation: The specified bucket does not exist'))"
+)
+
+
+def loader_failed(tap_end: str, meltano_says: str) -> str:
+    """A run whose loader died (lines of a real run: ARCHIVE_S3_BUCKET naming no bucket)."""
+    return (
+        f"{T} [info     ] {TAP} Run summary: 6 log files read, 11 events kept; succeeded.\n"
+        f"{T} [info     ] {TAP}   Pacing: 88 API requests, 0 answered 429 (0.00%).\n"
+        f"{tap_end}"
+        f"{T} [info     ] {TARGET} Traceback (most recent call last):\n"
+        f'{T} [info     ] {TARGET}   File "/venv/lib/python3.11/site-packages/joblib/parallel.py"\n'
+        f"{T} [info     ] {TARGET}     raise self._result\n"
+        f"{T} [info     ] {TARGET} {NO_BUCKET}\n"
+        f"{T} [error    ] meltano      {meltano_says}\n"
+        f"{T} [error    ] meltano      Block run completed\n"
+        f"{T} [info     ] meltano      Run completed\n"
+    )
+
+
+TAP_SUCCEEDED = summary_run("bookmark", "2026-12-07T03:00:00+00:00")[0].splitlines()[0] + "\n"
+TAP_BROKEN_PIPE = f"{T} [error    ] {TAP} Stopped: the target stopped reading (broken pipe)\n"
+
+
+@pytest.mark.parametrize(
+    ("tap_end", "meltano_says"),
+    [
+        (TAP_SUCCEEDED, "Loader failed"),
+        (TAP_BROKEN_PIPE, "Extractor and loader failed"),
+        (TAP_SUCCEEDED, "\nBrokenPipeError"),  # PostgreSQL down: Meltano itself crashed
+    ],
+)
+def test_a_loader_that_failed_is_the_reason_of_the_failed_run(
+    monkeypatch: pytest.MonkeyPatch, tap_end: str, meltano_says: str
+) -> None:
+    """The bucket of target-s3 missing, or PostgreSQL down (target-postgres stops before reading
+    its input and Meltano crashes on a broken pipe): the step failed with the tap's last line,
+    ``acme -> target-s3: Pacing: 88 API requests, …``, not the loader's reason."""
+    from .test_audit_silent3 import materialize
+
+    output = loader_failed(tap_end, meltano_says)
+    monkeypatch.setattr(runner, "_run", canned(output, 1))
+    outcome = runner.run_pipeline(ACME, "target-s3")
+    assert outcome.message is not None
+    assert "\n" not in outcome.message
+    assert f"target-s3 failed: {NO_BUCKET}" in outcome.message
+    assert "Pacing" not in outcome.message
+    result = materialize(monkeypatch, output, 1)
+    (failure,) = result.get_step_failure_events()
+    description = failure.event_specific_data.user_failure_data.description
+    assert description == f"acme -> target-s3: {outcome.message}"
