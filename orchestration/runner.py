@@ -39,16 +39,34 @@ _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+@")
 REDACTED = "***"
 
 
+#: Meltano's prefix of a plugin's line: time, level, plugin name (never a secret).
+_LINE_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z?\s+\[\s*\w+\s*\]\s+\S+\s")
+
+
 def redact(output: str, env: Mapping[str, str]) -> str:
     """Return a run's output without the secrets of its environment, nor URL passwords.
 
     The tap, the targets and Meltano print no secret; this is the fleet's own guard, since the
     output's tail goes into Dagster's metadata and failure descriptions, and into log files.
+    Meltano's prefix of each line is kept as it is: a secret that is part of a plugin's name
+    (``TARGET_POSTGRES_PASSWORD=postgres``) would hide whose line it is.
     """
     secrets = {value for name, value in env.items() if _SECRET_NAME.search(name.upper())}
-    for value in sorted((v for v in secrets if len(v) >= 8), key=len, reverse=True):
+    values = sorted((v for v in secrets if len(v) >= 8), key=len, reverse=True)
+
+    def clean(text: str) -> str:
+        for value in values:
+            text = text.replace(value, REDACTED)
+        return _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+
+    for value in (v for v in values if "\n" in v):  # a secret of several lines (a PEM key)
         output = output.replace(value, REDACTED)
-    return _URL_PASSWORD.sub(rf"\1{REDACTED}@", output)
+    lines = []
+    for line in output.splitlines(keepends=True):
+        prefix = _LINE_PREFIX.match(line)
+        at = prefix.end() if prefix else 0
+        lines.append(line[:at] + clean(line[at:]))
+    return "".join(lines)
 
 
 def meltano_executable() -> str:

@@ -320,3 +320,28 @@ def test_a_loader_that_failed_is_the_reason_of_the_failed_run(
     (failure,) = result.get_step_failure_events()
     description = failure.event_specific_data.user_failure_data.description
     assert description == f"acme -> target-s3: {outcome.message}"
+
+
+def test_a_secret_that_is_part_of_a_plugin_name_does_not_hide_that_plugin_s_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``TARGET_POSTGRES_PASSWORD=postgres`` (the tests' own, many a compose file's): every
+    ``target-postgres`` became ``target-***`` before the lines were read, so PostgreSQL down
+    failed the step with the tap's ``Pacing: …`` line. The password is still redacted in what
+    the lines say."""
+    monkeypatch.setenv("TARGET_POSTGRES_PASSWORD", "postgres")
+    pg = "target-postgres"
+    down = (
+        "sqlalchemy.exc.OperationalError: (psycopg.OperationalError) connection failed: "
+        'connection to server at "127.0.0.1", port 9 failed: Connection refused'
+    )
+    output = (
+        TAP_SUCCEEDED
+        + f"{T} [info     ] {pg} connecting as postgres:postgres@127.0.0.1\n"
+        + f"{T} [info     ] {pg} {down}\n"
+        + f"{T} [error    ] meltano\nBrokenPipeError\n"
+    )
+    monkeypatch.setattr(runner, "_run", canned(output, 1))
+    outcome = runner.run_pipeline(ACME, pg)
+    assert outcome.message == f"{pg} failed: {down}"
+    assert f"{pg} connecting as ***:***@127.0.0.1" in outcome.output
