@@ -131,6 +131,8 @@ def build_tenant_asset(tenant: Tenant, loader: str, settings: FleetSettings) -> 
             "attachments_archived": checks.attachments(outcome),
             "api_key_and_scopes": checks.credentials(outcome),
         }
+        for verdict in verdicts.values():  # alerts name the tenant as meltano.yml does
+            verdict.metadata["tenant"] = tenant.name
         results = [check_result(key, name, v) for name, v in verdicts.items()]
         meta = run_metadata(outcome, tenant, loader)
         context.log.info(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,16 +32,27 @@ class Tenant:
     workspace_id: str | None
     #: AWS Secrets Manager secret of the tenant's key (``api_key_secret_id``), if it has one.
     api_key_secret_id: str | None = None
+    #: Why the tenant cannot be archived as ``meltano.yml`` declares it (one line naming it and
+    #: the fix): its step fails with it, without running Meltano; the other tenants run.
+    problem: str | None = None
+    #: The tenants it inherits from (``inherit_from: tap-chatgpt-compliance--<other>``), nearest
+    #: first: Meltano reads their variables too.
+    parents: tuple[str, ...] = ()
 
     @property
     def env_prefix(self) -> str:
         """Meltano's environment prefix of the extractor (``TAP_CHATGPT_COMPLIANCE__ACME``)."""
-        return re.sub(r"[^A-Z0-9]", "_", self.extractor.upper())
+        return env_prefix(self.extractor)
 
     @property
     def secret_env(self) -> str:
         """Environment variable holding the tenant's API key (Meltano's naming)."""
         return self.env_prefix + "_API_KEY"
+
+
+def env_prefix(plugin: str) -> str:
+    """Meltano's environment prefix of a plugin name (``TAP_CHATGPT_COMPLIANCE__ACME``)."""
+    return re.sub(r"[^A-Z0-9]", "_", plugin.upper())
 
 
 class ProjectError(ValueError):
@@ -75,30 +87,138 @@ def _load(root: Path) -> dict[str, Any]:
     return data
 
 
-def load_tenants(root: Path | None = None, *, required: bool = False) -> list[Tenant]:
-    """Every ``tap-chatgpt-compliance--<tenant>`` extractor inheriting from the base tap.
+def _chain(plugin: dict[str, Any], by_name: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the plugin and its ancestors in ``meltano.yml``, nearest first, up to the base.
 
-    ``required``: none is an error (:class:`ProjectError`) naming the project file, so a code
-    location pointed at the wrong project fails loudly instead of validating empty.
+    Empty when the chain does not reach :data:`BASE_EXTRACTOR` (a misspelt ``inherit_from``, a
+    cycle, another plugin).
+    """
+    chain, seen = [plugin], {str(plugin.get("name"))}
+    while True:
+        parent = str(chain[-1].get("inherit_from") or "")
+        if parent == BASE_EXTRACTOR:
+            return chain
+        if not parent.startswith(TENANT_PREFIX) or parent in seen or parent not in by_name:
+            return []
+        seen.add(parent)
+        chain.append(by_name[parent])
+
+
+def _inherited(chain: list[dict[str, Any]], base: Mapping[str, Any], key: str) -> Any:
+    """Return a tenant's ``config`` value ``key`` as Meltano resolves it from ``meltano.yml``."""
+    for plugin in [*chain, base]:
+        value = (plugin.get("config") or {}).get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _tenant(
+    plugin: dict[str, Any],
+    by_name: Mapping[str, dict[str, Any]],
+    count: int,
+    environ: Mapping[str, str],
+) -> Tenant:
+    """One ``tap-chatgpt-compliance--<tenant>`` extractor, and what keeps it from running."""
+    name = str(plugin.get("name"))
+    tenant = name[len(TENANT_PREFIX) :]
+    base = by_name.get(BASE_EXTRACTOR, {})
+    chain = _chain(plugin, by_name)
+    problem = None
+    if not chain:
+        problem = (
+            f"{name} does not inherit from {BASE_EXTRACTOR} (inherit_from: "
+            f"{plugin.get('inherit_from')!r}): it is not archived. Set inherit_from: "
+            f"{BASE_EXTRACTOR} (or another tenant)"
+        )
+    elif count > 1:
+        problem = (
+            f"{name} is declared {count} times in meltano.yml (Meltano uses the first): keep one"
+        )
+    elif not tenant.strip(" -_"):
+        problem = f"{name!r} names no tenant after '--': name it {TENANT_PREFIX}<tenant>"
+    # Meltano's load_schema: the variable, else the nearest declared, else the base's namespace.
+    load_schema = environ.get(env_prefix(name) + "__LOAD_SCHEMA") or next(
+        (str(p["load_schema"]) for p in [*chain, base] if p.get("load_schema")),
+        str(base.get("namespace") or tenant),
+    )
+    return Tenant(
+        name=tenant,
+        extractor=name,
+        load_schema=load_schema,
+        workspace_id=_inherited(chain, base, "workspace_id"),
+        api_key_secret_id=_inherited(chain, base, "api_key_secret_id"),
+        problem=problem,
+        parents=tuple(str(p["name"])[len(TENANT_PREFIX) :] for p in chain[1:]),
+    )
+
+
+def _others(tenant: Tenant, group: list[Tenant]) -> str:
+    return ", ".join(t.extractor for t in group if t is not tenant)
+
+
+def _apart(tenants: list[Tenant]) -> list[Tenant]:
+    """Give a problem to tenants the fleet cannot tell apart; one per Dagster name.
+
+    Names that differ only in case or punctuation (``a-1``, ``a_1``) share Meltano's variables
+    (``TAP_CHATGPT_COMPLIANCE__A_1_API_KEY``) and, but for case, the Dagster asset key; two
+    tenants with one ``load_schema`` write into one S3 prefix and PostgreSQL schema.
+    """
+    by_prefix: dict[str, list[Tenant]] = {}
+    by_schema: dict[str, list[Tenant]] = {}
+    for t in tenants:
+        by_prefix.setdefault(t.env_prefix, []).append(t)
+        if not t.problem:
+            by_schema.setdefault(t.load_schema, []).append(t)
+    out: dict[str, Tenant] = {}
+    for t in tenants:
+        problem = t.problem
+        same_name, same_schema = by_prefix[t.env_prefix], by_schema.get(t.load_schema, [])
+        if not problem and len(same_name) > 1:
+            problem = (
+                f"{t.extractor} and {_others(t, same_name)} are one tenant to Meltano (variables "
+                f"{t.env_prefix}_*) and Dagster: rename one (names must differ in more than "
+                "case and punctuation)"
+            )
+        elif not problem and len(same_schema) > 1:
+            problem = (
+                f"{t.extractor} writes to load_schema {t.load_schema!r} like "
+                f"{_others(t, same_schema)}: their records would mix in one S3 prefix and "
+                "PostgreSQL schema. Give each tenant its own load_schema"
+            )
+        key = identifier(t.name)
+        if key in out:  # the same asset key: one asset, its step fails with the first problem
+            continue
+        out[key] = replace(t, problem=problem) if problem != t.problem else t
+    return list(out.values())
+
+
+def load_tenants(
+    root: Path | None = None, *, required: bool = False, environ: Mapping[str, str] | None = None
+) -> list[Tenant]:
+    """Every ``tap-chatgpt-compliance--<tenant>`` extractor of the project, sorted by name.
+
+    A tenant inherits from the base tap or from another tenant. One that cannot be archived as
+    declared (a misspelt ``inherit_from``, declared twice, a name or ``load_schema`` shared
+    with another) is listed with its :attr:`Tenant.problem`: its step fails saying so, the
+    others run. ``required``: none is an error (:class:`ProjectError`) naming the project file,
+    so a code location pointed at the wrong project fails loudly instead of validating empty.
     """
     root = root or project_root()
+    environ = os.environ if environ is None else environ
     data = _load(root)
-    tenants = []
-    for plugin in (data.get("plugins") or {}).get("extractors") or []:
-        name = str(plugin.get("name", ""))
-        if not name.startswith(TENANT_PREFIX) or plugin.get("inherit_from") != BASE_EXTRACTOR:
-            continue
-        tenant = name[len(TENANT_PREFIX) :]
-        config = plugin.get("config") or {}
-        tenants.append(
-            Tenant(
-                name=tenant,
-                extractor=name,
-                load_schema=str(plugin.get("load_schema") or tenant),
-                workspace_id=config.get("workspace_id"),
-                api_key_secret_id=config.get("api_key_secret_id"),
-            )
-        )
+    plugins = [
+        p for p in (data.get("plugins") or {}).get("extractors") or [] if isinstance(p, dict)
+    ]
+    counts = Counter(str(p.get("name", "")) for p in plugins)
+    by_name: dict[str, dict[str, Any]] = {}
+    for plugin in plugins:
+        by_name.setdefault(str(plugin.get("name", "")), plugin)  # Meltano uses the first
+    tenants = [
+        _tenant(plugin, by_name, counts[name], environ)
+        for name, plugin in by_name.items()
+        if name.startswith(TENANT_PREFIX)
+    ]
     if required and not tenants:
         msg = (
             f"No tenant in {root / 'meltano.yml'}: add extractors named {TENANT_PREFIX}<tenant> "
@@ -106,7 +226,7 @@ def load_tenants(root: Path | None = None, *, required: bool = False) -> list[Te
             "MELTANO_PROJECT_ROOT at the project that has them"
         )
         raise ProjectError(msg)
-    return sorted(tenants, key=lambda t: t.name)
+    return _apart(sorted(tenants, key=lambda t: t.name))
 
 
 def tenant_environment(
@@ -119,15 +239,16 @@ def tenant_environment(
     cannot read another's key, and Meltano, which copies its whole environment thousands of
     times while resolving settings, does not pay for every tenant of the fleet on each run. A
     variable belongs to the tenant with the longest matching prefix (``ACME_EU`` is not
-    ``ACME``'s); one that matches no tenant is kept (the base extractor's, say).
+    ``ACME``'s); one that matches no tenant is kept (the base extractor's, say), and so are
+    those of the tenants it inherits from (Meltano reads them for an inherited plugin).
     """
-    own = tenant.env_prefix + "_"
-    prefixes = sorted({t.env_prefix + "_" for t in tenants} | {own}, key=len, reverse=True)
+    own = {tenant.env_prefix + "_"} | {env_prefix(TENANT_PREFIX + p) + "_" for p in tenant.parents}
+    prefixes = sorted({t.env_prefix + "_" for t in tenants} | own, key=len, reverse=True)
     kept = {}
     for name, value in environ.items():
         if name.startswith(TENANT_ENV_PREFIX):
-            owner = next((p for p in prefixes if name.startswith(p)), own)
-            if owner != own:
+            owner = next((p for p in prefixes if name.startswith(p)), tenant.env_prefix + "_")
+            if owner not in own:
                 continue
         kept[name] = value
     return kept

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .project import Tenant, load_tenants, project_root, tenant_environment
+from .project import Tenant, identifier, load_tenants, project_root, tenant_environment
 from .summary import (
     RunSummary,
     bookmarks_from_state,
+    loader_error,
     meltano_error,
     parse_summary,
     refused_to_start,
@@ -38,16 +39,34 @@ _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+@")
 REDACTED = "***"
 
 
+#: Meltano's prefix of a plugin's line: time, level, plugin name (never a secret).
+_LINE_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z?\s+\[\s*\w+\s*\]\s+\S+\s")
+
+
 def redact(output: str, env: Mapping[str, str]) -> str:
     """Return a run's output without the secrets of its environment, nor URL passwords.
 
     The tap, the targets and Meltano print no secret; this is the fleet's own guard, since the
     output's tail goes into Dagster's metadata and failure descriptions, and into log files.
+    Meltano's prefix of each line is kept as it is: a secret that is part of a plugin's name
+    (``TARGET_POSTGRES_PASSWORD=postgres``) would hide whose line it is.
     """
     secrets = {value for name, value in env.items() if _SECRET_NAME.search(name.upper())}
-    for value in sorted((v for v in secrets if len(v) >= 8), key=len, reverse=True):
+    values = sorted((v for v in secrets if len(v) >= 8), key=len, reverse=True)
+
+    def clean(text: str) -> str:
+        for value in values:
+            text = text.replace(value, REDACTED)
+        return _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+
+    for value in (v for v in values if "\n" in v):  # a secret of several lines (a PEM key)
         output = output.replace(value, REDACTED)
-    return _URL_PASSWORD.sub(rf"\1{REDACTED}@", output)
+    lines = []
+    for line in output.splitlines(keepends=True):
+        prefix = _LINE_PREFIX.match(line)
+        at = prefix.end() if prefix else 0
+        lines.append(line[:at] + clean(line[at:]))
+    return "".join(lines)
 
 
 def meltano_executable() -> str:
@@ -336,6 +355,29 @@ def unfinished_tap(summary: RunSummary, exit_code: int) -> str | None:
     return None
 
 
+def _not_run(tenant: Tenant, loader: str) -> RunOutcome:
+    """Return the outcome of a tenant ``meltano.yml`` keeps from running (``Tenant.problem``).
+
+    Like a tap that refused its configuration: no request was sent, and the same project file
+    fails the same way until a person changes it (not retried).
+    """
+    now = time.time()
+    problem = str(tenant.problem)
+    return RunOutcome(
+        tenant=tenant.name,
+        loader=loader,
+        exit_code=1,
+        started_at=now,
+        finished_at=now,
+        output=f"meltano run {tenant.extractor} {loader} not started: {problem}",
+        summary=RunSummary(exit_code=1, source="none", failures=[problem]),
+        message=problem,
+        warnings=[],
+        log_path=None,
+        refused=True,
+    )
+
+
 def run_pipeline(
     tenant: Tenant, loader: str, log_dir: Path | None = None, timeout: float = 3600
 ) -> RunOutcome:
@@ -345,6 +387,8 @@ def run_pipeline(
     not those the tap reached: a state backend that fails makes the run fail, although Meltano
     itself exits 0; so does a tap that never wrote its run summary (:func:`unfinished_tap`).
     """
+    if tenant.problem:
+        return _not_run(tenant, loader)
     started = time.time()
     try:
         proc = _run(["run", tenant.extractor, loader], timeout, tenant)
@@ -359,7 +403,8 @@ def run_pipeline(
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-        log_path = log_dir / f"{tenant.name}-{loader}-{stamp}.log"
+        # The tenant's Dagster name: Meltano accepts names unsafe in a path (``a/b``, ``..``).
+        log_path = log_dir / f"{identifier(tenant.name)}-{loader}-{stamp}.log"
         log_path.write_text(output, encoding="utf-8")
     summary = parse_summary(output)
     if summary is None:
@@ -370,6 +415,10 @@ def run_pipeline(
     if state is not None and summary.source == "none":
         summary.source = "state"
     message = tap_message(output, tenant.extractor)
+    loader_failed = loader_error(output, loader) if exit_code != 0 else None
+    if loader_failed:  # the tap's last line says nothing of why, or only that the loader left
+        tap_error = tap_lines(output, tenant.extractor, "error")
+        message = f"{tap_error[-1]}; {loader_failed}" if tap_error else loader_failed
     if exit_code != 0 and message is None:
         message = meltano_error(output)
     if exit_code == 124:

@@ -26,11 +26,16 @@ IN_PROGRESS_STATUSES = [
 ]
 
 
+#: Runs not started yet: waiting in the QueuedRunCoordinator's queue, or being launched.
+PENDING_STATUSES = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED]
+
+
 def build_hourly_schedule(job: Any, settings: FleetSettings) -> ScheduleDefinition:
-    """Hourly run of the fleet, skipped while the previous one still runs.
+    """Hourly run of the fleet, skipped while the previous one still runs or waits to.
 
     Two runs of one tenant at once would race on its Meltano state; the next tick catches up
-    (each run resumes from its bookmarks).
+    (each run resumes from its bookmarks). A run still queued counts: two queued fleet runs
+    would start together once the queue moves.
     """
 
     @schedule(
@@ -41,11 +46,15 @@ def build_hourly_schedule(job: Any, settings: FleetSettings) -> ScheduleDefiniti
     )
     def _hourly(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
         busy = context.instance.get_run_records(
-            filters=RunsFilter(job_name=ARCHIVE_JOB, statuses=IN_PROGRESS_STATUSES), limit=1
+            filters=RunsFilter(
+                job_name=ARCHIVE_JOB, statuses=[*IN_PROGRESS_STATUSES, *PENDING_STATUSES]
+            ),
+            limit=1,
         )
         if busy:
-            run_id = busy[0].dagster_run.run_id
-            return SkipReason(f"{ARCHIVE_JOB} run {run_id} is still in progress")
+            run = busy[0].dagster_run
+            what = "queued" if run.status in PENDING_STATUSES else "in progress"
+            return SkipReason(f"{ARCHIVE_JOB} run {run.run_id} is still {what}")
         return RunRequest()
 
     return _hourly

@@ -21,6 +21,18 @@ from .assets import GROUP
 from .settings import FleetSettings
 
 
+def _tenant(metadata: Any, fallback: str | None) -> str | None:
+    """Return the tenant's name from an event's metadata (``tenant``), else ``fallback``."""
+    value = (metadata or {}).get("tenant")
+    return fallback if value is None else str(getattr(value, "value", value))
+
+
+def _step_tenant(step_key: str) -> str | None:
+    """Return the tenant of step ``chatgpt_compliance__<tenant>__<loader>`` (may hold ``__``)."""
+    group, _, rest = step_key.partition("__")
+    return rest.rsplit("__", 1)[0] if group == GROUP and "__" in rest else None
+
+
 def alert_of(entry: Any) -> dict[str, Any] | None:
     """Return the alert for one failed check, step or run event, or None."""
     event = entry.dagster_event
@@ -36,7 +48,7 @@ def alert_of(entry: Any) -> dict[str, Any] | None:
             **base,
             "kind": "check_failed",
             "asset": ev.asset_key.to_user_string(),
-            "tenant": path[1] if len(path) > 1 else None,
+            "tenant": _tenant(ev.metadata, path[1] if len(path) > 1 else None),
             "check": ev.check_name,
             "severity": ev.severity.value,
             "description": ev.description,
@@ -45,12 +57,13 @@ def alert_of(entry: Any) -> dict[str, Any] | None:
         data = event.event_specific_data
         user = getattr(data, "user_failure_data", None)
         err = getattr(data, "error", None)
-        parts = str(event.step_key or "").split("__")
         return {
             **base,
             "kind": "step_failed",
             "step": event.step_key,
-            "tenant": parts[1] if len(parts) == 3 and parts[0] == GROUP else None,
+            "tenant": _tenant(
+                getattr(user, "metadata", None), _step_tenant(str(event.step_key or ""))
+            ),
             "description": getattr(user, "description", None)
             or (err.message.strip() if err else event.message),
         }

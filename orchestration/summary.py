@@ -123,6 +123,30 @@ def meltano_error(output: str) -> str | None:
     return errors[-1] if errors else None
 
 
+#: A Python exception's last line (``ValueError: the bucket … does not exist``,
+#: ``sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection … refused``).
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Failure|Exit)\b[^:\s]*:\s*\S")
+_LOADER_FAILED = ("Loader failed", "Extractor and loader failed")
+
+
+def loader_error(output: str, loader: str) -> str | None:
+    """Return ``<loader> failed: <its reason>`` when the loader failed, or None.
+
+    A loader's traceback reaches Meltano's log as info lines of the loader: its reason is the
+    last exception line, else (Meltano saying ``Loader failed``) its last line. A loader that
+    stops early can also crash Meltano itself (``BrokenPipeError``, no ``Loader failed``). The
+    tap's own last line (its run summary) says nothing of why a loader stopped (S3 bucket
+    missing, PostgreSQL down).
+    """
+    said = any(msg in _LOADER_FAILED for _, msg in _plugin_lines(output, "meltano"))
+    lines = [msg for _, msg in _plugin_lines(output, loader) if msg]
+    reason = next((m for m in reversed(lines) if _EXCEPTION_LINE.match(m)), None)
+    if reason is None and not said:
+        return None
+    reason = reason or (lines[-1] if lines else "see its log")
+    return f"{loader} failed: {' '.join(reason.split())[:500]}"
+
+
 def tap_lines(output: str, extractor: str, level: str | None = None) -> list[str]:
     """Return the tap's log messages, optionally only those of one level."""
     return [m for lv, m in _plugin_lines(output, extractor) if level is None or lv == level]
