@@ -610,6 +610,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     errors.extend(_start_date_errors(config))
     errors.extend(_api_url_errors(config))
     errors.extend(_bare_scheme_errors(config))
+    errors.extend(_plain_http_store_errors(config))
     return errors
 
 
@@ -628,6 +629,38 @@ def _bare_scheme_errors(config: t.Mapping[str, t.Any]) -> list[str]:
                 f"{name} {url.strip()!r} names no bucket or folder (it would be a local folder "
                 f"named {url.strip().rstrip('/')!r}): set it to s3://bucket/prefix or a folder "
                 "path."
+            )
+    return errors
+
+
+def _plain_http_store_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Name a store reached by plain http on another machine (the archive would cross unencrypted).
+
+    ``file_storage_url``/``seal_storage_url`` as ``http://…`` and an ``endpoint_url`` in
+    ``file_storage_options``/``seal_storage_options`` (or their ``client_kwargs``): the same rule
+    as ``api_url`` and ``aws_endpoint_url``, refused before any request or name lookup.
+    """
+    found: list[tuple[str, object]] = []
+    for name in ("file_storage_url", "seal_storage_url"):
+        found.append((name, config.get(name)))
+    for name in ("file_storage_options", "seal_storage_options"):
+        options = config.get(name)
+        if isinstance(options, dict):
+            kwargs = options.get("client_kwargs")
+            found.append((f"{name} endpoint_url", options.get("endpoint_url")))
+            if isinstance(kwargs, dict):
+                found.append((f"{name} client_kwargs.endpoint_url", kwargs.get("endpoint_url")))
+    errors = []
+    for name, value in found:
+        if not isinstance(value, str):
+            continue
+        parts = urlparse(value.strip())
+        host = parts.netloc.rpartition("@")[2]  # never a user:password@
+        if parts.scheme.lower() == "http" and not is_loopback(parts.hostname or ""):
+            errors.append(
+                f"{name} 'http://{host}' is plain http to another machine: the archived "
+                "communications would cross the network unencrypted. Use https:// (or s3://); "
+                "plain http is accepted only for this machine (127.0.0.0/8, ::1, localhost)."
             )
     return errors
 

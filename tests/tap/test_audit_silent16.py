@@ -174,3 +174,46 @@ def test_an_attachment_host_that_refuses_connections_is_named_without_its_creden
     assert failed, run.stderr[-2000:]
     assert any(closed in (row.get("status_reason") or "") for row in failed), failed
     _no_credentials(run)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"file_storage_options": {"endpoint_url": "http://s3.invalid"}}, "file_storage_options"),
+        (
+            {"file_storage_options": {"client_kwargs": {"endpoint_url": "http://k:s@s3.invalid"}}},
+            "file_storage_options client_kwargs.endpoint_url",
+        ),
+        ({"seal_storage_options": {"endpoint_url": "http://s3.invalid:9000"}}, "seal_storage"),
+        ({"file_storage_url": "http://files.invalid/archive"}, "file_storage_url"),
+    ],
+    ids=["endpoint", "client-kwargs-with-credentials", "seal-endpoint", "http-url"],
+)
+def test_a_store_over_plain_http_to_another_machine_is_one_line_before_any_request(
+    sim: Simulator, tmp_path: Path, settings: dict[str, Any], named: str
+) -> None:
+    """The archive (and request signatures) would cross the network unencrypted; the store was
+    probed (a name lookup, a connection) before the run failed, or written over http."""
+    before = sim.request_count()
+    config = tap_config(
+        sim, file_content="storage", **{"file_storage_url": str(tmp_path / "files"), **settings}
+    )
+    if "seal_storage_options" in settings:
+        config["seal_storage_url"] = "s3://seals/tenant"
+    run = run_tap(config, timeout=60)
+    assert_one_readable_line(run, named, "plain http to another machine", "https://")
+    assert "k:s@" not in run.stderr
+    assert sim.request_count() == before
+    assert run.stdout == ""
+
+
+def test_a_store_over_plain_http_on_this_machine_is_accepted() -> None:
+    """Loopback stays allowed (moto, MinIO on this machine): the rule is about other machines."""
+    from tap_chatgpt_compliance.settings import config_errors
+
+    for url in ("http://127.0.0.1:5000", "http://localhost:9000", "http://[::1]:9000"):
+        assert not [
+            line
+            for line in config_errors({"file_storage_options": {"endpoint_url": url}})
+            if "plain http" in line
+        ]
