@@ -306,12 +306,13 @@ class Production:
             "CREATE TABLE IF NOT EXISTS produced (key TEXT PRIMARY KEY, path TEXT, sha256 TEXT, "
             "md5 TEXT, bytes INTEGER, kind TEXT, conversation_id TEXT, title TEXT, "
             "message_count INTEGER, first_number TEXT, last_number TEXT, "
-            "source_log_files TEXT, custodian TEXT, begin TEXT, end TEXT)"
+            "source_log_files TEXT, custodian TEXT, begin TEXT, end TEXT, not_proven INTEGER)"
         )
         db.execute("DELETE FROM produced")
         db.execute(
             "CREATE TABLE IF NOT EXISTS produced_conversations (id TEXT PRIMARY KEY, title TEXT, "
-            "path TEXT, count INTEGER, first TEXT, last TEXT, numbers TEXT, sources TEXT)"
+            "path TEXT, count INTEGER, first TEXT, last TEXT, numbers TEXT, sources TEXT, "
+            "not_proven INTEGER)"
         )
         db.execute("DELETE FROM produced_conversations")
         self.kinds: Counter[str] = Counter()
@@ -319,6 +320,8 @@ class Production:
         """Attachment entries of the production: ``included``, or a placeholder's status."""
         self.messages = 0
         self.conversations = 0
+        self.not_proven: Counter[str] = Counter()
+        """What the production shows marked NOT PROVEN: messages, attachments, objects."""
         self.objects: list[tuple[str, str, int, str]] = []
         """Workspace-object pages: (path, title, items, kind) (export_objects)."""
         self.object_items = 0
@@ -426,8 +429,10 @@ class Production:
         """List a file written (its hashes and what it holds)."""
         kind = str(about.get("kind", ""))
         self.kinds[kind] += 1
+        if about.get("not_proven") and kind in ("attachment", "knowledge_file"):
+            self.not_proven["attachments"] += 1
         self.db.execute(
-            "INSERT INTO produced VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO produced VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 relative.casefold(),
                 relative,
@@ -444,6 +449,7 @@ class Production:
                 about.get("custodian", ""),
                 about.get("begin", ""),
                 about.get("end", ""),
+                about.get("not_proven", 0),
             ),
         )
 
@@ -862,6 +868,7 @@ class _Run:
         day = ""
         chunks = Counter[str]()
         sources: set[str] = set()
+        not_proven = 0
         for message in exporter._messages(
             item, self.since, self.until, self.number + 1, self.prefix
         ):
@@ -873,6 +880,7 @@ class _Run:
                 chunk = []
             day = message_day
             chunk.append(message)
+            not_proven += self.unproven(message)
             page.write(self.html_message(item.id, message))
             self.messages_csv.writerow(
                 csv_cell(v)
@@ -907,13 +915,15 @@ class _Run:
             first_number=first_number,
             last_number=last_number,
             source_log_files=sorted(sources),
+            not_proven=not_proven,
         )
         production.messages += item.count
+        production.not_proven["messages"] += not_proven
         production.conversations += 1
         production.first = min(production.first or item.first, item.first)
         production.last = max(production.last or item.last, item.last)
         production.db.execute(
-            "INSERT INTO produced_conversations VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO produced_conversations VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 item.id,
                 title,
@@ -923,6 +933,7 @@ class _Run:
                 item.last,
                 f"{first_number} .. {last_number}",
                 json.dumps(sorted(sources)),
+                not_proven,
             ),
         )
 
@@ -988,7 +999,11 @@ class _Run:
             self.production.attachments[UNPROVEN if included else attachment.status] += 1
             path = f"attachments/{attachment.entry}"
             self.production.write(
-                f"html/{path}", attachment.data, kind="attachment", conversation_id=conversation_id
+                f"html/{path}",
+                attachment.data,
+                kind="attachment",
+                conversation_id=conversation_id,
+                not_proven=int(named),
             )
             if attachment.sha256:
                 shown = f"<code>sha256 {html.escape(attachment.sha256)}</code>"
@@ -1084,6 +1099,7 @@ class _Run:
             custodian=self.custodian if self.user_id else "",
             begin=_iso(chunk[0].at),
             end=_iso(chunk[-1].at),
+            not_proven=sum(map(self.unproven, chunk)),
         )
 
     def rsmf_manifest(
@@ -1331,6 +1347,10 @@ class _Run:
             "provenance": PROVENANCE,
             "message_count": production.messages,
             "object_count": production.object_items,
+            # What the production shows marked NOT PROVEN (each file's and conversation's below).
+            "not_proven": {
+                k: production.not_proven[k] for k in ("messages", "attachments", "objects")
+            },
             # What the archive holds that no selection can: a reviewer reads it here too.
             "outside_every_selection": {
                 "messages_naming_no_conversation_or_time": self.exporter.index.unplaced,
@@ -1353,6 +1373,7 @@ class _Run:
                 "last": r["last"],
                 "production_numbers": r["numbers"],
                 "source_log_files": json.loads(r["sources"]),
+                "not_proven": r["not_proven"],
             }
             document.write(f"{',' if n else ''}\n    {_dumps(r['id'])}: {_dumps(entry)}")
         document.write('\n  },\n  "files": [')
@@ -1370,8 +1391,12 @@ class _Run:
                 "last_production_number": f["last_number"],
                 "source_log_files": f["source_log_files"],
             }
-            document.write(f"{',' if n else ''}\n    {_dumps(entry)}")
-            writer.writerow(csv_cell(v) for v in (*entry.values(), verdict, ""))
+            document.write(
+                f"{',' if n else ''}\n    {_dumps({**entry, 'not_proven': f['not_proven']})}"
+            )
+            writer.writerow(
+                csv_cell(v) for v in (*entry.values(), verdict, _not_proven_note(f["not_proven"]))
+            )
         document.write("\n  ]\n}\n")
         production.manifest_digests["production_manifest.json"] = document.close()[0]
         for line in self.stamp.findings:
@@ -1380,6 +1405,11 @@ class _Run:
                 for v in ("", "", "", "", "finding", "", "", "", "", "", "", verdict, line)
             )
         production.manifest_digests["production_manifest.csv"] = table.close()[0]
+
+
+def _not_proven_note(count: int) -> str:
+    """Return a manifest's note on a file showing ``count`` items marked NOT PROVEN."""
+    return f"{UNPROVEN_MARK} ({count} shown so marked)" if count else ""
 
 
 def _email_shown(email: str | None, delivered: bool, *, bracketed: bool = False) -> str | None:

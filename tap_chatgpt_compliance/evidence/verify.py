@@ -1591,6 +1591,10 @@ class Verifier:
                 "(file_content: none): their rows are checked against their own event only, "
                 "not against OpenAI's bytes"
             )
+            # Their messages are proven by nothing: an export marks each NOT PROVEN.
+            report.unproven_rows.extend(
+                ("raw", f"log file {file_id}") for file_id in sorted(self.raw_off_files)
+            )
 
     # -- raw files
 

@@ -1,0 +1,95 @@
+"""Attack round 15 on export: what verify did not prove is marked wherever it is shown."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance.evidence.export_text import file_stem
+from tap_chatgpt_compliance.evidence.provenance import UNPROVEN_MARK
+from tests.support.tap import TapRun, run_tap, tap_config
+
+from .conftest import EVENT_TYPES, cli, ok, write_jsonl
+from .test_export_proven import _custodian, _rsmf, _text
+
+
+def test_messages_of_log_files_without_raw_bytes_are_marked_not_proven(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """``file_content: none``: verify says the values cannot be traced to OpenAI's bytes
+    (``consistent, unproven``, a limitation, no finding). Found: every message was rendered
+    unmarked (pages, RSMF events, production_messages.csv), under a page head saying messages
+    are traced to raw files hashing to OpenAI's SHA-256. Now verify lists those log files in
+    ``Report.unproven_rows`` and each of their messages is marked NOT PROVEN."""
+    run = ok(run_tap(tap_config(sim, event_types=EVENT_TYPES, file_content="none")))
+    folder = write_jsonl(run.records, tmp_path / "archive")
+    _, mail = _custodian(run.records)
+    out = tmp_path / "out"
+    done = cli("export", "--jsonl", str(folder), "--custodian", mail, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO((out / "production_messages.csv").read_text())))
+    assert rows
+    assert all(r["note"] == UNPROVEN_MARK for r in rows), rows[:2]
+    for page in (out / "html").glob("*.html"):
+        shown = _text(page)
+        assert shown.count(UNPROVEN_MARK) >= sum(
+            r["html_path"].startswith(f"html/{page.name}#") for r in rows
+        ), page
+    for path in out.glob("rsmf/*.rsmf"):
+        _, manifest = _rsmf(path)
+        for event in manifest["events"]:
+            custom = {c["name"]: c["value"] for c in event["custom"]}
+            assert custom.get("verify") == UNPROVEN_MARK, event["id"]
+
+
+def test_production_manifest_marks_what_is_not_proven(inline_run: TapRun, tmp_path: Path) -> None:
+    """An attachment's bytes swapped with its files record: verify names the attachment and its
+    message; with --allow-findings pages and RSMF mark both NOT PROVEN. Found: the production
+    manifest (json and csv) listed the attachment file, the transcript and the RSMF file like
+    any other, no mark and no count of what they show unproven. Now each file entry gives the
+    items it shows NOT PROVEN (``not_proven``, the csv's ``note``), each conversation its
+    messages, and the head the totals, equal to what the pages and csv mark."""
+    records = json.loads(json.dumps(inline_run.records))
+    target = records["files"][0]
+    forged = b"FORGED BYTES"
+    target.update(
+        content_base64=base64.b64encode(forged).decode(),
+        sha256=hashlib.sha256(forged).hexdigest(),
+        size=len(forged),
+    )
+    folder = write_jsonl(records, tmp_path / "archive")
+    out = tmp_path / "out"
+    conversation = target["conversation_id"]
+    done = cli(
+        "export",
+        *("--jsonl", str(folder), "--conversation", conversation, "--out", str(out)),
+        "--allow-findings",
+    )
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO((out / "production_messages.csv").read_text())))
+    marked = [r for r in rows if r["note"] == UNPROVEN_MARK]
+    assert marked
+    manifest = json.loads((out / "production_manifest.json").read_text(encoding="utf-8"))
+    files = {f["path"]: f for f in manifest["files"]}
+    attachment = next(
+        p for p in files if p.startswith(f"html/attachments/{file_stem(target['id'])}")
+    )
+    assert files[attachment]["not_proven"] == 1
+    assert files[f"html/{conversation}.html"]["not_proven"] == len(marked)
+    assert sum(f["not_proven"] for f in files.values() if f["kind"] == "rsmf") == len(marked)
+    assert manifest["conversations"][conversation]["not_proven"] == len(marked)
+    assert manifest["not_proven"] == {"messages": len(marked), "attachments": 1, "objects": 0}
+    table = {
+        r["path"]: r
+        for r in csv.DictReader(
+            io.StringIO((out / "production_manifest.csv").read_text(encoding="utf-8"))
+        )
+    }
+    assert UNPROVEN_MARK in table[attachment]["note"]
+    assert UNPROVEN_MARK in table[f"html/{conversation}.html"]["note"]
+    assert table["index.html"]["note"] == ""
