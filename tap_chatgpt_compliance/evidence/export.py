@@ -798,10 +798,22 @@ class _Run:
         self.until = until
         self.number = 0
         self.messages_csv: t.Any = None
-        self.custodian = exporter.custodian_line(user_id)
         self.workspaces = sorted(exporter.index.workspaces)
         self.concerns = Concerns.of(stamp.places(), exporter.index)
         """What the findings concern: those messages, attachments and objects are marked."""
+        self.custodian = exporter.custodian_line(user_id)
+        if user_id and self.listed_unproven(user_id):
+            self.custodian += f" ({UNPROVEN_MARK})"
+
+    def listed_unproven(self, participant: str) -> bool:
+        """Return whether a participant is shown by a users row that a finding names."""
+        name, email, delivered = self.exporter._user(participant)
+        return bool(name or (email and not delivered)) and self.concerns.user(participant)
+
+    def display(self, participant: str) -> str:
+        """Return how a participant is shown: marked when a finding names their users row."""
+        shown = self.exporter._display(participant)[0]
+        return f"{shown} ({UNPROVEN_MARK})" if self.listed_unproven(participant) else shown
 
     def unproven(self, message: Message) -> bool:
         """Return whether a finding concerns this message (export_findings)."""
@@ -1015,7 +1027,7 @@ class _Run:
                 f'<li><a href="{html.escape(path)}">{html.escape(attachment.display)}</a> '
                 f"{shown}</li>"
             )
-        author = self.exporter._display(message.participant)[0]
+        author = self.display(message.participant)
         css = "user" if record.get("author_type") == "user" else "other"
         if self.unproven(message):
             css += " unproven"
@@ -1114,9 +1126,11 @@ class _Run:
         participant_ids = sorted(ids)
         participants = []
         for pid in participant_ids:
-            display, email = exporter._display(pid)
-            entry: dict[str, t.Any] = {"id": pid, "display": display}
+            email = exporter._display(pid)[1]
+            entry: dict[str, t.Any] = {"id": pid, "display": self.display(pid)}
             custom = []
+            if self.listed_unproven(pid):
+                custom.append({"name": "verify", "value": UNPROVEN_MARK})
             name, _, delivered = exporter._user(pid)
             if name:
                 custom.append({"name": "display", "value": NOT_PROVEN_NAME})
@@ -1284,7 +1298,7 @@ class _Run:
             skim.append(_findings_text(self.stamp))
         skim.append("")
         for message in messages:
-            display = self.exporter._display(message.participant)[0]
+            display = self.display(message.participant)
             # Every further line of a text indented: only a message starts a line (a text
             # cannot forge "000009 [time] someone: …").
             body = _SKIM_BREAK.sub(

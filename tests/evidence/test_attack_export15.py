@@ -93,3 +93,46 @@ def test_production_manifest_marks_what_is_not_proven(inline_run: TapRun, tmp_pa
     assert UNPROVEN_MARK in table[attachment]["note"]
     assert UNPROVEN_MARK in table[f"html/{conversation}.html"]["note"]
     assert table["index.html"]["note"] == ""
+
+
+def test_a_participant_a_finding_names_is_marked_wherever_named(
+    inline_run: TapRun, tmp_path: Path
+) -> None:
+    """A users row whose name was altered (``Fox Mulder`` for another user's account): verify
+    names the row (its chain breaks). Found: with --allow-findings, every page showed the
+    messages' author and the custodian as ``Fox Mulder <their email>`` and the RSMF participant
+    carried the altered name, none marked (a REST finding marks objects, never a message). Now
+    the name is followed by the NOT PROVEN mark on the pages, in the skim and in the RSMF
+    participant (its display and a ``verify`` field)."""
+    records = json.loads(json.dumps(inline_run.records))
+    user_id, _ = _custodian(records)
+    user = next(u for u in records["users"] if u["id"] == user_id)
+    item = json.loads(user["raw_item"])
+    item["name"] = user["name"] = "Fox Mulder"
+    user["raw_item"] = json.dumps(item, separators=(",", ":"))
+    folder = write_jsonl(records, tmp_path / "archive")
+    out = tmp_path / "out"
+    done = cli(
+        "export",
+        *("--jsonl", str(folder), "--custodian", user_id, "--out", str(out)),
+        "--allow-findings",
+    )
+    assert done.returncode == 0, done.stderr
+    for page in [out / "index.html", *(out / "html").glob("*.html")]:
+        _assert_marked(_text(page), "Fox Mulder", page)
+    for path in out.glob("rsmf/*.rsmf"):
+        message, manifest = _rsmf(path)
+        (participant,) = [p for p in manifest["participants"] if p["id"] == user_id]
+        assert participant["display"] == f"Fox Mulder <{item['email']}> ({UNPROVEN_MARK})"
+        assert {"name": "verify", "value": UNPROVEN_MARK} in participant["custom"]
+        _assert_marked(message.get_body(("plain",)).get_content(), "Fox Mulder", path)
+
+
+def _assert_marked(text: str, name: str, where: object) -> None:
+    """Every time ``name`` is shown, the NOT PROVEN mark follows it (in its line)."""
+    at = text.find(name)
+    assert at >= 0, where
+    while at >= 0:
+        rest = text[at : at + len(name) + 120].split("\n", 1)[0]
+        assert UNPROVEN_MARK in rest, (where, rest)
+        at = text.find(name, at + 1)
