@@ -1508,13 +1508,17 @@ def _files_of(message: dict[str, t.Any]) -> list[dict[str, t.Any]]:
 _POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
 """A page runs no script, loads nothing, submits nothing (a second wall behind escaping)."""
 _CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;color:#222}"
+    # A long unbroken run (a token, a URL, a name) breaks inside the page: never beyond its
+    # edge, where a printout or a PDF of the page cuts it off.
+    "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;color:#222;"
+    "overflow-wrap:anywhere}"
     ".msg{border:1px solid #ddd;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}"
     ".user{background:#eef5ff}.other{background:#f7f7f7}.meta{color:#666;font-size:.85rem}"
     ".body{white-space:pre-wrap;margin-top:.3rem}.empty{color:#888;font-style:italic}"
     "code{font-size:.75rem;color:#555}.bates{font-family:monospace;color:#000}"
     "table.head{border-collapse:collapse;font-size:.85rem;margin-bottom:1rem}"
-    "table.head th{text-align:left;padding:.1rem .8rem .1rem 0;color:#555}"
+    "table.head th{text-align:left;padding:.1rem .8rem .1rem 0;color:#555;white-space:nowrap;"
+    "overflow-wrap:normal}"
     ".findings{border:2px solid #b00;background:#fff0f0;padding:.5rem .8rem;color:#700}"
     ".unproven{border:2px solid #b00}"
 )

@@ -10,11 +10,13 @@ import json
 from pathlib import Path
 
 from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance.evidence.export import Exporter
 from tap_chatgpt_compliance.evidence.export_text import file_stem
 from tap_chatgpt_compliance.evidence.provenance import UNPROVEN_MARK
 from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import EVENT_TYPES, cli, ok, write_jsonl
+from .test_export_hazards import AT, _archive, _event
 from .test_export_proven import _custodian, _rsmf, _text
 
 
@@ -136,3 +138,28 @@ def _assert_marked(text: str, name: str, where: object) -> None:
         rest = text[at : at + len(name) + 120].split("\n", 1)[0]
         assert UNPROVEN_MARK in rest, (where, rest)
         at = text.find(name, at + 1)
+
+
+def test_a_long_unbroken_run_breaks_inside_the_page(tmp_path: Path) -> None:
+    """A message (or a name, a title) holding a long run without a space: ``white-space:
+    pre-wrap`` breaks at spaces only, so the run went on past the page's edge (checked with
+    headless Chromium: the words after it were off the page, cut off in a printout or PDF).
+    Now every page breaks such a run inside the page (``overflow-wrap: anywhere``, inherited by
+    every element; the short labels of the head table stay whole)."""
+    run = "A" * 2_000
+    events = [_event("c1", f"title {run}", "m1", f"I agree {run} NOT", AT.format(1))]
+    out = tmp_path / "out"
+    with Exporter(_archive(events)) as exporter:
+        exporter.export(out, custodian="dana@example.com")
+    for page in [out / "index.html", *(out / "html").glob("*.html")]:
+        text = page.read_text(encoding="utf-8")
+        style = text[text.index("<style>") + 7 : text.index("</style>")]
+        rules = dict(
+            (selector.strip(), body)
+            for selector, body in (r.split("{", 1) for r in style.split("}") if "{" in r)
+        )
+        assert "overflow-wrap:anywhere" in rules["body"], page
+        for selector, body in rules.items():
+            if selector != "table.head th":  # labels: Custodian, Workspace, …
+                assert "nowrap" not in body, selector
+                assert "white-space:pre;" not in body, selector
