@@ -587,7 +587,7 @@ class Exporter:
         name, email, delivered = self._user(participant)
         if name:
             shown = _email_shown(email, delivered, bracketed=True) or f"({participant})"
-            return one_line(f"{name} {shown}"), email
+            return one_line(f"{_listed_name(name)} {shown}"), email
         if email:
             return one_line(_email_shown(email, delivered)), email
         kind, _, rest = participant.partition(":")
@@ -602,7 +602,8 @@ class Exporter:
         if not user_id:
             return "none (a single conversation was selected)"
         name, email, delivered = self._user(user_id)
-        who = " ".join(p for p in (name, _email_shown(email, delivered, bracketed=True)) if p)
+        listed = _listed_name(name) if name else None
+        who = " ".join(p for p in (listed, _email_shown(email, delivered, bracketed=True)) if p)
         line = f"{who} ({user_id})" if who else user_id
         return one_line(f"{line}; {self.custodian_note}" if self.custodian_note else line)
 
@@ -1419,6 +1420,19 @@ class _Run:
                 for v in ("", "", "", "", "finding", "", "", "", "", "", "", verdict, line)
             )
         production.manifest_digests["production_manifest.csv"] = table.close()[0]
+
+
+_ADDRESS_LIKE = re.compile("[<>@\uff1c\uff1e\uff20\ufe6b\u2039\u203a]")
+"""What makes a name read as an address: brackets, ``@`` (and their look-alike forms)."""
+
+
+def _listed_name(name: str) -> str:
+    r"""Return a user's listed name as shown: its brackets and ``@`` escaped (``\u003c``).
+
+    Only the address a delivered event carried is shown as one: a name typed as
+    ``Dana Scully <dana@example.com>`` never reads as Dana's address before its user's own.
+    """
+    return _ADDRESS_LIKE.sub(lambda m: f"\\u{ord(m.group()):04x}", name)
 
 
 def _not_proven_note(count: int) -> str:

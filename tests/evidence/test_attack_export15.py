@@ -10,14 +10,18 @@ import json
 from pathlib import Path
 
 from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.export import Exporter
 from tap_chatgpt_compliance.evidence.export_text import file_stem
 from tap_chatgpt_compliance.evidence.provenance import UNPROVEN_MARK
 from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import EVENT_TYPES, cli, ok, write_jsonl
+from .test_attack_export10 import _user
 from .test_export_hazards import AT, _archive, _event
 from .test_export_proven import _custodian, _rsmf, _text
+
+MALLORY = "mallory@example.com"
 
 
 def test_messages_of_log_files_without_raw_bytes_are_marked_not_proven(
@@ -163,3 +167,37 @@ def test_a_long_unbroken_run_breaks_inside_the_page(tmp_path: Path) -> None:
             if selector != "table.head th":  # labels: Custodian, Workspace, …
                 assert "nowrap" not in body, selector
                 assert "white-space:pre;" not in body, selector
+
+
+def test_a_name_holding_another_address_never_reads_as_its_user_s(tmp_path: Path) -> None:
+    """Mallory names herself ``Dana Scully <dana@example.com>`` in the users listing (a REST
+    answer). Found: her messages read ``Dana Scully <dana@example.com> <mallory@example.com>``
+    on the pages, in the skim and as the RSMF participant: the first address a reviewer reads is
+    Dana's. Now the brackets and ``@`` of a listed name are shown escaped: only the address a
+    delivered event carried is shown as one."""
+    forged = "Dana Scully <dana@example.com>"
+    events = [
+        _event("conv-m", "T", "m1", "I approve", AT.format(1), user="user-M", user_email=MALLORY),
+        _event("conv-m", "T", "m2", "ok", AT.format(2), user="user-Dana"),
+    ]
+    tables = {
+        **_archive(events).tables,
+        "users": [
+            _user("user-M", MALLORY, forged),
+            _user("user-Dana", "dana@example.com", "Dana Scully"),
+        ],
+    }
+    out = tmp_path / "out"
+    with Exporter(sources.Archive("synthetic", tables=tables)) as exporter:
+        exporter.export(out, custodian="user-M")
+    shown = [_text(p) for p in [out / "index.html", *(out / "html").glob("*.html")]]
+    (path,) = out.glob("rsmf/*.rsmf")
+    message, manifest = _rsmf(path)
+    shown.append(message.get_body(("plain",)).get_content())
+    shown += [p["display"] for p in manifest["participants"]]
+    for text in shown:
+        assert "Dana Scully <dana@example.com> <" not in text
+    mallory = next(p for p in manifest["participants"] if p["id"] == "user-M")
+    assert mallory["display"] == (
+        "Dana Scully \\u003cdana\\u0040example.com\\u003e <mallory@example.com>"
+    )
