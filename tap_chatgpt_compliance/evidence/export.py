@@ -1177,10 +1177,13 @@ class _Run:
             shown = Counter(a.display for a in found)
             for attachment in found:
                 archive.add(attachment.entry, attachment.data)
+                named = self.concerns.any(attachment.file_id)
                 attachments.append(
                     {
                         "id": attachment.entry,
-                        "display": attachment.display,
+                        "display": f"{attachment.display} ({UNPROVEN_MARK})"
+                        if named
+                        else attachment.display,
                         "size": len(attachment.data),
                     }
                 )
@@ -1188,7 +1191,7 @@ class _Run:
                 label = attachment.display
                 if shown[label] > 1:
                     label = f"{label} ({attachment.entry})"
-                if self.concerns.any(attachment.file_id):
+                if named:
                     custom.append({"name": f"verify {label}", "value": UNPROVEN_MARK})
                 if attachment.sha256:
                     custom.append({"name": f"sha256 {label}", "value": attachment.sha256})

@@ -99,6 +99,16 @@ def test_production_manifest_marks_what_is_not_proven(inline_run: TapRun, tmp_pa
     assert UNPROVEN_MARK in table[attachment]["note"]
     assert UNPROVEN_MARK in table[f"html/{conversation}.html"]["note"]
     assert table["index.html"]["note"] == ""
+    # In the RSMF, the attachment as a viewer lists it (its display) says so too.
+    shown = [
+        a["display"]
+        for path in out.glob("rsmf/*.rsmf")
+        for event in _rsmf(path)[1]["events"]
+        for a in event.get("attachments", [])
+        if a["id"].startswith(file_stem(target["id"]))
+    ]
+    assert shown
+    assert all(d == f"{target['name']} ({UNPROVEN_MARK})" for d in shown), shown
 
 
 def test_a_participant_a_finding_names_is_marked_wherever_named(
