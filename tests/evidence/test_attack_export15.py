@@ -20,6 +20,7 @@ from .conftest import EVENT_TYPES, cli, ok, write_jsonl
 from .test_attack_export10 import _user
 from .test_export_hazards import AT, _archive, _event
 from .test_export_proven import _custodian, _rsmf, _text
+from .test_partly_anchored import _heads
 
 MALLORY = "mallory@example.com"
 
@@ -211,3 +212,44 @@ def test_a_name_holding_another_address_never_reads_as_its_user_s(tmp_path: Path
     assert mallory["display"] == (
         "Dana Scully \\u003cdana\\u0040example.com\\u003e <mallory@example.com>"
     )
+
+
+def test_messages_after_every_anchored_head_are_marked_not_proven(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """An older state given (``--state``): verify says ``consistent, partly anchored`` (the log
+    files after its head could have been appended or rewritten by whoever can write the
+    archive). Found: the export rendered their messages unmarked, like the anchored ones. Now
+    each message of a log file after every anchor's head is marked NOT PROVEN, the others
+    not."""
+    run = ok(run_tap(tap_config(sim, event_types=["CONVERSATION_MESSAGE"])))
+    final = _heads(run.states[-1])["CONVERSATION_MESSAGE"]
+    older = next(
+        state
+        for state in reversed(run.states)
+        if 0 < _heads(state).get("CONVERSATION_MESSAGE", 0) < final
+    )
+    reach = _heads(older)
+    beyond = {
+        r["id"] for r in run.records["log_files"] if r["chain_seq"] > reach.get(r["event_type"], 0)
+    }
+    folder = write_jsonl(run.records, tmp_path / "archive")
+    state = tmp_path / "older.json"
+    state.write_text(json.dumps(older))
+    out = tmp_path / "out"
+    rows = []
+    for user_id in sorted({m["actor_user_id"] for m in run.records["messages"]} - {None}):
+        done = cli(
+            "export",
+            *("--jsonl", str(folder), "--custodian", user_id, "--state", str(state)),
+            *("--out", str(out / user_id)),
+        )
+        assert done.returncode == 0, done.stderr
+        manifest = json.loads((out / user_id / "production_manifest.json").read_text())
+        assert "partly anchored" in manifest["verify"]["verdict"]
+        text = (out / user_id / "production_messages.csv").read_text(encoding="utf-8")
+        rows += list(csv.DictReader(io.StringIO(text)))
+    marked = {r["message_id"] for r in rows if r["note"] == UNPROVEN_MARK}
+    assert marked
+    assert marked != {r["message_id"] for r in rows}
+    assert marked == {r["message_id"] for r in rows if r["log_file_id"] in beyond}
