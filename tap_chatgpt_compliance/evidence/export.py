@@ -306,12 +306,13 @@ class Production:
             "CREATE TABLE IF NOT EXISTS produced (key TEXT PRIMARY KEY, path TEXT, sha256 TEXT, "
             "md5 TEXT, bytes INTEGER, kind TEXT, conversation_id TEXT, title TEXT, "
             "message_count INTEGER, first_number TEXT, last_number TEXT, "
-            "source_log_files TEXT, custodian TEXT, begin TEXT, end TEXT)"
+            "source_log_files TEXT, custodian TEXT, begin TEXT, end TEXT, not_proven INTEGER)"
         )
         db.execute("DELETE FROM produced")
         db.execute(
             "CREATE TABLE IF NOT EXISTS produced_conversations (id TEXT PRIMARY KEY, title TEXT, "
-            "path TEXT, count INTEGER, first TEXT, last TEXT, numbers TEXT, sources TEXT)"
+            "path TEXT, count INTEGER, first TEXT, last TEXT, numbers TEXT, sources TEXT, "
+            "not_proven INTEGER)"
         )
         db.execute("DELETE FROM produced_conversations")
         self.kinds: Counter[str] = Counter()
@@ -319,6 +320,8 @@ class Production:
         """Attachment entries of the production: ``included``, or a placeholder's status."""
         self.messages = 0
         self.conversations = 0
+        self.not_proven: Counter[str] = Counter()
+        """What the production shows marked NOT PROVEN: messages, attachments, objects."""
         self.objects: list[tuple[str, str, int, str]] = []
         """Workspace-object pages: (path, title, items, kind) (export_objects)."""
         self.object_items = 0
@@ -426,8 +429,10 @@ class Production:
         """List a file written (its hashes and what it holds)."""
         kind = str(about.get("kind", ""))
         self.kinds[kind] += 1
+        if about.get("not_proven") and kind in ("attachment", "knowledge_file"):
+            self.not_proven["attachments"] += 1
         self.db.execute(
-            "INSERT INTO produced VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO produced VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 relative.casefold(),
                 relative,
@@ -444,6 +449,7 @@ class Production:
                 about.get("custodian", ""),
                 about.get("begin", ""),
                 about.get("end", ""),
+                about.get("not_proven", 0),
             ),
         )
 
@@ -581,7 +587,7 @@ class Exporter:
         name, email, delivered = self._user(participant)
         if name:
             shown = _email_shown(email, delivered, bracketed=True) or f"({participant})"
-            return one_line(f"{name} {shown}"), email
+            return one_line(f"{_listed_name(name)} {shown}"), email
         if email:
             return one_line(_email_shown(email, delivered)), email
         kind, _, rest = participant.partition(":")
@@ -596,7 +602,8 @@ class Exporter:
         if not user_id:
             return "none (a single conversation was selected)"
         name, email, delivered = self._user(user_id)
-        who = " ".join(p for p in (name, _email_shown(email, delivered, bracketed=True)) if p)
+        listed = _listed_name(name) if name else None
+        who = " ".join(p for p in (listed, _email_shown(email, delivered, bracketed=True)) if p)
         line = f"{who} ({user_id})" if who else user_id
         return one_line(f"{line}; {self.custodian_note}" if self.custodian_note else line)
 
@@ -792,10 +799,22 @@ class _Run:
         self.until = until
         self.number = 0
         self.messages_csv: t.Any = None
-        self.custodian = exporter.custodian_line(user_id)
         self.workspaces = sorted(exporter.index.workspaces)
         self.concerns = Concerns.of(stamp.places(), exporter.index)
         """What the findings concern: those messages, attachments and objects are marked."""
+        self.custodian = exporter.custodian_line(user_id)
+        if user_id and self.listed_unproven(user_id):
+            self.custodian += f" ({UNPROVEN_MARK})"
+
+    def listed_unproven(self, participant: str) -> bool:
+        """Return whether a participant is shown by a users row that a finding names."""
+        name, email, delivered = self.exporter._user(participant)
+        return bool(name or (email and not delivered)) and self.concerns.user(participant)
+
+    def display(self, participant: str) -> str:
+        """Return how a participant is shown: marked when a finding names their users row."""
+        shown = self.exporter._display(participant)[0]
+        return f"{shown} ({UNPROVEN_MARK})" if self.listed_unproven(participant) else shown
 
     def unproven(self, message: Message) -> bool:
         """Return whether a finding concerns this message (export_findings)."""
@@ -862,6 +881,7 @@ class _Run:
         day = ""
         chunks = Counter[str]()
         sources: set[str] = set()
+        not_proven = 0
         for message in exporter._messages(
             item, self.since, self.until, self.number + 1, self.prefix
         ):
@@ -873,6 +893,7 @@ class _Run:
                 chunk = []
             day = message_day
             chunk.append(message)
+            not_proven += self.unproven(message)
             page.write(self.html_message(item.id, message))
             self.messages_csv.writerow(
                 csv_cell(v)
@@ -907,13 +928,15 @@ class _Run:
             first_number=first_number,
             last_number=last_number,
             source_log_files=sorted(sources),
+            not_proven=not_proven,
         )
         production.messages += item.count
+        production.not_proven["messages"] += not_proven
         production.conversations += 1
         production.first = min(production.first or item.first, item.first)
         production.last = max(production.last or item.last, item.last)
         production.db.execute(
-            "INSERT INTO produced_conversations VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO produced_conversations VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 item.id,
                 title,
@@ -923,6 +946,7 @@ class _Run:
                 item.last,
                 f"{first_number} .. {last_number}",
                 json.dumps(sorted(sources)),
+                not_proven,
             ),
         )
 
@@ -988,7 +1012,11 @@ class _Run:
             self.production.attachments[UNPROVEN if included else attachment.status] += 1
             path = f"attachments/{attachment.entry}"
             self.production.write(
-                f"html/{path}", attachment.data, kind="attachment", conversation_id=conversation_id
+                f"html/{path}",
+                attachment.data,
+                kind="attachment",
+                conversation_id=conversation_id,
+                not_proven=int(named),
             )
             if attachment.sha256:
                 shown = f"<code>sha256 {html.escape(attachment.sha256)}</code>"
@@ -1000,7 +1028,7 @@ class _Run:
                 f'<li><a href="{html.escape(path)}">{html.escape(attachment.display)}</a> '
                 f"{shown}</li>"
             )
-        author = self.exporter._display(message.participant)[0]
+        author = self.display(message.participant)
         css = "user" if record.get("author_type") == "user" else "other"
         if self.unproven(message):
             css += " unproven"
@@ -1084,6 +1112,7 @@ class _Run:
             custodian=self.custodian if self.user_id else "",
             begin=_iso(chunk[0].at),
             end=_iso(chunk[-1].at),
+            not_proven=sum(map(self.unproven, chunk)),
         )
 
     def rsmf_manifest(
@@ -1098,9 +1127,11 @@ class _Run:
         participant_ids = sorted(ids)
         participants = []
         for pid in participant_ids:
-            display, email = exporter._display(pid)
-            entry: dict[str, t.Any] = {"id": pid, "display": display}
+            email = exporter._display(pid)[1]
+            entry: dict[str, t.Any] = {"id": pid, "display": self.display(pid)}
             custom = []
+            if self.listed_unproven(pid):
+                custom.append({"name": "verify", "value": UNPROVEN_MARK})
             name, _, delivered = exporter._user(pid)
             if name:
                 custom.append({"name": "display", "value": NOT_PROVEN_NAME})
@@ -1146,10 +1177,13 @@ class _Run:
             shown = Counter(a.display for a in found)
             for attachment in found:
                 archive.add(attachment.entry, attachment.data)
+                named = self.concerns.any(attachment.file_id)
                 attachments.append(
                     {
                         "id": attachment.entry,
-                        "display": attachment.display,
+                        "display": f"{attachment.display} ({UNPROVEN_MARK})"
+                        if named
+                        else attachment.display,
                         "size": len(attachment.data),
                     }
                 )
@@ -1157,7 +1191,7 @@ class _Run:
                 label = attachment.display
                 if shown[label] > 1:
                     label = f"{label} ({attachment.entry})"
-                if self.concerns.any(attachment.file_id):
+                if named:
                     custom.append({"name": f"verify {label}", "value": UNPROVEN_MARK})
                 if attachment.sha256:
                     custom.append({"name": f"sha256 {label}", "value": attachment.sha256})
@@ -1268,7 +1302,7 @@ class _Run:
             skim.append(_findings_text(self.stamp))
         skim.append("")
         for message in messages:
-            display = self.exporter._display(message.participant)[0]
+            display = self.display(message.participant)
             # Every further line of a text indented: only a message starts a line (a text
             # cannot forge "000009 [time] someone: …").
             body = _SKIM_BREAK.sub(
@@ -1331,6 +1365,10 @@ class _Run:
             "provenance": PROVENANCE,
             "message_count": production.messages,
             "object_count": production.object_items,
+            # What the production shows marked NOT PROVEN (each file's and conversation's below).
+            "not_proven": {
+                k: production.not_proven[k] for k in ("messages", "attachments", "objects")
+            },
             # What the archive holds that no selection can: a reviewer reads it here too.
             "outside_every_selection": {
                 "messages_naming_no_conversation_or_time": self.exporter.index.unplaced,
@@ -1353,6 +1391,7 @@ class _Run:
                 "last": r["last"],
                 "production_numbers": r["numbers"],
                 "source_log_files": json.loads(r["sources"]),
+                "not_proven": r["not_proven"],
             }
             document.write(f"{',' if n else ''}\n    {_dumps(r['id'])}: {_dumps(entry)}")
         document.write('\n  },\n  "files": [')
@@ -1370,8 +1409,12 @@ class _Run:
                 "last_production_number": f["last_number"],
                 "source_log_files": f["source_log_files"],
             }
-            document.write(f"{',' if n else ''}\n    {_dumps(entry)}")
-            writer.writerow(csv_cell(v) for v in (*entry.values(), verdict, ""))
+            document.write(
+                f"{',' if n else ''}\n    {_dumps({**entry, 'not_proven': f['not_proven']})}"
+            )
+            writer.writerow(
+                csv_cell(v) for v in (*entry.values(), verdict, _not_proven_note(f["not_proven"]))
+            )
         document.write("\n  ]\n}\n")
         production.manifest_digests["production_manifest.json"] = document.close()[0]
         for line in self.stamp.findings:
@@ -1380,6 +1423,24 @@ class _Run:
                 for v in ("", "", "", "", "finding", "", "", "", "", "", "", verdict, line)
             )
         production.manifest_digests["production_manifest.csv"] = table.close()[0]
+
+
+_ADDRESS_LIKE = re.compile("[<>@\uff1c\uff1e\uff20\ufe6b\u2039\u203a]")
+"""What makes a name read as an address: brackets, ``@`` (and their look-alike forms)."""
+
+
+def _listed_name(name: str) -> str:
+    r"""Return a user's listed name as shown: its brackets and ``@`` escaped (``\u003c``).
+
+    Only the address a delivered event carried is shown as one: a name typed as
+    ``Dana Scully <dana@example.com>`` never reads as Dana's address before its user's own.
+    """
+    return _ADDRESS_LIKE.sub(lambda m: f"\\u{ord(m.group()):04x}", name)
+
+
+def _not_proven_note(count: int) -> str:
+    """Return a manifest's note on a file showing ``count`` items marked NOT PROVEN."""
+    return f"{UNPROVEN_MARK} ({count} shown so marked)" if count else ""
 
 
 def _email_shown(email: str | None, delivered: bool, *, bracketed: bool = False) -> str | None:
@@ -1464,13 +1525,17 @@ def _files_of(message: dict[str, t.Any]) -> list[dict[str, t.Any]]:
 _POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
 """A page runs no script, loads nothing, submits nothing (a second wall behind escaping)."""
 _CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;color:#222}"
+    # A long unbroken run (a token, a URL, a name) breaks inside the page: never beyond its
+    # edge, where a printout or a PDF of the page cuts it off.
+    "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;color:#222;"
+    "overflow-wrap:anywhere}"
     ".msg{border:1px solid #ddd;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}"
     ".user{background:#eef5ff}.other{background:#f7f7f7}.meta{color:#666;font-size:.85rem}"
     ".body{white-space:pre-wrap;margin-top:.3rem}.empty{color:#888;font-style:italic}"
     "code{font-size:.75rem;color:#555}.bates{font-family:monospace;color:#000}"
     "table.head{border-collapse:collapse;font-size:.85rem;margin-bottom:1rem}"
-    "table.head th{text-align:left;padding:.1rem .8rem .1rem 0;color:#555}"
+    "table.head th{text-align:left;padding:.1rem .8rem .1rem 0;color:#555;white-space:nowrap;"
+    "overflow-wrap:normal}"
     ".findings{border:2px solid #b00;background:#fff0f0;padding:.5rem .8rem;color:#700}"
     ".unproven{border:2px solid #b00}"
 )

@@ -113,6 +113,8 @@ def run(
         located = [(f.check, f.item) for f in report.findings] + exporter.problem_items()
         # Rows a limitation names as proven by nothing are marked NOT PROVEN too (no finding).
         located += report.unproven_rows
+        # And the records after every anchor's head (partly anchored: seals checked above).
+        located += report.unanchored_rows()
         if findings and not args.allow_findings:
             print(
                 f"chatgpt-compliance export: refused: {len(findings)} findings (verify and "

@@ -66,10 +66,16 @@ class Concerns:
     """Message ids."""
     named: set[str] = field(default_factory=set)
     """Every id a finding names (attachments, workspace objects)."""
+    users: set[str] = field(default_factory=set)
+    """Every word of a ``users`` row's finding: the users whose listed name is not proven."""
 
     def message(self, message_id: str) -> bool:
         """Return whether a finding concerns this message."""
         return self.everything or message_id in self.messages
+
+    def user(self, user_id: str) -> bool:
+        """Return whether a finding concerns this user's ``users`` row (their shown name)."""
+        return self.everything or user_id in self.users
 
     def any(self, *idents: str) -> bool:
         """Return whether a finding concerns an attachment or object known by these ids."""
@@ -85,6 +91,8 @@ class Concerns:
                 continue
             if item.split(" ", 1)[0] in REST:
                 concerns.named |= {p for w in words(item) for p in (w, *w.split("/"))}
+                if item.split(" ", 1)[0] == "users":
+                    concerns.users |= words(item)
                 continue
             row = _ROW.fullmatch(item)
             found = index.row_messages(row["key"], row["log_file"]) if row else set()

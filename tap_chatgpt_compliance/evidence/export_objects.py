@@ -623,7 +623,14 @@ class ObjectPages:
                     f"<ul>{comments}</ul>" if comments else "",
                 )
             )
-        page.finish(path, kind="canvas", object_id=textdoc_id, title=title, items=items)
+        page.finish(
+            path,
+            kind="canvas",
+            object_id=textdoc_id,
+            title=title,
+            items=items,
+            not_proven=sum(map(self.flagged, items)),
+        )
 
     def _memories(self, chosen: Selection, writer: t.Any) -> None:
         user_id = chosen.memories[0].object_id
@@ -647,7 +654,14 @@ class ObjectPages:
                     _shown(item.raw.get("content")) or "(empty)",
                 )
             )
-        page.finish(path, kind="memories", object_id=user_id, title=title, items=items)
+        page.finish(
+            path,
+            kind="memories",
+            object_id=user_id,
+            title=title,
+            items=items,
+            not_proven=sum(map(self.flagged, items)),
+        )
 
     def _gpt(self, gpt_id: str, items: list[Item], writer: t.Any) -> None:
         path = f"html/gpts/{file_stem(gpt_id)}.html"
@@ -693,7 +707,14 @@ class ObjectPages:
                     self._knowledge(gpt_id, raw),
                 )
             )
-        page.finish(path, kind="gpt", object_id=gpt_id, title=title, items=items)
+        page.finish(
+            path,
+            kind="gpt",
+            object_id=gpt_id,
+            title=title,
+            items=items,
+            not_proven=sum(map(self.flagged, items)),
+        )
 
     def _knowledge(self, gpt_id: str, config: dict[str, t.Any]) -> str:
         links = []
@@ -728,7 +749,11 @@ class ObjectPages:
             entry = f"gpts/files/{file_stem(file_id)}-{inert_name(name)}"
             self.files_included += 1
             self.run.production.write(
-                f"html/{entry}", data, kind="knowledge_file", conversation_id=gpt_id
+                f"html/{entry}",
+                data,
+                kind="knowledge_file",
+                conversation_id=gpt_id,
+                not_proven=int(bool(mark)),
             )
             links.append(
                 f'<li><a href="{html.escape(entry.removeprefix("gpts/"))}">{html.escape(name)}</a> '
@@ -755,9 +780,18 @@ class _Hashed:
         self.run.production.listed(relative, sha, md5, size, **about)
 
     def finish(
-        self, relative: str, *, kind: str, object_id: str, title: str, items: list[Item]
+        self,
+        relative: str,
+        *,
+        kind: str,
+        object_id: str,
+        title: str,
+        items: list[Item],
+        not_proven: int,
     ) -> None:
+        """Close a page and list it; ``not_proven``: its items marked NOT PROVEN."""
         self.write("</body></html>\n")
+        self.run.production.not_proven["objects"] += not_proven
         self.close(
             relative,
             kind=kind,
@@ -766,5 +800,6 @@ class _Hashed:
             message_count=len(items),
             first_number=items[0].number if items else "",
             last_number=items[-1].number if items else "",
+            not_proven=not_proven,
         )
         self.run.production.objects.append((relative, title, len(items), kind))

@@ -397,6 +397,10 @@ class RestChains:
             kept = by_hash.setdefault(record.hash, record)
             if record.placed:
                 links.setdefault(record.seq, set()).add(record.hash)
+                # The label itself (no copy): one list entry per record.
+                report.link_items.setdefault(stream, {}).setdefault(record.seq, []).append(
+                    record.label
+                )
             if (
                 kept is not record
                 and record.error is None

@@ -332,6 +332,24 @@ class Report:
     unproven_rows: list[tuple[str, str]] = field(default_factory=list)
     """(check, item) of rows a limitation names as proven by nothing: export marks them NOT
     PROVEN as it marks what findings name."""
+    link_items: dict[str, dict[int, list[str]]] = field(default_factory=dict)
+    """``{chain name: {chain_seq: {item}}}`` of every chain (``log file <id>``, ``attachment
+    <id>``, a REST row's label such as ``users <id>``): what :meth:`unanchored_rows` names."""
+
+    def unanchored_rows(self) -> list[tuple[str, str]]:
+        """Return (check, item) of the records after every anchor's head (partly anchored).
+
+        Whoever can write the archive could have appended or rewritten them: an export marks
+        them NOT PROVEN. None when nothing anchors the archive (the verdict says it of all).
+        """
+        if not self.anchored:
+            return []
+        rows = []
+        for name, (_, reach) in self.unanchored_tail().items():
+            for seq, items in sorted(self.link_items.get(name, {}).items()):
+                if seq > reach:
+                    rows += [("unanchored", item) for item in sorted(set(items))]
+        return rows
 
     replaced_runs: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     """Upserting archives: ``{chain name: [(first, last) chain_seq of each accounted hole]}``
@@ -1490,9 +1508,13 @@ class Verifier:
             )
             last = max(records, key=lambda r: _int(r.get("chain_seq")))
             links = self.links.setdefault(f"{chain.LOG_FILES}/{event_type}", {})
+            items = report.link_items.setdefault(f"{chain.LOG_FILES}/{event_type}", {})
             for record in records:
                 links.setdefault(_int(record.get("chain_seq")), set()).add(
                     str(record["chain_hash"])
+                )
+                items.setdefault(_int(record.get("chain_seq")), []).append(
+                    f"log file {record['id']}"
                 )
             report.chains[event_type] = {
                 "links": len(records),
@@ -1667,6 +1689,10 @@ class Verifier:
                 f"{len(self.raw_off_files)} log files were archived without their raw bytes "
                 "(file_content: none): their rows are checked against their own event only, "
                 "not against OpenAI's bytes"
+            )
+            # Their messages are proven by nothing: an export marks each NOT PROVEN.
+            report.unproven_rows.extend(
+                ("raw", f"log file {file_id}") for file_id in sorted(self.raw_off_files)
             )
 
     # -- raw files
@@ -3190,6 +3216,9 @@ class Verifier:
             self.links[chain.FILES].setdefault(_int(record.get("chain_seq")), set()).add(
                 str(record["chain_hash"])
             )
+            report.link_items.setdefault(chain.FILES, {}).setdefault(
+                _int(record.get("chain_seq")), []
+            ).append(f"attachment {record.get('id')}")
             if kept is record:
                 continue
             item = f"attachment {record.get('id')} (files chain_seq {record.get('chain_seq')})"

@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import typing as t
+from collections import Counter
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -521,6 +522,14 @@ def test_export_refuses_unproven_objects(inline_run: TapRun, tamper: str, tmp_pa
         others = [p for p in canvases.glob("*.html") if p.name != f"{file_stem(named)}.html"]
         assert others
         assert not any("named by a finding" in p.read_text(encoding="utf-8") for p in others)
+        # The production manifest counts the items each page shows marked, as the csv marks.
+        marked = [r for r in _objects_csv(stamped) if r["note"]]
+        manifest = json.loads((stamped / "production_manifest.json").read_text(encoding="utf-8"))
+        counts = {f["path"]: f["not_proven"] for f in manifest["files"]}
+        by_page = Counter(r["html_path"].split("#", 1)[0] for r in marked)
+        assert by_page[f"html/canvases/{file_stem(named)}.html"] > 0
+        assert {p: counts[p] for p in by_page} == by_page
+        assert manifest["not_proven"]["objects"] == len(marked)
     if tamper == "memory_moved":
         theirs = json.loads(other["raw_item"])
         for context in theirs["memory_contexts"]:
