@@ -237,6 +237,9 @@ def test_slice_verification_covers_every_file_a_slice_row_can_come_from(tmp_path
         def verdict(self) -> str:
             return "VERDICT: fake"
 
+        def unanchored_rows(self) -> list[tuple[str, str]]:
+            return []
+
     asked: list[list[str]] = []
 
     def fake_verify(archive: Any, anchor: Any = None, log_file_ids: Any = None) -> FakeReport:
