@@ -73,6 +73,7 @@ from tap_chatgpt_compliance.evidence.provenance import (
     PROVENANCE,
     TAP_RECORD,
     UNPROVEN_MARK,
+    messages_provenance,
 )
 from tap_chatgpt_compliance.evidence.sources import ArchiveError
 from tap_chatgpt_compliance.logfiles.records import message_record
@@ -106,8 +107,8 @@ EMPTY_TOOL_OUTPUT = "(empty tool output)"
 EMPTY_MESSAGE = "(empty message)"
 STAMPED = 20
 """Findings listed one by one on each page (all of them are in production_manifest.json)."""
-UNPROVEN = "named by a finding"
-"""How an attachment included but named by a finding is counted (never as verified)."""
+UNPROVEN = "named in the verify report"
+"""How an attachment a finding or limitation of verify names is counted (never as verified)."""
 PREFIX = re.compile(r"[A-Za-z0-9._-]{0,24}")
 EXPORT_STREAMS = ("messages", "users", "files", "file_parts", *OBJECT_STREAMS)
 """What an export renders from (verify reads the whole archive before)."""
@@ -379,7 +380,11 @@ class Production:
             f"  Conversations: {self.conversations:,}; messages: {self.messages:,}"
             + (f", {self.first} .. {self.last}." if self.first else "."),
             f"  Attachments: {included:,} included (archived bytes, SHA-256 verified), "
-            + (f"{unproven:,} included but named by a finding (NOT PROVEN), " if unproven else "")
+            + (
+                f"{unproven:,} included but named in the verify report (NOT PROVEN), "
+                if unproven
+                else ""
+            )
             + f"{sum(placeholders.values()):,} placeholders"
             + (
                 " ("
@@ -964,7 +969,9 @@ class _Run:
         objects: bool = False,
     ) -> str:
         """Return a page's head; ``objects``: the page shows workspace objects (REST answers)."""
-        sources = PROVENANCE["messages"] + (" " + PROVENANCE["objects"] if objects else "")
+        sources = messages_provenance(self.concerns.raw_less) + (
+            " " + PROVENANCE["objects"] if objects else ""
+        )
         rows = [
             ("Custodian", self.custodian),
             ("Workspace", ", ".join(one_line(w) for w in workspaces) or "unknown"),
@@ -1208,7 +1215,7 @@ class _Run:
             {"name": "verify_verdict", "value": self.stamp.verdict},
             {"name": "export_time", "value": self.export_time},
             {"name": "workspace", "value": ", ".join(self.workspaces) or "unknown"},
-            {"name": "provenance", "value": PROVENANCE["messages"]},
+            {"name": "provenance", "value": messages_provenance(self.concerns.raw_less)},
             {
                 "name": "production_numbers",
                 "value": f"{messages[0].number} .. {messages[-1].number}",
@@ -1296,7 +1303,7 @@ class _Run:
             f"Custodian: {self.custodian}",
             f"Exported: {self.export_time} (UTC)",
             self.stamp.verdict,
-            f"Sources: {PROVENANCE['messages']}",
+            f"Sources: {messages_provenance(self.concerns.raw_less)}",
         ]
         if self.stamp.findings:
             skim.append(_findings_text(self.stamp))

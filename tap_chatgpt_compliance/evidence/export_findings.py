@@ -68,6 +68,8 @@ class Concerns:
     """Every id a finding names (attachments, workspace objects)."""
     users: set[str] = field(default_factory=set)
     """Every word of a ``users`` row's finding: the users whose listed name is not proven."""
+    raw_less: bool = False
+    """A log file was archived without its raw bytes: its messages are not traced to OpenAI's."""
 
     def message(self, message_id: str) -> bool:
         """Return whether a finding concerns this message."""
@@ -86,6 +88,7 @@ class Concerns:
         """Return what findings, given as (check, item), concern in the index's archive."""
         concerns = cls()
         for check, item in located:
+            concerns.raw_less |= check == "raw"
             if check in EVERYTHING_CHECKS:
                 concerns.everything = True
                 continue

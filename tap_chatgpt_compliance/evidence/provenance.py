@@ -10,8 +10,9 @@ labelled where it is shown.
 
 from __future__ import annotations
 
-UNPROVEN_MARK = "NOT PROVEN: named by a finding"
-"""What marks a message, attachment or object that a finding names (pages, RSMF, CSVs)."""
+UNPROVEN_MARK = "NOT PROVEN: named in the verify report"
+"""What marks a message, attachment or object a finding or a limitation of verify names (pages,
+RSMF, CSVs)."""
 TAP_RECORD = "as the tap recorded it, not proven"
 """The label of a value that is the tap's record (verify.UNPROVEN_COLUMNS, an unchained file)."""
 NOT_PROVEN_NAME = (
@@ -37,3 +38,14 @@ PROVENANCE = {
 }
 """Where the facts of a production come from, by what they render (plain text: no quote, no
 ``&`` or ``<``, the same on an HTML page as in JSON)."""
+RAW_LESS = (
+    "Messages of log files archived without their raw bytes (file_content: none) are checked "
+    "against their own archived event only, not traced to the SHA-256 OpenAI gave: each is "
+    "marked NOT PROVEN."
+)
+"""Said after the messages' provenance when a log file of the production kept no raw bytes."""
+
+
+def messages_provenance(raw_less: bool) -> str:
+    """Return where messages come from (``raw_less``: some log files kept no raw bytes)."""
+    return PROVENANCE["messages"] + (" " + RAW_LESS if raw_less else "")

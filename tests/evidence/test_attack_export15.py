@@ -13,7 +13,7 @@ from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance.evidence import sources
 from tap_chatgpt_compliance.evidence.export import Exporter
 from tap_chatgpt_compliance.evidence.export_text import file_stem
-from tap_chatgpt_compliance.evidence.provenance import UNPROVEN_MARK
+from tap_chatgpt_compliance.evidence.provenance import RAW_LESS, UNPROVEN_MARK
 from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import EVENT_TYPES, cli, ok, write_jsonl
@@ -52,6 +52,11 @@ def test_messages_of_log_files_without_raw_bytes_are_marked_not_proven(
         for event in manifest["events"]:
             custom = {c["name"]: c["value"] for c in event["custom"]}
             assert custom.get("verify") == UNPROVEN_MARK, event["id"]
+        provenance = {c["name"]: c["value"] for c in manifest["conversations"][0]["custom"]}
+        assert RAW_LESS in provenance["provenance"]
+    # The page heads and skims no longer say only that messages are traced to OpenAI's hash.
+    for page in (out / "html").glob("*.html"):
+        assert RAW_LESS in _text(page), page
 
 
 def test_production_manifest_marks_what_is_not_proven(inline_run: TapRun, tmp_path: Path) -> None:

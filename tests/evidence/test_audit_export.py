@@ -176,12 +176,12 @@ def test_attachment_named_by_a_finding_is_never_shown_as_verified(
         "--allow-findings",
     )
     assert done.returncode == 0, done.stderr
-    assert "1 included but named by a finding (NOT PROVEN)" in done.stdout
+    assert "1 included but named in the verify report (NOT PROVEN)" in done.stdout
     page = (out / "html" / f"{target['conversation_id']}.html").read_text()
     shown = page[page.index(f">{target['name']}</a>") :].split("</li>", 1)[0]
-    assert "NOT PROVEN: named by a finding" in shown
+    assert "NOT PROVEN: named in the verify report" in shown
     message = page[page.index(f'id="m-{target["message_id"]}"') :].split("</div>", 1)[0]
-    assert "NOT PROVEN: named by a finding" in message
+    assert "NOT PROVEN: named in the verify report" in message
     events = [
         e
         for path in (out / "rsmf").glob("*.rsmf")
@@ -189,8 +189,8 @@ def test_attachment_named_by_a_finding_is_never_shown_as_verified(
         if e["id"] == target["message_id"]
     ]
     custom = {c["name"]: c["value"] for c in events[0]["custom"]}
-    assert custom["verify"] == "NOT PROVEN: named by a finding"
-    assert custom[f"verify {target['name']}"] == "NOT PROVEN: named by a finding"
+    assert custom["verify"] == "NOT PROVEN: named in the verify report"
+    assert custom[f"verify {target['name']}"] == "NOT PROVEN: named in the verify report"
 
 
 def test_an_email_seen_only_outside_the_selection_is_never_shown(tmp_path: Path) -> None:

@@ -365,7 +365,7 @@ def test_rsmf_with_stamp_and_dat_load_file(tmp_path: Path) -> None:
         assert row["MD5HASH"] == hashlib.md5(data).hexdigest()
         # ¶ (U+00B6): some loaders split there; the finding names nothing of the archive, so
         # it concerns every message, the one that gave the title too.
-        assert row["SUBJECT"] == "Alpha \\u00fe \\u00b6 (NOT PROVEN: named by a finding)"
+        assert row["SUBJECT"] == "Alpha \\u00fe \\u00b6 (NOT PROVEN: named in the verify report)"
         assert row["CUSTODIAN"].endswith("(user-Dana)")
         assert row["VERIFYVERDICT"] == "VERDICT: FAILED — 1 findings"
         assert row["DATESENT"].startswith("2026-11-2")

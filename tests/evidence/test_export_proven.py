@@ -172,7 +172,7 @@ def test_tampered_archive_is_refused_then_stamped(inline_run: TapRun, tmp_path: 
         assert "VERDICT: FAILED" in text, page
         assert target["event_id"] in text
     marked = _text(out / "html" / f"{target['conversation_id']}.html")
-    assert "NOT PROVEN: named by a finding" in marked
+    assert "NOT PROVEN: named in the verify report" in marked
     for path in out.glob("rsmf/*.rsmf"):
         message, manifest = _rsmf(path)
         assert message["X-Verify-Verdict"].startswith("VERDICT: FAILED")

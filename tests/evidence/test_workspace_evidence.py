@@ -518,10 +518,12 @@ def test_export_refuses_unproven_objects(inline_run: TapRun, tamper: str, tmp_pa
     if tamper == "canvas_content":  # that canvas's versions are marked, no other canvas
         canvases = stamped / "html" / "canvases"
         page = (canvases / f"{file_stem(named)}.html").read_text(encoding="utf-8")
-        assert "NOT PROVEN: named by a finding" in page
+        assert "NOT PROVEN: named in the verify report" in page
         others = [p for p in canvases.glob("*.html") if p.name != f"{file_stem(named)}.html"]
         assert others
-        assert not any("named by a finding" in p.read_text(encoding="utf-8") for p in others)
+        assert not any(
+            "named in the verify report" in p.read_text(encoding="utf-8") for p in others
+        )
         # The production manifest counts the items each page shows marked, as the csv marks.
         marked = [r for r in _objects_csv(stamped) if r["note"]]
         manifest = json.loads((stamped / "production_manifest.json").read_text(encoding="utf-8"))
@@ -706,4 +708,4 @@ def test_a_forged_memories_row_on_a_dead_end_branch_is_exported_not_proven(
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [r for r in _objects_csv(out) if r["kind"] == "memory_entry"]
     assert rows
-    assert all(r["note"] == "NOT PROVEN: named by a finding" for r in rows), rows[:3]
+    assert all(r["note"] == "NOT PROVEN: named in the verify report" for r in rows), rows[:3]
