@@ -160,7 +160,9 @@ def test_a_loader_killed_mid_stream_fails_the_run_and_the_next_run_recovers_all(
     os.kill(target, signal.SIGKILL)
     output = "".join(lines) + proc.communicate(timeout=300)[0]
     assert proc.returncode != 0, output[-3000:]
-    assert "Loader failed" in output, output[-3000:]
+    # Meltano says so, or (a race in Meltano 4.4: its write to the dead loader's stdin comes
+    # first) stops on its own BrokenPipeError; either way the run failed loudly.
+    assert "Loader failed" in output or "BrokenPipeError" in output, output[-3000:]
     state = meltano.run("state", "get", f"local:{TAP}--acme-to-target-jsonl", check=False)
     assert "replication_key_value" not in state.stdout  # target-jsonl confirms only at its end
 
