@@ -69,7 +69,7 @@ class Concerns:
     users: set[str] = field(default_factory=set)
     """Every word of a ``users`` row's finding: the users whose listed name is not proven."""
     raw_less: bool = False
-    """A log file was archived without its raw bytes: its messages are not traced to OpenAI's."""
+    """verify named a log file's raw bytes (none kept, missing, unreadable): not traced."""
 
     def message(self, message_id: str) -> bool:
         """Return whether a finding concerns this message."""

@@ -39,11 +39,11 @@ PROVENANCE = {
 """Where the facts of a production come from, by what they render (plain text: no quote, no
 ``&`` or ``<``, the same on an HTML page as in JSON)."""
 RAW_LESS = (
-    "Messages of log files archived without their raw bytes (file_content: none) are checked "
-    "against their own archived event only, not traced to the SHA-256 OpenAI gave: each is "
-    "marked NOT PROVEN."
+    "Messages of log files whose raw bytes the archive does not hold (file_content: none, or "
+    "missing or unreadable: see the findings) are checked against their own archived event "
+    "only, not traced to the SHA-256 OpenAI gave: each is marked NOT PROVEN."
 )
-"""Said after the messages' provenance when a log file of the production kept no raw bytes."""
+"""Said after the messages' provenance when verify names a log file's raw bytes (check ``raw``)."""
 
 
 def messages_provenance(raw_less: bool) -> str:
