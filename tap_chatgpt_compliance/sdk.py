@@ -583,6 +583,9 @@ class LastLine(logging.Filter):
     Threads still at work as a run fails (a log file read ahead, between two retries) logged
     after the error line, which was then no longer the last line of the log (3 runs in 6 with
     a retried download). Installed on every handler of the root logger by :meth:`open`.
+
+    A handler filters a record before it takes its lock: a record that passed while the last
+    line was on its way was written after it. The handler's ``emit`` asks again, under its lock.
     """
 
     closed = False
@@ -595,6 +598,7 @@ class LastLine(logging.Filter):
         for handler in logging.getLogger().handlers:
             if not any(isinstance(f, LastLine) for f in handler.filters):
                 handler.addFilter(cls())
+                handler.emit = _emit_unless_ended(handler.emit)  # type: ignore[method-assign]
 
     @override
     def filter(self, record: logging.LogRecord) -> bool:
@@ -603,6 +607,17 @@ class LastLine(logging.Filter):
             LastLine.closed = True
             return True
         return not LastLine.closed
+
+
+def _emit_unless_ended(emit: t.Callable[[logging.LogRecord], None]) -> t.Callable[..., None]:
+    """Return ``emit`` dropping a record the run's last line overtook (see :class:`LastLine`)."""
+
+    def emit_unless_ended(record: logging.LogRecord) -> None:
+        if LastLine.closed and not getattr(record, "last_line", False):
+            return
+        emit(record)
+
+    return emit_unless_ended
 
 
 def log_last_lines(logger: logging.Logger, lines: list[str]) -> None:

@@ -202,3 +202,36 @@ def test_a_download_retried_ahead_never_logs_after_the_error_line(simulator_fact
     files.inject("signed", body=b"", status=204, headers={}, count=1000)
     for _ in range(3):
         assert_one_readable_line(run_tap(config), "answered HTTP 204")
+
+
+def test_a_line_past_the_filter_before_the_end_is_still_dropped() -> None:
+    """The race behind a CI failure (a "Retrying …" WARNING after the error line): a thread's
+    record passed the filters, then the main thread logged the last line before that record took
+    the handler's lock. The check is made again under the handler's lock."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    passed = threading.Event()
+    ended = threading.Event()
+
+    class _Pause(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.getMessage() == "a retry":
+                passed.set()
+                ended.wait(5)
+            return True
+
+    logging.getLogger().addHandler(handler)
+    try:
+        LastLine.open()
+        handler.addFilter(_Pause())  # after LastLine's: the record is past it when it pauses
+        logger = logging.getLogger("tap-chatgpt-compliance.test-last-line-race")
+        late = threading.Thread(target=logger.warning, args=("a retry",))
+        late.start()
+        assert passed.wait(5)
+        log_last_lines(logger, ["the last line"])
+        ended.set()
+        late.join(5)
+        assert stream.getvalue().splitlines() == ["the last line"]
+    finally:
+        LastLine.closed = False
+        logging.getLogger().removeHandler(handler)
