@@ -29,7 +29,9 @@ FIELDS = (
     "MD5HASH",
     "SHA256HASH",
     "VERIFYVERDICT",
+    "NOTPROVEN",
 )
+"""``NOTPROVEN``: how many of the document's messages are marked NOT PROVEN (empty: none)."""
 
 
 PILCROW = "\u00b6"

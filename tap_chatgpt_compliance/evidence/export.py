@@ -50,7 +50,7 @@ from pathlib import Path
 from tap_chatgpt_compliance.directory_rows import escape_lone_surrogates
 from tap_chatgpt_compliance.evidence import dat
 from tap_chatgpt_compliance.evidence.export_findings import Concerns, located
-from tap_chatgpt_compliance.evidence.export_index import Index, sortable, utc_text
+from tap_chatgpt_compliance.evidence.export_index import Copy, Index, sortable, utc_text
 from tap_chatgpt_compliance.evidence.export_index import json_object as _obj
 from tap_chatgpt_compliance.evidence.export_objects import (
     OBJECT_STREAMS,
@@ -180,6 +180,8 @@ class Message:
     participant: str
     number: str
     """Its production number."""
+    copies: list[Copy] = field(default_factory=list)
+    """The rows holding its delivered event, the one shown first (its log file, its key)."""
 
     @property
     def id(self) -> str:
@@ -696,13 +698,19 @@ class Exporter:
         until: str | None,
         first: int,
         prefix: str,
+        concerns: Concerns,
     ) -> Iterator[Message]:
+        """Yield a conversation's messages, each from a copy no finding concerns if it has one."""
         number = first
-        for log_file_id, event, at, key in self.index.messages(conversation.id, since, until):
-            record = message_record(event, "", log_file_id, key)
+        for ident, event, at, copies in self.index.messages(conversation.id, since, until):
+            shown = concerns.shown(ident, copies)
+            copies = [shown, *(c for c in copies if c != shown)]
+            record = message_record(event, "", shown.log_file_id, shown.key)
             when = _time(at)
             assert when is not None  # indexed times are valid
-            yield Message(record, when, self._participant(record), f"{prefix}{number:06d}")
+            yield Message(
+                record, when, self._participant(record), f"{prefix}{number:06d}", copies
+            )
             number += 1
 
     def export(
@@ -822,8 +830,8 @@ class _Run:
         return f"{shown} ({UNPROVEN_MARK})" if self.listed_unproven(participant) else shown
 
     def unproven(self, message: Message) -> bool:
-        """Return whether a finding concerns this message (export_findings)."""
-        return self.concerns.message(message.id)
+        """Return whether a finding concerns this message as shown (export_findings)."""
+        return self.concerns.message(message.id, message.copies)
 
     def numbered(self, n: int) -> str:
         return f"{self.prefix}{n:06d}"
@@ -863,7 +871,9 @@ class _Run:
         production = self.production
         found = exporter.index.title(item.id)
         title = one_line(found[0] if found else item.id)
-        if found and self.concerns.message(found[1]):  # its event is named by a finding
+        if found and self.concerns.message(  # its event is named by a finding
+            found[1], [self.concerns.shown(found[1], exporter.index.copies(found[1]))]
+        ):
             title = f"{title} ({UNPROVEN_MARK})"
         stem = file_stem(item.id)
         html_name = f"html/{stem}.html"
@@ -888,7 +898,7 @@ class _Run:
         sources: set[str] = set()
         not_proven = 0
         for message in exporter._messages(
-            item, self.since, self.until, self.number + 1, self.prefix
+            item, self.since, self.until, self.number + 1, self.prefix, self.concerns
         ):
             self.number += 1
             sources.add(str(message.record.get("log_file_id")))
@@ -1341,6 +1351,7 @@ class _Run:
                         row["md5"],
                         row["sha256"],
                         self.stamp.verdict,
+                        _not_proven_note(row["not_proven"]),
                     )
                 )
             )
@@ -1432,15 +1443,21 @@ class _Run:
         production.manifest_digests["production_manifest.csv"] = table.close()[0]
 
 
-_ADDRESS_LIKE = re.compile("[<>@\uff1c\uff1e\uff20\ufe6b\u2039\u203a]")
-"""What makes a name read as an address: brackets, ``@`` (and their look-alike forms)."""
+_ADDRESS_LIKE = re.compile(
+    "[<>@\uff1c\uff1e\uff20\ufe6b\u2039\u203a"
+    "()\uff08\uff09\ufe59\ufe5a\u207d\u207e\u208d\u208e\u2768\u2769\u276a\u276b\u2e28\u2e29]"
+)
+"""What makes a name read as an address or a user id: brackets, ``@``, parentheses (and their
+look-alike forms)."""
 
 
 def _listed_name(name: str) -> str:
-    r"""Return a user's listed name as shown: its brackets and ``@`` escaped (``\u003c``).
+    r"""Return a user's listed name as shown: its brackets, ``@`` and parentheses escaped.
 
-    Only the address a delivered event carried is shown as one: a name typed as
-    ``Dana Scully <dana@example.com>`` never reads as Dana's address before its user's own.
+    Only the address a delivered event carried is shown as one, and only the user's own id in
+    parentheses: a name typed as ``Dana Scully <dana@example.com>`` or ``Dana Scully
+    (user-Dana)`` never reads as Dana's address or id before its user's own (``\u003c``,
+    ``\u0028``).
     """
     return _ADDRESS_LIKE.sub(lambda m: f"\\u{ord(m.group()):04x}", name)
 

@@ -3,13 +3,18 @@
 A finding concerns what its item names (``<check>: <item>: <detail>``; the detail is not read):
 
 - a row of a log file (``messages event <id> of log file <id> …``, ``attachment <id> of log
-  file <id>``): that message (by message, event or attachment id, or its row's own ``event_id``
-  or ``id`` column: a row made up under a real message's key), when such a row of that log
-  file is in the archive;
+  file <id>``): that message's copy in that log file (by message, event or attachment id, or
+  its row's own ``event_id`` or ``id`` column: a row made up under a real message's key), when
+  such a row of that log file is in the archive;
 - otherwise every message any word of the item names: by its message, event or attachment id,
-  its conversation, its actor, or its log file (a raw file altered, a line without its row, a
-  manifest record altered or missing, a conversation's row altered), every attachment and
-  workspace object it names by id;
+  its conversation or its actor; and by its log file (a raw file altered, or kept without raw
+  bytes, a line without its row, a manifest record altered or missing, a conversation's row
+  altered) that message's copy in that log file; every attachment and workspace object it
+  names by id.
+
+A message is marked when a finding concerns it, or each of its copies (the rows holding its very
+delivered event: OpenAI may deliver an event in several log files, and a run keeps a row of
+each file it read it in); it is shown from a copy no finding concerns.
 - a row of a REST stream (``users``, ``gpts``, a workspace object: ``canvas_versions
   <user>/<canvas>/…``, ``canvas <id>: archived under 2 owners``), which no log line backs:
   the workspace objects any word (or ``/``-part of one) of its item names, never a message;
@@ -32,9 +37,9 @@ from tap_chatgpt_compliance.evidence.verify import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
-    from tap_chatgpt_compliance.evidence.export_index import Index
+    from tap_chatgpt_compliance.evidence.export_index import Copy, Index
 
 EVERYTHING_CHECKS = frozenset({"anchor", "seal", "read"})
 """Checks whose findings concern the archive as a whole, whatever their item names."""
@@ -63,7 +68,9 @@ class Concerns:
 
     everything: bool = False
     messages: set[str] = field(default_factory=set)
-    """Message ids."""
+    """Message ids: the message whichever copy is shown."""
+    copies: set[tuple[str, str]] = field(default_factory=set)
+    """(message id, log file id as findings name it): the copy of a message in a log file."""
     named: set[str] = field(default_factory=set)
     """Every id a finding names (attachments, workspace objects)."""
     users: set[str] = field(default_factory=set)
@@ -71,9 +78,15 @@ class Concerns:
     raw_less: bool = False
     """verify named a log file's raw bytes (none kept, missing, unreadable): not traced."""
 
-    def message(self, message_id: str) -> bool:
-        """Return whether a finding concerns this message."""
-        return self.everything or message_id in self.messages
+    def message(self, message_id: str, copies: Sequence[Copy] = ()) -> bool:
+        """Return whether a finding concerns this message as shown from the first of ``copies``."""
+        if self.everything or message_id in self.messages:
+            return True
+        return bool(copies) and (message_id, copies[0].named) in self.copies
+
+    def shown(self, message_id: str, copies: Sequence[Copy]) -> Copy:
+        """Return the copy a message is shown from: the first no finding concerns, else the first."""
+        return next((c for c in copies if (message_id, c.named) not in self.copies), copies[0])
 
     def user(self, user_id: str) -> bool:
         """Return whether a finding concerns this user's ``users`` row (their shown name)."""
@@ -100,15 +113,16 @@ class Concerns:
             row = _ROW.fullmatch(item)
             found = index.row_messages(row["key"], row["log_file"]) if row else set()
             if found:
-                concerns.messages |= found
+                concerns.copies |= {(m, row["log_file"]) for m in found}  # type: ignore[index]
                 concerns.named.add(row["key"])  # type: ignore[index]
                 continue
             named = words(item)
-            found = index.messages_named(named)
+            found, copies = index.messages_named(named)
             known = index.known(named)
-            if not found and not known:
+            if not found and not copies and not known:
                 concerns.everything = True
             concerns.messages |= found
+            concerns.copies |= copies
             concerns.named |= named
         return concerns
 

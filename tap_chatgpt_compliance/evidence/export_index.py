@@ -35,6 +35,16 @@ if t.TYPE_CHECKING:
 Record = dict[str, t.Any]
 BATCH = 2_000
 
+
+class Copy(t.NamedTuple):
+    """A row holding a message's delivered event (OpenAI may deliver an event in several files)."""
+
+    log_file_id: str
+    key: str | None
+    """The key the tap gave an event without its own ``event_id`` (else None)."""
+    named: str
+    """Its log file as a finding names it (``None`` for a row without one)."""
+
 _SCHEMA = """
 CREATE TABLE messages (
     id TEXT PRIMARY KEY, conversation_id TEXT, at TEXT, actor_user_id TEXT, actor_email TEXT,
@@ -43,6 +53,10 @@ CREATE TABLE messages (
 ) WITHOUT ROWID;
 CREATE INDEX messages_conversation ON messages (conversation_id, at, id);
 CREATE INDEX messages_actor ON messages (actor_user_id);
+CREATE TABLE copies (
+    id TEXT, log_file_id TEXT, event_key TEXT, seq INTEGER, named TEXT,
+    PRIMARY KEY (id, log_file_id)
+) WITHOUT ROWID;
 CREATE TABLE actors (user_id TEXT, email TEXT, PRIMARY KEY (user_id, email)) WITHOUT ROWID;
 CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, name TEXT) WITHOUT ROWID;
 CREATE TABLE files (
@@ -140,6 +154,7 @@ class Index:
         self.db.execute("PRAGMA cache_size = -16000")  # 16 MB
         self.db.executescript(_SCHEMA)
         self.workspaces: set[str] = set()
+        self._copies = 0
         self.unplaced = 0
         """Messages whose delivered event names no conversation or time (in no production)."""
         self.unparsed = 0
@@ -222,11 +237,15 @@ class Index:
         return [str(r[0]) for r in rows]
 
     def log_files_of(self, conversation_ids: list[str]) -> set[str]:
-        """Return the log files that hold a message of these conversations (any time)."""
+        """Return the log files that hold a message of these conversations (any time).
+
+        Every copy's: a message delivered in several log files is shown from a proven one.
+        """
         out: set[str] = set()
         for conversation_id in conversation_ids:
             rows = self.db.execute(
-                "SELECT DISTINCT log_file_id FROM messages WHERE conversation_id = ?",
+                "SELECT DISTINCT c.log_file_id FROM copies c JOIN messages m USING (id) "
+                "WHERE m.conversation_id = ?",
                 (conversation_id,),
             )
             out.update(str(r[0]) for r in rows)
@@ -251,7 +270,7 @@ class Index:
         log_file_id = str(row.get("log_file_id") or "")
         if not isinstance(event, dict):
             ident = str(row.get("id") or row.get("event_id"))
-            return (ident, *(None,) * 7, log_file_id, None, None, None, [])
+            return (ident, *(None,) * 7, log_file_id, None, None, None, [], log_file_id)
         # ASCII JSON: exact, lone surrogates included (SQLite holds UTF-8 only).
         text = json.dumps(event, sort_keys=True, separators=(",", ":"))
         key = _derived_key(row, event)
@@ -272,6 +291,7 @@ class Index:
             hashlib.sha256(text.encode("ascii")).hexdigest(),
             key,
             _refs(derived, str(row.get("log_file_id")), row),
+            str(row.get("log_file_id")),  # its log file as findings name it (refs)
         )
 
     def _insert_messages(self, batch: list[tuple[t.Any, ...]]) -> None:
@@ -286,12 +306,19 @@ class Index:
                 self.unplaced += 1  # in no conversation or at no time: in no selection
                 continue
             kept = db.execute("SELECT digest FROM messages WHERE id = ?", (ident,)).fetchone()
+            if kept is not None and kept[0] != digest:
+                self.problem(
+                    f"message {ident}",
+                    "two rows with different delivered events (conflicting duplicates)",
+                )
+                continue
+            # Each log file that delivered this very event: the one shown is a proven one.
+            self._copies += 1
+            db.execute(
+                "INSERT OR IGNORE INTO copies VALUES (?, ?, ?, ?, ?)",
+                (ident, values[8], values[11], self._copies, values[13]),
+            )
             if kept is not None:
-                if kept[0] != digest:
-                    self.problem(
-                        f"message {ident}",
-                        "two rows with different delivered events (conflicting duplicates)",
-                    )
                 continue
             db.execute(
                 "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", values[:_TEXT_COLUMNS]
@@ -434,20 +461,28 @@ class Index:
 
     def messages(
         self, conversation_id: str, since: str | None, until: str | None
-    ) -> Iterator[tuple[str, dict[str, t.Any], str, str | None]]:
-        """Yield (log file id, delivered event, time, key) of a conversation's messages, in order.
+    ) -> Iterator[tuple[str, dict[str, t.Any], str, list[Copy]]]:
+        """Yield (id, delivered event, time, copies) of a conversation's messages, in order.
 
-        The key is the one the tap gave an event without its own ``event_id`` (else None): the
+        Its copies: (log file id, key) of each row holding this very event, in archive order;
+        the key is the one the tap gave an event without its own ``event_id`` (else None): the
         message's id and event id then, as in its row.
         """
         where, args = _range(conversation_id, since, until)
         cursor = self.db.execute(
-            f"SELECT log_file_id, event, at, event_key FROM messages {where} "  # noqa: S608
-            "ORDER BY at, id",
+            f"SELECT id, event, at FROM messages {where} ORDER BY at, id",  # noqa: S608
             args,
         )
-        for log_file_id, event, at, key in cursor:
-            yield str(log_file_id), json.loads(event), str(at), key
+        for ident, event, at in cursor:
+            yield str(ident), json.loads(event), str(at), self.copies(str(ident))
+
+    def copies(self, message_id: str) -> list[Copy]:
+        """Return each row holding a message's very event, in archive order."""
+        rows = self.db.execute(
+            "SELECT log_file_id, event_key, named FROM copies WHERE id = ? ORDER BY seq",
+            (message_id,),
+        )
+        return [Copy(str(f), k, str(n)) for f, k, n in rows]
 
     def title(self, conversation_id: str) -> tuple[str, str] | None:
         """Return a conversation's title and the message whose delivered event carries it.
@@ -478,15 +513,25 @@ class Index:
         )
         return {str(r[0]) for r in rows}
 
-    def messages_named(self, words: Iterable[str]) -> set[str]:
-        """Return the messages any of ``words`` names (ids, conversation, actor, log file)."""
+    def messages_named(self, words: Iterable[str]) -> tuple[set[str], set[tuple[str, str]]]:
+        """Return what ``words`` name: messages (by an id, conversation or actor), and copies.
+
+        A word that is a log file's id names the copy of each message that file holds
+        (message id, log file id): a message another log file holds too may be shown from it.
+        """
         found: set[str] = set()
+        copies: set[tuple[str, str]] = set()
         for word in words:
             rows = self.db.execute(
-                "SELECT message_id FROM refs WHERE word = ?", (escape_lone_surrogates(word),)
+                "SELECT message_id, row, log_file_id FROM refs WHERE word = ?",
+                (escape_lone_surrogates(word),),
             )
-            found.update(str(r[0]) for r in rows)
-        return found
+            for message_id, own, log_file_id in rows:
+                if not own and word == log_file_id:
+                    copies.add((str(message_id), str(log_file_id)))
+                else:
+                    found.add(str(message_id))
+        return found, copies
 
     def known(self, words: Iterable[str]) -> bool:
         """Return whether any of ``words`` is an id of the archive (a table holds it)."""
