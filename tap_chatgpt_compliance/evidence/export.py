@@ -1325,7 +1325,9 @@ class _Run:
             body = _SKIM_BREAK.sub(
                 "\n" + SKIM_INDENT, show_controls(self.exporter.body(message.record))
             )
-            skim.append(f"{message.number} [{_iso(message.at)}] {display}: {body}")
+            # The mark before the author: no text of the archive stands there.
+            mark = f"({UNPROVEN_MARK}) " if self.unproven(message) else ""
+            skim.append(f"{message.number} [{_iso(message.at)}] {mark}{display}: {body}")
         _mime(out, headers, "\n".join(skim) + "\n", archive, "rsmf-" + digest[:40])
 
     # --- manifests -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from tests.support.simulators import START, running, tiny_world
 from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import cli, ok, write_jsonl
-from .test_attack_export10 import _user
+from .test_attack_export10 import VALIDATOR, _user
 from .test_export_hazards import AT, _archive, _event
 from .test_export_proven import _rsmf, _text
 
@@ -100,7 +100,9 @@ def test_a_message_also_delivered_in_a_raw_kept_log_file_is_shown_from_it(
         out = tmp_path / user_id
         rows += two_runs.export(out, user_id)
         for path in out.glob("rsmf/*.rsmf"):
-            for event in _rsmf(path)[1]["events"]:
+            manifest = _rsmf(path)[1]
+            assert not [e.message for e in VALIDATOR.iter_errors(manifest)], path
+            for event in manifest["events"]:
                 if event["id"] in two_runs.both:
                     custom = {c["name"]: c["value"] for c in event["custom"]}
                     assert "verify" not in custom, event["id"]
@@ -190,3 +192,27 @@ def test_a_name_holding_another_user_id_never_reads_as_its_user_s(
     mallory = next(p for p in manifest["participants"] if p["id"] == "user-M")
     assert mallory["display"].startswith("Dana Scully \\u")
     assert mallory["display"].endswith(" (user-M)")
+
+
+def test_the_skim_marks_each_message_not_proven(two_runs: TwoRuns, tmp_path: Path) -> None:
+    """An RSMF file's plain-text skim (the email body a reviewer reads first, one line per
+    message) showed every message alike: the NOT PROVEN mark was only in the RSMF events and on
+    the pages, a skim's line of a message kept without raw bytes read as a proven one. Now the
+    line of each message marked elsewhere carries the mark before its author (where no text of
+the archive is: a listed name's parentheses are escaped), the others not."""
+    checked = 0
+    for user_id in two_runs.users():
+        out = tmp_path / user_id
+        rows = {r["production_number"]: r for r in two_runs.export(out, user_id)}
+        for path in out.glob("rsmf/*.rsmf"):
+            skim = _rsmf(path)[0].get_body(("plain",)).get_content()
+            for line in skim.splitlines():
+                number = line.split(" ", 1)[0]
+                if number not in rows:
+                    continue
+                checked += 1
+                marked = rows[number]["note"] == UNPROVEN_MARK
+                assert line.startswith(f"{number} [") and line.find("] ") > 0, line
+                after_time = line[line.find("] ") + 2 :]
+                assert after_time.startswith(f"({UNPROVEN_MARK}) ") == marked, line
+    assert checked
