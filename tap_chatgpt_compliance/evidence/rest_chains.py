@@ -300,6 +300,7 @@ class RestChains:
                     self.covered[stream] += 1
                 else:
                     self.unchained[stream] += 1
+                    self.report.unproven_rows.append(("chain", label))  # export marks it
 
     def check(self, anchors: t.Sequence[Anchor]) -> None:
         """Check every chain, then every anchor's REST heads."""
@@ -468,6 +469,7 @@ class RestChains:
             "nothing kept tells them apart"
         )
         self.report.limitations.append(text)
+        self.report.unproven_rows.extend(("chain", r.label) for r in loose)  # export marks them
         if self.report.unproven is None:
             self.report.unproven = f"{len(loose)} {stream} rows are proven by no link"
 

@@ -3395,6 +3395,14 @@ class Verifier:
         )
         if self.report.unproven is None:
             self.report.unproven = f"log_files records cannot be hashed again (no {which})"
+        # Their raw bytes could be replaced with their SHA-256 unseen: an export marks each
+        # message of those log files NOT PROVEN.
+        self.report.unproven_rows.extend(
+            ("chain", f"log file {file_id}")
+            for file_id, record in sorted(self.manifest.items())
+            if record.get("chain_hash")
+            and missing.intersection(chain.FIELD_SETS[chain.LOG_FILES].get(_version(record), ()))
+        )
         return missing
 
     def _files_chain_not_archived(self) -> list[str]:
@@ -3417,6 +3425,11 @@ class Verifier:
         )
         if self.report.unproven is None:
             self.report.unproven = f"files records cannot be hashed again (no {which})"
+        # Their bytes could be replaced with their sha256 unseen: an export marks each NOT PROVEN.
+        self.report.unproven_rows.extend(
+            ("chain", f"attachment {ident}")
+            for ident in sorted({str(r.get("id")) for r in self.file_chain})
+        )
         return missing
 
     @staticmethod

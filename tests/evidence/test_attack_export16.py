@@ -12,16 +12,20 @@ from typing import Any
 import pytest
 
 from chatgpt_compliance_simulator import Quirks, SimulatorConfig
+from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
 from tap_chatgpt_compliance.evidence import dat, sources
 from tap_chatgpt_compliance.evidence.export import Exporter
 from tap_chatgpt_compliance.evidence.provenance import UNPROVEN_MARK
+from tap_chatgpt_compliance.evidence.verify import anchor_from_state, verify
+from tap_chatgpt_compliance.logfiles import rest_chain
 from tests.support.simulators import START, running, tiny_world
 from tests.support.tap import TapRun, run_tap, tap_config
 
-from .conftest import cli, ok, write_jsonl
+from .conftest import cli, inline_run, ok, sim, write_jsonl
 from .test_attack_export10 import VALIDATOR, _user
 from .test_export_hazards import AT, _archive, _event
-from .test_export_proven import _rsmf, _text
+from .test_export_proven import _custodian, _rsmf, _text
+from .test_rest_chain_review import _remove_a_user
 
 MESSAGES = ["CONVERSATION_MESSAGE"]
 
@@ -216,3 +220,98 @@ the archive is: a listed name's parentheses are escaped), the others not."""
                 after_time = line[line.find("] ") + 2 :]
                 assert after_time.startswith(f"({UNPROVEN_MARK}) ") == marked, line
     assert checked
+
+
+@pytest.mark.parametrize(
+    ("stream", "column"), [("log_files", "file_name"), ("files", "name")], ids=str
+)
+def test_what_no_chain_can_hash_again_is_marked_not_proven(
+    inline_run: TapRun, stream: str, column: str, tmp_path: Path
+) -> None:
+    """A chained field in no row of its stream (deselected in the catalog): no record of that
+    chain can be hashed again, so whoever can write the archive can replace a log file's raw
+    bytes with its SHA-256 and rows, or an attachment's bytes with its ``sha256`` and size,
+    unseen; verify says ``consistent, unproven`` in a limitation, naming no row. Found: the
+    export showed every message and attachment unmarked, its bytes ``SHA-256 verified``.
+    Now every message of such a manifest's log files, and every attachment of such a files
+    chain, is marked NOT PROVEN (``Report.unproven_rows``)."""
+    records = json.loads(json.dumps(inline_run.records))
+    for row in records[stream]:
+        row.pop(column, None)
+    folder = write_jsonl(records, tmp_path / "archive")
+    attachments = {f["id"] for f in records["files"] if f.get("status") == "archived"}
+    assert attachments
+    user_id = next(
+        m["actor_user_id"]
+        for m in records["messages"]
+        if m["actor_user_id"] and m.get("attachment_ids")
+    )
+    out = tmp_path / "out"
+    done = cli("export", "--jsonl", str(folder), "--custodian", user_id, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "production_manifest.json").read_text(encoding="utf-8"))
+    assert "unproven" in manifest["verify"]["verdict"], manifest["verify"]
+    text = (out / "production_messages.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    shown = [f for f in manifest["files"] if f["kind"] == "attachment"]
+    assert rows
+    assert shown
+    if stream == "log_files":
+        assert all(r["note"] == UNPROVEN_MARK for r in rows), rows
+    else:
+        assert all(f["not_proven"] == 1 for f in shown), shown
+        assert "included but named in the verify report (NOT PROVEN)" in done.stdout
+
+
+def test_rest_rows_proven_by_no_link_are_named_for_the_export(tmp_path: Path) -> None:
+    """An upserting archive (one row per key, a later run's row replacing an earlier one): a
+    user the API stopped listing keeps its first run's row, which no kept row links to; a row
+    forged into replaced positions looks the same. verify says ``consistent, unproven`` and
+    names up to five such rows in a limitation. Found: no row was named in
+    ``Report.unproven_rows``, so an export showed them (a name, a canvas version) unmarked.
+    Now every such row is named there, as the rows of a dead-end branch are."""
+    config = SimulatorConfig(
+        **{**DEFAULT_FIXTURE_CONFIG, "seed": 77, "span_days": 0.2, "conversations": 2, "users": 6},
+        rate_limits=False,
+    )
+    with running(config) as sim:
+        first = ok(run_tap(tap_config(sim, event_types=["AUTH_LOG"])))
+        gone = _remove_a_user(sim)
+        second = ok(run_tap(tap_config(sim, event_types=["AUTH_LOG"]), state=first.state))
+    records: dict[str, list[dict[str, Any]]] = {}
+    for run in (first, second):
+        for stream, rows in run.records.items():
+            records.setdefault(stream, []).extend(rows)
+    for stream in ("users", "gpts", "projects"):  # what a target keeping one row per key holds
+        records[stream] = list({r["id"]: r for r in records.get(stream, [])}.values())
+    archive = sources.from_jsonl(write_jsonl(records, tmp_path / "archive"))
+    archive.upserts = True
+    report = verify(archive, anchor_from_state(second.state, "state"))
+    assert not report.findings, report.text()
+    assert any("linked to by no kept row" in line for line in report.limitations)
+    assert ("chain", f"users {gone}") in report.unproven_rows, report.unproven_rows
+
+
+def test_rest_rows_written_before_their_chain_are_marked_not_proven(
+    inline_run: TapRun, tmp_path: Path
+) -> None:
+    """``users`` rows of a tap version before the REST chains (no chain columns): verify says
+    they are proven by nothing (a limitation naming the stream, ``consistent, unproven``).
+    Found: no row was named in ``Report.unproven_rows``, so the export showed the custodian's
+    listed name (the users row's ``raw_item``) unmarked on every page and in the RSMF
+    participant. Now each such row is named and the name is marked NOT PROVEN."""
+    records = json.loads(json.dumps(inline_run.records))
+    records["users"] = [rest_chain.without_chain(r) for r in records["users"]]
+    folder = write_jsonl(records, tmp_path / "archive")
+    user_id, _ = _custodian(records)
+    name = next(json.loads(u["raw_item"])["name"] for u in records["users"] if u["id"] == user_id)
+    out = tmp_path / "out"
+    done = cli("export", "--jsonl", str(folder), "--custodian", user_id, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "production_manifest.json").read_text(encoding="utf-8"))
+    assert "written before their chain" in manifest["verify"]["verdict"], manifest["verify"]
+    assert manifest["custodian"].endswith(f"({UNPROVEN_MARK})"), manifest["custodian"]
+    for path in out.glob("rsmf/*.rsmf"):
+        (participant,) = [p for p in _rsmf(path)[1]["participants"] if p["id"] == user_id]
+        assert participant["display"].startswith(name), participant
+        assert {"name": "verify", "value": UNPROVEN_MARK} in participant["custom"], participant
