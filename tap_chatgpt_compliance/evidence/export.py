@@ -1080,9 +1080,10 @@ class _Run:
             + "<ul>"
         )
         for r in production.iter_conversations():
+            marked = f"{r['not_proven']} marked {UNPROVEN_MARK}, " if r["not_proven"] else ""
             page.write(
                 f'<li><a href="{html.escape(r["path"])}">{html.escape(r["title"])}</a> '
-                f"({r['count']} messages, {html.escape(r['numbers'])})</li>\n"
+                f"({r['count']} messages, {html.escape(marked)}{html.escape(r['numbers'])})</li>\n"
             )
         page.write("</ul>")
         if production.objects:

@@ -315,3 +315,27 @@ def test_rest_rows_written_before_their_chain_are_marked_not_proven(
         (participant,) = [p for p in _rsmf(path)[1]["participants"] if p["id"] == user_id]
         assert participant["display"].startswith(name), participant
         assert {"name": "verify", "value": UNPROVEN_MARK} in participant["custom"], participant
+
+
+def test_the_index_says_which_conversations_show_messages_not_proven(
+    two_runs: TwoRuns, tmp_path: Path
+) -> None:
+    """index.html lists the conversations with their message counts: a conversation whose
+    messages its transcript marks NOT PROVEN was listed like a proven one (the mark only on
+    its title, when the title's own event was named). Now each entry says how many of its
+    messages are marked, as production_manifest.json's ``not_proven``."""
+    marked = 0
+    for user_id in two_runs.users():
+        out = tmp_path / user_id
+        two_runs.export(out, user_id)
+        manifest = json.loads((out / "production_manifest.json").read_text(encoding="utf-8"))
+        index = _text(out / "index.html")
+        for entry in manifest["conversations"].values():
+            line = next(
+                x for x in index.splitlines() if f"({entry['messages']} messages" in x
+                and entry["production_numbers"] in x
+            )
+            count = entry["not_proven"]
+            assert (f"{count} marked {UNPROVEN_MARK}" in line) == bool(count), line
+            marked += count
+    assert marked
