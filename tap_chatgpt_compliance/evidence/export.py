@@ -708,9 +708,7 @@ class Exporter:
             record = message_record(event, "", shown.log_file_id, shown.key)
             when = _time(at)
             assert when is not None  # indexed times are valid
-            yield Message(
-                record, when, self._participant(record), f"{prefix}{number:06d}", copies
-            )
+            yield Message(record, when, self._participant(record), f"{prefix}{number:06d}", copies)
             number += 1
 
     def export(

@@ -85,7 +85,7 @@ class Concerns:
         return bool(copies) and (message_id, copies[0].named) in self.copies
 
     def shown(self, message_id: str, copies: Sequence[Copy]) -> Copy:
-        """Return the copy a message is shown from: the first no finding concerns, else the first."""
+        """Return the copy a message is shown from: the first nothing concerns, else the first."""
         return next((c for c in copies if (message_id, c.named) not in self.copies), copies[0])
 
     def user(self, user_id: str) -> bool:

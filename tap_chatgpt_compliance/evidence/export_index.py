@@ -45,6 +45,7 @@ class Copy(t.NamedTuple):
     named: str
     """Its log file as a finding names it (``None`` for a row without one)."""
 
+
 _SCHEMA = """
 CREATE TABLE messages (
     id TEXT PRIMARY KEY, conversation_id TEXT, at TEXT, actor_user_id TEXT, actor_email TEXT,

@@ -21,7 +21,7 @@ from tap_chatgpt_compliance.logfiles import rest_chain
 from tests.support.simulators import START, running, tiny_world
 from tests.support.tap import TapRun, run_tap, tap_config
 
-from .conftest import cli, inline_run, ok, sim, write_jsonl
+from .conftest import cli, ok, write_jsonl
 from .test_attack_export10 import VALIDATOR, _user
 from .test_export_hazards import AT, _archive, _event
 from .test_export_proven import _custodian, _rsmf, _text
@@ -193,6 +193,7 @@ def test_a_name_holding_another_user_id_never_reads_as_its_user_s(
         assert "user-Dana" in text
         assert "(user-Dana" not in text, text
         assert "\uff08user-Dana" not in text, text
+    assert not [e.message for e in VALIDATOR.iter_errors(manifest)]
     mallory = next(p for p in manifest["participants"] if p["id"] == "user-M")
     assert mallory["display"].startswith("Dana Scully \\u")
     assert mallory["display"].endswith(" (user-M)")
@@ -200,10 +201,10 @@ def test_a_name_holding_another_user_id_never_reads_as_its_user_s(
 
 def test_the_skim_marks_each_message_not_proven(two_runs: TwoRuns, tmp_path: Path) -> None:
     """An RSMF file's plain-text skim (the email body a reviewer reads first, one line per
-    message) showed every message alike: the NOT PROVEN mark was only in the RSMF events and on
-    the pages, a skim's line of a message kept without raw bytes read as a proven one. Now the
-    line of each message marked elsewhere carries the mark before its author (where no text of
-the archive is: a listed name's parentheses are escaped), the others not."""
+        message) showed every message alike: the NOT PROVEN mark was only in the RSMF events and on
+        the pages, a skim's line of a message kept without raw bytes read as a proven one. Now the
+        line of each message marked elsewhere carries the mark before its author (where no text of
+    the archive is: a listed name's parentheses are escaped), the others not."""
     checked = 0
     for user_id in two_runs.users():
         out = tmp_path / user_id
@@ -216,7 +217,7 @@ the archive is: a listed name's parentheses are escaped), the others not."""
                     continue
                 checked += 1
                 marked = rows[number]["note"] == UNPROVEN_MARK
-                assert line.startswith(f"{number} [") and line.find("] ") > 0, line
+                assert line.startswith(f"{number} ["), line
                 after_time = line[line.find("] ") + 2 :]
                 assert after_time.startswith(f"({UNPROVEN_MARK}) ") == marked, line
     assert checked
@@ -256,6 +257,8 @@ def test_what_no_chain_can_hash_again_is_marked_not_proven(
     shown = [f for f in manifest["files"] if f["kind"] == "attachment"]
     assert rows
     assert shown
+    for path in out.glob("rsmf/*.rsmf"):
+        assert not [e.message for e in VALIDATOR.iter_errors(_rsmf(path)[1])], path
     if stream == "log_files":
         assert all(r["note"] == UNPROVEN_MARK for r in rows), rows
     else:
@@ -312,7 +315,9 @@ def test_rest_rows_written_before_their_chain_are_marked_not_proven(
     assert "written before their chain" in manifest["verify"]["verdict"], manifest["verify"]
     assert manifest["custodian"].endswith(f"({UNPROVEN_MARK})"), manifest["custodian"]
     for path in out.glob("rsmf/*.rsmf"):
-        (participant,) = [p for p in _rsmf(path)[1]["participants"] if p["id"] == user_id]
+        rsmf = _rsmf(path)[1]
+        assert not [e.message for e in VALIDATOR.iter_errors(rsmf)], path
+        (participant,) = [p for p in rsmf["participants"] if p["id"] == user_id]
         assert participant["display"].startswith(name), participant
         assert {"name": "verify", "value": UNPROVEN_MARK} in participant["custom"], participant
 
@@ -332,8 +337,9 @@ def test_the_index_says_which_conversations_show_messages_not_proven(
         index = _text(out / "index.html")
         for entry in manifest["conversations"].values():
             line = next(
-                x for x in index.splitlines() if f"({entry['messages']} messages" in x
-                and entry["production_numbers"] in x
+                x
+                for x in index.splitlines()
+                if f"({entry['messages']} messages" in x and entry["production_numbers"] in x
             )
             count = entry["not_proven"]
             assert (f"{count} marked {UNPROVEN_MARK}" in line) == bool(count), line
