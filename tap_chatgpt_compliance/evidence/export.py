@@ -1110,7 +1110,7 @@ class _Run:
         self.production.claim(name, "")
         out = HashedFile(self.production.out / name)
         try:
-            self.write_rsmf(out, conversation_id, title, chunk)
+            attachments = self.write_rsmf(out, conversation_id, title, chunk)
         finally:
             sha, md5, size = out.close()
         self.production.listed(
@@ -1128,7 +1128,8 @@ class _Run:
             custodian=self.custodian if self.user_id else "",
             begin=_iso(chunk[0].at),
             end=_iso(chunk[-1].at),
-            not_proven=sum(map(self.unproven, chunk)),
+            # Its messages so marked, and the attachments of its zip so marked.
+            not_proven=sum(map(self.unproven, chunk)) + attachments,
         )
 
     def rsmf_manifest(
@@ -1194,6 +1195,8 @@ class _Run:
             for attachment in found:
                 archive.add(attachment.entry, attachment.data)
                 named = self.concerns.any(attachment.file_id)
+                if named:
+                    archive.marked.add(attachment.entry)
                 attachments.append(
                     {
                         "id": attachment.entry,
@@ -1254,13 +1257,17 @@ class _Run:
 
     def write_rsmf(
         self, out: HashedFile, conversation_id: str, title: str, messages: list[Message]
-    ) -> None:
-        """Write one RSMF file: its zip is built in a spool file, attachments one at a time."""
+    ) -> int:
+        """Write one RSMF file: its zip is built in a spool file, attachments one at a time.
+
+        Return how many attachments of its zip are marked NOT PROVEN.
+        """
         with _Zip() as archive:
             manifest = self.rsmf_manifest(conversation_id, title, messages, archive)
             archive.add("rsmf_manifest.json", _json_bytes(manifest, compact=True))
             digest = archive.close()
             self._write_mime(out, conversation_id, title, messages, manifest, archive, digest)
+            return len(archive.marked)
 
     def _write_mime(
         self,
@@ -1583,6 +1590,8 @@ class _Zip:
         self.zip: zipfile.ZipFile | None = zipfile.ZipFile(self.spool, "w")
         self.names: dict[str, str] = {}
         """Each entry's SHA-256."""
+        self.marked: set[str] = set()
+        """The entries of attachments marked NOT PROVEN."""
 
     def __enter__(self) -> _Zip:
         return self

@@ -14,7 +14,7 @@ import pytest
 from chatgpt_compliance_simulator import Quirks, SimulatorConfig
 from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
 from tap_chatgpt_compliance.evidence import dat, sources
-from tap_chatgpt_compliance.evidence.export import Exporter
+from tap_chatgpt_compliance.evidence.export import Exporter, Stamp
 from tap_chatgpt_compliance.evidence.provenance import UNPROVEN_MARK
 from tap_chatgpt_compliance.evidence.verify import anchor_from_state, verify
 from tap_chatgpt_compliance.logfiles import rest_chain
@@ -22,8 +22,8 @@ from tests.support.simulators import START, running, tiny_world
 from tests.support.tap import TapRun, run_tap, tap_config
 
 from .conftest import cli, ok, write_jsonl
-from .test_attack_export10 import VALIDATOR, _user
-from .test_export_hazards import AT, _archive, _event
+from .test_attack_export10 import VALIDATOR, _file, _user
+from .test_export_hazards import AT, WORKSPACE, _archive, _event
 from .test_export_proven import _custodian, _rsmf, _text
 from .test_rest_chain_review import _remove_a_user
 
@@ -188,7 +188,7 @@ def test_a_name_holding_another_user_id_never_reads_as_its_user_s(
     shown.append(message.get_body(("plain",)).get_content())
     shown += [p["display"] for p in manifest["participants"]]
     shown.append(json.loads((out / "production_manifest.json").read_text())["custodian"])
-    shown += [r["CUSTODIAN"] for r in dat.parse((out / "production.dat").read_text())]
+    shown += [r["CUSTODIAN"] for r in dat.parse((out / "production.dat").read_bytes().decode())]
     for text in shown:
         assert "user-Dana" in text
         assert "(user-Dana" not in text, text
@@ -345,3 +345,40 @@ def test_the_index_says_which_conversations_show_messages_not_proven(
             assert (f"{count} marked {UNPROVEN_MARK}" in line) == bool(count), line
             marked += count
     assert marked
+
+
+def test_a_document_holding_an_attachment_not_proven_says_so_in_the_load_file(
+    tmp_path: Path,
+) -> None:
+    """A message delivered in two log files; a finding names its attachment's row of one of
+    them (``attachment A of log file eclf_2``): the message is shown from the other copy,
+    unmarked, and the attachment is marked NOT PROVEN inside the RSMF file (its display and a
+    ``verify`` field). Found: the RSMF file's ``not_proven`` counted its messages only, so
+    production_manifest.csv's note and production.dat's ``NOTPROVEN`` said nothing of the
+    document although it holds the marked attachment. Now an RSMF file counts the attachments
+    of its zip so marked too."""
+    data = b"attachment bytes"
+    event = _event(
+        "conv-a", "T", "m1", "see attached", AT.format(1), files=[{"id": "file-A", "name": "a.txt"}]
+    )
+    archive = _archive([event], files=[_file("file-A", data, "a.txt")])
+    twice = {**archive.tables["messages"][0], "log_file_id": "eclf_2"}
+    archive.tables["messages"].append(twice)
+    archive.tables["log_files"].append({"id": "eclf_2", "workspace_id": WORKSPACE})
+    item = "attachment file-A of log file eclf_2"
+    stamp = Stamp(
+        "VERDICT: FAILED — 1 findings", [f"attachment: {item}: bytes"], [("attachment", item)]
+    )
+    out = tmp_path / "out"
+    with Exporter(archive) as exporter:
+        exporter.export(out, custodian="dana@example.com", stamp=stamp, load_file=True)
+    rows = list(csv.DictReader(io.StringIO((out / "production_messages.csv").read_text())))
+    assert [r["note"] for r in rows] == [""]  # shown from the copy no finding names
+    (path,) = out.glob("rsmf/*.rsmf")
+    (event_shown,) = [e for e in _rsmf(path)[1]["events"] if e["type"] == "message"]
+    assert event_shown["attachments"][0]["display"] == f"a.txt ({UNPROVEN_MARK})"
+    manifest = _manifest_rows(out)
+    rsmf = str(path.relative_to(out))
+    assert manifest[rsmf]["note"] == f"{UNPROVEN_MARK} (1 shown so marked)"
+    (loaded,) = dat.parse((out / "production.dat").read_bytes().decode("utf-8"))
+    assert loaded["NOTPROVEN"] == manifest[rsmf]["note"]
