@@ -400,11 +400,11 @@ def test_an_attachment_whose_bytes_do_not_hash_is_never_included(tmp_path: Path)
 def _failing(calls: list[int], fail_at: int) -> Any:
     original = export._Run.write_rsmf
 
-    def write_rsmf(self: Any, *args: Any, **kwargs: Any) -> None:
+    def write_rsmf(self: Any, *args: Any, **kwargs: Any) -> int:
         calls.append(1)
         if len(calls) == fail_at:
             raise OSError(28, "No space left on device")
-        original(self, *args, **kwargs)
+        return original(self, *args, **kwargs)
 
     return write_rsmf
 
