@@ -10,17 +10,17 @@ A finding concerns what its item names (``<check>: <item>: <detail>``; the detai
   its conversation or its actor; and by its log file (a raw file altered, or kept without raw
   bytes, a line without its row, a manifest record altered or missing, a conversation's row
   altered) that message's copy in that log file; every attachment and workspace object it
-  names by id.
-
-A message is marked when a finding concerns it, or each of its copies (the rows holding its very
-delivered event: OpenAI may deliver an event in several log files, and a run keeps a row of
-each file it read it in); it is shown from a copy no finding concerns.
+  names by id;
 - a row of a REST stream (``users``, ``gpts``, a workspace object: ``canvas_versions
   <user>/<canvas>/…``, ``canvas <id>: archived under 2 owners``), which no log line backs:
   the workspace objects any word (or ``/``-part of one) of its item names, never a message;
 - a finding whose item names nothing of the archive (an anchor, a seal, an unreadable line, a
   chain that starts twice, a row naming a log file the manifest lacks), and every ``anchor``,
   ``seal`` or ``read`` finding: everything, every message, attachment and object.
+
+A message is marked when a finding concerns it, or each of its copies (the rows holding its very
+delivered event: OpenAI may deliver an event in several log files, and a run keeps a row of
+each file it read it in); it is shown from a copy no finding concerns.
 """
 
 from __future__ import annotations
