@@ -68,6 +68,7 @@ CREATE TABLE file_parts (
     file_id TEXT, part_index INTEGER, content_base64 TEXT, PRIMARY KEY (file_id, part_index)
 ) WITHOUT ROWID;
 CREATE TABLE selected (conversation_id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE unplaced (id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE problems (item TEXT, detail TEXT);
 CREATE TABLE log_files (
     id TEXT PRIMARY KEY, end_time TEXT, chain_hash TEXT, chain_previous TEXT, event_type TEXT
@@ -304,7 +305,9 @@ class Index:
                 self.problem(f"messages row {ident}", "no delivered event to render from")
                 continue
             if values[1] is None or values[2] is None:
-                self.unplaced += 1  # in no conversation or at no time: in no selection
+                # In no conversation or at no time: in no selection (counted once per message).
+                added = db.execute("INSERT OR IGNORE INTO unplaced VALUES (?)", (ident,))
+                self.unplaced += added.rowcount
                 continue
             kept = db.execute("SELECT digest FROM messages WHERE id = ?", (ident,)).fetchone()
             if kept is not None and kept[0] != digest:

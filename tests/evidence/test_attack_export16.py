@@ -382,3 +382,23 @@ def test_a_document_holding_an_attachment_not_proven_says_so_in_the_load_file(
     assert manifest[rsmf]["note"] == f"{UNPROVEN_MARK} (1 shown so marked)"
     (loaded,) = dat.parse((out / "production.dat").read_bytes().decode("utf-8"))
     assert loaded["NOTPROVEN"] == manifest[rsmf]["note"]
+
+
+def test_a_message_in_no_selection_is_counted_once_however_often_delivered(
+    tmp_path: Path,
+) -> None:
+    """A message whose delivered event names no conversation is in no selection: the summary
+    and production_manifest.json count it (``outside_every_selection``). Found: delivered in two
+    log files (two rows, one event), it was counted twice. Now each message counts once."""
+    lost = _event("conv-x", "T", "m-lost", "where am I", AT.format(2))
+    del lost["conversation"]
+    archive = _archive([_event("conv-a", "T", "m1", "hello", AT.format(1)), lost])
+    again = {**archive.tables["messages"][1], "log_file_id": "eclf_2"}
+    archive.tables["messages"].append(again)
+    archive.tables["log_files"].append({"id": "eclf_2", "workspace_id": WORKSPACE})
+    out = tmp_path / "out"
+    with Exporter(archive) as exporter:
+        exporter.export(out, custodian="dana@example.com")
+    manifest = json.loads((out / "production_manifest.json").read_text(encoding="utf-8"))
+    outside = manifest["outside_every_selection"]
+    assert outside["messages_naming_no_conversation_or_time"] == 1, outside
