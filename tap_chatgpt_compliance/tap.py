@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import sys
@@ -47,6 +49,7 @@ from tap_chatgpt_compliance.settings import (
     config_file_problem,
     explain_schema_errors,
     hide_secret_values,
+    read_json_object_file,
     storage_errors,
     unknown_setting_errors,
     values_from_strings,
@@ -55,9 +58,9 @@ from tap_chatgpt_compliance.streams.files import say_if_every_one_missing
 from tap_chatgpt_compliance.streams.overlap import start_overlap, stop_overlap
 from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
 from tap_chatgpt_compliance.streams.state import (
+    FILE_FIX,
     check_state,
     note_selection,
-    read_state_file,
     stamp_state,
 )
 from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
@@ -261,9 +264,9 @@ class TapChatGPTCompliance(SeamTap):
         exhausted, an unreachable API, storage errors, …) gives one line, which is the last
         line of the log. The traceback is logged only at DEBUG level.
         """
+        if kwargs.get("about"):
+            sys.exit(_print_about(cls, kwargs.get("about_format")))
         try:
-            if kwargs.get("state") is not None:
-                kwargs["state"] = read_state_file(kwargs["state"])
             super().invoke(*args, **kwargs)
         except (Interrupted, Exception) as exc:  # every failure ends as one line, never traced
             sys.exit(_ended(cls.logger, exc))
@@ -278,6 +281,52 @@ class TapChatGPTCompliance(SeamTap):
 
     @classmethod
     @override
+    def get_singer_command(cls) -> click.Command:
+        """Return the SDK's command, ``--state`` and ``--catalog`` read by :meth:`cb_json_file`."""
+        command = super().get_singer_command()
+        for param in command.params:
+            if param.name in INPUT_FILE_FIXES:
+                param.type = click.STRING  # click.File's refusal is a usage screen, exit 2
+                param.callback = cls.cb_json_file
+        return command
+
+    @classmethod
+    def cb_json_file(
+        cls, ctx: click.Context, param: click.Parameter, value: str | None
+    ) -> t.IO[str] | None:
+        """Read a ``--state`` or ``--catalog`` file.
+
+        One that cannot be read ends as one line, exit 1, before any request (as ``--config``).
+        """
+        if value is None or param.name is None:
+            return None
+        option, fix = f"--{param.name}", INPUT_FILE_FIXES[param.name]
+        problem, text = read_json_object_file(option, value, fix)
+        if problem is None and param.name == "catalog":
+            problem = _catalog_problem(option, value, text, fix)
+        if problem is not None:
+            ctx.exit(_ended(cls.logger, ConfigValidationError(problem, errors=[problem])))
+        return io.StringIO(text)
+
+    @classmethod
+    @override
+    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
+        """Run ``--discover``; a catalog its reader stopped reading ends as one line, exit 1.
+
+        The SDK's print failed into click's own handling of a closed pipe: exit 1, no line.
+        """
+        try:
+            try:
+                super().cb_discover(ctx, param, value)
+            finally:
+                if value:
+                    sys.stdout.flush()  # the catalog's end, still buffered, goes out now
+        except BrokenPipeError:
+            _quiet_stdout()
+            ctx.exit(_ended(cls.logger, ComplianceAPIError(CATALOG_NOT_WRITTEN)))
+
+    @classmethod
+    @override
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """Run ``--test``; bad settings and failures end as readable lines, like a run."""
         try:
@@ -288,6 +337,22 @@ class TapChatGPTCompliance(SeamTap):
             ctx.exit(_ended(cls.logger, exc))
 
 
+CATALOG_NOT_WRITTEN = (
+    "--discover: the catalog was not written whole: the tap's output was closed (broken pipe), "
+    "the process reading it stopped. Nothing was archived or changed; run the discovery again "
+    "(Meltano: `meltano select tap-chatgpt-compliance --list --all` refreshes it)."
+)
+"""The line of a discovery whose reader went away (its catalog would be cut short)."""
+
+INPUT_FILE_FIXES = {
+    "state": FILE_FIX,
+    "catalog": (
+        "give the catalog Meltano writes, or one from `tap-chatgpt-compliance --discover` (a "
+        "JSON object with a streams list), or leave --catalog out to sync the default selection"
+    ),
+}
+"""The fix of each JSON file option (besides ``--config``) whose file cannot be read."""
+
 NOTHING_SELECTED = (
     "select: the catalog selects no stream, so the run would archive nothing. Select what to "
     "archive: Meltano's `select` extra of the extractor (e.g. `messages.*`, `files.*`; `meltano "
@@ -295,6 +360,43 @@ NOTHING_SELECTED = (
     "catalog given with --catalog"
 )
 """A run with nothing selected fails before any request: an empty archive is never a success."""
+
+
+def _catalog_problem(option: str, path: str, text: str, fix: str) -> str | None:
+    """Return why a catalog (a JSON object) cannot be read as one, or None when it can.
+
+    ``streams`` that is not a list of objects ended as "Unexpected error TypeError".
+    """
+    streams = json.loads(text).get("streams", [])
+    if isinstance(streams, list) and all(isinstance(stream, dict) for stream in streams):
+        return None
+    return f"{option} {path}: its streams is not a list of objects: {fix}."
+
+
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: how a shell reports a command whose reader went away (``yes | head``)."""
+
+
+def _print_about(tap: type[TapChatGPTCompliance], about_format: str | None) -> int:
+    """Print ``--about``; return its exit code: 0, or 141 when the reader stopped early.
+
+    ``--about | head -3`` is no failure of the tap: nothing is logged (the SDK's print failed
+    into "The tap's output was closed … the bookmark stays …", exit 1).
+    """
+    try:
+        tap.print_about(about_format)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    return 0
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null: the exit's own flush of a closed pipe is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _bookmarks(tap: TapChatGPTCompliance) -> dict[str, Bookmark]:
