@@ -48,10 +48,10 @@ _ERRNO_CAUSES = {
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """Yield ``exc`` and the errors it was raised from or while handling (each once)."""
-    seen: set[int] = set()
+    seen: list[BaseException] = []
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    while current is not None and not any(current is error for error in seen):
+        seen.append(current)
         yield current
         current = current.__cause__ or current.__context__
 

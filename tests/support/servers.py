@@ -90,7 +90,13 @@ def throttling_s3_proxy(upstream: str, throttled: str) -> Iterator[str]:
 
         do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: object, client_address: object) -> None:
+            """Quiet: a client that hangs up (the tap, once it gives up) is no test failure."""
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
