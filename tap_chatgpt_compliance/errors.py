@@ -11,6 +11,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from urllib3.exceptions import ConnectTimeoutError
 
 from tap_chatgpt_compliance.settings import DEFAULT_API_URL
+from tap_chatgpt_compliance.storage_faults import storage_fix
 
 KEY_HELP = (
     "Create a new key in the OpenAI Admin Console (Credentials → Admin keys, with the "
@@ -176,8 +177,7 @@ def fatal_message(exc: BaseException) -> str:
         )
     elif isinstance(exc, OSError):
         text = (
-            f"{type(exc).__name__}: {exc}. Check file_storage_url (permissions, free space, "
-            f"credentials) and the temporary folder. {NOTHING_SKIPPED}"
+            f"{type(exc).__name__}: {exc}. {storage_fix(exc, 'file_storage_url')} {NOTHING_SKIPPED}"
         )
     else:
         text = (

@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import re
+import sys
 import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -18,6 +19,7 @@ from urllib.parse import urlparse
 
 from singer_sdk import typing as th
 
+from tap_chatgpt_compliance.storage_faults import storage_cause, storage_fix
 from tap_chatgpt_compliance.storage_uris import refused_uri
 
 LOGGER = logging.getLogger(__name__)
@@ -519,12 +521,25 @@ def hide_secret_values(
         if isinstance(value, str | int | float):
             shown.add(str(value))
     shown.discard("")
+    patterns = [_secret_pattern(text) for text in sorted(shown, key=len, reverse=True)]
     hidden = []
     for error in errors:
-        for text in sorted(shown, key=len, reverse=True):
-            error = error.replace(text, "<hidden>")
+        for pattern in patterns:
+            error = pattern.sub("<hidden>", error)
         hidden.append(error)
     return hidden
+
+
+WHOLE_TOKENS_BELOW = 8
+"""A secret value shorter than this is hidden where it stands alone only (``'x'``), never
+inside a word: a one-character key hid every such character of every line (``ma<hidden>_…``)."""
+
+
+def _secret_pattern(text: str) -> re.Pattern[str]:
+    """Return what hides ``text`` in a line: anywhere, or as a whole token if it is short."""
+    if len(text) >= WHOLE_TOKENS_BELOW:
+        return re.compile(re.escape(text))
+    return re.compile(rf"(?<![\w-]){re.escape(text)}(?![\w-])")
 
 
 def values_from_strings(config: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -677,22 +692,37 @@ def config_file_problem(path: str) -> str | None:
         "give the path of a JSON file holding the settings as one object, or --config=ENV to "
         "read them from TAP_CHATGPT_COMPLIANCE_* variables"
     )
-    if Path(path).is_dir():
-        return f"--config {path} is a folder, not a file: {fix}."
+    problem, _ = read_json_object_file("--config", path, fix)
+    return problem
+
+
+def read_json_object_file(option: str, path: str, fix: str) -> tuple[str | None, str]:
+    """Return ``(problem, text)`` of a file given on the command line that holds a JSON object.
+
+    ``problem`` is None when it does; else one line naming ``option``, the path and ``fix``
+    (a missing file, a folder, bytes that are not UTF-8, broken JSON, JSON that is no object),
+    never the file's content (it may hold a key). ``-`` is standard input, as click reads it.
+    """
+    if path != "-" and Path(path).is_dir():
+        return f"{option} {path} is a folder, not a file: {fix}.", ""
     try:
-        with Path(path).open(encoding="utf-8") as file:
-            value = json.load(file)
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with Path(path).open(encoding="utf-8") as file:
+                text = file.read()
+        value = json.loads(text)
     except FileNotFoundError:
-        return f"--config {path}: no such file: {fix}."
+        return f"{option} {path}: no such file: {fix}.", ""
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        return f"--config {path} cannot be read ({reason}): {fix}."
+        return f"{option} {path} cannot be read ({reason}): {fix}.", ""
     except ValueError as exc:  # the position only: the text may hold the key
         where = f"line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "its text"
-        return f"--config {path} is not JSON (broken at {where}): {fix}."
+        return f"{option} {path} is not JSON (broken at {where}): {fix}.", ""
     if not isinstance(value, dict):
-        return f"--config {path} holds a JSON {type(value).__name__}, not an object: {fix}."
-    return None
+        return f"{option} {path} holds a JSON {type(value).__name__}, not an object: {fix}.", ""
+    return None, text
 
 
 def unknown_setting_errors(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:
@@ -821,12 +851,13 @@ def storage_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         fs.pipe_file(marker, b"tap-chatgpt-compliance write check\n")
     except Exception as exc:  # any failure of any fsspec backend
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        hint = (
-            "install the filesystem's package (tap-chatgpt-compliance[s3] for s3://)"
-            if isinstance(exc, ImportError)
-            else "check the URL, file_storage_options, credentials and permissions"
-        )
-        return [f"file_storage_url {url!r} cannot be written ({reason}): {hint}."]
+        if isinstance(exc, ImportError):
+            hint = "Install the filesystem's package (tap-chatgpt-compliance[s3] for s3://)."
+        elif storage_cause(exc) in ("throttled", "full", "unreachable"):
+            hint = storage_fix(exc, "file_storage_url")
+        else:
+            hint = "Check the URL, file_storage_options, credentials and permissions."
+        return [f"file_storage_url {url!r} cannot be written ({reason}). {hint}"]
     _warn_if_unreadable_by_verify(url)
     try:
         fs.rm_file(marker)
@@ -871,6 +902,12 @@ def interval_seconds() -> float:
 
 
 def _event_type_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    if config.get("event_types") == []:  # a list emptied by mistake, never "the default"
+        return [
+            "event_types is an empty list: the run would archive no log file. List the event "
+            'types to archive (such as ["CONVERSATION_MESSAGE", "AUDIT_LOG"]), or remove the '
+            "setting to archive the default (CONVERSATION_MESSAGE)."
+        ]
     event_types = setting(config, "event_types")
     errors = [
         f"event_types entry {event_type!r} is not an event type name: use upper-case names "

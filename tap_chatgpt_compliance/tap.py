@@ -8,19 +8,19 @@ import sys
 import typing as t
 from functools import cached_property
 
-import click
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_chatgpt_compliance import streams
 from tap_chatgpt_compliance.attachments.archive import AttachmentArchiver
 from tap_chatgpt_compliance.attachments.pipeline import AttachmentPipeline
+from tap_chatgpt_compliance.cli import CommandLineTap
 from tap_chatgpt_compliance.errors import ComplianceAPIError, fatal_message
 from tap_chatgpt_compliance.http.transport import Transport
 from tap_chatgpt_compliance.logfiles.seals import seal_errors, seal_run, selected_columns
 from tap_chatgpt_compliance.run.interpreter import lean_interpreter
 from tap_chatgpt_compliance.run.output import Interrupted, LineLimitedWriter
-from tap_chatgpt_compliance.run.store import LeaseHeld, WorkspaceLease
+from tap_chatgpt_compliance.run.store import WorkspaceLease
 from tap_chatgpt_compliance.run.summary import (
     Bookmark,
     CountingWriter,
@@ -30,9 +30,7 @@ from tap_chatgpt_compliance.run.summary import (
 from tap_chatgpt_compliance.run.sync import SyncRun
 from tap_chatgpt_compliance.sdk import (
     METRICS_LOG_LEVEL,
-    SeamTap,
     close_run_meters,
-    log_last_lines,
 )
 from tap_chatgpt_compliance.secrets import (
     name_the_secret,
@@ -44,7 +42,6 @@ from tap_chatgpt_compliance.settings import (
     CONFIG_SCHEMA,
     Settings,
     config_errors,
-    config_file_problem,
     explain_schema_errors,
     hide_secret_values,
     storage_errors,
@@ -57,7 +54,6 @@ from tap_chatgpt_compliance.streams.rawparts import LogFilePartsStream
 from tap_chatgpt_compliance.streams.state import (
     check_state,
     note_selection,
-    read_state_file,
     stamp_state,
 )
 from tap_chatgpt_compliance.streams.workspace_streams import WORKSPACE_OBJECT_STREAMS
@@ -86,7 +82,7 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
 )
 
 
-class TapChatGPTCompliance(SeamTap):
+class TapChatGPTCompliance(CommandLineTap):
     """Archive a ChatGPT Enterprise/Edu workspace through OpenAI's Compliance API."""
 
     name = "tap-chatgpt-compliance"
@@ -252,41 +248,6 @@ class TapChatGPTCompliance(SeamTap):
         if self.sync_run.failures:
             raise ComplianceAPIError(" | ".join(self.sync_run.failures))
 
-    @classmethod
-    @override
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run the tap; any failure ends it with readable lines, never a traceback, and exit 1.
-
-        Invalid settings give one line each; every other error (API errors, retries
-        exhausted, an unreachable API, storage errors, …) gives one line, which is the last
-        line of the log. The traceback is logged only at DEBUG level.
-        """
-        try:
-            if kwargs.get("state") is not None:
-                kwargs["state"] = read_state_file(kwargs["state"])
-            super().invoke(*args, **kwargs)
-        except (Interrupted, Exception) as exc:  # every failure ends as one line, never traced
-            sys.exit(_ended(cls.logger, exc))
-
-    @classmethod
-    @override
-    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
-        """Read the ``--config`` files; one that cannot be read ends as one line, exit 1."""
-        for problem in filter(None, map(config_file_problem, value)):
-            ctx.exit(_ended(cls.logger, ConfigValidationError(problem, errors=[problem])))
-        return super().cb_config(ctx, param, value)
-
-    @classmethod
-    @override
-    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        """Run ``--test``; bad settings and failures end as readable lines, like a run."""
-        try:
-            super().cb_test(ctx, param, value)
-        except (click.exceptions.Exit, click.ClickException):
-            raise
-        except (Interrupted, Exception) as exc:  # the same lines as a failed run (SIGTERM too)
-            ctx.exit(_ended(cls.logger, exc))
-
 
 NOTHING_SELECTED = (
     "select: the catalog selects no stream, so the run would archive nothing. Select what to "
@@ -310,30 +271,6 @@ def _bookmarks(tap: TapChatGPTCompliance) -> dict[str, Bookmark]:
 def _named(exc: BaseException) -> str:
     """Return an error as ``Class: message`` on one line, shortened."""
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-
-
-def _ended(logger: logging.Logger, exc: BaseException) -> int:
-    """Log the lines that end a failed run or ``--test``; return its exit code.
-
-    SIGTERM/SIGINT: its line, 143/130 (as a shell reports a signal); another run of the
-    workspace: its line, 1; anything else: one line (one per invalid setting), 1.
-    """
-    if isinstance(exc, Interrupted):
-        log_last_lines(logger, [exc.message])
-        return exc.exit_code
-    if isinstance(exc, LeaseHeld):
-        log_last_lines(logger, [str(exc)])
-        return 1
-    logger.debug("Traceback of the failure", exc_info=exc)
-    log_last_lines(logger, _failure_lines(exc))
-    return 1
-
-
-def _failure_lines(exc: BaseException) -> list[str]:
-    """Return the lines that end a failed run: one per invalid setting, else one."""
-    if isinstance(exc, ConfigValidationError):
-        return [" ".join(str(error).split()) for error in exc.errors or [str(exc)]]
-    return [fatal_message(exc)]
 
 
 def _fatal_line(exc: BaseException) -> str:

@@ -23,6 +23,7 @@ from singer_sdk import typing as th
 
 from tap_chatgpt_compliance.attachments.archive import ContentStore, StorageError
 from tap_chatgpt_compliance.errors import ComplianceAPIError
+from tap_chatgpt_compliance.storage_faults import storage_fix
 
 if t.TYPE_CHECKING:
     from tap_chatgpt_compliance.logfiles.logfile import LogFile
@@ -81,7 +82,8 @@ class RawLogKeeper:
                 body.close()
                 msg = (
                     f"Log file {log_file.id}: its raw bytes could not be archived ({exc}); "
-                    "stopping without advancing state past it. Fix file_storage_url and rerun."
+                    "stopping without advancing state past it. "
+                    f"{storage_fix(exc, 'file_storage_url')}"
                 )
                 raise ComplianceAPIError(msg) from exc
             body.seek(0)

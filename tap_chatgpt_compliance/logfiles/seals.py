@@ -33,6 +33,7 @@ from pathlib import Path
 
 from tap_chatgpt_compliance.errors import ComplianceAPIError
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
+from tap_chatgpt_compliance.storage_faults import storage_cause, storage_fix
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -338,15 +339,21 @@ def write_seal(
     except SealError as exc:
         raise SealError(_failed(where, str(exc))) from None
     except Exception as exc:  # every storage error: one line naming the store
-        raise SealError(_failed(where, _describe(exc))) from None
+        raise SealError(_failed(where, _describe(exc), exc)) from None
     return store.where(name), seal
 
 
-def _failed(where: str, reason: str) -> str:
-    return (
-        f"Seal not written to {where} ({reason}): the archive was written but is NOT anchored. "
+def _failed(where: str, reason: str, exc: BaseException | None = None) -> str:
+    """Return the line of a seal not written; its fix fits the cause (storage_faults.py)."""
+    fix = (
         "Check seal_storage_url, its credentials and permissions; on S3 the bucket must have "
         "Object Lock enabled (docs/evidence.md, 'Seals on S3 Object Lock')."
+    )
+    if exc is not None and storage_cause(exc) in ("throttled", "full", "unreachable"):
+        fix = storage_fix(exc, "seal_storage_url")
+    return (
+        f"Seal not written to {where} ({reason}): the archive was written but is NOT anchored. "
+        f"{fix}"
     )
 
 

@@ -10,6 +10,9 @@ from datetime import datetime, timezone
 from tap_chatgpt_compliance.run.progress import Progress
 from tap_chatgpt_compliance.run.store import HashedKeys, RunFile, SpillMap
 
+if t.TYPE_CHECKING:
+    import logging
+
 EXAMPLES = 5
 """Attachments not archived named in the log and the summary (all are in the files records)."""
 EVENTS_IN_MEMORY = 5_000
@@ -124,6 +127,14 @@ class SyncRun:
     """Event type → how its listing went: status (read, nothing_new, could_not_read), the
     API's newest end_time and max_event_time (streams/logs.py; the summary reports them)."""
     progress: Progress = field(default_factory=Progress)
+
+    def fail_at_end(self, logger: logging.Logger, message: str) -> None:
+        """Record an error that lets the run go on but fails it at its end.
+
+        Said now at WARNING; the run's last line repeats it at ERROR (one ERROR line a run).
+        """
+        logger.warning("%s The run goes on, and fails at its end.", message)
+        self.failures.append(message)
 
     def __post_init__(self) -> None:
         """Open the run's maps (nothing is written to disk until one of them is large)."""

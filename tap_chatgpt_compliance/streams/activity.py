@@ -138,8 +138,7 @@ class RecordingsStream(_PerUserStream):
             "in the state (transcripts_missing) and every later refresh asks again; report it "
             "to OpenAI support if it persists."
         )
-        self.logger.error("%s", msg)
-        self.sync_run.failures.append(msg)
+        self.sync_run.fail_at_end(self.logger, msg)
 
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Name the recording whose transcript to fetch (None: listed without an id, said).
@@ -214,8 +213,7 @@ class CodexTasksStream(WorkspaceObjectStream):
         asked, missing = details_asked(self.tap)
         if asked and missing == asked:
             msg = f"stream 'codex_task_details': {every_one_missing('details', asked, 'task')}"
-            self.logger.error("%s", msg)
-            self.sync_run.failures.append(msg)
+            self.sync_run.fail_at_end(self.logger, msg)
             failed_parents(self.tap).add(self.name)
 
 

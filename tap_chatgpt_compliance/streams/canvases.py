@@ -168,8 +168,7 @@ class CanvasVersionsStream(_CanvasListing):
         run asks again.
         """
         msg = f"stream '{self.name}': {exc} (this canvas is skipped, the others are read)"
-        self.logger.error("%s", msg)
-        self.sync_run.failures.append(msg)
+        self.sync_run.fail_at_end(self.logger, msg)
         failed_parents(self.tap).add(self.name)
 
     def _unnamed_canvases(self, count: int) -> None:
@@ -184,8 +183,7 @@ class CanvasVersionsStream(_CanvasListing):
             "asked for and are not archived (the canvases stream keeps them as listed); the "
             "refresh is not recorded. Report it to OpenAI support."
         )
-        self.logger.error("%s", msg)
-        self.sync_run.failures.append(msg)
+        self.sync_run.fail_at_end(self.logger, msg)
         self._incomplete_listing = True
 
     def _versions(

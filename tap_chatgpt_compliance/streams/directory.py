@@ -38,7 +38,9 @@ class DirectoryStream(ChainedRows):
         try:
             yield from super().get_records(context)
         except (_Forbidden, PageShapeError) as exc:
-            self.logger.error("Stream '%s' skipped: %s", self.name, exc)
+            self.logger.warning(
+                "Stream '%s' skipped: %s. The run goes on, and fails at its end.", self.name, exc
+            )
             self.sync_run.failures.append(str(exc))
         self.commit_chain()
 

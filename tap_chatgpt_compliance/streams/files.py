@@ -322,8 +322,7 @@ def say_if_every_one_missing(run: SyncRun, logger: logging.Logger) -> None:
         "every upload deleted. They are recorded not_found (the files records); uploads last "
         "about 24 h: check the API's status now, and report it to OpenAI support if it persists."
     )
-    logger.error("%s", msg)
-    run.failures.append(msg)
+    run.fail_at_end(logger, msg)
 
 
 @dataclass

@@ -357,8 +357,7 @@ class SharedListings(Gen1Stream):
                 "shares, canvases, …) cannot be asked for and is not archived. Report it to "
                 "OpenAI support."
             )
-            self.logger.error("%s", msg)
-            self.sync_run.failures.append(msg)
+            self.sync_run.fail_at_end(self.logger, msg)
             incomplete_listings(self.tap).add(kind)
         return kept
 

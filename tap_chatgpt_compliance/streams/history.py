@@ -107,8 +107,7 @@ class _ConfigsStream(WorkspaceObjectStream):
                 "keeps the list as served); the refresh is not recorded. Report it to OpenAI "
                 "support."
             )
-            self.logger.error("%s", msg)
-            self.sync_run.failures.append(msg)
+            self.sync_run.fail_at_end(self.logger, msg)
             self._incomplete_listing = True
         return {"owner_id": record[self.parent_key], "files": files}
 

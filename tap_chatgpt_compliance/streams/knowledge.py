@@ -139,8 +139,7 @@ class _StoredFilesStream(OncePerRunSchema, ChainedRows):
             f"not_found): the route ({self.route}) looks gone, or a fault, not every file "
             "deleted. They are recorded not_found; report it to OpenAI support if it persists."
         )
-        self.logger.error("%s", msg)
-        self.sync_run.failures.append(msg)
+        self.sync_run.fail_at_end(self.logger, msg)
 
     def files_of(self, context: Context) -> list[dict[str, t.Any]]:
         """Return ``[{id, name, mime_type, gone}]`` of the parent row.

@@ -178,8 +178,7 @@ class LogListingStream(ComplianceStream):
         """Fail the run when the listing, read to its end, lacks the API's newest event."""
         message = short_of_freshness(listing, event_type, start, self.clock.now())
         if message is not None:
-            self.logger.error("%s", message)
-            self.sync_run.failures.append(message)
+            self.sync_run.fail_at_end(self.logger, message)
 
 
 class PlannedListing(LogListingStream):
@@ -204,8 +203,7 @@ class PlannedListing(LogListingStream):
                 "this run lists from the start_date (or the 30-day retention) again; files "
                 "archived before are recognised downstream by id."
             )
-            self.logger.error(message)
-            self.sync_run.failures.append(message)
+            self.sync_run.fail_at_end(self.logger, message)
             for key in ("replication_key_value", "boundary_file_ids", "boundary_end_time"):
                 state.pop(key, None)
             bookmark = None
@@ -220,8 +218,7 @@ class PlannedListing(LogListingStream):
                 f"{(now - RETENTION).isoformat()} may have expired unarchived. Everything still "
                 "available is archived in this run; run the tap at least daily."
             )
-            self.logger.error(message)
-            self.sync_run.failures.append(message)
+            self.sync_run.fail_at_end(self.logger, message)
         elif bookmark < now - RETENTION_WARNING:
             self.logger.warning(
                 "The %s bookmark %s is close to the 30-day retention: run the tap more often or "
@@ -329,9 +326,8 @@ class PlannedListing(LogListingStream):
             "match the first; the second listing was not read. Report the file id to OpenAI "
             "support."
         )
-        self.logger.error("%s", message)
         if message not in self.sync_run.failures:
-            self.sync_run.failures.append(message)
+            self.sync_run.fail_at_end(self.logger, message)
 
     def _file_type(self, meta: dict[str, t.Any], event_type: str) -> str:
         """Return the type a listed file is archived as: the one its listing asked for.

@@ -160,8 +160,7 @@ class LogFilesStream(PlannedListing):
                 listing["files_read"] = listing.get("files_read", 0) + 1
             listing["status"] = "read" if listing.get("files_read") else "nothing_new"
         except (ListingRejected, PageShapeError) as exc:
-            self.logger.error("%s", exc)
-            run.failures.append(str(exc))
+            run.fail_at_end(self.logger, str(exc))
         finally:
             run.progress.end()
 

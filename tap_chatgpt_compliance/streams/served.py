@@ -50,8 +50,7 @@ class ServedRows(SharedListings):
             "cannot be asked for and is not archived; the refresh is not recorded. Report it "
             "to OpenAI support."
         )
-        self.logger.error("%s", msg)
-        self.sync_run.failures.append(msg)
+        self.sync_run.fail_at_end(self.logger, msg)
         self._incomplete_listing = True
         return None
 

@@ -12,8 +12,6 @@ written for (:data:`WORKSPACE_KEY`), so that it is never used for another one.
 
 from __future__ import annotations
 
-import io
-import json
 import re
 import typing as t
 
@@ -33,27 +31,18 @@ FIX = (
     "`meltano state get` / `meltano state set`), or clear it (`meltano state clear`) to archive "
     "again from start_date: the destination then receives duplicates, never a gap."
 )
+FILE_FIX = (
+    "give the state file the last run of this workspace wrote (Meltano: `meltano state get`), "
+    "or leave --state out (`meltano state clear`) to archive again from start_date: the "
+    "destination then receives duplicates, never a gap"
+)
+"""The fix of a ``--state`` file that cannot be read (settings.read_json_object_file)."""
 _HASH = re.compile(r"[0-9a-f]{64}")
 _TIMES = ("replication_key_value", "boundary_end_time")
 
 
 class StateRejected(ComplianceAPIError):
     """The state given to the run cannot be used as it is (one line, with the fix)."""
-
-
-def read_state_file(stream: t.IO[str]) -> t.IO[str]:
-    """Return the state file given on the command line, once known to hold a JSON object."""
-    name = getattr(stream, "name", "the state file")
-    text = stream.read()
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        msg = f"The state ({name}) is not JSON ({exc}): it was cut short or damaged. {FIX}"
-        raise StateRejected(msg) from None
-    if not isinstance(value, dict):
-        msg = f"The state ({name}) is a JSON {type(value).__name__}, not an object. {FIX}"
-        raise StateRejected(msg)
-    return io.StringIO(text)
 
 
 def check_state(state: t.Any, workspace_id: str) -> None:

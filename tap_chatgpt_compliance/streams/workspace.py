@@ -128,8 +128,7 @@ class WorkspaceObjectStream(ChainedRows, ServedRows):
                 "hide every item changed before it. It is set aside: this refresh reads "
                 "everything again; rows archived before are recognised downstream by their keys."
             )
-            self.logger.error("%s", message)
-            self.sync_run.failures.append(message)
+            self.sync_run.fail_at_end(self.logger, message)
             return None
         return last - OVERLAP
 
@@ -152,7 +151,9 @@ class WorkspaceObjectStream(ChainedRows, ServedRows):
         try:
             yield from rows
         except (*SKIPPED, PageShapeError, ListingError, BadPathSegment) as exc:
-            self.logger.error("Stream '%s' skipped: %s", self.name, exc)
+            self.logger.warning(
+                "Stream '%s' skipped: %s. The run goes on, and fails at its end.", self.name, exc
+            )
             self.sync_run.failures.append(f"stream '{self.name}': {exc}")
             self.child_failed()
             self.commit_chain()  # the records written before the failure are final too

@@ -32,12 +32,13 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("logfiles", {"logfiles"}),
     ("seam", {"sdk", "client"}),
     ("streams", {"streams"}),
-    ("tap", {"tap", "__main__"}),
+    ("tap", {"tap", "cli", "__main__"}),
 ]
 """Layers, lowest first, by the first part of the module's name inside the package."""
 LAYERS[0][1].update({"workspace_rows", "workspace_schemas"})  # issue 21: rows verify re-derives
 LAYERS[0][1].add("jsondepth")  # how deep a JSON text nests: log lines and served items
 LAYERS[0][1].add("storage_uris")  # which storage URIs verify and export open (the tap warns)
+LAYERS[0][1].add("storage_faults")  # the fix of a storage error, by its cause
 SEPARATE = {"evidence"}
 """The evidence tools: may import the tap's lower layers, never its streams or the tap."""
 EVIDENCE_MAY_IMPORT = {"base", "http", "run", "attachments", "logfiles"}
