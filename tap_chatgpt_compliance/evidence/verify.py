@@ -202,14 +202,24 @@ ORGANIZATION_UNPROVEN = (
 _ITEM_BOOKKEEPING = rest_chain.COLUMNS | {"raw_item", "item", "workspace_id"}
 
 
-CHAINED_INPUTS: dict[str, tuple[str, ...]] = {
-    stream: tuple(c for c in INPUTS if c != "raw_item" or stream not in rest_chain.FILE_FIELDS)
-    for stream in rest_chain.KEYS
+_PART_METADATA = ("workspace_id", "part_count", "offset", "size", "sha256")
+ALWAYS_WRITTEN: dict[str, tuple[str, ...]] = {
+    **{
+        stream: tuple(c for c in INPUTS if c != "raw_item" or stream not in rest_chain.FILE_FIELDS)
+        for stream in rest_chain.KEYS
+    },
+    "log_files": (
+        *("scope", "blank_lines", "unparsed_lines", "foreign_events", "event_count"),
+        *("duplicates_dropped", "events_without_id", "id_clashes"),
+    ),
+    "log_file_parts": (*_PART_METADATA, "event_type"),
+    **{f"{s}_parts": _PART_METADATA for s in ("file", *rest_chain.FILE_FIELDS)},
 }
-"""The chained inputs the tap writes a value of in every row of a chained REST stream it
-selects (``chain_previous_key`` after the genesis): null in every row, or in none, is not
-archived (deselected?), never a value; a state or seal that says it was selected makes it a
-finding."""
+"""Columns the tap writes a value of in every row of a stream it selects them in, that verify
+does not derive row by row (a REST row's chained inputs, ``chain_previous_key`` after the
+genesis; the manifest's counts; what a part says of itself) and so accepts null in a row (an
+older tap's, or deselected): null in every row is "in no row" (not archived, deselected?),
+and a state or seal that says the column was selected makes it a finding."""
 
 
 def _from_item(stream: str, column: str) -> bool:
@@ -1305,9 +1315,9 @@ class Verifier:
         self.seen_columns: defaultdict[str, set[str]] = defaultdict(set)
         """The columns any row of a stream holds (a key of a JSONL line, a table's column)."""
         self.input_rows: dict[str, Counter[str]] = {}
-        """{chained REST stream: {chained input: rows the tap writes it in}} (first pass)."""
+        """{stream: {column of :data:`ALWAYS_WRITTEN`: rows the tap writes it in}} (first pass)."""
         self.valued_inputs: defaultdict[str, set[str]] = defaultdict(set)
-        """{chained REST stream: the chained inputs some row holds a value of}."""
+        """{stream: the columns of :data:`ALWAYS_WRITTEN` some row holds a value of}."""
 
     # -- reading
 
@@ -1322,7 +1332,7 @@ class Verifier:
         """
         seen = self.seen_columns[stream]
         times = STRICT_TIMES.get(stream, ())
-        inputs = CHAINED_INPUTS.get(stream, ())
+        inputs = ALWAYS_WRITTEN.get(stream, ())
         needed: Counter[str] = Counter()
         count = 0
         for row in self.archive.iter_records(stream, self._on_error):
@@ -1341,7 +1351,7 @@ class Verifier:
     def _note_inputs(
         self, stream: str, row: Record, inputs: tuple[str, ...], needed: Counter[str]
     ) -> None:
-        """Note which chained inputs a REST row needs (the tap writes them) and holds."""
+        """Note which columns of :data:`ALWAYS_WRITTEN` a row needs (the tap writes) and holds."""
         valued = self.valued_inputs[stream]
         for column in inputs:
             if row.get(column) is not None:
@@ -2426,10 +2436,10 @@ class Verifier:
                     )
             else:
                 not_archived[f"{stream}.{column}"] = rows
-        for stream, needed in sorted(self.input_rows.items()):
-            for column, rows in sorted(needed.items()):
+        for stream, inputs in sorted(self.input_rows.items()):
+            for column, count in sorted(inputs.items()):
                 if column not in self.valued_inputs.get(stream, ()):  # null in every row
-                    not_archived.setdefault(f"{stream}.{column}", rows)
+                    not_archived.setdefault(f"{stream}.{column}", count)
         report.not_archived = not_archived
         if not not_archived:
             return

@@ -12,8 +12,11 @@ What was found:
   null in every row, while the state says the last run selected it: ``consistent, unproven``
   (taken for deselected: the rows cannot be hashed again, so their columns are proven by
   nothing), though the same column absent from every row was a finding (round 17) and the
-  docs hold null and absent the same. Null in every row is now "in no row": a finding with a
-  state or seal that says it was selected, else the limitation.
+  docs hold null and absent the same. The manifest's counts (``event_count``, ``scope``, …)
+  and what a part says of itself (``offset``, ``sha256``, …), which verify accepts null in a
+  row (an older tap's), nulled in every row: ``intact``. Null in every row of such a column is
+  now "in no row": a finding with a state or seal that says it was selected, else the
+  limitation.
 """
 
 from __future__ import annotations
@@ -76,7 +79,18 @@ NULLED = (
     ("users", "chain_previous_key"),
     ("canvases", "raw_item"),
     ("gpt_files", "chain_previous_key"),
+    ("log_files", "event_count"),
+    ("log_files", "duplicates_dropped"),
+    ("log_files", "foreign_events"),
+    ("log_files", "scope"),
+    ("log_file_parts", "sha256"),
+    ("log_file_parts", "event_type"),
+    ("gpt_files_parts", "offset"),
+    ("library_file_contents_parts", "workspace_id"),
 )
+"""Columns the tap writes a value of in every row, that verify accepts null in a row (an older
+tap's) instead of deriving it: null in every row was ``consistent, unproven`` (the chained
+inputs) or ``intact`` (the counts, what a part says of itself)."""
 
 
 def _nulled(run: TapRun, stream: str, column: str) -> dict[str, list[dict[str, Any]]]:
@@ -93,7 +107,7 @@ def test_a_chained_input_nulled_in_every_row_is_failed_with_the_state(
     inline_run: TapRun,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """Was ``consistent, unproven`` (deselected?), while the state says it was selected."""
+    """Was ``consistent, unproven`` or ``intact``, while the state says it was selected."""
     for stream, column in NULLED:
         report = _verify(_nulled(inline_run, stream, column), tmp_path, _state(inline_run))
         assert report.status == "FAILED", (stream, column, report.text())
