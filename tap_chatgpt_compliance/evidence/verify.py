@@ -67,7 +67,12 @@ from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.directory_rows import SCHEMAS, derive_row
 from tap_chatgpt_compliance.evidence import sources, state_file
 from tap_chatgpt_compliance.evidence.export_text import one_line
-from tap_chatgpt_compliance.evidence.rest_chains import RestChains, chained, missing_inputs
+from tap_chatgpt_compliance.evidence.rest_chains import (
+    INPUTS,
+    RestChains,
+    chained,
+    missing_inputs,
+)
 from tap_chatgpt_compliance.evidence.sources import JsonString, strict_json
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
@@ -197,6 +202,26 @@ ORGANIZATION_UNPROVEN = (
 _ITEM_BOOKKEEPING = rest_chain.COLUMNS | {"raw_item", "item", "workspace_id"}
 
 
+_PART_METADATA = ("workspace_id", "part_count", "offset", "size", "sha256")
+ALWAYS_WRITTEN: dict[str, tuple[str, ...]] = {
+    **{
+        stream: tuple(c for c in INPUTS if c != "raw_item" or stream not in rest_chain.FILE_FIELDS)
+        for stream in rest_chain.KEYS
+    },
+    "log_files": (
+        *("scope", "blank_lines", "unparsed_lines", "foreign_events", "event_count"),
+        *("duplicates_dropped", "events_without_id", "id_clashes"),
+    ),
+    "log_file_parts": (*_PART_METADATA, "event_type"),
+    **{f"{s}_parts": _PART_METADATA for s in ("file", *rest_chain.FILE_FIELDS)},
+}
+"""Columns the tap writes a value of in every row of a stream it selects them in, that verify
+does not derive row by row (a REST row's chained inputs, ``chain_previous_key`` after the
+genesis; the manifest's counts; what a part says of itself) and so accepts null in a row (an
+older tap's, or deselected): null in every row is "in no row" (not archived, deselected?),
+and a state or seal that says the column was selected makes it a finding."""
+
+
 def _from_item(stream: str, column: str) -> bool:
     """Whether a column of ``stream`` is copied from the REST item (absent when it lacks it)."""
     if stream not in DIRECTORY and stream not in WORKSPACE_SCHEMAS:
@@ -235,23 +260,30 @@ STRICT_TIMES: dict[str, frozenset[str]] = {
 """The proven time columns of each stream: a value stored as text must be an RFC 3339 time
 with its offset (:data:`_RFC3339`), as the tap writes every one (``…+00:00``)."""
 _RFC3339 = re.compile(
-    r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d(:?\d\d)?)", re.ASCII
+    r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d{6}(?P<beyond>\d{0,3})|\.\d{1,5})?"
+    r"(?:[Zz]|[+-]\d\d(?::?\d\d)?)",
+    re.ASCII,
 )
 """A time text every reader places at one instant: date, time and offset (a PostgreSQL
 ``timestamptz`` cast to text ends ``+00``). Without its offset a reader takes it for local
-time (JavaScript's ``Date``, a ``timestamptz`` column in another session time zone)."""
+time (JavaScript's ``Date``, a ``timestamptz`` column in another session time zone). Digits
+of a second beyond the sixth (``beyond``) must be zeros: verify (and the tap) keeps
+microseconds, readers of nanoseconds (pandas, Java) or rounding ones (PostgreSQL) do not."""
 
 
 def _misread_time(value: t.Any) -> bool:
     """Whether a stored time is one readers may place at another instant than its derivation.
 
     A text without an offset (``2026-01-01T10:00:00``: local time to most readers), with
-    spaces around it, in another ISO 8601 form (week dates, basic format), or a number (Unix
-    seconds): verify's parser takes each for the UTC instant, other readers do not.
+    spaces around it, in another ISO 8601 form (week dates, basic format), a number (Unix
+    seconds), or with a fraction of a microsecond (``….189937999``: PostgreSQL rounds it to
+    ``.189938``): verify's parser takes each for the UTC instant to the microsecond, other
+    readers do not.
     """
     if value is None or isinstance(value, datetime):
         return False
-    return not (isinstance(value, str) and _RFC3339.fullmatch(value))
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    return match is None or bool((match.group("beyond") or "").strip("0"))
 
 
 @dataclass
@@ -1282,6 +1314,10 @@ class Verifier:
         """Items of the times already reported by :meth:`_misread_time`."""
         self.seen_columns: defaultdict[str, set[str]] = defaultdict(set)
         """The columns any row of a stream holds (a key of a JSONL line, a table's column)."""
+        self.input_rows: dict[str, Counter[str]] = {}
+        """{stream: {column of :data:`ALWAYS_WRITTEN`: rows the tap writes it in}} (first pass)."""
+        self.valued_inputs: defaultdict[str, set[str]] = defaultdict(set)
+        """{stream: the columns of :data:`ALWAYS_WRITTEN` some row holds a value of}."""
 
     # -- reading
 
@@ -1296,6 +1332,8 @@ class Verifier:
         """
         seen = self.seen_columns[stream]
         times = STRICT_TIMES.get(stream, ())
+        inputs = ALWAYS_WRITTEN.get(stream, ())
+        needed: Counter[str] = Counter()
         count = 0
         for row in self.archive.iter_records(stream, self._on_error):
             count += 1
@@ -1304,8 +1342,26 @@ class Verifier:
             for column in times:
                 if _misread_time(row.get(column)):
                     self._misread_time(stream, row, column)
+            if inputs:
+                self._note_inputs(stream, row, inputs, needed)
             yield row
         self.report.stream_rows.setdefault(stream, count)  # the first pass read every row
+        self.input_rows.setdefault(stream, needed)
+
+    def _note_inputs(
+        self, stream: str, row: Record, inputs: tuple[str, ...], needed: Counter[str]
+    ) -> None:
+        """Note which columns of :data:`ALWAYS_WRITTEN` a row needs (the tap writes) and holds."""
+        valued = self.valued_inputs[stream]
+        for column in inputs:
+            if row.get(column) is not None:
+                valued.add(column)
+            elif column == rest_chain.PREVIOUS_KEY:
+                previous = row.get("chain_previous")
+                if previous is not None and previous != chain.GENESIS:
+                    needed[column] += 1
+            elif column != "chain_previous" or chained(row):
+                needed[column] += 1
 
     def _misread_time(self, stream: str, row: Record, column: str) -> None:
         """Report a time stored in a form readers may place at another instant (once)."""
@@ -1320,9 +1376,10 @@ class Verifier:
         self.report.add(
             "column",
             item,
-            f"{row.get(column)!r:.60} is no RFC 3339 time with its offset (the tap writes "
-            "…+00:00): a reader may place it at another instant (a time without offset is "
-            "local time to most): altered",
+            f"{row.get(column)!r:.60} is no RFC 3339 time with its offset to the microsecond "
+            "(the tap writes …+00:00): a reader may place it at another instant (a time "
+            "without offset is local time to most, a fraction of a microsecond is rounded or "
+            "kept by some): altered",
         )
 
     # -- the whole run
@@ -2379,6 +2436,10 @@ class Verifier:
                     )
             else:
                 not_archived[f"{stream}.{column}"] = rows
+        for stream, inputs in sorted(self.input_rows.items()):
+            for column, count in sorted(inputs.items()):
+                if column not in self.valued_inputs.get(stream, ()):  # null in every row
+                    not_archived.setdefault(f"{stream}.{column}", count)
         report.not_archived = not_archived
         if not not_archived:
             return
@@ -2429,7 +2490,8 @@ class Verifier:
                     )
                     continue
                 held = self.seen_columns.get(stream, set())
-                for column in sorted(columns - held):
+                nulled = {c for c in columns if f"{stream}.{c}" in report.not_archived}
+                for column in sorted((columns - held) | nulled):
                     if f"{stream}.{column}" in report.not_archived or not _from_item(
                         stream, column
                     ):
