@@ -127,8 +127,11 @@ ANNOTATION = "chatgpt_compliance_fleet"
 def _workspace(
     chain: list[dict[str, Any]], base: Mapping[str, Any], environ: Mapping[str, str]
 ) -> str | None:
-    """The tenant's ``workspace_id`` as Meltano resolves it: at each level of the inheritance,
-    nearest first, the plugin's variable before its ``meltano.yml`` config; then the base's."""
+    """Return the tenant's ``workspace_id`` as Meltano resolves it.
+
+    At each level of the inheritance, nearest first, the plugin's variable before its
+    ``meltano.yml`` config; then the base's.
+    """
     for plugin in [*chain, {**base, "name": BASE_EXTRACTOR}]:
         value = environ.get(env_prefix(str(plugin.get("name"))) + "_WORKSPACE_ID") or (
             plugin.get("config") or {}
@@ -252,9 +255,10 @@ def load_tenants(
 
     A tenant inherits from the base tap or from another tenant. One that cannot be archived as
     declared (a misspelt ``inherit_from``, declared twice, a name, ``load_schema`` or
-    workspace shared with another) is listed with its :attr:`Tenant.problem`: its step fails saying so, the
-    others run. ``required``: none is an error (:class:`ProjectError`) naming the project file,
-    so a code location pointed at the wrong project fails loudly instead of validating empty.
+    workspace shared with another) is listed with its :attr:`Tenant.problem`: its step fails
+    saying so, the others run. ``required``: none is an error (:class:`ProjectError`) naming
+    the project file, so a code location pointed at the wrong project fails loudly instead of
+    validating empty.
     """
     root = root or project_root()
     environ = os.environ if environ is None else environ

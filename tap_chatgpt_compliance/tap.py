@@ -35,6 +35,7 @@ from tap_chatgpt_compliance.sdk import (
     log_last_lines,
 )
 from tap_chatgpt_compliance.secrets import (
+    key_source,
     name_the_secret,
     resolve_api_key,
     secret_config_errors,
@@ -130,6 +131,8 @@ class TapChatGPTCompliance(SeamTap):
     def transport(self) -> Transport:
         """Return the run's HTTP transport: sessions, per-route pacing, retries."""
         transport = Transport(self.settings, self.logger)
+        if getattr(self, "_read_secret", False):  # a key rotated during the run: secrets.py
+            transport.key_source = key_source(self.config, self.settings.api_key, self.logger)
         if self.connection_test:  # --test: a host that cannot be connected to fails at once
             transport.reachability.budget = 0.0
         return transport

@@ -30,8 +30,7 @@ def tenants_yml(globex_ws: str = ACME_WS, annotate: tuple[str, ...] = ()) -> str
         f"  - name: tap-chatgpt-compliance--{name}\n"
         "    inherit_from: tap-chatgpt-compliance\n"
         f"    load_schema: {name}\n"
-        f"    config: {{workspace_id: {ws}}}\n"
-        + (f"    {SHARED}\n" if name in annotate else "")
+        f"    config: {{workspace_id: {ws}}}\n" + (f"    {SHARED}\n" if name in annotate else "")
         for name, ws in rows
     )
 

@@ -7,14 +7,16 @@ stopped at once (``needs boto3``) and ``:verify --postgres`` needed psycopg."""
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-EXTRAS = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+EXTRAS = set(
+    tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+)
 
 #: What documentation says that needs an extra beyond a setting's "`[x]` extra".
 MENTIONS = {r"--postgres\b": "postgres", r"--s3\b": "s3", r"\bs3://": "s3"}
