@@ -24,6 +24,7 @@ from .summary import (
     bookmarks_from_state,
     loader_error,
     meltano_error,
+    overlap_error,
     parse_summary,
     refused_to_start,
     tap_lines,
@@ -420,7 +421,7 @@ def run_pipeline(
         tap_error = tap_lines(output, tenant.extractor, "error")
         message = f"{tap_error[-1]}; {loader_failed}" if tap_error else loader_failed
     if exit_code != 0 and message is None:
-        message = meltano_error(output)
+        message = overlap_error(output, tenant.extractor, loader) or meltano_error(output)
     if exit_code == 124:
         message = f"meltano run timed out after {timeout:.0f} s"
     for problem in (state_problem(output, read_error), unfinished_tap(summary, exit_code)):
