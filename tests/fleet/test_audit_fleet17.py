@@ -16,6 +16,8 @@ from orchestration.project import load_tenants
 from orchestration.settings import FleetSettings
 
 from .test_audit_config import meltano_by_tenant, write_project
+from .test_audit_silent3 import TENANT as ACME
+from .test_audit_silent3 import T, canned
 
 ACME_WS = "0b6a5f1e-5c1f-4d0e-9d44-0a1c2e3f4a51"
 GLOBEX_WS = "6d2e8c7a-93b1-4f6e-8a20-7c4d5e6f7a82"
@@ -126,3 +128,35 @@ def test_one_workspace_archived_twice_on_purpose_runs_when_both_say_so(
     both = write_project(tmp_path, tenants_yml(annotate=("acme", "globex")))
     done, failed = run_fleet(both, clean_env)
     assert (done, failed) == ({"acme", "globex", "initech"}, {})
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # Meltano's third column is the first word of its own message, not always a plugin's
+        # name: a URL with a password, or the key itself, there was kept as it was.
+        f"{T} [error    ] postgresql://meltano:pw-5e3b9a7c@db/meltano: refused\n",
+        f"{T} [error    ] sk-live-5e3b9a7c0d1f is not a valid key\n",
+    ],
+)
+def test_a_secret_in_meltano_s_first_column_is_redacted(
+    line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAP_CHATGPT_COMPLIANCE__ACME_API_KEY", "sk-live-5e3b9a7c0d1f")
+    monkeypatch.setattr(runner, "_run", canned(line, 1))
+    outcome = runner.run_pipeline(ACME, "target-s3")
+    assert "5e3b9a7c" not in outcome.output + str(outcome.message)
+    assert outcome.output.startswith(f"{T} [error    ] ")
+
+
+def test_a_plugin_s_column_stays_whole_when_a_secret_is_part_of_its_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``TARGET_POSTGRES_PASSWORD=postgres``: ``target-postgres`` names whose line it is (and is
+    public in meltano.yml), so a secret equal to or part of a plugin's name stays visible in
+    that column only; what the line says is redacted."""
+    monkeypatch.setenv("TARGET_POSTGRES_PASSWORD", "postgres")
+    line = f"{T} [info     ] target-postgres connecting as postgres\n"
+    monkeypatch.setattr(runner, "_run", canned(line, 1))
+    outcome = runner.run_pipeline(ACME, "target-postgres")
+    assert outcome.output == f"{T} [info     ] target-postgres connecting as ***\n"
