@@ -312,9 +312,13 @@ class PacedSession(requests.Session):
         """The key from Secrets Manager: every request sends its current key (secrets.py)."""
 
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
-        """Send; with a :attr:`key_source`, once more with a rotated key after an HTTP 401."""
+        """Send; with a :attr:`key_source`, once more with a rotated key after an HTTP 401.
+
+        Only a request that carries the key gets the current one: requests drops the header
+        of a redirect to another host, which must stay without it.
+        """
         source = self.key_source
-        if source is None:
+        if source is None or "Authorization" not in request.headers:
             return self._send(request, **kwargs)
         key = source.key
         request.headers["Authorization"] = f"Bearer {key}"
