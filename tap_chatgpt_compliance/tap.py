@@ -87,6 +87,16 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
 )
 
 
+def run_transport(tap: TapChatGPTCompliance) -> Transport:
+    """Return the run's HTTP transport, with the key's secret read again after a 401."""
+    transport = Transport(tap.settings, tap.logger)
+    if getattr(tap, "_read_secret", False):  # a key rotated during the run: secrets.py
+        transport.key_source = key_source(tap.config, tap.settings.api_key, tap.logger)
+    if tap.connection_test:  # --test: a host that cannot be connected to fails at once
+        transport.reachability.budget = 0.0
+    return transport
+
+
 class TapChatGPTCompliance(SeamTap):
     """Archive a ChatGPT Enterprise/Edu workspace through OpenAI's Compliance API."""
 
@@ -130,12 +140,7 @@ class TapChatGPTCompliance(SeamTap):
     @cached_property
     def transport(self) -> Transport:
         """Return the run's HTTP transport: sessions, per-route pacing, retries."""
-        transport = Transport(self.settings, self.logger)
-        if getattr(self, "_read_secret", False):  # a key rotated during the run: secrets.py
-            transport.key_source = key_source(self.config, self.settings.api_key, self.logger)
-        if self.connection_test:  # --test: a host that cannot be connected to fails at once
-            transport.reachability.budget = 0.0
-        return transport
+        return run_transport(self)
 
     @cached_property
     def attachments(self) -> AttachmentPipeline:

@@ -390,8 +390,7 @@ class Transport:
         self._local = threading.local()
         self._environment: dict[str, dict[str, t.Any]] = {}
         self._lock = threading.Lock()
-        self.key_source: KeySource | None = None
-        """Set by the tap when the key came from ``api_key_secret_id``."""
+        self.key_source: KeySource | None = None  # the key from api_key_secret_id (secrets.py)
 
     # Sessions, one pair per thread.
 
@@ -443,8 +442,6 @@ class Transport:
             with self._lock:
                 self._environment[key] = found
         return found
-
-    # Retries.
 
     def retrying(
         self, func: t.Callable[..., T], logger: logging.Logger, what: str
