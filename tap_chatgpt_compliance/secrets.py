@@ -159,7 +159,7 @@ class KeySource:
         """``key``: the key read at the start; ``reread``: read the secret again."""
         self.key = key
         self._reread = reread
-        self._logger = logger
+        self.logger = logger
         self._read_again = False
         self._lock = threading.Lock()
 
@@ -191,8 +191,8 @@ class KeySource:
             return key
 
     def _warn(self, line: str) -> None:
-        if self._logger is not None:
-            self._logger.warning(line)
+        if self.logger is not None:
+            self.logger.warning(line)
 
 
 def key_source(config: Mapping[str, t.Any], key: str, logger: t.Any = None) -> KeySource | None:
