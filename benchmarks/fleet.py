@@ -9,9 +9,9 @@ installs the tap in it as a deployment does: from a wheel of this repository bui
 bench run (``uv build --wheel``; ``pip_url: tap-chatgpt-compliance[s3] @ file:///…whl``,
 ``meltano install extractor``), so Meltano caches each tenant's discovered catalog after its first
 run; the installed loaders of ``.meltano/`` are linked, not copied. ``--editable`` links the
-repository's installed extractor instead (``pip_url: -e .[s3]``: Meltano never caches the catalog
-of an editable install, so every run starts the tap once more for ``--discover``). The build and
-the install are set-up, not measured. It starts the simulator with N small workspaces and a local
+repository's installed extractor instead (``pip_url: -e .[s3,aws,postgres]``: Meltano never
+caches the catalog of an editable install, so every run starts the tap once more for
+``--discover``). The build and the install are set-up, not measured. It starts the simulator with N small workspaces and a local
 S3 (moto), and runs the **real code location**: the ``archive_fleet`` job of
 ``orchestration.definitions`` through ``orchestration.local.run_fleet`` (``execute_job`` of the
 reconstructable job, the multiprocess executor and its step processes, ``meltano run <tenant>
@@ -100,7 +100,7 @@ def tenant_project(root: Path, tenants: int, wheel: Path | None = None) -> Path:
     With ``wheel``, the base extractor's ``pip_url`` is that wheel with the ``s3`` extra and the
     extractor is installed into the project (``meltano install extractor``), as in a deployment:
     Meltano then caches each tenant's discovered catalog. Without it, the repository's installed
-    extractor (``pip_url: -e .[s3]``, editable: no catalog cache) is linked. The loaders are
+    extractor (``pip_url: -e .[…]``, editable: no catalog cache) is linked. The loaders are
     always linked (never copied or reinstalled).
     """
     import yaml

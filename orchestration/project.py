@@ -38,6 +38,13 @@ class Tenant:
     #: The tenants it inherits from (``inherit_from: tap-chatgpt-compliance--<other>``), nearest
     #: first: Meltano reads their variables too.
     parents: tuple[str, ...] = ()
+    #: The workspace its runs archive, as Meltano resolves it: the variables
+    #: (``TAP_CHATGPT_COMPLIANCE__<TENANT>_WORKSPACE_ID``) before ``meltano.yml``, at each level
+    #: of the inheritance. None when neither names one.
+    effective_workspace_id: str | None = None
+    #: ``annotations: {chatgpt_compliance_fleet: {shares_workspace: true}}``: the user says this
+    #: tenant archives a workspace another tenant archives too, on purpose.
+    shares_workspace: bool = False
 
     @property
     def env_prefix(self) -> str:
@@ -113,6 +120,33 @@ def _inherited(chain: list[dict[str, Any]], base: Mapping[str, Any], key: str) -
     return None
 
 
+#: The fleet's key under a plugin's ``annotations`` in ``meltano.yml`` (Meltano ignores them).
+ANNOTATION = "chatgpt_compliance_fleet"
+
+
+def _workspace(
+    chain: list[dict[str, Any]], base: Mapping[str, Any], environ: Mapping[str, str]
+) -> str | None:
+    """Return the tenant's ``workspace_id`` as Meltano resolves it.
+
+    At each level of the inheritance, nearest first, the plugin's variable before its
+    ``meltano.yml`` config; then the base's.
+    """
+    for plugin in [*chain, {**base, "name": BASE_EXTRACTOR}]:
+        value = environ.get(env_prefix(str(plugin.get("name"))) + "_WORKSPACE_ID") or (
+            plugin.get("config") or {}
+        ).get("workspace_id")
+        if value is not None and str(value).strip():
+            return str(value).strip().lower()
+    return None
+
+
+def _shares_workspace(plugin: dict[str, Any]) -> bool:
+    """Whether the tenant's ``annotations`` say it archives a shared workspace on purpose."""
+    fleet = (plugin.get("annotations") or {}).get(ANNOTATION) or {}
+    return isinstance(fleet, dict) and fleet.get("shares_workspace") is True
+
+
 def _tenant(
     plugin: dict[str, Any],
     by_name: Mapping[str, dict[str, Any]],
@@ -150,6 +184,8 @@ def _tenant(
         api_key_secret_id=_inherited(chain, base, "api_key_secret_id"),
         problem=problem,
         parents=tuple(str(p["name"])[len(TENANT_PREFIX) :] for p in chain[1:]),
+        effective_workspace_id=_workspace(chain, base, environ) if chain else None,
+        shares_workspace=_shares_workspace(plugin),
     )
 
 
@@ -162,14 +198,19 @@ def _apart(tenants: list[Tenant]) -> list[Tenant]:
 
     Names that differ only in case or punctuation (``a-1``, ``a_1``) share Meltano's variables
     (``TAP_CHATGPT_COMPLIANCE__A_1_API_KEY``) and, but for case, the Dagster asset key; two
-    tenants with one ``load_schema`` write into one S3 prefix and PostgreSQL schema.
+    tenants with one ``load_schema`` write into one S3 prefix and PostgreSQL schema; two
+    tenants with one workspace (a copy-paste) leave the workspace meant for one of them
+    unarchived, unless every one of them says it shares it on purpose (:data:`ANNOTATION`).
     """
     by_prefix: dict[str, list[Tenant]] = {}
     by_schema: dict[str, list[Tenant]] = {}
+    by_workspace: dict[str, list[Tenant]] = {}
     for t in tenants:
         by_prefix.setdefault(t.env_prefix, []).append(t)
         if not t.problem:
             by_schema.setdefault(t.load_schema, []).append(t)
+            if t.effective_workspace_id:
+                by_workspace.setdefault(t.effective_workspace_id, []).append(t)
     out: dict[str, Tenant] = {}
     for t in tenants:
         problem = t.problem
@@ -186,11 +227,25 @@ def _apart(tenants: list[Tenant]) -> list[Tenant]:
                 f"{_others(t, same_schema)}: their records would mix in one S3 prefix and "
                 "PostgreSQL schema. Give each tenant its own load_schema"
             )
+        elif not problem and _copied_workspace(t, by_workspace):
+            problem = (
+                f"{t.extractor} archives workspace_id {t.effective_workspace_id} like "
+                f"{_others(t, by_workspace[str(t.effective_workspace_id)])}: a copy-paste leaves "
+                "the workspace meant for one of them unarchived. Set each tenant's own "
+                f"workspace_id (or, to archive one workspace twice on purpose, annotate each: "
+                f"annotations: {{{ANNOTATION}: {{shares_workspace: true}}}})"
+            )
         key = identifier(t.name)
         if key in out:  # the same asset key: one asset, its step fails with the first problem
             continue
         out[key] = replace(t, problem=problem) if problem != t.problem else t
     return list(out.values())
+
+
+def _copied_workspace(tenant: Tenant, by_workspace: Mapping[str, list[Tenant]]) -> bool:
+    """Whether another tenant archives ``tenant``'s workspace and not all say it is on purpose."""
+    group = by_workspace.get(str(tenant.effective_workspace_id), [])
+    return len(group) > 1 and not all(t.shares_workspace for t in group)
 
 
 def load_tenants(
@@ -199,10 +254,11 @@ def load_tenants(
     """Every ``tap-chatgpt-compliance--<tenant>`` extractor of the project, sorted by name.
 
     A tenant inherits from the base tap or from another tenant. One that cannot be archived as
-    declared (a misspelt ``inherit_from``, declared twice, a name or ``load_schema`` shared
-    with another) is listed with its :attr:`Tenant.problem`: its step fails saying so, the
-    others run. ``required``: none is an error (:class:`ProjectError`) naming the project file,
-    so a code location pointed at the wrong project fails loudly instead of validating empty.
+    declared (a misspelt ``inherit_from``, declared twice, a name, ``load_schema`` or
+    workspace shared with another) is listed with its :attr:`Tenant.problem`: its step fails
+    saying so, the others run. ``required``: none is an error (:class:`ProjectError`) naming
+    the project file, so a code location pointed at the wrong project fails loudly instead of
+    validating empty.
     """
     root = root or project_root()
     environ = os.environ if environ is None else environ

@@ -24,6 +24,7 @@ from .summary import (
     bookmarks_from_state,
     loader_error,
     meltano_error,
+    overlap_error,
     parse_summary,
     refused_to_start,
     tap_lines,
@@ -31,7 +32,7 @@ from .summary import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
 _SECRET_NAME = re.compile(r"(?:^|_)(?:KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)(?:_|$)")
 """Variables whose values are secrets (``…_API_KEY``, ``AWS_SECRET_ACCESS_KEY``, ``…_PASSWORD``)."""
@@ -39,17 +40,20 @@ _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+@")
 REDACTED = "***"
 
 
-#: Meltano's prefix of a plugin's line: time, level, plugin name (never a secret).
-_LINE_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z?\s+\[\s*\w+\s*\]\s+\S+\s")
+#: Meltano's prefix of a line: time, level, then the plugin's name (or, on Meltano's own
+#: lines, the first word of its message).
+_LINE_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z?\s+\[\s*\w+\s*\]\s+(\S+)\s")
 
 
-def redact(output: str, env: Mapping[str, str]) -> str:
+def redact(output: str, env: Mapping[str, str], plugins: Collection[str] = ("meltano",)) -> str:
     """Return a run's output without the secrets of its environment, nor URL passwords.
 
     The tap, the targets and Meltano print no secret; this is the fleet's own guard, since the
     output's tail goes into Dagster's metadata and failure descriptions, and into log files.
-    Meltano's prefix of each line is kept as it is: a secret that is part of a plugin's name
-    (``TARGET_POSTGRES_PASSWORD=postgres``) would hide whose line it is.
+    Meltano's prefix of a line naming one of ``plugins`` is kept as it is: a secret that is
+    part of a plugin's name (``TARGET_POSTGRES_PASSWORD=postgres``) would hide whose line it is,
+    and the name is no secret (``meltano.yml`` shows it). Any other word there (Meltano's own
+    message starting with a URL, say) is redacted like the rest of the line.
     """
     secrets = {value for name, value in env.items() if _SECRET_NAME.search(name.upper())}
     values = sorted((v for v in secrets if len(v) >= 8), key=len, reverse=True)
@@ -64,7 +68,7 @@ def redact(output: str, env: Mapping[str, str]) -> str:
     lines = []
     for line in output.splitlines(keepends=True):
         prefix = _LINE_PREFIX.match(line)
-        at = prefix.end() if prefix else 0
+        at = prefix.end() if prefix and prefix.group(1) in plugins else 0
         lines.append(line[:at] + clean(line[at:]))
     return "".join(lines)
 
@@ -397,7 +401,7 @@ def run_pipeline(
         partial = exc.stderr or b""
         text = partial.decode(errors="replace") if isinstance(partial, bytes) else partial
         exit_code, output = 124, f"{text}\nmeltano run timed out after {timeout:.0f} s"
-    output = redact(output, _environment(tenant))
+    output = redact(output, _environment(tenant), (tenant.extractor, loader, "meltano"))
     finished = time.time()
     log_path = None
     if log_dir is not None:
@@ -420,7 +424,7 @@ def run_pipeline(
         tap_error = tap_lines(output, tenant.extractor, "error")
         message = f"{tap_error[-1]}; {loader_failed}" if tap_error else loader_failed
     if exit_code != 0 and message is None:
-        message = meltano_error(output)
+        message = overlap_error(output, tenant.extractor, loader) or meltano_error(output)
     if exit_code == 124:
         message = f"meltano run timed out after {timeout:.0f} s"
     for problem in (state_problem(output, read_error), unfinished_tap(summary, exit_code)):

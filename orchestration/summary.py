@@ -129,6 +129,32 @@ _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Failure|Exit)\
 _LOADER_FAILED = ("Loader failed", "Extractor and loader failed")
 
 
+_OVERLAP = re.compile(
+    r"^Another '[^']*' pipeline is already running which started at "
+    r"(\S+ [\d:]+)(?:\.\d+)?([+-][\d:]+)?"
+)
+
+
+def overlap_error(output: str, extractor: str, loader: str) -> str | None:
+    """Return why Meltano refused the run (another run of the pipeline going on), or None.
+
+    Meltano's own line advises ``--force``: two runs of one tenant would then race on its
+    state. The run was not started: nothing archived, the other run's state stands.
+    """
+    for level, msg in _plugin_lines(output, "meltano"):
+        match = _OVERLAP.match(msg) if level in ("error", "critical") else None
+        if match:
+            return (
+                f"another run of {extractor} {loader} is in progress (started at "
+                f"{match.group(1)}{match.group(2) or ''}: a run by hand, or the meltano run "
+                "of a killed step): "
+                "this one did not start and archived nothing; the other run's state stands "
+                "and the next run resumes from its state. Never force two runs of one tenant "
+                "at once (they race on its state)"
+            )
+    return None
+
+
 def loader_error(output: str, loader: str) -> str | None:
     """Return ``<loader> failed: <its reason>`` when the loader failed, or None.
 

@@ -59,11 +59,12 @@ meltano invoke tap-chatgpt-compliance:verify --postgres "host=… dbname=…" --
 ```
 
 - **Keys in AWS Secrets Manager**: set `api_key_secret_id` (the ARN, or the name with
-  `aws_region`; `aws_endpoint_url`) instead of `api_key`, use `pip_url:
-  tap-chatgpt-compliance[aws]`, and allow `secretsmanager:GetSecretValue` on it.
-  The key is read at the start of every run, so a rotated key is used by the next run.
-- Extras: `[s3]` (attachments in S3), `[aws]` (Secrets Manager), `[postgres]` (verify/export
-  reading PostgreSQL), `[fleet]` (the Dagster code location).
+  `aws_region`; `aws_endpoint_url`) instead of `api_key`, and allow
+  `secretsmanager:GetSecretValue` on it. The key is read at the start of every run, so a
+  rotated key is used by the next run.
+- Extras: `pip_url` installs `[s3]` (attachments and verify on S3), `[aws]` (Secrets Manager)
+  and `[postgres]` (verify/export reading PostgreSQL), so every use above works; drop those you
+  do not need. `[fleet]` is the Dagster code location.
 - **Run it at least hourly** (`meltano job add archive --tasks "tap-chatgpt-compliance
   target-postgres"`, then `meltano schedule add archive-hourly --job archive --interval @hourly`,
   which keeps the state of `meltano run`; or any orchestrator): chat attachments expire about
@@ -130,6 +131,9 @@ COMMANDS: dict[str, Any] = {
         "--custodian EMAIL or --conversation ID, --out DIR).",
     },
 }
+# The extras `pip_url` installs: what the usage above and the settings need (`[aws]` for
+# api_key_secret_id, `[postgres]` and `[s3]` for :verify; tests/packaging/test_extras.py).
+PIP_EXTRAS = ("s3", "aws", "postgres")
 # The key is given either as api_key or as an AWS Secrets Manager secret (api_key_secret_id).
 KEY_SETTINGS = ("api_key", "api_key_secret_id")
 # Every Singer SDK tap answers `--test` (one record per stream), which is what the Hub's `test`
@@ -239,7 +243,7 @@ def hub_definition(about: dict[str, Any], pyproject_name: str = "tap-chatgpt-com
         "label": META["label"],
         "description": about["description"],
         "logo_url": META["logo_url"],
-        "pip_url": pyproject_name,
+        "pip_url": f"{pyproject_name}[{','.join(PIP_EXTRAS)}]",
         "executable": about["name"],
         "repo": REPO,
         "docs": f"{REPO}#readme",

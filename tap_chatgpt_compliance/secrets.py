@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import typing as t
 from urllib.parse import urlparse
 
@@ -144,6 +145,65 @@ def resolve_api_key(
     client = (client_factory or _client)(region, endpoint, where)
     value = _fetch(client, sid, where, region)
     return {**config, "api_key": _key_from(value, where)}
+
+
+class KeySource:
+    """The run's API key, read again once from its secret when the API refuses it (HTTP 401).
+
+    A key rotated in Secrets Manager after the run read it (the old one revoked) would fail
+    the run; the run instead reads the secret once more and, only if it now holds another key,
+    goes on with that key. At most one read per run: a key refused again fails the run as before.
+    """
+
+    def __init__(self, key: str, reread: Callable[[], str], logger: t.Any = None) -> None:
+        """``key``: the key read at the start; ``reread``: read the secret again."""
+        self.key = key
+        self._reread = reread
+        self.logger = logger
+        self._read_again = False
+        self._lock = threading.Lock()
+
+    def after_refusal(self, refused: str) -> str | None:
+        """Return the key to send again after ``refused`` got a 401, or None (fail as is).
+
+        Another thread may have read the new key already: then that key, without a read.
+        """
+        with self._lock:
+            if self.key != refused:
+                return self.key
+            if self._read_again:
+                return None
+            self._read_again = True
+            try:
+                key = self._reread()
+            except SecretError as exc:
+                self._warn(
+                    f"The API refused the key (HTTP 401); reading its secret again failed: {exc}"
+                )
+                return None
+            if key == refused:
+                return None
+            self.key = key
+            self._warn(
+                "The API refused the key (HTTP 401), and its secret now holds another key "
+                "(rotated during the run): going on with it."
+            )
+            return key
+
+    def _warn(self, line: str) -> None:
+        if self.logger is not None:
+            self.logger.warning(line)
+
+
+def key_source(config: Mapping[str, t.Any], key: str, logger: t.Any = None) -> KeySource | None:
+    """Return the run's :class:`KeySource` when its key came from ``api_key_secret_id``."""
+    if (
+        str(config.get("api_key") or "").strip()
+        or not str(config.get("api_key_secret_id") or "").strip()
+    ):
+        return None
+    plain = {k: v for k, v in config.items() if k != "api_key"}
+    return KeySource(key, lambda: str(resolve_api_key(plain)["api_key"]), logger)
 
 
 def _client(region: str | None, endpoint: str | None, where: str) -> t.Any:

@@ -33,6 +33,7 @@ from tap_chatgpt_compliance.sdk import (
     close_run_meters,
 )
 from tap_chatgpt_compliance.secrets import (
+    key_source,
     name_the_secret,
     resolve_api_key,
     secret_config_errors,
@@ -82,6 +83,16 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
 )
 
 
+def run_transport(tap: TapChatGPTCompliance) -> Transport:
+    """Return the run's HTTP transport, with the key's secret read again after a 401."""
+    transport = Transport(tap.settings, tap.logger)
+    if getattr(tap, "_read_secret", False):  # a key rotated during the run: secrets.py
+        transport.key_source = key_source(tap.config, tap.settings.api_key, tap.logger)
+    if tap.connection_test:  # --test: a host that cannot be connected to fails at once
+        transport.reachability.budget = 0.0
+    return transport
+
+
 class TapChatGPTCompliance(CommandLineTap):
     """Archive a ChatGPT Enterprise/Edu workspace through OpenAI's Compliance API."""
 
@@ -125,10 +136,7 @@ class TapChatGPTCompliance(CommandLineTap):
     @cached_property
     def transport(self) -> Transport:
         """Return the run's HTTP transport: sessions, per-route pacing, retries."""
-        transport = Transport(self.settings, self.logger)
-        if self.connection_test:  # --test: a host that cannot be connected to fails at once
-            transport.reachability.budget = 0.0
-        return transport
+        return run_transport(self)
 
     @cached_property
     def attachments(self) -> AttachmentPipeline:

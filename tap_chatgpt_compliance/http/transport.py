@@ -50,6 +50,7 @@ else:
 if t.TYPE_CHECKING:
     from backoff.types import Details
 
+    from tap_chatgpt_compliance.secrets import KeySource
     from tap_chatgpt_compliance.settings import Settings
 
 T = t.TypeVar("T")
@@ -307,8 +308,31 @@ class PacedSession(requests.Session):
         self.clock = clock
         self.watchdog = watchdog
         self.deadline = deadline
+        self.key_source: KeySource | None = None
+        """The key from Secrets Manager: every request sends its current key (secrets.py)."""
 
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
+        """Send; with a :attr:`key_source`, once more with a rotated key after an HTTP 401.
+
+        Only a request that carries the key gets the current one: requests drops the header
+        of a redirect to another host, which must stay without it.
+        """
+        source = self.key_source
+        if source is None or "Authorization" not in request.headers:
+            return self._send(request, **kwargs)
+        key = source.key
+        request.headers["Authorization"] = f"Bearer {key}"
+        response = self._send(request, **kwargs)
+        if response.status_code != 401:
+            return response
+        rotated = source.after_refusal(key)
+        if rotated is None:
+            return response
+        response.close()
+        request.headers["Authorization"] = f"Bearer {rotated}"
+        return self._send(request, **kwargs)
+
+    def _send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
         """Take a token of the request's route, send, and tell the pacer about a 429."""
         path = urlsplit(str(request.url)).path
         route = route_template(path, self.base_path)
@@ -366,6 +390,7 @@ class Transport:
         self._local = threading.local()
         self._environment: dict[str, dict[str, t.Any]] = {}
         self._lock = threading.Lock()
+        self.key_source: KeySource | None = None  # the key from api_key_secret_id (secrets.py)
 
     # Sessions, one pair per thread.
 
@@ -387,6 +412,7 @@ class Transport:
             session.cert = environment["cert"]
             session.headers["Authorization"] = f"Bearer {self.settings.api_key}"
             session.headers["User-Agent"] = USER_AGENT
+            session.key_source = self.key_source
             self._local.api = session
         return session
 
@@ -416,8 +442,6 @@ class Transport:
             with self._lock:
                 self._environment[key] = found
         return found
-
-    # Retries.
 
     def retrying(
         self, func: t.Callable[..., T], logger: logging.Logger, what: str

@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -278,3 +278,98 @@ def test_no_region_is_one_line_naming_aws_region_and_the_arn(monkeypatch, tmp_pa
     assert "aws_region" in text
     assert "ARN" in text
     assert ".." not in text
+
+
+def rotate_at_first_request(sim, monkeypatch, new_secret: Callable[[str], None] | None) -> dict:
+    """Rotate the workspace's key when the API sees the run's first request, after the run
+    read its secret: a new key issued, the old one revoked, and ``new_secret(new key)`` (the
+    secret updated), unless None. Returns what the API saw: the keys it refused."""
+    state = sim._state  # the simulator's key table, answering every request of the run
+    original = state.key_info
+    seen: dict = {"refused": [], "new": None}
+
+    def key_info(key: str):
+        if seen["new"] is None:
+            seen["new"] = sim.issue_key(sim.workspace_id)
+            sim.revoke_key(sim.api_key)
+            if new_secret is not None:
+                new_secret(seen["new"])
+        info = original(key)
+        if info is None or info.revoked:
+            seen["refused"].append(key)
+        return info
+
+    monkeypatch.setattr(state, "key_info", key_info)
+    return seen
+
+
+def secret_config(sim, secret_id: str, endpoint: str) -> dict:
+    return {
+        "api_url": sim.base_url,
+        "workspace_id": sim.workspace_id,
+        "api_key_secret_id": secret_id,
+        "aws_region": "eu-west-1",
+        "aws_endpoint_url": endpoint,
+    }
+
+
+def test_a_key_rotated_during_the_run_is_read_again_once(
+    simulator_factory, sm, secret_id, endpoint, aws_env, tmp_path, monkeypatch
+):
+    """The key rotated in Secrets Manager mid-hour, after the run read the old one: its first
+    request got 401 and the hour was red (the next run recovered). Now the run reads the
+    secret again on the 401, finds another key and goes on: every record, one warning."""
+    sim = simulator_factory(**SMALL)
+    old = sim.api_key
+    sm.create_secret(Name=secret_id, SecretString=old)
+    seen = rotate_at_first_request(
+        sim, monkeypatch, lambda key: sm.put_secret_value(SecretId=secret_id, SecretString=key)
+    )
+    proc = run_tap(secret_config(sim, secret_id, endpoint), tmp_path, aws_env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert records(proc) > 0
+    assert set(seen["refused"]) == {old}  # the old key refused, then the new one used
+    assert proc.stderr.count("its secret now holds another key (rotated during the run)") == 1
+    for key in (old, seen["new"]):
+        assert key not in proc.stdout + proc.stderr
+
+
+def test_a_revoked_key_whose_secret_did_not_change_fails_after_one_read(
+    simulator_factory, sm, secret_id, endpoint, aws_env, tmp_path, monkeypatch
+):
+    """The key revoked but the secret not updated: one more read of the secret, the same key,
+    and the run fails as before with one line naming the secret (no loop of reads)."""
+    sim = simulator_factory(**SMALL)
+    old = sim.api_key
+    sm.create_secret(Name=secret_id, SecretString=old)
+    seen = rotate_at_first_request(sim, monkeypatch, None)
+    proc = run_tap(secret_config(sim, secret_id, endpoint), tmp_path, aws_env)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    line = last_line(proc)
+    assert "HTTP 401" in line
+    assert repr(secret_id) in line
+    assert "rotated during the run" not in proc.stderr
+    assert old not in proc.stdout + proc.stderr
+    # Each request refused once: none was sent again with the same key.
+    assert len(seen["refused"]) <= 4, len(seen["refused"])
+
+
+def test_the_secret_is_read_again_at_most_once_per_run(sm, secret_id, endpoint, aws_env):
+    """Two refusals of the same key, from two threads: one read of the secret in all."""
+    sm.create_secret(Name=secret_id, SecretString="sk-first")
+    config = {
+        "api_key_secret_id": secret_id,
+        "aws_region": "eu-west-1",
+        "aws_endpoint_url": endpoint,
+    }
+    reads: list[str] = []
+    source = secrets.key_source(config, "sk-first")
+    assert source is not None
+    reread = source._reread
+    source._reread = lambda: reads.append("read") or reread()  # count the reads of moto
+    assert source.after_refusal("sk-first") is None  # unchanged: fail as is
+    sm.put_secret_value(SecretId=secret_id, SecretString="sk-second")
+    assert source.after_refusal("sk-first") is None  # already read once this run
+    assert reads == ["read"]
+    assert secrets.key_source({**config, "api_key": "sk-plain"}, "sk-plain") is None

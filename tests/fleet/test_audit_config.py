@@ -34,7 +34,7 @@ TENANTS_YML = """\
     config: {workspace_id: 0b6a5f1e-5c1f-4d0e-9d44-0a1c2e3f4a51}
   - name: tap-chatgpt-compliance--acme--eu      # a tenant inheriting from another tenant
     inherit_from: tap-chatgpt-compliance--acme
-    load_schema: acme_eu
+    load_schema: acme_eu                        # its own workspace: the project fixture's variable
   - name: tap-chatgpt-compliance--a-1           # Meltano and Dagster read a-1 and a_1 as one
     inherit_from: tap-chatgpt-compliance
     load_schema: a1
@@ -82,6 +82,10 @@ def write_project(root: Path, tenants: str = TENANTS_YML) -> Path:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("MELTANO_PROJECT_ROOT", "TAP_CHATGPT_COMPLIANCE__NOLS1__LOAD_SCHEMA"):
         monkeypatch.delenv(name, raising=False)
+    # acme--eu's own workspace (without it, it would archive acme's: test_audit_fleet17.py)
+    monkeypatch.setenv(
+        "TAP_CHATGPT_COMPLIANCE__ACME__EU_WORKSPACE_ID", "9e2e8c7a-93b1-4f6e-8a20-7c4d5e6f7a82"
+    )
     monkeypatch.setenv("MELTANO_PROJECT_ROOT", str(write_project(tmp_path)))
     return tmp_path
 

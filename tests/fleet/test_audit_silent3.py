@@ -284,4 +284,7 @@ def test_a_retry_refused_by_meltano_says_why(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(runner, "_run", canned(running, 1))
     outcome = runner.run_pipeline(TENANT, "target-s3")
     assert outcome.message is not None
-    assert outcome.message.startswith("Another 'local:tap-chatgpt-compliance--acme-to-target-s3'")
+    assert outcome.message.startswith(
+        "another run of tap-chatgpt-compliance--acme target-s3 is in progress (started at "
+        "2026-12-07 03:25:46+00:00: a run by hand"
+    )

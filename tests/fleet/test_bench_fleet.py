@@ -117,7 +117,7 @@ def test_the_bench_project_installs_the_tap_from_a_wheel_not_editable(tmp_path, 
     installed.clear()
     old = fleet.tenant_project(tmp_path / "editable", 2, None)
     data = yaml.safe_load((old / "meltano.yml").read_text())
-    assert data["plugins"]["extractors"][0]["pip_url"] == "-e .[s3]"
+    assert data["plugins"]["extractors"][0]["pip_url"] == "-e .[s3,aws,postgres]"
     assert (old / ".meltano" / "extractors").is_symlink()
     assert not installed
 

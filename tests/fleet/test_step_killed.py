@@ -9,6 +9,7 @@ while it runs (docs/fleet.md; tests/fleet/test_audit_silent3.py).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -176,3 +177,51 @@ def test_an_interrupted_step_stops_its_meltano_run(slow_project: Path) -> None:
     assert time.monotonic() - started < 90
     left = [p for p in me.children(recursive=True) if p.pid not in before]
     assert _gone(left), [(p.pid, p.cmdline()) for p in left if p.is_running()]
+
+
+@pytest.mark.slow
+def test_a_run_overlapping_a_manual_run_of_its_tenant_says_so_and_leaves_its_state(
+    slow_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person runs ``meltano run`` for one tenant by hand while the hourly run reaches it:
+    Meltano refuses the step's run. The step failed with Meltano's line advising ``--force``
+    (two runs of one tenant racing on its state); it now says what happened in one line, and
+    the state the manual run holds is untouched."""
+    from orchestration import checks, runner
+
+    monkeypatch.setenv("MELTANO_ENVIRONMENT", "dev")
+    meltano = [runner.meltano_executable()]
+    state = '{"singer_state": {"bookmarks": {"log_files": {"partitions": []}}}}'
+    sid = "dev:tap-chatgpt-compliance--acme-to-sink"
+    subprocess.run(
+        [*meltano, "state", "set", "--force", sid, state],
+        cwd=slow_project,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    manual = subprocess.Popen(
+        [*meltano, "run", TENANT.extractor, "sink"],
+        cwd=slow_project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        me = psutil.Process(manual.pid)
+        _wait_for(lambda: len(_plugins_of(me, slow_project)) >= 2, 90, "the manual run")
+        outcome = runner.run_pipeline(TENANT, "sink", timeout=120)
+    finally:
+        os.killpg(manual.pid, signal.SIGKILL)
+        manual.wait(10)
+    assert outcome.exit_code != 0
+    message = str(outcome.message)
+    assert "\n" not in message
+    assert message.startswith(f"another run of {TENANT.extractor} sink is in progress")
+    assert "--force" not in message
+    assert "the next run resumes from its state" in message
+    assert not outcome.refused  # not the tap's configuration: worth a retry
+    assert checks.credentials(outcome).passed  # nothing said against the key
+    held, error = runner.read_state(TENANT, "sink")
+    assert error is None
+    assert held == json.loads(state)

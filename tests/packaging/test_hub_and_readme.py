@@ -119,7 +119,7 @@ def test_the_target_s3_definition_of_the_quick_start():
 
 def test_hub_definition_content():
     d = yaml.safe_load(HUB_FILE.read_text())
-    assert d["pip_url"] == "tap-chatgpt-compliance"
+    assert d["pip_url"] == "tap-chatgpt-compliance[s3,aws,postgres]"  # test_extras.py
     assert "git+" not in d["pip_url"]
     assert {"state", "catalog", "discover"} <= set(d["capabilities"])
     kinds = {s["name"]: s for s in d["settings"]}
@@ -217,7 +217,7 @@ def test_meltano_add_from_ref_in_a_fresh_project(tmp_path):
     assert list(plugins) == ["extractors"], plugins.keys()
     (tap,) = plugins["extractors"]
     assert tap["name"] == "tap-chatgpt-compliance"
-    assert tap["pip_url"] == "tap-chatgpt-compliance"
+    assert tap["pip_url"] == "tap-chatgpt-compliance[s3,aws,postgres]"
     assert "test" in tap["capabilities"]
     settings = {s["name"]: s for s in tap["settings"]}
     for name in ("api_key", "file_storage_options"):

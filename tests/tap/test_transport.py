@@ -50,3 +50,52 @@ def test_proxies_come_from_the_environment_once_per_host(monkeypatch: pytest.Mon
     monkeypatch.setenv("HTTPS_PROXY", "http://other.example.invalid:1")
     assert transport.environment("https://api.example.invalid/v1/y") is api  # read once
     assert transport.api_session().proxies == api["proxies"]
+
+
+def test_a_key_from_its_secret_never_follows_a_redirect_to_another_host() -> None:
+    """The run's current key (a key rotated in Secrets Manager during the run) is set on each
+    request to the API; a redirect to another host, which requests sends without the key, must
+    stay without it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tap_chatgpt_compliance.secrets import KeySource
+
+    seen: dict[str, str | None] = {}
+
+    class Other(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen["other"] = self.headers.get("Authorization")
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Other)
+
+    class Api(Other):
+        def do_GET(self) -> None:
+            seen["api"] = self.headers.get("Authorization")
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{other.server_port}/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    for server in (api, other):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{api.server_port}/v1"
+        transport = Transport(
+            Settings.from_config({**CONFIG, "api_url": base}), logging.getLogger("test")
+        )
+        transport.key_source = KeySource("sk-rotated", lambda: "sk-rotated")
+        response = transport.api_session().get(f"{base}/compliance/x", timeout=10)
+        assert response.status_code == 200
+    finally:
+        api.shutdown()
+        other.shutdown()
+    assert seen == {"api": "Bearer sk-rotated", "other": None}
