@@ -1243,6 +1243,8 @@ class Verifier:
         self.order: dict[str, int] = {}
         self.downgraded: set[str] = set()
         self.raw_off_files: set[str] = set()
+        self.not_downloaded: dict[str, Record] = {}
+        """Manifest records of files the tap could not get (unavailable, expired): gaps."""
         self.copies: defaultdict[str, list[Record]] = defaultdict(list)
         """Further manifest records of a log file that differ from the first one."""
         self.cache: OrderedDict[str, Derived] = OrderedDict()
@@ -1655,6 +1657,9 @@ class Verifier:
                 if record.get("raw_content") in ("storage", "inline"):
                     seen_kept = True
                     continue
+                if not_downloaded(record) and file_id not in with_parts:
+                    self.not_downloaded[file_id] = record
+                    continue
                 why = None
                 if file_id in with_parts:
                     why = "log_file_parts rows of it are in the archive"
@@ -1672,6 +1677,7 @@ class Verifier:
                     )
                 else:
                     self.raw_off_files.add(file_id)
+        self._name_gaps(by_type)
         if self.manifest and not kept_anywhere and not with_parts:
             self.report.unproven = (
                 "the archive kept no raw bytes (file_content: none): values cannot be traced "
@@ -1693,6 +1699,39 @@ class Verifier:
             # Their messages are proven by nothing: an export marks each NOT PROVEN.
             report.unproven_rows.extend(
                 ("raw", f"log file {file_id}") for file_id in sorted(self.raw_off_files)
+            )
+
+    def _name_gaps(self, by_type: t.Mapping[str, list[Record]]) -> None:
+        """Name each log file the tap recorded without its bytes: a gap, never intact.
+
+        Such a record (``download_status`` unavailable or expired) chains null
+        ``verified_sha256`` and ``bytes_downloaded``: the tap listed the file and could not
+        get it. Its events, between the end_time of the file before it in its chain and its
+        own, are in no row: a limitation naming the file and the window, and the verdict
+        ``consistent, unproven``.
+        """
+        if not self.not_downloaded:
+            return
+        for event_type, records in sorted(by_type.items()):
+            before: Record | None = None
+            for record in sorted(records, key=lambda r: (_int(r.get("chain_seq")), str(r["id"]))):
+                file_id = str(record["id"])
+                if file_id in self.not_downloaded:
+                    start = before.get("end_time") if before is not None else None
+                    status = record.get("download_status") or "not downloaded"
+                    reason = str(record.get("download_error") or "no reason recorded")[:300]
+                    self.report.limitations.append(
+                        f"log file {file_id} ({event_type}) is a gap: the tap listed it but "
+                        f"could not download it ({status}: {reason}); "
+                        f"its events, after {start or 'the start of its chain'} up to its "
+                        f"end_time {record.get('end_time')}, are not archived"
+                    )
+                    self.report.unproven_rows.append(("gap", f"log file {file_id}"))
+                before = record
+        if self.report.unproven is None:
+            self.report.unproven = (
+                f"{len(self.not_downloaded)} log files were listed but never downloaded "
+                "(unavailable or expired): their events are not archived"
             )
 
     # -- raw files
@@ -1792,6 +1831,8 @@ class Verifier:
             ok, why = self.raw_done[file_id]
             if not ok:
                 return Derived(file_id, False, why)
+        if file_id in self.not_downloaded:
+            return Derived(file_id, False, "the tap could not download it (a named gap)")
         if record.get("raw_content") not in ("storage", "inline"):
             self.raw_done[file_id] = (False, "its raw bytes were not kept")
             if first:
@@ -3461,6 +3502,21 @@ OWNED_BY = {
 }
 """Workspace-object streams whose owner column is the URL the tap read the item from:
 stream -> (kind, object id column, owner column)."""
+
+
+def not_downloaded(record: Record) -> bool:
+    """Return whether a manifest record is of a file the tap listed but could not download.
+
+    Decided by chained fields only (null ``verified_sha256`` and ``bytes_downloaded``, raw
+    ``none``), present in the row: a column that is not archived decides nothing.
+    """
+    return (
+        "verified_sha256" in record
+        and "bytes_downloaded" in record
+        and record.get("verified_sha256") is None
+        and record.get("bytes_downloaded") is None
+        and record.get("raw_content") == "none"
+    )
 
 
 def _configs_of(value: t.Any) -> list[str]:

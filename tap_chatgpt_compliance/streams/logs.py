@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import typing as t
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -13,6 +14,8 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.attachments.pipeline import ReadAhead, one_ahead
 from tap_chatgpt_compliance.client import ComplianceStream, commit_staged
+from tap_chatgpt_compliance.errors import ComplianceAPIError
+from tap_chatgpt_compliance.http.clock import ClockSkewError
 from tap_chatgpt_compliance.http.downloads import Downloader
 from tap_chatgpt_compliance.http.pagination import PageShapeError
 from tap_chatgpt_compliance.logfiles import chain
@@ -25,15 +28,20 @@ from tap_chatgpt_compliance.logfiles.logfile import (
 from tap_chatgpt_compliance.logfiles.rawlogs import STREAM as RAW_PARTS_STREAM
 from tap_chatgpt_compliance.logfiles.rawlogs import RawLogKeeper
 from tap_chatgpt_compliance.logfiles.records import (
+    EXPIRED,
+    UNAVAILABLE,
     ConversationFold,
     attachment_refs,
     event_record,
     lacks_message_id,
     manifest_record,
     message_record,
+    missing_manifest_record,
 )
 from tap_chatgpt_compliance.sdk import OncePerRunSchema, override
 from tap_chatgpt_compliance.streams.listing import (
+    BLOCKED_KEY,
+    Blocker,
     ListingRejected,
     PlannedFile,
     PlannedListing,
@@ -48,6 +56,24 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
 
 ONE_MICROSECOND = timedelta(microseconds=1)
+UNAVAILABLE_SETTING = "unavailable_log_file_ids"
+
+
+@dataclass(frozen=True)
+class MissingFile:
+    """A listed file whose bytes the tap could not get: ``unavailable`` or ``expired``."""
+
+    status: str
+    error: str
+
+
+class LogFileBlocked(ComplianceAPIError):
+    """A listed file the API refused, not acknowledged as unavailable: the run stops at it."""
+
+    def __init__(self, message: str, plan: PlannedFile) -> None:
+        """Keep the file's plan beside the message (its listing item goes to the state)."""
+        super().__init__(message)
+        self.plan = plan
 
 
 class LogFilesStream(PlannedListing):
@@ -139,6 +165,9 @@ class LogFilesStream(PlannedListing):
             # segment's records. The next segment is parsed (and its attachments queued) before
             # the current one's records are written.
             for plan, log_file, segment in one_ahead(segments):
+                if isinstance(log_file, MissingFile) or segment is None:
+                    yield from self._missing(plan, t.cast("MissingFile", log_file), state, future)
+                    continue
                 self._open_segment = segment
                 record = self._manifest_record(log_file, plan.end_time, plan.source, plan.capped)
                 if not segment.last:
@@ -162,8 +191,57 @@ class LogFilesStream(PlannedListing):
         except (ListingRejected, PageShapeError) as exc:
             self.logger.error("%s", exc)
             run.failures.append(str(exc))
+        except LogFileBlocked as exc:
+            # Kept so that the next run tells the file still listed from gone (a named gap).
+            Blocker(exc.plan.file_id, exc.plan.end_time, exc.plan.meta).keep(state)
+            self.state_changed()
+            self.write_state()
+            raise
         finally:
             run.progress.end()
+
+    def _missing(
+        self, plan: PlannedFile, missing: MissingFile, state: dict, future: dict[str, str]
+    ) -> Iterator[dict[str, t.Any]]:
+        """Write the record of a file the tap could not get, then move the state past it."""
+        record = missing_manifest_record(
+            plan.meta,
+            plan.file_type,
+            plan.end_time,
+            plan.source,
+            plan.capped,
+            missing.status,
+            missing.error,
+            self.workspace_id,
+            self.settings.organization_id,
+        )
+        self._bookmark = plan.floor
+        chain.link(record, state)
+        try:
+            yield record  # no child has a segment of it: no other record
+        finally:
+            self._bookmark = None
+        self._advance(plan, record, state, future)
+        self.sync_run.counts.log_files_unavailable += 1
+        self.write_state()
+        self.sync_run.progress.file_done(plan.floor)
+
+    def _advance(
+        self, plan: PlannedFile, record: dict[str, t.Any], state: dict, future: dict[str, str]
+    ) -> None:
+        """Move the state past a file whose records are all written (chain, bookmark)."""
+        chain.advance(state, record)
+        commit_staged(self.tap.streams.values())  # the file's attachments: chain, retry list
+        blocker = Blocker.from_state(state)
+        if blocker is None or blocker.file_id == plan.file_id:
+            state.pop(BLOCKED_KEY, None)
+        if plan.capped:
+            future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
+            store_future(state, future)
+            self.sync_run.counts.future_log_files += 1
+        else:
+            self._remember_boundary(state, plan.floor, plan.file_id)
+        self.state_changed()
 
     def _file_written(
         self,
@@ -174,22 +252,44 @@ class LogFilesStream(PlannedListing):
         future: dict[str, str],
     ) -> None:
         """Move the state past a file whose records are all written, and write it."""
-        chain.advance(state, record)
-        commit_staged(self.tap.streams.values())  # the file's attachments: chain, retry list
-        if plan.capped:
-            future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
-            store_future(state, future)
-            self.sync_run.counts.future_log_files += 1
-        else:
-            self._remember_boundary(state, plan.floor, plan.file_id)
-        self.state_changed()
+        self._advance(plan, record, state, future)
         self._count(log_file)
         self.write_state()
         self.sync_run.progress.file_done(plan.floor)
 
-    def _read(self, plan: PlannedFile) -> LogFile:
-        """Download and verify a file, and keep its raw bytes (on the read-ahead thread)."""
-        log_file = fetch_log_file(self.downloader, plan.scope_path, plan.meta, plan.file_type)
+    def _read(self, plan: PlannedFile) -> LogFile | MissingFile:
+        """Download and verify a file, and keep its raw bytes (on the read-ahead thread).
+
+        A file the API refuses (an answer no retry changes, or bytes that never match its
+        ``file_sha256``) stops the run, unless the operator acknowledged it as unavailable
+        (``unavailable_log_file_ids``): then it is a :class:`MissingFile` and the run goes on.
+        """
+        if plan.expired:
+            return MissingFile(EXPIRED, plan.expired)
+        try:
+            log_file = fetch_log_file(self.downloader, plan.scope_path, plan.meta, plan.file_type)
+        except ClockSkewError:
+            raise
+        except ComplianceAPIError as exc:
+            if plan.file_id not in self.settings.unavailable_log_file_ids:
+                raise LogFileBlocked(f"{exc} {acknowledge_hint(plan.file_id)}", plan) from exc
+            self.logger.warning(
+                "Log file %s (%s, end_time %s) is still refused and acknowledged in %s: recorded "
+                "in log_files as unavailable, its events are not archived (%s).",
+                plan.file_id,
+                plan.file_type,
+                plan.end_time.isoformat(),
+                UNAVAILABLE_SETTING,
+                exc,
+            )
+            return MissingFile(UNAVAILABLE, str(exc))
+        if plan.file_id in self.settings.unavailable_log_file_ids:
+            self.logger.warning(
+                "Log file %s is listed in %s but was served and verified: archived normally; "
+                "remove it from the setting.",
+                plan.file_id,
+                UNAVAILABLE_SETTING,
+            )
         self.raw_keeper.keep(log_file)
         return log_file
 
@@ -205,8 +305,8 @@ class LogFilesStream(PlannedListing):
         return RawLogKeeper(self.settings, parts is not None and parts.selected)
 
     def _segments(
-        self, files: Iterable[tuple[PlannedFile, LogFile]]
-    ) -> Iterator[tuple[PlannedFile, LogFile, Segment]]:
+        self, files: Iterable[tuple[PlannedFile, LogFile | MissingFile]]
+    ) -> Iterator[tuple[PlannedFile, LogFile | MissingFile, Segment | None]]:
         """Parse each file a segment at a time, in order; queue each segment's attachments."""
         seen = self.sync_run.seen_events
         streams = self.tap.streams
@@ -215,6 +315,9 @@ class LogFilesStream(PlannedListing):
             files_stream.selected or files_stream.has_selected_descendents
         )
         for plan, log_file in files:
+            if isinstance(log_file, MissingFile):
+                yield plan, log_file, None
+                continue
             try:
                 while (segment := log_file.next_segment(seen)) is not None:
                     if fetch and segment.messages:
@@ -250,6 +353,16 @@ class LogFilesStream(PlannedListing):
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Children get the file id only; the events stay in the run's memory."""
         return {"log_file_id": record["id"]}
+
+
+def acknowledge_hint(file_id: str) -> str:
+    """Return how an operator acknowledges a file the API refuses for good."""
+    return (
+        "Nothing of this event type after it is archived until it is served. If OpenAI "
+        f"confirms it cannot be served, add {file_id} to the {UNAVAILABLE_SETTING} setting "
+        f"(TAP_CHATGPT_COMPLIANCE_{UNAVAILABLE_SETTING.upper()}): it is then recorded as "
+        "unavailable, the files after it are archived, and verify names it as a gap."
+    )
 
 
 def segment_key(segment: Segment) -> str:
