@@ -13,6 +13,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from chatgpt_compliance_simulator import Simulator
 from tap_chatgpt_compliance.timeparse import to_datetime
 from tests.support.evidence import verify_cli, write_jsonl
@@ -122,24 +124,25 @@ def test_an_acknowledged_file_served_again_is_archived_normally(simulator_factor
     assert record["verified_sha256"] == files[1]["file_sha256"]
 
 
+@pytest.mark.parametrize("index", [0, 1], ids=["first-file-no-bookmark", "after-a-bookmark"])
 def test_a_blocker_that_expires_is_a_named_gap_not_a_silent_move(
-    simulator_factory, tmp_path: Path
+    simulator_factory, tmp_path: Path, index: int
 ) -> None:
-    """The first file of a type refused until it leaves the listing (no bookmark yet).
+    """A file refused run after run until it leaves the listing (its retention ended).
 
-    Found: every run failed at it without writing a bookmark; the run after its retention
-    ended listed from the retention's start, found it gone, archived the rest and exited 0:
-    the file was lost without a word.
+    Found: every run failed at it; the first run after its retention ended listed from the
+    bookmark (or, with none, the start_date), no longer saw it, archived the rest and exited
+    0: the file was lost without a word, and verify said nothing of it.
     """
     sim = _sim(simulator_factory, retention_days=RETENTION.total_seconds() / 86400)
     files = sim.log_files()
-    bad = files[0]["id"]
+    bad = files[index]["id"]
     sim.refuse_log_file(bad, 404)
     config = tap_config(sim, file_content="none")
     first = run_tap(config)
     assert first.returncode == 1
-    assert first.ids("log_files") == set()
-    expiry = to_datetime(files[0]["end_time"]) + RETENTION + timedelta(seconds=1)
+    assert first.ids("log_files") == {f["id"] for f in files[:index]}
+    expiry = to_datetime(files[index]["end_time"]) + RETENTION + timedelta(seconds=1)
     sim.advance_to(max(expiry, sim.now()))
     assert bad not in {f["id"] for f in sim.log_files()}
     config = tap_config(sim, file_content="none")
