@@ -72,6 +72,9 @@ from tap_chatgpt_compliance.evidence.sources import JsonString, strict_json
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
 from tap_chatgpt_compliance.logfiles.records import (
+    ARCHIVED,
+    EXPIRED,
+    UNAVAILABLE,
     ConversationFold,
     attachment_ids,
     attachment_refs,
@@ -144,6 +147,10 @@ UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
         "bookmark_capped": f"whether the run's clock capped the bookmark: {_RUN_FACT}",
         "download_attempts": f"how many tries the download took: {_RUN_FACT}",
         "processed_at": f"when the tap finished the file: {_RUN_FACT}",
+        "download_error": (
+            "why the tap could not download a file (the API's answer, as the tap saw it): "
+            f"{_RUN_FACT}; that it could not is chained (null verified_sha256)"
+        ),
         "listing_item": (
             "the listing's item as served (the fields OpenAI may add later): on no chain and "
             "in no raw line; its known fields are the chained columns (file_name, file_size, "
@@ -2070,6 +2077,7 @@ class Verifier:
             r for records in ([*self.manifest.values()], *self.copies.values()) for r in records
         ):
             file_id = str(record.get("id"))
+            self._check_download_status(file_id, record)
             scope = record.get("scope")
             if scope is not None and scope != event_scope(str(record.get("event_type"))):
                 self.report.add(
@@ -2091,6 +2099,26 @@ class Verifier:
                     f"says {size!r}, the file OpenAI served (hashing to its SHA-256) has "
                     f"{downloaded!r} bytes",
                 )
+
+    def _check_download_status(self, file_id: str, record: Record) -> None:
+        """Check ``download_status`` against the chained fields that decide it.
+
+        ``archived`` for a file whose bytes the record chains; ``unavailable`` or ``expired``
+        for one it chains null bytes of (:func:`not_downloaded`). A gap shown as archived, or
+        an archived file shown as a gap, is a finding.
+        """
+        status = record.get("download_status")
+        if status is None:  # written before the column existed, or deselected
+            return
+        gap = not_downloaded(record)
+        if (status in GAP_STATUSES) if gap else (status == ARCHIVED_STATUS):
+            return
+        self.report.add(
+            "column",
+            f"log_files {file_id} column download_status",
+            f"says {status!r}, its chained fields say "
+            + ("it was never downloaded" if gap else "its bytes were downloaded and verified"),
+        )
 
     def _check_run_counts(self) -> None:
         """Check the counts that depend on the run's memory of events, within their bounds.
@@ -3502,6 +3530,11 @@ OWNED_BY = {
 }
 """Workspace-object streams whose owner column is the URL the tap read the item from:
 stream -> (kind, object id column, owner column)."""
+
+
+ARCHIVED_STATUS = ARCHIVED
+GAP_STATUSES = frozenset({UNAVAILABLE, EXPIRED})
+"""``log_files.download_status`` of a file the tap listed but could not download."""
 
 
 def not_downloaded(record: Record) -> bool:
