@@ -274,8 +274,8 @@ class LogFilesStream(PlannedListing):
             if plan.file_id not in self.settings.unavailable_log_file_ids:
                 raise LogFileBlocked(f"{exc} {acknowledge_hint(plan.file_id)}", plan) from exc
             self.logger.warning(
-                "Log file %s (%s, end_time %s) is still refused and acknowledged in %s: recorded "
-                "in log_files as unavailable, its events are not archived (%s).",
+                "Log file %s (%s, end_time %s) is refused and acknowledged in %s: recorded in "
+                "log_files as unavailable, its events are not archived (%s).",
                 plan.file_id,
                 plan.file_type,
                 plan.end_time.isoformat(),

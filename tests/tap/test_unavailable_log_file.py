@@ -9,6 +9,7 @@ bookmark move.
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from chatgpt_compliance_simulator import Simulator
+from tap_chatgpt_compliance.evidence import sources
+from tap_chatgpt_compliance.evidence.verify import anchor_from_state, verify
 from tap_chatgpt_compliance.timeparse import to_datetime
 from tests.support.evidence import verify_cli, write_jsonl
 from tests.support.singer import bookmark
@@ -111,6 +114,16 @@ def test_an_acknowledged_file_is_recorded_unavailable_and_the_rest_archived(
     assert "unavailable" in named[0]
     assert "not archived" in named[0]
     assert "never downloaded" in report["verdict_line"], report["verdict_line"]
+    # The gap is proven by its chained nulls: shown as archived, or removed, it is a finding.
+    anchor = anchor_from_state(run.state or {}, "state")
+    shown_archived = copy.deepcopy(dict(run.records))
+    for row in shown_archived["log_files"]:
+        if row["id"] == bad:
+            row["download_status"] = "archived"
+    assert verify(sources.Archive("test", tables=shown_archived), anchor).status == "FAILED"
+    removed = copy.deepcopy(dict(run.records))
+    removed["log_files"] = [r for r in removed["log_files"] if r["id"] != bad]
+    assert verify(sources.Archive("test", tables=removed), anchor).status == "FAILED"
 
 
 def test_an_acknowledged_file_served_again_is_archived_normally(simulator_factory) -> None:
