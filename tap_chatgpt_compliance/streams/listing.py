@@ -269,19 +269,9 @@ class PlannedListing(LogListingStream):
         boundary = set(state.get("boundary_file_ids") or [])
         floor = start  # the bookmark so far: never decreases, never later than now
         last_listed = start  # the latest end_time listed so far (the listing's order)
-        blocker = Blocker.from_state(state)
-        if blocker is not None and blocker.end_time < start:
-            state.pop(BLOCKED_KEY, None)  # passed already
-            blocker = None
         for meta in self.request_records(context):
             file_id = str(meta["id"])
             listed_end = to_datetime(meta.get("end_time"))
-            if blocker is not None and file_id == blocker.file_id:
-                blocker = None  # still listed: read (or refused) as any other file
-            elif blocker is not None and listed_end is not None and listed_end > blocker.end_time:
-                floor = max(floor, blocker.end_time)
-                yield self._expired(blocker, event_type, floor)
-                blocker = None
             _reached(listing, listed_end)
             if listed_end is not None and not self.clock.ahead(listed_end):
                 newest = listing.get("api_newest_end_time")
@@ -321,36 +311,7 @@ class PlannedListing(LogListingStream):
                 capped=capped,
                 floor=floor,
             )
-        if blocker is not None:
-            yield self._expired(blocker, event_type, max(floor, blocker.end_time))
         self._say_if_short_of_freshness(listing, event_type, start)
-
-    def _expired(self, blocker: Blocker, event_type: str, floor: datetime) -> PlannedFile:
-        """Plan the record of a file an earlier run stopped at that is no longer listed.
-
-        Its events are lost: the run fails (loudly, once), its ``log_files`` record says
-        ``expired`` (verify names it as a gap), and the bookmark passes it.
-        """
-        message = (
-            f"Log file {blocker.file_id} ({event_type}, end_time "
-            f"{blocker.end_time.isoformat()}), which earlier runs stopped at because the API "
-            "refused it, is no longer listed (its 30-day retention ended, or the API removed "
-            "it): its events are lost. It is recorded in log_files with download_status "
-            "expired (verify names it as a gap) and the bookmark passes it."
-        )
-        self.logger.error("%s", message)
-        self.sync_run.failures.append(message)
-        return PlannedFile(
-            meta=blocker.meta,
-            file_id=blocker.file_id,
-            file_type=event_type,
-            scope_path=self.scope_path(event_type),
-            end_time=blocker.end_time,
-            source="listing",
-            capped=False,
-            floor=floor,
-            expired="no longer listed: its retention ended, or the API removed it",
-        )
 
     def _relisted(self, meta: dict[str, t.Any], first: str, event_type: str) -> None:
         """Fail the run (at its end) if a file is listed again with another ``file_sha256``.
@@ -430,41 +391,7 @@ class PlannedFile:
     capped: bool
     floor: datetime
     expired: str = ""
-    """Not listed any more (the blocker of an earlier run that left the listing): why."""
-
-
-BLOCKED_KEY = "blocked_log_file"
-"""The partition state's listing item of the file a run stopped at (refused, not acknowledged):
-the next run tells "still listed" from "gone from the listing" (a named gap)."""
-
-
-@dataclass(frozen=True)
-class Blocker:
-    """The file an earlier run stopped at, as the state keeps it."""
-
-    file_id: str
-    end_time: datetime
-    meta: dict[str, t.Any]
-
-    @classmethod
-    def from_state(cls, state: t.Mapping[str, t.Any]) -> Blocker | None:
-        """Return the blocker the state keeps, if it keeps a readable one."""
-        kept = state.get(BLOCKED_KEY)
-        meta = kept.get("listing_item") if isinstance(kept, dict) else None
-        end_time = to_datetime(kept.get("end_time")) if isinstance(kept, dict) else None
-        if not isinstance(meta, dict) or end_time is None:
-            return None
-        file_id = meta.get("id")
-        if not isinstance(file_id, str) or not file_id:
-            return None
-        return cls(file_id, end_time, meta)
-
-    def keep(self, state: dict[str, t.Any]) -> None:
-        """Keep this blocker in the partition state."""
-        state[BLOCKED_KEY] = {
-            "listing_item": self.meta,
-            "end_time": self.end_time.isoformat(timespec="microseconds"),
-        }
+    """Set for a file earlier runs stopped at that is no longer listed: why (gaps.py)."""
 
 
 def _reached(listing: dict[str, t.Any], listed_end: datetime | None) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import typing as t
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -13,41 +12,27 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.attachments.pipeline import ReadAhead, one_ahead
-from tap_chatgpt_compliance.client import ComplianceStream, commit_staged
-from tap_chatgpt_compliance.errors import ComplianceAPIError
-from tap_chatgpt_compliance.http.clock import ClockSkewError
-from tap_chatgpt_compliance.http.downloads import Downloader
+from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.http.pagination import PageShapeError
 from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.logfile import (
     CONVERSATION_MESSAGE,
     LogFile,
     Segment,
-    fetch_log_file,
 )
 from tap_chatgpt_compliance.logfiles.rawlogs import STREAM as RAW_PARTS_STREAM
 from tap_chatgpt_compliance.logfiles.rawlogs import RawLogKeeper
 from tap_chatgpt_compliance.logfiles.records import (
-    EXPIRED,
-    UNAVAILABLE,
     ConversationFold,
     attachment_refs,
     event_record,
     lacks_message_id,
     manifest_record,
     message_record,
-    missing_manifest_record,
 )
 from tap_chatgpt_compliance.sdk import OncePerRunSchema, override
-from tap_chatgpt_compliance.streams.listing import (
-    BLOCKED_KEY,
-    Blocker,
-    ListingRejected,
-    PlannedFile,
-    PlannedListing,
-    prune_future,
-    store_future,
-)
+from tap_chatgpt_compliance.streams.gaps import GapListing, MissingFile
+from tap_chatgpt_compliance.streams.listing import ListingRejected, PlannedFile
 from tap_chatgpt_compliance.timeparse import api_time
 
 if t.TYPE_CHECKING:
@@ -56,27 +41,9 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
 
 ONE_MICROSECOND = timedelta(microseconds=1)
-UNAVAILABLE_SETTING = "unavailable_log_file_ids"
 
 
-@dataclass(frozen=True)
-class MissingFile:
-    """A listed file whose bytes the tap could not get: ``unavailable`` or ``expired``."""
-
-    status: str
-    error: str
-
-
-class LogFileBlocked(ComplianceAPIError):
-    """A listed file the API refused, not acknowledged as unavailable: the run stops at it."""
-
-    def __init__(self, message: str, plan: PlannedFile) -> None:
-        """Keep the file's plan beside the message (its listing item goes to the state)."""
-        super().__init__(message)
-        self.plan = plan
-
-
-class LogFilesStream(PlannedListing):
+class LogFilesStream(GapListing):
     """One record per log file processed: the chain of custody, and the parent of the pass.
 
     Each file is listed once, downloaded once, verified against ``file_sha256``, and held in
@@ -96,7 +63,6 @@ class LogFilesStream(PlannedListing):
     is_sorted = True
     schema: t.ClassVar[dict] = schemas.LOG_FILE
 
-    _bookmark: datetime | None = None
     _segment_record: dict[str, t.Any] | None = None
     """The stand-in record of a segment before a file's last: not written, no bookmark."""
     _open_segment: Segment | None = None
@@ -154,18 +120,17 @@ class LogFilesStream(PlannedListing):
         self._listing_after = api_time(start - ONE_MICROSECOND if inclusive else start)
         run = self.sync_run
         state = self.get_context_state(context)
-        future = prune_future(state, start)
-        planned = self._planned_files(context, event_type, start, state, future)
+        planned, future = self._plan(context, event_type, start, state)
         run.progress.now = self.clock.now  # "behind now" in the API's time, as everything else
         run.progress.begin(event_type)
-        segments = self._segments(ReadAhead(planned, self._read))
+        segments = self._segments(self._stopping(ReadAhead(planned, self._read), state))
         try:
             # Each segment's records are written by the child streams, synced for a stand-in
             # record written nowhere; the manifest record and its bookmark come after the last
             # segment's records. The next segment is parsed (and its attachments queued) before
             # the current one's records are written.
             for plan, log_file, segment in one_ahead(segments):
-                if isinstance(log_file, MissingFile) or segment is None:
+                if isinstance(log_file, MissingFile) or segment is None:  # a gap (gaps.py)
                     yield from self._missing(plan, t.cast("MissingFile", log_file), state, future)
                     continue
                 self._open_segment = segment
@@ -191,57 +156,8 @@ class LogFilesStream(PlannedListing):
         except (ListingRejected, PageShapeError) as exc:
             self.logger.error("%s", exc)
             run.failures.append(str(exc))
-        except LogFileBlocked as exc:
-            # Kept so that the next run tells the file still listed from gone (a named gap).
-            Blocker(exc.plan.file_id, exc.plan.end_time, exc.plan.meta).keep(state)
-            self.state_changed()
-            self.write_state()
-            raise
         finally:
             run.progress.end()
-
-    def _missing(
-        self, plan: PlannedFile, missing: MissingFile, state: dict, future: dict[str, str]
-    ) -> Iterator[dict[str, t.Any]]:
-        """Write the record of a file the tap could not get, then move the state past it."""
-        record = missing_manifest_record(
-            plan.meta,
-            plan.file_type,
-            plan.end_time,
-            plan.source,
-            plan.capped,
-            missing.status,
-            missing.error,
-            self.workspace_id,
-            self.settings.organization_id,
-        )
-        self._bookmark = plan.floor
-        chain.link(record, state)
-        try:
-            yield record  # no child has a segment of it: no other record
-        finally:
-            self._bookmark = None
-        self._advance(plan, record, state, future)
-        self.sync_run.counts.log_files_unavailable += 1
-        self.write_state()
-        self.sync_run.progress.file_done(plan.floor)
-
-    def _advance(
-        self, plan: PlannedFile, record: dict[str, t.Any], state: dict, future: dict[str, str]
-    ) -> None:
-        """Move the state past a file whose records are all written (chain, bookmark)."""
-        chain.advance(state, record)
-        commit_staged(self.tap.streams.values())  # the file's attachments: chain, retry list
-        blocker = Blocker.from_state(state)
-        if blocker is None or blocker.file_id == plan.file_id:
-            state.pop(BLOCKED_KEY, None)
-        if plan.capped:
-            future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
-            store_future(state, future)
-            self.sync_run.counts.future_log_files += 1
-        else:
-            self._remember_boundary(state, plan.floor, plan.file_id)
-        self.state_changed()
 
     def _file_written(
         self,
@@ -258,45 +174,11 @@ class LogFilesStream(PlannedListing):
         self.sync_run.progress.file_done(plan.floor)
 
     def _read(self, plan: PlannedFile) -> LogFile | MissingFile:
-        """Download and verify a file, and keep its raw bytes (on the read-ahead thread).
-
-        A file the API refuses (an answer no retry changes, or bytes that never match its
-        ``file_sha256``) stops the run, unless the operator acknowledged it as unavailable
-        (``unavailable_log_file_ids``): then it is a :class:`MissingFile` and the run goes on.
-        """
-        if plan.expired:
-            return MissingFile(EXPIRED, plan.expired)
-        try:
-            log_file = fetch_log_file(self.downloader, plan.scope_path, plan.meta, plan.file_type)
-        except ClockSkewError:
-            raise
-        except ComplianceAPIError as exc:
-            if plan.file_id not in self.settings.unavailable_log_file_ids:
-                raise LogFileBlocked(f"{exc} {acknowledge_hint(plan.file_id)}", plan) from exc
-            self.logger.warning(
-                "Log file %s (%s, end_time %s) is refused and acknowledged in %s: recorded in "
-                "log_files as unavailable, its events are not archived (%s).",
-                plan.file_id,
-                plan.file_type,
-                plan.end_time.isoformat(),
-                UNAVAILABLE_SETTING,
-                exc,
-            )
-            return MissingFile(UNAVAILABLE, str(exc))
-        if plan.file_id in self.settings.unavailable_log_file_ids:
-            self.logger.warning(
-                "Log file %s is listed in %s but was served and verified: archived normally; "
-                "remove it from the setting.",
-                plan.file_id,
-                UNAVAILABLE_SETTING,
-            )
-        self.raw_keeper.keep(log_file)
+        """Download and verify a file, and keep its raw bytes (on the read-ahead thread)."""
+        log_file = self._fetch(plan)
+        if isinstance(log_file, LogFile):
+            self.raw_keeper.keep(log_file)
         return log_file
-
-    @cached_property
-    def downloader(self) -> Downloader:
-        """Return the run's transport with this stream's error messages and logger."""
-        return Downloader(self.transport, self.describe_error, self.logger, f"stream '{self.name}'")
 
     @cached_property
     def raw_keeper(self) -> RawLogKeeper:
@@ -353,16 +235,6 @@ class LogFilesStream(PlannedListing):
     def get_child_context(self, record: dict, context: Context | None) -> dict[str, t.Any]:
         """Children get the file id only; the events stay in the run's memory."""
         return {"log_file_id": record["id"]}
-
-
-def acknowledge_hint(file_id: str) -> str:
-    """Return how an operator acknowledges a file the API refuses for good."""
-    return (
-        "Nothing of this event type after it is archived until it is served. If OpenAI "
-        f"confirms it cannot be served, add {file_id} to the {UNAVAILABLE_SETTING} setting "
-        f"(TAP_CHATGPT_COMPLIANCE_{UNAVAILABLE_SETTING.upper()}): it is then recorded as "
-        "unavailable, the files after it are archived, and verify names it as a gap."
-    )
 
 
 def segment_key(segment: Segment) -> str:
