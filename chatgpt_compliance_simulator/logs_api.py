@@ -197,6 +197,9 @@ class LogsApi:
             f = ws.logs.file(fid, org)
             if f is None or f.end_us <= ws.logs.oldest_us(self.state.now_us()):
                 return error_response(404, f"Log file '{fid}' not found.", code="not_found")
+        refused = self.state.log_refusal(fid)
+        if refused is not None:
+            return error_response(refused, f"Log file '{fid}' is not available.", code="refused")
         err = type_scope_error(scopes, f.event_type)
         if err:
             return err

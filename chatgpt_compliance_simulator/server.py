@@ -321,6 +321,13 @@ class Simulator:
         """Make listings report a wrong ``file_sha256`` for a file (forever, or ``count`` times)."""
         self._state.corrupt_sha(log_file_id, count)
 
+    def refuse_log_file(self, log_file_id: str, status: int | None = 410) -> None:
+        """Refuse every download of a log file with ``status``, for good (None: serve it again).
+
+        The file stays listed (until its retention ends): a file the API refuses permanently.
+        """
+        self._state.refuse_log(log_file_id, status)
+
     def expire_signed_urls_for(self, count: int = 1) -> None:
         """Make the next ``count`` signed URLs minted are already expired."""
         self._state.signed.expire_next(count)

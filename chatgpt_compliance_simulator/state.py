@@ -59,6 +59,7 @@ class SimState:
         self._keys: dict[str, KeyInfo] = {}
         self._key_rng = random.Random(f"{cfg.seed}:keys")
         self._corrupt_sha: dict[str, int | None] = {}
+        self._refused_logs: dict[str, int] = {}
 
     # ------------------------------------------------------------------ workspaces and clock
     def now_us(self) -> int:
@@ -123,6 +124,19 @@ class SimState:
         """Make listings report a wrong ``file_sha256`` (``count`` times, or ``None``: forever)."""
         with self.lock:
             self._corrupt_sha[log_file_id] = count
+
+    def refuse_log(self, log_file_id: str, status: int | None) -> None:
+        """Answer every download of a log file with ``status`` (None: serve it again)."""
+        with self.lock:
+            if status is None:
+                self._refused_logs.pop(log_file_id, None)
+            else:
+                self._refused_logs[log_file_id] = status
+
+    def log_refusal(self, log_file_id: str) -> int | None:
+        """Return the status every download of a log file is refused with, if any."""
+        with self.lock:
+            return self._refused_logs.get(log_file_id)
 
     def listed_sha(self, f: LogFile) -> str:
         """Return the ``file_sha256`` a listing reports for ``f`` (uses up a corruption)."""

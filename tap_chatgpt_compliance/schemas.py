@@ -105,6 +105,20 @@ LOG_FILE = th.PropertiesList(
     ),
     th.Property("processed_at", th.DateTimeType, description="When the tap finished the file."),
     th.Property(
+        "download_status",
+        th.StringType,
+        description=(
+            "archived (downloaded, verified, read); unavailable (refused by the API for good "
+            "and acknowledged in unavailable_log_file_ids: its events are not archived); "
+            "expired (refused until it left the listing: its events are lost)."
+        ),
+    ),
+    th.Property(
+        "download_error",
+        th.StringType,
+        description="Why an unavailable or expired file was not archived (the API's answer).",
+    ),
+    th.Property(
         "raw_content",
         th.StringType,
         description=(

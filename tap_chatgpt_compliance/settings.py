@@ -124,6 +124,21 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "unavailable_log_file_ids",
+        th.ArrayType(th.StringType),
+        default=[],
+        title="Unavailable log files",
+        description=(
+            "Ids of log files (eclf_…) the API refuses for good (its download answers 400, 403, "
+            "404 or 410, or never matches its file_sha256) that the operator acknowledges as "
+            "unavailable. Each run still tries such a file once; if it is still refused, the "
+            "tap writes a log_files record with download_status unavailable (the listing item "
+            "and the refusal) and archives the files after it, and verify names the file as a "
+            "gap. Without this setting the run stops at the file (exit 1) and archives nothing "
+            "of its event type after it. Never set by the tap itself."
+        ),
+    ),
+    th.Property(
         "file_content",
         th.StringType,
         default="inline",
@@ -349,6 +364,7 @@ class Settings:
     seal_storage_url: str | None = None
     seal_storage_options: dict[str, t.Any] | None = None
     seal_retention_days: int = 2555
+    unavailable_log_file_ids: frozenset[str] = frozenset()
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
@@ -379,6 +395,9 @@ class Settings:
             seal_storage_url=get("seal_storage_url"),
             seal_storage_options=get("seal_storage_options"),
             seal_retention_days=int(get("seal_retention_days")),
+            unavailable_log_file_ids=frozenset(
+                str(file_id).strip() for file_id in get("unavailable_log_file_ids") or ()
+            ),
         )
 
 

@@ -77,6 +77,9 @@ from tap_chatgpt_compliance.evidence.sources import JsonString, strict_json
 from tap_chatgpt_compliance.logfiles import chain, rest_chain
 from tap_chatgpt_compliance.logfiles.logfile import LineParser, derived_event_key
 from tap_chatgpt_compliance.logfiles.records import (
+    ARCHIVED,
+    EXPIRED,
+    UNAVAILABLE,
     ConversationFold,
     attachment_ids,
     attachment_refs,
@@ -149,6 +152,10 @@ UNPROVEN_COLUMNS: dict[str, dict[str, str]] = {
         "bookmark_capped": f"whether the run's clock capped the bookmark: {_RUN_FACT}",
         "download_attempts": f"how many tries the download took: {_RUN_FACT}",
         "processed_at": f"when the tap finished the file: {_RUN_FACT}",
+        "download_error": (
+            "why the tap could not download a file (the API's answer, as the tap saw it): "
+            f"{_RUN_FACT}; that it could not is chained (null verified_sha256)"
+        ),
         "listing_item": (
             "the listing's item as served (the fields OpenAI may add later): on no chain and "
             "in no raw line; its known fields are the chained columns (file_name, file_size, "
@@ -1275,6 +1282,8 @@ class Verifier:
         self.order: dict[str, int] = {}
         self.downgraded: set[str] = set()
         self.raw_off_files: set[str] = set()
+        self.not_downloaded: dict[str, Record] = {}
+        """Manifest records of files the tap could not get (unavailable, expired): gaps."""
         self.copies: defaultdict[str, list[Record]] = defaultdict(list)
         """Further manifest records of a log file that differ from the first one."""
         self.cache: OrderedDict[str, Derived] = OrderedDict()
@@ -1712,6 +1721,9 @@ class Verifier:
                 if record.get("raw_content") in ("storage", "inline"):
                     seen_kept = True
                     continue
+                if not_downloaded(record) and file_id not in with_parts:
+                    self.not_downloaded[file_id] = record
+                    continue
                 why = None
                 if file_id in with_parts:
                     why = "log_file_parts rows of it are in the archive"
@@ -1729,6 +1741,7 @@ class Verifier:
                     )
                 else:
                     self.raw_off_files.add(file_id)
+        self._name_gaps(by_type)
         if self.manifest and not kept_anywhere and not with_parts:
             self.report.unproven = (
                 "the archive kept no raw bytes (file_content: none): values cannot be traced "
@@ -1750,6 +1763,39 @@ class Verifier:
             # Their messages are proven by nothing: an export marks each NOT PROVEN.
             report.unproven_rows.extend(
                 ("raw", f"log file {file_id}") for file_id in sorted(self.raw_off_files)
+            )
+
+    def _name_gaps(self, by_type: t.Mapping[str, list[Record]]) -> None:
+        """Name each log file the tap recorded without its bytes: a gap, never intact.
+
+        Such a record (``download_status`` unavailable or expired) chains null
+        ``verified_sha256`` and ``bytes_downloaded``: the tap listed the file and could not
+        get it. Its events, between the end_time of the file before it in its chain and its
+        own, are in no row: a limitation naming the file and the window, and the verdict
+        ``consistent, unproven``.
+        """
+        if not self.not_downloaded:
+            return
+        for event_type, records in sorted(by_type.items()):
+            before: Record | None = None
+            for record in sorted(records, key=lambda r: (_int(r.get("chain_seq")), str(r["id"]))):
+                file_id = str(record["id"])
+                if file_id in self.not_downloaded:
+                    start = before.get("end_time") if before is not None else None
+                    status = record.get("download_status") or "not downloaded"
+                    reason = str(record.get("download_error") or "no reason recorded")[:300]
+                    self.report.limitations.append(
+                        f"log file {file_id} ({event_type}) is a gap: the tap listed it but "
+                        f"could not download it ({status}: {reason}); "
+                        f"its events, after {start or 'the start of its chain'} up to its "
+                        f"end_time {record.get('end_time')}, are not archived"
+                    )
+                    self.report.unproven_rows.append(("gap", f"log file {file_id}"))
+                before = record
+        if self.report.unproven is None:
+            self.report.unproven = (
+                f"{len(self.not_downloaded)} log files were listed but never downloaded "
+                "(unavailable or expired): their events are not archived"
             )
 
     # -- raw files
@@ -1849,6 +1895,8 @@ class Verifier:
             ok, why = self.raw_done[file_id]
             if not ok:
                 return Derived(file_id, False, why)
+        if file_id in self.not_downloaded:
+            return Derived(file_id, False, "the tap could not download it (a named gap)")
         if record.get("raw_content") not in ("storage", "inline"):
             self.raw_done[file_id] = (False, "its raw bytes were not kept")
             if first:
@@ -2086,6 +2134,7 @@ class Verifier:
             r for records in ([*self.manifest.values()], *self.copies.values()) for r in records
         ):
             file_id = str(record.get("id"))
+            self._check_download_status(file_id, record)
             scope = record.get("scope")
             if scope is not None and scope != event_scope(str(record.get("event_type"))):
                 self.report.add(
@@ -2107,6 +2156,26 @@ class Verifier:
                     f"says {size!r}, the file OpenAI served (hashing to its SHA-256) has "
                     f"{downloaded!r} bytes",
                 )
+
+    def _check_download_status(self, file_id: str, record: Record) -> None:
+        """Check ``download_status`` against the chained fields that decide it.
+
+        ``archived`` for a file whose bytes the record chains; ``unavailable`` or ``expired``
+        for one it chains null bytes of (:func:`not_downloaded`). A gap shown as archived, or
+        an archived file shown as a gap, is a finding.
+        """
+        status = record.get("download_status")
+        if status is None:  # written before the column existed, or deselected
+            return
+        gap = not_downloaded(record)
+        if (status in GAP_STATUSES) if gap else (status == ARCHIVED_STATUS):
+            return
+        self.report.add(
+            "column",
+            f"log_files {file_id} column download_status",
+            f"says {status!r}, its chained fields say "
+            + ("it was never downloaded" if gap else "its bytes were downloaded and verified"),
+        )
 
     def _check_run_counts(self) -> None:
         """Check the counts that depend on the run's memory of events, within their bounds.
@@ -3536,6 +3605,26 @@ OWNED_BY = {
 }
 """Workspace-object streams whose owner column is the URL the tap read the item from:
 stream -> (kind, object id column, owner column)."""
+
+
+ARCHIVED_STATUS = ARCHIVED
+GAP_STATUSES = frozenset({UNAVAILABLE, EXPIRED})
+"""``log_files.download_status`` of a file the tap listed but could not download."""
+
+
+def not_downloaded(record: Record) -> bool:
+    """Return whether a manifest record is of a file the tap listed but could not download.
+
+    Decided by chained fields only (null ``verified_sha256`` and ``bytes_downloaded``, raw
+    ``none``), present in the row: a column that is not archived decides nothing.
+    """
+    return (
+        "verified_sha256" in record
+        and "bytes_downloaded" in record
+        and record.get("verified_sha256") is None
+        and record.get("bytes_downloaded") is None
+        and record.get("raw_content") == "none"
+    )
 
 
 def _configs_of(value: t.Any) -> list[str]:

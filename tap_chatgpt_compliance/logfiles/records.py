@@ -21,6 +21,11 @@ if t.TYPE_CHECKING:
 
 Event = dict[str, t.Any]
 
+ARCHIVED = "archived"
+UNAVAILABLE = "unavailable"
+"""A log file refused for good, acknowledged in ``unavailable_log_file_ids``."""
+EXPIRED = "expired"
+"""A log file refused until it left the listing (its retention ended)."""
 
 _EMPTY: dict[str, t.Any] = {}
 """Stands for a missing or malformed object (never modified)."""
@@ -414,6 +419,59 @@ def manifest_record(
         "id_clashes": lines.clashes,
         "foreign_events": lines.foreign,
         "processed_at": datetime.now(timezone.utc),
+        "download_status": ARCHIVED,
+        "download_error": None,
+    }
+
+
+def missing_manifest_record(
+    meta: dict[str, t.Any],
+    event_type: str,
+    end_time: datetime,
+    source: str,
+    capped: bool,
+    status: str,
+    error: str,
+    workspace_id: str,
+    organization_id: str | None,
+) -> dict[str, t.Any]:
+    """Build the ``log_files`` record of a listed file whose bytes the tap could not get.
+
+    ``status`` is UNAVAILABLE (refused for good, acknowledged by the operator) or EXPIRED
+    (refused until it left the listing). Nothing of it was downloaded: ``verified_sha256``,
+    ``bytes_downloaded`` and the counts are null, which its chain link proves.
+    """
+    scope = event_scope(event_type)
+    return {
+        "id": str(meta["id"]),
+        "workspace_id": workspace_id,
+        "organization_id": organization_id if scope == "organization" else None,
+        "scope": scope,
+        "event_type": event_type,
+        "end_time": end_time,
+        "end_time_source": source,
+        "bookmark_capped": capped,
+        "file_name": meta.get("file_name"),
+        "listing_item": meta,
+        "file_size": listed_file_size(meta),
+        "provider_sha256": meta.get("file_sha256"),
+        "verified_sha256": None,
+        "bytes_downloaded": None,
+        "download_attempts": None,
+        "line_count": None,
+        "event_count": None,
+        "duplicates_dropped": None,
+        "unparsed_lines": None,
+        "blank_lines": None,
+        "events_without_id": None,
+        "id_clashes": None,
+        "foreign_events": None,
+        "processed_at": datetime.now(timezone.utc),
+        "download_status": status,
+        "download_error": error,
+        "raw_content": "none",
+        "raw_storage_uri": None,
+        "raw_part_count": None,
     }
 
 

@@ -58,6 +58,8 @@ class RunCounts:
     """Listed files already archived (boundary, future-dated or seen earlier in the run)."""
     future_log_files: int = 0
     """Files listed with an end_time later than the API's time (archived, bookmark held)."""
+    log_files_unavailable: int = 0
+    """Files recorded without their bytes: acknowledged unavailable, or expired unread."""
     events: int = 0
     """Events kept."""
     duplicates: int = 0
@@ -203,6 +205,11 @@ class SyncRun:
                 counts.future_log_files,
                 "log files with an end_time in the future (archived; "
                 "the bookmark did not move past the current time)",
+            ),
+            (
+                counts.log_files_unavailable,
+                "log file(s) recorded without their events (download_status unavailable or "
+                "expired in log_files: verify names them as gaps)",
             ),
         ]
         found = [f"{count} {what}" for count, what in parts if count]

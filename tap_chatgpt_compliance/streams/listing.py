@@ -386,6 +386,8 @@ class PlannedFile:
     source: str
     capped: bool
     floor: datetime
+    expired: str = ""
+    """Set for a file earlier runs stopped at that is no longer listed: why (gaps.py)."""
 
 
 def _reached(listing: dict[str, t.Any], listed_end: datetime | None) -> None:

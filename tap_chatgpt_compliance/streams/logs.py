@@ -12,15 +12,13 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_chatgpt_compliance import schemas
 from tap_chatgpt_compliance.attachments.pipeline import ReadAhead, one_ahead
-from tap_chatgpt_compliance.client import ComplianceStream, commit_staged
-from tap_chatgpt_compliance.http.downloads import Downloader
+from tap_chatgpt_compliance.client import ComplianceStream
 from tap_chatgpt_compliance.http.pagination import PageShapeError
 from tap_chatgpt_compliance.logfiles import chain
 from tap_chatgpt_compliance.logfiles.logfile import (
     CONVERSATION_MESSAGE,
     LogFile,
     Segment,
-    fetch_log_file,
 )
 from tap_chatgpt_compliance.logfiles.rawlogs import STREAM as RAW_PARTS_STREAM
 from tap_chatgpt_compliance.logfiles.rawlogs import RawLogKeeper
@@ -33,13 +31,8 @@ from tap_chatgpt_compliance.logfiles.records import (
     message_record,
 )
 from tap_chatgpt_compliance.sdk import OncePerRunSchema, override
-from tap_chatgpt_compliance.streams.listing import (
-    ListingRejected,
-    PlannedFile,
-    PlannedListing,
-    prune_future,
-    store_future,
-)
+from tap_chatgpt_compliance.streams.gaps import GapListing, MissingFile
+from tap_chatgpt_compliance.streams.listing import ListingRejected, PlannedFile
 from tap_chatgpt_compliance.timeparse import api_time
 
 if t.TYPE_CHECKING:
@@ -50,7 +43,7 @@ if t.TYPE_CHECKING:
 ONE_MICROSECOND = timedelta(microseconds=1)
 
 
-class LogFilesStream(PlannedListing):
+class LogFilesStream(GapListing):
     """One record per log file processed: the chain of custody, and the parent of the pass.
 
     Each file is listed once, downloaded once, verified against ``file_sha256``, and held in
@@ -70,7 +63,6 @@ class LogFilesStream(PlannedListing):
     is_sorted = True
     schema: t.ClassVar[dict] = schemas.LOG_FILE
 
-    _bookmark: datetime | None = None
     _segment_record: dict[str, t.Any] | None = None
     """The stand-in record of a segment before a file's last: not written, no bookmark."""
     _open_segment: Segment | None = None
@@ -128,17 +120,19 @@ class LogFilesStream(PlannedListing):
         self._listing_after = api_time(start - ONE_MICROSECOND if inclusive else start)
         run = self.sync_run
         state = self.get_context_state(context)
-        future = prune_future(state, start)
-        planned = self._planned_files(context, event_type, start, state, future)
+        planned, future = self._plan(context, event_type, start, state)
         run.progress.now = self.clock.now  # "behind now" in the API's time, as everything else
         run.progress.begin(event_type)
-        segments = self._segments(ReadAhead(planned, self._read))
+        segments = self._segments(self._stopping(ReadAhead(planned, self._read), state))
         try:
             # Each segment's records are written by the child streams, synced for a stand-in
             # record written nowhere; the manifest record and its bookmark come after the last
             # segment's records. The next segment is parsed (and its attachments queued) before
             # the current one's records are written.
             for plan, log_file, segment in one_ahead(segments):
+                if isinstance(log_file, MissingFile) or segment is None:  # a gap (gaps.py)
+                    yield from self._missing(plan, t.cast("MissingFile", log_file), state, future)
+                    continue
                 self._open_segment = segment
                 record = self._manifest_record(log_file, plan.end_time, plan.source, plan.capped)
                 if not segment.last:
@@ -173,29 +167,17 @@ class LogFilesStream(PlannedListing):
         future: dict[str, str],
     ) -> None:
         """Move the state past a file whose records are all written, and write it."""
-        chain.advance(state, record)
-        commit_staged(self.tap.streams.values())  # the file's attachments: chain, retry list
-        if plan.capped:
-            future[plan.file_id] = plan.end_time.isoformat(timespec="microseconds")
-            store_future(state, future)
-            self.sync_run.counts.future_log_files += 1
-        else:
-            self._remember_boundary(state, plan.floor, plan.file_id)
-        self.state_changed()
+        self._advance(plan, record, state, future)
         self._count(log_file)
         self.write_state()
         self.sync_run.progress.file_done(plan.floor)
 
-    def _read(self, plan: PlannedFile) -> LogFile:
+    def _read(self, plan: PlannedFile) -> LogFile | MissingFile:
         """Download and verify a file, and keep its raw bytes (on the read-ahead thread)."""
-        log_file = fetch_log_file(self.downloader, plan.scope_path, plan.meta, plan.file_type)
-        self.raw_keeper.keep(log_file)
+        log_file = self._fetch(plan)
+        if isinstance(log_file, LogFile):
+            self.raw_keeper.keep(log_file)
         return log_file
-
-    @cached_property
-    def downloader(self) -> Downloader:
-        """Return the run's transport with this stream's error messages and logger."""
-        return Downloader(self.transport, self.describe_error, self.logger, f"stream '{self.name}'")
 
     @cached_property
     def raw_keeper(self) -> RawLogKeeper:
@@ -204,8 +186,8 @@ class LogFilesStream(PlannedListing):
         return RawLogKeeper(self.settings, parts is not None and parts.selected)
 
     def _segments(
-        self, files: Iterable[tuple[PlannedFile, LogFile]]
-    ) -> Iterator[tuple[PlannedFile, LogFile, Segment]]:
+        self, files: Iterable[tuple[PlannedFile, LogFile | MissingFile]]
+    ) -> Iterator[tuple[PlannedFile, LogFile | MissingFile, Segment | None]]:
         """Parse each file a segment at a time, in order; queue each segment's attachments."""
         seen = self.sync_run.seen_events
         streams = self.tap.streams
@@ -214,6 +196,9 @@ class LogFilesStream(PlannedListing):
             files_stream.selected or files_stream.has_selected_descendents
         )
         for plan, log_file in files:
+            if isinstance(log_file, MissingFile):
+                yield plan, log_file, None
+                continue
             try:
                 while (segment := log_file.next_segment(seen)) is not None:
                     if fetch and segment.messages:
