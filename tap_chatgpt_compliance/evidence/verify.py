@@ -2312,7 +2312,12 @@ class Verifier:
         for row in rows:
             if row.get(DELETED) is not None:
                 self._marked_deleted(stream, f"{_row_key(stream, row)} of log file {file_id}", row)
-        if file_id not in self.manifest:
+        if file_id not in self.manifest and self._placed_nowhere(stream, rows):
+            derived = Derived("(none)", False, "no log_file_id, and no kept raw line holds it")
+            self.report.unproven_rows.extend(
+                ("raw", f"{stream} event {_row_key(stream, row)} (no log_file_id)") for row in rows
+            )
+        elif file_id not in self.manifest:
             self.unknown_file_rows[(stream, file_id)] += len(rows)
             derived = Derived(file_id, False, "its manifest record is missing")
         elif derived is None:
@@ -2331,6 +2336,19 @@ class Verifier:
                 counts["rows_untraced"] += 1
                 self.untraced_by_file[file_id] += 1
                 self._check_untraced(stream, row, derived)
+
+    def _placed_nowhere(self, stream: str, rows: list[Record]) -> bool:
+        """Whether ``rows`` lack ``log_file_id`` (deselected) and may be of a raw-less log file.
+
+        Such a row is placed by the kept raw line holding its event (:meth:`_placer`); with
+        log files kept without raw bytes (file_content: none) one no raw line holds is not
+        orphaned but untraced: checked against its own event, named as proven by nothing.
+        """
+        return (
+            stream in ("messages", "events")
+            and bool(self.raw_off_files)
+            and all("log_file_id" not in row for row in rows)
+        )
 
     def _rest_row_marks(
         self, stream: str, key: str, row: Record, workspaces: t.Collection[str]
