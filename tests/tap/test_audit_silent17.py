@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +197,7 @@ def test_about_to_a_closed_pipe_ends_quietly(args: list[str]) -> None:
 
 def test_about_still_prints_whole() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tap_chatgpt_compliance", "--about", "--format", "json"],
+        [*TAP, "--about", "--format", "json"],
         capture_output=True,
         text=True,
         timeout=60,
