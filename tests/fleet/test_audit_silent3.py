@@ -181,9 +181,11 @@ def test_alerts_the_webhook_could_not_take_fail_the_tick_and_are_sent_later(
     never sent, not even once the webhook was back."""
     from dagster import DagsterInstance, build_sensor_context
 
+    from orchestration.assets import asset_key
     from orchestration.sensors import build_alert_sensor
 
-    sensor = build_alert_sensor(FleetSettings(alert_webhook=webhook["url"]))
+    settings = FleetSettings(alert_webhook=webhook["url"])
+    sensor = build_alert_sensor(settings, [asset_key(TENANT, "target-s3")])
     with DagsterInstance.ephemeral() as instance:
         assert not materialize(monkeypatch, refused(BAD_WORKSPACE), 1, instance).success
         down = build_sensor_context(instance=instance, cursor=None)
