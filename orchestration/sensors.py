@@ -126,15 +126,6 @@ def collect_alert_batches(
     return batches
 
 
-def collect_alerts(
-    instance: DagsterInstance, cursor: str | None, limit: int = 200
-) -> tuple[list[dict[str, Any]], str]:
-    """Every alert of the runs finished since ``cursor``, and the cursor after them."""
-    batches = collect_alert_batches(instance, cursor, limit)
-    alerts = [alert for _, run_alerts in batches for alert in run_alerts]
-    return alerts, batches[-1][0] if batches else (cursor or json.dumps({"after": 0.0}))
-
-
 def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat() if timestamp else None
 
@@ -157,7 +148,7 @@ def gone_alert(
     )
     last = _iso(max((e.timestamp for e in events if e), default=None))
     assets = sorted(k.to_user_string() for k in keys)
-    what = f"{', '.join(assets)} (last materialised {last or 'never'}) is no longer defined"
+    what = f"{', '.join(assets)} (last materialised {last or 'never'}) no longer in Dagster"
     retire = f"annotate {BASE_EXTRACTOR} in meltano.yml: annotations: {{{ANNOTATION}: "
     if tenant_defined:
         listed = ", ".join(destinations)
@@ -198,18 +189,18 @@ def collect_gone_batches(
     carries the cursor (with no alert when nothing new is gone).
     """
     state = json.loads(cursor) if cursor else {}
-    defined = set(defined)
+    known = set(defined)
     gone = {
         k
         for k in instance.get_asset_keys(prefix=[GROUP])
-        if len(k.path) == 3 and k not in defined and not retired.covers(k.path[1], k.path[2])
+        if len(k.path) == 3 and k not in known and not retired.covers(k.path[1], k.path[2])
     }
     alerted = set(state.get("gone", [])) & {k.to_user_string() for k in gone}
     by_tenant: dict[str, list[AssetKey]] = {}
     for key in sorted(gone, key=AssetKey.to_user_string):
         if key.to_user_string() not in alerted:
             by_tenant.setdefault(key.path[1], []).append(key)
-    tenants_defined = {k.path[1] for k in defined}
+    tenants_defined = {k.path[1] for k in known}
     batches: list[tuple[str, list[dict[str, Any]]]] = []
     for tenant, keys in by_tenant.items():
         alerted |= {k.to_user_string() for k in keys}
