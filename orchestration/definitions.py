@@ -14,18 +14,21 @@ from dagster import Definitions
 from .asset_checks import build_freshness_checks
 from .assets import asset_keys, build_assets
 from .jobs import build_archive_job, build_freshness_job
-from .project import Tenant, load_tenants
+from .project import Retired, Tenant, load_retired, load_tenants
 from .schedules import build_freshness_schedule, build_hourly_schedule
 from .sensors import build_alert_sensor
 from .settings import FleetSettings
 
 
 def build_definitions(
-    settings: FleetSettings | None = None, tenants: list[Tenant] | None = None
+    settings: FleetSettings | None = None,
+    tenants: list[Tenant] | None = None,
+    retired: Retired | None = None,
 ) -> Definitions:
-    """Every asset, check, job, schedule and sensor of the fleet."""
+    """Every asset, check, job, schedule and sensor (tenants, retirements: meltano.yml's)."""
     settings = settings or FleetSettings.from_env()
-    tenants = load_tenants(required=True) if tenants is None else tenants
+    if tenants is None:
+        tenants, retired = load_tenants(required=True), retired or load_retired()
     keys = asset_keys(tenants, settings)
     freshness = build_freshness_checks(keys, settings)
     archive = build_archive_job(keys, settings)
@@ -38,7 +41,7 @@ def build_definitions(
             build_hourly_schedule(archive, settings),
             build_freshness_schedule(fresh_job, settings),
         ],
-        sensors=[build_alert_sensor(settings)],
+        sensors=[build_alert_sensor(settings, keys, retired)],
     )
 
 

@@ -248,6 +248,46 @@ def _copied_workspace(tenant: Tenant, by_workspace: Mapping[str, list[Tenant]]) 
     return len(group) > 1 and not all(t.shares_workspace for t in group)
 
 
+@dataclass(frozen=True)
+class Retired:
+    """Tenants and destinations the fleet stopped archiving on purpose (Dagster names).
+
+    ``annotations: {chatgpt_compliance_fleet: {retired_tenants: [globex], retired_destinations:
+    [target-postgres]}}`` of the base extractor: the alert sensor stays quiet about their
+    assets, which it otherwise reports as gone (``sensors.py``).
+    """
+
+    tenants: frozenset[str] = frozenset()
+    destinations: frozenset[str] = frozenset()
+
+    def covers(self, tenant: str, destination: str) -> bool:
+        """Whether asset ``chatgpt_compliance/<tenant>/<destination>`` was retired on purpose."""
+        return tenant in self.tenants or destination in self.destinations
+
+
+def _names(value: Any) -> frozenset[str]:
+    """Dagster names of an annotation's list (a single name too; anything else names none)."""
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return frozenset(
+        identifier(v.removeprefix(TENANT_PREFIX).strip()) for v in values if isinstance(v, str)
+    )
+
+
+def load_retired(root: Path | None = None) -> Retired:
+    """Return the tenants and destinations the base extractor's annotations retire.
+
+    A value that is no name nor list of names retires nothing: the alerts it would silence fire.
+    """
+    data = _load(root or project_root())
+    plugins = (data.get("plugins") or {}).get("extractors") or []
+    base = next((p for p in plugins if isinstance(p, dict) and p.get("name") == BASE_EXTRACTOR), {})
+    annotations = base.get("annotations")
+    fleet = annotations.get(ANNOTATION) if isinstance(annotations, dict) else None
+    if not isinstance(fleet, dict):
+        return Retired()
+    return Retired(_names(fleet.get("retired_tenants")), _names(fleet.get("retired_destinations")))
+
+
 def load_tenants(
     root: Path | None = None, *, required: bool = False, environ: Mapping[str, str] | None = None
 ) -> list[Tenant]:

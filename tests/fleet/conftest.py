@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,39 @@ def fleet(
             mp.setenv(k, v)
         prepare_meltano_database()  # parallel first runs would race on its migrations
         yield {"sim": sim, "tenants": tenants, "bucket": bucket, "workdir": workdir, "mp": mp}
+
+
+@pytest.fixture
+def webhook() -> Iterator[dict[str, Any]]:
+    """A local webhook answering ``status`` (503: down behind its load balancer; 204: up)."""
+    hook: dict[str, Any] = {"status": 503, "received": []}
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if hook["status"] < 300:
+                hook["received"].append(json.loads(body))
+            self.send_response(hook["status"])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook?token=T0KEN"
+    yield hook
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("MELTANO_PROJECT_ROOT", "TAP_CHATGPT_COMPLIANCE_WORKSPACE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("ACME", "GLOBEX", "INITECH"):
+        monkeypatch.delenv(f"TAP_CHATGPT_COMPLIANCE__{name}_WORKSPACE_ID", raising=False)
+    return monkeypatch
 
 
 def intervals(result) -> dict[str, tuple[float, float]]:

@@ -191,7 +191,7 @@ def test_alerts_name_a_tenant_whose_name_has_a_double_dash(monkeypatch: pytest.M
     from dagster import DagsterInstance, materialize
 
     from orchestration.assets import build_tenant_asset
-    from orchestration.sensors import collect_alerts
+    from orchestration.sensors import collect_alert_batches
 
     tenant = Tenant("acme--eu", "tap-chatgpt-compliance--acme--eu", "acme_eu", None)
     line = "workspace_id 'x' is not a UUID"
@@ -206,7 +206,7 @@ def test_alerts_name_a_tenant_whose_name_has_a_double_dash(monkeypatch: pytest.M
     asset = build_tenant_asset(tenant, "target-s3", FleetSettings(retries=0))
     with DagsterInstance.ephemeral() as instance:
         assert not materialize([asset], instance=instance, raise_on_error=False).success
-        alerts, _ = collect_alerts(instance, None)
+        alerts = [a for _, batch in collect_alert_batches(instance, None) for a in batch]
     by_kind = {a["kind"]: a for a in alerts}
     assert by_kind["step_failed"]["tenant"] == "acme--eu"
     assert by_kind["check_failed"]["tenant"] == "acme--eu"

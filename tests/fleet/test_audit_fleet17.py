@@ -37,15 +37,6 @@ def tenants_yml(globex_ws: str = ACME_WS, annotate: tuple[str, ...] = ()) -> str
     )
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("MELTANO_PROJECT_ROOT", "TAP_CHATGPT_COMPLIANCE_WORKSPACE_ID"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("ACME", "GLOBEX", "INITECH"):
-        monkeypatch.delenv(f"TAP_CHATGPT_COMPLIANCE__{name}_WORKSPACE_ID", raising=False)
-    return monkeypatch
-
-
 def run_fleet(project: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[set[str], dict[str, str]]:
     """Materialise every tenant of ``project`` on a canned ``meltano``: (materialised tenants,
     {failed tenant: its failure's description})."""

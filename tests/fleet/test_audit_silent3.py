@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -176,30 +173,6 @@ def test_a_run_that_failed_after_syncing_does_not_blame_or_praise_the_key(
     assert "accepted" not in verdict.description
 
 
-@pytest.fixture
-def webhook() -> Iterator[dict[str, Any]]:
-    """A local webhook answering ``status`` (503: down behind its load balancer; 204: up)."""
-    hook: dict[str, Any] = {"status": 503, "received": []}
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if hook["status"] < 300:
-                hook["received"].append(json.loads(body))
-            self.send_response(hook["status"])
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    hook["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook?token=T0KEN"
-    yield hook
-    server.shutdown()
-    server.server_close()
-
-
 def test_alerts_the_webhook_could_not_take_fail_the_tick_and_are_sent_later(
     monkeypatch: pytest.MonkeyPatch, webhook: dict[str, Any]
 ) -> None:
@@ -208,9 +181,11 @@ def test_alerts_the_webhook_could_not_take_fail_the_tick_and_are_sent_later(
     never sent, not even once the webhook was back."""
     from dagster import DagsterInstance, build_sensor_context
 
+    from orchestration.assets import asset_key
     from orchestration.sensors import build_alert_sensor
 
-    sensor = build_alert_sensor(FleetSettings(alert_webhook=webhook["url"]))
+    settings = FleetSettings(alert_webhook=webhook["url"])
+    sensor = build_alert_sensor(settings, [asset_key(TENANT, "target-s3")])
     with DagsterInstance.ephemeral() as instance:
         assert not materialize(monkeypatch, refused(BAD_WORKSPACE), 1, instance).success
         down = build_sensor_context(instance=instance, cursor=None)

@@ -194,6 +194,7 @@ def test_freshness_and_the_alert_webhook(fleet, revoked_run, dagster_instance):
 
     from orchestration.definitions import build_definitions
     from orchestration.local import check_results, run_freshness
+    from orchestration.sensors import GONE_KINDS
     from orchestration.settings import FleetSettings
 
     # Every tenant succeeded within the last 2 hours (globex at the first run).
@@ -231,9 +232,20 @@ def test_freshness_and_the_alert_webhook(fleet, revoked_run, dagster_instance):
         steps = sorted(a["tenant"] for a in received if a["kind"] == "step_failed")
         assert steps == ["globex", "initech"]
         assert any(a["kind"] == "run_failed" for a in received)
+        assert not [a for a in received if a["kind"] in GONE_KINDS]  # every tenant defined
         # The cursor moved: nothing is sent twice.
         received.clear()
         sensor(build_sensor_context(instance=dagster_instance, cursor=ctx.cursor))
+        assert received == []
+        # acme gone from meltano.yml (a bad merge): the next tick says so, once.
+        others = [t for t in fleet["tenants"] if t.name != "acme"]
+        gone_defs = build_definitions(FleetSettings(alert_webhook=url), others)
+        sensor = gone_defs.resolve_sensor_def("fleet_alerts")
+        sensor(gone := build_sensor_context(instance=dagster_instance, cursor=ctx.cursor))
+        assert [(a["kind"], a["tenant"]) for a in received] == [("tenant_gone", "acme")]
+        assert received[0]["assets"] == ["chatgpt_compliance/acme/target_s3"]
+        received.clear()
+        sensor(build_sensor_context(instance=dagster_instance, cursor=gone.cursor))
         assert received == []
     finally:
         server.shutdown()
