@@ -7,14 +7,12 @@ ends as one readable line and exit 1, or is archived; never a traceback, never s
 from __future__ import annotations
 
 import json
-import re
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,14 @@ from tap_chatgpt_compliance.http.transport import PacedSession, SignedSession
 from tap_chatgpt_compliance.jsondepth import MAX_DEPTH
 from tests.support.simulators import running, tiny_world
 from tests.support.singer import parse_singer
-from tests.support.tap import TapRun, assert_one_readable_line, run_tap, tap_config, tap_env
+from tests.support.tap import (
+    TapRun,
+    assert_one_readable_line,
+    logged_seconds,
+    run_tap,
+    tap_config,
+    tap_env,
+)
 from tests.support.waiting import wait_until
 
 WS = "/v1/compliance/workspaces/{workspace_id}"
@@ -218,20 +223,8 @@ def _cannot_connect(
     )
     records, states = parse_singer(result.stdout)
     run = TapRun(result.returncode, result.stdout, result.stderr, records, states)
-    run.seconds = _logged_seconds(result.stderr)  # type: ignore[attr-defined]
+    run.seconds = logged_seconds(result.stderr)  # type: ignore[attr-defined]
     return run
-
-
-def _logged_seconds(stderr: str) -> float:
-    """Return the seconds from the run's first log line to its last (its own time: the start
-    of Python and the imports before it, slow on a busy machine, are not counted)."""
-    times = [
-        datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-        for line in stderr.splitlines()
-        if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", line)
-    ]
-    assert times, f"no timed log line: {stderr[-3000:]}"
-    return (times[-1] - times[0]).total_seconds()
 
 
 @pytest.mark.parametrize("where", ["name", "refused"])

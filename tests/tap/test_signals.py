@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from chatgpt_compliance_simulator import Simulator
-from chatgpt_compliance_simulator.routes import SIGNED_ROUTE
+from chatgpt_compliance_simulator import SIGNED_ROUTE, Simulator
 from tap_chatgpt_compliance.timeparse import to_datetime
 from tests.support.tap import run_tap, tap_command, tap_config, tap_env
 from tests.support.waiting import blocked_writing_stdout, wait_until
