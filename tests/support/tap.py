@@ -2,7 +2,8 @@
 
 The one tap launcher of the tests: :func:`tap_config` (a config for a simulator),
 :func:`tap_command` and :func:`tap_env` (also used by ``tests/chaos/tapproc.py``, which kills
-runs at chosen points, and by ``benchmarks/run.py``), :func:`run_tap` (a run to completion).
+runs at chosen points, and by ``benchmarks/run.py``), :func:`run_tap` (a run to completion),
+:func:`logged_seconds` (how long a run took by its own log lines, start-up excluded).
 """
 
 from __future__ import annotations
