@@ -7,6 +7,8 @@
   ``log_files`` bookmarks of a STATE.
 - :mod:`tests.support.simulators`: simulators started for a test module or a block and stopped.
 - :mod:`tests.support.clockskew`: a tap process whose clock is off by N seconds.
+- :mod:`tests.support.waiting`: wait for what a run is seen doing (never a fixed sleep) before
+  signalling or killing it.
 
 Imported as ``tests.support.*`` by tests, benchmarks and scripts (the repository root is on
 ``sys.path``: pytest's ``pythonpath`` setting, and the editable install of the project).

@@ -2,13 +2,15 @@
 
 The one tap launcher of the tests: :func:`tap_config` (a config for a simulator),
 :func:`tap_command` and :func:`tap_env` (also used by ``tests/chaos/tapproc.py``, which kills
-runs at chosen points, and by ``benchmarks/run.py``), :func:`run_tap` (a run to completion).
+runs at chosen points, and by ``benchmarks/run.py``), :func:`run_tap` (a run to completion),
+:func:`logged_seconds` (how long a run took by its own log lines, start-up excluded).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -166,3 +168,15 @@ def run_tap(
     assert "X-Amz-Signature=" not in result.stderr, "a signed URL's signature was logged"
     records, states = parse_singer(result.stdout)
     return TapRun(result.returncode, result.stdout, result.stderr, records, states)
+
+
+def logged_seconds(stderr: str) -> float:
+    """Return the seconds from the run's first log line to its last (its own time: the start
+    of Python and the imports before it, slow on a busy machine, are not counted)."""
+    times = [
+        datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+        for line in stderr.splitlines()
+        if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", line)
+    ]
+    assert times, f"no timed log line: {stderr[-3000:]}"
+    return (times[-1] - times[0]).total_seconds()

@@ -29,7 +29,15 @@ from tap_chatgpt_compliance.http.transport import PacedSession, SignedSession
 from tap_chatgpt_compliance.jsondepth import MAX_DEPTH
 from tests.support.simulators import running, tiny_world
 from tests.support.singer import parse_singer
-from tests.support.tap import TapRun, assert_one_readable_line, run_tap, tap_config, tap_env
+from tests.support.tap import (
+    TapRun,
+    assert_one_readable_line,
+    logged_seconds,
+    run_tap,
+    tap_config,
+    tap_env,
+)
+from tests.support.waiting import wait_until
 
 WS = "/v1/compliance/workspaces/{workspace_id}"
 USERS = f"{WS}/users"
@@ -45,12 +53,14 @@ TapChatGPTCompliance.cli()
 """
 """The tap with another connect budget than 30 s (first argument), to keep the tests short."""
 HUNG_RESOLVER = """
-import socket, sys, threading
+import os, pathlib, socket, sys, threading
 import tap_chatgpt_compliance.http.retry as retry
 import tap_chatgpt_compliance.http.transport as transport
 looked_up = socket.getaddrinfo
 def hung(host, *args, **kwargs):
     if str(host).endswith(".invalid"):  # a resolver that never answers; no lookup leaves
+        if os.environ.get("HUNG_LOOKUP_MARK"):
+            pathlib.Path(os.environ["HUNG_LOOKUP_MARK"]).touch()
         threading.Event().wait()
     return looked_up(host, *args, **kwargs)
 socket.getaddrinfo = hung
@@ -61,7 +71,8 @@ sys.argv = ["tap-chatgpt-compliance", *sys.argv[1:]]
 TapChatGPTCompliance.cli()
 """
 """The tap whose resolver never answers for ``.invalid`` names, with a connect budget (first
-argument) and a connect timeout (second) of its own."""
+argument) and a connect timeout (second) of its own; it creates the file named by the
+environment's ``HUNG_LOOKUP_MARK`` (if any) as a lookup starts to wait."""
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +213,6 @@ def _cannot_connect(
         "--config",
         str(tmp_path / "config.json"),
     ]
-    started = time.monotonic()
     result = subprocess.run(
         [*command, *args],
         capture_output=True,
@@ -211,10 +221,9 @@ def _cannot_connect(
         check=False,
         env=tap_env(),
     )
-    seconds = time.monotonic() - started
     records, states = parse_singer(result.stdout)
     run = TapRun(result.returncode, result.stdout, result.stderr, records, states)
-    run.seconds = seconds  # type: ignore[attr-defined]
+    run.seconds = logged_seconds(result.stderr)  # type: ignore[attr-defined]
     return run
 
 
@@ -342,10 +351,12 @@ def test_a_connection_test_stopped_while_it_waits_says_so_in_one_line(tmp_path: 
     )
     config = str(tmp_path / "config.json")
     command = [sys.executable, "-c", HUNG_RESOLVER, "30", "30", "--config", config, "--test"]
+    mark = tmp_path / "lookup-started"
+    env = {**tap_env(), "HUNG_LOOKUP_MARK": str(mark)}
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tap_env()
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     ) as process:
-        time.sleep(2.0)  # well into the lookup, which waits up to 30 s
+        wait_until(mark.exists, "the connection test's lookup (which waits 30 s)", proc=process)
         process.terminate()
         stdout, stderr = process.communicate(timeout=20)
     run = TapRun(process.returncode, stdout, stderr)

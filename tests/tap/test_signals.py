@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from chatgpt_compliance_simulator import Simulator
+from chatgpt_compliance_simulator import SIGNED_ROUTE, Simulator
 from tap_chatgpt_compliance.timeparse import to_datetime
 from tests.support.tap import run_tap, tap_command, tap_config, tap_env
+from tests.support.waiting import blocked_writing_stdout, wait_until
 
 SIM = {"seed": 23, "span_days": 1.0, "speed": 60.0, "users": 4, "conversations": 14}
 
@@ -91,9 +92,12 @@ def signal_run(
                 assert line, "the run ended before the signal"
                 chunks.append(line)
                 lines += 1
-        else:
-            time.sleep(4)  # the tap fills the pipe (64 KiB) and blocks in a write
-            assert proc.poll() is None, "the run ended before the signal"
+        else:  # the tap fills the pipe (64 KiB) and blocks in a write
+            wait_until(
+                lambda: blocked_writing_stdout(proc.pid),
+                "the tap blocked in a write to its full output pipe",
+                proc=proc,
+            )
         proc.send_signal(signum)
         signalled = time.monotonic()
         if not read_output:
@@ -160,8 +164,9 @@ def test_signal_while_waiting_on_a_stalled_download(simulator_factory) -> None:
     sim.inject("signed", trickle=(1, 1.0), count=50)
     with tempfile.TemporaryDirectory() as tmp:
         proc = start_tap(tap_config(sim, file_content="none"), None, Path(tmp))
-        time.sleep(4)
-        assert proc.poll() is None
+        wait_until(
+            lambda: sim.request_count(SIGNED_ROUTE), "the tap's first (stalled) download", proc=proc
+        )
         proc.send_signal(signal.SIGTERM)
         start = time.monotonic()
         out, err = proc.communicate(timeout=60)

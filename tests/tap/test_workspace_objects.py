@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import typing as t
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from tap_chatgpt_compliance.workspace_rows import SCHEMAS, derive_row
 from tests.support.clockskew import skewed_env
 from tests.support.singer import parse_singer
 from tests.support.tap import TapRun, synced_env, tap_command, tap_config, tap_env
+from tests.support.waiting import OutputLines, wait_until
 
 ALL = frozenset(stream.name for stream in WORKSPACE_OBJECT_STREAMS)
 WS = "/v1/compliance/workspaces/{workspace_id}"
@@ -548,19 +548,27 @@ def test_killed_during_a_refresh_refreshes_again(simulator_factory: Any) -> None
         folder = Path(tmp)
         (folder / "catalog.json").write_text(json.dumps(catalog))
         command = [*tap_command(config, None, folder), "--catalog", str(folder / "catalog.json")]
-        with subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=synced_env(config, folder),
-        ) as process:
-            time.sleep(4.0)
+        with (
+            (folder / "stderr.log").open("w") as stderr,
+            subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=synced_env(config, folder),
+            ) as process,
+        ):
+            assert process.stdout is not None
+            output = OutputLines(process.stdout)
+            wait_until(
+                lambda: output.has_record("canvas_versions"), "a canvas version", proc=process
+            )
             process.send_signal(signal.SIGTERM)
-            stdout, _ = process.communicate(timeout=60)
-    assert process.returncode != 0
+            stdout = output.text()
+            process.wait(timeout=60)
+        assert process.returncode == 143, (folder / "stderr.log").read_text()[-3000:]
     records, states = parse_singer(stdout)
-    assert records["canvas_versions"], "killed before any version: raise the sleep"
+    assert records["canvas_versions"]
     killed_state = states[-1] if states else None
     bookmarks = (killed_state or {}).get("bookmarks", {})
     assert "refreshed_at" not in bookmarks.get("canvas_versions", {})

@@ -24,7 +24,10 @@ from tap_chatgpt_compliance.streams.gen1 import shared_listing
 from tap_chatgpt_compliance.streams.overlap import PREFETCH_VARIABLE
 from tests.support.singer import parse_singer
 from tests.support.tap import synced_env, tap_command, tap_config
+from tests.support.waiting import wait_until
 from tests.tap.test_workspace_objects import ALL, WS, make_sim, run_objects, selecting
+
+CANVAS = f"{WS}/users/{{user_id}}/canvas/{{textdoc_id}}"
 
 OFF = {PREFETCH_VARIABLE: "off"}
 
@@ -270,16 +273,19 @@ def test_sigterm_while_producers_run_stops_promptly(simulator_factory: Any) -> N
         folder = Path(tmp)
         (folder / "catalog.json").write_text(json.dumps(catalog))
         command = [*tap_command(config, None, folder), "--catalog", str(folder / "catalog.json")]
-        with subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=synced_env(config, folder),
-        ) as process:
-            time.sleep(4.0)
+        with (
+            (folder / "stderr.log").open("wb") as err,
+            subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=err, env=synced_env(config, folder)
+            ) as process,
+        ):
+            wait_until(
+                lambda: sim.request_count(CANVAS), "the producers' first canvas", proc=process
+            )
             process.send_signal(signal.SIGTERM)
-            stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143, stderr.decode()[-3000:]
+            stdout, _ = process.communicate(timeout=60)
+        stderr = (folder / "stderr.log").read_text()
+    assert process.returncode == 143, stderr[-3000:]
     text = stdout.decode("utf-8")
     assert text.endswith("\n")
     _, states = parse_singer(text)
