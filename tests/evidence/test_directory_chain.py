@@ -71,8 +71,9 @@ def _run(
     catalog: dict[str, Any],
     state: dict[str, Any] | None,
     event_types: list[str] = EVENT_TYPES,
+    **overrides: Any,
 ) -> TapRun:
-    config = tap_config(sim, event_types=event_types)
+    config = tap_config(sim, event_types=event_types, **overrides)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "catalog.json").write_text(json.dumps(catalog))

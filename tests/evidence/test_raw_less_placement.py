@@ -10,8 +10,6 @@ manifest lacks, is still a finding.
 from __future__ import annotations
 
 import copy
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +18,14 @@ import pytest
 from chatgpt_compliance_simulator import SimulatorConfig
 from chatgpt_compliance_simulator.pytest_plugin import DEFAULT_FIXTURE_CONFIG
 from tests.support.simulators import running
-from tests.support.singer import parse_singer
-from tests.support.tap import TapRun, synced_env, tap_command, tap_config
+from tests.support.tap import TapRun
 
 from .test_attack_round13 import _deselected
-from .test_directory_chain import _catalog, _lines, _verify_jsonl
-
-
-def _run(tmp: Path, catalog: dict[str, Any], sim: Any) -> TapRun:
-    config = tap_config(sim, event_types=["CONVERSATION_MESSAGE"], file_content="none")
-    (tmp / "catalog.json").write_text(json.dumps(catalog))
-    command = [*tap_command(config, None, tmp), "--catalog", str(tmp / "catalog.json")]
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=synced_env(config, tmp),
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    records, states = parse_singer(done.stdout)
-    return TapRun(done.returncode, done.stdout, done.stderr, records, states)
+from .test_directory_chain import _catalog, _lines, _run, _verify_jsonl
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TapRun]:
+def runs() -> dict[str, TapRun]:
     config = SimulatorConfig(
         **{**DEFAULT_FIXTURE_CONFIG, "seed": 41, "span_days": 0.3, "conversations": 4},
         rate_limits=False,
@@ -54,11 +34,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TapRun]:
     with running(config) as sim:
         return {
             "deselected": _run(
-                tmp_path_factory.mktemp("deselected"),
-                _deselected(catalog, "log_file_id", {"messages"}),
-                sim,
+                sim, _deselected(catalog, "log_file_id", {"messages"}), None, file_content="none"
             ),
-            "kept": _run(tmp_path_factory.mktemp("kept"), catalog, sim),
+            "kept": _run(sim, catalog, None, file_content="none"),
         }
 
 
