@@ -378,6 +378,36 @@ class ConversationFold:
                 )
 
 
+def _as_listed(
+    file_id: str,
+    meta: dict[str, t.Any],
+    event_type: str,
+    times: tuple[datetime, str, bool],
+    workspace_id: str,
+    organization_id: str | None,
+) -> dict[str, t.Any]:
+    """Return the ``log_files`` columns every record has: the file as listed, where it belongs.
+
+    ``times``: the end_time, where it came from and whether the bookmark was capped.
+    """
+    end_time, source, capped = times
+    scope = event_scope(event_type)
+    return {
+        "id": file_id,
+        "workspace_id": workspace_id,
+        "organization_id": organization_id if scope == "organization" else None,
+        "scope": scope,
+        "event_type": event_type,
+        "end_time": end_time,
+        "end_time_source": source,
+        "bookmark_capped": capped,
+        "file_name": meta.get("file_name"),
+        "listing_item": meta,
+        "file_size": listed_file_size(meta),
+        "provider_sha256": meta.get("file_sha256"),
+    }
+
+
 def manifest_record(
     log_file: LogFile,
     end_time: datetime,
@@ -391,22 +421,16 @@ def manifest_record(
     ``end_time`` is the listed one (or where it came from: ``source``); ``capped`` says the
     bookmark did not follow it because it lies in the future.
     """
-    meta = log_file.meta
     lines = log_file.totals
-    scope = event_scope(log_file.event_type)
     return {
-        "id": log_file.id,
-        "workspace_id": workspace_id,
-        "organization_id": organization_id if scope == "organization" else None,
-        "scope": scope,
-        "event_type": log_file.event_type,
-        "end_time": end_time,
-        "end_time_source": source,
-        "bookmark_capped": capped,
-        "file_name": meta.get("file_name"),
-        "listing_item": meta,
-        "file_size": listed_file_size(meta),
-        "provider_sha256": meta.get("file_sha256"),
+        **_as_listed(
+            log_file.id,
+            log_file.meta,
+            log_file.event_type,
+            (end_time, source, capped),
+            workspace_id,
+            organization_id,
+        ),
         "verified_sha256": log_file.sha256,
         "bytes_downloaded": log_file.size,
         "download_attempts": log_file.attempts,
@@ -441,20 +465,15 @@ def missing_manifest_record(
     (refused until it left the listing). Nothing of it was downloaded: ``verified_sha256``,
     ``bytes_downloaded`` and the counts are null, which its chain link proves.
     """
-    scope = event_scope(event_type)
     return {
-        "id": str(meta["id"]),
-        "workspace_id": workspace_id,
-        "organization_id": organization_id if scope == "organization" else None,
-        "scope": scope,
-        "event_type": event_type,
-        "end_time": end_time,
-        "end_time_source": source,
-        "bookmark_capped": capped,
-        "file_name": meta.get("file_name"),
-        "listing_item": meta,
-        "file_size": listed_file_size(meta),
-        "provider_sha256": meta.get("file_sha256"),
+        **_as_listed(
+            str(meta["id"]),
+            meta,
+            event_type,
+            (end_time, source, capped),
+            workspace_id,
+            organization_id,
+        ),
         "verified_sha256": None,
         "bytes_downloaded": None,
         "download_attempts": None,
